@@ -1,0 +1,41 @@
+# Thin user entry over Meson + Ninja. See README.md.
+#   make check   the test suite three ways: debug (validator on), ASan+UBSan, TSan
+#   make build   the debug build only
+#   make release an optimised build without the validator
+#   make format  clang-format every C file
+MESON ?= meson
+JOBS  ?= $(shell nproc)
+
+.PHONY: all build release check deps format clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build-debug/build.ninja: | deps
+	$(MESON) setup build-debug -Dbuildtype=debug >/dev/null
+
+build-asan/build.ninja: | deps
+	$(MESON) setup build-asan -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+
+build-tsan/build.ninja: | deps
+	$(MESON) setup build-tsan -Dbuildtype=debug -Doptimization=1 -Db_sanitize=thread -Db_lundef=false >/dev/null
+
+build-release/build.ninja: | deps
+	$(MESON) setup build-release -Dbuildtype=release -Dvalidator=false >/dev/null
+
+build: build-debug/build.ninja
+	ninja -C build-debug -j$(JOBS)
+
+release: build-release/build.ninja
+	ninja -C build-release -j$(JOBS)
+
+check: deps build-debug/build.ninja build-asan/build.ninja build-tsan/build.ninja
+	@scripts/check.sh build-debug build-asan build-tsan
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build-debug build-asan build-tsan build-release

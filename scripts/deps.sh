@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that the build, the tests and the tools need,
+# when they are missing. As root it runs apt-get; otherwise it prints the exact
+# command to run. Safe to run again: it does nothing when all is present.
+set -eu
+pkgs=(gcc make ninja-build meson pkg-config python3 liburcu-dev libfuse3-dev fuse3)
+missing=()
+for p in "${pkgs[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+cmd="apt-get install -y --no-install-recommends ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "pagecache: missing Debian packages: ${missing[*]}" >&2
+	echo "pagecache: run as root:  apt-get update && $cmd" >&2
+	exit 1
+fi
+echo "pagecache: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >&2
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends ${missing[*]} >&2

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sched.h - scheduling points and the deterministic scheduler.
+ *
+ * Every lock acquire and release, every sleep and wake-up, and each annotated
+ * race window (sched_race_window()) is a scheduling point. In test mode a
+ * deterministic scheduler runs the threads of a sched_pool one at a time and
+ * decides at each point which runs next, from a seed: a random walk, or PCT
+ * (random priorities plus d priority-change points, Burckhardt et al. 2010).
+ * Sleeping threads are parked in the scheduler rather than on futexes, so
+ * "every thread blocked" is seen exactly: the run stops as a deadlock, prints
+ * the seed, each thread's held locks and what it waits for, and the same seed
+ * replays the same schedule step for step (the trace hash proves it).
+ *
+ * Without PC_SCHED_HOOKS (release builds) the points compile to nothing.
+ * Locks: none; only the running thread touches the scheduler's state, and
+ * the hand-off of the turn is a futex with acquire/release ordering.
+ */
+#ifndef PC_KERNEL_SCHED_H
+#define PC_KERNEL_SCHED_H
+
+#include <stdint.h>
+
+#include "kernel/compiler.h"
+
+enum sched_event {
+	SP_ACQUIRE,
+	SP_RELEASE,
+	SP_WAIT,
+	SP_WAKE,
+	SP_RACE, /* an annotated race window */
+};
+
+#if PC_SCHED_HOOKS
+extern int sched_hooks_active;
+void __sched_point(enum sched_event ev, const void *obj, const char *what);
+#define sched_point(ev, obj, what)                                                                 \
+	do {                                                                                       \
+		if (unlikely(__atomic_load_n(&sched_hooks_active, __ATOMIC_RELAXED)))              \
+			__sched_point((ev), (obj), (what));                                        \
+	} while (0)
+#else
+#define sched_point(ev, obj, what) do { } while (0)
+#endif
+
+#define sched_race_window(name) sched_point(SP_RACE, NULL, (name))
+
+/*
+ * Free-running test hook: called at every scheduling point of threads that
+ * are not under the deterministic scheduler (e.g. to widen a race window).
+ * NULL removes it.
+ */
+typedef void (*sched_hook_fn)(enum sched_event ev, const void *obj, const char *what);
+void sched_set_hook(sched_hook_fn fn);
+
+/* Park the current (scheduled) thread until *word != 0, or *kill != 0, or -
+ * when @timed and nothing else can run - a virtual timeout. Returns 0,
+ * -EINTR (killed) or -ETIMEDOUT. Only for threads with current->sched. */
+int sched_block(uint32_t *word, uint32_t *kill, bool timed);
+
+enum sched_strategy {
+	SCHED_RANDOM_WALK,
+	SCHED_PCT,
+};
+
+struct sched_config {
+	uint64_t seed;
+	enum sched_strategy strategy;
+	unsigned pct_depth;  /* PCT: number of priority change points + 1 (default 3) */
+	uint64_t pct_steps;  /* PCT: change points fall in [1, pct_steps] (default 200) */
+	uint64_t max_steps;  /* livelock bound (default 1,000,000) */
+	bool quiet;	     /* no report on stderr (a search that expects failures) */
+};
+
+enum sched_status {
+	SCHED_OK,
+	SCHED_DEADLOCK,
+	SCHED_LIVELOCK,
+};
+
+struct sched_result {
+	enum sched_status status;
+	uint64_t steps;
+	uint64_t trace_hash; /* hash of the sequence of decisions: equal for a replay */
+};
+
+struct sched_pool;
+typedef void (*sched_fn)(void *arg, unsigned idx);
+
+/* nthreads worker threads that persist across runs. */
+struct sched_pool *sched_pool_create(unsigned nthreads);
+void sched_pool_destroy(struct sched_pool *pool);
+/* Runs fn(arg, i) on each worker under one schedule. A deadlocked or livelocked
+ * run is abandoned: its threads leave fn through a siglongjmp, so fn must use
+ * fresh objects on every run. */
+struct sched_result sched_run(struct sched_pool *pool, const struct sched_config *cfg,
+			      sched_fn fn, void *arg);
+
+/* $PC_SEED if set (decimal or 0x hex), else @dflt. */
+uint64_t seed_from_env(uint64_t dflt);
+
+#endif

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * task.h - "current": the per-thread state every layer reaches without locks.
+ *
+ * A task is created lazily the first time a thread enters the library and is
+ * freed at thread exit. It carries the validator's held-lock stack, the
+ * pagefault_disabled depth, the faults-disabled mapping (fdm) of a direct I/O
+ * and its "dropped" bit, what the thread is waiting for (for the watchdog and
+ * the deterministic scheduler), a kill flag for killable waits, and per-thread
+ * statistics. Only the owning thread writes it, except the fields marked
+ * "other threads": those are atomics. Takes task_list_lock (a leaf) on create
+ * and exit only.
+ */
+#ifndef PC_KERNEL_TASK_H
+#define PC_KERNEL_TASK_H
+
+#include <setjmp.h>
+#include <stdint.h>
+
+#include "kernel/compiler.h"
+#include "kernel/list.h"
+#include "kernel/raw_spinlock.h"
+
+struct address_space;
+struct lockdep_map;
+struct sched_thread;
+struct wait_queue_entry;
+
+enum lock_mode {
+	LM_EXCL = 0,  /* mutex, rwsem write side, bit lock */
+	LM_READ = 1,  /* rwsem read side: not recursive (a queued writer blocks it) */
+	LM_ADD = 2,   /* two-state lock, state ADD: shared, recursive */
+	LM_BLOCK = 3, /* two-state lock, state BLOCK: shared, recursive */
+};
+
+struct held_lock {
+	struct lockdep_map *map; /* class of the lock */
+	const void *instance;	 /* the lock object itself */
+	uint16_t class_id;
+	uint8_t mode;	 /* enum lock_mode */
+	uint8_t trylock; /* taken by a trylock: adds no dependency of its own */
+	uint8_t acquired; /* 0 while the thread still waits for it */
+	struct src_loc loc;
+};
+
+#define TASK_MAX_HELD 48
+
+struct task_stats {
+	uint64_t lock_waits;	  /* sleeps in any lock of this library */
+	uint64_t lock_wait_ns;	  /* time spent in them */
+	uint64_t fault_retries;	  /* fault handler asked the I/O path to retry */
+	uint64_t copy_short;	  /* nofault copies that came back short */
+};
+
+struct task {
+	int tid;
+	char name[16];
+
+	/* Validator: locks held, innermost last. */
+	int nheld;
+	struct held_lock held[TASK_MAX_HELD];
+
+	/* Faults: depth of pagefault_disable(); DIO's faults-disabled mapping. */
+	int pagefault_disabled;
+	struct address_space *fdm;
+	bool fdm_dropped;
+
+	/* Fault fix-up state for the nofault copies (set by the mm layer). */
+	volatile uintptr_t fixup_ip;
+
+	/* What this thread sleeps on (other threads read these: watchdog). */
+	const char *wait_what;	   /* lock or event name, NULL when running */
+	const void *wait_obj;	   /* its address */
+	uint64_t progress;	   /* bumped at every acquire and wake-up */
+	uint32_t killed;	   /* other threads: task_kill() */
+	struct wait_queue_entry *cur_wait; /* other threads, under wait_lock: to wake on kill */
+	raw_spinlock_t wait_lock;
+	bool watched;		   /* watchdog considers this thread */
+
+	/* Deterministic scheduler slot, NULL when free-running. */
+	struct sched_thread *sched;
+
+	struct task_stats stats;
+	/* TSan: a lock operation between pre_lock and post_lock (abandon closes it). */
+	void *tsan_lock;
+	unsigned tsan_flags;
+	bool tsan_diverted; /* parked by the scheduler inside that operation */
+	struct list_head all; /* task_list, under task_list_lock */
+};
+
+extern __thread struct task *__current_task;
+struct task *task_create_current(void);
+
+static inline struct task *get_current(void)
+{
+	struct task *t = __current_task;
+	if (unlikely(!t))
+		t = task_create_current();
+	return t;
+}
+#define current (get_current())
+
+/* pagefault_disable(): user-memory accesses in this section must not sleep in
+ * our fault handler; the handler makes the copy return short instead. */
+static inline void pagefault_disable(void)
+{
+	current->pagefault_disabled++;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+static inline void pagefault_enable(void)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	current->pagefault_disabled--;
+}
+
+static inline bool pagefault_disabled(void)
+{
+	return current->pagefault_disabled != 0;
+}
+
+/* Ask a task to abandon its killable waits (returns -EINTR from them). */
+void task_kill(struct task *t);
+/* The watchdog looks at tasks that opted in. */
+void task_set_watched(bool on);
+/* Forget held locks and waits: used after a deterministic schedule is abandoned. */
+void task_reset(struct task *t);
+/* Calls fn for every live task, under task_list_lock (fn must not take locks). */
+void task_for_each(void (*fn)(struct task *t, void *arg), void *arg);
+/* Prints a task's held locks and what it waits for to fd (async-signal-safe enough). */
+void task_print_state(int fd, struct task *t);
+
+#endif
