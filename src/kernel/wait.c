@@ -116,6 +116,8 @@ int wait_entry_sleep(struct wait_queue_entry *e, const struct timespec *deadline
 	struct task *t = current;
 	int ret = 0;
 
+	if (!t->sched) /* a scheduled thread's sleep is itself a switch (sched_block) */
+		sched_point(SP_WAIT, obj, what);
 	WRITE_ONCE(t->wait_obj, obj);
 	WRITE_ONCE(t->wait_what, what);
 	raw_spin_lock(&t->wait_lock);

@@ -1,0 +1,431 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store.c - the store entry points: path normalization, argument checks
+ * (O_DIRECT alignment, fallocate modes, rename flags), the validator's
+ * assert_io_allowed() and fault injection, shared by every backend, then a
+ * call through store->ops.
+ *
+ * Locking: none. Injection state and call counters are atomics.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+
+#include "kernel/lockdep.h"
+#include "store/store.h"
+
+#define STORE_PATH_MAX PATH_MAX
+
+static const char *const op_names[STORE_OP_NR + 1] = {
+    [STORE_OP_OPEN] = "store open",
+    [STORE_OP_UNLINK] = "store unlink",
+    [STORE_OP_RENAME] = "store rename",
+    [STORE_OP_MKDIR] = "store mkdir",
+    [STORE_OP_RMDIR] = "store rmdir",
+    [STORE_OP_READDIR] = "store readdir",
+    [STORE_OP_GETATTR] = "store getattr",
+    [STORE_OP_SETSIZE] = "store setsize",
+    [STORE_OP_MAP] = "store map",
+    [STORE_OP_READ] = "store read",
+    [STORE_OP_WRITE] = "store write",
+    [STORE_OP_DIO_READ] = "store dio read",
+    [STORE_OP_DIO_WRITE] = "store dio write",
+    [STORE_OP_FALLOCATE] = "store fallocate",
+    [STORE_OP_CLONE] = "store clone",
+    [STORE_OP_SYNC] = "store sync",
+    [STORE_OP_STATFS] = "store statfs",
+    [STORE_OP_ANY] = "store any",
+};
+
+const char *store_op_name(enum store_op op)
+{
+	return (unsigned)op <= STORE_OP_ANY ? op_names[op] : "store ?";
+}
+
+/* ---- fault injection ---- */
+
+void store_inject_fail(struct store *s, enum store_op op, unsigned long nth, int err, bool sticky)
+{
+	struct store_fail *f = &s->inject.fail[op];
+
+	__atomic_store_n(&f->countdown, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&f->firing, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&f->err, err > 0 ? err : EIO, __ATOMIC_RELAXED);
+	__atomic_store_n(&f->sticky, sticky, __ATOMIC_RELAXED);
+	__atomic_store_n(&f->countdown, (long)(nth ? nth : 1), __ATOMIC_RELEASE);
+}
+
+void store_inject_hook(struct store *s, store_inject_fn fn, void *arg)
+{
+	__atomic_store_n(&s->inject.hook_arg, arg, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->inject.hook, fn, __ATOMIC_RELEASE);
+}
+
+void store_inject_clear(struct store *s)
+{
+	__atomic_store_n(&s->inject.hook, NULL, __ATOMIC_RELEASE);
+	for (int i = 0; i <= STORE_OP_ANY; i++) {
+		__atomic_store_n(&s->inject.fail[i].countdown, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&s->inject.fail[i].firing, 0, __ATOMIC_RELEASE);
+	}
+}
+
+unsigned long store_inject_fired(struct store *s)
+{
+	return __atomic_load_n(&s->inject.fired, __ATOMIC_RELAXED);
+}
+
+unsigned long store_calls(struct store *s, enum store_op op)
+{
+	return (unsigned)op < STORE_OP_NR ? __atomic_load_n(&s->calls[op], __ATOMIC_RELAXED) : 0;
+}
+
+/* 0, or the positive errno this call of slot @f must fail with. */
+static int fail_slot(struct store_fail *f)
+{
+	if (__atomic_load_n(&f->firing, __ATOMIC_ACQUIRE))
+		return __atomic_load_n(&f->err, __ATOMIC_RELAXED);
+	long c = __atomic_load_n(&f->countdown, __ATOMIC_ACQUIRE);
+	while (c > 0) {
+		if (__atomic_compare_exchange_n(&f->countdown, &c, c - 1, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE)) {
+			if (c != 1)
+				return 0;
+			if (__atomic_load_n(&f->sticky, __ATOMIC_RELAXED))
+				__atomic_store_n(&f->firing, 1, __ATOMIC_RELEASE);
+			return __atomic_load_n(&f->err, __ATOMIC_RELAXED);
+		}
+	}
+	return 0;
+}
+
+/* Every entry point starts here: validator check, count, injection. */
+static int store_enter(struct store *s, enum store_op op, struct store_inode *si, int64_t pos,
+		       int64_t len)
+{
+	assert_io_allowed(op_names[op]);
+	__atomic_add_fetch(&s->calls[op], 1, __ATOMIC_RELAXED);
+
+	int err = 0;
+	store_inject_fn hook = __atomic_load_n(&s->inject.hook, __ATOMIC_ACQUIRE);
+	if (hook) {
+		int r =
+		    hook(__atomic_load_n(&s->inject.hook_arg, __ATOMIC_RELAXED), op, si, pos, len);
+		if (r < 0)
+			err = -r;
+	}
+	if (!err)
+		err = fail_slot(&s->inject.fail[op]);
+	if (!err)
+		err = fail_slot(&s->inject.fail[STORE_OP_ANY]);
+	if (err) {
+		__atomic_add_fetch(&s->inject.fired, 1, __ATOMIC_RELAXED);
+		return -err;
+	}
+	return 0;
+}
+
+/* ---- paths ---- */
+
+int store_path_normalize(const char *path, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	if (!path || path[0] == '/')
+		return -EINVAL;
+	if (strlen(path) >= STORE_PATH_MAX)
+		return -ENAMETOOLONG;
+	if (size == 0)
+		return -ENAMETOOLONG;
+	for (const char *p = path; *p;) {
+		while (*p == '/')
+			p++;
+		const char *e = p;
+		while (*e && *e != '/')
+			e++;
+		size_t len = (size_t)(e - p);
+		if (len == 0)
+			break;
+		if (len > NAME_MAX)
+			return -ENAMETOOLONG;
+		if (len == 1 && p[0] == '.') {
+			/* drop */
+		} else if (len == 2 && p[0] == '.' && p[1] == '.') {
+			if (n == 0)
+				return -EINVAL; /* would leave the root */
+			while (n > 0 && buf[n - 1] != '/')
+				n--;
+			if (n > 0)
+				n--; /* the separator */
+		} else {
+			if (n + (n ? 1 : 0) + len + 1 > size)
+				return -ENAMETOOLONG;
+			if (n)
+				buf[n++] = '/';
+			memcpy(buf + n, p, len);
+			n += len;
+		}
+		p = e;
+	}
+	buf[n] = '\0';
+	return 0;
+}
+
+/* Normalizes into @buf; a path that is literally "" is -ENOENT unless
+ * @root_ok (where "" names the root). */
+static int norm(const char *path, char *buf, bool root_ok)
+{
+	if (path && !path[0] && !root_ok)
+		return -ENOENT;
+	return store_path_normalize(path, buf, STORE_PATH_MAX);
+}
+
+/* ---- namespace ---- */
+
+int store_open(struct store *s, const char *path, int flags, mode_t mode, struct store_inode **out)
+{
+	char p[STORE_PATH_MAX];
+	int ret = store_enter(s, STORE_OP_OPEN, NULL, 0, 0);
+
+	*out = NULL;
+	if (ret)
+		return ret;
+	if (flags & ~(O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_DIRECT | O_CLOEXEC | O_NOFOLLOW |
+		      O_LARGEFILE))
+		return -EINVAL;
+	if ((flags & O_DIRECT) && !s->dio_supported)
+		return -EINVAL;
+	ret = norm(path, p, false);
+	if (ret)
+		return ret;
+	return s->ops->open(s, p, flags, mode & 07777, out);
+}
+
+int store_create(struct store *s, const char *path, mode_t mode, struct store_inode **out)
+{
+	return store_open(s, path, O_RDWR | O_CREAT | O_EXCL, mode, out);
+}
+
+void store_release(struct store_inode *si)
+{
+	if (si)
+		si->store->ops->release(si);
+}
+
+int store_unlink(struct store *s, const char *path)
+{
+	char p[STORE_PATH_MAX];
+	int ret = store_enter(s, STORE_OP_UNLINK, NULL, 0, 0);
+	if (!ret)
+		ret = norm(path, p, false);
+	return ret ? ret : s->ops->unlink(s, p);
+}
+
+int store_rename(struct store *s, const char *from, const char *to, unsigned flags)
+{
+	char a[STORE_PATH_MAX], b[STORE_PATH_MAX];
+	int ret = store_enter(s, STORE_OP_RENAME, NULL, 0, 0);
+	if (ret)
+		return ret;
+	if ((flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) ||
+	    (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE))
+		return -EINVAL;
+	ret = norm(from, a, false);
+	if (!ret)
+		ret = norm(to, b, false);
+	return ret ? ret : s->ops->rename(s, a, b, flags);
+}
+
+int store_mkdir(struct store *s, const char *path, mode_t mode)
+{
+	char p[STORE_PATH_MAX];
+	int ret = store_enter(s, STORE_OP_MKDIR, NULL, 0, 0);
+	if (!ret)
+		ret = norm(path, p, false);
+	return ret ? ret : s->ops->mkdir(s, p, mode & 07777);
+}
+
+int store_rmdir(struct store *s, const char *path)
+{
+	char p[STORE_PATH_MAX];
+	int ret = store_enter(s, STORE_OP_RMDIR, NULL, 0, 0);
+	if (!ret)
+		ret = norm(path, p, false);
+	return ret ? ret : s->ops->rmdir(s, p);
+}
+
+int store_readdir(struct store *s, const char *path, int64_t start, store_filldir_t fill, void *ctx)
+{
+	char p[STORE_PATH_MAX];
+	int ret = store_enter(s, STORE_OP_READDIR, NULL, start, 0);
+	if (!ret && start < 0)
+		ret = -EINVAL;
+	if (!ret)
+		ret = norm(path, p, true);
+	return ret ? ret : s->ops->readdir(s, p, start, fill, ctx);
+}
+
+int store_getattr(struct store *s, const char *path, struct stat *st)
+{
+	char p[STORE_PATH_MAX];
+	int ret = store_enter(s, STORE_OP_GETATTR, NULL, 0, 0);
+	if (!ret)
+		ret = norm(path, p, true);
+	return ret ? ret : s->ops->getattr(s, p, st);
+}
+
+int store_statfs(struct store *s, struct statvfs *st)
+{
+	int ret = store_enter(s, STORE_OP_STATFS, NULL, 0, 0);
+	return ret ? ret : s->ops->statfs(s, st);
+}
+
+void store_close(struct store *s)
+{
+	if (s)
+		s->ops->close(s);
+}
+
+/* ---- data ---- */
+
+int store_fgetattr(struct store_inode *si, struct stat *st)
+{
+	int ret = store_enter(si->store, STORE_OP_GETATTR, si, 0, 0);
+	return ret ? ret : si->store->ops->fgetattr(si, st);
+}
+
+int64_t store_size(struct store_inode *si)
+{
+	struct stat st;
+	int ret = store_fgetattr(si, &st);
+	return ret ? ret : (int64_t)st.st_size;
+}
+
+int store_setsize(struct store_inode *si, int64_t size)
+{
+	int ret = store_enter(si->store, STORE_OP_SETSIZE, si, size, 0);
+	if (ret)
+		return ret;
+	if (size < 0)
+		return -EINVAL;
+	return si->readonly ? -EBADF : si->store->ops->setsize(si, size);
+}
+
+int store_map(struct store_inode *si, int64_t pos, int64_t len, struct store_map *out)
+{
+	int ret = store_enter(si->store, STORE_OP_MAP, si, pos, len);
+	if (ret)
+		return ret;
+	if (pos < 0 || len <= 0 || pos > INT64_MAX - len)
+		return -EINVAL;
+	return si->store->ops->map(si, pos, len, out);
+}
+
+static int check_io(size_t len, int64_t pos)
+{
+	if (pos < 0 || len > (size_t)SSIZE_MAX || (int64_t)len > INT64_MAX - pos)
+		return -EINVAL;
+	return 0;
+}
+
+ssize_t store_read(struct store_inode *si, void *buf, size_t len, int64_t pos)
+{
+	int ret = store_enter(si->store, STORE_OP_READ, si, pos, (int64_t)len);
+	if (!ret)
+		ret = check_io(len, pos);
+	if (ret)
+		return ret;
+	return len ? si->store->ops->read(si, buf, len, pos) : 0;
+}
+
+ssize_t store_write(struct store_inode *si, const void *buf, size_t len, int64_t pos)
+{
+	int ret = store_enter(si->store, STORE_OP_WRITE, si, pos, (int64_t)len);
+	if (!ret)
+		ret = check_io(len, pos);
+	if (!ret && si->readonly)
+		ret = -EBADF;
+	if (ret)
+		return ret;
+	return len ? si->store->ops->write(si, buf, len, pos) : 0;
+}
+
+static int check_dio(struct store *s, const void *buf, size_t len, int64_t pos)
+{
+	uint64_t a = s->dio_align;
+
+	if (!s->dio_supported || !a)
+		return -EINVAL;
+	if ((uint64_t)pos % a || len % a || (uintptr_t)buf % a)
+		return -EINVAL;
+	return check_io(len, pos);
+}
+
+ssize_t store_dio_read(struct store_inode *si, void *buf, size_t len, int64_t pos)
+{
+	int ret = store_enter(si->store, STORE_OP_DIO_READ, si, pos, (int64_t)len);
+	if (!ret)
+		ret = check_dio(si->store, buf, len, pos);
+	if (ret)
+		return ret;
+	return len ? si->store->ops->dio_read(si, buf, len, pos) : 0;
+}
+
+ssize_t store_dio_write(struct store_inode *si, const void *buf, size_t len, int64_t pos)
+{
+	int ret = store_enter(si->store, STORE_OP_DIO_WRITE, si, pos, (int64_t)len);
+	if (!ret)
+		ret = check_dio(si->store, buf, len, pos);
+	if (!ret && si->readonly)
+		ret = -EBADF;
+	if (ret)
+		return ret;
+	return len ? si->store->ops->dio_write(si, buf, len, pos) : 0;
+}
+
+int store_fallocate(struct store_inode *si, int mode, int64_t off, int64_t len)
+{
+	int ret = store_enter(si->store, STORE_OP_FALLOCATE, si, off, len);
+	if (ret)
+		return ret;
+	switch (mode) {
+	case 0:
+	case FALLOC_FL_KEEP_SIZE:
+	case FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE:
+	case FALLOC_FL_ZERO_RANGE:
+	case FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE:
+	case FALLOC_FL_COLLAPSE_RANGE:
+	case FALLOC_FL_INSERT_RANGE:
+		break;
+	default:
+		return -EOPNOTSUPP;
+	}
+	if (off < 0 || len <= 0 || off > INT64_MAX - len)
+		return -EINVAL;
+	if (si->readonly)
+		return -EBADF;
+	return si->store->ops->fallocate(si, mode, off, len);
+}
+
+int store_clone_range(struct store_inode *src, int64_t src_off, struct store_inode *dst,
+		      int64_t dst_off, int64_t len)
+{
+	int ret = store_enter(dst->store, STORE_OP_CLONE, dst, dst_off, len);
+	if (ret)
+		return ret;
+	if (src->store != dst->store)
+		return -EXDEV;
+	if (src_off < 0 || dst_off < 0 || len < 0)
+		return -EINVAL;
+	if (dst->readonly)
+		return -EBADF;
+	if (!dst->store->ops->clone_range)
+		return -EOPNOTSUPP;
+	return dst->store->ops->clone_range(src, src_off, dst, dst_off, len);
+}
+
+int store_sync(struct store_inode *si, bool datasync)
+{
+	int ret = store_enter(si->store, STORE_OP_SYNC, si, 0, 0);
+	return ret ? ret : si->store->ops->sync(si, datasync);
+}

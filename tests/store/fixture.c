@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/* fixture.c - see fixture.h. */
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "fixture.h"
+
+char tmp_root[1024];
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	remove(path);
+	return 0;
+}
+
+void rm_rf(const char *path)
+{
+	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void cleanup(void)
+{
+	if (tmp_root[0])
+		rm_rf(tmp_root);
+}
+
+/* A fresh empty directory under the test's private temp root. */
+const char *fresh_dir(const char *base)
+{
+	static char path[2048];
+	static unsigned n;
+
+	if (!tmp_root[0]) {
+		const char *t = getenv("TMPDIR");
+		snprintf(tmp_root, sizeof(tmp_root), "%s/pc-store-XXXXXX", t && *t ? t : "/tmp");
+		CHECK(mkdtemp(tmp_root) != NULL);
+		atexit(cleanup);
+	}
+	snprintf(path, sizeof(path), "%s/%s%u", base ? base : tmp_root, base ? "pc-store-" : "d",
+		 n++);
+	if (base)
+		CHECK(mkdtemp(strcat(path, "-XXXXXX")) != NULL);
+	else
+		CHECK(mkdir(path, 0700) == 0);
+	return path;
+}
+
+struct store *open_fresh(void)
+{
+	struct store *s;
+	int ret = store_open_dir(fresh_dir(NULL), &s);
+	CHECKF(ret == 0, "store_open_dir: %s", strerror(-ret));
+	return s;
+}
+
+struct store_inode *create(struct store *s, const char *path)
+{
+	struct store_inode *si;
+	int ret = store_create(s, path, 0644, &si);
+	CHECKF(ret == 0, "create %s: %s", path, strerror(-ret));
+	return si;
+}
+
+void fill(char *buf, size_t len, unsigned seed)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (char)('a' + (i * 7 + seed) % 26);
+}
+
+bool is_zero(const char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (buf[i])
+			return false;
+	return true;
+}
+
+void skip(const char *what, int err)
+{
+	printf("# skip %s: %s\n", what, strerror(-err));
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fixture.h - shared helpers of the store tests: a fresh empty directory per
+ * call under one private temporary root ($TMPDIR or /tmp, removed at exit),
+ * a store opened on one, and small buffer helpers. Takes no locks.
+ */
+#ifndef PC_TESTS_STORE_FIXTURE_H
+#define PC_TESTS_STORE_FIXTURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "store/store.h"
+
+extern char tmp_root[1024];
+
+/* rm -rf @path (no symlinks followed). */
+void rm_rf(const char *path);
+/* A fresh empty directory: under the private temp root (@base NULL), or a
+ * new mkdtemp() directory under @base (the caller removes it). Overwritten by
+ * the next call. */
+const char *fresh_dir(const char *base);
+/* store_open_dir() on a fresh directory; fails the test otherwise. */
+struct store *open_fresh(void);
+/* store_create(path, 0644); fails the test otherwise. */
+struct store_inode *create(struct store *s, const char *path);
+void fill(char *buf, size_t len, unsigned seed);
+bool is_zero(const char *buf, size_t len);
+/* Prints "# skip what: strerror(-err)". */
+void skip(const char *what, int err);
+
+#endif

@@ -1,0 +1,598 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests of the store interface and its dir backend, on a fresh temporary
+ * directory per test ($TMPDIR or /tmp): namespace ops and path safety, data
+ * I/O, map over holes and data, every fallocate mode, O_DIRECT alignment,
+ * the one-engine-per-root lock, readdir (fault injection, the validator and
+ * concurrency: test_store_faults.c). Where the host file system lacks a
+ * feature (EOPNOTSUPP), the sub-check prints "# skip".
+ */
+#include <errno.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "fixture.h"
+
+/* ---- paths ---- */
+
+TEST(path_normalize)
+{
+	char b[256];
+
+	CHECK_EQ(store_path_normalize("a//b/./c/", b, sizeof(b)), 0);
+	CHECK(!strcmp(b, "a/b/c"));
+	CHECK_EQ(store_path_normalize("a/../b", b, sizeof(b)), 0);
+	CHECK(!strcmp(b, "b"));
+	CHECK_EQ(store_path_normalize(".", b, sizeof(b)), 0);
+	CHECK(!strcmp(b, ""));
+	CHECK_EQ(store_path_normalize("/etc/passwd", b, sizeof(b)), -EINVAL);
+	CHECK_EQ(store_path_normalize("..", b, sizeof(b)), -EINVAL);
+	CHECK_EQ(store_path_normalize("a/../../x", b, sizeof(b)), -EINVAL);
+	CHECK_EQ(store_path_normalize("./../x", b, sizeof(b)), -EINVAL);
+	CHECK_EQ(store_path_normalize("abcdef", b, 4), -ENAMETOOLONG);
+}
+
+static void symlinks_not_followed(bool walk);
+
+TEST(path_escapes_rejected)
+{
+	struct store *s = open_fresh();
+	struct store_inode *si;
+	struct stat st;
+
+	CHECK_EQ(store_open(s, "/etc/passwd", O_RDONLY, 0, &si), -EINVAL);
+	CHECK(si == NULL);
+	CHECK_EQ(store_open(s, "../x", O_RDWR | O_CREAT, 0644, &si), -EINVAL);
+	CHECK_EQ(store_mkdir(s, "a/../../b", 0755), -EINVAL);
+	CHECK_EQ(store_getattr(s, "..", &st), -EINVAL);
+	CHECK_EQ(store_unlink(s, "../../etc/passwd"), -EINVAL);
+	CHECK_EQ(store_rename(s, "x", "../x", 0), -EINVAL);
+	CHECK_EQ(store_open(s, "", O_RDONLY, 0, &si), -ENOENT);
+	CHECK_EQ(store_open(s, ".", O_RDONLY, 0, &si), -EISDIR);
+	CHECK_EQ(store_unlink(s, ""), -ENOENT);
+
+	/* '..' inside the root is fine */
+	CHECK_EQ(store_mkdir(s, "a", 0755), 0);
+	si = create(s, "a/../top");
+	store_release(si);
+	CHECK_EQ(store_getattr(s, "top", &st), 0);
+
+	store_close(s);
+
+	for (int walk = 0; walk < 2; walk++)
+		symlinks_not_followed(walk);
+}
+
+/* Host symlinks (one leading out of the root) are never followed, whether
+ * parents resolve with openat2 or with the O_NOFOLLOW walk. */
+static void symlinks_not_followed(bool walk)
+{
+	struct store *s;
+	struct store_inode *si;
+	struct stat st;
+	char host[2200];
+
+	store_dir_use_openat2 = !walk;
+	const char *dir = fresh_dir(NULL);
+	snprintf(host, sizeof(host), "%s/evil", dir);
+	CHECK(symlink("/tmp", host) == 0);
+	snprintf(host, sizeof(host), "%s/evilfile", dir);
+	CHECK(symlink("/etc/passwd", host) == 0);
+	CHECK_EQ(store_open_dir(dir, &s), 0);
+	int ret = store_open(s, "evil/x", O_RDWR | O_CREAT, 0644, &si);
+	CHECKF(ret == -ELOOP || ret == -ENOTDIR, "%d", ret);
+	CHECK_EQ(store_open(s, "evilfile", O_RDONLY, 0, &si), -ELOOP);
+	ret = store_readdir(s, "evil", 0, NULL, NULL);
+	CHECKF(ret == -ELOOP || ret == -ENOTDIR, "%d", ret);
+	CHECK_EQ(store_getattr(s, "evil", &st), 0);
+	CHECK(S_ISLNK(st.st_mode));
+
+	/* the lock file is reserved */
+	CHECK_EQ(store_open(s, ".pagecache.lock", O_RDONLY, 0, &si), -EPERM);
+	CHECK_EQ(store_unlink(s, ".pagecache.lock"), -EPERM);
+	si = create(s, "f");
+	store_release(si);
+	CHECK_EQ(store_rename(s, "f", ".pagecache.lock", 0), -EPERM);
+	CHECK_EQ(store_rename(s, ".pagecache.lock", "g", 0), -EPERM);
+
+	/* nested paths resolve either way */
+	CHECK_EQ(store_mkdir(s, "p", 0755), 0);
+	CHECK_EQ(store_mkdir(s, "p/q", 0755), 0);
+	si = create(s, "p/q/r");
+	store_release(si);
+	CHECK_EQ(store_getattr(s, "p/./q/../q/r", &st), 0);
+	CHECK(S_ISREG(st.st_mode));
+	CHECK_EQ(store_getattr(s, "p/q/r/x", &st), -ENOTDIR);
+	store_close(s);
+	store_dir_use_openat2 = true;
+}
+
+/* ---- namespace ---- */
+
+TEST(open_create_excl_trunc)
+{
+	struct store *s = open_fresh();
+	struct store_inode *si, *si2;
+	char buf[100];
+
+	CHECK_EQ(store_open(s, "nope", O_RDWR, 0, &si), -ENOENT);
+	si = create(s, "f");
+	CHECK_EQ(store_create(s, "f", 0644, &si2), -EEXIST);
+	CHECK_EQ(store_write(si, "hello", 5, 0), 5);
+	CHECK_EQ(store_size(si), 5);
+
+	CHECK_EQ(store_open(s, "f", O_RDONLY, 0, &si2), 0);
+	CHECK(!si2->readonly); /* host file opened read-write for writeback */
+	CHECK_EQ(si2->ino, si->ino);
+	CHECK_EQ(store_read(si2, buf, sizeof(buf), 0), 5);
+	CHECK(!memcmp(buf, "hello", 5));
+	store_release(si2);
+
+	CHECK_EQ(store_open(s, "f", O_RDWR | O_TRUNC, 0, &si2), 0);
+	CHECK_EQ(store_size(si), 0);
+	store_release(si2);
+
+	CHECK_EQ(store_open(s, "g", O_RDWR | O_CREAT, 0600, &si2), 0);
+	struct stat st;
+	CHECK_EQ(store_fgetattr(si2, &st), 0);
+	CHECK(S_ISREG(st.st_mode));
+	CHECK_EQ(st.st_mode & 0777, 0600);
+	store_release(si2);
+	CHECK_EQ(store_open(s, "f", O_RDWR | O_APPEND, 0, &si2), -EINVAL);
+
+	CHECK_EQ(store_mkdir(s, "d", 0755), 0);
+	CHECK_EQ(store_open(s, "d", O_RDONLY, 0, &si2), -EISDIR);
+	CHECK_EQ(store_open(s, "f/x", O_RDWR | O_CREAT, 0644, &si2), -ENOTDIR);
+	CHECK_EQ(store_open(s, "missing/x", O_RDWR | O_CREAT, 0644, &si2), -ENOENT);
+
+	/* an unlinked file stays readable through its handle */
+	CHECK_EQ(store_write(si, "abc", 3, 0), 3);
+	CHECK_EQ(store_unlink(s, "f"), 0);
+	CHECK_EQ(store_getattr(s, "f", &st), -ENOENT);
+	CHECK_EQ(store_read(si, buf, 3, 0), 3);
+	CHECK(!memcmp(buf, "abc", 3));
+	store_release(si);
+	store_close(s);
+}
+
+TEST(mkdir_rmdir_unlink_getattr)
+{
+	struct store *s = open_fresh();
+	struct stat st;
+
+	CHECK_EQ(store_getattr(s, "", &st), 0);
+	CHECK(S_ISDIR(st.st_mode));
+	CHECK_EQ(store_mkdir(s, "a", 0755), 0);
+	CHECK_EQ(store_mkdir(s, "a", 0755), -EEXIST);
+	CHECK_EQ(store_mkdir(s, "a/b", 0700), 0);
+	CHECK_EQ(store_mkdir(s, "x/y", 0700), -ENOENT);
+	CHECK_EQ(store_getattr(s, "a/b", &st), 0);
+	CHECK(S_ISDIR(st.st_mode));
+	CHECK_EQ(st.st_mode & 0777, 0700);
+	struct store_inode *si = create(s, "a/b/f");
+	store_release(si);
+	CHECK_EQ(store_rmdir(s, "a"), -ENOTEMPTY);
+	CHECK_EQ(store_unlink(s, "a/b"), -EISDIR);
+	CHECK_EQ(store_rmdir(s, "a/b/f"), -ENOTDIR);
+	CHECK_EQ(store_unlink(s, "a/b/f"), 0);
+	CHECK_EQ(store_unlink(s, "a/b/f"), -ENOENT);
+	CHECK_EQ(store_rmdir(s, "a/b"), 0);
+	CHECK_EQ(store_rmdir(s, "a"), 0);
+	CHECK_EQ(store_rmdir(s, "."), -EBUSY);
+	CHECK_EQ(store_getattr(s, "a", &st), -ENOENT);
+
+	struct statvfs sv;
+	CHECK_EQ(store_statfs(s, &sv), 0);
+	CHECK(sv.f_bsize > 0);
+	store_close(s);
+}
+
+static void write_str(struct store *s, const char *path, const char *str)
+{
+	struct store_inode *si;
+	int ret = store_open(s, path, O_RDWR | O_CREAT | O_TRUNC, 0644, &si);
+	CHECKF(ret == 0, "%s", strerror(-ret));
+	CHECK_EQ(store_write(si, str, strlen(str), 0), (long long)strlen(str));
+	store_release(si);
+}
+
+static bool has_str(struct store *s, const char *path, const char *str)
+{
+	struct store_inode *si;
+	char buf[64] = {0};
+	if (store_open(s, path, O_RDONLY, 0, &si))
+		return false;
+	ssize_t n = store_read(si, buf, sizeof(buf) - 1, 0);
+	store_release(si);
+	return n == (ssize_t)strlen(str) && !memcmp(buf, str, (size_t)n);
+}
+
+TEST(rename_flags)
+{
+	struct store *s = open_fresh();
+
+	write_str(s, "a", "AAA");
+	write_str(s, "b", "BB");
+	CHECK_EQ(store_rename(s, "a", "b", RENAME_NOREPLACE), -EEXIST);
+	CHECK(has_str(s, "a", "AAA") && has_str(s, "b", "BB"));
+	CHECK_EQ(store_rename(s, "a", "b", RENAME_NOREPLACE | RENAME_EXCHANGE), -EINVAL);
+	CHECK_EQ(store_rename(s, "a", "b", 1u << 5), -EINVAL);
+
+	int ret = store_rename(s, "a", "b", RENAME_EXCHANGE);
+	if (ret == -EINVAL || ret == -EOPNOTSUPP) {
+		skip("RENAME_EXCHANGE", ret);
+	} else {
+		CHECK_EQ(ret, 0);
+		CHECK(has_str(s, "a", "BB") && has_str(s, "b", "AAA"));
+		CHECK_EQ(store_rename(s, "a", "missing", RENAME_EXCHANGE), -ENOENT);
+	}
+	CHECK_EQ(store_mkdir(s, "d", 0755), 0);
+	CHECK_EQ(store_rename(s, "a", "d/c", RENAME_NOREPLACE), 0);
+	CHECK_EQ(store_rename(s, "b", "d/c", 0), 0); /* plain rename replaces */
+	CHECK(has_str(s, "d/c", ret == 0 ? "AAA" : "BB"));
+	struct stat st;
+	CHECK_EQ(store_getattr(s, "a", &st), -ENOENT);
+	CHECK_EQ(store_getattr(s, "b", &st), -ENOENT);
+	CHECK_EQ(store_rename(s, "nope", "x", 0), -ENOENT);
+	CHECK_EQ(store_rename(s, "d", "d/sub", 0), -EINVAL);
+	store_close(s);
+}
+
+struct names {
+	char name[16][32];
+	int64_t next[16];
+	int n;
+	int stop_after;
+};
+
+static int collect(void *ctx, const char *name, uint64_t ino, unsigned type, int64_t next)
+{
+	struct names *nm = ctx;
+	CHECK(nm->n < 16);
+	snprintf(nm->name[nm->n], sizeof(nm->name[0]), "%s", name);
+	nm->next[nm->n++] = next;
+	CHECK(ino != 0);
+	return nm->stop_after && nm->n >= nm->stop_after;
+}
+
+static bool listed(struct names *nm, const char *name)
+{
+	for (int i = 0; i < nm->n; i++)
+		if (!strcmp(nm->name[i], name))
+			return true;
+	return false;
+}
+
+TEST(readdir_hides_lock_file)
+{
+	struct store *s = open_fresh();
+	struct names nm = {0};
+
+	CHECK_EQ(store_readdir(s, "", 0, collect, &nm), 0);
+	CHECK_EQ(nm.n, 0);
+	write_str(s, "one", "1");
+	write_str(s, "two", "2");
+	CHECK_EQ(store_mkdir(s, "sub", 0755), 0);
+	write_str(s, "sub/three", "3");
+	CHECK_EQ(store_readdir(s, ".", 0, collect, &nm), 0);
+	CHECK_EQ(nm.n, 3);
+	CHECK(listed(&nm, "one") && listed(&nm, "two") && listed(&nm, "sub"));
+	CHECK(!listed(&nm, ".pagecache.lock") && !listed(&nm, ".") && !listed(&nm, ".."));
+
+	/* resume after the first entry: the rest, and only the rest */
+	struct names a = {.stop_after = 1}, b = {0};
+	CHECK_EQ(store_readdir(s, "", 0, collect, &a), 0);
+	CHECK_EQ(a.n, 1);
+	CHECK_EQ(store_readdir(s, "", a.next[0], collect, &b), 0);
+	CHECK_EQ(b.n, 2);
+	CHECK(!listed(&b, a.name[0]));
+
+	memset(&nm, 0, sizeof(nm));
+	CHECK_EQ(store_readdir(s, "sub", 0, collect, &nm), 0);
+	CHECK_EQ(nm.n, 1);
+	CHECK(listed(&nm, "three"));
+	CHECK_EQ(store_readdir(s, "one", 0, collect, &nm), -ENOTDIR);
+	CHECK_EQ(store_readdir(s, "zz", 0, collect, &nm), -ENOENT);
+	store_close(s);
+}
+
+/* ---- the one-engine lock ---- */
+
+TEST(second_open_busy)
+{
+	const char *dir = fresh_dir(NULL);
+	struct store *s1, *s2;
+	char path[4200];
+
+	CHECK_EQ(store_open_dir(dir, &s1), 0);
+	CHECK_EQ(store_open_dir(dir, &s2), -EBUSY);
+	CHECK(s2 == NULL);
+	store_close(s1);
+	CHECK_EQ(store_open_dir(dir, &s2), 0);
+	store_close(s2);
+
+	snprintf(path, sizeof(path), "%s/missing", dir);
+	CHECK_EQ(store_open_dir(path, &s1), -ENOENT);
+}
+
+/* ---- data ---- */
+
+TEST(read_write_size)
+{
+	struct store *s = open_fresh();
+	struct store_inode *si = create(s, "f");
+	enum { N = 300000 };
+	char *a = malloc(N), *b = malloc(N);
+
+	fill(a, N, 1);
+	CHECK_EQ(store_write(si, a, N, 12345), N);
+	CHECK_EQ(store_size(si), 12345 + N);
+	CHECK_EQ(store_read(si, b, N, 12345), N);
+	CHECK(!memcmp(a, b, N));
+	CHECK_EQ(store_read(si, b, 1000, 0), 1000);
+	CHECK(is_zero(b, 1000));
+	/* short only at EOF */
+	CHECK_EQ(store_read(si, b, N, 12345 + N - 10), 10);
+	CHECK_EQ(store_read(si, b, N, 12345 + N + 10), 0);
+	CHECK_EQ(store_read(si, b, 0, 0), 0);
+	CHECK_EQ(store_read(si, b, 10, -1), -EINVAL);
+
+	CHECK_EQ(store_setsize(si, 100), 0);
+	CHECK_EQ(store_size(si), 100);
+	CHECK_EQ(store_setsize(si, 1 << 20), 0);
+	CHECK_EQ(store_size(si), 1 << 20);
+	CHECK_EQ(store_read(si, b, 1000, 200), 1000);
+	CHECK(is_zero(b, 1000));
+	CHECK_EQ(store_setsize(si, -1), -EINVAL);
+	CHECK_EQ(store_sync(si, false), 0);
+	CHECK_EQ(store_sync(si, true), 0);
+	free(a);
+	free(b);
+	store_release(si);
+	store_close(s);
+}
+
+/* Map [pos, pos + len) and return the first extent's type and length. */
+static enum store_map_type map1(struct store_inode *si, int64_t pos, int64_t len, int64_t *elen)
+{
+	struct store_map m;
+	int ret = store_map(si, pos, len, &m);
+	CHECKF(ret == 0, "map: %s", strerror(-ret));
+	CHECK_EQ(m.offset, pos);
+	CHECK_EQ(m.addr, pos);
+	CHECK(m.length > 0 && m.length <= len);
+	*elen = m.length;
+	return m.type;
+}
+
+TEST(map_holes_and_data)
+{
+	struct store *s = open_fresh();
+	struct store_inode *si = create(s, "f");
+	enum { K = 64 * 1024, M = 1 << 20 };
+	char *buf = malloc(K);
+	int64_t len;
+
+	fill(buf, K, 3);
+	CHECK_EQ(map1(si, 0, M, &len), STORE_HOLE); /* empty file */
+	CHECK_EQ(len, M);
+	CHECK_EQ(store_write(si, buf, K, 0), K);
+	CHECK_EQ(store_write(si, buf, K, M), K);
+	CHECK_EQ(store_sync(si, true), 0);
+
+	CHECK_EQ(map1(si, 0, 4 * M, &len), STORE_MAPPED);
+	CHECK_EQ(len, K);
+	CHECK_EQ(map1(si, 0, 4096, &len), STORE_MAPPED);
+	CHECK_EQ(len, 4096); /* clipped to the request */
+	CHECK_EQ(map1(si, K, 4 * M, &len), STORE_HOLE);
+	CHECK_EQ(len, M - K);
+	CHECK_EQ(map1(si, M, 4 * M, &len), STORE_MAPPED);
+	CHECK_EQ(len, K);
+	CHECK_EQ(map1(si, M + K, M, &len), STORE_HOLE); /* past EOF */
+	CHECK_EQ(len, M);
+
+	int ret = store_fallocate(si, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 16384, 16384);
+	if (ret) {
+		skip("punch hole", ret);
+		CHECK_EQ(ret, -EOPNOTSUPP);
+	} else {
+		CHECK_EQ(store_size(si), M + K);
+		CHECK_EQ(map1(si, 0, M, &len), STORE_MAPPED);
+		CHECK_EQ(len, 16384);
+		CHECK_EQ(map1(si, 16384, M, &len), STORE_HOLE);
+		CHECK_EQ(len, 16384);
+		CHECK_EQ(map1(si, 32768, M, &len), STORE_MAPPED);
+		CHECK_EQ(len, K - 32768);
+		CHECK_EQ(store_read(si, buf, K, 0), K);
+		CHECK(is_zero(buf + 16384, 16384));
+		CHECK(!is_zero(buf + 32768, 100));
+	}
+	CHECK_EQ(store_map(si, -1, 10, &(struct store_map){0}), -EINVAL);
+	CHECK_EQ(store_map(si, 0, 0, &(struct store_map){0}), -EINVAL);
+	free(buf);
+	store_release(si);
+	store_close(s);
+}
+
+TEST(fallocate_modes)
+{
+	struct store *s = open_fresh();
+	struct store_inode *si = create(s, "f");
+	enum { B = 65536 }; /* a multiple of any host block size */
+	char *a = malloc(4 * B), *b = malloc(4 * B);
+	int ret;
+	int64_t len;
+
+	ret = store_fallocate(si, 0, 0, B);
+	if (ret) {
+		skip("fallocate", ret);
+		CHECK_EQ(ret, -EOPNOTSUPP);
+		goto out;
+	}
+	CHECK_EQ(store_size(si), B);
+	CHECK_EQ(store_fallocate(si, FALLOC_FL_KEEP_SIZE, B, B), 0);
+	CHECK_EQ(store_size(si), B);
+	CHECK_EQ(store_read(si, a, B, 0), B);
+	CHECK(is_zero(a, B));
+	/* preallocated space maps (ext4: as a hole, since SEEK_DATA skips
+	 * unwritten extents) and reads as zeroes, checked above */
+	(void)map1(si, 0, B, &len);
+
+	fill(a, 4 * B, 5);
+	CHECK_EQ(store_write(si, a, 4 * B, 0), 4 * B);
+	ret = store_fallocate(si, FALLOC_FL_ZERO_RANGE, B, B);
+	if (ret) {
+		skip("zero range", ret);
+		CHECK_EQ(ret, -EOPNOTSUPP);
+	} else {
+		CHECK_EQ(store_read(si, b, 4 * B, 0), 4 * B);
+		CHECK(!memcmp(a, b, B) && is_zero(b + B, B) &&
+		      !memcmp(a + 2 * B, b + 2 * B, 2 * B));
+		CHECK_EQ(store_write(si, a + B, B, B), B);
+		CHECK_EQ(
+		    store_fallocate(si, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 3 * B, 2 * B),
+		    0);
+		CHECK_EQ(store_size(si), 4 * B);
+		CHECK_EQ(store_write(si, a + 3 * B, B, 3 * B), B);
+	}
+
+	ret = store_fallocate(si, FALLOC_FL_COLLAPSE_RANGE, B, B);
+	if (ret) {
+		skip("collapse range", ret);
+		CHECK(ret == -EOPNOTSUPP || ret == -EINVAL);
+	} else {
+		CHECK_EQ(store_size(si), 3 * B);
+		CHECK_EQ(store_read(si, b, 3 * B, 0), 3 * B);
+		CHECK(!memcmp(b, a, B) && !memcmp(b + B, a + 2 * B, 2 * B));
+		CHECK_EQ(store_fallocate(si, FALLOC_FL_COLLAPSE_RANGE, 100, B), -EINVAL);
+	}
+
+	ret = store_fallocate(si, FALLOC_FL_INSERT_RANGE, B, B);
+	if (ret) {
+		skip("insert range", ret);
+		CHECK(ret == -EOPNOTSUPP || ret == -EINVAL);
+	} else {
+		int64_t sz = store_size(si);
+		CHECK_EQ(store_read(si, b, (size_t)sz, 0), sz);
+		CHECK(!memcmp(b, a, B) && is_zero(b + B, B));
+		CHECK_EQ(map1(si, B, B, &len), STORE_HOLE);
+	}
+
+	CHECK_EQ(store_fallocate(si, FALLOC_FL_PUNCH_HOLE, 0, B), -EOPNOTSUPP); /* no KEEP_SIZE */
+	CHECK_EQ(store_fallocate(si, 0x4000, 0, B), -EOPNOTSUPP);
+	CHECK_EQ(store_fallocate(si, 0, -1, B), -EINVAL);
+	CHECK_EQ(store_fallocate(si, 0, 0, 0), -EINVAL);
+out:
+	free(a);
+	free(b);
+	store_release(si);
+	store_close(s);
+}
+
+TEST(clone_range)
+{
+	struct store *s = open_fresh();
+	struct store_inode *a = create(s, "a"), *b = create(s, "b");
+	char buf[65536];
+
+	fill(buf, sizeof(buf), 9);
+	CHECK_EQ(store_write(a, buf, sizeof(buf), 0), sizeof(buf));
+	int ret = store_clone_range(a, 0, b, 0, sizeof(buf));
+	if (ret) {
+		skip("clone range", ret);
+		CHECK_EQ(ret, -EOPNOTSUPP);
+	} else {
+		char got[sizeof(buf)];
+		CHECK_EQ(store_read(b, got, sizeof(got), 0), sizeof(got));
+		CHECK(!memcmp(got, buf, sizeof(buf)));
+	}
+	store_release(a);
+	store_release(b);
+	store_close(s);
+}
+
+/* ---- O_DIRECT ---- */
+
+static void dio_checks(struct store *s, const char *where)
+{
+	struct store_inode *si;
+	unsigned al = s->dio_align;
+
+	printf("# %s: dio_supported %d dio_align %u\n", where, s->dio_supported, al);
+	if (!s->dio_supported) {
+		CHECK_EQ(store_open(s, "d", O_RDWR | O_CREAT | O_DIRECT, 0644, &si), -EINVAL);
+		si = create(s, "d");
+		char buf[512];
+		CHECK_EQ(store_dio_read(si, buf, 512, 0), -EINVAL);
+		store_release(si);
+		printf("# skip %s: O_DIRECT I/O (host refuses O_DIRECT)\n", where);
+		return;
+	}
+	CHECK(al >= 1 && (al & (al - 1)) == 0);
+	CHECK_EQ(store_open(s, "d", O_RDWR | O_CREAT | O_DIRECT, 0644, &si), 0);
+	CHECK(si->dio_fd >= 0);
+	size_t n = 16 * (size_t)(al < 4096 ? 4096 : al);
+	char *a, *b;
+	CHECK(posix_memalign((void **)&a, 4096, n + al) == 0);
+	CHECK(posix_memalign((void **)&b, 4096, n + al) == 0);
+	fill(a, n, 7);
+	if (al > 1) {
+		CHECK_EQ(store_dio_write(si, a, n, 1), -EINVAL);
+		CHECK_EQ(store_dio_write(si, a, n - 1, 0), -EINVAL);
+		CHECK_EQ(store_dio_write(si, a + 1, n, 0), -EINVAL);
+		CHECK_EQ(store_dio_read(si, b, n, al / 2), -EINVAL);
+		CHECK_EQ(store_dio_read(si, b + 1, n, 0), -EINVAL);
+		CHECK_EQ(store_dio_read(si, b, al + 1, 0), -EINVAL);
+	}
+	CHECK_EQ(store_dio_write(si, a, n, 0), (long long)n);
+	CHECK_EQ(store_size(si), (long long)n);
+	memset(b, 0, n);
+	CHECK_EQ(store_dio_read(si, b, n, 0), (long long)n);
+	CHECK(!memcmp(a, b, n));
+	/* coherent with buffered I/O through the other fd */
+	memset(b, 0, n);
+	CHECK_EQ(store_read(si, b, n, 0), (long long)n);
+	CHECK(!memcmp(a, b, n));
+	/* a read across EOF stops there */
+	CHECK_EQ(store_setsize(si, (int64_t)n - al), 0);
+	CHECK_EQ(store_dio_read(si, b, n, 0), (long long)(n - al));
+	store_release(si);
+
+	/* a handle opened without O_DIRECT gets its O_DIRECT fd on first use */
+	CHECK_EQ(store_open(s, "d", O_RDWR, 0, &si), 0);
+	CHECK_EQ(si->dio_fd, -1);
+	CHECK_EQ(store_dio_read(si, b, al, 0), (long long)al);
+	CHECK(si->dio_fd >= 0);
+	CHECK(!memcmp(a, b, al));
+	store_release(si);
+	free(a);
+	free(b);
+}
+
+TEST(direct_io_alignment)
+{
+	struct store *s = open_fresh();
+	dio_checks(s, "tmpdir");
+	store_close(s);
+
+	/* tmpfs: refuses O_DIRECT on older kernels */
+	struct statvfs sv;
+	if (statvfs("/dev/shm", &sv) == 0 && access("/dev/shm", W_OK) == 0) {
+		char dir[4200];
+		snprintf(dir, sizeof(dir), "%s", fresh_dir("/dev/shm"));
+		CHECK_EQ(store_open_dir(dir, &s), 0);
+		dio_checks(s, "/dev/shm");
+		store_close(s);
+		rm_rf(dir);
+	} else {
+		printf("# skip /dev/shm store: not available\n");
+	}
+
+	/* a store whose host refuses O_DIRECT (forced here) */
+	s = open_fresh();
+	s->dio_supported = false;
+	dio_checks(s, "forced off");
+	store_close(s);
+}
