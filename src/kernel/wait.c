@@ -118,11 +118,12 @@ int wait_entry_sleep(struct wait_queue_entry *e, const struct timespec *deadline
 
 	if (!t->sched) /* a scheduled thread's sleep is itself a switch (sched_block) */
 		sched_point(SP_WAIT, obj, what);
-	WRITE_ONCE(t->wait_obj, obj);
-	WRITE_ONCE(t->wait_what, what);
+	/* publish the entry first: whoever sees us waiting can reach it */
 	raw_spin_lock(&t->wait_lock);
 	t->cur_wait = e;
 	raw_spin_unlock(&t->wait_lock);
+	WRITE_ONCE(t->wait_obj, obj);
+	WRITE_ONCE(t->wait_what, what);
 
 	for (;;) {
 		uint32_t w = __atomic_load_n(&e->woken, __ATOMIC_ACQUIRE);

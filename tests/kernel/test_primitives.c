@@ -11,6 +11,7 @@
 #include <sched.h>
 
 #include "harness.h"
+#include "threads.h"
 #include "kernel/futex.h"
 #include "kernel/mutex.h"
 #include "kernel/rwsem.h"
@@ -18,26 +19,6 @@
 #include "kernel/wait.h"
 
 #define NTHREADS 4
-
-/* Spin until task @t sleeps in a library wait on @obj. */
-static void wait_until_sleeping(struct task *volatile *tp, const void *obj)
-{
-	for (;;) {
-		struct task *t = __atomic_load_n(tp, __ATOMIC_ACQUIRE);
-		if (t && READ_ONCE(t->wait_what) && READ_ONCE(t->wait_obj) == obj)
-			return;
-		sched_yield();
-	}
-}
-
-static void run_threads(int n, void *(*fn)(void *), void *arg)
-{
-	pthread_t th[16];
-	for (int i = 0; i < n; i++)
-		CHECK(pthread_create(&th[i], NULL, fn, arg) == 0);
-	for (int i = 0; i < n; i++)
-		pthread_join(th[i], NULL);
-}
 
 /* ---- mutex ---- */
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "threads.h"
 #include "kernel/futex.h"
 #include "kernel/lockdep.h"
 #include "kernel/rng.h"
@@ -55,25 +56,6 @@ static int delete_at(struct page_index *idx, pgoff_t index)
 	int ret = page_index_delete(idx, page);
 	put_page(page);
 	return ret;
-}
-
-static void run_threads(int n, void *(*fn)(void *), void *arg)
-{
-	pthread_t th[16];
-	for (int i = 0; i < n; i++)
-		CHECK(pthread_create(&th[i], NULL, fn, arg) == 0);
-	for (int i = 0; i < n; i++)
-		pthread_join(th[i], NULL);
-}
-
-static void wait_until_sleeping(struct task *volatile *tp, const void *obj)
-{
-	for (;;) {
-		struct task *t = __atomic_load_n(tp, __ATOMIC_ACQUIRE);
-		if (t && READ_ONCE(t->wait_what) && READ_ONCE(t->wait_obj) == obj)
-			return;
-		sched_yield();
-	}
 }
 
 /* ---- single-threaded ---- */
