@@ -65,9 +65,6 @@ struct task {
 	struct address_space *fdm;
 	bool fdm_dropped;
 
-	/* Fault fix-up state for the nofault copies (set by the mm layer). */
-	volatile uintptr_t fixup_ip;
-
 	/* What this thread sleeps on (other threads read these: watchdog). */
 	const char *wait_what;	   /* lock or event name, NULL when running */
 	const void *wait_obj;	   /* its address */

@@ -178,7 +178,10 @@ static struct wait_queue_head *bit_waitqueue(const void *word, int bit)
 		}
 		raw_spin_unlock(&once);
 	}
-	uint64_t h = ((uintptr_t)word >> 3) * 0x9E3779B97F4A7C15ull + (uint64_t)bit;
+	/* hashed by word only (as the kernel hashes by folio): every waiter on one
+	 * word shares a queue, so one waiters bit can serve several bits */
+	(void)bit;
+	uint64_t h = ((uintptr_t)word >> 3) * 0x9E3779B97F4A7C15ull;
 	return &bit_wait_table[h >> 56];
 }
 

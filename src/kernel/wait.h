@@ -13,9 +13,10 @@
  * waiters (events) all at once. A killed or timed-out exclusive waiter that
  * had consumed a wake-up passes it on.
  *
- * Bit waits (page-lock style): hashed queues keyed by (word, bit), with a
- * "waiters" bit in the word so that unlock only enters the slow path when
- * somebody sleeps.
+ * Bit waits (page-lock style): queues hashed by word, entries keyed by (word,
+ * bit), with a "waiters" bit in the word so that unlock only enters the slow
+ * path when somebody sleeps. All waiters on a word share one queue, so one
+ * waiters bit may cover several bits (page lock and writeback).
  */
 #ifndef PC_KERNEL_WAIT_H
 #define PC_KERNEL_WAIT_H

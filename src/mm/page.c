@@ -222,11 +222,11 @@ void wait_on_page_locked(struct page *page)
 void end_page_writeback(struct page *page)
 {
 	assert(PageWriteback(page));
-	clear_bit_unlock_wake(&page->flags, PG_writeback, PG_wb_waiters);
+	clear_bit_unlock_wake(&page->flags, PG_writeback, PG_waiters);
 	sched_point(SP_WAKE, page, "end_page_writeback");
 }
 
 void wait_on_page_writeback(struct page *page)
 {
-	wait_on_bit(&page->flags, PG_writeback, PG_wb_waiters, 0, NULL, "page_writeback");
+	wait_on_bit(&page->flags, PG_writeback, PG_waiters, 0, NULL, "page_writeback");
 }

@@ -16,9 +16,8 @@
  * Locks: the page lock is bit PG_locked of flags (wait_on_bit_lock with the
  * PG_waiters bit), one validator class "page_lock" for every page (the page
  * is the instance). It nests inside the invalidate lock and outside the leaf
- * locks (ARCHITECTURE §5). Writeback waits sleep on PG_writeback with their
- * own waiters bit, PG_wb_waiters: the kernel layer's bit waits may hash (word,
- * bit) to different queues, so one waiters bit must not be shared by two bits.
+ * locks (ARCHITECTURE §5). Writeback waits sleep on PG_writeback and share
+ * PG_waiters with the lock waiters (bit waits queue by word, as in the kernel).
  * Nothing here takes any other lock.
  *
  * RCU: the default liburcu flavour (memb). Every thread that reads under RCU
@@ -48,11 +47,10 @@ struct address_space;
 
 enum pageflags {
 	PG_locked,	 /* page lock (bit lock) */
-	PG_waiters,	 /* someone sleeps on PG_locked */
+	PG_waiters,	 /* someone sleeps on PG_locked or PG_writeback */
 	PG_uptodate,	 /* contents valid: set with release, tested with acquire */
 	PG_dirty,	 /* contents newer than the store */
 	PG_writeback,	 /* being written to the store */
-	PG_wb_waiters,	 /* someone sleeps on PG_writeback */
 	PG_referenced,	 /* accessed since the LRU last looked */
 	PG_error,	 /* I/O error seen */
 	PG_active,	 /* on the active LRU list */
