@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pagecache.h - the public C API of libpagecache.
+ *
+ * An engine serves one store (today: a host directory, the "dir" store) and
+ * gives its files the Linux VFS semantics through a page cache: buffered I/O
+ * with readahead and writeback, direct I/O, truncate and fallocate, fsync.
+ * Files are named by paths relative to the store root and used through
+ * integer file descriptors private to the engine.
+ *
+ * Error contract: every call returns what the kernel's equivalent returns -
+ * a count or 0 on success, or a negative errno (-EBADF, -EINVAL, -EFAULT,
+ * -EAGAIN for RWF_NOWAIT, -ENOSPC, -EFBIG, -EIO, -EISDIR, -ENOTDIR, -ENOENT,
+ * -EEXIST, ...). errno itself is never set. Writeback errors are reported
+ * once to every open file descriptor (errseq semantics) by fsync/fdatasync
+ * (and close), never dropped.
+ *
+ * Every call is thread-safe. Calls may be made from any thread; the library
+ * keeps per-thread state that is freed when the thread exits.
+ */
+#ifndef PAGECACHE_H
+#define PAGECACHE_H
+
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct pc_engine;
+
+/* Locking policy for page-cache fills (ARCHITECTURE §5). */
+enum pc_lock_policy {
+	PC_POLICY_TWO_STATE = 0, /* default: ADD/BLOCK invalidate lock */
+	PC_POLICY_XFS = 1,	 /* buffered reads also take i_rwsem shared, as XFS does */
+	PC_POLICY_NONE_UNSAFE = 2, /* UNSAFE: no fencing of fills (hazard tests, benchmarks) */
+};
+
+struct pc_options {
+	const char *store_dir;	   /* host directory served by the "dir" store */
+	size_t mem_limit;	   /* bytes of cached pages; 0 = 256 MiB */
+	size_t readahead_max;	   /* largest readahead window in bytes; 0 = 128 KiB */
+	unsigned writeback_interval_ms; /* background writeback period; 0 = 5000 */
+	size_t dirty_background;   /* start background writeback above; 0 = 10% of mem_limit */
+	size_t dirty_limit;	   /* throttle writers above; 0 = 20% of mem_limit */
+	enum pc_lock_policy policy;
+};
+
+/* Opens an engine on a store. -EBUSY if another engine serves that store. */
+int pc_engine_open(const struct pc_options *opts, struct pc_engine **out);
+/* Writes back everything, closes every fd, releases the store. Returns the
+ * first writeback error it met, or 0. */
+int pc_engine_close(struct pc_engine *e);
+
+/* ---- files ---- */
+
+/* flags: O_RDONLY/O_WRONLY/O_RDWR | O_CREAT | O_EXCL | O_TRUNC | O_APPEND |
+ * O_DIRECT | O_DIRECTORY. Returns an fd >= 0. */
+int pc_open(struct pc_engine *e, const char *path, int flags, mode_t mode);
+int pc_close(struct pc_engine *e, int fd);
+
+ssize_t pc_read(struct pc_engine *e, int fd, void *buf, size_t count);
+ssize_t pc_write(struct pc_engine *e, int fd, const void *buf, size_t count);
+ssize_t pc_pread(struct pc_engine *e, int fd, void *buf, size_t count, off_t offset);
+ssize_t pc_pwrite(struct pc_engine *e, int fd, const void *buf, size_t count, off_t offset);
+/* offset -1: the file position. flags: 0, RWF_NOWAIT (-EAGAIN rather than
+ * block on I/O or a lock), RWF_DSYNC, RWF_SYNC, RWF_APPEND. */
+ssize_t pc_preadv2(struct pc_engine *e, int fd, const struct iovec *iov, int iovcnt, off_t offset,
+		   int flags);
+ssize_t pc_pwritev2(struct pc_engine *e, int fd, const struct iovec *iov, int iovcnt, off_t offset,
+		    int flags);
+
+/* whence: SEEK_SET, SEEK_CUR, SEEK_END, SEEK_DATA, SEEK_HOLE. */
+off_t pc_lseek(struct pc_engine *e, int fd, off_t offset, int whence);
+int pc_fsync(struct pc_engine *e, int fd);
+int pc_fdatasync(struct pc_engine *e, int fd);
+int pc_ftruncate(struct pc_engine *e, int fd, off_t length);
+/* mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE,
+ * FALLOC_FL_ZERO_RANGE[|KEEP_SIZE], FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE. */
+int pc_fallocate(struct pc_engine *e, int fd, int mode, off_t offset, off_t len);
+/* advice: POSIX_FADV_NORMAL, _SEQUENTIAL, _RANDOM, _WILLNEED, _DONTNEED, _NOREUSE. */
+int pc_fadvise(struct pc_engine *e, int fd, off_t offset, off_t len, int advice);
+int pc_fstat(struct pc_engine *e, int fd, struct stat *st);
+
+/* ---- names ---- */
+
+int pc_stat(struct pc_engine *e, const char *path, struct stat *st);
+int pc_unlink(struct pc_engine *e, const char *path);
+/* flags: 0, RENAME_NOREPLACE, RENAME_EXCHANGE */
+int pc_rename(struct pc_engine *e, const char *from, const char *to, unsigned flags);
+int pc_mkdir(struct pc_engine *e, const char *path, mode_t mode);
+int pc_rmdir(struct pc_engine *e, const char *path);
+
+struct pc_dirent {
+	uint64_t ino;
+	unsigned char type; /* DT_REG, DT_DIR, ... */
+	char name[256];
+};
+/* Reads up to max entries from a directory fd (opened with O_DIRECTORY),
+ * continuing where the last call stopped. Returns the number read, 0 at the
+ * end. "." and ".." are not listed. */
+ssize_t pc_readdir(struct pc_engine *e, int fd, struct pc_dirent *ents, size_t max);
+
+/* ---- statistics ---- */
+
+struct pc_stats {
+	uint64_t cached_pages;	/* pages in the cache now */
+	uint64_t dirty_pages;
+	uint64_t writeback_pages;
+	uint64_t hits, misses;	/* page lookups by reads and writes */
+	uint64_t readahead_pages;
+	uint64_t written_back_pages;
+	uint64_t reclaimed_pages;
+	uint64_t throttled_writes; /* writers that waited for writeback */
+	uint64_t write_retries;	   /* buffered-write chunks retried after a short copy */
+	uint64_t lock_contended;   /* sleeping acquisitions, all lock classes */
+	uint64_t lock_wait_ns;
+};
+void pc_get_stats(struct pc_engine *e, struct pc_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * filemap.h - the page cache of one file (struct address_space) and of the
+ * engine (struct mm_cache): the contract the fs layer calls.
+ *
+ * Frames: page contents live in one memfd per address_space, page i at
+ * offset i * PAGE_SIZE (ARCHITECTURE §6). The library reaches them through a
+ * "filler" view of the memfd that is never registered or protected, so engine
+ * I/O never faults. page_address() gives a page's bytes while a reference is
+ * held. Dropping a page from the cache punches its frame.
+ *
+ * Locks (docs/locking.md): the fs layer holds i_rwsem as each call below
+ * says; the invalidate lock (ADD/BLOCK) is taken here for fills and by fs for
+ * truncate/punch/DIO (filemap_invalidate_lock_block); page locks and the
+ * page index lock are taken here. No call here takes i_rwsem.
+ *
+ * Errors: counts or -errno; store errors surface as -EIO/-ENOSPC/... and
+ * writeback errors are recorded in mapping->wb_err (errseq) as well.
+ */
+#ifndef PC_MM_FILEMAP_H
+#define PC_MM_FILEMAP_H
+
+#include <sys/uio.h>
+
+#include "kernel/list.h"
+#include "kernel/mutex.h"
+#include "kernel/rwsem.h"
+#include "kernel/two_state.h"
+#include "mm/errseq.h"
+#include "mm/iov_iter.h"
+#include "mm/page.h"
+#include "mm/page_index.h"
+#include "store/store.h"
+
+/* Locking policy (public enum pc_lock_policy mirrors it). */
+enum lock_policy {
+	POLICY_TWO_STATE = 0,
+	POLICY_XFS = 1,	      /* fs: buffered reads also take i_rwsem shared */
+	POLICY_NONE_UNSAFE = 2, /* no ADD/BLOCK at all: hazard tests and benchmarks only */
+};
+
+/* Engine-wide page-cache state: one per engine. */
+struct mm_cache {
+	enum lock_policy policy;
+	unsigned long mem_limit_pages;	 /* reclaim keeps nr_pages <= this */
+	unsigned long ra_max_pages;	 /* largest readahead window */
+	unsigned long dirty_background;	 /* pages: background writeback starts above */
+	unsigned long dirty_limit;	 /* pages: writers throttle above */
+	unsigned writeback_interval_ms;
+
+	unsigned long nr_pages;	    /* atomic: pages in every cache */
+	unsigned long nr_dirty;	    /* atomic */
+	unsigned long nr_writeback; /* atomic */
+
+	struct mutex mappings_lock;	/* "mm_mappings_lock" (leaf): the list below */
+	struct list_head mappings;	/* every live address_space */
+
+	struct mutex lru_lock;		/* "lru_lock" (leaf) */
+	struct list_head lru_inactive, lru_active;
+
+	/* background writeback thread and its wake-up */
+	void *wb_thread;		/* private to writeback.c */
+
+	struct {			/* atomics; pc_get_stats() reads them */
+		uint64_t hits, misses, readahead_pages, written_back_pages, reclaimed_pages;
+		uint64_t throttled_writes, write_retries;
+	} stats;
+};
+
+struct mm_cache_config {
+	enum lock_policy policy;
+	size_t mem_limit;	  /* bytes */
+	size_t readahead_max;	  /* bytes */
+	size_t dirty_background;  /* bytes */
+	size_t dirty_limit;	  /* bytes */
+	unsigned writeback_interval_ms;
+};
+
+/* Creates the engine's cache and starts its writeback thread. */
+int mm_cache_init(struct mm_cache *c, const struct mm_cache_config *cfg);
+/* Stops the writeback thread; every mapping must be gone. */
+void mm_cache_destroy(struct mm_cache *c);
+
+/* Per-file readahead state (kernel: struct file_ra_state), owned by a struct file. */
+struct file_ra_state {
+	pgoff_t start;		/* current window */
+	unsigned long size;
+	unsigned long async_size; /* start readahead again when reading here */
+	pgoff_t prev_index;	/* last page read: sequential detection */
+	unsigned long ra_pages;	/* maximum window (0 = readahead off: FADV_RANDOM) */
+};
+
+struct frames; /* private to frames.c */
+
+struct address_space {
+	struct page_index i_pages;
+	struct two_state_lock invalidate_lock; /* class "invalidate_lock" */
+	struct rw_semaphore i_mmap_rwsem;      /* class "i_mmap_rwsem" (mappings: next issue) */
+	struct store_inode *host;	       /* backing file */
+	struct mm_cache *cache;
+	int64_t i_size;			       /* atomic: i_size_read/i_size_write */
+	struct frames *frames;
+	errseq_t wb_err;		       /* writeback errors (errseq) */
+	unsigned long nrdirty;		       /* atomic */
+	struct list_head cache_link;	       /* in cache->mappings */
+};
+
+static inline int64_t i_size_read(const struct address_space *m)
+{
+	return __atomic_load_n(&m->i_size, __ATOMIC_ACQUIRE);
+}
+/* Caller holds i_rwsem exclusive (or is extending under it). */
+static inline void i_size_write(struct address_space *m, int64_t size)
+{
+	__atomic_store_n(&m->i_size, size, __ATOMIC_RELEASE);
+}
+
+int mapping_init(struct address_space *m, struct mm_cache *c, struct store_inode *host,
+		 int64_t size);
+/* Drops every page (they must be clean: the caller wrote back first), frees
+ * frames. No reference to any page of the mapping may remain. */
+void mapping_destroy(struct address_space *m);
+
+/* The bytes of a page (valid while a reference is held). */
+void *page_address(struct page *page);
+
+/* ---- the invalidate lock, honouring the policy ---- */
+void filemap_invalidate_lock_add(struct address_space *m);
+bool filemap_invalidate_trylock_add(struct address_space *m);
+void filemap_invalidate_unlock_add(struct address_space *m);
+void filemap_invalidate_lock_block(struct address_space *m);
+void filemap_invalidate_unlock_block(struct address_space *m);
+
+/* ---- read ---- */
+
+#define FILEMAP_NOWAIT 0x1 /* RWF_NOWAIT: -EAGAIN instead of I/O or a sleeping lock */
+
+/*
+ * Buffered read of iter->count bytes at pos into the user buffers: cache
+ * hits take no sleeping lock (RCU lookup + page reference); misses fill
+ * under ADD; readahead as @ra says (sequential detection, async window).
+ * Copies to user memory run with no lock held. Returns bytes read (short at
+ * EOF), -EFAULT if nothing could be copied, -EAGAIN (NOWAIT, nothing read),
+ * or a store error. Caller: nothing held (policy xfs: i_rwsem shared).
+ */
+ssize_t filemap_read(struct address_space *m, struct file_ra_state *ra, struct iov_iter *iter,
+		     int64_t pos, int flags);
+
+/* fadvise(WILLNEED): read [index, index+nr) into the cache (ADD). */
+int force_page_cache_readahead(struct address_space *m, pgoff_t index, unsigned long nr);
+
+/* ---- write ---- */
+
+/*
+ * Buffered write (ARCHITECTURE §7): per chunk write_begin (page created and
+ * locked under ADD) -> copy from user with faults disabled -> write_end; a
+ * short copy into a non-uptodate page commits 0 bytes; halve the chunk;
+ * fault the source in with the locks dropped and retry; -EFAULT only if
+ * nothing could be written. Extends i_size. Throttles against the dirty
+ * limit. Caller holds i_rwsem exclusive. Returns bytes written or -errno.
+ */
+ssize_t generic_perform_write(struct address_space *m, struct iov_iter *iter, int64_t pos,
+			      int flags);
+
+/* ---- writeback ---- */
+
+/* Start writeback of dirty pages in [start, end] (bytes, inclusive) and, if
+ * @wait, wait for it. Errors are recorded in m->wb_err and returned. */
+int filemap_fdatawrite_range(struct address_space *m, int64_t start, int64_t end);
+int filemap_fdatawait_range(struct address_space *m, int64_t start, int64_t end);
+int filemap_write_and_wait_range(struct address_space *m, int64_t start, int64_t end);
+/* fsync's error report: the error recorded since *since (then advance it). */
+int file_check_and_advance_wb_err(struct address_space *m, errseq_t *since);
+
+/* ---- removal ---- */
+
+/*
+ * Remove every page wholly inside [lstart, lend] (bytes, inclusive) from the
+ * cache, waiting for locked and under-writeback pages, and zero the parts of
+ * the partial edge pages inside the range. Caller holds BLOCK (policy
+ * allowing) and i_rwsem exclusive; dirty edge data was written back first if
+ * it must survive.
+ */
+void truncate_pagecache_range(struct address_space *m, int64_t lstart, int64_t lend);
+/* i_size is already newsize: drop pages past it, zero the tail of the EOF page. */
+void truncate_pagecache(struct address_space *m, int64_t newsize);
+/* fadvise(DONTNEED): drop clean, unlocked, unmapped pages; returns how many. */
+unsigned long invalidate_mapping_pages(struct address_space *m, pgoff_t start, pgoff_t end);
+/* DIO: write back then drop every page in [start, end]; -EBUSY if one could not go. */
+int invalidate_inode_pages2_range(struct address_space *m, pgoff_t start, pgoff_t end);
+
+#endif

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h - calls between the parts of the mm layer; not for fs.
+ *
+ *   filemap core (filemap.c, readahead.c, truncate.c, frames.c): adds and
+ *     removes pages, fills them, copies to and from users.
+ *   writeback.c: dirty accounting, writepages, the background writeback
+ *     thread, writer throttling, errseq recording.
+ *   reclaim.c: the LRU and the memory limit.
+ *   mm_cache.c: engine-wide init/destroy.
+ *
+ * Page states: a page in a mapping's index holds one reference for the
+ * index; it is on the LRU (PG_lru) from insertion to removal; PG_dirty is
+ * mirrored by PAGECACHE_TAG_DIRTY in the index and counted in
+ * mapping->nrdirty and cache->nr_dirty; PG_writeback likewise with
+ * PAGECACHE_TAG_WRITEBACK and cache->nr_writeback.
+ */
+#ifndef PC_MM_INTERNAL_H
+#define PC_MM_INTERNAL_H
+
+#include "mm/filemap.h"
+
+/* ---- filemap core, used by writeback and reclaim ---- */
+
+/* Allocate a page for @index, insert it locked into the cache and the LRU
+ * (ADD must be held by the caller, policy allowing). Returns the page with a
+ * reference for the caller, -EEXIST if another is there, -ENOMEM. */
+struct page *add_to_page_cache_locked(struct address_space *m, pgoff_t index, int *err);
+/* Remove a page (locked by the caller, clean, not under writeback) from its
+ * mapping: index, LRU, accounting, then punch its frame. */
+void delete_from_page_cache(struct page *page);
+/* Punch the frames of [index, index + nr) in the memfd (memory freed). */
+void frames_punch(struct address_space *m, pgoff_t index, unsigned long nr);
+
+/* ---- writeback, used by the filemap core ---- */
+
+/* Mark a locked, uptodate page dirty: flag, tag, counters. Returns true if it
+ * was clean before. */
+bool set_page_dirty(struct page *page);
+/* Clear dirty before writing it (page locked): flag, tag, counters. */
+bool clear_page_dirty_for_io(struct page *page);
+/* Write one locked dirty page to the store and unlock it (writeback bit set
+ * around the store write; errors recorded in mapping->wb_err, PG_error). */
+int writepage(struct page *page);
+/* After dirtying pages: start background writeback above dirty_background,
+ * and make the caller wait while nr_dirty is above dirty_limit. Called with
+ * i_rwsem held and no other lock. @nowait: never sleep. */
+void balance_dirty_pages(struct address_space *m, bool nowait);
+/* Background writeback thread lifetime (called by mm_cache_init/destroy). */
+int writeback_start(struct mm_cache *c);
+void writeback_stop(struct mm_cache *c);
+/* Record a writeback error for the mapping. */
+void mapping_set_error(struct address_space *m, int err);
+
+/* ---- reclaim, used by the filemap core ---- */
+
+/* A new page enters the cache: put it on the inactive LRU, count it. */
+void lru_cache_add(struct page *page);
+/* The page leaves the cache (called by delete_from_page_cache). */
+void lru_cache_del(struct page *page);
+/* A cache hit: mark referenced (lock-free: only a flag bit). */
+static inline void mark_page_accessed(struct page *page)
+{
+	if (!test_bit(PG_referenced, &page->flags))
+		set_bit(PG_referenced, &page->flags);
+}
+/* Before adding pages: if the cache is at its limit, reclaim (writing dirty
+ * pages first, skipping locked and under-writeback ones). Called with no
+ * lock held except i_rwsem and possibly ADD of @m (never BLOCK). */
+void reclaim_if_needed(struct mm_cache *c, unsigned long want);
+
+/* ---- mm_cache: the list of mappings ---- */
+void mm_cache_add_mapping(struct mm_cache *c, struct address_space *m);
+void mm_cache_del_mapping(struct mm_cache *c, struct address_space *m);
+
+#endif
