@@ -48,7 +48,7 @@ static void rwsem_grant_locked(struct rw_semaphore *sem)
 		} else {
 			__atomic_fetch_add(&sem->count, RWSEM_READER, __ATOMIC_ACQ_REL);
 		}
-		list_del_init(&e->entry);
+		__remove_wait_queue_entry(wq, e);
 		__atomic_fetch_or(&e->woken, WAIT_WOKEN, __ATOMIC_RELEASE);
 		futex_wake(&e->woken, 1);
 		if (e->flags & WQ_FLAG_EXCLUSIVE)
@@ -71,8 +71,7 @@ static void rwsem_wait(struct rw_semaphore *sem, bool writer)
 
 	init_wait_entry(&e, writer ? WQ_FLAG_EXCLUSIVE : 0);
 	raw_spin_lock(&sem->wait.lock);
-	e.wq = &sem->wait;
-	list_add_tail(&e.entry, &sem->wait.head);
+	__add_wait_queue_entry(&sem->wait, &e, true);
 	__atomic_fetch_or(&sem->count, RWSEM_WAITERS, __ATOMIC_SEQ_CST);
 	rwsem_grant_locked(sem); /* the holder may have left before WAITERS was set */
 	raw_spin_unlock(&sem->wait.lock);

@@ -12,6 +12,7 @@ void init_waitqueue_head(struct wait_queue_head *wq)
 {
 	wq->lock = (raw_spinlock_t)RAW_SPINLOCK_INIT;
 	INIT_LIST_HEAD(&wq->head);
+	wq->nr_waiters = 0;
 }
 
 void init_wait_entry(struct wait_queue_entry *e, unsigned flags)
@@ -29,13 +30,8 @@ void prepare_to_wait(struct wait_queue_head *wq, struct wait_queue_entry *e)
 {
 	raw_spin_lock(&wq->lock);
 	__atomic_store_n(&e->woken, 0, __ATOMIC_RELAXED);
-	e->wq = wq;
-	if (list_empty(&e->entry)) {
-		if (e->flags & WQ_FLAG_EXCLUSIVE)
-			list_add_tail(&e->entry, &wq->head);
-		else
-			list_add(&e->entry, &wq->head);
-	}
+	if (list_empty(&e->entry))
+		__add_wait_queue_entry(wq, e, e->flags & WQ_FLAG_EXCLUSIVE);
 	raw_spin_unlock(&wq->lock);
 	smp_mb(); /* queued before the caller re-tests its condition */
 }
@@ -44,7 +40,7 @@ void finish_wait(struct wait_queue_head *wq, struct wait_queue_entry *e)
 {
 	raw_spin_lock(&wq->lock);
 	if (!list_empty(&e->entry))
-		list_del_init(&e->entry);
+		__remove_wait_queue_entry(wq, e);
 	raw_spin_unlock(&wq->lock);
 }
 
@@ -58,7 +54,7 @@ static int wake_locked(struct wait_queue_head *wq, int nr_exclusive, const void 
 		if (key && (e->key != key || e->bit != bit))
 			continue;
 		bool excl = e->flags & WQ_FLAG_EXCLUSIVE;
-		list_del_init(&e->entry);
+		__remove_wait_queue_entry(wq, e);
 		__atomic_fetch_or(&e->woken, WAIT_WOKEN, __ATOMIC_RELEASE);
 		futex_wake(&e->woken, 1);
 		woken++;
@@ -81,7 +77,7 @@ void abort_exclusive_wait(struct wait_queue_head *wq, struct wait_queue_entry *e
 {
 	raw_spin_lock(&wq->lock);
 	if (!list_empty(&e->entry))
-		list_del_init(&e->entry);
+		__remove_wait_queue_entry(wq, e);
 	else if (__atomic_load_n(&e->woken, __ATOMIC_ACQUIRE) & WAIT_WOKEN)
 		wake_locked(wq, 1, e->key, e->bit); /* we were handed a wake-up: pass it on */
 	raw_spin_unlock(&wq->lock);
@@ -190,13 +186,8 @@ static void prepare_bit_wait(struct wait_queue_head *wq, struct wait_queue_entry
 {
 	raw_spin_lock(&wq->lock);
 	__atomic_store_n(&e->woken, 0, __ATOMIC_RELAXED);
-	e->wq = wq;
-	if (list_empty(&e->entry)) {
-		if (e->flags & WQ_FLAG_EXCLUSIVE)
-			list_add_tail(&e->entry, &wq->head);
-		else
-			list_add(&e->entry, &wq->head);
-	}
+	if (list_empty(&e->entry))
+		__add_wait_queue_entry(wq, e, e->flags & WQ_FLAG_EXCLUSIVE);
 	set_bit(waiters_bit, word);
 	raw_spin_unlock(&wq->lock);
 	smp_mb();

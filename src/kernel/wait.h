@@ -36,6 +36,7 @@
 struct wait_queue_head {
 	raw_spinlock_t lock;
 	struct list_head head;
+	unsigned nr_waiters; /* entries on head: written under lock, read lock-free */
 };
 
 struct wait_queue_entry {
@@ -48,7 +49,7 @@ struct wait_queue_entry {
 	struct wait_queue_head *wq; /* the queue it was put on */
 };
 
-#define WAIT_QUEUE_HEAD_INIT(name) { RAW_SPINLOCK_INIT, LIST_HEAD_INIT((name).head) }
+#define WAIT_QUEUE_HEAD_INIT(name) { RAW_SPINLOCK_INIT, LIST_HEAD_INIT((name).head), 0 }
 
 void init_waitqueue_head(struct wait_queue_head *wq);
 void init_wait_entry(struct wait_queue_entry *e, unsigned flags);
@@ -79,11 +80,29 @@ static inline void wake_up_all(struct wait_queue_head *wq)
 {
 	__wake_up(wq, 0x7fffffff);
 }
-/* True if someone may be sleeping (call after a full barrier). */
+/* Queue and dequeue an entry; wq->lock held. The count lets waker fast paths
+ * look without the lock. */
+static inline void __add_wait_queue_entry(struct wait_queue_head *wq, struct wait_queue_entry *e,
+					  bool tail)
+{
+	if (tail)
+		list_add_tail(&e->entry, &wq->head);
+	else
+		list_add(&e->entry, &wq->head);
+	e->wq = wq;
+	__atomic_fetch_add(&wq->nr_waiters, 1, __ATOMIC_SEQ_CST);
+}
+static inline void __remove_wait_queue_entry(struct wait_queue_head *wq, struct wait_queue_entry *e)
+{
+	list_del_init(&e->entry);
+	__atomic_fetch_sub(&wq->nr_waiters, 1, __ATOMIC_RELEASE);
+}
+/* True if someone may be sleeping: call after making the waiters' condition
+ * true (the barrier orders that store before this load). */
 static inline bool wq_has_sleeper(struct wait_queue_head *wq)
 {
 	smp_mb();
-	return __atomic_load_n(&wq->head.next, __ATOMIC_RELAXED) != &wq->head;
+	return __atomic_load_n(&wq->nr_waiters, __ATOMIC_ACQUIRE) != 0;
 }
 
 /* Unlink the current task's wait entry from its queue: a deterministic

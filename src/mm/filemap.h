@@ -57,6 +57,7 @@ struct mm_cache {
 
 	struct mutex lru_lock;		/* "lru_lock" (leaf) */
 	struct list_head lru_inactive, lru_active;
+	unsigned long nr_active;	/* under lru_lock (read atomically): pages on lru_active */
 
 	/* background writeback thread and its wake-up */
 	void *wb_thread;		/* private to writeback.c */
@@ -121,8 +122,36 @@ int mapping_init(struct address_space *m, struct mm_cache *c, struct store_inode
  * frames. No reference to any page of the mapping may remain. */
 void mapping_destroy(struct address_space *m);
 
-/* The bytes of a page (valid while a reference is held). */
+/* The bytes of a page (valid while a reference is held): its frame in the
+ * mapping's filler view. The address is fixed when the page is added and
+ * kept in page->private (so the filemap core owns page->private). */
 void *page_address(struct page *page);
+
+/*
+ * PG_readahead (the first free flag bit): the page at the async mark of a
+ * readahead window; a reader reaching it starts the next window.
+ */
+#define PG_readahead NR_PAGEFLAGS
+static inline bool PageReadahead(const struct page *page)
+{
+	return test_bit(PG_readahead, &page->flags);
+}
+static inline void SetPageReadahead(struct page *page)
+{
+	set_bit(PG_readahead, &page->flags);
+}
+static inline bool TestClearPageReadahead(struct page *page)
+{
+	return test_and_clear_bit(PG_readahead, &page->flags);
+}
+
+/*
+ * Race windows of the fill (sched_race_window names, for hazard tests):
+ *   "fill: lookup missed"                         read miss, nothing held yet
+ *   "fill: page locked, store not read"           ADD held, new page locked
+ *   "fill: store read done, page not yet uptodate"
+ *   "read: page uptodate, copy not done"          a cache hit, before its copy
+ */
 
 /* ---- the invalidate lock, honouring the policy ---- */
 void filemap_invalidate_lock_add(struct address_space *m);

@@ -27,7 +27,10 @@
  * reference for the caller, -EEXIST if another is there, -ENOMEM. */
 struct page *add_to_page_cache_locked(struct address_space *m, pgoff_t index, int *err);
 /* Remove a page (locked by the caller, clean, not under writeback) from its
- * mapping: index, LRU, accounting, then punch its frame. */
+ * mapping: clear PG_uptodate (lock-free readers that hold it redo their
+ * copy), punch its frame while the page still holds its index (so no new
+ * page of that index is filled in the frame first), then LRU, accounting,
+ * index. */
 void delete_from_page_cache(struct page *page);
 /* Punch the frames of [index, index + nr) in the memfd (memory freed). */
 void frames_punch(struct address_space *m, pgoff_t index, unsigned long nr);
@@ -37,10 +40,13 @@ void frames_punch(struct address_space *m, pgoff_t index, unsigned long nr);
 /* Mark a locked, uptodate page dirty: flag, tag, counters. Returns true if it
  * was clean before. */
 bool set_page_dirty(struct page *page);
-/* Clear dirty before writing it (page locked): flag, tag, counters. */
+/* Clear dirty before writing it, or to cancel it before removal (page locked
+ * and not under writeback: wait_on_page_writeback first): flag, tag, counters. */
 bool clear_page_dirty_for_io(struct page *page);
 /* Write one locked dirty page to the store and unlock it (writeback bit set
- * around the store write; errors recorded in mapping->wb_err, PG_error). */
+ * around the store write; errors recorded in mapping->wb_err, PG_error, and
+ * the page re-dirtied). The caller holds a reference, and the mapping stays
+ * alive until the page's writeback ends (teardown waits for it). */
 int writepage(struct page *page);
 /* After dirtying pages: start background writeback above dirty_background,
  * and make the caller wait while nr_dirty is above dirty_limit. Called with
@@ -54,9 +60,12 @@ void mapping_set_error(struct address_space *m, int err);
 
 /* ---- reclaim, used by the filemap core ---- */
 
-/* A new page enters the cache: put it on the inactive LRU, count it. */
+/* A new page enters the cache: put it on the inactive LRU, count it in
+ * cache->nr_pages. Call after page_index_insert (page->mapping is set). */
 void lru_cache_add(struct page *page);
-/* The page leaves the cache (called by delete_from_page_cache). */
+/* The page leaves the cache (called by delete_from_page_cache, page locked):
+ * off the LRU, uncounted. Call before page_index_delete (page->mapping still
+ * set). A page not on the LRU is left alone. */
 void lru_cache_del(struct page *page);
 /* A cache hit: mark referenced (lock-free: only a flag bit). */
 static inline void mark_page_accessed(struct page *page)

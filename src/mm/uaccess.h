@@ -16,10 +16,23 @@
 #ifndef PC_MM_UACCESS_H
 #define PC_MM_UACCESS_H
 
+#include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Installs the fault handler once (idempotent; called by mm_cache_init). */
 int uaccess_init(void);
+
+/*
+ * The fault layer's entry (ARCHITECTURE §6): called from the handler for a
+ * SIGSEGV/SIGBUS the CPU raised, except a fault of a nofault copy (faults
+ * disabled: that one is always fixed up). Returns true if it resolved the
+ * fault (the instruction re-runs), false to let the handler go on: fix up a
+ * copy or fault-in, else chain to the application's handler. It runs in
+ * signal context on the faulting thread. NULL removes it.
+ */
+typedef bool (*uaccess_fault_fn)(int sig, siginfo_t *info, void *ucontext);
+void uaccess_set_fault_hook(uaccess_fault_fn fn);
 
 size_t copy_from_user_nofault(void *dst, const void *usrc, size_t n);
 size_t copy_to_user_nofault(void *udst, const void *src, size_t n);

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine.c - pc_engine_open/close and pc_get_stats: the store, the page
+ * cache (mm_cache) with the options' defaults, the inode and fd tables.
+ *
+ * Locks: none of its own. pc_engine_close empties the fd table (fd_table_lock,
+ * leaf) and drops each file with no lock held; the last reference of each
+ * inode writes it back (see fs/inode.c). The caller guarantees no other call
+ * on the engine is in flight during open or close.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "api/engine.h"
+#include "api/engine_internal.h"
+#include "kernel/lockstat.h"
+
+#define DEFAULT_MEM_LIMIT     (256ul << 20)
+#define DEFAULT_READAHEAD_MAX (128ul << 10)
+#define DEFAULT_WB_INTERVAL   5000u
+
+int pc_engine_open(const struct pc_options *opts, struct pc_engine **out)
+{
+	struct mm_cache_config cfg;
+	struct pc_engine *e;
+	int err;
+
+	if (!opts || !out || !opts->store_dir)
+		return -EINVAL;
+	switch (opts->policy) {
+	case PC_POLICY_TWO_STATE:
+		cfg.policy = POLICY_TWO_STATE;
+		break;
+	case PC_POLICY_XFS:
+		cfg.policy = POLICY_XFS;
+		break;
+	case PC_POLICY_NONE_UNSAFE:
+		cfg.policy = POLICY_NONE_UNSAFE;
+		break;
+	default:
+		return -EINVAL;
+	}
+	cfg.mem_limit = opts->mem_limit ? opts->mem_limit : DEFAULT_MEM_LIMIT;
+	cfg.readahead_max = opts->readahead_max ? opts->readahead_max : DEFAULT_READAHEAD_MAX;
+	cfg.dirty_background = opts->dirty_background ? opts->dirty_background : cfg.mem_limit / 10;
+	cfg.dirty_limit = opts->dirty_limit ? opts->dirty_limit : cfg.mem_limit / 5;
+	cfg.writeback_interval_ms =
+	    opts->writeback_interval_ms ? opts->writeback_interval_ms : DEFAULT_WB_INTERVAL;
+
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	err = store_open_dir(opts->store_dir, &e->store);
+	if (err)
+		goto out_free;
+	err = mm_cache_init(&e->cache, &cfg);
+	if (err)
+		goto out_store;
+	err = inode_table_init(&e->itable, e->store, &e->cache);
+	if (err)
+		goto out_cache;
+	fdtable_init(&e->fdt);
+	*out = e;
+	return 0;
+
+out_cache:
+	mm_cache_destroy(&e->cache);
+out_store:
+	store_close(e->store);
+out_free:
+	free(e);
+	return err;
+}
+
+int pc_engine_close(struct pc_engine *e)
+{
+	struct file *f;
+	int fd = 0, err = 0;
+
+	if (!e)
+		return -EINVAL;
+	while ((f = fd_remove_next(&e->fdt, &fd))) {
+		int unseen = 0, evict_err;
+
+		/* A writeback error this fd was never told about is reported
+		 * now: the data it wrote did not reach the store. */
+		if (f->f_inode) {
+			mutex_lock(&f->f_pos_lock);
+			unseen = file_check_and_advance_wb_err(f->f_mapping, &f->f_wb_err);
+			mutex_unlock(&f->f_pos_lock);
+		}
+		evict_err = fput(f);
+		if (!err)
+			err = unseen ? unseen : evict_err;
+	}
+	if (!err)
+		err = __atomic_load_n(&e->unreported_err, __ATOMIC_ACQUIRE);
+	fdtable_destroy(&e->fdt);
+	inode_table_destroy(&e->itable);
+	mm_cache_destroy(&e->cache);
+	store_close(e->store);
+	free(e);
+	return err;
+}
+
+static void keep_unreported(struct pc_engine *e, int err)
+{
+	int zero = 0;
+
+	if (err)
+		__atomic_compare_exchange_n(&e->unreported_err, &zero, err, false, __ATOMIC_ACQ_REL,
+					    __ATOMIC_ACQUIRE);
+}
+
+void fdput(struct pc_engine *e, struct file *f)
+{
+	keep_unreported(e, fput(f));
+}
+
+void iput_engine(struct pc_engine *e, struct inode *inode)
+{
+	keep_unreported(e, iput(inode));
+}
+
+struct store *pc_engine_store(struct pc_engine *e)
+{
+	return e->store;
+}
+
+static void sum_lock_stats(const struct lock_class_key *key, void *arg)
+{
+	struct pc_stats *st = arg;
+
+	for (int s = 0; s < 2; s++) {
+		st->lock_contended += __atomic_load_n(&key->stats.contended[s], __ATOMIC_RELAXED);
+		st->lock_wait_ns += __atomic_load_n(&key->stats.wait_ns[s], __ATOMIC_RELAXED);
+	}
+}
+
+void pc_get_stats(struct pc_engine *e, struct pc_stats *st)
+{
+	struct mm_cache *c;
+
+	if (!st)
+		return;
+	*st = (struct pc_stats){0};
+	if (!e)
+		return;
+	c = &e->cache;
+	st->cached_pages = __atomic_load_n(&c->nr_pages, __ATOMIC_RELAXED);
+	st->dirty_pages = __atomic_load_n(&c->nr_dirty, __ATOMIC_RELAXED);
+	st->writeback_pages = __atomic_load_n(&c->nr_writeback, __ATOMIC_RELAXED);
+	st->hits = __atomic_load_n(&c->stats.hits, __ATOMIC_RELAXED);
+	st->misses = __atomic_load_n(&c->stats.misses, __ATOMIC_RELAXED);
+	st->readahead_pages = __atomic_load_n(&c->stats.readahead_pages, __ATOMIC_RELAXED);
+	st->written_back_pages = __atomic_load_n(&c->stats.written_back_pages, __ATOMIC_RELAXED);
+	st->reclaimed_pages = __atomic_load_n(&c->stats.reclaimed_pages, __ATOMIC_RELAXED);
+	st->throttled_writes = __atomic_load_n(&c->stats.throttled_writes, __ATOMIC_RELAXED);
+	st->write_retries = __atomic_load_n(&c->stats.write_retries, __ATOMIC_RELAXED);
+	/* The lock classes are process-wide: these sum every engine's locks. */
+	lockstat_for_each(sum_lock_stats, st);
+}

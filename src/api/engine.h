@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine.h - the engine behind the public API (private to src/api): its
+ * store, page cache, inode table and fd table.
+ *
+ * The fd table maps small integers to struct file references. Slots are
+ * reused lowest-first, as POSIX requires of open(). fdget() takes a
+ * reference under the table lock and the call drops it with fput() when
+ * done, so a pc_close() racing a call on the same fd only removes the slot;
+ * the file lives until the call finishes.
+ *
+ * Locks: "fd_table_lock" (leaf mutex) around slot lookups and updates; no
+ * I/O and no other lock inside it.
+ */
+#ifndef PC_API_ENGINE_H
+#define PC_API_ENGINE_H
+
+#include "fs/file.h"
+#include "fs/inode.h"
+#include "kernel/mutex.h"
+#include "mm/filemap.h"
+#include "pagecache.h"
+#include "store/store.h"
+
+/* Largest number of fds one engine hands out (then -EMFILE). */
+#define PC_NR_OPEN_MAX (1u << 20)
+
+struct fdtable {
+	struct mutex lock; /* "fd_table_lock" (leaf) */
+	struct file **fd;
+	unsigned max_fds; /* slots allocated */
+	unsigned next_fd; /* no free slot below this */
+};
+
+struct pc_engine {
+	struct store *store;
+	struct mm_cache cache;
+	struct inode_table itable;
+	struct fdtable fdt;
+	/* atomic: the first writeback error of an eviction that no call could
+	 * return (the last reference was dropped by a read racing a close):
+	 * pc_engine_close returns it. */
+	int unreported_err;
+};
+
+/* fput() for a file the caller got from fdget (or never installed): an
+ * eviction error it cannot return is kept for pc_engine_close. */
+void fdput(struct pc_engine *e, struct file *f);
+/* The same for an inode reference. */
+void iput_engine(struct pc_engine *e, struct inode *inode);
+
+void fdtable_init(struct fdtable *t);
+void fdtable_destroy(struct fdtable *t);
+/* Installs @f (taking over the caller's reference) in the lowest free slot.
+ * Returns the fd, or -EMFILE / -ENOMEM. */
+int fd_install(struct fdtable *t, struct file *f);
+/* The file of @fd with a reference taken, or NULL (unknown, closed, < 0). */
+struct file *fdget(struct fdtable *t, int fd);
+/* Empties slot @fd and returns the table's reference, or NULL. */
+struct file *fd_remove(struct fdtable *t, int fd);
+/* Empties the lowest used slot at or after *fd and returns its reference
+ * (*fd set to it), or NULL when none is left. */
+struct file *fd_remove_next(struct fdtable *t, int *fd);
+
+#endif

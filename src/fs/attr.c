@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * attr.c - size changes: truncate (ftruncate, O_TRUNC) through the H1
+ * protocol of ARCHITECTURE §7, and the helpers fallocate shares with it.
+ *
+ * Locks: the caller holds i_rwsem exclusive; here inode_dio_wait, then BLOCK
+ * (filemap_invalidate_lock_block) from before the first page is dropped
+ * until the store has its new size, so no read, fault or readahead can
+ * re-create a page of the dropped range from the old store contents.
+ */
+#include <errno.h>
+
+#include "fs/file.h"
+#include "kernel/sched.h"
+
+int write_back_edge_page(struct address_space *m, int64_t pos)
+{
+	int64_t start = pos & ~(int64_t)(PAGE_SIZE - 1);
+
+	if (pos == start)
+		return 0;
+	return filemap_write_and_wait_range(m, start, start + (int64_t)PAGE_SIZE - 1);
+}
+
+int inode_sync_store_size(struct inode *inode)
+{
+	int err;
+
+	if (!inode->i_store_size_stale)
+		return 0;
+	err = store_setsize(inode->i_store, i_size_read(&inode->i_data));
+	if (!err)
+		inode->i_store_size_stale = false;
+	return err;
+}
+
+int store_cover_isize(struct inode *inode)
+{
+	int64_t isize = i_size_read(&inode->i_data);
+	int64_t ssize = store_size(inode->i_store);
+
+	if (ssize < 0)
+		return (int)ssize;
+	return ssize < isize ? store_setsize(inode->i_store, isize) : 0;
+}
+
+/* Shrink: write back the new EOF page (its head survives), i_size, drop
+ * the pages past it and zero the EOF page's tail, then the store. */
+static int truncate_down(struct inode *inode, int64_t newsize)
+{
+	struct address_space *m = &inode->i_data;
+	int err;
+
+	err = write_back_edge_page(m, newsize);
+	if (err)
+		return err;
+	i_size_write(m, newsize);
+	truncate_pagecache(m, newsize);
+	sched_race_window("truncate: pages dropped, store not yet updated");
+	err = store_setsize(inode->i_store, newsize);
+	/* On failure the cache already says newsize, and the dirty pages past
+	 * it are gone: keep that, and resize the store before the file grows. */
+	inode->i_store_size_stale = err != 0;
+	return err;
+}
+
+/* Grow (or keep) the size: the store first, then i_size, so a failure
+ * changes nothing. The old EOF page's tail is zeroed in the cache (it must
+ * read as the zeroes the store now has there). */
+static int truncate_up(struct inode *inode, int64_t newsize)
+{
+	struct address_space *m = &inode->i_data;
+	int64_t oldsize = i_size_read(m);
+	int err;
+
+	err = inode_sync_store_size(inode);
+	if (err)
+		return err;
+	if (newsize > oldsize && (oldsize & (int64_t)(PAGE_SIZE - 1))) {
+		err = write_back_edge_page(m, oldsize);
+		if (err)
+			return err;
+		truncate_pagecache_range(m, oldsize, oldsize | (int64_t)(PAGE_SIZE - 1));
+	}
+	err = store_setsize(inode->i_store, newsize);
+	if (err)
+		return err;
+	i_size_write(m, newsize);
+	return 0;
+}
+
+int do_truncate(struct inode *inode, int64_t newsize)
+{
+	struct address_space *m = &inode->i_data;
+	int err;
+
+	inode_dio_wait(inode);
+	filemap_invalidate_lock_block(m);
+	if (newsize < i_size_read(m))
+		err = truncate_down(inode, newsize);
+	else
+		err = truncate_up(inode, newsize); /* same size: the store's times */
+	filemap_invalidate_unlock_block(m);
+	return err;
+}
+
+int do_ftruncate(struct file *f, int64_t length)
+{
+	struct inode *inode = f->f_inode;
+	int err;
+
+	if (length < 0)
+		return -EINVAL;
+	/* Linux: -EINVAL for a directory or a file not open for writing. */
+	if (file_is_dir(f) || !(f->f_mode & FMODE_WRITE))
+		return -EINVAL;
+	if (length > PC_MAX_FILE_SIZE)
+		return -EFBIG;
+	inode_lock(inode);
+	err = do_truncate(inode, length);
+	inode_unlock(inode);
+	return err;
+}

@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * file.h - struct file (one per open), struct kiocb (one I/O request), and
+ * the fs layer's file operations: buffered and direct read/write iterators,
+ * fsync, llseek, fadvise, fallocate, ftruncate.
+ *
+ * A file is reference counted: the engine's fd table holds one reference
+ * and every call in flight on the fd holds another, so a close racing a
+ * read frees the file only when the read is done (the kernel's fget/fput).
+ * The last fput drops the inode (iput), which may evict it.
+ *
+ * Locks: "f_pos_lock" (per-file leaf mutex) guards f_pos, f_wb_err and the
+ * directory cookie; it is never held across I/O, a user copy or another
+ * lock, so concurrent read()s on one fd may both start from the same f_pos
+ * (unlike Linux, which holds f_pos_lock across the call). Each operation
+ * below says which inode locks it takes; none is held on entry.
+ */
+/*
+ * Race windows of this layer (sched_race_window names, for hazard tests):
+ *   "punch: pages dropped, store not yet updated"        BLOCK held
+ *   "zero range: pages dropped, store not yet updated"   BLOCK held
+ *   "collapse: pages dropped, store not yet updated"     BLOCK held
+ *   "insert: pages dropped, store not yet updated"       BLOCK held
+ *   "truncate: pages dropped, store not yet updated"     BLOCK held
+ *   "evict: inode freeing, not yet written back"         nothing held
+ *   "iget: size sampled, inode not yet hashed"           nothing held
+ */
+#ifndef PC_FS_FILE_H
+#define PC_FS_FILE_H
+
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "fs/inode.h"
+#include "kernel/mutex.h"
+#include "mm/errseq.h"
+#include "mm/filemap.h"
+#include "mm/iov_iter.h"
+
+#define FMODE_READ  0x1
+#define FMODE_WRITE 0x2
+
+struct file {
+	struct inode *f_inode;		 /* NULL for a directory */
+	struct address_space *f_mapping; /* &f_inode->i_data */
+	unsigned f_mode;		 /* FMODE_* */
+	int f_flags;			 /* open flags: O_APPEND, O_DIRECT, O_SYNC, ... */
+	long f_count;			 /* atomic */
+	struct mutex f_pos_lock;	 /* "f_pos_lock" (leaf) */
+	int64_t f_pos;			 /* files: offset; directories: readdir cookie */
+	errseq_t f_wb_err;		 /* writeback errors reported to this file so far */
+	struct file_ra_state f_ra;
+	/* Directories: the store is path-based, so a directory fd keeps its
+	 * path and the attributes it had at open; when the path no longer
+	 * names that directory (renamed, removed) fstat answers with those
+	 * and readdir finds no entries. */
+	char *f_path;
+	struct stat f_dir_stat;
+};
+
+/* Regular file on @inode (the file takes over the caller's inode
+ * reference); @flags: the open flags. NULL on ENOMEM. */
+struct file *alloc_file(struct inode *inode, int flags);
+/* Directory @path (store path, copied) with its attributes @st. NULL on
+ * ENOMEM. */
+struct file *alloc_dir_file(const char *path, const struct stat *st, int flags);
+/* Is the directory of @f still at its path? Fills *st with its current
+ * attributes if so. */
+bool dir_file_still_there(struct store *s, struct file *f, struct stat *st);
+
+static inline bool file_is_dir(const struct file *f)
+{
+	return f->f_inode == NULL;
+}
+static inline void get_file(struct file *f)
+{
+	__atomic_fetch_add(&f->f_count, 1, __ATOMIC_RELAXED);
+}
+/* Drops a reference; the last frees the file and iputs the inode, and
+ * returns the error of that eviction's writeback (0 otherwise). */
+int fput(struct file *f);
+
+static inline int64_t file_pos_read(struct file *f)
+{
+	int64_t pos;
+
+	mutex_lock(&f->f_pos_lock);
+	pos = f->f_pos;
+	mutex_unlock(&f->f_pos_lock);
+	return pos;
+}
+static inline void file_pos_write(struct file *f, int64_t pos)
+{
+	mutex_lock(&f->f_pos_lock);
+	f->f_pos = pos;
+	mutex_unlock(&f->f_pos_lock);
+}
+
+/* ---- one I/O request ---- */
+
+#define IOCB_APPEND 0x01
+#define IOCB_DIRECT 0x02
+#define IOCB_DSYNC  0x04
+#define IOCB_SYNC   0x08
+#define IOCB_NOWAIT 0x10
+
+struct kiocb {
+	struct file *ki_filp;
+	int64_t ki_pos; /* advanced by the I/O */
+	int ki_flags;	/* IOCB_* */
+};
+
+/* Flags from the file's open flags. */
+void init_sync_kiocb(struct kiocb *iocb, struct file *f, int64_t pos);
+/* Applies preadv2/pwritev2 RWF_* flags: -EOPNOTSUPP for unknown ones. */
+int kiocb_set_rw_flags(struct kiocb *iocb, int rwf);
+
+/* Reads/writes that move more are cut to this (the kernel's MAX_RW_COUNT). */
+#define MAX_RW_COUNT ((size_t)0x7ffff000)
+
+/*
+ * Read at iocb->ki_pos. Buffered: filemap_read with no lock (policy xfs:
+ * i_rwsem shared). Direct: see direct_read. Returns bytes read or -errno;
+ * advances ki_pos.
+ */
+ssize_t generic_file_read_iter(struct kiocb *iocb, struct iov_iter *iter);
+/*
+ * Write at iocb->ki_pos (append: at i_size). Takes i_rwsem exclusive
+ * (NOWAIT: trylock, else -EAGAIN); generic_write_checks; buffered
+ * (generic_perform_write) or direct; then the O_SYNC/RWF_DSYNC flush.
+ * Returns bytes written or -errno; advances ki_pos.
+ */
+ssize_t generic_file_write_iter(struct kiocb *iocb, struct iov_iter *iter);
+
+/* Position checks and count clipping of a write, after the append position
+ * is fixed (caller holds i_rwsem exclusive). Returns the count to write
+ * (0: nothing) or -EFBIG / -EINVAL. */
+ssize_t generic_write_checks(struct kiocb *iocb, size_t count);
+
+/* ---- direct I/O (direct.c) ---- */
+
+/* Needs i_rwsem shared: writes back the range, then reads the store
+ * straight into the user buffers. Alignment: pos, lengths and buffer
+ * addresses multiples of the store's dio_align, else -EINVAL. */
+ssize_t direct_read(struct kiocb *iocb, struct iov_iter *iter);
+/* Caller holds i_rwsem exclusive and did generic_write_checks: DIO count,
+ * BLOCK, write back + invalidate, store write, i_size. Same alignment. */
+ssize_t direct_write(struct kiocb *iocb, struct iov_iter *iter);
+
+/* ---- the rest of the file operations ---- */
+
+/* Writes back [start, end], reports this file's unseen writeback error
+ * once (errseq), syncs the store. No inode lock. */
+int vfs_fsync_range(struct file *f, int64_t start, int64_t end, bool datasync);
+/* SEEK_SET/CUR/END/DATA/HOLE; DATA/HOLE take i_rwsem shared, write the
+ * range back and ask the store's map. Returns the new offset or -errno. */
+int64_t generic_file_llseek(struct file *f, int64_t offset, int whence);
+/* POSIX_FADV_*: readahead, writeback + invalidation, or the readahead
+ * window. No inode lock (WILLNEED fills under ADD inside mm). */
+int generic_fadvise(struct file *f, int64_t offset, int64_t len, int advice);
+/* fallocate(2) (fallocate.c): every check and mode; i_rwsem exclusive. */
+int vfs_fallocate(struct file *f, int mode, int64_t offset, int64_t len);
+/* ftruncate(2) (attr.c): checks, then do_truncate under i_rwsem exclusive. */
+int do_ftruncate(struct file *f, int64_t length);
+
+#endif

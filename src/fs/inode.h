@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * inode.h - struct inode (one per backing file in use by an engine) and the
+ * engine's inode table, keyed by the store inode's (dev, ino), so that every
+ * open of one file shares one inode, one i_rwsem and one page cache.
+ *
+ * Lifetime: i_count counts the struct files using the inode (under the table
+ * lock). The last iput() marks the inode I_FREEING (still hashed, so a new
+ * open of the same file waits for it rather than reading a store that has
+ * not seen the dirty pages yet), writes the whole file back (or, when the
+ * file has no name left, discards its pages), destroys the mapping, releases
+ * the store inode, unhashes it and wakes the waiters. An unlinked file keeps
+ * working through its open store inode until then.
+ *
+ * Locks: i_rwsem (class "i_rwsem", outermost: docs/locking.md row 1);
+ * "inode_hash_lock" (leaf mutex of the table: no I/O, no other lock inside).
+ * The DIO count is an atomic with a wait queue (inode_dio_wait sleeps on it
+ * holding i_rwsem exclusive, so no new DIO can start meanwhile).
+ */
+#ifndef PC_FS_INODE_H
+#define PC_FS_INODE_H
+
+#include <stdint.h>
+
+#include "kernel/list.h"
+#include "kernel/mutex.h"
+#include "kernel/rwsem.h"
+#include "kernel/wait.h"
+#include "mm/filemap.h"
+#include "store/store.h"
+
+/*
+ * The largest file the engine allows (the kernel's s_maxbytes): 8 TiB. It is
+ * below what ext4 (16 TiB with 4 KiB blocks), XFS and tmpfs accept, so a
+ * write the engine acknowledges into the cache can always be written back
+ * to a host file on those. Writes at or past it get -EFBIG, writes crossing
+ * it are clipped; truncate and fallocate past it get -EFBIG.
+ */
+#define PC_MAX_FILE_SIZE (1ll << 43)
+
+/* i_state */
+#define I_FREEING 0x1 /* last reference gone: being written back and freed */
+
+struct inode_table;
+
+struct inode {
+	struct rw_semaphore i_rwsem; /* "i_rwsem" */
+	long i_dio_count;	     /* atomic: direct I/Os in flight */
+	struct wait_queue_head i_dio_wq;
+	struct address_space i_data; /* the page cache; i_size lives in it */
+	struct store_inode *i_store;
+	uint64_t i_ino, i_dev; /* of the store inode: the table key */
+	unsigned i_blksize;    /* host block size: collapse/insert alignment */
+	/* Under i_rwsem exclusive: a truncate dropped pages but the store kept
+	 * its old size (store error); the store must be resized before the
+	 * file may grow again, or old store bytes would reappear. */
+	bool i_store_size_stale;
+	struct inode_table *i_table;
+
+	/* under the table lock */
+	unsigned i_count;
+	unsigned i_state;
+	struct list_head i_hash;
+};
+
+struct inode_table {
+	struct mutex lock; /* "inode_hash_lock" (leaf) */
+	struct list_head *buckets;
+	unsigned nbuckets;
+	unsigned long nr_inodes;
+	uint64_t evict_seq; /* bumped (under lock) each time an inode is unhashed */
+	struct wait_queue_head evict_wq;
+	struct store *store;
+	struct mm_cache *cache;
+};
+
+int inode_table_init(struct inode_table *t, struct store *s, struct mm_cache *c);
+/* Every inode must be gone. */
+void inode_table_destroy(struct inode_table *t);
+
+/*
+ * The inode of the open store file @si (consumed: kept by a new inode, or
+ * released when the file already has one). Waits for an I_FREEING inode of
+ * the same file to go. Takes the table lock (not held on return); called
+ * with no lock held. 0 or -errno (-ENOMEM, store errors).
+ */
+int iget_store(struct inode_table *t, struct store_inode *si, struct inode **out);
+/* Drops a reference; the last one evicts (see above) and returns the
+ * writeback error met doing so, or 0: the caller must pass it on, the data
+ * is lost. Called with no lock held. */
+int iput(struct inode *inode);
+/* stat(2) of a store path: the store's attributes, with the size of the
+ * file's inode when it has one (dirty data may extend it; an inode being
+ * evicted still has the right size). No lock held by the caller. */
+int inode_table_stat(struct inode_table *t, const char *path, struct stat *st);
+
+static inline struct inode *mapping_inode(struct address_space *m)
+{
+	return container_of(m, struct inode, i_data);
+}
+
+/* ---- i_rwsem ---- */
+
+static inline void inode_lock(struct inode *inode)
+{
+	down_write(&inode->i_rwsem);
+}
+static inline bool inode_trylock(struct inode *inode)
+{
+	return down_write_trylock(&inode->i_rwsem);
+}
+static inline void inode_unlock(struct inode *inode)
+{
+	up_write(&inode->i_rwsem);
+}
+static inline void inode_lock_shared(struct inode *inode)
+{
+	down_read(&inode->i_rwsem);
+}
+static inline bool inode_trylock_shared(struct inode *inode)
+{
+	return down_read_trylock(&inode->i_rwsem);
+}
+static inline void inode_unlock_shared(struct inode *inode)
+{
+	up_read(&inode->i_rwsem);
+}
+
+/* ---- direct I/O in flight ---- */
+
+/* Caller holds i_rwsem (either mode). */
+static inline void inode_dio_begin(struct inode *inode)
+{
+	__atomic_fetch_add(&inode->i_dio_count, 1, __ATOMIC_SEQ_CST);
+}
+void inode_dio_end(struct inode *inode);
+/* Sleeps until no DIO is in flight. Caller holds i_rwsem exclusive. */
+void inode_dio_wait(struct inode *inode);
+
+/* ---- size changes (attr.c) ---- */
+
+/*
+ * Sets the file size to @newsize through the H1 protocol (ARCHITECTURE §7):
+ * inode_dio_wait -> BLOCK -> write back the partial EOF page -> i_size and
+ * page cache -> store -> drop BLOCK. Shrinking zeroes the tail of the new
+ * EOF page; growing leaves zeroes. Caller holds i_rwsem exclusive and checked
+ * @newsize (0 <= newsize <= PC_MAX_FILE_SIZE). 0 or -errno.
+ */
+int do_truncate(struct inode *inode, int64_t newsize);
+/* If a failed truncate left the store longer than i_size, resize it now.
+ * Caller holds i_rwsem exclusive. 0 or -errno. */
+int inode_sync_store_size(struct inode *inode);
+/* The store's size is carried by the EOF page until it is written back
+ * (the dir store has no size of its own beyond its host file's): after
+ * dropping pages up to EOF unwritten (punch, zero range), make the store
+ * span i_size again. Caller holds i_rwsem exclusive. 0 or -errno. */
+int store_cover_isize(struct inode *inode);
+/* When @pos is not page-aligned, writes back the page containing it: the
+ * partial edge page of a range starting or ending at @pos (ARCHITECTURE §7).
+ * 0 or -errno. */
+int write_back_edge_page(struct address_space *m, int64_t pos);
+
+#endif

@@ -1,0 +1,443 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * filemap.c - the page cache of one file: mapping lifetime, adding and
+ * removing pages, the fill (read a page from the store) and buffered reads
+ * (the kernel's mm/filemap.c; ARCHITECTURE §6-§7).
+ *
+ * Locks (docs/locking.md): cache hits take none - an RCU lookup with a page
+ * reference, PG_uptodate tested with acquire, the copy to the user with
+ * nothing held. A miss takes ADD of the invalidate lock (policy allowing),
+ * then the new page's lock, reads the store under both, and drops them
+ * before the copy. A page found not uptodate is brought uptodate under ADD
+ * and its page lock, re-checking page->mapping after the sleep. Removal
+ * expects the page lock held; it takes the LRU and index leaf locks inside.
+ * Frame growth takes the leaf "frames_lock" inside ADD.
+ *
+ * Frames: a page's bytes are its frame in the memfd (frames.c), reached
+ * through the filler view; the address is fixed at insertion and kept in
+ * page->private. Removing a page first clears PG_uptodate, then punches
+ * the frame, then deletes the page from the index - punching while the
+ * page still occupies its index means no new page of that index can be
+ * filled in the frame before the punch. A lock-free reader that copied
+ * from a frame re-checks PG_uptodate and page->mapping afterwards and
+ * re-reads the page if either changed: a punch is ordered after the clear,
+ * so a copy that saw punched zeroes also sees the page gone.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <string.h>
+
+#include "kernel/sched.h"
+#include "mm/fill.h"
+#include "mm/frames.h"
+#include "mm/uaccess.h"
+
+static struct lock_class_key invalidate_lock_key = {.name = "invalidate_lock"};
+static struct lock_class_key i_mmap_rwsem_key = {.name = "i_mmap_rwsem"};
+
+#define FILEMAP_BATCH 32u
+
+/* ---- mapping lifetime ---- */
+
+int mapping_init(struct address_space *m, struct mm_cache *c, struct store_inode *host,
+		 int64_t size)
+{
+	int err = uaccess_init();
+
+	if (err)
+		return err;
+	err = frames_create(&m->frames, size);
+	if (err)
+		return err;
+	page_index_init(&m->i_pages, m);
+	two_state_init_class(&m->invalidate_lock, &invalidate_lock_key);
+	init_rwsem_class(&m->i_mmap_rwsem, &i_mmap_rwsem_key);
+	m->host = host;
+	m->cache = c;
+	m->i_size = size;
+	m->wb_err = 0;
+	m->nrdirty = 0;
+	INIT_LIST_HEAD(&m->cache_link);
+	mm_cache_add_mapping(c, m);
+	return 0;
+}
+
+void mapping_destroy(struct address_space *m)
+{
+	struct page *pages[FILEMAP_BATCH];
+	pgoff_t start = 0;
+	unsigned n;
+
+	/* Off the cache's list first: the writeback thread lets go of it. */
+	mm_cache_del_mapping(m->cache, m);
+	do {
+		n = find_get_pages_range(&m->i_pages, &start, PAGE_INDEX_MAX, pages, FILEMAP_BATCH);
+		for (unsigned i = 0; i < n; i++) {
+			struct page *page = pages[i];
+
+			lock_page(page);
+			if (page->mapping == m) {
+				wait_on_page_writeback(page);
+				/* Dirty only if its writeback failed: the caller
+				 * reported that error; the data goes with the file. */
+				clear_page_dirty_for_io(page);
+				page_cache_remove(page, false);
+			}
+			unlock_page(page);
+			put_page(page);
+		}
+	} while (n == FILEMAP_BATCH);
+	page_index_destroy(&m->i_pages);
+	frames_destroy(m->frames);
+	m->frames = NULL;
+	rwsem_destroy(&m->i_mmap_rwsem);
+	two_state_destroy(&m->invalidate_lock);
+}
+
+void *page_address(struct page *page)
+{
+	return (void *)page->private;
+}
+
+void frames_punch(struct address_space *m, pgoff_t index, unsigned long nr)
+{
+	frames_punch_range(m->frames, index, nr);
+}
+
+/* ---- the invalidate lock, honouring the policy ---- */
+
+void filemap_invalidate_lock_add(struct address_space *m)
+{
+	if (!policy_unsafe(m))
+		two_state_lock(&m->invalidate_lock, TS_ADD);
+}
+
+bool filemap_invalidate_trylock_add(struct address_space *m)
+{
+	if (policy_unsafe(m))
+		return true;
+	return two_state_trylock(&m->invalidate_lock, TS_ADD);
+}
+
+void filemap_invalidate_unlock_add(struct address_space *m)
+{
+	if (!policy_unsafe(m))
+		two_state_unlock(&m->invalidate_lock, TS_ADD);
+}
+
+void filemap_invalidate_lock_block(struct address_space *m)
+{
+	if (!policy_unsafe(m))
+		two_state_lock(&m->invalidate_lock, TS_BLOCK);
+}
+
+void filemap_invalidate_unlock_block(struct address_space *m)
+{
+	if (!policy_unsafe(m))
+		two_state_unlock(&m->invalidate_lock, TS_BLOCK);
+}
+
+/* ---- adding and removing pages ---- */
+
+struct page *add_to_page_cache_locked(struct address_space *m, pgoff_t index, int *err)
+{
+	struct page *page;
+	void *addr;
+
+	if (index > PAGE_INDEX_MAX) {
+		*err = -EFBIG;
+		return NULL;
+	}
+	addr = frames_addr(m->frames, index, err);
+	if (!addr)
+		return NULL;
+	page = page_alloc();
+	if (!page) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	page->index = index;
+	page->private = (unsigned long)addr;
+	if (!trylock_page(page)) /* nobody else can see it yet */
+		assert(0);
+	*err = page_index_insert(&m->i_pages, page);
+	if (*err) {
+		unlock_page(page);
+		put_page(page);
+		return NULL;
+	}
+	lru_cache_add(page);
+	return page;
+}
+
+void page_cache_remove(struct page *page, bool punch)
+{
+	struct address_space *m = page->mapping;
+
+	assert(PageLocked(page));
+	assert(m != NULL);
+	assert(!PageDirty(page) && !PageWriteback(page));
+	/* Readers holding a reference re-check this after their copy. */
+	ClearPageUptodate(page);
+	TestClearPageReadahead(page);
+	if (punch)
+		frames_punch_range(m->frames, page->index, 1);
+	lru_cache_del(page);
+	page_index_delete(&m->i_pages, page);
+}
+
+void delete_from_page_cache(struct page *page)
+{
+	page_cache_remove(page, true);
+}
+
+/* ---- the fill ---- */
+
+/*
+ * Fills @len bytes of frames at @buf with the file's bytes at @pos: the
+ * store's data below i_size (sampled now, under the page locks), zeroes
+ * past it, in holes, and past the store's end of file. A run of several
+ * pages asks the store's map first and skips holes without reading.
+ */
+static int fill_run(struct address_space *m, char *buf, int64_t pos, size_t len)
+{
+	int64_t isize;
+	size_t valid, done = 0;
+
+	sched_race_window("fill: page locked, store not read");
+	isize = i_size_read(m);
+	valid = isize > pos ? (size_t)min_t(int64_t, (int64_t)len, isize - pos) : 0;
+	while (done < valid) {
+		size_t want = valid - done;
+		ssize_t r;
+
+		if (len > PAGE_SIZE) {
+			struct store_map map;
+			int e = store_map(m->host, pos + (int64_t)done, (int64_t)want, &map);
+
+			if (e)
+				return e;
+			if (map.length > 0) {
+				size_t ext = (size_t)min_t(int64_t, (int64_t)want, map.length);
+
+				if (map.type != STORE_MAPPED) {
+					memset(buf + done, 0, ext);
+					done += ext;
+					continue;
+				}
+				want = ext;
+			}
+		}
+		r = store_read(m->host, buf + done, want, pos + (int64_t)done);
+		if (r < 0)
+			return (int)r;
+		done += (size_t)r;
+		if ((size_t)r < want)
+			break; /* the store's end of file: the rest reads as zeroes */
+	}
+	memset(buf + done, 0, len - done);
+	sched_race_window("fill: store read done, page not yet uptodate");
+	return 0;
+}
+
+int filemap_fill_pages(struct address_space *m, struct page **pages, unsigned nr)
+{
+	unsigned i = 0;
+	int err = 0;
+
+	while (i < nr) {
+		char *base = page_address(pages[i]);
+		unsigned n = 1;
+		int e;
+
+		/* Frames of consecutive indices are contiguous within one view. */
+		while (i + n < nr && (char *)page_address(pages[i + n]) == base + n * PAGE_SIZE)
+			n++;
+		/* One call allocates the run's frames: far cheaper than a fault
+		 * per page while the store read fills them. */
+		frames_populate(base, (size_t)n * PAGE_SIZE);
+		e = fill_run(m, base, (int64_t)(pages[i]->index << PAGE_SHIFT),
+			     (size_t)n * PAGE_SIZE);
+		for (unsigned k = i; k < i + n; k++) {
+			assert(PageLocked(pages[k]) &&
+			       pages[k]->index == pages[i]->index + (k - i));
+			if (e) {
+				SetPageError(pages[k]);
+			} else {
+				if (PageError(pages[k]))
+					ClearPageError(pages[k]);
+				SetPageUptodate(pages[k]);
+			}
+		}
+		if (e && !err)
+			err = e;
+		i += n;
+	}
+	return err;
+}
+
+/* ---- buffered read ---- */
+
+#define AOP_TRUNCATED_PAGE 1
+
+/* Read miss: create the page under ADD and fill it. The page comes back
+ * uptodate with a reference, or NULL with *err (-EEXIST: look again). */
+static struct page *filemap_create_page(struct address_space *m, pgoff_t index, int *err)
+{
+	struct page *page;
+
+	reclaim_if_needed(m->cache, 1);
+	filemap_invalidate_lock_add(m);
+	page = add_to_page_cache_locked(m, index, err);
+	if (page) {
+		*err = filemap_fill_pages(m, &page, 1);
+		unlock_page(page);
+		if (*err) {
+			put_page(page);
+			page = NULL;
+		}
+	}
+	filemap_invalidate_unlock_add(m);
+	return page;
+}
+
+/* A page found not uptodate (being filled, failed, or being reclaimed): wait
+ * for its lock under ADD and fill it if still needed. 0 (uptodate),
+ * AOP_TRUNCATED_PAGE (gone from the mapping: look again) or -errno. */
+static int filemap_update_page(struct address_space *m, struct page *page)
+{
+	int err = 0;
+
+	filemap_invalidate_lock_add(m);
+	lock_page(page);
+	if (page->mapping != m)
+		err = AOP_TRUNCATED_PAGE;
+	else if (!PageUptodate(page))
+		err = filemap_fill_pages(m, &page, 1);
+	unlock_page(page);
+	filemap_invalidate_unlock_add(m);
+	return err;
+}
+
+struct read_stats {
+	uint64_t hits, misses;
+};
+
+/* The page at @index, uptodate, with a reference; NULL with *err. */
+static struct page *filemap_get_read_page(struct address_space *m, struct file_ra_state *ra,
+					  pgoff_t index, pgoff_t last, int flags,
+					  struct read_stats *st, int *err)
+{
+	bool nowait = flags & FILEMAP_NOWAIT, counted = false;
+	struct page *page;
+	int r;
+
+	for (;;) {
+		page = find_get_page(&m->i_pages, index);
+		if (likely(page && PageUptodate(page))) {
+			if (!counted)
+				st->hits++;
+			if (unlikely(PageReadahead(page)) && ra && !nowait &&
+			    TestClearPageReadahead(page))
+				page_cache_async_readahead(m, ra, index, last - index + 1);
+			return page;
+		}
+		if (!counted) {
+			st->misses++;
+			counted = true;
+		}
+		if (nowait) { /* I/O or a sleeping lock would follow */
+			if (page)
+				put_page(page);
+			*err = -EAGAIN;
+			return NULL;
+		}
+		if (!page) {
+			sched_race_window("fill: lookup missed");
+			if (ra) {
+				page_cache_sync_readahead(m, ra, index, last - index + 1);
+				page = find_get_page(&m->i_pages, index);
+			}
+			if (!page) {
+				page = filemap_create_page(m, index, err);
+				if (page)
+					return page;
+				if (*err == -EEXIST)
+					continue;
+				return NULL;
+			}
+		}
+		if (PageReadahead(page) && ra && TestClearPageReadahead(page))
+			page_cache_async_readahead(m, ra, index, last - index + 1);
+		if (PageUptodate(page))
+			return page;
+		r = filemap_update_page(m, page);
+		if (!r)
+			return page;
+		put_page(page);
+		if (r != AOP_TRUNCATED_PAGE) {
+			*err = r;
+			return NULL;
+		}
+	}
+}
+
+ssize_t filemap_read(struct address_space *m, struct file_ra_state *ra, struct iov_iter *iter,
+		     int64_t pos, int flags)
+{
+	struct read_stats st = {0, 0};
+	size_t total = 0;
+	int err = 0;
+
+	if (!iter->count)
+		return 0;
+	if (pos < 0)
+		return -EINVAL;
+	while (iter->count) {
+		int64_t isize = i_size_read(m), end;
+		pgoff_t index = (pgoff_t)pos >> PAGE_SHIFT, last;
+		size_t offset = (size_t)pos & (PAGE_SIZE - 1), nr, copied;
+		struct page *page;
+
+		if (pos >= isize)
+			break;
+		if (__builtin_add_overflow(pos, (int64_t)iter->count, &end) || end > isize)
+			end = isize;
+		last = (pgoff_t)(end - 1) >> PAGE_SHIFT;
+		page = filemap_get_read_page(m, ra, index, last, flags, &st, &err);
+		if (!page)
+			break;
+		/* i_size again now that the page is uptodate: a truncate may have
+		 * come first; an extending write made its bytes visible before
+		 * the size (release/acquire). */
+		isize = i_size_read(m);
+		if (pos >= isize) {
+			put_page(page);
+			break;
+		}
+		nr = (size_t)min_t(int64_t, (int64_t)(PAGE_SIZE - offset), isize - pos);
+		nr = min_t(size_t, nr, iter->count);
+		mark_page_accessed(page);
+		sched_race_window("read: page uptodate, copy not done");
+		copied = copy_page_to_iter((char *)page_address(page) + offset, nr, iter);
+		if (unlikely(!PageUptodate(page) || READ_ONCE(page->mapping) != m)) {
+			/* Removed under our copy: its frame may have been punched. */
+			iov_iter_revert(iter, copied);
+			put_page(page);
+			continue;
+		}
+		put_page(page);
+		if (ra)
+			WRITE_ONCE(ra->prev_index, index);
+		pos += (int64_t)copied;
+		total += copied;
+		if (copied < nr) {
+			if (!total)
+				err = -EFAULT;
+			break;
+		}
+	}
+	cache_stat_add(&m->cache->stats.hits, st.hits);
+	cache_stat_add(&m->cache->stats.misses, st.misses);
+	return total ? (ssize_t)total : err;
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * frames.h - the frame store of one address_space (private to the mm
+ * layer): a memfd holding page i at offset i * PAGE_SIZE, and the engine's
+ * "filler" view of it (ARCHITECTURE §6). See frames.c.
+ */
+#ifndef PC_MM_FRAMES_H
+#define PC_MM_FRAMES_H
+
+#include <stdint.h>
+
+#include "mm/page.h"
+
+struct frames;
+
+/* A memfd and a first view sized for a file of @size bytes. */
+int frames_create(struct frames **out, int64_t size);
+/* Unmaps every view (current and retired) and closes the memfd. */
+void frames_destroy(struct frames *f);
+/* The filler address of frame @index, growing the memfd and the view as
+ * needed. Lock-free when the current view covers @index. NULL with *err set
+ * (-ENOMEM, -EFBIG past the largest file the views can cover). The address
+ * stays valid until frames_destroy. */
+void *frames_addr(struct frames *f, pgoff_t index, int *err);
+/* Frees the memory of frames [index, index + nr) (fallocate PUNCH_HOLE):
+ * every view, ours and the applications', sees zeroes there afterwards. */
+int frames_punch_range(struct frames *f, pgoff_t index, unsigned long nr);
+/* Allocates the memory of the frames at [addr, addr + len) in the filler
+ * view in one call (MADV_POPULATE_WRITE) rather than one page fault per page
+ * when they are first written; advice only (older kernels: nothing). */
+void frames_populate(void *addr, size_t len);
+/* The memfd (the fault layer maps application views of it). */
+int frames_fd(const struct frames *f);
+/* Frames the memfd covers now (its size / PAGE_SIZE). */
+pgoff_t frames_nr(const struct frames *f);
+
+#endif

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mm_cache.c - the engine-wide page cache state (struct mm_cache): limits
+ * from the engine's options (bytes turned into pages), the LRU and mapping
+ * list heads, and the lifetime of the background writeback thread.
+ *
+ * Locks: initialises mappings_lock ("mm_mappings_lock") and lru_lock
+ * ("lru_lock"), both leaves; takes none itself. The mapping list and its
+ * pinning protocol against the writeback thread live in writeback.c
+ * (mm_cache_add_mapping/mm_cache_del_mapping), next to the thread.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <string.h>
+
+#include "mm/internal.h"
+#include "mm/uaccess.h"
+
+#define MM_DEFAULT_MEM_LIMIT   (256ul << 20)
+#define MM_DEFAULT_READAHEAD   (128ul << 10)
+#define MM_DEFAULT_WB_INTERVAL 5000u
+#define MM_MIN_MEM_LIMIT_PAGES 16ul
+
+static struct lock_class_key mappings_lock_key = {.name = "mm_mappings_lock"};
+static struct lock_class_key lru_lock_key = {.name = "lru_lock"};
+
+static unsigned long bytes_to_pages(size_t bytes)
+{
+	return (unsigned long)(bytes >> PAGE_SHIFT);
+}
+
+int mm_cache_init(struct mm_cache *c, const struct mm_cache_config *cfg)
+{
+	size_t mem_limit = cfg->mem_limit ? cfg->mem_limit : MM_DEFAULT_MEM_LIMIT;
+	size_t ra = cfg->readahead_max ? cfg->readahead_max : MM_DEFAULT_READAHEAD;
+	size_t bg = cfg->dirty_background ? cfg->dirty_background : mem_limit / 10;
+	size_t dl = cfg->dirty_limit ? cfg->dirty_limit : mem_limit / 5;
+	int ret;
+
+	memset(c, 0, sizeof(*c));
+	c->policy = cfg->policy;
+	c->mem_limit_pages =
+	    max_t(unsigned long, bytes_to_pages(mem_limit), MM_MIN_MEM_LIMIT_PAGES);
+	c->ra_max_pages = max_t(unsigned long, bytes_to_pages(ra), 1);
+	c->dirty_limit = max_t(unsigned long, bytes_to_pages(dl), 2);
+	c->dirty_background = max_t(unsigned long, bytes_to_pages(bg), 1);
+	/* As the kernel does: background writeback starts below the hard limit. */
+	if (c->dirty_background >= c->dirty_limit)
+		c->dirty_background = c->dirty_limit / 2;
+	c->writeback_interval_ms =
+	    cfg->writeback_interval_ms ? cfg->writeback_interval_ms : MM_DEFAULT_WB_INTERVAL;
+
+	mutex_init_class(&c->mappings_lock, &mappings_lock_key);
+	INIT_LIST_HEAD(&c->mappings);
+	mutex_init_class(&c->lru_lock, &lru_lock_key);
+	INIT_LIST_HEAD(&c->lru_inactive);
+	INIT_LIST_HEAD(&c->lru_active);
+
+	ret = uaccess_init();
+	if (ret < 0)
+		goto fail;
+	ret = writeback_start(c);
+	if (ret < 0)
+		goto fail;
+	return 0;
+fail:
+	mutex_destroy(&c->lru_lock);
+	mutex_destroy(&c->mappings_lock);
+	return ret;
+}
+
+void mm_cache_destroy(struct mm_cache *c)
+{
+	writeback_stop(c);
+	assert(list_empty(&c->mappings));
+	assert(list_empty(&c->lru_inactive) && list_empty(&c->lru_active));
+	assert(READ_ONCE(c->nr_pages) == 0 && READ_ONCE(c->nr_dirty) == 0);
+	/* Pages are freed after RCU grace periods: let every free run now. */
+	mm_rcu_barrier();
+	mutex_destroy(&c->lru_lock);
+	mutex_destroy(&c->mappings_lock);
+}

@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * readahead.c - on-demand readahead (the kernel's mm/readahead.c, reduced):
+ * a read miss starts a window sized from the request and the file's
+ * ra_pages; the page at the window's async mark carries PG_readahead, and a
+ * reader reaching it starts the next, larger window before it is needed.
+ * Sequential access (the next page after the last one read, or the expected
+ * mark) grows the window (x4 while small, then x2, up to ra_pages); random
+ * access reads only the pages asked for and leaves the window alone.
+ *
+ * Locks: readahead triggered by reads takes ADD by trylock and skips the
+ * window if that fails (bcachefs: a reader must not block a truncate or DIO
+ * for pages nobody asked for; the read then fills its own page under a
+ * blocking ADD). force_page_cache_readahead (fadvise WILLNEED) takes ADD
+ * blocking. Under ADD the new pages are created locked in index order, read
+ * from the store in contiguous runs, marked uptodate and unlocked; no page
+ * lock is waited for while holding them (pages already cached are skipped).
+ * reclaim_if_needed runs first, with nothing held.
+ *
+ * The per-file state (struct file_ra_state) may be shared by threads reading
+ * one file: it is read and written with relaxed atomics, field by field, and
+ * a torn update only costs a less accurate window, as in the kernel.
+ */
+#include "kernel/sched.h"
+#include "mm/fill.h"
+
+#define RA_BATCH       32u  /* pages per store read at most */
+#define RA_FORCE_CHUNK 512u /* WILLNEED works in 2 MiB chunks */
+
+static unsigned long roundup_pow_of_two(unsigned long x)
+{
+	unsigned long r = 1;
+
+	while (r < x)
+		r <<= 1;
+	return r;
+}
+
+/* The first window: a few times the request, at most @max. */
+static unsigned long get_init_ra_size(unsigned long size, unsigned long max)
+{
+	unsigned long newsize = roundup_pow_of_two(size);
+
+	if (newsize <= max / 32)
+		newsize = newsize * 4;
+	else if (newsize <= max / 4)
+		newsize = newsize * 2;
+	else
+		newsize = max;
+	return newsize;
+}
+
+/* The next window of a sequential stream. */
+static unsigned long get_next_ra_size(unsigned long cur, unsigned long max)
+{
+	if (cur < max / 16)
+		return 4 * cur;
+	if (cur <= max / 2)
+		return 2 * cur;
+	return max;
+}
+
+/* Reads a run of new locked pages, unlocks and releases them. */
+static void ra_submit_run(struct address_space *m, struct page **run, unsigned n)
+{
+	if (!n)
+		return;
+	filemap_fill_pages(m, run, n); /* an error stays on the pages: a read retries */
+	for (unsigned i = 0; i < n; i++) {
+		unlock_page(run[i]);
+		put_page(run[i]);
+	}
+}
+
+/*
+ * Reads the missing pages of [index, index + nr) (clamped to EOF), marking
+ * the page at index + nr - lookahead with PG_readahead. Pages from
+ * @demand_end on count as read ahead. Caller holds ADD (policy allowing).
+ */
+static void read_pages_range(struct address_space *m, pgoff_t index, unsigned long nr,
+			     unsigned long lookahead, pgoff_t demand_end)
+{
+	struct page *run[RA_BATCH];
+	unsigned n = 0;
+	uint64_t ahead = 0;
+
+	for (unsigned long i = 0; i < nr; i++) {
+		pgoff_t idx = index + i;
+		struct page *page = find_get_page(&m->i_pages, idx);
+		int err;
+
+		if (page) { /* cached already: end the run here */
+			put_page(page);
+			ra_submit_run(m, run, n);
+			n = 0;
+			continue;
+		}
+		page = add_to_page_cache_locked(m, idx, &err);
+		if (!page) {
+			ra_submit_run(m, run, n);
+			n = 0;
+			if (err == -EEXIST)
+				continue;
+			break; /* out of memory or frames: read what we have */
+		}
+		if (lookahead && i == nr - lookahead)
+			SetPageReadahead(page);
+		if (idx >= demand_end)
+			ahead++;
+		run[n++] = page;
+		if (n == RA_BATCH) {
+			ra_submit_run(m, run, n);
+			n = 0;
+		}
+	}
+	ra_submit_run(m, run, n);
+	cache_stat_add(&m->cache->stats.readahead_pages, ahead);
+}
+
+/* Clamps to EOF, takes ADD (trylock unless @block), reads. */
+static void do_page_cache_ra(struct address_space *m, pgoff_t index, unsigned long nr,
+			     unsigned long lookahead, pgoff_t demand_end, bool block)
+{
+	int64_t isize = i_size_read(m);
+	pgoff_t end_index;
+
+	if (isize <= 0 || !nr)
+		return;
+	end_index = (pgoff_t)(isize - 1) >> PAGE_SHIFT;
+	if (index > end_index)
+		return;
+	if (nr > end_index - index + 1) {
+		unsigned long cut = nr - (end_index - index + 1);
+
+		nr -= cut;
+		lookahead = lookahead > cut ? lookahead - cut : 0;
+	}
+	reclaim_if_needed(m->cache, nr);
+	if (block)
+		filemap_invalidate_lock_add(m);
+	else if (!filemap_invalidate_trylock_add(m))
+		return; /* a truncate, punch or DIO holds BLOCK: no speculative fills */
+	read_pages_range(m, index, nr, lookahead, demand_end);
+	filemap_invalidate_unlock_add(m);
+}
+
+/* First index in (index, index + max] that is not cached, or 0. */
+static pgoff_t next_miss(struct address_space *m, pgoff_t index, unsigned long max)
+{
+	for (pgoff_t i = index + 1; i <= index + max; i++) {
+		struct page *page = find_get_page(&m->i_pages, i);
+
+		if (!page)
+			return i;
+		put_page(page);
+	}
+	return 0;
+}
+
+static void ondemand_readahead(struct address_space *m, struct file_ra_state *ra,
+			       bool hit_readahead_marker, pgoff_t index, unsigned long req)
+{
+	unsigned long max = READ_ONCE(ra->ra_pages);
+	pgoff_t start = READ_ONCE(ra->start), prev = READ_ONCE(ra->prev_index);
+	unsigned long size = READ_ONCE(ra->size), async = READ_ONCE(ra->async_size);
+
+	if (!max)
+		return;
+	if (!req)
+		req = 1;
+	if (!index)
+		goto initial;
+	/* The expected mark or the end of the window: the stream goes on. */
+	if (index == start + size - async || index == start + size) {
+		start += size;
+		size = get_next_ra_size(size, max);
+		async = size;
+		goto readit;
+	}
+	/* A mark of a window whose state we lost (another stream on the same
+	 * file): continue after the cached pages. */
+	if (hit_readahead_marker) {
+		pgoff_t miss = next_miss(m, index, max);
+
+		if (!miss)
+			return;
+		start = miss;
+		size = miss - index + req;
+		size = get_next_ra_size(size, max);
+		async = size;
+		goto readit;
+	}
+	if (req > max)
+		goto initial;
+	/* The page right after the last one read (or the same one again). */
+	if (index - prev <= 1)
+		goto initial;
+	/* Random access: read just what was asked; the window stays as it is. */
+	do_page_cache_ra(m, index, req, 0, index + req, false);
+	return;
+
+initial:
+	start = index;
+	size = get_init_ra_size(req, max);
+	async = size > req ? size - req : size;
+readit:
+	/* A fresh window read at once: add the next one as its async part. */
+	if (!hit_readahead_marker && index == start && size == async) {
+		unsigned long add = get_next_ra_size(size, max);
+
+		if (size + add <= max) {
+			async = add;
+			size += add;
+		} else {
+			size = max;
+			async = max >> 1;
+		}
+	}
+	WRITE_ONCE(ra->start, start);
+	WRITE_ONCE(ra->size, size);
+	WRITE_ONCE(ra->async_size, async);
+	do_page_cache_ra(m, start, size, async, index + req, false);
+}
+
+void page_cache_sync_readahead(struct address_space *m, struct file_ra_state *ra, pgoff_t index,
+			       unsigned long req)
+{
+	if (!READ_ONCE(ra->ra_pages))
+		return; /* FADV_RANDOM: the read fills its own pages */
+	ondemand_readahead(m, ra, false, index, req);
+}
+
+void page_cache_async_readahead(struct address_space *m, struct file_ra_state *ra, pgoff_t index,
+				unsigned long req)
+{
+	if (!READ_ONCE(ra->ra_pages))
+		return;
+	ondemand_readahead(m, ra, true, index, req);
+}
+
+int force_page_cache_readahead(struct address_space *m, pgoff_t index, unsigned long nr)
+{
+	int64_t isize = i_size_read(m);
+	pgoff_t end_index;
+
+	if (isize <= 0 || !nr)
+		return 0;
+	end_index = (pgoff_t)(isize - 1) >> PAGE_SHIFT;
+	if (index > end_index)
+		return 0;
+	if (nr > end_index - index + 1)
+		nr = end_index - index + 1;
+	while (nr) {
+		unsigned long chunk = min_t(unsigned long, nr, RA_FORCE_CHUNK);
+
+		do_page_cache_ra(m, index, chunk, 0, index, true);
+		index += chunk;
+		nr -= chunk;
+	}
+	return 0;
+}

@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * uaccess.c - copies to and from user memory that survive faults, after the
+ * kernel's exception table (ARCHITECTURE §6, fault-mechanics.md §6 "V2").
+ *
+ * Three tiny assembly routines below each have one instruction that may
+ * fault on a user address: the copy's `rep movsb`, a one-byte load and a
+ * `lock addb $0` (an atomic add of zero: it makes a page writable-present
+ * without changing a byte). A table pairs each such instruction with a
+ * fix-up label. The SIGSEGV/SIGBUS handler, installed once by
+ * uaccess_init(), looks the interrupted RIP up in the table; on a match it
+ * moves RIP to the fix-up and returns. For the copy, RCX then holds the bytes
+ * not copied (a faulting `rep movsb` leaves RCX/RSI/RDI at the exact point of
+ * the fault), which the fix-up returns. Nothing runs on the fast path.
+ *
+ * Order of decisions in the handler:
+ *   1. a table instruction faulted while faults are disabled (the nofault
+ *      copies, which callers use with locks held): fix up, never anything
+ *      else - the fault layer's handler may need those very locks;
+ *   2. the fault hook (uaccess_set_fault_hook: the fault layer serving its
+ *      own mappings) resolves the fault: return, the instruction re-runs;
+ *   3. a table instruction: fix up (a bad user address: short copy);
+ *   4. otherwise chain to the handler installed before ours (SIG_DFL: reset
+ *      and re-raise; SIG_IGN; or the application's handler).
+ * The handler is async-signal-safe (no locks, no allocation; it reads only
+ * the interrupted thread's own task). Works under ASan and TSan, whose
+ * signal wrappers pass the ucontext through (fault-mechanics.md §8).
+ *
+ * Locks: none. might_fault() (the validator's "user access may take the mm
+ * lock") is called by copy_to_user/copy_from_user and the fault-ins, not by
+ * the nofault copies.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <ucontext.h>
+
+#include "kernel/lockdep.h"
+#include "kernel/task.h"
+#include "mm/page.h"
+#include "mm/uaccess.h"
+
+#if !defined(__x86_64__)
+#error "uaccess.c: the fault fix-up copy is written for x86-64"
+#endif
+
+#ifdef __CET__
+#define ENDBR "endbr64\n"
+#else
+#define ENDBR ""
+#endif
+
+#define ASM_FUNC(name)                \
+	".globl " #name "\n"          \
+	".hidden " #name "\n"         \
+	".type " #name ",@function\n" \
+	".p2align 4\n" #name ":\n" ENDBR
+#define ASM_LABEL(name) ".globl " #name "\n.hidden " #name "\n" #name ":\n"
+#define ASM_END(name)	".size " #name ",.-" #name "\n"
+
+/*
+ * size_t uaccess_copy(void *dst, const void *src, size_t n): bytes NOT copied.
+ * int uaccess_touch_read(const void *p), uaccess_touch_write(void *p): 0, or
+ * 1 if the access faulted.
+ */
+/* clang-format off */
+__asm__(".pushsection .text\n"
+	ASM_FUNC(uaccess_copy)
+	"	movq %rdx, %rcx\n"
+	ASM_LABEL(uaccess_copy_insn)
+	"	rep movsb\n"
+	ASM_LABEL(uaccess_copy_fixup)
+	"	movq %rcx, %rax\n"
+	"	ret\n"
+	ASM_END(uaccess_copy)
+
+	ASM_FUNC(uaccess_touch_read)
+	"	xorl %eax, %eax\n"
+	ASM_LABEL(uaccess_touch_read_insn)
+	"	movb (%rdi), %cl\n"
+	"	ret\n"
+	ASM_LABEL(uaccess_touch_read_fixup)
+	"	movl $1, %eax\n"
+	"	ret\n"
+	ASM_END(uaccess_touch_read)
+
+	ASM_FUNC(uaccess_touch_write)
+	"	xorl %eax, %eax\n"
+	ASM_LABEL(uaccess_touch_write_insn)
+	"	lock addb $0, (%rdi)\n"
+	"	ret\n"
+	ASM_LABEL(uaccess_touch_write_fixup)
+	"	movl $1, %eax\n"
+	"	ret\n"
+	ASM_END(uaccess_touch_write)
+	".popsection\n");
+/* clang-format on */
+
+#define __hidden __attribute__((visibility("hidden")))
+__hidden size_t uaccess_copy(void *dst, const void *src, size_t n);
+__hidden int uaccess_touch_read(const void *p);
+__hidden int uaccess_touch_write(void *p);
+extern __hidden const char uaccess_copy_insn[], uaccess_copy_fixup[];
+extern __hidden const char uaccess_touch_read_insn[], uaccess_touch_read_fixup[];
+extern __hidden const char uaccess_touch_write_insn[], uaccess_touch_write_fixup[];
+
+/* The exception table: faulting instruction -> where to resume. */
+static const struct {
+	const char *insn, *fixup;
+} extable[] = {
+    {uaccess_copy_insn, uaccess_copy_fixup},
+    {uaccess_touch_read_insn, uaccess_touch_read_fixup},
+    {uaccess_touch_write_insn, uaccess_touch_write_fixup},
+};
+
+static struct sigaction prev_segv, prev_bus; /* written once, before ours is live */
+static uaccess_fault_fn fault_hook;	     /* atomic */
+static pthread_once_t uaccess_once = PTHREAD_ONCE_INIT;
+static int uaccess_init_err;
+
+static const char *extable_fixup(uintptr_t rip)
+{
+	for (size_t k = 0; k < ARRAY_SIZE(extable); k++)
+		if (rip == (uintptr_t)extable[k].insn)
+			return extable[k].fixup;
+	return NULL;
+}
+
+/* A fault the CPU raised (not a signal some thread sent with kill/tgkill). */
+static bool fault_is_synchronous(const siginfo_t *si)
+{
+	return si->si_code > 0;
+}
+
+static void chain(int sig, siginfo_t *si, void *uc)
+{
+	const struct sigaction *p = sig == SIGSEGV ? &prev_segv : &prev_bus;
+
+	if (p->sa_flags & SA_SIGINFO) {
+		p->sa_sigaction(sig, si, uc);
+		return;
+	}
+	/* An ignored fault would re-run forever: the kernel then kills, so do we. */
+	if (p->sa_handler == SIG_IGN && !fault_is_synchronous(si))
+		return;
+	if (p->sa_handler == SIG_DFL || p->sa_handler == SIG_IGN) {
+		struct sigaction dfl;
+
+		memset(&dfl, 0, sizeof(dfl));
+		dfl.sa_handler = SIG_DFL;
+		sigemptyset(&dfl.sa_mask);
+		sigaction(sig, &dfl, NULL);
+		/* Delivered at once (SA_NODEFER), or when a sanitizer's wrapper unblocks
+		 * it; a real fault also recurs when the instruction re-runs. */
+		raise(sig);
+		return;
+	}
+	p->sa_handler(sig);
+}
+
+static void uaccess_handler(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	int saved_errno = errno;
+	uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+	const char *fixup = fault_is_synchronous(si) ? extable_fixup(rip) : NULL;
+	/* Not `current`: that may allocate a task; a thread without one has
+	 * faults enabled. */
+	struct task *t = __current_task;
+	uaccess_fault_fn hook;
+
+	if (fixup && t && __atomic_load_n(&t->pagefault_disabled, __ATOMIC_RELAXED)) {
+		uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)fixup;
+		goto out;
+	}
+	hook = __atomic_load_n(&fault_hook, __ATOMIC_ACQUIRE);
+	if (hook && fault_is_synchronous(si) && hook(sig, si, uc))
+		goto out;
+	if (fixup) {
+		uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)fixup;
+		goto out;
+	}
+	chain(sig, si, uc);
+out:
+	errno = saved_errno;
+}
+
+static void uaccess_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = uaccess_handler;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	/* Read the previous handlers first: ours may run the moment it is in. */
+	if (sigaction(SIGSEGV, NULL, &prev_segv) || sigaction(SIGBUS, NULL, &prev_bus)) {
+		uaccess_init_err = -errno;
+		return;
+	}
+	if (sigaction(SIGSEGV, &sa, NULL) || sigaction(SIGBUS, &sa, NULL))
+		uaccess_init_err = -errno;
+}
+
+int uaccess_init(void)
+{
+	pthread_once(&uaccess_once, uaccess_install);
+	return uaccess_init_err;
+}
+
+void uaccess_set_fault_hook(uaccess_fault_fn fn)
+{
+	__atomic_store_n(&fault_hook, fn, __ATOMIC_RELEASE);
+}
+
+/* ---- copies ---- */
+
+size_t copy_from_user_nofault(void *dst, const void *usrc, size_t n)
+{
+	size_t left;
+
+	if (unlikely(!n))
+		return 0;
+	pagefault_disable();
+	left = uaccess_copy(dst, usrc, n);
+	pagefault_enable();
+	if (unlikely(left))
+		current->stats.copy_short++;
+	return left;
+}
+
+size_t copy_to_user_nofault(void *udst, const void *src, size_t n)
+{
+	size_t left;
+
+	if (unlikely(!n))
+		return 0;
+	pagefault_disable();
+	left = uaccess_copy(udst, src, n);
+	pagefault_enable();
+	if (unlikely(left))
+		current->stats.copy_short++;
+	return left;
+}
+
+size_t copy_from_user(void *dst, const void *usrc, size_t n)
+{
+	might_fault();
+	if (unlikely(!n))
+		return 0;
+	return uaccess_copy(dst, usrc, n);
+}
+
+size_t copy_to_user(void *udst, const void *src, size_t n)
+{
+	might_fault();
+	if (unlikely(!n))
+		return 0;
+	return uaccess_copy(udst, src, n);
+}
+
+/* ---- fault-in ---- */
+
+/*
+ * Touch one byte in every page of [uaddr, uaddr + size) from user mode (with
+ * the fault hook able to serve it), stopping at the first page that cannot be
+ * touched. Returns the bytes from there on: those NOT faulted in. A range
+ * that wraps around the address space fails at the top (no user page lives
+ * there) and reports the rest as not faulted in.
+ */
+static size_t fault_in(uintptr_t start, size_t size, int (*touch)(void *))
+{
+	uintptr_t last = start + size - 1, p = start;
+
+	if (unlikely(!size))
+		return 0;
+	might_fault();
+	if (last < start)
+		last = UINTPTR_MAX;
+	for (;;) {
+		if (touch((void *)p))
+			return size - (p - start);
+		p = (p & ~(PAGE_SIZE - 1)) + PAGE_SIZE;
+		if (p == 0 || p > last)
+			break;
+	}
+	return last == start + size - 1 ? 0 : size - (last - start + 1);
+}
+
+static int touch_read(void *p)
+{
+	return uaccess_touch_read(p);
+}
+
+size_t fault_in_readable(const void *uaddr, size_t size)
+{
+	return fault_in((uintptr_t)uaddr, size, touch_read);
+}
+
+size_t fault_in_writeable(void *uaddr, size_t size)
+{
+	return fault_in((uintptr_t)uaddr, size, uaccess_touch_write);
+}

@@ -1,0 +1,576 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * writeback.c - dirty page accounting, writing pages to the store, fsync's
+ * write-and-wait and error reporting, writer throttling, and the background
+ * writeback thread (the kernel's mm/page-writeback.c and fs/fs-writeback.c).
+ *
+ * Locks: set_page_dirty, clear_page_dirty_for_io and writepage expect the
+ * page lock held and take the page index lock (tags) inside it. The write
+ * loops take page locks (lock_page) with nothing else of theirs held, and do
+ * store I/O holding only page state (PG_writeback). mappings_lock (leaf)
+ * guards the mapping list and the writeback thread's cursor. Waits here
+ * (throttling, teardown, the thread's idle sleep) hold no lock of this file.
+ *
+ * Accounting (internal.h): PG_dirty <-> DIRTY tag <-> mapping->nrdirty and
+ * cache->nr_dirty; PG_writeback <-> WRITEBACK tag <-> cache->nr_writeback.
+ * Dirty transitions happen under the page lock, except writepage's
+ * re-dirtying on error, which happens while PG_writeback is still set: no
+ * page-lock holder clears dirty on a page under writeback (every clearer
+ * waits for writeback first), so it races only with other setters, and
+ * TestSetPageDirty picks the one that accounts.
+ *
+ * Write errors: the kernel re-dirties a page on transient errors (ENOSPC
+ * for ext4) and drops the data on EIO. Here every failed page is kept dirty
+ * and marked PG_error, so no acknowledged byte is lost and a later
+ * successful writeback (fsync, background) still writes it; the error is
+ * recorded once in mapping->wb_err (errseq), so each file sees it once in
+ * fsync. The cost: a store that keeps failing keeps those pages dirty, so
+ * throttled writers stop waiting for them (see balance_dirty_pages).
+ *
+ * Mapping lifetime against the writeback thread: the thread never holds a
+ * reference on a mapping. Under mappings_lock it takes the head of the
+ * list, rotates it to the tail and publishes it as wb->cur; it then writes
+ * the mapping's pages with the lock dropped and clears wb->cur under the lock
+ * when done. mm_cache_del_mapping unlinks the mapping under mappings_lock (so
+ * the thread cannot pick it again) and then waits until wb->cur is no longer
+ * that mapping. Other writers of a mapping's pages either hold i_rwsem of a
+ * live file (fsync, throttling) or hold the page locked / under writeback
+ * (reclaim), which teardown waits for.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "kernel/futex.h"
+#include "kernel/sched.h"
+#include "mm/internal.h"
+
+#define WB_BATCH       16 /* pages per tag lookup */
+#define WB_THREAD_NAME "pc-writeback"
+
+/* The background writeback thread of one cache (the kernel's bdi_writeback). */
+struct bdi_writeback {
+	struct mm_cache *cache;
+	pthread_t thread;
+	struct wait_queue_head wait;	 /* the thread sleeps here when idle */
+	struct wait_queue_head throttle; /* throttled writers: writeback progress wakes */
+	struct wait_queue_head cur_wait; /* mm_cache_del_mapping: waits for cur to move on */
+	struct address_space *cur;	 /* written under mappings_lock (release), read acquire */
+	uint32_t kicked;		 /* atomic: run a background pass now */
+	uint32_t stop;			 /* atomic: writeback_stop() */
+	uint64_t passes;		 /* atomic: passes finished */
+	uint64_t last_pass_written;	 /* atomic: pages the last pass cleaned */
+	/* Sleepers on throttle / cur_wait, counted so that wakers skip the
+	 * queue lock when nobody waits (wq_has_sleeper reads the list head
+	 * racily for ThreadSanitizer). Waiter: count++, then wait_event (a
+	 * full barrier after queueing); waker: change state, smp_mb, test. */
+	uint32_t nr_throttled;
+	uint32_t nr_cur_waiters;
+};
+
+static inline struct bdi_writeback *cache_wb(struct mm_cache *c)
+{
+	return (struct bdi_writeback *)c->wb_thread;
+}
+
+static inline unsigned long dirty_and_writeback(struct mm_cache *c)
+{
+	return READ_ONCE(c->nr_dirty) + READ_ONCE(c->nr_writeback);
+}
+
+static inline void stat_inc(uint64_t *v)
+{
+	__atomic_fetch_add(v, 1, __ATOMIC_RELAXED);
+}
+
+/* Wake throttled writers once the cache is back under the dirty limit. */
+static void wb_wake_throttled(struct mm_cache *c)
+{
+	struct bdi_writeback *wb = cache_wb(c);
+
+	if (!wb || dirty_and_writeback(c) > c->dirty_limit)
+		return;
+	smp_mb();
+	if (__atomic_load_n(&wb->nr_throttled, __ATOMIC_RELAXED))
+		wake_up_all(&wb->throttle);
+}
+
+/* ---- dirty accounting ---- */
+
+static bool __set_page_dirty(struct page *page, struct address_space *m)
+{
+	if (TestSetPageDirty(page))
+		return false;
+	if (m) {
+		page_index_set_tag(&m->i_pages, page->index, PAGECACHE_TAG_DIRTY);
+		__atomic_fetch_add(&m->nrdirty, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&m->cache->nr_dirty, 1, __ATOMIC_RELAXED);
+	}
+	return true;
+}
+
+bool set_page_dirty(struct page *page)
+{
+	assert(PageLocked(page));
+	return __set_page_dirty(page, READ_ONCE(page->mapping));
+}
+
+bool clear_page_dirty_for_io(struct page *page)
+{
+	struct address_space *m = READ_ONCE(page->mapping);
+
+	assert(PageLocked(page));
+	assert(!PageWriteback(page));
+	if (!TestClearPageDirty(page))
+		return false;
+	if (m) {
+		page_index_clear_tag(&m->i_pages, page->index, PAGECACHE_TAG_DIRTY);
+		__atomic_fetch_sub(&m->nrdirty, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_sub(&m->cache->nr_dirty, 1, __ATOMIC_RELAXED);
+		wb_wake_throttled(m->cache);
+	}
+	return true;
+}
+
+void mapping_set_error(struct address_space *m, int err)
+{
+	if (likely(!err))
+		return;
+	assert(err < 0);
+	errseq_set(&m->wb_err, err);
+}
+
+int file_check_and_advance_wb_err(struct address_space *m, errseq_t *since)
+{
+	return errseq_check_and_advance(&m->wb_err, since);
+}
+
+/* ---- writing one page ---- */
+
+int writepage(struct page *page)
+{
+	struct address_space *m = page->mapping;
+	struct mm_cache *c;
+	int64_t pos, size;
+	int ret = 0;
+
+	assert(PageLocked(page));
+	assert(m != NULL);
+	if (!clear_page_dirty_for_io(page)) {
+		unlock_page(page);
+		return 0;
+	}
+	c = m->cache;
+	set_page_writeback(page);
+	page_index_set_tag(&m->i_pages, page->index, PAGECACHE_TAG_WRITEBACK);
+	__atomic_fetch_add(&c->nr_writeback, 1, __ATOMIC_RELAXED);
+	/* Under the page lock: truncate lowers i_size before it takes the page
+	 * lock and waits for our writeback, and sets the store size after. */
+	pos = (int64_t)(page->index << PAGE_SHIFT);
+	size = i_size_read(m);
+	unlock_page(page);
+
+	if (pos < size) {
+		size_t len = (size_t)min_t(int64_t, (int64_t)PAGE_SIZE, size - pos);
+		/* Never past EOF: the tail of the EOF page stays in the cache. */
+		ssize_t n = store_write(m->host, page_address(page), len, pos);
+		if (n < 0)
+			ret = (int)n;
+		else if ((size_t)n != len)
+			ret = -EIO;
+	}
+
+	if (unlikely(ret)) {
+		mapping_set_error(m, ret);
+		SetPageError(page);
+		__set_page_dirty(page, m); /* keep the data (see the top of this file) */
+	} else {
+		if (PageError(page))
+			ClearPageError(page);
+		stat_inc(&c->stats.written_back_pages);
+	}
+	page_index_clear_tag(&m->i_pages, page->index, PAGECACHE_TAG_WRITEBACK);
+	__atomic_fetch_sub(&c->nr_writeback, 1, __ATOMIC_RELAXED);
+	/* After this the mapping may go away: touch only the page and the cache. */
+	end_page_writeback(page);
+	wb_wake_throttled(c);
+	return ret;
+}
+
+/* ---- writing a range of a mapping ---- */
+
+struct wb_control {
+	bool sync;		  /* data integrity: wait for pages already under writeback */
+	long nr_to_write;	  /* stop after cleaning this many pages */
+	struct bdi_writeback *wb; /* background pass: stop on writeback_stop / at target */
+	unsigned long target;	  /* background pass: stop when nr_dirty is at or below */
+	long written;		  /* pages cleaned */
+	int err;		  /* first error */
+};
+
+static bool wbc_done(const struct wb_control *wbc, struct mm_cache *c)
+{
+	if (wbc->written >= wbc->nr_to_write)
+		return true;
+	if (wbc->wb) {
+		if (__atomic_load_n(&wbc->wb->stop, __ATOMIC_ACQUIRE))
+			return true;
+		if (READ_ONCE(c->nr_dirty) <= wbc->target)
+			return true;
+	}
+	return false;
+}
+
+/* Writes the dirty pages of [start, end] (indices) in index order. */
+static void write_cache_pages(struct address_space *m, pgoff_t start, pgoff_t end,
+			      struct wb_control *wbc)
+{
+	struct page *pages[WB_BATCH];
+	pgoff_t index = start;
+	unsigned n, i;
+
+	do {
+		n = find_get_pages_range_tag(&m->i_pages, &index, end, PAGECACHE_TAG_DIRTY, pages,
+					     WB_BATCH);
+		for (i = 0; i < n; i++) {
+			struct page *page = pages[i];
+			int ret;
+
+			if (wbc_done(wbc, m->cache)) {
+				for (; i < n; i++)
+					put_page(pages[i]);
+				return;
+			}
+			lock_page(page);
+			if (page->mapping != m || !PageDirty(page))
+				goto skip;
+			if (PageWriteback(page)) {
+				if (!wbc->sync)
+					goto skip;
+				wait_on_page_writeback(page);
+				if (!PageDirty(page))
+					goto skip;
+			}
+			ret = writepage(page);
+			if (ret && !wbc->err)
+				wbc->err = ret;
+			if (!ret)
+				wbc->written++;
+			put_page(page);
+			continue;
+		skip:
+			unlock_page(page);
+			put_page(page);
+		}
+	} while (n == WB_BATCH && index <= end);
+}
+
+static void byte_range_to_index(int64_t start, int64_t end, pgoff_t *first, pgoff_t *last)
+{
+	*first = start > 0 ? (pgoff_t)start >> PAGE_SHIFT : 0;
+	*last = (pgoff_t)end >> PAGE_SHIFT;
+	if (*last > PAGE_INDEX_MAX)
+		*last = PAGE_INDEX_MAX;
+}
+
+int filemap_fdatawrite_range(struct address_space *m, int64_t start, int64_t end)
+{
+	struct wb_control wbc = {.sync = true, .nr_to_write = LONG_MAX};
+	pgoff_t first, last;
+
+	if (end < start || end < 0)
+		return 0;
+	byte_range_to_index(start, end, &first, &last);
+	write_cache_pages(m, first, last, &wbc);
+	return wbc.err;
+}
+
+/*
+ * Waits for the writeback of every page of the range that is under
+ * writeback when the walk reaches it. Returns an error if one of those
+ * writebacks failed (the page came out with PG_error; its errno is the
+ * mapping's latest recorded error), else 0. Unlike the kernel's AS_EIO
+ * flags this consumes nothing: fsync's once-per-file report is
+ * file_check_and_advance_wb_err (errseq); a failed page stays dirty with
+ * PG_error until a later writeback of it succeeds.
+ */
+int filemap_fdatawait_range(struct address_space *m, int64_t start, int64_t end)
+{
+	struct page *pages[WB_BATCH];
+	pgoff_t index, last;
+	unsigned n, i;
+	int ret = 0;
+
+	if (end < start || end < 0)
+		return 0;
+	byte_range_to_index(start, end, &index, &last);
+	do {
+		n = find_get_pages_range_tag(&m->i_pages, &index, last, PAGECACHE_TAG_WRITEBACK,
+					     pages, WB_BATCH);
+		for (i = 0; i < n; i++) {
+			wait_on_page_writeback(pages[i]);
+			if (PageError(pages[i]) && !ret) {
+				ret = errseq_check(&m->wb_err, 0);
+				if (!ret)
+					ret = -EIO;
+			}
+			put_page(pages[i]);
+		}
+	} while (n == WB_BATCH && index <= last);
+	return ret;
+}
+
+int filemap_write_and_wait_range(struct address_space *m, int64_t start, int64_t end)
+{
+	int err = filemap_fdatawrite_range(m, start, end);
+	int err2 = filemap_fdatawait_range(m, start, end);
+
+	return err ? err : err2;
+}
+
+/* ---- throttling ---- */
+
+static void wb_kick(struct bdi_writeback *wb)
+{
+	if (__atomic_load_n(&wb->kicked, __ATOMIC_RELAXED))
+		return;
+	if (!__atomic_exchange_n(&wb->kicked, 1, __ATOMIC_ACQ_REL))
+		wake_up(&wb->wait);
+}
+
+/* Sleeps until the cache is under the dirty limit, a background pass ends
+ * after @seen_passes, or writeback stops. */
+static void wb_wait_throttled(struct mm_cache *c, struct bdi_writeback *wb, uint64_t seen_passes)
+{
+	__atomic_fetch_add(&wb->nr_throttled, 1, __ATOMIC_SEQ_CST);
+	wait_event(&wb->throttle,
+		   dirty_and_writeback(c) <= c->dirty_limit ||
+		       __atomic_load_n(&wb->passes, __ATOMIC_ACQUIRE) != seen_passes ||
+		       __atomic_load_n(&wb->stop, __ATOMIC_ACQUIRE),
+		   "balance_dirty_pages");
+	__atomic_fetch_sub(&wb->nr_throttled, 1, __ATOMIC_RELAXED);
+}
+
+void balance_dirty_pages(struct address_space *m, bool nowait)
+{
+	struct mm_cache *c = m->cache;
+	struct bdi_writeback *wb = cache_wb(c);
+	unsigned long nr = dirty_and_writeback(c);
+
+	if (nr <= c->dirty_background || !wb)
+		return;
+	wb_kick(wb);
+	if (nowait || nr <= c->dirty_limit)
+		return;
+
+	stat_inc(&c->stats.throttled_writes);
+	for (;;) {
+		nr = dirty_and_writeback(c);
+		if (nr <= c->dirty_limit || __atomic_load_n(&wb->stop, __ATOMIC_ACQUIRE))
+			return;
+		if (READ_ONCE(m->nrdirty)) {
+			/* Write back some of our own dirty pages: the excess, in
+			 * batches the size of a background chunk. */
+			struct wb_control wbc = {
+			    .sync = false,
+			    .nr_to_write = (long)min_t(unsigned long, nr - c->dirty_limit + 8, 64),
+			};
+			write_cache_pages(m, 0, PAGE_INDEX_MAX, &wbc);
+			if (wbc.err)
+				return; /* the store fails: waiting would not help */
+			if (wbc.written)
+				continue;
+		}
+		/* Others' pages (or ours under writeback): wait for the thread. */
+		uint64_t seen = __atomic_load_n(&wb->passes, __ATOMIC_ACQUIRE);
+		wb_kick(wb);
+		wb_wait_throttled(c, wb, seen);
+		if (dirty_and_writeback(c) > c->dirty_limit &&
+		    __atomic_load_n(&wb->passes, __ATOMIC_ACQUIRE) != seen &&
+		    __atomic_load_n(&wb->last_pass_written, __ATOMIC_ACQUIRE) == 0)
+			return; /* a whole pass cleaned nothing: errors or busy pages */
+	}
+}
+
+/* ---- the list of mappings ---- */
+
+void mm_cache_add_mapping(struct mm_cache *c, struct address_space *m)
+{
+	mutex_lock(&c->mappings_lock);
+	list_add_tail(&m->cache_link, &c->mappings);
+	mutex_unlock(&c->mappings_lock);
+}
+
+void mm_cache_del_mapping(struct mm_cache *c, struct address_space *m)
+{
+	struct bdi_writeback *wb = cache_wb(c);
+
+	mutex_lock(&c->mappings_lock);
+	list_del_init(&m->cache_link);
+	mutex_unlock(&c->mappings_lock);
+	/* The thread cannot pick it any more; wait until it has let go. */
+	if (wb) {
+		__atomic_fetch_add(&wb->nr_cur_waiters, 1, __ATOMIC_SEQ_CST);
+		wait_event(&wb->cur_wait, smp_load_acquire(&wb->cur) != m, "writeback_mapping");
+		__atomic_fetch_sub(&wb->nr_cur_waiters, 1, __ATOMIC_RELAXED);
+	}
+}
+
+/* ---- the background writeback thread ---- */
+
+/*
+ * One pass: each mapping at most once, round-robin from where the last pass
+ * left off, until nr_dirty is at or below @target or writeback stops.
+ * Returns the pages cleaned.
+ */
+static long wb_do_pass(struct bdi_writeback *wb, unsigned long target)
+{
+	struct mm_cache *c = wb->cache;
+	unsigned long nr_mappings = 0;
+	struct list_head *pos;
+	long written = 0;
+
+	mutex_lock(&c->mappings_lock);
+	list_for_each (pos, &c->mappings)
+		nr_mappings++;
+	mutex_unlock(&c->mappings_lock);
+
+	for (unsigned long i = 0; i < nr_mappings; i++) {
+		struct wb_control wbc = {
+		    .sync = false, .nr_to_write = LONG_MAX, .wb = wb, .target = target};
+		struct address_space *m;
+
+		if (wbc_done(&wbc, c))
+			break;
+		mutex_lock(&c->mappings_lock);
+		if (list_empty(&c->mappings)) {
+			mutex_unlock(&c->mappings_lock);
+			break;
+		}
+		m = list_first_entry(&c->mappings, struct address_space, cache_link);
+		list_move_tail(&m->cache_link, &c->mappings);
+		smp_store_release(&wb->cur, m);
+		mutex_unlock(&c->mappings_lock);
+
+		if (READ_ONCE(m->nrdirty))
+			write_cache_pages(m, 0, PAGE_INDEX_MAX, &wbc);
+		written += wbc.written;
+
+		mutex_lock(&c->mappings_lock);
+		smp_store_release(&wb->cur, NULL);
+		mutex_unlock(&c->mappings_lock);
+		smp_mb();
+		if (__atomic_load_n(&wb->nr_cur_waiters, __ATOMIC_RELAXED))
+			wake_up_all(&wb->cur_wait);
+	}
+	return written;
+}
+
+/* Sleeps until kicked, stopped or @deadline. Returns true on the deadline. */
+static bool wb_sleep(struct bdi_writeback *wb, const struct timespec *deadline)
+{
+	struct wait_queue_entry we;
+	bool expired = false;
+
+	init_wait_entry(&we, 0);
+	for (;;) {
+		prepare_to_wait(&wb->wait, &we);
+		if (__atomic_load_n(&wb->stop, __ATOMIC_ACQUIRE) ||
+		    __atomic_load_n(&wb->kicked, __ATOMIC_ACQUIRE))
+			break;
+		if (wait_entry_sleep(&we, deadline, false, "writeback_idle", wb) == -ETIMEDOUT) {
+			expired = true;
+			break;
+		}
+	}
+	finish_wait(&wb->wait, &we);
+	return expired;
+}
+
+static void deadline_after_ms(struct timespec *ts, unsigned ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	timespec_add_ns(ts, (uint64_t)ms * 1000000u);
+}
+
+static bool deadline_passed(const struct timespec *ts)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > ts->tv_sec || (now.tv_sec == ts->tv_sec && now.tv_nsec >= ts->tv_nsec);
+}
+
+/*
+ * Every writeback_interval_ms the thread writes back everything dirty (the
+ * kernel's periodic flush of expired data, with the interval as the expiry);
+ * when kicked (nr_dirty above dirty_background) it writes until nr_dirty is
+ * at or below dirty_background.
+ */
+static void *wb_thread_fn(void *arg)
+{
+	struct bdi_writeback *wb = arg;
+	struct mm_cache *c = wb->cache;
+	struct timespec periodic;
+
+	pthread_setname_np(pthread_self(), WB_THREAD_NAME);
+	deadline_after_ms(&periodic, c->writeback_interval_ms);
+	for (;;) {
+		bool full = wb_sleep(wb, &periodic);
+
+		if (__atomic_load_n(&wb->stop, __ATOMIC_ACQUIRE))
+			break;
+		__atomic_store_n(&wb->kicked, 0, __ATOMIC_RELEASE);
+		if (!full && deadline_passed(&periodic))
+			full = true;
+		if (full)
+			deadline_after_ms(&periodic, c->writeback_interval_ms);
+
+		long written = wb_do_pass(wb, full ? 0 : c->dirty_background);
+
+		__atomic_store_n(&wb->last_pass_written, (uint64_t)written, __ATOMIC_RELEASE);
+		__atomic_fetch_add(&wb->passes, 1, __ATOMIC_ACQ_REL);
+		wake_up_all(&wb->throttle);
+	}
+	return NULL;
+}
+
+int writeback_start(struct mm_cache *c)
+{
+	struct bdi_writeback *wb = calloc(1, sizeof(*wb));
+	int ret;
+
+	if (!wb)
+		return -ENOMEM;
+	wb->cache = c;
+	init_waitqueue_head(&wb->wait);
+	init_waitqueue_head(&wb->throttle);
+	init_waitqueue_head(&wb->cur_wait);
+	c->wb_thread = wb;
+	ret = pthread_create(&wb->thread, NULL, wb_thread_fn, wb);
+	if (ret) {
+		c->wb_thread = NULL;
+		free(wb);
+		return -ret;
+	}
+	/* Named by the thread itself too (its task takes the name at creation);
+	 * here so that it is named when this returns. */
+	pthread_setname_np(wb->thread, WB_THREAD_NAME);
+	return 0;
+}
+
+void writeback_stop(struct mm_cache *c)
+{
+	struct bdi_writeback *wb = cache_wb(c);
+
+	if (!wb)
+		return;
+	__atomic_store_n(&wb->stop, 1, __ATOMIC_RELEASE);
+	wake_up_all(&wb->wait);
+	wake_up_all(&wb->throttle);
+	pthread_join(wb->thread, NULL);
+	c->wb_thread = NULL;
+	free(wb);
+}
