@@ -2,11 +2,12 @@
 #   make check   the test suite three ways: debug (validator on), ASan+UBSan, TSan
 #   make build   the debug build only
 #   make release an optimised build without the validator
+#   make stress  the long runs: 10M model operations, H1 and memory-limit tests
 #   make format  clang-format every C file
 MESON ?= meson
 JOBS  ?= $(shell nproc)
 
-.PHONY: all build release check deps format clean
+.PHONY: all build release check stress deps format clean
 
 all: build
 
@@ -33,6 +34,11 @@ release: build-release/build.ninja
 
 check: deps build-debug/build.ninja build-asan/build.ninja build-tsan/build.ninja
 	@scripts/check.sh build-debug build-asan build-tsan
+
+stress: build
+	PC_MODEL_OPS=$${PC_MODEL_OPS:-10000000} build-debug/tests/api/test_model
+	build-debug/tests/api/test_h1
+	build-debug/tests/api/test_memlimit
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

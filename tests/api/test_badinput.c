@@ -17,6 +17,12 @@
  * if there was any, so one run lists them all. "SOFT" checks compare calls
  * whose answer depends on the kernel version or on a file system detail
  * outside the contract; they are reported, never failed.
+ *
+ * Here: every fd-taking call on fds that are not open and in the wrong
+ * mode, bad offsets, counts and flags, fallocate modes, bad buffers and
+ * O_DIRECT alignment, the engine itself, and store errors reaching the
+ * caller. Paths and names are in test_badinput_names.c, the shared helpers
+ * in badinput_fixture.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,148 +30,15 @@
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "api/engine_internal.h"
+#include "badinput_fixture.h"
 #include "harness.h"
 #include "model.h"
 #include "pagecache.h"
 #include "store/store.h"
-
-#ifndef RWF_NOAPPEND
-#define RWF_NOAPPEND 0x20
-#endif
-
-static struct pc_engine *eng;
-static char *sdir, *hdir; /* the engine's store, the host twin */
-static int nchecks, nmismatch, nsoft;
-static unsigned char *buf; /* 4096-aligned, 64 KiB */
-
-static const char *en(long r)
-{
-	static char b[4][48];
-	static int k;
-	char *s = b[k++ & 3];
-	if (r >= 0)
-		snprintf(s, sizeof(b[0]), "%ld", r);
-	else
-		snprintf(s, sizeof(b[0]), "-%s", strerrorname_np((int)-r) ?: "?");
-	return s;
-}
-
-static void same(int line, bool soft, const char *what, long doc, long e, long h)
-{
-	nchecks++;
-	if (e != h) {
-		if (soft) {
-			nsoft++;
-			printf("# soft difference (line %d): %s: engine %s, kernel %s\n", line,
-			       what, en(e), en(h));
-		} else {
-			nmismatch++;
-			printf("# MISMATCH (line %d): %s: engine %s, kernel %s%s%s\n", line, what,
-			       en(e), en(h), doc ? ", documented " : "", doc ? en(doc) : "");
-		}
-	} else if (doc && h != doc) {
-		printf("# note (line %d): %s: the kernel gives %s, not the documented %s; the "
-		       "engine matches the kernel\n",
-		       line, what, en(h), en(doc));
-	}
-}
-
-static void only(int line, const char *what, long want, long e)
-{
-	nchecks++;
-	if (e != want) {
-		nmismatch++;
-		printf("# MISMATCH (line %d): %s: engine %s, documented %s (no kernel twin)\n",
-		       line, what, en(e), en(want));
-	}
-}
-
-/* SAME(what, documented errno or 0, engine call, host call setting errno) */
-#define SAME(what, doc, ecall, hcall) \
-	same(__LINE__, false, what, doc, (long)(ecall), API_HOST(hcall))
-#define SOFT(what, ecall, hcall) same(__LINE__, true, what, 0, (long)(ecall), API_HOST(hcall))
-/* the host call returns an error number (posix_fadvise) */
-#define SAME_RAW(what, doc, ecall, hval) same(__LINE__, false, what, doc, (long)(ecall), (hval))
-#define ONLY(what, want, ecall)		 only(__LINE__, what, want, (long)(ecall))
-
-static const char *hp(const char *path)
-{
-	static char b[4][PATH_MAX + 64];
-	static int k;
-	char *s = b[k++ & 3];
-	if (!*path)
-		return ""; /* the empty path stays empty: -ENOENT on the host */
-	snprintf(s, sizeof(b[0]), "%s/%s", hdir, path);
-	return s;
-}
-
-struct pair {
-	int e, h;
-};
-
-static struct pair open_pair(const char *path, int flags)
-{
-	struct pair p = {pc_open(eng, path, flags, 0644), open(hp(path), flags, 0644)};
-	CHECKF(p.e >= 0 && p.h >= 0, "open %s 0x%x: engine %s, host %s", path, flags, en(p.e),
-	       en(p.h < 0 ? -errno : p.h));
-	return p;
-}
-
-static void close_pair(struct pair p)
-{
-	CHECK_EQ(pc_close(eng, p.e), 0);
-	CHECK_EQ(close(p.h), 0);
-}
-
-static long h_getdents(int fd, void *b, size_t n)
-{
-	return syscall(SYS_getdents64, fd, b, n);
-}
-
-/* The same layout on both sides: f (8192 bytes), d/x, e/ (empty), g (0 bytes). */
-static void make_layout(void)
-{
-	struct pair p = open_pair("f", O_RDWR | O_CREAT | O_TRUNC);
-	api_pattern_fill(buf, 8192, 1, 0);
-	CHECK_EQ(pc_pwrite(eng, p.e, buf, 8192, 0), 8192);
-	CHECK_EQ(pwrite(p.h, buf, 8192, 0), 8192);
-	close_pair(p);
-	CHECK_EQ(pc_mkdir(eng, "d", 0755), 0);
-	CHECK_EQ(mkdir(hp("d"), 0755), 0);
-	CHECK_EQ(pc_mkdir(eng, "e", 0755), 0);
-	CHECK_EQ(mkdir(hp("e"), 0755), 0);
-	close_pair(open_pair("d/x", O_RDWR | O_CREAT));
-	close_pair(open_pair("g", O_RDWR | O_CREAT));
-}
-
-static void setup(void)
-{
-	nchecks = nmismatch = nsoft = 0;
-	buf = aligned_alloc(4096, 65536);
-	CHECK(buf);
-	sdir = api_fresh_dir("store");
-	hdir = api_fresh_dir("host");
-	eng = api_engine_open(sdir, NULL);
-	make_layout();
-}
-
-static void teardown(void)
-{
-	api_engine_close(eng);
-	eng = NULL;
-	api_rm_rf(sdir);
-	api_rm_rf(hdir);
-	free(sdir);
-	free(hdir);
-	free(buf);
-	printf("# %d checks, %d mismatches, %d soft differences\n", nchecks, nmismatch, nsoft);
-	CHECKF(nmismatch == 0, "%d calls did not return what the kernel returns", nmismatch);
-}
 
 /* Every fd-taking call on an fd that is not open: -EBADF. */
 static void bad_fd_calls(const char *label, int efd, int hfd)
@@ -503,162 +376,6 @@ TEST(fallocate_modes)
 	CHECK_EQ(pread(rw.h, hb, 16384, 0), hs.st_size);
 	CHECK(!memcmp(buf, hb, (size_t)hs.st_size));
 	close_pair(rw);
-	teardown();
-}
-
-#define OPEN(desc, doc, path, flags)                                                         \
-	do {                                                                                 \
-		int __e = pc_open(eng, path, flags, 0644);                                   \
-		int __h = open(hp(path), flags, 0644);                                       \
-		int __herr = __h < 0 ? -errno : __h;                                         \
-		if (__e >= 0)                                                                \
-			pc_close(eng, __e);                                                  \
-		if (__h >= 0)                                                                \
-			close(__h);                                                          \
-		same(__LINE__, false, desc, doc, __e >= 0 ? 0 : __e, __h >= 0 ? 0 : __herr); \
-	} while (0)
-#define OPEN_SOFT(desc, path, flags)                                                      \
-	do {                                                                              \
-		int __e = pc_open(eng, path, flags, 0644);                                \
-		int __h = open(hp(path), flags, 0644);                                    \
-		int __herr = __h < 0 ? -errno : __h;                                      \
-		if (__e >= 0)                                                             \
-			pc_close(eng, __e);                                               \
-		if (__h >= 0)                                                             \
-			close(__h);                                                       \
-		same(__LINE__, true, desc, 0, __e >= 0 ? 0 : __e, __h >= 0 ? 0 : __herr); \
-	} while (0)
-
-TEST(bad_paths_and_names)
-{
-	setup();
-	char *longname = malloc(300), *longpath = malloc(PATH_MAX + 16);
-	memset(longname, 'n', 256);
-	longname[256] = 0;
-	for (int i = 0; i < PATH_MAX + 8; i += 2)
-		longpath[i] = 'p', longpath[i + 1] = '/';
-	longpath[PATH_MAX + 8] = 0;
-	struct stat st;
-	OPEN("O_CREAT|O_EXCL on an existing file", -EEXIST, "f", O_RDWR | O_CREAT | O_EXCL);
-	OPEN("O_CREAT|O_EXCL on an existing dir", -EEXIST, "d", O_RDONLY | O_CREAT | O_EXCL);
-	OPEN("missing without O_CREAT", -ENOENT, "nope", O_RDONLY);
-	OPEN("missing parent with O_CREAT", -ENOENT, "nope/x", O_RDWR | O_CREAT);
-	OPEN("dir for writing", -EISDIR, "d", O_WRONLY);
-	OPEN("dir for reading and writing", -EISDIR, "d", O_RDWR);
-	OPEN("dir with O_TRUNC", -EISDIR, "d", O_RDONLY | O_TRUNC);
-	OPEN("dir with O_CREAT", -EISDIR, "d", O_RDONLY | O_CREAT);
-	OPEN("dir read-only", 0, "d", O_RDONLY);
-	OPEN("O_DIRECTORY on a file", -ENOTDIR, "f", O_RDONLY | O_DIRECTORY);
-	OPEN("O_DIRECTORY on a missing name", -ENOENT, "nope", O_RDONLY | O_DIRECTORY);
-	OPEN("O_DIRECTORY|O_WRONLY on a dir", -EISDIR, "d", O_WRONLY | O_DIRECTORY);
-	OPEN("O_CREAT|O_DIRECTORY", -EINVAL, "newdir", O_RDONLY | O_CREAT | O_DIRECTORY);
-	OPEN("path through a file", -ENOTDIR, "f/x", O_RDONLY);
-	OPEN("path through a file, O_CREAT", -ENOTDIR, "f/x", O_RDWR | O_CREAT);
-	OPEN("name of 256 bytes", -ENAMETOOLONG, longname, O_RDWR | O_CREAT);
-	OPEN("name of 256 bytes, no O_CREAT", -ENAMETOOLONG, longname, O_RDONLY);
-	OPEN("empty path", -ENOENT, "", O_RDONLY);
-	OPEN("empty path, O_CREAT", -ENOENT, "", O_RDWR | O_CREAT);
-	OPEN_SOFT("O_DIRECT on a dir", "d", O_RDONLY | O_DIRECT);
-	OPEN_SOFT("access mode 3", "f", 3);
-	longname[255] = 0;
-	OPEN("name of 255 bytes", 0, longname, O_RDWR | O_CREAT);
-	longname[255] = 'n';
-	/* a path longer than PATH_MAX: the kernel fails before resolving */
-	{
-		int e = pc_open(eng, longpath, O_RDONLY, 0);
-		if (e >= 0)
-			pc_close(eng, e);
-		ONLY("path longer than PATH_MAX", -ENAMETOOLONG, e < 0 ? e : 0);
-	}
-
-	/* paths that leave the store: no kernel twin (the host would resolve
-	 * them), the store's contract says -EINVAL */
-	ONLY("absolute path", -EINVAL, pc_open(eng, "/etc/passwd", O_RDONLY, 0));
-	ONLY("absolute path, O_CREAT", -EINVAL,
-	     pc_open(eng, "/tmp/pc-escape", O_RDWR | O_CREAT, 0644));
-	ONLY("escaping '..'", -EINVAL, pc_open(eng, "..", O_RDONLY, 0));
-	ONLY("escaping '../x'", -EINVAL, pc_open(eng, "../x", O_RDWR | O_CREAT, 0644));
-	ONLY("escaping 'd/../../x'", -EINVAL, pc_open(eng, "d/../../x", O_RDONLY, 0));
-	ONLY("stat of an absolute path", -EINVAL, pc_stat(eng, "/", &st));
-	ONLY("mkdir escaping", -EINVAL, pc_mkdir(eng, "../escape", 0755));
-	ONLY("unlink escaping", -EINVAL, pc_unlink(eng, "../x"));
-	ONLY("rename escaping", -EINVAL, pc_rename(eng, "f", "../f", 0));
-	ONLY("the store's lock file is reserved", -EPERM,
-	     pc_open(eng, ".pagecache.lock", O_RDONLY, 0));
-	OPEN("'..' inside the store", 0, "d/../f", O_RDONLY);
-
-	/* unlink, rmdir, mkdir, rename, stat */
-	SAME("unlink a dir", -EISDIR, pc_unlink(eng, "d"), unlink(hp("d")));
-	SAME("unlink a missing name", -ENOENT, pc_unlink(eng, "nope"), unlink(hp("nope")));
-	SAME("unlink through a file", -ENOTDIR, pc_unlink(eng, "f/x"), unlink(hp("f/x")));
-	SAME("unlink a long name", -ENAMETOOLONG, pc_unlink(eng, longname), unlink(hp(longname)));
-	SAME("rmdir a file", -ENOTDIR, pc_rmdir(eng, "f"), rmdir(hp("f")));
-	SAME("rmdir non-empty", -ENOTEMPTY, pc_rmdir(eng, "d"), rmdir(hp("d")));
-	SAME("rmdir missing", -ENOENT, pc_rmdir(eng, "nope"), rmdir(hp("nope")));
-	SAME("rmdir through a file", -ENOTDIR, pc_rmdir(eng, "f/x"), rmdir(hp("f/x")));
-	SAME("mkdir existing dir", -EEXIST, pc_mkdir(eng, "d", 0755), mkdir(hp("d"), 0755));
-	SAME("mkdir existing file", -EEXIST, pc_mkdir(eng, "f", 0755), mkdir(hp("f"), 0755));
-	SAME("mkdir missing parent", -ENOENT, pc_mkdir(eng, "nope/x", 0755),
-	     mkdir(hp("nope/x"), 0755));
-	SAME("mkdir through a file", -ENOTDIR, pc_mkdir(eng, "f/x", 0755), mkdir(hp("f/x"), 0755));
-	SAME("mkdir a long name", -ENAMETOOLONG, pc_mkdir(eng, longname, 0755),
-	     mkdir(hp(longname), 0755));
-	SAME("stat missing", -ENOENT, pc_stat(eng, "nope", &st), lstat(hp("nope"), &st));
-	SAME("stat through a file", -ENOTDIR, pc_stat(eng, "f/x", &st), lstat(hp("f/x"), &st));
-#define REN(desc, doc, a, b, fl) \
-	SAME(desc, doc, pc_rename(eng, a, b, fl), renameat2(AT_FDCWD, hp(a), AT_FDCWD, hp(b), fl))
-	REN("rename NOREPLACE onto a file", -EEXIST, "g", "f", RENAME_NOREPLACE);
-	REN("rename NOREPLACE onto a dir", -EEXIST, "e", "d", RENAME_NOREPLACE);
-	REN("rename NOREPLACE onto itself", -EEXIST, "f", "f", RENAME_NOREPLACE);
-	REN("rename NOREPLACE|EXCHANGE", -EINVAL, "g", "f", RENAME_NOREPLACE | RENAME_EXCHANGE);
-	REN("rename unknown flag", -EINVAL, "g", "f", 1u << 5);
-	REN("rename missing source", -ENOENT, "nope", "f2", 0);
-	REN("rename EXCHANGE with a missing target", -ENOENT, "g", "nope", RENAME_EXCHANGE);
-	REN("rename into a missing dir", -ENOENT, "g", "nope/g", 0);
-	REN("rename through a file", -ENOTDIR, "g", "f/g", 0);
-	REN("rename a dir into itself", -EINVAL, "d", "d/sub", 0);
-	REN("rename a dir onto its child", -ENOTEMPTY, "d/x", "d", 0);
-	REN("rename a file over a dir", -EISDIR, "g", "e", 0);
-	REN("rename a dir over a file", -ENOTDIR, "e", "g", 0);
-	REN("rename a dir over a non-empty dir", -ENOTEMPTY, "e", "d", 0);
-	REN("rename a long name", -ENAMETOOLONG, "g", longname, 0);
-	REN("rename onto itself", 0, "g", "g", 0);
-#undef REN
-	/* pc_readdir on a directory works and on a file does not (bad_fds and
-	 * wrong_access_mode cover the fd cases) */
-	free(longname);
-	free(longpath);
-	teardown();
-}
-
-/* A trailing slash says "a directory": files named so are refused. */
-TEST(trailing_slashes)
-{
-	setup();
-	struct stat st;
-	/* each destructive check on its own file, so one wrong answer does not
-	 * change what the next one sees */
-	close_pair(open_pair("s1", O_RDWR | O_CREAT));
-	close_pair(open_pair("s2", O_RDWR | O_CREAT));
-	close_pair(open_pair("s3", O_RDWR | O_CREAT));
-	SAME("rename a file with a trailing slash", -ENOTDIR, pc_rename(eng, "s1/", "h1", 0),
-	     rename(hp("s1/"), hp("h1")));
-	SAME("rename a file onto a name with a trailing slash", -ENOTDIR,
-	     pc_rename(eng, "s2", "h2/", 0), rename(hp("s2"), hp("h2/")));
-	OPEN("open a file with a trailing slash", -ENOTDIR, "f/", O_RDONLY);
-	OPEN("open a file with a trailing slash for writing", -ENOTDIR, "f/", O_RDWR);
-	OPEN("O_CREAT of a new name with a trailing slash", -EISDIR, "newfile/", O_RDWR | O_CREAT);
-	OPEN("O_CREAT of a file with a trailing slash", -EISDIR, "f/", O_RDWR | O_CREAT);
-	OPEN("open a dir with a trailing slash", 0, "d/", O_RDONLY);
-	OPEN("O_DIRECTORY on a dir with a trailing slash", 0, "d/", O_RDONLY | O_DIRECTORY);
-	SAME("stat a file with a trailing slash", -ENOTDIR, pc_stat(eng, "f/", &st),
-	     lstat(hp("f/"), &st));
-	SAME("stat a dir with a trailing slash", 0, pc_stat(eng, "d/", &st), lstat(hp("d/"), &st));
-	SAME("mkdir with a trailing slash", 0, pc_mkdir(eng, "newdir/", 0755),
-	     mkdir(hp("newdir/"), 0755));
-	SAME("rmdir with a trailing slash", 0, pc_rmdir(eng, "newdir/"), rmdir(hp("newdir/")));
-	SAME("unlink a file with a trailing slash", -ENOTDIR, pc_unlink(eng, "s3/"),
-	     unlink(hp("s3/")));
 	teardown();
 }
 

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/* basic_fixture.c - see basic_fixture.h. */
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "basic_fixture.h"
+#include "harness.h"
+#include "pagecache.h"
+
+static char root[1024];
+char dir[1100];
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void cleanup(void)
+{
+	if (root[0])
+		nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A fresh empty directory for one test (in dir[]). */
+const char *fresh(void)
+{
+	static int n;
+
+	if (!root[0]) {
+		const char *t = getenv("TMPDIR");
+
+		snprintf(root, sizeof(root), "%s/pc-api-basic-XXXXXX", t && *t ? t : "/tmp");
+		CHECK(mkdtemp(root) != NULL);
+		atexit(cleanup);
+	}
+	snprintf(dir, sizeof(dir), "%s/%d", root, n++);
+	CHECK(mkdir(dir, 0755) == 0);
+	return dir;
+}
+
+struct pc_engine *engine_on(const char *d)
+{
+	/* Background writeback effectively off: the tests decide when data
+	 * goes to the store. */
+	struct pc_options o = {.store_dir = d, .writeback_interval_ms = 600000};
+	const char *pol = getenv("PC_API_POLICY"); /* 0, 1, 2: run every test under a policy */
+	struct pc_engine *e = NULL;
+
+	if (pol && *pol)
+		o.policy = (enum pc_lock_policy)atoi(pol);
+
+	CHECK_EQ(pc_engine_open(&o, &e), 0);
+	return e;
+}
+
+struct pc_engine *engine(void)
+{
+	return engine_on(fresh());
+}
+
+static uint8_t pat(unsigned seed, uint64_t off)
+{
+	uint8_t b = (uint8_t)((off * 131 + seed * 7 + (off >> 12)) ^ (off >> 8));
+
+	return b ? b : 1;
+}
+
+void fill(char *buf, size_t len, unsigned seed, uint64_t off)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (char)pat(seed, off + i);
+}
+
+/* The file read through @fd equals model[0, len) and its size is len. */
+void check_contents(struct pc_engine *e, int fd, const char *model, size_t len)
+{
+	char *buf = malloc(len + PG);
+	struct stat st;
+	size_t got = 0;
+
+	CHECK(buf);
+	CHECK_EQ(pc_fstat(e, fd, &st), 0);
+	CHECK_EQ(st.st_size, len);
+	while (got < len + PG) {
+		ssize_t r = pc_pread(e, fd, buf + got, len + PG - got, (off_t)got);
+
+		CHECK(r >= 0);
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	CHECK_EQ(got, len);
+	for (size_t i = 0; i < len; i++)
+		CHECKF(buf[i] == model[i], "byte %zu: %d != %d", i, buf[i], model[i]);
+	free(buf);
+}
+
+/* The host file under the store equals model[0, len). */
+void check_host(const char *name, const char *model, size_t len)
+{
+	char path[1400];
+	char *buf = malloc(len + 1);
+	struct stat st;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY);
+	CHECK(fd >= 0 && buf);
+	CHECK(fstat(fd, &st) == 0);
+	CHECK_EQ(st.st_size, len);
+	CHECK_EQ(pread(fd, buf, len + 1, 0), len);
+	CHECK(memcmp(buf, model, len) == 0);
+	close(fd);
+	free(buf);
+}
+
+void skip(const char *what, long err)
+{
+	printf("# skip %s: %s\n", what, strerror((int)-err));
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * basic_fixture.h - shared helpers of the API end-to-end tests
+ * (test_api_basic, test_api_size, test_api_names): a fresh empty directory
+ * per test under one private temporary root ($TMPDIR or /tmp, removed at
+ * exit), an engine opened on it with background writeback effectively off
+ * (PC_API_POLICY=0|1|2 picks the locking policy), a byte pattern, and checks
+ * of a file's contents through the engine and of the host file under the
+ * store. Takes no locks: call from the main test thread.
+ */
+#ifndef PC_TESTS_API_BASIC_FIXTURE_H
+#define PC_TESTS_API_BASIC_FIXTURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pagecache.h"
+
+#define PG 4096
+
+/* The directory of the test running now (the last fresh() one). */
+extern char dir[1100];
+
+/* A fresh empty directory for one test (in dir[]). */
+const char *fresh(void);
+struct pc_engine *engine_on(const char *d);
+/* engine_on(fresh()). */
+struct pc_engine *engine(void);
+void fill(char *buf, size_t len, unsigned seed, uint64_t off);
+/* The file read through @fd equals model[0, len) and its size is len. */
+void check_contents(struct pc_engine *e, int fd, const char *model, size_t len);
+/* The host file under the store equals model[0, len). */
+void check_host(const char *name, const char *model, size_t len);
+/* Prints "# skip what: strerror(-err)". */
+void skip(const char *what, long err);
+
+#endif

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * model_backend.c - the backend of test_model (see model_ops.h): every call
+ * goes to the engine, or with PC_MODEL_HOST to the host kernel in a temp
+ * directory (errors as -errno either way), and the engine's start (random
+ * options) and stop (every fd dropped from the model).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "model.h"
+#include "model_ops.h"
+#include "pagecache.h"
+
+/* ---- backend calls ---- */
+
+static const char *hp(const char *path)
+{
+	static char buf[2][PATH_MAX];
+	static int k;
+	char *b = buf[k++ & 1];
+	snprintf(b, PATH_MAX, "%s/%s", store_dir, path);
+	return b;
+}
+
+#define HR(call) API_HOST(call)
+
+int b_open(const char *path, int flags, mode_t mode)
+{
+	return host ? (int)HR(open(hp(path), flags, mode)) : pc_open(eng, path, flags, mode);
+}
+int b_close(int fd)
+{
+	return host ? (int)HR(close(fd)) : pc_close(eng, fd);
+}
+ssize_t b_read(int fd, void *buf, size_t n)
+{
+	return host ? HR(read(fd, buf, n)) : pc_read(eng, fd, buf, n);
+}
+ssize_t b_write(int fd, const void *buf, size_t n)
+{
+	return host ? HR(write(fd, buf, n)) : pc_write(eng, fd, buf, n);
+}
+ssize_t b_pread(int fd, void *buf, size_t n, off_t off)
+{
+	return host ? HR(pread(fd, buf, n, off)) : pc_pread(eng, fd, buf, n, off);
+}
+ssize_t b_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	return host ? HR(pwrite(fd, buf, n, off)) : pc_pwrite(eng, fd, buf, n, off);
+}
+ssize_t b_preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
+{
+	return host ? HR(preadv2(fd, iov, cnt, off, flags))
+		    : pc_preadv2(eng, fd, iov, cnt, off, flags);
+}
+ssize_t b_pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
+{
+	return host ? HR(pwritev2(fd, iov, cnt, off, flags))
+		    : pc_pwritev2(eng, fd, iov, cnt, off, flags);
+}
+off_t b_lseek(int fd, off_t off, int whence)
+{
+	return host ? HR(lseek(fd, off, whence)) : pc_lseek(eng, fd, off, whence);
+}
+int b_fsync(int fd, bool data)
+{
+	if (host)
+		return (int)HR(data ? fdatasync(fd) : fsync(fd));
+	return data ? pc_fdatasync(eng, fd) : pc_fsync(eng, fd);
+}
+int b_ftruncate(int fd, off_t len)
+{
+	return host ? (int)HR(ftruncate(fd, len)) : pc_ftruncate(eng, fd, len);
+}
+int b_fallocate(int fd, int mode, off_t off, off_t len)
+{
+	return host ? (int)HR(fallocate(fd, mode, off, len))
+		    : pc_fallocate(eng, fd, mode, off, len);
+}
+int b_fadvise(int fd, off_t off, off_t len, int advice)
+{
+	return host ? -posix_fadvise(fd, off, len, advice) : pc_fadvise(eng, fd, off, len, advice);
+}
+int b_fstat(int fd, struct stat *st)
+{
+	return host ? (int)HR(fstat(fd, st)) : pc_fstat(eng, fd, st);
+}
+int b_stat(const char *path, struct stat *st)
+{
+	return host ? (int)HR(lstat(hp(path), st)) : pc_stat(eng, path, st);
+}
+int b_unlink(const char *path)
+{
+	return host ? (int)HR(unlink(hp(path))) : pc_unlink(eng, path);
+}
+int b_rename(const char *from, const char *to, unsigned flags)
+{
+	if (host)
+		return (int)HR(renameat2(AT_FDCWD, hp(from), AT_FDCWD, hp(to), flags));
+	return pc_rename(eng, from, to, flags);
+}
+int b_mkdir(const char *path, mode_t mode)
+{
+	return host ? (int)HR(mkdir(hp(path), mode)) : pc_mkdir(eng, path, mode);
+}
+int b_rmdir(const char *path)
+{
+	return host ? (int)HR(rmdir(hp(path))) : pc_rmdir(eng, path);
+}
+
+struct linux_dirent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+/* Up to @max entries; host: getdents64, seeking back to the first entry
+ * that did not fit (its start is the previous entry's d_off). */
+ssize_t b_readdir(int fd, struct pc_dirent *ents, size_t max)
+{
+	if (!host)
+		return pc_readdir(eng, fd, ents, max);
+	size_t n = 0;
+	while (n < max) {
+		char buf[512];
+		off_t start = lseek(fd, 0, SEEK_CUR);
+		long got = syscall(SYS_getdents64, fd, buf, sizeof(buf));
+		if (got < 0)
+			return n ? (ssize_t)n : -errno;
+		if (got == 0)
+			break;
+		for (long pos = 0; pos < got;) {
+			struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + pos);
+			pos += d->d_reclen;
+			if (n == max) {
+				lseek(fd, start, SEEK_SET);
+				break;
+			}
+			start = d->d_off;
+			if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
+				continue;
+			ents[n].ino = d->d_ino;
+			ents[n].type = d->d_type;
+			snprintf(ents[n].name, sizeof(ents[n].name), "%s", d->d_name);
+			n++;
+		}
+	}
+	return (ssize_t)n;
+}
+
+/* ---- engine lifetime ---- */
+
+void engine_start(void)
+{
+	static const size_t limits[] = {0, 2 << 20, 8 << 20, 64 << 20};
+	static const size_t ra[] = {0, 16 << 10, 64 << 10, 512 << 10};
+	static const unsigned wb[] = {0, 20, 200, 1000};
+	struct pc_options o = {
+	    .store_dir = store_dir,
+	    .mem_limit = limits[rnd(4)],
+	    .readahead_max = ra[rnd(4)],
+	    .writeback_interval_ms = wb[rnd(4)],
+	    .policy = chance(70) ? PC_POLICY_TWO_STATE : PC_POLICY_XFS,
+	};
+	if (host)
+		return;
+	int ret = pc_engine_open(&o, &eng);
+	if (ret)
+		FAIL("pc_engine_open: %s (mem_limit %zu ra %zu wb %u policy %d)", errname(ret),
+		     o.mem_limit, o.readahead_max, o.writeback_interval_ms, o.policy);
+	note("engine open: mem_limit %zu ra %zu wb %u policy %d", o.mem_limit, o.readahead_max,
+	     o.writeback_interval_ms, o.policy);
+}
+
+void drop_fd(int i)
+{
+	if (fds[i].node)
+		node_put(fds[i].node);
+	last_closed_fd = fds[i].fd;
+	fds[i] = fds[--nfds];
+}
+
+void engine_stop(void)
+{
+	if (host) {
+		while (nfds)
+			close(fds[0].fd), drop_fd(0);
+		return;
+	}
+	int ret = pc_engine_close(eng);
+	eng = NULL;
+	if (ret)
+		FAIL("pc_engine_close: %s", errname(ret));
+	while (nfds)
+		drop_fd(0);
+}

@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests of reclaim under the memory limit (src/mm/reclaim.c, writeback.c,
+ * mm_cache.c) on the mm layer directly, over a dir store: a working set ten
+ * times mem_limit written and read back with every byte verified while a
+ * sampler checks that the cache never holds more than limit + 5%; hot pages
+ * read right and kept resident while a big file streams through; and a store
+ * failing every write hanging and losing nothing. Shared helpers in
+ * writeback_fixture.c.
+ * Random tests print their seed (PC_SEED replays); PC_QUICK scales down.
+ * Nothing sleeps to order threads.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "kernel/futex.h"
+#include "kernel/rng.h"
+#include "mm/internal.h"
+#include "store/fixture.h"
+#include "writeback_fixture.h"
+
+/* ---- the memory limit ---- */
+
+struct mem_arg {
+	struct wbt *t;
+	int next;
+	size_t file_size;
+	uint64_t seed;
+	unsigned long max_pages;
+	uint32_t done;
+	long bad_at; /* first mismatching offset, or -1 */
+	int bad_file;
+	ssize_t err;
+};
+
+static void note_pages(struct mem_arg *a)
+{
+	atomic_max(&a->max_pages, READ_ONCE(a->t->c.nr_pages));
+}
+
+static void mem_fail(struct mem_arg *a, int f, long at, ssize_t err)
+{
+	long none = -1;
+
+	if (__atomic_compare_exchange_n(&a->bad_at, &none, at, false, __ATOMIC_ACQ_REL,
+					__ATOMIC_ACQUIRE)) {
+		a->bad_file = f;
+		a->err = err;
+	}
+}
+
+/* Reads [pos, pos + len) (clamped to EOF) and checks it; false on a failure. */
+static bool mem_read_check(struct mem_arg *a, int f, struct file_ra_state *ra, unsigned char *buf,
+			   size_t pos, size_t len)
+{
+	size_t want = len < a->file_size - pos ? len : a->file_size - pos;
+	ssize_t n = do_read(&a->t->m[f], ra, buf, len, (int64_t)pos);
+	long bad = n == (ssize_t)want ? check_pattern(buf, want, (int64_t)pos, f, 11) : 0;
+
+	note_pages(a);
+	if (n == (ssize_t)want && bad < 0)
+		return true;
+	mem_fail(a, f, (long)pos + bad, n == (ssize_t)want ? 0 : n);
+	return false;
+}
+
+static void *mem_worker(void *p)
+{
+	struct mem_arg *a = p;
+	int f = __atomic_fetch_add(&a->next, 1, __ATOMIC_RELAXED);
+	size_t max_chunk = 5 * PAGE_SIZE + 123, pos, len;
+	unsigned char *buf = malloc(max_chunk);
+	struct file_ra_state ra;
+	struct rng r;
+
+	rng_seed(&r, a->seed + (uint64_t)f);
+	if (!buf)
+		return NULL;
+	/* Sequential write in random-sized chunks. */
+	for (pos = 0; pos < a->file_size; pos += len) {
+		len = 1 + rng_below(&r, max_chunk); /* min_t evaluates twice */
+		len = min_t(size_t, len, a->file_size - pos);
+		fill_pattern(buf, len, (int64_t)pos, f, 11);
+		ssize_t n = do_write(&a->t->m[f], buf, len, (int64_t)pos);
+		note_pages(a);
+		if (n != (ssize_t)len) {
+			mem_fail(a, f, (long)pos, n);
+			goto out;
+		}
+	}
+	/* Sequential read back (readahead), then random reads. */
+	ra_init(&ra, &a->t->c);
+	for (pos = 0; pos < a->file_size; pos += len) {
+		len = 1 + rng_below(&r, max_chunk); /* min_t evaluates twice */
+		len = min_t(size_t, len, a->file_size - pos);
+		if (!mem_read_check(a, f, &ra, buf, pos, len))
+			goto out;
+	}
+	ra_init(&ra, &a->t->c);
+	for (int k = 0; k < 2000; k++) {
+		len = 1 + rng_below(&r, max_chunk);
+		if (!mem_read_check(a, f, &ra, buf, rng_below(&r, a->file_size), len))
+			goto out;
+	}
+out:
+	free(buf);
+	return NULL;
+}
+
+static void *mem_sampler(void *p)
+{
+	struct mem_arg *a = p;
+
+	while (!__atomic_load_n(&a->done, __ATOMIC_ACQUIRE)) {
+		note_pages(a);
+		sched_yield();
+	}
+	return NULL;
+}
+
+TEST(memory_limit_working_set_10x)
+{
+	struct mm_cache_config cfg = {
+	    .mem_limit = 4u << 20,
+	    .writeback_interval_ms = 100,
+	};
+	const int nworkers = 2;
+	struct wbt t;
+	pthread_t workers[MAX_FILES], sampler;
+
+	wbt_setup(&t, &cfg, nworkers);
+	struct mem_arg a = {
+	    .t = &t,
+	    .file_size = test_scale(5 * (4u << 20), 4) + 1000, /* 10x the limit in all */
+	    .seed = test_seed(),
+	    .bad_at = -1,
+	};
+	CHECK(pthread_create(&sampler, NULL, mem_sampler, &a) == 0);
+	for (int i = 0; i < nworkers; i++)
+		CHECK(pthread_create(&workers[i], NULL, mem_worker, &a) == 0);
+	for (int i = 0; i < nworkers; i++)
+		pthread_join(workers[i], NULL);
+	__atomic_store_n(&a.done, 1, __ATOMIC_RELEASE);
+	pthread_join(sampler, NULL);
+
+	unsigned long limit = t.c.mem_limit_pages;
+	printf("# limit %lu pages, max resident %lu, reclaimed %llu, written back %llu, "
+	       "throttled %llu\n",
+	       limit, a.max_pages, (unsigned long long)t.c.stats.reclaimed_pages,
+	       (unsigned long long)t.c.stats.written_back_pages,
+	       (unsigned long long)t.c.stats.throttled_writes);
+	CHECKF(a.bad_at < 0, "file %d offset %ld: %s", a.bad_file, a.bad_at,
+	       a.err ? strerror((int)-a.err) : "wrong byte");
+	CHECK(a.max_pages <= limit + limit / 20);
+	CHECK(t.c.stats.reclaimed_pages > 0);
+	check_lru(&t);
+	for (int f = 0; f < nworkers; f++)
+		CHECK_EQ(filemap_write_and_wait_range(&t.m[f], 0, INT64_MAX), 0);
+	check_dirty_accounting(&t);
+	for (int f = 0; f < nworkers; f++)
+		check_store(t.si[f], 0, a.file_size, f, 11);
+	wbt_teardown(&t);
+}
+
+/* Cache hits on a small hot file race with reclaim driven by streaming a
+ * big one through the cache: every byte the hot readers get is right (no
+ * frame is punched under a copy), and the hot pages, referenced all the
+ * time, stay resident (second chance on the LRU). */
+static void *hot_reader(void *p)
+{
+	struct mem_arg *a = p;
+	unsigned char buf[3 * PAGE_SIZE];
+	struct file_ra_state ra;
+	struct rng r;
+
+	rng_seed(&r, a->seed + (uint64_t)__atomic_fetch_add(&a->next, 1, __ATOMIC_RELAXED));
+	ra_init(&ra, &a->t->c);
+	while (!__atomic_load_n(&a->done, __ATOMIC_ACQUIRE) &&
+	       mem_read_check(a, 0, &ra, buf, rng_below(&r, a->file_size),
+			      1 + rng_below(&r, sizeof(buf))))
+		;
+	return NULL;
+}
+
+TEST(hot_pages_survive_streaming_and_read_right)
+{
+	struct mm_cache_config cfg = {.mem_limit = 4u << 20, .writeback_interval_ms = 100};
+	const size_t chunk = 16 * PAGE_SIZE, cold_size = test_scale(10 * (4u << 20), 4);
+	unsigned char *buf = malloc(chunk);
+	struct file_ra_state ra;
+	pthread_t readers[2];
+	struct wbt t;
+
+	CHECK(buf != NULL);
+	wbt_setup(&t, &cfg, 2);
+	struct mem_arg a = {
+	    .t = &t, .file_size = 64 * PAGE_SIZE, .seed = test_seed(), .bad_at = -1};
+	write_pattern(&t.m[0], 0, a.file_size, 0, 11);
+	for (int i = 0; i < 2; i++)
+		CHECK(pthread_create(&readers[i], NULL, hot_reader, &a) == 0);
+	/* Stream the cold file through the cache: write it, then read it. */
+	for (size_t pos = 0; pos < cold_size; pos += chunk)
+		write_pattern(&t.m[1], (int64_t)pos, chunk, 1, 13);
+	ra_init(&ra, &t.c);
+	for (size_t pos = 0; pos < cold_size; pos += chunk) {
+		CHECK_EQ(do_read(&t.m[1], &ra, buf, chunk, (int64_t)pos), chunk);
+		CHECK(check_pattern(buf, chunk, (int64_t)pos, 1, 13) < 0);
+	}
+	free(buf);
+	unsigned long hot_resident = page_index_nrpages(&t.m[0].i_pages);
+	__atomic_store_n(&a.done, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < 2; i++)
+		pthread_join(readers[i], NULL);
+	printf("# hot pages resident %lu of %zu, reclaimed %llu\n", hot_resident,
+	       a.file_size / PAGE_SIZE, (unsigned long long)t.c.stats.reclaimed_pages);
+	CHECKF(a.bad_at < 0, "hot offset %ld: %s", a.bad_at,
+	       a.err ? strerror((int)-a.err) : "wrong byte");
+	CHECK(t.c.stats.reclaimed_pages > 0);
+	CHECK(hot_resident >= a.file_size / PAGE_SIZE / 2);
+	check_lru(&t);
+	wbt_teardown(&t);
+}
+
+/* A store that fails every write: writers are neither hung by throttling nor
+ * by reclaim (all pages dirty), fsync reports the error, and once the store
+ * works again every acknowledged byte is written. */
+TEST(sticky_write_errors_hang_nothing_lose_nothing)
+{
+	struct mm_cache_config cfg = {
+	    .mem_limit = 1u << 20,
+	    .dirty_background = 16 * PAGE_SIZE,
+	    .dirty_limit = 32 * PAGE_SIZE,
+	    .writeback_interval_ms = 10,
+	};
+	const size_t size = 2u << 20; /* twice the memory limit, all dirty */
+	struct wbt t;
+
+	wbt_setup(&t, &cfg, 1);
+	struct address_space *m = &t.m[0];
+	errseq_t since = errseq_sample(&m->wb_err);
+
+	store_inject_fail(t.s, STORE_OP_WRITE, 1, EIO, true);
+	for (size_t pos = 0; pos < size; pos += 8 * PAGE_SIZE)
+		write_pattern(m, (int64_t)pos, 8 * PAGE_SIZE, 0, 14);
+	CHECK_EQ(filemap_write_and_wait_range(m, 0, INT64_MAX), -EIO);
+	CHECK_EQ(file_check_and_advance_wb_err(m, &since), -EIO);
+	/* Quiescent from here: the accounting can be checked exactly. */
+	writeback_stop(&t.c);
+	CHECK_EQ(READ_ONCE(t.c.nr_dirty), size / PAGE_SIZE);
+	check_dirty_accounting(&t);
+
+	store_inject_clear(t.s);
+	CHECK_EQ(filemap_write_and_wait_range(m, 0, INT64_MAX), 0);
+	CHECK_EQ(READ_ONCE(t.c.nr_dirty), 0);
+	check_store(t.si[0], 0, size, 0, 14);
+	/* Clean now: reclaim brings the cache back under its limit. */
+	CHECK(READ_ONCE(t.c.nr_pages) > t.c.mem_limit_pages);
+	reclaim_if_needed(&t.c, 1);
+	CHECK(READ_ONCE(t.c.nr_pages) + 1 <= t.c.mem_limit_pages);
+	check_lru(&t);
+	wbt_teardown(&t);
+}
