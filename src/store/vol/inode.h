@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * inode.h - vol inode records: 256-byte slots in the inode table, each with
+ * its own crc32c; inode 0 is never used, 1 is the root directory. A slot of
+ * all zeroes is a free inode. Encode/decode, and read/write of one slot in
+ * an image (read-modify-write of its table block).
+ *
+ * Locking: none; the caller serialises access to a table block.
+ */
+#ifndef PC_STORE_VOL_INODE_H
+#define PC_STORE_VOL_INODE_H
+
+#include <stdint.h>
+
+#include "store/vol/format.h"
+
+struct vol_disk_inode {
+	uint32_t mode; /* S_IFMT | permissions; 0: free slot */
+	uint32_t nlink;
+	uint32_t uid, gid;
+	uint64_t size;
+	int64_t atime_sec, mtime_sec, ctime_sec;
+	uint32_t atime_nsec, mtime_nsec, ctime_nsec;
+	uint32_t flags;
+	uint64_t extent_root; /* root of the extent-map tree, 0: no extents */
+	uint64_t blocks;      /* blocks mapped (data only) */
+	uint64_t generation;  /* bumped when the slot is reused */
+	uint8_t reserved[164];
+	uint32_t crc; /* crc32c of the slot with crc = 0, seeded with the inode number */
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct vol_disk_inode) == VOL_INODE_SIZE, "inode layout");
+
+#define VOL_ROOT_INO 1ull
+
+/* Highest inode number + 1 the table holds. */
+uint64_t vol_inode_count(const struct vol_super *sb);
+void vol_inode_encode(uint64_t ino, const struct vol_disk_inode *in, void *slot);
+/* 0, -ENOENT (a free slot), or -EUCLEAN with *why (bad crc, bad mode, nsec
+ * out of range, extent root outside the data area, nlink 0 in use). */
+int vol_inode_decode(const struct vol_super *sb, uint64_t ino, const void *slot,
+		     struct vol_disk_inode *out, const char **why);
+/* Read or write inode ino of the image at fd. -EINVAL for ino out of range. */
+int vol_inode_read(int fd, const struct vol_super *sb, uint64_t ino, struct vol_disk_inode *out,
+		   const char **why);
+int vol_inode_write(int fd, const struct vol_super *sb, uint64_t ino,
+		    const struct vol_disk_inode *in);
+
+#endif

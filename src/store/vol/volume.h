@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * volume.h - a mounted vol volume's space management: mount reads and
+ * checks the superblock and the free-space tree into the allocator; commit
+ * writes a new free-space tree copy-on-write into blocks that were free in
+ * the previous commit, flushes, then switches the superblock to it; blocks
+ * released since the last commit (the old tree's included) return to the
+ * allocator only once the commit is durable.
+ *
+ * Locking: vol->lock (a mutex) serialises every entry point here.
+ */
+#ifndef PC_STORE_VOL_VOLUME_H
+#define PC_STORE_VOL_VOLUME_H
+
+#include <pthread.h>
+
+#include "store/vol/alloc.h"
+#include "store/vol/btree.h"
+#include "store/vol/format.h"
+
+struct vol_blist {
+	struct vol_fext *v;
+	size_t nr, cap;
+};
+
+struct vol {
+	pthread_mutex_t lock;
+	int fd;
+	struct vol_bdev bd;
+	struct vol_super sb;	  /* as last committed */
+	struct vol_alloc alloc;	  /* allocatable now */
+	struct vol_blist pending; /* released since the last commit: free after the next */
+	struct vol_blist tree;	  /* blocks of the committed free tree inside the data area */
+	unsigned long commits;
+};
+
+/* 0 or -errno; on -EINVAL/-EUCLEAN/-EOPNOTSUPP *why says what is wrong. */
+int vol_mount(const char *path, struct vol **out, const char **why);
+/* Drops uncommitted changes (as a crash would), closes the image. */
+void vol_unmount(struct vol *v);
+/* Allocate up to want blocks (see vol_alloc_alloc). */
+int64_t vol_alloc_blocks(struct vol *v, uint64_t want, uint64_t hint, uint64_t *start);
+/* Release blocks; they become allocatable after the next commit. */
+int vol_release_blocks(struct vol *v, uint64_t start, uint64_t len);
+/* Make the current space state durable. 0 or -errno (-ENOSPC, -EIO...); on
+ * error the previous commit stays the durable state and v stays usable. */
+int vol_commit(struct vol *v);
+/* Free blocks as of now (allocatable plus pending). */
+uint64_t vol_free_blocks(struct vol *v);
+
+#endif
