@@ -87,6 +87,43 @@ int pc_fallocate(struct pc_engine *e, int fd, int mode, off_t offset, off_t len)
 int pc_fadvise(struct pc_engine *e, int fd, off_t offset, off_t len, int advice);
 int pc_fstat(struct pc_engine *e, int fd, struct stat *st);
 
+/* ---- mappings ---- */
+
+/* Maps @len bytes of the file open at @fd from @offset (page aligned).
+ * prot: PROT_READ [| PROT_WRITE]; flags: MAP_SHARED or MAP_PRIVATE. Loads
+ * and stores fault into the engine's handler in the faulting thread (a
+ * userfaultfd in SIGBUS mode). MAP_SHARED views are coherent with
+ * pc_read/pc_write and written back like written pages; MAP_PRIVATE views
+ * copy each page from the cache at its first touch and are never written
+ * back. A whole page beyond EOF raises SIGBUS; the tail of the EOF page
+ * reads zeroes and is not written back. The view keeps the file open until
+ * pc_munmap (pc_close of @fd does not end it); unmap every view before
+ * pc_engine_close. Views are not inherited by fork() (MADV_DONTFORK): the
+ * child has nothing mapped there. Kernel system calls given a view as their
+ * buffer do not fault into the engine: they fail with EFAULT on pages not
+ * yet touched. Returns the address, or NULL with *err = -errno (-ENODEV:
+ * userfaultfd unavailable, or a directory; -EACCES: fd not readable, or
+ * MAP_SHARED|PROT_WRITE on a fd not open for writing). */
+void *pc_mmap(struct pc_engine *e, int fd, size_t len, int prot, int flags, off_t offset,
+	      int *err);
+/* Unmaps a whole view (the address and length pc_mmap was given). */
+int pc_munmap(struct pc_engine *e, void *addr, size_t len);
+/* flags: MS_SYNC (write back and wait), MS_ASYNC (start writeback),
+ * MS_INVALIDATE (nothing to do: views are coherent). Range in one view. */
+int pc_msync(struct pc_engine *e, void *addr, size_t len, int flags);
+/* prot: PROT_NONE, PROT_READ [| PROT_WRITE], for a range inside one view
+ * (-ENOMEM otherwise). -EACCES: PROT_WRITE on a MAP_SHARED view of a file
+ * not open for writing. Stores on a view made writable are still noticed
+ * (write-notify) and written back. */
+int pc_mprotect(struct pc_engine *e, void *addr, size_t len, int prot);
+/* advice: MADV_WILLNEED (readahead), MADV_DONTNEED (drop the range from the
+ * view: the next access faults again; a MAP_PRIVATE view loses its private
+ * copies and sees the file's current bytes), MADV_POPULATE_READ and
+ * MADV_POPULATE_WRITE (fault the range in now, as loads / as stores;
+ * -EFAULT where an access would raise SIGBUS, -EINVAL for POPULATE_WRITE
+ * without PROT_WRITE). The range must lie in one view (else -ENOMEM). */
+int pc_madvise(struct pc_engine *e, void *addr, size_t len, int advice);
+
 /* ---- names ---- */
 
 int pc_stat(struct pc_engine *e, const char *path, struct stat *st);

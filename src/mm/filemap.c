@@ -52,6 +52,7 @@ int mapping_init(struct address_space *m, struct mm_cache *c, struct store_inode
 	page_index_init(&m->i_pages, m);
 	two_state_init_class(&m->invalidate_lock, &invalidate_lock_key);
 	init_rwsem_class(&m->i_mmap_rwsem, &i_mmap_rwsem_key);
+	INIT_LIST_HEAD(&m->i_mmap);
 	m->host = host;
 	m->cache = c;
 	m->i_size = size;

@@ -118,6 +118,9 @@ static const struct {
 static struct sigaction prev_segv, prev_bus; /* written once, before ours is live */
 static uaccess_fault_fn fault_hook;	     /* atomic */
 static pthread_once_t uaccess_once = PTHREAD_ONCE_INIT;
+
+/* The test switch of uaccess.h. */
+bool uaccess_test_faulting_nofault;
 static int uaccess_init_err;
 
 static const char *extable_fixup(uintptr_t rip)
@@ -171,7 +174,8 @@ static void uaccess_handler(int sig, siginfo_t *si, void *ucv)
 	struct task *t = __current_task;
 	uaccess_fault_fn hook;
 
-	if (fixup && t && __atomic_load_n(&t->pagefault_disabled, __ATOMIC_RELAXED)) {
+	if (fixup && t && __atomic_load_n(&t->pagefault_disabled, __ATOMIC_RELAXED) &&
+	    !__atomic_load_n(&uaccess_test_faulting_nofault, __ATOMIC_RELAXED)) {
 		uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)fixup;
 		goto out;
 	}

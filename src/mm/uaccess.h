@@ -34,6 +34,10 @@ int uaccess_init(void);
 typedef bool (*uaccess_fault_fn)(int sig, siginfo_t *info, void *ucontext);
 void uaccess_set_fault_hook(uaccess_fault_fn fn);
 
+/* Test switch (hazard H2): a nofault copy's fault goes to the fault hook
+ * like any other (the "faulting copy" the design forbids under locks). */
+extern bool uaccess_test_faulting_nofault;
+
 size_t copy_from_user_nofault(void *dst, const void *usrc, size_t n);
 size_t copy_to_user_nofault(void *udst, const void *src, size_t n);
 size_t copy_from_user(void *dst, const void *usrc, size_t n);

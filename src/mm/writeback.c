@@ -46,6 +46,7 @@
 #include "kernel/futex.h"
 #include "kernel/sched.h"
 #include "mm/internal.h"
+#include "mm/vma.h"
 
 #define WB_BATCH       16 /* pages per tag lookup */
 #define WB_THREAD_NAME "pc-writeback"
@@ -162,6 +163,9 @@ int writepage(struct page *page)
 		unlock_page(page);
 		return 0;
 	}
+	/* Every view maps it write-protected again before we copy it, so a
+	 * later store through a view re-dirties it (page_mkwrite). */
+	mm_page_mkclean(page);
 	c = m->cache;
 	set_page_writeback(page);
 	page_index_set_tag(&m->i_pages, page->index, PAGECACHE_TAG_WRITEBACK);

@@ -187,7 +187,8 @@ TEST(model_random_ops)
 	CHECK_EQ(store_read(t.si, buf, MODEL_MAX, 0), size);
 	CHECK(memcmp(buf, model, (size_t)size) == 0);
 	printf("# %lu ops, size %" PRId64 ", %" PRIu64 " reclaimed, %" PRIu64 " written back\n",
-	       ops, size, t.c.stats.reclaimed_pages, t.c.stats.written_back_pages);
+	       ops, size, __atomic_load_n(&t.c.stats.reclaimed_pages, __ATOMIC_RELAXED),
+	       __atomic_load_n(&t.c.stats.written_back_pages, __ATOMIC_RELAXED));
 	fm_teardown(&t);
 	free(model);
 	free(buf);

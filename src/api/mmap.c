@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mmap.c - the mapping calls of the public API (pc_mmap, pc_munmap,
+ * pc_msync, pc_mprotect, pc_madvise). A view keeps the file reference it took at pc_mmap (fdget)
+ * until pc_munmap, so the mapping outlives pc_close of the descriptor; the
+ * mm layer (src/mm/fault.c) owns the views and serves their faults.
+ *
+ * Locks: none held here; mm_map/mm_unmap take the mm lock exclusive and
+ * the file's i_mmap_rwsem; mm_sync drops the mm lock before writeback.
+ */
+#include <errno.h>
+#include <sys/mman.h>
+
+#include "api/engine.h"
+#include "mm/vma.h"
+
+void *pc_mmap(struct pc_engine *e, int fd, size_t len, int prot, int flags, off_t offset, int *err)
+{
+	struct file *f;
+	void *addr = NULL;
+	int ret;
+
+	if (!e || !err) {
+		if (err)
+			*err = -EINVAL;
+		return NULL;
+	}
+	f = fdget(&e->fdt, fd);
+	if (!f) {
+		*err = -EBADF;
+		return NULL;
+	}
+	if (!f->f_inode)
+		ret = -ENODEV; /* a directory */
+	else if (!(f->f_mode & FMODE_READ) ||
+		 (flags == MAP_SHARED && (prot & PROT_WRITE) && !(f->f_mode & FMODE_WRITE)))
+		ret = -EACCES;
+	else
+		ret = mm_map(f->f_mapping, len, prot, flags, (int64_t)offset,
+			     (f->f_mode & FMODE_WRITE) != 0, f, &addr);
+	if (ret) {
+		fdput(e, f);
+		*err = ret;
+		return NULL;
+	}
+	*err = 0;
+	return addr;
+}
+
+int pc_munmap(struct pc_engine *e, void *addr, size_t len)
+{
+	void *owner;
+	int ret;
+
+	if (!e)
+		return -EINVAL;
+	ret = mm_unmap(addr, len, &owner);
+	if (!ret)
+		fdput(e, owner);
+	return ret;
+}
+
+int pc_msync(struct pc_engine *e, void *addr, size_t len, int flags)
+{
+	if (!e)
+		return -EINVAL;
+	return mm_sync(addr, len, flags);
+}
+
+int pc_madvise(struct pc_engine *e, void *addr, size_t len, int advice)
+{
+	if (!e)
+		return -EINVAL;
+	return mm_advise(addr, len, advice);
+}
+
+int pc_mprotect(struct pc_engine *e, void *addr, size_t len, int prot)
+{
+	if (!e)
+		return -EINVAL;
+	return mm_protect(addr, len, prot);
+}

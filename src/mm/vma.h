@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vma.h - the process's mappings of cached files (ARCHITECTURE §6-§7) and
+ * the fault handler that serves them (fault.c).
+ *
+ * A MAP_SHARED view is a MAP_SHARED mapping of the file's memfd (frames.c),
+ * registered with one userfaultfd (SIGBUS mode, user-mode-only) for MISSING |
+ * MINOR, plus WP when the file is writable: every first access of a page raises SIGBUS in
+ * the faulting thread, and the fault hook (uaccess_set_fault_hook) makes the
+ * page uptodate in the cache and installs it (UFFDIO_CONTINUE). Such
+ * shared views install pages write-protected until a write fault dirties the
+ * page (page_mkwrite); writeback write-protects a page in every view again
+ * before writing it (mm_page_mkclean). A MAP_PRIVATE view is private
+ * anonymous memory filled by copy from the cache at the first touch of each
+ * page (UFFDIO_COPY): later changes of the file are not seen there and its
+ * writes are never written back.
+ *
+ * Locks: the mm lock (class "mm_lock", mmap_lock_key): exclusive to add or
+ * remove a view, shared in the fault path to find one; dropped before any
+ * store I/O (H7). i_mmap_rwsem of the file: exclusive to link/unlink a view,
+ * shared to walk them (write-protect). Views are MADV_DONTFORK: a forked
+ * child has no mapping at those addresses.
+ */
+#ifndef PC_MM_VMA_H
+#define PC_MM_VMA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct address_space;
+
+/*
+ * Maps @len bytes of @m from @off (page aligned). @prot: PROT_READ [|
+ * PROT_WRITE]; @flags: MAP_SHARED or MAP_PRIVATE. @may_write: the file is
+ * open for writing (a shared view is then registered for write-notify, so
+ * mm_protect can make it writable later). @owner is kept with the
+ * view (the caller's reference to the file) and handed back by mm_unmap.
+ * 0 with *addr set, or -errno (-ENODEV: userfaultfd unavailable).
+ */
+int mm_map(struct address_space *m, size_t len, int prot, int flags, int64_t off, bool may_write,
+	   void *owner, void **addr);
+/* Removes the whole view at @addr of @len bytes (as mapped); *owner gets
+ * the owner passed to mm_map. -EINVAL if no such view. */
+int mm_unmap(void *addr, size_t len, void **owner);
+/* msync: MS_SYNC writes back and waits, MS_ASYNC starts writeback,
+ * MS_INVALIDATE alone does nothing (views are coherent with the cache).
+ * The range must lie in one view. */
+int mm_sync(void *addr, size_t len, int flags);
+
+/* mprotect of [addr, addr + len) inside one view: PROT_NONE, PROT_READ [|
+ * PROT_WRITE]. -EACCES: PROT_WRITE on a shared view of a file not open for
+ * writing; -ENOMEM: not inside one view. Pages stay write-protected for
+ * write-notify whatever the protection. */
+int mm_protect(void *addr, size_t len, int prot);
+
+/* madvise: MADV_WILLNEED (readahead of the range), MADV_DONTNEED (unmap
+ * the range from the view: the next access faults; a private view loses
+ * its copies and sees the file again), MADV_POPULATE_READ/WRITE (fault the
+ * range in, as loads / as stores: -EFAULT where a SIGBUS would be raised,
+ * -EINVAL for POPULATE_WRITE on a view without PROT_WRITE). The range must
+ * lie in one view (-ENOMEM otherwise). */
+int mm_advise(void *addr, size_t len, int advice);
+
+/* Writeback (writepage), page locked, dirty bit just cleared: write-protect
+ * the page in every writable shared view so the next store re-dirties it. */
+struct page;
+void mm_page_mkclean(struct page *page);
+
+/* Test switch (H7): the fault path keeps the mm lock across the fill. */
+extern bool mm_fault_test_keep_mm_lock;
+
+#endif

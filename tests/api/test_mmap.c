@@ -1,0 +1,415 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_mmap.c - pc_mmap end to end: loads and stores on views fault into
+ * the engine's handler (src/mm/fault.c). Coherence of MAP_SHARED views with
+ * pc_pread/pc_pwrite both ways, msync to the host file, write-notify after
+ * writeback (a store re-dirties a cleaned page), SIGBUS on whole pages past
+ * EOF and a zero tail of the EOF page that is never written back, a mapping
+ * that outlives pc_close, MAP_PRIVATE isolation, truncate and punch
+ * removing pages from views, madvise, mprotect, bad arguments. See basic_fixture.h for the
+ * temporary directories.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "basic_fixture.h"
+#include "harness.h"
+#include "pagecache.h"
+
+static int new_file(struct pc_engine *e, const char *name, char *buf, size_t len, unsigned seed)
+{
+	int fd = pc_open(e, name, O_RDWR | O_CREAT | O_TRUNC, 0644);
+
+	CHECK(fd >= 0);
+	fill(buf, len, seed, 0);
+	CHECK_EQ(pc_pwrite(e, fd, buf, len, 0), (ssize_t)len);
+	return fd;
+}
+
+static char *map(struct pc_engine *e, int fd, size_t len, int prot, int flags, off_t off)
+{
+	int err = 1;
+	char *p = pc_mmap(e, fd, len, prot, flags, off, &err);
+
+	if (!p && err == -ENODEV) {
+		skip("userfaultfd", err);
+		exit(0);
+	}
+	CHECKF(p != NULL, "pc_mmap: %s", strerror(-err));
+	CHECK_EQ(err, 0);
+	return p;
+}
+
+TEST(mmap_shared_coherence)
+{
+	struct pc_engine *e = engine();
+	size_t len = 40 * PG + 100;
+	char *w = malloc(len), *r = malloc(len);
+	int fd = new_file(e, "f", w, len, 1);
+	char *p = map(e, fd, len, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+
+	/* loads see what pwrite wrote (cached pages, then fault-around) */
+	CHECK(!memcmp(p, w, len));
+	/* stores are seen by pread */
+	for (size_t i = 0; i < len; i += 997)
+		p[i] = w[i] = (char)(w[i] ^ 0x5a);
+	CHECK_EQ(pc_pread(e, fd, r, len, 0), (ssize_t)len);
+	CHECK(!memcmp(r, w, len));
+	/* pwrite is seen by loads of already-mapped pages */
+	memset(w + 3 * PG + 7, 'x', 2 * PG);
+	CHECK_EQ(pc_pwrite(e, fd, w + 3 * PG + 7, 2 * PG, 3 * PG + 7), (ssize_t)(2 * PG));
+	CHECK(!memcmp(p, w, len));
+	/* msync writes the stores to the host file */
+	CHECK_EQ(pc_msync(e, p, len, MS_SYNC), 0);
+	check_host("f", w, len);
+	/* a store after writeback re-dirties the page (write-notify) */
+	p[5 * PG + 1] = w[5 * PG + 1] = 'W';
+	CHECK_EQ(pc_msync(e, p, len, MS_ASYNC), 0);
+	CHECK_EQ(pc_msync(e, p, len, MS_SYNC | MS_INVALIDATE), 0);
+	check_host("f", w, len);
+	CHECK_EQ(pc_munmap(e, p, len), 0);
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	check_host("f", w, len);
+	free(w);
+	free(r);
+}
+
+TEST(mmap_uncached_and_offset)
+{
+	struct pc_engine *e = engine();
+	size_t len = 64 * PG;
+	char *w = malloc(len);
+	int fd = new_file(e, "f", w, len, 2);
+
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0); /* nothing cached any more */
+	e = engine_on(dir);
+	fd = pc_open(e, "f", O_RDONLY, 0);
+	CHECK(fd >= 0);
+	char *p = map(e, fd, 32 * PG, PROT_READ, MAP_SHARED, 16 * PG);
+	/* random order: each miss fills from the store with the mm lock dropped */
+	for (unsigned i = 0; i < 32; i++) {
+		unsigned pg = (i * 7) % 32;
+		CHECK(!memcmp(p + pg * PG, w + (16 + pg) * PG, PG));
+	}
+	CHECK_EQ(pc_munmap(e, p, 32 * PG), 0);
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	free(w);
+}
+
+static sigjmp_buf bus_jmp;
+static volatile sig_atomic_t bus_armed;
+static volatile void *bus_addr;
+
+/* The application's SIGBUS handler, installed before the engine installs
+ * its own (which then chains here for faults that are not its to serve). */
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	if (!bus_armed)
+		abort();
+	bus_addr = si->si_addr;
+	siglongjmp(bus_jmp, 1);
+}
+
+__attribute__((constructor)) static void install_app_handler(void)
+{
+	struct sigaction sa = {0};
+
+	sa.sa_sigaction = on_sigbus;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+/* Touches @p; true if that raised SIGBUS at @p in the application's
+ * handler (reached through the engine's chaining). */
+static bool touch_bus(volatile char *p)
+{
+	bool bus = false;
+
+	bus_addr = NULL;
+	if (sigsetjmp(bus_jmp, 1) == 0) {
+		bus_armed = 1;
+		(void)*p;
+	} else {
+		bus = bus_addr == (volatile void *)p;
+	}
+	bus_armed = 0;
+	return bus;
+}
+
+TEST(mmap_eof)
+{
+	struct pc_engine *e = engine();
+	size_t len = 2 * PG + 100;
+	char *w = malloc(4 * PG);
+	int fd = new_file(e, "f", w, len, 3);
+	char *p = map(e, fd, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+
+	CHECK(!memcmp(p, w, len));
+	/* the tail of the EOF page reads zeroes; a store there is not written back */
+	for (size_t i = len; i < 3 * PG; i++)
+		CHECK_EQ(p[i], 0);
+	p[len + 5] = 'T';
+	CHECK_EQ(pc_msync(e, p, 4 * PG, MS_SYNC), 0);
+	check_host("f", w, len);
+	/* whole pages past EOF: SIGBUS, delivered to the application's handler */
+	CHECK(touch_bus(p + 3 * PG));
+	CHECK(touch_bus(p + 3 * PG + 17));
+	/* extending the file makes the page accessible */
+	memset(w + len, 0, 4 * PG - len);
+	w[3 * PG + 1] = 'E';
+	CHECK_EQ(pc_pwrite(e, fd, "E", 1, 3 * PG + 1), 1);
+	CHECK(!touch_bus(p + 3 * PG));
+	CHECK_EQ(p[3 * PG + 1], 'E');
+	CHECK_EQ(p[3 * PG], 0);
+	CHECK_EQ(p[len + 5], 0); /* the extending write zeroed the old tail */
+	/* truncate removes the pages from the view at once */
+	CHECK_EQ(pc_ftruncate(e, fd, PG), 0);
+	CHECK(touch_bus(p + PG));
+	CHECK(touch_bus(p + 3 * PG + 1));
+	CHECK(!memcmp(p, w, PG));
+	CHECK_EQ(pc_munmap(e, p, 4 * PG), 0);
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	free(w);
+}
+
+TEST(mmap_punch_removes_pages)
+{
+	struct pc_engine *e = engine();
+	size_t len = 8 * PG;
+	char *w = malloc(len);
+	int fd = new_file(e, "f", w, len, 4);
+	char *p = map(e, fd, len, PROT_READ, MAP_SHARED, 0);
+	int err;
+
+	CHECK(!memcmp(p, w, len));
+	err = pc_fallocate(e, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 2 * PG, 3 * PG);
+	if (err == -EOPNOTSUPP) {
+		skip("punch", err);
+	} else {
+		CHECK_EQ(err, 0);
+		memset(w + 2 * PG, 0, 3 * PG);
+		CHECK(!memcmp(p, w, len));
+	}
+	CHECK_EQ(pc_munmap(e, p, len), 0);
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	free(w);
+}
+
+TEST(mmap_outlives_close)
+{
+	struct pc_engine *e = engine();
+	size_t len = 4 * PG;
+	char *w = malloc(len), *r = malloc(len);
+	int fd = new_file(e, "f", w, len, 5);
+	char *p = map(e, fd, len, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK(!memcmp(p, w, len)); /* faults after the close */
+	p[PG] = w[PG] = 'C';
+	CHECK_EQ(pc_msync(e, p, len, MS_SYNC), 0);
+	check_host("f", w, len);
+	fd = pc_open(e, "f", O_RDONLY, 0);
+	CHECK_EQ(pc_pread(e, fd, r, len, 0), (ssize_t)len);
+	CHECK(!memcmp(r, w, len));
+	CHECK_EQ(pc_close(e, fd), 0);
+	p[2 * PG] = w[2 * PG] = 'D';
+	CHECK_EQ(pc_munmap(e, p, len), 0); /* last reference: evicts, writes back */
+	check_host("f", w, len);
+	CHECK_EQ(pc_engine_close(e), 0);
+	free(w);
+	free(r);
+}
+
+TEST(mmap_private)
+{
+	struct pc_engine *e = engine();
+	size_t len = 6 * PG + 10;
+	char *w = malloc(len), *r = malloc(len);
+	int fd = new_file(e, "f", w, len, 6);
+	char *p = map(e, fd, 8 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, 0);
+
+	CHECK(!memcmp(p, w, PG));
+	memset(p, 'P', PG);	     /* touched page: private copy */
+	memset(p + 3 * PG, 'Q', 10); /* first touch is a store */
+	CHECK_EQ(pc_pread(e, fd, r, len, 0), (ssize_t)len);
+	CHECK(!memcmp(r, w, len));
+	CHECK_EQ(pc_msync(e, p, len, MS_SYNC), 0);
+	CHECK_EQ(pc_fsync(e, fd), 0);
+	check_host("f", w, len);
+	CHECK(!memcmp(p + PG, w + PG, 2 * PG));
+	CHECK(!memcmp(p + 3 * PG + 10, w + 3 * PG + 10, len - 3 * PG - 10));
+	for (size_t i = len; i < 7 * PG; i++)
+		CHECK_EQ(p[i], 0);
+	CHECK(touch_bus(p + 7 * PG));
+	CHECK_EQ(pc_munmap(e, p, 8 * PG), 0);
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	check_host("f", w, len);
+	free(w);
+	free(r);
+}
+
+TEST(mmap_bad_args)
+{
+	struct pc_engine *e = engine();
+	char w[PG];
+	int fd = new_file(e, "f", w, PG, 7), err = 0;
+	int ro = pc_open(e, "f", O_RDONLY, 0);
+
+	CHECK(!pc_mmap(e, 1000, PG, PROT_READ, MAP_SHARED, 0, &err));
+	CHECK_EQ(err, -EBADF);
+	CHECK(!pc_mmap(e, fd, 0, PROT_READ, MAP_SHARED, 0, &err));
+	CHECK_EQ(err, -EINVAL);
+	CHECK(!pc_mmap(e, fd, PG, PROT_READ, MAP_SHARED, 100, &err));
+	CHECK_EQ(err, -EINVAL);
+	CHECK(!pc_mmap(e, fd, PG, PROT_READ, MAP_SHARED | MAP_PRIVATE, 0, &err));
+	CHECK_EQ(err, -EINVAL);
+	CHECK(!pc_mmap(e, ro, PG, PROT_READ | PROT_WRITE, MAP_SHARED, 0, &err));
+	CHECK_EQ(err, -EACCES);
+	char *p = map(e, ro, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, 0);
+	CHECK_EQ(pc_munmap(e, p + PG, PG), -EINVAL);
+	CHECK_EQ(pc_msync(e, p + 1, PG, MS_SYNC), -EINVAL);
+	CHECK_EQ(pc_msync(e, p, PG, MS_SYNC | MS_ASYNC), -EINVAL);
+	char *notours = aligned_alloc(PG, PG);
+	CHECK_EQ(pc_msync(e, notours, PG, MS_SYNC), -ENOMEM);
+	free(notours);
+	CHECK_EQ(pc_munmap(e, p, PG), 0);
+	CHECK_EQ(pc_close(e, ro), 0);
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+}
+
+TEST(mmap_madvise)
+{
+	struct pc_engine *e = engine();
+	size_t len = 16 * PG + 50;
+	char *w = malloc(len), *r = malloc(len);
+	int fd = new_file(e, "f", w, len, 8);
+	char *p, *q;
+	struct pc_stats st;
+
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	e = engine_on(dir);
+	fd = pc_open(e, "f", O_RDWR, 0);
+	CHECK(fd >= 0);
+	p = map(e, fd, 20 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	/* WILLNEED reads the file into the cache; loads then miss nothing */
+	CHECK_EQ(pc_madvise(e, p, 20 * PG, MADV_WILLNEED), 0);
+	pc_get_stats(e, &st);
+	CHECK(st.cached_pages >= 17);
+	CHECK(!memcmp(p, w, len));
+	/* POPULATE_READ / POPULATE_WRITE fault in; beyond EOF: EFAULT */
+	CHECK_EQ(pc_madvise(e, p, 17 * PG, MADV_POPULATE_READ), 0);
+	CHECK_EQ(pc_madvise(e, p, 4 * PG, MADV_POPULATE_WRITE), 0);
+	pc_get_stats(e, &st);
+	CHECK(st.dirty_pages >= 4); /* write faults dirtied them (page_mkwrite) */
+	CHECK_EQ(pc_madvise(e, p, 18 * PG, MADV_POPULATE_READ), -EFAULT);
+	/* DONTNEED on a shared view: the bytes stay (the next load faults) */
+	p[3] = w[3] = 'd';
+	CHECK_EQ(pc_madvise(e, p, 8 * PG, MADV_DONTNEED), 0);
+	CHECK(!memcmp(p, w, len));
+	CHECK_EQ(pc_msync(e, p, 20 * PG, MS_SYNC), 0);
+	check_host("f", w, len);
+	/* DONTNEED on a private view drops its copies: the file shows again */
+	q = map(e, fd, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, 0);
+	memset(q, 'z', PG);
+	CHECK_EQ(pc_madvise(e, q, 4 * PG, MADV_DONTNEED), 0);
+	CHECK(!memcmp(q, w, 4 * PG));
+	CHECK_EQ(pc_pread(e, fd, r, len, 0), (ssize_t)len);
+	CHECK(!memcmp(r, w, len));
+	/* errors */
+	CHECK_EQ(pc_madvise(e, p + 1, PG, MADV_WILLNEED), -EINVAL);
+	CHECK_EQ(pc_madvise(e, p, PG, MADV_HUGEPAGE), -EINVAL);
+	CHECK_EQ(pc_madvise(e, p, 21 * PG, MADV_WILLNEED), -ENOMEM);
+	CHECK_EQ(pc_munmap(e, q, 4 * PG), 0);
+	q = map(e, fd, PG, PROT_READ, MAP_SHARED, 0);
+	CHECK_EQ(pc_madvise(e, q, PG, MADV_POPULATE_WRITE), -EINVAL);
+	CHECK_EQ(pc_munmap(e, q, PG), 0);
+	CHECK_EQ(pc_munmap(e, p, 20 * PG), 0);
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	free(w);
+	free(r);
+}
+
+static sigjmp_buf segv_jmp;
+static volatile sig_atomic_t segv_armed;
+
+static void on_sigsegv(int sig)
+{
+	if (!segv_armed)
+		abort();
+	siglongjmp(segv_jmp, 1);
+}
+
+__attribute__((constructor)) static void install_app_segv(void)
+{
+	struct sigaction sa = {0};
+
+	sa.sa_handler = on_sigsegv;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, NULL);
+}
+
+/* Stores @c at @p; true if that raised SIGSEGV. */
+static bool store_segv(volatile char *p, char c)
+{
+	bool segv = false;
+
+	if (sigsetjmp(segv_jmp, 1) == 0) {
+		segv_armed = 1;
+		*p = c;
+	} else {
+		segv = true;
+	}
+	segv_armed = 0;
+	return segv;
+}
+
+TEST(mmap_mprotect)
+{
+	struct pc_engine *e = engine();
+	size_t len = 4 * PG;
+	char *w = malloc(len);
+	int fd = new_file(e, "f", w, len, 9), ro;
+	char *p = map(e, fd, len, PROT_READ, MAP_SHARED, 0);
+
+	CHECK(!memcmp(p, w, len));
+	CHECK(store_segv(p + 10, 'x')); /* read-only view */
+	CHECK_EQ(pc_mprotect(e, p, len, PROT_READ | PROT_WRITE), 0);
+	CHECK(!store_segv(p + 10, 'x')); /* write-notify: dirties the page */
+	w[10] = 'x';
+	CHECK_EQ(pc_msync(e, p, len, MS_SYNC), 0);
+	check_host("f", w, len);
+	CHECK_EQ(pc_mprotect(e, p + PG, PG, PROT_READ), 0);
+	CHECK(store_segv(p + PG, 'y'));
+	CHECK(!store_segv(p + 2 * PG, 'y')); /* the rest stays writable */
+	w[2 * PG] = 'y';
+	CHECK_EQ(pc_msync(e, p, len, MS_SYNC), 0);
+	check_host("f", w, len);
+	CHECK_EQ(pc_mprotect(e, p + 1, PG, PROT_READ), -EINVAL);
+	CHECK_EQ(pc_mprotect(e, p, len, PROT_EXEC), -EINVAL);
+	CHECK_EQ(pc_mprotect(e, p, len + PG, PROT_READ), -ENOMEM);
+	CHECK_EQ(pc_munmap(e, p, len), 0);
+	ro = pc_open(e, "f", O_RDONLY, 0);
+	p = map(e, ro, len, PROT_READ, MAP_SHARED, 0);
+	CHECK_EQ(pc_mprotect(e, p, len, PROT_READ | PROT_WRITE), -EACCES);
+	CHECK_EQ(pc_munmap(e, p, len), 0);
+	CHECK_EQ(pc_close(e, ro), 0);
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	free(w);
+}
