@@ -135,6 +135,23 @@ static struct vma *find_vma(uintptr_t addr)
 	return NULL;
 }
 
+/* The view that holds all of [addr, addr + len), or NULL. mm.lock held. */
+static struct vma *find_vma_range(uintptr_t addr, size_t len)
+{
+	struct vma *v = find_vma(addr);
+
+	if (!v || addr + len > v->end || addr + len < addr)
+		return NULL;
+	return v;
+}
+
+/* Sets the process's fault state up once; its error, or 0. */
+static int mm_ready(void)
+{
+	pthread_once(&mm_once, mm_init_once);
+	return mm.init_err;
+}
+
 /* ---- installing a page in a view ---- */
 
 static int uffd_ioctl(unsigned long req, void *arg)
@@ -313,9 +330,9 @@ int mm_map(struct address_space *m, size_t len, int prot, int flags, int64_t off
 	void *p;
 	int err;
 
-	pthread_once(&mm_once, mm_init_once);
-	if (mm.init_err)
-		return mm.init_err;
+	err = mm_ready();
+	if (err)
+		return err;
 	if (!len || off < 0 || (off & (int64_t)(PAGE_SIZE - 1)) ||
 	    (prot & ~(PROT_READ | PROT_WRITE)) || !(prot & PROT_READ) ||
 	    (flags != MAP_SHARED && flags != MAP_PRIVATE))
@@ -378,8 +395,7 @@ int mm_unmap(void *addr, size_t len, void **owner)
 	struct uffdio_range range;
 	struct vma *v;
 
-	pthread_once(&mm_once, mm_init_once);
-	if (mm.init_err)
+	if (mm_ready())
 		return -EINVAL;
 	len = (len + PAGE_SIZE - 1) & ~(size_t)(PAGE_SIZE - 1);
 	down_write(&mm.lock);
@@ -415,12 +431,11 @@ int mm_sync(void *addr, size_t len, int flags)
 	if ((a & (PAGE_SIZE - 1)) || (flags & ~(MS_SYNC | MS_ASYNC | MS_INVALIDATE)) ||
 	    ((flags & MS_SYNC) && (flags & MS_ASYNC)))
 		return -EINVAL;
-	pthread_once(&mm_once, mm_init_once);
-	if (mm.init_err)
+	if (mm_ready())
 		return -ENOMEM;
 	down_read(&mm.lock);
-	v = find_vma(a);
-	if (!v || (len && a + len > v->end)) {
+	v = find_vma_range(a, len);
+	if (!v) {
 		up_read(&mm.lock);
 		return -ENOMEM; /* Linux: range not mapped */
 	}
@@ -449,12 +464,11 @@ int mm_protect(void *addr, size_t len, int prot)
 	len = (len + PAGE_SIZE - 1) & ~(size_t)(PAGE_SIZE - 1);
 	if (!len)
 		return 0;
-	pthread_once(&mm_once, mm_init_once);
-	if (mm.init_err)
+	if (mm_ready())
 		return -ENOMEM;
 	down_write(&mm.lock);
-	v = find_vma(a);
-	if (!v || a + len > v->end || a + len < a)
+	v = find_vma_range(a, len);
+	if (!v)
 		err = -ENOMEM;
 	else if (v->shared && (prot & PROT_WRITE) && !v->wp)
 		err = -EACCES; /* the file is not open for writing */
@@ -483,12 +497,11 @@ int mm_advise(void *addr, size_t len, int advice)
 	len = (len + PAGE_SIZE - 1) & ~(size_t)(PAGE_SIZE - 1);
 	if (!len)
 		return 0;
-	pthread_once(&mm_once, mm_init_once);
-	if (mm.init_err)
+	if (mm_ready())
 		return -ENOMEM;
 	down_read(&mm.lock);
-	v = find_vma(a);
-	if (!v || a + len > v->end || a + len < a) {
+	v = find_vma_range(a, len);
+	if (!v) {
 		up_read(&mm.lock);
 		return -ENOMEM; /* Linux: range not mapped */
 	}
