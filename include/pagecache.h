@@ -42,7 +42,8 @@ enum pc_lock_policy {
 };
 
 struct pc_options {
-	const char *store_dir;	   /* host directory served by the "dir" store */
+	const char *store_dir;	   /* host directory served by the "dir" store, or */
+	const char *store_image;   /* vol image file or block device (exactly one of the two) */
 	size_t mem_limit;	   /* bytes of cached pages; 0 = 256 MiB */
 	size_t readahead_max;	   /* largest readahead window in bytes; 0 = 128 KiB */
 	unsigned writeback_interval_ms; /* background writeback period; 0 = 5000 */

@@ -25,7 +25,7 @@ int pc_engine_open(const struct pc_options *opts, struct pc_engine **out)
 	struct pc_engine *e;
 	int err;
 
-	if (!opts || !out || !opts->store_dir)
+	if (!opts || !out || !opts->store_dir == !opts->store_image)
 		return -EINVAL;
 	switch (opts->policy) {
 	case PC_POLICY_TWO_STATE:
@@ -50,7 +50,10 @@ int pc_engine_open(const struct pc_options *opts, struct pc_engine **out)
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
-	err = store_open_dir(opts->store_dir, &e->store);
+	if (opts->store_dir)
+		err = store_open_dir(opts->store_dir, &e->store);
+	else
+		err = store_open_vol(opts->store_image, &e->store);
 	if (err)
 		goto out_free;
 	err = mm_cache_init(&e->cache, &cfg);

@@ -34,6 +34,10 @@ static const char *const op_names[STORE_OP_NR + 1] = {
     [STORE_OP_CLONE] = "store clone",
     [STORE_OP_SYNC] = "store sync",
     [STORE_OP_STATFS] = "store statfs",
+    [STORE_OP_LINK] = "store link",
+    [STORE_OP_SYMLINK] = "store symlink",
+    [STORE_OP_READLINK] = "store readlink",
+    [STORE_OP_SETATTR] = "store setattr",
     [STORE_OP_ANY] = "store any",
 };
 
@@ -278,6 +282,66 @@ int store_statfs(struct store *s, struct statvfs *st)
 {
 	int ret = store_enter(s, STORE_OP_STATFS, NULL, 0, 0);
 	return ret ? ret : s->ops->statfs(s, st);
+}
+
+int store_link(struct store *s, const char *from, const char *to)
+{
+	char p[STORE_PATH_MAX], q[STORE_PATH_MAX];
+	int ret = store_enter(s, STORE_OP_LINK, NULL, 0, 0);
+	if (!ret)
+		ret = norm(from, p, false);
+	if (!ret)
+		ret = norm(to, q, false);
+	if (ret)
+		return ret;
+	return s->ops->link ? s->ops->link(s, p, q) : -EPERM;
+}
+
+int store_symlink(struct store *s, const char *target, const char *path)
+{
+	char p[STORE_PATH_MAX];
+	int ret = store_enter(s, STORE_OP_SYMLINK, NULL, 0, 0);
+	if (!ret && !target)
+		ret = -EFAULT;
+	if (!ret && !*target)
+		ret = -ENOENT;
+	if (!ret && strnlen(target, PATH_MAX) >= PATH_MAX)
+		ret = -ENAMETOOLONG;
+	if (!ret)
+		ret = norm(path, p, false);
+	if (ret)
+		return ret;
+	return s->ops->symlink ? s->ops->symlink(s, target, p) : -EPERM;
+}
+
+ssize_t store_readlink(struct store *s, const char *path, char *buf, size_t size)
+{
+	char p[STORE_PATH_MAX];
+	int ret = store_enter(s, STORE_OP_READLINK, NULL, 0, 0);
+	if (!ret && (!buf || !size))
+		ret = -EINVAL;
+	if (!ret)
+		ret = norm(path, p, true);
+	if (ret)
+		return ret;
+	return s->ops->readlink ? s->ops->readlink(s, p, buf, size) : -EINVAL;
+}
+
+int store_setattr(struct store *s, const char *path, const struct store_setattr *attr)
+{
+	const unsigned known = STORE_ATTR_MODE | STORE_ATTR_UID | STORE_ATTR_GID |
+			       STORE_ATTR_ATIME | STORE_ATTR_MTIME;
+	char p[STORE_PATH_MAX];
+	int ret = store_enter(s, STORE_OP_SETATTR, NULL, 0, 0);
+	if (!ret && (!attr || (attr->valid & ~known)))
+		ret = -EINVAL;
+	if (!ret && (attr->valid & STORE_ATTR_MODE) && (attr->mode & ~07777u))
+		ret = -EINVAL;
+	if (!ret)
+		ret = norm(path, p, true);
+	if (ret)
+		return ret;
+	return s->ops->setattr ? s->ops->setattr(s, p, attr) : -EOPNOTSUPP;
 }
 
 void store_close(struct store *s)

@@ -83,6 +83,10 @@ enum store_op {
 	STORE_OP_CLONE,
 	STORE_OP_SYNC,
 	STORE_OP_STATFS,
+	STORE_OP_LINK,
+	STORE_OP_SYMLINK,
+	STORE_OP_READLINK,
+	STORE_OP_SETATTR,
 	STORE_OP_NR,
 	STORE_OP_ANY = STORE_OP_NR, /* injection slot consulted by every op */
 };
@@ -104,6 +108,23 @@ struct store_inject {
 	void *hook_arg;
 	struct store_fail fail[STORE_OP_NR + 1]; /* [STORE_OP_ANY]: any op */
 	unsigned long fired;			 /* failures injected so far */
+};
+
+/* ---- attributes ---- */
+
+/* store_setattr: which fields to set. ctime is always set to now. */
+#define STORE_ATTR_MODE	 (1u << 0) /* permission bits and S_ISUID/S_ISGID/S_ISVTX only */
+#define STORE_ATTR_UID	 (1u << 1)
+#define STORE_ATTR_GID	 (1u << 2)
+#define STORE_ATTR_ATIME (1u << 3) /* tv_nsec may be UTIME_NOW */
+#define STORE_ATTR_MTIME (1u << 4) /* tv_nsec may be UTIME_NOW */
+
+struct store_setattr {
+	unsigned valid;
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	struct timespec atime, mtime;
 };
 
 /* ---- the backend ---- */
@@ -139,6 +160,10 @@ struct store_ops {
 			   int64_t dst_off, int64_t len);
 	int (*sync)(struct store_inode *si, bool datasync);
 	int (*statfs)(struct store *s, struct statvfs *st);
+	int (*link)(struct store *s, const char *from, const char *to);
+	int (*symlink)(struct store *s, const char *target, const char *path);
+	ssize_t (*readlink)(struct store *s, const char *path, char *buf, size_t size);
+	int (*setattr)(struct store *s, const char *path, const struct store_setattr *attr);
 	void (*close)(struct store *s);
 };
 
@@ -170,6 +195,12 @@ struct store_inode {
  * <root>/.pagecache.lock (hidden from readdir, reserved: -EPERM): a second
  * opener of the same root, in this process or another, gets -EBUSY. */
 int store_open_dir(const char *root, struct store **out);
+/* Opens the vol store in the image file or block device @image (see
+ * src/store/vol/vol.h for mkfs and fsck). Takes an exclusive lock on the
+ * image (flock): a second opener gets -EBUSY. A volume that is not vol,
+ * corrupt or of an unknown version gives -EINVAL / -EUCLEAN / -EOPNOTSUPP
+ * and logs one clear line to stderr saying what is wrong. */
+int store_open_vol(const char *image, struct store **out);
 /* Closes the store and drops its lock. No store_inode may remain open. */
 void store_close(struct store *s);
 
@@ -200,6 +231,19 @@ int store_readdir(struct store *s, const char *path, int64_t start, store_filldi
 /* lstat() of @path ("" = root). */
 int store_getattr(struct store *s, const char *path, struct stat *st);
 int store_statfs(struct store *s, struct statvfs *st);
+/* Hard link: @to (must not exist: -EEXIST) names the object @from names
+ * (not a directory: -EPERM). nlink and ctime of the object change. */
+int store_link(struct store *s, const char *from, const char *to);
+/* Creates symlink @path holding @target (1..4095 bytes, else -ENAMETOOLONG
+ * or -ENOENT for ""). */
+int store_symlink(struct store *s, const char *target, const char *path);
+/* readlink(2): bytes placed in @buf (not NUL-terminated, truncated to
+ * @size), -EINVAL if @path is not a symlink. */
+ssize_t store_readlink(struct store *s, const char *path, char *buf, size_t size);
+/* chmod/chown/utimensat of @path itself (a symlink is not followed; mode on
+ * a symlink: -EOPNOTSUPP). -EINVAL for unknown bits in attr->valid. The
+ * store does no permission checks: the caller does. */
+int store_setattr(struct store *s, const char *path, const struct store_setattr *attr);
 
 /* ---- data ---- */
 

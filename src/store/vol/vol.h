@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vol.h - the vol store's entry points beyond store_open_vol (store.h):
+ * making a volume and checking/repairing one at rest. Used by the
+ * `pagecache mkfs` and `pagecache fsck` commands and by the tests.
+ *
+ * Locking: none; both take the image's exclusive lock (flock) and fail with
+ * -EBUSY while a store has it open.
+ */
+#ifndef PC_STORE_VOL_VOL_H
+#define PC_STORE_VOL_VOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct vol_mkfs_opts {
+	int64_t size;	     /* bytes; 0 = the existing file's / device's size */
+	unsigned inodes;     /* inode slots; 0 = one per 16 KiB, at least 1024 */
+	unsigned journal_kb; /* journal size; 0 = default */
+};
+
+/* Creates an empty volume (root directory only) in @image, creating a sparse
+ * file of opts->size bytes if it does not exist. 0 or -errno (-EINVAL: too
+ * small or bad options, -EBUSY: mounted). */
+int vol_create(const char *image, const struct vol_mkfs_opts *opts);
+
+/* fsck results, as fsck(8) exit codes combine them. */
+enum {
+	VOL_FSCK_CLEAN = 0,
+	VOL_FSCK_REPAIRED = 1,	 /* errors found and all repaired */
+	VOL_FSCK_UNREPAIRED = 4, /* errors left (none repaired, or not safely) */
+	VOL_FSCK_FAILED = 8,	 /* operational error: could not read/check */
+};
+
+/* Checks every invariant of the volume in @image (see docs/vol-format.md):
+ * blocks owned once, no leaked blocks, extent maps ordered and in bounds,
+ * directory tree connected, link counts, free counts, checksums. One line per
+ * problem goes to @report (may be NULL). With @repair, fixes what is safe and
+ * says so. Replays a pending journal first (as mount would). Returns one of
+ * VOL_FSCK_*. */
+int vol_fsck(const char *image, bool repair, FILE *report);
+
+#endif
