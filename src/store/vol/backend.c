@@ -1,31 +1,225 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * backend.c - the vol store's store_ops (being written: until then opening a
- * vol store reports that it is not available).
+ * backend.c - opening and closing a vol store: the image's exclusive flock,
+ * journal replay, mount (volume.c), loading the volume into memory
+ * (load.c), freeing orphans left by a crash, the O_DIRECT fd and alignment;
+ * the store_ops table joining namei.c and data.c. Close commits.
+ *
+ * Locking: open runs before the store is shared; close after the last call.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include "store/store.h"
 #include "store/vol/vol.h"
+#include "store/vol/vstore.h"
+
+static struct store_ops vol_ops;
+static pthread_once_t ops_once = PTHREAD_ONCE_INIT;
+
+static void vol_close(struct store *s);
+
+static void ops_init(void)
+{
+	vol_ops = vol_store_ops_ns;
+	const struct store_ops *d = &vol_store_ops_data;
+	vol_ops.fgetattr = d->fgetattr;
+	vol_ops.setsize = d->setsize;
+	vol_ops.map = d->map;
+	vol_ops.read = d->read;
+	vol_ops.write = d->write;
+	vol_ops.dio_read = d->dio_read;
+	vol_ops.dio_write = d->dio_write;
+	vol_ops.fallocate = d->fallocate;
+	vol_ops.clone_range = d->clone_range;
+	vol_ops.sync = d->sync;
+	vol_ops.close = vol_close;
+}
+
+int vol_lock_image(const char *image, int flags, int *fdp)
+{
+	int fd = open(image, flags | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		close(fd);
+		return e;
+	}
+	*fdp = fd;
+	return 0;
+}
+
+static void probe_dio(struct vstore *vs, const char *image)
+{
+	struct store *s = &vs->store;
+	struct statx stx;
+
+	s->dio_supported = false;
+	s->dio_align = 512;
+	vs->dio_fd = open(image, O_RDWR | O_DIRECT | O_CLOEXEC);
+	if (vs->dio_fd < 0)
+		return;
+	s->dio_supported = true;
+	if (statx(vs->dio_fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+	    (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align) {
+		unsigned a = stx.stx_dio_offset_align;
+		if (stx.stx_dio_mem_align > a)
+			a = stx.stx_dio_mem_align;
+		s->dio_align = a;
+	}
+	if (s->dio_align > VOL_BLOCK_SIZE) { /* blocks could not be addressed */
+		s->dio_supported = false;
+		close(vs->dio_fd);
+		vs->dio_fd = -1;
+	}
+}
+
+static void free_vs(struct vstore *vs)
+{
+	vs_free_nodes(vs);
+	if (vs->v)
+		vol_unmount(vs->v);
+	if (vs->dio_fd >= 0)
+		close(vs->dio_fd);
+	if (vs->lock_fd >= 0)
+		close(vs->lock_fd);
+	pthread_mutex_destroy(&vs->lock);
+	free(vs);
+}
 
 int store_open_vol(const char *image, struct store **out)
 {
-	(void)image;
-	(void)out;
-	return -ENOSYS;
+	const char *why = NULL;
+	struct stat st;
+	int r;
+
+	*out = NULL;
+	if (!image)
+		return -EINVAL;
+	pthread_once(&ops_once, ops_init);
+	struct vstore *vs = calloc(1, sizeof(*vs));
+	if (!vs)
+		return -ENOMEM;
+	pthread_mutex_init(&vs->lock, NULL);
+	vs->dio_fd = -1;
+	r = vol_lock_image(image, O_RDWR, &vs->lock_fd);
+	if (r) {
+		vs->lock_fd = -1;
+		if (r != -EBUSY)
+			fprintf(stderr, "vol: %s: cannot open the image: %s\n", image,
+				strerror(-r));
+		free_vs(vs);
+		return r;
+	}
+	r = vol_journal_replay(vs->lock_fd, &why);
+	if (!r)
+		r = vol_mount(image, &vs->v, &why);
+	if (!r)
+		r = vs_load(vs, &why);
+	if (!r && fstat(vs->lock_fd, &st) < 0)
+		r = -errno;
+	if (r) {
+		fprintf(stderr, "%s: %s%s\n", image,
+			why ? why : "vol: cannot mount: ", why ? "" : strerror(-r));
+		free_vs(vs);
+		return r;
+	}
+	vs->dev = S_ISBLK(st.st_mode) ? st.st_rdev : st.st_ino;
+	uint64_t data = vs->v->sb.nblocks - vs->v->sb.data_start;
+	vs->reserve = data / 64 < 16 ? 16 : data / 64 > 4096 ? 4096 : data / 64;
+	if (vs->reserve > data / 4)
+		vs->reserve = data / 4;
+	vs->ino_cursor = 2;
+	/* orphans: unlinked while open when the last session ended */
+	bool orphans = false;
+	pthread_mutex_lock(&vs->lock);
+	for (uint64_t i = 1; i < vs->ninodes; i++)
+		if (vs->inodes[i] && vs->inodes[i]->di.nlink == 0) {
+			vs_evict(vs, vs->inodes[i]);
+			orphans = true;
+		}
+	if (orphans && (r = vs_commit(vs)))
+		fprintf(stderr, "%s: vol: cannot free orphan inodes: %s\n", image, strerror(-r));
+	pthread_mutex_unlock(&vs->lock);
+	if (r) {
+		free_vs(vs);
+		return r;
+	}
+	vs->store.ops = &vol_ops;
+	vs->store.private = vs;
+	probe_dio(vs, image);
+	*out = &vs->store;
+	return 0;
 }
 
-int vol_create(const char *image, const struct vol_mkfs_opts *opts)
+static void vol_close(struct store *s)
 {
-	(void)image;
-	(void)opts;
-	return -ENOSYS;
+	struct vstore *vs = VS(s);
+
+	pthread_mutex_lock(&vs->lock);
+	if (!vs->broken) {
+		int r = vs_commit(vs);
+		/* checkpointed and flushed: the journal is done with (a clean
+		 * image needs no replay, so damage to its blocks is not masked) */
+		if (!r)
+			r = vol_dev_flush(&vs->v->dev, vs->v->fd);
+		if (!r) {
+			static const char zero[VOL_BLOCK_SIZE];
+			r = vol_dev_pwrite(&vs->v->dev, vs->v->fd, zero, VOL_BLOCK_SIZE,
+					   (off_t)(vs->v->sb.journal_start * VOL_BLOCK_SIZE));
+		}
+		if (!r)
+			r = vol_dev_flush(&vs->v->dev, vs->v->fd);
+		if (r)
+			fprintf(stderr, "vol: unmount: final commit failed: %s\n", strerror(-r));
+	}
+	pthread_mutex_unlock(&vs->lock);
+	free_vs(vs);
 }
 
-int vol_fsck(const char *image, bool repair, FILE *report)
+/* Tests: stop the image "device" at its nth write from now (0: never). */
+void vol_store_stop_at(struct store *s, long nth)
 {
-	(void)image;
-	(void)repair;
-	(void)report;
-	return VOL_FSCK_FAILED;
+	struct vstore *vs = VS(s);
+	unsigned long w = __atomic_load_n(&vs->v->dev.writes, __ATOMIC_RELAXED);
+	__atomic_store_n(&vs->v->dev.stop_at, nth ? (long)w + nth : 0, __ATOMIC_RELAXED);
+}
+
+void vol_store_kill_at(struct store *s, long nth)
+{
+	struct vstore *vs = VS(s);
+	unsigned long w = __atomic_load_n(&vs->v->dev.writes, __ATOMIC_RELAXED);
+	__atomic_store_n(&vs->v->dev.kill_at, nth ? (long)w + nth : 0, __ATOMIC_RELAXED);
+}
+
+void vol_store_fail_once(struct store *s, int kind, long nth)
+{
+	struct vol_dev *d = &VS(s)->v->dev;
+	unsigned long base = __atomic_load_n(kind == 0	 ? &d->writes
+					     : kind == 1 ? &d->reads
+							 : &d->flushes,
+					     __ATOMIC_RELAXED);
+	long *slot = kind == 0 ? &d->fail_write : kind == 1 ? &d->fail_read : &d->fail_flush;
+	__atomic_store_n(slot, nth ? (long)base + nth : 0, __ATOMIC_RELAXED);
+}
+
+unsigned long vol_store_writes(struct store *s)
+{
+	return __atomic_load_n(&VS(s)->v->dev.writes, __ATOMIC_RELAXED);
+}
+
+int vol_store_dead(struct store *s)
+{
+	return __atomic_load_n(&VS(s)->v->dev.dead, __ATOMIC_RELAXED);
+}
+
+unsigned long vol_store_commits(struct store *s)
+{
+	return VS(s)->commits;
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "store/vol/btree.h"
+#include "store/vol/io.h"
 
 static uint64_t key_of(uint64_t owner, const struct vol_disk_extent *e)
 {
@@ -29,10 +30,7 @@ static int put_block(const struct vol_bdev *bd, uint64_t b, const char *blk)
 {
 	if (b == 0 || b >= bd->nblocks)
 		return -EINVAL;
-	ssize_t n = pwrite(bd->fd, blk, VOL_BLOCK_SIZE, (off_t)(b * VOL_BLOCK_SIZE));
-	if (n < 0)
-		return -errno;
-	return n == VOL_BLOCK_SIZE ? 0 : -EIO;
+	return vol_dev_pwrite(bd->dev, bd->fd, blk, VOL_BLOCK_SIZE, (off_t)(b * VOL_BLOCK_SIZE));
 }
 
 /* Write one node of nr entries (of size esz) from src; return its block. */

@@ -27,9 +27,11 @@ typedef int (*vol_blk_alloc_fn)(void *arg, uint64_t *blk);
 /* Receives each extent in key order; nonzero stops the walk with that value. */
 typedef int (*vol_ext_emit_fn)(void *arg, const struct vol_disk_extent *e);
 
+struct vol_dev;
 struct vol_bdev {
-	int fd;		  /* the image */
-	uint64_t nblocks; /* node blocks must lie in [1, nblocks) */
+	int fd;		     /* the image */
+	uint64_t nblocks;    /* node blocks must lie in [1, nblocks) */
+	struct vol_dev *dev; /* writes go through vol_dev_pwrite (io.h); NULL: plain */
 };
 
 /* Write n extents (sorted, disjoint by key) as a tree; *root = 0 when n == 0.

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,6 +54,11 @@ static uint32_t super_crc(const struct vol_super *sb)
 
 int vol_super_init(struct vol_super *sb, uint64_t nblocks)
 {
+	return vol_super_init_geom(sb, nblocks, 0, 0);
+}
+
+int vol_super_init_geom(struct vol_super *sb, uint64_t nblocks, uint64_t ninodes, uint64_t jblocks)
+{
 	if (nblocks < VOL_MIN_BLOCKS)
 		return -EINVAL;
 	memset(sb, 0, sizeof(*sb));
@@ -63,10 +69,20 @@ int vol_super_init(struct vol_super *sb, uint64_t nblocks)
 	sb->nblocks = nblocks;
 	sb->journal_start = 1;
 	sb->journal_blocks = nblocks / 8 < VOL_JOURNAL_BLOCKS ? nblocks / 8 : VOL_JOURNAL_BLOCKS;
+	if (jblocks) {
+		if (jblocks < 8 || jblocks > nblocks / 2)
+			return -EINVAL;
+		sb->journal_blocks = jblocks;
+	}
 	sb->itable_start = sb->journal_start + sb->journal_blocks;
 	/* one inode per 16 KiB of volume, at least one table block */
 	uint64_t inodes = nblocks / 4;
 	uint64_t per = VOL_BLOCK_SIZE / VOL_INODE_SIZE;
+	if (ninodes) {
+		if (ninodes < 2 || ninodes / per > nblocks / 2)
+			return -EINVAL;
+		inodes = ninodes;
+	}
 	sb->itable_blocks = (inodes + per - 1) / per;
 	if (sb->itable_blocks == 0)
 		sb->itable_blocks = 1;
@@ -77,8 +93,9 @@ int vol_super_init(struct vol_super *sb, uint64_t nblocks)
 	sb->free_blocks = nblocks - sb->data_start;
 	sb->root_ino = 1;
 	sb->generation = 1;
-	for (int i = 0; i < 16; i++)
-		sb->uuid[i] = (uint8_t)random();
+	if (getrandom(sb->uuid, sizeof(sb->uuid), 0) != (ssize_t)sizeof(sb->uuid))
+		for (int i = 0; i < 16; i++)
+			sb->uuid[i] = (uint8_t)random();
 	sb->crc = super_crc(sb);
 	return 0;
 }
@@ -177,23 +194,15 @@ static void free_leaf_init(const struct vol_super *sb, void *block)
 	memcpy(b + offsetof(struct vol_node_hdr, crc), &crc, sizeof(crc));
 }
 
-int vol_mkfs(const char *path, uint64_t size)
+int vol_mkfs_fd(int fd, const struct vol_super *sbp)
 {
-	struct vol_super sb;
-	int r = vol_super_init(&sb, size / VOL_BLOCK_SIZE);
-	if (r)
-		return r;
-	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
+	struct vol_super sb = *sbp;
 	char *blk = calloc(1, VOL_BLOCK_SIZE);
-	if (!blk) {
-		close(fd);
-		return -ENOMEM;
+	int r = blk ? 0 : -ENOMEM;
+
+	if (!r) { /* no transaction in the journal */
+		r = pwrite_all(fd, blk, VOL_BLOCK_SIZE, (off_t)(sb.journal_start * VOL_BLOCK_SIZE));
 	}
-	/* size first: journal and inode table are then zero (sparse) */
-	if (ftruncate(fd, (off_t)(sb.nblocks * VOL_BLOCK_SIZE)) < 0)
-		r = -errno;
 	if (!r) {
 		free_leaf_init(&sb, blk);
 		r = pwrite_all(fd, blk, VOL_BLOCK_SIZE, (off_t)(sb.free_root * VOL_BLOCK_SIZE));
@@ -211,7 +220,8 @@ int vol_mkfs(const char *path, uint64_t size)
 					      .atime_nsec = (uint32_t)now.tv_nsec,
 					      .mtime_nsec = (uint32_t)now.tv_nsec,
 					      .ctime_nsec = (uint32_t)now.tv_nsec,
-					      .generation = 1};
+					      .generation = 1,
+					      .next_cookie = 1};
 		r = vol_inode_write(fd, &sb, sb.root_ino, &root);
 	}
 	if (!r && fsync(fd) < 0)
@@ -224,6 +234,23 @@ int vol_mkfs(const char *path, uint64_t size)
 	if (!r && fsync(fd) < 0)
 		r = -errno;
 	free(blk);
+	return r;
+}
+
+int vol_mkfs(const char *path, uint64_t size)
+{
+	struct vol_super sb;
+	int r = vol_super_init(&sb, size / VOL_BLOCK_SIZE);
+	if (r)
+		return r;
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	/* size first: journal and inode table are then zero (sparse) */
+	if (ftruncate(fd, (off_t)(sb.nblocks * VOL_BLOCK_SIZE)) < 0)
+		r = -errno;
+	if (!r)
+		r = vol_mkfs_fd(fd, &sb);
 	if (close(fd) < 0 && !r)
 		r = -errno;
 	return r;

@@ -84,6 +84,12 @@ uint32_t vol_crc32c(uint32_t crc, const void *buf, size_t len);
 
 /* Geometry for a volume of nblocks: fills sb (crc included). -EINVAL if too small. */
 int vol_super_init(struct vol_super *sb, uint64_t nblocks);
+/* The same with a chosen inode count and journal size (0: the defaults). */
+int vol_super_init_geom(struct vol_super *sb, uint64_t nblocks, uint64_t ninodes, uint64_t jblocks);
+/* Writes an empty volume of geometry sb into fd, whose journal and inode
+ * table read as zeroes: journal header, free-tree root, root directory,
+ * then (after a flush) the superblock. 0 or -errno. */
+int vol_mkfs_fd(int fd, const struct vol_super *sb);
 /* Encode/decode to a 4096-byte block; decode checks magic, crc, version,
  * features and geometry: -EINVAL (not a vol), -EUCLEAN (corrupt), -EOPNOTSUPP. */
 void vol_super_encode(const struct vol_super *sb, void *block);

@@ -59,8 +59,9 @@ int vol_inode_decode(const struct vol_super *sb, uint64_t ino, const void *slot,
 		return -EUCLEAN;
 	*why = "vol: inode has a bad mode or link count";
 	unsigned t = out->mode & S_IFMT;
-	if (out->mode & ~(S_IFMT | 07777u) || out->nlink == 0 ||
-	    (t != S_IFREG && t != S_IFDIR && t != S_IFLNK))
+	if (out->mode & ~(S_IFMT | 07777u) ||
+	    (out->nlink == 0) != !!(out->flags & VOL_INO_ORPHAN) ||
+	    (out->flags & ~VOL_INO_ORPHAN) || (t != S_IFREG && t != S_IFDIR && t != S_IFLNK))
 		return -EUCLEAN;
 	*why = "vol: inode timestamp nanoseconds out of range";
 	if (out->atime_nsec >= 1000000000u || out->mtime_nsec >= 1000000000u ||

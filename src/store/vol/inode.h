@@ -21,17 +21,21 @@ struct vol_disk_inode {
 	uint64_t size;
 	int64_t atime_sec, mtime_sec, ctime_sec;
 	uint32_t atime_nsec, mtime_nsec, ctime_nsec;
-	uint32_t flags;
+	uint32_t flags;	      /* VOL_INO_* */
 	uint64_t extent_root; /* root of the extent-map tree, 0: no extents */
 	uint64_t blocks;      /* blocks mapped (data only) */
 	uint64_t generation;  /* bumped when the slot is reused */
-	uint8_t reserved[164];
+	uint64_t next_cookie; /* directories: the readdir cookie the next entry gets */
+	uint8_t reserved[156];
 	uint32_t crc; /* crc32c of the slot with crc = 0, seeded with the inode number */
 } __attribute__((packed));
 
 _Static_assert(sizeof(struct vol_disk_inode) == VOL_INODE_SIZE, "inode layout");
 
 #define VOL_ROOT_INO 1ull
+
+/* flags: an orphan was unlinked while open (nlink 0); mount frees it */
+#define VOL_INO_ORPHAN 0x1u
 
 /* Highest inode number + 1 the table holds. */
 uint64_t vol_inode_count(const struct vol_super *sb);

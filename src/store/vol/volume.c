@@ -105,7 +105,7 @@ int vol_mount(const char *path, struct vol **out, const char **why)
 	free(blk);
 	if (r)
 		goto fail;
-	v->bd = (struct vol_bdev){v->fd, v->sb.nblocks};
+	v->bd = (struct vol_bdev){v->fd, v->sb.nblocks, &v->dev};
 	struct vol_disk_inode root;
 	r = vol_inode_read(v->fd, &v->sb, v->sb.root_ino, &root, why);
 	if (r == -ENOENT || (!r && !S_ISDIR(root.mode))) {
@@ -209,7 +209,7 @@ static int carve_alloc(void *arg, uint64_t *blk)
 	return 0;
 }
 
-static int do_commit(struct vol *v, struct vol_alloc *c)
+static int do_prepare(struct vol *v, struct vol_alloc *c, struct vol_txn *t)
 {
 	int r = vol_alloc_clone(c, &v->alloc);
 	if (r)
@@ -258,44 +258,82 @@ static int do_commit(struct vol *v, struct vol_alloc *c)
 	if (r)
 		return r;
 	if (nodes != taken)
-		return -EUCLEAN;  /* cannot happen: nodes_for() and the writer agree */
-	if (fdatasync(v->fd) < 0) /* the tree before the superblock that names it */
-		return -errno;
-	struct vol_super sb = v->sb;
-	sb.free_root = root;
-	sb.free_blocks = c->free;
-	sb.generation++;
-	char *blk = malloc(VOL_BLOCK_SIZE);
-	if (!blk)
-		return -ENOMEM;
-	vol_super_encode(&sb, blk);
-	ssize_t n = pwrite(v->fd, blk, VOL_BLOCK_SIZE, 0);
-	free(blk);
-	if (n != VOL_BLOCK_SIZE)
-		return n < 0 ? -errno : -EIO;
-	if (fdatasync(v->fd) < 0)
-		return -errno;
+		return -EUCLEAN; /* cannot happen: nodes_for() and the writer agree */
+	t->sb = v->sb;
+	t->sb.free_root = root;
+	t->sb.free_blocks = c->free;
+	t->sb.generation++;
+	t->tree_start = end - taken;
+	t->tree_blocks = taken;
+	return 0;
+}
+
+static void do_finish(struct vol *v, struct vol_txn *t)
+{
 	/* durable: C is the allocator, the carved range is the committed tree */
-	v->sb = sb;
+	v->sb = t->sb;
 	vol_alloc_destroy(&v->alloc);
-	v->alloc = *c;
-	vol_alloc_init(c);
+	v->alloc = t->c;
+	vol_alloc_init(&t->c);
 	v->pending.nr = 0;
 	v->tree.nr = 0;
-	if (taken && (r = blist_add(&v->tree, end - taken, taken)))
-		return r; /* cannot fail: tree.cap >= 1 once a tree was recorded */
+	/* cannot fail: prepare made tree.cap >= 1 and tree.nr is 0 */
+	if (t->tree_blocks)
+		(void)blist_add(&v->tree, t->tree_start, t->tree_blocks);
 	v->commits++;
-	return 0;
+}
+
+int vol_commit_prepare(struct vol *v, struct vol_txn *t)
+{
+	memset(t, 0, sizeof(*t));
+	vol_alloc_init(&t->c);
+	pthread_mutex_lock(&v->lock);
+	/* make sure do_finish's blist_add cannot fail */
+	int r = 0;
+	if (!v->tree.cap) {
+		v->tree.v = malloc(8 * sizeof(*v->tree.v));
+		v->tree.cap = v->tree.v ? 8 : 0;
+		r = v->tree.v ? 0 : -ENOMEM;
+	}
+	if (!r)
+		r = do_prepare(v, &t->c, t);
+	pthread_mutex_unlock(&v->lock);
+	if (r)
+		vol_commit_abort(t);
+	return r;
+}
+
+void vol_commit_finish(struct vol *v, struct vol_txn *t)
+{
+	pthread_mutex_lock(&v->lock);
+	do_finish(v, t);
+	pthread_mutex_unlock(&v->lock);
+	vol_commit_abort(t);
+}
+
+void vol_commit_abort(struct vol_txn *t)
+{
+	vol_alloc_destroy(&t->c);
 }
 
 int vol_commit(struct vol *v)
 {
-	struct vol_alloc c;
-
-	vol_alloc_init(&c);
-	pthread_mutex_lock(&v->lock);
-	int r = do_commit(v, &c);
-	pthread_mutex_unlock(&v->lock);
-	vol_alloc_destroy(&c);
+	struct vol_txn t;
+	int r = vol_commit_prepare(v, &t);
+	if (r)
+		return r;
+	char *blk = calloc(1, VOL_BLOCK_SIZE);
+	r = blk ? vol_dev_flush(&v->dev, v->fd) : -ENOMEM; /* the tree before the superblock */
+	if (!r) {
+		vol_super_encode(&t.sb, blk);
+		r = vol_dev_pwrite(&v->dev, v->fd, blk, VOL_BLOCK_SIZE, 0);
+	}
+	if (!r)
+		r = vol_dev_flush(&v->dev, v->fd);
+	free(blk);
+	if (r)
+		vol_commit_abort(&t);
+	else
+		vol_commit_finish(v, &t);
 	return r;
 }

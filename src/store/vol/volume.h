@@ -17,6 +17,7 @@
 #include "store/vol/alloc.h"
 #include "store/vol/btree.h"
 #include "store/vol/format.h"
+#include "store/vol/io.h"
 
 struct vol_blist {
 	struct vol_fext *v;
@@ -32,7 +33,23 @@ struct vol {
 	struct vol_blist pending; /* released since the last commit: free after the next */
 	struct vol_blist tree;	  /* blocks of the committed free tree inside the data area */
 	unsigned long commits;
+	struct vol_dev dev; /* bd.dev points here */
 };
+
+/* A commit split in two for callers that make more than the free tree
+ * durable with it (the store's journal): prepare writes the new free tree
+ * into blocks free in the last commit (not flushed) and computes the new
+ * superblock; the caller makes both durable, then finish installs the new
+ * free set (or abort forgets it). Caller holds nothing; v->lock is taken. */
+struct vol_txn {
+	struct vol_alloc c;  /* the free set once durable */
+	struct vol_super sb; /* the superblock naming it */
+	uint64_t tree_start; /* the new tree's blocks */
+	uint64_t tree_blocks;
+};
+int vol_commit_prepare(struct vol *v, struct vol_txn *t);
+void vol_commit_finish(struct vol *v, struct vol_txn *t);
+void vol_commit_abort(struct vol_txn *t);
 
 /* 0 or -errno; on -EINVAL/-EUCLEAN/-EOPNOTSUPP *why says what is wrong. */
 int vol_mount(const char *path, struct vol **out, const char **why);

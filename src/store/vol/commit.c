@@ -1,0 +1,420 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * commit.c - making a vol store's in-memory changes durable, and the
+ * journal that makes a commit atomic.
+ *
+ * A commit:
+ *  1. writes, for every inode whose extents or entries changed, a new extent
+ *     tree (and, for a directory, new directory blocks) copy-on-write into
+ *     blocks free in the last commit; the old ones go to the pending list;
+ *  2. writes the new free-space tree the same way (volume.c prepare);
+ *  3. flushes: file data written so far, the new trees, directory blocks
+ *     (ordered data: all of it is on disk before anything points at it);
+ *  4. writes the journal - a descriptor (sequence = new generation, uuid,
+ *     home block numbers, crc32c over it and every logged block), the
+ *     changed inode-table blocks and the new superblock - and flushes: the
+ *     commit point;
+ *  5. writes those blocks home (checkpoint, flushed by the next commit's
+ *     step 3 before its journal overwrites this one);
+ *  6. installs: pending blocks become allocatable (volume.c finish).
+ * A failure before 4 undoes everything in memory (the last commit stays the
+ * durable state); a failure in or after 4 leaves the store broken (-EIO
+ * until remounted: mount replays or ignores the journal, both consistent).
+ *
+ * Locking: caller holds vs->lock.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store/vol/vstore.h"
+
+#define BS	  VOL_BLOCK_SIZE
+#define PER_BLOCK (VOL_BLOCK_SIZE / VOL_INODE_SIZE)
+
+static uint64_t jcap(const struct vstore *vs)
+{
+	uint64_t c = vs->v->sb.journal_blocks - 2;
+	return c < VOL_JDESC_MAX - 1 ? c : VOL_JDESC_MAX - 1;
+}
+
+void vs_dirty(struct vstore *vs, struct vnode *n)
+{
+	uint64_t b = n->ino / PER_BLOCK;
+	n->dirty = true;
+	if (vs->blk_dirty[b])
+		return;
+	if (vs->ndirty == vs->cdirty) {
+		size_t cap = vs->cdirty ? 2 * vs->cdirty : 64;
+		uint64_t *d = realloc(vs->dirty, cap * sizeof(*d));
+		if (!d) {
+			vs->broken = -ENOMEM; /* cannot record it: stop before losing it */
+			return;
+		}
+		vs->dirty = d;
+		vs->cdirty = cap;
+	}
+	vs->blk_dirty[b] = 1;
+	vs->dirty[vs->ndirty++] = b;
+}
+
+int vs_make_room(struct vstore *vs, unsigned inodes)
+{
+	/* also bounds the pending list (its double-free check is linear) */
+	if (vs->ndirty + inodes + 8 <= jcap(vs) && vs->v->pending.nr < 4096)
+		return 0;
+	return vs_commit(vs);
+}
+
+void vs_evict(struct vstore *vs, struct vnode *n)
+{
+	for (size_t i = 0; i < n->map.nr; i++)
+		vs_release(vs, n->map.v[i].pblk, n->map.v[i].len);
+	for (size_t i = 0; i < n->meta.nr; i++)
+		vs_release(vs, n->meta.v[i].start, n->meta.v[i].len);
+	vs_dirty(vs, n);
+	vs->inodes[n->ino] = NULL;
+	vs->inodes_used--;
+	vnode_free(n);
+}
+
+/* ---- step 1: trees ---- */
+
+struct meta_alloc {
+	struct vstore *vs;
+	struct vnode *n;
+};
+
+static int meta_block(void *arg, uint64_t *blk)
+{
+	struct meta_alloc *m = arg;
+	uint64_t b;
+	int64_t g = vol_alloc_alloc(&m->vs->v->alloc, 1, UINT64_MAX, &b);
+	if (g < 0)
+		return (int)g;
+	int r = vblist_add(&m->n->new_meta, b, 1);
+	if (r) {
+		vol_alloc_free(&m->vs->v->alloc, b, 1);
+		return r;
+	}
+	*blk = b;
+	return 0;
+}
+
+/* The directory's entries as blocks, written to new blocks; its extents. */
+static int write_dir(struct vstore *vs, struct vnode *n, struct vol_disk_extent **ext, size_t *next,
+		     uint64_t *nblocks)
+{
+	struct meta_alloc ma = {vs, n};
+	char *blk = calloc(1, BS);
+	size_t ne = 0, cap = 0;
+	uint64_t lblk = 0;
+	int r = blk ? 0 : -ENOMEM;
+	size_t i = 0;
+	struct vdir *d = n->dir;
+
+	*ext = NULL;
+	while (!r && i < d->onr) {
+		struct vol_dirblk_hdr h = {.magic = VOL_DIRB_MAGIC, .owner = n->ino};
+		size_t off = sizeof(h);
+		memset(blk, 0, BS);
+		for (; i < d->onr; i++) {
+			struct vdent *e = d->order[i].e;
+			if (!e)
+				continue;
+			struct vol_dirent_rec rec = {e->ino, e->cookie, e->nlen, e->type};
+			if (off + sizeof(rec) + e->nlen > BS)
+				break;
+			memcpy(blk + off, &rec, sizeof(rec));
+			memcpy(blk + off + sizeof(rec), e->name, e->nlen);
+			off += sizeof(rec) + e->nlen;
+			h.nr++;
+		}
+		if (h.nr == 0)
+			break; /* only removed slots were left */
+		h.used = (uint32_t)(off - sizeof(h));
+		memcpy(blk, &h, sizeof(h));
+		uint32_t crc = vol_crc32c(0, blk, BS);
+		memcpy(blk + offsetof(struct vol_dirblk_hdr, crc), &crc, 4);
+		uint64_t b;
+		r = meta_block(&ma, &b);
+		if (!r)
+			r = vol_dev_pwrite(&vs->v->dev, vs->v->fd, blk, BS, (off_t)(b * BS));
+		if (r)
+			break;
+		if (ne && (*ext)[ne - 1].pblk + (*ext)[ne - 1].len == b) {
+			(*ext)[ne - 1].len++;
+		} else {
+			if (ne == cap) {
+				cap = cap ? 2 * cap : 8;
+				struct vol_disk_extent *x = realloc(*ext, cap * sizeof(*x));
+				if (!x) {
+					r = -ENOMEM;
+					break;
+				}
+				*ext = x;
+			}
+			(*ext)[ne++] = (struct vol_disk_extent){.lblk = lblk, .pblk = b, .len = 1};
+		}
+		lblk++;
+	}
+	free(blk);
+	*next = ne;
+	*nblocks = lblk;
+	return r;
+}
+
+static int write_tree(struct vstore *vs, struct vnode *n)
+{
+	struct meta_alloc ma = {vs, n};
+	struct vol_disk_extent *e = NULL;
+	size_t ne = 0;
+	uint64_t dirblocks = 0;
+	int r;
+
+	n->new_meta.nr = 0;
+	if (n->dir) {
+		r = write_dir(vs, n, &e, &ne, &dirblocks);
+	} else {
+		ne = n->map.nr;
+		e = malloc((ne ? ne : 1) * sizeof(*e));
+		r = e ? 0 : -ENOMEM;
+		for (size_t i = 0; !r && i < ne; i++)
+			e[i] =
+			    (struct vol_disk_extent){n->map.v[i].lblk, n->map.v[i].pblk,
+						     (uint32_t)n->map.v[i].len, n->map.v[i].flags};
+	}
+	if (!r)
+		r = vol_btree_write(&vs->v->bd, n->ino, e, ne, meta_block, &ma, &n->new_root, NULL);
+	free(e);
+	if (n->dir)
+		n->new_dirsize = dirblocks * BS;
+	return r;
+}
+
+static void undo_trees(struct vstore *vs, size_t upto)
+{
+	for (size_t k = 0; k < upto; k++)
+		for (uint64_t s = 0; s < PER_BLOCK; s++) {
+			struct vnode *n = vs->inodes[vs->dirty[k] * PER_BLOCK + s];
+			if (!n || !n->map_dirty)
+				continue;
+			for (size_t i = 0; i < n->new_meta.nr; i++)
+				vol_alloc_free(&vs->v->alloc, n->new_meta.v[i].start,
+					       n->new_meta.v[i].len);
+			n->new_meta.nr = 0;
+		}
+}
+
+/* The record as this commit writes it. */
+static void encode_slot(struct vstore *vs, uint64_t ino, char *slot)
+{
+	struct vnode *n = vs->inodes[ino];
+	if (!n || ino == 0) {
+		memset(slot, 0, VOL_INODE_SIZE);
+		return;
+	}
+	struct vol_disk_inode di = n->di;
+	if (n->map_dirty) {
+		di.extent_root = n->new_root;
+		if (n->dir)
+			di.size = n->new_dirsize;
+	}
+	di.blocks = n->dir ? di.size / BS : vol_extmap_blocks(&n->map);
+	if (di.nlink == 0)
+		di.flags |= VOL_INO_ORPHAN;
+	else
+		di.flags &= ~VOL_INO_ORPHAN;
+	vol_inode_encode(ino, &di, slot);
+}
+
+/* ---- the commit ---- */
+
+int vs_commit(struct vstore *vs)
+{
+	struct vol *v = vs->v;
+	struct vol_txn t;
+	size_t k = 0, nlog = vs->ndirty + 1;
+	char *jbuf = NULL;
+	int r = 0;
+
+	if (vs->broken)
+		return -EIO;
+	if (vs->ndirty > jcap(vs))
+		return -ENOSPC; /* cannot happen: ops make room first */
+	if (vs->ndirty == 0 && v->pending.nr == 0)
+		return vol_dev_flush(&v->dev, v->fd); /* nothing changed but data in place */
+	/* 1 */
+	for (; !r && k < vs->ndirty; k++)
+		for (uint64_t s = 0; !r && s < PER_BLOCK; s++) {
+			struct vnode *n = vs->inodes[vs->dirty[k] * PER_BLOCK + s];
+			if (n && n->map_dirty)
+				r = write_tree(vs, n);
+		}
+	if (r) {
+		undo_trees(vs, k);
+		return r;
+	}
+	/* old metadata blocks become pending (remember how to take them back) */
+	size_t pend_nr = v->pending.nr;
+	uint64_t pend_last = pend_nr ? v->pending.v[pend_nr - 1].len : 0;
+	for (k = 0; !r && k < vs->ndirty; k++)
+		for (uint64_t s = 0; !r && s < PER_BLOCK; s++) {
+			struct vnode *n = vs->inodes[vs->dirty[k] * PER_BLOCK + s];
+			if (!n || !n->map_dirty)
+				continue;
+			for (size_t i = 0; !r && i < n->meta.nr; i++)
+				r = vblist_add(&v->pending, n->meta.v[i].start, n->meta.v[i].len);
+		}
+	/* 2 */
+	if (!r)
+		r = vol_commit_prepare(v, &t);
+	if (r)
+		goto undo;
+	/* the journal transaction */
+	jbuf = calloc(nlog + 1, BS);
+	if (!jbuf) {
+		r = -ENOMEM;
+		vol_commit_abort(&t);
+		goto undo;
+	}
+	struct vol_jdesc *jd = (struct vol_jdesc *)jbuf;
+	jd->magic = VOL_JRNL_MAGIC;
+	jd->seq = t.sb.generation;
+	memcpy(jd->uuid, t.sb.uuid, sizeof(jd->uuid));
+	jd->nr = (uint32_t)nlog;
+	for (k = 0; k < vs->ndirty; k++) {
+		uint64_t b = vs->dirty[k];
+		jd->home[k] = v->sb.itable_start + b;
+		for (uint64_t s = 0; s < PER_BLOCK; s++)
+			encode_slot(vs, b * PER_BLOCK + s,
+				    jbuf + (k + 1) * BS + s * VOL_INODE_SIZE);
+	}
+	jd->home[vs->ndirty] = 0;
+	vol_super_encode(&t.sb, jbuf + nlog * BS);
+	jd->crc = vol_crc32c(0, jbuf, (nlog + 1) * BS);
+	/* 3: ordered data and the new trees before the journal names them */
+	r = vol_dev_flush(&v->dev, v->fd);
+	if (r) {
+		vol_commit_abort(&t);
+		goto undo;
+	}
+	/* 4: the commit point */
+	r = vol_dev_pwrite(&v->dev, v->fd, jbuf, (nlog + 1) * BS,
+			   (off_t)(v->sb.journal_start * BS));
+	if (!r)
+		r = vol_dev_flush(&v->dev, v->fd);
+	/* 5: checkpoint */
+	for (k = 0; !r && k < nlog; k++)
+		r = vol_dev_pwrite(&v->dev, v->fd, jbuf + (k + 1) * BS, BS,
+				   (off_t)(jd->home[k] * BS));
+	free(jbuf);
+	if (r) {
+		vol_commit_abort(&t);
+		vs->broken = r;
+		fprintf(stderr,
+			"vol: commit failed after its journal write (%s): the volume "
+			"stays as the journal says; remount to continue\n",
+			strerror(-r));
+		return -EIO;
+	}
+	/* 6; allocation restarts at the bottom: freed space is reused first */
+	vol_commit_finish(v, &t);
+	v->alloc.cursor = v->sb.data_start;
+	for (k = 0; k < vs->ndirty; k++) {
+		for (uint64_t s = 0; s < PER_BLOCK; s++) {
+			struct vnode *n = vs->inodes[vs->dirty[k] * PER_BLOCK + s];
+			if (!n)
+				continue;
+			if (n->map_dirty) {
+				struct vol_blist old = n->meta;
+				n->meta = n->new_meta;
+				n->new_meta = old;
+				n->new_meta.nr = 0;
+				n->di.extent_root = n->new_root;
+				if (n->dir)
+					n->di.size = n->new_dirsize;
+				n->map_dirty = false;
+			}
+			n->di.blocks = n->dir ? n->di.size / BS : vol_extmap_blocks(&n->map);
+			n->dirty = false;
+		}
+		vs->blk_dirty[vs->dirty[k]] = 0;
+	}
+	vs->ndirty = 0;
+	vs->commits++;
+	return 0;
+undo:
+	free(jbuf);
+	v->pending.nr = pend_nr;
+	if (pend_nr)
+		v->pending.v[pend_nr - 1].len = pend_last;
+	undo_trees(vs, vs->ndirty);
+	return r;
+}
+
+/* ---- replay ---- */
+
+int vol_journal_replay(int fd, const char **why)
+{
+	char *sbb = malloc(BS);
+	char *jb = NULL;
+	struct vol_super disk, logged;
+	int r = sbb ? vol_dev_pread(NULL, fd, sbb, BS, 0) : -ENOMEM;
+	const char *bad = NULL;
+
+	if (r)
+		goto out;
+	bool disk_ok = vol_super_decode(&disk, sbb, &bad) == 0;
+	if (!disk_ok && disk.magic != VOL_MAGIC) {
+		r = 0; /* not a vol: mount says so */
+		goto out;
+	}
+	struct vol_jdesc jd;
+	r = vol_dev_pread(NULL, fd, sbb, BS, BS); /* journal_start is always 1 */
+	if (r)
+		goto out;
+	memcpy(&jd, sbb, sizeof(jd));
+	if (jd.magic != VOL_JRNL_MAGIC || jd.nr == 0 || jd.nr > VOL_JDESC_MAX ||
+	    (disk_ok && jd.nr + 1 > disk.journal_blocks))
+		goto out; /* no transaction */
+	jb = malloc((size_t)(jd.nr + 1) * BS);
+	if (!jb) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = vol_dev_pread(NULL, fd, jb, (size_t)(jd.nr + 1) * BS, BS);
+	if (r) {
+		r = 0; /* a transaction past the end of the image was never committed */
+		goto out;
+	}
+	struct vol_jdesc *h = (struct vol_jdesc *)jb;
+	uint32_t crc = h->crc;
+	h->crc = 0;
+	if (vol_crc32c(0, jb, (size_t)(jd.nr + 1) * BS) != crc || h->home[jd.nr - 1] != 0)
+		goto out; /* torn: never committed */
+	if (vol_super_decode(&logged, jb + (size_t)jd.nr * BS, &bad) ||
+	    logged.generation != jd.seq || memcmp(logged.uuid, jd.uuid, 16))
+		goto out;
+	if (disk_ok && (memcmp(disk.uuid, jd.uuid, 16) || disk.generation > jd.seq))
+		goto out; /* an older volume's, or older than the superblock */
+	for (uint32_t i = 0; i + 1 < jd.nr; i++)
+		if (h->home[i] < logged.itable_start ||
+		    h->home[i] >= logged.itable_start + logged.itable_blocks) {
+			r = -EUCLEAN;
+			*why = "vol: journal names a block outside the inode table";
+			goto out;
+		}
+	for (uint32_t i = 0; !r && i < jd.nr; i++)
+		r = vol_dev_pwrite(NULL, fd, jb + (size_t)(i + 1) * BS, BS,
+				   (off_t)(h->home[i] * BS));
+	if (!r)
+		r = vol_dev_flush(NULL, fd);
+	if (r)
+		*why = "vol: cannot replay the journal";
+out:
+	free(sbb);
+	free(jb);
+	return r;
+}

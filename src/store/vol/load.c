@@ -1,0 +1,654 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * load.c - reading a mounted vol volume into memory (vstore.h): every inode
+ * record, extent tree, directory block and symlink target, with every
+ * invariant checked on the way: records and nodes by checksum and bounds,
+ * directory entries naming live inodes of the right type, each directory
+ * reached once and the tree connected to the root, link counts, and every
+ * block of the data area owned exactly once (by a file, by metadata, by the
+ * free-space tree, or free). Mount stops at the first problem; fsck
+ * (struct vs_check) reports each, skips what is broken and can repair.
+ * Also the in-memory directory (hash by name, slots by readdir cookie).
+ *
+ * Locking: none; runs before the store is shared (mount, fsck).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store/vol/check.h"
+#include "store/vol/vstore.h"
+
+/* ---- lists and directories ---- */
+
+int vblist_add(struct vol_blist *l, uint64_t start, uint64_t len)
+{
+	if (l->nr && l->v[l->nr - 1].start + l->v[l->nr - 1].len == start) {
+		l->v[l->nr - 1].len += len;
+		return 0;
+	}
+	if (l->nr == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 4;
+		struct vol_fext *v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->nr++] = (struct vol_fext){start, len};
+	return 0;
+}
+
+static uint64_t name_hash(const char *name, size_t nlen)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < nlen; i++)
+		h = (h ^ (unsigned char)name[i]) * 1099511628211ull;
+	return h;
+}
+
+struct vdir *vdir_new(void)
+{
+	struct vdir *d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->hsize = 16;
+	d->hash = calloc(d->hsize, sizeof(*d->hash));
+	if (!d->hash) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void vdir_free(struct vdir *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->onr; i++)
+		free(d->order[i].e);
+	free(d->order);
+	free(d->hash);
+	free(d);
+}
+
+struct vdent *vdir_lookup(const struct vdir *d, const char *name, size_t nlen)
+{
+	for (struct vdent *e = d->hash[name_hash(name, nlen) & (d->hsize - 1)]; e; e = e->hnext)
+		if (e->nlen == nlen && memcmp(e->name, name, nlen) == 0)
+			return e;
+	return NULL;
+}
+
+static int grow_hash(struct vdir *d)
+{
+	size_t ns = d->hsize * 2;
+	struct vdent **h = calloc(ns, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->hsize; i++)
+		for (struct vdent *e = d->hash[i], *next; e; e = next) {
+			next = e->hnext;
+			size_t b = name_hash(e->name, e->nlen) & (ns - 1);
+			e->hnext = h[b];
+			h[b] = e;
+		}
+	free(d->hash);
+	d->hash = h;
+	d->hsize = ns;
+	return 0;
+}
+
+static void compact(struct vdir *d)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < d->onr; i++)
+		if (d->order[i].e)
+			d->order[k++] = d->order[i];
+	d->onr = k;
+	d->holes = 0;
+}
+
+int vdir_insert(struct vdir *d, const char *name, size_t nlen, uint64_t ino, uint8_t type,
+		uint64_t cookie)
+{
+	if (d->count >= d->hsize && grow_hash(d))
+		return -ENOMEM;
+	if (d->onr && d->order[d->onr - 1].cookie >= cookie)
+		return -EUCLEAN; /* cookies only grow */
+	if (d->onr == d->ocap) {
+		if (d->holes * 2 > d->onr)
+			compact(d);
+		if (d->onr == d->ocap) {
+			size_t cap = d->ocap ? 2 * d->ocap : 8;
+			struct vslot *o = realloc(d->order, cap * sizeof(*o));
+			if (!o)
+				return -ENOMEM;
+			d->order = o;
+			d->ocap = cap;
+		}
+	}
+	struct vdent *e = malloc(sizeof(*e) + nlen + 1);
+	if (!e)
+		return -ENOMEM;
+	e->ino = ino;
+	e->cookie = cookie;
+	e->type = type;
+	e->nlen = (uint8_t)nlen;
+	memcpy(e->name, name, nlen);
+	e->name[nlen] = '\0';
+	size_t b = name_hash(name, nlen) & (d->hsize - 1);
+	e->hnext = d->hash[b];
+	d->hash[b] = e;
+	d->order[d->onr++] = (struct vslot){cookie, e};
+	d->count++;
+	return 0;
+}
+
+/* Index of the first slot with cookie >= c. */
+size_t vdir_seek(const struct vdir *d, uint64_t c)
+{
+	size_t lo = 0, hi = d->onr;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (d->order[mid].cookie < c)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+void vdir_remove(struct vdir *d, struct vdent *e)
+{
+	struct vdent **pp = &d->hash[name_hash(e->name, e->nlen) & (d->hsize - 1)];
+	while (*pp != e)
+		pp = &(*pp)->hnext;
+	*pp = e->hnext;
+	size_t i = vdir_seek(d, e->cookie);
+	d->order[i].e = NULL;
+	d->holes++;
+	d->count--;
+	free(e);
+	if (d->holes > 64 && d->holes * 2 > d->onr)
+		compact(d);
+}
+
+void vnode_free(struct vnode *n)
+{
+	if (!n)
+		return;
+	vol_extmap_destroy(&n->map);
+	free(n->meta.v);
+	free(n->new_meta.v);
+	vdir_free(n->dir);
+	free(n->target);
+	free(n);
+}
+
+void vs_free_nodes(struct vstore *vs)
+{
+	if (vs->inodes)
+		for (uint64_t i = 0; i < vs->ninodes; i++)
+			vnode_free(vs->inodes[i]);
+	free(vs->inodes);
+	free(vs->dirty);
+	free(vs->blk_dirty);
+	vs->inodes = NULL;
+	vs->dirty = NULL;
+	vs->blk_dirty = NULL;
+}
+
+/* ---- problems ---- */
+
+/* Strict (no check): fail with why. Check: report, count, go on (return 0). */
+static int problem(struct vs_check *ck, const char **why, uint64_t ino, const char *msg)
+{
+	if (!ck) {
+		*why = msg;
+		return -EUCLEAN;
+	}
+	ck->errors++;
+	if (ck->report) {
+		if (ino)
+			fprintf(ck->report, "vol fsck: inode %llu: %s\n", (unsigned long long)ino,
+				msg + (strncmp(msg, "vol: ", 5) ? 0 : 5));
+		else
+			fprintf(ck->report, "vol fsck: %s\n",
+				msg + (strncmp(msg, "vol: ", 5) ? 0 : 5));
+	}
+	return 0;
+}
+
+/* ---- reading one inode's trees ---- */
+
+struct tree_ctx {
+	struct vstore *vs;
+	struct vnode *n;
+	struct vol_blist dblk; /* directory: its blocks in lblk order */
+	uint64_t next_lblk;
+	const char *bad;
+};
+
+static int emit_ext(void *arg, const struct vol_disk_extent *e)
+{
+	struct tree_ctx *c = arg;
+	const struct vol_super *sb = &c->vs->v->sb;
+
+	if (e->pblk < sb->data_start || e->pblk + e->len > sb->nblocks || e->len == 0) {
+		c->bad = "vol: extent outside the data area";
+		return -EUCLEAN;
+	}
+	if (c->n->dir) { /* directory blocks: lblk 0.. contiguous, written */
+		if (e->lblk != c->next_lblk || e->flags) {
+			c->bad = "vol: directory extents not contiguous from 0";
+			return -EUCLEAN;
+		}
+		c->next_lblk += e->len;
+		return vblist_add(&c->dblk, e->pblk, e->len);
+	}
+	if (e->lblk + e->len > (uint64_t)VOL_MAX_FILE / VOL_BLOCK_SIZE) {
+		c->bad = "vol: extent beyond the largest file";
+		return -EUCLEAN;
+	}
+	return vol_extmap_set(&c->n->map, e->lblk, e->pblk, e->len, e->flags, NULL, NULL);
+}
+
+static int emit_node(void *arg, uint64_t blk)
+{
+	struct tree_ctx *c = arg;
+	return vblist_add(&c->n->meta, blk, 1);
+}
+
+static int load_dirblock(struct vstore *vs, struct vnode *n, const char *blk, const char **bad)
+{
+	struct vol_dirblk_hdr h;
+	memcpy(&h, blk, sizeof(h));
+	uint32_t crc = h.crc;
+	*bad = "vol: directory block checksum mismatch";
+	if (h.magic != VOL_DIRB_MAGIC || h.owner != n->ino)
+		return -EUCLEAN;
+	char tmp[VOL_BLOCK_SIZE];
+	memcpy(tmp, blk, VOL_BLOCK_SIZE);
+	memset(tmp + offsetof(struct vol_dirblk_hdr, crc), 0, 4);
+	if (vol_crc32c(0, tmp, VOL_BLOCK_SIZE) != crc)
+		return -EUCLEAN;
+	*bad = "vol: directory block records malformed";
+	if (h.used > VOL_BLOCK_SIZE - sizeof(h))
+		return -EUCLEAN;
+	size_t off = sizeof(h), end = sizeof(h) + h.used;
+	for (uint32_t i = 0; i < h.nr; i++) {
+		struct vol_dirent_rec r;
+		if (off + sizeof(r) > end)
+			return -EUCLEAN;
+		memcpy(&r, blk + off, sizeof(r));
+		off += sizeof(r);
+		if (r.name_len == 0 || off + r.name_len > end || r.ino == 0 ||
+		    r.ino >= vs->ninodes || r.cookie == 0 || r.cookie >= n->di.next_cookie ||
+		    (r.type != DT_REG && r.type != DT_DIR && r.type != DT_LNK))
+			return -EUCLEAN;
+		const char *name = blk + off;
+		off += r.name_len;
+		if (memchr(name, '/', r.name_len) || memchr(name, 0, r.name_len) ||
+		    (name[0] == '.' && (r.name_len == 1 || (r.name_len == 2 && name[1] == '.'))))
+			return -EUCLEAN;
+		*bad = "vol: directory entries duplicated or out of order";
+		if (vdir_lookup(n->dir, name, r.name_len))
+			return -EUCLEAN;
+		int e = vdir_insert(n->dir, name, r.name_len, r.ino, r.type, r.cookie);
+		if (e)
+			return e;
+		*bad = "vol: directory block records malformed";
+	}
+	return off == end ? 0 : -EUCLEAN;
+}
+
+static int load_trees(struct vstore *vs, struct vnode *n, struct vs_check *ck, const char **why)
+{
+	struct tree_ctx c = {.vs = vs, .n = n};
+	const char *bad = NULL;
+	int r = vol_btree_read_nodes(&vs->v->bd, n->ino, n->di.extent_root, emit_ext, emit_node, &c,
+				     &bad);
+	if (!r && n->dir) {
+		char *blk = malloc(VOL_BLOCK_SIZE);
+		r = blk ? 0 : -ENOMEM;
+		if (c.next_lblk * VOL_BLOCK_SIZE != n->di.size) {
+			c.bad = "vol: directory size disagrees with its blocks";
+			r = -EUCLEAN;
+		}
+		for (size_t i = 0; !r && i < c.dblk.nr; i++)
+			for (uint64_t b = c.dblk.v[i].start;
+			     !r && b < c.dblk.v[i].start + c.dblk.v[i].len; b++) {
+				r = vol_dev_pread(&vs->v->dev, vs->v->fd, blk, VOL_BLOCK_SIZE,
+						  (off_t)(b * VOL_BLOCK_SIZE));
+				if (!r)
+					r = load_dirblock(vs, n, blk, &c.bad);
+				if (!r)
+					r = vblist_add(&n->meta, b, 1);
+			}
+		free(blk);
+	}
+	free(c.dblk.v);
+	if (!r && !n->dir && vol_extmap_blocks(&n->map) != n->di.blocks) {
+		c.bad = "vol: inode block count disagrees with its extents";
+		r = -EUCLEAN;
+	}
+	if (!r && S_ISLNK(n->di.mode)) {
+		struct vol_map m;
+		vol_extmap_lookup(&n->map, 0, 1, &m);
+		c.bad = "vol: symlink target missing or of bad length";
+		r = -EUCLEAN;
+		if (n->di.size >= 1 && n->di.size < 4096 && m.type == VOL_MAP_MAPPED &&
+		    n->map.nr == 1 && (n->target = calloc(1, VOL_BLOCK_SIZE))) {
+			r = vol_dev_pread(&vs->v->dev, vs->v->fd, n->target, VOL_BLOCK_SIZE,
+					  (off_t)(m.pblk * VOL_BLOCK_SIZE));
+			if (!r && strlen(n->target) != n->di.size)
+				r = -EUCLEAN;
+		}
+	}
+	if (r == -EUCLEAN) {
+		const char *msg = bad ? bad : c.bad;
+		int p = problem(ck, why, n->ino, msg ? msg : "vol: extent tree damaged");
+		if (p)
+			return p;
+		/* fsck: a symlink without its target goes (entries naming it
+		 * dangle); a file keeps its record without extents, a directory
+		 * without entries (its children turn up unreachable). Either
+		 * way the old blocks show up as leaked. */
+		if (S_ISLNK(n->di.mode)) {
+			vs->inodes[n->ino] = NULL;
+			vs->inodes_used--;
+			r = vblist_add(&ck->clear, n->ino, 1);
+			vnode_free(n);
+			return r;
+		}
+		vol_extmap_destroy(&n->map);
+		n->meta.nr = 0;
+		if (n->dir) {
+			vdir_free(n->dir);
+			if (!(n->dir = vdir_new()))
+				return -ENOMEM;
+		}
+		n->map_dirty = true;
+		n->dirty = true;
+		return 0;
+	}
+	if (r && !*why)
+		*why = "vol: cannot read metadata";
+	return r;
+}
+
+/* ---- block ownership ---- */
+
+struct own {
+	uint64_t start, len, ino; /* ino 0: free space, ~0: the free tree */
+};
+
+static int own_cmp(const void *a, const void *b)
+{
+	const struct own *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+struct ownv {
+	struct own *v;
+	size_t nr, cap;
+};
+
+static int own_add(struct ownv *o, uint64_t start, uint64_t len, uint64_t ino)
+{
+	if (o->nr == o->cap) {
+		size_t cap = o->cap ? 2 * o->cap : 64;
+		struct own *v = realloc(o->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		o->v = v;
+		o->cap = cap;
+	}
+	o->v[o->nr++] = (struct own){start, len, ino};
+	return 0;
+}
+
+static int check_ownership(struct vstore *vs, struct vs_check *ck, const char **why)
+{
+	struct vol *v = vs->v;
+	struct ownv o = {0};
+	int r = 0;
+
+	for (uint64_t i = 1; !r && i < vs->ninodes; i++) {
+		struct vnode *n = vs->inodes[i];
+		if (!n)
+			continue;
+		for (size_t k = 0; !r && k < n->map.nr; k++)
+			r = own_add(&o, n->map.v[k].pblk, n->map.v[k].len, i);
+		for (size_t k = 0; !r && k < n->meta.nr; k++)
+			r = own_add(&o, n->meta.v[k].start, n->meta.v[k].len, i);
+	}
+	for (size_t k = 0; !r && k < v->alloc.nr; k++)
+		r = own_add(&o, v->alloc.v[k].start, v->alloc.v[k].len, 0);
+	for (size_t k = 0; !r && k < v->tree.nr; k++)
+		r = own_add(&o, v->tree.v[k].start, v->tree.v[k].len, UINT64_MAX);
+	if (r) {
+		free(o.v);
+		return r;
+	}
+	qsort(o.v, o.nr, sizeof(*o.v), own_cmp);
+	uint64_t at = v->sb.data_start;
+	for (size_t k = 0; !r && k < o.nr; k++) {
+		struct own *w = &o.v[k];
+		if (w->start > at) {
+			r = problem(ck, why, 0, "vol: blocks leaked (neither owned nor free)");
+			if (!r && ck)
+				r = vblist_add(&ck->leak, at, w->start - at);
+		} else if (w->start < at) {
+			uint64_t other = k ? o.v[k - 1].ino : 0;
+			bool free_vs_owned = (w->ino == 0) != (other == 0) &&
+					     w->ino != UINT64_MAX && other != UINT64_MAX;
+			r = problem(ck, why, w->ino && w->ino != UINT64_MAX ? w->ino : other,
+				    free_vs_owned ? "vol: block in use is marked free"
+						  : "vol: block owned twice");
+			if (!r && ck && free_vs_owned) {
+				uint64_t e = at < w->start + w->len ? at : w->start + w->len;
+				r = vblist_add(&ck->taken, w->start, e - w->start);
+			} else if (ck) {
+				ck->unfixable++;
+			}
+		}
+		if (w->start + w->len > at)
+			at = w->start + w->len;
+	}
+	if (!r && at < v->sb.nblocks) {
+		r = problem(ck, why, 0, "vol: blocks leaked (neither owned nor free)");
+		if (!r && ck)
+			r = vblist_add(&ck->leak, at, v->sb.nblocks - at);
+	}
+	free(o.v);
+	return r;
+}
+
+/* ---- the namespace ---- */
+
+static int check_drop(struct vs_check *ck, uint64_t dir, uint64_t cookie)
+{
+	if (ck->ndrop == ck->cdrop) {
+		size_t cap = ck->cdrop ? 2 * ck->cdrop : 16;
+		struct vs_drop *v = realloc(ck->drop, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		ck->drop = v;
+		ck->cdrop = cap;
+	}
+	ck->drop[ck->ndrop++] = (struct vs_drop){dir, cookie};
+	return 0;
+}
+
+static unsigned dtype_of(uint32_t mode)
+{
+	return S_ISDIR(mode) ? DT_DIR : S_ISLNK(mode) ? DT_LNK : DT_REG;
+}
+
+static int check_names(struct vstore *vs, struct vs_check *ck, const char **why)
+{
+	uint32_t *refs = calloc(vs->ninodes, sizeof(*refs));
+	uint32_t *subdirs = calloc(vs->ninodes, sizeof(*subdirs));
+	int r = refs && subdirs ? 0 : -ENOMEM;
+	uint64_t root = vs->v->sb.root_ino;
+
+	for (uint64_t i = 1; !r && i < vs->ninodes; i++) {
+		struct vnode *d = vs->inodes[i];
+		if (!d || !d->dir)
+			continue;
+		for (size_t k = 0; !r && k < d->dir->onr; k++) {
+			struct vdent *e = d->dir->order[k].e;
+			if (!e)
+				continue;
+			struct vnode *t = vs->inodes[e->ino];
+			const char *msg = NULL;
+			if (!t || t->di.nlink == 0)
+				msg = "vol: directory entry names a free inode";
+			else if (dtype_of(t->di.mode) != e->type)
+				msg = "vol: directory entry type disagrees with the inode";
+			else if (t->dir && (e->ino == root || refs[e->ino]))
+				msg = "vol: directory linked more than once";
+			if (msg) {
+				r = problem(ck, why, i, msg);
+				if (!r && ck)
+					r = check_drop(ck, i, e->cookie);
+				continue;
+			}
+			refs[e->ino]++;
+			if (t->dir) {
+				t->dir->parent = i;
+				subdirs[i]++;
+			}
+		}
+	}
+	if (!r)
+		vs->inodes[root]->dir->parent = root;
+	/* connected: every directory's parent chain reaches the root */
+	for (uint64_t i = 1; !r && i < vs->ninodes; i++) {
+		struct vnode *n = vs->inodes[i];
+		if (!n || i == root)
+			continue;
+		if (n->di.nlink == 0) { /* an orphan: unlinked while open */
+			if (refs[i])
+				r = problem(ck, why, i, "vol: orphan inode still named");
+			continue;
+		}
+		if (!refs[i]) {
+			r = problem(ck, why, i, "vol: inode not reachable from the root");
+			if (!r && ck)
+				r = vblist_add(&ck->lost, i, 1);
+			continue;
+		}
+		if (n->dir) {
+			uint64_t p = i, steps = 0;
+			while (p != root && vs->inodes[p] && vs->inodes[p]->dir &&
+			       steps++ < vs->ninodes)
+				p = vs->inodes[p]->dir->parent;
+			if (p != root) {
+				r = problem(ck, why, i,
+					    "vol: directory cycle, not connected to the root");
+				if (ck)
+					ck->unfixable++;
+				continue;
+			}
+		}
+		uint32_t want = n->dir ? 2 + subdirs[i] : refs[i];
+		if (n->di.nlink != want) {
+			r = problem(ck, why, i, "vol: link count wrong");
+			if (!r && ck) {
+				n->di.nlink = want;
+				n->dirty = true;
+			}
+		}
+	}
+	if (!r && vs->inodes[root]->di.nlink != 2 + subdirs[root]) {
+		r = problem(ck, why, root, "vol: link count wrong");
+		if (!r && ck) {
+			vs->inodes[root]->di.nlink = 2 + subdirs[root];
+			vs->inodes[root]->dirty = true;
+		}
+	}
+	free(refs);
+	free(subdirs);
+	return r;
+}
+
+/* ---- the whole volume ---- */
+
+int vs_load_checked(struct vstore *vs, struct vs_check *ck, const char **why)
+{
+	struct vol *v = vs->v;
+	char *blk = malloc(VOL_BLOCK_SIZE);
+	const uint64_t per = VOL_BLOCK_SIZE / VOL_INODE_SIZE;
+	int r = 0;
+
+	*why = NULL;
+	vs->ninodes = vol_inode_count(&v->sb);
+	vs->inodes = calloc(vs->ninodes, sizeof(*vs->inodes));
+	vs->blk_dirty = calloc(v->sb.itable_blocks, 1);
+	if (!blk || !vs->inodes || !vs->blk_dirty) {
+		free(blk);
+		return -ENOMEM;
+	}
+	for (uint64_t b = 0; !r && b < v->sb.itable_blocks; b++) {
+		r = vol_dev_pread(&v->dev, v->fd, blk, VOL_BLOCK_SIZE,
+				  (off_t)((v->sb.itable_start + b) * VOL_BLOCK_SIZE));
+		if (r) {
+			*why = "vol: cannot read the inode table";
+			break;
+		}
+		for (uint64_t s = 0; !r && s < per; s++) {
+			uint64_t ino = b * per + s;
+			struct vol_disk_inode di;
+			const char *bad = NULL;
+			int e = vol_inode_decode(&v->sb, ino, blk + s * VOL_INODE_SIZE, &di, &bad);
+			if (e == -ENOENT)
+				continue;
+			if (!e && ino == 0)
+				e = -EUCLEAN, bad = "vol: inode 0 in use";
+			if (e) {
+				r = problem(ck, why, ino, bad ? bad : "vol: bad inode");
+				if (!r && ck)
+					r = vblist_add(&ck->clear, ino, 1);
+				continue;
+			}
+			struct vnode *n = calloc(1, sizeof(*n));
+			if (!n || (S_ISDIR(di.mode) && !(n->dir = vdir_new()))) {
+				free(n);
+				r = -ENOMEM;
+				break;
+			}
+			n->ino = ino;
+			n->di = di;
+			vs->inodes[ino] = n;
+			vs->inodes_used++;
+		}
+	}
+	free(blk);
+	if (r)
+		return r;
+	struct vnode *root = vs->inodes[v->sb.root_ino];
+	if (!root || !root->dir || root->di.nlink == 0) {
+		*why = "vol: the root inode is not a directory";
+		if (ck)
+			ck->unfixable++;
+		return -EUCLEAN;
+	}
+	for (uint64_t i = 1; !r && i < vs->ninodes; i++)
+		if (vs->inodes[i])
+			r = load_trees(vs, vs->inodes[i], ck, why);
+	if (!r)
+		r = check_names(vs, ck, why);
+	if (!r)
+		r = check_ownership(vs, ck, why);
+	return r;
+}
+
+int vs_load(struct vstore *vs, const char **why)
+{
+	return vs_load_checked(vs, NULL, why);
+}

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vstore.h - the vol store's in-memory state behind store_ops: every inode
+ * in use (attributes, extent map, directory entries, symlink target) is held
+ * in memory from mount to unmount; changes are made durable by a commit
+ * (commit.c) that writes new extent trees and directory blocks copy-on-write
+ * into blocks free in the last commit, then the changed inode-table blocks
+ * and the superblock through the journal. See docs/vol-format.md.
+ *
+ * Files: backend.c (ops table, open/close), namei.c (paths, directories,
+ * namespace ops), data.c (data ops), commit.c (commit, journal, replay),
+ * load.c (reading a volume into memory, shared with fsck), mkfs.c, fsck.c.
+ *
+ * Locking: vs->lock (a mutex) covers all of this state: the namespace,
+ * every inode's attributes and extent map, the allocator, and commits.
+ * Data reads and writes look up or allocate their extents under it, then
+ * drop it across the image pread/pwrite; the caller (the engine) keeps data
+ * I/O and punch/truncate of the same range apart (its invalidate lock).
+ * Lock order: vs->lock -> vol->lock (volume.c's, internal).
+ */
+#ifndef PC_STORE_VOL_VSTORE_H
+#define PC_STORE_VOL_VSTORE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "store/store.h"
+#include "store/vol/extmap.h"
+#include "store/vol/inode.h"
+#include "store/vol/volume.h"
+
+#define VOL_MAX_FILE   (1ll << 44) /* bytes: -EFBIG beyond */
+#define VOL_DIRB_MAGIC 0x42524944u /* "DIRB" */
+#define VOL_JRNL_MAGIC 0x4c4e524au /* "JRNL" */
+
+/* A directory block: this header, then packed records. */
+struct vol_dirblk_hdr {
+	uint32_t magic;
+	uint32_t crc; /* crc32c of the block with crc = 0, seeded with the owner */
+	uint64_t owner;
+	uint32_t nr;   /* records */
+	uint32_t used; /* bytes of records after the header */
+} __attribute__((packed));
+
+/* A directory record: this, then name_len bytes of name (no NUL). */
+struct vol_dirent_rec {
+	uint64_t ino;
+	uint64_t cookie;
+	uint8_t name_len;
+	uint8_t type; /* DT_REG, DT_DIR, DT_LNK */
+} __attribute__((packed));
+
+/* The journal's descriptor block, at journal_start; the logged blocks follow. */
+struct vol_jdesc {
+	uint32_t magic;
+	uint32_t crc; /* crc32c of this block (crc = 0) and every logged block */
+	uint64_t seq; /* = the generation of the superblock logged with it */
+	uint8_t uuid[16];
+	uint32_t nr; /* logged blocks */
+	uint32_t pad;
+	uint64_t home[]; /* home block of each logged block, in order */
+} __attribute__((packed));
+#define VOL_JDESC_MAX ((4096 - sizeof(struct vol_jdesc)) / sizeof(uint64_t))
+
+struct vdent {
+	struct vdent *hnext;
+	uint64_t ino;
+	uint64_t cookie;
+	uint8_t type;
+	uint8_t nlen;
+	char name[]; /* NUL-terminated */
+};
+
+struct vslot {
+	uint64_t cookie;
+	struct vdent *e; /* NULL: removed */
+};
+
+struct vdir {
+	struct vdent **hash;
+	size_t hsize, count;
+	struct vslot *order; /* by cookie */
+	size_t onr, ocap, holes;
+	uint64_t parent; /* the directory's parent (root: itself) */
+};
+
+struct vnode {
+	uint64_t ino;
+	struct vol_disk_inode di; /* attributes; extent_root/blocks as last committed */
+	struct vol_extmap map;	  /* data extents (files, symlinks) */
+	struct vol_blist meta;	  /* committed metadata blocks: tree nodes, directory blocks */
+	struct vdir *dir;	  /* directories */
+	char *target;		  /* symlinks */
+	unsigned opens;		  /* open store_inodes */
+	bool dirty;		  /* the record changed since the last commit */
+	bool map_dirty;		  /* extents / entries changed: rewrite the tree */
+	/* during a commit */
+	uint64_t new_root;
+	uint64_t new_dirsize;
+	struct vol_blist new_meta;
+};
+
+struct vstore {
+	struct store store;
+	pthread_mutex_t lock;
+	struct vol *v;
+	int lock_fd; /* holds the flock */
+	int dio_fd;  /* the image O_DIRECT, -1 if the host has none */
+	uint64_t dev, ninodes, ino_cursor, inodes_used;
+	struct vnode **inodes; /* [ninodes] */
+	uint64_t *dirty;       /* inode numbers whose slot must be rewritten */
+	size_t ndirty, cdirty;
+	uint8_t *blk_dirty; /* per inode-table block */
+	size_t nblk_dirty;
+	uint64_t reserve; /* blocks data allocation leaves for commits */
+	int broken;	  /* a commit failed after its journal write: -EIO from now */
+	unsigned long commits;
+};
+
+/* ---- load.c ---- */
+/* Reads every inode, extent tree, directory and symlink of the mounted v
+ * into vs (vs->v set, inodes allocated). Checks: each structure valid, every
+ * owned block inside the data area, owned once, and not free. 0, or -errno
+ * with *why. */
+int vs_load(struct vstore *vs, const char **why);
+void vs_free_nodes(struct vstore *vs);
+void vnode_free(struct vnode *n);
+int vdir_insert(struct vdir *d, const char *name, size_t nlen, uint64_t ino, uint8_t type,
+		uint64_t cookie);
+struct vdent *vdir_lookup(const struct vdir *d, const char *name, size_t nlen);
+void vdir_remove(struct vdir *d, struct vdent *e);
+struct vdir *vdir_new(void);
+void vdir_free(struct vdir *d);
+int vblist_add(struct vol_blist *l, uint64_t start, uint64_t len);
+
+/* ---- commit.c ---- */
+/* Make everything durable. Caller holds vs->lock. */
+int vs_commit(struct vstore *vs);
+/* Replays a committed journal transaction newer than the image's superblock
+ * (idempotent). 0, or -errno with *why. */
+int vol_journal_replay(int fd, const char **why);
+/* Marks ino's record for the next commit (and commits first if the journal
+ * could not take more). Caller holds vs->lock. */
+void vs_dirty(struct vstore *vs, struct vnode *n);
+/* Commit first if the journal lacks room for @inodes more records. */
+int vs_make_room(struct vstore *vs, unsigned inodes);
+/* Drops an unlinked inode whose last open closed: blocks to pending, slot freed. */
+void vs_evict(struct vstore *vs, struct vnode *n);
+
+/* ---- namei.c ---- */
+extern const struct store_ops vol_store_ops_ns; /* the namespace half */
+void vs_now(struct vol_disk_inode *di, bool a, bool m, bool c);
+void vs_fill_stat(struct vstore *vs, const struct vnode *n, struct stat *st);
+
+/* ---- data.c ---- */
+/* Releases physical blocks displaced from an extent map (to pending). */
+void vs_release(void *arg, uint64_t pblk, uint64_t len);
+int vs_truncate_blocks(struct vstore *vs, struct vnode *n, uint64_t size);
+/* Gives n one new block at file block 0 holding blk (symlinks). */
+int vs_write_new_block(struct vstore *vs, struct vnode *n, const void *blk);
+extern const struct store_ops vol_store_ops_data; /* the data half */
+
+/* ---- backend.c ---- */
+/* Opens @image with @flags and takes its exclusive flock: 0, -EBUSY, -errno. */
+int vol_lock_image(const char *image, int flags, int *fdp);
+/* Tests: stop the image device at its nth write from now (0: never); writes
+ * so far; whether it stopped; commits so far. */
+void vol_store_stop_at(struct store *s, long nth);
+void vol_store_kill_at(struct store *s, long nth); /* raise(SIGKILL) before the nth write */
+/* Fail only the nth write (kind 0), read (1) or flush (2) from now. */
+void vol_store_fail_once(struct store *s, int kind, long nth);
+unsigned long vol_store_writes(struct store *s);
+int vol_store_dead(struct store *s);
+unsigned long vol_store_commits(struct store *s);
+
+static inline struct vstore *VS(struct store *s)
+{
+	return (struct vstore *)s;
+}
+
+#endif
