@@ -5,6 +5,9 @@
  * until pc_munmap, so the mapping outlives pc_close of the descriptor; the
  * mm layer (src/mm/fault.c) owns the views and serves their faults.
  *
+ * The engine's fault_mechanism option picks the mechanism of its views;
+ * pc_engine_close unmaps the views still mapped (pc_munmap_all).
+ *
  * Locks: none held here; mm_map/mm_unmap take the mm lock exclusive and
  * the file's i_mmap_rwsem; mm_sync drops the mm lock before writeback.
  */
@@ -30,14 +33,15 @@ void *pc_mmap(struct pc_engine *e, int fd, size_t len, int prot, int flags, off_
 		*err = -EBADF;
 		return NULL;
 	}
-	if (!f->f_inode)
-		ret = -ENODEV; /* a directory */
-	else if (!(f->f_mode & FMODE_READ) ||
-		 (flags == MAP_SHARED && (prot & PROT_WRITE) && !(f->f_mode & FMODE_WRITE)))
+	/* Linux's order: the access mode first, then a file without mmap. */
+	if (!(f->f_mode & FMODE_READ) ||
+	    (flags == MAP_SHARED && (prot & PROT_WRITE) && !(f->f_mode & FMODE_WRITE)))
 		ret = -EACCES;
+	else if (!f->f_inode)
+		ret = -ENODEV; /* a directory */
 	else
 		ret = mm_map(f->f_mapping, len, prot, flags, (int64_t)offset,
-			     (f->f_mode & FMODE_WRITE) != 0, f, &addr);
+			     (f->f_mode & FMODE_WRITE) != 0, e->fault_mechanism, e, f, &addr);
 	if (ret) {
 		fdput(e, f);
 		*err = ret;
@@ -58,6 +62,14 @@ int pc_munmap(struct pc_engine *e, void *addr, size_t len)
 	if (!ret)
 		fdput(e, owner);
 	return ret;
+}
+
+void pc_munmap_all(struct pc_engine *e)
+{
+	void *owner;
+
+	while ((owner = mm_unmap_one_tagged(e)))
+		fdput(e, owner);
 }
 
 int pc_msync(struct pc_engine *e, void *addr, size_t len, int flags)

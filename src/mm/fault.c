@@ -1,16 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fault.c - mappings of cached files and their page faults (vma.h).
+ * fault.c - mappings of cached files and their page faults (vma.h): the
+ * views, the filemap fault core, and the userfaultfd mechanism. The fallback
+ * mechanism (PROT_NONE + mprotect) is in fault_fallback.c and shares the
+ * core (fault_internal.h).
  *
  * The fault hook runs in the faulting thread, in signal context, for a
- * SIGBUS the CPU raised (never for a fault of a nofault copy: uaccess.c
- * fixes those up before calling us). It takes only our own locks, which
- * the interrupted instruction (an application load or store, or one of our
- * faulting copies, run with no engine lock but i_rwsem) cannot hold. It
- * uses no stdio; the one allocation it can reach is the per-thread task of
- * a thread that never called the engine (get_current), which is safe here
- * because the interrupted code is a load or store of our view, never
- * inside the allocator.
+ * SIGBUS/SIGSEGV the CPU raised (never for a fault of a nofault copy:
+ * uaccess.c fixes those up before calling us). It first asserts that the
+ * thread holds no page lock, invalidate lock or i_mmap_rwsem (a fault with
+ * faults enabled under those deadlocks: validator report). It takes only our
+ * own locks, which the interrupted instruction (an application load or
+ * store, or one of our faulting copies, run with no engine lock but i_rwsem)
+ * cannot hold. It uses no stdio; the one allocation it can reach is the
+ * per-thread task of a thread that never called the engine (get_current),
+ * which is safe here because the interrupted code is a load or store of our
+ * view, never inside the allocator.
+ *
+ * Both kinds of view map the file's memfd (frames.c): MAP_SHARED views
+ * share its pages; MAP_PRIVATE views map them read-only until a store
+ * copies the page (the kernel's COW), as Linux does for a private file
+ * mapping: a page not yet stored to shows the file's current bytes.
  *
  * Sequence (ARCHITECTURE §7 "Faults"): mm lock shared → find the view (not
  * ours: return false, the hook chains) → page beyond EOF: false (SIGBUS) →
@@ -36,7 +46,10 @@
 
 #include "kernel/lockdep.h"
 #include "kernel/rwsem.h"
+#include "mm/fault_dio.h"
 #include "mm/fill.h"
+#include "kernel/task.h"
+#include "mm/fault_internal.h"
 #include "mm/frames.h"
 #include "mm/uaccess.h"
 #include "mm/vma.h"
@@ -49,29 +62,12 @@
 #endif
 
 #define FAULT_AROUND 16
-#define X86_PF_PROT  1ul
-#define X86_PF_WRITE 2ul
 
-struct vma {
-	uintptr_t start, end; /* [start, end), page aligned */
-	pgoff_t pgoff;	      /* file page at start */
-	int prot, flags;
-	bool wp; /* MAP_SHARED of a writable file: write-notify */
-	bool shared;
-	struct address_space *mapping;
-	void *owner;
-	long pins;		      /* atomic: fault paths running without the mm lock */
-	struct list_head mm_link;     /* mm.vmas, under the mm lock */
-	struct list_head i_mmap_link; /* mapping->i_mmap, under i_mmap_rwsem */
-};
-
-static struct {
-	struct rw_semaphore lock; /* "mm_lock" */
-	struct list_head vmas;
-	int uffd;
-	int init_err;
-} mm;
+struct mm_state mm;
 static pthread_once_t mm_once = PTHREAD_ONCE_INIT;
+
+/* Fallback views alive (atomic): the page-removal hook does nothing at 0. */
+long mm_fallback_views;
 
 bool mm_fault_test_keep_mm_lock;
 
@@ -100,16 +96,16 @@ static int uffd_open(void)
  * no views and a userfaultfd of its own; the parent's view records are
  * left allocated (the files' i_mmap lists still link them) but are never
  * found by an address lookup, and write-protecting through them fails
- * harmlessly (their ranges are not registered in the child). */
+ * harmlessly (their ranges are not registered, or not mapped, in the
+ * child). */
 static void mm_atfork_child(void)
 {
+	INIT_LIST_HEAD(&mm.vmas);
+	fb_atfork_child();
 	if (mm.uffd < 0)
 		return;
 	close(mm.uffd);
 	mm.uffd = uffd_open();
-	if (mm.uffd < 0)
-		mm.init_err = -ENODEV;
-	INIT_LIST_HEAD(&mm.vmas);
 }
 
 static void mm_init_once(void)
@@ -117,15 +113,11 @@ static void mm_init_once(void)
 	init_rwsem_class(&mm.lock, &mmap_lock_key);
 	INIT_LIST_HEAD(&mm.vmas);
 	mm.uffd = uffd_open();
-	if (mm.uffd < 0) {
-		mm.init_err = -ENODEV;
-		return;
-	}
 	pthread_atfork(NULL, NULL, mm_atfork_child);
 	uaccess_set_fault_hook(mm_fault);
 }
 
-static struct vma *find_vma(uintptr_t addr)
+struct vma *find_vma(uintptr_t addr)
 {
 	struct vma *v;
 
@@ -165,37 +157,32 @@ static int uffd_ioctl(unsigned long req, void *arg)
 }
 
 /* Makes @page visible at @addr in @v: writable if @writable (a dirtied
- * page of a write-notify view), else write-protected where @v->wp. 0, or
- * -errno (-EFAULT: the frame went away meanwhile; the access faults again). */
+ * page of a write-notify view, or a store to a private view: the kernel
+ * copies it), else read-only (write-protected where @v->wp; a private view's
+ * store then copies it). 0, or -errno (-EFAULT: the frame went away
+ * meanwhile; the access faults again). Fallback views: page locked. */
 static int install_page(struct vma *v, uintptr_t addr, struct page *page, bool writable)
 {
+	struct uffdio_continue c;
+	int err;
+
+	(void)page;
 	addr &= ~(uintptr_t)(PAGE_SIZE - 1);
-	if (v->shared) {
-		struct uffdio_continue c = {
-		    .range = {.start = addr, .len = PAGE_SIZE},
-		    .mode = v->wp && !writable ? UFFDIO_CONTINUE_MODE_WP : 0,
-		};
-		int err = uffd_ioctl(UFFDIO_CONTINUE, &c);
-		if (err == -EEXIST && writable) {
-			struct uffdio_writeprotect w = {.range = {.start = addr, .len = PAGE_SIZE},
-							.mode = 0};
-			err = uffd_ioctl(UFFDIO_WRITEPROTECT, &w);
-		}
-		return err == -EEXIST ? 0 : err;
-	} else {
-		struct uffdio_copy c = {
-		    .dst = addr, .src = (uintptr_t)page_address(page), .len = PAGE_SIZE};
-		int err = uffd_ioctl(UFFDIO_COPY, &c);
-		return err == -EEXIST ? 0 : err;
+	if (v->fallback)
+		return fb_install(v, addr, writable);
+	c.range.start = addr;
+	c.range.len = PAGE_SIZE;
+	c.mode = v->wp && !writable ? UFFDIO_CONTINUE_MODE_WP : 0;
+	err = uffd_ioctl(UFFDIO_CONTINUE, &c);
+	if (err == -EEXIST && writable && v->wp) {
+		struct uffdio_writeprotect w = {.range = {.start = addr, .len = PAGE_SIZE},
+						.mode = 0};
+		err = uffd_ioctl(UFFDIO_WRITEPROTECT, &w);
 	}
+	return err == -EEXIST ? 0 : err;
 }
 
-static pgoff_t vma_index(const struct vma *v, uintptr_t addr)
-{
-	return v->pgoff + ((addr - v->start) >> PAGE_SHIFT);
-}
-
-static pgoff_t eof_pages(struct address_space *m)
+pgoff_t eof_pages(struct address_space *m)
 {
 	int64_t size = i_size_read(m);
 	return (pgoff_t)((size + (int64_t)PAGE_SIZE - 1) >> PAGE_SHIFT);
@@ -203,8 +190,9 @@ static pgoff_t eof_pages(struct address_space *m)
 
 /* Read fault-around: install uptodate cached neighbours of @addr (mm lock
  * shared held; no page lock: a page truncated meanwhile has its frame
- * punched, which unmaps it again). */
-static void fault_around(struct vma *v, uintptr_t addr)
+ * punched, which unmaps it again. A fallback view takes each page's lock
+ * by trylock: the removal hook must see the page it protects). */
+void fault_around(struct vma *v, uintptr_t addr)
 {
 	uintptr_t page_addr = addr & ~(uintptr_t)(PAGE_SIZE - 1);
 	uintptr_t from = page_addr & ~(uintptr_t)(FAULT_AROUND * PAGE_SIZE - 1);
@@ -222,16 +210,20 @@ static void fault_around(struct vma *v, uintptr_t addr)
 		p = find_get_page(&v->mapping->i_pages, vma_index(v, a));
 		if (!p)
 			continue;
-		if (PageUptodate(p))
-			(void)install_page(v, a, p, false);
+		if (!v->fallback) {
+			if (PageUptodate(p))
+				(void)install_page(v, a, p, false);
+		} else if (trylock_page(p)) {
+			if (p->mapping == v->mapping && PageUptodate(p))
+				(void)install_page(v, a, p, false);
+			unlock_page(p);
+		}
 		put_page(p);
 	}
 }
 
-/* The slow path, with @v pinned and the mm lock dropped (unless the test
- * switch keeps it): the page uptodate under ADD + page lock, dirtied for a
- * write to a write-notify view, installed. false: SIGBUS (EOF, I/O error). */
-static bool fault_fill(struct vma *v, uintptr_t addr, bool write)
+/* The slow path (fault_internal.h). */
+bool fault_fill(struct vma *v, uintptr_t addr, bool write)
 {
 	struct address_space *m = v->mapping;
 	pgoff_t index = vma_index(v, addr);
@@ -240,7 +232,8 @@ static bool fault_fill(struct vma *v, uintptr_t addr, bool write)
 	int err = 0;
 
 	reclaim_if_needed(m->cache, 1);
-	filemap_invalidate_lock_add(m);
+	if (!fault_dio_lock_add(m, index)) /* ADD, or the DIO rule (fault_dio.c) */
+		return false;
 	if (index >= eof_pages(m))
 		goto out; /* truncated meanwhile */
 	for (;;) {
@@ -267,7 +260,7 @@ static bool fault_fill(struct vma *v, uintptr_t addr, bool write)
 		bool dirty = write && v->wp;
 		if (dirty)
 			set_page_dirty(page);
-		err = install_page(v, addr, page, dirty);
+		err = install_page(v, addr, page, dirty || (write && !v->shared));
 		ok = !err || err == -EFAULT; /* -EFAULT: faults again */
 	}
 	unlock_page(page);
@@ -275,6 +268,35 @@ static bool fault_fill(struct vma *v, uintptr_t addr, bool write)
 out:
 	filemap_invalidate_unlock_add(m);
 	return ok;
+}
+
+void fault_assert_nothing_forbidden(void)
+{
+#if PC_LOCKDEP
+	/* Held-lock classes a thread must not hold when it faults with faults
+	 * enabled: the fault path takes them (ARCHITECTURE §9). */
+	static const char *const fault_forbidden[] = {"page_lock", "invalidate_lock",
+						      "i_mmap_rwsem"};
+	/* Not `current`: a thread without a task holds no lock. */
+	struct task *t = __current_task;
+
+	if (!t || t->pagefault_disabled)
+		return;
+	for (int i = 0; i < t->nheld; i++) {
+		const char *name = t->held[i].map->key ? t->held[i].map->key->name : NULL;
+		for (size_t k = 0; name && k < ARRAY_SIZE(fault_forbidden); k++)
+			if (!strcmp(name, fault_forbidden[k]) &&
+			    /* a direct I/O write's BLOCK across its fault-in: the
+			     * faults-disabled-mapping rule (fault_dio.h) serves it */
+			    !(k == 1 && t->fdm)) {
+				lockdep_fail_assert(
+				    "(at a page fault with faults enabled) no page "
+				    "lock, invalidate lock or i_mmap_rwsem, but one",
+				    THIS_LOC);
+				return;
+			}
+	}
+#endif
 }
 
 static bool mm_fault(int sig, siginfo_t *si, void *ucv)
@@ -285,15 +307,23 @@ static bool mm_fault(int sig, siginfo_t *si, void *ucv)
 	bool write = err_code & X86_PF_WRITE;
 	struct vma *v;
 	struct page *page;
-	bool ok;
 
-	if (sig != SIGBUS || mm.uffd < 0)
+	/* Only fallback views take SIGSEGV: others' segfaults never wait for
+	 * the mm lock. */
+	if (sig != SIGBUS && !__atomic_load_n(&mm_fallback_views, __ATOMIC_ACQUIRE))
 		return false;
 	down_read(&mm.lock);
 	v = find_vma(addr);
-	if (!v || vma_index(v, addr) >= eof_pages(v->mapping)) {
+	if (!v) {
 		up_read(&mm.lock);
-		return false; /* not ours, or a whole page beyond EOF: SIGBUS */
+		return false; /* not ours */
+	}
+	fault_assert_nothing_forbidden();
+	if (v->fallback)
+		return fb_fault(v, addr, sig, write); /* drops the mm lock */
+	if (sig != SIGBUS || vma_index(v, addr) >= eof_pages(v->mapping)) {
+		up_read(&mm.lock);
+		return false; /* a protection fault, or a whole page beyond EOF: SIGBUS */
 	}
 	if (!write || !v->wp) {
 		page = find_get_page(&v->mapping->i_pages, vma_index(v, addr));
@@ -308,6 +338,13 @@ static bool mm_fault(int sig, siginfo_t *si, void *ucv)
 		if (page)
 			put_page(page);
 	}
+	return fault_slow(v, addr, write);
+}
+
+bool fault_slow(struct vma *v, uintptr_t addr, bool write)
+{
+	bool ok;
+
 	__atomic_fetch_add(&v->pins, 1, __ATOMIC_ACQUIRE);
 	if (mm_fault_test_keep_mm_lock) {
 		ok = fault_fill(v, addr, write);
@@ -322,10 +359,28 @@ static bool mm_fault(int sig, siginfo_t *si, void *ucv)
 
 /* ---- map, unmap, sync ---- */
 
-int mm_map(struct address_space *m, size_t len, int prot, int flags, int64_t off, bool may_write,
-	   void *owner, void **addr)
+/* Registers @v with the userfaultfd: 0, or -errno (-ENODEV: the kernel
+ * cannot serve this view). */
+static int uffd_register(struct vma *v)
 {
 	struct uffdio_register reg;
+
+	if (mm.uffd < 0)
+		return -ENODEV;
+	memset(&reg, 0, sizeof(reg));
+	reg.range.start = v->start;
+	reg.range.len = v->end - v->start;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR;
+	if (v->wp)
+		reg.mode |= UFFDIO_REGISTER_MODE_WP;
+	if (ioctl(mm.uffd, UFFDIO_REGISTER, &reg) < 0)
+		return errno == EINVAL || errno == EPERM ? -ENODEV : -errno;
+	return 0;
+}
+
+int mm_map(struct address_space *m, size_t len, int prot, int flags, int64_t off, bool may_write,
+	   int mech, void *tag, void *owner, void **addr)
+{
 	struct vma *v;
 	void *p;
 	int err;
@@ -335,21 +390,34 @@ int mm_map(struct address_space *m, size_t len, int prot, int flags, int64_t off
 		return err;
 	if (!len || off < 0 || (off & (int64_t)(PAGE_SIZE - 1)) ||
 	    (prot & ~(PROT_READ | PROT_WRITE)) || !(prot & PROT_READ) ||
-	    (flags != MAP_SHARED && flags != MAP_PRIVATE))
+	    (flags != MAP_SHARED && flags != MAP_PRIVATE) ||
+	    (mech != MM_FAULT_AUTO && mech != MM_FAULT_UFFD && mech != MM_FAULT_FALLBACK))
 		return -EINVAL;
+	if (len > SIZE_MAX - PAGE_SIZE)
+		return -ENOMEM;
 	len = (len + PAGE_SIZE - 1) & ~(size_t)(PAGE_SIZE - 1);
 	if ((uint64_t)off + len > ((uint64_t)PAGE_INDEX_MAX << PAGE_SHIFT))
 		return -EOVERFLOW;
-	/* The memfd must cover the view's offsets (a MAP_SHARED mapping of a
-	 * shorter file would SIGBUS outside our handler's control... it does
-	 * raise SIGBUS, which we serve, but keep the mapping well-formed). */
+	if (mech == MM_FAULT_UFFD && mm.uffd < 0)
+		return -ENODEV;
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	if (flags == MAP_SHARED)
-		p = mmap(NULL, len, prot, MAP_SHARED, frames_fd(m->frames), (off_t)off);
-	else
-		p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	v->pgoff = (pgoff_t)(off >> PAGE_SHIFT);
+	v->prot = prot;
+	v->flags = flags;
+	v->shared = flags == MAP_SHARED;
+	v->wp = v->shared && may_write;
+	v->mapping = m;
+	v->owner = owner;
+	v->tag = tag;
+	v->fallback = mech == MM_FAULT_FALLBACK || (mech == MM_FAULT_AUTO && mm.uffd < 0);
+retry:
+	/* Both kinds map the memfd: a private view's stores copy the page. A
+	 * fallback view starts PROT_READ|PROT_WRITE (so that every part of it
+	 * has the same VMA flags and merges back) and fb_map protects it. */
+	p = mmap(NULL, len, v->fallback ? PROT_READ | PROT_WRITE : prot, flags,
+		 frames_fd(m->frames), (off_t)off);
 	if (p == MAP_FAILED) {
 		err = -errno;
 		free(v);
@@ -359,26 +427,15 @@ int mm_map(struct address_space *m, size_t len, int prot, int flags, int64_t off
 	(void)madvise(p, len, MADV_NOHUGEPAGE);
 	v->start = (uintptr_t)p;
 	v->end = v->start + len;
-	v->pgoff = (pgoff_t)(off >> PAGE_SHIFT);
-	v->prot = prot;
-	v->flags = flags;
-	v->shared = flags == MAP_SHARED;
-	v->wp = v->shared && may_write;
-	v->mapping = m;
-	v->owner = owner;
-	memset(&reg, 0, sizeof(reg));
-	reg.range.start = v->start;
-	reg.range.len = len;
-	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
-	if (v->shared)
-		reg.mode |= UFFDIO_REGISTER_MODE_MINOR;
-	if (v->wp)
-		reg.mode |= UFFDIO_REGISTER_MODE_WP;
-	if (ioctl(mm.uffd, UFFDIO_REGISTER, &reg) < 0) {
-		err = -errno;
+	err = v->fallback ? fb_map(v) : uffd_register(v);
+	if (err) {
 		munmap(p, len);
+		if (err == -ENODEV && mech == MM_FAULT_AUTO && !v->fallback) {
+			v->fallback = true;
+			goto retry;
+		}
 		free(v);
-		return err == -EINVAL ? -ENODEV : err;
+		return err;
 	}
 	down_write(&mm.lock);
 	down_write(&m->i_mmap_rwsem);
@@ -390,9 +447,32 @@ int mm_map(struct address_space *m, size_t len, int prot, int flags, int64_t off
 	return 0;
 }
 
+/* Unlinks @v (mm lock exclusive held), waits for its pins, unmaps it. */
+static void vma_remove(struct vma *v)
+{
+	list_del_init(&v->mm_link);
+	down_write(&v->mapping->i_mmap_rwsem);
+	list_del_init(&v->i_mmap_link);
+	up_write(&v->mapping->i_mmap_rwsem);
+}
+
+static void vma_free(struct vma *v)
+{
+	/* Faults that found the view before it left the list finish first. */
+	while (__atomic_load_n(&v->pins, __ATOMIC_ACQUIRE))
+		sched_yield();
+	if (v->fallback) {
+		fb_unmap(v);
+	} else {
+		struct uffdio_range range = {.start = v->start, .len = v->end - v->start};
+		(void)ioctl(mm.uffd, UFFDIO_UNREGISTER, &range);
+	}
+	munmap((void *)v->start, v->end - v->start);
+	free(v);
+}
+
 int mm_unmap(void *addr, size_t len, void **owner)
 {
-	struct uffdio_range range;
 	struct vma *v;
 
 	if (mm_ready())
@@ -404,21 +484,34 @@ int mm_unmap(void *addr, size_t len, void **owner)
 		up_write(&mm.lock);
 		return -EINVAL; /* only whole views */
 	}
-	list_del_init(&v->mm_link);
-	down_write(&v->mapping->i_mmap_rwsem);
-	list_del_init(&v->i_mmap_link);
-	up_write(&v->mapping->i_mmap_rwsem);
+	vma_remove(v);
 	up_write(&mm.lock);
-	/* Faults that found the view before it left the list finish first. */
-	while (__atomic_load_n(&v->pins, __ATOMIC_ACQUIRE))
-		sched_yield();
-	range.start = v->start;
-	range.len = len;
-	(void)ioctl(mm.uffd, UFFDIO_UNREGISTER, &range);
-	munmap(addr, len);
 	*owner = v->owner;
-	free(v);
+	vma_free(v);
 	return 0;
+}
+
+void *mm_unmap_one_tagged(void *tag)
+{
+	struct vma *v, *found = NULL;
+	void *owner;
+
+	if (mm_ready())
+		return NULL;
+	down_write(&mm.lock);
+	list_for_each_entry (v, &mm.vmas, mm_link)
+		if (v->tag == tag) {
+			found = v;
+			break;
+		}
+	if (found)
+		vma_remove(found);
+	up_write(&mm.lock);
+	if (!found)
+		return NULL;
+	owner = found->owner;
+	vma_free(found);
+	return owner;
 }
 
 int mm_sync(void *addr, size_t len, int flags)
@@ -472,6 +565,8 @@ int mm_protect(void *addr, size_t len, int prot)
 		err = -ENOMEM;
 	else if (v->shared && (prot & PROT_WRITE) && !v->wp)
 		err = -EACCES; /* the file is not open for writing */
+	else if (v->fallback)
+		err = fb_mprotect(v, a, len, prot);
 	else if (mprotect(addr, len, prot) < 0)
 		err = -errno;
 	else if (a == v->start && a + len == v->end)
@@ -522,6 +617,8 @@ int mm_advise(void *addr, size_t len, int advice)
 		break;
 	case MADV_DONTNEED: /* unmap: the next access faults (shared: from the
 			     * cache; private: the copy is dropped, as Linux) */
+		if (v->fallback)
+			fb_protect_none(v, a, len, true);
 		if (madvise(addr, len, MADV_DONTNEED) < 0)
 			err = -errno;
 		break;
@@ -546,13 +643,53 @@ void mm_page_mkclean(struct page *page)
 	down_read(&m->i_mmap_rwsem);
 	list_for_each_entry (v, &m->i_mmap, i_mmap_link) {
 		struct uffdio_writeprotect w;
-		if (!v->wp || page->index < v->pgoff ||
-		    page->index >= v->pgoff + ((v->end - v->start) >> PAGE_SHIFT))
+		if (!v->wp || page->index < v->pgoff || page->index >= v->pgoff + vma_pages(v))
 			continue;
 		w.range.start = v->start + ((page->index - v->pgoff) << PAGE_SHIFT);
 		w.range.len = PAGE_SIZE;
 		w.mode = UFFDIO_WRITEPROTECT_MODE_WP;
-		(void)uffd_ioctl(UFFDIO_WRITEPROTECT, &w);
+		if (v->fallback)
+			fb_mkclean(v, w.range.start);
+		else
+			(void)uffd_ioctl(UFFDIO_WRITEPROTECT, &w);
+	}
+	up_read(&m->i_mmap_rwsem);
+}
+
+/* The part of @v that shows file pages [start, start + nr), clipped: false
+ * if none. */
+static bool vma_clip(const struct vma *v, pgoff_t start, pgoff_t nr, uintptr_t *a, size_t *len)
+{
+	pgoff_t first = start > v->pgoff ? start : v->pgoff;
+	pgoff_t end = v->pgoff + vma_pages(v);
+
+	if (start >= end || !nr)
+		return false;
+	if (nr < end - start)
+		end = start + nr;
+	if (first >= end)
+		return false;
+	*a = v->start + ((first - v->pgoff) << PAGE_SHIFT);
+	*len = (end - first) << PAGE_SHIFT;
+	return true;
+}
+
+void unmap_mapping_pages(struct address_space *m, pgoff_t start, pgoff_t nr, bool even_cows)
+{
+	struct vma *v;
+
+	if (!even_cows && !__atomic_load_n(&mm_fallback_views, __ATOMIC_ACQUIRE))
+		return; /* the frame punch that follows unmaps it from uffd views */
+	down_read(&m->i_mmap_rwsem);
+	list_for_each_entry (v, &m->i_mmap, i_mmap_link) {
+		uintptr_t a;
+		size_t len;
+		if (!vma_clip(v, start, nr, &a, &len))
+			continue;
+		if (v->fallback)
+			fb_protect_none(v, a, len, even_cows);
+		if (even_cows && !v->shared)
+			(void)madvise((void *)a, len, MADV_DONTNEED);
 	}
 	up_read(&m->i_mmap_rwsem);
 }

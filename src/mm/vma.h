@@ -10,10 +10,15 @@
  * page uptodate in the cache and installs it (UFFDIO_CONTINUE). Such
  * shared views install pages write-protected until a write fault dirties the
  * page (page_mkwrite); writeback write-protects a page in every view again
- * before writing it (mm_page_mkclean). A MAP_PRIVATE view is private
- * anonymous memory filled by copy from the cache at the first touch of each
- * page (UFFDIO_COPY): later changes of the file are not seen there and its
- * writes are never written back.
+ * before writing it (mm_page_mkclean). A MAP_PRIVATE view is a
+ * MAP_PRIVATE mapping of the same memfd, registered MISSING | MINOR: pages
+ * are installed read-only (UFFDIO_CONTINUE) and show the file until a store
+ * makes the kernel copy the page (COW); copies are never written back, are
+ * dropped by MADV_DONTNEED and by truncate beyond the new EOF
+ * (unmap_mapping_pages with even_cows), kept by a hole punch.
+ * Without a usable userfaultfd, or when the engine asks for it, views use
+ * the fallback mechanism (fault_fallback.c): PROT_NONE pages, SIGSEGV, the
+ * same fault core, mprotect to install.
  *
  * Locks: the mm lock (class "mm_lock", mmap_lock_key): exclusive to add or
  * remove a view, shared in the fault path to find one; dropped before any
@@ -28,21 +33,32 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mm/page.h"
+
 struct address_space;
+
+/* Fault mechanisms (the values of enum pc_fault_mechanism). */
+enum { MM_FAULT_AUTO = 0, MM_FAULT_UFFD = 1, MM_FAULT_FALLBACK = 2 };
 
 /*
  * Maps @len bytes of @m from @off (page aligned). @prot: PROT_READ [|
  * PROT_WRITE]; @flags: MAP_SHARED or MAP_PRIVATE. @may_write: the file is
  * open for writing (a shared view is then registered for write-notify, so
- * mm_protect can make it writable later). @owner is kept with the
- * view (the caller's reference to the file) and handed back by mm_unmap.
- * 0 with *addr set, or -errno (-ENODEV: userfaultfd unavailable).
+ * mm_protect can make it writable later). @mech: MM_FAULT_* (AUTO: the
+ * userfaultfd where the kernel offers it, else the fallback). @owner is kept
+ * with the view (the caller's reference to the file) and handed back by
+ * mm_unmap; @tag names the caller (the engine) for mm_unmap_one_tagged.
+ * 0 with *addr set, or -errno (-ENODEV: userfaultfd unavailable and @mech
+ * UFFD; -ENOMEM: the fallback's VMA budget is spent).
  */
 int mm_map(struct address_space *m, size_t len, int prot, int flags, int64_t off, bool may_write,
-	   void *owner, void **addr);
+	   int mech, void *tag, void *owner, void **addr);
 /* Removes the whole view at @addr of @len bytes (as mapped); *owner gets
  * the owner passed to mm_map. -EINVAL if no such view. */
 int mm_unmap(void *addr, size_t len, void **owner);
+/* Unmaps one view mapped with @tag and returns its owner; NULL when none
+ * is left (pc_engine_close unmaps an engine's views this way). */
+void *mm_unmap_one_tagged(void *tag);
 /* msync: MS_SYNC writes back and waits, MS_ASYNC starts writeback,
  * MS_INVALIDATE alone does nothing (views are coherent with the cache).
  * The range must lie in one view. */
@@ -67,7 +83,23 @@ int mm_advise(void *addr, size_t len, int advice);
 struct page;
 void mm_page_mkclean(struct page *page);
 
+/*
+ * Removes file pages [start, start + nr) of @m from every view, as the
+ * kernel's unmap_mapping_pages: the next access faults. Called before their
+ * frames are punched (page removal: only fallback views need it, the punch
+ * itself unmaps the others) and, with @even_cows, by truncate for the pages
+ * beyond the new EOF: private views then lose their copies of those too, as
+ * Linux's truncate does (a hole punch keeps them). i_mmap_rwsem shared
+ * inside: call with no lock below the page lock held.
+ */
+void unmap_mapping_pages(struct address_space *m, pgoff_t start, pgoff_t nr, bool even_cows);
+
 /* Test switch (H7): the fault path keeps the mm lock across the fill. */
 extern bool mm_fault_test_keep_mm_lock;
+/* Test knob: the most kernel VMAs fallback views may use together (0: the
+ * default, a quarter of vm.max_map_count). Set before mapping. */
+extern long mm_fallback_test_vma_budget;
+/* Kernel VMAs the fallback views use now (for tests). */
+long mm_fallback_vmas(void);
 
 #endif

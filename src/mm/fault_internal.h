@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fault_internal.h - what the two fault mechanisms share (private to
+ * src/mm/fault*.c): the view record, the process's view list and mm lock,
+ * the filemap fault core (fault.c) and the fallback mechanism's entry points
+ * (fault_fallback.c).
+ *
+ * Locks: mm.lock ("mm_lock") as in vma.h. The fallback mechanism adds one
+ * leaf mutex, "mm_fallback_lock", taken last (after the mm lock, a page lock
+ * or i_mmap_rwsem): it guards every fallback view's per-page state, the count
+ * of kernel VMAs those states need, and the list of fallback views. Only
+ * mprotect/mmap system calls run under it.
+ */
+#ifndef PC_MM_FAULT_INTERNAL_H
+#define PC_MM_FAULT_INTERNAL_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kernel/list.h"
+#include "kernel/rwsem.h"
+#include "mm/fill.h"
+
+#define X86_PF_WRITE 2ul
+
+struct vma {
+	uintptr_t start, end; /* [start, end), page aligned */
+	pgoff_t pgoff;	      /* file page at start */
+	int prot, flags;
+	bool wp; /* MAP_SHARED of a writable file: write-notify */
+	bool shared;
+	bool fallback; /* served by PROT_NONE + mprotect (fault_fallback.c) */
+	struct address_space *mapping;
+	void *owner, *tag;
+	long pins;		      /* atomic: fault paths running without the mm lock */
+	struct list_head mm_link;     /* mm.vmas, under the mm lock */
+	struct list_head i_mmap_link; /* mapping->i_mmap, under i_mmap_rwsem */
+	/* fallback only, under mm_fallback_lock */
+	uint8_t *pte;		  /* per page: FB_* state | user prot << FB_PROT_SHIFT */
+	long nvmas;		  /* kernel VMAs the view is split into now */
+	struct list_head fb_link; /* fb.views */
+};
+
+struct mm_state {
+	struct rw_semaphore lock; /* "mm_lock" */
+	struct list_head vmas;
+	int uffd;
+	int init_err;
+};
+extern struct mm_state mm;
+
+/* mm.lock held. */
+struct vma *find_vma(uintptr_t addr);
+
+static inline pgoff_t vma_index(const struct vma *v, uintptr_t addr)
+{
+	return v->pgoff + ((addr - v->start) >> PAGE_SHIFT);
+}
+
+static inline pgoff_t vma_pages(const struct vma *v)
+{
+	return (v->end - v->start) >> PAGE_SHIFT;
+}
+
+pgoff_t eof_pages(struct address_space *m);
+
+/* The fault core (fault.c): @v pinned, mm lock dropped (unless the H7 test
+ * switch keeps it). The page uptodate under ADD + page lock, dirtied for a
+ * write to a write-notify view, installed. false: SIGBUS (EOF, I/O error). */
+bool fault_fill(struct vma *v, uintptr_t addr, bool write);
+/* mm lock shared held, dropped: pins @v, fault_fill, unpins. */
+bool fault_slow(struct vma *v, uintptr_t addr, bool write);
+/* Installs up to FAULT_AROUND uptodate neighbours of @addr. mm lock shared. */
+void fault_around(struct vma *v, uintptr_t addr);
+
+/* Reports (validator) a page lock, invalidate lock or i_mmap_rwsem held by
+ * the faulting thread at fault entry (ARCHITECTURE §9). */
+void fault_assert_nothing_forbidden(void);
+
+/* ---- the fallback mechanism (fault_fallback.c) ---- */
+
+/* Sets up @v (mapped at v->start, fresh) as a fallback view: every page
+ * PROT_NONE. -ENOMEM when the VMA budget would not allow it. */
+int fb_map(struct vma *v);
+/* Forgets @v (before it is unmapped). */
+void fb_unmap(struct vma *v);
+/* The child of fork(): no fallback views. */
+void fb_atfork_child(void);
+/* SIGSEGV/SIGBUS raised by an access (@write: a store) to fallback view
+ * @v: true if served. Called with the mm lock shared, which it drops. */
+bool fb_fault(struct vma *v, uintptr_t addr, int sig, bool write);
+/* Makes page @addr of @v accessible: read-only, or writable if @writable.
+ * Page locked (or the page's frame otherwise known not to go away). */
+int fb_install(struct vma *v, uintptr_t addr, bool writable);
+/* Takes [a, a + len) of @v back to PROT_NONE (the next access faults);
+ * pages a private view has copied keep their access unless @even_cows. */
+void fb_protect_none(struct vma *v, uintptr_t a, size_t len, bool even_cows);
+/* Write-protects page @addr of @v if it is writable (writeback). */
+void fb_mkclean(struct vma *v, uintptr_t addr);
+/* The user's mprotect of [a, a + len) of @v. */
+int fb_mprotect(struct vma *v, uintptr_t a, size_t len, int prot);
+
+#endif
