@@ -6,11 +6,13 @@
  *
  * Locks (docs/locking.md): cache hits take none - an RCU lookup with a page
  * reference, PG_uptodate tested with acquire, the copy to the user with
- * nothing held. A miss takes ADD of the invalidate lock (policy allowing),
- * then the new page's lock, reads the store under both, and drops them
- * before the copy. A page found not uptodate is brought uptodate under ADD
- * and its page lock, re-checking page->mapping after the sleep. Removal
- * expects the page lock held; it takes the LRU and index leaf locks inside.
+ * nothing held. A hit takes a run of up to 64 consecutive uptodate pages in
+ * one lookup and copies their contiguous frames with one copy. A miss takes
+ * ADD of the invalidate lock (policy allowing), then the new page's lock,
+ * reads the store under both, and drops them before the copy. A page found
+ * not uptodate is brought uptodate under ADD and its page lock, re-checking
+ * page->mapping after the sleep. Removal expects the page lock held; it
+ * takes the LRU and index leaf locks inside.
  * Frame growth takes the leaf "frames_lock" inside ADD.
  *
  * Frames: a page's bytes are its frame in the memfd (frames.c), reached
@@ -21,7 +23,9 @@
  * filled in the frame before the punch. A lock-free reader that copied
  * from a frame re-checks PG_uptodate and page->mapping afterwards and
  * re-reads the page if either changed: a punch is ordered after the clear,
- * so a copy that saw punched zeroes also sees the page gone.
+ * so a copy that saw punched zeroes also sees the page gone. A run's copy
+ * re-checks every page it read from and keeps only the bytes before the
+ * first one that changed.
  */
 #include <assert.h>
 #include <errno.h>
@@ -31,11 +35,14 @@
 #include "mm/fill.h"
 #include "mm/frames.h"
 #include "mm/uaccess.h"
+#include "mm/vma.h"
 
 static struct lock_class_key invalidate_lock_key = {.name = "invalidate_lock"};
 static struct lock_class_key i_mmap_rwsem_key = {.name = "i_mmap_rwsem"};
 
 #define FILEMAP_BATCH 32u
+/* Pages one buffered read looks up and copies at once (one index leaf). */
+#define FILEMAP_READ_BATCH 64u
 
 /* ---- mapping lifetime ---- */
 
@@ -102,6 +109,7 @@ void *page_address(struct page *page)
 
 void frames_punch(struct address_space *m, pgoff_t index, unsigned long nr)
 {
+	unmap_mapping_pages(m, index, nr, false); /* fallback views (fault.c) */
 	frames_punch_range(m->frames, index, nr);
 }
 
@@ -181,8 +189,10 @@ void page_cache_remove(struct page *page, bool punch)
 	/* Readers holding a reference re-check this after their copy. */
 	ClearPageUptodate(page);
 	TestClearPageReadahead(page);
-	if (punch)
+	if (punch) {
+		unmap_mapping_pages(m, page->index, 1, false); /* fallback views (fault.c) */
 		frames_punch_range(m->frames, page->index, 1);
+	}
 	lru_cache_del(page);
 	page_index_delete(&m->i_pages, page);
 }
@@ -383,9 +393,53 @@ static struct page *filemap_get_read_page(struct address_space *m, struct file_r
 	}
 }
 
+/*
+ * The batch of a cached read: up to @max pages from @index on, each uptodate
+ * with a reference, their frames one contiguous run of the filler view.
+ * The run stops before a page that is missing, not uptodate, in another
+ * view, or (after the first page) carries PG_readahead, so that the marker
+ * triggers async readahead exactly as a one-page lookup would: from the
+ * first page of a later batch, with ra->prev_index up to date. A first page
+ * that is not a plain hit goes through filemap_get_read_page (miss, fill,
+ * wait). Returns the pages in @pages (0 with *err).
+ */
+static unsigned filemap_get_read_batch(struct address_space *m, struct file_ra_state *ra,
+				       pgoff_t index, pgoff_t last, int flags,
+				       struct read_stats *st, struct page **pages, int *err)
+{
+	unsigned max = (unsigned)min_t(pgoff_t, last - index + 1, FILEMAP_READ_BATCH);
+	unsigned n = find_get_pages_contig(&m->i_pages, index, max, pages), k;
+	char *base;
+
+	if (unlikely(!n || !PageUptodate(pages[0]))) {
+		if (n)
+			put_page(pages[0]);
+		for (k = 1; k < n; k++)
+			put_page(pages[k]);
+		pages[0] = filemap_get_read_page(m, ra, index, last, flags, st, err);
+		return pages[0] ? 1 : 0;
+	}
+	if (unlikely(PageReadahead(pages[0])) && ra && !(flags & FILEMAP_NOWAIT) &&
+	    TestClearPageReadahead(pages[0]))
+		page_cache_async_readahead(m, ra, index, last - index + 1);
+	base = page_address(pages[0]);
+	for (k = 1; k < n; k++) {
+		struct page *page = pages[k];
+
+		if (!PageUptodate(page) || PageReadahead(page) ||
+		    (char *)page_address(page) != base + (size_t)k * PAGE_SIZE)
+			break;
+	}
+	for (unsigned j = k; j < n; j++)
+		put_page(pages[j]);
+	st->hits += k;
+	return k;
+}
+
 ssize_t filemap_read(struct address_space *m, struct file_ra_state *ra, struct iov_iter *iter,
 		     int64_t pos, int flags)
 {
+	struct page *pages[FILEMAP_READ_BATCH];
 	struct read_stats st = {0, 0};
 	size_t total = 0;
 	int err = 0;
@@ -397,39 +451,61 @@ ssize_t filemap_read(struct address_space *m, struct file_ra_state *ra, struct i
 	while (iter->count) {
 		int64_t isize = i_size_read(m), end;
 		pgoff_t index = (pgoff_t)pos >> PAGE_SHIFT, last;
-		size_t offset = (size_t)pos & (PAGE_SIZE - 1), nr, copied;
-		struct page *page;
+		size_t offset = (size_t)pos & (PAGE_SIZE - 1), nr, copied, good;
+		unsigned n, k, used;
 
 		if (pos >= isize)
 			break;
 		if (__builtin_add_overflow(pos, (int64_t)iter->count, &end) || end > isize)
 			end = isize;
 		last = (pgoff_t)(end - 1) >> PAGE_SHIFT;
-		page = filemap_get_read_page(m, ra, index, last, flags, &st, &err);
-		if (!page)
+		n = filemap_get_read_batch(m, ra, index, last, flags, &st, pages, &err);
+		if (!n)
 			break;
-		/* i_size again now that the page is uptodate: a truncate may have
-		 * come first; an extending write made its bytes visible before
-		 * the size (release/acquire). */
+		/* i_size again now that the pages are uptodate: a truncate may
+		 * have come first; an extending write made its bytes visible
+		 * before the size (release/acquire). */
 		isize = i_size_read(m);
 		if (pos >= isize) {
-			put_page(page);
+			for (k = 0; k < n; k++)
+				put_page(pages[k]);
 			break;
 		}
-		nr = (size_t)min_t(int64_t, (int64_t)(PAGE_SIZE - offset), isize - pos);
+		nr = (size_t)min_t(int64_t, (int64_t)((size_t)n * PAGE_SIZE - offset), isize - pos);
 		nr = min_t(size_t, nr, iter->count);
-		mark_page_accessed(page);
+		used = (unsigned)((offset + nr + PAGE_SIZE - 1) >> PAGE_SHIFT);
+		for (k = 0; k < used; k++)
+			mark_page_accessed(pages[k]);
 		sched_race_window("read: page uptodate, copy not done");
-		copied = copy_page_to_iter((char *)page_address(page) + offset, nr, iter);
-		if (unlikely(!PageUptodate(page) || READ_ONCE(page->mapping) != m)) {
-			/* Removed under our copy: its frame may have been punched. */
-			iov_iter_revert(iter, copied);
-			put_page(page);
+		/* The run's frames are contiguous: one copy for all of it. */
+		copied = copy_page_to_iter((char *)page_address(pages[0]) + offset, nr, iter);
+		/* After the copy, each page it read from must still be uptodate
+		 * and in the mapping: one removed under the copy may have had its
+		 * frame punched, so its bytes and all after it are copied again. */
+		good = copied;
+		for (k = 0; k < used && (size_t)k * PAGE_SIZE < offset + copied; k++) {
+			struct page *page = pages[k];
+
+			if (unlikely(!PageUptodate(page) || READ_ONCE(page->mapping) != m)) {
+				good = k ? (size_t)k * PAGE_SIZE - offset : 0;
+				break;
+			}
+		}
+		for (k = 0; k < n; k++)
+			put_page(pages[k]);
+		if (unlikely(good < copied)) {
+			/* Removed under our copy: revert its part, look again. */
+			iov_iter_revert(iter, copied - good);
+			pos += (int64_t)good;
+			total += good;
+			if (good && ra)
+				WRITE_ONCE(ra->prev_index, (pgoff_t)(pos - 1) >> PAGE_SHIFT);
 			continue;
 		}
-		put_page(page);
 		if (ra)
-			WRITE_ONCE(ra->prev_index, index);
+			WRITE_ONCE(ra->prev_index,
+				   copied ? (pgoff_t)(pos + (int64_t)copied - 1) >> PAGE_SHIFT
+					  : index);
 		pos += (int64_t)copied;
 		total += copied;
 		if (copied < nr) {

@@ -566,3 +566,52 @@ unsigned find_get_pages_range_tag(struct page_index *idx, pgoff_t *start, pgoff_
 {
 	return gang_lookup(idx, start, end, (int)tag, pages, max);
 }
+
+unsigned find_get_pages_contig(struct page_index *idx, pgoff_t index, unsigned nr,
+			       struct page **pages)
+{
+	struct pi_node *leaf[2] = {NULL, NULL}; /* @nr <= PI_SLOTS: two leaves at most */
+	unsigned n, k;
+
+	if (!nr || index > PAGE_INDEX_MAX)
+		return 0;
+	if (nr > PI_SLOTS)
+		nr = PI_SLOTS;
+	if (nr - 1 > PAGE_INDEX_MAX - index)
+		nr = (unsigned)(PAGE_INDEX_MAX - index + 1);
+	mm_rcu_thread_enter();
+	rcu_lock();
+	/* First the slots, prefetching each page: the reference updates
+	 * below then find their lines on the way rather than missing one at
+	 * a time. */
+	for (n = 0; n < nr; n++) {
+		pgoff_t i = index + n;
+		unsigned l = n && (i & PI_MASK) < (index & PI_MASK);
+
+		if (!n || (l && !leaf[1])) {
+			leaf[l] = leaf_lookup(idx, i);
+			if (!leaf[l])
+				break;
+		}
+		pages[n] = slot_load(leaf[l], i & PI_MASK);
+		if (!pages[n])
+			break;
+		__builtin_prefetch(pages[n], 1);
+	}
+	for (k = 0; k < n; k++) {
+		pgoff_t i = index + k;
+		struct page *page = pages[k];
+
+		/* A page being freed: the run ends here. */
+		if (!get_page_unless_zero(page))
+			break;
+		if (unlikely(!page_still_there(idx, leaf[k && (i & PI_MASK) < (index & PI_MASK)], i,
+					       page))) {
+			rcu_unlock();
+			put_page(page);
+			return k;
+		}
+	}
+	rcu_unlock();
+	return k;
+}

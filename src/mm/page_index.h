@@ -83,6 +83,16 @@ unsigned find_get_pages_range(struct page_index *idx, pgoff_t *start, pgoff_t en
 unsigned find_get_pages_range_tag(struct page_index *idx, pgoff_t *start, pgoff_t end, unsigned tag,
 				  struct page **pages, unsigned max);
 
+/*
+ * Lock-free gang lookup of a contiguous run (the buffered read's batch): the
+ * pages at @index, @index + 1, ... up to @nr (at most 64) of them, each with
+ * a reference, stopping at the first index without a page (or whose page is
+ * being freed or replaced during the walk). Returns how many: pages[k] is
+ * the page at @index + k.
+ */
+unsigned find_get_pages_contig(struct page_index *idx, pgoff_t index, unsigned nr,
+			       struct page **pages);
+
 /* Tags on present entries (take the index lock). 0 or -ENOENT (no entry). */
 int page_index_set_tag(struct page_index *idx, pgoff_t index, unsigned tag);
 int page_index_clear_tag(struct page_index *idx, pgoff_t index, unsigned tag);
