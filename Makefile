@@ -2,12 +2,17 @@
 #   make check   the test suite three ways: debug (validator on), ASan+UBSan, TSan
 #   make build   the debug build only
 #   make release an optimised build without the validator
-#   make stress  the long runs: 10M model operations, H1 and memory-limit tests
+#   make stress  the long runs: 10M model operations, H1 and memory-limit tests,
+#                2000 vol crash points, 1M model operations on vol
+#   make bench   benchmarks against the kernel from a release build (BENCH_BUILD,
+#                default build-release) -> bench/results/RESULTS.md and plots
+#   make run     install what is missing, build, make ./pagecache.img (1 GiB,
+#                sparse) if absent and mount it at ./mnt in the foreground
 #   make format  clang-format every C file
 MESON ?= meson
 JOBS  ?= $(shell nproc)
 
-.PHONY: all build release check stress deps format clean
+.PHONY: all build release check stress bench deps format clean run
 
 all: build
 
@@ -39,6 +44,17 @@ stress: build
 	PC_MODEL_OPS=$${PC_MODEL_OPS:-10000000} build-debug/tests/api/test_model
 	build-debug/tests/api/test_h1
 	build-debug/tests/api/test_memlimit
+	PC_CRASH_POINTS=$${PC_CRASH_POINTS:-2000} build-debug/tests/api/test_vol_crash
+	PC_MODEL_STORE=vol PC_MODEL_OPS=$${PC_MODEL_VOL_OPS:-1000000} build-debug/tests/api/test_model_vol
+
+BENCH_BUILD ?= build-release
+bench: deps
+	@[ -f $(BENCH_BUILD)/build.ninja ] || $(MESON) setup $(BENCH_BUILD) -Dbuildtype=release -Dvalidator=false >/dev/null
+	ninja -C $(BENCH_BUILD) -j$(JOBS)
+	bench/run.sh $(BENCH_BUILD)
+
+run:
+	@scripts/run.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

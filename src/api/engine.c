@@ -40,6 +40,9 @@ int pc_engine_open(const struct pc_options *opts, struct pc_engine **out)
 	default:
 		return -EINVAL;
 	}
+	if (opts->fault_mechanism != PC_FAULT_AUTO && opts->fault_mechanism != PC_FAULT_UFFD &&
+	    opts->fault_mechanism != PC_FAULT_FALLBACK)
+		return -EINVAL;
 	cfg.mem_limit = opts->mem_limit ? opts->mem_limit : DEFAULT_MEM_LIMIT;
 	cfg.readahead_max = opts->readahead_max ? opts->readahead_max : DEFAULT_READAHEAD_MAX;
 	cfg.dirty_background = opts->dirty_background ? opts->dirty_background : cfg.mem_limit / 10;
@@ -63,6 +66,7 @@ int pc_engine_open(const struct pc_options *opts, struct pc_engine **out)
 	if (err)
 		goto out_cache;
 	fdtable_init(&e->fdt);
+	e->fault_mechanism = opts->fault_mechanism;
 	*out = e;
 	return 0;
 
@@ -82,6 +86,7 @@ int pc_engine_close(struct pc_engine *e)
 
 	if (!e)
 		return -EINVAL;
+	pc_munmap_all(e); /* views left mapped: unmapped now, never dangling */
 	while ((f = fd_remove_next(&e->fdt, &fd))) {
 		int unseen = 0, evict_err;
 
@@ -160,6 +165,9 @@ void pc_get_stats(struct pc_engine *e, struct pc_stats *st)
 	st->reclaimed_pages = __atomic_load_n(&c->stats.reclaimed_pages, __ATOMIC_RELAXED);
 	st->throttled_writes = __atomic_load_n(&c->stats.throttled_writes, __ATOMIC_RELAXED);
 	st->write_retries = __atomic_load_n(&c->stats.write_retries, __ATOMIC_RELAXED);
+	st->dio_retries = __atomic_load_n(&e->itable.dio_retries, __ATOMIC_RELAXED);
+	st->dio_dropped = __atomic_load_n(&e->itable.dio_dropped, __ATOMIC_RELAXED);
+	st->dio_bounced = __atomic_load_n(&e->itable.dio_bounced, __ATOMIC_RELAXED);
 	/* The lock classes are process-wide: these sum every engine's locks. */
 	lockstat_for_each(sum_lock_stats, st);
 }

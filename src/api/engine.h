@@ -41,7 +41,12 @@ struct pc_engine {
 	 * return (the last reference was dropped by a read racing a close):
 	 * pc_engine_close returns it. */
 	int unreported_err;
+	int fault_mechanism; /* enum pc_fault_mechanism (src/api/mmap.c) */
 };
+
+/* Unmaps every view pc_mmap made on @e (pc_engine_close, before the files
+ * go): src/api/mmap.c. */
+void pc_munmap_all(struct pc_engine *e);
 
 /* fput() for a file the caller got from fdget (or never installed): an
  * eviction error it cannot return is kept for pc_engine_close. */

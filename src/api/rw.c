@@ -247,8 +247,10 @@ int pc_fstat(struct pc_engine *e, int fd, struct stat *st)
 		ret = 0;
 	} else {
 		ret = store_fgetattr(f->f_inode->i_store, st);
-		if (!ret)
+		if (!ret) {
 			st->st_size = i_size_read(f->f_mapping);
+			inode_fill_times(f->f_inode, st);
+		}
 	}
 	fdput(e, f);
 	return ret;

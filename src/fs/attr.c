@@ -7,11 +7,60 @@
  * (filemap_invalidate_lock_block) from before the first page is dropped
  * until the store has its new size, so no read, fault or readahead can
  * re-create a page of the dropped range from the old store contents.
+ * Also the engine-side timestamps of an inode (atomics, no lock): a write
+ * or truncate sets mtime and ctime at the call, as the kernel's
+ * file_update_time does, and stat shows them over the store's.
  */
 #include <errno.h>
+#include <time.h>
 
 #include "fs/file.h"
 #include "kernel/sched.h"
+
+void inode_update_time(struct inode *inode)
+{
+	struct timespec ts;
+	int64_t ns;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	__atomic_store_n(&inode->i_mtime_ns, ns, __ATOMIC_RELAXED);
+	__atomic_store_n(&inode->i_ctime_ns, ns, __ATOMIC_RELEASE);
+}
+
+static void ns_to_ts(int64_t ns, struct timespec *ts)
+{
+	ts->tv_sec = (time_t)(ns / 1000000000);
+	ts->tv_nsec = (long)(ns % 1000000000);
+}
+
+void inode_fill_times(struct inode *inode, struct stat *st)
+{
+	int64_t c = __atomic_load_n(&inode->i_ctime_ns, __ATOMIC_ACQUIRE);
+	int64_t m = __atomic_load_n(&inode->i_mtime_ns, __ATOMIC_RELAXED);
+	struct timespec ts;
+
+	/* the store's times may be newer (chmod, or writeback bumped the
+	 * host's mtime): show whichever is later */
+	if (m) {
+		ns_to_ts(m, &ts);
+		if (ts.tv_sec > st->st_mtim.tv_sec ||
+		    (ts.tv_sec == st->st_mtim.tv_sec && ts.tv_nsec > st->st_mtim.tv_nsec))
+			st->st_mtim = ts;
+	}
+	if (c) {
+		ns_to_ts(c, &ts);
+		if (ts.tv_sec > st->st_ctim.tv_sec ||
+		    (ts.tv_sec == st->st_ctim.tv_sec && ts.tv_nsec > st->st_ctim.tv_nsec))
+			st->st_ctim = ts;
+	}
+}
+
+void inode_clear_times(struct inode *inode)
+{
+	__atomic_store_n(&inode->i_mtime_ns, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&inode->i_ctime_ns, 0, __ATOMIC_RELEASE);
+}
 
 int write_back_edge_page(struct address_space *m, int64_t pos)
 {
@@ -101,6 +150,8 @@ int do_truncate(struct inode *inode, int64_t newsize)
 	else
 		err = truncate_up(inode, newsize); /* same size: the store's times */
 	filemap_invalidate_unlock_block(m);
+	if (!err)
+		inode_update_time(inode);
 	return err;
 }
 

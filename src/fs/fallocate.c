@@ -90,8 +90,10 @@ static int falloc_punch_zero(struct inode *inode, int mode, int64_t offset, int6
 	err = store_fallocate(inode->i_store, mode, offset, len);
 	if (!err && !punch && !(mode & FALLOC_FL_KEEP_SIZE) && end > i_size_read(m))
 		i_size_write(m, end);
-	/* The last page may have gone unwritten: the store must keep i_size. */
-	if (!err && end > (oldsize & ~(int64_t)(PAGE_SIZE - 1)))
+	/* The last page may have gone unwritten: the store must keep i_size.
+	 * (The page of the last byte: with a page-aligned size, the page
+	 * before oldsize.) */
+	if (!err && oldsize && end > ((oldsize - 1) & ~(int64_t)(PAGE_SIZE - 1)))
 		err = store_cover_isize(inode);
 out:
 	filemap_invalidate_unlock_block(m);

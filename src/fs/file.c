@@ -255,6 +255,14 @@ ssize_t generic_file_write_iter(struct kiocb *iocb, struct iov_iter *iter)
 	bool nowait = iocb->ki_flags & IOCB_NOWAIT;
 	ssize_t ret;
 
+	if (iocb->ki_flags & IOCB_DIRECT) {
+		/* inside i_size: i_rwsem shared (direct.c); else on below */
+		ret = direct_write_shared(iocb, iter);
+		if (ret > 0)
+			inode_update_time(inode);
+		if (ret != -ENOTBLK)
+			return generic_write_sync(iocb, ret);
+	}
 	if (nowait) {
 		if (!inode_trylock(inode))
 			return -EAGAIN;
@@ -282,6 +290,8 @@ ssize_t generic_file_write_iter(struct kiocb *iocb, struct iov_iter *iter)
 		if (ret > 0)
 			iocb->ki_pos += ret;
 	}
+	if (ret > 0)
+		inode_update_time(inode);
 out:
 	inode_unlock(inode);
 	return generic_write_sync(iocb, ret);

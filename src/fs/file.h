@@ -22,6 +22,7 @@
  *   "collapse: pages dropped, store not yet updated"     BLOCK held
  *   "insert: pages dropped, store not yet updated"       BLOCK held
  *   "truncate: pages dropped, store not yet updated"     BLOCK held
+ *   "dio write: range invalidated, store not yet written" BLOCK held
  *   "evict: inode freeing, not yet written back"         nothing held
  *   "iget: size sampled, inode not yet hashed"           nothing held
  */
@@ -147,6 +148,10 @@ ssize_t direct_read(struct kiocb *iocb, struct iov_iter *iter);
 /* Caller holds i_rwsem exclusive and did generic_write_checks: DIO count,
  * BLOCK, write back + invalidate, store write, i_size. Same alignment. */
 ssize_t direct_write(struct kiocb *iocb, struct iov_iter *iter);
+/* A write inside i_size (not O_APPEND) under i_rwsem shared, taken here;
+ * -ENOTBLK: it must take the exclusive path (extending, or a buffered
+ * fallback). Same checks and alignment. */
+ssize_t direct_write_shared(struct kiocb *iocb, struct iov_iter *iter);
 
 /* ---- the rest of the file operations ---- */
 

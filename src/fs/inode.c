@@ -230,8 +230,10 @@ int inode_table_stat(struct inode_table *t, const char *path, struct stat *st)
 			return err;
 		mutex_lock(&t->lock);
 		inode = find_inode(t, (uint64_t)st->st_dev, (uint64_t)st->st_ino);
-		if (inode)
+		if (inode) {
 			st->st_size = i_size_read(&inode->i_data);
+			inode_fill_times(inode, st);
+		}
 		/* none: if one was evicted since the store was asked, its
 		 * writeback may have changed the size: ask again */
 		again = !inode && t->evict_seq != seq;

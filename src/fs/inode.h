@@ -55,6 +55,10 @@ struct inode {
 	 * its old size (store error); the store must be resized before the
 	 * file may grow again, or old store bytes would reappear. */
 	bool i_store_size_stale;
+	/* atomic: mtime and ctime (ns since the epoch) of the last write or
+	 * truncate through the engine, 0 when the store's times are current;
+	 * stat shows them over the store's (attr.c: inode_update_time). */
+	int64_t i_mtime_ns, i_ctime_ns;
 	struct inode_table *i_table;
 
 	/* under the table lock */
@@ -69,6 +73,8 @@ struct inode_table {
 	unsigned nbuckets;
 	unsigned long nr_inodes;
 	uint64_t evict_seq; /* bumped (under lock) each time an inode is unhashed */
+	/* atomics: direct I/O slow paths (fs/direct.c), for pc_get_stats */
+	uint64_t dio_retries, dio_dropped, dio_bounced;
 	struct wait_queue_head evict_wq;
 	struct store *store;
 	struct mm_cache *cache;
@@ -155,6 +161,14 @@ int inode_sync_store_size(struct inode *inode);
  * dropping pages up to EOF unwritten (punch, zero range), make the store
  * span i_size again. Caller holds i_rwsem exclusive. 0 or -errno. */
 int store_cover_isize(struct inode *inode);
+/* file_update_time: the write or truncate happening now sets mtime and
+ * ctime (engine-side until the store's are set explicitly). No lock. */
+void inode_update_time(struct inode *inode);
+/* Overlays the engine-side times of @inode on the store's attributes @st. */
+void inode_fill_times(struct inode *inode, struct stat *st);
+/* Forgets the engine-side times (the store's are current again). */
+void inode_clear_times(struct inode *inode);
+
 /* When @pos is not page-aligned, writes back the page containing it: the
  * partial edge page of a range starting or ending at @pos (ARCHITECTURE §7).
  * 0 or -errno. */

@@ -20,6 +20,7 @@
 
 #include "mm/fill.h"
 #include "mm/frames.h"
+#include "mm/vma.h"
 
 #define TRUNC_BATCH 32u
 
@@ -111,6 +112,10 @@ void truncate_pagecache(struct address_space *m, int64_t newsize)
 	/* Drops the pages past newsize and zeroes the tail of the EOF page, so
 	 * bytes past EOF are never written back or seen after an extension. */
 	truncate_pagecache_range(m, newsize, INT64_MAX);
+	/* Private views lose their copies beyond the new EOF too, as Linux's
+	 * unmap_mapping_range(..., even_cows = 1) does (fault.c). */
+	unmap_mapping_pages(m, (pgoff_t)((newsize + (int64_t)PAGE_SIZE - 1) >> PAGE_SHIFT),
+			    PAGE_INDEX_MAX, true);
 }
 
 unsigned long invalidate_mapping_pages(struct address_space *m, pgoff_t start, pgoff_t end)

@@ -51,6 +51,8 @@ struct pc_engine *engine_on(const char *d)
 
 	if (pol && *pol)
 		o.policy = (enum pc_lock_policy)atoi(pol);
+	if (getenv("PC_FAULT") && !strcmp(getenv("PC_FAULT"), "fallback"))
+		o.fault_mechanism = PC_FAULT_FALLBACK; /* the mmap tests, second run */
 
 	CHECK_EQ(pc_engine_open(&o, &e), 0);
 	return e;

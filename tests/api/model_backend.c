@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -18,6 +20,7 @@
 #include "model.h"
 #include "model_ops.h"
 #include "pagecache.h"
+#include "store/vol/vol.h"
 
 /* ---- backend calls ---- */
 
@@ -171,9 +174,26 @@ void engine_start(void)
 	    .readahead_max = ra[rnd(4)],
 	    .writeback_interval_ms = wb[rnd(4)],
 	    .policy = chance(70) ? PC_POLICY_TWO_STATE : PC_POLICY_XFS,
+	    /* PC_FAULT=fallback: views on the fallback fault mechanism */
+	    .fault_mechanism = getenv("PC_FAULT") && !strcmp(getenv("PC_FAULT"), "fallback")
+				   ? PC_FAULT_FALLBACK
+				   : PC_FAULT_AUTO,
 	};
 	if (host)
 		return;
+	/* PC_MODEL_STORE=vol: the same run on a vol image inside store_dir,
+	 * made at the first start and kept across restarts */
+	static char image[PATH_MAX];
+	if (getenv("PC_MODEL_STORE") && !strcmp(getenv("PC_MODEL_STORE"), "vol")) {
+		if (!image[0]) {
+			snprintf(image, sizeof(image), "%s/model.vol", store_dir);
+			struct vol_mkfs_opts mo = {.size = 1ll << 30};
+			if (vol_create(image, &mo))
+				FAIL("vol_create %s", image);
+		}
+		o.store_dir = NULL;
+		o.store_image = image;
+	}
 	int ret = pc_engine_open(&o, &eng);
 	if (ret)
 		FAIL("pc_engine_open: %s (mem_limit %zu ra %zu wb %u policy %d)", errname(ret),

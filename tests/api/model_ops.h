@@ -95,6 +95,14 @@ enum {
 	OP_VERIFY,
 	OP_BADFD,
 	OP_RESTART,
+	OP_MMAP, /* model_ops_mmap.c */
+	OP_MUNMAP,
+	OP_MREAD,
+	OP_MWRITE,
+	OP_MSYNC,
+	OP_MADVISE,
+	OP_MIO,
+	OP_DIO_VIEW, /* model_ops_dio.c */
 	OP_NR
 };
 extern const char *const op_names[OP_NR];
@@ -234,5 +242,24 @@ void op_readdir(void);
 void op_verify(void);
 void op_badfd(void);
 void op_restart(void);
+
+/* ---- ops: O_DIRECT from/into views (model_ops_dio.c) ---- */
+
+void op_dio_view(void);
+
+/* ---- ops: mappings (model_ops_mmap.c) ---- */
+
+void op_mmap(void);
+void op_munmap(void);
+void op_mread(void);
+void op_mwrite(void);
+void op_msync(void);
+void op_madvise(void);
+void op_mio(void);
+/* Hooks: the file shrank or grew (file_resize); a collapse/insert range
+ * moved the bytes from @off on; the engine restarts (unmap every view). */
+void mview_file_resized(struct mnode *n, size_t old, size_t size);
+void mview_file_shifted(struct mnode *n, int64_t off);
+void mview_drop_all(void);
 
 #endif

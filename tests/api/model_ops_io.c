@@ -560,6 +560,8 @@ void op_fallocate(void)
 	default:
 		break;
 	}
+	if (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE))
+		mview_file_shifted(n, off);
 }
 
 void op_fadvise(void)

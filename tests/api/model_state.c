@@ -40,7 +40,8 @@ uint8_t *rbuf, *wbuf, *pool; /* 4096-aligned, CAP + 2 pages each; pool: random b
 const char *const op_names[OP_NR] = {
     "open",   "close", "read",	 "write",   "pread",   "pwrite", "preadv2", "pwritev2",
     "lseek",  "fsync", "ftrunc", "falloc",  "fadvise", "fstat",	 "stat",    "unlink",
-    "rename", "mkdir", "rmdir",	 "readdir", "verify",  "badfd",	 "restart",
+    "rename", "mkdir", "rmdir",	 "readdir", "verify",  "badfd",	 "restart", "mmap",
+    "munmap", "mread", "mwrite", "msync",   "madvise", "mio",	 "dioview",
 };
 unsigned long op_count[OP_NR], op_errno[OP_NR][134];
 double op_time[OP_NR];
@@ -164,6 +165,7 @@ bool dir_empty(const struct mnode *d)
 void file_resize(struct mnode *n, size_t size)
 {
 	CHECK(size <= CAP);
+	mview_file_resized(n, n->size, size);
 	if (size > n->cap) {
 		size_t c = n->cap ? n->cap : 8192;
 		while (c < size)

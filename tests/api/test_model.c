@@ -43,11 +43,38 @@ struct weight {
 static const struct weight weights[] = {
     /* the last close of a file (eviction), truncate and fsync cost the
      * engine most: they are rarer than reads and writes */
-    {OP_OPEN, 30},	{OP_CLOSE, 22},	    {OP_READ, 80},     {OP_WRITE, 70}, {OP_PREAD, 120},
-    {OP_PWRITE, 110},	{OP_PREADV2, 70},   {OP_PWRITEV2, 70}, {OP_LSEEK, 60}, {OP_FSYNC, 3},
-    {OP_FTRUNCATE, 15}, {OP_FALLOCATE, 35}, {OP_FADVISE, 30},  {OP_FSTAT, 30}, {OP_STAT, 20},
-    {OP_UNLINK, 8},	{OP_RENAME, 16},    {OP_MKDIR, 5},     {OP_RMDIR, 12}, {OP_READDIR, 5},
-    {OP_VERIFY, 0},	{OP_BADFD, 5},
+    {OP_OPEN, 30},
+    {OP_CLOSE, 22},
+    {OP_READ, 80},
+    {OP_WRITE, 70},
+    {OP_PREAD, 120},
+    {OP_PWRITE, 110},
+    {OP_PREADV2, 70},
+    {OP_PWRITEV2, 70},
+    {OP_LSEEK, 60},
+    {OP_FSYNC, 3},
+    {OP_FTRUNCATE, 15},
+    {OP_FALLOCATE, 35},
+    {OP_FADVISE, 30},
+    {OP_FSTAT, 30},
+    {OP_STAT, 20},
+    {OP_UNLINK, 8},
+    {OP_RENAME, 16},
+    {OP_MKDIR, 5},
+    {OP_RMDIR, 12},
+    {OP_READDIR, 5},
+    {OP_VERIFY, 0},
+    {OP_BADFD, 5},
+    /* mappings (model_ops_mmap.c) */
+    {OP_MMAP, 8},
+    {OP_MUNMAP, 5},
+    {OP_MREAD, 40},
+    {OP_MWRITE, 30},
+    {OP_MSYNC, 4},
+    {OP_MADVISE, 10},
+    {OP_MIO, 10},
+    /* O_DIRECT with a view as the buffer (model_ops_dio.c) */
+    {OP_DIO_VIEW, 12},
 };
 
 static void run_op(void)
@@ -123,6 +150,30 @@ static void run_op(void)
 	case OP_READDIR:
 		op_readdir();
 		break;
+	case OP_MMAP:
+		op_mmap();
+		break;
+	case OP_MUNMAP:
+		op_munmap();
+		break;
+	case OP_MREAD:
+		op_mread();
+		break;
+	case OP_MWRITE:
+		op_mwrite();
+		break;
+	case OP_MSYNC:
+		op_msync();
+		break;
+	case OP_MADVISE:
+		op_madvise();
+		break;
+	case OP_MIO:
+		op_mio();
+		break;
+	case OP_DIO_VIEW:
+		op_dio_view();
+		break;
 	default:
 		op_badfd();
 		break;
@@ -161,6 +212,7 @@ TEST(model_random_ops)
 		if (opno && opno % restart_every == 0) {
 			double t1 = api_now();
 			op_count[OP_RESTART]++;
+			mview_drop_all();
 			op_restart();
 			op_time[OP_RESTART] += api_now() - t1;
 		} else if (opno && opno % verify_every == 0) {
@@ -172,6 +224,7 @@ TEST(model_random_ops)
 			run_op();
 		}
 	}
+	mview_drop_all();
 	op_restart();
 	double dt = api_now() - t0;
 

@@ -10,6 +10,9 @@
  * <root>/.pagecache.lock carries an exclusive OFD lock (flock where OFD locks
  * are missing) so that two engines never serve one root.
  *
+ * link/symlink/readlink/setattr use linkat/symlinkat/readlinkat and
+ * fchownat/fchmodat/utimensat with AT_SYMLINK_NOFOLLOW on the last component.
+ *
  * Locking: none. The lazily opened O_DIRECT fd is installed with a CAS.
  */
 #include <dirent.h>
@@ -314,6 +317,110 @@ static int dir_getattr(struct store *s, const char *path, struct stat *st)
 	return ret;
 }
 
+static int dir_link(struct store *s, const char *from, const char *to)
+{
+	struct dir_store *d = DS(s);
+	struct dir_path a, b;
+	struct stat st;
+
+	if (!*from)
+		return -EPERM; /* the root directory */
+	if (!*to)
+		return -EEXIST;
+	int ret = resolve_parent(d, from, &a);
+	if (ret)
+		return ret;
+	ret = resolve_parent(d, to, &b);
+	if (ret) {
+		put_parent(d, &a);
+		return ret;
+	}
+	/* linkat(2) does not follow a symlink @from (flags 0): link(2) on Linux */
+	if (fstatat(a.dfd, a.name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		ret = -errno;
+	else if (S_ISDIR(st.st_mode))
+		ret = -EPERM;
+	else
+		ret = linkat(a.dfd, a.name, b.dfd, b.name, 0) < 0 ? -errno : 0;
+	put_parent(d, &b);
+	put_parent(d, &a);
+	return ret;
+}
+
+static int dir_symlink(struct store *s, const char *target, const char *path)
+{
+	struct dir_store *d = DS(s);
+	struct dir_path dp;
+
+	if (!*path)
+		return -EEXIST;
+	int ret = resolve_parent(d, path, &dp);
+	if (ret)
+		return ret;
+	ret = symlinkat(target, dp.dfd, dp.name) < 0 ? -errno : 0;
+	put_parent(d, &dp);
+	return ret;
+}
+
+static ssize_t dir_readlink(struct store *s, const char *path, char *buf, size_t size)
+{
+	struct dir_store *d = DS(s);
+	struct dir_path dp;
+	ssize_t n;
+
+	if (!*path)
+		return -EINVAL; /* the root is a directory */
+	int ret = resolve_parent(d, path, &dp);
+	if (ret)
+		return ret;
+	n = readlinkat(dp.dfd, dp.name, buf, size);
+	if (n < 0)
+		n = -errno;
+	put_parent(d, &dp);
+	return n;
+}
+
+/* fchmodat/fchownat/utimensat on the last component, never following it.
+ * The root itself is reached through its own fd. */
+static int dir_setattr(struct store *s, const char *path, const struct store_setattr *attr)
+{
+	struct dir_store *d = DS(s);
+	struct dir_path dp = {.dfd = d->root_fd, .name = "."};
+	int ret = 0;
+
+	if (*path) {
+		ret = resolve_parent(d, path, &dp);
+		if (ret)
+			return ret;
+	}
+	int fl = *path ? AT_SYMLINK_NOFOLLOW : 0;
+	if ((attr->valid & (STORE_ATTR_UID | STORE_ATTR_GID)) &&
+	    fchownat(dp.dfd, dp.name, (attr->valid & STORE_ATTR_UID) ? attr->uid : (uid_t)-1,
+		     (attr->valid & STORE_ATTR_GID) ? attr->gid : (gid_t)-1, fl) < 0)
+		ret = -errno;
+	/* after chown, which may have cleared S_ISUID/S_ISGID: an explicit mode wins */
+	if (!ret && (attr->valid & STORE_ATTR_MODE) &&
+	    fchmodat(dp.dfd, dp.name, attr->mode, fl) < 0)
+		ret = errno == ENOTSUP ? -EOPNOTSUPP : -errno;
+	if (!ret && (attr->valid & (STORE_ATTR_ATIME | STORE_ATTR_MTIME))) {
+		struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_OMIT}};
+		if (attr->valid & STORE_ATTR_ATIME)
+			ts[0] = attr->atime;
+		if (attr->valid & STORE_ATTR_MTIME)
+			ts[1] = attr->mtime;
+		if (utimensat(dp.dfd, dp.name, ts, fl) < 0)
+			ret = -errno;
+	}
+	if (!ret && !attr->valid) {
+		/* nothing but ctime: a no-op chown changes it, as the contract says */
+		if (fchownat(dp.dfd, dp.name, (uid_t)-1, (gid_t)-1, fl) < 0)
+			ret = -errno;
+	}
+	if (*path)
+		put_parent(d, &dp);
+	return ret;
+}
+
 static int dir_statfs(struct store *s, struct statvfs *st)
 {
 	return fstatvfs(DS(s)->root_fd, st) < 0 ? -errno : 0;
@@ -508,6 +615,10 @@ static const struct store_ops dir_store_ops = {
     .clone_range = dir_clone_range,
     .sync = dir_sync,
     .statfs = dir_statfs,
+    .link = dir_link,
+    .symlink = dir_symlink,
+    .readlink = dir_readlink,
+    .setattr = dir_setattr,
     .close = dir_close,
 };
 

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cli.h - the subcommands of the `pagecache` executable (main.c dispatches).
+ * Each takes its own argv (argv[0] = the subcommand) and returns the exit
+ * status. No locks.
+ */
+#ifndef PC_CLI_CLI_H
+#define PC_CLI_CLI_H
+
+int cmd_mkfs(int argc, char **argv);
+int cmd_fsck(int argc, char **argv);
+int cmd_mount(int argc, char **argv);
+int cmd_stat(int argc, char **argv);
+int cmd_stress(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* Directory holding the pagecache executable's build tree peers ("" if
+ * unknown): <build>/src/cli. */
+const char *cli_exe_dir(void);
+/* Parses "10", "10s", "5m", "1h" into seconds; -1 on error. */
+long cli_parse_duration(const char *s);
+/* Parses "1G", "512M", "4096" into bytes; -1 on error. */
+long long cli_parse_size(const char *s);
+
+#endif

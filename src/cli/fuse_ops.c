@@ -1,0 +1,994 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fuse_ops.c - the FUSE low-level operations of `pagecache mount`: each
+ * request becomes engine calls (include/pagecache.h) on the store path of
+ * its node (fuse_nodes.c) or on the engine fd of its open file; every data
+ * byte goes through the engine.
+ *
+ * Caching: attributes are not cached by the kernel (timeout 0) so stat
+ * always shows the engine's size and times; names are (1 s: they change
+ * only through this kernel, which updates its dentries itself). Opens use direct_io
+ * (no kernel page cache) unless the mount is in mmap mode; then they use
+ * the kernel's page cache without keep_cache, and every change made through
+ * the engine to a file (write, truncate, fallocate) queues an invalidation
+ * of the kernel's pages for each node naming that file (fuse_notify.c).
+ *
+ * Ownership: the kernel applied the caller's umask to create modes (the
+ * server runs with umask 0); files are created with the caller's uid and gid (the group of
+ * a setgid parent directory, which new directories also inherit the bit
+ * of); permission checks are the kernel's (default_permissions).
+ *
+ * Locks: none of ours across engine calls or replies (docs/locking.md FUSE).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "cli/fuse_nodes.h"
+#include "cli/fuse_server.h"
+
+struct pcfs pcfs;
+
+/* Every open handle is on one list (handles_lock, leaf), so that those the
+ * kernel never released (the session ended first) are freed at exit. */
+struct handle {
+	struct handle *next, **pprev;
+	void (*free)(struct handle *h);
+};
+
+static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct handle *handles;
+
+static void handle_add(struct handle *h, void (*fn)(struct handle *))
+{
+	h->free = fn;
+	pthread_mutex_lock(&handles_lock);
+	h->next = handles;
+	h->pprev = &handles;
+	if (handles)
+		handles->pprev = &h->next;
+	handles = h;
+	pthread_mutex_unlock(&handles_lock);
+}
+
+static void handle_del(struct handle *h)
+{
+	pthread_mutex_lock(&handles_lock);
+	*h->pprev = h->next;
+	if (h->next)
+		h->next->pprev = h->pprev;
+	pthread_mutex_unlock(&handles_lock);
+}
+
+void pcfs_free_handles(void)
+{
+	pthread_mutex_lock(&handles_lock);
+	while (handles) {
+		struct handle *h = handles;
+		handles = h->next;
+		if (handles)
+			handles->pprev = &handles;
+		h->free(h); /* memory only: pc_engine_close closes the engine fds */
+	}
+	pthread_mutex_unlock(&handles_lock);
+}
+
+static void free_plain(struct handle *h)
+{
+	free(h);
+}
+
+/* The stats file's contents, made at open. */
+struct stats_fh {
+	struct handle h;
+	char text[8192];
+};
+
+/* An open file: the engine fd, and a second one opened O_DIRECT for
+ * aligned requests on a file the caller opened O_DIRECT. */
+struct fh {
+	struct handle h;
+	int fd, dfd;
+	struct node *n;
+	bool cached; /* kernel page cache in use for this open (mmap mode) */
+	bool privs;  /* the file had S_ISUID/S_ISGID at open: writes may kill them */
+};
+
+struct dent {
+	uint64_t ino;
+	unsigned type;
+	char *name;
+};
+
+/* An open directory: a snapshot of its entries taken at opendir. */
+struct dh {
+	struct handle h;
+	size_t n;
+	struct dent *ents;
+};
+
+#define DIO_ALIGN 4096
+
+static void count_req(void)
+{
+	__atomic_fetch_add(&pcfs.reqs, 1, __ATOMIC_RELAXED);
+}
+
+static int reply_err(fuse_req_t req, int neg)
+{
+	return fuse_reply_err(req, neg < 0 ? -neg : neg);
+}
+
+static void stats_attr(struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = 0xffffffffffffff01ull;
+	st->st_mode = S_IFREG | 0444;
+	st->st_nlink = 1;
+	st->st_uid = pcfs.owner_uid;
+	st->st_blksize = 4096;
+}
+
+static int node_stat(struct node *n, struct fuse_file_info *fi, struct stat *st)
+{
+	char path[NODES_PATH_MAX];
+	int ret;
+
+	if (fi && fi->fh)
+		return pc_fstat(pcfs.e, ((struct fh *)(uintptr_t)fi->fh)->fd, st);
+	ret = node_path(n, path, sizeof(path));
+	if (ret == -ENOENT) {
+		int fd = node_any_fd(n);
+		return fd >= 0 ? pc_fstat(pcfs.e, fd, st) : -ENOENT;
+	}
+	return ret ? ret : pc_stat(pcfs.e, path, st);
+}
+
+/* Replies with the entry of child @name of @parent (whose path is @path). */
+static void reply_new_entry(fuse_req_t req, struct node *parent, const char *name, const char *path,
+			    struct fuse_file_info *fi, int fd)
+{
+	struct fuse_entry_param ep = {0};
+	int ret = fd >= 0 ? pc_fstat(pcfs.e, fd, &ep.attr) : pc_stat(pcfs.e, path, &ep.attr);
+	struct node *n;
+
+	if (ret) {
+		reply_err(req, ret);
+		return;
+	}
+	n = node_lookup_add(parent, name, ep.attr.st_ino);
+	if (!n) {
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	ep.ino = node_id(n);
+	ep.generation = 1;
+	ep.attr_timeout = 0;	/* stat always asks: the engine's size and times */
+	ep.entry_timeout = 1.0; /* names change only through this kernel */
+	if (fi) {
+		struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+		h->n = n;
+		node_add_fd(n, h->fd);
+		if (h->cached)
+			node_set_cached(n);
+		if (fuse_reply_create(req, &ep, fi)) {
+			node_forget(n, 1);
+		}
+		return;
+	}
+	if (fuse_reply_entry(req, &ep))
+		node_forget(n, 1);
+}
+
+/* Queue invalidations of the kernel's cached pages of every node of @n's
+ * file (mmap mode only). */
+static void inval_aliases(struct node *n, int64_t off, int64_t len)
+{
+	uint64_t ids[64];
+	int k;
+
+	if (!pcfs.mmap_mode)
+		return;
+	k = node_aliases(node_ino(n), ids, 64);
+	for (int i = 0; i < k; i++)
+		notify_inval(ids[i], off, len);
+}
+
+/* ---- ownership of new objects ---- */
+
+/* Gives the new object @path the caller's uid and gid, or the parent's
+ * group under a setgid directory (and, for a directory, the bit). */
+static int set_owner(fuse_req_t req, struct node *parent, const char *path, bool dir, mode_t mode)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	char ppath[NODES_PATH_MAX];
+	struct stat pst;
+	gid_t gid = ctx->gid;
+	int ret;
+
+	ret = node_path(parent, ppath, sizeof(ppath));
+	if (!ret)
+		ret = pc_stat(pcfs.e, ppath, &pst);
+	if (ret)
+		return ret;
+	if (pst.st_mode & S_ISGID)
+		gid = pst.st_gid;
+	ret = pc_chown(pcfs.e, path, ctx->uid, gid);
+	if (!ret && dir && (pst.st_mode & S_ISGID))
+		ret = pc_chmod(pcfs.e, path, (mode & 07777) | S_ISGID);
+	return ret;
+}
+
+/* ---- lookups and attributes ---- */
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	if (pcfs.mmap_mode && (conn->capable & FUSE_CAP_AUTO_INVAL_DATA))
+		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+	conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV; /* the kernel kills suid via setattr */
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	char path[NODES_PATH_MAX];
+	int ret;
+
+	count_req();
+	if (parent == 1 && !strcmp(name, PCFS_STATS_NAME)) {
+		struct fuse_entry_param ep = {.ino = PCFS_STATS_NODEID, .generation = 1};
+		stats_attr(&ep.attr);
+		fuse_reply_entry(req, &ep);
+		return;
+	}
+	ret = node_child_path(node_of(parent), name, path, sizeof(path));
+	if (ret) {
+		reply_err(req, ret);
+		return;
+	}
+	reply_new_entry(req, node_of(parent), name, path, NULL, -1);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	if (ino != PCFS_STATS_NODEID)
+		node_forget(node_of(ino), nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		if (forgets[i].ino != PCFS_STATS_NODEID)
+			node_forget(node_of(forgets[i].ino), forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat st;
+	int ret;
+
+	count_req();
+	if (ino == PCFS_STATS_NODEID) {
+		stats_attr(&st);
+		fuse_reply_attr(req, &st, 0);
+		return;
+	}
+	ret = node_stat(node_of(ino), fi, &st);
+	if (ret)
+		reply_err(req, ret);
+	else
+		fuse_reply_attr(req, &st, 0);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct node *n = node_of(ino);
+	char path[NODES_PATH_MAX];
+	struct stat st;
+	int ret;
+
+	count_req();
+	if (ino == PCFS_STATS_NODEID) {
+		reply_err(req, -EPERM);
+		return;
+	}
+	ret = node_path(n, path, sizeof(path));
+	if (ret && !(ret == -ENOENT && fi && fi->fh && to_set == FUSE_SET_ATTR_SIZE))
+		goto out;
+	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		ret =
+		    pc_chown(pcfs.e, path, (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1,
+			     (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1);
+		if (ret)
+			goto out;
+	}
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		ret = pc_chmod(pcfs.e, path, attr->st_mode & 07777);
+		if (ret)
+			goto out;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		struct fh *h = fi ? (struct fh *)(uintptr_t)fi->fh : NULL;
+		ret = h ? pc_ftruncate(pcfs.e, h->fd, attr->st_size)
+			: pc_truncate(pcfs.e, path, attr->st_size);
+		if (ret == -EINVAL && h) /* fh not open for writing: by path */
+			ret = pc_truncate(pcfs.e, path, attr->st_size);
+		if (ret)
+			goto out;
+		inval_aliases(n, attr->st_size, 0);
+	}
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
+		struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_OMIT}};
+		if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+			ts[0].tv_nsec = UTIME_NOW;
+		else if (to_set & FUSE_SET_ATTR_ATIME)
+			ts[0] = attr->st_atim;
+		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+			ts[1].tv_nsec = UTIME_NOW;
+		else if (to_set & FUSE_SET_ATTR_MTIME)
+			ts[1] = attr->st_mtim;
+		ret = pc_utimens(pcfs.e, path, ts);
+		if (ret)
+			goto out;
+	}
+	ret = node_stat(n, fi, &st);
+out:
+	if (ret)
+		reply_err(req, ret);
+	else
+		fuse_reply_attr(req, &st, 0);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char path[NODES_PATH_MAX], buf[PATH_MAX + 1];
+	int ret = node_path(node_of(ino), path, sizeof(path));
+	ssize_t n;
+
+	count_req();
+	if (ret) {
+		reply_err(req, ret);
+		return;
+	}
+	n = pc_readlink(pcfs.e, path, buf, sizeof(buf) - 1);
+	if (n < 0) {
+		reply_err(req, (int)n);
+		return;
+	}
+	buf[n] = '\0';
+	fuse_reply_readlink(req, buf);
+}
+
+/* ---- namespace ---- */
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	char path[NODES_PATH_MAX];
+	int ret, fd;
+
+	count_req();
+	if (!S_ISREG(mode)) {
+		reply_err(req, -EPERM); /* the stores hold regular files, dirs and symlinks */
+		return;
+	}
+	ret = node_child_path(node_of(parent), name, path, sizeof(path));
+	if (ret) {
+		reply_err(req, ret);
+		return;
+	}
+	fd = pc_open(pcfs.e, path, O_CREAT | O_EXCL | O_WRONLY, mode & 07777);
+	if (fd < 0) {
+		reply_err(req, fd);
+		return;
+	}
+	pc_close(pcfs.e, fd);
+	ret = set_owner(req, node_of(parent), path, false, mode);
+	if (ret) {
+		pc_unlink(pcfs.e, path);
+		reply_err(req, ret);
+		return;
+	}
+	reply_new_entry(req, node_of(parent), name, path, NULL, -1);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	char path[NODES_PATH_MAX];
+	int ret;
+
+	count_req();
+	ret = node_child_path(node_of(parent), name, path, sizeof(path));
+	if (!ret)
+		ret = pc_mkdir(pcfs.e, path, mode & 07777);
+	if (!ret) {
+		ret = set_owner(req, node_of(parent), path, true, mode);
+		if (ret)
+			pc_rmdir(pcfs.e, path);
+	}
+	if (ret)
+		reply_err(req, ret);
+	else
+		reply_new_entry(req, node_of(parent), name, path, NULL, -1);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	char path[NODES_PATH_MAX];
+	int ret;
+
+	count_req();
+	ret = node_child_path(node_of(parent), name, path, sizeof(path));
+	if (!ret)
+		ret = pc_unlink(pcfs.e, path);
+	if (!ret)
+		node_detach(node_of(parent), name);
+	reply_err(req, ret);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	char path[NODES_PATH_MAX];
+	int ret;
+
+	count_req();
+	ret = node_child_path(node_of(parent), name, path, sizeof(path));
+	if (!ret)
+		ret = pc_rmdir(pcfs.e, path);
+	if (!ret)
+		node_detach(node_of(parent), name);
+	reply_err(req, ret);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	char path[NODES_PATH_MAX];
+	int ret;
+
+	count_req();
+	ret = node_child_path(node_of(parent), name, path, sizeof(path));
+	if (!ret)
+		ret = pc_symlink(pcfs.e, link, path);
+	if (!ret) {
+		ret = set_owner(req, node_of(parent), path, false, 0);
+		if (ret)
+			pc_unlink(pcfs.e, path);
+	}
+	if (ret)
+		reply_err(req, ret);
+	else
+		reply_new_entry(req, node_of(parent), name, path, NULL, -1);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	char from[NODES_PATH_MAX], to[NODES_PATH_MAX];
+	int ret;
+
+	count_req();
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+		reply_err(req, -EINVAL); /* RENAME_WHITEOUT: overlayfs only */
+		return;
+	}
+	ret = node_child_path(node_of(parent), name, from, sizeof(from));
+	if (!ret)
+		ret = node_child_path(node_of(newparent), newname, to, sizeof(to));
+	if (!ret)
+		ret = pc_rename(pcfs.e, from, to, flags);
+	if (!ret)
+		node_rename(node_of(parent), name, node_of(newparent), newname, flags);
+	reply_err(req, ret);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	char from[NODES_PATH_MAX], to[NODES_PATH_MAX];
+	int ret;
+
+	count_req();
+	ret = node_path(node_of(ino), from, sizeof(from));
+	if (!ret)
+		ret = node_child_path(node_of(newparent), newname, to, sizeof(to));
+	if (!ret)
+		ret = pc_link(pcfs.e, from, to);
+	if (ret)
+		reply_err(req, ret);
+	else
+		reply_new_entry(req, node_of(newparent), newname, to, NULL, -1);
+}
+
+/* ---- files ---- */
+
+static int engine_flags(int flags)
+{
+	return flags & (O_ACCMODE | O_APPEND | O_TRUNC | O_CREAT | O_EXCL);
+}
+
+static struct fh *new_fh(int fd, int flags)
+{
+	struct fh *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->fd = fd;
+	h->dfd = -1;
+	handle_add(&h->h, free_plain);
+	h->cached = pcfs.mmap_mode && !(flags & O_DIRECT);
+	return h;
+}
+
+static void set_open_flags(struct fh *h, struct fuse_file_info *fi)
+{
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->keep_cache = 0;
+	fi->direct_io = !h->cached;
+}
+
+/* For a caller's O_DIRECT open: a second engine fd with O_DIRECT, used for
+ * requests aligned to DIO_ALIGN (others take the buffered path, since the
+ * kernel forwards O_DIRECT requests at any alignment). */
+static void open_direct(struct fh *h, const char *path, int flags)
+{
+	if (!(flags & O_DIRECT))
+		return;
+	h->dfd = pc_open(pcfs.e, path, (flags & (O_ACCMODE | O_APPEND)) | O_DIRECT, 0);
+	if (h->dfd < 0)
+		h->dfd = -1;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	char path[NODES_PATH_MAX];
+	struct node *n = node_of(ino);
+	struct fh *h;
+	int ret, fd;
+
+	count_req();
+	if (ino == PCFS_STATS_NODEID) {
+		if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+			reply_err(req, -EACCES);
+			return;
+		}
+		struct stats_fh *sf = malloc(sizeof(*sf));
+		if (!sf) {
+			reply_err(req, -ENOMEM);
+			return;
+		}
+		pcfs_stats_text(sf->text, sizeof(sf->text));
+		handle_add(&sf->h, free_plain);
+		fi->fh = (uint64_t)(uintptr_t)sf;
+		fi->direct_io = 1;
+		fuse_reply_open(req, fi);
+		return;
+	}
+	ret = node_path(n, path, sizeof(path));
+	if (ret) {
+		reply_err(req, ret);
+		return;
+	}
+	fd = pc_open(pcfs.e, path, engine_flags(fi->flags) & ~(O_CREAT | O_EXCL), 0);
+	if (fd < 0) {
+		reply_err(req, fd);
+		return;
+	}
+	h = new_fh(fd, fi->flags);
+	if (!h) {
+		pc_close(pcfs.e, fd);
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	h->n = n;
+	struct stat st;
+	h->privs = !pc_fstat(pcfs.e, fd, &st) && (st.st_mode & (S_ISUID | S_ISGID));
+	open_direct(h, path, fi->flags);
+	node_add_fd(n, fd);
+	if (h->cached)
+		node_set_cached(n);
+	if (fi->flags & O_TRUNC)
+		inval_aliases(n, 0, 0);
+	set_open_flags(h, fi);
+	if (fuse_reply_open(req, fi)) {
+		node_del_fd(n, fd);
+		if (h->dfd >= 0)
+			pc_close(pcfs.e, h->dfd);
+		pc_close(pcfs.e, fd);
+		handle_del(&h->h);
+		free(h);
+	}
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	char path[NODES_PATH_MAX];
+	struct fh *h;
+	int ret, fd;
+
+	count_req();
+	ret = node_child_path(node_of(parent), name, path, sizeof(path));
+	if (ret) {
+		reply_err(req, ret);
+		return;
+	}
+	fd = pc_open(pcfs.e, path, engine_flags(fi->flags) | O_CREAT, mode & 07777);
+	if (fd < 0) {
+		reply_err(req, fd);
+		return;
+	}
+	ret = set_owner(req, node_of(parent), path, false, mode);
+	h = ret ? NULL : new_fh(fd, fi->flags);
+	if (!h) {
+		pc_close(pcfs.e, fd);
+		pc_unlink(pcfs.e, path);
+		reply_err(req, ret ? ret : -ENOMEM);
+		return;
+	}
+	open_direct(h, path, fi->flags);
+	set_open_flags(h, fi);
+	reply_new_entry(req, node_of(parent), name, path, fi, fd);
+}
+
+static bool aligned(struct fh *h, size_t size, off_t off)
+{
+	return h->dfd >= 0 && size % DIO_ALIGN == 0 && off % DIO_ALIGN == 0;
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	count_req();
+	if (ino == PCFS_STATS_NODEID) {
+		const char *text = ((struct stats_fh *)(uintptr_t)fi->fh)->text;
+		size_t len = strlen(text);
+		if ((size_t)off >= len)
+			fuse_reply_buf(req, NULL, 0);
+		else
+			fuse_reply_buf(req, text + off,
+				       len - (size_t)off < size ? len - (size_t)off : size);
+		return;
+	}
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	void *buf = NULL;
+	if (posix_memalign(&buf, DIO_ALIGN, size ? size : 1)) {
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	ssize_t n = pc_pread(pcfs.e, aligned(h, size, off) ? h->dfd : h->fd, buf, size, off);
+	if (n < 0)
+		reply_err(req, (int)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+/* file_remove_privs: a write by a caller without CAP_FSETID (here: not
+ * root) clears S_ISUID, and S_ISGID where group-exec makes it setgid. */
+static void kill_privs(fuse_req_t req, struct fh *h)
+{
+	char path[NODES_PATH_MAX];
+	struct stat st;
+	mode_t kill = S_ISUID;
+
+	if (fuse_req_ctx(req)->uid == 0 || pc_fstat(pcfs.e, h->fd, &st))
+		return;
+	if ((st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		kill |= S_ISGID;
+	if (!(st.st_mode & kill))
+		return;
+	if (!node_path(h->n, path, sizeof(path)))
+		pc_chmod(pcfs.e, path, st.st_mode & 07777 & ~kill);
+	__atomic_store_n(&h->privs, false, __ATOMIC_RELAXED);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	ssize_t n;
+
+	count_req();
+	if (aligned(h, size, off)) {
+		void *abuf = NULL;
+		if (posix_memalign(&abuf, DIO_ALIGN, size ? size : 1)) {
+			reply_err(req, -ENOMEM);
+			return;
+		}
+		memcpy(abuf, buf, size);
+		n = pc_pwrite(pcfs.e, h->dfd, abuf, size, off);
+		free(abuf);
+	} else {
+		n = pc_pwrite(pcfs.e, h->fd, buf, size, off);
+	}
+	if (n < 0) {
+		reply_err(req, (int)n);
+		return;
+	}
+	if (n > 0 && __atomic_load_n(&h->privs, __ATOMIC_RELAXED))
+		kill_privs(req, h);
+	inval_aliases(h->n, off, n);
+	fuse_reply_write(req, (size_t)n);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	count_req();
+	reply_err(req, 0); /* writeback errors are reported by fsync */
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	count_req();
+	if (ino == PCFS_STATS_NODEID) {
+		struct stats_fh *sf = (struct stats_fh *)(uintptr_t)fi->fh;
+		handle_del(&sf->h);
+		free(sf);
+		reply_err(req, 0);
+		return;
+	}
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	if (h->n)
+		node_del_fd(h->n, h->fd);
+	if (h->dfd >= 0)
+		pc_close(pcfs.e, h->dfd);
+	int ret = pc_close(pcfs.e, h->fd);
+	handle_del(&h->h);
+	free(h);
+	reply_err(req, ret);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+
+	count_req();
+	if (ino == PCFS_STATS_NODEID) {
+		reply_err(req, 0);
+		return;
+	}
+	reply_err(req, datasync ? pc_fdatasync(pcfs.e, h->fd) : pc_fsync(pcfs.e, h->fd));
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+			 struct fuse_file_info *fi)
+{
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	int ret;
+
+	count_req();
+	ret = pc_fallocate(pcfs.e, h->fd, mode, offset, length);
+	if (!ret && mode)
+		inval_aliases(h->n, offset, length);
+	reply_err(req, ret);
+}
+
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+
+	count_req();
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		reply_err(req, -EINVAL); /* the kernel handles the others */
+		return;
+	}
+	off_t r = pc_lseek(pcfs.e, h->fd, off, whence);
+	if (r < 0)
+		reply_err(req, (int)r);
+	else
+		fuse_reply_lseek(req, r);
+}
+
+/* ---- directories ---- */
+
+static void free_dh(struct dh *d)
+{
+	handle_del(&d->h);
+	for (size_t i = 0; i < d->n; i++)
+		free(d->ents[i].name);
+	free(d->ents);
+	free(d);
+}
+
+/* At exit, from pcfs_free_handles (already off the list). */
+static void free_dh_handle(struct handle *h)
+{
+	struct dh *d = (struct dh *)h;
+
+	for (size_t i = 0; i < d->n; i++)
+		free(d->ents[i].name);
+	free(d->ents);
+	free(d);
+}
+
+static int dh_add(struct dh *d, size_t *cap, const char *name, uint64_t ino, unsigned type)
+{
+	if (d->n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 64;
+		struct dent *ne = realloc(d->ents, nc * sizeof(*ne));
+		if (!ne)
+			return -ENOMEM;
+		d->ents = ne;
+		*cap = nc;
+	}
+	d->ents[d->n].name = strdup(name);
+	if (!d->ents[d->n].name)
+		return -ENOMEM;
+	d->ents[d->n].ino = ino;
+	d->ents[d->n].type = type;
+	d->n++;
+	return 0;
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	char path[NODES_PATH_MAX];
+	struct pc_dirent ents[64];
+	struct dh *d;
+	size_t cap = 0;
+	struct stat st;
+	int ret, fd;
+	ssize_t n;
+
+	count_req();
+	ret = node_path(node_of(ino), path, sizeof(path));
+	if (ret) {
+		reply_err(req, ret);
+		return;
+	}
+	fd = pc_open(pcfs.e, *path ? path : ".", O_RDONLY | O_DIRECTORY, 0);
+	if (fd < 0) {
+		reply_err(req, fd);
+		return;
+	}
+	d = calloc(1, sizeof(*d));
+	if (d)
+		handle_add(&d->h, free_dh_handle);
+	ret = d ? pc_fstat(pcfs.e, fd, &st) : -ENOMEM;
+	if (!ret)
+		ret = dh_add(d, &cap, ".", st.st_ino, DT_DIR);
+	if (!ret)
+		ret = dh_add(d, &cap, "..", 0, DT_DIR);
+	while (!ret && (n = pc_readdir(pcfs.e, fd, ents, 64)) != 0) {
+		if (n < 0) {
+			ret = (int)n;
+			break;
+		}
+		for (ssize_t i = 0; i < n && !ret; i++)
+			ret = dh_add(d, &cap, ents[i].name, ents[i].ino, ents[i].type);
+	}
+	pc_close(pcfs.e, fd);
+	if (ret) {
+		if (d)
+			free_dh(d);
+		reply_err(req, ret);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)d;
+	if (fuse_reply_open(req, fi))
+		free_dh(d);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct dh *d = (struct dh *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	size_t pos = 0;
+
+	count_req();
+	if (!buf) {
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	for (size_t i = (size_t)off; i < d->n; i++) {
+		struct stat st = {.st_ino = d->ents[i].ino, .st_mode = d->ents[i].type << 12};
+		size_t l = fuse_add_direntry(req, buf + pos, size - pos, d->ents[i].name, &st,
+					     (off_t)(i + 1));
+		if (l > size - pos)
+			break;
+		pos += l;
+	}
+	fuse_reply_buf(req, buf, pos);
+	free(buf);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	count_req();
+	free_dh((struct dh *)(uintptr_t)fi->fh);
+	reply_err(req, 0);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	count_req();
+	/* The engine has no directory sync: a name change reaches the store at
+	 * once, and its durability is the store's (vol: its commits). */
+	reply_err(req, 0);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs st;
+	int ret;
+
+	count_req();
+	ret = pc_statfs(pcfs.e, &st);
+	if (ret)
+		reply_err(req, ret);
+	else
+		fuse_reply_statfs(req, &st);
+}
+
+/* Extended attributes: not supported by the stores. */
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	reply_err(req, -EOPNOTSUPP);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	reply_err(req, -EOPNOTSUPP);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	if (size)
+		reply_err(req, -EOPNOTSUPP);
+	else
+		fuse_reply_xattr(req, 0);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	reply_err(req, -EOPNOTSUPP);
+}
+
+const struct fuse_lowlevel_ops pcfs_ops = {
+    .init = op_init,
+    .lookup = op_lookup,
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
+    .getattr = op_getattr,
+    .setattr = op_setattr,
+    .readlink = op_readlink,
+    .mknod = op_mknod,
+    .mkdir = op_mkdir,
+    .unlink = op_unlink,
+    .rmdir = op_rmdir,
+    .symlink = op_symlink,
+    .rename = op_rename,
+    .link = op_link,
+    .open = op_open,
+    .read = op_read,
+    .write = op_write,
+    .flush = op_flush,
+    .release = op_release,
+    .fsync = op_fsync,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .releasedir = op_releasedir,
+    .fsyncdir = op_fsyncdir,
+    .statfs = op_statfs,
+    .setxattr = op_setxattr,
+    .getxattr = op_getxattr,
+    .listxattr = op_listxattr,
+    .removexattr = op_removexattr,
+    .create = op_create,
+    .fallocate = op_fallocate,
+    .lseek = op_lseek,
+};

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fuse_server.h - the FUSE front end of `pagecache mount`: the low-level
+ * operations (fuse_ops.c), the invalidation queue (fuse_notify.c) and the
+ * session driver (mount.c).
+ *
+ * Locks: see docs/locking.md "FUSE". The node table has its own leaf lock;
+ * the invalidation queue a leaf mutex; no lock of ours is held across an
+ * engine call, a reply, or a notification.
+ */
+#ifndef PC_CLI_FUSE_SERVER_H
+#define PC_CLI_FUSE_SERVER_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pagecache.h"
+
+/* The hidden, read-only file in the mount's root that `pagecache stat`
+ * reads: the engine's statistics as "key value" lines. */
+#define PCFS_STATS_NAME	  ".pagecache-stats"
+#define PCFS_STATS_NODEID 2
+
+struct pcfs {
+	struct pc_engine *e;
+	struct fuse_session *se;
+	bool mmap_mode;	 /* opens use the kernel page cache (mmap works), with invalidation */
+	uid_t owner_uid; /* who mounted */
+	uint64_t root_ino;
+	uint64_t reqs;		/* atomic: requests served */
+	uint64_t notifies_sent; /* atomic */
+	/* PC_FUSE_NO_INVAL=1 (tests only): the protection off - notifications
+	 * are counted but not sent, so stale kernel pages show. */
+	bool no_inval;
+	uint64_t notifies_lost; /* atomic: no memory to queue one */
+};
+
+extern struct pcfs pcfs;
+extern const struct fuse_lowlevel_ops pcfs_ops;
+
+/* Frees the handles the kernel never released (after the session loop). */
+void pcfs_free_handles(void);
+
+/* Formats the statistics ("key value\n" lines) into @buf; returns length. */
+int pcfs_stats_text(char *buf, size_t size);
+/* One-line summary for the foreground log. */
+void pcfs_stats_line(char *buf, size_t size);
+
+/* Invalidation queue: requests never notify the kernel themselves (it may
+ * hold page locks of the inode while it waits for them); they queue, and
+ * one thread sends. */
+int notify_start(void);
+void notify_stop(void);
+/* Queue "drop the kernel's pages of nodeid @id in [off, off+len)" (len 0:
+ * to EOF, off -1: attributes only). Never blocks on the kernel. */
+void notify_inval(uint64_t id, int64_t off, int64_t len);
+
+#endif

@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c - the `pagecache` executable: dispatch to the subcommands, and
+ * the small ones: mkfs, fsck and stat (on a running mount or an image at
+ * rest). mount is in mount.c, stress and bench in stress.c.
+ *
+ * Exit codes: 0 success, 1 failure, 2 bad usage; fsck uses fsck(8)'s
+ * (0 clean, 1 repaired, 4 errors left, 8 operational error, 16 usage).
+ *
+ * Locks: none.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "store/vol/format.h"
+#include "store/vol/vol.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: pagecache COMMAND [ARGS]\n"
+		   "  mkfs IMAGE [--size SIZE]        make a vol image (default 1G, sparse)\n"
+		   "  fsck IMAGE [-n | -y]            check (and with -y repair) an image\n"
+		   "  mount IMAGE MOUNTPOINT          serve an image through FUSE (foreground)\n"
+		   "  mount --dir DIR MOUNTPOINT      serve a host directory\n"
+		   "  stat MOUNTPOINT | IMAGE         statistics of a mount / summary of an image\n"
+		   "  stress [IMAGE] --duration D     hazard, model and fsx runs; replay seeds\n"
+		   "  bench [NAME...]                 run the benchmarks\n"
+		   "Each command takes --help. See pagecache(1).\n");
+}
+
+long cli_parse_duration(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (end == s || v < 0)
+		return -1;
+	switch (*end) {
+	case '\0':
+	case 's':
+		return v;
+	case 'm':
+		return v * 60;
+	case 'h':
+		return v * 3600;
+	default:
+		return -1;
+	}
+}
+
+long long cli_parse_size(const char *s)
+{
+	char *end;
+	long long v = strtoll(s, &end, 10);
+
+	if (end == s || v < 0)
+		return -1;
+	switch (*end) {
+	case '\0':
+		return v;
+	case 'k':
+	case 'K':
+		return v << 10;
+	case 'm':
+	case 'M':
+		return v << 20;
+	case 'g':
+	case 'G':
+		return v << 30;
+	case 't':
+	case 'T':
+		return v << 40;
+	default:
+		return -1;
+	}
+}
+
+const char *cli_exe_dir(void)
+{
+	static char dir[PATH_MAX];
+	ssize_t n;
+
+	if (dir[0])
+		return dir;
+	n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+	if (n <= 0)
+		return "";
+	dir[n] = '\0';
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	return dir;
+}
+
+int cmd_mkfs(int argc, char **argv)
+{
+	struct vol_mkfs_opts o = {.size = 1ll << 30};
+	struct stat st;
+	int i, ret;
+	const char *image = NULL;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			printf("usage: pagecache mkfs IMAGE [--size SIZE]\n"
+			       "Makes an empty vol volume in IMAGE (a sparse file of SIZE bytes,\n"
+			       "default 1G, is created if missing; suffixes K M G T). An existing\n"
+			       "file keeps its size unless --size is given.\n"
+			       "Exit: 0 done, 1 failed, 2 bad usage.\n");
+			return 0;
+		} else if (!strcmp(argv[i], "--size") && i + 1 < argc) {
+			o.size = cli_parse_size(argv[++i]);
+			if (o.size <= 0) {
+				fprintf(stderr, "pagecache mkfs: bad size '%s'\n", argv[i]);
+				return 2;
+			}
+		} else if (argv[i][0] == '-' || image) {
+			fprintf(stderr, "pagecache mkfs: bad argument '%s'\n", argv[i]);
+			return 2;
+		} else {
+			image = argv[i];
+		}
+	}
+	if (!image) {
+		fprintf(stderr, "usage: pagecache mkfs IMAGE [--size SIZE]\n");
+		return 2;
+	}
+	if (stat(image, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && o.size == (1ll << 30))
+		o.size = 0; /* keep the existing size */
+	if (o.size > 0 && stat(image, &st) && errno == ENOENT) {
+		/* a sparse file of the size, mode 0644 less the umask */
+		int fd = open(image, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd < 0 || ftruncate(fd, o.size)) {
+			fprintf(stderr, "pagecache mkfs: %s: %s\n", image, strerror(errno));
+			if (fd >= 0) {
+				close(fd);
+				unlink(image);
+			}
+			return 1;
+		}
+		close(fd);
+	}
+	ret = vol_create(image, &o);
+	if (ret) {
+		fprintf(stderr, "pagecache mkfs: %s: %s\n", image, strerror(-ret));
+		return 1;
+	}
+	printf("pagecache mkfs: %s: empty vol volume made\n", image);
+	return 0;
+}
+
+int cmd_fsck(int argc, char **argv)
+{
+	bool repair = false;
+	const char *image = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			printf("usage: pagecache fsck IMAGE [-n | -y]\n"
+			       "Checks every invariant of the vol volume in IMAGE; -y repairs what "
+			       "is\n"
+			       "safe to repair, -n (default) only reports.\n"
+			       "Exit (as fsck(8)): 0 clean, 1 errors repaired, 4 errors left,\n"
+			       "8 operational error, 16 usage error.\n");
+			return 0;
+		} else if (!strcmp(argv[i], "-y")) {
+			repair = true;
+		} else if (!strcmp(argv[i], "-n")) {
+			repair = false;
+		} else if (argv[i][0] == '-' || image) {
+			fprintf(stderr, "pagecache fsck: bad argument '%s'\n", argv[i]);
+			return 16;
+		} else {
+			image = argv[i];
+		}
+	}
+	if (!image) {
+		fprintf(stderr, "usage: pagecache fsck IMAGE [-n | -y]\n");
+		return 16;
+	}
+	int r = vol_fsck(image, repair, stdout);
+	printf("pagecache fsck: %s: %s\n", image,
+	       r == VOL_FSCK_CLEAN	  ? "clean"
+	       : r == VOL_FSCK_REPAIRED	  ? "errors repaired"
+	       : r == VOL_FSCK_UNREPAIRED ? "errors left"
+					  : "check failed");
+	return r;
+}
+
+static int stat_mount(const char *mnt)
+{
+	char path[PATH_MAX], buf[8192];
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/.pagecache-stats", mnt);
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "pagecache stat: %s is not a pagecache mount (%s)\n", mnt,
+			strerror(errno));
+		return 1;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	printf("mount %s\n%s", mnt, buf);
+	return 0;
+}
+
+static int stat_image(const char *image)
+{
+	struct vol_super sb;
+	const char *why = NULL;
+	int ret = vol_read_super(image, &sb, &why);
+
+	if (ret) {
+		fprintf(stderr, "pagecache stat: %s: %s%s%s\n", image, strerror(-ret),
+			why ? ": " : "", why ? why : "");
+		return 1;
+	}
+	printf("image %s\nversion %u\nblock_size %u\nblocks %" PRIu64 "\nsize_bytes %" PRIu64
+	       "\nfree_blocks %" PRIu64 "\nused_blocks %" PRIu64 "\njournal_blocks %" PRIu64
+	       "\ninode_slots %" PRIu64 "\ngeneration %" PRIu64 "\nfeatures_incompat 0x%x\n"
+	       "uuid ",
+	       image, sb.version, sb.block_size, sb.nblocks, sb.nblocks * sb.block_size,
+	       sb.free_blocks, sb.nblocks - sb.free_blocks, sb.journal_blocks,
+	       sb.itable_blocks * (VOL_BLOCK_SIZE / VOL_INODE_SIZE), sb.generation,
+	       sb.feat_incompat);
+	for (int i = 0; i < 16; i++)
+		printf("%02x%s", sb.uuid[i], i == 3 || i == 5 || i == 7 || i == 9 ? "-" : "");
+	printf("\n");
+	return 0;
+}
+
+int cmd_stat(int argc, char **argv)
+{
+	struct stat st;
+
+	if (argc != 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		FILE *f = argc == 2 ? stdout : stderr;
+		fprintf(f, "usage: pagecache stat MOUNTPOINT | IMAGE\n"
+			   "On a running mount: the engine's statistics (cache, hits, dirty,\n"
+			   "writeback, lock waits, retries, FUSE requests). On an image at rest:\n"
+			   "its superblock summary.\nExit: 0 done, 1 failed, 2 bad usage.\n");
+		return argc == 2 ? 0 : 2;
+	}
+	if (stat(argv[1], &st)) {
+		fprintf(stderr, "pagecache stat: %s: %s\n", argv[1], strerror(errno));
+		return 1;
+	}
+	return S_ISDIR(st.st_mode) ? stat_mount(argv[1]) : stat_image(argv[1]);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = {
+	    {"mkfs", cmd_mkfs}, {"fsck", cmd_fsck},	{"mount", cmd_mount},
+	    {"stat", cmd_stat}, {"stress", cmd_stress}, {"bench", cmd_bench},
+	};
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("pagecache 0.1.0\n");
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(argv[1], cmds[i].name))
+			return cmds[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "pagecache: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
