@@ -188,32 +188,68 @@ pgoff_t eof_pages(struct address_space *m)
 	return (pgoff_t)((size + (int64_t)PAGE_SIZE - 1) >> PAGE_SHIFT);
 }
 
+/* Maps the run [start, end) of uptodate pages into a uffd view with as few
+ * UFFDIO_CONTINUE calls as possible: one per run, skipping any page that is
+ * already mapped (-EEXIST: the kernel reports the bytes it mapped before
+ * it). Write-protected where the view needs write notification. */
+static void install_run(struct vma *v, uintptr_t start, uintptr_t end)
+{
+	while (start < end) {
+		struct uffdio_continue c = {.range = {.start = start, .len = end - start},
+					    .mode = v->wp ? UFFDIO_CONTINUE_MODE_WP : 0};
+		if (ioctl(mm.uffd, UFFDIO_CONTINUE, &c) == 0)
+			return;
+		if (errno != EEXIST && errno != EAGAIN)
+			return; /* the frame went away: those pages fault again */
+		if (c.mapped > 0)
+			start += (uintptr_t)c.mapped;
+		if (errno == EEXIST)
+			start += PAGE_SIZE; /* that one is mapped already */
+		else if (c.mapped <= 0)
+			continue; /* EAGAIN without progress: try again */
+	}
+}
+
 /* Read fault-around: install uptodate cached neighbours of @addr (mm lock
  * shared held; no page lock: a page truncated meanwhile has its frame
- * punched, which unmaps it again. A fallback view takes each page's lock
- * by trylock: the removal hook must see the page it protects). */
+ * punched, which unmaps it again. A uffd view maps each run of uptodate
+ * neighbours with one call, holding a reference on each page of the run
+ * across it. A fallback view takes each page's lock by trylock: the
+ * removal hook must see the page it protects). */
 void fault_around(struct vma *v, uintptr_t addr)
 {
 	uintptr_t page_addr = addr & ~(uintptr_t)(PAGE_SIZE - 1);
 	uintptr_t from = page_addr & ~(uintptr_t)(FAULT_AROUND * PAGE_SIZE - 1);
 	pgoff_t eof = eof_pages(v->mapping);
+	struct page *run[FAULT_AROUND];
+	uintptr_t run_start = 0;
+	unsigned nr = 0;
 
 	if (from < v->start)
 		from = v->start;
-	for (uintptr_t a = from; a < v->end && a < from + FAULT_AROUND * PAGE_SIZE;
-	     a += PAGE_SIZE) {
-		struct page *p;
-		if (a == page_addr)
+	for (uintptr_t a = from;; a += PAGE_SIZE) {
+		struct page *p = NULL;
+		bool more = a < v->end && a < from + FAULT_AROUND * PAGE_SIZE &&
+			    vma_index(v, a) < eof;
+
+		if (more && a != page_addr)
+			p = find_get_page(&v->mapping->i_pages, vma_index(v, a));
+		if (p && !v->fallback && PageUptodate(p)) {
+			if (!nr)
+				run_start = a;
+			run[nr++] = p;
 			continue;
-		if (vma_index(v, a) >= eof)
+		}
+		if (nr) { /* the run ends before @a */
+			install_run(v, run_start, run_start + nr * PAGE_SIZE);
+			while (nr)
+				put_page(run[--nr]);
+		}
+		if (!more)
 			break;
-		p = find_get_page(&v->mapping->i_pages, vma_index(v, a));
 		if (!p)
 			continue;
-		if (!v->fallback) {
-			if (PageUptodate(p))
-				(void)install_page(v, a, p, false);
-		} else if (trylock_page(p)) {
+		if (v->fallback && trylock_page(p)) {
 			if (p->mapping == v->mapping && PageUptodate(p))
 				(void)install_page(v, a, p, false);
 			unlock_page(p);
