@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* basic_fixture.c - see basic_fixture.h. */
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -122,4 +126,65 @@ void check_host(const char *name, const char *model, size_t len)
 void skip(const char *what, long err)
 {
 	printf("# skip %s: %s\n", what, strerror((int)-err));
+}
+
+int new_file(struct pc_engine *e, const char *name, char *buf, size_t len, unsigned seed)
+{
+	int fd = pc_open(e, name, O_RDWR | O_CREAT | O_TRUNC, 0644);
+
+	CHECK(fd >= 0);
+	fill(buf, len, seed, 0);
+	CHECK_EQ(pc_pwrite(e, fd, buf, len, 0), (ssize_t)len);
+	return fd;
+}
+
+char *map_view(struct pc_engine *e, int fd, size_t len, int prot, int flags, off_t off)
+{
+	int err = 1;
+	char *p = pc_mmap(e, fd, len, prot, flags, off, &err);
+
+	if (!p && err == -ENODEV) {
+		skip("userfaultfd", err);
+		exit(0);
+	}
+	CHECKF(p != NULL, "pc_mmap: %s", strerror(-err));
+	CHECK_EQ(err, 0);
+	return p;
+}
+
+static sigjmp_buf bus_jmp;
+static volatile sig_atomic_t bus_armed;
+static volatile void *bus_addr;
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	if (!bus_armed)
+		abort();
+	bus_addr = si->si_addr;
+	siglongjmp(bus_jmp, 1);
+}
+
+void install_bus_catcher(void)
+{
+	struct sigaction sa = {0};
+
+	sa.sa_sigaction = on_sigbus;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+bool touch_bus(volatile char *p)
+{
+	bool bus = false;
+
+	bus_addr = NULL;
+	if (sigsetjmp(bus_jmp, 1) == 0) {
+		bus_armed = 1;
+		(void)*p;
+	} else {
+		bus = bus_addr == (volatile void *)p;
+	}
+	bus_armed = 0;
+	return bus;
 }

@@ -6,13 +6,18 @@
  * exit), an engine opened on it with background writeback effectively off
  * (PC_API_POLICY=0|1|2 picks the locking policy), a byte pattern, and checks
  * of a file's contents through the engine and of the host file under the
- * store. Takes no locks: call from the main test thread.
+ * store; for the mapping tests (test_mmap, test_mmap_fallback, test_mmap_h2,
+ * test_dio_h*), a file of a byte pattern, pc_mmap() with a skip where the
+ * mechanism is missing, and SIGBUS catching. Takes no locks: call from the
+ * main test thread.
  */
 #ifndef PC_TESTS_API_BASIC_FIXTURE_H
 #define PC_TESTS_API_BASIC_FIXTURE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "pagecache.h"
 
@@ -33,5 +38,19 @@ void check_contents(struct pc_engine *e, int fd, const char *model, size_t len);
 void check_host(const char *name, const char *model, size_t len);
 /* Prints "# skip what: strerror(-err)". */
 void skip(const char *what, long err);
+
+/* Creates or truncates @name and writes @len bytes of fill(@seed) from
+ * @buf to it; returns its fd. */
+int new_file(struct pc_engine *e, const char *name, char *buf, size_t len, unsigned seed);
+/* pc_mmap(), or exit(0) with a skip where the host lacks userfaultfd; any
+ * other failure fails the test. */
+char *map_view(struct pc_engine *e, int fd, size_t len, int prot, int flags, off_t off);
+/* Installs the application's SIGBUS handler that touch_bus() needs: call
+ * from a constructor, before any engine installs its own (which then
+ * chains here for faults that are not its to serve). */
+void install_bus_catcher(void);
+/* Loads from @p; true if that raised SIGBUS at @p in that handler. Any
+ * other SIGBUS aborts. */
+bool touch_bus(volatile char *p);
 
 #endif

@@ -46,15 +46,7 @@ static inline int dio_open(struct pc_engine *e, const char *name, int flags)
 
 static inline char *dio_map(struct pc_engine *e, int fd, size_t len, int prot, off_t off)
 {
-	int err = 1;
-	char *p = pc_mmap(e, fd, len, prot, MAP_SHARED, off, &err);
-
-	if (!p && err == -ENODEV) {
-		skip("userfaultfd", err);
-		exit(0);
-	}
-	CHECKF(p != NULL, "pc_mmap: %s", strerror(-err));
-	return p;
+	return map_view(e, fd, len, prot, MAP_SHARED, off);
 }
 
 static inline void *dio_abuf(size_t len)

@@ -22,37 +22,13 @@
 #include "harness.h"
 #include "pagecache.h"
 
-static int new_file(struct pc_engine *e, const char *name, char *buf, size_t len, unsigned seed)
-{
-	int fd = pc_open(e, name, O_RDWR | O_CREAT | O_TRUNC, 0644);
-
-	CHECK(fd >= 0);
-	fill(buf, len, seed, 0);
-	CHECK_EQ(pc_pwrite(e, fd, buf, len, 0), (ssize_t)len);
-	return fd;
-}
-
-static char *map(struct pc_engine *e, int fd, size_t len, int prot, int flags, off_t off)
-{
-	int err = 1;
-	char *p = pc_mmap(e, fd, len, prot, flags, off, &err);
-
-	if (!p && err == -ENODEV) {
-		skip("userfaultfd", err);
-		exit(0);
-	}
-	CHECKF(p != NULL, "pc_mmap: %s", strerror(-err));
-	CHECK_EQ(err, 0);
-	return p;
-}
-
 TEST(mmap_shared_coherence)
 {
 	struct pc_engine *e = engine();
 	size_t len = 40 * PG + 100;
 	char *w = malloc(len), *r = malloc(len);
 	int fd = new_file(e, "f", w, len, 1);
-	char *p = map(e, fd, len, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	char *p = map_view(e, fd, len, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
 
 	/* loads see what pwrite wrote (cached pages, then fault-around) */
 	CHECK(!memcmp(p, w, len));
@@ -93,7 +69,7 @@ TEST(mmap_uncached_and_offset)
 	e = engine_on(dir);
 	fd = pc_open(e, "f", O_RDONLY, 0);
 	CHECK(fd >= 0);
-	char *p = map(e, fd, 32 * PG, PROT_READ, MAP_SHARED, 16 * PG);
+	char *p = map_view(e, fd, 32 * PG, PROT_READ, MAP_SHARED, 16 * PG);
 	/* random order: each miss fills from the store with the mm lock dropped */
 	for (unsigned i = 0; i < 32; i++) {
 		unsigned pg = (i * 7) % 32;
@@ -105,45 +81,10 @@ TEST(mmap_uncached_and_offset)
 	free(w);
 }
 
-static sigjmp_buf bus_jmp;
-static volatile sig_atomic_t bus_armed;
-static volatile void *bus_addr;
-
-/* The application's SIGBUS handler, installed before the engine installs
- * its own (which then chains here for faults that are not its to serve). */
-static void on_sigbus(int sig, siginfo_t *si, void *uc)
-{
-	if (!bus_armed)
-		abort();
-	bus_addr = si->si_addr;
-	siglongjmp(bus_jmp, 1);
-}
-
+/* The application's SIGBUS handler, installed before the engine's. */
 __attribute__((constructor)) static void install_app_handler(void)
 {
-	struct sigaction sa = {0};
-
-	sa.sa_sigaction = on_sigbus;
-	sa.sa_flags = SA_SIGINFO;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGBUS, &sa, NULL);
-}
-
-/* Touches @p; true if that raised SIGBUS at @p in the application's
- * handler (reached through the engine's chaining). */
-static bool touch_bus(volatile char *p)
-{
-	bool bus = false;
-
-	bus_addr = NULL;
-	if (sigsetjmp(bus_jmp, 1) == 0) {
-		bus_armed = 1;
-		(void)*p;
-	} else {
-		bus = bus_addr == (volatile void *)p;
-	}
-	bus_armed = 0;
-	return bus;
+	install_bus_catcher();
 }
 
 TEST(mmap_eof)
@@ -152,7 +93,7 @@ TEST(mmap_eof)
 	size_t len = 2 * PG + 100;
 	char *w = malloc(4 * PG);
 	int fd = new_file(e, "f", w, len, 3);
-	char *p = map(e, fd, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	char *p = map_view(e, fd, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
 
 	CHECK(!memcmp(p, w, len));
 	/* the tail of the EOF page reads zeroes; a store there is not written back */
@@ -189,7 +130,7 @@ TEST(mmap_punch_removes_pages)
 	size_t len = 8 * PG;
 	char *w = malloc(len);
 	int fd = new_file(e, "f", w, len, 4);
-	char *p = map(e, fd, len, PROT_READ, MAP_SHARED, 0);
+	char *p = map_view(e, fd, len, PROT_READ, MAP_SHARED, 0);
 	int err;
 
 	CHECK(!memcmp(p, w, len));
@@ -213,7 +154,7 @@ TEST(mmap_outlives_close)
 	size_t len = 4 * PG;
 	char *w = malloc(len), *r = malloc(len);
 	int fd = new_file(e, "f", w, len, 5);
-	char *p = map(e, fd, len, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	char *p = map_view(e, fd, len, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
 
 	CHECK_EQ(pc_close(e, fd), 0);
 	CHECK(!memcmp(p, w, len)); /* faults after the close */
@@ -238,7 +179,7 @@ TEST(mmap_private)
 	size_t len = 6 * PG + 10;
 	char *w = malloc(len), *r = malloc(len);
 	int fd = new_file(e, "f", w, len, 6);
-	char *p = map(e, fd, 8 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, 0);
+	char *p = map_view(e, fd, 8 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, 0);
 
 	CHECK(!memcmp(p, w, PG));
 	memset(p, 'P', PG);	     /* touched page: private copy */
@@ -278,7 +219,7 @@ TEST(mmap_bad_args)
 	CHECK_EQ(err, -EINVAL);
 	CHECK(!pc_mmap(e, ro, PG, PROT_READ | PROT_WRITE, MAP_SHARED, 0, &err));
 	CHECK_EQ(err, -EACCES);
-	char *p = map(e, ro, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, 0);
+	char *p = map_view(e, ro, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, 0);
 	CHECK_EQ(pc_munmap(e, p + PG, PG), -EINVAL);
 	CHECK_EQ(pc_msync(e, p + 1, PG, MS_SYNC), -EINVAL);
 	CHECK_EQ(pc_msync(e, p, PG, MS_SYNC | MS_ASYNC), -EINVAL);
@@ -305,7 +246,7 @@ TEST(mmap_madvise)
 	e = engine_on(dir);
 	fd = pc_open(e, "f", O_RDWR, 0);
 	CHECK(fd >= 0);
-	p = map(e, fd, 20 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	p = map_view(e, fd, 20 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
 	/* WILLNEED reads the file into the cache; loads then miss nothing */
 	CHECK_EQ(pc_madvise(e, p, 20 * PG, MADV_WILLNEED), 0);
 	pc_get_stats(e, &st);
@@ -324,7 +265,7 @@ TEST(mmap_madvise)
 	CHECK_EQ(pc_msync(e, p, 20 * PG, MS_SYNC), 0);
 	check_host("f", w, len);
 	/* DONTNEED on a private view drops its copies: the file shows again */
-	q = map(e, fd, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, 0);
+	q = map_view(e, fd, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, 0);
 	memset(q, 'z', PG);
 	CHECK_EQ(pc_madvise(e, q, 4 * PG, MADV_DONTNEED), 0);
 	CHECK(!memcmp(q, w, 4 * PG));
@@ -335,7 +276,7 @@ TEST(mmap_madvise)
 	CHECK_EQ(pc_madvise(e, p, PG, MADV_HUGEPAGE), -EINVAL);
 	CHECK_EQ(pc_madvise(e, p, 21 * PG, MADV_WILLNEED), -ENOMEM);
 	CHECK_EQ(pc_munmap(e, q, 4 * PG), 0);
-	q = map(e, fd, PG, PROT_READ, MAP_SHARED, 0);
+	q = map_view(e, fd, PG, PROT_READ, MAP_SHARED, 0);
 	CHECK_EQ(pc_madvise(e, q, PG, MADV_POPULATE_WRITE), -EINVAL);
 	CHECK_EQ(pc_munmap(e, q, PG), 0);
 	CHECK_EQ(pc_munmap(e, p, 20 * PG), 0);
@@ -385,7 +326,7 @@ TEST(mmap_mprotect)
 	size_t len = 4 * PG;
 	char *w = malloc(len);
 	int fd = new_file(e, "f", w, len, 9), ro;
-	char *p = map(e, fd, len, PROT_READ, MAP_SHARED, 0);
+	char *p = map_view(e, fd, len, PROT_READ, MAP_SHARED, 0);
 
 	CHECK(!memcmp(p, w, len));
 	CHECK(store_segv(p + 10, 'x')); /* read-only view */
@@ -405,7 +346,7 @@ TEST(mmap_mprotect)
 	CHECK_EQ(pc_mprotect(e, p, len + PG, PROT_READ), -ENOMEM);
 	CHECK_EQ(pc_munmap(e, p, len), 0);
 	ro = pc_open(e, "f", O_RDONLY, 0);
-	p = map(e, ro, len, PROT_READ, MAP_SHARED, 0);
+	p = map_view(e, ro, len, PROT_READ, MAP_SHARED, 0);
 	CHECK_EQ(pc_mprotect(e, p, len, PROT_READ | PROT_WRITE), -EACCES);
 	CHECK_EQ(pc_munmap(e, p, len), 0);
 	CHECK_EQ(pc_close(e, ro), 0);

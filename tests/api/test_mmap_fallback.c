@@ -48,26 +48,6 @@ static struct pc_engine *engine_mech(int mech)
 	return e;
 }
 
-static int new_file(struct pc_engine *e, const char *name, char *buf, size_t len)
-{
-	int fd = pc_open(e, name, O_RDWR | O_CREAT | O_TRUNC, 0644);
-
-	CHECK(fd >= 0);
-	fill(buf, len, 11, 0);
-	CHECK_EQ(pc_pwrite(e, fd, buf, len, 0), (ssize_t)len);
-	return fd;
-}
-
-/* Maps, or exits with a skip when the mechanism is unavailable. */
-static char *map(struct pc_engine *e, int fd, size_t len, int prot, int flags)
-{
-	int err = 1;
-	char *p = pc_mmap(e, fd, len, prot, flags, 0, &err);
-
-	CHECKF(p != NULL, "pc_mmap: %s", strerror(-err));
-	return p;
-}
-
 /* Kernel VMAs inside [a, a + len), from /proc/self/maps. */
 static long count_vmas(const void *a, size_t len)
 {
@@ -84,38 +64,10 @@ static long count_vmas(const void *a, size_t len)
 	return n;
 }
 
-static sigjmp_buf bus_jmp;
-static volatile sig_atomic_t bus_armed;
-
-static void on_sigbus(int sig, siginfo_t *si, void *uc)
-{
-	if (!bus_armed)
-		abort();
-	siglongjmp(bus_jmp, 1);
-}
-
+/* The application's SIGBUS handler, installed before the engine's. */
 __attribute__((constructor)) static void install_app_handler(void)
 {
-	struct sigaction sa = {0};
-
-	sa.sa_sigaction = on_sigbus;
-	sa.sa_flags = SA_SIGINFO;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGBUS, &sa, NULL);
-}
-
-static bool touch_bus(volatile char *p)
-{
-	bool bus = false;
-
-	if (sigsetjmp(bus_jmp, 1) == 0) {
-		bus_armed = 1;
-		(void)*p;
-	} else {
-		bus = true;
-	}
-	bus_armed = 0;
-	return bus;
+	install_bus_catcher();
 }
 
 /* Every other page of a 64-page view read: 64 VMAs without a budget. */
@@ -123,8 +75,8 @@ static long touch_alternate(struct pc_engine *e, long budget, long *max_seen)
 {
 	size_t len = 64 * PG;
 	char *w = malloc(len);
-	int fd = new_file(e, "f", w, len);
-	char *p = map(e, fd, len, PROT_READ | PROT_WRITE, MAP_SHARED);
+	int fd = new_file(e, "f", w, len, 11);
+	char *p = map_view(e, fd, len, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
 	long kernel;
 
 	mm_fallback_test_vma_budget = budget;
@@ -168,7 +120,7 @@ TEST(fallback_vma_budget)
 
 	/* pc_mmap refuses before the budget could be passed: 3 per view. */
 	char w[PG];
-	int fd = new_file(e, "g", w, PG), made = 0, err = 0;
+	int fd = new_file(e, "g", w, PG, 11), made = 0, err = 0;
 	char *v[8];
 	for (;;) {
 		v[made] = pc_mmap(e, fd, PG, PROT_READ, MAP_PRIVATE, 0, &err);
@@ -208,8 +160,8 @@ static void fault_under_page_lock(int mech, bool hold)
 #if PC_LOCKDEP
 	struct pc_engine *e = engine_mech(mech);
 	char w[4 * PG];
-	int fd = new_file(e, "f", w, sizeof(w));
-	char *p = map(e, fd, sizeof(w), PROT_READ, MAP_SHARED);
+	int fd = new_file(e, "f", w, sizeof(w), 11);
+	char *p = map_view(e, fd, sizeof(w), PROT_READ, MAP_SHARED, 0);
 	struct file *f = fdget(&e->fdt, fd);
 	struct page *page;
 
@@ -265,8 +217,8 @@ TEST(private_truncate_drops_copies_punch_keeps)
 	for (int mech = PC_FAULT_AUTO; mech <= PC_FAULT_FALLBACK; mech += 2) {
 		struct pc_engine *e = engine_mech(mech);
 		char w[4 * PG], r[PG];
-		int fd = new_file(e, "f", w, sizeof(w));
-		char *p = map(e, fd, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+		int fd = new_file(e, "f", w, sizeof(w), 11);
+		char *p = map_view(e, fd, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, 0);
 		int err;
 
 		memset(p + PG, 'A', PG); /* copies of pages 1 and 3 */
@@ -295,9 +247,9 @@ TEST(engine_close_unmaps_views)
 	for (int mech = PC_FAULT_AUTO; mech <= PC_FAULT_FALLBACK; mech += 2) {
 		struct pc_engine *e = engine_mech(mech);
 		char w[2 * PG];
-		int fd = new_file(e, "f", w, sizeof(w));
-		char *p = map(e, fd, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED);
-		char *q = map(e, fd, PG, PROT_READ, MAP_PRIVATE);
+		int fd = new_file(e, "f", w, sizeof(w), 11);
+		char *p = map_view(e, fd, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+		char *q = map_view(e, fd, PG, PROT_READ, MAP_PRIVATE, 0);
 
 		p[PG + 3] = w[PG + 3] = 'Z';
 		CHECK_EQ(q[3], w[3]);

@@ -40,20 +40,7 @@
 
 #define NP 8
 
-static char *map(struct pc_engine *e, int fd, size_t len, int prot, off_t off)
-{
-	int err = 1;
-	char *p = pc_mmap(e, fd, len, prot, MAP_SHARED, off, &err);
-
-	if (!p && err == -ENODEV) {
-		skip("userfaultfd", err);
-		exit(0);
-	}
-	CHECKF(p != NULL, "pc_mmap: %s", strerror(-err));
-	return p;
-}
-
-static int new_file(struct pc_engine *e, const char *name, int val)
+static int new_pages(struct pc_engine *e, const char *name, int val)
 {
 	char page[PG];
 	int fd = pc_open(e, name, O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -101,7 +88,7 @@ static void self_write(struct pc_engine *e, int fd, int k, int state, int val)
 		if (state == 1)
 			drop_page(e, fd, k);
 	}
-	v = map(e, fd, PG, PROT_READ, (off_t)k * PG);
+	v = map_view(e, fd, PG, PROT_READ, MAP_SHARED, (off_t)k * PG);
 	CHECK_EQ(pc_pwrite(e, fd, v, PG, (off_t)k * PG), PG);
 	CHECK(page_is(v, val));
 	CHECK_EQ(pc_munmap(e, v, PG), 0);
@@ -112,7 +99,7 @@ static void self_write(struct pc_engine *e, int fd, int k, int state, int val)
 TEST(h2_write_from_own_page)
 {
 	struct pc_engine *e = engine();
-	int fd = new_file(e, "f", 1);
+	int fd = new_pages(e, "f", 1);
 	unsigned long n = test_scale(100000, 20);
 
 	CHECK_EQ(watchdog_start(20000, NULL), 0);
@@ -145,14 +132,14 @@ TEST(h2_faulting_copy_hangs)
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		struct pc_engine *e = engine_on(d);
-		int fd = new_file(e, "f", 7);
+		int fd = new_pages(e, "f", 7);
 		char *v;
 
 		alarm(60); /* neither validator nor watchdog: SIGALRM */
 		watchdog_start(2000, NULL);
 		task_set_watched(true);
 		drop_page(e, fd, 3);
-		v = map(e, fd, PG, PROT_READ, 3 * PG);
+		v = map_view(e, fd, PG, PROT_READ, MAP_SHARED, 3 * PG);
 		uaccess_test_faulting_nofault = true;
 		(void)pc_pwrite(e, fd, v, PG, 3 * PG);
 		_exit(0); /* completed: the hazard did not show */
@@ -183,7 +170,7 @@ static void *cross_writer(void *p)
 	struct cross_arg *a = p;
 	struct cross *c = a->c;
 	int mine = c->fd[a->me], other = c->fd[!a->me];
-	char *v = map(c->e, other, NP * PG, PROT_READ, 0);
+	char *v = map_view(c->e, other, NP * PG, PROT_READ, MAP_SHARED, 0);
 	char page[PG];
 	struct rng rng;
 
@@ -213,8 +200,8 @@ static void *cross_writer(void *p)
 static void *cross_reader(void *p)
 {
 	struct cross *c = p;
-	char *v[2] = {map(c->e, c->fd[0], NP * PG, PROT_READ, 0),
-		      map(c->e, c->fd[1], NP * PG, PROT_READ, 0)};
+	char *v[2] = {map_view(c->e, c->fd[0], NP * PG, PROT_READ, MAP_SHARED, 0),
+		      map_view(c->e, c->fd[1], NP * PG, PROT_READ, MAP_SHARED, 0)};
 	char page[PG];
 	struct rng rng;
 
@@ -244,8 +231,8 @@ TEST(h2_cross_files)
 	pthread_t w[2], r;
 	char page[PG];
 
-	c.fd[0] = new_file(c.e, "a", 'a');
-	c.fd[1] = new_file(c.e, "b", 'b');
+	c.fd[0] = new_pages(c.e, "a", 'a');
+	c.fd[1] = new_pages(c.e, "b", 'b');
 	CHECK_EQ(watchdog_start(20000, NULL), 0);
 	CHECK_EQ(pthread_create(&r, NULL, cross_reader, &c), 0);
 	for (int i = 0; i < 2; i++)
@@ -284,12 +271,12 @@ TEST(h7_switch_reports_io_under_mm_lock)
 {
 #if PC_LOCKDEP
 	struct pc_engine *e = engine();
-	int fd = new_file(e, "f", 9);
+	int fd = new_pages(e, "f", 9);
 	char *v;
 	lockdep_report_fn old;
 
 	drop_page(e, fd, 2);
-	v = map(e, fd, NP * PG, PROT_READ, 0);
+	v = map_view(e, fd, NP * PG, PROT_READ, MAP_SHARED, 0);
 	old = lockdep_set_report_handler(capture);
 	mm_fault_test_keep_mm_lock = true;
 	CHECK_EQ(v[2 * PG], 9); /* a miss: the fill reads the store */
@@ -346,12 +333,12 @@ static void *slow_toucher(void *p)
 TEST(h7_slow_store_other_faults_proceed)
 {
 	struct pc_engine *e = engine();
-	int fd = new_file(e, "f", 11), fd2 = new_file(e, "g", 12);
+	int fd = new_pages(e, "f", 11), fd2 = new_pages(e, "g", 12);
 	pthread_t t;
 	char *v2, *v3;
 
 	drop_page(e, fd, 6);
-	slow_view = map(e, fd, NP * PG, PROT_READ, 0);
+	slow_view = map_view(e, fd, NP * PG, PROT_READ, MAP_SHARED, 0);
 	store_inject_hook(pc_engine_store(e), slow_hook, NULL);
 	pthread_mutex_lock(&slow.lock);
 	slow.armed = true;
@@ -365,10 +352,10 @@ TEST(h7_slow_store_other_faults_proceed)
 	 * new view (mm lock exclusive) with its faults, all complete. */
 	CHECK_EQ(slow_view[0], 11);
 	CHECK_EQ(slow_view[7 * PG + 5], 11);
-	v2 = map(e, fd2, NP * PG, PROT_READ, 0);
+	v2 = map_view(e, fd2, NP * PG, PROT_READ, MAP_SHARED, 0);
 	for (int k = 0; k < NP; k++)
 		CHECK_EQ(v2[k * PG], 12);
-	v3 = map(e, fd, PG, PROT_READ, PG);
+	v3 = map_view(e, fd, PG, PROT_READ, MAP_SHARED, PG);
 	CHECK_EQ(v3[1], 11);
 	CHECK_EQ(pc_munmap(e, v3, PG), 0);
 	CHECK_EQ(pc_munmap(e, v2, NP * PG), 0);

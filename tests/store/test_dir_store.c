@@ -14,6 +14,7 @@
 
 #include "harness.h"
 #include "fixture.h"
+#include "store_conformance.h"
 
 /* ---- paths ---- */
 
@@ -114,45 +115,14 @@ static void symlinks_not_followed(bool walk)
 TEST(open_create_excl_trunc)
 {
 	struct store *s = open_fresh();
-	struct store_inode *si, *si2;
-	char buf[100];
-
-	CHECK_EQ(store_open(s, "nope", O_RDWR, 0, &si), -ENOENT);
-	si = create(s, "f");
-	CHECK_EQ(store_create(s, "f", 0644, &si2), -EEXIST);
-	CHECK_EQ(store_write(si, "hello", 5, 0), 5);
-	CHECK_EQ(store_size(si), 5);
+	struct store_inode *si = conf_open_create(s), *si2;
 
 	CHECK_EQ(store_open(s, "f", O_RDONLY, 0, &si2), 0);
 	CHECK(!si2->readonly); /* host file opened read-write for writeback */
-	CHECK_EQ(si2->ino, si->ino);
-	CHECK_EQ(store_read(si2, buf, sizeof(buf), 0), 5);
-	CHECK(!memcmp(buf, "hello", 5));
-	store_release(si2);
-
-	CHECK_EQ(store_open(s, "f", O_RDWR | O_TRUNC, 0, &si2), 0);
-	CHECK_EQ(store_size(si), 0);
-	store_release(si2);
-
-	CHECK_EQ(store_open(s, "g", O_RDWR | O_CREAT, 0600, &si2), 0);
-	struct stat st;
-	CHECK_EQ(store_fgetattr(si2, &st), 0);
-	CHECK(S_ISREG(st.st_mode));
-	CHECK_EQ(st.st_mode & 0777, 0600);
 	store_release(si2);
 	CHECK_EQ(store_open(s, "f", O_RDWR | O_APPEND, 0, &si2), -EINVAL);
-
-	CHECK_EQ(store_mkdir(s, "d", 0755), 0);
-	CHECK_EQ(store_open(s, "d", O_RDONLY, 0, &si2), -EISDIR);
-	CHECK_EQ(store_open(s, "f/x", O_RDWR | O_CREAT, 0644, &si2), -ENOTDIR);
-	CHECK_EQ(store_open(s, "missing/x", O_RDWR | O_CREAT, 0644, &si2), -ENOENT);
-
 	/* an unlinked file stays readable through its handle */
-	CHECK_EQ(store_write(si, "abc", 3, 0), 3);
-	CHECK_EQ(store_unlink(s, "f"), 0);
-	CHECK_EQ(store_getattr(s, "f", &st), -ENOENT);
-	CHECK_EQ(store_read(si, buf, 3, 0), 3);
-	CHECK(!memcmp(buf, "abc", 3));
+	conf_unlinked_handle(s, si);
 	store_release(si);
 	store_close(s);
 }
@@ -160,141 +130,31 @@ TEST(open_create_excl_trunc)
 TEST(mkdir_rmdir_unlink_getattr)
 {
 	struct store *s = open_fresh();
-	struct stat st;
 
-	CHECK_EQ(store_getattr(s, "", &st), 0);
-	CHECK(S_ISDIR(st.st_mode));
-	CHECK_EQ(store_mkdir(s, "a", 0755), 0);
-	CHECK_EQ(store_mkdir(s, "a", 0755), -EEXIST);
-	CHECK_EQ(store_mkdir(s, "a/b", 0700), 0);
-	CHECK_EQ(store_mkdir(s, "x/y", 0700), -ENOENT);
-	CHECK_EQ(store_getattr(s, "a/b", &st), 0);
-	CHECK(S_ISDIR(st.st_mode));
-	CHECK_EQ(st.st_mode & 0777, 0700);
-	struct store_inode *si = create(s, "a/b/f");
-	store_release(si);
-	CHECK_EQ(store_rmdir(s, "a"), -ENOTEMPTY);
-	CHECK_EQ(store_unlink(s, "a/b"), -EISDIR);
-	CHECK_EQ(store_rmdir(s, "a/b/f"), -ENOTDIR);
-	CHECK_EQ(store_unlink(s, "a/b/f"), 0);
-	CHECK_EQ(store_unlink(s, "a/b/f"), -ENOENT);
-	CHECK_EQ(store_rmdir(s, "a/b"), 0);
-	CHECK_EQ(store_rmdir(s, "a"), 0);
-	CHECK_EQ(store_rmdir(s, "."), -EBUSY);
-	CHECK_EQ(store_getattr(s, "a", &st), -ENOENT);
-
-	struct statvfs sv;
-	CHECK_EQ(store_statfs(s, &sv), 0);
-	CHECK(sv.f_bsize > 0);
+	conf_mkdir_rmdir_unlink(s, false);
 	store_close(s);
-}
-
-static void write_str(struct store *s, const char *path, const char *str)
-{
-	struct store_inode *si;
-	int ret = store_open(s, path, O_RDWR | O_CREAT | O_TRUNC, 0644, &si);
-	CHECKF(ret == 0, "%s", strerror(-ret));
-	CHECK_EQ(store_write(si, str, strlen(str), 0), (long long)strlen(str));
-	store_release(si);
-}
-
-static bool has_str(struct store *s, const char *path, const char *str)
-{
-	struct store_inode *si;
-	char buf[64] = {0};
-	if (store_open(s, path, O_RDONLY, 0, &si))
-		return false;
-	ssize_t n = store_read(si, buf, sizeof(buf) - 1, 0);
-	store_release(si);
-	return n == (ssize_t)strlen(str) && !memcmp(buf, str, (size_t)n);
 }
 
 TEST(rename_flags)
 {
 	struct store *s = open_fresh();
 
-	write_str(s, "a", "AAA");
-	write_str(s, "b", "BB");
-	CHECK_EQ(store_rename(s, "a", "b", RENAME_NOREPLACE), -EEXIST);
-	CHECK(has_str(s, "a", "AAA") && has_str(s, "b", "BB"));
-	CHECK_EQ(store_rename(s, "a", "b", RENAME_NOREPLACE | RENAME_EXCHANGE), -EINVAL);
-	CHECK_EQ(store_rename(s, "a", "b", 1u << 5), -EINVAL);
-
-	int ret = store_rename(s, "a", "b", RENAME_EXCHANGE);
-	if (ret == -EINVAL || ret == -EOPNOTSUPP) {
-		skip("RENAME_EXCHANGE", ret);
-	} else {
-		CHECK_EQ(ret, 0);
-		CHECK(has_str(s, "a", "BB") && has_str(s, "b", "AAA"));
-		CHECK_EQ(store_rename(s, "a", "missing", RENAME_EXCHANGE), -ENOENT);
-	}
-	CHECK_EQ(store_mkdir(s, "d", 0755), 0);
-	CHECK_EQ(store_rename(s, "a", "d/c", RENAME_NOREPLACE), 0);
-	CHECK_EQ(store_rename(s, "b", "d/c", 0), 0); /* plain rename replaces */
-	CHECK(has_str(s, "d/c", ret == 0 ? "AAA" : "BB"));
-	struct stat st;
-	CHECK_EQ(store_getattr(s, "a", &st), -ENOENT);
-	CHECK_EQ(store_getattr(s, "b", &st), -ENOENT);
-	CHECK_EQ(store_rename(s, "nope", "x", 0), -ENOENT);
-	CHECK_EQ(store_rename(s, "d", "d/sub", 0), -EINVAL);
+	conf_rename_flags(s, false);
 	store_close(s);
-}
-
-struct names {
-	char name[16][32];
-	int64_t next[16];
-	int n;
-	int stop_after;
-};
-
-static int collect(void *ctx, const char *name, uint64_t ino, unsigned type, int64_t next)
-{
-	struct names *nm = ctx;
-	CHECK(nm->n < 16);
-	snprintf(nm->name[nm->n], sizeof(nm->name[0]), "%s", name);
-	nm->next[nm->n++] = next;
-	CHECK(ino != 0);
-	return nm->stop_after && nm->n >= nm->stop_after;
-}
-
-static bool listed(struct names *nm, const char *name)
-{
-	for (int i = 0; i < nm->n; i++)
-		if (!strcmp(nm->name[i], name))
-			return true;
-	return false;
 }
 
 TEST(readdir_hides_lock_file)
 {
 	struct store *s = open_fresh();
-	struct names nm = {0};
+	struct names nm = {0}, a, b = {0};
 
-	CHECK_EQ(store_readdir(s, "", 0, collect, &nm), 0);
-	CHECK_EQ(nm.n, 0);
-	write_str(s, "one", "1");
-	write_str(s, "two", "2");
-	CHECK_EQ(store_mkdir(s, "sub", 0755), 0);
-	write_str(s, "sub/three", "3");
-	CHECK_EQ(store_readdir(s, ".", 0, collect, &nm), 0);
-	CHECK_EQ(nm.n, 3);
-	CHECK(listed(&nm, "one") && listed(&nm, "two") && listed(&nm, "sub"));
+	conf_readdir_fill(s, &nm, &a);
 	CHECK(!listed(&nm, ".pagecache.lock") && !listed(&nm, ".") && !listed(&nm, ".."));
-
 	/* resume after the first entry: the rest, and only the rest */
-	struct names a = {.stop_after = 1}, b = {0};
-	CHECK_EQ(store_readdir(s, "", 0, collect, &a), 0);
-	CHECK_EQ(a.n, 1);
 	CHECK_EQ(store_readdir(s, "", a.next[0], collect, &b), 0);
 	CHECK_EQ(b.n, 2);
 	CHECK(!listed(&b, a.name[0]));
-
-	memset(&nm, 0, sizeof(nm));
-	CHECK_EQ(store_readdir(s, "sub", 0, collect, &nm), 0);
-	CHECK_EQ(nm.n, 1);
-	CHECK(listed(&nm, "three"));
-	CHECK_EQ(store_readdir(s, "one", 0, collect, &nm), -ENOTDIR);
-	CHECK_EQ(store_readdir(s, "zz", 0, collect, &nm), -ENOENT);
+	conf_readdir_sub(s, "one");
 	store_close(s);
 }
 
@@ -326,16 +186,7 @@ TEST(read_write_size)
 	enum { N = 300000 };
 	char *a = malloc(N), *b = malloc(N);
 
-	fill(a, N, 1);
-	CHECK_EQ(store_write(si, a, N, 12345), N);
-	CHECK_EQ(store_size(si), 12345 + N);
-	CHECK_EQ(store_read(si, b, N, 12345), N);
-	CHECK(!memcmp(a, b, N));
-	CHECK_EQ(store_read(si, b, 1000, 0), 1000);
-	CHECK(is_zero(b, 1000));
-	/* short only at EOF */
-	CHECK_EQ(store_read(si, b, N, 12345 + N - 10), 10);
-	CHECK_EQ(store_read(si, b, N, 12345 + N + 10), 0);
+	conf_read_write(si, a, b, N);
 	CHECK_EQ(store_read(si, b, 0, 0), 0);
 	CHECK_EQ(store_read(si, b, 10, -1), -EINVAL);
 
@@ -354,18 +205,8 @@ TEST(read_write_size)
 	store_close(s);
 }
 
-/* Map [pos, pos + len) and return the first extent's type and length. */
-static enum store_map_type map1(struct store_inode *si, int64_t pos, int64_t len, int64_t *elen)
-{
-	struct store_map m;
-	int ret = store_map(si, pos, len, &m);
-	CHECKF(ret == 0, "map: %s", strerror(-ret));
-	CHECK_EQ(m.offset, pos);
-	CHECK_EQ(m.addr, pos);
-	CHECK(m.length > 0 && m.length <= len);
-	*elen = m.length;
-	return m.type;
-}
+/* The dir store maps file offsets to themselves. */
+#define map1(si, pos, len, elen) conf_map1(si, pos, len, elen, true)
 
 TEST(map_holes_and_data)
 {
@@ -537,24 +378,13 @@ static void dio_checks(struct store *s, const char *where)
 	char *a, *b;
 	CHECK(posix_memalign((void **)&a, 4096, n + al) == 0);
 	CHECK(posix_memalign((void **)&b, 4096, n + al) == 0);
-	fill(a, n, 7);
 	if (al > 1) {
-		CHECK_EQ(store_dio_write(si, a, n, 1), -EINVAL);
 		CHECK_EQ(store_dio_write(si, a, n - 1, 0), -EINVAL);
-		CHECK_EQ(store_dio_write(si, a + 1, n, 0), -EINVAL);
 		CHECK_EQ(store_dio_read(si, b, n, al / 2), -EINVAL);
 		CHECK_EQ(store_dio_read(si, b + 1, n, 0), -EINVAL);
 		CHECK_EQ(store_dio_read(si, b, al + 1, 0), -EINVAL);
 	}
-	CHECK_EQ(store_dio_write(si, a, n, 0), (long long)n);
-	CHECK_EQ(store_size(si), (long long)n);
-	memset(b, 0, n);
-	CHECK_EQ(store_dio_read(si, b, n, 0), (long long)n);
-	CHECK(!memcmp(a, b, n));
-	/* coherent with buffered I/O through the other fd */
-	memset(b, 0, n);
-	CHECK_EQ(store_read(si, b, n, 0), (long long)n);
-	CHECK(!memcmp(a, b, n));
+	conf_dio_read_write(si, a, b, n, al);
 	/* a read across EOF stops there */
 	CHECK_EQ(store_setsize(si, (int64_t)n - al), 0);
 	CHECK_EQ(store_dio_read(si, b, n, 0), (long long)(n - al));

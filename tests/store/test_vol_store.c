@@ -17,6 +17,7 @@
 
 #include "harness.h"
 #include "fixture.h"
+#include "store_conformance.h"
 #include "store/vol/vol.h"
 
 static char img[2200];
@@ -49,65 +50,18 @@ static void fsck_clean(void)
 	CHECKF(r == VOL_FSCK_CLEAN, "fsck %d", r);
 }
 
-static void write_str(struct store *s, const char *path, const char *str)
-{
-	struct store_inode *si;
-	int ret = store_open(s, path, O_RDWR | O_CREAT | O_TRUNC, 0644, &si);
-	CHECKF(ret == 0, "%s", strerror(-ret));
-	CHECK_EQ(store_write(si, str, strlen(str), 0), (long long)strlen(str));
-	store_release(si);
-}
-
-static bool has_str(struct store *s, const char *path, const char *str)
-{
-	struct store_inode *si;
-	char buf[64] = {0};
-	if (store_open(s, path, O_RDONLY, 0, &si))
-		return false;
-	ssize_t n = store_read(si, buf, sizeof(buf) - 1, 0);
-	store_release(si);
-	return n == (ssize_t)strlen(str) && !memcmp(buf, str, (size_t)n);
-}
-
 TEST(open_create_excl_trunc)
 {
 	struct store *s = open_vol();
 	struct store_inode *si, *si2;
-	char buf[100];
-	struct stat st;
 
 	CHECK(!strcmp(s->ops->name, "vol"));
-	CHECK_EQ(store_open(s, "nope", O_RDWR, 0, &si), -ENOENT);
-	si = create(s, "f");
-	CHECK_EQ(store_create(s, "f", 0644, &si2), -EEXIST);
-	CHECK_EQ(store_write(si, "hello", 5, 0), 5);
-	CHECK_EQ(store_size(si), 5);
-	CHECK_EQ(store_open(s, "f", O_RDONLY, 0, &si2), 0);
-	CHECK_EQ(si2->ino, si->ino);
-	CHECK_EQ(store_read(si2, buf, sizeof(buf), 0), 5);
-	CHECK(!memcmp(buf, "hello", 5));
-	store_release(si2);
-	CHECK_EQ(store_open(s, "f", O_RDWR | O_TRUNC, 0, &si2), 0);
-	CHECK_EQ(store_size(si), 0);
-	store_release(si2);
-	CHECK_EQ(store_open(s, "g", O_RDWR | O_CREAT, 0600, &si2), 0);
-	CHECK_EQ(store_fgetattr(si2, &st), 0);
-	CHECK(S_ISREG(st.st_mode));
-	CHECK_EQ(st.st_mode & 0777, 0600);
-	store_release(si2);
-	CHECK_EQ(store_mkdir(s, "d", 0755), 0);
-	CHECK_EQ(store_open(s, "d", O_RDONLY, 0, &si2), -EISDIR);
+	si = conf_open_create(s);
 	CHECK_EQ(store_open(s, "", O_RDONLY, 0, &si2), -ENOENT);
 	CHECK_EQ(store_open(s, ".", O_RDONLY, 0, &si2), -EISDIR);
-	CHECK_EQ(store_open(s, "f/x", O_RDWR | O_CREAT, 0644, &si2), -ENOTDIR);
-	CHECK_EQ(store_open(s, "missing/x", O_RDWR | O_CREAT, 0644, &si2), -ENOENT);
 	CHECK_EQ(store_open(s, "../x", O_RDWR | O_CREAT, 0644, &si2), -EINVAL);
 	/* an unlinked file stays readable and writable through its handle */
-	CHECK_EQ(store_write(si, "abc", 3, 0), 3);
-	CHECK_EQ(store_unlink(s, "f"), 0);
-	CHECK_EQ(store_getattr(s, "f", &st), -ENOENT);
-	CHECK_EQ(store_read(si, buf, 3, 0), 3);
-	CHECK(!memcmp(buf, "abc", 3));
+	conf_unlinked_handle(s, si);
 	CHECK_EQ(store_sync(si, false), 0);		       /* commits it as an orphan */
 	CHECK_EQ(vol_fsck(img, false, NULL), VOL_FSCK_FAILED); /* mounted: busy */
 	store_release(si);
@@ -121,29 +75,7 @@ TEST(mkdir_rmdir_unlink_getattr)
 	struct stat st;
 	struct statvfs sv;
 
-	CHECK_EQ(store_getattr(s, "", &st), 0);
-	CHECK(S_ISDIR(st.st_mode));
-	CHECK_EQ(st.st_nlink, 2);
-	CHECK_EQ(store_mkdir(s, "a", 0755), 0);
-	CHECK_EQ(store_mkdir(s, "a", 0755), -EEXIST);
-	CHECK_EQ(store_mkdir(s, "a/b", 0700), 0);
-	CHECK_EQ(store_mkdir(s, "x/y", 0700), -ENOENT);
-	CHECK_EQ(store_getattr(s, "a/b", &st), 0);
-	CHECK(S_ISDIR(st.st_mode));
-	CHECK_EQ(st.st_mode & 0777, 0700);
-	CHECK_EQ(store_getattr(s, "a", &st), 0);
-	CHECK_EQ(st.st_nlink, 3);
-	store_release(create(s, "a/b/f"));
-	CHECK_EQ(store_rmdir(s, "a"), -ENOTEMPTY);
-	CHECK_EQ(store_unlink(s, "a/b"), -EISDIR);
-	CHECK_EQ(store_rmdir(s, "a/b/f"), -ENOTDIR);
-	CHECK_EQ(store_getattr(s, "a/b/f/g", &st), -ENOTDIR);
-	CHECK_EQ(store_unlink(s, "a/b/f"), 0);
-	CHECK_EQ(store_unlink(s, "a/b/f"), -ENOENT);
-	CHECK_EQ(store_rmdir(s, "a/b"), 0);
-	CHECK_EQ(store_rmdir(s, "a"), 0);
-	CHECK_EQ(store_rmdir(s, "."), -EBUSY);
-	CHECK_EQ(store_getattr(s, "a", &st), -ENOENT);
+	conf_mkdir_rmdir_unlink(s, true);
 	CHECK_EQ(store_statfs(s, &sv), 0);
 	CHECK_EQ(sv.f_bsize, 4096);
 	CHECK(sv.f_bfree > 0 && sv.f_bavail < sv.f_bfree && sv.f_namemax == 255);
@@ -165,23 +97,7 @@ TEST(rename_flags)
 	struct store *s = open_vol();
 	struct stat st;
 
-	write_str(s, "a", "AAA");
-	write_str(s, "b", "BB");
-	CHECK_EQ(store_rename(s, "a", "b", RENAME_NOREPLACE), -EEXIST);
-	CHECK(has_str(s, "a", "AAA") && has_str(s, "b", "BB"));
-	CHECK_EQ(store_rename(s, "a", "b", RENAME_NOREPLACE | RENAME_EXCHANGE), -EINVAL);
-	CHECK_EQ(store_rename(s, "a", "b", 1u << 5), -EINVAL);
-	CHECK_EQ(store_rename(s, "a", "b", RENAME_EXCHANGE), 0);
-	CHECK(has_str(s, "a", "BB") && has_str(s, "b", "AAA"));
-	CHECK_EQ(store_rename(s, "a", "missing", RENAME_EXCHANGE), -ENOENT);
-	CHECK_EQ(store_mkdir(s, "d", 0755), 0);
-	CHECK_EQ(store_rename(s, "a", "d/c", RENAME_NOREPLACE), 0);
-	CHECK_EQ(store_rename(s, "b", "d/c", 0), 0);
-	CHECK(has_str(s, "d/c", "AAA"));
-	CHECK_EQ(store_getattr(s, "a", &st), -ENOENT);
-	CHECK_EQ(store_getattr(s, "b", &st), -ENOENT);
-	CHECK_EQ(store_rename(s, "nope", "x", 0), -ENOENT);
-	CHECK_EQ(store_rename(s, "d", "d/sub", 0), -EINVAL);
+	conf_rename_flags(s, true);
 	CHECK_EQ(store_rename(s, ".", "x", 0), -EBUSY);
 	/* directories: over a file, over a non-empty dir, exchange across parents */
 	write_str(s, "f", "F");
@@ -210,48 +126,12 @@ TEST(rename_flags)
 	fsck_clean();
 }
 
-struct names {
-	char name[16][32];
-	int64_t next[16];
-	int n;
-	int stop_after;
-};
-
-static int collect(void *ctx, const char *name, uint64_t ino, unsigned type, int64_t next)
-{
-	struct names *nm = ctx;
-	CHECK(nm->n < 16);
-	snprintf(nm->name[nm->n], sizeof(nm->name[0]), "%s", name);
-	nm->next[nm->n++] = next;
-	CHECK(ino != 0);
-	return nm->stop_after && nm->n >= nm->stop_after;
-}
-
-static bool listed(struct names *nm, const char *name)
-{
-	for (int i = 0; i < nm->n; i++)
-		if (!strcmp(nm->name[i], name))
-			return true;
-	return false;
-}
-
 TEST(readdir_cookies)
 {
 	struct store *s = open_vol();
-	struct names nm = {0};
+	struct names nm = {0}, a, b = {0};
 
-	CHECK_EQ(store_readdir(s, "", 0, collect, &nm), 0);
-	CHECK_EQ(nm.n, 0);
-	write_str(s, "one", "1");
-	write_str(s, "two", "2");
-	CHECK_EQ(store_mkdir(s, "sub", 0755), 0);
-	write_str(s, "sub/three", "3");
-	CHECK_EQ(store_readdir(s, ".", 0, collect, &nm), 0);
-	CHECK_EQ(nm.n, 3);
-	CHECK(listed(&nm, "one") && listed(&nm, "two") && listed(&nm, "sub"));
-	struct names a = {.stop_after = 1}, b = {0};
-	CHECK_EQ(store_readdir(s, "", 0, collect, &a), 0);
-	CHECK_EQ(a.n, 1);
+	conf_readdir_fill(s, &nm, &a);
 	/* a cookie stays valid across changes and a remount */
 	CHECK_EQ(store_unlink(s, a.name[0]), 0);
 	write_str(s, "four", "4");
@@ -260,12 +140,7 @@ TEST(readdir_cookies)
 	CHECK_EQ(store_readdir(s, "", a.next[0], collect, &b), 0);
 	CHECK_EQ(b.n, 3);
 	CHECK(!listed(&b, a.name[0]) && listed(&b, "four"));
-	memset(&nm, 0, sizeof(nm));
-	CHECK_EQ(store_readdir(s, "sub", 0, collect, &nm), 0);
-	CHECK_EQ(nm.n, 1);
-	CHECK(listed(&nm, "three"));
-	CHECK_EQ(store_readdir(s, "sub/three", 0, collect, &nm), -ENOTDIR);
-	CHECK_EQ(store_readdir(s, "zz", 0, collect, &nm), -ENOENT);
+	conf_readdir_sub(s, "sub/three");
 	store_close(s);
 	fsck_clean();
 }
@@ -345,15 +220,7 @@ TEST(read_write_size_persist)
 	enum { N = 300000 };
 	char *a = malloc(N), *b = malloc(N);
 
-	fill(a, N, 1);
-	CHECK_EQ(store_write(si, a, N, 12345), N);
-	CHECK_EQ(store_size(si), 12345 + N);
-	CHECK_EQ(store_read(si, b, N, 12345), N);
-	CHECK(!memcmp(a, b, N));
-	CHECK_EQ(store_read(si, b, 1000, 0), 1000);
-	CHECK(is_zero(b, 1000));
-	CHECK_EQ(store_read(si, b, N, 12345 + N - 10), 10);
-	CHECK_EQ(store_read(si, b, N, 12345 + N + 10), 0);
+	conf_read_write(si, a, b, N);
 	CHECK_EQ(store_setsize(si, 100000), 0);
 	CHECK_EQ(store_setsize(si, 1 << 20), 0);
 	CHECK_EQ(store_read(si, b, 1000, 100000), 1000);
@@ -377,18 +244,8 @@ TEST(read_write_size_persist)
 	free(b);
 }
 
-static enum store_map_type map1(struct store_inode *si, int64_t pos, int64_t len, int64_t *elen)
-{
-	struct store_map m;
-	int ret = store_map(si, pos, len, &m);
-	CHECKF(ret == 0, "map: %s", strerror(-ret));
-	CHECK_EQ(m.offset, pos);
-	CHECK(m.length > 0 && m.length <= len);
-	if (m.type != STORE_HOLE)
-		CHECK(m.addr > 0 && m.addr % 4096 == pos % 4096);
-	*elen = m.length;
-	return m.type;
-}
+/* Vol maps to 4 KiB blocks of the image. */
+#define map1(si, pos, len, elen) conf_map1(si, pos, len, elen, false)
 
 TEST(map_fallocate_modes)
 {
@@ -485,19 +342,7 @@ TEST(direct_io)
 	char *a, *b;
 	CHECK(posix_memalign((void **)&a, 4096, n + 4096) == 0);
 	CHECK(posix_memalign((void **)&b, 4096, n + 4096) == 0);
-	fill(a, n, 7);
-	if (al > 1) {
-		CHECK_EQ(store_dio_write(si, a, n, 1), -EINVAL);
-		CHECK_EQ(store_dio_write(si, a + 1, n, 0), -EINVAL);
-	}
-	CHECK_EQ(store_dio_write(si, a, n, 0), (long long)n);
-	CHECK_EQ(store_size(si), (long long)n);
-	memset(b, 0, n);
-	CHECK_EQ(store_dio_read(si, b, n, 0), (long long)n);
-	CHECK(!memcmp(a, b, n));
-	memset(b, 0, n);
-	CHECK_EQ(store_read(si, b, n, 0), (long long)n);
-	CHECK(!memcmp(a, b, n));
+	conf_dio_read_write(si, a, b, n, al);
 	/* into a hole at an unaligned-to-block but aligned-to-dio offset */
 	CHECK_EQ(store_dio_write(si, a, al, (int64_t)n + 8192 + (al < 4096 ? al : 0)),
 		 (long long)al);

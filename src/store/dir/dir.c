@@ -117,6 +117,22 @@ static void put_parent(struct dir_store *d, struct dir_path *dp)
 		close(dp->dfd);
 }
 
+/* resolve_parent() of @path, which names the root where empty: @root_err. */
+static int get_parent(struct dir_store *d, const char *path, int root_err, struct dir_path *dp)
+{
+	return *path ? resolve_parent(d, path, dp) : root_err;
+}
+
+/* put_parent(), passing @ret on (computed, errno included, before the close). */
+static long put_parent_ret(struct dir_store *d, struct dir_path *dp, long ret)
+{
+	put_parent(d, dp);
+	return ret;
+}
+
+/* 0, or -errno where the system call's result @r says it failed. */
+#define SYSRET(r) ((r) < 0 ? -errno : 0)
+
 /* ---- namespace ---- */
 
 static int dir_open(struct store *s, const char *path, int flags, mode_t mode,
@@ -128,9 +144,7 @@ static int dir_open(struct store *s, const char *path, int flags, mode_t mode,
 	int ret, fd;
 	bool ro = false;
 
-	if (!*path)
-		return -EISDIR;
-	ret = resolve_parent(d, path, &dp);
+	ret = get_parent(d, path, -EISDIR, &dp);
 	if (ret)
 		return ret;
 	int hflags = O_RDWR | O_NOFOLLOW | O_CLOEXEC | (flags & (O_CREAT | O_EXCL | O_TRUNC));
@@ -192,15 +206,9 @@ static int dir_unlink(struct store *s, const char *path)
 {
 	struct dir_store *d = DS(s);
 	struct dir_path dp;
+	int ret = get_parent(d, path, -EISDIR, &dp);
 
-	if (!*path)
-		return -EISDIR;
-	int ret = resolve_parent(d, path, &dp);
-	if (ret)
-		return ret;
-	ret = unlinkat(dp.dfd, dp.name, 0) < 0 ? -errno : 0;
-	put_parent(d, &dp);
-	return ret;
+	return ret ? ret : (int)put_parent_ret(d, &dp, SYSRET(unlinkat(dp.dfd, dp.name, 0)));
 }
 
 static int dir_rename(struct store *s, const char *from, const char *to, unsigned flags)
@@ -228,30 +236,19 @@ static int dir_mkdir(struct store *s, const char *path, mode_t mode)
 {
 	struct dir_store *d = DS(s);
 	struct dir_path dp;
+	int ret = get_parent(d, path, -EEXIST, &dp);
 
-	if (!*path)
-		return -EEXIST;
-	int ret = resolve_parent(d, path, &dp);
-	if (ret)
-		return ret;
-	ret = mkdirat(dp.dfd, dp.name, mode) < 0 ? -errno : 0;
-	put_parent(d, &dp);
-	return ret;
+	return ret ? ret : (int)put_parent_ret(d, &dp, SYSRET(mkdirat(dp.dfd, dp.name, mode)));
 }
 
 static int dir_rmdir(struct store *s, const char *path)
 {
 	struct dir_store *d = DS(s);
 	struct dir_path dp;
+	int ret = get_parent(d, path, -EBUSY, &dp);
 
-	if (!*path)
-		return -EBUSY;
-	int ret = resolve_parent(d, path, &dp);
-	if (ret)
-		return ret;
-	ret = unlinkat(dp.dfd, dp.name, AT_REMOVEDIR) < 0 ? -errno : 0;
-	put_parent(d, &dp);
-	return ret;
+	return ret ? ret
+		   : (int)put_parent_ret(d, &dp, SYSRET(unlinkat(dp.dfd, dp.name, AT_REMOVEDIR)));
 }
 
 static int dir_readdir(struct store *s, const char *path, int64_t start, store_filldir_t fill,
@@ -308,13 +305,11 @@ static int dir_getattr(struct store *s, const char *path, struct stat *st)
 	struct dir_path dp;
 
 	if (!*path)
-		return fstat(d->root_fd, st) < 0 ? -errno : 0;
+		return SYSRET(fstat(d->root_fd, st));
 	int ret = resolve_parent(d, path, &dp);
-	if (ret)
-		return ret;
-	ret = fstatat(dp.dfd, dp.name, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
-	put_parent(d, &dp);
-	return ret;
+	return ret ? ret
+		   : (int)put_parent_ret(d, &dp,
+					 SYSRET(fstatat(dp.dfd, dp.name, st, AT_SYMLINK_NOFOLLOW)));
 }
 
 static int dir_link(struct store *s, const char *from, const char *to)
@@ -351,33 +346,21 @@ static int dir_symlink(struct store *s, const char *target, const char *path)
 {
 	struct dir_store *d = DS(s);
 	struct dir_path dp;
+	int ret = get_parent(d, path, -EEXIST, &dp);
 
-	if (!*path)
-		return -EEXIST;
-	int ret = resolve_parent(d, path, &dp);
-	if (ret)
-		return ret;
-	ret = symlinkat(target, dp.dfd, dp.name) < 0 ? -errno : 0;
-	put_parent(d, &dp);
-	return ret;
+	return ret ? ret : (int)put_parent_ret(d, &dp, SYSRET(symlinkat(target, dp.dfd, dp.name)));
 }
 
 static ssize_t dir_readlink(struct store *s, const char *path, char *buf, size_t size)
 {
 	struct dir_store *d = DS(s);
 	struct dir_path dp;
-	ssize_t n;
+	int ret = get_parent(d, path, -EINVAL, &dp); /* the root is a directory */
 
-	if (!*path)
-		return -EINVAL; /* the root is a directory */
-	int ret = resolve_parent(d, path, &dp);
 	if (ret)
 		return ret;
-	n = readlinkat(dp.dfd, dp.name, buf, size);
-	if (n < 0)
-		n = -errno;
-	put_parent(d, &dp);
-	return n;
+	ssize_t n = readlinkat(dp.dfd, dp.name, buf, size);
+	return put_parent_ret(d, &dp, n < 0 ? -errno : n);
 }
 
 /* fchmodat/fchownat/utimensat on the last component, never following it.

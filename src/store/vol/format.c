@@ -17,6 +17,7 @@
 
 #include "store/vol/format.h"
 #include "store/vol/inode.h"
+#include "store/vol/io.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "vol format: little-endian host only");
 
@@ -155,24 +156,6 @@ int vol_super_decode(struct vol_super *sb, const void *block, const char **why)
 	return 0;
 }
 
-static int pwrite_all(int fd, const void *buf, size_t len, off_t off)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += n;
-	}
-	return 0;
-}
-
 /* The free tree's initial root: one leaf holding the whole data area. */
 static void free_leaf_init(const struct vol_super *sb, void *block)
 {
@@ -201,11 +184,13 @@ int vol_mkfs_fd(int fd, const struct vol_super *sbp)
 	int r = blk ? 0 : -ENOMEM;
 
 	if (!r) { /* no transaction in the journal */
-		r = pwrite_all(fd, blk, VOL_BLOCK_SIZE, (off_t)(sb.journal_start * VOL_BLOCK_SIZE));
+		r = vol_dev_pwrite(NULL, fd, blk, VOL_BLOCK_SIZE,
+				   (off_t)(sb.journal_start * VOL_BLOCK_SIZE));
 	}
 	if (!r) {
 		free_leaf_init(&sb, blk);
-		r = pwrite_all(fd, blk, VOL_BLOCK_SIZE, (off_t)(sb.free_root * VOL_BLOCK_SIZE));
+		r = vol_dev_pwrite(NULL, fd, blk, VOL_BLOCK_SIZE,
+				   (off_t)(sb.free_root * VOL_BLOCK_SIZE));
 	}
 	if (!r) { /* the root directory */
 		struct timespec now;
@@ -229,7 +214,7 @@ int vol_mkfs_fd(int fd, const struct vol_super *sbp)
 	/* the superblock last, so a torn mkfs is not a valid volume */
 	if (!r) {
 		vol_super_encode(&sb, blk);
-		r = pwrite_all(fd, blk, VOL_BLOCK_SIZE, 0);
+		r = vol_dev_pwrite(NULL, fd, blk, VOL_BLOCK_SIZE, 0);
 	}
 	if (!r && fsync(fd) < 0)
 		r = -errno;

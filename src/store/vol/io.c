@@ -26,14 +26,17 @@ static bool dev_write_ok(struct vol_dev *d)
 	return !__atomic_load_n(&d->dead, __ATOMIC_RELAXED);
 }
 
-int vol_dev_pwrite(struct vol_dev *d, int fd, const void *buf, size_t len, off_t off)
+/* Reads [off, off + len) of @fd whole into @rbuf, or writes @wbuf there
+ * (the other one NULL), looping on short transfers and EINTR. 0, -EIO where
+ * a transfer moves nothing (a read past EOF), or -errno. */
+static int io_all(int fd, void *rbuf, const void *wbuf, size_t len, off_t off)
 {
-	const char *p = buf;
+	size_t done = 0;
 
-	if (!dev_write_ok(d))
-		return -EIO; /* the device is dead, or this one write fails */
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, off);
+	while (done < len) {
+		off_t at = off + (off_t)done;
+		ssize_t n = rbuf ? pread(fd, (char *)rbuf + done, len - done, at)
+				 : pwrite(fd, (const char *)wbuf + done, len - done, at);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -41,36 +44,26 @@ int vol_dev_pwrite(struct vol_dev *d, int fd, const void *buf, size_t len, off_t
 		}
 		if (n == 0)
 			return -EIO;
-		p += n;
-		len -= (size_t)n;
-		off += n;
+		done += (size_t)n;
 	}
 	return 0;
 }
 
+int vol_dev_pwrite(struct vol_dev *d, int fd, const void *buf, size_t len, off_t off)
+{
+	if (!dev_write_ok(d))
+		return -EIO; /* the device is dead, or this one write fails */
+	return io_all(fd, NULL, buf, len, off);
+}
+
 int vol_dev_pread(struct vol_dev *d, int fd, void *buf, size_t len, off_t off)
 {
-	char *p = buf;
-
 	if (d) {
 		unsigned long n = __atomic_add_fetch(&d->reads, 1, __ATOMIC_RELAXED);
 		if ((unsigned long)__atomic_load_n(&d->fail_read, __ATOMIC_RELAXED) == n)
 			return -EIO;
 	}
-	while (len) {
-		ssize_t n = pread(fd, p, len, off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-		off += n;
-	}
-	return 0;
+	return io_all(fd, buf, NULL, len, off);
 }
 
 int vol_dev_flush(struct vol_dev *d, int fd)

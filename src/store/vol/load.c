@@ -23,24 +23,6 @@
 
 /* ---- lists and directories ---- */
 
-int vblist_add(struct vol_blist *l, uint64_t start, uint64_t len)
-{
-	if (l->nr && l->v[l->nr - 1].start + l->v[l->nr - 1].len == start) {
-		l->v[l->nr - 1].len += len;
-		return 0;
-	}
-	if (l->nr == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 4;
-		struct vol_fext *v = realloc(l->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
-	l->v[l->nr++] = (struct vol_fext){start, len};
-	return 0;
-}
-
 static uint64_t name_hash(const char *name, size_t nlen)
 {
 	uint64_t h = 1469598103934665603ull;
@@ -121,14 +103,8 @@ int vdir_insert(struct vdir *d, const char *name, size_t nlen, uint64_t ino, uin
 	if (d->onr == d->ocap) {
 		if (d->holes * 2 > d->onr)
 			compact(d);
-		if (d->onr == d->ocap) {
-			size_t cap = d->ocap ? 2 * d->ocap : 8;
-			struct vslot *o = realloc(d->order, cap * sizeof(*o));
-			if (!o)
-				return -ENOMEM;
-			d->order = o;
-			d->ocap = cap;
-		}
+		if (d->onr == d->ocap && vol_grow(d->order, d->ocap, 8))
+			return -ENOMEM;
 	}
 	struct vdent *e = malloc(sizeof(*e) + nlen + 1);
 	if (!e)
@@ -399,14 +375,8 @@ struct ownv {
 
 static int own_add(struct ownv *o, uint64_t start, uint64_t len, uint64_t ino)
 {
-	if (o->nr == o->cap) {
-		size_t cap = o->cap ? 2 * o->cap : 64;
-		struct own *v = realloc(o->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		o->v = v;
-		o->cap = cap;
-	}
+	if (o->nr == o->cap && vol_grow(o->v, o->cap, 64))
+		return -ENOMEM;
 	o->v[o->nr++] = (struct own){start, len, ino};
 	return 0;
 }
@@ -472,14 +442,8 @@ static int check_ownership(struct vstore *vs, struct vs_check *ck, const char **
 
 static int check_drop(struct vs_check *ck, uint64_t dir, uint64_t cookie)
 {
-	if (ck->ndrop == ck->cdrop) {
-		size_t cap = ck->cdrop ? 2 * ck->cdrop : 16;
-		struct vs_drop *v = realloc(ck->drop, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		ck->drop = v;
-		ck->cdrop = cap;
-	}
+	if (ck->ndrop == ck->cdrop && vol_grow(ck->drop, ck->cdrop, 16))
+		return -ENOMEM;
 	ck->drop[ck->ndrop++] = (struct vs_drop){dir, cookie};
 	return 0;
 }

@@ -108,6 +108,20 @@ static int resolve(struct vstore *vs, const char *path, struct where *w)
 	return 0;
 }
 
+/* resolve() where @path must name an entry: -ENOENT where it does not. */
+static int resolve_old(struct vstore *vs, const char *path, struct where *w)
+{
+	int r = resolve(vs, path, w);
+	return !r && !w->e ? -ENOENT : r;
+}
+
+/* resolve() where @path names an entry to make: -EEXIST where it exists. */
+static int resolve_new(struct vstore *vs, const char *path, struct where *w)
+{
+	int r = resolve(vs, path, w);
+	return !r && w->e ? -EEXIST : r;
+}
+
 /* The object @path names ("" = the root). */
 static int lookup(struct vstore *vs, const char *path, struct vnode **out)
 {
@@ -116,13 +130,10 @@ static int lookup(struct vstore *vs, const char *path, struct vnode **out)
 		return 0;
 	}
 	struct where w;
-	int r = resolve(vs, path, &w);
-	if (r)
-		return r;
-	if (!w.e)
-		return -ENOENT;
-	*out = vs->inodes[w.e->ino];
-	return 0;
+	int r = resolve_old(vs, path, &w);
+	if (!r)
+		*out = vs->inodes[w.e->ino];
+	return r;
 }
 
 /* ---- inodes ---- */
@@ -302,28 +313,39 @@ static void vol_release(struct store_inode *si)
 	free(si);
 }
 
-static int vol_unlink(struct store *s, const char *path)
+/* unlink (@is_rmdir false) or rmdir (@is_rmdir true) of @path. */
+static int remove_entry(struct store *s, const char *path, bool is_rmdir)
 {
 	struct vstore *vs = VS(s);
 	struct where w;
+	struct vnode *n = NULL;
 
 	if (!*path)
-		return -EISDIR;
+		return is_rmdir ? -EBUSY : -EISDIR;
 	pthread_mutex_lock(&vs->lock);
-	int r = resolve(vs, path, &w);
-	if (!r && !w.e)
-		r = -ENOENT;
-	if (!r && vs->inodes[w.e->ino]->dir)
-		r = -EISDIR;
+	int r = resolve_old(vs, path, &w);
+	if (!r) {
+		n = vs->inodes[w.e->ino];
+		if (!is_rmdir)
+			r = n->dir ? -EISDIR : 0;
+		else
+			r = !n->dir ? -ENOTDIR : n->dir->count ? -ENOTEMPTY : 0;
+	}
 	if (!r)
 		r = ns_begin(vs, 2);
 	if (!r) {
-		struct vnode *n = vs->inodes[w.e->ino];
 		del_entry(vs, w.dir, w.e);
+		if (is_rmdir)
+			w.dir->di.nlink--;
 		drop_link(vs, n);
 	}
 	pthread_mutex_unlock(&vs->lock);
 	return r;
+}
+
+static int vol_unlink(struct store *s, const char *path)
+{
+	return remove_entry(s, path, false);
 }
 
 static int vol_mkdir(struct store *s, const char *path, mode_t mode)
@@ -335,9 +357,7 @@ static int vol_mkdir(struct store *s, const char *path, mode_t mode)
 	if (!*path)
 		return -EEXIST;
 	pthread_mutex_lock(&vs->lock);
-	int r = resolve(vs, path, &w);
-	if (!r && w.e)
-		r = -EEXIST;
+	int r = resolve_new(vs, path, &w);
 	if (!r)
 		r = ns_begin(vs, 2);
 	if (!r)
@@ -358,29 +378,7 @@ static int vol_mkdir(struct store *s, const char *path, mode_t mode)
 
 static int vol_rmdir(struct store *s, const char *path)
 {
-	struct vstore *vs = VS(s);
-	struct where w;
-
-	if (!*path)
-		return -EBUSY;
-	pthread_mutex_lock(&vs->lock);
-	int r = resolve(vs, path, &w);
-	struct vnode *n = NULL;
-	if (!r && !w.e)
-		r = -ENOENT;
-	if (!r) {
-		n = vs->inodes[w.e->ino];
-		r = !n->dir ? -ENOTDIR : n->dir->count ? -ENOTEMPTY : 0;
-	}
-	if (!r)
-		r = ns_begin(vs, 2);
-	if (!r) {
-		del_entry(vs, w.dir, w.e);
-		w.dir->di.nlink--;
-		drop_link(vs, n);
-	}
-	pthread_mutex_unlock(&vs->lock);
-	return r;
+	return remove_entry(s, path, true);
 }
 
 /* Is @d @a or below it? */
@@ -567,15 +565,11 @@ static int vol_link(struct store *s, const char *from, const char *to)
 	struct where a, b;
 
 	pthread_mutex_lock(&vs->lock);
-	int r = resolve(vs, from, &a);
-	if (!r && !a.e)
-		r = -ENOENT;
+	int r = resolve_old(vs, from, &a);
 	if (!r && vs->inodes[a.e->ino]->dir)
 		r = -EPERM;
 	if (!r)
-		r = resolve(vs, to, &b);
-	if (!r && b.e)
-		r = -EEXIST;
+		r = resolve_new(vs, to, &b);
 	if (!r)
 		r = ns_begin(vs, 2);
 	if (!r) {
@@ -607,9 +601,7 @@ static int vol_symlink(struct store *s, const char *target, const char *path)
 		return -ENOMEM;
 	memcpy(blk, target, len);
 	pthread_mutex_lock(&vs->lock);
-	int r = resolve(vs, path, &w);
-	if (!r && w.e)
-		r = -EEXIST;
+	int r = resolve_new(vs, path, &w);
 	if (!r)
 		r = ns_begin(vs, 2);
 	if (!r)

@@ -23,20 +23,14 @@
 #include "store/vol/inode.h"
 #include "store/vol/volume.h"
 
-static int blist_add(struct vol_blist *l, uint64_t start, uint64_t len)
+int vblist_add(struct vol_blist *l, uint64_t start, uint64_t len)
 {
 	if (l->nr && l->v[l->nr - 1].start + l->v[l->nr - 1].len == start) {
 		l->v[l->nr - 1].len += len;
 		return 0;
 	}
-	if (l->nr == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 8;
-		struct vol_fext *v = realloc(l->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (l->nr == l->cap && vol_grow(l->v, l->cap, 8))
+		return -ENOMEM;
 	l->v[l->nr++] = (struct vol_fext){start, len};
 	return 0;
 }
@@ -66,7 +60,7 @@ static int mount_node(void *arg, uint64_t blk)
 {
 	struct mount_ctx *c = arg;
 	if (blk >= c->v->sb.data_start)
-		return blist_add(&c->v->tree, blk, 1);
+		return vblist_add(&c->v->tree, blk, 1);
 	if (blk != c->v->sb.data_start - 1) { /* mkfs's root lives just below */
 		*c->why = "vol: free-space tree node inside a reserved region";
 		return -EUCLEAN;
@@ -172,7 +166,7 @@ int vol_release_blocks(struct vol *v, uint64_t start, uint64_t len)
 		    v->pending.v[i].start < start + len)
 			r = -EINVAL;
 	if (!r)
-		r = blist_add(&v->pending, start, len);
+		r = vblist_add(&v->pending, start, len);
 	pthread_mutex_unlock(&v->lock);
 	return r;
 }
@@ -279,7 +273,7 @@ static void do_finish(struct vol *v, struct vol_txn *t)
 	v->tree.nr = 0;
 	/* cannot fail: prepare made tree.cap >= 1 and tree.nr is 0 */
 	if (t->tree_blocks)
-		(void)blist_add(&v->tree, t->tree_start, t->tree_blocks);
+		(void)vblist_add(&v->tree, t->tree_start, t->tree_blocks);
 	v->commits++;
 }
 
@@ -288,7 +282,7 @@ int vol_commit_prepare(struct vol *v, struct vol_txn *t)
 	memset(t, 0, sizeof(*t));
 	vol_alloc_init(&t->c);
 	pthread_mutex_lock(&v->lock);
-	/* make sure do_finish's blist_add cannot fail */
+	/* make sure do_finish's vblist_add cannot fail */
 	int r = 0;
 	if (!v->tree.cap) {
 		v->tree.v = malloc(8 * sizeof(*v->tree.v));

@@ -12,7 +12,9 @@
 #ifndef PC_STORE_VOL_VOLUME_H
 #define PC_STORE_VOL_VOLUME_H
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 
 #include "store/vol/alloc.h"
 #include "store/vol/btree.h"
@@ -23,6 +25,20 @@ struct vol_blist {
 	struct vol_fext *v;
 	size_t nr, cap;
 };
+
+/* Grow the array @arr of capacity @cap (lvalues) to twice its capacity, or
+ * @first entries when empty. Evaluates to 0, or -ENOMEM leaving both as
+ * they were. */
+#define vol_grow(arr, cap, first)                                           \
+	({                                                                  \
+		size_t __n = (cap) ? 2 * (cap) : (first);                   \
+		__typeof__(arr) __v = realloc((arr), __n * sizeof(*(arr))); \
+		__v ? ((arr) = __v, (cap) = __n, 0) : -ENOMEM;              \
+	})
+
+/* Append [start, start + len) to @l, merged into its last extent where they
+ * touch. Returns 0 or -ENOMEM. Takes no locks: the caller owns @l. */
+int vblist_add(struct vol_blist *l, uint64_t start, uint64_t len);
 
 struct vol {
 	pthread_mutex_t lock;

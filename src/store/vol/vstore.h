@@ -133,7 +133,6 @@ struct vdent *vdir_lookup(const struct vdir *d, const char *name, size_t nlen);
 void vdir_remove(struct vdir *d, struct vdent *e);
 struct vdir *vdir_new(void);
 void vdir_free(struct vdir *d);
-int vblist_add(struct vol_blist *l, uint64_t start, uint64_t len);
 
 /* ---- commit.c ---- */
 /* Make everything durable. Caller holds vs->lock. */
