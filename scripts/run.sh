@@ -28,8 +28,8 @@ fi
 if [ ! -f "$BUILD/build.ninja" ]; then
 	meson setup "$BUILD" -Dbuildtype=release -Dvalidator=false >/dev/null
 fi
-ninja -C "$BUILD" src/cli/pagecache
-PC="$BUILD/src/cli/pagecache"
+ninja -C "$BUILD" tools/pagecache
+PC="$BUILD/tools/pagecache"
 if [ ! -e "$IMAGE" ]; then
 	"$PC" mkfs "$IMAGE" --size 1G
 fi

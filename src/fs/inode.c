@@ -67,6 +67,13 @@ static struct inode *find_inode(struct inode_table *t, uint64_t dev, uint64_t in
 }
 
 /* A new, unhashed inode owning @si. */
+/* address_space->update_time: a store through a shared view sets mtime and
+ * ctime, as file_update_time in the kernel's page_mkwrite does. */
+static void mapping_update_time(struct address_space *m)
+{
+	inode_update_time(mapping_inode(m));
+}
+
 static int inode_alloc(struct inode_table *t, struct store_inode *si, struct inode **out)
 {
 	struct inode *inode;
@@ -87,6 +94,7 @@ static int inode_alloc(struct inode_table *t, struct store_inode *si, struct ino
 		free(inode);
 		return err;
 	}
+	inode->i_data.update_time = mapping_update_time;
 	inode->i_store = si;
 	inode->i_ino = si->ino;
 	inode->i_dev = si->dev;

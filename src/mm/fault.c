@@ -229,8 +229,8 @@ void fault_around(struct vma *v, uintptr_t addr)
 		from = v->start;
 	for (uintptr_t a = from;; a += PAGE_SIZE) {
 		struct page *p = NULL;
-		bool more = a < v->end && a < from + FAULT_AROUND * PAGE_SIZE &&
-			    vma_index(v, a) < eof;
+		bool more =
+		    a < v->end && a < from + FAULT_AROUND * PAGE_SIZE && vma_index(v, a) < eof;
 
 		if (more && a != page_addr)
 			p = find_get_page(&v->mapping->i_pages, vma_index(v, a));
@@ -294,8 +294,11 @@ bool fault_fill(struct vma *v, uintptr_t addr, bool write)
 		err = filemap_fill_pages(m, &page, 1);
 	if (!err) {
 		bool dirty = write && v->wp;
-		if (dirty)
+		if (dirty) {
 			set_page_dirty(page);
+			if (m->update_time)
+				m->update_time(m); /* page_mkwrite's file_update_time */
+		}
 		err = install_page(v, addr, page, dirty || (write && !v->shared));
 		ok = !err || err == -EFAULT; /* -EFAULT: faults again */
 	}

@@ -35,34 +35,34 @@
 /* Locking policy (public enum pc_lock_policy mirrors it). */
 enum lock_policy {
 	POLICY_TWO_STATE = 0,
-	POLICY_XFS = 1,	      /* fs: buffered reads also take i_rwsem shared */
+	POLICY_XFS = 1,		/* fs: buffered reads also take i_rwsem shared */
 	POLICY_NONE_UNSAFE = 2, /* no ADD/BLOCK at all: hazard tests and benchmarks only */
 };
 
 /* Engine-wide page-cache state: one per engine. */
 struct mm_cache {
 	enum lock_policy policy;
-	unsigned long mem_limit_pages;	 /* reclaim keeps nr_pages <= this */
-	unsigned long ra_max_pages;	 /* largest readahead window */
-	unsigned long dirty_background;	 /* pages: background writeback starts above */
-	unsigned long dirty_limit;	 /* pages: writers throttle above */
+	unsigned long mem_limit_pages;	/* reclaim keeps nr_pages <= this */
+	unsigned long ra_max_pages;	/* largest readahead window */
+	unsigned long dirty_background; /* pages: background writeback starts above */
+	unsigned long dirty_limit;	/* pages: writers throttle above */
 	unsigned writeback_interval_ms;
 
 	unsigned long nr_pages;	    /* atomic: pages in every cache */
 	unsigned long nr_dirty;	    /* atomic */
 	unsigned long nr_writeback; /* atomic */
 
-	struct mutex mappings_lock;	/* "mm_mappings_lock" (leaf): the list below */
-	struct list_head mappings;	/* every live address_space */
+	struct mutex mappings_lock; /* "mm_mappings_lock" (leaf): the list below */
+	struct list_head mappings;  /* every live address_space */
 
-	struct mutex lru_lock;		/* "lru_lock" (leaf) */
+	struct mutex lru_lock; /* "lru_lock" (leaf) */
 	struct list_head lru_inactive, lru_active;
-	unsigned long nr_active;	/* under lru_lock (read atomically): pages on lru_active */
+	unsigned long nr_active; /* under lru_lock (read atomically): pages on lru_active */
 
 	/* background writeback thread and its wake-up */
-	void *wb_thread;		/* private to writeback.c */
+	void *wb_thread; /* private to writeback.c */
 
-	struct {			/* atomics; pc_get_stats() reads them */
+	struct { /* atomics; pc_get_stats() reads them */
 		uint64_t hits, misses, readahead_pages, written_back_pages, reclaimed_pages;
 		uint64_t throttled_writes, write_retries;
 	} stats;
@@ -70,10 +70,10 @@ struct mm_cache {
 
 struct mm_cache_config {
 	enum lock_policy policy;
-	size_t mem_limit;	  /* bytes */
-	size_t readahead_max;	  /* bytes */
-	size_t dirty_background;  /* bytes */
-	size_t dirty_limit;	  /* bytes */
+	size_t mem_limit;	 /* bytes */
+	size_t readahead_max;	 /* bytes */
+	size_t dirty_background; /* bytes */
+	size_t dirty_limit;	 /* bytes */
 	unsigned writeback_interval_ms;
 };
 
@@ -84,11 +84,11 @@ void mm_cache_destroy(struct mm_cache *c);
 
 /* Per-file readahead state (kernel: struct file_ra_state), owned by a struct file. */
 struct file_ra_state {
-	pgoff_t start;		/* current window */
+	pgoff_t start; /* current window */
 	unsigned long size;
 	unsigned long async_size; /* start readahead again when reading here */
-	pgoff_t prev_index;	/* last page read: sequential detection */
-	unsigned long ra_pages;	/* maximum window (0 = readahead off: FADV_RANDOM) */
+	pgoff_t prev_index;	  /* last page read: sequential detection */
+	unsigned long ra_pages;	  /* maximum window (0 = readahead off: FADV_RANDOM) */
 };
 
 struct frames; /* private to frames.c */
@@ -100,11 +100,15 @@ struct address_space {
 	struct list_head i_mmap;	       /* views of this file (struct vma, fault.c) */
 	struct store_inode *host;	       /* backing file */
 	struct mm_cache *cache;
-	int64_t i_size;			       /* atomic: i_size_read/i_size_write */
+	int64_t i_size; /* atomic: i_size_read/i_size_write */
 	struct frames *frames;
-	errseq_t wb_err;		       /* writeback errors (errseq) */
-	unsigned long nrdirty;		       /* atomic */
-	struct list_head cache_link;	       /* in cache->mappings */
+	errseq_t wb_err;	     /* writeback errors (errseq) */
+	unsigned long nrdirty;	     /* atomic */
+	struct list_head cache_link; /* in cache->mappings */
+	/* Set by the file system: file_update_time for a store through a
+	 * shared view (called by page_mkwrite in fault.c; no lock of ours is
+	 * needed by it, it may be called under the page lock). NULL: none. */
+	void (*update_time)(struct address_space *m);
 };
 
 static inline int64_t i_size_read(const struct address_space *m)

@@ -57,6 +57,38 @@ TEST(mmap_shared_coherence)
 	free(r);
 }
 
+/* A store through a shared view to a clean page sets mtime and ctime, as the
+ * kernel's page_mkwrite does (file_update_time); a store to a private view
+ * does not. Times are first set far in the past, so no sleep is needed. */
+TEST(mmap_store_updates_mtime)
+{
+	struct pc_engine *e = engine();
+	size_t len = 4 * PG;
+	char *w = malloc(len);
+	int fd = new_file(e, "t", w, len, 3);
+	char *p = map_view(e, fd, len, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	char *q = map_view(e, fd, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, 0);
+	const struct timespec old[2] = {{1000, 0}, {1000, 0}};
+	struct stat st;
+
+	CHECK_EQ(pc_msync(e, p, len, MS_SYNC), 0); /* clean: the next store faults */
+	CHECK_EQ(pc_utimens(e, "t", old), 0);
+	CHECK_EQ(pc_fstat(e, fd, &st), 0);
+	CHECK_EQ((long long)st.st_mtim.tv_sec, 1000);
+	q[1] = 'p'; /* private: the file's times stay */
+	CHECK_EQ(pc_fstat(e, fd, &st), 0);
+	CHECK_EQ((long long)st.st_mtim.tv_sec, 1000);
+	p[PG + 1] = 's';
+	CHECK_EQ(pc_fstat(e, fd, &st), 0);
+	CHECKF(st.st_mtim.tv_sec > 1000, "mtime %lld", (long long)st.st_mtim.tv_sec);
+	CHECKF(st.st_ctim.tv_sec > 1000, "ctime %lld", (long long)st.st_ctim.tv_sec);
+	CHECK_EQ(pc_munmap(e, q, len), 0);
+	CHECK_EQ(pc_munmap(e, p, len), 0);
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	free(w);
+}
+
 TEST(mmap_uncached_and_offset)
 {
 	struct pc_engine *e = engine();

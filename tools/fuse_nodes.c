@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/fuse_nodes.h"
+#include "fuse_nodes.h"
 
 #define NBUCKETS 4096
 

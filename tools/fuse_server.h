@@ -8,8 +8,8 @@
  * the invalidation queue a leaf mutex; no lock of ours is held across an
  * engine call, a reply, or a notification.
  */
-#ifndef PC_CLI_FUSE_SERVER_H
-#define PC_CLI_FUSE_SERVER_H
+#ifndef PC_TOOLS_FUSE_SERVER_H
+#define PC_TOOLS_FUSE_SERVER_H
 
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>

@@ -15,8 +15,8 @@
  * Locks: one mutex "nodes_lock" (pthread, leaf) around every table access;
  * never held across an engine call or a FUSE reply.
  */
-#ifndef PC_CLI_FUSE_NODES_H
-#define PC_CLI_FUSE_NODES_H
+#ifndef PC_TOOLS_FUSE_NODES_H
+#define PC_TOOLS_FUSE_NODES_H
 
 #include <stdbool.h>
 #include <stdint.h>

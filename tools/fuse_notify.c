@@ -20,7 +20,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "cli/fuse_server.h"
+#include "fuse_server.h"
 
 struct inval {
 	uint64_t id;

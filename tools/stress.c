@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
+#include "cli.h"
 #include "store/vol/vol.h"
 
 struct prog {
@@ -204,7 +204,7 @@ int cmd_stress(int argc, char **argv)
 			image = argv[i];
 		}
 	}
-	snprintf(build, sizeof(build), "%s/../..", cli_exe_dir());
+	snprintf(build, sizeof(build), "%s/..", cli_exe_dir());
 	if (!mkdtemp(logdir)) {
 		perror("pagecache stress: mkdtemp");
 		return 1;
@@ -334,7 +334,7 @@ int cmd_bench(int argc, char **argv)
 		for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 			names[nn++] = all[i];
 	for (int i = 0; i < nn; i++) {
-		snprintf(path, sizeof(path), "%s/../../bench/%s", cli_exe_dir(), names[i]);
+		snprintf(path, sizeof(path), "%s/../bench/%s", cli_exe_dir(), names[i]);
 		if (access(path, X_OK)) {
 			fprintf(stderr, "pagecache bench: %s is not built here (%s)\n", names[i],
 				path);

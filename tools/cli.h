@@ -4,8 +4,8 @@
  * Each takes its own argv (argv[0] = the subcommand) and returns the exit
  * status. No locks.
  */
-#ifndef PC_CLI_CLI_H
-#define PC_CLI_CLI_H
+#ifndef PC_TOOLS_CLI_H
+#define PC_TOOLS_CLI_H
 
 int cmd_mkfs(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
@@ -15,7 +15,7 @@ int cmd_stress(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
 /* Directory holding the pagecache executable's build tree peers ("" if
- * unknown): <build>/src/cli. */
+ * unknown): <build>/tools. */
 const char *cli_exe_dir(void);
 /* Parses "10", "10s", "5m", "1h" into seconds; -1 on error. */
 long cli_parse_duration(const char *s);

@@ -31,8 +31,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "cli/fuse_nodes.h"
-#include "cli/fuse_server.h"
+#include "fuse_nodes.h"
+#include "fuse_server.h"
 
 struct pcfs pcfs;
 

@@ -20,9 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
-#include "cli/fuse_nodes.h"
-#include "cli/fuse_server.h"
+#include "cli.h"
+#include "fuse_nodes.h"
+#include "fuse_server.h"
 
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t stats_cond = PTHREAD_COND_INITIALIZER;
