@@ -308,6 +308,21 @@ void engine_fill(struct pc_engine *e, int fd, uint64_t len)
 	free(buf);
 }
 
+int twin_files(const char *store_dir, const char *host_dir, uint64_t len, struct pc_engine **e,
+	       int *efd)
+{
+	int hfd;
+
+	emit_info("file_bytes", "%llu", (unsigned long long)len);
+	*e = bench_engine(store_dir, PC_POLICY_TWO_STATE, len * 2 + (64u << 20));
+	*efd = (int)ck(pc_open(*e, "f", O_RDWR | O_CREAT, 0644), "pc_open");
+	engine_fill(*e, *efd, len);
+	ck(pc_fsync(*e, *efd), "pc_fsync");
+	hfd = (int)ckerr(open(path_join(host_dir, "f"), O_RDWR | O_CREAT, 0644), "open host");
+	host_fill(hfd, len);
+	return hfd;
+}
+
 void host_fill(int fd, uint64_t len)
 {
 	char *buf = xalloc(FILL_CHUNK);

@@ -96,6 +96,12 @@ void *xalloc(size_t len);
 /* Writes @len bytes of pattern to the engine file fd / host fd in 1 MiB chunks. */
 void engine_fill(struct pc_engine *e, int fd, uint64_t len);
 void host_fill(int fd, uint64_t len);
+/* The file every comparison starts from: an engine (two-state, room for
+ * twice the file) on @store_dir with "f" filled with @len bytes of pattern
+ * and written back (*efd: its fd), and the same bytes in a host file "f"
+ * under @host_dir (returned fd). */
+int twin_files(const char *store_dir, const char *host_dir, uint64_t len, struct pc_engine **e,
+	       int *efd);
 
 /* Keeps the compiler from dropping a loaded value. */
 extern volatile uint64_t bench_sink;

@@ -123,13 +123,7 @@ int main(int argc, char **argv)
 	const char *sd = bench_tmpdir(bcfg.store_base, "fault");
 	const char *kd = bench_tmpdir(bcfg.shm_base, "fault");
 
-	emit_info("file_bytes", "%llu", (unsigned long long)fsize);
-	eng = bench_engine(sd, PC_POLICY_TWO_STATE, fsize * 2 + (64u << 20));
-	efd = (int)ck(pc_open(eng, "f", O_RDWR | O_CREAT, 0644), "pc_open");
-	engine_fill(eng, efd, fsize);
-	ck(pc_fsync(eng, efd), "pc_fsync");
-	kfd = (int)ckerr(open(path_join(kd, "f"), O_RDWR | O_CREAT, 0644), "open tmpfs");
-	host_fill(kfd, fsize);
+	kfd = twin_files(sd, kd, fsize, &eng, &efd);
 
 	/* can the engine map at all here (userfaultfd)? */
 	int err = 0;

@@ -81,13 +81,7 @@ int main(int argc, char **argv)
 	const char *hd = bench_tmpdir(bcfg.store_base, "punchhost");
 	const char *kd = bench_tmpdir(bcfg.shm_base, "punch");
 
-	emit_info("file_bytes", "%llu", (unsigned long long)fsize);
-	eng = bench_engine(sd, PC_POLICY_TWO_STATE, fsize * 2 + (64u << 20));
-	efd = (int)ck(pc_open(eng, "f", O_RDWR | O_CREAT, 0644), "pc_open");
-	engine_fill(eng, efd, fsize);
-	ck(pc_fsync(eng, efd), "pc_fsync");
-	hfd = (int)ckerr(open(path_join(hd, "f"), O_RDWR | O_CREAT, 0644), "open host");
-	host_fill(hfd, fsize);
+	hfd = twin_files(sd, hd, fsize, &eng, &efd);
 	ckerr(fsync(hfd), "fsync");
 	kfd = (int)ckerr(open(path_join(kd, "f"), O_RDWR | O_CREAT, 0644), "open tmpfs");
 	host_fill(kfd, fsize);
