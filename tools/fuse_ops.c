@@ -18,7 +18,10 @@
  * a setgid parent directory, which new directories also inherit the bit
  * of); permission checks are the kernel's (default_permissions).
  *
- * Locks: none of ours across engine calls or replies (docs/locking.md FUSE).
+ * Directories, statfs and xattrs are in fuse_dir.c.
+ *
+ * Locks: none of ours across engine calls or replies (docs/locking.md FUSE);
+ * handles_lock (leaf) around the list of open handles.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -36,17 +39,10 @@
 
 struct pcfs pcfs;
 
-/* Every open handle is on one list (handles_lock, leaf), so that those the
- * kernel never released (the session ended first) are freed at exit. */
-struct handle {
-	struct handle *next, **pprev;
-	void (*free)(struct handle *h);
-};
-
 static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct handle *handles;
 
-static void handle_add(struct handle *h, void (*fn)(struct handle *))
+void handle_add(struct handle *h, void (*fn)(struct handle *))
 {
 	h->free = fn;
 	pthread_mutex_lock(&handles_lock);
@@ -58,7 +54,7 @@ static void handle_add(struct handle *h, void (*fn)(struct handle *))
 	pthread_mutex_unlock(&handles_lock);
 }
 
-static void handle_del(struct handle *h)
+void handle_del(struct handle *h)
 {
 	pthread_mutex_lock(&handles_lock);
 	*h->pprev = h->next;
@@ -101,27 +97,14 @@ struct fh {
 	bool privs;  /* the file had S_ISUID/S_ISGID at open: writes may kill them */
 };
 
-struct dent {
-	uint64_t ino;
-	unsigned type;
-	char *name;
-};
-
-/* An open directory: a snapshot of its entries taken at opendir. */
-struct dh {
-	struct handle h;
-	size_t n;
-	struct dent *ents;
-};
-
 #define DIO_ALIGN 4096
 
-static void count_req(void)
+void count_req(void)
 {
 	__atomic_fetch_add(&pcfs.reqs, 1, __ATOMIC_RELAXED);
 }
 
-static int reply_err(fuse_req_t req, int neg)
+int reply_err(fuse_req_t req, int neg)
 {
 	return fuse_reply_err(req, neg < 0 ? -neg : neg);
 }
@@ -791,173 +774,6 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_lseek(req, r);
 }
 
-/* ---- directories ---- */
-
-static void free_dh(struct dh *d)
-{
-	handle_del(&d->h);
-	for (size_t i = 0; i < d->n; i++)
-		free(d->ents[i].name);
-	free(d->ents);
-	free(d);
-}
-
-/* At exit, from pcfs_free_handles (already off the list). */
-static void free_dh_handle(struct handle *h)
-{
-	struct dh *d = (struct dh *)h;
-
-	for (size_t i = 0; i < d->n; i++)
-		free(d->ents[i].name);
-	free(d->ents);
-	free(d);
-}
-
-static int dh_add(struct dh *d, size_t *cap, const char *name, uint64_t ino, unsigned type)
-{
-	if (d->n == *cap) {
-		size_t nc = *cap ? *cap * 2 : 64;
-		struct dent *ne = realloc(d->ents, nc * sizeof(*ne));
-		if (!ne)
-			return -ENOMEM;
-		d->ents = ne;
-		*cap = nc;
-	}
-	d->ents[d->n].name = strdup(name);
-	if (!d->ents[d->n].name)
-		return -ENOMEM;
-	d->ents[d->n].ino = ino;
-	d->ents[d->n].type = type;
-	d->n++;
-	return 0;
-}
-
-static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	char path[NODES_PATH_MAX];
-	struct pc_dirent ents[64];
-	struct dh *d;
-	size_t cap = 0;
-	struct stat st;
-	int ret, fd;
-	ssize_t n;
-
-	count_req();
-	ret = node_path(node_of(ino), path, sizeof(path));
-	if (ret) {
-		reply_err(req, ret);
-		return;
-	}
-	fd = pc_open(pcfs.e, *path ? path : ".", O_RDONLY | O_DIRECTORY, 0);
-	if (fd < 0) {
-		reply_err(req, fd);
-		return;
-	}
-	d = calloc(1, sizeof(*d));
-	if (d)
-		handle_add(&d->h, free_dh_handle);
-	ret = d ? pc_fstat(pcfs.e, fd, &st) : -ENOMEM;
-	if (!ret)
-		ret = dh_add(d, &cap, ".", st.st_ino, DT_DIR);
-	if (!ret)
-		ret = dh_add(d, &cap, "..", 0, DT_DIR);
-	while (!ret && (n = pc_readdir(pcfs.e, fd, ents, 64)) != 0) {
-		if (n < 0) {
-			ret = (int)n;
-			break;
-		}
-		for (ssize_t i = 0; i < n && !ret; i++)
-			ret = dh_add(d, &cap, ents[i].name, ents[i].ino, ents[i].type);
-	}
-	pc_close(pcfs.e, fd);
-	if (ret) {
-		if (d)
-			free_dh(d);
-		reply_err(req, ret);
-		return;
-	}
-	fi->fh = (uint64_t)(uintptr_t)d;
-	if (fuse_reply_open(req, fi))
-		free_dh(d);
-}
-
-static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi)
-{
-	struct dh *d = (struct dh *)(uintptr_t)fi->fh;
-	char *buf = malloc(size);
-	size_t pos = 0;
-
-	count_req();
-	if (!buf) {
-		reply_err(req, -ENOMEM);
-		return;
-	}
-	for (size_t i = (size_t)off; i < d->n; i++) {
-		struct stat st = {.st_ino = d->ents[i].ino, .st_mode = d->ents[i].type << 12};
-		size_t l = fuse_add_direntry(req, buf + pos, size - pos, d->ents[i].name, &st,
-					     (off_t)(i + 1));
-		if (l > size - pos)
-			break;
-		pos += l;
-	}
-	fuse_reply_buf(req, buf, pos);
-	free(buf);
-}
-
-static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	count_req();
-	free_dh((struct dh *)(uintptr_t)fi->fh);
-	reply_err(req, 0);
-}
-
-static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
-{
-	count_req();
-	/* The engine has no directory sync: a name change reaches the store at
-	 * once, and its durability is the store's (vol: its commits). */
-	reply_err(req, 0);
-}
-
-static void op_statfs(fuse_req_t req, fuse_ino_t ino)
-{
-	struct statvfs st;
-	int ret;
-
-	count_req();
-	ret = pc_statfs(pcfs.e, &st);
-	if (ret)
-		reply_err(req, ret);
-	else
-		fuse_reply_statfs(req, &st);
-}
-
-/* Extended attributes: not supported by the stores. */
-static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-			size_t size, int flags)
-{
-	reply_err(req, -EOPNOTSUPP);
-}
-
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
-{
-	reply_err(req, -EOPNOTSUPP);
-}
-
-static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
-{
-	if (size)
-		reply_err(req, -EOPNOTSUPP);
-	else
-		fuse_reply_xattr(req, 0);
-}
-
-static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
-{
-	reply_err(req, -EOPNOTSUPP);
-}
-
 const struct fuse_lowlevel_ops pcfs_ops = {
     .init = op_init,
     .lookup = op_lookup,
@@ -979,15 +795,15 @@ const struct fuse_lowlevel_ops pcfs_ops = {
     .flush = op_flush,
     .release = op_release,
     .fsync = op_fsync,
-    .opendir = op_opendir,
-    .readdir = op_readdir,
-    .releasedir = op_releasedir,
-    .fsyncdir = op_fsyncdir,
-    .statfs = op_statfs,
-    .setxattr = op_setxattr,
-    .getxattr = op_getxattr,
-    .listxattr = op_listxattr,
-    .removexattr = op_removexattr,
+    .opendir = pcfs_opendir,
+    .readdir = pcfs_readdir,
+    .releasedir = pcfs_releasedir,
+    .fsyncdir = pcfs_fsyncdir,
+    .statfs = pcfs_statfs,
+    .setxattr = pcfs_setxattr,
+    .getxattr = pcfs_getxattr,
+    .listxattr = pcfs_listxattr,
+    .removexattr = pcfs_removexattr,
     .create = op_create,
     .fallocate = op_fallocate,
     .lseek = op_lseek,

@@ -43,6 +43,33 @@ extern const struct fuse_lowlevel_ops pcfs_ops;
 /* Frees the handles the kernel never released (after the session loop). */
 void pcfs_free_handles(void);
 
+/* Every open handle (file, directory, stats file) is on one list
+ * (handles_lock, leaf), so that those the kernel never released (the
+ * session ended first) are freed at exit by their ->free. */
+struct handle {
+	struct handle *next, **pprev;
+	void (*free)(struct handle *h);
+};
+void handle_add(struct handle *h, void (*fn)(struct handle *));
+void handle_del(struct handle *h);
+
+/* Shared by the operations: count a request; reply -errno (or 0). */
+void count_req(void);
+int reply_err(fuse_req_t req, int neg);
+
+/* fuse_dir.c: directories, statfs, extended attributes. */
+void pcfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void pcfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		  struct fuse_file_info *fi);
+void pcfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void pcfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+void pcfs_statfs(fuse_req_t req, fuse_ino_t ino);
+void pcfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+		   int flags);
+void pcfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void pcfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void pcfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
 /* Formats the statistics ("key value\n" lines) into @buf; returns length. */
 int pcfs_stats_text(char *buf, size_t size);
 /* One-line summary for the foreground log. */
