@@ -25,7 +25,7 @@ case "${1:-}" in
 esac
 build=${1:?usage: bench/run.sh [--smoke] BUILD_DIR [OUT_DIR]}
 out=${2:-bench/results}
-programs=${BENCH_ONLY:-read fault dio mixed punch scale mem}
+programs=${BENCH_ONLY:-read fault dio mixed punch scale mem vol}
 mkdir -p "$out/raw"
 args=()
 [ $smoke = 1 ] && args+=(--smoke)
@@ -203,7 +203,7 @@ md="$out/RESULTS.md"
 			$2, $3, $5, $6, $4, $7, $8, $9, $10, $11, $12, $13, $14, $15 }'
 	echo
 	echo "## Every comparison"
-	for g in read fault dio mixed punch scale mem; do
+	for g in read fault dio mixed punch scale mem vol; do
 		if ! cat "$out"/raw/*.tsv | awk -F'\t' -v g=$g '$1 == "CMP" && $2 == g { f = 1 } END { exit !f }'; then
 			continue
 		fi
@@ -221,7 +221,7 @@ md="$out/RESULTS.md"
 	echo
 	echo "| group | metric | impl | unit | median [min-max] (n) |"
 	echo "|---|---|---|---|---|"
-	cat "$out"/raw/*.tsv | awk -F'\t' '$1 == "ROW" && ($2 == "fault-count" || $2 == "mixed-writer" || $2 == "mem") {
+	cat "$out"/raw/*.tsv | awk -F'\t' '$1 == "ROW" && ($2 == "fault-count" || $2 == "mixed-writer" || $2 == "mem" || ($2 == "vol" && $5 == "x")) {
 		printf "| %s | %s | %s | %s | %.4g [%.4g-%.4g] (%d) |\n", $2, $3, $4, $5, $6, $7, $8, $9 }'
 	echo
 	skips=$(cat "$out"/raw/*.tsv | awk -F'\t' '$1 == "SKIP" { print "- " $2 " / " $3 ": " $4 }')
