@@ -156,7 +156,11 @@ void vs_fill_stat(struct vstore *vs, const struct vnode *n, struct stat *st);
 /* ---- data.c ---- */
 /* Releases physical blocks displaced from an extent map (to pending). */
 void vs_release(void *arg, uint64_t pblk, uint64_t len);
+/* Cuts n to size < its size and sets it; a kept written block is copied
+ * (the durable state keeps its bytes until the commit). 0 or -errno. */
 int vs_truncate_blocks(struct vstore *vs, struct vnode *n, uint64_t size);
+/* Tests: zero the cut tail in place before the commit (the old hazard). */
+extern bool vol_test_truncate_in_place;
 /* Gives n one new block at file block 0 holding blk (symlinks). */
 int vs_write_new_block(struct vstore *vs, struct vnode *n, const void *blk);
 extern const struct store_ops vol_store_ops_data; /* the data half */
