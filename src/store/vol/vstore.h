@@ -175,6 +175,13 @@ void vol_store_kill_at(struct store *s, long nth); /* raise(SIGKILL) before the 
 /* Fail only the nth write (kind 0), read (1) or flush (2) from now. */
 void vol_store_fail_once(struct store *s, int kind, long nth);
 unsigned long vol_store_writes(struct store *s);
+unsigned long vol_store_flushes(struct store *s);
+/* Model a volatile write cache from now (io.h): crash instead of the
+ * crash_write-th write or the crash_flush-th flush from now (0: never),
+ * keeping a seeded random part of the writes since the last flush; then
+ * SIGKILL if kill. 0 or -ENOMEM. Call before the store is shared. */
+int vol_store_wcache(struct store *s, uint64_t seed, long crash_write, long crash_flush, bool kill,
+		     struct vol_wc_stats *stats);
 int vol_store_dead(struct store *s);
 unsigned long vol_store_commits(struct store *s);
 
