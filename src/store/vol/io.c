@@ -150,7 +150,8 @@ static bool dev_write_ok(struct vol_dev *d)
 		return false;
 	if (stop > 0 && n >= (unsigned long)stop)
 		__atomic_store_n(&d->dead, 1, __ATOMIC_RELAXED);
-	if (d->wc && (unsigned long)d->wc->crash_write == n && !d->dead)
+	if (d->wc && (unsigned long)d->wc->crash_write == n &&
+	    !__atomic_load_n(&d->dead, __ATOMIC_RELAXED))
 		wc_die(d); /* caller holds wc->lock */
 	return !__atomic_load_n(&d->dead, __ATOMIC_RELAXED);
 }
@@ -237,7 +238,8 @@ static int do_flush(struct vol_dev *d, int fd)
 {
 	if (d) {
 		unsigned long n = __atomic_add_fetch(&d->flushes, 1, __ATOMIC_RELAXED);
-		if (d->wc && (unsigned long)d->wc->crash_flush == n && !d->dead)
+		if (d->wc && (unsigned long)d->wc->crash_flush == n &&
+		    !__atomic_load_n(&d->dead, __ATOMIC_RELAXED))
 			wc_die(d); /* power lost before this flush completed */
 		if (__atomic_load_n(&d->dead, __ATOMIC_RELAXED) ||
 		    (unsigned long)__atomic_load_n(&d->fail_flush, __ATOMIC_RELAXED) == n)
