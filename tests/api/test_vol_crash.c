@@ -9,7 +9,12 @@
  *            wherever the child is);
  *   - stop:  the image "device" fails its Nth write and every later one and
  *            every flush (power loss at a write boundary); the child goes on
- *            (every call must fail cleanly), then closes and exits.
+ *            (every call must fail cleanly), then closes and exits;
+ *   - wcache: the device models a volatile write cache (io.h): at its Nth
+ *            write or Nth flush it loses power, keeping only a seeded random
+ *            part of the writes since the last flush (some whole, some lost,
+ *            some torn at 512 B / 4 KiB) - reordered, partial writes; then
+ *            the child either goes on as after a stop or dies by SIGKILL.
  * Then the parent: fsck finds the image clean (after journal replay), the
  * store mounts, every byte of every file that was fsync'd and not touched
  * since reads back as it was at that fsync (sizes, existence too), and no
@@ -25,7 +30,10 @@
  * 200 points (PC_QUICK: 20; PC_CRASH_POINTS overrides; make stress runs
  * more). PC_SEED replays the sequence (async kills land where they land).
  * The checks are shown able to fail by checker_detects_damage, which
- * changes one durable byte in the image behind the store's back.
+ * changes one durable byte in the image behind the store's back, and the
+ * wcache kind by wcache_detects_unordered_commit: with the commit's
+ * ordered-data flush skipped (vol_test_skip_data_flush) it finds damaged
+ * volumes within the same number of crash points.
  */
 #include <errno.h>
 #include <signal.h>
@@ -62,7 +70,9 @@ struct shared {
 	uint8_t slot_lins[NSLOT][MAXLIN / 8];	    /* lineages ever named by a slot */
 	uint32_t nstamp, nlin;
 	int ops_done;
-	unsigned long writes; /* image writes of a whole run (calibration) */
+	unsigned long writes;	/* image writes of a whole run (calibration) */
+	unsigned long flushes;	/* and flushes */
+	struct vol_wc_stats wc; /* what a wcache crash did */
 };
 
 static struct shared *sh;
@@ -281,7 +291,11 @@ static void child_op(struct store *s)
 	}
 }
 
-enum mode { M_KILL, M_ASYNC, M_STOP };
+enum mode { M_KILL, M_ASYNC, M_STOP, M_WCACHE };
+
+/* M_WCACHE: nth > 0 crashes at the nth write, nth < 0 at the -nth flush;
+ * wc_kill: the child then dies by SIGKILL (else it goes on, as a stop). */
+static bool wc_kill;
 
 /* Where the images go: /dev/shm when writable (the crashes are simulated -
  * a killed process or a stopped device - so host flushes only cost time),
@@ -304,6 +318,9 @@ static void child(uint64_t seed, enum mode m, long nth, int report_fd)
 		vol_store_kill_at(s, nth);
 	else if (m == M_STOP)
 		vol_store_stop_at(s, nth);
+	else if (m == M_WCACHE &&
+		 vol_store_wcache(s, seed, nth > 0 ? nth : 0, nth < 0 ? -nth : 0, wc_kill, &sh->wc))
+		_exit(5);
 	for (int i = 0; i < 150; i++) {
 		child_op(s);
 		sh->ops_done = i + 1;
@@ -314,13 +331,14 @@ static void child(uint64_t seed, enum mode m, long nth, int report_fd)
 		if (cf[f].si)
 			store_release(cf[f].si);
 	sh->writes = vol_store_writes(s);
+	sh->flushes = vol_store_flushes(s);
 	store_close(s);
 	_exit(0);
 }
 
 /* ---- the parent's checks ---- */
 
-/* Byte checks fail the test, or with @bad count into it (the self-test). */
+/* Byte checks fail the test, or with @bad count into it (the self-tests). */
 #define BYTE_CHECK(cond, ...)                      \
 	do {                                       \
 		if (bad && !(cond))                \
@@ -329,16 +347,30 @@ static void child(uint64_t seed, enum mode m, long nth, int report_fd)
 			CHECKF(cond, __VA_ARGS__); \
 	} while (0)
 
+/* Volume checks fail the test, or with @bad count into it and end the check. */
+#define VOL_CHECK(cond, ...)               \
+	do {                               \
+		if (bad && !(cond)) {      \
+			(*bad)++;          \
+			goto out;          \
+		}                          \
+		CHECKF(cond, __VA_ARGS__); \
+	} while (0)
+
 static int check_volume(uint64_t seed, const char *what, long *bad)
 {
-	struct store *s;
-	int r = vol_fsck(img, false, stderr);
-	CHECKF(r == VOL_FSCK_CLEAN, "%s seed %#llx: fsck %d", what, (unsigned long long)seed, r);
-	r = store_open_vol(img, &s);
-	CHECKF(r == 0, "%s seed %#llx: mount %d", what, (unsigned long long)seed, r);
-	struct snap *sn = &sh->s[sh->active];
+	struct store *s = NULL;
+	FILE *report = bad ? fopen("/dev/null", "w") : stderr;
+	int r = vol_fsck(img, false, report ? report : stderr);
+	if (report && report != stderr)
+		fclose(report);
 	static uint8_t buf[FMAX + 4096];
 	int checked = 0;
+	long bad0 = bad ? *bad : 0;
+	VOL_CHECK(r == VOL_FSCK_CLEAN, "%s seed %#llx: fsck %d", what, (unsigned long long)seed, r);
+	r = store_open_vol(img, &s);
+	VOL_CHECK(r == 0, "%s seed %#llx: mount %d", what, (unsigned long long)seed, r);
+	struct snap *sn = &sh->s[sh->active];
 	for (int f = 0; f < NSLOT; f++) {
 		char p[16];
 		struct stat st;
@@ -346,21 +378,25 @@ static int check_volume(uint64_t seed, const char *what, long *bad)
 		r = store_getattr(s, p, &st);
 		bool exists = r == 0;
 		if (!sn->ns_dirty[f]) {
-			CHECKF(exists == sn->exists[f], "%s seed %#llx: f%d exists %d, fsync'd %d",
-			       what, (unsigned long long)seed, f, exists, sn->exists[f]);
+			VOL_CHECK(exists == sn->exists[f],
+				  "%s seed %#llx: f%d exists %d, fsync'd %d", what,
+				  (unsigned long long)seed, f, exists, sn->exists[f]);
 			if (exists)
-				CHECKF((uint32_t)st.st_size == sn->size[f],
-				       "%s seed %#llx: f%d size %lld, fsync'd %u", what,
-				       (unsigned long long)seed, f, (long long)st.st_size,
-				       sn->size[f]);
+				VOL_CHECK((uint32_t)st.st_size == sn->size[f],
+					  "%s seed %#llx: f%d size %lld, fsync'd %u", what,
+					  (unsigned long long)seed, f, (long long)st.st_size,
+					  sn->size[f]);
 		}
 		if (!exists)
 			continue;
-		CHECK(st.st_size <= FMAX);
+		VOL_CHECK(st.st_size <= FMAX, "%s seed %#llx: f%d size %lld", what,
+			  (unsigned long long)seed, f, (long long)st.st_size);
 		struct store_inode *si;
 		CHECK_EQ(store_open(s, p, O_RDONLY, 0, &si), 0);
-		CHECK_EQ(store_read(si, buf, FMAX, 0), st.st_size);
+		ssize_t got = store_read(si, buf, FMAX, 0);
 		store_release(si);
+		VOL_CHECK(got == st.st_size, "%s seed %#llx: f%d read %zd of %lld", what,
+			  (unsigned long long)seed, f, got, (long long)st.st_size);
 		static uint16_t cand[MAXSTAMP];
 		int ncand = 0;
 		for (uint32_t i = 0; i < (uint32_t)st.st_size; i++) {
@@ -397,8 +433,12 @@ static int check_volume(uint64_t seed, const char *what, long *bad)
 		struct stat st;
 		sprintf(p, "d%d", d);
 		if (!sn->dir_dirty[d])
-			CHECK_EQ(store_getattr(s, p, &st) == 0, sn->dir_exists[d]);
+			VOL_CHECK((store_getattr(s, p, &st) == 0) == sn->dir_exists[d],
+				  "%s seed %#llx: d%d exists, fsync'd %d", what,
+				  (unsigned long long)seed, d, sn->dir_exists[d]);
 	}
+	if (bad && *bad > bad0)
+		goto out; /* the self-tests: damage found */
 	/* still usable */
 	struct store_inode *si;
 	CHECK_EQ(store_open(s, "after", O_RDWR | O_CREAT, 0644, &si), 0);
@@ -406,15 +446,19 @@ static int check_volume(uint64_t seed, const char *what, long *bad)
 	CHECK_EQ(store_sync(si, false), 0);
 	store_release(si);
 	store_close(s);
+	s = NULL;
 	r = vol_fsck(img, false, stderr);
 	CHECKF(r == VOL_FSCK_CLEAN, "%s seed %#llx: fsck after reuse %d", what,
 	       (unsigned long long)seed, r);
+out:
+	if (s)
+		store_close(s);
 	return checked;
 }
 
-static void one_point(uint64_t seed, enum mode m, long nth, int k, long *checked)
+static void one_point(uint64_t seed, enum mode m, long nth, int k, long *checked, long *bad)
 {
-	static const char *names[] = {"kill", "async", "stop"};
+	static const char *names[] = {"kill", "async", "stop", "wcache"};
 	struct vol_mkfs_opts o = {.size = 4 << 20};
 	CHECK_EQ(vol_create(img, &o), 0);
 	memset(sh, 0, sizeof(*sh));
@@ -443,41 +487,127 @@ static void one_point(uint64_t seed, enum mode m, long nth, int k, long *checked
 	CHECKF((WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
 		   (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL),
 	       "%s seed %#llx: child status %#x", names[m], (unsigned long long)seed, status);
-	*checked += check_volume(seed, names[m], NULL);
+	*checked += check_volume(seed, names[m], bad);
 }
 
-TEST(crash_points)
+/* A wcache crash point: at a write or (half of them) at a flush, over a
+ * whole run's w writes and fl flushes; half the children die there. */
+static long wcache_point(unsigned long w, unsigned long fl, bool *at_flush)
 {
-	uint64_t seed = test_seed();
-	const char *e = getenv("PC_CRASH_POINTS");
-	unsigned long n = e && *e ? strtoul(e, NULL, 0) : test_scale(200, 10);
-	long checked = 0;
+	wc_kill = rnd(2);
+	*at_flush = rnd(2);
+	if (*at_flush)
+		return -1 - (long)rnd((uint32_t)(fl + fl / 8));
+	return 1 + (long)rnd((uint32_t)(w + w / 8));
+}
 
+struct wc_totals {
+	unsigned long points, at_flush, kills, crashed, pending, kept, lost, torn, restored;
+};
+
+static void wc_add(struct wc_totals *t, bool at_flush)
+{
+	t->points++;
+	t->at_flush += at_flush;
+	t->kills += wc_kill;
+	t->crashed += sh->wc.crashes;
+	t->pending += sh->wc.pending;
+	t->kept += sh->wc.kept;
+	t->lost += sh->wc.lost;
+	t->torn += sh->wc.torn;
+	t->restored += sh->wc.restored;
+}
+
+static void wc_print(const struct wc_totals *t)
+{
+	printf("# wcache: %lu points (%lu at a flush, %lu SIGKILLed), %lu crashed: of %lu writes "
+	       "since the last flush %lu kept, %lu lost, %lu torn; %lu bytes rolled back\n",
+	       t->points, t->at_flush, t->kills, t->crashed, t->pending, t->kept, t->lost, t->torn,
+	       t->restored);
+}
+
+static unsigned long crash_points(void)
+{
+	const char *e = getenv("PC_CRASH_POINTS");
+	return e && *e ? strtoul(e, NULL, 0) : test_scale(200, 10);
+}
+
+static void setup_image(void)
+{
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	CHECK(sh != MAP_FAILED);
 	snprintf(img, sizeof(img), "%s/pc-vol-crash-XXXXXX", image_dir());
 	int fd = mkstemp(img);
 	CHECK(fd >= 0);
 	close(fd);
+}
+
+TEST(crash_points)
+{
+	uint64_t seed = test_seed();
+	unsigned long n = crash_points();
+	long checked = 0;
+	struct wc_totals wt = {0};
+
+	setup_image();
 	/* how many image writes a whole run makes: crash points spread over it */
-	one_point(seed, M_STOP, 0, 0, &checked);
-	unsigned long w = sh->writes ? sh->writes : 400;
-	printf("# a whole run makes %lu image writes: crash points spread over them\n", w);
+	one_point(seed, M_STOP, 0, 0, &checked, NULL);
+	unsigned long w = sh->writes ? sh->writes : 400, fl = sh->flushes ? sh->flushes : 40;
+	printf("# a whole run makes %lu image writes and %lu flushes: crash points spread over "
+	       "them\n",
+	       w, fl);
 	rng = seed * 7 + 1;
 	unsigned long kills = 0, stops = 0, asyncs = 0;
 	for (unsigned long i = 0; i < n; i++) {
 		uint64_t ps = seed + i * 0x9e3779b97f4a7c15ull;
-		enum mode m = (enum mode)(i % 3);
-		long nth = 1 + (long)rnd((uint32_t)(w + w / 8));
-		one_point(ps, m, nth, 1 + (int)rnd(150), &checked);
+		enum mode m = (enum mode)(i % 4);
+		bool at_flush = false;
+		long nth = m == M_WCACHE ? wcache_point(w, fl, &at_flush)
+					 : 1 + (long)rnd((uint32_t)(w + w / 8));
+		one_point(ps, m, nth, 1 + (int)rnd(150), &checked, NULL);
 		kills += m == M_KILL;
 		stops += m == M_STOP;
 		asyncs += m == M_ASYNC;
+		if (m == M_WCACHE)
+			wc_add(&wt, at_flush);
 	}
 	printf(
 	    "# %lu crash points (%lu at an image write by SIGKILL, %lu async SIGKILL, %lu device "
-	    "stops); %ld fsync'd bytes verified\n",
-	    n, kills, asyncs, stops, checked);
+	    "stops, %lu volatile-cache crashes); %ld fsync'd bytes verified\n",
+	    n, kills, asyncs, stops, wt.points, checked);
+	wc_print(&wt);
+	unlink(img);
+	munmap(sh, sizeof(*sh));
+}
+
+/* The wcache kind can fail: with the commit's data flush skipped, the
+ * journal write can reach the disk before the trees and data it names.
+ * As many points as crash_points (at least 60: about one in five shows
+ * damage), all of this kind. */
+TEST(wcache_detects_unordered_commit)
+{
+	uint64_t seed = test_seed() ^ 0x5bd1e995;
+	unsigned long n = crash_points() < 60 ? 60 : crash_points(); /* ~1 in 5 is found */
+	long checked = 0, bad = 0, damaged = 0;
+	struct wc_totals wt = {0};
+
+	setup_image();
+	vol_test_skip_data_flush = true;
+	one_point(seed, M_STOP, 0, 0, &checked, NULL);
+	unsigned long w = sh->writes ? sh->writes : 400, fl = sh->flushes ? sh->flushes : 40;
+	rng = seed * 7 + 1;
+	for (unsigned long i = 0; i < n; i++) {
+		bool at_flush;
+		long nth = wcache_point(w, fl, &at_flush), b0 = bad;
+		one_point(seed + i * 0x9e3779b97f4a7c15ull, M_WCACHE, nth, 0, &checked, &bad);
+		damaged += bad > b0;
+		wc_add(&wt, at_flush);
+	}
+	vol_test_skip_data_flush = false;
+	wc_print(&wt);
+	printf("# without the ordered-data flush: %ld of %lu crash points damaged (%ld problems)\n",
+	       damaged, n, bad);
+	CHECK(damaged > 0);
 	unlink(img);
 	munmap(sh, sizeof(*sh));
 }
@@ -486,12 +616,8 @@ TEST(crash_points)
  * back (in the image) is reported. */
 TEST(checker_detects_damage)
 {
-	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	CHECK(sh != MAP_FAILED);
-	snprintf(img, sizeof(img), "%s/pc-vol-crash-XXXXXX", image_dir());
-	int fd = mkstemp(img);
-	CHECK(fd >= 0);
-	close(fd);
+	setup_image();
+	int fd;
 	struct vol_mkfs_opts o = {.size = 4 << 20};
 	CHECK_EQ(vol_create(img, &o), 0);
 	memset(sh, 0, sizeof(*sh));

@@ -84,6 +84,8 @@ static void free_vs(struct vstore *vs)
 {
 	vs_free_nodes(vs);
 	if (vs->v)
+		vol_dev_wcache_free(&vs->v->dev);
+	if (vs->v)
 		vol_unmount(vs->v);
 	if (vs->dio_fd >= 0)
 		close(vs->dio_fd);
@@ -196,6 +198,21 @@ void vol_store_kill_at(struct store *s, long nth)
 	struct vstore *vs = VS(s);
 	unsigned long w = __atomic_load_n(&vs->v->dev.writes, __ATOMIC_RELAXED);
 	__atomic_store_n(&vs->v->dev.kill_at, nth ? (long)w + nth : 0, __ATOMIC_RELAXED);
+}
+
+int vol_store_wcache(struct store *s, uint64_t seed, long crash_write, long crash_flush, bool kill,
+		     struct vol_wc_stats *stats)
+{
+	struct vol_dev *d = &VS(s)->v->dev;
+	unsigned long w = __atomic_load_n(&d->writes, __ATOMIC_RELAXED);
+	unsigned long f = __atomic_load_n(&d->flushes, __ATOMIC_RELAXED);
+	return vol_dev_wcache_start(d, VS(s)->v->fd, seed, crash_write ? (long)w + crash_write : 0,
+				    crash_flush ? (long)f + crash_flush : 0, kill, stats);
+}
+
+unsigned long vol_store_flushes(struct store *s)
+{
+	return __atomic_load_n(&VS(s)->v->dev.flushes, __ATOMIC_RELAXED);
 }
 
 void vol_store_fail_once(struct store *s, int kind, long nth)

@@ -108,14 +108,91 @@ static int zero_partial(struct vstore *vs, struct vnode *n, uint64_t lblk, size_
 			      (off_t)(m.pblk * BS + from));
 }
 
+bool vol_test_truncate_in_place;
+
+/* Copy-on-write of the kept head [0, keep) of file block lblk, mapped at
+ * old: a new block gets the head and zeroes, and replaces old in the map
+ * (old to pending: the durable state keeps its bytes until the commit).
+ * 0, -ENOSPC (nothing changed), or -errno. */
+static int cow_head(struct vstore *vs, struct vnode *n, uint64_t lblk, uint64_t old, size_t keep)
+{
+	char *blk = malloc(BS);
+	uint64_t pblk;
+	int r = blk ? 0 : -ENOMEM;
+
+	if (!r) {
+		int64_t g = alloc_data(vs, 1, old + 1, &pblk);
+		r = g < 0 ? (int)g : 0;
+	}
+	if (r) {
+		free(blk);
+		return r;
+	}
+	r = vol_dev_pread(&vs->v->dev, vs->v->fd, blk, keep, (off_t)(old * BS));
+	if (!r) {
+		memset(blk + keep, 0, BS - keep);
+		r = vol_dev_pwrite(&vs->v->dev, vs->v->fd, blk, BS, (off_t)(pblk * BS));
+	}
+	if (!r)
+		r = vol_extmap_set(&n->map, lblk, pblk, 1, 0, vs_release, vs);
+	if (r)
+		vol_alloc_free(&vs->v->alloc, pblk, 1); /* never durable */
+	free(blk);
+	return r;
+}
+
+/*
+ * Cuts n to size (size < n->di.size) and sets it. The cut tail of a kept
+ * written block must not be zeroed in place before the commit that makes
+ * the new size durable (a crash would show zeroes at the old size), so the
+ * block is copied (cow_head) before the punch. Without a block to copy to,
+ * the size change and the punch are committed first and the tail, past the
+ * durable size from then on, is zeroed in place after; if that commit fails
+ * the store turns broken (-EIO until remounted) rather than keep a cut
+ * block whose tail could reappear.
+ */
 int vs_truncate_blocks(struct vstore *vs, struct vnode *n, uint64_t size)
 {
-	uint64_t first = (size + BS - 1) / BS;
-	int r = vol_extmap_punch(&n->map, first, UINT64_MAX - first, vs_release, vs);
-	if (!r && size % BS)
-		r = zero_partial(vs, n, size / BS, size % BS, BS);
+	uint64_t first = (size + BS - 1) / BS, lblk = size / BS;
+	size_t keep = size % BS;
+	bool late_zero = false;
+	struct vol_map m;
+	int r = 0;
+
+	if (keep) {
+		vol_extmap_lookup(&n->map, lblk, 1, &m);
+		if (m.type != VOL_MAP_MAPPED)
+			keep = 0; /* a hole or unwritten: reads as zeroes already */
+	}
+	if (keep && !__atomic_load_n(&vol_test_truncate_in_place, __ATOMIC_RELAXED)) {
+		r = cow_head(vs, n, lblk, m.pblk, keep);
+		if (r == -ENOSPC)
+			late_zero = true;
+		else if (r)
+			return r;
+		vs_map_dirty(vs, n);
+	}
+	r = vol_extmap_punch(&n->map, first, UINT64_MAX - first, vs_release, vs);
 	vs_map_dirty(vs, n);
-	return r;
+	if (r)
+		return r;
+	n->di.size = size;
+	vs_dirty(vs, n);
+	if (late_zero) {
+		r = vs_commit(vs);
+		if (r) {
+			vs->broken = r;
+			fprintf(stderr,
+				"vol: truncate: commit before zeroing in place failed (%s): "
+				"remount to continue\n",
+				strerror(-r));
+			return -EIO;
+		}
+		return zero_partial(vs, n, lblk, keep, BS);
+	}
+	if (keep && __atomic_load_n(&vol_test_truncate_in_place, __ATOMIC_RELAXED))
+		return zero_partial(vs, n, lblk, keep, BS); /* the hazard the tests show */
+	return 0;
 }
 
 /* ---- attributes, size, map ---- */

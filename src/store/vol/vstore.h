@@ -156,7 +156,11 @@ void vs_fill_stat(struct vstore *vs, const struct vnode *n, struct stat *st);
 /* ---- data.c ---- */
 /* Releases physical blocks displaced from an extent map (to pending). */
 void vs_release(void *arg, uint64_t pblk, uint64_t len);
+/* Cuts n to size < its size and sets it; a kept written block is copied
+ * (the durable state keeps its bytes until the commit). 0 or -errno. */
 int vs_truncate_blocks(struct vstore *vs, struct vnode *n, uint64_t size);
+/* Tests: zero the cut tail in place before the commit (the old hazard). */
+extern bool vol_test_truncate_in_place;
 /* Gives n one new block at file block 0 holding blk (symlinks). */
 int vs_write_new_block(struct vstore *vs, struct vnode *n, const void *blk);
 extern const struct store_ops vol_store_ops_data; /* the data half */
@@ -171,6 +175,13 @@ void vol_store_kill_at(struct store *s, long nth); /* raise(SIGKILL) before the 
 /* Fail only the nth write (kind 0), read (1) or flush (2) from now. */
 void vol_store_fail_once(struct store *s, int kind, long nth);
 unsigned long vol_store_writes(struct store *s);
+unsigned long vol_store_flushes(struct store *s);
+/* Model a volatile write cache from now (io.h): crash instead of the
+ * crash_write-th write or the crash_flush-th flush from now (0: never),
+ * keeping a seeded random part of the writes since the last flush; then
+ * SIGKILL if kill. 0 or -ENOMEM. Call before the store is shared. */
+int vol_store_wcache(struct store *s, uint64_t seed, long crash_write, long crash_flush, bool kill,
+		     struct vol_wc_stats *stats);
 int vol_store_dead(struct store *s);
 unsigned long vol_store_commits(struct store *s);
 
