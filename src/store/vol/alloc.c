@@ -216,20 +216,22 @@ static uint32_t le(const struct vol_alloc *a, uint64_t blk)
 	return best;
 }
 
-/* The node with the least start > blk, or 0. */
-static uint32_t gt(const struct vol_alloc *a, uint64_t blk)
+/* In one descent: *p = the node with the greatest start <= blk, *n = the
+ * one with the least start > blk (0 for none). */
+static void around(const struct vol_alloc *a, uint64_t blk, uint32_t *p, uint32_t *n)
 {
-	uint32_t t = a->root, best = 0;
+	uint32_t t = a->root;
 
+	*p = *n = 0;
 	while (t) {
-		if (P(t).start > blk) {
-			best = t;
-			t = P(t).l;
-		} else {
+		if (P(t).start <= blk) {
+			*p = t;
 			t = P(t).r;
+		} else {
+			*n = t;
+			t = P(t).l;
 		}
 	}
-	return best;
 }
 
 /* The lowest node in t with start >= from and len >= want, or 0. Only the
@@ -272,7 +274,8 @@ int vol_alloc_free(struct vol_alloc *a, uint64_t start, uint64_t len)
 {
 	if (!len || start + len < start)
 		return -EINVAL;
-	uint32_t p = le(a, start), n = gt(a, start); /* p.start <= start < n.start */
+	uint32_t p, n;
+	around(a, start, &p, &n); /* p.start <= start < n.start */
 	if (p && end_of(&P(p)) > start)
 		return -EINVAL;
 	if (n && start + len > P(n).start)
@@ -401,10 +404,11 @@ int vol_alloc_largest(const struct vol_alloc *a, struct vol_fext *e)
 int vol_alloc_next(const struct vol_alloc *a, struct vol_fext *e)
 {
 	uint64_t from = e->start + e->len;
-	uint32_t i = le(a, from);
+	uint32_t i, n;
 
+	around(a, from, &i, &n);
 	if (!i || P(i).start < from)
-		i = gt(a, from);
+		i = n;
 
 	if (!i)
 		return 0;
