@@ -9,7 +9,9 @@
  * durable is overwritten) and taken out of C; the tree of C is written
  * there, flushed, then the superblock points at it and is flushed. Only then
  * does C become the allocator, so blocks freed by a commit are reused only
- * after it is durable.
+ * after it is durable. Releases are checked for double frees against the
+ * allocator and against v->pend, the pending blocks as a second extent set
+ * (both O(log n)).
  *
  * Locking: vol->lock (mutex) around every entry point; nothing else.
  */
