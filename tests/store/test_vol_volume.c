@@ -83,6 +83,45 @@ TEST(volume_mount_commit_remount)
 	vol_unmount(v);
 }
 
+/* Many pending extents (past the old 4096 bound, which commit.c used to
+ * commit at because this check was linear): a release overlapping any of
+ * them, first, middle or last, is a double free. With the check switched
+ * off the double release is accepted and the next commit finds the free set
+ * overlapping itself (-EUCLEAN): the hazard the check prevents. */
+TEST(volume_pending_double_release)
+{
+	struct vol *v = mkfs_mount(256ull << 20);
+	uint64_t n = test_scale(20000, 10), s;
+
+	CHECK_EQ(vol_alloc_blocks(v, 2 * n, v->sb.data_start, &s), (int64_t)(2 * n));
+	for (uint64_t i = 0; i < n; i++) /* every other block: none merge */
+		CHECK_EQ(vol_release_blocks(v, s + 2 * i, 1), 0);
+	CHECK_EQ(v->pending.nr, n);
+	CHECK_EQ(vol_free_blocks(v), v->alloc.free + n);
+	CHECK_EQ(vol_release_blocks(v, s, 1), -EINVAL);
+	CHECK_EQ(vol_release_blocks(v, s + n, 1), -EINVAL);
+	CHECK_EQ(vol_release_blocks(v, s + n - 1, 3), -EINVAL); /* overlaps one at an end */
+	CHECK_EQ(vol_release_blocks(v, s + 2 * n - 2, 1), -EINVAL);
+	CHECK_EQ(vol_release_blocks(v, s + n + 1, 1), 0); /* a held block between two */
+	CHECK_EQ(v->pending.nr, n + 1);
+	CHECK_EQ(vol_commit(v), 0);
+	CHECK_EQ(v->pending.nr, 0);
+	CHECK_EQ(vol_alloc_is_free(&v->alloc, s, 1), 1);
+	CHECK_EQ(vol_alloc_check(&v->pend), 0);
+	CHECK_EQ(v->pend.free, 0);
+
+	/* the same blocks may be released again once allocated again */
+	uint64_t t;
+	CHECK_EQ(vol_alloc_blocks(v, 1, s, &t), 1);
+	CHECK_EQ(t, s);
+	CHECK_EQ(vol_release_blocks(v, s, 1), 0);
+	vol_test_no_pending_check = true;
+	CHECK_EQ(vol_release_blocks(v, s, 1), 0); /* accepted: the hazard */
+	vol_test_no_pending_check = false;
+	CHECK_EQ(vol_commit(v), -EUCLEAN);
+	vol_unmount(v);
+}
+
 static uint64_t rnd(uint64_t *x)
 {
 	*x ^= *x << 13;

@@ -61,8 +61,7 @@ void vs_dirty(struct vstore *vs, struct vnode *n)
 
 int vs_make_room(struct vstore *vs, unsigned inodes)
 {
-	/* also bounds the pending list (its double-free check is linear) */
-	if (vs->ndirty + inodes + 8 <= jcap(vs) && vs->v->pending.nr < 4096)
+	if (vs->ndirty + inodes + 8 <= jcap(vs))
 		return 0;
 	return vs_commit(vs);
 }

@@ -102,7 +102,7 @@ static int repair(struct vstore *vs, struct vs_check *ck, FILE *report)
 	for (size_t i = 0; !r && i < v->pending.nr; i++) /* evicted orphans */
 		r = vol_alloc_free(&v->alloc, v->pending.v[i].start, v->pending.v[i].len);
 	if (!r)
-		v->pending.nr = 0;
+		vol_pending_clear(v);
 	if (!r) {
 		/* force a new superblock free count even if no inode changed */
 		struct vnode *root = vs->inodes[v->sb.root_ino];

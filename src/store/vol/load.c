@@ -396,8 +396,8 @@ static int check_ownership(struct vstore *vs, struct vs_check *ck, const char **
 		for (size_t k = 0; !r && k < n->meta.nr; k++)
 			r = own_add(&o, n->meta.v[k].start, n->meta.v[k].len, i);
 	}
-	for (size_t k = 0; !r && k < v->alloc.nr; k++)
-		r = own_add(&o, v->alloc.v[k].start, v->alloc.v[k].len, 0);
+	for (struct vol_fext e = {0, 0}; !r && vol_alloc_next(&v->alloc, &e);)
+		r = own_add(&o, e.start, e.len, 0);
 	for (size_t k = 0; !r && k < v->tree.nr; k++)
 		r = own_add(&o, v->tree.v[k].start, v->tree.v[k].len, UINT64_MAX);
 	if (r) {

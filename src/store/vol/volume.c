@@ -9,7 +9,9 @@
  * durable is overwritten) and taken out of C; the tree of C is written
  * there, flushed, then the superblock points at it and is flushed. Only then
  * does C become the allocator, so blocks freed by a commit are reused only
- * after it is durable.
+ * after it is durable. Releases are checked for double frees against the
+ * allocator and against v->pend, the pending blocks as a second extent set
+ * (both O(log n)).
  *
  * Locking: vol->lock (mutex) around every entry point; nothing else.
  */
@@ -35,11 +37,24 @@ int vblist_add(struct vol_blist *l, uint64_t start, uint64_t len)
 	return 0;
 }
 
+/* Undo the vblist_add(l, start, len) just done. */
+static void blist_unadd(struct vol_blist *l, uint64_t start, uint64_t len)
+{
+	struct vol_fext *e = &l->v[l->nr - 1];
+
+	if (e->start == start && e->len == len)
+		l->nr--;
+	else
+		e->len -= len;
+}
+
 static void blist_free(struct vol_blist *l)
 {
 	free(l->v);
 	memset(l, 0, sizeof(*l));
 }
+
+bool vol_test_no_pending_check;
 
 struct mount_ctx {
 	struct vol *v;
@@ -82,6 +97,7 @@ int vol_mount(const char *path, struct vol **out, const char **why)
 		return -ENOMEM;
 	pthread_mutex_init(&v->lock, NULL);
 	vol_alloc_init(&v->alloc);
+	vol_alloc_init(&v->pend);
 	v->fd = open(path, O_RDWR | O_CLOEXEC);
 	if (v->fd < 0) {
 		r = -errno;
@@ -113,13 +129,11 @@ int vol_mount(const char *path, struct vol **out, const char **why)
 	if (r)
 		goto fail;
 	for (size_t i = 0; i < v->tree.nr; i++)
-		for (uint64_t b = v->tree.v[i].start; b < v->tree.v[i].start + v->tree.v[i].len;
-		     b++)
-			if (vol_alloc_is_free(&v->alloc, b, 1)) {
-				*why = "vol: free-space tree node lies in free space";
-				r = -EUCLEAN;
-				goto fail;
-			}
+		if (vol_alloc_any_free(&v->alloc, v->tree.v[i].start, v->tree.v[i].len)) {
+			*why = "vol: free-space tree node lies in free space";
+			r = -EUCLEAN;
+			goto fail;
+		}
 	if (v->alloc.free != v->sb.free_blocks) {
 		*why = "vol: superblock free count disagrees with the free-space tree";
 		r = -EUCLEAN;
@@ -137,6 +151,7 @@ void vol_unmount(struct vol *v)
 	if (v->fd >= 0)
 		close(v->fd);
 	vol_alloc_destroy(&v->alloc);
+	vol_alloc_destroy(&v->pend);
 	blist_free(&v->pending);
 	blist_free(&v->tree);
 	pthread_mutex_destroy(&v->lock);
@@ -161,22 +176,29 @@ int vol_release_blocks(struct vol *v, uint64_t start, uint64_t len)
 		r = 0;
 	if (!r && vol_alloc_any_free(&v->alloc, start, len))
 		r = -EINVAL;
-	for (size_t i = 0; !r && i < v->pending.nr; i++)
-		if (start < v->pending.v[i].start + v->pending.v[i].len &&
-		    v->pending.v[i].start < start + len)
-			r = -EINVAL;
+	if (!r && !vol_test_no_pending_check && vol_alloc_any_free(&v->pend, start, len))
+		r = -EINVAL;
 	if (!r)
 		r = vblist_add(&v->pending, start, len);
+	if (!r && vol_alloc_free(&v->pend, start, len) == -ENOMEM) {
+		/* (-EINVAL only when the test switch skipped the check) */
+		blist_unadd(&v->pending, start, len);
+		r = -ENOMEM;
+	}
 	pthread_mutex_unlock(&v->lock);
 	return r;
+}
+
+void vol_pending_clear(struct vol *v)
+{
+	v->pending.nr = 0;
+	vol_alloc_reset(&v->pend);
 }
 
 uint64_t vol_free_blocks(struct vol *v)
 {
 	pthread_mutex_lock(&v->lock);
-	uint64_t n = v->alloc.free;
-	for (size_t i = 0; i < v->pending.nr; i++)
-		n += v->pending.v[i].len;
+	uint64_t n = v->alloc.free + v->pend.free;
 	pthread_mutex_unlock(&v->lock);
 	return n;
 }
@@ -185,8 +207,7 @@ uint64_t vol_free_blocks(struct vol *v)
 static uint64_t disk_extents(const struct vol_alloc *a)
 {
 	uint64_t n = 0;
-	for (size_t i = 0; i < a->nr; i++)
-		n += (a->v[i].len + VOL_EXT_MAX32 - 1) / VOL_EXT_MAX32;
+	vol_alloc_for_each(a, e) n += (e.len + VOL_EXT_MAX32 - 1) / VOL_EXT_MAX32;
 	return n;
 }
 
@@ -215,10 +236,11 @@ static int do_prepare(struct vol *v, struct vol_alloc *c, struct vol_txn *t)
 	if (r)
 		return r == -EINVAL ? -EUCLEAN : r;
 	/* the new tree's blocks: the tail of the longest allocatable extent */
-	long li = vol_alloc_largest(&v->alloc);
-	if (li < 0)
-		return -ENOSPC;
-	uint64_t end = v->alloc.v[li].start + v->alloc.v[li].len, len = v->alloc.v[li].len;
+	struct vol_fext big;
+	r = vol_alloc_largest(&v->alloc, &big);
+	if (r)
+		return r;
+	uint64_t end = big.start + big.len, len = big.len;
 	uint64_t taken = 0;
 	for (;;) {
 		uint64_t need = vol_btree_nodes_for(disk_extents(c));
@@ -237,14 +259,13 @@ static int do_prepare(struct vol *v, struct vol_alloc *c, struct vol_txn *t)
 	if (!e)
 		return -ENOMEM;
 	size_t k = 0;
-	for (size_t i = 0; i < c->nr; i++)
-		for (uint64_t s = c->v[i].start, left = c->v[i].len; left;) {
-			uint32_t n =
-			    left > VOL_EXT_MAX32 ? (uint32_t)VOL_EXT_MAX32 : (uint32_t)left;
-			e[k++] = (struct vol_disk_extent){.pblk = s, .len = n};
-			s += n;
-			left -= n;
-		}
+	vol_alloc_for_each(c, ce) for (uint64_t s = ce.start, left = ce.len; left;)
+	{
+		uint32_t n = left > VOL_EXT_MAX32 ? (uint32_t)VOL_EXT_MAX32 : (uint32_t)left;
+		e[k++] = (struct vol_disk_extent){.pblk = s, .len = n};
+		s += n;
+		left -= n;
+	}
 	struct carve cv = {end - taken, end};
 	uint64_t root, nodes;
 	r = vol_btree_write(&v->bd, 0, e, k, carve_alloc, &cv, &root, &nodes);
@@ -269,7 +290,7 @@ static void do_finish(struct vol *v, struct vol_txn *t)
 	vol_alloc_destroy(&v->alloc);
 	v->alloc = t->c;
 	vol_alloc_init(&t->c);
-	v->pending.nr = 0;
+	vol_pending_clear(v);
 	v->tree.nr = 0;
 	/* cannot fail: prepare made tree.cap >= 1 and tree.nr is 0 */
 	if (t->tree_blocks)

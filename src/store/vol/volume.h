@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "store/vol/alloc.h"
@@ -47,6 +48,7 @@ struct vol {
 	struct vol_super sb;	  /* as last committed */
 	struct vol_alloc alloc;	  /* allocatable now */
 	struct vol_blist pending; /* released since the last commit: free after the next */
+	struct vol_alloc pend;	  /* what vol_release_blocks put there, as a set */
 	struct vol_blist tree;	  /* blocks of the committed free tree inside the data area */
 	unsigned long commits;
 	struct vol_dev dev; /* bd.dev points here */
@@ -80,5 +82,10 @@ int vol_release_blocks(struct vol *v, uint64_t start, uint64_t len);
 int vol_commit(struct vol *v);
 /* Free blocks as of now (allocatable plus pending). */
 uint64_t vol_free_blocks(struct vol *v);
+/* Forget the pending blocks (they were freed or became allocatable). The
+ * caller holds v->lock or owns v. */
+void vol_pending_clear(struct vol *v);
+/* Test only: vol_release_blocks skips its check against the pending set. */
+extern bool vol_test_no_pending_check;
 
 #endif
