@@ -123,7 +123,7 @@ static size_t max_extents;
 
 static void verify(struct vol_extmap *m, uint64_t seed)
 {
-	CHECKF(vol_extmap_check(m) == 0, "seed %" PRIu64, seed);
+	CHECKF(vol_extmap_check(m) == 0, "seed %" PRIu64 ": %s", seed, vol_extmap_check_why);
 	if (vol_extmap_depth(m) > max_depth)
 		max_depth = vol_extmap_depth(m);
 	if (vol_extmap_count(m) > max_extents)
@@ -223,12 +223,12 @@ TEST(extmap_random_vs_model)
 
 TEST(extmap_random_small_nodes)
 {
-	/* nodes of 3..8 entries: deep trees, every split/merge/borrow path */
+	/* nodes of 4..9 entries: deep trees, every split/merge/borrow path */
 	uint64_t seed = test_seed() | 1, x = seed;
 	unsigned long ops = test_scale(20000, 10);
 	for (int round = 0; round < 8; round++) {
-		vol_extmap_test_leaf_cap = 3 + (unsigned)(rnd(&x) % 6);
-		vol_extmap_test_index_cap = 3 + (unsigned)(rnd(&x) % 6);
+		vol_extmap_test_leaf_cap = 4 + (unsigned)(rnd(&x) % 6);
+		vol_extmap_test_index_cap = 4 + (unsigned)(rnd(&x) % 6);
 		random_run(rnd(&x) | 1, ops);
 	}
 	vol_extmap_test_leaf_cap = vol_extmap_test_index_cap = 0;

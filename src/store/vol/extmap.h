@@ -124,6 +124,7 @@ unsigned vol_extmap_depth(const struct vol_extmap *m);
  * levels, counts, fill and separator keys; counters; dirty parents of dirty
  * nodes. 0 or -EUCLEAN. */
 int vol_extmap_check(const struct vol_extmap *m);
+extern const char *vol_extmap_check_why; /* what the last failed check saw */
 
 const struct vol_ext *vol_extmap_first(const struct vol_extmap *m, struct vol_extmap_iter *it);
 const struct vol_ext *vol_extmap_next(struct vol_extmap_iter *it);

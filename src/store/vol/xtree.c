@@ -330,7 +330,7 @@ static void rebalance(struct vol_extmap *m, struct vol_xpath *p, unsigned lv)
 		}
 		return;
 	}
-	if (x->nr >= c / 2 || (x->nr && rightmost(p, lv)))
+	if (x->nr >= (c + 1) / 2 || (x->nr && rightmost(p, lv)))
 		return;
 	struct vol_xnode *par = p->n[lv + 1];
 	unsigned i = p->i[lv + 1];
@@ -492,27 +492,39 @@ struct chk {
 	uint64_t blocks;
 };
 
+const char *vol_extmap_check_why;
+
+#define BAD(why)                                  \
+	do {                                      \
+		vol_extmap_check_why = (why);     \
+		return -EUCLEAN;                  \
+	} while (0)
+
 static int check_node(struct chk *c, const struct vol_xnode *x, unsigned level, bool root,
 		      bool right, bool parent_dirty)
 {
 	unsigned cap = level ? c->m->icap : c->m->lcap;
 
-	if (x->level != level || x->nr == 0 || x->nr > cap)
-		return -EUCLEAN;
-	if (!root && !right && x->nr < cap / 2)
-		return -EUCLEAN; /* underfull off the rightmost path */
+	if (x->level != level)
+		BAD("node at the wrong level");
+	if (x->nr == 0 || x->nr > cap)
+		BAD("node empty or over capacity");
+	if (!root && !right && x->nr < (cap + 1) / 2)
+		BAD("node underfull off the rightmost path");
 	if (root && level && x->nr < 2)
-		return -EUCLEAN;
+		BAD("index root with one child");
 	if (x->dirty && !parent_dirty)
-		return -EUCLEAN;
+		BAD("dirty node under a clean parent");
 	if (!level) {
 		for (unsigned i = 0; i < x->nr; i++) {
 			const struct vol_ext *e = &x->ext[i];
 			if (!e->len || e->len > VOL_EXT_MAX_LEN || xt_eend(e) < e->lblk ||
 			    e->pblk + e->len < e->pblk || (e->flags & ~VOL_EXT_UNWRITTEN))
-				return -EUCLEAN;
-			if (c->prev && (xt_eend(c->prev) > e->lblk || xt_mergeable(c->prev, e)))
-				return -EUCLEAN;
+				BAD("bad extent");
+			if (c->prev && xt_eend(c->prev) > e->lblk)
+				BAD("extents out of order");
+			if (c->prev && xt_mergeable(c->prev, e))
+				BAD("mergeable neighbours");
 			c->prev = e;
 			c->nr++;
 			c->blocks += e->len;
@@ -522,7 +534,7 @@ static int check_node(struct chk *c, const struct vol_xnode *x, unsigned level, 
 	for (unsigned i = 0; i < x->nr; i++) {
 		const struct vol_xnode *k = x->ent[i].kid;
 		if (!k || k->nr == 0 || x->ent[i].key != first_key(k))
-			return -EUCLEAN;
+			BAD("separator key is not the child's first key");
 		int r = check_node(c, k, level - 1, false, right && i + 1 == x->nr, x->dirty);
 		if (r)
 			return r;
@@ -536,10 +548,12 @@ int vol_extmap_check(const struct vol_extmap *m)
 
 	if (m->root) {
 		if (m->root->level >= VOL_BTREE_MAX_LEVEL)
-			return -EUCLEAN;
+			BAD("tree too deep");
 		int r = check_node(&c, m->root, m->root->level, true, true, true);
 		if (r)
 			return r;
 	}
-	return c.nr == m->nr && c.blocks == m->blocks ? 0 : -EUCLEAN;
+	if (c.nr != m->nr || c.blocks != m->blocks)
+		BAD("extent or block count wrong");
+	return 0;
 }

@@ -5,7 +5,7 @@
  * deleting with merges/borrows, shifting keys.
  *
  * Invariants (vol_extmap_check): every node 1 <= nr <= cap; a non-root node
- * not on the rightmost path holds at least cap/2 entries (the rightmost
+ * not on the rightmost path holds at least (cap+1)/2 entries (the rightmost
  * path may hold fewer: appends leave full nodes behind them, as the on-disk
  * bottom-up writer does); an index root has at least 2 children; all
  * leaves at one depth; an index key is the first lblk of its subtree; a
