@@ -58,7 +58,7 @@ struct vol_extmap {
 	struct vol_xnode *root; /* NULL: no extents */
 	size_t nr;		/* extents */
 	uint64_t blocks;	/* blocks mapped */
-	unsigned lcap, icap;	/* node capacities (the on-disk ones but in tests) */
+	unsigned lcap, icap;	/* node capacities; 0: the on-disk ones (tests set less) */
 	/* committed blocks of nodes dropped since the last commit, kept in
 	 * the memory of dropped nodes (so dropping never allocates) */
 	struct vol_xnode *freed;

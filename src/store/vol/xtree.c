@@ -28,9 +28,12 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vol_xnode *pool;
 static unsigned npool;
 
+/* A zeroed map (calloc'd vnode) has the on-disk capacities. */
 static unsigned cap_of(const struct vol_extmap *m, const struct vol_xnode *x)
 {
-	return x->level ? m->icap : m->lcap;
+	if (x->level)
+		return m->icap ? m->icap : VOL_INDEX_CAP;
+	return m->lcap ? m->lcap : VOL_LEAF_CAP;
 }
 
 static size_t esz(const struct vol_xnode *x)
@@ -503,7 +506,7 @@ const char *vol_extmap_check_why;
 static int check_node(struct chk *c, const struct vol_xnode *x, unsigned level, bool root,
 		      bool right, bool parent_dirty)
 {
-	unsigned cap = level ? c->m->icap : c->m->lcap;
+	unsigned cap = cap_of(c->m, x);
 
 	if (x->level != level)
 		BAD("node at the wrong level");

@@ -113,7 +113,7 @@ int vol_extmap_write(struct vol_extmap *m, const struct vol_bdev *bd, uint64_t o
 	*root = 0;
 	if (!m->root)
 		return 0;
-	if (m->lcap != VOL_LEAF_CAP || m->icap != VOL_INDEX_CAP)
+	if ((m->lcap && m->lcap != VOL_LEAF_CAP) || (m->icap && m->icap != VOL_INDEX_CAP))
 		return -EINVAL; /* a test map with other capacities */
 	if (m->root->dirty) {
 		if (!(w.blk = malloc(VOL_BLOCK_SIZE)))
@@ -189,7 +189,7 @@ int vol_extmap_load_node(struct vol_extmap *m, uint64_t blk, unsigned level)
 
 	if (m->root) {
 		par = open_at(m, level + 1);
-		if (!par || par->nr == m->icap)
+		if (!par || par->nr == (m->icap ? m->icap : VOL_INDEX_CAP))
 			return -EAGAIN;
 	}
 	struct vol_xnode *x = malloc(sizeof(*x));
@@ -208,7 +208,7 @@ int vol_extmap_load_ext(struct vol_extmap *m, const struct vol_disk_extent *d)
 	struct vol_xnode *leaf = open_at(m, 0);
 	struct vol_ext e = {d->lblk, d->pblk, d->len, d->flags};
 
-	if (!leaf || leaf->nr == m->lcap || (m->last.len && xt_mergeable(&m->last, &e)))
+	if (!leaf || leaf->nr == (m->lcap ? m->lcap : VOL_LEAF_CAP) || (m->last.len && xt_mergeable(&m->last, &e)))
 		return -EAGAIN;
 	leaf->ext[leaf->nr++] = e;
 	m->last = e;
