@@ -143,6 +143,8 @@ int vol_extmap_for_each_replaced(const struct vol_extmap *m,
  * children first; *root = the tree's root block afterwards (0: empty),
  * *written (optional) += nodes written. Changes nothing in the map but the
  * nodes' new_blk: after a failure the caller only takes the blocks back. */
+/* Tests: write every node at each commit (the whole-tree rewrite of before). */
+extern bool vol_extmap_test_rewrite_all;
 int vol_extmap_write(struct vol_extmap *m, const struct vol_bdev *bd, uint64_t owner,
 		     vol_blk_alloc_fn alloc, void *arg, uint64_t *root, uint64_t *written);
 /* The commit that wrote them is durable: nodes take their new blocks, are

@@ -63,6 +63,15 @@ int vol_extmap_for_each_replaced(const struct vol_extmap *m, blk_fn fn, void *ar
 	return r ? r : each_freed(m, fn, arg);
 }
 
+bool vol_extmap_test_rewrite_all;
+
+static void dirty_all(struct vol_xnode *x)
+{
+	x->dirty = true;
+	for (unsigned i = 0; x->level && i < x->nr; i++)
+		dirty_all(x->ent[i].kid);
+}
+
 struct wctx {
 	const struct vol_bdev *bd;
 	uint64_t owner;
@@ -115,6 +124,8 @@ int vol_extmap_write(struct vol_extmap *m, const struct vol_bdev *bd, uint64_t o
 		return 0;
 	if ((m->lcap && m->lcap != VOL_LEAF_CAP) || (m->icap && m->icap != VOL_INDEX_CAP))
 		return -EINVAL; /* a test map with other capacities */
+	if (vol_extmap_test_rewrite_all)
+		dirty_all(m->root);
 	if (m->root->dirty) {
 		if (!(w.blk = malloc(VOL_BLOCK_SIZE)))
 			return -ENOMEM;
