@@ -164,7 +164,8 @@ TEST(cow_path_only)
 	CHECK_EQ(c.n, b.n);
 	CHECK_EQ(missing(&b, &c), 0);
 	CHECK_EQ(store_open(s, "f", O_RDWR, 0, &si), 0);
-	CHECK_EQ(store_fallocate(si, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 8 * 8192, 4096), 0);
+	CHECK_EQ(store_fallocate(si, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 8 * 8192, 4096),
+		 0);
 	unsigned long t0 = VS(s)->tree_nodes;
 	CHECK_EQ(store_sync(si, false), 0);
 	CHECK_EQ(VS(s)->tree_nodes - t0, 3);
@@ -202,8 +203,8 @@ TEST(cow_figures)
 	for (int whole = 0; whole < 2; whole++) {
 		vol_extmap_test_rewrite_all = whole;
 		for (int i = 0; i < 3; i++) {
-			unsigned long nodes = write_one(s, si, n / 3 + 2 * (uint64_t)i + 10 * whole,
-							&ms, &w);
+			unsigned long nodes =
+			    write_one(s, si, n / 3 + 2 * (uint64_t)i + 10 * whole, &ms, &w);
 			printf("# %s: 1-block write + fsync into a %" PRIu64
 			       "-extent file: commit %.2f ms, %lu tree nodes, %lu image writes\n",
 			       whole ? "whole-tree rewrite" : "path copy-on-write", n, ms, nodes,

@@ -54,7 +54,8 @@ TEST(extmap_basic)
 	CHECK_EQ(vol_extmap_count(&m), 2);
 	CHECK_EQ(vol_extmap_collapse(&m, 12, 3, rel_count, NULL), 0);
 	CHECK_EQ(released, 3);
-	CHECK_EQ(vol_extmap_count(&m), 2); /* 10..11 -> 1000, 12.. -> 1005: not contiguous on disk */
+	CHECK_EQ(vol_extmap_count(&m),
+		 2); /* 10..11 -> 1000, 12.. -> 1005: not contiguous on disk */
 	vol_extmap_lookup(&m, 12, 100, &r);
 	CHECK(r.type == VOL_MAP_MAPPED && r.pblk == 1005 && r.len == 10);
 	/* insert a hole at 11, inside the first extent */
@@ -102,13 +103,14 @@ TEST(extmap_fragmented_large)
 		uint64_t at = 2 * (x % n) + 1; /* a hole between two extents */
 		vol_extmap_lookup(&m, at, 1, &r);
 		if (r.type == VOL_MAP_HOLE)
-			CHECK_EQ(vol_extmap_set(&m, at, 10 * n + i, 1, VOL_EXT_UNWRITTEN, NULL, NULL),
-				 0);
+			CHECK_EQ(
+			    vol_extmap_set(&m, at, 10 * n + i, 1, VOL_EXT_UNWRITTEN, NULL, NULL),
+			    0);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	printf("# %" PRIu64 " random inserts into a %" PRIu64 "-extent map: %.0f /s, depth %u\n",
-	       k, n, (double)k / s, vol_extmap_depth(&m));
+	printf("# %" PRIu64 " random inserts into a %" PRIu64 "-extent map: %.0f /s, depth %u\n", k,
+	       n, (double)k / s, vol_extmap_depth(&m));
 	CHECK_EQ(vol_extmap_check(&m), 0);
 	uint64_t total = vol_extmap_count(&m);
 	released = 0;

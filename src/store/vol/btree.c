@@ -207,9 +207,8 @@ int vol_btree_read(const struct vol_bdev *bd, uint64_t owner, uint64_t root, vol
 	return vol_btree_read_nodes(bd, owner, root, emit, NULL, arg, why);
 }
 
-static int read_tree(const struct vol_bdev *bd, uint64_t owner, uint64_t root,
-		     vol_ext_emit_fn emit, vol_node_fn node, vol_node_level_fn node_level,
-		     void *arg, const char **why)
+static int read_tree(const struct vol_bdev *bd, uint64_t owner, uint64_t root, vol_ext_emit_fn emit,
+		     vol_node_fn node, vol_node_level_fn node_level, void *arg, const char **why)
 {
 	const char *dummy;
 	struct walk w = {.bd = bd,

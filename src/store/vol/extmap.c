@@ -70,8 +70,7 @@ static void merge_at(struct vol_extmap *m, uint64_t b)
 }
 
 /* Drop the whole extents inside [a, b) (edges already split). */
-static void drop_range(struct vol_extmap *m, uint64_t a, uint64_t b, vol_release_fn rel,
-		       void *arg)
+static void drop_range(struct vol_extmap *m, uint64_t a, uint64_t b, vol_release_fn rel, void *arg)
 {
 	struct vol_xpath p;
 

@@ -43,9 +43,9 @@ struct vol_xent {
 /* One node: a leaf (level 0) of extents or an index node of children. */
 struct vol_xnode {
 	uint16_t level, nr;
-	bool dirty;	  /* changed since its last commit (then so is its parent) */
-	uint64_t blk;	  /* block of its last commit; 0: never written */
-	uint64_t new_blk; /* during a commit: where this commit wrote it */
+	bool dirty;		/* changed since its last commit (then so is its parent) */
+	uint64_t blk;		/* block of its last commit; 0: never written */
+	uint64_t new_blk;	/* during a commit: where this commit wrote it */
 	struct vol_xnode *link; /* on a spare or freed-chunk list */
 	union {
 		struct vol_ext ext[VOL_LEAF_CAP];

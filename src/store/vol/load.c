@@ -254,12 +254,11 @@ static int emit_shape(void *arg, uint64_t blk, unsigned level)
  * tree that cannot keep its shape (neighbours that should have merged) is
  * loaded extent by extent instead, its blocks then replaced at the next
  * commit that changes the file. */
-static int load_file_tree(struct vstore *vs, struct vnode *n, struct tree_ctx *c,
-			  const char **bad)
+static int load_file_tree(struct vstore *vs, struct vnode *n, struct tree_ctx *c, const char **bad)
 {
 	c->shape = true;
-	int r = vol_btree_read_shape(&vs->v->bd, n->ino, n->di.extent_root, emit_ext, emit_shape,
-				     c, bad);
+	int r = vol_btree_read_shape(&vs->v->bd, n->ino, n->di.extent_root, emit_ext, emit_shape, c,
+				     bad);
 	vol_extmap_load_done(&n->map);
 	if (r != -EAGAIN)
 		return r;

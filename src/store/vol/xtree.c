@@ -343,7 +343,7 @@ static void rebalance(struct vol_extmap *m, struct vol_xpath *p, unsigned lv)
 		return;
 	}
 	if (par->nr < 2)
-		return; /* no sibling (a tree not built by these rules) */
+		return;		    /* no sibling (a tree not built by these rules) */
 	unsigned j = i ? i : i + 1; /* merge/borrow par's children j - 1 and j */
 	struct vol_xnode *a = par->ent[j - 1].kid, *bn = par->ent[j].kid;
 	size_t sz = esz(x);
@@ -497,10 +497,10 @@ struct chk {
 
 const char *vol_extmap_check_why;
 
-#define BAD(why)                                  \
-	do {                                      \
-		vol_extmap_check_why = (why);     \
-		return -EUCLEAN;                  \
+#define BAD(why)                              \
+	do {                                  \
+		vol_extmap_check_why = (why); \
+		return -EUCLEAN;              \
 	} while (0)
 
 static int check_node(struct chk *c, const struct vol_xnode *x, unsigned level, bool root,

@@ -219,7 +219,8 @@ int vol_extmap_load_ext(struct vol_extmap *m, const struct vol_disk_extent *d)
 	struct vol_xnode *leaf = open_at(m, 0);
 	struct vol_ext e = {d->lblk, d->pblk, d->len, d->flags};
 
-	if (!leaf || leaf->nr == (m->lcap ? m->lcap : VOL_LEAF_CAP) || (m->last.len && xt_mergeable(&m->last, &e)))
+	if (!leaf || leaf->nr == (m->lcap ? m->lcap : VOL_LEAF_CAP) ||
+	    (m->last.len && xt_mergeable(&m->last, &e)))
 		return -EAGAIN;
 	leaf->ext[leaf->nr++] = e;
 	m->last = e;
