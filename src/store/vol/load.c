@@ -259,7 +259,8 @@ static int load_file_tree(struct vstore *vs, struct vnode *n, struct tree_ctx *c
 	c->shape = true;
 	int r = vol_btree_read_shape(&vs->v->bd, n->ino, n->di.extent_root, emit_ext, emit_shape, c,
 				     bad);
-	vol_extmap_load_done(&n->map);
+	if (!r)
+		vol_extmap_load_done(&n->map);
 	if (r != -EAGAIN)
 		return r;
 	vol_extmap_destroy(&n->map);
