@@ -155,21 +155,28 @@ TEST(btree_load_mkfs_free_tree_and_extmap)
 		CHECK_EQ(vol_alloc_alloc(&a, 1, UINT64_MAX, &s), 1); /* skip one: no merging */
 		CHECK_EQ(vol_extmap_set(&m, l, s, 1, l % 6 ? 0 : VOL_EXT_UNWRITTEN, NULL, NULL), 0);
 	}
-	struct vol_disk_extent *e = calloc(m.nr, sizeof(*e));
-	for (size_t i = 0; i < m.nr; i++)
-		e[i] = (struct vol_disk_extent){m.v[i].lblk, m.v[i].pblk, (uint32_t)m.v[i].len,
-						m.v[i].flags};
+	size_t ne = vol_extmap_count(&m), i = 0;
+	struct vol_disk_extent *e = calloc(ne, sizeof(*e));
+	struct vol_extmap_iter it;
+	for (const struct vol_ext *x = vol_extmap_first(&m, &it); x; x = vol_extmap_next(&it))
+		e[i++] = (struct vol_disk_extent){x->lblk, x->pblk, (uint32_t)x->len, x->flags};
+	CHECK_EQ(i, ne);
 	uint64_t root, nodes, before = a.free;
-	CHECK_EQ(vol_btree_write(&bd, 7, e, m.nr, meta_alloc, &a, &root, &nodes), 0);
-	CHECK_EQ(nodes, (m.nr + VOL_LEAF_CAP - 1) / VOL_LEAF_CAP + 1); /* leaves + root */
+	CHECK_EQ(vol_btree_write(&bd, 7, e, ne, meta_alloc, &a, &root, &nodes), 0);
+	CHECK_EQ(nodes, (ne + VOL_LEAF_CAP - 1) / VOL_LEAF_CAP + 1); /* leaves + root */
 	CHECK_EQ(a.free, before - nodes);
 	struct vol_extmap back;
 	vol_extmap_init(&back);
 	CHECK_EQ(vol_btree_read(&bd, 7, root, to_extmap, &back, NULL), 0);
-	CHECK_EQ(back.nr, m.nr);
-	for (size_t i = 0; i < m.nr; i++)
-		CHECK(back.v[i].lblk == m.v[i].lblk && back.v[i].pblk == m.v[i].pblk &&
-		      back.v[i].len == m.v[i].len && back.v[i].flags == m.v[i].flags);
+	CHECK_EQ(vol_extmap_count(&back), ne);
+	struct vol_extmap_iter ib;
+	const struct vol_ext *y = vol_extmap_first(&back, &ib);
+	for (const struct vol_ext *x = vol_extmap_first(&m, &it); x; x = vol_extmap_next(&it)) {
+		CHECK(y && y->lblk == x->lblk && y->pblk == x->pblk && y->len == x->len &&
+		      y->flags == x->flags);
+		y = vol_extmap_next(&ib);
+	}
+	CHECK(!y);
 	/* the tree's blocks are no longer free */
 	CHECK_EQ(vol_alloc_is_free(&a, root, 1), 0);
 	vol_extmap_destroy(&back);

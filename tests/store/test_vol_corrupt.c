@@ -79,6 +79,19 @@ static void populate(struct store *s, uint64_t seed)
 	CHECK_EQ(store_link(s, "frag", "d/e/hard"), 0);
 }
 
+struct blocks_out {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static int add_block(void *arg, uint64_t start, uint64_t len)
+{
+	struct blocks_out *o = arg;
+	for (uint64_t b = 0; b < len && o->n < o->cap; b++)
+		o->v[o->n++] = start + b;
+	return 0;
+}
+
 /* Every metadata block of the mounted volume, one per entry. */
 static size_t metadata_blocks(struct store *s, uint64_t *out, size_t cap)
 {
@@ -88,12 +101,11 @@ static size_t metadata_blocks(struct store *s, uint64_t *out, size_t cap)
 	out[n++] = 0;
 	for (uint64_t b = 0; b < v->sb.itable_blocks && n < cap; b++)
 		out[n++] = v->sb.itable_start + b;
-	for (uint64_t i = 1; i < vs->ninodes; i++) {
-		struct vnode *nd = vs->inodes[i];
-		for (size_t k = 0; nd && k < nd->meta.nr; k++)
-			for (uint64_t b = 0; b < nd->meta.v[k].len && n < cap; b++)
-				out[n++] = nd->meta.v[k].start + b;
-	}
+	struct blocks_out bo = {out, n, cap};
+	for (uint64_t i = 1; i < vs->ninodes; i++)
+		if (vs->inodes[i])
+			vs_for_each_meta(vs->inodes[i], add_block, &bo);
+	n = bo.n;
 	for (size_t k = 0; k < v->tree.nr; k++)
 		for (uint64_t b = 0; b < v->tree.v[k].len && n < cap; b++)
 			out[n++] = v->tree.v[k].start + b;

@@ -7,6 +7,7 @@
  * which physical blocks each operation releases.
  */
 #include <errno.h>
+#include <time.h>
 
 #include "harness.h"
 #include "store/vol/extmap.h"
@@ -28,7 +29,7 @@ TEST(extmap_basic)
 	CHECK(r.type == VOL_MAP_HOLE && r.lblk == 5 && r.len == 10);
 	CHECK_EQ(vol_extmap_set(&m, 10, 1000, 10, 0, rel_count, NULL), 0);
 	CHECK_EQ(vol_extmap_set(&m, 20, 1010, 5, 0, rel_count, NULL), 0); /* merges */
-	CHECK_EQ(m.nr, 1);
+	CHECK_EQ(vol_extmap_count(&m), 1);
 	vol_extmap_lookup(&m, 0, 100, &r);
 	CHECK(r.type == VOL_MAP_HOLE && r.len == 10);
 	vol_extmap_lookup(&m, 12, 100, &r);
@@ -40,20 +41,21 @@ TEST(extmap_basic)
 	released = 0;
 	CHECK_EQ(vol_extmap_set(&m, 14, 1004, 4, VOL_EXT_UNWRITTEN, rel_count, NULL), 0);
 	CHECK_EQ(released, 4);
-	CHECK_EQ(m.nr, 3);
+	CHECK_EQ(vol_extmap_count(&m), 3);
 	vol_extmap_lookup(&m, 15, 100, &r);
 	CHECK(r.type == VOL_MAP_UNWRITTEN && r.pblk == 1005 && r.len == 3);
 	CHECK_EQ(vol_extmap_mark_written(&m, 0, 100), 0);
-	CHECK_EQ(m.nr, 1);
+	CHECK_EQ(vol_extmap_count(&m), 1);
 
 	/* punch the middle, then collapse over the hole */
 	released = 0;
 	CHECK_EQ(vol_extmap_punch(&m, 12, 3, rel_count, NULL), 0);
 	CHECK_EQ(released, 3);
-	CHECK_EQ(m.nr, 2);
+	CHECK_EQ(vol_extmap_count(&m), 2);
 	CHECK_EQ(vol_extmap_collapse(&m, 12, 3, rel_count, NULL), 0);
 	CHECK_EQ(released, 3);
-	CHECK_EQ(m.nr, 2); /* 10..11 -> 1000, 12.. -> 1005: not contiguous on disk */
+	CHECK_EQ(vol_extmap_count(&m),
+		 2); /* 10..11 -> 1000, 12.. -> 1005: not contiguous on disk */
 	vol_extmap_lookup(&m, 12, 100, &r);
 	CHECK(r.type == VOL_MAP_MAPPED && r.pblk == 1005 && r.len == 10);
 	/* insert a hole at 11, inside the first extent */
@@ -82,17 +84,39 @@ TEST(extmap_fragmented_large)
 	vol_extmap_init(&m);
 	for (uint64_t i = 0; i < n; i++)
 		CHECK_EQ(vol_extmap_set(&m, 2 * i, 3 * i, 1, 0, NULL, NULL), 0);
-	CHECK_EQ(m.nr, n);
+	CHECK_EQ(vol_extmap_count(&m), n);
 	for (uint64_t i = 0; i < n; i += 997) {
 		vol_extmap_lookup(&m, 2 * i, 8, &r);
 		CHECK(r.type == VOL_MAP_MAPPED && r.pblk == 3 * i && r.len == 1);
 		vol_extmap_lookup(&m, 2 * i + 1, 8, &r);
 		CHECK(r.type == VOL_MAP_HOLE && r.len == (i + 1 < n ? 1 : 8));
 	}
+	CHECK_EQ(vol_extmap_check(&m), 0);
+	/* inserts into the middle of the big map (figure, not asserted) */
+	uint64_t x = 88172645463325252ull, k = test_scale(200000, 100);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (uint64_t i = 0; i < k; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		uint64_t at = 2 * (x % n) + 1; /* a hole between two extents */
+		vol_extmap_lookup(&m, at, 1, &r);
+		if (r.type == VOL_MAP_HOLE)
+			CHECK_EQ(
+			    vol_extmap_set(&m, at, 10 * n + i, 1, VOL_EXT_UNWRITTEN, NULL, NULL),
+			    0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	printf("# %" PRIu64 " random inserts into a %" PRIu64 "-extent map: %.0f /s, depth %u\n", k,
+	       n, (double)k / s, vol_extmap_depth(&m));
+	CHECK_EQ(vol_extmap_check(&m), 0);
+	uint64_t total = vol_extmap_count(&m);
 	released = 0;
 	CHECK_EQ(vol_extmap_punch(&m, 0, 2 * n, rel_count, NULL), 0);
-	CHECK_EQ(released, n);
-	CHECK_EQ(m.nr, 0);
+	CHECK_EQ(released, total);
+	CHECK_EQ(vol_extmap_count(&m), 0);
 	vol_extmap_destroy(&m);
 }
 
@@ -118,9 +142,16 @@ static void model_drop(uint64_t a, uint64_t b)
 		}
 }
 
+static unsigned max_depth;
+static size_t max_extents;
+
 static void verify(struct vol_extmap *m, uint64_t seed)
 {
-	CHECK_EQ(vol_extmap_check(m), 0);
+	CHECKF(vol_extmap_check(m) == 0, "seed %" PRIu64 ": %s", seed, vol_extmap_check_why);
+	if (vol_extmap_depth(m) > max_depth)
+		max_depth = vol_extmap_depth(m);
+	if (vol_extmap_count(m) > max_extents)
+		max_extents = vol_extmap_count(m);
 	for (uint64_t l = 0; l < M;) {
 		struct vol_map r;
 		vol_extmap_lookup(m, l, M - l, &r);
@@ -149,9 +180,9 @@ static uint64_t rnd(uint64_t *x)
 	return *x;
 }
 
-TEST(extmap_random_vs_model)
+static void random_run(uint64_t seed, unsigned long ops)
 {
-	uint64_t seed = test_seed() | 1, x = seed;
+	uint64_t x = seed;
 	struct vol_extmap m;
 
 	vol_extmap_init(&m);
@@ -159,7 +190,6 @@ TEST(extmap_random_vs_model)
 		mp[i] = HOLE, mu[i] = 0;
 	memset(rel_got, 0, sizeof(rel_got));
 	memset(rel_want, 0, sizeof(rel_want));
-	unsigned long ops = test_scale(100000, 10);
 	for (unsigned long op = 0; op < ops; op++) {
 		uint64_t a = rnd(&x) % L, n = 1 + rnd(&x) % 48;
 		unsigned k = rnd(&x) % 16;
@@ -208,4 +238,24 @@ TEST(extmap_random_vs_model)
 		cnt += mp[i] != HOLE;
 	CHECK_EQ(vol_extmap_blocks(&m), cnt);
 	vol_extmap_destroy(&m);
+}
+
+TEST(extmap_random_vs_model)
+{
+	random_run(test_seed() | 1, test_scale(100000, 10));
+}
+
+TEST(extmap_random_small_nodes)
+{
+	/* nodes of 4..9 entries: deep trees, every split/merge/borrow path */
+	uint64_t seed = test_seed() | 1, x = seed;
+	unsigned long ops = test_scale(20000, 10);
+	for (int round = 0; round < 8; round++) {
+		vol_extmap_test_leaf_cap = 4 + (unsigned)(rnd(&x) % 6);
+		vol_extmap_test_index_cap = 4 + (unsigned)(rnd(&x) % 6);
+		random_run(rnd(&x) | 1, ops);
+	}
+	vol_extmap_test_leaf_cap = vol_extmap_test_index_cap = 0;
+	printf("# deepest tree %u levels, at most %zu extents\n", max_depth, max_extents);
+	CHECK(max_depth >= 4);
 }

@@ -113,6 +113,7 @@ struct walk {
 	uint64_t owner;
 	vol_ext_emit_fn emit;
 	vol_node_fn node;
+	vol_node_level_fn node_level;
 	void *arg;
 	const char **why;
 	uint64_t next_key; /* every later key must be >= this */
@@ -150,8 +151,8 @@ static int walk(struct walk *w, uint64_t b, unsigned level, uint64_t lo, uint64_
 		BAD("vol: B-tree node: wrong level");
 	if (h.nr == 0 || h.nr > (level ? VOL_INDEX_CAP : VOL_LEAF_CAP))
 		BAD("vol: B-tree node: bad entry count");
-	if (w->node) {
-		int r = w->node(w->arg, b);
+	if (w->node || w->node_level) {
+		int r = w->node ? w->node(w->arg, b) : w->node_level(w->arg, b, level);
 		if (r)
 			return r;
 	}
@@ -206,14 +207,15 @@ int vol_btree_read(const struct vol_bdev *bd, uint64_t owner, uint64_t root, vol
 	return vol_btree_read_nodes(bd, owner, root, emit, NULL, arg, why);
 }
 
-int vol_btree_read_nodes(const struct vol_bdev *bd, uint64_t owner, uint64_t root,
-			 vol_ext_emit_fn emit, vol_node_fn node, void *arg, const char **why)
+static int read_tree(const struct vol_bdev *bd, uint64_t owner, uint64_t root, vol_ext_emit_fn emit,
+		     vol_node_fn node, vol_node_level_fn node_level, void *arg, const char **why)
 {
 	const char *dummy;
 	struct walk w = {.bd = bd,
 			 .owner = owner,
 			 .emit = emit,
 			 .node = node,
+			 .node_level = node_level,
 			 .arg = arg,
 			 .why = why ? why : &dummy};
 	struct vol_node_hdr h;
@@ -242,4 +244,29 @@ int vol_btree_read_nodes(const struct vol_bdev *bd, uint64_t owner, uint64_t roo
 	for (unsigned i = 0; i <= h.level; i++)
 		free(w.bufs[i]);
 	return r;
+}
+
+int vol_btree_read_nodes(const struct vol_bdev *bd, uint64_t owner, uint64_t root,
+			 vol_ext_emit_fn emit, vol_node_fn node, void *arg, const char **why)
+{
+	return read_tree(bd, owner, root, emit, node, NULL, arg, why);
+}
+
+int vol_btree_read_shape(const struct vol_bdev *bd, uint64_t owner, uint64_t root,
+			 vol_ext_emit_fn emit, vol_node_level_fn node, void *arg, const char **why)
+{
+	return read_tree(bd, owner, root, emit, NULL, node, arg, why);
+}
+
+int vol_btree_put_node(const struct vol_bdev *bd, uint64_t b, uint64_t owner, unsigned level,
+		       unsigned nr, char *blk)
+{
+	struct vol_node_hdr h = {
+	    .magic = VOL_NODE_MAGIC, .level = (uint16_t)level, .nr = (uint16_t)nr, .owner = owner};
+
+	if (!nr || nr > (level ? VOL_INDEX_CAP : VOL_LEAF_CAP) || level >= VOL_BTREE_MAX_LEVEL)
+		return -EINVAL;
+	memcpy(blk, &h, sizeof(h));
+	seal(blk);
+	return put_block(bd, b, blk);
 }

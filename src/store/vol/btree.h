@@ -45,6 +45,17 @@ typedef int (*vol_node_fn)(void *arg, uint64_t blk);
 /* As vol_btree_read(), also reporting each node's block to node (optional). */
 int vol_btree_read_nodes(const struct vol_bdev *bd, uint64_t owner, uint64_t root,
 			 vol_ext_emit_fn emit, vol_node_fn node, void *arg, const char **why);
+/* Receives each node's block and level as the walk reaches it (pre-order:
+ * a node before its entries and children). */
+typedef int (*vol_node_level_fn)(void *arg, uint64_t blk, unsigned level);
+/* As vol_btree_read_nodes(), reporting each node's level too (load builds
+ * in-memory trees of the same shape). */
+int vol_btree_read_shape(const struct vol_bdev *bd, uint64_t owner, uint64_t root,
+			 vol_ext_emit_fn emit, vol_node_level_fn node, void *arg, const char **why);
+/* Writes one node into block b: blk holds its nr entries after the header
+ * space; the header and crc are filled in here. 0 or -errno. */
+int vol_btree_put_node(const struct vol_bdev *bd, uint64_t b, uint64_t owner, unsigned level,
+		       unsigned nr, char *blk);
 /* Walk the tree at root (0: empty), emitting extents in order. 0, -EUCLEAN
  * (with *why) for any damage, -EIO/-errno for read failures. */
 int vol_btree_read(const struct vol_bdev *bd, uint64_t owner, uint64_t root, vol_ext_emit_fn emit,

@@ -4,9 +4,11 @@
  * journal that makes a commit atomic.
  *
  * A commit:
- *  1. writes, for every inode whose extents or entries changed, a new extent
- *     tree (and, for a directory, new directory blocks) copy-on-write into
- *     blocks free in the last commit; the old ones go to the pending list;
+ *  1. writes, for every file whose extents changed, the changed nodes of its
+ *     extent tree and their ancestors (xtree_disk.c), for every changed
+ *     directory new directory blocks and a whole new tree mapping them,
+ *     copy-on-write into blocks free in the last commit; the replaced ones
+ *     (and those of dropped nodes) go to the pending list;
  *  2. writes the new free-space tree the same way (volume.c prepare);
  *  3. flushes: file data written so far, the new trees, directory blocks
  *     (ordered data: all of it is on disk before anything points at it);
@@ -66,12 +68,37 @@ int vs_make_room(struct vstore *vs, unsigned inodes)
 	return vs_commit(vs);
 }
 
+int vs_for_each_meta(const struct vnode *n, int (*fn)(void *arg, uint64_t start, uint64_t len),
+		     void *arg)
+{
+	if (!n->dir)
+		return vol_extmap_for_each_block(&n->map, fn, arg);
+	for (size_t i = 0; i < n->meta.nr; i++) {
+		int r = fn(arg, n->meta.v[i].start, n->meta.v[i].len);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static int release_meta(void *arg, uint64_t start, uint64_t len)
+{
+	vs_release(arg, start, len);
+	return 0;
+}
+
+static int pend_meta(void *arg, uint64_t start, uint64_t len)
+{
+	return vblist_add(arg, start, len);
+}
+
 void vs_evict(struct vstore *vs, struct vnode *n)
 {
-	for (size_t i = 0; i < n->map.nr; i++)
-		vs_release(vs, n->map.v[i].pblk, n->map.v[i].len);
-	for (size_t i = 0; i < n->meta.nr; i++)
-		vs_release(vs, n->meta.v[i].start, n->meta.v[i].len);
+	struct vol_extmap_iter it;
+
+	for (const struct vol_ext *e = vol_extmap_first(&n->map, &it); e; e = vol_extmap_next(&it))
+		vs_release(vs, e->pblk, e->len);
+	vs_for_each_meta(n, release_meta, vs);
 	vs_dirty(vs, n);
 	vs->inodes[n->ino] = NULL;
 	vs->inodes_used--;
@@ -164,31 +191,30 @@ static int write_dir(struct vstore *vs, struct vnode *n, struct vol_disk_extent 
 	return r;
 }
 
+/* A file's (symlink's) changed nodes and their ancestors, copy-on-write; a
+ * directory's blocks and a whole new tree mapping them. */
 static int write_tree(struct vstore *vs, struct vnode *n)
 {
 	struct meta_alloc ma = {vs, n};
 	struct vol_disk_extent *e = NULL;
 	size_t ne = 0;
-	uint64_t dirblocks = 0;
+	uint64_t dirblocks = 0, nodes = 0;
 	int r;
 
 	n->new_meta.nr = 0;
-	if (n->dir) {
-		r = write_dir(vs, n, &e, &ne, &dirblocks);
-	} else {
-		ne = n->map.nr;
-		e = malloc((ne ? ne : 1) * sizeof(*e));
-		r = e ? 0 : -ENOMEM;
-		for (size_t i = 0; !r && i < ne; i++)
-			e[i] =
-			    (struct vol_disk_extent){n->map.v[i].lblk, n->map.v[i].pblk,
-						     (uint32_t)n->map.v[i].len, n->map.v[i].flags};
+	if (!n->dir) {
+		r = vol_extmap_write(&n->map, &vs->v->bd, n->ino, meta_block, &ma, &n->new_root,
+				     &nodes);
+		vs->tree_nodes += nodes;
+		return r;
 	}
+	r = write_dir(vs, n, &e, &ne, &dirblocks);
 	if (!r)
-		r = vol_btree_write(&vs->v->bd, n->ino, e, ne, meta_block, &ma, &n->new_root, NULL);
+		r = vol_btree_write(&vs->v->bd, n->ino, e, ne, meta_block, &ma, &n->new_root,
+				    &nodes);
+	vs->tree_nodes += nodes;
 	free(e);
-	if (n->dir)
-		n->new_dirsize = dirblocks * BS;
+	n->new_dirsize = dirblocks * BS;
 	return r;
 }
 
@@ -263,7 +289,9 @@ int vs_commit(struct vstore *vs)
 			struct vnode *n = vs->inodes[vs->dirty[k] * PER_BLOCK + s];
 			if (!n || !n->map_dirty)
 				continue;
-			for (size_t i = 0; !r && i < n->meta.nr; i++)
+			if (!n->dir)
+				r = vol_extmap_for_each_replaced(&n->map, pend_meta, &v->pending);
+			for (size_t i = 0; !r && n->dir && i < n->meta.nr; i++)
 				r = vblist_add(&v->pending, n->meta.v[i].start, n->meta.v[i].len);
 		}
 	/* 2 */
@@ -326,7 +354,12 @@ int vs_commit(struct vstore *vs)
 			struct vnode *n = vs->inodes[vs->dirty[k] * PER_BLOCK + s];
 			if (!n)
 				continue;
-			if (n->map_dirty) {
+			if (n->map_dirty && !n->dir) {
+				vol_extmap_committed(&n->map); /* nodes adopt their blocks */
+				n->new_meta.nr = 0;
+				n->di.extent_root = n->new_root;
+				n->map_dirty = false;
+			} else if (n->map_dirty) {
 				struct vol_blist old = n->meta;
 				n->meta = n->new_meta;
 				n->new_meta = old;

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * extmap.c - a vol inode's extent map (see extmap.h).
+ * extmap.c - a vol inode's extent map (see extmap.h): lookup and the range
+ * operations, over the B+tree of xtree.c. Each costs O(log n + extents
+ * touched) (collapse and insert_range also shift every later extent).
  *
  * Locking: none; the caller serialises.
  */
@@ -8,63 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/vol/extmap.h"
 #include "store/vol/format.h"
-
-void vol_extmap_init(struct vol_extmap *m)
-{
-	memset(m, 0, sizeof(*m));
-}
-
-void vol_extmap_destroy(struct vol_extmap *m)
-{
-	free(m->v);
-	memset(m, 0, sizeof(*m));
-}
-
-static uint64_t eend(const struct vol_ext *e)
-{
-	return e->lblk + e->len;
-}
-
-/* Index of the first extent ending after lblk. */
-static size_t first_after(const struct vol_extmap *m, uint64_t lblk)
-{
-	size_t lo = 0, hi = m->nr;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (eend(&m->v[mid]) > lblk)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return lo;
-}
-
-static int reserve(struct vol_extmap *m, size_t extra)
-{
-	if (m->nr + extra <= m->cap)
-		return 0;
-	size_t cap = m->cap ? m->cap : 8;
-	while (cap < m->nr + extra)
-		cap *= 2;
-	struct vol_ext *v = realloc(m->v, cap * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	m->v = v;
-	m->cap = cap;
-	return 0;
-}
+#include "store/vol/xtree.h"
 
 void vol_extmap_lookup(const struct vol_extmap *m, uint64_t lblk, uint64_t len, struct vol_map *out)
 {
-	size_t i = first_after(m, lblk);
+	struct vol_xpath p;
+	bool ok = xt_seek(m, lblk, &p);
 
 	out->lblk = lblk;
-	if (i < m->nr && m->v[i].lblk <= lblk) {
-		const struct vol_ext *e = &m->v[i];
-		uint64_t n = eend(e) - lblk;
+	if (ok && xt_ext(&p)->lblk <= lblk) {
+		const struct vol_ext *e = xt_ext(&p);
+		uint64_t n = xt_eend(e) - lblk;
 		out->type = (e->flags & VOL_EXT_UNWRITTEN) ? VOL_MAP_UNWRITTEN : VOL_MAP_MAPPED;
 		out->pblk = e->pblk + (lblk - e->lblk);
 		out->len = n < len ? n : len;
@@ -72,76 +29,59 @@ void vol_extmap_lookup(const struct vol_extmap *m, uint64_t lblk, uint64_t len, 
 	}
 	out->type = VOL_MAP_HOLE;
 	out->pblk = 0;
-	uint64_t n = i < m->nr ? m->v[i].lblk - lblk : UINT64_MAX - lblk;
+	uint64_t n = ok ? xt_ext(&p)->lblk - lblk : UINT64_MAX - lblk;
 	out->len = n < len ? n : len;
 }
 
-/* Ensure an extent boundary at lblk (needs room for one more extent). */
+/* Ensure an extent boundary at lblk (one insert of the reservation). */
 static void split_at(struct vol_extmap *m, uint64_t lblk)
 {
-	size_t i = first_after(m, lblk);
+	struct vol_xpath p;
 
-	if (i == m->nr || m->v[i].lblk >= lblk)
+	if (!xt_seek(m, lblk, &p) || xt_ext(&p)->lblk >= lblk)
 		return;
-	struct vol_ext *e = &m->v[i];
+	struct vol_ext *e = xt_ext(&p);
 	uint64_t head = lblk - e->lblk;
-	memmove(&m->v[i + 1], &m->v[i], (m->nr - i) * sizeof(*e));
-	m->nr++;
-	m->v[i + 1].lblk = lblk;
-	m->v[i + 1].pblk = e->pblk + head;
-	m->v[i + 1].len = e->len - head;
+	struct vol_ext tail = {lblk, e->pblk + head, e->len - head, e->flags};
 	e->len = head;
+	m->blocks -= tail.len; /* xt_insert counts it back */
+	xt_dirty(&p, 0);
+	p.i[0]++;
+	xt_insert(m, &p, &tail);
 }
 
-static int mergeable(const struct vol_ext *a, const struct vol_ext *b)
+/* Merge the extent ending at b with the one starting there, if alike. */
+static void merge_at(struct vol_extmap *m, uint64_t b)
 {
-	return eend(a) == b->lblk && a->pblk + a->len == b->pblk && a->flags == b->flags &&
-	       a->len + b->len <= VOL_EXT_MAX_LEN;
+	struct vol_xpath p, q;
+
+	if (!b || !xt_seek(m, b - 1, &p))
+		return;
+	struct vol_ext *e = xt_ext(&p);
+	if (e->lblk >= b || xt_eend(e) != b)
+		return;
+	q = p;
+	if (!xt_next(&q) || !xt_mergeable(e, xt_ext(&q)))
+		return;
+	e->len += xt_ext(&q)->len;
+	m->blocks += xt_ext(&q)->len; /* xt_delete takes it off again */
+	xt_dirty(&p, 0);
+	xt_delete(m, &q, q.i[0], q.i[0] + 1);
 }
 
-/* Merge neighbours around indexes [lo, hi] (clamped). */
-static void merge_around(struct vol_extmap *m, size_t lo, size_t hi)
+/* Drop the whole extents inside [a, b) (edges already split). */
+static void drop_range(struct vol_extmap *m, uint64_t a, uint64_t b, vol_release_fn rel, void *arg)
 {
-	if (lo)
-		lo--;
-	if (hi + 1 > m->nr)
-		hi = m->nr ? m->nr - 1 : 0;
-	size_t i = lo;
-	while (i + 1 < m->nr && i <= hi) {
-		if (mergeable(&m->v[i], &m->v[i + 1])) {
-			m->v[i].len += m->v[i + 1].len;
-			memmove(&m->v[i + 1], &m->v[i + 2], (m->nr - i - 2) * sizeof(m->v[0]));
-			m->nr--;
-			if (hi)
-				hi--;
-		} else {
-			i++;
-		}
+	struct vol_xpath p;
+
+	while (xt_seek(m, a, &p) && xt_ext(&p)->lblk < b) {
+		struct vol_xnode *x = p.n[0];
+		unsigned i = p.i[0], j = i;
+		for (; j < x->nr && x->ext[j].lblk < b; j++)
+			if (rel)
+				rel(arg, x->ext[j].pblk, x->ext[j].len);
+		xt_delete(m, &p, i, j);
 	}
-}
-
-/* Split at both edges of [lblk, end); return the index range [*a, *b) inside. */
-static int isolate(struct vol_extmap *m, uint64_t lblk, uint64_t end, size_t *a, size_t *b)
-{
-	int r = reserve(m, 2);
-	if (r)
-		return r;
-	split_at(m, lblk);
-	split_at(m, end);
-	*a = first_after(m, lblk);
-	*b = first_after(m, end);
-	if (*b < m->nr && m->v[*b].lblk < end)
-		(*b)++; /* cannot happen after split_at; kept as a guard */
-	return 0;
-}
-
-static void drop(struct vol_extmap *m, size_t a, size_t b, vol_release_fn rel, void *arg)
-{
-	for (size_t i = a; i < b; i++)
-		if (rel)
-			rel(arg, m->v[i].pblk, m->v[i].len);
-	memmove(&m->v[a], &m->v[b], (m->nr - b) * sizeof(m->v[0]));
-	m->nr -= b - a;
 }
 
 static int range_ok(uint64_t lblk, uint64_t len)
@@ -152,68 +92,86 @@ static int range_ok(uint64_t lblk, uint64_t len)
 int vol_extmap_punch(struct vol_extmap *m, uint64_t lblk, uint64_t len, vol_release_fn rel,
 		     void *arg)
 {
-	size_t a, b;
-
 	if (!range_ok(lblk, len))
 		return -EINVAL;
-	int r = isolate(m, lblk, lblk + len, &a, &b);
+	int r = xt_reserve(m, 2);
 	if (r)
 		return r;
-	drop(m, a, b, rel, arg);
-	merge_around(m, a, a);
+	split_at(m, lblk);
+	split_at(m, lblk + len);
+	drop_range(m, lblk, lblk + len, rel, arg);
+	xt_unreserve(m);
 	return 0;
 }
 
 int vol_extmap_set(struct vol_extmap *m, uint64_t lblk, uint64_t pblk, uint64_t len, uint32_t flags,
 		   vol_release_fn rel, void *arg)
 {
-	size_t a, b;
+	struct vol_xpath p;
 
 	if (!range_ok(lblk, len) || len > VOL_EXT_MAX_LEN || pblk + len < pblk)
 		return -EINVAL;
-	int r = reserve(m, 3);
+	int r = xt_reserve(m, 3);
 	if (r)
 		return r;
-	r = isolate(m, lblk, lblk + len, &a, &b);
-	if (r)
-		return r;
-	drop(m, a, b, rel, arg);
-	memmove(&m->v[a + 1], &m->v[a], (m->nr - a) * sizeof(m->v[0]));
-	m->v[a] = (struct vol_ext){.lblk = lblk, .pblk = pblk, .len = len, .flags = flags};
-	m->nr++;
-	merge_around(m, a, a + 1);
+	split_at(m, lblk);
+	split_at(m, lblk + len);
+	drop_range(m, lblk, lblk + len, rel, arg);
+	struct vol_ext e = {lblk, pblk, len, flags};
+	xt_seek(m, lblk, &p);
+	xt_insert(m, &p, &e);
+	merge_at(m, lblk);
+	merge_at(m, lblk + len);
+	xt_unreserve(m);
 	return 0;
 }
 
 int vol_extmap_mark_written(struct vol_extmap *m, uint64_t lblk, uint64_t len)
 {
-	size_t a, b;
+	struct vol_xpath p;
+	uint64_t end = lblk + len;
 
 	if (!range_ok(lblk, len))
 		return -EINVAL;
-	int r = isolate(m, lblk, lblk + len, &a, &b);
+	int r = xt_reserve(m, 2);
 	if (r)
 		return r;
-	for (size_t i = a; i < b; i++)
-		m->v[i].flags &= ~VOL_EXT_UNWRITTEN;
-	merge_around(m, a, b);
+	split_at(m, lblk);
+	split_at(m, end);
+	for (bool ok = xt_seek(m, lblk, &p); ok && xt_ext(&p)->lblk < end; ok = xt_next(&p))
+		if (xt_ext(&p)->flags & VOL_EXT_UNWRITTEN) {
+			xt_ext(&p)->flags &= ~VOL_EXT_UNWRITTEN;
+			xt_dirty(&p, 0);
+		}
+	/* re-merge at lblk and at each extent end up to end */
+	merge_at(m, lblk);
+	for (uint64_t x = lblk; x < end;) {
+		if (!xt_seek(m, x, &p) || xt_ext(&p)->lblk >= end)
+			break;
+		uint64_t b = xt_eend(xt_ext(&p));
+		size_t before = m->nr;
+		merge_at(m, b);
+		if (m->nr == before)
+			x = b; /* else the extent grew: look at its new end */
+	}
+	xt_unreserve(m);
 	return 0;
 }
 
 int vol_extmap_collapse(struct vol_extmap *m, uint64_t lblk, uint64_t len, vol_release_fn rel,
 			void *arg)
 {
-	size_t a, b;
-
 	if (!range_ok(lblk, len))
 		return -EINVAL;
-	int r = isolate(m, lblk, lblk + len, &a, &b);
+	int r = xt_reserve(m, 2);
 	if (r)
 		return r;
-	drop(m, a, b, rel, arg);
-	for (size_t i = a; i < m->nr; i++)
-		m->v[i].lblk -= len;
-	merge_around(m, a, a);
+	split_at(m, lblk);
+	split_at(m, lblk + len);
+	drop_range(m, lblk, lblk + len, rel, arg);
+	xt_shift(m, lblk, -len);
+	merge_at(m, lblk);
+	xt_unreserve(m);
 	return 0;
 }
 
@@ -221,35 +179,14 @@ int vol_extmap_insert_range(struct vol_extmap *m, uint64_t lblk, uint64_t len)
 {
 	if (!range_ok(lblk, len))
 		return -EINVAL;
-	if (m->nr && eend(&m->v[m->nr - 1]) > UINT64_MAX - len)
+	const struct vol_ext *last = xt_last(m);
+	if (last && xt_eend(last) > UINT64_MAX - len)
 		return -EFBIG;
-	int r = reserve(m, 1);
+	int r = xt_reserve(m, 1);
 	if (r)
 		return r;
 	split_at(m, lblk);
-	for (size_t i = first_after(m, lblk); i < m->nr; i++)
-		m->v[i].lblk += len;
-	return 0;
-}
-
-uint64_t vol_extmap_blocks(const struct vol_extmap *m)
-{
-	uint64_t n = 0;
-
-	for (size_t i = 0; i < m->nr; i++)
-		n += m->v[i].len;
-	return n;
-}
-
-int vol_extmap_check(const struct vol_extmap *m)
-{
-	for (size_t i = 0; i < m->nr; i++) {
-		const struct vol_ext *e = &m->v[i];
-		if (!e->len || e->len > VOL_EXT_MAX_LEN || eend(e) < e->lblk ||
-		    e->pblk + e->len < e->pblk || (e->flags & ~VOL_EXT_UNWRITTEN))
-			return -EUCLEAN;
-		if (i && (eend(&m->v[i - 1]) > e->lblk || mergeable(&m->v[i - 1], e)))
-			return -EUCLEAN;
-	}
+	xt_shift(m, lblk, len);
+	xt_unreserve(m);
 	return 0;
 }

@@ -206,6 +206,7 @@ struct tree_ctx {
 	struct vol_blist dblk; /* directory: its blocks in lblk order */
 	uint64_t next_lblk;
 	const char *bad;
+	bool shape; /* a file: build its map with the tree's shape */
 };
 
 static int emit_ext(void *arg, const struct vol_disk_extent *e)
@@ -229,13 +230,43 @@ static int emit_ext(void *arg, const struct vol_disk_extent *e)
 		c->bad = "vol: extent beyond the largest file";
 		return -EUCLEAN;
 	}
+	if (c->shape)
+		return vol_extmap_load_ext(&c->n->map, e);
 	return vol_extmap_set(&c->n->map, e->lblk, e->pblk, e->len, e->flags, NULL, NULL);
 }
 
 static int emit_node(void *arg, uint64_t blk)
 {
 	struct tree_ctx *c = arg;
+	if (!c->n->dir) /* a file's tree loaded without its shape */
+		return vol_extmap_adopt_block(&c->n->map, blk);
 	return vblist_add(&c->n->meta, blk, 1);
+}
+
+static int emit_shape(void *arg, uint64_t blk, unsigned level)
+{
+	struct tree_ctx *c = arg;
+	return vol_extmap_load_node(&c->n->map, blk, level);
+}
+
+/* A file's extents: an in-memory tree of the on-disk shape, each node clean
+ * with its block, so unchanged subtrees keep their blocks at commits; a
+ * tree that cannot keep its shape (neighbours that should have merged) is
+ * loaded extent by extent instead, its blocks then replaced at the next
+ * commit that changes the file. */
+static int load_file_tree(struct vstore *vs, struct vnode *n, struct tree_ctx *c, const char **bad)
+{
+	c->shape = true;
+	int r = vol_btree_read_shape(&vs->v->bd, n->ino, n->di.extent_root, emit_ext, emit_shape, c,
+				     bad);
+	if (!r)
+		vol_extmap_load_done(&n->map);
+	if (r != -EAGAIN)
+		return r;
+	vol_extmap_destroy(&n->map);
+	c->shape = false;
+	return vol_btree_read_nodes(&vs->v->bd, n->ino, n->di.extent_root, emit_ext, emit_node, c,
+				    bad);
 }
 
 static int load_dirblock(struct vstore *vs, struct vnode *n, const char *blk, const char **bad)
@@ -285,8 +316,9 @@ static int load_trees(struct vstore *vs, struct vnode *n, struct vs_check *ck, c
 {
 	struct tree_ctx c = {.vs = vs, .n = n};
 	const char *bad = NULL;
-	int r = vol_btree_read_nodes(&vs->v->bd, n->ino, n->di.extent_root, emit_ext, emit_node, &c,
-				     &bad);
+	int r = n->dir ? vol_btree_read_nodes(&vs->v->bd, n->ino, n->di.extent_root, emit_ext,
+					      emit_node, &c, &bad)
+		       : load_file_tree(vs, n, &c, &bad);
 	if (!r && n->dir) {
 		char *blk = malloc(VOL_BLOCK_SIZE);
 		r = blk ? 0 : -ENOMEM;
@@ -317,7 +349,7 @@ static int load_trees(struct vstore *vs, struct vnode *n, struct vs_check *ck, c
 		c.bad = "vol: symlink target missing or of bad length";
 		r = -EUCLEAN;
 		if (n->di.size >= 1 && n->di.size < 4096 && m.type == VOL_MAP_MAPPED &&
-		    n->map.nr == 1 && (n->target = calloc(1, VOL_BLOCK_SIZE))) {
+		    vol_extmap_count(&n->map) == 1 && (n->target = calloc(1, VOL_BLOCK_SIZE))) {
 			r = vol_dev_pread(&vs->v->dev, vs->v->fd, n->target, VOL_BLOCK_SIZE,
 					  (off_t)(m.pblk * VOL_BLOCK_SIZE));
 			if (!r && strlen(n->target) != n->di.size)
@@ -381,6 +413,17 @@ static int own_add(struct ownv *o, uint64_t start, uint64_t len, uint64_t ino)
 	return 0;
 }
 
+struct own_meta {
+	struct ownv *o;
+	uint64_t ino;
+};
+
+static int own_meta_add(void *arg, uint64_t start, uint64_t len)
+{
+	struct own_meta *om = arg;
+	return own_add(om->o, start, len, om->ino);
+}
+
 static int check_ownership(struct vstore *vs, struct vs_check *ck, const char **why)
 {
 	struct vol *v = vs->v;
@@ -391,10 +434,13 @@ static int check_ownership(struct vstore *vs, struct vs_check *ck, const char **
 		struct vnode *n = vs->inodes[i];
 		if (!n)
 			continue;
-		for (size_t k = 0; !r && k < n->map.nr; k++)
-			r = own_add(&o, n->map.v[k].pblk, n->map.v[k].len, i);
-		for (size_t k = 0; !r && k < n->meta.nr; k++)
-			r = own_add(&o, n->meta.v[k].start, n->meta.v[k].len, i);
+		struct vol_extmap_iter it;
+		for (const struct vol_ext *e = vol_extmap_first(&n->map, &it); !r && e;
+		     e = vol_extmap_next(&it))
+			r = own_add(&o, e->pblk, e->len, i);
+		struct own_meta om = {&o, i};
+		if (!r)
+			r = vs_for_each_meta(n, own_meta_add, &om);
 	}
 	for (struct vol_fext e = {0, 0}; !r && vol_alloc_next(&v->alloc, &e);)
 		r = own_add(&o, e.start, e.len, 0);

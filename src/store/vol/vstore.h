@@ -89,8 +89,8 @@ struct vdir {
 struct vnode {
 	uint64_t ino;
 	struct vol_disk_inode di; /* attributes; extent_root/blocks as last committed */
-	struct vol_extmap map;	  /* data extents (files, symlinks) */
-	struct vol_blist meta;	  /* committed metadata blocks: tree nodes, directory blocks */
+	struct vol_extmap map;	  /* data extents (files, symlinks); knows its node blocks */
+	struct vol_blist meta;	  /* directories: committed tree nodes and directory blocks */
 	struct vdir *dir;	  /* directories */
 	char *target;		  /* symlinks */
 	unsigned opens;		  /* open store_inodes */
@@ -99,7 +99,7 @@ struct vnode {
 	/* during a commit */
 	uint64_t new_root;
 	uint64_t new_dirsize;
-	struct vol_blist new_meta;
+	struct vol_blist new_meta; /* blocks this commit wrote (taken back on failure) */
 };
 
 struct vstore {
@@ -117,6 +117,7 @@ struct vstore {
 	uint64_t reserve; /* blocks data allocation leaves for commits */
 	int broken;	  /* a commit failed after its journal write: -EIO from now */
 	unsigned long commits;
+	unsigned long tree_nodes; /* extent-tree nodes written by commits */
 };
 
 /* ---- load.c ---- */
@@ -147,6 +148,11 @@ void vs_dirty(struct vstore *vs, struct vnode *n);
 int vs_make_room(struct vstore *vs, unsigned inodes);
 /* Drops an unlinked inode whose last open closed: blocks to pending, slot freed. */
 void vs_evict(struct vstore *vs, struct vnode *n);
+/* Each metadata block n owns in the last commit (a file's extent-tree nodes,
+ * a directory's tree nodes and blocks) as ranges fn(arg, start, len);
+ * stops at a nonzero return. */
+int vs_for_each_meta(const struct vnode *n, int (*fn)(void *arg, uint64_t start, uint64_t len),
+		     void *arg);
 
 /* ---- namei.c ---- */
 extern const struct store_ops vol_store_ops_ns; /* the namespace half */
