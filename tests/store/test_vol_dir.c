@@ -383,8 +383,8 @@ static bool is_subdir(int dir, const char *name)
 
 /* readdir of dir from @start equals the model's entries after @after_seq,
  * in cookie order (subdirectories not in the model are skipped). */
-static void check_dir(struct store *s, struct model *m, int dir, int64_t start,
-		      uint64_t after_seq, struct listing *l)
+static void check_dir(struct store *s, struct model *m, int dir, int64_t start, uint64_t after_seq,
+		      struct listing *l)
 {
 	static struct ment *want[4096];
 	size_t nw = 0;
@@ -529,4 +529,56 @@ TEST(dir_random_model)
 	fsck_clean();
 	free(m.e);
 	free(l);
+}
+
+/* ---- figures ---- */
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* create + fsync in a directory of @n entries, @rounds times: image writes
+ * and bytes per operation, microseconds per operation. */
+static void fsync_figure(int n, int rounds, bool all)
+{
+	new_image((int64_t)n * 8192 + (256 << 20), (unsigned)n + 4096);
+	struct store *s = mount_img();
+	char p[64];
+	CHECK_EQ(store_mkdir(s, "d", 0755), 0);
+	for (int i = 0; i < n; i++) {
+		name_of(p, sizeof(p), "d", i);
+		mk(s, p);
+	}
+	CHECK_EQ(commit(s), 0);
+	vdir_test_rewrite_all = all;
+	unsigned long w = vol_store_writes(s);
+	double t = now_s();
+	for (int i = 0; i < rounds; i++) {
+		struct store_inode *si;
+		name_of(p, sizeof(p), "d", n + i);
+		CHECK_EQ(store_create(s, p, 0644, &si), 0);
+		CHECK_EQ(store_sync(si, false), 0);
+		store_release(si);
+	}
+	t = (now_s() - t) / rounds;
+	w = vol_store_writes(s) - w;
+	vdir_test_rewrite_all = false;
+	printf("# create + fsync, %d-entry directory (%zu blocks)%s: %.1f image writes, "
+	       "%.0f us per op\n",
+	       n, dir_of(s, "d")->nblk, all ? ", every block rewritten (as before)" : "",
+	       (double)w / rounds, t * 1e6);
+	store_close(s);
+}
+
+TEST(dir_fsync_figures)
+{
+	int rounds = (int)test_scale(20, 4);
+	for (int n = 10000; n <= 100000; n *= 10) {
+		int m = (int)test_scale((unsigned long)n, 10);
+		fsync_figure(m, rounds, false);
+		fsync_figure(m, rounds, true);
+	}
 }

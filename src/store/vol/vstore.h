@@ -81,11 +81,11 @@ struct vslot {
 /* One directory block as it is (or will be) on disk: it holds the entries
  * with cookies in [first, the next block's first) (dirblk.c). */
 struct vdirblk {
-	uint64_t first;	    /* lowest cookie it may hold */
-	uint64_t pblk;	    /* committed volume block, 0: new */
-	uint64_t new_pblk;  /* during a commit: where a dirty block went */
-	uint32_t used, nr;  /* record bytes after the header, records */
-	bool dirty;	    /* to be written at the next commit */
+	uint64_t first;	   /* lowest cookie it may hold */
+	uint64_t pblk;	   /* committed volume block, 0: new */
+	uint64_t new_pblk; /* during a commit: where a dirty block went */
+	uint32_t used, nr; /* record bytes after the header, records */
+	bool dirty;	   /* to be written at the next commit */
 };
 
 struct vdir {
