@@ -449,7 +449,10 @@ TEST(dir_random_model)
 		int db = (int)rng_below(&r, NDIR);
 		struct ment *x = m.n ? &m.e[rng_below(&r, m.n)] : NULL;
 		rand_name(&r, nb);
-		if (what < 45 || !x) { /* create */
+		/* the first half grows the directories, the second shrinks them
+		 * (blocks dropped and merged) */
+		unsigned cr = op < ops / 2 ? 45 : 28, ul = cr + (op < ops / 2 ? 20 : 40);
+		if (what < cr || !x) { /* create */
 			path_of(b, sizeof(b), db, nb);
 			struct store_inode *si;
 			int e = store_create(s, b, 0644, &si);
@@ -460,14 +463,14 @@ TEST(dir_random_model)
 				store_release(si);
 				madd(&m, db, nb, st.st_ino);
 			}
-		} else if (what < 65) { /* unlink */
+		} else if (what < ul) { /* unlink */
 			path_of(a, sizeof(a), x->dir, x->name);
 			CHECK_EQ(store_unlink(s, a), 0);
 			mdel(&m, x);
 		} else { /* rename: plain, NOREPLACE, EXCHANGE; within or across */
-			unsigned flags = what < 85   ? 0
-					 : what < 92 ? RENAME_NOREPLACE
-						     : RENAME_EXCHANGE;
+			unsigned flags = what < ul + (100 - ul) / 2	  ? 0
+					 : what < ul + (100 - ul) * 3 / 4 ? RENAME_NOREPLACE
+									  : RENAME_EXCHANGE;
 			struct ment *y = mfind(&m, db, nb);
 			if (rng_below(&r, 3) == 0 && m.n) { /* onto an existing name */
 				y = &m.e[rng_below(&r, m.n)];
@@ -499,6 +502,8 @@ TEST(dir_random_model)
 				madd(&m, db, nb, ino);
 			}
 		}
+		if (op == ops / 2)
+			printf("# %zu entries after the growing half\n", m.n);
 		if (rng_below(&r, 100) == 0) { /* a commit, with a cookie across it */
 			snap_dir = (int)rng_below(&r, NDIR);
 			check_dir(s, &m, snap_dir, 0, 0, l);
