@@ -6,9 +6,10 @@
  * A commit:
  *  1. writes, for every file whose extents changed, the changed nodes of its
  *     extent tree and their ancestors (xtree_disk.c), for every changed
- *     directory new directory blocks and a whole new tree mapping them,
- *     copy-on-write into blocks free in the last commit; the replaced ones
- *     (and those of dropped nodes) go to the pending list;
+ *     directory its changed directory blocks (dirblk.c) and a whole new tree
+ *     mapping them, copy-on-write into blocks free in the last commit; the
+ *     replaced ones (and those of dropped nodes and blocks) go to the pending
+ *     list;
  *  2. writes the new free-space tree the same way (volume.c prepare);
  *  3. flushes: file data written so far, the new trees, directory blocks
  *     (ordered data: all of it is on disk before anything points at it);
@@ -128,67 +129,13 @@ static int meta_block(void *arg, uint64_t *blk)
 	return 0;
 }
 
-/* The directory's entries as blocks, written to new blocks; its extents. */
+/* The directory's changed blocks, written to new blocks; the extents of all
+ * its blocks (dirblk.c). */
 static int write_dir(struct vstore *vs, struct vnode *n, struct vol_disk_extent **ext, size_t *next,
 		     uint64_t *nblocks)
 {
 	struct meta_alloc ma = {vs, n};
-	char *blk = calloc(1, BS);
-	size_t ne = 0, cap = 0;
-	uint64_t lblk = 0;
-	int r = blk ? 0 : -ENOMEM;
-	size_t i = 0;
-	struct vdir *d = n->dir;
-
-	*ext = NULL;
-	while (!r && i < d->onr) {
-		struct vol_dirblk_hdr h = {.magic = VOL_DIRB_MAGIC, .owner = n->ino};
-		size_t off = sizeof(h);
-		memset(blk, 0, BS);
-		for (; i < d->onr; i++) {
-			struct vdent *e = d->order[i].e;
-			if (!e)
-				continue;
-			struct vol_dirent_rec rec = {e->ino, e->cookie, e->nlen, e->type};
-			if (off + sizeof(rec) + e->nlen > BS)
-				break;
-			memcpy(blk + off, &rec, sizeof(rec));
-			memcpy(blk + off + sizeof(rec), e->name, e->nlen);
-			off += sizeof(rec) + e->nlen;
-			h.nr++;
-		}
-		if (h.nr == 0)
-			break; /* only removed slots were left */
-		h.used = (uint32_t)(off - sizeof(h));
-		memcpy(blk, &h, sizeof(h));
-		uint32_t crc = vol_crc32c(0, blk, BS);
-		memcpy(blk + offsetof(struct vol_dirblk_hdr, crc), &crc, 4);
-		uint64_t b;
-		r = meta_block(&ma, &b);
-		if (!r)
-			r = vol_dev_pwrite(&vs->v->dev, vs->v->fd, blk, BS, (off_t)(b * BS));
-		if (r)
-			break;
-		if (ne && (*ext)[ne - 1].pblk + (*ext)[ne - 1].len == b) {
-			(*ext)[ne - 1].len++;
-		} else {
-			if (ne == cap) {
-				cap = cap ? 2 * cap : 8;
-				struct vol_disk_extent *x = realloc(*ext, cap * sizeof(*x));
-				if (!x) {
-					r = -ENOMEM;
-					break;
-				}
-				*ext = x;
-			}
-			(*ext)[ne++] = (struct vol_disk_extent){.lblk = lblk, .pblk = b, .len = 1};
-		}
-		lblk++;
-	}
-	free(blk);
-	*next = ne;
-	*nblocks = lblk;
-	return r;
+	return vdir_write_blocks(vs, n, meta_block, &ma, ext, next, nblocks);
 }
 
 /* A file's (symlink's) changed nodes and their ancestors, copy-on-write; a
@@ -289,10 +236,11 @@ int vs_commit(struct vstore *vs)
 			struct vnode *n = vs->inodes[vs->dirty[k] * PER_BLOCK + s];
 			if (!n || !n->map_dirty)
 				continue;
-			if (!n->dir)
-				r = vol_extmap_for_each_replaced(&n->map, pend_meta, &v->pending);
-			for (size_t i = 0; !r && n->dir && i < n->meta.nr; i++)
-				r = vblist_add(&v->pending, n->meta.v[i].start, n->meta.v[i].len);
+			if (n->dir) { /* its replaced blocks and old tree only */
+				r = vdir_stage(vs, n);
+				continue;
+			}
+			r = vol_extmap_for_each_replaced(&n->map, pend_meta, &v->pending);
 		}
 	/* 2 */
 	if (!r)
@@ -354,19 +302,15 @@ int vs_commit(struct vstore *vs)
 			struct vnode *n = vs->inodes[vs->dirty[k] * PER_BLOCK + s];
 			if (!n)
 				continue;
-			if (n->map_dirty && !n->dir) {
+			if (n->map_dirty && n->dir) {
+				vdir_install(n);
+				n->di.extent_root = n->new_root;
+				n->di.size = n->new_dirsize;
+				n->map_dirty = false;
+			} else if (n->map_dirty) {
 				vol_extmap_committed(&n->map); /* nodes adopt their blocks */
 				n->new_meta.nr = 0;
 				n->di.extent_root = n->new_root;
-				n->map_dirty = false;
-			} else if (n->map_dirty) {
-				struct vol_blist old = n->meta;
-				n->meta = n->new_meta;
-				n->new_meta = old;
-				n->new_meta.nr = 0;
-				n->di.extent_root = n->new_root;
-				if (n->dir)
-					n->di.size = n->new_dirsize;
 				n->map_dirty = false;
 			}
 			n->di.blocks = n->dir ? n->di.size / BS : vol_extmap_blocks(&n->map);

@@ -53,6 +53,7 @@ void vdir_free(struct vdir *d)
 		free(d->order[i].e);
 	free(d->order);
 	free(d->hash);
+	vdir_blk_free(d);
 	free(d);
 }
 
@@ -106,6 +107,8 @@ int vdir_insert(struct vdir *d, const char *name, size_t nlen, uint64_t ino, uin
 		if (d->onr == d->ocap && vol_grow(d->order, d->ocap, 8))
 			return -ENOMEM;
 	}
+	if (vdir_blk_reserve(d))
+		return -ENOMEM;
 	struct vdent *e = malloc(sizeof(*e) + nlen + 1);
 	if (!e)
 		return -ENOMEM;
@@ -120,6 +123,7 @@ int vdir_insert(struct vdir *d, const char *name, size_t nlen, uint64_t ino, uin
 	d->hash[b] = e;
 	d->order[d->onr++] = (struct vslot){cookie, e};
 	d->count++;
+	vdir_blk_add(d, cookie, vdir_rec_size(nlen));
 	return 0;
 }
 
@@ -147,6 +151,7 @@ void vdir_remove(struct vdir *d, struct vdent *e)
 	d->order[i].e = NULL;
 	d->holes++;
 	d->count--;
+	vdir_blk_del(d, e->cookie, vdir_rec_size(e->nlen));
 	free(e);
 	if (d->holes > 64 && d->holes * 2 > d->onr)
 		compact(d);
@@ -269,7 +274,8 @@ static int load_file_tree(struct vstore *vs, struct vnode *n, struct tree_ctx *c
 				    bad);
 }
 
-static int load_dirblock(struct vstore *vs, struct vnode *n, const char *blk, const char **bad)
+static int load_dirblock(struct vstore *vs, struct vnode *n, const char *blk, uint64_t pblk,
+			 const char **bad)
 {
 	struct vol_dirblk_hdr h;
 	memcpy(&h, blk, sizeof(h));
@@ -286,6 +292,9 @@ static int load_dirblock(struct vstore *vs, struct vnode *n, const char *blk, co
 	if (h.used > VOL_BLOCK_SIZE - sizeof(h))
 		return -EUCLEAN;
 	size_t off = sizeof(h), end = sizeof(h) + h.used;
+	int e = vdir_blk_load_begin(n->dir);
+	if (e)
+		return e;
 	for (uint32_t i = 0; i < h.nr; i++) {
 		struct vol_dirent_rec r;
 		if (off + sizeof(r) > end)
@@ -304,12 +313,15 @@ static int load_dirblock(struct vstore *vs, struct vnode *n, const char *blk, co
 		*bad = "vol: directory entries duplicated or out of order";
 		if (vdir_lookup(n->dir, name, r.name_len))
 			return -EUCLEAN;
-		int e = vdir_insert(n->dir, name, r.name_len, r.ino, r.type, r.cookie);
+		e = vdir_insert(n->dir, name, r.name_len, r.ino, r.type, r.cookie);
 		if (e)
 			return e;
 		*bad = "vol: directory block records malformed";
 	}
-	return off == end ? 0 : -EUCLEAN;
+	if (off != end)
+		return -EUCLEAN;
+	*bad = "vol: directory block empty";
+	return vdir_blk_load_end(n->dir, pblk);
 }
 
 static int load_trees(struct vstore *vs, struct vnode *n, struct vs_check *ck, const char **why)
@@ -321,8 +333,11 @@ static int load_trees(struct vstore *vs, struct vnode *n, struct vs_check *ck, c
 		       : load_file_tree(vs, n, &c, &bad);
 	if (!r && n->dir) {
 		char *blk = malloc(VOL_BLOCK_SIZE);
+		struct vol_blist tnodes = {0};
 		r = blk ? 0 : -ENOMEM;
-		if (c.next_lblk * VOL_BLOCK_SIZE != n->di.size) {
+		for (size_t i = 0; !r && i < n->meta.nr; i++)
+			r = vblist_add(&tnodes, n->meta.v[i].start, n->meta.v[i].len);
+		if (!r && c.next_lblk * VOL_BLOCK_SIZE != n->di.size) {
 			c.bad = "vol: directory size disagrees with its blocks";
 			r = -EUCLEAN;
 		}
@@ -332,10 +347,13 @@ static int load_trees(struct vstore *vs, struct vnode *n, struct vs_check *ck, c
 				r = vol_dev_pread(&vs->v->dev, vs->v->fd, blk, VOL_BLOCK_SIZE,
 						  (off_t)(b * VOL_BLOCK_SIZE));
 				if (!r)
-					r = load_dirblock(vs, n, blk, &c.bad);
+					r = load_dirblock(vs, n, blk, b, &c.bad);
 				if (!r)
 					r = vblist_add(&n->meta, b, 1);
 			}
+		if (!r) /* n->meta: the tree's nodes, then the directory blocks */
+			r = vdir_blk_load_done(n->dir, &tnodes);
+		free(tnodes.v);
 		free(blk);
 	}
 	free(c.dblk.v);

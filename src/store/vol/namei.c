@@ -407,6 +407,8 @@ static int do_exchange(struct vstore *vs, struct where *a, struct where *b)
 	a->e->type = (uint8_t)dtype_of(y->di.mode);
 	b->e->ino = x->ino;
 	b->e->type = (uint8_t)dtype_of(x->di.mode);
+	vdir_blk_touch(a->dir->dir, a->e->cookie); /* changed in place */
+	vdir_blk_touch(b->dir->dir, b->e->cookie);
 	if (a->dir != b->dir && !x->dir != !y->dir) {
 		struct vnode *gets = x->dir ? b->dir : a->dir, *loses = x->dir ? a->dir : b->dir;
 		gets->di.nlink++;

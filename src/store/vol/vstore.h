@@ -78,12 +78,30 @@ struct vslot {
 	struct vdent *e; /* NULL: removed */
 };
 
+/* One directory block as it is (or will be) on disk: it holds the entries
+ * with cookies in [first, the next block's first) (dirblk.c). */
+struct vdirblk {
+	uint64_t first;	   /* lowest cookie it may hold */
+	uint64_t pblk;	   /* committed volume block, 0: new */
+	uint64_t new_pblk; /* during a commit: where a dirty block went */
+	uint32_t used, nr; /* record bytes after the header, records */
+	bool dirty;	   /* to be written at the next commit */
+};
+
 struct vdir {
 	struct vdent **hash;
 	size_t hsize, count;
 	struct vslot *order; /* by cookie */
 	size_t onr, ocap, holes;
 	uint64_t parent; /* the directory's parent (root: itself) */
+	/* the blocks (dirblk.c), in cookie order = lblk order */
+	struct vdirblk *blk;
+	size_t nblk, cblk;
+	uint64_t *dropped; /* committed blocks no longer used (capacity reserved) */
+	size_t ndropped, cdropped;
+	struct vol_blist tnodes; /* the committed extent tree's nodes */
+	/* during a commit (install swaps them in) */
+	struct vol_blist stage_meta, stage_tnodes;
 };
 
 struct vnode {
@@ -134,6 +152,45 @@ struct vdent *vdir_lookup(const struct vdir *d, const char *name, size_t nlen);
 void vdir_remove(struct vdir *d, struct vdent *e);
 struct vdir *vdir_new(void);
 void vdir_free(struct vdir *d);
+
+/* ---- dirblk.c ---- */
+/* Bytes of a record of a name of nlen bytes; usable bytes of a block. */
+#define VOL_DIRB_CAP (4096 - sizeof(struct vol_dirblk_hdr))
+static inline size_t vdir_rec_size(size_t nlen)
+{
+	return sizeof(struct vol_dirent_rec) + nlen;
+}
+/* Block bookkeeping behind vdir_insert()/vdir_remove() (load.c): room for
+ * one more block (0 or -ENOMEM, nothing changed); an entry of @sz bytes
+ * with the largest @cookie goes into the last block or a new one; one
+ * leaves the block holding it (an emptied block is dropped, under-full
+ * neighbours merged). */
+int vdir_blk_reserve(struct vdir *d);
+void vdir_blk_add(struct vdir *d, uint64_t cookie, size_t sz);
+void vdir_blk_del(struct vdir *d, uint64_t cookie, size_t sz);
+/* The entry with @cookie changed in place (rename exchange): rewrite its block. */
+void vdir_blk_touch(struct vdir *d, uint64_t cookie);
+void vdir_blk_free(struct vdir *d);
+/* Mount: the following inserts fill a block that starts here; then it is
+ * committed block @pblk (-EUCLEAN if it held nothing). After the last
+ * block, with the tree's node blocks (n->meta so far): 0 or -errno. */
+int vdir_blk_load_begin(struct vdir *d);
+int vdir_blk_load_end(struct vdir *d, uint64_t pblk);
+int vdir_blk_load_done(struct vdir *d, const struct vol_blist *tnodes);
+/* Commit: writes the dirty blocks of n into blocks from @alloc (which
+ * records them in n->new_meta) and returns every block's extents (lblk =
+ * position); then, after the tree is written: the replaced and dropped
+ * blocks and the old tree go to pending, the new metadata list is staged;
+ * after the commit point: install. Until install nothing changes, so a
+ * failed commit leaves the directory as it was. */
+int vdir_write_blocks(struct vstore *vs, struct vnode *n, vol_blk_alloc_fn alloc, void *arg,
+		      struct vol_disk_extent **ext, size_t *next, uint64_t *nblocks);
+int vdir_stage(struct vstore *vs, struct vnode *n);
+void vdir_install(struct vnode *n);
+/* Tests: write every block at each commit (the old behaviour, for figures);
+ * install the new blocks as soon as they are written (shows why install
+ * waits for the commit point). */
+extern bool vdir_test_rewrite_all, vdir_test_install_early;
 
 /* ---- commit.c ---- */
 /* Make everything durable. Caller holds vs->lock. */
