@@ -40,7 +40,9 @@ static void rwsem_grant_locked(struct rw_semaphore *sem)
 		if (c & RWSEM_WRITER)
 			return;
 		struct wait_queue_entry *e = list_first_entry(&wq->head, struct wait_queue_entry, entry);
-		if (e->flags & WQ_FLAG_EXCLUSIVE) {
+		/* read before the wake-up: once woken, e (on its waiter's stack) may be gone */
+		bool excl = e->flags & WQ_FLAG_EXCLUSIVE;
+		if (excl) {
 			if (c & ~RWSEM_WAITERS)
 				return; /* readers still hold it */
 			/* no fast path can take it while WAITERS is set */
@@ -51,7 +53,7 @@ static void rwsem_grant_locked(struct rw_semaphore *sem)
 		__remove_wait_queue_entry(wq, e);
 		__atomic_fetch_or(&e->woken, WAIT_WOKEN, __ATOMIC_RELEASE);
 		futex_wake(&e->woken, 1);
-		if (e->flags & WQ_FLAG_EXCLUSIVE)
+		if (excl)
 			continue; /* loop once more only to clear WAITERS if now empty */
 	}
 }

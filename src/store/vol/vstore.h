@@ -38,7 +38,7 @@
 /* A directory block: this header, then packed records. */
 struct vol_dirblk_hdr {
 	uint32_t magic;
-	uint32_t crc; /* crc32c of the block with crc = 0, seeded with the owner */
+	uint32_t crc; /* crc32c (seed 0) of the block with crc = 0 */
 	uint64_t owner;
 	uint32_t nr;   /* records */
 	uint32_t used; /* bytes of records after the header */
