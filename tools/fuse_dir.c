@@ -94,8 +94,18 @@ void pcfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	ret = d ? pc_fstat(pcfs.e, fd, &st) : -ENOMEM;
 	if (!ret)
 		ret = dh_add(d, &cap, ".", st.st_ino, DT_DIR);
-	if (!ret)
-		ret = dh_add(d, &cap, "..", 0, DT_DIR);
+	if (!ret) { /* an entry with inode 0 is one readdir(3) skips */
+		char *slash = strrchr(path, '/');
+		struct stat pst = st;
+		if (slash) {
+			*slash = '\0';
+			ret = pc_stat(pcfs.e, path, &pst);
+		} else if (*path) {
+			ret = pc_stat(pcfs.e, ".", &pst);
+		}
+		if (!ret)
+			ret = dh_add(d, &cap, "..", pst.st_ino, DT_DIR);
+	}
 	while (!ret && (n = pc_readdir(pcfs.e, fd, ents, 64)) != 0) {
 		if (n < 0) {
 			ret = (int)n;

@@ -103,9 +103,10 @@ const char *cli_exe_dir(void)
 
 int cmd_mkfs(int argc, char **argv)
 {
-	struct vol_mkfs_opts o = {.size = 1ll << 30};
+	struct vol_mkfs_opts o = {0};
 	struct stat st;
 	int i, ret;
+	bool size_given = false;
 	const char *image = NULL;
 
 	for (i = 1; i < argc; i++) {
@@ -113,11 +114,13 @@ int cmd_mkfs(int argc, char **argv)
 			printf("usage: pagecache mkfs IMAGE [--size SIZE]\n"
 			       "Makes an empty vol volume in IMAGE (a sparse file of SIZE bytes,\n"
 			       "default 1G, is created if missing; suffixes K M G T). An existing\n"
-			       "file keeps its size unless --size is given.\n"
+			       "file keeps its size and a block device is used whole unless --size\n"
+			       "is given.\n"
 			       "Exit: 0 done, 1 failed, 2 bad usage.\n");
 			return 0;
 		} else if (!strcmp(argv[i], "--size") && i + 1 < argc) {
 			o.size = cli_parse_size(argv[++i]);
+			size_given = true;
 			if (o.size <= 0) {
 				fprintf(stderr, "pagecache mkfs: bad size '%s'\n", argv[i]);
 				return 2;
@@ -133,8 +136,12 @@ int cmd_mkfs(int argc, char **argv)
 		fprintf(stderr, "usage: pagecache mkfs IMAGE [--size SIZE]\n");
 		return 2;
 	}
-	if (stat(image, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && o.size == (1ll << 30))
-		o.size = 0; /* keep the existing size */
+	bool exists = stat(image, &st) == 0;
+	if (!size_given && !exists)
+		o.size = 1ll << 30;
+	else if (!size_given && S_ISREG(st.st_mode) && st.st_size == 0)
+		o.size = 1ll << 30; /* an empty file: the default size */
+	/* otherwise 0: an existing file keeps its size, a device is used whole */
 	if (o.size > 0 && stat(image, &st) && errno == ENOENT) {
 		/* a sparse file of the size, mode 0644 less the umask */
 		int fd = open(image, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -150,7 +157,10 @@ int cmd_mkfs(int argc, char **argv)
 	}
 	ret = vol_create(image, &o);
 	if (ret) {
-		fprintf(stderr, "pagecache mkfs: %s: %s\n", image, strerror(-ret));
+		fprintf(stderr, "pagecache mkfs: %s: %s%s\n", image, strerror(-ret),
+			ret == -EINVAL ? " (a volume needs at least 256 KiB, a block device at "
+					 "least --size bytes, and IMAGE must be a file or a block device)"
+				       : "");
 		return 1;
 	}
 	printf("pagecache mkfs: %s: empty vol volume made\n", image);

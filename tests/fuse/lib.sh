@@ -13,6 +13,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/pc-fuse-XXXXXX")
 MNT=$WORK/mnt
 MOUNT_PID=
 STORE_KIND=
+IMG=$WORK/img # the vol image (a test may point it at a block device and set STORE_KIND=vol)
 
 ok() { T=$((T + 1)); echo "ok $T - $*"; }
 not_ok() { T=$((T + 1)); FAILED=$((FAILED + 1)); echo "not ok $T - $*"; }
@@ -51,11 +52,12 @@ require_fuse() {
 is_mounted() { [ "$(stat -f -c %T "$MNT" 2>/dev/null)" = fuseblk ] || \
 	[ "$(stat -f -c %T "$MNT" 2>/dev/null)" = fuse ] || grep -q " $MNT fuse" /proc/mounts; }
 
-# mount_fresh [MOUNT-OPTIONS...]: a fresh store mounted at $MNT
+# mount_fresh [MOUNT-OPTIONS...]: a fresh store (or the one at $IMG when
+# STORE_KIND is already vol) mounted at $MNT
 mount_fresh() {
 	mkdir -p "$MNT"
 	if [ -z "$STORE_KIND" ]; then
-		if "$PAGECACHE" mkfs "$WORK/img" --size 512M >"$WORK/mkfs.out" 2>&1; then
+		if "$PAGECACHE" mkfs "$IMG" --size 512M >"$WORK/mkfs.out" 2>&1; then
 			STORE_KIND=vol
 		else
 			STORE_KIND=dir
@@ -64,7 +66,7 @@ mount_fresh() {
 		fi
 	fi
 	if [ "$STORE_KIND" = vol ]; then
-		"$PAGECACHE" mount --stats-interval 0 "$@" "$WORK/img" "$MNT" 2>"$WORK/mount.log" &
+		"$PAGECACHE" mount --stats-interval 0 "$@" "$IMG" "$MNT" 2>"$WORK/mount.log" &
 	else
 		"$PAGECACHE" mount --stats-interval 0 "$@" --dir "$WORK/store" "$MNT" \
 			2>"$WORK/mount.log" &
@@ -90,7 +92,7 @@ unmount_check() {
 	eq "clean unmount (server exit status)" "$rc" 0
 	[ "$rc" -eq 0 ] || sed 's/^/# /' "$WORK/mount.log" | tail -40
 	if [ "$STORE_KIND" = vol ]; then
-		check "image fscks clean after unmount" "$PAGECACHE" fsck "$WORK/img"
+		check "image fscks clean after unmount" "$PAGECACHE" fsck "$IMG"
 	fi
 }
 
