@@ -376,7 +376,7 @@ int vol_freetree_prepare(struct vol *v, struct vol_txn *t)
 void vol_freetree_finish(struct vol *v, struct vol_txn *t)
 {
 	v->sb = t->sb;
-	vol_freetree_nodes_written += t->written;
+	__atomic_fetch_add(&vol_freetree_nodes_written, t->written, __ATOMIC_RELAXED);
 	if (t->whole) {
 		vol_alloc_destroy(&v->alloc);
 		v->alloc = t->c;
@@ -391,9 +391,9 @@ void vol_freetree_finish(struct vol *v, struct vol_txn *t)
 			(void)vblist_add(&v->tree, t->tree_start, t->tree_blocks);
 	} else {
 		vol_extmap_committed(&v->ftree);
-		/* cannot fail: prepare reserved the allocator's nodes */
-		for (size_t i = 0; i < v->pending.nr; i++)
-			(void)vol_alloc_free(&v->alloc, v->pending.v[i].start, v->pending.v[i].len);
+		/* cannot fail: prepare reserved a node for each extent */
+		for (struct vol_fext e = {0, 0}; vol_alloc_next(&t->pset, &e);)
+			(void)vol_alloc_free(&v->alloc, e.start, e.len);
 		for (struct vol_fext e = {0, 0}; vol_alloc_next(&t->rep, &e);)
 			(void)vol_alloc_free(&v->alloc, e.start, e.len);
 		v->tree.nr = 0; /* at most one entry a node: prepare made room */
