@@ -47,27 +47,40 @@ static int no_new_blk(const struct vol_xnode *x)
 }
 
 /* The model: the in-memory free tree holds exactly allocatable + pending,
- * as {lblk = pblk} extents, with no write of an unfinished commit left. */
-static void check_ftree(struct vol *v)
+ * as {lblk = pblk} extents, with no write of an unfinished commit left.
+ * NULL, or what differs. */
+static const char *ftree_differs(struct vol *v)
 {
 	const struct vol_extmap *f = &v->ftree;
 	struct vol_extmap_iter it;
 	struct vol_map m;
 
-	CHECK(!v->ftree_stale);
-	CHECKF(vol_extmap_check(f) == 0, "%s", vol_extmap_check_why);
-	CHECK_EQ(vol_extmap_blocks(f), v->alloc.free + v->pend.free);
+	if (v->ftree_stale)
+		return "stale";
+	if (vol_extmap_check(f))
+		return vol_extmap_check_why;
+	if (vol_extmap_blocks(f) != v->alloc.free + v->pend.free)
+		return "block count is not allocatable + pending";
 	for (const struct vol_ext *e = vol_extmap_first(f, &it); e; e = vol_extmap_next(&it))
-		CHECK(e->lblk == e->pblk && e->flags == 0);
+		if (e->lblk != e->pblk || e->flags)
+			return "an extent with lblk != pblk or flags";
 	for (int k = 0; k < 2; k++)
 		vol_alloc_for_each(k ? &v->pend : &v->alloc, e)
 		{
 			vol_extmap_lookup(f, e.start, e.len, &m);
-			CHECKF(m.type == VOL_MAP_MAPPED && m.pblk == e.start && m.len == e.len,
-			       "%s extent %" PRIu64 "+%" PRIu64 " not in the free tree",
-			       k ? "pending" : "allocatable", e.start, e.len);
+			if (m.type != VOL_MAP_MAPPED || m.pblk != e.start || m.len != e.len)
+				return k ? "a pending extent is not in it"
+					 : "an allocatable extent is not in it";
 		}
-	CHECK(!f->root || no_new_blk(f->root));
+	if (f->root && !no_new_blk(f->root))
+		return "a node has a new_blk";
+	return NULL;
+}
+
+static void check_ftree(struct vol *v)
+{
+	const char *d = ftree_differs(v);
+	CHECKF(!d, "free tree: %s", d);
 }
 
 struct blks {
@@ -457,11 +470,20 @@ TEST(volume_freetree_abort)
 	}
 	CHECK(fails >= 3);
 	check_ftree(v);
-	vol_unmount(v);
+	/* the hazard without the undo: the tree no longer matches the allocator */
+	CHECK_EQ(vol_alloc_blocks(v, 1, v->sb.data_start + 2 * (n / 2 + 2), &s), 1);
+	vol_test_freetree_no_undo = true;
+	v->dev.fail_write = (long)v->dev.writes + 1;
+	CHECK_EQ(vol_commit(v), -EIO);
+	v->dev.fail_write = 0;
+	vol_test_freetree_no_undo = false;
+	CHECK(ftree_differs(v) != NULL);
+	vol_unmount(v); /* a crash: the last commit survives */
 	CHECK_EQ(vol_mount(img, &v, &why), 0);
 	check_ftree(v);
 
-	/* the whole rewrite, then copy-on-write on its result */
+	/* the whole rewrite (the bottom-up writer, as the old code wrote every
+	 * tree): a remount keeps its shape, then commits are copy-on-write */
 	CHECK_EQ(vol_alloc_blocks(v, 1, v->sb.data_start + 2 * (n / 3), &s), 1);
 	unsigned rounds = vol_freetree_rounds;
 	vol_freetree_rounds = 0;
@@ -473,18 +495,21 @@ TEST(volume_freetree_abort)
 	CHECK_EQ(vol_extmap_nodes(&v->ftree, &(size_t){0}), tree_blocks(v));
 	CHECK_EQ(vol_commit(v), 0); /* replaces the whole tree once more */
 	check_ftree(v);
-	w0 = vol_freetree_nodes_written;
-	CHECK_EQ(vol_alloc_blocks(v, 1, v->sb.data_start + 2 * (n / 4), &s), 1);
+	vol_freetree_rounds = 0;
 	CHECK_EQ(vol_commit(v), 0);
-	CHECK(vol_freetree_nodes_written - w0 <= 4);
-	check_ftree(v);
-	a.n = 0;
+	vol_freetree_rounds = rounds;
 	free(a.v);
 	a = ftree_blocks(v);
 	vol_unmount(v);
 	CHECK_EQ(vol_mount(img, &v, &why), 0);
+	CHECK_EQ(v->ftree.nfreed, 0); /* loaded with its shape */
 	struct blks b = ftree_blocks(v);
 	CHECK(same_blks(&a, &b));
+	check_ftree(v);
+	w0 = vol_freetree_nodes_written;
+	CHECK_EQ(vol_alloc_blocks(v, 1, v->sb.data_start + 2 * (n / 4), &s), 1);
+	CHECK_EQ(vol_commit(v), 0);
+	CHECK(vol_freetree_nodes_written - w0 <= 4);
 	check_ftree(v);
 	free(a.v);
 	free(b.v);

@@ -29,6 +29,7 @@
 
 unsigned vol_freetree_rounds = 16;
 bool vol_test_freetree_rewrite_all;
+bool vol_test_freetree_no_undo;
 unsigned long vol_freetree_nodes_written;
 
 void vol_freetree_add(struct vol *v, uint64_t start, uint64_t len)
@@ -218,6 +219,10 @@ static int cow_prepare(struct vol *v, struct vol_txn *t)
 static void cow_undo(struct vol *v, struct vol_txn *t)
 {
 	vol_extmap_write_abort(&v->ftree);
+	for (struct vol_fext e = {0, 0}; vol_test_freetree_no_undo && vol_alloc_next(&t->pool, &e);)
+		vol_alloc_free(&v->alloc, e.start, e.len);
+	if (vol_test_freetree_no_undo)
+		goto out;
 	for (struct vol_fext e = {0, 0}; vol_alloc_next(&t->pset, &e);)
 		vol_freetree_remove(v, e.start, e.len);
 	for (struct vol_fext e = {0, 0}; vol_alloc_next(&t->rep, &e);)
@@ -229,6 +234,7 @@ static void cow_undo(struct vol *v, struct vol_txn *t)
 			v->ftree_stale = true; /* -ENOMEM: lost; the rebuild cannot see it either */
 		vol_freetree_add(v, e.start, e.len);
 	}
+out:
 	vol_alloc_reset(&t->pset);
 	vol_alloc_reset(&t->rep);
 	vol_alloc_reset(&t->pool);

@@ -120,6 +120,9 @@ extern bool vol_test_no_pending_check;
 extern unsigned vol_freetree_rounds;
 /* Tests: write every free-tree node at each commit (the old behaviour). */
 extern bool vol_test_freetree_rewrite_all;
+/* Tests: an aborted commit gives the pool back to the allocator but leaves
+ * the tree's edits in place (the hazard the undo prevents). */
+extern bool vol_test_freetree_no_undo;
 /* Free-tree nodes written by the commits so far (tests, figures). */
 extern unsigned long vol_freetree_nodes_written;
 int vol_freetree_prepare(struct vol *v, struct vol_txn *t);
