@@ -32,9 +32,23 @@ bool vol_test_freetree_rewrite_all;
 bool vol_test_freetree_no_undo;
 unsigned long vol_freetree_nodes_written;
 
+/* [start, start + len) into the tree, in pieces an extent can hold. */
+static int ft_set(struct vol *v, uint64_t start, uint64_t len)
+{
+	int r = 0;
+
+	while (!r && len) {
+		uint64_t n = len < VOL_EXT_MAX_LEN ? len : VOL_EXT_MAX_LEN;
+		r = vol_extmap_set(&v->ftree, start, start, n, 0, NULL, NULL);
+		start += n;
+		len -= n;
+	}
+	return r;
+}
+
 void vol_freetree_add(struct vol *v, uint64_t start, uint64_t len)
 {
-	if (vol_extmap_set(&v->ftree, start, start, len, 0, NULL, NULL))
+	if (ft_set(v, start, len))
 		v->ftree_stale = true;
 }
 
@@ -71,7 +85,7 @@ static int add_replaced(struct vol *v, struct vol_txn *t)
 				continue; /* mkfs's root, or already in */
 			r = vol_alloc_free(&t->rep, b, 1);
 			if (!r)
-				r = vol_extmap_set(&v->ftree, b, b, 1, 0, NULL, NULL);
+				r = ft_set(v, b, 1);
 			any = 1;
 		}
 	free(l.v);
@@ -124,7 +138,7 @@ static int pool_shrink(struct vol *v, struct vol_txn *t, uint64_t n)
 		if (!r)
 			r = vol_alloc_free(&v->alloc, e.start, k);
 		if (!r)
-			r = vol_extmap_set(&v->ftree, e.start, e.start, k, 0, NULL, NULL);
+			r = ft_set(v, e.start, k);
 		if (r)
 			return r;
 		n -= k;
@@ -170,7 +184,7 @@ static int cow_prepare(struct vol *v, struct vol_txn *t)
 			return r == -EINVAL ? -EUCLEAN : r;
 	}
 	for (struct vol_fext e = {0, 0}; !r && vol_alloc_next(&t->pset, &e);)
-		r = vol_extmap_set(&v->ftree, e.start, e.start, e.len, 0, NULL, NULL);
+		r = ft_set(v, e.start, e.len);
 	t->lo = 0;
 	for (unsigned round = 0; !r; round++) {
 		if (round >= vol_freetree_rounds)
