@@ -244,8 +244,10 @@ static void cow_undo(struct vol *v, struct vol_txn *t)
 	for (struct vol_fext e = {0, 0}; vol_alloc_next(&v->pend, &e);)
 		vol_freetree_add(v, e.start, e.len);
 	for (struct vol_fext e = {0, 0}; vol_alloc_next(&t->pool, &e);) {
+		/* cannot fail in practice: the takes only shrank or removed
+		 * extents, so their nodes are on the allocator's free list */
 		if (vol_alloc_free(&v->alloc, e.start, e.len))
-			v->ftree_stale = true; /* -ENOMEM: lost; the rebuild cannot see it either */
+			v->ftree_stale = true;
 		vol_freetree_add(v, e.start, e.len);
 	}
 out:
