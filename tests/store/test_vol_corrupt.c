@@ -214,7 +214,7 @@ TEST(fsck_repairs)
 	root->di.nlink = 7; /* wrong link count */
 	vs_dirty(vs, root);
 	uint64_t leak;
-	CHECK_EQ(vol_alloc_alloc(&vs->v->alloc, 1, UINT64_MAX, &leak), 1); /* a leaked block */
+	CHECK_EQ(vol_alloc_blocks(vs->v, 1, UINT64_MAX, &leak), 1); /* a leaked block */
 	struct vdent *e = vdir_lookup(root->dir, "link", 4);
 	CHECK(e != NULL);
 	vdir_remove(root->dir, e); /* the symlink becomes unreachable */

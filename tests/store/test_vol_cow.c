@@ -12,6 +12,13 @@
  *   before) the same write rewrites every node: the check can fail.
  * cow_figures: commit time and nodes written for a 1-block write + fsync
  *   into a 100 000-extent file, path copy-on-write against whole rewrite.
+ * cow_free_tree: a volume whose free set is fragmented into single blocks
+ *   (a three-level free-space tree); a 1-block write + fsync into a hole
+ *   writes only the free-tree nodes on the changed paths, every other node
+ *   keeps its block and its bytes; fsck clean; a remount loads the same
+ *   nodes and a punch + fsync again writes a few. With
+ *   vol_test_freetree_rewrite_all (the whole rewrite of before) every node
+ *   is written.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +28,7 @@
 #include "harness.h"
 #include "fixture.h"
 #include "store/vol/vol.h"
+#include "store/vol/volume.h"
 #include "store/vol/vstore.h"
 
 static char img[2200];
@@ -215,4 +223,126 @@ TEST(cow_figures)
 	store_release(si);
 	store_close(s);
 	CHECK_EQ(vol_fsck(img, false, stderr), VOL_FSCK_CLEAN);
+}
+
+/* The free tree's node blocks (sorted) and their bytes. */
+static struct blks free_nodes(struct store *s, char **bytes)
+{
+	struct blks b = {0};
+	vol_extmap_for_each_block(&VS(s)->v->ftree, add, &b);
+	qsort(b.v, b.n, sizeof(*b.v), u64cmp);
+	*bytes = malloc(b.n * 4096 + 1);
+	int fd = open(img, O_RDONLY);
+	for (size_t i = 0; i < b.n; i++)
+		CHECK_EQ(pread(fd, *bytes + i * 4096, 4096, (off_t)(b.v[i] * 4096)), 4096);
+	close(fd);
+	return b;
+}
+
+/* Nodes of a kept in b with the same bytes (both sorted); the others
+ * are counted in *changed (a kept block whose bytes changed: never). */
+static size_t kept_same(const struct blks *a, const char *ab, const struct blks *b, const char *bb,
+			size_t *changed)
+{
+	size_t k = 0, j = 0;
+	*changed = 0;
+	for (size_t i = 0; i < a->n; i++) {
+		while (j < b->n && b->v[j] < a->v[i])
+			j++;
+		if (j < b->n && b->v[j] == a->v[i]) {
+			if (memcmp(ab + i * 4096, bb + j * 4096, 4096) == 0)
+				k++;
+			else
+				++*changed;
+		}
+	}
+	return k;
+}
+
+TEST(cow_free_tree)
+{
+	uint64_t n = test_scale(VOL_LEAF_CAP * VOL_INDEX_CAP / 2 + 1000, 10);
+	struct store *s;
+	struct store_inode *si;
+	char buf[4096];
+
+	new_image();
+	CHECK_EQ(store_open_vol(img, &s), 0);
+	/* 2n blocks, then every other one punched: n single free blocks */
+	CHECK_EQ(store_create(s, "g", 0644, &si), 0);
+	memset(buf, 0x33, sizeof(buf));
+	for (uint64_t i = 0; i < 2 * n; i += 1024)
+		CHECK_EQ(store_fallocate(si, FALLOC_FL_KEEP_SIZE, (int64_t)i * 4096,
+					 (int64_t)(2 * n - i < 1024 ? 2 * n - i : 1024) * 4096),
+			 0);
+	CHECK_EQ(store_sync(si, false), 0);
+	for (uint64_t i = 0; i < n; i++)
+		CHECK_EQ(store_fallocate(si, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					 (int64_t)(2 * i) * 4096, 4096),
+			 0);
+	CHECK_EQ(store_sync(si, false), 0);
+	struct vol *v = VS(s)->v;
+	unsigned depth = vol_extmap_depth(&v->ftree);
+	printf("# free tree: %zu extents, %u levels\n", vol_extmap_count(&v->ftree), depth);
+	CHECK(vol_extmap_count(&v->ftree) >= n && depth >= 2);
+	for (int whole = 0; whole < 2; whole++) {
+		char *ab, *bb;
+		struct blks a = free_nodes(s, &ab);
+		unsigned long w0 = vol_freetree_nodes_written;
+		uint64_t k =
+		    2 * (n / 3 + 100 * (uint64_t)whole); /* a hole: its old block is free */
+		CHECK_EQ(store_write(si, buf, 4096, (int64_t)k * 4096), 4096);
+		vol_test_freetree_rewrite_all = whole;
+		CHECK_EQ(store_sync(si, false), 0);
+		vol_test_freetree_rewrite_all = false;
+		unsigned long w = vol_freetree_nodes_written - w0;
+		struct blks b = free_nodes(s, &bb);
+		size_t changed, kept = kept_same(&a, ab, &b, bb, &changed);
+		printf(
+		    "# %s: 1-block write + fsync: %lu of %zu free-tree nodes written, %zu kept\n",
+		    whole ? "whole rewrite" : "copy-on-write", w, b.n, kept);
+		CHECK_EQ(changed, 0);	 /* a committed node block is never overwritten */
+		CHECK_EQ(kept + w, b.n); /* the others were written by this commit */
+		/* paths of at most three places: the data block, the file tree's
+		 * new and old node blocks (near the volume's start), the new
+		 * free-tree nodes (the tail of the largest extent) */
+		if (!whole)
+			CHECKF(w <= 3 * depth, "%lu free-tree nodes written", w);
+		else
+			CHECK_EQ(w, b.n);
+		free(a.v);
+		free(b.v);
+		free(ab);
+		free(bb);
+	}
+	store_release(si);
+	char *ab, *bb;
+	struct blks a = free_nodes(s, &ab);
+	store_close(s);
+	CHECK_EQ(vol_fsck(img, false, stderr), VOL_FSCK_CLEAN);
+
+	/* remount: the same nodes; a punch of one block writes a few */
+	CHECK_EQ(store_open_vol(img, &s), 0);
+	struct blks b = free_nodes(s, &bb);
+	size_t changed;
+	CHECKF(VS(s)->v->ftree.nfreed == 0, "free tree loaded without its shape (%zu)",
+	       VS(s)->v->ftree.nfreed);
+	CHECK_EQ(kept_same(&a, ab, &b, bb, &changed), a.n);
+	CHECK_EQ(b.n, a.n);
+	CHECK_EQ(store_open(s, "g", O_RDWR, 0, &si), 0);
+	CHECK_EQ(store_fallocate(si, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				 (int64_t)(2 * (n / 2) + 1) * 4096, 4096),
+		 0);
+	unsigned long w0 = vol_freetree_nodes_written;
+	CHECK_EQ(store_sync(si, false), 0);
+	CHECKF(vol_freetree_nodes_written - w0 <= 3 * (unsigned long)depth,
+	       "%lu written, %zu freed after the remount", vol_freetree_nodes_written - w0,
+	       VS(s)->v->ftree.nfreed);
+	store_release(si);
+	store_close(s);
+	CHECK_EQ(vol_fsck(img, false, stderr), VOL_FSCK_CLEAN);
+	free(a.v);
+	free(b.v);
+	free(ab);
+	free(bb);
 }

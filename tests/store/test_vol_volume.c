@@ -14,6 +14,7 @@
 #include "harness.h"
 #include "fixture.h"
 #include "store/vol/volume.h"
+#include "store/vol/xtree.h"
 
 static char img[2100];
 
@@ -35,6 +36,104 @@ static uint64_t tree_blocks(struct vol *v)
 	return n;
 }
 
+static int no_new_blk(const struct vol_xnode *x)
+{
+	if (x->new_blk)
+		return 0;
+	for (unsigned i = 0; x->level && i < x->nr; i++)
+		if (!no_new_blk(x->ent[i].kid))
+			return 0;
+	return 1;
+}
+
+/* The model: the in-memory free tree holds exactly allocatable + pending,
+ * as {lblk = pblk} extents, with no write of an unfinished commit left.
+ * NULL, or what differs. */
+static const char *ftree_differs(struct vol *v)
+{
+	const struct vol_extmap *f = &v->ftree;
+	struct vol_extmap_iter it;
+	struct vol_map m;
+
+	if (v->ftree_stale)
+		return "stale";
+	if (vol_extmap_check(f))
+		return vol_extmap_check_why;
+	if (vol_extmap_blocks(f) != v->alloc.free + v->pend.free)
+		return "block count is not allocatable + pending";
+	for (const struct vol_ext *e = vol_extmap_first(f, &it); e; e = vol_extmap_next(&it))
+		if (e->lblk != e->pblk || e->flags)
+			return "an extent with lblk != pblk or flags";
+	for (int k = 0; k < 2; k++)
+		vol_alloc_for_each(k ? &v->pend : &v->alloc, e)
+		{
+			vol_extmap_lookup(f, e.start, e.len, &m);
+			if (m.type != VOL_MAP_MAPPED || m.pblk != e.start || m.len != e.len)
+				return k ? "a pending extent is not in it"
+					 : "an allocatable extent is not in it";
+		}
+	if (f->root && !no_new_blk(f->root))
+		return "a node has a new_blk";
+	return NULL;
+}
+
+static void check_ftree(struct vol *v)
+{
+	const char *d = ftree_differs(v);
+	CHECKF(!d, "free tree: %s", d);
+}
+
+struct blks {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static int add_blk(void *arg, uint64_t start, uint64_t len)
+{
+	struct blks *b = arg;
+	for (uint64_t i = 0; i < len; i++) {
+		if (b->n == b->cap) {
+			b->cap = b->cap ? 2 * b->cap : 256;
+			b->v = realloc(b->v, b->cap * sizeof(*b->v));
+			CHECK(b->v);
+		}
+		b->v[b->n++] = start + i;
+	}
+	return 0;
+}
+
+static int u64cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The free tree's committed node blocks, sorted. */
+static struct blks ftree_blocks(struct vol *v)
+{
+	struct blks b = {0};
+	vol_extmap_for_each_block(&v->ftree, add_blk, &b);
+	qsort(b.v, b.n, sizeof(*b.v), u64cmp);
+	return b;
+}
+
+static int same_blks(const struct blks *a, const struct blks *b)
+{
+	return a->n == b->n && (!a->n || memcmp(a->v, b->v, a->n * sizeof(*a->v)) == 0);
+}
+
+/* A free set of n single-block extents (every other block from the data
+ * area's start), committed. */
+static void fragment(struct vol *v, uint64_t n)
+{
+	uint64_t s;
+	CHECK_EQ(vol_alloc_blocks(v, 2 * n, v->sb.data_start, &s), (int64_t)(2 * n));
+	for (uint64_t i = 0; i < n; i++)
+		CHECK_EQ(vol_release_blocks(v, s + 2 * i, 1), 0);
+	CHECK_EQ(vol_commit(v), 0);
+	check_ftree(v);
+}
+
 TEST(volume_mount_commit_remount)
 {
 	struct vol *v = mkfs_mount(64ull << 20);
@@ -43,9 +142,11 @@ TEST(volume_mount_commit_remount)
 
 	CHECK_EQ(v->alloc.free, data);
 	CHECK_EQ(tree_blocks(v), 0);
+	/* nothing changed: the tree stays in mkfs's block below the data area */
 	CHECK_EQ(vol_commit(v), 0);
-	CHECK_EQ(tree_blocks(v), 1);
-	CHECK_EQ(v->alloc.free, data - 1);
+	CHECK_EQ(tree_blocks(v), 0);
+	CHECK_EQ(v->sb.free_root, v->sb.data_start - 1);
+	CHECK_EQ(v->alloc.free, data);
 	CHECK_EQ(vol_alloc_blocks(v, 100, v->sb.data_start, &s), 100);
 	CHECK_EQ(s, v->sb.data_start);
 	CHECK_EQ(vol_commit(v), 0);
@@ -169,7 +270,9 @@ TEST(volume_random_commits_and_crashes)
 				memcpy(durable, held, N);
 				memset(pending, 0, N);
 				commits++;
+				CHECK_EQ(v->pend.free, 0);
 			}
+			check_ftree(v); /* after a commit or a failed one */
 		} else {
 			/* crash or clean remount: either way the last commit is what survives */
 			vol_unmount(v);
@@ -187,7 +290,10 @@ TEST(volume_random_commits_and_crashes)
 			/* no leak: free + tree + held covers the data area exactly */
 			CHECK_EQ(v->alloc.free + tree_blocks(v) + nheld, N - D);
 			CHECK_EQ(vol_alloc_check(&v->alloc), 0);
+			check_ftree(v);
 		}
+		if (op % 256 == 0)
+			check_ftree(v);
 	}
 	printf("# %" PRIu64 " commits, %" PRIu64 " remounts\n", commits, crashes);
 	CHECK(commits > 0 && crashes > 0);
@@ -217,17 +323,22 @@ TEST(volume_corruption_fails_mount)
 		CHECK_EQ(vol_alloc_blocks(v, 1, v->sb.data_start + 2 * (uint64_t)i, &s), 1);
 	CHECK_EQ(vol_commit(v), 0);
 	struct vol_super sb = v->sb;
-	uint64_t tstart = v->tree.v[0].start, tlen = tree_blocks(v);
+	uint64_t tlen = tree_blocks(v), k = 0, *tb = calloc(tlen, sizeof(*tb));
 	CHECK(tlen >= 3);
+	for (size_t i = 0; i < v->tree.nr; i++)
+		for (uint64_t b = v->tree.v[i].start; b < v->tree.v[i].start + v->tree.v[i].len;
+		     b++)
+			tb[k++] = b;
 	vol_unmount(v);
-	for (uint64_t b = tstart; b < tstart + tlen; b++) {
+	for (k = 0; k < tlen; k++) {
 		for (unsigned off = 0; off < 200; off += 13) {
-			flip(b, off);
+			flip(tb[k], off);
 			CHECK_EQ(vol_mount(img, &v, &why), -EUCLEAN);
 			CHECK(why && strncmp(why, "vol: ", 5) == 0);
-			flip(b, off);
+			flip(tb[k], off);
 		}
 	}
+	free(tb);
 	CHECK_EQ(vol_mount(img, &v, &why), 0);
 	vol_unmount(v);
 
@@ -246,4 +357,161 @@ TEST(volume_corruption_fails_mount)
 	CHECK_EQ(pwrite(fd, blk, sizeof(blk), 0), sizeof(blk));
 	CHECK_EQ(vol_mount(img, &v, &why), -EUCLEAN);
 	close(fd);
+}
+
+/* The free tree is written copy-on-write: one block allocated (or freed)
+ * and committed writes only the nodes on the paths it changed (its leaf's,
+ * and the leaf where the new nodes' blocks came from); every other node
+ * keeps its block; a remount loads the same nodes. With
+ * vol_test_freetree_rewrite_all (the whole rewrite of before) the same
+ * change writes every node: the check fails. */
+TEST(volume_freetree_cow)
+{
+	struct vol *v = mkfs_mount(256ull << 20);
+	uint64_t n = test_scale(20000, 10), s, depth;
+	const char *why;
+
+	fragment(v, n);
+	depth = vol_extmap_depth(&v->ftree);
+	CHECK(depth >= 2);
+	CHECK(vol_extmap_count(&v->ftree) > n);
+	for (int rewrite_all = 0; rewrite_all < 2; rewrite_all++)
+		for (int op = 0; op < 4; op++) {
+			struct blks a = ftree_blocks(v);
+			unsigned long w0 = vol_freetree_nodes_written;
+			uint64_t blk = v->sb.data_start +
+				       2 * (n / 3 + 7 * (uint64_t)op + 50 * (uint64_t)rewrite_all);
+			if (op % 2 == 0) { /* a free single block in the middle, allocated */
+				CHECK_EQ(vol_alloc_blocks(v, 1, blk, &s), 1);
+				CHECK_EQ(s, blk);
+			} else {
+				CHECK_EQ(vol_release_blocks(v, blk + 1, 1), 0);
+			}
+			vol_test_freetree_rewrite_all = rewrite_all;
+			CHECK_EQ(vol_commit(v), 0);
+			vol_test_freetree_rewrite_all = false;
+			check_ftree(v);
+			unsigned long w = vol_freetree_nodes_written - w0;
+			struct blks b = ftree_blocks(v);
+			size_t kept = 0;
+			for (size_t i = 0, j = 0; i < a.n; i++) {
+				while (j < b.n && b.v[j] < a.v[i])
+					j++;
+				kept += j < b.n && b.v[j] == a.v[i];
+			}
+			printf("# %s: %s one block: %lu of %zu free-tree nodes written\n",
+			       rewrite_all ? "whole rewrite" : "copy-on-write",
+			       op % 2 ? "freed" : "allocated", w, b.n);
+			CHECK_EQ(b.n - kept, w); /* every new node block was written */
+			if (rewrite_all) {
+				CHECK_EQ(kept, 0);
+			} else {
+				CHECKF(w <= 2 * depth, "%lu nodes written (depth %" PRIu64 ")", w,
+				       depth);
+				CHECK(kept + w >= b.n && kept >= a.n - 2 * depth);
+			}
+			free(a.v);
+			free(b.v);
+		}
+	/* remount: the same nodes on the same blocks */
+	struct blks a = ftree_blocks(v);
+	vol_unmount(v);
+	CHECK_EQ(vol_mount(img, &v, &why), 0);
+	check_ftree(v);
+	struct blks b = ftree_blocks(v);
+	CHECK(same_blks(&a, &b));
+	unsigned long w0 = vol_freetree_nodes_written;
+	CHECK_EQ(vol_alloc_blocks(v, 1, v->sb.data_start + 2 * (n / 2), &s), 1);
+	CHECK_EQ(vol_commit(v), 0);
+	CHECK(vol_freetree_nodes_written - w0 <= 2 * depth);
+	check_ftree(v);
+	free(a.v);
+	free(b.v);
+	vol_unmount(v);
+}
+
+/* A commit failing at each write of its free tree (and at its superblock
+ * write) leaves everything as it was: the same nodes on the same blocks,
+ * the tree = allocatable + pending, no new block left on a node, the same
+ * superblock; the next commit succeeds. Then the whole rewrite (the
+ * fallback when placing the nodes does not settle) and back. */
+TEST(volume_freetree_abort)
+{
+	struct vol *v = mkfs_mount(64ull << 20);
+	uint64_t n = test_scale(3000, 4), s;
+	const char *why;
+
+	fragment(v, n);
+	CHECK_EQ(vol_alloc_blocks(v, 1, v->sb.data_start + 2 * (n / 2), &s), 1);
+	CHECK_EQ(vol_release_blocks(v, v->sb.data_start + 1, 1), 0);
+	struct blks a = ftree_blocks(v);
+	struct vol_super sb = v->sb;
+	uint64_t free0 = v->alloc.free, pend0 = v->pend.free;
+	unsigned fails = 0;
+	for (long k = 1;; k++) {
+		v->dev.fail_write = (long)v->dev.writes + k;
+		unsigned long w0 = vol_freetree_nodes_written;
+		int r = vol_commit(v);
+		v->dev.fail_write = 0;
+		if (r == 0) {
+			/* every node write and the superblock's failed once */
+			CHECK_EQ(fails, vol_freetree_nodes_written - w0 + 1);
+			break;
+		}
+		CHECK_EQ(r, -EIO);
+		fails++;
+		check_ftree(v);
+		struct blks b = ftree_blocks(v);
+		CHECK(same_blks(&a, &b));
+		free(b.v);
+		CHECK(memcmp(&sb, &v->sb, sizeof(sb)) == 0);
+		CHECK_EQ(v->alloc.free, free0);
+		CHECK_EQ(v->pend.free, pend0);
+	}
+	CHECK(fails >= 3);
+	check_ftree(v);
+	/* the hazard without the undo: the tree no longer matches the allocator */
+	CHECK_EQ(vol_alloc_blocks(v, 1, v->sb.data_start + 2 * (n / 2 + 2), &s), 1);
+	vol_test_freetree_no_undo = true;
+	v->dev.fail_write = (long)v->dev.writes + 1;
+	CHECK_EQ(vol_commit(v), -EIO);
+	v->dev.fail_write = 0;
+	vol_test_freetree_no_undo = false;
+	CHECK(ftree_differs(v) != NULL);
+	vol_unmount(v); /* a crash: the last commit survives */
+	CHECK_EQ(vol_mount(img, &v, &why), 0);
+	check_ftree(v);
+
+	/* the whole rewrite (the bottom-up writer, as the old code wrote every
+	 * tree): a remount keeps its shape, then commits are copy-on-write */
+	CHECK_EQ(vol_alloc_blocks(v, 1, v->sb.data_start + 2 * (n / 3), &s), 1);
+	unsigned rounds = vol_freetree_rounds;
+	vol_freetree_rounds = 0;
+	unsigned long w0 = vol_freetree_nodes_written;
+	CHECK_EQ(vol_commit(v), 0);
+	vol_freetree_rounds = rounds;
+	check_ftree(v);
+	CHECK_EQ(vol_freetree_nodes_written - w0, tree_blocks(v));
+	CHECK_EQ(vol_extmap_nodes(&v->ftree, &(size_t){0}), tree_blocks(v));
+	CHECK_EQ(vol_commit(v), 0); /* replaces the whole tree once more */
+	check_ftree(v);
+	vol_freetree_rounds = 0;
+	CHECK_EQ(vol_commit(v), 0);
+	vol_freetree_rounds = rounds;
+	free(a.v);
+	a = ftree_blocks(v);
+	vol_unmount(v);
+	CHECK_EQ(vol_mount(img, &v, &why), 0);
+	CHECK_EQ(v->ftree.nfreed, 0); /* loaded with its shape */
+	struct blks b = ftree_blocks(v);
+	CHECK(same_blks(&a, &b));
+	check_ftree(v);
+	w0 = vol_freetree_nodes_written;
+	CHECK_EQ(vol_alloc_blocks(v, 1, v->sb.data_start + 2 * (n / 4), &s), 1);
+	CHECK_EQ(vol_commit(v), 0);
+	CHECK(vol_freetree_nodes_written - w0 <= 4);
+	check_ftree(v);
+	free(a.v);
+	free(b.v);
+	vol_unmount(v);
 }

@@ -152,6 +152,25 @@ static uint32_t get_node(struct vol_alloc *a)
 	return a->top++;
 }
 
+int vol_alloc_reserve(struct vol_alloc *a, size_t n)
+{
+	uint64_t want = (uint64_t)a->top + n;
+
+	if (want <= a->cap)
+		return 0;
+	if (want >= UINT32_MAX / 2)
+		return -ENOMEM;
+	uint32_t cap = a->cap ? a->cap : 64;
+	while (cap < want)
+		cap *= 2;
+	struct vol_anode *p = realloc(a->pool, (size_t)cap * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	a->pool = p;
+	a->cap = cap;
+	return 0;
+}
+
 static uint32_t del_min(struct vol_alloc *a, uint32_t t, uint32_t *min)
 {
 	if (!P(t).l) {

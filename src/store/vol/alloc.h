@@ -75,6 +75,9 @@ static inline size_t vol_alloc_extents(const struct vol_alloc *a)
 {
 	return a->count;
 }
+/* Make room for n more extents (n frees that cannot fail -ENOMEM): 0 or
+ * -ENOMEM. */
+int vol_alloc_reserve(struct vol_alloc *a, size_t n);
 /* Check the invariants (order, disjoint and coalesced, lengths, the free
  * total and count, AVL heights and balance, subtree maxima, pool slots
  * all accounted for); 0 or -EUCLEAN. O(n). */

@@ -117,12 +117,12 @@ static int meta_block(void *arg, uint64_t *blk)
 {
 	struct meta_alloc *m = arg;
 	uint64_t b;
-	int64_t g = vol_alloc_alloc(&m->vs->v->alloc, 1, UINT64_MAX, &b);
+	int64_t g = vol_alloc_blocks(m->vs->v, 1, UINT64_MAX, &b);
 	if (g < 0)
 		return (int)g;
 	int r = vblist_add(&m->n->new_meta, b, 1);
 	if (r) {
-		vol_alloc_free(&m->vs->v->alloc, b, 1);
+		vol_return_blocks(m->vs->v, b, 1);
 		return r;
 	}
 	*blk = b;
@@ -173,8 +173,8 @@ static void undo_trees(struct vstore *vs, size_t upto)
 			if (!n || !n->map_dirty)
 				continue;
 			for (size_t i = 0; i < n->new_meta.nr; i++)
-				vol_alloc_free(&vs->v->alloc, n->new_meta.v[i].start,
-					       n->new_meta.v[i].len);
+				vol_return_blocks(vs->v, n->new_meta.v[i].start,
+						  n->new_meta.v[i].len);
 			n->new_meta.nr = 0;
 		}
 }
@@ -251,7 +251,7 @@ int vs_commit(struct vstore *vs)
 	jbuf = calloc(nlog + 1, BS);
 	if (!jbuf) {
 		r = -ENOMEM;
-		vol_commit_abort(&t);
+		vol_commit_abort(v, &t);
 		goto undo;
 	}
 	struct vol_jdesc *jd = (struct vol_jdesc *)jbuf;
@@ -272,7 +272,7 @@ int vs_commit(struct vstore *vs)
 	/* 3: ordered data and the new trees before the journal names them */
 	r = vol_test_skip_data_flush ? 0 : vol_dev_flush(&v->dev, v->fd);
 	if (r) {
-		vol_commit_abort(&t);
+		vol_commit_abort(v, &t);
 		goto undo;
 	}
 	/* 4: the commit point */
@@ -286,7 +286,7 @@ int vs_commit(struct vstore *vs)
 				   (off_t)(jd->home[k] * BS));
 	free(jbuf);
 	if (r) {
-		vol_commit_abort(&t);
+		vol_commit_abort(v, &t);
 		vs->broken = r;
 		fprintf(stderr,
 			"vol: commit failed after its journal write (%s): the volume "

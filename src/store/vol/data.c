@@ -88,7 +88,7 @@ int vs_write_new_block(struct vstore *vs, struct vnode *n, const void *blk)
 	if (!r)
 		r = vol_extmap_set(&n->map, 0, pblk, 1, 0, vs_release, vs);
 	if (r) {
-		vol_alloc_free(&vs->v->alloc, pblk, 1); /* never durable */
+		vol_return_blocks(vs->v, pblk, 1); /* never durable */
 		return r;
 	}
 	vs_map_dirty(vs, n);
@@ -136,7 +136,7 @@ static int cow_head(struct vstore *vs, struct vnode *n, uint64_t lblk, uint64_t 
 	if (!r)
 		r = vol_extmap_set(&n->map, lblk, pblk, 1, 0, vs_release, vs);
 	if (r)
-		vol_alloc_free(&vs->v->alloc, pblk, 1); /* never durable */
+		vol_return_blocks(vs->v, pblk, 1); /* never durable */
 	free(blk);
 	return r;
 }
@@ -417,7 +417,7 @@ static ssize_t do_write(struct store_inode *si, const char *buf, size_t len, int
 			int64_t g = alloc_data(vs, nblk, hint_for(n, lblk), &pblk);
 			if (g > 0 && (r = vol_extmap_set(&n->map, lblk, pblk, (uint64_t)g,
 							 VOL_EXT_UNWRITTEN, vs_release, vs)))
-				vol_alloc_free(&vs->v->alloc, pblk, (uint64_t)g);
+				vol_return_blocks(vs->v, pblk, (uint64_t)g);
 			if (g < 0)
 				r = (int)g;
 			nblk = g > 0 ? (uint64_t)g : 0;
@@ -477,7 +477,7 @@ static int alloc_range(struct vstore *vs, struct vnode *n, uint64_t lblk, uint64
 			int r = vol_extmap_set(&n->map, lblk, pblk, (uint64_t)g, VOL_EXT_UNWRITTEN,
 					       vs_release, vs);
 			if (r) {
-				vol_alloc_free(&vs->v->alloc, pblk, (uint64_t)g);
+				vol_return_blocks(vs->v, pblk, (uint64_t)g);
 				return r;
 			}
 			vs_map_dirty(vs, n);

@@ -150,6 +150,13 @@ int vol_extmap_write(struct vol_extmap *m, const struct vol_bdev *bd, uint64_t o
 /* The commit that wrote them is durable: nodes take their new blocks, are
  * clean, and the dropped nodes' blocks are forgotten. */
 void vol_extmap_committed(struct vol_extmap *m);
+/* Marks every node dirty (the next write rewrites the whole tree). */
+void vol_extmap_dirty_all(struct vol_extmap *m);
+/* Nodes in the tree; *dirty = those the next write writes. O(nodes). */
+size_t vol_extmap_nodes(const struct vol_extmap *m, size_t *dirty);
+/* A write that will not be committed: every node's new_blk back to 0 (the
+ * blocks, dirty flags and freed list stay: the next write redoes it). */
+void vol_extmap_write_abort(struct vol_extmap *m);
 /* Records a committed block the map owns but no node has (a tree loaded
  * without its shape). 0 or -ENOMEM. */
 int vol_extmap_adopt_block(struct vol_extmap *m, uint64_t blk);

@@ -96,13 +96,11 @@ static int repair(struct vstore *vs, struct vs_check *ck, FILE *report)
 			vs_evict(vs, vs->inodes[i]); /* orphans */
 	/* the free set: leaked blocks were never referenced by anything durable */
 	for (size_t i = 0; !r && i < ck->taken.nr; i++)
-		r = vol_alloc_take(&v->alloc, ck->taken.v[i].start, ck->taken.v[i].len);
+		r = vol_take_blocks(v, ck->taken.v[i].start, ck->taken.v[i].len);
 	for (size_t i = 0; !r && i < ck->leak.nr; i++)
-		r = vol_alloc_free(&v->alloc, ck->leak.v[i].start, ck->leak.v[i].len);
-	for (size_t i = 0; !r && i < v->pending.nr; i++) /* evicted orphans */
-		r = vol_alloc_free(&v->alloc, v->pending.v[i].start, v->pending.v[i].len);
-	if (!r)
-		vol_pending_clear(v);
+		r = vol_return_blocks(v, ck->leak.v[i].start, ck->leak.v[i].len);
+	if (!r) /* evicted orphans */
+		r = vol_pending_reuse(v);
 	if (!r) {
 		/* force a new superblock free count even if no inode changed */
 		struct vnode *root = vs->inodes[v->sb.root_ino];

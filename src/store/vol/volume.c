@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * volume.c - mount, space accounting and copy-on-write commit of the
- * free-space tree of a vol volume (see volume.h, docs/vol-format.md).
+ * volume.c - mount, space accounting and the commit of the space state of
+ * a vol volume (see volume.h, docs/vol-format.md).
  *
- * Commit: C = allocatable + pending + old tree blocks (the free set once the
- * commit is durable). The new tree's n blocks are carved from the tail of
- * the longest allocatable extent (free in the last commit too, so nothing
- * durable is overwritten) and taken out of C; the tree of C is written
- * there, flushed, then the superblock points at it and is flushed. Only then
- * does C become the allocator, so blocks freed by a commit are reused only
- * after it is durable. Releases are checked for double frees against the
- * allocator and against v->pend, the pending blocks as a second extent set
- * (both O(log n)).
+ * Mount loads the free-space tree into the allocator and, with its on-disk
+ * shape, into v->ftree. Every grant, return and release of blocks here also
+ * edits v->ftree, which so holds allocatable + pending at all times; a
+ * commit (freetree.c) writes its changed nodes copy-on-write into blocks
+ * free in the last commit, flushes, then the superblock points at it and is
+ * flushed. Only then do the pending blocks become allocatable, so blocks
+ * freed by a commit are reused only after it is durable. Releases are
+ * checked for double frees against the allocator and against v->pend, the
+ * pending blocks as a second extent set (both O(log n)).
  *
  * Locking: vol->lock (mutex) around every entry point; nothing else.
  */
@@ -59,16 +59,21 @@ bool vol_test_no_pending_check;
 struct mount_ctx {
 	struct vol *v;
 	const char **why;
+	bool shape; /* v->ftree keeps the on-disk shape */
 };
 
 static int mount_emit(void *arg, const struct vol_disk_extent *e)
 {
 	struct mount_ctx *c = arg;
-	if (e->pblk < c->v->sb.data_start || vol_alloc_free(&c->v->alloc, e->pblk, e->len)) {
+	struct vol *v = c->v;
+	if (e->pblk < v->sb.data_start || vol_alloc_free(&v->alloc, e->pblk, e->len)) {
 		*c->why = "vol: free-space tree: extent outside the data area or overlapping";
 		return -EUCLEAN;
 	}
-	return 0;
+	if (c->shape) /* in memory lblk = pblk (0 on disk) */
+		return vol_extmap_load_ext(&v->ftree,
+					   &(struct vol_disk_extent){e->pblk, e->pblk, e->len, 0});
+	return vol_extmap_set(&v->ftree, e->pblk, e->pblk, e->len, 0, NULL, NULL);
 }
 
 static int mount_node(void *arg, uint64_t blk)
@@ -81,6 +86,47 @@ static int mount_node(void *arg, uint64_t blk)
 		return -EUCLEAN;
 	}
 	return 0;
+}
+
+/* A tree without its shape: the nodes' blocks are replaced at the next commit. */
+static int mount_node_flat(void *arg, uint64_t blk)
+{
+	struct mount_ctx *c = arg;
+	int r = mount_node(arg, blk);
+	return r ? r : vol_extmap_adopt_block(&c->v->ftree, blk);
+}
+
+static int mount_node_shape(void *arg, uint64_t blk, unsigned level)
+{
+	struct mount_ctx *c = arg;
+	int r = mount_node(arg, blk);
+	return r ? r : vol_extmap_load_node(&c->v->ftree, blk, level);
+}
+
+static void ftree_reset(struct vol *v)
+{
+	vol_extmap_destroy(&v->ftree);
+	vol_extmap_init(&v->ftree);
+	v->ftree.lcap = v->ftree.icap = 0; /* the on-disk capacities, whatever a test set */
+}
+
+/* The free-space tree into the allocator and v->ftree, with its shape
+ * where it can be kept. */
+static int mount_free_tree(struct vol *v, const char **why)
+{
+	struct mount_ctx c = {v, why, true};
+	int r =
+	    vol_btree_read_shape(&v->bd, 0, v->sb.free_root, mount_emit, mount_node_shape, &c, why);
+	if (!r)
+		vol_extmap_load_done(&v->ftree);
+	if (r != -EAGAIN)
+		return r;
+	vol_alloc_reset(&v->alloc);
+	v->tree.nr = 0;
+	ftree_reset(v);
+	c.shape = false;
+	return vol_btree_read_nodes(&v->bd, 0, v->sb.free_root, mount_emit, mount_node_flat, &c,
+				    why);
 }
 
 int vol_mount(const char *path, struct vol **out, const char **why)
@@ -98,6 +144,7 @@ int vol_mount(const char *path, struct vol **out, const char **why)
 	pthread_mutex_init(&v->lock, NULL);
 	vol_alloc_init(&v->alloc);
 	vol_alloc_init(&v->pend);
+	ftree_reset(v);
 	v->fd = open(path, O_RDWR | O_CLOEXEC);
 	if (v->fd < 0) {
 		r = -errno;
@@ -124,8 +171,7 @@ int vol_mount(const char *path, struct vol **out, const char **why)
 	}
 	if (r)
 		goto fail;
-	struct mount_ctx c = {v, why};
-	r = vol_btree_read_nodes(&v->bd, 0, v->sb.free_root, mount_emit, mount_node, &c, why);
+	r = mount_free_tree(v, why);
 	if (r)
 		goto fail;
 	for (size_t i = 0; i < v->tree.nr; i++)
@@ -152,6 +198,7 @@ void vol_unmount(struct vol *v)
 		close(v->fd);
 	vol_alloc_destroy(&v->alloc);
 	vol_alloc_destroy(&v->pend);
+	vol_extmap_destroy(&v->ftree);
 	blist_free(&v->pending);
 	blist_free(&v->tree);
 	pthread_mutex_destroy(&v->lock);
@@ -162,6 +209,42 @@ int64_t vol_alloc_blocks(struct vol *v, uint64_t want, uint64_t hint, uint64_t *
 {
 	pthread_mutex_lock(&v->lock);
 	int64_t r = vol_alloc_alloc(&v->alloc, want, hint, start);
+	if (r > 0)
+		vol_freetree_remove(v, *start, (uint64_t)r);
+	pthread_mutex_unlock(&v->lock);
+	return r;
+}
+
+int vol_return_blocks(struct vol *v, uint64_t start, uint64_t len)
+{
+	pthread_mutex_lock(&v->lock);
+	int r = vol_alloc_free(&v->alloc, start, len);
+	if (!r)
+		vol_freetree_add(v, start, len);
+	pthread_mutex_unlock(&v->lock);
+	return r;
+}
+
+int vol_take_blocks(struct vol *v, uint64_t start, uint64_t len)
+{
+	pthread_mutex_lock(&v->lock);
+	int r = vol_alloc_take(&v->alloc, start, len);
+	if (!r)
+		vol_freetree_remove(v, start, len);
+	pthread_mutex_unlock(&v->lock);
+	return r;
+}
+
+int vol_pending_reuse(struct vol *v)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&v->lock);
+	/* the tree holds them already: free either way */
+	for (size_t i = 0; !r && i < v->pending.nr; i++)
+		r = vol_alloc_free(&v->alloc, v->pending.v[i].start, v->pending.v[i].len);
+	if (!r)
+		vol_pending_clear(v);
 	pthread_mutex_unlock(&v->lock);
 	return r;
 }
@@ -185,6 +268,8 @@ int vol_release_blocks(struct vol *v, uint64_t start, uint64_t len)
 		blist_unadd(&v->pending, start, len);
 		r = -ENOMEM;
 	}
+	if (!r)
+		vol_freetree_add(v, start, len);
 	pthread_mutex_unlock(&v->lock);
 	return r;
 }
@@ -203,132 +288,27 @@ uint64_t vol_free_blocks(struct vol *v)
 	return n;
 }
 
-/* Extents the tree of a holds, counting splits of over-long extents. */
-static uint64_t disk_extents(const struct vol_alloc *a)
-{
-	uint64_t n = 0;
-	vol_alloc_for_each(a, e) n += (e.len + VOL_EXT_MAX32 - 1) / VOL_EXT_MAX32;
-	return n;
-}
-
-struct carve {
-	uint64_t next, end;
-};
-
-static int carve_alloc(void *arg, uint64_t *blk)
-{
-	struct carve *c = arg;
-	if (c->next >= c->end)
-		return -ENOSPC;
-	*blk = c->next++;
-	return 0;
-}
-
-static int do_prepare(struct vol *v, struct vol_alloc *c, struct vol_txn *t)
-{
-	int r = vol_alloc_clone(c, &v->alloc);
-	if (r)
-		return r;
-	for (size_t i = 0; !r && i < v->pending.nr; i++)
-		r = vol_alloc_free(c, v->pending.v[i].start, v->pending.v[i].len);
-	for (size_t i = 0; !r && i < v->tree.nr; i++)
-		r = vol_alloc_free(c, v->tree.v[i].start, v->tree.v[i].len);
-	if (r)
-		return r == -EINVAL ? -EUCLEAN : r;
-	/* the new tree's blocks: the tail of the longest allocatable extent */
-	struct vol_fext big;
-	r = vol_alloc_largest(&v->alloc, &big);
-	if (r)
-		return r;
-	uint64_t end = big.start + big.len, len = big.len;
-	uint64_t taken = 0;
-	for (;;) {
-		uint64_t need = vol_btree_nodes_for(disk_extents(c));
-		if (need <= taken)
-			break;
-		if (need >= len) /* keep the extent: consuming it would change the count */
-			return -ENOSPC;
-		r = vol_alloc_take(c, end - need, need - taken);
-		if (r)
-			return r == -ENOENT ? -EUCLEAN : r;
-		taken = need;
-	}
-	/* snapshot C as disk extents */
-	uint64_t ne = disk_extents(c);
-	struct vol_disk_extent *e = malloc((ne ? ne : 1) * sizeof(*e));
-	if (!e)
-		return -ENOMEM;
-	size_t k = 0;
-	vol_alloc_for_each(c, ce) for (uint64_t s = ce.start, left = ce.len; left;)
-	{
-		uint32_t n = left > VOL_EXT_MAX32 ? (uint32_t)VOL_EXT_MAX32 : (uint32_t)left;
-		e[k++] = (struct vol_disk_extent){.pblk = s, .len = n};
-		s += n;
-		left -= n;
-	}
-	struct carve cv = {end - taken, end};
-	uint64_t root, nodes;
-	r = vol_btree_write(&v->bd, 0, e, k, carve_alloc, &cv, &root, &nodes);
-	free(e);
-	if (r)
-		return r;
-	if (nodes != taken)
-		return -EUCLEAN; /* cannot happen: nodes_for() and the writer agree */
-	t->sb = v->sb;
-	t->sb.free_root = root;
-	t->sb.free_blocks = c->free;
-	t->sb.generation++;
-	t->tree_start = end - taken;
-	t->tree_blocks = taken;
-	return 0;
-}
-
-static void do_finish(struct vol *v, struct vol_txn *t)
-{
-	/* durable: C is the allocator, the carved range is the committed tree */
-	v->sb = t->sb;
-	vol_alloc_destroy(&v->alloc);
-	v->alloc = t->c;
-	vol_alloc_init(&t->c);
-	vol_pending_clear(v);
-	v->tree.nr = 0;
-	/* cannot fail: prepare made tree.cap >= 1 and tree.nr is 0 */
-	if (t->tree_blocks)
-		(void)vblist_add(&v->tree, t->tree_start, t->tree_blocks);
-	v->commits++;
-}
-
 int vol_commit_prepare(struct vol *v, struct vol_txn *t)
 {
-	memset(t, 0, sizeof(*t));
-	vol_alloc_init(&t->c);
 	pthread_mutex_lock(&v->lock);
-	/* make sure do_finish's vblist_add cannot fail */
-	int r = 0;
-	if (!v->tree.cap) {
-		v->tree.v = malloc(8 * sizeof(*v->tree.v));
-		v->tree.cap = v->tree.v ? 8 : 0;
-		r = v->tree.v ? 0 : -ENOMEM;
-	}
-	if (!r)
-		r = do_prepare(v, &t->c, t);
+	int r = vol_freetree_prepare(v, t);
 	pthread_mutex_unlock(&v->lock);
-	if (r)
-		vol_commit_abort(t);
 	return r;
 }
 
 void vol_commit_finish(struct vol *v, struct vol_txn *t)
 {
 	pthread_mutex_lock(&v->lock);
-	do_finish(v, t);
+	vol_freetree_finish(v, t);
+	v->commits++;
 	pthread_mutex_unlock(&v->lock);
-	vol_commit_abort(t);
 }
 
-void vol_commit_abort(struct vol_txn *t)
+void vol_commit_abort(struct vol *v, struct vol_txn *t)
 {
-	vol_alloc_destroy(&t->c);
+	pthread_mutex_lock(&v->lock);
+	vol_freetree_abort(v, t);
+	pthread_mutex_unlock(&v->lock);
 }
 
 int vol_commit(struct vol *v)
@@ -347,7 +327,7 @@ int vol_commit(struct vol *v)
 		r = vol_dev_flush(&v->dev, v->fd);
 	free(blk);
 	if (r)
-		vol_commit_abort(&t);
+		vol_commit_abort(v, &t);
 	else
 		vol_commit_finish(v, &t);
 	return r;

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * volume.h - a mounted vol volume's space management: mount reads and
- * checks the superblock and the free-space tree into the allocator; commit
- * writes a new free-space tree copy-on-write into blocks that were free in
- * the previous commit, flushes, then switches the superblock to it; blocks
- * released since the last commit (the old tree's included) return to the
- * allocator only once the commit is durable.
+ * checks the superblock and the free-space tree into the allocator and into
+ * an in-memory copy of the tree with its on-disk shape; commit writes the
+ * changed nodes of the free-space tree (and their ancestors) copy-on-write
+ * into blocks that were free in the previous commit (freetree.c), flushes,
+ * then switches the superblock to it; blocks released since the last commit
+ * (the replaced tree nodes included) return to the allocator only once the
+ * commit is durable. Every grant and return of allocator blocks goes
+ * through the functions here, which keep the in-memory tree in step.
  *
  * Locking: vol->lock (a mutex) serialises every entry point here.
  */
@@ -19,6 +22,7 @@
 
 #include "store/vol/alloc.h"
 #include "store/vol/btree.h"
+#include "store/vol/extmap.h"
 #include "store/vol/format.h"
 #include "store/vol/io.h"
 
@@ -50,6 +54,11 @@ struct vol {
 	struct vol_blist pending; /* released since the last commit: free after the next */
 	struct vol_alloc pend;	  /* what vol_release_blocks put there, as a set */
 	struct vol_blist tree;	  /* blocks of the committed free tree inside the data area */
+	/* the free-space tree in memory: always allocatable + pending as
+	 * extents {lblk = pblk = start, len}; its nodes know their committed
+	 * blocks and which changed since (freetree.c) */
+	struct vol_extmap ftree;
+	bool ftree_stale; /* an update was lost (-ENOMEM): the next commit rebuilds it */
 	unsigned long commits;
 	struct vol_dev dev; /* bd.dev points here */
 };
@@ -60,14 +69,23 @@ struct vol {
  * superblock; the caller makes both durable, then finish installs the new
  * free set (or abort forgets it). Caller holds nothing; v->lock is taken. */
 struct vol_txn {
+	struct vol_super sb; /* the superblock naming the new tree */
+	bool whole;	     /* whole rewrite (freetree.c's fallback) */
+	/* copy-on-write: */
+	struct vol_alloc pset; /* the pending list as a set */
+	struct vol_alloc rep;  /* replaced tree blocks in the data area: free once durable */
+	struct vol_alloc pool; /* the new nodes' blocks, out of the allocator */
+	uint64_t lo;	       /* the pool's lowest block (it grows downwards) */
+	uint64_t written;      /* nodes written */
+	/* whole rewrite: */
 	struct vol_alloc c;  /* the free set once durable */
-	struct vol_super sb; /* the superblock naming it */
+	struct vol_extmap f; /* ... as the in-memory tree */
 	uint64_t tree_start; /* the new tree's blocks */
 	uint64_t tree_blocks;
 };
 int vol_commit_prepare(struct vol *v, struct vol_txn *t);
 void vol_commit_finish(struct vol *v, struct vol_txn *t);
-void vol_commit_abort(struct vol_txn *t);
+void vol_commit_abort(struct vol *v, struct vol_txn *t);
 
 /* 0 or -errno; on -EINVAL/-EUCLEAN/-EOPNOTSUPP *why says what is wrong. */
 int vol_mount(const char *path, struct vol **out, const char **why);
@@ -75,6 +93,14 @@ int vol_mount(const char *path, struct vol **out, const char **why);
 void vol_unmount(struct vol *v);
 /* Allocate up to want blocks (see vol_alloc_alloc). */
 int64_t vol_alloc_blocks(struct vol *v, uint64_t want, uint64_t hint, uint64_t *start);
+/* Blocks granted by vol_alloc_blocks that nothing durable ever named go
+ * straight back to the allocator. 0 or -EINVAL (not granted). */
+int vol_return_blocks(struct vol *v, uint64_t start, uint64_t len);
+/* Take a known-used range out of the allocator (fsck's repair): 0, -ENOENT
+ * unless all of it is allocatable. */
+int vol_take_blocks(struct vol *v, uint64_t start, uint64_t len);
+/* The pending blocks become allocatable now (fsck, before its commit). */
+int vol_pending_reuse(struct vol *v);
 /* Release blocks; they become allocatable after the next commit. */
 int vol_release_blocks(struct vol *v, uint64_t start, uint64_t len);
 /* Make the current space state durable. 0 or -errno (-ENOSPC, -EIO...); on
@@ -87,5 +113,24 @@ uint64_t vol_free_blocks(struct vol *v);
 void vol_pending_clear(struct vol *v);
 /* Test only: vol_release_blocks skips its check against the pending set. */
 extern bool vol_test_no_pending_check;
+
+/* ---- freetree.c: the free-space tree's commit (v->lock held) ---- */
+
+/* Rounds of placing the new nodes before the whole rewrite takes over. */
+extern unsigned vol_freetree_rounds;
+/* Tests: write every free-tree node at each commit (the old behaviour). */
+extern bool vol_test_freetree_rewrite_all;
+/* Tests: an aborted commit gives the pool back to the allocator but leaves
+ * the tree's edits in place (the hazard the undo prevents). */
+extern bool vol_test_freetree_no_undo;
+/* Free-tree nodes written by the commits so far (tests, figures). */
+extern unsigned long vol_freetree_nodes_written;
+int vol_freetree_prepare(struct vol *v, struct vol_txn *t);
+void vol_freetree_finish(struct vol *v, struct vol_txn *t);
+void vol_freetree_abort(struct vol *v, struct vol_txn *t);
+/* The in-memory tree gains / loses [start, start + len); on -ENOMEM it is
+ * marked stale (rebuilt by the next commit). */
+void vol_freetree_add(struct vol *v, uint64_t start, uint64_t len);
+void vol_freetree_remove(struct vol *v, uint64_t start, uint64_t len);
 
 #endif

@@ -10,7 +10,8 @@
  * allocator (free in the last commit), so a clean subtree keeps its blocks;
  * the replaced blocks and those of dropped nodes go to the caller's
  * pending list; once the commit is durable the nodes adopt their new
- * blocks.
+ * blocks. The free-space tree (owner 0, freetree.c) is such a map too, with
+ * lblk = pblk in memory and lblk 0 on disk.
  *
  * Locking: none; the caller serialises (the store lock).
  */
@@ -72,6 +73,43 @@ static void dirty_all(struct vol_xnode *x)
 		dirty_all(x->ent[i].kid);
 }
 
+void vol_extmap_dirty_all(struct vol_extmap *m)
+{
+	if (m->root)
+		dirty_all(m->root);
+}
+
+static size_t count_nodes(const struct vol_xnode *x, size_t *dirty)
+{
+	size_t n = 1;
+
+	*dirty += x->dirty;
+	for (unsigned i = 0; x->level && i < x->nr; i++)
+		n += count_nodes(x->ent[i].kid, dirty);
+	return n;
+}
+
+size_t vol_extmap_nodes(const struct vol_extmap *m, size_t *dirty)
+{
+	*dirty = 0;
+	return m->root ? count_nodes(m->root, dirty) : 0;
+}
+
+static void forget(struct vol_xnode *x)
+{
+	if (!x->dirty)
+		return;
+	x->new_blk = 0;
+	for (unsigned i = 0; x->level && i < x->nr; i++)
+		forget(x->ent[i].kid);
+}
+
+void vol_extmap_write_abort(struct vol_extmap *m)
+{
+	if (m->root)
+		forget(m->root);
+}
+
 struct wctx {
 	const struct vol_bdev *bd;
 	uint64_t owner;
@@ -104,8 +142,13 @@ static int write_node(struct wctx *w, struct vol_xnode *x)
 			struct vol_index ix = {x->ent[i].key, where(x->ent[i].kid)};
 			memcpy(e + i * sizeof(ix), &ix, sizeof(ix));
 		} else {
+			/* the free-space tree (owner 0) keys by pblk: lblk = pblk in
+			 * memory, 0 on disk */
 			const struct vol_ext *s = &x->ext[i];
-			struct vol_disk_extent d = {s->lblk, s->pblk, (uint32_t)s->len, s->flags};
+			if (!w->owner && (s->lblk != s->pblk || s->flags))
+				return -EINVAL;
+			struct vol_disk_extent d = {w->owner ? s->lblk : 0, s->pblk,
+						    (uint32_t)s->len, s->flags};
 			memcpy(e + i * sizeof(d), &d, sizeof(d));
 		}
 	r = vol_btree_put_node(w->bd, x->new_blk, w->owner, x->level, x->nr, w->blk);
