@@ -92,6 +92,7 @@ static void free_vs(struct vstore *vs)
 	if (vs->lock_fd >= 0)
 		close(vs->lock_fd);
 	pthread_mutex_destroy(&vs->lock);
+	pthread_cond_destroy(&vs->thaw);
 	free(vs);
 }
 
@@ -109,6 +110,7 @@ int store_open_vol(const char *image, struct store **out)
 	if (!vs)
 		return -ENOMEM;
 	pthread_mutex_init(&vs->lock, NULL);
+	pthread_cond_init(&vs->thaw, NULL);
 	vs->dio_fd = -1;
 	r = vol_lock_image(image, O_RDWR, &vs->lock_fd);
 	if (r) {
@@ -140,7 +142,7 @@ int store_open_vol(const char *image, struct store **out)
 	vs->ino_cursor = 2;
 	/* orphans: unlinked while open when the last session ended */
 	bool orphans = false;
-	pthread_mutex_lock(&vs->lock);
+	vs_lock_change(vs); /* an fsync's commit in flight installs first */
 	for (uint64_t i = 1; i < vs->ninodes; i++)
 		if (vs->inodes[i] && vs->inodes[i]->di.nlink == 0) {
 			vs_evict(vs, vs->inodes[i]);

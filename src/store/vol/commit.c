@@ -24,8 +24,12 @@
  * durable state); a failure in or after 4 leaves the store broken (-EIO
  * until remounted: mount replays or ignores the journal, both consistent).
  *
- * Locking: caller holds vs->lock.
+ * Locking: caller holds vs->lock. vs_commit keeps it throughout;
+ * vs_commit_sync (fsync) drops it across steps 3-5 with vs->frozen set, so
+ * lookups and reads go on while changes wait (vs_lock_change), and takes it
+ * back to install.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,20 +207,42 @@ static void encode_slot(struct vstore *vs, uint64_t ino, char *slot)
 
 /* ---- the commit ---- */
 
-int vs_commit(struct vstore *vs)
+/* One commit between its build (steps 1-2 and the journal transaction in
+ * memory, under vs->lock) and its install (step 6). */
+struct commit_ctx {
+	struct vol_txn t;
+	char *jbuf; /* the descriptor and the nlog logged blocks */
+	size_t nlog;
+	size_t pend_nr; /* the pending list before this commit added to it */
+	uint64_t pend_last;
+};
+
+void (*vol_test_commit_window)(struct vstore *vs);
+bool vol_test_commit_keep_lock;
+
+/* Takes back everything the build did: the last commit stays the state. */
+static void commit_undo(struct vstore *vs, struct commit_ctx *c)
 {
 	struct vol *v = vs->v;
-	struct vol_txn t;
-	size_t k = 0, nlog = vs->ndirty + 1;
-	char *jbuf = NULL;
+
+	free(c->jbuf);
+	c->jbuf = NULL;
+	v->pending.nr = c->pend_nr;
+	if (c->pend_nr)
+		v->pending.v[c->pend_nr - 1].len = c->pend_last;
+	undo_trees(vs, vs->ndirty);
+}
+
+/* Steps 1, 2 and the journal transaction. 0, or -errno with nothing left
+ * changed. Caller holds vs->lock. */
+static int commit_build(struct vstore *vs, struct commit_ctx *c)
+{
+	struct vol *v = vs->v;
+	size_t k = 0;
 	int r = 0;
 
-	if (vs->broken)
-		return -EIO;
-	if (vs->ndirty > jcap(vs))
-		return -ENOSPC; /* cannot happen: ops make room first */
-	if (vs->ndirty == 0 && v->pending.nr == 0)
-		return vol_dev_flush(&v->dev, v->fd); /* nothing changed but data in place */
+	c->nlog = vs->ndirty + 1;
+	c->jbuf = NULL;
 	/* 1 */
 	for (; !r && k < vs->ndirty; k++)
 		for (uint64_t s = 0; !r && s < PER_BLOCK; s++) {
@@ -229,8 +255,8 @@ int vs_commit(struct vstore *vs)
 		return r;
 	}
 	/* old metadata blocks become pending (remember how to take them back) */
-	size_t pend_nr = v->pending.nr;
-	uint64_t pend_last = pend_nr ? v->pending.v[pend_nr - 1].len : 0;
+	c->pend_nr = v->pending.nr;
+	c->pend_last = c->pend_nr ? v->pending.v[c->pend_nr - 1].len : 0;
 	for (k = 0; !r && k < vs->ndirty; k++)
 		for (uint64_t s = 0; !r && s < PER_BLOCK; s++) {
 			struct vnode *n = vs->inodes[vs->dirty[k] * PER_BLOCK + s];
@@ -244,49 +270,74 @@ int vs_commit(struct vstore *vs)
 		}
 	/* 2 */
 	if (!r)
-		r = vol_commit_prepare(v, &t);
-	if (r)
-		goto undo;
-	/* the journal transaction */
-	jbuf = calloc(nlog + 1, BS);
-	if (!jbuf) {
-		r = -ENOMEM;
-		vol_commit_abort(v, &t);
-		goto undo;
+		r = vol_commit_prepare(v, &c->t);
+	if (r) {
+		commit_undo(vs, c);
+		return r;
 	}
-	struct vol_jdesc *jd = (struct vol_jdesc *)jbuf;
+	/* the journal transaction */
+	c->jbuf = calloc(c->nlog + 1, BS);
+	if (!c->jbuf) {
+		vol_commit_abort(v, &c->t);
+		commit_undo(vs, c);
+		return -ENOMEM;
+	}
+	struct vol_jdesc *jd = (struct vol_jdesc *)c->jbuf;
 	jd->magic = VOL_JRNL_MAGIC;
-	jd->seq = t.sb.generation;
-	memcpy(jd->uuid, t.sb.uuid, sizeof(jd->uuid));
-	jd->nr = (uint32_t)nlog;
+	jd->seq = c->t.sb.generation;
+	memcpy(jd->uuid, c->t.sb.uuid, sizeof(jd->uuid));
+	jd->nr = (uint32_t)c->nlog;
 	for (k = 0; k < vs->ndirty; k++) {
 		uint64_t b = vs->dirty[k];
 		jd->home[k] = v->sb.itable_start + b;
 		for (uint64_t s = 0; s < PER_BLOCK; s++)
 			encode_slot(vs, b * PER_BLOCK + s,
-				    jbuf + (k + 1) * BS + s * VOL_INODE_SIZE);
+				    c->jbuf + (k + 1) * BS + s * VOL_INODE_SIZE);
 	}
 	jd->home[vs->ndirty] = 0;
-	vol_super_encode(&t.sb, jbuf + nlog * BS);
-	jd->crc = vol_crc32c(0, jbuf, (nlog + 1) * BS);
+	vol_super_encode(&c->t.sb, c->jbuf + c->nlog * BS);
+	jd->crc = vol_crc32c(0, c->jbuf, (c->nlog + 1) * BS);
+	return 0;
+}
+
+/* Steps 3-5: image I/O from c alone (vs->lock may be dropped: nothing else
+ * of the store is read). *committed: the journal write was attempted. */
+static int commit_write(struct vol *v, const struct commit_ctx *c, bool *committed)
+{
+	const struct vol_jdesc *jd = (const struct vol_jdesc *)c->jbuf;
 	/* 3: ordered data and the new trees before the journal names them */
-	r = vol_test_skip_data_flush ? 0 : vol_dev_flush(&v->dev, v->fd);
-	if (r) {
-		vol_commit_abort(v, &t);
-		goto undo;
-	}
+	int r = vol_test_skip_data_flush ? 0 : vol_dev_flush(&v->dev, v->fd);
+
+	*committed = !r;
+	if (r)
+		return r;
 	/* 4: the commit point */
-	r = vol_dev_pwrite(&v->dev, v->fd, jbuf, (nlog + 1) * BS,
+	r = vol_dev_pwrite(&v->dev, v->fd, c->jbuf, (c->nlog + 1) * BS,
 			   (off_t)(v->sb.journal_start * BS));
 	if (!r)
 		r = vol_dev_flush(&v->dev, v->fd);
 	/* 5: checkpoint */
-	for (k = 0; !r && k < nlog; k++)
-		r = vol_dev_pwrite(&v->dev, v->fd, jbuf + (k + 1) * BS, BS,
+	for (size_t k = 0; !r && k < c->nlog; k++)
+		r = vol_dev_pwrite(&v->dev, v->fd, c->jbuf + (k + 1) * BS, BS,
 				   (off_t)(jd->home[k] * BS));
-	free(jbuf);
+	return r;
+}
+
+/* Step 6, or the undo / the broken store after a failure. Caller holds
+ * vs->lock; nothing changed since commit_build. */
+static int commit_install(struct vstore *vs, struct commit_ctx *c, int r, bool committed)
+{
+	struct vol *v = vs->v;
+
+	if (r && !committed) {
+		vol_commit_abort(v, &c->t);
+		commit_undo(vs, c);
+		return r;
+	}
+	free(c->jbuf);
+	c->jbuf = NULL;
 	if (r) {
-		vol_commit_abort(v, &t);
+		vol_commit_abort(v, &c->t);
 		vs->broken = r;
 		fprintf(stderr,
 			"vol: commit failed after its journal write (%s): the volume "
@@ -294,10 +345,10 @@ int vs_commit(struct vstore *vs)
 			strerror(-r));
 		return -EIO;
 	}
-	/* 6; allocation restarts at the bottom: freed space is reused first */
-	vol_commit_finish(v, &t);
+	/* allocation restarts at the bottom: freed space is reused first */
+	vol_commit_finish(v, &c->t);
 	v->alloc.cursor = v->sb.data_start;
-	for (k = 0; k < vs->ndirty; k++) {
+	for (size_t k = 0; k < vs->ndirty; k++) {
 		for (uint64_t s = 0; s < PER_BLOCK; s++) {
 			struct vnode *n = vs->inodes[vs->dirty[k] * PER_BLOCK + s];
 			if (!n)
@@ -321,12 +372,67 @@ int vs_commit(struct vstore *vs)
 	vs->ndirty = 0;
 	vs->commits++;
 	return 0;
-undo:
-	free(jbuf);
-	v->pending.nr = pend_nr;
-	if (pend_nr)
-		v->pending.v[pend_nr - 1].len = pend_last;
-	undo_trees(vs, vs->ndirty);
+}
+
+/* -1: nothing changed (data in place only wants a flush), else 0 or -errno. */
+static int commit_check(struct vstore *vs)
+{
+	if (vs->broken)
+		return -EIO;
+	if (vs->ndirty > jcap(vs))
+		return -ENOSPC; /* cannot happen: ops make room first */
+	return vs->ndirty == 0 && vs->v->pending.nr == 0 ? -1 : 0;
+}
+
+int vs_commit(struct vstore *vs)
+{
+	struct commit_ctx c;
+	bool committed;
+	int r = commit_check(vs);
+
+	assert(!vs->frozen); /* changes, and so their commits, wait for the thaw */
+
+	if (r == -1)
+		return vol_dev_flush(&vs->v->dev, vs->v->fd);
+	if (!r)
+		r = commit_build(vs, &c);
+	if (r)
+		return r;
+	r = commit_write(vs->v, &c, &committed);
+	return commit_install(vs, &c, r, committed);
+}
+
+int vs_commit_sync(struct vstore *vs)
+{
+	struct commit_ctx c;
+	bool committed;
+	int r;
+
+	vs_wait_thaw(vs); /* another fsync's commit is writing */
+	r = commit_check(vs);
+	if (r == -1) { /* a flush needs no state: not even the lock */
+		pthread_mutex_unlock(&vs->lock);
+		r = vol_dev_flush(&vs->v->dev, vs->v->fd);
+		pthread_mutex_lock(&vs->lock);
+		return r;
+	}
+	if (!r)
+		r = commit_build(vs, &c);
+	if (r)
+		return r;
+	/* frozen: every change waits in vs_lock_change/vs_wait_thaw, so the
+	 * state commit_install works on is the one commit_build saw */
+	vs->frozen = true;
+	if (!vol_test_commit_keep_lock)
+		pthread_mutex_unlock(&vs->lock);
+	if (vol_test_commit_window)
+		vol_test_commit_window(vs);
+	r = commit_write(vs->v, &c, &committed);
+	if (!vol_test_commit_keep_lock)
+		pthread_mutex_lock(&vs->lock);
+	r = commit_install(vs, &c, r, committed);
+	vs->frozen = false;
+	pthread_cond_broadcast(&vs->thaw);
 	return r;
 }
 

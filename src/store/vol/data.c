@@ -215,7 +215,7 @@ static int vol_setsize(struct store_inode *si, int64_t size)
 		return -EINVAL;
 	if (size > VOL_MAX_FILE)
 		return -EFBIG;
-	pthread_mutex_lock(&vs->lock);
+	vs_lock_change(vs);
 	int r = vs->broken ? -EIO : vs_make_room(vs, 1);
 	if (!r && (uint64_t)size < n->di.size)
 		r = vs_truncate_blocks(vs, n, (uint64_t)size);
@@ -400,6 +400,11 @@ static ssize_t do_write(struct store_inode *si, const char *buf, size_t len, int
 			break;
 		}
 		vol_extmap_lookup(&n->map, lblk, last - lblk, &m);
+		if (m.type != VOL_MAP_MAPPED && vs->frozen) {
+			vs_wait_thaw(vs); /* allocating changes the state: after the commit */
+			pthread_mutex_unlock(&vs->lock);
+			continue; /* and look again */
+		}
 		if (m.type == VOL_MAP_MAPPED) {
 			pthread_mutex_unlock(&vs->lock);
 			size_t chunk = (size_t)((lblk + m.len) * BS - at);
@@ -432,7 +437,7 @@ static ssize_t do_write(struct store_inode *si, const char *buf, size_t len, int
 		r = write_fresh(vs, dio, buf + done, at, chunk, lblk, pblk, nblk);
 		if (r)
 			break;
-		pthread_mutex_lock(&vs->lock);
+		vs_lock_change(vs);
 		vol_extmap_lookup(&n->map, lblk, nblk, &m);
 		if (m.type == VOL_MAP_UNWRITTEN && m.pblk == pblk) /* still ours */
 			r = vol_extmap_mark_written(&n->map, lblk, m.len);
@@ -440,7 +445,7 @@ static ssize_t do_write(struct store_inode *si, const char *buf, size_t len, int
 		pthread_mutex_unlock(&vs->lock);
 		done += chunk;
 	}
-	pthread_mutex_lock(&vs->lock);
+	vs_lock_change(vs);
 	if ((uint64_t)pos + done > n->di.size)
 		n->di.size = (uint64_t)pos + done;
 	if (done) {
@@ -520,7 +525,7 @@ static int vol_fallocate(struct store_inode *si, int mode, int64_t off, int64_t 
 
 	if ((mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE)) && (o % BS || len % BS))
 		return -EINVAL;
-	pthread_mutex_lock(&vs->lock);
+	vs_lock_change(vs);
 	uint64_t size = n->di.size;
 	r = vs->broken ? -EIO : vs_make_room(vs, 1);
 	if (r)
@@ -579,7 +584,7 @@ static int vol_sync(struct store_inode *si, bool datasync)
 	struct vstore *vs = VS(si->store);
 	(void)datasync; /* a commit makes both data and metadata durable */
 	pthread_mutex_lock(&vs->lock);
-	int r = vs->broken ? -EIO : vs_commit(vs);
+	int r = vs->broken ? -EIO : vs_commit_sync(vs);
 	pthread_mutex_unlock(&vs->lock);
 	return r;
 }

@@ -122,6 +122,7 @@ static int check_once(const char *image, bool fix, FILE *report, unsigned long *
 
 	if (!r) {
 		pthread_mutex_init(&vs->lock, NULL);
+		pthread_cond_init(&vs->thaw, NULL);
 		vs->dio_fd = -1;
 		vs->lock_fd = -1;
 		r = vs_load_checked(vs, &ck, &why);
@@ -143,8 +144,10 @@ static int check_once(const char *image, bool fix, FILE *report, unsigned long *
 		vs_free_nodes(vs);
 		if (vs->v)
 			vol_unmount(vs->v);
-		if (vs->v)
+		if (vs->v) {
 			pthread_mutex_destroy(&vs->lock);
+			pthread_cond_destroy(&vs->thaw);
+		}
 		free(vs);
 	}
 	return r;

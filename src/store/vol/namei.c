@@ -253,7 +253,10 @@ static int vol_open(struct store *s, const char *path, int flags, mode_t mode,
 	struct store_inode *si = calloc(1, sizeof(*si));
 	if (!si)
 		return -ENOMEM;
-	pthread_mutex_lock(&vs->lock);
+	if (flags & (O_CREAT | O_TRUNC))
+		vs_lock_change(vs); /* may create or truncate */
+	else
+		pthread_mutex_lock(&vs->lock);
 	r = resolve(vs, path, &w);
 	if (r)
 		goto out;
@@ -307,6 +310,8 @@ static void vol_release(struct store_inode *si)
 	struct vnode *n = si->private;
 
 	pthread_mutex_lock(&vs->lock);
+	if (n->opens == 1 && n->di.nlink == 0)
+		vs_wait_thaw(vs); /* the last close of an unlinked inode frees it */
 	if (--n->opens == 0 && n->di.nlink == 0)
 		vs_evict(vs, n);
 	pthread_mutex_unlock(&vs->lock);
@@ -322,7 +327,7 @@ static int remove_entry(struct store *s, const char *path, bool is_rmdir)
 
 	if (!*path)
 		return is_rmdir ? -EBUSY : -EISDIR;
-	pthread_mutex_lock(&vs->lock);
+	vs_lock_change(vs);
 	int r = resolve_old(vs, path, &w);
 	if (!r) {
 		n = vs->inodes[w.e->ino];
@@ -356,7 +361,7 @@ static int vol_mkdir(struct store *s, const char *path, mode_t mode)
 
 	if (!*path)
 		return -EEXIST;
-	pthread_mutex_lock(&vs->lock);
+	vs_lock_change(vs);
 	int r = resolve_new(vs, path, &w);
 	if (!r)
 		r = ns_begin(vs, 2);
@@ -485,7 +490,7 @@ static int vol_rename(struct store *s, const char *from, const char *to, unsigne
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) ||
 	    (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE))
 		return -EINVAL;
-	pthread_mutex_lock(&vs->lock);
+	vs_lock_change(vs);
 	int r = resolve(vs, from, &a);
 	if (!r)
 		r = resolve(vs, to, &b);
@@ -566,7 +571,7 @@ static int vol_link(struct store *s, const char *from, const char *to)
 	struct vstore *vs = VS(s);
 	struct where a, b;
 
-	pthread_mutex_lock(&vs->lock);
+	vs_lock_change(vs);
 	int r = resolve_old(vs, from, &a);
 	if (!r && vs->inodes[a.e->ino]->dir)
 		r = -EPERM;
@@ -602,7 +607,7 @@ static int vol_symlink(struct store *s, const char *target, const char *path)
 	if (!blk)
 		return -ENOMEM;
 	memcpy(blk, target, len);
-	pthread_mutex_lock(&vs->lock);
+	vs_lock_change(vs);
 	int r = resolve_new(vs, path, &w);
 	if (!r)
 		r = ns_begin(vs, 2);
@@ -671,7 +676,7 @@ static int vol_setattr(struct store *s, const char *path, const struct store_set
 	     a->mtime.tv_nsec != UTIME_OMIT &&
 	     (a->mtime.tv_nsec < 0 || a->mtime.tv_nsec >= 1000000000)))
 		return -EINVAL;
-	pthread_mutex_lock(&vs->lock);
+	vs_lock_change(vs);
 	int r = lookup(vs, path, &n);
 	if (!r && (a->valid & STORE_ATTR_MODE) && S_ISLNK(n->di.mode))
 		r = -EOPNOTSUPP;

@@ -16,6 +16,11 @@
  * Data reads and writes look up or allocate their extents under it, then
  * drop it across the image pread/pwrite; the caller (the engine) keeps data
  * I/O and punch/truncate of the same range apart (its invalidate lock).
+ * An fsync's commit (vs_commit_sync) drops it across its flushes and
+ * journal write with the state frozen (vs->frozen): lookups, getattr,
+ * readdir, reads and in-place overwrites go on; anything that changes the
+ * state takes the lock with vs_lock_change() (or calls vs_wait_thaw() under
+ * it before its first change) and so waits for the commit to install.
  * Lock order: vs->lock -> vol->lock (volume.c's, internal).
  */
 #ifndef PC_STORE_VOL_VSTORE_H
@@ -136,7 +141,28 @@ struct vstore {
 	int broken;	  /* a commit failed after its journal write: -EIO from now */
 	unsigned long commits;
 	unsigned long tree_nodes; /* extent-tree nodes written by commits */
+	/* an fsync's commit writing with vs->lock dropped: no change until it
+	 * installs (thaw is signalled then, under vs->lock) */
+	bool frozen;
+	pthread_cond_t thaw;
+	unsigned long thaw_waits; /* changes that waited for a commit (tests) */
 };
+
+/* vs->lock for an operation that changes the store's state: taken, then
+ * waited on (dropped and retaken) while a commit is in flight. */
+static inline void vs_wait_thaw(struct vstore *vs)
+{
+	while (vs->frozen) {
+		vs->thaw_waits++;
+		pthread_cond_wait(&vs->thaw, &vs->lock);
+	}
+}
+
+static inline void vs_lock_change(struct vstore *vs)
+{
+	pthread_mutex_lock(&vs->lock);
+	vs_wait_thaw(vs);
+}
 
 /* ---- load.c ---- */
 /* Reads every inode, extent tree, directory and symlink of the mounted v
@@ -193,8 +219,17 @@ void vdir_install(struct vnode *n);
 extern bool vdir_test_rewrite_all, vdir_test_install_early;
 
 /* ---- commit.c ---- */
-/* Make everything durable. Caller holds vs->lock. */
+/* Make everything durable. Caller holds vs->lock (and no commit is in
+ * flight: it took the lock with vs_lock_change or waited for the thaw). */
 int vs_commit(struct vstore *vs);
+/* The same for fsync: vs->lock held on entry and on return, dropped across
+ * the flushes, the journal write and the checkpoint, the state frozen. */
+int vs_commit_sync(struct vstore *vs);
+/* Tests: called in vs_commit_sync's window (vs->lock dropped, frozen);
+ * vol_test_commit_keep_lock keeps the lock across the window (the old
+ * behaviour: the window test then sees the lock held). */
+extern void (*vol_test_commit_window)(struct vstore *vs);
+extern bool vol_test_commit_keep_lock;
 /* Replays a committed journal transaction newer than the image's superblock
  * (idempotent). 0, or -errno with *why. */
 int vol_journal_replay(int fd, const char **why);
