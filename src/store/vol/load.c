@@ -7,7 +7,10 @@
  * reached once and the tree connected to the root, link counts, and every
  * block of the data area owned exactly once (by a file, by metadata, by the
  * free-space tree, or free). Mount stops at the first problem; fsck
- * (struct vs_check) reports each, skips what is broken and can repair.
+ * (struct vs_check) reports each, skips what is broken and records the
+ * repair: structures dropped, entries to remove (dangling, a directory's
+ * second name, the entry closing a directory cycle), inodes to relink,
+ * shared data blocks to copy (who keeps a block claimed twice: own_keeps).
  * Also the in-memory directory (hash by name, slots by readdir cookie).
  *
  * Locking: none; runs before the store is shared (mount, fsck).
@@ -198,6 +201,33 @@ static int problem(struct vs_check *ck, const char **why, uint64_t ino, const ch
 	return 0;
 }
 
+/* fsck: n loses its extent tree (and directory blocks). A symlink without
+ * its target goes (entries naming it dangle); a file keeps its record
+ * without extents, a directory without entries (its children turn up
+ * unreachable). Either way the old blocks are no longer owned: the rebuilt
+ * free space gets those no one else owns. */
+static int drop_structure(struct vstore *vs, struct vnode *n, struct vs_check *ck)
+{
+	if (S_ISLNK(n->di.mode)) {
+		vs->inodes[n->ino] = NULL;
+		vs->inodes_used--;
+		int r = vblist_add(&ck->clear, n->ino, 1);
+		vnode_free(n);
+		return r;
+	}
+	vol_extmap_destroy(&n->map);
+	vol_extmap_init(&n->map);
+	n->meta.nr = 0;
+	if (n->dir) {
+		vdir_free(n->dir);
+		if (!(n->dir = vdir_new()))
+			return -ENOMEM;
+	}
+	n->map_dirty = true;
+	n->dirty = true;
+	return 0;
+}
+
 /* ---- reading one inode's trees ---- */
 
 struct tree_ctx {
@@ -327,29 +357,7 @@ static int load_trees(struct vstore *vs, struct vnode *n, struct vs_check *ck, c
 	if (r == -EUCLEAN) {
 		const char *msg = bad ? bad : c.bad;
 		int p = problem(ck, why, n->ino, msg ? msg : "vol: extent tree damaged");
-		if (p)
-			return p;
-		/* fsck: a symlink without its target goes (entries naming it
-		 * dangle); a file keeps its record without extents, a directory
-		 * without entries (its children turn up unreachable). Either
-		 * way the old blocks show up as leaked. */
-		if (S_ISLNK(n->di.mode)) {
-			vs->inodes[n->ino] = NULL;
-			vs->inodes_used--;
-			r = vblist_add(&ck->clear, n->ino, 1);
-			vnode_free(n);
-			return r;
-		}
-		vol_extmap_destroy(&n->map);
-		n->meta.nr = 0;
-		if (n->dir) {
-			vdir_free(n->dir);
-			if (!(n->dir = vdir_new()))
-				return -ENOMEM;
-		}
-		n->map_dirty = true;
-		n->dirty = true;
-		return 0;
+		return p ? p : drop_structure(vs, n, ck);
 	}
 	if (r && !*why)
 		*why = "vol: cannot read metadata";
@@ -358,27 +366,120 @@ static int load_trees(struct vstore *vs, struct vnode *n, struct vs_check *ck, c
 
 /* ---- block ownership ---- */
 
+int vs_each_extent(const struct vol_extmap *m, int (*fn)(void *arg, const struct vol_map *e),
+		   void *arg)
+{
+	const uint64_t lim = (uint64_t)VOL_MAX_FILE / VOL_BLOCK_SIZE;
+	for (uint64_t pos = 0; pos < lim;) {
+		struct vol_map e;
+		vol_extmap_lookup(m, pos, lim - pos, &e);
+		if (e.len == 0)
+			break;
+		if (e.type != VOL_MAP_HOLE) {
+			int r = fn(arg, &e);
+			if (r)
+				return r;
+		}
+		pos += e.len;
+	}
+	return 0;
+}
+
+/* Who claims a block, in the order of who keeps a block claimed twice: the
+ * backup superblock, then metadata, then data extents by (inode, file
+ * block); the free-space tree and free space give way to all of them. */
+enum own_kind { OWN_BACKUP, OWN_META, OWN_DATA, OWN_FTREE, OWN_FREE };
+
 struct own {
-	uint64_t start, len, ino; /* ino 0: free space, ~0: the free tree */
+	uint64_t start, len, ino, lblk; /* lblk: OWN_DATA only */
+	enum own_kind kind;
 };
 
 static int own_cmp(const void *a, const void *b)
 {
 	const struct own *x = a, *y = b;
-	return x->start < y->start ? -1 : x->start > y->start;
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
 }
 
 struct ownv {
 	struct own *v;
 	size_t nr, cap;
+	uint64_t ino; /* for own_data */
 };
 
-static int own_add(struct ownv *o, uint64_t start, uint64_t len, uint64_t ino)
+static int own_add(struct ownv *o, uint64_t start, uint64_t len, uint64_t ino, uint64_t lblk,
+		   enum own_kind kind)
 {
 	if (o->nr == o->cap && vol_grow(o->v, o->cap, 64))
 		return -ENOMEM;
-	o->v[o->nr++] = (struct own){start, len, ino};
+	o->v[o->nr++] = (struct own){start, len, ino, lblk, kind};
 	return 0;
+}
+
+static int own_data(void *arg, const struct vol_map *e)
+{
+	struct ownv *o = arg;
+	return own_add(o, e->pblk, e->len, o->ino, e->lblk, OWN_DATA);
+}
+
+/* x keeps a block y claims as well (both inode claims). */
+static bool own_keeps(const struct own *x, const struct own *y)
+{
+	if (x->kind != y->kind)
+		return x->kind < y->kind;
+	return x->ino != y->ino ? x->ino < y->ino : x->lblk < y->lblk;
+}
+
+static int check_copy(struct vs_check *ck, uint64_t ino, uint64_t lblk, uint64_t len)
+{
+	if (ck->ncopy == ck->ccopy && vol_grow(ck->copy, ck->ccopy, 16))
+		return -ENOMEM;
+	ck->copy[ck->ncopy++] = (struct vs_copy){ino, lblk, len};
+	return 0;
+}
+
+/* Metadata first (before the namespace is checked, as losing a directory's
+ * blocks orphans its children): a tree node or directory block outside the
+ * data area, or claimed by two structures, costs the (later) inode its
+ * structure. Structures that fail their own checks were dropped already. */
+static int check_meta_claims(struct vstore *vs, struct vs_check *ck, const char **why)
+{
+	const struct vol_super *sb = &vs->v->sb;
+	struct ownv o = {0};
+	uint8_t *lose = calloc(vs->ninodes, 1);
+	int r = lose ? 0 : -ENOMEM;
+
+	for (uint64_t i = 1; !r && i < vs->ninodes; i++)
+		for (size_t k = 0; !r && vs->inodes[i] && k < vs->inodes[i]->meta.nr; k++)
+			r = own_add(&o, vs->inodes[i]->meta.v[k].start,
+				    vs->inodes[i]->meta.v[k].len, i, 0, OWN_META);
+	if (!r)
+		qsort(o.v, o.nr, sizeof(*o.v), own_cmp);
+	for (size_t k = 0; !r && k < o.nr; k++) {
+		struct own *x = &o.v[k];
+		if (x->start < sb->data_start || x->start + x->len > vol_data_end(sb)) {
+			if (!lose[x->ino])
+				r = problem(
+				    ck, why, x->ino,
+				    "vol: tree node or directory block outside the data area");
+			lose[x->ino] = 1;
+		}
+		for (size_t j = k + 1; !r && j < o.nr && o.v[j].start < x->start + x->len; j++) {
+			uint64_t loser = o.v[j].ino > x->ino ? o.v[j].ino : x->ino;
+			if (lose[x->ino] || lose[o.v[j].ino])
+				continue;
+			r = problem(ck, why, loser, "vol: metadata block claimed twice");
+			lose[loser] = 1;
+		}
+	}
+	for (uint64_t i = 1; !r && ck && i < vs->ninodes; i++)
+		if (lose[i] && vs->inodes[i])
+			r = drop_structure(vs, vs->inodes[i], ck);
+	free(lose);
+	free(o.v);
+	return r;
 }
 
 static int check_ownership(struct vstore *vs, struct vs_check *ck, const char **why)
@@ -391,15 +492,18 @@ static int check_ownership(struct vstore *vs, struct vs_check *ck, const char **
 		struct vnode *n = vs->inodes[i];
 		if (!n)
 			continue;
-		for (size_t k = 0; !r && k < n->map.nr; k++)
-			r = own_add(&o, n->map.v[k].pblk, n->map.v[k].len, i);
+		o.ino = i;
+		r = vs_each_extent(&n->map, own_data, &o);
 		for (size_t k = 0; !r && k < n->meta.nr; k++)
-			r = own_add(&o, n->meta.v[k].start, n->meta.v[k].len, i);
+			r = own_add(&o, n->meta.v[k].start, n->meta.v[k].len, i, 0, OWN_META);
 	}
 	for (size_t k = 0; !r && k < v->alloc.nr; k++)
-		r = own_add(&o, v->alloc.v[k].start, v->alloc.v[k].len, 0);
+		r = own_add(&o, v->alloc.v[k].start, v->alloc.v[k].len, 0, 0, OWN_FREE);
 	for (size_t k = 0; !r && k < v->tree.nr; k++)
-		r = own_add(&o, v->tree.v[k].start, v->tree.v[k].len, UINT64_MAX);
+		r = own_add(&o, v->tree.v[k].start, v->tree.v[k].len, 0, 0, OWN_FTREE);
+	if (!r && vol_data_end(&v->sb) < v->sb.nblocks)
+		r = own_add(&o, vol_data_end(&v->sb), v->sb.nblocks - vol_data_end(&v->sb), 0, 0,
+			    OWN_BACKUP);
 	if (r) {
 		free(o.v);
 		return r;
@@ -408,32 +512,45 @@ static int check_ownership(struct vstore *vs, struct vs_check *ck, const char **
 	uint64_t at = v->sb.data_start;
 	for (size_t k = 0; !r && k < o.nr; k++) {
 		struct own *w = &o.v[k];
-		if (w->start > at) {
+		if (w->start > at && !(ck && ck->no_free_tree))
 			r = problem(ck, why, 0, "vol: blocks leaked (neither owned nor free)");
-			if (!r && ck)
-				r = vblist_add(&ck->leak, at, w->start - at);
-		} else if (w->start < at) {
-			uint64_t other = k ? o.v[k - 1].ino : 0;
-			bool free_vs_owned = (w->ino == 0) != (other == 0) &&
-					     w->ino != UINT64_MAX && other != UINT64_MAX;
-			r = problem(ck, why, w->ino && w->ino != UINT64_MAX ? w->ino : other,
-				    free_vs_owned ? "vol: block in use is marked free"
-						  : "vol: block owned twice");
-			if (!r && ck && free_vs_owned) {
-				uint64_t e = at < w->start + w->len ? at : w->start + w->len;
-				r = vblist_add(&ck->taken, w->start, e - w->start);
-			} else if (ck) {
-				ck->unfixable++;
-			}
-		}
 		if (w->start + w->len > at)
 			at = w->start + w->len;
+		/* every claim overlapping this one and starting inside it */
+		for (size_t j = k + 1; !r && j < o.nr && o.v[j].start < w->start + w->len; j++) {
+			struct own *x = &o.v[j], *keep = own_keeps(w, x) ? w : x;
+			struct own *give = keep == w ? x : w;
+			uint64_t os = x->start, oe = w->start + w->len;
+			if (x->start + x->len < oe)
+				oe = x->start + x->len;
+			if (give->kind == OWN_FREE) {
+				/* repair: free space is rebuilt without it */
+				r = problem(ck, why, keep->kind == OWN_FTREE ? 0 : keep->ino,
+					    keep->kind == OWN_FTREE
+						? "vol: free-space tree node lies in free space"
+						: "vol: block in use is marked free");
+			} else if (give->kind == OWN_FTREE) {
+				r = problem(ck, why, keep->ino,
+					    "vol: free-space tree overlaps blocks in use");
+			} else if (give->kind == OWN_DATA) {
+				r = problem(ck, why, give->ino, "vol: block owned twice");
+				if (!r && ck) {
+					if (vol_fsck_test_no_dup_repair)
+						ck->unfixable++;
+					else
+						r = check_copy(ck, give->ino,
+							       give->lblk + (os - give->start),
+							       oe - os);
+				}
+			} else { /* metadata twice: check_meta_claims resolved those */
+				r = problem(ck, why, give->ino, "vol: block owned twice");
+				if (ck)
+					ck->unfixable++;
+			}
+		}
 	}
-	if (!r && at < v->sb.nblocks) {
+	if (!r && at < v->sb.nblocks && !(ck && ck->no_free_tree))
 		r = problem(ck, why, 0, "vol: blocks leaked (neither owned nor free)");
-		if (!r && ck)
-			r = vblist_add(&ck->leak, at, v->sb.nblocks - at);
-	}
 	free(o.v);
 	return r;
 }
@@ -457,7 +574,9 @@ static int check_names(struct vstore *vs, struct vs_check *ck, const char **why)
 {
 	uint32_t *refs = calloc(vs->ninodes, sizeof(*refs));
 	uint32_t *subdirs = calloc(vs->ninodes, sizeof(*subdirs));
-	int r = refs && subdirs ? 0 : -ENOMEM;
+	uint64_t *pcookie = calloc(vs->ninodes, sizeof(*pcookie)); /* the entry naming a dir */
+	uint64_t *seen = calloc(vs->ninodes, sizeof(*seen));
+	int r = refs && subdirs && pcookie && seen ? 0 : -ENOMEM;
 	uint64_t root = vs->v->sb.root_ino;
 
 	for (uint64_t i = 1; !r && i < vs->ninodes; i++) {
@@ -485,13 +604,48 @@ static int check_names(struct vstore *vs, struct vs_check *ck, const char **why)
 			refs[e->ino]++;
 			if (t->dir) {
 				t->dir->parent = i;
+				pcookie[e->ino] = e->cookie;
 				subdirs[i]++;
 			}
 		}
 	}
 	if (!r)
 		vs->inodes[root]->dir->parent = root;
-	/* connected: every directory's parent chain reaches the root */
+	/* connected: every named directory's parent chain reaches the root (or
+	 * an unnamed directory, relinked by fsck); one that loops instead is
+	 * on or below a cycle of directories named only by each other. fsck
+	 * breaks the cycle at its lowest-numbered directory m: the entry
+	 * naming m goes and m is relinked into the root like any unreachable
+	 * inode (seen[m] = UINT64_MAX: reported here already). */
+	for (uint64_t i = 1; !r && i < vs->ninodes; i++) {
+		struct vnode *n = vs->inodes[i];
+		if (!n || !n->dir || i == root || !refs[i] || n->di.nlink == 0)
+			continue;
+		uint64_t p = i;
+		while (p != root && refs[p] && seen[p] != i) {
+			seen[p] = i;
+			p = vs->inodes[p]->dir->parent;
+		}
+		if (p == root || !refs[p])
+			continue;
+		uint64_t m = p;
+		for (uint64_t q = vs->inodes[p]->dir->parent; q != p;
+		     q = vs->inodes[q]->dir->parent)
+			if (q < m)
+				m = q;
+		r = problem(ck, why, m, "vol: directory cycle, not connected to the root");
+		if (r || !ck)
+			continue;
+		if (vol_fsck_test_no_cycle_repair) {
+			ck->unfixable++;
+			continue;
+		}
+		uint64_t pm = vs->inodes[m]->dir->parent;
+		r = check_drop(ck, pm, pcookie[m]);
+		subdirs[pm]--;
+		refs[m] = 0;
+		seen[m] = UINT64_MAX;
+	}
 	for (uint64_t i = 1; !r && i < vs->ninodes; i++) {
 		struct vnode *n = vs->inodes[i];
 		if (!n || i == root)
@@ -502,23 +656,11 @@ static int check_names(struct vstore *vs, struct vs_check *ck, const char **why)
 			continue;
 		}
 		if (!refs[i]) {
-			r = problem(ck, why, i, "vol: inode not reachable from the root");
+			if (seen[i] != UINT64_MAX)
+				r = problem(ck, why, i, "vol: inode not reachable from the root");
 			if (!r && ck)
 				r = vblist_add(&ck->lost, i, 1);
 			continue;
-		}
-		if (n->dir) {
-			uint64_t p = i, steps = 0;
-			while (p != root && vs->inodes[p] && vs->inodes[p]->dir &&
-			       steps++ < vs->ninodes)
-				p = vs->inodes[p]->dir->parent;
-			if (p != root) {
-				r = problem(ck, why, i,
-					    "vol: directory cycle, not connected to the root");
-				if (ck)
-					ck->unfixable++;
-				continue;
-			}
 		}
 		uint32_t want = n->dir ? 2 + subdirs[i] : refs[i];
 		if (n->di.nlink != want) {
@@ -538,6 +680,8 @@ static int check_names(struct vstore *vs, struct vs_check *ck, const char **why)
 	}
 	free(refs);
 	free(subdirs);
+	free(pcookie);
+	free(seen);
 	return r;
 }
 
@@ -605,6 +749,8 @@ int vs_load_checked(struct vstore *vs, struct vs_check *ck, const char **why)
 	for (uint64_t i = 1; !r && i < vs->ninodes; i++)
 		if (vs->inodes[i])
 			r = load_trees(vs, vs->inodes[i], ck, why);
+	if (!r)
+		r = check_meta_claims(vs, ck, why);
 	if (!r)
 		r = check_names(vs, ck, why);
 	if (!r)

@@ -49,7 +49,8 @@ struct mount_ctx {
 static int mount_emit(void *arg, const struct vol_disk_extent *e)
 {
 	struct mount_ctx *c = arg;
-	if (e->pblk < c->v->sb.data_start || vol_alloc_free(&c->v->alloc, e->pblk, e->len)) {
+	if (e->pblk < c->v->sb.data_start || e->pblk + e->len > vol_data_end(&c->v->sb) ||
+	    vol_alloc_free(&c->v->alloc, e->pblk, e->len)) {
 		*c->why = "vol: free-space tree: extent outside the data area or overlapping";
 		return -EUCLEAN;
 	}
@@ -59,7 +60,7 @@ static int mount_emit(void *arg, const struct vol_disk_extent *e)
 static int mount_node(void *arg, uint64_t blk)
 {
 	struct mount_ctx *c = arg;
-	if (blk >= c->v->sb.data_start)
+	if (blk >= c->v->sb.data_start && blk < vol_data_end(&c->v->sb))
 		return vblist_add(&c->v->tree, blk, 1);
 	if (blk != c->v->sb.data_start - 1) { /* mkfs's root lives just below */
 		*c->why = "vol: free-space tree node inside a reserved region";
@@ -70,11 +71,17 @@ static int mount_node(void *arg, uint64_t blk)
 
 int vol_mount(const char *path, struct vol **out, const char **why)
 {
+	return vol_mount_opts(path, NULL, 0, out, why);
+}
+
+int vol_mount_opts(const char *path, const struct vol_super *sb, unsigned flags, struct vol **out,
+		   const char **why)
+{
 	const char *dummy;
 	if (!why)
 		why = &dummy;
 	*why = NULL;
-	int r = vol_read_super(path, &(struct vol_super){0}, why);
+	int r = sb ? 0 : vol_read_super(path, &(struct vol_super){0}, why);
 	if (r)
 		return r;
 	struct vol *v = calloc(1, sizeof(*v));
@@ -94,8 +101,12 @@ int vol_mount(const char *path, struct vol **out, const char **why)
 		goto fail;
 	}
 	/* re-read through our fd: the image is ours from here */
-	ssize_t n = pread(v->fd, blk, VOL_BLOCK_SIZE, 0);
-	r = n == VOL_BLOCK_SIZE ? vol_super_decode(&v->sb, blk, why) : (n < 0 ? -errno : -EIO);
+	ssize_t n = sb ? 0 : pread(v->fd, blk, VOL_BLOCK_SIZE, 0);
+	if (sb)
+		v->sb = *sb;
+	else
+		r = n == VOL_BLOCK_SIZE ? vol_super_decode(&v->sb, blk, why)
+					: (n < 0 ? -errno : -EIO);
 	free(blk);
 	if (r)
 		goto fail;
@@ -108,6 +119,10 @@ int vol_mount(const char *path, struct vol **out, const char **why)
 	}
 	if (r)
 		goto fail;
+	if (flags & VOL_MOUNT_NO_FREE_TREE) {
+		*out = v;
+		return 0;
+	}
 	struct mount_ctx c = {v, why};
 	r = vol_btree_read_nodes(&v->bd, 0, v->sb.free_root, mount_emit, mount_node, &c, why);
 	if (r)
@@ -157,7 +172,8 @@ int vol_release_blocks(struct vol *v, uint64_t start, uint64_t len)
 
 	pthread_mutex_lock(&v->lock);
 	/* a release of a block that is free (now or pending) is a double free */
-	if (len && start >= v->sb.data_start && start + len <= v->sb.nblocks && start + len > start)
+	if (len && start >= v->sb.data_start && start + len <= vol_data_end(&v->sb) &&
+	    start + len > start)
 		r = 0;
 	if (!r && vol_alloc_any_free(&v->alloc, start, len))
 		r = -EINVAL;

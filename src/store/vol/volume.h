@@ -69,6 +69,13 @@ void vol_commit_abort(struct vol_txn *t);
 
 /* 0 or -errno; on -EINVAL/-EUCLEAN/-EOPNOTSUPP *why says what is wrong. */
 int vol_mount(const char *path, struct vol **out, const char **why);
+/* fsck: vol_mount() with the superblock @sb (NULL: read block 0) and, with
+ * VOL_MOUNT_NO_FREE_TREE, without reading the free-space tree (the allocator
+ * and v->tree start empty, the free count is not checked): for rebuilding
+ * free space from what the inodes own. */
+#define VOL_MOUNT_NO_FREE_TREE 0x1u
+int vol_mount_opts(const char *path, const struct vol_super *sb, unsigned flags, struct vol **out,
+		   const char **why);
 /* Drops uncommitted changes (as a crash would), closes the image. */
 void vol_unmount(struct vol *v);
 /* Allocate up to want blocks (see vol_alloc_alloc). */
