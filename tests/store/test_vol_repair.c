@@ -163,14 +163,14 @@ static void expect_damaged(void)
 	struct store *s;
 	int m = store_open_vol(img, &s);
 	CHECKF(m == -EUCLEAN, "mount %d", m);
-	CHECK_EQ(vol_fsck(img, false, stdout), VOL_FSCK_UNREPAIRED);
+	CHECK_EQ(vol_fsck(img, false, stderr), VOL_FSCK_UNREPAIRED);
 	CHECK_EQ(vol_fsck(img, false, NULL), VOL_FSCK_UNREPAIRED);
 }
 
 static void expect_repaired(void)
 {
-	CHECK_EQ(vol_fsck(img, true, stdout), VOL_FSCK_REPAIRED);
-	CHECK_EQ(vol_fsck(img, false, stdout), VOL_FSCK_CLEAN);
+	CHECK_EQ(vol_fsck(img, true, stderr), VOL_FSCK_REPAIRED);
+	CHECK_EQ(vol_fsck(img, false, stderr), VOL_FSCK_CLEAN);
 }
 
 static void poke(const char *path, uint64_t blk, size_t off, uint8_t mask)
@@ -321,7 +321,7 @@ TEST(repair_superblock)
 	poke(img, sb.nblocks - 1, 40, 0x2);
 	CHECK_EQ(store_open_vol(img, &s), 0);
 	store_close(s);
-	CHECK_EQ(vol_fsck(img, false, stdout), VOL_FSCK_UNREPAIRED);
+	CHECK_EQ(vol_fsck(img, false, stderr), VOL_FSCK_UNREPAIRED);
 	expect_repaired();
 	fd = open(img, O_RDONLY);
 	CHECK(fd >= 0);
@@ -335,7 +335,7 @@ TEST(repair_superblock)
 	CHECK(!(VS(s)->v->sb.feat_compat & VOL_FEAT_COMPAT_BACKUP_SB));
 	CHECK_EQ(vol_data_end(&VS(s)->v->sb), VS(s)->v->sb.nblocks);
 	store_close(s);
-	CHECK_EQ(vol_fsck(img, false, stdout), VOL_FSCK_CLEAN);
+	CHECK_EQ(vol_fsck(img, false, stderr), VOL_FSCK_CLEAN);
 	CHECK_EQ(store_open_vol(img, &s), 0);
 	check_all(s);
 	struct statvfs st;
@@ -345,7 +345,7 @@ TEST(repair_superblock)
 	poke(img, 0, 72, 0x1);
 	CHECK_EQ(vol_read_super(img, &sb, &why), -EUCLEAN);
 	CHECK(strstr(why, "fsck") == NULL);
-	CHECK_EQ(vol_fsck(img, true, stdout), VOL_FSCK_UNREPAIRED);
+	CHECK_EQ(vol_fsck(img, true, stderr), VOL_FSCK_UNREPAIRED);
 }
 
 /* An empty directory block owned by n, at a block taken from free space. */
@@ -422,7 +422,7 @@ TEST(repair_shared_blocks)
 
 	/* the protection off: reported, left as it is */
 	vol_fsck_test_no_dup_repair = true;
-	int f = vol_fsck(img, true, stdout);
+	int f = vol_fsck(img, true, stderr);
 	vol_fsck_test_no_dup_repair = false;
 	CHECK_EQ(f, VOL_FSCK_UNREPAIRED);
 	CHECK_EQ(store_open_vol(img, &s), -EUCLEAN);
@@ -459,7 +459,7 @@ TEST(repair_shared_blocks)
 	CHECK_EQ(store_write(si, want, BS, 2 * BS), BS);
 	store_release(si);
 	store_close(s);
-	CHECK_EQ(vol_fsck(img, false, stdout), VOL_FSCK_CLEAN);
+	CHECK_EQ(vol_fsck(img, false, stderr), VOL_FSCK_CLEAN);
 	CHECK_EQ(store_open_vol(img, &s), 0);
 	check_file(s, "f0", 0, 0);
 	read_block(s, "f1", 2, got);
@@ -538,7 +538,7 @@ TEST(repair_dir_cycle)
 	make_cycles(&m, &self);
 	expect_damaged();
 	vol_fsck_test_no_cycle_repair = true;
-	int f = vol_fsck(img, true, stdout);
+	int f = vol_fsck(img, true, stderr);
 	vol_fsck_test_no_cycle_repair = false;
 	CHECK_EQ(f, VOL_FSCK_UNREPAIRED);
 	CHECK_EQ(store_open_vol(img, &s), -EUCLEAN);
@@ -573,5 +573,5 @@ TEST(repair_dir_cycle)
 	snprintf(p, sizeof(p), "lost+found.%llu", (unsigned long long)self);
 	CHECK_EQ(store_rmdir(s, p), 0);
 	store_close(s);
-	CHECK_EQ(vol_fsck(img, false, stdout), VOL_FSCK_CLEAN);
+	CHECK_EQ(vol_fsck(img, false, stderr), VOL_FSCK_CLEAN);
 }

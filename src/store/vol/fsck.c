@@ -112,7 +112,7 @@ static int rebuild_free(struct vstore *vs)
 		for (size_t k = 0; !r && k < n->meta.nr; k++)
 			r = vblist_add(&used, n->meta.v[k].start, n->meta.v[k].len);
 	}
-	if (!r)
+	if (!r && used.nr)
 		qsort(used.v, used.nr, sizeof(*used.v), fext_cmp);
 	uint64_t at = v->sb.data_start, end = vol_data_end(&v->sb);
 	for (size_t k = 0; !r && k <= used.nr; k++) {
@@ -212,7 +212,8 @@ static int copy_shared(struct vstore *vs, struct vnode *n, uint64_t lblk, uint64
 static int copy_all(struct vstore *vs, struct vs_check *ck, FILE *report)
 {
 	int r = 0;
-	qsort(ck->copy, ck->ncopy, sizeof(*ck->copy), copy_cmp);
+	if (ck->ncopy)
+		qsort(ck->copy, ck->ncopy, sizeof(*ck->copy), copy_cmp);
 	for (size_t i = 0; !r && i < ck->ncopy;) {
 		/* merge overlapping ranges: a block is copied once */
 		struct vs_copy c = ck->copy[i++];

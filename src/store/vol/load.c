@@ -455,7 +455,7 @@ static int check_meta_claims(struct vstore *vs, struct vs_check *ck, const char 
 		for (size_t k = 0; !r && vs->inodes[i] && k < vs->inodes[i]->meta.nr; k++)
 			r = own_add(&o, vs->inodes[i]->meta.v[k].start,
 				    vs->inodes[i]->meta.v[k].len, i, 0, OWN_META);
-	if (!r)
+	if (!r && o.nr)
 		qsort(o.v, o.nr, sizeof(*o.v), own_cmp);
 	for (size_t k = 0; !r && k < o.nr; k++) {
 		struct own *x = &o.v[k];
@@ -508,7 +508,8 @@ static int check_ownership(struct vstore *vs, struct vs_check *ck, const char **
 		free(o.v);
 		return r;
 	}
-	qsort(o.v, o.nr, sizeof(*o.v), own_cmp);
+	if (o.nr)
+		qsort(o.v, o.nr, sizeof(*o.v), own_cmp);
 	uint64_t at = v->sb.data_start;
 	for (size_t k = 0; !r && k < o.nr; k++) {
 		struct own *w = &o.v[k];
