@@ -179,6 +179,8 @@ TEST(corrupt_metadata_flips)
 				store_close(s);
 			} else {
 				left++;
+				printf("# left unrepaired: flip %lu, block %llu byte %zu\n", i,
+				       (unsigned long long)b, off);
 			}
 		}
 		CHECK(pwrite(fd, &old, 1, (off_t)(b * 4096 + off)) == 1);

@@ -38,7 +38,7 @@ TEST(super_geometry)
 		CHECK(sb.journal_blocks >= 1 && sb.journal_blocks <= VOL_JOURNAL_BLOCKS);
 		CHECK_EQ(sb.itable_start, 1 + sb.journal_blocks);
 		CHECK(sb.data_start > sb.free_root && sb.data_start < sb.nblocks);
-		CHECK_EQ(sb.free_blocks, sb.nblocks - sb.data_start);
+		CHECK_EQ(sb.free_blocks, sb.nblocks - 1 - sb.data_start); /* backup: last block */
 		char blk[VOL_BLOCK_SIZE];
 		struct vol_super back;
 		vol_super_encode(&sb, blk);
@@ -150,7 +150,7 @@ TEST(mkfs_and_read_super)
 	struct vol_disk_extent e;
 	memcpy(&e, blk + sizeof(h), sizeof(e));
 	CHECK_EQ(e.pblk, sb.data_start);
-	CHECK_EQ(e.len, sb.nblocks - sb.data_start);
+	CHECK_EQ(e.len, vol_data_end(&sb) - sb.data_start);
 
 	/* a flipped superblock byte: a clear error at mount */
 	char b;
@@ -159,6 +159,7 @@ TEST(mkfs_and_read_super)
 	CHECK_EQ(pwrite(fd, &b, 1, 100), 1);
 	CHECK_EQ(vol_read_super(img, &sb, &why), -EUCLEAN);
 	CHECK(strstr(why, "checksum") != NULL);
+	CHECK(strstr(why, "fsck -y") != NULL); /* the backup is intact: fsck can rebuild */
 	b ^= 0x10;
 	CHECK_EQ(pwrite(fd, &b, 1, 100), 1);
 	CHECK_EQ(vol_read_super(img, &sb, &why), 0);

@@ -138,7 +138,7 @@ TEST(volume_mount_commit_remount)
 {
 	struct vol *v = mkfs_mount(64ull << 20);
 	const char *why;
-	uint64_t data = v->sb.nblocks - v->sb.data_start, s;
+	uint64_t data = vol_data_end(&v->sb) - v->sb.data_start, s;
 
 	CHECK_EQ(v->alloc.free, data);
 	CHECK_EQ(tree_blocks(v), 0);
@@ -234,7 +234,7 @@ static uint64_t rnd(uint64_t *x)
 TEST(volume_random_commits_and_crashes)
 {
 	struct vol *v = mkfs_mount(32ull << 20);
-	const uint64_t N = v->sb.nblocks, D = v->sb.data_start;
+	const uint64_t N = vol_data_end(&v->sb), D = v->sb.data_start;
 	unsigned char *held = calloc(N, 1), *durable = calloc(N, 1), *pending = calloc(N, 1);
 	uint64_t seed = test_seed() | 1, x = seed, commits = 0, crashes = 0;
 	const char *why;

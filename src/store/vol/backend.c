@@ -135,7 +135,7 @@ int store_open_vol(const char *image, struct store **out)
 		return r;
 	}
 	vs->dev = S_ISBLK(st.st_mode) ? st.st_rdev : st.st_ino;
-	uint64_t data = vs->v->sb.nblocks - vs->v->sb.data_start;
+	uint64_t data = vol_data_end(&vs->v->sb) - vs->v->sb.data_start;
 	vs->reserve = data / 64 < 16 ? 16 : data / 64 > 4096 ? 4096 : data / 64;
 	if (vs->reserve > data / 4)
 		vs->reserve = data / 4;

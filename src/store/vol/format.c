@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * format.c - crc32c (table-driven, Castagnoli polynomial, reflected),
- * superblock encode/decode and checks, vol_mkfs() and vol_read_super().
+ * superblock encode/decode and checks, vol_mkfs(), vol_read_super() and
+ * the backup superblock in the last block (VOL_FEAT_COMPAT_BACKUP_SB:
+ * written by mkfs only - it holds the geometry, which never changes).
  *
  * Locking: none; the crc table is built once under pthread_once.
  */
@@ -67,6 +69,7 @@ int vol_super_init_geom(struct vol_super *sb, uint64_t nblocks, uint64_t ninodes
 	sb->version = VOL_VERSION;
 	sb->block_size = VOL_BLOCK_SIZE;
 	sb->feat_incompat = VOL_FEAT_INCOMPAT_SUPPORTED;
+	sb->feat_compat = VOL_FEAT_COMPAT_BACKUP_SB;
 	sb->nblocks = nblocks;
 	sb->journal_start = 1;
 	sb->journal_blocks = nblocks / 8 < VOL_JOURNAL_BLOCKS ? nblocks / 8 : VOL_JOURNAL_BLOCKS;
@@ -89,9 +92,9 @@ int vol_super_init_geom(struct vol_super *sb, uint64_t nblocks, uint64_t ninodes
 		sb->itable_blocks = 1;
 	sb->free_root = sb->itable_start + sb->itable_blocks;
 	sb->data_start = sb->free_root + 1;
-	if (sb->data_start >= nblocks)
+	if (sb->data_start >= vol_data_end(sb))
 		return -EINVAL;
-	sb->free_blocks = nblocks - sb->data_start;
+	sb->free_blocks = vol_data_end(sb) - sb->data_start;
 	sb->root_ino = 1;
 	sb->generation = 1;
 	if (getrandom(sb->uuid, sizeof(sb->uuid), 0) != (ssize_t)sizeof(sb->uuid))
@@ -143,11 +146,11 @@ int vol_super_decode(struct vol_super *sb, const void *block, const char **why)
 	    sb->itable_start != sb->journal_start + sb->journal_blocks || sb->itable_blocks == 0 ||
 	    sb->itable_blocks > sb->nblocks ||
 	    sb->data_start != sb->itable_start + sb->itable_blocks + 1 ||
-	    sb->data_start >= sb->nblocks ||
+	    sb->data_start >= vol_data_end(sb) ||
 	    (sb->free_root && sb->free_root != sb->data_start - 1 &&
-	     (sb->free_root < sb->data_start || sb->free_root >= sb->nblocks)))
+	     (sb->free_root < sb->data_start || sb->free_root >= vol_data_end(sb))))
 		BAD(-EUCLEAN, "vol: superblock geometry out of bounds");
-	if (sb->free_blocks > sb->nblocks - sb->data_start)
+	if (sb->free_blocks > vol_data_end(sb) - sb->data_start)
 		BAD(-EUCLEAN, "vol: free block count exceeds data area");
 	if (sb->root_ino == 0 ||
 	    sb->root_ino >= sb->itable_blocks * (VOL_BLOCK_SIZE / VOL_INODE_SIZE))
@@ -164,7 +167,7 @@ static void free_leaf_init(const struct vol_super *sb, void *block)
 
 	memset(block, 0, VOL_BLOCK_SIZE);
 	/* the data area may exceed a 32-bit extent length: split it */
-	uint64_t pos = sb->data_start, left = sb->nblocks - sb->data_start;
+	uint64_t pos = sb->data_start, left = vol_data_end(sb) - sb->data_start;
 	struct vol_disk_extent *e = (struct vol_disk_extent *)(b + sizeof(h));
 	while (left) {
 		uint32_t n = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
@@ -208,6 +211,11 @@ int vol_mkfs_fd(int fd, const struct vol_super *sbp)
 					      .generation = 1,
 					      .next_cookie = 1};
 		r = vol_inode_write(fd, &sb, sb.root_ino, &root);
+	}
+	if (!r && (sb.feat_compat & VOL_FEAT_COMPAT_BACKUP_SB)) {
+		vol_super_encode(&sb, blk);
+		r = vol_dev_pwrite(NULL, fd, blk, VOL_BLOCK_SIZE,
+				   (off_t)((sb.nblocks - 1) * VOL_BLOCK_SIZE));
 	}
 	if (!r && fsync(fd) < 0)
 		r = -errno;
@@ -266,6 +274,16 @@ int vol_read_super(const char *path, struct vol_super *sb, const char **why)
 			*why = "vol: image shorter than a superblock";
 		} else {
 			r = vol_super_decode(sb, blk, why);
+			struct vol_super backup;
+			if ((r == -EUCLEAN || r == -EINVAL) &&
+			    vol_read_backup(fd, sb, &backup) == 0) {
+				*why = r == -EUCLEAN && strstr(*why, "checksum")
+					   ? "vol: superblock checksum mismatch (the backup "
+					     "superblock is intact: run `pagecache fsck -y`)"
+					   : "vol: superblock damaged (the backup superblock is "
+					     "intact: run `pagecache fsck -y`)";
+				r = -EUCLEAN;
+			}
 		}
 	}
 	if (!r) {
@@ -277,5 +295,31 @@ int vol_read_super(const char *path, struct vol_super *sb, const char **why)
 	}
 	free(blk);
 	close(fd);
+	return r;
+}
+
+int vol_read_backup(int fd, const struct vol_super *hint, struct vol_super *out)
+{
+	off_t end = lseek(fd, 0, SEEK_END);
+	uint64_t cand[2] = {0, 0};
+	char *blk = malloc(VOL_BLOCK_SIZE);
+	int r = blk ? -ENOENT : -ENOMEM;
+
+	if (end >= (off_t)(VOL_MIN_BLOCKS * VOL_BLOCK_SIZE))
+		cand[0] = (uint64_t)end / VOL_BLOCK_SIZE - 1;
+	if (hint && hint->magic == VOL_MAGIC && hint->nblocks >= VOL_MIN_BLOCKS && end > 0 &&
+	    hint->nblocks <= (uint64_t)end / VOL_BLOCK_SIZE)
+		cand[1] = hint->nblocks - 1;
+	for (int i = 0; blk && r == -ENOENT && i < 2; i++) {
+		if (!cand[i] || (i == 1 && cand[1] == cand[0]))
+			continue;
+		if (pread(fd, blk, VOL_BLOCK_SIZE, (off_t)(cand[i] * VOL_BLOCK_SIZE)) !=
+		    VOL_BLOCK_SIZE)
+			continue;
+		if (vol_super_decode(out, blk, NULL) == 0 &&
+		    (out->feat_compat & VOL_FEAT_COMPAT_BACKUP_SB) && out->nblocks - 1 == cand[i])
+			r = 0;
+	}
+	free(blk);
 	return r;
 }

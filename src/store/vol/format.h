@@ -27,6 +27,8 @@
 #define VOL_FEAT_INCOMPAT_EXTENT_BTREE 0x1u
 #define VOL_FEAT_INCOMPAT_JOURNAL      0x2u
 #define VOL_FEAT_INCOMPAT_SUPPORTED    (VOL_FEAT_INCOMPAT_EXTENT_BTREE | VOL_FEAT_INCOMPAT_JOURNAL)
+/* compat ones a reader may ignore: the last block holds a backup superblock */
+#define VOL_FEAT_COMPAT_BACKUP_SB 0x1u
 
 /* Block 0: the superblock (first 256 bytes used, rest zero). */
 struct vol_super {
@@ -80,6 +82,13 @@ struct vol_index {
 	uint64_t child;
 } __attribute__((packed));
 
+/* One past the last data-area block: the backup superblock, when the volume
+ * has one, is the last block and outside the data area. */
+static inline uint64_t vol_data_end(const struct vol_super *sb)
+{
+	return sb->nblocks - ((sb->feat_compat & VOL_FEAT_COMPAT_BACKUP_SB) ? 1 : 0);
+}
+
 uint32_t vol_crc32c(uint32_t crc, const void *buf, size_t len);
 
 /* Geometry for a volume of nblocks: fills sb (crc included). -EINVAL if too small. */
@@ -97,7 +106,14 @@ int vol_super_decode(struct vol_super *sb, const void *block, const char **why);
 
 /* Create a volume image of size bytes at path (created/truncated). 0 or -errno. */
 int vol_mkfs(const char *path, uint64_t size);
-/* Read and check the superblock of the image at path. 0 or -errno; *why says what. */
+/* Read and check the superblock of the image at path. 0 or -errno; *why says
+ * what (a damaged superblock with an intact backup: -EUCLEAN, naming fsck). */
 int vol_read_super(const char *path, struct vol_super *sb, const char **why);
+/* The backup superblock of the image open at fd: the last block of the image
+ * or, when @hint (a damaged primary, may be NULL) has the right magic, block
+ * hint->nblocks - 1; it must decode, carry VOL_FEAT_COMPAT_BACKUP_SB and lie
+ * at its own nblocks - 1. 0, -ENOENT (none), or -errno. Its geometry is
+ * authoritative; free_root, free_blocks and generation are mkfs's. */
+int vol_read_backup(int fd, const struct vol_super *hint, struct vol_super *out);
 
 #endif

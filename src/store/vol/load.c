@@ -4,10 +4,13 @@
  * record, extent tree, directory block and symlink target, with every
  * invariant checked on the way: records and nodes by checksum and bounds,
  * directory entries naming live inodes of the right type, each directory
- * reached once and the tree connected to the root, link counts, and every
- * block of the data area owned exactly once (by a file, by metadata, by the
- * free-space tree, or free). Mount stops at the first problem; fsck
- * (struct vs_check) reports each, skips what is broken and can repair.
+ * reached once and the tree connected to the root, link counts, and (owners.c)
+ * every block of the data area owned exactly once (by a file, by metadata,
+ * by the free-space tree, or free). Mount stops at the first problem; fsck
+ * (struct vs_check) reports each, skips what is broken and records the
+ * repair: structures dropped, entries to remove (dangling, a directory's
+ * second name, the entry closing a directory cycle), inodes to relink,
+ * shared data blocks to copy (owners.c).
  * Also the in-memory directory (hash by name, slots by readdir cookie).
  *
  * Locking: none; runs before the store is shared (mount, fsck).
@@ -185,7 +188,7 @@ void vs_free_nodes(struct vstore *vs)
 /* ---- problems ---- */
 
 /* Strict (no check): fail with why. Check: report, count, go on (return 0). */
-static int problem(struct vs_check *ck, const char **why, uint64_t ino, const char *msg)
+int vs_problem(struct vs_check *ck, const char **why, uint64_t ino, const char *msg)
 {
 	if (!ck) {
 		*why = msg;
@@ -200,6 +203,33 @@ static int problem(struct vs_check *ck, const char **why, uint64_t ino, const ch
 			fprintf(ck->report, "vol fsck: %s\n",
 				msg + (strncmp(msg, "vol: ", 5) ? 0 : 5));
 	}
+	return 0;
+}
+
+/* fsck: n loses its extent tree (and directory blocks). A symlink without
+ * its target goes (entries naming it dangle); a file keeps its record
+ * without extents, a directory without entries (its children turn up
+ * unreachable). Either way the old blocks are no longer owned: the rebuilt
+ * free space gets those no one else owns. */
+int vs_drop_structure(struct vstore *vs, struct vnode *n, struct vs_check *ck)
+{
+	if (S_ISLNK(n->di.mode)) {
+		vs->inodes[n->ino] = NULL;
+		vs->inodes_used--;
+		int r = vblist_add(&ck->clear, n->ino, 1);
+		vnode_free(n);
+		return r;
+	}
+	vol_extmap_destroy(&n->map);
+	vol_extmap_init(&n->map);
+	n->meta.nr = 0;
+	if (n->dir) {
+		vdir_free(n->dir);
+		if (!(n->dir = vdir_new()))
+			return -ENOMEM;
+	}
+	n->map_dirty = true;
+	n->dirty = true;
 	return 0;
 }
 
@@ -376,129 +406,11 @@ static int load_trees(struct vstore *vs, struct vnode *n, struct vs_check *ck, c
 	}
 	if (r == -EUCLEAN) {
 		const char *msg = bad ? bad : c.bad;
-		int p = problem(ck, why, n->ino, msg ? msg : "vol: extent tree damaged");
-		if (p)
-			return p;
-		/* fsck: a symlink without its target goes (entries naming it
-		 * dangle); a file keeps its record without extents, a directory
-		 * without entries (its children turn up unreachable). Either
-		 * way the old blocks show up as leaked. */
-		if (S_ISLNK(n->di.mode)) {
-			vs->inodes[n->ino] = NULL;
-			vs->inodes_used--;
-			r = vblist_add(&ck->clear, n->ino, 1);
-			vnode_free(n);
-			return r;
-		}
-		vol_extmap_destroy(&n->map);
-		n->meta.nr = 0;
-		if (n->dir) {
-			vdir_free(n->dir);
-			if (!(n->dir = vdir_new()))
-				return -ENOMEM;
-		}
-		n->map_dirty = true;
-		n->dirty = true;
-		return 0;
+		int p = vs_problem(ck, why, n->ino, msg ? msg : "vol: extent tree damaged");
+		return p ? p : vs_drop_structure(vs, n, ck);
 	}
 	if (r && !*why)
 		*why = "vol: cannot read metadata";
-	return r;
-}
-
-/* ---- block ownership ---- */
-
-struct own {
-	uint64_t start, len, ino; /* ino 0: free space, ~0: the free tree */
-};
-
-static int own_cmp(const void *a, const void *b)
-{
-	const struct own *x = a, *y = b;
-	return x->start < y->start ? -1 : x->start > y->start;
-}
-
-struct ownv {
-	struct own *v;
-	size_t nr, cap;
-};
-
-static int own_add(struct ownv *o, uint64_t start, uint64_t len, uint64_t ino)
-{
-	if (o->nr == o->cap && vol_grow(o->v, o->cap, 64))
-		return -ENOMEM;
-	o->v[o->nr++] = (struct own){start, len, ino};
-	return 0;
-}
-
-struct own_meta {
-	struct ownv *o;
-	uint64_t ino;
-};
-
-static int own_meta_add(void *arg, uint64_t start, uint64_t len)
-{
-	struct own_meta *om = arg;
-	return own_add(om->o, start, len, om->ino);
-}
-
-static int check_ownership(struct vstore *vs, struct vs_check *ck, const char **why)
-{
-	struct vol *v = vs->v;
-	struct ownv o = {0};
-	int r = 0;
-
-	for (uint64_t i = 1; !r && i < vs->ninodes; i++) {
-		struct vnode *n = vs->inodes[i];
-		if (!n)
-			continue;
-		struct vol_extmap_iter it;
-		for (const struct vol_ext *e = vol_extmap_first(&n->map, &it); !r && e;
-		     e = vol_extmap_next(&it))
-			r = own_add(&o, e->pblk, e->len, i);
-		struct own_meta om = {&o, i};
-		if (!r)
-			r = vs_for_each_meta(n, own_meta_add, &om);
-	}
-	for (struct vol_fext e = {0, 0}; !r && vol_alloc_next(&v->alloc, &e);)
-		r = own_add(&o, e.start, e.len, 0);
-	for (size_t k = 0; !r && k < v->tree.nr; k++)
-		r = own_add(&o, v->tree.v[k].start, v->tree.v[k].len, UINT64_MAX);
-	if (r) {
-		free(o.v);
-		return r;
-	}
-	qsort(o.v, o.nr, sizeof(*o.v), own_cmp);
-	uint64_t at = v->sb.data_start;
-	for (size_t k = 0; !r && k < o.nr; k++) {
-		struct own *w = &o.v[k];
-		if (w->start > at) {
-			r = problem(ck, why, 0, "vol: blocks leaked (neither owned nor free)");
-			if (!r && ck)
-				r = vblist_add(&ck->leak, at, w->start - at);
-		} else if (w->start < at) {
-			uint64_t other = k ? o.v[k - 1].ino : 0;
-			bool free_vs_owned = (w->ino == 0) != (other == 0) &&
-					     w->ino != UINT64_MAX && other != UINT64_MAX;
-			r = problem(ck, why, w->ino && w->ino != UINT64_MAX ? w->ino : other,
-				    free_vs_owned ? "vol: block in use is marked free"
-						  : "vol: block owned twice");
-			if (!r && ck && free_vs_owned) {
-				uint64_t e = at < w->start + w->len ? at : w->start + w->len;
-				r = vblist_add(&ck->taken, w->start, e - w->start);
-			} else if (ck) {
-				ck->unfixable++;
-			}
-		}
-		if (w->start + w->len > at)
-			at = w->start + w->len;
-	}
-	if (!r && at < v->sb.nblocks) {
-		r = problem(ck, why, 0, "vol: blocks leaked (neither owned nor free)");
-		if (!r && ck)
-			r = vblist_add(&ck->leak, at, v->sb.nblocks - at);
-	}
-	free(o.v);
 	return r;
 }
 
@@ -521,7 +433,9 @@ static int check_names(struct vstore *vs, struct vs_check *ck, const char **why)
 {
 	uint32_t *refs = calloc(vs->ninodes, sizeof(*refs));
 	uint32_t *subdirs = calloc(vs->ninodes, sizeof(*subdirs));
-	int r = refs && subdirs ? 0 : -ENOMEM;
+	uint64_t *pcookie = calloc(vs->ninodes, sizeof(*pcookie)); /* the entry naming a dir */
+	uint64_t *seen = calloc(vs->ninodes, sizeof(*seen));
+	int r = refs && subdirs && pcookie && seen ? 0 : -ENOMEM;
 	uint64_t root = vs->v->sb.root_ino;
 
 	for (uint64_t i = 1; !r && i < vs->ninodes; i++) {
@@ -541,7 +455,7 @@ static int check_names(struct vstore *vs, struct vs_check *ck, const char **why)
 			else if (t->dir && (e->ino == root || refs[e->ino]))
 				msg = "vol: directory linked more than once";
 			if (msg) {
-				r = problem(ck, why, i, msg);
+				r = vs_problem(ck, why, i, msg);
 				if (!r && ck)
 					r = check_drop(ck, i, e->cookie);
 				continue;
@@ -549,44 +463,68 @@ static int check_names(struct vstore *vs, struct vs_check *ck, const char **why)
 			refs[e->ino]++;
 			if (t->dir) {
 				t->dir->parent = i;
+				pcookie[e->ino] = e->cookie;
 				subdirs[i]++;
 			}
 		}
 	}
 	if (!r)
 		vs->inodes[root]->dir->parent = root;
-	/* connected: every directory's parent chain reaches the root */
+	/* connected: every named directory's parent chain reaches the root (or
+	 * an unnamed directory, relinked by fsck); one that loops instead is
+	 * on or below a cycle of directories named only by each other. fsck
+	 * breaks the cycle at its lowest-numbered directory m: the entry
+	 * naming m goes and m is relinked into the root like any unreachable
+	 * inode (seen[m] = UINT64_MAX: reported here already). */
+	for (uint64_t i = 1; !r && i < vs->ninodes; i++) {
+		struct vnode *n = vs->inodes[i];
+		if (!n || !n->dir || i == root || !refs[i] || n->di.nlink == 0)
+			continue;
+		uint64_t p = i;
+		while (p != root && refs[p] && seen[p] != i) {
+			seen[p] = i;
+			p = vs->inodes[p]->dir->parent;
+		}
+		if (p == root || !refs[p])
+			continue;
+		uint64_t m = p;
+		for (uint64_t q = vs->inodes[p]->dir->parent; q != p;
+		     q = vs->inodes[q]->dir->parent)
+			if (q < m)
+				m = q;
+		r = vs_problem(ck, why, m, "vol: directory cycle, not connected to the root");
+		if (r || !ck)
+			continue;
+		if (vol_fsck_test_no_cycle_repair) {
+			ck->unfixable++;
+			continue;
+		}
+		uint64_t pm = vs->inodes[m]->dir->parent;
+		r = check_drop(ck, pm, pcookie[m]);
+		subdirs[pm]--;
+		refs[m] = 0;
+		seen[m] = UINT64_MAX;
+	}
 	for (uint64_t i = 1; !r && i < vs->ninodes; i++) {
 		struct vnode *n = vs->inodes[i];
 		if (!n || i == root)
 			continue;
 		if (n->di.nlink == 0) { /* an orphan: unlinked while open */
 			if (refs[i])
-				r = problem(ck, why, i, "vol: orphan inode still named");
+				r = vs_problem(ck, why, i, "vol: orphan inode still named");
 			continue;
 		}
 		if (!refs[i]) {
-			r = problem(ck, why, i, "vol: inode not reachable from the root");
+			if (seen[i] != UINT64_MAX)
+				r = vs_problem(ck, why, i,
+					       "vol: inode not reachable from the root");
 			if (!r && ck)
 				r = vblist_add(&ck->lost, i, 1);
 			continue;
 		}
-		if (n->dir) {
-			uint64_t p = i, steps = 0;
-			while (p != root && vs->inodes[p] && vs->inodes[p]->dir &&
-			       steps++ < vs->ninodes)
-				p = vs->inodes[p]->dir->parent;
-			if (p != root) {
-				r = problem(ck, why, i,
-					    "vol: directory cycle, not connected to the root");
-				if (ck)
-					ck->unfixable++;
-				continue;
-			}
-		}
 		uint32_t want = n->dir ? 2 + subdirs[i] : refs[i];
 		if (n->di.nlink != want) {
-			r = problem(ck, why, i, "vol: link count wrong");
+			r = vs_problem(ck, why, i, "vol: link count wrong");
 			if (!r && ck) {
 				n->di.nlink = want;
 				n->dirty = true;
@@ -594,7 +532,7 @@ static int check_names(struct vstore *vs, struct vs_check *ck, const char **why)
 		}
 	}
 	if (!r && vs->inodes[root]->di.nlink != 2 + subdirs[root]) {
-		r = problem(ck, why, root, "vol: link count wrong");
+		r = vs_problem(ck, why, root, "vol: link count wrong");
 		if (!r && ck) {
 			vs->inodes[root]->di.nlink = 2 + subdirs[root];
 			vs->inodes[root]->dirty = true;
@@ -602,6 +540,8 @@ static int check_names(struct vstore *vs, struct vs_check *ck, const char **why)
 	}
 	free(refs);
 	free(subdirs);
+	free(pcookie);
+	free(seen);
 	return r;
 }
 
@@ -639,7 +579,7 @@ int vs_load_checked(struct vstore *vs, struct vs_check *ck, const char **why)
 			if (!e && ino == 0)
 				e = -EUCLEAN, bad = "vol: inode 0 in use";
 			if (e) {
-				r = problem(ck, why, ino, bad ? bad : "vol: bad inode");
+				r = vs_problem(ck, why, ino, bad ? bad : "vol: bad inode");
 				if (!r && ck)
 					r = vblist_add(&ck->clear, ino, 1);
 				continue;
@@ -670,9 +610,11 @@ int vs_load_checked(struct vstore *vs, struct vs_check *ck, const char **why)
 		if (vs->inodes[i])
 			r = load_trees(vs, vs->inodes[i], ck, why);
 	if (!r)
+		r = vs_check_meta_claims(vs, ck, why);
+	if (!r)
 		r = check_names(vs, ck, why);
 	if (!r)
-		r = check_ownership(vs, ck, why);
+		r = vs_check_ownership(vs, ck, why);
 	return r;
 }
 

@@ -715,7 +715,7 @@ static int vol_statfs(struct store *s, struct statvfs *st)
 	memset(st, 0, sizeof(*st));
 	st->f_bsize = VOL_BLOCK_SIZE;
 	st->f_frsize = VOL_BLOCK_SIZE;
-	st->f_blocks = sb->nblocks - sb->data_start;
+	st->f_blocks = vol_data_end(sb) - sb->data_start;
 	st->f_bfree = bfree;
 	st->f_bavail = bfree > vs->reserve ? bfree - vs->reserve : 0;
 	st->f_files = vs->ninodes - 1;

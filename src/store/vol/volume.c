@@ -55,6 +55,7 @@ static void blist_free(struct vol_blist *l)
 }
 
 bool vol_test_no_pending_check;
+bool vol_test_replace_free_keep_tree;
 
 struct mount_ctx {
 	struct vol *v;
@@ -66,7 +67,8 @@ static int mount_emit(void *arg, const struct vol_disk_extent *e)
 {
 	struct mount_ctx *c = arg;
 	struct vol *v = c->v;
-	if (e->pblk < v->sb.data_start || vol_alloc_free(&v->alloc, e->pblk, e->len)) {
+	if (e->pblk < v->sb.data_start || e->pblk + e->len > vol_data_end(&v->sb) ||
+	    vol_alloc_free(&v->alloc, e->pblk, e->len)) {
 		*c->why = "vol: free-space tree: extent outside the data area or overlapping";
 		return -EUCLEAN;
 	}
@@ -79,7 +81,7 @@ static int mount_emit(void *arg, const struct vol_disk_extent *e)
 static int mount_node(void *arg, uint64_t blk)
 {
 	struct mount_ctx *c = arg;
-	if (blk >= c->v->sb.data_start)
+	if (blk >= c->v->sb.data_start && blk < vol_data_end(&c->v->sb))
 		return vblist_add(&c->v->tree, blk, 1);
 	if (blk != c->v->sb.data_start - 1) { /* mkfs's root lives just below */
 		*c->why = "vol: free-space tree node inside a reserved region";
@@ -131,11 +133,17 @@ static int mount_free_tree(struct vol *v, const char **why)
 
 int vol_mount(const char *path, struct vol **out, const char **why)
 {
+	return vol_mount_opts(path, NULL, 0, out, why);
+}
+
+int vol_mount_opts(const char *path, const struct vol_super *sb, unsigned flags, struct vol **out,
+		   const char **why)
+{
 	const char *dummy;
 	if (!why)
 		why = &dummy;
 	*why = NULL;
-	int r = vol_read_super(path, &(struct vol_super){0}, why);
+	int r = sb ? 0 : vol_read_super(path, &(struct vol_super){0}, why);
 	if (r)
 		return r;
 	struct vol *v = calloc(1, sizeof(*v));
@@ -157,8 +165,12 @@ int vol_mount(const char *path, struct vol **out, const char **why)
 		goto fail;
 	}
 	/* re-read through our fd: the image is ours from here */
-	ssize_t n = pread(v->fd, blk, VOL_BLOCK_SIZE, 0);
-	r = n == VOL_BLOCK_SIZE ? vol_super_decode(&v->sb, blk, why) : (n < 0 ? -errno : -EIO);
+	ssize_t n = sb ? 0 : pread(v->fd, blk, VOL_BLOCK_SIZE, 0);
+	if (sb)
+		v->sb = *sb;
+	else
+		r = n == VOL_BLOCK_SIZE ? vol_super_decode(&v->sb, blk, why)
+					: (n < 0 ? -errno : -EIO);
 	free(blk);
 	if (r)
 		goto fail;
@@ -171,6 +183,10 @@ int vol_mount(const char *path, struct vol **out, const char **why)
 	}
 	if (r)
 		goto fail;
+	if (flags & VOL_MOUNT_NO_FREE_TREE) {
+		*out = v;
+		return 0;
+	}
 	r = mount_free_tree(v, why);
 	if (r)
 		goto fail;
@@ -225,28 +241,25 @@ int vol_return_blocks(struct vol *v, uint64_t start, uint64_t len)
 	return r;
 }
 
-int vol_take_blocks(struct vol *v, uint64_t start, uint64_t len)
+int vol_replace_free(struct vol *v, struct vol_alloc *a, struct vol_blist *tree)
 {
 	pthread_mutex_lock(&v->lock);
-	int r = vol_alloc_take(&v->alloc, start, len);
-	if (!r)
-		vol_freetree_remove(v, start, len);
+	struct vol_alloc olda = v->alloc;
+	struct vol_blist oldt = v->tree;
+	v->alloc = *a;
+	v->alloc.cursor = v->sb.data_start;
+	*a = olda;
+	v->tree = *tree;
+	*tree = oldt;
+	vol_pending_clear(v);
+	/* the in-memory tree no longer holds allocatable + pending: the next
+	 * commit writes the tree whole from the allocator (freetree.c) */
+	if (!vol_test_replace_free_keep_tree) {
+		ftree_reset(v);
+		v->ftree_stale = true;
+	}
 	pthread_mutex_unlock(&v->lock);
-	return r;
-}
-
-int vol_pending_reuse(struct vol *v)
-{
-	int r = 0;
-
-	pthread_mutex_lock(&v->lock);
-	/* the tree holds them already: free either way */
-	for (size_t i = 0; !r && i < v->pending.nr; i++)
-		r = vol_alloc_free(&v->alloc, v->pending.v[i].start, v->pending.v[i].len);
-	if (!r)
-		vol_pending_clear(v);
-	pthread_mutex_unlock(&v->lock);
-	return r;
+	return 0;
 }
 
 int vol_release_blocks(struct vol *v, uint64_t start, uint64_t len)
@@ -255,7 +268,8 @@ int vol_release_blocks(struct vol *v, uint64_t start, uint64_t len)
 
 	pthread_mutex_lock(&v->lock);
 	/* a release of a block that is free (now or pending) is a double free */
-	if (len && start >= v->sb.data_start && start + len <= v->sb.nblocks && start + len > start)
+	if (len && start >= v->sb.data_start && start + len <= vol_data_end(&v->sb) &&
+	    start + len > start)
 		r = 0;
 	if (!r && vol_alloc_any_free(&v->alloc, start, len))
 		r = -EINVAL;

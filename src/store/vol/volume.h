@@ -89,6 +89,13 @@ void vol_commit_abort(struct vol *v, struct vol_txn *t);
 
 /* 0 or -errno; on -EINVAL/-EUCLEAN/-EOPNOTSUPP *why says what is wrong. */
 int vol_mount(const char *path, struct vol **out, const char **why);
+/* fsck: vol_mount() with the superblock @sb (NULL: read block 0) and, with
+ * VOL_MOUNT_NO_FREE_TREE, without reading the free-space tree (the allocator
+ * and v->tree start empty, the free count is not checked): for rebuilding
+ * free space from what the inodes own. */
+#define VOL_MOUNT_NO_FREE_TREE 0x1u
+int vol_mount_opts(const char *path, const struct vol_super *sb, unsigned flags, struct vol **out,
+		   const char **why);
 /* Drops uncommitted changes (as a crash would), closes the image. */
 void vol_unmount(struct vol *v);
 /* Allocate up to want blocks (see vol_alloc_alloc). */
@@ -96,11 +103,15 @@ int64_t vol_alloc_blocks(struct vol *v, uint64_t want, uint64_t hint, uint64_t *
 /* Blocks granted by vol_alloc_blocks that nothing durable ever named go
  * straight back to the allocator. 0 or -EINVAL (not granted). */
 int vol_return_blocks(struct vol *v, uint64_t start, uint64_t len);
-/* Take a known-used range out of the allocator (fsck's repair): 0, -ENOENT
- * unless all of it is allocatable. */
-int vol_take_blocks(struct vol *v, uint64_t start, uint64_t len);
-/* The pending blocks become allocatable now (fsck, before its commit). */
-int vol_pending_reuse(struct vol *v);
+/* fsck's rebuild of free space: the allocator becomes *a and the committed
+ * free tree's blocks (freed once the next commit is durable) *tree, both
+ * taken over (*a and *tree get the old ones, for the caller to free);
+ * nothing is pending, and the in-memory tree is marked stale, so the next
+ * commit rewrites the free-space tree whole. 0. */
+int vol_replace_free(struct vol *v, struct vol_alloc *a, struct vol_blist *tree);
+/* Test only: vol_replace_free leaves the in-memory tree as it was (not
+ * stale), so the next commit writes that tree copy-on-write. */
+extern bool vol_test_replace_free_keep_tree;
 /* Release blocks; they become allocatable after the next commit. */
 int vol_release_blocks(struct vol *v, uint64_t start, uint64_t len);
 /* Make the current space state durable. 0 or -errno (-ENOSPC, -EIO...); on
