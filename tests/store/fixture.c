@@ -8,6 +8,7 @@
 
 #include "harness.h"
 #include "fixture.h"
+#include "store/vol/vol.h"
 
 char tmp_root[1024];
 
@@ -82,4 +83,28 @@ bool is_zero(const char *buf, size_t len)
 void skip(const char *what, int err)
 {
 	printf("# skip %s: %s\n", what, strerror(-err));
+}
+
+char vol_img[2200];
+
+void vol_new_image(int64_t size, unsigned inodes)
+{
+	snprintf(vol_img, sizeof(vol_img), "%s/img", fresh_dir(NULL));
+	struct vol_mkfs_opts o = {.size = size, .inodes = inodes};
+	int r = vol_create(vol_img, &o);
+	CHECKF(r == 0, "vol_create: %s", strerror(-r));
+}
+
+struct store *vol_mount_img(void)
+{
+	struct store *s;
+	int r = store_open_vol(vol_img, &s);
+	CHECKF(r == 0, "store_open_vol %s: %s", vol_img, strerror(-r));
+	return s;
+}
+
+void vol_fsck_clean(void)
+{
+	int r = vol_fsck(vol_img, false, stderr);
+	CHECKF(r == VOL_FSCK_CLEAN, "fsck of %s: %d", vol_img, r);
 }

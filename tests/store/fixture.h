@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store/store.h"
 
@@ -28,5 +29,15 @@ void fill(char *buf, size_t len, unsigned seed);
 bool is_zero(const char *buf, size_t len);
 /* Prints "# skip what: strerror(-err)". */
 void skip(const char *what, int err);
+
+/* vol tests: vol_img names the image the helpers below work on. */
+extern char vol_img[2200];
+/* A new empty volume of @size bytes (@inodes slots, 0: the default) in a
+ * fresh directory, as vol_img; fails the test otherwise. */
+void vol_new_image(int64_t size, unsigned inodes);
+/* store_open_vol(vol_img); fails the test otherwise. */
+struct store *vol_mount_img(void);
+/* vol_fsck(vol_img) must find it clean (problems go to stderr). */
+void vol_fsck_clean(void);
 
 #endif

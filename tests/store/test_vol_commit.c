@@ -28,30 +28,6 @@
 
 #define BS 4096
 
-static char img[2200];
-
-static void new_image(int64_t size)
-{
-	snprintf(img, sizeof(img), "%s/img", fresh_dir(NULL));
-	struct vol_mkfs_opts o = {.size = size};
-	int r = vol_create(img, &o);
-	CHECKF(r == 0, "vol_create: %s", strerror(-r));
-}
-
-static struct store *mount_img(void)
-{
-	struct store *s;
-	int r = store_open_vol(img, &s);
-	CHECKF(r == 0, "store_open_vol: %s", strerror(-r));
-	return s;
-}
-
-static void fsck_clean(void)
-{
-	int r = vol_fsck(img, false, stderr);
-	CHECKF(r == VOL_FSCK_CLEAN, "fsck %d", r);
-}
-
 static int count_ent(void *ctx, const char *name, uint64_t ino, unsigned type, int64_t next)
 {
 	(*(int *)ctx)++;
@@ -128,8 +104,8 @@ static struct store *setup(void)
 	char buf[BS];
 	struct store_inode *si;
 
-	new_image(64 << 20);
-	struct store *s = mount_img();
+	vol_new_image(64 << 20, 0);
+	struct store *s = vol_mount_img();
 	w.s = s;
 	w.a = create(s, "a");
 	fill(buf, BS, 1);
@@ -176,14 +152,14 @@ static bool run_window(bool keep_lock)
 	store_release(w.a);
 	vol_store_stop_at(s, 1);
 	store_close(s);
-	s = mount_img();
+	s = vol_mount_img();
 	struct stat st;
 	CHECK_EQ(store_getattr(s, "b", &st), 0); /* in the fsync'd commit */
 	CHECK_EQ(st.st_size, BS);
 	CHECK_EQ(store_getattr(s, "c", &st), 0);
 	CHECK_EQ(store_getattr(s, "late", &st), -ENOENT); /* waited: not in it */
 	store_close(s);
-	fsck_clean();
+	vol_fsck_clean();
 	return lock_free;
 }
 
@@ -220,8 +196,8 @@ TEST(window_failed_flush)
 	CHECK_EQ(store_sync(w.a, false), 0); /* the store stayed usable */
 	store_release(w.a);
 	store_close(s);
-	fsck_clean();
-	s = mount_img();
+	vol_fsck_clean();
+	s = vol_mount_img();
 	CHECK_EQ(store_getattr(s, "b", &st), 0);
 	CHECK_EQ(store_getattr(s, "c", &st), 0);
 	CHECK_EQ(store_getattr(s, "late", &st), 0);
@@ -312,8 +288,8 @@ TEST(fsyncs_race_changes)
 	pthread_t t[NWORK], rt;
 	char p[64];
 
-	new_image(128 << 20);
-	struct store *s = mount_img();
+	vol_new_image(128 << 20, 0);
+	struct store *s = vol_mount_img();
 	for (int i = 0; i < NWORK; i++) {
 		snprintf(p, sizeof(p), "w%d", i);
 		CHECK_EQ(store_mkdir(s, p, 0755), 0);
@@ -332,8 +308,8 @@ TEST(fsyncs_race_changes)
 	pthread_join(rt, NULL);
 	unsigned long waits = thaw_waits(VS(s));
 	store_close(s);
-	fsck_clean();
-	s = mount_img();
+	vol_fsck_clean();
+	s = vol_mount_img();
 	for (int i = 0; i < NWORK; i++)
 		for (int k = 0; k < 64; k++) {
 			struct stat st;

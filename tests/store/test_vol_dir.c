@@ -31,30 +31,6 @@
 #include "store/vol/vol.h"
 #include "store/vol/vstore.h"
 
-static char img[2200];
-
-static void new_image(int64_t size, unsigned inodes)
-{
-	snprintf(img, sizeof(img), "%s/img", fresh_dir(NULL));
-	struct vol_mkfs_opts o = {.size = size, .inodes = inodes};
-	int r = vol_create(img, &o);
-	CHECKF(r == 0, "vol_create: %s", strerror(-r));
-}
-
-static struct store *mount_img(void)
-{
-	struct store *s;
-	int r = store_open_vol(img, &s);
-	CHECKF(r == 0, "store_open_vol: %s", strerror(-r));
-	return s;
-}
-
-static void fsck_clean(void)
-{
-	int r = vol_fsck(img, false, stderr);
-	CHECKF(r == VOL_FSCK_CLEAN, "fsck %d", r);
-}
-
 static int commit(struct store *s)
 {
 	struct vstore *vs = VS(s);
@@ -121,8 +97,8 @@ static size_t create_commit_changed(struct store *s, int i, unsigned long *write
 
 TEST(dir_create_writes_last_block)
 {
-	new_image(64 << 20, 16384);
-	struct store *s = mount_img();
+	vol_new_image(64 << 20, 16384);
+	struct store *s = vol_mount_img();
 	int n = 10000;
 	char p[64];
 	unsigned long w;
@@ -149,16 +125,16 @@ TEST(dir_create_writes_last_block)
 	CHECKF(c > 60, "rewrite_all rewrote only %zu", c);
 	printf("# with vdir_test_rewrite_all: %zu rewritten, %lu image writes\n", c, w);
 	store_close(s);
-	fsck_clean();
-	s = mount_img(); /* the block list as loaded is the one committed */
+	vol_fsck_clean();
+	s = vol_mount_img(); /* the block list as loaded is the one committed */
 	CHECK_EQ(dir_of(s, "d")->count, (size_t)n);
 	store_close(s);
 }
 
 TEST(dir_remove_middle)
 {
-	new_image(64 << 20, 0);
-	struct store *s = mount_img();
+	vol_new_image(64 << 20, 0);
+	struct store *s = vol_mount_img();
 	static uint64_t a[512], b[512];
 	int n = 4000;
 	char p[64];
@@ -222,8 +198,8 @@ TEST(dir_remove_middle)
 	CHECK(!memcmp(a + 22, b + 21, (nb - 21) * sizeof(*a)));
 	size_t count = d->count;
 	store_close(s);
-	fsck_clean();
-	s = mount_img();
+	vol_fsck_clean();
+	s = vol_mount_img();
 	CHECK_EQ(dir_of(s, "d")->count, count);
 	CHECK_EQ(blocks_of(s, "d", a, 512), nb);
 	CHECK(!memcmp(a, b, nb * sizeof(*a)));
@@ -243,7 +219,7 @@ static bool exists(struct store *s, const char *path)
  * right. */
 static bool failed_commit_round(long k, bool *done)
 {
-	struct store *s = mount_img();
+	struct store *s = vol_mount_img();
 	char nw[64], old[64];
 	name_of(nw, sizeof(nw), "d", 100000 + (int)k);
 	name_of(old, sizeof(old), "d", 500 + 2 * (int)k);
@@ -257,9 +233,9 @@ static bool failed_commit_round(long k, bool *done)
 	if (r && !either)
 		CHECK_EQ(commit(s), 0); /* the retry */
 	store_close(s);
-	if (vol_fsck(img, false, NULL) != VOL_FSCK_CLEAN)
+	if (vol_fsck(vol_img, false, NULL) != VOL_FSCK_CLEAN)
 		return false;
-	if (store_open_vol(img, &s))
+	if (store_open_vol(vol_img, &s))
 		return false;
 	bool n = exists(s, nw), o = exists(s, old);
 	bool ok = (n && !o) || (either && !n && o);
@@ -273,8 +249,8 @@ static bool failed_commit_round(long k, bool *done)
 
 static bool failed_commit_run(void)
 {
-	new_image(64 << 20, 0);
-	struct store *s = mount_img();
+	vol_new_image(64 << 20, 0);
+	struct store *s = vol_mount_img();
 	char p[64];
 	CHECK_EQ(store_mkdir(s, "d", 0755), 0);
 	for (int i = 0; i < 2000; i++) {
@@ -435,8 +411,8 @@ TEST(dir_random_model)
 	char a[192], b[192], na[64], nb[64];
 
 	rng_seed(&r, seed);
-	new_image(128 << 20, 0);
-	struct store *s = mount_img();
+	vol_new_image(128 << 20, 0);
+	struct store *s = vol_mount_img();
 	for (int d = 1; d < NDIR; d++)
 		CHECK_EQ(store_mkdir(s, dirs[d], 0755), 0);
 	/* a cookie taken before a commit or remount, and what follows it */
@@ -520,8 +496,8 @@ TEST(dir_random_model)
 		}
 		if (rng_below(&r, 1000) == 0 || op + 1 == ops) { /* a remount */
 			store_close(s);
-			fsck_clean();
-			s = mount_img();
+			vol_fsck_clean();
+			s = vol_mount_img();
 			remounts++;
 			check_all(s, &m, l);
 			if (snap_dir >= 0) /* the last snapshot's cookie, after changes too */
@@ -531,7 +507,7 @@ TEST(dir_random_model)
 	printf("# %lu ops, %lu commits, %lu remounts, %zu entries at the end\n", ops, commits,
 	       remounts, m.n);
 	store_close(s);
-	fsck_clean();
+	vol_fsck_clean();
 	free(m.e);
 	free(l);
 }
@@ -549,8 +525,8 @@ static double now_s(void)
  * and bytes per operation, microseconds per operation. */
 static void fsync_figure(int n, int rounds, bool all)
 {
-	new_image((int64_t)n * 8192 + (256 << 20), (unsigned)n + 4096);
-	struct store *s = mount_img();
+	vol_new_image((int64_t)n * 8192 + (256 << 20), (unsigned)n + 4096);
+	struct store *s = vol_mount_img();
 	char p[64];
 	CHECK_EQ(store_mkdir(s, "d", 0755), 0);
 	for (int i = 0; i < n; i++) {

@@ -20,34 +20,10 @@
 #include "store_conformance.h"
 #include "store/vol/vol.h"
 
-static char img[2200];
-
-static void new_image(int64_t size)
-{
-	snprintf(img, sizeof(img), "%s/img", fresh_dir(NULL));
-	struct vol_mkfs_opts o = {.size = size};
-	int r = vol_create(img, &o);
-	CHECKF(r == 0, "vol_create: %s", strerror(-r));
-}
-
-static struct store *mount_img(void)
-{
-	struct store *s;
-	int r = store_open_vol(img, &s);
-	CHECKF(r == 0, "store_open_vol: %s", strerror(-r));
-	return s;
-}
-
 static struct store *open_vol(void)
 {
-	new_image(64 << 20);
-	return mount_img();
-}
-
-static void fsck_clean(void)
-{
-	int r = vol_fsck(img, false, stderr);
-	CHECKF(r == VOL_FSCK_CLEAN, "fsck %d", r);
+	vol_new_image(64 << 20, 0);
+	return vol_mount_img();
 }
 
 TEST(open_create_excl_trunc)
@@ -62,11 +38,11 @@ TEST(open_create_excl_trunc)
 	CHECK_EQ(store_open(s, "../x", O_RDWR | O_CREAT, 0644, &si2), -EINVAL);
 	/* an unlinked file stays readable and writable through its handle */
 	conf_unlinked_handle(s, si);
-	CHECK_EQ(store_sync(si, false), 0);		       /* commits it as an orphan */
-	CHECK_EQ(vol_fsck(img, false, NULL), VOL_FSCK_FAILED); /* mounted: busy */
+	CHECK_EQ(store_sync(si, false), 0);			   /* commits it as an orphan */
+	CHECK_EQ(vol_fsck(vol_img, false, NULL), VOL_FSCK_FAILED); /* mounted: busy */
 	store_release(si);
 	store_close(s);
-	fsck_clean();
+	vol_fsck_clean();
 }
 
 TEST(mkdir_rmdir_unlink_getattr)
@@ -89,7 +65,7 @@ TEST(mkdir_rmdir_unlink_getattr)
 	name[256] = '\0';
 	CHECK_EQ(store_mkdir(s, name, 0755), -ENAMETOOLONG);
 	store_close(s);
-	fsck_clean();
+	vol_fsck_clean();
 }
 
 TEST(rename_flags)
@@ -123,7 +99,7 @@ TEST(rename_flags)
 	CHECK_EQ(store_rename(s, "f", "f", 0), 0);
 	CHECK_EQ(store_rename(s, "e", "e/moved", RENAME_EXCHANGE), -EINVAL);
 	store_close(s);
-	fsck_clean();
+	vol_fsck_clean();
 }
 
 TEST(readdir_cookies)
@@ -136,13 +112,13 @@ TEST(readdir_cookies)
 	CHECK_EQ(store_unlink(s, a.name[0]), 0);
 	write_str(s, "four", "4");
 	store_close(s);
-	s = mount_img();
+	s = vol_mount_img();
 	CHECK_EQ(store_readdir(s, "", a.next[0], collect, &b), 0);
 	CHECK_EQ(b.n, 3);
 	CHECK(!listed(&b, a.name[0]) && listed(&b, "four"));
 	conf_readdir_sub(s, "sub/three");
 	store_close(s);
-	fsck_clean();
+	vol_fsck_clean();
 }
 
 TEST(links_symlinks_setattr)
@@ -199,8 +175,8 @@ TEST(links_symlinks_setattr)
 	a.valid = 1u << 20;
 	CHECK_EQ(store_setattr(s, "g", &a), -EINVAL);
 	store_close(s);
-	fsck_clean();
-	s = mount_img();
+	vol_fsck_clean();
+	s = vol_mount_img();
 	CHECK_EQ(store_getattr(s, "g", &st), 0);
 	CHECK_EQ(st.st_mode, S_IFREG | 04711);
 	CHECK_EQ(st.st_uid, 1234);
@@ -230,8 +206,8 @@ TEST(read_write_size_persist)
 	CHECK_EQ(store_sync(si, true), 0);
 	store_release(si);
 	store_close(s);
-	fsck_clean();
-	s = mount_img();
+	vol_fsck_clean();
+	s = vol_mount_img();
 	si = create(s, "g");
 	store_release(si);
 	CHECK_EQ(store_open(s, "f", O_RDWR, 0, &si), 0);
@@ -313,9 +289,9 @@ TEST(map_fallocate_modes)
 	store_release(g);
 	store_release(si);
 	store_close(s);
-	fsck_clean();
+	vol_fsck_clean();
 	/* and the same after a remount */
-	s = mount_img();
+	s = vol_mount_img();
 	CHECK_EQ(store_open(s, "f", O_RDWR, 0, &si), 0);
 	CHECK_EQ(store_read(si, b, 4 * B, 0), 4 * B);
 	CHECK(!memcmp(b, a, B) && is_zero(b + B, B) && !memcmp(b + 2 * B, a + 2 * B, 2 * B));
@@ -372,7 +348,7 @@ TEST(direct_io)
 	munmap(bad, 2 * 4096);
 	store_release(si);
 	store_close(s);
-	fsck_clean();
+	vol_fsck_clean();
 	free(a);
 	free(b);
 }
@@ -380,16 +356,16 @@ TEST(direct_io)
 TEST(image_lock_and_bad_images)
 {
 	struct store *s1 = open_vol(), *s2;
-	CHECK_EQ(store_open_vol(img, &s2), -EBUSY);
+	CHECK_EQ(store_open_vol(vol_img, &s2), -EBUSY);
 	CHECK(s2 == NULL);
 	struct vol_mkfs_opts o = {.size = 1 << 20};
-	CHECK_EQ(vol_create(img, &o), -EBUSY);
+	CHECK_EQ(vol_create(vol_img, &o), -EBUSY);
 	store_close(s1);
-	s1 = mount_img();
+	s1 = vol_mount_img();
 	store_close(s1);
 
 	char path[2300];
-	snprintf(path, sizeof(path), "%s.missing", img);
+	snprintf(path, sizeof(path), "%s.missing", vol_img);
 	CHECK_EQ(store_open_vol(path, &s2), -ENOENT);
 	/* not a vol */
 	FILE *f = fopen(path, "w");
@@ -422,8 +398,8 @@ TEST(image_lock_and_bad_images)
 
 TEST(enospc_reserve)
 {
-	new_image(2 << 20); /* 512 blocks */
-	struct store *s = mount_img();
+	vol_new_image(2 << 20, 0); /* 512 blocks */
+	struct store *s = vol_mount_img();
 	struct store_inode *si = create(s, "big");
 	char *buf = calloc(1, 1 << 20);
 	struct stat st;
@@ -451,7 +427,7 @@ TEST(enospc_reserve)
 	CHECK_EQ(st.st_blocks, (1 << 20) / 512);
 	store_release(si);
 	store_close(s);
-	fsck_clean();
+	vol_fsck_clean();
 	free(buf);
 }
 
@@ -496,7 +472,7 @@ TEST(concurrent_files)
 	for (int i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
 	store_close(s);
-	fsck_clean();
+	vol_fsck_clean();
 }
 
 static double now_s(void)
@@ -510,8 +486,8 @@ static double now_s(void)
  * per second, and allocation on a fragmented volume. */
 TEST(rates)
 {
-	new_image(256 << 20);
-	struct store *s = mount_img();
+	vol_new_image(256 << 20, 0);
+	struct store *s = vol_mount_img();
 	int n = (int)test_scale(5000, 10);
 	char a[64], b[64];
 	double t;
@@ -571,5 +547,5 @@ TEST(rates)
 	store_release(si);
 	store_release(g);
 	store_close(s);
-	fsck_clean();
+	vol_fsck_clean();
 }

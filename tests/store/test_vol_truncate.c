@@ -22,30 +22,6 @@
 #define CUT  (BS + 1000) /* inside file block 1 */
 #define FLEN (3 * BS)
 
-static char img[2200];
-
-static void new_image(int64_t size)
-{
-	snprintf(img, sizeof(img), "%s/img", fresh_dir(NULL));
-	struct vol_mkfs_opts o = {.size = size};
-	int r = vol_create(img, &o);
-	CHECKF(r == 0, "vol_create: %s", strerror(-r));
-}
-
-static struct store *mount_img(void)
-{
-	struct store *s;
-	int r = store_open_vol(img, &s);
-	CHECKF(r == 0, "store_open_vol: %s", strerror(-r));
-	return s;
-}
-
-static void fsck_clean(void)
-{
-	int r = vol_fsck(img, false, stderr);
-	CHECKF(r == VOL_FSCK_CLEAN, "fsck %d", r);
-}
-
 static void pattern(char *b, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -74,8 +50,8 @@ static void crash_close(struct store *s)
 static long truncate_then_crash(void)
 {
 	char a[FLEN], b[FLEN];
-	new_image(16 << 20);
-	struct store *s = mount_img();
+	vol_new_image(16 << 20, 0);
+	struct store *s = vol_mount_img();
 	struct store_inode *si = fsynced_file(s, a);
 	CHECK_EQ(store_setsize(si, CUT), 0);
 	CHECK_EQ(store_size(si), CUT);
@@ -83,8 +59,8 @@ static long truncate_then_crash(void)
 	CHECK(!memcmp(a, b, CUT));
 	store_release(si);
 	crash_close(s);
-	fsck_clean();
-	s = mount_img();
+	vol_fsck_clean();
+	s = vol_mount_img();
 	CHECK_EQ(store_open(s, "f", O_RDONLY, 0, &si), 0);
 	CHECK_EQ(store_size(si), FLEN); /* the truncate never committed */
 	CHECK_EQ(store_read(si, b, FLEN, 0), FLEN);
@@ -93,7 +69,7 @@ static long truncate_then_crash(void)
 		bad += a[i] != b[i];
 	store_release(si);
 	store_close(s);
-	fsck_clean();
+	vol_fsck_clean();
 	return bad;
 }
 
@@ -127,8 +103,8 @@ static void check_cut(struct store_inode *si, const char *a)
 TEST(truncate_committed)
 {
 	char a[FLEN];
-	new_image(16 << 20);
-	struct store *s = mount_img();
+	vol_new_image(16 << 20, 0);
+	struct store *s = vol_mount_img();
 	struct store_inode *si = fsynced_file(s, a);
 	CHECK_EQ(store_setsize(si, CUT), 0);
 	CHECK_EQ(store_sync(si, false), 0);
@@ -136,13 +112,13 @@ TEST(truncate_committed)
 	CHECK_EQ(store_sync(si, false), 0);
 	store_release(si);
 	crash_close(s); /* everything was committed */
-	fsck_clean();
-	s = mount_img();
+	vol_fsck_clean();
+	s = vol_mount_img();
 	CHECK_EQ(store_open(s, "f", O_RDWR, 0, &si), 0);
 	check_cut(si, a);
 	store_release(si);
 	store_close(s);
-	fsck_clean();
+	vol_fsck_clean();
 }
 
 /* A full volume: no block for the copy, so the truncate commits the new
@@ -150,8 +126,8 @@ TEST(truncate_committed)
 TEST(truncate_enospc_fallback)
 {
 	char a[FLEN];
-	new_image(2 << 20);
-	struct store *s = mount_img();
+	vol_new_image(2 << 20, 0);
+	struct store *s = vol_mount_img();
 	struct store_inode *si = fsynced_file(s, a);
 	struct store_inode *fill_si = create(s, "fill");
 	char *buf = calloc(1, 64 << 10);
@@ -170,12 +146,12 @@ TEST(truncate_enospc_fallback)
 	CHECK_EQ(vol_store_commits(s), commits + 1); /* the fallback's commit */
 	store_release(si);
 	crash_close(s); /* the new size is durable already */
-	fsck_clean();
-	s = mount_img();
+	vol_fsck_clean();
+	s = vol_mount_img();
 	CHECK_EQ(store_open(s, "f", O_RDWR, 0, &si), 0);
 	check_cut(si, a);
 	store_release(si);
 	store_close(s);
-	fsck_clean();
+	vol_fsck_clean();
 	free(buf);
 }
