@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -107,4 +109,30 @@ void vol_fsck_clean(void)
 {
 	int r = vol_fsck(vol_img, false, stderr);
 	CHECKF(r == VOL_FSCK_CLEAN, "fsck of %s: %d", vol_img, r);
+}
+
+int blks_add(void *arg, uint64_t start, uint64_t len)
+{
+	struct blks *b = arg;
+	for (uint64_t i = 0; i < len; i++) {
+		if (b->n == b->cap) {
+			b->cap = b->cap ? 2 * b->cap : 256;
+			b->v = realloc(b->v, b->cap * sizeof(*b->v));
+			CHECK(b->v);
+		}
+		b->v[b->n++] = start + i;
+	}
+	return 0;
+}
+
+static int u64cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+void blks_sort(struct blks *b)
+{
+	if (b->n)
+		qsort(b->v, b->n, sizeof(*b->v), u64cmp);
 }

@@ -30,6 +30,17 @@ bool is_zero(const char *buf, size_t len);
 /* Prints "# skip what: strerror(-err)". */
 void skip(const char *what, int err);
 
+/* A growing list of block numbers, for the tests that compare which
+ * blocks a structure occupies before and after a commit. */
+struct blks {
+	uint64_t *v;
+	size_t n, cap;
+};
+/* Appends [start, start + len) block by block (a for_each callback: 0). */
+int blks_add(void *arg, uint64_t start, uint64_t len);
+/* Sorts them ascending. */
+void blks_sort(struct blks *b);
+
 /* vol tests: vol_img names the image the helpers below work on. */
 extern char vol_img[2200];
 /* A new empty volume of @size bytes (@inodes slots, 0: the default) in a

@@ -48,36 +48,11 @@ static struct vnode *node_of(struct store *s, const char *path)
 	return VS(s)->inodes[st.st_ino];
 }
 
-struct blks {
-	uint64_t *v;
-	size_t n, cap;
-};
-
-static int add(void *arg, uint64_t start, uint64_t len)
-{
-	struct blks *b = arg;
-	for (uint64_t i = 0; i < len; i++) {
-		if (b->n == b->cap) {
-			b->cap = b->cap ? 2 * b->cap : 1024;
-			b->v = realloc(b->v, b->cap * sizeof(*b->v));
-			CHECK(b->v);
-		}
-		b->v[b->n++] = start + i;
-	}
-	return 0;
-}
-
-static int u64cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static struct blks node_blocks(struct vnode *n)
 {
 	struct blks b = {0};
-	vs_for_each_meta(n, add, &b);
-	qsort(b.v, b.n, sizeof(*b.v), u64cmp);
+	vs_for_each_meta(n, blks_add, &b);
+	blks_sort(&b);
 	return b;
 }
 
@@ -229,8 +204,8 @@ TEST(cow_figures)
 static struct blks free_nodes(struct store *s, char **bytes)
 {
 	struct blks b = {0};
-	vol_extmap_for_each_block(&VS(s)->v->ftree, add, &b);
-	qsort(b.v, b.n, sizeof(*b.v), u64cmp);
+	vol_extmap_for_each_block(&VS(s)->v->ftree, blks_add, &b);
+	blks_sort(&b);
 	*bytes = malloc(b.n * 4096 + 1);
 	int fd = open(img, O_RDONLY);
 	for (size_t i = 0; i < b.n; i++)

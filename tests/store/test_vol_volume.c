@@ -83,37 +83,12 @@ static void check_ftree(struct vol *v)
 	CHECKF(!d, "free tree: %s", d);
 }
 
-struct blks {
-	uint64_t *v;
-	size_t n, cap;
-};
-
-static int add_blk(void *arg, uint64_t start, uint64_t len)
-{
-	struct blks *b = arg;
-	for (uint64_t i = 0; i < len; i++) {
-		if (b->n == b->cap) {
-			b->cap = b->cap ? 2 * b->cap : 256;
-			b->v = realloc(b->v, b->cap * sizeof(*b->v));
-			CHECK(b->v);
-		}
-		b->v[b->n++] = start + i;
-	}
-	return 0;
-}
-
-static int u64cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 /* The free tree's committed node blocks, sorted. */
 static struct blks ftree_blocks(struct vol *v)
 {
 	struct blks b = {0};
-	vol_extmap_for_each_block(&v->ftree, add_blk, &b);
-	qsort(b.v, b.n, sizeof(*b.v), u64cmp);
+	vol_extmap_for_each_block(&v->ftree, blks_add, &b);
+	blks_sort(&b);
 	return b;
 }
 
