@@ -223,6 +223,7 @@ struct commit_ctx {
 void (*vol_test_commit_window)(struct vstore *vs);
 bool vol_test_commit_keep_lock;
 bool vol_test_meta_home_first;
+bool vol_test_jrnl_no_chain;
 
 /* Takes back everything the build did: the last commit stays the state. */
 static void commit_undo(struct vstore *vs, struct commit_ctx *c)
@@ -346,6 +347,8 @@ static int commit_write(struct vol *v, const struct commit_ctx *c, bool *committ
 			r = vol_dev_flush(&v->dev, v->fd);
 		pos = v->sb.journal_start;
 	}
+	if (vol_test_jrnl_no_chain)
+		pos = v->sb.journal_start; /* the hazard: over the last transaction */
 	*committed = !r;
 	if (r)
 		return r;

@@ -237,6 +237,9 @@ extern bool vol_test_commit_keep_lock;
  * which holds only the inode-table blocks and starts at journal_start every
  * time (the two-flush commit from before the metadata was logged). */
 extern bool vol_test_meta_home_first;
+/* Tests: every transaction at journal_start, over the last one, whether or
+ * not a flush made its checkpoint durable (the hazard the chain removes). */
+extern bool vol_test_jrnl_no_chain;
 /* The chain of valid journal transactions of the volume at fd from
  * journal_start (commit.c): *last gets the sequence of the last (0: none).
  * 0 or -errno. */
