@@ -251,9 +251,12 @@ static int commit_build(struct vstore *vs, struct commit_ctx *c)
 	c->nmeta = 0;
 	c->jbuf = NULL;
 	c->jnext = &vs->jnext;
-	/* the new metadata blocks go into the transaction while they fit */
+	/* the new metadata blocks go into the transaction while they fit,
+	 * unless data waits for a flush: then the commit flushes first anyway,
+	 * and the metadata goes home before that flush (fewer, smaller writes
+	 * than logging and checkpointing it) */
 	c->mc = (struct vol_mcap){.max = jcap(vs) - vs->ndirty};
-	if (!vol_test_meta_home_first)
+	if (!vol_test_meta_home_first && !vol_dev_unflushed(&v->dev))
 		v->bd.cap = &c->mc;
 	/* 1 */
 	for (; !r && k < vs->ndirty; k++)
