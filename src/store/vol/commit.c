@@ -10,19 +10,27 @@
  *     mapping them, copy-on-write into blocks free in the last commit; the
  *     replaced ones (and those of dropped nodes and blocks) go to the pending
  *     list;
- *  2. writes the new free-space tree the same way (volume.c prepare);
- *  3. flushes: file data written so far, the new trees, directory blocks
- *     (ordered data: all of it is on disk before anything points at it);
+ *  2. writes the new free-space tree the same way (volume.c prepare).
+ *     Steps 1-2 write through vol_meta_put: with no data waiting for a flush
+ *     the blocks are captured (c->mc) for the journal instead of going home,
+ *     while they fit (jcap);
+ *  3. flushes, where needed: file data or metadata written home since the
+ *     last flush (ordered data: on disk before anything points at it), a
+ *     wrap of the journal, the first commit of a mount;
  *  4. writes the journal - a descriptor (sequence = new generation, uuid,
  *     home block numbers, crc32c over it and every logged block), the
- *     changed inode-table blocks and the new superblock - and flushes: the
- *     commit point;
- *  5. writes those blocks home (checkpoint, flushed by the next commit's
- *     step 3 before its journal overwrites this one);
+ *     changed inode-table blocks, the captured metadata and the new
+ *     superblock - after the last transaction (or at journal_start after a
+ *     flush: the chain), and flushes: the commit point;
+ *  5. writes those blocks home (checkpoint; the chain keeps the transaction
+ *     until a later flush made them durable);
  *  6. installs: pending blocks become allocatable (volume.c finish).
  * A failure before 4 undoes everything in memory (the last commit stays the
  * durable state); a failure in or after 4 leaves the store broken (-EIO
  * until remounted: mount replays or ignores the journal, both consistent).
+ *
+ * Replay walks the chain from journal_start and writes every transaction
+ * not older than the superblock home, in order.
  *
  * Locking: caller holds vs->lock. vs_commit keeps it throughout;
  * vs_commit_sync (fsync) drops it across steps 3-5 with vs->frozen set, so
