@@ -67,7 +67,7 @@ TEST(btree_round_trip)
 {
 	const uint64_t NB = 1 << 22;
 	int fd = open_image(NB);
-	struct vol_bdev bd = {fd, NB, NULL};
+	struct vol_bdev bd = {fd, NB, NULL, NULL};
 	size_t sizes[] = {0,
 			  1,
 			  VOL_LEAF_CAP,
@@ -138,7 +138,7 @@ TEST(btree_load_mkfs_free_tree_and_extmap)
 	struct vol_super sb;
 	CHECK_EQ(vol_read_super(p, &sb, NULL), 0);
 	int fd = open(p, O_RDWR);
-	struct vol_bdev bd = {fd, sb.nblocks, NULL};
+	struct vol_bdev bd = {fd, sb.nblocks, NULL, NULL};
 	struct vol_alloc a;
 	vol_alloc_init(&a);
 	CHECK_EQ(vol_btree_read(&bd, 0, sb.free_root, to_alloc, &a, NULL), 0);
@@ -190,7 +190,7 @@ TEST(btree_corruption_detected)
 {
 	const uint64_t NB = 4096;
 	int fd = open_image(NB);
-	struct vol_bdev bd = {fd, NB, NULL};
+	struct vol_bdev bd = {fd, NB, NULL, NULL};
 	size_t n = 3 * VOL_LEAF_CAP; /* three leaves under a root */
 	struct vol_disk_extent *e = make_extents(n, 3);
 	for (size_t i = 0; i < n; i++)
@@ -232,7 +232,7 @@ TEST(btree_corruption_detected)
 	CHECK(strstr(why, "owner") != NULL);
 	CHECK_EQ(vol_btree_read(&bd, 3, NB, collect, &c, &why), -EUCLEAN);
 	CHECK_EQ(vol_btree_read(&bd, 3, 5, collect, &c, &why), -EUCLEAN); /* zeroes */
-	struct vol_bdev small = {fd, 50, NULL};				  /* extents past it */
+	struct vol_bdev small = {fd, 50, NULL, NULL};			  /* extents past it */
 	c.nr = 0;
 	CHECK_EQ(vol_btree_read(&small, 3, root, collect, &c, &why), -EUCLEAN);
 

@@ -269,11 +269,16 @@ static bool failed_commit_run(void)
 TEST(dir_failed_commit_retry)
 {
 	CHECK(failed_commit_run());
+	/* directory blocks written home (not logged), so that their writes
+	 * can fail before the commit point */
+	vol_test_meta_home_first = true;
+	CHECK(failed_commit_run());
 	/* the hazard: blocks marked clean when written, so a failed commit's
 	 * retry does not write them again and the change is lost */
 	vdir_test_install_early = true;
 	bool ok = failed_commit_run();
 	vdir_test_install_early = false;
+	vol_test_meta_home_first = false;
 	CHECK(!ok);
 }
 

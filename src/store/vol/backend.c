@@ -2,7 +2,8 @@
 /*
  * backend.c - opening and closing a vol store: the image's exclusive flock,
  * journal replay, mount (volume.c), loading the volume into memory
- * (load.c), freeing orphans left by a crash, the O_DIRECT fd and alignment;
+ * (load.c), the superblock's JCHAIN bit (set while mounted), freeing
+ * orphans left by a crash, the O_DIRECT fd and alignment;
  * the store_ops table joining namei.c and data.c. Close commits.
  *
  * Locking: open runs before the store is shared; close after the last call.
@@ -21,6 +22,32 @@
 
 static struct store_ops vol_ops;
 static pthread_once_t ops_once = PTHREAD_ONCE_INIT;
+
+/* Sets (mount) or clears (clean unmount, the journal empty) the superblock's
+ * JCHAIN bit in place, flushed: while it is set, binaries that know only a
+ * one-transaction journal refuse the volume. The superblock is the last
+ * committed one (the journal empty or replayed). 0 or -errno. */
+static int set_jchain(struct vstore *vs, bool on)
+{
+	struct vol *v = vs->v;
+	uint32_t f = on ? v->sb.feat_incompat | VOL_FEAT_INCOMPAT_JCHAIN
+			: v->sb.feat_incompat & ~VOL_FEAT_INCOMPAT_JCHAIN;
+	if (f == v->sb.feat_incompat)
+		return 0;
+	char *blk = calloc(1, VOL_BLOCK_SIZE);
+	if (!blk)
+		return -ENOMEM;
+	struct vol_super sb = v->sb;
+	sb.feat_incompat = f;
+	vol_super_encode(&sb, blk);
+	int r = vol_dev_pwrite(&v->dev, v->fd, blk, VOL_BLOCK_SIZE, 0);
+	if (!r)
+		r = vol_dev_flush(&v->dev, v->fd);
+	free(blk);
+	if (!r)
+		v->sb.feat_incompat = f;
+	return r;
+}
 
 static void vol_close(struct store *s);
 
@@ -135,6 +162,12 @@ int store_open_vol(const char *image, struct store **out)
 		return r;
 	}
 	vs->dev = S_ISBLK(st.st_mode) ? st.st_rdev : st.st_ino;
+	r = set_jchain(vs, true);
+	if (r) {
+		fprintf(stderr, "%s: vol: cannot write the superblock: %s\n", image, strerror(-r));
+		free_vs(vs);
+		return r;
+	}
 	uint64_t data = vol_data_end(&vs->v->sb) - vs->v->sb.data_start;
 	vs->reserve = data / 64 < 16 ? 16 : data / 64 > 4096 ? 4096 : data / 64;
 	if (vs->reserve > data / 4)
@@ -180,6 +213,8 @@ static void vol_close(struct store *s)
 		}
 		if (!r)
 			r = vol_dev_flush(&vs->v->dev, vs->v->fd);
+		if (!r) /* no chain left: readers without JCHAIN may mount it */
+			r = set_jchain(vs, false);
 		if (r)
 			fprintf(stderr, "vol: unmount: final commit failed: %s\n", strerror(-r));
 	}

@@ -26,11 +26,66 @@ static void seal(char *blk)
 	memcpy(blk + offsetof(struct vol_node_hdr, crc), &crc, 4);
 }
 
-static int put_block(const struct vol_bdev *bd, uint64_t b, const char *blk)
+void vol_mcap_free(struct vol_mcap *c)
 {
+	free(c->home);
+	free(c->buf);
+	*c = (struct vol_mcap){0};
+}
+
+/* What @c holds goes home; it takes no more. */
+static int mcap_spill(const struct vol_bdev *bd, struct vol_mcap *c)
+{
+	int r = 0;
+	for (size_t i = 0; !r && i < c->nr; i++)
+		r = vol_dev_pwrite(bd->dev, bd->fd, c->buf + i * VOL_BLOCK_SIZE, VOL_BLOCK_SIZE,
+				   (off_t)(c->home[i] * VOL_BLOCK_SIZE));
+	c->spilled = true;
+	c->nr = 0;
+	return r;
+}
+
+static int mcap_add(struct vol_mcap *c, uint64_t b, const char *blk)
+{
+	if (c->nr == c->cap) {
+		size_t n = c->cap ? 2 * c->cap : 16;
+		if (n > c->max)
+			n = c->max;
+		uint64_t *h = realloc(c->home, n * sizeof(*h));
+		if (!h)
+			return -ENOMEM;
+		c->home = h;
+		char *d = realloc(c->buf, n * VOL_BLOCK_SIZE);
+		if (!d)
+			return -ENOMEM;
+		c->buf = d;
+		c->cap = n;
+	}
+	c->home[c->nr] = b;
+	memcpy(c->buf + c->nr * VOL_BLOCK_SIZE, blk, VOL_BLOCK_SIZE);
+	c->nr++;
+	return 0;
+}
+
+int vol_meta_put(const struct vol_bdev *bd, uint64_t b, const char *blk)
+{
+	struct vol_mcap *c = bd->cap;
+
 	if (b == 0 || b >= bd->nblocks)
 		return -EINVAL;
+	if (c && !c->spilled && c->nr < c->max && mcap_add(c, b, blk) == 0)
+		return 0;
+	if (c && !c->spilled) { /* full or no memory: today's path for the rest */
+		int r = mcap_spill(bd, c);
+		if (r)
+			return r;
+	}
 	return vol_dev_pwrite(bd->dev, bd->fd, blk, VOL_BLOCK_SIZE, (off_t)(b * VOL_BLOCK_SIZE));
+}
+
+static int put_block(const struct vol_bdev *bd, uint64_t b, const char *blk)
+{
+	return vol_meta_put(bd, b, blk);
 }
 
 /* Write one node of nr entries (of size esz) from src; return its block. */

@@ -12,6 +12,7 @@
 #ifndef PC_STORE_VOL_BTREE_H
 #define PC_STORE_VOL_BTREE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,11 +29,27 @@ typedef int (*vol_blk_alloc_fn)(void *arg, uint64_t *blk);
 typedef int (*vol_ext_emit_fn)(void *arg, const struct vol_disk_extent *e);
 
 struct vol_dev;
-struct vol_bdev {
-	int fd;		     /* the image */
-	uint64_t nblocks;    /* node blocks must lie in [1, nblocks) */
-	struct vol_dev *dev; /* writes go through vol_dev_pwrite (io.h); NULL: plain */
+/* A commit's metadata blocks kept in memory for its journal transaction
+ * instead of written home (commit.c); past max blocks, or without memory,
+ * it spills: what it holds and every later block go home. */
+struct vol_mcap {
+	uint64_t *home;
+	char *buf;
+	size_t nr, cap, max;
+	bool spilled;
 };
+struct vol_bdev {
+	int fd;		      /* the image */
+	uint64_t nblocks;     /* node blocks must lie in [1, nblocks) */
+	struct vol_dev *dev;  /* writes go through vol_dev_pwrite (io.h); NULL: plain */
+	struct vol_mcap *cap; /* while a commit builds: metadata writes land here */
+};
+
+/* Writes one metadata block home, or into bd->cap while a commit captures.
+ * 0 or -errno. */
+int vol_meta_put(const struct vol_bdev *bd, uint64_t b, const char *blk);
+/* Forgets what @c holds (its memory too). */
+void vol_mcap_free(struct vol_mcap *c);
 
 /* Write n extents (sorted, disjoint by key) as a tree; *root = 0 when n == 0.
  * *nodes (optional) gets the number of blocks used. 0 or -errno. */

@@ -10,19 +10,27 @@
  *     mapping them, copy-on-write into blocks free in the last commit; the
  *     replaced ones (and those of dropped nodes and blocks) go to the pending
  *     list;
- *  2. writes the new free-space tree the same way (volume.c prepare);
- *  3. flushes: file data written so far, the new trees, directory blocks
- *     (ordered data: all of it is on disk before anything points at it);
+ *  2. writes the new free-space tree the same way (volume.c prepare).
+ *     Steps 1-2 write through vol_meta_put: with no data waiting for a flush
+ *     the blocks are captured (c->mc) for the journal instead of going home,
+ *     while they fit (jcap);
+ *  3. flushes, where needed: file data or metadata written home since the
+ *     last flush (ordered data: on disk before anything points at it), a
+ *     wrap of the journal, the first commit of a mount;
  *  4. writes the journal - a descriptor (sequence = new generation, uuid,
  *     home block numbers, crc32c over it and every logged block), the
- *     changed inode-table blocks and the new superblock - and flushes: the
- *     commit point;
- *  5. writes those blocks home (checkpoint, flushed by the next commit's
- *     step 3 before its journal overwrites this one);
+ *     changed inode-table blocks, the captured metadata and the new
+ *     superblock - after the last transaction (or at journal_start after a
+ *     flush: the chain), and flushes: the commit point;
+ *  5. writes those blocks home (checkpoint; the chain keeps the transaction
+ *     until a later flush made them durable);
  *  6. installs: pending blocks become allocatable (volume.c finish).
  * A failure before 4 undoes everything in memory (the last commit stays the
  * durable state); a failure in or after 4 leaves the store broken (-EIO
  * until remounted: mount replays or ignores the journal, both consistent).
+ *
+ * Replay walks the chain from journal_start and writes every transaction
+ * not older than the superblock home, in order.
  *
  * Locking: caller holds vs->lock. vs_commit keeps it throughout;
  * vs_commit_sync (fsync) drops it across steps 3-5 with vs->frozen set, so
@@ -213,12 +221,17 @@ struct commit_ctx {
 	struct vol_txn t;
 	char *jbuf; /* the descriptor and the nlog logged blocks */
 	size_t nlog;
+	size_t nmeta;	 /* of them copy-on-write metadata (after the table blocks) */
+	uint64_t *jnext; /* vs->jnext: where the transaction goes (commit_write) */
+	struct vol_mcap mc;
 	size_t pend_nr; /* the pending list before this commit added to it */
 	uint64_t pend_last;
 };
 
 void (*vol_test_commit_window)(struct vstore *vs);
 bool vol_test_commit_keep_lock;
+bool vol_test_meta_home_first;
+bool vol_test_jrnl_no_chain;
 
 /* Takes back everything the build did: the last commit stays the state. */
 static void commit_undo(struct vstore *vs, struct commit_ctx *c)
@@ -227,6 +240,7 @@ static void commit_undo(struct vstore *vs, struct commit_ctx *c)
 
 	free(c->jbuf);
 	c->jbuf = NULL;
+	vol_mcap_free(&c->mc);
 	v->pending.nr = c->pend_nr;
 	if (c->pend_nr)
 		v->pending.v[c->pend_nr - 1].len = c->pend_last;
@@ -242,7 +256,16 @@ static int commit_build(struct vstore *vs, struct commit_ctx *c)
 	int r = 0;
 
 	c->nlog = vs->ndirty + 1;
+	c->nmeta = 0;
 	c->jbuf = NULL;
+	c->jnext = &vs->jnext;
+	/* the new metadata blocks go into the transaction while they fit,
+	 * unless data waits for a flush: then the commit flushes first anyway,
+	 * and the metadata goes home before that flush (fewer, smaller writes
+	 * than logging and checkpointing it) */
+	c->mc = (struct vol_mcap){.max = jcap(vs) - vs->ndirty};
+	if (!vol_test_meta_home_first && !vol_dev_unflushed(&v->dev))
+		v->bd.cap = &c->mc;
 	/* 1 */
 	for (; !r && k < vs->ndirty; k++)
 		for (uint64_t s = 0; !r && s < PER_BLOCK; s++) {
@@ -251,6 +274,8 @@ static int commit_build(struct vstore *vs, struct commit_ctx *c)
 				r = write_tree(vs, n);
 		}
 	if (r) {
+		v->bd.cap = NULL;
+		vol_mcap_free(&c->mc);
 		undo_trees(vs, k);
 		return r;
 	}
@@ -271,11 +296,15 @@ static int commit_build(struct vstore *vs, struct commit_ctx *c)
 	/* 2 */
 	if (!r)
 		r = vol_commit_prepare(v, &c->t);
+	v->bd.cap = NULL;
 	if (r) {
 		commit_undo(vs, c);
 		return r;
 	}
-	/* the journal transaction */
+	/* the journal transaction: table blocks, captured metadata, superblock */
+	if (!c->mc.spilled)
+		c->nmeta = c->mc.nr;
+	c->nlog = vs->ndirty + c->nmeta + 1;
 	c->jbuf = calloc(c->nlog + 1, BS);
 	if (!c->jbuf) {
 		vol_commit_abort(v, &c->t);
@@ -294,32 +323,56 @@ static int commit_build(struct vstore *vs, struct commit_ctx *c)
 			encode_slot(vs, b * PER_BLOCK + s,
 				    c->jbuf + (k + 1) * BS + s * VOL_INODE_SIZE);
 	}
-	jd->home[vs->ndirty] = 0;
+	for (size_t i = 0; i < c->nmeta; i++) {
+		jd->home[vs->ndirty + i] = c->mc.home[i];
+		memcpy(c->jbuf + (vs->ndirty + i + 1) * BS, c->mc.buf + i * BS, BS);
+	}
+	vol_mcap_free(&c->mc);
+	jd->home[c->nlog - 1] = 0;
 	vol_super_encode(&c->t.sb, c->jbuf + c->nlog * BS);
 	jd->crc = vol_crc32c(0, c->jbuf, (c->nlog + 1) * BS);
 	return 0;
 }
 
 /* Steps 3-5: image I/O from c alone (vs->lock may be dropped: nothing else
- * of the store is read). *committed: the journal write was attempted. */
+ * of the store is read; *c->jnext is the commits' own, one at a time).
+ * *committed: the journal write was attempted.
+ *
+ * The transaction goes after the last one (the journal is a chain of
+ * transactions from journal_start, each one's sequence one more than the
+ * last's) so that the last one, whose checkpoint may not be on disk yet,
+ * survives a torn write of this one. A flush first - ordered data, metadata
+ * written home (spilled), the wrap, the first commit of a mount - lets the
+ * chain start again at journal_start: every checkpoint before it is on disk. */
 static int commit_write(struct vol *v, const struct commit_ctx *c, bool *committed)
 {
 	const struct vol_jdesc *jd = (const struct vol_jdesc *)c->jbuf;
-	/* 3: ordered data and the new trees before the journal names them */
-	int r = vol_test_skip_data_flush ? 0 : vol_dev_flush(&v->dev, v->fd);
+	uint64_t pos = *c->jnext, jend = v->sb.journal_start + v->sb.journal_blocks;
+	int r = 0;
 
+	if (vol_test_meta_home_first || pos == 0 || pos + c->nlog + 1 > jend ||
+	    vol_dev_unflushed(&v->dev)) {
+		/* 3: ordered data (and any metadata written home) before the
+		 * journal names it */
+		if (!vol_test_skip_data_flush)
+			r = vol_dev_flush(&v->dev, v->fd);
+		pos = v->sb.journal_start;
+	}
+	if (vol_test_jrnl_no_chain)
+		pos = v->sb.journal_start; /* the hazard: over the last transaction */
 	*committed = !r;
 	if (r)
 		return r;
+	*c->jnext = pos + c->nlog + 1;
 	/* 4: the commit point */
-	r = vol_dev_pwrite(&v->dev, v->fd, c->jbuf, (c->nlog + 1) * BS,
-			   (off_t)(v->sb.journal_start * BS));
+	r = vol_dev_pwrite_jrnl(&v->dev, v->fd, c->jbuf, (c->nlog + 1) * BS, (off_t)(pos * BS));
 	if (!r)
 		r = vol_dev_flush(&v->dev, v->fd);
-	/* 5: checkpoint */
+	/* 5: checkpoint (on disk by the next flush; until then the chain keeps
+	 * this transaction) */
 	for (size_t k = 0; !r && k < c->nlog; k++)
-		r = vol_dev_pwrite(&v->dev, v->fd, c->jbuf + (k + 1) * BS, BS,
-				   (off_t)(jd->home[k] * BS));
+		r = vol_dev_pwrite_jrnl(&v->dev, v->fd, c->jbuf + (k + 1) * BS, BS,
+					(off_t)(jd->home[k] * BS));
 	return r;
 }
 
@@ -347,6 +400,7 @@ static int commit_install(struct vstore *vs, struct commit_ctx *c, int r, bool c
 	}
 	/* allocation restarts at the bottom: freed space is reused first */
 	vol_commit_finish(v, &c->t);
+	vs->jmeta += c->nmeta;
 	v->alloc.cursor = v->sb.data_start;
 	for (size_t k = 0; k < vs->ndirty; k++) {
 		for (uint64_t s = 0; s < PER_BLOCK; s++) {
@@ -438,13 +492,146 @@ int vs_commit_sync(struct vstore *vs)
 
 /* ---- replay ---- */
 
+/* The transaction at journal block pos if it is a valid one (crc, logged
+ * superblock of sequence seq and uuid, ending before block end): 1 with *out
+ * (the descriptor and the blocks), 0 if there is none there, or -errno. */
+static int jread(int fd, uint64_t pos, uint64_t end, char **out, struct vol_super *logged)
+{
+	struct vol_jdesc jd;
+	const char *bad = NULL;
+	char *jb;
+	int r = vol_dev_pread(NULL, fd, &jd, sizeof(jd), (off_t)(pos * BS));
+
+	*out = NULL;
+	if (r)
+		return r == -EIO ? 0 : r; /* past the end of the image */
+	if (jd.magic != VOL_JRNL_MAGIC || jd.nr == 0 || jd.nr > VOL_JDESC_MAX ||
+	    pos + jd.nr + 1 > end)
+		return 0;
+	size_t bytes = (size_t)(jd.nr + 1) * BS;
+	jb = malloc(bytes);
+	if (!jb)
+		return -ENOMEM;
+	r = vol_dev_pread(NULL, fd, jb, bytes, (off_t)(pos * BS));
+	if (r) {
+		free(jb);
+		return r == -EIO ? 0 : r; /* past the end: never committed */
+	}
+	struct vol_jdesc *h = (struct vol_jdesc *)jb;
+	uint32_t crc = h->crc;
+	h->crc = 0;
+	if (vol_crc32c(0, jb, bytes) != crc || h->home[jd.nr - 1] != 0 ||
+	    vol_super_decode(logged, jb + (size_t)jd.nr * BS, &bad) ||
+	    logged->generation != jd.seq || memcmp(logged->uuid, jd.uuid, 16)) {
+		free(jb);
+		return 0; /* torn: never committed */
+	}
+	*out = jb;
+	return 1;
+}
+
+/* A logged block may go to the inode table or the data area, nowhere else
+ * (not the superblock, the journal, mkfs's free-tree block or the backup). */
+static bool home_ok(const struct vol_super *sb, uint64_t b)
+{
+	return (b >= sb->itable_start && b < sb->itable_start + sb->itable_blocks) ||
+	       (b >= sb->data_start && b < vol_data_end(sb));
+}
+
+struct jchain {
+	char **tx; /* each a descriptor and its blocks, in sequence order */
+	size_t n;
+};
+
+static void jchain_free(struct jchain *ch)
+{
+	for (size_t i = 0; i < ch->n; i++)
+		free(ch->tx[i]);
+	free(ch->tx);
+}
+
+/* The chain of valid transactions from journal_start: the first one there,
+ * then each one at the block after the last with the next sequence and the
+ * same uuid (that of @disk where it is known). 0 or -errno. */
+static int jchain_read(int fd, const struct vol_super *disk, struct jchain *ch)
+{
+	struct vol_super logged, first;
+	uint64_t pos = 1, end = disk ? disk->journal_start + disk->journal_blocks
+				     : 2 + VOL_JDESC_MAX; /* journal_start is always 1 */
+	int r;
+
+	ch->tx = NULL;
+	ch->n = 0;
+	for (;;) {
+		char *jb;
+		r = jread(fd, pos, end, &jb, &logged);
+		if (r <= 0)
+			break;
+		const struct vol_jdesc *h = (const struct vol_jdesc *)jb;
+		if (ch->n == 0) {
+			if (disk && memcmp(disk->uuid, h->uuid, 16)) {
+				free(jb); /* an older volume's */
+				break;
+			}
+			first = logged;
+			end = logged.journal_start + logged.journal_blocks;
+			if (disk && end > disk->journal_start + disk->journal_blocks)
+				end = disk->journal_start + disk->journal_blocks;
+			if (pos + h->nr + 1 > end) {
+				free(jb);
+				break;
+			}
+		} else {
+			const struct vol_jdesc *p = (const struct vol_jdesc *)ch->tx[ch->n - 1];
+			if (h->seq != p->seq + 1 || memcmp(h->uuid, first.uuid, 16)) {
+				free(jb); /* an older one, past the end of the chain */
+				break;
+			}
+		}
+		if (ch->n % 16 == 0) {
+			char **t = realloc(ch->tx, (ch->n + 16) * sizeof(*t));
+			if (!t) {
+				free(jb);
+				r = -ENOMEM;
+				break;
+			}
+			ch->tx = t;
+		}
+		ch->tx[ch->n++] = jb;
+		pos += h->nr + 1;
+	}
+	if (r < 0) {
+		jchain_free(ch);
+		ch->tx = NULL;
+		ch->n = 0;
+		return r;
+	}
+	return 0;
+}
+
+int vol_journal_last_seq(int fd, const struct vol_super *sb, uint64_t *last)
+{
+	struct jchain ch;
+	int r = jchain_read(fd, sb, &ch);
+
+	*last = 0;
+	if (!r && ch.n)
+		*last = ((const struct vol_jdesc *)ch.tx[ch.n - 1])->seq;
+	jchain_free(&ch);
+	return r;
+}
+
+/* Replays, in order, every transaction of the chain not older than the
+ * superblock; refuses (-EUCLEAN) a chain naming a block no transaction may
+ * write. */
 int vol_journal_replay(int fd, const char **why)
 {
 	char *sbb = malloc(BS);
-	char *jb = NULL;
-	struct vol_super disk, logged;
+	struct vol_super disk;
+	struct jchain ch = {0};
 	int r = sbb ? vol_dev_pread(NULL, fd, sbb, BS, 0) : -ENOMEM;
 	const char *bad = NULL;
+	bool any = false;
 
 	if (r)
 		goto out;
@@ -453,50 +640,36 @@ int vol_journal_replay(int fd, const char **why)
 		r = 0; /* not a vol: mount says so */
 		goto out;
 	}
-	struct vol_jdesc jd;
-	r = vol_dev_pread(NULL, fd, sbb, BS, BS); /* journal_start is always 1 */
+	r = jchain_read(fd, disk_ok ? &disk : NULL, &ch);
 	if (r)
 		goto out;
-	memcpy(&jd, sbb, sizeof(jd));
-	if (jd.magic != VOL_JRNL_MAGIC || jd.nr == 0 || jd.nr > VOL_JDESC_MAX ||
-	    (disk_ok && jd.nr + 1 > disk.journal_blocks))
-		goto out; /* no transaction */
-	jb = malloc((size_t)(jd.nr + 1) * BS);
-	if (!jb) {
-		r = -ENOMEM;
-		goto out;
+	for (size_t t = 0; t < ch.n; t++) {
+		const struct vol_jdesc *h = (const struct vol_jdesc *)ch.tx[t];
+		struct vol_super logged;
+		vol_super_decode(&logged, ch.tx[t] + (size_t)h->nr * BS, &bad);
+		for (uint32_t i = 0; i + 1 < h->nr; i++)
+			if (!home_ok(&logged, h->home[i])) {
+				r = -EUCLEAN;
+				*why = "vol: journal names a block outside the inode table and "
+				       "the data area";
+				goto out;
+			}
 	}
-	r = vol_dev_pread(NULL, fd, jb, (size_t)(jd.nr + 1) * BS, BS);
-	if (r) {
-		r = 0; /* a transaction past the end of the image was never committed */
-		goto out;
+	for (size_t t = 0; !r && t < ch.n; t++) {
+		const struct vol_jdesc *h = (const struct vol_jdesc *)ch.tx[t];
+		if (disk_ok && disk.generation > h->seq)
+			continue; /* older than the superblock: on disk already */
+		any = true;
+		for (uint32_t i = 0; !r && i < h->nr; i++)
+			r = vol_dev_pwrite(NULL, fd, ch.tx[t] + (size_t)(i + 1) * BS, BS,
+					   (off_t)(h->home[i] * BS));
 	}
-	struct vol_jdesc *h = (struct vol_jdesc *)jb;
-	uint32_t crc = h->crc;
-	h->crc = 0;
-	if (vol_crc32c(0, jb, (size_t)(jd.nr + 1) * BS) != crc || h->home[jd.nr - 1] != 0)
-		goto out; /* torn: never committed */
-	if (vol_super_decode(&logged, jb + (size_t)jd.nr * BS, &bad) ||
-	    logged.generation != jd.seq || memcmp(logged.uuid, jd.uuid, 16))
-		goto out;
-	if (disk_ok && (memcmp(disk.uuid, jd.uuid, 16) || disk.generation > jd.seq))
-		goto out; /* an older volume's, or older than the superblock */
-	for (uint32_t i = 0; i + 1 < jd.nr; i++)
-		if (h->home[i] < logged.itable_start ||
-		    h->home[i] >= logged.itable_start + logged.itable_blocks) {
-			r = -EUCLEAN;
-			*why = "vol: journal names a block outside the inode table";
-			goto out;
-		}
-	for (uint32_t i = 0; !r && i < jd.nr; i++)
-		r = vol_dev_pwrite(NULL, fd, jb + (size_t)(i + 1) * BS, BS,
-				   (off_t)(h->home[i] * BS));
-	if (!r)
+	if (!r && any)
 		r = vol_dev_flush(NULL, fd);
 	if (r)
 		*why = "vol: cannot replay the journal";
 out:
 	free(sbb);
-	free(jb);
+	jchain_free(&ch);
 	return r;
 }

@@ -222,8 +222,7 @@ int vdir_write_blocks(struct vstore *vs, struct vnode *n, vol_blk_alloc_fn alloc
 			if (!r)
 				r = alloc(arg, &p);
 			if (!r)
-				r = vol_dev_pwrite(&vs->v->dev, vs->v->fd, buf, BS,
-						   (off_t)(p * BS));
+				r = vol_meta_put(&vs->v->bd, p, buf); /* or the journal */
 			if (r)
 				break;
 			b->new_pblk = p;

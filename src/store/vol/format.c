@@ -68,7 +68,7 @@ int vol_super_init_geom(struct vol_super *sb, uint64_t nblocks, uint64_t ninodes
 	sb->magic = VOL_MAGIC;
 	sb->version = VOL_VERSION;
 	sb->block_size = VOL_BLOCK_SIZE;
-	sb->feat_incompat = VOL_FEAT_INCOMPAT_SUPPORTED;
+	sb->feat_incompat = VOL_FEAT_INCOMPAT_MKFS;
 	sb->feat_compat = VOL_FEAT_COMPAT_BACKUP_SB;
 	sb->nblocks = nblocks;
 	sb->journal_start = 1;

@@ -26,7 +26,12 @@
 /* feature bits: incompat ones a reader must understand to mount */
 #define VOL_FEAT_INCOMPAT_EXTENT_BTREE 0x1u
 #define VOL_FEAT_INCOMPAT_JOURNAL      0x2u
-#define VOL_FEAT_INCOMPAT_SUPPORTED    (VOL_FEAT_INCOMPAT_EXTENT_BTREE | VOL_FEAT_INCOMPAT_JOURNAL)
+/* set while mounted (cleared by a clean unmount): the journal may hold a
+ * chain of transactions logging data-area blocks, which a reader without
+ * it would replay wrongly (only the first transaction) */
+#define VOL_FEAT_INCOMPAT_JCHAIN    0x4u
+#define VOL_FEAT_INCOMPAT_MKFS	    (VOL_FEAT_INCOMPAT_EXTENT_BTREE | VOL_FEAT_INCOMPAT_JOURNAL)
+#define VOL_FEAT_INCOMPAT_SUPPORTED (VOL_FEAT_INCOMPAT_MKFS | VOL_FEAT_INCOMPAT_JCHAIN)
 /* compat ones a reader may ignore: the last block holds a backup superblock */
 #define VOL_FEAT_COMPAT_BACKUP_SB 0x1u
 

@@ -231,7 +231,9 @@ static int write_backup(struct vol *v, FILE *report)
 	char *blk = malloc(VOL_BLOCK_SIZE);
 	if (!blk)
 		return -ENOMEM;
-	vol_super_encode(&v->sb, blk);
+	struct vol_super b = v->sb;
+	b.feat_incompat &= ~VOL_FEAT_INCOMPAT_JCHAIN; /* the journal's state, not mkfs's */
+	vol_super_encode(&b, blk);
 	int r = vol_dev_pwrite(&v->dev, v->fd, blk, VOL_BLOCK_SIZE,
 			       (off_t)((v->sb.nblocks - 1) * VOL_BLOCK_SIZE));
 	free(blk);
@@ -293,28 +295,12 @@ static int repair(struct vstore *vs, struct vs_check *ck, FILE *report)
 
 /* ---- the superblocks ---- */
 
-/* The sequence of a valid journal transaction of volume uuid, else 0. */
+/* The sequence of the last valid journal transaction of volume uuid (the
+ * chain from journal_start), else 0. */
 static uint64_t journal_seq(int fd, const struct vol_super *sb)
 {
-	struct vol_jdesc jd;
-	uint64_t seq = 0;
-	if (pread(fd, &jd, sizeof(jd), (off_t)(sb->journal_start * VOL_BLOCK_SIZE)) !=
-		(ssize_t)sizeof(jd) ||
-	    jd.magic != VOL_JRNL_MAGIC || jd.nr == 0 || jd.nr > VOL_JDESC_MAX ||
-	    jd.nr + 1 > sb->journal_blocks || memcmp(jd.uuid, sb->uuid, 16))
-		return 0;
-	size_t bytes = (size_t)(jd.nr + 1) * VOL_BLOCK_SIZE;
-	char *jb = malloc(bytes);
-	if (jb &&
-	    pread(fd, jb, bytes, (off_t)(sb->journal_start * VOL_BLOCK_SIZE)) == (ssize_t)bytes) {
-		struct vol_jdesc *h = (struct vol_jdesc *)jb;
-		uint32_t crc = h->crc;
-		h->crc = 0;
-		if (vol_crc32c(0, jb, bytes) == crc)
-			seq = jd.seq;
-	}
-	free(jb);
-	return seq;
+	uint64_t seq;
+	return vol_journal_last_seq(fd, sb, &seq) ? 0 : seq;
 }
 
 /* The superblock to check with: 0 with *sb NULL (block 0 is fine), 0 with
@@ -363,7 +349,8 @@ static void check_backup(struct vol *v, struct vs_check *ck)
 	if (vol_dev_pread(&v->dev, v->fd, blk, VOL_BLOCK_SIZE,
 			  (off_t)((sb->nblocks - 1) * VOL_BLOCK_SIZE)) ||
 	    vol_super_decode(&b, blk, NULL) || b.nblocks != sb->nblocks ||
-	    b.feat_compat != sb->feat_compat || b.feat_incompat != sb->feat_incompat ||
+	    b.feat_compat != sb->feat_compat ||
+	    (b.feat_incompat ^ sb->feat_incompat) & ~VOL_FEAT_INCOMPAT_JCHAIN ||
 	    b.journal_blocks != sb->journal_blocks || b.itable_blocks != sb->itable_blocks ||
 	    b.data_start != sb->data_start || b.root_ino != sb->root_ino ||
 	    memcmp(b.uuid, sb->uuid, 16)) {

@@ -10,6 +10,10 @@
  * write, earlier writes included); sectors no kept write covers return to
  * their content at the last flush.
  *
+ * Ordered writes: every write but the journal's bumps d->wseq when it is
+ * done; a completed flush publishes the wseq it read before it began, so a
+ * commit knows whether anything but its journal awaits a flush.
+ *
  * Locking: atomics only in the plain mode; wc->lock in the volatile-cache
  * mode (held across a write's pre-image read, log entry and write, a
  * flush's log reset and a crash).
@@ -215,13 +219,28 @@ out:
 	return r;
 }
 
-int vol_dev_pwrite(struct vol_dev *d, int fd, const void *buf, size_t len, off_t off)
+int vol_dev_pwrite_jrnl(struct vol_dev *d, int fd, const void *buf, size_t len, off_t off)
 {
 	if (d && d->wc)
 		return wc_pwrite(d, fd, buf, len, off);
 	if (!dev_write_ok(d))
 		return -EIO; /* the device is dead, or this one write fails */
 	return io_all(fd, NULL, buf, len, off);
+}
+
+int vol_dev_pwrite(struct vol_dev *d, int fd, const void *buf, size_t len, off_t off)
+{
+	int r = vol_dev_pwrite_jrnl(d, fd, buf, len, off);
+	/* after the write: a flush that began before it may not cover it */
+	if (d)
+		__atomic_add_fetch(&d->wseq, 1, __ATOMIC_SEQ_CST);
+	return r;
+}
+
+bool vol_dev_unflushed(struct vol_dev *d)
+{
+	return __atomic_load_n(&d->wseq, __ATOMIC_SEQ_CST) !=
+	       __atomic_load_n(&d->flushed, __ATOMIC_SEQ_CST);
 }
 
 int vol_dev_pread(struct vol_dev *d, int fd, void *buf, size_t len, off_t off)
@@ -245,12 +264,20 @@ static int do_flush(struct vol_dev *d, int fd)
 		    (unsigned long)__atomic_load_n(&d->fail_flush, __ATOMIC_RELAXED) == n)
 			return -EIO;
 	}
+	unsigned long seen = d ? __atomic_load_n(&d->wseq, __ATOMIC_SEQ_CST) : 0;
 	int r;
 	do
 		r = fdatasync(fd);
 	while (r < 0 && errno == EINTR);
 	if (!r && d && d->wc)
 		wc_reset(d->wc); /* on stable storage: nothing left to lose */
+	if (!r && d) {		 /* writes counted by then are on disk; never move back */
+		unsigned long f = __atomic_load_n(&d->flushed, __ATOMIC_SEQ_CST);
+		while ((long)(seen - f) > 0 &&
+		       !__atomic_compare_exchange_n(&d->flushed, &f, seen, false, __ATOMIC_SEQ_CST,
+						    __ATOMIC_SEQ_CST))
+			;
+	}
 	return r < 0 ? -errno : 0;
 }
 

@@ -64,10 +64,21 @@ struct vol_dev {
 	long fail_flush; /* fail only the flush with this number */
 	unsigned long reads;
 	struct vol_wcache *wc; /* the volatile-cache mode; NULL: off */
+	/* ordered writes: every completed write but the journal's (data, metadata
+	 * written home) bumps wseq; a completed flush sets flushed to the wseq it
+	 * saw before it started, so a write racing the flush stays counted */
+	unsigned long wseq;
+	unsigned long flushed;
 };
 
 /* Full-length pwrite (loops on short writes, EINTR). 0 or -errno. @d may be NULL. */
 int vol_dev_pwrite(struct vol_dev *d, int fd, const void *buf, size_t len, off_t off);
+/* As vol_dev_pwrite, for the journal and its checkpoint: the write does not
+ * count as one that the next commit must flush before its journal write. */
+int vol_dev_pwrite_jrnl(struct vol_dev *d, int fd, const void *buf, size_t len, off_t off);
+/* Whether a write other than the journal's completed since the last completed
+ * flush began (ordered data a commit must flush first). */
+bool vol_dev_unflushed(struct vol_dev *d);
 /* Full-length pread: 0, -EIO on a short read, or -errno. @d may be NULL. */
 int vol_dev_pread(struct vol_dev *d, int fd, void *buf, size_t len, off_t off);
 /* fdatasync. 0 or -errno. */
@@ -84,7 +95,8 @@ int vol_dev_wcache_start(struct vol_dev *d, int fd, uint64_t seed, long crash_wr
 void vol_dev_wcache_free(struct vol_dev *d);
 
 /* Tests: commit.c skips its ordered-data flush before the journal write
- * (the hazard the volatile-cache crash test shows). */
+ * where data (or metadata written home) wants it (the hazard the
+ * volatile-cache crash test shows). */
 extern bool vol_test_skip_data_flush;
 
 #endif

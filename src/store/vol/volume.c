@@ -174,7 +174,7 @@ int vol_mount_opts(const char *path, const struct vol_super *sb, unsigned flags,
 	free(blk);
 	if (r)
 		goto fail;
-	v->bd = (struct vol_bdev){v->fd, v->sb.nblocks, &v->dev};
+	v->bd = (struct vol_bdev){v->fd, v->sb.nblocks, &v->dev, NULL};
 	struct vol_disk_inode root;
 	r = vol_inode_read(v->fd, &v->sb, v->sb.root_ino, &root, why);
 	if (r == -ENOENT || (!r && !S_ISDIR(root.mode))) {

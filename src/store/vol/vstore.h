@@ -141,6 +141,9 @@ struct vstore {
 	int broken;	  /* a commit failed after its journal write: -EIO from now */
 	unsigned long commits;
 	unsigned long tree_nodes; /* extent-tree nodes written by commits */
+	uint64_t jnext;		  /* journal block the next transaction goes to; 0: the first
+				   * commit of this mount (flushes first, starts the chain) */
+	unsigned long jmeta;	  /* metadata blocks commits logged in the journal */
 	/* an fsync's commit writing with vs->lock dropped: no change until it
 	 * installs (thaw is signalled then, under vs->lock) */
 	bool frozen;
@@ -230,6 +233,17 @@ int vs_commit_sync(struct vstore *vs);
  * behaviour: the window test then sees the lock held). */
 extern void (*vol_test_commit_window)(struct vstore *vs);
 extern bool vol_test_commit_keep_lock;
+/* Tests: commits write their metadata home and flush it before the journal,
+ * which holds only the inode-table blocks and starts at journal_start every
+ * time (the two-flush commit from before the metadata was logged). */
+extern bool vol_test_meta_home_first;
+/* Tests: every transaction at journal_start, over the last one, whether or
+ * not a flush made its checkpoint durable (the hazard the chain removes). */
+extern bool vol_test_jrnl_no_chain;
+/* The chain of valid journal transactions of the volume at fd from
+ * journal_start (commit.c): *last gets the sequence of the last (0: none).
+ * 0 or -errno. */
+int vol_journal_last_seq(int fd, const struct vol_super *sb, uint64_t *last);
 /* Replays a committed journal transaction newer than the image's superblock
  * (idempotent). 0, or -errno with *why. */
 int vol_journal_replay(int fd, const char **why);
