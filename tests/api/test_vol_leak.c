@@ -190,9 +190,17 @@ TEST(vol_leak_two_state_no_leak)
 
 TEST(vol_leak_none_unsafe_leaks)
 {
-	run(PC_POLICY_NONE_UNSAFE, (unsigned)test_scale(60, 3));
-	CHECK(L.under > 0);
-	CHECKF(L.leaks + L.b_bad > 0, "no cross-file leak seen without fill fencing");
+	/* A leak needs B's new blocks to be A's freed ones while A's reader is
+	 * in its window: most rounds in a debug build (~48 of 60), 2-9 of 20
+	 * under TSan, where a run with none happens; such a run is repeated
+	 * (a fresh volume each time), at most 5 times. */
+	unsigned long leaks = 0;
+	for (int run_no = 0; run_no < 5 && !leaks; run_no++) {
+		run(PC_POLICY_NONE_UNSAFE, (unsigned)test_scale(60, 3));
+		CHECK(L.under > 0);
+		leaks = L.leaks + L.b_bad;
+	}
+	CHECKF(leaks > 0, "no cross-file leak seen without fill fencing");
 }
 
 #else
