@@ -45,9 +45,13 @@ bool set_page_dirty(struct page *page);
 bool clear_page_dirty_for_io(struct page *page);
 /* Write one locked dirty page to the store and unlock it (writeback bit set
  * around the store write; errors recorded in mapping->wb_err, PG_error, and
- * the page re-dirtied). The caller holds a reference, and the mapping stays
- * alive until the page's writeback ends (teardown waits for it). */
+ * the page re-dirtied). The DIRTY tag stays until the WRITEBACK tag is set,
+ * so a write-and-wait always finds the page by one of them. The caller holds a reference, and the
+ * mapping stays alive until the page's writeback ends (teardown waits for it). */
 int writepage(struct page *page);
+/* Test switch: writepage drops the DIRTY tag before it sets the WRITEBACK
+ * tag (test_writeback shows a write-and-wait then missing the page). */
+extern bool writeback_test_untag_early;
 /* After dirtying pages: start background writeback above dirty_background,
  * and make the caller wait while nr_dirty is above dirty_limit. Called with
  * i_rwsem held and no other lock. @nowait: never sleep. */

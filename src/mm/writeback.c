@@ -13,6 +13,10 @@
  *
  * Accounting (internal.h): PG_dirty <-> DIRTY tag <-> mapping->nrdirty and
  * cache->nr_dirty; PG_writeback <-> WRITEBACK tag <-> cache->nr_writeback.
+ * One exception, inside writepage under the page lock: the DIRTY tag
+ * outlives PG_dirty until the WRITEBACK tag is set, so a write-and-wait
+ * (which looks pages up by tag, without their lock) never finds a page
+ * being cleaned under neither tag and returns before its store write.
  * Dirty transitions happen under the page lock, except writepage's
  * re-dirtying on error, which happens while PG_writeback is still set: no
  * page-lock holder clears dirty on a page under writeback (every clearer
@@ -118,20 +122,29 @@ bool set_page_dirty(struct page *page)
 	return __set_page_dirty(page, READ_ONCE(page->mapping));
 }
 
+/* PG_dirty and the counters; the DIRTY tag is the caller's. */
+static bool __clear_page_dirty(struct page *page, struct address_space *m)
+{
+	if (!TestClearPageDirty(page))
+		return false;
+	if (m) {
+		__atomic_fetch_sub(&m->nrdirty, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_sub(&m->cache->nr_dirty, 1, __ATOMIC_RELAXED);
+		wb_wake_throttled(m->cache);
+	}
+	return true;
+}
+
 bool clear_page_dirty_for_io(struct page *page)
 {
 	struct address_space *m = READ_ONCE(page->mapping);
 
 	assert(PageLocked(page));
 	assert(!PageWriteback(page));
-	if (!TestClearPageDirty(page))
+	if (!__clear_page_dirty(page, m))
 		return false;
-	if (m) {
+	if (m)
 		page_index_clear_tag(&m->i_pages, page->index, PAGECACHE_TAG_DIRTY);
-		__atomic_fetch_sub(&m->nrdirty, 1, __ATOMIC_RELAXED);
-		__atomic_fetch_sub(&m->cache->nr_dirty, 1, __ATOMIC_RELAXED);
-		wb_wake_throttled(m->cache);
-	}
 	return true;
 }
 
@@ -150,6 +163,11 @@ int file_check_and_advance_wb_err(struct address_space *m, errseq_t *since)
 
 /* ---- writing one page ---- */
 
+/* Test switch: writepage clears the DIRTY tag with PG_dirty, before the
+ * WRITEBACK tag is set (the old order: a write-and-wait in between saw
+ * neither tag and returned before the store write). */
+bool writeback_test_untag_early;
+
 int writepage(struct page *page)
 {
 	struct address_space *m = page->mapping;
@@ -158,11 +176,15 @@ int writepage(struct page *page)
 	int ret = 0;
 
 	assert(PageLocked(page));
+	assert(!PageWriteback(page));
 	assert(m != NULL);
-	if (!clear_page_dirty_for_io(page)) {
+	if (!__clear_page_dirty(page, m)) {
 		unlock_page(page);
 		return 0;
 	}
+	if (unlikely(writeback_test_untag_early))
+		page_index_clear_tag(&m->i_pages, page->index, PAGECACHE_TAG_DIRTY);
+	sched_race_window("writepage: page cleaned, writeback not yet set");
 	/* Every view maps it write-protected again before we copy it, so a
 	 * later store through a view re-dirties it (page_mkwrite). */
 	mm_page_mkclean(page);
@@ -170,6 +192,13 @@ int writepage(struct page *page)
 	set_page_writeback(page);
 	page_index_set_tag(&m->i_pages, page->index, PAGECACHE_TAG_WRITEBACK);
 	__atomic_fetch_add(&c->nr_writeback, 1, __ATOMIC_RELAXED);
+	/* The DIRTY tag goes only now, as in the kernel's
+	 * __folio_start_writeback: a write-and-wait that runs meanwhile
+	 * (fsync, a DIO read) finds the page by one tag or the other, so it
+	 * waits for this store write instead of reading the old contents. No
+	 * one else dirties the page while we hold its lock. */
+	if (!PageDirty(page))
+		page_index_clear_tag(&m->i_pages, page->index, PAGECACHE_TAG_DIRTY);
 	/* Under the page lock: truncate lowers i_size before it takes the page
 	 * lock and waits for our writeback, and sets the store size after. */
 	pos = (int64_t)(page->index << PAGE_SHIFT);

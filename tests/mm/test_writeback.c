@@ -7,7 +7,10 @@
  * per errseq sample with the data kept dirty and written by a later fsync,
  * the background thread (periodic flush within its interval, kick above
  * dirty_background, its name), writer throttling at dirty_limit, and mapping
- * teardown racing the thread. The memory limit and reclaim are in
+ * teardown racing the thread, and (deterministic scheduler) a write-and-wait
+ * racing another thread's writepage of the same page: it must not return
+ * before that store write (writeback_test_untag_early shows the hazard).
+ * The memory limit and reclaim are in
  * test_reclaim.c, the shared helpers in writeback_fixture.c.
  * Random tests print their seed (PC_SEED replays); PC_QUICK scales down.
  * Waits for the background thread poll a counter with a deadline; nothing
@@ -24,6 +27,7 @@
 #include "threads.h"
 #include "kernel/futex.h"
 #include "kernel/rng.h"
+#include "kernel/sched.h"
 #include "mm/internal.h"
 #include "store/fixture.h"
 #include "writeback_fixture.h"
@@ -390,3 +394,97 @@ TEST(writeback_stop_writes_nothing_further)
 	CHECK_EQ(store_calls(t.s, STORE_OP_WRITE), writes);
 	wbt_teardown(&t); /* fsync writes them; destroy stops nothing twice */
 }
+
+#if PC_SCHED_HOOKS
+/* ---- a write-and-wait racing another writer's writepage ---- */
+
+struct ww_run {
+	struct wbt *t;
+	unsigned gen;
+	int ret;
+	long bad; /* first byte of the store not of generation gen, or -1 */
+};
+
+static void ww_fn(void *arg, unsigned idx)
+{
+	struct ww_run *r = arg;
+	struct address_space *m = &r->t->m[0];
+	unsigned char buf[PAGE_SIZE];
+	ssize_t n;
+
+	if (idx == 0) {
+		/* another writer of the page: the background thread, reclaim */
+		(void)filemap_fdatawrite_range(m, 0, PAGE_SIZE - 1);
+		return;
+	}
+	/* fsync's or a DIO read's write-and-wait, then the store's contents */
+	r->ret = filemap_write_and_wait_range(m, 0, PAGE_SIZE - 1);
+	n = store_read(r->t->si[0], buf, PAGE_SIZE, 0);
+	r->bad = n == (ssize_t)PAGE_SIZE ? check_pattern(buf, PAGE_SIZE, 0, 0, r->gen) : 0;
+}
+
+/* Up to @n schedules from @base, each with the page dirtied anew; stops at
+ * the first whose waiter read old contents if @stop_at_stale. Returns the
+ * number of stale reads; *ran: schedules run. */
+static unsigned long ww_schedules(struct sched_pool *pool, struct wbt *t, uint64_t base,
+				  unsigned long n, bool stop_at_stale, unsigned long *ran,
+				  uint64_t *stale_seed)
+{
+	unsigned long stale = 0, i;
+
+	for (i = 0; i < n && !(stop_at_stale && stale); i++) {
+		struct sched_config cfg = {.seed = base + i,
+					   .strategy = i & 1 ? SCHED_PCT : SCHED_RANDOM_WALK};
+		struct ww_run r = {.t = t, .gen = (unsigned)(i + 1) * 2 + stop_at_stale};
+
+		write_pattern(&t->m[0], 0, PAGE_SIZE, 0, r.gen);
+		struct sched_result res = sched_run(pool, &cfg, ww_fn, &r);
+		CHECKF(res.status == SCHED_OK, "seed 0x%" PRIx64, base + i);
+		CHECK_EQ(r.ret, 0);
+		if (r.bad >= 0) {
+			if (!stale)
+				*stale_seed = base + i;
+			stale++;
+		}
+		/* whatever the schedule, the page ends clean with the store current */
+		CHECK_EQ(count_tagged(&t->m[0], PAGECACHE_TAG_DIRTY, 0, 0), 0);
+		check_store(t->si[0], 0, PAGE_SIZE, 0, r.gen);
+	}
+	*ran = i;
+	return stale;
+}
+
+/*
+ * A write-and-wait (fsync, a DIO read, SEEK_DATA) that runs while another
+ * thread's writepage has cleaned the page but not yet set PG_writeback must
+ * still wait for that store write: the DIRTY tag stays until the WRITEBACK
+ * tag is set. With the old order (writeback_test_untag_early) the waiter saw
+ * neither tag and read the old contents from the store (test_model's rare
+ * "DIO read found zeroes where the cache had data").
+ */
+TEST(write_and_wait_vs_writepage_in_flight)
+{
+	struct mm_cache_config cfg = quiet_config();
+	struct sched_pool *pool = sched_pool_create(2);
+	uint64_t base = test_seed(), seed = 0;
+	unsigned long n = test_scale(2000, 10), ran, stale;
+	struct wbt t;
+
+	wbt_setup(&t, &cfg, 1);
+	stale = ww_schedules(pool, &t, base, n, false, &ran, &seed);
+	CHECKF(stale == 0, "%lu of %lu schedules read old contents, first seed 0x%" PRIx64, stale,
+	       ran, seed);
+	printf("# %lu schedules, none read old contents\n", ran);
+
+	writeback_test_untag_early = true;
+	stale = ww_schedules(pool, &t, base, 50 * n, true, &ran, &seed);
+	writeback_test_untag_early = false;
+	CHECKF(stale, "untag early: no schedule of %lu read old contents (PC_SEED=0x%" PRIx64 ")",
+	       ran, base);
+	if (stale)
+		printf("# untag early: seed 0x%" PRIx64 " read old contents after %lu schedules\n",
+		       seed, ran);
+	wbt_teardown(&t);
+	sched_pool_destroy(pool);
+}
+#endif
