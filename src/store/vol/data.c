@@ -108,26 +108,6 @@ static int zero_partial(struct vstore *vs, struct vnode *n, uint64_t lblk, size_
 			      (off_t)(m.pblk * BS + from));
 }
 
-bool vol_test_no_extend_zero;
-
-/*
- * Growing n from its size to @to: the bytes of its last block past the size
- * become file bytes, so they must read as zeroes. They normally are (writes
- * pad blocks with zeroes, a cut block is copied with zeroes), but after a
- * crash between the ENOSPC fallback's commit and its zeroing the file's own
- * earlier bytes are still there. Zeroed in place: past the durable size, or
- * in a block no commit has named yet; no in-memory state changes, so it may
- * run while a commit is in flight. Caller holds vs->lock.
- */
-static int zero_tail(struct vstore *vs, struct vnode *n, uint64_t to)
-{
-	uint64_t size = n->di.size, lblk = size / BS;
-
-	if (to <= size || size % BS == 0 || vol_test_no_extend_zero)
-		return 0;
-	return zero_partial(vs, n, lblk, size % BS, to < (lblk + 1) * BS ? to % BS : BS);
-}
-
 bool vol_test_truncate_in_place;
 
 /* Copy-on-write of the kept head [0, keep) of file block lblk, mapped at
@@ -239,8 +219,6 @@ static int vol_setsize(struct store_inode *si, int64_t size)
 	int r = vs->broken ? -EIO : vs_make_room(vs, 1);
 	if (!r && (uint64_t)size < n->di.size)
 		r = vs_truncate_blocks(vs, n, (uint64_t)size);
-	else if (!r)
-		r = zero_tail(vs, n, (uint64_t)size);
 	if (!r) {
 		n->di.size = (uint64_t)size;
 		vs_now(&n->di, false, true, true);
@@ -419,10 +397,6 @@ static ssize_t do_write(struct store_inode *si, const char *buf, size_t len, int
 		if (vs->broken) {
 			pthread_mutex_unlock(&vs->lock);
 			r = -EIO;
-			break;
-		}
-		if (done == 0 && (r = zero_tail(vs, n, (uint64_t)pos))) { /* a gap before pos */
-			pthread_mutex_unlock(&vs->lock);
 			break;
 		}
 		vol_extmap_lookup(&n->map, lblk, last - lblk, &m);

@@ -273,9 +273,6 @@ void vs_release(void *arg, uint64_t pblk, uint64_t len);
 int vs_truncate_blocks(struct vstore *vs, struct vnode *n, uint64_t size);
 /* Tests: zero the cut tail in place before the commit (the old hazard). */
 extern bool vol_test_truncate_in_place;
-/* Tests: growing a file does not zero its last block's bytes past the old
- * size (the stale tail the zeroing hides shows). */
-extern bool vol_test_no_extend_zero;
 /* Gives n one new block at file block 0 holding blk (symlinks). */
 int vs_write_new_block(struct vstore *vs, struct vnode *n, const void *blk);
 extern const struct store_ops vol_store_ops_data; /* the data half */
