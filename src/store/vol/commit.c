@@ -54,6 +54,13 @@ static uint64_t jcap(const struct vstore *vs)
 	return c < VOL_JDESC_MAX - 1 ? c : VOL_JDESC_MAX - 1;
 }
 
+int vs_break(struct vstore *vs, int err, const char *what)
+{
+	vs->broken = err;
+	fprintf(stderr, "vol: %s (%s): remount to continue\n", what, strerror(-err));
+	return -EIO;
+}
+
 void vs_dirty(struct vstore *vs, struct vnode *n)
 {
 	uint64_t b = n->ino / PER_BLOCK;
@@ -391,12 +398,9 @@ static int commit_install(struct vstore *vs, struct commit_ctx *c, int r, bool c
 	c->jbuf = NULL;
 	if (r) {
 		vol_commit_abort(v, &c->t);
-		vs->broken = r;
-		fprintf(stderr,
-			"vol: commit failed after its journal write (%s): the volume "
-			"stays as the journal says; remount to continue\n",
-			strerror(-r));
-		return -EIO;
+		return vs_break(vs, r,
+				"commit failed after its journal write; the volume stays as "
+				"the journal says");
 	}
 	/* allocation restarts at the bottom: freed space is reused first */
 	vol_commit_finish(v, &c->t);

@@ -180,14 +180,8 @@ int vs_truncate_blocks(struct vstore *vs, struct vnode *n, uint64_t size)
 	vs_dirty(vs, n);
 	if (late_zero) {
 		r = vs_commit(vs);
-		if (r) {
-			vs->broken = r;
-			fprintf(stderr,
-				"vol: truncate: commit before zeroing in place failed (%s): "
-				"remount to continue\n",
-				strerror(-r));
-			return -EIO;
-		}
+		if (r)
+			return vs_break(vs, r, "truncate: commit before zeroing in place failed");
 		return zero_partial(vs, n, lblk, keep, BS);
 	}
 	if (keep && __atomic_load_n(&vol_test_truncate_in_place, __ATOMIC_RELAXED))

@@ -247,6 +247,9 @@ int vol_journal_last_seq(int fd, const struct vol_super *sb, uint64_t *last);
 /* Replays a committed journal transaction newer than the image's superblock
  * (idempotent). 0, or -errno with *why. */
 int vol_journal_replay(int fd, const char **why);
+/* Turns the store broken (-EIO for every call until remounted) after err,
+ * saying what failed on stderr; returns -EIO. Caller holds vs->lock. */
+int vs_break(struct vstore *vs, int err, const char *what);
 /* Marks ino's record for the next commit (and commits first if the journal
  * could not take more). Caller holds vs->lock. */
 void vs_dirty(struct vstore *vs, struct vnode *n);
