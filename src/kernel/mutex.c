@@ -57,8 +57,11 @@ void __mutex_lock(struct mutex *m, unsigned subclass, struct src_loc loc)
 #endif
 	sched_point(SP_ACQUIRE, m, "mutex_lock");
 	tsan_pre_lock(m, 0);
-	if (unlikely(test_and_set_bit_lock(MUTEX_LOCKED, &m->word)))
+	if (unlikely(test_and_set_bit_lock(MUTEX_LOCKED, &m->word))) {
+		bool diverted = tsan_divert_begin(m, 0);
 		mutex_lock_slow(m);
+		tsan_divert_end(m, 0, diverted);
+	}
 	tsan_post_lock(m, 0);
 	lock_acquired(m);
 	__atomic_fetch_add(&current->progress, 1, __ATOMIC_RELAXED);
@@ -85,7 +88,9 @@ void __mutex_unlock(struct mutex *m, struct src_loc loc)
 	lock_release(&m->dep_map, m, loc);
 #endif
 	tsan_pre_unlock(m, 0);
-	clear_bit_unlock_wake(&m->word, MUTEX_LOCKED, MUTEX_WAITERS);
+	unsigned long old = __atomic_fetch_and(&m->word, ~(1ul << MUTEX_LOCKED), __ATOMIC_SEQ_CST);
 	tsan_post_unlock(m, 0);
+	if (old & (1ul << MUTEX_WAITERS))
+		wake_up_bit(&m->word, MUTEX_LOCKED, MUTEX_WAITERS); /* seen by TSan (tsan.h) */
 	sched_point(SP_RELEASE, m, "mutex_unlock");
 }

@@ -111,8 +111,11 @@ void __down_read(struct rw_semaphore *sem, unsigned subclass, struct src_loc loc
 #endif
 	sched_point(SP_ACQUIRE, sem, "down_read");
 	tsan_pre_lock(sem, TSAN_READ);
-	if (unlikely(!read_trylock_fast(sem)))
+	if (unlikely(!read_trylock_fast(sem))) {
+		bool diverted = tsan_divert_begin(sem, TSAN_READ);
 		rwsem_wait(sem, false);
+		tsan_divert_end(sem, TSAN_READ, diverted);
+	}
 	tsan_post_lock(sem, TSAN_READ);
 	lock_acquired(sem);
 	__atomic_fetch_add(&current->progress, 1, __ATOMIC_RELAXED);
@@ -140,9 +143,9 @@ void __up_read(struct rw_semaphore *sem, struct src_loc loc)
 #endif
 	tsan_pre_unlock(sem, TSAN_READ);
 	unsigned long c = __atomic_sub_fetch(&sem->count, RWSEM_READER, __ATOMIC_RELEASE);
-	if (unlikely(c == RWSEM_WAITERS))
-		rwsem_wake(sem);
 	tsan_post_unlock(sem, TSAN_READ);
+	if (unlikely(c == RWSEM_WAITERS))
+		rwsem_wake(sem); /* after post_unlock, so that TSan sees it (tsan.h) */
 	sched_point(SP_RELEASE, sem, "up_read");
 }
 
@@ -153,8 +156,11 @@ void __down_write(struct rw_semaphore *sem, unsigned subclass, struct src_loc lo
 #endif
 	sched_point(SP_ACQUIRE, sem, "down_write");
 	tsan_pre_lock(sem, 0);
-	if (unlikely(!write_trylock_fast(sem)))
+	if (unlikely(!write_trylock_fast(sem))) {
+		bool diverted = tsan_divert_begin(sem, 0);
 		rwsem_wait(sem, true);
+		tsan_divert_end(sem, 0, diverted);
+	}
 	tsan_post_lock(sem, 0);
 	lock_acquired(sem);
 	__atomic_fetch_add(&current->progress, 1, __ATOMIC_RELAXED);
@@ -182,9 +188,9 @@ void __up_write(struct rw_semaphore *sem, struct src_loc loc)
 #endif
 	tsan_pre_unlock(sem, 0);
 	unsigned long c = __atomic_and_fetch(&sem->count, ~RWSEM_WRITER, __ATOMIC_RELEASE);
-	if (unlikely(c & RWSEM_WAITERS))
-		rwsem_wake(sem);
 	tsan_post_unlock(sem, 0);
+	if (unlikely(c & RWSEM_WAITERS))
+		rwsem_wake(sem); /* after post_unlock, so that TSan sees it (tsan.h) */
 	sched_point(SP_RELEASE, sem, "up_write");
 }
 
@@ -196,11 +202,13 @@ void __downgrade_write(struct rw_semaphore *sem, struct src_loc loc)
 #endif
 	tsan_pre_unlock(sem, 0);
 	tsan_post_unlock(sem, 0);
+	/* cannot fail: annotated as a read trylock taken at once, so that TSan
+	 * sees the grant's wake-ups (tsan.h) */
 	tsan_pre_lock(sem, TSAN_READ | TSAN_TRY);
+	tsan_post_lock(sem, TSAN_READ | TSAN_TRY);
 	raw_spin_lock(&sem->wait.lock);
 	__atomic_fetch_add(&sem->count, RWSEM_READER - RWSEM_WRITER, __ATOMIC_RELEASE);
 	rwsem_grant_locked(sem); /* readers at the head may join us */
 	raw_spin_unlock(&sem->wait.lock);
-	tsan_post_lock(sem, TSAN_READ | TSAN_TRY);
 	sched_point(SP_RELEASE, sem, "downgrade_write");
 }

@@ -244,9 +244,9 @@ int sched_block(uint32_t *word, uint32_t *kill, bool timed)
 	me->timed = timed;
 	me->timed_out = false;
 	me->state = ST_BLOCKED;
-	tsan_park_begin();
+	bool diverted = tsan_park_begin();
 	sched_switch(me);
-	tsan_park_end();
+	tsan_park_end(diverted);
 	me->state = ST_RUNNABLE;
 	if (me->timed_out && !__atomic_load_n(word, __ATOMIC_ACQUIRE))
 		return -ETIMEDOUT;

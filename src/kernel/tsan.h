@@ -36,31 +36,50 @@ static inline void tsan_post_lock(void *a, unsigned f)
 	current->tsan_lock = NULL;
 }
 /*
- * TSan ignores synchronisation inside a lock operation (pre_lock..post_lock).
- * When the deterministic scheduler parks a thread there, the hand-off of the
- * turn must be seen: divert around the park.
+ * TSan ignores every memory access and every synchronisation inside a lock
+ * operation (pre_lock..post_lock, pre_unlock..post_unlock). A slow path that
+ * queues a wait entry on a queue other threads walk (a hashed bit-wait queue
+ * is shared with page locks, which are not annotated) must be seen, or the
+ * next thread to walk that queue is reported racing with whatever the sleeper
+ * last wrote at its entry's stack address. So the sleep, and the hand-off of
+ * a parked thread's turn, run diverted; wake-ups run after post_unlock.
+ * Diverts do not nest: only the outermost one counts.
  */
-static inline void tsan_park_begin(void)
+static inline bool tsan_divert_begin(void *a, unsigned f)
 {
 	struct task *t = current;
-	if (t->tsan_lock && !t->tsan_diverted) {
-		__tsan_mutex_pre_divert(t->tsan_lock, t->tsan_flags);
-		t->tsan_diverted = true;
+	if (t->tsan_diverted)
+		return false;
+	__tsan_mutex_pre_divert(a, f);
+	t->tsan_diverted = true;
+	return true;
+}
+static inline void tsan_divert_end(void *a, unsigned f, bool diverted)
+{
+	if (diverted) {
+		current->tsan_diverted = false;
+		__tsan_mutex_post_divert(a, f);
 	}
 }
-static inline void tsan_park_end(void)
+/* The scheduler parks a thread: divert if it is inside a lock operation. */
+static inline bool tsan_park_begin(void)
+{
+	struct task *t = current;
+	return t->tsan_lock ? tsan_divert_begin(t->tsan_lock, t->tsan_flags) : false;
+}
+static inline void tsan_park_end(bool diverted)
+{
+	struct task *t = current;
+	tsan_divert_end(t->tsan_lock, t->tsan_flags, diverted);
+}
+/* A schedule abandons a thread inside a lock operation: end it as failed. */
+static inline void tsan_abandon_lock(void)
 {
 	struct task *t = current;
 	if (t->tsan_diverted) {
 		t->tsan_diverted = false;
 		__tsan_mutex_post_divert(t->tsan_lock, t->tsan_flags);
 	}
-}
-/* A schedule abandons a thread inside a lock operation: end it as failed. */
-static inline void tsan_abandon_lock(void)
-{
-	struct task *t = current;
-	tsan_park_end();
 	if (t->tsan_lock)
 		__tsan_mutex_post_lock(t->tsan_lock, t->tsan_flags | TSAN_TRY | TSAN_TRYFAIL, 0);
 	t->tsan_lock = NULL;
@@ -92,10 +111,18 @@ static inline void tsan_post_lock(void *a, unsigned f)
 static inline void tsan_abandon_lock(void)
 {
 }
-static inline void tsan_park_begin(void)
+static inline bool tsan_divert_begin(void *a, unsigned f)
+{
+	return false;
+}
+static inline void tsan_divert_end(void *a, unsigned f, bool diverted)
 {
 }
-static inline void tsan_park_end(void)
+static inline bool tsan_park_begin(void)
+{
+	return false;
+}
+static inline void tsan_park_end(bool diverted)
 {
 }
 static inline void tsan_pre_unlock(void *a, unsigned f)

@@ -56,7 +56,9 @@ void __two_state_lock(struct two_state_lock *l, enum two_state s, unsigned subcl
 	if (unlikely(!try_state(l, s))) {
 		struct task *t = current;
 		uint64_t t0 = ktime_get_ns();
+		bool diverted = tsan_divert_begin(l, TSAN_READ);
 		wait_event(&l->wait, try_state(l, s), state_name(s));
+		tsan_divert_end(l, TSAN_READ, diverted);
 		uint64_t ns = ktime_get_ns() - t0;
 		lockstat_contended(l->key, s, ns);
 		t->stats.lock_waits++;
@@ -90,8 +92,9 @@ void __two_state_unlock(struct two_state_lock *l, enum two_state s, struct src_l
 	lock_release(&l->dep_map, l, loc);
 #endif
 	tsan_pre_unlock(l, TSAN_READ);
-	if (__atomic_sub_fetch(&l->v, i, __ATOMIC_SEQ_CST) == 0 && wq_has_sleeper(&l->wait))
-		wake_up_all(&l->wait);
+	long v = __atomic_sub_fetch(&l->v, i, __ATOMIC_SEQ_CST);
 	tsan_post_unlock(l, TSAN_READ);
+	if (v == 0 && wq_has_sleeper(&l->wait))
+		wake_up_all(&l->wait); /* after post_unlock, so that TSan sees it (tsan.h) */
 	sched_point(SP_RELEASE, l, "two_state_unlock");
 }
