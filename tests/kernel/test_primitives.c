@@ -274,9 +274,10 @@ static void *exclusive_waiter(void *arg)
 	init_wait_entry(&e, WQ_FLAG_EXCLUSIVE);
 	for (;;) {
 		prepare_to_wait(&wq, &e);
-		__atomic_fetch_add(&wq_asleep, 1, __ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&wq_cond, __ATOMIC_SEQ_CST))
 			break;
+		/* queued and past the test: leaves only when woken */
+		__atomic_fetch_add(&wq_asleep, 1, __ATOMIC_SEQ_CST);
 		wait_entry_sleep(&e, NULL, false, "test wq", &wq);
 		if (__atomic_load_n(&wq_cond, __ATOMIC_SEQ_CST))
 			break;
@@ -306,8 +307,11 @@ TEST(waitqueue_exclusive_wake_one)
 	wq_asleep = 0;
 	for (int i = 0; i < 3; i++)
 		pthread_create(&th[i], NULL, exclusive_waiter, NULL);
-	while (wq_len() < 3)
+	/* Every waiter past its test of the condition before it is made true:
+	 * one that tested it after would leave by itself. */
+	while (__atomic_load_n(&wq_asleep, __ATOMIC_SEQ_CST) < 3)
 		sched_yield();
+	CHECK_EQ(wq_len(), 3);
 	__atomic_store_n(&wq_cond, 1, __ATOMIC_SEQ_CST);
 	wake_up(&wq); /* exactly one exclusive waiter is dequeued and woken */
 	CHECK_EQ(wq_len(), 2);
