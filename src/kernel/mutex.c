@@ -88,9 +88,9 @@ void __mutex_unlock(struct mutex *m, struct src_loc loc)
 	lock_release(&m->dep_map, m, loc);
 #endif
 	tsan_pre_unlock(m, 0);
-	unsigned long old = __atomic_fetch_and(&m->word, ~(1ul << MUTEX_LOCKED), __ATOMIC_SEQ_CST);
+	bool waiters = clear_bit_unlock_waiters(&m->word, MUTEX_LOCKED, MUTEX_WAITERS);
 	tsan_post_unlock(m, 0);
-	if (old & (1ul << MUTEX_WAITERS))
+	if (waiters)
 		wake_up_bit(&m->word, MUTEX_LOCKED, MUTEX_WAITERS); /* seen by TSan (tsan.h) */
 	sched_point(SP_RELEASE, m, "mutex_unlock");
 }

@@ -76,10 +76,7 @@ static inline void tsan_park_end(bool diverted)
 static inline void tsan_abandon_lock(void)
 {
 	struct task *t = current;
-	if (t->tsan_diverted) {
-		t->tsan_diverted = false;
-		__tsan_mutex_post_divert(t->tsan_lock, t->tsan_flags);
-	}
+	tsan_divert_end(t->tsan_lock, t->tsan_flags, t->tsan_diverted);
 	if (t->tsan_lock)
 		__tsan_mutex_post_lock(t->tsan_lock, t->tsan_flags | TSAN_TRY | TSAN_TRYFAIL, 0);
 	t->tsan_lock = NULL;

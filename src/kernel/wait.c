@@ -257,7 +257,6 @@ void wake_up_bit(unsigned long *word, int bit, int waiters_bit)
 
 void clear_bit_unlock_wake(unsigned long *word, int bit, int waiters_bit)
 {
-	unsigned long old = __atomic_fetch_and(word, ~(1ul << bit), __ATOMIC_SEQ_CST);
-	if (old & (1ul << waiters_bit))
+	if (clear_bit_unlock_waiters(word, bit, waiters_bit))
 		wake_up_bit(word, bit, waiters_bit);
 }

@@ -144,6 +144,13 @@ int wait_on_bit_lock(unsigned long *word, int bit, int waiters_bit, unsigned fla
 		     const struct timespec *deadline, const char *what);
 /* Clear the lock bit (release) and wake the next waiter if @waiters_bit is set. */
 void clear_bit_unlock_wake(unsigned long *word, int bit, int waiters_bit);
+/* The first half of it: clear the lock bit (release); true if someone must
+ * then be woken with wake_up_bit(). */
+static inline bool clear_bit_unlock_waiters(unsigned long *word, int bit, int waiters_bit)
+{
+	unsigned long old = __atomic_fetch_and(word, ~(1ul << bit), __ATOMIC_SEQ_CST);
+	return old & (1ul << waiters_bit);
+}
 /* Sleep (non-exclusively) until @bit is clear. Same returns. */
 int wait_on_bit(unsigned long *word, int bit, int waiters_bit, unsigned flags,
 		const struct timespec *deadline, const char *what);
