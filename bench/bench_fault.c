@@ -9,7 +9,7 @@
  * unmaps; only the touches are timed, reported per page. Engine pages are written back before every
  * store pass so that each store meets a clean page (write-notify), like the kernel's first write.
  *
- * Goal: reads <= 2x the kernel per page (issue 4's fault-cost benchmark).
+ * Goal: reads <= 2x the kernel per page.
  * Locks: none of its own (one thread).
  */
 #include <errno.h>

@@ -34,7 +34,7 @@ extern "C" {
 
 struct pc_engine;
 
-/* Locking policy for page-cache fills (ARCHITECTURE §5). */
+/* Locking policy for page-cache fills (docs/design.md §5). */
 enum pc_lock_policy {
 	PC_POLICY_TWO_STATE = 0,   /* default: ADD/BLOCK invalidate lock */
 	PC_POLICY_XFS = 1,	   /* buffered reads also take i_rwsem shared, as XFS does */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * attr.c - size changes: truncate (ftruncate, O_TRUNC) through the H1
- * protocol of ARCHITECTURE §7, and the helpers fallocate shares with it.
+ * protocol of docs/design.md §7.2, and the helpers fallocate shares with it.
  *
  * Locks: the caller holds i_rwsem exclusive; here inode_dio_wait, then BLOCK
  * (filemap_invalidate_lock_block) from before the first page is dropped

@@ -2,8 +2,8 @@
 /*
  * direct.c - O_DIRECT reads and writes: the store's O_DIRECT I/O straight
  * between the user buffers and the backing file, strictly coherent with the
- * page cache and with mappings, for any user buffer (ARCHITECTURE §7, H3-H6;
- * kernel-anchors B, C, E).
+ * page cache and with mappings, for any user buffer (docs/design.md §7.5
+ * and §7.6, hazards H3-H6).
  *
  * A user buffer may be a view of an engine file (ours or another's). The
  * store call cannot fault such a page in (userfaultfd serves user-mode

@@ -5,7 +5,7 @@
  * (6.x) and of ext4/XFS for collapse/insert.
  *
  * Locks: i_rwsem exclusive for every mode, then inode_dio_wait. The modes
- * that change contents follow the H1 protocol (ARCHITECTURE §7): BLOCK ->
+ * that change contents follow the H1 protocol (docs/design.md §7.2): BLOCK ->
  * write back the partial edge pages -> drop the range from the cache ->
  * update the store -> drop BLOCK, so no fill can bring the old contents
  * back between the drop and the store update. Plain allocation changes no

@@ -146,7 +146,7 @@ void inode_dio_wait(struct inode *inode);
 /* ---- size changes (attr.c) ---- */
 
 /*
- * Sets the file size to @newsize through the H1 protocol (ARCHITECTURE §7):
+ * Sets the file size to @newsize through the H1 protocol (docs/design.md §7.2):
  * inode_dio_wait -> BLOCK -> write back the partial EOF page -> i_size and
  * page cache -> store -> drop BLOCK. Shrinking zeroes the tail of the new
  * EOF page; growing leaves zeroes. Caller holds i_rwsem exclusive and checked
@@ -170,7 +170,7 @@ void inode_fill_times(struct inode *inode, struct stat *st);
 void inode_clear_times(struct inode *inode);
 
 /* When @pos is not page-aligned, writes back the page containing it: the
- * partial edge page of a range starting or ending at @pos (ARCHITECTURE §7).
+ * partial edge page of a range starting or ending at @pos (docs/design.md §7.2).
  * 0 or -errno. */
 int write_back_edge_page(struct address_space *m, int64_t pos);
 

@@ -22,7 +22,7 @@
  * copies the page (the kernel's COW), as Linux does for a private file
  * mapping: a page not yet stored to shows the file's current bytes.
  *
- * Sequence (ARCHITECTURE §7 "Faults"): mm lock shared → find the view (not
+ * Sequence (docs/design.md §7.7): mm lock shared → find the view (not
  * ours: return false, the hook chains) → page beyond EOF: false (SIGBUS) →
  * page uptodate and a read (or a view without write-notify): install it and
  * up to FAULT_AROUND uptodate neighbours, done → else pin the view, drop the
@@ -313,7 +313,7 @@ void fault_assert_nothing_forbidden(void)
 {
 #if PC_LOCKDEP
 	/* Held-lock classes a thread must not hold when it faults with faults
-	 * enabled: the fault path takes them (ARCHITECTURE §9). */
+	 * enabled: the fault path takes them (docs/design.md §7.7). */
 	static const char *const fault_forbidden[] = {"page_lock", "invalidate_lock",
 						      "i_mmap_rwsem"};
 	/* Not `current`: a thread without a task holds no lock. */

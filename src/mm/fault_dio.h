@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fault_dio.h - the fault rule while a direct I/O write holds BLOCK of its
- * file's invalidate lock and faults its user buffer in (ARCHITECTURE §7,
- * kernel-anchors B.4-B.6: bcachefs' faults_disabled_mapping).
+ * file's invalidate lock and faults its user buffer in (docs/design.md §7.5,
+ * after bcachefs' faults_disabled_mapping).
  *
  * The DIO side (fs/direct.c): dio_block_lock() takes BLOCK in the validator
  * subclass of "BLOCK held across user-memory faults"; fdm_begin() sets
@@ -18,7 +18,7 @@
  *     are ordinary ones) and fills under ADD as any fault; the DIO takes
  *     BLOCK again, invalidates its range again and goes round;
  *   - another file at a higher address than the DIO's (lock order: two
- *     mappings in increasing address order, §5): block on its ADD;
+ *     mappings in increasing address order, docs/design.md §5): block on its ADD;
  *   - at a lower address: trylock ADD; on failure drop our BLOCK, wait
  *     until ADD can be had, take BLOCK again, set current->fdm_dropped and
  *     fail the fault (FDM_DROPPED): the DIO invalidates again and goes

@@ -75,7 +75,7 @@ bool fault_slow(struct vma *v, uintptr_t addr, bool write);
 void fault_around(struct vma *v, uintptr_t addr);
 
 /* Reports (validator) a page lock, invalidate lock or i_mmap_rwsem held by
- * the faulting thread at fault entry (ARCHITECTURE §9). */
+ * the faulting thread at fault entry (docs/design.md §7.7). */
 void fault_assert_nothing_forbidden(void);
 
 /* ---- the fallback mechanism (fault_fallback.c) ---- */

@@ -2,7 +2,7 @@
 /*
  * filemap.c - the page cache of one file: mapping lifetime, adding and
  * removing pages, the fill (read a page from the store) and buffered reads
- * (the kernel's mm/filemap.c; ARCHITECTURE §6-§7).
+ * (the kernel's mm/filemap.c; docs/design.md §6.1, §7.1).
  *
  * Locks (docs/locking.md): cache hits take none - an RCU lookup with a page
  * reference, PG_uptodate tested with acquire, the copy to the user with

@@ -4,7 +4,7 @@
  * engine (struct mm_cache): the contract the fs layer calls.
  *
  * Frames: page contents live in one memfd per address_space, page i at
- * offset i * PAGE_SIZE (ARCHITECTURE §6). The library reaches them through a
+ * offset i * PAGE_SIZE (docs/design.md §6.1). The library reaches them through a
  * "filler" view of the memfd that is never registered or protected, so engine
  * I/O never faults. page_address() gives a page's bytes while a reference is
  * held. Dropping a page from the cache punches its frame.
@@ -186,7 +186,7 @@ int force_page_cache_readahead(struct address_space *m, pgoff_t index, unsigned 
 /* ---- write ---- */
 
 /*
- * Buffered write (ARCHITECTURE §7): per chunk write_begin (page created and
+ * Buffered write (docs/design.md §7.3): per chunk write_begin (page created and
  * locked under ADD) -> copy from user with faults disabled -> write_end; a
  * short copy into a non-uptodate page commits 0 bytes; halve the chunk;
  * fault the source in with the locks dropped and retry; -EFAULT only if

@@ -2,7 +2,7 @@
 /*
  * filemap_write.c - buffered writes: write_begin / copy / write_end per page
  * and the generic_perform_write loop (the kernel's mm/filemap.c since
- * v6.14, ARCHITECTURE §7 "Buffered write", hazard H2).
+ * v6.14; docs/design.md §7.3, hazard H2).
  *
  * Locks: the caller holds i_rwsem exclusive. write_begin runs
  * reclaim_if_needed with nothing else held, then takes ADD of the

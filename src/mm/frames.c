@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * frames.c - where page contents live (ARCHITECTURE §6): one memfd per
+ * frames.c - where page contents live (docs/design.md §6.1): one memfd per
  * address_space, page i at offset i * PAGE_SIZE, reached by the engine through
  * a "filler" view (MAP_SHARED, read-write, MADV_DONTFORK, no huge pages) that
  * is never registered with userfaultfd or protected, so engine I/O never

@@ -2,7 +2,7 @@
 /*
  * frames.h - the frame store of one address_space (private to the mm
  * layer): a memfd holding page i at offset i * PAGE_SIZE, and the engine's
- * "filler" view of it (ARCHITECTURE §6). See frames.c.
+ * "filler" view of it (docs/design.md §6.1). See frames.c.
  */
 #ifndef PC_MM_FRAMES_H
 #define PC_MM_FRAMES_H

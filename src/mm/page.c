@@ -7,7 +7,7 @@
  * "page_lock" (every page an instance of it), with scheduling points like the
  * locks of src/kernel. Sleeps go through the kernel layer's hashed bit waits
  * (their raw spinlocks are leaves). Takes no other lock; expects none in
- * particular (callers follow ARCHITECTURE §5: page lock inside the
+ * particular (callers follow docs/locking.md: page lock inside the
  * invalidate lock, outside the index/LRU/store leaf locks).
  */
 #include <assert.h>

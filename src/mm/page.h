@@ -16,9 +16,12 @@
  * Locks: the page lock is bit PG_locked of flags (wait_on_bit_lock with the
  * PG_waiters bit), one validator class "page_lock" for every page (the page
  * is the instance). It nests inside the invalidate lock and outside the leaf
- * locks (ARCHITECTURE §5). Writeback waits sleep on PG_writeback and share
+ * locks (docs/locking.md). Writeback waits sleep on PG_writeback and share
  * PG_waiters with the lock waiters (bit waits queue by word, as in the kernel).
  * Nothing here takes any other lock.
+ *
+ * States and transitions (absent, locked new, uptodate, dirty, writeback,
+ * removed), with the function and lock of each: docs/design.md §10.
  *
  * RCU: the default liburcu flavour (memb). Every thread that reads under RCU
  * (lookups) or frees through it calls mm_rcu_thread_enter() first; the

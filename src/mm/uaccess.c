@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * uaccess.c - copies to and from user memory that survive faults, after the
- * kernel's exception table (ARCHITECTURE §6, fault-mechanics.md §6 "V2").
+ * kernel's exception table (docs/design.md §6.4).
  *
  * Three tiny assembly routines below each have one instruction that may
  * fault on a user address: the copy's `rep movsb`, a one-byte load and a
@@ -24,7 +24,7 @@
  *      and re-raise; SIG_IGN; or the application's handler).
  * The handler is async-signal-safe (no locks, no allocation; it reads only
  * the interrupted thread's own task). Works under ASan and TSan, whose
- * signal wrappers pass the ucontext through (fault-mechanics.md §8).
+ * signal wrappers pass the ucontext through (docs/design.md §6.4).
  *
  * Locks: none. might_fault() (the validator's "user access may take the mm
  * lock") is called by copy_to_user/copy_from_user and the fault-ins, not by

@@ -24,7 +24,7 @@
 int uaccess_init(void);
 
 /*
- * The fault layer's entry (ARCHITECTURE §6): called from the handler for a
+ * The fault layer's entry (docs/design.md §6.2): called from the handler for a
  * SIGSEGV/SIGBUS the CPU raised, except a fault of a nofault copy (faults
  * disabled: that one is always fixed up). Returns true if it resolved the
  * fault (the instruction re-runs), false to let the handler go on: fix up a

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vma.h - the process's mappings of cached files (ARCHITECTURE §6-§7) and
+ * vma.h - the process's mappings of cached files (docs/design.md §6, §7.7) and
  * the fault handler that serves them (fault.c).
  *
  * A MAP_SHARED view is a MAP_SHARED mapping of the file's memfd (frames.c),

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * store.h - the backing-store interface (ARCHITECTURE §8), iomap-style: the
+ * store.h - the backing-store interface (docs/design.md §8), iomap-style: the
  * page cache (mm, fs) reaches every byte on disk through these calls, never
  * through a host file descriptor of its own.
  *

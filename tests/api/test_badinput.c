@@ -7,7 +7,7 @@
  * kernel's equivalent returns". So, wherever the host kernel has the same
  * call, the expected errno is not written down here: the test makes the
  * same bad call against the kernel on an identical layout in another
- * temporary directory and compares. The errno the brief documented is kept
+ * temporary directory and compares. The errno expected when the check was written is kept
  * beside each check; where the kernel disagrees with it the kernel wins
  * and a "# note" line says so. Calls with no kernel equivalent (paths that
  * leave the store, the engine itself) are checked against the documented

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_dio_h3.c - hazard H3 (ARCHITECTURE §2, §7): an O_DIRECT write must
+ * test_dio_h3.c - hazard H3 (docs/design.md §2, §7.5): an O_DIRECT write must
  * leave no stale page in the cache, and no page of its range may be
  * faulted or read back in while it runs.
  *

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_dio_h4.c - hazard H4 (ARCHITECTURE §2, §7): I/O whose user buffer
+ * test_dio_h4.c - hazard H4 (docs/design.md §2, §7.5): I/O whose user buffer
  * is a view of the very file it reads or writes. A file of two pages, page
  * 0 a hole and page 1 data (stamp S), viewed whole (read-write):
  *   (a) buffered pread of page 1 into the view of page 0;

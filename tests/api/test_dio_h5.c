@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_dio_h5.c - hazard H5 (ARCHITECTURE §2, §7; seed 002, Jan Kara's
- * P1/P2): threads each doing O_DIRECT I/O on its own file with a buffer
+ * test_dio_h5.c - hazard H5 (docs/design.md §2, §7.5; the
+ * P1/P2 scenario): threads each doing O_DIRECT I/O on its own file with a buffer
  * that is a view of another thread's file. Each DIO write holds BLOCK of
  * its file while it faults the view of the next file in, so a ring of such
  * writers is an ABBA (ring) of invalidate locks in an order user space

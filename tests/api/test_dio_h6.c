@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_dio_h6.c - hazard H6 (ARCHITECTURE §2, §7; seed 002): the fault
+ * test_dio_h6.c - hazard H6 (docs/design.md §2, §7.5): the fault
  * handler's "drop your locks and retry" must reach the I/O path as its own
  * signal, never as EFAULT, and a genuinely bad buffer must still give
  * EFAULT (or the bytes done before it).

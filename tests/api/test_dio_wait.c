@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_dio_wait.c - truncate, punch hole, zero range, collapse range and
- * insert range wait for a direct I/O in flight (ARCHITECTURE §7: they take
+ * insert range wait for a direct I/O in flight (docs/design.md §7.2: they take
  * i_rwsem exclusive and call inode_dio_wait; a DIO holds i_rwsem, shared
  * or exclusive, for its whole duration).
  *

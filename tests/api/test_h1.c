@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_h1.c - hazard H1 (ARCHITECTURE §2, §7) through the public API: a
+ * test_h1.c - hazard H1 (docs/design.md §2, §7.2) through the public API: a
  * read, readahead or fadvise(WILLNEED) must not re-create a page between
  * "drop the cached pages" and "update the store" of a punch, zero range or
  * truncate, or the old contents come back after the call returned.

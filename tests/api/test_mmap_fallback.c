@@ -10,7 +10,7 @@
  *     effectively off (huge) the same touches split the view page by page:
  *     that is what the budget prevents;
  *   - a fault taken with a page lock held and faults enabled is a validator
- *     report (ARCHITECTURE §9); the report is captured here;
+ *     report (docs/design.md §7.7); the report is captured here;
  *   - MAP_PRIVATE as Linux: ftruncate removes private copies beyond the new
  *     EOF (SIGBUS there, zeroes after the file grows back), a hole punch
  *     keeps them;

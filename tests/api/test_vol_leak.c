@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_vol_leak.c - the cross-file leak of issue 6 on the vol store, where
+ * test_vol_leak.c - the cross-file leak of H1 (docs/design.md §2) on the vol store, where
  * freed blocks are reused: file A (marker 0xAA) has a range punched while a
  * reader fills that range from the store; file B concurrently commits
  * (making the punched blocks free), allocates and writes marker 0xBB (it
