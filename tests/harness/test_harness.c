@@ -10,10 +10,12 @@
  * off; a passing case that leaves a switch on fails; test_skip reports
  * `ok N - name # SKIP reason` and the closing comment counts it as skipped.
  * With the harness's own switch (harness_test_no_switch_reset, set by the
- * demo_no_reset case) the next case starts with the switch still on.
+ * demo_no_reset case) the next case starts with the switch still on. A
+ * liveness wait (threads.h) without progress is reported by the watchdog.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +24,7 @@
 #include "kernel/sched.h"
 #include "mm/vma.h"
 #include "store/vol/io.h"
+#include "threads.h"
 
 /* ---- the demonstrations (run only when named) ---- */
 
@@ -87,6 +90,18 @@ TEST_HIDDEN(demo_switches_off)
 	CHECKF(!on, "test switch %s is on", on);
 }
 
+/* A liveness wait on a value nothing changes: the watchdog reports it. */
+TEST_HIDDEN(demo_liveness_hang)
+{
+	static unsigned long never;
+	struct watched_wait w;
+
+	watched_wait_begin(&w, "demo counter to move", &never);
+	while (__atomic_load_n(&never, __ATOMIC_ACQUIRE) == 0)
+		watched_wait_step(&w, 0);
+	watched_wait_end(&w);
+}
+
 TEST_HIDDEN(demo_skip)
 {
 	test_skip("deliberately skipped: %s", "demo");
@@ -97,10 +112,12 @@ TEST_HIDDEN(demo_skip)
 struct child {
 	char out[16384];
 	int status; /* exit status, or -1 if it did not exit */
+	int sig;    /* the signal that ended it, or 0 */
 };
 
-/* Runs this binary with the cases @cases (NULL-terminated). */
-static void run_child(struct child *c, const char *const *cases)
+/* Runs this binary with the cases @cases (NULL-terminated), its stdout and
+ * stderr captured; @env: one NAME=VALUE more, or NULL. */
+static void run_child_env(struct child *c, const char *const *cases, const char *env)
 {
 	char *argv[16];
 	int fds[2], n = 0, wst;
@@ -118,7 +135,10 @@ static void run_child(struct child *c, const char *const *cases)
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		dup2(fds[1], 1);
+		dup2(fds[1], 2);
 		close(fds[0]);
+		if (env)
+			putenv((char *)env);
 		close(fds[1]);
 		execv("/proc/self/exe", argv);
 		_exit(127);
@@ -136,13 +156,19 @@ static void run_child(struct child *c, const char *const *cases)
 	close(fds[0]);
 	CHECK(waitpid(pid, &wst, 0) == pid);
 	c->status = WIFEXITED(wst) ? WEXITSTATUS(wst) : -1;
+	c->sig = WIFSIGNALED(wst) ? WTERMSIG(wst) : 0;
 	/* show it, as comments */
 	for (char *line = c->out, *end; *line; line = end) {
 		end = strchr(line, '\n');
 		end = end ? end + 1 : line + strlen(line);
 		printf("#   | %.*s", (int)(end - line), line);
 	}
-	printf("#   child exit status %d\n", c->status);
+	printf("#   child exit status %d, signal %d\n", c->status, c->sig);
+}
+
+static void run_child(struct child *c, const char *const *cases)
+{
+	run_child_env(c, cases, NULL);
 }
 
 static void expect(const struct child *c, const char *line)
@@ -222,6 +248,20 @@ TEST(no_reset_shows_the_hazard)
 	expect(&c, "\nnot ok 2 - demo_worker_fails\n");
 	expect(&c, "test switch mm_fault_test_keep_mm_lock is on");
 	expect(&c, "\nnot ok 3 - demo_switches_off\n");
+}
+
+/* A liveness wait that stops making progress is a hang the watchdog
+ * reports (every thread's state), then aborts; no deadline in the test. */
+TEST(liveness_wait_hang_is_reported)
+{
+	static struct child c;
+	const char *const cases[] = {"demo_liveness_hang", NULL};
+
+	run_child_env(&c, cases, "PC_HANG_MS=200");
+	CHECK_EQ(c.sig, SIGABRT);
+	expect(&c, "=== watchdog: all 1 watched threads blocked for 200 ms ===");
+	expect(&c, "waiting for demo counter to move");
+	expect(&c, "=== liveness wait: no progress; every thread: ===");
 }
 
 /* Every switch the source defines is in the table (by name, for the ones
