@@ -68,6 +68,7 @@ struct mm_cache {
 	} stats;
 };
 
+/* Limits of an engine's cache; a 0 stands for its default (mm/defaults.h). */
 struct mm_cache_config {
 	enum lock_policy policy;
 	size_t mem_limit;	 /* bytes */
