@@ -82,7 +82,8 @@ int test_switches_reset(void (*report)(const char *name))
 	int n = 0;
 
 	for (size_t i = 0; i < nr_test_switches; i++)
-		if (__atomic_exchange_n(test_switches[i].sw, false, __ATOMIC_RELAXED)) {
+		if (__atomic_load_n(test_switches[i].sw, __ATOMIC_RELAXED) &&
+		    __atomic_exchange_n(test_switches[i].sw, false, __ATOMIC_RELAXED)) {
 			n++;
 			if (report)
 				report(test_switches[i].name);
