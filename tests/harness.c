@@ -1,14 +1,34 @@
 /* SPDX-License-Identifier: MIT */
-/* harness.c - see harness.h. */
+/*
+ * harness.c - see harness.h. State of the running case: the longjmp target
+ * of the thread that runs it (main), the first failure recorded by another
+ * thread (claimed with an atomic exchange, then filled in by its claimant
+ * before it ends), the skip reason. Locks: none; the main thread reads the
+ * recorded failure after the case returned, i.e. after joining its threads.
+ */
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "api/test_switches.h"
 #include "harness.h"
+#include "kernel/sched.h"
+
+bool harness_test_no_switch_reset;
 
 static struct test_case *head, **tail = &head;
-static jmp_buf fail_env;
+static jmp_buf case_env;
+static pthread_t case_thread;
 static int in_test;
+static char skip_reason[256];
+static int parts_skipped;
+
+/* The first failure of another thread in the running case. */
+static int worker_claimed;  /* atomic: 0, then 1 once claimed */
+static int worker_recorded; /* atomic: the message below is complete */
+static char worker_msg[512];
 
 void test_register(struct test_case *tc)
 {
@@ -18,20 +38,73 @@ void test_register(struct test_case *tc)
 
 void test_fail(const char *file, int line, const char *expr, const char *fmt, ...)
 {
-	fprintf(stdout, "# FAILED %s:%d: %s", file, line, expr);
-	if (fmt) {
+	char msg[512];
+	int n = snprintf(msg, sizeof(msg), "%s:%d: %s", file, line, expr);
+
+	if (fmt && n >= 0 && (size_t)n < sizeof(msg)) {
 		va_list ap;
 		va_start(ap, fmt);
-		fputs(" (", stdout);
-		vfprintf(stdout, fmt, ap);
-		fputs(")", stdout);
+		n += snprintf(msg + n, sizeof(msg) - (size_t)n, " (");
+		if ((size_t)n < sizeof(msg))
+			n += vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+		if ((size_t)n < sizeof(msg))
+			snprintf(msg + n, sizeof(msg) - (size_t)n, ")");
 		va_end(ap);
 	}
-	fputc('\n', stdout);
+	if (!__atomic_load_n(&in_test, __ATOMIC_ACQUIRE)) {
+		printf("# FAILED %s\n", msg);
+		fflush(stdout);
+		abort();
+	}
+	if (pthread_equal(pthread_self(), case_thread)) {
+		printf("# FAILED %s\n", msg);
+		fflush(stdout);
+		longjmp(case_env, 1);
+	}
+	/* Another thread of the case: record the first failure, end the thread. */
+	printf("# FAILED (in a thread of the case) %s\n", msg);
 	fflush(stdout);
-	if (in_test)
-		longjmp(fail_env, 1);
-	abort();
+	if (!__atomic_exchange_n(&worker_claimed, 1, __ATOMIC_ACQ_REL)) {
+		memcpy(worker_msg, msg, sizeof(msg));
+		__atomic_store_n(&worker_recorded, 1, __ATOMIC_RELEASE);
+	}
+	sched_fail_current("a check failed in this thread (test harness)");
+	pthread_exit(NULL);
+}
+
+static void vformat(char *buf, size_t size, const char *fmt, va_list ap)
+{
+	vsnprintf(buf, size, fmt, ap);
+	for (char *c = buf; *c; c++)
+		if (*c == '\n' || *c == '#')
+			*c = ' '; /* one TAP line; no second directive */
+}
+
+void test_skip(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vformat(skip_reason, sizeof(skip_reason), fmt, ap);
+	va_end(ap);
+	if (!__atomic_load_n(&in_test, __ATOMIC_ACQUIRE) ||
+	    !pthread_equal(pthread_self(), case_thread))
+		test_fail(__FILE__, __LINE__, "test_skip() from the thread running the case", "%s",
+			  skip_reason);
+	longjmp(case_env, 2);
+}
+
+void test_skip_part(const char *fmt, ...)
+{
+	char reason[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vformat(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	printf("# skip %s\n", reason);
+	fflush(stdout);
+	__atomic_fetch_add(&parts_skipped, 1, __ATOMIC_RELAXED);
 }
 
 bool test_quick(void)
@@ -63,36 +136,88 @@ uint64_t test_seed(void)
 	return seed;
 }
 
+static void report_reset(const char *name)
+{
+	printf("# test switch %s was on: reset\n", name);
+}
+
+static bool selected(const struct test_case *tc, int argc, char **argv)
+{
+	bool sel = argc < 2 && !tc->hidden;
+
+	for (int i = 1; i < argc; i++)
+		sel |= !strcmp(argv[i], tc->name);
+	return sel;
+}
+
+enum outcome { PASSED, FAILED, SKIPPED };
+
+/* Runs @tc: its outcome. */
+static enum outcome run_case(struct test_case *tc)
+{
+	volatile enum outcome res = PASSED; /* live across setjmp */
+	const char *on;
+	int jumped;
+
+	__atomic_store_n(&worker_claimed, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&worker_recorded, 0, __ATOMIC_RELAXED);
+	skip_reason[0] = 0;
+	case_thread = pthread_self();
+	__atomic_store_n(&in_test, 1, __ATOMIC_RELEASE);
+	jumped = setjmp(case_env);
+	if (jumped == 0)
+		tc->fn();
+	else
+		res = jumped == 2 ? SKIPPED : FAILED;
+	__atomic_store_n(&in_test, 0, __ATOMIC_RELEASE);
+	if (__atomic_load_n(&worker_claimed, __ATOMIC_ACQUIRE)) {
+		/* the claimant fills the message in before it ends; the case
+		 * joined it, or it is about to end */
+		while (!__atomic_load_n(&worker_recorded, __ATOMIC_ACQUIRE))
+			sched_yield();
+		printf("# FAILED in a thread of %s: %s\n", tc->name, worker_msg);
+		res = FAILED;
+	}
+	if (harness_test_no_switch_reset)
+		return res;
+	if (res == FAILED) {
+		test_switches_reset(report_reset);
+	} else if ((on = test_switches_first_on())) {
+		printf("# FAILED %s left test switch %s on\n", tc->name, on);
+		test_switches_reset(report_reset);
+		res = FAILED;
+	}
+	return res;
+}
+
 int main(int argc, char **argv)
 {
-	int n = 0;
-	volatile int failed = 0, idx = 0; /* live across setjmp */
+	int n = 0, idx = 0, counts[3] = {0};
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	for (struct test_case *tc = head; tc; tc = tc->next) {
-		bool sel = argc < 2;
-		for (int i = 1; i < argc; i++)
-			sel |= !strcmp(argv[i], tc->name);
-		n += sel;
-	}
+	for (struct test_case *tc = head; tc; tc = tc->next)
+		n += selected(tc, argc, argv);
 	printf("1..%d\n", n);
 	for (struct test_case *tc = head; tc; tc = tc->next) {
-		bool sel = argc < 2;
-		for (int i = 1; i < argc; i++)
-			sel |= !strcmp(argv[i], tc->name);
-		if (!sel)
+		enum outcome res;
+
+		if (!selected(tc, argc, argv))
 			continue;
-		idx = idx + 1;
+		idx++;
 		printf("# running %s\n", tc->name);
-		in_test = 1;
-		if (setjmp(fail_env) == 0) {
-			tc->fn();
+		res = run_case(tc);
+		counts[res]++;
+		if (res == PASSED)
 			printf("ok %d - %s\n", idx, tc->name);
-		} else {
+		else if (res == SKIPPED)
+			printf("ok %d - %s # SKIP %s\n", idx, tc->name, skip_reason);
+		else
 			printf("not ok %d - %s\n", idx, tc->name);
-			failed = failed + 1;
-		}
-		in_test = 0;
 	}
-	return failed ? 1 : 0;
+	printf("# %d passed, %d failed, %d skipped", counts[PASSED], counts[FAILED],
+	       counts[SKIPPED]);
+	if (parts_skipped)
+		printf(" (and %d sub-checks skipped in cases that ran)", parts_skipped);
+	printf("\n");
+	return counts[FAILED] ? 1 : 0;
 }

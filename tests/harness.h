@@ -1,9 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * harness.h - the test harness: TEST(name) registers a case, CHECK() fails it
- * with file:line, main() runs every case (or those named on the command line)
- * and prints TAP, which meson reads. Random tests print their seed; PC_SEED
- * replays. PC_QUICK=1 (sanitizer builds) asks tests to scale down.
+ * with file:line, test_skip() ends it as skipped, main() runs every case (or
+ * those named on the command line) and prints TAP, which meson reads:
+ * `ok N - name`, `not ok N - name`, `ok N - name # SKIP reason`, and last a
+ * comment `# N passed, N failed, N skipped`. Random tests print their seed;
+ * PC_SEED replays. PC_QUICK=1 (sanitizer builds) asks tests to scale down.
+ *
+ * Failures in other threads: a CHECK that fails in a thread other than the
+ * one running the case never longjmps across threads. The first such failure
+ * (message and file:line) is recorded and the thread ends (pthread_exit; a
+ * thread under the deterministic scheduler abandons the whole run instead,
+ * sched_fail_current). The case is reported failed, with that message, once
+ * its function returns (it joins its threads as usual; a thread that ends
+ * this way holding an engine lock others wait for turns the failure into a
+ * hang, which the hang watchdog reports with stacks).
+ *
+ * Test switches: after every case, every switch and knob of the library
+ * (src/api/test_switches.c) is turned off again; a case that failed gets
+ * them reset and named, a case that passed but left one on is a failure.
  */
 #ifndef PC_TESTS_HARNESS_H
 #define PC_TESTS_HARNESS_H
@@ -20,43 +35,63 @@ struct test_case {
 	const char *name;
 	void (*fn)(void);
 	struct test_case *next;
+	bool hidden; /* runs only when named on the command line */
 };
 
 void test_register(struct test_case *tc);
 __attribute__((noreturn)) void test_fail(const char *file, int line, const char *expr,
 					 const char *fmt, ...);
+/* Ends the running case as skipped: `ok N - name # SKIP reason`. For a case
+ * whose subject the host or build cannot exercise at all (no /dev/fuse, no
+ * userfaultfd, no scheduling points). Only from the thread running the case. */
+__attribute__((noreturn)) void test_skip(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+/* Notes a sub-check the case cannot run (`# skip reason`) and goes on: the
+ * case still counts as passed for what it did run; the closing comment
+ * counts the parts skipped. */
+void test_skip_part(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Scale an iteration count: the full count normally, count/div under PC_QUICK. */
 unsigned long test_scale(unsigned long full, unsigned long div);
 bool test_quick(void);
 /* The seed for a random test: $PC_SEED or a fresh one; printed either way. */
 uint64_t test_seed(void);
 
-#define TEST(name)                                                                                 \
-	static void test_##name(void);                                                             \
-	static struct test_case tc_##name = { #name, test_##name, NULL };                          \
-	__attribute__((constructor)) static void reg_##name(void)                                  \
-	{                                                                                          \
-		test_register(&tc_##name);                                                         \
-	}                                                                                          \
+/* Test switch of the harness itself: no reset of the library's switches
+ * between cases (the harness self-test shows the next case then starts with
+ * a switch on). */
+extern bool harness_test_no_switch_reset;
+
+#define TEST_CASE_(name, hide)                                                \
+	static void test_##name(void);                                        \
+	static struct test_case tc_##name = {#name, test_##name, NULL, hide}; \
+	__attribute__((constructor)) static void reg_##name(void)             \
+	{                                                                     \
+		test_register(&tc_##name);                                    \
+	}                                                                     \
 	static void test_##name(void)
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			test_fail(__FILE__, __LINE__, #cond, NULL);                                \
+#define TEST(name) TEST_CASE_(name, false)
+/* A case that runs only when named on the command line (demonstrations that
+ * are meant to fail, run by another case that checks their output). */
+#define TEST_HIDDEN(name) TEST_CASE_(name, true)
+
+#define CHECK(cond)                                                 \
+	do {                                                        \
+		if (!(cond))                                        \
+			test_fail(__FILE__, __LINE__, #cond, NULL); \
 	} while (0)
 
-#define CHECKF(cond, ...)                                                                          \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			test_fail(__FILE__, __LINE__, #cond, __VA_ARGS__);                         \
+#define CHECKF(cond, ...)                                                  \
+	do {                                                               \
+		if (!(cond))                                               \
+			test_fail(__FILE__, __LINE__, #cond, __VA_ARGS__); \
 	} while (0)
 
-#define CHECK_EQ(a, b)                                                                             \
-	do {                                                                                       \
-		long long __a = (long long)(a), __b = (long long)(b);                              \
-		if (__a != __b)                                                                    \
-			test_fail(__FILE__, __LINE__, #a " == " #b, "%lld != %lld", __a, __b);     \
+#define CHECK_EQ(a, b)                                                                         \
+	do {                                                                                   \
+		long long __a = (long long)(a), __b = (long long)(b);                          \
+		if (__a != __b)                                                                \
+			test_fail(__FILE__, __LINE__, #a " == " #b, "%lld != %lld", __a, __b); \
 	} while (0)
 
 #endif

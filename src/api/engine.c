@@ -14,10 +14,7 @@
 #include "api/engine.h"
 #include "api/engine_internal.h"
 #include "kernel/lockstat.h"
-
-#define DEFAULT_MEM_LIMIT     (256ul << 20)
-#define DEFAULT_READAHEAD_MAX (128ul << 10)
-#define DEFAULT_WB_INTERVAL   5000u
+#include "mm/defaults.h"
 
 int pc_engine_open(const struct pc_options *opts, struct pc_engine **out)
 {
@@ -43,12 +40,12 @@ int pc_engine_open(const struct pc_options *opts, struct pc_engine **out)
 	if (opts->fault_mechanism != PC_FAULT_AUTO && opts->fault_mechanism != PC_FAULT_UFFD &&
 	    opts->fault_mechanism != PC_FAULT_FALLBACK)
 		return -EINVAL;
-	cfg.mem_limit = opts->mem_limit ? opts->mem_limit : DEFAULT_MEM_LIMIT;
-	cfg.readahead_max = opts->readahead_max ? opts->readahead_max : DEFAULT_READAHEAD_MAX;
-	cfg.dirty_background = opts->dirty_background ? opts->dirty_background : cfg.mem_limit / 10;
-	cfg.dirty_limit = opts->dirty_limit ? opts->dirty_limit : cfg.mem_limit / 5;
-	cfg.writeback_interval_ms =
-	    opts->writeback_interval_ms ? opts->writeback_interval_ms : DEFAULT_WB_INTERVAL;
+	cfg.mem_limit = opts->mem_limit;
+	cfg.readahead_max = opts->readahead_max;
+	cfg.dirty_background = opts->dirty_background;
+	cfg.dirty_limit = opts->dirty_limit;
+	cfg.writeback_interval_ms = opts->writeback_interval_ms;
+	mm_cache_config_defaults(&cfg);
 
 	e = calloc(1, sizeof(*e));
 	if (!e)

@@ -3,7 +3,7 @@
  * mmap.c - the mapping calls of the public API (pc_mmap, pc_munmap,
  * pc_msync, pc_mprotect, pc_madvise). A view keeps the file reference it took at pc_mmap (fdget)
  * until pc_munmap, so the mapping outlives pc_close of the descriptor; the
- * mm layer (src/mm/fault.c) owns the views and serves their faults.
+ * mm layer (src/mm/vma.c, fault.c) owns the views and serves their faults.
  *
  * The engine's fault_mechanism option picks the mechanism of its views;
  * pc_engine_close unmaps the views still mapped (pc_munmap_all).

@@ -31,14 +31,15 @@
  * with BLOCK dropped and is followed by the same invalidation) -> i_size ->
  * BLOCK dropped -> DIO count. No page of the range can be added while the
  * store is written, so a read or fault that starts after the write returned
- * reads the new data from the store (H3).
+ * reads the new data from the store (H3). Each page-cache step is one call
+ * of mm/direct_io.h.
  */
 #include <errno.h>
 #include <stdlib.h>
 
 #include "fs/file.h"
 #include "kernel/sched.h"
-#include "mm/fault_dio.h"
+#include "mm/direct_io.h"
 #include "mm/uaccess.h"
 
 #define DIO_WINDOW	   (1u << 20)	/* faulted in at a time */
@@ -87,49 +88,11 @@ static bool dio_aligned(const struct iov_iter *iter, int64_t pos, unsigned align
 	return true;
 }
 
-/* Is any page of [start, end] (bytes) in the cache? (NOWAIT checks) */
-static bool range_has_page(struct address_space *m, int64_t start, int64_t end)
-{
-	pgoff_t index = (pgoff_t)start >> PAGE_SHIFT;
-	struct page *page;
-
-	if (!page_index_nrpages(&m->i_pages))
-		return false;
-	if (!find_get_pages_range(&m->i_pages, &index, (pgoff_t)end >> PAGE_SHIFT, &page, 1))
-		return false;
-	put_page(page);
-	return true;
-}
-
-/*
- * Write back and drop every page of [start, end], until none is left (BLOCK
- * held: none can be added; a page redirtied through a view that was writable
- * is written back once more). -EBUSY if pages keep failing to go (a write
- * error): the caller writes through the cache instead.
- */
-static int dio_invalidate(struct dio *d, int64_t start, int64_t end)
-{
-	struct address_space *m = d->m;
-	int ret = 0;
-
-	for (int tries = 0; tries < 3; tries++) {
-		if (!page_index_nrpages(&m->i_pages))
-			return 0;
-		ret = filemap_write_and_wait_range(m, start, end);
-		if (ret)
-			return ret;
-		ret = invalidate_inode_pages2_range(m, (pgoff_t)start >> PAGE_SHIFT,
-						    (pgoff_t)end >> PAGE_SHIFT);
-		if (ret != -EBUSY)
-			return ret;
-	}
-	return ret;
-}
-
-/* The same, in the middle of the loop: nothing to fall back to any more. */
+/* The write's invalidation again, in the middle of the loop (BLOCK held):
+ * nothing to fall back to any more. */
 static int dio_reinvalidate(struct dio *d, int64_t start)
 {
-	int err = dio_invalidate(d, start, d->end);
+	int err = filemap_dio_invalidate(d->m, start, d->end);
 
 	return err == -EBUSY ? -EIO : err;
 }
@@ -158,21 +121,17 @@ static enum dio_fault dio_fault_in(struct dio *d, char *p, size_t win, int64_t p
 	} else if (!d->block) {
 		left = fault_in_readable(p, win);
 	} else {
-		fdm_begin(d->m, pos, d->end);
-		left = fault_in_readable(p, win);
-		flags = fdm_end();
-		if (flags & FDM_RELEASED)
-			dio_block_lock(d->m);
-		if (flags & (FDM_RELEASED | FDM_DROPPED)) {
+		flags = dio_fault_in_readable(d->m, p, win, pos, d->end, &left);
+		if (flags & DIO_FAULT_RETAKEN) {
 			/* pages may have come in while BLOCK was not held */
 			d->dropped++;
 			*err = dio_reinvalidate(d, pos);
 			if (*err)
 				return DIO_BAD;
 		}
-		if (flags & FDM_SELF)
+		if (flags & DIO_FAULT_SELF)
 			return DIO_BOUNCE;
-		if (flags & (FDM_RELEASED | FDM_DROPPED))
+		if (flags & DIO_FAULT_RETAKEN)
 			return DIO_RESTART; /* what was resident may be gone again */
 	}
 	*resident = (win - left) & ~((size_t)d->align - 1);
@@ -412,17 +371,7 @@ ssize_t direct_read(struct kiocb *iocb, struct iov_iter *iter)
 	d.end = pos + (int64_t)iter->count - 1;
 
 	inode_dio_begin(inode);
-	if (d.nowait) {
-		/* kiocb_write_and_wait: no waiting for writeback either */
-		ret = (page_index_tagged(&m->i_pages, PAGECACHE_TAG_DIRTY) ||
-		       page_index_tagged(&m->i_pages, PAGECACHE_TAG_WRITEBACK))
-			  ? -EAGAIN
-			  : 0;
-	} else if (page_index_nrpages(&m->i_pages)) {
-		ret = filemap_write_and_wait_range(m, pos, d.end);
-	} else {
-		ret = 0;
-	}
+	ret = filemap_dio_write_and_wait(m, pos, d.end, d.nowait);
 	if (!ret)
 		ret = dio_iterate(&d, iter, pos);
 	if (ret >= 0 && ret < avail && iter->count)
@@ -508,10 +457,10 @@ static ssize_t do_direct_write(struct kiocb *iocb, struct iov_iter *iter, bool *
 			inode_dio_end(inode);
 			return -EAGAIN;
 		}
-		ret = range_has_page(m, pos, d.end) ? -EAGAIN : 0;
+		ret = filemap_range_has_page(m, pos, d.end) ? -EAGAIN : 0;
 	} else {
 		dio_block_lock(m);
-		ret = dio_invalidate(&d, pos, d.end);
+		ret = filemap_dio_invalidate(m, pos, d.end); /* -EBUSY: write through the cache */
 		*busy = ret == -EBUSY;
 	}
 	if (!ret) {

@@ -255,6 +255,14 @@ int sched_block(uint32_t *word, uint32_t *kill, bool timed)
 	return 0;
 }
 
+void sched_fail_current(const char *why)
+{
+	struct task *t = __current_task;
+
+	if (t && t->sched)
+		abandon_run(t->sched->pool, t->sched, SCHED_FAILED, why);
+}
+
 static void *worker_main(void *arg)
 {
 	struct sched_thread *t = arg;

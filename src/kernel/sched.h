@@ -76,6 +76,7 @@ enum sched_status {
 	SCHED_OK,
 	SCHED_DEADLOCK,
 	SCHED_LIVELOCK,
+	SCHED_FAILED, /* a thread gave the run up (sched_fail_current) */
 };
 
 struct sched_result {
@@ -95,6 +96,12 @@ void sched_pool_destroy(struct sched_pool *pool);
  * fresh objects on every run. */
 struct sched_result sched_run(struct sched_pool *pool, const struct sched_config *cfg,
 			      sched_fn fn, void *arg);
+
+/* A check failed in the calling thread (the test harness): if the thread
+ * runs under the deterministic scheduler, the run is abandoned as after a
+ * deadlock (every thread leaves fn, status SCHED_FAILED, @why reported with
+ * the threads' held locks) and this does not return; otherwise it returns. */
+void sched_fail_current(const char *why);
 
 /* $PC_SEED if set (decimal or 0x hex), else @dflt. */
 uint64_t seed_from_env(uint64_t dflt);

@@ -4,10 +4,12 @@
  * file's invalidate lock and faults its user buffer in (docs/design.md §7.5,
  * after bcachefs' faults_disabled_mapping).
  *
- * The DIO side (fs/direct.c): dio_block_lock() takes BLOCK in the validator
- * subclass of "BLOCK held across user-memory faults"; fdm_begin() sets
- * current->fdm and the DIO range before a user-mode fault-in, fdm_end()
- * clears it and returns what the fault handler did meanwhile (FDM_* bits).
+ * The DIO side (fs/direct.c, through mm/direct_io.h): dio_block_lock()
+ * takes BLOCK in the validator subclass of "BLOCK held across user-memory
+ * faults"; dio_fault_in_readable() (direct_io.c) brackets its user-mode
+ * fault-in with fdm_begin(), which sets current->fdm and the DIO range, and
+ * fdm_end(), which clears it and returns what the fault handler did
+ * meanwhile (FDM_* bits).
  *
  * The fault side (mm/fault.c's fill path): fault_dio_lock_add() replaces
  * the plain ADD of a fill. With no fdm it is that ADD. With one:
@@ -36,6 +38,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "mm/direct_io.h"
 #include "mm/filemap.h"
 
 /* The validator subclass of a DIO's BLOCK (held across user faults). */
@@ -45,12 +48,6 @@
 #define FDM_DROPPED  0x1 /* BLOCK was dropped and taken again: invalidate again */
 #define FDM_RELEASED 0x2 /* BLOCK was given up and is NOT held now: take it again */
 #define FDM_SELF     0x4 /* a fault on the DIO's own range was refused: bounce */
-
-/* BLOCK of @m for a DIO write (policy allowing). */
-void dio_block_lock(struct address_space *m);
-void dio_block_unlock(struct address_space *m);
-/* RWF_NOWAIT: BLOCK only if it is free or held as BLOCK. */
-bool dio_block_trylock(struct address_space *m);
 
 /* Before / after a user-mode fault-in of a DIO write holding BLOCK of @m;
  * [start, end] (bytes, inclusive) is what the DIO is writing. */

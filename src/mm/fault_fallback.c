@@ -65,7 +65,6 @@ static struct {
 static pthread_once_t fb_once = PTHREAD_ONCE_INIT;
 
 long mm_fallback_test_vma_budget;
-extern long mm_fallback_views; /* fault.c */
 
 static long read_max_map_count(void)
 {

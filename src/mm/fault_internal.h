@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fault_internal.h - what the two fault mechanisms share (private to
- * src/mm/fault*.c): the view record, the process's view list and mm lock,
- * the filemap fault core (fault.c) and the fallback mechanism's entry points
- * (fault_fallback.c).
+ * fault_internal.h - what the view registry and the two fault mechanisms
+ * share (private to src/mm/vma.c and src/mm/fault*.c): the view record, the
+ * process's view list and mm lock (vma.c), the filemap fault core
+ * (fault.c), the userfaultfd mechanism's entry points (fault_uffd.c) and the
+ * fallback mechanism's (fault_fallback.c).
  *
  * Locks: mm.lock ("mm_lock") as in vma.h. The fallback mechanism adds one
  * leaf mutex, "mm_fallback_lock", taken last (after the mm lock, a page lock
@@ -49,6 +50,9 @@ struct mm_state {
 	int init_err;
 };
 extern struct mm_state mm;
+/* Fallback views alive (atomic, vma.c): the page-removal hook does nothing
+ * at 0. */
+extern long mm_fallback_views;
 
 /* mm.lock held. */
 struct vma *find_vma(uintptr_t addr);
@@ -74,9 +78,34 @@ bool fault_slow(struct vma *v, uintptr_t addr, bool write);
 /* Installs up to FAULT_AROUND uptodate neighbours of @addr. mm lock shared. */
 void fault_around(struct vma *v, uintptr_t addr);
 
+/* The fault hook (uaccess_set_fault_hook, installed by vma.c): true if the
+ * fault was on one of our views and is served. */
+bool mm_fault(int sig, siginfo_t *si, void *ucv);
+
 /* Reports (validator) a page lock, invalidate lock or i_mmap_rwsem held by
  * the faulting thread at fault entry (docs/design.md §7.7). */
 void fault_assert_nothing_forbidden(void);
+
+/* ---- the userfaultfd mechanism (fault_uffd.c) ---- */
+
+/* The process's userfaultfd (SIGBUS mode, user-mode-only), or -1. */
+int uffd_open(void);
+/* ioctl on mm.uffd, retried on EAGAIN: 0 or -errno. */
+int uffd_ioctl(unsigned long req, void *arg);
+/* Registers @v with the userfaultfd: 0, or -errno (-ENODEV: the kernel
+ * cannot serve this view). */
+int uffd_register(struct vma *v);
+/* Unregisters @v (before it is unmapped). */
+void uffd_unregister(struct vma *v);
+/* Installs page @addr (aligned) of @v: writable if @writable, else read-only
+ * (write-protected where @v->wp). 0 or -errno (-EFAULT: faults again). */
+int uffd_install(struct vma *v, uintptr_t addr, bool writable);
+/* Installs the run [start, end) of uptodate pages (fault-around). */
+void uffd_install_run(struct vma *v, uintptr_t start, uintptr_t end);
+/* Write-protects page @addr of @v (writeback). */
+void uffd_mkclean(struct vma *v, uintptr_t addr);
+/* The child of fork(): a userfaultfd of its own. */
+void uffd_atfork_child(void);
 
 /* ---- the fallback mechanism (fault_fallback.c) ---- */
 

@@ -68,6 +68,7 @@ struct mm_cache {
 	} stats;
 };
 
+/* Limits of an engine's cache; a 0 stands for its default (mm/defaults.h). */
 struct mm_cache_config {
 	enum lock_policy policy;
 	size_t mem_limit;	 /* bytes */
@@ -97,7 +98,7 @@ struct address_space {
 	struct page_index i_pages;
 	struct two_state_lock invalidate_lock; /* class "invalidate_lock" */
 	struct rw_semaphore i_mmap_rwsem;      /* class "i_mmap_rwsem": guards i_mmap */
-	struct list_head i_mmap;	       /* views of this file (struct vma, fault.c) */
+	struct list_head i_mmap;	       /* views of this file (struct vma, vma.c) */
 	struct store_inode *host;	       /* backing file */
 	struct mm_cache *cache;
 	int64_t i_size; /* atomic: i_size_read/i_size_write */

@@ -13,12 +13,10 @@
 #include <errno.h>
 #include <string.h>
 
+#include "mm/defaults.h"
 #include "mm/internal.h"
 #include "mm/uaccess.h"
 
-#define MM_DEFAULT_MEM_LIMIT   (256ul << 20)
-#define MM_DEFAULT_READAHEAD   (128ul << 10)
-#define MM_DEFAULT_WB_INTERVAL 5000u
 #define MM_MIN_MEM_LIMIT_PAGES 16ul
 
 static struct lock_class_key mappings_lock_key = {.name = "mm_mappings_lock"};
@@ -29,26 +27,23 @@ static unsigned long bytes_to_pages(size_t bytes)
 	return (unsigned long)(bytes >> PAGE_SHIFT);
 }
 
-int mm_cache_init(struct mm_cache *c, const struct mm_cache_config *cfg)
+int mm_cache_init(struct mm_cache *c, const struct mm_cache_config *config)
 {
-	size_t mem_limit = cfg->mem_limit ? cfg->mem_limit : MM_DEFAULT_MEM_LIMIT;
-	size_t ra = cfg->readahead_max ? cfg->readahead_max : MM_DEFAULT_READAHEAD;
-	size_t bg = cfg->dirty_background ? cfg->dirty_background : mem_limit / 10;
-	size_t dl = cfg->dirty_limit ? cfg->dirty_limit : mem_limit / 5;
+	struct mm_cache_config cfg = *config;
 	int ret;
 
+	mm_cache_config_defaults(&cfg);
 	memset(c, 0, sizeof(*c));
-	c->policy = cfg->policy;
+	c->policy = cfg.policy;
 	c->mem_limit_pages =
-	    max_t(unsigned long, bytes_to_pages(mem_limit), MM_MIN_MEM_LIMIT_PAGES);
-	c->ra_max_pages = max_t(unsigned long, bytes_to_pages(ra), 1);
-	c->dirty_limit = max_t(unsigned long, bytes_to_pages(dl), 2);
-	c->dirty_background = max_t(unsigned long, bytes_to_pages(bg), 1);
+	    max_t(unsigned long, bytes_to_pages(cfg.mem_limit), MM_MIN_MEM_LIMIT_PAGES);
+	c->ra_max_pages = max_t(unsigned long, bytes_to_pages(cfg.readahead_max), 1);
+	c->dirty_limit = max_t(unsigned long, bytes_to_pages(cfg.dirty_limit), 2);
+	c->dirty_background = max_t(unsigned long, bytes_to_pages(cfg.dirty_background), 1);
 	/* As the kernel does: background writeback starts below the hard limit. */
 	if (c->dirty_background >= c->dirty_limit)
 		c->dirty_background = c->dirty_limit / 2;
-	c->writeback_interval_ms =
-	    cfg->writeback_interval_ms ? cfg->writeback_interval_ms : MM_DEFAULT_WB_INTERVAL;
+	c->writeback_interval_ms = cfg.writeback_interval_ms;
 
 	mutex_init_class(&c->mappings_lock, &mappings_lock_key);
 	INIT_LIST_HEAD(&c->mappings);

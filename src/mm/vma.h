@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vma.h - the process's mappings of cached files (docs/design.md §6, §7.7) and
- * the fault handler that serves them (fault.c).
+ * the fault handler that serves them (the registry vma.c, the fault core
+ * fault.c, the mechanisms fault_uffd.c and fault_fallback.c).
  *
  * A MAP_SHARED view is a MAP_SHARED mapping of the file's memfd (frames.c),
  * registered with one userfaultfd (SIGBUS mode, user-mode-only) for MISSING |

@@ -36,13 +36,16 @@ void fill(char *buf, size_t len, unsigned seed, uint64_t off);
 void check_contents(struct pc_engine *e, int fd, const char *model, size_t len);
 /* The host file under the store equals model[0, len). */
 void check_host(const char *name, const char *model, size_t len);
-/* Prints "# skip what: strerror(-err)". */
+/* A sub-check the host cannot run: "# skip what: strerror(-err)", and the
+ * case goes on (test_skip_part). */
 void skip(const char *what, long err);
+/* The whole case cannot run here: ends it as skipped (test_skip). */
+__attribute__((noreturn)) void skip_case(const char *what, long err);
 
 /* Creates or truncates @name and writes @len bytes of fill(@seed) from
  * @buf to it; returns its fd. */
 int new_file(struct pc_engine *e, const char *name, char *buf, size_t len, unsigned seed);
-/* pc_mmap(), or exit(0) with a skip where the host lacks userfaultfd; any
+/* pc_mmap(), or the case ends as skipped where the host lacks userfaultfd; any
  * other failure fails the test. */
 char *map_view(struct pc_engine *e, int fd, size_t len, int prot, int flags, off_t off);
 /* Installs the application's SIGBUS handler that touch_bus() needs: call

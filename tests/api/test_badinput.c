@@ -425,7 +425,7 @@ TEST(bad_buffers_and_direct_io)
 	/* O_DIRECT alignment */
 	struct pair d = {pc_open(eng, "f", O_RDWR | O_DIRECT, 0), open(hp("f"), O_RDWR | O_DIRECT)};
 	if (d.h < 0 || d.e < 0) {
-		printf("# skip O_DIRECT checks: engine %s, host %s\n", en(d.e), en(-errno));
+		test_skip_part("O_DIRECT checks: engine %s, host %s", en(d.e), en(-errno));
 		if (d.e >= 0)
 			pc_close(eng, d.e);
 		if (d.h >= 0)

@@ -164,7 +164,7 @@ TEST(changes_wait_for_dio_in_flight)
 		store_inject_hook(pc_engine_store(W.e), NULL, NULL);
 		err = W.err;
 		if (err == -EOPNOTSUPP && (ch == CH_COLLAPSE || ch == CH_INSERT || ch == CH_ZERO)) {
-			printf("# %s: not offered by the host (skipped)\n", chname[ch]);
+			test_skip_part("%s: not offered by the host", chname[ch]);
 		} else {
 			CHECKF(err == 0, "%s: %s", chname[ch], strerror(-err));
 			CHECKF(W.nlog >= 2 && W.log[0] == -1, "%s: the DIO did not finish first",

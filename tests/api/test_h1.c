@@ -536,7 +536,7 @@ TEST(h1_free_running_none_unsafe_shows_stale_reads)
 
 TEST(h1_needs_scheduling_points)
 {
-	printf("# skip: built without scheduling points (release)\n");
+	test_skip("built without scheduling points (release)");
 }
 
 #endif

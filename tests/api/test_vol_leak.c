@@ -207,7 +207,7 @@ TEST(vol_leak_none_unsafe_leaks)
 
 TEST(vol_leak_needs_scheduling_points)
 {
-	printf("# skip: built without scheduling points (release)\n");
+	test_skip("built without scheduling points (release)");
 }
 
 #endif

@@ -17,6 +17,8 @@ IMG=$WORK/img # the vol image (a test may point it at a block device and set STO
 
 ok() { T=$((T + 1)); echo "ok $T - $*"; }
 not_ok() { T=$((T + 1)); FAILED=$((FAILED + 1)); echo "not ok $T - $*"; }
+# skip DESCRIPTION REASON: a test point that cannot run here (TAP SKIP)
+skip() { T=$((T + 1)); echo "ok $T - $1 # SKIP $2"; }
 # check DESCRIPTION COMMAND...: a test point from a command's status
 check() {
 	local d=$1
@@ -41,6 +43,7 @@ eq() { # eq DESCRIPTION GOT EXPECTED
 	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1: got '$2', expected '$3'"; fi
 }
 
+# skip_all REASON: the whole script cannot run here (before any test point)
 skip_all() { echo "1..0 # SKIP $*"; rm -rf "$WORK"; exit 0; }
 
 require_fuse() {

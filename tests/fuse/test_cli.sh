@@ -23,10 +23,14 @@ if [ "$(id -u)" -eq 0 ]; then
 		ok "make run without FUSE says what is missing and fails ($rc)" ||
 		{ not_ok "make run without FUSE"; sed 's/^/# /' "$WORK/run.out"; }
 	[ ! -e "$WORK/nobuild" ] && ok "... before building anything" || not_ok "make run built without FUSE"
+else
+	skip "make run without FUSE says what is missing and fails" "not root"
+	skip "... before building anything" "not root"
 fi
 if ! "$PAGECACHE" mkfs "$WORK/img" --size 64M >"$WORK/out" 2>&1; then
 	echo "# vol store unavailable: $(tail -1 "$WORK/out")"
 	eq "mkfs reports the failure with 1" "$(code "$PAGECACHE" mkfs "$WORK/img2")" 1
+	skip "stat and fsck of an image" "vol store unavailable"
 	finish
 fi
 ok "mkfs of a 64 MiB image"

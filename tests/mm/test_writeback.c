@@ -13,8 +13,9 @@
  * The memory limit and reclaim are in
  * test_reclaim.c, the shared helpers in writeback_fixture.c.
  * Random tests print their seed (PC_SEED replays); PC_QUICK scales down.
- * Waits for the background thread poll a counter with a deadline; nothing
- * sleeps to order threads.
+ * Waits for the background thread poll a counter with no deadline: the hang
+ * watchdog reports one that stops making progress (threads.h,
+ * watched_wait_*); nothing sleeps to order threads.
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -227,12 +228,11 @@ TEST(background_periodic_writeback)
 	write_pattern(&t.m[0], 0, 10 * PAGE_SIZE + 7, 0, 5);
 	write_pattern(&t.m[1], 3 * PAGE_SIZE, 5 * PAGE_SIZE, 1, 5);
 	CHECK(READ_ONCE(t.c.nr_dirty) > 0);
-	/* Below dirty_background: only the periodic flush writes them. Allow
-	 * a generous multiple of the interval for a loaded machine. */
-	CHECK(poll_at_most(&t.c.nr_dirty, 0, 200 * cfg.writeback_interval_ms));
+	/* Below dirty_background: only the periodic flush writes them. */
+	wait_at_most(&t.c.nr_dirty, 0, "nr_dirty 0 (periodic flush)");
 	printf("# flushed after %llu ms (interval %u ms)\n",
 	       (unsigned long long)((ktime_get_ns() - t0) / 1000000), cfg.writeback_interval_ms);
-	CHECK(poll_at_most(&t.c.nr_writeback, 0, 10000));
+	wait_at_most(&t.c.nr_writeback, 0, "nr_writeback 0");
 	check_store(t.si[0], 0, 10 * PAGE_SIZE + 7, 0, 5);
 	check_store(t.si[1], 3 * PAGE_SIZE, 5 * PAGE_SIZE, 1, 5);
 	CHECK_EQ(store_size(t.si[0]), 10 * PAGE_SIZE + 7);
@@ -251,7 +251,7 @@ TEST(background_kick_above_dirty_background)
 	write_pattern(&t.m[0], 0, 100 * PAGE_SIZE, 0, 6);
 	/* The write path kicks the thread; so does this (never sleeps). */
 	balance_dirty_pages(&t.m[0], true);
-	CHECK(poll_at_most(&t.c.nr_dirty, 16, 60000));
+	wait_at_most(&t.c.nr_dirty, 16, "nr_dirty <= dirty_background (kicked flush)");
 	writeback_stop(&t.c); /* quiescent: the accounting can be checked exactly */
 	CHECK(READ_ONCE(t.c.nr_dirty) <= 16);
 	check_dirty_accounting(&t);
@@ -326,18 +326,21 @@ TEST(background_write_error_reported_by_fsync)
 	store_inject_fail(t.s, STORE_OP_WRITE, 1, EIO, false);
 	write_pattern(m, 0, PAGE_SIZE, 0, 8);
 	/* The thread fails once (page stays dirty), then writes it on a later pass. */
-	uint64_t deadline = ktime_get_ns() + 20000000000ull;
-	while (store_inject_fired(t.s) == 0 && ktime_get_ns() < deadline)
-		sched_yield();
+	struct watched_wait w;
+	uint64_t v;
+	watched_wait_begin(&w, "the injected write error", t.s);
+	while ((v = (uint64_t)store_inject_fired(t.s)) == 0)
+		watched_wait_step(&w, v);
+	watched_wait_end(&w);
 	CHECK_EQ(store_inject_fired(t.s), 1);
 	/* nr_dirty also reads 0 while the failing writeback is in flight: wait
 	 * for the successful rewrite itself */
-	while (__atomic_load_n(&t.c.stats.written_back_pages, __ATOMIC_ACQUIRE) == 0 &&
-	       ktime_get_ns() < deadline)
-		sched_yield();
-	CHECK(__atomic_load_n(&t.c.stats.written_back_pages, __ATOMIC_ACQUIRE) >= 1);
-	CHECK(poll_at_most(&t.c.nr_dirty, 0, 20000));
-	CHECK(poll_at_most(&t.c.nr_writeback, 0, 20000));
+	watched_wait_begin(&w, "the rewrite after the error", &t.c.stats.written_back_pages);
+	while ((v = __atomic_load_n(&t.c.stats.written_back_pages, __ATOMIC_ACQUIRE)) == 0)
+		watched_wait_step(&w, v);
+	watched_wait_end(&w);
+	wait_at_most(&t.c.nr_dirty, 0, "nr_dirty 0");
+	wait_at_most(&t.c.nr_writeback, 0, "nr_writeback 0");
 	CHECK_EQ(file_check_and_advance_wb_err(m, &fd1), -EIO);
 	CHECK_EQ(filemap_write_and_wait_range(m, 0, INT64_MAX), 0);
 	CHECK_EQ(file_check_and_advance_wb_err(m, &fd1), 0);
@@ -367,7 +370,7 @@ TEST(mapping_teardown_races_writeback_thread)
 		if (i & 1)
 			CHECK_EQ(filemap_write_and_wait_range(m, 0, INT64_MAX), 0);
 		else
-			poll_at_most(&m->nrdirty, 0, 20000);
+			wait_at_most(&m->nrdirty, 0, "the mapping's nrdirty 0");
 		CHECK_EQ(filemap_write_and_wait_range(m, 0, INT64_MAX), 0);
 		mapping_destroy(m);
 		check_store(si, 0, 8 * PAGE_SIZE, 0, 9);

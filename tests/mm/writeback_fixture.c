@@ -8,6 +8,7 @@
 #include "kernel/futex.h"
 #include "mm/internal.h"
 #include "store/fixture.h"
+#include "threads.h"
 #include "writeback_fixture.h"
 
 void wbt_setup(struct wbt *t, const struct mm_cache_config *cfg, int nfiles)
@@ -200,16 +201,15 @@ void atomic_max(unsigned long *p, unsigned long v)
 		;
 }
 
-/* Polls @counter until it is at most @target, for at most @ms. */
-bool poll_at_most(unsigned long *counter, unsigned long target, unsigned ms)
+/* Waits (no deadline: the hang watchdog, threads.h) until @counter is at
+ * most @target. */
+void wait_at_most(unsigned long *counter, unsigned long target, const char *what)
 {
-	uint64_t deadline = ktime_get_ns() + (uint64_t)ms * 1000000u;
-	struct timespec tick = {0, 1000000};
+	struct watched_wait w;
+	unsigned long v;
 
-	while (__atomic_load_n(counter, __ATOMIC_ACQUIRE) > target) {
-		if (ktime_get_ns() > deadline)
-			return false;
-		nanosleep(&tick, NULL);
-	}
-	return true;
+	watched_wait_begin(&w, what, counter);
+	while ((v = __atomic_load_n(counter, __ATOMIC_ACQUIRE)) > target)
+		watched_wait_step(&w, v);
+	watched_wait_end(&w);
 }

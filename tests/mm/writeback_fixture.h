@@ -7,7 +7,7 @@
  * throttling, no reclaim); a per-file byte pattern written through the cache
  * and checked in the store; buffered read/write wrappers; checks that the
  * dirty flags, tags and counters agree and that the LRU lists hold every
- * page; and a deadline-bounded poll of a counter. Takes no locks itself.
+ * page; and a liveness wait on a counter (the hang watchdog, no deadline). Takes no locks itself.
  */
 #ifndef PC_TESTS_MM_WRITEBACK_FIXTURE_H
 #define PC_TESTS_MM_WRITEBACK_FIXTURE_H
@@ -62,7 +62,8 @@ void check_dirty_accounting(struct wbt *t);
 void check_lru(struct wbt *t);
 /* *p = max(*p, v), atomically. */
 void atomic_max(unsigned long *p, unsigned long v);
-/* Polls @counter until it is at most @target, for at most @ms. */
-bool poll_at_most(unsigned long *counter, unsigned long target, unsigned ms);
+/* Waits until @counter is at most @target (what: for the hang report). No
+ * deadline: a wait without progress is reported by the hang watchdog. */
+void wait_at_most(unsigned long *counter, unsigned long target, const char *what);
 
 #endif

@@ -84,7 +84,7 @@ bool is_zero(const char *buf, size_t len)
 
 void skip(const char *what, int err)
 {
-	printf("# skip %s: %s\n", what, strerror(-err));
+	test_skip_part("%s: %s", what, strerror(-err));
 }
 
 char vol_img[2200];

@@ -27,7 +27,8 @@ struct store *open_fresh(void);
 struct store_inode *create(struct store *s, const char *path);
 void fill(char *buf, size_t len, unsigned seed);
 bool is_zero(const char *buf, size_t len);
-/* Prints "# skip what: strerror(-err)". */
+/* A sub-check the host cannot run: "# skip what: strerror(-err)", and the
+ * case goes on (test_skip_part). */
 void skip(const char *what, int err);
 
 /* A growing list of block numbers, for the tests that compare which

@@ -368,7 +368,7 @@ static void dio_checks(struct store *s, const char *where)
 		char buf[512];
 		CHECK_EQ(store_dio_read(si, buf, 512, 0), -EINVAL);
 		store_release(si);
-		printf("# skip %s: O_DIRECT I/O (host refuses O_DIRECT)\n", where);
+		test_skip_part("%s: O_DIRECT I/O (host refuses O_DIRECT)", where);
 		return;
 	}
 	CHECK(al >= 1 && (al & (al - 1)) == 0);
@@ -417,7 +417,7 @@ TEST(direct_io_alignment)
 		store_close(s);
 		rm_rf(dir);
 	} else {
-		printf("# skip /dev/shm store: not available\n");
+		test_skip_part("/dev/shm store: not available");
 	}
 
 	/* a store whose host refuses O_DIRECT (forced here) */

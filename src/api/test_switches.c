@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_switches.c - the table of every test switch and test knob
+ * (test_switches.h). `git grep -n "bool [a-z_]*_test_[a-z_]*;" src` lists
+ * the switches; each must have its line here (test_harness checks a few by
+ * name, and a switch missing here is not reset after a failed case).
+ * Locks: none.
+ */
+#include <string.h>
+
+#include "api/test_switches.h"
+#include "mm/fault_dio.h"
+#include "mm/internal.h"
+#include "mm/uaccess.h"
+#include "mm/vma.h"
+#include "store/vol/check.h"
+#include "store/vol/extmap.h"
+#include "store/vol/io.h"
+#include "store/vol/volume.h"
+#include "store/vol/vstore.h"
+
+#define SWITCH(x)        \
+	{                \
+#x, &(x) \
+	}
+#define KNOB(x)                     \
+	{                           \
+#x, &(x), sizeof(x) \
+	}
+
+const struct test_switch test_switches[] = {
+    /* mm */
+    SWITCH(mm_fault_test_keep_mm_lock),
+    SWITCH(fault_dio_test_no_order),
+    SWITCH(uaccess_test_faulting_nofault),
+    SWITCH(writeback_test_untag_early),
+    /* store/vol */
+    SWITCH(vol_test_commit_keep_lock),
+    SWITCH(vol_test_meta_home_first),
+    SWITCH(vol_test_jrnl_no_chain),
+    SWITCH(vol_test_truncate_in_place),
+    SWITCH(vdir_test_rewrite_all),
+    SWITCH(vdir_test_install_early),
+    SWITCH(vol_test_freetree_rewrite_all),
+    SWITCH(vol_test_freetree_no_undo),
+    SWITCH(vol_fsck_test_no_dup_repair),
+    SWITCH(vol_fsck_test_no_cycle_repair),
+    SWITCH(vol_test_skip_data_flush),
+    SWITCH(vol_test_no_pending_check),
+    SWITCH(vol_test_replace_free_keep_tree),
+    SWITCH(vol_extmap_test_rewrite_all),
+};
+const size_t nr_test_switches = sizeof(test_switches) / sizeof(test_switches[0]);
+
+const struct test_knob test_knobs[] = {
+    KNOB(mm_fallback_test_vma_budget),
+    KNOB(vol_extmap_test_leaf_cap),
+    KNOB(vol_extmap_test_index_cap),
+};
+const size_t nr_test_knobs = sizeof(test_knobs) / sizeof(test_knobs[0]);
+
+static bool knob_set(const struct test_knob *k)
+{
+	static const char zero[sizeof(long long)];
+
+	return memcmp(k->knob, zero, k->size) != 0;
+}
+
+const char *test_switches_first_on(void)
+{
+	for (size_t i = 0; i < nr_test_switches; i++)
+		if (__atomic_load_n(test_switches[i].sw, __ATOMIC_RELAXED))
+			return test_switches[i].name;
+	for (size_t i = 0; i < nr_test_knobs; i++)
+		if (knob_set(&test_knobs[i]))
+			return test_knobs[i].name;
+	return NULL;
+}
+
+int test_switches_reset(void (*report)(const char *name))
+{
+	int n = 0;
+
+	for (size_t i = 0; i < nr_test_switches; i++)
+		if (__atomic_load_n(test_switches[i].sw, __ATOMIC_RELAXED) &&
+		    __atomic_exchange_n(test_switches[i].sw, false, __ATOMIC_RELAXED)) {
+			n++;
+			if (report)
+				report(test_switches[i].name);
+		}
+	for (size_t i = 0; i < nr_test_knobs; i++)
+		if (knob_set(&test_knobs[i])) {
+			memset(test_knobs[i].knob, 0, test_knobs[i].size);
+			n++;
+			if (report)
+				report(test_knobs[i].name);
+		}
+	return n;
+}

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fault_uffd.c - the userfaultfd fault mechanism: one userfaultfd per
+ * process (SIGBUS mode, user-mode-only) with every non-fallback view
+ * registered for MISSING | MINOR (and WP for write-notify views); the fault
+ * core (fault.c) installs pages with UFFDIO_CONTINUE and writeback
+ * write-protects them again with UFFDIO_WRITEPROTECT. The view registry is
+ * vma.c, the fallback mechanism fault_fallback.c.
+ *
+ * Locks: none of its own. Installing runs in the faulting thread (signal
+ * context) under the mm lock shared or the page lock, as fault.c documents;
+ * registering and unregistering run from vma.c (mm_map, before the view is
+ * linked; vma_free, after it is unlinked and its pins drained). Only
+ * ioctl/close system calls: async-signal-safe.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "mm/fault_internal.h"
+
+#ifndef UFFDIO_CONTINUE_MODE_WP
+#define UFFDIO_CONTINUE_MODE_WP ((__u64)1 << 1)
+#endif
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+
+int uffd_open(void)
+{
+	struct uffdio_api api = {
+	    .api = UFFD_API,
+	    .features = UFFD_FEATURE_SIGBUS | UFFD_FEATURE_MINOR_SHMEM |
+			UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_WP_HUGETLBFS_SHMEM,
+	};
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+
+	if (fd < 0)
+		return -1;
+	if (ioctl(fd, UFFDIO_API, &api) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int uffd_ioctl(unsigned long req, void *arg)
+{
+	for (;;) {
+		if (ioctl(mm.uffd, req, arg) == 0)
+			return 0;
+		if (errno != EAGAIN)
+			return -errno;
+	}
+}
+
+/* The userfaultfd half of install_page (fault.c): @addr page aligned. */
+int uffd_install(struct vma *v, uintptr_t addr, bool writable)
+{
+	struct uffdio_continue c;
+	int err;
+
+	c.range.start = addr;
+	c.range.len = PAGE_SIZE;
+	c.mode = v->wp && !writable ? UFFDIO_CONTINUE_MODE_WP : 0;
+	err = uffd_ioctl(UFFDIO_CONTINUE, &c);
+	if (err == -EEXIST && writable && v->wp) {
+		struct uffdio_writeprotect w = {.range = {.start = addr, .len = PAGE_SIZE},
+						.mode = 0};
+		err = uffd_ioctl(UFFDIO_WRITEPROTECT, &w);
+	}
+	return err == -EEXIST ? 0 : err;
+}
+
+/* Maps the run [start, end) of uptodate pages into a uffd view with as few
+ * UFFDIO_CONTINUE calls as possible: one per run, skipping any page that is
+ * already mapped (-EEXIST: the kernel reports the bytes it mapped before
+ * it). Write-protected where the view needs write notification. */
+void uffd_install_run(struct vma *v, uintptr_t start, uintptr_t end)
+{
+	while (start < end) {
+		struct uffdio_continue c = {.range = {.start = start, .len = end - start},
+					    .mode = v->wp ? UFFDIO_CONTINUE_MODE_WP : 0};
+		if (ioctl(mm.uffd, UFFDIO_CONTINUE, &c) == 0)
+			return;
+		if (errno != EEXIST && errno != EAGAIN)
+			return; /* the frame went away: those pages fault again */
+		if (c.mapped > 0)
+			start += (uintptr_t)c.mapped;
+		if (errno == EEXIST)
+			start += PAGE_SIZE; /* that one is mapped already */
+		else if (c.mapped <= 0)
+			continue; /* EAGAIN without progress: try again */
+	}
+}
+
+/* Registers @v with the userfaultfd: 0, or -errno (-ENODEV: the kernel
+ * cannot serve this view). */
+int uffd_register(struct vma *v)
+{
+	struct uffdio_register reg;
+
+	if (mm.uffd < 0)
+		return -ENODEV;
+	memset(&reg, 0, sizeof(reg));
+	reg.range.start = v->start;
+	reg.range.len = v->end - v->start;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR;
+	if (v->wp)
+		reg.mode |= UFFDIO_REGISTER_MODE_WP;
+	if (ioctl(mm.uffd, UFFDIO_REGISTER, &reg) < 0)
+		return errno == EINVAL || errno == EPERM ? -ENODEV : -errno;
+	return 0;
+}
+
+/* Unregisters @v (before it is unmapped). */
+void uffd_unregister(struct vma *v)
+{
+	struct uffdio_range range = {.start = v->start, .len = v->end - v->start};
+	(void)ioctl(mm.uffd, UFFDIO_UNREGISTER, &range);
+}
+
+/* Write-protects page @addr of @v (writeback: mm_page_mkclean). */
+void uffd_mkclean(struct vma *v, uintptr_t addr)
+{
+	struct uffdio_writeprotect w;
+
+	(void)v;
+	w.range.start = addr;
+	w.range.len = PAGE_SIZE;
+	w.mode = UFFDIO_WRITEPROTECT_MODE_WP;
+	(void)uffd_ioctl(UFFDIO_WRITEPROTECT, &w);
+}
+
+/* fork(): the userfaultfd belongs to the parent's address space; the child
+ * opens one of its own. */
+void uffd_atfork_child(void)
+{
+	if (mm.uffd < 0)
+		return;
+	close(mm.uffd);
+	mm.uffd = uffd_open();
+}
