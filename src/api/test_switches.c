@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/test_switches.h"
+#include "fs/file.h"
 #include "mm/fault_dio.h"
 #include "mm/internal.h"
 #include "mm/uaccess.h"
@@ -32,8 +33,11 @@ const struct test_switch test_switches[] = {
     /* mm */
     SWITCH(mm_fault_test_keep_mm_lock),
     SWITCH(fault_dio_test_no_order),
+    SWITCH(fault_dio_test_no_self_rule),
     SWITCH(uaccess_test_faulting_nofault),
     SWITCH(writeback_test_untag_early),
+    /* fs */
+    SWITCH(dio_test_restart_as_efault),
     /* store/vol */
     SWITCH(vol_test_commit_keep_lock),
     SWITCH(vol_test_meta_home_first),

@@ -46,6 +46,8 @@
 #define DIO_BOUNCE_MAX	   (256u << 10) /* copied through a bounce buffer at a time */
 #define DIO_MAX_NOPROGRESS 4		/* rounds without progress before the bounce */
 
+bool dio_test_restart_as_efault;
+
 /* One direct I/O in progress. */
 struct dio {
 	struct inode *inode;
@@ -129,6 +131,8 @@ static enum dio_fault dio_fault_in(struct dio *d, char *p, size_t win, int64_t p
 			if (*err)
 				return DIO_BAD;
 		}
+		if (unlikely(READ_ONCE(dio_test_restart_as_efault)))
+			flags = 0; /* H6 off: only the fault-in's outcome reaches us */
 		if (flags & DIO_FAULT_SELF)
 			return DIO_BOUNCE;
 		if (flags & DIO_FAULT_RETAKEN)

@@ -152,6 +152,10 @@ ssize_t direct_write(struct kiocb *iocb, struct iov_iter *iter);
  * -ENOTBLK: it must take the exclusive path (extending, or a buffered
  * fallback). Same checks and alignment. */
 ssize_t direct_write_shared(struct kiocb *iocb, struct iov_iter *iter);
+/* Test switch (H6): the DIO ignores what the fault rule told it (the
+ * restart and bounce bits) and sees only how much of its buffer came in:
+ * a refused or dropped fault-in reads as a bad address, -EFAULT. */
+extern bool dio_test_restart_as_efault;
 
 /* ---- the rest of the file operations ---- */
 

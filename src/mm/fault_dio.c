@@ -28,6 +28,7 @@
 #include "mm/fault_dio.h"
 
 bool fault_dio_test_no_order;
+bool fault_dio_test_no_self_rule;
 
 /* The DIO range and what the handler did, for this thread's DIO. */
 static __thread struct {
@@ -99,6 +100,10 @@ bool fault_dio_lock_add(struct address_space *m, pgoff_t index)
 		return true;
 	}
 	if (fdm == m) {
+		if (unlikely(READ_ONCE(fault_dio_test_no_self_rule))) {
+			filemap_invalidate_lock_add(m); /* waits for our own BLOCK */
+			return true;
+		}
 		if (index >= fdm_ctx.first && index <= fdm_ctx.last) {
 			/* Filling it would undo the DIO's invalidation, and ADD of
 			 * our own file waits for our own BLOCK: refuse. */

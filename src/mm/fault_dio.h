@@ -60,5 +60,8 @@ bool fault_dio_lock_add(struct address_space *m, pgoff_t index);
 /* Test switch (H5): block on ADD whatever the address order (the rule's
  * trylock + drop-and-retry off): two DIOs between two files can deadlock. */
 extern bool fault_dio_test_no_order;
+/* Test switch (H4): a fault of the DIO's own file waits for ADD like any
+ * other fault, under the DIO's own BLOCK: the DIO waits for itself. */
+extern bool fault_dio_test_no_self_rule;
 
 #endif

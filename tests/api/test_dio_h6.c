@@ -15,7 +15,13 @@
  *     restarts (counted: dio_dropped > 0, and the threads' fault_retries),
  *     yet every pwrite returns the full count and the data is right - no
  *     restart ever reaches the caller.
+ * (c) The switch: with the rule's bits ignored (dio_test_restart_as_efault)
+ *     the DIO sees only how much of its buffer came in, and an O_DIRECT
+ *     pwrite from a view of its own range (a refused fault-in, normally
+ *     bounced) returns -EFAULT for a valid buffer; with the bits it
+ *     completes.
  */
+#include "fs/file.h"
 #include "kernel/sched.h"
 #include "kernel/task.h"
 #include "test_dio_fixture.h"
@@ -171,3 +177,34 @@ TEST(h6_restarts_never_reach_the_caller)
 }
 
 #endif
+
+TEST(h6_switch_off_valid_buffer_gets_efault)
+{
+	struct pc_engine *e = dio_engine(PC_POLICY_TWO_STATE);
+	int fd = pc_open(e, "s", O_RDWR | O_CREAT | O_TRUNC, 0644), dfd;
+	char *b = dio_abuf(2 * PG), *view;
+	ssize_t r[2];
+
+	CHECK(fd >= 0);
+	dfd = dio_open(e, "s", O_RDWR);
+	CHECK_EQ(pc_ftruncate(e, fd, 2 * PG), 0);
+	view = dio_map(e, fd, 2 * PG, PROT_READ | PROT_WRITE, 0);
+	for (int on = 1; on >= 0; on--) {
+		stamp_page(b, 0x600 + (uint32_t)on);
+		stamp_page(b + PG, 0x700 + (uint32_t)on);
+		/* an O_DIRECT write: neither page stays in the cache or the view */
+		CHECK_EQ(pc_pwrite(e, dfd, b, 2 * PG, 0), 2 * PG);
+		dio_test_restart_as_efault = on;
+		r[on] = pc_pwrite(e, dfd, view + PG, PG, PG);
+		dio_test_restart_as_efault = false;
+	}
+	printf("# own range from a valid view: %zd with the switch on, %zd off\n", r[1], r[0]);
+	CHECKF(r[1] == -EFAULT, "switch on: %zd, want -EFAULT (the hazard)", r[1]);
+	CHECK_EQ(r[0], PG);
+	CHECK_EQ(file_page(e, fd, 1), 0x700);
+	CHECK_EQ(pc_munmap(e, view, 2 * PG), 0);
+	free(b);
+	CHECK_EQ(pc_close(e, dfd), 0);
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+}
