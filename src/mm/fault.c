@@ -272,6 +272,11 @@ bool fault_fill(struct vma *v, uintptr_t addr, bool write)
 		return false;
 	if (index >= eof_pages(m))
 		goto out; /* truncated meanwhile */
+	/* page_mkwrite's delayed-allocation reservation, before the page
+	 * lock (it may commit); no space: SIGBUS, as the kernel's -ENOSPC
+	 * from page_mkwrite gives. */
+	if (write && v->wp && store_reserve(m->host, (int64_t)(index << PAGE_SHIFT), PAGE_SIZE))
+		goto out;
 	for (;;) {
 		page = find_get_page(&m->i_pages, index);
 		if (!page) {

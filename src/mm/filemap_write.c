@@ -6,7 +6,10 @@
  *
  * Locks: the caller holds i_rwsem exclusive. write_begin runs
  * reclaim_if_needed with nothing else held, then takes ADD of the
- * invalidate lock (policy allowing; NOWAIT: trylock) and the page lock;
+ * invalidate lock (policy allowing; NOWAIT: trylock), reserves the page's
+ * space in the store under ADD alone (store_reserve: it may commit, and
+ * ADD keeps a punch or truncate from releasing it before the page is
+ * dirty), then takes the page lock;
  * the copy from the user runs under both with faults disabled
  * (pagefault_disable + the fix-up copy: it comes back short rather than
  * fault into our own fault handler, whose locks we may hold); write_end
@@ -50,6 +53,12 @@ static int write_begin(struct address_space *m, int64_t pos, size_t len, bool no
 	} else {
 		filemap_invalidate_lock_add(m);
 	}
+	/* Delayed allocation: space for the block this page will need at
+	 * writeback, set aside before any byte is dirtied, without the page
+	 * lock (it may commit). -ENOSPC here is the write's. */
+	err = store_reserve(m->host, pos, (int64_t)len);
+	if (err)
+		goto out;
 	for (;;) {
 		page = find_get_page(&m->i_pages, index);
 		if (page) {
@@ -122,6 +131,10 @@ static size_t write_end(struct address_space *m, struct page *page, int64_t pos,
 		set_page_dirty(page);
 		if (pos + (int64_t)copied > i_size_read(m))
 			i_size_write(m, pos + (int64_t)copied);
+	} else if (!PageDirty(page) && !PageWriteback(page)) {
+		/* Nothing dirtied: give write_begin's reservation back (a
+		 * writeback in flight may be about to consume it: keep it). */
+		store_unreserve(m->host, (int64_t)(page->index << PAGE_SHIFT), PAGE_SIZE);
 	}
 	unlock_page(page);
 	put_page(page);
