@@ -13,7 +13,8 @@
  * the copy from the user runs under both with faults disabled
  * (pagefault_disable + the fix-up copy: it comes back short rather than
  * fault into our own fault handler, whose locks we may hold); write_end
- * drops both; balance_dirty_pages runs with only i_rwsem held. Faulting the
+ * drops both; balance_dirty_pages runs before each page with only i_rwsem
+ * held (a writeback error it returns ends the write: short, or the error). Faulting the
  * source in happens with only i_rwsem held, so a source that is a mapping of
  * this very page (or of another file) is faulted in by the fault layer
  * without deadlock and the copy is retried.
@@ -157,6 +158,12 @@ ssize_t generic_perform_write(struct address_space *m, struct iov_iter *iter, in
 		size_t copied, committed;
 		struct page *page = NULL;
 
+		/* Throttle before dirtying (the kernel does it after each page;
+		 * before, a store that fails can turn the writer away without
+		 * one more dirty page: the memory bound, writeback.c). */
+		status = balance_dirty_pages(m, nowait);
+		if (status)
+			break;
 	retry:
 		status = write_begin(m, pos, bytes, nowait, &page);
 		if (status)
@@ -166,7 +173,6 @@ ssize_t generic_perform_write(struct address_space *m, struct iov_iter *iter, in
 		    copy_page_from_iter_atomic((char *)page_address(page) + offset, bytes, iter);
 		pagefault_enable();
 		committed = write_end(m, page, pos, bytes, copied);
-		balance_dirty_pages(m, nowait);
 		if (committed) {
 			iov_iter_advance(iter, committed);
 			pos += (int64_t)committed;

@@ -330,8 +330,8 @@ ssize_t store_readlink(struct store *s, const char *path, char *buf, size_t size
 
 int store_setattr(struct store *s, const char *path, const struct store_setattr *attr)
 {
-	const unsigned known = STORE_ATTR_MODE | STORE_ATTR_UID | STORE_ATTR_GID |
-			       STORE_ATTR_ATIME | STORE_ATTR_MTIME;
+	const unsigned known =
+	    STORE_ATTR_MODE | STORE_ATTR_UID | STORE_ATTR_GID | STORE_ATTR_ATIME | STORE_ATTR_MTIME;
 	char p[STORE_PATH_MAX];
 	int ret = store_enter(s, STORE_OP_SETATTR, NULL, 0, 0);
 	if (!ret && (!attr || (attr->valid & ~known)))

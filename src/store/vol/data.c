@@ -94,8 +94,8 @@ static int64_t alloc_hole(struct vstore *vs, struct vnode *n, uint64_t lblk, uin
 
 	if (g <= 0)
 		return g;
-	int r = vol_extmap_set(&n->map, lblk, *pblk, (uint64_t)g, VOL_EXT_UNWRITTEN, vs_release,
-			       vs);
+	int r =
+	    vol_extmap_set(&n->map, lblk, *pblk, (uint64_t)g, VOL_EXT_UNWRITTEN, vs_release, vs);
 	if (r) {
 		vol_return_blocks(vs->v, *pblk, (uint64_t)g);
 		return r;

@@ -121,9 +121,9 @@ struct vnode {
 	 * extents, and the metadata blocks charged for them */
 	struct vol_alloc resv;
 	uint64_t resv_meta;
-	unsigned opens;		  /* open store_inodes */
-	bool dirty;		  /* the record changed since the last commit */
-	bool map_dirty;		  /* extents / entries changed: rewrite the tree */
+	unsigned opens; /* open store_inodes */
+	bool dirty;	/* the record changed since the last commit */
+	bool map_dirty; /* extents / entries changed: rewrite the tree */
 	/* during a commit */
 	uint64_t new_root;
 	uint64_t new_dirsize;
@@ -145,7 +145,7 @@ struct vstore {
 	uint64_t reserve; /* blocks data allocation leaves for commits */
 	uint64_t resv;	  /* blocks reserved by every vnode: data + metadata (reserve.c) */
 	unsigned long resv_commits; /* commits a reservation forced (tests, figures) */
-	int broken;	  /* a commit failed after its journal write: -EIO from now */
+	int broken;		    /* a commit failed after its journal write: -EIO from now */
 	unsigned long commits;
 	unsigned long tree_nodes; /* extent-tree nodes written by commits */
 	uint64_t jnext;		  /* journal block the next transaction goes to; 0: the first
