@@ -502,8 +502,6 @@ int store_reserve(struct store_inode *si, int64_t pos, int64_t len)
 		return ret;
 	if (pos < 0 || len <= 0 || pos > INT64_MAX - len)
 		return -EINVAL;
-	if (si->readonly)
-		return -EBADF;
 	return si->store->ops->reserve ? si->store->ops->reserve(si, pos, len) : 0;
 }
 
