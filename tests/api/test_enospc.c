@@ -14,6 +14,12 @@
  * 8 MiB file. full_volume_loses_data_without_reservation turns the
  * reservation off (vol_test_no_reserve) and shows acknowledged bytes lost.
  *
+ * full_volume_write_fault_sigbus: on the full volume a store through a
+ * shared view into a hole gets SIGBUS at the fault (page_mkwrite's
+ * reservation), a store into written data does not; with the reservation
+ * off the store is taken and its byte is lost at writeback. Runs last: it
+ * skips (exits) where userfaultfd is missing.
+ *
  * failing_store_*: a 64 MiB vol volume, mem_limit 8 MiB; store writes fail
  * (injected -EIO, then -ENOSPC, sticky) for a period while a writer keeps
  * calling pc_pwrite a fixed number of times, then the injection clears.
@@ -29,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -345,4 +352,64 @@ TEST(failing_store_storms_without_backoff)
 	       "store writes %lu/%lu, max dirty %lu", r.store_writes[0], r.store_writes[1],
 	       r.max_dirty);
 	CHECK_EQ(r.lost, 0); /* the data is kept either way */
+}
+
+__attribute__((constructor)) static void install_app_handler(void)
+{
+	install_bus_catcher(); /* before any engine installs its own */
+}
+
+static void write_fault(bool no_reserve)
+{
+	char img[1200];
+	snprintf(img, sizeof(img), "%s/fault.vol", fresh());
+	struct vol_mkfs_opts mo = {.size = 16 << 20};
+	CHECK_EQ(vol_create(img, &mo), 0);
+	char *buf = malloc(MiB);
+	size_t acked = 0;
+
+	struct pc_engine *e = open_vol(img);
+	int fd = pc_open(e, "x", O_RDWR | O_CREAT, 0644);
+	CHECK(fd >= 0);
+	for (ssize_t n = MiB; n == (ssize_t)MiB;) {
+		fill_pat(buf, MiB, 1, acked);
+		n = pc_pwrite(e, fd, buf, MiB, (int64_t)acked);
+		acked += n > 0 ? (size_t)n : 0;
+	}
+	acked &= ~(size_t)(PG - 1);
+	CHECK_EQ(pc_ftruncate(e, fd, (int64_t)acked), 0);
+	CHECK_EQ(pc_fsync(e, fd), 0);
+	/* a hole of 64 pages past the data */
+	size_t len = acked + 64 * PG;
+	CHECK_EQ(pc_ftruncate(e, fd, (int64_t)len), 0);
+	vol_test_no_reserve = no_reserve;
+	char *p = map_view(e, fd, len, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	CHECK(!store_bus(p, 'a')); /* written data: no allocation needed */
+	unsigned bus = 0;
+	for (size_t off = acked; off < len; off += PG)
+		bus += store_bus(p + off, 'b');
+	CHECK_EQ(pc_munmap(e, p, len), 0);
+	int fs = pc_fsync(e, fd);
+	vol_test_no_reserve = false;
+	printf("# %s: %u of 64 stores into holes of a full volume got SIGBUS; fsync %d\n",
+	       no_reserve ? "reservation off" : "reservation on", bus, fs);
+	if (no_reserve) {
+		CHECK(bus == 0 && fs == -ENOSPC); /* taken, then lost */
+	} else {
+		/* the first few may fit (what the truncate and the last short
+		 * write left); the rest fault, and what was taken is durable */
+		CHECK(bus >= 56);
+		CHECK_EQ(fs, 0);
+	}
+	CHECK_EQ(pc_ftruncate(e, fd, (int64_t)acked), 0);
+	(void)pc_close(e, fd);
+	(void)pc_engine_close(e);
+	CHECK_EQ(vol_fsck(img, false, stderr), VOL_FSCK_CLEAN);
+	free(buf);
+}
+
+TEST(full_volume_write_fault_sigbus)
+{
+	write_fault(false);
+	write_fault(true);
 }
