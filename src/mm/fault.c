@@ -299,6 +299,15 @@ bool fault_fill(struct vma *v, uintptr_t addr, bool write)
 		err = filemap_fill_pages(m, &page, 1);
 	if (!err) {
 		bool dirty = write && v->wp;
+		/* A short buffered write may have given the block's reservation
+		 * back (write_end's store_unreserve, for a page it left clean)
+		 * between ours and this page lock: take it again (in memory, a
+		 * no-op while it is held). */
+		if (dirty && !PageDirty(page))
+			err = store_reserve(m->host, (int64_t)(index << PAGE_SHIFT), PAGE_SIZE);
+	}
+	if (!err) {
+		bool dirty = write && v->wp;
 		if (dirty) {
 			set_page_dirty(page);
 			if (m->update_time)

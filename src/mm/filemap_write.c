@@ -101,6 +101,8 @@ static int write_begin(struct address_space *m, int64_t pos, size_t len, bool no
 			err = filemap_fill_pages(m, &page, 1);
 		}
 		if (err) {
+			/* not uptodate, so not dirty: nothing needs the block */
+			store_unreserve(m->host, (int64_t)(index << PAGE_SHIFT), PAGE_SIZE);
 			unlock_page(page);
 			put_page(page);
 			goto out;
