@@ -8,9 +8,11 @@
  * Each vnode keeps the file blocks it has reserved as a set of lblk extents
  * (n->resv, the allocator's extent set reused: a block reserved twice is
  * counted once) and a metadata charge for them (n->resv_meta, meta_for());
- * vs->resv is the sum over all vnodes of both. Allocation (data.c) keeps
- * the invariant "free >= commit reserve + vs->resv" for everything that
- * was not reserved: unreserved allocations may take only
+ * vs->resv is the sum over all vnodes of both, plus the metadata charge of
+ * reservations writeback consumed since the last commit (vs->resv_held:
+ * the nodes it stands for are allocated by that commit). Allocation
+ * (data.c) keeps the invariant "free >= commit reserve + vs->resv" for
+ * everything that was not reserved: unreserved allocations may take only
  * vs_unreserved_avail(); an allocation of reserved blocks consumes them
  * (vs_resv_drop) and may take any free block. Truncate, punch,
  * collapse/insert and eviction release what is left. See
