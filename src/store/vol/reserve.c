@@ -45,7 +45,7 @@ static struct vnode *VN(struct store_inode *si)
  * block becomes an extent of its own (free space fragmented block by
  * block): nres records split at most ceil(nres / LEAF_MIN) leaves (a split
  * leaves two half-full nodes, so the next split of either needs LEAF_MIN
- * more records), and those new leaves split at most
+ * more records), and more than one new leaf splits at most
  * ceil(leaves / INDEX_MIN) index nodes; and the commit writes the path
  * from the root to the changed leaves copy-on-write (the tree's levels,
  * plus one for a new root), its old nodes freed only after that commit.
@@ -58,7 +58,7 @@ static uint64_t meta_for(const struct vnode *n, uint64_t nres)
 	if (!nres)
 		return 0;
 	uint64_t leaves = (nres + LEAF_MIN - 1) / LEAF_MIN;
-	uint64_t index = (leaves + INDEX_MIN - 1) / INDEX_MIN;
+	uint64_t index = leaves > 1 ? (leaves + INDEX_MIN - 1) / INDEX_MIN : 0;
 	uint64_t path = (n->map.root ? n->map.root->level + 1u : 0) + 1;
 	return leaves + index + path;
 }
