@@ -140,7 +140,7 @@ static void full_volume(bool no_reserve, struct full_result *res)
 	struct stat st;
 
 	memset(res, 0, sizeof(*res));
-	vol_test_no_reserve = no_reserve;
+	__atomic_store_n(&vol_test_no_reserve, no_reserve, __ATOMIC_RELAXED);
 	struct pc_engine *e = open_vol(img);
 	unsigned long dirty_limit = e->cache.dirty_limit;
 	int fd = pc_open(e, "x", O_RDWR | O_CREAT, 0644);
@@ -181,7 +181,7 @@ static void full_volume(bool no_reserve, struct full_result *res)
 	res->close_err = pc_close(e, fd);
 	sample(e, &smp);
 	(void)pc_engine_close(e);
-	vol_test_no_reserve = false;
+	__atomic_store_n(&vol_test_no_reserve, false, __ATOMIC_RELAXED);
 	printf("# %s: acked %zu MiB + %zu B, %u -ENOSPC, %u short; fsync %d close %d; "
 	       "max cached %lu pages (limit %u), max dirty %lu (limit %lu)\n",
 	       no_reserve ? "reservation off" : "reservation on", res->acked / MiB,
@@ -260,7 +260,7 @@ static void small_files(bool no_reserve, size_t *lost, unsigned *failed, int *fs
 	static uint32_t acked[NSMALL];
 	struct stat st;
 
-	vol_test_no_reserve = no_reserve;
+	__atomic_store_n(&vol_test_no_reserve, no_reserve, __ATOMIC_RELAXED);
 	struct pc_engine *e = open_vol(img);
 	unsigned nfiles = NSMALL;
 	*failed = 0;
@@ -286,7 +286,7 @@ static void small_files(bool no_reserve, size_t *lost, unsigned *failed, int *fs
 		CHECK(no_reserve || c == 0);
 	}
 	(void)pc_engine_close(e);
-	vol_test_no_reserve = false;
+	__atomic_store_n(&vol_test_no_reserve, false, __ATOMIC_RELAXED);
 	CHECK_EQ(vol_fsck(img, false, stderr), VOL_FSCK_CLEAN);
 	e = open_vol(img);
 	*lost = 0;
@@ -348,7 +348,7 @@ static void failing_store(bool storm, struct fail_result *res)
 	CHECK_EQ(pc_fsync(e, fd), 0);
 	size_t acked = 4 * MiB;
 
-	writeback_test_retry_failing = storm;
+	__atomic_store_n(&writeback_test_retry_failing, storm, __ATOMIC_RELAXED);
 	for (int k = 0; k < 2; k++) {
 		unsigned long w0 = store_calls(e->store, STORE_OP_WRITE);
 		store_inject_fail(e->store, STORE_OP_WRITE, 1, errs[k], true);
@@ -374,7 +374,7 @@ static void failing_store(bool storm, struct fail_result *res)
 		CHECKF(f1 == -errs[k] || f1 == 0, "fsync after the period: %d", f1);
 		CHECK_EQ(pc_fsync(e, fd), 0);
 	}
-	writeback_test_retry_failing = false;
+	__atomic_store_n(&writeback_test_retry_failing, false, __ATOMIC_RELAXED);
 	res->max_dirty = smp.max_dirty;
 	/* after: 4 MiB more, durable */
 	for (size_t off = 0; off < 4 * MiB; off += MiB) {
@@ -458,7 +458,7 @@ static void write_fault(bool no_reserve)
 	/* a hole of 64 pages past the data */
 	size_t len = acked + 64 * PG;
 	CHECK_EQ(pc_ftruncate(e, fd, (int64_t)len), 0);
-	vol_test_no_reserve = no_reserve;
+	__atomic_store_n(&vol_test_no_reserve, no_reserve, __ATOMIC_RELAXED);
 	char *p = map_view(e, fd, len, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
 	CHECK(!store_bus(p, 'a')); /* written data: no allocation needed */
 	unsigned bus = 0;
@@ -466,7 +466,7 @@ static void write_fault(bool no_reserve)
 		bus += store_bus(p + off, 'b');
 	CHECK_EQ(pc_munmap(e, p, len), 0);
 	int fs = pc_fsync(e, fd);
-	vol_test_no_reserve = false;
+	__atomic_store_n(&vol_test_no_reserve, false, __ATOMIC_RELAXED);
 	printf("# %s: %u of 64 stores into holes of a full volume got SIGBUS; fsync %d\n",
 	       no_reserve ? "reservation off" : "reservation on", bus, fs);
 	if (no_reserve) {
