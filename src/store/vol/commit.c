@@ -119,6 +119,7 @@ void vs_evict(struct vstore *vs, struct vnode *n)
 	for (const struct vol_ext *e = vol_extmap_first(&n->map, &it); e; e = vol_extmap_next(&it))
 		vs_release(vs, e->pblk, e->len);
 	vs_for_each_meta(n, release_meta, vs);
+	vs_resv_evict(vs, n);
 	vs_dirty(vs, n);
 	vs->inodes[n->ino] = NULL;
 	vs->inodes_used--;
@@ -429,6 +430,7 @@ static int commit_install(struct vstore *vs, struct commit_ctx *c, int r, bool c
 	}
 	vs->ndirty = 0;
 	vs->commits++;
+	vs_resv_committed(vs); /* the tree nodes reserved for are written */
 	return 0;
 }
 
