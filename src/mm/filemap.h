@@ -51,6 +51,7 @@ struct mm_cache {
 	unsigned long nr_pages;	    /* atomic: pages in every cache */
 	unsigned long nr_dirty;	    /* atomic */
 	unsigned long nr_writeback; /* atomic */
+	int wb_last_err;	    /* atomic: last writepage's error, 0 after a success */
 
 	struct mutex mappings_lock; /* "mm_mappings_lock" (leaf): the list below */
 	struct list_head mappings;  /* every live address_space */
@@ -102,7 +103,11 @@ struct address_space {
 	struct mm_cache *cache;
 	int64_t i_size; /* atomic: i_size_read/i_size_write */
 	struct frames *frames;
-	errseq_t wb_err;	     /* writeback errors (errseq) */
+	errseq_t wb_err; /* writeback errors (errseq) */
+	/* atomics (writeback.c): the error of this mapping's last failed
+	 * writepage, 0 once one succeeds; writers turned away since */
+	int wb_failing;
+	unsigned long wb_fail_skips;
 	unsigned long nrdirty;	     /* atomic */
 	struct list_head cache_link; /* in cache->mappings */
 	/* Set by the file system: file_update_time for a store through a

@@ -28,8 +28,23 @@
  * and marked PG_error, so no acknowledged byte is lost and a later
  * successful writeback (fsync, background) still writes it; the error is
  * recorded once in mapping->wb_err (errseq), so each file sees it once in
- * fsync. The cost: a store that keeps failing keeps those pages dirty, so
- * throttled writers stop waiting for them (see balance_dirty_pages).
+ * fsync. The cost: a store that keeps failing keeps those pages dirty.
+ *
+ * Persistent errors (the retry storm and the memory bound): a failed
+ * writepage marks its mapping failing (m->wb_failing = the errno, cleared
+ * by the next writepage of it that succeeds) and the cache
+ * (c->wb_last_err). A failing mapping's pages are then left alone by
+ * everyone but data-integrity writeback (fsync, close): kicked background
+ * passes skip it, the periodic pass tries it and stops at its first error,
+ * reclaim does not write its pages, and a writer over the dirty limit gets
+ * the error back from balance_dirty_pages instead of dirtying more (one
+ * writer in WB_FAIL_PROBE probes one page, so a store that recovers is
+ * noticed without any timer). Non-integrity writeback stops a mapping at
+ * its first failure. So store writes per failing period are bounded by a
+ * count (probes, periodic passes, fsyncs), not by how often writers call,
+ * and dirty pages stay under dirty_limit plus one page per concurrent
+ * writer (each may have passed the check before another's page went
+ * dirty) plus pages dirtied through shared writable views (not throttled).
  *
  * Mapping lifetime against the writeback thread: the thread never holds a
  * reference on a mapping. Under mappings_lock it takes the head of the
@@ -219,10 +234,16 @@ int writepage(struct page *page)
 		mapping_set_error(m, ret);
 		SetPageError(page);
 		__set_page_dirty(page, m); /* keep the data (see the top of this file) */
+		__atomic_store_n(&m->wb_failing, ret, __ATOMIC_RELEASE);
+		__atomic_store_n(&c->wb_last_err, ret, __ATOMIC_RELEASE);
 	} else {
 		if (PageError(page))
 			ClearPageError(page);
 		stat_inc(&c->stats.written_back_pages);
+		if (unlikely(__atomic_load_n(&m->wb_failing, __ATOMIC_RELAXED)))
+			__atomic_store_n(&m->wb_failing, 0, __ATOMIC_RELEASE);
+		if (unlikely(__atomic_load_n(&c->wb_last_err, __ATOMIC_RELAXED)))
+			__atomic_store_n(&c->wb_last_err, 0, __ATOMIC_RELEASE);
 	}
 	page_index_clear_tag(&m->i_pages, page->index, PAGECACHE_TAG_WRITEBACK);
 	__atomic_fetch_sub(&c->nr_writeback, 1, __ATOMIC_RELAXED);
@@ -239,9 +260,18 @@ struct wb_control {
 	long nr_to_write;	  /* stop after cleaning this many pages */
 	struct bdi_writeback *wb; /* background pass: stop on writeback_stop / at target */
 	unsigned long target;	  /* background pass: stop when nr_dirty is at or below */
+	bool stop_on_error;	  /* return at the first failed writepage */
 	long written;		  /* pages cleaned */
 	int err;		  /* first error */
 };
+
+bool writeback_test_retry_failing;
+
+bool mapping_wb_failing(const struct address_space *m)
+{
+	return !__atomic_load_n(&writeback_test_retry_failing, __ATOMIC_RELAXED) &&
+	       __atomic_load_n(&m->wb_failing, __ATOMIC_ACQUIRE);
+}
 
 static bool wbc_done(const struct wb_control *wbc, struct mm_cache *c)
 {
@@ -292,6 +322,11 @@ static void write_cache_pages(struct address_space *m, pgoff_t start, pgoff_t en
 			if (!ret)
 				wbc->written++;
 			put_page(page);
+			if (ret && wbc->stop_on_error) {
+				for (i++; i < n; i++)
+					put_page(pages[i]);
+				return;
+			}
 			continue;
 		skip:
 			unlock_page(page);
@@ -386,33 +421,58 @@ static void wb_wait_throttled(struct mm_cache *c, struct bdi_writeback *wb, uint
 	__atomic_fetch_sub(&wb->nr_throttled, 1, __ATOMIC_RELAXED);
 }
 
-void balance_dirty_pages(struct address_space *m, bool nowait)
+/* A throttled writer of a failing mapping: the error, except that every
+ * WB_FAIL_PROBE-th call writes one page to see whether the store recovered
+ * (0: it did, or nothing of the mapping is dirty any more). */
+static int wb_failing_probe(struct address_space *m)
+{
+	int err = __atomic_load_n(&m->wb_failing, __ATOMIC_ACQUIRE);
+
+	if (__atomic_fetch_add(&m->wb_fail_skips, 1, __ATOMIC_RELAXED) % WB_FAIL_PROBE)
+		return err;
+	struct wb_control wbc = {.sync = false, .nr_to_write = 1, .stop_on_error = true};
+	write_cache_pages(m, 0, PAGE_INDEX_MAX, &wbc);
+	if (wbc.err)
+		return wbc.err;
+	if (!wbc.written) /* nothing dirty left: nothing fails */
+		__atomic_store_n(&m->wb_failing, 0, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int balance_dirty_pages(struct address_space *m, bool nowait)
 {
 	struct mm_cache *c = m->cache;
 	struct bdi_writeback *wb = cache_wb(c);
 	unsigned long nr = dirty_and_writeback(c);
+	bool storm = __atomic_load_n(&writeback_test_retry_failing, __ATOMIC_RELAXED);
+	int err;
 
 	if (nr <= c->dirty_background || !wb)
-		return;
+		return 0;
 	wb_kick(wb);
-	if (nowait || nr <= c->dirty_limit)
-		return;
+	if (nr <= c->dirty_limit)
+		return 0;
+	if (mapping_wb_failing(m) && (err = wb_failing_probe(m)))
+		return err;
+	if (nowait)
+		return 0;
 
 	stat_inc(&c->stats.throttled_writes);
 	for (;;) {
 		nr = dirty_and_writeback(c);
 		if (nr <= c->dirty_limit || __atomic_load_n(&wb->stop, __ATOMIC_ACQUIRE))
-			return;
+			return 0;
 		if (READ_ONCE(m->nrdirty)) {
 			/* Write back some of our own dirty pages: the excess, in
 			 * batches the size of a background chunk. */
 			struct wb_control wbc = {
 			    .sync = false,
 			    .nr_to_write = (long)min_t(unsigned long, nr - c->dirty_limit + 8, 64),
+			    .stop_on_error = !storm,
 			};
 			write_cache_pages(m, 0, PAGE_INDEX_MAX, &wbc);
-			if (wbc.err)
-				return; /* the store fails: waiting would not help */
+			if (wbc.err) /* the store fails: waiting would not help */
+				return storm ? 0 : wbc.err;
 			if (wbc.written)
 				continue;
 		}
@@ -423,7 +483,9 @@ void balance_dirty_pages(struct address_space *m, bool nowait)
 		if (dirty_and_writeback(c) > c->dirty_limit &&
 		    __atomic_load_n(&wb->passes, __ATOMIC_ACQUIRE) != seen &&
 		    __atomic_load_n(&wb->last_pass_written, __ATOMIC_ACQUIRE) == 0)
-			return; /* a whole pass cleaned nothing: errors or busy pages */
+			/* a whole pass cleaned nothing: errors (the writer must
+			 * not grow the cache) or busy pages (it may go on) */
+			return storm ? 0 : __atomic_load_n(&c->wb_last_err, __ATOMIC_ACQUIRE);
 	}
 }
 
@@ -455,10 +517,11 @@ void mm_cache_del_mapping(struct mm_cache *c, struct address_space *m)
 
 /*
  * One pass: each mapping at most once, round-robin from where the last pass
- * left off, until nr_dirty is at or below @target or writeback stops.
- * Returns the pages cleaned.
+ * left off, until nr_dirty is at or below @target or writeback stops; a
+ * mapping stops at its first failed page, and a failing mapping is tried
+ * only by a @full (periodic) pass. Returns the pages cleaned.
  */
-static long wb_do_pass(struct bdi_writeback *wb, unsigned long target)
+static long wb_do_pass(struct bdi_writeback *wb, unsigned long target, bool full)
 {
 	struct mm_cache *c = wb->cache;
 	unsigned long nr_mappings = 0;
@@ -471,8 +534,11 @@ static long wb_do_pass(struct bdi_writeback *wb, unsigned long target)
 	mutex_unlock(&c->mappings_lock);
 
 	for (unsigned long i = 0; i < nr_mappings; i++) {
-		struct wb_control wbc = {
-		    .sync = false, .nr_to_write = LONG_MAX, .wb = wb, .target = target};
+		struct wb_control wbc = {.sync = false,
+					 .nr_to_write = LONG_MAX,
+					 .wb = wb,
+					 .target = target,
+					 .stop_on_error = true};
 		struct address_space *m;
 
 		if (wbc_done(&wbc, c))
@@ -487,7 +553,7 @@ static long wb_do_pass(struct bdi_writeback *wb, unsigned long target)
 		smp_store_release(&wb->cur, m);
 		mutex_unlock(&c->mappings_lock);
 
-		if (READ_ONCE(m->nrdirty))
+		if (READ_ONCE(m->nrdirty) && (full || !mapping_wb_failing(m)))
 			write_cache_pages(m, 0, PAGE_INDEX_MAX, &wbc);
 		written += wbc.written;
 
@@ -561,7 +627,7 @@ static void *wb_thread_fn(void *arg)
 		if (full)
 			deadline_after_ms(&periodic, c->writeback_interval_ms);
 
-		long written = wb_do_pass(wb, full ? 0 : c->dirty_background);
+		long written = wb_do_pass(wb, full ? 0 : c->dirty_background, full);
 
 		__atomic_store_n(&wb->last_pass_written, (uint64_t)written, __ATOMIC_RELEASE);
 		__atomic_fetch_add(&wb->passes, 1, __ATOMIC_ACQ_REL);

@@ -87,6 +87,7 @@ enum store_op {
 	STORE_OP_SYMLINK,
 	STORE_OP_READLINK,
 	STORE_OP_SETATTR,
+	STORE_OP_RESERVE,
 	STORE_OP_NR,
 	STORE_OP_ANY = STORE_OP_NR, /* injection slot consulted by every op */
 };
@@ -164,6 +165,9 @@ struct store_ops {
 	int (*symlink)(struct store *s, const char *target, const char *path);
 	ssize_t (*readlink)(struct store *s, const char *path, char *buf, size_t size);
 	int (*setattr)(struct store *s, const char *path, const struct store_setattr *attr);
+	/* Optional (NULL: the store finds space at write time, as dir does). */
+	int (*reserve)(struct store_inode *si, int64_t pos, int64_t len);
+	void (*unreserve)(struct store_inode *si, int64_t pos, int64_t len);
 	void (*close)(struct store *s);
 };
 
@@ -277,6 +281,25 @@ int store_clone_range(struct store_inode *src, int64_t src_off, struct store_ino
 		      int64_t dst_off, int64_t len);
 /* fsync (datasync false) or fdatasync (true). */
 int store_sync(struct store_inode *si, bool datasync);
+/*
+ * Delayed allocation (ext4's delalloc reservation): the page cache calls
+ * store_reserve before it dirties the bytes [pos, pos+len) in memory, so
+ * that their later store_write cannot fail for lack of space. The store
+ * sets aside, for every block of the range that a write would have to
+ * allocate (a hole not yet reserved), that block and the metadata its
+ * allocation can need; store_write consumes the reservation when it
+ * allocates the block, and truncate, punch, collapse/insert and the last
+ * close of an unlinked file release what is left. Re-reserving a reserved
+ * block is free. 0 (all of the range covered) or -ENOSPC (nothing reserved:
+ * the volume cannot hold it, even after committing to recover freed
+ * blocks), -ENOMEM, -EIO. May commit (blocking I/O). Stores that allocate
+ * at write time (dir: the host decides) return 0.
+ * store_unreserve releases the reservations of the blocks inside
+ * [pos, pos+len) (rounded out to whole blocks): the caller dirtied nothing
+ * there after all and no dirty cached byte lies in those blocks.
+ */
+int store_reserve(struct store_inode *si, int64_t pos, int64_t len);
+void store_unreserve(struct store_inode *si, int64_t pos, int64_t len);
 
 /* ---- fault injection (tests) ---- */
 

@@ -188,3 +188,18 @@ bool touch_bus(volatile char *p)
 	bus_armed = 0;
 	return bus;
 }
+
+bool store_bus(volatile char *p, char v)
+{
+	bool bus = false;
+
+	bus_addr = NULL;
+	if (sigsetjmp(bus_jmp, 1) == 0) {
+		bus_armed = 1;
+		*p = v;
+	} else {
+		bus = bus_addr == (volatile void *)p;
+	}
+	bus_armed = 0;
+	return bus;
+}

@@ -52,5 +52,7 @@ void install_bus_catcher(void);
 /* Loads from @p; true if that raised SIGBUS at @p in that handler. Any
  * other SIGBUS aborts. */
 bool touch_bus(volatile char *p);
+/* Stores @v at @p; true if that raised SIGBUS at @p in that handler. */
+bool store_bus(volatile char *p, char v);
 
 #endif

@@ -65,6 +65,8 @@ static void ops_init(void)
 	vol_ops.fallocate = d->fallocate;
 	vol_ops.clone_range = d->clone_range;
 	vol_ops.sync = d->sync;
+	vol_ops.reserve = vol_reserve;
+	vol_ops.unreserve = vol_unreserve;
 	vol_ops.close = vol_close;
 }
 

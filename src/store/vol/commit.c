@@ -120,6 +120,7 @@ void vs_evict(struct vstore *vs, struct vnode *n)
 	for (const struct vol_ext *e = vol_extmap_first(&n->map, &it); e; e = vol_extmap_next(&it))
 		vs_release(vs, e->pblk, e->len);
 	vs_for_each_meta(n, release_meta, vs);
+	vs_resv_evict(vs, n);
 	vs_dirty(vs, n);
 	vs->inodes[n->ino] = NULL;
 	vs->inodes_used--;

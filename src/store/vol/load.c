@@ -165,6 +165,7 @@ void vnode_free(struct vnode *n)
 	if (!n)
 		return;
 	vol_extmap_destroy(&n->map);
+	vol_alloc_destroy(&n->resv);
 	free(n->meta.v);
 	free(n->new_meta.v);
 	vdir_free(n->dir);
