@@ -16,6 +16,7 @@
 # in use). Each tool is bounded by a timeout. TAP.
 . "$(dirname "$0")/lib.sh"
 require_fuse
+cd "$WORK" || exit 1
 for t in fio sqlite3 tar cmp; do
 	command -v "$t" >/dev/null || skip_all "no $t (scripts/deps.sh installs it)"
 done
@@ -192,7 +193,8 @@ t_tar() {
 
 t_fio() {
 	local L="$MODE fio" rc=0 io
-	timeout $TOOL_TIMEOUT fio --name=enospc --filename="$MNT/fio.dat" --size=24M --rw=write \
+	# (no verify state file: fio would write it into the current directory)
+	timeout $TOOL_TIMEOUT fio --verify_state_save=0 --name=enospc --filename="$MNT/fio.dat" --size=24M --rw=write \
 		--bs=64k --ioengine=psync --fallocate=none --end_fsync=1 --verify=pattern \
 		--verify_pattern=0x5a17c0de --do_verify=0 --output-format=json \
 		>"$WORK/fio.json" 2>"$WORK/fio.err" || rc=$?
@@ -207,7 +209,7 @@ t_fio() {
 		{ not_ok "$L: $io bytes reported written, the file has $(stat -c %s "$MNT/fio.dat")"; io=0; }
 	remount "$L" || return
 	fio_verify() {
-		fio --name=verify --filename="$MNT/fio.dat" --size="$io" --rw=read --bs=64k \
+		fio --verify_state_save=0 --name=verify --filename="$MNT/fio.dat" --size="$io" --rw=read --bs=64k \
 			--ioengine=psync --verify=pattern --verify_pattern=0x5a17c0de \
 			>"$WORK/fiov.out" 2>&1
 	}
