@@ -93,8 +93,18 @@ prefix_ok() {
 	fi
 }
 
-# usable_again LABEL: after rm, a new 4 MiB file is written, synced, read back
+# usable_again LABEL: after rm, a new 4 MiB file is written, synced, read back.
+# The space comes back when the server has the file's last close: FUSE sends
+# RELEASE asynchronously, so a close just before the rm (cat, cmp) can still
+# hold the unlinked file's blocks for a moment (seen under TSan): wait,
+# bounded, for statfs to show the room first.
 usable_again() {
+	local i
+	for i in $(seq 1 500); do
+		[ $(($(stat -f -c '%a * %S' "$MNT"))) -ge $((6 << 20)) ] && break
+		sleep 0.02
+	done
+	[ "$i" -gt 1 ] && echo "# $1: statfs showed the space after $i polls"
 	if dd if="$SRC" of="$MNT/again" bs=1M count=4 conv=fsync status=none 2>"$WORK/dd.err" &&
 		cmp -n $((4 << 20)) "$MNT/again" "$SRC" >/dev/null 2>&1; then
 		ok "$1: after rm the volume takes a new 4 MiB file"
