@@ -26,8 +26,9 @@
  * ours: return false, the hook chains) → page beyond EOF: false (SIGBUS) →
  * page uptodate and a read (or a view without write-notify): install it and
  * up to FAULT_AROUND uptodate neighbours, done → else pin the view, drop the
- * mm lock (H7: store I/O never runs under it), ADD → page lock → fill →
- * (write: set_page_dirty = page_mkwrite) → install → unlock. munmap waits for
+ * mm lock (H7: store I/O never runs under it), ADD → (write: the block's
+ * delayed-allocation reservation, store_reserve; -ENOSPC: SIGBUS) → page
+ * lock → fill → (write: set_page_dirty = page_mkwrite) → install → unlock. munmap waits for
  * the pins of a view to drain before unmapping it.
  */
 #include <errno.h>

@@ -431,6 +431,7 @@ static int commit_install(struct vstore *vs, struct commit_ctx *c, int r, bool c
 	}
 	vs->ndirty = 0;
 	vs->commits++;
+	vs_resv_committed(vs); /* the tree nodes reserved for are written */
 	return 0;
 }
 

@@ -101,7 +101,7 @@ static int64_t alloc_hole(struct vstore *vs, struct vnode *n, uint64_t lblk, uin
 		return r;
 	}
 	if (reserved)
-		vs_resv_drop(vs, n, lblk, (uint64_t)g);
+		vs_resv_drop(vs, n, lblk, (uint64_t)g, true);
 	vs_map_dirty(vs, n);
 	return g;
 }
@@ -204,7 +204,7 @@ int vs_truncate_blocks(struct vstore *vs, struct vnode *n, uint64_t size)
 	vs_map_dirty(vs, n);
 	if (r)
 		return r;
-	vs_resv_drop(vs, n, first, UINT64_MAX - first); /* the cache dropped those pages */
+	vs_resv_drop(vs, n, first, UINT64_MAX - first, false); /* the cache dropped those pages */
 	n->di.size = size;
 	vs_dirty(vs, n);
 	if (late_zero) {
@@ -522,7 +522,7 @@ static int zero_range(struct vstore *vs, struct vnode *n, uint64_t off, uint64_t
 		r = vol_extmap_punch(&n->map, b0, b1 - b0, vs_release, vs);
 		vs_map_dirty(vs, n);
 		if (!r) /* the cache dropped those pages */
-			vs_resv_drop(vs, n, b0, b1 - b0);
+			vs_resv_drop(vs, n, b0, b1 - b0, false);
 		if (!r && alloc)
 			r = alloc_range(vs, n, b0, b1);
 	}
@@ -547,7 +547,7 @@ static int vol_fallocate(struct store_inode *si, int mode, int64_t off, int64_t 
 	if (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE))
 		/* The cache wrote back and dropped everything from o on: what
 		 * is still reserved there was never used. */
-		vs_resv_drop(vs, n, o / BS, UINT64_MAX - o / BS);
+		vs_resv_drop(vs, n, o / BS, UINT64_MAX - o / BS, false);
 	if (mode & FALLOC_FL_PUNCH_HOLE) {
 		r = zero_range(vs, n, o, end, false);
 	} else if (mode & FALLOC_FL_ZERO_RANGE) {

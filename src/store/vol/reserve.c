@@ -8,9 +8,11 @@
  * Each vnode keeps the file blocks it has reserved as a set of lblk extents
  * (n->resv, the allocator's extent set reused: a block reserved twice is
  * counted once) and a metadata charge for them (n->resv_meta, meta_for());
- * vs->resv is the sum over all vnodes of both. Allocation (data.c) keeps
- * the invariant "free >= commit reserve + vs->resv" for everything that
- * was not reserved: unreserved allocations may take only
+ * vs->resv is the sum over all vnodes of both, plus the metadata charge of
+ * reservations writeback consumed since the last commit (vs->resv_held:
+ * the nodes it stands for are allocated by that commit). Allocation
+ * (data.c) keeps the invariant "free >= commit reserve + vs->resv" for
+ * everything that was not reserved: unreserved allocations may take only
  * vs_unreserved_avail(); an allocation of reserved blocks consumes them
  * (vs_resv_drop) and may take any free block. Truncate, punch,
  * collapse/insert and eviction release what is left. See
@@ -27,12 +29,9 @@
 #include "store/vol/vstore.h"
 
 #define BS VOL_BLOCK_SIZE
-/* Fewest records a non-rightmost extent leaf holds (xtree.h invariant). */
-#define LEAF_MIN ((uint64_t)(VOL_LEAF_CAP + 1) / 2)
-/* Copy-on-write of one root-to-leaf path: a file's extent tree is at most
- * this deep for the records a volume can hold (index nodes fan out by
- * VOL_INDEX_CAP, 254: four levels address 254^3 leaves). */
-#define PATH_BLOCKS 4
+/* Fewest entries a non-rightmost node holds (xtree.h invariant). */
+#define LEAF_MIN  ((uint64_t)(VOL_LEAF_CAP + 1) / 2)
+#define INDEX_MIN ((uint64_t)(VOL_INDEX_CAP + 1) / 2)
 
 bool vol_test_no_reserve;
 
@@ -42,31 +41,49 @@ static struct vnode *VN(struct store_inode *si)
 }
 
 /*
- * Metadata charged for @nres reserved blocks of one file. Worst case each
+ * Metadata charged for @nres reserved blocks of file n. Worst case each
  * block becomes an extent of its own (free space fragmented block by
- * block): nres records fill at most ceil(nres / LEAF_MIN) new leaves
- * (splits leave nodes half full); their index entries take at most as many
- * index nodes again (an index node holds 127 or more, so this is generous);
- * and the commit writes the changed root-to-leaf path copy-on-write, its
- * old nodes freed only after that commit: PATH_BLOCKS. The free-space
- * tree's and the journal's share of a commit come out of the commit reserve
+ * block): nres records split at most ceil(nres / LEAF_MIN) leaves (a split
+ * leaves two half-full nodes, so the next split of either needs LEAF_MIN
+ * more records), and those new leaves split at most
+ * ceil(leaves / INDEX_MIN) index nodes; and the commit writes the path
+ * from the root to the changed leaves copy-on-write (the tree's levels,
+ * plus one for a new root), its old nodes freed only after that commit.
+ * Other changed nodes' copy-on-write, the free-space tree's and the
+ * journal's share of a commit come out of the commit reserve
  * (vs->reserve), as they did before reservations.
  */
-static uint64_t meta_for(uint64_t nres)
+static uint64_t meta_for(const struct vnode *n, uint64_t nres)
 {
 	if (!nres)
 		return 0;
-	return 2 * ((nres + LEAF_MIN - 1) / LEAF_MIN) + PATH_BLOCKS;
+	uint64_t leaves = (nres + LEAF_MIN - 1) / LEAF_MIN;
+	uint64_t index = (leaves + INDEX_MIN - 1) / INDEX_MIN;
+	uint64_t path = (n->map.root ? n->map.root->level + 1u : 0) + 1;
+	return leaves + index + path;
 }
 
 /* n's data set went from @before blocks to its current size: fix both
- * charges and the volume's total. */
-static void resv_account(struct vstore *vs, struct vnode *n, uint64_t before)
+ * charges and the volume's total. @consumed: the blocks left because they
+ * were allocated, so the tree nodes their charge stood for are still to be
+ * written by the next commit: the charge moves to vs->resv_held (still in
+ * vs->resv) until a commit installs (vs_resv_committed). */
+static void resv_account(struct vstore *vs, struct vnode *n, uint64_t before, bool consumed)
 {
-	uint64_t now = n->resv.free, meta = meta_for(now);
+	uint64_t now = n->resv.free, meta = meta_for(n, now);
 
+	if (consumed && n->resv_meta > meta) {
+		vs->resv_held += n->resv_meta - meta;
+		vs->resv += n->resv_meta - meta;
+	}
 	vs->resv = vs->resv + now - before + meta - n->resv_meta;
 	n->resv_meta = meta;
+}
+
+void vs_resv_committed(struct vstore *vs)
+{
+	vs->resv -= vs->resv_held;
+	vs->resv_held = 0;
 }
 
 uint64_t vs_unreserved_avail(const struct vstore *vs)
@@ -110,7 +127,7 @@ bool vs_resv_run(const struct vnode *n, uint64_t lblk, uint64_t max, uint64_t *l
 	return false;
 }
 
-void vs_resv_drop(struct vstore *vs, struct vnode *n, uint64_t lblk, uint64_t len)
+void vs_resv_drop(struct vstore *vs, struct vnode *n, uint64_t lblk, uint64_t len, bool consumed)
 {
 	uint64_t end = end_of_range(lblk, len), before = n->resv.free;
 	struct vol_fext e;
@@ -127,7 +144,7 @@ void vs_resv_drop(struct vstore *vs, struct vnode *n, uint64_t lblk, uint64_t le
 			break;
 		at = t;
 	}
-	resv_account(vs, n, before);
+	resv_account(vs, n, before, consumed);
 }
 
 void vs_resv_evict(struct vstore *vs, struct vnode *n)
@@ -197,16 +214,17 @@ int vol_reserve(struct store_inode *si, int64_t pos, int64_t len)
 		if (!need)
 			break;
 		uint64_t before = n->resv.free;
-		uint64_t cost = need + meta_for(before + need) - n->resv_meta;
+		uint64_t cost = need + meta_for(n, before + need) - n->resv_meta;
 		if (cost <= vs_unreserved_avail(vs)) {
 			r = resv_add(n, lblk, end);
-			resv_account(vs, n, before);
+			resv_account(vs, n, before, false);
 			break;
 		}
 		/* Blocks freed since the last commit become free with the
-		 * next: commit once and look again (ext4 forces a journal
-		 * commit and retries the same way). */
-		if (tries || vs->v->pending.nr == 0) {
+		 * next, and the metadata charge held for it goes: commit once
+		 * and look again (ext4 forces a journal commit and retries
+		 * the same way). */
+		if (tries || (vs->v->pending.nr == 0 && vs->resv_held == 0)) {
 			r = -ENOSPC;
 			break;
 		}
@@ -226,6 +244,6 @@ void vol_unreserve(struct store_inode *si, int64_t pos, int64_t len)
 	uint64_t lblk = (uint64_t)pos / BS, end = ((uint64_t)pos + (uint64_t)len + BS - 1) / BS;
 
 	pthread_mutex_lock(&vs->lock);
-	vs_resv_drop(vs, VN(si), lblk, end - lblk);
+	vs_resv_drop(vs, VN(si), lblk, end - lblk, false);
 	pthread_mutex_unlock(&vs->lock);
 }

@@ -142,8 +142,9 @@ struct vstore {
 	size_t ndirty, cdirty;
 	uint8_t *blk_dirty; /* per inode-table block */
 	size_t nblk_dirty;
-	uint64_t reserve; /* blocks data allocation leaves for commits */
-	uint64_t resv;	  /* blocks reserved by every vnode: data + metadata (reserve.c) */
+	uint64_t reserve;   /* blocks data allocation leaves for commits */
+	uint64_t resv;	    /* blocks reserved by every vnode: data + metadata (reserve.c) */
+	uint64_t resv_held; /* of which metadata of consumed reservations, until a commit */
 	unsigned long resv_commits; /* commits a reservation forced (tests, figures) */
 	int broken;		    /* a commit failed after its journal write: -EIO from now */
 	unsigned long commits;
@@ -295,10 +296,13 @@ uint64_t vs_unreserved_avail(const struct vstore *vs);
 /* The run of file blocks from @lblk (at most @max) that are all reserved
  * (true) or all not (false); *len its length (>= 1). vs->lock held. */
 bool vs_resv_run(const struct vnode *n, uint64_t lblk, uint64_t max, uint64_t *len);
-/* The reserved blocks among [lblk, lblk+len) were allocated (consumed) or
- * are no longer needed (released): they leave n's set and vs->resv, with
- * their metadata charge. vs->lock held. */
-void vs_resv_drop(struct vstore *vs, struct vnode *n, uint64_t lblk, uint64_t len);
+/* The reserved blocks among [lblk, lblk+len) were allocated (@consumed)
+ * or are no longer needed (released): they leave n's set and vs->resv; so
+ * does their metadata charge, which for consumed blocks is held until the
+ * next commit installs. vs->lock held. */
+void vs_resv_drop(struct vstore *vs, struct vnode *n, uint64_t lblk, uint64_t len, bool consumed);
+/* A commit installed: the metadata charge held for it goes (commit.c). */
+void vs_resv_committed(struct vstore *vs);
 /* Eviction: every reservation of n goes. */
 void vs_resv_evict(struct vstore *vs, struct vnode *n);
 /* Test switch: store_reserve reserves nothing (writeback finds space, as
