@@ -634,13 +634,20 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	count_req();
 	if (ino == PCFS_STATS_NODEID) {
-		const char *text = ((struct stats_fh *)(uintptr_t)fi->fh)->text;
-		size_t len = strlen(text);
-		if ((size_t)off >= len)
+		/* reply from a copy: once the reply is written the reader may
+		 * close, and the release free sf, while this thread is still in
+		 * fuse_reply_buf (ASan's writev interceptor reads the iovec
+		 * after the write returned) */
+		const struct stats_fh *sf = (const struct stats_fh *)(uintptr_t)fi->fh;
+		char text[sizeof(sf->text)];
+		size_t len = strlen(sf->text);
+		if ((size_t)off >= len) {
 			fuse_reply_buf(req, NULL, 0);
-		else
-			fuse_reply_buf(req, text + off,
-				       len - (size_t)off < size ? len - (size_t)off : size);
+			return;
+		}
+		len = len - (size_t)off < size ? len - (size_t)off : size;
+		memcpy(text, sf->text + off, len);
+		fuse_reply_buf(req, text, len);
 		return;
 	}
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;

@@ -4,15 +4,21 @@
  * --dir, a host directory), mounts it with libfuse 3's low-level API and
  * serves it with the multi-threaded session loop in the foreground. A
  * thread prints a one-line statistics summary every few seconds. SIGINT,
- * SIGTERM and SIGHUP end the loop; the file system is then unmounted and
- * pc_engine_close writes everything back before the process exits.
+ * SIGTERM and SIGHUP end the loop (their dispositions are reset first: a
+ * background job of a script starts with SIGINT ignored); the file system
+ * is then unmounted and pc_engine_close writes everything back before the
+ * process exits. Options are parsed strictly, and a mount point that is
+ * not a directory, or that holds the image (or overlaps the served
+ * directory), is refused.
  *
  * Locks: stats_lock (pthread, leaf) only for the stats thread's sleep.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +29,7 @@
 #include "cli.h"
 #include "fuse_nodes.h"
 #include "fuse_server.h"
+#include "store/vol/format.h"
 
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t stats_cond = PTHREAD_COND_INITIALIZER;
@@ -85,6 +92,65 @@ static void *stats_thread(void *arg)
 	return NULL;
 }
 
+#define MEM_LIMIT_MIN (1ll << 20)
+#define MEM_LIMIT_MAX (1ll << 40)
+#define THREADS_MAX   1024
+
+/* The signals that end the session (libfuse handles these three). */
+static const int end_signals[] = {SIGINT, SIGTERM, SIGHUP};
+bool mount_test_keep_sigint;
+
+/* Is path p (canonical) equal to or below directory d (canonical)? */
+static bool path_within(const char *p, const char *d)
+{
+	size_t n = strlen(d);
+	if (n == 1) /* "/" */
+		return true;
+	return !strncmp(p, d, n) && (p[n] == '/' || p[n] == '\0');
+}
+
+/* The mount point must be an existing directory that is not the store and
+ * does not hold it (an image inside the mount point, or a directory store
+ * overlapping it, would be served through itself): 0, or the exit status
+ * after saying why. */
+static int check_paths(const char *store, bool is_dir, const char *mnt)
+{
+	char rs[PATH_MAX], rm[PATH_MAX];
+	struct stat st;
+
+	if (stat(mnt, &st)) {
+		fprintf(stderr, "pagecache mount: mount point %s: %s\n", mnt, strerror(errno));
+		return 1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "pagecache mount: mount point %s is not a directory\n", mnt);
+		return 2;
+	}
+	if (!realpath(store, rs)) {
+		fprintf(stderr, "pagecache mount: %s: %s\n", store, strerror(errno));
+		return 1;
+	}
+	if (!realpath(mnt, rm)) {
+		fprintf(stderr, "pagecache mount: mount point %s: %s\n", mnt, strerror(errno));
+		return 1;
+	}
+	if (path_within(rs, rm)) {
+		fprintf(stderr,
+			"pagecache mount: %s %s lies in the mount point %s: it would be "
+			"hidden by (and served through) the mount\n",
+			is_dir ? "the directory" : "the image", store, mnt);
+		return 2;
+	}
+	if (is_dir && path_within(rm, rs)) {
+		fprintf(stderr,
+			"pagecache mount: the mount point %s lies in the served directory "
+			"%s: the mount would serve itself\n",
+			mnt, store);
+		return 2;
+	}
+	return 0;
+}
+
 static void mount_usage(FILE *f)
 {
 	fprintf(f, "usage: pagecache mount [OPTIONS] IMAGE MOUNTPOINT\n"
@@ -96,9 +162,11 @@ static void mount_usage(FILE *f)
 		   "  --mmap               let files be mmapped with MAP_SHARED: opens use the\n"
 		   "                       kernel page cache, invalidated on every engine-side\n"
 		   "                       change (default: direct_io, MAP_SHARED gives ENODEV)\n"
-		   "  --mem-limit MIB      page cache size in MiB (default 256)\n"
-		   "  --threads N          most FUSE worker threads (default 16)\n"
-		   "  --stats-interval S   seconds between statistics lines, 0 = none (default 5)\n"
+		   "  --mem-limit SIZE     page cache size: MiB, or with a K/M/G/T suffix\n"
+		   "                       (1M to 1T; default 256)\n"
+		   "  --threads N          most FUSE worker threads, 1 to 1024 (default 16)\n"
+		   "  --stats-interval S   seconds between statistics lines, 0 = none\n"
+		   "                       (0 to 86400; default 5)\n"
 		   "  -o OPT[,OPT]         extra FUSE mount options (e.g. ro)\n"
 		   "  -h, --help           this help\n"
 		   "Exit: 0 after a clean unmount, 1 on an error, 2 on bad usage.\n");
@@ -118,6 +186,7 @@ int cmd_mount(int argc, char **argv)
 	const char *dir = NULL, *image = NULL, *mnt, *extra = NULL;
 	struct pc_options po = {0};
 	unsigned threads = 16;
+	unsigned long long num;
 	bool served = false;
 	int c, ret, rc = 1;
 	char opts[1024];
@@ -131,14 +200,37 @@ int cmd_mount(int argc, char **argv)
 		case 'm':
 			pcfs.mmap_mode = true;
 			break;
-		case 'M':
-			po.mem_limit = (size_t)strtoull(optarg, NULL, 0) << 20;
+		case 'M': {
+			long long v = cli_parse_size_unit(optarg, 1ull << 20);
+			if (v < MEM_LIMIT_MIN || v > MEM_LIMIT_MAX) {
+				fprintf(stderr,
+					"pagecache mount: bad --mem-limit '%s': a size in MiB "
+					"(or with a K, M, G or T suffix) from 1M to 1T\n",
+					optarg);
+				return 2;
+			}
+			po.mem_limit = (size_t)v;
 			break;
+		}
 		case 't':
-			threads = (unsigned)strtoul(optarg, NULL, 0);
+			if (cli_parse_num(optarg, 1, THREADS_MAX, &num)) {
+				fprintf(stderr,
+					"pagecache mount: bad --threads '%s': a number from 1 to "
+					"%d\n",
+					optarg, THREADS_MAX);
+				return 2;
+			}
+			threads = (unsigned)num;
 			break;
 		case 's':
-			stats_interval = (unsigned)strtoul(optarg, NULL, 0);
+			if (cli_parse_num(optarg, 0, 86400, &num)) {
+				fprintf(stderr,
+					"pagecache mount: bad --stats-interval '%s': seconds from "
+					"0 (none) to 86400\n",
+					optarg);
+				return 2;
+			}
+			stats_interval = (unsigned)num;
 			break;
 		case 'o':
 			extra = optarg;
@@ -158,6 +250,21 @@ int cmd_mount(int argc, char **argv)
 	if (!dir)
 		image = argv[optind++];
 	mnt = argv[optind];
+	ret = check_paths(dir ? dir : image, !!dir, mnt);
+	if (ret)
+		return ret;
+	if (image) {
+		/* not a vol at all (empty, short, another magic): say so before
+		 * anything needs FUSE */
+		struct vol_super sb;
+		const char *why = NULL;
+		if (vol_read_super(image, &sb, &why) == -EINVAL) {
+			/* (bad magic, or shorter than a superblock) */
+			fprintf(stderr, "pagecache mount: %s: %s\n", image,
+				why ? why + (strncmp(why, "vol: ", 5) ? 0 : 5) : "not a vol image");
+			return 1;
+		}
+	}
 	if (access("/dev/fuse", R_OK | W_OK)) {
 		fprintf(stderr,
 			"pagecache mount: /dev/fuse is missing or not accessible (%s): "
@@ -167,12 +274,17 @@ int cmd_mount(int argc, char **argv)
 	}
 	umask(0); /* the kernel applies each caller's umask */
 	pcfs.no_inval = getenv("PC_FUSE_NO_INVAL") && !strcmp(getenv("PC_FUSE_NO_INVAL"), "1");
+	mount_test_keep_sigint = getenv("PC_MOUNT_TEST_KEEP_SIGINT") &&
+				 !strcmp(getenv("PC_MOUNT_TEST_KEEP_SIGINT"), "1");
 	po.store_dir = dir;
 	po.store_image = image;
 	ret = pc_engine_open(&po, &pcfs.e);
 	if (ret) {
 		fprintf(stderr, "pagecache mount: cannot open %s: %s\n", dir ? dir : image,
-			strerror(-ret));
+			image && ret == -EINVAL ? "not a vol image (make one with `pagecache mkfs`)"
+			: image && ret == -EUCLEAN
+			    ? "the volume is damaged (run `pagecache fsck -y` on it)"
+			    : strerror(-ret));
 		return 1;
 	}
 	struct stat rst;
@@ -195,6 +307,19 @@ int cmd_mount(int argc, char **argv)
 	if (!pcfs.se) {
 		fprintf(stderr, "pagecache mount: cannot create the FUSE session\n");
 		goto out_nodes;
+	}
+	/* A job started with & by a non-interactive shell inherits SIGINT and
+	 * SIGQUIT ignored, and fuse_set_signal_handlers() leaves a signal
+	 * that is not SIG_DFL alone: Ctrl-C / kill -INT would then do
+	 * nothing. Ours unmount, as documented: reset and unblock them. */
+	if (!mount_test_keep_sigint) {
+		sigset_t set;
+		sigemptyset(&set);
+		for (size_t i = 0; i < sizeof(end_signals) / sizeof(end_signals[0]); i++) {
+			signal(end_signals[i], SIG_DFL);
+			sigaddset(&set, end_signals[i]);
+		}
+		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	}
 	if (fuse_set_signal_handlers(pcfs.se)) {
 		fprintf(stderr, "pagecache mount: cannot install signal handlers\n");

@@ -41,6 +41,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "store/vol/vstore.h"
@@ -639,6 +640,8 @@ int vol_journal_replay(int fd, const char **why)
 	const char *bad = NULL;
 	bool any = false;
 
+	if (r == -EIO && lseek(fd, 0, SEEK_END) < (off_t)BS)
+		r = 0; /* shorter than a superblock: not a vol, mount says so */
 	if (r)
 		goto out;
 	bool disk_ok = vol_super_decode(&disk, sbb, &bad) == 0;

@@ -24,6 +24,10 @@ struct vol_mkfs_opts {
  * file of opts->size bytes if it does not exist. 0 or -errno (-EINVAL: too
  * small or bad options, -EBUSY: mounted). */
 int vol_create(const char *image, const struct vol_mkfs_opts *opts);
+/* What @image already holds: 1 with *what naming it (a vol superblock or
+ * backup superblock, an ext2/3/4, XFS or btrfs superblock, a swap
+ * signature, a boot sector), 0 for none (or no such file), -errno. */
+int vol_probe_existing(const char *image, const char **what);
 
 /* fsck results, as fsck(8) exit codes combine them. */
 enum {
