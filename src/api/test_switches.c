@@ -36,6 +36,7 @@ const struct test_switch test_switches[] = {
     SWITCH(fault_dio_test_no_self_rule),
     SWITCH(uaccess_test_faulting_nofault),
     SWITCH(writeback_test_untag_early),
+    SWITCH(writeback_test_retry_failing),
     /* fs */
     SWITCH(dio_test_restart_as_efault),
     /* store/vol */
@@ -49,6 +50,8 @@ const struct test_switch test_switches[] = {
     SWITCH(vol_test_freetree_no_undo),
     SWITCH(vol_fsck_test_no_dup_repair),
     SWITCH(vol_fsck_test_no_cycle_repair),
+    SWITCH(vol_fsck_test_no_root_rebuild),
+    SWITCH(vol_test_no_reserve),
     SWITCH(vol_test_skip_data_flush),
     SWITCH(vol_test_no_pending_check),
     SWITCH(vol_test_replace_free_keep_tree),
