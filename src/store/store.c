@@ -38,6 +38,7 @@ static const char *const op_names[STORE_OP_NR + 1] = {
     [STORE_OP_SYMLINK] = "store symlink",
     [STORE_OP_READLINK] = "store readlink",
     [STORE_OP_SETATTR] = "store setattr",
+    [STORE_OP_SYNC_DIR] = "store sync dir",
     [STORE_OP_ANY] = "store any",
 };
 
@@ -329,8 +330,8 @@ ssize_t store_readlink(struct store *s, const char *path, char *buf, size_t size
 
 int store_setattr(struct store *s, const char *path, const struct store_setattr *attr)
 {
-	const unsigned known = STORE_ATTR_MODE | STORE_ATTR_UID | STORE_ATTR_GID |
-			       STORE_ATTR_ATIME | STORE_ATTR_MTIME;
+	const unsigned known =
+	    STORE_ATTR_MODE | STORE_ATTR_UID | STORE_ATTR_GID | STORE_ATTR_ATIME | STORE_ATTR_MTIME;
 	char p[STORE_PATH_MAX];
 	int ret = store_enter(s, STORE_OP_SETATTR, NULL, 0, 0);
 	if (!ret && (!attr || (attr->valid & ~known)))
@@ -344,10 +345,9 @@ int store_setattr(struct store *s, const char *path, const struct store_setattr 
 	return s->ops->setattr ? s->ops->setattr(s, p, attr) : -EOPNOTSUPP;
 }
 
-void store_close(struct store *s)
+int store_close(struct store *s)
 {
-	if (s)
-		s->ops->close(s);
+	return s ? s->ops->close(s) : 0;
 }
 
 /* ---- data ---- */
@@ -492,4 +492,13 @@ int store_sync(struct store_inode *si, bool datasync)
 {
 	int ret = store_enter(si->store, STORE_OP_SYNC, si, 0, 0);
 	return ret ? ret : si->store->ops->sync(si, datasync);
+}
+
+int store_sync_dir(struct store *s, const char *path)
+{
+	char p[STORE_PATH_MAX];
+	int ret = store_enter(s, STORE_OP_SYNC_DIR, NULL, 0, 0);
+	if (!ret)
+		ret = norm(path, p, true);
+	return ret ? ret : s->ops->sync_dir(s, p);
 }

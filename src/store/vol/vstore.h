@@ -149,6 +149,16 @@ struct vstore {
 	bool frozen;
 	pthread_cond_t thaw;
 	unsigned long thaw_waits; /* changes that waited for a commit (tests) */
+	/* the periodic commit (commit_timer.c): timer_lock guards timer_stop
+	 * and the sleep; the rest is set before the thread starts */
+	pthread_mutex_t timer_lock;
+	pthread_cond_t timer_cond;
+	pthread_t timer;
+	bool timer_running, timer_stop;
+	bool timer_failing; /* the timer thread's own */
+	unsigned commit_interval_ms;
+	unsigned long periodic_commits; /* atomic: commits (or flushes) the timer made */
+	unsigned long timer_ticks;	/* atomic: times the timer woke and looked (tests) */
 };
 
 /* vs->lock for an operation that changes the store's state: taken, then
@@ -263,6 +273,14 @@ void vs_evict(struct vstore *vs, struct vnode *n);
 int vs_for_each_meta(const struct vnode *n, int (*fn)(void *arg, uint64_t start, uint64_t len),
 		     void *arg);
 
+/* ---- commit_timer.c ---- */
+/* Stops the periodic commit thread (if running) and waits for it. Caller
+ * holds no lock. */
+void vs_stop_commit_timer(struct vstore *vs);
+/* Tests: the timer wakes up but commits nothing (a crash then loses every
+ * change since the last fsync). */
+extern bool vol_test_no_periodic_commit;
+
 /* ---- namei.c ---- */
 extern const struct store_ops vol_store_ops_ns; /* the namespace half */
 void vs_now(struct vol_disk_inode *di, bool a, bool m, bool c);
@@ -299,6 +317,8 @@ int vol_store_wcache(struct store *s, uint64_t seed, long crash_write, long cras
 		     struct vol_wc_stats *stats);
 int vol_store_dead(struct store *s);
 unsigned long vol_store_commits(struct store *s);
+/* Commits (or flushes) made by the periodic commit (commit_timer.c). */
+unsigned long vol_store_periodic_commits(struct store *s);
 
 static inline struct vstore *VS(struct store *s)
 {
