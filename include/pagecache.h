@@ -58,10 +58,11 @@ struct pc_options {
 	 *   The dir store leaves it to the host file system.
 	 * dirty_expire_ms: cached data dirty longer than this is written back
 	 *   by the background writeback (the kernel's dirty_expire_centisecs,
-	 *   30 s there); 0 = writeback_interval_ms (5000 by default).
+	 *   30 s there); 0 = writeback_interval_ms (5000 by default). A
+	 *   shorter age also makes the writeback thread wake that often.
 	 * A crash loses at most the changes of the last commit_interval_ms +
-	 * max(dirty_expire_ms, writeback_interval_ms), and nothing that an
-	 * fsync of the file (or, for names, of its directory) covered. */
+	 * dirty_expire_ms (plus the time the writes take), and nothing that
+	 * an fsync of the file (or, for names, of its directory) covered. */
 	unsigned commit_interval_ms;
 	unsigned dirty_expire_ms;
 };
@@ -240,9 +241,10 @@ struct pc_stats {
 	/* O_DIRECT: windows faulted in and retried, restarts after the fault
 	 * rule dropped the DIO's BLOCK, windows copied through a bounce buffer */
 	uint64_t dio_retries, dio_dropped, dio_bounced;
-	/* vol store: commits made, and of them by the periodic commit (a
-	 * flush of data written in place counts there too); 0 for dir */
-	uint64_t store_commits, periodic_commits;
+	/* vol store: commits made, of them by the periodic commit (a flush
+	 * of data written in place counts there too), and the times the
+	 * periodic commit looked for changes; 0 for dir */
+	uint64_t store_commits, periodic_commits, periodic_checks;
 };
 void pc_get_stats(struct pc_engine *e, struct pc_stats *st);
 

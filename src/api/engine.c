@@ -54,10 +54,12 @@ int pc_engine_open(const struct pc_options *opts, struct pc_engine **out)
 	    opts->writeback_interval_ms ? opts->writeback_interval_ms : DEFAULT_WB_INTERVAL;
 	/* The kernel's default age is 30 s; ours is the writeback interval, so
 	 * that data reaches the store as soon as the old every-pass flush wrote
-	 * it, and a crash loses at most about two intervals. */
+	 * it. A shorter age makes the thread wake that often too, so that the
+	 * age is the bound. */
 	cfg.dirty_expire_ms =
 	    opts->dirty_expire_ms ? opts->dirty_expire_ms : cfg.writeback_interval_ms;
-
+	if (cfg.dirty_expire_ms < cfg.writeback_interval_ms)
+		cfg.writeback_interval_ms = cfg.dirty_expire_ms;
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
@@ -202,7 +204,8 @@ void pc_get_stats(struct pc_engine *e, struct pc_stats *st)
 	st->dio_dropped = __atomic_load_n(&e->itable.dio_dropped, __ATOMIC_RELAXED);
 	st->dio_bounced = __atomic_load_n(&e->itable.dio_bounced, __ATOMIC_RELAXED);
 	if (e->vol)
-		vol_store_commit_counts(e->store, &st->store_commits, &st->periodic_commits);
+		vol_store_commit_counts(e->store, &st->store_commits, &st->periodic_commits,
+					&st->periodic_checks);
 	/* The lock classes are process-wide: these sum every engine's locks. */
 	lockstat_for_each(sum_lock_stats, st);
 }

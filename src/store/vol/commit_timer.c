@@ -115,10 +115,12 @@ void vs_stop_commit_timer(struct vstore *vs)
 	vs->timer_running = false;
 }
 
-void vol_store_commit_counts(struct store *s, uint64_t *commits, uint64_t *periodic)
+void vol_store_commit_counts(struct store *s, uint64_t *commits, uint64_t *periodic,
+			     uint64_t *checks)
 {
 	*commits = __atomic_load_n(&VS(s)->commits, __ATOMIC_RELAXED);
 	*periodic = __atomic_load_n(&VS(s)->periodic_commits, __ATOMIC_RELAXED);
+	*checks = __atomic_load_n(&VS(s)->timer_ticks, __ATOMIC_ACQUIRE);
 }
 
 unsigned long vol_store_periodic_commits(struct store *s)

@@ -49,8 +49,10 @@ struct store;
  * store_close, before its final commit. 0, -EINVAL (0 ms, already
  * running), or -errno from pthread_create. */
 int vol_store_start_commit_timer(struct store *s, unsigned interval_ms);
-/* Commits of the vol store @s so far, and how many the periodic commit
- * made (it counts a flush of data written in place as one too). */
-void vol_store_commit_counts(struct store *s, uint64_t *commits, uint64_t *periodic);
+/* Commits of the vol store @s so far, how many the periodic commit made
+ * (it counts a flush of data written in place as one too), and how many
+ * times it woke and looked for changes. */
+void vol_store_commit_counts(struct store *s, uint64_t *commits, uint64_t *periodic,
+			     uint64_t *checks);
 
 #endif
