@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/engine_internal.h"
 #include "cli.h"
 #include "fs/file.h"
 #include "fuse_nodes.h"
@@ -224,6 +225,11 @@ int cmd_mount(int argc, char **argv)
 			strerror(-ret));
 		return 1;
 	}
+	/* tests: PC_TEST_FAIL_STORE_WRITES=ERRNO fails every store write of
+	 * file data (writeback) with it, to show where the error surfaces */
+	const char *fail = getenv("PC_TEST_FAIL_STORE_WRITES");
+	if (fail && atoi(fail) > 0)
+		store_inject_fail(pc_engine_store(pcfs.e), STORE_OP_WRITE, 1, atoi(fail), true);
 	struct stat rst;
 	ret = pc_stat(pcfs.e, "", &rst);
 	if (ret) {
