@@ -9,6 +9,7 @@
  *
  * Files: backend.c (ops table, open/close), namei.c (paths, directories,
  * namespace ops), data.c (data ops), commit.c (commit, journal, replay),
+ * commit_timer.c (the periodic commit),
  * load.c (reading a volume into memory, shared with fsck), mkfs.c, fsck.c.
  *
  * Locking: vs->lock (a mutex) covers all of this state: the namespace,
