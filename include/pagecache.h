@@ -13,7 +13,7 @@
  * -EAGAIN for RWF_NOWAIT, -ENOSPC, -EFBIG, -EIO, -EISDIR, -ENOTDIR, -ENOENT,
  * -EEXIST, ...). errno itself is never set. Writeback errors are reported
  * once to every open file descriptor (errseq semantics) by fsync/fdatasync
- * (and close), never dropped.
+ * and pc_flush (FUSE: close), never dropped.
  *
  * Every call is thread-safe. Calls may be made from any thread; the library
  * keeps per-thread state that is freed when the thread exits.

@@ -42,25 +42,29 @@ for d in sys.argv[1:]:
     os.fsync(fd)
     os.close(fd)' "$@"; }
 
-stat_of() { awk -v k="$1" '$1 == k { print $2 }' "$MNT/.pagecache-stats"; }
+stat_of() { awk -v k="$1" '$1 == k { print $2 }' "$MNT/.pagecache-stats" 2>/dev/null; }
 
-# poll_until SECONDS COMMAND...: bounded wait for a condition
+# poll_until SECONDS COMMAND...: bounded wait for a condition (while the
+# server lives)
 poll_until() {
 	local limit=$1 i
 	shift
 	for ((i = 0; i < limit * 50; i++)); do
 		"$@" && return 0
+		kill -0 "$MOUNT_PID" 2>/dev/null || return 1
 		sleep 0.02
 	done
 	return 1
 }
 
 # the crash: SIGKILL of the server, the dead mount detached
+# (each server's log is kept: a sanitizer report there fails the test)
 crash() {
 	kill -KILL "$MOUNT_PID" 2>/dev/null
 	wait "$MOUNT_PID" 2>/dev/null
 	MOUNT_PID=
 	fusermount3 -u -z "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
+	cat "$WORK/mount.log" >>"$WORK/servers.log"
 }
 
 # what a round finds missing goes to $WORK/miss (rounds crash and remount:
@@ -118,7 +122,7 @@ remount --commit-interval 200 --dirty-expire 200
 head -c $((1 << 20)) /dev/urandom >"$WORK/mib"
 want=$(sha256sum <"$WORK/mib" | cut -d' ' -f1)
 clean() { [ "$(stat_of dirty_pages)" = 0 ]; }
-checks_past() { [ "$(stat_of periodic_checks)" -ge "$1" ]; }
+checks_past() { local n; n=$(stat_of periodic_checks); [ -n "$n" ] && [ "$n" -ge "$1" ]; }
 age_round() { # K [nowait]
 	local k=$1 nowait=${2:-}
 	mkdir "$MNT/p$k" || miss "setup-failed"
@@ -235,6 +239,12 @@ done
 if [ -n "$found" ]; then ok "fsyncdir switched off: SQLite DELETE/EXTRA lost a commit ($found)"
 else not_ok "fsyncdir switched off: SQLite DELETE/EXTRA lost nothing in 10 rounds"; fi
 crash
+if grep -q "Sanitizer" "$WORK/servers.log"; then
+	not_ok "no sanitizer report from the servers"
+	grep -A40 -m1 "Sanitizer" "$WORK/servers.log" | sed 's/^/# /'
+else
+	ok "no sanitizer report from the servers"
+fi
 remount
 
 unmount_check
