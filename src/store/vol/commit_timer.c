@@ -122,8 +122,3 @@ void vol_store_commit_counts(struct store *s, uint64_t *commits, uint64_t *perio
 	*periodic = __atomic_load_n(&VS(s)->periodic_commits, __ATOMIC_RELAXED);
 	*checks = __atomic_load_n(&VS(s)->timer_ticks, __ATOMIC_ACQUIRE);
 }
-
-unsigned long vol_store_periodic_commits(struct store *s)
-{
-	return __atomic_load_n(&VS(s)->periodic_commits, __ATOMIC_RELAXED);
-}

@@ -318,8 +318,6 @@ int vol_store_wcache(struct store *s, uint64_t seed, long crash_write, long cras
 		     struct vol_wc_stats *stats);
 int vol_store_dead(struct store *s);
 unsigned long vol_store_commits(struct store *s);
-/* Commits (or flushes) made by the periodic commit (commit_timer.c). */
-unsigned long vol_store_periodic_commits(struct store *s);
 
 static inline struct vstore *VS(struct store *s)
 {
