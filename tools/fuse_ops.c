@@ -712,10 +712,19 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	fuse_reply_write(req, (size_t)n);
 }
 
+/* Every close(2) of the file: as NFS does, its dirty data is written back
+ * and a writeback error this open was not told of yet is returned, so that
+ * cp, dd or tar fail visibly instead of losing data quietly (the release
+ * that follows cannot report anything: the kernel ignores its reply). */
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	count_req();
-	reply_err(req, 0); /* writeback errors are reported by fsync */
+	if (ino == PCFS_STATS_NODEID || pcfs.no_flush_report) {
+		reply_err(req, 0);
+		return;
+	}
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	reply_err(req, pc_flush(pcfs.e, h->fd));
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

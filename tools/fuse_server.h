@@ -35,6 +35,9 @@ struct pcfs {
 	 * are counted but not sent, so stale kernel pages show. */
 	bool no_inval;
 	uint64_t notifies_lost; /* atomic: no memory to queue one */
+	/* PC_FUSE_NO_FLUSH_REPORT=1 (tests only): flush answers 0 without
+	 * writing back, so a writeback error reaches no close(2). */
+	bool no_flush_report;
 };
 
 extern struct pcfs pcfs;

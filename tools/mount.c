@@ -26,10 +26,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/engine_internal.h"
 #include "cli.h"
+#include "fs/file.h"
 #include "fuse_nodes.h"
 #include "fuse_server.h"
 #include "store/vol/format.h"
+#include "store/vol/vstore.h"
 
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t stats_cond = PTHREAD_COND_INITIALIZER;
@@ -48,11 +51,13 @@ int pcfs_stats_text(char *buf, size_t size)
 	    "\nwritten_back_pages %" PRIu64 "\nreclaimed_pages %" PRIu64
 	    "\nthrottled_writes %" PRIu64 "\nwrite_retries %" PRIu64 "\nlock_contended %" PRIu64
 	    "\nlock_wait_ns %" PRIu64 "\nfuse_requests %" PRIu64 "\nfuse_invalidations %" PRIu64
-	    "\nmmap_mode %d\n",
+	    "\nmmap_mode %d\nstore_commits %" PRIu64 "\nperiodic_commits %" PRIu64
+	    "\nperiodic_checks %" PRIu64 "\n",
 	    s.cached_pages, s.dirty_pages, s.writeback_pages, s.hits, s.misses, s.readahead_pages,
 	    s.written_back_pages, s.reclaimed_pages, s.throttled_writes, s.write_retries,
 	    s.lock_contended, s.lock_wait_ns, __atomic_load_n(&pcfs.reqs, __ATOMIC_RELAXED),
-	    __atomic_load_n(&pcfs.notifies_sent, __ATOMIC_RELAXED), pcfs.mmap_mode);
+	    __atomic_load_n(&pcfs.notifies_sent, __ATOMIC_RELAXED), pcfs.mmap_mode, s.store_commits,
+	    s.periodic_commits, s.periodic_checks);
 }
 
 void pcfs_stats_line(char *buf, size_t size)
@@ -151,6 +156,21 @@ static int check_paths(const char *store, bool is_dir, const char *mnt)
 	return 0;
 }
 
+static bool env_on(const char *name)
+{
+	const char *v = getenv(name);
+	return v && !strcmp(v, "1");
+}
+
+/* pc_engine_close_report: one line per file whose data was lost. */
+static void note_unwritten(void *arg, const char *path, int err)
+{
+	unsigned long *n = arg;
+	if (++*n <= 20)
+		fprintf(stderr, "pagecache: could not write back %s: %s\n",
+			*path ? path : "(a file)", strerror(-err));
+}
+
 static void mount_usage(FILE *f)
 {
 	fprintf(f, "usage: pagecache mount [OPTIONS] IMAGE MOUNTPOINT\n"
@@ -167,9 +187,14 @@ static void mount_usage(FILE *f)
 		   "  --threads N          most FUSE worker threads, 1 to 1024 (default 16)\n"
 		   "  --stats-interval S   seconds between statistics lines, 0 = none\n"
 		   "                       (0 to 86400; default 5)\n"
+		   "  --commit-interval MS vol: commit what changed this often (default 5000)\n"
+		   "  --dirty-expire MS    write back data dirty this long (default: the\n"
+		   "                       writeback interval, 5000); a crash loses at most\n"
+		   "                       about commit interval + dirty expire of changes\n"
 		   "  -o OPT[,OPT]         extra FUSE mount options (e.g. ro)\n"
 		   "  -h, --help           this help\n"
-		   "Exit: 0 after a clean unmount, 1 on an error, 2 on bad usage.\n");
+		   "Exit: 0 after a clean unmount, 1 on an error (also when some data could\n"
+		   "not be written back: the files are named), 2 on bad usage.\n");
 }
 
 int cmd_mount(int argc, char **argv)
@@ -180,6 +205,8 @@ int cmd_mount(int argc, char **argv)
 	    {"mem-limit", required_argument, 0, 'M'},
 	    {"threads", required_argument, 0, 't'},
 	    {"stats-interval", required_argument, 0, 's'},
+	    {"commit-interval", required_argument, 0, 'C'},
+	    {"dirty-expire", required_argument, 0, 'E'},
 	    {"help", no_argument, 0, 'h'},
 	    {0, 0, 0, 0},
 	};
@@ -232,6 +259,21 @@ int cmd_mount(int argc, char **argv)
 			}
 			stats_interval = (unsigned)num;
 			break;
+		case 'C':
+		case 'E':
+			/* at most a day: a longer interval is a mistake, not a policy */
+			if (cli_parse_num(optarg, 1, 86400000, &num)) {
+				fprintf(stderr,
+					"pagecache mount: bad --%s '%s': milliseconds from 1 to "
+					"86400000\n",
+					c == 'C' ? "commit-interval" : "dirty-expire", optarg);
+				return 2;
+			}
+			if (c == 'C')
+				po.commit_interval_ms = (unsigned)num;
+			else
+				po.dirty_expire_ms = (unsigned)num;
+			break;
 		case 'o':
 			extra = optarg;
 			break;
@@ -273,9 +315,12 @@ int cmd_mount(int argc, char **argv)
 		return 1;
 	}
 	umask(0); /* the kernel applies each caller's umask */
-	pcfs.no_inval = getenv("PC_FUSE_NO_INVAL") && !strcmp(getenv("PC_FUSE_NO_INVAL"), "1");
-	mount_test_keep_sigint = getenv("PC_MOUNT_TEST_KEEP_SIGINT") &&
-				 !strcmp(getenv("PC_MOUNT_TEST_KEEP_SIGINT"), "1");
+	pcfs.no_inval = env_on("PC_FUSE_NO_INVAL");
+	pcfs.no_flush_report = env_on("PC_FUSE_NO_FLUSH_REPORT");
+	mount_test_keep_sigint = env_on("PC_MOUNT_TEST_KEEP_SIGINT");
+	/* the durability test switches, for the crash tests of tests/fuse */
+	fsync_test_dir_noop = env_on("PC_TEST_FSYNCDIR_NOOP");
+	vol_test_no_periodic_commit = env_on("PC_TEST_NO_PERIODIC_COMMIT");
 	po.store_dir = dir;
 	po.store_image = image;
 	ret = pc_engine_open(&po, &pcfs.e);
@@ -287,6 +332,11 @@ int cmd_mount(int argc, char **argv)
 			    : strerror(-ret));
 		return 1;
 	}
+	/* tests: PC_TEST_FAIL_STORE_WRITES=ERRNO fails every store write of
+	 * file data (writeback) with it, to show where the error surfaces */
+	const char *fail = getenv("PC_TEST_FAIL_STORE_WRITES");
+	if (fail && atoi(fail) > 0)
+		store_inject_fail(pc_engine_store(pcfs.e), STORE_OP_WRITE, 1, atoi(fail), true);
 	struct stat rst;
 	ret = pc_stat(pcfs.e, "", &rst);
 	if (ret) {
@@ -372,12 +422,21 @@ out_engine:
 		pcfs_stats_line(line, sizeof(line));
 		fprintf(stderr, "%s\n", line);
 	}
-	ret = pc_engine_close(pcfs.e);
-	if (ret) {
+	unsigned long lost = 0;
+	ret = pc_engine_close_report(pcfs.e, note_unwritten, &lost);
+	if (lost > 20)
+		fprintf(stderr, "pagecache: ... and %lu more\n", lost - 20);
+	if (lost)
+		fprintf(stderr,
+			"pagecache mount: %lu file(s) could not be written back: their dirty "
+			"data is lost\n",
+			lost);
+	if (ret)
 		fprintf(stderr, "pagecache mount: writing everything back failed: %s\n",
 			strerror(-ret));
+	if (ret || lost)
 		rc = 1;
-	} else if (served) {
+	else if (served) {
 		fprintf(stderr, "pagecache: unmounted %s, everything written back\n", mnt);
 	}
 	return rc;

@@ -10,6 +10,7 @@
 
 #include "api/test_switches.h"
 #include "fs/file.h"
+#include "mm/errseq.h"
 #include "mm/fault_dio.h"
 #include "mm/internal.h"
 #include "mm/uaccess.h"
@@ -37,8 +38,11 @@ const struct test_switch test_switches[] = {
     SWITCH(uaccess_test_faulting_nofault),
     SWITCH(writeback_test_untag_early),
     SWITCH(writeback_test_retry_failing),
+    SWITCH(writeback_test_no_expire),
+    SWITCH(errseq_test_sample_current),
     /* fs */
     SWITCH(dio_test_restart_as_efault),
+    SWITCH(fsync_test_dir_noop),
     /* store/vol */
     SWITCH(vol_test_commit_keep_lock),
     SWITCH(vol_test_meta_home_first),
@@ -52,6 +56,7 @@ const struct test_switch test_switches[] = {
     SWITCH(vol_fsck_test_no_cycle_repair),
     SWITCH(vol_fsck_test_no_root_rebuild),
     SWITCH(vol_test_no_reserve),
+    SWITCH(vol_test_no_periodic_commit),
     SWITCH(vol_test_skip_data_flush),
     SWITCH(vol_test_no_pending_check),
     SWITCH(vol_test_replace_free_keep_tree),

@@ -52,6 +52,9 @@ int writepage(struct page *page);
 /* Test switch: writepage drops the DIRTY tag before it sets the WRITEBACK
  * tag (test_writeback shows a write-and-wait then missing the page). */
 extern bool writeback_test_untag_early;
+/* Tests: periodic writeback ignores the dirty age (writes only above
+ * dirty_background): data stays dirty in the cache however old it is. */
+extern bool writeback_test_no_expire;
 /* Before dirtying a page: start background writeback above
  * dirty_background, and make the caller wait while nr_dirty is above
  * dirty_limit. Returns 0, or the store's writeback error when the cache is

@@ -119,6 +119,19 @@ static void wb_wake_throttled(struct mm_cache *c)
 
 /* ---- dirty accounting ---- */
 
+/* The age of a mapping's dirty data (the kernel's __mark_inode_dirty
+ * setting dirtied_when): set when the first page gets dirty, cleared when the
+ * last one is cleaned. Races between the two leave 0 with pages dirty, which
+ * the periodic pass treats as expired: written early, never late. */
+static void mapping_note_dirtied(struct address_space *m)
+{
+	uint64_t none = 0;
+
+	if (!__atomic_load_n(&m->dirtied_when, __ATOMIC_RELAXED))
+		__atomic_compare_exchange_n(&m->dirtied_when, &none, ktime_get_ns(), false,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
 static bool __set_page_dirty(struct page *page, struct address_space *m)
 {
 	if (TestSetPageDirty(page))
@@ -127,6 +140,7 @@ static bool __set_page_dirty(struct page *page, struct address_space *m)
 		page_index_set_tag(&m->i_pages, page->index, PAGECACHE_TAG_DIRTY);
 		__atomic_fetch_add(&m->nrdirty, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&m->cache->nr_dirty, 1, __ATOMIC_RELAXED);
+		mapping_note_dirtied(m);
 	}
 	return true;
 }
@@ -143,7 +157,8 @@ static bool __clear_page_dirty(struct page *page, struct address_space *m)
 	if (!TestClearPageDirty(page))
 		return false;
 	if (m) {
-		__atomic_fetch_sub(&m->nrdirty, 1, __ATOMIC_RELAXED);
+		if (__atomic_fetch_sub(&m->nrdirty, 1, __ATOMIC_RELAXED) == 1)
+			__atomic_store_n(&m->dirtied_when, 0, __ATOMIC_RELAXED);
 		__atomic_fetch_sub(&m->cache->nr_dirty, 1, __ATOMIC_RELAXED);
 		wb_wake_throttled(m->cache);
 	}
@@ -515,16 +530,39 @@ void mm_cache_del_mapping(struct mm_cache *c, struct address_space *m)
 
 /* ---- the background writeback thread ---- */
 
+/* Test switch: the periodic pass ignores the dirty age and writes back only
+ * above dirty_background, as a kicked pass does (dirty data below it then
+ * stays in the cache until an fsync: a crash loses it). */
+bool writeback_test_no_expire;
+
+/* A periodic pass takes mappings dirty for at least dirty_expire_ns at @now
+ * (or of unknown age); *next gets the earliest time one it left expires. */
+static bool mapping_expired(struct mm_cache *c, struct address_space *m, uint64_t now,
+			    uint64_t *next)
+{
+	uint64_t when = __atomic_load_n(&m->dirtied_when, __ATOMIC_RELAXED);
+
+	if (!when || (when <= now && now - when >= c->dirty_expire_ns))
+		return true;
+	if (when + c->dirty_expire_ns < *next)
+		*next = when + c->dirty_expire_ns;
+	return false;
+}
+
 /*
  * One pass: each mapping at most once, round-robin from where the last pass
  * left off, until nr_dirty is at or below @target or writeback stops; a
  * mapping stops at its first failed page, and a failing mapping is tried
- * only by a @full (periodic) pass. Returns the pages cleaned.
+ * only by a @full (periodic) pass; a periodic pass with @next not NULL only
+ * takes expired mappings and sets *next as mapping_expired says. Returns the
+ * pages cleaned.
  */
-static long wb_do_pass(struct bdi_writeback *wb, unsigned long target, bool full)
+static long wb_do_pass(struct bdi_writeback *wb, unsigned long target, bool full,
+		       uint64_t *next)
 {
 	struct mm_cache *c = wb->cache;
 	unsigned long nr_mappings = 0;
+	uint64_t now = ktime_get_ns();
 	struct list_head *pos;
 	long written = 0;
 
@@ -553,7 +591,8 @@ static long wb_do_pass(struct bdi_writeback *wb, unsigned long target, bool full
 		smp_store_release(&wb->cur, m);
 		mutex_unlock(&c->mappings_lock);
 
-		if (READ_ONCE(m->nrdirty) && (full || !mapping_wb_failing(m)))
+		if (READ_ONCE(m->nrdirty) && (full || !mapping_wb_failing(m)) &&
+		    (!next || mapping_expired(c, m, now, next)))
 			write_cache_pages(m, 0, PAGE_INDEX_MAX, &wbc);
 		written += wbc.written;
 
@@ -603,10 +642,13 @@ static bool deadline_passed(const struct timespec *ts)
 }
 
 /*
- * Every writeback_interval_ms the thread writes back everything dirty (the
- * kernel's periodic flush of expired data, with the interval as the expiry);
- * when kicked (nr_dirty above dirty_background) it writes until nr_dirty is
- * at or below dirty_background.
+ * Every writeback_interval_ms (sooner when a mapping's data expires before
+ * that) the thread writes back the mappings whose data has been dirty for
+ * dirty_expire_ms (the kernel's wb_check_old_data_flush: dirty_writeback and
+ * dirty_expire; expire 0 writes everything dirty); when kicked (nr_dirty
+ * above dirty_background) it writes until nr_dirty is at or below
+ * dirty_background. Data dirtied at t is on the store by about
+ * t + max(dirty_expire_ms, writeback_interval_ms).
  */
 static void *wb_thread_fn(void *arg)
 {
@@ -618,16 +660,27 @@ static void *wb_thread_fn(void *arg)
 	deadline_after_ms(&periodic, c->writeback_interval_ms);
 	for (;;) {
 		bool full = wb_sleep(wb, &periodic);
+		uint64_t next = UINT64_MAX;
+		long written;
 
 		if (__atomic_load_n(&wb->stop, __ATOMIC_ACQUIRE))
 			break;
 		__atomic_store_n(&wb->kicked, 0, __ATOMIC_RELEASE);
 		if (!full && deadline_passed(&periodic))
 			full = true;
-		if (full)
+		if (full && !writeback_test_no_expire)
+			written = wb_do_pass(wb, 0, true, &next);
+		else
+			written = wb_do_pass(wb, c->dirty_background, full, NULL);
+		if (full) {
 			deadline_after_ms(&periodic, c->writeback_interval_ms);
-
-		long written = wb_do_pass(wb, full ? 0 : c->dirty_background, full);
+			uint64_t at =
+			    (uint64_t)periodic.tv_sec * 1000000000u + (uint64_t)periodic.tv_nsec;
+			if (next < at) { /* a mapping expires before the next period */
+				periodic.tv_sec = (time_t)(next / 1000000000u);
+				periodic.tv_nsec = (long)(next % 1000000000u);
+			}
+		}
 
 		__atomic_store_n(&wb->last_pass_written, (uint64_t)written, __ATOMIC_RELEASE);
 		__atomic_fetch_add(&wb->passes, 1, __ATOMIC_ACQ_REL);

@@ -39,6 +39,7 @@ static const char *const op_names[STORE_OP_NR + 1] = {
     [STORE_OP_READLINK] = "store readlink",
     [STORE_OP_SETATTR] = "store setattr",
     [STORE_OP_RESERVE] = "store reserve",
+    [STORE_OP_SYNC_DIR] = "store sync dir",
     [STORE_OP_ANY] = "store any",
 };
 
@@ -345,10 +346,9 @@ int store_setattr(struct store *s, const char *path, const struct store_setattr 
 	return s->ops->setattr ? s->ops->setattr(s, p, attr) : -EOPNOTSUPP;
 }
 
-void store_close(struct store *s)
+int store_close(struct store *s)
 {
-	if (s)
-		s->ops->close(s);
+	return s ? s->ops->close(s) : 0;
 }
 
 /* ---- data ---- */
@@ -510,4 +510,13 @@ void store_unreserve(struct store_inode *si, int64_t pos, int64_t len)
 {
 	if (pos >= 0 && len > 0 && pos <= INT64_MAX - len && si->store->ops->unreserve)
 		si->store->ops->unreserve(si, pos, len);
+}
+
+int store_sync_dir(struct store *s, const char *path)
+{
+	char p[STORE_PATH_MAX];
+	int ret = store_enter(s, STORE_OP_SYNC_DIR, NULL, 0, 0);
+	if (!ret)
+		ret = norm(path, p, true);
+	return ret ? ret : s->ops->sync_dir(s, p);
 }

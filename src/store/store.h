@@ -88,6 +88,7 @@ enum store_op {
 	STORE_OP_READLINK,
 	STORE_OP_SETATTR,
 	STORE_OP_RESERVE,
+	STORE_OP_SYNC_DIR,
 	STORE_OP_NR,
 	STORE_OP_ANY = STORE_OP_NR, /* injection slot consulted by every op */
 };
@@ -165,10 +166,11 @@ struct store_ops {
 	int (*symlink)(struct store *s, const char *target, const char *path);
 	ssize_t (*readlink)(struct store *s, const char *path, char *buf, size_t size);
 	int (*setattr)(struct store *s, const char *path, const struct store_setattr *attr);
+	int (*sync_dir)(struct store *s, const char *path);
 	/* Optional (NULL: the store finds space at write time, as dir does). */
 	int (*reserve)(struct store_inode *si, int64_t pos, int64_t len);
 	void (*unreserve)(struct store_inode *si, int64_t pos, int64_t len);
-	void (*close)(struct store *s);
+	int (*close)(struct store *s);
 };
 
 struct store {
@@ -205,8 +207,10 @@ int store_open_dir(const char *root, struct store **out);
  * corrupt or of an unknown version gives -EINVAL / -EUCLEAN / -EOPNOTSUPP
  * and logs one clear line to stderr saying what is wrong. */
 int store_open_vol(const char *image, struct store **out);
-/* Closes the store and drops its lock. No store_inode may remain open. */
-void store_close(struct store *s);
+/* Closes the store and drops its lock. No store_inode may remain open.
+ * 0, or -errno when what the store still held could not be made durable
+ * (vol: the final commit failed; the store is closed all the same). */
+int store_close(struct store *s);
 
 /* ---- namespace ---- */
 
@@ -300,6 +304,13 @@ int store_sync(struct store_inode *si, bool datasync);
  */
 int store_reserve(struct store_inode *si, int64_t pos, int64_t len);
 void store_unreserve(struct store_inode *si, int64_t pos, int64_t len);
+/* fsync of the directory @path ("" = root): every change of its entries
+ * made so far (create, unlink, rename into or out of it, mkdir, rmdir) is
+ * durable when it returns 0. vol: a commit of the journal, which makes
+ * every change up to now durable (as ext4's journal does); dir: fsync of
+ * the host directory (syncfs of the host file system if the path no longer
+ * names a directory of ours). */
+int store_sync_dir(struct store *s, const char *path);
 
 /* ---- fault injection (tests) ---- */
 

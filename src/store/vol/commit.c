@@ -430,7 +430,7 @@ static int commit_install(struct vstore *vs, struct commit_ctx *c, int r, bool c
 		vs->blk_dirty[vs->dirty[k]] = 0;
 	}
 	vs->ndirty = 0;
-	vs->commits++;
+	__atomic_fetch_add(&vs->commits, 1, __ATOMIC_RELAXED); /* read without vs->lock */
 	vs_resv_committed(vs); /* the tree nodes reserved for are written */
 	return 0;
 }

@@ -4,7 +4,7 @@
  * making a volume and checking/repairing one at rest. Used by the
  * `pagecache mkfs` and `pagecache fsck` commands and by the tests.
  *
- * Locking: none; both take the image's exclusive lock (flock) and fail with
+ * Locking: none; mkfs and fsck take the image's exclusive lock (flock) and fail with
  * -EBUSY while a store has it open.
  */
 #ifndef PC_STORE_VOL_VOL_H
@@ -44,5 +44,19 @@ enum {
  * says so. Replays a pending journal first (as mount would). Returns one of
  * VOL_FSCK_*. */
 int vol_fsck(const char *image, bool repair, FILE *report);
+
+struct store;
+/* Starts the periodic commit of the vol store @s (from store_open_vol):
+ * every @interval_ms (> 0) whatever changed since the last commit is
+ * committed (data written only in place is flushed), so that a crash loses
+ * at most about one interval of changes that reached the store. Stopped by
+ * store_close, before its final commit. 0, -EINVAL (0 ms, already
+ * running), or -errno from pthread_create. */
+int vol_store_start_commit_timer(struct store *s, unsigned interval_ms);
+/* Commits of the vol store @s so far, how many the periodic commit made
+ * (it counts a flush of data written in place as one too), and how many
+ * times it woke and looked for changes. */
+void vol_store_commit_counts(struct store *s, uint64_t *commits, uint64_t *periodic,
+			     uint64_t *checks);
 
 #endif

@@ -9,6 +9,7 @@
  *
  * Files: backend.c (ops table, open/close), namei.c (paths, directories,
  * namespace ops), data.c (data ops), commit.c (commit, journal, replay),
+ * commit_timer.c (the periodic commit),
  * load.c (reading a volume into memory, shared with fsck), mkfs.c, fsck.c.
  *
  * Locking: vs->lock (a mutex) covers all of this state: the namespace,
@@ -157,6 +158,16 @@ struct vstore {
 	bool frozen;
 	pthread_cond_t thaw;
 	unsigned long thaw_waits; /* changes that waited for a commit (tests) */
+	/* the periodic commit (commit_timer.c): timer_lock guards timer_stop
+	 * and the sleep; the rest is set before the thread starts */
+	pthread_mutex_t timer_lock;
+	pthread_cond_t timer_cond;
+	pthread_t timer;
+	bool timer_running, timer_stop;
+	bool timer_failing; /* the timer thread's own */
+	unsigned commit_interval_ms;
+	unsigned long periodic_commits; /* atomic: commits (or flushes) the timer made */
+	unsigned long timer_ticks;	/* atomic: times the timer woke and looked (tests) */
 };
 
 /* vs->lock for an operation that changes the store's state: taken, then
@@ -270,6 +281,14 @@ void vs_evict(struct vstore *vs, struct vnode *n);
  * stops at a nonzero return. */
 int vs_for_each_meta(const struct vnode *n, int (*fn)(void *arg, uint64_t start, uint64_t len),
 		     void *arg);
+
+/* ---- commit_timer.c ---- */
+/* Stops the periodic commit thread (if running) and waits for it. Caller
+ * holds no lock. */
+void vs_stop_commit_timer(struct vstore *vs);
+/* Tests: the timer wakes up but commits nothing (a crash then loses every
+ * change since the last fsync). */
+extern bool vol_test_no_periodic_commit;
 
 /* ---- namei.c ---- */
 extern const struct store_ops vol_store_ops_ns; /* the namespace half */
