@@ -220,7 +220,7 @@ int main(int argc, char **argv)
 	}
 	struct pc_stats st;
 
-	pc_get_stats(engs[0], &st); /* lock statistics are per process */
+	pc_get_stats(engs[0], &st, sizeof(st)); /* lock statistics are per process */
 	emit_info("lock_contended", "%llu sleeping acquisitions, %.1f ms waited (all engines)",
 		  (unsigned long long)st.lock_contended, (double)st.lock_wait_ns / 1e6);
 	for (int p = 0; p < NPOL; p++) {

@@ -33,7 +33,7 @@ int pcfs_stats_text(char *buf, size_t size)
 {
 	struct pc_stats s;
 
-	pc_get_stats(pcfs.e, &s);
+	pc_get_stats(pcfs.e, &s, sizeof(s));
 	return snprintf(
 	    buf, size,
 	    "cached_pages %" PRIu64 "\ndirty_pages %" PRIu64 "\nwriteback_pages %" PRIu64
@@ -53,7 +53,7 @@ void pcfs_stats_line(char *buf, size_t size)
 	struct pc_stats s;
 	uint64_t look;
 
-	pc_get_stats(pcfs.e, &s);
+	pc_get_stats(pcfs.e, &s, sizeof(s));
 	look = s.hits + s.misses;
 	snprintf(buf, size,
 		 "pagecache: cache %" PRIu64 " KiB, hit %.1f%%, misses %" PRIu64 ", dirty %" PRIu64
@@ -116,7 +116,7 @@ int cmd_mount(int argc, char **argv)
 	    {0, 0, 0, 0},
 	};
 	const char *dir = NULL, *image = NULL, *mnt, *extra = NULL;
-	struct pc_options po = {0};
+	struct pc_options po = {.size = sizeof(po)};
 	unsigned threads = 16;
 	bool served = false;
 	int c, ret, rc = 1;

@@ -19,6 +19,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "store/vol/vol.h"
+#include "pagecache.h"
 
 struct prog {
 	const char *name; /* shown in the table */
@@ -268,8 +269,8 @@ int cmd_stress(int argc, char **argv)
 				fprintf(stderr, "\npagecache stress: unmount reported an error\n");
 				fails++;
 			}
-			int r = vol_fsck(image, false, stderr);
-			if (r != VOL_FSCK_CLEAN) {
+			int r = pc_vol_fsck(image, 0, stderr);
+			if (r != PC_FSCK_CLEAN) {
 				fprintf(stderr, "\npagecache stress: fsck of %s: %d\n", image, r);
 				fsck_bad++;
 				fails++;

@@ -20,6 +20,7 @@
 
 int pc_link(struct pc_engine *e, const char *from, const char *to)
 {
+	engine_enter(e);
 	if (!e)
 		return -EINVAL;
 	if (!from || !to)
@@ -29,6 +30,7 @@ int pc_link(struct pc_engine *e, const char *from, const char *to)
 
 int pc_symlink(struct pc_engine *e, const char *target, const char *path)
 {
+	engine_enter(e);
 	if (!e)
 		return -EINVAL;
 	if (!target || !path)
@@ -38,6 +40,7 @@ int pc_symlink(struct pc_engine *e, const char *target, const char *path)
 
 ssize_t pc_readlink(struct pc_engine *e, const char *path, char *buf, size_t size)
 {
+	engine_enter(e);
 	if (!e)
 		return -EINVAL;
 	if (!path || (!buf && size))
@@ -48,6 +51,7 @@ ssize_t pc_readlink(struct pc_engine *e, const char *path, char *buf, size_t siz
 int pc_chmod(struct pc_engine *e, const char *path, mode_t mode)
 {
 	struct store_setattr a = {.valid = STORE_ATTR_MODE, .mode = mode & 07777};
+	engine_enter(e);
 
 	if (!e)
 		return -EINVAL;
@@ -59,6 +63,7 @@ int pc_chmod(struct pc_engine *e, const char *path, mode_t mode)
 int pc_chown(struct pc_engine *e, const char *path, uid_t uid, gid_t gid)
 {
 	struct store_setattr a = {.uid = uid, .gid = gid};
+	engine_enter(e);
 
 	if (!e)
 		return -EINVAL;
@@ -83,6 +88,7 @@ int pc_utimens(struct pc_engine *e, const char *path, const struct timespec ts[2
 	struct file *f = NULL;
 	struct stat st;
 	int err, fd = -1;
+	engine_enter(e);
 
 	if (!e)
 		return -EINVAL;
@@ -127,6 +133,7 @@ out:
 int pc_truncate(struct pc_engine *e, const char *path, off_t length)
 {
 	int fd, err, err2;
+	engine_enter(e);
 
 	if (!e)
 		return -EINVAL;
@@ -144,6 +151,7 @@ int pc_truncate(struct pc_engine *e, const char *path, off_t length)
 
 int pc_statfs(struct pc_engine *e, struct statvfs *st)
 {
+	engine_enter(e);
 	if (!e)
 		return -EINVAL;
 	if (!st)

@@ -44,6 +44,23 @@ struct pc_engine {
 	int fault_mechanism; /* enum pc_fault_mechanism (src/api/mmap.c) */
 };
 
+/* A call on @e starts in this thread: its lock sleeps count for @e
+ * (pc_get_stats). fdget does it for the calls on an fd. */
+static inline void engine_enter(struct pc_engine *e)
+{
+	if (e)
+		current->lock_sink = &e->cache.lock_stats;
+}
+
+/* The smallest layouts accepted: struct pc_options of version 1 (every
+ * field through fault_mechanism), struct pc_stats with its first counter. */
+#define PC_OPTIONS_SIZE_V1 (offsetof(struct pc_options, fault_mechanism) + sizeof(int))
+#define PC_STATS_SIZE_V0   sizeof(uint64_t)
+
+/* Copies a caller's struct of @usize bytes into @dst (@ksize bytes): see
+ * engine.c. 0, -EINVAL (@usize < @min) or -E2BIG. */
+int copy_struct_in(void *dst, size_t ksize, const void *src, size_t usize, size_t min);
+
 /* Unmaps every view pc_mmap made on @e (pc_engine_close, before the files
  * go): src/api/mmap.c. */
 void pc_munmap_all(struct pc_engine *e);

@@ -75,6 +75,7 @@ int pc_open(struct pc_engine *e, const char *path, int flags, mode_t mode)
 	struct store_inode *si;
 	struct inode *inode;
 	struct file *f;
+	engine_enter(e);
 
 	if (!e)
 		return -EINVAL;
@@ -127,6 +128,7 @@ int pc_open(struct pc_engine *e, const char *path, int flags, mode_t mode)
 int pc_close(struct pc_engine *e, int fd)
 {
 	struct file *f;
+	engine_enter(e);
 
 	if (!e)
 		return -EINVAL;
@@ -141,6 +143,7 @@ int pc_close(struct pc_engine *e, int fd)
 int pc_stat(struct pc_engine *e, const char *path, struct stat *st)
 {
 	int err;
+	engine_enter(e);
 
 	if (!e)
 		return -EINVAL;
@@ -154,6 +157,7 @@ int pc_stat(struct pc_engine *e, const char *path, struct stat *st)
 
 int pc_unlink(struct pc_engine *e, const char *path)
 {
+	engine_enter(e);
 	if (!e)
 		return -EINVAL;
 	if (!path)
@@ -168,6 +172,7 @@ int pc_unlink(struct pc_engine *e, const char *path)
 
 int pc_rename(struct pc_engine *e, const char *from, const char *to, unsigned flags)
 {
+	engine_enter(e);
 	if (!e)
 		return -EINVAL;
 	if (!from || !to)
@@ -186,6 +191,7 @@ int pc_rename(struct pc_engine *e, const char *from, const char *to, unsigned fl
 
 int pc_mkdir(struct pc_engine *e, const char *path, mode_t mode)
 {
+	engine_enter(e);
 	if (!e)
 		return -EINVAL;
 	if (!path)
@@ -195,6 +201,7 @@ int pc_mkdir(struct pc_engine *e, const char *path, mode_t mode)
 
 int pc_rmdir(struct pc_engine *e, const char *path)
 {
+	engine_enter(e);
 	if (!e)
 		return -EINVAL;
 	if (!path)
@@ -230,6 +237,7 @@ ssize_t pc_readdir(struct pc_engine *e, int fd, struct pc_dirent *ents, size_t m
 	struct stat st;
 	struct file *f;
 	int err;
+	engine_enter(e);
 
 	if (!e)
 		return -EINVAL;

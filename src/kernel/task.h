@@ -17,6 +17,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 
+#include "kernel/lockstat.h"
 #include "kernel/compiler.h"
 #include "kernel/list.h"
 #include "kernel/raw_spinlock.h"
@@ -78,6 +79,9 @@ struct task {
 	struct sched_thread *sched;
 
 	struct task_stats stats;
+	/* Where this thread's lock sleeps are also counted (the engine it runs
+	 * a call of), or NULL. Written by the thread itself. */
+	struct lock_sink *lock_sink;
 	/* TSan: a lock operation between pre_lock and post_lock (abandon closes it). */
 	void *tsan_lock;
 	unsigned tsan_flags;
@@ -96,6 +100,17 @@ static inline struct task *get_current(void)
 	return t;
 }
 #define current (get_current())
+
+/* Counts one lock sleep of @ns in @t's lock sink (lockstat.h), if any. */
+static inline void lock_sink_account(struct task *t, uint64_t ns)
+{
+	struct lock_sink *s = t->lock_sink;
+
+	if (s) {
+		__atomic_fetch_add(&s->contended, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&s->wait_ns, ns, __ATOMIC_RELAXED);
+	}
+}
 
 /* pagefault_disable(): user-memory accesses in this section must not sleep in
  * our fault handler; the handler makes the copy return short instead. */

@@ -27,7 +27,7 @@
 #include "kernel/task.h"
 #include "mm/fault_dio.h"
 
-bool fault_dio_test_no_order;
+TEST_SWITCH(fault_dio_test_no_order);
 
 /* The DIO range and what the handler did, for this thread's DIO. */
 static __thread struct {

@@ -37,6 +37,7 @@
 #include <stdint.h>
 
 #include "mm/filemap.h"
+#include "kernel/testswitch.h"
 
 /* The validator subclass of a DIO's BLOCK (held across user faults). */
 #define DIO_BLOCK_SUBCLASS 2
@@ -62,6 +63,6 @@ bool fault_dio_lock_add(struct address_space *m, pgoff_t index);
 
 /* Test switch (H5): block on ADD whatever the address order (the rule's
  * trylock + drop-and-retry off): two DIOs between two files can deadlock. */
-extern bool fault_dio_test_no_order;
+DECLARE_TEST_SWITCH(fault_dio_test_no_order);
 
 #endif

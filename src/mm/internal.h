@@ -19,6 +19,7 @@
 #define PC_MM_INTERNAL_H
 
 #include "mm/filemap.h"
+#include "kernel/testswitch.h"
 
 /* ---- filemap core, used by writeback and reclaim ---- */
 
@@ -51,7 +52,7 @@ bool clear_page_dirty_for_io(struct page *page);
 int writepage(struct page *page);
 /* Test switch: writepage drops the DIRTY tag before it sets the WRITEBACK
  * tag (test_writeback shows a write-and-wait then missing the page). */
-extern bool writeback_test_untag_early;
+DECLARE_TEST_SWITCH(writeback_test_untag_early);
 /* After dirtying pages: start background writeback above dirty_background,
  * and make the caller wait while nr_dirty is above dirty_limit. Called with
  * i_rwsem held and no other lock. @nowait: never sleep. */

@@ -120,7 +120,7 @@ static uaccess_fault_fn fault_hook;	     /* atomic */
 static pthread_once_t uaccess_once = PTHREAD_ONCE_INIT;
 
 /* The test switch of uaccess.h. */
-bool uaccess_test_faulting_nofault;
+TEST_SWITCH(uaccess_test_faulting_nofault);
 static int uaccess_init_err;
 
 static const char *extable_fixup(uintptr_t rip)

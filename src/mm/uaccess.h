@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include "kernel/testswitch.h"
 
 /* Installs the fault handler once (idempotent; called by mm_cache_init). */
 int uaccess_init(void);
@@ -36,7 +37,7 @@ void uaccess_set_fault_hook(uaccess_fault_fn fn);
 
 /* Test switch (hazard H2): a nofault copy's fault goes to the fault hook
  * like any other (the "faulting copy" the design forbids under locks). */
-extern bool uaccess_test_faulting_nofault;
+DECLARE_TEST_SWITCH(uaccess_test_faulting_nofault);
 
 size_t copy_from_user_nofault(void *dst, const void *usrc, size_t n);
 size_t copy_to_user_nofault(void *udst, const void *src, size_t n);

@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "mm/page.h"
+#include "kernel/testswitch.h"
 
 struct address_space;
 
@@ -96,10 +97,10 @@ void mm_page_mkclean(struct page *page);
 void unmap_mapping_pages(struct address_space *m, pgoff_t start, pgoff_t nr, bool even_cows);
 
 /* Test switch (H7): the fault path keeps the mm lock across the fill. */
-extern bool mm_fault_test_keep_mm_lock;
+DECLARE_TEST_SWITCH(mm_fault_test_keep_mm_lock);
 /* Test knob: the most kernel VMAs fallback views may use together (0: the
  * default, a quarter of vm.max_map_count). Set before mapping. */
-extern long mm_fallback_test_vma_budget;
+DECLARE_TEST_KNOB(long, mm_fallback_test_vma_budget);
 /* Kernel VMAs the fallback views use now (for tests). */
 long mm_fallback_vmas(void);
 

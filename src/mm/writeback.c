@@ -166,7 +166,7 @@ int file_check_and_advance_wb_err(struct address_space *m, errseq_t *since)
 /* Test switch: writepage clears the DIRTY tag with PG_dirty, before the
  * WRITEBACK tag is set (the old order: a write-and-wait in between saw
  * neither tag and returned before the store write). */
-bool writeback_test_untag_early;
+TEST_SWITCH(writeback_test_untag_early);
 
 int writepage(struct page *page)
 {
@@ -549,6 +549,7 @@ static void *wb_thread_fn(void *arg)
 	struct timespec periodic;
 
 	pthread_setname_np(pthread_self(), WB_THREAD_NAME);
+	current->lock_sink = &c->lock_stats;
 	deadline_after_ms(&periodic, c->writeback_interval_ms);
 	for (;;) {
 		bool full = wb_sleep(wb, &periodic);
