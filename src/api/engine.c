@@ -15,6 +15,7 @@
 #include "api/engine.h"
 #include "api/engine_internal.h"
 #include "kernel/lockstat.h"
+#include "mm/uaccess.h"
 
 #define DEFAULT_MEM_LIMIT     (256ul << 20)
 #define DEFAULT_READAHEAD_MAX (128ul << 10)
@@ -99,6 +100,7 @@ int pc_engine_open(const struct pc_options *uopts, struct pc_engine **out)
 		goto out_cache;
 	fdtable_init(&e->fdt);
 	e->fault_mechanism = opts->fault_mechanism;
+	uaccess_check_sigmask(); /* this thread's mask may have changed since */
 	*out = e;
 	return 0;
 

@@ -58,6 +58,7 @@ struct file {
 	 * and readdir finds no entries. */
 	char *f_path;
 	struct stat f_dir_stat;
+	bool f_has_locks; /* atomic: took a flock/OFD lock once (fs/locks.c) */
 };
 
 /* Regular file on @inode (the file takes over the caller's inode

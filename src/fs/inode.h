@@ -22,6 +22,7 @@
 
 #include <stdint.h>
 
+#include "fs/locks.h"
 #include "kernel/list.h"
 #include "kernel/mutex.h"
 #include "kernel/rwsem.h"
@@ -60,6 +61,7 @@ struct inode {
 	 * stat shows them over the store's (attr.c: inode_update_time). */
 	int64_t i_mtime_ns, i_ctime_ns;
 	struct inode_table *i_table;
+	struct file_lock_context i_flctx; /* flock and OFD locks (fs/locks.c) */
 
 	/* under the table lock */
 	unsigned i_count;
@@ -95,6 +97,10 @@ int iget_store(struct inode_table *t, struct store_inode *si, struct inode **out
  * writeback error met doing so, or 0: the caller must pass it on, the data
  * is lost. Called with no lock held. */
 int iput(struct inode *inode);
+/* syncfs: writes back and waits for every cached inode of @t and syncs its
+ * store inode (each referenced in turn, under no lock). The first error, or
+ * 0. The table lock (leaf) only to take the references. */
+int sync_inodes(struct inode_table *t);
 /* stat(2) of a store path: the store's attributes, with the size of the
  * file's inode when it has one (dirty data may extend it; an inode being
  * evicted still has the right size). No lock held by the caller. */

@@ -63,6 +63,10 @@ struct task {
 
 	/* Faults: depth of pagefault_disable(); DIO's faults-disabled mapping. */
 	int pagefault_disabled;
+	/* The thread blocked SIGSEGV or SIGBUS when its mask was last looked
+	 * at (task creation, task_check_sigmask): its user copies then run
+	 * without signals (mm/uaccess.c). */
+	bool fault_sigs_blocked;
 	struct address_space *fdm;
 	bool fdm_dropped;
 
@@ -91,6 +95,9 @@ struct task {
 
 extern __thread struct task *__current_task;
 struct task *task_create_current(void);
+/* Looks at the calling thread's signal mask again (a system call):
+ * sets t->fault_sigs_blocked and returns it. */
+bool task_check_sigmask(struct task *t);
 
 static inline struct task *get_current(void)
 {

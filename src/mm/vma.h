@@ -55,22 +55,27 @@ enum { MM_FAULT_AUTO = 0, MM_FAULT_UFFD = 1, MM_FAULT_FALLBACK = 2 };
  */
 int mm_map(struct address_space *m, size_t len, int prot, int flags, int64_t off, bool may_write,
 	   int mech, void *tag, void *owner, void **addr);
-/* Removes the whole view at @addr of @len bytes (as mapped); *owner gets
- * the owner passed to mm_map. -EINVAL if no such view. */
-int mm_unmap(void *addr, size_t len, void **owner);
+/* Removes the whole view at @addr of @len bytes (as mapped) that was mapped
+ * with @tag; *owner gets the owner passed to mm_map. -EINVAL if no such
+ * view. The calls below also take the caller's @tag: a range in a view
+ * mapped with another tag (another engine's) is -EINVAL. */
+int mm_unmap(void *addr, size_t len, void *tag, void **owner);
+/* The mechanism a view asking for @mech gets now: MM_FAULT_UFFD or
+ * MM_FAULT_FALLBACK, -ENODEV for UFFD without a usable userfaultfd. */
+int mm_fault_mechanism(int mech);
 /* Unmaps one view mapped with @tag and returns its owner; NULL when none
  * is left (pc_engine_close unmaps an engine's views this way). */
 void *mm_unmap_one_tagged(void *tag);
 /* msync: MS_SYNC writes back and waits, MS_ASYNC starts writeback,
  * MS_INVALIDATE alone does nothing (views are coherent with the cache).
  * The range must lie in one view. */
-int mm_sync(void *addr, size_t len, int flags);
+int mm_sync(void *addr, size_t len, int flags, void *tag);
 
 /* mprotect of [addr, addr + len) inside one view: PROT_NONE, PROT_READ [|
  * PROT_WRITE]. -EACCES: PROT_WRITE on a shared view of a file not open for
  * writing; -ENOMEM: not inside one view. Pages stay write-protected for
  * write-notify whatever the protection. */
-int mm_protect(void *addr, size_t len, int prot);
+int mm_protect(void *addr, size_t len, int prot, void *tag);
 
 /* madvise: MADV_WILLNEED (readahead of the range), MADV_DONTNEED (unmap
  * the range from the view: the next access faults; a private view loses
@@ -78,7 +83,7 @@ int mm_protect(void *addr, size_t len, int prot);
  * range in, as loads / as stores: -EFAULT where a SIGBUS would be raised,
  * -EINVAL for POPULATE_WRITE on a view without PROT_WRITE). The range must
  * lie in one view (-ENOMEM otherwise). */
-int mm_advise(void *addr, size_t len, int advice);
+int mm_advise(void *addr, size_t len, int advice, void *tag);
 
 /* Writeback (writepage), page locked, dirty bit just cleared: write-protect
  * the page in every writable shared view so the next store re-dirties it. */
