@@ -81,7 +81,7 @@ static int find_vma_range(uintptr_t addr, size_t len, void *tag, struct vma **vp
 
 	if (!v || addr + len > v->end || addr + len < addr)
 		return -ENOMEM;
-	if (v->tag != tag)
+	if (v->tag != tag && !mm_test_any_tag)
 		return -EINVAL;
 	*vp = v;
 	return 0;
@@ -93,6 +93,8 @@ static int mm_ready(void)
 	pthread_once(&mm_once, mm_init_once);
 	return mm.init_err;
 }
+
+TEST_SWITCH(mm_test_any_tag);
 
 int mm_fault_mechanism(int mech)
 {

@@ -106,6 +106,9 @@ DECLARE_TEST_SWITCH(mm_fault_test_keep_mm_lock);
 /* Test knob: the most kernel VMAs fallback views may use together (0: the
  * default, a quarter of vm.max_map_count). Set before mapping. */
 DECLARE_TEST_KNOB(long, mm_fallback_test_vma_budget);
+/* Test switch: mm_sync/mm_protect/mm_advise take a view of any tag (another
+ * engine's view is then synced, protected, advised through this one). */
+DECLARE_TEST_SWITCH(mm_test_any_tag);
 /* Kernel VMAs the fallback views use now (for tests). */
 long mm_fallback_vmas(void);
 
