@@ -27,8 +27,9 @@ struct pc_options_v0 {
 	int fault_mechanism;
 };
 
-/* struct pc_stats of then: the same 16 counters, without a size to say so. */
-#define PC_STATS_V0_COUNTERS 16
+/* struct pc_stats of then: the counters up to dio_bounced (the same layout
+ * as version 1's), without a size to say so. */
+#define PC_STATS_V0_SIZE (offsetof(struct pc_stats, dio_bounced) + sizeof(uint64_t))
 
 #define COMPAT_API __attribute__((visibility("default"), used))
 
@@ -55,8 +56,8 @@ int compat0_pc_engine_open(const struct pc_options_v0 *o, struct pc_engine **out
 
 void compat0_pc_get_stats(struct pc_engine *e, struct pc_stats *st)
 {
-	if (st && pc_get_stats(e, st, PC_STATS_V0_COUNTERS * sizeof(uint64_t)))
-		memset(st, 0, PC_STATS_V0_COUNTERS * sizeof(uint64_t));
+	if (st && pc_get_stats(e, st, PC_STATS_V0_SIZE))
+		memset(st, 0, PC_STATS_V0_SIZE);
 }
 
 __asm__(".symver compat0_pc_engine_open, pc_engine_open@PAGECACHE_0");
