@@ -116,7 +116,10 @@ struct pc_options {
 	int fault_mechanism; /* enum pc_fault_mechanism: how views fault; 0 = AUTO */
 };
 /* struct pc_options o = PC_OPTIONS_INIT; then set the fields wanted. */
-#define PC_OPTIONS_INIT {sizeof(struct pc_options), NULL, NULL, 0, 0, 0, 0, 0, PC_POLICY_TWO_STATE, 0}
+#define PC_OPTIONS_INIT                                                                      \
+	{                                                                                    \
+		sizeof(struct pc_options), NULL, NULL, 0, 0, 0, 0, 0, PC_POLICY_TWO_STATE, 0 \
+	}
 
 /* How pc_mmap views take their page faults (pc_options.fault_mechanism). */
 enum pc_fault_mechanism {
@@ -152,10 +155,10 @@ PC_API ssize_t pc_pread(struct pc_engine *e, int fd, void *buf, size_t count, of
 PC_API ssize_t pc_pwrite(struct pc_engine *e, int fd, const void *buf, size_t count, off_t offset);
 /* offset -1: the file position. flags: 0, RWF_NOWAIT (-EAGAIN rather than
  * block on I/O or a lock), RWF_DSYNC, RWF_SYNC, RWF_APPEND. */
-PC_API ssize_t pc_preadv2(struct pc_engine *e, int fd, const struct iovec *iov, int iovcnt, off_t offset,
-		   int flags);
-PC_API ssize_t pc_pwritev2(struct pc_engine *e, int fd, const struct iovec *iov, int iovcnt, off_t offset,
-		    int flags);
+PC_API ssize_t pc_preadv2(struct pc_engine *e, int fd, const struct iovec *iov, int iovcnt,
+			  off_t offset, int flags);
+PC_API ssize_t pc_pwritev2(struct pc_engine *e, int fd, const struct iovec *iov, int iovcnt,
+			   off_t offset, int flags);
 
 /* whence: SEEK_SET, SEEK_CUR, SEEK_END, SEEK_DATA, SEEK_HOLE. */
 PC_API off_t pc_lseek(struct pc_engine *e, int fd, off_t offset, int whence);
@@ -196,7 +199,8 @@ PC_API int pc_fstat(struct pc_engine *e, int fd, struct stat *st);
  * under PC_FAULT_UFFD, or a directory; -EACCES: fd not readable, or
  * MAP_SHARED|PROT_WRITE on a fd not open for writing; -ENOMEM: the
  * fallback's VMA budget is spent). */
-PC_API void *pc_mmap(struct pc_engine *e, int fd, size_t len, int prot, int flags, off_t offset, int *err);
+PC_API void *pc_mmap(struct pc_engine *e, int fd, size_t len, int prot, int flags, off_t offset,
+		     int *err);
 /* Unmaps a whole view (the address and length pc_mmap was given). */
 PC_API int pc_munmap(struct pc_engine *e, void *addr, size_t len);
 /* flags: MS_SYNC (write back and wait), MS_ASYNC (start writeback),

@@ -26,8 +26,8 @@ static DEFINE_LOCK_CLASS(flc_lock_key, "flc_lock");
 
 struct file_lock {
 	struct list_head fl_list;
-	struct file *fl_file; /* the owner */
-	int fl_type;	      /* F_RDLCK or F_WRLCK */
+	struct file *fl_file;	  /* the owner */
+	int fl_type;		  /* F_RDLCK or F_WRLCK */
 	int64_t fl_start, fl_end; /* inclusive; OFFSET_MAX: to the end of any file */
 };
 

@@ -24,7 +24,7 @@ struct file;
 
 /* Per-inode lock context (struct file_lock_context). */
 struct file_lock_context {
-	struct mutex lock;	   /* "flc_lock" (leaf) */
+	struct mutex lock;	    /* "flc_lock" (leaf) */
 	struct list_head flc_flock; /* struct file_lock: flock locks */
 	struct list_head flc_posix; /* struct file_lock: OFD locks, sorted by start */
 	struct wait_queue_head wait;

@@ -29,7 +29,7 @@ struct lock_class_key {
 	uint32_t registered;
 };
 
-#define DEFINE_LOCK_CLASS(var, nm) struct lock_class_key var = { .name = (nm) }
+#define DEFINE_LOCK_CLASS(var, nm) struct lock_class_key var = {.name = (nm)}
 
 /* The contention of one set of locks, whatever their classes: an engine's
  * (struct mm_cache). A sleeping acquisition is added to the sink of the

@@ -156,7 +156,8 @@ TEST(memlimit_holds_with_a_10x_working_set)
 	file_size = limit_bytes * 10 / NFILES;
 	limit_pages = limit_bytes / 4096;
 	bound_pages = limit_pages + (limit_pages * 5 + 99) / 100;
-	struct pc_options o = {.size = sizeof(o), .mem_limit = limit_bytes, .writeback_interval_ms = 100};
+	struct pc_options o = {
+	    .size = sizeof(o), .mem_limit = limit_bytes, .writeback_interval_ms = 100};
 	eng = api_engine_open(dir, &o);
 	buf = aligned_alloc(4096, MAXIO);
 	CHECK(buf);

@@ -32,12 +32,12 @@
 #include "pagecache.h"
 
 /* A child's checks: failing one ends the child with status 1 and the line. */
-#define KCHECK(cond)                                                                               \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "# child: %s:%d: %s\n", __FILE__, __LINE__, #cond);        \
-			_exit(1);                                                                  \
-		}                                                                                  \
+#define KCHECK(cond)                                                                        \
+	do {                                                                                \
+		if (!(cond)) {                                                              \
+			fprintf(stderr, "# child: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+			_exit(1);                                                           \
+		}                                                                           \
 	} while (0)
 
 /* Runs @fn(@arg) in a child; returns its wait status. */

@@ -14,10 +14,10 @@
 
 #include <pagecache.h>
 
-#define FAIL(what, err)                                                                            \
-	do {                                                                                       \
-		fprintf(stderr, "example: %s: %d\n", (what), (int)(err));                          \
-		return 1;                                                                          \
+#define FAIL(what, err)                                                   \
+	do {                                                              \
+		fprintf(stderr, "example: %s: %d\n", (what), (int)(err)); \
+		return 1;                                                 \
 	} while (0)
 
 int main(int argc, char **argv)
@@ -69,7 +69,6 @@ int main(int argc, char **argv)
 	err = pc_engine_close(e);
 	if (err)
 		FAIL("pc_engine_close", err);
-	printf("example: ok (%llu pages were cached)\n",
-	       (unsigned long long)st.cached_pages);
+	printf("example: ok (%llu pages were cached)\n", (unsigned long long)st.cached_pages);
 	return 0;
 }
