@@ -30,7 +30,8 @@ $CC -std=gnu11 -Wall -Werror "${san[@]}" -I"$src/tests/abi" "$src/tests/abi/old_
 	-o "$tmp/old_app" -L"$tmp/stub" -lpagecache || exit 1
 echo "# NEEDED: $(readelf -d "$tmp/old_app" | sed -n 's/.*NEEDED.*\[\(libpagecache[^]]*\)\].*/\1/p')"
 echo "# references: $(nm -D "$tmp/old_app" | grep -c ' U pc_') unversioned pc_* symbols"
-if LD_LIBRARY_PATH=$tmp/new "$tmp/old_app" "$tmp/store1"; then
+LD_LIBRARY_PATH=$tmp/new "$tmp/old_app" "$tmp/store1" 2>&1 | sed 's/^/# /'
+if [ "${PIPESTATUS[0]}" = 0 ]; then
 	echo "ok 1 - an old binary runs against the new library"
 else
 	echo "not ok 1 - an old binary runs against the new library"
