@@ -20,7 +20,7 @@
 
 int pc_link(struct pc_engine *e, const char *from, const char *to)
 {
-	engine_enter(e);
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
 	if (!from || !to)
@@ -30,7 +30,7 @@ int pc_link(struct pc_engine *e, const char *from, const char *to)
 
 int pc_symlink(struct pc_engine *e, const char *target, const char *path)
 {
-	engine_enter(e);
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
 	if (!target || !path)
@@ -40,7 +40,7 @@ int pc_symlink(struct pc_engine *e, const char *target, const char *path)
 
 ssize_t pc_readlink(struct pc_engine *e, const char *path, char *buf, size_t size)
 {
-	engine_enter(e);
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
 	if (!path || (!buf && size))
@@ -50,8 +50,8 @@ ssize_t pc_readlink(struct pc_engine *e, const char *path, char *buf, size_t siz
 
 int pc_chmod(struct pc_engine *e, const char *path, mode_t mode)
 {
+	ENGINE_ENTER(e);
 	struct store_setattr a = {.valid = STORE_ATTR_MODE, .mode = mode & 07777};
-	engine_enter(e);
 
 	if (!e)
 		return -EINVAL;
@@ -62,8 +62,8 @@ int pc_chmod(struct pc_engine *e, const char *path, mode_t mode)
 
 int pc_chown(struct pc_engine *e, const char *path, uid_t uid, gid_t gid)
 {
+	ENGINE_ENTER(e);
 	struct store_setattr a = {.uid = uid, .gid = gid};
-	engine_enter(e);
 
 	if (!e)
 		return -EINVAL;
@@ -84,11 +84,11 @@ static bool valid_nsec(const struct timespec *t)
 
 int pc_utimens(struct pc_engine *e, const char *path, const struct timespec ts[2])
 {
+	ENGINE_ENTER(e);
 	struct store_setattr a = {0};
 	struct file *f = NULL;
 	struct stat st;
 	int err, fd = -1;
-	engine_enter(e);
 
 	if (!e)
 		return -EINVAL;
@@ -132,8 +132,8 @@ out:
 
 int pc_truncate(struct pc_engine *e, const char *path, off_t length)
 {
+	ENGINE_ENTER(e);
 	int fd, err, err2;
-	engine_enter(e);
 
 	if (!e)
 		return -EINVAL;
@@ -151,7 +151,7 @@ int pc_truncate(struct pc_engine *e, const char *path, off_t length)
 
 int pc_statfs(struct pc_engine *e, struct statvfs *st)
 {
-	engine_enter(e);
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
 	if (!st)

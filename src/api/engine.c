@@ -115,6 +115,7 @@ out_free:
 
 int pc_engine_close(struct pc_engine *e)
 {
+	ENGINE_ENTER(e);
 	struct file *f;
 	int fd = 0, err = 0;
 
@@ -171,6 +172,7 @@ struct store *pc_engine_store(struct pc_engine *e)
 
 int pc_get_stats(struct pc_engine *e, struct pc_stats *ust, size_t size)
 {
+	ENGINE_ENTER(e);
 	struct pc_stats stats = {0}, *st = &stats;
 	struct mm_cache *c;
 

@@ -44,13 +44,29 @@ struct pc_engine {
 	int fault_mechanism; /* enum pc_fault_mechanism (src/api/mmap.c) */
 };
 
-/* A call on @e starts in this thread: its lock sleeps count for @e
- * (pc_get_stats). fdget does it for the calls on an fd. */
-static inline void engine_enter(struct pc_engine *e)
+/*
+ * A call on @e runs in this thread: its lock sleeps count for @e
+ * (pc_get_stats). ENGINE_ENTER(e), the first statement of every public call
+ * taking an engine, points the thread's lock sink at @e for the call and
+ * puts the previous one back on every return (a cleanup variable), so a
+ * sink never outlives its call - the engine may be closed afterwards.
+ */
+static inline struct lock_sink *engine_enter(struct pc_engine *e)
 {
-	if (e)
-		current->lock_sink = &e->cache.lock_stats;
+	struct task *t = current;
+	struct lock_sink *old = t->lock_sink;
+
+	t->lock_sink = e ? &e->cache.lock_stats : NULL;
+	return old;
 }
+
+static inline void engine_leave(struct lock_sink **old)
+{
+	current->lock_sink = *old;
+}
+
+#define ENGINE_ENTER(e) \
+	struct lock_sink *__engine_old_sink __attribute__((cleanup(engine_leave))) = engine_enter(e)
 
 /* The smallest layouts accepted: struct pc_options of version 1 (every
  * field through fault_mechanism), struct pc_stats with its first counter. */

@@ -77,7 +77,6 @@ struct file *fdget(struct fdtable *t, int fd)
 {
 	struct file *f = NULL;
 
-	engine_enter(container_of(t, struct pc_engine, fdt));
 	if (fd < 0)
 		return NULL;
 	mutex_lock(&t->lock);

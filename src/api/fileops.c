@@ -16,6 +16,7 @@
 
 int pc_dup(struct pc_engine *e, int fd)
 {
+	ENGINE_ENTER(e);
 	struct file *f;
 	int nfd;
 
@@ -32,14 +33,15 @@ int pc_dup(struct pc_engine *e, int fd)
 
 int pc_sync(struct pc_engine *e)
 {
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
-	engine_enter(e);
 	return sync_inodes(&e->itable);
 }
 
 int pc_flock(struct pc_engine *e, int fd, int op)
 {
+	ENGINE_ENTER(e);
 	struct file *f;
 	int ret;
 
@@ -55,6 +57,7 @@ int pc_flock(struct pc_engine *e, int fd, int op)
 
 int pc_ofd_lock(struct pc_engine *e, int fd, int cmd, struct flock *fl)
 {
+	ENGINE_ENTER(e);
 	struct file *f;
 	int ret;
 

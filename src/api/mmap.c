@@ -20,6 +20,7 @@
 
 void *pc_mmap(struct pc_engine *e, int fd, size_t len, int prot, int flags, off_t offset, int *err)
 {
+	ENGINE_ENTER(e);
 	struct file *f;
 	void *addr = NULL;
 	int ret;
@@ -61,6 +62,7 @@ void *pc_mmap(struct pc_engine *e, int fd, size_t len, int prot, int flags, off_
 
 int pc_munmap(struct pc_engine *e, void *addr, size_t len)
 {
+	ENGINE_ENTER(e);
 	void *owner;
 	int ret;
 
@@ -82,6 +84,7 @@ void pc_munmap_all(struct pc_engine *e)
 
 int pc_msync(struct pc_engine *e, void *addr, size_t len, int flags)
 {
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
 	return mm_sync(addr, len, flags, e);
@@ -89,6 +92,7 @@ int pc_msync(struct pc_engine *e, void *addr, size_t len, int flags)
 
 int pc_madvise(struct pc_engine *e, void *addr, size_t len, int advice)
 {
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
 	return mm_advise(addr, len, advice, e);
@@ -96,6 +100,7 @@ int pc_madvise(struct pc_engine *e, void *addr, size_t len, int advice)
 
 int pc_mprotect(struct pc_engine *e, void *addr, size_t len, int prot)
 {
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
 	return mm_protect(addr, len, prot, e);
@@ -103,6 +108,7 @@ int pc_mprotect(struct pc_engine *e, void *addr, size_t len, int prot)
 
 int pc_engine_fault_mechanism(struct pc_engine *e)
 {
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
 	return mm_fault_mechanism(e->fault_mechanism);

@@ -71,11 +71,11 @@ static int open_dir(struct pc_engine *e, const char *path, int flags)
 
 int pc_open(struct pc_engine *e, const char *path, int flags, mode_t mode)
 {
+	ENGINE_ENTER(e);
 	int acc = flags & O_ACCMODE, sflags, err, fd;
 	struct store_inode *si;
 	struct inode *inode;
 	struct file *f;
-	engine_enter(e);
 
 	if (!e)
 		return -EINVAL;
@@ -127,8 +127,8 @@ int pc_open(struct pc_engine *e, const char *path, int flags, mode_t mode)
 
 int pc_close(struct pc_engine *e, int fd)
 {
+	ENGINE_ENTER(e);
 	struct file *f;
-	engine_enter(e);
 
 	if (!e)
 		return -EINVAL;
@@ -142,8 +142,8 @@ int pc_close(struct pc_engine *e, int fd)
 
 int pc_stat(struct pc_engine *e, const char *path, struct stat *st)
 {
+	ENGINE_ENTER(e);
 	int err;
-	engine_enter(e);
 
 	if (!e)
 		return -EINVAL;
@@ -157,7 +157,7 @@ int pc_stat(struct pc_engine *e, const char *path, struct stat *st)
 
 int pc_unlink(struct pc_engine *e, const char *path)
 {
-	engine_enter(e);
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
 	if (!path)
@@ -172,7 +172,7 @@ int pc_unlink(struct pc_engine *e, const char *path)
 
 int pc_rename(struct pc_engine *e, const char *from, const char *to, unsigned flags)
 {
-	engine_enter(e);
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
 	if (!from || !to)
@@ -191,7 +191,7 @@ int pc_rename(struct pc_engine *e, const char *from, const char *to, unsigned fl
 
 int pc_mkdir(struct pc_engine *e, const char *path, mode_t mode)
 {
-	engine_enter(e);
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
 	if (!path)
@@ -201,7 +201,7 @@ int pc_mkdir(struct pc_engine *e, const char *path, mode_t mode)
 
 int pc_rmdir(struct pc_engine *e, const char *path)
 {
-	engine_enter(e);
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
 	if (!path)
@@ -233,11 +233,11 @@ static int readdir_fill(void *arg, const char *name, uint64_t ino, unsigned d_ty
 
 ssize_t pc_readdir(struct pc_engine *e, int fd, struct pc_dirent *ents, size_t max)
 {
+	ENGINE_ENTER(e);
 	struct readdir_ctx ctx = {.ents = ents, .max = max};
 	struct stat st;
 	struct file *f;
 	int err;
-	engine_enter(e);
 
 	if (!e)
 		return -EINVAL;

@@ -145,6 +145,9 @@ TEST(stats_are_per_engine)
 
 	CHECK_EQ(pc_get_stats(a, &sa, sizeof(sa)), 0);
 	CHECK_EQ(pc_get_stats(b, &sb, sizeof(sb)), 0);
+	/* Between calls a thread's lock sink is off: it never outlives a call
+	 * (the engine may be closed next). */
+	CHECK(current->lock_sink == NULL);
 	CHECKF(sa.lock_contended >= 1 && sa.lock_wait_ns > 0, "A: %llu sleeps",
 	       (unsigned long long)sa.lock_contended);
 	CHECKF(sb.lock_contended == 0 && sb.lock_wait_ns == 0, "B: %llu sleeps",
