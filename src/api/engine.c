@@ -38,6 +38,8 @@ int copy_struct_in(void *dst, size_t ksize, const void *src, size_t usize, size_
 
 	if (usize < min)
 		return -EINVAL;
+	if (usize > PAGE_SIZE)
+		return -E2BIG; /* as openat2: no struct is that large (nor a pointer's value) */
 	for (size_t i = 0; usize > ksize && i < usize - ksize; i++)
 		if (tail[i])
 			return -E2BIG;

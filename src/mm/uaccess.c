@@ -390,23 +390,47 @@ static int touch_read(void *p)
 	return uaccess_touch_read(p);
 }
 
+/* Does the kernel know MADV_POPULATE_READ (Linux 5.14)? Asked once, on a
+ * page of our own: EINVAL there means it does not (later, EINVAL also means
+ * a page without the permission, e.g. PROT_NONE). */
+static char populate_probe[2 * PAGE_SIZE];
+static int populate_ok = -1; /* atomic: -1 unknown, 0 no, 1 yes */
+
+static bool have_populate(void)
+{
+	int ok = __atomic_load_n(&populate_ok, __ATOMIC_RELAXED);
+
+	if (ok < 0) {
+		uintptr_t p =
+		    ((uintptr_t)populate_probe + PAGE_SIZE - 1) & ~(uintptr_t)(PAGE_SIZE - 1);
+
+		ok = madvise((void *)p, PAGE_SIZE, MADV_POPULATE_READ) == 0;
+		__atomic_store_n(&populate_ok, ok, __ATOMIC_RELAXED);
+	}
+	return ok;
+}
+
 /*
- * fault_in without signals: MADV_POPULATE_READ/WRITE page by page (Linux
- * 5.14) fault the pages in from the kernel, an error for a page that cannot
- * be (unmapped, or read-only for a write). Where the kernel lacks them
- * (EINVAL), the range counts as faulted in and the copy that follows finds
- * the bad page itself.
+ * fault_in without signals: MADV_POPULATE_READ/WRITE page by page fault the
+ * pages in from the kernel, an error for a page that cannot be (unmapped,
+ * PROT_NONE, or read-only for a write). A kernel without them (before
+ * 5.14): the pages are probed by reading one byte of each with
+ * process_vm_readv, for writes too (a read-only page then passes here and
+ * the copy that follows comes back short at it).
  */
 static size_t fault_in_nosignal(uintptr_t start, size_t size, int advice)
 {
 	uintptr_t p = start & ~(uintptr_t)(PAGE_SIZE - 1);
 	uintptr_t end = start + size < start ? UINTPTR_MAX : start + size;
+	bool populate = have_populate();
 
 	for (; p < end; p += PAGE_SIZE) {
-		if (!madvise((void *)p, PAGE_SIZE, advice))
+		uintptr_t a = p < start ? start : p;
+		char byte;
+
+		if (populate ? !madvise((void *)p, PAGE_SIZE, advice)
+			     : !copy_nosignal(&byte, (void *)a, 1, false))
 			continue;
-		if (errno == EINVAL)
-			return 0;
 		return p <= start ? size : size - (p - start);
 	}
 	return end == start + size ? 0 : size - (end - start);
