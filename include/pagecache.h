@@ -198,7 +198,10 @@ PC_API int pc_fstat(struct pc_engine *e, int fd, struct stat *st);
  * the address, or NULL with *err = -errno (-ENODEV: userfaultfd unavailable
  * under PC_FAULT_UFFD, or a directory; -EACCES: fd not readable, or
  * MAP_SHARED|PROT_WRITE on a fd not open for writing; -ENOMEM: the
- * fallback's VMA budget is spent). */
+ * fallback's VMA budget is spent; -EDEADLK: the calling thread blocks
+ * SIGSEGV or SIGBUS, so its first access would kill the process).
+ * A view belongs to the engine that mapped it: pc_munmap, pc_msync,
+ * pc_mprotect and pc_madvise through another engine refuse it (-EINVAL). */
 PC_API void *pc_mmap(struct pc_engine *e, int fd, size_t len, int prot, int flags, off_t offset,
 		     int *err);
 /* Unmaps a whole view (the address and length pc_mmap was given). */
