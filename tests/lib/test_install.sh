@@ -5,7 +5,8 @@
 #   1 `meson install --destdir` into a temporary directory: header, shared and
 #     static library, libpagecache.pc, the CLI, the man pages, LICENSE;
 #   2 `nm -D --defined-only` of the installed .so lists only the public API
-#     (pc_* plus the version nodes), and every PC_API call of the header;
+#     (pc_* plus the version nodes), and every PC_API call of the header; no
+#     test switch is a writable symbol in it;
 #   3 SONAME libpagecache.so.1;
 #   4 the header alone compiles under -std=c11 -Wall -Wextra -Werror -pedantic;
 #   5 and as C++ (g++ -std=c++11 -pedantic), and the C++ program runs;
@@ -60,7 +61,11 @@ exports() {
 		grep -oE 'pc_[a-z0-9_]+\($' | tr -d '(' | sort -u)
 	missing=$(comm -23 <(printf '%s\n' "$want") <(printf '%s\n' "$have"))
 	[ -z "$missing" ] || { echo "PC_API calls not exported:"; echo "$missing"; return 1; }
-	echo "$(printf '%s\n' "$have" | grep -c '^pc_') pc_* symbols, $(nm -D --defined-only "$lib/libpagecache.so.1" | wc -l) dynamic symbols in all"
+	# No test switch is left writable (src/kernel/testswitch.h): at most a
+	# read-only constant in unoptimised builds.
+	bad=$(nm "$lib/libpagecache.so.1" | awk '$2 ~ /^[BbDdSsGgCc]$/ && $3 ~ /_test_/ {print $3}')
+	[ -z "$bad" ] || { echo "writable test switches:"; echo "$bad"; return 1; }
+	echo "$(printf '%s\n' "$have" | grep -c '^pc_') pc_* symbols, $(nm -D --defined-only "$lib/libpagecache.so.1" | wc -l) dynamic symbols in all, no writable test switch"
 }
 check "only the public API is exported" exports
 
