@@ -15,7 +15,7 @@
 #     write, map, read, close; pkg-config's version is the header's;
 #   7 the same example linked with the static library;
 #   8 tests/lib/globals.c (globals named mm, find_vma, writepage, ...) works
-#     against the .so and its globals are untouched;
+#     against the .so and against the .a, and its globals are untouched;
 #   9 the installed CLI finds its helper programs (pagecache bench --smoke);
 #  10 `man -l` renders every installed page without warnings.
 set -u
@@ -113,13 +113,19 @@ example_static() {
 check "example linked with the static library runs" example_static
 
 globals() {
-	mkdir -p "$tmp/store3"
+	mkdir -p "$tmp/store3" "$tmp/store4"
 	# shellcheck disable=SC2046
 	$CC -std=c11 -Wall -Wextra -Werror -pedantic "$src/tests/lib/globals.c" -o "$tmp/globals" \
 		"${san[@]}" $(pkg-config --cflags --libs libpagecache) &&
-		LD_LIBRARY_PATH=$lib "$tmp/globals" "$tmp/store3"
+		LD_LIBRARY_PATH=$lib "$tmp/globals" "$tmp/store3" || return 1
+	# and linked statically: the installed .a has its internals local too
+	# shellcheck disable=SC2046
+	$CC -std=c11 -Wall -Wextra -Werror -pedantic "$src/tests/lib/globals.c" -o "$tmp/globals_s" \
+		"${san[@]}" $(pkg-config --cflags libpagecache) "$lib/libpagecache.a" \
+		$(pkg-config --static --libs-only-l libpagecache | sed 's/-lpagecache//') &&
+		"$tmp/globals_s" "$tmp/store4"
 }
-check "a program with globals named like the internals works" globals
+check "a program with globals named like the internals works (shared and static)" globals
 
 if [ "$have_cli" = 1 ]; then
 	cli() {
