@@ -66,7 +66,7 @@ int main(int argc, char **argv)
 
 	struct pc_stats st;
 
-	pc_get_stats(eng, &st);
+	pc_get_stats(eng, &st, sizeof(st));
 	emit_info("engine_cached_pages", "%llu", (unsigned long long)st.cached_pages);
 
 	char *dst = xalloc(1u << 20);
@@ -122,7 +122,7 @@ int main(int argc, char **argv)
 				 sz >= 131072 ? ">=" : NULL, 0.9);
 		}
 	}
-	pc_get_stats(eng, &st);
+	pc_get_stats(eng, &st, sizeof(st));
 	emit_info("engine_misses_after", "%llu", (unsigned long long)st.misses);
 	free(offs);
 	free(dst);

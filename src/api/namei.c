@@ -71,6 +71,7 @@ static int open_dir(struct pc_engine *e, const char *path, int flags)
 
 int pc_open(struct pc_engine *e, const char *path, int flags, mode_t mode)
 {
+	ENGINE_ENTER(e);
 	int acc = flags & O_ACCMODE, sflags, err, fd;
 	struct store_inode *si;
 	struct inode *inode;
@@ -127,6 +128,7 @@ int pc_open(struct pc_engine *e, const char *path, int flags, mode_t mode)
 
 int pc_close(struct pc_engine *e, int fd)
 {
+	ENGINE_ENTER(e);
 	struct file *f;
 
 	if (!e)
@@ -141,6 +143,7 @@ int pc_close(struct pc_engine *e, int fd)
 
 int pc_stat(struct pc_engine *e, const char *path, struct stat *st)
 {
+	ENGINE_ENTER(e);
 	int err;
 
 	if (!e)
@@ -155,6 +158,7 @@ int pc_stat(struct pc_engine *e, const char *path, struct stat *st)
 
 int pc_unlink(struct pc_engine *e, const char *path)
 {
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
 	if (!path)
@@ -169,6 +173,7 @@ int pc_unlink(struct pc_engine *e, const char *path)
 
 int pc_rename(struct pc_engine *e, const char *from, const char *to, unsigned flags)
 {
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
 	if (!from || !to)
@@ -187,6 +192,7 @@ int pc_rename(struct pc_engine *e, const char *from, const char *to, unsigned fl
 
 int pc_mkdir(struct pc_engine *e, const char *path, mode_t mode)
 {
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
 	if (!path)
@@ -196,6 +202,7 @@ int pc_mkdir(struct pc_engine *e, const char *path, mode_t mode)
 
 int pc_rmdir(struct pc_engine *e, const char *path)
 {
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
 	if (!path)
@@ -227,6 +234,7 @@ static int readdir_fill(void *arg, const char *name, uint64_t ino, unsigned d_ty
 
 ssize_t pc_readdir(struct pc_engine *e, int fd, struct pc_dirent *ents, size_t max)
 {
+	ENGINE_ENTER(e);
 	struct readdir_ctx ctx = {.ents = ents, .max = max};
 	struct stat st;
 	struct file *f;

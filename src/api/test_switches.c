@@ -4,6 +4,8 @@
  * (test_switches.h). `git grep -n "bool [a-z_]*_test_[a-z_]*;" src` lists
  * the switches; each must have its line here (test_harness checks a few by
  * name, and a switch missing here is not reset after a failed case).
+ * Built only into the test build of the library (PC_TEST_SWITCHES, see
+ * kernel/testswitch.h): elsewhere the switches are constants.
  * Locks: none.
  */
 #include <string.h>

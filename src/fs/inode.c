@@ -94,9 +94,11 @@ static int inode_alloc(struct inode_table *t, struct store_inode *si, struct ino
 		return -ENOMEM;
 	init_rwsem_class(&inode->i_rwsem, &i_rwsem_key);
 	init_waitqueue_head(&inode->i_dio_wq);
+	locks_init_context(&inode->i_flctx);
 	err = mapping_init(&inode->i_data, t->cache, si, st.st_size);
 	if (err) {
 		rwsem_destroy(&inode->i_rwsem);
+		locks_destroy_context(&inode->i_flctx);
 		free(inode);
 		return err;
 	}
@@ -147,6 +149,7 @@ static void inode_free(struct inode *inode)
 	free(inode->i_name);
 	mapping_destroy(&inode->i_data);
 	store_release(inode->i_store);
+	locks_destroy_context(&inode->i_flctx);
 	rwsem_destroy(&inode->i_rwsem);
 	free(inode);
 }
@@ -302,4 +305,45 @@ void inode_dio_wait(struct inode *inode)
 {
 	wait_event(&inode->i_dio_wq, __atomic_load_n(&inode->i_dio_count, __ATOMIC_SEQ_CST) == 0,
 		   "inode_dio_wait");
+}
+
+int sync_inodes(struct inode_table *t)
+{
+	struct inode **inodes;
+	unsigned long n = 0, cap;
+	int err = 0;
+
+	mutex_lock(&t->lock);
+	cap = t->nr_inodes;
+	inodes = cap ? malloc(cap * sizeof(*inodes)) : NULL;
+	if (cap && !inodes) {
+		mutex_unlock(&t->lock);
+		return -ENOMEM;
+	}
+	for (unsigned b = 0; b < t->nbuckets && n < cap; b++) {
+		struct list_head *head = &t->buckets[b];
+
+		for (struct list_head *p = head->next; p != head && n < cap; p = p->next) {
+			struct inode *inode = list_entry(p, struct inode, i_hash);
+
+			if (inode->i_state & I_FREEING)
+				continue; /* its eviction writes it back */
+			inode->i_count++;
+			inodes[n++] = inode;
+		}
+	}
+	mutex_unlock(&t->lock);
+	for (unsigned long i = 0; i < n; i++) {
+		int e = filemap_write_and_wait_range(&inodes[i]->i_data, 0, INT64_MAX);
+
+		if (!e)
+			e = store_sync(inodes[i]->i_store, false);
+		if (!err)
+			err = e;
+		e = iput(inodes[i]);
+		if (!err)
+			err = e;
+	}
+	free(inodes);
+	return err;
 }

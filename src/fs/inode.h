@@ -22,6 +22,7 @@
 
 #include <stdint.h>
 
+#include "fs/locks.h"
 #include "kernel/list.h"
 #include "kernel/mutex.h"
 #include "kernel/rwsem.h"
@@ -63,6 +64,7 @@ struct inode {
 	/* atomic, set once: the path of the first open (for messages about
 	 * the file once it is gone), or NULL */
 	char *i_name;
+	struct file_lock_context i_flctx; /* flock and OFD locks (fs/locks.c) */
 
 	/* under the table lock */
 	unsigned i_count;
@@ -111,6 +113,10 @@ int iget_store(struct inode_table *t, struct store_inode *si, struct inode **out
  * is lost (and the file is added to the table's unwritten list). Called
  * with no lock held. */
 int iput(struct inode *inode);
+/* syncfs: writes back and waits for every cached inode of @t and syncs its
+ * store inode (each referenced in turn, under no lock). The first error, or
+ * 0. The table lock (leaf) only to take the references. */
+int sync_inodes(struct inode_table *t);
 /* stat(2) of a store path: the store's attributes, with the size of the
  * file's inode when it has one (dirty data may extend it; an inode being
  * evicted still has the right size). No lock held by the caller. */

@@ -43,7 +43,7 @@
 
 #define FAULT_AROUND 16
 
-bool mm_fault_test_keep_mm_lock;
+TEST_SWITCH(mm_fault_test_keep_mm_lock);
 
 /* Makes @page visible at @addr in @v: writable if @writable (a dirtied
  * page of a write-notify view, or a store to a private view: the kernel
@@ -251,8 +251,12 @@ bool mm_fault(int sig, siginfo_t *si, void *ucv)
 
 bool fault_slow(struct vma *v, uintptr_t addr, bool write)
 {
+	struct task *t = current;
+	struct lock_sink *sink = t->lock_sink;
 	bool ok;
 
+	/* Lock sleeps from here on are the view's engine's. */
+	t->lock_sink = &v->mapping->cache->lock_stats;
 	__atomic_fetch_add(&v->pins, 1, __ATOMIC_ACQUIRE);
 	if (mm_fault_test_keep_mm_lock) {
 		ok = fault_fill(v, addr, write);
@@ -262,5 +266,6 @@ bool fault_slow(struct vma *v, uintptr_t addr, bool write)
 		ok = fault_fill(v, addr, write);
 	}
 	__atomic_fetch_sub(&v->pins, 1, __ATOMIC_RELEASE);
+	t->lock_sink = sink;
 	return ok;
 }

@@ -68,6 +68,8 @@ struct mm_cache {
 		uint64_t hits, misses, readahead_pages, written_back_pages, reclaimed_pages;
 		uint64_t throttled_writes, write_retries;
 	} stats;
+	/* Sleeps in any lock while working for this cache (its engine). */
+	struct lock_sink lock_stats;
 };
 
 /* Limits of an engine's cache; a 0 stands for its default (mm/defaults.h). */

@@ -56,7 +56,7 @@ TEST(unlinked_open_file)
 	CHECK_EQ(store_calls(pc_engine_store(e), STORE_OP_WRITE), writes);
 	CHECK_EQ(pc_close(e, fd2), 0);
 	struct pc_stats s;
-	pc_get_stats(e, &s);
+	pc_get_stats(e, &s, sizeof(s));
 	CHECK_EQ(s.dirty_pages, 0);
 	CHECK_EQ(s.cached_pages, 0);
 	CHECK_EQ(pc_engine_close(e), 0);

@@ -281,13 +281,13 @@ TEST(mmap_madvise)
 	p = map_view(e, fd, 20 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
 	/* WILLNEED reads the file into the cache; loads then miss nothing */
 	CHECK_EQ(pc_madvise(e, p, 20 * PG, MADV_WILLNEED), 0);
-	pc_get_stats(e, &st);
+	pc_get_stats(e, &st, sizeof(st));
 	CHECK(st.cached_pages >= 17);
 	CHECK(!memcmp(p, w, len));
 	/* POPULATE_READ / POPULATE_WRITE fault in; beyond EOF: EFAULT */
 	CHECK_EQ(pc_madvise(e, p, 17 * PG, MADV_POPULATE_READ), 0);
 	CHECK_EQ(pc_madvise(e, p, 4 * PG, MADV_POPULATE_WRITE), 0);
-	pc_get_stats(e, &st);
+	pc_get_stats(e, &st, sizeof(st));
 	CHECK(st.dirty_pages >= 4); /* write faults dirtied them (page_mkwrite) */
 	CHECK_EQ(pc_madvise(e, p, 18 * PG, MADV_POPULATE_READ), -EFAULT);
 	/* DONTNEED on a shared view: the bytes stay (the next load faults) */

@@ -40,8 +40,10 @@
 
 static struct pc_engine *engine_mech(int mech)
 {
-	struct pc_options o = {
-	    .store_dir = fresh(), .writeback_interval_ms = 600000, .fault_mechanism = mech};
+	struct pc_options o = {.size = sizeof(struct pc_options),
+			       .store_dir = fresh(),
+			       .writeback_interval_ms = 600000,
+			       .fault_mechanism = mech};
 	struct pc_engine *e = NULL;
 
 	CHECK_EQ(pc_engine_open(&o, &e), 0);
