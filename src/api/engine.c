@@ -4,8 +4,8 @@
  * cache (mm_cache) with the options' defaults, the inode and fd tables.
  *
  * Locks: none of its own. pc_engine_close empties the fd table (fd_table_lock,
- * leaf) and drops each file with no lock held; the last reference of each
- * inode writes it back (see fs/inode.c). The caller guarantees no other call
+ * leaf) and drops each file with no lock held, then evicts every inode left
+ * cached unused, writing it back (see fs/inode.c). The caller guarantees no other call
  * on the engine is in flight during open or close.
  */
 #include <errno.h>
@@ -79,13 +79,13 @@ out_free:
 int pc_engine_close(struct pc_engine *e)
 {
 	struct file *f;
-	int fd = 0, err = 0;
+	int fd = 0, err = 0, evict_err;
 
 	if (!e)
 		return -EINVAL;
 	pc_munmap_all(e); /* views left mapped: unmapped now, never dangling */
 	while ((f = fd_remove_next(&e->fdt, &fd))) {
-		int unseen = 0, evict_err;
+		int unseen = 0;
 
 		/* A writeback error this fd was never told about is reported
 		 * now: the data it wrote did not reach the store. */
@@ -98,6 +98,11 @@ int pc_engine_close(struct pc_engine *e)
 		if (!err)
 			err = unseen ? unseen : evict_err;
 	}
+	/* The files closed earlier whose inodes stayed cached: written back
+	 * now, a failure (or an error nobody saw) reported. */
+	evict_err = inode_table_evict_all(&e->itable);
+	if (!err)
+		err = evict_err;
 	if (!err)
 		err = __atomic_load_n(&e->unreported_err, __ATOMIC_ACQUIRE);
 	fdtable_destroy(&e->fdt);

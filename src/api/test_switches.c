@@ -10,6 +10,7 @@
 
 #include "api/test_switches.h"
 #include "fs/file.h"
+#include "fs/inode.h"
 #include "mm/fault_dio.h"
 #include "mm/internal.h"
 #include "mm/uaccess.h"
@@ -38,6 +39,8 @@ const struct test_switch test_switches[] = {
     SWITCH(writeback_test_untag_early),
     /* fs */
     SWITCH(dio_test_restart_as_efault),
+    SWITCH(inode_test_no_revalidate),
+    SWITCH(inode_test_evict_unseen_error),
     /* store/vol */
     SWITCH(vol_test_commit_keep_lock),
     SWITCH(vol_test_meta_home_first),
@@ -58,6 +61,7 @@ const size_t nr_test_switches = sizeof(test_switches) / sizeof(test_switches[0])
 
 const struct test_knob test_knobs[] = {
     KNOB(mm_fallback_test_vma_budget),
+    KNOB(inode_test_unused_max),
     KNOB(vol_extmap_test_leaf_cap),
     KNOB(vol_extmap_test_index_cap),
 };

@@ -122,6 +122,24 @@ static inline void i_size_write(struct address_space *m, int64_t size)
 	__atomic_store_n(&m->i_size, size, __ATOMIC_RELEASE);
 }
 
+/* No dirty page and none under writeback (lock-free snapshot). */
+static inline bool mapping_clean(struct address_space *m)
+{
+	return __atomic_load_n(&m->nrdirty, __ATOMIC_ACQUIRE) == 0 &&
+	       !page_index_tagged(&m->i_pages, PAGECACHE_TAG_WRITEBACK);
+}
+/* The writeback error recorded in m->wb_err that no file has seen yet
+ * (fsync, close of the engine), or 0. Lock-free. */
+static inline int mapping_unseen_error(struct address_space *m)
+{
+	errseq_t cur = __atomic_load_n(&m->wb_err, __ATOMIC_ACQUIRE);
+
+	/* errseq_sample gives 0 for an error nobody has seen */
+	if (!cur || errseq_sample(&m->wb_err) != 0)
+		return 0;
+	return errseq_check(&m->wb_err, 0);
+}
+
 int mapping_init(struct address_space *m, struct mm_cache *c, struct store_inode *host,
 		 int64_t size);
 /* Drops every page (they must be clean: the caller wrote back first), frees

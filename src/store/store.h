@@ -174,6 +174,10 @@ struct store {
 	 * dio_align (the host's statx STATX_DIOALIGN, else 512). */
 	unsigned dio_align;
 	bool dio_supported; /* false: O_DIRECT opens and dio_* return -EINVAL */
+	/* Nobody but this store's user changes its files (vol: the image is
+	 * locked). false (dir): another program may rewrite a host file, so
+	 * pages cached across a close are revalidated at the next open. */
+	bool sole_writer;
 	struct store_inject inject;
 	unsigned long calls[STORE_OP_NR]; /* entry-point calls, per op (atomic) */
 };
