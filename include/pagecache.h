@@ -198,8 +198,9 @@ struct pc_stats {
 	uint64_t cached_pages; /* pages in the cache now */
 	uint64_t dirty_pages;
 	uint64_t writeback_pages;
-	uint64_t hits, misses; /* page lookups by reads and writes */
-	uint64_t readahead_pages;
+	uint64_t hits;		  /* page lookups by reads and writes that found the page cached */
+	uint64_t misses;	  /* pages read from the store, readahead_pages included */
+	uint64_t readahead_pages; /* pages read ahead of a read or fault (and WILLNEED) */
 	uint64_t written_back_pages;
 	uint64_t reclaimed_pages;
 	uint64_t throttled_writes; /* writers that waited for writeback */
@@ -209,6 +210,9 @@ struct pc_stats {
 	/* O_DIRECT: windows faulted in and retried, restarts after the fault
 	 * rule dropped the DIO's BLOCK, windows copied through a bounce buffer */
 	uint64_t dio_retries, dio_dropped, dio_bounced;
+	/* of readahead_pages: read ahead by page faults on views (read-around,
+	 * MADV_SEQUENTIAL windows, the next window at a PG_readahead page) */
+	uint64_t fault_readahead_pages;
 };
 void pc_get_stats(struct pc_engine *e, struct pc_stats *st);
 

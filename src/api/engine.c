@@ -170,6 +170,8 @@ void pc_get_stats(struct pc_engine *e, struct pc_stats *st)
 	st->dio_retries = __atomic_load_n(&e->itable.dio_retries, __ATOMIC_RELAXED);
 	st->dio_dropped = __atomic_load_n(&e->itable.dio_dropped, __ATOMIC_RELAXED);
 	st->dio_bounced = __atomic_load_n(&e->itable.dio_bounced, __ATOMIC_RELAXED);
+	st->fault_readahead_pages =
+	    __atomic_load_n(&c->stats.fault_readahead_pages, __ATOMIC_RELAXED);
 	/* The lock classes are process-wide: these sum every engine's locks. */
 	lockstat_for_each(sum_lock_stats, st);
 }

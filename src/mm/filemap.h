@@ -65,6 +65,7 @@ struct mm_cache {
 	struct { /* atomics; pc_get_stats() reads them */
 		uint64_t hits, misses, readahead_pages, written_back_pages, reclaimed_pages;
 		uint64_t throttled_writes, write_retries;
+		uint64_t fault_readahead_pages; /* of readahead_pages: by page faults */
 	} stats;
 };
 
