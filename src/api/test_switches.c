@@ -42,6 +42,7 @@ const struct test_switch test_switches[] = {
     SWITCH(dio_test_restart_as_efault),
     SWITCH(inode_test_no_revalidate),
     SWITCH(inode_test_evict_unseen_error),
+    SWITCH(inode_test_no_forget_recheck),
     /* store/vol */
     SWITCH(vol_test_commit_keep_lock),
     SWITCH(vol_test_meta_home_first),

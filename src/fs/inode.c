@@ -26,6 +26,7 @@ static DEFINE_LOCK_CLASS(inode_hash_lock_key, "inode_hash_lock");
 
 bool inode_test_no_revalidate;
 bool inode_test_evict_unseen_error;
+bool inode_test_no_forget_recheck;
 unsigned long inode_test_unused_max;
 
 #define INODE_HASH_BUCKETS 1024
@@ -250,18 +251,22 @@ static int evict_and_free(struct inode *inode, bool unlinked)
 	return err;
 }
 
-/* I_FREEING (set by us), i_count 0: put it on the unused list, newest last. */
-static void make_unused(struct inode *inode)
+/* I_FREEING (set by us), i_count 0: put it on the unused list, newest last.
+ * Returns true if it lost a name meanwhile (I_FORGET): look at it again. */
+static bool make_unused(struct inode *inode)
 {
 	struct inode_table *t = inode->i_table;
+	bool forget;
 
 	mutex_lock(&t->lock);
-	inode->i_state &= ~I_FREEING;
+	forget = (inode->i_state & I_FORGET) && !inode_test_no_forget_recheck;
+	inode->i_state &= ~(I_FREEING | I_FORGET);
 	list_add_tail(&inode->i_lru, &t->unused);
 	t->nr_unused++;
 	table_changed(t);
 	mutex_unlock(&t->lock);
 	wake_up_all(&t->evict_wq);
+	return forget;
 }
 
 /* Under the table lock: prune may evict it without losing data or a report. */
@@ -413,7 +418,9 @@ int iput(struct inode *inode)
 	inode->i_stamp_valid = false;
 	if (!err && clean)
 		inode_stamp(inode, &st);
-	make_unused(inode);
+	sched_race_window("iput: attributes read, not yet unused");
+	if (make_unused(inode)) /* unlinked or renamed over since our getattr */
+		inode_table_forget(t, inode->i_dev, inode->i_ino);
 	return inode_prune(t);
 }
 
@@ -422,21 +429,26 @@ void inode_table_forget(struct inode_table *t, uint64_t dev, uint64_t ino)
 	struct inode *inode;
 	struct stat st;
 
-	mutex_lock(&t->lock);
-	inode = find_inode(t, dev, ino);
-	if (!inode || inode->i_count || (inode->i_state & (I_FREEING | I_REVAL))) {
-		/* in use (its last iput looks), or not ours to look at */
+	do {
+		mutex_lock(&t->lock);
+		inode = find_inode(t, dev, ino);
+		if (inode && !inode->i_count && (inode->i_state & I_FREEING))
+			inode->i_state |= I_FORGET; /* its looker may have looked already */
+		if (!inode || inode->i_count || (inode->i_state & (I_FREEING | I_REVAL))) {
+			/* in use (its last iput looks), or another looks */
+			mutex_unlock(&t->lock);
+			return;
+		}
+		list_del_init(&inode->i_lru);
+		t->nr_unused--;
+		inode->i_state |= I_FREEING;
 		mutex_unlock(&t->lock);
-		return;
-	}
-	list_del_init(&inode->i_lru);
-	t->nr_unused--;
-	inode->i_state |= I_FREEING;
-	mutex_unlock(&t->lock);
-	if (store_fgetattr(inode->i_store, &st) == 0 && st.st_nlink == 0)
-		evict_and_free(inode, true);
-	else
-		make_unused(inode); /* another name is left */
+		if (store_fgetattr(inode->i_store, &st) == 0 && st.st_nlink == 0) {
+			evict_and_free(inode, true);
+			return;
+		}
+		/* another name is left, unless one went while we looked */
+	} while (make_unused(inode));
 }
 
 int inode_table_evict_all(struct inode_table *t)

@@ -54,6 +54,7 @@
 /* i_state */
 #define I_FREEING 0x1 /* being written back and freed (or looked at by the last iput) */
 #define I_REVAL	  0x2 /* unused, being taken back by an open: revalidating */
+#define I_FORGET  0x4 /* lost a name while I_FREEING: the last iput looks again */
 
 /* The default bound on unused inodes (each keeps a store handle open). */
 #define INODE_UNUSED_MAX 128
@@ -64,9 +65,12 @@
  *   our back is then read from stale pages);
  * - inode_test_evict_unseen_error: prune evicts an inode whose writeback
  *   error nobody has seen yet (the report is then lost);
+ * - inode_test_no_forget_recheck: a name lost while the last iput looked
+ *   (I_FORGET) is not looked at again (the nameless inode stays cached);
  * - inode_test_unused_max: the bound on unused inodes (0: INODE_UNUSED_MAX). */
 extern bool inode_test_no_revalidate;
 extern bool inode_test_evict_unseen_error;
+extern bool inode_test_no_forget_recheck;
 extern unsigned long inode_test_unused_max;
 
 struct inode_table;

@@ -5,9 +5,11 @@
  * file changed behind the engine's back is seen anew, the memory limit
  * holds with many closed files, unlink and rename of a closed cached file,
  * and a background writeback error after the last close reaches the next
- * opener's fsync. Each protection has its switch: inode_test_no_revalidate
- * (stale bytes are read), inode_test_evict_unseen_error (the report is
- * lost). Takes no locks.
+ * opener's fsync, an unlink racing the last close. Each protection has its
+ * switch: inode_test_no_revalidate (stale bytes are read),
+ * inode_test_evict_unseen_error (the report is lost),
+ * inode_test_no_forget_recheck (a nameless file stays cached). Takes no
+ * locks.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +24,7 @@
 #include "basic_fixture.h"
 #include "fs/inode.h"
 #include "harness.h"
+#include "kernel/sched.h"
 #include "pagecache.h"
 #include "store/store.h"
 
@@ -293,4 +296,60 @@ TEST(engine_close_writes_back_cached_files)
 	CHECK_EQ(stats(e).dirty_pages, 5);
 	CHECK_EQ(pc_engine_close(e), 0);
 	check_host("c", w, sizeof(w));
+}
+
+#if PC_SCHED_HOOKS
+/* Unlinks "w" from inside the last close, after it read the attributes
+ * (nlink 1) and before the inode goes on the unused list. */
+static struct pc_engine *hook_engine;
+static void unlink_in_window(enum sched_event ev, const void *obj, const char *what)
+{
+	(void)obj;
+	if (ev == SP_RACE && !strcmp(what, "iput: attributes read, not yet unused")) {
+		sched_set_hook(NULL);
+		CHECK_EQ(pc_unlink(hook_engine, "w"), 0);
+	}
+}
+
+static void unlink_during_last_close(bool hazard)
+{
+	struct pc_engine *e = engine();
+	struct store *s = pc_engine_store(e);
+	char w[4 * PG];
+	int fd = new_file(e, "w", w, sizeof(w), 21);
+	unsigned long writes = store_calls(s, STORE_OP_WRITE);
+
+	hook_engine = e;
+	inode_test_no_forget_recheck = hazard;
+	sched_set_hook(unlink_in_window);
+	CHECK_EQ(pc_close(e, fd), 0);
+	sched_set_hook(NULL);
+	inode_test_no_forget_recheck = false;
+	if (hazard) {
+		CHECKF(stats(e).cached_pages == 4, "the nameless file stays cached");
+	} else {
+		/* the unlink's look came too early; the close looked again */
+		CHECK_EQ(stats(e).cached_pages, 0);
+		CHECK_EQ(store_calls(s, STORE_OP_WRITE), writes); /* never written */
+	}
+	CHECK_EQ(pc_engine_close(e), 0);
+}
+#endif
+
+TEST(unlink_during_last_close)
+{
+#if PC_SCHED_HOOKS
+	unlink_during_last_close(false);
+#else
+	test_skip("scheduling points not compiled in");
+#endif
+}
+
+TEST(unlink_during_last_close_hazard)
+{
+#if PC_SCHED_HOOKS
+	unlink_during_last_close(true);
+#else
+	test_skip("scheduling points not compiled in");
+#endif
 }
