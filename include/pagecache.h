@@ -45,7 +45,10 @@ struct pc_options {
 	const char *store_dir;	 /* host directory served by the "dir" store, or */
 	const char *store_image; /* vol image file or block device (exactly one of the two) */
 	size_t mem_limit;	 /* bytes of cached pages; 0 = 256 MiB */
-	size_t readahead_max;	 /* largest readahead window in bytes; 0 = 128 KiB */
+	size_t readahead_max;	 /* largest readahead window in bytes; 0 = 128 KiB (page
+				  * faults on views: the store device's readahead size,
+				  * at most 8 MiB and 1/16 of mem_limit, as the kernel's
+				  * mmap read-around uses the device's) */
 	unsigned writeback_interval_ms; /* background writeback period; 0 = 5000 */
 	size_t dirty_background;	/* start background writeback above; 0 = 10% of mem_limit */
 	size_t dirty_limit;		/* throttle writers above; 0 = 20% of mem_limit */

@@ -42,6 +42,7 @@ int pc_engine_open(const struct pc_options *opts, struct pc_engine **out)
 		return -EINVAL;
 	cfg.mem_limit = opts->mem_limit;
 	cfg.readahead_max = opts->readahead_max;
+	cfg.fault_readahead_max = opts->readahead_max;
 	cfg.dirty_background = opts->dirty_background;
 	cfg.dirty_limit = opts->dirty_limit;
 	cfg.writeback_interval_ms = opts->writeback_interval_ms;
@@ -56,6 +57,10 @@ int pc_engine_open(const struct pc_options *opts, struct pc_engine **out)
 		err = store_open_vol(opts->store_image, &e->store);
 	if (err)
 		goto out_free;
+	/* Not set: views read around with the store device's readahead size
+	 * (8 MiB at most), as the kernel's mmap does with the bdi's. */
+	if (!opts->readahead_max && e->store->ra_hint)
+		cfg.fault_readahead_max = min_t(size_t, e->store->ra_hint, 8u << 20);
 	err = mm_cache_init(&e->cache, &cfg);
 	if (err)
 		goto out_store;

@@ -75,7 +75,7 @@ pgoff_t eof_pages(struct address_space *m)
 
 void fault_ra_init(struct vma *v)
 {
-	v->ra.ra_pages = v->mapping->cache->ra_max_pages;
+	v->ra.ra_pages = v->mapping->cache->fault_ra_pages;
 	v->ra.prev_index = (pgoff_t)-1;
 	v->advice = MADV_NORMAL;
 }
@@ -382,6 +382,12 @@ bool mm_fault(int sig, siginfo_t *si, void *ucv)
 		}
 		if (page)
 			put_page(page);
+		/* A miss: first map the neighbours already cached and count
+		 * them as hits, as do_read_fault's fault-around before
+		 * filemap_fault does (random access that lands near earlier
+		 * windows keeps its read-around). */
+		if (!page && !write)
+			mmap_hits(v, fault_around(v, addr));
 	}
 	return fault_slow(v, addr, write);
 }

@@ -44,6 +44,7 @@ struct mm_cache {
 	enum lock_policy policy;
 	unsigned long mem_limit_pages;	/* reclaim keeps nr_pages <= this */
 	unsigned long ra_max_pages;	/* largest readahead window */
+	unsigned long fault_ra_pages;	/* the fault path's (>= ra_max_pages) */
 	unsigned long dirty_background; /* pages: background writeback starts above */
 	unsigned long dirty_limit;	/* pages: writers throttle above */
 	unsigned writeback_interval_ms;
@@ -72,10 +73,11 @@ struct mm_cache {
 /* Limits of an engine's cache; a 0 stands for its default (mm/defaults.h). */
 struct mm_cache_config {
 	enum lock_policy policy;
-	size_t mem_limit;	 /* bytes */
-	size_t readahead_max;	 /* bytes */
-	size_t dirty_background; /* bytes */
-	size_t dirty_limit;	 /* bytes */
+	size_t mem_limit;	    /* bytes */
+	size_t readahead_max;	    /* bytes */
+	size_t fault_readahead_max; /* bytes; 0: readahead_max */
+	size_t dirty_background;    /* bytes */
+	size_t dirty_limit;	    /* bytes */
 	unsigned writeback_interval_ms;
 };
 

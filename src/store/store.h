@@ -178,6 +178,9 @@ struct store {
 	 * locked). false (dir): another program may rewrite a host file, so
 	 * pages cached across a close are revalidated at the next open. */
 	bool sole_writer;
+	/* Bytes: the readahead size of the host block device under the store
+	 * (sysfs read_ahead_kb, the kernel's bdi ra_pages), 0 if unknown. */
+	size_t ra_hint;
 	struct store_inject inject;
 	unsigned long calls[STORE_OP_NR]; /* entry-point calls, per op (atomic) */
 };
@@ -207,6 +210,8 @@ int store_open_dir(const char *root, struct store **out);
 int store_open_vol(const char *image, struct store **out);
 /* Closes the store and drops its lock. No store_inode may remain open. */
 void store_close(struct store *s);
+/* For backends: sets s->ra_hint from the block device @dev (sysfs). */
+void store_probe_ra_hint(struct store *s, dev_t dev);
 
 /* ---- namespace ---- */
 
