@@ -124,8 +124,7 @@ static void pass(int r, bool write, const uint64_t *order, size_t npages, uint64
  * engine's store file on the store's file system). Pages [0, npages) in
  * @order; ns per page in *t.
  */
-static uint64_t cold_pass(enum impl im, int hfd, uint64_t len, const uint64_t *order,
-			  size_t npages)
+static uint64_t cold_pass(enum impl im, int hfd, uint64_t len, const uint64_t *order, size_t npages)
 {
 	volatile char *p;
 	int err = 0;
@@ -181,8 +180,8 @@ static void cold(const char *sd, uint64_t *seed)
 				pc_get_stats(eng, &b);
 				series_add(&s[im], (double)t / (double)npages);
 				if (im == ENGINE)
-					series_add(&reads, (double)(b.misses - a.misses) /
-							       (double)npages);
+					series_add(&reads,
+						   (double)(b.misses - a.misses) / (double)npages);
 			}
 		}
 		for (int im = 0; im < NIMPL; im++)
