@@ -373,6 +373,8 @@ static bool inode_revalidate(struct inode *inode, struct store_inode *si)
 			inode_unlock(inode);
 		}
 	}
+	if (!readonly && !err && mapping_clean(m))
+		inode_clear_times(inode); /* the store's are current, as for a new inode */
 	if (readonly || err) {
 		/* Clean (read-only handle) or unknowable: start afresh. */
 		mutex_lock(&t->lock);
