@@ -108,7 +108,10 @@ struct pc_options {
 	const char *store_dir;	 /* host directory served by the "dir" store, or */
 	const char *store_image; /* vol image file or block device (exactly one of the two) */
 	size_t mem_limit;	 /* bytes of cached pages; 0 = 256 MiB */
-	size_t readahead_max;	 /* largest readahead window in bytes; 0 = 128 KiB */
+	size_t readahead_max;	 /* largest readahead window in bytes; 0 = 128 KiB (page
+				  * faults on views: the store device's readahead size,
+				  * at most 8 MiB and 1/16 of mem_limit, as the kernel's
+				  * mmap read-around uses the device's) */
 	unsigned writeback_interval_ms; /* background writeback period; 0 = 5000 */
 	size_t dirty_background;	/* start background writeback above; 0 = 10% of mem_limit */
 	size_t dirty_limit;		/* throttle writers above; 0 = 20% of mem_limit */
@@ -390,8 +393,9 @@ struct pc_stats {
 	uint64_t cached_pages; /* pages in the cache now */
 	uint64_t dirty_pages;
 	uint64_t writeback_pages;
-	uint64_t hits, misses; /* page lookups by reads and writes */
-	uint64_t readahead_pages;
+	uint64_t hits;		  /* page lookups by reads and writes that found the page cached */
+	uint64_t misses;	  /* pages read from the store, readahead_pages included */
+	uint64_t readahead_pages; /* pages read ahead of a read or fault (and WILLNEED) */
 	uint64_t written_back_pages;
 	uint64_t reclaimed_pages;
 	uint64_t throttled_writes; /* writers that waited for writeback */
@@ -405,6 +409,9 @@ struct pc_stats {
 	 * of data written in place counts there too), and the times the
 	 * periodic commit looked for changes; 0 for dir */
 	uint64_t store_commits, periodic_commits, periodic_checks;
+	/* of readahead_pages: read ahead by page faults on views (read-around,
+	 * MADV_SEQUENTIAL windows, the next window at a PG_readahead page) */
+	uint64_t fault_readahead_pages;
 };
 /* Fills the first @size bytes of *@st (pass sizeof *st): 0, or -EINVAL (no
  * engine, no @st, or @size below one counter). Counters a

@@ -4,9 +4,9 @@
  * cache (mm_cache) with the options' defaults, the inode and fd tables.
  *
  * Locks: none of its own. pc_engine_open starts the store's periodic commit
- * (vol). pc_engine_close empties the fd table (fd_table_lock,
- * leaf) and drops each file with no lock held; the last reference of each
- * inode writes it back (see fs/inode.c). The caller guarantees no other call
+ * (vol). pc_engine_close empties the fd table (fd_table_lock, leaf) and
+ * drops each file with no lock held, then evicts every inode left cached
+ * unused, writing it back (see fs/inode.c). The caller guarantees no other call
  * on the engine is in flight during open or close.
  */
 #include <errno.h>
@@ -81,6 +81,7 @@ int pc_engine_open(const struct pc_options *uopts, struct pc_engine **out)
 		return -EINVAL;
 	cfg.mem_limit = opts->mem_limit;
 	cfg.readahead_max = opts->readahead_max;
+	cfg.fault_readahead_max = opts->readahead_max;
 	cfg.dirty_background = opts->dirty_background;
 	cfg.dirty_limit = opts->dirty_limit;
 	cfg.writeback_interval_ms = opts->writeback_interval_ms;
@@ -111,6 +112,10 @@ int pc_engine_open(const struct pc_options *uopts, struct pc_engine **out)
 		if (err)
 			goto out_store;
 	}
+	/* Not set: views read around with the store device's readahead size
+	 * (8 MiB at most), as the kernel's mmap does with the bdi's. */
+	if (!opts->readahead_max && e->store->ra_hint)
+		cfg.fault_readahead_max = min_t(size_t, e->store->ra_hint, 8u << 20);
 	err = mm_cache_init(&e->cache, &cfg);
 	if (err)
 		goto out_store;
@@ -137,13 +142,13 @@ int pc_engine_close_report(struct pc_engine *e,
 {
 	ENGINE_ENTER(e);
 	struct file *f;
-	int fd = 0, err = 0, serr;
+	int fd = 0, err = 0, evict_err, serr;
 
 	if (!e)
 		return -EINVAL;
 	pc_munmap_all(e); /* views left mapped: unmapped now, never dangling */
 	while ((f = fd_remove_next(&e->fdt, &fd))) {
-		int unseen = 0, evict_err;
+		int unseen = 0;
 
 		/* A writeback error this fd was never told about is reported
 		 * now: the data it wrote did not reach the store. */
@@ -156,6 +161,11 @@ int pc_engine_close_report(struct pc_engine *e,
 		if (!err)
 			err = unseen ? unseen : evict_err;
 	}
+	/* The files closed earlier whose inodes stayed cached: written back
+	 * now, a failure (or an error nobody saw) reported. */
+	evict_err = inode_table_evict_all(&e->itable);
+	if (!err)
+		err = evict_err;
 	if (!err)
 		err = __atomic_load_n(&e->unreported_err, __ATOMIC_ACQUIRE);
 	/* every inode is gone: what an eviction could not write is listed
@@ -228,6 +238,8 @@ int pc_get_stats(struct pc_engine *e, struct pc_stats *ust, size_t size)
 	st->dio_retries = __atomic_load_n(&e->itable.dio_retries, __ATOMIC_RELAXED);
 	st->dio_dropped = __atomic_load_n(&e->itable.dio_dropped, __ATOMIC_RELAXED);
 	st->dio_bounced = __atomic_load_n(&e->itable.dio_bounced, __ATOMIC_RELAXED);
+	st->fault_readahead_pages =
+	    __atomic_load_n(&c->stats.fault_readahead_pages, __ATOMIC_RELAXED);
 	if (e->vol)
 		vol_store_commit_counts(e->store, &st->store_commits, &st->periodic_commits,
 					&st->periodic_checks);

@@ -24,6 +24,8 @@
  *   "truncate: pages dropped, store not yet updated"     BLOCK held
  *   "dio write: range invalidated, store not yet written" BLOCK held
  *   "evict: inode freeing, not yet written back"         nothing held
+ *   "iput: attributes read, not yet unused"               nothing held
+ *   "iget: unused inode taken back, not revalidated"      nothing held
  *   "iget: size sampled, inode not yet hashed"           nothing held
  */
 #ifndef PC_FS_FILE_H

@@ -145,6 +145,7 @@ int mm_map(struct address_space *m, size_t len, int prot, int flags, int64_t off
 	v->owner = owner;
 	v->tag = tag;
 	v->fallback = mech == MM_FAULT_FALLBACK || (mech == MM_FAULT_AUTO && mm.uffd < 0);
+	fault_ra_init(v);
 retry:
 	/* Both kinds map the memfd: a private view's stores copy the page. A
 	 * fallback view starts PROT_READ|PROT_WRITE (so that every part of it
@@ -330,7 +331,8 @@ int mm_advise(void *addr, size_t len, int advice, void *tag)
 	if (a & (PAGE_SIZE - 1))
 		return -EINVAL;
 	if (advice != MADV_WILLNEED && advice != MADV_DONTNEED && advice != MADV_POPULATE_READ &&
-	    advice != MADV_POPULATE_WRITE)
+	    advice != MADV_POPULATE_WRITE && advice != MADV_NORMAL && advice != MADV_SEQUENTIAL &&
+	    advice != MADV_RANDOM)
 		return -EINVAL;
 	len = (len + PAGE_SIZE - 1) & ~(size_t)(PAGE_SIZE - 1);
 	if (!len)
@@ -346,6 +348,13 @@ int mm_advise(void *addr, size_t len, int advice, void *tag)
 	if (advice == MADV_POPULATE_WRITE && !(v->prot & PROT_WRITE)) {
 		up_read(&mm.lock);
 		return -EINVAL;
+	}
+	if (advice == MADV_NORMAL || advice == MADV_SEQUENTIAL || advice == MADV_RANDOM) {
+		/* The fault path's readahead pattern (VM_SEQ_READ/VM_RAND_READ),
+		 * for the whole view. */
+		WRITE_ONCE(v->advice, advice);
+		up_read(&mm.lock);
+		return 0;
 	}
 	__atomic_fetch_add(&v->pins, 1, __ATOMIC_ACQUIRE);
 	up_read(&mm.lock);

@@ -77,7 +77,9 @@ int mm_sync(void *addr, size_t len, int flags, void *tag);
  * write-notify whatever the protection. */
 int mm_protect(void *addr, size_t len, int prot, void *tag);
 
-/* madvise: MADV_WILLNEED (readahead of the range), MADV_DONTNEED (unmap
+/* madvise: MADV_NORMAL, MADV_SEQUENTIAL, MADV_RANDOM (the fault path's
+ * readahead: read-around, readahead from the fault, none; for the whole
+ * view the range lies in), MADV_WILLNEED (readahead of the range), MADV_DONTNEED (unmap
  * the range from the view: the next access faults; a private view loses
  * its copies and sees the file again), MADV_POPULATE_READ/WRITE (fault the
  * range in, as loads / as stores: -EFAULT where a SIGBUS would be raised,
@@ -103,6 +105,9 @@ void unmap_mapping_pages(struct address_space *m, pgoff_t start, pgoff_t nr, boo
 
 /* Test switch (H7): the fault path keeps the mm lock across the fill. */
 DECLARE_TEST_SWITCH(mm_fault_test_keep_mm_lock);
+/* Test switch: fault-path read-around never stops for random access (the
+ * mmap_miss count is ignored): every cold random fault reads a window. */
+DECLARE_TEST_SWITCH(mm_fault_test_no_mmap_miss);
 /* Test knob: the most kernel VMAs fallback views may use together (0: the
  * default, a quarter of vm.max_map_count). Set before mapping. */
 DECLARE_TEST_KNOB(long, mm_fallback_test_vma_budget);

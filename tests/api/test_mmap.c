@@ -198,9 +198,13 @@ TEST(mmap_outlives_close)
 	CHECK(!memcmp(r, w, len));
 	CHECK_EQ(pc_close(e, fd), 0);
 	p[2 * PG] = w[2 * PG] = 'D';
-	CHECK_EQ(pc_munmap(e, p, len), 0); /* last reference: evicts, writes back */
+	CHECK_EQ(pc_munmap(e, p, len), 0); /* last reference: stays cached */
+	fd = pc_open(e, "f", O_RDONLY, 0);
+	CHECK_EQ(pc_pread(e, fd, r, len, 0), (ssize_t)len);
+	CHECK(!memcmp(r, w, len));
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0); /* writes it back */
 	check_host("f", w, len);
-	CHECK_EQ(pc_engine_close(e), 0);
 	free(w);
 	free(r);
 }

@@ -85,6 +85,7 @@ static long touch_alternate(struct pc_engine *e, long budget, long *max_seen)
 	*max_seen = 0;
 	CHECK_EQ(pc_fdatasync(e, fd), 0);
 	CHECK_EQ(pc_fadvise(e, fd, 0, 0, POSIX_FADV_DONTNEED), 0); /* no fault-around */
+	CHECK_EQ(pc_madvise(e, p, len, MADV_RANDOM), 0);	   /* nor read-around */
 	for (int k = 0; k < 64; k += 2) {
 		CHECK_EQ(p[k * PG + 5], w[k * PG + 5]);
 		if (mm_fallback_vmas() > *max_seen)
