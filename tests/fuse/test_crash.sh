@@ -138,7 +138,10 @@ age_round() { # K [nowait]
 		# second began after it and committed what it changed
 		poll_until 60 checks_past $((c + 2)) || miss "commit-timeout"
 	else
-		sleep 1 # five intervals: nothing commits with the switch on
+		# five looks of the periodic commit: with the switch on none commits
+		local c
+		c=$(stat_of periodic_checks)
+		poll_until 60 checks_past $((c + 5)) || miss "timer-timeout"
 	fi
 	crash
 	exec 3>&-
