@@ -11,9 +11,11 @@
 # transactions are all present with integrity_check ok - and the sizes are
 # those seen before the unmount; after rm the volume takes a new file
 # again. The page cache's size, sampled from .pagecache-stats while the
-# tools run, stays under --mem-limit plus the slack allowed here (no slack
-# is documented: 25%, reclaim lets the cache run over while every page is
-# in use). Each tool is bounded by a timeout. TAP.
+# tools run, stays under --mem-limit + 25%: docs/design.md §7.9 bounds the
+# excess by the pages the calls in flight hold (here at most 16 FUSE
+# threads, each with a readahead window of 128 KiB or a DIO window of
+# 1 MiB), and these tools stay well inside that. Each tool is bounded by a
+# timeout. TAP.
 . "$(dirname "$0")/lib.sh"
 require_fuse
 cd "$WORK" || exit 1
