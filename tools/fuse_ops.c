@@ -93,8 +93,7 @@ struct fh {
 	struct handle h;
 	int fd, dfd;
 	struct node *n;
-	bool cached; /* kernel page cache in use for this open (mmap mode) */
-	bool privs;  /* the file had S_ISUID/S_ISGID at open: writes may kill them */
+	bool cached; /* kernel page cache in use for this open (not --direct-io) */
 };
 
 #define DIO_ALIGN 4096
@@ -170,18 +169,89 @@ static void reply_new_entry(fuse_req_t req, struct node *parent, const char *nam
 		node_forget(n, 1);
 }
 
-/* Queue invalidations of the kernel's cached pages of every node of @n's
- * file (mmap mode only). */
-static void inval_aliases(struct node *n, int64_t off, int64_t len)
+/* A change to @n's file in [off, off+len) (len 0: to EOF) made through
+ * node @self's kernel inode (NULL: through none): every other cached node
+ * of the file (hard links are separate kernel inodes) is marked stale - its
+ * next open drops its pages - and gets an invalidation queued for the fds
+ * already open on it. @self's kernel cache saw the change itself: its own
+ * write-through updated the pages, its truncate and punch dropped them, and
+ * its O_DIRECT writes invalidate the range. The direct_io mode has no kernel
+ * page cache: nothing to do. */
+static void inval_aliases(struct node *n, struct node *self, int64_t off, int64_t len)
 {
 	uint64_t ids[64];
 	int k;
 
 	if (!pcfs.mmap_mode)
 		return;
-	k = node_aliases(node_ino(n), ids, 64);
+	k = node_aliases(node_ino(n), self, ids, 64);
 	for (int i = 0; i < k; i++)
 		notify_inval(ids[i], off, len);
+}
+
+/* ---- S_ISUID / S_ISGID on data changes (FUSE_CAP_HANDLE_KILLPRIV) ---- */
+
+/* Is the request's caller in group @gid (primary or supplementary)? */
+static bool caller_in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t groups[64];
+	int n;
+
+	if (fuse_req_ctx(req)->gid == gid)
+		return true;
+	n = fuse_req_getgroups(req, 64, groups);
+	for (int i = 0; i < n && i < 64; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+/* The bits a write, truncate or fallocate by the request's caller clears in
+ * @mode, Linux's rule (should_remove_suid, setattr_should_drop_sgid): none
+ * for a privileged caller (CAP_FSETID; the server sees only the uid, so
+ * root stands for it) or a non-regular file; else S_ISUID, and S_ISGID when
+ * the group can execute or the caller is not in the file's group. For chown
+ * (@chown), S_ISUID always goes and S_ISGID by setattr_should_drop_sgid
+ * (group-executable, or the caller neither in the group nor privileged).
+ * The PC_FUSE_OLD_KILLPRIV=1 switch (tests) gives the old fallback rule
+ * (S_ISGID only when group-executable) so the hazard shows. */
+static mode_t privs_to_kill(fuse_req_t req, const struct stat *st, bool chown)
+{
+	bool priv = fuse_req_ctx(req)->uid == 0;
+	mode_t kill = 0;
+
+	if (S_ISDIR(st->st_mode) || (!chown && (priv || !S_ISREG(st->st_mode))))
+		return 0;
+	kill = st->st_mode & S_ISUID;
+	if (!(st->st_mode & S_ISGID))
+		return kill;
+	if (st->st_mode & S_IXGRP)
+		kill |= S_ISGID;
+	else if (!pcfs.test_old_killpriv && !priv && !caller_in_group(req, st->st_gid))
+		kill |= S_ISGID;
+	return kill;
+}
+
+/* Clears what privs_to_kill says after a data change of @n (engine fd @fd
+ * or, with @fd < 0, by path). */
+static void kill_privs(fuse_req_t req, struct node *n, int fd)
+{
+	char path[NODES_PATH_MAX];
+	struct stat st;
+	int ret;
+
+	if (fuse_req_ctx(req)->uid == 0)
+		return;
+	ret = node_path(n, path, sizeof(path));
+	if (fd >= 0)
+		ret = pc_fstat(pcfs.e, fd, &st);
+	else if (!ret)
+		ret = pc_stat(pcfs.e, path, &st);
+	if (ret)
+		return;
+	mode_t kill = privs_to_kill(req, &st, false);
+	if (kill && !node_path(n, path, sizeof(path)))
+		pc_chmod(pcfs.e, path, st.st_mode & 07777 & ~kill);
 }
 
 /* ---- ownership of new objects ---- */
@@ -211,15 +281,32 @@ static int set_owner(fuse_req_t req, struct node *parent, const char *path, bool
 
 /* ---- lookups and attributes ---- */
 
+/* Connection setup. No writeback cache: with it the kernel keeps written
+ * data past write(2) and even close(2), so an engine-side reader (or a
+ * crash of the server) could miss acknowledged data. No auto_inval_data:
+ * with attributes never cached (timeout 0) it costs a GETATTR per read(2);
+ * every change behind a node's kernel cache is invalidated explicitly
+ * (inval_aliases). Requests up to 1 MiB (max_write; libfuse derives
+ * max_pages from it) and 1 MiB readahead. The server kills S_ISUID/S_ISGID
+ * itself (HANDLE_KILLPRIV): the kernel's fallback for servers that don't
+ * clears S_ISGID only when group-executable. Splice: libfuse 3.14 splices
+ * a reply only from an fd-backed buffer, and the engine's data are in
+ * memory, so replies are written (one copy either way). */
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
-	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	conn->want &= ~(unsigned)(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_AUTO_INVAL_DATA);
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
-	if (pcfs.mmap_mode && (conn->capable & FUSE_CAP_AUTO_INVAL_DATA))
-		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
-	conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV; /* the kernel kills suid via setattr */
+	if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV)
+		conn->want |= FUSE_CAP_HANDLE_KILLPRIV;
+	else
+		conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV;
+	if (conn->capable & FUSE_CAP_ASYNC_READ)
+		conn->want |= FUSE_CAP_ASYNC_READ;
+	conn->max_write = PCFS_MAX_IO;
+	conn->max_readahead = PCFS_MAX_IO;
+	pcfs.max_write = conn->max_write;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -292,9 +379,14 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	if (ret && !(ret == -ENOENT && fi && fi->fh && to_set == FUSE_SET_ATTR_SIZE))
 		goto out;
 	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		mode_t kill = 0;
+		if (!(to_set & FUSE_SET_ATTR_MODE) && !pc_stat(pcfs.e, path, &st))
+			kill = privs_to_kill(req, &st, true);
 		ret =
 		    pc_chown(pcfs.e, path, (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1,
 			     (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1);
+		if (!ret && kill)
+			ret = pc_chmod(pcfs.e, path, st.st_mode & 07777 & ~kill);
 		if (ret)
 			goto out;
 	}
@@ -311,7 +403,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 			ret = pc_truncate(pcfs.e, path, attr->st_size);
 		if (ret)
 			goto out;
-		inval_aliases(n, attr->st_size, 0);
+		kill_privs(req, n, h ? h->fd : -1);
+		inval_aliases(n, n, attr->st_size, 0);
 	}
 	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
 		struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_OMIT}};
@@ -506,18 +599,26 @@ static struct fh *new_fh(int fd, int flags)
 
 	if (!h)
 		return NULL;
+	(void)flags;
 	h->fd = fd;
 	h->dfd = -1;
 	handle_add(&h->h, free_plain);
-	h->cached = pcfs.mmap_mode && !(flags & O_DIRECT);
+	h->cached = pcfs.mmap_mode; /* O_DIRECT opens too: they can be mapped */
 	return h;
 }
 
-static void set_open_flags(struct fh *h, struct fuse_file_info *fi)
+/* Cached mode: the kernel keeps the node's pages at open (keep_cache)
+ * unless the file changed behind them since the last open (node stale);
+ * then it drops them. A create (@n NULL) drops them: a new kernel inode
+ * has none, an existing one may be stale. PC_FUSE_KEEP_STALE=1 (tests)
+ * keeps them always, so that the hazard shows. */
+static void set_open_flags(struct fh *h, struct node *n, struct fuse_file_info *fi)
 {
 	fi->fh = (uint64_t)(uintptr_t)h;
-	fi->keep_cache = 0;
 	fi->direct_io = !h->cached;
+	fi->keep_cache = 0;
+	if (h->cached && n)
+		fi->keep_cache = !node_take_stale(n) || pcfs.test_keep_stale;
 }
 
 /* For a caller's O_DIRECT open: a second engine fd with O_DIRECT, used for
@@ -574,15 +675,15 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	h->n = n;
-	struct stat st;
-	h->privs = !pc_fstat(pcfs.e, fd, &st) && (st.st_mode & (S_ISUID | S_ISGID));
 	open_direct(h, path, fi->flags);
 	node_add_fd(n, fd);
 	if (h->cached)
 		node_set_cached(n);
-	if (fi->flags & O_TRUNC)
-		inval_aliases(n, 0, 0);
-	set_open_flags(h, fi);
+	if (fi->flags & O_TRUNC) {
+		kill_privs(req, n, fd);
+		inval_aliases(n, n, 0, 0);
+	}
+	set_open_flags(h, n, fi);
 	if (fuse_reply_open(req, fi)) {
 		node_del_fd(n, fd);
 		if (h->dfd >= 0)
@@ -620,7 +721,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		return;
 	}
 	open_direct(h, path, fi->flags);
-	set_open_flags(h, fi);
+	set_open_flags(h, NULL, fi);
 	reply_new_entry(req, node_of(parent), name, path, fi, fd);
 }
 
@@ -657,25 +758,6 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(buf);
 }
 
-/* file_remove_privs: a write by a caller without CAP_FSETID (here: not
- * root) clears S_ISUID, and S_ISGID where group-exec makes it setgid. */
-static void kill_privs(fuse_req_t req, struct fh *h)
-{
-	char path[NODES_PATH_MAX];
-	struct stat st;
-	mode_t kill = S_ISUID;
-
-	if (fuse_req_ctx(req)->uid == 0 || pc_fstat(pcfs.e, h->fd, &st))
-		return;
-	if ((st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
-		kill |= S_ISGID;
-	if (!(st.st_mode & kill))
-		return;
-	if (!node_path(h->n, path, sizeof(path)))
-		pc_chmod(pcfs.e, path, st.st_mode & 07777 & ~kill);
-	__atomic_store_n(&h->privs, false, __ATOMIC_RELAXED);
-}
-
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
@@ -699,9 +781,10 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		reply_err(req, (int)n);
 		return;
 	}
-	if (n > 0 && __atomic_load_n(&h->privs, __ATOMIC_RELAXED))
-		kill_privs(req, h);
-	inval_aliases(h->n, off, n);
+	if (n > 0) {
+		kill_privs(req, h->n, h->fd);
+		inval_aliases(h->n, h->n, off, n);
+	}
 	fuse_reply_write(req, (size_t)n);
 }
 
@@ -752,8 +835,10 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 
 	count_req();
 	ret = pc_fallocate(pcfs.e, h->fd, mode, offset, length);
-	if (!ret && mode)
-		inval_aliases(h->n, offset, length);
+	if (!ret) {
+		kill_privs(req, h->n, h->fd);
+		inval_aliases(h->n, h->n, offset, (mode & FALLOC_FL_KEEP_SIZE) ? length : 0);
+	}
 	reply_err(req, ret);
 }
 

@@ -26,7 +26,10 @@
 struct pcfs {
 	struct pc_engine *e;
 	struct fuse_session *se;
-	bool mmap_mode;	 /* opens use the kernel page cache (mmap works), with invalidation */
+	/* Opens use the kernel page cache (mmap works; keep_cache unless the
+	 * file changed behind it), with invalidation: the default mode. False
+	 * with --direct-io: every read and write goes to the server. */
+	bool mmap_mode;
 	uid_t owner_uid; /* who mounted */
 	uint64_t root_ino;
 	uint64_t reqs;		/* atomic: requests served */
@@ -35,7 +38,18 @@ struct pcfs {
 	 * are counted but not sent, so stale kernel pages show. */
 	bool no_inval;
 	uint64_t notifies_lost; /* atomic: no memory to queue one */
+	/* PC_FUSE_KEEP_STALE=1 (tests only): opens keep the kernel's pages even
+	 * of a node whose file changed behind them (the stale mark ignored). */
+	bool test_keep_stale;
+	/* PC_FUSE_OLD_KILLPRIV=1 (tests only): writes by a caller outside the
+	 * file's group keep a non-group-executable S_ISGID (the old rule). */
+	bool test_old_killpriv;
+	unsigned max_write; /* negotiated at FUSE_INIT */
 };
+
+/* Largest read and write request (max_write, readahead): 1 MiB, the
+ * kernel's default limit of 256 pages per request. */
+#define PCFS_MAX_IO (1u << 20)
 
 extern struct pcfs pcfs;
 extern const struct fuse_lowlevel_ops pcfs_ops;

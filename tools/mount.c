@@ -85,6 +85,13 @@ static void *stats_thread(void *arg)
 	return NULL;
 }
 
+static bool env_on(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && !strcmp(v, "1");
+}
+
 static void mount_usage(FILE *f)
 {
 	fprintf(f, "usage: pagecache mount [OPTIONS] IMAGE MOUNTPOINT\n"
@@ -93,9 +100,11 @@ static void mount_usage(FILE *f)
 		   "Every data byte goes through the engine; Ctrl-C (SIGINT/SIGTERM) unmounts\n"
 		   "and writes everything back.\n\n"
 		   "  --dir DIR            serve host directory DIR (the \"dir\" store)\n"
-		   "  --mmap               let files be mmapped with MAP_SHARED: opens use the\n"
-		   "                       kernel page cache, invalidated on every engine-side\n"
-		   "                       change (default: direct_io, MAP_SHARED gives ENODEV)\n"
+		   "  --direct-io          strict mode: no kernel page cache, every read and\n"
+		   "                       write is a request (MAP_SHARED gives ENODEV)\n"
+		   "  --mmap               the default mode (kept for compatibility): opens use\n"
+		   "                       the kernel page cache, invalidated on every change\n"
+		   "                       behind it; MAP_SHARED works\n"
 		   "  --mem-limit MIB      page cache size in MiB (default 256)\n"
 		   "  --threads N          most FUSE worker threads (default 16)\n"
 		   "  --stats-interval S   seconds between statistics lines, 0 = none (default 5)\n"
@@ -107,13 +116,10 @@ static void mount_usage(FILE *f)
 int cmd_mount(int argc, char **argv)
 {
 	static const struct option lo[] = {
-	    {"dir", required_argument, 0, 'd'},
-	    {"mmap", no_argument, 0, 'm'},
-	    {"mem-limit", required_argument, 0, 'M'},
-	    {"threads", required_argument, 0, 't'},
-	    {"stats-interval", required_argument, 0, 's'},
-	    {"help", no_argument, 0, 'h'},
-	    {0, 0, 0, 0},
+	    {"dir", required_argument, 0, 'd'},	    {"mmap", no_argument, 0, 'm'},
+	    {"direct-io", no_argument, 0, 'D'},	    {"mem-limit", required_argument, 0, 'M'},
+	    {"threads", required_argument, 0, 't'}, {"stats-interval", required_argument, 0, 's'},
+	    {"help", no_argument, 0, 'h'},	    {0, 0, 0, 0},
 	};
 	const char *dir = NULL, *image = NULL, *mnt, *extra = NULL;
 	struct pc_options po = {0};
@@ -123,6 +129,7 @@ int cmd_mount(int argc, char **argv)
 	char opts[1024];
 
 	optind = 1;
+	pcfs.mmap_mode = true;
 	while ((c = getopt_long(argc, argv, "ho:", lo, NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -130,6 +137,9 @@ int cmd_mount(int argc, char **argv)
 			break;
 		case 'm':
 			pcfs.mmap_mode = true;
+			break;
+		case 'D':
+			pcfs.mmap_mode = false;
 			break;
 		case 'M':
 			po.mem_limit = (size_t)strtoull(optarg, NULL, 0) << 20;
@@ -166,7 +176,9 @@ int cmd_mount(int argc, char **argv)
 		return 1;
 	}
 	umask(0); /* the kernel applies each caller's umask */
-	pcfs.no_inval = getenv("PC_FUSE_NO_INVAL") && !strcmp(getenv("PC_FUSE_NO_INVAL"), "1");
+	pcfs.no_inval = env_on("PC_FUSE_NO_INVAL");
+	pcfs.test_keep_stale = env_on("PC_FUSE_KEEP_STALE");
+	pcfs.test_old_killpriv = env_on("PC_FUSE_OLD_KILLPRIV");
 	po.store_dir = dir;
 	po.store_image = image;
 	ret = pc_engine_open(&po, &pcfs.e);
@@ -215,7 +227,7 @@ int cmd_mount(int argc, char **argv)
 	bool st_running = stats_interval && !pthread_create(&st, NULL, stats_thread, NULL);
 	fprintf(stderr, "pagecache: %s mounted on %s (%s, %s); Ctrl-C unmounts\n",
 		dir ? dir : image, mnt, dir ? "dir store" : "vol store",
-		pcfs.mmap_mode ? "mmap mode" : "direct_io");
+		pcfs.mmap_mode ? "kernel page cache" : "direct_io");
 
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_max_threads(cfg, threads ? threads : 1);

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# test_apps.sh - programs that map files, the S_ISUID/S_ISGID rule, the
+# kernel cache's coherence across hard links, and image discard, on a
+# pagecache mount. In the default mode (kernel page cache): sqlite in WAL
+# mode (its -shm file is mmapped MAP_SHARED) with 4 writer processes and 1
+# reader; one O_DIRECT fd also mapped MAP_SHARED (tests/fuse/odirect_mmap.c);
+# a reopened name of a file changed through another name (a hard link: a
+# separate kernel inode) sees the change even with the invalidations off
+# (the stale mark drops the pages at open: PC_FUSE_KEEP_STALE=1 turns that
+# off and the stale bytes must show). In --direct-io mode MAP_SHARED must
+# fail with ENODEV. Both modes: writes, truncates and fallocates by a caller
+# outside the file's group clear S_ISGID (PC_FUSE_OLD_KILLPRIV=1: the old
+# rule, the bit must stay), root keeps both bits. TAP.
+. "$(dirname "$0")/lib.sh"
+require_fuse
+command -v setpriv >/dev/null || skip_all "no setpriv"
+mount_fresh || { not_ok "mount"; finish; }
+ok "mounted ($STORE_KIND store, mode ${PC_FUSE_MODE:-cached})"
+U=65534 # nobody, in no group but its own
+as_user() { setpriv --reuid=$U --regid=$U --clear-groups -- "$@"; }
+cached=1
+[ "${PC_FUSE_MODE:-cached}" = direct-io ] && cached=0
+
+# ---- sqlite, WAL mode: 4 writer processes and 1 reader ----
+sqlite_wal() {
+	local db=$MNT/wal.db n=${SQL_ROWS:-150} pids=() rc=0
+	sqlite3 "$db" "PRAGMA journal_mode=WAL; CREATE TABLE t(w INT, i INT);" >/dev/null || return 1
+	for w in 1 2 3 4; do
+		for i in $(seq 1 "$n"); do echo "INSERT INTO t VALUES($w,$i);"; done |
+			sqlite3 -bail -cmd ".timeout 60000" "$db" >"$WORK/w$w.out" 2>&1 &
+		pids+=($!)
+	done
+	# the reader: counts never go down while the writers run
+	local last=0 c
+	for _ in $(seq 1 40); do
+		c=$(sqlite3 -bail -cmd ".timeout 60000" "$db" "SELECT count(*) FROM t;" 2>&1) ||
+			{ echo "reader: $c"; rc=1; break; }
+		[ "$c" -ge "$last" ] || { echo "reader: count went from $last to $c"; rc=1; }
+		last=$c
+	done
+	for p in "${pids[@]}"; do wait "$p" || rc=1; done
+	cat "$WORK"/w?.out
+	[ "$(sqlite3 "$db" "SELECT count(*), count(DISTINCT w) FROM t;")" = "$((4 * n))|4" ] ||
+		{ echo "rows: $(sqlite3 "$db" "SELECT count(*), count(DISTINCT w) FROM t;")"; rc=1; }
+	[ "$(sqlite3 "$db" "PRAGMA integrity_check;")" = ok ] || rc=1
+	return $rc
+}
+if ! command -v sqlite3 >/dev/null; then
+	skip "sqlite WAL, 4 writers + 1 reader" "no sqlite3 (scripts/deps.sh installs it)"
+elif [ $cached = 1 ]; then
+	check "sqlite WAL mode, 4 writer processes + 1 reader" sqlite_wal
+else
+	expect_err "sqlite WAL mode needs MAP_SHARED: --direct-io refuses it" "disk I/O error" sqlite_wal
+fi
+
+# ---- one O_DIRECT fd, also mapped MAP_SHARED ----
+if [ -z "$ODIRECT_MMAP" ]; then
+	not_ok "odirect_mmap helper not passed"
+elif [ $cached = 1 ]; then
+	check "O_DIRECT + MAP_SHARED mmap on one fd, coherent both ways" "$ODIRECT_MMAP" "$MNT/odm"
+else
+	expect_err "--direct-io: MAP_SHARED of an O_DIRECT fd gives ENODEV" "No such device" \
+		"$ODIRECT_MMAP" "$MNT/odm"
+fi
+
+# ---- S_ISUID / S_ISGID on data changes ----
+cd "$MNT" || exit 1 # relative names: the test's work directory is 0700
+# mode_after SETUP-MODE COMMAND...: the mode after COMMAND runs on file $MNT/priv
+mode_after() {
+	local m=$1
+	shift
+	rm -f priv
+	echo data >priv && chmod "$m" priv
+	"$@" >/dev/null 2>&1
+	stat -c %a priv
+}
+eq "non-member write: 06666 -> 0666" "$(mode_after 6666 as_user sh -c "echo x >>priv")" 666
+eq "non-member truncate: 06666 -> 0666" "$(mode_after 6666 as_user truncate -s 1 priv)" 666
+eq "non-member fallocate: 06666 -> 0666" \
+	"$(mode_after 6666 as_user fallocate -l 64K priv)" 666
+eq "non-member O_TRUNC open: 06666 -> 0666" \
+	"$(mode_after 6666 as_user sh -c ": >priv")" 666
+eq "group-executable: 06776 -> 0776" "$(mode_after 6776 as_user sh -c "echo x >>priv")" 776
+chgrp $U priv
+member_write() {
+	rm -f priv
+	echo data >priv && chgrp $U priv && chmod 6666 priv
+	as_user sh -c "echo x >>priv"
+	stat -c %a priv
+}
+eq "group member write keeps S_ISGID: 06666 -> 2666" "$(member_write)" 2666
+eq "root write keeps both: 06666" "$(mode_after 6666 sh -c "echo x >>priv")" 6666
+eq "root truncate keeps both: 06666" "$(mode_after 6666 truncate -s 0 priv)" 6666
+eq "chown by root drops S_ISUID: 06745 -> 2745" "$(mode_after 6745 chown $U priv)" 2745
+eq "chown, group-executable: 06775 -> 0775" "$(mode_after 6775 chown $U priv)" 775
+rm -f priv
+cd / || exit 1
+
+# ---- hard links: the other name's kernel cache ----
+STALE='import os, sys
+m = sys.argv[1]
+with open(m + "/ln.a", "wb") as f: f.write(b"A" * 8192)
+if not os.path.exists(m + "/ln.b"): os.link(m + "/ln.a", m + "/ln.b")
+fa = os.open(m + "/ln.a", os.O_RDONLY)
+assert os.pread(fa, 1, 0) == b"A"   # the pages of name a are cached now
+os.close(fa)
+fb = os.open(m + "/ln.b", os.O_WRONLY)
+os.pwrite(fb, b"B" * 4096, 0)
+os.close(fb)
+fa = os.open(m + "/ln.a", os.O_RDONLY)
+print(os.pread(fa, 1, 0).decode())'
+if [ $cached = 1 ]; then
+	unmount_check
+	export PC_FUSE_NO_INVAL=1 # only the open-time stale mark protects now
+	mount_fresh || { not_ok "remount"; finish; }
+	eq "reopened hard link sees a write through the other name" \
+		"$(python3 -c "$STALE" "$MNT")" B
+	unmount_check
+	export PC_FUSE_KEEP_STALE=1
+	mount_fresh || { not_ok "remount"; finish; }
+	eq "hazard shows with the stale mark ignored (stale page)" \
+		"$(python3 -c "$STALE" "$MNT")" A
+	unmount_check
+	unset PC_FUSE_NO_INVAL PC_FUSE_KEEP_STALE
+	mount_fresh || { not_ok "remount"; finish; }
+fi
+
+# ---- the old S_ISGID rule (hazard) ----
+unmount_check
+export PC_FUSE_OLD_KILLPRIV=1
+mount_fresh || { not_ok "remount"; finish; }
+cd "$MNT" || exit 1
+eq "hazard shows with the old rule: 06666 -> 2666" \
+	"$(mode_after 6666 as_user sh -c "echo x >>priv")" 2666
+unset PC_FUSE_OLD_KILLPRIV
+cd / || exit 1
+unmount_check
+finish
