@@ -51,6 +51,16 @@ struct pc_options {
 	size_t dirty_limit;		/* throttle writers above; 0 = 20% of mem_limit */
 	enum pc_lock_policy policy;
 	int fault_mechanism; /* enum pc_fault_mechanism: how views fault; 0 = AUTO */
+	int discard;	     /* enum pc_discard (vol store): freed blocks; 0 = AUTO */
+};
+
+/* What the vol store does with blocks freed by a durable commit
+ * (pc_options.discard). The dir store ignores it. */
+enum pc_discard {
+	PC_DISCARD_AUTO = 0, /* punched out of an image file (fallocate PUNCH_HOLE), so
+			      * it shrinks back; a block device is left alone */
+	PC_DISCARD_ON = 1,   /* also BLKDISCARD on a block device */
+	PC_DISCARD_OFF = 2,  /* neither: the image keeps its allocated size */
 };
 
 /* How pc_mmap views take their page faults (pc_options.fault_mechanism). */

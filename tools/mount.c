@@ -105,6 +105,10 @@ static void mount_usage(FILE *f)
 		   "  --mmap               the default mode (kept for compatibility): opens use\n"
 		   "                       the kernel page cache, invalidated on every change\n"
 		   "                       behind it; MAP_SHARED works\n"
+		   "  --discard            punch blocks the volume frees out of the image file\n"
+		   "                       (default for image files); on a block device,\n"
+		   "                       BLKDISCARD them (only with this option)\n"
+		   "  --nodiscard          keep freed blocks allocated in the image\n"
 		   "  --mem-limit MIB      page cache size in MiB (default 256)\n"
 		   "  --threads N          most FUSE worker threads (default 16)\n"
 		   "  --stats-interval S   seconds between statistics lines, 0 = none (default 5)\n"
@@ -115,12 +119,20 @@ static void mount_usage(FILE *f)
 
 int cmd_mount(int argc, char **argv)
 {
+	/* clang-format off */
 	static const struct option lo[] = {
-	    {"dir", required_argument, 0, 'd'},	    {"mmap", no_argument, 0, 'm'},
-	    {"direct-io", no_argument, 0, 'D'},	    {"mem-limit", required_argument, 0, 'M'},
-	    {"threads", required_argument, 0, 't'}, {"stats-interval", required_argument, 0, 's'},
-	    {"help", no_argument, 0, 'h'},	    {0, 0, 0, 0},
+	    {"dir", required_argument, 0, 'd'},
+	    {"mmap", no_argument, 0, 'm'},
+	    {"direct-io", no_argument, 0, 'D'},
+	    {"discard", no_argument, 0, 'c'},
+	    {"nodiscard", no_argument, 0, 'C'},
+	    {"mem-limit", required_argument, 0, 'M'},
+	    {"threads", required_argument, 0, 't'},
+	    {"stats-interval", required_argument, 0, 's'},
+	    {"help", no_argument, 0, 'h'},
+	    {0, 0, 0, 0},
 	};
+	/* clang-format on */
 	const char *dir = NULL, *image = NULL, *mnt, *extra = NULL;
 	struct pc_options po = {0};
 	unsigned threads = 16;
@@ -140,6 +152,12 @@ int cmd_mount(int argc, char **argv)
 			break;
 		case 'D':
 			pcfs.mmap_mode = false;
+			break;
+		case 'c':
+			po.discard = PC_DISCARD_ON;
+			break;
+		case 'C':
+			po.discard = PC_DISCARD_OFF;
 			break;
 		case 'M':
 			po.mem_limit = (size_t)strtoull(optarg, NULL, 0) << 20;

@@ -15,6 +15,12 @@
 #include "api/engine_internal.h"
 #include "kernel/lockstat.h"
 #include "mm/defaults.h"
+#include "store/vol/vol.h"
+
+_Static_assert((int)PC_DISCARD_AUTO == (int)VOL_DISCARD_AUTO &&
+		   (int)PC_DISCARD_ON == (int)VOL_DISCARD_ON &&
+		   (int)PC_DISCARD_OFF == (int)VOL_DISCARD_OFF,
+	       "enum pc_discard is passed to the vol store as is");
 
 int pc_engine_open(const struct pc_options *opts, struct pc_engine **out)
 {
@@ -37,6 +43,9 @@ int pc_engine_open(const struct pc_options *opts, struct pc_engine **out)
 	default:
 		return -EINVAL;
 	}
+	if (opts->discard != PC_DISCARD_AUTO && opts->discard != PC_DISCARD_ON &&
+	    opts->discard != PC_DISCARD_OFF)
+		return -EINVAL;
 	if (opts->fault_mechanism != PC_FAULT_AUTO && opts->fault_mechanism != PC_FAULT_UFFD &&
 	    opts->fault_mechanism != PC_FAULT_FALLBACK)
 		return -EINVAL;
@@ -56,6 +65,11 @@ int pc_engine_open(const struct pc_options *opts, struct pc_engine **out)
 		err = store_open_vol(opts->store_image, &e->store);
 	if (err)
 		goto out_free;
+	if (opts->store_image && opts->discard != PC_DISCARD_AUTO) {
+		err = vol_store_set_discard(e->store, opts->discard); /* same values */
+		if (err)
+			goto out_store;
+	}
 	err = mm_cache_init(&e->cache, &cfg);
 	if (err)
 		goto out_store;

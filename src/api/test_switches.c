@@ -51,6 +51,7 @@ const struct test_switch test_switches[] = {
     SWITCH(vol_fsck_test_no_cycle_repair),
     SWITCH(vol_test_skip_data_flush),
     SWITCH(vol_test_no_pending_check),
+    SWITCH(vol_test_discard_at_release),
     SWITCH(vol_test_replace_free_keep_tree),
     SWITCH(vol_extmap_test_rewrite_all),
 };

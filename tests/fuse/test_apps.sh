@@ -125,6 +125,44 @@ if [ $cached = 1 ]; then
 	mount_fresh || { not_ok "remount"; finish; }
 fi
 
+# ---- image discard: write and delete, the image shrinks back ----
+# DISCARD_MIB (default 128; the acceptance figure is 1024) written and
+# deleted; after the unmount's commit the image file's allocated size must
+# be within 10% of the volume's used space (or of what was written, where
+# the used space is tiny). Once (the cached mode): it does not depend on it.
+used_bytes() { stat -f -c '%b %f %S' "$MNT" | awk '{ print ($1 - $2) * $3 }'; }
+alloc_bytes() { stat -c '%b %B' "$IMG" | awk '{ print $1 * $2 }'; }
+if [ "$STORE_KIND" = vol ] && [ $cached = 1 ]; then
+	mib=${DISCARD_MIB:-128}
+	dd if=/dev/urandom of="$MNT/big" bs=1M count="$mib" conv=fsync status=none
+	peak=$(alloc_bytes)
+	rm "$MNT/big"
+	unmount_check
+	mount_fresh || { not_ok "remount"; finish; }
+	u=$(used_bytes)
+	a=$(alloc_bytes)
+	echo "# $mib MiB written and deleted: image allocated $((peak >> 20)) MiB at the peak," \
+		"$((a >> 10)) KiB now; volume used $((u >> 10)) KiB"
+	lim=$((u / 10 > mib * 104858 ? u / 10 : mib * 104858))
+	if [ "$peak" -ge $((mib << 20)) ] && [ $((a - u)) -le "$lim" ]; then
+		ok "image shrinks back after a delete (discard)"
+	else
+		not_ok "image shrinks back after a delete: allocated $a, used $u, peak $peak"
+	fi
+	unmount_check
+	mount_fresh --nodiscard || { not_ok "remount --nodiscard"; finish; }
+	dd if=/dev/zero of="$MNT/big" bs=1M count=16 conv=fsync status=none
+	rm "$MNT/big"
+	unmount_check
+	a2=$(alloc_bytes)
+	if [ "$a2" -ge $((a + (15 << 20))) ]; then ok "--nodiscard keeps freed blocks allocated"; else
+		not_ok "--nodiscard: allocated $a2 after 16 MiB deleted (before: $a)"
+	fi
+	mount_fresh || { not_ok "remount"; finish; }
+else
+	skip "image shrinks back after a delete (discard)" "vol store only, once (cached mode)"
+fi
+
 # ---- the old S_ISGID rule (hazard) ----
 unmount_check
 export PC_FUSE_OLD_KILLPRIV=1

@@ -41,4 +41,12 @@ enum {
  * VOL_FSCK_*. */
 int vol_fsck(const char *image, bool repair, FILE *report);
 
+struct store;
+/* The values of enum pc_discard (include/pagecache.h). */
+enum { VOL_DISCARD_AUTO = 0, VOL_DISCARD_ON = 1, VOL_DISCARD_OFF = 2 };
+/* What blocks freed by a durable commit get:
+ * AUTO (the mount's default) punches them out of an image file, ON also
+ * discards them on a block device (BLKDISCARD), OFF neither. 0 or -EINVAL. */
+int vol_store_set_discard(struct store *s, int mode);
+
 #endif
