@@ -189,6 +189,16 @@ static void inval_aliases(struct node *n, struct node *self, int64_t off, int64_
 		notify_inval(ids[i], off, len);
 }
 
+/* Keeps the largest request size seen (statistics). */
+static void note_size(uint64_t *largest, size_t size)
+{
+	uint64_t cur = __atomic_load_n(largest, __ATOMIC_RELAXED);
+
+	while (size > cur && !__atomic_compare_exchange_n(largest, &cur, size, false,
+							  __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
 /* ---- S_ISUID / S_ISGID on data changes (FUSE_CAP_HANDLE_KILLPRIV) ---- */
 
 /* Is the request's caller in group @gid (primary or supplementary)? */
@@ -746,6 +756,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	void *buf = NULL;
+	note_size(&pcfs.largest_read, size);
 	if (posix_memalign(&buf, DIO_ALIGN, size ? size : 1)) {
 		reply_err(req, -ENOMEM);
 		return;
@@ -765,6 +776,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	ssize_t n;
 
 	count_req();
+	note_size(&pcfs.largest_write, size);
 	if (aligned(h, size, off)) {
 		void *abuf = NULL;
 		if (posix_memalign(&abuf, DIO_ALIGN, size ? size : 1)) {

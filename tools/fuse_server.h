@@ -44,7 +44,9 @@ struct pcfs {
 	/* PC_FUSE_OLD_KILLPRIV=1 (tests only): writes by a caller outside the
 	 * file's group keep a non-group-executable S_ISGID (the old rule). */
 	bool test_old_killpriv;
-	unsigned max_write; /* negotiated at FUSE_INIT */
+	unsigned max_write;	/* negotiated at FUSE_INIT */
+	uint64_t largest_read;	/* atomic: the largest read request seen */
+	uint64_t largest_write; /* atomic: the largest write request seen */
 };
 
 /* Largest read and write request (max_write, readahead): 1 MiB, the

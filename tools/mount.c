@@ -41,11 +41,13 @@ int pcfs_stats_text(char *buf, size_t size)
 	    "\nwritten_back_pages %" PRIu64 "\nreclaimed_pages %" PRIu64
 	    "\nthrottled_writes %" PRIu64 "\nwrite_retries %" PRIu64 "\nlock_contended %" PRIu64
 	    "\nlock_wait_ns %" PRIu64 "\nfuse_requests %" PRIu64 "\nfuse_invalidations %" PRIu64
-	    "\nmmap_mode %d\n",
+	    "\nmmap_mode %d\nmax_write %u\nlargest_read %" PRIu64 "\nlargest_write %" PRIu64 "\n",
 	    s.cached_pages, s.dirty_pages, s.writeback_pages, s.hits, s.misses, s.readahead_pages,
 	    s.written_back_pages, s.reclaimed_pages, s.throttled_writes, s.write_retries,
 	    s.lock_contended, s.lock_wait_ns, __atomic_load_n(&pcfs.reqs, __ATOMIC_RELAXED),
-	    __atomic_load_n(&pcfs.notifies_sent, __ATOMIC_RELAXED), pcfs.mmap_mode);
+	    __atomic_load_n(&pcfs.notifies_sent, __ATOMIC_RELAXED), pcfs.mmap_mode, pcfs.max_write,
+	    __atomic_load_n(&pcfs.largest_read, __ATOMIC_RELAXED),
+	    __atomic_load_n(&pcfs.largest_write, __ATOMIC_RELAXED));
 }
 
 void pcfs_stats_line(char *buf, size_t size)

@@ -63,6 +63,15 @@ else
 		"$ODIRECT_MMAP" "$MNT/odm"
 fi
 
+# ---- 1 MiB requests ----
+dd if=/dev/zero of="$MNT/req" bs=4M count=2 conv=fsync status=none
+dd if="$MNT/req" of=/dev/null bs=4M iflag=direct status=none
+stat_of() { awk -v k="$1" '$1 == k { print $2 }' "$MNT/.pagecache-stats"; }
+eq "max_write negotiated: 1 MiB" "$(stat_of max_write)" 1048576
+eq "largest write request: 1 MiB" "$(stat_of largest_write)" 1048576
+eq "largest read request: 1 MiB" "$(stat_of largest_read)" 1048576
+rm -f "$MNT/req"
+
 # ---- S_ISUID / S_ISGID on data changes ----
 cd "$MNT" || exit 1 # relative names: the test's work directory is 0700
 # mode_after SETUP-MODE COMMAND...: the mode after COMMAND runs on file $MNT/priv
