@@ -19,6 +19,7 @@
 #define PC_TOOLS_FUSE_NODES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define NODES_PATH_MAX 4096

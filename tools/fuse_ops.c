@@ -7,16 +7,18 @@
  *
  * Caching: attributes are not cached by the kernel (timeout 0) so stat
  * always shows the engine's size and times; names are (1 s: they change
- * only through this kernel, which updates its dentries itself). Opens use direct_io
- * (no kernel page cache) unless the mount is in mmap mode; then they use
- * the kernel's page cache without keep_cache, and every change made through
- * the engine to a file (write, truncate, fallocate) queues an invalidation
- * of the kernel's pages for each node naming that file (fuse_notify.c).
+ * only through this kernel, which updates its dentries itself). By default
+ * opens (O_DIRECT ones too, so they can be mapped) use the kernel's page
+ * cache, kept across opens (keep_cache) unless the node is stale: a change
+ * made through the engine to a file (write, truncate, fallocate) marks
+ * every other node naming that file stale and queues an invalidation of
+ * its kernel pages (fuse_notify.c); the writer's own node the kernel keeps
+ * coherent itself. With --direct-io opens use direct_io (no kernel cache).
  *
- * Ownership: the kernel applied the caller's umask to create modes (the
- * server runs with umask 0); files are created with the caller's uid and gid (the group of
- * a setgid parent directory, which new directories also inherit the bit
- * of); permission checks are the kernel's (default_permissions).
+ * Ownership and the S_ISUID/S_ISGID rule are in fuse_perm.c: files are
+ * created with the caller's uid and gid; the kernel applied the caller's
+ * umask to create modes (the server runs with umask 0); permission checks
+ * are the kernel's (default_permissions).
  *
  * Directories, statfs and xattrs are in fuse_dir.c.
  *
@@ -177,16 +179,21 @@ static void reply_new_entry(fuse_req_t req, struct node *parent, const char *nam
  * write-through updated the pages, its truncate and punch dropped them, and
  * its O_DIRECT writes invalidate the range. The direct_io mode has no kernel
  * page cache: nothing to do. */
-static void inval_aliases(struct node *n, struct node *self, int64_t off, int64_t len)
+static void inval_ino(uint64_t ino, struct node *self, int64_t off, int64_t len)
 {
 	uint64_t ids[64];
 	int k;
 
 	if (!pcfs.mmap_mode)
 		return;
-	k = node_aliases(node_ino(n), self, ids, 64);
+	k = node_aliases(ino, self, ids, 64);
 	for (int i = 0; i < k; i++)
 		notify_inval(ids[i], off, len);
+}
+
+static void inval_aliases(struct node *n, struct node *self, int64_t off, int64_t len)
+{
+	inval_ino(node_ino(n), self, off, len);
 }
 
 /* Keeps the largest request size seen (statistics). */
@@ -197,96 +204,6 @@ static void note_size(uint64_t *largest, size_t size)
 	while (size > cur && !__atomic_compare_exchange_n(largest, &cur, size, false,
 							  __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		;
-}
-
-/* ---- S_ISUID / S_ISGID on data changes (FUSE_CAP_HANDLE_KILLPRIV) ---- */
-
-/* Is the request's caller in group @gid (primary or supplementary)? */
-static bool caller_in_group(fuse_req_t req, gid_t gid)
-{
-	gid_t groups[64];
-	int n;
-
-	if (fuse_req_ctx(req)->gid == gid)
-		return true;
-	n = fuse_req_getgroups(req, 64, groups);
-	for (int i = 0; i < n && i < 64; i++)
-		if (groups[i] == gid)
-			return true;
-	return false;
-}
-
-/* The bits a write, truncate or fallocate by the request's caller clears in
- * @mode, Linux's rule (should_remove_suid, setattr_should_drop_sgid): none
- * for a privileged caller (CAP_FSETID; the server sees only the uid, so
- * root stands for it) or a non-regular file; else S_ISUID, and S_ISGID when
- * the group can execute or the caller is not in the file's group. For chown
- * (@chown), S_ISUID always goes and S_ISGID by setattr_should_drop_sgid
- * (group-executable, or the caller neither in the group nor privileged).
- * The PC_FUSE_OLD_KILLPRIV=1 switch (tests) gives the old fallback rule
- * (S_ISGID only when group-executable) so the hazard shows. */
-static mode_t privs_to_kill(fuse_req_t req, const struct stat *st, bool chown)
-{
-	bool priv = fuse_req_ctx(req)->uid == 0;
-	mode_t kill = 0;
-
-	if (S_ISDIR(st->st_mode) || (!chown && (priv || !S_ISREG(st->st_mode))))
-		return 0;
-	kill = st->st_mode & S_ISUID;
-	if (!(st->st_mode & S_ISGID))
-		return kill;
-	if (st->st_mode & S_IXGRP)
-		kill |= S_ISGID;
-	else if (!pcfs.test_old_killpriv && !priv && !caller_in_group(req, st->st_gid))
-		kill |= S_ISGID;
-	return kill;
-}
-
-/* Clears what privs_to_kill says after a data change of @n (engine fd @fd
- * or, with @fd < 0, by path). */
-static void kill_privs(fuse_req_t req, struct node *n, int fd)
-{
-	char path[NODES_PATH_MAX];
-	struct stat st;
-	int ret;
-
-	if (fuse_req_ctx(req)->uid == 0)
-		return;
-	ret = node_path(n, path, sizeof(path));
-	if (fd >= 0)
-		ret = pc_fstat(pcfs.e, fd, &st);
-	else if (!ret)
-		ret = pc_stat(pcfs.e, path, &st);
-	if (ret)
-		return;
-	mode_t kill = privs_to_kill(req, &st, false);
-	if (kill && !node_path(n, path, sizeof(path)))
-		pc_chmod(pcfs.e, path, st.st_mode & 07777 & ~kill);
-}
-
-/* ---- ownership of new objects ---- */
-
-/* Gives the new object @path the caller's uid and gid, or the parent's
- * group under a setgid directory (and, for a directory, the bit). */
-static int set_owner(fuse_req_t req, struct node *parent, const char *path, bool dir, mode_t mode)
-{
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	char ppath[NODES_PATH_MAX];
-	struct stat pst;
-	gid_t gid = ctx->gid;
-	int ret;
-
-	ret = node_path(parent, ppath, sizeof(ppath));
-	if (!ret)
-		ret = pc_stat(pcfs.e, ppath, &pst);
-	if (ret)
-		return ret;
-	if (pst.st_mode & S_ISGID)
-		gid = pst.st_gid;
-	ret = pc_chown(pcfs.e, path, ctx->uid, gid);
-	if (!ret && dir && (pst.st_mode & S_ISGID))
-		ret = pc_chmod(pcfs.e, path, (mode & 07777) | S_ISGID);
-	return ret;
 }
 
 /* ---- lookups and attributes ---- */
@@ -717,16 +634,35 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		reply_err(req, ret);
 		return;
 	}
-	fd = pc_open(pcfs.e, path, engine_flags(fi->flags) | O_CREAT, mode & 07777);
+	/* The kernel asks to create only after a lookup found no such name,
+	 * but another request may have created it since: then this is an open
+	 * of an existing file, which keeps its owner (and is not unlinked on
+	 * failure); with O_TRUNC it is truncated. */
+	bool created = true;
+	fd = pc_open(pcfs.e, path, engine_flags(fi->flags) | O_CREAT | O_EXCL, mode & 07777);
+	if (fd == -EEXIST && !(fi->flags & O_EXCL)) {
+		created = false;
+		fd = pc_open(pcfs.e, path, engine_flags(fi->flags) & ~O_CREAT, 0);
+	}
 	if (fd < 0) {
 		reply_err(req, fd);
 		return;
 	}
-	ret = set_owner(req, node_of(parent), path, false, mode);
+	ret = created ? set_owner(req, node_of(parent), path, false, mode) : 0;
+	if (!ret && !created && (fi->flags & O_TRUNC)) {
+		struct stat st;
+		if (!pc_fstat(pcfs.e, fd, &st)) {
+			mode_t kill = privs_to_kill(req, &st, false);
+			if (kill)
+				pc_chmod(pcfs.e, path, st.st_mode & 07777 & ~kill);
+			inval_ino(st.st_ino, NULL, 0, 0);
+		}
+	}
 	h = ret ? NULL : new_fh(fd, fi->flags);
 	if (!h) {
 		pc_close(pcfs.e, fd);
-		pc_unlink(pcfs.e, path);
+		if (created)
+			pc_unlink(pcfs.e, path);
 		reply_err(req, ret ? ret : -ENOMEM);
 		return;
 	}

@@ -73,6 +73,17 @@ void handle_del(struct handle *h);
 void count_req(void);
 int reply_err(fuse_req_t req, int neg);
 
+/* fuse_perm.c: ownership of new objects, S_ISUID/S_ISGID on changes. */
+struct node;
+/* Gives the new object @path the caller's uid and gid, or the parent's
+ * group under a setgid directory (and, for a directory, the bit). */
+int set_owner(fuse_req_t req, struct node *parent, const char *path, bool dir, mode_t mode);
+/* The bits a data change (@chown: a chown) by the request's caller clears
+ * in @st's mode. */
+mode_t privs_to_kill(fuse_req_t req, const struct stat *st, bool chown);
+/* Clears them after a data change of @n (engine fd @fd, or by path). */
+void kill_privs(fuse_req_t req, struct node *n, int fd);
+
 /* fuse_dir.c: directories, statfs, extended attributes. */
 void pcfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void pcfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
