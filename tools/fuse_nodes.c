@@ -399,6 +399,13 @@ int node_aliases(uint64_t ino, struct node *self, uint64_t *ids, int max)
 	return k;
 }
 
+void node_set_stale(struct node *n)
+{
+	pthread_mutex_lock(&nodes_lock);
+	n->stale = true;
+	pthread_mutex_unlock(&nodes_lock);
+}
+
 bool node_take_stale(struct node *n)
 {
 	pthread_mutex_lock(&nodes_lock);

@@ -59,6 +59,8 @@ int node_any_fd(struct node *n);
 void node_set_cached(struct node *n);
 int node_aliases(uint64_t ino, struct node *self, uint64_t *ids, int max);
 bool node_take_stale(struct node *n);
+/* Marks @n stale again (an open that would have dropped its pages failed). */
+void node_set_stale(struct node *n);
 uint64_t node_ino(struct node *n);
 
 #endif

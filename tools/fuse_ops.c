@@ -612,6 +612,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	set_open_flags(h, n, fi);
 	if (fuse_reply_open(req, fi)) {
+		if (h->cached && !fi->keep_cache)
+			node_set_stale(n); /* the kernel never dropped its pages */
 		node_del_fd(n, fd);
 		if (h->dfd >= 0)
 			pc_close(pcfs.e, h->dfd);
