@@ -172,6 +172,14 @@ if [ "$STORE_KIND" = vol ] && [ $cached = 1 ]; then
 		not_ok "image shrinks back after a delete: allocated $a, used $u, peak $peak"
 	fi
 	unmount_check
+	st_of() { "$PAGECACHE" stat "$IMG" | awk -v k="$1" '$1 == k { print $2 }'; }
+	sa=$(st_of allocated_bytes)
+	su=$(st_of used_bytes)
+	if [ -n "$sa" ] && [ -n "$su" ] && [ "$sa" -le $((su + su / 10)) ]; then
+		ok "pagecache stat IMAGE: allocated $sa within 10% of used $su"
+	else
+		not_ok "pagecache stat IMAGE: allocated '$sa', used '$su'"
+	fi
 	mount_fresh --nodiscard || { not_ok "remount --nodiscard"; finish; }
 	dd if=/dev/zero of="$MNT/big" bs=1M count=16 conv=fsync status=none
 	rm "$MNT/big"
