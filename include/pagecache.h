@@ -13,7 +13,7 @@
  * -EAGAIN for RWF_NOWAIT, -ENOSPC, -EFBIG, -EIO, -EISDIR, -ENOTDIR, -ENOENT,
  * -EEXIST, ...). errno itself is never set. Writeback errors are reported
  * once to every open file descriptor (errseq semantics) by fsync/fdatasync
- * (and close), never dropped.
+ * and pc_flush (FUSE: close), never dropped.
  *
  * Every call is thread-safe. Calls may be made from any thread; the library
  * keeps per-thread state that is freed when the thread exits.
@@ -51,7 +51,21 @@ struct pc_options {
 	size_t dirty_limit;		/* throttle writers above; 0 = 20% of mem_limit */
 	enum pc_lock_policy policy;
 	int fault_mechanism; /* enum pc_fault_mechanism: how views fault; 0 = AUTO */
-	int discard;	     /* enum pc_discard (vol store): freed blocks; 0 = AUTO */
+	/* Durability bounds (what a crash of the process can lose):
+	 * commit_interval_ms: vol store: whatever changed is committed this
+	 *   often (jbd2's commit interval); 0 = 5000. Names, attributes and
+	 *   data written back are durable at most this long after the change.
+	 *   The dir store leaves it to the host file system.
+	 * dirty_expire_ms: cached data dirty longer than this is written back
+	 *   by the background writeback (the kernel's dirty_expire_centisecs,
+	 *   30 s there); 0 = writeback_interval_ms (5000 by default). A
+	 *   shorter age also makes the writeback thread wake that often.
+	 * A crash loses at most the changes of the last commit_interval_ms +
+	 * dirty_expire_ms (plus the time the writes take), and nothing that
+	 * an fsync of the file (or, for names, of its directory) covered. */
+	unsigned commit_interval_ms;
+	unsigned dirty_expire_ms;
+	int discard; /* enum pc_discard (vol store): freed blocks; 0 = AUTO */
 };
 
 /* What the vol store does with blocks freed by a durable commit
@@ -78,9 +92,16 @@ enum pc_fault_mechanism {
 /* Opens an engine on a store. -EBUSY if another engine serves that store. */
 int pc_engine_open(const struct pc_options *opts, struct pc_engine **out);
 /* Unmaps the views still mapped (pc_mmap), writes back everything, closes
- * every fd, releases the store. Returns the first writeback error it met,
- * or 0. */
+ * every fd, commits and releases the store. Returns the first writeback
+ * error it met (or the store's, when its final commit failed), or 0. */
 int pc_engine_close(struct pc_engine *e);
+/* pc_engine_close, and tells what could not be written: @unwritten (if not
+ * NULL) is called once for every file whose dirty data was lost because
+ * writing it back at its last close failed - during this call or earlier
+ * (a pc_close that returned the error) - with the path it was first opened
+ * by ("" if unknown) and the error. */
+int pc_engine_close_report(struct pc_engine *e,
+			   void (*unwritten)(void *arg, const char *path, int err), void *arg);
 
 /* ---- files ---- */
 
@@ -102,8 +123,19 @@ ssize_t pc_pwritev2(struct pc_engine *e, int fd, const struct iovec *iov, int io
 
 /* whence: SEEK_SET, SEEK_CUR, SEEK_END, SEEK_DATA, SEEK_HOLE. */
 off_t pc_lseek(struct pc_engine *e, int fd, off_t offset, int whence);
+/* On a directory fd (O_DIRECTORY): every change of its entries so far
+ * (create, unlink, rename, mkdir, rmdir in it) is durable on return (vol:
+ * a journal commit, which covers every change so far; dir: fsync of the
+ * host directory). Writeback errors: reported once per fd, also an error
+ * met before the fd was opened that no fd has been told of yet (errseq). */
 int pc_fsync(struct pc_engine *e, int fd);
 int pc_fdatasync(struct pc_engine *e, int fd);
+/* What close(2) does on NFS (FUSE flush): writes the file's dirty data
+ * back and returns a writeback error this fd was not told of yet (once, as
+ * fsync; -EIO, -ENOSPC, ...), so that a program's close fails visibly. Makes
+ * nothing durable. 0 at once for a directory or an fd not open for
+ * writing. */
+int pc_flush(struct pc_engine *e, int fd);
 int pc_ftruncate(struct pc_engine *e, int fd, off_t length);
 /* mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE,
  * FALLOC_FL_ZERO_RANGE[|KEEP_SIZE], FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE. */
@@ -219,6 +251,10 @@ struct pc_stats {
 	/* O_DIRECT: windows faulted in and retried, restarts after the fault
 	 * rule dropped the DIO's BLOCK, windows copied through a bounce buffer */
 	uint64_t dio_retries, dio_dropped, dio_bounced;
+	/* vol store: commits made, of them by the periodic commit (a flush
+	 * of data written in place counts there too), and the times the
+	 * periodic commit looked for changes; 0 for dir */
+	uint64_t store_commits, periodic_commits, periodic_checks;
 };
 void pc_get_stats(struct pc_engine *e, struct pc_stats *st);
 

@@ -4,7 +4,7 @@
 # command to run. Safe to run again: it does nothing when all is present.
 set -eu
 pkgs=(gcc make ninja-build meson pkg-config python3 liburcu-dev libfuse3-dev fuse3 gnuplot-nox
-	sqlite3 fio)
+	fio sqlite3) # fio, sqlite3: tests/fuse/test_enospc.sh
 missing=()
 for p in "${pkgs[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -2,8 +2,9 @@
 /*
  * fuse_dir.c - the FUSE directory operations of `pagecache mount` (opendir
  * takes a snapshot of the entries through pc_readdir; readdir serves it by
- * index), statfs, and the extended-attribute operations (not supported by
- * the stores: EOPNOTSUPP). The file operations are in fuse_ops.c.
+ * index; fsyncdir syncs it through pc_fsync), statfs, and the
+ * extended-attribute operations (not supported by the stores: EOPNOTSUPP).
+ * The file operations are in fuse_ops.c.
  *
  * Locks: handles_lock (fuse_ops.c, leaf) inside handle_add/handle_del only;
  * none across engine calls or replies.
@@ -156,12 +157,27 @@ void pcfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	reply_err(req, 0);
 }
 
+/* fsync(2) of a directory: pc_fsync of it, so that the names made in it so
+ * far are durable (vol: a journal commit; dir: the host directory's fsync). */
 void pcfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
+	char path[NODES_PATH_MAX];
+	int ret, fd;
+
 	count_req();
-	/* The engine has no directory sync: a name change reaches the store at
-	 * once, and its durability is the store's (vol: its commits). */
-	reply_err(req, 0);
+	ret = node_path(node_of(ino), path, sizeof(path));
+	if (ret) {
+		reply_err(req, ret);
+		return;
+	}
+	fd = pc_open(pcfs.e, *path ? path : ".", O_RDONLY | O_DIRECTORY, 0);
+	if (fd < 0) {
+		reply_err(req, fd);
+		return;
+	}
+	ret = pc_fsync(pcfs.e, fd);
+	pc_close(pcfs.e, fd);
+	reply_err(req, ret);
 }
 
 void pcfs_statfs(fuse_req_t req, fuse_ino_t ino)

@@ -683,13 +683,20 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	count_req();
 	if (ino == PCFS_STATS_NODEID) {
-		const char *text = ((struct stats_fh *)(uintptr_t)fi->fh)->text;
-		size_t len = strlen(text);
-		if ((size_t)off >= len)
+		/* reply from a copy: once the reply is written the reader may
+		 * close, and the release free sf, while this thread is still in
+		 * fuse_reply_buf (ASan's writev interceptor reads the iovec
+		 * after the write returned) */
+		const struct stats_fh *sf = (const struct stats_fh *)(uintptr_t)fi->fh;
+		char text[sizeof(sf->text)];
+		size_t len = strlen(sf->text);
+		if ((size_t)off >= len) {
 			fuse_reply_buf(req, NULL, 0);
-		else
-			fuse_reply_buf(req, text + off,
-				       len - (size_t)off < size ? len - (size_t)off : size);
+			return;
+		}
+		len = len - (size_t)off < size ? len - (size_t)off : size;
+		memcpy(text, sf->text + off, len);
+		fuse_reply_buf(req, text, len);
 		return;
 	}
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
@@ -738,10 +745,19 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	fuse_reply_write(req, (size_t)n);
 }
 
+/* Every close(2) of the file: as NFS does, its dirty data is written back
+ * and a writeback error this open was not told of yet is returned, so that
+ * cp, dd or tar fail visibly instead of losing data quietly (the release
+ * that follows cannot report anything: the kernel ignores its reply). */
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	count_req();
-	reply_err(req, 0); /* writeback errors are reported by fsync */
+	if (ino == PCFS_STATS_NODEID || pcfs.no_flush_report) {
+		reply_err(req, 0);
+		return;
+	}
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	reply_err(req, pc_flush(pcfs.e, h->fd));
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

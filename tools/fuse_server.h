@@ -38,6 +38,9 @@ struct pcfs {
 	 * are counted but not sent, so stale kernel pages show. */
 	bool no_inval;
 	uint64_t notifies_lost; /* atomic: no memory to queue one */
+	/* PC_FUSE_NO_FLUSH_REPORT=1 (tests only): flush answers 0 without
+	 * writing back, so a writeback error reaches no close(2). */
+	bool no_flush_report;
 	/* PC_FUSE_KEEP_STALE=1 (tests only): opens keep the kernel's pages even
 	 * of a node whose file changed behind them (the stale mark ignored). */
 	bool test_keep_stale;
@@ -55,6 +58,10 @@ struct pcfs {
 
 extern struct pcfs pcfs;
 extern const struct fuse_lowlevel_ops pcfs_ops;
+/* Test switch (mount.c; set by PC_MOUNT_TEST_KEEP_SIGINT=1): the inherited
+ * dispositions of SIGINT/SIGTERM/SIGHUP are kept, so a server started in
+ * the background by a script ignores SIGINT (the bug the reset fixes). */
+extern bool mount_test_keep_sigint;
 
 /* Frees the handles the kernel never released (after the session loop). */
 void pcfs_free_handles(void);

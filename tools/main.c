@@ -27,7 +27,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: pagecache COMMAND [ARGS]\n"
-		   "  mkfs IMAGE [--size SIZE]        make a vol image (default 1G, sparse)\n"
+		   "  mkfs IMAGE [--size SIZE] [-f]   make a vol image (default 1G, sparse)\n"
 		   "  fsck IMAGE [-n | -y]            check (and with -y repair) an image\n"
 		   "  mount IMAGE MOUNTPOINT          serve an image through FUSE (foreground)\n"
 		   "  mount --dir DIR MOUNTPOINT      serve a host directory\n"
@@ -37,51 +37,97 @@ static void usage(FILE *f)
 		   "Each command takes --help. See pagecache(1).\n");
 }
 
+/* A decimal number with nothing before it (no sign, no blank: strtoull
+ * would take "-5" as a huge number) into *v; *end after its digits. */
+static int parse_digits(const char *s, unsigned long long *v, char **end)
+{
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	*v = strtoull(s, end, 10);
+	return errno ? -1 : 0;
+}
+
+int cli_parse_num(const char *s, unsigned long long min, unsigned long long max,
+		  unsigned long long *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (parse_digits(s, &v, &end) || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 long cli_parse_duration(const char *s)
 {
+	unsigned long long v, mul = 1;
 	char *end;
-	long v = strtol(s, &end, 10);
 
-	if (end == s || v < 0)
+	if (parse_digits(s, &v, &end))
 		return -1;
 	switch (*end) {
 	case '\0':
 	case 's':
-		return v;
+		break;
 	case 'm':
-		return v * 60;
+		mul = 60;
+		break;
 	case 'h':
-		return v * 3600;
+		mul = 3600;
+		break;
 	default:
 		return -1;
 	}
+	if (*end && end[1])
+		return -1;
+	if (v > (unsigned long long)LONG_MAX / mul)
+		return -1;
+	return (long)(v * mul);
+}
+
+long long cli_parse_size_unit(const char *s, unsigned long long unit)
+{
+	unsigned long long v;
+	char *end;
+	unsigned shift = 0;
+
+	if (parse_digits(s, &v, &end))
+		return -1;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		break;
+	case 't':
+	case 'T':
+		shift = 40;
+		break;
+	default:
+		return -1;
+	}
+	if (*end && end[1])
+		return -1;
+	unsigned long long mul = *end ? 1ull << shift : unit;
+	if (mul && v > (unsigned long long)LLONG_MAX / mul)
+		return -1;
+	return (long long)(v * mul);
 }
 
 long long cli_parse_size(const char *s)
 {
-	char *end;
-	long long v = strtoll(s, &end, 10);
-
-	if (end == s || v < 0)
-		return -1;
-	switch (*end) {
-	case '\0':
-		return v;
-	case 'k':
-	case 'K':
-		return v << 10;
-	case 'm':
-	case 'M':
-		return v << 20;
-	case 'g':
-	case 'G':
-		return v << 30;
-	case 't':
-	case 'T':
-		return v << 40;
-	default:
-		return -1;
-	}
+	return cli_parse_size_unit(s, 1);
 }
 
 const char *cli_exe_dir(void)
@@ -106,18 +152,22 @@ int cmd_mkfs(int argc, char **argv)
 	struct vol_mkfs_opts o = {0};
 	struct stat st;
 	int i, ret;
-	bool size_given = false;
-	const char *image = NULL;
+	bool size_given = false, force = false;
+	const char *image = NULL, *what;
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			printf("usage: pagecache mkfs IMAGE [--size SIZE]\n"
-			       "Makes an empty vol volume in IMAGE (a sparse file of SIZE bytes,\n"
-			       "default 1G, is created if missing; suffixes K M G T). An existing\n"
-			       "file keeps its size and a block device is used whole unless --size\n"
-			       "is given.\n"
-			       "Exit: 0 done, 1 failed, 2 bad usage.\n");
+			printf(
+			    "usage: pagecache mkfs IMAGE [--size SIZE] [-f | --force]\n"
+			    "Makes an empty vol volume in IMAGE (a sparse file of SIZE bytes,\n"
+			    "default 1G, is created if missing; suffixes K M G T). An existing\n"
+			    "file keeps its size and a block device is used whole unless --size\n"
+			    "is given. IMAGE already holding a vol volume (or its backup\n"
+			    "superblock) or another file system is refused unless -f/--force.\n"
+			    "Exit: 0 done, 1 failed (or refused), 2 bad usage.\n");
 			return 0;
+		} else if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--force")) {
+			force = true;
 		} else if (!strcmp(argv[i], "--size") && i + 1 < argc) {
 			o.size = cli_parse_size(argv[++i]);
 			size_given = true;
@@ -133,8 +183,20 @@ int cmd_mkfs(int argc, char **argv)
 		}
 	}
 	if (!image) {
-		fprintf(stderr, "usage: pagecache mkfs IMAGE [--size SIZE]\n");
+		fprintf(stderr, "usage: pagecache mkfs IMAGE [--size SIZE] [-f | --force]\n");
 		return 2;
+	}
+	ret = vol_probe_existing(image, &what);
+	if (ret < 0) {
+		fprintf(stderr, "pagecache mkfs: %s: %s\n", image, strerror(-ret));
+		return 1;
+	}
+	if (ret > 0 && !force) {
+		fprintf(stderr,
+			"pagecache mkfs: %s already holds %s: not reformatted (use --force to "
+			"overwrite it and lose its contents)\n",
+			image, what);
+		return 1;
 	}
 	bool exists = stat(image, &st) == 0;
 	if (!size_given && !exists)
@@ -158,9 +220,10 @@ int cmd_mkfs(int argc, char **argv)
 	ret = vol_create(image, &o);
 	if (ret) {
 		fprintf(stderr, "pagecache mkfs: %s: %s%s\n", image, strerror(-ret),
-			ret == -EINVAL ? " (a volume needs at least 256 KiB, a block device at "
-					 "least --size bytes, and IMAGE must be a file or a block device)"
-				       : "");
+			ret == -EINVAL
+			    ? " (a volume needs at least 256 KiB, a block device at "
+			      "least --size bytes, and IMAGE must be a file or a block device)"
+			    : "");
 		return 1;
 	}
 	printf("pagecache mkfs: %s: empty vol volume made\n", image);

@@ -4,15 +4,21 @@
  * --dir, a host directory), mounts it with libfuse 3's low-level API and
  * serves it with the multi-threaded session loop in the foreground. A
  * thread prints a one-line statistics summary every few seconds. SIGINT,
- * SIGTERM and SIGHUP end the loop; the file system is then unmounted and
- * pc_engine_close writes everything back before the process exits.
+ * SIGTERM and SIGHUP end the loop (their dispositions are reset first: a
+ * background job of a script starts with SIGINT ignored); the file system
+ * is then unmounted and pc_engine_close writes everything back before the
+ * process exits. Options are parsed strictly, and a mount point that is
+ * not a directory, or that holds the image (or overlaps the served
+ * directory), is refused.
  *
  * Locks: stats_lock (pthread, leaf) only for the stats thread's sleep.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +26,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/engine_internal.h"
 #include "cli.h"
+#include "fs/file.h"
 #include "fuse_nodes.h"
 #include "fuse_server.h"
+#include "store/vol/format.h"
+#include "store/vol/vstore.h"
 
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t stats_cond = PTHREAD_COND_INITIALIZER;
@@ -41,11 +51,14 @@ int pcfs_stats_text(char *buf, size_t size)
 	    "\nwritten_back_pages %" PRIu64 "\nreclaimed_pages %" PRIu64
 	    "\nthrottled_writes %" PRIu64 "\nwrite_retries %" PRIu64 "\nlock_contended %" PRIu64
 	    "\nlock_wait_ns %" PRIu64 "\nfuse_requests %" PRIu64 "\nfuse_invalidations %" PRIu64
-	    "\nmmap_mode %d\nmax_write %u\nlargest_read %" PRIu64 "\nlargest_write %" PRIu64 "\n",
+	    "\nmmap_mode %d\nstore_commits %" PRIu64 "\nperiodic_commits %" PRIu64
+	    "\nperiodic_checks %" PRIu64 "\nmax_write %u\nlargest_read %" PRIu64
+	    "\nlargest_write %" PRIu64 "\n",
 	    s.cached_pages, s.dirty_pages, s.writeback_pages, s.hits, s.misses, s.readahead_pages,
 	    s.written_back_pages, s.reclaimed_pages, s.throttled_writes, s.write_retries,
 	    s.lock_contended, s.lock_wait_ns, __atomic_load_n(&pcfs.reqs, __ATOMIC_RELAXED),
-	    __atomic_load_n(&pcfs.notifies_sent, __ATOMIC_RELAXED), pcfs.mmap_mode, pcfs.max_write,
+	    __atomic_load_n(&pcfs.notifies_sent, __ATOMIC_RELAXED), pcfs.mmap_mode, s.store_commits,
+	    s.periodic_commits, s.periodic_checks, pcfs.max_write,
 	    __atomic_load_n(&pcfs.largest_read, __ATOMIC_RELAXED),
 	    __atomic_load_n(&pcfs.largest_write, __ATOMIC_RELAXED));
 }
@@ -87,11 +100,78 @@ static void *stats_thread(void *arg)
 	return NULL;
 }
 
+#define MEM_LIMIT_MIN (1ll << 20)
+#define MEM_LIMIT_MAX (1ll << 40)
+#define THREADS_MAX   1024
+
+/* The signals that end the session (libfuse handles these three). */
+static const int end_signals[] = {SIGINT, SIGTERM, SIGHUP};
+bool mount_test_keep_sigint;
+
+/* Is path p (canonical) equal to or below directory d (canonical)? */
+static bool path_within(const char *p, const char *d)
+{
+	size_t n = strlen(d);
+	if (n == 1) /* "/" */
+		return true;
+	return !strncmp(p, d, n) && (p[n] == '/' || p[n] == '\0');
+}
+
+/* The mount point must be an existing directory that is not the store and
+ * does not hold it (an image inside the mount point, or a directory store
+ * overlapping it, would be served through itself): 0, or the exit status
+ * after saying why. */
+static int check_paths(const char *store, bool is_dir, const char *mnt)
+{
+	char rs[PATH_MAX], rm[PATH_MAX];
+	struct stat st;
+
+	if (stat(mnt, &st)) {
+		fprintf(stderr, "pagecache mount: mount point %s: %s\n", mnt, strerror(errno));
+		return 1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "pagecache mount: mount point %s is not a directory\n", mnt);
+		return 2;
+	}
+	if (!realpath(store, rs)) {
+		fprintf(stderr, "pagecache mount: %s: %s\n", store, strerror(errno));
+		return 1;
+	}
+	if (!realpath(mnt, rm)) {
+		fprintf(stderr, "pagecache mount: mount point %s: %s\n", mnt, strerror(errno));
+		return 1;
+	}
+	if (path_within(rs, rm)) {
+		fprintf(stderr,
+			"pagecache mount: %s %s lies in the mount point %s: it would be "
+			"hidden by (and served through) the mount\n",
+			is_dir ? "the directory" : "the image", store, mnt);
+		return 2;
+	}
+	if (is_dir && path_within(rm, rs)) {
+		fprintf(stderr,
+			"pagecache mount: the mount point %s lies in the served directory "
+			"%s: the mount would serve itself\n",
+			mnt, store);
+		return 2;
+	}
+	return 0;
+}
+
 static bool env_on(const char *name)
 {
 	const char *v = getenv(name);
-
 	return v && !strcmp(v, "1");
+}
+
+/* pc_engine_close_report: one line per file whose data was lost. */
+static void note_unwritten(void *arg, const char *path, int err)
+{
+	unsigned long *n = arg;
+	if (++*n <= 20)
+		fprintf(stderr, "pagecache: could not write back %s: %s\n",
+			*path ? path : "(a file)", strerror(-err));
 }
 
 static void mount_usage(FILE *f)
@@ -111,12 +191,19 @@ static void mount_usage(FILE *f)
 		   "                       (default for image files); on a block device,\n"
 		   "                       BLKDISCARD them (only with this option)\n"
 		   "  --nodiscard          keep freed blocks allocated in the image\n"
-		   "  --mem-limit MIB      page cache size in MiB (default 256)\n"
-		   "  --threads N          most FUSE worker threads (default 16)\n"
-		   "  --stats-interval S   seconds between statistics lines, 0 = none (default 5)\n"
+		   "  --mem-limit SIZE     page cache size: MiB, or with a K/M/G/T suffix\n"
+		   "                       (1M to 1T; default 256)\n"
+		   "  --threads N          most FUSE worker threads, 1 to 1024 (default 16)\n"
+		   "  --stats-interval S   seconds between statistics lines, 0 = none\n"
+		   "                       (0 to 86400; default 5)\n"
+		   "  --commit-interval MS vol: commit what changed this often (default 5000)\n"
+		   "  --dirty-expire MS    write back data dirty this long (default: the\n"
+		   "                       writeback interval, 5000); a crash loses at most\n"
+		   "                       about commit interval + dirty expire of changes\n"
 		   "  -o OPT[,OPT]         extra FUSE mount options (e.g. ro)\n"
 		   "  -h, --help           this help\n"
-		   "Exit: 0 after a clean unmount, 1 on an error, 2 on bad usage.\n");
+		   "Exit: 0 after a clean unmount, 1 on an error (also when some data could\n"
+		   "not be written back: the files are named), 2 on bad usage.\n");
 }
 
 int cmd_mount(int argc, char **argv)
@@ -126,11 +213,13 @@ int cmd_mount(int argc, char **argv)
 	    {"dir", required_argument, 0, 'd'},
 	    {"mmap", no_argument, 0, 'm'},
 	    {"direct-io", no_argument, 0, 'D'},
-	    {"discard", no_argument, 0, 'c'},
-	    {"nodiscard", no_argument, 0, 'C'},
+	    {"discard", no_argument, 0, 'g'},
+	    {"nodiscard", no_argument, 0, 'G'},
 	    {"mem-limit", required_argument, 0, 'M'},
 	    {"threads", required_argument, 0, 't'},
 	    {"stats-interval", required_argument, 0, 's'},
+	    {"commit-interval", required_argument, 0, 'C'},
+	    {"dirty-expire", required_argument, 0, 'E'},
 	    {"help", no_argument, 0, 'h'},
 	    {0, 0, 0, 0},
 	};
@@ -138,6 +227,7 @@ int cmd_mount(int argc, char **argv)
 	const char *dir = NULL, *image = NULL, *mnt, *extra = NULL;
 	struct pc_options po = {0};
 	unsigned threads = 16;
+	unsigned long long num;
 	bool served = false;
 	int c, ret, rc = 1;
 	char opts[1024];
@@ -155,20 +245,58 @@ int cmd_mount(int argc, char **argv)
 		case 'D':
 			pcfs.mmap_mode = false;
 			break;
-		case 'c':
+		case 'g':
 			po.discard = PC_DISCARD_ON;
 			break;
-		case 'C':
+		case 'G':
 			po.discard = PC_DISCARD_OFF;
 			break;
-		case 'M':
-			po.mem_limit = (size_t)strtoull(optarg, NULL, 0) << 20;
+		case 'M': {
+			long long v = cli_parse_size_unit(optarg, 1ull << 20);
+			if (v < MEM_LIMIT_MIN || v > MEM_LIMIT_MAX) {
+				fprintf(stderr,
+					"pagecache mount: bad --mem-limit '%s': a size in MiB "
+					"(or with a K, M, G or T suffix) from 1M to 1T\n",
+					optarg);
+				return 2;
+			}
+			po.mem_limit = (size_t)v;
 			break;
+		}
 		case 't':
-			threads = (unsigned)strtoul(optarg, NULL, 0);
+			if (cli_parse_num(optarg, 1, THREADS_MAX, &num)) {
+				fprintf(stderr,
+					"pagecache mount: bad --threads '%s': a number from 1 to "
+					"%d\n",
+					optarg, THREADS_MAX);
+				return 2;
+			}
+			threads = (unsigned)num;
 			break;
 		case 's':
-			stats_interval = (unsigned)strtoul(optarg, NULL, 0);
+			if (cli_parse_num(optarg, 0, 86400, &num)) {
+				fprintf(stderr,
+					"pagecache mount: bad --stats-interval '%s': seconds from "
+					"0 (none) to 86400\n",
+					optarg);
+				return 2;
+			}
+			stats_interval = (unsigned)num;
+			break;
+		case 'C':
+		case 'E':
+			/* at most a day: a longer interval is a mistake, not a policy */
+			if (cli_parse_num(optarg, 1, 86400000, &num)) {
+				fprintf(stderr,
+					"pagecache mount: bad --%s '%s': milliseconds from 1 to "
+					"86400000\n",
+					c == 'C' ? "commit-interval" : "dirty-expire", optarg);
+				return 2;
+			}
+			if (c == 'C')
+				po.commit_interval_ms = (unsigned)num;
+			else
+				po.dirty_expire_ms = (unsigned)num;
 			break;
 		case 'o':
 			extra = optarg;
@@ -188,6 +316,21 @@ int cmd_mount(int argc, char **argv)
 	if (!dir)
 		image = argv[optind++];
 	mnt = argv[optind];
+	ret = check_paths(dir ? dir : image, !!dir, mnt);
+	if (ret)
+		return ret;
+	if (image) {
+		/* not a vol at all (empty, short, another magic): say so before
+		 * anything needs FUSE */
+		struct vol_super sb;
+		const char *why = NULL;
+		if (vol_read_super(image, &sb, &why) == -EINVAL) {
+			/* (bad magic, or shorter than a superblock) */
+			fprintf(stderr, "pagecache mount: %s: %s\n", image,
+				why ? why + (strncmp(why, "vol: ", 5) ? 0 : 5) : "not a vol image");
+			return 1;
+		}
+	}
 	if (access("/dev/fuse", R_OK | W_OK)) {
 		fprintf(stderr,
 			"pagecache mount: /dev/fuse is missing or not accessible (%s): "
@@ -199,14 +342,27 @@ int cmd_mount(int argc, char **argv)
 	pcfs.no_inval = env_on("PC_FUSE_NO_INVAL");
 	pcfs.test_keep_stale = env_on("PC_FUSE_KEEP_STALE");
 	pcfs.test_old_killpriv = env_on("PC_FUSE_OLD_KILLPRIV");
+	pcfs.no_flush_report = env_on("PC_FUSE_NO_FLUSH_REPORT");
+	mount_test_keep_sigint = env_on("PC_MOUNT_TEST_KEEP_SIGINT");
+	/* the durability test switches, for the crash tests of tests/fuse */
+	fsync_test_dir_noop = env_on("PC_TEST_FSYNCDIR_NOOP");
+	vol_test_no_periodic_commit = env_on("PC_TEST_NO_PERIODIC_COMMIT");
 	po.store_dir = dir;
 	po.store_image = image;
 	ret = pc_engine_open(&po, &pcfs.e);
 	if (ret) {
 		fprintf(stderr, "pagecache mount: cannot open %s: %s\n", dir ? dir : image,
-			strerror(-ret));
+			image && ret == -EINVAL ? "not a vol image (make one with `pagecache mkfs`)"
+			: image && ret == -EUCLEAN
+			    ? "the volume is damaged (run `pagecache fsck -y` on it)"
+			    : strerror(-ret));
 		return 1;
 	}
+	/* tests: PC_TEST_FAIL_STORE_WRITES=ERRNO fails every store write of
+	 * file data (writeback) with it, to show where the error surfaces */
+	const char *fail = getenv("PC_TEST_FAIL_STORE_WRITES");
+	if (fail && atoi(fail) > 0)
+		store_inject_fail(pc_engine_store(pcfs.e), STORE_OP_WRITE, 1, atoi(fail), true);
 	struct stat rst;
 	ret = pc_stat(pcfs.e, "", &rst);
 	if (ret) {
@@ -227,6 +383,19 @@ int cmd_mount(int argc, char **argv)
 	if (!pcfs.se) {
 		fprintf(stderr, "pagecache mount: cannot create the FUSE session\n");
 		goto out_nodes;
+	}
+	/* A job started with & by a non-interactive shell inherits SIGINT and
+	 * SIGQUIT ignored, and fuse_set_signal_handlers() leaves a signal
+	 * that is not SIG_DFL alone: Ctrl-C / kill -INT would then do
+	 * nothing. Ours unmount, as documented: reset and unblock them. */
+	if (!mount_test_keep_sigint) {
+		sigset_t set;
+		sigemptyset(&set);
+		for (size_t i = 0; i < sizeof(end_signals) / sizeof(end_signals[0]); i++) {
+			signal(end_signals[i], SIG_DFL);
+			sigaddset(&set, end_signals[i]);
+		}
+		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	}
 	if (fuse_set_signal_handlers(pcfs.se)) {
 		fprintf(stderr, "pagecache mount: cannot install signal handlers\n");
@@ -279,12 +448,21 @@ out_engine:
 		pcfs_stats_line(line, sizeof(line));
 		fprintf(stderr, "%s\n", line);
 	}
-	ret = pc_engine_close(pcfs.e);
-	if (ret) {
+	unsigned long lost = 0;
+	ret = pc_engine_close_report(pcfs.e, note_unwritten, &lost);
+	if (lost > 20)
+		fprintf(stderr, "pagecache: ... and %lu more\n", lost - 20);
+	if (lost)
+		fprintf(stderr,
+			"pagecache mount: %lu file(s) could not be written back: their dirty "
+			"data is lost\n",
+			lost);
+	if (ret)
 		fprintf(stderr, "pagecache mount: writing everything back failed: %s\n",
 			strerror(-ret));
+	if (ret || lost)
 		rc = 1;
-	} else if (served) {
+	else if (served) {
 		fprintf(stderr, "pagecache: unmounted %s, everything written back\n", mnt);
 	}
 	return rc;

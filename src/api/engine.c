@@ -3,7 +3,8 @@
  * engine.c - pc_engine_open/close and pc_get_stats: the store, the page
  * cache (mm_cache) with the options' defaults, the inode and fd tables.
  *
- * Locks: none of its own. pc_engine_close empties the fd table (fd_table_lock,
+ * Locks: none of its own. pc_engine_open starts the store's periodic commit
+ * (vol). pc_engine_close empties the fd table (fd_table_lock,
  * leaf) and drops each file with no lock held; the last reference of each
  * inode writes it back (see fs/inode.c). The caller guarantees no other call
  * on the engine is in flight during open or close.
@@ -16,6 +17,8 @@
 #include "kernel/lockstat.h"
 #include "mm/defaults.h"
 #include "store/vol/vol.h"
+
+#define DEFAULT_COMMIT_INTERVAL 5000u /* jbd2's JBD2_DEFAULT_MAX_COMMIT_AGE */
 
 _Static_assert((int)PC_DISCARD_AUTO == (int)VOL_DISCARD_AUTO &&
 		   (int)PC_DISCARD_ON == (int)VOL_DISCARD_ON &&
@@ -55,6 +58,14 @@ int pc_engine_open(const struct pc_options *opts, struct pc_engine **out)
 	cfg.dirty_limit = opts->dirty_limit;
 	cfg.writeback_interval_ms = opts->writeback_interval_ms;
 	mm_cache_config_defaults(&cfg);
+	/* The kernel's default age is 30 s; ours is the writeback interval, so
+	 * that data reaches the store as soon as the old every-pass flush wrote
+	 * it. A shorter age makes the thread wake that often too, so that the
+	 * age is the bound. */
+	cfg.dirty_expire_ms =
+	    opts->dirty_expire_ms ? opts->dirty_expire_ms : cfg.writeback_interval_ms;
+	if (cfg.dirty_expire_ms < cfg.writeback_interval_ms)
+		cfg.writeback_interval_ms = cfg.dirty_expire_ms;
 
 	e = calloc(1, sizeof(*e));
 	if (!e)
@@ -67,6 +78,14 @@ int pc_engine_open(const struct pc_options *opts, struct pc_engine **out)
 		goto out_free;
 	if (opts->store_image && opts->discard != PC_DISCARD_AUTO) {
 		err = vol_store_set_discard(e->store, opts->discard); /* same values */
+		if (err)
+			goto out_store;
+	}
+	e->vol = !opts->store_dir;
+	if (e->vol) {
+		err = vol_store_start_commit_timer(e->store, opts->commit_interval_ms
+								 ? opts->commit_interval_ms
+								 : DEFAULT_COMMIT_INTERVAL);
 		if (err)
 			goto out_store;
 	}
@@ -90,10 +109,11 @@ out_free:
 	return err;
 }
 
-int pc_engine_close(struct pc_engine *e)
+int pc_engine_close_report(struct pc_engine *e,
+			   void (*unwritten)(void *arg, const char *path, int err), void *arg)
 {
 	struct file *f;
-	int fd = 0, err = 0;
+	int fd = 0, err = 0, serr;
 
 	if (!e)
 		return -EINVAL;
@@ -114,12 +134,28 @@ int pc_engine_close(struct pc_engine *e)
 	}
 	if (!err)
 		err = __atomic_load_n(&e->unreported_err, __ATOMIC_ACQUIRE);
+	/* every inode is gone: what an eviction could not write is listed
+	 * (also those whose pc_close already returned the error) */
+	if (unwritten) {
+		unsigned long named = 0;
+		for (struct inode_unwritten *u = e->itable.unwritten; u; u = u->next, named++)
+			unwritten(arg, u->name, u->err);
+		for (; named < e->itable.nr_unwritten; named++)
+			unwritten(arg, "", -EIO); /* not recorded by name (no memory) */
+	}
 	fdtable_destroy(&e->fdt);
 	inode_table_destroy(&e->itable);
 	mm_cache_destroy(&e->cache);
-	store_close(e->store);
+	serr = store_close(e->store); /* vol: the final commit */
+	if (!err)
+		err = serr;
 	free(e);
 	return err;
+}
+
+int pc_engine_close(struct pc_engine *e)
+{
+	return pc_engine_close_report(e, NULL, NULL);
 }
 
 static void keep_unreported(struct pc_engine *e, int err)
@@ -179,6 +215,9 @@ void pc_get_stats(struct pc_engine *e, struct pc_stats *st)
 	st->dio_retries = __atomic_load_n(&e->itable.dio_retries, __ATOMIC_RELAXED);
 	st->dio_dropped = __atomic_load_n(&e->itable.dio_dropped, __ATOMIC_RELAXED);
 	st->dio_bounced = __atomic_load_n(&e->itable.dio_bounced, __ATOMIC_RELAXED);
+	if (e->vol)
+		vol_store_commit_counts(e->store, &st->store_commits, &st->periodic_commits,
+					&st->periodic_checks);
 	/* The lock classes are process-wide: these sum every engine's locks. */
 	lockstat_for_each(sum_lock_stats, st);
 }

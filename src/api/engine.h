@@ -42,6 +42,7 @@ struct pc_engine {
 	 * pc_engine_close returns it. */
 	int unreported_err;
 	int fault_mechanism; /* enum pc_fault_mechanism (src/api/mmap.c) */
+	bool vol;	     /* the store is vol (its commit counts, the periodic commit) */
 };
 
 /* Unmaps every view pc_mmap made on @e (pc_engine_close, before the files

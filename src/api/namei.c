@@ -100,6 +100,7 @@ int pc_open(struct pc_engine *e, const char *path, int flags, mode_t mode)
 	err = iget_store(&e->itable, si, &inode);
 	if (err)
 		return err;
+	inode_set_name(inode, path);
 	if (flags & O_TRUNC) {
 		if (inode->i_store->readonly) {
 			err = -EACCES;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * rw.c - the fd calls of the public API: read/write and their positioned
- * and vectored forms, lseek, fsync/fdatasync, ftruncate, fallocate,
- * fadvise, fstat. Each takes a file reference (fdget) for its duration and
+ * and vectored forms, lseek, fsync/fdatasync (of a directory too), flush,
+ * ftruncate, fallocate, fadvise, fstat. Each takes a file reference (fdget) for its duration and
  * checks its arguments in the order Linux does, then calls the fs layer.
  *
  * Locks: none held here; the fs layer takes the inode locks it documents.
@@ -183,7 +183,10 @@ static int do_fsync(struct pc_engine *e, int fd, bool datasync)
 	int ret;
 
 	FDGET(e, fd, f);
-	ret = vfs_fsync_range(f, 0, INT64_MAX, datasync);
+	if (file_is_dir(f))
+		ret = vfs_fsync_dir(e->store, f);
+	else
+		ret = vfs_fsync_range(f, 0, INT64_MAX, datasync);
 	fdput(e, f);
 	return ret;
 }
@@ -196,6 +199,17 @@ int pc_fsync(struct pc_engine *e, int fd)
 int pc_fdatasync(struct pc_engine *e, int fd)
 {
 	return do_fsync(e, fd, true);
+}
+
+int pc_flush(struct pc_engine *e, int fd)
+{
+	struct file *f;
+	int ret;
+
+	FDGET(e, fd, f);
+	ret = vfs_flush(f);
+	fdput(e, f);
+	return ret;
 }
 
 int pc_ftruncate(struct pc_engine *e, int fd, off_t length)

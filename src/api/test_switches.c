@@ -10,6 +10,7 @@
 
 #include "api/test_switches.h"
 #include "fs/file.h"
+#include "mm/errseq.h"
 #include "mm/fault_dio.h"
 #include "mm/internal.h"
 #include "mm/uaccess.h"
@@ -36,8 +37,12 @@ const struct test_switch test_switches[] = {
     SWITCH(fault_dio_test_no_self_rule),
     SWITCH(uaccess_test_faulting_nofault),
     SWITCH(writeback_test_untag_early),
+    SWITCH(writeback_test_retry_failing),
+    SWITCH(writeback_test_no_expire),
+    SWITCH(errseq_test_sample_current),
     /* fs */
     SWITCH(dio_test_restart_as_efault),
+    SWITCH(fsync_test_dir_noop),
     /* store/vol */
     SWITCH(vol_test_commit_keep_lock),
     SWITCH(vol_test_meta_home_first),
@@ -49,6 +54,9 @@ const struct test_switch test_switches[] = {
     SWITCH(vol_test_freetree_no_undo),
     SWITCH(vol_fsck_test_no_dup_repair),
     SWITCH(vol_fsck_test_no_cycle_repair),
+    SWITCH(vol_fsck_test_no_root_rebuild),
+    SWITCH(vol_test_no_reserve),
+    SWITCH(vol_test_no_periodic_commit),
     SWITCH(vol_test_skip_data_flush),
     SWITCH(vol_test_no_pending_check),
     SWITCH(vol_test_discard_at_release),

@@ -7,7 +7,7 @@
  * Locks: reads take no inode lock (policy xfs: i_rwsem shared, trylock for
  * NOWAIT); writes take i_rwsem exclusive (trylock for NOWAIT) and, to zero
  * the old EOF page's tail before a write past EOF, BLOCK briefly inside it.
- * The sync after an O_SYNC write and fsync run with no inode lock.
+ * The sync after an O_SYNC write, fsync and flush run with no inode lock.
  * f_pos_lock (leaf) guards f_pos and f_wb_err only.
  */
 #include <errno.h>
@@ -299,25 +299,51 @@ out:
 
 /* ---- fsync ---- */
 
-int vfs_fsync_range(struct file *f, int64_t start, int64_t end, bool datasync)
+/* file_write_and_wait_range and file_check_and_advance_wb_err: the error
+ * of this writeback, or else the error this file has not seen yet (the same
+ * one, or one met by writeback since its last report), reported once. */
+static int file_write_and_wait_report(struct file *f, int64_t start, int64_t end)
 {
 	struct address_space *m = f->f_mapping;
 	int err, err2;
 
-	if (file_is_dir(f))
-		return 0; /* the dir store has no directory handle to sync */
-	/* file_write_and_wait_range: the writeback error, and the error this
-	 * file has not seen yet (the same one, or one met by writeback since
-	 * the last report), reported once. */
 	err = filemap_write_and_wait_range(m, start, end);
 	mutex_lock(&f->f_pos_lock);
 	err2 = file_check_and_advance_wb_err(m, &f->f_wb_err);
 	mutex_unlock(&f->f_pos_lock);
-	if (!err)
-		err = err2;
+	return err ? err : err2;
+}
+
+int vfs_fsync_range(struct file *f, int64_t start, int64_t end, bool datasync)
+{
+	int err;
+
+	if (file_is_dir(f))
+		return 0; /* no store to sync here: vfs_fsync_dir */
+	err = file_write_and_wait_report(f, start, end);
 	if (err)
 		return err;
 	return store_sync(f->f_inode->i_store, datasync);
+}
+
+bool fsync_test_dir_noop;
+
+int vfs_fsync_dir(struct store *s, struct file *f)
+{
+	if (unlikely(fsync_test_dir_noop))
+		return 0;
+	return store_sync_dir(s, f->f_path);
+}
+
+int vfs_flush(struct file *f)
+{
+	if (file_is_dir(f))
+		return 0;
+	/* A reader's close has nothing to write and no error to be told:
+	 * Linux's NFS flush writes back only files open for writing. */
+	if (!(f->f_mode & FMODE_WRITE))
+		return 0;
+	return file_write_and_wait_report(f, 0, INT64_MAX);
 }
 
 /* ---- llseek ---- */

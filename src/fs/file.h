@@ -160,8 +160,20 @@ extern bool dio_test_restart_as_efault;
 /* ---- the rest of the file operations ---- */
 
 /* Writes back [start, end], reports this file's unseen writeback error
- * once (errseq), syncs the store. No inode lock. */
+ * once (errseq), syncs the store. A directory: 0 (see vfs_fsync_dir). No
+ * inode lock. */
 int vfs_fsync_range(struct file *f, int64_t start, int64_t end, bool datasync);
+/* fsync of a directory file: store_sync_dir of its path, so that every
+ * change of its entries so far is durable. */
+int vfs_fsync_dir(struct store *s, struct file *f);
+/* Tests: directory fsync returns 0 and syncs nothing (the old behaviour: a
+ * crash after it loses the names it was to make durable). */
+extern bool fsync_test_dir_noop;
+/* close(2)'s flush, as NFS's: writes the file's dirty pages back and
+ * reports, once, a writeback error this file was not told of yet (errseq,
+ * as fsync does); makes nothing durable (no store sync). 0 for a directory
+ * or a file not open for writing. No inode lock. */
+int vfs_flush(struct file *f);
 /* SEEK_SET/CUR/END/DATA/HOLE; DATA/HOLE take i_rwsem shared, write the
  * range back and ask the store's map. Returns the new offset or -errno. */
 int64_t generic_file_llseek(struct file *f, int64_t offset, int whence);

@@ -3,8 +3,8 @@
  * inode.c - the inode table of an engine (lookup by the store inode's
  * (dev, ino), creation, eviction at last close) and the DIO-in-flight count.
  *
- * Locks: "inode_hash_lock" (leaf) around hash lookups, i_count and i_state
- * only; mapping_init/destroy, store calls and writeback run outside it.
+ * Locks: "inode_hash_lock" (leaf) around hash lookups, i_count, i_state
+ * and the unwritten list only; mapping_init/destroy, store calls and writeback run outside it.
  * Eviction of an unlinked file takes i_rwsem exclusive and BLOCK to discard
  * its pages (nobody else can reach the inode by then; the locks keep the
  * mm layer's assertions true). inode_dio_wait sleeps on the inode's DIO wait
@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fs/inode.h"
 #include "kernel/sched.h"
@@ -47,6 +48,11 @@ int inode_table_init(struct inode_table *t, struct store *s, struct mm_cache *c)
 
 void inode_table_destroy(struct inode_table *t)
 {
+	while (t->unwritten) {
+		struct inode_unwritten *u = t->unwritten;
+		t->unwritten = u->next;
+		free(u);
+	}
 	mutex_destroy(&t->lock);
 	free(t->buckets);
 	t->buckets = NULL;
@@ -105,8 +111,40 @@ static int inode_alloc(struct inode_table *t, struct store_inode *si, struct ino
 	return 0;
 }
 
+void inode_set_name(struct inode *inode, const char *path)
+{
+	char *none = NULL, *name;
+
+	if (__atomic_load_n(&inode->i_name, __ATOMIC_ACQUIRE))
+		return;
+	name = strdup(path);
+	if (name && !__atomic_compare_exchange_n(&inode->i_name, &none, name, false,
+						 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		free(name);
+}
+
+/* The last writeback of @inode failed with @err: its dirty data is lost.
+ * Remembered (by name) for whoever closes the engine. */
+static void note_unwritten(struct inode_table *t, struct inode *inode, int err)
+{
+	const char *name = inode->i_name ? inode->i_name : "";
+	size_t len = strlen(name) + 1;
+	struct inode_unwritten *u = malloc(sizeof(*u) + len);
+
+	mutex_lock(&t->lock);
+	t->nr_unwritten++;
+	if (u) { /* without memory only the count says it */
+		u->err = err;
+		memcpy(u->name, name, len);
+		u->next = t->unwritten;
+		t->unwritten = u;
+	}
+	mutex_unlock(&t->lock);
+}
+
 static void inode_free(struct inode *inode)
 {
+	free(inode->i_name);
 	mapping_destroy(&inode->i_data);
 	store_release(inode->i_store);
 	rwsem_destroy(&inode->i_rwsem);
@@ -212,6 +250,8 @@ int iput(struct inode *inode)
 
 	sched_race_window("evict: inode freeing, not yet written back");
 	err = evict(inode);
+	if (err)
+		note_unwritten(t, inode, err);
 
 	mutex_lock(&t->lock);
 	list_del_init(&inode->i_hash);

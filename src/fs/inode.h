@@ -60,6 +60,9 @@ struct inode {
 	 * stat shows them over the store's (attr.c: inode_update_time). */
 	int64_t i_mtime_ns, i_ctime_ns;
 	struct inode_table *i_table;
+	/* atomic, set once: the path of the first open (for messages about
+	 * the file once it is gone), or NULL */
+	char *i_name;
 
 	/* under the table lock */
 	unsigned i_count;
@@ -78,11 +81,23 @@ struct inode_table {
 	struct wait_queue_head evict_wq;
 	struct store *store;
 	struct mm_cache *cache;
+	/* under the lock: files whose eviction could not write their dirty
+	 * data back (it is lost), newest first, for pc_engine_close_report */
+	struct inode_unwritten *unwritten;
+	unsigned long nr_unwritten;
+};
+
+struct inode_unwritten {
+	struct inode_unwritten *next;
+	int err;
+	char name[]; /* i_name, or "" */
 };
 
 int inode_table_init(struct inode_table *t, struct store *s, struct mm_cache *c);
-/* Every inode must be gone. */
+/* Every inode must be gone. Frees the unwritten list. */
 void inode_table_destroy(struct inode_table *t);
+/* Records @path as the inode's name if it has none yet (no lock needed). */
+void inode_set_name(struct inode *inode, const char *path);
 
 /*
  * The inode of the open store file @si (consumed: kept by a new inode, or
@@ -93,7 +108,8 @@ void inode_table_destroy(struct inode_table *t);
 int iget_store(struct inode_table *t, struct store_inode *si, struct inode **out);
 /* Drops a reference; the last one evicts (see above) and returns the
  * writeback error met doing so, or 0: the caller must pass it on, the data
- * is lost. Called with no lock held. */
+ * is lost (and the file is added to the table's unwritten list). Called
+ * with no lock held. */
 int iput(struct inode *inode);
 /* stat(2) of a store path: the store's attributes, with the size of the
  * file's inode when it has one (dirty data may extend it; an inode being

@@ -10,6 +10,7 @@
 #ifndef PC_MM_ERRSEQ_H
 #define PC_MM_ERRSEQ_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef uint32_t errseq_t;
@@ -19,6 +20,9 @@ errseq_t errseq_set(errseq_t *eseq, int err);
 /* Sample for a new file: errors before it are not reported to it, unless
  * nobody has seen them yet. */
 errseq_t errseq_sample(errseq_t *eseq);
+/* Tests: errseq_sample returns the current value even when nobody has seen
+ * the error (a file opened after an unseen error is never told of it). */
+extern bool errseq_test_sample_current;
 /* 0 if no error since @since, else -errno. */
 int errseq_check(errseq_t *eseq, errseq_t since);
 /* As errseq_check, and move *since to now (marking the error seen). */

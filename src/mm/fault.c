@@ -22,9 +22,10 @@
  * ours: return false, the hook chains) → page beyond EOF: false (SIGBUS) →
  * page uptodate and a read (or a view without write-notify): install it and
  * up to FAULT_AROUND uptodate neighbours, done → else pin the view, drop the
- * mm lock (H7: store I/O never runs under it), ADD → page lock → fill →
- * (write: set_page_dirty = page_mkwrite) → install → unlock. munmap (vma.c)
- * waits for the pins of a view to drain before unmapping it.
+ * mm lock (H7: store I/O never runs under it), ADD → (write: the block's
+ * delayed-allocation reservation, store_reserve; -ENOSPC: SIGBUS) → page
+ * lock → fill → (write: set_page_dirty = page_mkwrite) → install → unlock.
+ * munmap (vma.c) waits for the pins of a view to drain before unmapping it.
  */
 #include <errno.h>
 #include <signal.h>
@@ -126,6 +127,11 @@ bool fault_fill(struct vma *v, uintptr_t addr, bool write)
 		return false;
 	if (index >= eof_pages(m))
 		goto out; /* truncated meanwhile */
+	/* page_mkwrite's delayed-allocation reservation, before the page
+	 * lock (it may commit); no space: SIGBUS, as the kernel's -ENOSPC
+	 * from page_mkwrite gives. */
+	if (write && v->wp && store_reserve(m->host, (int64_t)(index << PAGE_SHIFT), PAGE_SIZE))
+		goto out;
 	for (;;) {
 		page = find_get_page(&m->i_pages, index);
 		if (!page) {
@@ -146,6 +152,15 @@ bool fault_fill(struct vma *v, uintptr_t addr, bool write)
 	err = 0;
 	if (!PageUptodate(page))
 		err = filemap_fill_pages(m, &page, 1);
+	if (!err) {
+		bool dirty = write && v->wp;
+		/* A short buffered write may have given the block's reservation
+		 * back (write_end's store_unreserve, for a page it left clean)
+		 * between ours and this page lock: take it again (in memory, a
+		 * no-op while it is held). */
+		if (dirty && !PageDirty(page))
+			err = store_reserve(m->host, (int64_t)(index << PAGE_SHIFT), PAGE_SIZE);
+	}
 	if (!err) {
 		bool dirty = write && v->wp;
 		if (dirty) {

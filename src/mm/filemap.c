@@ -64,7 +64,10 @@ int mapping_init(struct address_space *m, struct mm_cache *c, struct store_inode
 	m->cache = c;
 	m->i_size = size;
 	m->wb_err = 0;
+	m->wb_failing = 0;
+	m->wb_fail_skips = 0;
 	m->nrdirty = 0;
+	m->dirtied_when = 0;
 	INIT_LIST_HEAD(&m->cache_link);
 	mm_cache_add_mapping(c, m);
 	return 0;

@@ -47,10 +47,12 @@ struct mm_cache {
 	unsigned long dirty_background; /* pages: background writeback starts above */
 	unsigned long dirty_limit;	/* pages: writers throttle above */
 	unsigned writeback_interval_ms;
+	uint64_t dirty_expire_ns; /* periodic writeback: data dirty this long (0: all) */
 
 	unsigned long nr_pages;	    /* atomic: pages in every cache */
 	unsigned long nr_dirty;	    /* atomic */
 	unsigned long nr_writeback; /* atomic */
+	int wb_last_err;	    /* atomic: last writepage's error, 0 after a success */
 
 	struct mutex mappings_lock; /* "mm_mappings_lock" (leaf): the list below */
 	struct list_head mappings;  /* every live address_space */
@@ -76,6 +78,7 @@ struct mm_cache_config {
 	size_t dirty_background; /* bytes */
 	size_t dirty_limit;	 /* bytes */
 	unsigned writeback_interval_ms;
+	unsigned dirty_expire_ms; /* 0: every periodic pass writes all dirty data */
 };
 
 /* Creates the engine's cache and starts its writeback thread. */
@@ -103,8 +106,16 @@ struct address_space {
 	struct mm_cache *cache;
 	int64_t i_size; /* atomic: i_size_read/i_size_write */
 	struct frames *frames;
-	errseq_t wb_err;	     /* writeback errors (errseq) */
+	errseq_t wb_err; /* writeback errors (errseq) */
+	/* atomics (writeback.c): the error of this mapping's last failed
+	 * writepage, 0 once one succeeds; writers turned away since */
+	int wb_failing;
+	unsigned long wb_fail_skips;
 	unsigned long nrdirty;	     /* atomic */
+	/* atomic: ktime_get_ns() when the mapping went from clean to dirty (the
+	 * kernel's inode->dirtied_when); 0 when clean or not known (a periodic
+	 * writeback pass takes a dirty mapping without a time as expired) */
+	uint64_t dirtied_when;
 	struct list_head cache_link; /* in cache->mappings */
 	/* Set by the file system: file_update_time for a store through a
 	 * shared view (called by page_mkwrite in fault.c; no lock of ours is

@@ -6,11 +6,15 @@
  *
  * Locks: the caller holds i_rwsem exclusive. write_begin runs
  * reclaim_if_needed with nothing else held, then takes ADD of the
- * invalidate lock (policy allowing; NOWAIT: trylock) and the page lock;
+ * invalidate lock (policy allowing; NOWAIT: trylock), reserves the page's
+ * space in the store under ADD alone (store_reserve: it may commit, and
+ * ADD keeps a punch or truncate from releasing it before the page is
+ * dirty), then takes the page lock;
  * the copy from the user runs under both with faults disabled
  * (pagefault_disable + the fix-up copy: it comes back short rather than
  * fault into our own fault handler, whose locks we may hold); write_end
- * drops both; balance_dirty_pages runs with only i_rwsem held. Faulting the
+ * drops both; balance_dirty_pages runs before each page with only i_rwsem
+ * held (a writeback error it returns ends the write: short, or the error). Faulting the
  * source in happens with only i_rwsem held, so a source that is a mapping of
  * this very page (or of another file) is faulted in by the fault layer
  * without deadlock and the copy is retried.
@@ -50,6 +54,12 @@ static int write_begin(struct address_space *m, int64_t pos, size_t len, bool no
 	} else {
 		filemap_invalidate_lock_add(m);
 	}
+	/* Delayed allocation: space for the block this page will need at
+	 * writeback, set aside before any byte is dirtied, without the page
+	 * lock (it may commit). -ENOSPC here is the write's. */
+	err = store_reserve(m->host, pos, (int64_t)len);
+	if (err)
+		goto out;
 	for (;;) {
 		page = find_get_page(&m->i_pages, index);
 		if (page) {
@@ -91,6 +101,8 @@ static int write_begin(struct address_space *m, int64_t pos, size_t len, bool no
 			err = filemap_fill_pages(m, &page, 1);
 		}
 		if (err) {
+			/* not uptodate, so not dirty: nothing needs the block */
+			store_unreserve(m->host, (int64_t)(index << PAGE_SHIFT), PAGE_SIZE);
 			unlock_page(page);
 			put_page(page);
 			goto out;
@@ -122,6 +134,10 @@ static size_t write_end(struct address_space *m, struct page *page, int64_t pos,
 		set_page_dirty(page);
 		if (pos + (int64_t)copied > i_size_read(m))
 			i_size_write(m, pos + (int64_t)copied);
+	} else if (!PageDirty(page) && !PageWriteback(page)) {
+		/* Nothing dirtied: give write_begin's reservation back (a
+		 * writeback in flight may be about to consume it: keep it). */
+		store_unreserve(m->host, (int64_t)(page->index << PAGE_SHIFT), PAGE_SIZE);
 	}
 	unlock_page(page);
 	put_page(page);
@@ -144,6 +160,12 @@ ssize_t generic_perform_write(struct address_space *m, struct iov_iter *iter, in
 		size_t copied, committed;
 		struct page *page = NULL;
 
+		/* Throttle before dirtying (the kernel does it after each page;
+		 * before, a store that fails can turn the writer away without
+		 * one more dirty page: the memory bound, writeback.c). */
+		status = balance_dirty_pages(m, nowait);
+		if (status)
+			break;
 	retry:
 		status = write_begin(m, pos, bytes, nowait, &page);
 		if (status)
@@ -153,7 +175,6 @@ ssize_t generic_perform_write(struct address_space *m, struct iov_iter *iter, in
 		    copy_page_from_iter_atomic((char *)page_address(page) + offset, bytes, iter);
 		pagefault_enable();
 		committed = write_end(m, page, pos, bytes, copied);
-		balance_dirty_pages(m, nowait);
 		if (committed) {
 			iov_iter_advance(iter, committed);
 			pos += (int64_t)committed;

@@ -52,10 +52,27 @@ int writepage(struct page *page);
 /* Test switch: writepage drops the DIRTY tag before it sets the WRITEBACK
  * tag (test_writeback shows a write-and-wait then missing the page). */
 extern bool writeback_test_untag_early;
-/* After dirtying pages: start background writeback above dirty_background,
- * and make the caller wait while nr_dirty is above dirty_limit. Called with
- * i_rwsem held and no other lock. @nowait: never sleep. */
-void balance_dirty_pages(struct address_space *m, bool nowait);
+/* Tests: periodic writeback ignores the dirty age (writes only above
+ * dirty_background): data stays dirty in the cache however old it is. */
+extern bool writeback_test_no_expire;
+/* Before dirtying a page: start background writeback above
+ * dirty_background, and make the caller wait while nr_dirty is above
+ * dirty_limit. Returns 0, or the store's writeback error when the cache is
+ * over the limit and cannot get under it because writeback fails (the
+ * caller must not dirty more: it returns the error or a short count).
+ * Called with i_rwsem held and no other lock. @nowait: never sleep. */
+int balance_dirty_pages(struct address_space *m, bool nowait);
+/* A mapping whose writeback failed: true, and the background thread, the
+ * throttled writers and reclaim leave its dirty pages alone (see
+ * writeback.c "Persistent errors"). */
+bool mapping_wb_failing(const struct address_space *m);
+/* Test switch: failing mappings are retried by every throttled writer,
+ * reclaim and every background pass, and a throttled writer whose
+ * writeback fails goes on dirtying (the retry storm and unbounded growth
+ * before the back-off; test_enospc shows both). */
+extern bool writeback_test_retry_failing;
+/* Throttled writers of a failing mapping turned away between two probes. */
+#define WB_FAIL_PROBE 64
 /* Background writeback thread lifetime (called by mm_cache_init/destroy). */
 int writeback_start(struct mm_cache *c);
 void writeback_stop(struct mm_cache *c);

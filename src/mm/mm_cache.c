@@ -44,6 +44,7 @@ int mm_cache_init(struct mm_cache *c, const struct mm_cache_config *config)
 	if (c->dirty_background >= c->dirty_limit)
 		c->dirty_background = c->dirty_limit / 2;
 	c->writeback_interval_ms = cfg.writeback_interval_ms;
+	c->dirty_expire_ns = (uint64_t)cfg.dirty_expire_ms * 1000000u;
 
 	mutex_init_class(&c->mappings_lock, &mappings_lock_key);
 	INIT_LIST_HEAD(&c->mappings);

@@ -169,7 +169,10 @@ static enum reclaim_outcome reclaim_page(struct page *page, long *writes_left)
 		return RP_WRITEBACK;
 	}
 	if (PageDirty(page)) {
-		if (*writes_left <= 0) {
+		/* A failing mapping's pages wait for its writeback to recover
+		 * (writeback.c): writing them here would retry the error at
+		 * every allocation. */
+		if (*writes_left <= 0 || mapping_wb_failing(m)) {
 			unlock_page(page);
 			return RP_KEPT;
 		}

@@ -28,8 +28,23 @@
  * and marked PG_error, so no acknowledged byte is lost and a later
  * successful writeback (fsync, background) still writes it; the error is
  * recorded once in mapping->wb_err (errseq), so each file sees it once in
- * fsync. The cost: a store that keeps failing keeps those pages dirty, so
- * throttled writers stop waiting for them (see balance_dirty_pages).
+ * fsync. The cost: a store that keeps failing keeps those pages dirty.
+ *
+ * Persistent errors (the retry storm and the memory bound): a failed
+ * writepage marks its mapping failing (m->wb_failing = the errno, cleared
+ * by the next writepage of it that succeeds) and the cache
+ * (c->wb_last_err). A failing mapping's pages are then left alone by
+ * everyone but data-integrity writeback (fsync, close): kicked background
+ * passes skip it, the periodic pass tries it and stops at its first error,
+ * reclaim does not write its pages, and a writer over the dirty limit gets
+ * the error back from balance_dirty_pages instead of dirtying more (one
+ * writer in WB_FAIL_PROBE probes one page, so a store that recovers is
+ * noticed without any timer). Non-integrity writeback stops a mapping at
+ * its first failure. So store writes per failing period are bounded by a
+ * count (probes, periodic passes, fsyncs), not by how often writers call,
+ * and dirty pages stay under dirty_limit plus one page per concurrent
+ * writer (each may have passed the check before another's page went
+ * dirty) plus pages dirtied through shared writable views (not throttled).
  *
  * Mapping lifetime against the writeback thread: the thread never holds a
  * reference on a mapping. Under mappings_lock it takes the head of the
@@ -104,6 +119,19 @@ static void wb_wake_throttled(struct mm_cache *c)
 
 /* ---- dirty accounting ---- */
 
+/* The age of a mapping's dirty data (the kernel's __mark_inode_dirty
+ * setting dirtied_when): set when the first page gets dirty, cleared when the
+ * last one is cleaned. Races between the two leave 0 with pages dirty, which
+ * the periodic pass treats as expired: written early, never late. */
+static void mapping_note_dirtied(struct address_space *m)
+{
+	uint64_t none = 0;
+
+	if (!__atomic_load_n(&m->dirtied_when, __ATOMIC_RELAXED))
+		__atomic_compare_exchange_n(&m->dirtied_when, &none, ktime_get_ns(), false,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
 static bool __set_page_dirty(struct page *page, struct address_space *m)
 {
 	if (TestSetPageDirty(page))
@@ -112,6 +140,7 @@ static bool __set_page_dirty(struct page *page, struct address_space *m)
 		page_index_set_tag(&m->i_pages, page->index, PAGECACHE_TAG_DIRTY);
 		__atomic_fetch_add(&m->nrdirty, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&m->cache->nr_dirty, 1, __ATOMIC_RELAXED);
+		mapping_note_dirtied(m);
 	}
 	return true;
 }
@@ -128,7 +157,8 @@ static bool __clear_page_dirty(struct page *page, struct address_space *m)
 	if (!TestClearPageDirty(page))
 		return false;
 	if (m) {
-		__atomic_fetch_sub(&m->nrdirty, 1, __ATOMIC_RELAXED);
+		if (__atomic_fetch_sub(&m->nrdirty, 1, __ATOMIC_RELAXED) == 1)
+			__atomic_store_n(&m->dirtied_when, 0, __ATOMIC_RELAXED);
 		__atomic_fetch_sub(&m->cache->nr_dirty, 1, __ATOMIC_RELAXED);
 		wb_wake_throttled(m->cache);
 	}
@@ -219,10 +249,16 @@ int writepage(struct page *page)
 		mapping_set_error(m, ret);
 		SetPageError(page);
 		__set_page_dirty(page, m); /* keep the data (see the top of this file) */
+		__atomic_store_n(&m->wb_failing, ret, __ATOMIC_RELEASE);
+		__atomic_store_n(&c->wb_last_err, ret, __ATOMIC_RELEASE);
 	} else {
 		if (PageError(page))
 			ClearPageError(page);
 		stat_inc(&c->stats.written_back_pages);
+		if (unlikely(__atomic_load_n(&m->wb_failing, __ATOMIC_RELAXED)))
+			__atomic_store_n(&m->wb_failing, 0, __ATOMIC_RELEASE);
+		if (unlikely(__atomic_load_n(&c->wb_last_err, __ATOMIC_RELAXED)))
+			__atomic_store_n(&c->wb_last_err, 0, __ATOMIC_RELEASE);
 	}
 	page_index_clear_tag(&m->i_pages, page->index, PAGECACHE_TAG_WRITEBACK);
 	__atomic_fetch_sub(&c->nr_writeback, 1, __ATOMIC_RELAXED);
@@ -239,9 +275,18 @@ struct wb_control {
 	long nr_to_write;	  /* stop after cleaning this many pages */
 	struct bdi_writeback *wb; /* background pass: stop on writeback_stop / at target */
 	unsigned long target;	  /* background pass: stop when nr_dirty is at or below */
+	bool stop_on_error;	  /* return at the first failed writepage */
 	long written;		  /* pages cleaned */
 	int err;		  /* first error */
 };
+
+bool writeback_test_retry_failing;
+
+bool mapping_wb_failing(const struct address_space *m)
+{
+	return !__atomic_load_n(&writeback_test_retry_failing, __ATOMIC_RELAXED) &&
+	       __atomic_load_n(&m->wb_failing, __ATOMIC_ACQUIRE);
+}
 
 static bool wbc_done(const struct wb_control *wbc, struct mm_cache *c)
 {
@@ -292,6 +337,11 @@ static void write_cache_pages(struct address_space *m, pgoff_t start, pgoff_t en
 			if (!ret)
 				wbc->written++;
 			put_page(page);
+			if (ret && wbc->stop_on_error) {
+				for (i++; i < n; i++)
+					put_page(pages[i]);
+				return;
+			}
 			continue;
 		skip:
 			unlock_page(page);
@@ -386,33 +436,58 @@ static void wb_wait_throttled(struct mm_cache *c, struct bdi_writeback *wb, uint
 	__atomic_fetch_sub(&wb->nr_throttled, 1, __ATOMIC_RELAXED);
 }
 
-void balance_dirty_pages(struct address_space *m, bool nowait)
+/* A throttled writer of a failing mapping: the error, except that every
+ * WB_FAIL_PROBE-th call writes one page to see whether the store recovered
+ * (0: it did, or nothing of the mapping is dirty any more). */
+static int wb_failing_probe(struct address_space *m)
+{
+	int err = __atomic_load_n(&m->wb_failing, __ATOMIC_ACQUIRE);
+
+	if (__atomic_fetch_add(&m->wb_fail_skips, 1, __ATOMIC_RELAXED) % WB_FAIL_PROBE)
+		return err;
+	struct wb_control wbc = {.sync = false, .nr_to_write = 1, .stop_on_error = true};
+	write_cache_pages(m, 0, PAGE_INDEX_MAX, &wbc);
+	if (wbc.err)
+		return wbc.err;
+	if (!wbc.written) /* nothing dirty left: nothing fails */
+		__atomic_store_n(&m->wb_failing, 0, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int balance_dirty_pages(struct address_space *m, bool nowait)
 {
 	struct mm_cache *c = m->cache;
 	struct bdi_writeback *wb = cache_wb(c);
 	unsigned long nr = dirty_and_writeback(c);
+	bool storm = __atomic_load_n(&writeback_test_retry_failing, __ATOMIC_RELAXED);
+	int err;
 
 	if (nr <= c->dirty_background || !wb)
-		return;
+		return 0;
 	wb_kick(wb);
-	if (nowait || nr <= c->dirty_limit)
-		return;
+	if (nr <= c->dirty_limit)
+		return 0;
+	if (mapping_wb_failing(m) && (err = wb_failing_probe(m)))
+		return err;
+	if (nowait)
+		return 0;
 
 	stat_inc(&c->stats.throttled_writes);
 	for (;;) {
 		nr = dirty_and_writeback(c);
 		if (nr <= c->dirty_limit || __atomic_load_n(&wb->stop, __ATOMIC_ACQUIRE))
-			return;
+			return 0;
 		if (READ_ONCE(m->nrdirty)) {
 			/* Write back some of our own dirty pages: the excess, in
 			 * batches the size of a background chunk. */
 			struct wb_control wbc = {
 			    .sync = false,
 			    .nr_to_write = (long)min_t(unsigned long, nr - c->dirty_limit + 8, 64),
+			    .stop_on_error = !storm,
 			};
 			write_cache_pages(m, 0, PAGE_INDEX_MAX, &wbc);
-			if (wbc.err)
-				return; /* the store fails: waiting would not help */
+			if (wbc.err) /* the store fails: waiting would not help */
+				return storm ? 0 : wbc.err;
 			if (wbc.written)
 				continue;
 		}
@@ -423,7 +498,9 @@ void balance_dirty_pages(struct address_space *m, bool nowait)
 		if (dirty_and_writeback(c) > c->dirty_limit &&
 		    __atomic_load_n(&wb->passes, __ATOMIC_ACQUIRE) != seen &&
 		    __atomic_load_n(&wb->last_pass_written, __ATOMIC_ACQUIRE) == 0)
-			return; /* a whole pass cleaned nothing: errors or busy pages */
+			/* a whole pass cleaned nothing: errors (the writer must
+			 * not grow the cache) or busy pages (it may go on) */
+			return storm ? 0 : __atomic_load_n(&c->wb_last_err, __ATOMIC_ACQUIRE);
 	}
 }
 
@@ -453,15 +530,39 @@ void mm_cache_del_mapping(struct mm_cache *c, struct address_space *m)
 
 /* ---- the background writeback thread ---- */
 
+/* Test switch: the periodic pass ignores the dirty age and writes back only
+ * above dirty_background, as a kicked pass does (dirty data below it then
+ * stays in the cache until an fsync: a crash loses it). */
+bool writeback_test_no_expire;
+
+/* A periodic pass takes mappings dirty for at least dirty_expire_ns at @now
+ * (or of unknown age); *next gets the earliest time one it left expires. */
+static bool mapping_expired(struct mm_cache *c, struct address_space *m, uint64_t now,
+			    uint64_t *next)
+{
+	uint64_t when = __atomic_load_n(&m->dirtied_when, __ATOMIC_RELAXED);
+
+	if (!when || (when <= now && now - when >= c->dirty_expire_ns))
+		return true;
+	if (when + c->dirty_expire_ns < *next)
+		*next = when + c->dirty_expire_ns;
+	return false;
+}
+
 /*
  * One pass: each mapping at most once, round-robin from where the last pass
- * left off, until nr_dirty is at or below @target or writeback stops.
- * Returns the pages cleaned.
+ * left off, until nr_dirty is at or below @target or writeback stops; a
+ * mapping stops at its first failed page, and a failing mapping is tried
+ * only by a @full (periodic) pass; a periodic pass with @next not NULL only
+ * takes expired mappings and sets *next as mapping_expired says. Returns the
+ * pages cleaned.
  */
-static long wb_do_pass(struct bdi_writeback *wb, unsigned long target)
+static long wb_do_pass(struct bdi_writeback *wb, unsigned long target, bool full,
+		       uint64_t *next)
 {
 	struct mm_cache *c = wb->cache;
 	unsigned long nr_mappings = 0;
+	uint64_t now = ktime_get_ns();
 	struct list_head *pos;
 	long written = 0;
 
@@ -471,8 +572,11 @@ static long wb_do_pass(struct bdi_writeback *wb, unsigned long target)
 	mutex_unlock(&c->mappings_lock);
 
 	for (unsigned long i = 0; i < nr_mappings; i++) {
-		struct wb_control wbc = {
-		    .sync = false, .nr_to_write = LONG_MAX, .wb = wb, .target = target};
+		struct wb_control wbc = {.sync = false,
+					 .nr_to_write = LONG_MAX,
+					 .wb = wb,
+					 .target = target,
+					 .stop_on_error = true};
 		struct address_space *m;
 
 		if (wbc_done(&wbc, c))
@@ -487,7 +591,8 @@ static long wb_do_pass(struct bdi_writeback *wb, unsigned long target)
 		smp_store_release(&wb->cur, m);
 		mutex_unlock(&c->mappings_lock);
 
-		if (READ_ONCE(m->nrdirty))
+		if (READ_ONCE(m->nrdirty) && (full || !mapping_wb_failing(m)) &&
+		    (!next || mapping_expired(c, m, now, next)))
 			write_cache_pages(m, 0, PAGE_INDEX_MAX, &wbc);
 		written += wbc.written;
 
@@ -537,10 +642,13 @@ static bool deadline_passed(const struct timespec *ts)
 }
 
 /*
- * Every writeback_interval_ms the thread writes back everything dirty (the
- * kernel's periodic flush of expired data, with the interval as the expiry);
- * when kicked (nr_dirty above dirty_background) it writes until nr_dirty is
- * at or below dirty_background.
+ * Every writeback_interval_ms (sooner when a mapping's data expires before
+ * that) the thread writes back the mappings whose data has been dirty for
+ * dirty_expire_ms (the kernel's wb_check_old_data_flush: dirty_writeback and
+ * dirty_expire; expire 0 writes everything dirty); when kicked (nr_dirty
+ * above dirty_background) it writes until nr_dirty is at or below
+ * dirty_background. Data dirtied at t is on the store by about
+ * t + max(dirty_expire_ms, writeback_interval_ms).
  */
 static void *wb_thread_fn(void *arg)
 {
@@ -552,16 +660,27 @@ static void *wb_thread_fn(void *arg)
 	deadline_after_ms(&periodic, c->writeback_interval_ms);
 	for (;;) {
 		bool full = wb_sleep(wb, &periodic);
+		uint64_t next = UINT64_MAX;
+		long written;
 
 		if (__atomic_load_n(&wb->stop, __ATOMIC_ACQUIRE))
 			break;
 		__atomic_store_n(&wb->kicked, 0, __ATOMIC_RELEASE);
 		if (!full && deadline_passed(&periodic))
 			full = true;
-		if (full)
+		if (full && !writeback_test_no_expire)
+			written = wb_do_pass(wb, 0, true, &next);
+		else
+			written = wb_do_pass(wb, c->dirty_background, full, NULL);
+		if (full) {
 			deadline_after_ms(&periodic, c->writeback_interval_ms);
-
-		long written = wb_do_pass(wb, full ? 0 : c->dirty_background);
+			uint64_t at =
+			    (uint64_t)periodic.tv_sec * 1000000000u + (uint64_t)periodic.tv_nsec;
+			if (next < at) { /* a mapping expires before the next period */
+				periodic.tv_sec = (time_t)(next / 1000000000u);
+				periodic.tv_nsec = (long)(next % 1000000000u);
+			}
+		}
 
 		__atomic_store_n(&wb->last_pass_written, (uint64_t)written, __ATOMIC_RELEASE);
 		__atomic_fetch_add(&wb->passes, 1, __ATOMIC_ACQ_REL);

@@ -38,6 +38,8 @@ static const char *const op_names[STORE_OP_NR + 1] = {
     [STORE_OP_SYMLINK] = "store symlink",
     [STORE_OP_READLINK] = "store readlink",
     [STORE_OP_SETATTR] = "store setattr",
+    [STORE_OP_RESERVE] = "store reserve",
+    [STORE_OP_SYNC_DIR] = "store sync dir",
     [STORE_OP_ANY] = "store any",
 };
 
@@ -329,8 +331,8 @@ ssize_t store_readlink(struct store *s, const char *path, char *buf, size_t size
 
 int store_setattr(struct store *s, const char *path, const struct store_setattr *attr)
 {
-	const unsigned known = STORE_ATTR_MODE | STORE_ATTR_UID | STORE_ATTR_GID |
-			       STORE_ATTR_ATIME | STORE_ATTR_MTIME;
+	const unsigned known =
+	    STORE_ATTR_MODE | STORE_ATTR_UID | STORE_ATTR_GID | STORE_ATTR_ATIME | STORE_ATTR_MTIME;
 	char p[STORE_PATH_MAX];
 	int ret = store_enter(s, STORE_OP_SETATTR, NULL, 0, 0);
 	if (!ret && (!attr || (attr->valid & ~known)))
@@ -344,10 +346,9 @@ int store_setattr(struct store *s, const char *path, const struct store_setattr 
 	return s->ops->setattr ? s->ops->setattr(s, p, attr) : -EOPNOTSUPP;
 }
 
-void store_close(struct store *s)
+int store_close(struct store *s)
 {
-	if (s)
-		s->ops->close(s);
+	return s ? s->ops->close(s) : 0;
 }
 
 /* ---- data ---- */
@@ -492,4 +493,30 @@ int store_sync(struct store_inode *si, bool datasync)
 {
 	int ret = store_enter(si->store, STORE_OP_SYNC, si, 0, 0);
 	return ret ? ret : si->store->ops->sync(si, datasync);
+}
+
+int store_reserve(struct store_inode *si, int64_t pos, int64_t len)
+{
+	int ret = store_enter(si->store, STORE_OP_RESERVE, si, pos, len);
+	if (ret)
+		return ret;
+	if (pos < 0 || len <= 0 || pos > INT64_MAX - len)
+		return -EINVAL;
+	return si->store->ops->reserve ? si->store->ops->reserve(si, pos, len) : 0;
+}
+
+/* Not an op of its own (no injection: releasing cannot fail). */
+void store_unreserve(struct store_inode *si, int64_t pos, int64_t len)
+{
+	if (pos >= 0 && len > 0 && pos <= INT64_MAX - len && si->store->ops->unreserve)
+		si->store->ops->unreserve(si, pos, len);
+}
+
+int store_sync_dir(struct store *s, const char *path)
+{
+	char p[STORE_PATH_MAX];
+	int ret = store_enter(s, STORE_OP_SYNC_DIR, NULL, 0, 0);
+	if (!ret)
+		ret = norm(path, p, true);
+	return ret ? ret : s->ops->sync_dir(s, p);
 }

@@ -87,6 +87,8 @@ enum store_op {
 	STORE_OP_SYMLINK,
 	STORE_OP_READLINK,
 	STORE_OP_SETATTR,
+	STORE_OP_RESERVE,
+	STORE_OP_SYNC_DIR,
 	STORE_OP_NR,
 	STORE_OP_ANY = STORE_OP_NR, /* injection slot consulted by every op */
 };
@@ -164,7 +166,11 @@ struct store_ops {
 	int (*symlink)(struct store *s, const char *target, const char *path);
 	ssize_t (*readlink)(struct store *s, const char *path, char *buf, size_t size);
 	int (*setattr)(struct store *s, const char *path, const struct store_setattr *attr);
-	void (*close)(struct store *s);
+	int (*sync_dir)(struct store *s, const char *path);
+	/* Optional (NULL: the store finds space at write time, as dir does). */
+	int (*reserve)(struct store_inode *si, int64_t pos, int64_t len);
+	void (*unreserve)(struct store_inode *si, int64_t pos, int64_t len);
+	int (*close)(struct store *s);
 };
 
 struct store {
@@ -201,8 +207,10 @@ int store_open_dir(const char *root, struct store **out);
  * corrupt or of an unknown version gives -EINVAL / -EUCLEAN / -EOPNOTSUPP
  * and logs one clear line to stderr saying what is wrong. */
 int store_open_vol(const char *image, struct store **out);
-/* Closes the store and drops its lock. No store_inode may remain open. */
-void store_close(struct store *s);
+/* Closes the store and drops its lock. No store_inode may remain open.
+ * 0, or -errno when what the store still held could not be made durable
+ * (vol: the final commit failed; the store is closed all the same). */
+int store_close(struct store *s);
 
 /* ---- namespace ---- */
 
@@ -277,6 +285,32 @@ int store_clone_range(struct store_inode *src, int64_t src_off, struct store_ino
 		      int64_t dst_off, int64_t len);
 /* fsync (datasync false) or fdatasync (true). */
 int store_sync(struct store_inode *si, bool datasync);
+/*
+ * Delayed allocation (ext4's delalloc reservation): the page cache calls
+ * store_reserve before it dirties the bytes [pos, pos+len) in memory, so
+ * that their later store_write cannot fail for lack of space. The store
+ * sets aside, for every block of the range that a write would have to
+ * allocate (a hole not yet reserved), that block and the metadata its
+ * allocation can need; store_write consumes the reservation when it
+ * allocates the block, and truncate, punch, collapse/insert and the last
+ * close of an unlinked file release what is left. Re-reserving a reserved
+ * block is free. 0 (all of the range covered) or -ENOSPC (nothing reserved:
+ * the volume cannot hold it, even after committing to recover freed
+ * blocks), -ENOMEM, -EIO. May commit (blocking I/O). Stores that allocate
+ * at write time (dir: the host decides) return 0.
+ * store_unreserve releases the reservations of the blocks inside
+ * [pos, pos+len) (rounded out to whole blocks): the caller dirtied nothing
+ * there after all and no dirty cached byte lies in those blocks.
+ */
+int store_reserve(struct store_inode *si, int64_t pos, int64_t len);
+void store_unreserve(struct store_inode *si, int64_t pos, int64_t len);
+/* fsync of the directory @path ("" = root): every change of its entries
+ * made so far (create, unlink, rename into or out of it, mkdir, rmdir) is
+ * durable when it returns 0. vol: a commit of the journal, which makes
+ * every change up to now durable (as ext4's journal does); dir: fsync of
+ * the host directory (syncfs of the host file system if the path no longer
+ * names a directory of ours). */
+int store_sync_dir(struct store *s, const char *path);
 
 /* ---- fault injection (tests) ---- */
 

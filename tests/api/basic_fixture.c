@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "basic_fixture.h"
@@ -133,6 +134,29 @@ void skip_case(const char *what, long err)
 	test_skip("%s: %s", what, strerror((int)-err));
 }
 
+void expect_child_abort(void (*child)(void *arg), void *arg)
+{
+	pid_t pid;
+	int status;
+
+#if defined(__SANITIZE_THREAD__)
+	skip_case("fork under ThreadSanitizer", -EOPNOTSUPP);
+#endif
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		alarm(60); /* neither validator nor watchdog: SIGALRM */
+		child(arg);
+		_exit(0); /* completed: the hazard did not show */
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "child: exited %d / signal %d",
+	       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+	       WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+}
+
 int new_file(struct pc_engine *e, const char *name, char *buf, size_t len, unsigned seed)
 {
 	int fd = pc_open(e, name, O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -186,6 +210,21 @@ bool touch_bus(volatile char *p)
 	if (sigsetjmp(bus_jmp, 1) == 0) {
 		bus_armed = 1;
 		(void)*p;
+	} else {
+		bus = bus_addr == (volatile void *)p;
+	}
+	bus_armed = 0;
+	return bus;
+}
+
+bool store_bus(volatile char *p, char v)
+{
+	bool bus = false;
+
+	bus_addr = NULL;
+	if (sigsetjmp(bus_jmp, 1) == 0) {
+		bus_armed = 1;
+		*p = v;
 	} else {
 		bus = bus_addr == (volatile void *)p;
 	}

@@ -42,6 +42,14 @@ void skip(const char *what, long err);
 /* The whole case cannot run here: ends it as skipped (test_skip). */
 __attribute__((noreturn)) void skip_case(const char *what, long err);
 
+/* A hazard switch's demonstration: runs @child in a forked child process,
+ * which the hang or lock inversion it provokes must kill with SIGABRT (the
+ * validator's report, or the watchdog's); the case fails if the child ends
+ * any other way (SIGALRM after 60 s: neither saw it). Ends the case as
+ * skipped under TSan, which cannot start threads in the child of a
+ * multi-threaded fork (the engine's writeback thread). */
+void expect_child_abort(void (*child)(void *arg), void *arg);
+
 /* Creates or truncates @name and writes @len bytes of fill(@seed) from
  * @buf to it; returns its fd. */
 int new_file(struct pc_engine *e, const char *name, char *buf, size_t len, unsigned seed);
@@ -55,5 +63,7 @@ void install_bus_catcher(void);
 /* Loads from @p; true if that raised SIGBUS at @p in that handler. Any
  * other SIGBUS aborts. */
 bool touch_bus(volatile char *p);
+/* Stores @v at @p; true if that raised SIGBUS at @p in that handler. */
+bool store_bus(volatile char *p, char v);
 
 #endif

@@ -23,8 +23,6 @@
  * forked child the validator or the watchdog then kills it (SIGABRT).
  */
 #include <linux/falloc.h>
-#include <signal.h>
-#include <sys/wait.h>
 
 #include "kernel/task.h"
 #include "kernel/watchdog.h"
@@ -214,39 +212,25 @@ TEST(h4_large_self_copies)
 
 /* The hazard switch: (d) with the own-file case of the rule off hangs on
  * its own BLOCK. */
+static void h4_rule_off_child(void *unused)
+{
+	struct h4 h = {.e = dio_engine(PC_POLICY_TWO_STATE)};
+
+	(void)unused;
+	h.fd = pc_open(h.e, "f", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	h.dfd = dio_open(h.e, "f", O_RDWR);
+	h.buf = dio_abuf(PG);
+	if (h.fd < 0 || pc_ftruncate(h.e, h.fd, 2 * PG))
+		_exit(2);
+	h.view = dio_map(h.e, h.fd, 2 * PG, PROT_READ | PROT_WRITE, 0);
+	reset(&h, 0x4444, false);
+	watchdog_start(2000, NULL);
+	task_set_watched(true);
+	fault_dio_test_no_self_rule = true;
+	(void)pc_pwrite(h.e, h.dfd, h.view + PG, PG, 0); /* case (d) */
+}
+
 TEST(h4_rule_off_dio_waits_for_itself)
 {
-	pid_t pid;
-	int status;
-
-#if defined(__SANITIZE_THREAD__)
-	/* TSan cannot start threads in the child of a multi-threaded fork (the
-	 * engine's writeback thread); the debug and ASan builds run this. */
-	skip_case("fork under ThreadSanitizer", -EOPNOTSUPP);
-#endif
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		struct h4 h = {.e = dio_engine(PC_POLICY_TWO_STATE)};
-
-		alarm(60); /* neither validator nor watchdog: SIGALRM */
-		h.fd = pc_open(h.e, "f", O_RDWR | O_CREAT | O_TRUNC, 0644);
-		h.dfd = dio_open(h.e, "f", O_RDWR);
-		h.buf = dio_abuf(PG);
-		if (h.fd < 0 || pc_ftruncate(h.e, h.fd, 2 * PG))
-			_exit(2);
-		h.view = dio_map(h.e, h.fd, 2 * PG, PROT_READ | PROT_WRITE, 0);
-		reset(&h, 0x4444, false);
-		watchdog_start(2000, NULL);
-		task_set_watched(true);
-		fault_dio_test_no_self_rule = true;
-		(void)pc_pwrite(h.e, h.dfd, h.view + PG, PG, 0); /* case (d) */
-		_exit(0); /* completed: the hazard did not show */
-	}
-	CHECK_EQ(waitpid(pid, &status, 0), pid);
-	CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "child: exited %d / signal %d",
-	       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-	       WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+	expect_child_abort(h4_rule_off_child, NULL);
 }

@@ -114,39 +114,23 @@ TEST(h2_write_from_own_page)
 }
 
 /* The hazard switch: a faulting copy under the page lock hangs (a). */
+static void h2_faulting_copy_child(void *root)
+{
+	struct pc_engine *e = engine_on(root);
+	int fd = new_pages(e, "f", 7);
+	char *v;
+
+	watchdog_start(2000, NULL);
+	task_set_watched(true);
+	drop_page(e, fd, 3);
+	v = map_view(e, fd, PG, PROT_READ, MAP_SHARED, 3 * PG);
+	uaccess_test_faulting_nofault = true;
+	(void)pc_pwrite(e, fd, v, PG, 3 * PG);
+}
+
 TEST(h2_faulting_copy_hangs)
 {
-	const char *d = fresh();
-	pid_t pid;
-	int status;
-
-#if defined(__SANITIZE_THREAD__)
-	/* TSan cannot start threads in the child of a multi-threaded fork (the
-	 * engine's writeback thread); the debug and ASan builds run this. */
-	skip_case("fork under ThreadSanitizer", -EOPNOTSUPP);
-#endif
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		struct pc_engine *e = engine_on(d);
-		int fd = new_pages(e, "f", 7);
-		char *v;
-
-		alarm(60); /* neither validator nor watchdog: SIGALRM */
-		watchdog_start(2000, NULL);
-		task_set_watched(true);
-		drop_page(e, fd, 3);
-		v = map_view(e, fd, PG, PROT_READ, MAP_SHARED, 3 * PG);
-		uaccess_test_faulting_nofault = true;
-		(void)pc_pwrite(e, fd, v, PG, 3 * PG);
-		_exit(0); /* completed: the hazard did not show */
-	}
-	CHECK_EQ(waitpid(pid, &status, 0), pid);
-	CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "child: exited %d / signal %d",
-	       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-	       WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+	expect_child_abort(h2_faulting_copy_child, (void *)fresh());
 }
 
 /* ---- H2 (b), (c): two files written from views of each other ---- */

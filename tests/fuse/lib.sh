@@ -62,10 +62,10 @@ is_mounted() { [ "$(stat -f -c %T "$MNT" 2>/dev/null)" = fuseblk ] || \
 
 # mount_fresh [MOUNT-OPTIONS...]: a fresh store (or the one at $IMG when
 # STORE_KIND is already vol) mounted at $MNT
-MODE_OPT=()
-[ "${PC_FUSE_MODE:-cached}" = direct-io ] && MODE_OPT=(--direct-io)
+PC_MODE_ARGS=()
+[ "${PC_FUSE_MODE:-cached}" = direct-io ] && PC_MODE_ARGS=(--direct-io)
 mount_fresh() {
-	set -- "${MODE_OPT[@]}" "$@"
+	set -- "${PC_MODE_ARGS[@]}" "$@"
 	mkdir -p "$MNT"
 	if [ -z "$STORE_KIND" ]; then
 		if "$PAGECACHE" mkfs "$IMG" --size 512M >"$WORK/mkfs.out" 2>&1; then

@@ -19,7 +19,12 @@
  *   metadata keeps its block. With vol_fsck_test_no_dup_repair: left.
  * repair_dir_cycle: a two-directory cycle with a subtree below it and a
  *   directory naming itself: each loop is broken and relinked into the
- *   root, link counts fixed. With vol_fsck_test_no_cycle_repair: left.
+ *   root's /lost+found, link counts fixed. With vol_fsck_test_no_cycle_repair:
+ *   left.
+ * repair_root_zeroed: the inode-table block holding the root inode zeroed:
+ *   a new root directory, /lost+found made, everything outside the block
+ *   relinked there as #<ino> with its data; the volume usable and clean.
+ *   With vol_fsck_test_no_root_rebuild: left (exit 4, unmountable).
  *
  * Locking: the tests poke the store's state under vs->lock, as fsck_repairs
  * in test_vol_corrupt does.
@@ -527,7 +532,7 @@ static int find_lost(void *ctx, const char *name, uint64_t ino, unsigned type, i
 	uint64_t *want = ctx;
 	(void)type, (void)next;
 	char p[64];
-	snprintf(p, sizeof(p), "lost+found.%llu", (unsigned long long)ino);
+	snprintf(p, sizeof(p), "#%llu", (unsigned long long)ino);
 	for (int i = 0; i < 2 && !strcmp(name, p); i++)
 		if (want[i] == ino)
 			want[i] = 0;
@@ -587,30 +592,133 @@ TEST(repair_dir_cycle)
 	CHECK_EQ(store_open_vol(img, &s), 0);
 	check_all(s);
 	uint64_t want_lost[2] = {m, self};
-	CHECK_EQ(store_readdir(s, "", 0, find_lost, want_lost), 0);
-	CHECKF(!want_lost[0] && !want_lost[1], "lost+found.%llu / .%llu missing",
+	CHECK_EQ(store_readdir(s, "lost+found", 0, find_lost, want_lost), 0);
+	CHECKF(!want_lost[0] && !want_lost[1], "lost+found/#%llu / #%llu missing",
 	       (unsigned long long)want_lost[0], (unsigned long long)want_lost[1]);
-	/* the loop broke at a (the lower number): lost+found.<a>/b/c/file */
+	/* the loop broke at a (the lower number): lost+found/#<a>/b/c/file */
 	char p[128];
-	snprintf(p, sizeof(p), "lost+found.%llu/b/c/file", (unsigned long long)m);
+	snprintf(p, sizeof(p), "lost+found/#%llu/b/c/file", (unsigned long long)m);
 	struct store_inode *si;
 	CHECK_EQ(store_open(s, p, O_RDONLY, 0, &si), 0);
 	CHECK_EQ(store_read(si, got, BS, 0), BS);
 	store_release(si);
 	pattern(want, 9, 0);
 	CHECK(!memcmp(got, want, BS));
-	snprintf(p, sizeof(p), "lost+found.%llu/b/loop", (unsigned long long)m);
+	snprintf(p, sizeof(p), "lost+found/#%llu/b/loop", (unsigned long long)m);
 	CHECK_EQ(store_getattr(s, p, &st), -ENOENT);
-	snprintf(p, sizeof(p), "lost+found.%llu/b", (unsigned long long)m);
+	snprintf(p, sizeof(p), "lost+found/#%llu/b", (unsigned long long)m);
 	CHECK_EQ(store_getattr(s, p, &st), 0);
 	CHECK_EQ(st.st_nlink, 3); /* ., its entry, c's .. */
-	snprintf(p, sizeof(p), "lost+found.%llu/me", (unsigned long long)self);
+	snprintf(p, sizeof(p), "lost+found/#%llu/me", (unsigned long long)self);
 	CHECK_EQ(store_getattr(s, p, &st), -ENOENT);
 	CHECK_EQ(store_getattr(s, "", &st), 0);
-	CHECK_EQ(st.st_nlink, 2 + 3); /* subdirectories: d and the two relinked */
+	CHECK_EQ(st.st_nlink, 2 + 2); /* subdirectories: d and lost+found */
+	CHECK_EQ(store_getattr(s, "lost+found", &st), 0);
+	CHECK_EQ(st.st_nlink, 2 + 2); /* the two relinked */
 	/* usable: rmdir the emptied self-loop */
-	snprintf(p, sizeof(p), "lost+found.%llu", (unsigned long long)self);
+	snprintf(p, sizeof(p), "lost+found/#%llu", (unsigned long long)self);
 	CHECK_EQ(store_rmdir(s, p), 0);
 	store_close(s);
 	CHECK_EQ(vol_fsck(img, false, stderr), VOL_FSCK_CLEAN);
+}
+
+/* Directory keep (with keep/a, keep/sub/b) and file top, all with inode
+ * numbers outside the first inode-table block (which holds the root):
+ * pad files take the numbers below 16. */
+static void make_zeroed_root(uint64_t *keep, uint64_t *top)
+{
+	struct store *s;
+	struct store_inode *si;
+	char buf[BS], p[64];
+	const char *files[] = {"keep/a", "keep/sub/b", "top"};
+	fresh_image(true);
+	CHECK_EQ(store_open_vol(img, &s), 0);
+	for (int i = 0; i < 14; i++) {
+		snprintf(p, sizeof(p), "pad%d", i);
+		CHECK_EQ(store_create(s, p, 0644, &si), 0);
+		store_release(si);
+	}
+	CHECK_EQ(store_mkdir(s, "keep", 0755), 0);
+	CHECK_EQ(store_mkdir(s, "keep/sub", 0755), 0);
+	for (unsigned f = 0; f < 3; f++) {
+		CHECK_EQ(store_create(s, files[f], 0644, &si), 0);
+		for (unsigned b = 0; b < FBLOCKS; b++) {
+			pattern(buf, f, b);
+			CHECK_EQ(store_write(si, buf, BS, (int64_t)b * BS), BS);
+		}
+		store_release(si);
+	}
+	*keep = node(s, "keep")->ino;
+	*top = node(s, "top")->ino;
+	CHECKF(*keep >= BS / VOL_INODE_SIZE && *top >= BS / VOL_INODE_SIZE,
+	       "keep %llu top %llu in the root's inode-table block", (unsigned long long)*keep,
+	       (unsigned long long)*top);
+	store_close(s);
+	/* zero the inode-table block holding the root inode */
+	struct vol_super sb;
+	CHECK_EQ(vol_read_super(img, &sb, NULL), 0);
+	int fd = open(img, O_RDWR);
+	CHECK(fd >= 0);
+	memset(buf, 0, BS);
+	uint64_t blk = sb.itable_start + sb.root_ino / (BS / VOL_INODE_SIZE);
+	CHECK(pwrite(fd, buf, BS, (off_t)(blk * BS)) == BS);
+	close(fd);
+}
+
+TEST(repair_root_zeroed)
+{
+	struct store *s;
+	struct stat st;
+	uint64_t keep, top;
+	char p[128];
+
+	/* without the rebuild: the root stays missing, the volume unmountable */
+	make_zeroed_root(&keep, &top);
+	expect_damaged();
+	vol_fsck_test_no_root_rebuild = true;
+	int f = vol_fsck(img, true, stderr);
+	vol_fsck_test_no_root_rebuild = false;
+	CHECK_EQ(f, VOL_FSCK_UNREPAIRED);
+	CHECK_EQ(store_open_vol(img, &s), -EUCLEAN);
+
+	make_zeroed_root(&keep, &top);
+	expect_damaged();
+	expect_repaired();
+	CHECK_EQ(store_open_vol(img, &s), 0);
+	CHECK_EQ(store_getattr(s, "", &st), 0);
+	CHECK(S_ISDIR(st.st_mode));
+	CHECK_EQ(st.st_nlink, 3); /* lost+found */
+	CHECK_EQ(store_getattr(s, "lost+found", &st), 0);
+	CHECK(S_ISDIR(st.st_mode));
+	CHECK_EQ(st.st_mode & 07777, 0700);
+	CHECK_EQ(st.st_nlink, 3); /* keep */
+	CHECK_EQ(store_getattr(s, "pad0", &st), -ENOENT);
+	/* what lay outside the zeroed block is all there, data intact */
+	snprintf(p, sizeof(p), "lost+found/#%llu/a", (unsigned long long)keep);
+	check_file(s, p, 0, 0);
+	snprintf(p, sizeof(p), "lost+found/#%llu/sub/b", (unsigned long long)keep);
+	check_file(s, p, 1, 0);
+	snprintf(p, sizeof(p), "lost+found/#%llu", (unsigned long long)top);
+	check_file(s, p, 2, 0);
+	snprintf(p, sizeof(p), "lost+found/#%llu", (unsigned long long)keep);
+	CHECK_EQ(store_getattr(s, p, &st), 0);
+	CHECK_EQ(st.st_nlink, 3); /* ., its entry, sub's .. */
+	/* usable: new names in the new root, the relinked tree moves out */
+	struct store_inode *si;
+	char buf[BS];
+	CHECK_EQ(store_create(s, "new", 0644, &si), 0);
+	pattern(buf, 3, 0);
+	CHECK_EQ(store_write(si, buf, BS, 0), BS);
+	store_release(si);
+	CHECK_EQ(store_rename(s, p, "keep", 0), 0);
+	check_file(s, "keep/sub/b", 1, 0);
+	store_close(s);
+	CHECK_EQ(vol_fsck(img, false, stderr), VOL_FSCK_CLEAN);
+	CHECK_EQ(store_open_vol(img, &s), 0);
+	read_block(s, "new", 0, buf);
+	char want[BS];
+	pattern(want, 3, 0);
+	CHECK(!memcmp(buf, want, BS));
+	check_file(s, "keep/a", 0, 0);
+	store_close(s);
 }

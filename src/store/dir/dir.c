@@ -569,12 +569,47 @@ static int dir_sync(struct store_inode *si, bool datasync)
 	return r < 0 ? -errno : 0;
 }
 
-static void dir_close(struct store *s)
+static int fsync_fd(int fd)
+{
+	int r;
+	do
+		r = fsync(fd);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : 0;
+}
+
+/* fsync of the host directory: its entries are what the host made durable.
+ * A path that no longer names a directory of ours (renamed or removed since
+ * the caller opened it): syncfs of the host file system, a superset. */
+static int dir_sync_dir(struct store *s, const char *path)
+{
+	struct dir_store *d = DS(s);
+	struct dir_path dp;
+	int fd, r;
+
+	if (!*path)
+		return fsync_fd(d->root_fd);
+	r = resolve_parent(d, path, &dp);
+	if (r)
+		fd = -1;
+	else {
+		fd = openat(dp.dfd, dp.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		put_parent(d, &dp);
+	}
+	if (fd < 0)
+		return syncfs(d->root_fd) < 0 ? -errno : 0;
+	r = fsync_fd(fd);
+	close(fd);
+	return r;
+}
+
+static int dir_close(struct store *s)
 {
 	struct dir_store *d = DS(s);
 	close(d->lock_fd); /* drops the lock */
 	close(d->root_fd);
 	free(d);
+	return 0;
 }
 
 static const struct store_ops dir_store_ops = {
@@ -602,6 +637,7 @@ static const struct store_ops dir_store_ops = {
     .symlink = dir_symlink,
     .readlink = dir_readlink,
     .setattr = dir_setattr,
+    .sync_dir = dir_sync_dir,
     .close = dir_close,
 };
 

@@ -410,6 +410,21 @@ int vol_alloc_any_free(const struct vol_alloc *a, uint64_t start, uint64_t len)
 	return i && end_of(&P(i)) > start;
 }
 
+int vol_alloc_find(const struct vol_alloc *a, uint64_t pos, struct vol_fext *e)
+{
+	uint32_t i = le(a, pos);
+
+	if (i && end_of(&P(i)) > pos) {
+		*e = (struct vol_fext){P(i).start, P(i).len};
+		return 1;
+	}
+	struct vol_fext f = {pos, 0};
+	if (!vol_alloc_next(a, &f))
+		return 0;
+	*e = f;
+	return 1;
+}
+
 int vol_alloc_largest(const struct vol_alloc *a, struct vol_fext *e)
 {
 	uint32_t i = largest(a);

@@ -60,6 +60,9 @@ int vol_alloc_take(struct vol_alloc *a, uint64_t start, uint64_t len);
 int vol_alloc_is_free(const struct vol_alloc *a, uint64_t start, uint64_t len);
 /* 1 if any block of [start, start+len) is free, else 0. */
 int vol_alloc_any_free(const struct vol_alloc *a, uint64_t start, uint64_t len);
+/* *e = the extent holding @pos, else the first one after it: 1, or 0
+ * when there is none. O(log n). */
+int vol_alloc_find(const struct vol_alloc *a, uint64_t pos, struct vol_fext *e);
 /* dst (initialised or destroyed) becomes a copy of src. 0 or -ENOMEM. */
 int vol_alloc_clone(struct vol_alloc *dst, const struct vol_alloc *src);
 /* *e = the longest free extent (the lowest of equals): 0, or -ENOSPC when

@@ -49,7 +49,7 @@ static int set_jchain(struct vstore *vs, bool on)
 	return r;
 }
 
-static void vol_close(struct store *s);
+static int vol_close(struct store *s);
 
 static void ops_init(void)
 {
@@ -65,6 +65,9 @@ static void ops_init(void)
 	vol_ops.fallocate = d->fallocate;
 	vol_ops.clone_range = d->clone_range;
 	vol_ops.sync = d->sync;
+	vol_ops.reserve = vol_reserve;
+	vol_ops.unreserve = vol_unreserve;
+	vol_ops.sync_dir = d->sync_dir;
 	vol_ops.close = vol_close;
 }
 
@@ -120,6 +123,7 @@ static void free_vs(struct vstore *vs)
 		close(vs->lock_fd);
 	pthread_mutex_destroy(&vs->lock);
 	pthread_cond_destroy(&vs->thaw);
+	pthread_mutex_destroy(&vs->timer_lock);
 	free(vs);
 }
 
@@ -138,6 +142,7 @@ int store_open_vol(const char *image, struct store **out)
 		return -ENOMEM;
 	pthread_mutex_init(&vs->lock, NULL);
 	pthread_cond_init(&vs->thaw, NULL);
+	pthread_mutex_init(&vs->timer_lock, NULL);
 	vs->dio_fd = -1;
 	r = vol_lock_image(image, O_RDWR, &vs->lock_fd);
 	if (r) {
@@ -203,13 +208,17 @@ int vol_store_set_discard(struct store *s, int mode)
 	return 0;
 }
 
-static void vol_close(struct store *s)
+static int vol_close(struct store *s)
 {
 	struct vstore *vs = VS(s);
+	int r = 0;
 
+	vs_stop_commit_timer(vs);
 	pthread_mutex_lock(&vs->lock);
-	if (!vs->broken) {
-		int r = vs_commit(vs);
+	if (vs->broken) {
+		r = -EIO;
+	} else {
+		r = vs_commit(vs);
 		/* checkpointed and flushed: the journal is done with (a clean
 		 * image needs no replay, so damage to its blocks is not masked) */
 		if (!r)
@@ -228,6 +237,7 @@ static void vol_close(struct store *s)
 	}
 	pthread_mutex_unlock(&vs->lock);
 	free_vs(vs);
+	return r;
 }
 
 /* Tests: stop the image "device" at its nth write from now (0: never). */
@@ -283,5 +293,5 @@ int vol_store_dead(struct store *s)
 
 unsigned long vol_store_commits(struct store *s)
 {
-	return VS(s)->commits;
+	return __atomic_load_n(&VS(s)->commits, __ATOMIC_RELAXED);
 }

@@ -59,5 +59,8 @@ int vs_check_ownership(struct vstore *vs, struct vs_check *ck, const char **why)
  * unrepaired), and leaves directory cycles unbroken. */
 extern bool vol_fsck_test_no_dup_repair;
 extern bool vol_fsck_test_no_cycle_repair;
+/* fsck leaves a missing root directory (or a non-directory in its slot)
+ * unrepaired (-EUCLEAN, "errors left") instead of recreating it. */
+extern bool vol_fsck_test_no_root_rebuild;
 
 #endif

@@ -41,6 +41,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "store/vol/vstore.h"
@@ -119,6 +120,7 @@ void vs_evict(struct vstore *vs, struct vnode *n)
 	for (const struct vol_ext *e = vol_extmap_first(&n->map, &it); e; e = vol_extmap_next(&it))
 		vs_release(vs, e->pblk, e->len);
 	vs_for_each_meta(n, release_meta, vs);
+	vs_resv_evict(vs, n);
 	vs_dirty(vs, n);
 	vs->inodes[n->ino] = NULL;
 	vs->inodes_used--;
@@ -428,7 +430,8 @@ static int commit_install(struct vstore *vs, struct commit_ctx *c, int r, bool c
 		vs->blk_dirty[vs->dirty[k]] = 0;
 	}
 	vs->ndirty = 0;
-	vs->commits++;
+	__atomic_fetch_add(&vs->commits, 1, __ATOMIC_RELAXED); /* read without vs->lock */
+	vs_resv_committed(vs); /* the tree nodes reserved for are written */
 	return 0;
 }
 
@@ -637,6 +640,8 @@ int vol_journal_replay(int fd, const char **why)
 	const char *bad = NULL;
 	bool any = false;
 
+	if (r == -EIO && lseek(fd, 0, SEEK_END) < (off_t)BS)
+		r = 0; /* shorter than a superblock: not a vol, mount says so */
 	if (r)
 		goto out;
 	bool disk_ok = vol_super_decode(&disk, sbb, &bad) == 0;

@@ -50,15 +50,19 @@ void vs_release(void *arg, uint64_t pblk, uint64_t len)
 			(unsigned long long)pblk, (unsigned long long)len);
 }
 
-/* Allocate up to want data blocks near hint, leaving the reserve for
- * commits; commits once to recover blocks freed since the last. */
-static int64_t alloc_data(struct vstore *vs, uint64_t want, uint64_t hint, uint64_t *start)
+/* Allocate up to want data blocks near hint. Blocks nobody reserved leave
+ * the commit reserve and every reservation alone (vs_unreserved_avail);
+ * @reserved: the caller allocates blocks it reserved (reserve.c), which
+ * that space was kept for. Commits once to recover blocks freed since the
+ * last. */
+static int64_t alloc_data(struct vstore *vs, uint64_t want, uint64_t hint, uint64_t *start,
+			  bool reserved)
 {
 	for (int tries = 0;; tries++) {
-		uint64_t avail = vs->v->alloc.free;
-		if (avail > vs->reserve) {
-			if (want > avail - vs->reserve)
-				want = avail - vs->reserve;
+		uint64_t avail = reserved ? vs->v->alloc.free : vs_unreserved_avail(vs);
+		if (avail) {
+			if (want > avail)
+				want = avail;
 			return vol_alloc_blocks(vs->v, want, hint, start);
 		}
 		if (tries || vs->v->pending.nr == 0)
@@ -78,10 +82,34 @@ static uint64_t hint_for(struct vnode *n, uint64_t lblk)
 	return m.type == VOL_MAP_HOLE ? UINT64_MAX : m.pblk + 1;
 }
 
+/* Maps new unwritten blocks at the start of the hole [lblk, lblk+len) of n:
+ * a run that is all reserved (consumed here) or all not. Returns the count
+ * (*pblk set), or -errno. vs->lock held, not frozen. */
+static int64_t alloc_hole(struct vstore *vs, struct vnode *n, uint64_t lblk, uint64_t len,
+			  uint64_t *pblk)
+{
+	uint64_t run;
+	bool reserved = vs_resv_run(n, lblk, len, &run);
+	int64_t g = alloc_data(vs, run, hint_for(n, lblk), pblk, reserved);
+
+	if (g <= 0)
+		return g;
+	int r =
+	    vol_extmap_set(&n->map, lblk, *pblk, (uint64_t)g, VOL_EXT_UNWRITTEN, vs_release, vs);
+	if (r) {
+		vol_return_blocks(vs->v, *pblk, (uint64_t)g);
+		return r;
+	}
+	if (reserved)
+		vs_resv_drop(vs, n, lblk, (uint64_t)g, true);
+	vs_map_dirty(vs, n);
+	return g;
+}
+
 int vs_write_new_block(struct vstore *vs, struct vnode *n, const void *blk)
 {
 	uint64_t pblk;
-	int64_t g = alloc_data(vs, 1, UINT64_MAX, &pblk);
+	int64_t g = alloc_data(vs, 1, UINT64_MAX, &pblk, false);
 	if (g < 0)
 		return (int)g;
 	int r = vol_dev_pwrite(&vs->v->dev, vs->v->fd, blk, BS, (off_t)(pblk * BS));
@@ -121,7 +149,7 @@ static int cow_head(struct vstore *vs, struct vnode *n, uint64_t lblk, uint64_t 
 	int r = blk ? 0 : -ENOMEM;
 
 	if (!r) {
-		int64_t g = alloc_data(vs, 1, old + 1, &pblk);
+		int64_t g = alloc_data(vs, 1, old + 1, &pblk, false);
 		r = g < 0 ? (int)g : 0;
 	}
 	if (r) {
@@ -176,6 +204,7 @@ int vs_truncate_blocks(struct vstore *vs, struct vnode *n, uint64_t size)
 	vs_map_dirty(vs, n);
 	if (r)
 		return r;
+	vs_resv_drop(vs, n, first, UINT64_MAX - first, false); /* the cache dropped those pages */
 	n->di.size = size;
 	vs_dirty(vs, n);
 	if (late_zero) {
@@ -413,14 +442,10 @@ static ssize_t do_write(struct store_inode *si, const char *buf, size_t len, int
 		}
 		uint64_t nblk = m.len < 1024 ? m.len : 1024, pblk = m.pblk;
 		if (m.type == VOL_MAP_HOLE) {
-			int64_t g = alloc_data(vs, nblk, hint_for(n, lblk), &pblk);
-			if (g > 0 && (r = vol_extmap_set(&n->map, lblk, pblk, (uint64_t)g,
-							 VOL_EXT_UNWRITTEN, vs_release, vs)))
-				vol_return_blocks(vs->v, pblk, (uint64_t)g);
+			int64_t g = alloc_hole(vs, n, lblk, nblk, &pblk);
 			if (g < 0)
 				r = (int)g;
 			nblk = g > 0 ? (uint64_t)g : 0;
-			vs_map_dirty(vs, n);
 		}
 		pthread_mutex_unlock(&vs->lock);
 		if (r)
@@ -470,16 +495,9 @@ static int alloc_range(struct vstore *vs, struct vnode *n, uint64_t lblk, uint64
 		vol_extmap_lookup(&n->map, lblk, end - lblk, &m);
 		if (m.type == VOL_MAP_HOLE) {
 			uint64_t pblk;
-			int64_t g = alloc_data(vs, m.len, hint_for(n, lblk), &pblk);
+			int64_t g = alloc_hole(vs, n, lblk, m.len, &pblk);
 			if (g < 0)
 				return (int)g;
-			int r = vol_extmap_set(&n->map, lblk, pblk, (uint64_t)g, VOL_EXT_UNWRITTEN,
-					       vs_release, vs);
-			if (r) {
-				vol_return_blocks(vs->v, pblk, (uint64_t)g);
-				return r;
-			}
-			vs_map_dirty(vs, n);
 			m.len = (uint64_t)g;
 		}
 		lblk += m.len;
@@ -503,6 +521,8 @@ static int zero_range(struct vstore *vs, struct vnode *n, uint64_t off, uint64_t
 	if (!r && b1 > b0) {
 		r = vol_extmap_punch(&n->map, b0, b1 - b0, vs_release, vs);
 		vs_map_dirty(vs, n);
+		if (!r) /* the cache dropped those pages */
+			vs_resv_drop(vs, n, b0, b1 - b0, false);
 		if (!r && alloc)
 			r = alloc_range(vs, n, b0, b1);
 	}
@@ -524,6 +544,10 @@ static int vol_fallocate(struct store_inode *si, int mode, int64_t off, int64_t 
 	r = vs->broken ? -EIO : vs_make_room(vs, 1);
 	if (r)
 		goto out;
+	if (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE))
+		/* The cache wrote back and dropped everything from o on: what
+		 * is still reserved there was never used. */
+		vs_resv_drop(vs, n, o / BS, UINT64_MAX - o / BS, false);
 	if (mode & FALLOC_FL_PUNCH_HOLE) {
 		r = zero_range(vs, n, o, end, false);
 	} else if (mode & FALLOC_FL_ZERO_RANGE) {
@@ -583,6 +607,19 @@ static int vol_sync(struct store_inode *si, bool datasync)
 	return r;
 }
 
+/* A directory's entries are in the records and directory blocks the next
+ * commit writes, with every other change so far: the commit is the sync, as
+ * ext4's journal commit is for a directory fsync. */
+static int vol_sync_dir(struct store *s, const char *path)
+{
+	struct vstore *vs = VS(s);
+	(void)path;
+	pthread_mutex_lock(&vs->lock);
+	int r = vs->broken ? -EIO : vs_commit_sync(vs);
+	pthread_mutex_unlock(&vs->lock);
+	return r;
+}
+
 const struct store_ops vol_store_ops_data = {
     .fgetattr = vol_fgetattr,
     .setsize = vol_setsize,
@@ -594,4 +631,5 @@ const struct store_ops vol_store_ops_data = {
     .fallocate = vol_fallocate,
     .clone_range = vol_clone_range,
     .sync = vol_sync,
+    .sync_dir = vol_sync_dir,
 };

@@ -271,7 +271,7 @@ int vol_read_super(const char *path, struct vol_super *sb, const char **why)
 			*why = "vol: cannot read superblock";
 		} else if (n != VOL_BLOCK_SIZE) {
 			r = -EINVAL;
-			*why = "vol: image shorter than a superblock";
+			*why = "vol: image shorter than a superblock (not a vol image)";
 		} else {
 			r = vol_super_decode(sb, blk, why);
 			struct vol_super backup;

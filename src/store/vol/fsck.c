@@ -5,12 +5,13 @@
  * when that is damaged), load the volume tolerantly (load.c reports every
  * broken invariant), and with repair apply what is safe - drop dangling or
  * mistyped directory entries and the entry closing a directory cycle, zero
- * unreadable inode records, relink unreachable inodes into the root as
- * "lost+found.<ino>", fix link counts, free orphans, give each data extent
- * sharing blocks with an owner that keeps them its own copy, rebuild free
- * space from what the inodes own, rewrite a damaged backup superblock - then
- * commit it through the journal like any change (a superblock rebuilt from
- * the backup reaches block 0 that way), and check again.
+ * unreadable inode records, recreate a root directory that is missing (its
+ * inode-table block zeroed) or not a directory, relink unreachable inodes
+ * into /lost+found (made if missing) as "#<ino>" like e2fsck, fix link counts, free orphans, give
+ * each data extent sharing blocks with an owner that keeps them its own copy, rebuild free space
+ * from what the inodes own, rewrite a damaged backup superblock - then commit it through the
+ * journal like any change (a superblock rebuilt from the backup reaches block 0 that way), and
+ * check again.
  *
  * Locking: none; the image's flock keeps a mounted store out (-EBUSY).
  */
@@ -44,36 +45,103 @@ static void problem_line(struct vs_check *ck, const char *msg)
 		fprintf(ck->report, "vol fsck: %s\n", msg + (strncmp(msg, "vol: ", 5) ? 0 : 5));
 }
 
-static int relink(struct vstore *vs, struct vnode *n, FILE *report)
+/* The first free inode slot above the root's, or 0. */
+static uint64_t free_slot(struct vstore *vs)
+{
+	for (uint64_t i = vs->v->sb.root_ino + 1; i < vs->ninodes; i++)
+		if (!vs->inodes[i])
+			return i;
+	return 0;
+}
+
+/* /lost+found, created (mode 0700, as e2fsck makes it) if the root has no
+ * entry of that name; -EEXIST where the name is taken by a non-directory,
+ * -ENOSPC without a free inode slot. */
+static int lost_found(struct vstore *vs, struct vnode **out, FILE *report)
 {
 	struct vnode *root = vs->inodes[vs->v->sb.root_ino];
-	char name[64];
-	int len = snprintf(name, sizeof(name), "lost+found.%llu", (unsigned long long)n->ino);
-	if (vdir_lookup(root->dir, name, (size_t)len))
-		return -EEXIST;
-	int r = vdir_insert(root->dir, name, (size_t)len, n->ino,
-			    S_ISDIR(n->di.mode)	  ? DT_DIR
-			    : S_ISLNK(n->di.mode) ? DT_LNK
-						  : DT_REG,
-			    root->di.next_cookie++);
-	if (r)
+	static const char name[] = "lost+found";
+	struct vdent *e = vdir_lookup(root->dir, name, sizeof(name) - 1);
+
+	if (e) {
+		struct vnode *lf = vs->inodes[e->ino];
+		if (!lf || !lf->dir)
+			return -EEXIST;
+		*out = lf;
+		return 0;
+	}
+	uint64_t ino = free_slot(vs);
+	if (!ino)
+		return -ENOSPC;
+	struct vnode *lf = calloc(1, sizeof(*lf));
+	if (!lf || !(lf->dir = vdir_new())) {
+		free(lf);
+		return -ENOMEM;
+	}
+	lf->ino = ino;
+	lf->di.mode = S_IFDIR | 0700;
+	lf->di.nlink = 2;
+	lf->di.generation = 1;
+	lf->di.next_cookie = 1;
+	vs_now(&lf->di, true, true, true);
+	lf->dir->parent = root->ino;
+	int r = vdir_insert(root->dir, name, sizeof(name) - 1, ino, DT_DIR, root->di.next_cookie);
+	if (r) {
+		vnode_free(lf);
 		return r;
+	}
+	root->di.next_cookie++;
+	root->di.nlink++;
 	root->map_dirty = true;
 	vs_dirty(vs, root);
+	vs->inodes[ino] = lf;
+	vs->inodes_used++;
+	lf->map_dirty = true;
+	vs_dirty(vs, lf);
+	if (report)
+		fprintf(report, "vol fsck: /lost+found created (inode %llu)\n",
+			(unsigned long long)ino);
+	*out = lf;
+	return 0;
+}
+
+/* An unreachable inode gets the name /lost+found/#<ino>, as e2fsck names it. */
+static int relink(struct vstore *vs, struct vnode *n, FILE *report)
+{
+	struct vnode *lf;
+	char name[64];
+	int r = lost_found(vs, &lf, report);
+	if (r) {
+		if (report)
+			fprintf(report, "vol fsck: cannot make /lost+found: %s\n", strerror(-r));
+		return r;
+	}
+	int len = snprintf(name, sizeof(name), "#%llu", (unsigned long long)n->ino);
+	if (vdir_lookup(lf->dir, name, (size_t)len))
+		return -EEXIST;
+	r = vdir_insert(lf->dir, name, (size_t)len, n->ino,
+			S_ISDIR(n->di.mode)   ? DT_DIR
+			: S_ISLNK(n->di.mode) ? DT_LNK
+					      : DT_REG,
+			lf->di.next_cookie++);
+	if (r)
+		return r;
+	lf->map_dirty = true;
+	vs_dirty(vs, lf);
 	if (n->dir) {
 		uint32_t sub = 0;
 		for (size_t i = 0; i < n->dir->onr; i++)
 			if (n->dir->order[i].e && n->dir->order[i].e->type == DT_DIR)
 				sub++;
 		n->di.nlink = 2 + sub;
-		n->dir->parent = root->ino;
-		root->di.nlink++;
+		n->dir->parent = lf->ino;
+		lf->di.nlink++;
 	} else {
 		n->di.nlink = 1;
 	}
 	vs_dirty(vs, n);
 	if (report)
-		fprintf(report, "vol fsck: inode %llu relinked as /%s\n",
+		fprintf(report, "vol fsck: inode %llu relinked as /lost+found/%s\n",
 			(unsigned long long)n->ino, name);
 	return 0;
 }
@@ -374,13 +442,16 @@ static int check_once(const char *image, bool fix, FILE *report, unsigned long *
 	int r = vs ? pick_super(image, ckp, &backup, &sb, &why) : -ENOMEM;
 
 	if (!r) {
-		r = vol_mount_opts(image, sb, sb ? VOL_MOUNT_NO_FREE_TREE : 0, &vs->v, &why);
+		r = vol_mount_opts(image, sb,
+				   VOL_MOUNT_ANY_ROOT | (sb ? VOL_MOUNT_NO_FREE_TREE : 0), &vs->v,
+				   &why);
 		if (r == -EUCLEAN && !sb) {
 			/* the superblock is fine: the free-space tree or free count
 			 * is not - rebuild free space from ownership */
 			problem_line(ckp, why);
 			ck.no_free_tree = true;
-			r = vol_mount_opts(image, NULL, VOL_MOUNT_NO_FREE_TREE, &vs->v, &why);
+			r = vol_mount_opts(image, NULL, VOL_MOUNT_ANY_ROOT | VOL_MOUNT_NO_FREE_TREE,
+					   &vs->v, &why);
 		}
 	}
 	if (!r) {

@@ -165,6 +165,7 @@ void vnode_free(struct vnode *n)
 	if (!n)
 		return;
 	vol_extmap_destroy(&n->map);
+	vol_alloc_destroy(&n->resv);
 	free(n->meta.v);
 	free(n->new_meta.v);
 	vdir_free(n->dir);
@@ -547,6 +548,48 @@ static int check_names(struct vstore *vs, struct vs_check *ck, const char **why)
 
 /* ---- the whole volume ---- */
 
+bool vol_fsck_test_no_root_rebuild;
+
+/* fsck: the root inode is free (its inode-table block zeroed), unreadable
+ * (its slot already listed in ck->clear) or not a directory: a new, empty
+ * root directory takes its slot. What the old root named is then reachable
+ * from nothing: check_names lists it for relinking into /lost+found, and
+ * the old root's blocks, owned by no inode, return to free space. A
+ * non-directory in the root's slot is dropped (its blocks freed the same
+ * way): its inode number is the root's. */
+static int recreate_root(struct vstore *vs, struct vs_check *ck)
+{
+	uint64_t ino = vs->v->sb.root_ino;
+	struct vnode *old = vs->inodes[ino];
+	const char *why = NULL;
+	int r = vs_problem(ck, &why, ino,
+			   old ? "vol: the root inode is not a directory: recreated"
+			       : "vol: the root inode is missing: recreated");
+	if (r)
+		return r;
+	struct vnode *n = calloc(1, sizeof(*n));
+	if (!n || !(n->dir = vdir_new())) {
+		free(n);
+		return -ENOMEM;
+	}
+	if (old) {
+		vnode_free(old);
+		vs->inodes_used--;
+	}
+	n->ino = ino;
+	n->di.mode = S_IFDIR | 0755;
+	n->di.nlink = 2;
+	n->di.generation = old ? old->di.generation + 1 : 1;
+	n->di.next_cookie = 1;
+	vs_now(&n->di, true, true, true);
+	n->dir->parent = ino;
+	n->dirty = true;
+	n->map_dirty = true;
+	vs->inodes[ino] = n;
+	vs->inodes_used++;
+	return 0;
+}
+
 int vs_load_checked(struct vstore *vs, struct vs_check *ck, const char **why)
 {
 	struct vol *v = vs->v;
@@ -601,10 +644,15 @@ int vs_load_checked(struct vstore *vs, struct vs_check *ck, const char **why)
 		return r;
 	struct vnode *root = vs->inodes[v->sb.root_ino];
 	if (!root || !root->dir || root->di.nlink == 0) {
-		*why = "vol: the root inode is not a directory";
-		if (ck)
-			ck->unfixable++;
-		return -EUCLEAN;
+		if (!ck || vol_fsck_test_no_root_rebuild) {
+			*why = "vol: the root inode is missing or not a directory";
+			if (ck)
+				ck->unfixable++;
+			return -EUCLEAN;
+		}
+		r = recreate_root(vs, ck);
+		if (r)
+			return r;
 	}
 	for (uint64_t i = 1; !r && i < vs->ninodes; i++)
 		if (vs->inodes[i])

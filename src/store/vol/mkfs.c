@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * mkfs.c - vol_create(): an empty volume in an image file (created sparse
- * if missing) or on a block device, under the image's exclusive flock.
+ * if missing) or on a block device, under the image's exclusive flock; and
+ * vol_probe_existing(): what file system an image already holds, so that
+ * `pagecache mkfs` does not reformat one without --force.
  *
  * Locking: none (the flock keeps a mounted image out: -EBUSY).
  */
@@ -84,4 +86,50 @@ int vol_create(const char *image, const struct vol_mkfs_opts *opts)
 out:
 	close(fd);
 	return r;
+}
+
+static bool probe_at(int fd, off_t off, const void *magic, size_t len)
+{
+	char buf[16];
+	return len <= sizeof(buf) && pread(fd, buf, len, off) == (ssize_t)len &&
+	       !memcmp(buf, magic, len);
+}
+
+int vol_probe_existing(const char *image, const char **what)
+{
+	struct stat st;
+	uint64_t size = 0, magic = VOL_MAGIC;
+	int r = 0;
+
+	*what = NULL;
+	int fd = open(image, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (fstat(fd, &st) < 0)
+		r = -errno;
+	else if (S_ISBLK(st.st_mode) && ioctl(fd, BLKGETSIZE64, &size) < 0)
+		r = -errno;
+	else if (S_ISREG(st.st_mode))
+		size = (uint64_t)st.st_size;
+	if (r) {
+		close(fd);
+		return r;
+	}
+	uint64_t last = size / VOL_BLOCK_SIZE;
+	if (probe_at(fd, 0, &magic, 8))
+		*what = "a vol volume";
+	else if (last > 1 && probe_at(fd, (off_t)((last - 1) * VOL_BLOCK_SIZE), &magic, 8))
+		*what = "a vol volume (its backup superblock)";
+	else if (probe_at(fd, 1080, "\x53\xef", 2))
+		*what = "an ext2/ext3/ext4 file system";
+	else if (probe_at(fd, 0, "XFSB", 4))
+		*what = "an XFS file system";
+	else if (probe_at(fd, 65536 + 64, "_BHRfS_M", 8))
+		*what = "a btrfs file system";
+	else if (probe_at(fd, 4086, "SWAPSPACE2", 10) || probe_at(fd, 4086, "SWAP-SPACE", 10))
+		*what = "a swap area";
+	else if (probe_at(fd, 510, "\x55\xaa", 2))
+		*what = "a boot sector or partition table";
+	close(fd);
+	return *what ? 1 : 0;
 }

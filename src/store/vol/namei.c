@@ -711,7 +711,9 @@ static int vol_statfs(struct store *s, struct statvfs *st)
 
 	pthread_mutex_lock(&vs->lock);
 	const struct vol_super *sb = &vs->v->sb;
+	/* Reserved blocks count as used (ext4 subtracts its dirty clusters). */
 	uint64_t bfree = vol_free_blocks(vs->v);
+	bfree = bfree > vs->resv ? bfree - vs->resv : 0;
 	memset(st, 0, sizeof(*st));
 	st->f_bsize = VOL_BLOCK_SIZE;
 	st->f_frsize = VOL_BLOCK_SIZE;

@@ -4,7 +4,7 @@
  * making a volume and checking/repairing one at rest. Used by the
  * `pagecache mkfs` and `pagecache fsck` commands and by the tests.
  *
- * Locking: none; both take the image's exclusive lock (flock) and fail with
+ * Locking: none; mkfs and fsck take the image's exclusive lock (flock) and fail with
  * -EBUSY while a store has it open.
  */
 #ifndef PC_STORE_VOL_VOL_H
@@ -24,6 +24,10 @@ struct vol_mkfs_opts {
  * file of opts->size bytes if it does not exist. 0 or -errno (-EINVAL: too
  * small or bad options, -EBUSY: mounted). */
 int vol_create(const char *image, const struct vol_mkfs_opts *opts);
+/* What @image already holds: 1 with *what naming it (a vol superblock or
+ * backup superblock, an ext2/3/4, XFS or btrfs superblock, a swap
+ * signature, a boot sector), 0 for none (or no such file), -errno. */
+int vol_probe_existing(const char *image, const char **what);
 
 /* fsck results, as fsck(8) exit codes combine them. */
 enum {
@@ -42,6 +46,18 @@ enum {
 int vol_fsck(const char *image, bool repair, FILE *report);
 
 struct store;
+/* Starts the periodic commit of the vol store @s (from store_open_vol):
+ * every @interval_ms (> 0) whatever changed since the last commit is
+ * committed (data written only in place is flushed), so that a crash loses
+ * at most about one interval of changes that reached the store. Stopped by
+ * store_close, before its final commit. 0, -EINVAL (0 ms, already
+ * running), or -errno from pthread_create. */
+int vol_store_start_commit_timer(struct store *s, unsigned interval_ms);
+/* Commits of the vol store @s so far, how many the periodic commit made
+ * (it counts a flush of data written in place as one too), and how many
+ * times it woke and looked for changes. */
+void vol_store_commit_counts(struct store *s, uint64_t *commits, uint64_t *periodic,
+			     uint64_t *checks);
 /* The values of enum pc_discard (include/pagecache.h). */
 enum { VOL_DISCARD_AUTO = 0, VOL_DISCARD_ON = 1, VOL_DISCARD_OFF = 2 };
 /* What blocks freed by a durable commit get:

@@ -178,8 +178,12 @@ int vol_mount_opts(const char *path, const struct vol_super *sb, unsigned flags,
 	vol_set_discard(v, VOL_DISCARD_AUTO);
 	struct vol_disk_inode root;
 	r = vol_inode_read(v->fd, &v->sb, v->sb.root_ino, &root, why);
-	if (r == -ENOENT || (!r && !S_ISDIR(root.mode))) {
-		*why = "vol: the root inode is not a directory";
+	if ((flags & VOL_MOUNT_ANY_ROOT) && (r == -ENOENT || r == -EUCLEAN || !r)) {
+		*why = NULL;
+		r = 0;
+	} else if (r == -ENOENT || (!r && !S_ISDIR(root.mode))) {
+		*why =
+		    "vol: the root inode is missing or not a directory (run `pagecache fsck -y`)";
 		r = -EUCLEAN;
 	}
 	if (r)

@@ -96,6 +96,9 @@ int vol_mount(const char *path, struct vol **out, const char **why);
  * and v->tree start empty, the free count is not checked): for rebuilding
  * free space from what the inodes own. */
 #define VOL_MOUNT_NO_FREE_TREE 0x1u
+/* VOL_MOUNT_ANY_ROOT: the root inode is not checked here (fsck: its tolerant
+ * load reports and recreates a missing root directory). */
+#define VOL_MOUNT_ANY_ROOT 0x2u
 int vol_mount_opts(const char *path, const struct vol_super *sb, unsigned flags, struct vol **out,
 		   const char **why);
 /* Drops uncommitted changes (as a crash would), closes the image. */

@@ -9,6 +9,7 @@
  *
  * Files: backend.c (ops table, open/close), namei.c (paths, directories,
  * namespace ops), data.c (data ops), commit.c (commit, journal, replay),
+ * commit_timer.c (the periodic commit),
  * load.c (reading a volume into memory, shared with fsck), mkfs.c, fsck.c.
  *
  * Locking: vs->lock (a mutex) covers all of this state: the namespace,
@@ -116,9 +117,14 @@ struct vnode {
 	struct vol_blist meta;	  /* directories: committed tree nodes and directory blocks */
 	struct vdir *dir;	  /* directories */
 	char *target;		  /* symlinks */
-	unsigned opens;		  /* open store_inodes */
-	bool dirty;		  /* the record changed since the last commit */
-	bool map_dirty;		  /* extents / entries changed: rewrite the tree */
+	/* delayed allocation (reserve.c): file blocks reserved (holes the page
+	 * cache has dirtied and writeback will allocate) as a set of lblk
+	 * extents, and the metadata blocks charged for them */
+	struct vol_alloc resv;
+	uint64_t resv_meta;
+	unsigned opens; /* open store_inodes */
+	bool dirty;	/* the record changed since the last commit */
+	bool map_dirty; /* extents / entries changed: rewrite the tree */
 	/* during a commit */
 	uint64_t new_root;
 	uint64_t new_dirsize;
@@ -137,8 +143,11 @@ struct vstore {
 	size_t ndirty, cdirty;
 	uint8_t *blk_dirty; /* per inode-table block */
 	size_t nblk_dirty;
-	uint64_t reserve; /* blocks data allocation leaves for commits */
-	int broken;	  /* a commit failed after its journal write: -EIO from now */
+	uint64_t reserve;   /* blocks data allocation leaves for commits */
+	uint64_t resv;	    /* blocks reserved by every vnode: data + metadata (reserve.c) */
+	uint64_t resv_held; /* of which metadata of consumed reservations, until a commit */
+	unsigned long resv_commits; /* commits a reservation forced (tests, figures) */
+	int broken;		    /* a commit failed after its journal write: -EIO from now */
 	unsigned long commits;
 	unsigned long tree_nodes; /* extent-tree nodes written by commits */
 	uint64_t jnext;		  /* journal block the next transaction goes to; 0: the first
@@ -149,6 +158,16 @@ struct vstore {
 	bool frozen;
 	pthread_cond_t thaw;
 	unsigned long thaw_waits; /* changes that waited for a commit (tests) */
+	/* the periodic commit (commit_timer.c): timer_lock guards timer_stop
+	 * and the sleep; the rest is set before the thread starts */
+	pthread_mutex_t timer_lock;
+	pthread_cond_t timer_cond;
+	pthread_t timer;
+	bool timer_running, timer_stop;
+	bool timer_failing; /* the timer thread's own */
+	unsigned commit_interval_ms;
+	unsigned long periodic_commits; /* atomic: commits (or flushes) the timer made */
+	unsigned long timer_ticks;	/* atomic: times the timer woke and looked (tests) */
 };
 
 /* vs->lock for an operation that changes the store's state: taken, then
@@ -263,6 +282,14 @@ void vs_evict(struct vstore *vs, struct vnode *n);
 int vs_for_each_meta(const struct vnode *n, int (*fn)(void *arg, uint64_t start, uint64_t len),
 		     void *arg);
 
+/* ---- commit_timer.c ---- */
+/* Stops the periodic commit thread (if running) and waits for it. Caller
+ * holds no lock. */
+void vs_stop_commit_timer(struct vstore *vs);
+/* Tests: the timer wakes up but commits nothing (a crash then loses every
+ * change since the last fsync). */
+extern bool vol_test_no_periodic_commit;
+
 /* ---- namei.c ---- */
 extern const struct store_ops vol_store_ops_ns; /* the namespace half */
 void vs_now(struct vol_disk_inode *di, bool a, bool m, bool c);
@@ -279,6 +306,29 @@ extern bool vol_test_truncate_in_place;
 /* Gives n one new block at file block 0 holding blk (symlinks). */
 int vs_write_new_block(struct vstore *vs, struct vnode *n, const void *blk);
 extern const struct store_ops vol_store_ops_data; /* the data half */
+
+/* ---- reserve.c: delayed-allocation reservations (store_reserve) ---- */
+/* Blocks that unreserved allocations (O_DIRECT writes, fallocate, writes of
+ * blocks no one reserved) may take: free minus the commit reserve minus
+ * every reservation. Caller holds vs->lock. */
+uint64_t vs_unreserved_avail(const struct vstore *vs);
+/* The run of file blocks from @lblk (at most @max) that are all reserved
+ * (true) or all not (false); *len its length (>= 1). vs->lock held. */
+bool vs_resv_run(const struct vnode *n, uint64_t lblk, uint64_t max, uint64_t *len);
+/* The reserved blocks among [lblk, lblk+len) were allocated (@consumed)
+ * or are no longer needed (released): they leave n's set and vs->resv; so
+ * does their metadata charge, which for consumed blocks is held until the
+ * next commit installs. vs->lock held. */
+void vs_resv_drop(struct vstore *vs, struct vnode *n, uint64_t lblk, uint64_t len, bool consumed);
+/* A commit installed: the metadata charge held for it goes (commit.c). */
+void vs_resv_committed(struct vstore *vs);
+/* Eviction: every reservation of n goes. */
+void vs_resv_evict(struct vstore *vs, struct vnode *n);
+/* Test switch: store_reserve reserves nothing (writeback finds space, as
+ * before delayed allocation: the hazard test_enospc shows). */
+extern bool vol_test_no_reserve;
+int vol_reserve(struct store_inode *si, int64_t pos, int64_t len);
+void vol_unreserve(struct store_inode *si, int64_t pos, int64_t len);
 
 /* ---- backend.c ---- */
 /* Opens @image with @flags and takes its exclusive flock: 0, -EBUSY, -errno. */
