@@ -644,16 +644,23 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	fd = pc_open(pcfs.e, path, engine_flags(fi->flags) | O_CREAT | O_EXCL, mode & 07777);
 	if (fd == -EEXIST && !(fi->flags & O_EXCL)) {
 		created = false;
-		fd = pc_open(pcfs.e, path, engine_flags(fi->flags) & ~O_CREAT, 0);
+		fd = pc_open(pcfs.e, path, engine_flags(fi->flags) & ~(O_CREAT | O_TRUNC), 0);
 	}
 	if (fd < 0) {
 		reply_err(req, fd);
 		return;
 	}
 	ret = created ? set_owner(req, node_of(parent), path, false, mode) : 0;
-	if (!ret && !created && (fi->flags & O_TRUNC)) {
+	if (!created) {
+		/* the kernel checked only the directory: the file's own mode
+		 * bits, before the truncate that O_TRUNC asks for */
 		struct stat st;
-		if (!pc_fstat(pcfs.e, fd, &st)) {
+		ret = pc_fstat(pcfs.e, fd, &st);
+		if (!ret)
+			ret = may_open_existing(req, &st, fi->flags);
+		if (!ret && (fi->flags & O_TRUNC))
+			ret = pc_truncate(pcfs.e, path, 0);
+		if (!ret && (fi->flags & O_TRUNC)) {
 			mode_t kill = privs_to_kill(req, &st, false);
 			if (kill)
 				pc_chmod(pcfs.e, path, st.st_mode & 07777 & ~kill);

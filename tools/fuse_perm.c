@@ -10,6 +10,7 @@
  * Locks: none of ours; engine calls only (docs/locking.md FUSE).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include "fuse_nodes.h"
@@ -103,4 +104,27 @@ int set_owner(fuse_req_t req, struct node *parent, const char *path, bool dir, m
 	if (!ret && dir && (pst.st_mode & S_ISGID))
 		ret = pc_chmod(pcfs.e, path, (mode & 07777) | S_ISGID);
 	return ret;
+}
+
+/* Permission to open an existing file with @flags for the request's caller
+ * (generic_permission's mode bits; root may do anything): for create's
+ * race, where the kernel checked only the directory. 0 or -EACCES. */
+int may_open_existing(fuse_req_t req, const struct stat *st, int flags)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	mode_t want = 0, bits;
+
+	if (ctx->uid == 0)
+		return 0;
+	if ((flags & O_ACCMODE) != O_WRONLY)
+		want |= 4;
+	if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC))
+		want |= 2;
+	if (ctx->uid == st->st_uid)
+		bits = (st->st_mode >> 6) & 7;
+	else if (caller_in_group(req, st->st_gid))
+		bits = (st->st_mode >> 3) & 7;
+	else
+		bits = st->st_mode & 7;
+	return (bits & want) == want ? 0 : -EACCES;
 }

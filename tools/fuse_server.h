@@ -90,6 +90,8 @@ int set_owner(fuse_req_t req, struct node *parent, const char *path, bool dir, m
 mode_t privs_to_kill(fuse_req_t req, const struct stat *st, bool chown);
 /* Clears them after a data change of @n (engine fd @fd, or by path). */
 void kill_privs(fuse_req_t req, struct node *n, int fd);
+/* May the caller open existing file @st with @flags? 0 or -EACCES. */
+int may_open_existing(fuse_req_t req, const struct stat *st, int flags);
 
 /* fuse_dir.c: directories, statfs, extended attributes. */
 void pcfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
