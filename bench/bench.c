@@ -227,6 +227,7 @@ const char *path_join(const char *d, const char *name)
 struct pc_engine *bench_engine(const char *dir, enum pc_lock_policy pol, size_t mem_limit)
 {
 	struct pc_options o = {
+	    .size = sizeof(struct pc_options),
 	    .store_dir = dir,
 	    .mem_limit = mem_limit,
 	    .writeback_interval_ms = 600000,

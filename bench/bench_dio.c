@@ -172,7 +172,7 @@ int main(int argc, char **argv)
 	}
 	struct pc_stats st;
 
-	pc_get_stats(eng, &st);
+	pc_get_stats(eng, &st, sizeof(st));
 	emit_info("engine_cached_pages_after", "%llu", (unsigned long long)st.cached_pages);
 	free(buf);
 	pc_close(eng, efd);

@@ -74,7 +74,7 @@ int main(int argc, char **argv)
 
 	/* one read so that lazily created per-thread and per-inode state exists */
 	ck(pc_pread(e, fd, buf, 4096, 0), "pc_pread");
-	pc_get_stats(e, &st0);
+	pc_get_stats(e, &st0, sizeof(st0));
 	read_status(&m0);
 	emit_info("file_bytes", "%llu", (unsigned long long)fsize);
 	emit_info("baseline", "cached_pages %llu VmHWM %.0f KiB RssAnon %.0f KiB RssShmem %.0f KiB",
@@ -88,7 +88,7 @@ int main(int argc, char **argv)
 		for (; done < upto; done += chunk)
 			if (ck(pc_pread(e, fd, buf, chunk, (off_t)done), "pc_pread") != (long)chunk)
 				die("short read");
-		pc_get_stats(e, &st);
+		pc_get_stats(e, &st, sizeof(st));
 		read_status(&m);
 		double pages = (double)(st.cached_pages - st0.cached_pages);
 		double cached_mib = (double)st.cached_pages * 4096 / 1048576.0;
@@ -114,7 +114,7 @@ int main(int argc, char **argv)
 
 	emit_cmp("mem", "metadata per cached page", "B/page", "engine", &a, "kernel struct page",
 		 &b, "<=", 1.0);
-	pc_get_stats(e, &st);
+	pc_get_stats(e, &st, sizeof(st));
 	read_status(&m);
 	a = one(m.hwm / 1024.0);
 	b = one((double)st.cached_pages * 4096 / 1048576.0);

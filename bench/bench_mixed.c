@@ -218,11 +218,16 @@ int main(int argc, char **argv)
 				 NULL, 0);
 		}
 	}
-	struct pc_stats st;
+	for (int p = 0; p < NPOL; p++) {
+		struct pc_stats st;
 
-	pc_get_stats(engs[0], &st); /* lock statistics are per process */
-	emit_info("lock_contended", "%llu sleeping acquisitions, %.1f ms waited (all engines)",
-		  (unsigned long long)st.lock_contended, (double)st.lock_wait_ns / 1e6);
+		pc_get_stats(engs[p], &st, sizeof(st)); /* lock statistics are per engine */
+		emit_info(p == 0   ? "lock_contended"
+			  : p == 1 ? "lock_contended_xfs"
+				   : "lock_contended_none",
+			  "%llu sleeping acquisitions, %.1f ms waited",
+			  (unsigned long long)st.lock_contended, (double)st.lock_wait_ns / 1e6);
+	}
 	for (int p = 0; p < NPOL; p++) {
 		pc_close(engs[p], afds[p]);
 		pc_close(engs[p], fds[p]);

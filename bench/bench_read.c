@@ -8,7 +8,12 @@
  * it). The destination is one hot
  * buffer of the request size, as an application's read buffer would be.
  *
- * Goals: 4 KiB reads >= 2x the kernel's; 128 KiB and up >= 90% of memcpy.
+ * Then re-open after the last close: open + read all + close of the closed
+ * cached engine file against the same on the tmpfs twin.
+ *
+ * Goals: 4 KiB reads >= 2x the kernel's and >= 80% of memcpy; 128 KiB and
+ * up >= 90% of memcpy; re-open + read >= 1/1.5 of the kernel's; a cold
+ * read counts a pc_stats miss for every page it reads from the store.
  * Locks: none of its own (one thread).
  */
 #include <fcntl.h>
@@ -49,6 +54,90 @@ static void run_one(enum impl im, char *dst, size_t sz, const uint64_t *offs, si
 	}
 }
 
+/* open, read all of @len in 1 MiB reads, close: ns */
+static uint64_t open_read_close(enum impl im, const char *path, uint64_t len, char *dst)
+{
+	uint64_t t0 = now_ns();
+	int fd = im == ENGINE ? (int)ck(pc_open(eng, "f", O_RDONLY, 0), "pc_open")
+			      : (int)ckerr(open(path, O_RDONLY), "open");
+
+	for (uint64_t off = 0; off < len; off += 1u << 20) {
+		ssize_t n = im == ENGINE ? pc_pread(eng, fd, dst, 1u << 20, (off_t)off)
+					 : pread(fd, dst, 1u << 20, (off_t)off);
+		if (n != (ssize_t)(1u << 20))
+			die("short read");
+	}
+	if (im == ENGINE)
+		ck(pc_close(eng, fd), "pc_close");
+	else
+		close(fd);
+	return now_ns() - t0;
+}
+
+/*
+ * Re-open after the last close: the engine keeps the unused inode and its
+ * pages (the kernel's inode LRU), so open + read all + close of a closed
+ * cached file costs what a cached read does; the anchor is the same on the
+ * kernel's tmpfs twin. The pages the engine read from the store meanwhile
+ * (pc_stats misses) are reported: 0 when the cache survived the closes.
+ */
+static void reopen_after_close(const char *sd, const char *kd, uint64_t len, char *dst)
+{
+	struct series s[2], miss;
+	struct pc_stats a, b;
+	const char *kpath = path_join(kd, "f");
+
+	(void)sd;
+	memset(s, 0, sizeof(s));
+	memset(&miss, 0, sizeof(miss));
+	open_read_close(ENGINE, NULL, len, dst); /* untimed */
+	open_read_close(KERNEL, kpath, len, dst);
+	for (int r = 0; r < bcfg.reps; r++) {
+		for (int k = 0; k < 2; k++) {
+			enum impl im = (enum impl)((k + r) % 2);
+
+			pc_get_stats(eng, &a, sizeof(a));
+			uint64_t t = open_read_close(im, kpath, len, dst);
+			pc_get_stats(eng, &b, sizeof(b));
+			series_add(&s[im], (double)len / (double)t); /* GB/s */
+			if (im == ENGINE)
+				series_add(&miss, (double)(b.misses - a.misses));
+		}
+	}
+	emit_row("read", "reopen+read all", "engine", "GB/s", &s[ENGINE]);
+	emit_row("read", "reopen+read all", "kernel-tmpfs", "GB/s", &s[KERNEL]);
+	emit_row("fault-count", "reopen: pages re-read from the store", "engine", "pages", &miss);
+	emit_cmp("read", "reopen+read all", "GB/s", "engine", &s[ENGINE], "kernel-tmpfs",
+		 &s[KERNEL], ">=", 1 / 1.5);
+}
+
+/*
+ * Statistics honesty: a cold read of the whole file (the engine's pages
+ * dropped with pc_fadvise DONTNEED first) reads every page from the store
+ * once, and pc_stats misses must count each (readahead pages included).
+ */
+static void stats_honesty(uint64_t len, char *dst)
+{
+	struct series m, pages;
+	struct pc_stats a, b;
+
+	memset(&m, 0, sizeof(m));
+	memset(&pages, 0, sizeof(pages));
+	for (int r = 0; r < bcfg.reps; r++) {
+		int fd = (int)ck(pc_open(eng, "f", O_RDONLY, 0), "pc_open");
+
+		ck(pc_fadvise(eng, fd, 0, 0, POSIX_FADV_DONTNEED), "pc_fadvise");
+		pc_get_stats(eng, &a, sizeof(a));
+		open_read_close(ENGINE, NULL, len, dst);
+		pc_get_stats(eng, &b, sizeof(b));
+		ck(pc_close(eng, fd), "pc_close");
+		series_add(&m, (double)(b.misses - a.misses));
+		series_add(&pages, (double)(len / 4096));
+	}
+	emit_cmp("read", "cold read all: pc_stats misses per page read", "pages", "misses", &m,
+		 "pages-read", &pages, ">=", 1.0);
+}
+
 int main(int argc, char **argv)
 {
 	bench_init(argc, argv, 9);
@@ -66,7 +155,7 @@ int main(int argc, char **argv)
 
 	struct pc_stats st;
 
-	pc_get_stats(eng, &st);
+	pc_get_stats(eng, &st, sizeof(st));
 	emit_info("engine_cached_pages", "%llu", (unsigned long long)st.cached_pages);
 
 	char *dst = xalloc(1u << 20);
@@ -119,15 +208,17 @@ int main(int argc, char **argv)
 			emit_cmp("read", metric, "GB/s", "engine", &s[ENGINE], "kernel-tmpfs",
 				 &s[KERNEL], sz == 4096 ? ">=" : NULL, 2.0);
 			emit_cmp("read", metric, "GB/s", "engine", &s[ENGINE], "memcpy", &s[MEMCPY],
-				 sz >= 131072 ? ">=" : NULL, 0.9);
+				 sz >= 131072 || sz == 4096 ? ">=" : NULL, sz == 4096 ? 0.8 : 0.9);
 		}
 	}
-	pc_get_stats(eng, &st);
+	pc_get_stats(eng, &st, sizeof(st));
 	emit_info("engine_misses_after", "%llu", (unsigned long long)st.misses);
+	pc_close(eng, efd);
+	reopen_after_close(sd, kd, fsize, dst);
+	stats_honesty(fsize, dst);
 	free(offs);
 	free(dst);
 	free(src);
-	pc_close(eng, efd);
 	ck(pc_engine_close(eng), "pc_engine_close");
 	close(kfd);
 	return 0;

@@ -25,7 +25,6 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "store/vol/vol.h"
 
 enum impl { ENGINE, HOST, TMPFS, NIMPL };
 static const char *impl_name[NIMPL] = {"engine-vol", "kernel-host", "kernel-tmpfs"};
@@ -34,8 +33,9 @@ static const char *impl_name[NIMPL] = {"engine-vol", "kernel-host", "kernel-tmpf
 static struct pc_engine *vol_engine(const char *dir, const char *name, uint64_t size)
 {
 	const char *img = path_join(dir, name);
-	struct vol_mkfs_opts mo = {.size = (int64_t)size};
+	struct pc_vol_mkfs_options mo = {.size = sizeof(mo), .bytes = (int64_t)size};
 	struct pc_options o = {
+	    .size = sizeof(struct pc_options),
 	    .store_image = img,
 	    .mem_limit = 256u << 20,
 	    .writeback_interval_ms = 600000,
@@ -43,7 +43,7 @@ static struct pc_engine *vol_engine(const char *dir, const char *name, uint64_t 
 	struct pc_engine *e = NULL;
 
 	unlink(img);
-	ck(vol_create(img, &mo), "vol_create");
+	ck(pc_vol_mkfs(img, &mo), "pc_vol_mkfs");
 	if (getenv("BENCH_VOL_FILL")) { /* every block written: no allocation by the host fs in
 					   flushes */
 		static char z[1 << 20];

@@ -1,12 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pagecache.h - the public C API of libpagecache.
+ * pagecache.h - the public C API of libpagecache (see libpagecache(7) and
+ * the section-3 pages of every call).
  *
- * An engine serves one store (today: a host directory, the "dir" store) and
- * gives its files the Linux VFS semantics through a page cache: buffered I/O
- * with readahead and writeback, direct I/O, truncate and fallocate, fsync.
- * Files are named by paths relative to the store root and used through
- * integer file descriptors private to the engine.
+ * An engine serves one store - a host directory (the "dir" store) or a vol
+ * image (pagecache's own copy-on-write, journaled volume format, in a file or
+ * a block device) - and gives its files the Linux VFS semantics through a
+ * page cache: buffered I/O with readahead and writeback, direct I/O,
+ * truncate and fallocate, fsync, shared and private mappings. Files are named
+ * by paths relative to the store root and used through integer file
+ * descriptors private to the engine.
+ *
+ * Platform: Linux on x86-64 only (the fault-safe user copy is x86-64
+ * assembly; mappings use userfaultfd or mprotect + SIGSEGV).
+ *
+ * Headers: this header compiles alone under any C standard from C11 and as
+ * C++. The flag values the calls take are Linux's own: O_* from <fcntl.h>
+ * (O_DIRECT needs _GNU_SOURCE), RWF_* from <sys/uio.h> (_GNU_SOURCE),
+ * FALLOC_FL_* from <linux/falloc.h>, POSIX_FADV_* from <fcntl.h>, PROT_*,
+ * MAP_*, MS_* and MADV_* from <sys/mman.h> (MADV_POPULATE_* need
+ * _DEFAULT_SOURCE and glibc >= 2.35, or <linux/mman.h>), RENAME_* from
+ * <stdio.h> (_GNU_SOURCE) or <linux/fs.h>, LOCK_* from <sys/file.h>,
+ * F_OFD_* from <fcntl.h> (_GNU_SOURCE), UTIME_* from <sys/stat.h>.
  *
  * Error contract: every call returns what the kernel's equivalent returns -
  * a count or 0 on success, or a negative errno (-EBADF, -EINVAL, -EFAULT,
@@ -15,8 +30,34 @@
  * once to every open file descriptor (errseq semantics) by fsync/fdatasync
  * and pc_flush (FUSE: close), never dropped.
  *
- * Every call is thread-safe. Calls may be made from any thread; the library
- * keeps per-thread state that is freed when the thread exits.
+ * Threads: calls on an open engine may be made from any thread at the same
+ * time (the library keeps per-thread state, freed when the thread exits).
+ * pc_engine_open and pc_engine_close are the exceptions: no other call on
+ * the same engine may run while pc_engine_close runs or after it (the engine
+ * is freed: that is a use-after-free, as close(2) racing read(2) on the same
+ * number is a bug in a program). Different engines are independent.
+ *
+ * Signals (libpagecache(7), SIGNALS): the first pc_engine_open installs
+ * process-wide SIGSEGV and SIGBUS handlers (SA_SIGINFO | SA_ONSTACK |
+ * SA_NODEFER). They serve the faults of views (pc_mmap) and of the fault-safe
+ * copies, and pass every other signal to the handler that was installed
+ * before them (or the default action). A handler the application installs
+ * later must call pc_handle_signal() first. A thread that blocks SIGSEGV or
+ * SIGBUS cannot take a fault the library could serve: the kernel kills the
+ * process instead. The library notices such a mask at a thread's first call
+ * and at every pc_mmap: that thread's copies then run without signals (a bad
+ * pointer gives -EFAULT) and pc_mmap refuses with -EDEADLK; a view touched
+ * by such a thread kills the process (undetectable).
+ *
+ * Growing structs (ABI): struct pc_options and struct pc_stats may grow at
+ * their ends in later releases. The caller says which layout it was built
+ * with - pc_options.size = sizeof(struct pc_options) (PC_OPTIONS_INIT does
+ * it), and the size argument of pc_get_stats - the way Linux's openat2(2)
+ * and clone3(2) take struct sizes: the library reads or writes only that
+ * many bytes, treats a missing tail as zero (the defaults), and refuses a
+ * larger struct with -E2BIG unless its unknown tail is zero. A size field
+ * was chosen over an init function because the struct can then stay a plain
+ * designated initializer on the stack and the check is visible at the call.
  */
 #ifndef PAGECACHE_H
 #define PAGECACHE_H
@@ -24,13 +65,34 @@
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The release this header belongs to; pc_version() gives the library's. */
+#define PC_VERSION_MAJOR  0
+#define PC_VERSION_MINOR  1
+#define PC_VERSION_PATCH  0
+#define PC_VERSION_STRING "0.1.0"
+/* MAJOR * 10000 + MINOR * 100 + PATCH, for #if tests. */
+#define PC_VERSION_NUMBER (PC_VERSION_MAJOR * 10000 + PC_VERSION_MINOR * 100 + PC_VERSION_PATCH)
+
+/* Exported functions (the library is built with hidden visibility). */
+#if defined(__GNUC__)
+#define PC_API __attribute__((visibility("default")))
+#else
+#define PC_API
+#endif
+
+/* The version string of the library running ("0.1.0"): may be newer than
+ * PC_VERSION_STRING of the header a program was built with. */
+PC_API const char *pc_version(void);
 
 struct pc_engine;
 
@@ -42,10 +104,14 @@ enum pc_lock_policy {
 };
 
 struct pc_options {
+	size_t size;		 /* sizeof(struct pc_options) (see "Growing structs") */
 	const char *store_dir;	 /* host directory served by the "dir" store, or */
 	const char *store_image; /* vol image file or block device (exactly one of the two) */
 	size_t mem_limit;	 /* bytes of cached pages; 0 = 256 MiB */
-	size_t readahead_max;	 /* largest readahead window in bytes; 0 = 128 KiB */
+	size_t readahead_max;	 /* largest readahead window in bytes; 0 = 128 KiB (page
+				  * faults on views: the store device's readahead size,
+				  * at most 8 MiB and 1/16 of mem_limit, as the kernel's
+				  * mmap read-around uses the device's) */
 	unsigned writeback_interval_ms; /* background writeback period; 0 = 5000 */
 	size_t dirty_background;	/* start background writeback above; 0 = 10% of mem_limit */
 	size_t dirty_limit;		/* throttle writers above; 0 = 20% of mem_limit */
@@ -76,6 +142,14 @@ enum pc_discard {
 	PC_DISCARD_ON = 1,   /* also BLKDISCARD on a block device */
 	PC_DISCARD_OFF = 2,  /* neither: the image keeps its allocated size */
 };
+/* struct pc_options o = PC_OPTIONS_INIT; then set the fields wanted. */
+/* (Every field, in order, so that it also compiles as C++ before C++20 and
+ * under -Wextra; a field added to the struct is added here.) */
+#define PC_OPTIONS_INIT                                                                          \
+	{                                                                                        \
+		sizeof(struct pc_options), NULL, NULL, 0, 0, 0, 0, 0, PC_POLICY_TWO_STATE, 0, 0, \
+		    0, 0                                                                         \
+	}
 
 /* How pc_mmap views take their page faults (pc_options.fault_mechanism). */
 enum pc_fault_mechanism {
@@ -89,60 +163,63 @@ enum pc_fault_mechanism {
 				* -ENOMEM rather than pass it, so malloc never runs out */
 };
 
-/* Opens an engine on a store. -EBUSY if another engine serves that store. */
-int pc_engine_open(const struct pc_options *opts, struct pc_engine **out);
+/* Opens an engine on a store. -EBUSY if another engine serves that store;
+ * -EINVAL for a size below the first layout's, -E2BIG for a larger struct
+ * with a non-zero tail this library does not know. */
+PC_API int pc_engine_open(const struct pc_options *opts, struct pc_engine **out);
 /* Unmaps the views still mapped (pc_mmap), writes back everything, closes
  * every fd, commits and releases the store. Returns the first writeback
  * error it met (or the store's, when its final commit failed), or 0. */
-int pc_engine_close(struct pc_engine *e);
+PC_API int pc_engine_close(struct pc_engine *e);
 /* pc_engine_close, and tells what could not be written: @unwritten (if not
  * NULL) is called once for every file whose dirty data was lost because
  * writing it back at its last close failed - during this call or earlier
  * (a pc_close that returned the error) - with the path it was first opened
  * by ("" if unknown) and the error. */
-int pc_engine_close_report(struct pc_engine *e,
-			   void (*unwritten)(void *arg, const char *path, int err), void *arg);
+PC_API int pc_engine_close_report(struct pc_engine *e,
+				  void (*unwritten)(void *arg, const char *path, int err),
+				  void *arg);
 
 /* ---- files ---- */
 
 /* flags: O_RDONLY/O_WRONLY/O_RDWR | O_CREAT | O_EXCL | O_TRUNC | O_APPEND |
  * O_DIRECT | O_DIRECTORY. Returns an fd >= 0. */
-int pc_open(struct pc_engine *e, const char *path, int flags, mode_t mode);
-int pc_close(struct pc_engine *e, int fd);
+PC_API int pc_open(struct pc_engine *e, const char *path, int flags, mode_t mode);
+PC_API int pc_close(struct pc_engine *e, int fd);
 
-ssize_t pc_read(struct pc_engine *e, int fd, void *buf, size_t count);
-ssize_t pc_write(struct pc_engine *e, int fd, const void *buf, size_t count);
-ssize_t pc_pread(struct pc_engine *e, int fd, void *buf, size_t count, off_t offset);
-ssize_t pc_pwrite(struct pc_engine *e, int fd, const void *buf, size_t count, off_t offset);
+PC_API ssize_t pc_read(struct pc_engine *e, int fd, void *buf, size_t count);
+PC_API ssize_t pc_write(struct pc_engine *e, int fd, const void *buf, size_t count);
+PC_API ssize_t pc_pread(struct pc_engine *e, int fd, void *buf, size_t count, off_t offset);
+PC_API ssize_t pc_pwrite(struct pc_engine *e, int fd, const void *buf, size_t count, off_t offset);
 /* offset -1: the file position. flags: 0, RWF_NOWAIT (-EAGAIN rather than
  * block on I/O or a lock), RWF_DSYNC, RWF_SYNC, RWF_APPEND. */
-ssize_t pc_preadv2(struct pc_engine *e, int fd, const struct iovec *iov, int iovcnt, off_t offset,
-		   int flags);
-ssize_t pc_pwritev2(struct pc_engine *e, int fd, const struct iovec *iov, int iovcnt, off_t offset,
-		    int flags);
+PC_API ssize_t pc_preadv2(struct pc_engine *e, int fd, const struct iovec *iov, int iovcnt,
+			  off_t offset, int flags);
+PC_API ssize_t pc_pwritev2(struct pc_engine *e, int fd, const struct iovec *iov, int iovcnt,
+			   off_t offset, int flags);
 
 /* whence: SEEK_SET, SEEK_CUR, SEEK_END, SEEK_DATA, SEEK_HOLE. */
-off_t pc_lseek(struct pc_engine *e, int fd, off_t offset, int whence);
+PC_API off_t pc_lseek(struct pc_engine *e, int fd, off_t offset, int whence);
 /* On a directory fd (O_DIRECTORY): every change of its entries so far
  * (create, unlink, rename, mkdir, rmdir in it) is durable on return (vol:
  * a journal commit, which covers every change so far; dir: fsync of the
  * host directory). Writeback errors: reported once per fd, also an error
  * met before the fd was opened that no fd has been told of yet (errseq). */
-int pc_fsync(struct pc_engine *e, int fd);
-int pc_fdatasync(struct pc_engine *e, int fd);
+PC_API int pc_fsync(struct pc_engine *e, int fd);
+PC_API int pc_fdatasync(struct pc_engine *e, int fd);
 /* What close(2) does on NFS (FUSE flush): writes the file's dirty data
  * back and returns a writeback error this fd was not told of yet (once, as
  * fsync; -EIO, -ENOSPC, ...), so that a program's close fails visibly. Makes
  * nothing durable. 0 at once for a directory or an fd not open for
  * writing. */
-int pc_flush(struct pc_engine *e, int fd);
-int pc_ftruncate(struct pc_engine *e, int fd, off_t length);
+PC_API int pc_flush(struct pc_engine *e, int fd);
+PC_API int pc_ftruncate(struct pc_engine *e, int fd, off_t length);
 /* mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE,
  * FALLOC_FL_ZERO_RANGE[|KEEP_SIZE], FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE. */
-int pc_fallocate(struct pc_engine *e, int fd, int mode, off_t offset, off_t len);
+PC_API int pc_fallocate(struct pc_engine *e, int fd, int mode, off_t offset, off_t len);
 /* advice: POSIX_FADV_NORMAL, _SEQUENTIAL, _RANDOM, _WILLNEED, _DONTNEED, _NOREUSE. */
-int pc_fadvise(struct pc_engine *e, int fd, off_t offset, off_t len, int advice);
-int pc_fstat(struct pc_engine *e, int fd, struct stat *st);
+PC_API int pc_fadvise(struct pc_engine *e, int fd, off_t offset, off_t len, int advice);
+PC_API int pc_fstat(struct pc_engine *e, int fd, struct stat *st);
 
 /* ---- mappings ---- */
 
@@ -170,59 +247,63 @@ int pc_fstat(struct pc_engine *e, int fd, struct stat *st);
  * the address, or NULL with *err = -errno (-ENODEV: userfaultfd unavailable
  * under PC_FAULT_UFFD, or a directory; -EACCES: fd not readable, or
  * MAP_SHARED|PROT_WRITE on a fd not open for writing; -ENOMEM: the
- * fallback's VMA budget is spent). */
-void *pc_mmap(struct pc_engine *e, int fd, size_t len, int prot, int flags, off_t offset, int *err);
+ * fallback's VMA budget is spent; -EDEADLK: the calling thread blocks
+ * SIGSEGV or SIGBUS, so its first access would kill the process).
+ * A view belongs to the engine that mapped it: pc_munmap, pc_msync,
+ * pc_mprotect and pc_madvise through another engine refuse it (-EINVAL). */
+PC_API void *pc_mmap(struct pc_engine *e, int fd, size_t len, int prot, int flags, off_t offset,
+		     int *err);
 /* Unmaps a whole view (the address and length pc_mmap was given). */
-int pc_munmap(struct pc_engine *e, void *addr, size_t len);
+PC_API int pc_munmap(struct pc_engine *e, void *addr, size_t len);
 /* flags: MS_SYNC (write back and wait), MS_ASYNC (start writeback),
  * MS_INVALIDATE (nothing to do: views are coherent). Range in one view. */
-int pc_msync(struct pc_engine *e, void *addr, size_t len, int flags);
+PC_API int pc_msync(struct pc_engine *e, void *addr, size_t len, int flags);
 /* prot: PROT_NONE, PROT_READ [| PROT_WRITE], for a range inside one view
  * (-ENOMEM otherwise). -EACCES: PROT_WRITE on a MAP_SHARED view of a file
  * not open for writing. Stores on a view made writable are still noticed
  * (write-notify) and written back. */
-int pc_mprotect(struct pc_engine *e, void *addr, size_t len, int prot);
+PC_API int pc_mprotect(struct pc_engine *e, void *addr, size_t len, int prot);
 /* advice: MADV_WILLNEED (readahead), MADV_DONTNEED (drop the range from the
  * view: the next access faults again; a MAP_PRIVATE view loses its private
  * copies and sees the file's current bytes), MADV_POPULATE_READ and
  * MADV_POPULATE_WRITE (fault the range in now, as loads / as stores;
  * -EFAULT where an access would raise SIGBUS, -EINVAL for POPULATE_WRITE
  * without PROT_WRITE). The range must lie in one view (else -ENOMEM). */
-int pc_madvise(struct pc_engine *e, void *addr, size_t len, int advice);
+PC_API int pc_madvise(struct pc_engine *e, void *addr, size_t len, int advice);
 
 /* ---- names ---- */
 
 /* lstat(2): a final symlink is not followed (paths never follow symlinks:
  * one in a parent gives -ELOOP). A cached file shows the engine's size and
  * its mtime/ctime of the last write or truncate through the engine. */
-int pc_stat(struct pc_engine *e, const char *path, struct stat *st);
-int pc_unlink(struct pc_engine *e, const char *path);
+PC_API int pc_stat(struct pc_engine *e, const char *path, struct stat *st);
+PC_API int pc_unlink(struct pc_engine *e, const char *path);
 /* flags: 0, RENAME_NOREPLACE, RENAME_EXCHANGE */
-int pc_rename(struct pc_engine *e, const char *from, const char *to, unsigned flags);
-int pc_mkdir(struct pc_engine *e, const char *path, mode_t mode);
-int pc_rmdir(struct pc_engine *e, const char *path);
+PC_API int pc_rename(struct pc_engine *e, const char *from, const char *to, unsigned flags);
+PC_API int pc_mkdir(struct pc_engine *e, const char *path, mode_t mode);
+PC_API int pc_rmdir(struct pc_engine *e, const char *path);
 
 /* ---- attributes and links (src/api/attr.c) ---- */
 
 /* link(2): -EPERM for a directory, -EEXIST if @to exists. */
-int pc_link(struct pc_engine *e, const char *from, const char *to);
+PC_API int pc_link(struct pc_engine *e, const char *from, const char *to);
 /* symlink(2): @path holds @target. */
-int pc_symlink(struct pc_engine *e, const char *target, const char *path);
+PC_API int pc_symlink(struct pc_engine *e, const char *target, const char *path);
 /* readlink(2): bytes placed (no NUL), -EINVAL if not a symlink. */
-ssize_t pc_readlink(struct pc_engine *e, const char *path, char *buf, size_t size);
+PC_API ssize_t pc_readlink(struct pc_engine *e, const char *path, char *buf, size_t size);
 /* chmod/chown/utimensat(AT_SYMLINK_NOFOLLOW) of @path; no permission checks
  * (the caller's job, as the FUSE front end's default_permissions). chown:
  * (uid_t)-1 / (gid_t)-1 keep one. utimens: @ts NULL = now; tv_nsec may be
  * UTIME_NOW or UTIME_OMIT. Dirty data of the file is written back first, so
  * that times set explicitly stay set. chmod of a symlink: -EOPNOTSUPP. */
-int pc_chmod(struct pc_engine *e, const char *path, mode_t mode);
-int pc_chown(struct pc_engine *e, const char *path, uid_t uid, gid_t gid);
-int pc_utimens(struct pc_engine *e, const char *path, const struct timespec ts[2]);
+PC_API int pc_chmod(struct pc_engine *e, const char *path, mode_t mode);
+PC_API int pc_chown(struct pc_engine *e, const char *path, uid_t uid, gid_t gid);
+PC_API int pc_utimens(struct pc_engine *e, const char *path, const struct timespec ts[2]);
 /* truncate(2) through the cache (as pc_ftruncate). */
-int pc_truncate(struct pc_engine *e, const char *path, off_t length);
+PC_API int pc_truncate(struct pc_engine *e, const char *path, off_t length);
 /* statvfs(3) of the store. */
 struct statvfs;
-int pc_statfs(struct pc_engine *e, struct statvfs *st);
+PC_API int pc_statfs(struct pc_engine *e, struct statvfs *st);
 
 struct pc_dirent {
 	uint64_t ino;
@@ -232,7 +313,90 @@ struct pc_dirent {
 /* Reads up to max entries from a directory fd (opened with O_DIRECTORY),
  * continuing where the last call stopped. Returns the number read, 0 at the
  * end. "." and ".." are not listed. */
-ssize_t pc_readdir(struct pc_engine *e, int fd, struct pc_dirent *ents, size_t max);
+PC_API ssize_t pc_readdir(struct pc_engine *e, int fd, struct pc_dirent *ents, size_t max);
+
+/* ---- more calls on files ---- */
+
+/* dup(2): a new fd (the lowest free) for the same open file: the offset,
+ * the status flags and flock/OFD locks are shared with @fd. */
+PC_API int pc_dup(struct pc_engine *e, int fd);
+/* syncfs(2): writes back every dirty page of every file of the engine and
+ * makes the store durable (fsync of each written file, the vol store's
+ * commit). Returns the first error met (a writeback error is also kept for
+ * each fd's own fsync, as Linux does), or 0. */
+PC_API int pc_sync(struct pc_engine *e);
+/* flock(2): @op LOCK_SH, LOCK_EX or LOCK_UN, with LOCK_NB (-EWOULDBLOCK
+ * rather than wait). The lock belongs to the open file (pc_dup copies share
+ * it) and ends with its last fd; an open file converts its own lock (not
+ * atomically, as Linux). Locks are the engine's own, in-process: they
+ * conflict between open files of the same engine (threads of the program),
+ * never with other processes or the host's flock. */
+PC_API int pc_flock(struct pc_engine *e, int fd, int op);
+/* Open file description (OFD) byte-range locks, fcntl(2)'s F_OFD_SETLK,
+ * F_OFD_SETLKW (waits; -EDEADLK never detected: OFD locks have no owner
+ * process to walk) and F_OFD_GETLK, with struct flock (l_pid must be 0; GETLK
+ * reports -1 as Linux does for OFD locks). Same ownership and in-process
+ * scope as pc_flock; independent of pc_flock locks, as in Linux. */
+PC_API int pc_ofd_lock(struct pc_engine *e, int fd, int cmd, struct flock *fl);
+
+/* The mechanism the engine's views take their faults with: PC_FAULT_UFFD or
+ * PC_FAULT_FALLBACK (AUTO resolved: what pc_mmap would use now). */
+PC_API int pc_engine_fault_mechanism(struct pc_engine *e);
+
+/* ---- signals (libpagecache(7), SIGNALS) ---- */
+
+/* For a SIGSEGV or SIGBUS handler the application installs after
+ * pc_engine_open (a crash reporter, a language runtime): call it first with
+ * the handler's three arguments (@info is a siginfo_t *, @ucontext the
+ * third argument of an SA_SIGINFO handler). Returns 1 if the fault was the
+ * library's and is handled (return from the handler at once: the
+ * instruction re-runs or resumes at a fix-up), 0 if it is not (handle it as
+ * your own). Async-signal-safe. The library's own handler chains to the
+ * handler that was installed before the first pc_engine_open. */
+PC_API int pc_handle_signal(int sig, void *info, void *ucontext);
+
+/* ---- vol volumes at rest (the `pagecache mkfs|fsck|stat` commands) ---- */
+
+struct pc_vol_mkfs_options {
+	size_t size;	     /* sizeof(struct pc_vol_mkfs_options) */
+	int64_t bytes;	     /* volume size; 0 = the existing file's / device's size */
+	unsigned inodes;     /* inode slots; 0 = one per 16 KiB, at least 1024 */
+	unsigned journal_kb; /* journal size; 0 = the default */
+};
+/* Makes an empty volume (root directory only) in @image, creating a sparse
+ * file of opts->bytes if it does not exist. 0 or -errno (-EINVAL: too small
+ * or bad options; -EBUSY: an engine or fsck has it open). */
+PC_API int pc_vol_mkfs(const char *image, const struct pc_vol_mkfs_options *opts);
+
+/* What @image already holds, before a pc_vol_mkfs would overwrite it: 1 with
+ * *@what (may be NULL) naming it (a vol superblock or its backup, an
+ * ext2/3/4, XFS or btrfs superblock, a swap signature, a boot sector), 0
+ * for none (or no such file), or -errno. `pagecache mkfs` refuses 1 unless
+ * forced. */
+PC_API int pc_vol_probe(const char *image, const char **what);
+
+/* pc_vol_fsck results, as fsck(8)'s exit codes. */
+enum {
+	PC_FSCK_CLEAN = 0,
+	PC_FSCK_REPAIRED = 1,	/* errors found and all repaired */
+	PC_FSCK_UNREPAIRED = 4, /* errors left */
+	PC_FSCK_FAILED = 8,	/* could not read or check */
+};
+/* Checks every invariant of the volume in @image; with @repair non-zero
+ * fixes what is safe. One line per problem goes to @report (may be NULL).
+ * Replays a pending journal first. Returns a PC_FSCK_* value. */
+PC_API int pc_vol_fsck(const char *image, int repair, FILE *report);
+
+struct pc_vol_info {
+	size_t size; /* sizeof(struct pc_vol_info) */
+	uint32_t version, block_size;
+	uint64_t blocks, free_blocks, journal_blocks, inode_slots, generation;
+	uint32_t features_incompat;
+	uint8_t uuid[16];
+};
+/* The superblock summary of the volume in @image (read only; it may be in
+ * use). 0, or -errno with *@why (may be NULL) naming the problem found. */
+PC_API int pc_vol_stat(const char *image, struct pc_vol_info *info, const char **why);
 
 /* ---- statistics ---- */
 
@@ -240,14 +404,15 @@ struct pc_stats {
 	uint64_t cached_pages; /* pages in the cache now */
 	uint64_t dirty_pages;
 	uint64_t writeback_pages;
-	uint64_t hits, misses; /* page lookups by reads and writes */
-	uint64_t readahead_pages;
+	uint64_t hits;		  /* page lookups by reads and writes that found the page cached */
+	uint64_t misses;	  /* pages read from the store, readahead_pages included */
+	uint64_t readahead_pages; /* pages read ahead of a read or fault (and WILLNEED) */
 	uint64_t written_back_pages;
 	uint64_t reclaimed_pages;
 	uint64_t throttled_writes; /* writers that waited for writeback */
 	uint64_t write_retries;	   /* buffered-write chunks retried after a short copy */
-	uint64_t lock_contended;   /* sleeping acquisitions, all lock classes */
-	uint64_t lock_wait_ns;
+	uint64_t lock_contended;   /* sleeping acquisitions of this engine's locks */
+	uint64_t lock_wait_ns;	   /* time those acquisitions slept */
 	/* O_DIRECT: windows faulted in and retried, restarts after the fault
 	 * rule dropped the DIO's BLOCK, windows copied through a bounce buffer */
 	uint64_t dio_retries, dio_dropped, dio_bounced;
@@ -255,8 +420,15 @@ struct pc_stats {
 	 * of data written in place counts there too), and the times the
 	 * periodic commit looked for changes; 0 for dir */
 	uint64_t store_commits, periodic_commits, periodic_checks;
+	/* of readahead_pages: read ahead by page faults on views (read-around,
+	 * MADV_SEQUENTIAL windows, the next window at a PG_readahead page) */
+	uint64_t fault_readahead_pages;
 };
-void pc_get_stats(struct pc_engine *e, struct pc_stats *st);
+/* Fills the first @size bytes of *@st (pass sizeof *st): 0, or -EINVAL (no
+ * engine, no @st, or @size below one counter). Counters a
+ * binary built with a smaller struct does not know are left out; a larger
+ * struct gets zeroes past the ones this library knows. */
+PC_API int pc_get_stats(struct pc_engine *e, struct pc_stats *st, size_t size);
 
 #ifdef __cplusplus
 }

@@ -3,8 +3,8 @@
 # when they are missing. As root it runs apt-get; otherwise it prints the exact
 # command to run. Safe to run again: it does nothing when all is present.
 set -eu
-pkgs=(gcc make ninja-build meson pkg-config python3 liburcu-dev libfuse3-dev fuse3 gnuplot-nox
-	fio sqlite3) # fio, sqlite3: tests/fuse/test_enospc.sh
+pkgs=(gcc g++ make ninja-build meson pkg-config python3 binutils liburcu-dev libfuse3-dev fuse3
+	gnuplot-nox groff-base man-db fio sqlite3) # fio, sqlite3: tests/fuse (test_enospc, test_crash)
 missing=()
 for p in "${pkgs[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -61,7 +61,11 @@ extern const struct fuse_lowlevel_ops pcfs_ops;
 /* Test switch (mount.c; set by PC_MOUNT_TEST_KEEP_SIGINT=1): the inherited
  * dispositions of SIGINT/SIGTERM/SIGHUP are kept, so a server started in
  * the background by a script ignores SIGINT (the bug the reset fixes). */
+#ifdef PC_TEST_SWITCHES
 extern bool mount_test_keep_sigint;
+#else
+#define mount_test_keep_sigint false
+#endif
 
 /* Frees the handles the kernel never released (after the session loop). */
 void pcfs_free_handles(void);

@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +22,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "store/vol/format.h"
-#include "store/vol/vol.h"
+#include "pagecache.h"
 
 static void usage(FILE *f)
 {
@@ -149,7 +149,7 @@ const char *cli_exe_dir(void)
 
 int cmd_mkfs(int argc, char **argv)
 {
-	struct vol_mkfs_opts o = {0};
+	struct pc_vol_mkfs_options o = {.size = sizeof(o)};
 	struct stat st;
 	int i, ret;
 	bool size_given = false, force = false;
@@ -169,9 +169,9 @@ int cmd_mkfs(int argc, char **argv)
 		} else if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--force")) {
 			force = true;
 		} else if (!strcmp(argv[i], "--size") && i + 1 < argc) {
-			o.size = cli_parse_size(argv[++i]);
+			o.bytes = cli_parse_size(argv[++i]);
 			size_given = true;
-			if (o.size <= 0) {
+			if (o.bytes <= 0) {
 				fprintf(stderr, "pagecache mkfs: bad size '%s'\n", argv[i]);
 				return 2;
 			}
@@ -186,7 +186,7 @@ int cmd_mkfs(int argc, char **argv)
 		fprintf(stderr, "usage: pagecache mkfs IMAGE [--size SIZE] [-f | --force]\n");
 		return 2;
 	}
-	ret = vol_probe_existing(image, &what);
+	ret = pc_vol_probe(image, &what);
 	if (ret < 0) {
 		fprintf(stderr, "pagecache mkfs: %s: %s\n", image, strerror(-ret));
 		return 1;
@@ -200,14 +200,14 @@ int cmd_mkfs(int argc, char **argv)
 	}
 	bool exists = stat(image, &st) == 0;
 	if (!size_given && !exists)
-		o.size = 1ll << 30;
+		o.bytes = 1ll << 30;
 	else if (!size_given && S_ISREG(st.st_mode) && st.st_size == 0)
-		o.size = 1ll << 30; /* an empty file: the default size */
+		o.bytes = 1ll << 30; /* an empty file: the default size */
 	/* otherwise 0: an existing file keeps its size, a device is used whole */
-	if (o.size > 0 && stat(image, &st) && errno == ENOENT) {
+	if (o.bytes > 0 && stat(image, &st) && errno == ENOENT) {
 		/* a sparse file of the size, mode 0644 less the umask */
 		int fd = open(image, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (fd < 0 || ftruncate(fd, o.size)) {
+		if (fd < 0 || ftruncate(fd, o.bytes)) {
 			fprintf(stderr, "pagecache mkfs: %s: %s\n", image, strerror(errno));
 			if (fd >= 0) {
 				close(fd);
@@ -217,7 +217,7 @@ int cmd_mkfs(int argc, char **argv)
 		}
 		close(fd);
 	}
-	ret = vol_create(image, &o);
+	ret = pc_vol_mkfs(image, &o);
 	if (ret) {
 		fprintf(stderr, "pagecache mkfs: %s: %s%s\n", image, strerror(-ret),
 			ret == -EINVAL
@@ -259,12 +259,12 @@ int cmd_fsck(int argc, char **argv)
 		fprintf(stderr, "usage: pagecache fsck IMAGE [-n | -y]\n");
 		return 16;
 	}
-	int r = vol_fsck(image, repair, stdout);
+	int r = pc_vol_fsck(image, repair, stdout);
 	printf("pagecache fsck: %s: %s\n", image,
-	       r == VOL_FSCK_CLEAN	  ? "clean"
-	       : r == VOL_FSCK_REPAIRED	  ? "errors repaired"
-	       : r == VOL_FSCK_UNREPAIRED ? "errors left"
-					  : "check failed");
+	       r == PC_FSCK_CLEAN	 ? "clean"
+	       : r == PC_FSCK_REPAIRED	 ? "errors repaired"
+	       : r == PC_FSCK_UNREPAIRED ? "errors left"
+					 : "check failed");
 	return r;
 }
 
@@ -289,9 +289,9 @@ static int stat_mount(const char *mnt)
 
 static int stat_image(const char *image)
 {
-	struct vol_super sb;
+	struct pc_vol_info sb = {.size = sizeof(sb)};
 	const char *why = NULL;
-	int ret = vol_read_super(image, &sb, &why);
+	int ret = pc_vol_stat(image, &sb, &why);
 
 	if (ret) {
 		fprintf(stderr, "pagecache stat: %s: %s%s%s\n", image, strerror(-ret),
@@ -302,10 +302,9 @@ static int stat_image(const char *image)
 	       "\nfree_blocks %" PRIu64 "\nused_blocks %" PRIu64 "\njournal_blocks %" PRIu64
 	       "\ninode_slots %" PRIu64 "\ngeneration %" PRIu64 "\nfeatures_incompat 0x%x\n"
 	       "uuid ",
-	       image, sb.version, sb.block_size, sb.nblocks, sb.nblocks * sb.block_size,
-	       sb.free_blocks, sb.nblocks - sb.free_blocks, sb.journal_blocks,
-	       sb.itable_blocks * (VOL_BLOCK_SIZE / VOL_INODE_SIZE), sb.generation,
-	       sb.feat_incompat);
+	       image, sb.version, sb.block_size, sb.blocks, sb.blocks * sb.block_size,
+	       sb.free_blocks, sb.blocks - sb.free_blocks, sb.journal_blocks, sb.inode_slots,
+	       sb.generation, sb.features_incompat);
 	for (int i = 0; i < 16; i++)
 		printf("%02x%s", sb.uuid[i], i == 3 || i == 5 || i == 7 || i == 9 ? "-" : "");
 	printf("\n");
@@ -313,7 +312,7 @@ static int stat_image(const char *image)
 	struct stat st;
 	if (!stat(image, &st) && S_ISREG(st.st_mode))
 		printf("allocated_bytes %" PRIu64 "\nused_bytes %" PRIu64 "\n",
-		       (uint64_t)st.st_blocks * 512, (sb.nblocks - sb.free_blocks) * sb.block_size);
+		       (uint64_t)st.st_blocks * 512, (sb.blocks - sb.free_blocks) * sb.block_size);
 	return 0;
 }
 
@@ -355,7 +354,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "--version")) {
-		printf("pagecache 0.1.0\n");
+		printf("pagecache %s\n", pc_version());
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)

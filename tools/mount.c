@@ -26,13 +26,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api/engine_internal.h"
 #include "cli.h"
-#include "fs/file.h"
 #include "fuse_nodes.h"
 #include "fuse_server.h"
-#include "store/vol/format.h"
+#ifdef PC_TEST_SWITCHES
+/* pagecache-test, the CLI of the tests (tools/meson.build): the test
+ * switches of the library, set from the environment */
+#include "api/engine_internal.h"
+#include "fs/file.h"
 #include "store/vol/vstore.h"
+#endif
 
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t stats_cond = PTHREAD_COND_INITIALIZER;
@@ -43,7 +46,7 @@ int pcfs_stats_text(char *buf, size_t size)
 {
 	struct pc_stats s;
 
-	pc_get_stats(pcfs.e, &s);
+	pc_get_stats(pcfs.e, &s, sizeof(s));
 	return snprintf(
 	    buf, size,
 	    "cached_pages %" PRIu64 "\ndirty_pages %" PRIu64 "\nwriteback_pages %" PRIu64
@@ -68,7 +71,7 @@ void pcfs_stats_line(char *buf, size_t size)
 	struct pc_stats s;
 	uint64_t look;
 
-	pc_get_stats(pcfs.e, &s);
+	pc_get_stats(pcfs.e, &s, sizeof(s));
 	look = s.hits + s.misses;
 	snprintf(buf, size,
 		 "pagecache: cache %" PRIu64 " KiB, hit %.1f%%, misses %" PRIu64 ", dirty %" PRIu64
@@ -106,7 +109,9 @@ static void *stats_thread(void *arg)
 
 /* The signals that end the session (libfuse handles these three). */
 static const int end_signals[] = {SIGINT, SIGTERM, SIGHUP};
+#ifdef PC_TEST_SWITCHES
 bool mount_test_keep_sigint;
+#endif
 
 /* Is path p (canonical) equal to or below directory d (canonical)? */
 static bool path_within(const char *p, const char *d)
@@ -159,11 +164,13 @@ static int check_paths(const char *store, bool is_dir, const char *mnt)
 	return 0;
 }
 
+#ifdef PC_TEST_SWITCHES
 static bool env_on(const char *name)
 {
 	const char *v = getenv(name);
 	return v && !strcmp(v, "1");
 }
+#endif
 
 /* pc_engine_close_report: one line per file whose data was lost. */
 static void note_unwritten(void *arg, const char *path, int err)
@@ -225,7 +232,7 @@ int cmd_mount(int argc, char **argv)
 	};
 	/* clang-format on */
 	const char *dir = NULL, *image = NULL, *mnt, *extra = NULL;
-	struct pc_options po = {0};
+	struct pc_options po = {.size = sizeof(po)};
 	unsigned threads = 16;
 	unsigned long long num;
 	bool served = false;
@@ -322,9 +329,9 @@ int cmd_mount(int argc, char **argv)
 	if (image) {
 		/* not a vol at all (empty, short, another magic): say so before
 		 * anything needs FUSE */
-		struct vol_super sb;
+		struct pc_vol_info info = {.size = sizeof(info)};
 		const char *why = NULL;
-		if (vol_read_super(image, &sb, &why) == -EINVAL) {
+		if (pc_vol_stat(image, &info, &why) == -EINVAL) {
 			/* (bad magic, or shorter than a superblock) */
 			fprintf(stderr, "pagecache mount: %s: %s\n", image,
 				why ? why + (strncmp(why, "vol: ", 5) ? 0 : 5) : "not a vol image");
@@ -339,14 +346,17 @@ int cmd_mount(int argc, char **argv)
 		return 1;
 	}
 	umask(0); /* the kernel applies each caller's umask */
+#ifdef PC_TEST_SWITCHES
+	/* each turns a protection off, so that tests/fuse shows the loss it
+	 * prevents; only pagecache-test reads them */
 	pcfs.no_inval = env_on("PC_FUSE_NO_INVAL");
 	pcfs.test_keep_stale = env_on("PC_FUSE_KEEP_STALE");
 	pcfs.test_old_killpriv = env_on("PC_FUSE_OLD_KILLPRIV");
 	pcfs.no_flush_report = env_on("PC_FUSE_NO_FLUSH_REPORT");
 	mount_test_keep_sigint = env_on("PC_MOUNT_TEST_KEEP_SIGINT");
-	/* the durability test switches, for the crash tests of tests/fuse */
 	fsync_test_dir_noop = env_on("PC_TEST_FSYNCDIR_NOOP");
 	vol_test_no_periodic_commit = env_on("PC_TEST_NO_PERIODIC_COMMIT");
+#endif
 	po.store_dir = dir;
 	po.store_image = image;
 	ret = pc_engine_open(&po, &pcfs.e);
@@ -358,11 +368,13 @@ int cmd_mount(int argc, char **argv)
 			    : strerror(-ret));
 		return 1;
 	}
+#ifdef PC_TEST_SWITCHES
 	/* tests: PC_TEST_FAIL_STORE_WRITES=ERRNO fails every store write of
 	 * file data (writeback) with it, to show where the error surfaces */
 	const char *fail = getenv("PC_TEST_FAIL_STORE_WRITES");
 	if (fail && atoi(fail) > 0)
 		store_inject_fail(pc_engine_store(pcfs.e), STORE_OP_WRITE, 1, atoi(fail), true);
+#endif
 	struct stat rst;
 	ret = pc_stat(pcfs.e, "", &rst);
 	if (ret) {

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * stress.c - `pagecache stress` and `pagecache bench`: both run programs of
- * the build tree that holds this executable (<build>/tests, <build>/bench).
+ * stress.c - `pagecache stress` and `pagecache bench`: both run helper
+ * programs: those of the build tree that holds this executable
+ * (<build>/tests, <build>/bench), or, for an installed executable, the same
+ * paths under <libexecdir>/pagecache (PC_HELPERS_REL, from the bindir: see
+ * tools/meson.build).
  *
  * stress: rounds until the duration is spent; each round runs the hazard
  * tests (H1-H6, mmap faults), the model-based test on the dir and the vol
@@ -19,6 +22,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +34,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "store/vol/vol.h"
+#include "pagecache.h"
 
 struct prog {
 	const char *name; /* shown in the table */
@@ -41,6 +45,30 @@ struct prog {
 	unsigned runs, fails;
 	uint64_t fail_seed;
 };
+
+#ifndef PC_HELPERS_REL
+#define PC_HELPERS_REL "../libexec/pagecache"
+#endif
+
+/* The directory the helper programs' paths (tests/..., bench/...) are
+ * relative to: the build tree when this executable is in one (a
+ * build.ninja beside <build>/tools), else the installed helpers. */
+static const char *helper_root(void)
+{
+	static char root[PATH_MAX + 64];
+	char probe[PATH_MAX + 64];
+
+	if (root[0])
+		return root;
+	snprintf(probe, sizeof(probe), "%s/../build.ninja", cli_exe_dir());
+	if (!access(probe, F_OK))
+		snprintf(root, sizeof(root), "%s/..", cli_exe_dir());
+	else if (PC_HELPERS_REL[0] == '/')
+		snprintf(root, sizeof(root), "%s", PC_HELPERS_REL);
+	else
+		snprintf(root, sizeof(root), "%s/%s", cli_exe_dir(), PC_HELPERS_REL);
+	return root;
+}
 
 static double now_s(void)
 {
@@ -174,7 +202,7 @@ int cmd_stress(int argc, char **argv)
 	const int nprogs = (int)(sizeof(progs) / sizeof(progs[0]));
 	const char *image = NULL;
 	long duration = 60;
-	char build[PATH_MAX], logdir[] = "/tmp/pagecache-stress-XXXXXX", mnt[PATH_MAX + 8];
+	char build[PATH_MAX + 64], logdir[] = "/tmp/pagecache-stress-XXXXXX", mnt[PATH_MAX + 8];
 	unsigned runs = 0, fails = 0, rounds = 0;
 	int fsck_bad = 0;
 
@@ -204,7 +232,7 @@ int cmd_stress(int argc, char **argv)
 			image = argv[i];
 		}
 	}
-	snprintf(build, sizeof(build), "%s/..", cli_exe_dir());
+	snprintf(build, sizeof(build), "%s", helper_root());
 	if (!mkdtemp(logdir)) {
 		perror("pagecache stress: mkdtemp");
 		return 1;
@@ -268,8 +296,8 @@ int cmd_stress(int argc, char **argv)
 				fprintf(stderr, "\npagecache stress: unmount reported an error\n");
 				fails++;
 			}
-			int r = vol_fsck(image, false, stderr);
-			if (r != VOL_FSCK_CLEAN) {
+			int r = pc_vol_fsck(image, 0, stderr);
+			if (r != PC_FSCK_CLEAN) {
 				fprintf(stderr, "\npagecache stress: fsck of %s: %d\n", image, r);
 				fsck_bad++;
 				fails++;
@@ -334,7 +362,7 @@ int cmd_bench(int argc, char **argv)
 		for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 			names[nn++] = all[i];
 	for (int i = 0; i < nn; i++) {
-		snprintf(path, sizeof(path), "%s/../bench/%s", cli_exe_dir(), names[i]);
+		snprintf(path, sizeof(path), "%s/bench/%s", helper_root(), names[i]);
 		if (access(path, X_OK)) {
 			fprintf(stderr, "pagecache bench: %s is not built here (%s)\n", names[i],
 				path);

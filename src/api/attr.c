@@ -20,6 +20,7 @@
 
 int pc_link(struct pc_engine *e, const char *from, const char *to)
 {
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
 	if (!from || !to)
@@ -29,6 +30,7 @@ int pc_link(struct pc_engine *e, const char *from, const char *to)
 
 int pc_symlink(struct pc_engine *e, const char *target, const char *path)
 {
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
 	if (!target || !path)
@@ -38,6 +40,7 @@ int pc_symlink(struct pc_engine *e, const char *target, const char *path)
 
 ssize_t pc_readlink(struct pc_engine *e, const char *path, char *buf, size_t size)
 {
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
 	if (!path || (!buf && size))
@@ -47,6 +50,7 @@ ssize_t pc_readlink(struct pc_engine *e, const char *path, char *buf, size_t siz
 
 int pc_chmod(struct pc_engine *e, const char *path, mode_t mode)
 {
+	ENGINE_ENTER(e);
 	struct store_setattr a = {.valid = STORE_ATTR_MODE, .mode = mode & 07777};
 
 	if (!e)
@@ -58,6 +62,7 @@ int pc_chmod(struct pc_engine *e, const char *path, mode_t mode)
 
 int pc_chown(struct pc_engine *e, const char *path, uid_t uid, gid_t gid)
 {
+	ENGINE_ENTER(e);
 	struct store_setattr a = {.uid = uid, .gid = gid};
 
 	if (!e)
@@ -79,6 +84,7 @@ static bool valid_nsec(const struct timespec *t)
 
 int pc_utimens(struct pc_engine *e, const char *path, const struct timespec ts[2])
 {
+	ENGINE_ENTER(e);
 	struct store_setattr a = {0};
 	struct file *f = NULL;
 	struct stat st;
@@ -126,6 +132,7 @@ out:
 
 int pc_truncate(struct pc_engine *e, const char *path, off_t length)
 {
+	ENGINE_ENTER(e);
 	int fd, err, err2;
 
 	if (!e)
@@ -144,6 +151,7 @@ int pc_truncate(struct pc_engine *e, const char *path, off_t length)
 
 int pc_statfs(struct pc_engine *e, struct statvfs *st)
 {
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
 	if (!st)

@@ -4,19 +4,21 @@
  * cache (mm_cache) with the options' defaults, the inode and fd tables.
  *
  * Locks: none of its own. pc_engine_open starts the store's periodic commit
- * (vol). pc_engine_close empties the fd table (fd_table_lock,
- * leaf) and drops each file with no lock held; the last reference of each
- * inode writes it back (see fs/inode.c). The caller guarantees no other call
+ * (vol). pc_engine_close empties the fd table (fd_table_lock, leaf) and
+ * drops each file with no lock held, then evicts every inode left cached
+ * unused, writing it back (see fs/inode.c). The caller guarantees no other call
  * on the engine is in flight during open or close.
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "api/engine.h"
 #include "api/engine_internal.h"
 #include "kernel/lockstat.h"
 #include "mm/defaults.h"
 #include "store/vol/vol.h"
+#include "mm/uaccess.h"
 
 #define DEFAULT_COMMIT_INTERVAL 5000u /* jbd2's JBD2_DEFAULT_MAX_COMMIT_AGE */
 
@@ -25,13 +27,46 @@ _Static_assert((int)PC_DISCARD_AUTO == (int)VOL_DISCARD_AUTO &&
 		   (int)PC_DISCARD_OFF == (int)VOL_DISCARD_OFF,
 	       "enum pc_discard is passed to the vol store as is");
 
-int pc_engine_open(const struct pc_options *opts, struct pc_engine **out)
+const char *pc_version(void)
+{
+	return PC_VERSION_STRING;
+}
+
+/*
+ * Copies a caller's struct of @usize bytes into @dst (@ksize bytes, the
+ * layout this library knows), as Linux's copy_struct_from_user: a shorter
+ * struct's missing tail reads as zero, a longer one must have a zero tail
+ * (-E2BIG otherwise: it asks for something this library cannot do).
+ */
+int copy_struct_in(void *dst, size_t ksize, const void *src, size_t usize, size_t min)
+{
+	const unsigned char *tail = (const unsigned char *)src + ksize;
+
+	if (usize < min)
+		return -EINVAL;
+	if (usize > PAGE_SIZE)
+		return -E2BIG; /* as openat2: no struct is that large (nor a pointer's value) */
+	for (size_t i = 0; usize > ksize && i < usize - ksize; i++)
+		if (tail[i])
+			return -E2BIG;
+	memset(dst, 0, ksize);
+	memcpy(dst, src, usize < ksize ? usize : ksize);
+	return 0;
+}
+
+int pc_engine_open(const struct pc_options *uopts, struct pc_engine **out)
 {
 	struct mm_cache_config cfg;
+	struct pc_options o, *opts = &o;
 	struct pc_engine *e;
 	int err;
 
-	if (!opts || !out || !opts->store_dir == !opts->store_image)
+	if (!uopts || !out)
+		return -EINVAL;
+	err = copy_struct_in(&o, sizeof(o), uopts, uopts->size, PC_OPTIONS_SIZE_V1);
+	if (err)
+		return err;
+	if (!opts->store_dir == !opts->store_image)
 		return -EINVAL;
 	switch (opts->policy) {
 	case PC_POLICY_TWO_STATE:
@@ -54,6 +89,7 @@ int pc_engine_open(const struct pc_options *opts, struct pc_engine **out)
 		return -EINVAL;
 	cfg.mem_limit = opts->mem_limit;
 	cfg.readahead_max = opts->readahead_max;
+	cfg.fault_readahead_max = opts->readahead_max;
 	cfg.dirty_background = opts->dirty_background;
 	cfg.dirty_limit = opts->dirty_limit;
 	cfg.writeback_interval_ms = opts->writeback_interval_ms;
@@ -89,6 +125,10 @@ int pc_engine_open(const struct pc_options *opts, struct pc_engine **out)
 		if (err)
 			goto out_store;
 	}
+	/* Not set: views read around with the store device's readahead size
+	 * (8 MiB at most), as the kernel's mmap does with the bdi's. */
+	if (!opts->readahead_max && e->store->ra_hint)
+		cfg.fault_readahead_max = min_t(size_t, e->store->ra_hint, 8u << 20);
 	err = mm_cache_init(&e->cache, &cfg);
 	if (err)
 		goto out_store;
@@ -97,6 +137,7 @@ int pc_engine_open(const struct pc_options *opts, struct pc_engine **out)
 		goto out_cache;
 	fdtable_init(&e->fdt);
 	e->fault_mechanism = opts->fault_mechanism;
+	uaccess_check_sigmask(); /* this thread's mask may have changed since */
 	*out = e;
 	return 0;
 
@@ -112,14 +153,15 @@ out_free:
 int pc_engine_close_report(struct pc_engine *e,
 			   void (*unwritten)(void *arg, const char *path, int err), void *arg)
 {
+	ENGINE_ENTER(e);
 	struct file *f;
-	int fd = 0, err = 0, serr;
+	int fd = 0, err = 0, evict_err, serr;
 
 	if (!e)
 		return -EINVAL;
 	pc_munmap_all(e); /* views left mapped: unmapped now, never dangling */
 	while ((f = fd_remove_next(&e->fdt, &fd))) {
-		int unseen = 0, evict_err;
+		int unseen = 0;
 
 		/* A writeback error this fd was never told about is reported
 		 * now: the data it wrote did not reach the store. */
@@ -132,6 +174,11 @@ int pc_engine_close_report(struct pc_engine *e,
 		if (!err)
 			err = unseen ? unseen : evict_err;
 	}
+	/* The files closed earlier whose inodes stayed cached: written back
+	 * now, a failure (or an error nobody saw) reported. */
+	evict_err = inode_table_evict_all(&e->itable);
+	if (!err)
+		err = evict_err;
 	if (!err)
 		err = __atomic_load_n(&e->unreported_err, __ATOMIC_ACQUIRE);
 	/* every inode is gone: what an eviction could not write is listed
@@ -182,25 +229,14 @@ struct store *pc_engine_store(struct pc_engine *e)
 	return e->store;
 }
 
-static void sum_lock_stats(const struct lock_class_key *key, void *arg)
+int pc_get_stats(struct pc_engine *e, struct pc_stats *ust, size_t size)
 {
-	struct pc_stats *st = arg;
-
-	for (int s = 0; s < 2; s++) {
-		st->lock_contended += __atomic_load_n(&key->stats.contended[s], __ATOMIC_RELAXED);
-		st->lock_wait_ns += __atomic_load_n(&key->stats.wait_ns[s], __ATOMIC_RELAXED);
-	}
-}
-
-void pc_get_stats(struct pc_engine *e, struct pc_stats *st)
-{
+	ENGINE_ENTER(e);
+	struct pc_stats stats = {0}, *st = &stats;
 	struct mm_cache *c;
 
-	if (!st)
-		return;
-	*st = (struct pc_stats){0};
-	if (!e)
-		return;
+	if (!e || !ust || size < PC_STATS_SIZE_V0)
+		return -EINVAL;
 	c = &e->cache;
 	st->cached_pages = __atomic_load_n(&c->nr_pages, __ATOMIC_RELAXED);
 	st->dirty_pages = __atomic_load_n(&c->nr_dirty, __ATOMIC_RELAXED);
@@ -215,9 +251,15 @@ void pc_get_stats(struct pc_engine *e, struct pc_stats *st)
 	st->dio_retries = __atomic_load_n(&e->itable.dio_retries, __ATOMIC_RELAXED);
 	st->dio_dropped = __atomic_load_n(&e->itable.dio_dropped, __ATOMIC_RELAXED);
 	st->dio_bounced = __atomic_load_n(&e->itable.dio_bounced, __ATOMIC_RELAXED);
+	st->fault_readahead_pages =
+	    __atomic_load_n(&c->stats.fault_readahead_pages, __ATOMIC_RELAXED);
 	if (e->vol)
 		vol_store_commit_counts(e->store, &st->store_commits, &st->periodic_commits,
 					&st->periodic_checks);
-	/* The lock classes are process-wide: these sum every engine's locks. */
-	lockstat_for_each(sum_lock_stats, st);
+	st->lock_contended = __atomic_load_n(&c->lock_stats.contended, __ATOMIC_RELAXED);
+	st->lock_wait_ns = __atomic_load_n(&c->lock_stats.wait_ns, __ATOMIC_RELAXED);
+	/* The caller's layout: the counters it knows; zeroes past ours. */
+	memset(ust, 0, size);
+	memcpy(ust, st, size < sizeof(*st) ? size : sizeof(*st));
+	return 0;
 }

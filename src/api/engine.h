@@ -45,6 +45,39 @@ struct pc_engine {
 	bool vol;	     /* the store is vol (its commit counts, the periodic commit) */
 };
 
+/*
+ * A call on @e runs in this thread: its lock sleeps count for @e
+ * (pc_get_stats). ENGINE_ENTER(e), the first statement of every public call
+ * taking an engine, points the thread's lock sink at @e for the call and
+ * puts the previous one back on every return (a cleanup variable), so a
+ * sink never outlives its call - the engine may be closed afterwards.
+ */
+static inline struct lock_sink *engine_enter(struct pc_engine *e)
+{
+	struct task *t = current;
+	struct lock_sink *old = t->lock_sink;
+
+	t->lock_sink = e ? &e->cache.lock_stats : NULL;
+	return old;
+}
+
+static inline void engine_leave(struct lock_sink **old)
+{
+	current->lock_sink = *old;
+}
+
+#define ENGINE_ENTER(e) \
+	struct lock_sink *__engine_old_sink __attribute__((cleanup(engine_leave))) = engine_enter(e)
+
+/* The smallest layouts accepted: struct pc_options of version 1 (every
+ * field through fault_mechanism), struct pc_stats with its first counter. */
+#define PC_OPTIONS_SIZE_V1 (offsetof(struct pc_options, fault_mechanism) + sizeof(int))
+#define PC_STATS_SIZE_V0   sizeof(uint64_t)
+
+/* Copies a caller's struct of @usize bytes into @dst (@ksize bytes): see
+ * engine.c. 0, -EINVAL (@usize < @min) or -E2BIG. */
+int copy_struct_in(void *dst, size_t ksize, const void *src, size_t usize, size_t min);
+
 /* Unmaps every view pc_mmap made on @e (pc_engine_close, before the files
  * go): src/api/mmap.c. */
 void pc_munmap_all(struct pc_engine *e);

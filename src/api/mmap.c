@@ -15,10 +15,12 @@
 #include <sys/mman.h>
 
 #include "api/engine.h"
+#include "mm/uaccess.h"
 #include "mm/vma.h"
 
 void *pc_mmap(struct pc_engine *e, int fd, size_t len, int prot, int flags, off_t offset, int *err)
 {
+	ENGINE_ENTER(e);
 	struct file *f;
 	void *addr = NULL;
 	int ret;
@@ -31,6 +33,13 @@ void *pc_mmap(struct pc_engine *e, int fd, size_t len, int prot, int flags, off_
 	f = fdget(&e->fdt, fd);
 	if (!f) {
 		*err = -EBADF;
+		return NULL;
+	}
+	/* A thread that blocks SIGSEGV/SIGBUS would be killed by its first
+	 * access to the view: say so now. */
+	if (uaccess_check_sigmask()) {
+		fdput(e, f);
+		*err = -EDEADLK;
 		return NULL;
 	}
 	/* Linux's order: the access mode first, then a file without mmap. */
@@ -53,12 +62,13 @@ void *pc_mmap(struct pc_engine *e, int fd, size_t len, int prot, int flags, off_
 
 int pc_munmap(struct pc_engine *e, void *addr, size_t len)
 {
+	ENGINE_ENTER(e);
 	void *owner;
 	int ret;
 
 	if (!e)
 		return -EINVAL;
-	ret = mm_unmap(addr, len, &owner);
+	ret = mm_unmap(addr, len, e, &owner);
 	if (!ret)
 		fdput(e, owner);
 	return ret;
@@ -74,21 +84,32 @@ void pc_munmap_all(struct pc_engine *e)
 
 int pc_msync(struct pc_engine *e, void *addr, size_t len, int flags)
 {
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
-	return mm_sync(addr, len, flags);
+	return mm_sync(addr, len, flags, e);
 }
 
 int pc_madvise(struct pc_engine *e, void *addr, size_t len, int advice)
 {
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
-	return mm_advise(addr, len, advice);
+	return mm_advise(addr, len, advice, e);
 }
 
 int pc_mprotect(struct pc_engine *e, void *addr, size_t len, int prot)
 {
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
-	return mm_protect(addr, len, prot);
+	return mm_protect(addr, len, prot, e);
+}
+
+int pc_engine_fault_mechanism(struct pc_engine *e)
+{
+	ENGINE_ENTER(e);
+	if (!e)
+		return -EINVAL;
+	return mm_fault_mechanism(e->fault_mechanism);
 }

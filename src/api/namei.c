@@ -5,6 +5,9 @@
  * fd. Errnos follow open(2) and friends on Linux 6.x, trailing slashes
  * included.
  *
+ * pc_unlink and pc_rename evict the cached unused inode of a file that has
+ * lost its last name (inode_table_forget).
+ *
  * Locks: none held across store calls. pc_open with O_TRUNC truncates
  * through do_truncate under i_rwsem exclusive (the H1 protocol), never
  * through the store directly, so other opens of the file see a coherent
@@ -71,6 +74,7 @@ static int open_dir(struct pc_engine *e, const char *path, int flags)
 
 int pc_open(struct pc_engine *e, const char *path, int flags, mode_t mode)
 {
+	ENGINE_ENTER(e);
 	int acc = flags & O_ACCMODE, sflags, err, fd;
 	struct store_inode *si;
 	struct inode *inode;
@@ -127,6 +131,7 @@ int pc_open(struct pc_engine *e, const char *path, int flags, mode_t mode)
 
 int pc_close(struct pc_engine *e, int fd)
 {
+	ENGINE_ENTER(e);
 	struct file *f;
 
 	if (!e)
@@ -134,13 +139,16 @@ int pc_close(struct pc_engine *e, int fd)
 	f = fd_remove(&e->fdt, fd);
 	if (!f)
 		return -EBADF;
-	/* 0, unless this was the last use of the file and writing its dirty
-	 * pages back failed: then the data is lost, and close says so. */
+	/* The last close leaves the inode and its pages cached (dirty pages
+	 * are written back in the background: errors reach the next fsync of
+	 * the file, or pc_engine_close). Not 0 only when the file had no name
+	 * left and its eviction failed, or a prune's writeback failed. */
 	return fput(f);
 }
 
 int pc_stat(struct pc_engine *e, const char *path, struct stat *st)
 {
+	ENGINE_ENTER(e);
 	int err;
 
 	if (!e)
@@ -153,8 +161,24 @@ int pc_stat(struct pc_engine *e, const char *path, struct stat *st)
 	return err;
 }
 
+/* The regular file @path names now (dev, ino), or false. */
+static bool path_file_id(struct pc_engine *e, const char *path, struct stat *st)
+{
+	return store_getattr(e->store, path, st) == 0 && S_ISREG(st->st_mode);
+}
+
+/* After an unlink or a rename over @st's file (@ret its result): a cached
+ * unused inode of a file with no name left goes now. */
+static int forget_file(struct pc_engine *e, bool had, const struct stat *st, int ret)
+{
+	if (!ret && had)
+		inode_table_forget(&e->itable, (uint64_t)st->st_dev, (uint64_t)st->st_ino);
+	return ret;
+}
+
 int pc_unlink(struct pc_engine *e, const char *path)
 {
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
 	if (!path)
@@ -164,11 +188,15 @@ int pc_unlink(struct pc_engine *e, const char *path)
 
 		return err ? err : -EISDIR; /* unlink(2) of a directory */
 	}
-	return store_unlink(e->store, path);
+	struct stat st;
+	bool had = path_file_id(e, path, &st);
+
+	return forget_file(e, had, &st, store_unlink(e->store, path));
 }
 
 int pc_rename(struct pc_engine *e, const char *from, const char *to, unsigned flags)
 {
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
 	if (!from || !to)
@@ -182,11 +210,15 @@ int pc_rename(struct pc_engine *e, const char *from, const char *to, unsigned fl
 		if (err)
 			return err;
 	}
-	return store_rename(e->store, from, to, flags);
+	struct stat st;
+	bool had = path_file_id(e, to, &st);
+
+	return forget_file(e, had, &st, store_rename(e->store, from, to, flags));
 }
 
 int pc_mkdir(struct pc_engine *e, const char *path, mode_t mode)
 {
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
 	if (!path)
@@ -196,6 +228,7 @@ int pc_mkdir(struct pc_engine *e, const char *path, mode_t mode)
 
 int pc_rmdir(struct pc_engine *e, const char *path)
 {
+	ENGINE_ENTER(e);
 	if (!e)
 		return -EINVAL;
 	if (!path)
@@ -227,6 +260,7 @@ static int readdir_fill(void *arg, const char *name, uint64_t ino, unsigned d_ty
 
 ssize_t pc_readdir(struct pc_engine *e, int fd, struct pc_dirent *ents, size_t max)
 {
+	ENGINE_ENTER(e);
 	struct readdir_ctx ctx = {.ents = ents, .max = max};
 	struct stat st;
 	struct file *f;

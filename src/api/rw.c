@@ -102,6 +102,7 @@ out:
 
 ssize_t pc_read(struct pc_engine *e, int fd, void *buf, size_t count)
 {
+	ENGINE_ENTER(e);
 	struct iovec iov = {buf, count};
 
 	if (!access_ok(buf, count))
@@ -111,6 +112,7 @@ ssize_t pc_read(struct pc_engine *e, int fd, void *buf, size_t count)
 
 ssize_t pc_write(struct pc_engine *e, int fd, const void *buf, size_t count)
 {
+	ENGINE_ENTER(e);
 	struct iovec iov = {(void *)buf, count};
 
 	if (!access_ok(buf, count))
@@ -120,6 +122,7 @@ ssize_t pc_write(struct pc_engine *e, int fd, const void *buf, size_t count)
 
 ssize_t pc_pread(struct pc_engine *e, int fd, void *buf, size_t count, off_t offset)
 {
+	ENGINE_ENTER(e);
 	struct iovec iov = {buf, count};
 
 	if (offset < 0)
@@ -131,6 +134,7 @@ ssize_t pc_pread(struct pc_engine *e, int fd, void *buf, size_t count, off_t off
 
 ssize_t pc_pwrite(struct pc_engine *e, int fd, const void *buf, size_t count, off_t offset)
 {
+	ENGINE_ENTER(e);
 	struct iovec iov = {(void *)buf, count};
 
 	if (offset < 0)
@@ -143,6 +147,7 @@ ssize_t pc_pwrite(struct pc_engine *e, int fd, const void *buf, size_t count, of
 ssize_t pc_preadv2(struct pc_engine *e, int fd, const struct iovec *iov, int iovcnt, off_t offset,
 		   int flags)
 {
+	ENGINE_ENTER(e);
 	if (offset < -1)
 		return -EINVAL;
 	return do_rw(e, fd, iov, iovcnt, offset, flags, false);
@@ -151,6 +156,7 @@ ssize_t pc_preadv2(struct pc_engine *e, int fd, const struct iovec *iov, int iov
 ssize_t pc_pwritev2(struct pc_engine *e, int fd, const struct iovec *iov, int iovcnt, off_t offset,
 		    int flags)
 {
+	ENGINE_ENTER(e);
 	if (offset < -1)
 		return -EINVAL;
 	return do_rw(e, fd, iov, iovcnt, offset, flags, true);
@@ -168,6 +174,7 @@ ssize_t pc_pwritev2(struct pc_engine *e, int fd, const struct iovec *iov, int io
 
 off_t pc_lseek(struct pc_engine *e, int fd, off_t offset, int whence)
 {
+	ENGINE_ENTER(e);
 	struct file *f;
 	off_t ret;
 
@@ -193,11 +200,13 @@ static int do_fsync(struct pc_engine *e, int fd, bool datasync)
 
 int pc_fsync(struct pc_engine *e, int fd)
 {
+	ENGINE_ENTER(e);
 	return do_fsync(e, fd, false);
 }
 
 int pc_fdatasync(struct pc_engine *e, int fd)
 {
+	ENGINE_ENTER(e);
 	return do_fsync(e, fd, true);
 }
 
@@ -214,6 +223,7 @@ int pc_flush(struct pc_engine *e, int fd)
 
 int pc_ftruncate(struct pc_engine *e, int fd, off_t length)
 {
+	ENGINE_ENTER(e);
 	struct file *f;
 	int ret;
 
@@ -227,6 +237,7 @@ int pc_ftruncate(struct pc_engine *e, int fd, off_t length)
 
 int pc_fallocate(struct pc_engine *e, int fd, int mode, off_t offset, off_t len)
 {
+	ENGINE_ENTER(e);
 	struct file *f;
 	int ret;
 
@@ -238,6 +249,7 @@ int pc_fallocate(struct pc_engine *e, int fd, int mode, off_t offset, off_t len)
 
 int pc_fadvise(struct pc_engine *e, int fd, off_t offset, off_t len, int advice)
 {
+	ENGINE_ENTER(e);
 	struct file *f;
 	int ret;
 
@@ -249,6 +261,7 @@ int pc_fadvise(struct pc_engine *e, int fd, off_t offset, off_t len, int advice)
 
 int pc_fstat(struct pc_engine *e, int fd, struct stat *st)
 {
+	ENGINE_ENTER(e);
 	struct file *f;
 	int ret;
 

@@ -4,6 +4,8 @@
  * (test_switches.h). `git grep -n "bool [a-z_]*_test_[a-z_]*;" src` lists
  * the switches; each must have its line here (test_harness checks a few by
  * name, and a switch missing here is not reset after a failed case).
+ * Built only into the test build of the library (PC_TEST_SWITCHES, see
+ * kernel/testswitch.h): elsewhere the switches are constants.
  * Locks: none.
  */
 #include <string.h>
@@ -11,6 +13,7 @@
 #include "api/test_switches.h"
 #include "fs/file.h"
 #include "mm/errseq.h"
+#include "fs/inode.h"
 #include "mm/fault_dio.h"
 #include "mm/internal.h"
 #include "mm/uaccess.h"
@@ -33,6 +36,7 @@
 const struct test_switch test_switches[] = {
     /* mm */
     SWITCH(mm_fault_test_keep_mm_lock),
+    SWITCH(mm_fault_test_no_mmap_miss),
     SWITCH(fault_dio_test_no_order),
     SWITCH(fault_dio_test_no_self_rule),
     SWITCH(uaccess_test_faulting_nofault),
@@ -43,6 +47,9 @@ const struct test_switch test_switches[] = {
     /* fs */
     SWITCH(dio_test_restart_as_efault),
     SWITCH(fsync_test_dir_noop),
+    SWITCH(inode_test_no_revalidate),
+    SWITCH(inode_test_evict_unseen_error),
+    SWITCH(inode_test_no_forget_recheck),
     /* store/vol */
     SWITCH(vol_test_commit_keep_lock),
     SWITCH(vol_test_meta_home_first),
@@ -67,6 +74,7 @@ const size_t nr_test_switches = sizeof(test_switches) / sizeof(test_switches[0])
 
 const struct test_knob test_knobs[] = {
     KNOB(mm_fallback_test_vma_budget),
+    KNOB(inode_test_unused_max),
     KNOB(vol_extmap_test_leaf_cap),
     KNOB(vol_extmap_test_index_cap),
 };

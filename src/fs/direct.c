@@ -46,7 +46,7 @@
 #define DIO_BOUNCE_MAX	   (256u << 10) /* copied through a bounce buffer at a time */
 #define DIO_MAX_NOPROGRESS 4		/* rounds without progress before the bounce */
 
-bool dio_test_restart_as_efault;
+TEST_SWITCH(dio_test_restart_as_efault);
 
 /* One direct I/O in progress. */
 struct dio {

@@ -123,8 +123,10 @@ int fput(struct file *f)
 
 	if (__atomic_sub_fetch(&f->f_count, 1, __ATOMIC_ACQ_REL) != 0)
 		return 0;
-	if (f->f_inode)
+	if (f->f_inode) {
+		locks_remove_file(f);
 		err = iput(f->f_inode);
+	}
 	mutex_destroy(&f->f_pos_lock);
 	free(f->f_path);
 	free(f);
@@ -326,7 +328,7 @@ int vfs_fsync_range(struct file *f, int64_t start, int64_t end, bool datasync)
 	return store_sync(f->f_inode->i_store, datasync);
 }
 
-bool fsync_test_dir_noop;
+TEST_SWITCH(fsync_test_dir_noop);
 
 int vfs_fsync_dir(struct store *s, struct file *f)
 {

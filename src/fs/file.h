@@ -24,6 +24,8 @@
  *   "truncate: pages dropped, store not yet updated"     BLOCK held
  *   "dio write: range invalidated, store not yet written" BLOCK held
  *   "evict: inode freeing, not yet written back"         nothing held
+ *   "iput: attributes read, not yet unused"               nothing held
+ *   "iget: unused inode taken back, not revalidated"      nothing held
  *   "iget: size sampled, inode not yet hashed"           nothing held
  */
 #ifndef PC_FS_FILE_H
@@ -38,6 +40,7 @@
 #include "mm/errseq.h"
 #include "mm/filemap.h"
 #include "mm/iov_iter.h"
+#include "kernel/testswitch.h"
 
 #define FMODE_READ  0x1
 #define FMODE_WRITE 0x2
@@ -58,6 +61,7 @@ struct file {
 	 * and readdir finds no entries. */
 	char *f_path;
 	struct stat f_dir_stat;
+	bool f_has_locks; /* atomic: took a flock/OFD lock once (fs/locks.c) */
 };
 
 /* Regular file on @inode (the file takes over the caller's inode
@@ -155,7 +159,7 @@ ssize_t direct_write_shared(struct kiocb *iocb, struct iov_iter *iter);
 /* Test switch (H6): the DIO ignores what the fault rule told it (the
  * restart and bounce bits) and sees only how much of its buffer came in:
  * a refused or dropped fault-in reads as a bad address, -EFAULT. */
-extern bool dio_test_restart_as_efault;
+DECLARE_TEST_SWITCH(dio_test_restart_as_efault);
 
 /* ---- the rest of the file operations ---- */
 
@@ -168,7 +172,7 @@ int vfs_fsync_range(struct file *f, int64_t start, int64_t end, bool datasync);
 int vfs_fsync_dir(struct store *s, struct file *f);
 /* Tests: directory fsync returns 0 and syncs nothing (the old behaviour: a
  * crash after it loses the names it was to make durable). */
-extern bool fsync_test_dir_noop;
+DECLARE_TEST_SWITCH(fsync_test_dir_noop);
 /* close(2)'s flush, as NFS's: writes the file's dirty pages back and
  * reports, once, a writeback error this file was not told of yet (errseq,
  * as fsync does); makes nothing durable (no store sync). 0 for a directory

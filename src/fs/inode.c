@@ -1,14 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * inode.c - the inode table of an engine (lookup by the store inode's
- * (dev, ino), creation, eviction at last close) and the DIO-in-flight count.
+ * (dev, ino), creation, the list of unused inodes kept cached after their
+ * last close, revalidation when an open takes one back, eviction) and the
+ * DIO-in-flight count.
  *
- * Locks: "inode_hash_lock" (leaf) around hash lookups, i_count, i_state
- * and the unwritten list only; mapping_init/destroy, store calls and writeback run outside it.
- * Eviction of an unlinked file takes i_rwsem exclusive and BLOCK to discard
- * its pages (nobody else can reach the inode by then; the locks keep the
- * mm layer's assertions true). inode_dio_wait sleeps on the inode's DIO wait
- * queue with i_rwsem held exclusive by the caller.
+ * Locks: "inode_hash_lock" (leaf) around hash lookups, the unused list,
+ * i_count and i_state only; mapping_init/destroy, store calls and writeback
+ * run outside it, on an inode kept out of everyone else's reach by
+ * I_FREEING or I_REVAL (an open finding either waits for evict_seq to move);
+ * the table lock also guards the unwritten list.
+ * Eviction of an unlinked file, and revalidation that drops stale pages,
+ * take i_rwsem exclusive and BLOCK to discard its pages (nobody else can
+ * reach the inode by then; the locks keep the mm layer's assertions true).
+ * inode_dio_wait sleeps on the inode's DIO wait queue with i_rwsem held
+ * exclusive by the caller.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,6 +25,11 @@
 
 static DEFINE_LOCK_CLASS(i_rwsem_key, "i_rwsem");
 static DEFINE_LOCK_CLASS(inode_hash_lock_key, "inode_hash_lock");
+
+TEST_SWITCH(inode_test_no_revalidate);
+TEST_SWITCH(inode_test_evict_unseen_error);
+TEST_SWITCH(inode_test_no_forget_recheck);
+TEST_KNOB(unsigned long, inode_test_unused_max);
 
 #define INODE_HASH_BUCKETS 1024
 
@@ -39,6 +50,8 @@ int inode_table_init(struct inode_table *t, struct store *s, struct mm_cache *c)
 		INIT_LIST_HEAD(&t->buckets[i]);
 	mutex_init_class(&t->lock, &inode_hash_lock_key);
 	init_waitqueue_head(&t->evict_wq);
+	INIT_LIST_HEAD(&t->unused);
+	t->nr_unused = 0;
 	t->nr_inodes = 0;
 	t->evict_seq = 0;
 	t->store = s;
@@ -94,9 +107,11 @@ static int inode_alloc(struct inode_table *t, struct store_inode *si, struct ino
 		return -ENOMEM;
 	init_rwsem_class(&inode->i_rwsem, &i_rwsem_key);
 	init_waitqueue_head(&inode->i_dio_wq);
+	locks_init_context(&inode->i_flctx);
 	err = mapping_init(&inode->i_data, t->cache, si, st.st_size);
 	if (err) {
 		rwsem_destroy(&inode->i_rwsem);
+		locks_destroy_context(&inode->i_flctx);
 		free(inode);
 		return err;
 	}
@@ -107,6 +122,7 @@ static int inode_alloc(struct inode_table *t, struct store_inode *si, struct ino
 	inode->i_blksize = st.st_blksize > 0 ? (unsigned)st.st_blksize : 4096;
 	inode->i_table = t;
 	INIT_LIST_HEAD(&inode->i_hash);
+	INIT_LIST_HEAD(&inode->i_lru);
 	*out = inode;
 	return 0;
 }
@@ -147,9 +163,12 @@ static void inode_free(struct inode *inode)
 	free(inode->i_name);
 	mapping_destroy(&inode->i_data);
 	store_release(inode->i_store);
+	locks_destroy_context(&inode->i_flctx);
 	rwsem_destroy(&inode->i_rwsem);
 	free(inode);
 }
+
+static bool inode_revalidate(struct inode *inode, struct store_inode *si);
 
 int iget_store(struct inode_table *t, struct store_inode *si, struct inode **out)
 {
@@ -161,13 +180,24 @@ int iget_store(struct inode_table *t, struct store_inode *si, struct inode **out
 	for (;;) {
 		mutex_lock(&t->lock);
 		inode = find_inode(t, si->dev, si->ino);
-		if (inode && !(inode->i_state & I_FREEING)) {
+		if (inode && !(inode->i_state & (I_FREEING | I_REVAL)) && inode->i_count) {
 			inode->i_count++;
 			mutex_unlock(&t->lock);
 			break;
 		}
+		if (inode && !(inode->i_state & (I_FREEING | I_REVAL))) {
+			/* Cached unused: take it back once it is known current. */
+			list_del_init(&inode->i_lru);
+			t->nr_unused--;
+			inode->i_state |= I_REVAL;
+			mutex_unlock(&t->lock);
+			sched_race_window("iget: unused inode taken back, not revalidated");
+			if (inode_revalidate(inode, si))
+				break;
+			continue; /* evicted: open it anew */
+		}
 		if (inode) {
-			/* The last user is writing it back: wait until it is gone,
+			/* Being evicted or revalidated: wait until that is done,
 			 * then read the store it has brought up to date. */
 			uint64_t wseq = t->evict_seq;
 
@@ -216,13 +246,20 @@ int iget_store(struct inode_table *t, struct store_inode *si, struct inode **out
 	return 0;
 }
 
-/* Nobody can reach the inode any more: bring the store up to date. */
-static int evict(struct inode *inode)
+/* Under the table lock: the next waiter may look again. */
+static void table_changed(struct inode_table *t)
+{
+	__atomic_store_n(&t->evict_seq, t->evict_seq + 1, __ATOMIC_RELEASE);
+}
+
+/* Nobody can reach the inode any more (I_FREEING): bring the store up to
+ * date, or discard the pages of a file with no name left. */
+static int evict(struct inode *inode, bool unlinked)
 {
 	struct address_space *m = &inode->i_data;
-	struct stat st;
+	int err;
 
-	if (store_fgetattr(inode->i_store, &st) == 0 && st.st_nlink == 0) {
+	if (unlinked) {
 		/* No name left: nobody will read the data again. */
 		inode_lock(inode);
 		filemap_invalidate_lock_block(m);
@@ -232,12 +269,182 @@ static int evict(struct inode *inode)
 		inode_unlock(inode);
 		return 0;
 	}
-	return filemap_write_and_wait_range(m, 0, INT64_MAX);
+	err = filemap_write_and_wait_range(m, 0, INT64_MAX);
+	if (err) {
+		/* the data is lost with the inode: say so at engine close */
+		note_unwritten(inode->i_table, inode, err);
+		return err;
+	}
+	/* An error of a background writeback that no file ever saw: the
+	 * last chance to report it. */
+	return mapping_unseen_error(m);
+}
+
+/* I_FREEING set, off the unused list: evict, unhash and free. */
+static int evict_and_free(struct inode *inode, bool unlinked)
+{
+	struct inode_table *t = inode->i_table;
+	int err = evict(inode, unlinked);
+
+	mutex_lock(&t->lock);
+	list_del_init(&inode->i_hash);
+	t->nr_inodes--;
+	table_changed(t);
+	mutex_unlock(&t->lock);
+	/* A waiter may now open the file again, through a new inode and a new
+	 * store handle: the store is up to date, ours is only being torn down. */
+	wake_up_all(&t->evict_wq);
+	inode_free(inode);
+	return err;
+}
+
+/* I_FREEING (set by us), i_count 0: put it on the unused list, newest last.
+ * Returns true if it lost a name meanwhile (I_FORGET): look at it again. */
+static bool make_unused(struct inode *inode)
+{
+	struct inode_table *t = inode->i_table;
+	bool forget;
+
+	mutex_lock(&t->lock);
+	forget = (inode->i_state & I_FORGET) && !inode_test_no_forget_recheck;
+	inode->i_state &= ~(I_FREEING | I_FORGET);
+	list_add_tail(&inode->i_lru, &t->unused);
+	t->nr_unused++;
+	table_changed(t);
+	mutex_unlock(&t->lock);
+	wake_up_all(&t->evict_wq);
+	return forget;
+}
+
+/* Under the table lock: prune may evict it without losing data or a report. */
+static bool inode_evictable(struct inode *inode)
+{
+	struct address_space *m = &inode->i_data;
+
+	return mapping_clean(m) && (inode_test_evict_unseen_error || !mapping_unseen_error(m));
+}
+
+/*
+ * The kernel's prune_icache_sb, run at each last iput: evicts unused inodes,
+ * oldest first, that are clean, have no unseen writeback error, and either
+ * have no page left (reclaim took them) or are over the bound. Dirty ones
+ * over the bound stay until the writeback thread has cleaned them.
+ */
+static int inode_prune(struct inode_table *t)
+{
+	unsigned long max = READ_ONCE(inode_test_unused_max);
+	struct inode *inode;
+	int err = 0;
+
+	if (!max)
+		max = INODE_UNUSED_MAX;
+	for (;;) {
+		struct inode *victim = NULL;
+		unsigned long over;
+		int e;
+
+		mutex_lock(&t->lock);
+		over = t->nr_unused > max ? t->nr_unused - max : 0;
+		list_for_each_entry (inode, &t->unused, i_lru) {
+			if ((over || page_index_nrpages(&inode->i_data.i_pages) == 0) &&
+			    inode_evictable(inode)) {
+				victim = inode;
+				break;
+			}
+		}
+		if (!victim) {
+			mutex_unlock(&t->lock);
+			return err;
+		}
+		list_del_init(&victim->i_lru);
+		t->nr_unused--;
+		victim->i_state |= I_FREEING;
+		mutex_unlock(&t->lock);
+		e = evict_and_free(victim, false);
+		if (!err)
+			err = e;
+	}
+}
+
+/* Records the store's attributes of a clean inode going unused. */
+static void inode_stamp(struct inode *inode, const struct stat *st)
+{
+	inode->i_stamp_mtime = st->st_mtim;
+	inode->i_stamp_ctime = st->st_ctim;
+	inode->i_stamp_size = st->st_size;
+	inode->i_stamp_ino = st->st_ino;
+	inode->i_stamp_valid = true;
+}
+
+static bool stamp_matches(const struct inode *inode, const struct stat *st)
+{
+	return inode->i_stamp_valid && inode->i_stamp_ino == (uint64_t)st->st_ino &&
+	       inode->i_stamp_size == st->st_size &&
+	       inode->i_stamp_mtime.tv_sec == st->st_mtim.tv_sec &&
+	       inode->i_stamp_mtime.tv_nsec == st->st_mtim.tv_nsec &&
+	       inode->i_stamp_ctime.tv_sec == st->st_ctim.tv_sec &&
+	       inode->i_stamp_ctime.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+/*
+ * An open (its store handle @si, consumed) takes back the unused inode it
+ * marked I_REVAL. Kept as is when nobody else writes the store (vol), or
+ * when it holds dirty data (newer than the store's: written back over a
+ * concurrent change, as two writers of one file would). Otherwise the
+ * store's attributes must match those recorded at the last close, else the
+ * pages are dropped and i_size taken from the store (another program
+ * changed the host file). A read-only handle is not kept when the open got
+ * a writable one: the inode is evicted and the caller opens it anew.
+ * Returns true with the inode referenced (i_count 1), false when evicted;
+ * @si is left to the caller.
+ */
+static bool inode_revalidate(struct inode *inode, struct store_inode *si)
+{
+	struct inode_table *t = inode->i_table;
+	struct address_space *m = &inode->i_data;
+	bool readonly = inode->i_store->readonly && !si->readonly;
+	struct stat st;
+	int err = 0;
+
+	if (!readonly && !t->store->sole_writer && !inode_test_no_revalidate && mapping_clean(m)) {
+		err = store_fgetattr(si, &st);
+		if (!err && !stamp_matches(inode, &st)) {
+			/* Changed behind our back: forget what we cached. */
+			inode_lock(inode);
+			filemap_invalidate_lock_block(m);
+			truncate_pagecache_range(m, 0, INT64_MAX);
+			i_size_write(m, st.st_size);
+			inode->i_store_size_stale = false;
+			inode_clear_times(inode);
+			filemap_invalidate_unlock_block(m);
+			inode_unlock(inode);
+		}
+	}
+	if (!readonly && !err && mapping_clean(m))
+		inode_clear_times(inode); /* the store's are current, as for a new inode */
+	if (readonly || err) {
+		/* Clean (read-only handle) or unknowable: start afresh. */
+		mutex_lock(&t->lock);
+		inode->i_state = (inode->i_state & ~I_REVAL) | I_FREEING;
+		mutex_unlock(&t->lock);
+		evict_and_free(inode, false);
+		return false;
+	}
+	mutex_lock(&t->lock);
+	inode->i_state &= ~I_REVAL;
+	inode->i_count = 1;
+	table_changed(t);
+	mutex_unlock(&t->lock);
+	wake_up_all(&t->evict_wq);
+	return true;
 }
 
 int iput(struct inode *inode)
 {
 	struct inode_table *t = inode->i_table;
+	struct address_space *m = &inode->i_data;
+	bool unlinked, clean;
+	struct stat st;
 	int err;
 
 	mutex_lock(&t->lock);
@@ -245,24 +452,79 @@ int iput(struct inode *inode)
 		mutex_unlock(&t->lock);
 		return 0;
 	}
+	/* Held off from opens while we look at it. */
 	inode->i_state |= I_FREEING;
 	mutex_unlock(&t->lock);
 
 	sched_race_window("evict: inode freeing, not yet written back");
-	err = evict(inode);
-	if (err)
-		note_unwritten(t, inode, err);
+	/* Clean first, then the attributes: nobody can dirty it now, so a
+	 * clean inode's stamp is exactly the store's state after our writes. */
+	clean = mapping_clean(m);
+	err = store_fgetattr(inode->i_store, &st);
+	unlinked = !err && st.st_nlink == 0;
+	if (unlinked)
+		return evict_and_free(inode, true);
+	inode->i_stamp_valid = false;
+	if (!err && clean)
+		inode_stamp(inode, &st);
+	sched_race_window("iput: attributes read, not yet unused");
+	if (make_unused(inode)) /* unlinked or renamed over since our getattr */
+		inode_table_forget(t, inode->i_dev, inode->i_ino);
+	return inode_prune(t);
+}
 
-	mutex_lock(&t->lock);
-	list_del_init(&inode->i_hash);
-	t->nr_inodes--;
-	__atomic_store_n(&t->evict_seq, t->evict_seq + 1, __ATOMIC_RELEASE);
-	mutex_unlock(&t->lock);
-	/* A waiter may now open the file again, through a new inode and a new
-	 * store handle: the store is up to date, ours is only being torn down. */
-	wake_up_all(&t->evict_wq);
-	inode_free(inode);
-	return err;
+void inode_table_forget(struct inode_table *t, uint64_t dev, uint64_t ino)
+{
+	struct inode *inode;
+	struct stat st;
+
+	do {
+		mutex_lock(&t->lock);
+		inode = find_inode(t, dev, ino);
+		if (inode && !inode->i_count && (inode->i_state & I_FREEING))
+			inode->i_state |= I_FORGET; /* its looker may have looked already */
+		if (!inode || inode->i_count || (inode->i_state & (I_FREEING | I_REVAL))) {
+			/* in use (its last iput looks), or another looks */
+			mutex_unlock(&t->lock);
+			return;
+		}
+		list_del_init(&inode->i_lru);
+		t->nr_unused--;
+		inode->i_state |= I_FREEING;
+		mutex_unlock(&t->lock);
+		if (store_fgetattr(inode->i_store, &st) == 0 && st.st_nlink == 0) {
+			evict_and_free(inode, true);
+			return;
+		}
+		/* another name is left, unless one went while we looked */
+	} while (make_unused(inode));
+}
+
+int inode_table_evict_all(struct inode_table *t)
+{
+	int err = 0;
+
+	for (;;) {
+		struct inode *inode;
+		struct stat st;
+		bool unlinked;
+		int e;
+
+		mutex_lock(&t->lock);
+		if (list_empty(&t->unused)) {
+			mutex_unlock(&t->lock);
+			return err;
+		}
+		inode = list_entry(t->unused.next, struct inode, i_lru);
+		list_del_init(&inode->i_lru);
+		t->nr_unused--;
+		inode->i_state |= I_FREEING;
+		mutex_unlock(&t->lock);
+		unlinked = store_fgetattr(inode->i_store, &st) == 0 && st.st_nlink == 0;
+		e = evict_and_free(inode, unlinked);
+		if (!err)
+			err = e;
+	}
 }
 
 int inode_table_stat(struct inode_table *t, const char *path, struct stat *st)
@@ -278,7 +540,10 @@ int inode_table_stat(struct inode_table *t, const char *path, struct stat *st)
 			return err;
 		mutex_lock(&t->lock);
 		inode = find_inode(t, (uint64_t)st->st_dev, (uint64_t)st->st_ino);
-		if (inode) {
+		/* An unused clean inode: the store has all of it (and
+		 * may have been changed behind our back since). */
+		if (inode && (inode->i_count || (inode->i_state & I_FREEING) ||
+			      !mapping_clean(&inode->i_data))) {
 			st->st_size = i_size_read(&inode->i_data);
 			inode_fill_times(inode, st);
 		}
@@ -302,4 +567,50 @@ void inode_dio_wait(struct inode *inode)
 {
 	wait_event(&inode->i_dio_wq, __atomic_load_n(&inode->i_dio_count, __ATOMIC_SEQ_CST) == 0,
 		   "inode_dio_wait");
+}
+
+int sync_inodes(struct inode_table *t)
+{
+	struct inode **inodes;
+	unsigned long n = 0, cap;
+	int err = 0;
+
+	mutex_lock(&t->lock);
+	cap = t->nr_inodes;
+	inodes = cap ? malloc(cap * sizeof(*inodes)) : NULL;
+	if (cap && !inodes) {
+		mutex_unlock(&t->lock);
+		return -ENOMEM;
+	}
+	for (unsigned b = 0; b < t->nbuckets && n < cap; b++) {
+		struct list_head *head = &t->buckets[b];
+
+		for (struct list_head *p = head->next; p != head && n < cap; p = p->next) {
+			struct inode *inode = list_entry(p, struct inode, i_hash);
+
+			if (inode->i_state & (I_FREEING | I_REVAL))
+				continue; /* its eviction writes it back, its opener keeps it */
+			if (!inode->i_count) {
+				/* unused: ours until the iput below makes it unused again */
+				list_del_init(&inode->i_lru);
+				t->nr_unused--;
+			}
+			inode->i_count++;
+			inodes[n++] = inode;
+		}
+	}
+	mutex_unlock(&t->lock);
+	for (unsigned long i = 0; i < n; i++) {
+		int e = filemap_write_and_wait_range(&inodes[i]->i_data, 0, INT64_MAX);
+
+		if (!e)
+			e = store_sync(inodes[i]->i_store, false);
+		if (!err)
+			err = e;
+		e = iput(inodes[i]);
+		if (!err)
+			err = e;
+	}
+	free(inodes);
+	return err;
 }

@@ -5,12 +5,25 @@
  * open of one file shares one inode, one i_rwsem and one page cache.
  *
  * Lifetime: i_count counts the struct files using the inode (under the table
- * lock). The last iput() marks the inode I_FREEING (still hashed, so a new
- * open of the same file waits for it rather than reading a store that has
- * not seen the dirty pages yet), writes the whole file back (or, when the
- * file has no name left, discards its pages), destroys the mapping, releases
- * the store inode, unhashes it and wakes the waiters. An unlinked file keeps
- * working through its open store inode until then.
+ * lock). The last iput() does not evict (the kernel's inode LRU): a file
+ * that still has a name stays hashed with i_count 0 on the table's list of
+ * unused inodes, with its pages (dirty ones are written by the background
+ * writeback thread as any others; close does not wait for them), and its
+ * writeback errors (errseq) for the next open to see. Reclaim takes its pages
+ * like anyone's; the inode itself is evicted (prune, at each last iput) once
+ * it is clean, has no unseen writeback error, and has no pages left or the
+ * unused list is over its bound (each unused inode keeps a store handle: a
+ * host fd). An open that finds an unused inode marks it I_REVAL and
+ * revalidates it against the store (dir: another program may have changed
+ * the host file; a clean inode whose store attributes moved since its last
+ * close drops its pages) before handing it out. A file whose last name is
+ * gone (unlink, rename over it, at the last iput) is evicted at once:
+ * eviction marks it I_FREEING (still hashed, so an open of the same file
+ * waits for it), writes it back (or, when the file has no name left,
+ * discards its pages), destroys the mapping, releases the store inode,
+ * unhashes it and wakes the waiters. Engine close evicts every unused inode
+ * (writing it back). An unlinked file keeps working through its open store
+ * inode until then.
  *
  * Locks: i_rwsem (class "i_rwsem", outermost: docs/locking.md row 1);
  * "inode_hash_lock" (leaf mutex of the table: no I/O, no other lock inside).
@@ -22,12 +35,14 @@
 
 #include <stdint.h>
 
+#include "fs/locks.h"
 #include "kernel/list.h"
 #include "kernel/mutex.h"
 #include "kernel/rwsem.h"
 #include "kernel/wait.h"
 #include "mm/filemap.h"
 #include "store/store.h"
+#include "kernel/testswitch.h"
 
 /*
  * The largest file the engine allows (the kernel's s_maxbytes): 8 TiB. It is
@@ -39,7 +54,26 @@
 #define PC_MAX_FILE_SIZE (1ll << 43)
 
 /* i_state */
-#define I_FREEING 0x1 /* last reference gone: being written back and freed */
+#define I_FREEING 0x1 /* being written back and freed (or looked at by the last iput) */
+#define I_REVAL	  0x2 /* unused, being taken back by an open: revalidating */
+#define I_FORGET  0x4 /* lost a name while I_FREEING: the last iput looks again */
+
+/* The default bound on unused inodes (each keeps a store handle open). */
+#define INODE_UNUSED_MAX 128
+
+/* Test switches and knob (tests/api/test_icache.c):
+ * - inode_test_no_revalidate: an open takes a cached unused inode back
+ *   without comparing the store's attributes (a host file changed behind
+ *   our back is then read from stale pages);
+ * - inode_test_evict_unseen_error: prune evicts an inode whose writeback
+ *   error nobody has seen yet (the report is then lost);
+ * - inode_test_no_forget_recheck: a name lost while the last iput looked
+ *   (I_FORGET) is not looked at again (the nameless inode stays cached);
+ * - inode_test_unused_max: the bound on unused inodes (0: INODE_UNUSED_MAX). */
+DECLARE_TEST_SWITCH(inode_test_no_revalidate);
+DECLARE_TEST_SWITCH(inode_test_evict_unseen_error);
+DECLARE_TEST_SWITCH(inode_test_no_forget_recheck);
+DECLARE_TEST_KNOB(unsigned long, inode_test_unused_max);
 
 struct inode_table;
 
@@ -63,11 +97,20 @@ struct inode {
 	/* atomic, set once: the path of the first open (for messages about
 	 * the file once it is gone), or NULL */
 	char *i_name;
+	struct file_lock_context i_flctx; /* flock and OFD locks (fs/locks.c) */
+	/* The store's attributes when the inode last went unused clean (written
+	 * by the last iput, read by the reviver: I_FREEING and I_REVAL keep them
+	 * apart). Not valid: the inode was dirty then. */
+	bool i_stamp_valid;
+	struct timespec i_stamp_mtime, i_stamp_ctime;
+	int64_t i_stamp_size;
+	uint64_t i_stamp_ino;
 
 	/* under the table lock */
 	unsigned i_count;
 	unsigned i_state;
 	struct list_head i_hash;
+	struct list_head i_lru; /* in the table's unused list while i_count == 0 */
 };
 
 struct inode_table {
@@ -75,7 +118,11 @@ struct inode_table {
 	struct list_head *buckets;
 	unsigned nbuckets;
 	unsigned long nr_inodes;
-	uint64_t evict_seq; /* bumped (under lock) each time an inode is unhashed */
+	/* bumped (under lock) each time an inode is unhashed, or leaves the
+	 * I_FREEING / I_REVAL state */
+	uint64_t evict_seq;
+	struct list_head unused; /* i_count 0, hashed, not I_FREEING: oldest first */
+	unsigned long nr_unused;
 	/* atomics: direct I/O slow paths (fs/direct.c), for pc_get_stats */
 	uint64_t dio_retries, dio_dropped, dio_bounced;
 	struct wait_queue_head evict_wq;
@@ -106,11 +153,24 @@ void inode_set_name(struct inode *inode, const char *path);
  * with no lock held. 0 or -errno (-ENOMEM, store errors).
  */
 int iget_store(struct inode_table *t, struct store_inode *si, struct inode **out);
-/* Drops a reference; the last one evicts (see above) and returns the
- * writeback error met doing so, or 0: the caller must pass it on, the data
- * is lost (and the file is added to the table's unwritten list). Called
- * with no lock held. */
+/* Drops a reference. The last one keeps the inode cached unused (see
+ * above) and returns 0, or evicts a file with no name left; the error of an
+ * eviction (prune included) is returned: the caller must pass it on, and
+ * when writing the data back failed the data is lost (the file is added to
+ * the table's unwritten list). Called with no lock held. */
 int iput(struct inode *inode);
+/* The file (@dev, @ino) lost a name (unlink, rename over it): if its inode
+ * is cached unused and the file has no name left, evict it now. No lock
+ * held. */
+void inode_table_forget(struct inode_table *t, uint64_t dev, uint64_t ino);
+/* Engine close: evicts every unused inode, writing it back. Returns the
+ * first error met, or an unseen writeback error of one of them, else 0. */
+int inode_table_evict_all(struct inode_table *t);
+/* syncfs: writes back and waits for every cached inode of @t, unused ones
+ * included, and syncs its store inode (each referenced in turn, under no
+ * lock). The first error, or 0. The table lock (leaf) only to take the
+ * references. */
+int sync_inodes(struct inode_table *t);
 /* stat(2) of a store path: the store's attributes, with the size of the
  * file's inode when it has one (dirty data may extend it; an inode being
  * evicted still has the right size). No lock held by the caller. */

@@ -29,7 +29,15 @@ struct lock_class_key {
 	uint32_t registered;
 };
 
-#define DEFINE_LOCK_CLASS(var, nm) struct lock_class_key var = { .name = (nm) }
+#define DEFINE_LOCK_CLASS(var, nm) struct lock_class_key var = {.name = (nm)}
+
+/* The contention of one set of locks, whatever their classes: an engine's
+ * (struct mm_cache). A sleeping acquisition is added to the sink of the
+ * task that slept (task->lock_sink, set by whoever runs work for the set:
+ * the API's entry points, the fault path, the writeback thread). Atomics. */
+struct lock_sink {
+	uint64_t contended, wait_ns;
+};
 
 /* Accounts one sleep of @ns nanoseconds in state @state (0 or 1). */
 void lockstat_contended(struct lock_class_key *key, int state, uint64_t ns);

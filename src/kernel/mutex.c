@@ -48,6 +48,7 @@ static void mutex_lock_slow(struct mutex *m)
 	lockstat_contended(m->key, 0, ns);
 	t->stats.lock_waits++;
 	t->stats.lock_wait_ns += ns;
+	lock_sink_account(t, ns);
 }
 
 void __mutex_lock(struct mutex *m, unsigned subclass, struct src_loc loc)

@@ -84,6 +84,7 @@ static void rwsem_wait(struct rw_semaphore *sem, bool writer)
 	lockstat_contended(sem->key, writer ? 0 : 1, ns);
 	t->stats.lock_waits++;
 	t->stats.lock_wait_ns += ns;
+	lock_sink_account(t, ns);
 }
 
 static bool read_trylock_fast(struct rw_semaphore *sem)

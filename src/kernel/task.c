@@ -5,6 +5,7 @@
  * task_list_lock, a leaf pthread mutex that nothing else nests inside.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,17 @@ static void task_key_init(void)
 		abort();
 }
 
+bool task_check_sigmask(struct task *t)
+{
+	sigset_t set;
+	bool blocked = false;
+
+	if (!pthread_sigmask(SIG_BLOCK, NULL, &set))
+		blocked = sigismember(&set, SIGSEGV) == 1 || sigismember(&set, SIGBUS) == 1;
+	t->fault_sigs_blocked = blocked;
+	return blocked;
+}
+
 struct task *task_create_current(void)
 {
 	struct task *t = calloc(1, sizeof(*t));
@@ -51,6 +63,7 @@ struct task *task_create_current(void)
 	if (pthread_getname_np(pthread_self(), t->name, sizeof(t->name)))
 		snprintf(t->name, sizeof(t->name), "tid%d", t->tid);
 	INIT_LIST_HEAD(&t->all);
+	task_check_sigmask(t);
 	pthread_once(&task_key_once, task_key_init);
 	pthread_setspecific(task_key, t);
 	pthread_mutex_lock(&task_list_lock);

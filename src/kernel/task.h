@@ -17,6 +17,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 
+#include "kernel/lockstat.h"
 #include "kernel/compiler.h"
 #include "kernel/list.h"
 #include "kernel/raw_spinlock.h"
@@ -62,6 +63,10 @@ struct task {
 
 	/* Faults: depth of pagefault_disable(); DIO's faults-disabled mapping. */
 	int pagefault_disabled;
+	/* The thread blocked SIGSEGV or SIGBUS when its mask was last looked
+	 * at (task creation, task_check_sigmask): its user copies then run
+	 * without signals (mm/uaccess.c). */
+	bool fault_sigs_blocked;
 	struct address_space *fdm;
 	bool fdm_dropped;
 
@@ -78,6 +83,9 @@ struct task {
 	struct sched_thread *sched;
 
 	struct task_stats stats;
+	/* Where this thread's lock sleeps are also counted (the engine it runs
+	 * a call of), or NULL. Written by the thread itself. */
+	struct lock_sink *lock_sink;
 	/* TSan: a lock operation between pre_lock and post_lock (abandon closes it). */
 	void *tsan_lock;
 	unsigned tsan_flags;
@@ -87,6 +95,9 @@ struct task {
 
 extern __thread struct task *__current_task;
 struct task *task_create_current(void);
+/* Looks at the calling thread's signal mask again (a system call):
+ * sets t->fault_sigs_blocked and returns it. */
+bool task_check_sigmask(struct task *t);
 
 static inline struct task *get_current(void)
 {
@@ -96,6 +107,17 @@ static inline struct task *get_current(void)
 	return t;
 }
 #define current (get_current())
+
+/* Counts one lock sleep of @ns in @t's lock sink (lockstat.h), if any. */
+static inline void lock_sink_account(struct task *t, uint64_t ns)
+{
+	struct lock_sink *s = t->lock_sink;
+
+	if (s) {
+		__atomic_fetch_add(&s->contended, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&s->wait_ns, ns, __ATOMIC_RELAXED);
+	}
+}
 
 /* pagefault_disable(): user-memory accesses in this section must not sleep in
  * our fault handler; the handler makes the copy return short instead. */

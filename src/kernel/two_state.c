@@ -63,6 +63,7 @@ void __two_state_lock(struct two_state_lock *l, enum two_state s, unsigned subcl
 		lockstat_contended(l->key, s, ns);
 		t->stats.lock_waits++;
 		t->stats.lock_wait_ns += ns;
+		lock_sink_account(t, ns);
 	}
 	tsan_post_lock(l, TSAN_READ);
 	lock_acquired(l);

@@ -39,7 +39,7 @@ errseq_t errseq_set(errseq_t *eseq, int err)
 	return next;
 }
 
-bool errseq_test_sample_current;
+TEST_SWITCH(errseq_test_sample_current);
 
 errseq_t errseq_sample(errseq_t *eseq)
 {

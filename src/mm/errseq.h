@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "kernel/testswitch.h"
 
 typedef uint32_t errseq_t;
 
@@ -22,7 +23,7 @@ errseq_t errseq_set(errseq_t *eseq, int err);
 errseq_t errseq_sample(errseq_t *eseq);
 /* Tests: errseq_sample returns the current value even when nobody has seen
  * the error (a file opened after an unseen error is never told of it). */
-extern bool errseq_test_sample_current;
+DECLARE_TEST_SWITCH(errseq_test_sample_current);
 /* 0 if no error since @since, else -errno. */
 int errseq_check(errseq_t *eseq, errseq_t since);
 /* As errseq_check, and move *since to now (marking the error seen). */

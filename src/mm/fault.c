@@ -21,15 +21,22 @@
  * Sequence (docs/design.md §7.7): mm lock shared → find the view (not
  * ours: return false, the hook chains) → page beyond EOF: false (SIGBUS) →
  * page uptodate and a read (or a view without write-notify): install it and
- * up to FAULT_AROUND uptodate neighbours, done → else pin the view, drop the
- * mm lock (H7: store I/O never runs under it), ADD → (write: the block's
- * delayed-allocation reservation, store_reserve; -ENOSPC: SIGBUS) → page
- * lock → fill → (write: set_page_dirty = page_mkwrite) → install → unlock.
- * munmap (vma.c) waits for the pins of a view to drain before unmapping it.
+ * its uptodate neighbours (fault-around), done, unless it carried
+ * PG_readahead: then pin the view, drop the mm lock and read the next
+ * window (do_async_mmap_readahead) → else pin the view, drop the mm lock
+ * (H7: store I/O never runs under it), a miss reads ahead first
+ * (do_sync_mmap_readahead: read-around, or from the fault for
+ * MADV_SEQUENTIAL; none once mmap_miss says access is random), ADD →
+ * (write: the block's delayed-allocation reservation, store_reserve;
+ * -ENOSPC: SIGBUS) → page lock → fill → (write: set_page_dirty =
+ * page_mkwrite) → install → unlock → fault-around of what was read (mm lock
+ * shared again). munmap (vma.c) waits for the pins of a view to drain
+ * before unmapping it.
  */
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <ucontext.h>
 
 #include "kernel/lockdep.h"
@@ -41,9 +48,12 @@
 #include "mm/uaccess.h"
 #include "mm/vma.h"
 
-#define FAULT_AROUND 16
+#define FAULT_AROUND	 16  /* pages: the aligned block around a fault */
+#define FAULT_AROUND_SEQ 128 /* pages ahead of a sequential fault */
+#define MMAP_LOTSAMISS	 100 /* the kernel's: read-around stops above */
 
-bool mm_fault_test_keep_mm_lock;
+TEST_SWITCH(mm_fault_test_keep_mm_lock);
+TEST_SWITCH(mm_fault_test_no_mmap_miss);
 
 /* Makes @page visible at @addr in @v: writable if @writable (a dirtied
  * page of a write-notify view, or a store to a private view: the kernel
@@ -65,52 +75,168 @@ pgoff_t eof_pages(struct address_space *m)
 	return (pgoff_t)((size + (int64_t)PAGE_SIZE - 1) >> PAGE_SHIFT);
 }
 
+void fault_ra_init(struct vma *v)
+{
+	v->ra.ra_pages = v->mapping->cache->fault_ra_pages;
+	v->ra.prev_index = (pgoff_t)-1;
+	v->advice = MADV_NORMAL;
+}
+
+/* Access looks sequential: MADV_SEQUENTIAL, or the fault is on the page
+ * right after the run installed at the previous fault. */
+static bool fault_sequential(struct vma *v, pgoff_t index)
+{
+	return READ_ONCE(v->advice) == MADV_SEQUENTIAL || index == READ_ONCE(v->ra.prev_index) + 1;
+}
+
+/* Fallback view: page @addr (aligned) accessible again if still uptodate. */
+static void fb_reinstall(struct vma *v, uintptr_t addr)
+{
+	struct page *p = find_get_page(&v->mapping->i_pages, vma_index(v, addr));
+
+	if (!p)
+		return;
+	if (trylock_page(p)) {
+		if (p->mapping == v->mapping && PageUptodate(p))
+			(void)install_page(v, addr, p, false);
+		unlock_page(p);
+	}
+	put_page(p);
+}
+
 /* Read fault-around: install uptodate cached neighbours of @addr (mm lock
  * shared held; no page lock: a page truncated meanwhile has its frame
  * punched, which unmaps it again. A uffd view maps each run of uptodate
  * neighbours with one call, holding a reference on each page of the run
  * across it. A fallback view takes each page's lock by trylock: the
- * removal hook must see the page it protects). */
-void fault_around(struct vma *v, uintptr_t addr)
+ * removal hook must see the page it protects). A PG_readahead page is left
+ * unmapped, and nothing after it, as filemap_map_pages does: its access
+ * must fault to start the next readahead window. */
+unsigned fault_around(struct vma *v, uintptr_t addr)
 {
 	uintptr_t page_addr = addr & ~(uintptr_t)(PAGE_SIZE - 1);
-	uintptr_t from = page_addr & ~(uintptr_t)(FAULT_AROUND * PAGE_SIZE - 1);
+	pgoff_t index = vma_index(v, page_addr), seq_end = index;
+	bool seq = fault_sequential(v, index), gap = false;
+	uintptr_t from, to;
 	pgoff_t eof = eof_pages(v->mapping);
 	struct page *run[FAULT_AROUND];
 	uintptr_t run_start = 0;
-	unsigned nr = 0;
+	unsigned nr = 0, installed = 0;
 
+	if (seq) { /* ahead of the fault only, further */
+		from = page_addr;
+		to = page_addr + FAULT_AROUND_SEQ * PAGE_SIZE;
+	} else {
+		from = page_addr & ~(uintptr_t)(FAULT_AROUND * PAGE_SIZE - 1);
+		to = from + FAULT_AROUND * PAGE_SIZE;
+	}
 	if (from < v->start)
 		from = v->start;
+	if (to > v->end || to < from)
+		to = v->end;
 	for (uintptr_t a = from;; a += PAGE_SIZE) {
 		struct page *p = NULL;
-		bool more =
-		    a < v->end && a < from + FAULT_AROUND * PAGE_SIZE && vma_index(v, a) < eof;
+		bool more = a < to && vma_index(v, a) < eof, took = false;
 
 		if (more && a != page_addr)
 			p = find_get_page(&v->mapping->i_pages, vma_index(v, a));
+		if (p && PageReadahead(p)) {
+			put_page(p); /* the next window starts here: stop */
+			p = NULL;
+			more = false;
+		}
 		if (p && !v->fallback && PageUptodate(p)) {
 			if (!nr)
 				run_start = a;
 			run[nr++] = p;
-			continue;
+			took = true;
 		}
-		if (nr) { /* the run ends before @a */
+		if (nr && (!took || nr == FAULT_AROUND || !more)) {
 			uffd_install_run(v, run_start, run_start + nr * PAGE_SIZE);
+			installed += nr;
 			while (nr)
 				put_page(run[--nr]);
 		}
+		if (p && !took && v->fallback && trylock_page(p)) {
+			long vmas = mm_fallback_vmas();
+
+			if (p->mapping == v->mapping && PageUptodate(p) &&
+			    !install_page(v, a, p, false)) {
+				took = true;
+				installed++;
+			}
+			unlock_page(p);
+			if (mm_fallback_vmas() < vmas) {
+				/* Over the VMA budget the view went back to
+				 * PROT_NONE, the faulting page with it: give
+				 * that one back and stop (or it faults again,
+				 * forever). */
+				fb_reinstall(v, page_addr);
+				more = false;
+			}
+		}
+		if (p && (v->fallback || !took)) /* uffd: the run holds it */
+			put_page(p);
+		if (a > page_addr && more && !gap) {
+			if (took)
+				seq_end = vma_index(v, a);
+			else
+				gap = true;
+		}
 		if (!more)
 			break;
-		if (!p)
-			continue;
-		if (v->fallback && trylock_page(p)) {
-			if (p->mapping == v->mapping && PageUptodate(p))
-				(void)install_page(v, a, p, false);
-			unlock_page(p);
-		}
-		put_page(p);
 	}
+	/* Where a sequential reader's next fault will be: right after this. */
+	WRITE_ONCE(v->ra.prev_index, seq_end);
+	return installed;
+}
+
+/* A fault on a cached page, or fault-around, used @n pages the fault
+ * path's readahead (or the cache) provided: the kernel's mmap_miss
+ * bookkeeping of hits. */
+static void mmap_hits(struct vma *v, unsigned n)
+{
+	unsigned miss = READ_ONCE(v->mmap_miss);
+
+	if (miss)
+		WRITE_ONCE(v->mmap_miss, miss > n ? miss - n : 0);
+}
+
+/*
+ * The kernel's do_sync_mmap_readahead: the page at @index missed. Nothing
+ * held. MADV_RANDOM: none. MADV_SEQUENTIAL: a readahead window from the
+ * fault. Otherwise read-around (ra_pages centred on the fault, the async
+ * mark a quarter from its end) while hits keep up with misses: mmap_miss
+ * counts misses and fault-around/cached hits take it down; above
+ * MMAP_LOTSAMISS (random access) only the faulting page is read.
+ */
+static void fault_sync_readahead(struct vma *v, pgoff_t index)
+{
+	int advice = READ_ONCE(v->advice);
+	unsigned miss;
+
+	if (advice == MADV_RANDOM || !READ_ONCE(v->ra.ra_pages))
+		return;
+	if (advice == MADV_SEQUENTIAL) {
+		page_cache_fault_readahead(v->mapping, &v->ra, index, false);
+		return;
+	}
+	miss = READ_ONCE(v->mmap_miss);
+	if (miss < MMAP_LOTSAMISS * 10)
+		WRITE_ONCE(v->mmap_miss, ++miss);
+	if (miss > MMAP_LOTSAMISS && !READ_ONCE(mm_fault_test_no_mmap_miss))
+		return;
+	page_cache_read_around(v->mapping, &v->ra, index);
+}
+
+/* The kernel's do_async_mmap_readahead: a fault reached the PG_readahead
+ * page at @index (its mark already cleared): read the next window. Nothing
+ * held. */
+static void fault_async_readahead(struct vma *v, pgoff_t index)
+{
+	if (READ_ONCE(v->advice) == MADV_RANDOM)
+		return;
+	page_cache_fault_readahead(v->mapping, &v->ra, index, true);
 }
 
 /* The slow path (fault_internal.h). */
@@ -119,9 +245,14 @@ bool fault_fill(struct vma *v, uintptr_t addr, bool write)
 	struct address_space *m = v->mapping;
 	pgoff_t index = vma_index(v, addr);
 	struct page *page;
-	bool ok = false;
+	bool ok = false, around = false;
 	int err = 0;
 
+	page = find_get_page(&m->i_pages, index);
+	if (page)
+		put_page(page);
+	else if (index < eof_pages(m))
+		fault_sync_readahead(v, index); /* nothing held */
 	reclaim_if_needed(m->cache, 1);
 	if (!fault_dio_lock_add(m, index)) /* ADD, or the DIO rule (fault_dio.c) */
 		return false;
@@ -170,11 +301,21 @@ bool fault_fill(struct vma *v, uintptr_t addr, bool write)
 		}
 		err = install_page(v, addr, page, dirty || (write && !v->shared));
 		ok = !err || err == -EFAULT; /* -EFAULT: faults again */
+		around = !err && !write;
 	}
 	unlock_page(page);
 	put_page(page);
 out:
 	filemap_invalidate_unlock_add(m);
+	if (around && !READ_ONCE(mm_fault_test_keep_mm_lock)) {
+		/* Map what the readahead brought in (the view is pinned; the
+		 * mm lock only keeps the registry still while we look). Not
+		 * counted as hits: mmap_miss must still see random access. */
+		down_read(&mm.lock);
+		if (find_vma(addr) == v)
+			fault_around(v, addr);
+		up_read(&mm.lock);
+	}
 	return ok;
 }
 
@@ -234,25 +375,47 @@ bool mm_fault(int sig, siginfo_t *si, void *ucv)
 		return false; /* a protection fault, or a whole page beyond EOF: SIGBUS */
 	}
 	if (!write || !v->wp) {
-		page = find_get_page(&v->mapping->i_pages, vma_index(v, addr));
+		pgoff_t index = vma_index(v, addr);
+
+		page = find_get_page(&v->mapping->i_pages, index);
 		if (page && PageUptodate(page)) {
 			int err = install_page(v, addr, page, false);
+			bool marker = !err && PageReadahead(page) && TestClearPageReadahead(page);
+
 			put_page(page);
 			if (!err && !write)
-				fault_around(v, addr);
+				mmap_hits(v, 1 + fault_around(v, addr));
+			if (!marker) {
+				up_read(&mm.lock);
+				return !err || err == -EFAULT;
+			}
+			/* H7: the next window is read with the mm lock dropped. */
+			__atomic_fetch_add(&v->pins, 1, __ATOMIC_ACQUIRE);
 			up_read(&mm.lock);
-			return !err || err == -EFAULT;
+			fault_async_readahead(v, index);
+			__atomic_fetch_sub(&v->pins, 1, __ATOMIC_RELEASE);
+			return true;
 		}
 		if (page)
 			put_page(page);
+		/* A miss: first map the neighbours already cached and count
+		 * them as hits, as do_read_fault's fault-around before
+		 * filemap_fault does (random access that lands near earlier
+		 * windows keeps its read-around). */
+		if (!page && !write)
+			mmap_hits(v, fault_around(v, addr));
 	}
 	return fault_slow(v, addr, write);
 }
 
 bool fault_slow(struct vma *v, uintptr_t addr, bool write)
 {
+	struct task *t = current;
+	struct lock_sink *sink = t->lock_sink;
 	bool ok;
 
+	/* Lock sleeps from here on are the view's engine's. */
+	t->lock_sink = &v->mapping->cache->lock_stats;
 	__atomic_fetch_add(&v->pins, 1, __ATOMIC_ACQUIRE);
 	if (mm_fault_test_keep_mm_lock) {
 		ok = fault_fill(v, addr, write);
@@ -262,5 +425,6 @@ bool fault_slow(struct vma *v, uintptr_t addr, bool write)
 		ok = fault_fill(v, addr, write);
 	}
 	__atomic_fetch_sub(&v->pins, 1, __ATOMIC_RELEASE);
+	t->lock_sink = sink;
 	return ok;
 }

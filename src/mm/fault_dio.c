@@ -27,8 +27,8 @@
 #include "kernel/task.h"
 #include "mm/fault_dio.h"
 
-bool fault_dio_test_no_order;
-bool fault_dio_test_no_self_rule;
+TEST_SWITCH(fault_dio_test_no_order);
+TEST_SWITCH(fault_dio_test_no_self_rule);
 
 /* The DIO range and what the handler did, for this thread's DIO. */
 static __thread struct {

@@ -40,6 +40,7 @@
 
 #include "mm/direct_io.h"
 #include "mm/filemap.h"
+#include "kernel/testswitch.h"
 
 /* The validator subclass of a DIO's BLOCK (held across user faults). */
 #define DIO_BLOCK_SUBCLASS 2
@@ -59,9 +60,9 @@ bool fault_dio_lock_add(struct address_space *m, pgoff_t index);
 
 /* Test switch (H5): block on ADD whatever the address order (the rule's
  * trylock + drop-and-retry off): two DIOs between two files can deadlock. */
-extern bool fault_dio_test_no_order;
+DECLARE_TEST_SWITCH(fault_dio_test_no_order);
 /* Test switch (H4): a fault of the DIO's own file waits for ADD like any
  * other fault, under the DIO's own BLOCK: the DIO waits for itself. */
-extern bool fault_dio_test_no_self_rule;
+DECLARE_TEST_SWITCH(fault_dio_test_no_self_rule);
 
 #endif

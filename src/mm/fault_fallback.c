@@ -64,7 +64,7 @@ static struct {
 } fb;
 static pthread_once_t fb_once = PTHREAD_ONCE_INIT;
 
-long mm_fallback_test_vma_budget;
+TEST_KNOB(long, mm_fallback_test_vma_budget);
 
 static long read_max_map_count(void)
 {

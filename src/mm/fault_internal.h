@@ -41,6 +41,12 @@ struct vma {
 	uint8_t *pte;		  /* per page: FB_* state | user prot << FB_PROT_SHIFT */
 	long nvmas;		  /* kernel VMAs the view is split into now */
 	struct list_head fb_link; /* fb.views */
+	/* Fault-path readahead (fault.c; the kernel keeps these in the
+	 * mapped file's f_ra): relaxed atomics, field by field. ra.prev_index
+	 * is the last page of the run installed at the last fault. */
+	struct file_ra_state ra;
+	unsigned mmap_miss; /* misses minus hits: read-around stops above MMAP_LOTSAMISS */
+	int advice;	    /* MADV_NORMAL, MADV_SEQUENTIAL or MADV_RANDOM */
 };
 
 struct mm_state {
@@ -75,8 +81,13 @@ pgoff_t eof_pages(struct address_space *m);
 bool fault_fill(struct vma *v, uintptr_t addr, bool write);
 /* mm lock shared held, dropped: pins @v, fault_fill, unpins. */
 bool fault_slow(struct vma *v, uintptr_t addr, bool write);
-/* Installs up to FAULT_AROUND uptodate neighbours of @addr. mm lock shared. */
-void fault_around(struct vma *v, uintptr_t addr);
+/* Installs uptodate neighbours of @addr: the FAULT_AROUND-aligned block
+ * around it, or, when access is sequential, up to FAULT_AROUND_SEQ pages
+ * from it; stops short of a PG_readahead page (its access must fault to
+ * start the next window). Returns how many it installed. mm lock shared. */
+unsigned fault_around(struct vma *v, uintptr_t addr);
+/* Sets @v's ra_pages and advice at mm_map (vma.c). */
+void fault_ra_init(struct vma *v);
 
 /* The fault hook (uaccess_set_fault_hook, installed by vma.c): true if the
  * fault was on one of our views and is served. */

@@ -272,6 +272,9 @@ int filemap_fill_pages(struct address_space *m, struct page **pages, unsigned nr
 		frames_populate(base, (size_t)n * PAGE_SIZE);
 		e = fill_run(m, base, (int64_t)(pages[i]->index << PAGE_SHIFT),
 			     (size_t)n * PAGE_SIZE);
+		/* pc_stats misses: every page read from the store */
+		if (!e)
+			cache_stat_add(&m->cache->stats.misses, n);
 		for (unsigned k = i; k < i + n; k++) {
 			assert(PageLocked(pages[k]) &&
 			       pages[k]->index == pages[i]->index + (k - i));
@@ -334,7 +337,7 @@ static int filemap_update_page(struct address_space *m, struct page *page)
 }
 
 struct read_stats {
-	uint64_t hits, misses;
+	uint64_t hits; /* misses: filemap_fill_pages counts each page it reads */
 };
 
 /* The page at @index, uptodate, with a reference; NULL with *err. */
@@ -356,11 +359,8 @@ static struct page *filemap_get_read_page(struct address_space *m, struct file_r
 				page_cache_async_readahead(m, ra, index, last - index + 1);
 			return page;
 		}
-		if (!counted) {
-			st->misses++;
-			counted = true;
-		}
-		if (nowait) { /* I/O or a sleeping lock would follow */
+		counted = true; /* not a hit: a store read counts as the miss */
+		if (nowait) {	/* I/O or a sleeping lock would follow */
 			if (page)
 				put_page(page);
 			*err = -EAGAIN;
@@ -443,7 +443,7 @@ ssize_t filemap_read(struct address_space *m, struct file_ra_state *ra, struct i
 		     int64_t pos, int flags)
 {
 	struct page *pages[FILEMAP_READ_BATCH];
-	struct read_stats st = {0, 0};
+	struct read_stats st = {0};
 	size_t total = 0;
 	int err = 0;
 
@@ -518,6 +518,5 @@ ssize_t filemap_read(struct address_space *m, struct file_ra_state *ra, struct i
 		}
 	}
 	cache_stat_add(&m->cache->stats.hits, st.hits);
-	cache_stat_add(&m->cache->stats.misses, st.misses);
 	return total ? (ssize_t)total : err;
 }

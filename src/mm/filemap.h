@@ -44,6 +44,7 @@ struct mm_cache {
 	enum lock_policy policy;
 	unsigned long mem_limit_pages;	/* reclaim keeps nr_pages <= this */
 	unsigned long ra_max_pages;	/* largest readahead window */
+	unsigned long fault_ra_pages;	/* the fault path's (>= ra_max_pages) */
 	unsigned long dirty_background; /* pages: background writeback starts above */
 	unsigned long dirty_limit;	/* pages: writers throttle above */
 	unsigned writeback_interval_ms;
@@ -67,16 +68,20 @@ struct mm_cache {
 	struct { /* atomics; pc_get_stats() reads them */
 		uint64_t hits, misses, readahead_pages, written_back_pages, reclaimed_pages;
 		uint64_t throttled_writes, write_retries;
+		uint64_t fault_readahead_pages; /* of readahead_pages: by page faults */
 	} stats;
+	/* Sleeps in any lock while working for this cache (its engine). */
+	struct lock_sink lock_stats;
 };
 
 /* Limits of an engine's cache; a 0 stands for its default (mm/defaults.h). */
 struct mm_cache_config {
 	enum lock_policy policy;
-	size_t mem_limit;	 /* bytes */
-	size_t readahead_max;	 /* bytes */
-	size_t dirty_background; /* bytes */
-	size_t dirty_limit;	 /* bytes */
+	size_t mem_limit;	    /* bytes */
+	size_t readahead_max;	    /* bytes */
+	size_t fault_readahead_max; /* bytes; 0: readahead_max */
+	size_t dirty_background;    /* bytes */
+	size_t dirty_limit;	    /* bytes */
 	unsigned writeback_interval_ms;
 	unsigned dirty_expire_ms; /* 0: every periodic pass writes all dirty data */
 };
@@ -131,6 +136,24 @@ static inline int64_t i_size_read(const struct address_space *m)
 static inline void i_size_write(struct address_space *m, int64_t size)
 {
 	__atomic_store_n(&m->i_size, size, __ATOMIC_RELEASE);
+}
+
+/* No dirty page and none under writeback (lock-free snapshot). */
+static inline bool mapping_clean(struct address_space *m)
+{
+	return __atomic_load_n(&m->nrdirty, __ATOMIC_ACQUIRE) == 0 &&
+	       !page_index_tagged(&m->i_pages, PAGECACHE_TAG_WRITEBACK);
+}
+/* The writeback error recorded in m->wb_err that no file has seen yet
+ * (fsync, close of the engine), or 0. Lock-free. */
+static inline int mapping_unseen_error(struct address_space *m)
+{
+	errseq_t cur = __atomic_load_n(&m->wb_err, __ATOMIC_ACQUIRE);
+
+	/* errseq_sample gives 0 for an error nobody has seen */
+	if (!cur || errseq_sample(&m->wb_err) != 0)
+		return 0;
+	return errseq_check(&m->wb_err, 0);
 }
 
 int mapping_init(struct address_space *m, struct mm_cache *c, struct store_inode *host,

@@ -79,7 +79,7 @@ static int write_begin(struct address_space *m, int64_t pos, size_t len, bool no
 			put_page(page);
 			continue;
 		}
-		cache_stat_add(&m->cache->stats.misses, 1);
+		/* a miss only if filled from the store (filemap_fill_pages) */
 		page = add_to_page_cache_locked(m, index, &err);
 		if (page) {
 			frames_populate(page_address(page), PAGE_SIZE);

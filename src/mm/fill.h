@@ -27,6 +27,14 @@ void page_cache_sync_readahead(struct address_space *m, struct file_ra_state *ra
 void page_cache_async_readahead(struct address_space *m, struct file_ra_state *ra, pgoff_t index,
 				unsigned long req);
 
+/* The fault path's (fault.c): readahead from @index (ra_pages of it, or, a
+ * PG_readahead page reached (@marker), the next window), and read-around:
+ * ra_pages centred on @index with the async mark a quarter from the end.
+ * Nothing held; ADD taken by trylock (skipped when that fails). */
+void page_cache_fault_readahead(struct address_space *m, struct file_ra_state *ra, pgoff_t index,
+				bool marker);
+void page_cache_read_around(struct address_space *m, struct file_ra_state *ra, pgoff_t index);
+
 static inline void cache_stat_add(uint64_t *stat, uint64_t n)
 {
 	if (n)

@@ -19,6 +19,7 @@
 #define PC_MM_INTERNAL_H
 
 #include "mm/filemap.h"
+#include "kernel/testswitch.h"
 
 /* ---- filemap core, used by writeback and reclaim ---- */
 
@@ -51,10 +52,10 @@ bool clear_page_dirty_for_io(struct page *page);
 int writepage(struct page *page);
 /* Test switch: writepage drops the DIRTY tag before it sets the WRITEBACK
  * tag (test_writeback shows a write-and-wait then missing the page). */
-extern bool writeback_test_untag_early;
+DECLARE_TEST_SWITCH(writeback_test_untag_early);
 /* Tests: periodic writeback ignores the dirty age (writes only above
  * dirty_background): data stays dirty in the cache however old it is. */
-extern bool writeback_test_no_expire;
+DECLARE_TEST_SWITCH(writeback_test_no_expire);
 /* Before dirtying a page: start background writeback above
  * dirty_background, and make the caller wait while nr_dirty is above
  * dirty_limit. Returns 0, or the store's writeback error when the cache is
@@ -70,7 +71,7 @@ bool mapping_wb_failing(const struct address_space *m);
  * reclaim and every background pass, and a throttled writer whose
  * writeback fails goes on dirtying (the retry storm and unbounded growth
  * before the back-off; test_enospc shows both). */
-extern bool writeback_test_retry_failing;
+DECLARE_TEST_SWITCH(writeback_test_retry_failing);
 /* Throttled writers of a failing mapping turned away between two probes. */
 #define WB_FAIL_PROBE 64
 /* Background writeback thread lifetime (called by mm_cache_init/destroy). */

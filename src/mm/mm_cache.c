@@ -38,6 +38,10 @@ int mm_cache_init(struct mm_cache *c, const struct mm_cache_config *config)
 	c->mem_limit_pages =
 	    max_t(unsigned long, bytes_to_pages(cfg.mem_limit), MM_MIN_MEM_LIMIT_PAGES);
 	c->ra_max_pages = max_t(unsigned long, bytes_to_pages(cfg.readahead_max), 1);
+	/* At most 1/16 of the cache per window. */
+	c->fault_ra_pages =
+	    min_t(unsigned long, bytes_to_pages(cfg.fault_readahead_max), c->mem_limit_pages / 16);
+	c->fault_ra_pages = max_t(unsigned long, c->fault_ra_pages, c->ra_max_pages);
 	c->dirty_limit = max_t(unsigned long, bytes_to_pages(cfg.dirty_limit), 2);
 	c->dirty_background = max_t(unsigned long, bytes_to_pages(cfg.dirty_background), 1);
 	/* As the kernel does: background writeback starts below the hard limit. */

@@ -8,7 +8,12 @@
  * mark) grows the window (x4 while small, then x2, up to ra_pages); random
  * access reads only the pages asked for and leaves the window alone.
  *
- * Locks: readahead triggered by reads takes ADD by trylock and skips the
+ * Page faults on views read ahead too (fault.c, the kernel's
+ * do_sync_mmap_readahead/do_async_mmap_readahead): a window around the
+ * faulting page (read-around), or from it for a sequential view, and the
+ * next window when a fault reaches a PG_readahead page.
+ *
+ * Locks: readahead triggered by reads and faults takes ADD by trylock and skips the
  * window if that fails (bcachefs: a reader must not block a truncate or DIO
  * for pages nobody asked for; the read then fills its own page under a
  * blocking ADD). force_page_cache_readahead (fadvise WILLNEED) takes ADD
@@ -74,11 +79,13 @@ static void ra_submit_run(struct address_space *m, struct page **run, unsigned n
 
 /*
  * Reads the missing pages of [index, index + nr) (clamped to EOF), marking
- * the page at index + nr - lookahead with PG_readahead. Pages from
- * @demand_end on count as read ahead. Caller holds ADD (policy allowing).
+ * the page at index + nr - lookahead with PG_readahead. Pages outside
+ * [demand_start, demand_end) count as read ahead (and, if @fault, as read
+ * ahead by the fault path). Caller holds ADD (policy allowing).
  */
 static void read_pages_range(struct address_space *m, pgoff_t index, unsigned long nr,
-			     unsigned long lookahead, pgoff_t demand_end)
+			     unsigned long lookahead, pgoff_t demand_start, pgoff_t demand_end,
+			     bool fault)
 {
 	struct page *run[RA_BATCH];
 	unsigned n = 0;
@@ -105,7 +112,7 @@ static void read_pages_range(struct address_space *m, pgoff_t index, unsigned lo
 		}
 		if (lookahead && i == nr - lookahead)
 			SetPageReadahead(page);
-		if (idx >= demand_end)
+		if (idx >= demand_end || idx < demand_start)
 			ahead++;
 		run[n++] = page;
 		if (n == RA_BATCH) {
@@ -115,11 +122,14 @@ static void read_pages_range(struct address_space *m, pgoff_t index, unsigned lo
 	}
 	ra_submit_run(m, run, n);
 	cache_stat_add(&m->cache->stats.readahead_pages, ahead);
+	if (fault)
+		cache_stat_add(&m->cache->stats.fault_readahead_pages, ahead);
 }
 
 /* Clamps to EOF, takes ADD (trylock unless @block), reads. */
 static void do_page_cache_ra(struct address_space *m, pgoff_t index, unsigned long nr,
-			     unsigned long lookahead, pgoff_t demand_end, bool block)
+			     unsigned long lookahead, pgoff_t demand_start, pgoff_t demand_end,
+			     bool block, bool fault)
 {
 	int64_t isize = i_size_read(m);
 	pgoff_t end_index;
@@ -140,7 +150,7 @@ static void do_page_cache_ra(struct address_space *m, pgoff_t index, unsigned lo
 		filemap_invalidate_lock_add(m);
 	else if (!filemap_invalidate_trylock_add(m))
 		return; /* a truncate, punch or DIO holds BLOCK: no speculative fills */
-	read_pages_range(m, index, nr, lookahead, demand_end);
+	read_pages_range(m, index, nr, lookahead, demand_start, demand_end, fault);
 	filemap_invalidate_unlock_add(m);
 }
 
@@ -158,7 +168,8 @@ static pgoff_t next_miss(struct address_space *m, pgoff_t index, unsigned long m
 }
 
 static void ondemand_readahead(struct address_space *m, struct file_ra_state *ra,
-			       bool hit_readahead_marker, pgoff_t index, unsigned long req)
+			       bool hit_readahead_marker, pgoff_t index, unsigned long req,
+			       bool fault)
 {
 	unsigned long max = READ_ONCE(ra->ra_pages);
 	pgoff_t start = READ_ONCE(ra->start), prev = READ_ONCE(ra->prev_index);
@@ -196,7 +207,7 @@ static void ondemand_readahead(struct address_space *m, struct file_ra_state *ra
 	if (index - prev <= 1)
 		goto initial;
 	/* Random access: read just what was asked; the window stays as it is. */
-	do_page_cache_ra(m, index, req, 0, index + req, false);
+	do_page_cache_ra(m, index, req, 0, index, fault ? index + 1 : index + req, false, fault);
 	return;
 
 initial:
@@ -219,7 +230,9 @@ readit:
 	WRITE_ONCE(ra->start, start);
 	WRITE_ONCE(ra->size, size);
 	WRITE_ONCE(ra->async_size, async);
-	do_page_cache_ra(m, start, size, async, index + req, false);
+	/* A fault asks for one page: the rest of its window is read ahead. */
+	do_page_cache_ra(m, start, size, async, index, fault ? index + 1 : index + req, false,
+			 fault);
 }
 
 void page_cache_sync_readahead(struct address_space *m, struct file_ra_state *ra, pgoff_t index,
@@ -227,7 +240,7 @@ void page_cache_sync_readahead(struct address_space *m, struct file_ra_state *ra
 {
 	if (!READ_ONCE(ra->ra_pages))
 		return; /* FADV_RANDOM: the read fills its own pages */
-	ondemand_readahead(m, ra, false, index, req);
+	ondemand_readahead(m, ra, false, index, req, false);
 }
 
 void page_cache_async_readahead(struct address_space *m, struct file_ra_state *ra, pgoff_t index,
@@ -235,7 +248,28 @@ void page_cache_async_readahead(struct address_space *m, struct file_ra_state *r
 {
 	if (!READ_ONCE(ra->ra_pages))
 		return;
-	ondemand_readahead(m, ra, true, index, req);
+	ondemand_readahead(m, ra, true, index, req, false);
+}
+
+void page_cache_fault_readahead(struct address_space *m, struct file_ra_state *ra, pgoff_t index,
+				bool marker)
+{
+	if (!READ_ONCE(ra->ra_pages))
+		return;
+	ondemand_readahead(m, ra, marker, index, marker ? 1 : READ_ONCE(ra->ra_pages), true);
+}
+
+void page_cache_read_around(struct address_space *m, struct file_ra_state *ra, pgoff_t index)
+{
+	unsigned long ra_pages = READ_ONCE(ra->ra_pages);
+	pgoff_t start = index > ra_pages / 2 ? index - ra_pages / 2 : 0;
+
+	if (!ra_pages)
+		return;
+	WRITE_ONCE(ra->start, start);
+	WRITE_ONCE(ra->size, ra_pages);
+	WRITE_ONCE(ra->async_size, ra_pages / 4);
+	do_page_cache_ra(m, start, ra_pages, ra_pages / 4, index, index + 1, false, true);
 }
 
 int force_page_cache_readahead(struct address_space *m, pgoff_t index, unsigned long nr)
@@ -253,7 +287,7 @@ int force_page_cache_readahead(struct address_space *m, pgoff_t index, unsigned 
 	while (nr) {
 		unsigned long chunk = min_t(unsigned long, nr, RA_FORCE_CHUNK);
 
-		do_page_cache_ra(m, index, chunk, 0, index, true);
+		do_page_cache_ra(m, index, chunk, 0, index, index, true, false);
 		index += chunk;
 		nr -= chunk;
 	}

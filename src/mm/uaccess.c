@@ -35,7 +35,10 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
 #include <ucontext.h>
+#include <unistd.h>
 
 #include "kernel/lockdep.h"
 #include "kernel/task.h"
@@ -118,9 +121,11 @@ static const struct {
 static struct sigaction prev_segv, prev_bus; /* written once, before ours is live */
 static uaccess_fault_fn fault_hook;	     /* atomic */
 static pthread_once_t uaccess_once = PTHREAD_ONCE_INIT;
+static bool uaccess_live; /* atomic: our handler is installed */
 
-/* The test switch of uaccess.h. */
-bool uaccess_test_faulting_nofault;
+/* The test switches of uaccess.h. */
+TEST_SWITCH(uaccess_test_faulting_nofault);
+TEST_SWITCH(uaccess_test_ignore_blocked);
 static int uaccess_init_err;
 
 static const char *extable_fixup(uintptr_t rip)
@@ -163,9 +168,10 @@ static void chain(int sig, siginfo_t *si, void *uc)
 	p->sa_handler(sig);
 }
 
-static void uaccess_handler(int sig, siginfo_t *si, void *ucv)
+bool uaccess_handle(int sig, siginfo_t *si, void *ucv)
 {
 	ucontext_t *uc = ucv;
+	bool handled = true;
 	int saved_errno = errno;
 	uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
 	const char *fixup = fault_is_synchronous(si) ? extable_fixup(rip) : NULL;
@@ -186,9 +192,16 @@ static void uaccess_handler(int sig, siginfo_t *si, void *ucv)
 		uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)fixup;
 		goto out;
 	}
-	chain(sig, si, uc);
+	handled = false;
 out:
 	errno = saved_errno;
+	return handled;
+}
+
+static void uaccess_handler(int sig, siginfo_t *si, void *uc)
+{
+	if (!uaccess_handle(sig, si, uc))
+		chain(sig, si, uc);
 }
 
 static void uaccess_install(void)
@@ -206,6 +219,13 @@ static void uaccess_install(void)
 	}
 	if (sigaction(SIGSEGV, &sa, NULL) || sigaction(SIGBUS, &sa, NULL))
 		uaccess_init_err = -errno;
+	else
+		__atomic_store_n(&uaccess_live, true, __ATOMIC_RELEASE);
+}
+
+bool uaccess_installed(void)
+{
+	return __atomic_load_n(&uaccess_live, __ATOMIC_ACQUIRE);
 }
 
 int uaccess_init(void)
@@ -219,6 +239,70 @@ void uaccess_set_fault_hook(uaccess_fault_fn fn)
 	__atomic_store_n(&fault_hook, fn, __ATOMIC_RELEASE);
 }
 
+/* ---- copies without signals (a thread that blocks SIGSEGV/SIGBUS) ---- */
+
+/* Up to this many pages per system call. */
+#define NOSIG_IOV 64
+
+/*
+ * Copies @n bytes between the library's @kbuf and the caller's @ubuf with
+ * process_vm_readv/writev on our own process: the kernel reads or writes
+ * the caller's memory and a bad address is an error, never a signal. One
+ * iovec per user page, so that a partial transfer (the kernel stops at the
+ * first iovec it cannot complete) ends at the first bad page, as a
+ * faulting copy would (to the page, not the byte). Returns bytes NOT
+ * copied. Pages of a view not yet touched count as bad (the kernel's own
+ * accesses do not fault into the engine).
+ */
+static size_t copy_nosignal(void *kbuf, void *ubuf, size_t n, bool to_user)
+{
+	struct iovec local[NOSIG_IOV], remote[NOSIG_IOV];
+	uintptr_t u = (uintptr_t)ubuf;
+	char *k = kbuf;
+	size_t done = 0;
+
+	while (done < n) {
+		size_t want = 0;
+		int cnt = 0;
+		ssize_t got;
+
+		while (cnt < NOSIG_IOV && done + want < n) {
+			uintptr_t a = u + done + want;
+			size_t chunk = PAGE_SIZE - (a & (PAGE_SIZE - 1));
+
+			if (chunk > n - done - want)
+				chunk = n - done - want;
+			local[cnt] = (struct iovec){k + done + want, chunk};
+			remote[cnt] = (struct iovec){(void *)a, chunk};
+			want += chunk;
+			cnt++;
+		}
+		got = to_user ? process_vm_writev(getpid(), local, (unsigned long)cnt, remote,
+						  (unsigned long)cnt, 0)
+			      : process_vm_readv(getpid(), local, (unsigned long)cnt, remote,
+						 (unsigned long)cnt, 0);
+		if (got <= 0)
+			break;
+		done += (size_t)got;
+		if ((size_t)got < want)
+			break;
+	}
+	if (done < n)
+		current->stats.copy_short++;
+	return n - done;
+}
+
+static bool use_nosignal(void)
+{
+	return unlikely(current->fault_sigs_blocked) &&
+	       !__atomic_load_n(&uaccess_test_ignore_blocked, __ATOMIC_RELAXED);
+}
+
+bool uaccess_check_sigmask(void)
+{
+	return task_check_sigmask(current);
+}
+
 /* ---- copies ---- */
 
 size_t copy_from_user_nofault(void *dst, const void *usrc, size_t n)
@@ -227,6 +311,8 @@ size_t copy_from_user_nofault(void *dst, const void *usrc, size_t n)
 
 	if (unlikely(!n))
 		return 0;
+	if (use_nosignal())
+		return copy_nosignal(dst, (void *)usrc, n, false);
 	pagefault_disable();
 	left = uaccess_copy(dst, usrc, n);
 	pagefault_enable();
@@ -241,6 +327,8 @@ size_t copy_to_user_nofault(void *udst, const void *src, size_t n)
 
 	if (unlikely(!n))
 		return 0;
+	if (use_nosignal())
+		return copy_nosignal((void *)src, udst, n, true);
 	pagefault_disable();
 	left = uaccess_copy(udst, src, n);
 	pagefault_enable();
@@ -254,6 +342,8 @@ size_t copy_from_user(void *dst, const void *usrc, size_t n)
 	might_fault();
 	if (unlikely(!n))
 		return 0;
+	if (use_nosignal())
+		return copy_nosignal(dst, (void *)usrc, n, false);
 	return uaccess_copy(dst, usrc, n);
 }
 
@@ -262,6 +352,8 @@ size_t copy_to_user(void *udst, const void *src, size_t n)
 	might_fault();
 	if (unlikely(!n))
 		return 0;
+	if (use_nosignal())
+		return copy_nosignal((void *)src, udst, n, true);
 	return uaccess_copy(udst, src, n);
 }
 
@@ -298,12 +390,62 @@ static int touch_read(void *p)
 	return uaccess_touch_read(p);
 }
 
+/* Does the kernel know MADV_POPULATE_READ (Linux 5.14)? Asked once, on a
+ * page of our own: EINVAL there means it does not (later, EINVAL also means
+ * a page without the permission, e.g. PROT_NONE). */
+static char populate_probe[2 * PAGE_SIZE];
+static int populate_ok = -1; /* atomic: -1 unknown, 0 no, 1 yes */
+
+static bool have_populate(void)
+{
+	int ok = __atomic_load_n(&populate_ok, __ATOMIC_RELAXED);
+
+	if (ok < 0) {
+		uintptr_t p =
+		    ((uintptr_t)populate_probe + PAGE_SIZE - 1) & ~(uintptr_t)(PAGE_SIZE - 1);
+
+		ok = madvise((void *)p, PAGE_SIZE, MADV_POPULATE_READ) == 0;
+		__atomic_store_n(&populate_ok, ok, __ATOMIC_RELAXED);
+	}
+	return ok;
+}
+
+/*
+ * fault_in without signals: MADV_POPULATE_READ/WRITE page by page fault the
+ * pages in from the kernel, an error for a page that cannot be (unmapped,
+ * PROT_NONE, or read-only for a write). A kernel without them (before
+ * 5.14): the pages are probed by reading one byte of each with
+ * process_vm_readv, for writes too (a read-only page then passes here and
+ * the copy that follows comes back short at it).
+ */
+static size_t fault_in_nosignal(uintptr_t start, size_t size, int advice)
+{
+	uintptr_t p = start & ~(uintptr_t)(PAGE_SIZE - 1);
+	uintptr_t end = start + size < start ? UINTPTR_MAX : start + size;
+	bool populate = have_populate();
+
+	for (; p < end; p += PAGE_SIZE) {
+		uintptr_t a = p < start ? start : p;
+		char byte;
+
+		if (populate ? !madvise((void *)p, PAGE_SIZE, advice)
+			     : !copy_nosignal(&byte, (void *)a, 1, false))
+			continue;
+		return p <= start ? size : size - (p - start);
+	}
+	return end == start + size ? 0 : size - (end - start);
+}
+
 size_t fault_in_readable(const void *uaddr, size_t size)
 {
+	if (size && use_nosignal())
+		return fault_in_nosignal((uintptr_t)uaddr, size, MADV_POPULATE_READ);
 	return fault_in((uintptr_t)uaddr, size, touch_read);
 }
 
 size_t fault_in_writeable(void *uaddr, size_t size)
 {
+	if (size && use_nosignal())
+		return fault_in_nosignal((uintptr_t)uaddr, size, MADV_POPULATE_WRITE);
 	return fault_in((uintptr_t)uaddr, size, uaccess_touch_write);
 }

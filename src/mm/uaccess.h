@@ -19,9 +19,31 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include "kernel/testswitch.h"
 
 /* Installs the fault handler once (idempotent; called by mm_cache_init). */
 int uaccess_init(void);
+/* Is the handler installed (uaccess_init ran and succeeded)? */
+bool uaccess_installed(void);
+
+/*
+ * The handler's decisions 1-3 (above), without the chaining: true if the
+ * fault was ours and is handled (the instruction re-runs, or resumes at a
+ * fix-up), false if it is not ours. pc_handle_signal() for an
+ * application's handler installed after ours. Async-signal-safe.
+ */
+bool uaccess_handle(int sig, siginfo_t *si, void *ucontext);
+
+/*
+ * Blocked SIGSEGV/SIGBUS: a thread that blocks them is killed by the kernel
+ * at a fault instead of entering our handler. Its mask is looked at when
+ * its task is created (its first call) and by uaccess_check_sigmask (at
+ * pc_engine_open and pc_mmap; a system call, too slow for every copy). A
+ * thread found blocking them copies with process_vm_readv/writev on its own
+ * process and faults in with MADV_POPULATE_*: a bad address is an error,
+ * never a signal. Returns whether the calling thread blocks them.
+ */
+bool uaccess_check_sigmask(void);
 
 /*
  * The fault layer's entry (docs/design.md §6.2): called from the handler for a
@@ -36,7 +58,10 @@ void uaccess_set_fault_hook(uaccess_fault_fn fn);
 
 /* Test switch (hazard H2): a nofault copy's fault goes to the fault hook
  * like any other (the "faulting copy" the design forbids under locks). */
-extern bool uaccess_test_faulting_nofault;
+DECLARE_TEST_SWITCH(uaccess_test_faulting_nofault);
+/* Test switch: a thread blocking SIGSEGV/SIGBUS copies with signals all the
+ * same (the kernel then kills the process at a bad address). */
+DECLARE_TEST_SWITCH(uaccess_test_ignore_blocked);
 
 size_t copy_from_user_nofault(void *dst, const void *usrc, size_t n);
 size_t copy_to_user_nofault(void *udst, const void *src, size_t n);

@@ -72,14 +72,19 @@ struct vma *find_vma(uintptr_t addr)
 	return NULL;
 }
 
-/* The view that holds all of [addr, addr + len), or NULL. mm.lock held. */
-static struct vma *find_vma_range(uintptr_t addr, size_t len)
+/* The view of @tag's (its engine's) that holds all of [addr, addr + len):
+ * 0 with *vp set; -ENOMEM if no view holds the range (Linux: not mapped);
+ * -EINVAL if the view is another engine's. mm.lock held. */
+static int find_vma_range(uintptr_t addr, size_t len, void *tag, struct vma **vp)
 {
 	struct vma *v = find_vma(addr);
 
 	if (!v || addr + len > v->end || addr + len < addr)
-		return NULL;
-	return v;
+		return -ENOMEM;
+	if (v->tag != tag && !mm_test_any_tag)
+		return -EINVAL;
+	*vp = v;
+	return 0;
 }
 
 /* Sets the process's fault state up once; its error, or 0. */
@@ -87,6 +92,21 @@ static int mm_ready(void)
 {
 	pthread_once(&mm_once, mm_init_once);
 	return mm.init_err;
+}
+
+TEST_SWITCH(mm_test_any_tag);
+
+int mm_fault_mechanism(int mech)
+{
+	int err = mm_ready();
+
+	if (err)
+		return err;
+	if (mech == MM_FAULT_FALLBACK)
+		return MM_FAULT_FALLBACK;
+	if (mm.uffd >= 0)
+		return MM_FAULT_UFFD;
+	return mech == MM_FAULT_UFFD ? -ENODEV : MM_FAULT_FALLBACK;
 }
 
 /* ---- map, unmap, sync ---- */
@@ -125,6 +145,7 @@ int mm_map(struct address_space *m, size_t len, int prot, int flags, int64_t off
 	v->owner = owner;
 	v->tag = tag;
 	v->fallback = mech == MM_FAULT_FALLBACK || (mech == MM_FAULT_AUTO && mm.uffd < 0);
+	fault_ra_init(v);
 retry:
 	/* Both kinds map the memfd: a private view's stores copy the page. A
 	 * fallback view starts PROT_READ|PROT_WRITE (so that every part of it
@@ -183,7 +204,7 @@ static void vma_free(struct vma *v)
 	free(v);
 }
 
-int mm_unmap(void *addr, size_t len, void **owner)
+int mm_unmap(void *addr, size_t len, void *tag, void **owner)
 {
 	struct vma *v;
 
@@ -192,9 +213,9 @@ int mm_unmap(void *addr, size_t len, void **owner)
 	len = (len + PAGE_SIZE - 1) & ~(size_t)(PAGE_SIZE - 1);
 	down_write(&mm.lock);
 	v = find_vma((uintptr_t)addr);
-	if (!v || v->start != (uintptr_t)addr || v->end - v->start != len) {
+	if (!v || v->start != (uintptr_t)addr || v->end - v->start != len || v->tag != tag) {
 		up_write(&mm.lock);
-		return -EINVAL; /* only whole views */
+		return -EINVAL; /* only whole views of the caller's engine */
 	}
 	vma_remove(v);
 	up_write(&mm.lock);
@@ -226,7 +247,7 @@ void *mm_unmap_one_tagged(void *tag)
 	return owner;
 }
 
-int mm_sync(void *addr, size_t len, int flags)
+int mm_sync(void *addr, size_t len, int flags, void *tag)
 {
 	uintptr_t a = (uintptr_t)addr;
 	struct vma *v;
@@ -239,10 +260,10 @@ int mm_sync(void *addr, size_t len, int flags)
 	if (mm_ready())
 		return -ENOMEM;
 	down_read(&mm.lock);
-	v = find_vma_range(a, len);
-	if (!v) {
+	err = find_vma_range(a, len, tag, &v);
+	if (err) {
 		up_read(&mm.lock);
-		return -ENOMEM; /* Linux: range not mapped */
+		return err;
 	}
 	__atomic_fetch_add(&v->pins, 1, __ATOMIC_ACQUIRE);
 	up_read(&mm.lock);
@@ -258,7 +279,9 @@ int mm_sync(void *addr, size_t len, int flags)
 	return err;
 }
 
-int mm_protect(void *addr, size_t len, int prot)
+static int protect_view(struct vma *v, void *addr, size_t len, int prot);
+
+int mm_protect(void *addr, size_t len, int prot, void *tag)
 {
 	uintptr_t a = (uintptr_t)addr;
 	struct vma *v;
@@ -272,10 +295,20 @@ int mm_protect(void *addr, size_t len, int prot)
 	if (mm_ready())
 		return -ENOMEM;
 	down_write(&mm.lock);
-	v = find_vma_range(a, len);
-	if (!v)
-		err = -ENOMEM;
-	else if (v->shared && (prot & PROT_WRITE) && !v->wp)
+	err = find_vma_range(a, len, tag, &v);
+	if (!err)
+		err = protect_view(v, addr, len, prot);
+	up_write(&mm.lock);
+	return err;
+}
+
+/* mm_protect's change of @v (mm lock exclusive held). */
+static int protect_view(struct vma *v, void *addr, size_t len, int prot)
+{
+	uintptr_t a = (uintptr_t)addr;
+	int err = 0;
+
+	if (v->shared && (prot & PROT_WRITE) && !v->wp)
 		err = -EACCES; /* the file is not open for writing */
 	else if (v->fallback)
 		err = fb_mprotect(v, a, len, prot);
@@ -285,11 +318,10 @@ int mm_protect(void *addr, size_t len, int prot)
 		v->prot = prot;
 	else
 		v->prot |= prot;
-	up_write(&mm.lock);
 	return err;
 }
 
-int mm_advise(void *addr, size_t len, int advice)
+int mm_advise(void *addr, size_t len, int advice, void *tag)
 {
 	uintptr_t a = (uintptr_t)addr;
 	struct vma *v;
@@ -299,7 +331,8 @@ int mm_advise(void *addr, size_t len, int advice)
 	if (a & (PAGE_SIZE - 1))
 		return -EINVAL;
 	if (advice != MADV_WILLNEED && advice != MADV_DONTNEED && advice != MADV_POPULATE_READ &&
-	    advice != MADV_POPULATE_WRITE)
+	    advice != MADV_POPULATE_WRITE && advice != MADV_NORMAL && advice != MADV_SEQUENTIAL &&
+	    advice != MADV_RANDOM)
 		return -EINVAL;
 	len = (len + PAGE_SIZE - 1) & ~(size_t)(PAGE_SIZE - 1);
 	if (!len)
@@ -307,14 +340,21 @@ int mm_advise(void *addr, size_t len, int advice)
 	if (mm_ready())
 		return -ENOMEM;
 	down_read(&mm.lock);
-	v = find_vma_range(a, len);
-	if (!v) {
+	err = find_vma_range(a, len, tag, &v);
+	if (err) {
 		up_read(&mm.lock);
-		return -ENOMEM; /* Linux: range not mapped */
+		return err;
 	}
 	if (advice == MADV_POPULATE_WRITE && !(v->prot & PROT_WRITE)) {
 		up_read(&mm.lock);
 		return -EINVAL;
+	}
+	if (advice == MADV_NORMAL || advice == MADV_SEQUENTIAL || advice == MADV_RANDOM) {
+		/* The fault path's readahead pattern (VM_SEQ_READ/VM_RAND_READ),
+		 * for the whole view. */
+		WRITE_ONCE(v->advice, advice);
+		up_read(&mm.lock);
+		return 0;
 	}
 	__atomic_fetch_add(&v->pins, 1, __ATOMIC_ACQUIRE);
 	up_read(&mm.lock);

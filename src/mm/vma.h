@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "mm/page.h"
+#include "kernel/testswitch.h"
 
 struct address_space;
 
@@ -54,30 +55,37 @@ enum { MM_FAULT_AUTO = 0, MM_FAULT_UFFD = 1, MM_FAULT_FALLBACK = 2 };
  */
 int mm_map(struct address_space *m, size_t len, int prot, int flags, int64_t off, bool may_write,
 	   int mech, void *tag, void *owner, void **addr);
-/* Removes the whole view at @addr of @len bytes (as mapped); *owner gets
- * the owner passed to mm_map. -EINVAL if no such view. */
-int mm_unmap(void *addr, size_t len, void **owner);
+/* Removes the whole view at @addr of @len bytes (as mapped) that was mapped
+ * with @tag; *owner gets the owner passed to mm_map. -EINVAL if no such
+ * view. The calls below also take the caller's @tag: a range in a view
+ * mapped with another tag (another engine's) is -EINVAL. */
+int mm_unmap(void *addr, size_t len, void *tag, void **owner);
+/* The mechanism a view asking for @mech gets now: MM_FAULT_UFFD or
+ * MM_FAULT_FALLBACK, -ENODEV for UFFD without a usable userfaultfd. */
+int mm_fault_mechanism(int mech);
 /* Unmaps one view mapped with @tag and returns its owner; NULL when none
  * is left (pc_engine_close unmaps an engine's views this way). */
 void *mm_unmap_one_tagged(void *tag);
 /* msync: MS_SYNC writes back and waits, MS_ASYNC starts writeback,
  * MS_INVALIDATE alone does nothing (views are coherent with the cache).
  * The range must lie in one view. */
-int mm_sync(void *addr, size_t len, int flags);
+int mm_sync(void *addr, size_t len, int flags, void *tag);
 
 /* mprotect of [addr, addr + len) inside one view: PROT_NONE, PROT_READ [|
  * PROT_WRITE]. -EACCES: PROT_WRITE on a shared view of a file not open for
  * writing; -ENOMEM: not inside one view. Pages stay write-protected for
  * write-notify whatever the protection. */
-int mm_protect(void *addr, size_t len, int prot);
+int mm_protect(void *addr, size_t len, int prot, void *tag);
 
-/* madvise: MADV_WILLNEED (readahead of the range), MADV_DONTNEED (unmap
+/* madvise: MADV_NORMAL, MADV_SEQUENTIAL, MADV_RANDOM (the fault path's
+ * readahead: read-around, readahead from the fault, none; for the whole
+ * view the range lies in), MADV_WILLNEED (readahead of the range), MADV_DONTNEED (unmap
  * the range from the view: the next access faults; a private view loses
  * its copies and sees the file again), MADV_POPULATE_READ/WRITE (fault the
  * range in, as loads / as stores: -EFAULT where a SIGBUS would be raised,
  * -EINVAL for POPULATE_WRITE on a view without PROT_WRITE). The range must
  * lie in one view (-ENOMEM otherwise). */
-int mm_advise(void *addr, size_t len, int advice);
+int mm_advise(void *addr, size_t len, int advice, void *tag);
 
 /* Writeback (writepage), page locked, dirty bit just cleared: write-protect
  * the page in every writable shared view so the next store re-dirties it. */
@@ -96,10 +104,16 @@ void mm_page_mkclean(struct page *page);
 void unmap_mapping_pages(struct address_space *m, pgoff_t start, pgoff_t nr, bool even_cows);
 
 /* Test switch (H7): the fault path keeps the mm lock across the fill. */
-extern bool mm_fault_test_keep_mm_lock;
+DECLARE_TEST_SWITCH(mm_fault_test_keep_mm_lock);
+/* Test switch: fault-path read-around never stops for random access (the
+ * mmap_miss count is ignored): every cold random fault reads a window. */
+DECLARE_TEST_SWITCH(mm_fault_test_no_mmap_miss);
 /* Test knob: the most kernel VMAs fallback views may use together (0: the
  * default, a quarter of vm.max_map_count). Set before mapping. */
-extern long mm_fallback_test_vma_budget;
+DECLARE_TEST_KNOB(long, mm_fallback_test_vma_budget);
+/* Test switch: mm_sync/mm_protect/mm_advise take a view of any tag (another
+ * engine's view is then synced, protected, advised through this one). */
+DECLARE_TEST_SWITCH(mm_test_any_tag);
 /* Kernel VMAs the fallback views use now (for tests). */
 long mm_fallback_vmas(void);
 

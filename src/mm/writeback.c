@@ -196,7 +196,7 @@ int file_check_and_advance_wb_err(struct address_space *m, errseq_t *since)
 /* Test switch: writepage clears the DIRTY tag with PG_dirty, before the
  * WRITEBACK tag is set (the old order: a write-and-wait in between saw
  * neither tag and returned before the store write). */
-bool writeback_test_untag_early;
+TEST_SWITCH(writeback_test_untag_early);
 
 int writepage(struct page *page)
 {
@@ -280,7 +280,7 @@ struct wb_control {
 	int err;		  /* first error */
 };
 
-bool writeback_test_retry_failing;
+TEST_SWITCH(writeback_test_retry_failing);
 
 bool mapping_wb_failing(const struct address_space *m)
 {
@@ -533,7 +533,7 @@ void mm_cache_del_mapping(struct mm_cache *c, struct address_space *m)
 /* Test switch: the periodic pass ignores the dirty age and writes back only
  * above dirty_background, as a kicked pass does (dirty data below it then
  * stays in the cache until an fsync: a crash loses it). */
-bool writeback_test_no_expire;
+TEST_SWITCH(writeback_test_no_expire);
 
 /* A periodic pass takes mappings dirty for at least dirty_expire_ns at @now
  * (or of unknown age); *next gets the earliest time one it left expires. */
@@ -657,6 +657,7 @@ static void *wb_thread_fn(void *arg)
 	struct timespec periodic;
 
 	pthread_setname_np(pthread_self(), WB_THREAD_NAME);
+	current->lock_sink = &c->lock_stats;
 	deadline_after_ms(&periodic, c->writeback_interval_ms);
 	for (;;) {
 		bool full = wb_sleep(wb, &periodic);

@@ -9,7 +9,9 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 
 #include "kernel/lockdep.h"
 #include "store/store.h"
@@ -344,6 +346,31 @@ int store_setattr(struct store *s, const char *path, const struct store_setattr 
 	if (ret)
 		return ret;
 	return s->ops->setattr ? s->ops->setattr(s, p, attr) : -EOPNOTSUPP;
+}
+
+void store_probe_ra_hint(struct store *s, dev_t dev)
+{
+	/* a whole disk has queue/ itself; a partition's is its parent's */
+	static const char *const fmt[] = {"/sys/dev/block/%u:%u/queue/read_ahead_kb",
+					  "/sys/dev/block/%u:%u/../queue/read_ahead_kb"};
+	char path[96];
+
+	s->ra_hint = 0;
+	for (size_t i = 0; i < sizeof(fmt) / sizeof(fmt[0]); i++) {
+		unsigned long kb = 0;
+		FILE *f;
+
+		snprintf(path, sizeof(path), fmt[i], major(dev), minor(dev));
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fscanf(f, "%lu", &kb) == 1 && kb) {
+			s->ra_hint = (size_t)kb << 10;
+			fclose(f);
+			return;
+		}
+		fclose(f);
+	}
 }
 
 int store_close(struct store *s)

@@ -180,6 +180,13 @@ struct store {
 	 * dio_align (the host's statx STATX_DIOALIGN, else 512). */
 	unsigned dio_align;
 	bool dio_supported; /* false: O_DIRECT opens and dio_* return -EINVAL */
+	/* Nobody but this store's user changes its files (vol: the image is
+	 * locked). false (dir): another program may rewrite a host file, so
+	 * pages cached across a close are revalidated at the next open. */
+	bool sole_writer;
+	/* Bytes: the readahead size of the host block device under the store
+	 * (sysfs read_ahead_kb, the kernel's bdi ra_pages), 0 if unknown. */
+	size_t ra_hint;
 	struct store_inject inject;
 	unsigned long calls[STORE_OP_NR]; /* entry-point calls, per op (atomic) */
 };
@@ -211,6 +218,8 @@ int store_open_vol(const char *image, struct store **out);
  * 0, or -errno when what the store still held could not be made durable
  * (vol: the final commit failed; the store is closed all the same). */
 int store_close(struct store *s);
+/* For backends: sets s->ra_hint from the block device @dev (sysfs). */
+void store_probe_ra_hint(struct store *s, dev_t dev);
 
 /* ---- namespace ---- */
 

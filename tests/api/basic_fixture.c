@@ -50,7 +50,7 @@ struct pc_engine *engine_on(const char *d)
 {
 	/* Background writeback effectively off: the tests decide when data
 	 * goes to the store. */
-	struct pc_options o = {.store_dir = d, .writeback_interval_ms = 600000};
+	struct pc_options o = {.size = sizeof(o), .store_dir = d, .writeback_interval_ms = 600000};
 	const char *pol = getenv("PC_API_POLICY"); /* 0, 1, 2: run every test under a policy */
 	struct pc_engine *e = NULL;
 

@@ -49,7 +49,7 @@ char *api_fresh_dir(const char *tag)
 
 struct pc_engine *api_engine_open(const char *dir, const struct pc_options *opts)
 {
-	struct pc_options o = {0};
+	struct pc_options o = {.size = sizeof(o)};
 	struct pc_engine *e = NULL;
 
 	if (opts)

@@ -169,6 +169,7 @@ void engine_start(void)
 	static const size_t ra[] = {0, 16 << 10, 64 << 10, 512 << 10};
 	static const unsigned wb[] = {0, 20, 200, 1000};
 	struct pc_options o = {
+	    .size = sizeof(struct pc_options),
 	    .store_dir = store_dir,
 	    .mem_limit = limits[rnd(4)],
 	    .readahead_max = ra[rnd(4)],

@@ -162,12 +162,12 @@ TEST(truncate_and_statfs)
 	CHECK_EQ(pc_mkdir(e, "d", 0755), 0);
 	CHECK_EQ(pc_truncate(e, "d", 0), -EISDIR);
 	CHECK_EQ(pc_close(e, fd), 0);
-	check_host("f", r, 2 * PG);
 	CHECK_EQ(pc_statfs(e, &sv), 0);
 	CHECK(sv.f_bsize > 0);
 	CHECK(sv.f_blocks > 0);
 	CHECK_EQ(pc_statfs(e, NULL), -EFAULT);
 	CHECK_EQ(pc_engine_close(e), 0);
+	check_host("f", r, 2 * PG);
 }
 
 /*

@@ -452,7 +452,7 @@ TEST(bad_buffers_and_direct_io)
 	}
 
 	/* the engine itself */
-	struct pc_options o = {.store_dir = sdir};
+	struct pc_options o = {.size = sizeof(o), .store_dir = sdir};
 	struct pc_engine *e2 = NULL;
 	ONLY("a second engine on the same store", -EBUSY, pc_engine_open(&o, &e2));
 	char *missing = api_fresh_dir("gone");

@@ -23,8 +23,10 @@
 
 static inline struct pc_engine *dio_engine(enum pc_lock_policy policy)
 {
-	struct pc_options o = {
-	    .store_dir = fresh(), .writeback_interval_ms = 3600 * 1000, .policy = policy};
+	struct pc_options o = {.size = sizeof(struct pc_options),
+			       .store_dir = fresh(),
+			       .writeback_interval_ms = 3600 * 1000,
+			       .policy = policy};
 	struct pc_engine *e = NULL;
 
 	CHECK_EQ(pc_engine_open(&o, &e), 0);
@@ -81,7 +83,7 @@ static inline struct pc_stats dio_stats(struct pc_engine *e)
 {
 	struct pc_stats st;
 
-	pc_get_stats(e, &st);
+	pc_get_stats(e, &st, sizeof(st));
 	return st;
 }
 

@@ -52,7 +52,8 @@ static void new_image(void)
 
 static struct pc_engine *open_vol(unsigned commit_ms, unsigned wb_ms, unsigned expire_ms)
 {
-	struct pc_options o = {.store_image = img,
+	struct pc_options o = {.size = sizeof(o),
+			       .store_image = img,
 			       .writeback_interval_ms = wb_ms,
 			       .commit_interval_ms = commit_ms,
 			       .dirty_expire_ms = expire_ms};
@@ -198,7 +199,7 @@ TEST(dirfsync_switch_off_loses_names)
 TEST(dirfsync_dir_store)
 {
 	char *d = api_fresh_dir("dirstore");
-	struct pc_options o = {.store_dir = d, .writeback_interval_ms = HOUR_MS};
+	struct pc_options o = {.size = sizeof(o), .store_dir = d, .writeback_interval_ms = HOUR_MS};
 	struct pc_engine *e;
 
 	CHECK_EQ(pc_engine_open(&o, &e), 0);
@@ -227,7 +228,7 @@ TEST(dirfsync_dir_store)
 static uint64_t stat_of(struct pc_engine *e, int which)
 {
 	struct pc_stats st;
-	pc_get_stats(e, &st);
+	pc_get_stats(e, &st, sizeof(st));
 	return which == 0 ? st.store_commits : which == 1 ? st.dirty_pages : st.periodic_commits;
 }
 
@@ -326,7 +327,7 @@ TEST(dirty_expire_switch_off_loses_data)
 static struct pc_engine *dir_engine(unsigned wb_ms)
 {
 	char *d = api_fresh_dir("errseq");
-	struct pc_options o = {.store_dir = d, .writeback_interval_ms = wb_ms};
+	struct pc_options o = {.size = sizeof(o), .store_dir = d, .writeback_interval_ms = wb_ms};
 	struct pc_engine *e;
 
 	CHECK_EQ(pc_engine_open(&o, &e), 0);

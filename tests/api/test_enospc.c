@@ -67,8 +67,10 @@ static void fill_pat(char *buf, size_t len, unsigned seed, uint64_t off)
 
 static struct pc_engine *open_vol(const char *img)
 {
-	struct pc_options o = {
-	    .store_image = img, .mem_limit = MEM_LIMIT, .writeback_interval_ms = 3600 * 1000};
+	struct pc_options o = {.size = sizeof(o),
+			       .store_image = img,
+			       .mem_limit = MEM_LIMIT,
+			       .writeback_interval_ms = 3600 * 1000};
 	struct pc_engine *e = NULL;
 	CHECK_EQ(pc_engine_open(&o, &e), 0);
 	return e;
@@ -81,7 +83,7 @@ struct sample {
 static void sample(struct pc_engine *e, struct sample *s)
 {
 	struct pc_stats st;
-	pc_get_stats(e, &st);
+	pc_get_stats(e, &st, sizeof(st));
 	if (st.cached_pages > s->max_cached)
 		s->max_cached = st.cached_pages;
 	if (st.dirty_pages + st.writeback_pages > s->max_dirty)

@@ -277,6 +277,7 @@ static void after_run(void)
 static void engine_up(enum pc_lock_policy policy, char **dir)
 {
 	struct pc_options o = {
+	    .size = sizeof(struct pc_options),
 	    .writeback_interval_ms = 3600 * 1000,
 	    .policy = policy,
 	};

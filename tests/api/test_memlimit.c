@@ -49,7 +49,7 @@ static uint32_t tag_of(int f, uint8_t v)
 static void sample(const char *after)
 {
 	struct pc_stats st;
-	pc_get_stats(eng, &st);
+	pc_get_stats(eng, &st, sizeof(st));
 	samples++;
 	if (st.cached_pages > max_seen)
 		max_seen = st.cached_pages;
@@ -62,7 +62,7 @@ static void *sampler(void *arg)
 {
 	while (!__atomic_load_n(&stop_sampler, __ATOMIC_ACQUIRE)) {
 		struct pc_stats st;
-		pc_get_stats(eng, &st);
+		pc_get_stats(eng, &st, sizeof(st));
 		sampler_samples++;
 		if (st.cached_pages > sampler_max)
 			sampler_max = st.cached_pages;
@@ -156,7 +156,8 @@ TEST(memlimit_holds_with_a_10x_working_set)
 	file_size = limit_bytes * 10 / NFILES;
 	limit_pages = limit_bytes / 4096;
 	bound_pages = limit_pages + (limit_pages * 5 + 99) / 100;
-	struct pc_options o = {.mem_limit = limit_bytes, .writeback_interval_ms = 100};
+	struct pc_options o = {
+	    .size = sizeof(o), .mem_limit = limit_bytes, .writeback_interval_ms = 100};
 	eng = api_engine_open(dir, &o);
 	buf = aligned_alloc(4096, MAXIO);
 	CHECK(buf);
@@ -208,7 +209,7 @@ TEST(memlimit_holds_with_a_10x_working_set)
 	__atomic_store_n(&stop_sampler, true, __ATOMIC_RELEASE);
 	pthread_join(th, NULL);
 	struct pc_stats st;
-	pc_get_stats(eng, &st);
+	pc_get_stats(eng, &st, sizeof(st));
 	printf("# limit %lu pages (bound %lu); max cached seen: %lu after calls (%lu samples), %lu "
 	       "by the sampler thread (%lu samples)\n",
 	       limit_pages, bound_pages, max_seen, samples, sampler_max, sampler_samples);

@@ -40,8 +40,10 @@
 
 static struct pc_engine *engine_mech(int mech)
 {
-	struct pc_options o = {
-	    .store_dir = fresh(), .writeback_interval_ms = 600000, .fault_mechanism = mech};
+	struct pc_options o = {.size = sizeof(struct pc_options),
+			       .store_dir = fresh(),
+			       .writeback_interval_ms = 600000,
+			       .fault_mechanism = mech};
 	struct pc_engine *e = NULL;
 
 	CHECK_EQ(pc_engine_open(&o, &e), 0);
@@ -83,6 +85,7 @@ static long touch_alternate(struct pc_engine *e, long budget, long *max_seen)
 	*max_seen = 0;
 	CHECK_EQ(pc_fdatasync(e, fd), 0);
 	CHECK_EQ(pc_fadvise(e, fd, 0, 0, POSIX_FADV_DONTNEED), 0); /* no fault-around */
+	CHECK_EQ(pc_madvise(e, p, len, MADV_RANDOM), 0);	   /* nor read-around */
 	for (int k = 0; k < 64; k += 2) {
 		CHECK_EQ(p[k * PG + 5], w[k * PG + 5]);
 		if (mm_fallback_vmas() > *max_seen)

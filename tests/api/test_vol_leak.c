@@ -124,7 +124,8 @@ static void run(enum pc_lock_policy policy, unsigned rounds)
 	snprintf(img, sizeof(img), "%s/leak.vol", dir);
 	struct vol_mkfs_opts mo = {.size = 16 << 20};
 	CHECK_EQ(vol_create(img, &mo), 0);
-	struct pc_options o = {.store_image = img,
+	struct pc_options o = {.size = sizeof(o),
+			       .store_image = img,
 			       .policy = policy,
 			       .writeback_interval_ms = 3600 * 1000,
 			       .readahead_max = 0};

@@ -34,6 +34,7 @@ struct mem_arg {
 	long bad_at; /* first mismatching offset, or -1 */
 	int bad_file;
 	ssize_t err;
+	unsigned long hot_reads; /* atomic: reads done by the hot readers */
 };
 
 static void note_pages(struct mem_arg *a)
@@ -181,8 +182,22 @@ static void *hot_reader(void *p)
 	while (!__atomic_load_n(&a->done, __ATOMIC_ACQUIRE) &&
 	       mem_read_check(a, 0, &ra, buf, rng_below(&r, a->file_size),
 			      1 + rng_below(&r, sizeof(buf))))
-		;
+		__atomic_fetch_add(&a->hot_reads, 1, __ATOMIC_RELEASE);
 	return NULL;
+}
+
+/* The streamer lets the hot readers run between its chunks: on a loaded
+ * machine they could otherwise get no CPU for the whole stream, reference
+ * nothing, and lose their pages to it for lack of use - which is the LRU
+ * working, not failing. Waits until they made @n more reads (or one failed
+ * and stopped). */
+static void let_hot_readers_run(struct mem_arg *a, unsigned long *seen, unsigned long n)
+{
+	while (__atomic_load_n(&a->hot_reads, __ATOMIC_ACQUIRE) < *seen + n &&
+	       __atomic_load_n(&a->bad_at, __ATOMIC_RELAXED) < 0 &&
+	       !__atomic_load_n(&a->err, __ATOMIC_RELAXED))
+		sched_yield();
+	*seen = __atomic_load_n(&a->hot_reads, __ATOMIC_ACQUIRE);
 }
 
 TEST(hot_pages_survive_streaming_and_read_right)
@@ -192,6 +207,7 @@ TEST(hot_pages_survive_streaming_and_read_right)
 	unsigned char *buf = malloc(chunk);
 	struct file_ra_state ra;
 	pthread_t readers[2];
+	unsigned long seen = 0;
 	struct wbt t;
 
 	CHECK(buf != NULL);
@@ -202,12 +218,15 @@ TEST(hot_pages_survive_streaming_and_read_right)
 	for (int i = 0; i < 2; i++)
 		CHECK(pthread_create(&readers[i], NULL, hot_reader, &a) == 0);
 	/* Stream the cold file through the cache: write it, then read it. */
-	for (size_t pos = 0; pos < cold_size; pos += chunk)
+	for (size_t pos = 0; pos < cold_size; pos += chunk) {
 		write_pattern(&t.m[1], (int64_t)pos, chunk, 1, 13);
+		let_hot_readers_run(&a, &seen, 4);
+	}
 	ra_init(&ra, &t.c);
 	for (size_t pos = 0; pos < cold_size; pos += chunk) {
 		CHECK_EQ(do_read(&t.m[1], &ra, buf, chunk, (int64_t)pos), chunk);
 		CHECK(check_pattern(buf, chunk, (int64_t)pos, 1, 13) < 0);
+		let_hot_readers_run(&a, &seen, 4);
 	}
 	free(buf);
 	unsigned long hot_resident = page_index_nrpages(&t.m[0].i_pages);

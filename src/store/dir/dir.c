@@ -707,6 +707,9 @@ int store_open_dir(const char *root, struct store **out)
 	d->store.ops = &dir_store_ops;
 	d->store.private = d;
 	probe_dio(d);
+	struct stat rst;
+	if (fstat(d->root_fd, &rst) == 0)
+		store_probe_ra_hint(&d->store, rst.st_dev);
 	*out = &d->store;
 	return 0;
 fail:

@@ -92,6 +92,7 @@ static void probe_dio(struct vstore *vs, const char *image)
 
 	s->dio_supported = false;
 	s->dio_align = 512;
+	s->sole_writer = true; /* the image is locked: only we write it */
 	vs->dio_fd = open(image, O_RDWR | O_DIRECT | O_CLOEXEC);
 	if (vs->dio_fd < 0)
 		return;

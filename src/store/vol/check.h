@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "store/vol/vstore.h"
+#include "kernel/testswitch.h"
 
 struct vs_drop {
 	uint64_t dir, cookie;
@@ -57,10 +58,10 @@ int vs_check_meta_claims(struct vstore *vs, struct vs_check *ck, const char **wh
 int vs_check_ownership(struct vstore *vs, struct vs_check *ck, const char **why);
 /* Test switches: fsck leaves blocks owned twice as they are (reported,
  * unrepaired), and leaves directory cycles unbroken. */
-extern bool vol_fsck_test_no_dup_repair;
-extern bool vol_fsck_test_no_cycle_repair;
+DECLARE_TEST_SWITCH(vol_fsck_test_no_dup_repair);
+DECLARE_TEST_SWITCH(vol_fsck_test_no_cycle_repair);
 /* fsck leaves a missing root directory (or a non-directory in its slot)
  * unrepaired (-EUCLEAN, "errors left") instead of recreating it. */
-extern bool vol_fsck_test_no_root_rebuild;
+DECLARE_TEST_SWITCH(vol_fsck_test_no_root_rebuild);
 
 #endif

@@ -237,10 +237,10 @@ struct commit_ctx {
 	uint64_t pend_last;
 };
 
-void (*vol_test_commit_window)(struct vstore *vs);
-bool vol_test_commit_keep_lock;
-bool vol_test_meta_home_first;
-bool vol_test_jrnl_no_chain;
+TEST_KNOB(vol_commit_window_fn, vol_test_commit_window);
+TEST_SWITCH(vol_test_commit_keep_lock);
+TEST_SWITCH(vol_test_meta_home_first);
+TEST_SWITCH(vol_test_jrnl_no_chain);
 
 /* Takes back everything the build did: the last commit stays the state. */
 static void commit_undo(struct vstore *vs, struct commit_ctx *c)

@@ -21,7 +21,7 @@
 #include "store/vol/vol.h"
 #include "store/vol/vstore.h"
 
-bool vol_test_no_periodic_commit;
+TEST_SWITCH(vol_test_no_periodic_commit);
 
 /* Something for a commit to do: changed records, blocks waiting for a
  * commit to free them, or data written since the last flush. */

@@ -136,7 +136,7 @@ static int zero_partial(struct vstore *vs, struct vnode *n, uint64_t lblk, size_
 			      (off_t)(m.pblk * BS + from));
 }
 
-bool vol_test_truncate_in_place;
+TEST_SWITCH(vol_test_truncate_in_place);
 
 /* Copy-on-write of the kept head [0, keep) of file block lblk, mapped at
  * old: a new block gets the head and zeroes, and replaces old in the map

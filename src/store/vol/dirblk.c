@@ -26,7 +26,8 @@
 
 #define BS VOL_BLOCK_SIZE
 
-bool vdir_test_rewrite_all, vdir_test_install_early;
+TEST_SWITCH(vdir_test_rewrite_all);
+TEST_SWITCH(vdir_test_install_early);
 
 /* The block holding @cookie: the last one whose first is <= it. */
 static size_t blk_of(const struct vdir *d, uint64_t cookie)

@@ -25,7 +25,7 @@
 
 #include "store/vol/volume.h"
 
-bool vol_test_discard_at_release;
+TEST_SWITCH(vol_test_discard_at_release);
 uint64_t vol_discarded_blocks;
 
 void vol_set_discard(struct vol *v, int mode)

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "store/vol/btree.h"
+#include "kernel/testswitch.h"
 
 #define VOL_EXT_MAX_LEN 0xffffffffull /* the on-disk length field is 32-bit */
 
@@ -93,7 +94,8 @@ typedef void (*vol_release_fn)(void *arg, uint64_t pblk, uint64_t len);
 
 /* Tests: node capacities for maps initialised from now on (0: the on-disk
  * VOL_LEAF_CAP / VOL_INDEX_CAP; at least 3). Such maps cannot be written. */
-extern unsigned vol_extmap_test_leaf_cap, vol_extmap_test_index_cap;
+DECLARE_TEST_KNOB(unsigned, vol_extmap_test_leaf_cap);
+DECLARE_TEST_KNOB(unsigned, vol_extmap_test_index_cap);
 
 void vol_extmap_init(struct vol_extmap *m);
 void vol_extmap_destroy(struct vol_extmap *m);
@@ -144,7 +146,7 @@ int vol_extmap_for_each_replaced(const struct vol_extmap *m,
  * *written (optional) += nodes written. Changes nothing in the map but the
  * nodes' new_blk: after a failure the caller only takes the blocks back. */
 /* Tests: write every node at each commit (the whole-tree rewrite of before). */
-extern bool vol_extmap_test_rewrite_all;
+DECLARE_TEST_SWITCH(vol_extmap_test_rewrite_all);
 int vol_extmap_write(struct vol_extmap *m, const struct vol_bdev *bd, uint64_t owner,
 		     vol_blk_alloc_fn alloc, void *arg, uint64_t *root, uint64_t *written);
 /* The commit that wrote them is durable: nodes take their new blocks, are

@@ -28,8 +28,8 @@
 #include "store/vol/volume.h"
 
 unsigned vol_freetree_rounds = 16;
-bool vol_test_freetree_rewrite_all;
-bool vol_test_freetree_no_undo;
+TEST_SWITCH(vol_test_freetree_rewrite_all);
+TEST_SWITCH(vol_test_freetree_no_undo);
 unsigned long vol_freetree_nodes_written;
 
 /* [start, start + len) into the tree, in pieces an extent can hold. */

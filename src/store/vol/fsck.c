@@ -26,8 +26,8 @@
 #include "store/vol/check.h"
 #include "store/vol/vol.h"
 
-bool vol_fsck_test_no_dup_repair;
-bool vol_fsck_test_no_cycle_repair;
+TEST_SWITCH(vol_fsck_test_no_dup_repair);
+TEST_SWITCH(vol_fsck_test_no_cycle_repair);
 
 static void free_check(struct vs_check *ck)
 {

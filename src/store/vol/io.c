@@ -28,7 +28,7 @@
 
 #define SECTOR 512
 
-bool vol_test_skip_data_flush;
+TEST_SWITCH(vol_test_skip_data_flush);
 
 static uint64_t wc_rnd(struct vol_wcache *wc, uint64_t n)
 {

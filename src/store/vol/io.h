@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "kernel/testswitch.h"
 
 /* What a volatile-cache crash did (the test reads these). */
 struct vol_wc_stats {
@@ -97,6 +98,6 @@ void vol_dev_wcache_free(struct vol_dev *d);
 /* Tests: commit.c skips its ordered-data flush before the journal write
  * where data (or metadata written home) wants it (the hazard the
  * volatile-cache crash test shows). */
-extern bool vol_test_skip_data_flush;
+DECLARE_TEST_SWITCH(vol_test_skip_data_flush);
 
 #endif

@@ -548,7 +548,7 @@ static int check_names(struct vstore *vs, struct vs_check *ck, const char **why)
 
 /* ---- the whole volume ---- */
 
-bool vol_fsck_test_no_root_rebuild;
+TEST_SWITCH(vol_fsck_test_no_root_rebuild);
 
 /* fsck: the root inode is free (its inode-table block zeroed), unreadable
  * (its slot already listed in ck->clear) or not a directory: a new, empty

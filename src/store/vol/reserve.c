@@ -33,7 +33,7 @@
 #define LEAF_MIN  ((uint64_t)(VOL_LEAF_CAP + 1) / 2)
 #define INDEX_MIN ((uint64_t)(VOL_INDEX_CAP + 1) / 2)
 
-bool vol_test_no_reserve;
+TEST_SWITCH(vol_test_no_reserve);
 
 static struct vnode *VN(struct store_inode *si)
 {

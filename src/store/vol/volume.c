@@ -54,8 +54,8 @@ static void blist_free(struct vol_blist *l)
 	memset(l, 0, sizeof(*l));
 }
 
-bool vol_test_no_pending_check;
-bool vol_test_replace_free_keep_tree;
+TEST_SWITCH(vol_test_no_pending_check);
+TEST_SWITCH(vol_test_replace_free_keep_tree);
 
 struct mount_ctx {
 	struct vol *v;

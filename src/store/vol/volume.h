@@ -26,6 +26,7 @@
 #include "store/vol/format.h"
 #include "store/vol/vol.h"
 #include "store/vol/io.h"
+#include "kernel/testswitch.h"
 
 struct vol_blist {
 	struct vol_fext *v;
@@ -116,7 +117,7 @@ int vol_return_blocks(struct vol *v, uint64_t start, uint64_t len);
 int vol_replace_free(struct vol *v, struct vol_alloc *a, struct vol_blist *tree);
 /* Test only: vol_replace_free leaves the in-memory tree as it was (not
  * stale), so the next commit writes that tree copy-on-write. */
-extern bool vol_test_replace_free_keep_tree;
+DECLARE_TEST_SWITCH(vol_test_replace_free_keep_tree);
 /* Release blocks; they become allocatable after the next commit. */
 int vol_release_blocks(struct vol *v, uint64_t start, uint64_t len);
 /* Make the current space state durable. 0 or -errno (-ENOSPC, -EIO...); on
@@ -128,7 +129,7 @@ uint64_t vol_free_blocks(struct vol *v);
  * caller holds v->lock or owns v. */
 void vol_pending_clear(struct vol *v);
 /* Test only: vol_release_blocks skips its check against the pending set. */
-extern bool vol_test_no_pending_check;
+DECLARE_TEST_SWITCH(vol_test_no_pending_check);
 
 /* ---- discard.c: freed blocks given back to the image's host ---- */
 
@@ -144,17 +145,17 @@ extern uint64_t vol_discarded_blocks;
 /* Test only: vol_release_blocks punches at once, before the commit that
  * frees the blocks is durable (the committed state's data are lost if it
  * never is). */
-extern bool vol_test_discard_at_release;
+DECLARE_TEST_SWITCH(vol_test_discard_at_release);
 
 /* ---- freetree.c: the free-space tree's commit (v->lock held) ---- */
 
 /* Rounds of placing the new nodes before the whole rewrite takes over. */
 extern unsigned vol_freetree_rounds;
 /* Tests: write every free-tree node at each commit (the old behaviour). */
-extern bool vol_test_freetree_rewrite_all;
+DECLARE_TEST_SWITCH(vol_test_freetree_rewrite_all);
 /* Tests: an aborted commit gives the pool back to the allocator but leaves
  * the tree's edits in place (the hazard the undo prevents). */
-extern bool vol_test_freetree_no_undo;
+DECLARE_TEST_SWITCH(vol_test_freetree_no_undo);
 /* Free-tree nodes written by the commits so far (tests, figures). */
 extern unsigned long vol_freetree_nodes_written;
 int vol_freetree_prepare(struct vol *v, struct vol_txn *t);

@@ -36,6 +36,7 @@
 #include "store/vol/extmap.h"
 #include "store/vol/inode.h"
 #include "store/vol/volume.h"
+#include "kernel/testswitch.h"
 
 #define VOL_MAX_FILE   (1ll << 44) /* bytes: -EFBIG beyond */
 #define VOL_DIRB_MAGIC 0x42524944u /* "DIRB" */
@@ -238,7 +239,8 @@ void vdir_install(struct vnode *n);
 /* Tests: write every block at each commit (the old behaviour, for figures);
  * install the new blocks as soon as they are written (shows why install
  * waits for the commit point). */
-extern bool vdir_test_rewrite_all, vdir_test_install_early;
+DECLARE_TEST_SWITCH(vdir_test_rewrite_all);
+DECLARE_TEST_SWITCH(vdir_test_install_early);
 
 /* ---- commit.c ---- */
 /* Make everything durable. Caller holds vs->lock (and no commit is in
@@ -250,15 +252,16 @@ int vs_commit_sync(struct vstore *vs);
 /* Tests: called in vs_commit_sync's window (vs->lock dropped, frozen);
  * vol_test_commit_keep_lock keeps the lock across the window (the old
  * behaviour: the window test then sees the lock held). */
-extern void (*vol_test_commit_window)(struct vstore *vs);
-extern bool vol_test_commit_keep_lock;
+typedef void (*vol_commit_window_fn)(struct vstore *vs);
+DECLARE_TEST_KNOB(vol_commit_window_fn, vol_test_commit_window);
+DECLARE_TEST_SWITCH(vol_test_commit_keep_lock);
 /* Tests: commits write their metadata home and flush it before the journal,
  * which holds only the inode-table blocks and starts at journal_start every
  * time (the two-flush commit from before the metadata was logged). */
-extern bool vol_test_meta_home_first;
+DECLARE_TEST_SWITCH(vol_test_meta_home_first);
 /* Tests: every transaction at journal_start, over the last one, whether or
  * not a flush made its checkpoint durable (the hazard the chain removes). */
-extern bool vol_test_jrnl_no_chain;
+DECLARE_TEST_SWITCH(vol_test_jrnl_no_chain);
 /* The chain of valid journal transactions of the volume at fd from
  * journal_start (commit.c): *last gets the sequence of the last (0: none).
  * 0 or -errno. */
@@ -288,7 +291,7 @@ int vs_for_each_meta(const struct vnode *n, int (*fn)(void *arg, uint64_t start,
 void vs_stop_commit_timer(struct vstore *vs);
 /* Tests: the timer wakes up but commits nothing (a crash then loses every
  * change since the last fsync). */
-extern bool vol_test_no_periodic_commit;
+DECLARE_TEST_SWITCH(vol_test_no_periodic_commit);
 
 /* ---- namei.c ---- */
 extern const struct store_ops vol_store_ops_ns; /* the namespace half */
@@ -302,7 +305,7 @@ void vs_release(void *arg, uint64_t pblk, uint64_t len);
  * (the durable state keeps its bytes until the commit). 0 or -errno. */
 int vs_truncate_blocks(struct vstore *vs, struct vnode *n, uint64_t size);
 /* Tests: zero the cut tail in place before the commit (the old hazard). */
-extern bool vol_test_truncate_in_place;
+DECLARE_TEST_SWITCH(vol_test_truncate_in_place);
 /* Gives n one new block at file block 0 holding blk (symlinks). */
 int vs_write_new_block(struct vstore *vs, struct vnode *n, const void *blk);
 extern const struct store_ops vol_store_ops_data; /* the data half */
@@ -326,7 +329,7 @@ void vs_resv_committed(struct vstore *vs);
 void vs_resv_evict(struct vstore *vs, struct vnode *n);
 /* Test switch: store_reserve reserves nothing (writeback finds space, as
  * before delayed allocation: the hazard test_enospc shows). */
-extern bool vol_test_no_reserve;
+DECLARE_TEST_SWITCH(vol_test_no_reserve);
 int vol_reserve(struct store_inode *si, int64_t pos, int64_t len);
 void vol_unreserve(struct store_inode *si, int64_t pos, int64_t len);
 

@@ -19,7 +19,8 @@
 
 #include "store/vol/xtree.h"
 
-unsigned vol_extmap_test_leaf_cap, vol_extmap_test_index_cap;
+TEST_KNOB(unsigned, vol_extmap_test_leaf_cap);
+TEST_KNOB(unsigned, vol_extmap_test_index_cap);
 
 /* ---- spare nodes ---- */
 

@@ -64,7 +64,7 @@ int vol_extmap_for_each_replaced(const struct vol_extmap *m, blk_fn fn, void *ar
 	return r ? r : each_freed(m, fn, arg);
 }
 
-bool vol_extmap_test_rewrite_all;
+TEST_SWITCH(vol_extmap_test_rewrite_all);
 
 static void dirty_all(struct vol_xnode *x)
 {

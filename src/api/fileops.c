@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fileops.c - the calls on open files beyond I/O: pc_dup (a second fd for
+ * the same open file), pc_sync (syncfs of the whole engine), pc_flock and
+ * pc_ofd_lock (advisory locks, fs/locks.c: owned by the open file, shared
+ * by its pc_dup copies, in-process).
+ *
+ * Locks: none held here; fd_table_lock (leaf) inside fdget/fd_install;
+ * flc_lock (leaf) inside fs/locks.c; sync_inodes takes the inode table
+ * lock (leaf) only to reference the inodes.
+ */
+#include <errno.h>
+
+#include "api/engine.h"
+#include "fs/locks.h"
+
+int pc_dup(struct pc_engine *e, int fd)
+{
+	ENGINE_ENTER(e);
+	struct file *f;
+	int nfd;
+
+	if (!e)
+		return -EINVAL;
+	f = fdget(&e->fdt, fd);
+	if (!f)
+		return -EBADF;
+	nfd = fd_install(&e->fdt, f); /* takes over fdget's reference */
+	if (nfd < 0)
+		fdput(e, f);
+	return nfd;
+}
+
+int pc_sync(struct pc_engine *e)
+{
+	ENGINE_ENTER(e);
+	if (!e)
+		return -EINVAL;
+	return sync_inodes(&e->itable);
+}
+
+int pc_flock(struct pc_engine *e, int fd, int op)
+{
+	ENGINE_ENTER(e);
+	struct file *f;
+	int ret;
+
+	if (!e)
+		return -EINVAL;
+	f = fdget(&e->fdt, fd);
+	if (!f)
+		return -EBADF;
+	ret = locks_flock(f, op);
+	fdput(e, f);
+	return ret;
+}
+
+int pc_ofd_lock(struct pc_engine *e, int fd, int cmd, struct flock *fl)
+{
+	ENGINE_ENTER(e);
+	struct file *f;
+	int ret;
+
+	if (!e)
+		return -EINVAL;
+	if (!fl)
+		return -EFAULT;
+	f = fdget(&e->fdt, fd);
+	if (!f)
+		return -EBADF;
+	ret = locks_ofd(f, cmd, fl);
+	fdput(e, f);
+	return ret;
+}

@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_icache.c - inodes and their pages outlive the last close (the
+ * kernel's inode LRU, src/fs/inode.c): a re-open hits the cache, a host
+ * file changed behind the engine's back is seen anew, the memory limit
+ * holds with many closed files, unlink and rename of a closed cached file,
+ * and a background writeback error after the last close reaches the next
+ * opener's fsync, an unlink racing the last close. Each protection has its
+ * switch: inode_test_no_revalidate (stale bytes are read),
+ * inode_test_evict_unseen_error (the report is lost),
+ * inode_test_no_forget_recheck (a nameless file stays cached). Takes no
+ * locks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/engine_internal.h"
+#include "basic_fixture.h"
+#include "fs/inode.h"
+#include "harness.h"
+#include "kernel/sched.h"
+#include "pagecache.h"
+#include "store/store.h"
+
+static struct pc_stats stats(struct pc_engine *e)
+{
+	struct pc_stats s;
+
+	pc_get_stats(e, &s, sizeof(s));
+	return s;
+}
+
+/* Reads the whole file through a fresh fd and compares with @model. */
+static void reopen_check(struct pc_engine *e, const char *name, const char *model, size_t len)
+{
+	int fd = pc_open(e, name, O_RDONLY, 0);
+
+	CHECK(fd >= 0);
+	check_contents(e, fd, model, len);
+	CHECK_EQ(pc_close(e, fd), 0);
+}
+
+TEST(reopen_hits_the_cache)
+{
+	struct pc_engine *e = engine();
+	struct store *s = pc_engine_store(e);
+	size_t len = 64 * PG;
+	char *w = malloc(len);
+	int fd = new_file(e, "f", w, len, 7);
+
+	CHECK_EQ(pc_fsync(e, fd), 0);
+	CHECK_EQ(pc_close(e, fd), 0);
+	struct pc_stats before = stats(e);
+	unsigned long reads = store_calls(s, STORE_OP_READ);
+
+	CHECK_EQ(before.cached_pages, len / PG);
+	reopen_check(e, "f", w, len);
+	reopen_check(e, "f", w, len);
+	struct pc_stats after = stats(e);
+
+	/* every page came from the cache: no miss, no store read */
+	CHECK_EQ(after.misses, before.misses);
+	CHECK_EQ(store_calls(s, STORE_OP_READ), reads);
+	CHECK(after.hits >= before.hits + 2 * len / PG);
+	CHECK_EQ(pc_engine_close(e), 0);
+	check_host("f", w, len);
+	free(w);
+}
+
+/* Rewrites the host file in place, same size, other bytes. */
+static void rewrite_host(const char *name, char *model, size_t len, unsigned seed)
+{
+	char path[1400];
+	int hfd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	hfd = open(path, O_WRONLY);
+	CHECK(hfd >= 0);
+	fill(model, len, seed, 0);
+	CHECK_EQ(pwrite(hfd, model, len, 0), (ssize_t)len);
+	CHECK_EQ(close(hfd), 0);
+}
+
+static void changed_behind_our_back(bool hazard)
+{
+	struct pc_engine *e = engine();
+	size_t len = 8 * PG;
+	char *w = malloc(len), *old = malloc(len), *r = malloc(len);
+	int fd = new_file(e, "h", w, len, 3);
+
+	CHECK_EQ(pc_fsync(e, fd), 0);
+	memcpy(old, w, len);
+	CHECK_EQ(pc_close(e, fd), 0);
+	rewrite_host("h", w, len, 4); /* another program writes the file */
+	inode_test_no_revalidate = hazard;
+	fd = pc_open(e, "h", O_RDONLY, 0);
+	inode_test_no_revalidate = false;
+	CHECK(fd >= 0);
+	CHECK_EQ(pc_pread(e, fd, r, len, 0), (ssize_t)len);
+	if (hazard)
+		CHECKF(!memcmp(r, old, len), "without revalidation the stale pages are read");
+	else
+		CHECKF(!memcmp(r, w, len), "the re-open sees the host's new bytes");
+	CHECK_EQ(pc_close(e, fd), 0);
+	/* a size change is seen too */
+	if (!hazard) {
+		char path[1400];
+
+		snprintf(path, sizeof(path), "%s/h", dir);
+		CHECK_EQ(truncate(path, 3 * PG), 0);
+		reopen_check(e, "h", w, 3 * PG);
+	}
+	CHECK_EQ(pc_engine_close(e), 0);
+	free(w);
+	free(old);
+	free(r);
+}
+
+TEST(host_change_seen_at_reopen)
+{
+	changed_behind_our_back(false);
+}
+
+TEST(host_change_hazard_without_revalidation)
+{
+	changed_behind_our_back(true);
+}
+
+TEST(memory_limit_with_many_closed_files)
+{
+	enum { NFILES = 48, FPAGES = 16 };
+	size_t limit = 128 * PG, len = FPAGES * PG;
+	struct pc_options o = {.size = sizeof(o),
+			       .store_dir = fresh(),
+			       .mem_limit = limit,
+			       .writeback_interval_ms = 600000};
+	struct pc_engine *e = NULL;
+	char *w = malloc(len);
+	char name[32];
+
+	CHECK_EQ(pc_engine_open(&o, &e), 0);
+	/* a small bound on unused inodes too: prune runs */
+	inode_test_unused_max = 8;
+	for (int f = 0; f < NFILES; f++) {
+		snprintf(name, sizeof(name), "m%d", f);
+		int fd = new_file(e, name, w, len, 100 + (unsigned)f);
+		CHECK_EQ(pc_close(e, fd), 0);
+		struct pc_stats s = stats(e);
+		/* the limit plus reclaim's batch of slack */
+		CHECKF(s.cached_pages <= limit / PG + 32, "%llu pages cached after file %d",
+		       (unsigned long long)s.cached_pages, f);
+	}
+	for (int f = 0; f < NFILES; f++) {
+		snprintf(name, sizeof(name), "m%d", f);
+		fill(w, len, 100 + (unsigned)f, 0);
+		reopen_check(e, name, w, len);
+	}
+	CHECK(stats(e).reclaimed_pages > 0);
+	inode_test_unused_max = 0;
+	CHECK_EQ(pc_engine_close(e), 0);
+	for (int f = 0; f < NFILES; f += 7) {
+		snprintf(name, sizeof(name), "m%d", f);
+		fill(w, len, 100 + (unsigned)f, 0);
+		check_host(name, w, len);
+	}
+	free(w);
+}
+
+TEST(unlink_and_rename_of_a_closed_cached_file)
+{
+	struct pc_engine *e = engine();
+	struct store *s = pc_engine_store(e);
+	char a[3 * PG], b[2 * PG], r[16];
+	struct stat st;
+	int fd;
+
+	fd = new_file(e, "a", a, sizeof(a), 1);
+	CHECK_EQ(pc_close(e, fd), 0); /* dirty, cached, unused */
+	unsigned long writes = store_calls(s, STORE_OP_WRITE);
+	CHECK_EQ(pc_unlink(e, "a"), 0);
+	/* its dirty pages went with it, never written */
+	CHECK_EQ(store_calls(s, STORE_OP_WRITE), writes);
+	CHECK_EQ(stats(e).cached_pages, 0);
+	CHECK_EQ(pc_stat(e, "a", &st), -ENOENT);
+	fd = pc_open(e, "a", O_RDWR | O_CREAT, 0644);
+	CHECK(fd >= 0);
+	CHECK_EQ(pc_pread(e, fd, r, sizeof(r), 0), 0); /* another, empty file */
+	CHECK_EQ(pc_close(e, fd), 0);
+
+	/* rename over a closed cached file: the target's pages go */
+	fd = new_file(e, "t", a, sizeof(a), 2);
+	CHECK_EQ(pc_close(e, fd), 0);
+	fd = new_file(e, "src", b, sizeof(b), 3);
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(stats(e).cached_pages, 5);
+	CHECK_EQ(pc_rename(e, "src", "t", 0), 0);
+	CHECK_EQ(stats(e).cached_pages, 2);
+	reopen_check(e, "t", b, sizeof(b));
+	CHECK_EQ(pc_stat(e, "t", &st), 0);
+	CHECK_EQ(st.st_size, sizeof(b));
+	/* a closed file with a second name keeps its pages when one goes */
+	CHECK_EQ(pc_link(e, "t", "t2"), 0);
+	CHECK_EQ(pc_unlink(e, "t"), 0);
+	CHECK_EQ(stats(e).cached_pages, 2);
+	reopen_check(e, "t2", b, sizeof(b));
+	CHECK_EQ(pc_engine_close(e), 0);
+	check_host("t2", b, sizeof(b));
+}
+
+/* Waits (bounded) until the store has seen @n more write calls than @base:
+ * the background writeback thread ran. */
+static bool wait_store_writes(struct store *s, unsigned long base, unsigned long n)
+{
+	for (int i = 0; i < 20000; i++) {
+		if (store_calls(s, STORE_OP_WRITE) >= base + n)
+			return true;
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL); /* waiting for an event, not ordering threads */
+	}
+	return false;
+}
+
+static void writeback_error_after_close(bool hazard)
+{
+	struct pc_options o = {.size = sizeof(o), .store_dir = fresh(), .writeback_interval_ms = 5};
+	struct pc_engine *e = NULL;
+	char w[2 * PG];
+	int fd, err;
+
+	CHECK_EQ(pc_engine_open(&o, &e), 0);
+	struct store *s = pc_engine_store(e);
+	fd = pc_open(e, "e", O_RDWR | O_CREAT, 0644);
+	CHECK(fd >= 0);
+	fill(w, sizeof(w), 9, 0);
+	unsigned long base = store_calls(s, STORE_OP_WRITE);
+	store_inject_fail(s, STORE_OP_WRITE, 1, EIO, false);
+	CHECK_EQ(pc_pwrite(e, fd, w, sizeof(w), 0), (ssize_t)sizeof(w));
+	CHECK_EQ(pc_close(e, fd), 0); /* returns at once: nothing written yet */
+	/* the background writeback fails once, then writes the pages again */
+	CHECK(wait_store_writes(s, base, 2));
+	struct pc_stats st;
+	for (int i = 0; i < 20000; i++) {
+		st = stats(e);
+		if (!st.dirty_pages && !st.writeback_pages)
+			break;
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	CHECK_EQ(st.dirty_pages, 0);
+	/* clean now, but with an error nobody saw: prune keeps it (bound 1,
+	 * and another file closed after it) */
+	inode_test_unused_max = 1;
+	inode_test_evict_unseen_error = hazard;
+	fd = pc_open(e, "other", O_RDWR | O_CREAT, 0644);
+	CHECK(fd >= 0);
+	err = pc_close(e, fd);
+	inode_test_evict_unseen_error = false;
+	/* evicted with the error: only that close could still say it */
+	CHECK_EQ(err, hazard ? -EIO : 0);
+	fd = pc_open(e, "e", O_RDWR, 0);
+	CHECK(fd >= 0);
+	if (hazard) {
+		CHECKF(pc_fsync(e, fd) == 0, "evicted: the re-open's fsync never hears of it");
+	} else {
+		CHECK_EQ(pc_fsync(e, fd), -EIO); /* reported once */
+		CHECK_EQ(pc_fsync(e, fd), 0);
+	}
+	check_contents(e, fd, w, sizeof(w));
+	CHECK_EQ(pc_close(e, fd), 0);
+	inode_test_unused_max = 0;
+	CHECK_EQ(pc_engine_close(e), 0);
+	check_host("e", w, sizeof(w));
+}
+
+TEST(writeback_error_after_close_reaches_next_fsync)
+{
+	writeback_error_after_close(false);
+}
+
+TEST(writeback_error_hazard_when_evicted)
+{
+	writeback_error_after_close(true);
+}
+
+TEST(engine_close_writes_back_cached_files)
+{
+	struct pc_engine *e = engine();
+	char w[5 * PG];
+	int fd = new_file(e, "c", w, sizeof(w), 11);
+
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(stats(e).dirty_pages, 5);
+	CHECK_EQ(pc_engine_close(e), 0);
+	check_host("c", w, sizeof(w));
+}
+
+#if PC_SCHED_HOOKS
+/* Unlinks "w" from inside the last close, after it read the attributes
+ * (nlink 1) and before the inode goes on the unused list. */
+static struct pc_engine *hook_engine;
+static void unlink_in_window(enum sched_event ev, const void *obj, const char *what)
+{
+	(void)obj;
+	if (ev == SP_RACE && !strcmp(what, "iput: attributes read, not yet unused")) {
+		sched_set_hook(NULL);
+		CHECK_EQ(pc_unlink(hook_engine, "w"), 0);
+	}
+}
+
+static void unlink_during_last_close(bool hazard)
+{
+	struct pc_engine *e = engine();
+	struct store *s = pc_engine_store(e);
+	char w[4 * PG];
+	int fd = new_file(e, "w", w, sizeof(w), 21);
+	unsigned long writes = store_calls(s, STORE_OP_WRITE);
+
+	hook_engine = e;
+	inode_test_no_forget_recheck = hazard;
+	sched_set_hook(unlink_in_window);
+	CHECK_EQ(pc_close(e, fd), 0);
+	sched_set_hook(NULL);
+	inode_test_no_forget_recheck = false;
+	if (hazard) {
+		CHECKF(stats(e).cached_pages == 4, "the nameless file stays cached");
+	} else {
+		/* the unlink's look came too early; the close looked again */
+		CHECK_EQ(stats(e).cached_pages, 0);
+		CHECK_EQ(store_calls(s, STORE_OP_WRITE), writes); /* never written */
+	}
+	CHECK_EQ(pc_engine_close(e), 0);
+}
+#endif
+
+TEST(unlink_during_last_close)
+{
+#if PC_SCHED_HOOKS
+	unlink_during_last_close(false);
+#else
+	test_skip("scheduling points not compiled in");
+#endif
+}
+
+TEST(unlink_during_last_close_hazard)
+{
+#if PC_SCHED_HOOKS
+	unlink_during_last_close(true);
+#else
+	test_skip("scheduling points not compiled in");
+#endif
+}
