@@ -264,7 +264,7 @@ int cmd_fsck(int argc, char **argv)
 	       r == PC_FSCK_CLEAN	 ? "clean"
 	       : r == PC_FSCK_REPAIRED	 ? "errors repaired"
 	       : r == PC_FSCK_UNREPAIRED ? "errors left"
-					 : "check failed");
+					  : "check failed");
 	return r;
 }
 
