@@ -79,8 +79,11 @@ TEST(write_delete_image_shrinks)
 	uint64_t peak;
 	vol_new_image((int64_t)(mib + 64) << 20, 0);
 	struct store *s = vol_mount_img();
+	uint64_t d0 = __atomic_load_n(&vol_discarded_blocks, __ATOMIC_RELAXED);
 	int64_t excess = write_delete(s, mib, &peak);
 	uint64_t u = used(s);
+	/* at least the deleted file's blocks were punched */
+	CHECK(__atomic_load_n(&vol_discarded_blocks, __ATOMIC_RELAXED) - d0 >= (mib << 20) / BS);
 	printf("# 4 MiB kept, %zu MiB written and deleted: peak %llu KiB allocated, now %llu KiB "
 	       "allocated, %llu KiB used\n",
 	       mib, (unsigned long long)peak >> 10, (unsigned long long)allocated() >> 10,
@@ -100,7 +103,9 @@ TEST(discard_off_keeps_blocks)
 	vol_new_image((int64_t)(mib + 64) << 20, 0);
 	struct store *s = vol_mount_img();
 	vol_set_discard(VS(s)->v, VOL_DISCARD_OFF);
+	uint64_t d0 = __atomic_load_n(&vol_discarded_blocks, __ATOMIC_RELAXED);
 	int64_t excess = write_delete(s, mib, &peak);
+	CHECK_EQ(__atomic_load_n(&vol_discarded_blocks, __ATOMIC_RELAXED), d0);
 	CHECK(excess >= (int64_t)(mib << 20) * 9 / 10);
 	store_close(s);
 	vol_fsck_clean();
