@@ -25,7 +25,7 @@ case "${1:-}" in
 esac
 build=${1:?usage: bench/run.sh [--smoke] BUILD_DIR [OUT_DIR]}
 out=${2:-bench/results}
-programs=${BENCH_ONLY:-read fault dio mixed punch scale mem vol}
+programs=${BENCH_ONLY:-read fault dio mixed punch scale mem vol fio}
 mkdir -p "$out/raw"
 args=()
 [ $smoke = 1 ] && args+=(--smoke)
@@ -56,6 +56,7 @@ status=0
 for p in $programs; do
 	[ $report = 1 ] && break
 	exe="$build/bench/bench_$p"
+	[ "$p" = fio ] && exe=bench/fio_mount.sh # the FUSE mount against ext4 (fio)
 	if [ ! -x "$exe" ]; then
 		echo "bench: $exe missing (build $build first)" >&2
 		status=1
@@ -63,7 +64,13 @@ for p in $programs; do
 	fi
 	echo "bench: $p ..." >&2
 	t0=$(date +%s.%N)
-	"$exe" "${args[@]}" >"$out/raw/$p.tsv" 2>"$out/raw/$p.err"
+	if [ "$p" = fio ]; then
+		fargs=()
+		[ $smoke = 1 ] && fargs+=(--smoke)
+		"$exe" "${fargs[@]}" "$build" >"$out/raw/$p.tsv" 2>"$out/raw/$p.err"
+	else
+		"$exe" "${args[@]}" >"$out/raw/$p.tsv" 2>"$out/raw/$p.err"
+	fi
 	rc=$?
 	t1=$(date +%s.%N)
 	awk -v p="$p" -v rc=$rc -v a="$t0" -v b="$t1" 'BEGIN { printf "%s\t%d\t%.2f s\n", p, rc, b - a }' \
@@ -128,6 +135,10 @@ if command -v gnuplot >/dev/null 2>&1; then
 	[ -s "$dat/read.dat" ] && gp read "$hist; set title 'Cached reads (median, min-max): higher is better'; set ylabel 'GB/s'; plot '$dat/read.dat' using 2:3:4:xtic(1) title 'engine', '' using 5:6:7 title 'kernel pread (tmpfs)', '' using 8:9:10 title 'memcpy'"
 	[ -s "$dat/fault.dat" ] && gp fault "$hist; set title 'First-touch mapped access per 4 KiB page: lower is better'; set ylabel 'ns per page'; plot '$dat/fault.dat' using 2:3:4:xtic(1) title 'engine (pc_mmap)', '' using 5:6:7 title 'kernel mmap (tmpfs)'"
 	[ -s "$dat/dio.dat" ] && gp dio "$hist; set logscale y; set title 'O_DIRECT at QD1: higher is better'; set ylabel 'MB/s'; plot '$dat/dio.dat' using 2:3:4:xtic(1) title 'engine O_DIRECT', '' using 5:6:7 title 'raw O_DIRECT (same file)'"
+	# fio: the mount's figure over ext4's (medians) per job, with the goal
+	cat "$out"/raw/*.tsv | awk -F'\t' '$1 == "CMP" && $2 == "fio" {
+		g = $14; sub(/^>= /, "", g); printf "\"%s\" %s %s\n", $3, $13, g }' >"$dat/fio.dat"
+	[ -s "$dat/fio.dat" ] && gp fio "set title 'fio: default pagecache mount / ext4 on a loop device (same run; higher is better)'; set style data histograms; set style histogram clustered gap 1; set style fill solid 0.6 border -1; set grid y; set yrange [0:*]; set ylabel 'ratio of medians'; set key top left; plot '$dat/fio.dat' using 2:xtic(1) title 'pagecache / ext4', '' using 0:3 with points pt 7 ps 1.5 title 'goal (at least)', 1 with lines dt 2 title 'parity'"
 	[ -s "$dat/punch.dat" ] && gp punch "$hist; set logscale y; set title 'Punch hole in a cached file (median latency): lower is better'; set ylabel 'microseconds'; plot '$dat/punch.dat' using 2:3:4:xtic(1) title 'engine', '' using 5:6:7 title 'store (host fallocate)', '' using 8:9:10 title 'kernel tmpfs'"
 	if ls "$dat"/mixed_*.dat >/dev/null 2>&1; then
 		body="set multiplot layout 2,3 title 'Random 4 KiB readers with one writer (higher is better)'; set grid; set xlabel 'readers'; set ylabel 'M reads/s'; set key top left; set xtics 1; set yrange [0:*];"
@@ -203,7 +214,7 @@ md="$out/RESULTS.md"
 			$2, $3, $5, $6, $4, $7, $8, $9, $10, $11, $12, $13, $14, $15 }'
 	echo
 	echo "## Every comparison"
-	for g in read fault dio mixed punch scale mem vol; do
+	for g in read fault dio mixed punch scale mem vol fio; do
 		if ! cat "$out"/raw/*.tsv | awk -F'\t' -v g=$g '$1 == "CMP" && $2 == g { f = 1 } END { exit !f }'; then
 			continue
 		fi

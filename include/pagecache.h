@@ -131,13 +131,24 @@ struct pc_options {
 	 * an fsync of the file (or, for names, of its directory) covered. */
 	unsigned commit_interval_ms;
 	unsigned dirty_expire_ms;
+	int discard; /* enum pc_discard (vol store): freed blocks; 0 = AUTO */
+};
+
+/* What the vol store does with blocks freed by a durable commit
+ * (pc_options.discard). The dir store ignores it. */
+enum pc_discard {
+	PC_DISCARD_AUTO = 0, /* punched out of an image file (fallocate PUNCH_HOLE), so
+			      * it shrinks back; a block device is left alone */
+	PC_DISCARD_ON = 1,   /* also BLKDISCARD on a block device */
+	PC_DISCARD_OFF = 2,  /* neither: the image keeps its allocated size */
 };
 /* struct pc_options o = PC_OPTIONS_INIT; then set the fields wanted. */
 /* (Every field, in order, so that it also compiles as C++ before C++20 and
  * under -Wextra; a field added to the struct is added here.) */
-#define PC_OPTIONS_INIT                                                                         \
-	{                                                                                       \
-		sizeof(struct pc_options), NULL, NULL, 0, 0, 0, 0, 0, PC_POLICY_TWO_STATE, 0, 0, 0 \
+#define PC_OPTIONS_INIT                                                                          \
+	{                                                                                        \
+		sizeof(struct pc_options), NULL, NULL, 0, 0, 0, 0, 0, PC_POLICY_TWO_STATE, 0, 0, \
+		    0, 0                                                                         \
 	}
 
 /* How pc_mmap views take their page faults (pc_options.fault_mechanism). */

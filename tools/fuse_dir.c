@@ -200,9 +200,12 @@ void pcfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char 
 	reply_err(req, -EOPNOTSUPP);
 }
 
+/* ENOSYS, not EOPNOTSUPP: the kernel then stops asking for this mount and
+ * answers EOPNOTSUPP itself. Asked each time, it costs a request on every
+ * write(2) (the security.capability check of file_remove_privs). */
 void pcfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	reply_err(req, -EOPNOTSUPP);
+	reply_err(req, -ENOSYS);
 }
 
 void pcfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)

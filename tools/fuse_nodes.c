@@ -28,6 +28,7 @@ struct node {
 	uint64_t ino;
 	bool cached; /* opened in page-cache (mmap) mode: in the ino hash */
 	bool hashed; /* in the child hash */
+	bool stale;  /* its file changed behind this node's kernel page cache */
 	struct node *cnext, *inext;
 	struct node *anext, **aprev; /* every node (freed at nodes_destroy) */
 	struct fd_ent *fds;
@@ -382,14 +383,34 @@ void node_set_cached(struct node *n)
 	pthread_mutex_unlock(&nodes_lock);
 }
 
-int node_aliases(uint64_t ino, uint64_t *ids, int max)
+int node_aliases(uint64_t ino, struct node *self, uint64_t *ids, int max)
 {
 	int k = 0;
 
 	pthread_mutex_lock(&nodes_lock);
-	for (struct node *n = ihash[hash_ino(ino)]; n && k < max; n = n->inext)
-		if (n->ino == ino)
+	for (struct node *n = ihash[hash_ino(ino)]; n; n = n->inext) {
+		if (n->ino != ino || n == self)
+			continue;
+		n->stale = true;
+		if (k < max)
 			ids[k++] = node_id(n);
+	}
 	pthread_mutex_unlock(&nodes_lock);
 	return k;
+}
+
+void node_set_stale(struct node *n)
+{
+	pthread_mutex_lock(&nodes_lock);
+	n->stale = true;
+	pthread_mutex_unlock(&nodes_lock);
+}
+
+bool node_take_stale(struct node *n)
+{
+	pthread_mutex_lock(&nodes_lock);
+	bool stale = n->stale;
+	n->stale = false;
+	pthread_mutex_unlock(&nodes_lock);
+	return stale;
 }

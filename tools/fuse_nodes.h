@@ -19,6 +19,7 @@
 #define PC_TOOLS_FUSE_NODES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define NODES_PATH_MAX 4096
@@ -49,10 +50,17 @@ void node_rename(struct node *op, const char *oname, struct node *np, const char
 void node_add_fd(struct node *n, int fd);
 void node_del_fd(struct node *n, int fd);
 int node_any_fd(struct node *n);
-/* Page-cache mode (mmap-capable opens): marks the node; node_aliases
- * collects up to @max nodeids of cached-mode nodes with store inode @ino. */
+/* Page-cache mode (the default): node_set_cached marks a node opened with
+ * the kernel page cache. node_aliases marks every other cached node of
+ * store inode @ino (all of them when @self is NULL) stale - its file changed
+ * behind its kernel page cache - and collects up to @max of their nodeids
+ * for invalidation. node_take_stale reads and clears the mark (an open then
+ * tells the kernel to drop the node's pages: keep_cache off). */
 void node_set_cached(struct node *n);
-int node_aliases(uint64_t ino, uint64_t *ids, int max);
+int node_aliases(uint64_t ino, struct node *self, uint64_t *ids, int max);
+bool node_take_stale(struct node *n);
+/* Marks @n stale again (an open that would have dropped its pages failed). */
+void node_set_stale(struct node *n);
 uint64_t node_ino(struct node *n);
 
 #endif

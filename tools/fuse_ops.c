@@ -7,16 +7,18 @@
  *
  * Caching: attributes are not cached by the kernel (timeout 0) so stat
  * always shows the engine's size and times; names are (1 s: they change
- * only through this kernel, which updates its dentries itself). Opens use direct_io
- * (no kernel page cache) unless the mount is in mmap mode; then they use
- * the kernel's page cache without keep_cache, and every change made through
- * the engine to a file (write, truncate, fallocate) queues an invalidation
- * of the kernel's pages for each node naming that file (fuse_notify.c).
+ * only through this kernel, which updates its dentries itself). By default
+ * opens (O_DIRECT ones too, so they can be mapped) use the kernel's page
+ * cache, kept across opens (keep_cache) unless the node is stale: a change
+ * made through the engine to a file (write, truncate, fallocate) marks
+ * every other node naming that file stale and queues an invalidation of
+ * its kernel pages (fuse_notify.c); the writer's own node the kernel keeps
+ * coherent itself. With --direct-io opens use direct_io (no kernel cache).
  *
- * Ownership: the kernel applied the caller's umask to create modes (the
- * server runs with umask 0); files are created with the caller's uid and gid (the group of
- * a setgid parent directory, which new directories also inherit the bit
- * of); permission checks are the kernel's (default_permissions).
+ * Ownership and the S_ISUID/S_ISGID rule are in fuse_perm.c: files are
+ * created with the caller's uid and gid; the kernel applied the caller's
+ * umask to create modes (the server runs with umask 0); permission checks
+ * are the kernel's (default_permissions).
  *
  * Directories, statfs and xattrs are in fuse_dir.c.
  *
@@ -93,8 +95,7 @@ struct fh {
 	struct handle h;
 	int fd, dfd;
 	struct node *n;
-	bool cached; /* kernel page cache in use for this open (mmap mode) */
-	bool privs;  /* the file had S_ISUID/S_ISGID at open: writes may kill them */
+	bool cached; /* kernel page cache in use for this open (not --direct-io) */
 };
 
 #define DIO_ALIGN 4096
@@ -170,56 +171,69 @@ static void reply_new_entry(fuse_req_t req, struct node *parent, const char *nam
 		node_forget(n, 1);
 }
 
-/* Queue invalidations of the kernel's cached pages of every node of @n's
- * file (mmap mode only). */
-static void inval_aliases(struct node *n, int64_t off, int64_t len)
+/* A change to @n's file in [off, off+len) (len 0: to EOF) made through
+ * node @self's kernel inode (NULL: through none): every other cached node
+ * of the file (hard links are separate kernel inodes) is marked stale - its
+ * next open drops its pages - and gets an invalidation queued for the fds
+ * already open on it. @self's kernel cache saw the change itself: its own
+ * write-through updated the pages, its truncate and punch dropped them, and
+ * its O_DIRECT writes invalidate the range. The direct_io mode has no kernel
+ * page cache: nothing to do. */
+static void inval_ino(uint64_t ino, struct node *self, int64_t off, int64_t len)
 {
 	uint64_t ids[64];
 	int k;
 
 	if (!pcfs.mmap_mode)
 		return;
-	k = node_aliases(node_ino(n), ids, 64);
+	k = node_aliases(ino, self, ids, 64);
 	for (int i = 0; i < k; i++)
 		notify_inval(ids[i], off, len);
 }
 
-/* ---- ownership of new objects ---- */
-
-/* Gives the new object @path the caller's uid and gid, or the parent's
- * group under a setgid directory (and, for a directory, the bit). */
-static int set_owner(fuse_req_t req, struct node *parent, const char *path, bool dir, mode_t mode)
+static void inval_aliases(struct node *n, struct node *self, int64_t off, int64_t len)
 {
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	char ppath[NODES_PATH_MAX];
-	struct stat pst;
-	gid_t gid = ctx->gid;
-	int ret;
+	inval_ino(node_ino(n), self, off, len);
+}
 
-	ret = node_path(parent, ppath, sizeof(ppath));
-	if (!ret)
-		ret = pc_stat(pcfs.e, ppath, &pst);
-	if (ret)
-		return ret;
-	if (pst.st_mode & S_ISGID)
-		gid = pst.st_gid;
-	ret = pc_chown(pcfs.e, path, ctx->uid, gid);
-	if (!ret && dir && (pst.st_mode & S_ISGID))
-		ret = pc_chmod(pcfs.e, path, (mode & 07777) | S_ISGID);
-	return ret;
+/* Keeps the largest request size seen (statistics). */
+static void note_size(uint64_t *largest, size_t size)
+{
+	uint64_t cur = __atomic_load_n(largest, __ATOMIC_RELAXED);
+
+	while (size > cur && !__atomic_compare_exchange_n(largest, &cur, size, false,
+							  __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
 }
 
 /* ---- lookups and attributes ---- */
 
+/* Connection setup. No writeback cache: with it the kernel keeps written
+ * data past write(2) and even close(2), so an engine-side reader (or a
+ * crash of the server) could miss acknowledged data. No auto_inval_data:
+ * with attributes never cached (timeout 0) it costs a GETATTR per read(2);
+ * every change behind a node's kernel cache is invalidated explicitly
+ * (inval_aliases). Requests up to 1 MiB (max_write; libfuse derives
+ * max_pages from it) and 1 MiB readahead. The server kills S_ISUID/S_ISGID
+ * itself (HANDLE_KILLPRIV): the kernel's fallback for servers that don't
+ * clears S_ISGID only when group-executable. Splice: libfuse 3.14 splices
+ * a reply only from an fd-backed buffer, and the engine's data are in
+ * memory, so replies are written (one copy either way). */
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
-	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	conn->want &= ~(unsigned)(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_AUTO_INVAL_DATA);
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
-	if (pcfs.mmap_mode && (conn->capable & FUSE_CAP_AUTO_INVAL_DATA))
-		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
-	conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV; /* the kernel kills suid via setattr */
+	if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV)
+		conn->want |= FUSE_CAP_HANDLE_KILLPRIV;
+	else
+		conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV;
+	if (conn->capable & FUSE_CAP_ASYNC_READ)
+		conn->want |= FUSE_CAP_ASYNC_READ;
+	conn->max_write = PCFS_MAX_IO;
+	conn->max_readahead = PCFS_MAX_IO;
+	pcfs.max_write = conn->max_write;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -292,9 +306,14 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	if (ret && !(ret == -ENOENT && fi && fi->fh && to_set == FUSE_SET_ATTR_SIZE))
 		goto out;
 	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		mode_t kill = 0;
+		if (!(to_set & FUSE_SET_ATTR_MODE) && !pc_stat(pcfs.e, path, &st))
+			kill = privs_to_kill(req, &st, true);
 		ret =
 		    pc_chown(pcfs.e, path, (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1,
 			     (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1);
+		if (!ret && kill)
+			ret = pc_chmod(pcfs.e, path, st.st_mode & 07777 & ~kill);
 		if (ret)
 			goto out;
 	}
@@ -311,7 +330,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 			ret = pc_truncate(pcfs.e, path, attr->st_size);
 		if (ret)
 			goto out;
-		inval_aliases(n, attr->st_size, 0);
+		kill_privs(req, n, h ? h->fd : -1);
+		inval_aliases(n, n, attr->st_size, 0);
 	}
 	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
 		struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_OMIT}};
@@ -506,18 +526,26 @@ static struct fh *new_fh(int fd, int flags)
 
 	if (!h)
 		return NULL;
+	(void)flags;
 	h->fd = fd;
 	h->dfd = -1;
 	handle_add(&h->h, free_plain);
-	h->cached = pcfs.mmap_mode && !(flags & O_DIRECT);
+	h->cached = pcfs.mmap_mode; /* O_DIRECT opens too: they can be mapped */
 	return h;
 }
 
-static void set_open_flags(struct fh *h, struct fuse_file_info *fi)
+/* Cached mode: the kernel keeps the node's pages at open (keep_cache)
+ * unless the file changed behind them since the last open (node stale);
+ * then it drops them. A create (@n NULL) drops them: a new kernel inode
+ * has none, an existing one may be stale. PC_FUSE_KEEP_STALE=1 (tests)
+ * keeps them always, so that the hazard shows. */
+static void set_open_flags(struct fh *h, struct node *n, struct fuse_file_info *fi)
 {
 	fi->fh = (uint64_t)(uintptr_t)h;
-	fi->keep_cache = 0;
 	fi->direct_io = !h->cached;
+	fi->keep_cache = 0;
+	if (h->cached && n)
+		fi->keep_cache = !node_take_stale(n) || pcfs.test_keep_stale;
 }
 
 /* For a caller's O_DIRECT open: a second engine fd with O_DIRECT, used for
@@ -574,16 +602,18 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	h->n = n;
-	struct stat st;
-	h->privs = !pc_fstat(pcfs.e, fd, &st) && (st.st_mode & (S_ISUID | S_ISGID));
 	open_direct(h, path, fi->flags);
 	node_add_fd(n, fd);
 	if (h->cached)
 		node_set_cached(n);
-	if (fi->flags & O_TRUNC)
-		inval_aliases(n, 0, 0);
-	set_open_flags(h, fi);
+	if (fi->flags & O_TRUNC) {
+		kill_privs(req, n, fd);
+		inval_aliases(n, n, 0, 0);
+	}
+	set_open_flags(h, n, fi);
 	if (fuse_reply_open(req, fi)) {
+		if (h->cached && !fi->keep_cache)
+			node_set_stale(n); /* the kernel never dropped its pages */
 		node_del_fd(n, fd);
 		if (h->dfd >= 0)
 			pc_close(pcfs.e, h->dfd);
@@ -606,21 +636,47 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		reply_err(req, ret);
 		return;
 	}
-	fd = pc_open(pcfs.e, path, engine_flags(fi->flags) | O_CREAT, mode & 07777);
+	/* The kernel asks to create only after a lookup found no such name,
+	 * but another request may have created it since: then this is an open
+	 * of an existing file, which keeps its owner (and is not unlinked on
+	 * failure); with O_TRUNC it is truncated. */
+	bool created = true;
+	fd = pc_open(pcfs.e, path, engine_flags(fi->flags) | O_CREAT | O_EXCL, mode & 07777);
+	if (fd == -EEXIST && !(fi->flags & O_EXCL)) {
+		created = false;
+		fd = pc_open(pcfs.e, path, engine_flags(fi->flags) & ~(O_CREAT | O_TRUNC), 0);
+	}
 	if (fd < 0) {
 		reply_err(req, fd);
 		return;
 	}
-	ret = set_owner(req, node_of(parent), path, false, mode);
+	ret = created ? set_owner(req, node_of(parent), path, false, mode) : 0;
+	if (!created) {
+		/* the kernel checked only the directory: the file's own mode
+		 * bits, before the truncate that O_TRUNC asks for */
+		struct stat st;
+		ret = pc_fstat(pcfs.e, fd, &st);
+		if (!ret)
+			ret = may_open_existing(req, &st, fi->flags);
+		if (!ret && (fi->flags & O_TRUNC))
+			ret = pc_truncate(pcfs.e, path, 0);
+		if (!ret && (fi->flags & O_TRUNC)) {
+			mode_t kill = privs_to_kill(req, &st, false);
+			if (kill)
+				pc_chmod(pcfs.e, path, st.st_mode & 07777 & ~kill);
+			inval_ino(st.st_ino, NULL, 0, 0);
+		}
+	}
 	h = ret ? NULL : new_fh(fd, fi->flags);
 	if (!h) {
 		pc_close(pcfs.e, fd);
-		pc_unlink(pcfs.e, path);
+		if (created)
+			pc_unlink(pcfs.e, path);
 		reply_err(req, ret ? ret : -ENOMEM);
 		return;
 	}
 	open_direct(h, path, fi->flags);
-	set_open_flags(h, fi);
+	set_open_flags(h, NULL, fi);
 	reply_new_entry(req, node_of(parent), name, path, fi, fd);
 }
 
@@ -652,6 +708,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 	void *buf = NULL;
+	note_size(&pcfs.largest_read, size);
 	if (posix_memalign(&buf, DIO_ALIGN, size ? size : 1)) {
 		reply_err(req, -ENOMEM);
 		return;
@@ -664,25 +721,6 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(buf);
 }
 
-/* file_remove_privs: a write by a caller without CAP_FSETID (here: not
- * root) clears S_ISUID, and S_ISGID where group-exec makes it setgid. */
-static void kill_privs(fuse_req_t req, struct fh *h)
-{
-	char path[NODES_PATH_MAX];
-	struct stat st;
-	mode_t kill = S_ISUID;
-
-	if (fuse_req_ctx(req)->uid == 0 || pc_fstat(pcfs.e, h->fd, &st))
-		return;
-	if ((st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
-		kill |= S_ISGID;
-	if (!(st.st_mode & kill))
-		return;
-	if (!node_path(h->n, path, sizeof(path)))
-		pc_chmod(pcfs.e, path, st.st_mode & 07777 & ~kill);
-	__atomic_store_n(&h->privs, false, __ATOMIC_RELAXED);
-}
-
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
@@ -690,6 +728,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	ssize_t n;
 
 	count_req();
+	note_size(&pcfs.largest_write, size);
 	if (aligned(h, size, off)) {
 		void *abuf = NULL;
 		if (posix_memalign(&abuf, DIO_ALIGN, size ? size : 1)) {
@@ -706,9 +745,10 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		reply_err(req, (int)n);
 		return;
 	}
-	if (n > 0 && __atomic_load_n(&h->privs, __ATOMIC_RELAXED))
-		kill_privs(req, h);
-	inval_aliases(h->n, off, n);
+	if (n > 0) {
+		kill_privs(req, h->n, h->fd);
+		inval_aliases(h->n, h->n, off, n);
+	}
 	fuse_reply_write(req, (size_t)n);
 }
 
@@ -768,8 +808,10 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 
 	count_req();
 	ret = pc_fallocate(pcfs.e, h->fd, mode, offset, length);
-	if (!ret && mode)
-		inval_aliases(h->n, offset, length);
+	if (!ret) {
+		kill_privs(req, h->n, h->fd);
+		inval_aliases(h->n, h->n, offset, (mode & FALLOC_FL_KEEP_SIZE) ? length : 0);
+	}
 	reply_err(req, ret);
 }
 

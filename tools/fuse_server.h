@@ -26,7 +26,10 @@
 struct pcfs {
 	struct pc_engine *e;
 	struct fuse_session *se;
-	bool mmap_mode;	 /* opens use the kernel page cache (mmap works), with invalidation */
+	/* Opens use the kernel page cache (mmap works; keep_cache unless the
+	 * file changed behind it), with invalidation: the default mode. False
+	 * with --direct-io: every read and write goes to the server. */
+	bool mmap_mode;
 	uid_t owner_uid; /* who mounted */
 	uint64_t root_ino;
 	uint64_t reqs;		/* atomic: requests served */
@@ -38,7 +41,20 @@ struct pcfs {
 	/* PC_FUSE_NO_FLUSH_REPORT=1 (tests only): flush answers 0 without
 	 * writing back, so a writeback error reaches no close(2). */
 	bool no_flush_report;
+	/* PC_FUSE_KEEP_STALE=1 (tests only): opens keep the kernel's pages even
+	 * of a node whose file changed behind them (the stale mark ignored). */
+	bool test_keep_stale;
+	/* PC_FUSE_OLD_KILLPRIV=1 (tests only): writes by a caller outside the
+	 * file's group keep a non-group-executable S_ISGID (the old rule). */
+	bool test_old_killpriv;
+	unsigned max_write;	/* negotiated at FUSE_INIT */
+	uint64_t largest_read;	/* atomic: the largest read request seen */
+	uint64_t largest_write; /* atomic: the largest write request seen */
 };
+
+/* Largest read and write request (max_write, readahead): 1 MiB, the
+ * kernel's default limit of 256 pages per request. */
+#define PCFS_MAX_IO (1u << 20)
 
 extern struct pcfs pcfs;
 extern const struct fuse_lowlevel_ops pcfs_ops;
@@ -67,6 +83,19 @@ void handle_del(struct handle *h);
 /* Shared by the operations: count a request; reply -errno (or 0). */
 void count_req(void);
 int reply_err(fuse_req_t req, int neg);
+
+/* fuse_perm.c: ownership of new objects, S_ISUID/S_ISGID on changes. */
+struct node;
+/* Gives the new object @path the caller's uid and gid, or the parent's
+ * group under a setgid directory (and, for a directory, the bit). */
+int set_owner(fuse_req_t req, struct node *parent, const char *path, bool dir, mode_t mode);
+/* The bits a data change (@chown: a chown) by the request's caller clears
+ * in @st's mode. */
+mode_t privs_to_kill(fuse_req_t req, const struct stat *st, bool chown);
+/* Clears them after a data change of @n (engine fd @fd, or by path). */
+void kill_privs(fuse_req_t req, struct node *n, int fd);
+/* May the caller open existing file @st with @flags? 0 or -EACCES. */
+int may_open_existing(fuse_req_t req, const struct stat *st, int flags);
 
 /* fuse_dir.c: directories, statfs, extended attributes. */
 void pcfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

@@ -308,6 +308,11 @@ static int stat_image(const char *image)
 	for (int i = 0; i < 16; i++)
 		printf("%02x%s", sb.uuid[i], i == 3 || i == 5 || i == 7 || i == 9 ? "-" : "");
 	printf("\n");
+	/* what the image file holds on its host (freed blocks are punched) */
+	struct stat st;
+	if (!stat(image, &st) && S_ISREG(st.st_mode))
+		printf("allocated_bytes %" PRIu64 "\nused_bytes %" PRIu64 "\n",
+		       (uint64_t)st.st_blocks * 512, (sb.blocks - sb.free_blocks) * sb.block_size);
 	return 0;
 }
 

@@ -55,12 +55,15 @@ int pcfs_stats_text(char *buf, size_t size)
 	    "\nthrottled_writes %" PRIu64 "\nwrite_retries %" PRIu64 "\nlock_contended %" PRIu64
 	    "\nlock_wait_ns %" PRIu64 "\nfuse_requests %" PRIu64 "\nfuse_invalidations %" PRIu64
 	    "\nmmap_mode %d\nstore_commits %" PRIu64 "\nperiodic_commits %" PRIu64
-	    "\nperiodic_checks %" PRIu64 "\n",
+	    "\nperiodic_checks %" PRIu64 "\nmax_write %u\nlargest_read %" PRIu64
+	    "\nlargest_write %" PRIu64 "\n",
 	    s.cached_pages, s.dirty_pages, s.writeback_pages, s.hits, s.misses, s.readahead_pages,
 	    s.written_back_pages, s.reclaimed_pages, s.throttled_writes, s.write_retries,
 	    s.lock_contended, s.lock_wait_ns, __atomic_load_n(&pcfs.reqs, __ATOMIC_RELAXED),
 	    __atomic_load_n(&pcfs.notifies_sent, __ATOMIC_RELAXED), pcfs.mmap_mode, s.store_commits,
-	    s.periodic_commits, s.periodic_checks);
+	    s.periodic_commits, s.periodic_checks, pcfs.max_write,
+	    __atomic_load_n(&pcfs.largest_read, __ATOMIC_RELAXED),
+	    __atomic_load_n(&pcfs.largest_write, __ATOMIC_RELAXED));
 }
 
 void pcfs_stats_line(char *buf, size_t size)
@@ -186,9 +189,15 @@ static void mount_usage(FILE *f)
 		   "Every data byte goes through the engine; Ctrl-C (SIGINT/SIGTERM) unmounts\n"
 		   "and writes everything back.\n\n"
 		   "  --dir DIR            serve host directory DIR (the \"dir\" store)\n"
-		   "  --mmap               let files be mmapped with MAP_SHARED: opens use the\n"
-		   "                       kernel page cache, invalidated on every engine-side\n"
-		   "                       change (default: direct_io, MAP_SHARED gives ENODEV)\n"
+		   "  --direct-io          strict mode: no kernel page cache, every read and\n"
+		   "                       write is a request (MAP_SHARED gives ENODEV)\n"
+		   "  --mmap               the default mode (kept for compatibility): opens use\n"
+		   "                       the kernel page cache, invalidated on every change\n"
+		   "                       behind it; MAP_SHARED works\n"
+		   "  --discard            punch blocks the volume frees out of the image file\n"
+		   "                       (default for image files); on a block device,\n"
+		   "                       BLKDISCARD them (only with this option)\n"
+		   "  --nodiscard          keep freed blocks allocated in the image\n"
 		   "  --mem-limit SIZE     page cache size: MiB, or with a K/M/G/T suffix\n"
 		   "                       (1M to 1T; default 256)\n"
 		   "  --threads N          most FUSE worker threads, 1 to 1024 (default 16)\n"
@@ -206,9 +215,13 @@ static void mount_usage(FILE *f)
 
 int cmd_mount(int argc, char **argv)
 {
+	/* clang-format off */
 	static const struct option lo[] = {
 	    {"dir", required_argument, 0, 'd'},
 	    {"mmap", no_argument, 0, 'm'},
+	    {"direct-io", no_argument, 0, 'D'},
+	    {"discard", no_argument, 0, 'g'},
+	    {"nodiscard", no_argument, 0, 'G'},
 	    {"mem-limit", required_argument, 0, 'M'},
 	    {"threads", required_argument, 0, 't'},
 	    {"stats-interval", required_argument, 0, 's'},
@@ -217,6 +230,7 @@ int cmd_mount(int argc, char **argv)
 	    {"help", no_argument, 0, 'h'},
 	    {0, 0, 0, 0},
 	};
+	/* clang-format on */
 	const char *dir = NULL, *image = NULL, *mnt, *extra = NULL;
 	struct pc_options po = {.size = sizeof(po)};
 	unsigned threads = 16;
@@ -226,6 +240,7 @@ int cmd_mount(int argc, char **argv)
 	char opts[1024];
 
 	optind = 1;
+	pcfs.mmap_mode = true;
 	while ((c = getopt_long(argc, argv, "ho:", lo, NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -233,6 +248,15 @@ int cmd_mount(int argc, char **argv)
 			break;
 		case 'm':
 			pcfs.mmap_mode = true;
+			break;
+		case 'D':
+			pcfs.mmap_mode = false;
+			break;
+		case 'g':
+			po.discard = PC_DISCARD_ON;
+			break;
+		case 'G':
+			po.discard = PC_DISCARD_OFF;
 			break;
 		case 'M': {
 			long long v = cli_parse_size_unit(optarg, 1ull << 20);
@@ -326,6 +350,8 @@ int cmd_mount(int argc, char **argv)
 	/* each turns a protection off, so that tests/fuse shows the loss it
 	 * prevents; only pagecache-test reads them */
 	pcfs.no_inval = env_on("PC_FUSE_NO_INVAL");
+	pcfs.test_keep_stale = env_on("PC_FUSE_KEEP_STALE");
+	pcfs.test_old_killpriv = env_on("PC_FUSE_OLD_KILLPRIV");
 	pcfs.no_flush_report = env_on("PC_FUSE_NO_FLUSH_REPORT");
 	mount_test_keep_sigint = env_on("PC_MOUNT_TEST_KEEP_SIGINT");
 	fsync_test_dir_noop = env_on("PC_TEST_FSYNCDIR_NOOP");
@@ -402,7 +428,7 @@ int cmd_mount(int argc, char **argv)
 	bool st_running = stats_interval && !pthread_create(&st, NULL, stats_thread, NULL);
 	fprintf(stderr, "pagecache: %s mounted on %s (%s, %s); Ctrl-C unmounts\n",
 		dir ? dir : image, mnt, dir ? "dir store" : "vol store",
-		pcfs.mmap_mode ? "mmap mode" : "direct_io");
+		pcfs.mmap_mode ? "kernel page cache" : "direct_io");
 
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_max_threads(cfg, threads ? threads : 1);

@@ -22,6 +22,11 @@
 
 #define DEFAULT_COMMIT_INTERVAL 5000u /* jbd2's JBD2_DEFAULT_MAX_COMMIT_AGE */
 
+_Static_assert((int)PC_DISCARD_AUTO == (int)VOL_DISCARD_AUTO &&
+		   (int)PC_DISCARD_ON == (int)VOL_DISCARD_ON &&
+		   (int)PC_DISCARD_OFF == (int)VOL_DISCARD_OFF,
+	       "enum pc_discard is passed to the vol store as is");
+
 const char *pc_version(void)
 {
 	return PC_VERSION_STRING;
@@ -76,6 +81,9 @@ int pc_engine_open(const struct pc_options *uopts, struct pc_engine **out)
 	default:
 		return -EINVAL;
 	}
+	if (opts->discard != PC_DISCARD_AUTO && opts->discard != PC_DISCARD_ON &&
+	    opts->discard != PC_DISCARD_OFF)
+		return -EINVAL;
 	if (opts->fault_mechanism != PC_FAULT_AUTO && opts->fault_mechanism != PC_FAULT_UFFD &&
 	    opts->fault_mechanism != PC_FAULT_FALLBACK)
 		return -EINVAL;
@@ -104,6 +112,11 @@ int pc_engine_open(const struct pc_options *uopts, struct pc_engine **out)
 		err = store_open_vol(opts->store_image, &e->store);
 	if (err)
 		goto out_free;
+	if (opts->store_image && opts->discard != PC_DISCARD_AUTO) {
+		err = vol_store_set_discard(e->store, opts->discard); /* same values */
+		if (err)
+			goto out_store;
+	}
 	e->vol = !opts->store_dir;
 	if (e->vol) {
 		err = vol_store_start_commit_timer(e->store, opts->commit_interval_ms

@@ -66,6 +66,7 @@ const struct test_switch test_switches[] = {
     SWITCH(vol_test_no_periodic_commit),
     SWITCH(vol_test_skip_data_flush),
     SWITCH(vol_test_no_pending_check),
+    SWITCH(vol_test_discard_at_release),
     SWITCH(vol_test_replace_free_keep_tree),
     SWITCH(vol_extmap_test_rewrite_all),
 };

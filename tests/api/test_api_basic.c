@@ -43,6 +43,10 @@ TEST(engine_open_close)
 	o.store_dir = d;
 	o.policy = (enum pc_lock_policy)7;
 	CHECK_EQ(pc_engine_open(&o, &e), -EINVAL);
+	o.policy = PC_POLICY_TWO_STATE;
+	o.discard = 3; /* not an enum pc_discard */
+	CHECK_EQ(pc_engine_open(&o, &e), -EINVAL);
+	o.discard = PC_DISCARD_AUTO;
 	snprintf(missing, sizeof(missing), "%s/nope", d);
 	o.store_dir = missing;
 	o.policy = PC_POLICY_TWO_STATE;

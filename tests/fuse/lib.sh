@@ -4,9 +4,14 @@
 # `pagecache mount`, and a clean unmount that checks the exit status and
 # fscks the image.
 #   PAGECACHE   the pagecache executable (first argument of every test)
+#   PC_FUSE_MODE  "direct-io": every mount_fresh uses the strict --direct-io
+#               mode; unset or "cached": the default mode (kernel page cache)
+# Every script runs in both modes (tests/fuse/meson.build registers each
+# twice); options a script passes to mount_fresh come after the mode's.
 set -u
 PAGECACHE=$(realpath "${1:?usage: $0 PAGECACHE [FSX]}")
 FSX=${2:+$(realpath "$2")}
+ODIRECT_MMAP=${3:+$(realpath "$3")} # tests/fuse/odirect_mmap.c
 T=0
 FAILED=0
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pc-fuse-XXXXXX")
@@ -57,7 +62,10 @@ is_mounted() { [ "$(stat -f -c %T "$MNT" 2>/dev/null)" = fuseblk ] || \
 
 # mount_fresh [MOUNT-OPTIONS...]: a fresh store (or the one at $IMG when
 # STORE_KIND is already vol) mounted at $MNT
+PC_MODE_ARGS=()
+[ "${PC_FUSE_MODE:-cached}" = direct-io ] && PC_MODE_ARGS=(--direct-io)
 mount_fresh() {
+	set -- "${PC_MODE_ARGS[@]}" "$@"
 	mkdir -p "$MNT"
 	if [ -z "$STORE_KIND" ]; then
 		if "$PAGECACHE" mkfs "$IMG" --size 512M >"$WORK/mkfs.out" 2>&1; then

@@ -13,8 +13,8 @@
 #     needs synchronous=EXTRA - SQLite's own rule: with FULL the unlink that
 #     commits is not synced - and so is run with EXTRA, which syncs the
 #     directory) and in WAL mode (PRAGMA locking_mode=EXCLUSIVE: the
-#     wal-index in heap memory, as the default direct_io mount refuses
-#     MAP_SHARED): no transaction whose commit returned is lost, and
+#     wal-index in heap memory, as a --direct-io mount refuses MAP_SHARED
+#     and the script runs in both modes): no transaction whose commit returned is lost, and
 #     PRAGMA integrity_check is ok. The server is killed after a seeded
 #     random number of commits (SQLite stopped at that moment: a commit
 #     counts if it returned before the kill).

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# test_enospc.sh - ENOSPC through the mount, in both modes (default
-# direct_io and --mmap): cp, dd conv=fsync, tar -x, fio and sqlite3 write
+# test_enospc.sh - ENOSPC through the mount, in both modes (--direct-io
+# and the default kernel page cache, --mmap): cp, dd conv=fsync, tar -x, fio and sqlite3 write
 # more than a small vol volume (16 MiB) holds. For each tool: it exits
 # non-zero; stat's size and the readable EOF agree; after a clean unmount
 # (server exit status 0) the image fscks clean and, remounted, every byte
@@ -267,7 +267,7 @@ t_sqlite() {
 }
 
 for MODE in direct_io mmap; do
-	MODE_OPT=
+	MODE_OPT=--direct-io # the strict mode; mmap: the default (kernel page cache)
 	[ "$MODE" = mmap ] && MODE_OPT=--mmap
 	rm -f "$IMG"
 	"$PAGECACHE" mkfs "$IMG" --size ${VOL_MB}M >/dev/null

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_fsx.sh - the fsx-style exerciser (fsx.c) on a pagecache mount: with
-# direct_io opens, then on an mmap-mode mount with and without mmap
+# the mode's opens (PC_FUSE_MODE), then on a cached (--mmap) mount with and without mmap
 # operations; two instances at once on the mmap mount. Seeds come from
 # PC_SEED (replay) or are printed by fsx. TAP.
 . "$(dirname "$0")/lib.sh"
@@ -16,7 +16,7 @@ run_fsx() { # DESCRIPTION ARGS...
 }
 export FSX_OPS=${FSX_OPS:-1000}
 mount_fresh || { not_ok "mount"; finish; }
-run_fsx "fsx, direct_io mount" "$MNT"
+run_fsx "fsx, ${PC_FUSE_MODE:-cached} mount" "$MNT"
 unmount_check
 mount_fresh --mmap || { not_ok "mount --mmap"; finish; }
 run_fsx "fsx, mmap-mode mount, no mmap" "$MNT"

@@ -201,6 +201,14 @@ int store_open_vol(const char *image, struct store **out)
 	return 0;
 }
 
+int vol_store_set_discard(struct store *s, int mode)
+{
+	if (mode != VOL_DISCARD_AUTO && mode != VOL_DISCARD_ON && mode != VOL_DISCARD_OFF)
+		return -EINVAL;
+	vol_set_discard(VS(s)->v, mode);
+	return 0;
+}
+
 static int vol_close(struct store *s)
 {
 	struct vstore *vs = VS(s);

@@ -411,13 +411,22 @@ void vol_freetree_finish(struct vol *v, struct vol_txn *t)
 		/* cannot fail: prepare made tree.cap >= 1 and tree.nr is 0 */
 		if (t->tree_blocks)
 			(void)vblist_add(&v->tree, t->tree_start, t->tree_blocks);
+		/* durable now: which blocks this commit freed is not kept, so
+		 * every free extent is punched (holes punch again cheaply) */
+		for (struct vol_fext e = {0, 0}; vol_alloc_next(&v->alloc, &e);)
+			vol_discard(v, e.start, e.len);
 	} else {
 		vol_extmap_committed(&v->ftree);
-		/* cannot fail: prepare reserved a node for each extent */
-		for (struct vol_fext e = {0, 0}; vol_alloc_next(&t->pset, &e);)
+		/* cannot fail: prepare reserved a node for each extent; the
+		 * commit is durable, so the freed blocks are punched too */
+		for (struct vol_fext e = {0, 0}; vol_alloc_next(&t->pset, &e);) {
 			(void)vol_alloc_free(&v->alloc, e.start, e.len);
-		for (struct vol_fext e = {0, 0}; vol_alloc_next(&t->rep, &e);)
+			vol_discard(v, e.start, e.len);
+		}
+		for (struct vol_fext e = {0, 0}; vol_alloc_next(&t->rep, &e);) {
 			(void)vol_alloc_free(&v->alloc, e.start, e.len);
+			vol_discard(v, e.start, e.len);
+		}
 		v->tree.nr = 0; /* at most one entry a node: prepare made room */
 		(void)vol_extmap_for_each_block(&v->ftree, add_tree_blk, v);
 	}

@@ -58,5 +58,11 @@ int vol_store_start_commit_timer(struct store *s, unsigned interval_ms);
  * times it woke and looked for changes. */
 void vol_store_commit_counts(struct store *s, uint64_t *commits, uint64_t *periodic,
 			     uint64_t *checks);
+/* The values of enum pc_discard (include/pagecache.h). */
+enum { VOL_DISCARD_AUTO = 0, VOL_DISCARD_ON = 1, VOL_DISCARD_OFF = 2 };
+/* What blocks freed by a durable commit get:
+ * AUTO (the mount's default) punches them out of an image file, ON also
+ * discards them on a block device (BLKDISCARD), OFF neither. 0 or -EINVAL. */
+int vol_store_set_discard(struct store *s, int mode);
 
 #endif

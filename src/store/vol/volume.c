@@ -175,6 +175,7 @@ int vol_mount_opts(const char *path, const struct vol_super *sb, unsigned flags,
 	if (r)
 		goto fail;
 	v->bd = (struct vol_bdev){v->fd, v->sb.nblocks, &v->dev, NULL};
+	vol_set_discard(v, VOL_DISCARD_AUTO);
 	struct vol_disk_inode root;
 	r = vol_inode_read(v->fd, &v->sb, v->sb.root_ino, &root, why);
 	if ((flags & VOL_MOUNT_ANY_ROOT) && (r == -ENOENT || r == -EUCLEAN || !r)) {
@@ -288,6 +289,8 @@ int vol_release_blocks(struct vol *v, uint64_t start, uint64_t len)
 	}
 	if (!r)
 		vol_freetree_add(v, start, len);
+	if (!r && vol_test_discard_at_release)
+		vol_discard(v, start, len);
 	pthread_mutex_unlock(&v->lock);
 	return r;
 }

@@ -24,6 +24,7 @@
 #include "store/vol/btree.h"
 #include "store/vol/extmap.h"
 #include "store/vol/format.h"
+#include "store/vol/vol.h"
 #include "store/vol/io.h"
 #include "kernel/testswitch.h"
 
@@ -62,6 +63,7 @@ struct vol {
 	bool ftree_stale; /* an update was lost (-ENOMEM): the next commit rebuilds it */
 	unsigned long commits;
 	struct vol_dev dev; /* bd.dev points here */
+	int discard;	    /* enum vol_discard_how: what freed blocks get (discard.c) */
 };
 
 /* A commit split in two for callers that make more than the free tree
@@ -128,6 +130,22 @@ uint64_t vol_free_blocks(struct vol *v);
 void vol_pending_clear(struct vol *v);
 /* Test only: vol_release_blocks skips its check against the pending set. */
 DECLARE_TEST_SWITCH(vol_test_no_pending_check);
+
+/* ---- discard.c: freed blocks given back to the image's host ---- */
+
+/* vol_set_discard modes (VOL_DISCARD_AUTO/ON/OFF, vol.h); vol_mount sets
+ * AUTO. */
+enum vol_discard_how { VOL_DISCARD_NONE, VOL_DISCARD_PUNCH, VOL_DISCARD_BLKDEV };
+void vol_set_discard(struct vol *v, int mode);
+/* Gives [start, start + len) back (punch or BLKDISCARD) where discard is
+ * on. Only for blocks free in the durable state. Caller holds v->lock. */
+void vol_discard(struct vol *v, uint64_t start, uint64_t len);
+/* Blocks punched or discarded (atomic; tests and statistics). */
+extern uint64_t vol_discarded_blocks;
+/* Test only: vol_release_blocks punches at once, before the commit that
+ * frees the blocks is durable (the committed state's data are lost if it
+ * never is). */
+DECLARE_TEST_SWITCH(vol_test_discard_at_release);
 
 /* ---- freetree.c: the free-space tree's commit (v->lock held) ---- */
 
