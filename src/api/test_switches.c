@@ -40,6 +40,8 @@ const struct test_switch test_switches[] = {
     SWITCH(fault_dio_test_no_order),
     SWITCH(fault_dio_test_no_self_rule),
     SWITCH(uaccess_test_faulting_nofault),
+    SWITCH(uaccess_test_ignore_blocked),
+    SWITCH(mm_test_any_tag),
     SWITCH(writeback_test_untag_early),
     SWITCH(writeback_test_retry_failing),
     SWITCH(writeback_test_no_expire),
@@ -77,6 +79,7 @@ const struct test_knob test_knobs[] = {
     KNOB(inode_test_unused_max),
     KNOB(vol_extmap_test_leaf_cap),
     KNOB(vol_extmap_test_index_cap),
+    KNOB(vol_test_commit_window),
 };
 const size_t nr_test_knobs = sizeof(test_knobs) / sizeof(test_knobs[0]);
 
