@@ -20,7 +20,8 @@
  * umask to create modes (the server runs with umask 0); permission checks
  * are the kernel's (default_permissions).
  *
- * Directories, statfs and xattrs are in fuse_dir.c.
+ * The namespace calls (mknod, mkdir, unlink, rmdir, symlink, rename, link)
+ * are in fuse_namei.c; directories, statfs and xattrs in fuse_dir.c.
  *
  * Locks: none of ours across engine calls or replies (docs/locking.md FUSE);
  * handles_lock (leaf) around the list of open handles.
@@ -136,8 +137,8 @@ static int node_stat(struct node *n, struct fuse_file_info *fi, struct stat *st)
 }
 
 /* Replies with the entry of child @name of @parent (whose path is @path). */
-static void reply_new_entry(fuse_req_t req, struct node *parent, const char *name, const char *path,
-			    struct fuse_file_info *fi, int fd)
+void reply_new_entry(fuse_req_t req, struct node *parent, const char *name, const char *path,
+		     struct fuse_file_info *fi, int fd)
 {
 	struct fuse_entry_param ep = {0};
 	int ret = fd >= 0 ? pc_fstat(pcfs.e, fd, &ep.attr) : pc_stat(pcfs.e, path, &ep.attr);
@@ -373,144 +374,6 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	}
 	buf[n] = '\0';
 	fuse_reply_readlink(req, buf);
-}
-
-/* ---- namespace ---- */
-
-static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
-{
-	char path[NODES_PATH_MAX];
-	int ret, fd;
-
-	count_req();
-	if (!S_ISREG(mode)) {
-		reply_err(req, -EPERM); /* the stores hold regular files, dirs and symlinks */
-		return;
-	}
-	ret = node_child_path(node_of(parent), name, path, sizeof(path));
-	if (ret) {
-		reply_err(req, ret);
-		return;
-	}
-	fd = pc_open(pcfs.e, path, O_CREAT | O_EXCL | O_WRONLY, mode & 07777);
-	if (fd < 0) {
-		reply_err(req, fd);
-		return;
-	}
-	pc_close(pcfs.e, fd);
-	ret = set_owner(req, node_of(parent), path, false, mode);
-	if (ret) {
-		pc_unlink(pcfs.e, path);
-		reply_err(req, ret);
-		return;
-	}
-	reply_new_entry(req, node_of(parent), name, path, NULL, -1);
-}
-
-static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
-{
-	char path[NODES_PATH_MAX];
-	int ret;
-
-	count_req();
-	ret = node_child_path(node_of(parent), name, path, sizeof(path));
-	if (!ret)
-		ret = pc_mkdir(pcfs.e, path, mode & 07777);
-	if (!ret) {
-		ret = set_owner(req, node_of(parent), path, true, mode);
-		if (ret)
-			pc_rmdir(pcfs.e, path);
-	}
-	if (ret)
-		reply_err(req, ret);
-	else
-		reply_new_entry(req, node_of(parent), name, path, NULL, -1);
-}
-
-static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	char path[NODES_PATH_MAX];
-	int ret;
-
-	count_req();
-	ret = node_child_path(node_of(parent), name, path, sizeof(path));
-	if (!ret)
-		ret = pc_unlink(pcfs.e, path);
-	if (!ret)
-		node_detach(node_of(parent), name);
-	reply_err(req, ret);
-}
-
-static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	char path[NODES_PATH_MAX];
-	int ret;
-
-	count_req();
-	ret = node_child_path(node_of(parent), name, path, sizeof(path));
-	if (!ret)
-		ret = pc_rmdir(pcfs.e, path);
-	if (!ret)
-		node_detach(node_of(parent), name);
-	reply_err(req, ret);
-}
-
-static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
-{
-	char path[NODES_PATH_MAX];
-	int ret;
-
-	count_req();
-	ret = node_child_path(node_of(parent), name, path, sizeof(path));
-	if (!ret)
-		ret = pc_symlink(pcfs.e, link, path);
-	if (!ret) {
-		ret = set_owner(req, node_of(parent), path, false, 0);
-		if (ret)
-			pc_unlink(pcfs.e, path);
-	}
-	if (ret)
-		reply_err(req, ret);
-	else
-		reply_new_entry(req, node_of(parent), name, path, NULL, -1);
-}
-
-static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
-		      const char *newname, unsigned int flags)
-{
-	char from[NODES_PATH_MAX], to[NODES_PATH_MAX];
-	int ret;
-
-	count_req();
-	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
-		reply_err(req, -EINVAL); /* RENAME_WHITEOUT: overlayfs only */
-		return;
-	}
-	ret = node_child_path(node_of(parent), name, from, sizeof(from));
-	if (!ret)
-		ret = node_child_path(node_of(newparent), newname, to, sizeof(to));
-	if (!ret)
-		ret = pc_rename(pcfs.e, from, to, flags);
-	if (!ret)
-		node_rename(node_of(parent), name, node_of(newparent), newname, flags);
-	reply_err(req, ret);
-}
-
-static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
-{
-	char from[NODES_PATH_MAX], to[NODES_PATH_MAX];
-	int ret;
-
-	count_req();
-	ret = node_path(node_of(ino), from, sizeof(from));
-	if (!ret)
-		ret = node_child_path(node_of(newparent), newname, to, sizeof(to));
-	if (!ret)
-		ret = pc_link(pcfs.e, from, to);
-	if (ret)
-		reply_err(req, ret);
-	else
-		reply_new_entry(req, node_of(newparent), newname, to, NULL, -1);
 }
 
 /* ---- files ---- */
@@ -840,13 +703,13 @@ const struct fuse_lowlevel_ops pcfs_ops = {
     .getattr = op_getattr,
     .setattr = op_setattr,
     .readlink = op_readlink,
-    .mknod = op_mknod,
-    .mkdir = op_mkdir,
-    .unlink = op_unlink,
-    .rmdir = op_rmdir,
-    .symlink = op_symlink,
-    .rename = op_rename,
-    .link = op_link,
+    .mknod = pcfs_mknod,
+    .mkdir = pcfs_mkdir,
+    .unlink = pcfs_unlink,
+    .rmdir = pcfs_rmdir,
+    .symlink = pcfs_symlink,
+    .rename = pcfs_rename,
+    .link = pcfs_link,
     .open = op_open,
     .read = op_read,
     .write = op_write,

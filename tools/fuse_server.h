@@ -98,6 +98,20 @@ void kill_privs(fuse_req_t req, struct node *n, int fd);
 int may_open_existing(fuse_req_t req, const struct stat *st, int flags);
 
 /* fuse_dir.c: directories, statfs, extended attributes. */
+/* fuse_ops.c: replies with the entry of child @name of @parent (whose path
+ * is @path); with @fi, as the reply to a create of the open file @fd. */
+void reply_new_entry(fuse_req_t req, struct node *parent, const char *name, const char *path,
+		     struct fuse_file_info *fi, int fd);
+/* fuse_namei.c */
+void pcfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
+void pcfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void pcfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void pcfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void pcfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
+void pcfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		 const char *newname, unsigned int flags);
+void pcfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname);
+/* fuse_dir.c */
 void pcfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void pcfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		  struct fuse_file_info *fi);
