@@ -173,9 +173,9 @@ PC_API int pc_engine_open(const struct pc_options *opts, struct pc_engine **out)
 PC_API int pc_engine_close(struct pc_engine *e);
 /* pc_engine_close, and tells what could not be written: @unwritten (if not
  * NULL) is called once for every file whose dirty data was lost because
- * writing it back at its last close failed - during this call or earlier
- * (a pc_close that returned the error) - with the path it was first opened
- * by ("" if unknown) and the error. */
+ * writing it back when its cached inode was evicted failed - during this
+ * call or earlier (an unlink or a prune that evicted it) - with the path it
+ * was first opened by ("" if unknown) and the error. */
 PC_API int pc_engine_close_report(struct pc_engine *e,
 				  void (*unwritten)(void *arg, const char *path, int err),
 				  void *arg);
