@@ -71,15 +71,13 @@ const struct test_switch test_switches[] = {
     SWITCH(vol_test_discard_at_release),
     SWITCH(vol_test_replace_free_keep_tree),
     SWITCH(vol_extmap_test_rewrite_all),
+    SWITCH(vol_test_no_itable_holes),
 };
 const size_t nr_test_switches = sizeof(test_switches) / sizeof(test_switches[0]);
 
 const struct test_knob test_knobs[] = {
-    KNOB(mm_fallback_test_vma_budget),
-    KNOB(inode_test_unused_max),
-    KNOB(vol_extmap_test_leaf_cap),
-    KNOB(vol_extmap_test_index_cap),
-    KNOB(vol_test_commit_window),
+    KNOB(mm_fallback_test_vma_budget), KNOB(inode_test_unused_max),  KNOB(vol_extmap_test_leaf_cap),
+    KNOB(vol_extmap_test_index_cap),   KNOB(vol_test_commit_window),
 };
 const size_t nr_test_knobs = sizeof(test_knobs) / sizeof(test_knobs[0]);
 
