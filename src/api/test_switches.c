@@ -76,8 +76,11 @@ const struct test_switch test_switches[] = {
 const size_t nr_test_switches = sizeof(test_switches) / sizeof(test_switches[0]);
 
 const struct test_knob test_knobs[] = {
-    KNOB(mm_fallback_test_vma_budget), KNOB(inode_test_unused_max),  KNOB(vol_extmap_test_leaf_cap),
-    KNOB(vol_extmap_test_index_cap),   KNOB(vol_test_commit_window),
+    KNOB(mm_fallback_test_vma_budget),
+    KNOB(inode_test_unused_max),
+    KNOB(vol_extmap_test_leaf_cap),
+    KNOB(vol_extmap_test_index_cap),
+    KNOB(vol_test_commit_window),
 };
 const size_t nr_test_knobs = sizeof(test_knobs) / sizeof(test_knobs[0]);
 
