@@ -71,6 +71,8 @@ const struct test_switch test_switches[] = {
     SWITCH(vol_test_discard_at_release),
     SWITCH(vol_test_replace_free_keep_tree),
     SWITCH(vol_extmap_test_rewrite_all),
+    SWITCH(vol_test_no_itable_holes),
+    SWITCH(vol_test_crc_table),
 };
 const size_t nr_test_switches = sizeof(test_switches) / sizeof(test_switches[0]);
 

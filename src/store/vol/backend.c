@@ -182,7 +182,7 @@ int store_open_vol(const char *image, struct store **out)
 	/* orphans: unlinked while open when the last session ended */
 	bool orphans = false;
 	vs_lock_change(vs); /* an fsync's commit in flight installs first */
-	for (uint64_t i = 1; i < vs->ninodes; i++)
+	for (uint64_t i = vs_next_ino(vs, 1); i < vs->ninodes; i = vs_next_ino(vs, i + 1))
 		if (vs->inodes[i] && vs->inodes[i]->di.nlink == 0) {
 			vs_evict(vs, vs->inodes[i]);
 			orphans = true;

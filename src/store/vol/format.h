@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernel/testswitch.h"
+
 #define VOL_MAGIC	   0x314c4f5643474150ull /* "PAGCVOL1" little-endian */
 #define VOL_VERSION	   1u
 #define VOL_BLOCK_SIZE	   4096u
@@ -95,6 +97,9 @@ static inline uint64_t vol_data_end(const struct vol_super *sb)
 }
 
 uint32_t vol_crc32c(uint32_t crc, const void *buf, size_t len);
+/* Tests: vol_crc32c uses its table even where the CPU has the SSE4.2 crc32
+ * instruction (the two must agree). */
+DECLARE_TEST_SWITCH(vol_test_crc_table);
 
 /* Geometry for a volume of nblocks: fills sb (crc included). -EINVAL if too small. */
 int vol_super_init(struct vol_super *sb, uint64_t nblocks);

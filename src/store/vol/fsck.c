@@ -94,6 +94,7 @@ static int lost_found(struct vstore *vs, struct vnode **out, FILE *report)
 	root->di.nlink++;
 	root->map_dirty = true;
 	vs_dirty(vs, root);
+	vs_ino_mark(vs, ino);
 	vs->inodes[ino] = lf;
 	vs->inodes_used++;
 	lf->map_dirty = true;

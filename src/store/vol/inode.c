@@ -38,10 +38,7 @@ void vol_inode_encode(uint64_t ino, const struct vol_disk_inode *in, void *slot)
 static int all_zero(const void *p, size_t n)
 {
 	const unsigned char *c = p;
-	for (size_t i = 0; i < n; i++)
-		if (c[i])
-			return 0;
-	return 1;
+	return n == 0 || (c[0] == 0 && memcmp(c, c + 1, n - 1) == 0);
 }
 
 int vol_inode_decode(const struct vol_super *sb, uint64_t ino, const void *slot,

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "store/vol/check.h"
 #include "store/vol/vstore.h"
@@ -175,10 +176,12 @@ void vnode_free(struct vnode *n)
 
 void vs_free_nodes(struct vstore *vs)
 {
-	if (vs->inodes)
-		for (uint64_t i = 0; i < vs->ninodes; i++)
+	if (vs->inodes && vs->ino_groups)
+		for (uint64_t i = vs_next_ino(vs, 0); i < vs->ninodes; i = vs_next_ino(vs, i + 1))
 			vnode_free(vs->inodes[i]);
 	free(vs->inodes);
+	free(vs->ino_groups);
+	vs->ino_groups = NULL;
 	free(vs->dirty);
 	free(vs->blk_dirty);
 	vs->inodes = NULL;
@@ -439,7 +442,7 @@ static int check_names(struct vstore *vs, struct vs_check *ck, const char **why)
 	int r = refs && subdirs && pcookie && seen ? 0 : -ENOMEM;
 	uint64_t root = vs->v->sb.root_ino;
 
-	for (uint64_t i = 1; !r && i < vs->ninodes; i++) {
+	for (uint64_t i = vs_next_ino(vs, 1); !r && i < vs->ninodes; i = vs_next_ino(vs, i + 1)) {
 		struct vnode *d = vs->inodes[i];
 		if (!d || !d->dir)
 			continue;
@@ -477,7 +480,7 @@ static int check_names(struct vstore *vs, struct vs_check *ck, const char **why)
 	 * breaks the cycle at its lowest-numbered directory m: the entry
 	 * naming m goes and m is relinked into the root like any unreachable
 	 * inode (seen[m] = UINT64_MAX: reported here already). */
-	for (uint64_t i = 1; !r && i < vs->ninodes; i++) {
+	for (uint64_t i = vs_next_ino(vs, 1); !r && i < vs->ninodes; i = vs_next_ino(vs, i + 1)) {
 		struct vnode *n = vs->inodes[i];
 		if (!n || !n->dir || i == root || !refs[i] || n->di.nlink == 0)
 			continue;
@@ -506,7 +509,7 @@ static int check_names(struct vstore *vs, struct vs_check *ck, const char **why)
 		refs[m] = 0;
 		seen[m] = UINT64_MAX;
 	}
-	for (uint64_t i = 1; !r && i < vs->ninodes; i++) {
+	for (uint64_t i = vs_next_ino(vs, 1); !r && i < vs->ninodes; i = vs_next_ino(vs, i + 1)) {
 		struct vnode *n = vs->inodes[i];
 		if (!n || i == root)
 			continue;
@@ -585,9 +588,42 @@ static int recreate_root(struct vstore *vs, struct vs_check *ck)
 	n->dir->parent = ino;
 	n->dirty = true;
 	n->map_dirty = true;
+	vs_ino_mark(vs, ino);
 	vs->inodes[ino] = n;
 	vs->inodes_used++;
 	return 0;
+}
+
+TEST_SWITCH(vol_test_no_itable_holes);
+
+/* The first inode-table block at or after @b that may hold an inode, and in
+ * *data_end the end of the run of blocks that may (both relative to the
+ * table). A hole in the image reads as zeroes, all free slots: an empty or
+ * sparsely used table of a sparse image is skipped, so mount reads the
+ * blocks that inodes were ever written to, not the table's size. A device
+ * or file system without SEEK_DATA reads all. */
+static uint64_t itable_next_data(struct vol *v, uint64_t b, uint64_t *data_end)
+{
+	const uint64_t start = v->sb.itable_start, end = v->sb.itable_blocks;
+	*data_end = end;
+	if (vol_test_no_itable_holes)
+		return b;
+	off_t off = (off_t)((start + b) * VOL_BLOCK_SIZE);
+	off_t d = lseek(v->fd, off, SEEK_DATA);
+	if (d < 0)
+		return errno == ENXIO ? end : b; /* ENXIO: a hole to the end of the image */
+	uint64_t db = (uint64_t)d / VOL_BLOCK_SIZE;
+	if (db >= start + end)
+		return end;
+	if (db > start + b)
+		b = db - start;
+	off_t h = lseek(v->fd, (off_t)((start + b) * VOL_BLOCK_SIZE), SEEK_HOLE);
+	if (h > 0) {
+		uint64_t hb = ((uint64_t)h + VOL_BLOCK_SIZE - 1) / VOL_BLOCK_SIZE;
+		if (hb > start + b && hb < start + end)
+			*data_end = hb - start;
+	}
+	return b;
 }
 
 int vs_load_checked(struct vstore *vs, struct vs_check *ck, const char **why)
@@ -600,12 +636,19 @@ int vs_load_checked(struct vstore *vs, struct vs_check *ck, const char **why)
 	*why = NULL;
 	vs->ninodes = vol_inode_count(&v->sb);
 	vs->inodes = calloc(vs->ninodes, sizeof(*vs->inodes));
+	vs->ino_groups = calloc((vs->ninodes / VS_INO_GROUP + 64) / 64, sizeof(uint64_t));
 	vs->blk_dirty = calloc(v->sb.itable_blocks, 1);
-	if (!blk || !vs->inodes || !vs->blk_dirty) {
+	if (!blk || !vs->inodes || !vs->ino_groups || !vs->blk_dirty) {
 		free(blk);
 		return -ENOMEM;
 	}
+	uint64_t data_end = 0; /* blocks below: known data (or unknown) */
 	for (uint64_t b = 0; !r && b < v->sb.itable_blocks; b++) {
+		if (b >= data_end) {
+			b = itable_next_data(v, b, &data_end);
+			if (b >= v->sb.itable_blocks)
+				break;
+		}
 		r = vol_dev_pread(&v->dev, v->fd, blk, VOL_BLOCK_SIZE,
 				  (off_t)((v->sb.itable_start + b) * VOL_BLOCK_SIZE));
 		if (r) {
@@ -635,6 +678,7 @@ int vs_load_checked(struct vstore *vs, struct vs_check *ck, const char **why)
 			}
 			n->ino = ino;
 			n->di = di;
+			vs_ino_mark(vs, ino);
 			vs->inodes[ino] = n;
 			vs->inodes_used++;
 		}
@@ -654,7 +698,7 @@ int vs_load_checked(struct vstore *vs, struct vs_check *ck, const char **why)
 		if (r)
 			return r;
 	}
-	for (uint64_t i = 1; !r && i < vs->ninodes; i++)
+	for (uint64_t i = vs_next_ino(vs, 1); !r && i < vs->ninodes; i = vs_next_ino(vs, i + 1))
 		if (vs->inodes[i])
 			r = load_trees(vs, vs->inodes[i], ck, why);
 	if (!r)

@@ -174,6 +174,7 @@ static int new_inode(struct vstore *vs, uint32_t mode, struct vnode **out)
 		n->di.generation = 1;
 		n->di.next_cookie = 1;
 		vs_now(&n->di, true, true, true);
+		vs_ino_mark(vs, ino);
 		vs->inodes[ino] = n;
 		vs->inodes_used++;
 		vs->ino_cursor = ino + 1;

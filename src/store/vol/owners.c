@@ -85,7 +85,7 @@ int vs_check_meta_claims(struct vstore *vs, struct vs_check *ck, const char **wh
 	uint8_t *lose = calloc(vs->ninodes, 1);
 	int r = lose ? 0 : -ENOMEM;
 
-	for (uint64_t i = 1; !r && i < vs->ninodes; i++) {
+	for (uint64_t i = vs_next_ino(vs, 1); !r && i < vs->ninodes; i = vs_next_ino(vs, i + 1)) {
 		if (!vs->inodes[i])
 			continue;
 		o.ino = i;
@@ -110,7 +110,8 @@ int vs_check_meta_claims(struct vstore *vs, struct vs_check *ck, const char **wh
 			lose[loser] = 1;
 		}
 	}
-	for (uint64_t i = 1; !r && ck && i < vs->ninodes; i++)
+	for (uint64_t i = vs_next_ino(vs, 1); !r && ck && i < vs->ninodes;
+	     i = vs_next_ino(vs, i + 1))
 		if (lose[i] && vs->inodes[i])
 			r = vs_drop_structure(vs, vs->inodes[i], ck);
 	free(lose);
@@ -124,7 +125,7 @@ int vs_check_ownership(struct vstore *vs, struct vs_check *ck, const char **why)
 	struct ownv o = {0};
 	int r = 0;
 
-	for (uint64_t i = 1; !r && i < vs->ninodes; i++) {
+	for (uint64_t i = vs_next_ino(vs, 1); !r && i < vs->ninodes; i = vs_next_ino(vs, i + 1)) {
 		struct vnode *n = vs->inodes[i];
 		if (!n)
 			continue;

@@ -140,7 +140,11 @@ struct vstore {
 	int dio_fd;  /* the image O_DIRECT, -1 if the host has none */
 	uint64_t dev, ninodes, ino_cursor, inodes_used;
 	struct vnode **inodes; /* [ninodes] */
-	uint64_t *dirty;       /* inode numbers whose slot must be rewritten */
+	/* a bit per VS_INO_GROUP slots of inodes[]: set once any slot of the
+	 * group was filled (never cleared), so that walks of the inodes skip
+	 * the empty groups of a large table (vs_next_ino) */
+	uint64_t *ino_groups;
+	uint64_t *dirty; /* inode numbers whose slot must be rewritten */
 	size_t ndirty, cdirty;
 	uint8_t *blk_dirty; /* per inode-table block */
 	size_t nblk_dirty;
@@ -188,12 +192,45 @@ static inline void vs_lock_change(struct vstore *vs)
 }
 
 /* ---- load.c ---- */
+#define VS_INO_GROUP 512u
+
+/* Slot @ino of vs->inodes is about to be filled. */
+static inline void vs_ino_mark(struct vstore *vs, uint64_t ino)
+{
+	uint64_t g = ino / VS_INO_GROUP;
+	vs->ino_groups[g / 64] |= 1ull << (g % 64);
+}
+
+/* The first slot at or after @ino that may hold an inode (vs->inodes[] of
+ * the slots between is NULL), or vs->ninodes. Walk the inodes with
+ * for (i = vs_next_ino(vs, 1); i < vs->ninodes; i = vs_next_ino(vs, i + 1)):
+ * O(inodes ever used), not O(table size). */
+static inline uint64_t vs_next_ino(const struct vstore *vs, uint64_t ino)
+{
+	const uint64_t nwords = (vs->ninodes / VS_INO_GROUP + 64) / 64;
+	if (ino >= vs->ninodes)
+		return vs->ninodes;
+	uint64_t g = ino / VS_INO_GROUP, w = g / 64;
+	uint64_t bits = vs->ino_groups[w] & (~0ull << (g % 64));
+	while (!bits) {
+		if (++w >= nwords)
+			return vs->ninodes;
+		bits = vs->ino_groups[w];
+	}
+	uint64_t first = (w * 64 + (uint64_t)__builtin_ctzll(bits)) * VS_INO_GROUP;
+	if (first > ino)
+		ino = first;
+	return ino < vs->ninodes ? ino : vs->ninodes;
+}
 /* Reads every inode, extent tree, directory and symlink of the mounted v
  * into vs (vs->v set, inodes allocated). Checks: each structure valid, every
  * owned block inside the data area, owned once, and not free. 0, or -errno
  * with *why. */
 int vs_load(struct vstore *vs, const char **why);
 void vs_free_nodes(struct vstore *vs);
+/* Tests: the load reads every inode-table block, holes of a sparse image
+ * included (mount then reads O(table size), not O(blocks written)). */
+DECLARE_TEST_SWITCH(vol_test_no_itable_holes);
 void vnode_free(struct vnode *n);
 int vdir_insert(struct vdir *d, const char *name, size_t nlen, uint64_t ino, uint8_t type,
 		uint64_t cookie);
