@@ -68,6 +68,17 @@ static int dh_add(struct dh *d, size_t *cap, const char *name, uint64_t ino, uns
 	return 0;
 }
 
+/* An engine fd of the directory node @ino, its store path left in @path:
+ * fd >= 0 or -errno. */
+static int open_node_dir(fuse_ino_t ino, char *path, size_t size)
+{
+	int ret = node_path(node_of(ino), path, size);
+
+	if (ret)
+		return ret;
+	return pc_open(pcfs.e, *path ? path : ".", O_RDONLY | O_DIRECTORY, 0);
+}
+
 void pcfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	char path[NODES_PATH_MAX];
@@ -79,12 +90,7 @@ void pcfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	ssize_t n;
 
 	count_req();
-	ret = node_path(node_of(ino), path, sizeof(path));
-	if (ret) {
-		reply_err(req, ret);
-		return;
-	}
-	fd = pc_open(pcfs.e, *path ? path : ".", O_RDONLY | O_DIRECTORY, 0);
+	fd = open_node_dir(ino, path, sizeof(path));
 	if (fd < 0) {
 		reply_err(req, fd);
 		return;
@@ -165,12 +171,7 @@ void pcfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_fil
 	int ret, fd;
 
 	count_req();
-	ret = node_path(node_of(ino), path, sizeof(path));
-	if (ret) {
-		reply_err(req, ret);
-		return;
-	}
-	fd = pc_open(pcfs.e, *path ? path : ".", O_RDONLY | O_DIRECTORY, 0);
+	fd = open_node_dir(ino, path, sizeof(path));
 	if (fd < 0) {
 		reply_err(req, fd);
 		return;
