@@ -46,11 +46,21 @@ const char *fresh(void)
 	return dir;
 }
 
-struct pc_engine *engine_on(const char *d)
+struct pc_options engine_options(const char *d, int mech)
 {
 	/* Background writeback effectively off: the tests decide when data
 	 * goes to the store. */
-	struct pc_options o = {.size = sizeof(o), .store_dir = d, .writeback_interval_ms = 600000};
+	struct pc_options o = PC_OPTIONS_INIT;
+
+	o.store_dir = d;
+	o.writeback_interval_ms = 600000;
+	o.fault_mechanism = mech;
+	return o;
+}
+
+struct pc_engine *engine_on(const char *d)
+{
+	struct pc_options o = engine_options(d, PC_FAULT_AUTO);
 	const char *pol = getenv("PC_API_POLICY"); /* 0, 1, 2: run every test under a policy */
 	struct pc_engine *e = NULL;
 

@@ -29,6 +29,9 @@ extern char dir[1100];
 /* A fresh empty directory for one test (in dir[]). */
 const char *fresh(void);
 struct pc_engine *engine_on(const char *d);
+/* The options of engine_on for @d with fault mechanism @mech, without its
+ * PC_API_POLICY/PC_FAULT overrides (for tests that choose themselves). */
+struct pc_options engine_options(const char *d, int mech);
 /* engine_on(fresh()). */
 struct pc_engine *engine(void);
 void fill(char *buf, size_t len, unsigned seed, uint64_t off);

@@ -35,12 +35,9 @@
 
 static struct pc_engine *engine_mech(int mech)
 {
-	struct pc_options o = PC_OPTIONS_INIT;
+	struct pc_options o = engine_options(fresh(), mech);
 	struct pc_engine *e = NULL;
 
-	o.store_dir = fresh();
-	o.writeback_interval_ms = 600000;
-	o.fault_mechanism = mech;
 	CHECK_EQ(pc_engine_open(&o, &e), 0);
 	return e;
 }
