@@ -116,7 +116,7 @@ struct address_space {
 	 * writepage, 0 once one succeeds; writers turned away since */
 	int wb_failing;
 	unsigned long wb_fail_skips;
-	unsigned long nrdirty;	     /* atomic */
+	unsigned long nrdirty; /* atomic */
 	/* atomic: ktime_get_ns() when the mapping went from clean to dirty (the
 	 * kernel's inode->dirtied_when); 0 when clean or not known (a periodic
 	 * writeback pass takes a dirty mapping without a time as expired) */
@@ -141,7 +141,11 @@ static inline void i_size_write(struct address_space *m, int64_t size)
 /* No dirty page and none under writeback (lock-free snapshot). */
 static inline bool mapping_clean(struct address_space *m)
 {
-	return __atomic_load_n(&m->nrdirty, __ATOMIC_ACQUIRE) == 0 &&
+	/* The tags, not nrdirty: writepage clears PG_dirty (and nrdirty) before
+	 * it sets the WRITEBACK tag, but keeps the DIRTY tag until then, so a
+	 * page on its way to the store always carries one of the two. DIRTY is
+	 * looked at first: seen clear, WRITEBACK was set before it. */
+	return !page_index_tagged(&m->i_pages, PAGECACHE_TAG_DIRTY) &&
 	       !page_index_tagged(&m->i_pages, PAGECACHE_TAG_WRITEBACK);
 }
 /* The writeback error recorded in m->wb_err that no file has seen yet
