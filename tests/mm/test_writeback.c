@@ -287,21 +287,62 @@ static void *throttle_writer(void *p)
 	return NULL;
 }
 
+/* Holds the store's writes (the writeback thread's) until opened, so that
+ * the writers must reach the dirty limit whatever the machine's speed. */
+struct write_gate {
+	pthread_mutex_t lock;
+	pthread_cond_t open_cv;
+	bool open;
+};
+
+static int gate_hook(void *arg, enum store_op op, struct store_inode *si, int64_t pos, int64_t len)
+{
+	struct write_gate *g = arg;
+
+	if (op != STORE_OP_WRITE)
+		return 0;
+	pthread_mutex_lock(&g->lock);
+	while (!g->open)
+		pthread_cond_wait(&g->open_cv, &g->lock);
+	pthread_mutex_unlock(&g->lock);
+	return 0;
+}
+
+/* Three writers against a dirty limit of 64 pages while writeback is held
+ * back: they must be throttled (not merely slowed), and none runs more than
+ * one chunk past the limit; once writeback flows again they all finish. */
 TEST(throttle_at_dirty_limit)
 {
 	struct mm_cache_config cfg = quiet_config();
+	struct write_gate gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
 	const int nthreads = 3;
+	pthread_t th[3];
 	struct wbt t;
 
 	cfg.dirty_background = 16 * PAGE_SIZE;
 	cfg.dirty_limit = 64 * PAGE_SIZE;
 	wbt_setup(&t, &cfg, nthreads);
+	store_inject_hook(t.s, gate_hook, &gate);
 	struct throttle_arg a = {.t = &t, .chunk = 4 * PAGE_SIZE, .total = test_scale(4u << 20, 4)};
-	run_threads(nthreads, throttle_writer, &a);
+	for (int i = 0; i < nthreads; i++)
+		CHECK(pthread_create(&th[i], NULL, throttle_writer, &a) == 0);
+
+	struct watched_wait w;
+	watched_wait_begin(&w, "a writer throttled", &t.c.stats.throttled_writes);
+	while (!__atomic_load_n(&t.c.stats.throttled_writes, __ATOMIC_ACQUIRE))
+		watched_wait_step(&w, READ_ONCE(t.c.nr_dirty));
+	watched_wait_end(&w);
+	pthread_mutex_lock(&gate.lock);
+	gate.open = true;
+	pthread_cond_broadcast(&gate.open_cv);
+	pthread_mutex_unlock(&gate.lock);
+	for (int i = 0; i < nthreads; i++)
+		pthread_join(th[i], NULL);
+	store_inject_hook(t.s, NULL, NULL);
+
 	CHECK_EQ(a.err, 0);
 	printf("# max dirty+writeback %lu pages (limit %lu), throttled %llu\n", a.max_seen,
 	       t.c.dirty_limit, (unsigned long long)t.c.stats.throttled_writes);
-	CHECK(t.c.stats.throttled_writes > 0);
 	/* Each writer may run one chunk past the limit before it throttles. */
 	CHECK(a.max_seen <= t.c.dirty_limit + (unsigned long)nthreads * (a.chunk / PAGE_SIZE + 1));
 	for (int f = 0; f < nthreads; f++)
