@@ -7,7 +7,10 @@
  * Locks: set_page_dirty, clear_page_dirty_for_io and writepage expect the
  * page lock held and take the page index lock (tags) inside it. The write
  * loops take page locks (lock_page) with nothing else of theirs held, and do
- * store I/O holding only page state (PG_writeback). mappings_lock (leaf)
+ * store I/O holding only page state (PG_writeback). write_cache_pages holds
+ * the locks of a run of up to WB_RUN consecutive dirty pages (the next ones
+ * by trylock only) while it write-protects the run in every view at once
+ * (i_mmap_rwsem inside the page locks). mappings_lock (leaf)
  * guards the mapping list and the writeback thread's cursor. Waits here
  * (throttling, teardown, the thread's idle sleep) hold no lock of this file.
  *
