@@ -10,7 +10,9 @@
  * store I/O holding only page state (PG_writeback). write_cache_pages holds
  * the locks of a run of up to WB_RUN consecutive dirty pages (the next ones
  * by trylock only) while it write-protects the run in every view at once
- * (i_mmap_rwsem inside the page locks). mappings_lock (leaf)
+ * (i_mmap_rwsem inside the page locks); the later pages of the run stay
+ * locked while the earlier ones are written (store I/O under page locks,
+ * as a fill's store read). mappings_lock (leaf)
  * guards the mapping list and the writeback thread's cursor. Waits here
  * (throttling, teardown, the thread's idle sleep) hold no lock of this file.
  *
