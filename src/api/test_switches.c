@@ -43,6 +43,7 @@ const struct test_switch test_switches[] = {
     SWITCH(uaccess_test_ignore_blocked),
     SWITCH(mm_test_any_tag),
     SWITCH(writeback_test_untag_early),
+    SWITCH(writeback_test_mkclean_per_page),
     SWITCH(writeback_test_retry_failing),
     SWITCH(writeback_test_no_expire),
     SWITCH(errseq_test_sample_current),

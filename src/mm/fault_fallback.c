@@ -351,13 +351,22 @@ void fb_protect_none(struct vma *v, uintptr_t a, size_t len, bool even_cows)
 	mutex_unlock(&fb.lock);
 }
 
-void fb_mkclean(struct vma *v, uintptr_t addr)
+void fb_mkclean(struct vma *v, uintptr_t a, size_t len)
 {
-	pgoff_t i = (addr - v->start) >> PAGE_SHIFT;
+	pgoff_t lo = (a - v->start) >> PAGE_SHIFT, hi = lo + (len >> PAGE_SHIFT), i, j;
 
 	mutex_lock(&fb.lock);
-	if (state(v, i) == FB_WRITE)
-		(void)fb_set(v, i, i + 1, FB_READ, -1, false);
+	/* One mprotect per run of writable pages (fb_set merges the range). */
+	for (i = lo; i < hi; i = j + 1) {
+		if (state(v, i) != FB_WRITE) {
+			j = i;
+			continue;
+		}
+		for (j = i + 1; j < hi && state(v, j) == FB_WRITE; j++)
+			;
+		__atomic_fetch_add(&mm_writeprotect_ops, 1, __ATOMIC_RELAXED);
+		(void)fb_set(v, i, j, FB_READ, -1, false);
+	}
 	mutex_unlock(&fb.lock);
 }
 

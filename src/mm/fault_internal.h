@@ -113,8 +113,8 @@ void uffd_unregister(struct vma *v);
 int uffd_install(struct vma *v, uintptr_t addr, bool writable);
 /* Installs the run [start, end) of uptodate pages (fault-around). */
 void uffd_install_run(struct vma *v, uintptr_t start, uintptr_t end);
-/* Write-protects page @addr of @v (writeback). */
-void uffd_mkclean(struct vma *v, uintptr_t addr);
+/* Write-protects [addr, addr + len) of @v, one ioctl (writeback). */
+void uffd_mkclean(struct vma *v, uintptr_t addr, size_t len);
 /* The child of fork(): a userfaultfd of its own. */
 void uffd_atfork_child(void);
 
@@ -136,8 +136,9 @@ int fb_install(struct vma *v, uintptr_t addr, bool writable);
 /* Takes [a, a + len) of @v back to PROT_NONE (the next access faults);
  * pages a private view has copied keep their access unless @even_cows. */
 void fb_protect_none(struct vma *v, uintptr_t a, size_t len, bool even_cows);
-/* Write-protects page @addr of @v if it is writable (writeback). */
-void fb_mkclean(struct vma *v, uintptr_t addr);
+/* Write-protects the writable pages of [a, a + len) of @v, one mprotect
+ * per run of them (writeback). */
+void fb_mkclean(struct vma *v, uintptr_t a, size_t len);
 /* The user's mprotect of [a, a + len) of @v. */
 int fb_mprotect(struct vma *v, uintptr_t a, size_t len, int prot);
 

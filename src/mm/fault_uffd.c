@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "mm/fault_internal.h"
+#include "mm/vma.h"
 
 #ifndef UFFDIO_CONTINUE_MODE_WP
 #define UFFDIO_CONTINUE_MODE_WP ((__u64)1 << 1)
@@ -124,15 +125,17 @@ void uffd_unregister(struct vma *v)
 	(void)ioctl(mm.uffd, UFFDIO_UNREGISTER, &range);
 }
 
-/* Write-protects page @addr of @v (writeback: mm_page_mkclean). */
-void uffd_mkclean(struct vma *v, uintptr_t addr)
+/* Write-protects [addr, addr + len) of @v with one ioctl (writeback:
+ * mm_mkclean_range). */
+void uffd_mkclean(struct vma *v, uintptr_t addr, size_t len)
 {
 	struct uffdio_writeprotect w;
 
 	(void)v;
 	w.range.start = addr;
-	w.range.len = PAGE_SIZE;
+	w.range.len = len;
 	w.mode = UFFDIO_WRITEPROTECT_MODE_WP;
+	__atomic_fetch_add(&mm_writeprotect_ops, 1, __ATOMIC_RELAXED);
 	(void)uffd_ioctl(UFFDIO_WRITEPROTECT, &w);
 }
 

@@ -53,6 +53,9 @@ int writepage(struct page *page);
 /* Test switch: writepage drops the DIRTY tag before it sets the WRITEBACK
  * tag (test_writeback shows a write-and-wait then missing the page). */
 DECLARE_TEST_SWITCH(writeback_test_untag_early);
+/* Test switch: write_cache_pages writes each page alone, with one
+ * write-protect operation per page and view instead of one per run. */
+DECLARE_TEST_SWITCH(writeback_test_mkclean_per_page);
 /* Tests: periodic writeback ignores the dirty age (writes only above
  * dirty_background): data stays dirty in the cache however old it is. */
 DECLARE_TEST_SWITCH(writeback_test_no_expire);

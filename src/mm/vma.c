@@ -387,25 +387,6 @@ int mm_advise(void *addr, size_t len, int advice, void *tag)
 	return err;
 }
 
-void mm_page_mkclean(struct page *page)
-{
-	struct address_space *m = page->mapping;
-	struct vma *v;
-
-	down_read(&m->i_mmap_rwsem);
-	list_for_each_entry (v, &m->i_mmap, i_mmap_link) {
-		uintptr_t addr;
-		if (!v->wp || page->index < v->pgoff || page->index >= v->pgoff + vma_pages(v))
-			continue;
-		addr = v->start + ((page->index - v->pgoff) << PAGE_SHIFT);
-		if (v->fallback)
-			fb_mkclean(v, addr);
-		else
-			uffd_mkclean(v, addr);
-	}
-	up_read(&m->i_mmap_rwsem);
-}
-
 /* The part of @v that shows file pages [start, start + nr), clipped: false
  * if none. */
 static bool vma_clip(const struct vma *v, pgoff_t start, pgoff_t nr, uintptr_t *a, size_t *len)
@@ -422,6 +403,31 @@ static bool vma_clip(const struct vma *v, pgoff_t start, pgoff_t nr, uintptr_t *
 	*a = v->start + ((first - v->pgoff) << PAGE_SHIFT);
 	*len = (end - first) << PAGE_SHIFT;
 	return true;
+}
+
+uint64_t mm_writeprotect_ops;
+
+void mm_mkclean_range(struct address_space *m, pgoff_t start, pgoff_t nr)
+{
+	struct vma *v;
+
+	down_read(&m->i_mmap_rwsem);
+	list_for_each_entry (v, &m->i_mmap, i_mmap_link) {
+		uintptr_t a;
+		size_t len;
+		if (!v->wp || !vma_clip(v, start, nr, &a, &len))
+			continue;
+		if (v->fallback)
+			fb_mkclean(v, a, len);
+		else
+			uffd_mkclean(v, a, len);
+	}
+	up_read(&m->i_mmap_rwsem);
+}
+
+void mm_page_mkclean(struct page *page)
+{
+	mm_mkclean_range(page->mapping, page->index, 1);
 }
 
 void unmap_mapping_pages(struct address_space *m, pgoff_t start, pgoff_t nr, bool even_cows)

@@ -91,6 +91,14 @@ int mm_advise(void *addr, size_t len, int advice, void *tag);
  * the page in every writable shared view so the next store re-dirties it. */
 struct page;
 void mm_page_mkclean(struct page *page);
+/* The same for file pages [start, start + nr) of @m, all locked by the
+ * caller (write_cache_pages' run of dirty pages): one write-protect
+ * operation per view (per run of writable pages in a fallback view), as the
+ * kernel's folio_mkclean of a large folio. */
+void mm_mkclean_range(struct address_space *m, pgoff_t start, pgoff_t nr);
+/* Write-protect operations issued by writeback (UFFDIO_WRITEPROTECT ioctls,
+ * fallback mprotect runs): atomic, for tests and benchmarks. */
+extern uint64_t mm_writeprotect_ops;
 
 /*
  * Removes file pages [start, start + nr) of @m from every view, as the

@@ -7,7 +7,12 @@
  * Locks: set_page_dirty, clear_page_dirty_for_io and writepage expect the
  * page lock held and take the page index lock (tags) inside it. The write
  * loops take page locks (lock_page) with nothing else of theirs held, and do
- * store I/O holding only page state (PG_writeback). mappings_lock (leaf)
+ * store I/O holding only page state (PG_writeback). write_cache_pages holds
+ * the locks of a run of up to WB_RUN consecutive dirty pages (the next ones
+ * by trylock only) while it write-protects the run in every view at once
+ * (i_mmap_rwsem inside the page locks); the later pages of the run stay
+ * locked while the earlier ones are written (store I/O under page locks,
+ * as a fill's store read). mappings_lock (leaf)
  * guards the mapping list and the writeback thread's cursor. Waits here
  * (throttling, teardown, the thread's idle sleep) hold no lock of this file.
  *
@@ -67,7 +72,10 @@
 #include "mm/internal.h"
 #include "mm/vma.h"
 
-#define WB_BATCH       16 /* pages per tag lookup */
+#define WB_BATCH 16 /* pages per tag lookup */
+#define WB_RUN                                                   \
+	32 /* most pages write_cache_pages holds locked in a run \
+	    * (the lock validator tracks 48 held locks) */
 #define WB_THREAD_NAME "pc-writeback"
 
 /* The background writeback thread of one cache (the kernel's bdi_writeback). */
@@ -198,7 +206,13 @@ int file_check_and_advance_wb_err(struct address_space *m, errseq_t *since)
  * neither tag and returned before the store write). */
 TEST_SWITCH(writeback_test_untag_early);
 
-int writepage(struct page *page)
+/* Test switch: write_cache_pages writes every page on its own (a run of
+ * one page, one write-protect operation per page and view: the old cost). */
+TEST_SWITCH(writeback_test_mkclean_per_page);
+
+/* writepage; @mkclean false: the caller has already write-protected the
+ * page in every view, holding its lock since (write_cache_pages' run). */
+static int __writepage(struct page *page, bool mkclean)
 {
 	struct address_space *m = page->mapping;
 	struct mm_cache *c;
@@ -217,7 +231,8 @@ int writepage(struct page *page)
 	sched_race_window("writepage: page cleaned, writeback not yet set");
 	/* Every view maps it write-protected again before we copy it, so a
 	 * later store through a view re-dirties it (page_mkwrite). */
-	mm_page_mkclean(page);
+	if (mkclean)
+		mm_page_mkclean(page);
 	c = m->cache;
 	set_page_writeback(page);
 	page_index_set_tag(&m->i_pages, page->index, PAGECACHE_TAG_WRITEBACK);
@@ -268,6 +283,11 @@ int writepage(struct page *page)
 	return ret;
 }
 
+int writepage(struct page *page)
+{
+	return __writepage(page, true);
+}
+
 /* ---- writing a range of a mapping ---- */
 
 struct wb_control {
@@ -288,66 +308,129 @@ bool mapping_wb_failing(const struct address_space *m)
 	       __atomic_load_n(&m->wb_failing, __ATOMIC_ACQUIRE);
 }
 
-static bool wbc_done(const struct wb_control *wbc, struct mm_cache *c)
+/* @pending: pages of the current run, locked, not yet cleaned. */
+static bool wbc_done(const struct wb_control *wbc, struct mm_cache *c, unsigned pending)
 {
-	if (wbc->written >= wbc->nr_to_write)
+	if (wbc->written + (long)pending >= wbc->nr_to_write)
 		return true;
 	if (wbc->wb) {
 		if (__atomic_load_n(&wbc->wb->stop, __ATOMIC_ACQUIRE))
 			return true;
-		if (READ_ONCE(c->nr_dirty) <= wbc->target)
+		if (READ_ONCE(c->nr_dirty) <= wbc->target + pending)
 			return true;
 	}
 	return false;
 }
 
-/* Writes the dirty pages of [start, end] (indices) in index order. */
+/*
+ * Writes the run @run[0..*nr) of locked dirty pages (consecutive indices,
+ * none under writeback): write-protects the whole run in every view at once
+ * (one operation per view instead of one per page and view), then writes
+ * each page. Every page stays locked from its write-protection until
+ * writepage has cleared its dirty bit, so a store through a view in between
+ * waits in page_mkwrite for the page lock and re-dirties the page after;
+ * stores before the write-protection are in the page when it is copied.
+ * Empties the run; true if writing must stop (stop_on_error).
+ */
+static bool write_run(struct address_space *m, struct page **run, unsigned *nr,
+		      struct wb_control *wbc)
+{
+	unsigned i, n = *nr;
+	bool stop = false;
+
+	if (!n)
+		return false;
+	*nr = 0;
+	mm_mkclean_range(m, run[0]->index, n);
+	for (i = 0; i < n; i++) {
+		struct page *page = run[i];
+		int ret;
+
+		if (stop) { /* still dirty (write-protected: a store re-dirties it) */
+			unlock_page(page);
+			put_page(page);
+			continue;
+		}
+		ret = __writepage(page, false);
+		if (ret && !wbc->err)
+			wbc->err = ret;
+		if (!ret)
+			wbc->written++;
+		put_page(page);
+		if (ret && wbc->stop_on_error)
+			stop = true;
+	}
+	return stop;
+}
+
+/* Can @page (unlocked) join the run @run[0..nr)? */
+static bool run_extends(struct page **run, unsigned nr, const struct page *page)
+{
+	return nr && nr < WB_RUN && !writeback_test_mkclean_per_page &&
+	       page->index == run[nr - 1]->index + 1;
+}
+
+/*
+ * Writes the dirty pages of [start, end] (indices) in index order, in runs
+ * of consecutive pages (write_run). Only the first page of a run is locked
+ * with lock_page, holding no other page lock; the next ones join by
+ * trylock_page, so no one waits for a page lock (or for writeback) while
+ * holding the locks of a run: a page that is busy ends the run, which is
+ * written first.
+ */
 static void write_cache_pages(struct address_space *m, pgoff_t start, pgoff_t end,
 			      struct wb_control *wbc)
 {
-	struct page *pages[WB_BATCH];
+	struct page *pages[WB_BATCH], *run[WB_RUN];
 	pgoff_t index = start;
-	unsigned n, i;
+	unsigned n, i, nr = 0;
 
 	do {
 		n = find_get_pages_range_tag(&m->i_pages, &index, end, PAGECACHE_TAG_DIRTY, pages,
 					     WB_BATCH);
 		for (i = 0; i < n; i++) {
 			struct page *page = pages[i];
-			int ret;
 
-			if (wbc_done(wbc, m->cache)) {
+			if (wbc_done(wbc, m->cache, nr)) {
 				for (; i < n; i++)
 					put_page(pages[i]);
+				(void)write_run(m, run, &nr, wbc);
 				return;
 			}
-			lock_page(page);
+			if (!run_extends(run, nr, page) || !trylock_page(page)) {
+				if (write_run(m, run, &nr, wbc))
+					goto stop;
+				lock_page(page);
+			}
 			if (page->mapping != m || !PageDirty(page))
 				goto skip;
 			if (PageWriteback(page)) {
 				if (!wbc->sync)
 					goto skip;
+				if (nr) { /* no waiting with the run locked */
+					unlock_page(page);
+					if (write_run(m, run, &nr, wbc))
+						goto stop;
+					lock_page(page);
+					if (page->mapping != m || !PageDirty(page))
+						goto skip;
+				}
 				wait_on_page_writeback(page);
 				if (!PageDirty(page))
 					goto skip;
 			}
-			ret = writepage(page);
-			if (ret && !wbc->err)
-				wbc->err = ret;
-			if (!ret)
-				wbc->written++;
-			put_page(page);
-			if (ret && wbc->stop_on_error) {
-				for (i++; i < n; i++)
-					put_page(pages[i]);
-				return;
-			}
+			run[nr++] = page;
 			continue;
 		skip:
 			unlock_page(page);
 			put_page(page);
 		}
 	} while (n == WB_BATCH && index <= end);
+	(void)write_run(m, run, &nr, wbc);
+	return;
+stop:
+	for (; i < n; i++)
+		put_page(pages[i]);
 }
 
 static void byte_range_to_index(int64_t start, int64_t end, pgoff_t *first, pgoff_t *last)
@@ -557,8 +640,7 @@ static bool mapping_expired(struct mm_cache *c, struct address_space *m, uint64_
  * takes expired mappings and sets *next as mapping_expired says. Returns the
  * pages cleaned.
  */
-static long wb_do_pass(struct bdi_writeback *wb, unsigned long target, bool full,
-		       uint64_t *next)
+static long wb_do_pass(struct bdi_writeback *wb, unsigned long target, bool full, uint64_t *next)
 {
 	struct mm_cache *c = wb->cache;
 	unsigned long nr_mappings = 0;
@@ -579,7 +661,7 @@ static long wb_do_pass(struct bdi_writeback *wb, unsigned long target, bool full
 					 .stop_on_error = true};
 		struct address_space *m;
 
-		if (wbc_done(&wbc, c))
+		if (wbc_done(&wbc, c, 0))
 			break;
 		mutex_lock(&c->mappings_lock);
 		if (list_empty(&c->mappings)) {

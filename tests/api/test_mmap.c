@@ -6,7 +6,8 @@
  * writeback (a store re-dirties a cleaned page), SIGBUS on whole pages past
  * EOF and a zero tail of the EOF page that is never written back, a mapping
  * that outlives pc_close, MAP_PRIVATE isolation, truncate and punch
- * removing pages from views, madvise, mprotect, bad arguments. See basic_fixture.h for the
+ * removing pages from views, madvise, mprotect, bad arguments; msync
+ * write-protecting each run of dirty pages with one operation per view. See basic_fixture.h for the
  * temporary directories.
  */
 #include <errno.h>
@@ -20,6 +21,8 @@
 
 #include "basic_fixture.h"
 #include "harness.h"
+#include "mm/internal.h"
+#include "mm/vma.h"
 #include "pagecache.h"
 
 TEST(mmap_shared_coherence)
@@ -55,6 +58,67 @@ TEST(mmap_shared_coherence)
 	check_host("f", w, len);
 	free(w);
 	free(r);
+}
+
+/* Stores to pages [first, first + nr) of @p (and @w, the model): dirties
+ * them through the view (page_mkwrite). */
+static void store_pages(char *p, char *w, size_t first, size_t nr, char v)
+{
+	for (size_t i = first; i < first + nr; i++)
+		p[i * PG + (i % 97)] = w[i * PG + (i % 97)] = (char)(v + i);
+}
+
+/* msync write-protects each run of consecutive dirty pages in the view with
+ * one operation (UFFDIO_WRITEPROTECT, or one mprotect in the fallback
+ * run), not one per page; stores after it still re-dirty the pages
+ * (page_mkwrite) and reach the host file. The switch writes page by page:
+ * one operation per page. */
+TEST(msync_write_protect_per_run)
+{
+	struct pc_engine *e = engine();
+	const size_t n = 32; /* write_cache_pages runs: up to 32 pages */
+	size_t len = n * PG;
+	char *w = malloc(len);
+	int fd = new_file(e, "f", w, len, 3);
+	char *p = map_view(e, fd, len, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	uint64_t ops;
+
+	CHECK_EQ(pc_msync(e, p, len, MS_SYNC), 0); /* all clean */
+	/* one run of n pages: one operation */
+	store_pages(p, w, 0, n, 'a');
+	ops = __atomic_load_n(&mm_writeprotect_ops, __ATOMIC_RELAXED);
+	CHECK_EQ(pc_msync(e, p, len, MS_SYNC), 0);
+	CHECK_EQ(__atomic_load_n(&mm_writeprotect_ops, __ATOMIC_RELAXED) - ops, 1);
+	check_host("f", w, len);
+	/* nothing dirty: none */
+	ops = __atomic_load_n(&mm_writeprotect_ops, __ATOMIC_RELAXED);
+	CHECK_EQ(pc_msync(e, p, len, MS_SYNC), 0);
+	CHECK_EQ(__atomic_load_n(&mm_writeprotect_ops, __ATOMIC_RELAXED) - ops, 0);
+	/* two runs (a clean gap between): two; the pages were write-protected
+	 * by the last msync, so these stores re-dirty them (write-notify) */
+	store_pages(p, w, 1, 10, 'b');
+	store_pages(p, w, 20, 10, 'c');
+	ops = __atomic_load_n(&mm_writeprotect_ops, __ATOMIC_RELAXED);
+	CHECK_EQ(pc_msync(e, p, len, MS_SYNC), 0);
+	CHECK_EQ(__atomic_load_n(&mm_writeprotect_ops, __ATOMIC_RELAXED) - ops, 2);
+	check_host("f", w, len);
+	/* a single page re-dirtied after that writeback reaches the host too */
+	store_pages(p, w, 30, 1, 'd');
+	CHECK_EQ(pc_msync(e, p, len, MS_SYNC), 0);
+	check_host("f", w, len);
+	/* the switch: one operation per page */
+	writeback_test_mkclean_per_page = true;
+	store_pages(p, w, 0, n, 'e');
+	ops = __atomic_load_n(&mm_writeprotect_ops, __ATOMIC_RELAXED);
+	CHECK_EQ(pc_msync(e, p, len, MS_SYNC), 0);
+	writeback_test_mkclean_per_page = false;
+	CHECK_EQ(__atomic_load_n(&mm_writeprotect_ops, __ATOMIC_RELAXED) - ops, n);
+	check_host("f", w, len);
+	CHECK_EQ(pc_munmap(e, p, len), 0);
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	check_host("f", w, len);
+	free(w);
 }
 
 /* A store through a shared view to a clean page sets mtime and ctime, as the
