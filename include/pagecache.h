@@ -339,6 +339,13 @@ PC_API ssize_t pc_readdir(struct pc_engine *e, int fd, struct pc_dirent *ents, s
  * O_NOATIME and O_CLOEXEC (accepted). Fifos, sockets and device nodes open
  * only with O_PATH (-ENXIO otherwise: the engine does not serve their I/O). */
 PC_API int pc_openat(struct pc_engine *e, int dirfd, const char *path, int flags, mode_t mode);
+/* What open("/proc/self/fd/N") does on Linux: a new open file of the
+ * object of engine fd @fd (any fd, O_PATH included; named or not: an
+ * unlinked file while it lives) with pc_open's @flags (O_CREAT and O_EXCL
+ * ignored; O_PATH gives another O_PATH fd). -ENXIO for a fifo, socket or
+ * device unless O_PATH, -EISDIR for a directory opened for writing.
+ * (The FUSE server opens its nodes with it: FUSE's OPEN names an inode.) */
+PC_API int pc_reopen(struct pc_engine *e, int fd, int flags);
 /* fstatat(2); @flags AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW. */
 PC_API int pc_fstatat(struct pc_engine *e, int dirfd, const char *path, struct stat *st,
 		      int flags);
