@@ -410,7 +410,11 @@ struct pc_file_handle {
 	unsigned char f_handle[PC_HANDLE_MAX];
 };
 /* f_handle is { uint64_t ino; uint64_t generation; } (the vol store): it
- * can be rebuilt from an inode number and generation (a FUSE node id). */
+ * can be rebuilt from an inode number and generation (a FUSE node id).
+ * With handle_bytes 8 (the inode number alone) pc_open_by_handle_at opens
+ * whatever object that inode number names now, any generation (-ESTALE if
+ * none): for a caller that checks the generation itself, as the FUSE
+ * kernel does after its LOOKUP(nodeid, "."), which carries none. */
 #define PC_HANDLE_INO_GEN 1
 /* A handle naming the object @path names from @dirfd (flags: AT_EMPTY_PATH)
  * for as long as it lives, across engine close and open, never another

@@ -277,8 +277,12 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			reply_err(req, parent == PCFS_STATS_NODEID ? -ENOTDIR : -ESTALE);
 		return;
 	}
-	/* "." and ".." come only with export support; the walk knows both */
-	fd = pc_openat(pcfs.e, node_fd(p), name, O_PATH | O_NOFOLLOW, 0);
+	/* "." and ".." come only with export support: "." is the node itself
+	 * (of any type), ".." its directory's parent (the walk knows it) */
+	if (!strcmp(name, "."))
+		fd = pc_reopen(pcfs.e, node_fd(p), O_PATH);
+	else
+		fd = pc_openat(pcfs.e, node_fd(p), name, O_PATH | O_NOFOLLOW, 0);
 	node_put(p);
 	if (fd < 0)
 		reply_err(req, fd);
