@@ -14,6 +14,7 @@
 #include "fs/file.h"
 #include "mm/errseq.h"
 #include "fs/inode.h"
+#include "fs/namei.h"
 #include "mm/fault_dio.h"
 #include "mm/internal.h"
 #include "mm/uaccess.h"
@@ -52,6 +53,7 @@ const struct test_switch test_switches[] = {
     SWITCH(inode_test_no_revalidate),
     SWITCH(inode_test_evict_unseen_error),
     SWITCH(inode_test_no_forget_recheck),
+    SWITCH(namei_test_no_sgid_inherit),
     /* store/vol */
     SWITCH(vol_test_commit_keep_lock),
     SWITCH(vol_test_meta_home_first),
@@ -77,11 +79,8 @@ const struct test_switch test_switches[] = {
 const size_t nr_test_switches = sizeof(test_switches) / sizeof(test_switches[0]);
 
 const struct test_knob test_knobs[] = {
-    KNOB(mm_fallback_test_vma_budget),
-    KNOB(inode_test_unused_max),
-    KNOB(vol_extmap_test_leaf_cap),
-    KNOB(vol_extmap_test_index_cap),
-    KNOB(vol_test_commit_window),
+    KNOB(mm_fallback_test_vma_budget), KNOB(inode_test_unused_max),  KNOB(vol_extmap_test_leaf_cap),
+    KNOB(vol_extmap_test_index_cap),   KNOB(vol_test_commit_window),
 };
 const size_t nr_test_knobs = sizeof(test_knobs) / sizeof(test_knobs[0]);
 
