@@ -19,6 +19,7 @@
 #include "mm/internal.h"
 #include "mm/uaccess.h"
 #include "mm/vma.h"
+#include "store/dir/dir_internal.h"
 #include "store/vol/check.h"
 #include "store/vol/extmap.h"
 #include "store/vol/io.h"
@@ -54,6 +55,9 @@ const struct test_switch test_switches[] = {
     SWITCH(inode_test_evict_unseen_error),
     SWITCH(inode_test_no_forget_recheck),
     SWITCH(namei_test_no_sgid_inherit),
+    /* store/dir */
+    SWITCH(dir_test_dotdot_escape),
+    SWITCH(dir_test_handle_any),
     /* store/vol */
     SWITCH(vol_test_commit_keep_lock),
     SWITCH(vol_test_meta_home_first),
