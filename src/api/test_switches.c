@@ -14,10 +14,12 @@
 #include "fs/file.h"
 #include "mm/errseq.h"
 #include "fs/inode.h"
+#include "fs/namei.h"
 #include "mm/fault_dio.h"
 #include "mm/internal.h"
 #include "mm/uaccess.h"
 #include "mm/vma.h"
+#include "store/dir/dir_internal.h"
 #include "store/vol/check.h"
 #include "store/vol/extmap.h"
 #include "store/vol/io.h"
@@ -52,6 +54,10 @@ const struct test_switch test_switches[] = {
     SWITCH(inode_test_no_revalidate),
     SWITCH(inode_test_evict_unseen_error),
     SWITCH(inode_test_no_forget_recheck),
+    SWITCH(namei_test_no_sgid_inherit),
+    /* store/dir */
+    SWITCH(dir_test_dotdot_escape),
+    SWITCH(dir_test_handle_any),
     /* store/vol */
     SWITCH(vol_test_commit_keep_lock),
     SWITCH(vol_test_meta_home_first),
@@ -77,11 +83,8 @@ const struct test_switch test_switches[] = {
 const size_t nr_test_switches = sizeof(test_switches) / sizeof(test_switches[0]);
 
 const struct test_knob test_knobs[] = {
-    KNOB(mm_fallback_test_vma_budget),
-    KNOB(inode_test_unused_max),
-    KNOB(vol_extmap_test_leaf_cap),
-    KNOB(vol_extmap_test_index_cap),
-    KNOB(vol_test_commit_window),
+    KNOB(mm_fallback_test_vma_budget), KNOB(inode_test_unused_max),  KNOB(vol_extmap_test_leaf_cap),
+    KNOB(vol_extmap_test_index_cap),   KNOB(vol_test_commit_window),
 };
 const size_t nr_test_knobs = sizeof(test_knobs) / sizeof(test_knobs[0]);
 

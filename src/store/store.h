@@ -512,8 +512,4 @@ const char *store_op_name(enum store_op op);
  * the root), -ENAMETOOLONG. An empty result means the root. */
 int store_path_normalize(const char *path, char *buf, size_t size);
 
-/* dir: resolve parents with openat2(RESOLVE_BENEATH) (true, the default;
- * cleared by itself on hosts without it) or a walk of O_NOFOLLOW openat()s. */
-extern bool store_dir_use_openat2;
-
 #endif
