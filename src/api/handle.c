@@ -85,7 +85,7 @@ int pc_open_by_handle_at(struct pc_engine *e, const struct pc_file_handle *h, in
 		return -EFAULT;
 	if (h->handle_bytes > PC_HANDLE_MAX)
 		return -EINVAL;
-	if (flags & (O_CREAT | O_TMPFILE))
+	if (flags & (O_CREAT | (O_TMPFILE & ~O_DIRECTORY)))
 		return -EINVAL; /* names nothing new */
 	memset(&sh, 0, sizeof(sh));
 	sh.len = h->handle_bytes;

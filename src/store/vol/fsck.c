@@ -418,7 +418,8 @@ static void check_backup(struct vol *v, struct vs_check *ck)
 			  (off_t)((sb->nblocks - 1) * VOL_BLOCK_SIZE)) ||
 	    vol_super_decode(&b, blk, NULL) || b.nblocks != sb->nblocks ||
 	    b.feat_compat != sb->feat_compat ||
-	    (b.feat_incompat ^ sb->feat_incompat) & ~VOL_FEAT_INCOMPAT_JCHAIN ||
+	    (b.feat_incompat ^ sb->feat_incompat) &
+		~(VOL_FEAT_INCOMPAT_JCHAIN | VOL_FEAT_INCOMPAT_INODE_EXT) ||
 	    b.journal_blocks != sb->journal_blocks || b.itable_blocks != sb->itable_blocks ||
 	    b.data_start != sb->data_start || b.root_ino != sb->root_ino ||
 	    memcmp(b.uuid, sb->uuid, 16)) {

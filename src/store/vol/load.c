@@ -341,7 +341,9 @@ static int load_dirblock(struct vstore *vs, struct vnode *n, const char *blk, ui
 		off += sizeof(r);
 		if (r.name_len == 0 || off + r.name_len > end || r.ino == 0 ||
 		    r.ino >= vs->ninodes || r.cookie == 0 || r.cookie >= n->di.next_cookie ||
-		    (r.type != DT_REG && r.type != DT_DIR && r.type != DT_LNK))
+		    (r.type != DT_REG && r.type != DT_DIR && r.type != DT_LNK &&
+		     r.type != DT_FIFO && r.type != DT_SOCK && r.type != DT_CHR &&
+		     r.type != DT_BLK))
 			return -EUCLEAN;
 		const char *name = blk + off;
 		off += r.name_len;
@@ -696,6 +698,8 @@ int vs_load_checked(struct vstore *vs, struct vs_check *ck, const char **why)
 			}
 			n->ino = ino;
 			n->di = di;
+			if (di.xattr_blk || di.rdev || vol_mode_special(di.mode))
+				vs_feature_inode_ext(vs); /* kept by the next commit */
 			vs_ino_mark(vs, ino);
 			vs->inodes[ino] = n;
 			vs->inodes_used++;

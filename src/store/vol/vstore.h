@@ -426,13 +426,20 @@ int vs_xattr_write(struct vstore *vs, struct vnode *n);
 int vs_xattr_stage(struct vstore *vs, struct vnode *n);
 void vs_xattr_undo(struct vstore *vs, struct vnode *n);
 void vs_xattr_install(struct vnode *n);
+/* Tests: a changed set is written over its committed block, in place,
+ * before the commit point (a crash then shows attributes of a commit that
+ * never happened). */
+DECLARE_TEST_SWITCH(vol_test_xattr_in_place);
 /* Where the next commit's record of n points (dirty: the new block). */
 static inline uint64_t vs_xattr_blk(const struct vnode *n)
 {
 	return n->xa.dirty ? n->xa.new_blk : n->xa.blk;
 }
 /* The volume now holds inodes using the extension fields: the feature bit
- * goes into the next commit's superblock. vs->lock held. */
+ * goes into the next commit's superblock (the backup superblock keeps
+ * mkfs's bits: fsck does not compare this one; the load sets it again from
+ * the inodes, so a volume restored from the backup gets it back). vs->lock
+ * held (or the volume not yet shared). */
 void vs_feature_inode_ext(struct vstore *vs);
 
 /* ---- data.c ---- */

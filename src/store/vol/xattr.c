@@ -286,6 +286,8 @@ out:
 	return r;
 }
 
+TEST_SWITCH(vol_test_xattr_in_place);
+
 int vs_xattr_write(struct vstore *vs, struct vnode *n)
 {
 	uint64_t b;
@@ -296,6 +298,15 @@ int vs_xattr_write(struct vstore *vs, struct vnode *n)
 	char *blk = malloc(VOL_BLOCK_SIZE);
 	if (!blk)
 		return -ENOMEM;
+	if (vol_test_xattr_in_place && n->xa.blk) { /* the hazard: over the committed one */
+		encode(n, blk);
+		int r = vol_dev_pwrite(&vs->v->dev, vs->v->fd, blk, VOL_BLOCK_SIZE,
+				       (off_t)(n->xa.blk * VOL_BLOCK_SIZE));
+		if (!r)
+			n->xa.new_blk = n->xa.blk;
+		free(blk);
+		return r;
+	}
 	int64_t g = vol_alloc_blocks(vs->v, 1, UINT64_MAX, &b);
 	int r = g < 0 ? (int)g : 0;
 	if (!r) {
@@ -312,14 +323,14 @@ int vs_xattr_write(struct vstore *vs, struct vnode *n)
 
 int vs_xattr_stage(struct vstore *vs, struct vnode *n)
 {
-	if (!n->xa.dirty || !n->xa.blk)
+	if (!n->xa.dirty || !n->xa.blk || n->xa.new_blk == n->xa.blk)
 		return 0;
 	return vblist_add(&vs->v->pending, n->xa.blk, 1);
 }
 
 void vs_xattr_undo(struct vstore *vs, struct vnode *n)
 {
-	if (n->xa.new_blk)
+	if (n->xa.new_blk && n->xa.new_blk != n->xa.blk)
 		vol_return_blocks(vs->v, n->xa.new_blk, 1);
 	n->xa.new_blk = 0;
 }
