@@ -7,8 +7,10 @@
  * into blocks free in the last commit, then the changed inode-table blocks
  * and the superblock through the journal. See docs/vol-format.md.
  *
- * Files: backend.c (ops table, open/close), namei.c (paths, directories,
- * namespace ops), data.c (data ops), commit.c (commit, journal, replay),
+ * Files: backend.c (ops table, open/close), node.c (node references,
+ * lookup, handles, opening for data), namei.c (create, link, unlink, rename,
+ * readdir), attr.c (getattr, setattr, readlink, statfs), xattr.c (extended
+ * attributes), data.c (data ops), commit.c (commit, journal, replay),
  * commit_timer.c (the periodic commit),
  * load.c (reading a volume into memory, shared with fsck), mkfs.c, fsck.c.
  *
