@@ -370,6 +370,8 @@ int store_open_dir(const char *root, struct store **out)
 		d->root_path[0] = '\0'; /* handles of non-directories then decode -ESTALE */
 	probe_dio(d);
 	struct stat rst;
+	if (fstat(d->lock_fd, &rst) == 0)
+		d->lock_ino = rst.st_ino;
 	if (fstat(d->root_fd, &rst) == 0)
 		store_probe_ra_hint(&d->store, rst.st_dev);
 	*out = &d->store;

@@ -129,8 +129,8 @@ int dir_decode_handle(struct store *s, const struct store_handle *h, struct stor
 	if (ret || dir_test_handle_any)
 		return ret;
 	bool ok;
-	if ((*out)->dev != d->root->node.dev) {
-		ok = false;
+	if ((*out)->dev != d->root->node.dev || (*out)->ino == d->lock_ino) {
+		ok = false; /* another file system, or the reserved lock file */
 	} else if (S_ISDIR((*out)->type)) {
 		int dup = fcntl(DN(*out)->fd, F_DUPFD_CLOEXEC, 0);
 		ok = dup >= 0 && dir_beneath(d, dup);

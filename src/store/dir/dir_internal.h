@@ -16,6 +16,7 @@
 #define PC_STORE_DIR_INTERNAL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,6 +27,11 @@
  * hidden from readdir. */
 #define DIR_LOCK_NAME ".pagecache.lock"
 
+/* A store handle of the dir store: the host's file handle, its type in the
+ * low 16 bits of the store handle's type (dir_export.c). */
+#define DIR_HANDLE_TAG	     0x64690000u /* "di" */
+#define DIR_HANDLE_TYPE_MASK 0xffffu
+
 struct dir_node {
 	struct store_node node;
 	int fd; /* O_PATH | O_NOFOLLOW of the host object */
@@ -35,6 +41,7 @@ struct dir_store {
 	struct store store;
 	int root_fd;	       /* O_RDONLY | O_DIRECTORY: fsync, statfs, handles */
 	int lock_fd;	       /* the locked DIR_LOCK_NAME */
+	uint64_t lock_ino;     /* its inode number (never decoded from a handle) */
 	struct dir_node *root; /* the root node; the store holds one reference */
 	char root_path[4096];  /* the root's host path (handle decode checks) */
 };
