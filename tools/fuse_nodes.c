@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuse_nodes.c - the FUSE node table (see fuse_nodes.h): nodes hashed by
- * (st_dev, st_ino) for lookups and, with export ids, by node id.
+ * (st_dev, st_ino) for lookups and by node id for requests (the kernel may
+ * send the node id of an earlier mount: LOOKUP(id, ".") of a file handle).
  *
  * Locks: "nodes_lock" (pthread mutex, leaf) around everything here; the fd
  * of a node freed is closed (pc_close) after it is dropped.
@@ -11,6 +12,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "fuse_nodes.h"
 #include "pagecache.h"
@@ -36,7 +39,8 @@ static struct node root;
 static struct node *all;
 static struct pc_engine *engine;
 static bool export_ids;
-static uint64_t next_gen; /* without export ids: a generation per node */
+static uint64_t next_id;   /* without export ids: node ids made here */
+static uint64_t mount_gen; /* without export ids: every node's generation */
 static uint64_t count;
 
 static unsigned hash_key(dev_t dev, uint64_t ino)
@@ -72,7 +76,6 @@ uint64_t node_id_to_ino(uint64_t nodeid)
 int nodes_init(struct pc_engine *e, bool export)
 {
 	struct stat st;
-	uint64_t gen = 1;
 	int fd, ret;
 
 	engine = e;
@@ -81,8 +84,6 @@ int nodes_init(struct pc_engine *e, bool export)
 	if (fd < 0)
 		return fd;
 	ret = pc_fstatat(e, fd, "", &st, AT_EMPTY_PATH);
-	if (!ret && export)
-		ret = pc_fgetgen(e, fd, &gen);
 	if (ret) {
 		pc_close(e, fd);
 		return ret;
@@ -91,11 +92,16 @@ int nodes_init(struct pc_engine *e, bool export)
 	root.id = 1;
 	root.dev = st.st_dev;
 	root.ino = st.st_ino;
-	root.gen = gen;
 	root.type = S_IFDIR;
 	root.fd = fd;
 	root.nlookup = 1;
-	next_gen = 1;
+	/* ids made here restart at every mount: a generation of this mount
+	 * keeps a file handle of an earlier one from naming a new node */
+	next_id = 1;
+	if (getrandom(&mount_gen, sizeof(mount_gen), 0) != sizeof(mount_gen))
+		mount_gen = (uint64_t)time(NULL);
+	mount_gen = (mount_gen & 0xffffffffu) | 1; /* the kernel keeps 32 bits */
+	root.gen = 0; /* the kernel's root inode has 0: another marks it bad */
 	khash[hash_key(root.dev, root.ino)] = &root;
 	count = 1;
 	return 0;
@@ -163,10 +169,8 @@ struct node *node_get(uint64_t nodeid)
 	pthread_mutex_lock(&nodes_lock);
 	if (nodeid == 1)
 		n = &root;
-	else if (export_ids)
-		n = find_id(nodeid);
 	else
-		n = (struct node *)(uintptr_t)nodeid;
+		n = find_id(nodeid);
 	if (n)
 		n->refs++;
 	pthread_mutex_unlock(&nodes_lock);
@@ -184,11 +188,9 @@ static bool unhash_unused(struct node *n)
 	for (pp = &khash[hash_key(n->dev, n->ino)]; *pp != n; pp = &(*pp)->knext)
 		;
 	*pp = n->knext;
-	if (export_ids) {
-		for (pp = &ihash[hash_id(n->id)]; *pp != n; pp = &(*pp)->inext)
-			;
-		*pp = n->inext;
-	}
+	for (pp = &ihash[hash_id(n->id)]; *pp != n; pp = &(*pp)->inext)
+		;
+	*pp = n->inext;
 	*n->aprev = n->anext;
 	if (n->anext)
 		n->anext->aprev = n->aprev;
@@ -231,14 +233,14 @@ struct node *node_insert(int fd, const struct stat *st, uint64_t gen)
 		if (export_ids) {
 			n->id = ino_to_id(st->st_ino);
 			n->gen = gen;
-			unsigned b = hash_id(n->id);
-			n->inext = ihash[b];
-			ihash[b] = n;
 		} else {
-			n->id = (uint64_t)(uintptr_t)n;
-			n->gen = ++next_gen;
+			n->id = ++next_id;
+			n->gen = mount_gen;
 		}
-		unsigned b = hash_key(n->dev, n->ino);
+		unsigned b = hash_id(n->id);
+		n->inext = ihash[b];
+		ihash[b] = n;
+		b = hash_key(n->dev, n->ino);
 		n->knext = khash[b];
 		khash[b] = n;
 		n->anext = all;
@@ -267,7 +269,7 @@ void node_forget(uint64_t nodeid, uint64_t nlookup)
 	if (nodeid == 1)
 		return;
 	pthread_mutex_lock(&nodes_lock);
-	n = export_ids ? find_id(nodeid) : (struct node *)(uintptr_t)nodeid;
+	n = find_id(nodeid);
 	if (n) {
 		n->nlookup = nlookup >= n->nlookup ? 0 : n->nlookup - nlookup;
 		dead = unhash_unused(n);

@@ -16,7 +16,8 @@
 require_fuse
 command -v setpriv >/dev/null || skip_all "no setpriv"
 U=65534 # nobody
-as_user() { setpriv --reuid=$U --regid=$U --clear-groups -- "$@"; }
+# as that user, in the mount (the work directory above it is private)
+as_user() { (cd "$MNT" && setpriv --reuid=$U --regid=$U --clear-groups -- "$@"); }
 
 DEEP='import os, sys
 m = sys.argv[1]
@@ -98,7 +99,7 @@ HOLES='import os, sys
 f = os.open(sys.argv[1] + "/sparse", os.O_CREAT | os.O_RDWR, 0o644)
 os.pwrite(f, b"x" * 4096, 1 << 20)
 os.fsync(f)
-print(os.lseek(f, 0, os.SEEK_DATA), os.lseek(f, 0, os.SEEK_HOLE), os.lseek(f, (1 << 20) + 4096, os.SEEK_HOLE))'
+print(os.lseek(f, 0, os.SEEK_DATA), os.lseek(f, 0, os.SEEK_HOLE), os.lseek(f, 1 << 20, os.SEEK_HOLE))'
 
 HANDLE='import ctypes, ctypes.util, os, sys
 libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
@@ -144,7 +145,7 @@ run_store() {
 	check "unix socket bind $k" python3 -c 'import socket, sys
 s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$MNT/sock"
 	eq "socket type $k" "$(stat -c %F "$MNT/sock")" socket
-	expect_err "mknod by a user: EPERM $k" "not permitted" as_user mknod "$MNT/pub/x" c 1 3
+	expect_err "mknod by a user: EPERM $k" "not permitted" as_user mknod pub/x c 1 3
 
 	# xattrs
 	echo data >"$MNT/xf"
@@ -165,7 +166,7 @@ s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$MNT/sock"
 		echo secret >"$MNT/acl"
 		chmod 0644 "$MNT/acl"
 		check "setfacl deny for a user $k" setfacl -m u:$U:--- "$MNT/acl"
-		expect_err "the kernel enforces the ACL entry $k" "Permission denied" as_user cat "$MNT/acl"
+		expect_err "the kernel enforces the ACL entry $k" "Permission denied" as_user cat acl
 		eq "the mode shows the mask $k" "$(stat -c %a "$MNT/acl")" 644
 		check "chmod with an ACL $k" chmod 0600 "$MNT/acl"
 		eq "chmod sets the ACL's mask $k" "$(getfacl -p "$MNT/acl" 2>/dev/null | grep '^mask')" "mask::---"
@@ -178,9 +179,9 @@ s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$MNT/sock"
 		eq "... and its mode is masked by it $k" "$(stat -c %a "$MNT/inh/f")" 664
 		eq "a new directory inherits it as its default too $k" \
 			"$(getfacl -pn "$MNT/inh/sub" 2>/dev/null | grep -c "^default:user:$U")" 1
-		check "user allowed by the inherited ACL writes $k" as_user sh -c "echo hi >>'$MNT/inh/f'"
+		check "user allowed by the inherited ACL writes $k" as_user sh -c "echo hi >>inh/f"
 		check "setfacl of an ACL the mode says all of $k" setfacl -b "$MNT/acl"
-		eq "no ACL stored then $k" "$(getfattr -m - -d "$MNT/acl" 2>/dev/null | grep -c posix_acl)" 0
+		eq "no ACL stored then $k" "$(getfattr --absolute-names -m - -d "$MNT/acl" 2>/dev/null | grep -c posix_acl)" 0
 	else
 		not_ok "POSIX ACLs not negotiated $k"
 	fi
@@ -189,7 +190,7 @@ s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$MNT/sock"
 	eq "SEEK_DATA, SEEK_HOLE $k" "$(python3 -c "$HOLES" "$MNT" 2>&1)" "1048576 0 1052672"
 
 	# ownership kept: a user's new objects are theirs
-	as_user mkfifo "$MNT/pub/ufifo"
+	as_user mkfifo pub/ufifo
 	eq "a user's fifo is theirs $k" "$(stat -c %u:%g "$MNT/pub/ufifo")" "$U:$U"
 
 	# export: open_by_handle_at after a remount
@@ -221,7 +222,7 @@ s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$MNT/sock"
 	chmod 0644 "$MNT/acl2"
 	setfacl -m u:$U:--- "$MNT/acl2" 2>/dev/null
 	eq "hazard: ACLs not negotiated, a deny entry is ignored $k" \
-		"$(as_user cat "$MNT/acl2" 2>&1)" secret
+		"$(as_user cat acl2 2>&1)" secret
 	unmount_check
 }
 
