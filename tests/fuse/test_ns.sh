@@ -154,8 +154,8 @@ s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$MNT/sock"
 	check "setfattr user.* on a file $k" setfattr -n user.color -v blue "$MNT/xf"
 	check "setfattr user.* on a directory $k" setfattr -n user.k -v v "$MNT/xd"
 	check "setfattr trusted.* on a symlink $k" setfattr -h -n trusted.t -v 1 "$MNT/xl"
-	eq "getfattr $k" "$(getfattr --only-values -n user.color "$MNT/xf")" blue
-	eq "symlink's own xattr $k" "$(getfattr -h --only-values -n trusted.t "$MNT/xl")" 1
+	eq "getfattr $k" "$(getfattr --absolute-names --only-values -n user.color "$MNT/xf")" blue
+	eq "symlink's own xattr $k" "$(getfattr --absolute-names -h --only-values -n trusted.t "$MNT/xl")" 1
 	eq "listxattr $k" "$(getfattr -d --absolute-names "$MNT/xf" | grep -c user.color)" 1
 	check "removexattr $k" setfattr -x user.color "$MNT/xf"
 	expect_err "removed: ENODATA $k" "No such attribute" getfattr -n user.color "$MNT/xf"
