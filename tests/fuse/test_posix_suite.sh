@@ -34,18 +34,24 @@ trap 'umount "$REF" 2>/dev/null; cleanup' EXIT
 run_suite() {
 	mkdir "$1/root" "$1/user" && chown $U:$U "$1/user" || return 1
 	"$SUITE" "$1/root" >"$2.root" 2>&1
-	echo "exit status $?" >>"$2.root"
+	echo "suite: exit status $?" >>"$2.root"
 	setpriv --reuid=$U --regid=$U --clear-groups -- "$SUITE" "$1/user" >"$2.user" 2>&1
-	echo "exit status $?" >>"$2.user"
+	echo "suite: exit status $?" >>"$2.user"
 }
 
 # external_skips LABEL HOST MOUNT: cases the mount cannot pass for a reason
 # outside pagecache become TAP skips and leave both outputs
 external_skips() {
 	local label=$1 host=$2 got=$3
-	if grep -q '^tmpfile: open(".", O_TMPFILE | O_RDWR, 0640) = EOPNOTSUPP$' "$got"; then
+	# libfuse's low-level API has no tmpfile operation (3.14 lacks it), so
+	# the kernel's FUSE_TMPFILE gets ENOSYS and O_TMPFILE answers EOPNOTSUPP;
+	# a libfuse whose header has the operation gets no skip.
+	local ll
+	ll="$(pkg-config --variable=includedir fuse3 2>/dev/null || echo /usr/include)/fuse3/fuse_lowlevel.h"
+	if grep -q '^tmpfile: open(".", O_TMPFILE | O_RDWR, 0640) = EOPNOTSUPP$' "$got" &&
+		! grep -qs tmpfile "$ll"; then
 		skip "[$label] O_TMPFILE + linkat(AT_EMPTY_PATH)" \
-			"the kernel answers EOPNOTSUPP: libfuse $(pkg-config --modversion fuse3 2>/dev/null || echo 3.14) has no tmpfile operation"
+			"the kernel answers EOPNOTSUPP: libfuse $(pkg-config --modversion fuse3 2>/dev/null) has no tmpfile operation"
 		sed -i '/^tmpfile: /d' "$host" "$got"
 	fi
 }

@@ -94,6 +94,8 @@ static void c_link(void)
 	T(link("f", "d/h"));
 	show_stat("d/h", true);
 	T(link("f/", "h2"));
+	T(link("f", "/dev/shm/pc-posix-suite")); /* another file system: EXDEV */
+	T(rename("f", "/dev/shm/pc-posix-suite"));
 	T(symlink("f", "s"));
 	T(linkat(AT_FDCWD, "s", AT_FDCWD, "s_nofollow", 0));
 	show_stat("s_nofollow", true);
