@@ -36,10 +36,12 @@ static void times_moved(const char *path)
 		return;
 	}
 	say("%s: mtime %s, ctime %s", path,
-	    st.st_mtim.tv_sec == before.st_mtim.tv_sec && st.st_mtim.tv_nsec == before.st_mtim.tv_nsec
+	    st.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+		    st.st_mtim.tv_nsec == before.st_mtim.tv_nsec
 		? "same"
 		: "changed",
-	    st.st_ctim.tv_sec == before.st_ctim.tv_sec && st.st_ctim.tv_nsec == before.st_ctim.tv_nsec
+	    st.st_ctim.tv_sec == before.st_ctim.tv_sec &&
+		    st.st_ctim.tv_nsec == before.st_ctim.tv_nsec
 		? "same"
 		: "changed");
 }
@@ -546,13 +548,13 @@ static void c_xattr(void)
 
 /* ---- POSIX ACLs (the raw xattr format of <linux/posix_acl_xattr.h>) ---- */
 
-#define ACL_USER_OBJ 0x01
-#define ACL_USER 0x02
+#define ACL_USER_OBJ  0x01
+#define ACL_USER      0x02
 #define ACL_GROUP_OBJ 0x04
-#define ACL_GROUP 0x08
-#define ACL_MASK 0x10
-#define ACL_OTHER 0x20
-#define ACL_NOID 0xffffffffu
+#define ACL_GROUP     0x08
+#define ACL_MASK      0x10
+#define ACL_OTHER     0x20
+#define ACL_NOID      0xffffffffu
 
 struct acl_entry {
 	uint16_t tag, perm;
@@ -580,11 +582,12 @@ static void show_acl(const char *path, const char *name)
 	}
 	for (ssize_t off = 4; off + 8 <= n; off += 8) {
 		struct acl_entry e;
-		static const char *tags[] = {[1] = "u", [2] = "u", [4] = "g", [8] = "g",
-					     [16] = "m", [32] = "o"};
+		static const char *tags[] = {
+		    [1] = "u", [2] = "u", [4] = "g", [8] = "g", [16] = "m", [32] = "o"};
 
 		memcpy(&e, buf + off, 8);
-		len += snprintf(line + len, sizeof(line) - len, " %s:", e.tag < 33 && tags[e.tag] ? tags[e.tag] : "?");
+		len += snprintf(line + len, sizeof(line) - len,
+				" %s:", e.tag < 33 && tags[e.tag] ? tags[e.tag] : "?");
 		if (e.id != ACL_NOID)
 			len += snprintf(line + len, sizeof(line) - len, "%u", e.id);
 		len += snprintf(line + len, sizeof(line) - len, ":%o", e.perm);
@@ -609,8 +612,8 @@ static void acl_user(void)
 static void c_acl(void)
 {
 	static const struct acl_entry fa[] = {
-	    {ACL_USER_OBJ, 6, ACL_NOID}, {ACL_USER, 4, NOBODY},   {ACL_GROUP_OBJ, 0, ACL_NOID},
-	    {ACL_MASK, 4, ACL_NOID},     {ACL_OTHER, 0, ACL_NOID},
+	    {ACL_USER_OBJ, 6, ACL_NOID}, {ACL_USER, 4, NOBODY},	   {ACL_GROUP_OBJ, 0, ACL_NOID},
+	    {ACL_MASK, 4, ACL_NOID},	 {ACL_OTHER, 0, ACL_NOID},
 	};
 	static const struct acl_entry nomask[] = {
 	    {ACL_USER_OBJ, 6, ACL_NOID},
@@ -619,8 +622,8 @@ static void c_acl(void)
 	    {ACL_OTHER, 0, ACL_NOID},
 	};
 	static const struct acl_entry da[] = {
-	    {ACL_USER_OBJ, 7, ACL_NOID}, {ACL_USER, 7, NOBODY},   {ACL_GROUP_OBJ, 5, ACL_NOID},
-	    {ACL_MASK, 7, ACL_NOID},     {ACL_OTHER, 0, ACL_NOID},
+	    {ACL_USER_OBJ, 7, ACL_NOID}, {ACL_USER, 7, NOBODY},	   {ACL_GROUP_OBJ, 5, ACL_NOID},
+	    {ACL_MASK, 7, ACL_NOID},	 {ACL_OTHER, 0, ACL_NOID},
 	};
 	char buf[256];
 	size_t n;
@@ -670,15 +673,15 @@ static void c_acl(void)
 }
 
 const struct posix_case posix_cases_attrs[] = {
-	{"chmod", c_chmod, false},
-	{"chown", c_chown, true},
-	{"truncate", c_truncate, false},
-	{"utimensat", c_utimes, false},
-	{"permissions", c_permissions, false},
-	{"sticky", c_sticky, false},
-	{"setgid", c_setgid, true},
-	{"suid_drop", c_suid_drop, false},
-	{"xattr", c_xattr, false},
-	{"acl", c_acl, false},
-	{NULL, NULL, false},
+    {"chmod", c_chmod, false},
+    {"chown", c_chown, true},
+    {"truncate", c_truncate, false},
+    {"utimensat", c_utimes, false},
+    {"permissions", c_permissions, false},
+    {"sticky", c_sticky, false},
+    {"setgid", c_setgid, true},
+    {"suid_drop", c_suid_drop, false},
+    {"xattr", c_xattr, false},
+    {"acl", c_acl, false},
+    {NULL, NULL, false},
 };

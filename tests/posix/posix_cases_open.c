@@ -86,9 +86,14 @@ static void c_removed_dir(void)
 	T(mkdirat(fd, "sub", 0755));
 	T(fstatat(fd, "..", &(struct stat){0}, 0));
 	{
-		DIR *dp = fdopendir(dup(fd));
+		int dfd = dup(fd);
+		DIR *dp = fdopendir(dfd);
+
 		show_dirp(dp, "removed d");
-		closedir(dp);
+		if (dp)
+			closedir(dp);
+		else
+			close(dfd);
 	}
 	T(fchmod(fd, 0700));
 	show_fstat("removed d", fd);
@@ -172,7 +177,8 @@ static void c_tmpfile(void)
 	T(close(fd));
 	TFD(fd, open(".", O_TMPFILE | O_WRONLY | O_EXCL, 0600));
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	TN("linkat(/proc/self/fd/N, AT_SYMLINK_FOLLOW) of O_EXCL", linkat(AT_FDCWD, path, AT_FDCWD, "excl", AT_SYMLINK_FOLLOW));
+	TN("linkat(/proc/self/fd/N, AT_SYMLINK_FOLLOW) of O_EXCL",
+	   linkat(AT_FDCWD, path, AT_FDCWD, "excl", AT_SYMLINK_FOLLOW));
 	T(close(fd));
 	TFD(fd, open(".", O_TMPFILE | O_RDONLY, 0600));
 	TFD(fd, open("missing", O_TMPFILE | O_RDWR, 0600));
@@ -242,11 +248,11 @@ static void c_dir_times(void)
 }
 
 const struct posix_case posix_cases_open[] = {
-	{"rewinddir", c_rewinddir, false},
-	{"removed_dir", c_removed_dir, false},
-	{"unlinked_file", c_unlinked_file, false},
-	{"tmpfile", c_tmpfile, false},
-	{"handle", c_handle, true},
-	{"dir_times", c_dir_times, false},
-	{NULL, NULL, false},
+    {"rewinddir", c_rewinddir, false},
+    {"removed_dir", c_removed_dir, false},
+    {"unlinked_file", c_unlinked_file, false},
+    {"tmpfile", c_tmpfile, false},
+    {"handle", c_handle, true},
+    {"dir_times", c_dir_times, false},
+    {NULL, NULL, false},
 };

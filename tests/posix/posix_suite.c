@@ -75,13 +75,20 @@ void result_fd(const char *call, long r, int e)
 static const char *type_name(mode_t m)
 {
 	switch (m & S_IFMT) {
-	case S_IFREG: return "reg";
-	case S_IFDIR: return "dir";
-	case S_IFLNK: return "lnk";
-	case S_IFIFO: return "fifo";
-	case S_IFSOCK: return "sock";
-	case S_IFCHR: return "chr";
-	case S_IFBLK: return "blk";
+	case S_IFREG:
+		return "reg";
+	case S_IFDIR:
+		return "dir";
+	case S_IFLNK:
+		return "lnk";
+	case S_IFIFO:
+		return "fifo";
+	case S_IFSOCK:
+		return "sock";
+	case S_IFCHR:
+		return "chr";
+	case S_IFBLK:
+		return "blk";
 	}
 	return "?";
 }
@@ -178,8 +185,9 @@ void as_nobody(void (*fn)(void))
 		return;
 	}
 	if (pid == 0) {
-		if (geteuid() == 0 && (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
-				       setresuid(NOBODY, NOBODY, NOBODY) < 0)) {
+		if (geteuid() == 0 &&
+		    (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
+		     setresuid(NOBODY, NOBODY, NOBODY) < 0)) {
 			say("drop privileges = %s", errname(errno));
 			fflush(stdout);
 			_exit(1);
@@ -226,11 +234,13 @@ static int handle_save(const char *file, const char *out)
 	fh->handle_bytes = MAX_HANDLE_SZ;
 	if (name_to_handle_at(AT_FDCWD, file, fh, &mount_id, 0) < 0) {
 		printf("name_to_handle_at = %s\n", errname(errno));
+		free(fh);
 		return 1;
 	}
 	f = fopen(out, "w");
 	if (!f || fwrite(fh, sizeof(*fh) + fh->handle_bytes, 1, f) != 1 || fclose(f)) {
 		printf("writing %s failed\n", out);
+		free(fh);
 		return 1;
 	}
 	printf("name_to_handle_at = ok (%u bytes)\n", fh->handle_bytes);
@@ -248,13 +258,18 @@ static int handle_open(const char *mountdir, const char *in)
 
 	if (!f || fread(fh, 1, sizeof(*fh) + MAX_HANDLE_SZ, f) < sizeof(*fh)) {
 		printf("reading %s failed\n", in);
+		if (f)
+			fclose(f);
+		free(fh);
 		return 1;
 	}
 	fclose(f);
 	mfd = open(mountdir, O_RDONLY | O_DIRECTORY);
 	fd = open_by_handle_at(mfd, fh, O_RDONLY);
+	free(fh);
 	if (fd < 0) {
 		printf("open_by_handle_at = %s\n", errname(errno));
+		close(mfd);
 		return 1;
 	}
 	n = read(fd, buf, sizeof(buf) - 1);
@@ -262,7 +277,6 @@ static int handle_open(const char *mountdir, const char *in)
 	printf("open_by_handle_at = fd, read = %zd: %s\n", n, buf);
 	close(fd);
 	close(mfd);
-	free(fh);
 	return 0;
 }
 
@@ -299,9 +313,10 @@ int main(int argc, char **argv)
 	if (argc == 4 && !strcmp(argv[1], "--handle-open"))
 		return handle_open(argv[2], argv[3]);
 	if (argc < 2 || argc > 3) {
-		fprintf(stderr, "usage: %s DIR [FILTER]\n"
-				"       %s --handle-save FILE OUT\n"
-				"       %s --handle-open MOUNTDIR IN\n",
+		fprintf(stderr,
+			"usage: %s DIR [FILTER]\n"
+			"       %s --handle-save FILE OUT\n"
+			"       %s --handle-open MOUNTDIR IN\n",
 			argv[0], argv[0], argv[0]);
 		return 2;
 	}

@@ -25,8 +25,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#define NOBODY 65534 /* the unprivileged user (and group) of the checks */
-#define OTHER_GID 4242 /* a group NOBODY is not a member of */
+#define NOBODY	  65534 /* the unprivileged user (and group) of the checks */
+#define OTHER_GID 4242	/* a group NOBODY is not a member of */
 
 struct posix_case {
 	const char *name;
@@ -68,24 +68,24 @@ int put_file(const char *path, const char *s);
 
 /* T(expr): evaluate a call returning 0/-1 (or a count) and print it under
  * its own source text; TFD for calls returning a descriptor, kept in @var. */
-#define T(expr)                                                                                    \
-	do {                                                                                       \
-		errno = 0;                                                                         \
-		long r_ = (long)(expr);                                                            \
-		result(#expr, r_, errno);                                                          \
+#define T(expr)                           \
+	do {                              \
+		errno = 0;                \
+		long r_ = (long)(expr);   \
+		result(#expr, r_, errno); \
 	} while (0)
-#define TFD(var, expr)                                                                             \
-	do {                                                                                       \
-		errno = 0;                                                                         \
-		(var) = (expr);                                                                    \
-		result_fd(#expr, (var), errno);                                                    \
+#define TFD(var, expr)                          \
+	do {                                    \
+		errno = 0;                      \
+		(var) = (expr);                 \
+		result_fd(#expr, (var), errno); \
 	} while (0)
 /* TN(label, expr): like T under a short label (for calls with long arguments). */
-#define TN(label, expr)                                                                            \
-	do {                                                                                       \
-		errno = 0;                                                                         \
-		long r_ = (long)(expr);                                                            \
-		result(label, r_, errno);                                                          \
+#define TN(label, expr)                   \
+	do {                              \
+		errno = 0;                \
+		long r_ = (long)(expr);   \
+		result(label, r_, errno); \
 	} while (0)
 
 #endif
