@@ -2,7 +2,8 @@
 /*
  * fuse_namei.c - the namespace requests of `pagecache mount`: mknod
  * (regular files, fifos, sockets, character and block devices), mkdir,
- * unlink, rmdir, symlink, rename and link. Each is one engine *at() call on
+ * unlink, rmdir, symlink, rename (RENAME_NOREPLACE, RENAME_EXCHANGE,
+ * RENAME_WHITEOUT) and link. Each is one engine *at() call on
  * the O_PATH fd of its directory node(s) and one name; a new object is then
  * opened O_PATH by that name, given its owner (fuse_perm.c: the caller's
  * uid and gid, a setgid directory's group, default ACLs) and replied with
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 
 #include "fuse_nodes.h"
 #include "fuse_server.h"
@@ -130,6 +132,25 @@ void pcfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	remove_name(req, parent, name, AT_REMOVEDIR);
 }
 
+/* RENAME_WHITEOUT (overlayfs; the kernel checked CAP_MKNOD and that it
+ * comes without RENAME_EXCHANGE): the renamed name is left as a whiteout,
+ * a character device 0:0 with mode 0 owned by the caller. Not atomic with
+ * the rename, as it is in Linux's own file systems: a crash in between
+ * leaves the rename without its whiteout. */
+static int whiteout(fuse_req_t req, struct node *dir, const char *name)
+{
+	int ret = pc_mknodat(pcfs.e, node_fd(dir), name, S_IFCHR, makedev(0, 0)), fd;
+
+	if (ret)
+		return ret;
+	fd = pc_openat(pcfs.e, node_fd(dir), name, O_PATH | O_NOFOLLOW, 0);
+	if (fd < 0)
+		return fd;
+	ret = set_owner(req, dir, fd, S_IFCHR);
+	pc_close(pcfs.e, fd);
+	return ret;
+}
+
 void pcfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		 const char *newname, unsigned int flags)
 {
@@ -137,8 +158,8 @@ void pcfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t
 	int ret;
 
 	count_req();
-	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
-		reply_err(req, -EINVAL); /* RENAME_WHITEOUT: overlayfs only */
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)) {
+		reply_err(req, -EINVAL);
 		return;
 	}
 	op = req_node(req, parent);
@@ -149,7 +170,10 @@ void pcfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t
 		node_put(op);
 		return;
 	}
-	ret = pc_renameat2(pcfs.e, node_fd(op), name, node_fd(np), newname, flags);
+	ret = pc_renameat2(pcfs.e, node_fd(op), name, node_fd(np), newname,
+			   flags & ~(unsigned)RENAME_WHITEOUT);
+	if (!ret && (flags & RENAME_WHITEOUT))
+		ret = whiteout(req, op, name);
 	node_put(np);
 	node_put(op);
 	reply_err(req, ret);

@@ -233,6 +233,22 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	pcfs.max_write = conn->max_write;
 }
 
+/* An object reached by a file handle (LOOKUP(id, ".")) is stale once it
+ * has no name left, as a handle of a deleted file is on Linux file systems
+ * (ext4, tmpfs), even while the server still knows its node. */
+static int by_handle_fd(int fd)
+{
+	struct stat st;
+
+	if (fd < 0)
+		return fd;
+	if (pc_fstatat(pcfs.e, fd, "", &st, AT_EMPTY_PATH) || !st.st_nlink) {
+		pc_close(pcfs.e, fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
 /* LOOKUP(nodeid, ".") (export support): the kernel decodes a file handle
  * whose inode it no longer has, typically after a remount: the object the
  * node id names, opened from the store's handle, which the store rebuilds
@@ -249,7 +265,7 @@ static void lookup_by_id(fuse_req_t req, fuse_ino_t ino)
 		return;
 	}
 	memcpy(h.f_handle, &sino, sizeof(sino));
-	fd = pc_open_by_handle_at(pcfs.e, &h, O_PATH);
+	fd = by_handle_fd(pc_open_by_handle_at(pcfs.e, &h, O_PATH));
 	if (fd < 0) {
 		reply_err(req, fd == -ESTALE || fd == -ENOENT ? -ESTALE : fd);
 		return;
@@ -280,7 +296,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	/* "." and ".." come only with export support: "." is the node itself
 	 * (of any type), ".." its directory's parent (the walk knows it) */
 	if (!strcmp(name, "."))
-		fd = pc_reopen(pcfs.e, node_fd(p), O_PATH);
+		fd = by_handle_fd(pc_reopen(pcfs.e, node_fd(p), O_PATH));
 	else
 		fd = pc_openat(pcfs.e, node_fd(p), name, O_PATH | O_NOFOLLOW, 0);
 	node_put(p);

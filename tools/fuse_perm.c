@@ -93,10 +93,19 @@ int set_owner(fuse_req_t req, struct node *parent, int fd, mode_t mode)
 		return ret;
 	if (pst.st_mode & S_ISGID)
 		gid = pst.st_gid;
-	ret = pc_fchownat(pcfs.e, fd, "", ctx->uid, gid, AT_EMPTY_PATH);
-	if (ret || S_ISLNK(st.st_mode))
-		return ret;
 	want = st.st_mode & 07777;
+	/* a chown, where the store did not make it the caller's already,
+	 * may clear S_ISUID/S_ISGID (the dir store's host does): the mode is
+	 * set again below from what the create made */
+	if (st.st_uid != ctx->uid || st.st_gid != gid) {
+		ret = pc_fchownat(pcfs.e, fd, "", ctx->uid, gid, AT_EMPTY_PATH);
+		if (!ret)
+			ret = pc_fstatat(pcfs.e, fd, "", &st, AT_EMPTY_PATH);
+		if (ret)
+			return ret;
+	}
+	if (S_ISLNK(st.st_mode))
+		return 0;
 	if (pcfs.posix_acl) {
 		ret = acl_inherit(node_fd(parent), fd, (st.st_mode & S_IFMT) | (mode & 07777),
 				  ctx->umask, &want);

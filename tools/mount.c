@@ -403,8 +403,11 @@ int cmd_mount(int argc, char **argv)
 	pcfs.owner_uid = getuid();
 	raise_nofile();
 
+	/* root's mount is one as a block device's is: every user (allow_other),
+	 * device nodes and set-id programs working (dev, suid; libfuse's
+	 * default is nodev,nosuid, and -o can ask for them again) */
 	snprintf(opts, sizeof(opts), "default_permissions,fsname=%s,subtype=pagecache%s%s%s",
-		 dir ? dir : image, getuid() == 0 ? ",allow_other" : "", extra ? "," : "",
+		 dir ? dir : image, getuid() == 0 ? ",allow_other,dev,suid" : "", extra ? "," : "",
 		 extra ? extra : "");
 	char *fargv[] = {argv[0], (char *)"-o", opts, NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(3, fargv);
