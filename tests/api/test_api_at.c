@@ -126,6 +126,8 @@ TEST(handles_across_engine_close)
 		fd = pc_open_by_handle_at(e, &hf, O_RDONLY);
 		CHECK(fd >= 0);
 		check_data(e, fd, "by handle");
+		CHECK_EQ(pc_lseek(e, fd, 1, SEEK_DATA), 1);
+		CHECK_EQ(pc_lseek(e, fd, 0, SEEK_HOLE), 9);
 		CHECK_EQ(pc_close(e, fd), 0);
 		fd = pc_open_by_handle_at(e, &hd, O_RDONLY | O_DIRECTORY);
 		CHECK(fd >= 0);
@@ -219,6 +221,9 @@ TEST(special_files_and_tmpfiles_kept)
 		fd = pc_open(e, ".", O_TMPFILE | O_RDWR, 0600);
 		CHECK(fd >= 0);
 		CHECK_EQ(pc_write(e, fd, "temporary", 9), 9);
+		/* SEEK_DATA/SEEK_HOLE on every fd of a regular file */
+		CHECK_EQ(pc_lseek(e, fd, 0, SEEK_DATA), 0);
+		CHECK_EQ(pc_lseek(e, fd, 0, SEEK_HOLE), 9);
 		CHECK_EQ(pc_fstat(e, fd, &st), 0);
 		CHECK_EQ(st.st_nlink, 0);
 		CHECK_EQ(pc_linkat(e, fd, "", PC_AT_ROOT, "kept", AT_EMPTY_PATH), 0);
