@@ -727,3 +727,68 @@ TEST(references_race_unlink)
 	store_close(s);
 	vol_fsck_clean();
 }
+
+/* A full volume: sets on @nfiles files; the first error of the sets, else
+ * of the sync after them (*synced_err: it was the sync's). */
+static int full_volume_sets(int nfiles, bool *synced_err)
+{
+	vol_new_image(8 << 20, 0);
+	struct store *s = vol_mount_img();
+	struct store_node *root = root_of(s), *f[64];
+	struct store_inode *si;
+	static char blk[1 << 16];
+	char name[16];
+	int64_t pos = 0;
+	ssize_t w;
+	int r = 0;
+
+	for (int i = 0; i < nfiles; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		f[i] = mk(root, name, S_IFREG | 0644, 0);
+	}
+	CHECK_EQ(store_setxattr(f[0], "user.kept", "1", 1, 0), 0);
+	CHECK_EQ(store_node_sync_dir(root), 0);
+	CHECK_EQ(store_open(s, "big", O_RDWR | O_CREAT, 0644, &si), 0);
+	memset(blk, 0x5a, sizeof(blk));
+	while ((w = store_write(si, blk, sizeof(blk), pos)) > 0)
+		pos += w;
+	CHECK_EQ(w, -ENOSPC);
+	CHECK_EQ(store_sync(si, false), 0);
+	for (int i = 0; !r && i < nfiles; i++)
+		r = store_setxattr(f[i], "user.new", "2", 1, 0);
+	*synced_err = false;
+	if (!r) {
+		r = store_node_sync_dir(root);
+		*synced_err = r != 0;
+	}
+	if (!vol_test_xattr_no_charge) {
+		CHECK_EQ(store_removexattr(f[0], "user.kept"), 0); /* a full volume still removes */
+		CHECK_EQ(store_sync(si, false), 0);
+	}
+	store_release(si);
+	store_unlink_at(root, "big", false);
+	for (int i = 0; i < nfiles; i++)
+		store_node_put(f[i]);
+	store_node_put(root);
+	store_close(s);
+	return r;
+}
+
+TEST(xattr_full_volume)
+{
+	/* the block a changed set needs at its commit is charged up front */
+	bool at_sync;
+	CHECK_EQ(full_volume_sets(1, &at_sync), -ENOSPC);
+	CHECK(!at_sync);
+	vol_fsck_clean();
+	CHECK_EQ(full_volume_sets(64, &at_sync), -ENOSPC);
+	CHECK(!at_sync);
+	vol_fsck_clean();
+	/* uncharged: every set succeeds, and the commit that must write them
+	 * cannot (more blocks than the commit reserve) */
+	vol_test_xattr_no_charge = true;
+	int r = full_volume_sets(64, &at_sync);
+	vol_test_xattr_no_charge = false;
+	printf("# uncharged sets on a full volume: the sync after them gave %d\n", r);
+	CHECK(at_sync && (r == -ENOSPC || r == -EIO));
+}
