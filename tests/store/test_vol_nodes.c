@@ -1,0 +1,642 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vol store's namespace on nodes (issue 15): special files (rdev,
+ * persistence, the INODE_EXT feature bit), xattrs (the xattr(7) errors, the
+ * block's capacity, survival across unmount and across every crash point of
+ * their commit, fsck catching a damaged block), O_TMPFILE files (named by
+ * link, freed at the last reference otherwise, an orphan across a crash),
+ * export handles across remounts and -ESTALE once the slot is reused (switch
+ * vol_test_gen_reuse shows the hazard), unlinked-but-referenced files and
+ * directories, ".." after renames. fsck is clean after each.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <linux/limits.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "fixture.h"
+#include "store/vol/vol.h"
+#include "store/vol/vstore.h"
+
+static const struct store_owner me = {0, 0};
+
+static struct store_node *root_of(struct store *s)
+{
+	struct store_node *r;
+	CHECK_EQ(store_root(s, &r), 0);
+	return r;
+}
+
+static struct store_node *mk(struct store_node *dir, const char *name, mode_t mode, dev_t rdev)
+{
+	struct store_node *n;
+	CHECK_EQ(store_create_at(dir, name, mode, rdev, &me, &n), 0);
+	return n;
+}
+
+static struct store_node *look(struct store_node *dir, const char *name)
+{
+	struct store_node *n;
+	CHECK_EQ(store_lookup(dir, name, &n), 0);
+	return n;
+}
+
+static uint64_t ffree(struct store *s)
+{
+	struct statvfs sv;
+	CHECK_EQ(store_statfs(s, &sv), 0);
+	return sv.f_ffree;
+}
+
+static bool feature_ext(void)
+{
+	struct vol_super sb;
+	const char *why;
+	CHECK_EQ(vol_read_super(vol_img, &sb, &why), 0);
+	return sb.feat_incompat & VOL_FEAT_INCOMPAT_INODE_EXT;
+}
+
+struct seen {
+	char names[8][32];
+	unsigned types[8];
+	int n;
+};
+
+static int collect(void *ctx, const char *name, uint64_t ino, unsigned type, int64_t next)
+{
+	struct seen *s = ctx;
+	(void)ino;
+	(void)next;
+	if (s->n < 8) {
+		snprintf(s->names[s->n], sizeof(s->names[0]), "%s", name);
+		s->types[s->n++] = type;
+	}
+	return 0;
+}
+
+static unsigned type_of(const struct seen *s, const char *name)
+{
+	for (int i = 0; i < s->n; i++)
+		if (!strcmp(s->names[i], name))
+			return s->types[i];
+	return 0;
+}
+
+TEST(special_files)
+{
+	vol_new_image(16 << 20, 0);
+	struct store *s = vol_mount_img();
+	struct store_node *root = root_of(s), *n;
+	struct store_inode *si;
+	struct stat st;
+
+	store_node_put(mk(root, "plain", S_IFREG | 0644, 0));
+	store_node_put(root);
+	store_close(s);
+	CHECK(!feature_ext()); /* nothing used the extension fields yet */
+
+	s = vol_mount_img();
+	root = root_of(s);
+	store_node_put(mk(root, "fifo", S_IFIFO | 0640, makedev(9, 9)));
+	store_node_put(mk(root, "sock", S_IFSOCK | 0600, 0));
+	store_node_put(mk(root, "chr", S_IFCHR | 0600, makedev(1, 3)));
+	n = mk(root, "blk", S_IFBLK | 0660, makedev(259, 7));
+	CHECK_EQ(store_node_getattr(n, &st), 0);
+	CHECK_EQ(st.st_mode, S_IFBLK | 0660);
+	CHECK_EQ(st.st_rdev, makedev(259, 7));
+	CHECK_EQ(st.st_size, 0);
+	CHECK_EQ(store_node_open(n, O_RDWR, &si), -EINVAL); /* no data through the store */
+	store_node_put(n);
+	CHECK_EQ(store_create_at(root, "chr", S_IFCHR | 0600, 0, &me, &n), -EEXIST);
+	store_node_put(root);
+	store_close(s);
+	CHECK(feature_ext());
+	vol_fsck_clean();
+
+	s = vol_mount_img();
+	root = root_of(s);
+	struct seen seen = {0};
+	CHECK_EQ(store_node_readdir(root, 0, collect, &seen), 0);
+	CHECK_EQ(type_of(&seen, "fifo"), DT_FIFO);
+	CHECK_EQ(type_of(&seen, "sock"), DT_SOCK);
+	CHECK_EQ(type_of(&seen, "chr"), DT_CHR);
+	CHECK_EQ(type_of(&seen, "blk"), DT_BLK);
+	CHECK_EQ(type_of(&seen, "plain"), DT_REG);
+	n = look(root, "fifo");
+	CHECK_EQ(store_node_getattr(n, &st), 0);
+	CHECK_EQ(st.st_mode, S_IFIFO | 0640);
+	CHECK_EQ(st.st_rdev, 0); /* only devices keep one */
+	store_node_put(n);
+	n = look(root, "chr");
+	CHECK_EQ(store_node_getattr(n, &st), 0);
+	CHECK_EQ(st.st_rdev, makedev(1, 3));
+	store_node_put(n);
+	CHECK_EQ(store_unlink_at(root, "chr", false), 0);
+	CHECK_EQ(store_rename_at(root, "blk", root, "blk2", 0), 0);
+	store_node_put(root);
+	store_close(s);
+	vol_fsck_clean();
+}
+
+TEST(xattrs)
+{
+	vol_new_image(16 << 20, 0);
+	struct store *s = vol_mount_img();
+	struct store_node *root = root_of(s), *f = mk(root, "f", S_IFREG | 0644, 0);
+	struct store_node *d = mk(root, "d", S_IFDIR | 0755, 0), *l;
+	char buf[8192], big[5000];
+
+	CHECK_EQ(store_symlink_at(root, "l", "f", &me, &l), 0);
+	CHECK_EQ(store_getxattr(f, "user.a", buf, sizeof(buf)), -ENODATA);
+	CHECK_EQ(store_listxattr(f, buf, sizeof(buf)), 0);
+	CHECK_EQ(store_setxattr(f, "user.a", "one", 3, 0), 0);
+	CHECK_EQ(store_setxattr(f, "user.a", "x", 1, XATTR_CREATE), -EEXIST);
+	CHECK_EQ(store_setxattr(f, "user.b", "x", 1, XATTR_REPLACE), -ENODATA);
+	CHECK_EQ(store_setxattr(f, "trusted.t", "", 0, 0), 0); /* empty values are values */
+	CHECK_EQ(store_setxattr(f, "security.s", "sec", 3, XATTR_CREATE), 0);
+	CHECK_EQ(store_getxattr(f, "user.a", NULL, 0), 3);
+	CHECK_EQ(store_getxattr(f, "user.a", buf, 2), -ERANGE);
+	CHECK_EQ(store_getxattr(f, "user.a", buf, sizeof(buf)), 3);
+	CHECK(!memcmp(buf, "one", 3));
+	CHECK_EQ(store_getxattr(f, "trusted.t", buf, sizeof(buf)), 0);
+	const char list[] = "user.a\0trusted.t\0security.s";
+	CHECK_EQ(store_listxattr(f, NULL, 0), (ssize_t)sizeof(list));
+	CHECK_EQ(store_listxattr(f, buf, 5), -ERANGE);
+	CHECK_EQ(store_listxattr(f, buf, sizeof(buf)), (ssize_t)sizeof(list));
+	CHECK(!memcmp(buf, list, sizeof(list)));
+	CHECK_EQ(store_setxattr(f, "user.a", "three", 5, XATTR_REPLACE), 0);
+	CHECK_EQ(store_removexattr(f, "trusted.t"), 0);
+	CHECK_EQ(store_removexattr(f, "trusted.t"), -ENODATA);
+	/* one block: a value that cannot fit is -ENOSPC, over 64 KiB -E2BIG */
+	memset(big, 'v', sizeof(big));
+	CHECK_EQ(store_setxattr(f, "user.big", big, sizeof(big), 0), -ENOSPC);
+	CHECK_EQ(store_setxattr(f, "user.big", big, XATTR_SIZE_MAX + 1, 0), -E2BIG);
+	CHECK_EQ(store_setxattr(d, "user.big", big, 4000, 0), 0);
+	CHECK_EQ(store_setxattr(d, "user.more", big, 100, 0), -ENOSPC);
+	CHECK_EQ(store_setxattr(d, "user.big", big, 3000, 0), 0); /* replacing frees room */
+	CHECK_EQ(store_setxattr(d, "user.more", big, 100, 0), 0);
+	CHECK_EQ(store_setxattr(l, "trusted.link", "L", 1, 0), 0); /* symlinks have them too */
+	CHECK_EQ(store_setxattr(root, "system.posix_acl_default", "acl", 3, 0), 0);
+	/* an unlinked, referenced file keeps its attributes; its block goes with it */
+	struct store_node *u = mk(root, "u", S_IFREG | 0600, 0);
+	CHECK_EQ(store_setxattr(u, "user.gone", "soon", 4, 0), 0);
+	CHECK_EQ(store_node_sync_dir(root), 0); /* u's block committed */
+	CHECK_EQ(store_unlink_at(root, "u", false), 0);
+	CHECK_EQ(store_getxattr(u, "user.gone", buf, sizeof(buf)), 4);
+	CHECK_EQ(store_setxattr(u, "user.gone2", "x", 1, 0), 0);
+	store_node_put(u);
+	store_node_put(f);
+	store_node_put(d);
+	store_node_put(l);
+	store_node_put(root);
+	store_close(s);
+	vol_fsck_clean(); /* u's block freed, no leak */
+
+	s = vol_mount_img();
+	root = root_of(s);
+	f = look(root, "f");
+	d = look(root, "d");
+	l = look(root, "l");
+	CHECK_EQ(store_getxattr(f, "user.a", buf, sizeof(buf)), 5);
+	CHECK(!memcmp(buf, "three", 5));
+	CHECK_EQ(store_getxattr(f, "security.s", buf, sizeof(buf)), 3);
+	CHECK_EQ(store_getxattr(f, "trusted.t", buf, sizeof(buf)), -ENODATA);
+	CHECK_EQ(store_getxattr(d, "user.big", buf, sizeof(buf)), 3000);
+	CHECK_EQ(store_getxattr(d, "user.more", buf, sizeof(buf)), 100);
+	CHECK_EQ(store_getxattr(l, "trusted.link", buf, sizeof(buf)), 1);
+	CHECK_EQ(store_getxattr(root, "system.posix_acl_default", buf, sizeof(buf)), 3);
+	/* all removed: the block goes */
+	CHECK_EQ(store_removexattr(d, "user.big"), 0);
+	CHECK_EQ(store_removexattr(d, "user.more"), 0);
+	CHECK_EQ(store_listxattr(d, buf, sizeof(buf)), 0);
+	CHECK_EQ(store_unlink_at(root, "f", false), 0); /* its block freed at once */
+	store_node_put(f);
+	store_node_put(d);
+	store_node_put(l);
+	store_node_put(root);
+	store_close(s);
+	vol_fsck_clean();
+	CHECK(feature_ext());
+}
+
+/* ---- an xattr change at every crash point of its commit ---- */
+
+static void xattr_base(void)
+{
+	vol_new_image(16 << 20, 0);
+	struct store *s = vol_mount_img();
+	struct store_node *root = root_of(s), *f = mk(root, "f", S_IFREG | 0644, 0);
+	CHECK_EQ(store_setxattr(f, "user.x", "old", 3, 0), 0);
+	store_node_put(f);
+	store_node_put(root);
+	store_close(s);
+}
+
+/* Mounts, stops the device at write @at (0: never), changes the set and
+ * syncs. The writes it issued; *synced: the sync returned 0. */
+static unsigned long xattr_run(long at, bool *synced)
+{
+	struct store *s = vol_mount_img();
+	struct store_node *root = root_of(s), *f = look(root, "f");
+	char big[1500];
+
+	memset(big, 'y', sizeof(big));
+	if (at)
+		vol_store_stop_at(s, at);
+	unsigned long w0 = vol_store_writes(s);
+	struct store_node *g = NULL;
+	*synced = store_setxattr(f, "user.x", "new", 3, 0) == 0 &&
+		  store_setxattr(f, "user.y", big, sizeof(big), 0) == 0 &&
+		  store_create_at(root, "g", S_IFREG | 0644, 0, &me, &g) == 0 &&
+		  store_node_sync_dir(root) == 0;
+	store_node_put(g);
+	unsigned long w = vol_store_writes(s) - w0;
+	if (!at)
+		vol_store_stop_at(s, 1); /* a crash after the commit */
+	store_node_put(f);
+	store_node_put(root);
+	store_close(s);
+	return w;
+}
+
+/* Crashes at every write of the commit: the attributes change with the
+ * commit that carries them (the new file "g"), all or nothing. The points
+ * where they did not. */
+static unsigned long xattr_crash_points(void)
+{
+	unsigned long bad = 0;
+	bool synced;
+	char buf[2048];
+
+	xattr_base();
+	unsigned long writes = xattr_run(0, &synced);
+	CHECK(synced && writes > 0);
+	for (long at = 1; at <= (long)writes + 1; at++) {
+		xattr_base();
+		xattr_run(at, &synced);
+		vol_fsck_clean();
+		struct store *s = vol_mount_img();
+		struct store_node *root = root_of(s), *f = look(root, "f"), *g;
+		ssize_t n = store_getxattr(f, "user.x", buf, sizeof(buf));
+		CHECK_EQ(n, 3);
+		bool is_new = !memcmp(buf, "new", 3);
+		CHECK(is_new || !memcmp(buf, "old", 3));
+		CHECK(!synced || is_new); /* a sync that returned 0 is durable */
+		/* the block holds both or neither */
+		CHECK_EQ(store_getxattr(f, "user.y", buf, sizeof(buf)), is_new ? 1500 : -ENODATA);
+		bool g_there = store_lookup(root, "g", &g) == 0;
+		if (g_there)
+			store_node_put(g);
+		bad += g_there != is_new;
+		store_node_put(f);
+		store_node_put(root);
+		store_close(s);
+		vol_fsck_clean();
+	}
+	printf("# xattr commit: %lu image writes, a crash at each: %lu not atomic\n", writes, bad);
+	return bad;
+}
+
+TEST(xattr_crash_points)
+{
+	CHECK_EQ(xattr_crash_points(), 0);
+	/* written in place over the committed block: crashes before the
+	 * commit point show the new attributes without the commit's file */
+	vol_test_xattr_in_place = true;
+	CHECK(xattr_crash_points() > 0);
+	vol_test_xattr_in_place = false;
+}
+
+TEST(fsck_catches_damaged_xattr_block)
+{
+	vol_new_image(16 << 20, 0);
+	struct store *s = vol_mount_img();
+	struct store_node *root = root_of(s), *f = mk(root, "f", S_IFREG | 0644, 0);
+	struct vol_disk_inode di;
+	struct vol_super sb;
+	const char *why;
+	struct stat st;
+	char buf[64];
+
+	CHECK_EQ(store_setxattr(f, "user.k", "value", 5, 0), 0);
+	CHECK_EQ(store_node_getattr(f, &st), 0);
+	store_node_put(f);
+	store_node_put(root);
+	store_close(s);
+	vol_fsck_clean();
+
+	CHECK_EQ(vol_read_super(vol_img, &sb, &why), 0);
+	int fd = open(vol_img, O_RDWR);
+	CHECK(fd >= 0);
+	CHECK_EQ(vol_inode_read(fd, &sb, st.st_ino, &di, &why), 0);
+	CHECK(di.xattr_blk >= sb.data_start && di.xattr_blk < sb.nblocks);
+	/* one flipped byte of a value: the crc catches it */
+	off_t at = (off_t)(di.xattr_blk * VOL_BLOCK_SIZE + sizeof(struct vol_xattr_hdr) + 10);
+	char c;
+	CHECK_EQ(pread(fd, &c, 1, at), 1);
+	c ^= 0x20;
+	CHECK_EQ(pwrite(fd, &c, 1, at), 1);
+	close(fd);
+	CHECK_EQ(vol_fsck(vol_img, false, NULL), VOL_FSCK_UNREPAIRED);
+	CHECK_EQ(store_open_vol(vol_img, &s), -EUCLEAN); /* mount refuses it too */
+	CHECK_EQ(vol_fsck(vol_img, true, NULL), VOL_FSCK_REPAIRED);
+	vol_fsck_clean(); /* the block was dropped and freed */
+	s = vol_mount_img();
+	root = root_of(s);
+	f = look(root, "f");
+	CHECK_EQ(store_getxattr(f, "user.k", buf, sizeof(buf)), -ENODATA);
+	CHECK_EQ(store_setxattr(f, "user.k", "again", 5, 0), 0);
+	store_node_put(f);
+	store_node_put(root);
+	store_close(s);
+	vol_fsck_clean();
+}
+
+TEST(tmpfile)
+{
+	vol_new_image(16 << 20, 0);
+	struct store *s = vol_mount_img();
+	struct store_node *root = root_of(s), *t, *u, *n;
+	struct store_inode *si;
+	struct stat st;
+	char buf[16];
+	uint64_t free0 = ffree(s);
+
+	CHECK_EQ(store_tmpfile(root, 0600, &me, &t), 0);
+	CHECK_EQ(store_node_getattr(t, &st), 0);
+	CHECK_EQ(st.st_nlink, 0);
+	CHECK_EQ(st.st_mode, S_IFREG | 0600);
+	CHECK_EQ(store_node_open(t, O_RDWR, &si), 0);
+	CHECK_EQ(store_write(si, "tmpdata", 7, 0), 7);
+	store_release(si);
+	CHECK_EQ(store_link_at(t, root, "named"), 0);
+	CHECK_EQ(store_node_getattr(t, &st), 0);
+	CHECK_EQ(st.st_nlink, 1);
+	store_node_put(t);
+
+	/* one never named: freed with its last reference */
+	CHECK_EQ(store_tmpfile(root, 0644, &me, &u), 0);
+	CHECK_EQ(store_node_open(u, O_RDWR, &si), 0);
+	CHECK_EQ(store_write(si, "gone", 4, 0), 4);
+	CHECK_EQ(store_node_sync_dir(root), 0); /* committed as an orphan */
+	store_release(si);
+	CHECK_EQ(ffree(s), free0 - 2);
+	store_node_put(u);
+	CHECK_EQ(ffree(s), free0 - 1);
+
+	/* an unlinked file that was not O_TMPFILE cannot be named again */
+	n = mk(root, "plain", S_IFREG | 0644, 0);
+	CHECK_EQ(store_unlink_at(root, "plain", false), 0);
+	CHECK_EQ(store_link_at(n, root, "again"), -ENOENT);
+	store_node_put(n);
+
+	/* one held across a crash: the next mount frees it */
+	CHECK_EQ(store_tmpfile(root, 0644, &me, &u), 0);
+	CHECK_EQ(store_node_sync_dir(root), 0);
+	vol_store_stop_at(s, 1);
+	store_node_put(u);
+	store_node_put(root);
+	store_close(s);
+	vol_fsck_clean();
+
+	s = vol_mount_img();
+	CHECK_EQ(ffree(s), free0 - 1);
+	root = root_of(s);
+	t = look(root, "named");
+	CHECK_EQ(store_node_open(t, O_RDONLY, &si), 0);
+	CHECK_EQ(store_read(si, buf, sizeof(buf), 0), 7);
+	CHECK(!memcmp(buf, "tmpdata", 7));
+	store_release(si);
+	store_node_put(t);
+	store_node_put(root);
+	store_close(s);
+	vol_fsck_clean();
+}
+
+static struct store_handle handle_of(struct store_node *n)
+{
+	struct store_handle h;
+	CHECK_EQ(store_encode_handle(n, &h), 0);
+	CHECK_EQ(h.type, STORE_HANDLE_INO_GEN);
+	CHECK_EQ(h.len, 16);
+	return h;
+}
+
+/* Remount; @old's slot is reused by a new file "b": what decoding @old gives. */
+static int decode_after_reuse(const struct store_handle *old, uint64_t ino)
+{
+	struct store *s = vol_mount_img();
+	struct store_node *root = root_of(s), *b = mk(root, "b", S_IFREG | 0644, 0), *n;
+	struct stat st;
+
+	CHECK_EQ(store_node_getattr(b, &st), 0);
+	CHECK_EQ(st.st_ino, ino); /* the freed slot came round again */
+	int r = store_decode_handle(s, old, &n);
+	if (!r)
+		store_node_put(n);
+	store_node_put(b);
+	store_node_put(root);
+	store_close(s);
+	return r;
+}
+
+TEST(handles_across_remount_and_reuse)
+{
+	vol_new_image(16 << 20, 0);
+	struct store *s = vol_mount_img();
+	struct store_node *root = root_of(s), *a = mk(root, "a", S_IFREG | 0644, 0), *n;
+	struct store_handle h = handle_of(a), hr = handle_of(root), bad;
+	struct stat st, st2;
+	uint64_t gen;
+
+	CHECK_EQ(store_node_getattr(a, &st), 0);
+	memcpy(&gen, h.data + 8, 8);
+	CHECK(gen > 1);
+	store_node_put(a);
+	bad = h;
+	bad.type = 7;
+	CHECK_EQ(store_decode_handle(s, &bad, &n), -ESTALE);
+	bad = h;
+	bad.len = 8;
+	CHECK_EQ(store_decode_handle(s, &bad, &n), -ESTALE);
+	store_node_put(root);
+	store_close(s);
+
+	/* across a remount: the same object */
+	s = vol_mount_img();
+	CHECK_EQ(store_decode_handle(s, &h, &n), 0);
+	CHECK_EQ(store_node_getattr(n, &st2), 0);
+	CHECK_EQ(st2.st_ino, st.st_ino);
+	store_node_put(n);
+	CHECK_EQ(store_decode_handle(s, &hr, &n), 0);
+	CHECK_EQ(n->ino, VOL_ROOT_INO);
+	store_node_put(n);
+	root = root_of(s);
+	CHECK_EQ(store_unlink_at(root, "a", false), 0);
+	CHECK_EQ(store_decode_handle(s, &h, &n), -ESTALE); /* freed */
+	store_node_put(root);
+	store_close(s);
+	vol_fsck_clean();
+
+	/* the slot reused by another file: still stale */
+	CHECK_EQ(decode_after_reuse(&h, st.st_ino), -ESTALE);
+
+	/* a handle of a file whose creation a crash lost: its generation is
+	 * never handed out again either */
+	s = vol_mount_img();
+	root = root_of(s);
+	CHECK_EQ(store_unlink_at(root, "b", false), 0);
+	CHECK_EQ(store_node_sync_dir(root), 0);
+	a = mk(root, "lost", S_IFREG | 0644, 0);
+	h = handle_of(a);
+	vol_store_stop_at(s, 1);
+	store_node_put(a);
+	store_node_put(root);
+	store_close(s);
+	vol_fsck_clean();
+	CHECK_EQ(decode_after_reuse(&h, st.st_ino), -ESTALE);
+
+	/* the hazard: generations reused, a stale handle names the new file */
+	vol_test_gen_reuse = true;
+	vol_new_image(16 << 20, 0);
+	s = vol_mount_img();
+	root = root_of(s);
+	a = mk(root, "a", S_IFREG | 0644, 0);
+	h = handle_of(a);
+	store_node_put(a);
+	CHECK_EQ(store_unlink_at(root, "a", false), 0);
+	store_node_put(root);
+	store_close(s);
+	CHECK_EQ(decode_after_reuse(&h, st.st_ino), 0);
+	vol_test_gen_reuse = false;
+	vol_fsck_clean();
+}
+
+TEST(unlinked_but_referenced)
+{
+	vol_new_image(16 << 20, 0);
+	struct store *s = vol_mount_img();
+	struct store_node *root = root_of(s), *f = mk(root, "f", S_IFREG | 0644, 0);
+	struct store_node *d = mk(root, "d", S_IFDIR | 0755, 0), *n;
+	struct store_setattr sa = {.valid = STORE_ATTR_MODE, .mode = 0600};
+	struct store_inode *si;
+	struct stat st;
+	char buf[8];
+	uint64_t free0 = ffree(s) + 2; /* before f and d */
+
+	CHECK_EQ(store_unlink_at(root, "f", false), 0);
+	CHECK_EQ(store_node_getattr(f, &st), 0);
+	CHECK_EQ(st.st_nlink, 0);
+	CHECK_EQ(store_node_setattr(f, &sa), 0);
+	CHECK_EQ(store_node_getattr(f, &st), 0);
+	CHECK_EQ(st.st_mode, S_IFREG | 0600);
+	CHECK_EQ(store_node_open(f, O_RDWR, &si), 0);
+	CHECK_EQ(store_write(si, "abc", 3, 0), 3);
+	store_release(si);
+	CHECK_EQ(store_node_open(f, O_RDONLY, &si), 0); /* still there after the close */
+	CHECK_EQ(store_read(si, buf, sizeof(buf), 0), 3);
+	store_release(si);
+
+	CHECK_EQ(store_unlink_at(root, "d", true), 0);
+	CHECK_EQ(store_node_getattr(d, &st), 0);
+	CHECK_EQ(st.st_nlink, 0);
+	CHECK_EQ(store_create_at(d, "x", S_IFREG | 0644, 0, &me, &n), -ENOENT);
+	CHECK_EQ(store_create_at(d, "x", S_IFDIR | 0755, 0, &me, &n), -ENOENT);
+	CHECK_EQ(store_lookup(d, "..", &n), -ENOENT);
+	CHECK_EQ(store_tmpfile(d, 0600, &me, &n), -ENOENT);
+	struct seen seen = {0};
+	CHECK_EQ(store_node_readdir(d, 0, collect, &seen), 0);
+	CHECK_EQ(seen.n, 0);
+	n = mk(root, "y", S_IFREG | 0644, 0);
+	CHECK_EQ(store_rename_at(root, "y", d, "y", 0), -ENOENT);
+	CHECK_EQ(store_link_at(n, d, "y2"), -ENOENT);
+	store_node_put(n);
+	CHECK_EQ(ffree(s), free0 - 3); /* f and d live on */
+
+	/* committed as orphans, then a crash with the references held */
+	CHECK_EQ(store_node_sync_dir(root), 0);
+	vol_store_stop_at(s, 1);
+	store_node_put(f);
+	store_node_put(d);
+	store_node_put(root);
+	store_close(s);
+	vol_fsck_clean();
+	s = vol_mount_img();
+	CHECK_EQ(ffree(s), free0 - 1); /* the mount freed them: "y" is left */
+	root = root_of(s);
+	f = mk(root, "f2", S_IFREG | 0644, 0);
+	CHECK_EQ(store_unlink_at(root, "f2", false), 0);
+	store_node_put(f); /* the last reference frees it now */
+	CHECK_EQ(ffree(s), free0 - 1);
+	store_node_put(root);
+	store_close(s);
+	vol_fsck_clean();
+}
+
+static uint64_t ino_of(struct store_node *n)
+{
+	struct stat st;
+	CHECK_EQ(store_node_getattr(n, &st), 0);
+	return st.st_ino;
+}
+
+static uint64_t parent_ino(struct store_node *dir)
+{
+	struct store_node *p;
+	CHECK_EQ(store_lookup(dir, "..", &p), 0);
+	uint64_t ino = ino_of(p);
+	store_node_put(p);
+	return ino;
+}
+
+TEST(dotdot_after_rename)
+{
+	vol_new_image(16 << 20, 0);
+	struct store *s = vol_mount_img();
+	struct store_node *root = root_of(s), *a = mk(root, "a", S_IFDIR | 0755, 0);
+	struct store_node *c = mk(root, "c", S_IFDIR | 0755, 0), *b = mk(a, "b", S_IFDIR | 0755, 0);
+	struct store_node *e = mk(c, "e", S_IFDIR | 0755, 0);
+
+	CHECK_EQ(parent_ino(root), VOL_ROOT_INO);
+	CHECK_EQ(parent_ino(b), ino_of(a));
+	CHECK_EQ(store_rename_at(a, "b", c, "b", 0), 0);
+	CHECK_EQ(parent_ino(b), ino_of(c));
+	CHECK_EQ(store_rename_at(c, "b", root, "e", RENAME_EXCHANGE), -ENOENT);
+	CHECK_EQ(store_rename_at(c, "b", a, "c", RENAME_EXCHANGE), -ENOENT);
+	store_node_put(mk(a, "z", S_IFDIR | 0755, 0));
+	CHECK_EQ(store_rename_at(c, "b", a, "z", RENAME_EXCHANGE), 0);
+	CHECK_EQ(parent_ino(b), ino_of(a));
+	CHECK_EQ(store_rename_at(c, "e", b, "e", 0), 0);
+	CHECK_EQ(parent_ino(e), ino_of(b));
+	CHECK_EQ(store_rename_at(root, "a", e, "a", 0), -EINVAL); /* below itself */
+	uint64_t want_b = ino_of(a), want_e = ino_of(b);
+	store_node_put(a);
+	store_node_put(b);
+	store_node_put(c);
+	store_node_put(e);
+	store_node_put(root);
+	store_close(s);
+	vol_fsck_clean();
+
+	/* the mount rebuilds the parents from the tree */
+	s = vol_mount_img();
+	root = root_of(s);
+	a = look(root, "a");
+	b = look(a, "z"); /* b, exchanged with z */
+	e = look(b, "e");
+	CHECK_EQ(parent_ino(b), want_b);
+	CHECK_EQ(parent_ino(e), want_e);
+	store_node_put(a);
+	store_node_put(b);
+	store_node_put(e);
+	store_node_put(root);
+	store_close(s);
+	vol_fsck_clean();
+}
