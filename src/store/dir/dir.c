@@ -362,7 +362,7 @@ int store_open_dir(const char *root, struct store **out)
 	d->store.private = d;
 	int rfd = openat(d->root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	struct store_node *rn;
-	ret = rfd < 0 ? -errno : dir_node_new(&d->store, rfd, &rn);
+	ret = rfd < 0 ? -errno : dir_node_new(&d->store, rfd, NULL, &rn);
 	if (ret)
 		goto fail;
 	d->root = DN(rn);
@@ -370,6 +370,8 @@ int store_open_dir(const char *root, struct store **out)
 		d->root_path[0] = '\0'; /* handles of non-directories then decode -ESTALE */
 	probe_dio(d);
 	struct stat rst;
+	if (fstat(d->lock_fd, &rst) == 0)
+		d->lock_ino = rst.st_ino;
 	if (fstat(d->root_fd, &rst) == 0)
 		store_probe_ra_hint(&d->store, rst.st_dev);
 	*out = &d->store;

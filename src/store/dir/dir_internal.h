@@ -16,6 +16,7 @@
 #define PC_STORE_DIR_INTERNAL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,15 +27,26 @@
  * hidden from readdir. */
 #define DIR_LOCK_NAME ".pagecache.lock"
 
+/* A store handle of the dir store: the host's file handle, its type in the
+ * low 16 bits of the store handle's type (dir_export.c). */
+#define DIR_HANDLE_TAG	     0x64690000u /* "di" */
+#define DIR_HANDLE_TYPE_MASK 0xffffu
+
 struct dir_node {
 	struct store_node node;
 	int fd; /* O_PATH | O_NOFOLLOW of the host object */
+	/* A non-directory's directory at lookup (a reference; NULL for
+	 * directories and where unknown): the parent half of its export
+	 * handle, which lets a cold decode find the object (dir_export.c).
+	 * A hint only: the object may have moved since. */
+	struct store_node *parent;
 };
 
 struct dir_store {
 	struct store store;
 	int root_fd;	       /* O_RDONLY | O_DIRECTORY: fsync, statfs, handles */
 	int lock_fd;	       /* the locked DIR_LOCK_NAME */
+	uint64_t lock_ino;     /* its inode number (never decoded from a handle) */
 	struct dir_node *root; /* the root node; the store holds one reference */
 	char root_path[4096];  /* the root's host path (handle decode checks) */
 };
@@ -78,14 +90,18 @@ static inline const char *dir_proc(char buf[DIR_PROC_LEN], int fd)
 /* 0, or -errno where the system call's result @r says it failed. */
 #define SYSRET(r) ((r) < 0 ? -errno : 0)
 
-/* A node for host fd @fd (O_PATH, taken over: closed on failure). */
-int dir_node_new(struct store *s, int fd, struct store_node **out);
+/* A node for host fd @fd (O_PATH, taken over: closed on failure); a
+ * non-directory takes a reference to @parent (may be NULL). */
+int dir_node_new(struct store *s, int fd, struct store_node *parent, struct store_node **out);
 
 /* ".." at the root is the root itself (lookup), and a decoded handle must
  * name an object beneath the root: each switch turns one check off, so
  * that a test sees the escape it prevents. */
 DECLARE_TEST_SWITCH(dir_test_dotdot_escape);
 DECLARE_TEST_SWITCH(dir_test_handle_any);
+/* Not a protection: decode treats every non-directory as decoded cold (no
+ * host path), so that tests reach the reconnect through its directory. */
+DECLARE_TEST_SWITCH(dir_test_handle_cold);
 
 extern const struct store_ops dir_store_ops;
 

@@ -7,8 +7,10 @@
  * into blocks free in the last commit, then the changed inode-table blocks
  * and the superblock through the journal. See docs/vol-format.md.
  *
- * Files: backend.c (ops table, open/close), namei.c (paths, directories,
- * namespace ops), data.c (data ops), commit.c (commit, journal, replay),
+ * Files: backend.c (ops table, open/close), node.c (node references,
+ * lookup, handles, opening for data), namei.c (create, link, unlink, rename,
+ * readdir), attr.c (getattr, setattr, readlink, statfs), xattr.c (extended
+ * attributes), data.c (data ops), commit.c (commit, journal, replay),
  * commit_timer.c (the periodic commit),
  * load.c (reading a volume into memory, shared with fsck), mkfs.c, fsck.c.
  *
@@ -430,6 +432,9 @@ void vs_xattr_install(struct vnode *n);
  * before the commit point (a crash then shows attributes of a commit that
  * never happened). */
 DECLARE_TEST_SWITCH(vol_test_xattr_in_place);
+/* Tests: a changed set is not charged a block until its commit (a full
+ * volume then takes sets that no commit can write: the commit fails). */
+DECLARE_TEST_SWITCH(vol_test_xattr_no_charge);
 /* Where the next commit's record of n points (dirty: the new block). */
 static inline uint64_t vs_xattr_blk(const struct vnode *n)
 {
