@@ -41,14 +41,14 @@ static const char *hp(const char *path)
  * through the *at() form instead: an O_PATH directory fd on the first
  * component (host: open(O_PATH); engine: pc_open(O_PATH)) and the call
  * relative to it with the rest, so that the model checks the *at() calls
- * and the dirfd walk against the same expectations (an error opening the
- * first component is the error the path call gets: ENOENT, ENOTDIR).
+ * and the dirfd walk against the same expectations. When the first
+ * component is no directory the path call is made (its flags are checked
+ * before the walk: an error of the dirfd's open could come first).
  * The model's paths have no "..", no "//" and no symlinks.
  */
 struct at {
 	int dirfd; /* -1: the path call */
 	const char *rest;
-	int err; /* opening the dirfd failed */
 };
 
 static struct at at_split(const char *path)
@@ -65,13 +65,12 @@ static struct at at_split(const char *path)
 		return a;
 	memcpy(first, path, len);
 	first[len] = 0;
-	a.rest = slash + 1;
 	a.dirfd = host ? (int)HR(open(hp(first), O_PATH | O_DIRECTORY))
 		       : pc_open(eng, first, O_PATH | O_DIRECTORY, 0);
-	if (a.dirfd < 0) {
-		a.err = a.dirfd;
+	if (a.dirfd >= 0)
+		a.rest = slash + 1;
+	else
 		a.dirfd = -1;
-	}
 	return a;
 }
 
@@ -85,9 +84,7 @@ static void at_done(struct at *a)
 #define AT_CALL(a, path, hostcall, at_hostcall, engcall, at_engcall)          \
 	({                                                                    \
 		long __at_r;                                                  \
-		if ((a).err)                                                  \
-			__at_r = (a).err;                                     \
-		else if ((a).dirfd < 0)                                       \
+		if ((a).dirfd < 0)                                            \
 			__at_r = host ? HR(hostcall) : (long)(engcall);       \
 		else                                                          \
 			__at_r = host ? HR(at_hostcall) : (long)(at_engcall); \
@@ -175,8 +172,7 @@ int b_unlink(const char *path)
 	return (int)AT_CALL(a, path, unlink(hp(path)), unlinkat(a.dirfd, a.rest, 0),
 			    pc_unlink(eng, path), pc_unlinkat(eng, a.dirfd, a.rest, 0));
 }
-/* Only the source goes through a dirfd: the kernel resolves the source's
- * parent first, so an error opening it is the call's first error too. */
+/* The source may go through a dirfd, the target by its path. */
 int b_rename(const char *from, const char *to, unsigned flags)
 {
 	struct at a = at_split(from);
