@@ -58,6 +58,7 @@ const struct test_switch test_switches[] = {
     /* store/dir */
     SWITCH(dir_test_dotdot_escape),
     SWITCH(dir_test_handle_any),
+    SWITCH(dir_test_handle_cold),
     /* store/vol */
     SWITCH(vol_test_commit_keep_lock),
     SWITCH(vol_test_meta_home_first),

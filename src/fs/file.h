@@ -7,7 +7,9 @@
  * A file is reference counted: the engine's fd table holds one reference
  * and every call in flight on the fd holds another, so a close racing a
  * read frees the file only when the read is done (the kernel's fget/fput).
- * The last fput drops the inode (iput), which may evict it.
+ * The last fput drops the inode (iput), which may evict it, and the
+ * store node every file holds (f_node: the object the fd names, also once
+ * it has no name left).
  *
  * Locks: "f_pos_lock" (per-file leaf mutex) guards f_pos, f_wb_err and the
  * directory cookie; it is never held across I/O, a user copy or another

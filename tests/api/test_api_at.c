@@ -103,6 +103,12 @@ TEST(handles_across_engine_close)
 		uint64_t gen;
 		int fd;
 
+		if (!fx.vol && geteuid() != 0) {
+			/* the host's open_by_handle_at needs CAP_DAC_READ_SEARCH */
+			printf("# not root: dir part skipped\n");
+			finish(e);
+			continue;
+		}
 		CHECK_EQ(pc_mkdir(e, "d", 0755), 0);
 		CHECK_EQ(pc_close(e, put_file(e, PC_AT_ROOT, "d/f", "by handle")), 0);
 		CHECK_EQ(pc_name_to_handle_at(e, PC_AT_ROOT, "d/f", &hf, 0), 0);
@@ -126,6 +132,8 @@ TEST(handles_across_engine_close)
 		fd = pc_open_by_handle_at(e, &hf, O_RDONLY);
 		CHECK(fd >= 0);
 		check_data(e, fd, "by handle");
+		CHECK_EQ(pc_lseek(e, fd, 1, SEEK_DATA), 1);
+		CHECK_EQ(pc_lseek(e, fd, 0, SEEK_HOLE), 9);
 		CHECK_EQ(pc_close(e, fd), 0);
 		fd = pc_open_by_handle_at(e, &hd, O_RDONLY | O_DIRECTORY);
 		CHECK(fd >= 0);
@@ -171,8 +179,13 @@ TEST(xattrs_kept_across_reopen)
 		}
 		CHECK_EQ(n, 0);
 		CHECK_EQ(pc_setxattrat(e, PC_AT_ROOT, "d", "user.dir", "1", 1, 0, 0), 0);
-		CHECK_EQ(pc_setxattrat(e, PC_AT_ROOT, "f", "trusted.t", "tt", 2, 0, 0), 0);
-		CHECK_EQ(pc_setxattrat(e, PC_AT_ROOT, "s", "trusted.s", "link", 4, 0, 0), 0);
+		/* trusted.: the dir store needs the host's CAP_SYS_ADMIN */
+		bool trusted = fx.vol || geteuid() == 0;
+		const char *tns = trusted ? "trusted.t" : "user.t";
+		CHECK_EQ(pc_setxattrat(e, PC_AT_ROOT, "f", tns, "tt", 2, 0, 0), 0);
+		if (trusted)
+			CHECK_EQ(pc_setxattrat(e, PC_AT_ROOT, "s", "trusted.s", "link", 4, 0, 0),
+				 0);
 		CHECK_EQ(pc_setxattrat(e, PC_AT_ROOT, "s", "user.s", "x", 1, 0, 0), -EPERM);
 		CHECK_EQ(pc_setxattrat(e, PC_AT_ROOT, "f", "other.x", "x", 1, 0, 0), -EOPNOTSUPP);
 		CHECK_EQ(pc_setxattrat(e, PC_AT_ROOT, "f", "user.colour", "x", 1, XATTR_CREATE, 0),
@@ -190,12 +203,15 @@ TEST(xattrs_kept_across_reopen)
 		CHECK_EQ(pc_getxattrat(e, PC_AT_ROOT, "f", "user.colour", NULL, 0, 0), 4);
 		CHECK_EQ(pc_getxattrat(e, PC_AT_ROOT, "f", "user.colour", v, 2, 0), -ERANGE);
 		CHECK_EQ(pc_getxattrat(e, PC_AT_ROOT, "d", "user.dir", v, sizeof(v), 0), 1);
-		CHECK_EQ(pc_getxattrat(e, PC_AT_ROOT, "s", "trusted.s", v, sizeof(v), 0), 4);
+		if (fx.vol || geteuid() == 0)
+			CHECK_EQ(pc_getxattrat(e, PC_AT_ROOT, "s", "trusted.s", v, sizeof(v), 0),
+				 4);
 		CHECK_EQ(pc_getxattrat(e, PC_AT_ROOT, "f", "user.gone", v, sizeof(v), 0), -ENODATA);
 		n = pc_listxattrat(e, PC_AT_ROOT, "f", v, sizeof(v), 0);
 		CHECK(n > 0);
 		CHECK(memmem(v, (size_t)n, "user.colour", 12) != NULL);
-		CHECK(memmem(v, (size_t)n, "trusted.t", 10) != NULL);
+		CHECK(memmem(v, (size_t)n, fx.vol || geteuid() == 0 ? "trusted.t" : "user.t", 7) !=
+		      NULL);
 		CHECK(memmem(v, (size_t)n, "user.gone", 10) == NULL);
 		CHECK_EQ(pc_listxattrat(e, PC_AT_ROOT, "f", NULL, 0, 0), n);
 		/* by fd, O_PATH too */
@@ -214,11 +230,18 @@ TEST(special_files_and_tmpfiles_kept)
 
 		CHECK_EQ(pc_mknodat(e, PC_AT_ROOT, "fifo", S_IFIFO | 0640, 0), 0);
 		CHECK_EQ(pc_mknodat(e, PC_AT_ROOT, "sock", S_IFSOCK | 0600, 0), 0);
-		CHECK_EQ(pc_mknodat(e, PC_AT_ROOT, "chr", S_IFCHR | 0600, makedev(1, 3)), 0);
-		CHECK_EQ(pc_mknodat(e, PC_AT_ROOT, "blk", S_IFBLK | 0600, makedev(7, 1)), 0);
+		/* devices: the dir store needs the host's CAP_MKNOD */
+		bool devs = fx.vol || geteuid() == 0;
+		CHECK_EQ(pc_mknodat(e, PC_AT_ROOT, "chr", S_IFCHR | 0600, makedev(1, 3)),
+			 devs ? 0 : -EPERM);
+		CHECK_EQ(pc_mknodat(e, PC_AT_ROOT, "blk", S_IFBLK | 0600, makedev(7, 1)),
+			 devs ? 0 : -EPERM);
 		fd = pc_open(e, ".", O_TMPFILE | O_RDWR, 0600);
 		CHECK(fd >= 0);
 		CHECK_EQ(pc_write(e, fd, "temporary", 9), 9);
+		/* SEEK_DATA/SEEK_HOLE on every fd of a regular file */
+		CHECK_EQ(pc_lseek(e, fd, 0, SEEK_DATA), 0);
+		CHECK_EQ(pc_lseek(e, fd, 0, SEEK_HOLE), 9);
 		CHECK_EQ(pc_fstat(e, fd, &st), 0);
 		CHECK_EQ(st.st_nlink, 0);
 		CHECK_EQ(pc_linkat(e, fd, "", PC_AT_ROOT, "kept", AT_EMPTY_PATH), 0);
@@ -239,12 +262,14 @@ TEST(special_files_and_tmpfiles_kept)
 		CHECK_EQ(st.st_mode & 07777, 0640);
 		CHECK_EQ(pc_stat(e, "sock", &st), 0);
 		CHECK(S_ISSOCK(st.st_mode));
-		CHECK_EQ(pc_stat(e, "chr", &st), 0);
-		CHECK(S_ISCHR(st.st_mode));
-		CHECK_EQ(st.st_rdev, makedev(1, 3));
-		CHECK_EQ(pc_stat(e, "blk", &st), 0);
-		CHECK(S_ISBLK(st.st_mode));
-		CHECK_EQ(st.st_rdev, makedev(7, 1));
+		if (fx.vol || geteuid() == 0) {
+			CHECK_EQ(pc_stat(e, "chr", &st), 0);
+			CHECK(S_ISCHR(st.st_mode));
+			CHECK_EQ(st.st_rdev, makedev(1, 3));
+			CHECK_EQ(pc_stat(e, "blk", &st), 0);
+			CHECK(S_ISBLK(st.st_mode));
+			CHECK_EQ(st.st_rdev, makedev(7, 1));
+		}
 		CHECK_EQ(pc_open(e, "fifo", O_RDONLY, 0), -ENXIO);
 		CHECK_EQ(pc_stat(e, "never", &st), -ENOENT);
 		fd = pc_open(e, "kept", O_RDONLY, 0);

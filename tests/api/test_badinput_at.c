@@ -189,7 +189,15 @@ TEST(o_tmpfile_and_linkat)
 	     open(hp("d"), O_TMPFILE | O_CREAT | O_RDWR, 0600));
 	SAME("O_TMPFILE in a file", -ENOTDIR, pc_open(eng, "f", O_TMPFILE | O_RDWR, 0600),
 	     open(hp("f"), O_TMPFILE | O_RDWR, 0600));
-	struct pair t = dir_pair("d", O_TMPFILE | O_RDWR);
+	if (geteuid() != 0) {
+		/* the host's linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH */
+		printf("# needs root: skipped\n");
+		teardown();
+		return;
+	}
+	struct pair t = {pc_open(eng, "d", O_TMPFILE | O_RDWR, 0600),
+			 open(hp("d"), O_TMPFILE | O_RDWR, 0600)};
+	CHECK(t.e >= 0 && t.h >= 0);
 	CHECK_EQ(pc_write(eng, t.e, "tmp data", 8), 8);
 	CHECK_EQ(write(t.h, "tmp data", 8), 8);
 	SAME("fstat of a tmpfile", 0, pc_fstat(eng, t.e, &a), fstat(t.h, &b));
@@ -208,7 +216,9 @@ TEST(o_tmpfile_and_linkat)
 	CHECK(!memcmp(r, "tmp data", 8));
 	pc_close(eng, fd);
 	/* O_EXCL: never linkable */
-	t = dir_pair("d", O_TMPFILE | O_RDWR | O_EXCL);
+	t = (struct pair){pc_open(eng, "d", O_TMPFILE | O_RDWR | O_EXCL, 0600),
+			  open(hp("d"), O_TMPFILE | O_RDWR | O_EXCL, 0600)};
+	CHECK(t.e >= 0 && t.h >= 0);
 	SAME("linkat of an O_TMPFILE|O_EXCL file", -ENOENT,
 	     pc_linkat(eng, t.e, "", PC_AT_ROOT, "named2", AT_EMPTY_PATH),
 	     linkat(t.h, "", AT_FDCWD, hp("named2"), AT_EMPTY_PATH));
@@ -237,15 +247,17 @@ TEST(special_files)
 	const char *names[] = {"fifo", "sock", "chr", "blk", "reg", "reg0"};
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		SAME(names[i], 0, pc_stat(eng, names[i], &a), lstat(hp(names[i]), &b));
+		if (lstat(hp(names[i]), &b))
+			continue; /* devices without CAP_MKNOD: EPERM on both */
 		CHECK_EQ(a.st_mode, b.st_mode);
 		CHECK_EQ(a.st_rdev, b.st_rdev);
 	}
 	/* the engine serves no I/O on them; O_PATH names them */
 	ONLY("open a fifo", -ENXIO, pc_open(eng, "fifo", O_RDONLY | O_NONBLOCK, 0));
-	int fd = pc_open(eng, "chr", O_PATH, 0);
+	int fd = pc_open(eng, "sock", O_PATH, 0);
 	CHECK(fd >= 0);
 	CHECK_EQ(pc_fstat(eng, fd, &a), 0);
-	CHECK(S_ISCHR(a.st_mode));
+	CHECK(S_ISSOCK(a.st_mode));
 	CHECK_EQ(pc_close(eng, fd), 0);
 	SAME("unlink a fifo", 0, pc_unlink(eng, "fifo"), unlink(hp("fifo")));
 	SAME("rename a socket", 0, pc_rename(eng, "sock", "sock2", 0),

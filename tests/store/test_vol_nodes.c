@@ -7,12 +7,15 @@
  * link, freed at the last reference otherwise, an orphan across a crash),
  * export handles across remounts and -ESTALE once the slot is reused (switch
  * vol_test_gen_reuse shows the hazard), unlinked-but-referenced files and
- * directories, ".." after renames. fsck is clean after each.
+ * directories, ".." after renames, and threads racing lookups, attribute
+ * and data calls and handles against the last unlink (seeded, PC_SEED
+ * replays). fsck is clean after each.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <linux/limits.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -645,4 +648,153 @@ TEST(dotdot_after_rename)
 	store_node_put(root);
 	store_close(s);
 	vol_fsck_clean();
+}
+
+/* ---- references racing the last unlink ---- */
+
+struct race {
+	struct store *s;
+	struct store_node *root;
+	uint64_t seed;
+	unsigned long iters;
+	unsigned long seen, stale; /* lookups that found a name; handles gone stale */
+	int id;
+};
+
+static void *racer(void *arg)
+{
+	struct race *r = arg;
+	uint64_t x = r->seed * 2 + 1;
+	char name[8], buf[8];
+
+	for (unsigned long i = 0; i < r->iters; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		snprintf(name, sizeof(name), "n%u", (unsigned)(x % 4));
+		struct store_node *n = NULL, *m = NULL;
+		struct store_handle h;
+		struct store_inode *si;
+		switch (r->id) {
+		case 0: /* names come and go */
+			if (x & 32) {
+				if (store_create_at(r->root, name, S_IFREG | 0644, 0, &me, &n) == 0)
+					store_node_put(n);
+			} else {
+				store_unlink_at(r->root, name, false);
+			}
+			if (x % 16 == 0)
+				store_node_sync_dir(r->root); /* orphans committed meanwhile */
+			break;
+		default: /* their users: attributes, data, handles, on nameless ones too */
+			if (store_lookup(r->root, name, &n))
+				break;
+			r->seen++;
+			store_setxattr(n, "user.r", "v", 1, 0);
+			if (store_node_open(n, O_RDWR, &si) == 0) {
+				store_write(si, "data", 4, 0);
+				store_read(si, buf, sizeof(buf), 0);
+				store_release(si);
+			}
+			CHECK_EQ(store_encode_handle(n, &h), 0);
+			store_node_put(n);
+			if (store_decode_handle(r->s, &h, &m) == 0)
+				store_node_put(m);
+			else
+				r->stale++;
+			break;
+		}
+	}
+	return NULL;
+}
+
+TEST(references_race_unlink)
+{
+	vol_new_image(16 << 20, 0);
+	struct store *s = vol_mount_img();
+	struct store_node *root = root_of(s);
+	uint64_t seed = test_seed(), free0 = ffree(s);
+	struct race r[3];
+	pthread_t t[3];
+
+	for (int i = 0; i < 3; i++) {
+		r[i] = (struct race){s, root, seed + (uint64_t)i, test_scale(20000, 10), 0, 0, i};
+		CHECK_EQ(pthread_create(&t[i], NULL, racer, &r[i]), 0);
+	}
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	printf("# %lu lookups found a name, %lu handles were stale by the decode\n",
+	       r[1].seen + r[2].seen, r[1].stale + r[2].stale);
+	for (unsigned i = 0; i < 4; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "n%u", i);
+		store_unlink_at(root, name, false);
+	}
+	CHECK_EQ(ffree(s), free0); /* every nameless inode freed with its last user */
+	store_node_put(root);
+	store_close(s);
+	vol_fsck_clean();
+}
+
+/* A full volume: sets on @nfiles files; the first error of the sets, else
+ * of the sync after them (*synced_err: it was the sync's). */
+static int full_volume_sets(int nfiles, bool *synced_err)
+{
+	vol_new_image(8 << 20, 0);
+	struct store *s = vol_mount_img();
+	struct store_node *root = root_of(s), *f[64];
+	struct store_inode *si;
+	static char blk[1 << 16];
+	char name[16];
+	int64_t pos = 0;
+	ssize_t w;
+	int r = 0;
+
+	for (int i = 0; i < nfiles; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		f[i] = mk(root, name, S_IFREG | 0644, 0);
+	}
+	CHECK_EQ(store_setxattr(f[0], "user.kept", "1", 1, 0), 0);
+	CHECK_EQ(store_node_sync_dir(root), 0);
+	CHECK_EQ(store_open(s, "big", O_RDWR | O_CREAT, 0644, &si), 0);
+	memset(blk, 0x5a, sizeof(blk));
+	while ((w = store_write(si, blk, sizeof(blk), pos)) > 0)
+		pos += w;
+	CHECK_EQ(w, -ENOSPC);
+	CHECK_EQ(store_sync(si, false), 0);
+	for (int i = 0; !r && i < nfiles; i++)
+		r = store_setxattr(f[i], "user.new", "2", 1, 0);
+	*synced_err = false;
+	if (!r) {
+		r = store_node_sync_dir(root);
+		*synced_err = r != 0;
+	}
+	if (!vol_test_xattr_no_charge) {
+		CHECK_EQ(store_removexattr(f[0], "user.kept"), 0); /* a full volume still removes */
+		CHECK_EQ(store_sync(si, false), 0);
+	}
+	store_release(si);
+	store_unlink_at(root, "big", false);
+	for (int i = 0; i < nfiles; i++)
+		store_node_put(f[i]);
+	store_node_put(root);
+	store_close(s);
+	return r;
+}
+
+TEST(xattr_full_volume)
+{
+	/* the block a changed set needs at its commit is charged up front */
+	bool at_sync;
+	CHECK_EQ(full_volume_sets(1, &at_sync), -ENOSPC);
+	CHECK(!at_sync);
+	vol_fsck_clean();
+	CHECK_EQ(full_volume_sets(64, &at_sync), -ENOSPC);
+	CHECK(!at_sync);
+	vol_fsck_clean();
+	/* uncharged: every set succeeds, and the commit that must write them
+	 * cannot (more blocks than the commit reserve) */
+	vol_test_xattr_no_charge = true;
+	int r = full_volume_sets(64, &at_sync);
+	vol_test_xattr_no_charge = false;
+	printf("# uncharged sets on a full volume: the sync after them gave %d\n", r);
+	CHECK(at_sync && (r == -ENOSPC || r == -EIO));
 }

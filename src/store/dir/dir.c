@@ -362,7 +362,7 @@ int store_open_dir(const char *root, struct store **out)
 	d->store.private = d;
 	int rfd = openat(d->root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	struct store_node *rn;
-	ret = rfd < 0 ? -errno : dir_node_new(&d->store, rfd, &rn);
+	ret = rfd < 0 ? -errno : dir_node_new(&d->store, rfd, NULL, &rn);
 	if (ret)
 		goto fail;
 	d->root = DN(rn);

@@ -35,6 +35,11 @@
 struct dir_node {
 	struct store_node node;
 	int fd; /* O_PATH | O_NOFOLLOW of the host object */
+	/* A non-directory's directory at lookup (a reference; NULL for
+	 * directories and where unknown): the parent half of its export
+	 * handle, which lets a cold decode find the object (dir_export.c).
+	 * A hint only: the object may have moved since. */
+	struct store_node *parent;
 };
 
 struct dir_store {
@@ -85,14 +90,18 @@ static inline const char *dir_proc(char buf[DIR_PROC_LEN], int fd)
 /* 0, or -errno where the system call's result @r says it failed. */
 #define SYSRET(r) ((r) < 0 ? -errno : 0)
 
-/* A node for host fd @fd (O_PATH, taken over: closed on failure). */
-int dir_node_new(struct store *s, int fd, struct store_node **out);
+/* A node for host fd @fd (O_PATH, taken over: closed on failure); a
+ * non-directory takes a reference to @parent (may be NULL). */
+int dir_node_new(struct store *s, int fd, struct store_node *parent, struct store_node **out);
 
 /* ".." at the root is the root itself (lookup), and a decoded handle must
  * name an object beneath the root: each switch turns one check off, so
  * that a test sees the escape it prevents. */
 DECLARE_TEST_SWITCH(dir_test_dotdot_escape);
 DECLARE_TEST_SWITCH(dir_test_handle_any);
+/* Not a protection: decode treats every non-directory as decoded cold (no
+ * host path), so that tests reach the reconnect through its directory. */
+DECLARE_TEST_SWITCH(dir_test_handle_cold);
 
 extern const struct store_ops dir_store_ops;
 

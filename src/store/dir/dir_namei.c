@@ -43,7 +43,7 @@ TEST_SWITCH(dir_test_dotdot_escape);
 
 /* ---- nodes ---- */
 
-int dir_node_new(struct store *s, int fd, struct store_node **out)
+int dir_node_new(struct store *s, int fd, struct store_node *parent, struct store_node **out)
 {
 	struct stat st;
 	struct dir_node *dn;
@@ -65,6 +65,8 @@ int dir_node_new(struct store *s, int fd, struct store_node **out)
 	dn->node.dev = st.st_dev;
 	dn->node.type = st.st_mode & S_IFMT;
 	dn->node.refs = 1;
+	if (parent && !S_ISDIR(st.st_mode))
+		dn->parent = store_node_get(parent);
 	*out = &dn->node;
 	return 0;
 }
@@ -78,8 +80,11 @@ int dir_root(struct store *s, struct store_node **out)
 void dir_node_put(struct store_node *n)
 {
 	if (__atomic_sub_fetch(&n->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		struct store_node *parent = DN(n)->parent;
 		close(DN(n)->fd);
 		free(DN(n));
+		if (parent)
+			dir_node_put(parent);
 	}
 }
 
@@ -92,7 +97,7 @@ static int open_node(struct store_node *dir, const char *name, struct store_node
 		*out = NULL;
 		return -errno;
 	}
-	return dir_node_new(dir->store, fd, out);
+	return dir_node_new(dir->store, fd, dir, out);
 }
 
 int dir_lookup(struct store_node *dir, const char *name, struct store_node **out)
@@ -203,7 +208,7 @@ int dir_tmpfile(struct store_node *dir, mode_t mode, const struct store_owner *o
 	if (fd < 0) /* hosts without O_TMPFILE: EISDIR (old kernels) or EOPNOTSUPP */
 		return errno == EISDIR ? -EOPNOTSUPP : -errno;
 	int pfd = open(dir_proc(proc, fd), O_PATH | O_CLOEXEC);
-	ret = pfd < 0 ? -errno : dir_node_new(dir->store, pfd, out);
+	ret = pfd < 0 ? -errno : dir_node_new(dir->store, pfd, dir, out);
 	close(fd);
 	if (!ret) {
 		ret = own_new(*out, owner, mode);

@@ -432,6 +432,9 @@ void vs_xattr_install(struct vnode *n);
  * before the commit point (a crash then shows attributes of a commit that
  * never happened). */
 DECLARE_TEST_SWITCH(vol_test_xattr_in_place);
+/* Tests: a changed set is not charged a block until its commit (a full
+ * volume then takes sets that no commit can write: the commit fails). */
+DECLARE_TEST_SWITCH(vol_test_xattr_no_charge);
 /* Where the next commit's record of n points (dirty: the new block). */
 static inline uint64_t vs_xattr_blk(const struct vnode *n)
 {

@@ -135,6 +135,37 @@ static ssize_t vol_listxattr(struct store_node *sn, char *buf, size_t size)
 	return r;
 }
 
+/*
+ * The block the next commit writes for n's changed set is charged as a
+ * reservation (vs->resv, held until that commit installs, as writeback's
+ * consumed metadata is: reserve.c), so that the commit finds it: -ENOSPC
+ * when no unreserved block is left even after a commit recovered the freed
+ * ones (@must: set; a removal takes the charge only if there is room, the
+ * commit reserve covers it otherwise, so a full volume still removes).
+ */
+TEST_SWITCH(vol_test_xattr_no_charge);
+
+static int charge(struct vstore *vs, struct vnode *n, bool must)
+{
+	if (n->xa.dirty || vol_test_xattr_no_charge)
+		return 0; /* charged already for this commit */
+	if (must && vs_unreserved_avail(vs) < 1) {
+		if (vs->v->pending.nr || vs->resv_held) {
+			vs->resv_commits++;
+			int r = vs_commit(vs);
+			if (r)
+				return r;
+		}
+		if (vs_unreserved_avail(vs) < 1)
+			return -ENOSPC;
+	}
+	if (vs_unreserved_avail(vs) >= 1) {
+		vs->resv++;
+		vs->resv_held++;
+	}
+	return 0;
+}
+
 /* The set changed: the next commit writes it. */
 static void changed(struct vstore *vs, struct vnode *n)
 {
@@ -167,6 +198,8 @@ static int vol_setxattr(struct store_node *sn, const char *name, const void *val
 	if (!r)
 		r = vs_ns_begin(vs, 1);
 	if (!r)
+		r = charge(vs, n, true);
+	if (!r)
 		r = xa_add(xa, name, nlen, value, size); /* before the old one goes */
 	if (!r) {
 		if (i >= 0)
@@ -185,6 +218,8 @@ static int vol_removexattr(struct store_node *sn, const char *name)
 	vs_lock_change(vs);
 	ssize_t i = find(&n->xa, name);
 	int r = i < 0 ? -ENODATA : vs_ns_begin(vs, 1);
+	if (!r)
+		r = charge(vs, n, false);
 	if (!r) {
 		xa_del(&n->xa, (size_t)i);
 		changed(vs, n);
