@@ -199,15 +199,20 @@ static int vol_decode_handle(struct store *s, const struct store_handle *h, stru
 	struct vol_handle vh;
 	int r = -ESTALE;
 
-	if (h->type != STORE_HANDLE_INO_GEN || h->len != sizeof(vh))
+	/* the inode number alone (8 bytes): whatever the slot holds, for a
+	 * caller that checks the generation itself (a FUSE LOOKUP(id, ".")) */
+	bool any_gen = h->len == sizeof(vh.ino);
+
+	if (h->type != STORE_HANDLE_INO_GEN || (h->len != sizeof(vh) && !any_gen))
 		return -ESTALE; /* not one of ours */
-	memcpy(&vh, h->data, sizeof(vh));
+	memset(&vh, 0, sizeof(vh));
+	memcpy(&vh, h->data, h->len);
 	pthread_mutex_lock(&vs->lock);
 	if (vh.ino && vh.ino < vs->ninodes) {
 		struct vnode *n = vs->inodes[vh.ino];
 		/* a slot freed, or reused by another inode: stale; so is an
 		 * inode with no name left (ext4, tmpfs: -ESTALE) */
-		if (n && n->di.generation == vh.generation && n->di.nlink) {
+		if (n && (any_gen || n->di.generation == vh.generation) && n->di.nlink) {
 			*out = vs_node_ref(vs, n);
 			r = 0;
 		}
