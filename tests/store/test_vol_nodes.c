@@ -187,6 +187,17 @@ TEST(xattrs)
 	CHECK_EQ(store_setxattr(d, "user.more", big, 100, 0), 0);
 	CHECK_EQ(store_setxattr(l, "trusted.link", "L", 1, 0), 0); /* symlinks have them too */
 	CHECK_EQ(store_setxattr(root, "system.posix_acl_default", "acl", 3, 0), 0);
+	/* Linux's namespaces and ACL rules */
+	CHECK_EQ(store_setxattr(f, "user.", "v", 1, 0), -EINVAL);
+	CHECK_EQ(store_getxattr(f, "trusted.", buf, sizeof(buf)), -EINVAL);
+	CHECK_EQ(store_setxattr(f, "other.x", "v", 1, 0), -EOPNOTSUPP);
+	CHECK_EQ(store_setxattr(f, "system.other", "v", 1, 0), -EOPNOTSUPP);
+	CHECK_EQ(store_removexattr(f, "nonamespace"), -EOPNOTSUPP);
+	CHECK_EQ(store_removexattr(f, "system.posix_acl_access"), 0); /* absent: no error */
+	CHECK_EQ(store_removexattr(f, "user.absent"), -ENODATA);
+	CHECK_EQ(store_setxattr(f, "system.posix_acl_access", "acl", 3, 0), 0);
+	CHECK_EQ(store_setxattr(f, "system.posix_acl_access", "", 0, 0), 0); /* removes it */
+	CHECK_EQ(store_getxattr(f, "system.posix_acl_access", buf, sizeof(buf)), -ENODATA);
 	/* an unlinked, referenced file keeps its attributes; its block goes with it */
 	struct store_node *u = mk(root, "u", S_IFREG | 0600, 0);
 	CHECK_EQ(store_setxattr(u, "user.gone", "soon", 4, 0), 0);
@@ -469,11 +480,9 @@ TEST(handles_across_remount_and_reuse)
 	bad = h;
 	bad.len = 12;
 	CHECK_EQ(store_decode_handle(s, &bad, &n), -ESTALE);
-	/* the inode number alone (FUSE's LOOKUP(nodeid, ".")): any generation */
-	bad = h;
-	bad.len = 8;
-	memset(bad.data + 8, 0xff, 8);
+	bad.len = 8; /* the inode number alone: whatever holds the slot */
 	CHECK_EQ(store_decode_handle(s, &bad, &n), 0);
+	CHECK_EQ(n->ino, st.st_ino);
 	store_node_put(n);
 	store_node_put(root);
 	store_close(s);
@@ -540,9 +549,12 @@ TEST(unlinked_but_referenced)
 	char buf[8];
 	uint64_t free0 = ffree(s) + 2; /* before f and d */
 
+	struct store_handle h;
+	CHECK_EQ(store_encode_handle(f, &h), 0);
 	CHECK_EQ(store_unlink_at(root, "f", false), 0);
 	CHECK_EQ(store_node_getattr(f, &st), 0);
 	CHECK_EQ(st.st_nlink, 0);
+	CHECK_EQ(store_decode_handle(s, &h, &n), -ESTALE); /* no name: as ext4, tmpfs */
 	CHECK_EQ(store_node_setattr(f, &sa), 0);
 	CHECK_EQ(store_node_getattr(f, &st), 0);
 	CHECK_EQ(st.st_mode, S_IFREG | 0600);

@@ -210,8 +210,9 @@ static int vol_decode_handle(struct store *s, const struct store_handle *h, stru
 	pthread_mutex_lock(&vs->lock);
 	if (vh.ino && vh.ino < vs->ninodes) {
 		struct vnode *n = vs->inodes[vh.ino];
-		/* a slot freed, or reused by another inode: stale */
-		if (n && (any_gen || n->di.generation == vh.generation)) {
+		/* a slot freed, or reused by another inode: stale; so is an
+		 * inode with no name left (ext4, tmpfs: -ESTALE) */
+		if (n && (any_gen || n->di.generation == vh.generation) && n->di.nlink) {
 			*out = vs_node_ref(vs, n);
 			r = 0;
 		}
