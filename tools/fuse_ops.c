@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuse_ops.c - the FUSE low-level operations of `pagecache mount` on files:
- * lookup, attributes, open/create, read/write and the rest of the data
- * path. Each request names its object by its node's O_PATH engine fd
- * (fuse_nodes.c) and, for a lookup or create, one name in it: attribute
- * calls are the AT_EMPTY_PATH ones on that fd (so they work on an unlinked
- * file or removed directory), opens reopen it (pc_reopen), and no path is
- * ever built. Every data byte goes through the engine.
+ * init, lookup and forget, open/create, read/write and the rest of the data
+ * path (attributes are in fuse_attr.c). Each request names its object by its node's O_PATH engine
+ * fd (fuse_nodes.c) and, for a lookup or create, one name in it: attribute calls are the
+ * AT_EMPTY_PATH ones on that fd (so they work on an unlinked file or removed directory), opens
+ * reopen it (pc_reopen), and no path is ever built. Every data byte goes through the engine.
  *
  * Caching: attributes are not cached by the kernel (timeout 0) so stat
  * always shows the engine's size and times; names are (1 s: they change
@@ -94,15 +93,6 @@ struct stats_fh {
 	char text[8192];
 };
 
-/* An open file: the engine fd, and a second one opened O_DIRECT for
- * aligned requests on a file the caller opened O_DIRECT; a reference to
- * its node (dropped at release, or at exit with the handle). */
-struct fh {
-	struct handle h;
-	int fd, dfd;
-	struct node *n;
-};
-
 #define DIO_ALIGN 4096
 
 void count_req(void)
@@ -122,16 +112,6 @@ struct node *req_node(fuse_req_t req, fuse_ino_t ino)
 	if (!n)
 		reply_err(req, ino == PCFS_STATS_NODEID ? -EPERM : -ESTALE);
 	return n;
-}
-
-static void stats_attr(struct stat *st)
-{
-	memset(st, 0, sizeof(*st));
-	st->st_ino = PCFS_STATS_NODEID;
-	st->st_mode = S_IFREG | 0444;
-	st->st_nlink = 1;
-	st->st_uid = pcfs.owner_uid;
-	st->st_blksize = 4096;
 }
 
 int node_open(struct node *n, int flags)
@@ -190,7 +170,7 @@ static void note_size(uint64_t *largest, size_t size)
 		;
 }
 
-/* ---- lookups and attributes ---- */
+/* ---- lookups ---- */
 
 /* Connection setup. No writeback cache: with it the kernel keeps written
  * data past write(2) and even close(2), so an engine-side reader (or a
@@ -319,147 +299,6 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 		if (forgets[i].ino != PCFS_STATS_NODEID)
 			node_forget(forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
-}
-
-/* Attributes of @n (through the open file @fi if any: the same object).
- * With export ids st_ino is the node id (the root's is FUSE_ROOT_ID's
- * stand-in). */
-static int node_stat(struct node *n, struct fuse_file_info *fi, struct stat *st)
-{
-	int ret = fi && fi->fh ? pc_fstat(pcfs.e, ((struct fh *)(uintptr_t)fi->fh)->fd, st)
-			       : pc_fstatat(pcfs.e, node_fd(n), "", st, AT_EMPTY_PATH);
-	if (!ret && pcfs.export_ids)
-		st->st_ino = node_id(n);
-	return ret;
-}
-
-static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct stat st;
-	struct node *n;
-	int ret;
-
-	count_req();
-	if (ino == PCFS_STATS_NODEID) {
-		stats_attr(&st);
-		fuse_reply_attr(req, &st, 0);
-		return;
-	}
-	n = req_node(req, ino);
-	if (!n)
-		return;
-	ret = node_stat(n, fi, &st);
-	node_put(n);
-	if (ret)
-		reply_err(req, ret);
-	else
-		fuse_reply_attr(req, &st, 0);
-}
-
-/* truncate(2) of @n: through the open file @h if it is open for writing,
- * else through a new one (the kernel checked the permission). */
-static int node_truncate(struct node *n, struct fh *h, off_t size)
-{
-	int ret = h ? pc_ftruncate(pcfs.e, h->fd, size) : -EBADF;
-
-	if (ret == -EBADF || ret == -EINVAL) { /* no fh, or not open for writing */
-		int fd = node_open(n, O_WRONLY);
-		if (fd < 0)
-			return fd;
-		ret = pc_ftruncate(pcfs.e, fd, size);
-		pc_close(pcfs.e, fd);
-	}
-	return ret;
-}
-
-static int node_chmod(struct node *n, mode_t mode)
-{
-	int ret = pc_fchmodat(pcfs.e, node_fd(n), "", mode, AT_EMPTY_PATH);
-
-	if (!ret && pcfs.posix_acl && node_type(n) != S_IFLNK)
-		ret = acl_chmod(node_fd(n), mode);
-	return ret;
-}
-
-static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-		       struct fuse_file_info *fi)
-{
-	struct fh *h = fi && fi->fh ? (struct fh *)(uintptr_t)fi->fh : NULL;
-	struct node *n;
-	struct stat st;
-	int ret = 0, fd;
-
-	count_req();
-	n = req_node(req, ino);
-	if (!n)
-		return;
-	fd = node_fd(n);
-	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
-		mode_t kill = 0;
-		if (!(to_set & FUSE_SET_ATTR_MODE) &&
-		    !pc_fstatat(pcfs.e, fd, "", &st, AT_EMPTY_PATH))
-			kill = privs_to_kill(req, &st, true);
-		ret = pc_fchownat(
-		    pcfs.e, fd, "", (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1,
-		    (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1, AT_EMPTY_PATH);
-		if (!ret && kill)
-			ret =
-			    pc_fchmodat(pcfs.e, fd, "", st.st_mode & 07777 & ~kill, AT_EMPTY_PATH);
-		if (ret)
-			goto out;
-	}
-	if (to_set & FUSE_SET_ATTR_MODE) {
-		ret = node_chmod(n, attr->st_mode & 07777);
-		if (ret)
-			goto out;
-	}
-	if (to_set & FUSE_SET_ATTR_SIZE) {
-		ret = node_truncate(n, h, attr->st_size);
-		if (ret)
-			goto out;
-		kill_privs(req, n, h ? h->fd : -1);
-	}
-	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
-		struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_OMIT}};
-		if (to_set & FUSE_SET_ATTR_ATIME_NOW)
-			ts[0].tv_nsec = UTIME_NOW;
-		else if (to_set & FUSE_SET_ATTR_ATIME)
-			ts[0] = attr->st_atim;
-		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
-			ts[1].tv_nsec = UTIME_NOW;
-		else if (to_set & FUSE_SET_ATTR_MTIME)
-			ts[1] = attr->st_mtim;
-		ret = pc_utimensat(pcfs.e, fd, "", ts, AT_EMPTY_PATH);
-		if (ret)
-			goto out;
-	}
-	ret = node_stat(n, fi, &st);
-out:
-	node_put(n);
-	if (ret)
-		reply_err(req, ret);
-	else
-		fuse_reply_attr(req, &st, 0);
-}
-
-static void op_readlink(fuse_req_t req, fuse_ino_t ino)
-{
-	char buf[PATH_MAX + 1];
-	struct node *n;
-	ssize_t len;
-
-	count_req();
-	n = req_node(req, ino);
-	if (!n)
-		return;
-	len = pc_readlinkat(pcfs.e, node_fd(n), "", buf, sizeof(buf) - 1);
-	node_put(n);
-	if (len < 0) {
-		reply_err(req, (int)len);
-		return;
-	}
-	buf[len] = '\0';
-	fuse_reply_readlink(req, buf);
 }
 
 /* ---- files ---- */
@@ -820,9 +659,9 @@ const struct fuse_lowlevel_ops pcfs_ops = {
     .lookup = op_lookup,
     .forget = op_forget,
     .forget_multi = op_forget_multi,
-    .getattr = op_getattr,
-    .setattr = op_setattr,
-    .readlink = op_readlink,
+    .getattr = pcfs_getattr,
+    .setattr = pcfs_setattr,
+    .readlink = pcfs_readlink,
     .mknod = pcfs_mknod,
     .mkdir = pcfs_mkdir,
     .unlink = pcfs_unlink,

@@ -22,16 +22,16 @@
 /* The hidden, read-only file in the mount's root that `pagecache stat`
  * reads: the engine's statistics as "key value" lines. */
 #define PCFS_STATS_NAME ".pagecache-stats"
-/* Its node id: no store inode number (vol numbers are slots, dir ones are
- * node addresses otherwise). */
+/* Its node id: no store inode number (vol's are slots) and no id made by
+ * the server (a counter) comes near it. */
 #define PCFS_STATS_NODEID 0xffffffffffffff01ull
 
 struct pcfs {
 	struct pc_engine *e;
 	struct fuse_session *se;
-	/* Opens use the kernel page cache (mmap works; keep_cache unless the
-	 * file changed behind it), with invalidation: the default mode. False
-	 * with --direct-io: every read and write goes to the server. */
+	/* Opens use the kernel page cache (mmap works; keep_cache): the
+	 * default mode. False with --direct-io: every read and write goes to
+	 * the server. */
 	bool mmap_mode;
 	uid_t owner_uid; /* who mounted */
 	uint64_t reqs;	 /* atomic: requests served */
@@ -87,11 +87,29 @@ struct handle {
 void handle_add(struct handle *h, void (*fn)(struct handle *));
 void handle_del(struct handle *h);
 
+struct node;
+
 /* Shared by the operations: count a request; reply -errno (or 0). */
 void count_req(void);
 int reply_err(fuse_req_t req, int neg);
 
-struct node;
+/* An open file: the engine fd, and a second one opened O_DIRECT for
+ * aligned requests on a file the caller opened O_DIRECT; a reference to
+ * its node (dropped at release, or at exit with the handle). */
+struct fh {
+	struct handle h;
+	int fd, dfd;
+	struct node *n;
+};
+
+/* fuse_attr.c */
+/* The stats file's attributes. */
+void stats_attr(struct stat *st);
+void pcfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void pcfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		  struct fuse_file_info *fi);
+void pcfs_readlink(fuse_req_t req, fuse_ino_t ino);
+
 /* fuse_ops.c: a new open file of node @n's object with @flags (the node's
  * O_PATH fd reopened): fd >= 0 or -errno. */
 int node_open(struct node *n, int flags);
