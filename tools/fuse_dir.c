@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuse_dir.c - the FUSE directory operations of `pagecache mount`: opendir
- * opens an engine fd on the node's directory; readdir lists it from the
+ * opens an engine fd on the node's directory; readdir (and readdirplus,
+ * whose entries also carry their node and attributes) lists it from the
  * kernel's offset with pc_getdents, whose entry offsets are the store's
  * stable cookies (so a listing resumed at an offset neither repeats nor
  * skips an entry, and a rewinddir - offset 0 - reads the directory as it is
@@ -88,20 +89,38 @@ void pcfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 }
 
-/* Adds one entry to @buf at *@pos; false when it does not fit. */
-static bool add_ent(fuse_req_t req, char *buf, size_t size, size_t *pos, const char *name,
-		    uint64_t ino, unsigned type, int64_t next)
+/* Adds one entry to @buf at *@pos; false when it does not fit. With @plus
+ * (readdirplus) the entry carries its node and attributes, a lookup the
+ * kernel will forget (none for "." and "..", which carry none, and none
+ * left for an entry that does not fit); an entry gone meanwhile goes
+ * without them. */
+static bool add_ent(fuse_req_t req, struct dh *d, bool plus, char *buf, size_t size, size_t *pos,
+		    const char *name, uint64_t ino, unsigned type, int64_t next)
 {
-	struct stat st = {.st_ino = ino, .st_mode = type << 12};
-	size_t l = fuse_add_direntry(req, buf + *pos, size - *pos, name, &st, next);
+	struct fuse_entry_param ep = {.attr = {.st_ino = ino, .st_mode = type << 12}};
+	bool dots = !strcmp(name, ".") || !strcmp(name, "..");
+	size_t l;
 
-	if (l > size - *pos)
+	if (!plus) {
+		l = fuse_add_direntry(req, buf + *pos, size - *pos, name, &ep.attr, next);
+	} else {
+		if (!dots && entry_at(d->fd, name, &ep)) {
+			memset(&ep, 0, sizeof(ep)); /* no node: a plain entry */
+			ep.attr.st_ino = ino;
+			ep.attr.st_mode = type << 12;
+		}
+		l = fuse_add_direntry_plus(req, buf + *pos, size - *pos, name, &ep, next);
+	}
+	if (l > size - *pos) {
+		if (plus && ep.ino)
+			node_forget(ep.ino, 1);
 		return false;
+	}
 	*pos += l;
 	return true;
 }
 
-void pcfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bool plus)
 {
 	struct dh *d = (struct dh *)(uintptr_t)fi->fh;
 	struct pc_dirent64 ents[32];
@@ -111,15 +130,14 @@ void pcfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct
 	int ret = 0;
 
 	count_req();
-	(void)ino;
 	if (!buf) {
 		reply_err(req, -ENOMEM);
 		return;
 	}
-	if (off == 0 && !add_ent(req, buf, size, &pos, ".", d->ino, DT_DIR, OFF_DOT))
+	if (off == 0 && !add_ent(req, d, plus, buf, size, &pos, ".", d->ino, DT_DIR, OFF_DOT))
 		goto out;
 	if ((off == 0 || off == OFF_DOT) &&
-	    !add_ent(req, buf, size, &pos, "..", d->parent_ino, DT_DIR, OFF_DOTDOT))
+	    !add_ent(req, d, plus, buf, size, &pos, "..", d->parent_ino, DT_DIR, OFF_DOTDOT))
 		goto out;
 	if (off == 0 || off == OFF_DOT || off == OFF_DOTDOT)
 		cookie = 0;
@@ -139,8 +157,8 @@ void pcfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct
 		}
 		d->pos = ents[k - 1].off;
 		for (ssize_t i = 0; i < k; i++)
-			if (!add_ent(req, buf, size, &pos, ents[i].name, shown_ino(ents[i].ino),
-				     ents[i].type, ents[i].off))
+			if (!add_ent(req, d, plus, buf, size, &pos, ents[i].name,
+				     shown_ino(ents[i].ino), ents[i].type, ents[i].off))
 				goto out; /* the next readdir seeks back */
 	}
 out:
@@ -149,6 +167,19 @@ out:
 	else
 		fuse_reply_buf(req, buf, pos);
 	free(buf);
+}
+
+void pcfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)ino;
+	do_readdir(req, size, off, fi, false);
+}
+
+void pcfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		      struct fuse_file_info *fi)
+{
+	(void)ino;
+	do_readdir(req, size, off, fi, true);
 }
 
 void pcfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

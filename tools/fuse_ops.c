@@ -145,6 +145,19 @@ static int fd_entry(int fd, struct fuse_entry_param *ep, struct node **out)
 	return 0;
 }
 
+int entry_at(int dirfd, const char *name, struct fuse_entry_param *ep)
+{
+	struct node *n;
+	int fd = pc_openat(pcfs.e, dirfd, name, O_PATH | O_NOFOLLOW, 0), ret;
+
+	if (fd < 0)
+		return fd;
+	ret = fd_entry(fd, ep, &n);
+	if (!ret)
+		node_put(n); /* the lookup stays, for the kernel to forget */
+	return ret;
+}
+
 void reply_fd_entry(fuse_req_t req, int fd)
 {
 	struct fuse_entry_param ep;
@@ -677,6 +690,7 @@ const struct fuse_lowlevel_ops pcfs_ops = {
     .fsync = op_fsync,
     .opendir = pcfs_opendir,
     .readdir = pcfs_readdir,
+    .readdirplus = pcfs_readdirplus,
     .releasedir = pcfs_releasedir,
     .fsyncdir = pcfs_fsyncdir,
     .statfs = pcfs_statfs,

@@ -117,6 +117,9 @@ int node_open(struct node *n, int flags);
  * replying ESTALE (a node id the server does not know) or EPERM (the
  * stats file). */
 struct node *req_node(fuse_req_t req, fuse_ino_t ino);
+/* The entry of @name in directory fd @dirfd, its node given one more
+ * lookup (readdirplus: the kernel forgets it). 0 or -errno. */
+int entry_at(int dirfd, const char *name, struct fuse_entry_param *ep);
 /* Replies with the entry of the object of O_PATH engine fd @fd (taken:
  * kept by the node or closed). */
 void reply_fd_entry(fuse_req_t req, int fd);
@@ -167,6 +170,8 @@ void pcfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char 
 void pcfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void pcfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		  struct fuse_file_info *fi);
+void pcfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		      struct fuse_file_info *fi);
 void pcfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void pcfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 void pcfs_statfs(fuse_req_t req, fuse_ino_t ino);
