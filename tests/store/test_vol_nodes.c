@@ -461,6 +461,32 @@ static int decode_after_reuse(const struct store_handle *old, uint64_t ino)
 	return r;
 }
 
+/* "b" (slot @ino) goes in one mount; in the next, "lost" takes the slot,
+ * a handle is made and a crash loses the create: decoding that handle
+ * after "b" took the slot again. */
+static int lost_create_decode(uint64_t ino)
+{
+	struct store *s = vol_mount_img();
+	struct store_node *root = root_of(s), *a;
+	struct stat st;
+
+	CHECK_EQ(store_unlink_at(root, "b", false), 0);
+	store_node_put(root);
+	store_close(s);
+	s = vol_mount_img();
+	root = root_of(s);
+	a = mk(root, "lost", S_IFREG | 0644, 0);
+	CHECK_EQ(store_node_getattr(a, &st), 0);
+	CHECK_EQ(st.st_ino, ino);
+	struct store_handle h = handle_of(a);
+	vol_store_stop_at(s, 1);
+	store_node_put(a);
+	store_node_put(root);
+	store_close(s);
+	vol_fsck_clean();
+	return decode_after_reuse(&h, ino);
+}
+
 TEST(handles_across_remount_and_reuse)
 {
 	vol_new_image(16 << 20, 0);
@@ -520,6 +546,15 @@ TEST(handles_across_remount_and_reuse)
 	store_close(s);
 	vol_fsck_clean();
 	CHECK_EQ(decode_after_reuse(&h, st.st_ino), -ESTALE);
+
+	/* the same from a fresh mount (the create takes the first generation
+	 * of the mount); with no durable limit that generation comes round
+	 * again after the crash, and the handle names the new file */
+	CHECK_EQ(lost_create_decode(st.st_ino), -ESTALE);
+	vol_test_gen_no_limit = true;
+	CHECK_EQ(lost_create_decode(st.st_ino), 0);
+	vol_test_gen_no_limit = false;
+	vol_fsck_clean();
 
 	/* the hazard: generations reused, a stale handle names the new file */
 	vol_test_gen_reuse = true;
@@ -716,6 +751,64 @@ static void *racer(void *arg)
 		}
 	}
 	return NULL;
+}
+
+/* Small batches: the limit moves up durably (a commit) each time one is
+ * used up, and a crash never lets a handed-out generation come back. */
+TEST(generation_batches)
+{
+	vol_test_gen_batch = 3;
+	vol_new_image(16 << 20, 0);
+	struct store *s = vol_mount_img();
+	struct store_node *root = root_of(s), *n;
+	struct store_handle h[12];
+	struct vol_super sb;
+	const char *why;
+	uint64_t maxgen = 0, g;
+	char name[16];
+
+	unsigned long c0 = vol_store_commits(s);
+	for (int i = 0; i < 12; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		n = mk(root, name, S_IFREG | 0644, 0);
+		h[i] = handle_of(n);
+		memcpy(&g, h[i].data + 8, 8);
+		CHECK(g > maxgen);
+		maxgen = g;
+		store_node_put(n);
+	}
+	CHECK(vol_store_commits(s) - c0 >= 3); /* a batch of 3 per commit */
+	CHECK_EQ(vol_read_super(vol_img, &sb, &why), 0);
+	CHECK(sb.ino_gen_limit > maxgen); /* on disk before it was handed out */
+	vol_store_stop_at(s, 1);	  /* the last creates are lost */
+	store_node_put(root);
+	store_close(s);
+	vol_fsck_clean();
+	s = vol_mount_img();
+	root = root_of(s);
+	for (int i = 0; i < 12; i++) {
+		snprintf(name, sizeof(name), "g%d", i);
+		n = mk(root, name, S_IFREG | 0644, 0);
+		struct store_handle hn = handle_of(n);
+		memcpy(&g, hn.data + 8, 8);
+		CHECK(g > maxgen);
+		store_node_put(n);
+	}
+	for (int i = 0; i < 12; i++) { /* each old handle: its file or stale */
+		int r = store_decode_handle(s, &h[i], &n);
+		CHECK(r == 0 || r == -ESTALE);
+		if (!r) {
+			snprintf(name, sizeof(name), "f%d", i);
+			struct store_node *m = look(root, name);
+			CHECK_EQ(m->ino, n->ino);
+			store_node_put(m);
+			store_node_put(n);
+		}
+	}
+	store_node_put(root);
+	store_close(s);
+	vol_fsck_clean();
+	vol_test_gen_batch = 0;
 }
 
 TEST(references_race_unlink)
