@@ -80,6 +80,7 @@ const struct test_switch test_switches[] = {
     SWITCH(vol_test_crc_table),
     SWITCH(vol_test_gen_reuse),
     SWITCH(vol_test_gen_no_limit),
+    SWITCH(vol_test_gen_small_batch),
     SWITCH(vol_test_xattr_in_place),
     SWITCH(vol_test_xattr_no_charge),
 };
@@ -91,7 +92,6 @@ const struct test_knob test_knobs[] = {
     KNOB(vol_extmap_test_leaf_cap),
     KNOB(vol_extmap_test_index_cap),
     KNOB(vol_test_commit_window),
-    KNOB(vol_test_gen_batch),
 };
 const size_t nr_test_knobs = sizeof(test_knobs) / sizeof(test_knobs[0]);
 

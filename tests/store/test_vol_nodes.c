@@ -6,7 +6,7 @@
  * export handles across remounts and -ESTALE once the slot is reused, also
  * after a crash lost the create (switches vol_test_gen_reuse and
  * vol_test_gen_no_limit show the hazards; generation batches with knob
- * vol_test_gen_batch), unlinked-but-referenced files and
+ * vol_test_gen_small_batch), unlinked-but-referenced files and
  * directories, ".." after renames, and threads racing lookups, attribute
  * and data calls and handles against the last unlink (seeded, PC_SEED
  * replays). fsck is clean after each.
@@ -469,7 +469,7 @@ static void *racer(void *arg)
  * used up, and a crash never lets a handed-out generation come back. */
 TEST(generation_batches)
 {
-	vol_test_gen_batch = 3;
+	vol_test_gen_small_batch = true;
 	vol_new_image(16 << 20, 0);
 	struct store *s = vol_mount_img();
 	struct store_node *root = root_of(s), *n;
@@ -520,7 +520,7 @@ TEST(generation_batches)
 	store_node_put(root);
 	store_close(s);
 	vol_fsck_clean();
-	vol_test_gen_batch = 0;
+	vol_test_gen_small_batch = false;
 }
 
 TEST(references_race_unlink)

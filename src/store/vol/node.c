@@ -21,7 +21,7 @@
 
 TEST_SWITCH(vol_test_gen_reuse);
 TEST_SWITCH(vol_test_gen_no_limit);
-TEST_KNOB(unsigned, vol_test_gen_batch);
+TEST_SWITCH(vol_test_gen_small_batch);
 
 void vs_node_init(struct vstore *vs, struct vnode *n)
 {

@@ -378,12 +378,12 @@ void vs_maybe_evict(struct vstore *vs, struct vnode *n);
  * directory already removed (nothing may be made in it). */
 int vs_live_dir(struct vnode *d);
 /* New inodes' generations: the durable limit moves up a batch at a time
- * (tests: vol_test_gen_batch, when set, instead). */
+ * (tests: vol_test_gen_small_batch, a batch of 3, to see it move). */
 #define VOL_GEN_BATCH 4096u
-DECLARE_TEST_KNOB(unsigned, vol_test_gen_batch);
+DECLARE_TEST_SWITCH(vol_test_gen_small_batch);
 static inline uint64_t vs_gen_batch(void)
 {
-	return vol_test_gen_batch ? vol_test_gen_batch : VOL_GEN_BATCH;
+	return vol_test_gen_small_batch ? 3 : VOL_GEN_BATCH;
 }
 /* A generation for a new inode: commits first when the batch is used up
  * (then @n's caller has changed nothing yet). 0 or -errno. */
