@@ -176,7 +176,10 @@ struct store_handle {
 	unsigned char data[STORE_HANDLE_MAX];
 };
 /* type of a handle whose data[] is { uint64_t ino; uint64_t generation; }
- * (vol): a FUSE front end can rebuild it from a node id and generation. */
+ * (vol): a FUSE front end can rebuild it from a node id and generation;
+ * with len 8 (ino alone) decode takes whatever object the inode number
+ * names now (FUSE's LOOKUP(nodeid, ".") carries no generation: the kernel
+ * compares it itself). */
 #define STORE_HANDLE_INO_GEN 1u
 
 /* ---- the backend ---- */

@@ -8,7 +8,11 @@
  * and the old block is freed once the commit is durable; eviction frees the
  * block with the inode's other metadata (vs_for_each_meta). Mount reads and
  * checks each block: magic, crc32c, owner, record layout (fsck drops a
- * damaged one). Names are kept opaquely, namespace prefix included.
+ * damaged one). Names are kept with their namespace prefix; the namespaces
+ * are Linux's (user., trusted., security., the two POSIX ACL names: others
+ * -EOPNOTSUPP, an empty name after the prefix -EINVAL), and an ACL behaves
+ * as the kernel's set_posix_acl: an empty value or removing an absent one
+ * removes it without error.
  *
  * Locking: the ops take vs->lock (set/remove as changes: vs_lock_change);
  * the commit hooks run under it inside a commit.
@@ -89,6 +93,30 @@ void vs_feature_inode_ext(struct vstore *vs)
 	vs->v->sb.feat_incompat |= VOL_FEAT_INCOMPAT_INODE_EXT;
 }
 
+/* ---- names ---- */
+
+static const char *const prefixes[] = {"user.", "trusted.", "security."};
+static const char acl_access[] = "system.posix_acl_access";
+static const char acl_default[] = "system.posix_acl_default";
+
+static bool is_acl(const char *name)
+{
+	return !strcmp(name, acl_access) || !strcmp(name, acl_default);
+}
+
+/* The namespaces a Linux file system serves (fs/xattr.c's handlers): a
+ * known prefix with an empty rest is -EINVAL, an unknown namespace
+ * -EOPNOTSUPP. */
+static int check_name(const char *name)
+{
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		size_t n = strlen(prefixes[i]);
+		if (!strncmp(name, prefixes[i], n))
+			return name[n] ? 0 : -EINVAL;
+	}
+	return is_acl(name) ? 0 : -EOPNOTSUPP;
+}
+
 /* ---- ops ---- */
 
 static ssize_t vol_getxattr(struct store_node *sn, const char *name, void *buf, size_t size)
@@ -97,6 +125,9 @@ static ssize_t vol_getxattr(struct store_node *sn, const char *name, void *buf, 
 	struct vxattr *xa = &VN_OF(sn)->xa;
 	ssize_t r;
 
+	int e = check_name(name);
+	if (e)
+		return e;
 	pthread_mutex_lock(&vs->lock);
 	ssize_t i = find(xa, name);
 	if (i < 0) {
@@ -135,6 +166,37 @@ static ssize_t vol_listxattr(struct store_node *sn, char *buf, size_t size)
 	return r;
 }
 
+/*
+ * The block the next commit writes for n's changed set is charged as a
+ * reservation (vs->resv, held until that commit installs, as writeback's
+ * consumed metadata is: reserve.c), so that the commit finds it: -ENOSPC
+ * when no unreserved block is left even after a commit recovered the freed
+ * ones (@must: set; a removal takes the charge only if there is room, the
+ * commit reserve covers it otherwise, so a full volume still removes).
+ */
+TEST_SWITCH(vol_test_xattr_no_charge);
+
+static int charge(struct vstore *vs, struct vnode *n, bool must)
+{
+	if (n->xa.dirty || vol_test_xattr_no_charge)
+		return 0; /* charged already for this commit */
+	if (must && vs_unreserved_avail(vs) < 1) {
+		if (vs->v->pending.nr || vs->resv_held) {
+			vs->resv_commits++;
+			int r = vs_commit(vs);
+			if (r)
+				return r;
+		}
+		if (vs_unreserved_avail(vs) < 1)
+			return -ENOSPC;
+	}
+	if (vs_unreserved_avail(vs) >= 1) {
+		vs->resv++;
+		vs->resv_held++;
+	}
+	return 0;
+}
+
 /* The set changed: the next commit writes it. */
 static void changed(struct vstore *vs, struct vnode *n)
 {
@@ -144,6 +206,8 @@ static void changed(struct vstore *vs, struct vnode *n)
 	vs_dirty(vs, n);
 }
 
+static int vol_removexattr(struct store_node *sn, const char *name);
+
 static int vol_setxattr(struct store_node *sn, const char *name, const void *value, size_t size,
 			int flags)
 {
@@ -151,10 +215,14 @@ static int vol_setxattr(struct store_node *sn, const char *name, const void *val
 	struct vnode *n = VN_OF(sn);
 	struct vxattr *xa = &n->xa;
 	size_t nlen = strlen(name);
+	int r = check_name(name);
 
+	if (r)
+		return r;
+	if (size == 0 && is_acl(name)) /* an empty ACL removes it (set_posix_acl) */
+		return vol_removexattr(sn, name);
 	vs_lock_change(vs);
 	ssize_t i = find(xa, name);
-	int r = 0;
 	if (i >= 0 && (flags & XATTR_CREATE))
 		r = -EEXIST;
 	else if (i < 0 && (flags & XATTR_REPLACE))
@@ -166,6 +234,8 @@ static int vol_setxattr(struct store_node *sn, const char *name, const void *val
 	}
 	if (!r)
 		r = vs_ns_begin(vs, 1);
+	if (!r)
+		r = charge(vs, n, true);
 	if (!r)
 		r = xa_add(xa, name, nlen, value, size); /* before the old one goes */
 	if (!r) {
@@ -181,16 +251,22 @@ static int vol_removexattr(struct store_node *sn, const char *name)
 {
 	struct vstore *vs = VS(sn->store);
 	struct vnode *n = VN_OF(sn);
+	int r = check_name(name);
 
+	if (r)
+		return r;
 	vs_lock_change(vs);
 	ssize_t i = find(&n->xa, name);
-	int r = i < 0 ? -ENODATA : vs_ns_begin(vs, 1);
+	/* removing an absent ACL is no error (the kernel's set_posix_acl(NULL)) */
+	r = i < 0 ? (is_acl(name) ? 1 : -ENODATA) : vs_ns_begin(vs, 1);
+	if (!r)
+		r = charge(vs, n, false);
 	if (!r) {
 		xa_del(&n->xa, (size_t)i);
 		changed(vs, n);
 	}
 	pthread_mutex_unlock(&vs->lock);
-	return r;
+	return r > 0 ? 0 : r;
 }
 
 /* ---- the block ---- */
