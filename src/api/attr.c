@@ -1,11 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * attr.c - pc_truncate (through the cache: do_truncate, the H1 protocol, on
- * the file's inode) and pc_statfs. The attribute calls are in
- * namei_at.c, the path calls that wrap them in namei.c.
+ * attr.c - attributes: pc_truncate (through the cache: do_truncate, the H1
+ * protocol, on the file's inode), pc_statfs, pc_fstat (any fd, O_PATH ones
+ * too), and the attribute setters on a node: pc_fchmodat, pc_fchownat,
+ * pc_utimensat and the fd forms pc_fchmod, pc_fchown, pc_futimens, which
+ * work on an object with no name left. Times set on a regular file write
+ * its dirty pages back first and forget the engine-side times, so that
+ * writeback does not overwrite times set explicitly. The path calls
+ * (pc_chmod, ...) wrap the *at() forms in namei.c.
  *
  * Locks: none held across store calls; pc_truncate takes i_rwsem exclusive
- * through pc_ftruncate.
+ * through pc_ftruncate; the time setters none (filemap_write_and_wait_range),
+ * inode_hash_lock (leaf) inside iget_store when they open the node.
  */
 #include <errno.h>
 #include <fcntl.h>

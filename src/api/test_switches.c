@@ -80,6 +80,11 @@ const struct test_switch test_switches[] = {
     SWITCH(vol_extmap_test_rewrite_all),
     SWITCH(vol_test_no_itable_holes),
     SWITCH(vol_test_crc_table),
+    SWITCH(vol_test_gen_reuse),
+    SWITCH(vol_test_gen_no_limit),
+    SWITCH(vol_test_gen_small_batch),
+    SWITCH(vol_test_xattr_in_place),
+    SWITCH(vol_test_xattr_no_charge),
 };
 const size_t nr_test_switches = sizeof(test_switches) / sizeof(test_switches[0]);
 

@@ -170,6 +170,12 @@ void conf_nodes_namei(struct store *s)
 	CHECK_EQ(store_node_open(l, O_RDONLY, &si), -ELOOP);
 	CHECK_EQ(store_node_open(root, O_RDONLY, &si), -EISDIR);
 	CHECK_EQ(store_symlink_at(root, "l", "t", &o, &x), -EEXIST);
+	/* a symlink's own times; its mode is fixed */
+	struct store_setattr sa = {.valid = STORE_ATTR_MTIME, .mtime = {.tv_sec = 777}};
+	CHECK_EQ(store_node_setattr(l, &sa), 0);
+	CHECK_EQ(attr(l).st_mtim.tv_sec, 777);
+	sa = (struct store_setattr){.valid = STORE_ATTR_MODE, .mode = 0700};
+	CHECK_EQ(store_node_setattr(l, &sa), -EOPNOTSUPP);
 	CHECK_EQ(store_unlink_at(root, "l", false), 0);
 
 	store_node_put(l);

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Tests of the store interface and its dir backend, on a fresh temporary
- * directory per test ($TMPDIR or /tmp): namespace ops and path safety, data
+ * directory per test ($TMPDIR or /tmp): namespace ops and path safety, the
+ * node-level conformance cases (store_conformance_nodes.c) and what only
+ * the dir store has ('..' at the root, handles from outside the root or of
+ * the lock file refused, cold handle decodes, the host's xattr rules), data
  * I/O, map over holes and data, every fallocate mode, O_DIRECT alignment,
  * the one-engine-per-root lock, readdir (fault injection, the validator and
- * concurrency: test_store_faults.c). Where the host file system lacks a
- * feature (EOPNOTSUPP), the sub-check prints "# skip".
+ * concurrency: test_store_faults.c). Where the host file system or the
+ * caller's privileges lack a feature (EOPNOTSUPP, EPERM), the sub-check
+ * prints "# skip".
  */
 #include <errno.h>
 #include <sys/stat.h>

@@ -27,8 +27,9 @@
  * hidden from readdir. */
 #define DIR_LOCK_NAME ".pagecache.lock"
 
-/* A store handle of the dir store: the host's file handle, its type in the
- * low 16 bits of the store handle's type (dir_export.c). */
+/* A store handle of the dir store: the object's host file handle and its
+ * directory's, their host types in the low 16 bits of the store handle's
+ * type (the layout: dir_export.c). */
 #define DIR_HANDLE_TAG	     0x64690000u /* "di" */
 #define DIR_HANDLE_TYPE_MASK 0xffffu
 

@@ -196,7 +196,7 @@ int store_open_vol(const char *image, struct store **out)
 		if (vs->inodes[i])
 			vs_node_init(vs, vs->inodes[i]);
 	vs_gen_init(vs);
-	r = set_jchain(vs, true, vs->gen_next + VOL_GEN_BATCH);
+	r = set_jchain(vs, true, vs->gen_next + vs_gen_batch());
 	if (r) {
 		fprintf(stderr, "%s: vol: cannot write the superblock: %s\n", image, strerror(-r));
 		free_vs(vs);

@@ -20,6 +20,8 @@
 #include "store/vol/vstore.h"
 
 TEST_SWITCH(vol_test_gen_reuse);
+TEST_SWITCH(vol_test_gen_no_limit);
+TEST_SWITCH(vol_test_gen_small_batch);
 
 void vs_node_init(struct vstore *vs, struct vnode *n)
 {
@@ -57,7 +59,7 @@ int vs_live_dir(struct vnode *d)
 
 void vs_gen_init(struct vstore *vs)
 {
-	uint64_t g = vs->v->sb.ino_gen_limit;
+	uint64_t g = vol_test_gen_no_limit ? 0 : vs->v->sb.ino_gen_limit;
 	for (uint64_t i = vs_next_ino(vs, 1); i < vs->ninodes; i = vs_next_ino(vs, i + 1))
 		if (vs->inodes[i] && vs->inodes[i]->di.generation >= g)
 			g = vs->inodes[i]->di.generation + 1;
@@ -72,11 +74,11 @@ int vs_take_gen(struct vstore *vs, uint64_t *gen)
 		*gen = 1;
 		return 0;
 	}
-	if (vs->gen_next >= sb->ino_gen_limit) {
+	if (vs->gen_next >= sb->ino_gen_limit && !vol_test_gen_no_limit) {
 		/* the next batch is durable before any of it is handed out:
 		 * a crash never lets a generation come round again */
 		uint64_t old = sb->ino_gen_limit;
-		sb->ino_gen_limit = vs->gen_next + VOL_GEN_BATCH;
+		sb->ino_gen_limit = vs->gen_next + vs_gen_batch();
 		vs_dirty(vs, vs->inodes[sb->root_ino]); /* a commit even if nothing else */
 		int r = vs_commit(vs);
 		if (r) {

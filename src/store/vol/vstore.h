@@ -377,8 +377,14 @@ void vs_maybe_evict(struct vstore *vs, struct vnode *n);
 /* The directory a node names (vs->lock held): 0, -ENOTDIR, or -ENOENT for a
  * directory already removed (nothing may be made in it). */
 int vs_live_dir(struct vnode *d);
-/* New inodes' generations: the durable limit moves up a batch at a time. */
+/* New inodes' generations: the durable limit moves up a batch at a time
+ * (tests: vol_test_gen_small_batch, a batch of 3, to see it move). */
 #define VOL_GEN_BATCH 4096u
+DECLARE_TEST_SWITCH(vol_test_gen_small_batch);
+static inline uint64_t vs_gen_batch(void)
+{
+	return vol_test_gen_small_batch ? 3 : VOL_GEN_BATCH;
+}
 /* A generation for a new inode: commits first when the batch is used up
  * (then @n's caller has changed nothing yet). 0 or -errno. */
 int vs_take_gen(struct vstore *vs, uint64_t *gen);
@@ -387,6 +393,9 @@ void vs_gen_init(struct vstore *vs);
 /* Tests: new inodes reuse generation 1 (the old behaviour: a handle to a
  * freed inode then names whatever reuses its slot). */
 DECLARE_TEST_SWITCH(vol_test_gen_reuse);
+/* Tests: generations continue from the inodes' at mount, with no durable
+ * limit (a crash that lost a create then hands its generation out again). */
+DECLARE_TEST_SWITCH(vol_test_gen_no_limit);
 extern const struct store_ops vol_store_ops_node;
 
 /* ---- namei.c: create, link, unlink, rename, readdir ---- */
