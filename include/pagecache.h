@@ -315,6 +315,134 @@ struct pc_dirent {
  * end. "." and ".." are not listed. */
 PC_API ssize_t pc_readdir(struct pc_engine *e, int fd, struct pc_dirent *ents, size_t max);
 
+/* ---- names relative to a directory fd (src/api/namei_at.c) ---- */
+
+/*
+ * The *at() calls, as Linux's, with the engine's fds: @dirfd is an fd opened
+ * on a directory (O_DIRECTORY, or O_PATH of one), or PC_AT_ROOT for the
+ * store root (what the path calls above use; a path starting with '/' also
+ * starts there). Paths are walked one component at a time from @dirfd, so
+ * only PATH_MAX per call and NAME_MAX per component limit them, never the
+ * object's depth; ".." goes up (never above the store root); no symlink is
+ * ever followed (one in a parent gives -ELOOP, as for the path calls).
+ * @flags take AT_EMPTY_PATH (an empty @path names @dirfd itself, any kind
+ * of fd), AT_SYMLINK_NOFOLLOW (accepted; always in effect) and, for
+ * pc_unlinkat, AT_REMOVEDIR; others give -EINVAL.
+ */
+#define PC_AT_ROOT (-100)
+
+/* openat(2). Besides pc_open's flags: O_PATH (an fd that names the object,
+ * any type, for *at() calls, fstat, the attribute and xattr calls and
+ * pc_linkat; read/write give -EBADF), O_NOFOLLOW (-ELOOP for a symlink
+ * unless O_PATH), O_TMPFILE (an unnamed regular file in directory @path,
+ * to be named with pc_linkat(AT_EMPTY_PATH); O_EXCL: never linkable),
+ * O_NOATIME and O_CLOEXEC (accepted). Fifos, sockets and device nodes open
+ * only with O_PATH (-ENXIO otherwise: the engine does not serve their I/O). */
+PC_API int pc_openat(struct pc_engine *e, int dirfd, const char *path, int flags, mode_t mode);
+/* What open("/proc/self/fd/N") does on Linux: a new open file of the
+ * object of engine fd @fd (any fd, O_PATH included; named or not: an
+ * unlinked file while it lives) with pc_open's @flags (O_CREAT and O_EXCL
+ * ignored; O_PATH gives another O_PATH fd). -ENXIO for a fifo, socket or
+ * device unless O_PATH, -EISDIR for a directory opened for writing.
+ * (The FUSE server opens its nodes with it: FUSE's OPEN names an inode.) */
+PC_API int pc_reopen(struct pc_engine *e, int fd, int flags);
+/* fstatat(2); @flags AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW. */
+PC_API int pc_fstatat(struct pc_engine *e, int dirfd, const char *path, struct stat *st,
+		      int flags);
+PC_API int pc_mkdirat(struct pc_engine *e, int dirfd, const char *path, mode_t mode);
+/* mknodat(2): S_IFREG, S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK (@dev for the
+ * last two); S_IFDIR gives -EPERM as Linux. No privilege check (the
+ * caller's, as for chown). */
+PC_API int pc_mknodat(struct pc_engine *e, int dirfd, const char *path, mode_t mode, dev_t dev);
+PC_API int pc_unlinkat(struct pc_engine *e, int dirfd, const char *path, int flags);
+/* renameat2(2): flags 0, RENAME_NOREPLACE, RENAME_EXCHANGE. */
+PC_API int pc_renameat2(struct pc_engine *e, int olddirfd, const char *oldpath, int newdirfd,
+			const char *newpath, unsigned flags);
+/* linkat(2): AT_EMPTY_PATH links the object of fd @olddirfd (an O_TMPFILE
+ * file, or any non-directory that still has a name). */
+PC_API int pc_linkat(struct pc_engine *e, int olddirfd, const char *oldpath, int newdirfd,
+		     const char *newpath, int flags);
+PC_API int pc_symlinkat(struct pc_engine *e, const char *target, int dirfd, const char *path);
+/* readlinkat(2); an empty @path reads the symlink fd @dirfd (O_PATH). */
+PC_API ssize_t pc_readlinkat(struct pc_engine *e, int dirfd, const char *path, char *buf,
+			     size_t size);
+/* fchmodat/fchownat/utimensat: same rules as pc_chmod/pc_chown/pc_utimens;
+ * AT_EMPTY_PATH with "" changes the object of fd @dirfd, whatever it is
+ * (also one with no name left). */
+PC_API int pc_fchmodat(struct pc_engine *e, int dirfd, const char *path, mode_t mode, int flags);
+PC_API int pc_fchownat(struct pc_engine *e, int dirfd, const char *path, uid_t uid, gid_t gid,
+		       int flags);
+PC_API int pc_utimensat(struct pc_engine *e, int dirfd, const char *path,
+			const struct timespec ts[2], int flags);
+/* fchmod/fchown/futimens: the object of @fd (O_PATH included), named or not. */
+PC_API int pc_fchmod(struct pc_engine *e, int fd, mode_t mode);
+PC_API int pc_fchown(struct pc_engine *e, int fd, uid_t uid, gid_t gid);
+PC_API int pc_futimens(struct pc_engine *e, int fd, const struct timespec ts[2]);
+
+/* ---- extended attributes (xattr(7); src/api/xattr.c) ---- */
+
+/* getxattrat/setxattrat/listxattrat/removexattrat of Linux 6.13, flattened:
+ * @flags AT_EMPTY_PATH and AT_SYMLINK_NOFOLLOW (always in effect: the
+ * attributes of a symlink are its own). Namespaces "user.", "trusted.",
+ * "security." and the POSIX ACLs "system.posix_acl_access" /
+ * "system.posix_acl_default" (stored as given; a file's ACL is checked by
+ * whoever checks permissions, as FUSE's default_permissions does), names
+ * up to XATTR_NAME_MAX, values up to XATTR_SIZE_MAX. @set_flags:
+ * XATTR_CREATE, XATTR_REPLACE. get/list: size (@size 0: the size needed),
+ * -ERANGE, -ENODATA; set: -E2BIG, -ENOSPC, -EEXIST, -ENODATA; another
+ * namespace: -EOPNOTSUPP. "user." attributes exist only on regular files
+ * and directories (-EPERM elsewhere, as Linux). */
+PC_API ssize_t pc_getxattrat(struct pc_engine *e, int dirfd, const char *path, const char *name,
+			     void *value, size_t size, int flags);
+PC_API int pc_setxattrat(struct pc_engine *e, int dirfd, const char *path, const char *name,
+			 const void *value, size_t size, int set_flags, int flags);
+PC_API ssize_t pc_listxattrat(struct pc_engine *e, int dirfd, const char *path, char *list,
+			      size_t size, int flags);
+PC_API int pc_removexattrat(struct pc_engine *e, int dirfd, const char *path, const char *name,
+			    int flags);
+
+/* ---- export handles (name_to_handle_at(2); src/api/handle.c) ---- */
+
+#define PC_HANDLE_MAX 64
+struct pc_file_handle {
+	uint32_t handle_bytes; /* bytes used in f_handle */
+	int handle_type;       /* PC_HANDLE_INO_GEN, or another store's kind */
+	unsigned char f_handle[PC_HANDLE_MAX];
+};
+/* f_handle is { uint64_t ino; uint64_t generation; } (the vol store): it
+ * can be rebuilt from an inode number and generation (a FUSE node id).
+ * With handle_bytes 8 (the inode number alone) pc_open_by_handle_at opens
+ * whatever object that inode number names now, any generation (-ESTALE if
+ * none): for a caller that checks the generation itself, as the FUSE
+ * kernel does after its LOOKUP(nodeid, "."), which carries none. */
+#define PC_HANDLE_INO_GEN 1
+/* A handle naming the object @path names from @dirfd (flags: AT_EMPTY_PATH)
+ * for as long as it lives, across engine close and open, never another
+ * object later. -EOPNOTSUPP where the store cannot. */
+PC_API int pc_name_to_handle_at(struct pc_engine *e, int dirfd, const char *path,
+				struct pc_file_handle *h, int flags);
+/* open_by_handle_at(2): an fd on the object (@flags as pc_openat: O_PATH for
+ * any type). -ESTALE once the object is gone. */
+PC_API int pc_open_by_handle_at(struct pc_engine *e, const struct pc_file_handle *h, int flags);
+/* The generation number of the object of @fd (what st_ino's slot holds
+ * now; FUSE's entry generation): 0 and *gen, or -EOPNOTSUPP. */
+PC_API int pc_fgetgen(struct pc_engine *e, int fd, uint64_t *gen);
+
+/* ---- directories with positions (getdents64(2)) ---- */
+
+struct pc_dirent64 {
+	uint64_t ino;
+	int64_t off;	    /* the position after this entry (pc_lseek SEEK_SET) */
+	unsigned char type; /* DT_REG, DT_DIR, DT_LNK, DT_FIFO, DT_SOCK, DT_CHR, DT_BLK */
+	char name[256];
+};
+/* Like pc_readdir, with each entry's resume position: pc_lseek(fd, off,
+ * SEEK_SET) on a directory fd continues after that entry, 0 rewinds. The
+ * listing is read from the directory as it is at each call (rewinddir
+ * shows entries made since opendir); an entry present throughout a listing
+ * is reported exactly once. */
+PC_API ssize_t pc_getdents(struct pc_engine *e, int fd, struct pc_dirent64 *ents, size_t max);
+
 /* ---- more calls on files ---- */
 
 /* dup(2): a new fd (the lowest free) for the same open file: the offset,

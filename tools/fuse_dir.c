@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fuse_dir.c - the FUSE directory operations of `pagecache mount` (opendir
- * takes a snapshot of the entries through pc_readdir; readdir serves it by
- * index; fsyncdir syncs it through pc_fsync), statfs, and the
- * extended-attribute operations (not supported by the stores: EOPNOTSUPP).
- * The file operations are in fuse_ops.c.
+ * fuse_dir.c - the FUSE directory operations of `pagecache mount`: opendir
+ * opens an engine fd on the node's directory; readdir (and readdirplus,
+ * whose entries also carry their node and attributes) lists it from the
+ * kernel's offset with pc_getdents, whose entry offsets are the store's
+ * stable cookies (so a listing resumed at an offset neither repeats nor
+ * skips an entry, and a rewinddir - offset 0 - reads the directory as it is
+ * then, new entries included); fsyncdir syncs it through pc_fsync; and
+ * statfs. "." and ".." lead every listing, with two offsets no store cookie
+ * takes. The file operations are in fuse_ops.c.
  *
  * Locks: handles_lock (fuse_ops.c, leaf) inside handle_add/handle_del only;
- * none across engine calls or replies.
+ * none across engine calls or replies. The kernel serializes the readdirs
+ * of one open directory (its f_pos lock), so a handle's position needs none.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -19,147 +24,173 @@
 #include "fuse_nodes.h"
 #include "fuse_server.h"
 
-struct dent {
-	uint64_t ino;
-	unsigned type;
-	char *name;
-};
+/* The offsets after "." and "..": above every cookie the stores hand out
+ * (dir: the host's d_off, positive; vol: entry positions), below
+ * INT64_MAX, which ext4 uses for its end. */
+#define OFF_DOT	   (INT64_MAX - 2)
+#define OFF_DOTDOT (INT64_MAX - 1)
 
-/* An open directory: a snapshot of its entries taken at opendir. */
+/* An open directory: its engine fd and where that fd stands. */
 struct dh {
 	struct handle h;
-	size_t n;
-	struct dent *ents;
+	int fd;
+	int64_t pos; /* the cookie the fd's next pc_getdents starts at */
+	uint64_t ino, parent_ino;
 };
 
-/* Frees a handle already off the list (also from pcfs_free_handles at exit). */
+/* Frees a handle already off the list (also from pcfs_free_handles at exit:
+ * then pc_engine_close closes the fd). */
 static void free_dh_handle(struct handle *h)
 {
-	struct dh *d = (struct dh *)h;
-
-	for (size_t i = 0; i < d->n; i++)
-		free(d->ents[i].name);
-	free(d->ents);
-	free(d);
+	free(h);
 }
 
-static void free_dh(struct dh *d)
+/* The inode number a listing shows for store inode @ino: with export ids
+ * the node id (stat's st_ino), else the store's. */
+static uint64_t shown_ino(uint64_t ino)
 {
-	handle_del(&d->h);
-	free_dh_handle(&d->h);
-}
-
-static int dh_add(struct dh *d, size_t *cap, const char *name, uint64_t ino, unsigned type)
-{
-	if (d->n == *cap) {
-		size_t nc = *cap ? *cap * 2 : 64;
-		struct dent *ne = realloc(d->ents, nc * sizeof(*ne));
-		if (!ne)
-			return -ENOMEM;
-		d->ents = ne;
-		*cap = nc;
-	}
-	d->ents[d->n].name = strdup(name);
-	if (!d->ents[d->n].name)
-		return -ENOMEM;
-	d->ents[d->n].ino = ino;
-	d->ents[d->n].type = type;
-	d->n++;
-	return 0;
-}
-
-/* An engine fd of the directory node @ino, its store path left in @path:
- * fd >= 0 or -errno. */
-static int open_node_dir(fuse_ino_t ino, char *path, size_t size)
-{
-	int ret = node_path(node_of(ino), path, size);
-
-	if (ret)
-		return ret;
-	return pc_open(pcfs.e, *path ? path : ".", O_RDONLY | O_DIRECTORY, 0);
+	return nodes_export_ids() ? node_id_to_ino(ino) : ino;
 }
 
 void pcfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	char path[NODES_PATH_MAX];
-	struct pc_dirent ents[64];
+	struct stat st, pst;
+	struct node *n;
 	struct dh *d;
-	size_t cap = 0;
-	struct stat st;
 	int ret, fd;
-	ssize_t n;
 
 	count_req();
-	fd = open_node_dir(ino, path, sizeof(path));
-	if (fd < 0) {
-		reply_err(req, fd);
+	n = req_node(req, ino);
+	if (!n)
+		return;
+	fd = node_open(n, O_RDONLY | O_DIRECTORY);
+	ret = fd < 0 ? fd : pc_fstat(pcfs.e, fd, &st);
+	/* a removed directory has no parent left: its own number then */
+	if (!ret && pc_fstatat(pcfs.e, node_fd(n), "..", &pst, AT_SYMLINK_NOFOLLOW))
+		pst = st;
+	node_put(n);
+	d = ret ? NULL : calloc(1, sizeof(*d));
+	if (!d) {
+		if (fd >= 0)
+			pc_close(pcfs.e, fd);
+		reply_err(req, ret ? ret : -ENOMEM);
 		return;
 	}
-	d = calloc(1, sizeof(*d));
-	if (d)
-		handle_add(&d->h, free_dh_handle);
-	ret = d ? pc_fstat(pcfs.e, fd, &st) : -ENOMEM;
-	if (!ret)
-		ret = dh_add(d, &cap, ".", st.st_ino, DT_DIR);
-	if (!ret) { /* an entry with inode 0 is one readdir(3) skips */
-		char *slash = strrchr(path, '/');
-		struct stat pst = st;
-		if (slash) {
-			*slash = '\0';
-			ret = pc_stat(pcfs.e, path, &pst);
-		} else if (*path) {
-			ret = pc_stat(pcfs.e, ".", &pst);
-		}
-		if (!ret)
-			ret = dh_add(d, &cap, "..", pst.st_ino, DT_DIR);
-	}
-	while (!ret && (n = pc_readdir(pcfs.e, fd, ents, 64)) != 0) {
-		if (n < 0) {
-			ret = (int)n;
-			break;
-		}
-		for (ssize_t i = 0; i < n && !ret; i++)
-			ret = dh_add(d, &cap, ents[i].name, ents[i].ino, ents[i].type);
-	}
-	pc_close(pcfs.e, fd);
-	if (ret) {
-		if (d)
-			free_dh(d);
-		reply_err(req, ret);
-		return;
-	}
+	d->fd = fd;
+	d->pos = 0;
+	d->ino = shown_ino(st.st_ino);
+	d->parent_ino = shown_ino(pst.st_ino);
+	handle_add(&d->h, free_dh_handle);
 	fi->fh = (uint64_t)(uintptr_t)d;
-	if (fuse_reply_open(req, fi))
-		free_dh(d);
+	if (fuse_reply_open(req, fi)) {
+		pc_close(pcfs.e, fd);
+		handle_del(&d->h);
+		free(d);
+	}
 }
 
-void pcfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+/* Adds one entry to @buf at *@pos; false when it does not fit. With @plus
+ * (readdirplus) the entry carries its node and attributes, a lookup the
+ * kernel will forget (none for "." and "..", which carry none, and none
+ * left for an entry that does not fit); an entry gone meanwhile goes
+ * without them. */
+static bool add_ent(fuse_req_t req, struct dh *d, bool plus, char *buf, size_t size, size_t *pos,
+		    const char *name, uint64_t ino, unsigned type, int64_t next)
+{
+	struct fuse_entry_param ep = {.attr = {.st_ino = ino, .st_mode = type << 12}};
+	bool dots = !strcmp(name, ".") || !strcmp(name, "..");
+	size_t l;
+
+	if (!plus) {
+		l = fuse_add_direntry(req, buf + *pos, size - *pos, name, &ep.attr, next);
+	} else {
+		if (!dots && entry_at(d->fd, name, &ep)) {
+			memset(&ep, 0, sizeof(ep)); /* no node: a plain entry */
+			ep.attr.st_ino = ino;
+			ep.attr.st_mode = type << 12;
+		}
+		l = fuse_add_direntry_plus(req, buf + *pos, size - *pos, name, &ep, next);
+	}
+	if (l > size - *pos) {
+		if (plus && ep.ino)
+			node_forget(ep.ino, 1);
+		return false;
+	}
+	*pos += l;
+	return true;
+}
+
+static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bool plus)
 {
 	struct dh *d = (struct dh *)(uintptr_t)fi->fh;
+	struct pc_dirent64 ents[32];
 	char *buf = malloc(size);
 	size_t pos = 0;
+	int64_t cookie = off;
+	int ret = 0;
 
 	count_req();
 	if (!buf) {
 		reply_err(req, -ENOMEM);
 		return;
 	}
-	for (size_t i = (size_t)off; i < d->n; i++) {
-		struct stat st = {.st_ino = d->ents[i].ino, .st_mode = d->ents[i].type << 12};
-		size_t l = fuse_add_direntry(req, buf + pos, size - pos, d->ents[i].name, &st,
-					     (off_t)(i + 1));
-		if (l > size - pos)
-			break;
-		pos += l;
+	if (off == 0 && !add_ent(req, d, plus, buf, size, &pos, ".", d->ino, DT_DIR, OFF_DOT))
+		goto out;
+	if ((off == 0 || off == OFF_DOT) &&
+	    !add_ent(req, d, plus, buf, size, &pos, "..", d->parent_ino, DT_DIR, OFF_DOTDOT))
+		goto out;
+	if (off == 0 || off == OFF_DOT || off == OFF_DOTDOT)
+		cookie = 0;
+	if (d->pos != cookie) {
+		off_t r = pc_lseek(pcfs.e, d->fd, cookie, SEEK_SET);
+		if (r < 0) {
+			ret = (int)r;
+			goto out;
+		}
+		d->pos = cookie;
 	}
-	fuse_reply_buf(req, buf, pos);
+	for (;;) {
+		ssize_t k = pc_getdents(pcfs.e, d->fd, ents, sizeof(ents) / sizeof(ents[0]));
+		if (k <= 0) {
+			ret = (int)k;
+			break;
+		}
+		d->pos = ents[k - 1].off;
+		for (ssize_t i = 0; i < k; i++)
+			if (!add_ent(req, d, plus, buf, size, &pos, ents[i].name,
+				     shown_ino(ents[i].ino), ents[i].type, ents[i].off))
+				goto out; /* the next readdir seeks back */
+	}
+out:
+	if (ret && !pos)
+		reply_err(req, ret);
+	else
+		fuse_reply_buf(req, buf, pos);
 	free(buf);
+}
+
+void pcfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)ino;
+	do_readdir(req, size, off, fi, false);
+}
+
+void pcfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		      struct fuse_file_info *fi)
+{
+	(void)ino;
+	do_readdir(req, size, off, fi, true);
 }
 
 void pcfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct dh *d = (struct dh *)(uintptr_t)fi->fh;
+
 	count_req();
-	free_dh((struct dh *)(uintptr_t)fi->fh);
+	(void)ino;
+	pc_close(pcfs.e, d->fd);
+	handle_del(&d->h);
+	free(d);
 	reply_err(req, 0);
 }
 
@@ -167,18 +198,12 @@ void pcfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
  * far are durable (vol: a journal commit; dir: the host directory's fsync). */
 void pcfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	char path[NODES_PATH_MAX];
-	int ret, fd;
+	struct dh *d = (struct dh *)(uintptr_t)fi->fh;
 
 	count_req();
-	fd = open_node_dir(ino, path, sizeof(path));
-	if (fd < 0) {
-		reply_err(req, fd);
-		return;
-	}
-	ret = pc_fsync(pcfs.e, fd);
-	pc_close(pcfs.e, fd);
-	reply_err(req, ret);
+	(void)ino;
+	(void)datasync;
+	reply_err(req, pc_fsync(pcfs.e, d->fd));
 }
 
 void pcfs_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -187,37 +212,10 @@ void pcfs_statfs(fuse_req_t req, fuse_ino_t ino)
 	int ret;
 
 	count_req();
+	(void)ino;
 	ret = pc_statfs(pcfs.e, &st);
 	if (ret)
 		reply_err(req, ret);
 	else
 		fuse_reply_statfs(req, &st);
-}
-
-/* Extended attributes: not supported by the stores. */
-void pcfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
-		   int flags)
-{
-	reply_err(req, -EOPNOTSUPP);
-}
-
-/* ENOSYS, not EOPNOTSUPP: the kernel then stops asking for this mount and
- * answers EOPNOTSUPP itself. Asked each time, it costs a request on every
- * write(2) (the security.capability check of file_remove_privs). */
-void pcfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
-{
-	reply_err(req, -ENOSYS);
-}
-
-void pcfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
-{
-	if (size)
-		reply_err(req, -EOPNOTSUPP);
-	else
-		fuse_reply_xattr(req, 0);
-}
-
-void pcfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
-{
-	reply_err(req, -EOPNOTSUPP);
 }

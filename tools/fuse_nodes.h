@@ -1,19 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fuse_nodes.h - the FUSE front end's node table: one node per name the
- * kernel has looked up (FUSE nodeid = the node's address, the root is 1),
- * with its lookup count, its place in the directory tree (parent + name, so
- * that a store path can be built for the path-based engine API), the store
- * inode number (hard links share it: invalidations reach every alias) and
- * the engine fds open on it.
+ * fuse_nodes.h - the FUSE front end's node table: one node per store inode
+ * the kernel has looked up (hashed by (st_dev, st_ino); hard links share
+ * one node, so one kernel inode and one page cache), with its lookup count
+ * and an engine fd opened O_PATH on the object. Every request names its
+ * object by that fd: the node itself (AT_EMPTY_PATH calls) or one name in
+ * the directory it is (pc_*at(fd, name)); no path is ever built.
  *
- * Lifetime: a node lives while the kernel holds lookups on it (FORGET
- * drops them) or it has children in the table. unlink/rmdir/rename-over
- * detach a node from the tree: it keeps working through its open fds; path
- * calls on it give -ENOENT.
+ * Node ids: with export ids (the store's handles are PC_HANDLE_INO_GEN:
+ * vol) the FUSE node id is the store's inode number (the root's and inode
+ * 1's swapped so that the root is FUSE_ROOT_ID), stable across mounts, so
+ * that open_by_handle_at works after a remount; otherwise (dir) the node's
+ * address, as before, with a per-mount generation counter.
+ *
+ * Lifetime: a node lives while the kernel holds lookups on it (FORGET drops
+ * them) or a request uses it (node_get/node_put). Its O_PATH fd keeps the
+ * object alive in the store, so (dev, ino) names one object while the node
+ * exists, even unlinked.
  *
  * Locks: one mutex "nodes_lock" (pthread, leaf) around every table access;
- * never held across an engine call or a FUSE reply.
+ * never held across an engine call or a FUSE reply (the fd of a freed node
+ * is closed after the lock is dropped).
  */
 #ifndef PC_TOOLS_FUSE_NODES_H
 #define PC_TOOLS_FUSE_NODES_H
@@ -21,46 +28,38 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#define NODES_PATH_MAX 4096
+#include <sys/stat.h>
 
 struct node;
+struct pc_engine;
 
-void nodes_init(uint64_t root_ino);
+/* Opens the root node (an O_PATH fd of the store root). @export_ids: node
+ * ids are the store's inode numbers. 0 or -errno. */
+int nodes_init(struct pc_engine *e, bool export_ids);
+/* Closes every node's fd (before pc_engine_close) and frees the table. */
 void nodes_destroy(void);
-/* The node of FUSE @nodeid (1 = the root). */
-struct node *node_of(uint64_t nodeid);
-uint64_t node_id(struct node *n);
-/* Store path of @n into @buf ("" for the root); -ENOENT if detached,
- * -ENAMETOOLONG. */
-int node_path(struct node *n, char *buf, size_t size);
-/* Path of child @name of @parent. */
-int node_child_path(struct node *parent, const char *name, char *buf, size_t size);
-/* The node for child @name of @parent (created if new) with one more
- * lookup; @ino is its store inode number. */
-struct node *node_lookup_add(struct node *parent, const char *name, uint64_t ino);
-/* Drops @n lookups; frees the node when nothing holds it. */
-void node_forget(struct node *n, uint64_t nlookup);
-/* Detaches child @name of @parent (after unlink/rmdir). */
-void node_detach(struct node *parent, const char *name);
-/* Moves the tree after a successful rename(2) with @flags. */
-void node_rename(struct node *op, const char *oname, struct node *np, const char *nname,
-		 unsigned flags);
-/* Engine fds open on a node: an unlinked node's getattr uses one. */
-void node_add_fd(struct node *n, int fd);
-void node_del_fd(struct node *n, int fd);
-int node_any_fd(struct node *n);
-/* Page-cache mode (the default): node_set_cached marks a node opened with
- * the kernel page cache. node_aliases marks every other cached node of
- * store inode @ino (all of them when @self is NULL) stale - its file changed
- * behind its kernel page cache - and collects up to @max of their nodeids
- * for invalidation. node_take_stale reads and clears the mark (an open then
- * tells the kernel to drop the node's pages: keep_cache off). */
-void node_set_cached(struct node *n);
-int node_aliases(uint64_t ino, struct node *self, uint64_t *ids, int max);
-bool node_take_stale(struct node *n);
-/* Marks @n stale again (an open that would have dropped its pages failed). */
-void node_set_stale(struct node *n);
-uint64_t node_ino(struct node *n);
+bool nodes_export_ids(void);
+
+/* The node of FUSE @nodeid with a reference (node_put), or NULL if the
+ * server has none (export ids: a node id the kernel kept across a
+ * remount). */
+struct node *node_get(uint64_t nodeid);
+void node_put(struct node *n);
+
+/* Find-or-insert by (st->st_dev, st->st_ino): the node with one more lookup
+ * and a reference. Takes @fd (an O_PATH engine fd on the object): kept by a
+ * new node, closed when the node existed. NULL (fd closed) without memory. */
+struct node *node_insert(int fd, const struct stat *st, uint64_t gen);
+/* The inode number a node id stands for (export ids). */
+uint64_t node_id_to_ino(uint64_t nodeid);
+/* Drops @nlookup lookups of node id @nodeid. */
+void node_forget(uint64_t nodeid, uint64_t nlookup);
+
+uint64_t node_id(const struct node *n);
+int node_fd(const struct node *n);
+uint64_t node_gen(const struct node *n);
+mode_t node_type(const struct node *n);
+/* Nodes in the table (statistics: fuse_nodes). */
+uint64_t nodes_count(void);
 
 #endif

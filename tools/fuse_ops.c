@@ -1,27 +1,30 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fuse_ops.c - the FUSE low-level operations of `pagecache mount`: each
- * request becomes engine calls (include/pagecache.h) on the store path of
- * its node (fuse_nodes.c) or on the engine fd of its open file; every data
- * byte goes through the engine.
+ * fuse_ops.c - the FUSE low-level operations of `pagecache mount` on files:
+ * init, lookup and forget, open/create, read/write and the rest of the data
+ * path (attributes are in fuse_attr.c). Each request names its object by its node's O_PATH engine
+ * fd (fuse_nodes.c) and, for a lookup or create, one name in it: attribute calls are the
+ * AT_EMPTY_PATH ones on that fd (so they work on an unlinked file or removed directory), opens
+ * reopen it (pc_reopen), and no path is ever built. Every data byte goes through the engine.
  *
  * Caching: attributes are not cached by the kernel (timeout 0) so stat
  * always shows the engine's size and times; names are (1 s: they change
  * only through this kernel, which updates its dentries itself). By default
  * opens (O_DIRECT ones too, so they can be mapped) use the kernel's page
- * cache, kept across opens (keep_cache) unless the node is stale: a change
- * made through the engine to a file (write, truncate, fallocate) marks
- * every other node naming that file stale and queues an invalidation of
- * its kernel pages (fuse_notify.c); the writer's own node the kernel keeps
- * coherent itself. With --direct-io opens use direct_io (no kernel cache).
+ * cache, kept across opens (keep_cache): a store inode has one node, so one
+ * kernel inode, whichever of its names (hard links) was opened, and every
+ * change the engine makes to a file comes through that inode, which keeps
+ * its pages coherent itself. With --direct-io opens use direct_io.
  *
  * Ownership and the S_ISUID/S_ISGID rule are in fuse_perm.c: files are
  * created with the caller's uid and gid; the kernel applied the caller's
- * umask to create modes (the server runs with umask 0); permission checks
- * are the kernel's (default_permissions).
+ * umask to create modes (the server runs with umask 0) unless POSIX ACLs
+ * are on (fuse_acl.c); permission checks are the kernel's
+ * (default_permissions).
  *
  * The namespace calls (mknod, mkdir, unlink, rmdir, symlink, rename, link)
- * are in fuse_namei.c; directories, statfs and xattrs in fuse_dir.c.
+ * are in fuse_namei.c; directories and statfs in fuse_dir.c; extended
+ * attributes in fuse_xattr.c.
  *
  * Locks: none of ours across engine calls or replies (docs/locking.md FUSE);
  * handles_lock (leaf) around the list of open handles.
@@ -90,15 +93,6 @@ struct stats_fh {
 	char text[8192];
 };
 
-/* An open file: the engine fd, and a second one opened O_DIRECT for
- * aligned requests on a file the caller opened O_DIRECT. */
-struct fh {
-	struct handle h;
-	int fd, dfd;
-	struct node *n;
-	bool cached; /* kernel page cache in use for this open (not --direct-io) */
-};
-
 #define DIO_ALIGN 4096
 
 void count_req(void)
@@ -111,90 +105,72 @@ int reply_err(fuse_req_t req, int neg)
 	return fuse_reply_err(req, neg < 0 ? -neg : neg);
 }
 
-static void stats_attr(struct stat *st)
+struct node *req_node(fuse_req_t req, fuse_ino_t ino)
 {
-	memset(st, 0, sizeof(*st));
-	st->st_ino = 0xffffffffffffff01ull;
-	st->st_mode = S_IFREG | 0444;
-	st->st_nlink = 1;
-	st->st_uid = pcfs.owner_uid;
-	st->st_blksize = 4096;
+	struct node *n = ino == PCFS_STATS_NODEID ? NULL : node_get(ino);
+
+	if (!n)
+		reply_err(req, ino == PCFS_STATS_NODEID ? -EPERM : -ESTALE);
+	return n;
 }
 
-static int node_stat(struct node *n, struct fuse_file_info *fi, struct stat *st)
+int node_open(struct node *n, int flags)
 {
-	char path[NODES_PATH_MAX];
+	return pc_reopen(pcfs.e, node_fd(n), flags);
+}
+
+/* The entry of the object of O_PATH fd @fd (taken) in @ep; its node (one
+ * more lookup and a reference) in *@out. */
+static int fd_entry(int fd, struct fuse_entry_param *ep, struct node **out)
+{
+	uint64_t gen = 0;
 	int ret;
 
-	if (fi && fi->fh)
-		return pc_fstat(pcfs.e, ((struct fh *)(uintptr_t)fi->fh)->fd, st);
-	ret = node_path(n, path, sizeof(path));
-	if (ret == -ENOENT) {
-		int fd = node_any_fd(n);
-		return fd >= 0 ? pc_fstat(pcfs.e, fd, st) : -ENOENT;
+	memset(ep, 0, sizeof(*ep));
+	ret = pc_fstatat(pcfs.e, fd, "", &ep->attr, AT_EMPTY_PATH);
+	if (!ret && pcfs.export_ids)
+		ret = pc_fgetgen(pcfs.e, fd, &gen);
+	if (ret) {
+		pc_close(pcfs.e, fd);
+		return ret;
 	}
-	return ret ? ret : pc_stat(pcfs.e, path, st);
+	*out = node_insert(fd, &ep->attr, gen);
+	if (!*out)
+		return -ENOMEM;
+	ep->ino = node_id(*out);
+	ep->attr.st_ino = pcfs.export_ids ? ep->ino : ep->attr.st_ino;
+	ep->generation = node_gen(*out);
+	ep->attr_timeout = 0;	 /* stat always asks: the engine's size and times */
+	ep->entry_timeout = 1.0; /* names change only through this kernel */
+	return 0;
 }
 
-/* Replies with the entry of child @name of @parent (whose path is @path). */
-void reply_new_entry(fuse_req_t req, struct node *parent, const char *name, const char *path,
-		     struct fuse_file_info *fi, int fd)
+int entry_at(int dirfd, const char *name, struct fuse_entry_param *ep)
 {
-	struct fuse_entry_param ep = {0};
-	int ret = fd >= 0 ? pc_fstat(pcfs.e, fd, &ep.attr) : pc_stat(pcfs.e, path, &ep.attr);
 	struct node *n;
+	int fd = pc_openat(pcfs.e, dirfd, name, O_PATH | O_NOFOLLOW, 0), ret;
+
+	if (fd < 0)
+		return fd;
+	ret = fd_entry(fd, ep, &n);
+	if (!ret)
+		node_put(n); /* the lookup stays, for the kernel to forget */
+	return ret;
+}
+
+void reply_fd_entry(fuse_req_t req, int fd)
+{
+	struct fuse_entry_param ep;
+	struct node *n;
+	int ret = fd_entry(fd, &ep, &n);
 
 	if (ret) {
 		reply_err(req, ret);
 		return;
 	}
-	n = node_lookup_add(parent, name, ep.attr.st_ino);
-	if (!n) {
-		reply_err(req, -ENOMEM);
-		return;
-	}
-	ep.ino = node_id(n);
-	ep.generation = 1;
-	ep.attr_timeout = 0;	/* stat always asks: the engine's size and times */
-	ep.entry_timeout = 1.0; /* names change only through this kernel */
-	if (fi) {
-		struct fh *h = (struct fh *)(uintptr_t)fi->fh;
-		h->n = n;
-		node_add_fd(n, h->fd);
-		if (h->cached)
-			node_set_cached(n);
-		if (fuse_reply_create(req, &ep, fi)) {
-			node_forget(n, 1);
-		}
-		return;
-	}
 	if (fuse_reply_entry(req, &ep))
-		node_forget(n, 1);
-}
-
-/* A change to @n's file in [off, off+len) (len 0: to EOF) made through
- * node @self's kernel inode (NULL: through none): every other cached node
- * of the file (hard links are separate kernel inodes) is marked stale - its
- * next open drops its pages - and gets an invalidation queued for the fds
- * already open on it. @self's kernel cache saw the change itself: its own
- * write-through updated the pages, its truncate and punch dropped them, and
- * its O_DIRECT writes invalidate the range. The direct_io mode has no kernel
- * page cache: nothing to do. */
-static void inval_ino(uint64_t ino, struct node *self, int64_t off, int64_t len)
-{
-	uint64_t ids[64];
-	int k;
-
-	if (!pcfs.mmap_mode)
-		return;
-	k = node_aliases(ino, self, ids, 64);
-	for (int i = 0; i < k; i++)
-		notify_inval(ids[i], off, len);
-}
-
-static void inval_aliases(struct node *n, struct node *self, int64_t off, int64_t len)
-{
-	inval_ino(node_ino(n), self, off, len);
+		node_forget(ep.ino, 1);
+	node_put(n);
 }
 
 /* Keeps the largest request size seen (statistics). */
@@ -207,19 +183,24 @@ static void note_size(uint64_t *largest, size_t size)
 		;
 }
 
-/* ---- lookups and attributes ---- */
+/* ---- lookups ---- */
 
 /* Connection setup. No writeback cache: with it the kernel keeps written
  * data past write(2) and even close(2), so an engine-side reader (or a
  * crash of the server) could miss acknowledged data. No auto_inval_data:
  * with attributes never cached (timeout 0) it costs a GETATTR per read(2);
- * every change behind a node's kernel cache is invalidated explicitly
- * (inval_aliases). Requests up to 1 MiB (max_write; libfuse derives
- * max_pages from it) and 1 MiB readahead. The server kills S_ISUID/S_ISGID
- * itself (HANDLE_KILLPRIV): the kernel's fallback for servers that don't
- * clears S_ISGID only when group-executable. Splice: libfuse 3.14 splices
- * a reply only from an fd-backed buffer, and the engine's data are in
- * memory, so replies are written (one copy either way). */
+ * nothing changes a file behind its kernel inode (one node per inode).
+ * Requests up to 1 MiB (max_write; libfuse derives max_pages from it) and
+ * 1 MiB readahead. The server kills S_ISUID/S_ISGID itself
+ * (HANDLE_KILLPRIV): the kernel's fallback for servers that don't clears
+ * S_ISGID only when group-executable. Export support (lookups of "." and
+ * "..") with node ids that are the store's inode numbers (export_ids), so
+ * that a file handle outlives the mount. POSIX ACLs: the kernel checks them
+ * (with default_permissions) and leaves the umask to the server
+ * (DONT_MASK), which applies it or the directory's default ACL. Splice:
+ * libfuse 3.14 splices a reply only from an fd-backed buffer, and the
+ * engine's data are in memory, so replies are written (one copy either
+ * way). */
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
@@ -232,15 +213,63 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV;
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
 		conn->want |= FUSE_CAP_ASYNC_READ;
+	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
+		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
+	pcfs.posix_acl = false;
+	if (!pcfs.test_no_acl && (conn->capable & FUSE_CAP_POSIX_ACL) &&
+	    (conn->capable & FUSE_CAP_DONT_MASK)) {
+		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
+		pcfs.posix_acl = true;
+	}
 	conn->max_write = PCFS_MAX_IO;
 	conn->max_readahead = PCFS_MAX_IO;
 	pcfs.max_write = conn->max_write;
 }
 
+/* An object reached by a file handle (LOOKUP(id, ".")) is stale once it
+ * has no name left, as a handle of a deleted file is on Linux file systems
+ * (ext4, tmpfs), even while the server still knows its node. */
+static int by_handle_fd(int fd)
+{
+	struct stat st;
+
+	if (fd < 0)
+		return fd;
+	if (pc_fstatat(pcfs.e, fd, "", &st, AT_EMPTY_PATH) || !st.st_nlink) {
+		pc_close(pcfs.e, fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
+/* LOOKUP(nodeid, ".") (export support): the kernel decodes a file handle
+ * whose inode it no longer has, typically after a remount: the object the
+ * node id names, opened from the store's handle, which the store rebuilds
+ * from the inode number alone (the kernel compares the generation). */
+static void lookup_by_id(fuse_req_t req, fuse_ino_t ino)
+{
+	struct pc_file_handle h = {.handle_bytes = sizeof(uint64_t),
+				   .handle_type = PC_HANDLE_INO_GEN};
+	uint64_t sino = node_id_to_ino(ino);
+	int fd;
+
+	if (!pcfs.export_ids) {
+		reply_err(req, -ESTALE);
+		return;
+	}
+	memcpy(h.f_handle, &sino, sizeof(sino));
+	fd = by_handle_fd(pc_open_by_handle_at(pcfs.e, &h, O_PATH));
+	if (fd < 0) {
+		reply_err(req, fd == -ESTALE || fd == -ENOENT ? -ESTALE : fd);
+		return;
+	}
+	reply_fd_entry(req, fd);
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	char path[NODES_PATH_MAX];
-	int ret;
+	struct node *p;
+	int fd;
 
 	count_req();
 	if (parent == 1 && !strcmp(name, PCFS_STATS_NAME)) {
@@ -249,18 +278,31 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &ep);
 		return;
 	}
-	ret = node_child_path(node_of(parent), name, path, sizeof(path));
-	if (ret) {
-		reply_err(req, ret);
+	p = parent == PCFS_STATS_NODEID ? NULL : node_get(parent);
+	if (!p) {
+		if (!strcmp(name, ".") && parent != PCFS_STATS_NODEID)
+			lookup_by_id(req, parent);
+		else
+			reply_err(req, parent == PCFS_STATS_NODEID ? -ENOTDIR : -ESTALE);
 		return;
 	}
-	reply_new_entry(req, node_of(parent), name, path, NULL, -1);
+	/* "." and ".." come only with export support: "." is the node itself
+	 * (of any type), ".." its directory's parent (the walk knows it) */
+	if (!strcmp(name, "."))
+		fd = by_handle_fd(pc_reopen(pcfs.e, node_fd(p), O_PATH));
+	else
+		fd = pc_openat(pcfs.e, node_fd(p), name, O_PATH | O_NOFOLLOW, 0);
+	node_put(p);
+	if (fd < 0)
+		reply_err(req, fd);
+	else
+		reply_fd_entry(req, fd);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
 	if (ino != PCFS_STATS_NODEID)
-		node_forget(node_of(ino), nlookup);
+		node_forget(ino, nlookup);
 	fuse_reply_none(req);
 }
 
@@ -268,112 +310,8 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 {
 	for (size_t i = 0; i < count; i++)
 		if (forgets[i].ino != PCFS_STATS_NODEID)
-			node_forget(node_of(forgets[i].ino), forgets[i].nlookup);
+			node_forget(forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
-}
-
-static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct stat st;
-	int ret;
-
-	count_req();
-	if (ino == PCFS_STATS_NODEID) {
-		stats_attr(&st);
-		fuse_reply_attr(req, &st, 0);
-		return;
-	}
-	ret = node_stat(node_of(ino), fi, &st);
-	if (ret)
-		reply_err(req, ret);
-	else
-		fuse_reply_attr(req, &st, 0);
-}
-
-static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-		       struct fuse_file_info *fi)
-{
-	struct node *n = node_of(ino);
-	char path[NODES_PATH_MAX];
-	struct stat st;
-	int ret;
-
-	count_req();
-	if (ino == PCFS_STATS_NODEID) {
-		reply_err(req, -EPERM);
-		return;
-	}
-	ret = node_path(n, path, sizeof(path));
-	if (ret && !(ret == -ENOENT && fi && fi->fh && to_set == FUSE_SET_ATTR_SIZE))
-		goto out;
-	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
-		mode_t kill = 0;
-		if (!(to_set & FUSE_SET_ATTR_MODE) && !pc_stat(pcfs.e, path, &st))
-			kill = privs_to_kill(req, &st, true);
-		ret =
-		    pc_chown(pcfs.e, path, (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1,
-			     (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1);
-		if (!ret && kill)
-			ret = pc_chmod(pcfs.e, path, st.st_mode & 07777 & ~kill);
-		if (ret)
-			goto out;
-	}
-	if (to_set & FUSE_SET_ATTR_MODE) {
-		ret = pc_chmod(pcfs.e, path, attr->st_mode & 07777);
-		if (ret)
-			goto out;
-	}
-	if (to_set & FUSE_SET_ATTR_SIZE) {
-		struct fh *h = fi ? (struct fh *)(uintptr_t)fi->fh : NULL;
-		ret = h ? pc_ftruncate(pcfs.e, h->fd, attr->st_size)
-			: pc_truncate(pcfs.e, path, attr->st_size);
-		if (ret == -EINVAL && h) /* fh not open for writing: by path */
-			ret = pc_truncate(pcfs.e, path, attr->st_size);
-		if (ret)
-			goto out;
-		kill_privs(req, n, h ? h->fd : -1);
-		inval_aliases(n, n, attr->st_size, 0);
-	}
-	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
-		struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_OMIT}};
-		if (to_set & FUSE_SET_ATTR_ATIME_NOW)
-			ts[0].tv_nsec = UTIME_NOW;
-		else if (to_set & FUSE_SET_ATTR_ATIME)
-			ts[0] = attr->st_atim;
-		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
-			ts[1].tv_nsec = UTIME_NOW;
-		else if (to_set & FUSE_SET_ATTR_MTIME)
-			ts[1] = attr->st_mtim;
-		ret = pc_utimens(pcfs.e, path, ts);
-		if (ret)
-			goto out;
-	}
-	ret = node_stat(n, fi, &st);
-out:
-	if (ret)
-		reply_err(req, ret);
-	else
-		fuse_reply_attr(req, &st, 0);
-}
-
-static void op_readlink(fuse_req_t req, fuse_ino_t ino)
-{
-	char path[NODES_PATH_MAX], buf[PATH_MAX + 1];
-	int ret = node_path(node_of(ino), path, sizeof(path));
-	ssize_t n;
-
-	count_req();
-	if (ret) {
-		reply_err(req, ret);
-		return;
-	}
-	n = pc_readlink(pcfs.e, path, buf, sizeof(buf) - 1);
-	if (n < 0) {
-		reply_err(req, (int)n);
-		return;
-	}
-	buf[n] = '\0';
-	fuse_reply_readlink(req, buf);
 }
 
 /* ---- files ---- */
@@ -383,164 +321,197 @@ static int engine_flags(int flags)
 	return flags & (O_ACCMODE | O_APPEND | O_TRUNC | O_CREAT | O_EXCL);
 }
 
-static struct fh *new_fh(int fd, int flags)
+/* A handle for engine fd @fd of node @n (whose reference it takes). */
+static struct fh *new_fh(int fd, struct node *n)
 {
 	struct fh *h = calloc(1, sizeof(*h));
 
 	if (!h)
 		return NULL;
-	(void)flags;
 	h->fd = fd;
 	h->dfd = -1;
+	h->n = n;
 	handle_add(&h->h, free_plain);
-	h->cached = pcfs.mmap_mode; /* O_DIRECT opens too: they can be mapped */
 	return h;
 }
 
-/* Cached mode: the kernel keeps the node's pages at open (keep_cache)
- * unless the file changed behind them since the last open (node stale);
- * then it drops them. A create (@n NULL) drops them: a new kernel inode
- * has none, an existing one may be stale. PC_FUSE_KEEP_STALE=1 (tests)
- * keeps them always, so that the hazard shows. */
-static void set_open_flags(struct fh *h, struct node *n, struct fuse_file_info *fi)
+static void free_fh(struct fh *h)
+{
+	if (h->dfd >= 0)
+		pc_close(pcfs.e, h->dfd);
+	handle_del(&h->h);
+	if (h->n)
+		node_put(h->n);
+	free(h);
+}
+
+/* Cached mode: the kernel keeps the inode's pages across opens: they are
+ * coherent (every change came through that kernel inode). */
+static void set_open_flags(struct fh *h, struct fuse_file_info *fi)
 {
 	fi->fh = (uint64_t)(uintptr_t)h;
-	fi->direct_io = !h->cached;
-	fi->keep_cache = 0;
-	if (h->cached && n)
-		fi->keep_cache = !node_take_stale(n) || pcfs.test_keep_stale;
+	fi->direct_io = !pcfs.mmap_mode;
+	fi->keep_cache = pcfs.mmap_mode;
 }
 
 /* For a caller's O_DIRECT open: a second engine fd with O_DIRECT, used for
  * requests aligned to DIO_ALIGN (others take the buffered path, since the
  * kernel forwards O_DIRECT requests at any alignment). */
-static void open_direct(struct fh *h, const char *path, int flags)
+static void open_direct(struct fh *h, int flags)
 {
 	if (!(flags & O_DIRECT))
 		return;
-	h->dfd = pc_open(pcfs.e, path, (flags & (O_ACCMODE | O_APPEND)) | O_DIRECT, 0);
+	h->dfd = pc_reopen(pcfs.e, h->fd, (flags & (O_ACCMODE | O_APPEND)) | O_DIRECT);
 	if (h->dfd < 0)
 		h->dfd = -1;
 }
 
-static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void open_stats(fuse_req_t req, struct fuse_file_info *fi)
 {
-	char path[NODES_PATH_MAX];
-	struct node *n = node_of(ino);
-	struct fh *h;
-	int ret, fd;
-
-	count_req();
-	if (ino == PCFS_STATS_NODEID) {
-		if ((fi->flags & O_ACCMODE) != O_RDONLY) {
-			reply_err(req, -EACCES);
-			return;
-		}
-		struct stats_fh *sf = malloc(sizeof(*sf));
-		if (!sf) {
-			reply_err(req, -ENOMEM);
-			return;
-		}
-		pcfs_stats_text(sf->text, sizeof(sf->text));
-		handle_add(&sf->h, free_plain);
-		fi->fh = (uint64_t)(uintptr_t)sf;
-		fi->direct_io = 1;
-		fuse_reply_open(req, fi);
+	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+		reply_err(req, -EACCES);
 		return;
 	}
-	ret = node_path(n, path, sizeof(path));
-	if (ret) {
-		reply_err(req, ret);
-		return;
-	}
-	fd = pc_open(pcfs.e, path, engine_flags(fi->flags) & ~(O_CREAT | O_EXCL), 0);
-	if (fd < 0) {
-		reply_err(req, fd);
-		return;
-	}
-	h = new_fh(fd, fi->flags);
-	if (!h) {
-		pc_close(pcfs.e, fd);
+	struct stats_fh *sf = malloc(sizeof(*sf));
+	if (!sf) {
 		reply_err(req, -ENOMEM);
 		return;
 	}
-	h->n = n;
-	open_direct(h, path, fi->flags);
-	node_add_fd(n, fd);
-	if (h->cached)
-		node_set_cached(n);
-	if (fi->flags & O_TRUNC) {
-		kill_privs(req, n, fd);
-		inval_aliases(n, n, 0, 0);
+	pcfs_stats_text(sf->text, sizeof(sf->text));
+	handle_add(&sf->h, free_plain);
+	fi->fh = (uint64_t)(uintptr_t)sf;
+	fi->direct_io = 1;
+	fuse_reply_open(req, fi);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct node *n;
+	struct fh *h;
+	int fd;
+
+	count_req();
+	if (ino == PCFS_STATS_NODEID) {
+		open_stats(req, fi);
+		return;
 	}
-	set_open_flags(h, n, fi);
-	if (fuse_reply_open(req, fi)) {
-		if (h->cached && !fi->keep_cache)
-			node_set_stale(n); /* the kernel never dropped its pages */
-		node_del_fd(n, fd);
-		if (h->dfd >= 0)
-			pc_close(pcfs.e, h->dfd);
+	n = req_node(req, ino);
+	if (!n)
+		return;
+	fd = node_open(n, engine_flags(fi->flags) & ~(O_CREAT | O_EXCL));
+	if (fd < 0) {
+		node_put(n);
+		reply_err(req, fd);
+		return;
+	}
+	h = new_fh(fd, n);
+	if (!h) {
 		pc_close(pcfs.e, fd);
-		handle_del(&h->h);
-		free(h);
+		node_put(n);
+		reply_err(req, -ENOMEM);
+		return;
 	}
+	open_direct(h, fi->flags);
+	if (fi->flags & O_TRUNC)
+		kill_privs(req, n, fd);
+	set_open_flags(h, fi);
+	if (fuse_reply_open(req, fi)) {
+		pc_close(pcfs.e, fd);
+		free_fh(h);
+	}
+}
+
+/* The kernel asks to create only after a lookup found no such name, but
+ * another request may have created it since: then this is an open of the
+ * existing file, which keeps its owner (and is not unlinked on failure),
+ * checked against its own mode bits first (the kernel checked only the
+ * directory); with O_TRUNC it is truncated. @pfd: the name's O_PATH fd.
+ * Returns the open fd or -errno. */
+static int open_existing(fuse_req_t req, int pfd, int flags)
+{
+	struct stat st;
+	int ret = pc_fstatat(pcfs.e, pfd, "", &st, AT_EMPTY_PATH);
+
+	if (!ret)
+		ret = may_open_existing(req, &st, flags);
+	if (!ret)
+		ret = pc_reopen(pcfs.e, pfd, engine_flags(flags) & ~(O_CREAT | O_EXCL));
+	if (ret >= 0 && (flags & O_TRUNC)) {
+		mode_t kill = privs_to_kill(req, &st, false);
+		if (kill)
+			pc_fchmodat(pcfs.e, pfd, "", st.st_mode & 07777 & ~kill, AT_EMPTY_PATH);
+	}
+	return ret;
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
-	char path[NODES_PATH_MAX];
+	mode_t cmode = mode & 07777;
+	struct node *p;
+	bool created = true;
 	struct fh *h;
-	int ret, fd;
+	int ret, fd, pfd;
 
 	count_req();
-	ret = node_child_path(node_of(parent), name, path, sizeof(path));
+	p = req_node(req, parent);
+	if (!p)
+		return;
+	if (pcfs.posix_acl) /* DONT_MASK: ours to apply (or the default ACL) */
+		cmode &= ~fuse_req_ctx(req)->umask;
+	fd = pc_openat(pcfs.e, node_fd(p), name, engine_flags(fi->flags) | O_CREAT | O_EXCL, cmode);
+	if (fd == -EEXIST && !(fi->flags & O_EXCL))
+		created = false;
+	else if (fd < 0)
+		goto fail;
+	pfd = pc_openat(pcfs.e, node_fd(p), name, O_PATH | O_NOFOLLOW, 0);
+	if (pfd < 0) {
+		ret = pfd;
+		goto fail_fd;
+	}
+	if (created) {
+		ret = set_owner(req, p, pfd, mode);
+	} else {
+		fd = open_existing(req, pfd, fi->flags);
+		ret = fd < 0 ? fd : 0;
+	}
+	h = ret ? NULL : new_fh(fd, NULL);
+	if (!h) {
+		pc_close(pcfs.e, pfd);
+		if (!ret)
+			ret = -ENOMEM;
+		goto fail_fd;
+	}
+	node_put(p);
+	open_direct(h, fi->flags);
+	set_open_flags(h, fi);
+	/* the entry's node reference goes to the handle */
+	struct fuse_entry_param ep;
+	struct node *n;
+	ret = fd_entry(pfd, &ep, &n);
 	if (ret) {
+		pc_close(pcfs.e, fd);
+		free_fh(h);
 		reply_err(req, ret);
 		return;
 	}
-	/* The kernel asks to create only after a lookup found no such name,
-	 * but another request may have created it since: then this is an open
-	 * of an existing file, which keeps its owner (and is not unlinked on
-	 * failure); with O_TRUNC it is truncated. */
-	bool created = true;
-	fd = pc_open(pcfs.e, path, engine_flags(fi->flags) | O_CREAT | O_EXCL, mode & 07777);
-	if (fd == -EEXIST && !(fi->flags & O_EXCL)) {
-		created = false;
-		fd = pc_open(pcfs.e, path, engine_flags(fi->flags) & ~(O_CREAT | O_TRUNC), 0);
-	}
-	if (fd < 0) {
-		reply_err(req, fd);
-		return;
-	}
-	ret = created ? set_owner(req, node_of(parent), path, false, mode) : 0;
-	if (!created) {
-		/* the kernel checked only the directory: the file's own mode
-		 * bits, before the truncate that O_TRUNC asks for */
-		struct stat st;
-		ret = pc_fstat(pcfs.e, fd, &st);
-		if (!ret)
-			ret = may_open_existing(req, &st, fi->flags);
-		if (!ret && (fi->flags & O_TRUNC))
-			ret = pc_truncate(pcfs.e, path, 0);
-		if (!ret && (fi->flags & O_TRUNC)) {
-			mode_t kill = privs_to_kill(req, &st, false);
-			if (kill)
-				pc_chmod(pcfs.e, path, st.st_mode & 07777 & ~kill);
-			inval_ino(st.st_ino, NULL, 0, 0);
-		}
-	}
-	h = ret ? NULL : new_fh(fd, fi->flags);
-	if (!h) {
+	h->n = n;
+	if (fuse_reply_create(req, &ep, fi)) {
+		node_forget(ep.ino, 1);
 		pc_close(pcfs.e, fd);
-		if (created)
-			pc_unlink(pcfs.e, path);
-		reply_err(req, ret ? ret : -ENOMEM);
-		return;
+		free_fh(h);
 	}
-	open_direct(h, path, fi->flags);
-	set_open_flags(h, NULL, fi);
-	reply_new_entry(req, node_of(parent), name, path, fi, fd);
+	return;
+
+fail_fd:
+	if (fd >= 0)
+		pc_close(pcfs.e, fd);
+	if (created && fd >= 0)
+		pc_unlinkat(pcfs.e, node_fd(p), name, 0);
+	fd = ret;
+fail:
+	node_put(p);
+	reply_err(req, fd);
 }
 
 static bool aligned(struct fh *h, size_t size, off_t off)
@@ -591,6 +562,10 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	ssize_t n;
 
 	count_req();
+	if (ino == PCFS_STATS_NODEID) {
+		reply_err(req, -EBADF);
+		return;
+	}
 	note_size(&pcfs.largest_write, size);
 	if (aligned(h, size, off)) {
 		void *abuf = NULL;
@@ -608,10 +583,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		reply_err(req, (int)n);
 		return;
 	}
-	if (n > 0) {
+	if (n > 0)
 		kill_privs(req, h->n, h->fd);
-		inval_aliases(h->n, h->n, off, n);
-	}
 	fuse_reply_write(req, (size_t)n);
 }
 
@@ -641,13 +614,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
-	if (h->n)
-		node_del_fd(h->n, h->fd);
-	if (h->dfd >= 0)
-		pc_close(pcfs.e, h->dfd);
 	int ret = pc_close(pcfs.e, h->fd);
-	handle_del(&h->h);
-	free(h);
+	free_fh(h);
 	reply_err(req, ret);
 }
 
@@ -670,22 +638,26 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	int ret;
 
 	count_req();
-	ret = pc_fallocate(pcfs.e, h->fd, mode, offset, length);
-	if (!ret) {
-		kill_privs(req, h->n, h->fd);
-		inval_aliases(h->n, h->n, offset, (mode & FALLOC_FL_KEEP_SIZE) ? length : 0);
+	if (ino == PCFS_STATS_NODEID) {
+		reply_err(req, -EBADF);
+		return;
 	}
+	ret = pc_fallocate(pcfs.e, h->fd, mode, offset, length);
+	if (!ret)
+		kill_privs(req, h->n, h->fd);
 	reply_err(req, ret);
 }
 
+/* SEEK_DATA and SEEK_HOLE (the kernel handles the others): the store's
+ * holes and data, as pc_lseek sees them (cached pages count as data). */
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		     struct fuse_file_info *fi)
 {
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
 
 	count_req();
-	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
-		reply_err(req, -EINVAL); /* the kernel handles the others */
+	if (ino == PCFS_STATS_NODEID || (whence != SEEK_DATA && whence != SEEK_HOLE)) {
+		reply_err(req, -EINVAL);
 		return;
 	}
 	off_t r = pc_lseek(pcfs.e, h->fd, off, whence);
@@ -700,9 +672,9 @@ const struct fuse_lowlevel_ops pcfs_ops = {
     .lookup = op_lookup,
     .forget = op_forget,
     .forget_multi = op_forget_multi,
-    .getattr = op_getattr,
-    .setattr = op_setattr,
-    .readlink = op_readlink,
+    .getattr = pcfs_getattr,
+    .setattr = pcfs_setattr,
+    .readlink = pcfs_readlink,
     .mknod = pcfs_mknod,
     .mkdir = pcfs_mkdir,
     .unlink = pcfs_unlink,
@@ -718,6 +690,7 @@ const struct fuse_lowlevel_ops pcfs_ops = {
     .fsync = op_fsync,
     .opendir = pcfs_opendir,
     .readdir = pcfs_readdir,
+    .readdirplus = pcfs_readdirplus,
     .releasedir = pcfs_releasedir,
     .fsyncdir = pcfs_fsyncdir,
     .statfs = pcfs_statfs,

@@ -18,8 +18,7 @@
 
 /* ---- S_ISUID / S_ISGID on data changes ---- */
 
-/* Is the request's caller in group @gid (primary or supplementary)? */
-static bool caller_in_group(fuse_req_t req, gid_t gid)
+bool caller_in_group(fuse_req_t req, gid_t gid)
 {
 	gid_t groups[64];
 	int n;
@@ -59,50 +58,64 @@ mode_t privs_to_kill(fuse_req_t req, const struct stat *st, bool chown)
 	return kill;
 }
 
-/* Clears what privs_to_kill says after a data change of @n (engine fd @fd
- * or, with @fd < 0, by path). */
+/* Clears what privs_to_kill says after a data change of @n (through its
+ * open engine fd @fd, or with @fd < 0 the node's own). */
 void kill_privs(fuse_req_t req, struct node *n, int fd)
 {
-	char path[NODES_PATH_MAX];
 	struct stat st;
 	int ret;
 
 	if (fuse_req_ctx(req)->uid == 0)
 		return;
-	ret = node_path(n, path, sizeof(path));
-	if (fd >= 0)
-		ret = pc_fstat(pcfs.e, fd, &st);
-	else if (!ret)
-		ret = pc_stat(pcfs.e, path, &st);
+	ret = fd >= 0 ? pc_fstat(pcfs.e, fd, &st)
+		      : pc_fstatat(pcfs.e, node_fd(n), "", &st, AT_EMPTY_PATH);
 	if (ret)
 		return;
 	mode_t kill = privs_to_kill(req, &st, false);
-	if (kill && !node_path(n, path, sizeof(path)))
-		pc_chmod(pcfs.e, path, st.st_mode & 07777 & ~kill);
+	if (kill)
+		pc_fchmodat(pcfs.e, node_fd(n), "", st.st_mode & 07777 & ~kill, AT_EMPTY_PATH);
 }
 
 /* ---- ownership of new objects ---- */
 
-/* Gives the new object @path the caller's uid and gid, or the parent's
- * group under a setgid directory (and, for a directory, the bit). */
-int set_owner(fuse_req_t req, struct node *parent, const char *path, bool dir, mode_t mode)
+int set_owner(fuse_req_t req, struct node *parent, int fd, mode_t mode)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	char ppath[NODES_PATH_MAX];
-	struct stat pst;
+	struct stat pst, st;
 	gid_t gid = ctx->gid;
+	mode_t want;
 	int ret;
 
-	ret = node_path(parent, ppath, sizeof(ppath));
+	ret = pc_fstatat(pcfs.e, node_fd(parent), "", &pst, AT_EMPTY_PATH);
 	if (!ret)
-		ret = pc_stat(pcfs.e, ppath, &pst);
+		ret = pc_fstatat(pcfs.e, fd, "", &st, AT_EMPTY_PATH);
 	if (ret)
 		return ret;
 	if (pst.st_mode & S_ISGID)
 		gid = pst.st_gid;
-	ret = pc_chown(pcfs.e, path, ctx->uid, gid);
-	if (!ret && dir && (pst.st_mode & S_ISGID))
-		ret = pc_chmod(pcfs.e, path, (mode & 07777) | S_ISGID);
+	want = st.st_mode & 07777;
+	/* a chown, where the store did not make it the caller's already,
+	 * may clear S_ISUID/S_ISGID (the dir store's host does): the mode is
+	 * set again below from what the create made */
+	if (st.st_uid != ctx->uid || st.st_gid != gid) {
+		ret = pc_fchownat(pcfs.e, fd, "", ctx->uid, gid, AT_EMPTY_PATH);
+		if (!ret)
+			ret = pc_fstatat(pcfs.e, fd, "", &st, AT_EMPTY_PATH);
+		if (ret)
+			return ret;
+	}
+	if (S_ISLNK(st.st_mode))
+		return 0;
+	if (pcfs.posix_acl) {
+		ret = acl_inherit(node_fd(parent), fd, (st.st_mode & S_IFMT) | (mode & 07777),
+				  ctx->umask, &want);
+		if (ret)
+			return ret;
+	}
+	if (S_ISDIR(st.st_mode) && (pst.st_mode & S_ISGID))
+		want |= S_ISGID;
+	if (want != (st.st_mode & 07777))
+		ret = pc_fchmodat(pcfs.e, fd, "", want, AT_EMPTY_PATH);
 	return ret;
 }
 

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuse_server.h - the FUSE front end of `pagecache mount`: the low-level
- * operations (fuse_ops.c), the invalidation queue (fuse_notify.c) and the
- * session driver (mount.c).
+ * operations (fuse_ops.c, fuse_namei.c, fuse_dir.c, fuse_xattr.c), the
+ * ownership rules (fuse_perm.c), POSIX ACLs (fuse_acl.c) and the session
+ * driver (mount.c). Every request works on the engine fd of its node
+ * (fuse_nodes.c) and at most one name in it.
  *
  * Locks: see docs/locking.md "FUSE". The node table has its own leaf lock;
- * the invalidation queue a leaf mutex; no lock of ours is held across an
- * engine call, a reply, or a notification.
+ * no lock of ours is held across an engine call or a reply.
  */
 #ifndef PC_TOOLS_FUSE_SERVER_H
 #define PC_TOOLS_FUSE_SERVER_H
@@ -20,30 +21,36 @@
 
 /* The hidden, read-only file in the mount's root that `pagecache stat`
  * reads: the engine's statistics as "key value" lines. */
-#define PCFS_STATS_NAME	  ".pagecache-stats"
-#define PCFS_STATS_NODEID 2
+#define PCFS_STATS_NAME ".pagecache-stats"
+/* Its node id: no store inode number (vol's are slots) and no id made by
+ * the server (a counter) comes near it. */
+#define PCFS_STATS_NODEID 0xffffffffffffff01ull
 
 struct pcfs {
 	struct pc_engine *e;
 	struct fuse_session *se;
-	/* Opens use the kernel page cache (mmap works; keep_cache unless the
-	 * file changed behind it), with invalidation: the default mode. False
-	 * with --direct-io: every read and write goes to the server. */
+	/* Opens use the kernel page cache (mmap works; keep_cache): the
+	 * default mode. False with --direct-io: every read and write goes to
+	 * the server. */
 	bool mmap_mode;
 	uid_t owner_uid; /* who mounted */
-	uint64_t root_ino;
-	uint64_t reqs;		/* atomic: requests served */
-	uint64_t notifies_sent; /* atomic */
-	/* PC_FUSE_NO_INVAL=1 (tests only): the protection off - notifications
-	 * are counted but not sent, so stale kernel pages show. */
-	bool no_inval;
-	uint64_t notifies_lost; /* atomic: no memory to queue one */
+	uint64_t reqs;	 /* atomic: requests served */
+	/* Node ids are the store's inode numbers and entries carry the store's
+	 * generation (FUSE_CAP_EXPORT_SUPPORT): the store's export handles are
+	 * PC_HANDLE_INO_GEN (vol). */
+	bool export_ids;
+	/* FUSE_CAP_POSIX_ACL was granted: the kernel checks ACLs, the server
+	 * keeps modes and ACLs in step and applies default ACLs (fuse_acl.c). */
+	bool posix_acl;
 	/* PC_FUSE_NO_FLUSH_REPORT=1 (tests only): flush answers 0 without
 	 * writing back, so a writeback error reaches no close(2). */
 	bool no_flush_report;
-	/* PC_FUSE_KEEP_STALE=1 (tests only): opens keep the kernel's pages even
-	 * of a node whose file changed behind them (the stale mark ignored). */
-	bool test_keep_stale;
+	/* PC_FUSE_NO_EXPORT=1 (tests only): server-made node ids, as on the dir
+	 * store, so a file handle goes stale at a remount. */
+	bool test_no_export;
+	/* PC_FUSE_NO_ACL=1 (tests only): FUSE_CAP_POSIX_ACL not asked for, so
+	 * the kernel enforces the mode bits alone (ACLs stored, not honoured). */
+	bool test_no_acl;
 	/* PC_FUSE_OLD_KILLPRIV=1 (tests only): writes by a caller outside the
 	 * file's group keep a non-group-executable S_ISGID (the old rule). */
 	bool test_old_killpriv;
@@ -80,28 +87,76 @@ struct handle {
 void handle_add(struct handle *h, void (*fn)(struct handle *));
 void handle_del(struct handle *h);
 
+struct node;
+
 /* Shared by the operations: count a request; reply -errno (or 0). */
 void count_req(void);
 int reply_err(fuse_req_t req, int neg);
 
+/* An open file: the engine fd, and a second one opened O_DIRECT for
+ * aligned requests on a file the caller opened O_DIRECT; a reference to
+ * its node (dropped at release, or at exit with the handle). */
+struct fh {
+	struct handle h;
+	int fd, dfd;
+	struct node *n;
+};
+
+/* fuse_attr.c */
+/* The stats file's attributes. */
+void stats_attr(struct stat *st);
+void pcfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void pcfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		  struct fuse_file_info *fi);
+void pcfs_readlink(fuse_req_t req, fuse_ino_t ino);
+
+/* fuse_ops.c: a new open file of node @n's object with @flags (the node's
+ * O_PATH fd reopened): fd >= 0 or -errno. */
+int node_open(struct node *n, int flags);
+/* The node of FUSE @ino with a reference (node_put), or NULL after
+ * replying ESTALE (a node id the server does not know) or EPERM (the
+ * stats file). */
+struct node *req_node(fuse_req_t req, fuse_ino_t ino);
+/* The entry of @name in directory fd @dirfd, its node given one more
+ * lookup (readdirplus: the kernel forgets it). 0 or -errno. */
+int entry_at(int dirfd, const char *name, struct fuse_entry_param *ep);
+/* Replies with the entry of the object of O_PATH engine fd @fd (taken:
+ * kept by the node or closed). */
+void reply_fd_entry(fuse_req_t req, int fd);
+
 /* fuse_perm.c: ownership of new objects, S_ISUID/S_ISGID on changes. */
-struct node;
-/* Gives the new object @path the caller's uid and gid, or the parent's
- * group under a setgid directory (and, for a directory, the bit). */
-int set_owner(fuse_req_t req, struct node *parent, const char *path, bool dir, mode_t mode);
+/* Gives the new object (O_PATH engine fd @fd) in @parent the caller's uid
+ * and gid, or the parent's group under a setgid directory (and, for a
+ * directory, the bit); with POSIX ACLs the parent's default ACL or the
+ * caller's umask (fuse_acl.c: the kernel leaves both to the server then).
+ * @mode: the create's mode. */
+int set_owner(fuse_req_t req, struct node *parent, int fd, mode_t mode);
 /* The bits a data change (@chown: a chown) by the request's caller clears
  * in @st's mode. */
 mode_t privs_to_kill(fuse_req_t req, const struct stat *st, bool chown);
-/* Clears them after a data change of @n (engine fd @fd, or by path). */
+/* Clears them after a data change of @n (engine fd @fd, or the node's). */
 void kill_privs(fuse_req_t req, struct node *n, int fd);
 /* May the caller open existing file @st with @flags? 0 or -EACCES. */
 int may_open_existing(fuse_req_t req, const struct stat *st, int flags);
+/* Is the request's caller in group @gid (primary or supplementary)? */
+bool caller_in_group(fuse_req_t req, gid_t gid);
 
-/* fuse_dir.c: directories, statfs, extended attributes. */
-/* fuse_ops.c: replies with the entry of child @name of @parent (whose path
- * is @path); with @fi, as the reply to a create of the open file @fd. */
-void reply_new_entry(fuse_req_t req, struct node *parent, const char *name, const char *path,
-		     struct fuse_file_info *fi, int fd);
+/* fuse_acl.c: POSIX ACLs kept in step with modes (with pcfs.posix_acl). */
+/* A new object (O_PATH engine fd @fd) in directory fd @dirfd created with
+ * @mode (type and the caller's permission bits, the umask not applied):
+ * with a default ACL on the directory, the object inherits it (as its
+ * access ACL; a directory also as its default) and *@final is @mode masked
+ * by it (posix_acl_create); without, *@final is @mode less @umask. 0 or
+ * -errno. */
+int acl_inherit(int dirfd, int fd, mode_t mode, mode_t umask, mode_t *final);
+/* After a chmod of @fd to @mode: the access ACL's mask (or group) entry
+ * follows the group bits (posix_acl_chmod). */
+int acl_chmod(int fd, mode_t mode);
+/* A "system.posix_acl_access" value about to be set on @fd (@st): the mode
+ * it implies, and whether the ACL is equivalent to the mode alone (then it
+ * is not stored: posix_acl_update_mode). 0 or -EINVAL. */
+int acl_mode_of(const void *value, size_t size, mode_t *mode, bool *equiv);
+
 /* fuse_namei.c */
 void pcfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
 void pcfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
@@ -115,9 +170,12 @@ void pcfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char 
 void pcfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void pcfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		  struct fuse_file_info *fi);
+void pcfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		      struct fuse_file_info *fi);
 void pcfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void pcfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 void pcfs_statfs(fuse_req_t req, fuse_ino_t ino);
+/* fuse_xattr.c */
 void pcfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
 		   int flags);
 void pcfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
@@ -128,14 +186,5 @@ void pcfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 int pcfs_stats_text(char *buf, size_t size);
 /* One-line summary for the foreground log. */
 void pcfs_stats_line(char *buf, size_t size);
-
-/* Invalidation queue: requests never notify the kernel themselves (it may
- * hold page locks of the inode while it waits for them); they queue, and
- * one thread sends. */
-int notify_start(void);
-void notify_stop(void);
-/* Queue "drop the kernel's pages of nodeid @id in [off, off+len)" (len 0:
- * to EOF, off -1: attributes only). Never blocks on the kernel. */
-void notify_inval(uint64_t id, int64_t off, int64_t len);
 
 #endif

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,14 +54,14 @@ int pcfs_stats_text(char *buf, size_t size)
 	    "\nhits %" PRIu64 "\nmisses %" PRIu64 "\nreadahead_pages %" PRIu64
 	    "\nwritten_back_pages %" PRIu64 "\nreclaimed_pages %" PRIu64
 	    "\nthrottled_writes %" PRIu64 "\nwrite_retries %" PRIu64 "\nlock_contended %" PRIu64
-	    "\nlock_wait_ns %" PRIu64 "\nfuse_requests %" PRIu64 "\nfuse_invalidations %" PRIu64
-	    "\nmmap_mode %d\nstore_commits %" PRIu64 "\nperiodic_commits %" PRIu64
-	    "\nperiodic_checks %" PRIu64 "\nmax_write %u\nlargest_read %" PRIu64
-	    "\nlargest_write %" PRIu64 "\n",
+	    "\nlock_wait_ns %" PRIu64 "\nfuse_requests %" PRIu64 "\nfuse_nodes %" PRIu64
+	    "\nexport_ids %d\nposix_acl %d\nmmap_mode %d\nstore_commits %" PRIu64
+	    "\nperiodic_commits %" PRIu64 "\nperiodic_checks %" PRIu64
+	    "\nmax_write %u\nlargest_read %" PRIu64 "\nlargest_write %" PRIu64 "\n",
 	    s.cached_pages, s.dirty_pages, s.writeback_pages, s.hits, s.misses, s.readahead_pages,
 	    s.written_back_pages, s.reclaimed_pages, s.throttled_writes, s.write_retries,
 	    s.lock_contended, s.lock_wait_ns, __atomic_load_n(&pcfs.reqs, __ATOMIC_RELAXED),
-	    __atomic_load_n(&pcfs.notifies_sent, __ATOMIC_RELAXED), pcfs.mmap_mode, s.store_commits,
+	    nodes_count(), pcfs.export_ids, pcfs.posix_acl, pcfs.mmap_mode, s.store_commits,
 	    s.periodic_commits, s.periodic_checks, pcfs.max_write,
 	    __atomic_load_n(&pcfs.largest_read, __ATOMIC_RELAXED),
 	    __atomic_load_n(&pcfs.largest_write, __ATOMIC_RELAXED));
@@ -171,6 +172,19 @@ static bool env_on(const char *name)
 	return v && !strcmp(v, "1");
 }
 #endif
+
+/* Every node holds an engine fd, and on the dir store a host fd: as many
+ * as the kernel has inodes of the mount. Raise the soft limit of open files
+ * to the hard one (as libfuse's passthrough does). */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
 
 /* pc_engine_close_report: one line per file whose data was lost. */
 static void note_unwritten(void *arg, const char *path, int err)
@@ -349,8 +363,8 @@ int cmd_mount(int argc, char **argv)
 #ifdef PC_TEST_SWITCHES
 	/* each turns a protection off, so that tests/fuse shows the loss it
 	 * prevents; only pagecache-test reads them */
-	pcfs.no_inval = env_on("PC_FUSE_NO_INVAL");
-	pcfs.test_keep_stale = env_on("PC_FUSE_KEEP_STALE");
+	pcfs.test_no_export = env_on("PC_FUSE_NO_EXPORT");
+	pcfs.test_no_acl = env_on("PC_FUSE_NO_ACL");
 	pcfs.test_old_killpriv = env_on("PC_FUSE_OLD_KILLPRIV");
 	pcfs.no_flush_report = env_on("PC_FUSE_NO_FLUSH_REPORT");
 	mount_test_keep_sigint = env_on("PC_MOUNT_TEST_KEEP_SIGINT");
@@ -375,18 +389,25 @@ int cmd_mount(int argc, char **argv)
 	if (fail && atoi(fail) > 0)
 		store_inject_fail(pc_engine_store(pcfs.e), STORE_OP_WRITE, 1, atoi(fail), true);
 #endif
-	struct stat rst;
-	ret = pc_stat(pcfs.e, "", &rst);
+	/* Export ids where the store's handles are an inode number and a
+	 * generation (vol): node ids survive a remount. */
+	struct pc_file_handle fh = {.handle_bytes = PC_HANDLE_MAX};
+	pcfs.export_ids = !pcfs.test_no_export &&
+			  !pc_name_to_handle_at(pcfs.e, PC_AT_ROOT, "/", &fh, 0) &&
+			  fh.handle_type == PC_HANDLE_INO_GEN;
+	ret = nodes_init(pcfs.e, pcfs.export_ids);
 	if (ret) {
 		fprintf(stderr, "pagecache mount: root: %s\n", strerror(-ret));
 		goto out_engine;
 	}
-	pcfs.root_ino = rst.st_ino;
 	pcfs.owner_uid = getuid();
-	nodes_init(rst.st_ino);
+	raise_nofile();
 
+	/* root's mount is one as a block device's is: every user (allow_other),
+	 * device nodes and set-id programs working (dev, suid; libfuse's
+	 * default is nodev,nosuid, and -o can ask for them again) */
 	snprintf(opts, sizeof(opts), "default_permissions,fsname=%s,subtype=pagecache%s%s%s",
-		 dir ? dir : image, getuid() == 0 ? ",allow_other" : "", extra ? "," : "",
+		 dir ? dir : image, getuid() == 0 ? ",allow_other,dev,suid" : "", extra ? "," : "",
 		 extra ? extra : "");
 	char *fargv[] = {argv[0], (char *)"-o", opts, NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(3, fargv);
@@ -420,10 +441,6 @@ int cmd_mount(int argc, char **argv)
 			mnt);
 		goto out_signals;
 	}
-	if (notify_start()) {
-		fprintf(stderr, "pagecache mount: cannot start the notifier thread\n");
-		goto out_unmount;
-	}
 	pthread_t st;
 	bool st_running = stats_interval && !pthread_create(&st, NULL, stats_thread, NULL);
 	fprintf(stderr, "pagecache: %s mounted on %s (%s, %s); Ctrl-C unmounts\n",
@@ -444,9 +461,7 @@ int cmd_mount(int argc, char **argv)
 		pthread_mutex_unlock(&stats_lock);
 		pthread_join(st, NULL);
 	}
-	notify_stop();
 	pcfs_free_handles();
-out_unmount:
 	fuse_session_unmount(pcfs.se);
 out_signals:
 	fuse_remove_signal_handlers(pcfs.se);

@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * attr.c - the path calls a file system front end needs beyond namei.c:
- * pc_link, pc_symlink, pc_readlink, pc_chmod, pc_chown, pc_utimens,
- * pc_truncate and pc_statfs. The store does the namespace work; the page
- * cache is involved where data or its timestamps are: pc_truncate goes
- * through do_truncate (H1 protocol) on the file's inode, and pc_utimens
- * writes the file's dirty pages back first and forgets the engine-side
- * times, so that writeback does not overwrite times set explicitly.
+ * attr.c - attributes: pc_truncate (through the cache: do_truncate, the H1
+ * protocol, on the file's inode), pc_statfs, pc_fstat (any fd, O_PATH ones
+ * too), and the attribute setters on a node: pc_fchmodat, pc_fchownat,
+ * pc_utimensat and the fd forms pc_fchmod, pc_fchown, pc_futimens, which
+ * work on an object with no name left. Times set on a regular file write
+ * its dirty pages back first and forget the engine-side times, so that
+ * writeback does not overwrite times set explicitly. The path calls
+ * (pc_chmod, ...) wrap the *at() forms in namei.c.
  *
  * Locks: none held across store calls; pc_truncate takes i_rwsem exclusive
- * through pc_ftruncate, pc_utimens none (filemap_write_and_wait_range).
+ * through pc_ftruncate; the time setters none (filemap_write_and_wait_range),
+ * inode_hash_lock (leaf) inside iget_store when they open the node.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,118 +19,6 @@
 #include <sys/statvfs.h>
 
 #include "api/engine.h"
-
-int pc_link(struct pc_engine *e, const char *from, const char *to)
-{
-	ENGINE_ENTER(e);
-	if (!e)
-		return -EINVAL;
-	if (!from || !to)
-		return -EFAULT;
-	return store_link(e->store, from, to);
-}
-
-int pc_symlink(struct pc_engine *e, const char *target, const char *path)
-{
-	ENGINE_ENTER(e);
-	if (!e)
-		return -EINVAL;
-	if (!target || !path)
-		return -EFAULT;
-	return store_symlink(e->store, target, path);
-}
-
-ssize_t pc_readlink(struct pc_engine *e, const char *path, char *buf, size_t size)
-{
-	ENGINE_ENTER(e);
-	if (!e)
-		return -EINVAL;
-	if (!path || (!buf && size))
-		return -EFAULT;
-	return store_readlink(e->store, path, buf, size);
-}
-
-int pc_chmod(struct pc_engine *e, const char *path, mode_t mode)
-{
-	ENGINE_ENTER(e);
-	struct store_setattr a = {.valid = STORE_ATTR_MODE, .mode = mode & 07777};
-
-	if (!e)
-		return -EINVAL;
-	if (!path)
-		return -EFAULT;
-	return store_setattr(e->store, path, &a);
-}
-
-int pc_chown(struct pc_engine *e, const char *path, uid_t uid, gid_t gid)
-{
-	ENGINE_ENTER(e);
-	struct store_setattr a = {.uid = uid, .gid = gid};
-
-	if (!e)
-		return -EINVAL;
-	if (!path)
-		return -EFAULT;
-	if (uid != (uid_t)-1)
-		a.valid |= STORE_ATTR_UID;
-	if (gid != (gid_t)-1)
-		a.valid |= STORE_ATTR_GID;
-	return store_setattr(e->store, path, &a);
-}
-
-static bool valid_nsec(const struct timespec *t)
-{
-	return t->tv_nsec == UTIME_NOW || t->tv_nsec == UTIME_OMIT ||
-	       (t->tv_nsec >= 0 && t->tv_nsec < 1000000000);
-}
-
-int pc_utimens(struct pc_engine *e, const char *path, const struct timespec ts[2])
-{
-	ENGINE_ENTER(e);
-	struct store_setattr a = {0};
-	struct file *f = NULL;
-	struct stat st;
-	int err, fd = -1;
-
-	if (!e)
-		return -EINVAL;
-	if (!path)
-		return -EFAULT;
-	if (ts && (!valid_nsec(&ts[0]) || !valid_nsec(&ts[1])))
-		return -EINVAL;
-	a.atime.tv_nsec = a.mtime.tv_nsec = UTIME_NOW;
-	if (ts) {
-		a.atime = ts[0];
-		a.mtime = ts[1];
-	}
-	if (a.atime.tv_nsec != UTIME_OMIT)
-		a.valid |= STORE_ATTR_ATIME;
-	if (a.mtime.tv_nsec != UTIME_OMIT)
-		a.valid |= STORE_ATTR_MTIME;
-	err = store_getattr(e->store, path, &st);
-	if (err)
-		return err;
-	if (S_ISREG(st.st_mode) && (a.valid & STORE_ATTR_MTIME)) {
-		/* dirty pages written back later would move the store's mtime */
-		fd = pc_open(e, path, O_RDONLY, 0);
-		if (fd >= 0)
-			f = fdget(&e->fdt, fd);
-		if (f) {
-			err = filemap_write_and_wait_range(f->f_mapping, 0, INT64_MAX);
-			if (err)
-				goto out;
-		}
-	}
-	err = store_setattr(e->store, path, &a);
-	if (!err && f)
-		inode_clear_times(f->f_inode);
-out:
-	if (f)
-		fdput(e, f);
-	if (fd >= 0)
-		pc_close(e, fd);
-	return err;
-}
 
 int pc_truncate(struct pc_engine *e, const char *path, off_t length)
 {
@@ -157,4 +47,208 @@ int pc_statfs(struct pc_engine *e, struct statvfs *st)
 	if (!st)
 		return -EFAULT;
 	return store_statfs(e->store, st);
+}
+
+/* ---- attributes of a node (fchmodat, fchownat, utimensat, and the fd
+ * forms, which work on a file with no name left too) ---- */
+
+static bool valid_nsec(const struct timespec *t)
+{
+	return t->tv_nsec == UTIME_NOW || t->tv_nsec == UTIME_OMIT ||
+	       (t->tv_nsec >= 0 && t->tv_nsec < 1000000000);
+}
+
+/*
+ * Sets @a on node @n. Times set on a regular file: its dirty pages are
+ * written back first (writeback would move the store's mtime afterwards)
+ * and the engine-side times forgotten. @inode: the file's inode when the
+ * caller has one (an fd), else the node is opened for it.
+ */
+static int setattr_node(struct pc_engine *e, struct store_node *n, struct inode *inode,
+			const struct store_setattr *a)
+{
+	struct store_inode *si;
+	bool own = false;
+	int err;
+
+	if (S_ISREG(n->type) && (a->valid & STORE_ATTR_MTIME)) {
+		if (!inode && store_node_open(n, O_RDONLY, &si) == 0 &&
+		    iget_store(&e->itable, si, &inode) == 0)
+			own = true;
+		if (inode) {
+			err = filemap_write_and_wait_range(&inode->i_data, 0, INT64_MAX);
+			if (err)
+				goto out;
+		}
+	}
+	err = store_node_setattr(n, a);
+	if (!err && inode)
+		inode_clear_times(inode);
+out:
+	if (own)
+		iput_engine(e, inode);
+	return err;
+}
+
+/* The node of (@dirfd, @path) per @flags (AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW). */
+static int attr_lookup(struct pc_engine *e, int dirfd, const char *path, int flags,
+		       struct store_node **n)
+{
+	if (flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
+		return -EINVAL;
+	return at_lookup(e, dirfd, path, flags & AT_EMPTY_PATH, n);
+}
+
+static void chmod_attr(struct store_setattr *a, mode_t mode)
+{
+	*a = (struct store_setattr){.valid = STORE_ATTR_MODE, .mode = mode & 07777};
+}
+
+static void chown_attr(struct store_setattr *a, uid_t uid, gid_t gid)
+{
+	*a = (struct store_setattr){.uid = uid, .gid = gid};
+	if (uid != (uid_t)-1)
+		a->valid |= STORE_ATTR_UID;
+	if (gid != (gid_t)-1)
+		a->valid |= STORE_ATTR_GID;
+}
+
+static int utimens_attr(struct store_setattr *a, const struct timespec ts[2])
+{
+	if (ts && (!valid_nsec(&ts[0]) || !valid_nsec(&ts[1])))
+		return -EINVAL;
+	*a = (struct store_setattr){0};
+	a->atime.tv_nsec = a->mtime.tv_nsec = UTIME_NOW;
+	if (ts) {
+		a->atime = ts[0];
+		a->mtime = ts[1];
+	}
+	if (a->atime.tv_nsec != UTIME_OMIT)
+		a->valid |= STORE_ATTR_ATIME;
+	if (a->mtime.tv_nsec != UTIME_OMIT)
+		a->valid |= STORE_ATTR_MTIME;
+	return 0;
+}
+
+static int setattr_at(struct pc_engine *e, int dirfd, const char *path, int flags,
+		      const struct store_setattr *a)
+{
+	struct store_node *n;
+	int err = attr_lookup(e, dirfd, path, flags, &n);
+
+	if (err)
+		return err;
+	err = setattr_node(e, n, NULL, a);
+	store_node_put(n);
+	return err;
+}
+
+static int setattr_fd(struct pc_engine *e, int fd, const struct store_setattr *a)
+{
+	struct file *f;
+	int err;
+
+	f = fdget_raw(&e->fdt, fd);
+	if (!f)
+		return -EBADF;
+	err = setattr_node(e, f->f_node, f->f_inode, a);
+	fdput(e, f);
+	return err;
+}
+
+int pc_fchmodat(struct pc_engine *e, int dirfd, const char *path, mode_t mode, int flags)
+{
+	ENGINE_ENTER(e);
+	struct store_setattr a;
+
+	if (!e)
+		return -EINVAL;
+	chmod_attr(&a, mode);
+	return setattr_at(e, dirfd, path, flags, &a);
+}
+
+int pc_fchownat(struct pc_engine *e, int dirfd, const char *path, uid_t uid, gid_t gid, int flags)
+{
+	ENGINE_ENTER(e);
+	struct store_setattr a;
+
+	if (!e)
+		return -EINVAL;
+	chown_attr(&a, uid, gid);
+	return setattr_at(e, dirfd, path, flags, &a);
+}
+
+int pc_utimensat(struct pc_engine *e, int dirfd, const char *path, const struct timespec ts[2],
+		 int flags)
+{
+	ENGINE_ENTER(e);
+	struct store_setattr a;
+	int err;
+
+	if (!e)
+		return -EINVAL;
+	err = utimens_attr(&a, ts);
+	return err ? err : setattr_at(e, dirfd, path, flags, &a);
+}
+
+int pc_fchmod(struct pc_engine *e, int fd, mode_t mode)
+{
+	ENGINE_ENTER(e);
+	struct store_setattr a;
+
+	if (!e)
+		return -EINVAL;
+	chmod_attr(&a, mode);
+	return setattr_fd(e, fd, &a);
+}
+
+int pc_fchown(struct pc_engine *e, int fd, uid_t uid, gid_t gid)
+{
+	ENGINE_ENTER(e);
+	struct store_setattr a;
+
+	if (!e)
+		return -EINVAL;
+	chown_attr(&a, uid, gid);
+	return setattr_fd(e, fd, &a);
+}
+
+int pc_futimens(struct pc_engine *e, int fd, const struct timespec ts[2])
+{
+	ENGINE_ENTER(e);
+	struct store_setattr a;
+	int err;
+
+	if (!e)
+		return -EINVAL;
+	err = utimens_attr(&a, ts);
+	return err ? err : setattr_fd(e, fd, &a);
+}
+
+/* fstat(2): any fd, O_PATH included; the object whether or not it still
+ * has a name (nlink 0 then). */
+int pc_fstat(struct pc_engine *e, int fd, struct stat *st)
+{
+	ENGINE_ENTER(e);
+	struct file *f;
+	int ret;
+
+	if (!e)
+		return -EINVAL;
+	f = fdget_raw(&e->fdt, fd);
+	if (!f)
+		return -EBADF;
+	if (!st) {
+		ret = -EFAULT;
+	} else if (f->f_inode) {
+		ret = store_fgetattr(f->f_inode->i_store, st);
+		if (!ret) {
+			st->st_size = i_size_read(f->f_mapping);
+			inode_fill_times(f->f_inode, st);
+		}
+	} else {
+		ret = inode_table_stat(&e->itable, f->f_node, st);
+	}
+	fdput(e, f);
+	return ret;
 }

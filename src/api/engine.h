@@ -17,6 +17,7 @@
 
 #include "fs/file.h"
 #include "fs/inode.h"
+#include "fs/namei.h"
 #include "kernel/mutex.h"
 #include "mm/filemap.h"
 #include "pagecache.h"
@@ -93,8 +94,30 @@ void fdtable_destroy(struct fdtable *t);
 /* Installs @f (taking over the caller's reference) in the lowest free slot.
  * Returns the fd, or -EMFILE / -ENOMEM. */
 int fd_install(struct fdtable *t, struct file *f);
-/* The file of @fd with a reference taken, or NULL (unknown, closed, < 0). */
+/* The file of @fd with a reference taken, or NULL (unknown, closed, < 0,
+ * or an O_PATH file: the calls that do I/O on an fd refuse those, EBADF). */
 struct file *fdget(struct fdtable *t, int fd);
+/* fdget that also gives O_PATH files (the kernel's fdget_raw): for the
+ * calls that only name the object (fstat, *at dirfds, attributes, dup). */
+struct file *fdget_raw(struct fdtable *t, int fd);
+
+/* ---- names (namei_at.c) ---- */
+
+/* The node a walk of @path starts from: the root for PC_AT_ROOT or a path
+ * starting with '/', else @dirfd's node (-EBADF; -ENOTDIR when @path is
+ * not empty and @dirfd is not a directory). An empty @path is -ENOENT
+ * unless @empty_ok. A new reference. */
+int at_start(struct pc_engine *e, int dirfd, const char *path, bool empty_ok,
+	     struct store_node **out);
+/* at_start then the walk: the node @path names (@empty_ok: "" names @dirfd's
+ * object itself). */
+int at_lookup(struct pc_engine *e, int dirfd, const char *path, bool empty_ok,
+	      struct store_node **out);
+/* The old path calls' contract (a path relative to the store root): 0, or
+ * -EFAULT (NULL), -EINVAL (absolute, or ".." leaving the root). */
+int root_path_check(const char *path);
+/* Installs @f (consumed) in the fd table: the fd, or -EMFILE / -ENOMEM. */
+int install_file(struct pc_engine *e, struct file *f);
 /* Empties slot @fd and returns the table's reference, or NULL. */
 struct file *fd_remove(struct fdtable *t, int fd);
 /* Empties the lowest used slot at or after *fd and returns its reference

@@ -73,7 +73,8 @@ int fd_install(struct fdtable *t, struct file *f)
 	return (int)nr;
 }
 
-struct file *fdget(struct fdtable *t, int fd)
+/* @mask: f_mode bits that make the lookup fail (FMODE_PATH for fdget). */
+static struct file *__fget(struct fdtable *t, int fd, unsigned mask)
 {
 	struct file *f = NULL;
 
@@ -82,11 +83,23 @@ struct file *fdget(struct fdtable *t, int fd)
 	mutex_lock(&t->lock);
 	if ((unsigned)fd < t->max_fds) {
 		f = t->fd[fd];
+		if (f && (f->f_mode & mask))
+			f = NULL;
 		if (f)
 			get_file(f);
 	}
 	mutex_unlock(&t->lock);
 	return f;
+}
+
+struct file *fdget(struct fdtable *t, int fd)
+{
+	return __fget(t, fd, FMODE_PATH);
+}
+
+struct file *fdget_raw(struct fdtable *t, int fd)
+{
+	return __fget(t, fd, 0);
 }
 
 struct file *fd_remove(struct fdtable *t, int fd)

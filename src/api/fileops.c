@@ -22,7 +22,7 @@ int pc_dup(struct pc_engine *e, int fd)
 
 	if (!e)
 		return -EINVAL;
-	f = fdget(&e->fdt, fd);
+	f = fdget_raw(&e->fdt, fd); /* O_PATH fds too */
 	if (!f)
 		return -EBADF;
 	nfd = fd_install(&e->fdt, f); /* takes over fdget's reference */

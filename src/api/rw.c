@@ -2,8 +2,8 @@
 /*
  * rw.c - the fd calls of the public API: read/write and their positioned
  * and vectored forms, lseek, fsync/fdatasync (of a directory too), flush,
- * ftruncate, fallocate, fadvise, fstat. Each takes a file reference (fdget) for its duration and
- * checks its arguments in the order Linux does, then calls the fs layer.
+ * ftruncate, fallocate, fadvise (fstat: attr.c). Each takes a file reference (fdget) for its
+ * duration and checks its arguments in the order Linux does, then calls the fs layer.
  *
  * Locks: none held here; the fs layer takes the inode locks it documents.
  * f_pos is read before and written after the I/O under f_pos_lock (leaf).
@@ -191,7 +191,7 @@ static int do_fsync(struct pc_engine *e, int fd, bool datasync)
 
 	FDGET(e, fd, f);
 	if (file_is_dir(f))
-		ret = vfs_fsync_dir(e->store, f);
+		ret = vfs_fsync_dir(f);
 	else
 		ret = vfs_fsync_range(f, 0, INT64_MAX, datasync);
 	fdput(e, f);
@@ -255,30 +255,6 @@ int pc_fadvise(struct pc_engine *e, int fd, off_t offset, off_t len, int advice)
 
 	FDGET(e, fd, f);
 	ret = generic_fadvise(f, offset, len, advice);
-	fdput(e, f);
-	return ret;
-}
-
-int pc_fstat(struct pc_engine *e, int fd, struct stat *st)
-{
-	ENGINE_ENTER(e);
-	struct file *f;
-	int ret;
-
-	FDGET(e, fd, f);
-	if (!st) {
-		ret = -EFAULT;
-	} else if (file_is_dir(f)) {
-		if (!dir_file_still_there(e->store, f, st))
-			*st = f->f_dir_stat; /* renamed or removed since open */
-		ret = 0;
-	} else {
-		ret = store_fgetattr(f->f_inode->i_store, st);
-		if (!ret) {
-			st->st_size = i_size_read(f->f_mapping);
-			inode_fill_times(f->f_inode, st);
-		}
-	}
 	fdput(e, f);
 	return ret;
 }

@@ -14,10 +14,12 @@
 #include "fs/file.h"
 #include "mm/errseq.h"
 #include "fs/inode.h"
+#include "fs/namei.h"
 #include "mm/fault_dio.h"
 #include "mm/internal.h"
 #include "mm/uaccess.h"
 #include "mm/vma.h"
+#include "store/dir/dir_internal.h"
 #include "store/vol/check.h"
 #include "store/vol/extmap.h"
 #include "store/vol/io.h"
@@ -53,6 +55,11 @@ const struct test_switch test_switches[] = {
     SWITCH(inode_test_no_revalidate),
     SWITCH(inode_test_evict_unseen_error),
     SWITCH(inode_test_no_forget_recheck),
+    SWITCH(namei_test_no_sgid_inherit),
+    /* store/dir */
+    SWITCH(dir_test_dotdot_escape),
+    SWITCH(dir_test_handle_any),
+    SWITCH(dir_test_handle_cold),
     /* store/vol */
     SWITCH(vol_test_commit_keep_lock),
     SWITCH(vol_test_meta_home_first),
@@ -74,15 +81,17 @@ const struct test_switch test_switches[] = {
     SWITCH(vol_extmap_test_rewrite_all),
     SWITCH(vol_test_no_itable_holes),
     SWITCH(vol_test_crc_table),
+    SWITCH(vol_test_gen_reuse),
+    SWITCH(vol_test_gen_no_limit),
+    SWITCH(vol_test_gen_small_batch),
+    SWITCH(vol_test_xattr_in_place),
+    SWITCH(vol_test_xattr_no_charge),
 };
 const size_t nr_test_switches = sizeof(test_switches) / sizeof(test_switches[0]);
 
 const struct test_knob test_knobs[] = {
-    KNOB(mm_fallback_test_vma_budget),
-    KNOB(inode_test_unused_max),
-    KNOB(vol_extmap_test_leaf_cap),
-    KNOB(vol_extmap_test_index_cap),
-    KNOB(vol_test_commit_window),
+    KNOB(mm_fallback_test_vma_budget), KNOB(inode_test_unused_max),  KNOB(vol_extmap_test_leaf_cap),
+    KNOB(vol_extmap_test_index_cap),   KNOB(vol_test_commit_window),
 };
 const size_t nr_test_knobs = sizeof(test_knobs) / sizeof(test_knobs[0]);
 

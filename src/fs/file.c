@@ -87,6 +87,7 @@ struct file *alloc_file(struct inode *inode, int flags)
 
 	if (!f)
 		return NULL;
+	f->f_node = store_node_get(inode->i_store->node);
 	f->f_inode = inode;
 	f->f_mapping = &inode->i_data;
 	f->f_wb_err = errseq_sample(&inode->i_data.wb_err);
@@ -95,26 +96,13 @@ struct file *alloc_file(struct inode *inode, int flags)
 	return f;
 }
 
-struct file *alloc_dir_file(const char *path, const struct stat *st, int flags)
+struct file *alloc_node_file(struct store_node *node, int flags, unsigned fmode)
 {
-	struct file *f = file_alloc(flags, FMODE_READ);
+	struct file *f = file_alloc(flags, fmode);
 
-	if (!f)
-		return NULL;
-	f->f_dir_stat = *st;
-	f->f_path = strdup(path);
-	if (!f->f_path) {
-		mutex_destroy(&f->f_pos_lock);
-		free(f);
-		return NULL;
-	}
+	if (f)
+		f->f_node = node;
 	return f;
-}
-
-bool dir_file_still_there(struct store *s, struct file *f, struct stat *st)
-{
-	return store_getattr(s, f->f_path, st) == 0 && S_ISDIR(st->st_mode) &&
-	       st->st_ino == f->f_dir_stat.st_ino && st->st_dev == f->f_dir_stat.st_dev;
 }
 
 int fput(struct file *f)
@@ -127,8 +115,8 @@ int fput(struct file *f)
 		locks_remove_file(f);
 		err = iput(f->f_inode);
 	}
+	store_node_put(f->f_node);
 	mutex_destroy(&f->f_pos_lock);
-	free(f->f_path);
 	free(f);
 	return err;
 }
@@ -330,11 +318,11 @@ int vfs_fsync_range(struct file *f, int64_t start, int64_t end, bool datasync)
 
 TEST_SWITCH(fsync_test_dir_noop);
 
-int vfs_fsync_dir(struct store *s, struct file *f)
+int vfs_fsync_dir(struct file *f)
 {
 	if (unlikely(fsync_test_dir_noop))
 		return 0;
-	return store_sync_dir(s, f->f_path);
+	return store_node_sync_dir(f->f_node);
 }
 
 int vfs_flush(struct file *f)

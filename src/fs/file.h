@@ -7,7 +7,9 @@
  * A file is reference counted: the engine's fd table holds one reference
  * and every call in flight on the fd holds another, so a close racing a
  * read frees the file only when the read is done (the kernel's fget/fput).
- * The last fput drops the inode (iput), which may evict it.
+ * The last fput drops the inode (iput), which may evict it, and the
+ * store node every file holds (f_node: the object the fd names, also once
+ * it has no name left).
  *
  * Locks: "f_pos_lock" (per-file leaf mutex) guards f_pos, f_wb_err and the
  * directory cookie; it is never held across I/O, a user copy or another
@@ -44,9 +46,11 @@
 
 #define FMODE_READ  0x1
 #define FMODE_WRITE 0x2
+#define FMODE_PATH  0x4 /* O_PATH: names the object, no I/O (fdget refuses it) */
 
 struct file {
-	struct inode *f_inode;		 /* NULL for a directory */
+	struct store_node *f_node;	 /* the object (a reference): every file */
+	struct inode *f_inode;		 /* regular files opened for I/O; else NULL */
 	struct address_space *f_mapping; /* &f_inode->i_data */
 	unsigned f_mode;		 /* FMODE_* */
 	int f_flags;			 /* open flags: O_APPEND, O_DIRECT, O_SYNC, ... */
@@ -55,25 +59,20 @@ struct file {
 	int64_t f_pos;			 /* files: offset; directories: readdir cookie */
 	errseq_t f_wb_err;		 /* writeback errors reported to this file so far */
 	struct file_ra_state f_ra;
-	/* Directories: the store is path-based, so a directory fd keeps its
-	 * path and the attributes it had at open; when the path no longer
-	 * names that directory (renamed, removed) fstat answers with those
-	 * and readdir finds no entries. */
-	char *f_path;
-	struct stat f_dir_stat;
 	bool f_has_locks; /* atomic: took a flock/OFD lock once (fs/locks.c) */
 };
 
 /* Regular file on @inode (the file takes over the caller's inode
- * reference); @flags: the open flags. NULL on ENOMEM. */
+ * reference and takes its own of the store node); @flags: the open flags.
+ * NULL on ENOMEM. */
 struct file *alloc_file(struct inode *inode, int flags);
-/* Directory @path (store path, copied) with its attributes @st. NULL on
- * ENOMEM. */
-struct file *alloc_dir_file(const char *path, const struct stat *st, int flags);
-/* Is the directory of @f still at its path? Fills *st with its current
- * attributes if so. */
-bool dir_file_still_there(struct store *s, struct file *f, struct stat *st);
+/* A directory (@fmode FMODE_READ) or O_PATH (FMODE_PATH) file on @node,
+ * taking over the caller's node reference. NULL on ENOMEM (the reference
+ * is then still the caller's). */
+struct file *alloc_node_file(struct store_node *node, int flags, unsigned fmode);
 
+/* A directory opened for reading. Only meaningful for files fdget gave
+ * (not O_PATH ones, which have no f_inode either). */
 static inline bool file_is_dir(const struct file *f)
 {
 	return f->f_inode == NULL;
@@ -167,9 +166,9 @@ DECLARE_TEST_SWITCH(dio_test_restart_as_efault);
  * once (errseq), syncs the store. A directory: 0 (see vfs_fsync_dir). No
  * inode lock. */
 int vfs_fsync_range(struct file *f, int64_t start, int64_t end, bool datasync);
-/* fsync of a directory file: store_sync_dir of its path, so that every
- * change of its entries so far is durable. */
-int vfs_fsync_dir(struct store *s, struct file *f);
+/* fsync of a directory file: store_node_sync_dir of its node, so that
+ * every change of its entries so far is durable. */
+int vfs_fsync_dir(struct file *f);
 /* Tests: directory fsync returns 0 and syncs nothing (the old behaviour: a
  * crash after it loses the names it was to make durable). */
 DECLARE_TEST_SWITCH(fsync_test_dir_noop);

@@ -527,7 +527,7 @@ int inode_table_evict_all(struct inode_table *t)
 	}
 }
 
-int inode_table_stat(struct inode_table *t, const char *path, struct stat *st)
+int inode_table_stat(struct inode_table *t, struct store_node *node, struct stat *st)
 {
 	for (;;) {
 		uint64_t seq = __atomic_load_n(&t->evict_seq, __ATOMIC_ACQUIRE);
@@ -535,7 +535,7 @@ int inode_table_stat(struct inode_table *t, const char *path, struct stat *st)
 		bool again;
 		int err;
 
-		err = store_getattr(t->store, path, st);
+		err = store_node_getattr(node, st);
 		if (err || !S_ISREG(st->st_mode))
 			return err;
 		mutex_lock(&t->lock);

@@ -171,10 +171,10 @@ int inode_table_evict_all(struct inode_table *t);
  * lock). The first error, or 0. The table lock (leaf) only to take the
  * references. */
 int sync_inodes(struct inode_table *t);
-/* stat(2) of a store path: the store's attributes, with the size of the
+/* stat(2) of a store node: the store's attributes, with the size of the
  * file's inode when it has one (dirty data may extend it; an inode being
  * evicted still has the right size). No lock held by the caller. */
-int inode_table_stat(struct inode_table *t, const char *path, struct stat *st);
+int inode_table_stat(struct inode_table *t, struct store_node *node, struct stat *st);
 
 static inline struct inode *mapping_inode(struct address_space *m)
 {

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * store.c - the store entry points: path normalization, argument checks
- * (O_DIRECT alignment, fallocate modes, rename flags), the validator's
- * assert_io_allowed() and fault injection, shared by every backend, then a
- * call through store->ops.
+ * store.c - the store's data entry points and what every entry point
+ * shares: argument checks (O_DIRECT alignment, fallocate modes), the
+ * validator's assert_io_allowed() and fault injection (store_enter), then a
+ * call through store->ops. The namespace entry points are in namei.c (on
+ * nodes) and path.c (walks by path).
  *
  * Locking: none. Injection state and call counters are atomics.
  */
@@ -14,9 +15,7 @@
 #include <sys/sysmacros.h>
 
 #include "kernel/lockdep.h"
-#include "store/store.h"
-
-#define STORE_PATH_MAX PATH_MAX
+#include "store/internal.h"
 
 static const char *const op_names[STORE_OP_NR + 1] = {
     [STORE_OP_OPEN] = "store open",
@@ -42,6 +41,14 @@ static const char *const op_names[STORE_OP_NR + 1] = {
     [STORE_OP_SETATTR] = "store setattr",
     [STORE_OP_RESERVE] = "store reserve",
     [STORE_OP_SYNC_DIR] = "store sync dir",
+    [STORE_OP_LOOKUP] = "store lookup",
+    [STORE_OP_CREATE] = "store create",
+    [STORE_OP_TMPFILE] = "store tmpfile",
+    [STORE_OP_GETXATTR] = "store getxattr",
+    [STORE_OP_SETXATTR] = "store setxattr",
+    [STORE_OP_LISTXATTR] = "store listxattr",
+    [STORE_OP_REMOVEXATTR] = "store removexattr",
+    [STORE_OP_HANDLE] = "store handle",
     [STORE_OP_ANY] = "store any",
 };
 
@@ -108,7 +115,7 @@ static int fail_slot(struct store_fail *f)
 }
 
 /* Every entry point starts here: validator check, count, injection. */
-static int store_enter(struct store *s, enum store_op op, struct store_inode *si, int64_t pos,
+int store_enter(struct store *s, enum store_op op, struct store_inode *si, int64_t pos,
 		       int64_t len)
 {
 	assert_io_allowed(op_names[op]);
@@ -131,221 +138,6 @@ static int store_enter(struct store *s, enum store_op op, struct store_inode *si
 		return -err;
 	}
 	return 0;
-}
-
-/* ---- paths ---- */
-
-int store_path_normalize(const char *path, char *buf, size_t size)
-{
-	size_t n = 0;
-
-	if (!path || path[0] == '/')
-		return -EINVAL;
-	if (strlen(path) >= STORE_PATH_MAX)
-		return -ENAMETOOLONG;
-	if (size == 0)
-		return -ENAMETOOLONG;
-	for (const char *p = path; *p;) {
-		while (*p == '/')
-			p++;
-		const char *e = p;
-		while (*e && *e != '/')
-			e++;
-		size_t len = (size_t)(e - p);
-		if (len == 0)
-			break;
-		if (len > NAME_MAX)
-			return -ENAMETOOLONG;
-		if (len == 1 && p[0] == '.') {
-			/* drop */
-		} else if (len == 2 && p[0] == '.' && p[1] == '.') {
-			if (n == 0)
-				return -EINVAL; /* would leave the root */
-			while (n > 0 && buf[n - 1] != '/')
-				n--;
-			if (n > 0)
-				n--; /* the separator */
-		} else {
-			if (n + (n ? 1 : 0) + len + 1 > size)
-				return -ENAMETOOLONG;
-			if (n)
-				buf[n++] = '/';
-			memcpy(buf + n, p, len);
-			n += len;
-		}
-		p = e;
-	}
-	buf[n] = '\0';
-	return 0;
-}
-
-/* Normalizes into @buf; a path that is literally "" is -ENOENT unless
- * @root_ok (where "" names the root). */
-static int norm(const char *path, char *buf, bool root_ok)
-{
-	if (path && !path[0] && !root_ok)
-		return -ENOENT;
-	return store_path_normalize(path, buf, STORE_PATH_MAX);
-}
-
-/* ---- namespace ---- */
-
-int store_open(struct store *s, const char *path, int flags, mode_t mode, struct store_inode **out)
-{
-	char p[STORE_PATH_MAX];
-	int ret = store_enter(s, STORE_OP_OPEN, NULL, 0, 0);
-
-	*out = NULL;
-	if (ret)
-		return ret;
-	if (flags & ~(O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_DIRECT | O_CLOEXEC | O_NOFOLLOW |
-		      O_LARGEFILE))
-		return -EINVAL;
-	if ((flags & O_DIRECT) && !s->dio_supported)
-		return -EINVAL;
-	ret = norm(path, p, false);
-	if (ret)
-		return ret;
-	return s->ops->open(s, p, flags, mode & 07777, out);
-}
-
-int store_create(struct store *s, const char *path, mode_t mode, struct store_inode **out)
-{
-	return store_open(s, path, O_RDWR | O_CREAT | O_EXCL, mode, out);
-}
-
-void store_release(struct store_inode *si)
-{
-	if (si)
-		si->store->ops->release(si);
-}
-
-int store_unlink(struct store *s, const char *path)
-{
-	char p[STORE_PATH_MAX];
-	int ret = store_enter(s, STORE_OP_UNLINK, NULL, 0, 0);
-	if (!ret)
-		ret = norm(path, p, false);
-	return ret ? ret : s->ops->unlink(s, p);
-}
-
-int store_rename(struct store *s, const char *from, const char *to, unsigned flags)
-{
-	char a[STORE_PATH_MAX], b[STORE_PATH_MAX];
-	int ret = store_enter(s, STORE_OP_RENAME, NULL, 0, 0);
-	if (ret)
-		return ret;
-	if ((flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) ||
-	    (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE))
-		return -EINVAL;
-	ret = norm(from, a, false);
-	if (!ret)
-		ret = norm(to, b, false);
-	return ret ? ret : s->ops->rename(s, a, b, flags);
-}
-
-int store_mkdir(struct store *s, const char *path, mode_t mode)
-{
-	char p[STORE_PATH_MAX];
-	int ret = store_enter(s, STORE_OP_MKDIR, NULL, 0, 0);
-	if (!ret)
-		ret = norm(path, p, false);
-	return ret ? ret : s->ops->mkdir(s, p, mode & 07777);
-}
-
-int store_rmdir(struct store *s, const char *path)
-{
-	char p[STORE_PATH_MAX];
-	int ret = store_enter(s, STORE_OP_RMDIR, NULL, 0, 0);
-	if (!ret)
-		ret = norm(path, p, false);
-	return ret ? ret : s->ops->rmdir(s, p);
-}
-
-int store_readdir(struct store *s, const char *path, int64_t start, store_filldir_t fill, void *ctx)
-{
-	char p[STORE_PATH_MAX];
-	int ret = store_enter(s, STORE_OP_READDIR, NULL, start, 0);
-	if (!ret && start < 0)
-		ret = -EINVAL;
-	if (!ret)
-		ret = norm(path, p, true);
-	return ret ? ret : s->ops->readdir(s, p, start, fill, ctx);
-}
-
-int store_getattr(struct store *s, const char *path, struct stat *st)
-{
-	char p[STORE_PATH_MAX];
-	int ret = store_enter(s, STORE_OP_GETATTR, NULL, 0, 0);
-	if (!ret)
-		ret = norm(path, p, true);
-	return ret ? ret : s->ops->getattr(s, p, st);
-}
-
-int store_statfs(struct store *s, struct statvfs *st)
-{
-	int ret = store_enter(s, STORE_OP_STATFS, NULL, 0, 0);
-	return ret ? ret : s->ops->statfs(s, st);
-}
-
-int store_link(struct store *s, const char *from, const char *to)
-{
-	char p[STORE_PATH_MAX], q[STORE_PATH_MAX];
-	int ret = store_enter(s, STORE_OP_LINK, NULL, 0, 0);
-	if (!ret)
-		ret = norm(from, p, false);
-	if (!ret)
-		ret = norm(to, q, false);
-	if (ret)
-		return ret;
-	return s->ops->link ? s->ops->link(s, p, q) : -EPERM;
-}
-
-int store_symlink(struct store *s, const char *target, const char *path)
-{
-	char p[STORE_PATH_MAX];
-	int ret = store_enter(s, STORE_OP_SYMLINK, NULL, 0, 0);
-	if (!ret && !target)
-		ret = -EFAULT;
-	if (!ret && !*target)
-		ret = -ENOENT;
-	if (!ret && strnlen(target, PATH_MAX) >= PATH_MAX)
-		ret = -ENAMETOOLONG;
-	if (!ret)
-		ret = norm(path, p, false);
-	if (ret)
-		return ret;
-	return s->ops->symlink ? s->ops->symlink(s, target, p) : -EPERM;
-}
-
-ssize_t store_readlink(struct store *s, const char *path, char *buf, size_t size)
-{
-	char p[STORE_PATH_MAX];
-	int ret = store_enter(s, STORE_OP_READLINK, NULL, 0, 0);
-	if (!ret && (!buf || !size))
-		ret = -EINVAL;
-	if (!ret)
-		ret = norm(path, p, true);
-	if (ret)
-		return ret;
-	return s->ops->readlink ? s->ops->readlink(s, p, buf, size) : -EINVAL;
-}
-
-int store_setattr(struct store *s, const char *path, const struct store_setattr *attr)
-{
-	const unsigned known =
-	    STORE_ATTR_MODE | STORE_ATTR_UID | STORE_ATTR_GID | STORE_ATTR_ATIME | STORE_ATTR_MTIME;
-	char p[STORE_PATH_MAX];
-	int ret = store_enter(s, STORE_OP_SETATTR, NULL, 0, 0);
-	if (!ret && (!attr || (attr->valid & ~known)))
-		ret = -EINVAL;
-	if (!ret && (attr->valid & STORE_ATTR_MODE) && (attr->mode & ~07777u))
-		ret = -EINVAL;
-	if (!ret)
-		ret = norm(path, p, true);
-	if (ret)
-		return ret;
-	return s->ops->setattr ? s->ops->setattr(s, p, attr) : -EOPNOTSUPP;
 }
 
 void store_probe_ra_hint(struct store *s, dev_t dev)
@@ -379,6 +171,17 @@ int store_close(struct store *s)
 }
 
 /* ---- data ---- */
+
+void store_release(struct store_inode *si)
+{
+	if (si) {
+		struct store_node *n = si->node;
+
+		si->store->ops->release(si);
+		if (n)
+			store_node_put(n);
+	}
+}
 
 int store_fgetattr(struct store_inode *si, struct stat *st)
 {
@@ -537,13 +340,4 @@ void store_unreserve(struct store_inode *si, int64_t pos, int64_t len)
 {
 	if (pos >= 0 && len > 0 && pos <= INT64_MAX - len && si->store->ops->unreserve)
 		si->store->ops->unreserve(si, pos, len);
-}
-
-int store_sync_dir(struct store *s, const char *path)
-{
-	char p[STORE_PATH_MAX];
-	int ret = store_enter(s, STORE_OP_SYNC_DIR, NULL, 0, 0);
-	if (!ret)
-		ret = norm(path, p, true);
-	return ret ? ret : s->ops->sync_dir(s, p);
 }

@@ -46,6 +46,7 @@
 
 struct store;
 struct store_inode;
+struct store_node;
 
 /* ---- map ---- */
 
@@ -89,6 +90,14 @@ enum store_op {
 	STORE_OP_SETATTR,
 	STORE_OP_RESERVE,
 	STORE_OP_SYNC_DIR,
+	STORE_OP_LOOKUP,
+	STORE_OP_CREATE, /* regular files, fifos, sockets, devices (mkdir: STORE_OP_MKDIR) */
+	STORE_OP_TMPFILE,
+	STORE_OP_GETXATTR,
+	STORE_OP_SETXATTR,
+	STORE_OP_LISTXATTR,
+	STORE_OP_REMOVEXATTR,
+	STORE_OP_HANDLE, /* encode and decode */
 	STORE_OP_NR,
 	STORE_OP_ANY = STORE_OP_NR, /* injection slot consulted by every op */
 };
@@ -129,6 +138,50 @@ struct store_setattr {
 	struct timespec atime, mtime;
 };
 
+/* ---- nodes ---- */
+
+/*
+ * struct store_node: a counted reference to one object of the store - a
+ * directory, regular file, symlink, fifo, socket or device node - whether or
+ * not it still has a name (an unlinked node stays usable: getattr gives
+ * nlink 0, setattr and xattrs work, a regular file's data stays readable
+ * through its store_inodes). The backend embeds it in its own object
+ * (dir: an O_PATH fd of the host object; vol: the in-memory inode). Nodes
+ * are the namespace: every store call that names something takes a
+ * directory node and one component name.
+ *
+ * A backend may hand out one node per object (vol) or one per lookup (dir);
+ * callers compare objects by (dev, ino), never by node address.
+ */
+struct store_node {
+	struct store *store;
+	uint64_t ino;  /* st_ino */
+	uint64_t dev;  /* st_dev */
+	mode_t type;   /* S_IFMT bits: fixed for the object's life */
+	unsigned refs; /* atomic; the backend's node_put frees at 0 */
+};
+
+/* Who a new object belongs to (create, symlink, tmpfile); never NULL (the
+ * path calls pass the process's euid/egid). */
+struct store_owner {
+	uid_t uid;
+	gid_t gid;
+};
+
+/* An export handle (name_to_handle_at): opaque bytes of the backend. */
+#define STORE_HANDLE_MAX 64
+struct store_handle {
+	uint32_t len;  /* bytes used in data[] */
+	uint32_t type; /* backend's kind; STORE_HANDLE_INO_GEN below is public */
+	unsigned char data[STORE_HANDLE_MAX];
+};
+/* type of a handle whose data[] is { uint64_t ino; uint64_t generation; }
+ * (vol): a FUSE front end can rebuild it from a node id and generation;
+ * with len 8 (ino alone) decode takes whatever object the inode number
+ * names now (FUSE's LOOKUP(nodeid, ".") carries no generation: the kernel
+ * compares it itself). */
+#define STORE_HANDLE_INO_GEN 1u
+
 /* ---- the backend ---- */
 
 /* readdir callback: @next is the cookie to resume after this entry; return 0
@@ -136,20 +189,83 @@ struct store_setattr {
 typedef int (*store_filldir_t)(void *ctx, const char *name, uint64_t ino, unsigned d_type,
 			       int64_t next);
 
-/* Backends see normalized paths ("" = root, no '.', '..', '//', or leading
- * '/') and checked arguments; they do not inject faults or assert. */
+/*
+ * Backends implement the namespace on nodes (struct store_node, below): one
+ * directory and one component name per call, never a path. store.c checks
+ * names (non-empty, no '/', at most NAME_MAX bytes, not "." or ".."; lookup
+ * alone accepts ".."), injects faults and asserts, then calls the backend.
+ * The path calls further down are store.c's walks over these.
+ */
 struct store_ops {
 	const char *name;
-	int (*open)(struct store *s, const char *path, int flags, mode_t mode,
-		    struct store_inode **out);
+
+	/* ---- nodes ---- */
+	/* A new reference to the root directory. */
+	int (*root)(struct store *s, struct store_node **out);
+	/* The node @name names in directory @dir (a new reference); ".." is the
+	 * parent (the root's is the root). -ENOENT, -ENOTDIR (@dir not a dir). */
+	int (*lookup)(struct store_node *dir, const char *name, struct store_node **out);
+	/* Drops a reference; the last one of a node with no name left frees
+	 * the object (and its data once no store_inode of it is open). */
+	void (*node_put)(struct store_node *n);
+	/* Creates @name in @dir: a directory (S_IFDIR), regular file, fifo,
+	 * socket, or char/block device (@rdev) per @mode's type; permission
+	 * bits as given (the caller applied the umask and the setgid-directory
+	 * rule: @owner says whose it is). -EEXIST, -ENOSPC, -EMLINK. */
+	int (*create)(struct store_node *dir, const char *name, mode_t mode, dev_t rdev,
+		      const struct store_owner *owner, struct store_node **out);
+	/* Creates symlink @name in @dir holding @target (1..4095 bytes). */
+	int (*symlink)(struct store_node *dir, const char *name, const char *target,
+		       const struct store_owner *owner, struct store_node **out);
+	/* An unnamed regular file (O_TMPFILE) on @dir's file system: nlink 0
+	 * until link() names it; freed with its last reference otherwise. */
+	int (*tmpfile)(struct store_node *dir, mode_t mode, const struct store_owner *owner,
+		       struct store_node **out);
+	/* Hard link: @name in @dir names @n (-EPERM for a directory, -EEXIST,
+	 * -ENOENT if @n has no name left and is not an O_TMPFILE file). */
+	int (*link)(struct store_node *n, struct store_node *dir, const char *name);
+	/* unlink (@rmdir false: -EISDIR for a directory) or rmdir (true:
+	 * -ENOTDIR, -ENOTEMPTY). */
+	int (*unlink)(struct store_node *dir, const char *name, bool rmdir);
+	/* rename(2)/renameat2 semantics, @flags checked by store.c. -EINVAL for
+	 * a directory moved below itself, -EXDEV never (one store). */
+	int (*rename)(struct store_node *odir, const char *oname, struct store_node *ndir,
+		      const char *nname, unsigned flags);
+	/* lstat() of the node itself (an unlinked node too: nlink 0). */
+	int (*getattr)(struct store_node *n, struct stat *st);
+	int (*setattr)(struct store_node *n, const struct store_setattr *attr);
+	ssize_t (*readlink)(struct store_node *n, char *buf, size_t size);
+	/* Lists @dir from cookie @start (0: the beginning) without "." and "..".
+	 * Cookies are stable: an entry keeps its cookie while it exists, so a
+	 * listing resumed at a cookie neither repeats nor skips the entries that
+	 * were there throughout. */
+	int (*readdir)(struct store_node *dir, int64_t start, store_filldir_t fill, void *ctx);
+	/* Opens the regular file @n for data (see store_open for @flags). */
+	int (*open)(struct store_node *n, int flags, struct store_inode **out);
+	/* Extended attributes of any node (symlinks included), as the xattr(7)
+	 * calls: get/list return the size (@size 0: only the size needed) or
+	 * -ERANGE, -ENODATA; set honours XATTR_CREATE/XATTR_REPLACE, -E2BIG
+	 * (value over 64 KiB), -ENOSPC (the node's attribute space is full).
+	 * Names carry their namespace ("user.", "trusted.", "security.",
+	 * "system.posix_acl_access", ...); the store keeps them opaquely. */
+	ssize_t (*getxattr)(struct store_node *n, const char *name, void *buf, size_t size);
+	int (*setxattr)(struct store_node *n, const char *name, const void *value, size_t size,
+			int flags);
+	ssize_t (*listxattr)(struct store_node *n, char *buf, size_t size);
+	int (*removexattr)(struct store_node *n, const char *name);
+	/* Export: a handle that names @n for as long as the object lives, and
+	 * never names another object afterwards (generation numbers), across
+	 * store close and open; decode gives a new reference or -ESTALE.
+	 * NULL where the store cannot (-EOPNOTSUPP). */
+	int (*encode_handle)(struct store_node *n, struct store_handle *h);
+	int (*decode_handle)(struct store *s, const struct store_handle *h,
+			     struct store_node **out);
+	/* fsync of directory @dir (see store_sync_dir). */
+	int (*sync_dir)(struct store_node *dir);
+	int (*statfs)(struct store *s, struct statvfs *st);
+
+	/* ---- data (struct store_inode) ---- */
 	void (*release)(struct store_inode *si);
-	int (*unlink)(struct store *s, const char *path);
-	int (*rename)(struct store *s, const char *from, const char *to, unsigned flags);
-	int (*mkdir)(struct store *s, const char *path, mode_t mode);
-	int (*rmdir)(struct store *s, const char *path);
-	int (*readdir)(struct store *s, const char *path, int64_t start, store_filldir_t fill,
-		       void *ctx);
-	int (*getattr)(struct store *s, const char *path, struct stat *st);
 	int (*fgetattr)(struct store_inode *si, struct stat *st);
 	int (*setsize)(struct store_inode *si, int64_t size);
 	int (*map)(struct store_inode *si, int64_t pos, int64_t len, struct store_map *out);
@@ -161,12 +277,6 @@ struct store_ops {
 	int (*clone_range)(struct store_inode *src, int64_t src_off, struct store_inode *dst,
 			   int64_t dst_off, int64_t len);
 	int (*sync)(struct store_inode *si, bool datasync);
-	int (*statfs)(struct store *s, struct statvfs *st);
-	int (*link)(struct store *s, const char *from, const char *to);
-	int (*symlink)(struct store *s, const char *target, const char *path);
-	ssize_t (*readlink)(struct store *s, const char *path, char *buf, size_t size);
-	int (*setattr)(struct store *s, const char *path, const struct store_setattr *attr);
-	int (*sync_dir)(struct store *s, const char *path);
 	/* Optional (NULL: the store finds space at write time, as dir does). */
 	int (*reserve)(struct store_inode *si, int64_t pos, int64_t len);
 	void (*unreserve)(struct store_inode *si, int64_t pos, int64_t len);
@@ -198,6 +308,7 @@ struct store_inode {
 	bool readonly; /* the host allowed only O_RDONLY: writes give -EBADF */
 	uint64_t ino;  /* host inode number */
 	uint64_t dev;  /* host device */
+	struct store_node *node; /* the object (a reference, set by store.c) */
 	void *private; /* the backend's */
 };
 
@@ -221,7 +332,68 @@ int store_close(struct store *s);
 /* For backends: sets s->ra_hint from the block device @dev (sysfs). */
 void store_probe_ra_hint(struct store *s, dev_t dev);
 
-/* ---- namespace ---- */
+/* ---- namespace on nodes ---- */
+
+/* Every call here: 0 / a count, or -errno. @name arguments are one
+ * component: "" -> -ENOENT, containing '/' -> -EINVAL, over NAME_MAX ->
+ * -ENAMETOOLONG, "." or ".." -> -EEXIST for creates, -EINVAL for
+ * unlink/rename sources, -ENOTEMPTY/-EBUSY as Linux for rmdir (store.c
+ * makes those checks before the backend sees the call). Nodes passed as
+ * directories that are not: -ENOTDIR. */
+int store_root(struct store *s, struct store_node **out);
+int store_lookup(struct store_node *dir, const char *name, struct store_node **out);
+static inline struct store_node *store_node_get(struct store_node *n)
+{
+	__atomic_fetch_add(&n->refs, 1, __ATOMIC_RELAXED);
+	return n;
+}
+void store_node_put(struct store_node *n);
+/* mknod(2)/mkdir(2)/creat(2) without opening: see store_ops.create. */
+int store_create_at(struct store_node *dir, const char *name, mode_t mode, dev_t rdev,
+		    const struct store_owner *owner, struct store_node **out);
+int store_symlink_at(struct store_node *dir, const char *name, const char *target,
+		     const struct store_owner *owner, struct store_node **out);
+int store_tmpfile(struct store_node *dir, mode_t mode, const struct store_owner *owner,
+		  struct store_node **out);
+int store_link_at(struct store_node *n, struct store_node *dir, const char *name);
+int store_unlink_at(struct store_node *dir, const char *name, bool rmdir);
+int store_rename_at(struct store_node *odir, const char *oname, struct store_node *ndir,
+		    const char *nname, unsigned flags);
+int store_node_getattr(struct store_node *n, struct stat *st);
+int store_node_setattr(struct store_node *n, const struct store_setattr *attr);
+ssize_t store_node_readlink(struct store_node *n, char *buf, size_t size);
+int store_node_readdir(struct store_node *dir, int64_t start, store_filldir_t fill, void *ctx);
+/* Opens regular file @n for data: @flags as store_open (O_CREAT, O_EXCL
+ * and O_TRUNC are the caller's business and ignored here). -EISDIR,
+ * -EINVAL (not regular), -ELOOP (symlink). si->node is a new reference. */
+int store_node_open(struct store_node *n, int flags, struct store_inode **out);
+ssize_t store_getxattr(struct store_node *n, const char *name, void *buf, size_t size);
+int store_setxattr(struct store_node *n, const char *name, const void *value, size_t size,
+		   int flags);
+ssize_t store_listxattr(struct store_node *n, char *buf, size_t size);
+int store_removexattr(struct store_node *n, const char *name);
+int store_encode_handle(struct store_node *n, struct store_handle *h);
+int store_decode_handle(struct store *s, const struct store_handle *h, struct store_node **out);
+int store_node_sync_dir(struct store_node *dir);
+
+/*
+ * The walk behind every path call (store.c): resolves @path (PATH_MAX at
+ * most, -ENAMETOOLONG; components NAME_MAX) from directory @start, one
+ * lookup per component, ".." going up (never above the store root), no
+ * symlink followed (one in a parent is -ELOOP, a non-directory -ENOTDIR).
+ * On success *parent is a reference to the directory holding the last
+ * component and @last (NAME_MAX + 1 bytes) its name: "" when the path names
+ * @start itself or the root ("", ".", "/"), "." or ".." kept as such when
+ * the path ends in one. *trailing_slash tells whether the path ended in
+ * '/' (or "/." ), which the caller must check against the object found.
+ * A leading '/' starts at the root.
+ */
+int store_walk_parent(struct store_node *start, const char *path, struct store_node **parent,
+		      char *last, bool *trailing_slash);
+/* The whole walk: a reference to the node @path names from @start. */
+int store_walk(struct store_node *start, const char *path, struct store_node **out);
+
+/* ---- namespace by path (walks from the root: tests and tools) ---- */
 
 /* Opens the regular file @path. @flags: O_CREAT, O_EXCL, O_TRUNC with the
  * usual meaning, O_DIRECT (fail now with -EINVAL if the store cannot do it),
@@ -342,9 +514,5 @@ const char *store_op_name(enum store_op op);
 /* Normalizes @path into @buf (see above). 0, or -EINVAL (absolute, escapes
  * the root), -ENAMETOOLONG. An empty result means the root. */
 int store_path_normalize(const char *path, char *buf, size_t size);
-
-/* dir: resolve parents with openat2(RESOLVE_BENEATH) (true, the default;
- * cleared by itself on hosts without it) or a walk of O_NOFOLLOW openat()s. */
-extern bool store_dir_use_openat2;
 
 #endif

@@ -3,7 +3,8 @@
  * model_backend.c - the backend of test_model (see model_ops.h): every call
  * goes to the engine, or with PC_MODEL_HOST to the host kernel in a temp
  * directory (errors as -errno either way), and the engine's start (random
- * options) and stop (every fd dropped from the model).
+ * options) and stop (every fd dropped from the model). Half of the calls on
+ * a path of two or more components use the *at() form (at_split).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,9 +36,69 @@ static const char *hp(const char *path)
 
 #define HR(call) API_HOST(call)
 
+/*
+ * Half of the namespace calls on a path of two or more components go
+ * through the *at() form instead: an O_PATH directory fd on the first
+ * component (host: open(O_PATH); engine: pc_open(O_PATH)) and the call
+ * relative to it with the rest, so that the model checks the *at() calls
+ * and the dirfd walk against the same expectations. When the first
+ * component is no directory the path call is made (its flags are checked
+ * before the walk: an error of the dirfd's open could come first).
+ * The model's paths have no "..", no "//" and no symlinks.
+ */
+struct at {
+	int dirfd; /* -1: the path call */
+	const char *rest;
+};
+
+static struct at at_split(const char *path)
+{
+	struct at a = {.dirfd = -1, .rest = path};
+	const char *slash = strchr(path, '/');
+	char first[NAME_MAX + 1];
+	size_t len;
+
+	if (!chance(50) || !slash || !slash[1] || slash[1] == '/' || strstr(path, ".."))
+		return a;
+	len = (size_t)(slash - path);
+	if (len == 0 || len > NAME_MAX)
+		return a;
+	memcpy(first, path, len);
+	first[len] = 0;
+	a.dirfd = host ? (int)HR(open(hp(first), O_PATH | O_DIRECTORY))
+		       : pc_open(eng, first, O_PATH | O_DIRECTORY, 0);
+	if (a.dirfd >= 0)
+		a.rest = slash + 1;
+	else
+		a.dirfd = -1;
+	return a;
+}
+
+static void at_done(struct at *a)
+{
+	if (a->dirfd >= 0)
+		host ? close(a->dirfd) : pc_close(eng, a->dirfd);
+}
+
+/* The call on @path, or its *at() form on @a's dirfd and rest. */
+#define AT_CALL(a, path, hostcall, at_hostcall, engcall, at_engcall)          \
+	({                                                                    \
+		long __at_r;                                                  \
+		if ((a).dirfd < 0)                                            \
+			__at_r = host ? HR(hostcall) : (long)(engcall);       \
+		else                                                          \
+			__at_r = host ? HR(at_hostcall) : (long)(at_engcall); \
+		at_done(&(a));                                                \
+		__at_r;                                                       \
+	})
+
 int b_open(const char *path, int flags, mode_t mode)
 {
-	return host ? (int)HR(open(hp(path), flags, mode)) : pc_open(eng, path, flags, mode);
+	struct at a = at_split(path);
+
+	return (int)AT_CALL(a, path, open(hp(path), flags, mode),
+			    openat(a.dirfd, a.rest, flags, mode), pc_open(eng, path, flags, mode),
+			    pc_openat(eng, a.dirfd, a.rest, flags, mode));
 }
 int b_close(int fd)
 {
@@ -98,25 +159,42 @@ int b_fstat(int fd, struct stat *st)
 }
 int b_stat(const char *path, struct stat *st)
 {
-	return host ? (int)HR(lstat(hp(path), st)) : pc_stat(eng, path, st);
+	struct at a = at_split(path);
+
+	return (int)AT_CALL(a, path, lstat(hp(path), st),
+			    fstatat(a.dirfd, a.rest, st, AT_SYMLINK_NOFOLLOW),
+			    pc_stat(eng, path, st), pc_fstatat(eng, a.dirfd, a.rest, st, 0));
 }
 int b_unlink(const char *path)
 {
-	return host ? (int)HR(unlink(hp(path))) : pc_unlink(eng, path);
+	struct at a = at_split(path);
+
+	return (int)AT_CALL(a, path, unlink(hp(path)), unlinkat(a.dirfd, a.rest, 0),
+			    pc_unlink(eng, path), pc_unlinkat(eng, a.dirfd, a.rest, 0));
 }
+/* The source may go through a dirfd, the target by its path. */
 int b_rename(const char *from, const char *to, unsigned flags)
 {
-	if (host)
-		return (int)HR(renameat2(AT_FDCWD, hp(from), AT_FDCWD, hp(to), flags));
-	return pc_rename(eng, from, to, flags);
+	struct at a = at_split(from);
+
+	return (int)AT_CALL(a, from, renameat2(AT_FDCWD, hp(from), AT_FDCWD, hp(to), flags),
+			    renameat2(a.dirfd, a.rest, AT_FDCWD, hp(to), flags),
+			    pc_rename(eng, from, to, flags),
+			    pc_renameat2(eng, a.dirfd, a.rest, PC_AT_ROOT, to, flags));
 }
 int b_mkdir(const char *path, mode_t mode)
 {
-	return host ? (int)HR(mkdir(hp(path), mode)) : pc_mkdir(eng, path, mode);
+	struct at a = at_split(path);
+
+	return (int)AT_CALL(a, path, mkdir(hp(path), mode), mkdirat(a.dirfd, a.rest, mode),
+			    pc_mkdir(eng, path, mode), pc_mkdirat(eng, a.dirfd, a.rest, mode));
 }
 int b_rmdir(const char *path)
 {
-	return host ? (int)HR(rmdir(hp(path))) : pc_rmdir(eng, path);
+	struct at a = at_split(path);
+
+	return (int)AT_CALL(a, path, rmdir(hp(path)), unlinkat(a.dirfd, a.rest, AT_REMOVEDIR),
+			    pc_rmdir(eng, path), pc_unlinkat(eng, a.dirfd, a.rest, AT_REMOVEDIR));
 }
 
 struct linux_dirent64 {

@@ -545,7 +545,7 @@ TEST(store_errors_reach_the_caller)
 	/* namespace calls */
 	store_inject_fail(st, STORE_OP_OPEN, 1, EIO, false);
 	ONLY("open when the store fails", -EIO, pc_open(eng, "f", O_RDONLY, 0));
-	store_inject_fail(st, STORE_OP_OPEN, 1, ENOSPC, false);
+	store_inject_fail(st, STORE_OP_CREATE, 1, ENOSPC, false); /* the create, not the open */
 	ONLY("create when the store is full", -ENOSPC, pc_open(eng, "new", O_RDWR | O_CREAT, 0644));
 	ONLY("the file was not created", -ENOENT, pc_stat(eng, "new", &sb));
 	store_inject_fail(st, STORE_OP_MKDIR, 1, ENOSPC, false);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "kernel/lockdep.h"
@@ -117,6 +118,91 @@ TEST(fault_injection)
 	store_inject_hook(s, NULL, NULL);
 	CHECK_EQ(store_write(si, buf, 10, 4096), 10);
 	store_release(si);
+	store_close(s);
+}
+
+/* Every node entry point consults injection too, before the backend runs:
+ * the injected error comes back and nothing changed on the host. */
+TEST(fault_injection_nodes)
+{
+	struct store *s = open_fresh();
+	struct store_node *root, *f, *x = NULL;
+	struct store_owner o = {geteuid(), getegid()};
+	struct store_handle h;
+	struct stat st;
+	char buf[8];
+
+	CHECK_EQ(store_root(s, &root), 0);
+	CHECK_EQ(store_create_at(root, "f", S_IFREG | 0644, 0, &o, &f), 0);
+	static const enum store_op ops[] = {
+	    STORE_OP_LOOKUP,   STORE_OP_CREATE,	  STORE_OP_MKDIR,	STORE_OP_TMPFILE,
+	    STORE_OP_LINK,     STORE_OP_UNLINK,	  STORE_OP_RENAME,	STORE_OP_SETATTR,
+	    STORE_OP_GETXATTR, STORE_OP_SETXATTR, STORE_OP_REMOVEXATTR, STORE_OP_HANDLE,
+	    STORE_OP_SYNC_DIR, STORE_OP_READDIR,  STORE_OP_GETATTR};
+	for (unsigned i = 0; i < ARRAY_SIZE(ops); i++) {
+		struct store_setattr sa = {.valid = STORE_ATTR_MODE, .mode = 0600};
+		int r = 0;
+		store_inject_fail(s, ops[i], 1, EROFS, false);
+		switch (ops[i]) {
+		case STORE_OP_LOOKUP:
+			r = store_lookup(root, "f", &x);
+			break;
+		case STORE_OP_CREATE:
+			r = store_create_at(root, "g", S_IFIFO | 0644, 0, &o, &x);
+			break;
+		case STORE_OP_MKDIR:
+			r = store_create_at(root, "g", S_IFDIR | 0755, 0, &o, &x);
+			break;
+		case STORE_OP_TMPFILE:
+			r = store_tmpfile(root, 0600, &o, &x);
+			break;
+		case STORE_OP_LINK:
+			r = store_link_at(f, root, "g");
+			break;
+		case STORE_OP_UNLINK:
+			r = store_unlink_at(root, "f", false);
+			break;
+		case STORE_OP_RENAME:
+			r = store_rename_at(root, "f", root, "g", 0);
+			break;
+		case STORE_OP_SETATTR:
+			r = store_node_setattr(f, &sa);
+			break;
+		case STORE_OP_GETXATTR:
+			r = (int)store_getxattr(f, "user.a", buf, sizeof(buf));
+			break;
+		case STORE_OP_SETXATTR:
+			r = store_setxattr(f, "user.a", "v", 1, 0);
+			break;
+		case STORE_OP_REMOVEXATTR:
+			r = store_removexattr(f, "user.a");
+			break;
+		case STORE_OP_HANDLE:
+			r = store_encode_handle(f, &h);
+			break;
+		case STORE_OP_SYNC_DIR:
+			r = store_node_sync_dir(root);
+			break;
+		case STORE_OP_READDIR:
+			r = store_node_readdir(root, 0, NULL, NULL);
+			break;
+		case STORE_OP_GETATTR:
+			r = store_node_getattr(f, &st);
+			break;
+		default:
+			break;
+		}
+		CHECKF(r == -EROFS, "%s: %d", store_op_name(ops[i]), r);
+		CHECK(x == NULL);
+	}
+	CHECK_EQ(store_inject_fired(s), ARRAY_SIZE(ops));
+	/* none of them reached the host */
+	CHECK_EQ(store_getattr(s, "g", &st), -ENOENT);
+	CHECK_EQ(store_node_getattr(f, &st), 0);
+	CHECK_EQ(st.st_mode & 07777, 0644);
+	CHECK_EQ(st.st_nlink, 1);
+	store_node_put(f);
+	store_node_put(root);
 	store_close(s);
 }
 

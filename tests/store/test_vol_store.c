@@ -18,6 +18,7 @@
 #include "harness.h"
 #include "fixture.h"
 #include "store_conformance.h"
+#include "store_conformance_nodes.h"
 #include "store/vol/vol.h"
 
 static struct store *open_vol(void)
@@ -118,6 +119,40 @@ TEST(readdir_cookies)
 	CHECK(!listed(&b, a.name[0]) && listed(&b, "four"));
 	conf_readdir_sub(s, "sub/three");
 	store_close(s);
+	vol_fsck_clean();
+}
+
+/* ---- the namespace on nodes (store_conformance_nodes.c) ---- */
+
+/* Each on a fresh image, fsck clean after the store is closed. */
+#define NODES_CASE(name, fn)                  \
+	TEST(nodes_##name)                    \
+	{                                     \
+		struct store *s = open_vol(); \
+		fn(s);                        \
+		CHECK_EQ(store_close(s), 0);  \
+		vol_fsck_clean();             \
+	}
+
+NODES_CASE(namei, conf_nodes_namei)
+NODES_CASE(special_files, conf_nodes_special)
+NODES_CASE(xattr, conf_nodes_xattr)
+NODES_CASE(tmpfile, conf_nodes_tmpfile)
+NODES_CASE(unlinked, conf_nodes_unlinked)
+NODES_CASE(readdir_cookies, conf_nodes_readdir_cookies)
+NODES_CASE(deeper_than_path_max, conf_nodes_deep)
+NODES_CASE(owner_mode, conf_nodes_owner_mode)
+
+static struct store *remount(struct store *s)
+{
+	CHECK_EQ(store_close(s), 0);
+	return vol_mount_img();
+}
+
+TEST(nodes_handles)
+{
+	struct store *s = conf_nodes_handles(open_vol(), remount);
+	CHECK_EQ(store_close(s), 0);
 	vol_fsck_clean();
 }
 

@@ -4,7 +4,8 @@
  * journal replay, mount (volume.c), loading the volume into memory
  * (load.c), the superblock's JCHAIN bit (set while mounted), freeing
  * orphans left by a crash, the O_DIRECT fd and alignment;
- * the store_ops table joining namei.c and data.c. Close commits.
+ * the store_ops table joining node.c, namei.c, attr.c, xattr.c and data.c.
+ * Close commits.
  *
  * Locking: open runs before the store is shared; close after the last call.
  */
@@ -25,27 +26,32 @@ static pthread_once_t ops_once = PTHREAD_ONCE_INIT;
 
 /* Sets (mount) or clears (clean unmount, the journal empty) the superblock's
  * JCHAIN bit in place, flushed: while it is set, binaries that know only a
- * one-transaction journal refuse the volume. The superblock is the last
- * committed one (the journal empty or replayed). 0 or -errno. */
-static int set_jchain(struct vstore *vs, bool on)
+ * one-transaction journal refuse the volume. At mount the inode-generation
+ * limit moves up a batch with it (node.c: vs_take_gen then commits only
+ * after a batch of creates). The superblock is the last committed one (the
+ * journal empty or replayed). 0 or -errno. */
+static int set_jchain(struct vstore *vs, bool on, uint64_t gen_limit)
 {
 	struct vol *v = vs->v;
 	uint32_t f = on ? v->sb.feat_incompat | VOL_FEAT_INCOMPAT_JCHAIN
 			: v->sb.feat_incompat & ~VOL_FEAT_INCOMPAT_JCHAIN;
-	if (f == v->sb.feat_incompat)
+	if (f == v->sb.feat_incompat && gen_limit == v->sb.ino_gen_limit)
 		return 0;
 	char *blk = calloc(1, VOL_BLOCK_SIZE);
 	if (!blk)
 		return -ENOMEM;
 	struct vol_super sb = v->sb;
 	sb.feat_incompat = f;
+	sb.ino_gen_limit = gen_limit;
 	vol_super_encode(&sb, blk);
 	int r = vol_dev_pwrite(&v->dev, v->fd, blk, VOL_BLOCK_SIZE, 0);
 	if (!r)
 		r = vol_dev_flush(&v->dev, v->fd);
 	free(blk);
-	if (!r)
+	if (!r) {
 		v->sb.feat_incompat = f;
+		v->sb.ino_gen_limit = gen_limit;
+	}
 	return r;
 }
 
@@ -53,7 +59,26 @@ static int vol_close(struct store *s);
 
 static void ops_init(void)
 {
-	vol_ops = vol_store_ops_ns;
+	const struct store_ops *nd = &vol_store_ops_node, *a = &vol_store_ops_attr,
+			       *x = &vol_store_ops_xattr;
+	vol_ops = vol_store_ops_ns; /* name, create, symlink, tmpfile, link, unlink,
+				     * rename, readdir */
+	vol_ops.root = nd->root;
+	vol_ops.lookup = nd->lookup;
+	vol_ops.node_put = nd->node_put;
+	vol_ops.open = nd->open;
+	vol_ops.release = nd->release;
+	vol_ops.encode_handle = nd->encode_handle;
+	vol_ops.decode_handle = nd->decode_handle;
+	vol_ops.sync_dir = nd->sync_dir;
+	vol_ops.getattr = a->getattr;
+	vol_ops.setattr = a->setattr;
+	vol_ops.readlink = a->readlink;
+	vol_ops.statfs = a->statfs;
+	vol_ops.getxattr = x->getxattr;
+	vol_ops.setxattr = x->setxattr;
+	vol_ops.listxattr = x->listxattr;
+	vol_ops.removexattr = x->removexattr;
 	const struct store_ops *d = &vol_store_ops_data;
 	vol_ops.fgetattr = d->fgetattr;
 	vol_ops.setsize = d->setsize;
@@ -67,7 +92,6 @@ static void ops_init(void)
 	vol_ops.sync = d->sync;
 	vol_ops.reserve = vol_reserve;
 	vol_ops.unreserve = vol_unreserve;
-	vol_ops.sync_dir = d->sync_dir;
 	vol_ops.close = vol_close;
 }
 
@@ -168,7 +192,11 @@ int store_open_vol(const char *image, struct store **out)
 		return r;
 	}
 	vs->dev = S_ISBLK(st.st_mode) ? st.st_rdev : st.st_ino;
-	r = set_jchain(vs, true);
+	for (uint64_t i = vs_next_ino(vs, 1); i < vs->ninodes; i = vs_next_ino(vs, i + 1))
+		if (vs->inodes[i])
+			vs_node_init(vs, vs->inodes[i]);
+	vs_gen_init(vs);
+	r = set_jchain(vs, true, vs->gen_next + vs_gen_batch());
 	if (r) {
 		fprintf(stderr, "%s: vol: cannot write the superblock: %s\n", image, strerror(-r));
 		free_vs(vs);
@@ -232,7 +260,7 @@ static int vol_close(struct store *s)
 		if (!r)
 			r = vol_dev_flush(&vs->v->dev, vs->v->fd);
 		if (!r) /* no chain left: readers without JCHAIN may mount it */
-			r = set_jchain(vs, false);
+			r = set_jchain(vs, false, vs->v->sb.ino_gen_limit);
 		if (r)
 			fprintf(stderr, "vol: unmount: final commit failed: %s\n", strerror(-r));
 	}

@@ -92,10 +92,13 @@ int vs_make_room(struct vstore *vs, unsigned inodes)
 int vs_for_each_meta(const struct vnode *n, int (*fn)(void *arg, uint64_t start, uint64_t len),
 		     void *arg)
 {
+	int r = n->xa.blk ? fn(arg, n->xa.blk, 1) : 0; /* its xattr block */
+	if (r)
+		return r;
 	if (!n->dir)
 		return vol_extmap_for_each_block(&n->map, fn, arg);
 	for (size_t i = 0; i < n->meta.nr; i++) {
-		int r = fn(arg, n->meta.v[i].start, n->meta.v[i].len);
+		r = fn(arg, n->meta.v[i].start, n->meta.v[i].len);
 		if (r)
 			return r;
 	}
@@ -191,6 +194,8 @@ static void undo_trees(struct vstore *vs, size_t upto)
 	for (size_t k = 0; k < upto; k++)
 		for (uint64_t s = 0; s < PER_BLOCK; s++) {
 			struct vnode *n = vs->inodes[vs->dirty[k] * PER_BLOCK + s];
+			if (n)
+				vs_xattr_undo(vs, n);
 			if (!n || !n->map_dirty)
 				continue;
 			for (size_t i = 0; i < n->new_meta.nr; i++)
@@ -215,6 +220,7 @@ static void encode_slot(struct vstore *vs, uint64_t ino, char *slot)
 			di.size = n->new_dirsize;
 	}
 	di.blocks = n->dir ? di.size / BS : vol_extmap_blocks(&n->map);
+	di.xattr_blk = vs_xattr_blk(n);
 	if (di.nlink == 0)
 		di.flags |= VOL_INO_ORPHAN;
 	else
@@ -281,6 +287,8 @@ static int commit_build(struct vstore *vs, struct commit_ctx *c)
 			struct vnode *n = vs->inodes[vs->dirty[k] * PER_BLOCK + s];
 			if (n && n->map_dirty)
 				r = write_tree(vs, n);
+			if (!r && n)
+				r = vs_xattr_write(vs, n);
 		}
 	if (r) {
 		v->bd.cap = NULL;
@@ -294,7 +302,9 @@ static int commit_build(struct vstore *vs, struct commit_ctx *c)
 	for (k = 0; !r && k < vs->ndirty; k++)
 		for (uint64_t s = 0; !r && s < PER_BLOCK; s++) {
 			struct vnode *n = vs->inodes[vs->dirty[k] * PER_BLOCK + s];
-			if (!n || !n->map_dirty)
+			if (n)
+				r = vs_xattr_stage(vs, n);
+			if (r || !n || !n->map_dirty)
 				continue;
 			if (n->dir) { /* its replaced blocks and old tree only */
 				r = vdir_stage(vs, n);
@@ -413,6 +423,7 @@ static int commit_install(struct vstore *vs, struct commit_ctx *c, int r, bool c
 			struct vnode *n = vs->inodes[vs->dirty[k] * PER_BLOCK + s];
 			if (!n)
 				continue;
+			vs_xattr_install(n);
 			if (n->map_dirty && n->dir) {
 				vdir_install(n);
 				n->di.extent_root = n->new_root;

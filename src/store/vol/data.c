@@ -607,19 +607,6 @@ static int vol_sync(struct store_inode *si, bool datasync)
 	return r;
 }
 
-/* A directory's entries are in the records and directory blocks the next
- * commit writes, with every other change so far: the commit is the sync, as
- * ext4's journal commit is for a directory fsync. */
-static int vol_sync_dir(struct store *s, const char *path)
-{
-	struct vstore *vs = VS(s);
-	(void)path;
-	pthread_mutex_lock(&vs->lock);
-	int r = vs->broken ? -EIO : vs_commit_sync(vs);
-	pthread_mutex_unlock(&vs->lock);
-	return r;
-}
-
 const struct store_ops vol_store_ops_data = {
     .fgetattr = vol_fgetattr,
     .setsize = vol_setsize,
@@ -631,5 +618,4 @@ const struct store_ops vol_store_ops_data = {
     .fallocate = vol_fallocate,
     .clone_range = vol_clone_range,
     .sync = vol_sync,
-    .sync_dir = vol_sync_dir,
 };

@@ -31,9 +31,15 @@
 /* set while mounted (cleared by a clean unmount): the journal may hold a
  * chain of transactions logging data-area blocks, which a reader without
  * it would replay wrongly (only the first transaction) */
-#define VOL_FEAT_INCOMPAT_JCHAIN    0x4u
+#define VOL_FEAT_INCOMPAT_JCHAIN 0x4u
+/* set by the first commit that writes an inode using its extension fields
+ * (an xattr block, a device number) or a special file type (fifo, socket,
+ * device): a reader without it would take an xattr block for a leaked one
+ * (its fsck "freeing" it) and a special inode for a corrupt one */
+#define VOL_FEAT_INCOMPAT_INODE_EXT 0x8u
 #define VOL_FEAT_INCOMPAT_MKFS	    (VOL_FEAT_INCOMPAT_EXTENT_BTREE | VOL_FEAT_INCOMPAT_JOURNAL)
-#define VOL_FEAT_INCOMPAT_SUPPORTED (VOL_FEAT_INCOMPAT_MKFS | VOL_FEAT_INCOMPAT_JCHAIN)
+#define VOL_FEAT_INCOMPAT_SUPPORTED \
+	(VOL_FEAT_INCOMPAT_MKFS | VOL_FEAT_INCOMPAT_JCHAIN | VOL_FEAT_INCOMPAT_INODE_EXT)
 /* compat ones a reader may ignore: the last block holds a backup superblock */
 #define VOL_FEAT_COMPAT_BACKUP_SB 0x1u
 
@@ -55,7 +61,11 @@ struct vol_super {
 	uint64_t root_ino;	/* the root directory's inode number */
 	uint64_t generation;	/* bumped at every metadata commit */
 	uint8_t uuid[16];
-	uint8_t reserved[132];
+	/* inode generations below this may have been handed out (export
+	 * handles): new inodes take theirs from here up, and the limit moves
+	 * up by a batch, durably, before one at or above it is used */
+	uint64_t ino_gen_limit;
+	uint8_t reserved[124];
 	uint32_t crc; /* crc32c of the 256 bytes with crc = 0 */
 } __attribute__((packed));
 

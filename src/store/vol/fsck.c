@@ -81,7 +81,9 @@ static int lost_found(struct vstore *vs, struct vnode **out, FILE *report)
 	lf->ino = ino;
 	lf->di.mode = S_IFDIR | 0700;
 	lf->di.nlink = 2;
-	lf->di.generation = 1;
+	/* a generation no handle has seen (node.c) */
+	lf->di.generation = vs->v->sb.ino_gen_limit > 1 ? vs->v->sb.ino_gen_limit : 2;
+	vs->v->sb.ino_gen_limit = lf->di.generation + 1;
 	lf->di.next_cookie = 1;
 	vs_now(&lf->di, true, true, true);
 	lf->dir->parent = root->ino;
@@ -120,10 +122,7 @@ static int relink(struct vstore *vs, struct vnode *n, FILE *report)
 	int len = snprintf(name, sizeof(name), "#%llu", (unsigned long long)n->ino);
 	if (vdir_lookup(lf->dir, name, (size_t)len))
 		return -EEXIST;
-	r = vdir_insert(lf->dir, name, (size_t)len, n->ino,
-			S_ISDIR(n->di.mode)   ? DT_DIR
-			: S_ISLNK(n->di.mode) ? DT_LNK
-					      : DT_REG,
+	r = vdir_insert(lf->dir, name, (size_t)len, n->ino, vol_dtype(n->di.mode),
 			lf->di.next_cookie++);
 	if (r)
 		return r;
@@ -419,7 +418,8 @@ static void check_backup(struct vol *v, struct vs_check *ck)
 			  (off_t)((sb->nblocks - 1) * VOL_BLOCK_SIZE)) ||
 	    vol_super_decode(&b, blk, NULL) || b.nblocks != sb->nblocks ||
 	    b.feat_compat != sb->feat_compat ||
-	    (b.feat_incompat ^ sb->feat_incompat) & ~VOL_FEAT_INCOMPAT_JCHAIN ||
+	    (b.feat_incompat ^ sb->feat_incompat) &
+		~(VOL_FEAT_INCOMPAT_JCHAIN | VOL_FEAT_INCOMPAT_INODE_EXT) ||
 	    b.journal_blocks != sb->journal_blocks || b.itable_blocks != sb->itable_blocks ||
 	    b.data_start != sb->data_start || b.root_ino != sb->root_ino ||
 	    memcmp(b.uuid, sb->uuid, 16)) {

@@ -58,7 +58,19 @@ int vol_inode_decode(const struct vol_super *sb, uint64_t ino, const void *slot,
 	unsigned t = out->mode & S_IFMT;
 	if (out->mode & ~(S_IFMT | 07777u) ||
 	    (out->nlink == 0) != !!(out->flags & VOL_INO_ORPHAN) ||
-	    (out->flags & ~VOL_INO_ORPHAN) || (t != S_IFREG && t != S_IFDIR && t != S_IFLNK))
+	    (out->flags & ~VOL_INO_ORPHAN) ||
+	    (t != S_IFREG && t != S_IFDIR && t != S_IFLNK && !vol_mode_special(t)))
+		return -EUCLEAN;
+	*why = "vol: special inode with data, or rdev on a non-device";
+	if ((vol_mode_special(t) && (out->size || out->extent_root || out->blocks)) ||
+	    (out->rdev && t != S_IFCHR && t != S_IFBLK))
+		return -EUCLEAN;
+	*why = "vol: inode uses bytes reserved by this version";
+	if (!all_zero(out->reserved, sizeof(out->reserved)))
+		return -EUCLEAN;
+	*why = "vol: inode xattr block out of bounds";
+	if (out->xattr_blk &&
+	    (out->xattr_blk < sb->data_start || out->xattr_blk >= vol_data_end(sb)))
 		return -EUCLEAN;
 	*why = "vol: inode timestamp nanoseconds out of range";
 	if (out->atime_nsec >= 1000000000u || out->mtime_nsec >= 1000000000u ||

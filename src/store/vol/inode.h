@@ -26,7 +26,9 @@ struct vol_disk_inode {
 	uint64_t blocks;      /* blocks mapped (data only) */
 	uint64_t generation;  /* bumped when the slot is reused */
 	uint64_t next_cookie; /* directories: the readdir cookie the next entry gets */
-	uint8_t reserved[156];
+	uint64_t rdev;	      /* character and block devices: the device number */
+	uint64_t xattr_blk;   /* the extended-attribute block (xattr.c), 0: none */
+	uint8_t reserved[140];
 	uint32_t crc; /* crc32c of the slot with crc = 0, seeded with the inode number */
 } __attribute__((packed));
 
@@ -36,6 +38,34 @@ _Static_assert(sizeof(struct vol_disk_inode) == VOL_INODE_SIZE, "inode layout");
 
 /* flags: an orphan was unlinked while open (nlink 0); mount frees it */
 #define VOL_INO_ORPHAN 0x1u
+
+/* The directory-entry type (DT_*) of an inode of @mode. */
+static inline uint8_t vol_dtype(uint32_t mode)
+{
+	switch (mode & 0170000u) {
+	case 0040000u:
+		return 4; /* DT_DIR */
+	case 0120000u:
+		return 10; /* DT_LNK */
+	case 0010000u:
+		return 1; /* DT_FIFO */
+	case 0140000u:
+		return 12; /* DT_SOCK */
+	case 0020000u:
+		return 2; /* DT_CHR */
+	case 0060000u:
+		return 6; /* DT_BLK */
+	default:
+		return 8; /* DT_REG */
+	}
+}
+
+/* A fifo, socket or device: no data, no extents (rdev for devices). */
+static inline int vol_mode_special(uint32_t mode)
+{
+	uint32_t t = mode & 0170000u;
+	return t == 0010000u || t == 0140000u || t == 0020000u || t == 0060000u;
+}
 
 /* Highest inode number + 1 the table holds. */
 uint64_t vol_inode_count(const struct vol_super *sb);

@@ -171,6 +171,7 @@ void vnode_free(struct vnode *n)
 	free(n->new_meta.v);
 	vdir_free(n->dir);
 	free(n->target);
+	vs_xattr_free(&n->xa);
 	free(n);
 }
 
@@ -227,6 +228,9 @@ int vs_drop_structure(struct vstore *vs, struct vnode *n, struct vs_check *ck)
 	vol_extmap_destroy(&n->map);
 	vol_extmap_init(&n->map);
 	n->meta.nr = 0;
+	vs_xattr_free(&n->xa);
+	n->xa.blk = 0;
+	n->di.xattr_blk = 0;
 	if (n->dir) {
 		vdir_free(n->dir);
 		if (!(n->dir = vdir_new()))
@@ -337,7 +341,9 @@ static int load_dirblock(struct vstore *vs, struct vnode *n, const char *blk, ui
 		off += sizeof(r);
 		if (r.name_len == 0 || off + r.name_len > end || r.ino == 0 ||
 		    r.ino >= vs->ninodes || r.cookie == 0 || r.cookie >= n->di.next_cookie ||
-		    (r.type != DT_REG && r.type != DT_DIR && r.type != DT_LNK))
+		    (r.type != DT_REG && r.type != DT_DIR && r.type != DT_LNK &&
+		     r.type != DT_FIFO && r.type != DT_SOCK && r.type != DT_CHR &&
+		     r.type != DT_BLK))
 			return -EUCLEAN;
 		const char *name = blk + off;
 		off += r.name_len;
@@ -418,6 +424,25 @@ static int load_trees(struct vstore *vs, struct vnode *n, struct vs_check *ck, c
 	return r;
 }
 
+/* n's extended attributes; fsck drops a damaged block (the attributes are
+ * lost, the block returns to free space). */
+static int load_xattrs(struct vstore *vs, struct vnode *n, struct vs_check *ck, const char **why)
+{
+	const char *bad = NULL;
+	int r = vs_xattr_load(vs, n, &bad);
+	if (r == -EUCLEAN) {
+		r = vs_problem(ck, why, n->ino, bad);
+		if (!r) {
+			n->xa.blk = 0;
+			n->di.xattr_blk = 0;
+			n->dirty = true;
+		}
+	} else if (r && !*why) {
+		*why = bad ? bad : "vol: cannot read metadata";
+	}
+	return r;
+}
+
 /* ---- the namespace ---- */
 
 static int check_drop(struct vs_check *ck, uint64_t dir, uint64_t cookie)
@@ -426,11 +451,6 @@ static int check_drop(struct vs_check *ck, uint64_t dir, uint64_t cookie)
 		return -ENOMEM;
 	ck->drop[ck->ndrop++] = (struct vs_drop){dir, cookie};
 	return 0;
-}
-
-static unsigned dtype_of(uint32_t mode)
-{
-	return S_ISDIR(mode) ? DT_DIR : S_ISLNK(mode) ? DT_LNK : DT_REG;
 }
 
 static int check_names(struct vstore *vs, struct vs_check *ck, const char **why)
@@ -454,7 +474,7 @@ static int check_names(struct vstore *vs, struct vs_check *ck, const char **why)
 			const char *msg = NULL;
 			if (!t || t->di.nlink == 0)
 				msg = "vol: directory entry names a free inode";
-			else if (dtype_of(t->di.mode) != e->type)
+			else if (vol_dtype(t->di.mode) != e->type)
 				msg = "vol: directory entry type disagrees with the inode";
 			else if (t->dir && (e->ino == root || refs[e->ino]))
 				msg = "vol: directory linked more than once";
@@ -678,6 +698,8 @@ int vs_load_checked(struct vstore *vs, struct vs_check *ck, const char **why)
 			}
 			n->ino = ino;
 			n->di = di;
+			if (di.xattr_blk || di.rdev || vol_mode_special(di.mode))
+				vs_feature_inode_ext(vs); /* kept by the next commit */
 			vs_ino_mark(vs, ino);
 			vs->inodes[ino] = n;
 			vs->inodes_used++;
@@ -699,8 +721,11 @@ int vs_load_checked(struct vstore *vs, struct vs_check *ck, const char **why)
 			return r;
 	}
 	for (uint64_t i = vs_next_ino(vs, 1); !r && i < vs->ninodes; i = vs_next_ino(vs, i + 1))
-		if (vs->inodes[i])
+		if (vs->inodes[i]) {
 			r = load_trees(vs, vs->inodes[i], ck, why);
+			if (!r && vs->inodes[i]) /* (fsck may have dropped a symlink) */
+				r = load_xattrs(vs, vs->inodes[i], ck, why);
+		}
 	if (!r)
 		r = vs_check_meta_claims(vs, ck, why);
 	if (!r)

@@ -1,166 +1,49 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * namei.c - the vol store's namespace: path walks over the in-memory
- * directories, open/create, unlink, rename (NOREPLACE, EXCHANGE), mkdir,
- * rmdir, readdir with stable cookies, getattr, link, symlink, readlink,
- * setattr. Errnos follow the host kernel's (as the dir store gives them):
- * a symlink in the middle of a path is -ELOOP (no symlinks are followed),
- * a non-directory there -ENOTDIR.
+ * namei.c - the vol store's namespace on nodes: create (regular files,
+ * directories, fifos, sockets, devices), symlink, tmpfile, link, unlink and
+ * rmdir, rename (NOREPLACE, EXCHANGE), readdir with stable cookies, all on
+ * the in-memory directories of directory nodes. Errnos follow the host
+ * kernel's. A removed directory (nlink 0, still referenced) takes no new
+ * entries (-ENOENT) and lists as empty.
  *
- * Locking: each op takes vs->lock for its whole run, except readdir, which
- * copies a batch of entries under it and calls the filler without it.
+ * Locking: each op takes vs->lock for its whole run (vs_lock_change), except
+ * readdir, which copies a batch of entries under it and calls the filler
+ * without it.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "store/vol/check.h"
 #include "store/vol/vstore.h"
 
-void vs_now(struct vol_disk_inode *di, bool a, bool m, bool c)
+/* Links an inode may have (ext4's EXT4_LINK_MAX). */
+#define VOL_LINK_MAX 65000u
+
+int vs_ns_begin(struct vstore *vs, unsigned inodes)
 {
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	if (a) {
-		di->atime_sec = now.tv_sec;
-		di->atime_nsec = (uint32_t)now.tv_nsec;
-	}
-	if (m) {
-		di->mtime_sec = now.tv_sec;
-		di->mtime_nsec = (uint32_t)now.tv_nsec;
-	}
-	if (c) {
-		di->ctime_sec = now.tv_sec;
-		di->ctime_nsec = (uint32_t)now.tv_nsec;
-	}
+	if (vs->broken)
+		return -EIO;
+	return vs_make_room(vs, inodes);
 }
 
-void vs_fill_stat(struct vstore *vs, const struct vnode *n, struct stat *st)
+/* A new inode of @mode owned by @o, nlink 1 (2 for a directory). Changes
+ * nothing if it fails (a generation batch may commit first). */
+static int new_inode(struct vstore *vs, uint32_t mode, const struct store_owner *o,
+		     struct vnode **out)
 {
-	memset(st, 0, sizeof(*st));
-	st->st_dev = vs->dev;
-	st->st_ino = n->ino;
-	st->st_mode = n->di.mode;
-	st->st_nlink = n->di.nlink;
-	st->st_uid = n->di.uid;
-	st->st_gid = n->di.gid;
-	st->st_size = (off_t)n->di.size;
-	st->st_blksize = VOL_BLOCK_SIZE;
-	st->st_blocks =
-	    (blkcnt_t)((n->dir ? n->di.size / VOL_BLOCK_SIZE : vol_extmap_blocks(&n->map)) *
-		       (VOL_BLOCK_SIZE / 512));
-	st->st_atim = (struct timespec){n->di.atime_sec, n->di.atime_nsec};
-	st->st_mtim = (struct timespec){n->di.mtime_sec, n->di.mtime_nsec};
-	st->st_ctim = (struct timespec){n->di.ctime_sec, n->di.ctime_nsec};
-}
+	uint64_t gen;
 
-/* ---- walking ---- */
-
-static struct vnode *root_of(struct vstore *vs)
-{
-	return vs->inodes[vs->v->sb.root_ino];
-}
-
-/* The directory named by path[0..len) (normalized; empty: the root). */
-static int walk(struct vstore *vs, const char *path, size_t len, struct vnode **out)
-{
-	struct vnode *n = root_of(vs);
-	size_t i = 0;
-
-	while (i < len) {
-		size_t j = i;
-		while (j < len && path[j] != '/')
-			j++;
-		struct vdent *e = vdir_lookup(n->dir, path + i, j - i);
-		if (!e)
-			return -ENOENT;
-		n = vs->inodes[e->ino];
-		if (S_ISLNK(n->di.mode))
-			return -ELOOP;
-		if (!n->dir)
-			return -ENOTDIR;
-		i = j + 1;
-	}
-	*out = n;
-	return 0;
-}
-
-struct where {
-	struct vnode *dir;
-	const char *name;
-	size_t nlen;
-	struct vdent *e; /* the entry, NULL if none */
-};
-
-static int resolve(struct vstore *vs, const char *path, struct where *w)
-{
-	const char *slash = strrchr(path, '/');
-	size_t plen = slash ? (size_t)(slash - path) : 0;
-	int r = walk(vs, path, plen, &w->dir);
-	if (r)
-		return r;
-	w->name = slash ? slash + 1 : path;
-	w->nlen = strlen(w->name);
-	w->e = vdir_lookup(w->dir->dir, w->name, w->nlen);
-	return 0;
-}
-
-/* resolve() where @path must name an entry: -ENOENT where it does not. */
-static int resolve_old(struct vstore *vs, const char *path, struct where *w)
-{
-	int r = resolve(vs, path, w);
-	return !r && !w->e ? -ENOENT : r;
-}
-
-/* resolve() where @path names an entry to make: -EEXIST where it exists. */
-static int resolve_new(struct vstore *vs, const char *path, struct where *w)
-{
-	int r = resolve(vs, path, w);
-	return !r && w->e ? -EEXIST : r;
-}
-
-/* The object @path names ("" = the root). */
-static int lookup(struct vstore *vs, const char *path, struct vnode **out)
-{
-	if (!*path) {
-		*out = root_of(vs);
-		return 0;
-	}
-	struct where w;
-	int r = resolve_old(vs, path, &w);
-	if (!r)
-		*out = vs->inodes[w.e->ino];
-	return r;
-}
-
-/* ---- inodes ---- */
-
-static mode_t umask_of(void)
-{
-	static mode_t um = 0777;
-	if (__atomic_load_n(&um, __ATOMIC_RELAXED) == 0777) {
-		FILE *f = fopen("/proc/self/status", "r");
-		char line[128];
-		mode_t v = 022;
-		while (f && fgets(line, sizeof(line), f))
-			if (strncmp(line, "Umask:", 6) == 0)
-				v = (mode_t)strtoul(line + 6, NULL, 8);
-		if (f)
-			fclose(f);
-		__atomic_store_n(&um, v, __ATOMIC_RELAXED);
-	}
-	return __atomic_load_n(&um, __ATOMIC_RELAXED);
-}
-
-static int new_inode(struct vstore *vs, uint32_t mode, struct vnode **out)
-{
 	for (uint64_t k = 0; k < vs->ninodes; k++) {
 		uint64_t ino = (vs->ino_cursor + k) % vs->ninodes;
 		if (ino == 0 || vs->inodes[ino])
 			continue;
+		int r = vs_take_gen(vs, &gen);
+		if (r)
+			return r;
 		struct vnode *n = calloc(1, sizeof(*n));
 		if (!n || (S_ISDIR(mode) && !(n->dir = vdir_new()))) {
 			free(n);
@@ -169,11 +52,12 @@ static int new_inode(struct vstore *vs, uint32_t mode, struct vnode **out)
 		n->ino = ino;
 		n->di.mode = mode;
 		n->di.nlink = S_ISDIR(mode) ? 2 : 1;
-		n->di.uid = (uint32_t)geteuid();
-		n->di.gid = (uint32_t)getegid();
-		n->di.generation = 1;
+		n->di.uid = (uint32_t)o->uid;
+		n->di.gid = (uint32_t)o->gid;
+		n->di.generation = gen;
 		n->di.next_cookie = 1;
 		vs_now(&n->di, true, true, true);
+		vs_node_init(vs, n);
 		vs_ino_mark(vs, ino);
 		vs->inodes[ino] = n;
 		vs->inodes_used++;
@@ -186,15 +70,16 @@ static int new_inode(struct vstore *vs, uint32_t mode, struct vnode **out)
 	return -ENOSPC;
 }
 
-static unsigned dtype_of(uint32_t mode)
+/* A new inode that could not be named goes again. */
+static void undo_inode(struct vstore *vs, struct vnode *n)
 {
-	return S_ISDIR(mode) ? DT_DIR : S_ISLNK(mode) ? DT_LNK : DT_REG;
+	n->di.nlink = 0;
+	vs_evict(vs, n);
 }
 
-static int add_entry(struct vstore *vs, struct vnode *dir, const char *name, size_t nlen,
-		     struct vnode *n)
+static int add_entry(struct vstore *vs, struct vnode *dir, const char *name, struct vnode *n)
 {
-	int r = vdir_insert(dir->dir, name, nlen, n->ino, (uint8_t)dtype_of(n->di.mode),
+	int r = vdir_insert(dir->dir, name, strlen(name), n->ino, vol_dtype(n->di.mode),
 			    dir->di.next_cookie);
 	if (r)
 		return r;
@@ -213,7 +98,8 @@ static void del_entry(struct vstore *vs, struct vnode *dir, struct vdent *e)
 	vs_dirty(vs, dir);
 }
 
-/* One name of n is gone. */
+/* One name of n is gone; the last one frees it unless it is referenced or
+ * open (an orphan until then). */
 static void drop_link(struct vstore *vs, struct vnode *n)
 {
 	if (n->dir)
@@ -222,172 +108,175 @@ static void drop_link(struct vstore *vs, struct vnode *n)
 		n->di.nlink--;
 	vs_now(&n->di, false, false, true);
 	vs_dirty(vs, n);
-	if (n->di.nlink == 0) {
-		if (n->opens)
-			n->di.flags |= VOL_INO_ORPHAN;
-		else
-			vs_evict(vs, n);
-	}
+	vs_maybe_evict(vs, n);
 }
 
-/* Where any op that changes the namespace starts: the store usable, room in
- * the journal for the records it dirties. */
-static int ns_begin(struct vstore *vs, unsigned inodes)
+/* @name must not exist in live directory @d. */
+static int new_name_ok(struct vnode *d, const char *name)
 {
-	if (vs->broken)
-		return -EIO;
-	return vs_make_room(vs, inodes);
+	int r = vs_live_dir(d);
+	if (!r && vdir_lookup(d->dir, name, strlen(name)))
+		r = -EEXIST;
+	return r;
 }
 
 /* ---- ops ---- */
 
-static int vol_open(struct store *s, const char *path, int flags, mode_t mode,
-		    struct store_inode **out)
+static int vol_create_at(struct store_node *dir, const char *name, mode_t mode, dev_t rdev,
+			 const struct store_owner *owner, struct store_node **out)
 {
-	struct vstore *vs = VS(s);
-	struct where w;
-	struct vnode *n;
-	int r;
+	struct vstore *vs = VS(dir->store);
+	struct vnode *d = VN_OF(dir), *n = NULL;
 
-	if (!*path)
-		return -EISDIR;
-	struct store_inode *si = calloc(1, sizeof(*si));
-	if (!si)
-		return -ENOMEM;
-	if (flags & (O_CREAT | O_TRUNC))
-		vs_lock_change(vs); /* may create or truncate */
-	else
-		pthread_mutex_lock(&vs->lock);
-	r = resolve(vs, path, &w);
-	if (r)
-		goto out;
-	if (w.e) {
-		n = vs->inodes[w.e->ino];
-		r = (flags & O_CREAT) && (flags & O_EXCL) ? -EEXIST
-		    : n->dir				  ? -EISDIR
-		    : S_ISLNK(n->di.mode)		  ? -ELOOP
-							  : 0;
-		if (!r && (flags & O_TRUNC) && n->di.size) {
-			r = ns_begin(vs, 1);
-			if (!r)
-				r = vs_truncate_blocks(vs, n, 0);
-			if (!r) {
-				n->di.size = 0;
-				vs_now(&n->di, false, true, true);
-				vs_dirty(vs, n);
-			}
-		}
-	} else if (!(flags & O_CREAT)) {
-		r = -ENOENT;
-	} else {
-		r = ns_begin(vs, 2);
-		if (!r)
-			r = new_inode(vs, S_IFREG | (mode & 07777 & ~umask_of()), &n);
-		if (!r && (r = add_entry(vs, w.dir, w.name, w.nlen, n))) {
-			n->di.nlink = 0;
-			vs_evict(vs, n);
+	vs_lock_change(vs);
+	int r = new_name_ok(d, name);
+	if (!r && S_ISDIR(mode) && d->di.nlink >= UINT32_MAX - 1)
+		r = -EMLINK;
+	if (!r)
+		r = vs_ns_begin(vs, 2);
+	if (!r)
+		r = new_inode(vs, (uint32_t)mode, owner, &n);
+	if (!r) {
+		if (n->dir)
+			n->dir->parent = d->ino;
+		n->di.rdev = S_ISCHR(mode) || S_ISBLK(mode) ? (uint64_t)rdev : 0;
+		r = add_entry(vs, d, name, n);
+		if (r) {
+			undo_inode(vs, n);
+		} else {
+			if (n->dir)
+				d->di.nlink++;
+			if (vol_mode_special(n->di.mode))
+				vs_feature_inode_ext(vs);
+			*out = vs_node_ref(vs, n);
 		}
 	}
-	if (r)
-		goto out;
-	n->opens++;
-	si->store = s;
-	si->fd = vs->v->fd;
-	si->dio_fd = vs->dio_fd;
-	si->ino = n->ino;
-	si->dev = vs->dev;
-	si->private = n;
-	*out = si;
-	si = NULL;
-out:
 	pthread_mutex_unlock(&vs->lock);
-	free(si);
 	return r;
 }
 
-static void vol_release(struct store_inode *si)
+static int vol_symlink(struct store_node *dir, const char *name, const char *target,
+		       const struct store_owner *owner, struct store_node **out)
 {
-	struct vstore *vs = VS(si->store);
-	struct vnode *n = si->private;
+	struct vstore *vs = VS(dir->store);
+	struct vnode *d = VN_OF(dir), *n = NULL;
+	size_t len = strlen(target);
 
-	pthread_mutex_lock(&vs->lock);
-	if (n->opens == 1 && n->di.nlink == 0)
-		vs_wait_thaw(vs); /* the last close of an unlinked inode frees it */
-	if (--n->opens == 0 && n->di.nlink == 0)
-		vs_evict(vs, n);
+	if (len == 0)
+		return -ENOENT;
+	if (len >= VOL_BLOCK_SIZE)
+		return -ENAMETOOLONG;
+	char *blk = calloc(1, VOL_BLOCK_SIZE);
+	if (!blk)
+		return -ENOMEM;
+	memcpy(blk, target, len);
+	vs_lock_change(vs);
+	int r = new_name_ok(d, name);
+	if (!r)
+		r = vs_ns_begin(vs, 2);
+	if (!r)
+		r = new_inode(vs, S_IFLNK | 0777, owner, &n);
+	if (!r)
+		r = vs_write_new_block(vs, n, blk);
+	if (!r)
+		r = add_entry(vs, d, name, n);
+	if (r && n) {
+		undo_inode(vs, n);
+	} else if (!r) {
+		n->di.size = len;
+		n->target = blk;
+		blk = NULL;
+		*out = vs_node_ref(vs, n);
+	}
 	pthread_mutex_unlock(&vs->lock);
-	free(si);
+	free(blk);
+	return r;
 }
 
-/* unlink (@is_rmdir false) or rmdir (@is_rmdir true) of @path. */
-static int remove_entry(struct store *s, const char *path, bool is_rmdir)
+static int vol_tmpfile(struct store_node *dir, mode_t mode, const struct store_owner *owner,
+		       struct store_node **out)
 {
-	struct vstore *vs = VS(s);
-	struct where w;
-	struct vnode *n = NULL;
+	struct vstore *vs = VS(dir->store);
+	struct vnode *n;
 
-	if (!*path)
-		return is_rmdir ? -EBUSY : -EISDIR;
 	vs_lock_change(vs);
-	int r = resolve_old(vs, path, &w);
+	int r = vs_live_dir(VN_OF(dir));
+	if (!r)
+		r = vs_ns_begin(vs, 1);
+	if (!r)
+		r = new_inode(vs, S_IFREG | (mode & 07777), owner, &n);
 	if (!r) {
-		n = vs->inodes[w.e->ino];
+		n->di.nlink = 0; /* an orphan from the start: freed at its last reference */
+		n->tmpfile = true;
+		*out = vs_node_ref(vs, n);
+	}
+	pthread_mutex_unlock(&vs->lock);
+	return r;
+}
+
+static int vol_link(struct store_node *sn, struct store_node *dir, const char *name)
+{
+	struct vstore *vs = VS(dir->store);
+	struct vnode *d = VN_OF(dir), *n = VN_OF(sn);
+
+	vs_lock_change(vs);
+	int r = n->dir ? -EPERM : new_name_ok(d, name);
+	if (!r && n->di.nlink == 0 && !n->tmpfile)
+		r = -ENOENT; /* unlinked: only an O_TMPFILE file may be named again */
+	if (!r && n->di.nlink >= VOL_LINK_MAX)
+		r = -EMLINK;
+	if (!r)
+		r = vs_ns_begin(vs, 2);
+	if (!r)
+		r = add_entry(vs, d, name, n);
+	if (!r) {
+		n->di.nlink++;
+		n->tmpfile = false;
+		vs_now(&n->di, false, false, true);
+		vs_dirty(vs, n);
+	}
+	pthread_mutex_unlock(&vs->lock);
+	return r;
+}
+
+static int vol_unlink(struct store_node *dir, const char *name, bool is_rmdir)
+{
+	struct vstore *vs = VS(dir->store);
+	struct vnode *d = VN_OF(dir), *n = NULL;
+	struct vdent *e = NULL;
+
+	vs_lock_change(vs);
+	int r = d->dir ? 0 : -ENOTDIR;
+	if (!r && !(e = vdir_lookup(d->dir, name, strlen(name))))
+		r = -ENOENT;
+	if (!r) {
+		n = vs->inodes[e->ino];
 		if (!is_rmdir)
 			r = n->dir ? -EISDIR : 0;
 		else
 			r = !n->dir ? -ENOTDIR : n->dir->count ? -ENOTEMPTY : 0;
 	}
 	if (!r)
-		r = ns_begin(vs, 2);
+		r = vs_ns_begin(vs, 2);
 	if (!r) {
-		del_entry(vs, w.dir, w.e);
+		del_entry(vs, d, e);
 		if (is_rmdir)
-			w.dir->di.nlink--;
+			d->di.nlink--;
 		drop_link(vs, n);
 	}
 	pthread_mutex_unlock(&vs->lock);
 	return r;
 }
 
-static int vol_unlink(struct store *s, const char *path)
-{
-	return remove_entry(s, path, false);
-}
+/* ---- rename ---- */
 
-static int vol_mkdir(struct store *s, const char *path, mode_t mode)
-{
-	struct vstore *vs = VS(s);
-	struct where w;
-	struct vnode *n;
+struct where {
+	struct vnode *dir;
+	const char *name;
+	struct vdent *e; /* the entry, NULL if none */
+};
 
-	if (!*path)
-		return -EEXIST;
-	vs_lock_change(vs);
-	int r = resolve_new(vs, path, &w);
-	if (!r)
-		r = ns_begin(vs, 2);
-	if (!r)
-		r = new_inode(vs, S_IFDIR | (mode & 07777 & ~umask_of()), &n);
-	if (!r) {
-		n->dir->parent = w.dir->ino;
-		r = add_entry(vs, w.dir, w.name, w.nlen, n);
-		if (r) {
-			n->di.nlink = 0;
-			vs_evict(vs, n);
-		} else {
-			w.dir->di.nlink++;
-		}
-	}
-	pthread_mutex_unlock(&vs->lock);
-	return r;
-}
-
-static int vol_rmdir(struct store *s, const char *path)
-{
-	return remove_entry(s, path, true);
-}
-
-/* Is @d @a or below it? */
+/* Is @d @a or below it? (@d live: its parents are) */
 static bool is_below(struct vstore *vs, struct vnode *d, struct vnode *a)
 {
 	uint64_t root = vs->v->sb.root_ino;
@@ -406,13 +295,13 @@ static int do_exchange(struct vstore *vs, struct where *a, struct where *b)
 		return 0;
 	if ((x->dir && is_below(vs, b->dir, x)) || (y->dir && is_below(vs, a->dir, y)))
 		return -EINVAL;
-	int r = ns_begin(vs, 4);
+	int r = vs_ns_begin(vs, 4);
 	if (r)
 		return r;
 	a->e->ino = y->ino;
-	a->e->type = (uint8_t)dtype_of(y->di.mode);
+	a->e->type = vol_dtype(y->di.mode);
 	b->e->ino = x->ino;
-	b->e->type = (uint8_t)dtype_of(x->di.mode);
+	b->e->type = vol_dtype(x->di.mode);
 	vdir_blk_touch(a->dir->dir, a->e->cookie); /* changed in place */
 	vdir_blk_touch(b->dir->dir, b->e->cookie);
 	if (a->dir != b->dir && !x->dir != !y->dir) {
@@ -452,11 +341,11 @@ static int do_rename(struct vstore *vs, struct where *a, struct where *b, unsign
 		return -EISDIR;
 	if (y && y->dir && y->dir->count)
 		return -ENOTEMPTY;
-	int r = ns_begin(vs, 4);
+	int r = vs_ns_begin(vs, 4);
 	if (r)
 		return r;
 	/* room for the new entry before anything changes */
-	r = vdir_insert(b->dir->dir, b->name, b->nlen, x->ino, (uint8_t)dtype_of(x->di.mode),
+	r = vdir_insert(b->dir->dir, b->name, strlen(b->name), x->ino, vol_dtype(x->di.mode),
 			b->dir->di.next_cookie);
 	if (r)
 		return r;
@@ -481,22 +370,25 @@ static int do_rename(struct vstore *vs, struct where *a, struct where *b, unsign
 	return 0;
 }
 
-static int vol_rename(struct store *s, const char *from, const char *to, unsigned flags)
+static int vol_rename(struct store_node *odir, const char *oname, struct store_node *ndir,
+		      const char *nname, unsigned flags)
 {
-	struct vstore *vs = VS(s);
-	struct where a, b;
+	struct vstore *vs = VS(odir->store);
+	struct where a = {VN_OF(odir), oname, NULL}, b = {VN_OF(ndir), nname, NULL};
 
-	if (!*from || !*to)
-		return -EBUSY;
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) ||
 	    (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE))
 		return -EINVAL;
 	vs_lock_change(vs);
-	int r = resolve(vs, from, &a);
+	int r = a.dir->dir && b.dir->dir ? 0 : -ENOTDIR;
 	if (!r)
-		r = resolve(vs, to, &b);
+		a.e = vdir_lookup(a.dir->dir, oname, strlen(oname));
+	if (!r)
+		b.e = vdir_lookup(b.dir->dir, nname, strlen(nname));
 	if (!r && (!a.e || (!b.e && (flags & RENAME_EXCHANGE))))
 		r = -ENOENT;
+	if (!r)
+		r = vs_live_dir(b.dir); /* a removed directory takes no entry */
 	if (!r && vs->broken)
 		r = -EIO;
 	if (!r)
@@ -506,6 +398,8 @@ static int vol_rename(struct store *s, const char *from, const char *to, unsigne
 	return r;
 }
 
+/* ---- readdir ---- */
+
 struct dbatch {
 	char name[256];
 	uint64_t ino, cookie;
@@ -514,34 +408,30 @@ struct dbatch {
 
 #define DBATCH 32
 
-static int vol_readdir(struct store *s, const char *path, int64_t start, store_filldir_t fill,
-		       void *ctx)
+static int vol_readdir(struct store_node *dir, int64_t start, store_filldir_t fill, void *ctx)
 {
-	struct vstore *vs = VS(s);
+	struct vstore *vs = VS(dir->store);
+	struct vnode *d = VN_OF(dir); /* alive while the caller's reference is */
 	struct dbatch *b = malloc(DBATCH * sizeof(*b));
 	uint64_t next = start > 0 ? (uint64_t)start + 1 : 1;
 	int r = b ? 0 : -ENOMEM;
 
+	if (!r && !d->dir)
+		r = -ENOTDIR;
 	while (!r) {
 		size_t k = 0;
-		struct vnode *d;
 		pthread_mutex_lock(&vs->lock);
-		r = lookup(vs, path, &d);
-		if (!r && !d->dir)
-			r = -ENOTDIR;
-		if (!r)
-			for (size_t i = vdir_seek(d->dir, next); i < d->dir->onr && k < DBATCH;
-			     i++) {
-				struct vdent *e = d->dir->order[i].e;
-				if (!e)
-					continue;
-				memcpy(b[k].name, e->name, (size_t)e->nlen + 1);
-				b[k].ino = e->ino;
-				b[k].cookie = e->cookie;
-				b[k++].type = e->type;
-			}
+		for (size_t i = vdir_seek(d->dir, next); i < d->dir->onr && k < DBATCH; i++) {
+			struct vdent *e = d->dir->order[i].e;
+			if (!e)
+				continue;
+			memcpy(b[k].name, e->name, (size_t)e->nlen + 1);
+			b[k].ino = e->ino;
+			b[k].cookie = e->cookie;
+			b[k++].type = e->type;
+		}
 		pthread_mutex_unlock(&vs->lock);
-		if (r || k == 0)
+		if (k == 0)
 			break;
 		for (size_t i = 0; i < k && !r; i++) {
 			int f = fill(ctx, b[i].name, b[i].ino, b[i].type, (int64_t)b[i].cookie);
@@ -554,195 +444,13 @@ static int vol_readdir(struct store *s, const char *path, int64_t start, store_f
 	return r > 0 ? 0 : r;
 }
 
-static int vol_getattr(struct store *s, const char *path, struct stat *st)
-{
-	struct vstore *vs = VS(s);
-	struct vnode *n;
-
-	pthread_mutex_lock(&vs->lock);
-	int r = lookup(vs, path, &n);
-	if (!r)
-		vs_fill_stat(vs, n, st);
-	pthread_mutex_unlock(&vs->lock);
-	return r;
-}
-
-static int vol_link(struct store *s, const char *from, const char *to)
-{
-	struct vstore *vs = VS(s);
-	struct where a, b;
-
-	vs_lock_change(vs);
-	int r = resolve_old(vs, from, &a);
-	if (!r && vs->inodes[a.e->ino]->dir)
-		r = -EPERM;
-	if (!r)
-		r = resolve_new(vs, to, &b);
-	if (!r)
-		r = ns_begin(vs, 2);
-	if (!r) {
-		struct vnode *n = vs->inodes[a.e->ino];
-		r = add_entry(vs, b.dir, b.name, b.nlen, n);
-		if (!r) {
-			n->di.nlink++;
-			vs_now(&n->di, false, false, true);
-			vs_dirty(vs, n);
-		}
-	}
-	pthread_mutex_unlock(&vs->lock);
-	return r;
-}
-
-static int vol_symlink(struct store *s, const char *target, const char *path)
-{
-	struct vstore *vs = VS(s);
-	struct where w;
-	struct vnode *n = NULL;
-	size_t len = strlen(target);
-
-	if (len == 0)
-		return -ENOENT;
-	if (len >= VOL_BLOCK_SIZE)
-		return -ENAMETOOLONG;
-	char *blk = calloc(1, VOL_BLOCK_SIZE);
-	if (!blk)
-		return -ENOMEM;
-	memcpy(blk, target, len);
-	vs_lock_change(vs);
-	int r = resolve_new(vs, path, &w);
-	if (!r)
-		r = ns_begin(vs, 2);
-	if (!r)
-		r = new_inode(vs, S_IFLNK | 0777, &n);
-	if (!r)
-		r = vs_write_new_block(vs, n, blk);
-	if (!r)
-		r = add_entry(vs, w.dir, w.name, w.nlen, n);
-	if (r && n) {
-		n->di.nlink = 0;
-		vs_evict(vs, n);
-	} else if (!r) {
-		n->di.size = len;
-		n->target = blk;
-		blk = NULL;
-	}
-	pthread_mutex_unlock(&vs->lock);
-	free(blk);
-	return r;
-}
-
-static ssize_t vol_readlink(struct store *s, const char *path, char *buf, size_t size)
-{
-	struct vstore *vs = VS(s);
-	struct vnode *n;
-
-	pthread_mutex_lock(&vs->lock);
-	ssize_t r = lookup(vs, path, &n);
-	if (!r && !S_ISLNK(n->di.mode))
-		r = -EINVAL;
-	if (!r) {
-		size_t len = n->di.size < size ? n->di.size : size;
-		memcpy(buf, n->target, len);
-		r = (ssize_t)len;
-	}
-	pthread_mutex_unlock(&vs->lock);
-	return r;
-}
-
-/* The time to store for @ts (UTIME_NOW: now); false for UTIME_OMIT. */
-static bool time_of(const struct timespec *ts, struct timespec *out)
-{
-	if (ts->tv_nsec == UTIME_OMIT)
-		return false;
-	if (ts->tv_nsec == UTIME_NOW)
-		clock_gettime(CLOCK_REALTIME, out);
-	else
-		*out = *ts;
-	return true;
-}
-
-static int vol_setattr(struct store *s, const char *path, const struct store_setattr *a)
-{
-	struct vstore *vs = VS(s);
-	struct vnode *n;
-	const unsigned known =
-	    STORE_ATTR_MODE | STORE_ATTR_UID | STORE_ATTR_GID | STORE_ATTR_ATIME | STORE_ATTR_MTIME;
-
-	if (a->valid & ~known)
-		return -EINVAL;
-	if (((a->valid & STORE_ATTR_ATIME) && a->atime.tv_nsec != UTIME_NOW &&
-	     a->atime.tv_nsec != UTIME_OMIT &&
-	     (a->atime.tv_nsec < 0 || a->atime.tv_nsec >= 1000000000)) ||
-	    ((a->valid & STORE_ATTR_MTIME) && a->mtime.tv_nsec != UTIME_NOW &&
-	     a->mtime.tv_nsec != UTIME_OMIT &&
-	     (a->mtime.tv_nsec < 0 || a->mtime.tv_nsec >= 1000000000)))
-		return -EINVAL;
-	vs_lock_change(vs);
-	int r = lookup(vs, path, &n);
-	if (!r && (a->valid & STORE_ATTR_MODE) && S_ISLNK(n->di.mode))
-		r = -EOPNOTSUPP;
-	if (!r)
-		r = ns_begin(vs, 1);
-	if (!r) {
-		if (a->valid & STORE_ATTR_MODE)
-			n->di.mode = (n->di.mode & S_IFMT) | (a->mode & 07777);
-		if (a->valid & STORE_ATTR_UID)
-			n->di.uid = a->uid;
-		if (a->valid & STORE_ATTR_GID)
-			n->di.gid = a->gid;
-		struct timespec t;
-		if ((a->valid & STORE_ATTR_ATIME) && time_of(&a->atime, &t)) {
-			n->di.atime_sec = t.tv_sec;
-			n->di.atime_nsec = (uint32_t)t.tv_nsec;
-		}
-		if ((a->valid & STORE_ATTR_MTIME) && time_of(&a->mtime, &t)) {
-			n->di.mtime_sec = t.tv_sec;
-			n->di.mtime_nsec = (uint32_t)t.tv_nsec;
-		}
-		vs_now(&n->di, false, false, true);
-		vs_dirty(vs, n);
-	}
-	pthread_mutex_unlock(&vs->lock);
-	return r;
-}
-
-static int vol_statfs(struct store *s, struct statvfs *st)
-{
-	struct vstore *vs = VS(s);
-
-	pthread_mutex_lock(&vs->lock);
-	const struct vol_super *sb = &vs->v->sb;
-	/* Reserved blocks count as used (ext4 subtracts its dirty clusters). */
-	uint64_t bfree = vol_free_blocks(vs->v);
-	bfree = bfree > vs->resv ? bfree - vs->resv : 0;
-	memset(st, 0, sizeof(*st));
-	st->f_bsize = VOL_BLOCK_SIZE;
-	st->f_frsize = VOL_BLOCK_SIZE;
-	st->f_blocks = vol_data_end(sb) - sb->data_start;
-	st->f_bfree = bfree;
-	st->f_bavail = bfree > vs->reserve ? bfree - vs->reserve : 0;
-	st->f_files = vs->ninodes - 1;
-	st->f_ffree = vs->ninodes - 1 - vs->inodes_used;
-	st->f_favail = st->f_ffree;
-	st->f_fsid = vs->dev;
-	st->f_namemax = 255;
-	pthread_mutex_unlock(&vs->lock);
-	return 0;
-}
-
 const struct store_ops vol_store_ops_ns = {
     .name = "vol",
-    .open = vol_open,
-    .release = vol_release,
+    .create = vol_create_at,
+    .symlink = vol_symlink,
+    .tmpfile = vol_tmpfile,
+    .link = vol_link,
     .unlink = vol_unlink,
     .rename = vol_rename,
-    .mkdir = vol_mkdir,
-    .rmdir = vol_rmdir,
     .readdir = vol_readdir,
-    .getattr = vol_getattr,
-    .statfs = vol_statfs,
-    .link = vol_link,
-    .symlink = vol_symlink,
-    .readlink = vol_readlink,
-    .setattr = vol_setattr,
 };

@@ -7,8 +7,10 @@
  * into blocks free in the last commit, then the changed inode-table blocks
  * and the superblock through the journal. See docs/vol-format.md.
  *
- * Files: backend.c (ops table, open/close), namei.c (paths, directories,
- * namespace ops), data.c (data ops), commit.c (commit, journal, replay),
+ * Files: backend.c (ops table, open/close), node.c (node references,
+ * lookup, handles, opening for data), namei.c (create, link, unlink, rename,
+ * readdir), attr.c (getattr, setattr, readlink, statfs), xattr.c (extended
+ * attributes), data.c (data ops), commit.c (commit, journal, replay),
  * commit_timer.c (the periodic commit),
  * load.c (reading a volume into memory, shared with fsck), mkfs.c, fsck.c.
  *
@@ -111,7 +113,34 @@ struct vdir {
 	struct vol_blist stage_meta, stage_tnodes;
 };
 
+/* One extended attribute (xattr.c). */
+struct vxent {
+	char *name; /* NUL-terminated */
+	void *value;
+	uint8_t nlen;
+	uint16_t vlen;
+};
+
+/* An inode's extended attributes, all in memory; on disk one block. */
+struct vxattr {
+	struct vxent *e;
+	size_t nr, cap;
+	size_t used;	  /* record bytes they take in the block */
+	uint64_t blk;	  /* the committed block, 0: none */
+	uint64_t new_blk; /* during a commit: where they went (0: nowhere) */
+	bool dirty;	  /* to be written at the next commit */
+};
+
+/*
+ * The in-memory inode. Every inode with a name is here from mount to
+ * unmount; its store_node (node.c) counts the references the store's users
+ * hold. An inode with no name left (nlink 0: unlinked, or an O_TMPFILE
+ * file never linked) lives while it has references or open store_inodes,
+ * committed meanwhile as an orphan (VOL_INO_ORPHAN, freed by the next
+ * mount if the process dies), and is freed at the last of both.
+ */
 struct vnode {
+	struct store_node node; /* node.refs: references (atomic, dropped under vs->lock) */
 	uint64_t ino;
 	struct vol_disk_inode di; /* attributes; extent_root/blocks as last committed */
 	struct vol_extmap map;	  /* data extents (files, symlinks); knows its node blocks */
@@ -123,7 +152,9 @@ struct vnode {
 	 * extents, and the metadata blocks charged for them */
 	struct vol_alloc resv;
 	uint64_t resv_meta;
+	struct vxattr xa;
 	unsigned opens; /* open store_inodes */
+	bool tmpfile;	/* made by tmpfile() and never named: link() may name it */
 	bool dirty;	/* the record changed since the last commit */
 	bool map_dirty; /* extents / entries changed: rewrite the tree */
 	/* during a commit */
@@ -139,6 +170,7 @@ struct vstore {
 	int lock_fd; /* holds the flock */
 	int dio_fd;  /* the image O_DIRECT, -1 if the host has none */
 	uint64_t dev, ninodes, ino_cursor, inodes_used;
+	uint64_t gen_next;     /* the generation the next new inode gets */
 	struct vnode **inodes; /* [ninodes] */
 	/* a bit per VS_INO_GROUP slots of inodes[]: set once any slot of the
 	 * group was filled (never cleared), so that walks of the inodes skip
@@ -330,10 +362,99 @@ void vs_stop_commit_timer(struct vstore *vs);
  * change since the last fsync). */
 DECLARE_TEST_SWITCH(vol_test_no_periodic_commit);
 
-/* ---- namei.c ---- */
+/* ---- node.c: references, lookup, handles, opening for data ---- */
+static inline struct vnode *VN_OF(struct store_node *sn)
+{
+	return (struct vnode *)((char *)sn - __builtin_offsetof(struct vnode, node));
+}
+/* Fills n->node (after vs->dev is known, before any reference). */
+void vs_node_init(struct vstore *vs, struct vnode *n);
+/* A new reference to n. vs->lock held. */
+struct store_node *vs_node_ref(struct vstore *vs, struct vnode *n);
+/* n (nlink 0) has no reference and no open store_inode left: free it. vs->lock
+ * held, no commit in flight. */
+void vs_maybe_evict(struct vstore *vs, struct vnode *n);
+/* The directory a node names (vs->lock held): 0, -ENOTDIR, or -ENOENT for a
+ * directory already removed (nothing may be made in it). */
+int vs_live_dir(struct vnode *d);
+/* New inodes' generations: the durable limit moves up a batch at a time
+ * (tests: vol_test_gen_small_batch, a batch of 3, to see it move). */
+#define VOL_GEN_BATCH 4096u
+DECLARE_TEST_SWITCH(vol_test_gen_small_batch);
+static inline uint64_t vs_gen_batch(void)
+{
+	return vol_test_gen_small_batch ? 3 : VOL_GEN_BATCH;
+}
+/* A generation for a new inode: commits first when the batch is used up
+ * (then @n's caller has changed nothing yet). 0 or -errno. */
+int vs_take_gen(struct vstore *vs, uint64_t *gen);
+/* Mount: the first generation to give (above every inode's and the limit). */
+void vs_gen_init(struct vstore *vs);
+/* Tests: new inodes reuse generation 1 (the old behaviour: a handle to a
+ * freed inode then names whatever reuses its slot). */
+DECLARE_TEST_SWITCH(vol_test_gen_reuse);
+/* Tests: generations continue from the inodes' at mount, with no durable
+ * limit (a crash that lost a create then hands its generation out again). */
+DECLARE_TEST_SWITCH(vol_test_gen_no_limit);
+extern const struct store_ops vol_store_ops_node;
+
+/* ---- namei.c: create, link, unlink, rename, readdir ---- */
 extern const struct store_ops vol_store_ops_ns; /* the namespace half */
+/* Where any op that changes the namespace starts: the store usable, room in
+ * the journal for @inodes records. */
+int vs_ns_begin(struct vstore *vs, unsigned inodes);
+
+/* ---- attr.c: attributes ---- */
 void vs_now(struct vol_disk_inode *di, bool a, bool m, bool c);
 void vs_fill_stat(struct vstore *vs, const struct vnode *n, struct stat *st);
+extern const struct store_ops vol_store_ops_attr;
+
+/* ---- xattr.c: extended attributes, one block per inode ---- */
+#define VOL_XATTR_MAGIC 0x52544158u /* "XATR" */
+struct vol_xattr_hdr {
+	uint32_t magic;
+	uint32_t crc; /* crc32c (seed 0) of the block with crc = 0 */
+	uint64_t owner;
+	uint32_t nr;   /* records */
+	uint32_t used; /* bytes of records after the header */
+} __attribute__((packed));
+/* A record: this, then name_len bytes of name (no NUL), then value_len bytes. */
+struct vol_xattr_rec {
+	uint8_t name_len;
+	uint8_t pad;
+	uint16_t value_len;
+} __attribute__((packed));
+#define VOL_XATTR_CAP (VOL_BLOCK_SIZE - sizeof(struct vol_xattr_hdr))
+extern const struct store_ops vol_store_ops_xattr;
+/* Mount/fsck: reads n's xattr block (n->di.xattr_blk). 0, -EUCLEAN with *bad
+ * (damaged: crc, magic, owner, layout), or -errno. */
+int vs_xattr_load(struct vstore *vs, struct vnode *n, const char **bad);
+void vs_xattr_free(struct vxattr *xa);
+/* Commit: writes n's attributes (dirty) into a new block from the allocator
+ * (none when there are none); the old block goes to pending; undo returns
+ * the new block; install adopts it. */
+int vs_xattr_write(struct vstore *vs, struct vnode *n);
+int vs_xattr_stage(struct vstore *vs, struct vnode *n);
+void vs_xattr_undo(struct vstore *vs, struct vnode *n);
+void vs_xattr_install(struct vnode *n);
+/* Tests: a changed set is written over its committed block, in place,
+ * before the commit point (a crash then shows attributes of a commit that
+ * never happened). */
+DECLARE_TEST_SWITCH(vol_test_xattr_in_place);
+/* Tests: a changed set is not charged a block until its commit (a full
+ * volume then takes sets that no commit can write: the commit fails). */
+DECLARE_TEST_SWITCH(vol_test_xattr_no_charge);
+/* Where the next commit's record of n points (dirty: the new block). */
+static inline uint64_t vs_xattr_blk(const struct vnode *n)
+{
+	return n->xa.dirty ? n->xa.new_blk : n->xa.blk;
+}
+/* The volume now holds inodes using the extension fields: the feature bit
+ * goes into the next commit's superblock (the backup superblock keeps
+ * mkfs's bits: fsck does not compare this one; the load sets it again from
+ * the inodes, so a volume restored from the backup gets it back). vs->lock
+ * held (or the volume not yet shared). */
+void vs_feature_inode_ext(struct vstore *vs);
 
 /* ---- data.c ---- */
 /* Releases physical blocks displaced from an extent map (to pending). */
