@@ -60,12 +60,28 @@ static int xattr_permission(struct store_node *n, const char *name, bool write)
 	return -EOPNOTSUPP;
 }
 
+/* The node the call is about; with @name (NULL for list) also its checks:
+ * the name, then whether the namespace allows reading (@write false) or
+ * changing it on this node. */
 static int xattr_lookup(struct pc_engine *e, int dirfd, const char *path, int flags,
-			struct store_node **n)
+			const char *name, bool write, struct store_node **n)
 {
+	int ret;
+
+	*n = NULL;
 	if (flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
 		return -EINVAL;
-	return at_lookup(e, dirfd, path, flags & AT_EMPTY_PATH, n);
+	ret = at_lookup(e, dirfd, path, flags & AT_EMPTY_PATH, n);
+	if (!ret && name) {
+		ret = check_name(name);
+		if (!ret)
+			ret = xattr_permission(*n, name, write);
+		if (ret) {
+			store_node_put(*n);
+			*n = NULL;
+		}
+	}
+	return ret;
 }
 
 ssize_t pc_getxattrat(struct pc_engine *e, int dirfd, const char *path, const char *name,
@@ -77,17 +93,12 @@ ssize_t pc_getxattrat(struct pc_engine *e, int dirfd, const char *path, const ch
 
 	if (!e)
 		return -EINVAL;
-	ret = xattr_lookup(e, dirfd, path, flags, &n);
+	ret = xattr_lookup(e, dirfd, path, flags, name, false, &n);
 	if (ret)
 		return ret;
-	ret = check_name(name);
-	if (!ret)
-		ret = xattr_permission(n, name, false);
-	if (!ret) {
-		if (size > XATTR_SIZE_MAX)
-			size = XATTR_SIZE_MAX;
-		ret = store_getxattr(n, name, value, size);
-	}
+	if (size > XATTR_SIZE_MAX)
+		size = XATTR_SIZE_MAX;
+	ret = store_getxattr(n, name, value, size);
 	store_node_put(n);
 	return ret;
 }
@@ -103,17 +114,14 @@ int pc_setxattrat(struct pc_engine *e, int dirfd, const char *path, const char *
 		return -EINVAL;
 	if (set_flags & ~(XATTR_CREATE | XATTR_REPLACE))
 		return -EINVAL;
-	ret = xattr_lookup(e, dirfd, path, flags, &n);
+	ret = xattr_lookup(e, dirfd, path, flags, name, true, &n);
 	if (ret)
 		return ret;
-	ret = check_name(name);
-	if (!ret && size > XATTR_SIZE_MAX)
+	if (size > XATTR_SIZE_MAX)
 		ret = -E2BIG;
-	if (!ret && size && !value)
+	else if (size && !value)
 		ret = -EFAULT;
-	if (!ret)
-		ret = xattr_permission(n, name, true);
-	if (!ret)
+	else
 		ret = store_setxattr(n, name, value, size, set_flags);
 	store_node_put(n);
 	return ret;
@@ -128,7 +136,7 @@ ssize_t pc_listxattrat(struct pc_engine *e, int dirfd, const char *path, char *l
 
 	if (!e)
 		return -EINVAL;
-	ret = xattr_lookup(e, dirfd, path, flags, &n);
+	ret = xattr_lookup(e, dirfd, path, flags, NULL, false, &n);
 	if (ret)
 		return ret;
 	if (size > XATTR_LIST_MAX)
@@ -146,14 +154,10 @@ int pc_removexattrat(struct pc_engine *e, int dirfd, const char *path, const cha
 
 	if (!e)
 		return -EINVAL;
-	ret = xattr_lookup(e, dirfd, path, flags, &n);
+	ret = xattr_lookup(e, dirfd, path, flags, name, true, &n);
 	if (ret)
 		return ret;
-	ret = check_name(name);
-	if (!ret)
-		ret = xattr_permission(n, name, true);
-	if (!ret)
-		ret = store_removexattr(n, name);
+	ret = store_removexattr(n, name);
 	store_node_put(n);
 	return ret;
 }

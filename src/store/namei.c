@@ -34,6 +34,15 @@ int store_check_name(const char *name)
 	return 0;
 }
 
+int store_check_symlink_target(const char *target)
+{
+	if (!target)
+		return -EFAULT;
+	if (!*target)
+		return -ENOENT;
+	return strnlen(target, PATH_MAX) >= PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
 static int check_dir(struct store_node *dir)
 {
 	return S_ISDIR(dir->type) ? 0 : -ENOTDIR;
@@ -230,12 +239,8 @@ int store_symlink_at(struct store_node *dir, const char *name, const char *targe
 	int ret = store_enter(dir->store, STORE_OP_SYMLINK, NULL, 0, 0);
 
 	*out = NULL;
-	if (!ret && !target)
-		ret = -EFAULT;
-	if (!ret && !*target)
-		ret = -ENOENT;
-	if (!ret && strnlen(target, PATH_MAX) >= PATH_MAX)
-		ret = -ENAMETOOLONG;
+	if (!ret)
+		ret = store_check_symlink_target(target);
 	if (!ret)
 		ret = check_new_name(dir, name);
 	if (ret)

@@ -71,7 +71,6 @@ static int norm(const char *path, char *buf, bool root_ok)
 	return store_path_normalize(path, buf, STORE_PATH_MAX);
 }
 
-
 /*
  * The path calls: one store_enter for the call, the path normalized (so
  * that the old contract holds: no leading '/', '..' never above the root,
@@ -79,13 +78,18 @@ static int norm(const char *path, char *buf, bool root_ok)
  * lookups and one backend op on the result.
  */
 
-/* Resolves the parent of normalized @p: *dir and @last ("" for the root). */
-static int path_parent(struct store *s, const char *p, struct store_node **dir, char *last)
+/* Normalizes @path (see norm) and resolves its parent: *dir and @last
+ * ("" for the root). */
+static int path_parent(struct store *s, const char *path, struct store_node **dir, char *last)
 {
+	char p[STORE_PATH_MAX];
 	struct store_node *root;
 	bool slash;
-	int ret = s->ops->root(s, &root);
+	int ret = norm(path, p, false);
 
+	*dir = NULL;
+	if (!ret)
+		ret = s->ops->root(s, &root);
 	if (ret)
 		return ret;
 	ret = store_walk_parent(root, p, dir, last, &slash);
@@ -93,12 +97,16 @@ static int path_parent(struct store *s, const char *p, struct store_node **dir, 
 	return ret;
 }
 
-/* Resolves normalized @p to its node (the root for ""). */
-static int path_node(struct store *s, const char *p, struct store_node **out)
+/* Normalizes @path ("" names the root where @root_ok) and resolves it. */
+static int path_node(struct store *s, const char *path, bool root_ok, struct store_node **out)
 {
+	char p[STORE_PATH_MAX];
 	struct store_node *root;
-	int ret = s->ops->root(s, &root);
+	int ret = norm(path, p, root_ok);
 
+	*out = NULL;
+	if (!ret)
+		ret = s->ops->root(s, &root);
 	if (ret)
 		return ret;
 	ret = store_walk(root, p, out);
@@ -115,7 +123,7 @@ static struct store_owner *self_owner(struct store_owner *o)
 
 int store_open(struct store *s, const char *path, int flags, mode_t mode, struct store_inode **out)
 {
-	char p[STORE_PATH_MAX], last[NAME_MAX + 1];
+	char last[NAME_MAX + 1];
 	struct store_node *dir = NULL, *n = NULL;
 	struct store_owner self;
 	int ret = store_enter(s, STORE_OP_OPEN, NULL, 0, 0);
@@ -128,9 +136,7 @@ int store_open(struct store *s, const char *path, int flags, mode_t mode, struct
 		return -EINVAL;
 	if ((flags & O_DIRECT) && !s->dio_supported)
 		return -EINVAL;
-	ret = norm(path, p, false);
-	if (!ret)
-		ret = path_parent(s, p, &dir, last);
+	ret = path_parent(s, path, &dir, last);
 	if (ret)
 		return ret;
 	if (!last[0]) {
@@ -185,14 +191,12 @@ int store_create(struct store *s, const char *path, mode_t mode, struct store_in
 /* unlink and rmdir: the last component must be a plain name. */
 static int path_remove(struct store *s, enum store_op op, const char *path, bool rmdir)
 {
-	char p[STORE_PATH_MAX], last[NAME_MAX + 1];
+	char last[NAME_MAX + 1];
 	struct store_node *dir;
 	int ret = store_enter(s, op, NULL, 0, 0);
 
 	if (!ret)
-		ret = norm(path, p, false);
-	if (!ret)
-		ret = path_parent(s, p, &dir, last);
+		ret = path_parent(s, path, &dir, last);
 	if (ret)
 		return ret;
 	ret = last[0] ? s->ops->unlink(dir, last, rmdir) : -EBUSY; /* the root */
@@ -212,7 +216,6 @@ int store_rmdir(struct store *s, const char *path)
 
 int store_rename(struct store *s, const char *from, const char *to, unsigned flags)
 {
-	char a[STORE_PATH_MAX], b[STORE_PATH_MAX];
 	char la[NAME_MAX + 1], lb[NAME_MAX + 1];
 	struct store_node *da = NULL, *db = NULL;
 	int ret = store_enter(s, STORE_OP_RENAME, NULL, 0, 0);
@@ -222,13 +225,9 @@ int store_rename(struct store *s, const char *from, const char *to, unsigned fla
 	if ((flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) ||
 	    (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE))
 		return -EINVAL;
-	ret = norm(from, a, false);
+	ret = path_parent(s, from, &da, la);
 	if (!ret)
-		ret = norm(to, b, false);
-	if (!ret)
-		ret = path_parent(s, a, &da, la);
-	if (!ret)
-		ret = path_parent(s, b, &db, lb);
+		ret = path_parent(s, to, &db, lb);
 	if (!ret)
 		ret = la[0] && lb[0] ? s->ops->rename(da, la, db, lb, flags) : -EBUSY;
 	store_node_put(da);
@@ -239,20 +238,18 @@ int store_rename(struct store *s, const char *from, const char *to, unsigned fla
 /* mkdir, symlink: a new name in the parent of @p. */
 int store_mkdir(struct store *s, const char *path, mode_t mode)
 {
-	char p[STORE_PATH_MAX], last[NAME_MAX + 1];
+	char last[NAME_MAX + 1];
 	struct store_node *dir, *n = NULL;
 	struct store_owner self;
 	int ret = store_enter(s, STORE_OP_MKDIR, NULL, 0, 0);
 
 	if (!ret)
-		ret = norm(path, p, false);
-	if (!ret)
-		ret = path_parent(s, p, &dir, last);
+		ret = path_parent(s, path, &dir, last);
 	if (ret)
 		return ret;
-	ret = last[0] ? s->ops->create(dir, last, S_IFDIR | (mode & 07777), 0, self_owner(&self),
-				       &n)
-		      : -EEXIST;
+	ret = last[0]
+		  ? s->ops->create(dir, last, S_IFDIR | (mode & 07777), 0, self_owner(&self), &n)
+		  : -EEXIST;
 	store_node_put(n);
 	store_node_put(dir);
 	return ret;
@@ -260,21 +257,15 @@ int store_mkdir(struct store *s, const char *path, mode_t mode)
 
 int store_symlink(struct store *s, const char *target, const char *path)
 {
-	char p[STORE_PATH_MAX], last[NAME_MAX + 1];
+	char last[NAME_MAX + 1];
 	struct store_node *dir, *n = NULL;
 	struct store_owner self;
 	int ret = store_enter(s, STORE_OP_SYMLINK, NULL, 0, 0);
 
-	if (!ret && !target)
-		ret = -EFAULT;
-	if (!ret && !*target)
-		ret = -ENOENT;
-	if (!ret && strnlen(target, PATH_MAX) >= PATH_MAX)
-		ret = -ENAMETOOLONG;
 	if (!ret)
-		ret = norm(path, p, false);
+		ret = store_check_symlink_target(target);
 	if (!ret)
-		ret = path_parent(s, p, &dir, last);
+		ret = path_parent(s, path, &dir, last);
 	if (ret)
 		return ret;
 	ret = last[0] ? s->ops->symlink(dir, last, target, self_owner(&self), &n) : -EEXIST;
@@ -285,18 +276,14 @@ int store_symlink(struct store *s, const char *target, const char *path)
 
 int store_link(struct store *s, const char *from, const char *to)
 {
-	char p[STORE_PATH_MAX], q[STORE_PATH_MAX], last[NAME_MAX + 1];
+	char last[NAME_MAX + 1];
 	struct store_node *n = NULL, *dir = NULL;
 	int ret = store_enter(s, STORE_OP_LINK, NULL, 0, 0);
 
 	if (!ret)
-		ret = norm(from, p, false);
+		ret = path_node(s, from, false, &n);
 	if (!ret)
-		ret = norm(to, q, false);
-	if (!ret)
-		ret = path_node(s, p, &n);
-	if (!ret)
-		ret = path_parent(s, q, &dir, last);
+		ret = path_parent(s, to, &dir, last);
 	if (!ret && S_ISDIR(n->type))
 		ret = -EPERM;
 	if (!ret)
@@ -308,16 +295,13 @@ int store_link(struct store *s, const char *from, const char *to)
 
 int store_readdir(struct store *s, const char *path, int64_t start, store_filldir_t fill, void *ctx)
 {
-	char p[STORE_PATH_MAX];
 	struct store_node *n;
 	int ret = store_enter(s, STORE_OP_READDIR, NULL, start, 0);
 
 	if (!ret && start < 0)
 		ret = -EINVAL;
 	if (!ret)
-		ret = norm(path, p, true);
-	if (!ret)
-		ret = path_node(s, p, &n);
+		ret = path_node(s, path, true, &n);
 	if (ret)
 		return ret;
 	ret = S_ISDIR(n->type) ? s->ops->readdir(n, start, fill, ctx) : -ENOTDIR;
@@ -327,14 +311,11 @@ int store_readdir(struct store *s, const char *path, int64_t start, store_filldi
 
 int store_getattr(struct store *s, const char *path, struct stat *st)
 {
-	char p[STORE_PATH_MAX];
 	struct store_node *n;
 	int ret = store_enter(s, STORE_OP_GETATTR, NULL, 0, 0);
 
 	if (!ret)
-		ret = norm(path, p, true);
-	if (!ret)
-		ret = path_node(s, p, &n);
+		ret = path_node(s, path, true, &n);
 	if (ret)
 		return ret;
 	ret = s->ops->getattr(n, st);
@@ -344,16 +325,13 @@ int store_getattr(struct store *s, const char *path, struct stat *st)
 
 ssize_t store_readlink(struct store *s, const char *path, char *buf, size_t size)
 {
-	char p[STORE_PATH_MAX];
 	struct store_node *n;
 	ssize_t ret = store_enter(s, STORE_OP_READLINK, NULL, 0, 0);
 
 	if (!ret && (!buf || !size))
 		ret = -EINVAL;
 	if (!ret)
-		ret = norm(path, p, true);
-	if (!ret)
-		ret = path_node(s, p, &n);
+		ret = path_node(s, path, true, &n);
 	if (ret)
 		return ret;
 	ret = S_ISLNK(n->type) ? s->ops->readlink(n, buf, size) : -EINVAL;
@@ -365,7 +343,6 @@ int store_setattr(struct store *s, const char *path, const struct store_setattr 
 {
 	const unsigned known =
 	    STORE_ATTR_MODE | STORE_ATTR_UID | STORE_ATTR_GID | STORE_ATTR_ATIME | STORE_ATTR_MTIME;
-	char p[STORE_PATH_MAX];
 	struct store_node *n;
 	int ret = store_enter(s, STORE_OP_SETATTR, NULL, 0, 0);
 
@@ -374,9 +351,7 @@ int store_setattr(struct store *s, const char *path, const struct store_setattr 
 	if (!ret && (attr->valid & STORE_ATTR_MODE) && (attr->mode & ~07777u))
 		ret = -EINVAL;
 	if (!ret)
-		ret = norm(path, p, true);
-	if (!ret)
-		ret = path_node(s, p, &n);
+		ret = path_node(s, path, true, &n);
 	if (ret)
 		return ret;
 	ret = s->ops->setattr(n, attr);
@@ -386,14 +361,11 @@ int store_setattr(struct store *s, const char *path, const struct store_setattr 
 
 int store_sync_dir(struct store *s, const char *path)
 {
-	char p[STORE_PATH_MAX];
 	struct store_node *n;
 	int ret = store_enter(s, STORE_OP_SYNC_DIR, NULL, 0, 0);
 
 	if (!ret)
-		ret = norm(path, p, true);
-	if (!ret)
-		ret = path_node(s, p, &n);
+		ret = path_node(s, path, true, &n);
 	if (ret)
 		return ret;
 	ret = S_ISDIR(n->type) ? s->ops->sync_dir(n) : -ENOTDIR;
