@@ -279,22 +279,38 @@ out:
 
 /* ---- names made ---- */
 
-int vfs_mknod(struct store_node *start, const char *path, mode_t mode, dev_t dev)
+/* The directory and name for a new object at @path (filename_create): the
+ * root or a name ending in '/' (for anything but a directory, @dir_ok false)
+ * is -EEXIST when it exists, else -ENOENT. *dir is a reference on success. */
+static int walk_new_name(struct store_node *start, const char *path, bool dir_ok,
+			 struct store_node **dir, char *last)
 {
-	struct store_node *dir, *n = NULL;
-	char last[NAME_MAX + 1];
-	struct store_owner owner;
 	bool slash;
-	int err = walk_parent(start, path, &dir, last, &slash);
+	int err = walk_parent(start, path, dir, last, &slash);
 
 	if (err)
 		return err;
 	if (!last[0])
 		err = -EEXIST; /* the root */
-	else if (slash && !S_ISDIR(mode))
-		err = name_is_dot(last) ? -EEXIST : slash_on_new_file(dir, last);
-	if (!err)
-		err = vfs_new_owner(dir, &mode, &owner);
+	else if (slash && !dir_ok)
+		err = name_is_dot(last) ? -EEXIST : slash_on_new_file(*dir, last);
+	if (err) {
+		store_node_put(*dir);
+		*dir = NULL;
+	}
+	return err;
+}
+
+int vfs_mknod(struct store_node *start, const char *path, mode_t mode, dev_t dev)
+{
+	struct store_node *dir, *n = NULL;
+	char last[NAME_MAX + 1];
+	struct store_owner owner;
+	int err = walk_new_name(start, path, S_ISDIR(mode), &dir, last);
+
+	if (err)
+		return err;
+	err = vfs_new_owner(dir, &mode, &owner);
 	if (!err)
 		err = store_create_at(dir, last, mode, dev, &owner, &n);
 	store_node_put(n);
@@ -308,25 +324,14 @@ int vfs_symlink(struct store_node *start, const char *path, const char *target)
 	char last[NAME_MAX + 1];
 	struct store_owner owner;
 	mode_t mode = S_IFLNK | 0777;
-	bool slash;
-	int err;
-
 	/* the target is copied in before the path is looked at */
-	if (!target)
-		return -EFAULT;
-	if (!*target)
-		return -ENOENT;
-	if (strnlen(target, PATH_MAX) >= PATH_MAX)
-		return -ENAMETOOLONG;
-	err = walk_parent(start, path, &dir, last, &slash);
+	int err = store_check_symlink_target(target);
+
+	if (!err)
+		err = walk_new_name(start, path, false, &dir, last);
 	if (err)
 		return err;
-	if (!last[0])
-		err = -EEXIST;
-	else if (slash)
-		err = name_is_dot(last) ? -EEXIST : slash_on_new_file(dir, last);
-	if (!err)
-		err = vfs_new_owner(dir, &mode, &owner);
+	err = vfs_new_owner(dir, &mode, &owner);
 	if (!err)
 		err = store_symlink_at(dir, last, target, &owner, &n);
 	store_node_put(n);
@@ -338,17 +343,11 @@ int vfs_link(struct store_node *n, struct store_node *start, const char *path)
 {
 	struct store_node *dir;
 	char last[NAME_MAX + 1];
-	bool slash;
-	int err = walk_parent(start, path, &dir, last, &slash);
+	int err = walk_new_name(start, path, false, &dir, last);
 
 	if (err)
 		return err;
-	if (!last[0])
-		err = -EEXIST;
-	else if (slash)
-		err = name_is_dot(last) ? -EEXIST : slash_on_new_file(dir, last);
-	if (!err)
-		err = store_link_at(n, dir, last);
+	err = store_link_at(n, dir, last);
 	store_node_put(dir);
 	return err;
 }

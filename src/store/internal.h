@@ -20,9 +20,6 @@ int store_enter(struct store *s, enum store_op op, struct store_inode *si, int64
  * -ENOENT (""), -EINVAL ('/' in it), -ENAMETOOLONG (over NAME_MAX). */
 int store_check_name(const char *name);
 
-/* A symlink's target: 0, -EFAULT (NULL), -ENOENT (""), -ENAMETOOLONG. */
-int store_check_symlink_target(const char *target);
-
 static inline bool store_name_is_dot(const char *name)
 {
 	return name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2]));

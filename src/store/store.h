@@ -351,6 +351,8 @@ void store_node_put(struct store_node *n);
 /* mknod(2)/mkdir(2)/creat(2) without opening: see store_ops.create. */
 int store_create_at(struct store_node *dir, const char *name, mode_t mode, dev_t rdev,
 		    const struct store_owner *owner, struct store_node **out);
+/* A symlink's target: 0, -EFAULT (NULL), -ENOENT (""), -ENAMETOOLONG. */
+int store_check_symlink_target(const char *target);
 int store_symlink_at(struct store_node *dir, const char *name, const char *target,
 		     const struct store_owner *owner, struct store_node **out);
 int store_tmpfile(struct store_node *dir, mode_t mode, const struct store_owner *owner,
