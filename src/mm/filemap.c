@@ -16,8 +16,8 @@
  * Frame growth takes the leaf "frames_lock" inside ADD.
  *
  * Frames: a page's bytes are its frame in the memfd (frames.c), reached
- * through the filler view; the address is fixed at insertion and kept in
- * page->private. Removing a page first clears PG_uptodate, then punches
+ * through the filler view, at an address computed from the index
+ * (page_address()). Removing a page first clears PG_uptodate, then punches
  * the frame, then deletes the page from the index - punching while the
  * page still occupies its index means no new page of that index can be
  * filled in the frame before the punch. A lock-free reader that copied
@@ -105,11 +105,6 @@ void mapping_destroy(struct address_space *m)
 	two_state_destroy(&m->invalidate_lock);
 }
 
-void *page_address(struct page *page)
-{
-	return (void *)page->private;
-}
-
 void frames_punch(struct address_space *m, pgoff_t index, unsigned long nr)
 {
 	unmap_mapping_pages(m, index, nr, false); /* fallback views (fault.c) */
@@ -168,8 +163,7 @@ struct page *add_to_page_cache_locked(struct address_space *m, pgoff_t index, in
 		*err = -ENOMEM;
 		return NULL;
 	}
-	page->index = index;
-	page->private = (unsigned long)addr;
+	page->index = index;	 /* page_address() is now @addr */
 	if (!trylock_page(page)) /* nobody else can see it yet */
 		assert(0);
 	*err = page_index_insert(&m->i_pages, page);
@@ -260,12 +254,12 @@ int filemap_fill_pages(struct address_space *m, struct page **pages, unsigned nr
 	int err = 0;
 
 	while (i < nr) {
-		char *base = page_address(pages[i]);
+		char *base = page_address(m, pages[i]);
 		unsigned n = 1;
 		int e;
 
-		/* Frames of consecutive indices are contiguous within one view. */
-		while (i + n < nr && (char *)page_address(pages[i + n]) == base + n * PAGE_SIZE)
+		/* Frames of consecutive indices are contiguous. */
+		while (i + n < nr && pages[i + n]->index == pages[i]->index + n)
 			n++;
 		/* One call allocates the run's frames: far cheaper than a fault
 		 * per page while the store read fills them. */
@@ -399,12 +393,11 @@ static struct page *filemap_get_read_page(struct address_space *m, struct file_r
 /*
  * The batch of a cached read: up to @max pages from @index on, each uptodate
  * with a reference, their frames one contiguous run of the filler view.
- * The run stops before a page that is missing, not uptodate, in another
- * view, or (after the first page) carries PG_readahead, so that the marker
- * triggers async readahead exactly as a one-page lookup would: from the
- * first page of a later batch, with ra->prev_index up to date. A first page
- * that is not a plain hit goes through filemap_get_read_page (miss, fill,
- * wait). Returns the pages in @pages (0 with *err).
+ * The run stops before a page that is missing, not uptodate, or (after the first page) carries
+ * PG_readahead, so that the marker triggers async readahead exactly as a one-page lookup would:
+ * from the first page of a later batch, with ra->prev_index up to date. A first page that is not a
+ * plain hit goes through filemap_get_read_page (miss, fill, wait). Returns the pages in @pages (0
+ * with *err).
  */
 static unsigned filemap_get_read_batch(struct address_space *m, struct file_ra_state *ra,
 				       pgoff_t index, pgoff_t last, int flags,
@@ -412,7 +405,6 @@ static unsigned filemap_get_read_batch(struct address_space *m, struct file_ra_s
 {
 	unsigned max = (unsigned)min_t(pgoff_t, last - index + 1, FILEMAP_READ_BATCH);
 	unsigned n = find_get_pages_contig(&m->i_pages, index, max, pages), k;
-	char *base;
 
 	if (unlikely(!n || !PageUptodate(pages[0]))) {
 		if (n)
@@ -425,12 +417,10 @@ static unsigned filemap_get_read_batch(struct address_space *m, struct file_ra_s
 	if (unlikely(PageReadahead(pages[0])) && ra && !(flags & FILEMAP_NOWAIT) &&
 	    TestClearPageReadahead(pages[0]))
 		page_cache_async_readahead(m, ra, index, last - index + 1);
-	base = page_address(pages[0]);
 	for (k = 1; k < n; k++) {
 		struct page *page = pages[k];
 
-		if (!PageUptodate(page) || PageReadahead(page) ||
-		    (char *)page_address(page) != base + (size_t)k * PAGE_SIZE)
+		if (!PageUptodate(page) || PageReadahead(page))
 			break;
 	}
 	for (unsigned j = k; j < n; j++)
@@ -481,7 +471,7 @@ ssize_t filemap_read(struct address_space *m, struct file_ra_state *ra, struct i
 			mark_page_accessed(pages[k]);
 		sched_race_window("read: page uptodate, copy not done");
 		/* The run's frames are contiguous: one copy for all of it. */
-		copied = copy_page_to_iter((char *)page_address(pages[0]) + offset, nr, iter);
+		copied = copy_page_to_iter((char *)page_address(m, pages[0]) + offset, nr, iter);
 		/* After the copy, each page it read from must still be uptodate
 		 * and in the mapping: one removed under the copy may have had its
 		 * frame punched, so its bytes and all after it are copied again. */

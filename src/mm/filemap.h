@@ -27,6 +27,7 @@
 #include "kernel/rwsem.h"
 #include "kernel/two_state.h"
 #include "mm/errseq.h"
+#include "mm/frames.h"
 #include "mm/iov_iter.h"
 #include "mm/page.h"
 #include "mm/page_index.h"
@@ -166,10 +167,16 @@ int mapping_init(struct address_space *m, struct mm_cache *c, struct store_inode
  * frames. No reference to any page of the mapping may remain. */
 void mapping_destroy(struct address_space *m);
 
-/* The bytes of a page (valid while a reference is held): its frame in the
- * mapping's filler view. The address is fixed when the page is added and
- * kept in page->private (so the filemap core owns page->private). */
-void *page_address(struct page *page);
+/* The bytes of @page of @m (valid while a reference is held): its frame in
+ * the mapping's filler view, computed from the index as the kernel computes a
+ * lowmem page's address from its pfn, so struct page stores no address.
+ * Frames of consecutive indices are contiguous. @m is the mapping the caller
+ * found the page in (the page may have been removed from it since: the frame
+ * stays addressable until the mapping is destroyed). */
+static inline void *page_address(struct address_space *m, const struct page *page)
+{
+	return frames_page_addr(m->frames, page->index);
+}
 
 /*
  * PG_readahead (the first free flag bit): the page at the async mark of a

@@ -82,7 +82,7 @@ static int write_begin(struct address_space *m, int64_t pos, size_t len, bool no
 		/* a miss only if filled from the store (filemap_fill_pages) */
 		page = add_to_page_cache_locked(m, index, &err);
 		if (page) {
-			frames_populate(page_address(page), PAGE_SIZE);
+			frames_populate(page_address(m, page), PAGE_SIZE);
 			break;
 		}
 		if (err != -EEXIST)
@@ -93,7 +93,7 @@ static int write_begin(struct address_space *m, int64_t pos, size_t len, bool no
 
 		if (page_pos >= i_size_read(m)) {
 			/* Wholly past EOF: its true contents are zeroes. */
-			memset(page_address(page), 0, PAGE_SIZE);
+			memset(page_address(m, page), 0, PAGE_SIZE);
 			SetPageUptodate(page);
 		} else if (nowait) {
 			err = -EAGAIN; /* would need a store read */
@@ -172,7 +172,7 @@ ssize_t generic_perform_write(struct address_space *m, struct iov_iter *iter, in
 			break;
 		pagefault_disable();
 		copied =
-		    copy_page_from_iter_atomic((char *)page_address(page) + offset, bytes, iter);
+		    copy_page_from_iter_atomic((char *)page_address(m, page) + offset, bytes, iter);
 		pagefault_enable();
 		committed = write_end(m, page, pos, bytes, copied);
 		if (committed) {

@@ -9,9 +9,9 @@
  * A view is a reservation of address space (PROT_NONE, no memory) whose
  * first `mapped` pages map the memfd; growth maps more of the reservation in
  * place. When a file outgrows its reservation a new, larger view replaces it
- * as the current one; the old one stays mapped until frames_destroy, since a
- * page's address (page_address(), cached at insertion) must stay valid for as
- * long as anyone may hold the page. Both views map the same memfd pages, so
+ * as the current one; the old one stays mapped until frames_destroy, since an
+ * address handed out (a copy in flight through the older view) must stay
+ * valid for as long as anyone may hold the page. Both views map the same memfd pages, so
  * the contents are the same through either. The memfd's size always covers
  * the mapped part (a shared mapping past its end would SIGBUS); it is sparse,
  * and costs memory only where frames were written.
@@ -20,6 +20,7 @@
  * published with release, read with acquire); growth takes the leaf mutex
  * "frames_lock" (no other lock inside; mmap and ftruncate, no store I/O).
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -217,6 +218,14 @@ void *frames_addr(struct frames *f, pgoff_t index, int *err)
 	if (likely(index < __atomic_load_n(&v->mapped, __ATOMIC_ACQUIRE)))
 		return v->base + (index << PAGE_SHIFT);
 	return frames_grow(f, index, err);
+}
+
+void *frames_page_addr(struct frames *f, pgoff_t index)
+{
+	struct frames_view *v = __atomic_load_n(&f->cur, __ATOMIC_ACQUIRE);
+
+	assert(index < __atomic_load_n(&v->mapped, __ATOMIC_ACQUIRE));
+	return v->base + (index << PAGE_SHIFT);
 }
 
 int frames_punch_range(struct frames *f, pgoff_t index, unsigned long nr)

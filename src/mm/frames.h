@@ -22,6 +22,11 @@ void frames_destroy(struct frames *f);
  * (-ENOMEM, -EFBIG past the largest file the views can cover). The address
  * stays valid until frames_destroy. */
 void *frames_addr(struct frames *f, pgoff_t index, int *err);
+/* The filler address of frame @index, which a page in the cache already has
+ * (add_to_page_cache_locked got it from frames_addr): computed from the
+ * current view, lock-free. Every later view maps at least what earlier ones
+ * did, so the current view covers any frame ever handed out. */
+void *frames_page_addr(struct frames *f, pgoff_t index);
 /* Frees the memory of frames [index, index + nr) (fallocate PUNCH_HOLE):
  * every view, ours and the applications', sees zeroes there afterwards. */
 int frames_punch_range(struct frames *f, pgoff_t index, unsigned long nr);

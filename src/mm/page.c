@@ -116,7 +116,7 @@ void mm_rcu_barrier(void)
 
 struct page *page_alloc(void)
 {
-	struct page *page = calloc(1, sizeof(*page));
+	struct page *page = page_slab_alloc();
 
 	if (!page)
 		return NULL;
@@ -130,7 +130,7 @@ static void page_free_rcu(struct rcu_head *head)
 	struct page *page = container_of((struct mm_rcu_head *)head, struct page, rcu);
 
 	mm_rcu_tsan_acquire();
-	free(page);
+	page_slab_free(page);
 }
 
 void __put_page(struct page *page)

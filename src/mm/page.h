@@ -74,15 +74,20 @@ struct page {
 	struct address_space *mapping; /* NULL once removed from the cache */
 	pgoff_t index;
 	int32_t _refcount;
-	uint32_t _mapcount; /* free for the fault layer */
 	union {
 		struct list_head lru;	/* while live */
 		struct mm_rcu_head rcu; /* after the last put */
 	};
-	unsigned long private; /* free for the store / fs layer */
 };
 
-_Static_assert(sizeof(struct page) <= 64, "struct page must fit the kernel's 64 bytes");
+/* The bytes are found from the index (page_address(), filemap.h), so 48
+ * bytes: with the index's leaves, a cached page's metadata stays under the
+ * kernel's 64-byte struct page. */
+_Static_assert(sizeof(struct page) == 48, "struct page is 48 bytes");
+
+/* The slab struct pages come from (page_slab.c): zeroed objects. */
+struct page *page_slab_alloc(void);
+void page_slab_free(struct page *page);
 
 /* ---- allocation and references ---- */
 

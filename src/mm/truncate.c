@@ -42,7 +42,7 @@ static void truncate_partial_page(struct address_space *m, pgoff_t index, size_t
 	lock_page(page);
 	if (page->mapping == m) {
 		wait_on_page_writeback(page);
-		memset((char *)page_address(page) + from, 0, to - from);
+		memset((char *)page_address(m, page) + from, 0, to - from);
 	}
 	unlock_page(page);
 	put_page(page);

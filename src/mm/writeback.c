@@ -253,7 +253,7 @@ static int __writepage(struct page *page, bool mkclean)
 	if (pos < size) {
 		size_t len = (size_t)min_t(int64_t, (int64_t)PAGE_SIZE, size - pos);
 		/* Never past EOF: the tail of the EOF page stays in the cache. */
-		ssize_t n = store_write(m->host, page_address(page), len, pos);
+		ssize_t n = store_write(m->host, page_address(m, page), len, pos);
 		if (n < 0)
 			ret = (int)n;
 		else if ((size_t)n != len)
