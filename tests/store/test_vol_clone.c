@@ -1,0 +1,322 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared extents on the vol store (refcount.c, clone.c, data.c's
+ * copy-on-write): store_clone_range shares blocks instead of copying them;
+ * a write into a shared block copies it (the other file keeps its bytes),
+ * punch, truncate and unlink drop one reference and free a block only at
+ * the last; the counts survive remounts and fsck checks them against the
+ * extent maps. The space cases show that a clone of a large file costs
+ * (almost) nothing and an overwrite allocates only what it writes; the
+ * reservation cases that a write into a shared block is charged as a new
+ * block when the cache dirties it. The crash cases (test_vol_clone_crash.c)
+ * and fsck's repair of wrong counts (test_vol_refcount.c) are apart.
+ *
+ * Test switches: vol_test_cow_in_place (a write into a shared block goes
+ * in place: the clone's bytes change), vol_test_refcount_skip_inc (a clone
+ * takes no reference: unlinking the source frees blocks the clone still
+ * maps, a new file reuses them and the clone reads its bytes; fsck finds
+ * the count too low).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include "harness.h"
+#include "fixture.h"
+#include "store/vol/vol.h"
+#include "store/vol/vstore.h"
+
+#define BS 4096
+
+static void pattern(char *b, size_t len, unsigned seed)
+{
+	for (size_t i = 0; i < len; i++)
+		b[i] = (char)(i * 131 + seed * 7 + (i >> 12));
+}
+
+static struct store_inode *file_with(struct store *s, const char *name, const char *buf, size_t len)
+{
+	struct store_inode *si = create(s, name);
+	CHECK_EQ(store_write(si, buf, len, 0), (ssize_t)len);
+	return si;
+}
+
+static struct store_inode *reopen(struct store *s, const char *name)
+{
+	struct store_inode *si;
+	CHECK_EQ(store_open(s, name, O_RDWR, 0, &si), 0);
+	return si;
+}
+
+static void check_bytes(struct store_inode *si, const char *want, size_t len)
+{
+	char *b = malloc(len + 1);
+	CHECK_EQ(store_size(si), (int64_t)len);
+	CHECK_EQ(store_read(si, b, len + 1, 0), (ssize_t)len);
+	CHECK(!memcmp(b, want, len));
+	free(b);
+}
+
+static uint64_t used_blocks(struct store *s)
+{
+	struct statvfs st;
+	CHECK_EQ(store_statfs(s, &st), 0);
+	return vol_free_blocks(VS(s)->v) <= st.f_blocks ? st.f_blocks - vol_free_blocks(VS(s)->v)
+							: 0;
+}
+
+static uint64_t shared_blocks(struct store *s)
+{
+	return VS(s)->shared_blocks;
+}
+
+/* Clone a whole file (length 0: to EOF, a partial last block), read it,
+ * remount, read both, fsck clean; the blocks are shared, not copied. */
+TEST(clone_whole_file)
+{
+	const size_t len = 5 * BS + 123;
+	char *a = malloc(len);
+	pattern(a, len, 1);
+	vol_new_image(16 << 20, 0);
+	struct store *s = vol_mount_img();
+	struct store_inode *x = file_with(s, "a", a, len);
+	CHECK_EQ(store_sync(x, false), 0);
+	uint64_t used = used_blocks(s);
+	struct store_inode *y = create(s, "b");
+	CHECK_EQ(store_clone_range(x, 0, y, 0, 0), 0);
+	check_bytes(y, a, len);
+	CHECK_EQ(shared_blocks(s), 6);
+	CHECK_EQ(store_sync(y, false), 0);
+	CHECK(used_blocks(s) <= used + 2); /* tree nodes only */
+	struct store_map m1, m2;
+	CHECK_EQ(store_map(x, 0, BS, &m1), 0);
+	CHECK_EQ(store_map(y, 0, BS, &m2), 0);
+	CHECK_EQ(m1.addr, m2.addr);
+	store_release(x);
+	store_release(y);
+	CHECK_EQ(store_close(s), 0);
+	vol_fsck_clean();
+	struct vol_super sb;
+	const char *why;
+	CHECK_EQ(vol_read_super(vol_img, &sb, &why), 0);
+	CHECK(sb.feat_incompat & VOL_FEAT_INCOMPAT_REFLINK);
+	CHECK_EQ(sb.shared_blocks, 6);
+	CHECK(sb.refc_root != 0);
+	s = vol_mount_img();
+	x = reopen(s, "a");
+	y = reopen(s, "b");
+	check_bytes(x, a, len);
+	check_bytes(y, a, len);
+	CHECK_EQ(shared_blocks(s), 6);
+	store_release(x);
+	store_release(y);
+	CHECK_EQ(store_close(s), 0);
+	vol_fsck_clean();
+	free(a);
+}
+
+/* A write into a shared block is copy-on-write: the clone keeps its bytes
+ * (buffered and O_DIRECT, inside a block and across blocks); the counts
+ * follow; after remount both files read as written. */
+static long cow_write_case(void)
+{
+	const size_t len = 8 * BS;
+	char *a = malloc(len), *b = malloc(len), *w = aligned_alloc(BS, 3 * BS);
+	pattern(a, len, 2);
+	pattern(w, 3 * BS, 3);
+	vol_new_image(16 << 20, 0);
+	struct store *s = vol_mount_img();
+	struct store_inode *x = file_with(s, "a", a, len);
+	struct store_inode *y = create(s, "b");
+	CHECK_EQ(store_sync(x, false), 0);
+	CHECK_EQ(store_clone_range(x, 0, y, 0, (int64_t)len), 0);
+	CHECK_EQ(store_sync(y, false), 0);
+	memcpy(b, a, len);
+	/* partial block, then a range across three blocks, then O_DIRECT */
+	CHECK_EQ(store_write(y, w, 100, 10), 100);
+	memcpy(b + 10, w, 100);
+	CHECK_EQ(store_write(y, w, 2 * BS + 50, 3 * BS - 20), 2 * BS + 50);
+	memcpy(b + 3 * BS - 20, w, 2 * BS + 50);
+	CHECK_EQ(store_dio_write(y, w, BS, 7 * BS), BS);
+	memcpy(b + 7 * BS, w, BS);
+	check_bytes(y, b, len);
+	long bad = 0;
+	char *r = malloc(len);
+	CHECK_EQ(store_read(x, r, len, 0), (ssize_t)len);
+	for (size_t i = 0; i < len; i++)
+		bad += r[i] != a[i];
+	if (!vol_test_cow_in_place) {
+		CHECK_EQ(shared_blocks(s), 2); /* blocks 1 and 6 */
+		CHECK_EQ(store_sync(y, false), 0);
+		store_release(x);
+		store_release(y);
+		CHECK_EQ(store_close(s), 0);
+		vol_fsck_clean();
+		s = vol_mount_img();
+		x = reopen(s, "a");
+		y = reopen(s, "b");
+		check_bytes(x, a, len);
+		check_bytes(y, b, len);
+	}
+	store_release(x);
+	store_release(y);
+	CHECK_EQ(store_close(s), 0);
+	free(a);
+	free(b);
+	free(w);
+	free(r);
+	return bad;
+}
+
+TEST(write_to_shared_block_copies)
+{
+	CHECK_EQ(cow_write_case(), 0);
+}
+
+/* The switch: written in place, the source's bytes change (the cross-file
+ * leak a shared block must never show). */
+TEST(cow_in_place_changes_the_clone)
+{
+	vol_test_cow_in_place = true;
+	long bad = cow_write_case();
+	vol_test_cow_in_place = false;
+	printf("# in place: %ld bytes of the source changed by writes to the clone\n", bad);
+	CHECK(bad > 0);
+}
+
+/* Punch, zero range, truncate, unlink: one reference each; a block is freed
+ * only with its last. */
+TEST(release_drops_one_reference)
+{
+	const size_t len = 16 * BS;
+	char *a = malloc(len), *z = calloc(1, len);
+	pattern(a, len, 4);
+	vol_new_image(16 << 20, 0);
+	struct store *s = vol_mount_img();
+	struct store_inode *x = file_with(s, "a", a, len);
+	struct store_inode *y = create(s, "b");
+	CHECK_EQ(store_sync(x, false), 0);
+	CHECK_EQ(store_clone_range(x, 0, y, 0, 0), 0);
+	CHECK_EQ(store_sync(x, false), 0);
+	uint64_t used = used_blocks(s);
+	CHECK_EQ(shared_blocks(s), 16);
+	/* punch 2 blocks of y, zero 2 more (with a partial edge), truncate y */
+	CHECK_EQ(store_fallocate(y, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 2 * BS, 2 * BS), 0);
+	CHECK_EQ(store_fallocate(y, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 6 * BS + 7, 2 * BS),
+		 0);
+	CHECK_EQ(store_setsize(y, 12 * BS + 5), 0);
+	CHECK_EQ(store_sync(y, false), 0);
+	CHECK_EQ(shared_blocks(s), 7); /* 0,1, 4,5, 9..11 */
+	check_bytes(x, a, len);
+	/* unlink x: its blocks stay (y maps them) except those only x had */
+	store_release(x);
+	CHECK_EQ(store_unlink(s, "a"), 0);
+	CHECK_EQ(store_sync(y, false), 0);
+	CHECK_EQ(shared_blocks(s), 0);
+	char *b = malloc(len);
+	memcpy(b, a, 12 * BS + 5);
+	memset(b + 2 * BS, 0, 2 * BS);
+	memset(b + 6 * BS + 7, 0, 2 * BS);
+	check_bytes(y, b, 12 * BS + 5);
+	CHECK(used_blocks(s) < used);
+	store_release(y);
+	CHECK_EQ(store_close(s), 0);
+	vol_fsck_clean();
+	s = vol_mount_img();
+	y = reopen(s, "b");
+	check_bytes(y, b, 12 * BS + 5);
+	store_release(y);
+	CHECK_EQ(store_unlink(s, "b"), 0);
+	CHECK_EQ(store_close(s), 0);
+	vol_fsck_clean();
+	free(a);
+	free(b);
+	free(z);
+}
+
+/* Clone without references (the switch): unlinking the source frees blocks
+ * the clone maps; a new file takes them and the clone reads its bytes -
+ * the cross-file leak - and fsck reports the counts too low. */
+TEST(refcount_skip_inc_leaks_across_files)
+{
+	const size_t len = 8 * BS;
+	char *a = malloc(len), *c = malloc(len), *r = malloc(len);
+	pattern(a, len, 5);
+	pattern(c, len, 6);
+	vol_new_image(16 << 20, 0);
+	struct store *s = vol_mount_img();
+	struct store_inode *x = file_with(s, "a", a, len);
+	struct store_inode *y = create(s, "b");
+	CHECK_EQ(store_sync(x, false), 0);
+	vol_test_refcount_skip_inc = true;
+	CHECK_EQ(store_clone_range(x, 0, y, 0, 0), 0);
+	vol_test_refcount_skip_inc = false;
+	store_release(x);
+	CHECK_EQ(store_unlink(s, "a"), 0);
+	CHECK_EQ(store_sync(y, false), 0); /* the blocks are free now */
+	struct store_inode *z = file_with(s, "c", c, len);
+	CHECK_EQ(store_sync(z, false), 0);
+	CHECK_EQ(store_read(y, r, len, 0), (ssize_t)len);
+	long leaked = 0;
+	for (size_t i = 0; i < len; i++)
+		leaked += r[i] == c[i] && r[i] != a[i];
+	printf("# without references: %ld bytes of file c read through the clone\n", leaked);
+	CHECK(leaked > 0);
+	store_release(y);
+	store_release(z);
+	CHECK_EQ(store_close(s), 0);
+	CHECK_EQ(vol_fsck(vol_img, false, stderr), VOL_FSCK_UNREPAIRED);
+	free(a);
+	free(c);
+	free(r);
+}
+
+/* The store's checks: unaligned offsets or lengths (but a length to the
+ * source's EOF), overlapping ranges of one file, past EOF, directories. */
+TEST(clone_errors)
+{
+	const size_t len = 4 * BS + 10;
+	char *a = malloc(len);
+	pattern(a, len, 7);
+	vol_new_image(16 << 20, 0);
+	struct store *s = vol_mount_img();
+	struct store_inode *x = file_with(s, "a", a, len);
+	struct store_inode *y = create(s, "b");
+	CHECK_EQ(store_clone_range(x, 1, y, 0, BS), -EINVAL);
+	CHECK_EQ(store_clone_range(x, 0, y, 7, BS), -EINVAL);
+	CHECK_EQ(store_clone_range(x, 0, y, 0, BS + 1), -EINVAL);
+	CHECK_EQ(store_clone_range(x, 0, x, BS, 2 * BS), -EINVAL);	/* overlap */
+	CHECK_EQ(store_clone_range(x, 8 * BS, y, 0, BS), -EINVAL);	/* past EOF */
+	CHECK_EQ(store_clone_range(x, (int64_t)len, y, 0, 0), -EINVAL); /* unaligned */
+	/* a partial EOF block only where the destination's EOF is not past it */
+	CHECK_EQ(store_write(y, a, 3 * BS, 0), 3 * BS);
+	CHECK_EQ(store_clone_range(x, 0, y, 0, (int64_t)len), 0);
+	check_bytes(y, a, len);
+	CHECK_EQ(store_write(y, a, BS, 10 * BS), BS);
+	CHECK_EQ(store_clone_range(x, 0, y, 0, (int64_t)len), -EINVAL);
+	/* the same file, ranges apart; a range past the source's EOF is cut */
+	CHECK_EQ(store_clone_range(x, 0, x, 4 * BS, 0), -EINVAL); /* block 4 in both */
+	CHECK_EQ(store_clone_range(x, 0, x, 8 * BS, 0), 0);
+	CHECK_EQ(store_size(x), (int64_t)(12 * BS + 10));
+	char *b = malloc(12 * BS + 10);
+	CHECK_EQ(store_read(x, b, 12 * BS + 10, 0), 12 * BS + 10);
+	CHECK(!memcmp(b, a, len));
+	CHECK(is_zero(b + len, 8 * BS - len));
+	CHECK(!memcmp(b + 8 * BS, a, len));
+	CHECK_EQ(store_mkdir(s, "d", 0755), 0);
+	struct store_inode *dsi;
+	if (store_open(s, "d", O_RDONLY, 0, &dsi) == 0) {
+		CHECK_EQ(store_clone_range(x, 0, dsi, 0, BS), -EISDIR);
+		store_release(dsi);
+	}
+	CHECK_EQ(store_sync(x, false), 0);
+	store_release(x);
+	store_release(y);
+	CHECK_EQ(store_close(s), 0);
+	vol_fsck_clean();
+	free(a);
+	free(b);
+}
