@@ -30,6 +30,7 @@
 #include "store/vol/vstore.h"
 
 TEST_SWITCH(vol_test_refcount_skip_inc);
+TEST_SWITCH(vol_test_refcount_no_check);
 
 static void refc_stats(struct vstore *vs, uint64_t len, uint32_t from, uint32_t to)
 {
@@ -266,7 +267,7 @@ int vs_refc_load(struct vstore *vs, struct vs_check *ck, const char **why)
 		vs->refc_dirty = true;
 		return r;
 	}
-	if (!r && vs->shared_blocks != sb->shared_blocks) {
+	if (!r && vs->shared_blocks != sb->shared_blocks && (ck || !vol_test_refcount_no_check)) {
 		r = vs_problem(ck, why, 0,
 			       "vol: shared block count disagrees with the "
 			       "reference-count tree");
@@ -347,6 +348,8 @@ int vs_refc_check(struct vstore *vs, struct vs_check *ck, const char **why)
 
 	if (!(sb->feat_incompat & VOL_FEAT_INCOMPAT_REFLINK) && !vs->refc.root)
 		return 0; /* nothing shared: owners.c reports a block mapped twice */
+	if (!ck && vol_test_refcount_no_check)
+		return 0;
 	vol_extmap_init(&want);
 	want.counts = true;
 	r = refc_expected(vs, &want);

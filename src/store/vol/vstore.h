@@ -493,6 +493,9 @@ void vs_refc_destroy(struct vstore *vs);
 /* Tests: a clone takes no reference (a block mapped twice keeps count 1: the
  * first unmap frees it while the other file still maps it). */
 DECLARE_TEST_SWITCH(vol_test_refcount_skip_inc);
+/* Tests: mount does not check the counts against the extent maps (a volume
+ * with wrong counts is used as it is: the damage they do shows). */
+DECLARE_TEST_SWITCH(vol_test_refcount_no_check);
 
 /* ---- clone.c ---- */
 int vol_clone_range(struct store_inode *src, int64_t src_off, struct store_inode *dst,
