@@ -320,3 +320,88 @@ TEST(clone_errors)
 	free(a);
 	free(b);
 }
+
+static uint64_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* Used blocks as statfs counts them (a shared block once). */
+static uint64_t statfs_used(struct store *s)
+{
+	struct statvfs st;
+	CHECK_EQ(store_statfs(s, &st), 0);
+	return st.f_blocks - st.f_bfree;
+}
+
+/* A clone of a large file uses < 1% more space (only tree nodes); writing
+ * into the clone afterwards allocates what is written and nothing else;
+ * the source keeps its bytes. 1 GiB in the debug run (PC_QUICK: 64 MiB),
+ * on a sparse image. */
+TEST(clone_space)
+{
+	const uint64_t size = test_quick() ? (64ull << 20) : (1ull << 30), nb = size / BS;
+	const size_t chunk = 1 << 20;
+	char *buf = malloc(chunk), *b = malloc(4 << 20);
+	uint64_t seed = test_seed(), x = seed | 1;
+
+	vol_new_image((int64_t)(2 * size + (256 << 20)), 0);
+	struct store *s = vol_mount_img();
+	struct store_inode *a = create(s, "a"), *c = create(s, "b");
+	for (uint64_t off = 0; off < size; off += chunk) {
+		pattern(buf, chunk, (unsigned)(off / chunk));
+		CHECK_EQ(store_write(a, buf, chunk, (int64_t)off), (ssize_t)chunk);
+	}
+	CHECK_EQ(store_sync(a, false), 0);
+	uint64_t used0 = statfs_used(s);
+	CHECK_EQ(store_clone_range(a, 0, c, 0, 0), 0);
+	CHECK_EQ(store_sync(c, false), 0);
+	uint64_t used1 = statfs_used(s);
+	printf("# clone of %llu MiB: %llu blocks more used (%.4f%%), %llu shared\n",
+	       (unsigned long long)(size >> 20), (unsigned long long)(used1 - used0),
+	       100.0 * (double)(used1 - used0) / (double)nb, (unsigned long long)shared_blocks(s));
+	CHECK((used1 - used0) * 100 < nb);
+	CHECK_EQ(shared_blocks(s), nb);
+	/* overwrite: 256 single blocks at random (some may repeat) and one
+	 * 4 MiB run, all in the clone */
+	uint64_t written = 0;
+	char *seen = calloc(nb, 1);
+	memset(b, 'w', 4 << 20);
+	for (int i = 0; i < 256; i++) {
+		uint64_t k = rnd(&x) % nb;
+		CHECK_EQ(store_write(c, b, BS, (int64_t)(k * BS)), BS);
+		written += !seen[k];
+		seen[k] = 1;
+	}
+	uint64_t run = rnd(&x) % (nb - 1024);
+	CHECK_EQ(store_write(c, b, 4 << 20, (int64_t)(run * BS)), 4 << 20);
+	for (uint64_t k = run; k < run + 1024; k++) {
+		written += !seen[k];
+		seen[k] = 1;
+	}
+	CHECK_EQ(store_sync(c, false), 0);
+	uint64_t used2 = statfs_used(s);
+	printf("# %llu blocks written into the clone: %llu blocks more used\n",
+	       (unsigned long long)written, (unsigned long long)(used2 - used1));
+	CHECK(used2 - used1 >= written);
+	CHECK(used2 - used1 <= written + written / 32 + 16);
+	CHECK_EQ(shared_blocks(s), nb - written);
+	/* the source keeps its bytes where the clone was written */
+	for (uint64_t k = 0; k < nb; k++) {
+		if (!seen[k])
+			continue;
+		CHECK_EQ(store_read(a, b, BS, (int64_t)(k * BS)), BS);
+		pattern(buf, chunk, (unsigned)(k * BS / chunk));
+		CHECK(!memcmp(b, buf + (k * BS) % chunk, BS));
+	}
+	store_release(a);
+	store_release(c);
+	CHECK_EQ(store_close(s), 0);
+	vol_fsck_clean();
+	free(seen);
+	free(buf);
+	free(b);
+}
