@@ -26,6 +26,7 @@
 
 #include "harness.h"
 #include "fixture.h"
+#include "pagecache.h"
 #include "store/vol/vol.h"
 #include "store/vol/vstore.h"
 
@@ -105,6 +106,9 @@ TEST(clone_whole_file)
 	CHECK(sb.feat_incompat & VOL_FEAT_INCOMPAT_REFLINK);
 	CHECK_EQ(sb.shared_blocks, 6);
 	CHECK(sb.refc_root != 0);
+	struct pc_vol_info info = {.size = sizeof(info)};
+	CHECK_EQ(pc_vol_stat(vol_img, &info, &why), 0); /* pagecache stat IMAGE */
+	CHECK_EQ(info.shared_blocks, 6);
 	s = vol_mount_img();
 	x = reopen(s, "a");
 	y = reopen(s, "b");
