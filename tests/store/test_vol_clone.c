@@ -409,3 +409,79 @@ TEST(clone_space)
 	free(buf);
 	free(b);
 }
+
+/* Fills the volume with unreserved writes (a new file) until -ENOSPC. */
+static void fill_volume(struct store *s)
+{
+	struct store_inode *f = create(s, "fill");
+	char *buf = calloc(1, 64 << 10);
+	int64_t done = 0;
+	ssize_t w;
+	while ((w = store_write(f, buf, 64 << 10, done)) > 0)
+		done += w;
+	CHECK_EQ(w, -ENOSPC);
+	while ((w = store_write(f, buf, BS, done)) > 0)
+		done += w;
+	CHECK_EQ(w, -ENOSPC);
+	store_release(f);
+	free(buf);
+}
+
+/* The page cache dirtying a shared block reserves a new block for it (the
+ * write will copy): on a volume that then fills up, the write back of
+ * those pages still succeeds; a reservation the full volume cannot give
+ * fails at once (the write call's -ENOSPC). Returns the write back's
+ * result. */
+static ssize_t shared_writeback_on_full_volume(void)
+{
+	const size_t len = 64 * BS;
+	char *a = malloc(len), *w = malloc(16 * BS), *r = malloc(len);
+	pattern(a, len, 9);
+	memset(w, 'w', 16 * BS);
+	vol_new_image(8 << 20, 0);
+	struct store *s = vol_mount_img();
+	struct store_inode *x = file_with(s, "a", a, len), *y = create(s, "b");
+	CHECK_EQ(store_clone_range(x, 0, y, 0, 0), 0);
+	CHECK_EQ(store_sync(y, false), 0);
+	uint64_t resv0 = VS(s)->resv;
+	CHECK_EQ(store_reserve(y, 0, 16 * BS), 0); /* write_begin of 16 pages */
+	if (!vol_test_no_reserve)
+		CHECK(VS(s)->resv >= resv0 + 16);
+	fill_volume(s);
+	if (!vol_test_no_reserve) /* the rest of the shared blocks: no room */
+		CHECK_EQ(store_reserve(y, 16 * BS, 16 * BS), -ENOSPC);
+	ssize_t wb = store_write(y, w, 16 * BS, 0); /* writeback */
+	if (wb == 16 * BS) {
+		CHECK_EQ(store_sync(y, false), 0);
+		CHECK_EQ(store_read(y, r, 16 * BS, 0), 16 * BS);
+		CHECK(!memcmp(r, w, 16 * BS));
+		/* now unshared: no reservation needed there */
+		CHECK_EQ(store_reserve(y, 0, 16 * BS), 0);
+	}
+	CHECK_EQ(store_read(x, r, len, 0), (ssize_t)len);
+	CHECK(!memcmp(r, a, len));
+	store_release(x);
+	store_release(y);
+	store_close(s);
+	vol_fsck_clean();
+	free(a);
+	free(w);
+	free(r);
+	return wb;
+}
+
+TEST(reserve_charges_shared_blocks)
+{
+	CHECK_EQ(shared_writeback_on_full_volume(), 16 * BS);
+}
+
+/* Without the reservation (vol_test_no_reserve) the write back of the
+ * acknowledged pages finds the volume full. */
+TEST(no_reserve_writeback_fails)
+{
+	vol_test_no_reserve = true;
+	ssize_t wb = shared_writeback_on_full_volume();
+	vol_test_no_reserve = false;
+	printf("# no reservation: write back into shared blocks on a full volume: %zd\n", wb);
+	CHECK_EQ(wb, -ENOSPC);
+}

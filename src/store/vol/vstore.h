@@ -10,7 +10,8 @@
  * Files: backend.c (ops table, open/close), node.c (node references,
  * lookup, handles, opening for data), namei.c (create, link, unlink, rename,
  * readdir), attr.c (getattr, setattr, readlink, statfs), xattr.c (extended
- * attributes), data.c (data ops), commit.c (commit, journal, replay),
+ * attributes), data.c (data ops), refcount.c (shared data blocks: counts),
+ * clone.c (clone_range), commit.c (commit, journal, replay),
  * commit_timer.c (the periodic commit),
  * load.c (reading a volume into memory, shared with fsck), mkfs.c, fsck.c.
  *
