@@ -27,6 +27,7 @@
 #include "harness.h"
 #include "fixture.h"
 #include "pagecache.h"
+#include "threads.h"
 #include "store/vol/vol.h"
 #include "store/vol/vstore.h"
 
@@ -484,4 +485,80 @@ TEST(no_reserve_writeback_fails)
 	vol_test_no_reserve = false;
 	printf("# no reservation: write back into shared blocks on a full volume: %zd\n", wb);
 	CHECK_EQ(wb, -ENOSPC);
+}
+
+/* ---- threads: copy-on-write writes, clones, reads and fsyncs at once ---- */
+
+struct race {
+	struct store *s;
+	struct store_inode *a, *b, *c;
+	const char *pat; /* a's bytes */
+	uint64_t seed;
+	int iters;
+	long bad; /* bytes of a seen changed (atomic) */
+	int next; /* thread index (atomic) */
+};
+
+#define RACE_NB 256
+
+static void *racer(void *arg)
+{
+	struct race *r = arg;
+	int me = __atomic_fetch_add(&r->next, 1, __ATOMIC_RELAXED);
+	uint64_t x = (r->seed + (uint64_t)me * 0x9e3779b97f4a7c15ull) | 1;
+	char *buf = malloc(2 * BS);
+	memset(buf, 'w' + me, 2 * BS);
+	for (int i = 0; i < r->iters; i++) {
+		uint64_t k = rnd(&x) % (RACE_NB - 1);
+		switch (me) {
+		case 0: /* writes into b: copy-on-write of a's shared blocks */
+			CHECK_EQ(store_write(r->b, buf, BS + 100, (int64_t)(k * BS + 50)),
+				 BS + 100);
+			break;
+		case 1: /* clones of a's ranges into c (a keeps every block) */
+			CHECK_EQ(store_clone_range(r->a, (int64_t)(k * BS), r->c,
+						   (int64_t)(((k * 7) % (RACE_NB - 1)) * BS),
+						   2 * BS),
+				 0);
+			break;
+		case 2: /* a never changes */
+			CHECK_EQ(store_read(r->a, buf, 2 * BS, (int64_t)(k * BS)), 2 * BS);
+			for (size_t j = 0; j < 2 * BS; j++)
+				if (buf[j] != r->pat[k * BS + j])
+					__atomic_fetch_add(&r->bad, 1, __ATOMIC_RELAXED);
+			break;
+		default:
+			CHECK_EQ(store_sync(r->c, false), 0);
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+/* Seeded threads: one writes into the clone (copy-on-write), one clones the
+ * source's ranges into a third file, one reads the source, one fsyncs:
+ * the source never changes, fsck is clean after. */
+TEST(threads_cow_clone_read_sync)
+{
+	const size_t len = RACE_NB * BS;
+	char *a = malloc(len);
+	pattern(a, len, 11);
+	vol_new_image(32 << 20, 0);
+	struct store *s = vol_mount_img();
+	struct race r = {.s = s, .pat = a, .seed = test_seed(), .iters = test_quick() ? 200 : 1000};
+	r.a = file_with(s, "a", a, len);
+	r.b = create(s, "b");
+	r.c = create(s, "c");
+	CHECK_EQ(store_clone_range(r.a, 0, r.b, 0, 0), 0);
+	run_threads(4, racer, &r);
+	printf("# %d rounds each: %ld bytes of the source changed\n", r.iters, r.bad);
+	CHECK_EQ(r.bad, 0);
+	check_bytes(r.a, a, len);
+	CHECK_EQ(store_sync(r.a, false), 0);
+	store_release(r.a);
+	store_release(r.b);
+	store_release(r.c);
+	CHECK_EQ(store_close(s), 0);
+	vol_fsck_clean();
+	free(a);
 }

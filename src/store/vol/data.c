@@ -11,7 +11,10 @@
  * under the lock again. A commit in between records them unwritten (reads
  * as zeroes); a commit after it flushes the data before the journal names
  * the extent written. Freed blocks go to the volume's pending list: reused
- * only after the commit that freed them is durable.
+ * only after the commit that freed them is durable. A write into a shared
+ * block (refcount.c) is copy-on-write (cow_write; cow_zero for a partial
+ * zero and truncate's kept head): new blocks, the old bytes around the
+ * written ones, a remap that drops one reference, all under vs->lock.
  *
  * Locking: vs->lock around every lookup and change of an extent map,
  * size or attribute; image preads/pwrites of file data run without it. The
