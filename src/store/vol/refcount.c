@@ -259,10 +259,11 @@ int vs_refc_load(struct vstore *vs, struct vs_check *ck, const char **why)
 	if (r == -EUCLEAN) {
 		/* fsck: the counts are rebuilt from the extent maps
 		 * (vs_refc_check), the old tree's blocks return to free space */
-		r = vs_problem(ck, why, 0,
-			       bad     ? bad
-			       : c.bad ? c.bad
-				       : "vol: reference-count tree damaged");
+		const char *what = bad ? bad : c.bad ? c.bad : "damaged";
+		if (ck && ck->report)
+			fprintf(ck->report, "vol fsck: reference-count tree: %s\n",
+				what + (strncmp(what, "vol: ", 5) ? 0 : 5));
+		r = vs_problem(ck, why, 0, "vol: reference-count tree damaged");
 		refc_reset(vs);
 		vs->refc_dirty = true;
 		return r;
