@@ -29,6 +29,7 @@
  *   "iput: attributes read, not yet unused"               nothing held
  *   "iget: unused inode taken back, not revalidated"      nothing held
  *   "iget: size sampled, inode not yet hashed"           nothing held
+ *   "stat: store attributes read, inode not yet looked at" nothing held
  */
 #ifndef PC_FS_FILE_H
 #define PC_FS_FILE_H

@@ -31,6 +31,7 @@ TEST_SWITCH(inode_test_no_revalidate);
 TEST_SWITCH(inode_test_evict_unseen_error);
 TEST_SWITCH(inode_test_no_forget_recheck);
 TEST_SWITCH(inode_test_opath_no_pin);
+TEST_SWITCH(inode_test_stat_late_look);
 TEST_KNOB(unsigned long, inode_test_unused_max);
 
 #define INODE_HASH_BUCKETS 1024
@@ -618,23 +619,48 @@ int inode_table_evict_all(struct inode_table *t)
 	}
 }
 
+/* Under the table lock: stat takes the inode's size and times over the
+ * store's (in use, being evicted, or holding data the store lacks). */
+static bool inode_stat_is_ours(struct inode *inode)
+{
+	return inode->i_count || (inode->i_state & I_FREEING) || !mapping_clean(&inode->i_data);
+}
+
+/* Under the table lock: whether (@dev, @ino) has such an inode. */
+static bool stat_is_ours(struct inode_table *t, uint64_t dev, uint64_t ino)
+{
+	struct inode *inode = find_inode(t, dev, ino);
+
+	return inode && inode_stat_is_ours(inode);
+}
+
 int inode_table_stat(struct inode_table *t, struct store_node *node, struct stat *st)
 {
 	for (;;) {
 		uint64_t seq = __atomic_load_n(&t->evict_seq, __ATOMIC_ACQUIRE);
 		struct inode *inode;
-		bool again;
+		bool again, ours = false;
 		int err;
 
+		/* Looked at before the store too: an unused inode whose dirty
+		 * pages are written back after the store's attributes were read
+		 * is clean when looked at below, and the store's size then
+		 * stale. */
+		if (S_ISREG(node->type) && !inode_test_stat_late_look) {
+			mutex_lock(&t->lock);
+			ours = stat_is_ours(t, node->dev, node->ino);
+			mutex_unlock(&t->lock);
+		}
 		err = store_node_getattr(node, st);
 		if (err || !S_ISREG(st->st_mode))
 			return err;
+		sched_race_window("stat: store attributes read, inode not yet looked at");
 		mutex_lock(&t->lock);
 		inode = find_inode(t, (uint64_t)st->st_dev, (uint64_t)st->st_ino);
-		/* An unused clean inode: the store has all of it (and
-		 * may have been changed behind our back since). */
-		if (inode && (inode->i_count || (inode->i_state & I_FREEING) ||
-			      !mapping_clean(&inode->i_data))) {
+		/* An unused inode clean since before the store was asked: the
+		 * store has all of it (and may have been changed behind our
+		 * back since). */
+		if (inode && (ours || inode_stat_is_ours(inode))) {
 			st->st_size = i_size_read(&inode->i_data);
 			inode_fill_times(inode, st);
 		}

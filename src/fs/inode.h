@@ -83,9 +83,13 @@
  * - inode_test_opath_no_pin: pins are not looked at (the last close of a
  *   nameless file that an O_PATH fd still names discards its dirty pages,
  *   and a reopen through that fd reads what the store had);
+ * - inode_test_stat_late_look: stat looks for the file's inode only after
+ *   the store's attributes (an unused inode written back in between shows
+ *   the store's old size);
  * - inode_test_unused_max: the bound on unused inodes (0: INODE_UNUSED_MAX). */
 DECLARE_TEST_SWITCH(inode_test_no_revalidate);
 DECLARE_TEST_SWITCH(inode_test_opath_no_pin);
+DECLARE_TEST_SWITCH(inode_test_stat_late_look);
 DECLARE_TEST_SWITCH(inode_test_evict_unseen_error);
 DECLARE_TEST_SWITCH(inode_test_no_forget_recheck);
 DECLARE_TEST_KNOB(unsigned long, inode_test_unused_max);
@@ -199,8 +203,9 @@ int inode_table_evict_all(struct inode_table *t);
  * lock). The first error, or 0. The table lock (leaf) only to take the
  * references. */
 int sync_inodes(struct inode_table *t);
-/* stat(2) of a store node: the store's attributes, with the size of the
- * file's inode when it has one (dirty data may extend it; an inode being
+/* stat(2) of a store node: the store's attributes, with the size and times
+ * of the file's inode when it is in use, being evicted, or dirty, before or
+ * after the store was asked (dirty data may extend it; an inode being
  * evicted still has the right size). No lock held by the caller. */
 int inode_table_stat(struct inode_table *t, struct store_node *node, struct stat *st);
 

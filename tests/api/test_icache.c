@@ -6,7 +6,9 @@
  * holds with many closed files, unlink and rename of a closed cached file,
  * and a background writeback error after the last close reaches the next
  * opener's fsync, an unlink racing the last close, the last O_PATH fd of a
- * nameless file closed while its last open file closes. Each protection has its
+ * nameless file closed while its last open file closes, a stat racing the
+ * writeback of a closed file (inode_test_stat_late_look: the store's old
+ * size is shown). Each protection has its
  * switch: inode_test_no_revalidate (stale bytes are read),
  * inode_test_evict_unseen_error (the report is lost),
  * inode_test_no_forget_recheck (a nameless file stays cached). Takes no
@@ -381,6 +383,64 @@ static void unpin_during_last_close(bool hazard)
 	CHECK_EQ(pc_engine_close(e), 0);
 }
 #endif
+
+#if PC_SCHED_HOOKS
+/* Writes every cached file back (syncfs) between stat's read of the store's
+ * attributes and its look at the inode. */
+static void sync_in_stat_window(enum sched_event ev, const void *obj, const char *what)
+{
+	(void)obj;
+	if (ev == SP_RACE &&
+	    !strcmp(what, "stat: store attributes read, inode not yet looked at")) {
+		sched_set_hook(NULL);
+		CHECK_EQ(pc_sync(hook_engine), 0);
+	}
+}
+
+static void stat_during_writeback(bool hazard)
+{
+	struct pc_engine *e = engine();
+	size_t len = 6 * PG + 2596;
+	char *w = malloc(len);
+	struct stat st;
+	int fd = new_file(e, "s", w, len, 23);
+
+	CHECK_EQ(pc_close(e, fd), 0); /* unused, dirty: the store has none of it */
+	hook_engine = e;
+	inode_test_stat_late_look = hazard;
+	sched_set_hook(sync_in_stat_window);
+	CHECK_EQ(pc_stat(e, "s", &st), 0);
+	sched_set_hook(NULL);
+	inode_test_stat_late_look = false;
+	if (hazard)
+		CHECKF(st.st_size != (off_t)len,
+		       "stat showed the store's size from before the sync");
+	else
+		CHECK_EQ(st.st_size, (off_t)len);
+	CHECK_EQ(pc_stat(e, "s", &st), 0);
+	CHECK_EQ(st.st_size, (off_t)len);
+	CHECK_EQ(pc_engine_close(e), 0);
+	free(w);
+}
+#endif
+
+TEST(stat_during_writeback_of_a_closed_file)
+{
+#if PC_SCHED_HOOKS
+	stat_during_writeback(false);
+#else
+	test_skip("scheduling points not compiled in");
+#endif
+}
+
+TEST(stat_during_writeback_of_a_closed_file_hazard)
+{
+#if PC_SCHED_HOOKS
+	stat_during_writeback(true);
+#else
+	test_skip("scheduling points not compiled in");
+#endif
+}
 
 TEST(unpin_during_last_close)
 {
