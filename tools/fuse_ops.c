@@ -227,8 +227,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 }
 
 /* An object reached by a file handle (LOOKUP(id, ".")) is stale once it
- * has no name left, as a handle of a deleted file is on Linux file systems
- * (ext4, tmpfs), even while the server still knows its node. */
+ * has no name left. The kernel asks only for an id whose inode it does not
+ * hold, and ext4 or tmpfs find a deleted file by handle only while it is
+ * held in memory: so even while the server still knows the node (a FORGET
+ * not yet sent), nothing the kernel holds names it any more. */
 static int by_handle_fd(int fd)
 {
 	struct stat st;

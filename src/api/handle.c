@@ -27,15 +27,10 @@ static int open_node(struct pc_engine *e, struct store_node *n, int flags)
 	int err;
 
 	if (flags & O_PATH) {
-		if ((flags & O_DIRECTORY) && !S_ISDIR(n->type)) {
+		if ((flags & O_DIRECTORY) && !S_ISDIR(n->type))
 			err = -ENOTDIR;
-		} else {
-			f = alloc_node_file(
-			    n, flags & (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), FMODE_PATH);
-			if (f)
-				return install_file(e, f); /* the node is the file's */
-			err = -ENOMEM;
-		}
+		else if (!(err = alloc_path_file(&e->itable, n, flags, &f)))
+			return install_file(e, f); /* the node is the file's */
 	} else {
 		err = vfs_open_node(&e->itable, n, NULL, flags, &f);
 	}

@@ -55,6 +55,8 @@ const struct test_switch test_switches[] = {
     SWITCH(inode_test_no_revalidate),
     SWITCH(inode_test_evict_unseen_error),
     SWITCH(inode_test_no_forget_recheck),
+    SWITCH(inode_test_opath_no_pin),
+    SWITCH(inode_test_stat_late_look),
     SWITCH(namei_test_no_sgid_inherit),
     /* store/dir */
     SWITCH(dir_test_dotdot_escape),

@@ -105,6 +105,27 @@ struct file *alloc_node_file(struct store_node *node, int flags, unsigned fmode)
 	return f;
 }
 
+int alloc_path_file(struct inode_table *t, struct store_node *node, int flags, struct file **out)
+{
+	struct file *f =
+	    file_alloc(flags & (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), FMODE_PATH);
+
+	*out = NULL;
+	if (!f)
+		return -ENOMEM;
+	if (S_ISREG(node->type)) {
+		if (inode_pin(t, node->dev, node->ino)) {
+			mutex_destroy(&f->f_pos_lock);
+			free(f);
+			return -ENOMEM;
+		}
+		f->f_pin_table = t;
+	}
+	f->f_node = node;
+	*out = f;
+	return 0;
+}
+
 int fput(struct file *f)
 {
 	int err = 0;
@@ -115,6 +136,8 @@ int fput(struct file *f)
 		locks_remove_file(f);
 		err = iput(f->f_inode);
 	}
+	if (f->f_pin_table) /* may evict a nameless file: before the node goes */
+		inode_unpin(f->f_pin_table, f->f_node->dev, f->f_node->ino);
 	store_node_put(f->f_node);
 	mutex_destroy(&f->f_pos_lock);
 	free(f);

@@ -29,6 +29,7 @@
  *   "iput: attributes read, not yet unused"               nothing held
  *   "iget: unused inode taken back, not revalidated"      nothing held
  *   "iget: size sampled, inode not yet hashed"           nothing held
+ *   "stat: store attributes read, inode not yet looked at" nothing held
  */
 #ifndef PC_FS_FILE_H
 #define PC_FS_FILE_H
@@ -60,6 +61,9 @@ struct file {
 	errseq_t f_wb_err;		 /* writeback errors reported to this file so far */
 	struct file_ra_state f_ra;
 	bool f_has_locks; /* atomic: took a flock/OFD lock once (fs/locks.c) */
+	/* O_PATH file of a regular file: the table it holds a pin in (the
+	 * object's inode is kept for it, fs/inode.h), else NULL */
+	struct inode_table *f_pin_table;
 };
 
 /* Regular file on @inode (the file takes over the caller's inode
@@ -70,6 +74,11 @@ struct file *alloc_file(struct inode *inode, int flags);
  * taking over the caller's node reference. NULL on ENOMEM (the reference
  * is then still the caller's). */
 struct file *alloc_node_file(struct store_node *node, int flags, unsigned fmode);
+/* An O_PATH file on @node (flags masked to what O_PATH keeps), taking over
+ * the caller's node reference on success; a regular file's pins its inode
+ * in @t (inode_pin) until the last fput. 0, or -ENOMEM (the reference is
+ * then still the caller's). */
+int alloc_path_file(struct inode_table *t, struct store_node *node, int flags, struct file **out);
 
 /* A directory opened for reading. Only meaningful for files fdget gave
  * (not O_PATH ones, which have no f_inode either). */

@@ -10,6 +10,7 @@
  * run outside it, on an inode kept out of everyone else's reach by
  * I_FREEING or I_REVAL (an open finding either waits for evict_seq to move);
  * the table lock also guards the unwritten list.
+ * The pin hash (O_PATH files of regular files) is under the table lock too.
  * Eviction of an unlinked file, and revalidation that drops stale pages,
  * take i_rwsem exclusive and BLOCK to discard its pages (nobody else can
  * reach the inode by then; the locks keep the mm layer's assertions true).
@@ -29,6 +30,8 @@ static DEFINE_LOCK_CLASS(inode_hash_lock_key, "inode_hash_lock");
 TEST_SWITCH(inode_test_no_revalidate);
 TEST_SWITCH(inode_test_evict_unseen_error);
 TEST_SWITCH(inode_test_no_forget_recheck);
+TEST_SWITCH(inode_test_opath_no_pin);
+TEST_SWITCH(inode_test_stat_late_look);
 TEST_KNOB(unsigned long, inode_test_unused_max);
 
 #define INODE_HASH_BUCKETS 1024
@@ -44,10 +47,16 @@ int inode_table_init(struct inode_table *t, struct store *s, struct mm_cache *c)
 {
 	t->nbuckets = INODE_HASH_BUCKETS;
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
-	if (!t->buckets)
+	t->pin_buckets = calloc(t->nbuckets, sizeof(*t->pin_buckets));
+	if (!t->buckets || !t->pin_buckets) {
+		free(t->buckets);
+		free(t->pin_buckets);
 		return -ENOMEM;
-	for (unsigned i = 0; i < t->nbuckets; i++)
+	}
+	for (unsigned i = 0; i < t->nbuckets; i++) {
 		INIT_LIST_HEAD(&t->buckets[i]);
+		INIT_LIST_HEAD(&t->pin_buckets[i]);
+	}
 	mutex_init_class(&t->lock, &inode_hash_lock_key);
 	init_waitqueue_head(&t->evict_wq);
 	INIT_LIST_HEAD(&t->unused);
@@ -66,9 +75,88 @@ void inode_table_destroy(struct inode_table *t)
 		t->unwritten = u->next;
 		free(u);
 	}
+	for (unsigned i = 0; i < t->nbuckets; i++) {
+		/* every file is closed by now: no pin is left */
+		while (!list_empty(&t->pin_buckets[i])) {
+			struct inode_pin *p =
+			    list_entry(t->pin_buckets[i].next, struct inode_pin, p_hash);
+
+			list_del_init(&p->p_hash);
+			free(p);
+		}
+	}
 	mutex_destroy(&t->lock);
 	free(t->buckets);
+	free(t->pin_buckets);
 	t->buckets = NULL;
+	t->pin_buckets = NULL;
+}
+
+/* Under the table lock. */
+static struct inode_pin *find_pin(struct inode_table *t, uint64_t dev, uint64_t ino)
+{
+	struct list_head *head = &t->pin_buckets[inode_hashfn(t, dev, ino)];
+
+	for (struct list_head *p = head->next; p != head; p = p->next) {
+		struct inode_pin *pin = list_entry(p, struct inode_pin, p_hash);
+
+		if (pin->p_ino == ino && pin->p_dev == dev)
+			return pin;
+	}
+	return NULL;
+}
+
+int inode_pin(struct inode_table *t, uint64_t dev, uint64_t ino)
+{
+	struct inode_pin *pin, *fresh = malloc(sizeof(*fresh));
+
+	mutex_lock(&t->lock);
+	pin = find_pin(t, dev, ino);
+	if (!pin && fresh) {
+		pin = fresh;
+		fresh = NULL;
+		pin->p_dev = dev;
+		pin->p_ino = ino;
+		pin->p_count = 0;
+		list_add(&pin->p_hash, &t->pin_buckets[inode_hashfn(t, dev, ino)]);
+	}
+	if (pin)
+		pin->p_count++;
+	mutex_unlock(&t->lock);
+	free(fresh);
+	return pin ? 0 : -ENOMEM;
+}
+
+void inode_unpin(struct inode_table *t, uint64_t dev, uint64_t ino)
+{
+	struct inode_pin *pin;
+	bool last;
+
+	mutex_lock(&t->lock);
+	pin = find_pin(t, dev, ino);
+	last = pin && --pin->p_count == 0;
+	if (last)
+		list_del_init(&pin->p_hash);
+	mutex_unlock(&t->lock);
+	if (!last)
+		return;
+	free(pin);
+	/* a nameless file kept for the pin goes now (its last iput, or an
+	 * unlink, that looks meanwhile sees I_FORGET or no pin) */
+	inode_table_forget(t, dev, ino);
+}
+
+/* Whether an O_PATH file still names (@dev, @ino). Takes the table lock. */
+static bool inode_pinned(struct inode_table *t, uint64_t dev, uint64_t ino)
+{
+	bool pinned;
+
+	if (inode_test_opath_no_pin)
+		return false;
+	mutex_lock(&t->lock);
+	pinned = find_pin(t, dev, ino) != NULL;
+	mutex_unlock(&t->lock);
+	return pinned;
 }
 
 /* Under the table lock. */
@@ -462,7 +550,9 @@ int iput(struct inode *inode)
 	clean = mapping_clean(m);
 	err = store_fgetattr(inode->i_store, &st);
 	unlinked = !err && st.st_nlink == 0;
-	if (unlinked)
+	/* nameless: evicted, unless an O_PATH file may open it again (an
+	 * unpin after this look finds it I_FREEING: I_FORGET, looked at again) */
+	if (unlinked && !inode_pinned(t, inode->i_dev, inode->i_ino))
 		return evict_and_free(inode, true);
 	inode->i_stamp_valid = false;
 	if (!err && clean)
@@ -492,11 +582,13 @@ void inode_table_forget(struct inode_table *t, uint64_t dev, uint64_t ino)
 		t->nr_unused--;
 		inode->i_state |= I_FREEING;
 		mutex_unlock(&t->lock);
-		if (store_fgetattr(inode->i_store, &st) == 0 && st.st_nlink == 0) {
+		if (store_fgetattr(inode->i_store, &st) == 0 && st.st_nlink == 0 &&
+		    !inode_pinned(t, dev, ino)) {
 			evict_and_free(inode, true);
 			return;
 		}
-		/* another name is left, unless one went while we looked */
+		/* another name (or an O_PATH file) is left, unless one went
+		 * while we looked */
 	} while (make_unused(inode));
 }
 
@@ -527,23 +619,48 @@ int inode_table_evict_all(struct inode_table *t)
 	}
 }
 
+/* Under the table lock: stat takes the inode's size and times over the
+ * store's (in use, being evicted, or holding data the store lacks). */
+static bool inode_stat_is_ours(struct inode *inode)
+{
+	return inode->i_count || (inode->i_state & I_FREEING) || !mapping_clean(&inode->i_data);
+}
+
+/* Under the table lock: whether (@dev, @ino) has such an inode. */
+static bool stat_is_ours(struct inode_table *t, uint64_t dev, uint64_t ino)
+{
+	struct inode *inode = find_inode(t, dev, ino);
+
+	return inode && inode_stat_is_ours(inode);
+}
+
 int inode_table_stat(struct inode_table *t, struct store_node *node, struct stat *st)
 {
 	for (;;) {
 		uint64_t seq = __atomic_load_n(&t->evict_seq, __ATOMIC_ACQUIRE);
 		struct inode *inode;
-		bool again;
+		bool again, ours = false;
 		int err;
 
+		/* Looked at before the store too: an unused inode whose dirty
+		 * pages are written back after the store's attributes were read
+		 * is clean when looked at below, and the store's size then
+		 * stale. */
+		if (S_ISREG(node->type) && !inode_test_stat_late_look) {
+			mutex_lock(&t->lock);
+			ours = stat_is_ours(t, node->dev, node->ino);
+			mutex_unlock(&t->lock);
+		}
 		err = store_node_getattr(node, st);
 		if (err || !S_ISREG(st->st_mode))
 			return err;
+		sched_race_window("stat: store attributes read, inode not yet looked at");
 		mutex_lock(&t->lock);
 		inode = find_inode(t, (uint64_t)st->st_dev, (uint64_t)st->st_ino);
-		/* An unused clean inode: the store has all of it (and
-		 * may have been changed behind our back since). */
-		if (inode && (inode->i_count || (inode->i_state & I_FREEING) ||
-			      !mapping_clean(&inode->i_data))) {
+		/* An unused inode clean since before the store was asked: the
+		 * store has all of it (and may have been changed behind our
+		 * back since). */
+		if (inode && (ours || inode_stat_is_ours(inode))) {
 			st->st_size = i_size_read(&inode->i_data);
 			inode_fill_times(inode, st);
 		}

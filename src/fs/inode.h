@@ -25,6 +25,17 @@
  * (writing it back). An unlinked file keeps working through its open store
  * inode until then.
  *
+ * Pins: an O_PATH file of a regular file holds a pin on its object (dev,
+ * ino), as its dentry holds the kernel's inode: a pinned file's inode is not
+ * evicted when it loses its last name or its last open file, whether the
+ * inode existed when the pin was taken or came later. It stays cached unused
+ * with its pages (dirty ones written back by the writeback thread like any
+ * others, so prune may then evict it: the store has the data), so a reopen
+ * through the O_PATH fd, or a handle while it is pinned, finds the same
+ * cache. The last unpin of a nameless file evicts it (its pages discarded).
+ * Pins are counted per (dev, ino) in a hash of their own, since an O_PATH
+ * file has no inode (a data handle would need read permission).
+ *
  * Locks: i_rwsem (class "i_rwsem", outermost: docs/locking.md row 1);
  * "inode_hash_lock" (leaf mutex of the table: no I/O, no other lock inside).
  * The DIO count is an atomic with a wait queue (inode_dio_wait sleeps on it
@@ -69,8 +80,16 @@
  *   error nobody has seen yet (the report is then lost);
  * - inode_test_no_forget_recheck: a name lost while the last iput looked
  *   (I_FORGET) is not looked at again (the nameless inode stays cached);
+ * - inode_test_opath_no_pin: pins are not looked at (the last close of a
+ *   nameless file that an O_PATH fd still names discards its dirty pages,
+ *   and a reopen through that fd reads what the store had);
+ * - inode_test_stat_late_look: stat looks for the file's inode only after
+ *   the store's attributes (an unused inode written back in between shows
+ *   the store's old size);
  * - inode_test_unused_max: the bound on unused inodes (0: INODE_UNUSED_MAX). */
 DECLARE_TEST_SWITCH(inode_test_no_revalidate);
+DECLARE_TEST_SWITCH(inode_test_opath_no_pin);
+DECLARE_TEST_SWITCH(inode_test_stat_late_look);
 DECLARE_TEST_SWITCH(inode_test_evict_unseen_error);
 DECLARE_TEST_SWITCH(inode_test_no_forget_recheck);
 DECLARE_TEST_KNOB(unsigned long, inode_test_unused_max);
@@ -121,7 +140,8 @@ struct inode_table {
 	/* bumped (under lock) each time an inode is unhashed, or leaves the
 	 * I_FREEING / I_REVAL state */
 	uint64_t evict_seq;
-	struct list_head unused; /* i_count 0, hashed, not I_FREEING: oldest first */
+	struct list_head *pin_buckets; /* struct inode_pin, same hash as inodes */
+	struct list_head unused;       /* i_count 0, hashed, not I_FREEING: oldest first */
 	unsigned long nr_unused;
 	/* atomics: direct I/O slow paths (fs/direct.c), for pc_get_stats */
 	uint64_t dio_retries, dio_dropped, dio_bounced;
@@ -132,6 +152,13 @@ struct inode_table {
 	 * data back (it is lost), newest first, for pc_engine_close_report */
 	struct inode_unwritten *unwritten;
 	unsigned long nr_unwritten;
+};
+
+/* The O_PATH files of one regular file (see Pins above). Under the table lock. */
+struct inode_pin {
+	struct list_head p_hash;
+	uint64_t p_dev, p_ino;
+	unsigned long p_count;
 };
 
 struct inode_unwritten {
@@ -163,6 +190,11 @@ int iput(struct inode *inode);
  * is cached unused and the file has no name left, evict it now. No lock
  * held. */
 void inode_table_forget(struct inode_table *t, uint64_t dev, uint64_t ino);
+/* An O_PATH file of the regular file (@dev, @ino) is made (pin) or goes
+ * (unpin). inode_pin: 0 or -ENOMEM. The last unpin of a file with no name
+ * left evicts its unused inode (inode_table_forget). No lock held. */
+int inode_pin(struct inode_table *t, uint64_t dev, uint64_t ino);
+void inode_unpin(struct inode_table *t, uint64_t dev, uint64_t ino);
 /* Engine close: evicts every unused inode, writing it back. Returns the
  * first error met, or an unseen writeback error of one of them, else 0. */
 int inode_table_evict_all(struct inode_table *t);
@@ -171,8 +203,9 @@ int inode_table_evict_all(struct inode_table *t);
  * lock). The first error, or 0. The table lock (leaf) only to take the
  * references. */
 int sync_inodes(struct inode_table *t);
-/* stat(2) of a store node: the store's attributes, with the size of the
- * file's inode when it has one (dirty data may extend it; an inode being
+/* stat(2) of a store node: the store's attributes, with the size and times
+ * of the file's inode when it is in use, being evicted, or dirty, before or
+ * after the store was asked (dirty data may extend it; an inode being
  * evicted still has the right size). No lock held by the caller. */
 int inode_table_stat(struct inode_table *t, struct store_node *node, struct stat *st);
 

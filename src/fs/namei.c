@@ -166,25 +166,21 @@ out_iput:
 }
 
 /* O_PATH: an fd naming the object, of any type. */
-static int open_path(struct store_node *start, const char *path, int flags, struct file **out)
+static int open_path(struct inode_table *t, struct store_node *start, const char *path, int flags,
+		     struct file **out)
 {
 	struct store_node *n;
-	struct file *f;
 	int err = vfs_lookup(start, path, 0, &n);
 
 	if (err)
 		return err;
-	if ((flags & O_DIRECTORY) && !S_ISDIR(n->type)) {
+	if ((flags & O_DIRECTORY) && !S_ISDIR(n->type))
+		err = -ENOTDIR;
+	else
+		err = alloc_path_file(t, n, flags, out);
+	if (err)
 		store_node_put(n);
-		return -ENOTDIR;
-	}
-	f = alloc_node_file(n, flags & (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), FMODE_PATH);
-	if (!f) {
-		store_node_put(n);
-		return -ENOMEM;
-	}
-	*out = f;
-	return 0;
+	return err;
 }
 
 /* O_TMPFILE: an unnamed regular file in directory @path. */
@@ -226,7 +222,7 @@ int vfs_open(struct inode_table *t, struct store_node *start, const char *path, 
 	if (!path)
 		return -EFAULT;
 	if (flags & O_PATH)
-		return *path ? open_path(start, path, flags, out) : -ENOENT;
+		return *path ? open_path(t, start, path, flags, out) : -ENOENT;
 	if (flags & O_TMPFILE_BIT) {
 		/* build_open_flags: exactly O_TMPFILE (no O_CREAT), writable */
 		if ((flags & (O_TMPFILE | O_CREAT)) != O_TMPFILE || acc == O_RDONLY)

@@ -84,9 +84,16 @@ uint64_t seed_from_env(uint64_t dflt)
 
 void sched_set_hook(sched_hook_fn fn)
 {
-	__atomic_store_n(&free_hook, fn, __ATOMIC_RELEASE);
+	sched_hook_fn old = __atomic_exchange_n(&free_hook, fn, __ATOMIC_ACQ_REL);
+
+	/* counted on a change only: a hook that removes itself, followed by
+	 * its test's own sched_set_hook(NULL), must not leave the count one
+	 * short (the next test's hook would then never be called) */
 #if PC_SCHED_HOOKS
-	__atomic_fetch_add(&sched_hooks_active, fn ? 1 : -1, __ATOMIC_RELAXED);
+	if (!old != !fn)
+		__atomic_fetch_add(&sched_hooks_active, fn ? 1 : -1, __ATOMIC_RELAXED);
+#else
+	(void)old;
 #endif
 }
 

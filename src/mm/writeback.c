@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * writeback.c - dirty page accounting, writing pages to the store, fsync's
- * write-and-wait and error reporting, writer throttling, and the background
- * writeback thread (the kernel's mm/page-writeback.c and fs/fs-writeback.c).
+ * write-and-wait and error reporting, writer throttling, and the passes of
+ * the background writeback thread (the kernel's mm/page-writeback.c and
+ * fs/fs-writeback.c; the thread itself is in writeback_thread.c).
  *
  * Locks: set_page_dirty, clear_page_dirty_for_io and writepage expect the
  * page lock held and take the page index lock (tags) inside it. The write
@@ -71,37 +72,12 @@
 #include "kernel/sched.h"
 #include "mm/internal.h"
 #include "mm/vma.h"
+#include "mm/writeback_thread.h"
 
 #define WB_BATCH 16 /* pages per tag lookup */
 #define WB_RUN                                                   \
 	32 /* most pages write_cache_pages holds locked in a run \
 	    * (the lock validator tracks 48 held locks) */
-#define WB_THREAD_NAME "pc-writeback"
-
-/* The background writeback thread of one cache (the kernel's bdi_writeback). */
-struct bdi_writeback {
-	struct mm_cache *cache;
-	pthread_t thread;
-	struct wait_queue_head wait;	 /* the thread sleeps here when idle */
-	struct wait_queue_head throttle; /* throttled writers: writeback progress wakes */
-	struct wait_queue_head cur_wait; /* mm_cache_del_mapping: waits for cur to move on */
-	struct address_space *cur;	 /* written under mappings_lock (release), read acquire */
-	uint32_t kicked;		 /* atomic: run a background pass now */
-	uint32_t stop;			 /* atomic: writeback_stop() */
-	uint64_t passes;		 /* atomic: passes finished */
-	uint64_t last_pass_written;	 /* atomic: pages the last pass cleaned */
-	/* Sleepers on throttle / cur_wait, counted so that wakers skip the
-	 * queue lock when nobody waits (wq_has_sleeper reads the list head
-	 * racily for ThreadSanitizer). Waiter: count++, then wait_event (a
-	 * full barrier after queueing); waker: change state, smp_mb, test. */
-	uint32_t nr_throttled;
-	uint32_t nr_cur_waiters;
-};
-
-static inline struct bdi_writeback *cache_wb(struct mm_cache *c)
-{
-	return (struct bdi_writeback *)c->wb_thread;
-}
 
 static inline unsigned long dirty_and_writeback(struct mm_cache *c)
 {
@@ -611,12 +587,7 @@ void mm_cache_del_mapping(struct mm_cache *c, struct address_space *m)
 	}
 }
 
-/* ---- the background writeback thread ---- */
-
-/* Test switch: the periodic pass ignores the dirty age and writes back only
- * above dirty_background, as a kicked pass does (dirty data below it then
- * stays in the cache until an fsync: a crash loses it). */
-TEST_SWITCH(writeback_test_no_expire);
+/* ---- background passes (the thread: writeback_thread.c) ---- */
 
 /* A periodic pass takes mappings dirty for at least dirty_expire_ns at @now
  * (or of unknown age); *next gets the earliest time one it left expires. */
@@ -633,14 +604,13 @@ static bool mapping_expired(struct mm_cache *c, struct address_space *m, uint64_
 }
 
 /*
- * One pass: each mapping at most once, round-robin from where the last pass
- * left off, until nr_dirty is at or below @target or writeback stops; a
- * mapping stops at its first failed page, and a failing mapping is tried
- * only by a @full (periodic) pass; a periodic pass with @next not NULL only
- * takes expired mappings and sets *next as mapping_expired says. Returns the
- * pages cleaned.
+ * One pass of the background thread: each mapping at most once, round-robin from where the last
+ * pass left off, until nr_dirty is at or below @target or writeback stops; a mapping stops at its
+ * first failed page, and a failing mapping is tried only by a @full (periodic) pass; a periodic
+ * pass with @next not NULL only takes expired mappings and sets *next as mapping_expired says.
+ * Returns the pages cleaned.
  */
-static long wb_do_pass(struct bdi_writeback *wb, unsigned long target, bool full, uint64_t *next)
+long wb_do_pass(struct bdi_writeback *wb, unsigned long target, bool full, uint64_t *next)
 {
 	struct mm_cache *c = wb->cache;
 	unsigned long nr_mappings = 0;
@@ -686,126 +656,4 @@ static long wb_do_pass(struct bdi_writeback *wb, unsigned long target, bool full
 			wake_up_all(&wb->cur_wait);
 	}
 	return written;
-}
-
-/* Sleeps until kicked, stopped or @deadline. Returns true on the deadline. */
-static bool wb_sleep(struct bdi_writeback *wb, const struct timespec *deadline)
-{
-	struct wait_queue_entry we;
-	bool expired = false;
-
-	init_wait_entry(&we, 0);
-	for (;;) {
-		prepare_to_wait(&wb->wait, &we);
-		if (__atomic_load_n(&wb->stop, __ATOMIC_ACQUIRE) ||
-		    __atomic_load_n(&wb->kicked, __ATOMIC_ACQUIRE))
-			break;
-		if (wait_entry_sleep(&we, deadline, false, "writeback_idle", wb) == -ETIMEDOUT) {
-			expired = true;
-			break;
-		}
-	}
-	finish_wait(&wb->wait, &we);
-	return expired;
-}
-
-static void deadline_after_ms(struct timespec *ts, unsigned ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	timespec_add_ns(ts, (uint64_t)ms * 1000000u);
-}
-
-static bool deadline_passed(const struct timespec *ts)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec > ts->tv_sec || (now.tv_sec == ts->tv_sec && now.tv_nsec >= ts->tv_nsec);
-}
-
-/*
- * Every writeback_interval_ms (sooner when a mapping's data expires before
- * that) the thread writes back the mappings whose data has been dirty for
- * dirty_expire_ms (the kernel's wb_check_old_data_flush: dirty_writeback and
- * dirty_expire; expire 0 writes everything dirty); when kicked (nr_dirty
- * above dirty_background) it writes until nr_dirty is at or below
- * dirty_background. Data dirtied at t is on the store by about
- * t + max(dirty_expire_ms, writeback_interval_ms).
- */
-static void *wb_thread_fn(void *arg)
-{
-	struct bdi_writeback *wb = arg;
-	struct mm_cache *c = wb->cache;
-	struct timespec periodic;
-
-	pthread_setname_np(pthread_self(), WB_THREAD_NAME);
-	current->lock_sink = &c->lock_stats;
-	deadline_after_ms(&periodic, c->writeback_interval_ms);
-	for (;;) {
-		bool full = wb_sleep(wb, &periodic);
-		uint64_t next = UINT64_MAX;
-		long written;
-
-		if (__atomic_load_n(&wb->stop, __ATOMIC_ACQUIRE))
-			break;
-		__atomic_store_n(&wb->kicked, 0, __ATOMIC_RELEASE);
-		if (!full && deadline_passed(&periodic))
-			full = true;
-		if (full && !writeback_test_no_expire)
-			written = wb_do_pass(wb, 0, true, &next);
-		else
-			written = wb_do_pass(wb, c->dirty_background, full, NULL);
-		if (full) {
-			deadline_after_ms(&periodic, c->writeback_interval_ms);
-			uint64_t at =
-			    (uint64_t)periodic.tv_sec * 1000000000u + (uint64_t)periodic.tv_nsec;
-			if (next < at) { /* a mapping expires before the next period */
-				periodic.tv_sec = (time_t)(next / 1000000000u);
-				periodic.tv_nsec = (long)(next % 1000000000u);
-			}
-		}
-
-		__atomic_store_n(&wb->last_pass_written, (uint64_t)written, __ATOMIC_RELEASE);
-		__atomic_fetch_add(&wb->passes, 1, __ATOMIC_ACQ_REL);
-		wake_up_all(&wb->throttle);
-	}
-	return NULL;
-}
-
-int writeback_start(struct mm_cache *c)
-{
-	struct bdi_writeback *wb = calloc(1, sizeof(*wb));
-	int ret;
-
-	if (!wb)
-		return -ENOMEM;
-	wb->cache = c;
-	init_waitqueue_head(&wb->wait);
-	init_waitqueue_head(&wb->throttle);
-	init_waitqueue_head(&wb->cur_wait);
-	c->wb_thread = wb;
-	ret = pthread_create(&wb->thread, NULL, wb_thread_fn, wb);
-	if (ret) {
-		c->wb_thread = NULL;
-		free(wb);
-		return -ret;
-	}
-	/* Named by the thread itself too (its task takes the name at creation);
-	 * here so that it is named when this returns. */
-	pthread_setname_np(wb->thread, WB_THREAD_NAME);
-	return 0;
-}
-
-void writeback_stop(struct mm_cache *c)
-{
-	struct bdi_writeback *wb = cache_wb(c);
-
-	if (!wb)
-		return;
-	__atomic_store_n(&wb->stop, 1, __ATOMIC_RELEASE);
-	wake_up_all(&wb->wait);
-	wake_up_all(&wb->throttle);
-	pthread_join(wb->thread, NULL);
-	c->wb_thread = NULL;
-	free(wb);
 }

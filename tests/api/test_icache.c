@@ -5,7 +5,10 @@
  * file changed behind the engine's back is seen anew, the memory limit
  * holds with many closed files, unlink and rename of a closed cached file,
  * and a background writeback error after the last close reaches the next
- * opener's fsync, an unlink racing the last close. Each protection has its
+ * opener's fsync, an unlink racing the last close, the last O_PATH fd of a
+ * nameless file closed while its last open file closes, a stat racing the
+ * writeback of a closed file (inode_test_stat_late_look: the store's old
+ * size is shown). Each protection has its
  * switch: inode_test_no_revalidate (stale bytes are read),
  * inode_test_evict_unseen_error (the report is lost),
  * inode_test_no_forget_recheck (a nameless file stays cached). Takes no
@@ -337,6 +340,125 @@ static void unlink_during_last_close(bool hazard)
 	CHECK_EQ(pc_engine_close(e), 0);
 }
 #endif
+
+#if PC_SCHED_HOOKS
+/* Closes the O_PATH fd hook_pfd (the file's last pin) from inside the last
+ * close of the unlinked file, after that close saw the pin and decided to
+ * keep the inode. */
+static int hook_pfd;
+static void unpin_in_window(enum sched_event ev, const void *obj, const char *what)
+{
+	(void)obj;
+	if (ev == SP_RACE && !strcmp(what, "iput: attributes read, not yet unused")) {
+		sched_set_hook(NULL);
+		CHECK_EQ(pc_close(hook_engine, hook_pfd), 0);
+	}
+}
+
+static void unpin_during_last_close(bool hazard)
+{
+	struct pc_engine *e = engine();
+	struct store *s = pc_engine_store(e);
+	char w[4 * PG];
+	int fd = new_file(e, "p", w, sizeof(w), 22);
+	unsigned long writes = store_calls(s, STORE_OP_WRITE);
+
+	hook_engine = e;
+	hook_pfd = pc_open(e, "p", O_PATH, 0);
+	CHECK(hook_pfd >= 0);
+	CHECK_EQ(pc_unlink(e, "p"), 0);
+	CHECK_EQ(stats(e).cached_pages, 4); /* in use */
+	inode_test_no_forget_recheck = hazard;
+	sched_set_hook(unpin_in_window);
+	CHECK_EQ(pc_close(e, fd), 0);
+	sched_set_hook(NULL);
+	inode_test_no_forget_recheck = false;
+	if (hazard) {
+		CHECKF(stats(e).cached_pages == 4, "the nameless file stays cached");
+	} else {
+		/* the unpin came while the close looked; the close looked again */
+		CHECK_EQ(stats(e).cached_pages, 0);
+		CHECK_EQ(store_calls(s, STORE_OP_WRITE), writes); /* never written */
+	}
+	CHECK_EQ(pc_engine_close(e), 0);
+}
+#endif
+
+#if PC_SCHED_HOOKS
+/* Writes every cached file back (syncfs) between stat's read of the store's
+ * attributes and its look at the inode. */
+static void sync_in_stat_window(enum sched_event ev, const void *obj, const char *what)
+{
+	(void)obj;
+	if (ev == SP_RACE &&
+	    !strcmp(what, "stat: store attributes read, inode not yet looked at")) {
+		sched_set_hook(NULL);
+		CHECK_EQ(pc_sync(hook_engine), 0);
+	}
+}
+
+static void stat_during_writeback(bool hazard)
+{
+	struct pc_engine *e = engine();
+	size_t len = 6 * PG + 2596;
+	char *w = malloc(len);
+	struct stat st;
+	int fd = new_file(e, "s", w, len, 23);
+
+	CHECK_EQ(pc_close(e, fd), 0); /* unused, dirty: the store has none of it */
+	hook_engine = e;
+	inode_test_stat_late_look = hazard;
+	sched_set_hook(sync_in_stat_window);
+	CHECK_EQ(pc_stat(e, "s", &st), 0);
+	sched_set_hook(NULL);
+	inode_test_stat_late_look = false;
+	if (hazard)
+		CHECKF(st.st_size != (off_t)len,
+		       "stat showed the store's size from before the sync");
+	else
+		CHECK_EQ(st.st_size, (off_t)len);
+	CHECK_EQ(pc_stat(e, "s", &st), 0);
+	CHECK_EQ(st.st_size, (off_t)len);
+	CHECK_EQ(pc_engine_close(e), 0);
+	free(w);
+}
+#endif
+
+TEST(stat_during_writeback_of_a_closed_file)
+{
+#if PC_SCHED_HOOKS
+	stat_during_writeback(false);
+#else
+	test_skip("scheduling points not compiled in");
+#endif
+}
+
+TEST(stat_during_writeback_of_a_closed_file_hazard)
+{
+#if PC_SCHED_HOOKS
+	stat_during_writeback(true);
+#else
+	test_skip("scheduling points not compiled in");
+#endif
+}
+
+TEST(unpin_during_last_close)
+{
+#if PC_SCHED_HOOKS
+	unpin_during_last_close(false);
+#else
+	test_skip("scheduling points not compiled in");
+#endif
+}
+
+TEST(unpin_during_last_close_hazard)
+{
+#if PC_SCHED_HOOKS
+	unpin_during_last_close(true);
+#else
+	test_skip("scheduling points not compiled in");
+#endif
+}
 
 TEST(unlink_during_last_close)
 {

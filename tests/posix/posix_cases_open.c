@@ -164,6 +164,35 @@ static void c_unlinked_file(void)
 	T(close(fd));
 }
 
+/* The O_PATH fd holds the inode: the data written (never synced) through
+ * the last open fd, closed after the unlink, is read back through it. */
+static void c_opath_unlinked(void)
+{
+	char path[64], buf[32] = "";
+	int fd, pfd, rfd;
+
+	TFD(fd, open("f", O_RDWR | O_CREAT | O_TRUNC, 0644));
+	T(write(fd, "never synced", 12));
+	TFD(pfd, open("f", O_PATH));
+	T(unlink("f"));
+	T(close(fd));
+	show_fstat("O_PATH of unlinked f", pfd);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", pfd);
+	TFD(rfd, open(path, O_RDWR));
+	T(pread(rfd, buf, sizeof(buf) - 1, 0));
+	say("read %s", buf);
+	T(pwrite(rfd, "N", 1, 0));
+	T(close(rfd));
+	memset(buf, 0, sizeof(buf));
+	TFD(rfd, open(path, O_RDONLY));
+	T(pread(rfd, buf, sizeof(buf) - 1, 0));
+	say("read %s", buf);
+	show_fstat("reopened unlinked f", rfd);
+	T(close(rfd));
+	T(close(pfd));
+	show_dir(".");
+}
+
 static void c_tmpfile(void)
 {
 	int fd;
@@ -251,6 +280,7 @@ const struct posix_case posix_cases_open[] = {
     {"rewinddir", c_rewinddir, false},
     {"removed_dir", c_removed_dir, false},
     {"unlinked_file", c_unlinked_file, false},
+    {"opath_unlinked", c_opath_unlinked, false},
     {"tmpfile", c_tmpfile, false},
     {"handle", c_handle, true},
     {"dir_times", c_dir_times, false},

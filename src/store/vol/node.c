@@ -212,9 +212,13 @@ static int vol_decode_handle(struct store *s, const struct store_handle *h, stru
 	pthread_mutex_lock(&vs->lock);
 	if (vh.ino && vh.ino < vs->ninodes) {
 		struct vnode *n = vs->inodes[vh.ino];
-		/* a slot freed, or reused by another inode: stale; so is an
-		 * inode with no name left (ext4, tmpfs: -ESTALE) */
-		if (n && (any_gen || n->di.generation == vh.generation) && n->di.nlink) {
+		/* a slot freed, or reused by another inode: stale. An inode
+		 * with no name left is found while something holds it (an open
+		 * store inode, a node: an O_PATH fd), as ext4 finds one still
+		 * in its inode cache (tmpfs too); an orphan nobody holds is
+		 * stale */
+		if (n && (any_gen || n->di.generation == vh.generation) &&
+		    (n->di.nlink || n->opens || refs_of(n))) {
 			*out = vs_node_ref(vs, n);
 			r = 0;
 		}
