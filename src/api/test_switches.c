@@ -15,6 +15,7 @@
 #include "mm/errseq.h"
 #include "fs/inode.h"
 #include "fs/namei.h"
+#include "fs/remap.h"
 #include "mm/fault_dio.h"
 #include "mm/internal.h"
 #include "mm/uaccess.h"
@@ -56,6 +57,8 @@ const struct test_switch test_switches[] = {
     SWITCH(inode_test_evict_unseen_error),
     SWITCH(inode_test_no_forget_recheck),
     SWITCH(namei_test_no_sgid_inherit),
+    SWITCH(remap_test_no_src_fence),
+    SWITCH(remap_test_no_dst_fence),
     /* store/dir */
     SWITCH(dir_test_dotdot_escape),
     SWITCH(dir_test_handle_any),
