@@ -29,6 +29,9 @@
  *   "iput: attributes read, not yet unused"               nothing held
  *   "iget: unused inode taken back, not revalidated"      nothing held
  *   "iget: size sampled, inode not yet hashed"           nothing held
+ *   "remap: both ranges written back and fenced"         both BLOCKs held
+ *   "dedupe: both pages uptodate, not yet compared"      both BLOCKs held
+ *   "remap: destination pages dropped, store not yet remapped" both BLOCKs
  */
 #ifndef PC_FS_FILE_H
 #define PC_FS_FILE_H

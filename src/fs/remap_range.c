@@ -274,6 +274,7 @@ static int64_t remap_locked(struct inode *src, int64_t pos_in, struct inode *dst
 		err = filemap_write_and_wait_range(&dst->i_data, start, end);
 	if (err)
 		goto out;
+	sched_race_window("remap: both ranges written back and fenced");
 	if (dedup) {
 		bool same;
 
