@@ -16,9 +16,10 @@
  * the range (which unmaps them from every view) -> remap in the store ->
  * the destination's size. A same-file remap takes each lock once.
  * copy_file_range first tries a clone of what can be shared (as above);
- * else it copies through the page cache a chunk at a time - a buffered read
- * of the source with no lock held, then a buffered write of the
- * destination under its own i_rwsem - never with both files' locks held.
+ * else it copies a chunk at a time - a read of the source (buffered: no
+ * lock held), then a write of the destination (its own i_rwsem), each
+ * buffered or direct as the file was opened - never with both files'
+ * locks held.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -272,6 +273,12 @@ static int64_t remap_locked(struct inode *src, int64_t pos_in, struct inode *dst
 	err = filemap_write_and_wait_range(&src->i_data, pos_in, pos_in + len - 1);
 	if (!err)
 		err = filemap_write_and_wait_range(&dst->i_data, start, end);
+	/* the store's sizes are the files' (dirty pages past the ranges may
+	 * still carry them): the store checks the ranges against its own */
+	if (!err)
+		err = store_cover_isize(src);
+	if (!err && dst != src)
+		err = store_cover_isize(dst);
 	if (err)
 		goto out;
 	sched_race_window("remap: both ranges written back and fenced");
@@ -454,14 +461,16 @@ static int copy_checks(struct file *in, int64_t pos_in, struct file *out, int64_
 	return 0;
 }
 
-/* A buffered read of the source, then a buffered write of the destination
- * (the page cache keeps both coherent with views and direct I/O), a chunk
- * at a time. Short at the source's EOF. */
+/* A read of the source, then a write of the destination, a chunk at a
+ * time, each as the file was opened: buffered through the page cache, or
+ * direct for an O_DIRECT file with its alignment rules (Linux's splice
+ * reads and writes an O_DIRECT file directly too). Short at the source's
+ * EOF. */
 static ssize_t copy_through_cache(struct file *in, int64_t pos_in, struct file *out,
 				  int64_t pos_out, size_t len)
 {
 	size_t chunk = len < COPY_CHUNK ? len : COPY_CHUNK, done = 0;
-	char *buf = malloc(chunk);
+	char *buf = aligned_alloc(PAGE_SIZE, (chunk + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1));
 	ssize_t ret = 0;
 
 	if (!buf)
@@ -475,7 +484,6 @@ static ssize_t copy_through_cache(struct file *in, int64_t pos_in, struct file *
 
 		iov_iter_init(&it, &iov, 1, want);
 		init_sync_kiocb(&k, in, pos_in + (int64_t)done);
-		k.ki_flags &= ~IOCB_DIRECT;
 		r = generic_file_read_iter(&k, &it);
 		if (r <= 0) {
 			ret = r;
@@ -484,7 +492,7 @@ static ssize_t copy_through_cache(struct file *in, int64_t pos_in, struct file *
 		iov.iov_len = (size_t)r;
 		iov_iter_init(&it, &iov, 1, (size_t)r);
 		init_sync_kiocb(&k, out, pos_out + (int64_t)done);
-		k.ki_flags &= ~(IOCB_DIRECT | IOCB_APPEND);
+		k.ki_flags &= ~IOCB_APPEND;
 		w = generic_file_write_iter(&k, &it);
 		if (w <= 0) {
 			ret = w;

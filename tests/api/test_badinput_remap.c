@@ -82,6 +82,14 @@ TEST(copy_file_range_errnos_as_the_kernel)
 	SAME(what, doc, pc_copy_file_range(eng, ein, eoin, eout, eoout, len, fl), \
 	     h_cfr(hin, hoin, hout, hoout, len, fl))
 #define OFF2(x, y) (a = (x), b = (y), c = (x), d = (y))
+	struct pair dio = open_pair("f", O_RDONLY | O_DIRECT);
+	OFF2(100, 0);
+	CFR("cfr unaligned from an O_DIRECT file", -EINVAL, dio.e, &a, g.e, &b, dio.h, &c, g.h, &d,
+	    4096, 0);
+	OFF2(4096, 0);
+	CFR("cfr aligned from an O_DIRECT file", 4096, dio.e, &a, g.e, &b, dio.h, &c, g.h, &d, 4096,
+	    0);
+	close_pair(dio);
 	OFF2(0, 0);
 	CFR("cfr bad in fd", -EBADF, -1, &a, u.e, &b, -1, &c, u.h, &d, 16, 0);
 	CFR("cfr bad out fd", -EBADF, rw.e, &a, 999, &b, rw.h, &c, 999, &d, 16, 0);
@@ -131,7 +139,7 @@ TEST(copy_file_range_errnos_as_the_kernel)
 	CFR("cfr at the file positions", 300, rw.e, NULL, g.e, NULL, rw.h, NULL, g.h, NULL, 300, 0);
 	SAME("f_pos in after", 400, pc_lseek(eng, rw.e, 0, SEEK_CUR), lseek(rw.h, 0, SEEK_CUR));
 	SAME("f_pos out after", 300, pc_lseek(eng, g.e, 0, SEEK_CUR), lseek(g.h, 0, SEEK_CUR));
-	SAME("bytes at the destination", 300, pc_pread(eng, g.e, buf, 4096, 0),
+	SAME("bytes at the destination", 4096, pc_pread(eng, g.e, buf, 4096, 0),
 	     pread(g.h, buf + 8192, 4096, 0));
 	CHECK(!memcmp(buf, buf + 8192, 300));
 	struct pair ps[] = {rw, ro, wo, ap, u, dir, path, g};
