@@ -347,8 +347,7 @@ PC_API int pc_openat(struct pc_engine *e, int dirfd, const char *path, int flags
  * (The FUSE server opens its nodes with it: FUSE's OPEN names an inode.) */
 PC_API int pc_reopen(struct pc_engine *e, int fd, int flags);
 /* fstatat(2); @flags AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW. */
-PC_API int pc_fstatat(struct pc_engine *e, int dirfd, const char *path, struct stat *st,
-		      int flags);
+PC_API int pc_fstatat(struct pc_engine *e, int dirfd, const char *path, struct stat *st, int flags);
 PC_API int pc_mkdirat(struct pc_engine *e, int dirfd, const char *path, mode_t mode);
 /* mknodat(2): S_IFREG, S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK (@dev for the
  * last two); S_IFDIR gives -EPERM as Linux. No privilege check (the
@@ -575,6 +574,9 @@ struct pc_vol_info {
 	uint64_t blocks, free_blocks, journal_blocks, inode_slots, generation;
 	uint32_t features_incompat;
 	uint8_t uuid[16];
+	/* data blocks mapped by more than one extent (clones), each counted
+	 * once (0 where the caller's struct ends before it) */
+	uint64_t shared_blocks;
 };
 /* The superblock summary of the volume in @image (read only; it may be in
  * use). 0, or -errno with *@why (may be NULL) naming the problem found. */

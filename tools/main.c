@@ -264,7 +264,7 @@ int cmd_fsck(int argc, char **argv)
 	       r == PC_FSCK_CLEAN	 ? "clean"
 	       : r == PC_FSCK_REPAIRED	 ? "errors repaired"
 	       : r == PC_FSCK_UNREPAIRED ? "errors left"
-					  : "check failed");
+					 : "check failed");
 	return r;
 }
 
@@ -313,6 +313,9 @@ static int stat_image(const char *image)
 	if (!stat(image, &st) && S_ISREG(st.st_mode))
 		printf("allocated_bytes %" PRIu64 "\nused_bytes %" PRIu64 "\n",
 		       (uint64_t)st.st_blocks * 512, (sb.blocks - sb.free_blocks) * sb.block_size);
+	/* blocks several files map (clones), counted once in used_bytes */
+	printf("shared_blocks %" PRIu64 "\nshared_bytes %" PRIu64 "\n", sb.shared_blocks,
+	       sb.shared_blocks * sb.block_size);
 	return 0;
 }
 

@@ -93,6 +93,7 @@ int pc_vol_stat(const char *image, struct pc_vol_info *uinfo, const char **why)
 	info.generation = sb.generation;
 	info.features_incompat = sb.feat_incompat;
 	memcpy(info.uuid, sb.uuid, sizeof(info.uuid));
+	info.shared_blocks = sb.shared_blocks;
 	memset(uinfo, 0, size);
 	memcpy(uinfo, &info, info.size);
 	uinfo->size = size;

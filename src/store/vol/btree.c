@@ -216,8 +216,13 @@ static int walk(struct walk *w, uint64_t b, unsigned level, uint64_t lo, uint64_
 			struct vol_disk_extent e;
 			memcpy(&e, blk + sizeof(h) + i * sizeof(e), sizeof(e));
 			uint64_t k = key_of(w->owner, &e);
-			if (!e.len || (e.flags & ~VOL_EXT_UNWRITTEN) || (!w->owner && e.flags))
+			if (w->owner == VOL_REFC_OWNER) { /* counts: >= 2, keyed by pblk */
+				if (!e.len || e.flags < 2 || e.lblk != e.pblk)
+					BAD("vol: reference-count tree: bad extent or count");
+			} else if (!e.len || (e.flags & ~VOL_EXT_UNWRITTEN) ||
+				   (!w->owner && e.flags)) {
 				BAD("vol: B-tree extent: bad length or flags");
+			}
 			if (k < w->next_key || k < lo || k + e.len < k || k + e.len > hi)
 				BAD("vol: B-tree extent: out of order or outside its node's range");
 			if (e.pblk + e.len < e.pblk || e.pblk + e.len > w->bd->nblocks)

@@ -24,6 +24,13 @@ struct vs_copy {
 	uint64_t ino, lblk, len;
 };
 
+/* Volume blocks [start, start + len) get reference count @count (the
+ * extents mapping them). */
+struct vs_refc_fix {
+	uint64_t start, len;
+	uint32_t count;
+};
+
 struct vs_check {
 	FILE *report;
 	unsigned long errors;	 /* problems found */
@@ -34,6 +41,8 @@ struct vs_check {
 	struct vol_blist clear; /* inode slots to zero (start = ino) */
 	struct vs_copy *copy;	/* shared data blocks to copy */
 	size_t ncopy, ccopy;
+	struct vs_refc_fix *refc; /* reference counts to rewrite */
+	size_t nrefc, crefc;
 	/* the free-space tree was not read (damaged): every block no inode
 	 * owns is the free space to rebuild, not a leak to report */
 	bool no_free_tree;
@@ -56,6 +65,13 @@ int vs_drop_structure(struct vstore *vs, struct vnode *n, struct vs_check *ck);
  * strict: -EUCLEAN at the first problem. */
 int vs_check_meta_claims(struct vstore *vs, struct vs_check *ck, const char **why);
 int vs_check_ownership(struct vstore *vs, struct vs_check *ck, const char **why);
+/* refcount.c: the reference-count tree read (damaged: reported, the counts
+ * then rebuilt by the check); every data block's count checked against the
+ * extents that map it (a disagreement listed in ck->refc); repair rewrites
+ * the listed counts. 0 or -errno; strict: -EUCLEAN at the first problem. */
+int vs_refc_load(struct vstore *vs, struct vs_check *ck, const char **why);
+int vs_refc_check(struct vstore *vs, struct vs_check *ck, const char **why);
+int vs_refc_repair(struct vstore *vs, struct vs_check *ck);
 /* Test switches: fsck leaves blocks owned twice as they are (reported,
  * unrepaired), and leaves directory cycles unbroken. */
 DECLARE_TEST_SWITCH(vol_fsck_test_no_dup_repair);

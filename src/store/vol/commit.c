@@ -10,6 +10,8 @@
  *     mapping them, copy-on-write into blocks free in the last commit; the
  *     replaced ones (and those of dropped nodes and blocks) go to the pending
  *     list;
+ *     and the reference-count tree of shared data blocks (refcount.c) the
+ *     same way, its root in the new superblock;
  *  2. writes the new free-space tree the same way (volume.c prepare).
  *     Steps 1-2 write through vol_meta_put: with no data waiting for a flush
  *     the blocks are captured (c->mc) for the journal instead of going home,
@@ -260,6 +262,7 @@ static void commit_undo(struct vstore *vs, struct commit_ctx *c)
 	if (c->pend_nr)
 		v->pending.v[c->pend_nr - 1].len = c->pend_last;
 	undo_trees(vs, vs->ndirty);
+	vs_refc_undo(vs);
 }
 
 /* Steps 1, 2 and the journal transaction. 0, or -errno with nothing left
@@ -290,10 +293,13 @@ static int commit_build(struct vstore *vs, struct commit_ctx *c)
 			if (!r && n)
 				r = vs_xattr_write(vs, n);
 		}
+	if (!r) /* the reference-count tree: like a file's, copy-on-write */
+		r = vs_refc_write(vs);
 	if (r) {
 		v->bd.cap = NULL;
 		vol_mcap_free(&c->mc);
 		undo_trees(vs, k);
+		vs_refc_undo(vs);
 		return r;
 	}
 	/* old metadata blocks become pending (remember how to take them back) */
@@ -312,6 +318,8 @@ static int commit_build(struct vstore *vs, struct commit_ctx *c)
 			}
 			r = vol_extmap_for_each_replaced(&n->map, pend_meta, &v->pending);
 		}
+	if (!r)
+		r = vs_refc_stage(vs);
 	/* 2 */
 	if (!r)
 		r = vol_commit_prepare(v, &c->t);
@@ -320,6 +328,7 @@ static int commit_build(struct vstore *vs, struct commit_ctx *c)
 		commit_undo(vs, c);
 		return r;
 	}
+	vs_refc_super(vs, &c->t.sb);
 	/* the journal transaction: table blocks, captured metadata, superblock */
 	if (!c->mc.spilled)
 		c->nmeta = c->mc.nr;
@@ -418,6 +427,7 @@ static int commit_install(struct vstore *vs, struct commit_ctx *c, int r, bool c
 	vol_commit_finish(v, &c->t);
 	vs->jmeta += c->nmeta;
 	v->alloc.cursor = v->sb.data_start;
+	vs_refc_install(vs);
 	for (size_t k = 0; k < vs->ndirty; k++) {
 		for (uint64_t s = 0; s < PER_BLOCK; s++) {
 			struct vnode *n = vs->inodes[vs->dirty[k] * PER_BLOCK + s];
@@ -453,7 +463,7 @@ static int commit_check(struct vstore *vs)
 		return -EIO;
 	if (vs->ndirty > jcap(vs))
 		return -ENOSPC; /* cannot happen: ops make room first */
-	return vs->ndirty == 0 && vs->v->pending.nr == 0 ? -1 : 0;
+	return vs->ndirty == 0 && vs->v->pending.nr == 0 && !vs->refc_dirty ? -1 : 0;
 }
 
 int vs_commit(struct vstore *vs)

@@ -11,7 +11,10 @@
  * under the lock again. A commit in between records them unwritten (reads
  * as zeroes); a commit after it flushes the data before the journal names
  * the extent written. Freed blocks go to the volume's pending list: reused
- * only after the commit that freed them is durable.
+ * only after the commit that freed them is durable. A write into a shared
+ * block (refcount.c) is copy-on-write (cow_write; cow_zero for a partial
+ * zero and truncate's kept head): new blocks, the old bytes around the
+ * written ones, a remap that drops one reference, all under vs->lock.
  *
  * Locking: vs->lock around every lookup and change of an extent map,
  * size or attribute; image preads/pwrites of file data run without it. The
@@ -42,21 +45,13 @@ static struct vnode *VN(struct store_inode *si)
 	return si->private;
 }
 
-void vs_release(void *arg, uint64_t pblk, uint64_t len)
-{
-	struct vstore *vs = arg;
-	if (vol_release_blocks(vs->v, pblk, len))
-		fprintf(stderr, "vol: internal error: double free of blocks %llu+%llu\n",
-			(unsigned long long)pblk, (unsigned long long)len);
-}
-
 /* Allocate up to want data blocks near hint. Blocks nobody reserved leave
  * the commit reserve and every reservation alone (vs_unreserved_avail);
  * @reserved: the caller allocates blocks it reserved (reserve.c), which
  * that space was kept for. Commits once to recover blocks freed since the
  * last. */
-static int64_t alloc_data(struct vstore *vs, uint64_t want, uint64_t hint, uint64_t *start,
-			  bool reserved)
+int64_t vs_alloc_data(struct vstore *vs, uint64_t want, uint64_t hint, uint64_t *start,
+		      bool reserved)
 {
 	for (int tries = 0;; tries++) {
 		uint64_t avail = reserved ? vs->v->alloc.free : vs_unreserved_avail(vs);
@@ -90,7 +85,7 @@ static int64_t alloc_hole(struct vstore *vs, struct vnode *n, uint64_t lblk, uin
 {
 	uint64_t run;
 	bool reserved = vs_resv_run(n, lblk, len, &run);
-	int64_t g = alloc_data(vs, run, hint_for(n, lblk), pblk, reserved);
+	int64_t g = vs_alloc_data(vs, run, hint_for(n, lblk), pblk, reserved);
 
 	if (g <= 0)
 		return g;
@@ -109,7 +104,7 @@ static int64_t alloc_hole(struct vstore *vs, struct vnode *n, uint64_t lblk, uin
 int vs_write_new_block(struct vstore *vs, struct vnode *n, const void *blk)
 {
 	uint64_t pblk;
-	int64_t g = alloc_data(vs, 1, UINT64_MAX, &pblk, false);
+	int64_t g = vs_alloc_data(vs, 1, UINT64_MAX, &pblk, false);
 	if (g < 0)
 		return (int)g;
 	int r = vol_dev_pwrite(&vs->v->dev, vs->v->fd, blk, BS, (off_t)(pblk * BS));
@@ -123,42 +118,35 @@ int vs_write_new_block(struct vstore *vs, struct vnode *n, const void *blk)
 	return 0;
 }
 
-/* Zero bytes [from, to) of file block lblk if it holds data (in place). */
-static int zero_partial(struct vstore *vs, struct vnode *n, uint64_t lblk, size_t from, size_t to)
-{
-	struct vol_map m;
-	if (from >= to)
-		return 0;
-	vol_extmap_lookup(&n->map, lblk, 1, &m);
-	if (m.type != VOL_MAP_MAPPED)
-		return 0;
-	return vol_dev_pwrite(&vs->v->dev, vs->v->fd, zero_block, to - from,
-			      (off_t)(m.pblk * BS + from));
-}
-
 TEST_SWITCH(vol_test_truncate_in_place);
+TEST_SWITCH(vol_test_cow_in_place);
 
-/* Copy-on-write of the kept head [0, keep) of file block lblk, mapped at
- * old: a new block gets the head and zeroes, and replaces old in the map
- * (old to pending: the durable state keeps its bytes until the commit).
- * 0, -ENOSPC (nothing changed), or -errno. */
-static int cow_head(struct vstore *vs, struct vnode *n, uint64_t lblk, uint64_t old, size_t keep)
+/* Copy-on-write of file block lblk, mapped at old, with bytes [from, to)
+ * zeroed: a new block gets the rest of old's bytes and replaces it in the
+ * map (old loses a reference: pending if it was the last, so the durable
+ * state keeps its bytes until the commit; a shared block stays with its
+ * other owners). 0, -ENOSPC (nothing changed), or -errno. */
+static int cow_zero(struct vstore *vs, struct vnode *n, uint64_t lblk, uint64_t old, size_t from,
+		    size_t to)
 {
 	char *blk = malloc(BS);
-	uint64_t pblk;
+	uint64_t pblk, run;
 	int r = blk ? 0 : -ENOMEM;
 
 	if (!r) {
-		int64_t g = alloc_data(vs, 1, old + 1, &pblk, false);
+		bool reserved = vs_resv_run(n, lblk, 1, &run);
+		int64_t g = vs_alloc_data(vs, 1, old + 1, &pblk, reserved);
 		r = g < 0 ? (int)g : 0;
+		if (!r && reserved)
+			vs_resv_drop(vs, n, lblk, 1, true);
 	}
 	if (r) {
 		free(blk);
 		return r;
 	}
-	r = vol_dev_pread(&vs->v->dev, vs->v->fd, blk, keep, (off_t)(old * BS));
+	r = vol_dev_pread(&vs->v->dev, vs->v->fd, blk, BS, (off_t)(old * BS));
 	if (!r) {
-		memset(blk + keep, 0, BS - keep);
+		memset(blk + from, 0, to - from);
 		r = vol_dev_pwrite(&vs->v->dev, vs->v->fd, blk, BS, (off_t)(pblk * BS));
 	}
 	if (!r)
@@ -166,7 +154,34 @@ static int cow_head(struct vstore *vs, struct vnode *n, uint64_t lblk, uint64_t 
 	if (r)
 		vol_return_blocks(vs->v, pblk, 1); /* never durable */
 	free(blk);
+	if (!r)
+		vs_map_dirty(vs, n);
 	return r;
+}
+
+/* Zero bytes [from, to) of file block lblk if it holds data: in place, or
+ * copy-on-write for a shared block. */
+static int zero_partial(struct vstore *vs, struct vnode *n, uint64_t lblk, size_t from, size_t to)
+{
+	struct vol_map m;
+	uint64_t run;
+	if (from >= to)
+		return 0;
+	vol_extmap_lookup(&n->map, lblk, 1, &m);
+	if (m.type != VOL_MAP_MAPPED)
+		return 0;
+	if (vs_refc_shared(vs, m.pblk, 1, &run) &&
+	    !__atomic_load_n(&vol_test_cow_in_place, __ATOMIC_RELAXED))
+		return cow_zero(vs, n, lblk, m.pblk, from, to);
+	return vol_dev_pwrite(&vs->v->dev, vs->v->fd, zero_block, to - from,
+			      (off_t)(m.pblk * BS + from));
+}
+
+/* Copy-on-write of the kept head [0, keep) of file block lblk, mapped at
+ * old (truncate). */
+static int cow_head(struct vstore *vs, struct vnode *n, uint64_t lblk, uint64_t old, size_t keep)
+{
+	return cow_zero(vs, n, lblk, old, keep, BS);
 }
 
 /*
@@ -403,6 +418,66 @@ static int write_fresh(struct vstore *vs, bool dio, const char *src, uint64_t at
 	return r;
 }
 
+/*
+ * A write of [at, at + len) bytes from src into file blocks from lblk that
+ * are mapped at pblk and shared (nshared of them): copy-on-write. New
+ * blocks get the old bytes around the written ones and the written ones,
+ * then replace the shared blocks in the map (each loses one reference:
+ * the other files keep theirs). The reads, writes and remap run under
+ * vs->lock, so no commit sees the new blocks owned by nothing. Reserved
+ * blocks (reserve.c: a shared block the page cache dirtied was reserved
+ * as a new allocation) may take any free block. Bytes written, or -errno.
+ * vs->lock held, not frozen.
+ */
+static ssize_t cow_write(struct vstore *vs, struct vnode *n, bool dio, const char *src, uint64_t at,
+			 size_t len, uint64_t lblk, uint64_t pblk, uint64_t nshared)
+{
+	const uint64_t cap = 256; /* blocks copied per step (the lock is held) */
+	struct vol *v = vs->v;
+	uint64_t last = (at + len + BS - 1) / BS, nblk = last - lblk, run, npblk;
+
+	if (nblk > nshared)
+		nblk = nshared;
+	if (nblk > cap)
+		nblk = cap;
+	bool reserved = vs_resv_run(n, lblk, nblk, &run);
+	int64_t g = vs_alloc_data(vs, run, pblk, &npblk, reserved);
+	if (g <= 0)
+		return g ? g : -ENOSPC;
+	nblk = (uint64_t)g;
+	uint64_t b0 = lblk * BS, b1 = (lblk + nblk) * BS;
+	size_t chunk = (size_t)(b1 - at) < len ? (size_t)(b1 - at) : len;
+	char *edge = malloc(BS);
+	int r = edge ? 0 : -ENOMEM;
+	if (!r && at > b0) { /* the old bytes before the write, in its first block */
+		r = vol_dev_pread(&v->dev, v->fd, edge, at - b0, (off_t)(pblk * BS));
+		if (!r)
+			r = vol_dev_pwrite(&v->dev, v->fd, edge, at - b0, (off_t)(npblk * BS));
+	}
+	if (!r) {
+		int fd = dio && vs->dio_fd >= 0 ? vs->dio_fd : v->fd;
+		r = vol_dev_pwrite(&v->dev, fd, src, chunk, (off_t)(npblk * BS + (at - b0)));
+	}
+	if (!r && at + chunk < b1) { /* ... and after it, in its last block */
+		uint64_t off = at + chunk - b0;
+		r = vol_dev_pread(&v->dev, v->fd, edge, b1 - at - chunk, (off_t)(pblk * BS + off));
+		if (!r)
+			r = vol_dev_pwrite(&v->dev, v->fd, edge, b1 - at - chunk,
+					   (off_t)(npblk * BS + off));
+	}
+	free(edge);
+	if (!r)
+		r = vol_extmap_set(&n->map, lblk, npblk, nblk, 0, vs_release, vs);
+	if (r) {
+		vol_return_blocks(v, npblk, nblk); /* never durable */
+		return r;
+	}
+	if (reserved)
+		vs_resv_drop(vs, n, lblk, nblk, true);
+	vs_map_dirty(vs, n);
+	return (ssize_t)chunk;
+}
+
 static ssize_t do_write(struct store_inode *si, const char *buf, size_t len, int64_t pos, bool dio)
 {
 	struct vstore *vs = VS(si->store);
@@ -423,6 +498,30 @@ static ssize_t do_write(struct store_inode *si, const char *buf, size_t len, int
 			break;
 		}
 		vol_extmap_lookup(&n->map, lblk, last - lblk, &m);
+		uint64_t nshared = 0;
+		if (m.type == VOL_MAP_MAPPED && vs_refc_shared(vs, m.pblk, m.len, &nshared) &&
+		    !__atomic_load_n(&vol_test_cow_in_place, __ATOMIC_RELAXED)) {
+			if (vs->frozen) { /* the copy changes the map: after the commit */
+				vs_wait_thaw(vs);
+				pthread_mutex_unlock(&vs->lock);
+				continue;
+			}
+			ssize_t w = cow_write(vs, n, dio, buf + done, at, len - done, lblk, m.pblk,
+					      nshared);
+			pthread_mutex_unlock(&vs->lock);
+			if (w < 0)
+				r = (int)w;
+			else
+				done += (size_t)w;
+			continue;
+		}
+		if (m.type == VOL_MAP_MAPPED && nshared) {
+			m.len = nshared; /* unshared run: in place */
+			/* a block reserved while it was shared and written in
+			 * place now (the other owners went): the reservation
+			 * is not needed any more */
+			vs_resv_drop(vs, n, lblk, m.len, false);
+		}
 		if (m.type != VOL_MAP_MAPPED && vs->frozen) {
 			vs_wait_thaw(vs); /* allocating changes the state: after the commit */
 			pthread_mutex_unlock(&vs->lock);
@@ -588,13 +687,6 @@ static int vol_fallocate(struct store_inode *si, int mode, int64_t off, int64_t 
 out:
 	pthread_mutex_unlock(&vs->lock);
 	return r;
-}
-
-static int vol_clone_range(struct store_inode *src, int64_t src_off, struct store_inode *dst,
-			   int64_t dst_off, int64_t len)
-{
-	(void)src, (void)src_off, (void)dst, (void)dst_off, (void)len;
-	return -EOPNOTSUPP; /* one owner per block (fsck's first invariant) */
 }
 
 static int vol_sync(struct store_inode *si, bool datasync)

@@ -23,11 +23,13 @@ void vol_extmap_lookup(const struct vol_extmap *m, uint64_t lblk, uint64_t len, 
 		const struct vol_ext *e = xt_ext(&p);
 		uint64_t n = xt_eend(e) - lblk;
 		out->type = (e->flags & VOL_EXT_UNWRITTEN) ? VOL_MAP_UNWRITTEN : VOL_MAP_MAPPED;
+		out->flags = e->flags;
 		out->pblk = e->pblk + (lblk - e->lblk);
 		out->len = n < len ? n : len;
 		return;
 	}
 	out->type = VOL_MAP_HOLE;
+	out->flags = 0;
 	out->pblk = 0;
 	uint64_t n = ok ? xt_ext(&p)->lblk - lblk : UINT64_MAX - lblk;
 	out->len = n < len ? n : len;

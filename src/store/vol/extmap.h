@@ -67,6 +67,9 @@ struct vol_extmap {
 	struct vol_xnode *spare; /* during an operation: nodes it may need */
 	unsigned nspare;
 	struct vol_ext last; /* during a load: the last extent (len 0: none) */
+	/* the reference-count tree: extents {lblk = pblk, len, flags = count
+	 * >= 2} (vol_extmap_check's rule for flags) */
+	bool counts;
 };
 
 /* A position in the tree: the node and entry index at each level. */
@@ -86,6 +89,7 @@ enum vol_map_type { VOL_MAP_HOLE, VOL_MAP_MAPPED, VOL_MAP_UNWRITTEN };
 
 struct vol_map {
 	enum vol_map_type type;
+	uint32_t flags;		  /* the extent's (0 for a hole) */
 	uint64_t lblk, pblk, len; /* pblk only for MAPPED/UNWRITTEN */
 };
 

@@ -176,6 +176,13 @@ int vol_super_decode(struct vol_super *sb, const void *block, const char **why)
 		BAD(-EUCLEAN, "vol: superblock geometry out of bounds");
 	if (sb->free_blocks > vol_data_end(sb) - sb->data_start)
 		BAD(-EUCLEAN, "vol: free block count exceeds data area");
+	if ((sb->refc_root || sb->shared_blocks) &&
+	    !(sb->feat_incompat & VOL_FEAT_INCOMPAT_REFLINK))
+		BAD(-EUCLEAN, "vol: reference-count tree without the REFLINK feature");
+	if ((sb->refc_root &&
+	     (sb->refc_root < sb->data_start || sb->refc_root >= vol_data_end(sb))) ||
+	    sb->shared_blocks > vol_data_end(sb) - sb->data_start)
+		BAD(-EUCLEAN, "vol: reference-count tree out of bounds");
 	if (sb->root_ino == 0 ||
 	    sb->root_ino >= sb->itable_blocks * (VOL_BLOCK_SIZE / VOL_INODE_SIZE))
 		BAD(-EUCLEAN, "vol: root inode number out of range");

@@ -37,9 +37,15 @@
  * device): a reader without it would take an xattr block for a leaked one
  * (its fsck "freeing" it) and a special inode for a corrupt one */
 #define VOL_FEAT_INCOMPAT_INODE_EXT 0x8u
-#define VOL_FEAT_INCOMPAT_MKFS	    (VOL_FEAT_INCOMPAT_EXTENT_BTREE | VOL_FEAT_INCOMPAT_JOURNAL)
-#define VOL_FEAT_INCOMPAT_SUPPORTED \
-	(VOL_FEAT_INCOMPAT_MKFS | VOL_FEAT_INCOMPAT_JCHAIN | VOL_FEAT_INCOMPAT_INODE_EXT)
+/* set by the first commit that shares a data block between extents (a
+ * clone): blocks may be mapped more than once, as the reference-count tree
+ * (superblock refc_root) says; a reader without it would free a shared
+ * block at the first unmap (and its fsck would "repair" every share) */
+#define VOL_FEAT_INCOMPAT_REFLINK 0x10u
+#define VOL_FEAT_INCOMPAT_MKFS	  (VOL_FEAT_INCOMPAT_EXTENT_BTREE | VOL_FEAT_INCOMPAT_JOURNAL)
+#define VOL_FEAT_INCOMPAT_SUPPORTED                                                        \
+	(VOL_FEAT_INCOMPAT_MKFS | VOL_FEAT_INCOMPAT_JCHAIN | VOL_FEAT_INCOMPAT_INODE_EXT | \
+	 VOL_FEAT_INCOMPAT_REFLINK)
 /* compat ones a reader may ignore: the last block holds a backup superblock */
 #define VOL_FEAT_COMPAT_BACKUP_SB 0x1u
 
@@ -65,7 +71,13 @@ struct vol_super {
 	 * handles): new inodes take theirs from here up, and the limit moves
 	 * up by a batch, durably, before one at or above it is used */
 	uint64_t ino_gen_limit;
-	uint8_t reserved[124];
+	/* REFLINK: root of the reference-count tree (owner VOL_REFC_OWNER,
+	 * keyed by volume block: the data blocks mapped more than once and
+	 * how often), 0: none; and the blocks it names (shared blocks, each
+	 * counted once) */
+	uint64_t refc_root;
+	uint64_t shared_blocks;
+	uint8_t reserved[108];
 	uint32_t crc; /* crc32c of the 256 bytes with crc = 0 */
 } __attribute__((packed));
 
@@ -74,6 +86,9 @@ _Static_assert(sizeof(struct vol_super) == 256, "superblock layout");
 /* One extent, as stored in extent-map and free-space B-tree leaves. */
 #define VOL_EXT_UNWRITTEN 0x1u
 #define VOL_EXT_MAX32	  0xffffffffull /* longest extent an on-disk record holds */
+/* Owner of the reference-count tree's nodes: leaf entries {lblk = pblk =
+ * first volume block, len, flags = the count (>= 2)}. */
+#define VOL_REFC_OWNER UINT64_MAX
 struct vol_disk_extent {
 	uint64_t lblk;	/* file block (free tree: unused, 0) */
 	uint64_t pblk;	/* volume block */

@@ -35,6 +35,7 @@ static void free_check(struct vs_check *ck)
 	free(ck->lost.v);
 	free(ck->clear.v);
 	free(ck->copy);
+	free(ck->refc);
 }
 
 /* A problem found here (not by load.c): report and count it. */
@@ -184,6 +185,8 @@ static int rebuild_free(struct vstore *vs)
 		if (!r)
 			r = vs_for_each_meta(n, add_used, &used);
 	}
+	if (!r) /* the reference-count tree's committed nodes */
+		r = vs_refc_for_each_meta(vs, add_used, &used);
 	if (!r && used.nr)
 		qsort(used.v, used.nr, sizeof(*used.v), fext_cmp);
 	uint64_t at = v->sb.data_start, end = vol_data_end(&v->sb);
@@ -340,6 +343,9 @@ static int repair(struct vstore *vs, struct vs_check *ck, FILE *report)
 		for (uint64_t k = 0, ino; !r && k < ck->lost.v[i].len; k++)
 			if (vs->inodes[ino = ck->lost.v[i].start + k])
 				r = relink(vs, vs->inodes[ino], report);
+	/* reference counts before anything drops a reference (orphans) */
+	if (!r)
+		r = vs_refc_repair(vs, ck);
 	for (uint64_t i = 1; !r && i < vs->ninodes; i++)
 		if (vs->inodes[i] && vs->inodes[i]->di.nlink == 0)
 			vs_evict(vs, vs->inodes[i]); /* orphans */
@@ -419,7 +425,8 @@ static void check_backup(struct vol *v, struct vs_check *ck)
 	    vol_super_decode(&b, blk, NULL) || b.nblocks != sb->nblocks ||
 	    b.feat_compat != sb->feat_compat ||
 	    (b.feat_incompat ^ sb->feat_incompat) &
-		~(VOL_FEAT_INCOMPAT_JCHAIN | VOL_FEAT_INCOMPAT_INODE_EXT) ||
+		~(VOL_FEAT_INCOMPAT_JCHAIN | VOL_FEAT_INCOMPAT_INODE_EXT |
+		  VOL_FEAT_INCOMPAT_REFLINK) ||
 	    b.journal_blocks != sb->journal_blocks || b.itable_blocks != sb->itable_blocks ||
 	    b.data_start != sb->data_start || b.root_ino != sb->root_ino ||
 	    memcmp(b.uuid, sb->uuid, 16)) {

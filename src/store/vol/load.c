@@ -185,6 +185,7 @@ void vs_free_nodes(struct vstore *vs)
 	vs->ino_groups = NULL;
 	free(vs->dirty);
 	free(vs->blk_dirty);
+	vs_refc_destroy(vs);
 	vs->inodes = NULL;
 	vs->dirty = NULL;
 	vs->blk_dirty = NULL;
@@ -706,6 +707,8 @@ int vs_load_checked(struct vstore *vs, struct vs_check *ck, const char **why)
 		}
 	}
 	free(blk);
+	if (!r) /* before anything releases blocks (counts decide) */
+		r = vs_refc_load(vs, ck, why);
 	if (r)
 		return r;
 	struct vnode *root = vs->inodes[v->sb.root_ino];
@@ -732,6 +735,8 @@ int vs_load_checked(struct vstore *vs, struct vs_check *ck, const char **why)
 		r = check_names(vs, ck, why);
 	if (!r)
 		r = vs_check_ownership(vs, ck, why);
+	if (!r)
+		r = vs_refc_check(vs, ck, why);
 	return r;
 }
 

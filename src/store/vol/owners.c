@@ -3,15 +3,16 @@
  * owners.c - the block-ownership checks of a tolerant load (load.c calls
  * them once every inode's trees are read): every block of the data area is
  * owned exactly once - by a file's data extent, by metadata (a file's
- * extent-tree nodes, a directory's tree nodes and blocks), by the committed
+ * extent-tree nodes, a directory's tree nodes and blocks, the
+ * reference-count tree's nodes, as inode 0's), by the committed
  * free-space tree, or free - and the last block by the backup superblock
- * when the volume has one. Mount stops at the first problem; fsck
- * (struct vs_check) reports each and records the repair: a structure whose
- * metadata lies outside the data area or is claimed twice is dropped,
- * and of a block claimed twice the owner that keeps it is decided by
- * own_keeps (backup, metadata, then data by inode and file block), a data
- * extent that gives way gets a copy; blocks leaked, or owned and marked
- * free, are healed by rebuilding free space from ownership (fsck.c).
+ * when the volume has one; on a REFLINK volume a data block may be mapped
+ * by several extents, whose number refcount.c checks against its count. Mount stops at the first
+ * problem; fsck (struct vs_check) reports each and records the repair: a structure whose metadata
+ * lies outside the data area or is claimed twice is dropped, and of a block claimed twice the owner
+ * that keeps it is decided by own_keeps (backup, metadata, then data by inode and file block), a
+ * data extent that gives way gets a copy; blocks leaked, or owned and marked free, are healed by
+ * rebuilding free space from ownership (fsck.c).
  *
  * Locking: none; runs before the store is shared (mount, fsck).
  */
@@ -91,6 +92,9 @@ int vs_check_meta_claims(struct vstore *vs, struct vs_check *ck, const char **wh
 		o.ino = i;
 		r = vs_for_each_meta(vs->inodes[i], own_meta, &o);
 	}
+	o.ino = 0; /* the reference-count tree's nodes: inode 0 keeps them */
+	if (!r)
+		r = vs_refc_for_each_meta(vs, own_meta, &o);
 	if (!r && o.nr)
 		qsort(o.v, o.nr, sizeof(*o.v), own_cmp);
 	for (size_t k = 0; !r && k < o.nr; k++) {
@@ -137,6 +141,9 @@ int vs_check_ownership(struct vstore *vs, struct vs_check *ck, const char **why)
 		if (!r)
 			r = vs_for_each_meta(n, own_meta, &o);
 	}
+	o.ino = 0;
+	if (!r)
+		r = vs_refc_for_each_meta(vs, own_meta, &o);
 	for (struct vol_fext e = {0, 0}; !r && vol_alloc_next(&v->alloc, &e);)
 		r = own_add(&o, e.start, e.len, 0, 0, OWN_FREE);
 	for (size_t k = 0; !r && k < v->tree.nr; k++)
@@ -151,6 +158,7 @@ int vs_check_ownership(struct vstore *vs, struct vs_check *ck, const char **why)
 	if (o.nr)
 		qsort(o.v, o.nr, sizeof(*o.v), own_cmp);
 	uint64_t at = v->sb.data_start;
+	const bool shared = (v->sb.feat_incompat & VOL_FEAT_INCOMPAT_REFLINK) || vs->refc.root;
 	for (size_t k = 0; !r && k < o.nr; k++) {
 		struct own *w = &o.v[k];
 		if (w->start > at && !(ck && ck->no_free_tree))
@@ -160,6 +168,8 @@ int vs_check_ownership(struct vstore *vs, struct vs_check *ck, const char **why)
 		/* every claim overlapping this one and starting inside it */
 		for (size_t j = k + 1; !r && j < o.nr && o.v[j].start < w->start + w->len; j++) {
 			struct own *x = &o.v[j], *keep = own_keeps(w, x) ? w : x;
+			if (shared && w->kind == OWN_DATA && x->kind == OWN_DATA)
+				continue; /* shared: the counts are checked (refcount.c) */
 			struct own *give = keep == w ? x : w;
 			uint64_t os = x->start, oe = w->start + w->len;
 			if (x->start + x->len < oe)

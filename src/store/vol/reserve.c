@@ -15,7 +15,10 @@
  * everything that was not reserved: unreserved allocations may take only
  * vs_unreserved_avail(); an allocation of reserved blocks consumes them
  * (vs_resv_drop) and may take any free block. Truncate, punch,
- * collapse/insert and eviction release what is left. See
+ * collapse/insert and eviction release what is left. A write into a shared
+ * block (refcount.c) allocates too (copy-on-write): store_reserve reserves
+ * those blocks as it does holes, and the copy consumes the reservation
+ * (data.c cow_write, cow_zero). See
  * docs/vol-format.md "Delayed allocation".
  *
  * Locking: vs->lock around every read and change of the sets and counts.
@@ -154,31 +157,50 @@ void vs_resv_evict(struct vstore *vs, struct vnode *n)
 	vol_alloc_destroy(&n->resv);
 }
 
-/* The blocks of [lblk, end) that are holes in n's map and not reserved. */
-static uint64_t resv_needed(const struct vnode *n, uint64_t lblk, uint64_t end)
+/* The run of file blocks from b (before end) that a write allocates
+ * (alloc: a hole, or a shared block, which a write copies) or does not:
+ * its length. vs->lock held. */
+static uint64_t alloc_run(const struct vstore *vs, const struct vnode *n, uint64_t b, uint64_t end,
+			  bool *alloc)
+{
+	struct vol_map m;
+	uint64_t run;
+	vol_extmap_lookup(&n->map, b, end - b, &m);
+	*alloc = m.type == VOL_MAP_HOLE;
+	if (m.type != VOL_MAP_MAPPED)
+		return m.len;
+	*alloc = vs_refc_shared(vs, m.pblk, m.len, &run);
+	return run;
+}
+
+/* The blocks of [lblk, end) that a write would allocate (holes, shared
+ * blocks) and that are not reserved. */
+static uint64_t resv_needed(const struct vstore *vs, const struct vnode *n, uint64_t lblk,
+			    uint64_t end)
 {
 	uint64_t need = 0;
 
-	for (uint64_t b = lblk; b < end;) {
-		struct vol_map m;
-		vol_extmap_lookup(&n->map, b, end - b, &m);
-		if (m.type == VOL_MAP_HOLE)
-			need += m.len - resv_count(n, b, b + m.len);
-		b += m.len;
+	for (uint64_t b = lblk, len; b < end; b += len) {
+		bool alloc;
+		len = alloc_run(vs, n, b, end, &alloc);
+		if (alloc)
+			need += len - resv_count(n, b, b + len);
 	}
 	return need;
 }
 
-/* Adds every hole block of [lblk, end) to n's set. 0 or -ENOMEM (some may
- * have been added: the caller accounts from the set's size). */
-static int resv_add(struct vnode *n, uint64_t lblk, uint64_t end)
+/* Adds every block of [lblk, end) a write would allocate to n's set. 0 or
+ * -ENOMEM (some may have been added: the caller accounts from the set's
+ * size). */
+static int resv_add(const struct vstore *vs, struct vnode *n, uint64_t lblk, uint64_t end)
 {
 	if (!n->resv.top)
 		vol_alloc_init(&n->resv); /* first reservation of this vnode */
 	for (uint64_t b = lblk; b < end;) {
 		struct vol_map m;
-		vol_extmap_lookup(&n->map, b, end - b, &m);
-		for (uint64_t at = b; m.type == VOL_MAP_HOLE && at < b + m.len;) {
+		bool alloc;
+		m.len = alloc_run(vs, n, b, end, &alloc);
+		for (uint64_t at = b; alloc && at < b + m.len;) {
 			uint64_t len;
 			bool reserved = vs_resv_run(n, at, b + m.len - at, &len);
 			if (!reserved) {
@@ -210,13 +232,13 @@ int vol_reserve(struct store_inode *si, int64_t pos, int64_t len)
 			r = -EIO;
 			break;
 		}
-		uint64_t need = resv_needed(n, lblk, end);
+		uint64_t need = resv_needed(vs, n, lblk, end);
 		if (!need)
 			break;
 		uint64_t before = n->resv.free;
 		uint64_t cost = need + meta_for(n, before + need) - n->resv_meta;
 		if (cost <= vs_unreserved_avail(vs)) {
-			r = resv_add(n, lblk, end);
+			r = resv_add(vs, n, lblk, end);
 			resv_account(vs, n, before, false);
 			break;
 		}

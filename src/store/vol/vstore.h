@@ -10,7 +10,8 @@
  * Files: backend.c (ops table, open/close), node.c (node references,
  * lookup, handles, opening for data), namei.c (create, link, unlink, rename,
  * readdir), attr.c (getattr, setattr, readlink, statfs), xattr.c (extended
- * attributes), data.c (data ops), commit.c (commit, journal, replay),
+ * attributes), data.c (data ops), refcount.c (shared data blocks: counts),
+ * clone.c (clone_range), commit.c (commit, journal, replay),
  * commit_timer.c (the periodic commit),
  * load.c (reading a volume into memory, shared with fsck), mkfs.c, fsck.c.
  *
@@ -205,6 +206,14 @@ struct vstore {
 	unsigned commit_interval_ms;
 	unsigned long periodic_commits; /* atomic: commits (or flushes) the timer made */
 	unsigned long timer_ticks;	/* atomic: times the timer woke and looked (tests) */
+	/* shared data blocks (refcount.c): the reference-count tree (counts
+	 * >= 2 by volume block), whether it changed since the last commit,
+	 * where this commit wrote it, and the blocks it names */
+	struct vol_extmap refc;
+	bool refc_dirty;
+	uint64_t refc_new_root;
+	struct vol_blist refc_new;
+	uint64_t shared_blocks;
 };
 
 /* vs->lock for an operation that changes the store's state: taken, then
@@ -456,14 +465,57 @@ static inline uint64_t vs_xattr_blk(const struct vnode *n)
  * held (or the volume not yet shared). */
 void vs_feature_inode_ext(struct vstore *vs);
 
-/* ---- data.c ---- */
-/* Releases physical blocks displaced from an extent map (to pending). */
+/* ---- refcount.c: shared data blocks (reflink) ---- */
+/* Drops one reference from each block of [pblk, pblk + len) displaced from
+ * an extent map: a shared block's count goes down, a block whose last
+ * reference goes is released (pending). vs->lock held. */
 void vs_release(void *arg, uint64_t pblk, uint64_t len);
+/* The count of block pblk (1: mapped once or not at all) and in *run the
+ * blocks from pblk (at most len) that have the same. */
+uint32_t vs_refc_get(const struct vstore *vs, uint64_t pblk, uint64_t len, uint64_t *run);
+/* Whether pblk is shared; *run as above (the run of one count). */
+bool vs_refc_shared(const struct vstore *vs, uint64_t pblk, uint64_t len, uint64_t *run);
+/* One more reference to each block of [pblk, pblk + len) (a clone maps it
+ * once more); sets REFLINK. 0, -ENOMEM or -EMLINK (count at 2^32 - 1),
+ * nothing changed. */
+int vs_refc_inc(struct vstore *vs, uint64_t pblk, uint64_t len);
+/* Commit: write the changed tree (new blocks recorded for the undo), stage
+ * the replaced blocks to pending, put root and shared count in the new
+ * superblock; undo / install. */
+int vs_refc_write(struct vstore *vs);
+int vs_refc_stage(struct vstore *vs);
+void vs_refc_undo(struct vstore *vs);
+void vs_refc_super(const struct vstore *vs, struct vol_super *sb);
+void vs_refc_install(struct vstore *vs);
+/* The tree's committed node blocks (and dropped ones), as ranges. */
+int vs_refc_for_each_meta(const struct vstore *vs,
+			  int (*fn)(void *arg, uint64_t start, uint64_t len), void *arg);
+void vs_refc_destroy(struct vstore *vs);
+/* Tests: a clone takes no reference (a block mapped twice keeps count 1: the
+ * first unmap frees it while the other file still maps it). */
+DECLARE_TEST_SWITCH(vol_test_refcount_skip_inc);
+/* Tests: mount does not check the counts against the extent maps (a volume
+ * with wrong counts is used as it is: the damage they do shows). */
+DECLARE_TEST_SWITCH(vol_test_refcount_no_check);
+
+/* ---- clone.c ---- */
+int vol_clone_range(struct store_inode *src, int64_t src_off, struct store_inode *dst,
+		    int64_t dst_off, int64_t len);
+
+/* ---- data.c ---- */
 /* Cuts n to size < its size and sets it; a kept written block is copied
  * (the durable state keeps its bytes until the commit). 0 or -errno. */
 int vs_truncate_blocks(struct vstore *vs, struct vnode *n, uint64_t size);
 /* Tests: zero the cut tail in place before the commit (the old hazard). */
 DECLARE_TEST_SWITCH(vol_test_truncate_in_place);
+/* Tests: a write into a shared block goes in place (no copy-on-write: the
+ * other files mapping it see the bytes). */
+DECLARE_TEST_SWITCH(vol_test_cow_in_place);
+/* Data blocks for a write: up to want near hint (reserved: blocks the
+ * caller reserved, see reserve.c). Commits once to recover freed ones.
+ * The count (*start set) or -errno. vs->lock held, not frozen. */
+int64_t vs_alloc_data(struct vstore *vs, uint64_t want, uint64_t hint, uint64_t *start,
+		      bool reserved);
 /* Gives n one new block at file block 0 holding blk (symlinks). */
 int vs_write_new_block(struct vstore *vs, struct vnode *n, const void *blk);
 extern const struct store_ops vol_store_ops_data; /* the data half */

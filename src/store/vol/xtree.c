@@ -523,7 +523,9 @@ static int check_node(struct chk *c, const struct vol_xnode *x, unsigned level, 
 		for (unsigned i = 0; i < x->nr; i++) {
 			const struct vol_ext *e = &x->ext[i];
 			if (!e->len || e->len > VOL_EXT_MAX_LEN || xt_eend(e) < e->lblk ||
-			    e->pblk + e->len < e->pblk || (e->flags & ~VOL_EXT_UNWRITTEN))
+			    e->pblk + e->len < e->pblk ||
+			    (c->m->counts ? e->flags < 2 || e->lblk != e->pblk
+					  : (e->flags & ~VOL_EXT_UNWRITTEN)))
 				BAD("bad extent");
 			if (c->prev && xt_eend(c->prev) > e->lblk)
 				BAD("extents out of order");
