@@ -498,7 +498,7 @@ struct pc_dedupe_range {
 	uint16_t dest_count; /* entries in info[] (at most 127, as the ioctl's page) */
 	uint16_t reserved1;  /* must be 0 */
 	uint32_t reserved2;  /* must be 0 */
-	struct pc_dedupe_range_info info[];
+	__extension__ struct pc_dedupe_range_info info[]; /* C++: a GNU extension */
 };
 /* ioctl(src_fd, FIDEDUPERANGE, arg): for each destination, compares its
  * range with the source's and, where equal, shares the source's blocks:
