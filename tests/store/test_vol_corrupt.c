@@ -74,6 +74,11 @@ static void populate(struct store *s, uint64_t seed)
 		CHECK_EQ(store_write(si, buf, 4096, (int64_t)i * 8192), 4096);
 	}
 	CHECK_EQ(store_fallocate(si, FALLOC_FL_KEEP_SIZE, 4 << 20, 1 << 20), 0);
+	/* shared blocks: a reference-count tree */
+	struct store_inode *cl;
+	CHECK_EQ(store_create(s, "clone", 0644, &cl), 0);
+	CHECK_EQ(store_clone_range(si, 0, cl, 0, 200 * 8192), 0);
+	store_release(cl);
 	store_release(si);
 	CHECK_EQ(store_symlink(s, "d/e", "link"), 0);
 	CHECK_EQ(store_link(s, "frag", "d/e/hard"), 0);
@@ -105,6 +110,7 @@ static size_t metadata_blocks(struct store *s, uint64_t *out, size_t cap)
 	for (uint64_t i = 1; i < vs->ninodes; i++)
 		if (vs->inodes[i])
 			vs_for_each_meta(vs->inodes[i], add_block, &bo);
+	vs_refc_for_each_meta(vs, add_block, &bo);
 	n = bo.n;
 	for (size_t k = 0; k < v->tree.nr; k++)
 		for (uint64_t b = 0; b < v->tree.v[k].len && n < cap; b++)

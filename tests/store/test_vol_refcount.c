@@ -298,3 +298,42 @@ TEST(damaged_tree_rebuilt)
 	free(a);
 	free(c);
 }
+
+/* The primary superblock damaged: fsck checks with the backup, which keeps
+ * mkfs's features and no reference-count tree, so the blocks a and b share
+ * are repaired as cross-links - b gets copies - and nothing is lost. */
+TEST(primary_superblock_lost_shares_copied)
+{
+	char *a = malloc(NB * BS), *c = malloc(NB * BS);
+	vol_new_image(16 << 20, 0);
+	struct store *s = vol_mount_img();
+	struct store_inode *x = create(s, "a"), *y = create(s, "b"), *z = create(s, "c");
+	pattern(a, NB * BS, 1);
+	pattern(c, NB * BS, 2);
+	CHECK_EQ(store_write(x, a, NB * BS, 0), NB * BS);
+	CHECK_EQ(store_write(z, c, NB * BS, 0), NB * BS);
+	CHECK_EQ(store_clone_range(x, 0, y, 0, 0), 0);
+	store_release(x);
+	store_release(y);
+	store_release(z);
+	CHECK_EQ(store_close(s), 0);
+	int fd = open(vol_img, O_RDWR);
+	CHECK(fd >= 0);
+	char byte;
+	CHECK_EQ(pread(fd, &byte, 1, 100), 1);
+	byte ^= 1;
+	CHECK_EQ(pwrite(fd, &byte, 1, 100), 1);
+	close(fd);
+	CHECK_EQ(vol_fsck(vol_img, true, stderr), VOL_FSCK_REPAIRED);
+	vol_fsck_clean();
+	s = vol_mount_img();
+	check_file(s, "a", a);
+	check_file(s, "b", a);
+	check_file(s, "c", c);
+	CHECK_EQ(VS(s)->shared_blocks, 0);
+	CHECK_EQ(store_close(s), 0);
+	exercise(a, c);
+	vol_fsck_clean();
+	free(a);
+	free(c);
+}

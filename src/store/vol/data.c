@@ -132,13 +132,11 @@ static int cow_zero(struct vstore *vs, struct vnode *n, uint64_t lblk, uint64_t 
 	char *blk = malloc(BS);
 	uint64_t pblk, run;
 	int r = blk ? 0 : -ENOMEM;
+	bool reserved = vs_resv_run(n, lblk, 1, &run);
 
 	if (!r) {
-		bool reserved = vs_resv_run(n, lblk, 1, &run);
 		int64_t g = vs_alloc_data(vs, 1, old + 1, &pblk, reserved);
 		r = g < 0 ? (int)g : 0;
-		if (!r && reserved)
-			vs_resv_drop(vs, n, lblk, 1, true);
 	}
 	if (r) {
 		free(blk);
@@ -154,9 +152,12 @@ static int cow_zero(struct vstore *vs, struct vnode *n, uint64_t lblk, uint64_t 
 	if (r)
 		vol_return_blocks(vs->v, pblk, 1); /* never durable */
 	free(blk);
-	if (!r)
-		vs_map_dirty(vs, n);
-	return r;
+	if (r)
+		return r;
+	if (reserved) /* the block it was reserved for is allocated */
+		vs_resv_drop(vs, n, lblk, 1, true);
+	vs_map_dirty(vs, n);
+	return 0;
 }
 
 /* Zero bytes [from, to) of file block lblk if it holds data: in place, or

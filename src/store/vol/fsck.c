@@ -304,6 +304,8 @@ static int write_backup(struct vol *v, FILE *report)
 		return -ENOMEM;
 	struct vol_super b = v->sb;
 	b.feat_incompat &= ~VOL_FEAT_INCOMPAT_JCHAIN; /* the journal's state, not mkfs's */
+	b.refc_root = 0; /* never kept current in the backup (as free_root) */
+	b.shared_blocks = 0;
 	vol_super_encode(&b, blk);
 	int r = vol_dev_pwrite(&v->dev, v->fd, blk, VOL_BLOCK_SIZE,
 			       (off_t)((v->sb.nblocks - 1) * VOL_BLOCK_SIZE));
@@ -401,6 +403,8 @@ static int pick_super(const char *image, struct vs_check *ck, struct vol_super *
 		backup->generation = (seq > backup->generation ? seq : backup->generation) + 1;
 		backup->free_root = 0;
 		backup->free_blocks = 0;
+		backup->refc_root = 0; /* stale as well: counts rebuilt or copies made */
+		backup->shared_blocks = 0;
 		ck->no_free_tree = true;
 		*sb = backup;
 		*why = NULL;
