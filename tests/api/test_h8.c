@@ -14,10 +14,11 @@
  *          D's; thread 1 reads D (pread, a page, sequential reads with
  *          readahead, fadvise WILLNEED, a fault through a view); thread 2
  *          works on S (reads, view faults, an O_DIRECT write of NEWS over
- *          R, a punch of R) or O_DIRECT-reads D. Any read of D's R sees
- *          only bytes one of the files held (OLD, SRC, NEWS, zeroes); a read
- *          that starts after the clone returned never sees OLD; afterwards
- *          D's R is one value, one S held.
+ *          R, a punch of R) or on D (an O_DIRECT read, an O_DIRECT write
+ *          of NEWD, a punch). Any read of D's R sees only bytes one of the
+ *          files held (OLD, SRC, NEWS, NEWD, zeroes); a read that starts
+ *          after the clone returned never sees OLD; afterwards D's R is
+ *          one value (the calls on R are atomic to each other).
  *  dedupe  S's R holds OLDS, D's R holds X. Thread 0 dedupes S's R into
  *          D's; thread 1 stores X into S's R through a writable shared
  *          view, page by page; thread 2 reads D. D's R never reads anything
@@ -64,6 +65,7 @@
 #define OLD	 0x5A
 #define X	 0x77
 #define OLDS	 0x33
+#define NEWD	 0x3C
 #define NTHREADS 3
 
 enum scenario { SC_CLONE, SC_DEDUPE };
@@ -107,7 +109,7 @@ static bool allowed(int f, int64_t at, uint8_t b, bool after)
 		return f ? b == X : (b == OLDS || b == X);
 	if (!f)
 		return b == SRC || b == NEWS || b == 0;
-	return b == SRC || b == NEWS || b == 0 || (b == OLD && !after);
+	return b == SRC || b == NEWS || b == 0 || b == NEWD || (b == OLD && !after);
 }
 
 static void check(int f, const char *who, const uint8_t *buf, ssize_t n, int64_t off, bool after)
@@ -215,11 +217,26 @@ static void sched_body(void *arg, unsigned idx)
 		return;
 	}
 	/* clone, thread 2: S's side, or a direct read of D */
-	switch (rng_below(&r, 5)) {
+	switch (rng_below(&r, 7)) {
 	case 0:
 	case 1:
 		reader_op(&r, idx, 0, "S's reader");
 		break;
+	case 5:
+		if (pc_fallocate(H.e, H.fd[idx][1], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				 RSTART, RLEN_A))
+			violation("punch of D failed");
+		break;
+	case 6: {
+		static uint8_t *b;
+		if (!b) {
+			b = aligned_alloc(PG, RLEN_A);
+			memset(b, NEWD, RLEN_A);
+		}
+		if (pc_pwrite(H.e, H.dio[1], b, RLEN_A, RSTART) != RLEN_A)
+			violation("O_DIRECT write of D failed");
+		break;
+	}
 	case 2: {
 		uint8_t *b = abuf();
 		memset(b, NEWS, RLEN_A);
@@ -321,7 +338,7 @@ static void reset(uint64_t seed)
 	H.detail[0] = 0;
 }
 
-/* After the run: the call succeeded; D's range one value S held (clone)
+/* After the run: the call succeeded; D's range one value (clone)
  * or all X (dedupe); S's range whole. */
 static void after_run(void)
 {
