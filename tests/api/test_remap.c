@@ -88,6 +88,38 @@ TEST(clone_whole_file_then_copy_on_write)
 	remap_engine_close(E);
 }
 
+/* A page of the source dirtied through a writable shared view before the
+ * clone is written back and write-protected by the clone, so a store
+ * through the view afterwards faults, reserves and lands in the source
+ * only (copy-on-write), never in the clone. */
+TEST(clone_then_store_through_a_view_of_the_source)
+{
+	up();
+	int a = mkfile("a", 4 * PG, 1), c, err;
+	uint8_t *v = pc_mmap(E, a, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, 0, &err);
+
+	CHECKF(v, "pc_mmap: %s", strerror(-err));
+	CHECK_EQ(pc_fsync(E, a), 0);
+	memset(v + PG, 0xAB, PG); /* dirty, mapped writable */
+	c = pc_open(E, "c", O_RDWR | O_CREAT, 0644);
+	CHECK(c >= 0);
+	CHECK_EQ(pc_clone_range(E, c, a, 0, 0, 0), 0);
+	memset(v + PG, 0xCD, PG); /* after the clone: the source's only */
+	memset(v + 2 * PG, 0xEF, 16);
+	CHECK_EQ(pc_msync(E, v, 4 * PG, MS_SYNC), 0);
+	CHECK_EQ(pc_fadvise(E, c, 0, 0, POSIX_FADV_DONTNEED), 0);
+	memset(want, 0xAB, PG);
+	CHECK_EQ(pc_pread(E, c, got, PG, PG), PG);
+	CHECKF(!memcmp(want, got, PG), "the clone's page 1 is not the bytes at the clone");
+	expect(c, 2 * PG, 2 * PG, 1, 2 * PG, "the clone's pages 2-3");
+	CHECK_EQ(pc_pread(E, a, got, PG, PG), PG);
+	CHECK_EQ(got[0], 0xCD);
+	CHECK_EQ(pc_munmap(E, v, 4 * PG), 0);
+	CHECK_EQ(pc_close(E, a), 0);
+	CHECK_EQ(pc_close(E, c), 0);
+	remap_engine_close(E);
+}
+
 TEST(clone_range_replaces_cached_dirty_and_mapped_pages)
 {
 	up();
