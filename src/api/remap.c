@@ -87,8 +87,8 @@ int pc_dedupe_range(struct pc_engine *e, int src_fd, struct pc_dedupe_range *arg
 		struct file *dst;
 		int64_t r;
 
-		if (info->dest_fd < 0 || info->dest_fd > INT32_MAX ||
-		    !(dst = fdget(&e->fdt, (int)info->dest_fd))) {
+		/* fdget(unsigned int), as the kernel: the low 32 bits */
+		if (!(dst = fdget(&e->fdt, (int)(uint32_t)info->dest_fd))) {
 			info->status = -EBADF;
 			continue;
 		}

@@ -186,8 +186,10 @@ static int remap_check_len(struct inode *src, struct inode *dst, int64_t pos_out
 
 /* Compares [pos_in, +len) of @src with [pos_out, +len) of @dst. The caller
  * owns both fences (BLOCK) and both i_rwsem: nobody else fills, drops or
- * writes these pages; reclaim could still take one we do not hold a
- * reference to, so each page is looked at again after its compare. */
+ * writes these pages, and the reference held on each keeps reclaim off
+ * it. Each page is looked at again after its compare all the same (as
+ * vfs_dedupe_file_range_compare does under the page locks): one no longer
+ * uptodate or in its file is read again. */
 static int dedupe_compare(struct inode *src, int64_t pos_in, struct inode *dst, int64_t pos_out,
 			  int64_t len, bool *same)
 {
