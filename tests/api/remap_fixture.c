@@ -2,7 +2,8 @@
 /*
  * remap_fixture.c - see remap_fixture.h. The XFS file system lives in a
  * sparse 512 MiB image under /tmp, mounted with `mount -o loop` (the
- * kernel picks the loop device) and unmounted and removed at exit.
+ * kernel picks the loop device) and unmounted and removed by a guard
+ * process when the test process ends, however it ends.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -21,14 +23,60 @@ static char xfs_dir[256], xfs_img[300];
 static const char *xfs_why;
 static bool xfs_tried;
 
+static int guard_fd = -1;
+static pid_t guard_pid = -1;
+
+/* At exit: the guard unmounts (and the parent waits for it). */
 static void xfs_cleanup(void)
 {
-	char cmd[1024];
+	close(guard_fd);
+	waitpid(guard_pid, NULL, 0);
+}
 
-	snprintf(cmd, sizeof(cmd), "umount '%s' 2>/dev/null; rmdir '%s'; rm -f '%s'", xfs_dir,
-		 xfs_dir, xfs_img);
-	if (system(cmd) != 0)
-		fprintf(stderr, "# xfs cleanup: %s\n", cmd);
+/* A guard process that unmounts the file system and removes it once this
+ * process is gone, however it ends (a failed check, a timeout's kill): it
+ * waits for the end of a pipe only this process writes. */
+static bool xfs_guard(void)
+{
+	static char cmd[2048];
+	int p[2];
+
+	snprintf(cmd, sizeof(cmd),
+		 "umount '%s' 2>/dev/null || umount -l '%s'; rmdir '%s'; rm -f '%s'", xfs_dir,
+		 xfs_dir, xfs_dir, xfs_img);
+	if (pipe2(p, O_CLOEXEC))
+		return false;
+	guard_pid = fork();
+	if (guard_pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return false;
+	}
+	if (guard_pid == 0) {
+		char c;
+		int null = open("/dev/null", O_RDWR);
+
+		/* hold nothing of the parent's: not its output pipes, no file
+		 * in the mount */
+		for (int f = 0; f < 3; f++)
+			dup2(null, f);
+		for (int f = 3; f < 4096; f++)
+			if (f != p[0])
+				close(f);
+		/* its own session: a kill of the test's process group (timeout,
+		 * meson) leaves it to clean up */
+		setsid();
+		if (chdir("/"))
+			_exit(1);
+		while (read(p[0], &c, 1) != 0)
+			if (errno != EINTR)
+				break;
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(1);
+	}
+	close(p[0]);
+	guard_fd = p[1];
+	return true;
 }
 
 const char *remap_xfs_mount(const char **why)
@@ -56,6 +104,12 @@ const char *remap_xfs_mount(const char **why)
 				xfs_why = "mkfs.xfs or mount -o loop failed";
 				rmdir(xfs_dir);
 				unlink(xfs_img);
+			} else if (!xfs_guard()) {
+				xfs_why = "no guard process for the mount";
+				snprintf(cmd, sizeof(cmd), "umount '%s'; rmdir '%s'; rm -f '%s'",
+					 xfs_dir, xfs_dir, xfs_img);
+				if (system(cmd) != 0)
+					fprintf(stderr, "# %s failed\n", cmd);
 			} else {
 				chmod(xfs_dir, 0777);
 				atexit(xfs_cleanup);

@@ -384,7 +384,6 @@ static void engine_up(void)
 	 * the schedule */
 	o.writeback_interval_ms = 3600 * 1000;
 	o.commit_interval_ms = 3600 * 1000;
-	remap_tmpdir_on_xfs();
 	H.e = remap_engine_open("h8", &o, &H.kind, &why);
 	if (!H.e)
 		test_skip("%s", why);

@@ -34,7 +34,6 @@ static struct pc_engine *up(void)
 {
 	const char *kind, *why = NULL;
 
-	remap_tmpdir_on_xfs();
 	E = remap_engine_open("remap", NULL, &kind, &why);
 	if (!E)
 		test_skip("%s", why);
