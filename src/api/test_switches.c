@@ -89,6 +89,9 @@ const struct test_switch test_switches[] = {
     SWITCH(vol_test_gen_small_batch),
     SWITCH(vol_test_xattr_in_place),
     SWITCH(vol_test_xattr_no_charge),
+    SWITCH(vol_test_refcount_skip_inc), /* vol16's, not in its table yet */
+    SWITCH(vol_test_refcount_no_check),
+    SWITCH(vol_test_cow_in_place),
 };
 const size_t nr_test_switches = sizeof(test_switches) / sizeof(test_switches[0]);
 
