@@ -466,6 +466,60 @@ PC_API int pc_flock(struct pc_engine *e, int fd, int op);
  * scope as pc_flock; independent of pc_flock locks, as in Linux. */
 PC_API int pc_ofd_lock(struct pc_engine *e, int fd, int cmd, struct flock *fl);
 
+/* ---- sharing data between files: clone, dedupe, copy (PAGECACHE_1.2) ---- */
+
+/* ioctl(dst_fd, FICLONERANGE): @dst_fd's bytes at @dst_off become @src_fd's
+ * [@src_off, +@len), sharing the store's blocks (copy-on-write); @len 0:
+ * to the source's EOF, so (0, 0, 0) clones the whole file (FICLONE). The
+ * offsets on a page (4096), the length too unless it reaches the source's
+ * EOF; no overlap within one file; the destination grows if needed. 0 or
+ * the ioctl's -errno: -EBADF (bad fds, source not readable, destination
+ * not writable or O_APPEND), -EISDIR, -EINVAL (negative, unaligned,
+ * overlapping, past EOF, a partial last block inside the destination),
+ * -EFBIG, -EOPNOTSUPP where the store cannot share (vol; dir on a host
+ * without reflink, e.g. ext4 - XFS, btrfs can). */
+PC_API int pc_clone_range(struct pc_engine *e, int dst_fd, int src_fd, int64_t src_off,
+			  uint64_t len, int64_t dst_off);
+
+/* FIDEDUPERANGE, struct file_dedupe_range of <linux/fs.h> with the same
+ * layout: compare then share. */
+#define PC_DEDUPE_RANGE_SAME	0
+#define PC_DEDUPE_RANGE_DIFFERS 1
+struct pc_dedupe_range_info {
+	int64_t dest_fd;	/* in */
+	uint64_t dest_offset;	/* in */
+	uint64_t bytes_deduped; /* out: the request's length (at most 1 GiB) once done */
+	int32_t status;		/* out: PC_DEDUPE_RANGE_SAME, _DIFFERS or -errno */
+	uint32_t reserved;	/* must be 0 */
+};
+struct pc_dedupe_range {
+	uint64_t src_offset;
+	uint64_t src_length;
+	uint16_t dest_count; /* entries in info[] (at most 127, as the ioctl's page) */
+	uint16_t reserved1;  /* must be 0 */
+	uint32_t reserved2;  /* must be 0 */
+	__extension__ struct pc_dedupe_range_info info[]; /* C++: a GNU extension */
+};
+/* ioctl(src_fd, FIDEDUPERANGE, arg): for each destination, compares its
+ * range with the source's and, where equal, shares the source's blocks:
+ * the destination's contents never change. Returns 0 with a status per
+ * destination (-EBADF, -EINVAL, -EPERM, -EISDIR, ... or
+ * PC_DEDUPE_RANGE_DIFFERS), or -errno for the whole call: -EINVAL (source
+ * not open for reading, reserved fields, negative or past the source's
+ * EOF), -EISDIR, -EOPNOTSUPP, -ENOMEM (more than 127 destinations), -EFAULT
+ * (@arg NULL). */
+PC_API int pc_dedupe_range(struct pc_engine *e, int src_fd, struct pc_dedupe_range *arg);
+
+/* copy_file_range(2): up to @len bytes from @fd_in at *@off_in (NULL: its
+ * file position, advanced) to @fd_out at *@off_out (likewise); @flags 0.
+ * Shares blocks where the store can, copies through the cache otherwise.
+ * Returns bytes copied (short at the source's EOF, 0 at or past it) or
+ * -errno: -EBADF, -EISDIR, -EINVAL (flags, overlap in one file, negative
+ * offsets), -EOVERFLOW, -EFBIG. Both fds are of one engine, so Linux's
+ * -EXDEV (different file systems) never arises. */
+PC_API ssize_t pc_copy_file_range(struct pc_engine *e, int fd_in, int64_t *off_in, int fd_out,
+				  int64_t *off_out, size_t len, unsigned flags);
+
 /* The mechanism the engine's views take their faults with: PC_FAULT_UFFD or
  * PC_FAULT_FALLBACK (AUTO resolved: what pc_mmap would use now). */
 PC_API int pc_engine_fault_mechanism(struct pc_engine *e);

@@ -2,10 +2,11 @@
 /*
  * fuse_ops.c - the FUSE low-level operations of `pagecache mount` on files:
  * init, lookup and forget, open/create, read/write and the rest of the data
- * path (attributes are in fuse_attr.c). Each request names its object by its node's O_PATH engine
- * fd (fuse_nodes.c) and, for a lookup or create, one name in it: attribute calls are the
- * AT_EMPTY_PATH ones on that fd (so they work on an unlinked file or removed directory), opens
- * reopen it (pc_reopen), and no path is ever built. Every data byte goes through the engine.
+ * path, copy_file_range (attributes are in fuse_attr.c). Each request names its object by its
+ * node's O_PATH engine fd (fuse_nodes.c) and, for a lookup or create, one name in it: attribute
+ * calls are the AT_EMPTY_PATH ones on that fd (so they work on an unlinked file or removed
+ * directory), opens reopen it (pc_reopen), and no path is ever built. Every data byte goes through
+ * the engine.
  *
  * Caching: attributes are not cached by the kernel (timeout 0) so stat
  * always shows the engine's size and times; names are (1 s: they change
@@ -650,6 +651,35 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	reply_err(req, ret);
 }
 
+/* copy_file_range(2) between two files of the mount (cp uses it): the
+ * engine shares the blocks where the store can (vol), else copies. The
+ * kernel wrote back the source range first and drops the destination's
+ * pages of the range from its cache after our reply. (FICLONE and
+ * FICLONERANGE do not pass through FUSE: no request carries them.) */
+static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			       struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+			       struct fuse_file_info *fi_out, size_t len, int flags)
+{
+	struct fh *in = (struct fh *)(uintptr_t)fi_in->fh,
+		  *out = (struct fh *)(uintptr_t)fi_out->fh;
+	int64_t a = off_in, b = off_out;
+	ssize_t n;
+
+	count_req();
+	if (ino_in == PCFS_STATS_NODEID || ino_out == PCFS_STATS_NODEID) {
+		reply_err(req, -EOPNOTSUPP); /* the kernel copies it itself */
+		return;
+	}
+	n = pc_copy_file_range(pcfs.e, in->fd, &a, out->fd, &b, len, (unsigned)flags);
+	if (n < 0) {
+		reply_err(req, (int)n);
+		return;
+	}
+	if (n > 0)
+		kill_privs(req, out->n, out->fd);
+	fuse_reply_write(req, (size_t)n);
+}
+
 /* SEEK_DATA and SEEK_HOLE (the kernel handles the others): the store's
  * holes and data, as pc_lseek sees them (cached pages count as data). */
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
@@ -703,4 +733,5 @@ const struct fuse_lowlevel_ops pcfs_ops = {
     .create = op_create,
     .fallocate = op_fallocate,
     .lseek = op_lseek,
+    .copy_file_range = op_copy_file_range,
 };

@@ -15,6 +15,7 @@
 #include "mm/errseq.h"
 #include "fs/inode.h"
 #include "fs/namei.h"
+#include "fs/remap.h"
 #include "mm/fault_dio.h"
 #include "mm/internal.h"
 #include "mm/uaccess.h"
@@ -58,6 +59,8 @@ const struct test_switch test_switches[] = {
     SWITCH(inode_test_opath_no_pin),
     SWITCH(inode_test_stat_late_look),
     SWITCH(namei_test_no_sgid_inherit),
+    SWITCH(remap_test_no_src_fence),
+    SWITCH(remap_test_no_dst_fence),
     /* store/dir */
     SWITCH(dir_test_dotdot_escape),
     SWITCH(dir_test_handle_any),
@@ -88,6 +91,9 @@ const struct test_switch test_switches[] = {
     SWITCH(vol_test_gen_small_batch),
     SWITCH(vol_test_xattr_in_place),
     SWITCH(vol_test_xattr_no_charge),
+    SWITCH(vol_test_refcount_skip_inc), /* vol16's, not in its table yet */
+    SWITCH(vol_test_refcount_no_check),
+    SWITCH(vol_test_cow_in_place),
 };
 const size_t nr_test_switches = sizeof(test_switches) / sizeof(test_switches[0]);
 

@@ -30,6 +30,9 @@
  *   "iget: unused inode taken back, not revalidated"      nothing held
  *   "iget: size sampled, inode not yet hashed"           nothing held
  *   "stat: store attributes read, inode not yet looked at" nothing held
+ *   "remap: both ranges written back and fenced"         both BLOCKs held
+ *   "dedupe: both pages uptodate, not yet compared"      both BLOCKs held
+ *   "remap: destination pages dropped, store not yet remapped" both BLOCKs
  */
 #ifndef PC_FS_FILE_H
 #define PC_FS_FILE_H

@@ -138,6 +138,12 @@ void filemap_invalidate_lock_block(struct address_space *m)
 		two_state_lock(&m->invalidate_lock, TS_BLOCK);
 }
 
+void filemap_invalidate_lock_block_nested(struct address_space *m, unsigned subclass)
+{
+	if (!policy_unsafe(m))
+		two_state_lock_nested(&m->invalidate_lock, TS_BLOCK, subclass);
+}
+
 void filemap_invalidate_unlock_block(struct address_space *m)
 {
 	if (!policy_unsafe(m))
@@ -285,6 +291,48 @@ int filemap_fill_pages(struct address_space *m, struct page **pages, unsigned nr
 		i += n;
 	}
 	return err;
+}
+
+/* ---- a fill by the owner of BLOCK ---- */
+
+struct page *read_mapping_page_fenced(struct address_space *m, pgoff_t index, int *err)
+{
+	struct page *page;
+
+	for (;;) {
+		page = find_get_page(&m->i_pages, index);
+		if (page && PageUptodate(page))
+			return page;
+		if (!page) {
+			/* No ADD: the caller owns BLOCK, which excludes every
+			 * other fill; no reclaim_if_needed either (never under
+			 * BLOCK: it would wait on pages behind the fence). */
+			page = add_to_page_cache_locked(m, index, err);
+			if (!page) {
+				if (*err == -EEXIST)
+					continue;
+				return NULL;
+			}
+		} else {
+			lock_page(page);
+			if (page->mapping != m) { /* reclaimed meanwhile */
+				unlock_page(page);
+				put_page(page);
+				continue;
+			}
+			if (PageUptodate(page)) {
+				unlock_page(page);
+				return page;
+			}
+		}
+		*err = filemap_fill_pages(m, &page, 1);
+		unlock_page(page);
+		if (*err) {
+			put_page(page);
+			return NULL;
+		}
+		return page;
+	}
 }
 
 /* ---- buffered read ---- */

@@ -209,7 +209,23 @@ void filemap_invalidate_lock_add(struct address_space *m);
 bool filemap_invalidate_trylock_add(struct address_space *m);
 void filemap_invalidate_unlock_add(struct address_space *m);
 void filemap_invalidate_lock_block(struct address_space *m);
+/* The second of two mappings locked at once (clone/dedupe: address order,
+ * @subclass SINGLE_DEPTH_NESTING). */
+void filemap_invalidate_lock_block_nested(struct address_space *m, unsigned subclass);
 void filemap_invalidate_unlock_block(struct address_space *m);
+
+/* ---- a fill by the owner of BLOCK (clone/dedupe, fs/remap_range.c) ---- */
+
+/*
+ * The page at @index, uptodate, with a reference (the kernel's
+ * read_mapping_page): a cached uptodate page as it is, else one created or
+ * brought uptodate from the store here. The caller holds BLOCK of @m (and
+ * i_rwsem exclusive), so this takes no ADD: the fence it owns already
+ * keeps every other fill out. Reclaim may still take the page afterwards:
+ * the caller re-checks PageUptodate and page->mapping under the page lock
+ * before trusting its bytes. NULL with *err (store error, -ENOMEM).
+ */
+struct page *read_mapping_page_fenced(struct address_space *m, pgoff_t index, int *err);
 
 /* ---- read ---- */
 

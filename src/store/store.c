@@ -302,6 +302,11 @@ int store_fallocate(struct store_inode *si, int mode, int64_t off, int64_t len)
 	return si->store->ops->fallocate(si, mode, off, len);
 }
 
+bool store_has_clone_range(const struct store_inode *si)
+{
+	return si->store->ops->clone_range != NULL;
+}
+
 int store_clone_range(struct store_inode *src, int64_t src_off, struct store_inode *dst,
 		      int64_t dst_off, int64_t len)
 {

@@ -464,6 +464,9 @@ ssize_t store_dio_write(struct store_inode *si, const void *buf, size_t len, int
 int store_fallocate(struct store_inode *si, int mode, int64_t off, int64_t len);
 /* Shares @len bytes of @src at @src_off into @dst at @dst_off (reflink);
  * -EOPNOTSUPP where the host cannot (ext4, tmpfs). @len 0 = to src's EOF. */
+/* The store has a clone_range op (it may still answer -EOPNOTSUPP: a dir
+ * store on a host file system without reflink). */
+bool store_has_clone_range(const struct store_inode *si);
 int store_clone_range(struct store_inode *src, int64_t src_off, struct store_inode *dst,
 		      int64_t dst_off, int64_t len);
 /* fsync (datasync false) or fdatasync (true). */

@@ -103,6 +103,9 @@ enum {
 	OP_MADVISE,
 	OP_MIO,
 	OP_DIO_VIEW, /* model_ops_dio.c */
+	OP_CLONE,    /* model_ops_remap.c */
+	OP_DEDUPE,
+	OP_COPY_RANGE,
 	OP_NR
 };
 extern const char *const op_names[OP_NR];
@@ -246,6 +249,14 @@ void op_restart(void);
 /* ---- ops: O_DIRECT from/into views (model_ops_dio.c) ---- */
 
 void op_dio_view(void);
+
+/* ---- ops: clone, dedupe, copy_file_range (model_ops_remap.c) ---- */
+
+void op_clone(void);
+void op_dedupe(void);
+void op_copy_file_range(void);
+/* valid remaps the store shared, and refused (-EOPNOTSUPP: it cannot) */
+extern unsigned long remap_shared, remap_refused;
 
 /* ---- ops: mappings (model_ops_mmap.c) ---- */
 

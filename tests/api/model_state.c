@@ -38,10 +38,10 @@ uint8_t *rbuf, *wbuf, *pool; /* 4096-aligned, CAP + 2 pages each; pool: random b
 
 /* statistics */
 const char *const op_names[OP_NR] = {
-    "open",   "close", "read",	 "write",   "pread",   "pwrite", "preadv2", "pwritev2",
-    "lseek",  "fsync", "ftrunc", "falloc",  "fadvise", "fstat",	 "stat",    "unlink",
-    "rename", "mkdir", "rmdir",	 "readdir", "verify",  "badfd",	 "restart", "mmap",
-    "munmap", "mread", "mwrite", "msync",   "madvise", "mio",	 "dioview",
+    "open",  "close",	"read",	  "write",   "pread",	"pwrite", "preadv2",   "pwritev2", "lseek",
+    "fsync", "ftrunc",	"falloc", "fadvise", "fstat",	"stat",	  "unlink",    "rename",   "mkdir",
+    "rmdir", "readdir", "verify", "badfd",   "restart", "mmap",	  "munmap",    "mread",	   "mwrite",
+    "msync", "madvise", "mio",	  "dioview", "clone",	"dedupe", "copyrange",
 };
 unsigned long op_count[OP_NR], op_errno[OP_NR][134];
 double op_time[OP_NR];

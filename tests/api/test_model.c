@@ -33,6 +33,7 @@
 #include "kernel/rng.h"
 #include "model.h"
 #include "model_ops.h"
+#include "remap_fixture.h"
 
 /* ---- the run ---- */
 
@@ -75,6 +76,10 @@ static const struct weight weights[] = {
     {OP_MIO, 10},
     /* O_DIRECT with a view as the buffer (model_ops_dio.c) */
     {OP_DIO_VIEW, 12},
+    /* clone, dedupe, copy_file_range (model_ops_remap.c) */
+    {OP_CLONE, 10},
+    {OP_DEDUPE, 8},
+    {OP_COPY_RANGE, 12},
 };
 
 static void run_op(void)
@@ -174,6 +179,15 @@ static void run_op(void)
 	case OP_DIO_VIEW:
 		op_dio_view();
 		break;
+	case OP_CLONE:
+		op_clone();
+		break;
+	case OP_DEDUPE:
+		op_dedupe();
+		break;
+	case OP_COPY_RANGE:
+		op_copy_file_range();
+		break;
 	default:
 		op_badfd();
 		break;
@@ -195,6 +209,9 @@ TEST(model_random_ops)
 	rng_seed(&rng, seed);
 	printf("# %lu ops against %s\n", nops,
 	       host ? "the HOST KERNEL (model check)" : "the engine");
+	const char *xfs = getenv("PC_MODEL_XFS");
+	if (xfs && *xfs && *xfs != '0' && !remap_tmpdir_on_xfs())
+		test_skip("PC_MODEL_XFS: no XFS reflink mount here");
 	store_dir = api_fresh_dir("model");
 	rbuf = aligned_alloc(PAGE, CAP + 4 * PAGE);
 	wbuf = aligned_alloc(PAGE, CAP + 4 * PAGE);
@@ -239,8 +256,9 @@ TEST(model_random_ops)
 		printf("#   %-9s %8lu %6.2fs %s\n", op_names[i], op_count[i], op_time[i], errs);
 	}
 	printf("# NOWAIT refused: %lu; fallocate EOPNOTSUPP: %lu; SEEK_DATA ENXIO over zeroes: "
-	       "%lu\n",
-	       nowait_eagain, falloc_unsupported, seek_data_enxio_zero);
+	       "%lu; valid clones/dedupes shared: %lu, refused by the store: %lu\n",
+	       nowait_eagain, falloc_unsupported, seek_data_enxio_zero, remap_shared,
+	       remap_refused);
 
 	if (getenv("PC_MODEL_TREE"))
 		dump_tree(root, 0);

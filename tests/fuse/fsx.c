@@ -2,7 +2,9 @@
 /*
  * fsx.c - a random-operation exerciser in the spirit of fsx: on one file of
  * a mounted file system it runs random writes, reads, truncates, fallocate
- * (allocate, punch, zero range), fsync, close/reopen and - with --mmap -
+ * (allocate, punch, zero range), copy_file_range within the file (the
+ * FUSE copy_file_range request: on vol its page-aligned part shares blocks,
+ * so a short count is taken as it comes), fsync, close/reopen and - with --mmap -
  * mmap reads and writes (MAP_SHARED), keeping an in-memory copy of the file
  * and checking every read and the size against it.
  *
@@ -122,6 +124,39 @@ static void op_write(int64_t off, int64_t len)
 		size = off + len;
 }
 
+static void op_copy(int64_t from, int64_t to, int64_t len)
+{
+	int64_t count = from >= size ? 0 : (from + len > size ? size - from : len);
+	loff_t a = from, b = to;
+
+	if (next() % 2) { /* page-aligned: shared where the store can */
+		a = from &= ~4095ll;
+		b = to &= ~4095ll;
+		count = from >= size ? 0 : (from + len > size ? size - from : len);
+	}
+	note("copy_file_range %" PRId64 " -> %" PRId64 " +%" PRId64, from, to, len);
+	ssize_t n = copy_file_range(fd, &a, fd, &b, (size_t)len, 0);
+	if (count && to + count > from && to < from + count) {
+		if (n != -1 || errno != EINVAL)
+			fail("overlapping copy_file_range returned %zd (%s), expected EINVAL", n,
+			     n < 0 ? strerror(errno) : "a count");
+		return;
+	}
+	if (n < 0 || n > count || (count && !n))
+		fail("copy_file_range returned %zd, expected 1..%" PRId64 " (%s)", n, count,
+		     n < 0 ? strerror(errno) : "count");
+	if (a != from + n || b != to + n)
+		fail("copy_file_range moved the offsets to %lld and %lld", (long long)a,
+		     (long long)b);
+	if (!n)
+		return; /* nothing copied: the file stays as it is */
+	if (to > size)
+		memset(good + size, 0, (size_t)(to - size));
+	memmove(good + to, good + from, (size_t)n);
+	if (to + n > size)
+		size = to + n;
+}
+
 static void op_truncate(int64_t len)
 {
 	note("truncate %" PRId64, len);
@@ -217,7 +252,7 @@ int main(int argc, char **argv)
 		int64_t off = (int64_t)(next() % MAXLEN), len = (int64_t)(next() % MAXOP) + 1;
 		if (off + len > MAXLEN)
 			len = MAXLEN - off;
-		switch (next() % (use_mmap ? 12 : 10)) {
+		switch (next() % (use_mmap ? 13 : 11)) {
 		case 0:
 		case 1:
 		case 2:
@@ -247,10 +282,17 @@ int main(int argc, char **argv)
 			note("reopen");
 			reopen();
 			break;
-		case 10:
+		case 10: {
+			int64_t to = (int64_t)(next() % MAXLEN);
+			if (to + len > MAXLEN)
+				len = MAXLEN - to;
+			op_copy(off, to, len);
+			break;
+		}
+		case 11:
 			op_mapread(off, len);
 			break;
-		case 11:
+		case 12:
 			op_mapwrite(off, len);
 			break;
 		}

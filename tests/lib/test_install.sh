@@ -6,7 +6,7 @@
 #     static library, libpagecache.pc, the CLI, the man pages, LICENSE;
 #   2 `nm -D --defined-only` of the installed .so lists only the public API
 #     (pc_* plus the version nodes), and every PC_API call of the header (the
-#     calls the map lists in PAGECACHE_1.1 carry that version); no
+#     calls the map lists in PAGECACHE_1.1, 1.2, ... carry that version); no
 #     test switch is a writable symbol in it;
 #   3 SONAME libpagecache.so.1;
 #   4 the header alone compiles under -std=c11 -Wall -Wextra -Werror -pedantic;
@@ -65,13 +65,15 @@ exports() {
 	# The calls of a later minor release carry its version node (listed by
 	# name in src/libpagecache.map: an exact name wins over PAGECACHE_1's
 	# pc_* pattern).
-	want11=$(sed -n '/^PAGECACHE_1\.1 {/,/^}/p' "$src/src/libpagecache.map" |
-		grep -oE 'pc_[a-z0-9_]+' | sort -u)
-	have11=$(objdump -T "$lib/libpagecache.so.1" | awk 'NF > 1 && $(NF-1) == "PAGECACHE_1.1" && $NF ~ /^pc_/ {print $NF}' | sort -u)
-	[ -n "$want11" ] && [ "$want11" = "$have11" ] || {
-		echo "PAGECACHE_1.1: map lists"; echo "$want11"; echo "the library has"; echo "$have11"
-		return 1
-	}
+	for node in $(grep -oE '^PAGECACHE_1\.[0-9]+' "$src/src/libpagecache.map"); do
+		want11=$(sed -n "/^${node//./\\.} {/,/^}/p" "$src/src/libpagecache.map" |
+			grep -oE 'pc_[a-z0-9_]+' | sort -u)
+		have11=$(objdump -T "$lib/libpagecache.so.1" | awk -v n="$node" 'NF > 1 && $(NF-1) == n && $NF ~ /^pc_/ {print $NF}' | sort -u)
+		[ -n "$want11" ] && [ "$want11" = "$have11" ] || {
+			echo "$node: map lists"; echo "$want11"; echo "the library has"; echo "$have11"
+			return 1
+		}
+	done
 	# No test switch is left writable (src/kernel/testswitch.h): at most a
 	# read-only constant in unoptimised builds.
 	bad=$(nm "$lib/libpagecache.so.1" | awk '$2 ~ /^[BbDdSsGgCc]$/ && $3 ~ /_test_/ {print $3}')

@@ -1,0 +1,511 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_h8.c - hazard H8 (docs/design.md §2, §7.11) through the public API:
+ * a clone or dedupe between two files must remap while fills, faults,
+ * readahead, punch and direct I/O on both files are fenced out, yet the
+ * dedupe must itself fill and compare pages of both.
+ *
+ * Two files S and D (64 KiB), a range R in each, on a store that shares
+ * blocks (remap_fixture.c: vol, or dir on XFS; skipped without one). Under
+ * the deterministic scheduler (src/kernel/sched.h), three threads per
+ * schedule, one of two scenarios by seed:
+ *
+ *  clone   S's R holds SRC, D's R holds OLD. Thread 0 clones S's R over
+ *          D's; thread 1 reads D (pread, a page, sequential reads with
+ *          readahead, fadvise WILLNEED, a fault through a view); thread 2
+ *          works on S (reads, view faults, an O_DIRECT write of NEWS over
+ *          R, a punch of R) or on D (an O_DIRECT read, an O_DIRECT write
+ *          of NEWD, a punch). Any read of D's R sees only bytes one of the
+ *          files held (OLD, SRC, NEWS, NEWD, zeroes); a read that starts
+ *          after the clone returned never sees OLD; afterwards D's R is
+ *          one value (the calls on R are atomic to each other).
+ *  dedupe  S's R holds OLDS, D's R holds X. Thread 0 dedupes S's R into
+ *          D's; thread 1 stores X into S's R through a writable shared
+ *          view, page by page; thread 2 reads D. D's R never reads anything
+ *          but X (a dedupe never changes the destination's contents), and
+ *          afterwards S's R is all X (no store through the view is lost).
+ *
+ * With the fences, every schedule keeps the rules (h8_sched_fenced). With
+ * remap_test_no_dst_fence a clone leaves D's BLOCK out and a reader
+ * refills D from the old block map between "drop the pages" and "remap":
+ * OLD after the clone returned. With remap_test_no_src_fence a dedupe
+ * leaves S's BLOCK out: stores through the view land after S was written
+ * back but before the compare, the compare sees X in the cache while S's
+ * blocks still hold OLDS, and the remap gives D bytes it never held. Each
+ * switch test finds its violation within a bounded search, prints the
+ * seed, and replays it (same trace hash, same violation; PC_SEED=seed
+ * replays it by hand).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "fs/remap.h"
+#include "harness.h"
+#include "kernel/rng.h"
+#include "kernel/sched.h"
+#include "model.h"
+#include "pagecache.h"
+#include "remap_fixture.h"
+
+#define PG	 4096
+#define FSZ	 (64 << 10)
+#define RSTART	 (16 << 10)
+#define RLEN_A	 (32 << 10) /* clone: 8 pages */
+#define RLEN_B	 (8 << 10)  /* dedupe: 2 pages */
+#define OUT_S	 0x11
+#define OUT_D	 0x22
+#define SRC	 0xA5
+#define NEWS	 0xC3
+#define OLD	 0x5A
+#define X	 0x77
+#define OLDS	 0x33
+#define NEWD	 0x3C
+#define NTHREADS 3
+
+enum scenario { SC_CLONE, SC_DEDUPE };
+
+static struct {
+	struct pc_engine *e;
+	const char *kind;
+	int anchor[2], dio[2]; /* [0] S, [1] D */
+	int fd[NTHREADS][2];   /* each thread's own fds of this schedule */
+	char *view[2];
+	enum scenario sc;
+	int rlen;
+	uint64_t seed;
+	unsigned gen; /* 1 once thread 0's call returned */
+	int result;   /* thread 0's call */
+	int32_t status;
+	unsigned long bad;
+	char detail[256];
+} H;
+
+static const char *const fname[2] = {"s", "d"};
+
+static void violation(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void violation(const char *fmt, ...)
+{
+	if (__atomic_fetch_add(&H.bad, 1, __ATOMIC_RELAXED) == 0) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(H.detail, sizeof(H.detail), fmt, ap);
+		va_end(ap);
+	}
+}
+
+/* May byte @b be at offset @at of file @f (0 S, 1 D)? @after: the read
+ * started after thread 0's call returned. */
+static bool allowed(int f, int64_t at, uint8_t b, bool after)
+{
+	if (at < RSTART || at >= RSTART + H.rlen)
+		return b == (f ? OUT_D : OUT_S);
+	if (H.sc == SC_DEDUPE)
+		return f ? b == X : (b == OLDS || b == X);
+	if (!f)
+		return b == SRC || b == NEWS || b == 0;
+	return b == SRC || b == NEWS || b == 0 || b == NEWD || (b == OLD && !after);
+}
+
+static void check(int f, const char *who, const uint8_t *buf, ssize_t n, int64_t off, bool after)
+{
+	for (ssize_t i = 0; i < n; i++)
+		if (!allowed(f, off + i, buf[i], after)) {
+			violation("%s: %s read 0x%02x at %lld%s (%s)", fname[f], who, buf[i],
+				  (long long)(off + i), after ? " after the call returned" : "",
+				  H.sc == SC_CLONE ? "clone" : "dedupe");
+			return;
+		}
+}
+
+static bool after_call(void)
+{
+	return __atomic_load_n(&H.gen, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* One read of file @f's range by thread @idx, one of five ways. */
+static void reader_op(struct rng *r, unsigned idx, int f, const char *who)
+{
+	static __thread uint8_t buf[FSZ];
+	int fd = H.fd[idx][f];
+	int64_t off = RSTART + (int64_t)rng_below(r, (uint64_t)H.rlen / PG) * PG;
+	bool after = after_call();
+	ssize_t n;
+
+	switch (rng_below(r, 5)) {
+	case 0:
+		n = pc_pread(H.e, fd, buf, (size_t)H.rlen, RSTART);
+		check(f, who, buf, n, RSTART, after);
+		break;
+	case 1:
+		n = pc_pread(H.e, fd, buf, PG, off);
+		check(f, who, buf, n, off, after);
+		break;
+	case 2: /* sequential from a page before the range: readahead */
+		off = RSTART - PG;
+		if (pc_lseek(H.e, fd, off, SEEK_SET) != off)
+			break;
+		for (int i = 0; i < 3; i++) {
+			n = pc_read(H.e, fd, buf, (size_t)H.rlen / 2);
+			if (n <= 0)
+				break;
+			check(f, who, buf, n, off, after);
+			off += n;
+		}
+		break;
+	case 3:
+		pc_fadvise(H.e, fd, RSTART, H.rlen, POSIX_FADV_WILLNEED);
+		n = pc_pread(H.e, fd, buf, PG, off);
+		check(f, who, buf, n, off, after);
+		break;
+	default: /* a fault through the view */
+		memcpy(buf, H.view[f] + off, PG);
+		check(f, who, buf, PG, off, after);
+		break;
+	}
+}
+
+static uint8_t *abuf(void)
+{
+	static uint8_t *b;
+	if (!b) {
+		b = aligned_alloc(PG, FSZ);
+		CHECK(b);
+	}
+	return b;
+}
+
+static void sched_body(void *arg, unsigned idx)
+{
+	struct rng r;
+
+	(void)arg;
+	rng_seed(&r, H.seed * 31 + idx);
+	if (idx == 0) {
+		if (H.sc == SC_CLONE) {
+			H.result =
+			    pc_clone_range(H.e, H.fd[0][1], H.fd[0][0], RSTART, RLEN_A, RSTART);
+		} else {
+			struct {
+				struct pc_dedupe_range r;
+				struct pc_dedupe_range_info i[1];
+			} a = {.r = {.src_offset = RSTART, .src_length = RLEN_B, .dest_count = 1},
+			       .i = {{.dest_fd = H.fd[0][1], .dest_offset = RSTART}}};
+			H.result = pc_dedupe_range(H.e, H.fd[0][0], &a.r);
+			H.status = a.i[0].status;
+		}
+		__atomic_store_n(&H.gen, 1, __ATOMIC_RELEASE);
+		static uint8_t buf[FSZ];
+		ssize_t n = pc_pread(H.e, H.fd[0][1], buf, (size_t)H.rlen, RSTART);
+		check(1, "the caller", buf, n, RSTART, true);
+		return;
+	}
+	if (H.sc == SC_DEDUPE && idx == 1) {
+		/* stores of X into S's range through the view, page by page */
+		for (int p = 0; p < H.rlen / PG; p++)
+			memset(H.view[0] + RSTART + p * PG, X, PG);
+		return;
+	}
+	if (H.sc == SC_DEDUPE || idx == 1) {
+		for (int k = 0; k < 2; k++)
+			reader_op(&r, idx, 1, idx == 1 ? "reader 1" : "reader 2");
+		return;
+	}
+	/* clone, thread 2: S's side, or a direct read of D */
+	switch (rng_below(&r, 7)) {
+	case 0:
+	case 1:
+		reader_op(&r, idx, 0, "S's reader");
+		break;
+	case 5:
+		if (pc_fallocate(H.e, H.fd[idx][1], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				 RSTART, RLEN_A))
+			violation("punch of D failed");
+		break;
+	case 6: {
+		static uint8_t *b;
+		if (!b) {
+			b = aligned_alloc(PG, RLEN_A);
+			memset(b, NEWD, RLEN_A);
+		}
+		if (pc_pwrite(H.e, H.dio[1], b, RLEN_A, RSTART) != RLEN_A)
+			violation("O_DIRECT write of D failed");
+		break;
+	}
+	case 2: {
+		uint8_t *b = abuf();
+		memset(b, NEWS, RLEN_A);
+		if (pc_pwrite(H.e, H.dio[0], b, RLEN_A, RSTART) != RLEN_A)
+			violation("O_DIRECT write of S failed");
+		break;
+	}
+	case 3:
+		if (pc_fallocate(H.e, H.fd[idx][0], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				 RSTART, RLEN_A))
+			violation("punch of S failed");
+		break;
+	default: {
+		static uint8_t *b;
+		bool after = after_call();
+		if (!b)
+			b = aligned_alloc(PG, FSZ);
+		ssize_t n = pc_pread(H.e, H.dio[1], b, RLEN_A, RSTART);
+		check(1, "an O_DIRECT reader", b, n, RSTART, after);
+		break;
+	}
+	}
+}
+
+/* The anchor and O_DIRECT fds of file @f (created with @excl). */
+static void files_open(int f, int excl)
+{
+	H.anchor[f] = pc_open(H.e, fname[f], O_RDWR | O_CREAT | excl, 0644);
+	CHECK(H.anchor[f] >= 0);
+	H.dio[f] = pc_open(H.e, fname[f], O_RDWR | O_DIRECT, 0);
+	CHECKF(H.dio[f] >= 0, "O_DIRECT open: %s", strerror(-H.dio[f]));
+}
+
+static void files_close(void)
+{
+	for (int f = 0; f < 2; f++) {
+		CHECK_EQ(pc_close(H.e, H.anchor[f]), 0);
+		CHECK_EQ(pc_close(H.e, H.dio[f]), 0);
+	}
+}
+
+/* Both files' contents on the store, nothing of them cached, views and
+ * fds fresh: the same state for the same seed. */
+static void reset(uint64_t seed)
+{
+	uint8_t *b = abuf();
+	struct rng r;
+	int err;
+
+	rng_seed(&r, seed ^ 0x48385eed);
+	H.sc = (seed >> 1) & 1 ? SC_DEDUPE : SC_CLONE;
+	H.rlen = H.sc == SC_CLONE ? RLEN_A : RLEN_B;
+	/* New files on a store committed in between: the vol store lays them
+	 * out the same way every time (its reads cross a scheduling point per
+	 * extent, so a layout left by the last schedule's copy-on-write would
+	 * change the schedule) */
+	files_close();
+	for (int f = 0; f < 2; f++)
+		CHECK_EQ(pc_unlink(H.e, fname[f]), 0);
+	CHECK_EQ(pc_sync(H.e), 0);
+	for (int f = 0; f < 2; f++) {
+		memset(b, f ? OUT_D : OUT_S, FSZ);
+		memset(b + RSTART, H.sc == SC_CLONE ? (f ? OLD : SRC) : (f ? X : OLDS),
+		       (size_t)H.rlen);
+		files_open(f, O_EXCL);
+		CHECK_EQ(pc_pwrite(H.e, H.dio[f], b, FSZ, 0), FSZ);
+	}
+	CHECK_EQ(pc_sync(H.e), 0);
+	/* nothing cached: each schedule starts from the same cache */
+	struct pc_stats st = {0};
+	CHECK_EQ(pc_get_stats(H.e, &st, sizeof(st)), 0);
+	CHECKF(st.cached_pages == 0, "%llu pages still cached after the reset",
+	       (unsigned long long)st.cached_pages);
+	/* sometimes part of a range cached */
+	if (rng_below(&r, 3) == 0) {
+		int f = (int)rng_below(&r, 2);
+		int fd = pc_open(H.e, fname[f], O_RDONLY, 0); /* fresh readahead state */
+		CHECK(fd >= 0);
+		CHECK_EQ(pc_pread(H.e, fd, b, PG, RSTART + PG), PG);
+		CHECK_EQ(pc_close(H.e, fd), 0);
+	}
+	for (int f = 0; f < 2; f++) {
+		/* a view of a fresh open file: its faults' readahead state is new */
+		int fd = pc_open(H.e, fname[f], O_RDWR, 0);
+		CHECK(fd >= 0);
+		H.view[f] = pc_mmap(H.e, fd, FSZ, PROT_READ | PROT_WRITE, MAP_SHARED, 0, &err);
+		CHECKF(H.view[f], "pc_mmap: %s", strerror(-err));
+		CHECK_EQ(pc_close(H.e, fd), 0); /* the view keeps the file */
+		for (int t = 0; t < NTHREADS; t++) {
+			H.fd[t][f] = pc_open(H.e, fname[f], O_RDWR, 0);
+			CHECK(H.fd[t][f] >= 0);
+		}
+	}
+	H.seed = seed;
+	H.gen = 0;
+	H.result = -1;
+	H.status = 99;
+	H.bad = 0;
+	H.detail[0] = 0;
+}
+
+/* After the run: the call succeeded; D's range one value (clone)
+ * or all X (dedupe); S's range whole. */
+static void after_run(void)
+{
+	static uint8_t b[FSZ];
+
+	if (H.result)
+		violation("the %s returned %d", H.sc == SC_CLONE ? "clone" : "dedupe", H.result);
+	CHECK_EQ(pc_pread(H.e, H.anchor[1], b, FSZ, 0), FSZ);
+	check(1, "a read after the run", b, FSZ, 0, true);
+	for (int i = 1; i < H.rlen; i++)
+		if (b[RSTART + i] != b[RSTART]) {
+			violation("d: the range is mixed after the %s: 0x%02x at %d, 0x%02x at %d",
+				  H.sc == SC_CLONE ? "clone" : "dedupe", b[RSTART], RSTART,
+				  b[RSTART + i], RSTART + i);
+			break;
+		}
+	CHECK_EQ(pc_pread(H.e, H.anchor[0], b, FSZ, 0), FSZ);
+	check(0, "a read after the run", b, FSZ, 0, true);
+	if (H.sc == SC_DEDUPE) {
+		for (int i = 0; i < H.rlen; i++)
+			if (b[RSTART + i] != X) {
+				violation("s: 0x%02x at %d: a store through the view was lost",
+					  b[RSTART + i], RSTART + i);
+				break;
+			}
+		if (H.result == 0 && H.status != PC_DEDUPE_RANGE_SAME &&
+		    H.status != PC_DEDUPE_RANGE_DIFFERS)
+			violation("dedupe status %d", H.status);
+	}
+	for (int f = 0; f < 2; f++) {
+		CHECK_EQ(pc_munmap(H.e, H.view[f], FSZ), 0);
+		for (int t = 0; t < NTHREADS; t++)
+			CHECK_EQ(pc_close(H.e, H.fd[t][f]), 0);
+	}
+}
+
+static void engine_up(void)
+{
+	struct pc_options o = PC_OPTIONS_INIT;
+	const char *why = NULL;
+
+	/* no background writeback or periodic commit: they are not threads of
+	 * the schedule */
+	o.writeback_interval_ms = 3600 * 1000;
+	o.commit_interval_ms = 3600 * 1000;
+	H.e = remap_engine_open("h8", &o, &H.kind, &why);
+	if (!H.e)
+		test_skip("%s", why);
+	for (int f = 0; f < 2; f++)
+		files_open(f, 0);
+	printf("# store: %s\n", H.kind);
+}
+
+static void engine_down(void)
+{
+	files_close();
+	remap_engine_close(H.e);
+	H.e = NULL;
+}
+
+static struct sched_result run_one(struct sched_pool *pool, uint64_t seed, bool quiet)
+{
+	struct sched_config cfg = {
+	    .seed = seed,
+	    .strategy = seed & 1 ? SCHED_PCT : SCHED_RANDOM_WALK,
+	    .quiet = quiet,
+	};
+	reset(seed);
+	struct sched_result res = sched_run(pool, &cfg, sched_body, NULL);
+	after_run();
+	return res;
+}
+
+#if PC_SCHED_HOOKS
+
+TEST(h8_sched_fenced_no_stale_or_mixed_read)
+{
+	uint64_t base = test_seed();
+	unsigned long n = test_scale(5000, 25), steps = 0, per[2] = {0, 0}, shared = 0;
+	struct sched_pool *pool;
+
+	engine_up();
+	pool = sched_pool_create(NTHREADS);
+	double t0 = api_now();
+	for (unsigned long i = 0; i < n; i++) {
+		uint64_t seed = base + i;
+		struct sched_result r = run_one(pool, seed, false);
+		CHECKF(r.status == SCHED_OK,
+		       "schedule %d under seed 0x%llx (replay: PC_SEED=0x%llx)", r.status,
+		       (unsigned long long)seed, (unsigned long long)seed);
+		CHECKF(H.bad == 0, "seed 0x%llx (replay: PC_SEED=0x%llx): %s",
+		       (unsigned long long)seed, (unsigned long long)seed, H.detail);
+		steps += r.steps;
+		per[H.sc]++;
+		shared += H.sc == SC_DEDUPE && H.status == PC_DEDUPE_RANGE_SAME;
+	}
+	printf("# %lu schedules (%lu clone, %lu dedupe: %lu found the ranges equal and shared "
+	       "them), %.1f steps each, every read within the rules: %.2f s\n",
+	       n, per[SC_CLONE], per[SC_DEDUPE], shared, (double)steps / (double)n, api_now() - t0);
+	CHECK(shared > 0 && shared < per[SC_DEDUPE]);
+	sched_pool_destroy(pool);
+	engine_down();
+}
+
+/* With @sw on, search schedules of scenario @sc for a violation, then
+ * replay the seed that showed it. */
+static void switch_finds(bool *sw, enum scenario sc, const char *name)
+{
+	uint64_t base = test_seed(), found = 0;
+	unsigned long n = 20000, i, tried = 0;
+	struct sched_result r = {0};
+	struct sched_pool *pool;
+
+	engine_up();
+	pool = sched_pool_create(NTHREADS);
+	*sw = true;
+	double t0 = api_now();
+	for (i = 0; tried < n && !found; i++) {
+		uint64_t seed = base + i;
+		if ((enum scenario)((seed >> 1) & 1) != sc)
+			continue;
+		tried++;
+		r = run_one(pool, seed, true);
+		CHECKF(r.status == SCHED_OK, "seed 0x%llx: status %d", (unsigned long long)seed,
+		       r.status);
+		if (H.bad)
+			found = seed;
+	}
+	CHECKF(found, "%s: no violation in %lu schedules (base PC_SEED=0x%llx)", name, tried,
+	       (unsigned long long)base);
+	printf("# %s: violation under seed 0x%llx (PC_SEED=0x%llx replays it) after %lu "
+	       "schedules, %.2f s: %s\n",
+	       name, (unsigned long long)found, (unsigned long long)found, tried, api_now() - t0,
+	       H.detail);
+	char first[256];
+	snprintf(first, sizeof(first), "%s", H.detail);
+	for (int k = 0; k < 3; k++) {
+		struct sched_result again = run_one(pool, found, true);
+		CHECK_EQ(again.status, SCHED_OK);
+		CHECK_EQ(again.steps, r.steps);
+		CHECK_EQ(again.trace_hash, r.trace_hash);
+		CHECKF(H.bad, "replay %d of seed 0x%llx: no violation", k,
+		       (unsigned long long)found);
+		CHECKF(!strcmp(first, H.detail), "replay: \"%s\" vs \"%s\"", H.detail, first);
+	}
+	printf("# replayed 3 times: same steps (%llu), trace hash 0x%llx, same violation\n",
+	       (unsigned long long)r.steps, (unsigned long long)r.trace_hash);
+	*sw = false;
+	sched_pool_destroy(pool);
+	engine_down();
+}
+
+TEST(h8_sched_no_dst_fence_clone_shows_stale_read)
+{
+	switch_finds(&remap_test_no_dst_fence, SC_CLONE, "remap_test_no_dst_fence");
+}
+
+TEST(h8_sched_no_src_fence_dedupe_changes_destination)
+{
+	switch_finds(&remap_test_no_src_fence, SC_DEDUPE, "remap_test_no_src_fence");
+}
+
+#else
+
+TEST(h8_needs_scheduling_points)
+{
+	test_skip("built without PC_SCHED_HOOKS (release build)");
+}
+
+#endif
