@@ -213,8 +213,8 @@ static int dedupe_compare(struct inode *src, int64_t pos_in, struct inode *dst, 
 			return err;
 		}
 		sched_race_window("dedupe: both pages uptodate, not yet compared");
-		differ = memcmp((char *)page_address(sp) + soff, (char *)page_address(dp) + doff,
-				cmp) != 0;
+		differ = memcmp((char *)page_address(&src->i_data, sp) + soff,
+				(char *)page_address(&dst->i_data, dp) + doff, cmp) != 0;
 		/* still uptodate and still in their files: else look again */
 		if (!PageUptodate(sp) || !PageUptodate(dp) ||
 		    READ_ONCE(sp->mapping) != &src->i_data ||
