@@ -11,7 +11,7 @@
  * 100k views <= 1.3x the cost with none. Each view is a host mapping, so the
  * process needs vm.max_map_count above the view count: the program raises it
  * when it can (root) and otherwise stops at the count that fits, said in an
- * INFO record and in the metric's name.
+ * INFO record and in the metric's name (the sysctl is put back afterwards).
  *
  * Map/unmap neighbour: the same first-touch pass (pages per second) with and
  * without a second thread that pc_mmap()s and pc_munmap()s a 16-page view of
@@ -92,8 +92,23 @@ static uint64_t fault_pass(enum impl im)
 
 /* ---- many views ---- */
 
+static long raised_from; /* vm.max_map_count before fit_views raised it, or 0 */
+
+/* Puts vm.max_map_count back after the views are gone. */
+static void restore_max_map_count(void)
+{
+	FILE *f;
+
+	if (!raised_from || !(f = fopen("/proc/sys/vm/max_map_count", "w")))
+		return;
+	fprintf(f, "%ld\n", raised_from);
+	fclose(f);
+	raised_from = 0;
+}
+
 /* Raises vm.max_map_count to fit @want views (and the rest of the
- * process) when it is lower and writable; returns the count that fits. */
+ * process) when it is lower and writable (put back by
+ * restore_max_map_count); returns the count that fits. */
 static size_t fit_views(size_t want)
 {
 	long cur = 0;
@@ -110,8 +125,10 @@ static size_t fit_views(size_t want)
 		if (f) {
 			fprintf(f, "%ld\n", need);
 			if (fclose(f) == 0) {
-				emit_info("views_max_map_count", "raised from %ld to %ld", cur,
+				emit_info("views_max_map_count",
+					  "raised from %ld to %ld for the run, then put back", cur,
 					  need);
+				raised_from = cur;
 				return want;
 			}
 		}
@@ -184,6 +201,7 @@ static void many_views(void)
 			 c == ncounts - 1 ? "<=" : NULL, 1.3);
 	}
 	free(views);
+	restore_max_map_count();
 }
 
 /* ---- a neighbour thread mapping and unmapping ---- */
