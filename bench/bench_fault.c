@@ -19,8 +19,8 @@
  * the store's file system (ext4 here). The engine write-protects each run
  * of dirty pages in the view with one operation (issue 17).
  *
- * Goals: cached reads <= 1.5x the kernel per page; cold reads <= 1.5x;
- * msync <= 2x.
+ * Goals (issue 17): cached reads <= 1.5x the kernel per page; first write
+ * to a clean page <= 2x; cold reads <= 1.5x; msync <= 2x.
  * Locks: none of its own (one thread).
  */
 #include <errno.h>
@@ -316,7 +316,7 @@ int main(int argc, char **argv)
 				emit_row("fault-count", m2, impl_name[im], "faults/page", &f[im]);
 			}
 			emit_cmp("fault", metric, "ns/page", "engine", &s[ENGINE], "kernel-tmpfs",
-				 &s[KERNEL], write ? NULL : "<=", 1.5);
+				 &s[KERNEL], "<=", write ? 2.0 : 1.5);
 		}
 	}
 	cold(sd, &seed);

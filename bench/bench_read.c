@@ -109,6 +109,12 @@ static void reopen_after_close(const char *sd, const char *kd, uint64_t len, cha
 	emit_row("fault-count", "reopen: pages re-read from the store", "engine", "pages", &miss);
 	emit_cmp("read", "reopen+read all", "GB/s", "engine", &s[ENGINE], "kernel-tmpfs",
 		 &s[KERNEL], ">=", 1 / 1.5);
+	/* issue 17: a re-open re-reads nothing (pages read from the store per cached page) */
+	struct series pages = {0};
+	for (int r = 0; r < miss.n; r++)
+		series_add(&pages, (double)(len / 4096));
+	emit_cmp("read", "reopen after last close: pages re-read from the store", "pages",
+		 "re-read", &miss, "file-pages", &pages, "<=", 0.0);
 }
 
 /*
@@ -207,8 +213,10 @@ int main(int argc, char **argv)
 				emit_row("read", metric, impl_name[im], "GB/s", &s[im]);
 			emit_cmp("read", metric, "GB/s", "engine", &s[ENGINE], "kernel-tmpfs",
 				 &s[KERNEL], sz == 4096 ? ">=" : NULL, 2.0);
+			/* issue 17: random 4 KiB >= 0.8 of memcpy, 128 KiB >= 0.95 */
 			emit_cmp("read", metric, "GB/s", "engine", &s[ENGINE], "memcpy", &s[MEMCPY],
-				 sz >= 131072 || sz == 4096 ? ">=" : NULL, sz == 4096 ? 0.8 : 0.9);
+				 (sz == 4096 && rand) || sz == 131072 ? ">=" : NULL,
+				 sz == 4096 ? 0.8 : 0.95);
 		}
 	}
 	pc_get_stats(eng, &st, sizeof(st));

@@ -25,7 +25,7 @@ case "${1:-}" in
 esac
 build=${1:?usage: bench/run.sh [--smoke] BUILD_DIR [OUT_DIR]}
 out=${2:-bench/results}
-programs=${BENCH_ONLY:-read fault dio mixed punch scale mem vol clone fio}
+programs=${BENCH_ONLY:-read fault dio mixed punch scale mem vol clone views fio}
 mkdir -p "$out/raw"
 args=()
 [ $smoke = 1 ] && args+=(--smoke)
@@ -170,6 +170,11 @@ if command -v gnuplot >/dev/null 2>&1; then
 		done
 		gp scale "$body unset multiplot"
 	fi
+	# views: fault cost against the number of other views of the file
+	cat "$out"/raw/*.tsv | awk -F'\t' '$1 == "ROW" && $2 == "views" && $3 ~ /^fault read with [0-9]+ other views$/ {
+		split($3, a, " "); print a[4], $6, $7, $8 }' >"$dat/views.dat"
+	vgoal=$(awk '$1 == 0 { printf "%g", $2 * 1.3 }' "$dat/views.dat")
+	[ -s "$dat/views.dat" ] && [ -n "$vgoal" ] && gp views "set title 'Engine read fault per page against the number of other views of the file: lower is better'; set grid; set logscale x; set xrange [0.5:300000]; set yrange [0:*]; set xlabel 'other views (0 plotted at 1)'; set ylabel 'ns per page'; set key bottom right; plot '$dat/views.dat' using (\$1 < 1 ? 1 : \$1):2:3:4 with yerrorlines title 'engine (median, min-max)', $vgoal with lines dt 2 title 'goal at 100k views: 1.3x the 0-view median'"
 	if [ -s "$dat/mem.dat" ]; then
 		# columns: metric, then per impl (metadata, peak RSS growth, RssShmem, RssAnon, VmHWM, cached) m/min/max
 		gp mem "set title 'Memory against cached bytes'; set grid; set key top left; set xlabel 'cached MiB'; set ylabel 'MiB'; set y2label 'metadata bytes per cached page'; set y2tics; set ytics nomirror; set y2range [0:*]; plot '$dat/mem.dat' using 17:5 with linespoints title 'peak RSS growth (VmHWM)', '' using 17:8 with linespoints title 'RssShmem (page contents)', '' using 17:11 with linespoints title 'RssAnon (heap)', '' using 17:2 axes x1y2 with linespoints title 'metadata B/page (right)', 64 axes x1y2 with lines dt 2 title 'goal: 64 B/page (right)'"
@@ -214,7 +219,7 @@ md="$out/RESULTS.md"
 			$2, $3, $5, $6, $4, $7, $8, $9, $10, $11, $12, $13, $14, $15 }'
 	echo
 	echo "## Every comparison"
-	for g in read fault dio mixed punch scale mem vol fio; do
+	for g in read fault dio mixed punch scale mem vol clone views fio; do
 		if ! cat "$out"/raw/*.tsv | awk -F'\t' -v g=$g '$1 == "CMP" && $2 == g { f = 1 } END { exit !f }'; then
 			continue
 		fi
@@ -232,7 +237,7 @@ md="$out/RESULTS.md"
 	echo
 	echo "| group | metric | impl | unit | median [min-max] (n) |"
 	echo "|---|---|---|---|---|"
-	cat "$out"/raw/*.tsv | awk -F'\t' '$1 == "ROW" && ($2 == "fault-count" || $2 == "mixed-writer" || $2 == "mem" || ($2 == "vol" && $5 == "x")) {
+	cat "$out"/raw/*.tsv | awk -F'\t' '$1 == "ROW" && ($2 == "fault-count" || $2 == "mixed-writer" || $2 == "mem" || ($2 == "vol" && $5 == "x") || $2 == "views-mapper") {
 		printf "| %s | %s | %s | %s | %.4g [%.4g-%.4g] (%d) |\n", $2, $3, $4, $5, $6, $7, $8, $9 }'
 	echo
 	skips=$(cat "$out"/raw/*.tsv | awk -F'\t' '$1 == "SKIP" { print "- " $2 " / " $3 ": " $4 }')

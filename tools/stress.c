@@ -329,8 +329,9 @@ int cmd_stress(int argc, char **argv)
 
 int cmd_bench(int argc, char **argv)
 {
-	static const char *all[] = {"bench_read",  "bench_fault", "bench_dio", "bench_mixed",
-				    "bench_punch", "bench_scale", "bench_mem"};
+	static const char *all[] = {"bench_read",  "bench_fault", "bench_dio",
+				    "bench_mixed", "bench_punch", "bench_scale",
+				    "bench_mem",   "bench_vol",	  "bench_views"};
 	char path[PATH_MAX * 2];
 	const char *names[16];
 	char *extra[8];
@@ -341,8 +342,9 @@ int cmd_bench(int argc, char **argv)
 			printf(
 			    "usage: pagecache bench [--smoke] [--reps N] [NAME...]\n"
 			    "Runs the benchmark programs of this build (bench_read, bench_fault,\n"
-			    "bench_dio, bench_mixed, bench_punch, bench_scale, bench_mem; all by\n"
-			    "default), each comparing the engine with the kernel; they print one\n"
+			    "bench_dio, bench_mixed, bench_punch, bench_scale, bench_mem,\n"
+			    "bench_vol, bench_views; all by default), each comparing the engine\n"
+			    "with the kernel; they print one\n"
 			    "record per line. Use a release build for figures.\n"
 			    "Exit: 0 all ran, 1 one failed, 2 bad usage.\n");
 			return 0;

@@ -51,7 +51,8 @@ struct vma {
 
 struct mm_state {
 	struct rw_semaphore lock; /* "mm_lock" */
-	struct list_head vmas;
+	struct list_head vmas;	  /* every view, newest first */
+	void *vma_tree;		  /* the same views by address (tsearch: a red-black tree) */
 	int uffd;
 	int init_err;
 };
@@ -60,7 +61,7 @@ extern struct mm_state mm;
  * at 0. */
 extern long mm_fallback_views;
 
-/* mm.lock held. */
+/* The view holding @addr, or NULL: O(log views). mm.lock held. */
 struct vma *find_vma(uintptr_t addr);
 
 static inline pgoff_t vma_index(const struct vma *v, uintptr_t addr)

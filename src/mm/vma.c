@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vma.c - the view registry of mappings of cached files (vma.h): the
- * process's mm state (the mm lock, the list of views, the userfaultfd),
+ * process's mm state (the mm lock, the views in a list and in a tree by
+ * address, the userfaultfd),
  * mmap/munmap/msync/mprotect/madvise of views, writeback's write-protect
  * (mm_page_mkclean) and unmap_mapping_pages. Faults on the views are served
  * by fault.c (the core) through fault_uffd.c or fault_fallback.c.
@@ -21,6 +22,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <search.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -46,9 +48,16 @@ long mm_fallback_views;
  * found by an address lookup, and write-protecting through them fails
  * harmlessly (their ranges are not registered, or not mapped, in the
  * child). */
+static void vma_node_keep(void *v)
+{
+	(void)v; /* the record stays; only the tree's nodes go */
+}
+
 static void mm_atfork_child(void)
 {
 	INIT_LIST_HEAD(&mm.vmas);
+	tdestroy(mm.vma_tree, vma_node_keep);
+	mm.vma_tree = NULL;
 	fb_atfork_child();
 	uffd_atfork_child();
 }
@@ -62,14 +71,34 @@ static void mm_init_once(void)
 	uaccess_set_fault_hook(mm_fault);
 }
 
+/* Views never overlap: a range is "equal" to every range it overlaps, which
+ * orders the views by address and finds the one holding an address. */
+static int vma_cmp(const void *a, const void *b)
+{
+	const struct vma *x = a, *y = b;
+
+	if (x->end <= y->start)
+		return -1;
+	return x->start >= y->end ? 1 : 0;
+}
+
+/* The kernel's find_vma walks a tree (the maple tree) too; a list walk cost
+ * 65 us a fault with 100k views (bench_views). The switch walks the list. */
+TEST_SWITCH(mm_test_vma_list_lookup);
+
 struct vma *find_vma(uintptr_t addr)
 {
-	struct vma *v;
+	struct vma key = {.start = addr, .end = addr + 1}, *v;
+	void *node;
 
-	list_for_each_entry (v, &mm.vmas, mm_link)
-		if (addr >= v->start && addr < v->end)
-			return v;
-	return NULL;
+	if (READ_ONCE(mm_test_vma_list_lookup)) {
+		list_for_each_entry (v, &mm.vmas, mm_link)
+			if (addr >= v->start && addr < v->end)
+				return v;
+		return NULL;
+	}
+	node = tfind(&key, &mm.vma_tree, vma_cmp);
+	return node ? *(struct vma **)node : NULL;
 }
 
 /* The view of @tag's (its engine's) that holds all of [addr, addr + len):
@@ -172,6 +201,16 @@ retry:
 		return err;
 	}
 	down_write(&mm.lock);
+	if (!tsearch(v, &mm.vma_tree, vma_cmp)) {
+		up_write(&mm.lock);
+		if (v->fallback)
+			fb_unmap(v);
+		else
+			uffd_unregister(v);
+		munmap(p, len);
+		free(v);
+		return -ENOMEM;
+	}
 	down_write(&m->i_mmap_rwsem);
 	list_add(&v->i_mmap_link, &m->i_mmap);
 	up_write(&m->i_mmap_rwsem);
@@ -184,6 +223,7 @@ retry:
 /* Unlinks @v (mm lock exclusive held), waits for its pins, unmaps it. */
 static void vma_remove(struct vma *v)
 {
+	tdelete(v, &mm.vma_tree, vma_cmp);
 	list_del_init(&v->mm_link);
 	down_write(&v->mapping->i_mmap_rwsem);
 	list_del_init(&v->i_mmap_link);

@@ -7,8 +7,10 @@
  * EOF and a zero tail of the EOF page that is never written back, a mapping
  * that outlives pc_close, MAP_PRIVATE isolation, truncate and punch
  * removing pages from views, madvise, mprotect, bad arguments; msync
- * write-protecting each run of dirty pages with one operation per view. See basic_fixture.h for the
- * temporary directories.
+ * write-protecting each run of dirty pages with one operation per view;
+ * thousands of views found by address (the tree against the list walk of
+ * mm_test_vma_list_lookup). See basic_fixture.h for the temporary
+ * directories.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +23,8 @@
 
 #include "basic_fixture.h"
 #include "harness.h"
+#include "kernel/rwsem.h"
+#include "mm/fault_internal.h"
 #include "mm/internal.h"
 #include "mm/vma.h"
 #include "pagecache.h"
@@ -452,5 +456,63 @@ TEST(mmap_mprotect)
 	CHECK_EQ(pc_close(e, ro), 0);
 	CHECK_EQ(pc_close(e, fd), 0);
 	CHECK_EQ(pc_engine_close(e), 0);
+	free(w);
+}
+
+/* The view registry finds views by address in a tree (vma.c): thousands of
+ * two-page views, half unmapped at random; every remaining view's pages
+ * (the second one: an address inside a view) show their file pages, and
+ * find_vma agrees with the list walk (mm_test_vma_list_lookup, the
+ * reference) at the first, middle and last byte of every view, around
+ * every removed one and at random addresses. */
+TEST(mmap_many_views_lookup)
+{
+	struct pc_engine *e = engine();
+	const size_t nfile = 64, nv = test_scale(4000, 8);
+	char *w = malloc(nfile * PG);
+	int fd = new_file(e, "f", w, nfile * PG, 3);
+	char **v = calloc(nv, sizeof(*v));
+	uint64_t seed = test_seed();
+
+	for (size_t i = 0; i < nv; i++)
+		v[i] =
+		    map_view(e, fd, 2 * PG, PROT_READ, MAP_SHARED, (off_t)(i % (nfile - 1)) * PG);
+	for (size_t i = 0; i < nv; i++) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		if ((seed >> 33) & 1) {
+			CHECK_EQ(pc_munmap(e, v[i], 2 * PG), 0);
+			CHECK_EQ(pc_munmap(e, v[i], 2 * PG), -EINVAL); /* gone */
+			v[i] = NULL;
+		}
+	}
+	for (size_t i = 0; i < nv; i++)
+		if (v[i])
+			CHECK_EQ(v[i][PG + 5], w[(i % (nfile - 1) + 1) * PG + 5]);
+	down_read(&mm.lock);
+	for (size_t i = 0; i < nv; i++) {
+		uintptr_t a = v[i] ? (uintptr_t)v[i] : 0;
+		uintptr_t probe[5] = {a, a + PG + 7, a + 2 * PG - 1, a + 2 * PG, a - 1};
+
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		if (!a)
+			probe[0] = (uintptr_t)v[(seed >> 33) % nv] + (seed >> 20) % (2 * PG);
+		for (int k = 0; k < 5; k++) {
+			struct vma *tree = find_vma(probe[k]), *list;
+
+			mm_test_vma_list_lookup = true;
+			list = find_vma(probe[k]);
+			mm_test_vma_list_lookup = false;
+			CHECK(tree == list);
+			if (k < 3 && a)
+				CHECK(tree && tree->start == a);
+		}
+	}
+	up_read(&mm.lock);
+	for (size_t i = 0; i < nv; i++)
+		if (v[i])
+			CHECK_EQ(pc_munmap(e, v[i], 2 * PG), 0);
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	free(v);
 	free(w);
 }
