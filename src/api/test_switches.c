@@ -45,6 +45,7 @@ const struct test_switch test_switches[] = {
     SWITCH(uaccess_test_faulting_nofault),
     SWITCH(uaccess_test_ignore_blocked),
     SWITCH(mm_test_any_tag),
+    SWITCH(mm_test_vma_list_lookup),
     SWITCH(writeback_test_untag_early),
     SWITCH(writeback_test_mkclean_per_page),
     SWITCH(writeback_test_retry_failing),
