@@ -17,9 +17,11 @@
  * exclusive by the caller.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fs/cluster.h"
 #include "fs/inode.h"
 #include "kernel/sched.h"
 
@@ -123,6 +125,14 @@ static int inode_alloc(struct inode_table *t, struct store_inode *si, struct ino
 	inode->i_table = t;
 	INIT_LIST_HEAD(&inode->i_hash);
 	INIT_LIST_HEAD(&inode->i_lru);
+	err = inode_glock_get(inode);
+	if (err) {
+		mapping_destroy(&inode->i_data);
+		rwsem_destroy(&inode->i_rwsem);
+		locks_destroy_context(&inode->i_flctx);
+		free(inode);
+		return err;
+	}
 	*out = inode;
 	return 0;
 }
@@ -160,6 +170,7 @@ static void note_unwritten(struct inode_table *t, struct inode *inode, int err)
 
 static void inode_free(struct inode *inode)
 {
+	inode_glock_put(inode); /* before the mapping: its operations use it */
 	free(inode->i_name);
 	mapping_destroy(&inode->i_data);
 	store_release(inode->i_store);
@@ -527,8 +538,32 @@ int inode_table_evict_all(struct inode_table *t)
 	}
 }
 
+/* Cluster mode: a regular file's size and times come from its inode under
+ * SH (another node may hold it EX with dirty data); the inode is opened for
+ * the call. 1: not done (no access to open it: the store's answer stands). */
+static int cluster_stat(struct inode_table *t, struct store_node *node, struct stat *st)
+{
+	struct store_inode *si;
+	struct inode *inode;
+	int err;
+
+	if (store_node_open(node, O_RDONLY, &si))
+		return 1;
+	err = iget_store(t, si, &inode);
+	if (err)
+		return err;
+	err = inode_getattr(inode, st);
+	int ierr = iput(inode);
+	return err ? err : ierr;
+}
+
 int inode_table_stat(struct inode_table *t, struct store_node *node, struct stat *st)
 {
+	if (t->cluster && S_ISREG(node->type)) {
+		int err = cluster_stat(t, node, st);
+		if (err <= 0)
+			return err;
+	}
 	for (;;) {
 		uint64_t seq = __atomic_load_n(&t->evict_seq, __ATOMIC_ACQUIRE);
 		struct inode *inode;
