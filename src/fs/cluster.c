@@ -36,8 +36,7 @@ void inode_table_set_cluster(struct inode_table *t, struct cluster *c)
  * view of F1). It takes the glock only if the cached state grants it at
  * once, else it fails the fault with the restart flag set.
  */
-static bool inode_fault_lock(struct address_space *m, bool excl, bool (*fill)(void *arg),
-			     void *arg)
+static bool inode_fault_lock(struct address_space *m, bool excl, bool (*fill)(void *arg), void *arg)
 {
 	struct inode *inode = mapping_inode(m);
 	enum gl_state state = excl ? LM_ST_EXCLUSIVE : LM_ST_SHARED;

@@ -170,9 +170,11 @@ static void note_unwritten(struct inode_table *t, struct inode *inode, int err)
 
 static void inode_free(struct inode *inode)
 {
-	inode_glock_put(inode); /* before the mapping: its operations use it */
 	free(inode->i_name);
 	mapping_destroy(&inode->i_data);
+	/* After the pages are gone (glock.h: a glock put with a cached state
+	 * is released with no go_* call). */
+	inode_glock_put(inode);
 	store_release(inode->i_store);
 	locks_destroy_context(&inode->i_flctx);
 	rwsem_destroy(&inode->i_rwsem);

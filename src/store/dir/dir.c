@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kernel/compiler.h"
 #include "store/dir/dir_internal.h"
 
 /* ---- opening files ---- */
