@@ -2,7 +2,6 @@
 /*
  * coherence.c - the node workload and the checker (coherence.h).
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>

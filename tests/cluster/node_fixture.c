@@ -6,7 +6,6 @@
  * 400 ms), on 127.0.0.1 at a port the kernel chose free, data in the test's
  * temporary root. It is killed when the test process exits.
  */
-#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -10,8 +10,8 @@
  * Cases: one node under nolock (the workload and checker alone, no lock
  * service); three nodes through ZooKeeper; the hazard switch.
  */
-#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
