@@ -24,8 +24,8 @@ TEST_SWITCH(glock_test_no_lease_margin);
 TEST_SWITCH(glock_test_no_min_hold);
 
 static __thread unsigned task_glocks;
-static struct lock_class_key glock_key = { .name = "glock" };
-static struct lock_class_key glock_spin_key = { .name = "glock.gl_lock" };
+static struct lock_class_key glock_key = {.name = "glock"};
+static struct lock_class_key glock_spin_key = {.name = "glock.gl_lock"};
 
 uint64_t cluster_now_ns(void)
 {
@@ -510,7 +510,8 @@ again:
 		c->ops->lm_unlock(gl);
 		mutex_lock(&gl->gl_lock);
 		gl->gl_state = LM_ST_UNLOCKED;
-		gl->gl_flags &= ~(GLF_BUSY | GLF_PENDING | GLF_DEMOTE | GLF_NOCACHE | GLF_INSTANTIATE);
+		gl->gl_flags &=
+		    ~(GLF_BUSY | GLF_PENDING | GLF_DEMOTE | GLF_NOCACHE | GLF_INSTANTIATE);
 		mutex_unlock(&gl->gl_lock);
 		return 0;
 	}
@@ -661,7 +662,8 @@ void glock_withdraw_all(struct cluster *c)
 		c->ops->lm_forget(gl);
 		mutex_lock(&gl->gl_lock);
 		__atomic_store_n(&gl->gl_state, LM_ST_UNLOCKED, __ATOMIC_RELEASE);
-		gl->gl_flags &= ~(GLF_BUSY | GLF_PENDING | GLF_DEMOTE | GLF_NOCACHE | GLF_INSTANTIATE);
+		gl->gl_flags &=
+		    ~(GLF_BUSY | GLF_PENDING | GLF_DEMOTE | GLF_NOCACHE | GLF_INSTANTIATE);
 		mutex_unlock(&gl->gl_lock);
 		wake_up_all(&gl->gl_wait);
 		glock_put(gl);
@@ -692,8 +694,10 @@ void glock_free_all(struct cluster *c)
 	for (b = 0; b < c->hash_size; b++)
 		list_for_each_entry_safe (gl, n, &c->hash[b], gl_hash) {
 			if (gl->gl_ref)
-				fprintf(stderr, "pagecache: cluster: glock %llx still referenced at unmount\n",
-					(unsigned long long)gl->gl_number);
+				fprintf(
+				    stderr,
+				    "pagecache: cluster: glock %llx still referenced at unmount\n",
+				    (unsigned long long)gl->gl_number);
 			list_del_init(&gl->gl_hash);
 			c->nglocks--;
 			glock_free(gl);
