@@ -219,7 +219,7 @@ static void membership_check(struct cluster *c)
 		atomic_store(&c->membership, CM_VALID);
 		fprintf(stderr, "pagecache: cluster: node %s rejoined with a new session\n",
 			c->node_name);
-		glock_wake_all(c);
+		glock_requeue_all(c);
 		return;
 	}
 	if (glock_test_no_lease_margin)
@@ -237,7 +237,7 @@ static void membership_check(struct cluster *c)
 			atomic_store(&c->membership, CM_SUSPENDED);
 	} else if (m == CM_SUSPENDED) {
 		atomic_store(&c->membership, CM_VALID);
-		glock_wake_all(c);
+		glock_requeue_all(c);
 	}
 }
 

@@ -451,7 +451,9 @@ static enum gl_state change_state(struct glock *gl, enum gl_state from, enum gl_
 	struct cluster *c = gl->gl_cluster;
 	int ret = -EAGAIN;
 
-	if (from == LM_ST_EXCLUSIVE && to != LM_ST_EXCLUSIVE)
+	/* Write back only under a lease still valid (the margin covers the
+	 * write-back itself: docs/cluster.md). */
+	if (from == LM_ST_EXCLUSIVE && to != LM_ST_EXCLUSIVE && lease_check(c) == 0)
 		run_sync(gl);
 	/* Leaving a caching state for one that does not cache (or for the
 	 * window of a release): drop the cache first, before any other node
@@ -491,6 +493,12 @@ uint64_t glock_run(struct glock *gl)
 	mutex_lock(&gl->gl_lock);
 	gl->gl_flags &= ~GLF_QUEUED;
 again:
+	if (lease_check(c) != 0) {
+		/* Fencing: with the lease in doubt nothing is written back or
+		 * released under it; membership_check requeues on renewal. */
+		mutex_unlock(&gl->gl_lock);
+		return 0;
+	}
 	orphan = __atomic_load_n(&gl->gl_ref, __ATOMIC_ACQUIRE) == 1 && !gl->gl_holders;
 	if (atomic_load(&c->membership) != CM_VALID || gl->gl_holders ||
 	    (gl->gl_flags & (GLF_BUSY | GLF_INSTANTIATING))) {
@@ -724,4 +732,20 @@ void glock_for_each(struct cluster *c, void (*fn)(struct glock *gl, void *arg), 
 		glock_put(v[i]);
 	}
 	free(v);
+}
+
+static void requeue_one(struct glock *gl, void *arg)
+{
+	mutex_lock(&gl->gl_lock);
+	if (gl->gl_flags & (GLF_DEMOTE | GLF_NOCACHE) || gl->gl_want_ex || gl->gl_want_sh ||
+	    gl->gl_want_df)
+		glock_queue_work(gl);
+	mutex_unlock(&gl->gl_lock);
+	wake_up_all(&gl->gl_wait);
+}
+
+/* The lease is valid again: everything deferred meanwhile runs. */
+void glock_requeue_all(struct cluster *c)
+{
+	glock_for_each(c, requeue_one, NULL);
 }

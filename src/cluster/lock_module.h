@@ -159,6 +159,7 @@ uint64_t cluster_now_ns(void);
 uint64_t glock_run(struct glock *gl);
 void glock_withdraw_all(struct cluster *c);
 void glock_wake_all(struct cluster *c);
+void glock_requeue_all(struct cluster *c);
 void glock_free_all(struct cluster *c);
 /* Calls @fn on every glock (a reference held, no lock). */
 void glock_for_each(struct cluster *c, void (*fn)(struct glock *gl, void *arg), void *arg);
