@@ -4,10 +4,13 @@
 # command to run. Safe to run again: it does nothing when all is present.
 set -eu
 pkgs=(gcc g++ make ninja-build meson pkg-config python3 binutils liburcu-dev libfuse3-dev fuse3
-	gnuplot-nox groff-base man-db fio sqlite3 e2fsprogs util-linux acl attr)
+	gnuplot-nox groff-base man-db fio sqlite3 e2fsprogs util-linux acl attr
+	zookeeper libzookeeper-mt-dev)
 # fio, sqlite3: tests/fuse (test_enospc, test_crash); e2fsprogs (mkfs.ext4) and
 # util-linux (setpriv, mount): tests/fuse/test_posix_suite.sh; acl, attr
-# (setfacl, setfattr): tests/fuse/test_ns
+# (setfacl, setfattr): tests/fuse/test_ns; zookeeper (the server, Java, for
+# tests/cluster's fixture) and libzookeeper-mt-dev (the C client of the zk
+# lock module, src/cluster)
 missing=()
 for p in "${pkgs[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api/test_switches.h"
+#include "cluster/lock_module.h"
 #include "fs/file.h"
 #include "mm/errseq.h"
 #include "fs/inode.h"
@@ -49,6 +50,9 @@ const struct test_switch test_switches[] = {
     SWITCH(writeback_test_retry_failing),
     SWITCH(writeback_test_no_expire),
     SWITCH(errseq_test_sample_current),
+    /* cluster */
+    SWITCH(glock_test_no_lease_margin),
+    SWITCH(glock_test_no_min_hold),
     /* fs */
     SWITCH(dio_test_restart_as_efault),
     SWITCH(fsync_test_dir_noop),

@@ -58,7 +58,8 @@ int cluster_parse_url(const char *url, struct cluster_url *u)
 		return 0;
 	}
 	if (strncmp(url, "zk://", 5)) {
-		cluster_set_error("cluster URL '%s': expected zk://host:port[,host:port]/path or nolock", url);
+		cluster_set_error(
+		    "cluster URL '%s': expected zk://host:port[,host:port]/path or nolock", url);
 		return -EINVAL;
 	}
 	p = url + 5;
@@ -80,7 +81,8 @@ int cluster_parse_url(const char *url, struct cluster_url *u)
 
 		while (p < slash && *p != ',' && *p != ':') {
 			if (!host_char((unsigned char)*p)) {
-				cluster_set_error("cluster URL '%s': bad character '%c' in a host", url, *p);
+				cluster_set_error("cluster URL '%s': bad character '%c' in a host",
+						  url, *p);
 				return -EINVAL;
 			}
 			p++;
@@ -102,7 +104,8 @@ int cluster_parse_url(const char *url, struct cluster_url *u)
 		(void)colon;
 		p = end;
 		if (++n > CLUSTER_MAX_HOSTS) {
-			cluster_set_error("cluster URL '%s': more than %d hosts", url, CLUSTER_MAX_HOSTS);
+			cluster_set_error("cluster URL '%s': more than %d hosts", url,
+					  CLUSTER_MAX_HOSTS);
 			return -EINVAL;
 		}
 		if (p < slash) {
@@ -129,7 +132,8 @@ int cluster_parse_url(const char *url, struct cluster_url *u)
 		c0 = p;
 		while (*p && *p != '/') {
 			if (!path_char((unsigned char)*p)) {
-				cluster_set_error("cluster URL '%s': bad character '%c' in the path", url, *p);
+				cluster_set_error(
+				    "cluster URL '%s': bad character '%c' in the path", url, *p);
 				return -EINVAL;
 			}
 			p++;
@@ -138,7 +142,8 @@ int cluster_parse_url(const char *url, struct cluster_url *u)
 			cluster_set_error("cluster URL '%s': empty path component", url);
 			return -EINVAL;
 		}
-		if ((p - c0 == 1 && c0[0] == '.') || (p - c0 == 2 && c0[0] == '.' && c0[1] == '.')) {
+		if ((p - c0 == 1 && c0[0] == '.') ||
+		    (p - c0 == 2 && c0[0] == '.' && c0[1] == '.')) {
 			cluster_set_error("cluster URL '%s': '.' or '..' in the path", url);
 			return -EINVAL;
 		}
@@ -212,15 +217,17 @@ static void membership_check(struct cluster *c)
 			return;
 		atomic_fetch_add(&c->generation, 1);
 		atomic_store(&c->membership, CM_VALID);
-		fprintf(stderr, "pagecache: cluster: node %s rejoined with a new session\n", c->node_name);
-		glock_wake_all(c);
+		fprintf(stderr, "pagecache: cluster: node %s rejoined with a new session\n",
+			c->node_name);
+		glock_requeue_all(c);
 		return;
 	}
 	if (glock_test_no_lease_margin)
 		return;
 	if (now >= atomic_load(&c->lost_at_ns)) {
 		fprintf(stderr,
-			"pagecache: cluster: node %s lost its session: cached data dropped, calls fail with EIO until it rejoins\n",
+			"pagecache: cluster: node %s lost its session: cached data dropped, calls "
+			"fail with EIO until it rejoins\n",
 			c->node_name);
 		atomic_store(&c->membership, CM_LOST);
 		glock_withdraw_all(c);
@@ -230,7 +237,7 @@ static void membership_check(struct cluster *c)
 			atomic_store(&c->membership, CM_SUSPENDED);
 	} else if (m == CM_SUSPENDED) {
 		atomic_store(&c->membership, CM_VALID);
-		glock_wake_all(c);
+		glock_requeue_all(c);
 	}
 }
 
@@ -321,9 +328,11 @@ int cluster_mount(const struct cluster_config *cfg, struct cluster **out)
 		return ret;
 	if (cfg && cfg->node_name &&
 	    (!*cfg->node_name || strlen(cfg->node_name) >= sizeof(c->node_name) ||
-	     strspn(cfg->node_name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._") !=
-		     strlen(cfg->node_name))) {
-		cluster_set_error("cluster node name '%s': 1-63 characters of [A-Za-z0-9._]", cfg->node_name);
+	     strspn(cfg->node_name,
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._") !=
+		 strlen(cfg->node_name))) {
+		cluster_set_error("cluster node name '%s': 1-63 characters of [A-Za-z0-9._]",
+				  cfg->node_name);
 		return -EINVAL;
 	}
 	c = calloc(1, sizeof(*c));

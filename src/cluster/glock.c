@@ -24,8 +24,8 @@ TEST_SWITCH(glock_test_no_lease_margin);
 TEST_SWITCH(glock_test_no_min_hold);
 
 static __thread unsigned task_glocks;
-static struct lock_class_key glock_key = { .name = "glock" };
-static struct lock_class_key glock_spin_key = { .name = "glock.gl_lock" };
+static struct lock_class_key glock_key = {.name = "glock"};
+static struct lock_class_key glock_spin_key = {.name = "glock.gl_lock"};
 
 uint64_t cluster_now_ns(void)
 {
@@ -451,7 +451,9 @@ static enum gl_state change_state(struct glock *gl, enum gl_state from, enum gl_
 	struct cluster *c = gl->gl_cluster;
 	int ret = -EAGAIN;
 
-	if (from == LM_ST_EXCLUSIVE && to != LM_ST_EXCLUSIVE)
+	/* Write back only under a lease still valid (the margin covers the
+	 * write-back itself: docs/cluster.md). */
+	if (from == LM_ST_EXCLUSIVE && to != LM_ST_EXCLUSIVE && lease_check(c) == 0)
 		run_sync(gl);
 	/* Leaving a caching state for one that does not cache (or for the
 	 * window of a release): drop the cache first, before any other node
@@ -491,6 +493,12 @@ uint64_t glock_run(struct glock *gl)
 	mutex_lock(&gl->gl_lock);
 	gl->gl_flags &= ~GLF_QUEUED;
 again:
+	if (lease_check(c) != 0) {
+		/* Fencing: with the lease in doubt nothing is written back or
+		 * released under it; membership_check requeues on renewal. */
+		mutex_unlock(&gl->gl_lock);
+		return 0;
+	}
 	orphan = __atomic_load_n(&gl->gl_ref, __ATOMIC_ACQUIRE) == 1 && !gl->gl_holders;
 	if (atomic_load(&c->membership) != CM_VALID || gl->gl_holders ||
 	    (gl->gl_flags & (GLF_BUSY | GLF_INSTANTIATING))) {
@@ -510,7 +518,8 @@ again:
 		c->ops->lm_unlock(gl);
 		mutex_lock(&gl->gl_lock);
 		gl->gl_state = LM_ST_UNLOCKED;
-		gl->gl_flags &= ~(GLF_BUSY | GLF_PENDING | GLF_DEMOTE | GLF_NOCACHE | GLF_INSTANTIATE);
+		gl->gl_flags &=
+		    ~(GLF_BUSY | GLF_PENDING | GLF_DEMOTE | GLF_NOCACHE | GLF_INSTANTIATE);
 		mutex_unlock(&gl->gl_lock);
 		return 0;
 	}
@@ -661,7 +670,8 @@ void glock_withdraw_all(struct cluster *c)
 		c->ops->lm_forget(gl);
 		mutex_lock(&gl->gl_lock);
 		__atomic_store_n(&gl->gl_state, LM_ST_UNLOCKED, __ATOMIC_RELEASE);
-		gl->gl_flags &= ~(GLF_BUSY | GLF_PENDING | GLF_DEMOTE | GLF_NOCACHE | GLF_INSTANTIATE);
+		gl->gl_flags &=
+		    ~(GLF_BUSY | GLF_PENDING | GLF_DEMOTE | GLF_NOCACHE | GLF_INSTANTIATE);
 		mutex_unlock(&gl->gl_lock);
 		wake_up_all(&gl->gl_wait);
 		glock_put(gl);
@@ -692,8 +702,10 @@ void glock_free_all(struct cluster *c)
 	for (b = 0; b < c->hash_size; b++)
 		list_for_each_entry_safe (gl, n, &c->hash[b], gl_hash) {
 			if (gl->gl_ref)
-				fprintf(stderr, "pagecache: cluster: glock %llx still referenced at unmount\n",
-					(unsigned long long)gl->gl_number);
+				fprintf(
+				    stderr,
+				    "pagecache: cluster: glock %llx still referenced at unmount\n",
+				    (unsigned long long)gl->gl_number);
 			list_del_init(&gl->gl_hash);
 			c->nglocks--;
 			glock_free(gl);
@@ -720,4 +732,20 @@ void glock_for_each(struct cluster *c, void (*fn)(struct glock *gl, void *arg), 
 		glock_put(v[i]);
 	}
 	free(v);
+}
+
+static void requeue_one(struct glock *gl, void *arg)
+{
+	mutex_lock(&gl->gl_lock);
+	if (gl->gl_flags & (GLF_DEMOTE | GLF_NOCACHE) || gl->gl_want_ex || gl->gl_want_sh ||
+	    gl->gl_want_df)
+		glock_queue_work(gl);
+	mutex_unlock(&gl->gl_lock);
+	wake_up_all(&gl->gl_wait);
+}
+
+/* The lease is valid again: everything deferred meanwhile runs. */
+void glock_requeue_all(struct cluster *c)
+{
+	glock_for_each(c, requeue_one, NULL);
 }

@@ -27,7 +27,9 @@
 
 enum gl_state { LM_ST_UNLOCKED = 0, LM_ST_EXCLUSIVE = 1, LM_ST_DEFERRED = 2, LM_ST_SHARED = 3 };
 
-#define GL_NOWAIT  0x1 /* glock_nq: -EAGAIN unless grantable from the cached state without the lock service */
+#define GL_NOWAIT                                                                                \
+	0x1 /* glock_nq: -EAGAIN unless grantable from the cached state without the lock service \
+	     */
 #define GL_NOCACHE 0x2 /* release to the lock service at the last dq (gfs2's GL_NOCACHE) */
 
 struct cluster; /* one per engine: lock-module instance, demote worker, membership state */
@@ -83,8 +85,8 @@ struct gholder {
 	struct glock *gh_gl;
 	struct list_head gh_list; /* on gl_holders while held */
 	unsigned gh_flags;
-	uint8_t gh_state;   /* enum gl_state requested */
-	uint8_t gh_held;    /* granted and not yet dq'd */
+	uint8_t gh_state;    /* enum gl_state requested */
+	uint8_t gh_held;     /* granted and not yet dq'd */
 	uint8_t gh_subclass; /* validator nesting (glock_nq_two) */
 };
 

@@ -25,8 +25,8 @@
 
 struct cluster_url {
 	bool nolock;
-	char hosts[256];  /* "h:p,h:p" as the ZooKeeper client takes it */
-	char path[256];	  /* the root znode, no trailing '/' ("" for /) */
+	char hosts[256]; /* "h:p,h:p" as the ZooKeeper client takes it */
+	char path[256];	 /* the root znode, no trailing '/' ("" for /) */
 	unsigned nhosts;
 };
 
@@ -69,9 +69,9 @@ enum {
 };
 
 struct glock_stats {
-	_Atomic uint64_t nq_cached;  /* granted from the cached state */
-	_Atomic uint64_t nq_remote;  /* needed the lock service */
-	_Atomic uint64_t demotes;    /* demotes run by the worker */
+	_Atomic uint64_t nq_cached;   /* granted from the cached state */
+	_Atomic uint64_t nq_remote;   /* needed the lock service */
+	_Atomic uint64_t demotes;     /* demotes run by the worker */
 	_Atomic uint64_t lm_requests; /* requests sent to the lock service */
 	_Atomic uint64_t lm_waits;    /* round trips waited for (sync calls) */
 };
@@ -94,7 +94,7 @@ struct cluster {
 	pthread_cond_t work_cond;
 	struct list_head work;	  /* glocks queued for the worker */
 	struct list_head delayed; /* glocks waiting out their minimum hold time */
-	bool work_kick;	       /* lm_poll has events */
+	bool work_kick;		  /* lm_poll has events */
 	bool stopping;
 
 	_Atomic int membership; /* CM_* */
@@ -110,13 +110,13 @@ struct cluster {
 };
 
 /* Glock flags (gl_flags, under gl_lock). */
-#define GLF_QUEUED	 0x01 /* on c->work */
-#define GLF_PENDING	 0x02 /* lm_lock queued at the lock service */
-#define GLF_DEMOTE	 0x04 /* a remote node asked for gl_demote_state */
-#define GLF_BUSY	 0x08 /* the worker runs go_* or lm_* for this glock */
-#define GLF_INSTANTIATE	 0x10 /* granted by the service: the first holder runs go_instantiate */
+#define GLF_QUEUED	  0x01 /* on c->work */
+#define GLF_PENDING	  0x02 /* lm_lock queued at the lock service */
+#define GLF_DEMOTE	  0x04 /* a remote node asked for gl_demote_state */
+#define GLF_BUSY	  0x08 /* the worker runs go_* or lm_* for this glock */
+#define GLF_INSTANTIATE	  0x10 /* granted by the service: the first holder runs go_instantiate */
 #define GLF_INSTANTIATING 0x20
-#define GLF_NOCACHE	 0x40 /* release at the last dq */
+#define GLF_NOCACHE	  0x40 /* release at the last dq */
 
 struct glock {
 	struct cluster *gl_cluster;
@@ -132,10 +132,10 @@ struct glock {
 	enum gl_state gl_target;       /* requested from the service while GLF_PENDING */
 	enum gl_state gl_demote_state; /* while GLF_DEMOTE */
 	unsigned gl_flags;
-	unsigned gl_holders;	/* local holders granted */
+	unsigned gl_holders;			     /* local holders granted */
 	unsigned gl_want_ex, gl_want_sh, gl_want_df; /* local waiters by state */
-	uint64_t gl_tchange_ns; /* last grant, for the minimum hold time */
-	uint64_t gl_generation; /* membership generation of the grant */
+	uint64_t gl_tchange_ns;			     /* last grant, for the minimum hold time */
+	uint64_t gl_generation;			     /* membership generation of the grant */
 	struct wait_queue_head gl_wait;
 
 	uint64_t gl_delay_until; /* on c->delayed (under work_lock): run again then */
@@ -159,6 +159,7 @@ uint64_t cluster_now_ns(void);
 uint64_t glock_run(struct glock *gl);
 void glock_withdraw_all(struct cluster *c);
 void glock_wake_all(struct cluster *c);
+void glock_requeue_all(struct cluster *c);
 void glock_free_all(struct cluster *c);
 /* Calls @fn on every glock (a reference held, no lock). */
 void glock_for_each(struct cluster *c, void (*fn)(struct glock *gl, void *arg), void *arg);

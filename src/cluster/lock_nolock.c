@@ -49,13 +49,13 @@ static int nolock_rejoin(struct cluster *c)
 }
 
 const struct lm_lockops nolock_ops = {
-	.lm_proto_name = "lock_nolock",
-	.lm_mount = nolock_mount,
-	.lm_unmount = nolock_unmount,
-	.lm_lock = nolock_lock,
-	.lm_convert = nolock_convert,
-	.lm_unlock = nolock_unlock,
-	.lm_poll = nolock_poll,
-	.lm_forget = nolock_forget,
-	.lm_rejoin = nolock_rejoin,
+    .lm_proto_name = "lock_nolock",
+    .lm_mount = nolock_mount,
+    .lm_unmount = nolock_unmount,
+    .lm_lock = nolock_lock,
+    .lm_convert = nolock_convert,
+    .lm_unlock = nolock_unlock,
+    .lm_poll = nolock_poll,
+    .lm_forget = nolock_forget,
+    .lm_rejoin = nolock_rejoin,
 };

@@ -175,7 +175,8 @@ static int make_path(struct cluster *c, const char *path)
 		buf[i] = 0;
 		uint64_t t = zk_call_begin(c);
 
-		rc = zoo_create(z->zh, buf, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, NULL, 0);
+		rc =
+		    zoo_create(z->zh, buf, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, NULL, 0);
 		zk_call_end(c, t, rc);
 		if (rc != ZOK && rc != ZNODEEXISTS) {
 			cluster_set_error("ZooKeeper: cannot create %s: %s", buf, zerror(rc));
@@ -294,8 +295,8 @@ unsigned zk_poll(struct cluster *c)
 
 	if (!z->zh)
 		return 100;
-	if (now >= z->next_hb_ns || now + (uint64_t)period * 1000000ull / 2 >=
-						   atomic_load(&c->lease_until_ns)) {
+	if (now >= z->next_hb_ns ||
+	    now + (uint64_t)period * 1000000ull / 2 >= atomic_load(&c->lease_until_ns)) {
 		heartbeat(c);
 		z->next_hb_ns = now + (uint64_t)period * 1000000ull;
 	}
@@ -314,7 +315,8 @@ unsigned zk_poll(struct cluster *c)
 		struct glock *gl;
 
 		list = ev->next;
-		if (parse_event_path(z, ev->path, &number, &child) && (gl = glock_lookup(c, number))) {
+		if (parse_event_path(z, ev->path, &number, &child) &&
+		    (gl = glock_lookup(c, number))) {
 			if (child && ev->type == ZOO_DELETED_EVENT)
 				zk_blocker_gone(gl, child);
 			else if (!child && ev->type == ZOO_CHILD_EVENT)

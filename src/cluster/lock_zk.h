@@ -37,7 +37,7 @@ struct zk_cluster {
 	struct zk_event *ev_head, **ev_tail;
 
 	_Atomic int hb_inflight;
-	uint64_t next_hb_ns;	/* worker only */
+	uint64_t next_hb_ns; /* worker only */
 	uint64_t next_rejoin_ns;
 };
 

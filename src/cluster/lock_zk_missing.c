@@ -10,11 +10,12 @@
 
 static int zk_missing_mount(struct cluster *c, const struct cluster_url *u)
 {
-	cluster_set_error("cluster: this build has no ZooKeeper client (install libzookeeper-mt-dev and rebuild)");
+	cluster_set_error("cluster: this build has no ZooKeeper client (install "
+			  "libzookeeper-mt-dev and rebuild)");
 	return -EPROTONOSUPPORT;
 }
 
 const struct lm_lockops zk_ops = {
-	.lm_proto_name = "lock_zk (not built)",
-	.lm_mount = zk_missing_mount,
+    .lm_proto_name = "lock_zk (not built)",
+    .lm_mount = zk_missing_mount,
 };

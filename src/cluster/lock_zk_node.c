@@ -145,9 +145,10 @@ static void grant_pending(struct glock *gl)
 	glock_lm_granted(gl, mode);
 }
 
-/* The state a holder of @held must go to so that every other child can be
- * granted, or @held itself when nobody conflicts. */
-static enum gl_state demote_target(const struct zk_glock *zg)
+/* What the other children ask of a holder, as one state for
+ * glock_lm_demote_request (EX: give up everything; SH or DF: keep that at
+ * most), or UN when nobody else is there. */
+static enum gl_state others_request(const struct zk_glock *zg)
 {
 	bool sh = false, df = false, ex = false;
 	unsigned i;
@@ -169,12 +170,17 @@ static enum gl_state demote_target(const struct zk_glock *zg)
 		}
 	}
 	if (ex || (sh && df))
-		return LM_ST_EXCLUSIVE; /* glock layer: EX request -> UN */
-	if (sh && zg->held_mode != LM_ST_SHARED)
-		return LM_ST_SHARED;
-	if (df && zg->held_mode != LM_ST_DEFERRED)
-		return LM_ST_DEFERRED;
-	return zg->held_mode;
+		return LM_ST_EXCLUSIVE;
+	return sh ? LM_ST_SHARED : df ? LM_ST_DEFERRED : LM_ST_UNLOCKED;
+}
+
+static void maybe_demote(struct glock *gl)
+{
+	struct zk_glock *zg = gl->gl_lm;
+	enum gl_state r = others_request(zg);
+
+	if (!gl_compatible(zg->held_mode, r))
+		glock_lm_demote_request(gl, r);
 }
 
 /*
@@ -188,7 +194,7 @@ static int list_and_decide(struct glock *gl, bool watch_blockers)
 	struct cluster *c = gl->gl_cluster;
 	struct zk_cluster *z = c->lm;
 	struct zk_glock *zg = gl->gl_lm;
-	struct String_vector sv = { 0, NULL };
+	struct String_vector sv = {0, NULL};
 	struct Stat st;
 	long long pseq = zg->pend[0] ? name_seq(zg->pend) : -1;
 	unsigned i;
@@ -239,12 +245,8 @@ static int list_and_decide(struct glock *gl, bool watch_blockers)
 			i++;
 		}
 	}
-	if (zg->held[0]) {
-		enum gl_state target = demote_target(zg);
-
-		if (target != zg->held_mode)
-			glock_lm_demote_request(gl, target);
-	}
+	if (zg->held[0])
+		maybe_demote(gl);
 	if (zg->pend[0] && !zg->nblockers) {
 		/* Demote requests for the new holder come from the listing too. */
 		enum gl_state mode = zg->pend_mode;
@@ -252,12 +254,7 @@ static int list_and_decide(struct glock *gl, bool watch_blockers)
 		strcpy(zg->held, zg->pend);
 		zg->held_mode = mode;
 		zg->pend[0] = 0;
-		{
-			enum gl_state target = demote_target(zg);
-
-			if (target != mode)
-				glock_lm_demote_request(gl, target);
-		}
+		maybe_demote(gl);
 		return 1;
 	}
 	return 0;
@@ -311,8 +308,8 @@ static int create_child(struct glock *gl, enum gl_state mode, char *name, bool c
 		child_path(zg, zg->held, held);
 		zoo_delete_op_init(&ops[n++], held, -1);
 	}
-	zoo_create_op_init(&ops[n++], prefix, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL_SEQUENTIAL,
-			   created, sizeof(created));
+	zoo_create_op_init(&ops[n++], prefix, NULL, -1, &ZOO_OPEN_ACL_UNSAFE,
+			   ZOO_EPHEMERAL_SEQUENTIAL, created, sizeof(created));
 	zoo_set_op_init(&ops[n++], zg->lock_path, NULL, -1, -1, &st);
 	t = zk_call_begin(c);
 	rc = zoo_multi(z->zh, n, ops, res);
@@ -335,8 +332,8 @@ int zk_lock(struct glock *gl, enum gl_state req)
 	if (!zg->parent_made) {
 		uint64_t t = zk_call_begin(c);
 
-		rc = zoo_create(z->zh, zg->lock_path, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT,
-				NULL, 0);
+		rc = zoo_create(z->zh, zg->lock_path, NULL, -1, &ZOO_OPEN_ACL_UNSAFE,
+				ZOO_PERSISTENT, NULL, 0);
 		zk_call_end(c, t, rc);
 		if (rc != ZOK && rc != ZNODEEXISTS)
 			return -EIO;
@@ -369,7 +366,8 @@ int zk_convert(struct glock *gl, enum gl_state req)
 		bool ok = zg->listed;
 
 		for (i = 0; ok && i < zg->nnames; i++)
-			if (strcmp(zg->names[i], zg->held) && !gl_compatible(name_mode(zg->names[i]), req))
+			if (strcmp(zg->names[i], zg->held) &&
+			    !gl_compatible(name_mode(zg->names[i]), req))
 				ok = false;
 		if (!ok)
 			return -EAGAIN;
@@ -415,15 +413,15 @@ static void zk_unlock_v(struct glock *gl)
 }
 
 const struct lm_lockops zk_ops = {
-	.lm_proto_name = "lock_zk",
-	.lm_mount = zk_mount,
-	.lm_unmount = zk_unmount,
-	.lm_glock_init = zk_glock_init,
-	.lm_glock_free = zk_glock_free,
-	.lm_lock = zk_lock,
-	.lm_convert = zk_convert,
-	.lm_unlock = zk_unlock_v,
-	.lm_poll = zk_poll,
-	.lm_forget = zk_forget,
-	.lm_rejoin = zk_rejoin,
+    .lm_proto_name = "lock_zk",
+    .lm_mount = zk_mount,
+    .lm_unmount = zk_unmount,
+    .lm_glock_init = zk_glock_init,
+    .lm_glock_free = zk_glock_free,
+    .lm_lock = zk_lock,
+    .lm_convert = zk_convert,
+    .lm_unlock = zk_unlock_v,
+    .lm_poll = zk_poll,
+    .lm_forget = zk_forget,
+    .lm_rejoin = zk_rejoin,
 };
