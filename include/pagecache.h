@@ -140,11 +140,14 @@ struct pc_options {
 	 * cluster_connect_ms: how long pc_engine_open waits for the lock service
 	 * (0 = 5000; then -ETIMEDOUT or -ECONNREFUSED); cluster_session_ms: the
 	 * lock service session timeout (0 = 6000): a node silent this long loses
-	 * its glocks. The vol store refuses cluster mode (-EINVAL). */
+	 * its glocks. cluster_min_hold_ms: a glock granted to this node stays
+	 * at least this long before a demote (0 = the lock layer's default):
+	 * it stops ping-pong. The vol store refuses cluster mode (-EINVAL). */
 	const char *cluster;
 	const char *cluster_node;
 	unsigned cluster_connect_ms;
 	unsigned cluster_session_ms;
+	unsigned cluster_min_hold_ms;
 };
 
 /* What the vol store does with blocks freed by a durable commit
@@ -161,7 +164,7 @@ enum pc_discard {
 #define PC_OPTIONS_INIT                                                                          \
 	{                                                                                        \
 		sizeof(struct pc_options), NULL, NULL, 0, 0, 0, 0, 0, PC_POLICY_TWO_STATE, 0, 0, \
-		    0, 0, NULL, NULL, 0, 0                                                       \
+		    0, 0, NULL, NULL, 0, 0, 0                                                    \
 	}
 
 /* How pc_mmap views take their page faults (pc_options.fault_mechanism). */

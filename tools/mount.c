@@ -352,9 +352,10 @@ int cmd_mount(int argc, char **argv)
 		image = argv[optind++];
 	mnt = argv[optind];
 	if (image && po.cluster && strcmp(po.cluster, "nolock")) {
-		fprintf(stderr, "pagecache mount: --cluster: the vol store does not support cluster "
-				"mode (it has one journal; per-node journals would be needed): "
-				"serve a directory with --dir\n");
+		fprintf(stderr,
+			"pagecache mount: --cluster: the vol store does not support cluster "
+			"mode (it has one journal; per-node journals would be needed): "
+			"serve a directory with --dir\n");
 		return 1;
 	}
 	ret = check_paths(dir ? dir : image, !!dir, mnt);

@@ -79,6 +79,7 @@ static int engine_cluster_mount(struct pc_engine *e, const struct pc_options *op
 	    .node_name = opts->cluster_node,
 	    .connect_timeout_ms = opts->cluster_connect_ms,
 	    .session_timeout_ms = opts->cluster_session_ms,
+	    .min_hold_ms = opts->cluster_min_hold_ms,
 	};
 	int err;
 
@@ -255,7 +256,7 @@ int pc_engine_close_report(struct pc_engine *e,
 	mm_cache_destroy(&e->cache);
 	if (e->cluster)
 		cluster_unmount(e->cluster); /* every glock was put with its inode */
-	serr = store_close(e->store); /* vol: the final commit */
+	serr = store_close(e->store);	     /* vol: the final commit */
 	if (!err)
 		err = serr;
 	free(e);

@@ -539,8 +539,8 @@ ssize_t direct_write_shared(struct kiocb *iocb, struct iov_iter *iter)
 	/* Cluster mode: DF, which no node holds while another extends the
 	 * file (that takes EX). */
 	for (;;) {
-		ret = inode_gl_nq(inode, LM_ST_DEFERRED, iocb->ki_flags & IOCB_NOWAIT ? GL_NOWAIT : 0,
-				  &gh);
+		ret = inode_gl_nq(inode, LM_ST_DEFERRED,
+				  iocb->ki_flags & IOCB_NOWAIT ? GL_NOWAIT : 0, &gh);
 		if (ret)
 			break;
 		/* Inside i_size, which cannot change while i_rwsem is held shared. */
@@ -556,7 +556,8 @@ ssize_t direct_write_shared(struct kiocb *iocb, struct iov_iter *iter)
 		ret = do_direct_write(iocb, iter, &busy);
 		restart = glock_restart_end(&gh);
 		if (busy)
-			ret = done ? 0 : -ENOTBLK; /* the buffered fallback needs i_rwsem exclusive */
+			ret =
+			    done ? 0 : -ENOTBLK; /* the buffered fallback needs i_rwsem exclusive */
 		else if (ret > 0)
 			done += ret;
 		if (restart) {
@@ -565,7 +566,7 @@ ssize_t direct_write_shared(struct kiocb *iocb, struct iov_iter *iter)
 				continue;
 			break;
 		}
-round:
+	round:
 		inode_gl_dq(&gh);
 		break;
 	}

@@ -31,9 +31,8 @@ struct coh_rec {
 	/* REC_READ: len bytes follow */
 };
 
-static const char *const kind_name[] = {"pread",    "pwrite",	  "load",     "store",
-					"truncate", "punch",	  "dio-read", "dio-write",
-					"fsync"};
+static const char *const kind_name[] = {"pread", "pwrite",   "load",	  "store", "truncate",
+					"punch", "dio-read", "dio-write", "fsync"};
 enum { K_PREAD, K_PWRITE, K_LOAD, K_STORE, K_TRUNC, K_PUNCH, K_DREAD, K_DWRITE, K_FSYNC };
 
 static uint64_t now_ns(void)
@@ -126,8 +125,8 @@ static long io_ok(struct node *n, long ret, const char *what)
 
 static void do_write(struct node *n, int kind, int f, uint64_t off, uint32_t len)
 {
-	struct coh_rec r = {.type = REC_WBEGIN, .file = (uint8_t)f, .kind = (uint8_t)kind,
-			    .len = len, .off = off};
+	struct coh_rec r = {
+	    .type = REC_WBEGIN, .file = (uint8_t)f, .kind = (uint8_t)kind, .len = len, .off = off};
 	long ret = 0;
 
 	if (kind == K_PWRITE || kind == K_STORE || kind == K_DWRITE) {
@@ -172,8 +171,8 @@ static void do_write(struct node *n, int kind, int f, uint64_t off, uint32_t len
 
 static void do_read(struct node *n, int kind, int f, uint64_t off, uint32_t len)
 {
-	struct coh_rec r = {.type = REC_READ, .file = (uint8_t)f, .kind = (uint8_t)kind,
-			    .len = len, .off = off};
+	struct coh_rec r = {
+	    .type = REC_READ, .file = (uint8_t)f, .kind = (uint8_t)kind, .len = len, .off = off};
 	long ret;
 
 	memset(n->buf, 0xee, len);
@@ -182,9 +181,10 @@ static void do_read(struct node *n, int kind, int f, uint64_t off, uint32_t len)
 		memcpy(n->buf, n->view[f] + off, len);
 		ret = len;
 	} else {
-		ret = io_ok(n, pc_pread(n->e, kind == K_DREAD ? n->dfd[f] : n->fd[f], n->buf, len,
-					(off_t)off),
-			    "pread");
+		ret = io_ok(
+		    n,
+		    pc_pread(n->e, kind == K_DREAD ? n->dfd[f] : n->fd[f], n->buf, len, (off_t)off),
+		    "pread");
 	}
 	r.t1 = now_ns();
 	if (ret < (long)len)
@@ -349,8 +349,8 @@ static int load_log(const char *logdir, int node, bool lost, struct logs *L)
 				L->capw = L->capw ? 2 * L->capw : 1024;
 				L->w = realloc(L->w, L->capw * sizeof(*L->w));
 			}
-			L->w[L->nw++] = (struct wr){r.id, r.off, r.off + r.len, r.t0, UINT64_MAX,
-						    r.file, r.node, r.kind};
+			L->w[L->nw++] = (struct wr){r.id,	r.off,	r.off + r.len, r.t0,
+						    UINT64_MAX, r.file, r.node,	       r.kind};
 		} else if (r.type == REC_WRITE) {
 			/* the last begin of this node is this write */
 			struct wr *w = &L->w[L->nw - 1];
@@ -424,16 +424,16 @@ static void check_read(const struct logs *L, const struct rd *rd, struct coh_res
 		res->bytes_checked++;
 		if (!ok) {
 			if (!res->stale++)
-				snprintf(res->first, sizeof(res->first),
-					 "node %u %s of coh%u [%" PRIu64 ", +%u) at t=%" PRIu64
-					 "..%" PRIu64 ": byte %" PRIu64 " is %#x; the newest write "
-					 "completed before it began: %s by node %u (%#x), t=%" PRIu64
-					 "..%" PRIu64,
-					 r->node, kind_name[r->kind], r->file, r->off, r->len, r->t0,
-					 r->t1, p, got, newest ? kind_name[newest->kind] : "none",
-					 newest ? newest->node : 0,
-					 newest ? val(newest->id, p) : 0, newest ? newest->t0 : 0,
-					 newest ? newest->t1 : 0);
+				snprintf(
+				    res->first, sizeof(res->first),
+				    "node %u %s of coh%u [%" PRIu64 ", +%u) at t=%" PRIu64
+				    "..%" PRIu64 ": byte %" PRIu64 " is %#x; the newest write "
+				    "completed before it began: %s by node %u (%#x), t=%" PRIu64
+				    "..%" PRIu64,
+				    r->node, kind_name[r->kind], r->file, r->off, r->len, r->t0,
+				    r->t1, p, got, newest ? kind_name[newest->kind] : "none",
+				    newest ? newest->node : 0, newest ? val(newest->id, p) : 0,
+				    newest ? newest->t0 : 0, newest ? newest->t1 : 0);
 			(void)s;
 			return; /* one report per read */
 		}

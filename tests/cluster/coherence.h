@@ -26,22 +26,22 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define COH_FILES	   2
-#define COH_FILE_MIN	   (64u << 10)	/* every file is at least this long; views map it */
-#define COH_FILE_MAX	   (128u << 10) /* no write or truncate goes past it */
-#define COH_IO_MAX	   (8u << 10)
-#define COH_NODES_MAX	   8
+#define COH_FILES     2
+#define COH_FILE_MIN  (64u << 10)  /* every file is at least this long; views map it */
+#define COH_FILE_MAX  (128u << 10) /* no write or truncate goes past it */
+#define COH_IO_MAX    (8u << 10)
+#define COH_NODES_MAX 8
 
 struct coh_node_args {
-	const char *dir;      /* the shared store directory */
-	const char *logdir;   /* where node<N>.log goes */
-	const char *cluster;  /* lock service URL */
-	int node;	      /* 0.. */
-	uint64_t seed;	      /* the run's seed (each node derives its own) */
-	unsigned nops;	      /* operations to run */
-	unsigned session_ms;  /* cluster_session_ms */
-	bool dio;	      /* O_DIRECT steps (the store supports them) */
-	bool fsync_often;     /* an fsync after most writes (fault tests) */
+	const char *dir;     /* the shared store directory */
+	const char *logdir;  /* where node<N>.log goes */
+	const char *cluster; /* lock service URL */
+	int node;	     /* 0.. */
+	uint64_t seed;	     /* the run's seed (each node derives its own) */
+	unsigned nops;	     /* operations to run */
+	unsigned session_ms; /* cluster_session_ms */
+	bool dio;	     /* O_DIRECT steps (the store supports them) */
+	bool fsync_often;    /* an fsync after most writes (fault tests) */
 	/* Set by the node: where it is (fault tests signal it mid-run). */
 	volatile unsigned *progress;
 };

@@ -61,8 +61,9 @@ void nf_fresh(char *store, size_t n, char *logs, size_t ln)
 {
 	ensure_root();
 	ncase++;
-	snprintf(store, n, "%s/store%d", root, ncase);
-	snprintf(logs, ln, "%s/logs%d", root, ncase);
+	/* the pid too: a forked child (a hazard run) makes its own */
+	snprintf(store, n, "%s/store%d.%d", root, ncase, (int)getpid());
+	snprintf(logs, ln, "%s/logs%d.%d", root, ncase, (int)getpid());
 	CHECK(mkdir(store, 0755) == 0);
 	CHECK(mkdir(logs, 0755) == 0);
 }

@@ -41,8 +41,7 @@ static bool dio_here(const char *dir)
 }
 
 /* Runs @nnodes nodes of @nops steps each and checks their logs. */
-static void run(const char *url, int nnodes, unsigned nops, uint64_t seed,
-		struct coh_result *res)
+static void run(const char *url, int nnodes, unsigned nops, uint64_t seed, struct coh_result *res)
 {
 	char store[600], logs[600];
 	struct coh_node_args a[COH_NODES_MAX];
@@ -63,7 +62,7 @@ static void run(const char *url, int nnodes, unsigned nops, uint64_t seed,
 	}
 	for (int i = 0; i < nnodes; i++) {
 		int st = nf_wait(pid[i]);
-		CHECKF(st == 0, "node %d: exit status %d (seed %" PRIu64 ")", i, st, seed);
+		CHECKF(st == 0, "node %d: exit status %d (seed %#" PRIx64 ")", i, st, seed);
 	}
 	CHECK_EQ(coh_check(logs, nnodes, NULL, res), 0);
 	printf("# %d nodes: %lu reads (%lu bytes) checked against %lu writes: %lu stale\n", nnodes,
@@ -87,7 +86,7 @@ TEST(three_nodes)
 	uint64_t seed = test_seed();
 
 	run(url, 3, (unsigned)test_scale(600, 4), seed, &res);
-	CHECKF(res.stale == 0, "stale read (replay: PC_SEED=%" PRIu64 "): %s", seed, res.first);
+	CHECKF(res.stale == 0, "stale read (replay: PC_SEED=%#" PRIx64 "): %s", seed, res.first);
 	CHECK(res.reads > 0);
 }
 
@@ -105,7 +104,7 @@ TEST(no_inval_reports_stale)
 	for (int round = 0; round < 3 && !res.stale; round++)
 		run(url, 3, (unsigned)test_scale(600, 4), s = seed + (uint64_t)round, &res);
 	cluster_test_no_inval = false;
-	CHECKF(res.stale > 0, "no stale read with go_inval off (seed %" PRIu64 ")", seed);
-	printf("# with go_inval off: stale read (replay: PC_SEED=%" PRIu64 "): %s\n", s,
+	CHECKF(res.stale > 0, "no stale read with go_inval off (seed %#" PRIx64 ")", seed);
+	printf("# with go_inval off: stale read (replay: PC_SEED=%#" PRIx64 "): %s\n", s,
 	       res.first);
 }
