@@ -216,8 +216,6 @@ static void step(struct node *n)
 		do_read(n, K_PREAD, f, off, len);
 	} else if (pick < 40) {
 		do_write(n, K_PWRITE, f, off, len);
-		if (n->a->fsync_often)
-			do_fsync(n, f);
 	} else if (pick < 50) {
 		do_read(n, K_LOAD, f, moff, len);
 	} else if (pick < 60) {
@@ -238,6 +236,9 @@ static void step(struct node *n)
 		else
 			do_write(n, K_DWRITE, f, b * 4096, blocks * 4096);
 	}
+	if (n->a->fsync_often &&
+	    ((pick >= 22 && pick < 40) || (pick >= 50 && pick < 70) || pick >= 85))
+		do_fsync(n, f); /* every change durable but the one in flight */
 }
 
 int coh_node_main(const struct coh_node_args *a)
@@ -280,7 +281,10 @@ int coh_node_main(const struct coh_node_args *a)
 			return 1;
 		}
 	}
-	for (unsigned i = 0; i < a->nops; i++) {
+	for (int f = 0; a->final_read && f < COH_FILES; f++)
+		for (uint64_t off = 0; off < COH_FILE_MAX; off += COH_IO_MAX)
+			do_read(&n, K_PREAD, f, off, COH_IO_MAX);
+	for (unsigned i = 0; !a->final_read && i < a->nops; i++) {
 		step(&n);
 		if (a->progress)
 			__atomic_store_n(&a->progress[a->node], i + 1, __ATOMIC_RELEASE);

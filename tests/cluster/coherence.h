@@ -41,7 +41,10 @@ struct coh_node_args {
 	unsigned nops;	     /* operations to run */
 	unsigned session_ms; /* cluster_session_ms */
 	bool dio;	     /* O_DIRECT steps (the store supports them) */
-	bool fsync_often;    /* an fsync after most writes (fault tests) */
+	bool fsync_often;    /* an fsync after every change (fault tests: all
+			      * but the change in flight are durable) */
+	bool final_read;     /* no random steps: read every file whole (the
+			      * last reader of a fault test) */
 	/* Set by the node: where it is (fault tests signal it mid-run). */
 	volatile unsigned *progress;
 };
