@@ -481,6 +481,64 @@ static enum gl_state strongest_want(const struct glock *gl)
 	return LM_ST_UNLOCKED;
 }
 
+static uint64_t request(struct glock *gl, enum gl_state w);
+
+/*
+ * A local waiter needs @to, which the held @from does not cover (SH -> EX,
+ * EX or SH -> DF, DF -> SH or EX). In place if the service allows it;
+ * otherwise the cache goes and the held lock is replaced by a request for
+ * @to in one step (lm_lock with something held). GLF_BUSY is set.
+ */
+static uint64_t change_for_waiter(struct glock *gl, enum gl_state from, enum gl_state to)
+{
+	struct cluster *c = gl->gl_cluster;
+
+	if (from == LM_ST_EXCLUSIVE && lease_check(c) == 0)
+		run_sync(gl);
+	if (to == LM_ST_DEFERRED && from != LM_ST_DEFERRED)
+		run_inval(gl, LM_ST_DEFERRED);
+	if (c->ops->lm_convert(gl, to) == 0) {
+		mutex_lock(&gl->gl_lock);
+		__atomic_store_n(&gl->gl_state, to, __ATOMIC_RELEASE);
+		gl->gl_tchange_ns = cluster_now_ns();
+		gl->gl_flags &= ~GLF_BUSY;
+		mutex_unlock(&gl->gl_lock);
+		wake_up_all(&gl->gl_wait);
+		atomic_fetch_add_explicit(&c->stats.demotes, 1, memory_order_relaxed);
+		return 0;
+	}
+	if (from != LM_ST_DEFERRED && to != LM_ST_DEFERRED)
+		run_inval(gl, LM_ST_UNLOCKED);
+	mutex_lock(&gl->gl_lock);
+	__atomic_store_n(&gl->gl_state, LM_ST_UNLOCKED, __ATOMIC_RELEASE);
+	return request(gl, to);
+}
+
+/* Under gl_lock with GLF_BUSY set and gl_state UN: ask the service for @w
+ * (replacing what the module still holds); drops gl_lock. */
+static uint64_t request(struct glock *gl, enum gl_state w)
+{
+	struct cluster *c = gl->gl_cluster;
+	uint64_t delay = 0;
+	int r;
+
+	gl->gl_flags |= GLF_PENDING;
+	gl->gl_target = w;
+	mutex_unlock(&gl->gl_lock);
+	r = c->ops->lm_lock(gl, w);
+	mutex_lock(&gl->gl_lock);
+	gl->gl_flags &= ~GLF_BUSY;
+	if (r < 0) {
+		gl->gl_flags &= ~GLF_PENDING;
+		delay = 100 * 1000000ull; /* the service failed: try again */
+	}
+	mutex_unlock(&gl->gl_lock);
+	if (r == 1)
+		glock_lm_granted(gl, w);
+	wake_up_all(&gl->gl_wait);
+	return delay;
+}
+
 /* The worker: do what @gl needs. Returns ns until it should run again (min
  * hold), or 0. Called with a reference held, no lock. */
 uint64_t glock_run(struct glock *gl)
@@ -549,8 +607,11 @@ again:
 	} else if (from != LM_ST_UNLOCKED) {
 		enum gl_state w = strongest_want(gl);
 
-		if (w != LM_ST_UNLOCKED && !gl_covers(from, w))
-			to = w;
+		if (w != LM_ST_UNLOCKED && !gl_covers(from, w)) {
+			gl->gl_flags |= GLF_BUSY;
+			mutex_unlock(&gl->gl_lock);
+			return change_for_waiter(gl, from, w);
+		}
 	}
 	if (to != from) {
 		gl->gl_flags |= GLF_BUSY;
@@ -574,23 +635,10 @@ again:
 	/* Nothing held: ask the service for what local waiters want. */
 	if (from == LM_ST_UNLOCKED) {
 		enum gl_state w = strongest_want(gl);
-		int r;
 
 		if (w != LM_ST_UNLOCKED) {
-			gl->gl_flags |= GLF_PENDING | GLF_BUSY;
-			gl->gl_target = w;
-			mutex_unlock(&gl->gl_lock);
-			r = c->ops->lm_lock(gl, w);
-			mutex_lock(&gl->gl_lock);
-			gl->gl_flags &= ~GLF_BUSY;
-			if (r < 0) {
-				gl->gl_flags &= ~GLF_PENDING;
-				delay = 100 * 1000000ull; /* the service failed: try again */
-			}
-			mutex_unlock(&gl->gl_lock);
-			if (r == 1)
-				glock_lm_granted(gl, w);
-			return delay;
+			gl->gl_flags |= GLF_BUSY;
+			return request(gl, w);
 		}
 	}
 	mutex_unlock(&gl->gl_lock);

@@ -215,6 +215,14 @@ TEST(exclusive_transfer)
 	CHECK_EQ(glock_nq(&h), 0);
 	CHECK_EQ(rb.nsync, 1);
 	CHECK_EQ(rb.ninval, 0);
+	/* B's state reads SH once its worker has the multi's answer (A was
+	 * granted at its commit): poll for it. */
+	{
+		int i;
+
+		for (i = 0; i < 500 && glock_state(gb) != LM_ST_SHARED; i++)
+			usleep(10 * 1000);
+	}
 	CHECK_EQ(glock_state(gb), LM_ST_SHARED);
 	{
 		struct gholder h2;
