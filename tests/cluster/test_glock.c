@@ -14,7 +14,9 @@
 
 #include "../harness.h"
 #include "cluster_util.h"
+#include "kernel/lockdep.h"
 #include "kernel/rng.h"
+#include "kernel/rwsem.h"
 
 TEST(url_parse)
 {
@@ -393,4 +395,57 @@ TEST(random_three_nodes)
 			glock_put(g[n][i]);
 		cluster_unmount(c[n]);
 	}
+}
+
+/* ---- the validator sees glock_nq as a blocking acquisition ---- */
+
+#if PC_LOCKDEP
+static char last_report[4096];
+static int reports;
+
+static void capture(const char *kind, const char *text)
+{
+	reports++;
+	snprintf(last_report, sizeof(last_report), "%s\n%s", kind, text);
+}
+#endif
+
+TEST(validator_glock_class)
+{
+#if PC_LOCKDEP
+	struct cluster_config cfg = {.url = "nolock"};
+	struct cluster *c;
+	struct glock *g;
+	struct gholder h;
+	struct rw_semaphore sem;
+
+	CHECK_EQ(cluster_mount(&cfg, &c), 0);
+	CHECK_EQ(glock_get(c, 1, NULL, NULL, &g), 0);
+	init_rwsem(&sem);
+	lockdep_reset_graph();
+	lockdep_set_report_handler(capture);
+	/* The documented order: an outer rwsem, then the glock. */
+	down_write(&sem);
+	gholder_init(g, LM_ST_EXCLUSIVE, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	up_write(&sem);
+	CHECK_EQ(reports, 0);
+	/* The inverse order is reported. */
+	gholder_init(g, LM_ST_SHARED, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	down_write(&sem);
+	up_write(&sem);
+	glock_dq(&h);
+	lockdep_set_report_handler(NULL);
+	lockdep_reset_graph();
+	printf("# inverse order: %d report(s): %.60s\n", reports, last_report);
+	CHECK(reports >= 1);
+	CHECK(strstr(last_report, "glock") != NULL);
+	rwsem_destroy(&sem);
+	glock_put(g);
+	cluster_unmount(c);
+#else
+	test_skip("built without the validator");
+#endif
 }
