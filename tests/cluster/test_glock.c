@@ -295,9 +295,18 @@ TEST(min_hold_time)
 	       (unsigned long long)(t_b - t_grant));
 	CHECK(t_b - t_grant >= 400);
 	glock_dq(&h);
-	/* Switched off, A gives EX up as soon as it is asked (the hold is 3 s). */
-	A->min_hold_ms = B->min_hold_ms = 3000;
+	glock_put(ga);
+	glock_put(gb);
+	cluster_unmount(A);
+	cluster_unmount(B);
+	/* Switched off (before the nodes' workers start), A gives EX up as
+	 * soon as it is asked although the hold is 3 s. */
 	glock_test_no_min_hold = true;
+	zk_root("minhold-off", url, sizeof(url));
+	A = node_mount(url, "A", 4000, 3000);
+	B = node_mount(url, "B", 4000, 3000);
+	CHECK_EQ(glock_get(A, 5, NULL, NULL, &ga), 0);
+	CHECK_EQ(glock_get(B, 5, NULL, NULL, &gb), 0);
 	gholder_init(ga, LM_ST_EXCLUSIVE, 0, &h);
 	CHECK_EQ(glock_nq(&h), 0);
 	t_grant = ms_now();
@@ -305,7 +314,6 @@ TEST(min_hold_time)
 	gholder_init(gb, LM_ST_EXCLUSIVE, 0, &h);
 	CHECK_EQ(glock_nq(&h), 0);
 	t_b = ms_now();
-	glock_test_no_min_hold = false;
 	printf("# without the minimum hold: B granted %llu ms after A's grant (min hold 3000 ms)\n",
 	       (unsigned long long)(t_b - t_grant));
 	CHECK(t_b - t_grant < 3000);
@@ -314,6 +322,7 @@ TEST(min_hold_time)
 	glock_put(gb);
 	cluster_unmount(A);
 	cluster_unmount(B);
+	glock_test_no_min_hold = false;
 }
 
 /* ---- random load on 3 nodes, every grant checked ---- */
