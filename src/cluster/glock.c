@@ -615,7 +615,7 @@ again:
 		mutex_unlock(&gl->gl_lock);
 		c->ops->lm_unlock(gl);
 		mutex_lock(&gl->gl_lock);
-		gl->gl_state = LM_ST_UNLOCKED;
+		__atomic_store_n(&gl->gl_state, LM_ST_UNLOCKED, __ATOMIC_RELEASE);
 		gl->gl_flags &=
 		    ~(GLF_BUSY | GLF_PENDING | GLF_DEMOTE | GLF_NOCACHE | GLF_INSTANTIATE);
 		mutex_unlock(&gl->gl_lock);
