@@ -458,3 +458,150 @@ TEST(validator_glock_class)
 	test_skip("built without the validator");
 #endif
 }
+
+/* ---- sharing: SH on every node, DF on every node, each from its cache ---- */
+
+struct holder_arg {
+	struct glock *g;
+	enum gl_state s;
+	pthread_barrier_t *bar;
+	int ret;
+};
+
+static void *hold_together(void *p)
+{
+	struct holder_arg *a = p;
+	struct gholder h;
+
+	gholder_init(a->g, a->s, 0, &h);
+	a->ret = glock_nq(&h);
+	pthread_barrier_wait(a->bar);
+	if (!a->ret)
+		glock_dq(&h);
+	return NULL;
+}
+
+TEST(shared_states_on_three_nodes)
+{
+	char url[256];
+	struct cluster *c[3];
+	struct glock *g[3];
+	struct gholder h[1];
+	struct rec r[3] = {{.node = 0}, {.node = 1}, {.node = 2}};
+	uint64_t before;
+	int i, k;
+
+	zk_root("shared", url, sizeof(url));
+	for (i = 0; i < 3; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "S%d", i);
+		c[i] = node_mount(url, name, 4000, 1);
+		CHECK_EQ(glock_get(c[i], 3, &rec_ops, &r[i], &g[i]), 0);
+	}
+	for (k = 0; k < 2; k++) {
+		enum gl_state s = k ? LM_ST_DEFERRED : LM_ST_SHARED;
+
+		/* All three hold s at once: each in its own thread, all past
+		 * the barrier before any lets go. */
+		struct holder_arg ha[3];
+		pthread_t t[3];
+		pthread_barrier_t bar;
+
+		pthread_barrier_init(&bar, NULL, 3);
+		for (i = 0; i < 3; i++) {
+			ha[i] = (struct holder_arg){g[i], s, &bar, -1};
+			pthread_create(&t[i], NULL, hold_together, &ha[i]);
+		}
+		for (i = 0; i < 3; i++) {
+			pthread_join(t[i], NULL);
+			CHECK_EQ(ha[i].ret, 0);
+		}
+		pthread_barrier_destroy(&bar);
+		/* Then each node again from its cache: no request at all. */
+		before = 0;
+		for (i = 0; i < 3; i++)
+			before += atomic_load(&c[i]->stats.lm_requests);
+		for (i = 0; i < 3 * 100; i++) {
+			gholder_init(g[i % 3], s, GL_NOWAIT, &h[0]);
+			CHECK_EQ(glock_nq(&h[0]), 0);
+			glock_dq(&h[0]);
+		}
+		for (i = 0; i < 3; i++)
+			before -= atomic_load(&c[i]->stats.lm_requests);
+		CHECK_EQ(before, 0);
+	}
+	/* SH -> DF dropped every node's cache: go_inval(UN) for SH holders that
+	 * gave way, or go_inval(DF) on a local change; never go_sync (no EX). */
+	for (i = 0; i < 3; i++) {
+		CHECK_EQ(r[i].nsync, 0);
+		CHECK(r[i].ninval >= 1);
+		CHECK(r[i].ninst >= 2); /* re-read attributes after each grant */
+	}
+	for (i = 0; i < 3; i++) {
+		glock_put(g[i]);
+		cluster_unmount(c[i]);
+	}
+}
+
+/* ---- an EX waiter is not starved by a stream of local SH holders ---- */
+
+struct streamer {
+	struct glock *g;
+	_Atomic bool *stop;
+	_Atomic unsigned long n;
+};
+
+static void *sh_stream(void *p)
+{
+	struct streamer *s = p;
+
+	while (!atomic_load(s->stop)) {
+		struct gholder h;
+
+		gholder_init(s->g, LM_ST_SHARED, 0, &h);
+		CHECK_EQ(glock_nq(&h), 0);
+		s->n++;
+		glock_dq(&h);
+	}
+	return NULL;
+}
+
+TEST(local_upgrade_not_starved)
+{
+	char url[256];
+	struct cluster *A, *B;
+	struct glock *ga, *gb;
+	struct gholder h;
+	_Atomic bool stop = false;
+	struct streamer s[2];
+	pthread_t t[2];
+	int i;
+
+	zk_root("upgrade", url, sizeof(url));
+	A = node_mount(url, "A", 4000, 1);
+	B = node_mount(url, "B", 4000, 1);
+	CHECK_EQ(glock_get(A, 8, NULL, NULL, &ga), 0);
+	CHECK_EQ(glock_get(B, 8, NULL, NULL, &gb), 0);
+	/* B holds SH too, so A's upgrade is no in-place conversion. */
+	gholder_init(gb, LM_ST_SHARED, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	for (i = 0; i < 2; i++) {
+		s[i] = (struct streamer){ga, &stop, 0};
+		pthread_create(&t[i], NULL, sh_stream, &s[i]);
+	}
+	while (s[0].n < 100 || s[1].n < 100)
+		usleep(1000); /* waits for the stream to run, not an ordering */
+	gholder_init(ga, LM_ST_EXCLUSIVE, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0); /* returns although SH holders keep coming */
+	CHECK_EQ(glock_state(ga), LM_ST_EXCLUSIVE);
+	glock_dq(&h);
+	atomic_store(&stop, true);
+	for (i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	glock_put(ga);
+	glock_put(gb);
+	cluster_unmount(A);
+	cluster_unmount(B);
+}
