@@ -97,6 +97,38 @@ static double rtt_us(const struct zk_fixture *f, int n, bool write)
 	return (double)t0 / n / 1000.0;
 }
 
+/* N nodes read-share one glock: after the first grants every nq is served
+ * from each node's cached SH (requests per nq: 0). Returns ns per nq+dq. */
+static double shared_readers(struct cluster **n, int nn, unsigned long ops, double *req_per_op)
+{
+	struct glock *g[3];
+	struct gholder h;
+	uint64_t req0 = 0, req1 = 0, t0;
+	unsigned long i;
+	int k;
+
+	for (k = 0; k < nn; k++) {
+		ck(glock_get(n[k], 500 + (uint64_t)nn, NULL, NULL, &g[k]), "glock_get");
+		gholder_init(g[k], LM_ST_SHARED, 0, &h);
+		ck(glock_nq(&h), "nq");
+		glock_dq(&h);
+		req0 += atomic_load(&n[k]->stats.lm_requests);
+	}
+	t0 = now_ns();
+	for (i = 0; i < ops; i++) {
+		gholder_init(g[i % (unsigned long)nn], LM_ST_SHARED, 0, &h);
+		glock_nq(&h);
+		glock_dq(&h);
+	}
+	t0 = now_ns() - t0;
+	for (k = 0; k < nn; k++) {
+		req1 += atomic_load(&n[k]->stats.lm_requests);
+		glock_put(g[k]);
+	}
+	*req_per_op = (double)(req1 - req0) / (double)ops;
+	return (double)t0 / (double)ops;
+}
+
 int main(int argc, char **argv)
 {
 	struct series s_nolock = {0}, s_zk = {0}, s_xfer = {0}, s_rtt = {0}, s_wrtt = {0},
@@ -118,6 +150,33 @@ int main(int argc, char **argv)
 	ck(cluster_mount(&ncfg, &nl), "cluster_mount nolock");
 	A = mount_node(url, "A");
 	B = mount_node(url, "B");
+	{
+		struct cluster *nodes[3] = {A, B, mount_node(url, "C")};
+		struct series s_ns[3], s_rq[3];
+
+		memset(s_ns, 0, sizeof(s_ns));
+		memset(s_rq, 0, sizeof(s_rq));
+		int nn;
+
+		for (r = 0; r < bcfg.reps; r++)
+			for (nn = 1; nn <= 3; nn++) {
+				double rq;
+
+				series_add(
+				    &s_ns[nn - 1],
+				    shared_readers(nodes, nn, bcfg.smoke ? 1000 : 300000, &rq));
+				series_add(&s_rq[nn - 1], rq);
+			}
+		for (nn = 1; nn <= 3; nn++) {
+			char impl[32];
+
+			snprintf(impl, sizeof(impl), "%d node%s", nn, nn > 1 ? "s" : "");
+			emit_row("glock", "SH readers: nq+dq", impl, "ns", &s_ns[nn - 1]);
+			emit_row("glock", "SH readers: requests per nq", impl, "requests",
+				 &s_rq[nn - 1]);
+		}
+		cluster_unmount(nodes[2]);
+	}
 	for (r = 0; r < bcfg.reps; r++) {
 		unsigned long n = bcfg.smoke ? 1000 : 1000000;
 		int xfers = bcfg.smoke ? 20 : 500, i;
