@@ -448,7 +448,8 @@ TEST(validator_glock_class)
 	glock_dq(&h);
 	lockdep_set_report_handler(NULL);
 	lockdep_reset_graph();
-	printf("# inverse order: %d report(s): %.60s\n", reports, last_report);
+	printf("# inverse order: %d report(s): %.*s\n", reports, (int)strcspn(last_report, "\n"),
+	       last_report);
 	CHECK(reports >= 1);
 	CHECK(strstr(last_report, "glock") != NULL);
 	rwsem_destroy(&sem);
