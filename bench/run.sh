@@ -25,7 +25,7 @@ case "${1:-}" in
 esac
 build=${1:?usage: bench/run.sh [--smoke] BUILD_DIR [OUT_DIR]}
 out=${2:-bench/results}
-programs=${BENCH_ONLY:-read fault dio mixed punch scale mem vol fio}
+programs=${BENCH_ONLY:-read fault dio mixed punch scale mem vol fio glock}
 mkdir -p "$out/raw"
 args=()
 [ $smoke = 1 ] && args+=(--smoke)

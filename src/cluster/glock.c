@@ -239,6 +239,19 @@ static bool demote_blocks(const struct glock *gl, enum gl_state want)
 	return cluster_now_ns() >= gl->gl_tchange_ns + (uint64_t)c->min_hold_ms * 1000000ull;
 }
 
+/* A local waiter needs a state the cached one does not cover (SH -> EX,
+ * -> DF): new holders queue behind it, as readers behind a queued writer. */
+static bool upgrade_waits(const struct glock *gl)
+{
+	enum gl_state s = gl->gl_state;
+
+	if (gl->gl_flags & GLF_FRESH)
+		return false; /* the waiters of the new state go first */
+	return (gl->gl_want_ex && !gl_covers(s, LM_ST_EXCLUSIVE)) ||
+	       (gl->gl_want_sh && !gl_covers(s, LM_ST_SHARED)) ||
+	       (gl->gl_want_df && !gl_covers(s, LM_ST_DEFERRED));
+}
+
 /* Under gl_lock. */
 static int may_grant(struct glock *gl, enum gl_state want)
 {
@@ -250,8 +263,9 @@ static int may_grant(struct glock *gl, enum gl_state want)
 		return WAIT_SUSPENDED;
 	if (gl->gl_flags & (GLF_BUSY | GLF_INSTANTIATING))
 		return WAIT;
-	if (!gl_covers(gl->gl_state, want) || demote_blocks(gl, want))
+	if (!gl_covers(gl->gl_state, want) || demote_blocks(gl, want) || upgrade_waits(gl))
 		return WAIT;
+	gl->gl_flags &= ~GLF_FRESH;
 	if (gl->gl_flags & GLF_INSTANTIATE) {
 		gl->gl_flags &= ~GLF_INSTANTIATE;
 		gl->gl_flags |= GLF_INSTANTIATING;
@@ -481,6 +495,90 @@ static enum gl_state strongest_want(const struct glock *gl)
 	return LM_ST_UNLOCKED;
 }
 
+static uint64_t request(struct glock *gl, enum gl_state w);
+
+/*
+ * A local waiter needs @to, which the held @from does not cover (SH -> EX,
+ * EX or SH -> DF, DF -> SH or EX). In place if the service allows it;
+ * otherwise the cache goes and the held lock is replaced by a request for
+ * @to in one step (lm_lock with something held). GLF_BUSY is set.
+ */
+static uint64_t change_for_waiter(struct glock *gl, enum gl_state from, enum gl_state to)
+{
+	struct cluster *c = gl->gl_cluster;
+
+	if (from == LM_ST_EXCLUSIVE && lease_check(c) == 0)
+		run_sync(gl);
+	if (to == LM_ST_DEFERRED && from != LM_ST_DEFERRED)
+		run_inval(gl, LM_ST_DEFERRED);
+	if (c->ops->lm_convert(gl, to) == 0) {
+		mutex_lock(&gl->gl_lock);
+		__atomic_store_n(&gl->gl_state, to, __ATOMIC_RELEASE);
+		gl->gl_tchange_ns = cluster_now_ns();
+		gl->gl_flags &= ~GLF_BUSY;
+		gl->gl_flags |= GLF_FRESH;
+		mutex_unlock(&gl->gl_lock);
+		wake_up_all(&gl->gl_wait);
+		atomic_fetch_add_explicit(&c->stats.demotes, 1, memory_order_relaxed);
+		return 0;
+	}
+	if (from != LM_ST_DEFERRED && to != LM_ST_DEFERRED)
+		run_inval(gl, LM_ST_UNLOCKED);
+	mutex_lock(&gl->gl_lock);
+	__atomic_store_n(&gl->gl_state, LM_ST_UNLOCKED, __ATOMIC_RELEASE);
+	return request(gl, to);
+}
+
+/* Under gl_lock with GLF_BUSY set and gl_state UN: ask the service for @w
+ * (replacing what the module still holds); drops gl_lock. */
+static uint64_t request(struct glock *gl, enum gl_state w)
+{
+	struct cluster *c = gl->gl_cluster;
+	uint64_t delay = 0;
+	int r;
+
+	gl->gl_flags |= GLF_PENDING;
+	gl->gl_target = w;
+	mutex_unlock(&gl->gl_lock);
+	r = c->ops->lm_lock(gl, w);
+	mutex_lock(&gl->gl_lock);
+	gl->gl_flags &= ~GLF_BUSY;
+	if (r < 0) {
+		gl->gl_flags &= ~GLF_PENDING;
+		delay = 100 * 1000000ull; /* the service failed: try again */
+	}
+	mutex_unlock(&gl->gl_lock);
+	if (r == 1)
+		glock_lm_granted(gl, w);
+	wake_up_all(&gl->gl_wait);
+	return delay;
+}
+
+/* A state local waiters need that the cached one does not cover (EX first),
+ * or UN. */
+static enum gl_state uncovered_want(const struct glock *gl)
+{
+	enum gl_state s = gl->gl_state;
+
+	if (gl->gl_want_ex && !gl_covers(s, LM_ST_EXCLUSIVE))
+		return LM_ST_EXCLUSIVE;
+	if (gl->gl_want_df && !gl_covers(s, LM_ST_DEFERRED))
+		return LM_ST_DEFERRED;
+	if (gl->gl_want_sh && !gl_covers(s, LM_ST_SHARED))
+		return LM_ST_SHARED;
+	return LM_ST_UNLOCKED;
+}
+
+/* Some local waiter is covered by the cached state. */
+static bool covered_want(const struct glock *gl)
+{
+	enum gl_state s = gl->gl_state;
+
+	return (gl->gl_want_ex && gl_covers(s, LM_ST_EXCLUSIVE)) ||
+	       (gl->gl_want_sh && gl_covers(s, LM_ST_SHARED)) ||
+	       (gl->gl_want_df && gl_covers(s, LM_ST_DEFERRED));
+}
+
 /* The worker: do what @gl needs. Returns ns until it should run again (min
  * hold), or 0. Called with a reference held, no lock. */
 uint64_t glock_run(struct glock *gl)
@@ -517,7 +615,7 @@ again:
 		mutex_unlock(&gl->gl_lock);
 		c->ops->lm_unlock(gl);
 		mutex_lock(&gl->gl_lock);
-		gl->gl_state = LM_ST_UNLOCKED;
+		__atomic_store_n(&gl->gl_state, LM_ST_UNLOCKED, __ATOMIC_RELEASE);
 		gl->gl_flags &=
 		    ~(GLF_BUSY | GLF_PENDING | GLF_DEMOTE | GLF_NOCACHE | GLF_INSTANTIATE);
 		mutex_unlock(&gl->gl_lock);
@@ -547,10 +645,20 @@ again:
 		to = LM_ST_UNLOCKED;
 		gl->gl_flags &= ~GLF_NOCACHE;
 	} else if (from != LM_ST_UNLOCKED) {
-		enum gl_state w = strongest_want(gl);
+		enum gl_state w = uncovered_want(gl);
 
-		if (w != LM_ST_UNLOCKED && !gl_covers(from, w))
-			to = w;
+		if ((gl->gl_flags & GLF_FRESH) && covered_want(gl)) {
+			/* A state just changed for waiters it covers: they
+			 * take it before it changes again (no livelock); the
+			 * last one's dq requeues the glock. */
+			mutex_unlock(&gl->gl_lock);
+			return 0;
+		}
+		if (w != LM_ST_UNLOCKED) {
+			gl->gl_flags |= GLF_BUSY;
+			mutex_unlock(&gl->gl_lock);
+			return change_for_waiter(gl, from, w);
+		}
 	}
 	if (to != from) {
 		gl->gl_flags |= GLF_BUSY;
@@ -574,23 +682,10 @@ again:
 	/* Nothing held: ask the service for what local waiters want. */
 	if (from == LM_ST_UNLOCKED) {
 		enum gl_state w = strongest_want(gl);
-		int r;
 
 		if (w != LM_ST_UNLOCKED) {
-			gl->gl_flags |= GLF_PENDING | GLF_BUSY;
-			gl->gl_target = w;
-			mutex_unlock(&gl->gl_lock);
-			r = c->ops->lm_lock(gl, w);
-			mutex_lock(&gl->gl_lock);
-			gl->gl_flags &= ~GLF_BUSY;
-			if (r < 0) {
-				gl->gl_flags &= ~GLF_PENDING;
-				delay = 100 * 1000000ull; /* the service failed: try again */
-			}
-			mutex_unlock(&gl->gl_lock);
-			if (r == 1)
-				glock_lm_granted(gl, w);
-			return delay;
+			gl->gl_flags |= GLF_BUSY;
+			return request(gl, w);
 		}
 	}
 	mutex_unlock(&gl->gl_lock);
@@ -603,8 +698,8 @@ void glock_lm_granted(struct glock *gl, enum gl_state state)
 	gl->gl_flags &= ~GLF_PENDING;
 	__atomic_store_n(&gl->gl_state, state, __ATOMIC_RELEASE);
 	gl->gl_tchange_ns = cluster_now_ns();
-	gl->gl_flags |= GLF_INSTANTIATE;
-	if (gl->gl_flags & GLF_DEMOTE || !gl_covers(state, strongest_want(gl)))
+	gl->gl_flags |= GLF_INSTANTIATE | GLF_FRESH;
+	if (gl->gl_flags & GLF_DEMOTE || uncovered_want(gl) != LM_ST_UNLOCKED)
 		glock_queue_work(gl);
 	mutex_unlock(&gl->gl_lock);
 	wake_up_all(&gl->gl_wait);

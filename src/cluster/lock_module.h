@@ -117,6 +117,7 @@ struct cluster {
 #define GLF_INSTANTIATE	  0x10 /* granted by the service: the first holder runs go_instantiate */
 #define GLF_INSTANTIATING 0x20
 #define GLF_NOCACHE	  0x40 /* release at the last dq */
+#define GLF_FRESH	  0x80 /* changed for local waiters, none granted yet */
 
 struct glock {
 	struct cluster *gl_cluster;

@@ -23,8 +23,10 @@ static void zk_watcher(zhandle_t *zh, int type, int state, const char *path, voi
 	struct zk_cluster *z = c->lm;
 	struct zk_event *ev;
 
-	if (!z || zh != z->zh)
-		return; /* an old session's */
+	/* No callback of a closed handle comes after zookeeper_close(); the
+	 * first ones of a new handle may come before zookeeper_init() returns. */
+	if (!z)
+		return;
 	if (type == ZOO_SESSION_EVENT) {
 		pthread_mutex_lock(&z->ev_lock);
 		if (state == ZOO_CONNECTED_STATE) {
@@ -88,7 +90,7 @@ static void zk_hb_done(int rc, const struct Stat *stat, const void *data)
 	struct hb *h = (struct hb *)data;
 	struct zk_cluster *z = h->c->lm;
 
-	if ((rc == ZOK || rc == ZNONODE) && z && z->zh == h->zh)
+	if ((rc == ZOK || rc == ZNONODE) && z)
 		cluster_lease_renew(h->c, h->sent);
 	if (z)
 		atomic_fetch_sub(&z->hb_inflight, 1);

@@ -189,6 +189,9 @@ static void maybe_demote(struct glock *gl)
  * with no blocker left is granted; a holder that conflicts with another
  * child gets a demote request. Returns 1 if the pending request was granted.
  */
+static int decide(struct glock *gl, struct String_vector *sv, struct Stat *pst,
+		  bool watch_blockers);
+
 static int list_and_decide(struct glock *gl, bool watch_blockers)
 {
 	struct cluster *c = gl->gl_cluster;
@@ -196,8 +199,6 @@ static int list_and_decide(struct glock *gl, bool watch_blockers)
 	struct zk_glock *zg = gl->gl_lm;
 	struct String_vector sv = {0, NULL};
 	struct Stat st;
-	long long pseq = zg->pend[0] ? name_seq(zg->pend) : -1;
-	unsigned i;
 	uint64_t t;
 	int rc;
 
@@ -206,6 +207,23 @@ static int list_and_decide(struct glock *gl, bool watch_blockers)
 	zk_call_end(c, t, rc);
 	if (rc != ZOK)
 		return rc == ZNONODE ? 0 : -EIO;
+	return decide(gl, &sv, &st, watch_blockers);
+}
+
+/* Decides on a listing (and frees it). */
+static int decide(struct glock *gl, struct String_vector *sv, struct Stat *pst, bool watch_blockers)
+{
+	struct cluster *c = gl->gl_cluster;
+	struct zk_cluster *z = c->lm;
+	struct zk_glock *zg = gl->gl_lm;
+	struct String_vector sv_ = *sv;
+	struct Stat st = *pst;
+	long long pseq = zg->pend[0] ? name_seq(zg->pend) : -1;
+	unsigned i;
+	uint64_t t;
+	int rc;
+
+#define sv sv_
 	free_names(zg->names, zg->nnames);
 	zg->names = calloc((size_t)sv.count + 1, sizeof(char *));
 	zg->nnames = 0;
@@ -258,6 +276,7 @@ static int list_and_decide(struct glock *gl, bool watch_blockers)
 		return 1;
 	}
 	return 0;
+#undef sv
 }
 
 void zk_relist(struct glock *gl)
@@ -287,8 +306,60 @@ void zk_blocker_gone(struct glock *gl, const char *child)
 		}
 }
 
-/* multi { create <mode> child, bump the lock node's version }: @name gets it. */
-static int create_child(struct glock *gl, enum gl_state mode, char *name, bool convert)
+/* Requests sent together and answered together: one round trip. */
+struct zk_batch {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int pending;
+	int multi_rc, list_rc;
+	struct String_vector sv;
+	struct Stat st;
+};
+
+static void batch_done(struct zk_batch *b)
+{
+	pthread_mutex_lock(&b->lock);
+	if (!--b->pending)
+		pthread_cond_signal(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+}
+
+static void batch_multi_done(int rc, const void *data)
+{
+	struct zk_batch *b = (struct zk_batch *)data;
+
+	b->multi_rc = rc;
+	batch_done(b);
+}
+
+static void batch_list_done(int rc, const struct String_vector *strings, const struct Stat *stat,
+			    const void *data)
+{
+	struct zk_batch *b = (struct zk_batch *)data;
+	int i;
+
+	b->list_rc = rc;
+	if (rc == ZOK && strings) {
+		b->sv.data = calloc((size_t)strings->count + 1, sizeof(char *));
+		for (i = 0; b->sv.data && i < strings->count; i++)
+			b->sv.data[i] = strdup(strings->data[i]);
+		b->sv.count = b->sv.data ? strings->count : 0;
+		b->st = *stat;
+	}
+	batch_done(b);
+}
+
+enum { CREATE_NEW, CREATE_CONVERT, CREATE_REPLACE };
+
+/*
+ * One round trip: multi { [check the lock node's version,] [delete the held
+ * child,] create a <mode> child, bump the version } and, pipelined behind
+ * it, a listing of the children that arms the children watch (the server
+ * answers a session's requests in order: the listing sees the multi's
+ * effect). @name gets the new child; *sv and *st the listing (list_rc).
+ */
+static int create_child(struct glock *gl, enum gl_state mode, char *name, int kind,
+			struct String_vector *sv, struct Stat *lst, int *list_rc)
 {
 	struct cluster *c = gl->gl_cluster;
 	struct zk_cluster *z = c->lm;
@@ -297,23 +368,43 @@ static int create_child(struct glock *gl, enum gl_state mode, char *name, bool c
 	zoo_op_t ops[4];
 	zoo_op_result_t res[4];
 	struct Stat st;
+	struct zk_batch b = {.pending = 2, .sv = {0, NULL}};
 	int n = 0, rc;
 	uint64_t t;
 
 	if (snprintf(prefix, sizeof(prefix), "%s/%s-%s-", zg->lock_path, mode_prefix(mode),
 		     c->node_name) >= (int)sizeof(prefix))
 		return ZBADARGUMENTS;
-	if (convert) {
+	if (kind == CREATE_CONVERT)
 		zoo_check_op_init(&ops[n++], zg->lock_path, zg->version);
+	if (kind != CREATE_NEW) {
 		child_path(zg, zg->held, held);
 		zoo_delete_op_init(&ops[n++], held, -1);
 	}
 	zoo_create_op_init(&ops[n++], prefix, NULL, -1, &ZOO_OPEN_ACL_UNSAFE,
 			   ZOO_EPHEMERAL_SEQUENTIAL, created, sizeof(created));
 	zoo_set_op_init(&ops[n++], zg->lock_path, NULL, -1, -1, &st);
+	pthread_mutex_init(&b.lock, NULL);
+	pthread_cond_init(&b.cond, NULL);
 	t = zk_call_begin(c);
-	rc = zoo_multi(z->zh, n, ops, res);
+	atomic_fetch_add_explicit(&c->stats.lm_requests, 1, memory_order_relaxed);
+	rc = zoo_amulti(z->zh, n, ops, res, batch_multi_done, &b);
+	if (rc != ZOK)
+		b.pending--, b.multi_rc = rc;
+	rc = zoo_awget_children2(z->zh, zg->lock_path, zk_watch_fn, c, batch_list_done, &b);
+	if (rc != ZOK)
+		b.pending--, b.list_rc = rc;
+	pthread_mutex_lock(&b.lock);
+	while (b.pending)
+		pthread_cond_wait(&b.cond, &b.lock);
+	pthread_mutex_unlock(&b.lock);
+	pthread_mutex_destroy(&b.lock);
+	pthread_cond_destroy(&b.cond);
+	rc = b.multi_rc;
 	zk_call_end(c, t, rc);
+	*sv = b.sv;
+	*lst = b.st;
+	*list_rc = b.list_rc;
 	if (rc != ZOK)
 		return rc;
 	snprintf(name, ZK_NAME_MAX, "%s", strrchr(created, '/') + 1);
@@ -327,7 +418,9 @@ int zk_lock(struct glock *gl, enum gl_state req)
 	struct cluster *c = gl->gl_cluster;
 	struct zk_cluster *z = c->lm;
 	struct zk_glock *zg = gl->gl_lm;
-	int rc, r;
+	struct String_vector sv = {0, NULL};
+	struct Stat st;
+	int rc, r, lrc;
 
 	if (!zg->parent_made) {
 		uint64_t t = zk_call_begin(c);
@@ -340,15 +433,22 @@ int zk_lock(struct glock *gl, enum gl_state req)
 		zg->parent_made = true;
 	}
 	zg->pend_mode = req;
-	rc = create_child(gl, req, zg->pend, false);
+	rc = create_child(gl, req, zg->pend, zg->held[0] ? CREATE_REPLACE : CREATE_NEW, &sv, &st,
+			  &lrc);
 	if (rc != ZOK) {
 		zg->pend[0] = 0;
+		zg->held[0] = 0; /* if it is still there, the next listing deletes it */
+		if (lrc == ZOK)
+			deallocate_String_vector(&sv);
 		/* A lost answer may have left the child: the next listing deletes it. */
 		return -EIO;
 	}
-	r = list_and_decide(gl, true);
-	if (r < 0)
+	zg->held[0] = 0; /* CREATE_REPLACE deleted it */
+	if (lrc != ZOK)
 		return 0; /* queued; a reconnect relists */
+	r = decide(gl, &sv, &st, true);
+	if (r < 0)
+		return 0;
 	return r;
 }
 
@@ -371,17 +471,20 @@ int zk_convert(struct glock *gl, enum gl_state req)
 				ok = false;
 		if (!ok)
 			return -EAGAIN;
-		rc = create_child(gl, req, name, true);
+		struct String_vector sv = {0, NULL};
+		struct Stat st;
+		int lrc;
+
+		rc = create_child(gl, req, name, CREATE_CONVERT, &sv, &st, &lrc);
 		if (rc == ZOK) {
-			for (i = 0; i < zg->nnames; i++)
-				if (!strcmp(zg->names[i], zg->held)) {
-					free(zg->names[i]);
-					zg->names[i] = strdup(name);
-				}
 			strcpy(zg->held, name);
 			zg->held_mode = req;
+			if (lrc == ZOK)
+				decide(gl, &sv, &st, false); /* the watch is armed again */
 			return 0;
 		}
+		if (lrc == ZOK)
+			deallocate_String_vector(&sv);
 		if (rc != ZBADVERSION)
 			return -EAGAIN;
 		/* A child appeared since the listing: look again. */

@@ -14,7 +14,9 @@
 
 #include "../harness.h"
 #include "cluster_util.h"
+#include "kernel/lockdep.h"
 #include "kernel/rng.h"
+#include "kernel/rwsem.h"
 
 TEST(url_parse)
 {
@@ -215,6 +217,14 @@ TEST(exclusive_transfer)
 	CHECK_EQ(glock_nq(&h), 0);
 	CHECK_EQ(rb.nsync, 1);
 	CHECK_EQ(rb.ninval, 0);
+	/* B's state reads SH once its worker has the multi's answer (A was
+	 * granted at its commit): poll for it. */
+	{
+		int i;
+
+		for (i = 0; i < 500 && glock_state(gb) != LM_ST_SHARED; i++)
+			usleep(10 * 1000);
+	}
 	CHECK_EQ(glock_state(gb), LM_ST_SHARED);
 	{
 		struct gholder h2;
@@ -285,9 +295,18 @@ TEST(min_hold_time)
 	       (unsigned long long)(t_b - t_grant));
 	CHECK(t_b - t_grant >= 400);
 	glock_dq(&h);
-	/* Switched off, A gives EX up as soon as it is asked (the hold is 3 s). */
-	A->min_hold_ms = B->min_hold_ms = 3000;
+	glock_put(ga);
+	glock_put(gb);
+	cluster_unmount(A);
+	cluster_unmount(B);
+	/* Switched off (before the nodes' workers start), A gives EX up as
+	 * soon as it is asked although the hold is 3 s. */
 	glock_test_no_min_hold = true;
+	zk_root("minhold-off", url, sizeof(url));
+	A = node_mount(url, "A", 4000, 3000);
+	B = node_mount(url, "B", 4000, 3000);
+	CHECK_EQ(glock_get(A, 5, NULL, NULL, &ga), 0);
+	CHECK_EQ(glock_get(B, 5, NULL, NULL, &gb), 0);
 	gholder_init(ga, LM_ST_EXCLUSIVE, 0, &h);
 	CHECK_EQ(glock_nq(&h), 0);
 	t_grant = ms_now();
@@ -295,7 +314,6 @@ TEST(min_hold_time)
 	gholder_init(gb, LM_ST_EXCLUSIVE, 0, &h);
 	CHECK_EQ(glock_nq(&h), 0);
 	t_b = ms_now();
-	glock_test_no_min_hold = false;
 	printf("# without the minimum hold: B granted %llu ms after A's grant (min hold 3000 ms)\n",
 	       (unsigned long long)(t_b - t_grant));
 	CHECK(t_b - t_grant < 3000);
@@ -304,6 +322,7 @@ TEST(min_hold_time)
 	glock_put(gb);
 	cluster_unmount(A);
 	cluster_unmount(B);
+	glock_test_no_min_hold = false;
 }
 
 /* ---- random load on 3 nodes, every grant checked ---- */
@@ -385,4 +404,214 @@ TEST(random_three_nodes)
 			glock_put(g[n][i]);
 		cluster_unmount(c[n]);
 	}
+}
+
+/* ---- the validator sees glock_nq as a blocking acquisition ---- */
+
+#if PC_LOCKDEP
+static char last_report[4096];
+static int reports;
+
+static void capture(const char *kind, const char *text)
+{
+	reports++;
+	snprintf(last_report, sizeof(last_report), "%s\n%s", kind, text);
+}
+#endif
+
+TEST(validator_glock_class)
+{
+#if PC_LOCKDEP
+	struct cluster_config cfg = {.url = "nolock"};
+	struct cluster *c;
+	struct glock *g;
+	struct gholder h;
+	struct rw_semaphore sem;
+
+	CHECK_EQ(cluster_mount(&cfg, &c), 0);
+	CHECK_EQ(glock_get(c, 1, NULL, NULL, &g), 0);
+	init_rwsem(&sem);
+	lockdep_reset_graph();
+	lockdep_set_report_handler(capture);
+	/* The documented order: an outer rwsem, then the glock. */
+	down_write(&sem);
+	gholder_init(g, LM_ST_EXCLUSIVE, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	up_write(&sem);
+	CHECK_EQ(reports, 0);
+	/* The inverse order is reported. */
+	gholder_init(g, LM_ST_SHARED, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	down_write(&sem);
+	up_write(&sem);
+	glock_dq(&h);
+	lockdep_set_report_handler(NULL);
+	lockdep_reset_graph();
+	printf("# inverse order: %d report(s): %.*s\n", reports, (int)strcspn(last_report, "\n"),
+	       last_report);
+	CHECK(reports >= 1);
+	CHECK(strstr(last_report, "glock") != NULL);
+	rwsem_destroy(&sem);
+	glock_put(g);
+	cluster_unmount(c);
+#else
+	test_skip("built without the validator");
+#endif
+}
+
+/* ---- sharing: SH on every node, DF on every node, each from its cache ---- */
+
+struct holder_arg {
+	struct glock *g;
+	enum gl_state s;
+	pthread_barrier_t *bar;
+	int ret;
+};
+
+static void *hold_together(void *p)
+{
+	struct holder_arg *a = p;
+	struct gholder h;
+
+	gholder_init(a->g, a->s, 0, &h);
+	a->ret = glock_nq(&h);
+	pthread_barrier_wait(a->bar);
+	if (!a->ret)
+		glock_dq(&h);
+	return NULL;
+}
+
+TEST(shared_states_on_three_nodes)
+{
+	char url[256];
+	struct cluster *c[3];
+	struct glock *g[3];
+	struct gholder h[1];
+	struct rec r[3] = {{.node = 0}, {.node = 1}, {.node = 2}};
+	uint64_t before = 0;
+	int i, k, round;
+
+	zk_root("shared", url, sizeof(url));
+	for (i = 0; i < 3; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "S%d", i);
+		c[i] = node_mount(url, name, 4000, 1);
+		CHECK_EQ(glock_get(c[i], 3, &rec_ops, &r[i], &g[i]), 0);
+	}
+	for (k = 0; k < 2; k++) {
+		enum gl_state s = k ? LM_ST_DEFERRED : LM_ST_SHARED;
+
+		/* All three hold s at once: each in its own thread, all past
+		 * the barrier before any lets go. */
+		struct holder_arg ha[3];
+		pthread_t t[3];
+		pthread_barrier_t bar;
+
+		pthread_barrier_init(&bar, NULL, 3);
+		for (i = 0; i < 3; i++) {
+			ha[i] = (struct holder_arg){g[i], s, &bar, -1};
+			pthread_create(&t[i], NULL, hold_together, &ha[i]);
+		}
+		for (i = 0; i < 3; i++) {
+			pthread_join(t[i], NULL);
+			CHECK_EQ(ha[i].ret, 0);
+		}
+		pthread_barrier_destroy(&bar);
+		/* Then each node again from its cache: no request at all. A
+		 * demote asked for by a listing that saw another node's child
+		 * before that node converted may still be on its way (stale,
+		 * but obeyed, as in gfs2): rounds until one makes no request. */
+		for (round = 0; round < 20; round++) {
+			before = 0;
+			for (i = 0; i < 3; i++)
+				before += atomic_load(&c[i]->stats.lm_requests);
+			for (i = 0; i < 3 * 100; i++) {
+				gholder_init(g[i % 3], s, 0, &h[0]);
+				CHECK_EQ(glock_nq(&h[0]), 0);
+				glock_dq(&h[0]);
+			}
+			for (i = 0; i < 3; i++)
+				before -= atomic_load(&c[i]->stats.lm_requests);
+			if (before == 0)
+				break;
+		}
+		printf("# %s on 3 nodes: a round of 300 nq with no request after %d round(s)\n",
+		       gl_state_name(s), round + 1);
+		CHECK_EQ(before, 0);
+	}
+	/* SH -> DF dropped every node's cache: go_inval(UN) for SH holders that
+	 * gave way, or go_inval(DF) on a local change; never go_sync (no EX). */
+	for (i = 0; i < 3; i++) {
+		CHECK_EQ(r[i].nsync, 0);
+		CHECK(r[i].ninval >= 1);
+		CHECK(r[i].ninst >= 2); /* re-read attributes after each grant */
+	}
+	for (i = 0; i < 3; i++) {
+		glock_put(g[i]);
+		cluster_unmount(c[i]);
+	}
+}
+
+/* ---- an EX waiter is not starved by a stream of local SH holders ---- */
+
+struct streamer {
+	struct glock *g;
+	_Atomic bool *stop;
+	_Atomic unsigned long n;
+};
+
+static void *sh_stream(void *p)
+{
+	struct streamer *s = p;
+
+	while (!atomic_load(s->stop)) {
+		struct gholder h;
+
+		gholder_init(s->g, LM_ST_SHARED, 0, &h);
+		CHECK_EQ(glock_nq(&h), 0);
+		s->n++;
+		glock_dq(&h);
+	}
+	return NULL;
+}
+
+TEST(local_upgrade_not_starved)
+{
+	char url[256];
+	struct cluster *A, *B;
+	struct glock *ga, *gb;
+	struct gholder h;
+	_Atomic bool stop = false;
+	struct streamer s[2];
+	pthread_t t[2];
+	int i;
+
+	zk_root("upgrade", url, sizeof(url));
+	A = node_mount(url, "A", 4000, 1);
+	B = node_mount(url, "B", 4000, 1);
+	CHECK_EQ(glock_get(A, 8, NULL, NULL, &ga), 0);
+	CHECK_EQ(glock_get(B, 8, NULL, NULL, &gb), 0);
+	/* B holds SH too, so A's upgrade is no in-place conversion. */
+	gholder_init(gb, LM_ST_SHARED, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	for (i = 0; i < 2; i++) {
+		s[i] = (struct streamer){ga, &stop, 0};
+		pthread_create(&t[i], NULL, sh_stream, &s[i]);
+	}
+	while (s[0].n < 100 || s[1].n < 100)
+		usleep(1000); /* waits for the stream to run, not an ordering */
+	gholder_init(ga, LM_ST_EXCLUSIVE, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0); /* returns although SH holders keep coming */
+	CHECK_EQ(glock_state(ga), LM_ST_EXCLUSIVE);
+	glock_dq(&h);
+	atomic_store(&stop, true);
+	for (i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	glock_put(ga);
+	glock_put(gb);
+	cluster_unmount(A);
+	cluster_unmount(B);
 }

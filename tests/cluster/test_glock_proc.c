@@ -81,9 +81,9 @@ TEST_HIDDEN(node_child)
 			say(cluster_status(c) ? "status-eio" : "status-ok");
 		}
 	}
-	glock_test_no_lease_margin = false;
 	glock_put(g);
 	cluster_unmount(c);
+	glock_test_no_lease_margin = false; /* after the worker is gone */
 	_exit(0);
 }
 
@@ -249,7 +249,7 @@ struct loader {
 	struct glock *g;
 	int node;
 	_Atomic bool *stop;
-	unsigned long grants;
+	_Atomic unsigned long grants;
 	int errors;
 };
 
@@ -305,7 +305,7 @@ TEST(zookeeper_restart)
 	for (i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
 	printf("# grants %lu / %lu, errors %d / %d, generations %llu / %llu, conflicts %lu\n",
-	       l[0].grants, l[1].grants, l[0].errors, l[1].errors,
+	       atomic_load(&l[0].grants), atomic_load(&l[1].grants), l[0].errors, l[1].errors,
 	       (unsigned long long)atomic_load(&n[0]->generation),
 	       (unsigned long long)atomic_load(&n[1]->generation), checker_conflicts());
 	for (i = 0; i < 2; i++) {
