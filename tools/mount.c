@@ -396,7 +396,8 @@ int cmd_mount(int argc, char **argv)
 	po.store_image = image;
 	ret = pc_engine_open(&po, &pcfs.e);
 	if (ret && *pc_cluster_error()) {
-		fprintf(stderr, "pagecache mount: --cluster %s\n", pc_cluster_error());
+		fprintf(stderr, "pagecache mount: --cluster %s (%s)\n", pc_cluster_error(),
+			strerror(-ret));
 		return 1;
 	}
 	if (ret) {
