@@ -25,7 +25,7 @@ case "${1:-}" in
 esac
 build=${1:?usage: bench/run.sh [--smoke] BUILD_DIR [OUT_DIR]}
 out=${2:-bench/results}
-programs=${BENCH_ONLY:-read fault dio mixed punch scale mem vol fio glock}
+programs=${BENCH_ONLY:-read fault dio mixed punch scale mem vol fio glock cluster}
 mkdir -p "$out/raw"
 args=()
 [ $smoke = 1 ] && args+=(--smoke)
