@@ -79,12 +79,40 @@ int inode_glock_get(struct inode *inode)
 	return 0;
 }
 
+/*
+ * The inode goes: its glock must never run an operation on it again, and
+ * one may be running now (glock_put forgets the object but does not wait).
+ * The worker runs them only while no holder is active, and no holder is
+ * granted while one runs: so hold the glock (the cached state if that is
+ * granted at once, else SH), detach the object while holding it (glock_get
+ * of the same number with no object), let go, and put both references. A
+ * node that lost its membership runs no operation (nq fails): detach only.
+ */
 void inode_glock_put(struct inode *inode)
 {
-	if (inode->i_gl) {
-		glock_put(inode->i_gl);
-		inode->i_gl = NULL;
+	struct glock *gl = inode->i_gl, *same;
+	enum gl_state cached;
+	struct gholder gh;
+	int err = -EAGAIN;
+
+	if (!gl)
+		return;
+	cached = glock_state(gl);
+	if (cached != LM_ST_UNLOCKED) {
+		gholder_init(gl, cached, GL_NOWAIT, &gh);
+		err = glock_nq(&gh);
 	}
+	if (err == -EAGAIN) {
+		gholder_init(gl, LM_ST_SHARED, 0, &gh);
+		err = glock_nq(&gh);
+	}
+	if (glock_get(inode->i_table->cluster, inode->i_ino, &inode_glops, NULL, &same) == 0)
+		glock_put(same); /* (never freed here: ours is still counted) */
+	if (!err)
+		glock_dq(&gh);
+	inode->i_gl = NULL;
+	inode->i_data.fault_lock = NULL;
+	glock_put(gl);
 }
 
 bool glock_restart_fault_in(struct iov_iter *iter, bool to_user)

@@ -125,14 +125,6 @@ static int inode_alloc(struct inode_table *t, struct store_inode *si, struct ino
 	inode->i_table = t;
 	INIT_LIST_HEAD(&inode->i_hash);
 	INIT_LIST_HEAD(&inode->i_lru);
-	err = inode_glock_get(inode);
-	if (err) {
-		mapping_destroy(&inode->i_data);
-		rwsem_destroy(&inode->i_rwsem);
-		locks_destroy_context(&inode->i_flctx);
-		free(inode);
-		return err;
-	}
 	*out = inode;
 	return 0;
 }
@@ -170,11 +162,12 @@ static void note_unwritten(struct inode_table *t, struct inode *inode, int err)
 
 static void inode_free(struct inode *inode)
 {
+	/* First, while the mapping and the store inode are whole: an operation
+	 * of the glock may run until it is detached (fs/cluster.c). The pages
+	 * are clean by now (eviction wrote them back) and go with the mapping. */
+	inode_glock_put(inode);
 	free(inode->i_name);
 	mapping_destroy(&inode->i_data);
-	/* After the pages are gone (glock.h: a glock put with a cached state
-	 * is released with no go_* call). */
-	inode_glock_put(inode);
 	store_release(inode->i_store);
 	locks_destroy_context(&inode->i_flctx);
 	rwsem_destroy(&inode->i_rwsem);
@@ -182,6 +175,7 @@ static void inode_free(struct inode *inode)
 }
 
 static bool inode_revalidate(struct inode *inode, struct store_inode *si);
+static void table_changed(struct inode_table *t);
 
 int iget_store(struct inode_table *t, struct store_inode *si, struct inode **out)
 {
@@ -225,7 +219,30 @@ int iget_store(struct inode_table *t, struct store_inode *si, struct inode **out
 			list_add(&fresh->i_hash,
 				 &t->buckets[inode_hashfn(t, fresh->i_dev, fresh->i_ino)]);
 			t->nr_inodes++;
+			if (likely(!t->cluster)) {
+				mutex_unlock(&t->lock);
+				*out = fresh;
+				return 0;
+			}
+			/* Cluster mode: the glock is attached to the one inode of
+			 * the file, once it is published (glock_get points the
+			 * glock's operations at it); opens wait meanwhile. */
+			fresh->i_state |= I_REVAL;
 			mutex_unlock(&t->lock);
+			err = inode_glock_get(fresh);
+			mutex_lock(&t->lock);
+			fresh->i_state &= ~I_REVAL;
+			if (err) {
+				list_del_init(&fresh->i_hash);
+				t->nr_inodes--;
+			}
+			table_changed(t);
+			mutex_unlock(&t->lock);
+			wake_up_all(&t->evict_wq);
+			if (err) {
+				inode_free(fresh);
+				return err;
+			}
 			*out = fresh;
 			return 0;
 		}
