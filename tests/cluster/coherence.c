@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,7 +115,7 @@ static long io_ok(struct node *n, long ret, const char *what)
 	if (ret == -EIO) {
 		fprintf(stderr, "node %d: %s: EIO (the lease is lost): stopping\n", n->a->node,
 			what);
-		_exit(3);
+		_exit(COH_EXIT_LOST);
 	}
 	if (ret < 0) {
 		fprintf(stderr, "node %d: %s: %s\n", n->a->node, what, strerror((int)-ret));
@@ -241,6 +242,14 @@ static void step(struct node *n)
 		do_fsync(n, f); /* every change durable but the one in flight */
 }
 
+/* A load or store through a view after the lease was lost: the engine
+ * fails the fault (SIGBUS, chained here): the node ends as on EIO. */
+static void on_sigbus(int sig)
+{
+	(void)sig;
+	_exit(COH_EXIT_LOST);
+}
+
 int coh_node_main(const struct coh_node_args *a)
 {
 	struct pc_options o = PC_OPTIONS_INIT;
@@ -252,6 +261,7 @@ int coh_node_main(const struct coh_node_args *a)
 	n.log = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
 	if (n.log < 0)
 		return 1;
+	signal(SIGBUS, on_sigbus); /* before the engine installs its own */
 	snprintf(name, sizeof(name), "node%d", a->node);
 	o.store_dir = a->dir;
 	o.cluster = a->cluster;

@@ -52,8 +52,10 @@ struct coh_node_args {
 /* Creates the files (COH_FILE_MIN zero bytes each) through a plain host
  * write, before any node starts. 0 or -errno. */
 int coh_prepare(const char *dir);
-/* The body of a node process: returns its exit status (0: every step ran,
- * -EIO after a lost lease ends it early with 3). */
+/* The body of a node process: returns its exit status (0: every step ran;
+ * COH_EXIT_LOST: the lease was lost - a call failed with EIO, or a view
+ * access with SIGBUS). */
+#define COH_EXIT_LOST 3
 int coh_node_main(const struct coh_node_args *a);
 
 struct coh_result {

@@ -119,8 +119,9 @@ static void run_fault(enum fault what)
 		if (i == victim && what == F_KILL)
 			CHECK_EQ(st, 128 + SIGKILL);
 		else if (i == victim && what == F_STOP)
-			/* its lease is gone: EIO (3), or it rejoined and finished (0) */
-			CHECKF(st == 0 || st == 3, "node %d: exit %d", i, st);
+			/* its lease is gone: EIO or SIGBUS, or it rejoined and
+			 * finished */
+			CHECKF(st == 0 || st == COH_EXIT_LOST, "node %d: exit %d", i, st);
 		else
 			CHECKF(st == 0, "node %d: exit %d (seed %#" PRIx64 ")", i, st, seed);
 	}
