@@ -21,6 +21,7 @@
 #include "cluster/node_fixture.h"
 #include "fs/cluster.h"
 #include "harness.h"
+#include "pagecache.h"
 
 static int node_fn(void *arg)
 {
@@ -107,4 +108,31 @@ TEST(no_inval_reports_stale)
 	CHECKF(res.stale > 0, "no stale read with go_inval off (seed %#" PRIx64 ")", seed);
 	printf("# with go_inval off: stale read (replay: PC_SEED=%#" PRIx64 "): %s\n", s,
 	       res.first);
+}
+
+/* Bad input at pc_engine_open: a malformed URL is -EINVAL, a vol store is
+ * refused (-EINVAL with a message), and nolock is today's engine. */
+TEST(engine_open_bad_input)
+{
+	char store[600], logs[600];
+	struct pc_options o = PC_OPTIONS_INIT;
+	struct pc_engine *e = NULL;
+
+	nf_fresh(store, sizeof(store), logs, sizeof(logs));
+	o.store_dir = store;
+	o.cluster = "zk://127.0.0.1:notaport/x";
+	CHECK_EQ(pc_engine_open(&o, &e), -EINVAL);
+	CHECK(strstr(pc_cluster_error(), "zk://127.0.0.1:notaport/x") != NULL);
+	o.cluster = "zk:/";
+	CHECK_EQ(pc_engine_open(&o, &e), -EINVAL);
+	o.cluster = "nolock";
+	CHECK_EQ(pc_engine_open(&o, &e), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	o.store_dir = NULL;
+	o.store_image = logs; /* never opened: refused first */
+	o.cluster = "zk://127.0.0.1:2181/x";
+	CHECK_EQ(pc_engine_open(&o, &e), -EINVAL);
+	CHECKF(strstr(pc_cluster_error(), "vol store does not support cluster mode") != NULL, "%s",
+	       pc_cluster_error());
+	printf("# vol: %s\n", pc_cluster_error());
 }
