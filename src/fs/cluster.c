@@ -3,7 +3,7 @@
  * cluster.c - the engine glue of cluster mode (fs/cluster.h): each inode's
  * glock (number: the store inode number, the same on every node of a
  * shared dir store), the fault path's glock (the mapping's fault_lock hook)
- * and the restart step of the seed-002 protocol.
+ * and the restart step of the cross-file fault protocol.
  *
  * Locks: the fault hook takes the faulting file's glock (SH, or EX for a
  * store that dirties a page) with the mm lock dropped and the view pinned
@@ -32,7 +32,7 @@ void inode_table_set_cluster(struct inode_table *t, struct cluster *c)
  * The fault's fill under the glock. A thread that already holds a glock
  * (its I/O path is copying into or out of this view) must not wait: the
  * holder of the glock it would wait for may be another node waiting for
- * ours (seed 002: A reads F1 into its view of F2 while B reads F2 into its
+ * ours (the cross-file fault deadlock: A reads F1 into its view of F2 while B reads F2 into its
  * view of F1). It takes the glock only if the cached state grants it at
  * once, else it fails the fault with the restart flag set.
  */

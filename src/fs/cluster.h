@@ -2,7 +2,7 @@
 /*
  * cluster.h - the engine's side of cluster mode (docs/cluster.md): one glock
  * per inode (src/cluster/glock.h), taken by every I/O path of src/fs and by
- * the fault path, and the seed-002 restart protocol.
+ * the fault path, and the cross-file fault restart protocol.
  *
  * In nolock mode (one engine, the default) an inode has no glock (i_gl is
  * NULL) and every helper here is one predictable branch: nothing else runs.
@@ -33,7 +33,7 @@
 
 /* Test switches (tests/cluster):
  * - cluster_test_no_restart: the fault handler waits for the glock even
- *   while its thread holds one (seed 002: two nodes reading each file into
+ *   while its thread holds one (the cross-file fault deadlock: two nodes reading each file into
  *   a view of the other deadlock; the watchdog reports it);
  * - cluster_test_no_inval: go_inval keeps the cached pages and views (a
  *   node reads its stale cache after another node wrote: the coherence

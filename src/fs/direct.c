@@ -398,7 +398,7 @@ ssize_t direct_read(struct kiocb *iocb, struct iov_iter *iter)
 		inode_lock_shared(inode);
 	}
 	/* Cluster mode: DF across the transfer (nobody caches the file);
-	 * the seed-002 restart as in a buffered read. */
+	 * the cross-file fault restart as in a buffered read. */
 	for (;;) {
 		ret = inode_gl_nq(inode, LM_ST_DEFERRED, nowait ? GL_NOWAIT : 0, &gh);
 		if (ret)

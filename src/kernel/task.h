@@ -71,7 +71,7 @@ struct task {
 	bool fdm_dropped;
 	/* Cluster mode (fs/cluster.c): the fault handler refused a fault
 	 * because this thread holds a glock and the faulting file's glock was
-	 * not grantable without waiting (seed 002): the I/O path drops its
+	 * not grantable without waiting (the cross-file fault deadlock): the I/O path drops its
 	 * glock, faults the user range in and retries. Task state, never an
 	 * EFAULT (as fdm_dropped). */
 	bool glock_restart;

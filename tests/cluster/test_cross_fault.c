@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_seed002.c - seed 002 across nodes (docs/cluster.md, "The restart
+ * test_cross_fault.c - the cross-file fault deadlock across nodes (docs/cluster.md, "The restart
  * protocol"): node A reads F1 into its MAP_SHARED view of F2 while node B
  * reads F2 into its view of F1, buffered and O_DIRECT. Each read holds the
  * glock of the file it reads (SH or DF) across the copy, and the copy faults
