@@ -12,6 +12,7 @@
 
 #include "api/test_switches.h"
 #include "cluster/lock_module.h"
+#include "fs/cluster.h"
 #include "fs/file.h"
 #include "mm/errseq.h"
 #include "fs/inode.h"
@@ -54,6 +55,8 @@ const struct test_switch test_switches[] = {
     SWITCH(glock_test_no_lease_margin),
     SWITCH(glock_test_no_min_hold),
     /* fs */
+    SWITCH(cluster_test_no_restart),
+    SWITCH(cluster_test_no_inval),
     SWITCH(dio_test_restart_as_efault),
     SWITCH(fsync_test_dir_noop),
     SWITCH(inode_test_no_revalidate),
