@@ -156,7 +156,10 @@ void cluster_kick(struct cluster *c);
 void glock_queue_work(struct glock *gl);
 
 uint64_t cluster_now_ns(void);
-/* glock.c, for the worker (cluster.c): */
+/* The lease as glock_nq and the worker see it: 0 valid, 1 suspended (wait),
+ * -EIO lost (always 0 with glock_test_no_lease_margin). */
+int glock_lease_check(struct cluster *c);
+/* glock.c and glock_demote.c, for the worker (cluster.c): */
 uint64_t glock_run(struct glock *gl);
 void glock_withdraw_all(struct cluster *c);
 void glock_wake_all(struct cluster *c);

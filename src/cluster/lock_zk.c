@@ -188,6 +188,47 @@ static int make_path(struct cluster *c, const char *path)
 	return 0;
 }
 
+/*
+ * The node's name is its membership entry <path>/nodes/<name>, ephemeral:
+ * two live nodes with one name would take each other's lock children for
+ * strays of their own. A second mount of a live name is -EEXIST; a node that
+ * rejoins after losing its session replaces its old entry (if the old
+ * session still lingers, its entry is this node's, withdrawn).
+ */
+static int claim_name(struct cluster *c, bool rejoin)
+{
+	struct zk_cluster *z = c->lm;
+	char path[ZK_PATH_MAX];
+	uint64_t t;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/nodes", z->root);
+	if (make_path(c, path))
+		return -EIO;
+	if (snprintf(path, sizeof(path), "%s/nodes/%s", z->root, c->node_name) >= (int)sizeof(path))
+		return -EINVAL;
+	if (rejoin) {
+		t = zk_call_begin(c);
+		rc = zoo_delete(z->zh, path, -1);
+		zk_call_end(c, t, rc);
+	}
+	t = zk_call_begin(c);
+	rc = zoo_create(z->zh, path, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
+	zk_call_end(c, t, rc);
+	if (rc == ZNODEEXISTS) {
+		cluster_set_error(
+		    "cluster: node name '%s' is in use at %s%s (another live node, or "
+		    "this node's previous session until its timeout)",
+		    c->node_name, z->hosts, z->root);
+		return -EEXIST;
+	}
+	if (rc != ZOK) {
+		cluster_set_error("ZooKeeper: cannot create %s: %s", path, zerror(rc));
+		return -EIO;
+	}
+	return 0;
+}
+
 int zk_mount(struct cluster *c, const struct cluster_url *u)
 {
 	struct zk_cluster *z = calloc(1, sizeof(*z));
@@ -213,6 +254,8 @@ int zk_mount(struct cluster *c, const struct cluster_url *u)
 	ret = zk_connect(c);
 	if (!ret)
 		ret = make_path(c, z->gpath);
+	if (!ret)
+		ret = claim_name(c, false);
 	if (ret) {
 		if (z->zh)
 			zookeeper_close(z->zh);
@@ -255,6 +298,7 @@ int zk_rejoin(struct cluster *c)
 {
 	struct zk_cluster *z = c->lm;
 	uint64_t now = cluster_now_ns();
+	int ret;
 
 	if (now < z->next_rejoin_ns)
 		return -EAGAIN;
@@ -263,7 +307,10 @@ int zk_rejoin(struct cluster *c)
 		zookeeper_close(z->zh);
 	z->zh = NULL;
 	drop_events(z);
-	return zk_connect(c);
+	ret = zk_connect(c);
+	if (!ret)
+		ret = claim_name(c, true);
+	return ret;
 }
 
 /* Parses <gpath>/<16 hex>[/<child>]: the number and the child name. */

@@ -242,6 +242,22 @@ TEST(exclusive_transfer)
 	cluster_unmount(B);
 }
 
+TEST(node_name_in_use)
+{
+	char url[256];
+	struct cluster_config cfg = {.url = url, .node_name = "twin", .connect_timeout_ms = 10000};
+	struct cluster *a, *b = NULL;
+
+	zk_root("twin", url, sizeof(url));
+	a = node_mount(url, "twin", 4000, 1);
+	CHECK_EQ(cluster_mount(&cfg, &b), -EEXIST);
+	printf("# %s\n", cluster_last_error());
+	CHECK(b == NULL);
+	cluster_unmount(a);
+	CHECK_EQ(cluster_mount(&cfg, &b), 0); /* free again once the first is gone */
+	cluster_unmount(b);
+}
+
 TEST(cached_no_round_trips)
 {
 	char url[256];

@@ -319,3 +319,82 @@ TEST(zookeeper_restart)
 		cluster_unmount(n[i]);
 	}
 }
+
+/* ---- the lease margin: a silent server suspends the node's glocks ---- */
+
+struct late_nq {
+	struct glock *g;
+	uint64_t done_ms;
+	int ret;
+};
+
+static void *late_nq_thread(void *p)
+{
+	struct late_nq *a = p;
+	struct gholder h;
+
+	gholder_init(a->g, LM_ST_EXCLUSIVE, 0, &h);
+	a->ret = glock_nq(&h);
+	a->done_ms = ms_now();
+	if (!a->ret)
+		glock_dq(&h);
+	return NULL;
+}
+
+static void server_silent_case(bool no_lease)
+{
+	char url[256];
+	struct zk_fixture *f = zk();
+	struct cluster *A;
+	struct late_nq a = {0};
+	struct gholder h;
+	pthread_t t;
+	uint64_t t_stop, t_cont;
+
+	zk_root(no_lease ? "silent-nolease" : "silent", url, sizeof(url));
+	glock_test_no_lease_margin = no_lease; /* before the worker starts */
+	A = node_mount(url, "A", 6000, 1);
+	CHECK_EQ(glock_get(A, 4, NULL, NULL, &a.g), 0);
+	gholder_init(a.g, LM_ST_EXCLUSIVE, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	/* The server goes silent for 4.5 s: past the lease margin (2/3 of the
+	 * 6 s session timeout: 4 s after the last answered heartbeat, sent
+	 * before the stop) and short of the session's expiry (the server last
+	 * heard from the node at most T/6 = 1 s before the stop: 5 s after
+	 * it). The stop is the fault injected; its length is the subject. */
+	kill(f->pid, SIGSTOP);
+	t_stop = ms_now();
+	usleep(4200 * 1000);
+	pthread_create(&t, NULL, late_nq_thread, &a);
+	usleep(300 * 1000);
+	kill(f->pid, SIGCONT);
+	t_cont = ms_now();
+	pthread_join(t, NULL);
+	printf("# server stopped %llu ms; a cached EX nq at +4200 ms returned %d at +%llu ms\n",
+	       (unsigned long long)(t_cont - t_stop), a.ret,
+	       (unsigned long long)(a.done_ms - t_stop));
+	CHECK_EQ(a.ret, 0);
+	if (no_lease) {
+		/* The hazard: it used its glock while it could not prove it
+		 * still held it. */
+		CHECK(a.done_ms < t_cont);
+	} else {
+		CHECK(a.done_ms >= t_cont);		  /* suspended until the server answered */
+		CHECK_EQ(atomic_load(&A->generation), 0); /* same session: nothing lost */
+		CHECK_EQ(cluster_status(A), 0);
+	}
+	glock_put(a.g);
+	cluster_unmount(A);
+	glock_test_no_lease_margin = false;
+}
+
+TEST(server_silent_suspends)
+{
+	server_silent_case(false);
+}
+
+TEST(server_silent_no_lease_margin_uses_glock)
+{
+	server_silent_case(true);
+}
