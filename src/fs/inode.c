@@ -357,7 +357,8 @@ static bool inode_evictable(struct inode *inode)
 /*
  * The kernel's prune_icache_sb, run at each last iput: evicts unused inodes,
  * oldest first, that are clean, have no unseen writeback error, and either
- * have no page left (reclaim took them) or are over the bound. Dirty ones
+ * have no page left (reclaim took them; not in cluster mode, where the inode
+ * keeps its glock cached) or are over the bound. Dirty ones
  * over the bound stay until the writeback thread has cleaned them.
  */
 static int inode_prune(struct inode_table *t)
@@ -376,7 +377,11 @@ static int inode_prune(struct inode_table *t)
 		mutex_lock(&t->lock);
 		over = t->nr_unused > max ? t->nr_unused - max : 0;
 		list_for_each_entry (inode, &t->unused, i_lru) {
-			if ((over || page_index_nrpages(&inode->i_data.i_pages) == 0) &&
+			/* Cluster mode: an unused inode keeps its glock's cached
+			 * state (a stat or open again needs no lock-service round
+			 * trip), so only the bound evicts it. */
+			if ((over ||
+			     (!t->cluster && page_index_nrpages(&inode->i_data.i_pages) == 0)) &&
 			    inode_evictable(inode)) {
 				victim = inode;
 				break;
