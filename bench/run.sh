@@ -25,7 +25,7 @@ case "${1:-}" in
 esac
 build=${1:?usage: bench/run.sh [--smoke] BUILD_DIR [OUT_DIR]}
 out=${2:-bench/results}
-programs=${BENCH_ONLY:-read fault dio mixed punch scale mem vol clone views fio}
+programs=${BENCH_ONLY:-read fault dio mixed punch scale mem vol clone views fio glock cluster}
 mkdir -p "$out/raw"
 args=()
 [ $smoke = 1 ] && args+=(--smoke)
@@ -219,7 +219,7 @@ md="$out/RESULTS.md"
 			$2, $3, $5, $6, $4, $7, $8, $9, $10, $11, $12, $13, $14, $15 }'
 	echo
 	echo "## Every comparison"
-	for g in read fault dio mixed punch scale mem vol clone views fio; do
+	for g in read fault dio mixed punch scale mem vol clone views fio glock cluster; do
 		if ! cat "$out"/raw/*.tsv | awk -F'\t' -v g=$g '$1 == "CMP" && $2 == g { f = 1 } END { exit !f }'; then
 			continue
 		fi

@@ -132,6 +132,22 @@ struct pc_options {
 	unsigned commit_interval_ms;
 	unsigned dirty_expire_ms;
 	int discard; /* enum pc_discard (vol store): freed blocks; 0 = AUTO */
+	/* Cluster mode (docs/cluster.md): engines on several nodes share one
+	 * dir store, kept strictly coherent by per-inode glocks in a lock
+	 * service. cluster: NULL or "nolock" (one engine, the default), or
+	 * "zk://host:port[,host:port]/path" (ZooKeeper; -EINVAL when malformed).
+	 * cluster_node: this engine's node name (NULL: the host name and pid).
+	 * cluster_connect_ms: how long pc_engine_open waits for the lock service
+	 * (0 = 5000; then -ETIMEDOUT or -ECONNREFUSED); cluster_session_ms: the
+	 * lock service session timeout (0 = 6000): a node silent this long loses
+	 * its glocks. cluster_min_hold_ms: a glock granted to this node stays
+	 * at least this long before a demote (0 = the lock layer's default):
+	 * it stops ping-pong. The vol store refuses cluster mode (-EINVAL). */
+	const char *cluster;
+	const char *cluster_node;
+	unsigned cluster_connect_ms;
+	unsigned cluster_session_ms;
+	unsigned cluster_min_hold_ms;
 };
 
 /* What the vol store does with blocks freed by a durable commit
@@ -148,7 +164,7 @@ enum pc_discard {
 #define PC_OPTIONS_INIT                                                                          \
 	{                                                                                        \
 		sizeof(struct pc_options), NULL, NULL, 0, 0, 0, 0, 0, PC_POLICY_TWO_STATE, 0, 0, \
-		    0, 0                                                                         \
+		    0, 0, NULL, NULL, 0, 0, 0                                                    \
 	}
 
 /* How pc_mmap views take their page faults (pc_options.fault_mechanism). */
@@ -167,6 +183,15 @@ enum pc_fault_mechanism {
  * -EINVAL for a size below the first layout's, -E2BIG for a larger struct
  * with a non-zero tail this library does not know. */
 PC_API int pc_engine_open(const struct pc_options *opts, struct pc_engine **out);
+/* Why the calling thread's last pc_engine_open failed in cluster mode (an
+ * unreachable or refusing lock service, a vol store), or "". */
+PC_API const char *pc_cluster_error(void);
+/* Cluster mode: @fn(@arg, ino) is called (from the engine's demote worker)
+ * when another node made this engine's cached pages of the file with store
+ * inode number @ino stale: a FUSE server drops its kernel's cache of that
+ * inode. It must not call into the engine. NULL: none. */
+PC_API void pc_set_invalidate_notify(struct pc_engine *e, void (*fn)(void *arg, uint64_t ino),
+				     void *arg);
 /* Unmaps the views still mapped (pc_mmap), writes back everything, closes
  * every fd, commits and releases the store. Returns the first writeback
  * error it met (or the store's, when its final commit failed), or 0. */

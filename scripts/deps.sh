@@ -4,11 +4,14 @@
 # command to run. Safe to run again: it does nothing when all is present.
 set -eu
 pkgs=(gcc g++ make ninja-build meson pkg-config python3 binutils liburcu-dev libfuse3-dev fuse3
-	gnuplot-nox groff-base man-db fio sqlite3 e2fsprogs util-linux acl attr xfsprogs)
+	gnuplot-nox groff-base man-db fio sqlite3 e2fsprogs util-linux acl attr xfsprogs
+	zookeeper libzookeeper-mt-dev)
 # fio, sqlite3: tests/fuse (test_enospc, test_crash); e2fsprogs (mkfs.ext4) and
 # util-linux (setpriv, mount): tests/fuse/test_posix_suite.sh; acl, attr
 # (setfacl, setfattr): tests/fuse/test_ns; xfsprogs (mkfs.xfs): the clone and
-# dedupe tests compare with the host kernel on an XFS reflink loop mount
+# dedupe tests compare with the host kernel on an XFS reflink loop mount;
+# zookeeper (the server, Java, for tests/cluster's fixture) and
+# libzookeeper-mt-dev (the C client of the zk lock module, src/cluster)
 missing=()
 for p in "${pkgs[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

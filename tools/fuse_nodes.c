@@ -278,3 +278,21 @@ void node_forget(uint64_t nodeid, uint64_t nlookup)
 	if (dead)
 		free_node(n);
 }
+
+uint64_t nodes_find_ino(uint64_t ino)
+{
+	uint64_t id = 0;
+
+	pthread_mutex_lock(&nodes_lock);
+	if (ino == root.ino) {
+		id = 1;
+	} else {
+		for (struct node *n = all; n; n = n->anext)
+			if (n->ino == ino) {
+				id = n->id;
+				break;
+			}
+	}
+	pthread_mutex_unlock(&nodes_lock);
+	return id;
+}

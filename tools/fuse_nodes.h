@@ -55,6 +55,8 @@ uint64_t node_id_to_ino(uint64_t nodeid);
 /* Drops @nlookup lookups of node id @nodeid. */
 void node_forget(uint64_t nodeid, uint64_t nlookup);
 
+/* The node id of the node of store inode @ino (any device), 0 if none. */
+uint64_t nodes_find_ino(uint64_t ino);
 uint64_t node_id(const struct node *n);
 int node_fd(const struct node *n);
 uint64_t node_gen(const struct node *n);

@@ -142,7 +142,9 @@ static int fd_entry(int fd, struct fuse_entry_param *ep, struct node **out)
 	ep->attr.st_ino = pcfs.export_ids ? ep->ino : ep->attr.st_ino;
 	ep->generation = node_gen(*out);
 	ep->attr_timeout = 0;	 /* stat always asks: the engine's size and times */
-	ep->entry_timeout = 1.0; /* names change only through this kernel */
+	/* names change only through this kernel - unless other nodes of a
+	 * cluster serve the same directory */
+	ep->entry_timeout = pcfs.cluster ? 0 : 1.0;
 	return 0;
 }
 

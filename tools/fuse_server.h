@@ -54,6 +54,10 @@ struct pcfs {
 	/* PC_FUSE_OLD_KILLPRIV=1 (tests only): writes by a caller outside the
 	 * file's group keep a non-group-executable S_ISGID (the old rule). */
 	bool test_old_killpriv;
+	/* --cluster: other nodes change the files and names too: no entry
+	 * caching, and the kernel's cached pages of a file are dropped when
+	 * another node makes the engine's stale (fuse_inval.c). */
+	bool cluster;
 	unsigned max_write;	/* negotiated at FUSE_INIT */
 	uint64_t largest_read;	/* atomic: the largest read request seen */
 	uint64_t largest_write; /* atomic: the largest write request seen */
@@ -64,6 +68,11 @@ struct pcfs {
 #define PCFS_MAX_IO (1u << 20)
 
 extern struct pcfs pcfs;
+
+/* fuse_inval.c: cluster mode, kernel page cache: a thread that tells the
+ * kernel to drop its pages of each inode the engine invalidated. */
+int cluster_inval_start(void);
+void cluster_inval_stop(void);
 extern const struct fuse_lowlevel_ops pcfs_ops;
 /* Test switch (mount.c; set by PC_MOUNT_TEST_KEEP_SIGINT=1): the inherited
  * dispositions of SIGINT/SIGTERM/SIGHUP are kept, so a server started in

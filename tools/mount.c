@@ -203,6 +203,12 @@ static void mount_usage(FILE *f)
 		   "Every data byte goes through the engine; Ctrl-C (SIGINT/SIGTERM) unmounts\n"
 		   "and writes everything back.\n\n"
 		   "  --dir DIR            serve host directory DIR (the \"dir\" store)\n"
+		   "  --cluster URL        cluster mode (dir store only): several mounts, on\n"
+		   "                       one or several machines, serve DIR at once, kept\n"
+		   "                       coherent by glocks in ZooKeeper (URL\n"
+		   "                       zk://host:port[,host:port]/path; \"nolock\": alone)\n"
+		   "  --node NAME          this mount's node name in the cluster (default:\n"
+		   "                       the host name and pid)\n"
 		   "  --direct-io          strict mode: no kernel page cache, every read and\n"
 		   "                       write is a request (MAP_SHARED gives ENODEV)\n"
 		   "  --mmap               the default mode (kept for compatibility): opens use\n"
@@ -232,6 +238,8 @@ int cmd_mount(int argc, char **argv)
 	/* clang-format off */
 	static const struct option lo[] = {
 	    {"dir", required_argument, 0, 'd'},
+	    {"cluster", required_argument, 0, 'c'},
+	    {"node", required_argument, 0, 'n'},
 	    {"mmap", no_argument, 0, 'm'},
 	    {"direct-io", no_argument, 0, 'D'},
 	    {"discard", no_argument, 0, 'g'},
@@ -259,6 +267,12 @@ int cmd_mount(int argc, char **argv)
 		switch (c) {
 		case 'd':
 			dir = optarg;
+			break;
+		case 'c':
+			po.cluster = optarg;
+			break;
+		case 'n':
+			po.cluster_node = optarg;
 			break;
 		case 'm':
 			pcfs.mmap_mode = true;
@@ -337,6 +351,13 @@ int cmd_mount(int argc, char **argv)
 	if (!dir)
 		image = argv[optind++];
 	mnt = argv[optind];
+	if (image && po.cluster && strcmp(po.cluster, "nolock")) {
+		fprintf(stderr,
+			"pagecache mount: --cluster: the vol store does not support cluster "
+			"mode (it has one journal; per-node journals would be needed): "
+			"serve a directory with --dir\n");
+		return 1;
+	}
 	ret = check_paths(dir ? dir : image, !!dir, mnt);
 	if (ret)
 		return ret;
@@ -374,6 +395,11 @@ int cmd_mount(int argc, char **argv)
 	po.store_dir = dir;
 	po.store_image = image;
 	ret = pc_engine_open(&po, &pcfs.e);
+	if (ret && *pc_cluster_error()) {
+		fprintf(stderr, "pagecache mount: --cluster %s (%s)\n", pc_cluster_error(),
+			strerror(-ret));
+		return 1;
+	}
 	if (ret) {
 		fprintf(stderr, "pagecache mount: cannot open %s: %s\n", dir ? dir : image,
 			image && ret == -EINVAL ? "not a vol image (make one with `pagecache mkfs`)"
@@ -400,6 +426,7 @@ int cmd_mount(int argc, char **argv)
 		fprintf(stderr, "pagecache mount: root: %s\n", strerror(-ret));
 		goto out_engine;
 	}
+	pcfs.cluster = po.cluster && strcmp(po.cluster, "nolock");
 	pcfs.owner_uid = getuid();
 	raise_nofile();
 
@@ -441,6 +468,11 @@ int cmd_mount(int argc, char **argv)
 			mnt);
 		goto out_signals;
 	}
+	if (pcfs.cluster && pcfs.mmap_mode && cluster_inval_start()) {
+		fprintf(stderr, "pagecache mount: cannot start the invalidation thread\n");
+		fuse_session_unmount(pcfs.se);
+		goto out_signals;
+	}
 	pthread_t st;
 	bool st_running = stats_interval && !pthread_create(&st, NULL, stats_thread, NULL);
 	fprintf(stderr, "pagecache: %s mounted on %s (%s, %s); Ctrl-C unmounts\n",
@@ -462,6 +494,7 @@ int cmd_mount(int argc, char **argv)
 		pthread_join(st, NULL);
 	}
 	pcfs_free_handles();
+	cluster_inval_stop();
 	fuse_session_unmount(pcfs.se);
 out_signals:
 	fuse_remove_signal_handlers(pcfs.se);

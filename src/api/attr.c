@@ -241,11 +241,7 @@ int pc_fstat(struct pc_engine *e, int fd, struct stat *st)
 	if (!st) {
 		ret = -EFAULT;
 	} else if (f->f_inode) {
-		ret = store_fgetattr(f->f_inode->i_store, st);
-		if (!ret) {
-			st->st_size = i_size_read(f->f_mapping);
-			inode_fill_times(f->f_inode, st);
-		}
+		ret = inode_getattr(f->f_inode, st);
 	} else {
 		ret = inode_table_stat(&e->itable, f->f_node, st);
 	}

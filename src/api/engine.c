@@ -10,11 +10,14 @@
  * on the engine is in flight during open or close.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/engine.h"
 #include "api/engine_internal.h"
+#include "cluster/glock.h"
+#include "fs/cluster.h"
 #include "kernel/lockstat.h"
 #include "mm/defaults.h"
 #include "store/vol/vol.h"
@@ -52,6 +55,51 @@ int copy_struct_in(void *dst, size_t ksize, const void *src, size_t usize, size_
 	memset(dst, 0, ksize);
 	memcpy(dst, src, usize < ksize ? usize : ksize);
 	return 0;
+}
+
+/* Cluster mode: the store's fence (store.h): -EIO once the lease is lost. */
+static int engine_fence(void *arg)
+{
+	return cluster_status(arg);
+}
+
+static __thread char cluster_error[256];
+
+const char *pc_cluster_error(void)
+{
+	return cluster_error;
+}
+
+/* Mounts the lock module named by opts->cluster (docs/cluster.md); none
+ * for NULL or "nolock". -EINVAL for a malformed URL or a vol store. */
+static int engine_cluster_mount(struct pc_engine *e, const struct pc_options *opts)
+{
+	struct cluster_config cfg = {
+	    .url = opts->cluster,
+	    .node_name = opts->cluster_node,
+	    .connect_timeout_ms = opts->cluster_connect_ms,
+	    .session_timeout_ms = opts->cluster_session_ms,
+	    .min_hold_ms = opts->cluster_min_hold_ms,
+	};
+	int err;
+
+	cluster_error[0] = '\0';
+	if (!opts->cluster || !strcmp(opts->cluster, "nolock"))
+		return 0;
+	if (!opts->store_dir) {
+		snprintf(cluster_error, sizeof(cluster_error),
+			 "the vol store does not support cluster mode (it has one journal; "
+			 "per-node journals would be needed)");
+		return -EINVAL;
+	}
+	err = cluster_mount(&cfg, &e->cluster);
+	if (err) {
+		const char *why = cluster_last_error();
+		snprintf(cluster_error, sizeof(cluster_error), "%s: %s", opts->cluster,
+			 why && *why ? why : strerror(-err));
+		e->cluster = NULL;
+	}
+	return err;
 }
 
 int pc_engine_open(const struct pc_options *uopts, struct pc_engine **out)
@@ -106,12 +154,21 @@ int pc_engine_open(const struct pc_options *uopts, struct pc_engine **out)
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
-	if (opts->store_dir)
+	err = engine_cluster_mount(e, opts);
+	if (err)
+		goto out_free;
+	if (opts->store_dir && e->cluster)
+		err = store_open_dir_cluster(opts->store_dir, &e->store);
+	else if (opts->store_dir)
 		err = store_open_dir(opts->store_dir, &e->store);
 	else
 		err = store_open_vol(opts->store_image, &e->store);
 	if (err)
-		goto out_free;
+		goto out_cluster;
+	if (e->cluster) {
+		e->store->fence = engine_fence;
+		e->store->fence_arg = e->cluster;
+	}
 	if (opts->store_image && opts->discard != PC_DISCARD_AUTO) {
 		err = vol_store_set_discard(e->store, opts->discard); /* same values */
 		if (err)
@@ -135,6 +192,7 @@ int pc_engine_open(const struct pc_options *uopts, struct pc_engine **out)
 	err = inode_table_init(&e->itable, e->store, &e->cache);
 	if (err)
 		goto out_cache;
+	inode_table_set_cluster(&e->itable, e->cluster);
 	fdtable_init(&e->fdt);
 	e->fault_mechanism = opts->fault_mechanism;
 	uaccess_check_sigmask(); /* this thread's mask may have changed since */
@@ -145,6 +203,9 @@ out_cache:
 	mm_cache_destroy(&e->cache);
 out_store:
 	store_close(e->store);
+out_cluster:
+	if (e->cluster)
+		cluster_unmount(e->cluster);
 out_free:
 	free(e);
 	return err;
@@ -193,7 +254,9 @@ int pc_engine_close_report(struct pc_engine *e,
 	fdtable_destroy(&e->fdt);
 	inode_table_destroy(&e->itable);
 	mm_cache_destroy(&e->cache);
-	serr = store_close(e->store); /* vol: the final commit */
+	if (e->cluster)
+		cluster_unmount(e->cluster); /* every glock was put with its inode */
+	serr = store_close(e->store);	     /* vol: the final commit */
 	if (!err)
 		err = serr;
 	free(e);
@@ -262,4 +325,12 @@ int pc_get_stats(struct pc_engine *e, struct pc_stats *ust, size_t size)
 	memset(ust, 0, size);
 	memcpy(ust, st, size < sizeof(*st) ? size : sizeof(*st));
 	return 0;
+}
+
+void pc_set_invalidate_notify(struct pc_engine *e, void (*fn)(void *arg, uint64_t ino), void *arg)
+{
+	if (!e)
+		return;
+	e->itable.inval_arg = arg;
+	__atomic_store_n(&e->itable.inval_notify, fn, __ATOMIC_RELEASE);
 }

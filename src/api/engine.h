@@ -43,6 +43,7 @@ struct pc_engine {
 	 * pc_engine_close returns it. */
 	int unreported_err;
 	int fault_mechanism; /* enum pc_fault_mechanism (src/api/mmap.c) */
+	struct cluster *cluster; /* cluster mode (fs/cluster.h), NULL alone */
 	bool vol;	     /* the store is vol (its commit counts, the periodic commit) */
 };
 

@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "api/test_switches.h"
+#include "cluster/lock_module.h"
+#include "fs/cluster.h"
 #include "fs/file.h"
 #include "mm/errseq.h"
 #include "fs/inode.h"
@@ -51,7 +53,12 @@ const struct test_switch test_switches[] = {
     SWITCH(writeback_test_retry_failing),
     SWITCH(writeback_test_no_expire),
     SWITCH(errseq_test_sample_current),
+    /* cluster */
+    SWITCH(glock_test_no_lease_margin),
+    SWITCH(glock_test_no_min_hold),
     /* fs */
+    SWITCH(cluster_test_no_restart),
+    SWITCH(cluster_test_no_inval),
     SWITCH(dio_test_restart_as_efault),
     SWITCH(fsync_test_dir_noop),
     SWITCH(inode_test_no_revalidate),

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <time.h>
 
+#include "fs/cluster.h"
 #include "fs/file.h"
 #include "kernel/sched.h"
 
@@ -141,15 +142,20 @@ static int truncate_up(struct inode *inode, int64_t newsize)
 int do_truncate(struct inode *inode, int64_t newsize)
 {
 	struct address_space *m = &inode->i_data;
+	struct inode_gh gh;
 	int err;
 
 	inode_dio_wait(inode);
+	err = inode_gl_nq(inode, LM_ST_EXCLUSIVE, 0, &gh); /* cluster mode */
+	if (err)
+		return err;
 	filemap_invalidate_lock_block(m);
 	if (newsize < i_size_read(m))
 		err = truncate_down(inode, newsize);
 	else
 		err = truncate_up(inode, newsize); /* same size: the store's times */
 	filemap_invalidate_unlock_block(m);
+	inode_gl_dq(&gh);
 	if (!err)
 		inode_update_time(inode);
 	return err;
@@ -170,5 +176,24 @@ int do_ftruncate(struct file *f, int64_t length)
 	inode_lock(inode);
 	err = do_truncate(inode, length);
 	inode_unlock(inode);
+	return err;
+}
+
+int inode_getattr(struct inode *inode, struct stat *st)
+{
+	struct inode_gh gh;
+	int err;
+
+	/* Cluster mode: SH, so that a node writing the file has written its
+	 * size and data back and go_instantiate has read them again. */
+	err = inode_gl_nq(inode, LM_ST_SHARED, 0, &gh);
+	if (err)
+		return err;
+	err = store_fgetattr(inode->i_store, st);
+	if (!err) {
+		st->st_size = i_size_read(&inode->i_data);
+		inode_fill_times(inode, st);
+	}
+	inode_gl_dq(&gh);
 	return err;
 }

@@ -37,6 +37,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "fs/cluster.h"
 #include "fs/file.h"
 #include "kernel/sched.h"
 #include "mm/direct_io.h"
@@ -338,7 +339,8 @@ static size_t zero_fill_past_store_eof(struct iov_iter *iter, size_t max)
 	return done;
 }
 
-ssize_t direct_read(struct kiocb *iocb, struct iov_iter *iter)
+/* The read itself, i_rwsem shared (and DF in cluster mode) held. */
+static ssize_t do_direct_read(struct kiocb *iocb, struct iov_iter *iter)
 {
 	struct file *f = iocb->ki_filp;
 	struct inode *inode = f->f_inode;
@@ -353,21 +355,11 @@ ssize_t direct_read(struct kiocb *iocb, struct iov_iter *iter)
 	int64_t pos = iocb->ki_pos, isize, avail;
 	ssize_t ret;
 
-	if (d.nowait) {
-		if (!inode_trylock_shared(inode))
-			return -EAGAIN;
-	} else {
-		inode_lock_shared(inode);
-	}
 	isize = i_size_read(m);
-	if (!iter->count || pos >= isize) {
-		ret = 0;
-		goto out;
-	}
-	if (!dio_aligned(iter, pos, d.align)) {
-		ret = -EINVAL;
-		goto out;
-	}
+	if (!iter->count || pos >= isize)
+		return 0;
+	if (!dio_aligned(iter, pos, d.align))
+		return -EINVAL;
 	/* Read no further than the block holding EOF. */
 	avail = isize - pos;
 	if ((uint64_t)avail < iter->count)
@@ -388,9 +380,40 @@ ssize_t direct_read(struct kiocb *iocb, struct iov_iter *iter)
 	}
 	if (ret > 0)
 		iocb->ki_pos += ret;
-out:
-	inode_unlock_shared(inode);
 	return ret;
+}
+
+ssize_t direct_read(struct kiocb *iocb, struct iov_iter *iter)
+{
+	struct inode *inode = iocb->ki_filp->f_inode;
+	bool nowait = iocb->ki_flags & IOCB_NOWAIT;
+	struct inode_gh gh;
+	ssize_t ret, done = 0;
+	bool restart;
+
+	if (nowait) {
+		if (!inode_trylock_shared(inode))
+			return -EAGAIN;
+	} else {
+		inode_lock_shared(inode);
+	}
+	/* Cluster mode: DF across the transfer (nobody caches the file);
+	 * the cross-file fault restart as in a buffered read. */
+	for (;;) {
+		ret = inode_gl_nq(inode, LM_ST_DEFERRED, nowait ? GL_NOWAIT : 0, &gh);
+		if (ret)
+			break;
+		glock_restart_begin(&gh);
+		ret = do_direct_read(iocb, iter);
+		restart = glock_restart_end(&gh);
+		inode_gl_dq(&gh);
+		if (ret > 0)
+			done += ret;
+		if (!restart || !glock_restart_fault_in(iter, true))
+			break;
+	}
+	inode_unlock_shared(inode);
+	return done ? done : ret;
 }
 
 /*
@@ -501,8 +524,9 @@ ssize_t direct_write_shared(struct kiocb *iocb, struct iov_iter *iter)
 {
 	struct inode *inode = iocb->ki_filp->f_inode;
 	struct address_space *m = &inode->i_data;
-	bool busy;
-	ssize_t ret;
+	struct inode_gh gh;
+	ssize_t ret, done = 0;
+	bool busy, restart;
 
 	if (iocb->ki_flags & IOCB_APPEND)
 		return -ENOTBLK;
@@ -512,21 +536,42 @@ ssize_t direct_write_shared(struct kiocb *iocb, struct iov_iter *iter)
 	} else {
 		inode_lock_shared(inode);
 	}
-	/* Inside i_size, which cannot change while i_rwsem is held shared. */
-	ret = generic_write_checks(iocb, iter->count);
-	if (ret <= 0)
-		goto out;
-	if (iocb->ki_pos + ret > i_size_read(m) || READ_ONCE(inode->i_store_size_stale)) {
-		ret = -ENOTBLK; /* extending: the caller's exclusive path */
-		goto out;
+	/* Cluster mode: DF, which no node holds while another extends the
+	 * file (that takes EX). */
+	for (;;) {
+		ret = inode_gl_nq(inode, LM_ST_DEFERRED,
+				  iocb->ki_flags & IOCB_NOWAIT ? GL_NOWAIT : 0, &gh);
+		if (ret)
+			break;
+		/* Inside i_size, which cannot change while i_rwsem is held shared. */
+		ret = generic_write_checks(iocb, iter->count);
+		if (ret <= 0)
+			goto round;
+		if (iocb->ki_pos + ret > i_size_read(m) || READ_ONCE(inode->i_store_size_stale)) {
+			ret = done ? 0 : -ENOTBLK; /* extending: the caller's exclusive path */
+			goto round;
+		}
+		iter->count = (size_t)ret;
+		glock_restart_begin(&gh);
+		ret = do_direct_write(iocb, iter, &busy);
+		restart = glock_restart_end(&gh);
+		if (busy)
+			ret =
+			    done ? 0 : -ENOTBLK; /* the buffered fallback needs i_rwsem exclusive */
+		else if (ret > 0)
+			done += ret;
+		if (restart) {
+			inode_gl_dq(&gh);
+			if (glock_restart_fault_in(iter, false))
+				continue;
+			break;
+		}
+	round:
+		inode_gl_dq(&gh);
+		break;
 	}
-	iter->count = (size_t)ret;
-	ret = do_direct_write(iocb, iter, &busy);
-	if (busy)
-		ret = -ENOTBLK; /* the buffered fallback needs i_rwsem exclusive */
-	else if (ret > 0)
+	if (done > 0)
 		inode_update_time(inode);
-out:
 	inode_unlock_shared(inode);
-	return ret;
+	return done ? done : ret;
 }

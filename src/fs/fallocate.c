@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 
+#include "fs/cluster.h"
 #include "fs/file.h"
 #include "kernel/sched.h"
 
@@ -143,6 +144,7 @@ out:
 int vfs_fallocate(struct file *f, int mode, int64_t offset, int64_t len)
 {
 	struct inode *inode = f->f_inode;
+	struct inode_gh gh;
 	int64_t end;
 	int err;
 
@@ -180,6 +182,9 @@ int vfs_fallocate(struct file *f, int mode, int64_t offset, int64_t len)
 
 	inode_lock(inode);
 	inode_dio_wait(inode);
+	err = inode_gl_nq(inode, LM_ST_EXCLUSIVE, 0, &gh); /* cluster mode */
+	if (err)
+		goto out;
 	switch (mode & FALLOC_FL_MODE_MASK) {
 	case FALLOC_FL_ALLOCATE_RANGE:
 		err = falloc_allocate(inode, mode, offset, len);
@@ -192,6 +197,8 @@ int vfs_fallocate(struct file *f, int mode, int64_t offset, int64_t len)
 		err = falloc_shift(inode, mode, offset, len);
 		break;
 	}
+	inode_gl_dq(&gh);
+out:
 	inode_unlock(inode);
 	return err;
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "fs/cluster.h"
 #include "fs/file.h"
 
 static DEFINE_LOCK_CLASS(f_pos_lock_key, "f_pos_lock");
@@ -187,7 +188,9 @@ ssize_t generic_file_read_iter(struct kiocb *iocb, struct iov_iter *iter)
 	struct address_space *m = f->f_mapping;
 	bool nowait = iocb->ki_flags & IOCB_NOWAIT;
 	bool xfs = m->cache->policy == POLICY_XFS;
-	ssize_t ret;
+	struct inode_gh gh;
+	ssize_t ret, done = 0;
+	bool restart;
 
 	if (!iter->count)
 		return 0;
@@ -201,12 +204,26 @@ ssize_t generic_file_read_iter(struct kiocb *iocb, struct iov_iter *iter)
 			inode_lock_shared(inode);
 		}
 	}
-	ret = filemap_read(m, &f->f_ra, iter, iocb->ki_pos, nowait ? FILEMAP_NOWAIT : 0);
-	if (ret > 0)
-		iocb->ki_pos += ret;
+	/* Cluster mode: SH across the copy; a fault that asked us to let the
+	 * glock go ends the round short (fs/cluster.h). */
+	for (;;) {
+		ret = inode_gl_nq(inode, LM_ST_SHARED, nowait ? GL_NOWAIT : 0, &gh);
+		if (ret)
+			break;
+		glock_restart_begin(&gh);
+		ret = filemap_read(m, &f->f_ra, iter, iocb->ki_pos, nowait ? FILEMAP_NOWAIT : 0);
+		restart = glock_restart_end(&gh);
+		inode_gl_dq(&gh);
+		if (ret > 0) {
+			iocb->ki_pos += ret;
+			done += ret;
+		}
+		if (!restart || !glock_restart_fault_in(iter, true))
+			break;
+	}
 	if (xfs)
 		inode_unlock_shared(inode);
-	return ret;
+	return done ? done : ret;
 }
 
 /* ---- write ---- */
@@ -260,13 +277,58 @@ static ssize_t generic_write_sync(struct kiocb *iocb, ssize_t count)
 	return count;
 }
 
+/* One round of a write, i_rwsem exclusive held: under EX in cluster mode
+ * (*restart: a fault asked us to let the glock go; the caller faults in and
+ * comes back for the rest). */
+static ssize_t write_iter_locked(struct kiocb *iocb, struct iov_iter *iter, bool *restart)
+{
+	struct inode *inode = iocb->ki_filp->f_inode;
+	struct address_space *m = iocb->ki_filp->f_mapping;
+	bool nowait = iocb->ki_flags & IOCB_NOWAIT;
+	struct inode_gh gh;
+	ssize_t ret;
+
+	*restart = false;
+	ret = inode_gl_nq(inode, LM_ST_EXCLUSIVE, nowait ? GL_NOWAIT : 0, &gh);
+	if (ret)
+		return ret;
+	ret = generic_write_checks(iocb, iter->count);
+	if (ret <= 0)
+		goto out;
+	iter->count = (size_t)ret; /* iov_iter_truncate */
+	ret = inode_sync_store_size(inode);
+	if (ret)
+		goto out;
+	if (iocb->ki_pos > i_size_read(m)) {
+		if (nowait && (i_size_read(m) & (int64_t)(PAGE_SIZE - 1))) {
+			ret = -EAGAIN;
+			goto out;
+		}
+		zero_eof_tail_for_write(inode, iocb->ki_pos);
+	}
+	glock_restart_begin(&gh);
+	if (iocb->ki_flags & IOCB_DIRECT) {
+		ret = direct_write(iocb, iter);
+	} else {
+		ret = generic_perform_write(m, iter, iocb->ki_pos, nowait ? FILEMAP_NOWAIT : 0);
+		if (ret > 0)
+			iocb->ki_pos += ret;
+	}
+	*restart = glock_restart_end(&gh);
+	if (ret > 0)
+		inode_update_time(inode);
+out:
+	inode_gl_dq(&gh);
+	return ret;
+}
+
 ssize_t generic_file_write_iter(struct kiocb *iocb, struct iov_iter *iter)
 {
 	struct file *f = iocb->ki_filp;
 	struct inode *inode = f->f_inode;
-	struct address_space *m = f->f_mapping;
 	bool nowait = iocb->ki_flags & IOCB_NOWAIT;
-	ssize_t ret;
+	ssize_t ret, done = 0;
+	bool restart;
 
 	if (iocb->ki_flags & IOCB_DIRECT) {
 		/* inside i_size: i_rwsem shared (direct.c); else on below */
@@ -282,32 +344,14 @@ ssize_t generic_file_write_iter(struct kiocb *iocb, struct iov_iter *iter)
 	} else {
 		inode_lock(inode);
 	}
-	ret = generic_write_checks(iocb, iter->count);
-	if (ret <= 0)
-		goto out;
-	iter->count = (size_t)ret; /* iov_iter_truncate */
-	ret = inode_sync_store_size(inode);
-	if (ret)
-		goto out;
-	if (iocb->ki_pos > i_size_read(m)) {
-		if (nowait && (i_size_read(m) & (int64_t)(PAGE_SIZE - 1))) {
-			ret = -EAGAIN;
-			goto out;
-		}
-		zero_eof_tail_for_write(inode, iocb->ki_pos);
-	}
-	if (iocb->ki_flags & IOCB_DIRECT) {
-		ret = direct_write(iocb, iter);
-	} else {
-		ret = generic_perform_write(m, iter, iocb->ki_pos, nowait ? FILEMAP_NOWAIT : 0);
+	ret = 0;
+	do {
+		ret = write_iter_locked(iocb, iter, &restart);
 		if (ret > 0)
-			iocb->ki_pos += ret;
-	}
-	if (ret > 0)
-		inode_update_time(inode);
-out:
+			done += ret;
+	} while (restart && glock_restart_fault_in(iter, false));
 	inode_unlock(inode);
-	return generic_write_sync(iocb, ret);
+	return generic_write_sync(iocb, done ? done : ret);
 }
 
 /* ---- fsync ---- */

@@ -18,9 +18,11 @@
  * exclusive by the caller.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fs/cluster.h"
 #include "fs/inode.h"
 #include "kernel/sched.h"
 
@@ -248,6 +250,10 @@ static void note_unwritten(struct inode_table *t, struct inode *inode, int err)
 
 static void inode_free(struct inode *inode)
 {
+	/* First, while the mapping and the store inode are whole: an operation
+	 * of the glock may run until it is detached (fs/cluster.c). The pages
+	 * are clean by now (eviction wrote them back) and go with the mapping. */
+	inode_glock_put(inode);
 	free(inode->i_name);
 	mapping_destroy(&inode->i_data);
 	store_release(inode->i_store);
@@ -257,6 +263,7 @@ static void inode_free(struct inode *inode)
 }
 
 static bool inode_revalidate(struct inode *inode, struct store_inode *si);
+static void table_changed(struct inode_table *t);
 
 int iget_store(struct inode_table *t, struct store_inode *si, struct inode **out)
 {
@@ -300,7 +307,30 @@ int iget_store(struct inode_table *t, struct store_inode *si, struct inode **out
 			list_add(&fresh->i_hash,
 				 &t->buckets[inode_hashfn(t, fresh->i_dev, fresh->i_ino)]);
 			t->nr_inodes++;
+			if (likely(!t->cluster)) {
+				mutex_unlock(&t->lock);
+				*out = fresh;
+				return 0;
+			}
+			/* Cluster mode: the glock is attached to the one inode of
+			 * the file, once it is published (glock_get points the
+			 * glock's operations at it); opens wait meanwhile. */
+			fresh->i_state |= I_REVAL;
 			mutex_unlock(&t->lock);
+			err = inode_glock_get(fresh);
+			mutex_lock(&t->lock);
+			fresh->i_state &= ~I_REVAL;
+			if (err) {
+				list_del_init(&fresh->i_hash);
+				t->nr_inodes--;
+			}
+			table_changed(t);
+			mutex_unlock(&t->lock);
+			wake_up_all(&t->evict_wq);
+			if (err) {
+				inode_free(fresh);
+				return err;
+			}
 			*out = fresh;
 			return 0;
 		}
@@ -415,7 +445,8 @@ static bool inode_evictable(struct inode *inode)
 /*
  * The kernel's prune_icache_sb, run at each last iput: evicts unused inodes,
  * oldest first, that are clean, have no unseen writeback error, and either
- * have no page left (reclaim took them) or are over the bound. Dirty ones
+ * have no page left (reclaim took them; not in cluster mode, where the inode
+ * keeps its glock cached) or are over the bound. Dirty ones
  * over the bound stay until the writeback thread has cleaned them.
  */
 static int inode_prune(struct inode_table *t)
@@ -434,7 +465,11 @@ static int inode_prune(struct inode_table *t)
 		mutex_lock(&t->lock);
 		over = t->nr_unused > max ? t->nr_unused - max : 0;
 		list_for_each_entry (inode, &t->unused, i_lru) {
-			if ((over || page_index_nrpages(&inode->i_data.i_pages) == 0) &&
+			/* Cluster mode: an unused inode keeps its glock's cached
+			 * state (a stat or open again needs no lock-service round
+			 * trip), so only the bound evicts it. */
+			if ((over ||
+			     (!t->cluster && page_index_nrpages(&inode->i_data.i_pages) == 0)) &&
 			    inode_evictable(inode)) {
 				victim = inode;
 				break;
@@ -634,8 +669,32 @@ static bool stat_is_ours(struct inode_table *t, uint64_t dev, uint64_t ino)
 	return inode && inode_stat_is_ours(inode);
 }
 
+/* Cluster mode: a regular file's size and times come from its inode under
+ * SH (another node may hold it EX with dirty data); the inode is opened for
+ * the call. 1: not done (no access to open it: the store's answer stands). */
+static int cluster_stat(struct inode_table *t, struct store_node *node, struct stat *st)
+{
+	struct store_inode *si;
+	struct inode *inode;
+	int err;
+
+	if (store_node_open(node, O_RDONLY, &si))
+		return 1;
+	err = iget_store(t, si, &inode);
+	if (err)
+		return err;
+	err = inode_getattr(inode, st);
+	int ierr = iput(inode);
+	return err ? err : ierr;
+}
+
 int inode_table_stat(struct inode_table *t, struct store_node *node, struct stat *st)
 {
+	if (t->cluster && S_ISREG(node->type)) {
+		int err = cluster_stat(t, node, st);
+		if (err <= 0)
+			return err;
+	}
 	for (;;) {
 		uint64_t seq = __atomic_load_n(&t->evict_seq, __ATOMIC_ACQUIRE);
 		struct inode *inode;

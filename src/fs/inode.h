@@ -95,6 +95,8 @@ DECLARE_TEST_SWITCH(inode_test_no_forget_recheck);
 DECLARE_TEST_KNOB(unsigned long, inode_test_unused_max);
 
 struct inode_table;
+struct cluster;
+struct glock;
 
 struct inode {
 	struct rw_semaphore i_rwsem; /* "i_rwsem" */
@@ -117,6 +119,9 @@ struct inode {
 	 * the file once it is gone), or NULL */
 	char *i_name;
 	struct file_lock_context i_flctx; /* flock and OFD locks (fs/locks.c) */
+	/* Cluster mode: the inode's glock (fs/cluster.h), number i_ino; NULL
+	 * for one engine alone (nolock). Set at allocation, put at free. */
+	struct glock *i_gl;
 	/* The store's attributes when the inode last went unused clean (written
 	 * by the last iput, read by the reviver: I_FREEING and I_REVAL keep them
 	 * apart). Not valid: the inode was dirty then. */
@@ -152,6 +157,13 @@ struct inode_table {
 	 * data back (it is lost), newest first, for pc_engine_close_report */
 	struct inode_unwritten *unwritten;
 	unsigned long nr_unwritten;
+	/* Cluster mode (fs/cluster.c): the lock module instance, NULL alone;
+	 * set before the first inode. inval_notify (a FUSE mount's kernel
+	 * cache, NULL: none) is told the store inode number of a file whose
+	 * cached pages another node made stale. */
+	struct cluster *cluster;
+	void (*inval_notify)(void *arg, uint64_t ino);
+	void *inval_arg;
 };
 
 /* The O_PATH files of one regular file (see Pins above). Under the table lock. */
@@ -273,6 +285,9 @@ int store_cover_isize(struct inode *inode);
 /* file_update_time: the write or truncate happening now sets mtime and
  * ctime (engine-side until the store's are set explicitly). No lock. */
 void inode_update_time(struct inode *inode);
+/* fstat of an open file: the store's attributes with the inode's size and
+ * times (under SH in cluster mode). No lock held. */
+int inode_getattr(struct inode *inode, struct stat *st);
 /* Overlays the engine-side times of @inode on the store's attributes @st. */
 void inode_fill_times(struct inode *inode, struct stat *st);
 /* Forgets the engine-side times (the store's are current again). */

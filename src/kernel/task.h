@@ -69,6 +69,12 @@ struct task {
 	bool fault_sigs_blocked;
 	struct address_space *fdm;
 	bool fdm_dropped;
+	/* Cluster mode (fs/cluster.c): the fault handler refused a fault
+	 * because this thread holds a glock and the faulting file's glock
+	 * was not grantable without waiting (the cross-file fault
+	 * deadlock): the I/O path drops its glock, faults the user range in
+	 * and retries. Task state, never an EFAULT (as fdm_dropped). */
+	bool glock_restart;
 
 	/* What this thread sleeps on (other threads read these: watchdog). */
 	const char *wait_what;	   /* lock or event name, NULL when running */

@@ -408,6 +408,31 @@ bool mm_fault(int sig, siginfo_t *si, void *ucv)
 	return fault_slow(v, addr, write);
 }
 
+struct fill_args {
+	struct vma *v;
+	uintptr_t addr;
+	bool write;
+};
+
+static bool fill_cb(void *arg)
+{
+	struct fill_args *a = arg;
+
+	return fault_fill(a->v, a->addr, a->write);
+}
+
+/* The fill, under the file system's fault lock (the cluster glock) when it
+ * has one. */
+static bool fault_fill_locked(struct vma *v, uintptr_t addr, bool write)
+{
+	struct address_space *m = v->mapping;
+	struct fill_args a = {v, addr, write};
+
+	if (likely(!m->fault_lock))
+		return fault_fill(v, addr, write);
+	return m->fault_lock(m, write && v->wp, fill_cb, &a);
+}
+
 bool fault_slow(struct vma *v, uintptr_t addr, bool write)
 {
 	struct task *t = current;
@@ -422,7 +447,7 @@ bool fault_slow(struct vma *v, uintptr_t addr, bool write)
 		up_read(&mm.lock);
 	} else {
 		up_read(&mm.lock);
-		ok = fault_fill(v, addr, write);
+		ok = fault_fill_locked(v, addr, write);
 	}
 	__atomic_fetch_sub(&v->pins, 1, __ATOMIC_RELEASE);
 	t->lock_sink = sink;

@@ -127,6 +127,13 @@ struct address_space {
 	 * shared view (called by page_mkwrite in fault.c; no lock of ours is
 	 * needed by it, it may be called under the page lock). NULL: none. */
 	void (*update_time)(struct address_space *m);
+	/* Set by the file system in cluster mode (fs/cluster.c): runs a
+	 * fault's fill @fill(@arg) under the file's glock (@excl: a store
+	 * through a write-notify view, which dirties the page, needs it
+	 * exclusive) and returns its result, or false to fail the fault
+	 * without filling. Called with no lock of ours held (fault.c). NULL:
+	 * the fill runs at once (one engine alone). */
+	bool (*fault_lock)(struct address_space *m, bool excl, bool (*fill)(void *arg), void *arg);
 };
 
 static inline int64_t i_size_read(const struct address_space *m)

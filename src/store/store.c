@@ -122,6 +122,22 @@ int store_enter(struct store *s, enum store_op op, struct store_inode *si, int64
 	__atomic_add_fetch(&s->calls[op], 1, __ATOMIC_RELAXED);
 
 	int err = 0;
+	if (unlikely(s->fence)) {
+		switch (op) {
+		case STORE_OP_SETSIZE:
+		case STORE_OP_WRITE:
+		case STORE_OP_DIO_WRITE:
+		case STORE_OP_FALLOCATE:
+		case STORE_OP_CLONE: {
+			int r = s->fence(s->fence_arg);
+			if (r)
+				return r;
+			break;
+		}
+		default:
+			break;
+		}
+	}
 	store_inject_fn hook = __atomic_load_n(&s->inject.hook, __ATOMIC_ACQUIRE);
 	if (hook) {
 		int r =

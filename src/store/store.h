@@ -299,6 +299,13 @@ struct store {
 	size_t ra_hint;
 	struct store_inject inject;
 	unsigned long calls[STORE_OP_NR]; /* entry-point calls, per op (atomic) */
+	/* Cluster mode (docs/cluster.md): every call that changes file data
+	 * or size (setsize, write, dio_write, fallocate, clone) first asks
+	 * fence(fence_arg): an error (-EIO once the node's lock-service lease
+	 * is lost) fails the call, so a node never writes under glocks it may
+	 * no longer hold. NULL: no fence. Set before the first call. */
+	int (*fence)(void *arg);
+	void *fence_arg;
 };
 
 struct store_inode {
@@ -319,6 +326,13 @@ struct store_inode {
  * <root>/.pagecache.lock (hidden from readdir, reserved: -EPERM): a second
  * opener of the same root, in this process or another, gets -EBUSY. */
 int store_open_dir(const char *root, struct store **out);
+/* The dir store for cluster mode: several engines (nodes) serve @root at
+ * once, kept coherent by their glocks, so the exclusive lock is not taken;
+ * file data moves with O_DIRECT where the request is aligned, else through
+ * the host cache written through (sync_file_range) and dropped
+ * (POSIX_FADV_DONTNEED) around each transfer, so that no node is served
+ * from a host cache another machine's writes do not reach (NFS, CephFS). */
+int store_open_dir_cluster(const char *root, struct store **out);
 /* Opens the vol store in the image file or block device @image (see
  * src/store/vol/vol.h for mkfs and fsck). Takes an exclusive lock on the
  * image (flock): a second opener gets -EBUSY. A volume that is not vol,

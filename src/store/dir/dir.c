@@ -8,7 +8,9 @@
  * attributes dir_xattr.c, export handles dir_export.c.
  *
  * <root>/.pagecache.lock carries an exclusive OFD lock (flock where OFD locks
- * are missing) so that two engines never serve one root.
+ * are missing) so that two engines never serve one root - except in cluster
+ * mode (store_open_dir_cluster), where the engines' glocks keep them
+ * coherent instead and data bypasses the host cache (cluster_read/write).
  *
  * Locking: none. The lazily opened O_DIRECT fd is installed with a CAS.
  */
@@ -22,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kernel/compiler.h"
 #include "store/dir/dir_internal.h"
 
 /* ---- opening files ---- */
@@ -165,13 +168,63 @@ static ssize_t do_write(int fd, const void *buf, size_t len, int64_t pos)
 	return (ssize_t)done;
 }
 
+static int dio_fd(struct store_inode *si);
+
+/* Cluster mode: can this transfer go O_DIRECT? */
+static bool cluster_dio_ok(struct store_inode *si, const void *buf, size_t len, int64_t pos)
+{
+	uint64_t a = si->store->dio_align;
+
+	return si->store->dio_supported && a && !((uint64_t)pos % a) && !(len % a) &&
+	       !((uintptr_t)buf % a);
+}
+
+/* Cluster mode: data never served from or left in the host's cache, which
+ * is not coherent between machines. */
+static ssize_t cluster_read(struct store_inode *si, void *buf, size_t len, int64_t pos)
+{
+	if (cluster_dio_ok(si, buf, len, pos)) {
+		int fd = dio_fd(si);
+		if (fd >= 0)
+			return do_read(fd, buf, len, pos, si->store->dio_align);
+	}
+	(void)posix_fadvise(si->fd, pos, (off_t)len, POSIX_FADV_DONTNEED);
+	return do_read(si->fd, buf, len, pos, 1);
+}
+
+static ssize_t cluster_write(struct store_inode *si, const void *buf, size_t len, int64_t pos)
+{
+	ssize_t n;
+
+	if (cluster_dio_ok(si, buf, len, pos)) {
+		int fd = dio_fd(si);
+		if (fd >= 0)
+			return do_write(fd, buf, len, pos);
+	}
+	n = do_write(si->fd, buf, len, pos);
+	if (n > 0) {
+		/* written through to the shared file system, then dropped */
+		if (sync_file_range(si->fd, pos, n,
+				    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+					SYNC_FILE_RANGE_WAIT_AFTER) < 0 &&
+		    errno != ESPIPE && errno != EINVAL)
+			return -errno;
+		(void)posix_fadvise(si->fd, pos, n, POSIX_FADV_DONTNEED);
+	}
+	return n;
+}
+
 static ssize_t dir_read(struct store_inode *si, void *buf, size_t len, int64_t pos)
 {
+	if (unlikely(DS(si->store)->cluster))
+		return cluster_read(si, buf, len, pos);
 	return do_read(si->fd, buf, len, pos, 1);
 }
 
 static ssize_t dir_write(struct store_inode *si, const void *buf, size_t len, int64_t pos)
 {
+	if (unlikely(DS(si->store)->cluster))
+		return cluster_write(si, buf, len, pos);
 	return do_write(si->fd, buf, len, pos);
 }
 
@@ -334,7 +387,7 @@ static void probe_dio(struct dir_store *d)
 	}
 }
 
-int store_open_dir(const char *root, struct store **out)
+static int open_dir(const char *root, bool cluster, struct store **out)
 {
 	struct dir_store *d;
 	int ret;
@@ -355,9 +408,11 @@ int store_open_dir(const char *root, struct store **out)
 		ret = -errno;
 		goto fail;
 	}
-	ret = lock_exclusive(d->lock_fd);
+	/* Cluster mode: the nodes share the root; their glocks order them. */
+	ret = cluster ? 0 : lock_exclusive(d->lock_fd);
 	if (ret)
 		goto fail;
+	d->cluster = cluster;
 	d->store.ops = &dir_store_ops;
 	d->store.private = d;
 	int rfd = openat(d->root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -383,4 +438,14 @@ fail:
 		close(d->root_fd);
 	free(d);
 	return ret;
+}
+
+int store_open_dir(const char *root, struct store **out)
+{
+	return open_dir(root, false, out);
+}
+
+int store_open_dir_cluster(const char *root, struct store **out)
+{
+	return open_dir(root, true, out);
 }

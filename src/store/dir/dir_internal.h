@@ -50,6 +50,7 @@ struct dir_store {
 	uint64_t lock_ino;     /* its inode number (never decoded from a handle) */
 	struct dir_node *root; /* the root node; the store holds one reference */
 	char root_path[4096];  /* the root's host path (handle decode checks) */
+	bool cluster;	       /* store_open_dir_cluster: shared, host cache bypassed */
 };
 
 static inline struct dir_store *DS(struct store *s)

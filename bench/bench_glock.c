@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_glock.c - glock costs (issue 18), against a real ZooKeeper server
+ * that it starts on a free port (tests/cluster/zk_fixture.c):
+ *   - nq+dq of a glock whose state is cached, nolock vs zk (one node alone:
+ *     no lock-service round trip; the cost is the state machine's);
+ *   - glock transfer latency: EX on node A, then SH on node B, alternating
+ *     (each nq a transfer from the other node), in ZooKeeper round trips:
+ *     the median transfer time divided by the median time of one
+ *     synchronous write (zoo_set) of the same client library; and the
+ *     requests both nodes sent per transfer.
+ * The minimum hold time is set to 0 here (the transfer is what is timed).
+ * Links the test build of the library (it reaches src/cluster's internals).
+ * Locks: none of its own.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "cluster/glock.h"
+#include "cluster/lock_module.h"
+#include "zk_fixture.h"
+
+#define THREADED 1
+#include <zookeeper/zookeeper.h>
+
+static struct cluster *mount_node(const char *url, const char *name)
+{
+	struct cluster_config cfg = {.url = url, .node_name = name, .session_timeout_ms = 10000};
+	struct cluster *c;
+	int r = cluster_mount(&cfg, &c);
+
+	if (r)
+		die("cluster_mount %s: %s (%s)", url, strerror(-r), cluster_last_error());
+	c->min_hold_ms = 0;
+	return c;
+}
+
+static double cached_ns(struct cluster *c, unsigned long n)
+{
+	struct glock *g;
+	struct gholder h;
+	uint64_t t0;
+	unsigned long i;
+
+	ck(glock_get(c, 77, NULL, NULL, &g), "glock_get");
+	gholder_init(g, LM_ST_EXCLUSIVE, 0, &h);
+	ck(glock_nq(&h), "glock_nq");
+	glock_dq(&h);
+	t0 = now_ns();
+	for (i = 0; i < n; i++) {
+		gholder_init(g, LM_ST_EXCLUSIVE, 0, &h);
+		glock_nq(&h);
+		glock_dq(&h);
+	}
+	t0 = now_ns() - t0;
+	glock_put(g);
+	return (double)t0 / (double)n;
+}
+
+static void connected(zhandle_t *zh, int type, int state, const char *path, void *ctx)
+{
+	if (type == ZOO_SESSION_EVENT && state == ZOO_CONNECTED_STATE)
+		__atomic_store_n((int *)ctx, 1, __ATOMIC_RELEASE);
+}
+
+/* One synchronous request of the same client library: the round trip of a
+ * read (zoo_exists) or of a write (zoo_set: a transaction, logged and
+ * synced by the server like every create and delete of the lock recipe). */
+static double rtt_us(const struct zk_fixture *f, int n, bool write)
+{
+	char hosts[64];
+	int ok = 0, i;
+	struct Stat st;
+	zhandle_t *zh;
+	uint64_t t0;
+
+	snprintf(hosts, sizeof(hosts), "127.0.0.1:%d", f->port);
+	zh = zookeeper_init(hosts, connected, 10000, NULL, &ok, 0);
+	while (zh && !__atomic_load_n(&ok, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	if (!zh)
+		die("zookeeper_init");
+	zoo_create(zh, "/rtt", NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+	t0 = now_ns();
+	for (i = 0; i < n; i++) {
+		if (write)
+			zoo_set(zh, "/rtt", "x", 1, -1);
+		else
+			zoo_exists(zh, "/", 0, &st);
+	}
+	t0 = now_ns() - t0;
+	zookeeper_close(zh);
+	return (double)t0 / n / 1000.0;
+}
+
+/* N nodes read-share one glock: after the first grants every nq is served
+ * from each node's cached SH (requests per nq: 0). Returns ns per nq+dq. */
+static double shared_readers(struct cluster **n, int nn, unsigned long ops, double *req_per_op)
+{
+	struct glock *g[3];
+	struct gholder h;
+	uint64_t req0 = 0, req1 = 0, t0;
+	unsigned long i;
+	int k;
+
+	for (k = 0; k < nn; k++) {
+		ck(glock_get(n[k], 500 + (uint64_t)nn, NULL, NULL, &g[k]), "glock_get");
+		gholder_init(g[k], LM_ST_SHARED, 0, &h);
+		ck(glock_nq(&h), "nq");
+		glock_dq(&h);
+		req0 += atomic_load(&n[k]->stats.lm_requests);
+	}
+	t0 = now_ns();
+	for (i = 0; i < ops; i++) {
+		gholder_init(g[i % (unsigned long)nn], LM_ST_SHARED, 0, &h);
+		glock_nq(&h);
+		glock_dq(&h);
+	}
+	t0 = now_ns() - t0;
+	for (k = 0; k < nn; k++) {
+		req1 += atomic_load(&n[k]->stats.lm_requests);
+		glock_put(g[k]);
+	}
+	*req_per_op = (double)(req1 - req0) / (double)ops;
+	return (double)t0 / (double)ops;
+}
+
+int main(int argc, char **argv)
+{
+	struct series s_nolock = {0}, s_zk = {0}, s_xfer = {0}, s_rtt = {0}, s_wrtt = {0},
+		      s_req = {0}, s_rt = {0};
+	struct zk_fixture f;
+	struct cluster *nl, *A, *B;
+	struct cluster_config ncfg = {.url = "nolock"};
+	char url[300];
+	int r;
+
+	bench_init(argc, argv, 5);
+	if (zk_fixture_missing()) {
+		emit_skip("glock", "transfer", "%s", zk_fixture_missing());
+		return 0;
+	}
+	if (zk_fixture_start(&f))
+		die("cannot start ZooKeeper");
+	zk_fixture_url(&f, "bench", url, sizeof(url));
+	ck(cluster_mount(&ncfg, &nl), "cluster_mount nolock");
+	A = mount_node(url, "A");
+	B = mount_node(url, "B");
+	{
+		struct cluster *nodes[3] = {A, B, mount_node(url, "C")};
+		struct series s_ns[3], s_rq[3];
+
+		memset(s_ns, 0, sizeof(s_ns));
+		memset(s_rq, 0, sizeof(s_rq));
+		int nn;
+
+		for (r = 0; r < bcfg.reps; r++)
+			for (nn = 1; nn <= 3; nn++) {
+				double rq;
+
+				series_add(
+				    &s_ns[nn - 1],
+				    shared_readers(nodes, nn, bcfg.smoke ? 1000 : 300000, &rq));
+				series_add(&s_rq[nn - 1], rq);
+			}
+		for (nn = 1; nn <= 3; nn++) {
+			char impl[32];
+
+			snprintf(impl, sizeof(impl), "%d node%s", nn, nn > 1 ? "s" : "");
+			emit_row("glock", "SH readers: nq+dq", impl, "ns", &s_ns[nn - 1]);
+			emit_row("glock", "SH readers: requests per nq", impl, "requests",
+				 &s_rq[nn - 1]);
+		}
+		cluster_unmount(nodes[2]);
+	}
+	for (r = 0; r < bcfg.reps; r++) {
+		unsigned long n = bcfg.smoke ? 1000 : 1000000;
+		int xfers = bcfg.smoke ? 20 : 500, i;
+		struct glock *ga, *gb;
+		struct gholder h;
+		uint64_t req0, t0;
+
+		series_add(&s_nolock, cached_ns(nl, n));
+		series_add(&s_zk, cached_ns(A, n));
+		series_add(&s_rtt, rtt_us(&f, bcfg.smoke ? 50 : 2000, false));
+		series_add(&s_wrtt, rtt_us(&f, bcfg.smoke ? 50 : 500, true));
+		ck(glock_get(A, 1000 + (uint64_t)r, NULL, NULL, &ga), "glock_get");
+		ck(glock_get(B, 1000 + (uint64_t)r, NULL, NULL, &gb), "glock_get");
+		gholder_init(ga, LM_ST_EXCLUSIVE, 0, &h);
+		ck(glock_nq(&h), "nq");
+		glock_dq(&h);
+		req0 = atomic_load(&A->stats.lm_requests) + atomic_load(&B->stats.lm_requests);
+		t0 = now_ns();
+		for (i = 0; i < xfers; i++) {
+			gholder_init(gb, LM_ST_SHARED, 0, &h); /* A: EX -> SH, B: SH */
+			ck(glock_nq(&h), "nq B");
+			glock_dq(&h);
+			gholder_init(ga, LM_ST_EXCLUSIVE, 0, &h); /* B: SH -> UN, A: SH -> EX */
+			ck(glock_nq(&h), "nq A");
+			glock_dq(&h);
+		}
+		t0 = now_ns() - t0;
+		series_add(&s_xfer, (double)t0 / (2.0 * xfers) / 1000.0);
+		series_add(&s_req, (double)(atomic_load(&A->stats.lm_requests) +
+					    atomic_load(&B->stats.lm_requests) - req0) /
+				       (2.0 * xfers));
+		glock_put(ga);
+		glock_put(gb);
+	}
+	for (r = 0; r < s_xfer.n; r++)
+		series_add(&s_rt, s_xfer.v[r] / s_wrtt.v[r]);
+	emit_row("glock", "nq+dq cached", "nolock", "ns", &s_nolock);
+	emit_row("glock", "nq+dq cached", "zk", "ns", &s_zk);
+	emit_cmp("glock", "nq+dq cached", "ns", "zk", &s_zk, "nolock", &s_nolock, NULL, 0);
+	emit_row("glock", "zk round trip", "read (zoo_exists)", "us", &s_rtt);
+	emit_row("glock", "zk round trip", "write (zoo_set)", "us", &s_wrtt);
+	emit_row("glock", "transfer", "zk", "us", &s_xfer);
+	emit_row("glock", "transfer", "zk", "round trips", &s_rt);
+	emit_row("glock", "requests per transfer", "zk", "requests", &s_req);
+	emit_cmp("glock", "transfer latency", "us", "transfer", &s_xfer, "write round trip",
+		 &s_wrtt, "<=", 3);
+	cluster_unmount(A);
+	cluster_unmount(B);
+	cluster_unmount(nl);
+	zk_fixture_destroy(&f);
+	return 0;
+}

@@ -1,0 +1,503 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * glock.c - the glock state machine (after gfs2's glock.c), its first half:
+ * the table of glocks and local holders (glock_nq/glock_dq) granted from the
+ * cached state, the lease check, go_instantiate for the first holder after
+ * a grant. The worker's half (demotes, requests, withdrawal) is
+ * glock_demote.c.
+ *
+ * Locks: hash_lock -> gl_lock -> work_lock (cluster.c). gl_lock is a leaf
+ * mutex taken for a few field updates; nothing sleeps or calls out under it.
+ * glock_nq is the validator class "glock" (EX: exclusive; SH, DF: read).
+ * go_* and lm_* run with no lock held.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cluster/lock_module.h"
+#include "kernel/lockdep.h"
+
+TEST_SWITCH(glock_test_no_lease_margin);
+TEST_SWITCH(glock_test_no_min_hold);
+
+static __thread unsigned task_glocks;
+static struct lock_class_key glock_key = {.name = "glock"};
+static struct lock_class_key glock_spin_key = {.name = "glock.gl_lock"};
+
+uint64_t cluster_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+const char *gl_state_name(enum gl_state s)
+{
+	switch (s) {
+	case LM_ST_UNLOCKED:
+		return "UN";
+	case LM_ST_EXCLUSIVE:
+		return "EX";
+	case LM_ST_DEFERRED:
+		return "DF";
+	case LM_ST_SHARED:
+		return "SH";
+	}
+	return "??";
+}
+
+unsigned glock_task_held(void)
+{
+	return task_glocks;
+}
+
+uint64_t glock_number(const struct glock *gl)
+{
+	return gl->gl_number;
+}
+
+enum gl_state glock_state(const struct glock *gl)
+{
+	return __atomic_load_n(&gl->gl_state, __ATOMIC_RELAXED);
+}
+
+/* ---- the table ---- */
+
+static unsigned gl_hash(const struct cluster *c, uint64_t number)
+{
+	return (unsigned)((number * 0x9E3779B97F4A7C15ull) >> 40) & (c->hash_size - 1);
+}
+
+static struct glock *find_locked(struct cluster *c, uint64_t number)
+{
+	struct glock *gl;
+
+	list_for_each_entry (gl, &c->hash[gl_hash(c, number)], gl_hash)
+		if (gl->gl_number == number)
+			return gl;
+	return NULL;
+}
+
+struct glock *glock_lookup(struct cluster *c, uint64_t number)
+{
+	struct glock *gl;
+
+	mutex_lock(&c->hash_lock);
+	gl = find_locked(c, number);
+	if (gl)
+		__atomic_add_fetch(&gl->gl_ref, 1, __ATOMIC_RELAXED);
+	mutex_unlock(&c->hash_lock);
+	return gl;
+}
+
+int glock_get(struct cluster *c, uint64_t number, const struct glock_operations *ops, void *object,
+	      struct glock **out)
+{
+	struct glock *gl;
+	int ret;
+
+	mutex_lock(&c->hash_lock);
+	gl = find_locked(c, number);
+	if (gl) {
+		__atomic_add_fetch(&gl->gl_ref, 1, __ATOMIC_RELAXED);
+		mutex_lock(&gl->gl_lock);
+		gl->gl_ops = ops;
+		gl->gl_object = object;
+		mutex_unlock(&gl->gl_lock);
+		mutex_unlock(&c->hash_lock);
+		*out = gl;
+		return 0;
+	}
+	gl = calloc(1, sizeof(*gl));
+	if (!gl) {
+		mutex_unlock(&c->hash_lock);
+		return -ENOMEM;
+	}
+	gl->gl_cluster = c;
+	gl->gl_number = number;
+	gl->gl_ops = ops;
+	gl->gl_object = object;
+	gl->gl_ref = 1;
+	INIT_LIST_HEAD(&gl->gl_work);
+	mutex_init_class(&gl->gl_lock, &glock_spin_key);
+	init_waitqueue_head(&gl->gl_wait);
+	lockdep_init_map(&gl->gl_dep_map, "glock", &glock_key);
+	ret = c->ops->lm_glock_init ? c->ops->lm_glock_init(gl) : 0;
+	if (ret) {
+		mutex_unlock(&c->hash_lock);
+		free(gl);
+		return ret;
+	}
+	list_add(&gl->gl_hash, &c->hash[gl_hash(c, number)]);
+	c->nglocks++;
+	mutex_unlock(&c->hash_lock);
+	*out = gl;
+	return 0;
+}
+
+static void glock_free(struct glock *gl)
+{
+	struct cluster *c = gl->gl_cluster;
+
+	if (c->ops->lm_glock_free)
+		c->ops->lm_glock_free(gl);
+	mutex_destroy(&gl->gl_lock);
+	free(gl);
+}
+
+/* An idle glock holds nothing at the service and nobody works on it. */
+static bool gl_idle(const struct glock *gl)
+{
+	return gl->gl_state == LM_ST_UNLOCKED &&
+	       !(gl->gl_flags & (GLF_PENDING | GLF_BUSY | GLF_QUEUED)) && !gl->gl_holders;
+}
+
+void glock_put(struct glock *gl)
+{
+	struct cluster *c = gl->gl_cluster;
+	bool idle;
+
+	mutex_lock(&c->hash_lock);
+	if (__atomic_sub_fetch(&gl->gl_ref, 1, __ATOMIC_ACQ_REL) != 0) {
+		mutex_unlock(&c->hash_lock);
+		return;
+	}
+	mutex_lock(&gl->gl_lock);
+	gl->gl_object = NULL;
+	idle = gl_idle(gl);
+	if (!idle)
+		glock_queue_work(gl); /* the worker releases it, then puts it */
+	mutex_unlock(&gl->gl_lock);
+	if (idle) {
+		list_del_init(&gl->gl_hash);
+		c->nglocks--;
+	}
+	mutex_unlock(&c->hash_lock);
+	if (idle)
+		glock_free(gl);
+}
+
+/* Under gl_lock: hand @gl to the worker (takes a reference for it). */
+void glock_queue_work(struct glock *gl)
+{
+	struct cluster *c = gl->gl_cluster;
+
+	if (gl->gl_flags & GLF_QUEUED)
+		return;
+	gl->gl_flags |= GLF_QUEUED;
+	__atomic_add_fetch(&gl->gl_ref, 1, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&c->work_lock);
+	list_add_tail(&gl->gl_work, &c->work);
+	pthread_cond_signal(&c->work_cond);
+	pthread_mutex_unlock(&c->work_lock);
+}
+
+/* ---- holders ---- */
+
+void gholder_init(struct glock *gl, enum gl_state state, unsigned flags, struct gholder *gh)
+{
+	gh->gh_gl = gl;
+	gh->gh_state = (uint8_t)state;
+	gh->gh_flags = flags;
+	gh->gh_held = 0;
+	gh->gh_subclass = 0;
+	INIT_LIST_HEAD(&gh->gh_list);
+}
+
+enum grant { GRANT, GRANT_INSTANTIATE, WAIT, WAIT_SUSPENDED };
+
+/* The lease, as glock_nq sees it: 0 valid, 1 suspended (wait), -EIO lost. */
+int glock_lease_check(struct cluster *c)
+{
+	uint64_t now;
+	int m = atomic_load_explicit(&c->membership, memory_order_acquire);
+
+	if (glock_test_no_lease_margin)
+		return 0;
+	if (m == CM_LOST)
+		return -EIO;
+	now = cluster_now_ns();
+	if (now < atomic_load_explicit(&c->lease_until_ns, memory_order_acquire))
+		return 0;
+	if (now >= atomic_load_explicit(&c->lost_at_ns, memory_order_acquire))
+		return -EIO;
+	return 1;
+}
+
+static bool demote_blocks(const struct glock *gl, enum gl_state want)
+{
+	const struct cluster *c = gl->gl_cluster;
+
+	if (!(gl->gl_flags & GLF_DEMOTE) || gl_covers(gl->gl_demote_state, want))
+		return false;
+	if (glock_test_no_min_hold)
+		return true;
+	return cluster_now_ns() >= gl->gl_tchange_ns + (uint64_t)c->min_hold_ms * 1000000ull;
+}
+
+/* A local waiter needs a state the cached one does not cover (SH -> EX,
+ * -> DF): new holders queue behind it, as readers behind a queued writer. */
+static bool upgrade_waits(const struct glock *gl)
+{
+	enum gl_state s = gl->gl_state;
+
+	if (gl->gl_flags & GLF_FRESH)
+		return false; /* the waiters of the new state go first */
+	return (gl->gl_want_ex && !gl_covers(s, LM_ST_EXCLUSIVE)) ||
+	       (gl->gl_want_sh && !gl_covers(s, LM_ST_SHARED)) ||
+	       (gl->gl_want_df && !gl_covers(s, LM_ST_DEFERRED));
+}
+
+/* Under gl_lock. */
+static int may_grant(struct glock *gl, enum gl_state want)
+{
+	int l = glock_lease_check(gl->gl_cluster);
+
+	if (l < 0)
+		return l;
+	if (l > 0)
+		return WAIT_SUSPENDED;
+	if (gl->gl_flags & (GLF_BUSY | GLF_INSTANTIATING))
+		return WAIT;
+	if (!gl_covers(gl->gl_state, want) || demote_blocks(gl, want) || upgrade_waits(gl))
+		return WAIT;
+	gl->gl_flags &= ~GLF_FRESH;
+	if (gl->gl_flags & GLF_INSTANTIATE) {
+		gl->gl_flags &= ~GLF_INSTANTIATE;
+		gl->gl_flags |= GLF_INSTANTIATING;
+		return GRANT_INSTANTIATE;
+	}
+	return GRANT;
+}
+
+static void want_add(struct glock *gl, enum gl_state s, int d)
+{
+	if (s == LM_ST_EXCLUSIVE)
+		gl->gl_want_ex += (unsigned)d;
+	else if (s == LM_ST_SHARED)
+		gl->gl_want_sh += (unsigned)d;
+	else
+		gl->gl_want_df += (unsigned)d;
+}
+
+static int __glock_nq(struct gholder *gh)
+{
+	struct glock *gl = gh->gh_gl;
+	struct cluster *c = gl->gl_cluster;
+	enum gl_state want = (enum gl_state)gh->gh_state;
+	struct wait_queue_entry e;
+	bool wanting = false;
+	int r, ret = 0;
+
+	init_wait_entry(&e, 0);
+	for (;;) {
+		struct timespec dl, *dlp = NULL;
+
+		prepare_to_wait(&gl->gl_wait, &e);
+		mutex_lock(&gl->gl_lock);
+		r = may_grant(gl, want);
+		if (r == GRANT || r == GRANT_INSTANTIATE || r < 0)
+			break;
+		if (gh->gh_flags & GL_NOWAIT) {
+			r = -EAGAIN;
+			break;
+		}
+		if (!wanting) {
+			want_add(gl, want, 1);
+			wanting = true;
+		}
+		if (r == WAIT && !(gl->gl_flags & (GLF_BUSY | GLF_PENDING | GLF_INSTANTIATING)))
+			glock_queue_work(gl);
+		mutex_unlock(&gl->gl_lock);
+		if (r == WAIT_SUSPENDED) {
+			/* Membership is in doubt: look again soon (the lease is
+			 * renewed by the worker, or ends in a loss). */
+			clock_gettime(CLOCK_MONOTONIC, &dl);
+			dl.tv_nsec += 50 * 1000000;
+			if (dl.tv_nsec >= 1000000000) {
+				dl.tv_sec++;
+				dl.tv_nsec -= 1000000000;
+			}
+			dlp = &dl;
+		}
+		wait_entry_sleep(&e, dlp, false, "glock", gl);
+	}
+	if (wanting)
+		want_add(gl, want, -1);
+	if (r == GRANT || r == GRANT_INSTANTIATE) {
+		gl->gl_holders++;
+		if (gh->gh_flags & GL_NOCACHE)
+			gl->gl_flags |= GLF_NOCACHE;
+	}
+	mutex_unlock(&gl->gl_lock);
+	finish_wait(&gl->gl_wait, &e);
+	if (r < 0)
+		return r;
+	if (r == GRANT_INSTANTIATE) {
+		const struct glock_operations *ops = gl->gl_ops;
+
+		if (ops && ops->go_instantiate && gl->gl_object)
+			ret = ops->go_instantiate(gl, gl->gl_object);
+		mutex_lock(&gl->gl_lock);
+		gl->gl_flags &= ~GLF_INSTANTIATING;
+		if (ret) {
+			gl->gl_flags |= GLF_INSTANTIATE;
+			gl->gl_holders--;
+			if (!gl->gl_holders)
+				glock_queue_work(gl);
+		}
+		mutex_unlock(&gl->gl_lock);
+		wake_up_all(&gl->gl_wait);
+		atomic_fetch_add_explicit(&c->stats.nq_remote, 1, memory_order_relaxed);
+	} else {
+		atomic_fetch_add_explicit(&c->stats.nq_cached, 1, memory_order_relaxed);
+	}
+	return ret;
+}
+
+int glock_nq(struct gholder *gh)
+{
+	struct glock *gl = gh->gh_gl;
+	struct cluster *c = gl->gl_cluster;
+	enum lock_mode mode = gh->gh_state == LM_ST_EXCLUSIVE ? LM_EXCL : LM_READ;
+	bool try = gh->gh_flags & GL_NOWAIT;
+	int ret = 0;
+
+	lock_acquire(&gl->gl_dep_map, gl, gh->gh_subclass, mode, try, THIS_LOC);
+	/* nolock: every request is granted at once; nothing is cached to give up. */
+	if (c->ops != &nolock_ops)
+		ret = __glock_nq(gh);
+	if (ret) {
+		lock_release(&gl->gl_dep_map, gl, THIS_LOC);
+		return ret;
+	}
+	if (!try)
+		lock_acquired(gl);
+	gh->gh_held = 1;
+	task_glocks++;
+	return 0;
+}
+
+void glock_dq(struct gholder *gh)
+{
+	struct glock *gl = gh->gh_gl;
+	struct cluster *c = gl->gl_cluster;
+
+	if (!gh->gh_held)
+		return;
+	gh->gh_held = 0;
+	task_glocks--;
+	lock_release(&gl->gl_dep_map, gl, THIS_LOC);
+	if (c->ops == &nolock_ops)
+		return;
+	mutex_lock(&gl->gl_lock);
+	if (!--gl->gl_holders) {
+		if (gl->gl_flags & (GLF_DEMOTE | GLF_NOCACHE) || gl->gl_want_ex || gl->gl_want_sh ||
+		    gl->gl_want_df || atomic_load(&c->membership) != CM_VALID)
+			glock_queue_work(gl);
+	}
+	mutex_unlock(&gl->gl_lock);
+	wake_up_all(&gl->gl_wait);
+}
+
+int glock_nq_two(struct gholder *a, struct gholder *b)
+{
+	int ret;
+
+	if (a->gh_gl == b->gh_gl) {
+		/* One glock: one holder of the stronger state covers both. */
+		if (b->gh_state == LM_ST_EXCLUSIVE)
+			a->gh_state = LM_ST_EXCLUSIVE;
+		ret = glock_nq(a);
+		return ret;
+	}
+	if (a->gh_gl->gl_number > b->gh_gl->gl_number) {
+		struct gholder *t = a;
+
+		a = b;
+		b = t;
+	}
+	ret = glock_nq(a);
+	if (ret)
+		return ret;
+	b->gh_subclass = SINGLE_DEPTH_NESTING;
+	ret = glock_nq(b);
+	if (ret)
+		glock_dq(a);
+	return ret;
+}
+
+/* Wakes every waiter (membership changed). */
+void glock_wake_all(struct cluster *c)
+{
+	struct glock *gl;
+	unsigned b;
+
+	mutex_lock(&c->hash_lock);
+	for (b = 0; b < c->hash_size; b++)
+		list_for_each_entry (gl, &c->hash[b], gl_hash)
+			wake_up_all(&gl->gl_wait);
+	mutex_unlock(&c->hash_lock);
+}
+
+/* Unmount: every glock must have been put; frees the idle ones left. */
+void glock_free_all(struct cluster *c)
+{
+	struct glock *gl, *n;
+	unsigned b;
+
+	mutex_lock(&c->hash_lock);
+	for (b = 0; b < c->hash_size; b++)
+		list_for_each_entry_safe (gl, n, &c->hash[b], gl_hash) {
+			if (gl->gl_ref)
+				fprintf(
+				    stderr,
+				    "pagecache: cluster: glock %llx still referenced at unmount\n",
+				    (unsigned long long)gl->gl_number);
+			list_del_init(&gl->gl_hash);
+			c->nglocks--;
+			glock_free(gl);
+		}
+	mutex_unlock(&c->hash_lock);
+}
+
+void glock_for_each(struct cluster *c, void (*fn)(struct glock *gl, void *arg), void *arg)
+{
+	struct glock **v;
+	unsigned n = 0, i, b;
+	struct glock *gl;
+
+	mutex_lock(&c->hash_lock);
+	v = calloc(c->nglocks + 1, sizeof(*v));
+	for (b = 0; v && b < c->hash_size; b++)
+		list_for_each_entry (gl, &c->hash[b], gl_hash) {
+			__atomic_add_fetch(&gl->gl_ref, 1, __ATOMIC_RELAXED);
+			v[n++] = gl;
+		}
+	mutex_unlock(&c->hash_lock);
+	for (i = 0; i < n; i++) {
+		fn(v[i], arg);
+		glock_put(v[i]);
+	}
+	free(v);
+}
+
+static void requeue_one(struct glock *gl, void *arg)
+{
+	mutex_lock(&gl->gl_lock);
+	if (gl->gl_flags & (GLF_DEMOTE | GLF_NOCACHE) || gl->gl_want_ex || gl->gl_want_sh ||
+	    gl->gl_want_df)
+		glock_queue_work(gl);
+	mutex_unlock(&gl->gl_lock);
+	wake_up_all(&gl->gl_wait);
+}
+
+/* The lease is valid again: everything deferred meanwhile runs. */
+void glock_requeue_all(struct cluster *c)
+{
+	glock_for_each(c, requeue_one, NULL);
+}

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * glock.h - cluster glocks (after gfs2): one lock per (cluster, 64-bit
+ * number), held cluster-wide through a lock module (lm_ops: nolock or zk)
+ * and cached on the node in its granted state until another node asks for a
+ * conflicting one. docs/cluster.md describes the states and the protocol.
+ *
+ * States: UN (nothing), SH (may cache clean pages, map read-only), DF (direct
+ * I/O by several nodes, nobody caches), EX (may dirty). Local holders share
+ * the glock when its cached state covers the request (EX covers SH; DF only
+ * DF); exclusion between local threads is the inode's own locks.
+ *
+ * Lock order (docs/locking.md): i_rwsem -> mm lock -> glock -> invalidate
+ * lock. glock_nq is a blocking acquisition of the validator class "glock"
+ * (EX exclusive, SH and DF read: a queued conflicting request, local or
+ * remote, blocks new holders as a queued writer blocks rwsem readers). The
+ * glock_operations run in the cluster's demote worker thread with no
+ * glock-layer lock held and no holder of that glock active.
+ */
+#ifndef PC_CLUSTER_GLOCK_H
+#define PC_CLUSTER_GLOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kernel/list.h"
+
+enum gl_state { LM_ST_UNLOCKED = 0, LM_ST_EXCLUSIVE = 1, LM_ST_DEFERRED = 2, LM_ST_SHARED = 3 };
+
+#define GL_NOWAIT                                                                                \
+	0x1 /* glock_nq: -EAGAIN unless grantable from the cached state without the lock service \
+	     */
+#define GL_NOCACHE 0x2 /* release to the lock service at the last dq (gfs2's GL_NOCACHE) */
+
+struct cluster; /* one per engine: lock-module instance, demote worker, membership state */
+struct glock;	/* one per (cluster, 64-bit number); counted */
+
+struct glock_operations {
+	/* All run in the cluster's demote worker thread, with no glock-layer
+	 * lock held and no holder of this glock active. */
+	/* Leaving EX: write back dirty data; write-protect mapped pages.
+	 * An error is logged; the demote goes on (the data stays dirty in the
+	 * cache only until go_inval, as after a crash). */
+	int (*go_sync)(struct glock *gl, void *object);
+	/* Target UN or DF: drop cached pages, zap views, the kernel cache. */
+	void (*go_inval)(struct glock *gl, void *object, enum gl_state target);
+	/* First holder after a grant from the lock service: re-read attributes.
+	 * Runs in the thread of that first holder (glock_nq), before any other
+	 * holder is granted; an error fails that glock_nq (and the next holder
+	 * tries again). */
+	int (*go_instantiate)(struct glock *gl, void *object);
+};
+
+struct cluster_config {
+	const char *url;	     /* NULL or "nolock" or zk://h:p[,h:p]/path */
+	const char *node_name;	     /* this node's name in the lock service (NULL: host.pid) */
+	unsigned connect_timeout_ms; /* 0: 5000 */
+	unsigned session_timeout_ms; /* 0: 10000 */
+	unsigned min_hold_ms;	     /* 0: 10 (the kernel's gl_hold_time is 200 ms) */
+};
+
+/*
+ * Returns 0, -EINVAL for a malformed URL, -ETIMEDOUT or -ECONNREFUSED for an
+ * unreachable lock service, -ENOMEM. The reason of a failure is also left in
+ * cluster_last_error() (a thread-local string) for the caller to print.
+ */
+int cluster_mount(const struct cluster_config *cfg, struct cluster **out);
+const char *cluster_last_error(void);
+/* Releases every glock (no go_* callbacks: the engine has written back
+ * already) and ends the session. All glocks must have been put. */
+void cluster_unmount(struct cluster *c);
+bool cluster_is_nolock(const struct cluster *c);
+/* 0 while membership is valid; -EIO after the lease was lost, until rejoined. */
+int cluster_status(const struct cluster *c);
+
+int glock_get(struct cluster *c, uint64_t number, const struct glock_operations *ops, void *object,
+	      struct glock **out);
+void glock_put(struct glock *gl);
+uint64_t glock_number(const struct glock *gl);
+/* The granted (cached) state, for assertions and tests (racy by nature). */
+enum gl_state glock_state(const struct glock *gl);
+
+struct gholder {
+	/* Opaque: only glock.c looks inside. */
+	struct glock *gh_gl;
+	struct list_head gh_list; /* on gl_holders while held */
+	unsigned gh_flags;
+	uint8_t gh_state;    /* enum gl_state requested */
+	uint8_t gh_held;     /* granted and not yet dq'd */
+	uint8_t gh_subclass; /* validator nesting (glock_nq_two) */
+};
+
+void gholder_init(struct glock *gl, enum gl_state state, unsigned flags, struct gholder *gh);
+/* 0; -EAGAIN (GL_NOWAIT); -EIO (membership lost); an error of go_instantiate. */
+int glock_nq(struct gholder *gh);
+void glock_dq(struct gholder *gh);
+/* Two glocks in number order (rename, clone); a and b may name one glock. */
+int glock_nq_two(struct gholder *a, struct gholder *b);
+/* How many glock holders the calling thread holds now (the fault path's
+ * "never wait for a glock while holding one" test). */
+unsigned glock_task_held(void);
+
+#endif

@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * glock_demote.c - the worker's half of the glock state machine (glock.c has
+ * the table and the holders): what a glock needs when the worker picks it up
+ * (a demote another node asked for, after the minimum hold time and once
+ * the holders are gone: go_sync, go_inval, then the lock module's convert or
+ * unlock; a state local waiters need; a request to the service), the lock
+ * module's grants and demote requests, and the withdrawal after the session
+ * was lost.
+ *
+ * Locks: gl_lock (leaf) around field updates only; go_* and lm_* are called
+ * with no lock held, with GLF_BUSY set so that no holder is granted and no
+ * other change starts meanwhile. Worker thread only.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/lock_module.h"
+
+/* ---- the worker's part ---- */
+
+static void run_sync(struct glock *gl)
+{
+	const struct glock_operations *ops = gl->gl_ops;
+	int ret;
+
+	if (!ops || !ops->go_sync || !gl->gl_object)
+		return;
+	ret = ops->go_sync(gl, gl->gl_object);
+	if (ret)
+		fprintf(stderr, "pagecache: cluster: glock %llx: go_sync: %s\n",
+			(unsigned long long)gl->gl_number, strerror(-ret));
+}
+
+static void run_inval(struct glock *gl, enum gl_state target)
+{
+	const struct glock_operations *ops = gl->gl_ops;
+
+	if (ops && ops->go_inval && gl->gl_object)
+		ops->go_inval(gl, gl->gl_object, target);
+}
+
+/*
+ * Change the held state @from to @to (@to weaker for a demote, or the state
+ * a local waiter needs). Runs with GLF_BUSY set and no lock held. Returns the
+ * state now held (UN when an in-place conversion was not possible: then the
+ * cache was invalidated and the lock released).
+ */
+static enum gl_state change_state(struct glock *gl, enum gl_state from, enum gl_state to)
+{
+	struct cluster *c = gl->gl_cluster;
+	int ret = -EAGAIN;
+
+	/* Write back only under a lease still valid (the margin covers the
+	 * write-back itself: docs/cluster.md). */
+	if (from == LM_ST_EXCLUSIVE && to != LM_ST_EXCLUSIVE && glock_lease_check(c) == 0)
+		run_sync(gl);
+	/* Leaving a caching state for one that does not cache (or for the
+	 * window of a release): drop the cache first, before any other node
+	 * can be granted. SH -> EX and EX -> SH in place keep it. */
+	if (to == LM_ST_DEFERRED && from != LM_ST_DEFERRED)
+		run_inval(gl, LM_ST_DEFERRED);
+	if (to != LM_ST_UNLOCKED)
+		ret = c->ops->lm_convert(gl, to);
+	if (ret == 0)
+		return to;
+	if (from != LM_ST_DEFERRED && to != LM_ST_DEFERRED)
+		run_inval(gl, LM_ST_UNLOCKED);
+	c->ops->lm_unlock(gl);
+	return LM_ST_UNLOCKED;
+}
+
+static enum gl_state strongest_want(const struct glock *gl)
+{
+	if (gl->gl_want_ex)
+		return LM_ST_EXCLUSIVE;
+	if (gl->gl_want_sh)
+		return LM_ST_SHARED;
+	if (gl->gl_want_df)
+		return LM_ST_DEFERRED;
+	return LM_ST_UNLOCKED;
+}
+
+static uint64_t request(struct glock *gl, enum gl_state w);
+
+/*
+ * A local waiter needs @to, which the held @from does not cover (SH -> EX,
+ * EX or SH -> DF, DF -> SH or EX). In place if the service allows it;
+ * otherwise the cache goes and the held lock is replaced by a request for
+ * @to in one step (lm_lock with something held). GLF_BUSY is set.
+ */
+static uint64_t change_for_waiter(struct glock *gl, enum gl_state from, enum gl_state to)
+{
+	struct cluster *c = gl->gl_cluster;
+
+	if (from == LM_ST_EXCLUSIVE && glock_lease_check(c) == 0)
+		run_sync(gl);
+	if (to == LM_ST_DEFERRED && from != LM_ST_DEFERRED)
+		run_inval(gl, LM_ST_DEFERRED);
+	if (c->ops->lm_convert(gl, to) == 0) {
+		mutex_lock(&gl->gl_lock);
+		__atomic_store_n(&gl->gl_state, to, __ATOMIC_RELEASE);
+		gl->gl_tchange_ns = cluster_now_ns();
+		gl->gl_flags &= ~GLF_BUSY;
+		gl->gl_flags |= GLF_FRESH;
+		mutex_unlock(&gl->gl_lock);
+		wake_up_all(&gl->gl_wait);
+		atomic_fetch_add_explicit(&c->stats.demotes, 1, memory_order_relaxed);
+		return 0;
+	}
+	if (from != LM_ST_DEFERRED && to != LM_ST_DEFERRED)
+		run_inval(gl, LM_ST_UNLOCKED);
+	mutex_lock(&gl->gl_lock);
+	__atomic_store_n(&gl->gl_state, LM_ST_UNLOCKED, __ATOMIC_RELEASE);
+	return request(gl, to);
+}
+
+/* Under gl_lock with GLF_BUSY set and gl_state UN: ask the service for @w
+ * (replacing what the module still holds); drops gl_lock. */
+static uint64_t request(struct glock *gl, enum gl_state w)
+{
+	struct cluster *c = gl->gl_cluster;
+	uint64_t delay = 0;
+	int r;
+
+	gl->gl_flags |= GLF_PENDING;
+	gl->gl_target = w;
+	mutex_unlock(&gl->gl_lock);
+	r = c->ops->lm_lock(gl, w);
+	mutex_lock(&gl->gl_lock);
+	gl->gl_flags &= ~GLF_BUSY;
+	if (r < 0) {
+		gl->gl_flags &= ~GLF_PENDING;
+		delay = 100 * 1000000ull; /* the service failed: try again */
+	}
+	mutex_unlock(&gl->gl_lock);
+	if (r == 1)
+		glock_lm_granted(gl, w);
+	wake_up_all(&gl->gl_wait);
+	return delay;
+}
+
+/* A state local waiters need that the cached one does not cover (EX first),
+ * or UN. */
+static enum gl_state uncovered_want(const struct glock *gl)
+{
+	enum gl_state s = gl->gl_state;
+
+	if (gl->gl_want_ex && !gl_covers(s, LM_ST_EXCLUSIVE))
+		return LM_ST_EXCLUSIVE;
+	if (gl->gl_want_df && !gl_covers(s, LM_ST_DEFERRED))
+		return LM_ST_DEFERRED;
+	if (gl->gl_want_sh && !gl_covers(s, LM_ST_SHARED))
+		return LM_ST_SHARED;
+	return LM_ST_UNLOCKED;
+}
+
+/* Some local waiter is covered by the cached state. */
+static bool covered_want(const struct glock *gl)
+{
+	enum gl_state s = gl->gl_state;
+
+	return (gl->gl_want_ex && gl_covers(s, LM_ST_EXCLUSIVE)) ||
+	       (gl->gl_want_sh && gl_covers(s, LM_ST_SHARED)) ||
+	       (gl->gl_want_df && gl_covers(s, LM_ST_DEFERRED));
+}
+
+/* The worker: do what @gl needs. Returns ns until it should run again (min
+ * hold), or 0. Called with a reference held, no lock. */
+uint64_t glock_run(struct glock *gl)
+{
+	struct cluster *c = gl->gl_cluster;
+	enum gl_state from, to, now_held;
+	bool orphan, demote;
+	uint64_t delay = 0;
+
+	mutex_lock(&gl->gl_lock);
+	gl->gl_flags &= ~GLF_QUEUED;
+again:
+	if (glock_lease_check(c) != 0) {
+		/* Fencing: with the lease in doubt nothing is written back or
+		 * released under it; membership_check requeues on renewal. */
+		mutex_unlock(&gl->gl_lock);
+		return 0;
+	}
+	orphan = __atomic_load_n(&gl->gl_ref, __ATOMIC_ACQUIRE) == 1 && !gl->gl_holders;
+	if (atomic_load(&c->membership) != CM_VALID || gl->gl_holders ||
+	    (gl->gl_flags & (GLF_BUSY | GLF_INSTANTIATING))) {
+		mutex_unlock(&gl->gl_lock);
+		return 0;
+	}
+	from = gl->gl_state;
+	demote = false;
+	if (orphan) {
+		/* Nobody uses it: release what is held or queued, no go_*. */
+		if (from == LM_ST_UNLOCKED && !(gl->gl_flags & GLF_PENDING)) {
+			mutex_unlock(&gl->gl_lock);
+			return 0;
+		}
+		gl->gl_flags |= GLF_BUSY;
+		mutex_unlock(&gl->gl_lock);
+		c->ops->lm_unlock(gl);
+		mutex_lock(&gl->gl_lock);
+		__atomic_store_n(&gl->gl_state, LM_ST_UNLOCKED, __ATOMIC_RELEASE);
+		gl->gl_flags &=
+		    ~(GLF_BUSY | GLF_PENDING | GLF_DEMOTE | GLF_NOCACHE | GLF_INSTANTIATE);
+		mutex_unlock(&gl->gl_lock);
+		return 0;
+	}
+	if (gl->gl_flags & GLF_PENDING) {
+		mutex_unlock(&gl->gl_lock);
+		return 0;
+	}
+	to = from;
+	if ((gl->gl_flags & GLF_DEMOTE) && !gl_compatible(from, gl->gl_demote_state)) {
+		uint64_t until = gl->gl_tchange_ns + (uint64_t)c->min_hold_ms * 1000000ull;
+		uint64_t now = cluster_now_ns();
+
+		if (!glock_test_no_min_hold && now < until) {
+			mutex_unlock(&gl->gl_lock);
+			return until - now;
+		}
+		/* The strongest state compatible with the request. */
+		to = gl->gl_demote_state == LM_ST_EXCLUSIVE ? LM_ST_UNLOCKED : gl->gl_demote_state;
+		if (to == LM_ST_SHARED && from == LM_ST_DEFERRED)
+			to = LM_ST_UNLOCKED;
+		demote = true;
+	} else if (gl->gl_flags & GLF_DEMOTE) {
+		gl->gl_flags &= ~GLF_DEMOTE;
+	} else if (gl->gl_flags & GLF_NOCACHE) {
+		to = LM_ST_UNLOCKED;
+		gl->gl_flags &= ~GLF_NOCACHE;
+	} else if (from != LM_ST_UNLOCKED) {
+		enum gl_state w = uncovered_want(gl);
+
+		if ((gl->gl_flags & GLF_FRESH) && covered_want(gl)) {
+			/* A state just changed for waiters it covers: they
+			 * take it before it changes again (no livelock); the
+			 * last one's dq requeues the glock. */
+			mutex_unlock(&gl->gl_lock);
+			return 0;
+		}
+		if (w != LM_ST_UNLOCKED) {
+			gl->gl_flags |= GLF_BUSY;
+			mutex_unlock(&gl->gl_lock);
+			return change_for_waiter(gl, from, w);
+		}
+	}
+	if (to != from) {
+		gl->gl_flags |= GLF_BUSY;
+		mutex_unlock(&gl->gl_lock);
+		now_held = change_state(gl, from, to);
+		atomic_fetch_add_explicit(&c->stats.demotes, 1, memory_order_relaxed);
+		mutex_lock(&gl->gl_lock);
+		gl->gl_flags &= ~GLF_BUSY;
+		if (demote)
+			gl->gl_flags &= ~GLF_DEMOTE;
+		__atomic_store_n(&gl->gl_state, now_held, __ATOMIC_RELEASE);
+		if (now_held != LM_ST_UNLOCKED && now_held != from && !demote) {
+			/* An in-place upgrade is a grant: nobody else held it. */
+			gl->gl_tchange_ns = cluster_now_ns();
+		}
+		mutex_unlock(&gl->gl_lock);
+		wake_up_all(&gl->gl_wait);
+		mutex_lock(&gl->gl_lock);
+		goto again;
+	}
+	/* Nothing held: ask the service for what local waiters want. */
+	if (from == LM_ST_UNLOCKED) {
+		enum gl_state w = strongest_want(gl);
+
+		if (w != LM_ST_UNLOCKED) {
+			gl->gl_flags |= GLF_BUSY;
+			return request(gl, w);
+		}
+	}
+	mutex_unlock(&gl->gl_lock);
+	return delay;
+}
+
+void glock_lm_granted(struct glock *gl, enum gl_state state)
+{
+	mutex_lock(&gl->gl_lock);
+	gl->gl_flags &= ~GLF_PENDING;
+	__atomic_store_n(&gl->gl_state, state, __ATOMIC_RELEASE);
+	gl->gl_tchange_ns = cluster_now_ns();
+	gl->gl_flags |= GLF_INSTANTIATE | GLF_FRESH;
+	if (gl->gl_flags & GLF_DEMOTE || uncovered_want(gl) != LM_ST_UNLOCKED)
+		glock_queue_work(gl);
+	mutex_unlock(&gl->gl_lock);
+	wake_up_all(&gl->gl_wait);
+}
+
+void glock_lm_demote_request(struct glock *gl, enum gl_state state)
+{
+	mutex_lock(&gl->gl_lock);
+	if (gl->gl_flags & GLF_DEMOTE) {
+		/* Two requests: the weakest target satisfies both. */
+		if (!gl_compatible(gl->gl_demote_state, state))
+			gl->gl_demote_state = LM_ST_EXCLUSIVE;
+	} else {
+		gl->gl_flags |= GLF_DEMOTE;
+		gl->gl_demote_state = state;
+	}
+	if (!gl->gl_holders)
+		glock_queue_work(gl);
+	mutex_unlock(&gl->gl_lock);
+}
+
+/*
+ * The session is gone (or must be assumed gone): every cached state is
+ * dropped without writing back (the dirty data of EX is lost, as in a crash:
+ * another node may hold the glock already). Waits for the holders of each
+ * glock to leave (glock_nq fails with -EIO meanwhile).
+ */
+void glock_withdraw_all(struct cluster *c)
+{
+	struct glock **v = NULL;
+	unsigned n = 0, i, b;
+	struct glock *gl;
+
+	mutex_lock(&c->hash_lock);
+	v = calloc(c->nglocks + 1, sizeof(*v));
+	for (b = 0; v && b < c->hash_size; b++)
+		list_for_each_entry (gl, &c->hash[b], gl_hash) {
+			__atomic_add_fetch(&gl->gl_ref, 1, __ATOMIC_RELAXED);
+			v[n++] = gl;
+		}
+	mutex_unlock(&c->hash_lock);
+	for (i = 0; i < n; i++) {
+		struct wait_queue_entry e;
+		enum gl_state was;
+
+		gl = v[i];
+		wake_up_all(&gl->gl_wait);
+		init_wait_entry(&e, 0);
+		for (;;) {
+			prepare_to_wait(&gl->gl_wait, &e);
+			mutex_lock(&gl->gl_lock);
+			if (!gl->gl_holders && !(gl->gl_flags & GLF_INSTANTIATING))
+				break;
+			mutex_unlock(&gl->gl_lock);
+			wait_entry_sleep(&e, NULL, false, "glock withdraw", gl);
+		}
+		was = gl->gl_state;
+		gl->gl_flags |= GLF_BUSY;
+		mutex_unlock(&gl->gl_lock);
+		finish_wait(&gl->gl_wait, &e);
+		if (was != LM_ST_UNLOCKED && was != LM_ST_DEFERRED)
+			run_inval(gl, LM_ST_UNLOCKED);
+		c->ops->lm_forget(gl);
+		mutex_lock(&gl->gl_lock);
+		__atomic_store_n(&gl->gl_state, LM_ST_UNLOCKED, __ATOMIC_RELEASE);
+		gl->gl_flags &=
+		    ~(GLF_BUSY | GLF_PENDING | GLF_DEMOTE | GLF_NOCACHE | GLF_INSTANTIATE);
+		mutex_unlock(&gl->gl_lock);
+		wake_up_all(&gl->gl_wait);
+		glock_put(gl);
+	}
+	free(v);
+}

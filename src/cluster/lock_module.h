@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lock_module.h - inside the cluster layer: struct cluster, struct glock and
+ * the lock-module interface (gfs2's lm_lockops) that nolock and zk implement.
+ *
+ * Locks: gl_lock (a leaf mutex per glock) guards the glock's state fields;
+ * c->hash_lock (leaf) guards the glock table and reference counts;
+ * c->work_lock (a pthread leaf) guards the worker's queue. Lock-module calls
+ * (lm_*) are made only from the demote worker, with no lock held; the
+ * module's callbacks into the glock layer (glock_lm_*) are made from the
+ * worker too (the zk module queues its client-library events for it).
+ */
+#ifndef PC_CLUSTER_LOCK_MODULE_H
+#define PC_CLUSTER_LOCK_MODULE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "cluster/glock.h"
+#include "kernel/mutex.h"
+#include "kernel/testswitch.h"
+#include "kernel/wait.h"
+
+#define CLUSTER_MAX_HOSTS 8
+
+struct cluster_url {
+	bool nolock;
+	char hosts[256]; /* "h:p,h:p" as the ZooKeeper client takes it */
+	char path[256];	 /* the root znode, no trailing '/' ("" for /) */
+	unsigned nhosts;
+};
+
+/* Parses @url into @u: 0 or -EINVAL (the reason in cluster_last_error()). */
+int cluster_parse_url(const char *url, struct cluster_url *u);
+void cluster_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+struct lm_lockops {
+	const char *lm_proto_name;
+	int (*lm_mount)(struct cluster *c, const struct cluster_url *u);
+	void (*lm_unmount)(struct cluster *c);
+	int (*lm_glock_init)(struct glock *gl);
+	void (*lm_glock_free)(struct glock *gl);
+	/* Ask for @req while holding nothing (gl_state UN). 1: granted now;
+	 * 0: queued (glock_lm_granted() follows); -errno. */
+	int (*lm_lock)(struct glock *gl, enum gl_state req);
+	/* Change a held lock to @req in place, atomically (nobody else can be
+	 * granted in between). 0: done; -EAGAIN: not possible now (the caller
+	 * invalidates and unlocks instead); -errno. */
+	int (*lm_convert)(struct glock *gl, enum gl_state req);
+	/* Release what is held or queued (to UN). */
+	void (*lm_unlock)(struct glock *gl);
+	/* The worker's turn: handle queued events, heartbeat. Returns the
+	 * longest the worker may sleep before the next call, in ms. */
+	unsigned (*lm_poll)(struct cluster *c);
+	/* The session was lost: forget every lock (no calls to the service). */
+	void (*lm_forget)(struct glock *gl);
+	/* Make a new session after a loss: 0 or -errno. */
+	int (*lm_rejoin)(struct cluster *c);
+};
+
+extern const struct lm_lockops nolock_ops;
+extern const struct lm_lockops zk_ops;
+
+/* Membership (c->membership). */
+enum {
+	CM_VALID = 0,	  /* lease valid */
+	CM_SUSPENDED = 1, /* no server contact for the lease margin: glocks unusable, nq waits */
+	CM_LOST = 2,	  /* session gone (or assumed gone): caches dropped, -EIO until rejoined */
+};
+
+struct glock_stats {
+	_Atomic uint64_t nq_cached;   /* granted from the cached state */
+	_Atomic uint64_t nq_remote;   /* needed the lock service */
+	_Atomic uint64_t demotes;     /* demotes run by the worker */
+	_Atomic uint64_t lm_requests; /* requests sent to the lock service */
+	_Atomic uint64_t lm_waits;    /* round trips waited for (sync calls) */
+};
+
+struct cluster {
+	const struct lm_lockops *ops;
+	void *lm; /* the module's */
+	char node_name[64];
+	unsigned connect_timeout_ms, session_timeout_ms, min_hold_ms;
+
+	struct mutex hash_lock;
+	struct list_head *hash; /* glock table */
+	unsigned hash_size;
+	unsigned nglocks;
+
+	/* Worker. */
+	pthread_t worker;
+	bool worker_started;
+	pthread_mutex_t work_lock;
+	pthread_cond_t work_cond;
+	struct list_head work;	  /* glocks queued for the worker */
+	struct list_head delayed; /* glocks waiting out their minimum hold time */
+	bool work_kick;		  /* lm_poll has events */
+	bool stopping;
+
+	_Atomic int membership; /* CM_* */
+	/* The lease: CLOCK_MONOTONIC ns until which the server cannot have
+	 * expired the session (the send time of the last answered request plus
+	 * the margin); written by the module, read by glock_nq. */
+	_Atomic uint64_t lease_until_ns;
+	_Atomic uint64_t lost_at_ns; /* when the session is assumed expired */
+	_Atomic uint64_t generation; /* bumped at each rejoin */
+	struct wait_queue_head member_wait;
+
+	struct glock_stats stats;
+};
+
+/* Glock flags (gl_flags, under gl_lock). */
+#define GLF_QUEUED	  0x01 /* on c->work */
+#define GLF_PENDING	  0x02 /* lm_lock queued at the lock service */
+#define GLF_DEMOTE	  0x04 /* a remote node asked for gl_demote_state */
+#define GLF_BUSY	  0x08 /* the worker runs go_* or lm_* for this glock */
+#define GLF_INSTANTIATE	  0x10 /* granted by the service: the first holder runs go_instantiate */
+#define GLF_INSTANTIATING 0x20
+#define GLF_NOCACHE	  0x40 /* release at the last dq */
+#define GLF_FRESH	  0x80 /* changed for local waiters, none granted yet */
+
+struct glock {
+	struct cluster *gl_cluster;
+	uint64_t gl_number;
+	const struct glock_operations *gl_ops;
+	void *gl_object;
+	unsigned gl_ref; /* under hash_lock */
+	struct list_head gl_hash;
+	struct list_head gl_work; /* on c->work while GLF_QUEUED */
+
+	struct mutex gl_lock;
+	enum gl_state gl_state;	       /* granted and cached */
+	enum gl_state gl_target;       /* requested from the service while GLF_PENDING */
+	enum gl_state gl_demote_state; /* while GLF_DEMOTE */
+	unsigned gl_flags;
+	unsigned gl_holders;			     /* local holders granted */
+	unsigned gl_want_ex, gl_want_sh, gl_want_df; /* local waiters by state */
+	uint64_t gl_tchange_ns;			     /* last grant, for the minimum hold time */
+	uint64_t gl_generation;			     /* membership generation of the grant */
+	struct wait_queue_head gl_wait;
+
+	uint64_t gl_delay_until; /* on c->delayed (under work_lock): run again then */
+	struct lockdep_map gl_dep_map;
+
+	void *gl_lm; /* the module's */
+};
+
+/* Called by the module in the worker: the queued request was granted. */
+void glock_lm_granted(struct glock *gl, enum gl_state state);
+/* Called by the module in the worker: another node asked for @state. */
+void glock_lm_demote_request(struct glock *gl, enum gl_state state);
+/* The module found glock @number's lock node changed: a counted reference, or NULL. */
+struct glock *glock_lookup(struct cluster *c, uint64_t number);
+/* Kick the worker (any thread, any context: takes only work_lock). */
+void cluster_kick(struct cluster *c);
+void glock_queue_work(struct glock *gl);
+
+uint64_t cluster_now_ns(void);
+/* The lease as glock_nq and the worker see it: 0 valid, 1 suspended (wait),
+ * -EIO lost (always 0 with glock_test_no_lease_margin). */
+int glock_lease_check(struct cluster *c);
+/* glock.c and glock_demote.c, for the worker (cluster.c): */
+uint64_t glock_run(struct glock *gl);
+void glock_withdraw_all(struct cluster *c);
+void glock_wake_all(struct cluster *c);
+void glock_requeue_all(struct cluster *c);
+void glock_free_all(struct cluster *c);
+/* Calls @fn on every glock (a reference held, no lock). */
+void glock_for_each(struct cluster *c, void (*fn)(struct glock *gl, void *arg), void *arg);
+/* The module's view of the session (any thread): @sent_ns, the time a request
+ * was sent that the server answered; pushes the lease forward. */
+void cluster_lease_renew(struct cluster *c, uint64_t sent_ns);
+/* The module learnt that the session expired. */
+void cluster_session_expired(struct cluster *c);
+
+/* Test switches (tests/cluster): */
+/* The node ignores its lease: it goes on granting from cached states after
+ * it lost contact and after its session expired (two EX holders show). */
+DECLARE_TEST_SWITCH(glock_test_no_lease_margin);
+/* The demote skips the minimum hold time. */
+DECLARE_TEST_SWITCH(glock_test_no_min_hold);
+
+static inline bool gl_covers(enum gl_state held, enum gl_state want)
+{
+	if (held == want)
+		return true;
+	return held == LM_ST_EXCLUSIVE && want == LM_ST_SHARED;
+}
+
+static inline bool gl_compatible(enum gl_state a, enum gl_state b)
+{
+	if (a == LM_ST_UNLOCKED || b == LM_ST_UNLOCKED)
+		return true;
+	if (a == LM_ST_EXCLUSIVE || b == LM_ST_EXCLUSIVE)
+		return false;
+	return a == b;
+}
+
+const char *gl_state_name(enum gl_state s);
+
+#endif

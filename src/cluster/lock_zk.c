@@ -1,0 +1,380 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lock_zk.c - the ZooKeeper lock module: the session, its lease (a heartbeat
+ * whose answers push the lease forward, cluster.c), the client library's
+ * events and the per-glock lock recipe (lock_zk_node.c).
+ *
+ * The client library calls zk_watcher() and zk_hb_done() in its own
+ * completion thread: they only append to the event queue (ev_lock, a pthread
+ * leaf) or store atomics, and kick the worker; every request to the server
+ * and every call into the glock layer is made by the worker (lm_* and
+ * lm_poll), with no lock held.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/lock_zk.h"
+
+static void zk_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
+{
+	struct cluster *c = ctx;
+	struct zk_cluster *z = c->lm;
+	struct zk_event *ev;
+
+	/* No callback of a closed handle comes after zookeeper_close(); the
+	 * first ones of a new handle may come before zookeeper_init() returns. */
+	if (!z)
+		return;
+	if (type == ZOO_SESSION_EVENT) {
+		pthread_mutex_lock(&z->ev_lock);
+		if (state == ZOO_CONNECTED_STATE) {
+			z->connected = true;
+			z->resync = true; /* relist everything: a request may have been lost */
+			pthread_cond_broadcast(&z->ev_cond);
+		} else if (state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE) {
+			z->expired = true;
+			pthread_cond_broadcast(&z->ev_cond);
+		} else {
+			z->connected = false;
+		}
+		pthread_mutex_unlock(&z->ev_lock);
+		if (z->expired)
+			cluster_session_expired(c);
+		else
+			cluster_kick(c);
+		return;
+	}
+	if (!path)
+		return;
+	ev = malloc(sizeof(*ev) + strlen(path) + 1);
+	if (!ev)
+		return; /* the next relist (resync on reconnect, or any event) catches up */
+	ev->type = type;
+	strcpy(ev->path, path);
+	pthread_mutex_lock(&z->ev_lock);
+	ev->next = NULL;
+	*z->ev_tail = ev;
+	z->ev_tail = &ev->next;
+	pthread_mutex_unlock(&z->ev_lock);
+	cluster_kick(c);
+}
+
+void zk_watch_fn(zhandle_t *zh, int type, int state, const char *path, void *ctx)
+{
+	zk_watcher(zh, type, state, path, ctx);
+}
+
+uint64_t zk_call_begin(struct cluster *c)
+{
+	atomic_fetch_add_explicit(&c->stats.lm_requests, 1, memory_order_relaxed);
+	return cluster_now_ns();
+}
+
+/* A synchronous request came back: an answer from the server renews the lease. */
+void zk_call_end(struct cluster *c, uint64_t sent, int rc)
+{
+	if (rc == ZOK || rc == ZNONODE || rc == ZNODEEXISTS || rc == ZBADVERSION || rc == ZNOTEMPTY)
+		cluster_lease_renew(c, sent);
+}
+
+struct hb {
+	struct cluster *c;
+	zhandle_t *zh;
+	uint64_t sent;
+};
+
+static void zk_hb_done(int rc, const struct Stat *stat, const void *data)
+{
+	struct hb *h = (struct hb *)data;
+	struct zk_cluster *z = h->c->lm;
+
+	if ((rc == ZOK || rc == ZNONODE) && z)
+		cluster_lease_renew(h->c, h->sent);
+	if (z)
+		atomic_fetch_sub(&z->hb_inflight, 1);
+	free(h);
+}
+
+static void heartbeat(struct cluster *c)
+{
+	struct zk_cluster *z = c->lm;
+	struct hb *h;
+
+	if (atomic_load(&z->hb_inflight) > 4)
+		return;
+	h = malloc(sizeof(*h));
+	if (!h)
+		return;
+	h->c = c;
+	h->zh = z->zh;
+	h->sent = cluster_now_ns();
+	atomic_fetch_add(&z->hb_inflight, 1);
+	if (zoo_aexists(z->zh, z->root[0] ? z->root : "/", 0, zk_hb_done, h) != ZOK) {
+		atomic_fetch_sub(&z->hb_inflight, 1);
+		free(h);
+	}
+}
+
+/* Connects a new session: 0, or -ETIMEDOUT with the reason set. */
+static int zk_connect(struct cluster *c)
+{
+	struct zk_cluster *z = c->lm;
+	uint64_t t0 = cluster_now_ns();
+	struct timespec dl;
+	int ret = 0;
+
+	pthread_mutex_lock(&z->ev_lock);
+	z->connected = z->expired = false;
+	pthread_mutex_unlock(&z->ev_lock);
+	z->zh = zookeeper_init(z->hosts, zk_watcher, (int)c->session_timeout_ms, NULL, c, 0);
+	if (!z->zh) {
+		cluster_set_error("ZooKeeper client for %s: %s", z->hosts, strerror(errno));
+		return errno == EINVAL ? -EINVAL : -ENOMEM;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += c->connect_timeout_ms / 1000;
+	dl.tv_nsec += (long)(c->connect_timeout_ms % 1000) * 1000000;
+	if (dl.tv_nsec >= 1000000000) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&z->ev_lock);
+	while (!z->connected && !z->expired && ret == 0)
+		ret = pthread_cond_timedwait(&z->ev_cond, &z->ev_lock, &dl);
+	ret = z->connected ? 0 : -ETIMEDOUT;
+	pthread_mutex_unlock(&z->ev_lock);
+	if (ret) {
+		cluster_set_error("ZooKeeper at %s unreachable: no session within %u ms", z->hosts,
+				  c->connect_timeout_ms);
+		zookeeper_close(z->zh);
+		z->zh = NULL;
+		return ret;
+	}
+	/* The server may have negotiated another timeout: the lease follows it. */
+	c->session_timeout_ms = (unsigned)zoo_recv_timeout(z->zh);
+	atomic_store(&c->lease_until_ns, 0);
+	atomic_store(&c->lost_at_ns, 0);
+	cluster_lease_renew(c, t0);
+	return 0;
+}
+
+/* Creates the persistent nodes of @path ("/a/b"), each in turn. */
+static int make_path(struct cluster *c, const char *path)
+{
+	struct zk_cluster *z = c->lm;
+	char buf[ZK_PATH_MAX];
+	size_t i;
+	int rc;
+
+	for (i = 1; i <= strlen(path); i++) {
+		if (path[i] != '/' && path[i] != 0)
+			continue;
+		if (i == 1 && path[0] == '/' && path[1] == '/')
+			continue;
+		memcpy(buf, path, i);
+		buf[i] = 0;
+		uint64_t t = zk_call_begin(c);
+
+		rc =
+		    zoo_create(z->zh, buf, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, NULL, 0);
+		zk_call_end(c, t, rc);
+		if (rc != ZOK && rc != ZNODEEXISTS) {
+			cluster_set_error("ZooKeeper: cannot create %s: %s", buf, zerror(rc));
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The node's name is its membership entry <path>/nodes/<name>, ephemeral:
+ * two live nodes with one name would take each other's lock children for
+ * strays of their own. A second mount of a live name is -EEXIST; a node that
+ * rejoins after losing its session replaces its old entry (if the old
+ * session still lingers, its entry is this node's, withdrawn).
+ */
+static int claim_name(struct cluster *c, bool rejoin)
+{
+	struct zk_cluster *z = c->lm;
+	char path[ZK_PATH_MAX];
+	uint64_t t;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/nodes", z->root);
+	if (make_path(c, path))
+		return -EIO;
+	if (snprintf(path, sizeof(path), "%s/nodes/%s", z->root, c->node_name) >= (int)sizeof(path))
+		return -EINVAL;
+	if (rejoin) {
+		t = zk_call_begin(c);
+		rc = zoo_delete(z->zh, path, -1);
+		zk_call_end(c, t, rc);
+	}
+	t = zk_call_begin(c);
+	rc = zoo_create(z->zh, path, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
+	zk_call_end(c, t, rc);
+	if (rc == ZNODEEXISTS) {
+		cluster_set_error(
+		    "cluster: node name '%s' is in use at %s%s (another live node, or "
+		    "this node's previous session until its timeout)",
+		    c->node_name, z->hosts, z->root);
+		return -EEXIST;
+	}
+	if (rc != ZOK) {
+		cluster_set_error("ZooKeeper: cannot create %s: %s", path, zerror(rc));
+		return -EIO;
+	}
+	return 0;
+}
+
+int zk_mount(struct cluster *c, const struct cluster_url *u)
+{
+	struct zk_cluster *z = calloc(1, sizeof(*z));
+	pthread_condattr_t ca;
+	int ret;
+
+	if (!z)
+		return -ENOMEM;
+	if (!getenv("PC_ZK_DEBUG"))
+		zoo_set_debug_level(0);
+	else
+		zoo_set_debug_level(ZOO_LOG_LEVEL_DEBUG);
+	strcpy(z->hosts, u->hosts);
+	snprintf(z->root, sizeof(z->root), "%s", u->path);
+	snprintf(z->gpath, sizeof(z->gpath), "%s/g", u->path);
+	pthread_mutex_init(&z->ev_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&z->ev_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	z->ev_tail = &z->ev_head;
+	c->lm = z;
+	ret = zk_connect(c);
+	if (!ret)
+		ret = make_path(c, z->gpath);
+	if (!ret)
+		ret = claim_name(c, false);
+	if (ret) {
+		if (z->zh)
+			zookeeper_close(z->zh);
+		c->lm = NULL;
+		free(z);
+	}
+	return ret;
+}
+
+static void drop_events(struct zk_cluster *z)
+{
+	struct zk_event *ev;
+
+	pthread_mutex_lock(&z->ev_lock);
+	while ((ev = z->ev_head)) {
+		z->ev_head = ev->next;
+		free(ev);
+	}
+	z->ev_tail = &z->ev_head;
+	pthread_mutex_unlock(&z->ev_lock);
+}
+
+void zk_unmount(struct cluster *c)
+{
+	struct zk_cluster *z = c->lm;
+
+	if (!z)
+		return;
+	if (z->zh)
+		zookeeper_close(z->zh); /* ends the session: its ephemeral nodes go */
+	z->zh = NULL;
+	drop_events(z);
+	c->lm = NULL;
+	pthread_mutex_destroy(&z->ev_lock);
+	pthread_cond_destroy(&z->ev_cond);
+	free(z);
+}
+
+int zk_rejoin(struct cluster *c)
+{
+	struct zk_cluster *z = c->lm;
+	uint64_t now = cluster_now_ns();
+	int ret;
+
+	if (now < z->next_rejoin_ns)
+		return -EAGAIN;
+	z->next_rejoin_ns = now + 500 * 1000000ull;
+	if (z->zh)
+		zookeeper_close(z->zh);
+	z->zh = NULL;
+	drop_events(z);
+	ret = zk_connect(c);
+	if (!ret)
+		ret = claim_name(c, true);
+	return ret;
+}
+
+/* Parses <gpath>/<16 hex>[/<child>]: the number and the child name. */
+static bool parse_event_path(struct zk_cluster *z, const char *path, uint64_t *number,
+			     const char **child)
+{
+	size_t gl = strlen(z->gpath);
+	char *end;
+
+	if (strncmp(path, z->gpath, gl) || path[gl] != '/')
+		return false;
+	*number = strtoull(path + gl + 1, &end, 16);
+	if (end != path + gl + 1 + 16)
+		return false;
+	*child = *end == '/' ? end + 1 : NULL;
+	return true;
+}
+
+static void resync_one(struct glock *gl, void *arg)
+{
+	zk_relist(gl);
+}
+
+unsigned zk_poll(struct cluster *c)
+{
+	struct zk_cluster *z = c->lm;
+	struct zk_event *list, *ev;
+	uint64_t now = cluster_now_ns();
+	bool resync;
+	unsigned period = c->session_timeout_ms / 6;
+
+	if (!z->zh)
+		return 100;
+	if (now >= z->next_hb_ns ||
+	    now + (uint64_t)period * 1000000ull / 2 >= atomic_load(&c->lease_until_ns)) {
+		heartbeat(c);
+		z->next_hb_ns = now + (uint64_t)period * 1000000ull;
+	}
+	pthread_mutex_lock(&z->ev_lock);
+	list = z->ev_head;
+	z->ev_head = NULL;
+	z->ev_tail = &z->ev_head;
+	resync = z->resync && z->connected;
+	z->resync = false;
+	pthread_mutex_unlock(&z->ev_lock);
+	if (resync)
+		glock_for_each(c, resync_one, NULL);
+	while ((ev = list)) {
+		uint64_t number;
+		const char *child;
+		struct glock *gl;
+
+		list = ev->next;
+		if (parse_event_path(z, ev->path, &number, &child) &&
+		    (gl = glock_lookup(c, number))) {
+			if (child && ev->type == ZOO_DELETED_EVENT)
+				zk_blocker_gone(gl, child);
+			else if (!child && ev->type == ZOO_CHILD_EVENT)
+				zk_relist(gl);
+			glock_put(gl);
+		}
+		free(ev);
+	}
+	if (period > 100 && atomic_load(&c->membership) != CM_VALID)
+		period = 100;
+	return period ? period : 1;
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lock_zk.h - inside the ZooKeeper lock module: the session (lock_zk.c) and
+ * the per-glock lock recipe (lock_zk_node.c). Both run in the cluster's
+ * worker only, but for the client library's callbacks into lock_zk.c, which
+ * take ev_lock (a pthread leaf) and nothing else.
+ */
+#ifndef PC_CLUSTER_LOCK_ZK_H
+#define PC_CLUSTER_LOCK_ZK_H
+
+/* The multi-threaded client (libzookeeper_mt): its synchronous calls. */
+#ifndef THREADED
+#define THREADED 1
+#endif
+#include <zookeeper/zookeeper.h>
+
+#include "cluster/lock_module.h"
+
+#define ZK_PATH_MAX 512
+#define ZK_NAME_MAX 96
+
+struct zk_event {
+	struct zk_event *next;
+	int type;
+	char path[];
+};
+
+struct zk_cluster {
+	zhandle_t *zh;
+	char hosts[256];
+	char root[256];	 /* the URL's path ("" for /) */
+	char gpath[264]; /* root/g: one child per glock */
+
+	pthread_mutex_t ev_lock; /* leaf: the fields below */
+	pthread_cond_t ev_cond;
+	bool connected, expired, resync;
+	struct zk_event *ev_head, **ev_tail;
+
+	_Atomic int hb_inflight;
+	uint64_t next_hb_ns; /* worker only */
+	uint64_t next_rejoin_ns;
+};
+
+/* Per glock (gl->gl_lm), worker only. */
+struct zk_glock {
+	char lock_path[ZK_PATH_MAX]; /* gpath/<16 hex> */
+	bool parent_made;
+	char held[ZK_NAME_MAX]; /* our granted child, "" if none */
+	enum gl_state held_mode;
+	char pend[ZK_NAME_MAX]; /* our queued child, "" if none */
+	enum gl_state pend_mode;
+	/* The last listing: the children and the lock node's data version
+	 * (every create bumps it: a conversion checks it). */
+	char **names;
+	unsigned nnames;
+	int32_t version;
+	bool listed;
+	/* Children below pend that conflict with it: granted when all are gone. */
+	char **blockers;
+	unsigned nblockers;
+};
+
+void zk_watch_fn(zhandle_t *zh, int type, int state, const char *path, void *ctx);
+uint64_t zk_call_begin(struct cluster *c);
+void zk_call_end(struct cluster *c, uint64_t sent, int rc);
+
+/* lock_zk.c: the session. */
+int zk_mount(struct cluster *c, const struct cluster_url *u);
+void zk_unmount(struct cluster *c);
+int zk_rejoin(struct cluster *c);
+unsigned zk_poll(struct cluster *c);
+
+/* lock_zk_node.c: the recipe. */
+void zk_relist(struct glock *gl);
+void zk_blocker_gone(struct glock *gl, const char *child);
+
+#endif

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cluster.c - the engine glue of cluster mode (fs/cluster.h): each inode's
+ * glock (number: the store inode number, the same on every node of a
+ * shared dir store), the fault path's glock (the mapping's fault_lock hook)
+ * and the restart step of the cross-file fault protocol.
+ *
+ * Locks: the fault hook takes the faulting file's glock (SH, or EX for a
+ * store that dirties a page) with the mm lock dropped and the view pinned
+ * (mm/fault.c), before the fill's invalidate lock. While the faulting thread
+ * holds a glock (an I/O path copying to or from a view) it never waits for
+ * another: it asks with GL_NOWAIT, and when that fails it fails the fault
+ * with current->glock_restart set; the I/O path drops its glock, faults in
+ * with glock_restart_fault_in (no glock held: the fault may wait) and takes
+ * its glock again. No lock of its own.
+ */
+#include <errno.h>
+
+#include "fs/cluster.h"
+
+#define GLOCK_FAULT_IN_MAX (256u << 10)
+
+TEST_SWITCH(cluster_test_no_restart);
+TEST_SWITCH(cluster_test_no_inval);
+
+void inode_table_set_cluster(struct inode_table *t, struct cluster *c)
+{
+	t->cluster = c && !cluster_is_nolock(c) ? c : NULL;
+}
+
+/*
+ * The fault's fill under the glock. A thread that already holds a glock
+ * (its I/O path is copying into or out of this view) must not wait: the
+ * holder of the glock it would wait for may be another node waiting for
+ * ours (the cross-file fault deadlock: A reads F1 into its view of F2 while B reads F2 into its
+ * view of F1). It takes the glock only if the cached state grants it at
+ * once, else it fails the fault with the restart flag set.
+ */
+static bool inode_fault_lock(struct address_space *m, bool excl, bool (*fill)(void *arg), void *arg)
+{
+	struct inode *inode = mapping_inode(m);
+	enum gl_state state = excl ? LM_ST_EXCLUSIVE : LM_ST_SHARED;
+	struct gholder gh;
+	bool ok;
+	int err;
+
+	if (glock_task_held() && !READ_ONCE(cluster_test_no_restart)) {
+		gholder_init(inode->i_gl, state, GL_NOWAIT, &gh);
+		err = glock_nq(&gh);
+		if (err == -EAGAIN) {
+			struct task *t = current;
+
+			t->glock_restart = true;
+			t->stats.fault_retries++;
+			return false;
+		}
+	} else {
+		gholder_init(inode->i_gl, state, 0, &gh);
+		err = glock_nq(&gh);
+	}
+	if (err)
+		return false; /* -EIO: membership lost; the access gets SIGBUS */
+	ok = fill(arg);
+	glock_dq(&gh);
+	return ok;
+}
+
+int inode_glock_get(struct inode *inode)
+{
+	struct cluster *c = inode->i_table->cluster;
+	int err;
+
+	if (likely(!c))
+		return 0;
+	err = glock_get(c, inode->i_ino, &inode_glops, inode, &inode->i_gl);
+	if (err)
+		return err;
+	inode->i_data.fault_lock = inode_fault_lock;
+	return 0;
+}
+
+/*
+ * The inode goes: its glock must never run an operation on it again, and
+ * one may be running now (glock_put forgets the object but does not wait).
+ * The worker runs them only while no holder is active, and no holder is
+ * granted while one runs: so hold the glock (the cached state if that is
+ * granted at once, else SH), detach the object while holding it (glock_get
+ * of the same number with no object), let go, and put both references. A
+ * node that lost its membership runs no operation (nq fails): detach only.
+ */
+void inode_glock_put(struct inode *inode)
+{
+	struct glock *gl = inode->i_gl, *same;
+	enum gl_state cached;
+	struct gholder gh;
+	int err = -EAGAIN;
+
+	if (!gl)
+		return;
+	cached = glock_state(gl);
+	if (cached != LM_ST_UNLOCKED) {
+		gholder_init(gl, cached, GL_NOWAIT, &gh);
+		err = glock_nq(&gh);
+	}
+	if (err == -EAGAIN) {
+		gholder_init(gl, LM_ST_SHARED, 0, &gh);
+		err = glock_nq(&gh);
+	}
+	if (glock_get(inode->i_table->cluster, inode->i_ino, &inode_glops, NULL, &same) == 0)
+		glock_put(same); /* (never freed here: ours is still counted) */
+	if (!err)
+		glock_dq(&gh);
+	inode->i_gl = NULL;
+	inode->i_data.fault_lock = NULL;
+	glock_put(gl);
+}
+
+bool glock_restart_fault_in(struct iov_iter *iter, bool to_user)
+{
+	/* A window at a time, as the kernel's fault_in_iov_iter_*: what a
+	 * round faults in is what its copy can use before another node may
+	 * take the pages back. */
+	size_t n = iter->count < GLOCK_FAULT_IN_MAX ? iter->count : GLOCK_FAULT_IN_MAX, left;
+
+	if (!n)
+		return false;
+	left = to_user ? fault_in_iov_iter_writeable(iter, n) : fault_in_iov_iter_readable(iter, n);
+	return left < n;
+}

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cluster.h - the engine's side of cluster mode (docs/cluster.md): one glock
+ * per inode (src/cluster/glock.h), taken by every I/O path of src/fs and by
+ * the fault path, and the cross-file fault restart protocol.
+ *
+ * In nolock mode (one engine, the default) an inode has no glock (i_gl is
+ * NULL) and every helper here is one predictable branch: nothing else runs.
+ *
+ * Which state each path takes (gfs2's):
+ *   buffered read, stat of an open file, fault for a load or a store to a
+ *   private view                                      SH
+ *   buffered write, truncate, fallocate/punch, a direct write that extends
+ *   the file or falls back to the cache, a store fault through a shared
+ *   writable view (page_mkwrite), fsync/flush          EX
+ *   direct read and direct write inside i_size         DF
+ *
+ * Lock order (docs/locking.md): i_rwsem -> glock -> invalidate lock; the
+ * fault path: (mm lock dropped, view pinned) -> glock -> invalidate lock.
+ * A thread never waits for a glock while it holds one: the fault handler
+ * asks with GL_NOWAIT when glock_task_held() is not 0 and otherwise fails
+ * the fault with current->glock_restart set; the I/O path then drops its
+ * glock, faults the user range in with no glock held and retries.
+ */
+#ifndef PC_FS_CLUSTER_H
+#define PC_FS_CLUSTER_H
+
+#include "cluster/glock.h"
+#include "fs/inode.h"
+#include "kernel/task.h"
+#include "kernel/testswitch.h"
+#include "mm/iov_iter.h"
+
+/* Test switches (tests/cluster):
+ * - cluster_test_no_restart: the fault handler waits for the glock even
+ *   while its thread holds one (the cross-file fault deadlock: two nodes reading each file into
+ *   a view of the other deadlock; the watchdog reports it);
+ * - cluster_test_no_inval: go_inval keeps the cached pages and views (a
+ *   node reads its stale cache after another node wrote: the coherence
+ *   checker reports the stale read). */
+DECLARE_TEST_SWITCH(cluster_test_no_restart);
+DECLARE_TEST_SWITCH(cluster_test_no_inval);
+
+/* The glock held by one call: a holder, or nothing (nolock). */
+struct inode_gh {
+	struct gholder gh;
+	bool held;
+};
+
+/* Engine open/close: the inode table's cluster (NULL or a nolock one: no
+ * glocks) and the mount's kernel-cache invalidation hook. */
+void inode_table_set_cluster(struct inode_table *t, struct cluster *c);
+
+/* At inode allocation / free: the inode's glock (cluster mode only). */
+int inode_glock_get(struct inode *inode);
+void inode_glock_put(struct inode *inode);
+
+/* Takes @inode's glock in @state (GL_NOWAIT in @flags: -EAGAIN rather than
+ * wait for the lock service). 0, -EAGAIN or -EIO (membership lost). */
+static inline int inode_gl_nq(struct inode *inode, enum gl_state state, unsigned flags,
+			      struct inode_gh *h)
+{
+	int err;
+
+	h->held = false;
+	if (likely(!inode->i_gl))
+		return 0;
+	gholder_init(inode->i_gl, state, flags, &h->gh);
+	err = glock_nq(&h->gh);
+	h->held = !err;
+	return err;
+}
+
+static inline void inode_gl_dq(struct inode_gh *h)
+{
+	if (h->held) {
+		glock_dq(&h->gh);
+		h->held = false;
+	}
+}
+
+/* Around a copy to or from user memory made under a glock: begin clears
+ * the restart flag; end tells (and clears) whether a fault asked the I/O
+ * path to drop its glock and retry. */
+static inline void glock_restart_begin(struct inode_gh *h)
+{
+	if (h->held)
+		current->glock_restart = false;
+}
+
+static inline bool glock_restart_end(struct inode_gh *h)
+{
+	struct task *t;
+
+	if (likely(!h->held))
+		return false;
+	t = current;
+	if (!t->glock_restart)
+		return false;
+	t->glock_restart = false;
+	return true;
+}
+
+/* The restart step, with no glock held: faults in what is left of @iter
+ * (@to_user: the I/O writes into it, a read). False when not even its
+ * first byte can be faulted in (a bad address: the call ends). */
+bool glock_restart_fault_in(struct iov_iter *iter, bool to_user);
+
+/* The glock operations on an inode (fs/glops.c). */
+extern const struct glock_operations inode_glops;
+
+#endif

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cluster_util.c - the cluster tests' fixture and grant checker
+ * (cluster_util.h). The checker's counts are under one pthread mutex.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../harness.h"
+#include "cluster_util.h"
+
+static struct zk_fixture fixture;
+static bool started;
+
+static void stop_fixture(void)
+{
+	if (started && fixture.pid > 0)
+		zk_fixture_destroy(&fixture);
+}
+
+struct zk_fixture *zk(void)
+{
+	const char *why;
+
+	if (started)
+		return &fixture;
+	why = zk_fixture_missing();
+	if (why)
+		test_skip("%s", why);
+	CHECKF(zk_fixture_start(&fixture) == 0, "cannot start ZooKeeper (log in %s)", fixture.dir);
+	started = true;
+	atexit(stop_fixture);
+	return &fixture;
+}
+
+void zk_root(const char *tag, char *url, size_t size)
+{
+	static unsigned seq;
+	char name[96];
+
+	snprintf(name, sizeof(name), "t%d-%s-%u", (int)getpid(), tag, seq++);
+	zk_fixture_url(zk(), name, url, size);
+}
+
+struct cluster *node_mount(const char *url, const char *name, unsigned session_ms,
+			   unsigned min_hold_ms)
+{
+	struct cluster_config cfg = {.url = url,
+				     .node_name = name,
+				     .connect_timeout_ms = 10000,
+				     .session_timeout_ms = session_ms,
+				     .min_hold_ms = min_hold_ms};
+	struct cluster *c = NULL;
+	int ret = cluster_mount(&cfg, &c);
+
+	CHECKF(ret == 0, "cluster_mount(%s, %s): %d %s", url, name, ret, cluster_last_error());
+	return c;
+}
+
+#define MAXN 8
+static pthread_mutex_t ck_lock = PTHREAD_MUTEX_INITIALIZER;
+#define MAXG 16
+static unsigned ck_count[MAXG][MAXN][4];
+static unsigned long ck_conflicts;
+
+void checker_reset(void)
+{
+	pthread_mutex_lock(&ck_lock);
+	memset(ck_count, 0, sizeof(ck_count));
+	ck_conflicts = 0;
+	pthread_mutex_unlock(&ck_lock);
+}
+
+void checker_grant(int node, unsigned g, enum gl_state s)
+{
+	int o, t;
+
+	pthread_mutex_lock(&ck_lock);
+	for (o = 0; o < MAXN; o++) {
+		if (o == node)
+			continue;
+		for (t = 1; t < 4; t++)
+			if (ck_count[g][o][t] && !gl_compatible((enum gl_state)t, s)) {
+				ck_conflicts++;
+				fprintf(stderr,
+					"# checker: glock %u: node %d granted %s while node %d "
+					"holds %s\n",
+					g, node, gl_state_name(s), o,
+					gl_state_name((enum gl_state)t));
+			}
+	}
+	ck_count[g][node][s]++;
+	pthread_mutex_unlock(&ck_lock);
+}
+
+void checker_release(int node, unsigned g, enum gl_state s)
+{
+	pthread_mutex_lock(&ck_lock);
+	ck_count[g][node][s]--;
+	pthread_mutex_unlock(&ck_lock);
+}
+
+unsigned long checker_conflicts(void)
+{
+	unsigned long n;
+
+	pthread_mutex_lock(&ck_lock);
+	n = ck_conflicts;
+	pthread_mutex_unlock(&ck_lock);
+	return n;
+}
+
+uint64_t ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}

@@ -1,0 +1,106 @@
+#!/bin/bash
+# test_cluster_mount.sh PAGECACHE ZK_SERVER - two `pagecache mount --cluster`
+# of one directory (two nodes, each its own engine and FUSE mount), in both
+# mount modes (kernel page cache, --direct-io): dd through one mount and cmp
+# through the other at once, no sleep between them, then the other way round
+# with new data (the first mount's kernel cache of the file must be dropped
+# when the second node takes the glock). Also the bad inputs of the command:
+# a malformed URL, an unreachable ZooKeeper (a clear error within the
+# connect timeout), a vol image with --cluster. TAP; skips where /dev/fuse,
+# fusermount3, root or ZooKeeper are missing.
+set -u
+PAGECACHE=$(realpath "${1:?usage: $0 PAGECACHE ZK_SERVER}")
+ZKS=$(realpath "${2:?usage: $0 PAGECACHE ZK_SERVER}")
+T=0
+FAILED=0
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pc-cmount-XXXXXX")
+PIDS=()
+
+ok() { T=$((T + 1)); echo "ok $T - $*"; }
+not_ok() { T=$((T + 1)); FAILED=$((FAILED + 1)); echo "not ok $T - $*"; }
+skip_all() { echo "1..0 # SKIP $*"; rm -rf "$WORK"; exit 0; }
+cleanup() {
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	for m in "$WORK"/m*; do fusermount3 -u "$m" 2>/dev/null; done
+	[ -n "${ZK_PID:-}" ] && { exec {ZK[1]}>&-; wait "$ZK_PID" 2>/dev/null; }
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+[ -c /dev/fuse ] || skip_all "no /dev/fuse"
+command -v fusermount3 >/dev/null || skip_all "no fusermount3"
+[ "$(id -u)" -eq 0 ] || skip_all "not root"
+
+# bad inputs first (no ZooKeeper needed)
+mkdir -p "$WORK/bad" "$WORK/mbad"
+out=$("$PAGECACHE" mount --cluster "zk://no port/x" --dir "$WORK/bad" "$WORK/mbad" 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && echo "$out" | grep -q "Invalid argument"; then ok "malformed URL: refused ($out)"
+else not_ok "malformed URL: rc $rc: $out"; fi
+# a port nobody listens on: refused or timed out, quickly
+start=$(date +%s)
+out=$("$PAGECACHE" mount --cluster "zk://127.0.0.1:1/x" --dir "$WORK/bad" "$WORK/mbad" 2>&1)
+rc=$?
+took=$(($(date +%s) - start))
+if [ $rc -ne 0 ] && [ $took -le 30 ] && echo "$out" | grep -q "pagecache mount: --cluster"; then
+	ok "unreachable ZooKeeper: a clear error in ${took}s ($out)"
+else not_ok "unreachable ZooKeeper: rc $rc after ${took}s: $out"; fi
+touch "$WORK/img"
+out=$("$PAGECACHE" mount --cluster "zk://127.0.0.1:2181/x" "$WORK/img" "$WORK/mbad" 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && echo "$out" | grep -q "vol store does not support cluster mode"; then
+	ok "vol image with --cluster: refused"
+else not_ok "vol with --cluster: rc $rc: $out"; fi
+
+coproc ZK { "$ZKS"; }
+ZK_PID=$ZK_PID
+read -r URL <&"${ZK[0]}" || { wait "$ZK_PID"; [ $? -eq 77 ] && skip_all "no ZooKeeper"; not_ok "zk_server"; echo "1..$T"; exit 1; }
+
+is_mounted() { grep -q " $1 fuse" /proc/mounts; }
+mount_node() { # mount_node NODE MNT STORE MODE-ARGS...
+	local node=$1 mnt=$2 store=$3
+	shift 3
+	mkdir -p "$mnt"
+	"$PAGECACHE" mount --stats-interval 0 "$@" --cluster "$URL/$MODE" --node "$node" \
+		--dir "$store" "$mnt" 2>"$WORK/$node.log" &
+	PIDS+=($!)
+	for _ in $(seq 1 1500); do
+		is_mounted "$mnt" && return 0
+		kill -0 "${PIDS[-1]}" 2>/dev/null || break
+		sleep 0.02 # waiting for the mount to appear, not ordering threads
+	done
+	echo "# mount of $node failed:"; sed 's/^/# /' "$WORK/$node.log"
+	return 1
+}
+
+head -c $((8 << 20)) /dev/urandom >"$WORK/src1"
+head -c $((6 << 20 | 12345)) /dev/urandom >"$WORK/src2"
+for MODE in cached direct-io; do
+	args=()
+	[ $MODE = direct-io ] && args=(--direct-io)
+	store=$WORK/store-$MODE
+	mkdir -p "$store"
+	PIDS=()
+	if ! mount_node a "$WORK/ma" "$store" "${args[@]}" ||
+	   ! mount_node b "$WORK/mb" "$store" "${args[@]}"; then
+		not_ok "$MODE: two mounts of one directory"
+		continue
+	fi
+	ok "$MODE: two mounts --cluster of one directory"
+	if dd if="$WORK/src1" of="$WORK/ma/f" bs=1M status=none && cmp "$WORK/src1" "$WORK/mb/f"; then
+		ok "$MODE: dd through mount a, cmp through mount b at once"
+	else not_ok "$MODE: dd through a, cmp through b"; fi
+	if dd if="$WORK/src2" of="$WORK/mb/f" bs=64k conv=notrunc status=none &&
+	   truncate -s $((6 << 20 | 12345)) "$WORK/mb/f" && cmp "$WORK/src2" "$WORK/ma/f"; then
+		ok "$MODE: new data through mount b, cmp through mount a at once"
+	else not_ok "$MODE: new data through b, cmp through a"; fi
+	rc=0
+	for p in "${PIDS[@]}"; do kill -TERM "$p"; wait "$p" || rc=$?; done
+	PIDS=()
+	if [ $rc -eq 0 ]; then ok "$MODE: both unmount cleanly"
+	else not_ok "$MODE: unmount status $rc"; sed 's/^/# /' "$WORK/a.log" "$WORK/b.log" | tail -20; fi
+	cmp -s "$WORK/src2" "$store/f" && ok "$MODE: the directory holds the data" ||
+		not_ok "$MODE: the directory's file differs"
+done
+echo "1..$T"
+[ "$FAILED" -eq 0 ]

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * zk_server.c - the ZooKeeper fixture for shell tests: starts a server on a
+ * free port of 127.0.0.1 with its data in a temporary directory, prints its
+ * URL (zk://127.0.0.1:PORT) on the first line of stdout, and then obeys
+ * lines on stdin: "restart" (kill and start again on the same port with the
+ * same data; prints "ok" when it serves again), "stop" (kill), "start".
+ * At end of stdin (or SIGTERM) it stops the server and removes its data.
+ * Exit 77 (skip) when java or ZooKeeper is not installed.
+ *   coproc ZK { build/tests/cluster/zk_server; }; read -r URL <&"${ZK[0]}"
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "zk_fixture.h"
+
+static struct zk_fixture f;
+
+static void on_term(int sig)
+{
+	zk_fixture_destroy(&f);
+	_exit(0);
+}
+
+int main(void)
+{
+	char line[64];
+	const char *why = zk_fixture_missing();
+
+	if (why) {
+		fprintf(stderr, "zk_server: %s\n", why);
+		return 77;
+	}
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
+	if (zk_fixture_start(&f)) {
+		zk_fixture_destroy(&f);
+		return 1;
+	}
+	printf("%s\n", f.url);
+	fflush(stdout);
+	while (fgets(line, sizeof(line), stdin)) {
+		int r = 0;
+
+		if (!strncmp(line, "restart", 7))
+			r = zk_fixture_restart(&f);
+		else if (!strncmp(line, "stop", 4))
+			zk_fixture_stop(&f);
+		else if (!strncmp(line, "start", 5))
+			r = zk_fixture_restart(&f);
+		printf("%s\n", r ? "error" : "ok");
+		fflush(stdout);
+	}
+	zk_fixture_destroy(&f);
+	return 0;
+}
