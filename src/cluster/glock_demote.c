@@ -181,7 +181,14 @@ uint64_t glock_run(struct glock *gl)
 again:
 	if (glock_lease_check(c) != 0) {
 		/* Fencing: with the lease in doubt nothing is written back or
-		 * released under it; membership_check requeues on renewal. */
+		 * released under it; membership_check requeues on renewal -
+		 * which it does only from SUSPENDED: a lapse it has not seen yet
+		 * (the lease ran out since its last look, and may be renewed
+		 * before its next one) is marked here, or this glock's work
+		 * would be dropped for good (a waiter asleep with nothing
+		 * queued or pending). */
+		int valid = CM_VALID;
+		atomic_compare_exchange_strong(&c->membership, &valid, CM_SUSPENDED);
 		mutex_unlock(&gl->gl_lock);
 		return 0;
 	}
