@@ -56,6 +56,7 @@ const struct test_switch test_switches[] = {
     /* cluster */
     SWITCH(glock_test_no_lease_margin),
     SWITCH(glock_test_no_min_hold),
+    SWITCH(glock_test_orphan_no_recheck),
     /* fs */
     SWITCH(cluster_test_no_restart),
     SWITCH(cluster_test_no_inval),

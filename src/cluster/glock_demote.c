@@ -18,6 +18,9 @@
 #include <string.h>
 
 #include "cluster/lock_module.h"
+#include "kernel/sched.h"
+
+TEST_SWITCH(glock_test_orphan_no_recheck);
 
 /* ---- the worker's part ---- */
 
@@ -208,13 +211,23 @@ again:
 		}
 		gl->gl_flags |= GLF_BUSY;
 		mutex_unlock(&gl->gl_lock);
+		sched_race_window("glock: orphan release, lock module not yet told");
 		c->ops->lm_unlock(gl);
 		mutex_lock(&gl->gl_lock);
 		__atomic_store_n(&gl->gl_state, LM_ST_UNLOCKED, __ATOMIC_RELEASE);
 		gl->gl_flags &=
 		    ~(GLF_BUSY | GLF_PENDING | GLF_DEMOTE | GLF_NOCACHE | GLF_INSTANTIATE);
+		if (glock_test_orphan_no_recheck) {
+			mutex_unlock(&gl->gl_lock);
+			return 0;
+		}
+		/* A glock_get + glock_nq may have come meanwhile and waited
+		 * for GLF_BUSY to clear: wake it, and look again for what it
+		 * wants (it holds a reference: no orphan now). */
 		mutex_unlock(&gl->gl_lock);
-		return 0;
+		wake_up_all(&gl->gl_wait);
+		mutex_lock(&gl->gl_lock);
+		goto again;
 	}
 	if (gl->gl_flags & GLF_PENDING) {
 		mutex_unlock(&gl->gl_lock);

@@ -179,6 +179,9 @@ void cluster_session_expired(struct cluster *c);
 DECLARE_TEST_SWITCH(glock_test_no_lease_margin);
 /* The demote skips the minimum hold time. */
 DECLARE_TEST_SWITCH(glock_test_no_min_hold);
+/* The worker's release of an unused glock forgets a holder that came meanwhile
+ * (it neither wakes it nor requests what it wants): test_glock orphan_*. */
+DECLARE_TEST_SWITCH(glock_test_orphan_no_recheck);
 
 static inline bool gl_covers(enum gl_state held, enum gl_state want)
 {

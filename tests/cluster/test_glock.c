@@ -12,11 +12,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
 #include "../harness.h"
+#include "../threads.h"
 #include "cluster_util.h"
 #include "kernel/lockdep.h"
 #include "kernel/rng.h"
 #include "kernel/rwsem.h"
+#include "kernel/sched.h"
 
 TEST(url_parse)
 {
@@ -631,3 +637,120 @@ TEST(local_upgrade_not_starved)
 	cluster_unmount(A);
 	cluster_unmount(B);
 }
+
+#if PC_SCHED_HOOKS
+/*
+ * The worker releases a glock nobody references (the orphan path of
+ * glock_run: lm_unlock with GLF_BUSY set). A glock_get + glock_nq of the
+ * same number that comes meanwhile waits for GLF_BUSY to clear; the release
+ * must then wake it and request what it wants. The hook runs the newcomer
+ * from inside the release window and waits until it is queued (its want
+ * count shows it), so the interleaving is forced, not hoped for.
+ */
+struct orphan {
+	struct cluster *c;
+	struct glock *gl; /* the newcomer's reference */
+	_Atomic int done, ret;
+	pthread_t t;
+};
+static struct orphan orph;
+
+static void *orphan_newcomer(void *p)
+{
+	struct orphan *o = p;
+	struct gholder h;
+
+	CHECK_EQ(glock_get(o->c, 11, NULL, NULL, &o->gl), 0);
+	gholder_init(o->gl, LM_ST_SHARED, 0, &h);
+	o->ret = glock_nq(&h);
+	if (!o->ret)
+		glock_dq(&h);
+	o->done = 1;
+	return NULL;
+}
+
+static void orphan_window(enum sched_event ev, const void *obj, const char *what)
+{
+	(void)obj;
+	if (ev != SP_RACE || strcmp(what, "glock: orphan release, lock module not yet told"))
+		return;
+	sched_set_hook(NULL);
+	CHECK_EQ(pthread_create(&orph.t, NULL, orphan_newcomer, &orph), 0);
+	for (;;) { /* until the newcomer waits behind the release */
+		struct glock *gl = __atomic_load_n(&orph.gl, __ATOMIC_ACQUIRE);
+
+		if (gl && __atomic_load_n(&gl->gl_want_sh, __ATOMIC_ACQUIRE))
+			break;
+		sched_yield();
+	}
+}
+
+static void orphan_release_run(void)
+{
+	char url[256];
+	struct glock *g;
+	struct gholder h;
+	struct watched_wait w;
+
+	zk_root(glock_test_orphan_no_recheck ? "orphanoff" : "orphan", url, sizeof(url));
+	memset(&orph, 0, sizeof(orph));
+	orph.c = node_mount(url, "A", 4000, 1);
+	CHECK_EQ(glock_get(orph.c, 11, NULL, NULL, &g), 0);
+	gholder_init(g, LM_ST_EXCLUSIVE, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	sched_set_hook(orphan_window);
+	glock_put(g); /* the last reference: the worker releases the lock */
+	watched_wait_begin(&w, "a glock_nq that came during an orphan release", &orph.done);
+	while (!__atomic_load_n(&orph.done, __ATOMIC_ACQUIRE))
+		watched_wait_step(&w, 0);
+	watched_wait_end(&w);
+	pthread_join(orph.t, NULL);
+	CHECK_EQ(orph.ret, 0);
+	CHECK_EQ(glock_state(orph.gl), LM_ST_SHARED);
+	glock_put(orph.gl);
+	cluster_unmount(orph.c);
+}
+
+TEST(orphan_release_then_nq)
+{
+	if (zk_fixture_missing())
+		test_skip("%s", zk_fixture_missing());
+	orphan_release_run();
+}
+
+/* With the recheck off the newcomer sleeps for good (state UN, nothing
+ * requested): the liveness wait's watchdog aborts the child. */
+static void orphan_hazard_child(void *arg)
+{
+	(void)arg;
+	setenv("PC_HANG_MS", "3000", 1);
+	glock_test_orphan_no_recheck = true;
+	orphan_release_run();
+}
+
+TEST(orphan_release_then_nq_hazard)
+{
+	pid_t pid;
+	int status;
+
+	if (zk_fixture_missing())
+		test_skip("%s", zk_fixture_missing());
+#if defined(__SANITIZE_THREAD__)
+	test_skip("fork under ThreadSanitizer");
+#endif
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		alarm(60); /* neither the watchdog nor the test ended it */
+		orphan_hazard_child(NULL);
+		_exit(0); /* the newcomer was granted: the hazard did not show */
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "child: exited %d / signal %d",
+	       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+	       WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+}
+#endif
