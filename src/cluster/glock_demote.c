@@ -329,6 +329,38 @@ void glock_lm_demote_request(struct glock *gl, enum gl_state state)
 	mutex_unlock(&gl->gl_lock);
 }
 
+/* One glock of glock_withdraw_all (glock_for_each holds a reference). */
+static void withdraw_one(struct glock *gl, void *arg)
+{
+	struct cluster *c = gl->gl_cluster;
+	struct wait_queue_entry e;
+	enum gl_state was;
+
+	(void)arg;
+	wake_up_all(&gl->gl_wait);
+	init_wait_entry(&e, 0);
+	for (;;) {
+		prepare_to_wait(&gl->gl_wait, &e);
+		mutex_lock(&gl->gl_lock);
+		if (!gl->gl_holders && !(gl->gl_flags & GLF_INSTANTIATING))
+			break;
+		mutex_unlock(&gl->gl_lock);
+		wait_entry_sleep(&e, NULL, false, "glock withdraw", gl);
+	}
+	was = gl->gl_state;
+	gl->gl_flags |= GLF_BUSY;
+	mutex_unlock(&gl->gl_lock);
+	finish_wait(&gl->gl_wait, &e);
+	if (was != LM_ST_UNLOCKED && was != LM_ST_DEFERRED)
+		run_inval(gl, LM_ST_UNLOCKED);
+	c->ops->lm_forget(gl);
+	mutex_lock(&gl->gl_lock);
+	__atomic_store_n(&gl->gl_state, LM_ST_UNLOCKED, __ATOMIC_RELEASE);
+	gl->gl_flags &= ~(GLF_BUSY | GLF_PENDING | GLF_DEMOTE | GLF_NOCACHE | GLF_INSTANTIATE);
+	mutex_unlock(&gl->gl_lock);
+	wake_up_all(&gl->gl_wait);
+}
+
 /*
  * The session is gone (or must be assumed gone): every cached state is
  * dropped without writing back (the dirty data of EX is lost, as in a crash:
@@ -337,47 +369,5 @@ void glock_lm_demote_request(struct glock *gl, enum gl_state state)
  */
 void glock_withdraw_all(struct cluster *c)
 {
-	struct glock **v = NULL;
-	unsigned n = 0, i, b;
-	struct glock *gl;
-
-	mutex_lock(&c->hash_lock);
-	v = calloc(c->nglocks + 1, sizeof(*v));
-	for (b = 0; v && b < c->hash_size; b++)
-		list_for_each_entry (gl, &c->hash[b], gl_hash) {
-			__atomic_add_fetch(&gl->gl_ref, 1, __ATOMIC_RELAXED);
-			v[n++] = gl;
-		}
-	mutex_unlock(&c->hash_lock);
-	for (i = 0; i < n; i++) {
-		struct wait_queue_entry e;
-		enum gl_state was;
-
-		gl = v[i];
-		wake_up_all(&gl->gl_wait);
-		init_wait_entry(&e, 0);
-		for (;;) {
-			prepare_to_wait(&gl->gl_wait, &e);
-			mutex_lock(&gl->gl_lock);
-			if (!gl->gl_holders && !(gl->gl_flags & GLF_INSTANTIATING))
-				break;
-			mutex_unlock(&gl->gl_lock);
-			wait_entry_sleep(&e, NULL, false, "glock withdraw", gl);
-		}
-		was = gl->gl_state;
-		gl->gl_flags |= GLF_BUSY;
-		mutex_unlock(&gl->gl_lock);
-		finish_wait(&gl->gl_wait, &e);
-		if (was != LM_ST_UNLOCKED && was != LM_ST_DEFERRED)
-			run_inval(gl, LM_ST_UNLOCKED);
-		c->ops->lm_forget(gl);
-		mutex_lock(&gl->gl_lock);
-		__atomic_store_n(&gl->gl_state, LM_ST_UNLOCKED, __ATOMIC_RELEASE);
-		gl->gl_flags &=
-		    ~(GLF_BUSY | GLF_PENDING | GLF_DEMOTE | GLF_NOCACHE | GLF_INSTANTIATE);
-		mutex_unlock(&gl->gl_lock);
-		wake_up_all(&gl->gl_wait);
-		glock_put(gl);
-	}
-	free(v);
+	glock_for_each(c, withdraw_one, NULL);
 }

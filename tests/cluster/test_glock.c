@@ -568,7 +568,10 @@ TEST(shared_states_on_three_nodes)
 	for (i = 0; i < 3; i++) {
 		CHECK_EQ(r[i].nsync, 0);
 		CHECK(r[i].ninval >= 1);
-		CHECK(r[i].ninst >= 2); /* re-read attributes after each grant */
+		/* Attributes are re-read after a grant from the service; a
+		 * node whose SH became DF in place (lm_convert: nobody could
+		 * have held EX meanwhile) keeps them, so one grant is sure. */
+		CHECK(r[i].ninst >= 1);
 	}
 	for (i = 0; i < 3; i++) {
 		glock_put(g[i]);
@@ -659,9 +662,11 @@ static void *orphan_newcomer(void *p)
 {
 	struct orphan *o = p;
 	struct gholder h;
+	struct glock *gl;
 
-	CHECK_EQ(glock_get(o->c, 11, NULL, NULL, &o->gl), 0);
-	gholder_init(o->gl, LM_ST_SHARED, 0, &h);
+	CHECK_EQ(glock_get(o->c, 11, NULL, NULL, &gl), 0);
+	__atomic_store_n(&o->gl, gl, __ATOMIC_RELEASE); /* the hook watches it */
+	gholder_init(gl, LM_ST_SHARED, 0, &h);
 	o->ret = glock_nq(&h);
 	if (!o->ret)
 		glock_dq(&h);
@@ -678,8 +683,14 @@ static void orphan_window(enum sched_event ev, const void *obj, const char *what
 	CHECK_EQ(pthread_create(&orph.t, NULL, orphan_newcomer, &orph), 0);
 	for (;;) { /* until the newcomer waits behind the release */
 		struct glock *gl = __atomic_load_n(&orph.gl, __ATOMIC_ACQUIRE);
+		unsigned want = 0;
 
-		if (gl && __atomic_load_n(&gl->gl_want_sh, __ATOMIC_ACQUIRE))
+		if (gl) {
+			mutex_lock(&gl->gl_lock);
+			want = gl->gl_want_sh;
+			mutex_unlock(&gl->gl_lock);
+		}
+		if (want)
 			break;
 		sched_yield();
 	}
