@@ -26,6 +26,7 @@
 #define PC_FS_CLUSTER_H
 
 #include "cluster/glock.h"
+#include "fs/file.h"
 #include "fs/inode.h"
 #include "kernel/task.h"
 #include "kernel/testswitch.h"
@@ -105,6 +106,38 @@ static inline bool glock_restart_end(struct inode_gh *h)
  * (@to_user: the I/O writes into it, a read). False when not even its
  * first byte can be faulted in (a bad address: the call ends). */
 bool glock_restart_fault_in(struct iov_iter *iter, bool to_user);
+
+/*
+ * A read in rounds, each holding the file's glock in @state across @step
+ * (which copies into @iter's user memory and advances iocb->ki_pos). A round a fault ended short
+ * (the restart) faults the rest of @iter in with no glock held and goes again. Returns the bytes of
+ * all rounds, or the error that ended the first. Without a glock: one round, @step alone.
+ */
+static inline ssize_t glock_read_rounds(struct kiocb *iocb, struct iov_iter *iter,
+					enum gl_state state,
+					ssize_t (*step)(struct kiocb *iocb, struct iov_iter *iter))
+{
+	struct inode *inode = iocb->ki_filp->f_inode;
+	unsigned flags = iocb->ki_flags & IOCB_NOWAIT ? GL_NOWAIT : 0;
+	struct inode_gh gh;
+	ssize_t ret, done = 0;
+	bool restart;
+
+	for (;;) {
+		ret = inode_gl_nq(inode, state, flags, &gh);
+		if (ret)
+			break;
+		glock_restart_begin(&gh);
+		ret = step(iocb, iter);
+		restart = glock_restart_end(&gh);
+		inode_gl_dq(&gh);
+		if (ret > 0)
+			done += ret;
+		if (!restart || !glock_restart_fault_in(iter, true))
+			break;
+	}
+	return done ? done : ret;
+}
 
 /* The glock operations on an inode (fs/glops.c). */
 extern const struct glock_operations inode_glops;

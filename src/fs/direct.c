@@ -387,9 +387,7 @@ ssize_t direct_read(struct kiocb *iocb, struct iov_iter *iter)
 {
 	struct inode *inode = iocb->ki_filp->f_inode;
 	bool nowait = iocb->ki_flags & IOCB_NOWAIT;
-	struct inode_gh gh;
-	ssize_t ret, done = 0;
-	bool restart;
+	ssize_t ret;
 
 	if (nowait) {
 		if (!inode_trylock_shared(inode))
@@ -399,21 +397,9 @@ ssize_t direct_read(struct kiocb *iocb, struct iov_iter *iter)
 	}
 	/* Cluster mode: DF across the transfer (nobody caches the file);
 	 * the cross-file fault restart as in a buffered read. */
-	for (;;) {
-		ret = inode_gl_nq(inode, LM_ST_DEFERRED, nowait ? GL_NOWAIT : 0, &gh);
-		if (ret)
-			break;
-		glock_restart_begin(&gh);
-		ret = do_direct_read(iocb, iter);
-		restart = glock_restart_end(&gh);
-		inode_gl_dq(&gh);
-		if (ret > 0)
-			done += ret;
-		if (!restart || !glock_restart_fault_in(iter, true))
-			break;
-	}
+	ret = glock_read_rounds(iocb, iter, LM_ST_DEFERRED, do_direct_read);
 	inode_unlock_shared(inode);
-	return done ? done : ret;
+	return ret;
 }
 
 /*

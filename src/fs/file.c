@@ -181,6 +181,18 @@ int kiocb_set_rw_flags(struct kiocb *iocb, int rwf)
 
 /* ---- read ---- */
 
+/* One round of a buffered read (glock_read_rounds). */
+static ssize_t buffered_read_step(struct kiocb *iocb, struct iov_iter *iter)
+{
+	struct file *f = iocb->ki_filp;
+	ssize_t ret = filemap_read(f->f_mapping, &f->f_ra, iter, iocb->ki_pos,
+				   iocb->ki_flags & IOCB_NOWAIT ? FILEMAP_NOWAIT : 0);
+
+	if (ret > 0)
+		iocb->ki_pos += ret;
+	return ret;
+}
+
 ssize_t generic_file_read_iter(struct kiocb *iocb, struct iov_iter *iter)
 {
 	struct file *f = iocb->ki_filp;
@@ -188,9 +200,7 @@ ssize_t generic_file_read_iter(struct kiocb *iocb, struct iov_iter *iter)
 	struct address_space *m = f->f_mapping;
 	bool nowait = iocb->ki_flags & IOCB_NOWAIT;
 	bool xfs = m->cache->policy == POLICY_XFS;
-	struct inode_gh gh;
-	ssize_t ret, done = 0;
-	bool restart;
+	ssize_t ret;
 
 	if (!iter->count)
 		return 0;
@@ -204,26 +214,11 @@ ssize_t generic_file_read_iter(struct kiocb *iocb, struct iov_iter *iter)
 			inode_lock_shared(inode);
 		}
 	}
-	/* Cluster mode: SH across the copy; a fault that asked us to let the
-	 * glock go ends the round short (fs/cluster.h). */
-	for (;;) {
-		ret = inode_gl_nq(inode, LM_ST_SHARED, nowait ? GL_NOWAIT : 0, &gh);
-		if (ret)
-			break;
-		glock_restart_begin(&gh);
-		ret = filemap_read(m, &f->f_ra, iter, iocb->ki_pos, nowait ? FILEMAP_NOWAIT : 0);
-		restart = glock_restart_end(&gh);
-		inode_gl_dq(&gh);
-		if (ret > 0) {
-			iocb->ki_pos += ret;
-			done += ret;
-		}
-		if (!restart || !glock_restart_fault_in(iter, true))
-			break;
-	}
+	/* Cluster mode: SH across the copy (fs/cluster.h). */
+	ret = glock_read_rounds(iocb, iter, LM_ST_SHARED, buffered_read_step);
 	if (xfs)
 		inode_unlock_shared(inode);
-	return done ? done : ret;
+	return ret;
 }
 
 /* ---- write ---- */
