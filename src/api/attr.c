@@ -11,7 +11,10 @@
  *
  * Locks: none held across store calls; pc_truncate takes i_rwsem exclusive
  * through pc_ftruncate; the time setters none (filemap_write_and_wait_range),
- * inode_hash_lock (leaf) inside iget_store when they open the node.
+ * inode_hash_lock (leaf) inside iget_store when they open the node. In
+ * cluster mode every setter of a regular file holds its glock EX (no
+ * i_rwsem: the glock is the first lock taken) across the write-back and
+ * the store's setattr.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +22,7 @@
 #include <sys/statvfs.h>
 
 #include "api/engine.h"
+#include "fs/cluster.h"
 
 int pc_truncate(struct pc_engine *e, const char *path, off_t length)
 {
@@ -67,15 +71,26 @@ static bool valid_nsec(const struct timespec *t)
 static int setattr_node(struct pc_engine *e, struct store_node *n, struct inode *inode,
 			const struct store_setattr *a)
 {
+	bool cluster = e->itable.cluster && !READ_ONCE(cluster_test_setattr_no_glock);
 	struct store_inode *si;
+	struct inode_gh gh = {.held = false};
 	bool own = false;
 	int err;
 
-	if (S_ISREG(n->type) && (a->valid & STORE_ATTR_MTIME)) {
+	/* Cluster mode: any attribute of a regular file changes under EX
+	 * (gfs2_setattr): a node caching the file writes back and drops its
+	 * cache and its engine-side times first, and takes the attributes
+	 * from the store at its next grant (go_instantiate). */
+	if (S_ISREG(n->type) && ((a->valid & STORE_ATTR_MTIME) || cluster)) {
 		if (!inode && store_node_open(n, O_RDONLY, &si) == 0 &&
 		    iget_store(&e->itable, si, &inode) == 0)
 			own = true;
-		if (inode) {
+		if (inode && cluster) {
+			err = inode_gl_nq(inode, LM_ST_EXCLUSIVE, 0, &gh);
+			if (err)
+				goto out;
+		}
+		if (inode && (a->valid & STORE_ATTR_MTIME)) {
 			err = filemap_write_and_wait_range(&inode->i_data, 0, INT64_MAX);
 			if (err)
 				goto out;
@@ -85,6 +100,7 @@ static int setattr_node(struct pc_engine *e, struct store_node *n, struct inode 
 	if (!err && inode)
 		inode_clear_times(inode);
 out:
+	inode_gl_dq(&gh);
 	if (own)
 		iput_engine(e, inode);
 	return err;

@@ -60,6 +60,10 @@ const struct test_switch test_switches[] = {
     /* fs */
     SWITCH(cluster_test_no_restart),
     SWITCH(cluster_test_no_inval),
+    SWITCH(cluster_test_seek_no_glock),
+    SWITCH(cluster_test_setattr_no_glock),
+    SWITCH(cluster_test_remap_no_glock),
+    SWITCH(cluster_test_sync_error_ignored),
     SWITCH(dio_test_restart_as_efault),
     SWITCH(fsync_test_dir_noop),
     SWITCH(inode_test_no_revalidate),

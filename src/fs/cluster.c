@@ -22,6 +22,10 @@
 
 TEST_SWITCH(cluster_test_no_restart);
 TEST_SWITCH(cluster_test_no_inval);
+TEST_SWITCH(cluster_test_seek_no_glock);
+TEST_SWITCH(cluster_test_setattr_no_glock);
+TEST_SWITCH(cluster_test_remap_no_glock);
+TEST_SWITCH(cluster_test_sync_error_ignored);
 
 void inode_table_set_cluster(struct inode_table *t, struct cluster *c)
 {

@@ -41,6 +41,22 @@
  *   checker reports the stale read). */
 DECLARE_TEST_SWITCH(cluster_test_no_restart);
 DECLARE_TEST_SWITCH(cluster_test_no_inval);
+/* The operations outside read/write (tests/cluster/test_glock_ops.c):
+ * - cluster_test_seek_no_glock: SEEK_DATA/SEEK_HOLE takes no glock (it
+ *   walks the store's map while another node holds the file's data dirty:
+ *   a stale answer);
+ * - cluster_test_setattr_no_glock: chmod/chown/utimes take no glock
+ *   (another node's cached times hide them, its later writeback moves
+ *   the mtime set);
+ * - cluster_test_remap_no_glock: clone/dedupe (and copy_file_range's clone)
+ *   take no glock (a clone of the store's stale data);
+ * - cluster_test_sync_error_ignored: go_sync ignores a writeback that
+ *   failed (the dirty pages stay past the demote: dirty under SH, written
+ *   to the store later while other nodes hold SH). */
+DECLARE_TEST_SWITCH(cluster_test_seek_no_glock);
+DECLARE_TEST_SWITCH(cluster_test_setattr_no_glock);
+DECLARE_TEST_SWITCH(cluster_test_remap_no_glock);
+DECLARE_TEST_SWITCH(cluster_test_sync_error_ignored);
 
 /* The glock held by one call: a holder, or nothing (nolock). */
 struct inode_gh {

@@ -366,6 +366,15 @@ static int file_write_and_wait_report(struct file *f, int64_t start, int64_t end
 	return err ? err : err2;
 }
 
+/*
+ * Cluster mode takes no glock here (gfs2_fsync takes none either): a node has
+ * dirty pages only while it holds EX, and go_sync writes every one of them
+ * back (and waits for every write in flight, ours included) before the
+ * glock leaves EX. So this write-and-wait either writes pages while the
+ * node still holds EX, or waits for the demote's writeback of them, or
+ * finds nothing. A node holding no glock has nothing dirty; a writeback
+ * that failed in go_sync is in the mapping's errseq (the report below).
+ */
 int vfs_fsync_range(struct file *f, int64_t start, int64_t end, bool datasync)
 {
 	int err;
@@ -416,9 +425,21 @@ static int64_t seek_data_hole(struct file *f, int64_t offset, int whence)
 	struct inode *inode = f->f_inode;
 	struct address_space *m = f->f_mapping;
 	int64_t isize, pos, found = -ENXIO;
+	struct inode_gh gh = {.held = false};
 	int err;
 
 	inode_lock_shared(inode);
+	/* Cluster mode: SH, so that a node holding EX has written its dirty
+	 * pages back (the store's map then describes them) and the size is
+	 * the one go_instantiate read after that; our own dirty pages (we hold
+	 * EX) are written back below. */
+	if (likely(!READ_ONCE(cluster_test_seek_no_glock))) {
+		err = inode_gl_nq(inode, LM_ST_SHARED, 0, &gh);
+		if (err) {
+			inode_unlock_shared(inode);
+			return err;
+		}
+	}
 	isize = i_size_read(m);
 	if (offset < 0 || offset >= isize)
 		goto out;
@@ -444,6 +465,7 @@ static int64_t seek_data_hole(struct file *f, int64_t offset, int whence)
 	if (whence == SEEK_HOLE)
 		found = isize; /* the implicit hole at end of file */
 out:
+	inode_gl_dq(&gh);
 	inode_unlock_shared(inode);
 	return found < 0 ? found : vfs_setpos(f, found);
 }

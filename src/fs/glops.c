@@ -7,7 +7,10 @@
  *   go_sync (leaving EX): writes every dirty page of the file back and
  *     waits. Writeback write-protects each page in every view as it cleans
  *     it (mm_mkclean_range), so the next store through a view faults and
- *     asks for EX again.
+ *     asks for EX again. A writeback that fails twice is recorded in the
+ *     mapping's errseq (the next fsync on this node reports it) and the
+ *     whole cache is dropped: no dirty page outlives EX, whatever the
+ *     target.
  *   go_inval (to UN or DF): drops every cached page of the file. Removing a
  *     page punches its frame, which takes it out of every shared view
  *     (fallback views are unmapped first); private views keep the copies
@@ -31,12 +34,46 @@
 #include "fs/cluster.h"
 #include "mm/vma.h"
 
+/* Drops every cached page of @m (unmapping it from every view) under BLOCK. */
+static void inode_drop_cache(struct address_space *m)
+{
+	filemap_invalidate_lock_block(m);
+	truncate_pagecache_range(m, 0, INT64_MAX);
+	filemap_invalidate_unlock_block(m);
+}
+
+/*
+ * Writes back and waits. A writeback that fails (tried twice: one transient
+ * error costs nothing) must neither stay dirty past the demote - the target
+ * may be SH, which caches clean pages only: the pages would reach the store
+ * later, while other nodes hold SH and cache what the store said before -
+ * nor go silently. So the error goes into the mapping's errseq (writepage
+ * records it too; this covers any error the wait alone saw) for the next
+ * fsync of the file on this node to report, and the whole cache is dropped,
+ * as a node that crashed would lose it. Returns the error (the worker logs it).
+ */
 static int inode_go_sync(struct glock *gl, void *object)
 {
 	struct inode *inode = object;
+	struct address_space *m = &inode->i_data;
+	int err;
 
 	(void)gl;
-	return filemap_write_and_wait_range(&inode->i_data, 0, INT64_MAX);
+	err = filemap_write_and_wait_range(m, 0, INT64_MAX);
+	if (likely(!err) && mapping_clean(m))
+		return 0;
+	if (unlikely(READ_ONCE(cluster_test_sync_error_ignored)))
+		return err;
+	err = filemap_write_and_wait_range(m, 0, INT64_MAX);
+	if (!err && mapping_clean(m))
+		return 0;
+	if (!err)
+		err = -EIO;
+	mapping_set_error(m, err);
+	inode_drop_cache(m);
+	if (inode->i_table->inval_notify)
+		inode->i_table->inval_notify(inode->i_table->inval_arg, inode->i_ino);
+	return err;
 }
 
 static void inode_go_inval(struct glock *gl, void *object, enum gl_state target)
@@ -52,11 +89,9 @@ static void inode_go_inval(struct glock *gl, void *object, enum gl_state target)
 	/* Leaving EX went through go_sync; a page dirtied since cannot exist
 	 * (no holder), but one whose writeback failed keeps its data dirty:
 	 * try once more, then it goes (its error stays in wb_err for fsync). */
-	if (!mapping_clean(m))
-		(void)filemap_write_and_wait_range(m, 0, INT64_MAX);
-	filemap_invalidate_lock_block(m);
-	truncate_pagecache_range(m, 0, INT64_MAX);
-	filemap_invalidate_unlock_block(m);
+	if (!mapping_clean(m) && filemap_write_and_wait_range(m, 0, INT64_MAX) && !mapping_clean(m))
+		mapping_set_error(m, -EIO); /* (recorded already by writepage) */
+	inode_drop_cache(m);
 	if (t->inval_notify)
 		t->inval_notify(t->inval_arg, inode->i_ino);
 }

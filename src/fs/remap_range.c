@@ -20,6 +20,17 @@
  * lock held), then a write of the destination (its own i_rwsem), each
  * buffered or direct as the file was opened - never with both files'
  * locks held.
+ *
+ * Cluster mode (docs/cluster.md): a remap takes both glocks after both
+ * i_rwsem (remap_glocks: the destination EX, the source SH, in number
+ * order with glock_nq_two) and before the fences. The copy fallback holds
+ * one glock at a time: the read holds the source's (SH, or DF for an
+ * O_DIRECT source) across a chunk into a heap buffer, then the write holds
+ * the destination's (EX, or DF) across it - never both, and the buffer is
+ * no view of a file, so its copies never fault for a glock. A chunk (1 MiB)
+ * is one read under one glock hold: it sees another node's write of the
+ * source all or not at all; a longer copy is several, as Linux's splice
+ * fallback is.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -27,6 +38,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fs/cluster.h"
 #include "fs/file.h"
 #include "fs/remap.h"
 #include "kernel/sched.h"
@@ -340,14 +352,54 @@ static bool store_can_clone(const struct inode *inode)
 	return store_has_clone_range(inode->i_store);
 }
 
+/*
+ * Cluster mode: both files' glocks, after both i_rwsem, in number order
+ * (glock_nq_two): the destination EX (its pages are dropped and its store
+ * range and size change), the source SH (its data must be on the store:
+ * a node holding it EX writes back and keeps only clean pages), one EX
+ * holder for a same-file remap. Nothing here copies to or from user memory
+ * (write-back, the compare and the store's clone move cache pages and store
+ * blocks only), so no fault can come while both are held and the restart
+ * rule (never wait for a glock while holding one) has nothing to refuse.
+ */
+static int remap_glocks(struct inode *src, struct inode *dst, struct gholder *gs,
+			struct gholder *gd, bool *held)
+{
+	int err;
+
+	*held = false;
+	if (likely(!dst->i_gl) || READ_ONCE(cluster_test_remap_no_glock))
+		return 0;
+	gholder_init(src->i_gl, src == dst ? LM_ST_EXCLUSIVE : LM_ST_SHARED, 0, gs);
+	gholder_init(dst->i_gl, LM_ST_EXCLUSIVE, 0, gd);
+	err = glock_nq_two(gd, gs);
+	*held = !err;
+	return err;
+}
+
+static void remap_glocks_dq(struct inode *src, struct inode *dst, struct gholder *gs,
+			    struct gholder *gd, bool held)
+{
+	if (!held)
+		return;
+	glock_dq(gd); /* one glock: glock_nq_two took only the first holder */
+	if (src->i_gl != dst->i_gl)
+		glock_dq(gs);
+}
+
 static int64_t do_remap(struct file *in, int64_t pos_in, struct file *out, int64_t pos_out,
 			int64_t len, unsigned flags)
 {
 	struct inode *src = in->f_inode, *dst = out->f_inode;
+	struct gholder gs, gd;
+	bool held;
 	int64_t ret;
 
 	lock_two_inodes(src, dst);
-	ret = remap_locked(src, pos_in, dst, pos_out, len, flags);
+	ret = remap_glocks(src, dst, &gs, &gd, &held);
+	if (!ret)
+		ret = remap_locked(src, pos_in, dst, pos_out, len, flags);
+	remap_glocks_dq(src, dst, &gs, &gd, held);
 	unlock_two_inodes(src, dst);
 	return ret;
 }

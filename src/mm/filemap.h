@@ -274,6 +274,9 @@ int filemap_fdatawait_range(struct address_space *m, int64_t start, int64_t end)
 int filemap_write_and_wait_range(struct address_space *m, int64_t start, int64_t end);
 /* fsync's error report: the error recorded since *since (then advance it). */
 int file_check_and_advance_wb_err(struct address_space *m, errseq_t *since);
+/* Record a writeback error for the mapping (writepage; a file system whose
+ * own write-back failed: the cluster's go_sync). */
+void mapping_set_error(struct address_space *m, int err);
 
 /* ---- removal ---- */
 

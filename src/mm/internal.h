@@ -80,8 +80,6 @@ DECLARE_TEST_SWITCH(writeback_test_retry_failing);
 /* Background writeback thread lifetime (called by mm_cache_init/destroy). */
 int writeback_start(struct mm_cache *c);
 void writeback_stop(struct mm_cache *c);
-/* Record a writeback error for the mapping. */
-void mapping_set_error(struct address_space *m, int err);
 
 /* ---- reclaim, used by the filemap core ---- */
 
