@@ -26,6 +26,7 @@ TEST_SWITCH(cluster_test_seek_no_glock);
 TEST_SWITCH(cluster_test_setattr_no_glock);
 TEST_SWITCH(cluster_test_remap_no_glock);
 TEST_SWITCH(cluster_test_sync_error_ignored);
+TEST_SWITCH(cluster_test_fadvise_no_glock);
 
 void inode_table_set_cluster(struct inode_table *t, struct cluster *c)
 {

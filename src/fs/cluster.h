@@ -57,6 +57,9 @@ DECLARE_TEST_SWITCH(cluster_test_seek_no_glock);
 DECLARE_TEST_SWITCH(cluster_test_setattr_no_glock);
 DECLARE_TEST_SWITCH(cluster_test_remap_no_glock);
 DECLARE_TEST_SWITCH(cluster_test_sync_error_ignored);
+/* - cluster_test_fadvise_no_glock: POSIX_FADV_WILLNEED reads ahead with no
+ *   glock (pages read while another node holds EX stay cached, stale). */
+DECLARE_TEST_SWITCH(cluster_test_fadvise_no_glock);
 
 /* The glock held by one call: a holder, or nothing (nolock). */
 struct inode_gh {

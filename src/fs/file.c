@@ -512,6 +512,7 @@ int64_t generic_file_llseek(struct file *f, int64_t offset, int whence)
 int generic_fadvise(struct file *f, int64_t offset, int64_t len, int advice)
 {
 	struct address_space *m = f->f_mapping;
+	struct inode_gh gh = {.held = false};
 	int64_t endbyte, isize;
 	pgoff_t start, end;
 
@@ -547,15 +548,25 @@ int generic_fadvise(struct file *f, int64_t offset, int64_t len, int advice)
 		__atomic_store_n(&f->f_ra.ra_pages, 2 * m->cache->ra_max_pages, __ATOMIC_RELAXED);
 		break;
 	case POSIX_FADV_WILLNEED:
+		/* Cluster mode: SH, as a read: pages enter the cache only under
+		 * SH or EX (a page read while another node holds EX would stay
+		 * cached, stale, after this node's next grant). */
+		if (likely(!READ_ONCE(cluster_test_fadvise_no_glock))) {
+			int err = inode_gl_nq(f->f_inode, LM_ST_SHARED, 0, &gh);
+
+			if (err)
+				return err;
+		}
 		/* first and last partial page, within the file */
 		isize = i_size_read(m);
-		if (offset < 0 || offset >= isize)
-			break;
-		if (endbyte >= isize)
-			endbyte = isize - 1;
-		start = (pgoff_t)offset >> PAGE_SHIFT;
-		end = (pgoff_t)endbyte >> PAGE_SHIFT;
-		force_page_cache_readahead(m, start, end - start + 1);
+		if (offset >= 0 && offset < isize) {
+			if (endbyte >= isize)
+				endbyte = isize - 1;
+			start = (pgoff_t)offset >> PAGE_SHIFT;
+			end = (pgoff_t)endbyte >> PAGE_SHIFT;
+			force_page_cache_readahead(m, start, end - start + 1);
+		}
+		inode_gl_dq(&gh);
 		break;
 	case POSIX_FADV_DONTNEED:
 		if (offset < 0)

@@ -17,7 +17,9 @@
  * exclusive to link/unlink a view, shared to walk its views; order mm lock
  * -> i_mmap_rwsem. A view found under the mm lock is pinned (v->pins)
  * before the lock is dropped for blocking work (H7); munmap waits for the
- * pins of a view to drain before unmapping it.
+ * pins of a view to drain before unmapping it. madvise(MADV_WILLNEED) reads
+ * ahead as a fault fills: through the mapping's fault_lock hook (cluster
+ * mode: the file's glock) with the view pinned and the mm lock dropped.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -361,11 +363,49 @@ static int protect_view(struct vma *v, void *addr, size_t len, int prot)
 	return err;
 }
 
+struct willneed_arg {
+	struct vma *v;
+	uintptr_t a;
+	size_t len;
+	int err;
+};
+
+static bool willneed_fill(void *arg)
+{
+	struct willneed_arg *w = arg;
+	struct address_space *m = w->v->mapping;
+	pgoff_t index = vma_index(w->v, w->a), nr = w->len >> PAGE_SHIFT, eof;
+
+	eof = eof_pages(m); /* the size under the fault lock (cluster: a fresh one) */
+	if (index < eof)
+		w->err = force_page_cache_readahead(m, index,
+						    (unsigned long)min_t(pgoff_t, nr, eof - index));
+	return true;
+}
+
+/* MADV_WILLNEED: readahead, as a fill: under the mapping's fault_lock hook
+ * when it has one (cluster mode: the file's glock SH, so that pages enter
+ * the cache only under a glock that lets the node cache them); the view is
+ * pinned and the mm lock dropped, as for a fault. A hook that refuses
+ * (membership lost) makes the advice a no-op. */
+static int willneed(struct vma *v, uintptr_t a, size_t len)
+{
+	struct willneed_arg w = {v, a, len, 0};
+	struct address_space *m = v->mapping;
+
+	if (m->fault_lock && likely(!READ_ONCE(mm_test_willneed_no_fault_lock)))
+		m->fault_lock(m, false, willneed_fill, &w);
+	else
+		willneed_fill(&w);
+	return w.err;
+}
+
+TEST_SWITCH(mm_test_willneed_no_fault_lock);
+
 int mm_advise(void *addr, size_t len, int advice, void *tag)
 {
 	uintptr_t a = (uintptr_t)addr;
 	struct vma *v;
-	pgoff_t index, nr, eof;
 	int err = 0;
 
 	if (a & (PAGE_SIZE - 1))
@@ -400,12 +440,7 @@ int mm_advise(void *addr, size_t len, int advice, void *tag)
 	up_read(&mm.lock);
 	switch (advice) {
 	case MADV_WILLNEED: /* readahead of the range, clipped at EOF */
-		index = vma_index(v, a);
-		eof = eof_pages(v->mapping);
-		nr = len >> PAGE_SHIFT;
-		if (index < eof)
-			err = force_page_cache_readahead(
-			    v->mapping, index, (unsigned long)min_t(pgoff_t, nr, eof - index));
+		err = willneed(v, a, len);
 		break;
 	case MADV_DONTNEED: /* unmap: the next access faults (shared: from the
 			     * cache; private: the copy is dropped, as Linux) */

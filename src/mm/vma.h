@@ -125,6 +125,9 @@ DECLARE_TEST_SWITCH(mm_test_any_tag);
 /* Test switch: find_vma walks the list of views instead of the tree (the
  * reference the tree is checked against; 65 us a fault at 100k views). */
 DECLARE_TEST_SWITCH(mm_test_vma_list_lookup);
+/* madvise(MADV_WILLNEED) reads ahead without the mapping's fault_lock hook
+ * (cluster mode: with no glock; tests/cluster/test_glock_ops). */
+DECLARE_TEST_SWITCH(mm_test_willneed_no_fault_lock);
 /* Kernel VMAs the fallback views use now (for tests). */
 long mm_fallback_vmas(void);
 

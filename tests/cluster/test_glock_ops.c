@@ -19,6 +19,10 @@
  *   not kept past the demote. cluster_test_sync_error_ignored: B keeps its
  *   dirty pages under SH and writes them later, while A holds SH and caches
  *   what the store said before: A's cache and the store differ (stale).
+ * - posix_fadvise and madvise WILLNEED on B while A holds its data dirty:
+ *   the readahead runs under SH, so B's next read sees A's data.
+ *   cluster_test_fadvise_no_glock / mm_test_willneed_no_fault_lock: B
+ *   caches the store's old data with no glock and reads it after (stale).
  * - copy_file_range (the copy through the cache: ext4 has no reflink) and
  *   clone (dir store on XFS, tests/api/remap_fixture.c) on A while B
  *   rewrites the source whole, each version published in shared memory
@@ -47,6 +51,7 @@
 #include "cluster/node_fixture.h"
 #include "fs/cluster.h"
 #include "harness.h"
+#include "mm/vma.h"
 #include "pagecache.h"
 #include "store/store.h"
 
@@ -450,6 +455,79 @@ TEST(sync_error_ex_to_un_reported)
 TEST(sync_error_ignored_shows_dirty_under_sh)
 {
 	sync_error_case(0, true);
+}
+
+/* ---- fadvise / madvise WILLNEED ---- */
+
+#define RA_LEN (64u << 10)
+
+/* arg 0: posix_fadvise; 1: madvise of a view. */
+static int sc_willneed(struct node *n)
+{
+	int fd = open_f(n, "f"), err = 0, v, ret = 0;
+	void *view = NULL;
+
+	if (n->role == 0)
+		pwrite_c(n, fd, 'a', RA_LEN, 0); /* A: EX, dirty */
+	barrier(n);
+	if (n->role == 1) {
+		if (n->hazard) {
+			cluster_test_fadvise_no_glock = true;
+			mm_test_willneed_no_fault_lock = true;
+		}
+		if (n->arg == 0) {
+			err = pc_fadvise(n->e, fd, 0, 0, POSIX_FADV_WILLNEED);
+		} else {
+			view = pc_mmap(n->e, fd, RA_LEN, PROT_READ, MAP_SHARED, 0, &err);
+			if (!view && err == -ENODEV)
+				return 77;
+			if (view)
+				err = pc_madvise(n->e, view, RA_LEN, MADV_WILLNEED);
+		}
+		if (err)
+			FAIL(n, "WILLNEED: %s", strerror(-err));
+		v = pread_one(n, fd, RA_LEN, 0);
+		printf("# node B: after %s WILLNEED reads '%c' (A wrote 'a')\n",
+		       n->arg ? "madvise" : "posix_fadvise", v);
+		ret = v == 'a' ? 0 : STALE;
+		if (view)
+			pc_munmap(n->e, view, RA_LEN);
+	}
+	pc_close(n->e, fd);
+	return ret;
+}
+
+static void willneed_case(int arg, bool hazard)
+{
+	char store[600], logs[600];
+	int st[2];
+
+	nf_fresh(store, sizeof(store), logs, sizeof(logs));
+	host_file(store, "f", 'o', RA_LEN);
+	run2(store, sc_willneed, arg, hazard, st);
+	if (st[1] == 77)
+		test_skip("no userfaultfd for a view");
+	expect(st, 0, hazard ? STALE : 0);
+}
+
+TEST(fadvise_willneed_under_sh)
+{
+	willneed_case(0, false);
+}
+
+TEST(fadvise_willneed_no_glock_shows_stale)
+{
+	willneed_case(0, true);
+}
+
+TEST(madvise_willneed_under_sh)
+{
+	willneed_case(1, false);
+}
+
+TEST(madvise_willneed_no_glock_shows_stale)
+{
+	willneed_case(1, true);
 }
 
 /* ---- copy_file_range and clone while the other node writes the source ---- */
