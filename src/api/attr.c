@@ -62,47 +62,68 @@ static bool valid_nsec(const struct timespec *t)
 	       (t->tv_nsec >= 0 && t->tv_nsec < 1000000000);
 }
 
+int attr_glock_get(struct pc_engine *e, struct store_node *n, struct inode *inode, bool want_inode,
+		   struct attr_glock *l)
+{
+	bool cluster = e->itable.cluster && !READ_ONCE(cluster_test_setattr_no_glock);
+	struct store_inode *si;
+	int err;
+
+	*l = (struct attr_glock){.inode = inode};
+	if (!S_ISREG(n->type) || (!cluster && !want_inode))
+		return 0;
+	if (!inode && store_node_open(n, O_RDONLY, &si) == 0 &&
+	    iget_store(&e->itable, si, &l->inode) == 0)
+		l->own = true;
+	if (!l->inode || !cluster || !l->inode->i_gl)
+		return 0;
+	gholder_init(l->inode->i_gl, LM_ST_EXCLUSIVE, 0, &l->gh);
+	err = glock_nq(&l->gh);
+	l->held = !err;
+	return err;
+}
+
+void attr_glock_put(struct pc_engine *e, struct attr_glock *l)
+{
+	if (l->held)
+		glock_dq(&l->gh);
+	l->held = false;
+	if (l->own)
+		iput_engine(e, l->inode);
+	l->own = false;
+}
+
 /*
  * Sets @a on node @n. Times set on a regular file: its dirty pages are
  * written back first (writeback would move the store's mtime afterwards)
  * and the engine-side times forgotten. @inode: the file's inode when the
- * caller has one (an fd), else the node is opened for it.
+ * caller has one (an fd), else the node is opened for it. Cluster mode:
+ * any attribute of a regular file changes under EX (gfs2_setattr): a node
+ * caching the file writes back and drops its cache and its engine-side
+ * times first, and takes the attributes from the store at its next grant
+ * (go_instantiate).
  */
 static int setattr_node(struct pc_engine *e, struct store_node *n, struct inode *inode,
 			const struct store_setattr *a)
 {
-	bool cluster = e->itable.cluster && !READ_ONCE(cluster_test_setattr_no_glock);
-	struct store_inode *si;
-	struct inode_gh gh = {.held = false};
-	bool own = false;
+	struct attr_glock l;
 	int err;
 
-	/* Cluster mode: any attribute of a regular file changes under EX
-	 * (gfs2_setattr): a node caching the file writes back and drops its
-	 * cache and its engine-side times first, and takes the attributes
-	 * from the store at its next grant (go_instantiate). */
-	if (S_ISREG(n->type) && ((a->valid & STORE_ATTR_MTIME) || cluster)) {
-		if (!inode && store_node_open(n, O_RDONLY, &si) == 0 &&
-		    iget_store(&e->itable, si, &inode) == 0)
-			own = true;
-		if (inode && cluster) {
-			err = inode_gl_nq(inode, LM_ST_EXCLUSIVE, 0, &gh);
-			if (err)
-				goto out;
-		}
-		if (inode && (a->valid & STORE_ATTR_MTIME)) {
-			err = filemap_write_and_wait_range(&inode->i_data, 0, INT64_MAX);
-			if (err)
-				goto out;
-		}
+	err = attr_glock_get(e, n, inode, a->valid & STORE_ATTR_MTIME, &l);
+	if (err)
+		goto out;
+	if (l.inode && (a->valid & STORE_ATTR_MTIME)) {
+		err = filemap_write_and_wait_range(&l.inode->i_data, 0, INT64_MAX);
+		if (err)
+			goto out;
 	}
 	err = store_node_setattr(n, a);
-	if (!err && inode)
-		inode_clear_times(inode);
+	/* (as before cluster mode: the caller's inode, or one opened to set
+	 * the times; an inode opened only for the glock keeps its times) */
+	if (!err && l.inode && (inode || (a->valid & STORE_ATTR_MTIME)))
+		inode_clear_times(l.inode);
 out:
-	inode_gl_dq(&gh);
-	if (own)
-		iput_engine(e, inode);
+	attr_glock_put(e, &l);
 	return err;
 }
 

@@ -15,6 +15,7 @@
 #ifndef PC_API_ENGINE_H
 #define PC_API_ENGINE_H
 
+#include "cluster/glock.h"
 #include "fs/file.h"
 #include "fs/inode.h"
 #include "fs/namei.h"
@@ -42,9 +43,9 @@ struct pc_engine {
 	 * return (the last reference was dropped by a read racing a close):
 	 * pc_engine_close returns it. */
 	int unreported_err;
-	int fault_mechanism; /* enum pc_fault_mechanism (src/api/mmap.c) */
+	int fault_mechanism;	 /* enum pc_fault_mechanism (src/api/mmap.c) */
 	struct cluster *cluster; /* cluster mode (fs/cluster.h), NULL alone */
-	bool vol;	     /* the store is vol (its commit counts, the periodic commit) */
+	bool vol;		 /* the store is vol (its commit counts, the periodic commit) */
 };
 
 /*
@@ -124,5 +125,24 @@ struct file *fd_remove(struct fdtable *t, int fd);
 /* Empties the lowest used slot at or after *fd and returns its reference
  * (*fd set to it), or NULL when none is left. */
 struct file *fd_remove_next(struct fdtable *t, int *fd);
+
+/* ---- attributes in cluster mode (attr.c) ---- */
+
+/* The glock a change of a node's attributes holds (cluster mode, a regular
+ * file): EX on its inode, opened for the call when the caller has none. */
+struct attr_glock {
+	struct inode *inode; /* the caller's, or opened here (own); NULL: none */
+	bool own;
+	bool held;
+	struct gholder gh;
+};
+/* Takes EX of @n's glock when the engine is in cluster mode and @n is a
+ * regular file (@inode: the caller's inode of @n, or NULL); with
+ * @want_inode, the inode is opened whenever @n is a regular file. 0, or
+ * the glock's error (-EIO: membership lost). Release with attr_glock_put
+ * whatever it returned. No lock held on entry; the glock is the first. */
+int attr_glock_get(struct pc_engine *e, struct store_node *n, struct inode *inode, bool want_inode,
+		   struct attr_glock *l);
+void attr_glock_put(struct pc_engine *e, struct attr_glock *l);
 
 #endif

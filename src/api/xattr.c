@@ -7,7 +7,8 @@
  * given. No permission checks (the caller's, as for chmod): trusted. and
  * security. attributes are not restricted to a privileged caller here.
  *
- * Locks: none (store calls only).
+ * Locks: none but, in cluster mode, the glock of a regular file (EX)
+ * around a change (attr_glock_get).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -84,6 +85,22 @@ static int xattr_lookup(struct pc_engine *e, int dirfd, const char *path, int fl
 	return ret;
 }
 
+/* A change (@set_flags -1: removal). Cluster mode: under EX of a regular
+ * file's glock, as gfs2's xattr handlers take it: the change moves the
+ * ctime, which other nodes take from the store at their next grant. */
+static int xattr_set(struct pc_engine *e, struct store_node *n, const char *name, const void *value,
+		     size_t size, int set_flags)
+{
+	struct attr_glock l;
+	int ret = attr_glock_get(e, n, NULL, false, &l);
+
+	if (!ret)
+		ret = set_flags < 0 ? store_removexattr(n, name)
+				    : store_setxattr(n, name, value, size, set_flags);
+	attr_glock_put(e, &l);
+	return ret;
+}
+
 ssize_t pc_getxattrat(struct pc_engine *e, int dirfd, const char *path, const char *name,
 		      void *value, size_t size, int flags)
 {
@@ -122,7 +139,7 @@ int pc_setxattrat(struct pc_engine *e, int dirfd, const char *path, const char *
 	else if (size && !value)
 		ret = -EFAULT;
 	else
-		ret = store_setxattr(n, name, value, size, set_flags);
+		ret = xattr_set(e, n, name, value, size, set_flags);
 	store_node_put(n);
 	return ret;
 }
@@ -157,7 +174,7 @@ int pc_removexattrat(struct pc_engine *e, int dirfd, const char *path, const cha
 	ret = xattr_lookup(e, dirfd, path, flags, name, true, &n);
 	if (ret)
 		return ret;
-	ret = store_removexattr(n, name);
+	ret = xattr_set(e, n, name, NULL, 0, -1);
 	store_node_put(n);
 	return ret;
 }

@@ -12,6 +12,8 @@
  * - chmod and utimes on B while A holds EX with engine-side times: A's
  *   fstat shows B's mode and mtime. cluster_test_setattr_no_glock: A shows
  *   its own write's mtime (stale).
+ * - setxattr on B likewise: A's fstat shows the store's new ctime (the
+ *   same switch: A shows its own write's ctime).
  * - fsync on a node whose EX was taken away: writes nothing, and the other
  *   node's newer data stays.
  * - A writeback that fails in go_sync (the store's injected EIO on B, a
@@ -320,6 +322,69 @@ TEST(setattr_seen_by_other_node)
 TEST(setattr_no_glock_shows_stale_times)
 {
 	setattr_case(true);
+}
+
+/* setxattr on B while A holds EX with engine-side times: A's fstat shows
+ * the ctime the store has after the change. */
+static int sc_xattr(struct node *n)
+{
+	int fd = open_f(n, "f"), ret = 0, err;
+	struct stat st, host;
+	char path[700];
+
+	if (n->role == 0)
+		pwrite_c(n, fd, 'a', 4096, 0); /* EX, engine-side times */
+	barrier(n);
+	if (n->role == 1) {
+		if (n->hazard)
+			cluster_test_setattr_no_glock = true;
+		err = pc_setxattrat(n->e, PC_AT_ROOT, "f", "user.k", "v", 1, 0, 0);
+		if (err == -EOPNOTSUPP)
+			return 77;
+		if (err)
+			FAIL(n, "setxattr: %s", strerror(-err));
+	}
+	barrier(n);
+	if (n->role == 0) {
+		err = pc_fstat(n->e, fd, &st);
+		if (err)
+			FAIL(n, "fstat: %s", strerror(-err));
+		snprintf(path, sizeof(path), "%s/f", n->dir);
+		if (stat(path, &host))
+			FAIL(n, "host stat");
+		printf("# node A: ctime %lld.%09ld, the store's %lld.%09ld\n",
+		       (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec,
+		       (long long)host.st_ctim.tv_sec, host.st_ctim.tv_nsec);
+		ret = st.st_ctim.tv_sec == host.st_ctim.tv_sec &&
+			      st.st_ctim.tv_nsec == host.st_ctim.tv_nsec
+			  ? 0
+			  : STALE;
+	}
+	pc_close(n->e, fd);
+	return ret;
+}
+
+static void xattr_case(bool hazard)
+{
+	char store[600], logs[600];
+	int st[2];
+
+	nf_fresh(store, sizeof(store), logs, sizeof(logs));
+	host_file(store, "f", 'o', 4096);
+	run2(store, sc_xattr, 0, hazard, st);
+	if (st[1] == 77)
+		test_skip("no user xattrs on the host file system");
+	expect(st, hazard ? STALE : 0, 0);
+}
+
+TEST(setxattr_ctime_seen_by_other_node)
+{
+	xattr_case(false);
+}
+
+TEST(setxattr_no_glock_shows_stale_ctime)
+{
+	xattr_case(true);
 }
 
 /* ---- fsync after the glock went ---- */
