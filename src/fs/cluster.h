@@ -9,11 +9,15 @@
  *
  * Which state each path takes (gfs2's):
  *   buffered read, stat of an open file, fault for a load or a store to a
- *   private view                                      SH
+ *   private view, SEEK_DATA/SEEK_HOLE, WILLNEED readahead,
+ *   the source of a clone                              SH
  *   buffered write, truncate, fallocate/punch, a direct write that extends
  *   the file or falls back to the cache, a store fault through a shared
- *   writable view (page_mkwrite), fsync/flush          EX
+ *   writable view (page_mkwrite), chmod/chown/utimes/xattr changes, the
+ *   destination of a clone                             EX
  *   direct read and direct write inside i_size         DF
+ *   fsync/flush/writeback: none (dirty pages exist only under a cached EX,
+ *   which go_sync writes back before it goes: fs/file.c vfs_fsync_range)
  *
  * Lock order (docs/locking.md): i_rwsem -> glock -> invalidate lock; the
  * fault path: (mm lock dropped, view pinned) -> glock -> invalidate lock.
