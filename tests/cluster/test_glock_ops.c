@@ -230,7 +230,7 @@ static int sc_seek(struct node *n)
 	barrier(n);
 	if (n->role == 1) {
 		if (n->hazard)
-			cluster_test_seek_no_glock = true;
+			__atomic_store_n(&cluster_test_seek_no_glock, true, __ATOMIC_RELEASE);
 		d = pc_lseek(n->e, fd, 0, SEEK_DATA);
 		h = pc_lseek(n->e, fd, MIB, SEEK_HOLE);
 		printf("# node B: SEEK_DATA from 0: %lld, SEEK_HOLE from 1 MiB: %lld (A wrote "
@@ -279,7 +279,7 @@ static int sc_setattr(struct node *n)
 	barrier(n);
 	if (n->role == 1) {
 		if (n->hazard)
-			cluster_test_setattr_no_glock = true;
+			__atomic_store_n(&cluster_test_setattr_no_glock, true, __ATOMIC_RELEASE);
 		err = pc_fchmod(n->e, fd, 0600);
 		if (err)
 			FAIL(n, "fchmod: %s", strerror(-err));
@@ -337,7 +337,7 @@ static int sc_xattr(struct node *n)
 	barrier(n);
 	if (n->role == 1) {
 		if (n->hazard)
-			cluster_test_setattr_no_glock = true;
+			__atomic_store_n(&cluster_test_setattr_no_glock, true, __ATOMIC_RELEASE);
 		err = pc_setxattrat(n->e, PC_AT_ROOT, "f", "user.k", "v", 1, 0, 0);
 		if (err == -EOPNOTSUPP)
 			return 77;
@@ -457,7 +457,7 @@ static int sc_sync_error(struct node *n)
 		store_inject_fail(s, STORE_OP_WRITE, 1, EIO, true);
 		store_inject_fail(s, STORE_OP_DIO_WRITE, 1, EIO, true);
 		if (n->hazard)
-			cluster_test_sync_error_ignored = true;
+			__atomic_store_n(&cluster_test_sync_error_ignored, true, __ATOMIC_RELEASE);
 	}
 	barrier(n);
 	if (n->role == 0) {
@@ -543,8 +543,8 @@ static int sc_willneed(struct node *n)
 	barrier(n);
 	if (n->role == 1) {
 		if (n->hazard) {
-			cluster_test_fadvise_no_glock = true;
-			mm_test_willneed_no_fault_lock = true;
+			__atomic_store_n(&cluster_test_fadvise_no_glock, true, __ATOMIC_RELEASE);
+			__atomic_store_n(&mm_test_willneed_no_fault_lock, true, __ATOMIC_RELEASE);
 		}
 		if (n->arg == 0) {
 			err = pc_fadvise(n->e, fd, 0, 0, POSIX_FADV_WILLNEED);
@@ -654,7 +654,7 @@ static int sc_copy(struct node *n)
 		printf("# node B: %u versions written meanwhile\n", versions);
 	} else {
 		if (n->hazard)
-			cluster_test_remap_no_glock = true;
+			__atomic_store_n(&cluster_test_remap_no_glock, true, __ATOMIC_RELEASE);
 		for (copies = 1; copies <= iters; copies++) {
 			int p = __atomic_load_n(&n->sh->published, __ATOMIC_ACQUIRE);
 			int64_t in = 0, out = 0, v;
