@@ -248,6 +248,8 @@ static int vol_close(struct store *s)
 		r = -EIO;
 	} else {
 		r = vs_commit(vs);
+		if (!r) /* the punches still queued (discard.c) */
+			vol_discard_run(vs->v);
 		/* checkpointed and flushed: the journal is done with (a clean
 		 * image needs no replay, so damage to its blocks is not masked) */
 		if (!r)

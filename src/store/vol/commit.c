@@ -26,7 +26,9 @@
  *     flush: the chain), and flushes: the commit point;
  *  5. writes those blocks home (checkpoint; the chain keeps the transaction
  *     until a later flush made them durable);
- *  6. installs: pending blocks become allocatable (volume.c finish).
+ *  6. installs: pending blocks become allocatable (volume.c finish) and
+ *     are queued for their punch (discard.c; drained by the commit timer,
+ *     here only when the queue overflows).
  * A failure before 4 undoes everything in memory (the last commit stays the
  * durable state); a failure in or after 4 leaves the store broken (-EIO
  * until remounted: mount replays or ignores the journal, both consistent).
@@ -453,6 +455,10 @@ static int commit_install(struct vstore *vs, struct commit_ctx *c, int r, bool c
 	vs->ndirty = 0;
 	__atomic_fetch_add(&vs->commits, 1, __ATOMIC_RELAXED); /* read without vs->lock */
 	vs_resv_committed(vs); /* the tree nodes reserved for are written */
+	uint64_t qb, qe;
+	vol_discard_queued(v, &qb, &qe);
+	if (qe > VOL_DQ_MAX_EXTENTS) /* no timer drains it, or not fast enough */
+		vol_discard_run(v);
 	return 0;
 }
 

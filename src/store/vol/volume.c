@@ -152,6 +152,7 @@ int vol_mount_opts(const char *path, const struct vol_super *sb, unsigned flags,
 	pthread_mutex_init(&v->lock, NULL);
 	vol_alloc_init(&v->alloc);
 	vol_alloc_init(&v->pend);
+	vol_alloc_init(&v->dq);
 	ftree_reset(v);
 	v->fd = open(path, O_RDWR | O_CLOEXEC);
 	if (v->fd < 0) {
@@ -219,6 +220,7 @@ void vol_unmount(struct vol *v)
 		close(v->fd);
 	vol_alloc_destroy(&v->alloc);
 	vol_alloc_destroy(&v->pend);
+	vol_alloc_destroy(&v->dq);
 	vol_extmap_destroy(&v->ftree);
 	blist_free(&v->pending);
 	blist_free(&v->tree);
@@ -230,8 +232,10 @@ int64_t vol_alloc_blocks(struct vol *v, uint64_t want, uint64_t hint, uint64_t *
 {
 	pthread_mutex_lock(&v->lock);
 	int64_t r = vol_alloc_alloc(&v->alloc, want, hint, start);
-	if (r > 0)
+	if (r > 0) {
+		vol_discard_cancel(v, *start, (uint64_t)r); /* handed out: no punch */
 		vol_freetree_remove(v, *start, (uint64_t)r);
+	}
 	pthread_mutex_unlock(&v->lock);
 	return r;
 }
@@ -257,6 +261,7 @@ int vol_replace_free(struct vol *v, struct vol_alloc *a, struct vol_blist *tree)
 	v->tree = *tree;
 	*tree = oldt;
 	vol_pending_clear(v);
+	vol_alloc_reset(&v->dq); /* the queue may name blocks not free now */
 	/* the in-memory tree no longer holds allocatable + pending: the next
 	 * commit writes the tree whole from the allocator (freetree.c) */
 	if (!vol_test_replace_free_keep_tree) {

@@ -64,6 +64,9 @@ struct vol {
 	unsigned long commits;
 	struct vol_dev dev; /* bd.dev points here */
 	int discard;	    /* enum vol_discard_how: what freed blocks get (discard.c) */
+	/* freed by a durable commit, allocatable, their punch still to come
+	 * (discard.c); a subset of alloc */
+	struct vol_alloc dq;
 };
 
 /* A commit split in two for callers that make more than the free tree
@@ -140,8 +143,25 @@ void vol_set_discard(struct vol *v, int mode);
 /* Gives [start, start + len) back (punch or BLKDISCARD) where discard is
  * on. Only for blocks free in the durable state. Caller holds v->lock. */
 void vol_discard(struct vol *v, uint64_t start, uint64_t len);
+/* Queues [start, start + len) (free in the durable state and allocatable)
+ * for a later punch; with discard off, nothing. Caller holds v->lock. */
+void vol_discard_queue(struct vol *v, uint64_t start, uint64_t len);
+/* The blocks [start, start + len) were handed out: their queued punch is
+ * cancelled (the fence). Caller holds v->lock. */
+void vol_discard_cancel(struct vol *v, uint64_t start, uint64_t len);
+/* Punches every queued extent (takes v->lock per extent); the blocks
+ * punched. */
+uint64_t vol_discard_run(struct vol *v);
+/* Blocks and extents queued now (takes v->lock). */
+void vol_discard_queued(struct vol *v, uint64_t *blocks, uint64_t *extents);
+/* A commit drains the queue itself past this many extents (the commit
+ * timer normally does, every interval). */
+#define VOL_DQ_MAX_EXTENTS 4096
 /* Blocks punched or discarded (atomic; tests and statistics). */
 extern uint64_t vol_discarded_blocks;
+/* Test only: allocation does not cancel queued discards, so the drain
+ * punches blocks handed out (and written) since they were queued. */
+DECLARE_TEST_SWITCH(vol_test_discard_no_fence);
 /* Test only: vol_release_blocks punches at once, before the commit that
  * frees the blocks is durable (the committed state's data are lost if it
  * never is). */
