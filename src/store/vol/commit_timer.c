@@ -9,6 +9,9 @@
  * at most what changed in the last interval (plus what the page cache had
  * not yet written back: its dirty-expire age, see mm/writeback.c).
  *
+ * Each tick also drains the discard queue (discard.c: the punches of blocks
+ * that commits freed), outside vs->lock.
+ *
  * Locks: timer_lock (a pthread mutex, leaf) guards the thread's stop flag
  * and its sleep; the commit itself takes vs->lock and runs as an fsync's
  * commit does (vs_commit_sync: the lock dropped across its I/O, changes
@@ -41,6 +44,9 @@ static void commit_tick(struct vstore *vs)
 			__atomic_fetch_add(&vs->periodic_commits, 1, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&vs->lock);
+	/* the punches the commits since the last tick queued (discard.c):
+	 * here rather than in the fsyncs whose commits freed the blocks */
+	vol_discard_run(vs->v);
 	__atomic_fetch_add(&vs->timer_ticks, 1, __ATOMIC_RELEASE);
 	/* A failure before the journal write left everything as it was: the
 	 * next tick (or fsync, which then reports it) tries again. Say so

@@ -111,6 +111,8 @@ static int pool_grow(struct vol *v, struct vol_txn *t, uint64_t n)
 		}
 		int r = vol_alloc_take(&v->alloc, t->lo - k, k);
 		if (!r)
+			vol_discard_cancel(v, t->lo - k, k); /* handed out: no punch */
+		if (!r)
 			r = vol_alloc_free(&t->pool, t->lo - k, k);
 		if (r) {
 			if (r == -ENOMEM) /* keep the books: it is allocatable again */
@@ -413,19 +415,21 @@ void vol_freetree_finish(struct vol *v, struct vol_txn *t)
 			(void)vblist_add(&v->tree, t->tree_start, t->tree_blocks);
 		/* durable now: which blocks this commit freed is not kept, so
 		 * every free extent is punched (holes punch again cheaply) */
+		vol_alloc_reset(&v->dq); /* all punched now */
 		for (struct vol_fext e = {0, 0}; vol_alloc_next(&v->alloc, &e);)
 			vol_discard(v, e.start, e.len);
 	} else {
 		vol_extmap_committed(&v->ftree);
 		/* cannot fail: prepare reserved a node for each extent; the
-		 * commit is durable, so the freed blocks are punched too */
+		 * commit is durable, so the freed blocks are queued for their
+		 * punch too (discard.c: later, unless reused first) */
 		for (struct vol_fext e = {0, 0}; vol_alloc_next(&t->pset, &e);) {
 			(void)vol_alloc_free(&v->alloc, e.start, e.len);
-			vol_discard(v, e.start, e.len);
+			vol_discard_queue(v, e.start, e.len);
 		}
 		for (struct vol_fext e = {0, 0}; vol_alloc_next(&t->rep, &e);) {
 			(void)vol_alloc_free(&v->alloc, e.start, e.len);
-			vol_discard(v, e.start, e.len);
+			vol_discard_queue(v, e.start, e.len);
 		}
 		v->tree.nr = 0; /* at most one entry a node: prepare made room */
 		(void)vol_extmap_for_each_block(&v->ftree, add_tree_blk, v);

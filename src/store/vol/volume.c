@@ -152,6 +152,8 @@ int vol_mount_opts(const char *path, const struct vol_super *sb, unsigned flags,
 	pthread_mutex_init(&v->lock, NULL);
 	vol_alloc_init(&v->alloc);
 	vol_alloc_init(&v->pend);
+	vol_alloc_init(&v->dq);
+	vol_alloc_init(&v->ck.homes);
 	ftree_reset(v);
 	v->fd = open(path, O_RDWR | O_CLOEXEC);
 	if (v->fd < 0) {
@@ -219,6 +221,8 @@ void vol_unmount(struct vol *v)
 		close(v->fd);
 	vol_alloc_destroy(&v->alloc);
 	vol_alloc_destroy(&v->pend);
+	vol_alloc_destroy(&v->dq);
+	vol_ckpt_free(v);
 	vol_extmap_destroy(&v->ftree);
 	blist_free(&v->pending);
 	blist_free(&v->tree);
@@ -230,8 +234,10 @@ int64_t vol_alloc_blocks(struct vol *v, uint64_t want, uint64_t hint, uint64_t *
 {
 	pthread_mutex_lock(&v->lock);
 	int64_t r = vol_alloc_alloc(&v->alloc, want, hint, start);
-	if (r > 0)
+	if (r > 0) {
+		vol_discard_cancel(v, *start, (uint64_t)r); /* handed out: no punch */
 		vol_freetree_remove(v, *start, (uint64_t)r);
+	}
 	pthread_mutex_unlock(&v->lock);
 	return r;
 }
@@ -248,6 +254,10 @@ int vol_return_blocks(struct vol *v, uint64_t start, uint64_t len)
 
 int vol_replace_free(struct vol *v, struct vol_alloc *a, struct vol_blist *tree)
 {
+	/* blocks free from now may have been logged: home before any reuse */
+	int r = vol_ckpt_write(v);
+	if (r)
+		return r;
 	pthread_mutex_lock(&v->lock);
 	struct vol_alloc olda = v->alloc;
 	struct vol_blist oldt = v->tree;
@@ -257,6 +267,7 @@ int vol_replace_free(struct vol *v, struct vol_alloc *a, struct vol_blist *tree)
 	v->tree = *tree;
 	*tree = oldt;
 	vol_pending_clear(v);
+	vol_alloc_reset(&v->dq); /* the queue may name blocks not free now */
 	/* the in-memory tree no longer holds allocatable + pending: the next
 	 * commit writes the tree whole from the allocator (freetree.c) */
 	if (!vol_test_replace_free_keep_tree) {
