@@ -48,6 +48,7 @@ const struct test_switch test_switches[] = {
     SWITCH(uaccess_test_ignore_blocked),
     SWITCH(mm_test_any_tag),
     SWITCH(mm_test_vma_list_lookup),
+    SWITCH(vma_test_no_pin_recheck),
     SWITCH(writeback_test_untag_early),
     SWITCH(writeback_test_mkclean_per_page),
     SWITCH(writeback_test_retry_failing),
@@ -108,7 +109,7 @@ const size_t nr_test_switches = sizeof(test_switches) / sizeof(test_switches[0])
 
 const struct test_knob test_knobs[] = {
     KNOB(mm_fallback_test_vma_budget), KNOB(inode_test_unused_max),  KNOB(vol_extmap_test_leaf_cap),
-    KNOB(vol_extmap_test_index_cap),   KNOB(vol_test_commit_window),
+    KNOB(vol_extmap_test_index_cap),   KNOB(vol_test_commit_window),    KNOB(vma_test_lookup_hook),
 };
 const size_t nr_test_knobs = sizeof(test_knobs) / sizeof(test_knobs[0]);
 
