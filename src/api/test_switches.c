@@ -49,6 +49,7 @@ const struct test_switch test_switches[] = {
     SWITCH(mm_test_any_tag),
     SWITCH(mm_test_vma_list_lookup),
     SWITCH(vma_test_no_pin_recheck),
+    SWITCH(vma_test_locked_lookup),
     SWITCH(writeback_test_untag_early),
     SWITCH(writeback_test_mkclean_per_page),
     SWITCH(writeback_test_retry_failing),

@@ -54,13 +54,17 @@ struct vma {
 	int advice;	    /* MADV_NORMAL, MADV_SEQUENTIAL or MADV_RANDOM */
 };
 
+/* Three cache lines: what every fault reads and nobody writes after
+ * init; what mmap/munmap write; the RCU index's root (read by every fault,
+ * written by every mmap/munmap: apart from the lock's line, so that a fault
+ * does not miss on it while another thread takes and releases the lock). */
 struct mm_state {
-	struct rw_semaphore lock; /* "mm_lock" */
-	struct list_head vmas;	  /* every view, newest first */
-	void *vma_tree;		  /* the same views by address (tsearch: a red-black tree) */
-	struct vma_index index;	  /* and again, for lookups under RCU (vma_index.h) */
 	int uffd;
 	int init_err;
+	struct rw_semaphore lock __attribute__((aligned(64))); /* "mm_lock" */
+	struct list_head vmas;				       /* every view, newest first */
+	void *vma_tree; /* the same views by address (tsearch: a red-black tree) */
+	struct vma_index index __attribute__((aligned(64))); /* for lookups under RCU */
 };
 extern struct mm_state mm;
 /* Fallback views alive (atomic, vma.c): the page-removal hook does nothing

@@ -159,9 +159,11 @@ miss:
 	return NULL;
 }
 
+TEST_SWITCH(vma_test_locked_lookup);
+
 struct vma *vma_lookup_pin(uintptr_t addr)
 {
-	struct vma *v = lock_vma_under_rcu(addr);
+	struct vma *v = READ_ONCE(vma_test_locked_lookup) ? NULL : lock_vma_under_rcu(addr);
 
 	if (v)
 		return v;

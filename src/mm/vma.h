@@ -131,6 +131,10 @@ DECLARE_TEST_SWITCH(mm_test_vma_list_lookup);
  * address: a lookup racing with munmap hands back a view being torn down
  * (use after unmap, then after free). */
 DECLARE_TEST_SWITCH(vma_test_no_pin_recheck);
+/* Test switch: the fault path looks its view up under the mm lock shared
+ * (find_vma), as before the RCU lookup: a fault then waits for an mmap or
+ * munmap elsewhere (and for a holder of the mm lock). */
+DECLARE_TEST_SWITCH(vma_test_locked_lookup);
 /* Test knob: called by lock_vma_under_rcu between finding a view under RCU
  * and pinning it (a test makes munmap run there). */
 struct vma;

@@ -13,6 +13,8 @@
  * - faults (real loads, checked against the file) on a view of their own
  *   while another thread maps, touches and unmaps views in a loop
  *   (random): every load sees the file's bytes.
+ * - a fault (cached page and miss) while another thread holds the mm lock
+ *   exclusive does not queue on it; with vma_test_locked_lookup it does.
  * Random cases print their seed; PC_SEED replays. Threads synchronize with
  * mutexes, condition variables and atomics, never sleeps.
  */
@@ -30,6 +32,7 @@
 #include "mm/page.h"
 #include "mm/vma.h"
 #include "mm/vma_index.h"
+#include "kernel/rwsem.h"
 
 static uint64_t rnd(uint64_t *s)
 {
@@ -104,6 +107,7 @@ TEST(index_matches_reference)
 				       (void *)(lo ? live[lo - 1] : NULL));
 			}
 		}
+		mm_rcu_tsan_release();
 		rcu_read_unlock();
 	}
 	for (size_t k = 0; k < slots; k++)
@@ -186,6 +190,7 @@ static int lookup_meets_munmap(struct pc_engine *e, int fd)
 	torn = v && (__atomic_load_n(&v->pins, __ATOMIC_ACQUIRE) & VMA_PIN_DEAD);
 	if (v && !torn)
 		vma_unpin(v);
+	mm_rcu_tsan_release(); /* our reads of the record precede its free */
 	rcu_read_unlock();
 	CHECK_EQ(pthread_join(th, NULL), 0);
 	CHECK_EQ(race.err, 0);
@@ -351,15 +356,16 @@ TEST(pin_races_munmap_same_view)
 	churn_start(&th, 7);
 	s = rr.seed;
 	mm_rcu_thread_enter();
-	/* until both sides have done enough, however the threads are scheduled */
-	for (long k = 0; k < n || atomic_load(&rr.loops) < 100 || atomic_load(&rr.pins) < 100;
-	     k++) {
+	/* until both sides have done enough, however the threads are
+	 * scheduled: @n lookups in mapped slots, 100 map/unmap loops */
+	for (long k = 0; (k < n || atomic_load(&rr.loops) < 100) && !atomic_load(&rr.bad);) {
 		char *p = atomic_load(&rr.view[rnd(&s) % NSLOTS]);
 		uintptr_t a;
 		struct vma *v;
 
 		if (!p)
 			continue;
+		k++;
 		a = (uintptr_t)p + rnd(&s) % (16 * PG);
 		v = lock_vma_under_rcu(a);
 		if (!v)
@@ -387,7 +393,8 @@ TEST(faults_race_map_unmap)
 	churn_start(&th, 8);
 	s = rr.seed * 31 + 1;
 	v = map_view(rr.e, rr.fd, 64 * PG, PROT_READ, MAP_SHARED, 0);
-	for (int p = 0; p < passes || atomic_load(&rr.loops) < 100; p++) {
+	for (int p = 0; (p < passes || atomic_load(&rr.loops) < 100) && !atomic_load(&rr.bad);
+	     p++) {
 		for (int k = 0; k < 64; k++) {
 			size_t pg = rnd(&s) % 64, off = pg * PG + rnd(&s) % PG;
 
@@ -399,4 +406,78 @@ TEST(faults_race_map_unmap)
 	CHECK_EQ(pc_munmap(rr.e, v, 64 * PG), 0);
 	churn_stop(th);
 	printf("# %ld map/unmap loops beside the faults\n", atomic_load(&rr.loops));
+}
+
+/* ---- a fault never waits for the mm lock ---- */
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool held, faults_done, waited;
+} hold = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+/* Holds the mm lock exclusive (as mmap/munmap do) until the faulting
+ * thread is done, or until it queues on the lock (RWSEM_WAITERS: nothing
+ * else in the process takes the mm lock meanwhile). */
+static void *mm_lock_holder(void *arg)
+{
+	(void)arg;
+	down_write(&mm.lock);
+	pthread_mutex_lock(&hold.lock);
+	hold.held = true;
+	pthread_cond_broadcast(&hold.cond);
+	pthread_mutex_unlock(&hold.lock);
+	for (;;) {
+		if (__atomic_load_n(&hold.faults_done, __ATOMIC_ACQUIRE))
+			break;
+		if (__atomic_load_n(&mm.lock.count, __ATOMIC_ACQUIRE) & RWSEM_WAITERS) {
+			__atomic_store_n(&hold.waited, true, __ATOMIC_RELEASE);
+			break;
+		}
+		sched_yield();
+	}
+	up_write(&mm.lock);
+	return NULL;
+}
+
+/* Faults on a cached page and on a miss while another thread holds the
+ * mm lock; whether they queued on it. */
+static bool faults_beside_held_mm_lock(struct pc_engine *e, int fd, const char *w)
+{
+	char *v = map_view(e, fd, 64 * PG, PROT_READ, MAP_SHARED, 0);
+	pthread_t th;
+
+	CHECK_EQ(v[5 * PG], w[5 * PG]); /* page 5 cached */
+	CHECK_EQ(pc_madvise(e, v, 64 * PG, MADV_DONTNEED), 0);
+	hold.held = hold.faults_done = hold.waited = false;
+	CHECK_EQ(pthread_create(&th, NULL, mm_lock_holder, NULL), 0);
+	pthread_mutex_lock(&hold.lock);
+	while (!hold.held)
+		pthread_cond_wait(&hold.cond, &hold.lock);
+	pthread_mutex_unlock(&hold.lock);
+	CHECK_EQ(v[5 * PG + 3], w[5 * PG + 3]);	  /* cached */
+	CHECK_EQ(v[60 * PG + 7], w[60 * PG + 7]); /* never read: a miss */
+	__atomic_store_n(&hold.faults_done, true, __ATOMIC_RELEASE);
+	CHECK_EQ(pthread_join(th, NULL), 0);
+	CHECK_EQ(pc_munmap(e, v, 64 * PG), 0);
+	return __atomic_load_n(&hold.waited, __ATOMIC_ACQUIRE);
+}
+
+TEST(fault_never_waits_for_mm_lock)
+{
+	struct pc_engine *e = engine();
+	char *w = malloc(64 * PG);
+	int fd = new_file(e, "f", w, 64 * PG, 9);
+	uint64_t locked = __atomic_load_n(&mm_vma_locked_lookups, __ATOMIC_RELAXED);
+
+	CHECK(!faults_beside_held_mm_lock(e, fd, w));
+	CHECK_EQ(__atomic_load_n(&mm_vma_locked_lookups, __ATOMIC_RELAXED), locked);
+	/* the lookup under the mm lock (before issue 17): the fault queues */
+	vma_test_locked_lookup = true;
+	bool waited = faults_beside_held_mm_lock(e, fd, w);
+	vma_test_locked_lookup = false;
+	CHECKF(waited, "the switch did not show the fault waiting for the mm lock");
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	free(w);
 }
