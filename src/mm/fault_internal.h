@@ -142,7 +142,7 @@ int uffd_ioctl(unsigned long req, void *arg);
 /* Registers @v with the userfaultfd: 0, or -errno (-ENODEV: the kernel
  * cannot serve this view). */
 int uffd_register(struct vma *v);
-/* Unregisters @v (before it is unmapped). */
+/* Unregisters @v (mm_map's failure path; munmap alone drops it too). */
 void uffd_unregister(struct vma *v);
 /* Installs page @addr (aligned) of @v: writable if @writable, else read-only
  * (write-protected where @v->wp). 0 or -errno (-EFAULT: faults again). */

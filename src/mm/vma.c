@@ -327,11 +327,13 @@ static void vma_free(struct vma *v)
 		idle = 0;
 		sched_yield();
 	}
-	if (v->fallback) {
+	/* A userfaultfd view needs no UFFDIO_UNREGISTER first: munmap drops
+	 * the registration with the kernel VMA (our userfaultfd asks for no
+	 * UNMAP event), and the unregister would take the host mmap_lock for
+	 * writing once more and walk the range's page tables to clear the
+	 * write-protect bits, interrupting the other threads' faults. */
+	if (v->fallback)
 		fb_unmap(v);
-	} else {
-		uffd_unregister(v);
-	}
 	munmap((void *)v->start, v->end - v->start);
 	/* RCU readers may still read the record (not use the view). */
 	mm_rcu_thread_enter();
