@@ -114,9 +114,11 @@ struct vma *vma_index_find(struct vma_index *idx, uintptr_t addr)
 	return NULL;
 }
 
+TEST_SWITCH(vma_index_test_nomem);
+
 static struct vi_node *node_new(struct vi_batch *b, bool leaf)
 {
-	struct vi_node *n = malloc(sizeof(*n));
+	struct vi_node *n = READ_ONCE(vma_index_test_nomem) ? NULL : malloc(sizeof(*n));
 
 	if (!n)
 		return NULL;

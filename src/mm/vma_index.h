@@ -18,6 +18,8 @@
 
 #include <stdint.h>
 
+#include "kernel/testswitch.h"
+
 struct vma;
 struct vi_node;
 
@@ -36,6 +38,10 @@ void vma_index_remove(struct vma_index *idx, struct vma *v);
  * that @addr is below the view's end. rcu_read_lock held; the view stays
  * allocated until the caller's rcu_read_unlock. */
 struct vma *vma_index_find(struct vma_index *idx, uintptr_t addr);
+/* Test switch: every node allocation of an update fails (inserts return
+ * -ENOMEM, removals leave a tombstone). */
+DECLARE_TEST_SWITCH(vma_index_test_nomem);
+
 /* Drops every node at once (the child of fork: no other thread; the views
  * are left alone). */
 void vma_index_forget(struct vma_index *idx);

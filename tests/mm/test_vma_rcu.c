@@ -4,6 +4,7 @@
  * (src/mm/vma.c lock_vma_under_rcu, src/mm/vma_index.c):
  * - the RCU index against a sorted array under random inserts and removals
  *   (seeded; splits, empty nodes, root collapse);
+ * - a removal without memory (switch vma_index_test_nomem): a tombstone;
  * - munmap of the view that a lookup has found but not yet pinned (forced
  *   with the lookup hook): the lookup refuses it; with the switch
  *   vma_test_no_pin_recheck it hands back the view munmap tore down;
@@ -23,6 +24,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <urcu.h>
 
@@ -118,6 +120,66 @@ TEST(index_matches_reference)
 	free(recs);
 	free(live);
 	free(in);
+}
+
+/* Without memory for its copies a removal leaves a tombstone: a lookup at
+ * the removed view finds nothing, its neighbours are still found, an insert
+ * fails cleanly (-ENOMEM, nothing changed), and the next copy of the leaf
+ * drops the tombstone. (In the engine a fault that meets a tombstone takes
+ * the locked lookup, vma_lookup_pin: fault_never_waits_for_mm_lock's switch
+ * runs that path.) */
+TEST(index_tombstone_without_memory)
+{
+	struct vma r[3];
+	struct vma_index idx = {NULL};
+
+	memset(r, 0, sizeof(r));
+	mm_rcu_thread_enter();
+	for (int i = 0; i < 3; i++) {
+		r[i].start = 0x200000000ul + (uintptr_t)i * 4 * PG;
+		r[i].end = r[i].start + 2 * PG;
+		CHECK_EQ(vma_index_insert(&idx, &r[i]), 0);
+	}
+	vma_index_test_nomem = true;
+	vma_index_remove(&idx, &r[1]);
+	CHECK_EQ(vma_index_insert(&idx, &r[1]), -ENOMEM);
+	vma_index_test_nomem = false;
+	rcu_read_lock();
+	CHECK(vma_index_find(&idx, r[0].start + PG) == &r[0]);
+	CHECK(vma_index_find(&idx, r[1].start + PG) == NULL); /* the tombstone */
+	CHECK(vma_index_find(&idx, r[2].start + PG) == &r[2]);
+	mm_rcu_tsan_release();
+	rcu_read_unlock();
+	CHECK_EQ(vma_index_insert(&idx, &r[1]), 0); /* copies the leaf: no tombstone */
+	rcu_read_lock();
+	for (int i = 0; i < 3; i++)
+		CHECK(vma_index_find(&idx, r[i].start + PG) == &r[i]);
+	mm_rcu_tsan_release();
+	rcu_read_unlock();
+	for (int i = 0; i < 3; i++)
+		vma_index_remove(&idx, &r[i]);
+	CHECK(idx.root == NULL);
+
+	/* the engine: munmap without memory for the index copies still
+	 * succeeds, and a view beside the tombstone is found under RCU */
+	struct pc_engine *e = engine();
+	char *w = malloc(8 * PG);
+	int fd = new_file(e, "f", w, 8 * PG, 4);
+	char *a = map_view(e, fd, 8 * PG, PROT_READ, MAP_SHARED, 0);
+	char *b = map_view(e, fd, 4 * PG, PROT_READ, MAP_SHARED, 0);
+	uint64_t locked;
+
+	vma_index_test_nomem = true;
+	CHECK_EQ(pc_munmap(e, b, 4 * PG), 0);
+	vma_index_test_nomem = false;
+	locked = __atomic_load_n(&mm_vma_locked_lookups, __ATOMIC_RELAXED);
+	CHECK_EQ(a[6 * PG + 1], w[6 * PG + 1]); /* found under RCU */
+	CHECK_EQ(__atomic_load_n(&mm_vma_locked_lookups, __ATOMIC_RELAXED), locked);
+	CHECK_EQ(pc_munmap(e, a, 8 * PG), 0);
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	mm_rcu_barrier();
+	free(w);
 }
 
 /* ---- munmap between the lookup and the pin ---- */
