@@ -22,6 +22,7 @@
 #include "mm/internal.h"
 #include "mm/uaccess.h"
 #include "mm/vma.h"
+#include "mm/vma_index.h"
 #include "store/dir/dir_internal.h"
 #include "store/vol/check.h"
 #include "store/vol/extmap.h"
@@ -49,6 +50,9 @@ const struct test_switch test_switches[] = {
     SWITCH(mm_test_any_tag),
     SWITCH(mm_test_vma_list_lookup),
     SWITCH(mm_test_willneed_no_fault_lock),
+    SWITCH(vma_test_no_pin_recheck),
+    SWITCH(vma_test_locked_lookup),
+    SWITCH(vma_index_test_nomem),
     SWITCH(writeback_test_untag_early),
     SWITCH(writeback_test_mkclean_per_page),
     SWITCH(writeback_test_retry_failing),
@@ -117,7 +121,7 @@ const size_t nr_test_switches = sizeof(test_switches) / sizeof(test_switches[0])
 
 const struct test_knob test_knobs[] = {
     KNOB(mm_fallback_test_vma_budget), KNOB(inode_test_unused_max),  KNOB(vol_extmap_test_leaf_cap),
-    KNOB(vol_extmap_test_index_cap),   KNOB(vol_test_commit_window),
+    KNOB(vol_extmap_test_index_cap),   KNOB(vol_test_commit_window), KNOB(vma_test_lookup_hook),
 };
 const size_t nr_test_knobs = sizeof(test_knobs) / sizeof(test_knobs[0]);
 

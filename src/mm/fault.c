@@ -18,20 +18,23 @@
  * which is safe here because the interrupted code is a load or store of our
  * view, never inside the allocator.
  *
- * Sequence (docs/design.md §7.7): mm lock shared → find the view (not
- * ours: return false, the hook chains) → page beyond EOF: false (SIGBUS) →
- * page uptodate and a read (or a view without write-notify): install it and
- * its uptodate neighbours (fault-around), done, unless it carried
- * PG_readahead: then pin the view, drop the mm lock and read the next
- * window (do_async_mmap_readahead) → else pin the view, drop the mm lock
- * (H7: store I/O never runs under it), a miss reads ahead first
+ * Sequence (docs/design.md §7.7): find the view and pin it with no mm lock
+ * (lock_vma_under_rcu, vma.c: an RCU lookup in the views' index and a pin
+ * that munmap's teardown refuses; on any doubt, find_vma under the mm lock
+ * shared, pin, drop; not ours: return false, the hook chains) → page
+ * beyond EOF: false (SIGBUS) → page uptodate and a read (or a view without
+ * write-notify): install it and its uptodate neighbours (fault-around),
+ * done, unless it carried PG_readahead: then read the next window
+ * (do_async_mmap_readahead) → else (H7: store I/O never runs under the mm
+ * lock, which is not held) a miss reads ahead first
  * (do_sync_mmap_readahead: read-around, or from the fault for
  * MADV_SEQUENTIAL; none once mmap_miss says access is random), ADD →
  * (write: the block's delayed-allocation reservation, store_reserve;
  * -ENOSPC: SIGBUS) → page lock → fill → (write: set_page_dirty =
- * page_mkwrite) → install → unlock → fault-around of what was read (mm lock
- * shared again). munmap (vma.c) waits for the pins of a view to drain
- * before unmapping it.
+ * page_mkwrite) → install → unlock → fault-around of what was read →
+ * unpin. munmap (vma.c) unlinks the view under the mm lock exclusive and
+ * waits for its pins to drain before unmapping it: the pin is what keeps a
+ * view (its record, host mapping and fields) alive under a fault.
  */
 #include <errno.h>
 #include <signal.h>
@@ -104,8 +107,8 @@ static void fb_reinstall(struct vma *v, uintptr_t addr)
 	put_page(p);
 }
 
-/* Read fault-around: install uptodate cached neighbours of @addr (mm lock
- * shared held; no page lock: a page truncated meanwhile has its frame
+/* Read fault-around: install uptodate cached neighbours of @addr (@v
+ * pinned; no page lock: a page truncated meanwhile has its frame
  * punched, which unmaps it again. A uffd view maps each run of uptodate
  * neighbours with one call, holding a reference on each page of the run
  * across it. A fallback view takes each page's lock by trylock: the
@@ -307,14 +310,10 @@ bool fault_fill(struct vma *v, uintptr_t addr, bool write)
 	put_page(page);
 out:
 	filemap_invalidate_unlock_add(m);
-	if (around && !READ_ONCE(mm_fault_test_keep_mm_lock)) {
-		/* Map what the readahead brought in (the view is pinned; the
-		 * mm lock only keeps the registry still while we look). Not
+	if (around) {
+		/* Map what the readahead brought in (the view is pinned). Not
 		 * counted as hits: mmap_miss must still see random access. */
-		down_read(&mm.lock);
-		if (find_vma(addr) == v)
-			fault_around(v, addr);
-		up_read(&mm.lock);
+		fault_around(v, addr);
 	}
 	return ok;
 }
@@ -348,32 +347,15 @@ void fault_assert_nothing_forbidden(void)
 #endif
 }
 
-bool mm_fault(int sig, siginfo_t *si, void *ucv)
+/* The fault on our view @v (pinned by the caller): true if served. */
+static bool do_fault(struct vma *v, uintptr_t addr, int sig, bool write)
 {
-	ucontext_t *uc = ucv;
-	uintptr_t addr = (uintptr_t)si->si_addr;
-	unsigned long err_code = (unsigned long)uc->uc_mcontext.gregs[REG_ERR];
-	bool write = err_code & X86_PF_WRITE;
-	struct vma *v;
 	struct page *page;
 
-	/* Only fallback views take SIGSEGV: others' segfaults never wait for
-	 * the mm lock. */
-	if (sig != SIGBUS && !__atomic_load_n(&mm_fallback_views, __ATOMIC_ACQUIRE))
-		return false;
-	down_read(&mm.lock);
-	v = find_vma(addr);
-	if (!v) {
-		up_read(&mm.lock);
-		return false; /* not ours */
-	}
-	fault_assert_nothing_forbidden();
 	if (v->fallback)
-		return fb_fault(v, addr, sig, write); /* drops the mm lock */
-	if (sig != SIGBUS || vma_index(v, addr) >= eof_pages(v->mapping)) {
-		up_read(&mm.lock);
+		return fb_fault(v, addr, sig, write);
+	if (sig != SIGBUS || vma_index(v, addr) >= eof_pages(v->mapping))
 		return false; /* a protection fault, or a whole page beyond EOF: SIGBUS */
-	}
 	if (!write || !v->wp) {
 		pgoff_t index = vma_index(v, addr);
 
@@ -385,15 +367,9 @@ bool mm_fault(int sig, siginfo_t *si, void *ucv)
 			put_page(page);
 			if (!err && !write)
 				mmap_hits(v, 1 + fault_around(v, addr));
-			if (!marker) {
-				up_read(&mm.lock);
+			if (!marker)
 				return !err || err == -EFAULT;
-			}
-			/* H7: the next window is read with the mm lock dropped. */
-			__atomic_fetch_add(&v->pins, 1, __ATOMIC_ACQUIRE);
-			up_read(&mm.lock);
-			fault_async_readahead(v, index);
-			__atomic_fetch_sub(&v->pins, 1, __ATOMIC_RELEASE);
+			fault_async_readahead(v, index); /* H7: no mm lock held */
 			return true;
 		}
 		if (page)
@@ -406,6 +382,26 @@ bool mm_fault(int sig, siginfo_t *si, void *ucv)
 			mmap_hits(v, fault_around(v, addr));
 	}
 	return fault_slow(v, addr, write);
+}
+
+bool mm_fault(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	uintptr_t addr = (uintptr_t)si->si_addr;
+	unsigned long err_code = (unsigned long)uc->uc_mcontext.gregs[REG_ERR];
+	bool write = err_code & X86_PF_WRITE, ok;
+	struct vma *v;
+
+	/* Only fallback views take SIGSEGV: others' segfaults never look. */
+	if (sig != SIGBUS && !__atomic_load_n(&mm_fallback_views, __ATOMIC_ACQUIRE))
+		return false;
+	v = vma_lookup_pin(addr); /* no mm lock unless the RCU lookup failed */
+	if (!v)
+		return false; /* not ours */
+	fault_assert_nothing_forbidden();
+	ok = do_fault(v, addr, sig, write);
+	vma_unpin(v);
+	return ok;
 }
 
 struct fill_args {
@@ -441,15 +437,14 @@ bool fault_slow(struct vma *v, uintptr_t addr, bool write)
 
 	/* Lock sleeps from here on are the view's engine's. */
 	t->lock_sink = &v->mapping->cache->lock_stats;
-	__atomic_fetch_add(&v->pins, 1, __ATOMIC_ACQUIRE);
 	if (mm_fault_test_keep_mm_lock) {
+		/* H7's hazard: the fill (store I/O) under the mm lock */
+		down_read(&mm.lock);
 		ok = fault_fill(v, addr, write);
 		up_read(&mm.lock);
 	} else {
-		up_read(&mm.lock);
 		ok = fault_fill_locked(v, addr, write);
 	}
-	__atomic_fetch_sub(&v->pins, 1, __ATOMIC_RELEASE);
 	t->lock_sink = sink;
 	return ok;
 }

@@ -30,7 +30,7 @@
  * reads a punched (zero) frame.
  *
  * Signal safety: runs in the SIGSEGV/SIGBUS handler; uses only our locks
- * (the mm lock, page locks, mm_fallback_lock), mprotect and mmap - no
+ * (page locks, mm_fallback_lock; the view is pinned, fault.c), mprotect and mmap - no
  * allocation, no stdio.
  *
  * Locks: mm_fallback_lock is a leaf, taken after the mm lock, a page lock or
@@ -396,20 +396,17 @@ bool fb_fault(struct vma *v, uintptr_t addr, int sig, bool write)
 		/* A BUS page: SIGBUS for the application unless the file grew. */
 		bool ok = st == FB_BUS && !beyond && !fb_set(v, i, i + 1, FB_NONE, -1, false);
 		mutex_unlock(&fb.lock);
-		up_read(&mm.lock);
 		return ok;
 	}
 	if (!(up & need) || (eff & need) == need || st == FB_BUS) {
 		/* The application's protection (its SIGSEGV), or served meanwhile. */
 		mutex_unlock(&fb.lock);
-		up_read(&mm.lock);
 		return (up & need) && st != FB_BUS;
 	}
 	if (beyond) {
 		/* Re-run as a real SIGBUS of an empty memfd's page. */
 		bool ok = !fb_set(v, i, i + 1, FB_BUS, -1, false);
 		mutex_unlock(&fb.lock);
-		up_read(&mm.lock);
 		return ok;
 	}
 	mutex_unlock(&fb.lock);
@@ -424,7 +421,6 @@ bool fb_fault(struct vma *v, uintptr_t addr, int sig, bool write)
 				put_page(page);
 				if (!write)
 					fault_around(v, addr);
-				up_read(&mm.lock);
 				return true;
 			}
 		}

@@ -22,6 +22,7 @@
 #include "kernel/list.h"
 #include "kernel/rwsem.h"
 #include "mm/fill.h"
+#include "mm/vma_index.h"
 
 #define X86_PF_WRITE 2ul
 
@@ -34,7 +35,11 @@ struct vma {
 	bool fallback; /* served by PROT_NONE + mprotect (fault_fallback.c) */
 	struct address_space *mapping;
 	void *owner, *tag;
-	long pins;		      /* atomic: fault paths running without the mm lock */
+	/* atomic: faults, msyncs, madvises using the view without the mm
+	 * lock; VMA_PIN_DEAD once munmap has seen none (no pin after that) */
+	long pins;
+	bool linked;		      /* in mm.index and mm.vma_tree (written under the mm lock) */
+	struct mm_rcu_head rcu;	      /* the record's free, after a grace period */
 	struct list_head mm_link;     /* mm.vmas, under the mm lock */
 	struct list_head i_mmap_link; /* mapping->i_mmap, under i_mmap_rwsem */
 	/* fallback only, under mm_fallback_lock */
@@ -49,12 +54,17 @@ struct vma {
 	int advice;	    /* MADV_NORMAL, MADV_SEQUENTIAL or MADV_RANDOM */
 };
 
+/* Three cache lines: what every fault reads and nobody writes after
+ * init; what mmap/munmap write; the RCU index's root (read by every fault,
+ * written by every mmap/munmap: apart from the lock's line, so that a fault
+ * does not miss on it while another thread takes and releases the lock). */
 struct mm_state {
-	struct rw_semaphore lock; /* "mm_lock" */
-	struct list_head vmas;	  /* every view, newest first */
-	void *vma_tree;		  /* the same views by address (tsearch: a red-black tree) */
 	int uffd;
 	int init_err;
+	struct rw_semaphore lock __attribute__((aligned(64))); /* "mm_lock" */
+	struct list_head vmas;				       /* every view, newest first */
+	void *vma_tree; /* the same views by address (tsearch: a red-black tree) */
+	struct vma_index index __attribute__((aligned(64))); /* for lookups under RCU */
 };
 extern struct mm_state mm;
 /* Fallback views alive (atomic, vma.c): the page-removal hook does nothing
@@ -63,6 +73,30 @@ extern long mm_fallback_views;
 
 /* The view holding @addr, or NULL: O(log views). mm.lock held. */
 struct vma *find_vma(uintptr_t addr);
+
+/* A pin that munmap has closed off: set when the count is 0, never cleared. */
+#define VMA_PIN_DEAD (1l << 62)
+/* The view holding @addr, pinned (vma_unpin), or NULL: the kernel's
+ * lock_vma_under_rcu. No mm lock: the view is found in mm.index under RCU,
+ * pinned unless munmap has closed it (VMA_PIN_DEAD), and checked again to
+ * be linked and to hold @addr. NULL on any doubt (a tombstone, a view
+ * being unmapped): the caller looks again with vma_lookup_pin. */
+struct vma *lock_vma_under_rcu(uintptr_t addr);
+/* lock_vma_under_rcu, and when it finds nothing, find_vma under the mm
+ * lock shared (counted in mm_vma_locked_lookups) and a pin: the fault
+ * path's lookup. Nothing held on return. */
+struct vma *vma_lookup_pin(uintptr_t addr);
+/* Pins @v found under the mm lock (it is linked, so not dead). */
+static inline void vma_pin(struct vma *v)
+{
+	__atomic_fetch_add(&v->pins, 1, __ATOMIC_ACQUIRE);
+}
+static inline void vma_unpin(struct vma *v)
+{
+	__atomic_fetch_sub(&v->pins, 1, __ATOMIC_RELEASE);
+}
+/* Fault-path lookups that fell back to the mm lock (atomic; tests, bench). */
+extern uint64_t mm_vma_locked_lookups;
 
 static inline pgoff_t vma_index(const struct vma *v, uintptr_t addr)
 {
@@ -76,16 +110,17 @@ static inline pgoff_t vma_pages(const struct vma *v)
 
 pgoff_t eof_pages(struct address_space *m);
 
-/* The fault core (fault.c): @v pinned, mm lock dropped (unless the H7 test
- * switch keeps it). The page uptodate under ADD + page lock, dirtied for a
+/* The fault core (fault.c): @v pinned, no mm lock (unless the H7 test
+ * switch takes it). The page uptodate under ADD + page lock, dirtied for a
  * write to a write-notify view, installed. false: SIGBUS (EOF, I/O error). */
 bool fault_fill(struct vma *v, uintptr_t addr, bool write);
-/* mm lock shared held, dropped: pins @v, fault_fill, unpins. */
+/* @v pinned by the caller, no mm lock: fault_fill (under the file
+ * system's fault lock when it has one). */
 bool fault_slow(struct vma *v, uintptr_t addr, bool write);
 /* Installs uptodate neighbours of @addr: the FAULT_AROUND-aligned block
  * around it, or, when access is sequential, up to FAULT_AROUND_SEQ pages
  * from it; stops short of a PG_readahead page (its access must fault to
- * start the next window). Returns how many it installed. mm lock shared. */
+ * start the next window). Returns how many it installed. @v pinned. */
 unsigned fault_around(struct vma *v, uintptr_t addr);
 /* Sets @v's ra_pages and advice at mm_map (vma.c). */
 void fault_ra_init(struct vma *v);
@@ -107,7 +142,7 @@ int uffd_ioctl(unsigned long req, void *arg);
 /* Registers @v with the userfaultfd: 0, or -errno (-ENODEV: the kernel
  * cannot serve this view). */
 int uffd_register(struct vma *v);
-/* Unregisters @v (before it is unmapped). */
+/* Unregisters @v (mm_map's failure path; munmap alone drops it too). */
 void uffd_unregister(struct vma *v);
 /* Installs page @addr (aligned) of @v: writable if @writable, else read-only
  * (write-protected where @v->wp). 0 or -errno (-EFAULT: faults again). */
@@ -129,7 +164,7 @@ void fb_unmap(struct vma *v);
 /* The child of fork(): no fallback views. */
 void fb_atfork_child(void);
 /* SIGSEGV/SIGBUS raised by an access (@write: a store) to fallback view
- * @v: true if served. Called with the mm lock shared, which it drops. */
+ * @v: true if served. @v pinned by the caller; no mm lock. */
 bool fb_fault(struct vma *v, uintptr_t addr, int sig, bool write);
 /* Makes page @addr of @v accessible: read-only, or writable if @writable.
  * Page locked (or the page's frame otherwise known not to go away). */

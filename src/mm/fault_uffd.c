@@ -8,9 +8,10 @@
  * vma.c, the fallback mechanism fault_fallback.c.
  *
  * Locks: none of its own. Installing runs in the faulting thread (signal
- * context) under the mm lock shared or the page lock, as fault.c documents;
- * registering and unregistering run from vma.c (mm_map, before the view is
- * linked; vma_free, after it is unlinked and its pins drained). Only
+ * context) with the view pinned (and the page lock or a page reference),
+ * as fault.c documents; registering runs from vma.c's mm_map before the
+ * view is linked (unregistering only when mm_map fails after it: munmap
+ * drops a registration with the kernel VMA, so vma_free does not). Only
  * ioctl/close system calls: async-signal-safe.
  */
 #include <errno.h>

@@ -15,11 +15,19 @@
  * Locks: the mm lock (mm.lock, "mm_lock") exclusive to add or remove a
  * view, shared to look one up (msync, madvise); i_mmap_rwsem of the file
  * exclusive to link/unlink a view, shared to walk its views; order mm lock
- * -> i_mmap_rwsem. A view found under the mm lock is pinned (v->pins)
- * before the lock is dropped for blocking work (H7); munmap waits for the
- * pins of a view to drain before unmapping it. madvise(MADV_WILLNEED) reads
- * ahead as a fault fills: through the mapping's fault_lock hook (cluster
- * mode: the file's glock) with the view pinned and the mm lock dropped.
+ * -> i_mmap_rwsem. The fault path takes no mm lock: lock_vma_under_rcu
+ * finds the view in mm.index under RCU and pins it (v->pins, refused once
+ * munmap has closed it: VMA_PIN_DEAD), as the kernel's per-VMA lock. A view
+ * found under the mm lock is pinned before the lock is dropped for blocking
+ * work (H7). munmap unlinks a view under the mm lock exclusive, then waits
+ * for its pins to drain and closes it (VMA_PIN_DEAD) before unmapping it;
+ * the record is freed after a grace period (RCU readers may still look at
+ * it). mprotect changes v->prot under the mm lock exclusive with no wait
+ * for pins: the fault path never reads v->prot (the host protection and,
+ * for fallback views, the per-page state under mm_fallback_lock decide).
+ * madvise(MADV_WILLNEED) reads ahead as a fault fills: through the mapping's
+ * fault_lock hook (cluster mode: the file's glock) with the view pinned and
+ * the mm lock dropped.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -29,6 +37,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <urcu.h>
 
 #include "kernel/lockdep.h"
 #include "kernel/rwsem.h"
@@ -60,6 +69,7 @@ static void mm_atfork_child(void)
 	INIT_LIST_HEAD(&mm.vmas);
 	tdestroy(mm.vma_tree, vma_node_keep);
 	mm.vma_tree = NULL;
+	vma_index_forget(&mm.index);
 	fb_atfork_child();
 	uffd_atfork_child();
 }
@@ -101,6 +111,72 @@ struct vma *find_vma(uintptr_t addr)
 	}
 	node = tfind(&key, &mm.vma_tree, vma_cmp);
 	return node ? *(struct vma **)node : NULL;
+}
+
+TEST_SWITCH(vma_test_no_pin_recheck);
+TEST_KNOB(vma_lookup_hook_fn, vma_test_lookup_hook);
+uint64_t mm_vma_locked_lookups;
+
+/* Pins @v unless munmap has closed it. */
+static bool vma_pin_unless_dead(struct vma *v)
+{
+	long p = __atomic_load_n(&v->pins, __ATOMIC_RELAXED);
+
+	do {
+		if (p & VMA_PIN_DEAD)
+			return false;
+	} while (!__atomic_compare_exchange_n(&v->pins, &p, p + 1, false, __ATOMIC_ACQUIRE,
+					      __ATOMIC_RELAXED));
+	return true;
+}
+
+struct vma *lock_vma_under_rcu(uintptr_t addr)
+{
+	struct vma *v;
+
+	mm_rcu_thread_enter();
+	rcu_read_lock();
+	v = vma_index_find(&mm.index, addr);
+	if (!v || addr >= v->end)
+		goto miss;
+	if (vma_test_lookup_hook)
+		vma_test_lookup_hook(v);
+	if (READ_ONCE(vma_test_no_pin_recheck)) {
+		vma_pin(v); /* the hazard: a closed view pinned, nothing checked */
+		goto out;
+	}
+	if (!vma_pin_unless_dead(v))
+		goto miss; /* munmap is tearing it down */
+	/* Pinned: munmap now waits for us. Still the view of @addr? */
+	if (!READ_ONCE(v->linked) || addr < v->start || addr >= v->end) {
+		vma_unpin(v);
+		goto miss;
+	}
+out:
+	mm_rcu_tsan_release();
+	rcu_read_unlock();
+	return v;
+miss:
+	mm_rcu_tsan_release();
+	rcu_read_unlock();
+	return NULL;
+}
+
+TEST_SWITCH(vma_test_locked_lookup);
+
+struct vma *vma_lookup_pin(uintptr_t addr)
+{
+	struct vma *v = READ_ONCE(vma_test_locked_lookup) ? NULL : lock_vma_under_rcu(addr);
+
+	if (v)
+		return v;
+	__atomic_fetch_add(&mm_vma_locked_lookups, 1, __ATOMIC_RELAXED);
+	down_read(&mm.lock);
+	v = find_vma(addr);
+	if (v)
+		vma_pin(v);
+	up_read(&mm.lock);
+	return v;
 }
 
 /* The view of @tag's (its engine's) that holds all of [addr, addr + len):
@@ -203,7 +279,9 @@ retry:
 		return err;
 	}
 	down_write(&mm.lock);
-	if (!tsearch(v, &mm.vma_tree, vma_cmp)) {
+	v->linked = true; /* before a reader can find it */
+	if (!tsearch(v, &mm.vma_tree, vma_cmp) || vma_index_insert(&mm.index, v)) {
+		tdelete(v, &mm.vma_tree, vma_cmp);
 		up_write(&mm.lock);
 		if (v->fallback)
 			fb_unmap(v);
@@ -225,6 +303,8 @@ retry:
 /* Unlinks @v (mm lock exclusive held), waits for its pins, unmaps it. */
 static void vma_remove(struct vma *v)
 {
+	vma_index_remove(&mm.index, v);
+	WRITE_ONCE(v->linked, false);
 	tdelete(v, &mm.vma_tree, vma_cmp);
 	list_del_init(&v->mm_link);
 	down_write(&v->mapping->i_mmap_rwsem);
@@ -232,18 +312,36 @@ static void vma_remove(struct vma *v)
 	up_write(&v->mapping->i_mmap_rwsem);
 }
 
+static void vma_free_rcu(struct rcu_head *head)
+{
+	mm_rcu_tsan_acquire();
+	free(container_of((struct mm_rcu_head *)head, struct vma, rcu));
+}
+
 static void vma_free(struct vma *v)
 {
-	/* Faults that found the view before it left the list finish first. */
-	while (__atomic_load_n(&v->pins, __ATOMIC_ACQUIRE))
+	long idle = 0;
+
+	/* Faults that pinned the view before it was unlinked finish first;
+	 * then no pin can be taken (a lookup that still finds the record
+	 * under RCU fails to pin it). */
+	while (!__atomic_compare_exchange_n(&v->pins, &idle, VMA_PIN_DEAD, false, __ATOMIC_ACQ_REL,
+					    __ATOMIC_ACQUIRE)) {
+		idle = 0;
 		sched_yield();
-	if (v->fallback) {
-		fb_unmap(v);
-	} else {
-		uffd_unregister(v);
 	}
+	/* A userfaultfd view needs no UFFDIO_UNREGISTER first: munmap drops
+	 * the registration with the kernel VMA (our userfaultfd asks for no
+	 * UNMAP event), and the unregister would take the host mmap_lock for
+	 * writing once more and walk the range's page tables to clear the
+	 * write-protect bits, interrupting the other threads' faults. */
+	if (v->fallback)
+		fb_unmap(v);
 	munmap((void *)v->start, v->end - v->start);
-	free(v);
+	/* RCU readers may still read the record (not use the view). */
+	mm_rcu_thread_enter();
+	mm_rcu_tsan_release();
+	call_rcu((struct rcu_head *)&v->rcu, vma_free_rcu);
 }
 
 int mm_unmap(void *addr, size_t len, void *tag, void **owner)
@@ -307,7 +405,7 @@ int mm_sync(void *addr, size_t len, int flags, void *tag)
 		up_read(&mm.lock);
 		return err;
 	}
-	__atomic_fetch_add(&v->pins, 1, __ATOMIC_ACQUIRE);
+	vma_pin(v);
 	up_read(&mm.lock);
 	if (v->shared && (flags & (MS_SYNC | MS_ASYNC))) {
 		start = (int64_t)(vma_index(v, a) << PAGE_SHIFT);
@@ -317,7 +415,7 @@ int mm_sync(void *addr, size_t len, int flags, void *tag)
 		else
 			err = filemap_fdatawrite_range(v->mapping, start, end);
 	}
-	__atomic_fetch_sub(&v->pins, 1, __ATOMIC_RELEASE);
+	vma_unpin(v);
 	return err;
 }
 
@@ -436,7 +534,7 @@ int mm_advise(void *addr, size_t len, int advice, void *tag)
 		up_read(&mm.lock);
 		return 0;
 	}
-	__atomic_fetch_add(&v->pins, 1, __ATOMIC_ACQUIRE);
+	vma_pin(v);
 	up_read(&mm.lock);
 	switch (advice) {
 	case MADV_WILLNEED: /* readahead of the range, clipped at EOF */
@@ -458,7 +556,7 @@ int mm_advise(void *addr, size_t len, int advice, void *tag)
 			err = -EFAULT;
 		break;
 	}
-	__atomic_fetch_sub(&v->pins, 1, __ATOMIC_RELEASE);
+	vma_unpin(v);
 	return err;
 }
 

@@ -22,10 +22,11 @@
  * same fault core, mprotect to install.
  *
  * Locks: the mm lock (class "mm_lock", mmap_lock_key): exclusive to add or
- * remove a view, shared in the fault path to find one; dropped before any
- * store I/O (H7). i_mmap_rwsem of the file: exclusive to link/unlink a view,
- * shared to walk them (write-protect). Views are MADV_DONTFORK: a forked
- * child has no mapping at those addresses.
+ * remove a view, shared to find one for msync/madvise; the fault path finds
+ * its view under RCU and pins it, with no mm lock (lock_vma_under_rcu); the
+ * mm lock is never held across store I/O (H7). i_mmap_rwsem of the file: exclusive to link/unlink a
+ * view, shared to walk them (write-protect). Views are MADV_DONTFORK: a forked child has no mapping
+ * at those addresses.
  */
 #ifndef PC_MM_VMA_H
 #define PC_MM_VMA_H
@@ -128,6 +129,20 @@ DECLARE_TEST_SWITCH(mm_test_vma_list_lookup);
 /* madvise(MADV_WILLNEED) reads ahead without the mapping's fault_lock hook
  * (cluster mode: with no glock; tests/cluster/test_glock_ops). */
 DECLARE_TEST_SWITCH(mm_test_willneed_no_fault_lock);
+/* Test switch: lock_vma_under_rcu pins the view it found without the
+ * dead check and without checking again that it is linked and holds the
+ * address: a lookup racing with munmap hands back a view being torn down
+ * (use after unmap, then after free). */
+DECLARE_TEST_SWITCH(vma_test_no_pin_recheck);
+/* Test switch: the fault path looks its view up under the mm lock shared
+ * (find_vma), as before the RCU lookup: a fault then waits for an mmap or
+ * munmap elsewhere (and for a holder of the mm lock). */
+DECLARE_TEST_SWITCH(vma_test_locked_lookup);
+/* Test knob: called by lock_vma_under_rcu between finding a view under RCU
+ * and pinning it (a test makes munmap run there). */
+struct vma;
+typedef void (*vma_lookup_hook_fn)(struct vma *v);
+DECLARE_TEST_KNOB(vma_lookup_hook_fn, vma_test_lookup_hook);
 /* Kernel VMAs the fallback views use now (for tests). */
 long mm_fallback_vmas(void);
 
