@@ -81,6 +81,7 @@ static struct {
 	enum scenario sc;
 	int rlen;
 	uint64_t seed;
+	bool s_above; /* S's inode at the higher address (locked second) */
 	unsigned gen; /* 1 once thread 0's call returned */
 	int result;   /* thread 0's call */
 	int32_t status;
@@ -89,6 +90,15 @@ static struct {
 } H;
 
 static const char *const fname[2] = {"s", "d"}; /* the roles, in messages */
+
+/* Test switch (this file's own protection): reset() leaves S the file made
+ * first, whatever the inodes' address order - the allocator's choice again,
+ * as before the seed decided it; replays of a seed then part where it flips
+ * (h8_sched_lock_order_is_a_schedule_input). PC_H8_ALLOC_ORDER=1 turns it
+ * on for the switch tests' replays (to count their disagreements). */
+static bool h8_test_alloc_order;
+/* -1: the seed picks the address order of S and D; 0: S below; 1: S above. */
+static int h8_force_order = -1;
 
 static void violation(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void violation(const char *fmt, ...)
@@ -332,11 +342,15 @@ static void reset(uint64_t seed)
 	 * the two new files plays S - so a replay takes the same decisions
 	 * and both orders are searched.
 	 */
-	if ((inode_addr(H.anchor[0]) < inode_addr(H.anchor[1])) != (rng_below(&r, 2) == 0)) {
+	bool s_above = rng_below(&r, 2);
+	if (h8_force_order >= 0)
+		s_above = h8_force_order;
+	if (!h8_test_alloc_order && (inode_addr(H.anchor[0]) > inode_addr(H.anchor[1])) != s_above) {
 		SWAP(H.path[0], H.path[1]);
 		SWAP(H.anchor[0], H.anchor[1]);
 		SWAP(H.dio[0], H.dio[1]);
 	}
+	H.s_above = inode_addr(H.anchor[0]) > inode_addr(H.anchor[1]);
 	for (int f = 0; f < 2; f++) {
 		memset(b, f ? OUT_D : OUT_S, FSZ);
 		memset(b + RSTART, H.sc == SC_CLONE ? (f ? OLD : SRC) : (f ? X : OLDS),
@@ -430,7 +444,10 @@ static void engine_up(void)
 	H.path[1] = "b";
 	for (int f = 0; f < 2; f++)
 		files_open(f, 0);
-	printf("# store: %s\n", H.kind);
+	static const char *said;
+	if (said != H.kind)
+		printf("# store: %s\n", H.kind);
+	said = H.kind;
 }
 
 static void engine_down(void)
@@ -510,9 +527,12 @@ static void switch_finds(bool *sw, enum scenario sc, const char *name)
 	unsigned long n = 20000, i, tried = 0, differ = 0, lost = 0;
 	const char *env = getenv("PC_H8_REPLAYS");
 	unsigned long replays = env && *env ? strtoul(env, NULL, 0) : 3;
+
 	struct sched_result r = {0};
 	struct sched_pool *pool;
 
+	env = getenv("PC_H8_ALLOC_ORDER");
+	h8_test_alloc_order = env && *env && *env != '0';
 	engine_up();
 	pool = sched_pool_create(NTHREADS);
 	*sw = true;
@@ -572,6 +592,7 @@ static void switch_finds(bool *sw, enum scenario sc, const char *name)
 	       (unsigned long long)ref_r.trace_hash);
 	CHECK_EQ(differ, 0ul);
 	CHECK_EQ(lost, 0ul);
+	h8_test_alloc_order = false;
 	*sw = false;
 	sched_pool_destroy(pool);
 	engine_down();
@@ -585,6 +606,76 @@ TEST(h8_sched_no_dst_fence_clone_shows_stale_read)
 TEST(h8_sched_no_src_fence_dedupe_changes_destination)
 {
 	switch_finds(&remap_test_no_src_fence, SC_DEDUPE, "remap_test_no_src_fence");
+}
+
+/*
+ * Which of the two inodes sits lower in memory is an input of the
+ * schedule: find a seed whose decisions differ between "S below D" and "S
+ * above D" (the fenced scenarios), then replay it on fresh engines with
+ * h8_test_alloc_order on - the allocator's order, as before the seed chose
+ * it. Each replay must take exactly the decisions of the order it got (so
+ * nothing else steers the schedule), and where the allocator flipped the
+ * order, a replay took other decisions than the first: the flake the seed's
+ * choice removes.
+ */
+TEST(h8_sched_lock_order_is_a_schedule_input)
+{
+	static struct trace ord[2], tr;
+	uint64_t base = test_seed(), found = 0;
+	unsigned long tries = 200, replays = test_scale(60, 3), flipped = 0, i;
+	struct sched_result res[2];
+	struct sched_pool *pool;
+	int64_t at = -1;
+
+	engine_up();
+	pool = sched_pool_create(NTHREADS);
+	for (i = 0; i < tries && !found; i++) {
+		uint64_t seed = base + i;
+		for (int o = 0; o < 2; o++) {
+			h8_force_order = o;
+			res[o] = run_one(pool, seed, false, &ord[o]);
+			CHECK_EQ(res[o].status, SCHED_OK);
+			CHECKF(H.bad == 0, "seed 0x%llx: %s", (unsigned long long)seed, H.detail);
+			CHECK_EQ(H.s_above, o);
+		}
+		fflush(stdout);
+		at = sched_trace_diff(&ord[0].t, &ord[1].t, 1);
+		if (at >= 0)
+			found = seed;
+	}
+	h8_force_order = -1;
+	CHECKF(found, "no seed of %lu whose decisions depend on the inodes' order (base 0x%llx)",
+	       tries, (unsigned long long)base);
+	printf("# seed 0x%llx (%lu tried): S below D and S above D part at step %lld (%llu and "
+	       "%llu steps)\n",
+	       (unsigned long long)found, i, (long long)at, (unsigned long long)res[0].steps,
+	       (unsigned long long)res[1].steps);
+
+	h8_test_alloc_order = true;
+	bool first = false;
+	for (unsigned long k = 0; k < replays; k++) {
+		engine_down();
+		engine_up();
+		struct sched_result a = run_one(pool, found, true, &tr);
+		CHECK_EQ(a.status, SCHED_OK);
+		if (k == 0)
+			first = H.s_above;
+		flipped += H.s_above != first; /* so the other order's decisions: */
+		fflush(stdout);
+		CHECKF(sched_trace_diff(&ord[H.s_above].t, &tr.t, 1) < 0 &&
+			   a.trace_hash == res[H.s_above].trace_hash,
+		       "replay %lu (S %s D): not the decisions of its order", k,
+		       H.s_above ? "above" : "below");
+	}
+	h8_test_alloc_order = false;
+	printf("# %lu replays on fresh engines in the allocator's order: S was %s D in the "
+	       "first; %lu got the other order and took the other order's decisions\n",
+	       replays, first ? "above" : "below", flipped);
+	if (!flipped)
+		printf("# the allocator placed every replay's inodes in the same order here "
+		       "(nothing to show)\n");
+	sched_pool_destroy(pool);
+	engine_down();
 }
 
 #else
