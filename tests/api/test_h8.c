@@ -345,7 +345,8 @@ static void reset(uint64_t seed)
 	bool s_above = rng_below(&r, 2);
 	if (h8_force_order >= 0)
 		s_above = h8_force_order;
-	if (!h8_test_alloc_order && (inode_addr(H.anchor[0]) > inode_addr(H.anchor[1])) != s_above) {
+	if (!h8_test_alloc_order &&
+	    (inode_addr(H.anchor[0]) > inode_addr(H.anchor[1])) != s_above) {
 		SWAP(H.path[0], H.path[1]);
 		SWAP(H.anchor[0], H.anchor[1]);
 		SWAP(H.dio[0], H.dio[1]);
