@@ -33,8 +33,14 @@
  * back but before the compare, the compare sees X in the cache while S's
  * blocks still hold OLDS, and the remap gives D bytes it never held. Each
  * switch test finds its violation within a bounded search, prints the
- * seed, and replays it (same trace hash, same violation; PC_SEED=seed
- * replays it by hand).
+ * seed, and replays it on fresh engines (the same decisions step for step,
+ * the same violation; PC_SEED=seed replays it by hand).
+ *
+ * The remap locks S and D in address order, so which inode the allocator
+ * put lower is an input of the schedule as much as the seed: reset() gives
+ * the roles so that the seed decides it. h8_test_alloc_order leaves the
+ * order to the allocator again, and h8_sched_lock_order_is_a_schedule_input
+ * shows what that does to replays.
  */
 #include <errno.h>
 #include <fcntl.h>
