@@ -97,11 +97,11 @@ static void step_print(int fd, char tag, uint64_t i, const struct sched_trace_st
 
 	snprintf(from, sizeof(from), "%d", s->from == SCHED_TRACE_NONE ? -1 : s->from);
 	dprintf(
-	    fd, " %c step %llu: thread %s at %s %s (%p): runnable 0x%llx blocked 0x%llx -> %d%s\n",
+	    fd, " %c step %llu: thread %s at %s%s%s (%p): runnable 0x%llx blocked 0x%llx -> %d%s\n",
 	    tag, (unsigned long long)i, from, s->ev == SCHED_TRACE_EXIT ? "" : ev_name[s->ev % 5],
-	    s->what ? s->what : "?", s->obj, (unsigned long long)s->runnable,
-	    (unsigned long long)s->blocked, s->to == SCHED_TRACE_NONE ? -1 : s->to,
-	    s->timed_out ? " (timed wait expired)" : "");
+	    s->ev == SCHED_TRACE_EXIT ? "" : " ", s->what ? s->what : "?", s->obj,
+	    (unsigned long long)s->runnable, (unsigned long long)s->blocked,
+	    s->to == SCHED_TRACE_NONE ? -1 : s->to, s->timed_out ? " (timed wait expired)" : "");
 }
 
 int64_t sched_trace_diff(const struct sched_trace *a, const struct sched_trace *b, int fd)
@@ -114,6 +114,8 @@ int64_t sched_trace_diff(const struct sched_trace *a, const struct sched_trace *
 			break;
 	if (i == n && a->n == b->n)
 		return -1;
+	if (fd < 0)
+		return (int64_t)i;
 	dprintf(fd, "# the runs' decisions differ at step %llu (of %llu and %llu):\n",
 		(unsigned long long)i, (unsigned long long)a->n, (unsigned long long)b->n);
 	for (uint64_t k = i > 4 ? i - 4 : 0; k <= i; k++) {

@@ -131,7 +131,7 @@ void sched_fail_current(const char *why);
 
 /* Compares two recorded runs of one seed. Returns -1 when they took the same
  * decisions, else the index of the first step where they differ, after
- * printing that step of each (and the few before it) on @fd. */
+ * printing that step of each (and the few before it) on @fd unless @fd < 0. */
 int64_t sched_trace_diff(const struct sched_trace *a, const struct sched_trace *b, int fd);
 
 /* $PC_SEED if set (decimal or 0x hex), else @dflt. */
