@@ -72,6 +72,7 @@ struct sched_pool {
 	uint64_t trace_hash;
 	enum sched_status status;
 	bool aborting;
+	uint64_t outside_wakes; /* atomic: any thread may count */
 	/* the point the running thread is at (for the trace) */
 	uint8_t cur_ev, cur_from;
 	const char *cur_what;
@@ -336,6 +337,15 @@ void __sched_point(enum sched_event ev, const void *obj, const char *what)
 	if (fn)
 		fn(ev, obj, what);
 }
+
+void __sched_note_wake(struct task *waiter)
+{
+	struct sched_thread *w = waiter ? waiter->sched : NULL;
+
+	/* the running scheduled thread's wakes are part of the schedule */
+	if (w && !current->sched)
+		__atomic_fetch_add(&w->pool->outside_wakes, 1, __ATOMIC_RELAXED);
+}
 #endif
 
 int sched_block(uint32_t *word, uint32_t *kill, bool timed)
@@ -492,6 +502,7 @@ struct sched_result sched_run(struct sched_pool *p, const struct sched_config *c
 	p->trace_hash = 0xcbf29ce484222325ull;
 	p->status = SCHED_OK;
 	p->aborting = false;
+	__atomic_store_n(&p->outside_wakes, 0, __ATOMIC_RELAXED);
 	p->nr_change_points = p->cfg.pct_depth - 1;
 	for (unsigned k = 0; k < p->nr_change_points; k++)
 		p->change_point[k] = 1 + rng_below(&p->rng, p->cfg.pct_steps);
@@ -531,5 +542,6 @@ struct sched_result sched_run(struct sched_pool *p, const struct sched_config *c
 	res.status = p->status;
 	res.steps = p->steps;
 	res.trace_hash = p->trace_hash;
+	res.outside_wakes = __atomic_load_n(&p->outside_wakes, __ATOMIC_RELAXED);
 	return res;
 }

@@ -46,6 +46,24 @@ void __sched_point(enum sched_event ev, const void *obj, const char *what);
 #define sched_race_window(name) sched_point(SP_RACE, NULL, (name))
 
 /*
+ * A wake-up of @waiter's wait (wait.c, any thread). A thread outside the
+ * schedule that wakes a scheduled one steers the schedule by its timing
+ * (whether the waiter can run at the next pick): counted in the run's
+ * sched_result.outside_wakes.
+ */
+struct task;
+#if PC_SCHED_HOOKS
+void __sched_note_wake(struct task *waiter);
+#define sched_note_wake(waiter)                                                                    \
+	do {                                                                                       \
+		if (unlikely(__atomic_load_n(&sched_hooks_active, __ATOMIC_RELAXED)))              \
+			__sched_note_wake(waiter);                                                 \
+	} while (0)
+#else
+#define sched_note_wake(waiter) do { } while (0)
+#endif
+
+/*
  * Free-running test hook: called at every scheduling point of threads that
  * are not under the deterministic scheduler (e.g. to widen a race window).
  * NULL removes it.
@@ -108,7 +126,8 @@ enum sched_status {
 struct sched_result {
 	enum sched_status status;
 	uint64_t steps;
-	uint64_t trace_hash; /* hash of the sequence of decisions: equal for a replay */
+	uint64_t trace_hash;	/* hash of the sequence of decisions: equal for a replay */
+	uint64_t outside_wakes; /* scheduled threads woken by a thread outside the run */
 };
 
 struct sched_pool;

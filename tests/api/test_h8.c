@@ -486,6 +486,10 @@ static struct sched_result run_one(struct sched_pool *pool, uint64_t seed, bool 
 	}
 	reset(seed);
 	struct sched_result res = sched_run(pool, &cfg, sched_body, NULL);
+	/* no thread outside the schedule (writeback, commit timer, RCU)
+	 * woke a scheduled one: its timing would steer the schedule */
+	CHECKF(res.outside_wakes == 0, "seed 0x%llx: %llu wake-ups from outside the schedule",
+	       (unsigned long long)seed, (unsigned long long)res.outside_wakes);
 	after_run();
 	return res;
 }

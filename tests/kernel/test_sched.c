@@ -253,6 +253,82 @@ TEST(trace_shows_where_two_runs_part)
 	sched_pool_destroy(pool);
 }
 
+/* A wake-up from a thread outside the run: thread 0 sleeps on a queue that
+ * only a free-running helper wakes; thread 1 passes scheduling points until
+ * it has. The run counts the wake-up (sched_result.outside_wakes); wakes
+ * among scheduled threads are part of the schedule and not counted. */
+static struct wait_queue_head outside_wq;
+static uint32_t outside_flag, outside_go, outside_done;
+
+static void *outside_waker(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&outside_go, __ATOMIC_ACQUIRE))
+		futex_wait(&outside_go, 0, NULL);
+	__atomic_store_n(&outside_flag, 1, __ATOMIC_RELEASE);
+	wake_up(&outside_wq);
+	__atomic_store_n(&outside_done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void outside_body(void *arg, unsigned idx)
+{
+	(void)arg;
+	if (idx == 0) {
+		wait_event(&outside_wq, __atomic_load_n(&outside_flag, __ATOMIC_ACQUIRE),
+			   "outside flag");
+		return;
+	}
+	/* the helper may wake only once thread 0 sleeps: it went to sleep at
+	 * its point (the schedule ran it first, see below), so let it go */
+	__atomic_store_n(&outside_go, 1, __ATOMIC_RELEASE);
+	futex_wake(&outside_go, 1);
+	while (!__atomic_load_n(&outside_done, __ATOMIC_ACQUIRE))
+		sched_race_window("outside: wait for the helper");
+}
+
+TEST(wake_from_outside_the_run_is_counted)
+{
+	struct sched_pool *pool = sched_pool_create(2);
+	uint64_t base = test_seed();
+	unsigned runs = 0;
+
+	/* scheduled threads waking each other: none counted */
+	ordered = true;
+	for (unsigned i = 0; i < 20; i++) {
+		struct sched_result r = run_abba(pool, base + i, SCHED_RANDOM_WALK, false);
+		CHECK_EQ(r.status, SCHED_OK);
+		CHECK_EQ(r.outside_wakes, 0);
+	}
+	ordered = false;
+	for (unsigned i = 0; i < 200 && runs < 5; i++) {
+		struct sched_config cfg = {.seed = base + i};
+		struct sched_trace_step st[4];
+		struct sched_trace t = {.step = st, .cap = 4};
+		pthread_t th;
+
+		init_waitqueue_head(&outside_wq);
+		outside_flag = outside_go = outside_done = 0;
+		cfg.trace = &t;
+		CHECK_EQ(pthread_create(&th, NULL, outside_waker, NULL), 0);
+		struct sched_result r = sched_run(pool, &cfg, outside_body, NULL);
+		__atomic_store_n(&outside_go, 1, __ATOMIC_RELEASE); /* (thread 1 did) */
+		futex_wake(&outside_go, 1);
+		CHECK_EQ(pthread_join(th, NULL), 0);
+		CHECK_EQ(r.status, SCHED_OK);
+		CHECK(t.n >= 2);
+		if (st[0].to != 0 || st[1].ev != SP_WAIT)
+			continue; /* thread 1 first: the helper may be done before 0 sleeps */
+		/* thread 0 ran first and its first point was its sleep: thread 1 let
+		 * the helper go only then */
+		CHECK_EQ(r.outside_wakes, 1);
+		runs++;
+	}
+	CHECK(runs > 0);
+	printf("# %u runs: the helper's wake-up of thread 0 counted once each\n", runs);
+	sched_pool_destroy(pool);
+}
+
 static int timed_result;
 
 static void timed_sleeper(void *arg, unsigned idx)
