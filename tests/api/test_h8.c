@@ -435,6 +435,14 @@ static void after_run(void)
 	}
 }
 
+/* This file's switch and knob off at the start of each case (a failed
+ * check leaves the case, and them, as they were). */
+static void case_start(void)
+{
+	h8_test_alloc_order = false;
+	h8_force_order = -1;
+}
+
 static void engine_up(void)
 {
 	struct pc_options o = PC_OPTIONS_INIT;
@@ -502,6 +510,7 @@ TEST(h8_sched_fenced_no_stale_or_mixed_read)
 	unsigned long n = test_scale(5000, 25), steps = 0, per[2] = {0, 0}, shared = 0;
 	struct sched_pool *pool;
 
+	case_start();
 	engine_up();
 	pool = sched_pool_create(NTHREADS);
 	double t0 = api_now();
@@ -538,10 +547,10 @@ static void switch_finds(bool *sw, enum scenario sc, const char *name)
 	unsigned long n = 20000, i, tried = 0, differ = 0, lost = 0;
 	const char *env = getenv("PC_H8_REPLAYS");
 	unsigned long replays = env && *env ? strtoul(env, NULL, 0) : 3;
-
 	struct sched_result r = {0};
 	struct sched_pool *pool;
 
+	case_start();
 	env = getenv("PC_H8_ALLOC_ORDER");
 	h8_test_alloc_order = env && *env && *env != '0';
 	engine_up();
@@ -638,6 +647,7 @@ TEST(h8_sched_lock_order_is_a_schedule_input)
 	struct sched_pool *pool;
 	int64_t at = -1;
 
+	case_start();
 	engine_up();
 	pool = sched_pool_create(NTHREADS);
 	for (i = 0; i < tries && !found; i++) {
