@@ -12,6 +12,9 @@
  *
  * Locks: none. The turn hand-off (a futex word per worker, release/acquire)
  * orders everything the previous runner wrote before the next one reads it.
+ * The one field a thread outside the run writes, the pool's count of
+ * wake-ups from outside (__sched_note_wake, called by wait.c under a wait
+ * queue's lock), is an atomic counter.
  */
 #include <pthread.h>
 #include <setjmp.h>
