@@ -12,6 +12,9 @@
  *
  * Locks: none. The turn hand-off (a futex word per worker, release/acquire)
  * orders everything the previous runner wrote before the next one reads it.
+ * The one field a thread outside the run writes, the pool's count of
+ * wake-ups from outside (__sched_note_wake, called by wait.c under a wait
+ * queue's lock), is an atomic counter.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -72,9 +75,61 @@ struct sched_pool {
 	uint64_t trace_hash;
 	enum sched_status status;
 	bool aborting;
+	uint64_t outside_wakes; /* atomic: any thread may count */
+	/* the point the running thread is at (for the trace) */
+	uint8_t cur_ev, cur_from;
+	const char *cur_what;
+	const void *cur_obj;
 	uint64_t change_point[PCT_MAX_DEPTH];
 	unsigned nr_change_points;
 };
+
+static const char *const ev_name[] = {"acquire", "release", "wait", "wake", "race"};
+
+static bool step_same(const struct sched_trace_step *a, const struct sched_trace_step *b)
+{
+	/* not the objects' addresses: two engines allocate them differently */
+	return a->from == b->from && a->to == b->to && a->ev == b->ev &&
+	       a->runnable == b->runnable && a->blocked == b->blocked &&
+	       a->timed_out == b->timed_out &&
+	       (a->what == b->what || (a->what && b->what && !strcmp(a->what, b->what)));
+}
+
+static void step_print(int fd, char tag, uint64_t i, const struct sched_trace_step *s)
+{
+	char from[8];
+
+	snprintf(from, sizeof(from), "%d", s->from == SCHED_TRACE_NONE ? -1 : s->from);
+	dprintf(
+	    fd, " %c step %llu: thread %s at %s%s%s (%p): runnable 0x%llx blocked 0x%llx -> %d%s\n",
+	    tag, (unsigned long long)i, from, s->ev == SCHED_TRACE_EXIT ? "" : ev_name[s->ev % 5],
+	    s->ev == SCHED_TRACE_EXIT ? "" : " ", s->what ? s->what : "?", s->obj,
+	    (unsigned long long)s->runnable, (unsigned long long)s->blocked,
+	    s->to == SCHED_TRACE_NONE ? -1 : s->to, s->timed_out ? " (timed wait expired)" : "");
+}
+
+int64_t sched_trace_diff(const struct sched_trace *a, const struct sched_trace *b, int fd)
+{
+	uint64_t na = a->n < a->cap ? a->n : a->cap, nb = b->n < b->cap ? b->n : b->cap;
+	uint64_t n = na < nb ? na : nb, i;
+
+	for (i = 0; i < n; i++)
+		if (!step_same(&a->step[i], &b->step[i]))
+			break;
+	if (i == n && a->n == b->n)
+		return -1;
+	if (fd < 0)
+		return (int64_t)i;
+	dprintf(fd, "# the runs' decisions differ at step %llu (of %llu and %llu):\n",
+		(unsigned long long)i, (unsigned long long)a->n, (unsigned long long)b->n);
+	for (uint64_t k = i > 4 ? i - 4 : 0; k <= i; k++) {
+		if (k < na)
+			step_print(fd, 'a', k, &a->step[k]);
+		if (k < nb && (k == i || k >= na))
+			step_print(fd, 'b', k, &b->step[k]);
+	}
+	return (int64_t)i;
+}
 
 uint64_t seed_from_env(uint64_t dflt)
 {
@@ -108,15 +163,51 @@ static bool can_run(struct sched_thread *t)
 	return t->kill_word && __atomic_load_n(t->kill_word, __ATOMIC_ACQUIRE);
 }
 
+/* Records the decision being taken (sched_config.trace). */
+static void trace_step(struct sched_pool *p, uint64_t runnable, bool timed_out)
+{
+	struct sched_trace *tr = p->cfg.trace;
+
+	if (!tr)
+		return;
+	if (tr->n < tr->cap) {
+		struct sched_trace_step *s = &tr->step[tr->n];
+		s->from = p->cur_from;
+		s->ev = p->cur_ev;
+		s->what = p->cur_what;
+		s->obj = p->cur_obj;
+		s->runnable = runnable;
+		s->blocked = 0;
+		for (unsigned i = 0; i < p->n; i++)
+			if (p->th[i].state == ST_BLOCKED)
+				s->blocked |= 1ull << i;
+		s->to = SCHED_TRACE_NONE;
+		s->timed_out = timed_out;
+	}
+	tr->n++;
+}
+
+static void trace_pick(struct sched_pool *p, struct sched_thread *next)
+{
+	struct sched_trace *tr = p->cfg.trace;
+
+	if (tr && tr->n && tr->n <= tr->cap)
+		tr->step[tr->n - 1].to = (uint8_t)next->idx;
+}
+
 /* The running thread (or main, for the first pick) chooses who runs next. */
 static struct sched_thread *pick_next(struct sched_pool *p, struct sched_thread *me)
 {
 	struct sched_thread *cand[64];
+	uint64_t runnable = 0;
 	unsigned nc = 0;
 
 	for (unsigned i = 0; i < p->n; i++)
-		if (can_run(&p->th[i]))
+		if (can_run(&p->th[i])) {
 			cand[nc++] = &p->th[i];
+			runnable |= 1ull << i;
+		}
+	trace_step(p, runnable, !nc);
 	if (!nc) {
 		/* nothing runnable: a timed sleeper's deadline "expires" */
 		for (unsigned i = 0; i < p->n; i++)
@@ -126,6 +217,7 @@ static struct sched_thread *pick_next(struct sched_pool *p, struct sched_thread 
 			return NULL;
 		struct sched_thread *t = cand[rng_below(&p->rng, nc)];
 		t->timed_out = true;
+		trace_pick(p, t);
 		return t;
 	}
 
@@ -138,9 +230,12 @@ static struct sched_thread *pick_next(struct sched_pool *p, struct sched_thread 
 		for (unsigned i = 1; i < nc; i++)
 			if (cand[i]->prio > best->prio)
 				best = cand[i];
+		trace_pick(p, best);
 		return best;
 	}
-	return cand[rng_below(&p->rng, nc)];
+	struct sched_thread *t = cand[rng_below(&p->rng, nc)];
+	trace_pick(p, t);
+	return t;
 }
 
 static __attribute__((noreturn)) void leave_run(struct sched_thread *me);
@@ -208,10 +303,15 @@ static void after_turn(struct sched_thread *me)
 		leave_run(me);
 }
 
-static void sched_switch(struct sched_thread *me)
+static void sched_switch(struct sched_thread *me, enum sched_event ev, const void *obj,
+			 const char *what)
 {
 	struct sched_pool *p = me->pool;
 
+	p->cur_ev = (uint8_t)ev;
+	p->cur_from = (uint8_t)me->idx;
+	p->cur_what = what;
+	p->cur_obj = obj;
 	if (++p->steps > p->cfg.max_steps)
 		abandon_run(p, me, SCHED_LIVELOCK, "livelock (step bound reached)");
 	struct sched_thread *next = pick_next(p, me);
@@ -233,12 +333,21 @@ void __sched_point(enum sched_event ev, const void *obj, const char *what)
 	struct task *t = current;
 
 	if (t->sched) {
-		sched_switch(t->sched);
+		sched_switch(t->sched, ev, obj, what);
 		return;
 	}
 	sched_hook_fn fn = __atomic_load_n(&free_hook, __ATOMIC_ACQUIRE);
 	if (fn)
 		fn(ev, obj, what);
+}
+
+void __sched_note_wake(struct task *waiter)
+{
+	struct sched_thread *w = waiter ? waiter->sched : NULL;
+
+	/* the running scheduled thread's wakes are part of the schedule */
+	if (w && !current->sched)
+		__atomic_fetch_add(&w->pool->outside_wakes, 1, __ATOMIC_RELAXED);
 }
 #endif
 
@@ -252,7 +361,7 @@ int sched_block(uint32_t *word, uint32_t *kill, bool timed)
 	me->timed_out = false;
 	me->state = ST_BLOCKED;
 	bool diverted = tsan_park_begin();
-	sched_switch(me);
+	sched_switch(me, SP_WAIT, current->wait_obj, current->wait_what);
 	tsan_park_end(diverted);
 	me->state = ST_RUNNABLE;
 	if (me->timed_out && !__atomic_load_n(word, __ATOMIC_ACQUIRE))
@@ -306,6 +415,10 @@ static void *worker_main(void *arg)
 			for (unsigned i = 0; i < p->n; i++)
 				unfinished |= p->th[i].state != ST_DONE;
 			if (unfinished) {
+				p->cur_ev = SCHED_TRACE_EXIT;
+				p->cur_what = "exit";
+				p->cur_obj = NULL;
+				p->cur_from = (uint8_t)t->idx;
 				struct sched_thread *next = pick_next(p, NULL);
 				if (!next) {
 					t->task->sched = t;
@@ -392,6 +505,7 @@ struct sched_result sched_run(struct sched_pool *p, const struct sched_config *c
 	p->trace_hash = 0xcbf29ce484222325ull;
 	p->status = SCHED_OK;
 	p->aborting = false;
+	__atomic_store_n(&p->outside_wakes, 0, __ATOMIC_RELAXED);
 	p->nr_change_points = p->cfg.pct_depth - 1;
 	for (unsigned k = 0; k < p->nr_change_points; k++)
 		p->change_point[k] = 1 + rng_below(&p->rng, p->cfg.pct_steps);
@@ -414,6 +528,12 @@ struct sched_result sched_run(struct sched_pool *p, const struct sched_config *c
 	pthread_mutex_unlock(&p->mu);
 	wait_count(p, &p->nregistered, p->n);
 
+	p->cur_ev = SCHED_TRACE_EXIT;
+	p->cur_from = SCHED_TRACE_NONE;
+	p->cur_what = "start";
+	p->cur_obj = NULL;
+	if (p->cfg.trace)
+		p->cfg.trace->n = 0;
 	struct sched_thread *first = pick_next(p, NULL);
 	p->trace_hash = (p->trace_hash ^ (first->idx + 1)) * 0x100000001B3ull;
 	give_turn(first);
@@ -425,5 +545,6 @@ struct sched_result sched_run(struct sched_pool *p, const struct sched_config *c
 	res.status = p->status;
 	res.steps = p->steps;
 	res.trace_hash = p->trace_hash;
+	res.outside_wakes = __atomic_load_n(&p->outside_wakes, __ATOMIC_RELAXED);
 	return res;
 }

@@ -54,6 +54,7 @@ static int wake_locked(struct wait_queue_head *wq, int nr_exclusive, const void 
 		if (key && (e->key != key || e->bit != bit))
 			continue;
 		bool excl = e->flags & WQ_FLAG_EXCLUSIVE;
+		sched_note_wake(e->task);
 		__remove_wait_queue_entry(wq, e);
 		__atomic_fetch_or(&e->woken, WAIT_WOKEN, __ATOMIC_RELEASE);
 		futex_wake(&e->woken, 1);

@@ -3,7 +3,9 @@
  * Deterministic scheduler tests: a toy ABBA program deadlocks under some seed
  * within 1,000 schedules, the report names the seed, and the same seed
  * replays the same schedule (same steps, same trace hash, same outcome); the
- * address-ordered variant survives 100,000 schedules. Also: PCT finds the
+ * address-ordered variant survives 100,000 schedules; the decision trace
+ * (sched_config.trace) of two runs of a seed is the same, and an input the
+ * seed does not decide shows as the step where they part. Also: PCT finds the
  * deadlock, virtual timeouts, and the watchdog catching a real hang of
  * free-running threads (in a child process).
  */
@@ -172,6 +174,158 @@ TEST(replay_is_exact_for_mixed_program)
 		prev = r1.trace_hash;
 	}
 	CHECK(distinct > 10); /* different seeds explore different schedules */
+	sched_pool_destroy(pool);
+}
+
+/* The trace's invariants: step 0 is main's first pick; each later step is
+ * taken by the thread the step before picked (it is the one running), and
+ * the pick is one of the threads that could run - none only at the last
+ * step of a deadlock. */
+static void check_trace(const struct sched_trace *t, struct sched_result r)
+{
+	CHECK(t->n <= t->cap);
+	CHECK(t->n >= r.steps);
+	CHECK_EQ(t->step[0].from, SCHED_TRACE_NONE);
+	for (uint64_t i = 0; i < t->n; i++) {
+		const struct sched_trace_step *s = &t->step[i];
+		if (s->to == SCHED_TRACE_NONE) {
+			CHECK_EQ(i, t->n - 1);
+			CHECK_EQ(r.status, SCHED_DEADLOCK);
+			CHECK_EQ(s->runnable, 0);
+			break;
+		}
+		CHECKF(s->timed_out || (s->runnable >> s->to & 1), "step %llu: picked %d of 0x%llx",
+		       (unsigned long long)i, s->to, (unsigned long long)s->runnable);
+		if (i)
+			CHECK_EQ(s->from, t->step[i - 1].to);
+	}
+}
+
+/*
+ * sched_config.trace records each decision; two runs of one seed record the
+ * same ones (sched_trace_diff: -1), and an input the seed does not decide
+ * (here: whether thread 1 takes the locks in A-B order) shows as the first
+ * step where the runs part, with every step before it the same.
+ */
+TEST(trace_shows_where_two_runs_part)
+{
+	static struct sched_trace_step sa[256], sb[256];
+	struct sched_trace ta = {.step = sa, .cap = 256}, tb = {.step = sb, .cap = 256};
+	struct sched_pool *pool = sched_pool_create(2);
+	lockdep_report_fn old = lockdep_set_report_handler(quiet_report);
+	uint64_t base = test_seed();
+	unsigned parted = 0;
+
+	for (unsigned i = 0; i < 50; i++) {
+		struct sched_config cfg = {.seed = base + i, .quiet = true};
+
+		ordered = true;
+		fresh_locks();
+		cfg.trace = &ta;
+		struct sched_result ra = sched_run(pool, &cfg, abba, NULL);
+		check_trace(&ta, ra);
+		CHECK_EQ(ra.status, SCHED_OK);
+		fresh_locks();
+		cfg.trace = &tb;
+		struct sched_result rb = sched_run(pool, &cfg, abba, NULL);
+		CHECK_EQ(sched_trace_diff(&ta, &tb, 2), -1);
+		CHECK_EQ(ra.trace_hash, rb.trace_hash);
+
+		ordered = false; /* an input outside the seed changes */
+		fresh_locks();
+		rb = sched_run(pool, &cfg, abba, NULL);
+		check_trace(&tb, rb);
+		if (ra.trace_hash == rb.trace_hash)
+			continue;
+		int64_t at = sched_trace_diff(&ta, &tb, parted ? -1 : 1);
+		CHECK(at >= 0);
+		for (int64_t k = 0; k < at; k++) /* the same decisions up to there */
+			CHECK(sa[k].to == sb[k].to && sa[k].runnable == sb[k].runnable);
+		CHECK(sa[at].to != sb[at].to || sa[at].runnable != sb[at].runnable ||
+		      sa[at].ev != sb[at].ev || ta.n != tb.n);
+		parted++;
+	}
+	printf("# %u of 50 seeds took other decisions with thread 1's order changed\n", parted);
+	CHECK(parted > 0);
+	ordered = false;
+	lockdep_set_report_handler(old);
+	lockdep_reset_graph();
+	sched_pool_destroy(pool);
+}
+
+/* A wake-up from a thread outside the run: thread 0 sleeps on a queue that
+ * only a free-running helper wakes; thread 1 passes scheduling points until
+ * it has. The run counts the wake-up (sched_result.outside_wakes); wakes
+ * among scheduled threads are part of the schedule and not counted. */
+static struct wait_queue_head outside_wq;
+static uint32_t outside_flag, outside_go, outside_done;
+
+static void *outside_waker(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&outside_go, __ATOMIC_ACQUIRE))
+		futex_wait(&outside_go, 0, NULL);
+	__atomic_store_n(&outside_flag, 1, __ATOMIC_RELEASE);
+	wake_up(&outside_wq);
+	__atomic_store_n(&outside_done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void outside_body(void *arg, unsigned idx)
+{
+	(void)arg;
+	if (idx == 0) {
+		wait_event(&outside_wq, __atomic_load_n(&outside_flag, __ATOMIC_ACQUIRE),
+			   "outside flag");
+		return;
+	}
+	/* the helper may wake only once thread 0 sleeps: it went to sleep at
+	 * its point (the schedule ran it first, see below), so let it go */
+	__atomic_store_n(&outside_go, 1, __ATOMIC_RELEASE);
+	futex_wake(&outside_go, 1);
+	while (!__atomic_load_n(&outside_done, __ATOMIC_ACQUIRE))
+		sched_race_window("outside: wait for the helper");
+}
+
+TEST(wake_from_outside_the_run_is_counted)
+{
+	struct sched_pool *pool = sched_pool_create(2);
+	uint64_t base = test_seed();
+	unsigned runs = 0;
+
+	/* scheduled threads waking each other: none counted */
+	ordered = true;
+	for (unsigned i = 0; i < 20; i++) {
+		struct sched_result r = run_abba(pool, base + i, SCHED_RANDOM_WALK, false);
+		CHECK_EQ(r.status, SCHED_OK);
+		CHECK_EQ(r.outside_wakes, 0);
+	}
+	ordered = false;
+	for (unsigned i = 0; i < 200 && runs < 5; i++) {
+		struct sched_config cfg = {.seed = base + i};
+		struct sched_trace_step st[4];
+		struct sched_trace t = {.step = st, .cap = 4};
+		pthread_t th;
+
+		init_waitqueue_head(&outside_wq);
+		outside_flag = outside_go = outside_done = 0;
+		cfg.trace = &t;
+		CHECK_EQ(pthread_create(&th, NULL, outside_waker, NULL), 0);
+		struct sched_result r = sched_run(pool, &cfg, outside_body, NULL);
+		__atomic_store_n(&outside_go, 1, __ATOMIC_RELEASE); /* (thread 1 did) */
+		futex_wake(&outside_go, 1);
+		CHECK_EQ(pthread_join(th, NULL), 0);
+		CHECK_EQ(r.status, SCHED_OK);
+		CHECK(t.n >= 2);
+		if (st[0].to != 0 || st[1].ev != SP_WAIT)
+			continue; /* thread 1 first: the helper may be done before 0 sleeps */
+		/* thread 0 ran first and its first point was its sleep: thread 1 let
+		 * the helper go only then */
+		CHECK_EQ(r.outside_wakes, 1);
+		runs++;
+	}
+	CHECK(runs > 0);
+	printf("# %u runs: the helper's wake-up of thread 0 counted once each\n", runs);
 	sched_pool_destroy(pool);
 }
 
