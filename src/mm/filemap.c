@@ -500,6 +500,10 @@ ssize_t filemap_read(struct address_space *m, struct file_ra_state *ra, struct i
 		if (__builtin_add_overflow(pos, (int64_t)iter->count, &end) || end > isize)
 			end = isize;
 		last = (pgoff_t)(end - 1) >> PAGE_SHIFT;
+		/* The frame's address follows from the index: its first lines
+		 * load while the index walk and struct page miss (a random
+		 * read over a large cached file waits for all three). */
+		frames_prefetch(m->frames, index, offset, (size_t)(end - pos));
 		n = filemap_get_read_batch(m, ra, index, last, flags, &st, pages, &err);
 		if (!n)
 			break;
