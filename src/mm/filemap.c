@@ -449,7 +449,8 @@ static size_t filemap_read_rcu(struct address_space *m, struct file_ra_state *ra
 	if (good) {
 		st->hits += (offset + good + PAGE_SIZE - 1) >> PAGE_SHIFT;
 		if (ra)
-			WRITE_ONCE(ra->prev_index, (pgoff_t)(pos + (int64_t)good - 1) >> PAGE_SHIFT);
+			WRITE_ONCE(ra->prev_index,
+				   (pgoff_t)(pos + (int64_t)good - 1) >> PAGE_SHIFT);
 	}
 	return good;
 }
