@@ -4,10 +4,13 @@
  * removing pages, the fill (read a page from the store) and buffered reads
  * (the kernel's mm/filemap.c; docs/design.md §6.1, §7.1).
  *
- * Locks (docs/locking.md): cache hits take none - an RCU lookup with a page
- * reference, PG_uptodate tested with acquire, the copy to the user with
- * nothing held. A hit takes a run of up to 64 consecutive uptodate pages in
- * one lookup and copies their contiguous frames with one copy. A miss takes
+ * Locks (docs/locking.md): cache hits take none - under rcu_read_lock an
+ * RCU lookup without page references, PG_uptodate tested with acquire, the
+ * copy to the user with faults disabled, then the re-check below (a
+ * destination that faults: the same with page references and a copy that
+ * may fault, nothing held). A hit takes a run of up to 64 consecutive
+ * uptodate pages in one lookup and copies their contiguous frames with one
+ * copy, the frame's first lines prefetched before the lookup. A miss takes
  * ADD of the invalidate lock (policy allowing), then the new page's lock,
  * reads the store under both, and drops them before the copy. A page found
  * not uptodate is brought uptodate under ADD and its page lock, re-checking
