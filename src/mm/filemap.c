@@ -433,8 +433,9 @@ static size_t filemap_read_rcu(struct address_space *m, struct file_ra_state *ra
 		mark_page_accessed(pages[k]);
 	sched_race_window("read: page uptodate, copy not done");
 	copied = copy_page_to_iter_nofault((char *)page_address(m, pages[0]) + offset, nr, iter);
-	/* The copy's loads before the re-check's (smp_rmb). */
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	/* The copy's loads before the re-check's (smp_rmb: x86 keeps loads in
+	 * order, so a compiler barrier; the copy is an asm call anyway). */
+	__asm__ __volatile__("" ::: "memory");
 	good = copied;
 	for (k = 0; !filemap_test_no_recheck && k < used && (size_t)k * PAGE_SIZE < offset + copied;
 	     k++) {
