@@ -5,12 +5,14 @@
  *
  * The fd table maps small integers to struct file references. Slots are
  * reused lowest-first, as POSIX requires of open(). fdget() takes a
- * reference under the table lock and the call drops it with fput() when
- * done, so a pc_close() racing a call on the same fd only removes the slot;
- * the file lives until the call finishes.
+ * reference without a lock (the kernel's files_struct: the slot array is
+ * published under RCU, the reference taken with get_file_unless_zero and
+ * the slot re-checked) and the call drops it with fput() when done, so a
+ * pc_close() racing a call on the same fd only removes the slot; the file
+ * lives until the call finishes.
  *
- * Locks: "fd_table_lock" (leaf mutex) around slot lookups and updates; no
- * I/O and no other lock inside it.
+ * Locks: "fd_table_lock" (leaf mutex) around slot updates (install,
+ * remove, growth); no I/O and no other lock inside it. Lookups take none.
  */
 #ifndef PC_API_ENGINE_H
 #define PC_API_ENGINE_H
@@ -27,11 +29,12 @@
 /* Largest number of fds one engine hands out (then -EMFILE). */
 #define PC_NR_OPEN_MAX (1u << 20)
 
+struct fdt_array; /* the slots (fdtable.c) */
+
 struct fdtable {
-	struct mutex lock; /* "fd_table_lock" (leaf) */
-	struct file **fd;
-	unsigned max_fds; /* slots allocated */
-	unsigned next_fd; /* no free slot below this */
+	struct mutex lock;     /* "fd_table_lock" (leaf) */
+	struct fdt_array *fdt; /* RCU-published; replaced (grown) under lock */
+	unsigned next_fd;      /* under lock: no free slot below this */
 };
 
 struct pc_engine {
@@ -102,6 +105,10 @@ struct file *fdget(struct fdtable *t, int fd);
 /* fdget that also gives O_PATH files (the kernel's fdget_raw): for the
  * calls that only name the object (fstat, *at dirfds, attributes, dup). */
 struct file *fdget_raw(struct fdtable *t, int fd);
+/* Test switch: fdget keeps a reference it took without re-checking that
+ * the slot still held the file (test_api_basic: a call on an fd closed and
+ * reused for another file then works on the closed file). */
+DECLARE_TEST_SWITCH(fdtable_test_no_recheck);
 
 /* ---- names (namei_at.c) ---- */
 

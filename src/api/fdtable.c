@@ -1,40 +1,82 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fdtable.c - the engine's fd table: slot allocation (lowest free first),
- * lookups that take a file reference, and removal.
+ * lock-free lookups that take a file reference, and removal (the kernel's
+ * fs/file.c files_struct/fdtable).
  *
- * Locks: "fd_table_lock" (leaf mutex) around every access to the slots;
- * only memory allocation happens inside it.
+ * The slots live in an array published with release/acquire under RCU:
+ * growth copies them into a larger array, publishes it and frees the old
+ * one after a grace period. A lookup, under rcu_read_lock, loads the slot,
+ * takes a reference with get_file_unless_zero (a count of zero: the file's
+ * last fput is running, its slot is already empty - look again), then
+ * re-checks that the table and slot still hold the file, else drops the
+ * reference and looks again: the reference it returns was taken while the
+ * fd named the file. The struct file is freed after a grace period (fput).
+ *
+ * Locks: "fd_table_lock" (leaf mutex) around every update of the slots
+ * (install, remove, growth); only memory allocation happens inside it.
+ * Lookups take no lock; a reference dropped on a re-check is dropped after
+ * rcu_read_unlock (the last fput may evict).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <urcu.h>
 
 #include "api/engine.h"
+#include "kernel/sched.h"
 
 static DEFINE_LOCK_CLASS(fd_table_lock_key, "fd_table_lock");
+
+struct fdt_array {
+	struct rcu_head rcu;
+	unsigned max_fds;  /* slots */
+	struct file *fd[]; /* atomic: release on install, acquire on lookup */
+};
+
+TEST_SWITCH(fdtable_test_no_recheck);
+
+static inline struct fdt_array *fdt_load(struct fdtable *t)
+{
+	return __atomic_load_n(&t->fdt, __ATOMIC_ACQUIRE);
+}
+
+static inline struct file *slot_load(struct fdt_array *a, unsigned nr)
+{
+	return __atomic_load_n(&a->fd[nr], __ATOMIC_ACQUIRE);
+}
+
+static inline void slot_store(struct fdt_array *a, unsigned nr, struct file *f)
+{
+	__atomic_store_n(&a->fd[nr], f, __ATOMIC_RELEASE);
+}
 
 void fdtable_init(struct fdtable *t)
 {
 	mutex_init_class(&t->lock, &fd_table_lock_key);
-	t->fd = NULL;
-	t->max_fds = 0;
+	t->fdt = NULL;
 	t->next_fd = 0;
 }
 
+/* No lookup can run any more (pc_engine_close): the array goes now. */
 void fdtable_destroy(struct fdtable *t)
 {
-	free(t->fd);
-	t->fd = NULL;
-	t->max_fds = 0;
+	free(t->fdt);
+	t->fdt = NULL;
 	mutex_destroy(&t->lock);
+}
+
+static void fdt_free_rcu(struct rcu_head *head)
+{
+	mm_rcu_tsan_acquire();
+	free(container_of(head, struct fdt_array, rcu));
 }
 
 /* Under the lock: room for slot @nr. */
 static int expand_fdtable(struct fdtable *t, unsigned nr)
 {
-	unsigned n = t->max_fds ? t->max_fds : 64;
-	struct file **fd;
+	struct fdt_array *old = t->fdt, *a;
+	unsigned cur = old ? old->max_fds : 0, n = cur ? cur : 64;
 
 	while (n <= nr)
 		n *= 2;
@@ -42,32 +84,41 @@ static int expand_fdtable(struct fdtable *t, unsigned nr)
 		n = PC_NR_OPEN_MAX;
 	if (nr >= n)
 		return -EMFILE;
-	fd = realloc(t->fd, n * sizeof(*fd));
-	if (!fd)
+	a = calloc(1, sizeof(*a) + n * sizeof(a->fd[0]));
+	if (!a)
 		return -ENOMEM;
-	memset(fd + t->max_fds, 0, (n - t->max_fds) * sizeof(*fd));
-	t->fd = fd;
-	t->max_fds = n;
+	a->max_fds = n;
+	for (unsigned i = 0; i < cur; i++)
+		a->fd[i] = old->fd[i];
+	__atomic_store_n(&t->fdt, a, __ATOMIC_RELEASE); /* rcu_assign_pointer */
+	if (old) {
+		mm_rcu_thread_enter();
+		mm_rcu_tsan_release();
+		call_rcu(&old->rcu, fdt_free_rcu);
+	}
 	return 0;
 }
 
 int fd_install(struct fdtable *t, struct file *f)
 {
+	struct fdt_array *a;
 	unsigned nr;
 	int err;
 
 	mutex_lock(&t->lock);
-	for (nr = t->next_fd; nr < t->max_fds; nr++)
-		if (!t->fd[nr])
+	a = t->fdt;
+	for (nr = t->next_fd; a && nr < a->max_fds; nr++)
+		if (!a->fd[nr])
 			break;
-	if (nr >= t->max_fds) {
+	if (!a || nr >= a->max_fds) {
 		err = expand_fdtable(t, nr);
 		if (err) {
 			mutex_unlock(&t->lock);
 			return err;
 		}
+		a = t->fdt;
 	}
-	t->fd[nr] = f;
+	slot_store(a, nr, f);
 	t->next_fd = nr + 1;
 	mutex_unlock(&t->lock);
 	return (int)nr;
@@ -76,19 +127,42 @@ int fd_install(struct fdtable *t, struct file *f)
 /* @mask: f_mode bits that make the lookup fail (FMODE_PATH for fdget). */
 static struct file *__fget(struct fdtable *t, int fd, unsigned mask)
 {
-	struct file *f = NULL;
+	struct fdt_array *a;
+	struct file *f;
 
 	if (fd < 0)
 		return NULL;
-	mutex_lock(&t->lock);
-	if ((unsigned)fd < t->max_fds) {
-		f = t->fd[fd];
-		if (f && (f->f_mode & mask))
+	mm_rcu_thread_enter();
+	for (;;) {
+		rcu_read_lock();
+		a = fdt_load(t);
+		if (!a || (unsigned)fd >= a->max_fds) {
 			f = NULL;
-		if (f)
-			get_file(f);
+			break;
+		}
+		f = slot_load(a, (unsigned)fd);
+		if (!f || (f->f_mode & mask)) {
+			f = NULL;
+			break;
+		}
+		sched_race_window("fdget: slot loaded, no reference");
+		if (!get_file_unless_zero(f)) { /* its last fput: the slot is empty now */
+			mm_rcu_tsan_release();
+			rcu_read_unlock();
+			continue;
+		}
+		/* The reference must have been taken while the slot held the
+		 * file: else it may be a file closed (and the fd reused) before
+		 * this call's lookup could linearise. */
+		if (likely(fdtable_test_no_recheck ||
+			   (fdt_load(t) == a && slot_load(a, (unsigned)fd) == f)))
+			break;
+		mm_rcu_tsan_release();
+		rcu_read_unlock();
+		fdput(container_of(t, struct pc_engine, fdt), f);
 	}
-	mutex_unlock(&t->lock);
+	mm_rcu_tsan_release();
+	rcu_read_unlock();
 	return f;
 }
 
@@ -104,14 +178,16 @@ struct file *fdget_raw(struct fdtable *t, int fd)
 
 struct file *fd_remove(struct fdtable *t, int fd)
 {
+	struct fdt_array *a;
 	struct file *f = NULL;
 
 	if (fd < 0)
 		return NULL;
 	mutex_lock(&t->lock);
-	if ((unsigned)fd < t->max_fds) {
-		f = t->fd[fd];
-		t->fd[fd] = NULL;
+	a = t->fdt;
+	if (a && (unsigned)fd < a->max_fds) {
+		f = a->fd[fd];
+		slot_store(a, (unsigned)fd, NULL);
 		if (f && (unsigned)fd < t->next_fd)
 			t->next_fd = (unsigned)fd;
 	}
@@ -121,13 +197,15 @@ struct file *fd_remove(struct fdtable *t, int fd)
 
 struct file *fd_remove_next(struct fdtable *t, int *fd)
 {
+	struct fdt_array *a;
 	struct file *f = NULL;
 
 	mutex_lock(&t->lock);
-	for (unsigned nr = (unsigned)*fd; nr < t->max_fds; nr++) {
-		if (t->fd[nr]) {
-			f = t->fd[nr];
-			t->fd[nr] = NULL;
+	a = t->fdt;
+	for (unsigned nr = (unsigned)*fd; a && nr < a->max_fds; nr++) {
+		if (a->fd[nr]) {
+			f = a->fd[nr];
+			slot_store(a, nr, NULL);
 			if (nr < t->next_fd)
 				t->next_fd = nr;
 			*fd = (int)nr;

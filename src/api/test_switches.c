@@ -10,6 +10,7 @@
  */
 #include <string.h>
 
+#include "api/engine.h"
 #include "api/test_switches.h"
 #include "cluster/lock_module.h"
 #include "fs/cluster.h"
@@ -54,6 +55,8 @@ const struct test_switch test_switches[] = {
     SWITCH(vma_test_locked_lookup),
     SWITCH(vma_index_test_nomem),
     SWITCH(writeback_test_untag_early),
+    SWITCH(filemap_test_no_recheck),
+    SWITCH(fdtable_test_no_recheck),
     SWITCH(writeback_test_mkclean_per_page),
     SWITCH(writeback_test_retry_failing),
     SWITCH(writeback_test_no_expire),

@@ -8,13 +8,16 @@
  * NOWAIT); writes take i_rwsem exclusive (trylock for NOWAIT) and, to zero
  * the old EOF page's tail before a write past EOF, BLOCK briefly inside it.
  * The sync after an O_SYNC write, fsync and flush run with no inode lock.
- * f_pos_lock (leaf) guards f_pos and f_wb_err only.
+ * f_pos_lock (leaf) guards f_pos and f_wb_err only. The struct of a file
+ * is freed after an RCU grace period (call_rcu: the fd table's lock-free
+ * lookup may still be testing its count).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <urcu.h>
 
 #include "fs/cluster.h"
 #include "fs/file.h"
@@ -127,6 +130,14 @@ int alloc_path_file(struct inode_table *t, struct store_node *node, int flags, s
 	return 0;
 }
 
+static void file_free_rcu(struct rcu_head *head)
+{
+	struct file *f = container_of((struct mm_rcu_head *)head, struct file, f_rcu);
+
+	mm_rcu_tsan_acquire();
+	free(f);
+}
+
 int fput(struct file *f)
 {
 	int err = 0;
@@ -141,7 +152,10 @@ int fput(struct file *f)
 		inode_unpin(f->f_pin_table, f->f_node->dev, f->f_node->ino);
 	store_node_put(f->f_node);
 	mutex_destroy(&f->f_pos_lock);
-	free(f);
+	/* fdget may be testing f_count under RCU: free after a grace period */
+	mm_rcu_thread_enter();
+	mm_rcu_tsan_release();
+	call_rcu((struct rcu_head *)&f->f_rcu, file_free_rcu);
 	return err;
 }
 

@@ -7,6 +7,9 @@
  * A file is reference counted: the engine's fd table holds one reference
  * and every call in flight on the fd holds another, so a close racing a
  * read frees the file only when the read is done (the kernel's fget/fput).
+ * The fd table's lookup takes its reference without a lock, under RCU
+ * (get_file_unless_zero), so the struct itself is freed after a grace
+ * period; what the last fput releases (inode, node) goes at once.
  * The last fput drops the inode (iput), which may evict it, and the
  * store node every file holds (f_node: the object the fd names, also once
  * it has no name left).
@@ -67,6 +70,7 @@ struct file {
 	/* O_PATH file of a regular file: the table it holds a pin in (the
 	 * object's inode is kept for it, fs/inode.h), else NULL */
 	struct inode_table *f_pin_table;
+	struct mm_rcu_head f_rcu; /* the deferred free after the last fput */
 };
 
 /* Regular file on @inode (the file takes over the caller's inode
@@ -92,6 +96,19 @@ static inline bool file_is_dir(const struct file *f)
 static inline void get_file(struct file *f)
 {
 	__atomic_fetch_add(&f->f_count, 1, __ATOMIC_RELAXED);
+}
+/* A reference on a file found under RCU whose last reference may be going:
+ * false if it already went (the file is being freed). */
+static inline bool get_file_unless_zero(struct file *f)
+{
+	long c = __atomic_load_n(&f->f_count, __ATOMIC_RELAXED);
+
+	do {
+		if (!c)
+			return false;
+	} while (!__atomic_compare_exchange_n(&f->f_count, &c, c + 1, true, __ATOMIC_ACQUIRE,
+					      __ATOMIC_RELAXED));
+	return true;
 }
 /* Drops a reference; the last frees the file and iputs the inode, and
  * returns the error of that eviction's writeback (0 otherwise). */

@@ -4,10 +4,13 @@
  * removing pages, the fill (read a page from the store) and buffered reads
  * (the kernel's mm/filemap.c; docs/design.md §6.1, §7.1).
  *
- * Locks (docs/locking.md): cache hits take none - an RCU lookup with a page
- * reference, PG_uptodate tested with acquire, the copy to the user with
- * nothing held. A hit takes a run of up to 64 consecutive uptodate pages in
- * one lookup and copies their contiguous frames with one copy. A miss takes
+ * Locks (docs/locking.md): cache hits take none - under rcu_read_lock an
+ * RCU lookup without page references, PG_uptodate tested with acquire, the
+ * copy to the user with faults disabled, then the re-check below (a
+ * destination that faults: the same with page references and a copy that
+ * may fault, nothing held). A hit takes a run of up to 64 consecutive
+ * uptodate pages in one lookup and copies their contiguous frames with one
+ * copy, the frame's first lines prefetched before the lookup. A miss takes
  * ADD of the invalidate lock (policy allowing), then the new page's lock,
  * reads the store under both, and drops them before the copy. A page found
  * not uptodate is brought uptodate under ADD and its page lock, re-checking
@@ -30,6 +33,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <string.h>
+#include <urcu.h>
 
 #include "kernel/sched.h"
 #include "mm/fill.h"
@@ -382,6 +386,79 @@ struct read_stats {
 	uint64_t hits; /* misses: filemap_fill_pages counts each page it reads */
 };
 
+TEST_SWITCH(filemap_test_no_recheck);
+
+/*
+ * The hit path without page references (the common case of a cached read):
+ * under rcu_read_lock, the run of pages from @index on that are uptodate
+ * (and not readahead marks: those go the slow way, which starts the next
+ * window), one copy of their contiguous frames with faults disabled, then
+ * the re-check of every page copied from, as filemap_read's does. No
+ * reference is needed to read a page's flags: struct pages are freed after
+ * a grace period. A page's PG_uptodate is cleared before its frame is
+ * punched, and set again only by reclaim that found it busy (then nothing
+ * was punched), so a copy that met a punched frame sees the page !uptodate
+ * or gone from the mapping afterwards, and only the bytes before that page
+ * are kept. Returns the bytes read (@iter advanced by them); 0 sends the
+ * caller the slow way (nothing cached, not uptodate, a readahead mark, past
+ * i_size, or the destination faulted).
+ */
+static size_t filemap_read_rcu(struct address_space *m, struct file_ra_state *ra,
+			       struct iov_iter *iter, int64_t pos, pgoff_t last,
+			       struct read_stats *st)
+{
+	struct page *pages[FILEMAP_READ_BATCH];
+	pgoff_t index = (pgoff_t)pos >> PAGE_SHIFT;
+	size_t offset = (size_t)pos & (PAGE_SIZE - 1), nr, copied, good;
+	unsigned max = (unsigned)min_t(pgoff_t, last - index + 1, FILEMAP_READ_BATCH), n, k, used;
+	int64_t isize;
+
+	mm_rcu_thread_enter();
+	rcu_read_lock();
+	n = find_pages_contig_rcu(&m->i_pages, index, max, pages);
+	for (k = 0; k < n; k++)
+		if (!PageUptodate(pages[k]) || PageReadahead(pages[k]))
+			break;
+	/* i_size after PG_uptodate (acquire), as the slow path reads it */
+	isize = i_size_read(m);
+	if (!k || pos >= isize) {
+		mm_rcu_tsan_release();
+		rcu_read_unlock();
+		return 0;
+	}
+	nr = (size_t)min_t(int64_t, (int64_t)((size_t)k * PAGE_SIZE - offset), isize - pos);
+	nr = min_t(size_t, nr, iter->count);
+	used = (unsigned)((offset + nr + PAGE_SIZE - 1) >> PAGE_SHIFT);
+	for (k = 0; k < used; k++)
+		mark_page_accessed(pages[k]);
+	sched_race_window("read: page uptodate, copy not done");
+	copied = copy_page_to_iter_nofault((char *)page_address(m, pages[0]) + offset, nr, iter);
+	/* The copy's loads before the re-check's (smp_rmb: x86 keeps loads in
+	 * order, so a compiler barrier; the copy is an asm call anyway). */
+	__asm__ __volatile__("" ::: "memory");
+	good = copied;
+	for (k = 0; !filemap_test_no_recheck && k < used && (size_t)k * PAGE_SIZE < offset + copied;
+	     k++) {
+		struct page *page = pages[k];
+
+		if (unlikely(!PageUptodate(page) || READ_ONCE(page->mapping) != m)) {
+			good = k ? (size_t)k * PAGE_SIZE - offset : 0;
+			break;
+		}
+	}
+	mm_rcu_tsan_release();
+	rcu_read_unlock();
+	if (unlikely(good < copied))
+		iov_iter_revert(iter, copied - good);
+	if (good) {
+		st->hits += (offset + good + PAGE_SIZE - 1) >> PAGE_SHIFT;
+		if (ra)
+			WRITE_ONCE(ra->prev_index,
+				   (pgoff_t)(pos + (int64_t)good - 1) >> PAGE_SHIFT);
+	}
+	return good;
+}
+
 /* The page at @index, uptodate, with a reference; NULL with *err. */
 static struct page *filemap_get_read_page(struct address_space *m, struct file_ra_state *ra,
 					  pgoff_t index, pgoff_t last, int flags,
@@ -500,6 +577,16 @@ ssize_t filemap_read(struct address_space *m, struct file_ra_state *ra, struct i
 		if (__builtin_add_overflow(pos, (int64_t)iter->count, &end) || end > isize)
 			end = isize;
 		last = (pgoff_t)(end - 1) >> PAGE_SHIFT;
+		/* The frame's address follows from the index: its first lines
+		 * load while the index walk and struct page miss (a random
+		 * read over a large cached file waits for all three). */
+		frames_prefetch(m->frames, index, offset, (size_t)(end - pos));
+		copied = filemap_read_rcu(m, ra, iter, pos, last, &st);
+		if (likely(copied)) {
+			pos += (int64_t)copied;
+			total += copied;
+			continue;
+		}
 		n = filemap_get_read_batch(m, ra, index, last, flags, &st, pages, &err);
 		if (!n)
 			break;

@@ -228,6 +228,20 @@ void *frames_page_addr(struct frames *f, pgoff_t index)
 	return v->base + (index << PAGE_SHIFT);
 }
 
+void frames_prefetch(struct frames *f, pgoff_t index, size_t offset, size_t len)
+{
+	struct frames_view *v = __atomic_load_n(&f->cur, __ATOMIC_ACQUIRE);
+	const char *p;
+
+	if (index >= __atomic_load_n(&v->mapped, __ATOMIC_RELAXED))
+		return;
+	p = v->base + (index << PAGE_SHIFT) + offset;
+	if (len > FRAMES_PREFETCH_MAX)
+		len = FRAMES_PREFETCH_MAX;
+	for (size_t o = 0; o < len; o += 64)
+		__builtin_prefetch(p + o, 0, 3);
+}
+
 int frames_punch_range(struct frames *f, pgoff_t index, unsigned long nr)
 {
 	pgoff_t size = __atomic_load_n(&f->size, __ATOMIC_ACQUIRE);

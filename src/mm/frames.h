@@ -27,6 +27,12 @@ void *frames_addr(struct frames *f, pgoff_t index, int *err);
  * current view, lock-free. Every later view maps at least what earlier ones
  * did, so the current view covers any frame ever handed out. */
 void *frames_page_addr(struct frames *f, pgoff_t index);
+/* Starts loading the first bytes (up to FRAMES_PREFETCH_MAX) of
+ * [offset, offset + len) of frame @index into the cache, so that a read's
+ * copy does not wait for them after the index walk: a prefetch (it never
+ * faults, not even on a punched frame or past the memfd). No locks. */
+#define FRAMES_PREFETCH_MAX 256u
+void frames_prefetch(struct frames *f, pgoff_t index, size_t offset, size_t len);
 /* Frees the memory of frames [index, index + nr) (fallocate PUNCH_HOLE):
  * every view, ours and the applications', sees zeroes there afterwards. */
 int frames_punch_range(struct frames *f, pgoff_t index, unsigned long nr);

@@ -50,6 +50,11 @@ bool clear_page_dirty_for_io(struct page *page);
  * so a write-and-wait always finds the page by one of them. The caller holds a reference, and the
  * mapping stays alive until the page's writeback ends (teardown waits for it). */
 int writepage(struct page *page);
+/* Test switch: filemap_read's reference-free hit path does not re-check,
+ * after its copy, that each page it copied from is still uptodate and in
+ * the mapping (test_filemap_race: a read returns the zeroes of a frame
+ * punched under its copy). */
+DECLARE_TEST_SWITCH(filemap_test_no_recheck);
 /* Test switch: writepage drops the DIRTY tag before it sets the WRITEBACK
  * tag (test_writeback shows a write-and-wait then missing the page). */
 DECLARE_TEST_SWITCH(writeback_test_untag_early);

@@ -85,6 +85,26 @@ size_t copy_page_to_iter(const void *from, size_t bytes, struct iov_iter *i)
 	return done;
 }
 
+size_t copy_page_to_iter_nofault(const void *from, size_t bytes, struct iov_iter *i)
+{
+	size_t done = 0;
+
+	if (bytes > i->count)
+		bytes = i->count;
+	while (done < bytes) {
+		size_t seg = i->iov[0].iov_len - i->iov_offset;
+		size_t n = min_t(size_t, seg, bytes - done);
+		size_t left = copy_to_user_nofault((char *)i->iov[0].iov_base + i->iov_offset,
+						   (const char *)from + done, n);
+
+		done += n - left;
+		iov_iter_advance(i, n - left);
+		if (left)
+			break;
+	}
+	return done;
+}
+
 size_t copy_page_from_iter_atomic(void *to, size_t bytes, const struct iov_iter *i)
 {
 	const struct iovec *iov = i->iov;

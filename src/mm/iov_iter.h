@@ -32,6 +32,10 @@ void iov_iter_revert(struct iov_iter *i, size_t bytes);
 
 /* Returns bytes copied (and advances). */
 size_t copy_page_to_iter(const void *from, size_t bytes, struct iov_iter *i);
+/* The same with faults disabled (copy_to_user_nofault): short where the
+ * destination is not resident or is one of our own mappings; for a copy
+ * under rcu_read_lock. Returns bytes copied (and advances). */
+size_t copy_page_to_iter_nofault(const void *from, size_t bytes, struct iov_iter *i);
 /* Does not advance: the caller advances by what it commits. */
 size_t copy_page_from_iter_atomic(void *to, size_t bytes, const struct iov_iter *i);
 /* Returns bytes of [0, bytes) of the iterator that could NOT be faulted in. */

@@ -567,6 +567,33 @@ unsigned find_get_pages_range_tag(struct page_index *idx, pgoff_t *start, pgoff_
 	return gang_lookup(idx, start, end, (int)tag, pages, max);
 }
 
+unsigned find_pages_contig_rcu(struct page_index *idx, pgoff_t index, unsigned nr,
+			       struct page **pages)
+{
+	struct pi_node *leaf = NULL;
+	unsigned n;
+
+	if (!nr || index > PAGE_INDEX_MAX)
+		return 0;
+	if (nr > PI_SLOTS)
+		nr = PI_SLOTS;
+	if (nr - 1 > PAGE_INDEX_MAX - index)
+		nr = (unsigned)(PAGE_INDEX_MAX - index + 1);
+	for (n = 0; n < nr; n++) {
+		pgoff_t i = index + n;
+
+		if (!n || !(i & PI_MASK)) { /* the first leaf, then the next one */
+			leaf = leaf_lookup(idx, i);
+			if (!leaf)
+				break;
+		}
+		pages[n] = slot_load(leaf, i & PI_MASK);
+		if (!pages[n])
+			break;
+	}
+	return n;
+}
+
 unsigned find_get_pages_contig(struct page_index *idx, pgoff_t index, unsigned nr,
 			       struct page **pages)
 {

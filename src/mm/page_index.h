@@ -93,6 +93,16 @@ unsigned find_get_pages_range_tag(struct page_index *idx, pgoff_t *start, pgoff_
 unsigned find_get_pages_contig(struct page_index *idx, pgoff_t index, unsigned nr,
 			       struct page **pages);
 
+/*
+ * The same walk without references, for a reader that only copies from the
+ * pages' frames (filemap_read's hit path): the caller holds rcu_read_lock
+ * across its use of the pages (their structs are freed after a grace period,
+ * so the pointers stay valid, but a page may leave the index meanwhile: the
+ * caller re-checks PG_uptodate and page->mapping after its copy).
+ */
+unsigned find_pages_contig_rcu(struct page_index *idx, pgoff_t index, unsigned nr,
+			       struct page **pages);
+
 /* Tags on present entries (take the index lock). 0 or -ENOENT (no entry). */
 int page_index_set_tag(struct page_index *idx, pgoff_t index, unsigned tag);
 int page_index_clear_tag(struct page_index *idx, pgoff_t index, unsigned tag);

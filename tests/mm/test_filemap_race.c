@@ -9,7 +9,8 @@
  * without reclaim pressure; TSan-clean); readers while clean pages are
  * dropped under them; and the same race under the deterministic scheduler,
  * where some schedules punch a frame inside a reader's copy and the reader
- * must still return the file's data. Random tests print their seed; nothing
+ * must still return the file's data (and, with the re-check after the
+ * reference-free copy switched off, does not). Random tests print their seed; nothing
  * sleeps to order threads.
  */
 #include <pthread.h>
@@ -406,6 +407,43 @@ TEST(removal_under_copy_is_redone)
 	}
 	printf("# %lu schedules, %lu with the page dropped under a hit\n", n, dropped_first);
 	CHECK(dropped_first > 0);
+	fm_teardown(&t);
+	sched_pool_destroy(pool);
+}
+
+/*
+ * The re-check is what makes the reference-free hit safe: with it switched
+ * off (filemap_test_no_recheck), the schedules that punch the frame between
+ * the reader's uptodate test and its copy hand the reader zeroes - bytes of
+ * no version of the file. Shows the hazard the re-check prevents.
+ */
+TEST(removal_under_copy_without_recheck_shows)
+{
+	struct sched_pool *pool = sched_pool_create(2);
+	unsigned char data[2 * PG];
+	uint64_t base = test_seed();
+	unsigned long n = test_scale(3000, 10), stale = 0;
+	struct rm_run r;
+	struct fm t;
+
+	fill_pat(data, sizeof(data), 0, 24);
+	fm_setup(&t, data, sizeof(data));
+	r.t = &t;
+	filemap_test_no_recheck = true;
+	for (unsigned long i = 0; i < n; i++) {
+		struct sched_config cfg = {.seed = base + i,
+					   .strategy = i & 1 ? SCHED_PCT : SCHED_RANDOM_WALK};
+		unsigned char warm[2 * PG];
+
+		CHECK_EQ(rd(&t, NULL, warm, sizeof(warm), 0, 0), (ssize_t)sizeof(warm));
+		struct sched_result res = sched_run(pool, &cfg, rm_fn, &r);
+		CHECKF(res.status == SCHED_OK, "seed 0x%" PRIx64, base + i);
+		if (r.ret != (ssize_t)PG || bad_pat(r.buf, PG, 0, 24) >= 0)
+			stale++;
+	}
+	filemap_test_no_recheck = false;
+	printf("# %lu schedules, %lu returned bytes of a punched frame\n", n, stale);
+	CHECK(stale > 0);
 	fm_teardown(&t);
 	sched_pool_destroy(pool);
 }
