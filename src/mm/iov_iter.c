@@ -65,7 +65,11 @@ void iov_iter_revert(struct iov_iter *i, size_t bytes)
 	}
 }
 
-size_t copy_page_to_iter(const void *from, size_t bytes, struct iov_iter *i)
+/* Copies into the iterator's segments with @copy (copy_to_user or its
+ * nofault twin) and advances it by what was copied; stops at the first
+ * short copy. */
+static inline size_t copy_to_iter_with(size_t (*copy)(void *, const void *, size_t),
+				       const void *from, size_t bytes, struct iov_iter *i)
 {
 	size_t done = 0;
 
@@ -74,8 +78,8 @@ size_t copy_page_to_iter(const void *from, size_t bytes, struct iov_iter *i)
 	while (done < bytes) {
 		size_t seg = i->iov[0].iov_len - i->iov_offset;
 		size_t n = min_t(size_t, seg, bytes - done);
-		size_t left = copy_to_user((char *)i->iov[0].iov_base + i->iov_offset,
-					   (const char *)from + done, n);
+		size_t left =
+		    copy((char *)i->iov[0].iov_base + i->iov_offset, (const char *)from + done, n);
 
 		done += n - left;
 		iov_iter_advance(i, n - left);
@@ -85,24 +89,14 @@ size_t copy_page_to_iter(const void *from, size_t bytes, struct iov_iter *i)
 	return done;
 }
 
+size_t copy_page_to_iter(const void *from, size_t bytes, struct iov_iter *i)
+{
+	return copy_to_iter_with(copy_to_user, from, bytes, i);
+}
+
 size_t copy_page_to_iter_nofault(const void *from, size_t bytes, struct iov_iter *i)
 {
-	size_t done = 0;
-
-	if (bytes > i->count)
-		bytes = i->count;
-	while (done < bytes) {
-		size_t seg = i->iov[0].iov_len - i->iov_offset;
-		size_t n = min_t(size_t, seg, bytes - done);
-		size_t left = copy_to_user_nofault((char *)i->iov[0].iov_base + i->iov_offset,
-						   (const char *)from + done, n);
-
-		done += n - left;
-		iov_iter_advance(i, n - left);
-		if (left)
-			break;
-	}
-	return done;
+	return copy_to_iter_with(copy_to_user_nofault, from, bytes, i);
 }
 
 size_t copy_page_from_iter_atomic(void *to, size_t bytes, const struct iov_iter *i)

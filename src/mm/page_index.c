@@ -567,18 +567,28 @@ unsigned find_get_pages_range_tag(struct page_index *idx, pgoff_t *start, pgoff_
 	return gang_lookup(idx, start, end, (int)tag, pages, max);
 }
 
-unsigned find_pages_contig_rcu(struct page_index *idx, pgoff_t index, unsigned nr,
-			       struct page **pages)
+/* How many of @nr slots from @index a contiguous lookup walks: at most one
+ * leaf's worth, never past PAGE_INDEX_MAX; 0 for none. */
+static unsigned contig_clamp(pgoff_t index, unsigned nr)
 {
-	struct pi_node *leaf = NULL;
-	unsigned n;
-
 	if (!nr || index > PAGE_INDEX_MAX)
 		return 0;
 	if (nr > PI_SLOTS)
 		nr = PI_SLOTS;
 	if (nr - 1 > PAGE_INDEX_MAX - index)
 		nr = (unsigned)(PAGE_INDEX_MAX - index + 1);
+	return nr;
+}
+
+unsigned find_pages_contig_rcu(struct page_index *idx, pgoff_t index, unsigned nr,
+			       struct page **pages)
+{
+	struct pi_node *leaf = NULL;
+	unsigned n;
+
+	nr = contig_clamp(index, nr);
+	if (!nr)
+		return 0;
 	for (n = 0; n < nr; n++) {
 		pgoff_t i = index + n;
 
@@ -600,12 +610,9 @@ unsigned find_get_pages_contig(struct page_index *idx, pgoff_t index, unsigned n
 	struct pi_node *leaf[2] = {NULL, NULL}; /* @nr <= PI_SLOTS: two leaves at most */
 	unsigned n, k;
 
-	if (!nr || index > PAGE_INDEX_MAX)
+	nr = contig_clamp(index, nr);
+	if (!nr)
 		return 0;
-	if (nr > PI_SLOTS)
-		nr = PI_SLOTS;
-	if (nr - 1 > PAGE_INDEX_MAX - index)
-		nr = (unsigned)(PAGE_INDEX_MAX - index + 1);
 	mm_rcu_thread_enter();
 	rcu_lock();
 	/* First the slots, prefetching each page: the reference updates
