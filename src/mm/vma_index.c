@@ -168,6 +168,27 @@ static int add_children(struct vi_ent *e, int cnt, struct vi_node *out[2])
 	return cnt;
 }
 
+/* Copies the inner nodes of @path, bottom up: each copy takes its old
+ * entries with slot pos[d] replaced by the one or two nodes the level below
+ * made (@out). The new root is out[0], and out[1] if the root split. */
+static int copy_path(struct vi_batch *b, struct vi_node *const path[], const int pos[], int depth,
+		     struct vi_ent e[], struct vi_node *out[2])
+{
+	for (int d = depth - 2; d >= 0; d--) {
+		const struct vi_node *p = path[d];
+		int cnt = 0;
+
+		for (int i = 0; i < p->nr; i++)
+			if (i == pos[d])
+				cnt = add_children(e, cnt, out);
+			else
+				e[cnt++] = (struct vi_ent){p->key[i], p->slot[i]};
+		if (vi_build(b, false, e, cnt, out))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 int vma_index_insert(struct vma_index *idx, struct vma *v)
 {
 	struct vi_node *path[VI_MAXDEPTH], *out[2], *n = root_load(idx);
@@ -201,18 +222,8 @@ int vma_index_insert(struct vma_index *idx, struct vma *v)
 	}
 	if (vi_build(&b, true, e, cnt, out))
 		goto nomem;
-	for (d = depth - 2; d >= 0; d--) {
-		struct vi_node *p = path[d];
-
-		cnt = 0;
-		for (int i = 0; i < p->nr; i++)
-			if (i == pos[d])
-				cnt = add_children(e, cnt, out);
-			else
-				e[cnt++] = (struct vi_ent){p->key[i], p->slot[i]};
-		if (vi_build(&b, false, e, cnt, out))
-			goto nomem;
-	}
+	if (copy_path(&b, path, pos, depth, e, out))
+		goto nomem;
 	if (out[1]) { /* the root split: one level more */
 		cnt = add_children(e, 0, out);
 		if (depth == VI_MAXDEPTH || vi_build(&b, false, e, cnt, out))
@@ -257,18 +268,8 @@ void vma_index_remove(struct vma_index *idx, struct vma *v)
 	}
 	if (vi_build(&b, true, e, cnt, out))
 		goto nomem;
-	for (d = depth - 2; d >= 0; d--) {
-		struct vi_node *p = path[d];
-
-		cnt = 0;
-		for (int i = 0; i < p->nr; i++)
-			if (i == pos[d])
-				cnt = add_children(e, cnt, out);
-			else
-				e[cnt++] = (struct vi_ent){p->key[i], p->slot[i]};
-		if (vi_build(&b, false, e, cnt, out))
-			goto nomem;
-	}
+	if (copy_path(&b, path, pos, depth, e, out))
+		goto nomem;
 	/* A root with one child gives way to it: one of this update's copies
 	 * (never published) is freed now, an old node retired. */
 	root = out[0];
