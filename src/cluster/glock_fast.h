@@ -109,7 +109,9 @@ static inline bool glock_fast_nq(struct gholder *gh)
 			break;
 	if (i == GLOCK_TASK_SLOTS)
 		return false;
-	__atomic_store_n(&t->held[i], gl, __ATOMIC_RELAXED);
+	/* (release: whatever value of the slot the worker reads orders what
+	 * this thread did under the glock it held there before) */
+	__atomic_store_n(&t->held[i], gl, __ATOMIC_RELEASE);
 	/* The reader's half of the membarrier pairing: a compiler barrier. */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	if (likely(__atomic_load_n(&gl->gl_fast, __ATOMIC_ACQUIRE) & want)) {

@@ -32,6 +32,14 @@ struct node_rec {
 
 static void (*op_note)(void); /* the forced test: "the worker is there" */
 
+static void note_worker_there(void)
+{
+	void (*fn)(void) = __atomic_load_n(&op_note, __ATOMIC_ACQUIRE);
+
+	if (fn)
+		fn();
+}
+
 static int fr_sync(struct glock *gl, void *o)
 {
 	struct node_rec *r = o;
@@ -39,8 +47,7 @@ static int fr_sync(struct glock *gl, void *o)
 	if (atomic_load(&r->inside))
 		r->overlap = 1;
 	r->nsync++;
-	if (op_note)
-		op_note();
+	note_worker_there();
 	return 0;
 }
 
@@ -51,8 +58,7 @@ static void fr_inval(struct glock *gl, void *o, enum gl_state t)
 	if (atomic_load(&r->inside))
 		r->overlap = 1;
 	r->ninval++;
-	if (op_note)
-		op_note();
+	note_worker_there();
 }
 
 static const struct glock_operations fr_ops = {fr_sync, fr_inval, NULL};
@@ -220,7 +226,7 @@ static int forced_run(const char *tag)
 	pthread_create(&th, NULL, fp_holder, NULL);
 	sem_wait(&fp.entered);
 	CHECK(fp.was_fast);
-	op_note = fp_note;
+	__atomic_store_n(&op_note, fp_note, __ATOMIC_RELEASE);
 #if PC_SCHED_HOOKS
 	sched_set_hook(fp_window);
 #endif
@@ -241,7 +247,7 @@ static int forced_run(const char *tag)
 	sem_post(&fp.leave);
 	pthread_join(th, NULL);
 	pthread_join(tb, NULL);
-	op_note = NULL;
+	__atomic_store_n(&op_note, NULL, __ATOMIC_RELEASE);
 	CHECK_EQ(b.ret, 0);
 	CHECK(fp.rec.nsync >= 1);
 	CHECK(fp.rec.ninval >= 1);
