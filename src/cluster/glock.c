@@ -200,17 +200,6 @@ void glock_queue_work(struct glock *gl)
 
 /* ---- holders ---- */
 
-void gholder_init(struct glock *gl, enum gl_state state, unsigned flags, struct gholder *gh)
-{
-	gh->gh_gl = gl;
-	gh->gh_state = (uint8_t)state;
-	gh->gh_flags = flags;
-	gh->gh_held = 0;
-	gh->gh_subclass = 0;
-	gh->gh_slot = NULL;
-	INIT_LIST_HEAD(&gh->gh_list);
-}
-
 enum grant { GRANT, GRANT_INSTANTIATE, WAIT, WAIT_SUSPENDED };
 
 /* The lease, as glock_nq sees it: 0 valid, 1 suspended (wait), -EIO lost. */
