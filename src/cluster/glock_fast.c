@@ -20,6 +20,7 @@
 #include "cluster/glock_fast.h"
 
 TEST_SWITCH(glock_test_fastpath_no_drain_check);
+TEST_SWITCH(glock_test_fork_keeps_slots);
 
 __thread struct glock_task glock_task;
 bool glock_fast_enabled;
@@ -40,19 +41,41 @@ static void gtask_exit(void *p)
 	pthread_mutex_unlock(&gtask_lock);
 }
 
+static int membarrier_register(void)
+{
+	return (int)syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0);
+}
+
+/*
+ * The child of a fork has one thread and a new mm: only that thread's slots
+ * are left (the others' would hold stale pointers forever), and the
+ * membarrier registration, which belongs to the mm, is made again.
+ */
+static void gtask_atfork_child(void)
+{
+	if (glock_test_fork_keeps_slots)
+		return;
+	pthread_mutex_init(&gtask_lock, NULL);
+	INIT_LIST_HEAD(&gtask_list);
+	if (glock_task.registered)
+		list_add(&glock_task.link, &gtask_list);
+	if (__atomic_load_n(&glock_fast_enabled, __ATOMIC_RELAXED) && membarrier_register())
+		__atomic_store_n(&glock_fast_enabled, false, __ATOMIC_RELAXED);
+}
+
 static void fast_init_once(void)
 {
 	long mask = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
 	struct timespec res;
 
-	if (pthread_key_create(&gtask_key, gtask_exit))
+	if (pthread_key_create(&gtask_key, gtask_exit) ||
+	    pthread_atfork(NULL, NULL, gtask_atfork_child))
 		return;
 	if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0)
 		glock_coarse_slack_ns =
 		    4 * ((uint64_t)res.tv_sec * 1000000000ull + (uint64_t)res.tv_nsec) +
 		    GLOCK_COARSE_SLACK_MIN_NS;
-	if (mask < 0 || !(mask & MEMBARRIER_CMD_PRIVATE_EXPEDITED) ||
-	    syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0)) {
+	if (mask < 0 || !(mask & MEMBARRIER_CMD_PRIVATE_EXPEDITED) || membarrier_register()) {
 		fprintf(stderr, "pagecache: cluster: no membarrier(PRIVATE_EXPEDITED): every "
 				"glock holder takes the slow path\n");
 		return;

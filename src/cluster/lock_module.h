@@ -196,6 +196,9 @@ DECLARE_TEST_SWITCH(glock_test_orphan_no_recheck);
 /* The worker does not wait for the fast path's holders to leave before it
  * runs go_sync/go_inval (test_glock fastpath_drain_*: the overlap shows). */
 DECLARE_TEST_SWITCH(glock_test_fastpath_no_drain_check);
+/* The child of a fork keeps the fast-path slots of the parent's threads
+ * (stale: a glock at a reused address would read as held for good). */
+DECLARE_TEST_SWITCH(glock_test_fork_keeps_slots);
 
 static inline bool gl_covers(enum gl_state held, enum gl_state want)
 {

@@ -15,6 +15,7 @@
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../harness.h"
@@ -379,4 +380,91 @@ TEST(fastpath_stress_against_demotes)
 	glock_put(gb);
 	cluster_unmount(A);
 	cluster_unmount(B);
+}
+
+/* ---- fork: the child keeps only its own thread's slots ---- */
+
+static struct {
+	struct glock *gl;
+	sem_t entered, leave;
+} fk;
+
+static void *fork_holder(void *p)
+{
+	struct gholder h;
+
+	(void)p;
+	gholder_init(fk.gl, LM_ST_SHARED, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	sem_post(&fk.entered);
+	sem_wait(&fk.leave);
+	glock_dq(&h);
+	return NULL;
+}
+
+/* Forks while another thread holds a glock on the fast path; returns
+ * whether the child's scan still saw that (parent's) holder. */
+static int fork_run(void)
+{
+	char url[256];
+	struct cluster *A;
+	struct gholder h;
+	pthread_t t;
+	pid_t pid;
+	int status, seen;
+
+	sem_init(&fk.entered, 0, 0);
+	sem_init(&fk.leave, 0, 0);
+	zk_root(glock_test_fork_keeps_slots ? "forkkeep" : "fork", url, sizeof(url));
+	A = node_mount(url, "A", 4000, 1);
+	CHECK_EQ(glock_get(A, 80, NULL, NULL, &fk.gl), 0);
+	gholder_init(fk.gl, LM_ST_EXCLUSIVE, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	pthread_create(&t, NULL, fork_holder, NULL);
+	sem_wait(&fk.entered);
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		/* The holder thread does not exist here: nobody holds it. */
+		mutex_lock(&fk.gl->gl_lock);
+		seen = glock_fast_held(fk.gl);
+		mutex_unlock(&fk.gl->gl_lock);
+		_exit(seen ? 1 : 0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status));
+	seen = WEXITSTATUS(status);
+	sem_post(&fk.leave);
+	pthread_join(t, NULL);
+	glock_put(fk.gl);
+	cluster_unmount(A);
+	sem_destroy(&fk.entered);
+	sem_destroy(&fk.leave);
+	return seen;
+}
+
+TEST(fork_child_drops_other_threads_slots)
+{
+#if defined(__SANITIZE_THREAD__)
+	test_skip("fork under ThreadSanitizer");
+#endif
+	CHECK_EQ(fork_run(), 0);
+}
+
+TEST(fork_child_drops_other_threads_slots_hazard)
+{
+	int seen;
+
+#if defined(__SANITIZE_THREAD__)
+	test_skip("fork under ThreadSanitizer");
+#endif
+	glock_test_fork_keeps_slots = true;
+	seen = fork_run();
+	glock_test_fork_keeps_slots = false;
+	printf("# with the switch the child sees the parent's thread holding the glock: %s\n",
+	       seen ? "yes" : "no");
+	CHECK(seen);
 }
