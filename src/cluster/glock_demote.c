@@ -232,7 +232,11 @@ again:
 	from = gl->gl_state;
 	demote = false;
 	if (orphan) {
-		/* Nobody uses it: release what is held or queued, no go_*. */
+		/* Nobody uses it: release what is held or queued, no go_*.
+		 * No fast holder either, nor a drain: a holder holds a
+		 * reference, and a newcomer's glock_get takes gl_lock after
+		 * raising gl_ref, so it either made this no orphan or comes
+		 * after GLF_BUSY closed the fast path. */
 		if (from == LM_ST_UNLOCKED && !(gl->gl_flags & GLF_PENDING)) {
 			gl_unlock(gl);
 			return 0;
