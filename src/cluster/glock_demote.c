@@ -176,31 +176,39 @@ static bool covered_want(const struct glock *gl)
  * Under gl_lock, in the worker, before anything is done to a glock whose
  * state is not UN: no holder of the fast path may be inside (glock_fast.h).
  * 0: none is, nor can one enter until GLF_DRAIN is cleared (the end of
- * glock_run); 1: gl_lock was dropped for the barrier: look again; -1: one
- * is inside: GLF_DRAIN_WAIT is set and its dq requeues the glock.
+ * glock_run); 1: gl_lock was dropped for a barrier: look again; -1: one is
+ * inside: GLF_DRAIN_WAIT is set (and was published by a barrier) and its dq
+ * requeues the glock.
  */
 static int fast_drain(struct glock *gl)
 {
 	if (!__atomic_load_n(&glock_fast_enabled, __ATOMIC_RELAXED))
 		return 0;
 	if (!(gl->gl_flags & GLF_DRAINED)) {
-		gl->gl_flags |= GLF_DRAIN; /* gl_fast = 0 */
+		gl->gl_flags |= GLF_DRAIN; /* gl_fast: no state */
 		gl_unlock(gl);
 		glock_fast_barrier();
 		mutex_lock(&gl->gl_lock);
 		gl->gl_flags |= GLF_DRAINED;
 		return 1;
 	}
-	if (glock_fast_held(gl)) {
-		gl->gl_flags |= GLF_DRAIN_WAIT;
-		return -1;
+	if (!glock_fast_held(gl)) {
+		gl->gl_flags &= ~GLF_DRAIN_WAIT;
+		return 0;
 	}
-	return 0;
+	if (!(gl->gl_flags & GLF_DRAIN_WAIT)) {
+		gl->gl_flags |= GLF_DRAIN_WAIT; /* gl_fast: GL_FAST_WAITER */
+		gl_unlock(gl);
+		glock_fast_barrier();
+		mutex_lock(&gl->gl_lock);
+		return 1;
+	}
+	return -1;
 }
 
 /* The worker: do what @gl needs. Returns ns until it should run again (min
  * hold), or 0. Called with a reference held, no lock. */
-static uint64_t __glock_run(struct glock *gl)
+static uint64_t __glock_run(struct glock *gl, bool *drain_wait)
 {
 	struct cluster *c = gl->gl_cluster;
 	enum gl_state from, to, now_held;
@@ -271,6 +279,7 @@ again:
 		if (d > 0)
 			goto again;
 		if (d < 0) {
+			*drain_wait = true;
 			gl_unlock(gl);
 			sched_race_window("glock: the worker waits for fast holders to leave");
 			return 0;
@@ -345,13 +354,16 @@ again:
 
 uint64_t glock_run(struct glock *gl)
 {
-	uint64_t delay = __glock_run(gl);
+	bool drain_wait = false;
+	uint64_t delay = __glock_run(gl, &drain_wait);
 
 	/* Done: the fast path may open again (gl_unlock), unless the worker
-	 * waits for a fast holder (that one's dq finds it closed). */
+	 * waits for a fast holder (whose dq requeues the glock). A wait this
+	 * run gave up for another reason (a slow holder came) ends: that
+	 * holder's dq requeues what is still to do. */
 	mutex_lock(&gl->gl_lock);
-	if (!(gl->gl_flags & GLF_DRAIN_WAIT))
-		gl->gl_flags &= ~(GLF_DRAIN | GLF_DRAINED);
+	if (!drain_wait)
+		gl->gl_flags &= ~(GLF_DRAIN | GLF_DRAINED | GLF_DRAIN_WAIT);
 	gl_unlock(gl);
 	return delay;
 }
@@ -406,7 +418,14 @@ static void withdraw_one(struct glock *gl, void *arg)
 		mutex_lock(&gl->gl_lock);
 		if (!gl->gl_holders && !(gl->gl_flags & GLF_INSTANTIATING) && !glock_fast_held(gl))
 			break;
-		gl->gl_flags |= GLF_DRAIN_WAIT;
+		if (__atomic_load_n(&glock_fast_enabled, __ATOMIC_RELAXED) &&
+		    !(gl->gl_flags & GLF_DRAIN_WAIT)) {
+			/* Fast holders' dq wake us from now on: publish, look again. */
+			gl->gl_flags |= GLF_DRAIN_WAIT;
+			gl_unlock(gl);
+			glock_fast_barrier();
+			continue;
+		}
 		gl_unlock(gl);
 		wait_entry_sleep(&e, NULL, false, "glock withdraw", gl);
 	}

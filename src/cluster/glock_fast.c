@@ -138,6 +138,8 @@ void gl_fast_update(struct glock *gl)
 			break;
 		}
 	}
+	if (gl->gl_flags & GLF_DRAIN_WAIT)
+		m |= GL_FAST_WAITER;
 	if (__atomic_load_n(&gl->gl_fast, __ATOMIC_RELAXED) != m)
 		__atomic_store_n(&gl->gl_fast, m, __ATOMIC_RELEASE);
 }
@@ -158,17 +160,15 @@ bool glock_fast_held(struct glock *gl)
 	return held;
 }
 
-void glock_fast_dq_closed(struct glock *gl)
+void glock_fast_dq_waited(struct glock *gl)
 {
-	bool waited;
+	bool waits;
 
 	mutex_lock(&gl->gl_lock);
-	waited = gl->gl_flags & GLF_DRAIN_WAIT;
-	if (waited) {
-		gl->gl_flags &= ~GLF_DRAIN_WAIT;
+	waits = gl->gl_flags & GLF_DRAIN_WAIT;
+	if (waits)
 		glock_queue_work(gl); /* the worker scans again */
-	}
 	mutex_unlock(&gl->gl_lock);
-	if (waited)
+	if (waits)
 		wake_up_all(&gl->gl_wait); /* a withdrawal waits there */
 }

@@ -10,10 +10,12 @@
  * barrier on every thread of the process: each fast holder either published
  * its slot before that barrier, and the worker's scan sees it, or reads
  * gl_fast after it and sees the glock closed) and scans every thread's
- * slots. While a fast holder is inside it sets GLF_DRAIN_WAIT and returns;
- * a fast dq that finds the glock closed takes gl_lock and requeues the
- * worker (and wakes gl_wait for a withdrawal). An open glock's dq is one
- * release store and one load: nobody waits.
+ * slots. While a fast holder is inside it sets GLF_DRAIN_WAIT (GL_FAST_WAITER
+ * in gl_fast), runs the barrier again and scans again (either that scan sees
+ * a holder's slot cleared or the holder's dq sees GL_FAST_WAITER), then
+ * returns; a fast dq that reads GL_FAST_WAITER takes gl_lock and requeues
+ * the worker (and wakes gl_wait for a withdrawal). Any other dq is one
+ * release store and one load: no lock, no wake-up, as nobody waits.
  *
  * The lease on the fast path: membership must read CM_VALID and the coarse
  * monotonic clock (a vDSO read of the time at the last tick update: 4 ns
@@ -53,7 +55,7 @@ extern bool glock_fast_enabled; /* membarrier() works here (cluster_mount) */
 extern uint64_t glock_coarse_slack_ns; /* 4 ticks of CLOCK_MONOTONIC_COARSE and 100 ms */
 
 bool glock_task_register(struct glock_task *t);
-void glock_fast_dq_closed(struct glock *gl);
+void glock_fast_dq_waited(struct glock *gl);
 /* Called once before the first glock of a cluster (cluster_mount). */
 void glock_fast_init(void);
 /* Under gl_lock: set gl_fast from the glock's fields (after any change). */
@@ -121,7 +123,9 @@ static inline bool glock_fast_nq(struct gholder *gh)
 	}
 	/* Closed meanwhile: the worker may have seen the slot already. */
 	__atomic_store_n(&t->held[i], NULL, __ATOMIC_RELEASE);
-	glock_fast_dq_closed(gl);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&gl->gl_fast, __ATOMIC_RELAXED) & GL_FAST_WAITER)
+		glock_fast_dq_waited(gl);
 	return false;
 }
 
@@ -132,8 +136,8 @@ static inline void glock_fast_dq(struct gholder *gh)
 	__atomic_store_n(gh->gh_slot, NULL, __ATOMIC_RELEASE);
 	gh->gh_slot = NULL;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	if (unlikely(!__atomic_load_n(&gl->gl_fast, __ATOMIC_RELAXED)))
-		glock_fast_dq_closed(gl); /* the worker may wait for this one */
+	if (unlikely(__atomic_load_n(&gl->gl_fast, __ATOMIC_RELAXED) & GL_FAST_WAITER))
+		glock_fast_dq_waited(gl); /* the worker waits for this one */
 }
 
 #endif

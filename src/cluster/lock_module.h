@@ -121,7 +121,8 @@ struct cluster {
 /* The fast path (glock_fast.h): */
 #define GLF_DRAIN      0x100 /* the worker (or a withdrawal) closed the fast path */
 #define GLF_DRAINED    0x200 /* ... and ran the barrier since: the scan is final */
-#define GLF_DRAIN_WAIT 0x400 /* ... and waits for fast holders to leave */
+#define GLF_DRAIN_WAIT 0x400 /* ... and waits for fast holders to leave (GL_FAST_WAITER) */
+#define GL_FAST_WAITER 0x100 /* in gl_fast: a fast dq requeues the worker */
 /* Any of these, or a local waiter, or state UN: gl_fast is 0. */
 #define GLF_FAST_BLOCK                                                                             \
 	(GLF_PENDING | GLF_DEMOTE | GLF_BUSY | GLF_INSTANTIATE | GLF_INSTANTIATING | GLF_NOCACHE | \
@@ -141,8 +142,10 @@ struct glock {
 	enum gl_state gl_target;       /* requested from the service while GLF_PENDING */
 	enum gl_state gl_demote_state; /* while GLF_DEMOTE */
 	unsigned gl_flags;
-	/* The states the fast path may grant now (1 << enum gl_state; 0:
-	 * closed): written under gl_lock (gl_fast_update), read without. */
+	/* The states the fast path may grant now (1 << enum gl_state; none:
+	 * closed), and GL_FAST_WAITER while the worker waits for the fast
+	 * holders to leave: written under gl_lock (gl_fast_update), read
+	 * without. */
 	unsigned gl_fast;
 	unsigned gl_holders;			     /* local holders granted by the slow path */
 	unsigned gl_want_ex, gl_want_sh, gl_want_df; /* local waiters by state */

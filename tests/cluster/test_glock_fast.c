@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../harness.h"
+#include "../threads.h"
 #include "cluster/glock_fast.h"
 #include "cluster_util.h"
 #include "kernel/rng.h"
@@ -133,6 +134,63 @@ TEST(cached_state_granted_fast)
 	glock_dq(&h);
 	glock_put(g);
 	glock_put(g2);
+	cluster_unmount(A);
+}
+
+/* ---- nq and dq with gl_lock held by someone else ---- */
+
+struct lockfree_arg {
+	struct glock *gl;
+	_Atomic unsigned long done;
+	unsigned long fast;
+};
+
+static void *lockfree_thread(void *p)
+{
+	struct lockfree_arg *a = p;
+	unsigned long before = glock_fast_count();
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		struct gholder h;
+
+		gholder_init(a->gl, i & 1 ? LM_ST_SHARED : LM_ST_EXCLUSIVE, 0, &h);
+		CHECK_EQ(glock_nq(&h), 0);
+		glock_dq(&h);
+		atomic_fetch_add(&a->done, 1);
+	}
+	a->fast = glock_fast_count() - before;
+	return NULL;
+}
+
+/* A cached glock nobody else wants: nq and dq take no lock and wake
+ * nobody. The test holds gl_lock meanwhile: a path that took it would
+ * hang (the liveness wait's watchdog reports it). */
+TEST(fastpath_takes_no_lock)
+{
+	char url[256];
+	struct cluster *A;
+	struct lockfree_arg a = {0};
+	struct watched_wait w;
+	struct gholder h;
+	pthread_t t;
+
+	zk_root("nolock", url, sizeof(url));
+	A = node_mount(url, "A", 4000, 1);
+	CHECK_EQ(glock_get(A, 7, NULL, NULL, &a.gl), 0);
+	gholder_init(a.gl, LM_ST_EXCLUSIVE, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	mutex_lock(&a.gl->gl_lock);
+	pthread_create(&t, NULL, lockfree_thread, &a);
+	watched_wait_begin(&w, "fast nq/dq with gl_lock held elsewhere", &a.done);
+	while (atomic_load(&a.done) < 1000)
+		watched_wait_step(&w, atomic_load(&a.done));
+	watched_wait_end(&w);
+	mutex_unlock(&a.gl->gl_lock);
+	pthread_join(t, NULL);
+	CHECK_EQ(a.fast, 1000);
+	glock_put(a.gl);
 	cluster_unmount(A);
 }
 
