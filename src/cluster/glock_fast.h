@@ -5,8 +5,8 @@
  * already covers, with nothing pending on the glock, is granted without
  * gl_lock and without an atomic read-modify-write: it publishes the glock
  * in a slot of its thread's struct glock_task, then checks gl_fast (the
- * states the fast path may grant now, 0: closed). The worker closes the
- * glock (GLF_DRAIN, gl_fast = 0 under gl_lock), runs membarrier() (a full
+ * states the fast path may grant now; none: closed). The worker closes the
+ * glock (GLF_DRAIN: no state in gl_fast, under gl_lock), runs membarrier() (a full
  * barrier on every thread of the process: each fast holder either published
  * its slot before that barrier, and the worker's scan sees it, or reads
  * gl_fast after it and sees the glock closed) and scans every thread's
