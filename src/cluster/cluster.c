@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cluster/lock_module.h"
+#include "cluster/glock_fast.h"
 
 static __thread char last_error[256];
 
@@ -374,6 +374,8 @@ int cluster_mount(const struct cluster_config *cfg, struct cluster **out)
 	init_waitqueue_head(&c->member_wait);
 	atomic_store(&c->lease_until_ns, UINT64_MAX);
 	atomic_store(&c->lost_at_ns, UINT64_MAX);
+	if (c->ops != &nolock_ops)
+		glock_fast_init();
 	ret = c->ops->lm_mount(c, &u);
 	if (ret)
 		goto fail;

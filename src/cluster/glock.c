@@ -9,7 +9,9 @@
  * Locks: hash_lock -> gl_lock -> work_lock (cluster.c). gl_lock is a leaf
  * mutex taken for a few field updates; nothing sleeps or calls out under it.
  * glock_nq is the validator class "glock" (EX: exclusive; SH, DF: read).
- * go_* and lm_* run with no lock held.
+ * go_* and lm_* run with no lock held. glock_nq tries the fast path first
+ * (glock_fast.h: no lock); every gl_lock section ends in gl_unlock, which
+ * sets gl_fast from the fields it changed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cluster/lock_module.h"
+#include "cluster/glock_fast.h"
 #include "kernel/lockdep.h"
 
 TEST_SWITCH(glock_test_no_lease_margin);
@@ -107,7 +109,7 @@ int glock_get(struct cluster *c, uint64_t number, const struct glock_operations 
 		mutex_lock(&gl->gl_lock);
 		gl->gl_ops = ops;
 		gl->gl_object = object;
-		mutex_unlock(&gl->gl_lock);
+		gl_unlock(gl);
 		mutex_unlock(&c->hash_lock);
 		*out = gl;
 		return 0;
@@ -171,7 +173,7 @@ void glock_put(struct glock *gl)
 	idle = gl_idle(gl);
 	if (!idle)
 		glock_queue_work(gl); /* the worker releases it, then puts it */
-	mutex_unlock(&gl->gl_lock);
+	gl_unlock(gl);
 	if (idle) {
 		list_del_init(&gl->gl_hash);
 		c->nglocks--;
@@ -197,16 +199,6 @@ void glock_queue_work(struct glock *gl)
 }
 
 /* ---- holders ---- */
-
-void gholder_init(struct glock *gl, enum gl_state state, unsigned flags, struct gholder *gh)
-{
-	gh->gh_gl = gl;
-	gh->gh_state = (uint8_t)state;
-	gh->gh_flags = flags;
-	gh->gh_held = 0;
-	gh->gh_subclass = 0;
-	INIT_LIST_HEAD(&gh->gh_list);
-}
 
 enum grant { GRANT, GRANT_INSTANTIATE, WAIT, WAIT_SUSPENDED };
 
@@ -312,7 +304,7 @@ static int __glock_nq(struct gholder *gh)
 		}
 		if (r == WAIT && !(gl->gl_flags & (GLF_BUSY | GLF_PENDING | GLF_INSTANTIATING)))
 			glock_queue_work(gl);
-		mutex_unlock(&gl->gl_lock);
+		gl_unlock(gl);
 		if (r == WAIT_SUSPENDED) {
 			/* Membership is in doubt: look again soon (the lease is
 			 * renewed by the worker, or ends in a loss). */
@@ -333,7 +325,7 @@ static int __glock_nq(struct gholder *gh)
 		if (gh->gh_flags & GL_NOCACHE)
 			gl->gl_flags |= GLF_NOCACHE;
 	}
-	mutex_unlock(&gl->gl_lock);
+	gl_unlock(gl);
 	finish_wait(&gl->gl_wait, &e);
 	if (r < 0)
 		return r;
@@ -350,7 +342,7 @@ static int __glock_nq(struct gholder *gh)
 			if (!gl->gl_holders)
 				glock_queue_work(gl);
 		}
-		mutex_unlock(&gl->gl_lock);
+		gl_unlock(gl);
 		wake_up_all(&gl->gl_wait);
 		atomic_fetch_add_explicit(&c->stats.nq_remote, 1, memory_order_relaxed);
 	} else {
@@ -368,8 +360,11 @@ int glock_nq(struct gholder *gh)
 	int ret = 0;
 
 	lock_acquire(&gl->gl_dep_map, gl, gh->gh_subclass, mode, try, THIS_LOC);
-	/* nolock: every request is granted at once; nothing is cached to give up. */
-	if (c->ops != &nolock_ops)
+	/* nolock: every request is granted at once; nothing is cached to give up.
+	 * Else the fast path when the cached state covers the request and
+	 * nothing is pending (glock_fast.h), or the state machine. */
+	gh->gh_slot = NULL;
+	if (c->ops != &nolock_ops && !glock_fast_nq(gh))
 		ret = __glock_nq(gh);
 	if (ret) {
 		lock_release(&gl->gl_dep_map, gl, THIS_LOC);
@@ -394,13 +389,17 @@ void glock_dq(struct gholder *gh)
 	lock_release(&gl->gl_dep_map, gl, THIS_LOC);
 	if (c->ops == &nolock_ops)
 		return;
+	if (gh->gh_slot) {
+		glock_fast_dq(gh);
+		return;
+	}
 	mutex_lock(&gl->gl_lock);
 	if (!--gl->gl_holders) {
 		if (gl->gl_flags & (GLF_DEMOTE | GLF_NOCACHE) || gl->gl_want_ex || gl->gl_want_sh ||
 		    gl->gl_want_df || atomic_load(&c->membership) != CM_VALID)
 			glock_queue_work(gl);
 	}
-	mutex_unlock(&gl->gl_lock);
+	gl_unlock(gl);
 	wake_up_all(&gl->gl_wait);
 }
 
@@ -492,7 +491,7 @@ static void requeue_one(struct glock *gl, void *arg)
 	if (gl->gl_flags & (GLF_DEMOTE | GLF_NOCACHE) || gl->gl_want_ex || gl->gl_want_sh ||
 	    gl->gl_want_df)
 		glock_queue_work(gl);
-	mutex_unlock(&gl->gl_lock);
+	gl_unlock(gl);
 	wake_up_all(&gl->gl_wait);
 }
 

@@ -16,6 +16,11 @@
  * remote, blocks new holders as a queued writer blocks rwsem readers). The
  * glock_operations run in the cluster's demote worker thread with no
  * glock-layer lock held and no holder of that glock active.
+ *
+ * A holder whose request the cached state covers, with nothing pending on
+ * the glock, is granted on a fast path with no lock and no atomic
+ * read-modify-write (src/cluster/glock_fast.h); its dq is as cheap unless
+ * the worker waits for it.
  */
 #ifndef PC_CLUSTER_GLOCK_H
 #define PC_CLUSTER_GLOCK_H
@@ -85,12 +90,24 @@ struct gholder {
 	struct glock *gh_gl;
 	struct list_head gh_list; /* on gl_holders while held */
 	unsigned gh_flags;
-	uint8_t gh_state;    /* enum gl_state requested */
-	uint8_t gh_held;     /* granted and not yet dq'd */
-	uint8_t gh_subclass; /* validator nesting (glock_nq_two) */
+	uint8_t gh_state;	/* enum gl_state requested */
+	uint8_t gh_held;	/* granted and not yet dq'd */
+	uint8_t gh_subclass;	/* validator nesting (glock_nq_two) */
+	struct glock **gh_slot; /* granted on the fast path: the thread's slot */
 };
 
-void gholder_init(struct glock *gl, enum gl_state state, unsigned flags, struct gholder *gh);
+/* (inline: every I/O of an inode in cluster mode makes one) */
+static inline void gholder_init(struct glock *gl, enum gl_state state, unsigned flags,
+				struct gholder *gh)
+{
+	gh->gh_gl = gl;
+	gh->gh_state = (uint8_t)state;
+	gh->gh_flags = flags;
+	gh->gh_held = 0;
+	gh->gh_subclass = 0;
+	gh->gh_slot = NULL;
+	INIT_LIST_HEAD(&gh->gh_list);
+}
 /* 0; -EAGAIN (GL_NOWAIT); -EIO (membership lost); an error of go_instantiate. */
 int glock_nq(struct gholder *gh);
 void glock_dq(struct gholder *gh);

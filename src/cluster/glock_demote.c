@@ -10,14 +10,16 @@
  *
  * Locks: gl_lock (leaf) around field updates only; go_* and lm_* are called
  * with no lock held, with GLF_BUSY set so that no holder is granted and no
- * other change starts meanwhile. Worker thread only.
+ * other change starts meanwhile, and after fast_drain found no holder of the
+ * fast path inside (GLF_DRAIN keeps new ones out until glock_run ends).
+ * Worker thread only.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster/lock_module.h"
+#include "cluster/glock_fast.h"
 #include "kernel/sched.h"
 
 TEST_SWITCH(glock_test_orphan_no_recheck);
@@ -108,7 +110,7 @@ static uint64_t change_for_waiter(struct glock *gl, enum gl_state from, enum gl_
 		gl->gl_tchange_ns = cluster_now_ns();
 		gl->gl_flags &= ~GLF_BUSY;
 		gl->gl_flags |= GLF_FRESH;
-		mutex_unlock(&gl->gl_lock);
+		gl_unlock(gl);
 		wake_up_all(&gl->gl_wait);
 		atomic_fetch_add_explicit(&c->stats.demotes, 1, memory_order_relaxed);
 		return 0;
@@ -130,7 +132,7 @@ static uint64_t request(struct glock *gl, enum gl_state w)
 
 	gl->gl_flags |= GLF_PENDING;
 	gl->gl_target = w;
-	mutex_unlock(&gl->gl_lock);
+	gl_unlock(gl);
 	r = c->ops->lm_lock(gl, w);
 	mutex_lock(&gl->gl_lock);
 	gl->gl_flags &= ~GLF_BUSY;
@@ -138,7 +140,7 @@ static uint64_t request(struct glock *gl, enum gl_state w)
 		gl->gl_flags &= ~GLF_PENDING;
 		delay = 100 * 1000000ull; /* the service failed: try again */
 	}
-	mutex_unlock(&gl->gl_lock);
+	gl_unlock(gl);
 	if (r == 1)
 		glock_lm_granted(gl, w);
 	wake_up_all(&gl->gl_wait);
@@ -170,9 +172,43 @@ static bool covered_want(const struct glock *gl)
 	       (gl->gl_want_df && gl_covers(s, LM_ST_DEFERRED));
 }
 
+/*
+ * Under gl_lock, in the worker, before anything is done to a glock whose
+ * state is not UN: no holder of the fast path may be inside (glock_fast.h).
+ * 0: none is, nor can one enter until GLF_DRAIN is cleared (the end of
+ * glock_run); 1: gl_lock was dropped for a barrier: look again; -1: one is
+ * inside: GLF_DRAIN_WAIT is set (and was published by a barrier) and its dq
+ * requeues the glock.
+ */
+static int fast_drain(struct glock *gl)
+{
+	if (!__atomic_load_n(&glock_fast_enabled, __ATOMIC_RELAXED))
+		return 0;
+	if (!(gl->gl_flags & GLF_DRAINED)) {
+		gl->gl_flags |= GLF_DRAIN; /* gl_fast: no state */
+		gl_unlock(gl);
+		glock_fast_barrier();
+		mutex_lock(&gl->gl_lock);
+		gl->gl_flags |= GLF_DRAINED;
+		return 1;
+	}
+	if (!glock_fast_held(gl)) {
+		gl->gl_flags &= ~GLF_DRAIN_WAIT;
+		return 0;
+	}
+	if (!(gl->gl_flags & GLF_DRAIN_WAIT)) {
+		gl->gl_flags |= GLF_DRAIN_WAIT; /* gl_fast: GL_FAST_WAITER */
+		gl_unlock(gl);
+		glock_fast_barrier();
+		mutex_lock(&gl->gl_lock);
+		return 1;
+	}
+	return -1;
+}
+
 /* The worker: do what @gl needs. Returns ns until it should run again (min
  * hold), or 0. Called with a reference held, no lock. */
-uint64_t glock_run(struct glock *gl)
+static uint64_t __glock_run(struct glock *gl, bool *drain_wait)
 {
 	struct cluster *c = gl->gl_cluster;
 	enum gl_state from, to, now_held;
@@ -192,25 +228,29 @@ again:
 		 * queued or pending). */
 		int valid = CM_VALID;
 		atomic_compare_exchange_strong(&c->membership, &valid, CM_SUSPENDED);
-		mutex_unlock(&gl->gl_lock);
+		gl_unlock(gl);
 		return 0;
 	}
 	orphan = __atomic_load_n(&gl->gl_ref, __ATOMIC_ACQUIRE) == 1 && !gl->gl_holders;
 	if (atomic_load(&c->membership) != CM_VALID || gl->gl_holders ||
 	    (gl->gl_flags & (GLF_BUSY | GLF_INSTANTIATING))) {
-		mutex_unlock(&gl->gl_lock);
+		gl_unlock(gl);
 		return 0;
 	}
 	from = gl->gl_state;
 	demote = false;
 	if (orphan) {
-		/* Nobody uses it: release what is held or queued, no go_*. */
+		/* Nobody uses it: release what is held or queued, no go_*.
+		 * No fast holder either, nor a drain: a holder holds a
+		 * reference, and a newcomer's glock_get takes gl_lock after
+		 * raising gl_ref, so it either made this no orphan or comes
+		 * after GLF_BUSY closed the fast path. */
 		if (from == LM_ST_UNLOCKED && !(gl->gl_flags & GLF_PENDING)) {
-			mutex_unlock(&gl->gl_lock);
+			gl_unlock(gl);
 			return 0;
 		}
 		gl->gl_flags |= GLF_BUSY;
-		mutex_unlock(&gl->gl_lock);
+		gl_unlock(gl);
 		sched_race_window("glock: orphan release, lock module not yet told");
 		c->ops->lm_unlock(gl);
 		mutex_lock(&gl->gl_lock);
@@ -218,20 +258,32 @@ again:
 		gl->gl_flags &=
 		    ~(GLF_BUSY | GLF_PENDING | GLF_DEMOTE | GLF_NOCACHE | GLF_INSTANTIATE);
 		if (glock_test_orphan_no_recheck) {
-			mutex_unlock(&gl->gl_lock);
+			gl_unlock(gl);
 			return 0;
 		}
 		/* A glock_get + glock_nq may have come meanwhile and waited
 		 * for GLF_BUSY to clear: wake it, and look again for what it
 		 * wants (it holds a reference: no orphan now). */
-		mutex_unlock(&gl->gl_lock);
+		gl_unlock(gl);
 		wake_up_all(&gl->gl_wait);
 		mutex_lock(&gl->gl_lock);
 		goto again;
 	}
 	if (gl->gl_flags & GLF_PENDING) {
-		mutex_unlock(&gl->gl_lock);
+		gl_unlock(gl);
 		return 0;
+	}
+	if (from != LM_ST_UNLOCKED) {
+		int d = fast_drain(gl);
+
+		if (d > 0)
+			goto again;
+		if (d < 0) {
+			*drain_wait = true;
+			gl_unlock(gl);
+			sched_race_window("glock: the worker waits for fast holders to leave");
+			return 0;
+		}
 	}
 	to = from;
 	if ((gl->gl_flags & GLF_DEMOTE) && !gl_compatible(from, gl->gl_demote_state)) {
@@ -239,7 +291,7 @@ again:
 		uint64_t now = cluster_now_ns();
 
 		if (!glock_test_no_min_hold && now < until) {
-			mutex_unlock(&gl->gl_lock);
+			gl_unlock(gl);
 			return until - now;
 		}
 		/* The strongest state compatible with the request. */
@@ -259,18 +311,18 @@ again:
 			/* A state just changed for waiters it covers: they
 			 * take it before it changes again (no livelock); the
 			 * last one's dq requeues the glock. */
-			mutex_unlock(&gl->gl_lock);
+			gl_unlock(gl);
 			return 0;
 		}
 		if (w != LM_ST_UNLOCKED) {
 			gl->gl_flags |= GLF_BUSY;
-			mutex_unlock(&gl->gl_lock);
+			gl_unlock(gl);
 			return change_for_waiter(gl, from, w);
 		}
 	}
 	if (to != from) {
 		gl->gl_flags |= GLF_BUSY;
-		mutex_unlock(&gl->gl_lock);
+		gl_unlock(gl);
 		now_held = change_state(gl, from, to);
 		atomic_fetch_add_explicit(&c->stats.demotes, 1, memory_order_relaxed);
 		mutex_lock(&gl->gl_lock);
@@ -282,7 +334,7 @@ again:
 			/* An in-place upgrade is a grant: nobody else held it. */
 			gl->gl_tchange_ns = cluster_now_ns();
 		}
-		mutex_unlock(&gl->gl_lock);
+		gl_unlock(gl);
 		wake_up_all(&gl->gl_wait);
 		mutex_lock(&gl->gl_lock);
 		goto again;
@@ -296,7 +348,23 @@ again:
 			return request(gl, w);
 		}
 	}
-	mutex_unlock(&gl->gl_lock);
+	gl_unlock(gl);
+	return delay;
+}
+
+uint64_t glock_run(struct glock *gl)
+{
+	bool drain_wait = false;
+	uint64_t delay = __glock_run(gl, &drain_wait);
+
+	/* Done: the fast path may open again (gl_unlock), unless the worker
+	 * waits for a fast holder (whose dq requeues the glock). A wait this
+	 * run gave up for another reason (a slow holder came) ends: that
+	 * holder's dq requeues what is still to do. */
+	mutex_lock(&gl->gl_lock);
+	if (!drain_wait)
+		gl->gl_flags &= ~(GLF_DRAIN | GLF_DRAINED | GLF_DRAIN_WAIT);
+	gl_unlock(gl);
 	return delay;
 }
 
@@ -309,7 +377,7 @@ void glock_lm_granted(struct glock *gl, enum gl_state state)
 	gl->gl_flags |= GLF_INSTANTIATE | GLF_FRESH;
 	if (gl->gl_flags & GLF_DEMOTE || uncovered_want(gl) != LM_ST_UNLOCKED)
 		glock_queue_work(gl);
-	mutex_unlock(&gl->gl_lock);
+	gl_unlock(gl);
 	wake_up_all(&gl->gl_wait);
 }
 
@@ -326,7 +394,7 @@ void glock_lm_demote_request(struct glock *gl, enum gl_state state)
 	}
 	if (!gl->gl_holders)
 		glock_queue_work(gl);
-	mutex_unlock(&gl->gl_lock);
+	gl_unlock(gl);
 }
 
 /* One glock of glock_withdraw_all (glock_for_each holds a reference). */
@@ -338,26 +406,41 @@ static void withdraw_one(struct glock *gl, void *arg)
 
 	(void)arg;
 	wake_up_all(&gl->gl_wait);
+	/* Close the fast path and wait for its holders too (glock_fast.h). */
+	mutex_lock(&gl->gl_lock);
+	gl->gl_flags |= GLF_DRAIN;
+	gl_unlock(gl);
+	if (__atomic_load_n(&glock_fast_enabled, __ATOMIC_RELAXED))
+		glock_fast_barrier();
 	init_wait_entry(&e, 0);
 	for (;;) {
 		prepare_to_wait(&gl->gl_wait, &e);
 		mutex_lock(&gl->gl_lock);
-		if (!gl->gl_holders && !(gl->gl_flags & GLF_INSTANTIATING))
+		if (!gl->gl_holders && !(gl->gl_flags & GLF_INSTANTIATING) && !glock_fast_held(gl))
 			break;
-		mutex_unlock(&gl->gl_lock);
+		if (__atomic_load_n(&glock_fast_enabled, __ATOMIC_RELAXED) &&
+		    !(gl->gl_flags & GLF_DRAIN_WAIT)) {
+			/* Fast holders' dq wake us from now on: publish, look again. */
+			gl->gl_flags |= GLF_DRAIN_WAIT;
+			gl_unlock(gl);
+			glock_fast_barrier();
+			continue;
+		}
+		gl_unlock(gl);
 		wait_entry_sleep(&e, NULL, false, "glock withdraw", gl);
 	}
 	was = gl->gl_state;
 	gl->gl_flags |= GLF_BUSY;
-	mutex_unlock(&gl->gl_lock);
+	gl_unlock(gl);
 	finish_wait(&gl->gl_wait, &e);
 	if (was != LM_ST_UNLOCKED && was != LM_ST_DEFERRED)
 		run_inval(gl, LM_ST_UNLOCKED);
 	c->ops->lm_forget(gl);
 	mutex_lock(&gl->gl_lock);
 	__atomic_store_n(&gl->gl_state, LM_ST_UNLOCKED, __ATOMIC_RELEASE);
-	gl->gl_flags &= ~(GLF_BUSY | GLF_PENDING | GLF_DEMOTE | GLF_NOCACHE | GLF_INSTANTIATE);
-	mutex_unlock(&gl->gl_lock);
+	gl->gl_flags &= ~(GLF_BUSY | GLF_PENDING | GLF_DEMOTE | GLF_NOCACHE | GLF_INSTANTIATE |
+			  GLF_DRAIN | GLF_DRAINED | GLF_DRAIN_WAIT);
+	gl_unlock(gl);
 	wake_up_all(&gl->gl_wait);
 }
 

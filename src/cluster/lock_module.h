@@ -69,7 +69,7 @@ enum {
 };
 
 struct glock_stats {
-	_Atomic uint64_t nq_cached;   /* granted from the cached state */
+	_Atomic uint64_t nq_cached;   /* granted from the cached state (slow path) */
 	_Atomic uint64_t nq_remote;   /* needed the lock service */
 	_Atomic uint64_t demotes;     /* demotes run by the worker */
 	_Atomic uint64_t lm_requests; /* requests sent to the lock service */
@@ -118,6 +118,15 @@ struct cluster {
 #define GLF_INSTANTIATING 0x20
 #define GLF_NOCACHE	  0x40 /* release at the last dq */
 #define GLF_FRESH	  0x80 /* changed for local waiters, none granted yet */
+/* The fast path (glock_fast.h): */
+#define GLF_DRAIN      0x100 /* the worker (or a withdrawal) closed the fast path */
+#define GLF_DRAINED    0x200 /* ... and ran the barrier since: the scan is final */
+#define GLF_DRAIN_WAIT 0x400 /* ... and waits for fast holders to leave (GL_FAST_WAITER) */
+#define GL_FAST_WAITER 0x100 /* in gl_fast: a fast dq requeues the worker */
+/* Any of these, or a local waiter, or state UN: gl_fast is 0. */
+#define GLF_FAST_BLOCK                                                                             \
+	(GLF_PENDING | GLF_DEMOTE | GLF_BUSY | GLF_INSTANTIATE | GLF_INSTANTIATING | GLF_NOCACHE | \
+	 GLF_FRESH | GLF_DRAIN | GLF_DRAINED | GLF_DRAIN_WAIT)
 
 struct glock {
 	struct cluster *gl_cluster;
@@ -133,7 +142,12 @@ struct glock {
 	enum gl_state gl_target;       /* requested from the service while GLF_PENDING */
 	enum gl_state gl_demote_state; /* while GLF_DEMOTE */
 	unsigned gl_flags;
-	unsigned gl_holders;			     /* local holders granted */
+	/* The states the fast path may grant now (1 << enum gl_state; none:
+	 * closed), and GL_FAST_WAITER while the worker waits for the fast
+	 * holders to leave: written under gl_lock (gl_fast_update), read
+	 * without. */
+	unsigned gl_fast;
+	unsigned gl_holders;			     /* local holders granted by the slow path */
 	unsigned gl_want_ex, gl_want_sh, gl_want_df; /* local waiters by state */
 	uint64_t gl_tchange_ns;			     /* last grant, for the minimum hold time */
 	uint64_t gl_generation;			     /* membership generation of the grant */
@@ -182,6 +196,12 @@ DECLARE_TEST_SWITCH(glock_test_no_min_hold);
 /* The worker's release of an unused glock forgets a holder that came meanwhile
  * (it neither wakes it nor requests what it wants): test_glock orphan_*. */
 DECLARE_TEST_SWITCH(glock_test_orphan_no_recheck);
+/* The worker does not wait for the fast path's holders to leave before it
+ * runs go_sync/go_inval (test_glock fastpath_drain_*: the overlap shows). */
+DECLARE_TEST_SWITCH(glock_test_fastpath_no_drain_check);
+/* The child of a fork keeps the fast-path slots of the parent's threads
+ * (stale: a glock at a reused address would read as held for good). */
+DECLARE_TEST_SWITCH(glock_test_fork_keeps_slots);
 
 static inline bool gl_covers(enum gl_state held, enum gl_state want)
 {
