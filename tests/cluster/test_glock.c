@@ -765,3 +765,109 @@ TEST(orphan_release_then_nq_hazard)
 	       WIFSIGNALED(status) ? WTERMSIG(status) : -1);
 }
 #endif
+
+/*
+ * A demote request that the held state already satisfies when the worker
+ * gets to it (here DF asked of a node that holds DF: as when a DF request
+ * came while EX was held and a local DF waiter's conversion EX -> DF went
+ * first) is dropped - and the worker must still serve the local waiters.
+ * The order is forced: the request comes while a DF holder keeps the
+ * worker off the glock, the EX waiter queues behind that holder, then the
+ * holder leaves (its dq queues the run that finds both). Seen in
+ * test_cluster_faults zookeeper_restart_under_load: a node waited for EX
+ * in a store fault for good once the other nodes were gone.
+ */
+struct compat_waiter {
+	struct glock *gl;
+	_Atomic int done, ret;
+};
+
+static void *compat_ex_waiter(void *p)
+{
+	struct compat_waiter *w = p;
+	struct gholder h;
+
+	gholder_init(w->gl, LM_ST_EXCLUSIVE, 0, &h);
+	w->ret = glock_nq(&h);
+	if (!w->ret)
+		glock_dq(&h);
+	w->done = 1;
+	return NULL;
+}
+
+static void compat_demote_run(void)
+{
+	char url[256];
+	struct cluster *A;
+	struct compat_waiter w = {0};
+	struct gholder h;
+	struct watched_wait ww;
+	pthread_t t;
+
+	zk_root(glock_test_demote_drop_skips_waiters ? "compatoff" : "compat", url, sizeof(url));
+	A = node_mount(url, "A", 4000, 1);
+	CHECK_EQ(glock_get(A, 13, NULL, NULL, &w.gl), 0);
+	/* the first holder after the grant takes the slow path: gl_holders */
+	gholder_init(w.gl, LM_ST_DEFERRED, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	CHECK_EQ(glock_state(w.gl), LM_ST_DEFERRED);
+	glock_lm_demote_request(w.gl, LM_ST_DEFERRED); /* held: no run yet */
+	CHECK_EQ(pthread_create(&t, NULL, compat_ex_waiter, &w), 0);
+	for (;;) { /* until the EX waiter is queued behind the DF holder */
+		unsigned want;
+
+		mutex_lock(&w.gl->gl_lock);
+		want = w.gl->gl_want_ex;
+		mutex_unlock(&w.gl->gl_lock);
+		if (want)
+			break;
+		sched_yield();
+	}
+	glock_dq(&h); /* queues the run: a satisfied demote and an EX waiter */
+	watched_wait_begin(&ww, "an EX waiter behind a demote the state satisfies", &w.done);
+	while (!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE))
+		watched_wait_step(&ww, 0);
+	watched_wait_end(&ww);
+	pthread_join(t, NULL);
+	CHECK_EQ(w.ret, 0);
+	CHECK_EQ(glock_state(w.gl), LM_ST_EXCLUSIVE);
+	glock_put(w.gl);
+	cluster_unmount(A);
+}
+
+TEST(compatible_demote_then_waiter)
+{
+	if (zk_fixture_missing())
+		test_skip("%s", zk_fixture_missing());
+	compat_demote_run();
+}
+
+/* With the switch the worker drops the demote and stops: the EX waiter
+ * sleeps for good (state DF, nothing queued or pending); the liveness
+ * wait's watchdog aborts the child. */
+TEST(compatible_demote_then_waiter_hazard)
+{
+	pid_t pid;
+	int status;
+
+	if (zk_fixture_missing())
+		test_skip("%s", zk_fixture_missing());
+#if defined(__SANITIZE_THREAD__)
+	test_skip("fork under ThreadSanitizer");
+#endif
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		alarm(60); /* neither the watchdog nor the test ended it */
+		setenv("PC_HANG_MS", "3000", 1);
+		glock_test_demote_drop_skips_waiters = true;
+		compat_demote_run();
+		_exit(0); /* the waiter was granted: the hazard did not show */
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "child: exited %d / signal %d",
+	       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+	       WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+}
