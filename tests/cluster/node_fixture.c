@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,11 +110,55 @@ pid_t nf_spawn(int (*fn)(void *arg), void *arg)
 	return pid;
 }
 
-int nf_wait(pid_t pid)
+/* Prints the stacks of @pid's threads (gdb, where installed) to stderr. */
+static void print_stacks(pid_t pid)
 {
+	char cmd[200];
+
+	if (access("/usr/bin/gdb", X_OK))
+		return;
+	fflush(stderr);
+	snprintf(cmd, sizeof(cmd),
+		 "timeout 60 /usr/bin/gdb -p %d -batch -ex 'thread apply all bt' 1>&2 "
+		 "</dev/null",
+		 (int)pid);
+	if (system(cmd)) {
+	}
+}
+
+int nf_wait_for(pid_t pid, const char *what, unsigned ms)
+{
+	struct timespec t0, now, nap = {0, 10 * 1000000};
 	int st;
 
-	if (waitpid(pid, &st, 0) != pid)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		if (r < 0)
+			return -1;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((uint64_t)(now.tv_sec - t0.tv_sec) * 1000 +
+			(uint64_t)((now.tv_nsec - t0.tv_nsec) / 1000000) >=
+		    ms)
+			break;
+		/* waits for another process to end, orders no thread */
+		nanosleep(&nap, NULL);
+	}
+	fprintf(stderr, "# node_fixture: %s (pid %d) did not exit within %u ms; its threads:\n",
+		what ? what : "a node", (int)pid, ms);
+	print_stacks(pid);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return NF_WAIT_HUNG;
+}
+
+int nf_wait(pid_t pid)
+{
+	const char *env = getenv("PC_NODE_WAIT_MS");
+	unsigned ms = env && *env ? (unsigned)strtoul(env, NULL, 0) : NF_WAIT_MS;
+
+	return nf_wait_for(pid, NULL, ms);
 }

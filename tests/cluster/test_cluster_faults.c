@@ -30,7 +30,14 @@
 /* the ZooKeeper restart (a JVM start, seconds) must fit in the session */
 #define ZK_SESSION_MS 30000
 
+/* How long the nodes may take to end after the fault (a few seconds to a
+ * minute on a loaded machine): past it the case fails, naming the node and
+ * printing its stacks, instead of waiting for meson's timeout. */
+#define WAIT_MS 180000u
+
 enum fault { F_KILL, F_STOP, F_ZK_RESTART };
+static const char *const fault_name[] = {"sigkill_mid_write", "sigstop_past_session_timeout",
+					 "zookeeper_restart_under_load"};
 
 static int node_fn(void *arg)
 {
@@ -67,7 +74,8 @@ static void run_fault(enum fault what)
 	    mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	uint64_t seed = test_seed();
 	struct coh_result res;
-	int victim = NODES - 1, st;
+	int victim = NODES - 1, st, st_all[NODES];
+	uint64_t deadline;
 
 	CHECK(progress != MAP_FAILED);
 	nf_fresh(store, sizeof(store), logs, sizeof(logs));
@@ -90,6 +98,7 @@ static void run_fault(enum fault what)
 	/* a third of the way through */
 	POLL_UNTIL(__atomic_load_n(&progress[victim], __ATOMIC_ACQUIRE) >= nops / 3, 60000);
 	CHECK(progress[victim] >= nops / 3);
+	deadline = now_ms() + WAIT_MS;
 	switch (what) {
 	case F_KILL:
 		kill(pid[victim], SIGKILL);
@@ -114,8 +123,22 @@ static void run_fault(enum fault what)
 		nf_zk_start(); /* a JVM start: well within ZK_SESSION_MS */
 		break;
 	}
+	/* Every node ends (a hung one is reported with its stacks and killed:
+	 * nf_wait_for) before any is judged, so that none is left running. */
 	for (int i = 0; i < NODES; i++) {
-		st = nf_wait(pid[i]);
+		uint64_t t = now_ms();
+		char name[64];
+
+		snprintf(name, sizeof(name), "node %d of %s", i, fault_name[what]);
+		st_all[i] =
+		    nf_wait_for(pid[i], name, t < deadline ? (unsigned)(deadline - t) : 1000);
+	}
+	for (int i = 0; i < NODES; i++) {
+		st = st_all[i];
+		CHECKF(st != NF_WAIT_HUNG,
+		       "node %d did not end within %u s of the fault (stacks above; replay: "
+		       "PC_SEED=%#" PRIx64 ")",
+		       i, WAIT_MS / 1000, seed);
 		if (i == victim && what == F_KILL)
 			CHECK_EQ(st, 128 + SIGKILL);
 		else if (i == victim && what == F_STOP)
@@ -127,7 +150,8 @@ static void run_fault(enum fault what)
 	}
 	/* a fresh node reads everything */
 	pid[NODES] = nf_spawn(node_fn, &a[NODES]);
-	CHECK_EQ(nf_wait(pid[NODES]), 0);
+	st = nf_wait_for(pid[NODES], "the final reader", WAIT_MS);
+	CHECKF(st == 0, "the final reader: exit %d", st);
 	CHECK_EQ(coh_check(logs, NODES + 1, lost, &res), 0);
 	printf("# %lu reads (%lu bytes) checked against %lu writes: %lu stale\n", res.reads,
 	       res.bytes_checked, res.writes, res.stale);
