@@ -276,6 +276,13 @@ static void *load(void *p)
 	return NULL;
 }
 
+/* The restart (SIGKILL, a JVM start, the first session) must fit in the
+ * session, or the nodes rightly assume their sessions expired (the lease:
+ * docs/cluster.md) and the case fails: 6.8 s measured at load 10, close to
+ * the 8 s this case had (one failure under load: a node lost its session);
+ * test_cluster_faults allows 30 s as well. */
+#define RESTART_SESSION_MS 30000
+
 TEST(zookeeper_restart)
 {
 	char url[256];
@@ -284,19 +291,23 @@ TEST(zookeeper_restart)
 	pthread_t t[2];
 	_Atomic bool stop = false;
 	unsigned long before[2];
+	uint64_t t_restart;
 	int i;
 
 	zk_root("restart", url, sizeof(url));
 	checker_reset();
 	for (i = 0; i < 2; i++) {
-		n[i] = node_mount(url, i ? "R1" : "R0", 8000, 1);
+		n[i] = node_mount(url, i ? "R1" : "R0", RESTART_SESSION_MS, 1);
 		l[i] = (struct loader){n[i], NULL, i, &stop, 0, 0};
 		CHECK_EQ(glock_get(n[i], 9, NULL, NULL, &l[i].g), 0);
 		pthread_create(&t[i], NULL, load, &l[i]);
 	}
 	while (l[0].grants < 20 || l[1].grants < 20)
 		usleep(10 * 1000); /* waits for progress, not an ordering */
+	t_restart = ms_now();
 	CHECK_EQ(zk_fixture_restart(zk()), 0);
+	printf("# ZooKeeper restarted in %llu ms (session %u ms)\n",
+	       (unsigned long long)(ms_now() - t_restart), RESTART_SESSION_MS);
 	before[0] = l[0].grants;
 	before[1] = l[1].grants;
 	while (l[0].grants < before[0] + 20 || l[1].grants < before[1] + 20)
