@@ -200,6 +200,11 @@ DECLARE_TEST_SWITCH(glock_test_orphan_no_recheck);
  * stops there instead of serving the local waiters (the waiter that queued
  * the run sleeps for good: test_glock compatible_demote_then_waiter_*). */
 DECLARE_TEST_SWITCH(glock_test_demote_drop_skips_waiters);
+/* The zk module forgets a child of ours whose delete the server did not
+ * confirm (the connection was lost: a ZooKeeper restart): the child stays
+ * and blocks the other nodes for good (test_glock_proc
+ * zookeeper_restart_lost_delete*). Defined in cluster.c (every build). */
+DECLARE_TEST_SWITCH(zk_test_forget_failed_delete);
 /* The worker does not wait for the fast path's holders to leave before it
  * runs go_sync/go_inval (test_glock fastpath_drain_*: the overlap shows). */
 DECLARE_TEST_SWITCH(glock_test_fastpath_no_drain_check);
