@@ -8,7 +8,8 @@
  * completion thread: they only append to the event queue (ev_lock, a pthread
  * leaf) or store atomics, and kick the worker; every request to the server
  * and every call into the glock layer is made by the worker (lm_* and
- * lm_poll), with no lock held.
+ * lm_poll), with no lock held. The list of our children whose delete the
+ * server did not confirm (strays, retried by zk_poll) is the worker's only.
  */
 #include <errno.h>
 #include <stdio.h>
