@@ -766,25 +766,27 @@ TEST(orphan_release_then_nq_hazard)
 }
 #endif
 
+#if PC_SCHED_HOOKS
 /*
  * A demote request that the held state already satisfies when the worker
  * gets to it (here DF asked of a node that holds DF: as when a DF request
  * came while EX was held and a local DF waiter's conversion EX -> DF went
  * first) is dropped - and the worker must still serve the local waiters.
- * The order is forced: the request comes while a DF holder keeps the
- * worker off the glock, the EX waiter queues behind that holder, then the
- * holder leaves (its dq queues the run that finds both). Seen in
- * test_cluster_faults zookeeper_restart_under_load: a node waited for EX
- * in a store fault for good once the other nodes were gone.
+ * The order is forced: the worker is held in the orphan-release window of
+ * another glock while the request comes and an EX waiter queues (it finds
+ * the glock queued already and sleeps); then the worker goes on and finds
+ * both in one run. Seen in test_cluster_faults zookeeper_restart_under_load:
+ * a node waited for EX in a store fault for good once the others were gone.
  */
-struct compat_waiter {
+struct compat {
 	struct glock *gl;
-	_Atomic int done, ret;
+	_Atomic int done, ret, in_window, release;
 };
+static struct compat cmp;
 
 static void *compat_ex_waiter(void *p)
 {
-	struct compat_waiter *w = p;
+	struct compat *w = p;
 	struct gholder h;
 
 	gholder_init(w->gl, LM_ST_EXCLUSIVE, 0, &h);
@@ -795,43 +797,65 @@ static void *compat_ex_waiter(void *p)
 	return NULL;
 }
 
+/* In the worker: hold it until the test has set the stage. */
+static void compat_window(enum sched_event ev, const void *obj, const char *what)
+{
+	(void)obj;
+	if (ev != SP_RACE || strcmp(what, "glock: orphan release, lock module not yet told"))
+		return;
+	sched_set_hook(NULL);
+	cmp.in_window = 1;
+	while (!__atomic_load_n(&cmp.release, __ATOMIC_ACQUIRE))
+		sched_yield();
+}
+
 static void compat_demote_run(void)
 {
 	char url[256];
 	struct cluster *A;
-	struct compat_waiter w = {0};
+	struct glock *other;
 	struct gholder h;
 	struct watched_wait ww;
 	pthread_t t;
 
 	zk_root(glock_test_demote_drop_skips_waiters ? "compatoff" : "compat", url, sizeof(url));
+	memset(&cmp, 0, sizeof(cmp));
 	A = node_mount(url, "A", 4000, 1);
-	CHECK_EQ(glock_get(A, 13, NULL, NULL, &w.gl), 0);
-	/* the first holder after the grant takes the slow path: gl_holders */
-	gholder_init(w.gl, LM_ST_DEFERRED, 0, &h);
+	CHECK_EQ(glock_get(A, 13, NULL, NULL, &cmp.gl), 0);
+	gholder_init(cmp.gl, LM_ST_DEFERRED, 0, &h);
 	CHECK_EQ(glock_nq(&h), 0);
-	CHECK_EQ(glock_state(w.gl), LM_ST_DEFERRED);
-	glock_lm_demote_request(w.gl, LM_ST_DEFERRED); /* held: no run yet */
-	CHECK_EQ(pthread_create(&t, NULL, compat_ex_waiter, &w), 0);
-	for (;;) { /* until the EX waiter is queued behind the DF holder */
+	glock_dq(&h); /* DF cached */
+	CHECK_EQ(glock_state(cmp.gl), LM_ST_DEFERRED);
+	/* another glock's orphan release holds the worker in its window */
+	CHECK_EQ(glock_get(A, 14, NULL, NULL, &other), 0);
+	gholder_init(other, LM_ST_EXCLUSIVE, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	sched_set_hook(compat_window);
+	glock_put(other);
+	while (!__atomic_load_n(&cmp.in_window, __ATOMIC_ACQUIRE))
+		sched_yield();
+	glock_lm_demote_request(cmp.gl, LM_ST_DEFERRED); /* queued: the worker waits */
+	CHECK_EQ(pthread_create(&t, NULL, compat_ex_waiter, &cmp), 0);
+	for (;;) { /* until the EX waiter has queued (found it queued) */
 		unsigned want;
 
-		mutex_lock(&w.gl->gl_lock);
-		want = w.gl->gl_want_ex;
-		mutex_unlock(&w.gl->gl_lock);
+		mutex_lock(&cmp.gl->gl_lock);
+		want = cmp.gl->gl_want_ex;
+		mutex_unlock(&cmp.gl->gl_lock);
 		if (want)
 			break;
 		sched_yield();
 	}
-	glock_dq(&h); /* queues the run: a satisfied demote and an EX waiter */
-	watched_wait_begin(&ww, "an EX waiter behind a demote the state satisfies", &w.done);
-	while (!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE))
+	__atomic_store_n(&cmp.release, 1, __ATOMIC_RELEASE);
+	watched_wait_begin(&ww, "an EX waiter behind a demote the state satisfies", &cmp.done);
+	while (!__atomic_load_n(&cmp.done, __ATOMIC_ACQUIRE))
 		watched_wait_step(&ww, 0);
 	watched_wait_end(&ww);
 	pthread_join(t, NULL);
-	CHECK_EQ(w.ret, 0);
-	CHECK_EQ(glock_state(w.gl), LM_ST_EXCLUSIVE);
-	glock_put(w.gl);
+	CHECK_EQ(cmp.ret, 0);
+	CHECK_EQ(glock_state(cmp.gl), LM_ST_EXCLUSIVE);
+	glock_put(cmp.gl);
 	cluster_unmount(A);
 }
 
@@ -871,3 +895,4 @@ TEST(compatible_demote_then_waiter_hazard)
 	       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
 	       WIFSIGNALED(status) ? WTERMSIG(status) : -1);
 }
+#endif
