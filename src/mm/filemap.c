@@ -388,6 +388,21 @@ struct read_stats {
 
 TEST_SWITCH(filemap_test_no_recheck);
 
+/* The bytes a read copies from a run of @n uptodate pages starting @offset
+ * into the first: clipped at EOF (@to_eof) and at the request (@want). The
+ * pages it touches are marked accessed; *@used says how many. */
+static inline size_t run_bytes(struct page **pages, unsigned n, size_t offset, int64_t to_eof,
+			       size_t want, unsigned *used)
+{
+	size_t nr = (size_t)min_t(int64_t, (int64_t)((size_t)n * PAGE_SIZE - offset), to_eof);
+
+	nr = min_t(size_t, nr, want);
+	*used = (unsigned)((offset + nr + PAGE_SIZE - 1) >> PAGE_SHIFT);
+	for (unsigned k = 0; k < *used; k++)
+		mark_page_accessed(pages[k]);
+	return nr;
+}
+
 /*
  * The hit path without page references (the common case of a cached read):
  * under rcu_read_lock, the run of pages from @index on that are uptodate
@@ -426,11 +441,7 @@ static size_t filemap_read_rcu(struct address_space *m, struct file_ra_state *ra
 		rcu_read_unlock();
 		return 0;
 	}
-	nr = (size_t)min_t(int64_t, (int64_t)((size_t)k * PAGE_SIZE - offset), isize - pos);
-	nr = min_t(size_t, nr, iter->count);
-	used = (unsigned)((offset + nr + PAGE_SIZE - 1) >> PAGE_SHIFT);
-	for (k = 0; k < used; k++)
-		mark_page_accessed(pages[k]);
+	nr = run_bytes(pages, k, offset, isize - pos, iter->count, &used);
 	sched_race_window("read: page uptodate, copy not done");
 	copied = copy_page_to_iter_nofault((char *)page_address(m, pages[0]) + offset, nr, iter);
 	/* The copy's loads before the re-check's (smp_rmb: x86 keeps loads in
@@ -599,11 +610,7 @@ ssize_t filemap_read(struct address_space *m, struct file_ra_state *ra, struct i
 				put_page(pages[k]);
 			break;
 		}
-		nr = (size_t)min_t(int64_t, (int64_t)((size_t)n * PAGE_SIZE - offset), isize - pos);
-		nr = min_t(size_t, nr, iter->count);
-		used = (unsigned)((offset + nr + PAGE_SIZE - 1) >> PAGE_SHIFT);
-		for (k = 0; k < used; k++)
-			mark_page_accessed(pages[k]);
+		nr = run_bytes(pages, n, offset, isize - pos, iter->count, &used);
 		sched_race_window("read: page uptodate, copy not done");
 		/* The run's frames are contiguous: one copy for all of it. */
 		copied = copy_page_to_iter((char *)page_address(m, pages[0]) + offset, nr, iter);
