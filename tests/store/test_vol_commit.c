@@ -12,7 +12,13 @@
  * behaviour: the lock held across the flushes) the same probe finds the
  * lock taken, so the test can fail. window_failed_flush: the ordered-data
  * flush in the window fails; the fsync gets the error, the waiting change
- * goes on, nothing is lost. fsyncs_race_changes: threads creating, writing,
+ * goes on, nothing is lost. group_commit_shares_the_flush: NSYNC threads
+ * fsync files they created while one fsync's commit is in its window (the
+ * window waits until the others wait for it): that commit covers them all
+ * and the others return without a flush of their own - one flush for
+ * NSYNC fsyncs (counted at the device); vol_test_group_flush_each (a flush
+ * per fsync that finds nothing to commit) makes it NSYNC.
+ * fsyncs_race_changes: threads creating, writing,
  * fsyncing, renaming and unlinking against a reader, seeded; remount and
  * fsck. Locks: vs->lock through the store calls only.
  */
@@ -168,6 +174,92 @@ TEST(window_lets_lookups_run)
 	CHECKF(run_window(false), "the fsync's commit held the store lock across its flushes");
 	/* the old behaviour, the lock kept: the same probe sees it taken */
 	CHECK(!run_window(true));
+}
+
+/* ---- group commit ---- */
+
+#define NSYNC 6
+
+static struct {
+	struct store *s;
+	struct store_inode *si[NSYNC];
+	int ret[NSYNC];
+	pthread_t t[NSYNC];
+	unsigned long waits0;
+} g;
+
+static void *syncer(void *arg)
+{
+	long i = (long)arg;
+	g.ret[i] = store_sync(g.si[i], false);
+	return NULL;
+}
+
+/* In the first fsync's window: the others start and wait for its commit. */
+static void start_syncers(struct vstore *vs)
+{
+	vol_test_commit_window = NULL;
+	for (long i = 1; i < NSYNC; i++)
+		CHECK_EQ(pthread_create(&g.t[i], NULL, syncer, (void *)i), 0);
+	while (thaw_waits(vs) < g.waits0 + NSYNC - 1)
+		sched_yield();
+}
+
+/* The flushes NSYNC concurrent fsyncs of fresh creates made; *grouped: the
+ * fsyncs another's commit made durable. */
+static unsigned long group_flushes(unsigned long *grouped)
+{
+	char p[32];
+
+	vol_new_image(16 << 20, 0);
+	g.s = vol_mount_img();
+	struct store_inode *w0 = create(g.s, "warm");
+	CHECK_EQ(store_sync(w0, false), 0); /* the first commit of the mount */
+	store_release(w0);
+	for (int i = 0; i < NSYNC; i++) {
+		snprintf(p, sizeof(p), "f%d", i);
+		g.si[i] = create(g.s, p);
+	}
+	g.waits0 = thaw_waits(VS(g.s));
+	unsigned long f0 = vol_store_flushes(g.s);
+	unsigned long gs0 = __atomic_load_n(&VS(g.s)->group_syncs, __ATOMIC_RELAXED);
+	vol_test_commit_window = start_syncers;
+	g.ret[0] = store_sync(g.si[0], false);
+	vol_test_commit_window = NULL;
+	for (int i = 1; i < NSYNC; i++)
+		pthread_join(g.t[i], NULL);
+	unsigned long f = vol_store_flushes(g.s) - f0;
+	*grouped = __atomic_load_n(&VS(g.s)->group_syncs, __ATOMIC_RELAXED) - gs0;
+	for (int i = 0; i < NSYNC; i++) {
+		CHECK_EQ(g.ret[i], 0);
+		store_release(g.si[i]);
+	}
+	vol_store_stop_at(g.s, 1); /* a crash: every fsync'd name must be there */
+	store_close(g.s);
+	g.s = vol_mount_img();
+	struct stat st;
+	for (int i = 0; i < NSYNC; i++) {
+		snprintf(p, sizeof(p), "f%d", i);
+		CHECK_EQ(store_getattr(g.s, p, &st), 0);
+	}
+	store_close(g.s);
+	vol_fsck_clean();
+	return f;
+}
+
+TEST(group_commit_shares_the_flush)
+{
+	unsigned long grouped, f = group_flushes(&grouped);
+	printf("# %d concurrent fsyncs: %lu flushes, %lu made durable by another's commit\n", NSYNC,
+	       f, grouped);
+	CHECK(f < NSYNC);
+	CHECK_EQ(f, 1);
+	CHECK_EQ(grouped, NSYNC - 1);
+	vol_test_group_flush_each = true;
+	f = group_flushes(&grouped);
+	vol_test_group_flush_each = false;
+	printf("# with vol_test_group_flush_each: %lu flushes\n", f);
+	CHECK_EQ(f, NSYNC);
 }
 
 /* ---- a failed flush in the window ---- */

@@ -26,6 +26,7 @@
 #include "harness.h"
 #include "fixture.h"
 #include "store/vol/vol.h"
+#include "store/vol/volume.h"
 #include "store/vol/vstore.h"
 #include "vol_nodes.h"
 
@@ -496,6 +497,12 @@ TEST(generation_batches)
 	}
 	CHECK(vol_store_commits(s) - c0 >= 3); /* a batch of 3 per commit */
 	CHECK_EQ(vol_read_super(vol_img, &sb, &why), 0);
+	struct vol *v = VS(s)->v;
+	if (v->ck.n) { /* durable in the journal, its checkpoint deferred */
+		const char *last = v->ck.tx[v->ck.n - 1];
+		const struct vol_jdesc *jd = (const struct vol_jdesc *)last;
+		CHECK_EQ(vol_super_decode(&sb, last + (size_t)jd->nr * 4096, &why), 0);
+	}
 	CHECK(sb.ino_gen_limit > maxgen); /* on disk before it was handed out */
 	vol_store_stop_at(s, 1);	  /* the last creates are lost */
 	store_node_put(root);

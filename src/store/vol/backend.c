@@ -250,6 +250,8 @@ static int vol_close(struct store *s)
 		r = vs_commit(vs);
 		if (!r) /* the punches still queued (discard.c) */
 			vol_discard_run(vs->v);
+		if (!r) /* the deferred checkpoint, flushed below */
+			r = vol_ckpt_write(vs->v);
 		/* checkpointed and flushed: the journal is done with (a clean
 		 * image needs no replay, so damage to its blocks is not masked) */
 		if (!r)

@@ -24,8 +24,11 @@
  *     changed inode-table blocks, the captured metadata and the new
  *     superblock - after the last transaction (or at journal_start after a
  *     flush: the chain), and flushes: the commit point;
- *  5. writes those blocks home (checkpoint; the chain keeps the transaction
- *     until a later flush made them durable);
+ *  5. keeps the transaction for its checkpoint (checkpoint.c): its blocks
+ *     go home later, before the flush of step 3 that lets the chain start
+ *     again over it (or at unmount), newest copy of each block once; so an
+ *     fsync that needs no step 3 writes the journal and flushes, nothing
+ *     else;
  *  6. installs: pending blocks become allocatable (volume.c finish) and
  *     are queued for their punch (discard.c; drained by the commit timer,
  *     here only when the queue overflows).
@@ -33,11 +36,17 @@
  * durable state); a failure in or after 4 leaves the store broken (-EIO
  * until remounted: mount replays or ignores the journal, both consistent).
  *
+ * Group commit: fsyncs that arrive while a commit is writing wait for it
+ * (vs_wait_thaw); the next of them commits whatever changed meanwhile, for
+ * all of them, and one that then finds nothing changed and nothing written
+ * since the last flush returns without a flush of its own (jbd2: an fsync
+ * whose transaction another commit made durable waits for that commit).
+ *
  * Replay walks the chain from journal_start and writes every transaction
  * not older than the superblock home, in order.
  *
  * Locking: caller holds vs->lock. vs_commit keeps it throughout;
- * vs_commit_sync (fsync) drops it across steps 3-5 with vs->frozen set, so
+ * vs_commit_sync (fsync) drops it across steps 3-4 with vs->frozen set, so
  * lookups and reads go on while changes wait (vs_lock_change), and takes it
  * back to install.
  */
@@ -251,6 +260,7 @@ TEST_KNOB(vol_commit_window_fn, vol_test_commit_window);
 TEST_SWITCH(vol_test_commit_keep_lock);
 TEST_SWITCH(vol_test_meta_home_first);
 TEST_SWITCH(vol_test_jrnl_no_chain);
+TEST_SWITCH(vol_test_group_flush_each);
 
 /* Takes back everything the build did: the last commit stays the state. */
 static void commit_undo(struct vstore *vs, struct commit_ctx *c)
@@ -376,15 +386,16 @@ static int commit_build(struct vstore *vs, struct commit_ctx *c)
  * chain start again at journal_start: every checkpoint before it is on disk. */
 static int commit_write(struct vol *v, const struct commit_ctx *c, bool *committed)
 {
-	const struct vol_jdesc *jd = (const struct vol_jdesc *)c->jbuf;
 	uint64_t pos = *c->jnext, jend = v->sb.journal_start + v->sb.journal_blocks;
 	int r = 0;
 
 	if (vol_test_meta_home_first || pos == 0 || pos + c->nlog + 1 > jend ||
 	    vol_dev_unflushed(&v->dev)) {
-		/* 3: ordered data (and any metadata written home) before the
-		 * journal names it */
-		if (!vol_test_skip_data_flush)
+		/* 3: the chain's deferred checkpoint, then ordered data (and any
+		 * metadata written home) and that checkpoint flushed before the
+		 * journal names the data and its space is reused */
+		r = vol_ckpt_write(v);
+		if (!r && !vol_test_skip_data_flush)
 			r = vol_dev_flush(&v->dev, v->fd);
 		pos = v->sb.journal_start;
 	}
@@ -398,11 +409,26 @@ static int commit_write(struct vol *v, const struct commit_ctx *c, bool *committ
 	r = vol_dev_pwrite_jrnl(&v->dev, v->fd, c->jbuf, (c->nlog + 1) * BS, (off_t)(pos * BS));
 	if (!r)
 		r = vol_dev_flush(&v->dev, v->fd);
-	/* 5: checkpoint (on disk by the next flush; until then the chain keeps
-	 * this transaction) */
-	for (size_t k = 0; !r && k < c->nlog; k++)
-		r = vol_dev_pwrite_jrnl(&v->dev, v->fd, c->jbuf + (k + 1) * BS, BS,
-					(off_t)(jd->home[k] * BS));
+	return r;
+}
+
+/* Step 5: the blocks this commit frees leave the deferred checkpoint (all
+ * of it goes home now before the whole rewrite of the free tree, which does
+ * not list them); the transaction joins it (c->jbuf taken over). */
+static int ckpt_install(struct vol *v, struct commit_ctx *c)
+{
+	int r = 0;
+
+	if (c->t.whole)
+		r = vol_ckpt_write(v);
+	for (struct vol_fext e = {0, 0}; !r && !c->t.whole && vol_alloc_next(&c->t.pset, &e);)
+		r = vol_ckpt_forget(v, e.start, e.len);
+	for (struct vol_fext e = {0, 0}; !r && !c->t.whole && vol_alloc_next(&c->t.rep, &e);)
+		r = vol_ckpt_forget(v, e.start, e.len);
+	if (!r) {
+		r = vol_ckpt_retain(v, c->jbuf);
+		c->jbuf = NULL;
+	}
 	return r;
 }
 
@@ -417,6 +443,8 @@ static int commit_install(struct vstore *vs, struct commit_ctx *c, int r, bool c
 		commit_undo(vs, c);
 		return r;
 	}
+	if (!r) /* 5: before the blocks it frees can be handed out again */
+		r = ckpt_install(v, c);
 	free(c->jbuf);
 	c->jbuf = NULL;
 	if (r) {
@@ -498,6 +526,12 @@ int vs_commit_sync(struct vstore *vs)
 
 	vs_wait_thaw(vs); /* another fsync's commit is writing */
 	r = commit_check(vs);
+	if (r == -1 && !vol_dev_unflushed(&vs->v->dev) && !vol_test_group_flush_each) {
+		/* group commit: the commit this fsync waited for (or an earlier
+		 * one) made everything durable, and no write came since */
+		__atomic_fetch_add(&vs->group_syncs, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
 	if (r == -1) { /* a flush needs no state: not even the lock */
 		pthread_mutex_unlock(&vs->lock);
 		r = vol_dev_flush(&vs->v->dev, vs->v->fd);

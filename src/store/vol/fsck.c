@@ -366,6 +366,12 @@ static int repair(struct vstore *vs, struct vs_check *ck, FILE *report)
 		vs_dirty(vs, root);
 		r = vs_commit(vs);
 	}
+	/* the repaired volume home and flushed (checkpoint.c defers it): the
+	 * verifying pass reads the homes, without a replay */
+	if (!r)
+		r = vol_ckpt_write(v);
+	if (!r)
+		r = vol_dev_flush(&v->dev, v->fd);
 	return r;
 }
 

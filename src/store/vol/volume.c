@@ -153,6 +153,7 @@ int vol_mount_opts(const char *path, const struct vol_super *sb, unsigned flags,
 	vol_alloc_init(&v->alloc);
 	vol_alloc_init(&v->pend);
 	vol_alloc_init(&v->dq);
+	vol_alloc_init(&v->ck.homes);
 	ftree_reset(v);
 	v->fd = open(path, O_RDWR | O_CLOEXEC);
 	if (v->fd < 0) {
@@ -221,6 +222,7 @@ void vol_unmount(struct vol *v)
 	vol_alloc_destroy(&v->alloc);
 	vol_alloc_destroy(&v->pend);
 	vol_alloc_destroy(&v->dq);
+	vol_ckpt_free(v);
 	vol_extmap_destroy(&v->ftree);
 	blist_free(&v->pending);
 	blist_free(&v->tree);
@@ -252,6 +254,10 @@ int vol_return_blocks(struct vol *v, uint64_t start, uint64_t len)
 
 int vol_replace_free(struct vol *v, struct vol_alloc *a, struct vol_blist *tree)
 {
+	/* blocks free from now may have been logged: home before any reuse */
+	int r = vol_ckpt_write(v);
+	if (r)
+		return r;
 	pthread_mutex_lock(&v->lock);
 	struct vol_alloc olda = v->alloc;
 	struct vol_blist oldt = v->tree;

@@ -67,6 +67,14 @@ struct vol {
 	/* freed by a durable commit, allocatable, their punch still to come
 	 * (discard.c); a subset of alloc */
 	struct vol_alloc dq;
+	/* the journal's deferred checkpoint (checkpoint.c): committed
+	 * transactions (descriptor + blocks, oldest first) whose blocks are not
+	 * written home yet, and the homes among them still metadata */
+	struct vol_ckpt {
+		char **tx;
+		size_t n, cap;
+		struct vol_alloc homes;
+	} ck;
 };
 
 /* A commit split in two for callers that make more than the free tree
@@ -116,7 +124,8 @@ int vol_return_blocks(struct vol *v, uint64_t start, uint64_t len);
  * free tree's blocks (freed once the next commit is durable) *tree, both
  * taken over (*a and *tree get the old ones, for the caller to free);
  * nothing is pending, and the in-memory tree is marked stale, so the next
- * commit rewrites the free-space tree whole. 0. */
+ * commit rewrites the free-space tree whole. 0, or -errno from writing the
+ * deferred checkpoint first (checkpoint.c; nothing changed then). */
 int vol_replace_free(struct vol *v, struct vol_alloc *a, struct vol_blist *tree);
 /* Test only: vol_replace_free leaves the in-memory tree as it was (not
  * stale), so the next commit writes that tree copy-on-write. */
@@ -166,6 +175,25 @@ DECLARE_TEST_SWITCH(vol_test_discard_no_fence);
  * frees the blocks is durable (the committed state's data are lost if it
  * never is). */
 DECLARE_TEST_SWITCH(vol_test_discard_at_release);
+
+/* ---- checkpoint.c: the journal's deferred checkpoint (commits only) ---- */
+
+/* Keeps the committed transaction @jbuf (taken over) for a later
+ * checkpoint; on -ENOMEM writes everything home now. 0 or -errno. */
+int vol_ckpt_retain(struct vol *v, char *jbuf);
+/* [start, start + len) is freed by the commit installing now: its logged
+ * copies are not written home (they may be reused). 0 or -errno. */
+int vol_ckpt_forget(struct vol *v, uint64_t start, uint64_t len);
+/* Writes the newest copy of every retained block still metadata home (not
+ * flushed) and drops the transactions. 0 or -errno (kept then). */
+int vol_ckpt_write(struct vol *v);
+/* Unmount: drops what is retained. */
+void vol_ckpt_free(struct vol *v);
+/* Blocks checkpoints wrote (tests, figures). */
+extern unsigned long vol_ckpt_blocks_written;
+/* Test only: freed blocks stay in the set of homes, so the deferred
+ * checkpoint writes their stale copies over a reuse. */
+DECLARE_TEST_SWITCH(vol_test_ckpt_keep_freed);
 
 /* ---- freetree.c: the free-space tree's commit (v->lock held) ---- */
 

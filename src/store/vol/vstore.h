@@ -187,10 +187,11 @@ struct vstore {
 	unsigned long resv_commits; /* commits a reservation forced (tests, figures) */
 	int broken;		    /* a commit failed after its journal write: -EIO from now */
 	unsigned long commits;
-	unsigned long tree_nodes; /* extent-tree nodes written by commits */
-	uint64_t jnext;		  /* journal block the next transaction goes to; 0: the first
-				   * commit of this mount (flushes first, starts the chain) */
-	unsigned long jmeta;	  /* metadata blocks commits logged in the journal */
+	unsigned long tree_nodes;  /* extent-tree nodes written by commits */
+	uint64_t jnext;		   /* journal block the next transaction goes to; 0: the first
+				    * commit of this mount (flushes first, starts the chain) */
+	unsigned long jmeta;	   /* metadata blocks commits logged in the journal */
+	unsigned long group_syncs; /* fsyncs another's commit made durable (atomic) */
 	/* an fsync's commit writing with vs->lock dropped: no change until it
 	 * installs (thaw is signalled then, under vs->lock) */
 	bool frozen;
@@ -337,6 +338,9 @@ DECLARE_TEST_SWITCH(vol_test_commit_keep_lock);
  * which holds only the inode-table blocks and starts at journal_start every
  * time (the two-flush commit from before the metadata was logged). */
 DECLARE_TEST_SWITCH(vol_test_meta_home_first);
+/* Tests: an fsync that finds nothing to commit flushes even when nothing
+ * was written since the last flush (no group commit: one flush per fsync). */
+DECLARE_TEST_SWITCH(vol_test_group_flush_each);
 /* Tests: every transaction at journal_start, over the last one, whether or
  * not a flush made its checkpoint durable (the hazard the chain removes). */
 DECLARE_TEST_SWITCH(vol_test_jrnl_no_chain);
