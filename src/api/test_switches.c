@@ -109,6 +109,7 @@ const struct test_switch test_switches[] = {
     SWITCH(vol_test_discard_at_release),
     SWITCH(vol_test_discard_no_fence),
     SWITCH(vol_test_ckpt_keep_freed),
+    SWITCH(vol_test_ckpt_sb_unordered),
     SWITCH(vol_test_replace_free_keep_tree),
     SWITCH(vol_extmap_test_rewrite_all),
     SWITCH(vol_test_no_itable_holes),

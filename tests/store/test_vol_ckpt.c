@@ -18,6 +18,17 @@
  * vol_test_ckpt_keep_freed (the freed block stays a checkpoint target)
  * shows the hazard: the stale logged copy lands over the data.
  *
+ * stop_inside_the_checkpoint: metadata-only commits in NDIRS directories
+ * (each transaction the newest copy of its directory's blocks), then the
+ * checkpoint - at unmount, or before the flush of a data fsync that starts
+ * the chain again - with the device stopped at each of its writes in
+ * turn: fsck clean after replay and every fsync'd name there. The
+ * regression case of test_vol_crash's seed 0xdd753bc4bf168a94 (stop point
+ * 142): the newest superblock went home before an older transaction's
+ * blocks, so replay skipped that transaction. vol_test_ckpt_sb_unordered
+ * (one pass, newest first, no flush before the newest superblock) shows
+ * it: damaged volumes at the stops between them.
+ *
  * Locks: none beyond the store calls' own.
  */
 #include <errno.h>
@@ -180,4 +191,94 @@ TEST(hazard_ckpt_keep_freed_overwrites_data)
 	vol_test_ckpt_keep_freed = false;
 	printf("# stale logged copies written over reused blocks: %ld bytes wrong\n", bad);
 	CHECK(bad > 0);
+}
+
+#define NDIRS 6
+
+/* Directories, then a create + fsync in each (one transaction each), then
+ * the checkpoint (@data: a data write + fsync restarts the chain; else the
+ * unmount) with the device stopped at its @stop-th write (0: never).
+ * Returns whether fsck found the volume damaged; the names are checked
+ * when it is clean. *ckpt: blocks the checkpoint wrote (stop 0). */
+static bool stop_in_ckpt(bool data, long stop, unsigned long *ckpt)
+{
+	char p[32], b[BS];
+	struct stat st;
+
+	vol_new_image(16 << 20, 0);
+	struct store *s = vol_mount_img();
+	for (int i = 0; i < NDIRS; i++) {
+		snprintf(p, sizeof(p), "d%d", i);
+		CHECK_EQ(store_mkdir(s, p, 0755), 0);
+	}
+	create_sync(s, "first", NULL, NULL); /* the first commit: the chain starts */
+	for (int i = 0; i < NDIRS; i++) {
+		snprintf(p, sizeof(p), "d%d/f", i);
+		create_sync(s, p, NULL, NULL);
+	}
+	CHECK_EQ(VS(s)->v->ck.n, NDIRS + 1);
+	unsigned long ck0 = __atomic_load_n(&vol_ckpt_blocks_written, __ATOMIC_RELAXED);
+	struct store_inode *si = NULL;
+	if (data) {
+		si = create(s, "data");
+		memset(b, 0x5d, BS);
+		CHECK_EQ(store_write(si, b, BS, 0), BS);
+	}
+	if (stop)
+		vol_store_stop_at(s, stop);
+	if (data) {
+		int r = store_sync(si, false);
+		CHECK(r == 0 || (stop && r == -EIO));
+		store_release(si);
+	}
+	store_close(s);
+	*ckpt = __atomic_load_n(&vol_ckpt_blocks_written, __ATOMIC_RELAXED) - ck0;
+	FILE *devnull = fopen("/dev/null", "w");
+	CHECK(devnull != NULL);
+	int r = vol_fsck(vol_img, false, vol_test_ckpt_sb_unordered ? devnull : stderr);
+	fclose(devnull);
+	if (r != VOL_FSCK_CLEAN) {
+		CHECKF(vol_test_ckpt_sb_unordered, "%s, stop at write %ld: fsck %d",
+		       data ? "data fsync" : "unmount", stop, r);
+		return true;
+	}
+	s = vol_mount_img();
+	CHECK_EQ(store_getattr(s, "first", &st), 0);
+	for (int i = 0; i < NDIRS; i++) {
+		snprintf(p, sizeof(p), "d%d/f", i);
+		CHECKF(store_getattr(s, p, &st) == 0, "%s, stop at write %ld: %s lost",
+		       data ? "data fsync" : "unmount", stop, p);
+	}
+	store_close(s);
+	return false;
+}
+
+/* Every stop point inside the checkpoint of both triggers: how many left
+ * a damaged volume. */
+static long stops_in_ckpt(void)
+{
+	long damaged = 0, points = 0;
+
+	for (int data = 0; data < 2; data++) {
+		unsigned long w;
+		CHECK(!stop_in_ckpt(data, 0, &w)); /* the whole checkpoint: w blocks */
+		CHECK(w > NDIRS);
+		for (long stop = 1; stop <= (long)w + 2; stop++, points++)
+			damaged += stop_in_ckpt(data, stop, &(unsigned long){0});
+	}
+	printf("# %ld stop points inside the checkpoint: %ld damaged volumes\n", points, damaged);
+	return damaged;
+}
+
+TEST(stop_inside_the_checkpoint)
+{
+	CHECK_EQ(stops_in_ckpt(), 0);
+}
+
+TEST(hazard_ckpt_sb_unordered_skips_a_transaction)
+{
+	vol_test_ckpt_sb_unordered = true;
+	long damaged = stops_in_ckpt();
+	vol_test_ckpt_sb_unordered = false;
+	CHECK(damaged > 0);
 }

@@ -7,7 +7,9 @@
  * checkpoint not flushed yet - survives a torn write of the next.
  *
  * meta_commit_one_flush counts flushes at the device (vol_store_flushes):
- * create + fsync 1, a setattr + fsync 1, a data write + fsync 2, and 2 again
+ * create + fsync 1, a setattr + fsync 1, a data write + fsync 3 (the
+ * deferred checkpoint of the three retained transactions flushes its older
+ * blocks before the newest superblock goes home), the next one 2, and 2 again
  * with vol_test_meta_home_first (the metadata written home and flushed
  * first, as before); 300 creates + fsyncs wrap the journal (a flush each
  * wrap) and remount with every name. meta_commit_crash_points crashes three
@@ -74,8 +76,18 @@ TEST(meta_commit_one_flush)
 	unsigned long f0 = vol_store_flushes(s);
 	CHECK_EQ(store_sync(si, false), 0);
 	CHECK_EQ(vol_store_flushes(s) - f0, 1);
-	/* data: the ordered-data flush, then the commit point */
+	/* data: the ordered-data flush, then the commit point; the deferred
+	 * checkpoint goes before the first, with a flush of its own between
+	 * the older transactions' blocks and the newest superblock
+	 * (checkpoint.c's ordering rule; three are retained here) */
 	memset(buf, 0x6b, sizeof(buf));
+	CHECK_EQ(store_write(si, buf, BS, 0), BS);
+	CHECK_EQ(VS(s)->v->ck.n, 3);
+	f0 = vol_store_flushes(s);
+	CHECK_EQ(store_sync(si, false), 0);
+	CHECK_EQ(vol_store_flushes(s) - f0, 3);
+	/* again: only this commit's transaction is retained, no checkpoint flush */
+	CHECK_EQ(VS(s)->v->ck.n, 1);
 	CHECK_EQ(store_write(si, buf, BS, 0), BS);
 	f0 = vol_store_flushes(s);
 	CHECK_EQ(store_sync(si, false), 0);

@@ -28,6 +28,22 @@
  * that restarts the chain (commit.c), so no replayed transaction names it.
  * vol_test_ckpt_keep_freed keeps freed blocks in the set (the hazard).
  *
+ * The ordering rule: replay skips every transaction older than the
+ * superblock at home (commit.c; it must: after a chain restart a torn first
+ * transaction can leave a prefix of the old chain valid, whose copies are
+ * older than the homes), so the superblock may reach home with generation
+ * G only once every block of every transaction older than G is durable
+ * there. The checkpoint writes the blocks whose newest copy is in an older
+ * transaction first, flushes (only if it wrote any), and then the newest
+ * transaction's blocks, its superblock among them: a crash anywhere leaves
+ * at home a superblock no newer than any transaction whose blocks may be
+ * missing there, which replay so writes again. Without the flush a device
+ * stop (or a volatile cache) after the newest superblock and before an
+ * older transaction's blocks made replay skip that transaction: fsck found
+ * directory entries naming free inodes and used blocks marked free
+ * (test_vol_crash). vol_test_ckpt_sb_unordered writes it all in one pass,
+ * newest first, without the flush (the hazard: test_vol_ckpt).
+ *
  * Locks: none. v->ck belongs to the commit in progress: commits are
  * serialised by vs->lock and vs->frozen (commit.c), vol_replace_free and
  * unmount run alone.
@@ -40,6 +56,7 @@
 #define BS VOL_BLOCK_SIZE
 
 TEST_SWITCH(vol_test_ckpt_keep_freed);
+TEST_SWITCH(vol_test_ckpt_sb_unordered);
 unsigned long vol_ckpt_blocks_written;
 
 static void ckpt_drop_all(struct vol *v)
@@ -50,34 +67,75 @@ static void ckpt_drop_all(struct vol *v)
 	vol_alloc_reset(&v->ck.homes);
 }
 
-/* Writes the logged blocks still in the set of homes: newest copy first,
- * once each (@dedup), or every copy oldest first (the fallback without
- * memory for the dedup set: later copies overwrite earlier ones). */
-static int ckpt_pass(struct vol *v, bool dedup)
+/* Block @k of retained transaction @t home (not flushed). */
+static int ckpt_block(struct vol *v, size_t t, uint32_t k)
 {
-	struct vol_alloc done;
+	const struct vol_jdesc *jd = (const struct vol_jdesc *)v->ck.tx[t];
+	int r = vol_dev_pwrite_jrnl(&v->dev, v->fd, v->ck.tx[t] + (k + 1) * BS, BS,
+				    (off_t)(jd->home[k] * BS));
+	if (!r)
+		__atomic_fetch_add(&vol_ckpt_blocks_written, 1, __ATOMIC_RELAXED);
+	return r;
+}
+
+/* Writes the logged blocks of transactions [0, @upto) still in the set of
+ * homes: newest copy first, once each and none whose home is in @done (a
+ * copy that went, or goes later) (@dedup), or every copy oldest first (the
+ * fallback without memory for the dedup set: later copies overwrite
+ * earlier ones). *wrote counts them. */
+static int ckpt_pass(struct vol *v, size_t upto, bool dedup, struct vol_alloc *done,
+		     unsigned long *wrote)
+{
 	int r = 0;
 
-	vol_alloc_init(&done);
-	for (size_t i = 0; !r && i < v->ck.n; i++) {
-		size_t t = dedup ? v->ck.n - 1 - i : i;
+	for (size_t i = 0; !r && i < upto; i++) {
+		size_t t = dedup ? upto - 1 - i : i;
 		const struct vol_jdesc *jd = (const struct vol_jdesc *)v->ck.tx[t];
 		for (uint32_t k = 0; !r && k < jd->nr; k++) {
 			uint64_t h = jd->home[k];
 			if (!vol_alloc_is_free(&v->ck.homes, h, 1))
 				continue; /* freed since it was logged */
-			if (dedup && vol_alloc_is_free(&done, h, 1))
-				continue; /* a newer copy went */
+			if (dedup && vol_alloc_is_free(done, h, 1))
+				continue; /* a newer copy went or goes */
 			if (dedup)
-				r = vol_alloc_free(&done, h, 1);
+				r = vol_alloc_free(done, h, 1);
 			if (!r)
-				r = vol_dev_pwrite_jrnl(&v->dev, v->fd, v->ck.tx[t] + (k + 1) * BS,
-							BS, (off_t)(h * BS));
+				r = ckpt_block(v, t, k);
 			if (!r)
-				__atomic_fetch_add(&vol_ckpt_blocks_written, 1, __ATOMIC_RELAXED);
+				(*wrote)++;
 		}
 	}
+	return r;
+}
+
+/* The ordering rule (above): the older transactions' blocks, a flush if
+ * there were any, then the newest transaction's (its superblock last). */
+static int ckpt_ordered(struct vol *v, bool dedup)
+{
+	size_t last = v->ck.n - 1;
+	const struct vol_jdesc *jd = (const struct vol_jdesc *)v->ck.tx[last];
+	unsigned long wrote = 0;
+	struct vol_alloc done;
+	int r = 0;
+
+	vol_alloc_init(&done);
+	if (vol_test_ckpt_sb_unordered) { /* the hazard: one pass, no flush */
+		r = ckpt_pass(v, v->ck.n, dedup, &done, &wrote);
+		vol_alloc_destroy(&done);
+		return r;
+	}
+	/* the newest transaction's homes: its copies go in the second step */
+	for (uint32_t k = 0; !r && dedup && k < jd->nr; k++)
+		if (!vol_alloc_is_free(&done, jd->home[k], 1))
+			r = vol_alloc_free(&done, jd->home[k], 1);
+	if (!r)
+		r = ckpt_pass(v, last, dedup, &done, &wrote);
 	vol_alloc_destroy(&done);
+	if (!r && wrote)
+		r = vol_dev_flush(&v->dev, v->fd);
+	for (uint32_t k = 0; !r && k < jd->nr; k++)
+		if (vol_alloc_is_free(&v->ck.homes, jd->home[k], 1))
+			r = ckpt_block(v, last, k);
 	return r;
 }
 
@@ -86,9 +144,9 @@ int vol_ckpt_write(struct vol *v)
 	int r = 0;
 
 	if (v->ck.n) {
-		r = ckpt_pass(v, true);
+		r = ckpt_ordered(v, true);
 		if (r == -ENOMEM)
-			r = ckpt_pass(v, false);
+			r = ckpt_ordered(v, false);
 	}
 	if (!r)
 		ckpt_drop_all(v);

@@ -184,8 +184,10 @@ int vol_ckpt_retain(struct vol *v, char *jbuf);
 /* [start, start + len) is freed by the commit installing now: its logged
  * copies are not written home (they may be reused). 0 or -errno. */
 int vol_ckpt_forget(struct vol *v, uint64_t start, uint64_t len);
-/* Writes the newest copy of every retained block still metadata home (not
- * flushed) and drops the transactions. 0 or -errno (kept then). */
+/* Writes the newest copy of every retained block still metadata home and
+ * drops the transactions: the older transactions' blocks, a flush (if it
+ * wrote any), then the newest transaction's, its superblock last (not
+ * flushed). 0 or -errno (kept then). */
 int vol_ckpt_write(struct vol *v);
 /* Unmount: drops what is retained. */
 void vol_ckpt_free(struct vol *v);
@@ -194,6 +196,11 @@ extern unsigned long vol_ckpt_blocks_written;
 /* Test only: freed blocks stay in the set of homes, so the deferred
  * checkpoint writes their stale copies over a reuse. */
 DECLARE_TEST_SWITCH(vol_test_ckpt_keep_freed);
+/* Test only: the checkpoint writes every block, newest copy first, in one
+ * pass without the flush that must come before the newest superblock goes
+ * home (the ordering rule, checkpoint.c): a crash inside it can leave a
+ * superblock newer than a transaction whose blocks are missing. */
+DECLARE_TEST_SWITCH(vol_test_ckpt_sb_unordered);
 
 /* ---- freetree.c: the free-space tree's commit (v->lock held) ---- */
 
