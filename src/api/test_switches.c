@@ -94,6 +94,7 @@ const struct test_switch test_switches[] = {
     SWITCH(vol_test_meta_home_first),
     SWITCH(vol_test_jrnl_no_chain),
     SWITCH(vol_test_group_flush_each),
+    SWITCH(vol_test_chain_after_write),
     SWITCH(vol_test_truncate_in_place),
     SWITCH(vdir_test_rewrite_all),
     SWITCH(vdir_test_install_early),

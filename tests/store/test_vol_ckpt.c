@@ -18,6 +18,13 @@
  * vol_test_ckpt_keep_freed (the freed block stays a checkpoint target)
  * shows the hazard: the stale logged copy lands over the data.
  *
+ * freed_logged_block_reused_after_a_flush: the same, with a flush of the
+ * device between the data writes and the fsync (another commit's flush
+ * racing the writes makes one): no write is waiting for a flush, but the
+ * commit must still start the chain again, else replay writes the logged
+ * copy of the transaction that the chain still holds over the data.
+ * vol_test_chain_after_write (the commit goes on with the chain) shows it.
+ *
  * stop_inside_the_checkpoint: metadata-only commits in NDIRS directories
  * (each transaction the newest copy of its directory's blocks), then the
  * checkpoint - at unmount, or before the flush of a data fsync that starts
@@ -134,8 +141,9 @@ static bool logged(struct vol *v, uint64_t b)
 /* Commits that log and then free metadata blocks, then NDATA one-block
  * files written into the lowest free blocks and fsync'd (the deferred
  * checkpoint goes before that commit's flush); remount and compare: the
- * bytes that differ. */
-static long reuse_logged_blocks(void)
+ * bytes that differ. @flushed: a flush of the device between the writes
+ * and the fsync, as another commit's flush racing the writes makes. */
+static long reuse_logged_blocks_flushed(bool flushed)
 {
 	char b[BS], got[BS], p[32];
 	struct store_inode *si[NDATA];
@@ -158,7 +166,9 @@ static long reuse_logged_blocks(void)
 	}
 	printf("# %d of %d data blocks went to blocks a retained transaction logged\n", reused,
 	       NDATA);
-	CHECK(reused > 0);		       /* the case under test happened */
+	CHECK(reused > 0); /* the case under test happened */
+	if (flushed)	   /* the data durable, but the commit naming it still to come */
+		CHECK_EQ(vol_dev_flush(&VS(s)->v->dev, VS(s)->v->fd), 0);
 	CHECK_EQ(store_sync(si[0], false), 0); /* flushes first: the deferred checkpoint */
 	for (int i = 0; i < NDATA; i++)
 		store_release(si[i]);
@@ -178,10 +188,30 @@ static long reuse_logged_blocks(void)
 	return bad;
 }
 
+static long reuse_logged_blocks(void)
+{
+	return reuse_logged_blocks_flushed(false);
+}
+
 TEST(freed_logged_block_reused)
 {
 	CHECK_EQ(reuse_logged_blocks(), 0);
 	vol_fsck_clean();
+}
+
+TEST(freed_logged_block_reused_after_a_flush)
+{
+	CHECK_EQ(reuse_logged_blocks_flushed(true), 0);
+	vol_fsck_clean();
+}
+
+TEST(hazard_chain_after_write_overwrites_data)
+{
+	vol_test_chain_after_write = true;
+	long bad = reuse_logged_blocks_flushed(true);
+	vol_test_chain_after_write = false;
+	printf("# the chain kept after a flushed write: %ld bytes wrong after replay\n", bad);
+	CHECK(bad > 0);
 }
 
 TEST(hazard_ckpt_keep_freed_overwrites_data)

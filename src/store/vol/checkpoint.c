@@ -24,8 +24,10 @@
  * (vol_ckpt_forget, before they become allocatable) and the checkpoint
  * skips blocks not in it; a later transaction that logs the block again
  * puts it back, and its newer copy is the one written. Replay is not
- * affected: a freed block reused for data is written only after a flush
- * that restarts the chain (commit.c), so no replayed transaction names it.
+ * affected: the first commit after any write in place (a freed block
+ * reused for data) starts the chain again, even where another commit's
+ * flush already made the write durable (commit.c commit_write), so no
+ * replayed transaction names the block once a commit names the data.
  * vol_test_ckpt_keep_freed keeps freed blocks in the set (the hazard).
  *
  * The ordering rule: replay skips every transaction older than the

@@ -18,7 +18,8 @@
  *     while they fit (jcap);
  *  3. flushes, where needed: file data or metadata written home since the
  *     last flush (ordered data: on disk before anything points at it), a
- *     wrap of the journal, the first commit of a mount;
+ *     wrap of the journal, the first commit of a mount, and any such write
+ *     since the chain started even if flushed (commit_write);
  *  4. writes the journal - a descriptor (sequence = new generation, uuid,
  *     home block numbers, crc32c over it and every logged block), the
  *     changed inode-table blocks, the captured metadata and the new
@@ -261,6 +262,7 @@ TEST_SWITCH(vol_test_commit_keep_lock);
 TEST_SWITCH(vol_test_meta_home_first);
 TEST_SWITCH(vol_test_jrnl_no_chain);
 TEST_SWITCH(vol_test_group_flush_each);
+TEST_SWITCH(vol_test_chain_after_write);
 
 /* Takes back everything the build did: the last commit stays the state. */
 static void commit_undo(struct vstore *vs, struct commit_ctx *c)
@@ -383,14 +385,23 @@ static int commit_build(struct vstore *vs, struct commit_ctx *c)
  * last's) so that the last one, whose checkpoint may not be on disk yet,
  * survives a torn write of this one. A flush first - ordered data, metadata
  * written home (spilled), the wrap, the first commit of a mount - lets the
- * chain start again at journal_start: every checkpoint before it is on disk. */
+ * chain start again at journal_start: every checkpoint before it is on disk.
+ *
+ * So does any write in place since the chain started, even one a flush
+ * already made durable (another commit's, racing the write): the block it
+ * wrote may be one a transaction of the chain logged and a later one freed,
+ * and replay would write that transaction's copy over it. Starting again
+ * takes every such transaction out of the chain before this one, which may
+ * name the data, is written (vol_test_chain_after_write goes on instead). */
 static int commit_write(struct vol *v, const struct commit_ctx *c, bool *committed)
 {
 	uint64_t pos = *c->jnext, jend = v->sb.journal_start + v->sb.journal_blocks;
+	unsigned long wseq = vol_dev_wseq(&v->dev);
 	int r = 0;
 
 	if (vol_test_meta_home_first || pos == 0 || pos + c->nlog + 1 > jend ||
-	    vol_dev_unflushed(&v->dev)) {
+	    vol_dev_unflushed(&v->dev) ||
+	    (wseq != v->ck.chain_wseq && !vol_test_chain_after_write)) {
 		/* 3: the chain's deferred checkpoint, then ordered data (and any
 		 * metadata written home) and that checkpoint flushed before the
 		 * journal names the data and its space is reused */
@@ -398,6 +409,8 @@ static int commit_write(struct vol *v, const struct commit_ctx *c, bool *committ
 		if (!r && !vol_test_skip_data_flush)
 			r = vol_dev_flush(&v->dev, v->fd);
 		pos = v->sb.journal_start;
+		if (!r) /* writes from here on are since the chain's start */
+			v->ck.chain_wseq = wseq;
 	}
 	if (vol_test_jrnl_no_chain)
 		pos = v->sb.journal_start; /* the hazard: over the last transaction */

@@ -243,6 +243,11 @@ bool vol_dev_unflushed(struct vol_dev *d)
 	       __atomic_load_n(&d->flushed, __ATOMIC_SEQ_CST);
 }
 
+unsigned long vol_dev_wseq(struct vol_dev *d)
+{
+	return __atomic_load_n(&d->wseq, __ATOMIC_SEQ_CST);
+}
+
 int vol_dev_pread(struct vol_dev *d, int fd, void *buf, size_t len, off_t off)
 {
 	if (d) {

@@ -80,6 +80,9 @@ int vol_dev_pwrite_jrnl(struct vol_dev *d, int fd, const void *buf, size_t len, 
 /* Whether a write other than the journal's completed since the last completed
  * flush began (ordered data a commit must flush first). */
 bool vol_dev_unflushed(struct vol_dev *d);
+/* The count of completed writes other than the journal's (wseq): a commit
+ * compares it with the one at its chain's start (commit.c). */
+unsigned long vol_dev_wseq(struct vol_dev *d);
 /* Full-length pread: 0, -EIO on a short read, or -errno. @d may be NULL. */
 int vol_dev_pread(struct vol_dev *d, int fd, void *buf, size_t len, off_t off);
 /* fdatasync. 0 or -errno. */

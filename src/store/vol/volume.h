@@ -74,6 +74,9 @@ struct vol {
 		char **tx;
 		size_t n, cap;
 		struct vol_alloc homes;
+		/* vol_dev_wseq when the journal's chain last started (commit.c):
+		 * a write in place since then makes the next commit start it again */
+		unsigned long chain_wseq;
 	} ck;
 };
 

@@ -344,6 +344,10 @@ DECLARE_TEST_SWITCH(vol_test_group_flush_each);
 /* Tests: every transaction at journal_start, over the last one, whether or
  * not a flush made its checkpoint durable (the hazard the chain removes). */
 DECLARE_TEST_SWITCH(vol_test_jrnl_no_chain);
+/* Tests: a commit goes on with the chain after a write in place (file data,
+ * metadata written home) that a flush already made durable (the hazard:
+ * replay writes an older transaction's copy of a block the write reused). */
+DECLARE_TEST_SWITCH(vol_test_chain_after_write);
 /* The chain of valid journal transactions of the volume at fd from
  * journal_start (commit.c): *last gets the sequence of the last (0: none).
  * 0 or -errno. */
