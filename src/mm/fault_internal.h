@@ -26,6 +26,14 @@
 
 #define X86_PF_WRITE 2ul
 
+/* The caller's reference a view keeps (the file, for the API): shared by
+ * the parts of a split view, handed back when the last part is unmapped
+ * (the kernel's get_file at __split_vma, fput at remove_vma). */
+struct vm_owner {
+	void *owner;
+	long refs; /* atomic: the views that share it */
+};
+
 struct vma {
 	uintptr_t start, end; /* [start, end), page aligned */
 	pgoff_t pgoff;	      /* file page at start */
@@ -34,7 +42,8 @@ struct vma {
 	bool shared;
 	bool fallback; /* served by PROT_NONE + mprotect (fault_fallback.c) */
 	struct address_space *mapping;
-	void *owner, *tag;
+	struct vm_owner *owner;
+	void *tag;
 	/* atomic: faults, msyncs, madvises using the view without the mm
 	 * lock; VMA_PIN_DEAD once munmap has seen none (no pin after that) */
 	long pins;
@@ -161,6 +170,13 @@ void uffd_atfork_child(void);
 int fb_map(struct vma *v);
 /* Forgets @v (before it is unmapped). */
 void fb_unmap(struct vma *v);
+/* split_vma of a fallback view: @v is cut at @at; @hi (the part from @at,
+ * not yet visible to faults, its pte array of vma_pages(hi) bytes
+ * allocated) takes the page states of its pages, both get their VMA counts.
+ * v->end is set here, under mm_fallback_lock (collapse walks every view).
+ * fb_unsplit undoes it (hi never became visible). */
+void fb_split(struct vma *v, struct vma *hi, uintptr_t at);
+void fb_unsplit(struct vma *v, struct vma *hi);
 /* The child of fork(): no fallback views. */
 void fb_atfork_child(void);
 /* SIGSEGV/SIGBUS raised by an access (@write: a store) to fallback view

@@ -137,7 +137,7 @@ struct vma *lock_vma_under_rcu(uintptr_t addr)
 	mm_rcu_thread_enter();
 	rcu_read_lock();
 	v = vma_index_find(&mm.index, addr);
-	if (!v || addr >= v->end)
+	if (!v || addr >= READ_ONCE(v->end)) /* split_vma may shrink it meanwhile */
 		goto miss;
 	if (vma_test_lookup_hook)
 		vma_test_lookup_hook(v);
@@ -147,8 +147,9 @@ struct vma *lock_vma_under_rcu(uintptr_t addr)
 	}
 	if (!vma_pin_unless_dead(v))
 		goto miss; /* munmap is tearing it down */
-	/* Pinned: munmap now waits for us. Still the view of @addr? */
-	if (!READ_ONCE(v->linked) || addr < v->start || addr >= v->end) {
+	/* Pinned: munmap now waits for us. Still the view of @addr? (A split
+	 * changed v->end before it let pins in again: release/acquire.) */
+	if (!READ_ONCE(v->linked) || addr < v->start || addr >= READ_ONCE(v->end)) {
 		vma_unpin(v);
 		goto miss;
 	}
@@ -243,13 +244,19 @@ int mm_map(struct address_space *m, size_t len, int prot, int flags, int64_t off
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
+	v->owner = malloc(sizeof(*v->owner));
+	if (!v->owner) {
+		free(v);
+		return -ENOMEM;
+	}
+	v->owner->owner = owner;
+	v->owner->refs = 1;
 	v->pgoff = (pgoff_t)(off >> PAGE_SHIFT);
 	v->prot = prot;
 	v->flags = flags;
 	v->shared = flags == MAP_SHARED;
 	v->wp = v->shared && may_write;
 	v->mapping = m;
-	v->owner = owner;
 	v->tag = tag;
 	v->fallback = mech == MM_FAULT_FALLBACK || (mech == MM_FAULT_AUTO && mm.uffd < 0);
 	fault_ra_init(v);
@@ -261,6 +268,7 @@ retry:
 		 frames_fd(m->frames), (off_t)off);
 	if (p == MAP_FAILED) {
 		err = -errno;
+		free(v->owner);
 		free(v);
 		return err;
 	}
@@ -275,6 +283,7 @@ retry:
 			v->fallback = true;
 			goto retry;
 		}
+		free(v->owner);
 		free(v);
 		return err;
 	}
@@ -288,6 +297,7 @@ retry:
 		else
 			uffd_unregister(v);
 		munmap(p, len);
+		free(v->owner);
 		free(v);
 		return -ENOMEM;
 	}
@@ -300,7 +310,8 @@ retry:
 	return 0;
 }
 
-/* Unlinks @v (mm lock exclusive held), waits for its pins, unmaps it. */
+/* Unlinks @v (mm lock exclusive held); vma_free then waits for its pins and
+ * unmaps it. */
 static void vma_remove(struct vma *v)
 {
 	vma_index_remove(&mm.index, v);
@@ -318,18 +329,39 @@ static void vma_free_rcu(struct rcu_head *head)
 	free(container_of((struct mm_rcu_head *)head, struct vma, rcu));
 }
 
-static void vma_free(struct vma *v)
+uint64_t mm_vma_drain_waits;
+
+/* Waits until no fault, msync or madvise holds @v pinned, and closes it
+ * (VMA_PIN_DEAD): a lookup that still finds the record under RCU cannot pin
+ * it. The kernel's vma_start_write, for munmap and split_vma. */
+static void vma_drain(struct vma *v)
 {
 	long idle = 0;
+	bool waited = false;
 
-	/* Faults that pinned the view before it was unlinked finish first;
-	 * then no pin can be taken (a lookup that still finds the record
-	 * under RCU fails to pin it). */
 	while (!__atomic_compare_exchange_n(&v->pins, &idle, VMA_PIN_DEAD, false, __ATOMIC_ACQ_REL,
 					    __ATOMIC_ACQUIRE)) {
 		idle = 0;
+		if (!waited) {
+			waited = true;
+			__atomic_fetch_add(&mm_vma_drain_waits, 1, __ATOMIC_RELAXED);
+		}
 		sched_yield();
 	}
+}
+
+/* Tears down @v, unlinked by vma_remove, with no lock held: drains its
+ * pins, unmaps it, frees the record after a grace period. Returns the
+ * owner if @v held its last reference (the caller hands it back), else
+ * NULL. */
+static void *vma_free(struct vma *v)
+{
+	struct vm_owner *o = v->owner;
+	void *owner = NULL;
+
+	/* Faults that pinned the view before it was unlinked finish first;
+	 * then no pin can be taken. */
+	vma_drain(v);
 	/* A userfaultfd view needs no UFFDIO_UNREGISTER first: munmap drops
 	 * the registration with the kernel VMA (our userfaultfd asks for no
 	 * UNMAP event), and the unregister would take the host mmap_lock for
@@ -342,48 +374,187 @@ static void vma_free(struct vma *v)
 	mm_rcu_thread_enter();
 	mm_rcu_tsan_release();
 	call_rcu((struct rcu_head *)&v->rcu, vma_free_rcu);
+	if (__atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		owner = o->owner;
+		free(o);
+	}
+	return owner;
 }
 
-int mm_unmap(void *addr, size_t len, void *tag, void **owner)
+/* Skips split_vma's drain of the view's pins (hazard switch). */
+TEST_SWITCH(vma_test_split_no_drain);
+
+/*
+ * The kernel's __split_vma: @v becomes [v->start, @at) in place (its start,
+ * so its keys in the tree and the index, does not change) and a new record
+ * takes [@at, v->end) with the file offset, protection, owner (one more
+ * reference), tag, readahead state and, for a fallback view, the page
+ * states of its pages; it is linked in the tree, the RCU index and the
+ * file's i_mmap list (so truncate and writeback reach both halves). Mm lock
+ * exclusive held, nothing else. The host mapping is not touched (munmap of
+ * a part splits the kernel VMA; userfaultfd registrations and the pages'
+ * write-protection go with each part).
+ *
+ * First the pins of @v are drained (the kernel write-locks the VMA:
+ * vma_start_write): a fault that pinned @v finishes on the unchanged record;
+ * one that looks it up meanwhile cannot pin it (VMA_PIN_DEAD), looks again
+ * under the mm lock (vma_lookup_pin) and so waits for the split to end and
+ * finds the half that holds its address. No pin holder takes the mm lock
+ * (madvise POPULATE drops its pin before faulting), so the wait under it
+ * ends. The pins are let in again (release) once the record is consistent.
+ * 0 or -ENOMEM (nothing changed).
+ */
+static int split_vma(struct vma *v, uintptr_t at)
+{
+	pgoff_t nlo = (at - v->start) >> PAGE_SHIFT;
+	struct address_space *m = v->mapping;
+	struct vma *hi = calloc(1, sizeof(*hi));
+	bool drain = !READ_ONCE(vma_test_split_no_drain);
+
+	if (!hi)
+		return -ENOMEM;
+	if (v->fallback) {
+		hi->pte = malloc(vma_pages(v) - nlo);
+		if (!hi->pte) {
+			free(hi);
+			return -ENOMEM;
+		}
+	}
+	if (drain)
+		vma_drain(v);
+	hi->start = at;
+	hi->end = v->end;
+	hi->pgoff = v->pgoff + nlo;
+	hi->prot = v->prot;
+	hi->flags = v->flags;
+	hi->wp = v->wp;
+	hi->shared = v->shared;
+	hi->fallback = v->fallback;
+	hi->mapping = m;
+	hi->owner = v->owner;
+	hi->tag = v->tag;
+	hi->ra = v->ra; /* the kernel keeps f_ra in the file: both halves share it */
+	hi->mmap_miss = READ_ONCE(v->mmap_miss);
+	hi->advice = READ_ONCE(v->advice);
+	hi->linked = true;
+	INIT_LIST_HEAD(&hi->fb_link);
+	down_write(&m->i_mmap_rwsem);
+	if (v->fallback)
+		fb_split(v, hi, at);
+	else
+		WRITE_ONCE(v->end, at);
+	/* Only now can the tree take @hi (it compares overlapping ranges as
+	 * equal). */
+	if (!tsearch(hi, &mm.vma_tree, vma_cmp)) {
+		if (v->fallback)
+			fb_unsplit(v, hi);
+		else
+			WRITE_ONCE(v->end, hi->end);
+		up_write(&m->i_mmap_rwsem);
+		if (drain)
+			__atomic_store_n(&v->pins, 0, __ATOMIC_RELEASE);
+		free(hi);
+		return -ENOMEM;
+	}
+	__atomic_fetch_add(&v->owner->refs, 1, __ATOMIC_RELAXED);
+	list_add(&hi->i_mmap_link, &v->i_mmap_link);
+	up_write(&m->i_mmap_rwsem);
+	/* Without memory for the index's copies the half is found by the
+	 * locked lookup alone (the RCU lookup finds @v, which ends below the
+	 * address: a miss). */
+	(void)vma_index_insert(&mm.index, hi);
+	list_add(&hi->mm_link, &mm.vmas);
+	if (drain)
+		__atomic_store_n(&v->pins, 0, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* Some view overlapping [s, e), or NULL. mm.lock held. */
+static struct vma *find_vma_intersection(uintptr_t s, uintptr_t e)
+{
+	struct vma key = {.start = s, .end = e};
+	void *node = tfind(&key, &mm.vma_tree, vma_cmp);
+
+	return node ? *(struct vma **)node : NULL;
+}
+
+/* -EINVAL if a view overlapping [s, e) is not @tag's (another engine's),
+ * else 0: the tree's views in the range, found by halving around each one
+ * found (depth: the tree's). mm.lock held. */
+static int check_range_tag(uintptr_t s, uintptr_t e, void *tag)
 {
 	struct vma *v;
 
-	if (mm_ready())
+	if (s >= e || !(v = find_vma_intersection(s, e)))
+		return 0;
+	if (v->tag != tag)
+		return -EINVAL;
+	if (check_range_tag(s, v->start, tag))
+		return -EINVAL;
+	return check_range_tag(v->end, e, tag);
+}
+
+int mm_unmap(void *addr, size_t len, void *tag, void (*put)(void *tag, void *owner))
+{
+	uintptr_t s = (uintptr_t)addr, e;
+	LIST_HEAD_DECL(gone);
+	struct vma *v, *n;
+	int err;
+
+	if ((s & (PAGE_SIZE - 1)) || !len || len > SIZE_MAX - PAGE_SIZE)
 		return -EINVAL;
 	len = (len + PAGE_SIZE - 1) & ~(size_t)(PAGE_SIZE - 1);
+	if (s + len < s)
+		return -EINVAL;
+	e = s + len;
+	if (mm_ready())
+		return 0; /* no view was ever made */
+	/* The kernel's do_vmi_align_munmap: split the views that straddle
+	 * either end, then remove every view inside. */
 	down_write(&mm.lock);
-	v = find_vma((uintptr_t)addr);
-	if (!v || v->start != (uintptr_t)addr || v->end - v->start != len || v->tag != tag) {
-		up_write(&mm.lock);
-		return -EINVAL; /* only whole views of the caller's engine */
+	err = check_range_tag(s, e, tag);
+	if (!err && (v = find_vma(s)) && v->start < s)
+		err = split_vma(v, s);
+	if (!err && (v = find_vma(e - 1)) && v->end > e)
+		err = split_vma(v, e);
+	while (!err && (v = find_vma_intersection(s, e))) {
+		vma_remove(v);
+		list_add_tail(&v->mm_link, &gone);
 	}
-	vma_remove(v);
 	up_write(&mm.lock);
-	*owner = v->owner;
-	vma_free(v);
-	return 0;
+	list_for_each_entry_safe (v, n, &gone, mm_link) {
+		void *owner;
+
+		list_del_init(&v->mm_link);
+		owner = vma_free(v);
+		if (owner)
+			put(tag, owner);
+	}
+	return err;
 }
 
 void *mm_unmap_one_tagged(void *tag)
 {
-	struct vma *v, *found = NULL;
-	void *owner;
+	struct vma *v, *found;
+	void *owner = NULL;
 
 	if (mm_ready())
 		return NULL;
-	down_write(&mm.lock);
-	list_for_each_entry (v, &mm.vmas, mm_link)
-		if (v->tag == tag) {
-			found = v;
-			break;
-		}
-	if (found)
-		vma_remove(found);
-	up_write(&mm.lock);
-	if (!found)
-		return NULL;
-	owner = found->owner;
-	vma_free(found);
+	while (!owner) {
+		found = NULL;
+		down_write(&mm.lock);
+		list_for_each_entry (v, &mm.vmas, mm_link)
+			if (v->tag == tag) {
+				found = v;
+				break;
+			}
+		if (found)
+			vma_remove(found);
+		up_write(&mm.lock);
+		if (!found)
+			return NULL;
+		owner = vma_free(found); /* NULL: other parts of its view remain */
+	}
 	return owner;
 }
 
@@ -548,13 +719,15 @@ int mm_advise(void *addr, size_t len, int advice, void *tag)
 			err = -errno;
 		break;
 	case MADV_POPULATE_READ: /* fault in from user mode, no lock held */
-		if (fault_in_readable(addr, len))
-			err = -EFAULT;
-		break;
 	case MADV_POPULATE_WRITE:
-		if (fault_in_writeable(addr, len))
-			err = -EFAULT;
-		break;
+		/* without the pin: the faults pin the view themselves, and a
+		 * split (munmap) waits for pins under the mm lock, which the
+		 * faults' locked lookup takes */
+		vma_unpin(v);
+		if (advice == MADV_POPULATE_READ ? fault_in_readable(addr, len)
+						 : fault_in_writeable(addr, len))
+			return -EFAULT;
+		return 0;
 	}
 	vma_unpin(v);
 	return err;
