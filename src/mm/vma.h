@@ -21,8 +21,8 @@
  * the fallback mechanism (fault_fallback.c): PROT_NONE pages, SIGSEGV, the
  * same fault core, mprotect to install.
  *
- * Locks: the mm lock (class "mm_lock", mmap_lock_key): exclusive to add or
- * remove a view, shared to find one for msync/madvise; the fault path finds
+ * Locks: the mm lock (class "mm_lock", mmap_lock_key): exclusive to add,
+ * split or remove a view, shared to find one for msync/madvise; the fault path finds
  * its view under RCU and pins it, with no mm lock (lock_vma_under_rcu); the
  * mm lock is never held across store I/O (H7). i_mmap_rwsem of the file: exclusive to link/unlink a
  * view, shared to walk them (write-protect). Views are MADV_DONTFORK: a forked child has no mapping
