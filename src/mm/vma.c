@@ -436,7 +436,13 @@ static int split_vma(struct vma *v, uintptr_t at)
 	hi->mapping = m;
 	hi->owner = v->owner;
 	hi->tag = v->tag;
-	hi->ra = v->ra; /* the kernel keeps f_ra in the file: both halves share it */
+	/* the kernel keeps f_ra in the file: both halves go on from it (relaxed
+	 * atomics, field by field, as the fault path writes them) */
+	hi->ra.start = READ_ONCE(v->ra.start);
+	hi->ra.size = READ_ONCE(v->ra.size);
+	hi->ra.async_size = READ_ONCE(v->ra.async_size);
+	hi->ra.prev_index = READ_ONCE(v->ra.prev_index);
+	hi->ra.ra_pages = READ_ONCE(v->ra.ra_pages);
 	hi->mmap_miss = READ_ONCE(v->mmap_miss);
 	hi->advice = READ_ONCE(v->advice);
 	hi->linked = true;
