@@ -41,6 +41,7 @@
 #include "kernel/rwsem.h"
 #include "mm/fault_internal.h"
 #include "mm/vma.h"
+#include "mm/vma_index.h"
 #include "pagecache.h"
 
 /* ---- the application's SIGBUS and SIGSEGV handlers (before the engine's) ---- */
@@ -662,6 +663,33 @@ TEST(split_waits_for_pinned_fault)
 	int hazard = fault_across_split(e, fd, w);
 	vma_test_split_no_drain = false;
 	CHECKF(hazard == 1, "the switch did not show the record changing under the fault");
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	free(w);
+}
+
+/* A split whose RCU-index insert finds no memory (vma_index_test_nomem):
+ * the upper part is still found, by the locked lookup (the RCU lookup
+ * finds the lower part, which ends below the address: a miss). */
+TEST(split_without_index_memory)
+{
+	struct pc_engine *e = engine();
+	char *w = malloc(8 * PG);
+	int fd = new_file(e, "f", w, 8 * PG, 19);
+	char *p = map_view(e, fd, 8 * PG, PROT_READ, MAP_SHARED, 0);
+	uint64_t locked;
+
+	vma_index_test_nomem = true;
+	CHECK_EQ(pc_munmap(e, p + 2 * PG, 2 * PG), 0);
+	vma_index_test_nomem = false;
+	CHECK(lock_vma_under_rcu((uintptr_t)p + 5 * PG) == NULL);
+	locked = __atomic_load_n(&mm_vma_locked_lookups, __ATOMIC_RELAXED);
+	CHECK(!memcmp(p + 4 * PG, w + 4 * PG, 4 * PG));
+	CHECK(__atomic_load_n(&mm_vma_locked_lookups, __ATOMIC_RELAXED) > locked);
+	CHECK(!memcmp(p, w, 2 * PG));
+	CHECK(!is_view(e, p + 2 * PG) && is_view(e, p + 4 * PG));
+	CHECK_EQ(pc_munmap(e, p, 8 * PG), 0);
+	CHECK(!is_view(e, p + 4 * PG) && !is_view(e, p));
 	CHECK_EQ(pc_close(e, fd), 0);
 	CHECK_EQ(pc_engine_close(e), 0);
 	free(w);
