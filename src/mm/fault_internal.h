@@ -45,7 +45,8 @@ struct vma {
 	struct vm_owner *owner;
 	void *tag;
 	/* atomic: faults, msyncs, madvises using the view without the mm
-	 * lock; VMA_PIN_DEAD once munmap has seen none (no pin after that) */
+	 * lock; VMA_PIN_DEAD once munmap has seen none (no pin after that),
+	 * or while split_vma changes the record */
 	long pins;
 	bool linked;		      /* in mm.index and mm.vma_tree (written under the mm lock) */
 	struct mm_rcu_head rcu;	      /* the record's free, after a grace period */
@@ -83,7 +84,9 @@ extern long mm_fallback_views;
 /* The view holding @addr, or NULL: O(log views). mm.lock held. */
 struct vma *find_vma(uintptr_t addr);
 
-/* A pin that munmap has closed off: set when the count is 0, never cleared. */
+/* A pin that munmap has closed off: set when the count is 0; cleared again
+ * only by split_vma, under the mm lock exclusive, once the record is whole
+ * again (a view being removed stays closed). */
 #define VMA_PIN_DEAD (1l << 62)
 /* The view holding @addr, pinned (vma_unpin), or NULL: the kernel's
  * lock_vma_under_rcu. No mm lock: the view is found in mm.index under RCU,

@@ -25,9 +25,10 @@
  * it). munmap of part of a view first splits it (split_vma): the pins are
  * drained under the mm lock exclusive, the record shrinks in place under
  * i_mmap_rwsem exclusive and a new record takes the upper part, then the
- * pins are let in again; no pin holder takes the mm lock. mprotect changes v->prot under the mm
- * lock exclusive with no wait for pins: the fault path never reads v->prot (the host protection
- * and, for fallback views, the per-page state under mm_fallback_lock decide).
+ * pins are let in again; no pin holder takes the mm lock. mprotect
+ * changes v->prot under the mm lock exclusive with no wait for pins: the
+ * fault path never reads v->prot (the host protection and, for fallback
+ * views, the per-page state under mm_fallback_lock decide).
  * madvise(MADV_WILLNEED) reads ahead as a fault fills: through the mapping's
  * fault_lock hook (cluster mode: the file's glock) with the view pinned and
  * the mm lock dropped.
