@@ -83,6 +83,12 @@ extern long mm_fallback_views;
 
 /* The view holding @addr, or NULL: O(log views). mm.lock held. */
 struct vma *find_vma(uintptr_t addr);
+/* The view of @tag's (its engine's) that holds all of [addr, addr + len):
+ * 0 with *vp set; -ENOMEM if no view holds the range (Linux: not mapped);
+ * -EINVAL if the view is another engine's. mm.lock held. */
+int find_vma_range(uintptr_t addr, size_t len, void *tag, struct vma **vp);
+/* Sets the process's fault state up once (vma.c); its error, or 0. */
+int mm_ready(void);
 
 /* A pin that munmap has closed off: set when the count is 0; cleared again
  * only by split_vma, under the mm lock exclusive, once the record is whole

@@ -3,8 +3,9 @@
  * vma.c - the view registry of mappings of cached files (vma.h): the
  * process's mm state (the mm lock, the views in a list and in a tree by
  * address, the userfaultfd),
- * mmap/munmap/msync/mprotect/madvise of views, writeback's write-protect
- * (mm_page_mkclean) and unmap_mapping_pages. Faults on the views are served
+ * mmap/munmap of views (split_vma for a part), writeback's write-protect
+ * (mm_page_mkclean) and unmap_mapping_pages. msync/mprotect/madvise are in
+ * vma_calls.c. Faults on the views are served
  * by fault.c (the core) through fault_uffd.c or fault_fallback.c.
  *
  * Both kinds of view map the file's memfd (frames.c): MAP_SHARED views
@@ -184,10 +185,8 @@ struct vma *vma_lookup_pin(uintptr_t addr)
 	return v;
 }
 
-/* The view of @tag's (its engine's) that holds all of [addr, addr + len):
- * 0 with *vp set; -ENOMEM if no view holds the range (Linux: not mapped);
- * -EINVAL if the view is another engine's. mm.lock held. */
-static int find_vma_range(uintptr_t addr, size_t len, void *tag, struct vma **vp)
+/* fault_internal.h */
+int find_vma_range(uintptr_t addr, size_t len, void *tag, struct vma **vp)
 {
 	struct vma *v = find_vma(addr);
 
@@ -199,8 +198,8 @@ static int find_vma_range(uintptr_t addr, size_t len, void *tag, struct vma **vp
 	return 0;
 }
 
-/* Sets the process's fault state up once; its error, or 0. */
-static int mm_ready(void)
+/* fault_internal.h */
+int mm_ready(void)
 {
 	pthread_once(&mm_once, mm_init_once);
 	return mm.init_err;
@@ -566,181 +565,6 @@ void *mm_unmap_one_tagged(void *tag)
 		owner = vma_free(found); /* NULL: other parts of its view remain */
 	}
 	return owner;
-}
-
-int mm_sync(void *addr, size_t len, int flags, void *tag)
-{
-	uintptr_t a = (uintptr_t)addr;
-	struct vma *v;
-	int64_t start, end;
-	int err = 0;
-
-	if ((a & (PAGE_SIZE - 1)) || (flags & ~(MS_SYNC | MS_ASYNC | MS_INVALIDATE)) ||
-	    ((flags & MS_SYNC) && (flags & MS_ASYNC)))
-		return -EINVAL;
-	if (mm_ready())
-		return -ENOMEM;
-	down_read(&mm.lock);
-	err = find_vma_range(a, len, tag, &v);
-	if (err) {
-		up_read(&mm.lock);
-		return err;
-	}
-	vma_pin(v);
-	up_read(&mm.lock);
-	if (v->shared && (flags & (MS_SYNC | MS_ASYNC))) {
-		start = (int64_t)(vma_index(v, a) << PAGE_SHIFT);
-		end = start + (int64_t)(len ? len : 1) - 1;
-		if (flags & MS_SYNC)
-			err = filemap_write_and_wait_range(v->mapping, start, end);
-		else
-			err = filemap_fdatawrite_range(v->mapping, start, end);
-	}
-	vma_unpin(v);
-	return err;
-}
-
-static int protect_view(struct vma *v, void *addr, size_t len, int prot);
-
-int mm_protect(void *addr, size_t len, int prot, void *tag)
-{
-	uintptr_t a = (uintptr_t)addr;
-	struct vma *v;
-	int err = 0;
-
-	if ((a & (PAGE_SIZE - 1)) || (prot & ~(PROT_READ | PROT_WRITE)))
-		return -EINVAL;
-	len = (len + PAGE_SIZE - 1) & ~(size_t)(PAGE_SIZE - 1);
-	if (!len)
-		return 0;
-	if (mm_ready())
-		return -ENOMEM;
-	down_write(&mm.lock);
-	err = find_vma_range(a, len, tag, &v);
-	if (!err)
-		err = protect_view(v, addr, len, prot);
-	up_write(&mm.lock);
-	return err;
-}
-
-/* mm_protect's change of @v (mm lock exclusive held). */
-static int protect_view(struct vma *v, void *addr, size_t len, int prot)
-{
-	uintptr_t a = (uintptr_t)addr;
-	int err = 0;
-
-	if (v->shared && (prot & PROT_WRITE) && !v->wp)
-		err = -EACCES; /* the file is not open for writing */
-	else if (v->fallback)
-		err = fb_mprotect(v, a, len, prot);
-	else if (mprotect(addr, len, prot) < 0)
-		err = -errno;
-	else if (a == v->start && a + len == v->end)
-		v->prot = prot;
-	else
-		v->prot |= prot;
-	return err;
-}
-
-struct willneed_arg {
-	struct vma *v;
-	uintptr_t a;
-	size_t len;
-	int err;
-};
-
-static bool willneed_fill(void *arg)
-{
-	struct willneed_arg *w = arg;
-	struct address_space *m = w->v->mapping;
-	pgoff_t index = vma_index(w->v, w->a), nr = w->len >> PAGE_SHIFT, eof;
-
-	eof = eof_pages(m); /* the size under the fault lock (cluster: a fresh one) */
-	if (index < eof)
-		w->err = force_page_cache_readahead(m, index,
-						    (unsigned long)min_t(pgoff_t, nr, eof - index));
-	return true;
-}
-
-/* MADV_WILLNEED: readahead, as a fill: under the mapping's fault_lock hook
- * when it has one (cluster mode: the file's glock SH, so that pages enter
- * the cache only under a glock that lets the node cache them); the view is
- * pinned and the mm lock dropped, as for a fault. A hook that refuses
- * (membership lost) makes the advice a no-op. */
-static int willneed(struct vma *v, uintptr_t a, size_t len)
-{
-	struct willneed_arg w = {v, a, len, 0};
-	struct address_space *m = v->mapping;
-
-	if (m->fault_lock && likely(!READ_ONCE(mm_test_willneed_no_fault_lock)))
-		m->fault_lock(m, false, willneed_fill, &w);
-	else
-		willneed_fill(&w);
-	return w.err;
-}
-
-TEST_SWITCH(mm_test_willneed_no_fault_lock);
-
-int mm_advise(void *addr, size_t len, int advice, void *tag)
-{
-	uintptr_t a = (uintptr_t)addr;
-	struct vma *v;
-	int err = 0;
-
-	if (a & (PAGE_SIZE - 1))
-		return -EINVAL;
-	if (advice != MADV_WILLNEED && advice != MADV_DONTNEED && advice != MADV_POPULATE_READ &&
-	    advice != MADV_POPULATE_WRITE && advice != MADV_NORMAL && advice != MADV_SEQUENTIAL &&
-	    advice != MADV_RANDOM)
-		return -EINVAL;
-	len = (len + PAGE_SIZE - 1) & ~(size_t)(PAGE_SIZE - 1);
-	if (!len)
-		return 0;
-	if (mm_ready())
-		return -ENOMEM;
-	down_read(&mm.lock);
-	err = find_vma_range(a, len, tag, &v);
-	if (err) {
-		up_read(&mm.lock);
-		return err;
-	}
-	if (advice == MADV_POPULATE_WRITE && !(v->prot & PROT_WRITE)) {
-		up_read(&mm.lock);
-		return -EINVAL;
-	}
-	if (advice == MADV_NORMAL || advice == MADV_SEQUENTIAL || advice == MADV_RANDOM) {
-		/* The fault path's readahead pattern (VM_SEQ_READ/VM_RAND_READ),
-		 * for the whole view. */
-		WRITE_ONCE(v->advice, advice);
-		up_read(&mm.lock);
-		return 0;
-	}
-	vma_pin(v);
-	up_read(&mm.lock);
-	switch (advice) {
-	case MADV_WILLNEED: /* readahead of the range, clipped at EOF */
-		err = willneed(v, a, len);
-		break;
-	case MADV_DONTNEED: /* unmap: the next access faults (shared: from the
-			     * cache; private: the copy is dropped, as Linux) */
-		if (v->fallback)
-			fb_protect_none(v, a, len, true);
-		if (madvise(addr, len, MADV_DONTNEED) < 0)
-			err = -errno;
-		break;
-	case MADV_POPULATE_READ: /* fault in from user mode, no lock held */
-	case MADV_POPULATE_WRITE:
-		/* without the pin: the faults pin the view themselves, and a
-		 * split (munmap) waits for pins under the mm lock, which the
-		 * faults' locked lookup takes */
-		vma_unpin(v);
-		if (advice == MADV_POPULATE_READ ? fault_in_readable(addr, len)
-						 : fault_in_writeable(addr, len))
-			return -EFAULT;
-		return 0;
-	}
-	vma_unpin(v);
-	return err;
 }
 
 /* The part of @v that shows file pages [start, start + nr), clipped: false
