@@ -278,7 +278,14 @@ PC_API int pc_fstat(struct pc_engine *e, int fd, struct stat *st);
  * pc_mprotect and pc_madvise through another engine refuse it (-EINVAL). */
 PC_API void *pc_mmap(struct pc_engine *e, int fd, size_t len, int prot, int flags, off_t offset,
 		     int *err);
-/* Unmaps a whole view (the address and length pc_mmap was given). */
+/* munmap(2): unmaps [addr, addr + len) (len rounded up to whole pages): the
+ * views inside go, a view partly inside is split and keeps its parts
+ * outside the range mapped (their pages, protection and dirty state
+ * intact); a range with no view is not an error (0). The file stays open
+ * until no part of its view is left. -EINVAL: addr not page aligned, len 0,
+ * a range that wraps, or a view of another engine in the range (nothing is
+ * unmapped); -ENOMEM: no memory to split a view. Memory in the range that is
+ * not a view of this engine is left alone. */
 PC_API int pc_munmap(struct pc_engine *e, void *addr, size_t len);
 /* flags: MS_SYNC (write back and wait), MS_ASYNC (start writeback),
  * MS_INVALIDATE (nothing to do: views are coherent). Range in one view. */

@@ -60,18 +60,19 @@ void *pc_mmap(struct pc_engine *e, int fd, size_t len, int prot, int flags, off_
 	return addr;
 }
 
+/* A view's file reference, handed back by mm_unmap when no part of the
+ * view is left. */
+static void view_put_file(void *tag, void *owner)
+{
+	fdput(tag, owner);
+}
+
 int pc_munmap(struct pc_engine *e, void *addr, size_t len)
 {
 	ENGINE_ENTER(e);
-	void *owner;
-	int ret;
-
 	if (!e)
 		return -EINVAL;
-	ret = mm_unmap(addr, len, e, &owner);
-	if (!ret)
-		fdput(e, owner);
-	return ret;
+	return mm_unmap(addr, len, e, view_put_file);
 }
 
 void pc_munmap_all(struct pc_engine *e)

@@ -57,6 +57,7 @@
 
 TEST_SWITCH(mm_fault_test_keep_mm_lock);
 TEST_SWITCH(mm_fault_test_no_mmap_miss);
+TEST_KNOB(vma_fault_hook_fn, vma_test_fault_hook);
 
 /* Makes @page visible at @addr in @v: writable if @writable (a dirtied
  * page of a write-notify view, or a store to a private view: the kernel
@@ -398,6 +399,8 @@ bool mm_fault(int sig, siginfo_t *si, void *ucv)
 	v = vma_lookup_pin(addr); /* no mm lock unless the RCU lookup failed */
 	if (!v)
 		return false; /* not ours */
+	if (unlikely(vma_test_fault_hook))
+		vma_test_fault_hook(v, addr);
 	fault_assert_nothing_forbidden();
 	ok = do_fault(v, addr, sig, write);
 	vma_unpin(v);

@@ -323,6 +323,41 @@ void fb_unmap(struct vma *v)
 	v->pte = NULL;
 }
 
+void fb_split(struct vma *v, struct vma *hi, uintptr_t at)
+{
+	pgoff_t nlo = (at - v->start) >> PAGE_SHIFT;
+	long before = v->nvmas;
+
+	mutex_lock(&fb.lock);
+	memcpy(hi->pte, v->pte + nlo, vma_pages(hi));
+	WRITE_ONCE(v->end, at); /* v->pte keeps its size; the tail is unused */
+	v->nvmas = 1 + boundaries(v, 0, vma_pages(v));
+	hi->nvmas = 1 + boundaries(hi, 0, vma_pages(hi));
+	fb.vmas += v->nvmas + hi->nvmas - before;
+	fb.nviews++;
+	list_add(&hi->fb_link, &fb.views);
+	__atomic_fetch_add(&mm_fallback_views, 1, __ATOMIC_RELEASE);
+	mutex_unlock(&fb.lock);
+}
+
+void fb_unsplit(struct vma *v, struct vma *hi)
+{
+	pgoff_t nlo = vma_pages(v);
+	long before = v->nvmas + hi->nvmas;
+
+	mutex_lock(&fb.lock);
+	list_del_init(&hi->fb_link);
+	fb.nviews--;
+	__atomic_fetch_sub(&mm_fallback_views, 1, __ATOMIC_RELEASE);
+	memcpy(v->pte + nlo, hi->pte, vma_pages(hi));
+	WRITE_ONCE(v->end, hi->end);
+	v->nvmas = 1 + boundaries(v, 0, vma_pages(v));
+	fb.vmas += v->nvmas - before;
+	mutex_unlock(&fb.lock);
+	free(hi->pte);
+	hi->pte = NULL;
+}
+
 int fb_install(struct vma *v, uintptr_t addr, bool writable)
 {
 	pgoff_t i = (addr - v->start) >> PAGE_SHIFT;

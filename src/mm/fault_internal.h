@@ -26,6 +26,14 @@
 
 #define X86_PF_WRITE 2ul
 
+/* The caller's reference a view keeps (the file, for the API): shared by
+ * the parts of a split view, handed back when the last part is unmapped
+ * (the kernel's get_file at __split_vma, fput at remove_vma). */
+struct vm_owner {
+	void *owner;
+	long refs; /* atomic: the views that share it */
+};
+
 struct vma {
 	uintptr_t start, end; /* [start, end), page aligned */
 	pgoff_t pgoff;	      /* file page at start */
@@ -34,9 +42,11 @@ struct vma {
 	bool shared;
 	bool fallback; /* served by PROT_NONE + mprotect (fault_fallback.c) */
 	struct address_space *mapping;
-	void *owner, *tag;
+	struct vm_owner *owner;
+	void *tag;
 	/* atomic: faults, msyncs, madvises using the view without the mm
-	 * lock; VMA_PIN_DEAD once munmap has seen none (no pin after that) */
+	 * lock; VMA_PIN_DEAD once munmap has seen none (no pin after that),
+	 * or while split_vma changes the record */
 	long pins;
 	bool linked;		      /* in mm.index and mm.vma_tree (written under the mm lock) */
 	struct mm_rcu_head rcu;	      /* the record's free, after a grace period */
@@ -73,8 +83,16 @@ extern long mm_fallback_views;
 
 /* The view holding @addr, or NULL: O(log views). mm.lock held. */
 struct vma *find_vma(uintptr_t addr);
+/* The view of @tag's (its engine's) that holds all of [addr, addr + len):
+ * 0 with *vp set; -ENOMEM if no view holds the range (Linux: not mapped);
+ * -EINVAL if the view is another engine's. mm.lock held. */
+int find_vma_range(uintptr_t addr, size_t len, void *tag, struct vma **vp);
+/* Sets the process's fault state up once (vma.c); its error, or 0. */
+int mm_ready(void);
 
-/* A pin that munmap has closed off: set when the count is 0, never cleared. */
+/* A pin that munmap has closed off: set when the count is 0; cleared again
+ * only by split_vma, under the mm lock exclusive, once the record is whole
+ * again (a view being removed stays closed). */
 #define VMA_PIN_DEAD (1l << 62)
 /* The view holding @addr, pinned (vma_unpin), or NULL: the kernel's
  * lock_vma_under_rcu. No mm lock: the view is found in mm.index under RCU,
@@ -161,6 +179,13 @@ void uffd_atfork_child(void);
 int fb_map(struct vma *v);
 /* Forgets @v (before it is unmapped). */
 void fb_unmap(struct vma *v);
+/* split_vma of a fallback view: @v is cut at @at; @hi (the part from @at,
+ * not yet visible to faults, its pte array of vma_pages(hi) bytes
+ * allocated) takes the page states of its pages, both get their VMA counts.
+ * v->end is set here, under mm_fallback_lock (collapse walks every view).
+ * fb_unsplit undoes it (hi never became visible). */
+void fb_split(struct vma *v, struct vma *hi, uintptr_t at);
+void fb_unsplit(struct vma *v, struct vma *hi);
 /* The child of fork(): no fallback views. */
 void fb_atfork_child(void);
 /* SIGSEGV/SIGBUS raised by an access (@write: a store) to fallback view

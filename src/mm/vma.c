@@ -3,8 +3,9 @@
  * vma.c - the view registry of mappings of cached files (vma.h): the
  * process's mm state (the mm lock, the views in a list and in a tree by
  * address, the userfaultfd),
- * mmap/munmap/msync/mprotect/madvise of views, writeback's write-protect
- * (mm_page_mkclean) and unmap_mapping_pages. Faults on the views are served
+ * mmap/munmap of views (split_vma for a part), writeback's write-protect
+ * (mm_page_mkclean) and unmap_mapping_pages. msync/mprotect/madvise are in
+ * vma_calls.c. Faults on the views are served
  * by fault.c (the core) through fault_uffd.c or fault_fallback.c.
  *
  * Both kinds of view map the file's memfd (frames.c): MAP_SHARED views
@@ -22,9 +23,13 @@
  * work (H7). munmap unlinks a view under the mm lock exclusive, then waits
  * for its pins to drain and closes it (VMA_PIN_DEAD) before unmapping it;
  * the record is freed after a grace period (RCU readers may still look at
- * it). mprotect changes v->prot under the mm lock exclusive with no wait
- * for pins: the fault path never reads v->prot (the host protection and,
- * for fallback views, the per-page state under mm_fallback_lock decide).
+ * it). munmap of part of a view first splits it (split_vma): the pins are
+ * drained under the mm lock exclusive, the record shrinks in place under
+ * i_mmap_rwsem exclusive and a new record takes the upper part, then the
+ * pins are let in again; no pin holder takes the mm lock. mprotect
+ * changes v->prot under the mm lock exclusive with no wait for pins: the
+ * fault path never reads v->prot (the host protection and, for fallback
+ * views, the per-page state under mm_fallback_lock decide).
  * madvise(MADV_WILLNEED) reads ahead as a fault fills: through the mapping's
  * fault_lock hook (cluster mode: the file's glock) with the view pinned and
  * the mm lock dropped.
@@ -137,7 +142,7 @@ struct vma *lock_vma_under_rcu(uintptr_t addr)
 	mm_rcu_thread_enter();
 	rcu_read_lock();
 	v = vma_index_find(&mm.index, addr);
-	if (!v || addr >= v->end)
+	if (!v || addr >= READ_ONCE(v->end)) /* split_vma may shrink it meanwhile */
 		goto miss;
 	if (vma_test_lookup_hook)
 		vma_test_lookup_hook(v);
@@ -147,8 +152,9 @@ struct vma *lock_vma_under_rcu(uintptr_t addr)
 	}
 	if (!vma_pin_unless_dead(v))
 		goto miss; /* munmap is tearing it down */
-	/* Pinned: munmap now waits for us. Still the view of @addr? */
-	if (!READ_ONCE(v->linked) || addr < v->start || addr >= v->end) {
+	/* Pinned: munmap now waits for us. Still the view of @addr? (A split
+	 * changed v->end before it let pins in again: release/acquire.) */
+	if (!READ_ONCE(v->linked) || addr < v->start || addr >= READ_ONCE(v->end)) {
 		vma_unpin(v);
 		goto miss;
 	}
@@ -179,10 +185,8 @@ struct vma *vma_lookup_pin(uintptr_t addr)
 	return v;
 }
 
-/* The view of @tag's (its engine's) that holds all of [addr, addr + len):
- * 0 with *vp set; -ENOMEM if no view holds the range (Linux: not mapped);
- * -EINVAL if the view is another engine's. mm.lock held. */
-static int find_vma_range(uintptr_t addr, size_t len, void *tag, struct vma **vp)
+/* fault_internal.h */
+int find_vma_range(uintptr_t addr, size_t len, void *tag, struct vma **vp)
 {
 	struct vma *v = find_vma(addr);
 
@@ -194,8 +198,8 @@ static int find_vma_range(uintptr_t addr, size_t len, void *tag, struct vma **vp
 	return 0;
 }
 
-/* Sets the process's fault state up once; its error, or 0. */
-static int mm_ready(void)
+/* fault_internal.h */
+int mm_ready(void)
 {
 	pthread_once(&mm_once, mm_init_once);
 	return mm.init_err;
@@ -243,13 +247,19 @@ int mm_map(struct address_space *m, size_t len, int prot, int flags, int64_t off
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
+	v->owner = malloc(sizeof(*v->owner));
+	if (!v->owner) {
+		free(v);
+		return -ENOMEM;
+	}
+	v->owner->owner = owner;
+	v->owner->refs = 1;
 	v->pgoff = (pgoff_t)(off >> PAGE_SHIFT);
 	v->prot = prot;
 	v->flags = flags;
 	v->shared = flags == MAP_SHARED;
 	v->wp = v->shared && may_write;
 	v->mapping = m;
-	v->owner = owner;
 	v->tag = tag;
 	v->fallback = mech == MM_FAULT_FALLBACK || (mech == MM_FAULT_AUTO && mm.uffd < 0);
 	fault_ra_init(v);
@@ -261,6 +271,7 @@ retry:
 		 frames_fd(m->frames), (off_t)off);
 	if (p == MAP_FAILED) {
 		err = -errno;
+		free(v->owner);
 		free(v);
 		return err;
 	}
@@ -275,6 +286,7 @@ retry:
 			v->fallback = true;
 			goto retry;
 		}
+		free(v->owner);
 		free(v);
 		return err;
 	}
@@ -288,6 +300,7 @@ retry:
 		else
 			uffd_unregister(v);
 		munmap(p, len);
+		free(v->owner);
 		free(v);
 		return -ENOMEM;
 	}
@@ -300,7 +313,8 @@ retry:
 	return 0;
 }
 
-/* Unlinks @v (mm lock exclusive held), waits for its pins, unmaps it. */
+/* Unlinks @v (mm lock exclusive held); vma_free then waits for its pins and
+ * unmaps it. */
 static void vma_remove(struct vma *v)
 {
 	vma_index_remove(&mm.index, v);
@@ -318,18 +332,39 @@ static void vma_free_rcu(struct rcu_head *head)
 	free(container_of((struct mm_rcu_head *)head, struct vma, rcu));
 }
 
-static void vma_free(struct vma *v)
+uint64_t mm_vma_drain_waits;
+
+/* Waits until no fault, msync or madvise holds @v pinned, and closes it
+ * (VMA_PIN_DEAD): a lookup that still finds the record under RCU cannot pin
+ * it. The kernel's vma_start_write, for munmap and split_vma. */
+static void vma_drain(struct vma *v)
 {
 	long idle = 0;
+	bool waited = false;
 
-	/* Faults that pinned the view before it was unlinked finish first;
-	 * then no pin can be taken (a lookup that still finds the record
-	 * under RCU fails to pin it). */
 	while (!__atomic_compare_exchange_n(&v->pins, &idle, VMA_PIN_DEAD, false, __ATOMIC_ACQ_REL,
 					    __ATOMIC_ACQUIRE)) {
 		idle = 0;
+		if (!waited) {
+			waited = true;
+			__atomic_fetch_add(&mm_vma_drain_waits, 1, __ATOMIC_RELAXED);
+		}
 		sched_yield();
 	}
+}
+
+/* Tears down @v, unlinked by vma_remove, with no lock held: drains its
+ * pins, unmaps it, frees the record after a grace period. Returns the
+ * owner if @v held its last reference (the caller hands it back), else
+ * NULL. */
+static void *vma_free(struct vma *v)
+{
+	struct vm_owner *o = v->owner;
+	void *owner = NULL;
+
+	/* Faults that pinned the view before it was unlinked finish first;
+	 * then no pin can be taken. */
+	vma_drain(v);
 	/* A userfaultfd view needs no UFFDIO_UNREGISTER first: munmap drops
 	 * the registration with the kernel VMA (our userfaultfd asks for no
 	 * UNMAP event), and the unregister would take the host mmap_lock for
@@ -342,222 +377,194 @@ static void vma_free(struct vma *v)
 	mm_rcu_thread_enter();
 	mm_rcu_tsan_release();
 	call_rcu((struct rcu_head *)&v->rcu, vma_free_rcu);
+	if (__atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		owner = o->owner;
+		free(o);
+	}
+	return owner;
 }
 
-int mm_unmap(void *addr, size_t len, void *tag, void **owner)
+/* Skips split_vma's drain of the view's pins (hazard switch). */
+TEST_SWITCH(vma_test_split_no_drain);
+
+/*
+ * The kernel's __split_vma: @v becomes [v->start, @at) in place (its start,
+ * so its keys in the tree and the index, does not change) and a new record
+ * takes [@at, v->end) with the file offset, protection, owner (one more
+ * reference), tag, readahead state and, for a fallback view, the page
+ * states of its pages; it is linked in the tree, the RCU index and the
+ * file's i_mmap list (so truncate and writeback reach both halves). Mm lock
+ * exclusive held, nothing else. The host mapping is not touched (munmap of
+ * a part splits the kernel VMA; userfaultfd registrations and the pages'
+ * write-protection go with each part).
+ *
+ * First the pins of @v are drained (the kernel write-locks the VMA:
+ * vma_start_write): a fault that pinned @v finishes on the unchanged record;
+ * one that looks it up meanwhile cannot pin it (VMA_PIN_DEAD), looks again
+ * under the mm lock (vma_lookup_pin) and so waits for the split to end and
+ * finds the half that holds its address. No pin holder takes the mm lock
+ * (madvise POPULATE drops its pin before faulting), so the wait under it
+ * ends. The pins are let in again (release) once the record is consistent.
+ * 0 or -ENOMEM (nothing changed).
+ */
+static int split_vma(struct vma *v, uintptr_t at)
+{
+	pgoff_t nlo = (at - v->start) >> PAGE_SHIFT;
+	struct address_space *m = v->mapping;
+	struct vma *hi = calloc(1, sizeof(*hi));
+	bool drain = !READ_ONCE(vma_test_split_no_drain);
+
+	if (!hi)
+		return -ENOMEM;
+	if (v->fallback) {
+		hi->pte = malloc(vma_pages(v) - nlo);
+		if (!hi->pte) {
+			free(hi);
+			return -ENOMEM;
+		}
+	}
+	if (drain)
+		vma_drain(v);
+	hi->start = at;
+	hi->end = v->end;
+	hi->pgoff = v->pgoff + nlo;
+	hi->prot = v->prot;
+	hi->flags = v->flags;
+	hi->wp = v->wp;
+	hi->shared = v->shared;
+	hi->fallback = v->fallback;
+	hi->mapping = m;
+	hi->owner = v->owner;
+	hi->tag = v->tag;
+	/* the kernel keeps f_ra in the file: both halves go on from it (relaxed
+	 * atomics, field by field, as the fault path writes them) */
+	hi->ra.start = READ_ONCE(v->ra.start);
+	hi->ra.size = READ_ONCE(v->ra.size);
+	hi->ra.async_size = READ_ONCE(v->ra.async_size);
+	hi->ra.prev_index = READ_ONCE(v->ra.prev_index);
+	hi->ra.ra_pages = READ_ONCE(v->ra.ra_pages);
+	hi->mmap_miss = READ_ONCE(v->mmap_miss);
+	hi->advice = READ_ONCE(v->advice);
+	hi->linked = true;
+	INIT_LIST_HEAD(&hi->fb_link);
+	down_write(&m->i_mmap_rwsem);
+	if (v->fallback)
+		fb_split(v, hi, at);
+	else
+		WRITE_ONCE(v->end, at);
+	/* Only now can the tree take @hi (it compares overlapping ranges as
+	 * equal). */
+	if (!tsearch(hi, &mm.vma_tree, vma_cmp)) {
+		if (v->fallback)
+			fb_unsplit(v, hi);
+		else
+			WRITE_ONCE(v->end, hi->end);
+		up_write(&m->i_mmap_rwsem);
+		if (drain)
+			__atomic_store_n(&v->pins, 0, __ATOMIC_RELEASE);
+		free(hi);
+		return -ENOMEM;
+	}
+	__atomic_fetch_add(&v->owner->refs, 1, __ATOMIC_RELAXED);
+	list_add(&hi->i_mmap_link, &v->i_mmap_link);
+	up_write(&m->i_mmap_rwsem);
+	/* Without memory for the index's copies the half is found by the
+	 * locked lookup alone (the RCU lookup finds @v, which ends below the
+	 * address: a miss). */
+	(void)vma_index_insert(&mm.index, hi);
+	list_add(&hi->mm_link, &mm.vmas);
+	if (drain)
+		__atomic_store_n(&v->pins, 0, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* Some view overlapping [s, e), or NULL. mm.lock held. */
+static struct vma *find_vma_intersection(uintptr_t s, uintptr_t e)
+{
+	struct vma key = {.start = s, .end = e};
+	void *node = tfind(&key, &mm.vma_tree, vma_cmp);
+
+	return node ? *(struct vma **)node : NULL;
+}
+
+/* -EINVAL if a view overlapping [s, e) is not @tag's (another engine's),
+ * else 0: the tree's views in the range, found by halving around each one
+ * found (depth: the tree's). mm.lock held. */
+static int check_range_tag(uintptr_t s, uintptr_t e, void *tag)
 {
 	struct vma *v;
 
-	if (mm_ready())
+	if (s >= e || !(v = find_vma_intersection(s, e)))
+		return 0;
+	if (v->tag != tag)
+		return -EINVAL;
+	if (check_range_tag(s, v->start, tag))
+		return -EINVAL;
+	return check_range_tag(v->end, e, tag);
+}
+
+int mm_unmap(void *addr, size_t len, void *tag, void (*put)(void *tag, void *owner))
+{
+	uintptr_t s = (uintptr_t)addr, e;
+	LIST_HEAD_DECL(gone);
+	struct vma *v, *n;
+	int err;
+
+	if ((s & (PAGE_SIZE - 1)) || !len || len > SIZE_MAX - PAGE_SIZE)
 		return -EINVAL;
 	len = (len + PAGE_SIZE - 1) & ~(size_t)(PAGE_SIZE - 1);
+	if (s + len < s)
+		return -EINVAL;
+	e = s + len;
+	if (mm_ready())
+		return 0; /* no view was ever made */
+	/* The kernel's do_vmi_align_munmap: split the views that straddle
+	 * either end, then remove every view inside. */
 	down_write(&mm.lock);
-	v = find_vma((uintptr_t)addr);
-	if (!v || v->start != (uintptr_t)addr || v->end - v->start != len || v->tag != tag) {
-		up_write(&mm.lock);
-		return -EINVAL; /* only whole views of the caller's engine */
+	err = check_range_tag(s, e, tag);
+	if (!err && (v = find_vma(s)) && v->start < s)
+		err = split_vma(v, s);
+	if (!err && (v = find_vma(e - 1)) && v->end > e)
+		err = split_vma(v, e);
+	while (!err && (v = find_vma_intersection(s, e))) {
+		vma_remove(v);
+		list_add_tail(&v->mm_link, &gone);
 	}
-	vma_remove(v);
 	up_write(&mm.lock);
-	*owner = v->owner;
-	vma_free(v);
-	return 0;
+	list_for_each_entry_safe (v, n, &gone, mm_link) {
+		void *owner;
+
+		list_del_init(&v->mm_link);
+		owner = vma_free(v);
+		if (owner)
+			put(tag, owner);
+	}
+	return err;
 }
 
 void *mm_unmap_one_tagged(void *tag)
 {
-	struct vma *v, *found = NULL;
-	void *owner;
+	struct vma *v, *found;
+	void *owner = NULL;
 
 	if (mm_ready())
 		return NULL;
-	down_write(&mm.lock);
-	list_for_each_entry (v, &mm.vmas, mm_link)
-		if (v->tag == tag) {
-			found = v;
-			break;
-		}
-	if (found)
-		vma_remove(found);
-	up_write(&mm.lock);
-	if (!found)
-		return NULL;
-	owner = found->owner;
-	vma_free(found);
+	while (!owner) {
+		found = NULL;
+		down_write(&mm.lock);
+		list_for_each_entry (v, &mm.vmas, mm_link)
+			if (v->tag == tag) {
+				found = v;
+				break;
+			}
+		if (found)
+			vma_remove(found);
+		up_write(&mm.lock);
+		if (!found)
+			return NULL;
+		owner = vma_free(found); /* NULL: other parts of its view remain */
+	}
 	return owner;
-}
-
-int mm_sync(void *addr, size_t len, int flags, void *tag)
-{
-	uintptr_t a = (uintptr_t)addr;
-	struct vma *v;
-	int64_t start, end;
-	int err = 0;
-
-	if ((a & (PAGE_SIZE - 1)) || (flags & ~(MS_SYNC | MS_ASYNC | MS_INVALIDATE)) ||
-	    ((flags & MS_SYNC) && (flags & MS_ASYNC)))
-		return -EINVAL;
-	if (mm_ready())
-		return -ENOMEM;
-	down_read(&mm.lock);
-	err = find_vma_range(a, len, tag, &v);
-	if (err) {
-		up_read(&mm.lock);
-		return err;
-	}
-	vma_pin(v);
-	up_read(&mm.lock);
-	if (v->shared && (flags & (MS_SYNC | MS_ASYNC))) {
-		start = (int64_t)(vma_index(v, a) << PAGE_SHIFT);
-		end = start + (int64_t)(len ? len : 1) - 1;
-		if (flags & MS_SYNC)
-			err = filemap_write_and_wait_range(v->mapping, start, end);
-		else
-			err = filemap_fdatawrite_range(v->mapping, start, end);
-	}
-	vma_unpin(v);
-	return err;
-}
-
-static int protect_view(struct vma *v, void *addr, size_t len, int prot);
-
-int mm_protect(void *addr, size_t len, int prot, void *tag)
-{
-	uintptr_t a = (uintptr_t)addr;
-	struct vma *v;
-	int err = 0;
-
-	if ((a & (PAGE_SIZE - 1)) || (prot & ~(PROT_READ | PROT_WRITE)))
-		return -EINVAL;
-	len = (len + PAGE_SIZE - 1) & ~(size_t)(PAGE_SIZE - 1);
-	if (!len)
-		return 0;
-	if (mm_ready())
-		return -ENOMEM;
-	down_write(&mm.lock);
-	err = find_vma_range(a, len, tag, &v);
-	if (!err)
-		err = protect_view(v, addr, len, prot);
-	up_write(&mm.lock);
-	return err;
-}
-
-/* mm_protect's change of @v (mm lock exclusive held). */
-static int protect_view(struct vma *v, void *addr, size_t len, int prot)
-{
-	uintptr_t a = (uintptr_t)addr;
-	int err = 0;
-
-	if (v->shared && (prot & PROT_WRITE) && !v->wp)
-		err = -EACCES; /* the file is not open for writing */
-	else if (v->fallback)
-		err = fb_mprotect(v, a, len, prot);
-	else if (mprotect(addr, len, prot) < 0)
-		err = -errno;
-	else if (a == v->start && a + len == v->end)
-		v->prot = prot;
-	else
-		v->prot |= prot;
-	return err;
-}
-
-struct willneed_arg {
-	struct vma *v;
-	uintptr_t a;
-	size_t len;
-	int err;
-};
-
-static bool willneed_fill(void *arg)
-{
-	struct willneed_arg *w = arg;
-	struct address_space *m = w->v->mapping;
-	pgoff_t index = vma_index(w->v, w->a), nr = w->len >> PAGE_SHIFT, eof;
-
-	eof = eof_pages(m); /* the size under the fault lock (cluster: a fresh one) */
-	if (index < eof)
-		w->err = force_page_cache_readahead(m, index,
-						    (unsigned long)min_t(pgoff_t, nr, eof - index));
-	return true;
-}
-
-/* MADV_WILLNEED: readahead, as a fill: under the mapping's fault_lock hook
- * when it has one (cluster mode: the file's glock SH, so that pages enter
- * the cache only under a glock that lets the node cache them); the view is
- * pinned and the mm lock dropped, as for a fault. A hook that refuses
- * (membership lost) makes the advice a no-op. */
-static int willneed(struct vma *v, uintptr_t a, size_t len)
-{
-	struct willneed_arg w = {v, a, len, 0};
-	struct address_space *m = v->mapping;
-
-	if (m->fault_lock && likely(!READ_ONCE(mm_test_willneed_no_fault_lock)))
-		m->fault_lock(m, false, willneed_fill, &w);
-	else
-		willneed_fill(&w);
-	return w.err;
-}
-
-TEST_SWITCH(mm_test_willneed_no_fault_lock);
-
-int mm_advise(void *addr, size_t len, int advice, void *tag)
-{
-	uintptr_t a = (uintptr_t)addr;
-	struct vma *v;
-	int err = 0;
-
-	if (a & (PAGE_SIZE - 1))
-		return -EINVAL;
-	if (advice != MADV_WILLNEED && advice != MADV_DONTNEED && advice != MADV_POPULATE_READ &&
-	    advice != MADV_POPULATE_WRITE && advice != MADV_NORMAL && advice != MADV_SEQUENTIAL &&
-	    advice != MADV_RANDOM)
-		return -EINVAL;
-	len = (len + PAGE_SIZE - 1) & ~(size_t)(PAGE_SIZE - 1);
-	if (!len)
-		return 0;
-	if (mm_ready())
-		return -ENOMEM;
-	down_read(&mm.lock);
-	err = find_vma_range(a, len, tag, &v);
-	if (err) {
-		up_read(&mm.lock);
-		return err;
-	}
-	if (advice == MADV_POPULATE_WRITE && !(v->prot & PROT_WRITE)) {
-		up_read(&mm.lock);
-		return -EINVAL;
-	}
-	if (advice == MADV_NORMAL || advice == MADV_SEQUENTIAL || advice == MADV_RANDOM) {
-		/* The fault path's readahead pattern (VM_SEQ_READ/VM_RAND_READ),
-		 * for the whole view. */
-		WRITE_ONCE(v->advice, advice);
-		up_read(&mm.lock);
-		return 0;
-	}
-	vma_pin(v);
-	up_read(&mm.lock);
-	switch (advice) {
-	case MADV_WILLNEED: /* readahead of the range, clipped at EOF */
-		err = willneed(v, a, len);
-		break;
-	case MADV_DONTNEED: /* unmap: the next access faults (shared: from the
-			     * cache; private: the copy is dropped, as Linux) */
-		if (v->fallback)
-			fb_protect_none(v, a, len, true);
-		if (madvise(addr, len, MADV_DONTNEED) < 0)
-			err = -errno;
-		break;
-	case MADV_POPULATE_READ: /* fault in from user mode, no lock held */
-		if (fault_in_readable(addr, len))
-			err = -EFAULT;
-		break;
-	case MADV_POPULATE_WRITE:
-		if (fault_in_writeable(addr, len))
-			err = -EFAULT;
-		break;
-	}
-	vma_unpin(v);
-	return err;
 }
 
 /* The part of @v that shows file pages [start, start + nr), clipped: false

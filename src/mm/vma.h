@@ -21,8 +21,8 @@
  * the fallback mechanism (fault_fallback.c): PROT_NONE pages, SIGSEGV, the
  * same fault core, mprotect to install.
  *
- * Locks: the mm lock (class "mm_lock", mmap_lock_key): exclusive to add or
- * remove a view, shared to find one for msync/madvise; the fault path finds
+ * Locks: the mm lock (class "mm_lock", mmap_lock_key): exclusive to add,
+ * split or remove a view, shared to find one for msync/madvise; the fault path finds
  * its view under RCU and pins it, with no mm lock (lock_vma_under_rcu); the
  * mm lock is never held across store I/O (H7). i_mmap_rwsem of the file: exclusive to link/unlink a
  * view, shared to walk them (write-protect). Views are MADV_DONTFORK: a forked child has no mapping
@@ -56,16 +56,25 @@ enum { MM_FAULT_AUTO = 0, MM_FAULT_UFFD = 1, MM_FAULT_FALLBACK = 2 };
  */
 int mm_map(struct address_space *m, size_t len, int prot, int flags, int64_t off, bool may_write,
 	   int mech, void *tag, void *owner, void **addr);
-/* Removes the whole view at @addr of @len bytes (as mapped) that was mapped
- * with @tag; *owner gets the owner passed to mm_map. -EINVAL if no such
- * view. The calls below also take the caller's @tag: a range in a view
- * mapped with another tag (another engine's) is -EINVAL. */
-int mm_unmap(void *addr, size_t len, void *tag, void **owner);
+/* munmap of [addr, addr + len) (len rounded up to pages), as Linux's: every
+ * view of @tag inside the range goes; a view partly inside is split
+ * (split_vma, the kernel's __split_vma) and its parts outside stay mapped
+ * with their pages, protection and dirty state. A range with no view in it
+ * is not an error. @put(@tag, owner) is called, with no lock held, for each
+ * owner passed to mm_map whose view has no part left. 0; -EINVAL for an
+ * unaligned @addr, @len 0, a range that wraps, or a range holding a view
+ * mapped with another tag (another engine's: nothing is unmapped);
+ * -ENOMEM if a split cannot allocate (views inside the range may then be
+ * split, none is unmapped). Host mappings in the range that are not views
+ * are left alone. The calls below also take the caller's @tag: a range in a
+ * view mapped with another tag is -EINVAL. */
+int mm_unmap(void *addr, size_t len, void *tag, void (*put)(void *tag, void *owner));
 /* The mechanism a view asking for @mech gets now: MM_FAULT_UFFD or
  * MM_FAULT_FALLBACK, -ENODEV for UFFD without a usable userfaultfd. */
 int mm_fault_mechanism(int mech);
-/* Unmaps one view mapped with @tag and returns its owner; NULL when none
- * is left (pc_engine_close unmaps an engine's views this way). */
+/* Unmaps views mapped with @tag until one hands its owner back (its last
+ * part) and returns that owner; NULL when none is left (pc_engine_close
+ * unmaps an engine's views this way). */
 void *mm_unmap_one_tagged(void *tag);
 /* msync: MS_SYNC writes back and waits, MS_ASYNC starts writeback,
  * MS_INVALIDATE alone does nothing (views are coherent with the cache).
@@ -143,6 +152,18 @@ DECLARE_TEST_SWITCH(vma_test_locked_lookup);
 struct vma;
 typedef void (*vma_lookup_hook_fn)(struct vma *v);
 DECLARE_TEST_KNOB(vma_lookup_hook_fn, vma_test_lookup_hook);
+/* Test switch: split_vma (a munmap of part of a view) changes the view's
+ * record without waiting for its pins first: a fault that pinned the view
+ * then runs on a record whose range shrank under it (test_munmap_partial
+ * split_waits_for_pinned_fault). */
+DECLARE_TEST_SWITCH(vma_test_split_no_drain);
+/* Test knob: called by the fault hook with the view found and pinned,
+ * before the fault is served (signal context: async-signal-safe calls
+ * only). */
+typedef void (*vma_fault_hook_fn)(struct vma *v, uintptr_t addr);
+DECLARE_TEST_KNOB(vma_fault_hook_fn, vma_test_fault_hook);
+/* Waits of munmap/split_vma for a view's pins to drain (atomic; tests). */
+extern uint64_t mm_vma_drain_waits;
 /* Kernel VMAs the fallback views use now (for tests). */
 long mm_fallback_vmas(void);
 

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * model_ops_mmap.c - test_model's steps for the mapping calls (see
- * model_ops.h): pc_mmap of MAP_SHARED and MAP_PRIVATE views, pc_munmap,
+ * model_ops.h): pc_mmap of MAP_SHARED and MAP_PRIVATE views, pc_munmap
+ * (of a whole view, or of a head, a tail or a middle part: the rest stays
+ * mapped with its copies, one view or two),
  * loads and stores through the views, pc_msync and pc_madvise (DONTNEED,
  * WILLNEED, POPULATE_READ, POPULATE_WRITE), checked against the model with
  * Linux's semantics:
@@ -286,14 +288,67 @@ void op_mmap(void)
 	n->opens++;
 }
 
+/* Pages [from, to) of @v as a view of their own (its private copies with
+ * it): what stays of a view that munmap split. */
+static struct mview view_part(const struct mview *v, size_t from, size_t to)
+{
+	struct mview p = *v;
+
+	p.addr = v->addr + from * PAGE;
+	p.off = v->off + (int64_t)(from * PAGE);
+	p.npages = to - from;
+	p.cow = NULL;
+	p.cowed = NULL;
+	if (!v->shared && p.npages) {
+		p.cow = malloc(p.npages * PAGE);
+		p.cowed = malloc(p.npages * sizeof(bool));
+		CHECK(p.cow && p.cowed);
+		memcpy(p.cow, v->cow + from * PAGE, p.npages * PAGE);
+		memcpy(p.cowed, v->cowed + from, p.npages * sizeof(bool));
+	}
+	return p;
+}
+
 void op_munmap(void)
 {
 	int i = pick_view(false);
 	if (i < 0)
 		return;
-	note("munmap(view %p, %zu pages)", (void *)views[i].addr, views[i].npages);
-	EXPECT(b_munmap(views[i].addr, views[i].npages * PAGE), 0);
-	view_forget(i);
+	struct mview *v = &views[i];
+	size_t np = v->npages, a = 0, b = np;
+
+	/* Half the time a part (Linux splits the view; the rest stays mapped
+	 * with its pages, copies and protection): a head, a tail, or a middle
+	 * (two views remain; a tail instead when the table is full). */
+	if (np > 1 && chance(50)) {
+		a = (size_t)rnd(np);
+		b = a + 1 + (size_t)rnd(np - a);
+		if (a && b < np && nviews == MAXVIEWS)
+			b = np;
+	}
+	if (!a && b == np) {
+		note("munmap(view %p, %zu pages)", (void *)v->addr, np);
+		EXPECT(b_munmap(v->addr, np * PAGE), 0);
+		view_forget(i);
+		return;
+	}
+	note("munmap(view %p pages [%zu, %zu) of %zu)", (void *)v->addr, a, b, np);
+	EXPECT(b_munmap(v->addr + a * PAGE, (b - a) * PAGE), 0);
+	struct mview head = view_part(v, 0, a), tail = view_part(v, b, np);
+	free(v->cow);
+	free(v->cowed);
+	if (!a) {
+		*v = tail;
+		return;
+	}
+	*v = head;
+	if (b < np) {
+		views[nviews++] = tail;
+		tail.node->opens++; /* each view holds the node (view_forget) */
+	} else {
+		free(tail.cow);
+		free(tail.cowed);
+	}
 }
 
 /* A range [*a, *a + *len) of bytes inside the first @limit bytes of a view. */
