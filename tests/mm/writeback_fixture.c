@@ -164,6 +164,7 @@ void check_dirty_accounting(struct wbt *t)
 	}
 	CHECK_EQ(total, READ_ONCE(t->c.nr_dirty));
 	CHECK_EQ(READ_ONCE(t->c.nr_writeback), 0);
+	CHECK_EQ(READ_ONCE(t->c.nr_dirty_wb), total);
 }
 
 /* Both LRU lists against the cache's page count. */
