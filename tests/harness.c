@@ -3,8 +3,10 @@
  * harness.c - see harness.h. State of the running case: the longjmp target
  * of the thread that runs it (main), the first failure recorded by another
  * thread (claimed with an atomic exchange, then filled in by its claimant
- * before it ends), the skip reason. Locks: none; the main thread reads the
- * recorded failure after the case returned, i.e. after joining its threads.
+ * before it ends), the skip reason, the cleanups for an early end
+ * (test_on_abort; touched only by the thread running the case). Locks:
+ * none; the main thread reads the recorded failure after the case
+ * returned, i.e. after joining its threads.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -17,6 +19,7 @@
 #include "kernel/sched.h"
 
 bool harness_test_no_switch_reset;
+bool harness_test_no_abort_cleanup;
 
 static struct test_case *head, **tail = &head;
 static jmp_buf case_env;
@@ -29,6 +32,50 @@ static int parts_skipped;
 static int worker_claimed;  /* atomic: 0, then 1 once claimed */
 static int worker_recorded; /* atomic: the message below is complete */
 static char worker_msg[512];
+
+/* The running case's cleanups for an early end, in registration order. */
+#define MAX_ABORT_CLEANUPS 16
+static struct {
+	void (*fn)(void *);
+	void *arg;
+} abort_cleanups[MAX_ABORT_CLEANUPS];
+static int nr_abort_cleanups;
+
+void test_on_abort(void (*fn)(void *arg), void *arg)
+{
+	if (nr_abort_cleanups == MAX_ABORT_CLEANUPS)
+		test_fail(__FILE__, __LINE__, "nr_abort_cleanups < MAX_ABORT_CLEANUPS", NULL);
+	abort_cleanups[nr_abort_cleanups].fn = fn;
+	abort_cleanups[nr_abort_cleanups].arg = arg;
+	nr_abort_cleanups++;
+}
+
+void test_abort_cancel(void *arg)
+{
+	for (int i = nr_abort_cleanups - 1; i >= 0; i--) {
+		if (abort_cleanups[i].arg != arg)
+			continue;
+		memmove(&abort_cleanups[i], &abort_cleanups[i + 1],
+			(size_t)(nr_abort_cleanups - i - 1) * sizeof(abort_cleanups[0]));
+		nr_abort_cleanups--;
+		return;
+	}
+}
+
+/* The case ends early: its cleanups, most recent first, while its frame is
+ * still there. Each is dropped before it runs, so one that fails a CHECK
+ * (test_fail comes back here) does not run again. */
+static void run_abort_cleanups(void)
+{
+	if (harness_test_no_abort_cleanup) {
+		nr_abort_cleanups = 0;
+		return;
+	}
+	while (nr_abort_cleanups > 0) {
+		nr_abort_cleanups--;
+		abort_cleanups[nr_abort_cleanups].fn(abort_cleanups[nr_abort_cleanups].arg);
+	}
+}
 
 void test_register(struct test_case *tc)
 {
@@ -59,6 +106,7 @@ void test_fail(const char *file, int line, const char *expr, const char *fmt, ..
 	if (pthread_equal(pthread_self(), case_thread)) {
 		printf("# FAILED %s\n", msg);
 		fflush(stdout);
+		run_abort_cleanups();
 		longjmp(case_env, 1);
 	}
 	/* Another thread of the case: record the first failure, end the thread. */
@@ -91,6 +139,7 @@ void test_skip(const char *fmt, ...)
 	    !pthread_equal(pthread_self(), case_thread))
 		test_fail(__FILE__, __LINE__, "test_skip() from the thread running the case", "%s",
 			  skip_reason);
+	run_abort_cleanups();
 	longjmp(case_env, 2);
 }
 
@@ -162,6 +211,7 @@ static enum outcome run_case(struct test_case *tc)
 	__atomic_store_n(&worker_claimed, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&worker_recorded, 0, __ATOMIC_RELAXED);
 	skip_reason[0] = 0;
+	nr_abort_cleanups = 0;
 	case_thread = pthread_self();
 	__atomic_store_n(&in_test, 1, __ATOMIC_RELEASE);
 	jumped = setjmp(case_env);
@@ -170,6 +220,7 @@ static enum outcome run_case(struct test_case *tc)
 	else
 		res = jumped == 2 ? SKIPPED : FAILED;
 	__atomic_store_n(&in_test, 0, __ATOMIC_RELEASE);
+	nr_abort_cleanups = 0; /* ended normally: not run */
 	if (__atomic_load_n(&worker_claimed, __ATOMIC_ACQUIRE)) {
 		/* the claimant fills the message in before it ends; the case
 		 * joined it, or it is about to end */

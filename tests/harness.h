@@ -56,10 +56,29 @@ bool test_quick(void);
 /* The seed for a random test: $PC_SEED or a fresh one; printed either way. */
 uint64_t test_seed(void);
 
+/*
+ * A cleanup of the running case for when it ends early (a CHECK that fails,
+ * or test_skip, on the thread running it): run on that thread, most recent
+ * first, before the longjmp leaves the case's frame. For fixtures in that
+ * frame which threads of the library go on using until a teardown that the
+ * early end skips: a cache's writeback thread would otherwise run its next
+ * pass on the dead frame, reused by the next case (a SEGV in wb_do_pass,
+ * or a data race with the next case's mm_cache_init). A case that returns
+ * drops its cleanups unrun; test_abort_cancel(@arg) drops the latest one
+ * registered with @arg (its fixture was torn down). Only from the thread
+ * running the case; a cleanup must not wait for what that thread holds.
+ */
+void test_on_abort(void (*fn)(void *arg), void *arg);
+void test_abort_cancel(void *arg);
+
 /* Test switch of the harness itself: no reset of the library's switches
  * between cases (the harness self-test shows the next case then starts with
  * a switch on). */
 extern bool harness_test_no_switch_reset;
+/* Test switch of the harness itself: a case that ends early runs none of
+ * its test_on_abort cleanups (the harness self-test shows the failed case's
+ * writeback thread still running in the next case). */
+extern bool harness_test_no_abort_cleanup;
 
 #define TEST_CASE_(name, hide)                                                \
 	static void test_##name(void);                                        \

@@ -61,6 +61,7 @@ const struct test_switch test_switches[] = {
     SWITCH(writeback_test_mkclean_per_page),
     SWITCH(writeback_test_retry_failing),
     SWITCH(writeback_test_no_expire),
+    SWITCH(writeback_test_split_count),
     SWITCH(errseq_test_sample_current),
     /* cluster */
     SWITCH(glock_test_no_lease_margin),

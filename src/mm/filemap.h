@@ -54,7 +54,11 @@ struct mm_cache {
 	unsigned long nr_pages;	    /* atomic: pages in every cache */
 	unsigned long nr_dirty;	    /* atomic */
 	unsigned long nr_writeback; /* atomic */
-	int wb_last_err;	    /* atomic: last writepage's error, 0 after a success */
+	/* atomic: nr_dirty + nr_writeback kept as one count, the one the dirty
+	 * limit compares (writeback.c "The dirty count"): a page moving between
+	 * dirty and writeback never leaves it */
+	unsigned long nr_dirty_wb;
+	int wb_last_err; /* atomic: last writepage's error, 0 after a success */
 
 	struct mutex mappings_lock; /* "mm_mappings_lock" (leaf): the list below */
 	struct list_head mappings;  /* every live address_space */

@@ -80,6 +80,15 @@ bool mapping_wb_failing(const struct address_space *m);
  * writeback fails goes on dirtying (the retry storm and unbounded growth
  * before the back-off; test_enospc shows both). */
 DECLARE_TEST_SWITCH(writeback_test_retry_failing);
+/* The pages the dirty limits compare: dirty ones plus those under
+ * writeback (cache->nr_dirty_wb; a page both dirty and under writeback
+ * counts twice). Never below the pages in either state at any instant. */
+unsigned long dirty_and_writeback(struct mm_cache *c);
+/* Test switch: dirty_and_writeback adds nr_dirty and nr_writeback instead
+ * (the old count: a page whose writepage has cleared its dirty bit but not
+ * yet set writeback is in neither, and a writer then dirties one page over
+ * the limit for each such page; test_writeback shows the count low). */
+DECLARE_TEST_SWITCH(writeback_test_split_count);
 /* Throttled writers of a failing mapping turned away between two probes. */
 #define WB_FAIL_PROBE 64
 /* Background writeback thread lifetime (called by mm_cache_init/destroy). */

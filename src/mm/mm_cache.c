@@ -75,6 +75,7 @@ void mm_cache_destroy(struct mm_cache *c)
 	assert(list_empty(&c->mappings));
 	assert(list_empty(&c->lru_inactive) && list_empty(&c->lru_active));
 	assert(READ_ONCE(c->nr_pages) == 0 && READ_ONCE(c->nr_dirty) == 0);
+	assert(READ_ONCE(c->nr_writeback) == 0 && READ_ONCE(c->nr_dirty_wb) == 0);
 	/* Pages are freed after RCU grace periods: let every free run now. */
 	mm_rcu_barrier();
 	mutex_destroy(&c->lru_lock);

@@ -12,7 +12,12 @@
  * With the harness's own switch (harness_test_no_switch_reset, set by the
  * demo_no_reset case) the next case starts with the switch still on. A
  * liveness wait (threads.h) without progress is reported by the watchdog.
+ * A case that fails runs its test_on_abort cleanups before its frame goes:
+ * the writeback fixture's stops the cache's writeback thread, which would
+ * otherwise go on using the dead frame (harness_test_no_abort_cleanup, set
+ * by demo_no_abort_cleanup, shows it still running in the next case).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -23,8 +28,10 @@
 #include "harness.h"
 #include "kernel/sched.h"
 #include "mm/vma.h"
+#include "mm/writeback_thread.h"
 #include "store/vol/io.h"
 #include "threads.h"
+#include "../mm/writeback_fixture.h"
 
 /* ---- the demonstrations (run only when named) ---- */
 
@@ -105,6 +112,56 @@ TEST_HIDDEN(demo_liveness_hang)
 TEST_HIDDEN(demo_skip)
 {
 	test_skip("deliberately skipped: %s", "demo");
+}
+
+TEST_HIDDEN(demo_no_abort_cleanup)
+{
+	harness_test_no_abort_cleanup = true;
+}
+
+/* The threads of this process named @name (/proc/self/task/<tid>/comm). */
+static int threads_named(const char *name)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	CHECK(d != NULL);
+	while ((e = readdir(d))) {
+		char path[300], comm[32] = "";
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		if (!(f = fopen(path, "r")))
+			continue; /* ended meanwhile */
+		if (fgets(comm, sizeof(comm), f))
+			comm[strcspn(comm, "\n")] = 0;
+		fclose(f);
+		n += !strcmp(comm, name);
+	}
+	closedir(d);
+	return n;
+}
+
+/* A case with a cache in its frame (the writeback fixture) fails. */
+TEST_HIDDEN(demo_cache_case_fails)
+{
+	struct mm_cache_config cfg = quiet_config();
+	struct wbt t;
+
+	wbt_setup(&t, &cfg, 1);
+	printf("# writeback threads in the case: %d\n", threads_named(WB_THREAD_NAME));
+	CHECKF(0 == 1, "deliberate failure with a cache in the frame");
+	wbt_teardown(&t);
+}
+
+TEST_HIDDEN(demo_no_writeback_thread)
+{
+	int n = threads_named(WB_THREAD_NAME);
+
+	CHECKF(n == 0, "%d writeback threads of an ended case still run", n);
 }
 
 /* ---- the checks ---- */
@@ -262,6 +319,37 @@ TEST(liveness_wait_hang_is_reported)
 	expect(&c, "=== watchdog: all 1 watched threads blocked for 200 ms ===");
 	expect(&c, "waiting for demo counter to move");
 	expect(&c, "=== liveness wait: no progress; every thread: ===");
+}
+
+/* A failed case's cache stops its writeback thread before the case's frame
+ * goes (the thread used to go on with its periodic passes on the dead frame:
+ * test_reclaim's SEGV in wb_do_pass after a failed CHECK). */
+TEST(failed_case_stops_its_writeback_thread)
+{
+	static struct child c;
+	const char *const cases[] = {"demo_cache_case_fails", "demo_no_writeback_thread", NULL};
+
+	/* a failed case leaks its fixture: no leak report */
+	run_child_env(&c, cases, "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1");
+	CHECK_EQ(c.status, 1);
+	expect(&c, "# writeback threads in the case: 1\n");
+	expect(&c, "\nnot ok 1 - demo_cache_case_fails\n");
+	expect(&c, "\nok 2 - demo_no_writeback_thread\n");
+}
+
+/* The harness's switch on: the thread outlives the failed case. */
+TEST(no_abort_cleanup_shows_the_hazard)
+{
+	static struct child c;
+	const char *const cases[] = {"demo_no_abort_cleanup", "demo_cache_case_fails",
+				     "demo_no_writeback_thread", NULL};
+
+	/* a failed case leaks its fixture: no leak report */
+	run_child_env(&c, cases, "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1");
+	CHECK_EQ(c.status, 1);
+	expect(&c, "\nnot ok 2 - demo_cache_case_fails\n");
+	expect(&c, "1 writeback threads of an ended case still run");
+	expect(&c, "\nnot ok 3 - demo_no_writeback_thread\n");
 }
 
 /* Every switch the source defines is in the table (by name, for the ones

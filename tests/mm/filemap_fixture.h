@@ -13,6 +13,7 @@
 
 #include "harness.h"
 #include "mm/fill.h"
+#include "mm/internal.h"
 #include "store/fixture.h"
 
 #define PG	 4096ul
@@ -36,6 +37,13 @@ static inline struct mm_cache_config quiet_config(size_t mem_limit)
 	};
 }
 
+/* The case ends early (harness.h test_on_abort): its cache's writeback
+ * thread stops before the frame holding the cache goes. */
+static inline void fm_abort(void *arg)
+{
+	writeback_stop(&((struct fm *)arg)->c);
+}
+
 /* A store file holding @len bytes of @data (NULL: none), a cache, a mapping. */
 static inline void fm_setup_cfg(struct fm *t, const struct mm_cache_config *cfg, const void *data,
 				size_t len)
@@ -46,6 +54,7 @@ static inline void fm_setup_cfg(struct fm *t, const struct mm_cache_config *cfg,
 	t->s = open_fresh();
 	ret = mm_cache_init(&t->c, cfg);
 	CHECKF(ret == 0, "mm_cache_init: %s", strerror(-ret));
+	test_on_abort(fm_abort, t);
 	t->si = create(t->s, "f");
 	if (data)
 		CHECK_EQ(store_write(t->si, data, len, 0), (ssize_t)len);
@@ -68,6 +77,7 @@ static inline void fm_teardown(struct fm *t)
 	mapping_destroy(&t->m);
 	store_release(t->si);
 	mm_cache_destroy(&t->c);
+	test_abort_cancel(t);
 	store_close(t->s);
 }
 

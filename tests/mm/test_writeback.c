@@ -9,8 +9,10 @@
  * dirty_background, its name), writer throttling at dirty_limit, and mapping
  * teardown racing the thread, and (deterministic scheduler) a write-and-wait
  * racing another thread's writepage of the same page: it must not return
- * before that store write (writeback_test_untag_early shows the hazard).
- * The memory limit and reclaim are in
+ * before that store write (writeback_test_untag_early shows the hazard),
+ * and a writer's dirty count read while another thread's writepage moves a
+ * page from dirty to writeback and back: never low
+ * (writeback_test_split_count shows it one page low). The memory limit and reclaim are in
  * test_reclaim.c, the shared helpers in writeback_fixture.c.
  * Random tests print their seed (PC_SEED replays); PC_QUICK scales down.
  * Waits for the background thread poll a counter with no deadline: the hang
@@ -576,6 +578,95 @@ TEST(mapping_clean_vs_writepage_in_flight)
 	if (stale)
 		printf("# untag early: seed 0x%" PRIx64 " saw clean early after %lu schedules\n",
 		       seed, ran);
+	wbt_teardown(&t);
+	sched_pool_destroy(pool);
+}
+
+/* ---- the dirty count while writepage moves a page ---- */
+
+struct dc_run {
+	struct wbt *t;
+	unsigned long want; /* pages dirty or under writeback, all along */
+	unsigned long low, high;
+};
+
+static void dc_fn(void *arg, unsigned idx)
+{
+	struct dc_run *r = arg;
+
+	if (idx == 0) {
+		/* another thread's writepage (fsync, the background thread):
+		 * the store fails it, so the page goes back to dirty */
+		(void)filemap_fdatawrite_range(&r->t->m[0], 0, PAGE_SIZE - 1);
+		return;
+	}
+	/* a writer in balance_dirty_pages, reading the count */
+	for (int i = 0; i < 16; i++) {
+		unsigned long nr = dirty_and_writeback(&r->t->c);
+
+		r->low += nr < r->want;
+		r->high += nr > r->want;
+		sched_race_window("dirty count sampled");
+	}
+}
+
+/* Schedules from @base until one reads the count low (if @stop_at_low) or
+ * @n ran: the schedules that read it low; *ran: schedules run. */
+static unsigned long dc_schedules(struct sched_pool *pool, struct wbt *t, uint64_t base,
+				  unsigned long n, bool stop_at_low, unsigned long *ran,
+				  unsigned long *high)
+{
+	unsigned long low = 0, i;
+
+	for (i = 0; i < n && !(stop_at_low && low); i++) {
+		struct sched_config cfg = {.seed = base + i,
+					   .strategy = i & 1 ? SCHED_PCT : SCHED_RANDOM_WALK};
+		struct dc_run r = {.t = t, .want = 1};
+		struct sched_result res = sched_run(pool, &cfg, dc_fn, &r);
+
+		CHECKF(res.status == SCHED_OK, "seed 0x%" PRIx64, base + i);
+		low += r.low > 0;
+		*high += r.high > 0;
+		CHECK_EQ(READ_ONCE(t->c.nr_dirty), 1); /* the store failed it: still dirty */
+	}
+	*ran = i;
+	return low;
+}
+
+/*
+ * The count the dirty limits compare (dirty plus under writeback) stays
+ * exact while another thread's writepage cleans a page, sets writeback,
+ * fails and dirties it again: a throttled writer reading it in between
+ * must not see the cache a page emptier than it is, or it dirties one page
+ * past the limit each time (test_reclaim's sticky error test saw 34 dirty
+ * pages with a limit of 32 and a single writer). With the count added from
+ * nr_dirty and nr_writeback (writeback_test_split_count) a schedule reads
+ * it low in writepage's window between the two.
+ */
+TEST(dirty_count_exact_while_writepage_moves_a_page)
+{
+	struct mm_cache_config cfg = quiet_config();
+	struct sched_pool *pool = sched_pool_create(2);
+	uint64_t base = test_seed();
+	unsigned long n = test_scale(1000, 10), ran, low, high = 0;
+	struct wbt t;
+
+	wbt_setup(&t, &cfg, 1);
+	write_pattern(&t.m[0], 0, PAGE_SIZE, 0, 3);
+	store_inject_fail(t.s, STORE_OP_WRITE, 1, EIO, true);
+	low = dc_schedules(pool, &t, base, n, false, &ran, &high);
+	CHECKF(low == 0 && high == 0, "%lu of %lu schedules read the count low, %lu high", low, ran,
+	       high);
+	printf("# %lu schedules, the count exact in every one\n", ran);
+
+	writeback_test_split_count = true;
+	low = dc_schedules(pool, &t, base, 50 * n, true, &ran, &high);
+	writeback_test_split_count = false;
+	CHECKF(low, "split count: no schedule of %lu read it low (PC_SEED=0x%" PRIx64 ")", ran,
+	       base);
+	printf("# split count: read low after %lu schedules (%lu read it high)\n", ran, high);
+
+	store_inject_clear(t.s);
 	wbt_teardown(&t);
 	sched_pool_destroy(pool);
 }

@@ -11,6 +11,15 @@
 #include "threads.h"
 #include "writeback_fixture.h"
 
+/* The case ends early (harness.h test_on_abort): no thread may use @t's
+ * cache after its frame is gone. The rest leaks, as a failed case does. */
+static void wbt_abort(void *arg)
+{
+	struct wbt *t = arg;
+
+	writeback_stop(&t->c);
+}
+
 void wbt_setup(struct wbt *t, const struct mm_cache_config *cfg, int nfiles)
 {
 	char name[32];
@@ -20,6 +29,8 @@ void wbt_setup(struct wbt *t, const struct mm_cache_config *cfg, int nfiles)
 	t->s = open_fresh();
 	ret = mm_cache_init(&t->c, cfg);
 	CHECKF(ret == 0, "mm_cache_init: %s", strerror(-ret));
+	/* a failed CHECK leaves the case's frame: its writeback thread stops first */
+	test_on_abort(wbt_abort, t);
 	t->nfiles = nfiles;
 	for (int i = 0; i < nfiles; i++) {
 		snprintf(name, sizeof(name), "f%d", i);
@@ -37,6 +48,7 @@ void wbt_teardown(struct wbt *t)
 		store_release(t->si[i]);
 	}
 	mm_cache_destroy(&t->c);
+	test_abort_cancel(t);
 	store_close(t->s);
 }
 
@@ -164,6 +176,7 @@ void check_dirty_accounting(struct wbt *t)
 	}
 	CHECK_EQ(total, READ_ONCE(t->c.nr_dirty));
 	CHECK_EQ(READ_ONCE(t->c.nr_writeback), 0);
+	CHECK_EQ(READ_ONCE(t->c.nr_dirty_wb), total);
 }
 
 /* Both LRU lists against the cache's page count. */
