@@ -252,10 +252,19 @@ bool fault_fill(struct vma *v, uintptr_t addr, bool write)
 	int err = 0;
 
 	page = find_get_page(&m->i_pages, index);
-	if (page)
+	if (page) {
+		/* Being read ahead (locked, !uptodate) and the next window's
+		 * mark: start that window before waiting for this page, as
+		 * filemap_fault does (do_async_mmap_readahead before
+		 * lock_folio). Nothing held. */
+		bool marker = !write && PageReadahead(page) && TestClearPageReadahead(page);
+
 		put_page(page);
-	else if (index < eof_pages(m))
+		if (marker)
+			fault_async_readahead(v, index);
+	} else if (index < eof_pages(m)) {
 		fault_sync_readahead(v, index); /* nothing held */
+	}
 	reclaim_if_needed(m->cache, 1);
 	if (!fault_dio_lock_add(m, index)) /* ADD, or the DIO rule (fault_dio.c) */
 		return false;

@@ -86,6 +86,29 @@ DECLARE_TEST_SWITCH(writeback_test_retry_failing);
 int writeback_start(struct mm_cache *c);
 void writeback_stop(struct mm_cache *c);
 
+/* ---- background readahead (readahead_worker.c) ---- */
+
+/* The cache's readahead workers (called by mm_cache_init/destroy; stop
+ * drains the queue first). */
+int readahead_worker_start(struct mm_cache *c);
+void readahead_worker_stop(struct mm_cache *c);
+/* Hands @nr locked, !uptodate pages of @m (consecutive indices, added under
+ * ADD, one reference each from the caller) to a worker, which reads them,
+ * unlocks them and drops the references. False: not taken (no worker, a
+ * thread under the deterministic scheduler, no memory): the caller reads
+ * them itself. No lock needed; the caller may hold ADD. */
+bool readahead_submit_async(struct address_space *m, struct page **pages, unsigned nr);
+/* Waits until no readahead of @m is in flight (mapping_destroy). Nothing
+ * held that a worker could need (no page lock of @m). */
+void mapping_ra_wait(struct address_space *m);
+/* Test switch: speculative readahead (of reads and faults) adds its pages
+ * without the invalidate lock's ADD (test_readahead_bg shows a page a punch
+ * removed read back with the bytes from before the punch). */
+DECLARE_TEST_SWITCH(readahead_test_no_add_lock);
+/* Test switch (not a protection): every readahead window is read by the
+ * thread that starts it, as before background readahead (A/B tests). */
+DECLARE_TEST_SWITCH(readahead_test_sync);
+
 /* ---- reclaim, used by the filemap core ---- */
 
 /* A new page enters the cache: put it on the inactive LRU, count it in
