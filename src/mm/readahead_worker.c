@@ -60,7 +60,7 @@ struct ra_worker {
 	unsigned long nqueued;	     /* atomic: works on the queue */
 	struct wait_queue_head wait; /* idle workers */
 	struct wait_queue_head done; /* mapping_ra_wait: a mapping's ra_inflight fell to 0 */
-	bool stop; /* atomic */
+	bool stop;		     /* atomic */
 };
 
 TEST_SWITCH(readahead_test_no_add_lock);
