@@ -93,8 +93,9 @@ void writeback_stop(struct mm_cache *c);
 int readahead_worker_start(struct mm_cache *c);
 void readahead_worker_stop(struct mm_cache *c);
 /* Hands @nr locked, !uptodate pages of @m (consecutive indices, added under
- * ADD, one reference each from the caller) to a worker, which reads them,
- * unlocks them and drops the references. False: not taken (no worker, a
+ * ADD, their locks already handed to the I/O with page_lock_to_io, one
+ * reference each from the caller) to a worker, which reads them, unlocks
+ * them (unlock_page_io) and drops the references. False: not taken (no worker, a
  * thread under the deterministic scheduler, no memory): the caller reads
  * them itself. No lock needed; the caller may hold ADD. */
 bool readahead_submit_async(struct address_space *m, struct page **pages, unsigned nr);

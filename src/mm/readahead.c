@@ -73,8 +73,9 @@ static unsigned long get_next_ra_size(unsigned long cur, unsigned long max)
 }
 
 /* A run of new locked pages: read here, unlocked and released, or (@bg:
- * nobody waits for them yet) handed to a readahead worker, which does the
- * same later (readahead_worker.c). */
+ * nobody waits for them yet; their locks were handed to the I/O as they
+ * were added) handed to a readahead worker, which does the same later
+ * (readahead_worker.c). */
 static void ra_submit_run(struct address_space *m, struct page **run, unsigned n, bool bg)
 {
 	if (!n)
@@ -83,7 +84,10 @@ static void ra_submit_run(struct address_space *m, struct page **run, unsigned n
 		return;
 	filemap_fill_pages(m, run, n); /* an error stays on the pages: a read retries */
 	for (unsigned i = 0; i < n; i++) {
-		unlock_page(run[i]);
+		if (bg)
+			unlock_page_io(run[i]);
+		else
+			unlock_page(run[i]);
 		put_page(run[i]);
 	}
 }
@@ -137,6 +141,10 @@ static void read_pages_range(struct address_space *m, pgoff_t index, unsigned lo
 		if (!wanted)
 			ahead++;
 		demand |= wanted;
+		/* A run for the workers: its locks go to the I/O at once (the
+		 * validator holds at most 48 locks per thread; the run, 128). */
+		if (bg && !demand)
+			page_lock_to_io(page);
 		run[n++] = page;
 		if (n == (demand || !bg ? RA_BATCH : RA_BATCH_BG)) {
 			ra_submit_run(m, run, n, bg && !demand);

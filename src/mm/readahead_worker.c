@@ -183,10 +183,8 @@ bool readahead_submit_async(struct address_space *m, struct page **pages, unsign
 		return false;
 	work->m = m;
 	work->nr = nr;
-	for (unsigned i = 0; i < nr; i++) {
-		page_lock_to_io(pages[i]);
+	for (unsigned i = 0; i < nr; i++)
 		work->pages[i] = pages[i]; /* the caller's reference goes with it */
-	}
 	__atomic_fetch_add(&m->ra_inflight, 1, __ATOMIC_ACQ_REL);
 	mutex_lock(&w->lock);
 	list_add_tail(&work->link, &w->queue);
