@@ -318,6 +318,8 @@ bool fault_fill(struct vma *v, uintptr_t addr, bool write)
 			}
 			break;
 		}
+		if (!PageUptodate(page))
+			readahead_steal(m, index); /* queued: read it here */
 		lock_page(page);
 		if (page->mapping == m)
 			break;

@@ -376,6 +376,7 @@ static int filemap_update_page(struct address_space *m, struct page *page)
 	int err = 0;
 
 	filemap_invalidate_lock_add(m);
+	readahead_steal(m, page->index); /* still queued: read it here */
 	lock_page(page);
 	if (page->mapping != m)
 		err = AOP_TRUNCATED_PAGE;

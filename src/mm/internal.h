@@ -99,6 +99,11 @@ void readahead_worker_stop(struct mm_cache *c);
  * thread under the deterministic scheduler, no memory): the caller reads
  * them itself. No lock needed; the caller may hold ADD. */
 bool readahead_submit_async(struct address_space *m, struct page **pages, unsigned nr);
+/* The run holding page @index of @m, if still queued for a worker: taken
+ * off the queue and read here (the caller was about to wait for the page's
+ * lock). Any lock a fill may be under (ADD, i_rwsem) may be held; no page
+ * lock of @m. */
+void readahead_steal(struct address_space *m, pgoff_t index);
 /* Waits until no readahead of @m is in flight (mapping_destroy). Nothing
  * held that a worker could need (no page lock of @m). */
 void mapping_ra_wait(struct address_space *m);

@@ -24,6 +24,12 @@
  * handed to the I/O by the submitter (page_lock_to_io: the validator no
  * longer counts them as the submitter's).
  *
+ * A reader or fault about to wait for a page whose run is still queued
+ * takes the run off the queue and reads it itself (readahead_steal): the
+ * kernel's readahead I/O runs without a CPU, ours needs a worker to be
+ * scheduled, and on a loaded machine waiting for that costs more than the
+ * read. A run a worker has started is waited for.
+ *
  * Lifetime: each queued run counts in its mapping's ra_inflight until the
  * worker is done with the mapping; mapping_destroy waits for it to reach 0
  * (mapping_ra_wait) before it tears the mapping down, so inode eviction
@@ -192,6 +198,28 @@ bool readahead_submit_async(struct address_space *m, struct page **pages, unsign
 	mutex_unlock(&w->lock);
 	wake_up(&w->wait);
 	return true;
+}
+
+void readahead_steal(struct address_space *m, pgoff_t index)
+{
+	struct ra_worker *w = m->cache->ra_worker;
+	struct ra_work *work, *found = NULL;
+
+	if (!w || !__atomic_load_n(&w->nqueued, __ATOMIC_ACQUIRE))
+		return;
+	mutex_lock(&w->lock);
+	list_for_each_entry (work, &w->queue, link) {
+		if (work->m == m && index >= work->pages[0]->index &&
+		    index < work->pages[0]->index + work->nr) {
+			found = work;
+			list_del_init(&work->link);
+			__atomic_fetch_sub(&w->nqueued, 1, __ATOMIC_RELEASE);
+			break;
+		}
+	}
+	mutex_unlock(&w->lock);
+	if (found)
+		ra_do_work(w, found);
 }
 
 void mapping_ra_wait(struct address_space *m)
