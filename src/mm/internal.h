@@ -111,9 +111,6 @@ void mapping_ra_wait(struct address_space *m);
  * without the invalidate lock's ADD (test_readahead_bg shows a page a punch
  * removed read back with the bytes from before the punch). */
 DECLARE_TEST_SWITCH(readahead_test_no_add_lock);
-/* Test switch (not a protection): every readahead window is read by the
- * thread that starts it, as before background readahead (A/B tests). */
-DECLARE_TEST_SWITCH(readahead_test_sync);
 
 /* ---- reclaim, used by the filemap core ---- */
 

@@ -70,7 +70,6 @@ struct ra_worker {
 };
 
 TEST_SWITCH(readahead_test_no_add_lock);
-TEST_SWITCH(readahead_test_sync);
 
 static struct ra_work *ra_next(struct ra_worker *w)
 {
@@ -182,7 +181,7 @@ bool readahead_submit_async(struct address_space *m, struct page **pages, unsign
 
 	/* A thread under the deterministic scheduler reads its windows itself:
 	 * a waker outside the schedule would steer it. */
-	if (!w || !nr || readahead_test_sync || current->sched)
+	if (!w || !nr || current->sched)
 		return false;
 	work = malloc(sizeof(*work) + nr * sizeof(work->pages[0]));
 	if (!work)
