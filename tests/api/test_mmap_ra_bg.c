@@ -274,10 +274,10 @@ TEST(engine_close_with_readahead_in_flight)
 	sched_set_hook(close_wait_hook);
 	CHECK_EQ(pc_munmap(e, p, NPAGES * PG), 0);
 	CHECK_EQ(pc_close(e, fd), 0);
-	if (!PC_SCHED_HOOKS) {
-		__atomic_store_n(&closing, 1, __ATOMIC_RELEASE);
-		futex_wake(&closing, 1);
-	}
+#if !PC_SCHED_HOOKS
+	__atomic_store_n(&closing, 1, __ATOMIC_RELEASE);
+	futex_wake(&closing, 1);
+#endif
 	CHECK_EQ(pc_engine_close(e), 0);
 	sched_set_hook(NULL);
 	CHECK_EQ(__atomic_load_n(&held, __ATOMIC_ACQUIRE), 1);

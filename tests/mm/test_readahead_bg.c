@@ -296,8 +296,9 @@ TEST(mapping_destroy_waits_for_readahead)
 	/* The worker's read stays in the store until teardown waits for it
 	 * (release builds have no scheduling points: let it go now). */
 	sched_set_hook(destroy_wait_hook);
-	if (!PC_SCHED_HOOKS)
-		set_flag(&destroying);
+#if !PC_SCHED_HOOKS
+	set_flag(&destroying);
+#endif
 	mapping_destroy(&t.m); /* waits for the read; ASan/TSan see the rest */
 	sched_set_hook(NULL);
 	CHECK_EQ(__atomic_load_n(&destroying, __ATOMIC_ACQUIRE), 1);
