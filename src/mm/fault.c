@@ -28,7 +28,9 @@
  * (do_async_mmap_readahead) → else (H7: store I/O never runs under the mm
  * lock, which is not held) a miss reads ahead first
  * (do_sync_mmap_readahead: read-around, or from the fault for
- * MADV_SEQUENTIAL; none once mmap_miss says access is random), ADD →
+ * MADV_SEQUENTIAL; none once mmap_miss says access is random; the runs
+ * of the window this fault does not need are read by the readahead
+ * workers, readahead_worker.c), ADD →
  * (write: the block's delayed-allocation reservation, store_reserve;
  * -ENOSPC: SIGBUS) → page lock → fill → (write: set_page_dirty =
  * page_mkwrite) → install → unlock → fault-around of what was read →
