@@ -28,7 +28,9 @@
  * (do_async_mmap_readahead) → else (H7: store I/O never runs under the mm
  * lock, which is not held) a miss reads ahead first
  * (do_sync_mmap_readahead: read-around, or from the fault for
- * MADV_SEQUENTIAL; none once mmap_miss says access is random), ADD →
+ * MADV_SEQUENTIAL; none once mmap_miss says access is random; the runs
+ * of the window this fault does not need are read by the readahead
+ * workers, readahead_worker.c), ADD →
  * (write: the block's delayed-allocation reservation, store_reserve;
  * -ENOSPC: SIGBUS) → page lock → fill → (write: set_page_dirty =
  * page_mkwrite) → install → unlock → fault-around of what was read →
@@ -51,9 +53,21 @@
 #include "mm/uaccess.h"
 #include "mm/vma.h"
 
-#define FAULT_AROUND	 16  /* pages: the aligned block around a fault */
-#define FAULT_AROUND_SEQ 128 /* pages ahead of a sequential fault */
-#define MMAP_LOTSAMISS	 100 /* the kernel's: read-around stops above */
+/* Fault-around (the kernel's fault_around_bytes, do_fault_around): the
+ * aligned block around a read fault whose uptodate cached pages are mapped
+ * with it, read-only. The kernel's is 64 KiB (16 pages): its minor fault
+ * costs about 0.5 us. Ours costs a signal round trip (several us) plus one
+ * UFFDIO_CONTINUE per run, so a userfaultfd view maps an eight times larger
+ * block (512 KiB): random first touches over a cached range then take one
+ * fault per 128 pages instead of 16 (bench_fault "read rand"). Fallback
+ * views keep 16: each page there is an mprotect and counts against the VMA
+ * budget. Pages that are not uptodate (absent, being read) are skipped:
+ * fault-around never waits and never reads. */
+#define FAULT_AROUND	  16  /* pages: fallback views */
+#define FAULT_AROUND_UFFD 128 /* pages: userfaultfd views */
+#define FAULT_AROUND_SEQ  128 /* pages ahead of a sequential fault */
+#define FAULT_AROUND_RUN  128 /* pages per UFFDIO_CONTINUE at most */
+#define MMAP_LOTSAMISS	  100 /* the kernel's: read-around stops above */
 
 TEST_SWITCH(mm_fault_test_keep_mm_lock);
 TEST_SWITCH(mm_fault_test_no_mmap_miss);
@@ -108,6 +122,20 @@ static void fb_reinstall(struct vma *v, uintptr_t addr)
 	put_page(p);
 }
 
+/* Of @nr pages from @start, how many lie in the kernel-sized (FAULT_AROUND)
+ * aligned block around @page_addr. */
+static unsigned in_block(uintptr_t start, unsigned nr, uintptr_t page_addr)
+{
+	uintptr_t lo = page_addr & ~(uintptr_t)(FAULT_AROUND * PAGE_SIZE - 1);
+	uintptr_t hi = lo + FAULT_AROUND * PAGE_SIZE, end = start + nr * PAGE_SIZE;
+
+	if (start < lo)
+		start = lo;
+	if (end > hi)
+		end = hi;
+	return end > start ? (unsigned)((end - start) >> PAGE_SHIFT) : 0;
+}
+
 /* Read fault-around: install uptodate cached neighbours of @addr (@v
  * pinned; no page lock: a page truncated meanwhile has its frame
  * punched, which unmaps it again. A uffd view maps each run of uptodate
@@ -115,7 +143,11 @@ static void fb_reinstall(struct vma *v, uintptr_t addr)
  * across it. A fallback view takes each page's lock by trylock: the
  * removal hook must see the page it protects). A PG_readahead page is left
  * unmapped, and nothing after it, as filemap_map_pages does: its access
- * must fault to start the next readahead window. */
+ * must fault to start the next readahead window. Returns the pages it
+ * installed that count as hits for mmap_miss: all of them for a sequential
+ * fault, else those inside the kernel-sized 16-page block (the larger block
+ * of a userfaultfd view must not make random access look like hits: the
+ * read-around would never stop, test_mmap_ra random_access_stops_read_around). */
 unsigned fault_around(struct vma *v, uintptr_t addr)
 {
 	uintptr_t page_addr = addr & ~(uintptr_t)(PAGE_SIZE - 1);
@@ -123,7 +155,7 @@ unsigned fault_around(struct vma *v, uintptr_t addr)
 	bool seq = fault_sequential(v, index), gap = false;
 	uintptr_t from, to;
 	pgoff_t eof = eof_pages(v->mapping);
-	struct page *run[FAULT_AROUND];
+	struct page *run[FAULT_AROUND_RUN];
 	uintptr_t run_start = 0;
 	unsigned nr = 0, installed = 0;
 
@@ -131,8 +163,10 @@ unsigned fault_around(struct vma *v, uintptr_t addr)
 		from = page_addr;
 		to = page_addr + FAULT_AROUND_SEQ * PAGE_SIZE;
 	} else {
-		from = page_addr & ~(uintptr_t)(FAULT_AROUND * PAGE_SIZE - 1);
-		to = from + FAULT_AROUND * PAGE_SIZE;
+		uintptr_t block = (v->fallback ? FAULT_AROUND : FAULT_AROUND_UFFD) * PAGE_SIZE;
+
+		from = page_addr & ~(block - 1);
+		to = from + block;
 	}
 	if (from < v->start)
 		from = v->start;
@@ -155,9 +189,9 @@ unsigned fault_around(struct vma *v, uintptr_t addr)
 			run[nr++] = p;
 			took = true;
 		}
-		if (nr && (!took || nr == FAULT_AROUND || !more)) {
+		if (nr && (!took || nr == FAULT_AROUND_RUN || !more)) {
 			uffd_install_run(v, run_start, run_start + nr * PAGE_SIZE);
-			installed += nr;
+			installed += seq ? nr : in_block(run_start, nr, page_addr);
 			while (nr)
 				put_page(run[--nr]);
 		}
@@ -253,10 +287,19 @@ bool fault_fill(struct vma *v, uintptr_t addr, bool write)
 	int err = 0;
 
 	page = find_get_page(&m->i_pages, index);
-	if (page)
+	if (page) {
+		/* Being read ahead (locked, !uptodate) and the next window's
+		 * mark: start that window before waiting for this page, as
+		 * filemap_fault does (do_async_mmap_readahead before
+		 * lock_folio). Nothing held. */
+		bool marker = !write && PageReadahead(page) && TestClearPageReadahead(page);
+
 		put_page(page);
-	else if (index < eof_pages(m))
+		if (marker)
+			fault_async_readahead(v, index);
+	} else if (index < eof_pages(m)) {
 		fault_sync_readahead(v, index); /* nothing held */
+	}
 	reclaim_if_needed(m->cache, 1);
 	if (!fault_dio_lock_add(m, index)) /* ADD, or the DIO rule (fault_dio.c) */
 		return false;
@@ -278,6 +321,8 @@ bool fault_fill(struct vma *v, uintptr_t addr, bool write)
 			}
 			break;
 		}
+		if (!PageUptodate(page))
+			readahead_steal(m, index); /* queued: read it here */
 		lock_page(page);
 		if (page->mapping == m)
 			break;

@@ -135,10 +135,12 @@ bool fault_fill(struct vma *v, uintptr_t addr, bool write);
 /* @v pinned by the caller, no mm lock: fault_fill (under the file
  * system's fault lock when it has one). */
 bool fault_slow(struct vma *v, uintptr_t addr, bool write);
-/* Installs uptodate neighbours of @addr: the FAULT_AROUND-aligned block
- * around it, or, when access is sequential, up to FAULT_AROUND_SEQ pages
- * from it; stops short of a PG_readahead page (its access must fault to
- * start the next window). Returns how many it installed. @v pinned. */
+/* Installs uptodate neighbours of @addr: the aligned block around it
+ * (FAULT_AROUND_UFFD pages, FAULT_AROUND for a fallback view), or, when
+ * access is sequential, up to FAULT_AROUND_SEQ pages from it; stops short
+ * of a PG_readahead page (its access must fault to start the next window).
+ * Returns how many count as hits (fault.c: those in the FAULT_AROUND block,
+ * all of a sequential fault's). @v pinned. */
 unsigned fault_around(struct vma *v, uintptr_t addr);
 /* Sets @v's ra_pages and advice at mm_map (vma.c). */
 void fault_ra_init(struct vma *v);

@@ -71,6 +71,7 @@ int mapping_init(struct address_space *m, struct mm_cache *c, struct store_inode
 	m->wb_failing = 0;
 	m->wb_fail_skips = 0;
 	m->nrdirty = 0;
+	m->ra_inflight = 0;
 	m->dirtied_when = 0;
 	INIT_LIST_HEAD(&m->cache_link);
 	mm_cache_add_mapping(c, m);
@@ -83,6 +84,9 @@ void mapping_destroy(struct address_space *m)
 	pgoff_t start = 0;
 	unsigned n;
 
+	/* Background readahead of it done first (its pages unlocked, the
+	 * workers done with @m). */
+	mapping_ra_wait(m);
 	/* Off the cache's list first: the writeback thread lets go of it. */
 	mm_cache_del_mapping(m->cache, m);
 	do {
@@ -372,6 +376,7 @@ static int filemap_update_page(struct address_space *m, struct page *page)
 	int err = 0;
 
 	filemap_invalidate_lock_add(m);
+	readahead_steal(m, page->index); /* still queued: read it here */
 	lock_page(page);
 	if (page->mapping != m)
 		err = AOP_TRUNCATED_PAGE;

@@ -69,6 +69,7 @@ struct mm_cache {
 
 	/* background writeback thread and its wake-up */
 	void *wb_thread; /* private to writeback.c */
+	void *ra_worker; /* private to readahead_worker.c */
 
 	struct { /* atomics; pc_get_stats() reads them */
 		uint64_t hits, misses, readahead_pages, written_back_pages, reclaimed_pages;
@@ -122,6 +123,9 @@ struct address_space {
 	int wb_failing;
 	unsigned long wb_fail_skips;
 	unsigned long nrdirty; /* atomic */
+	/* atomic: runs of this mapping's pages queued for background
+	 * readahead or being read (readahead_worker.c) */
+	unsigned long ra_inflight;
 	/* atomic: ktime_get_ns() when the mapping went from clean to dirty (the
 	 * kernel's inode->dirtied_when); 0 when clean or not known (a periodic
 	 * writeback pass takes a dirty mapping without a time as expired) */

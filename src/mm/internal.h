@@ -95,6 +95,32 @@ DECLARE_TEST_SWITCH(writeback_test_split_count);
 int writeback_start(struct mm_cache *c);
 void writeback_stop(struct mm_cache *c);
 
+/* ---- background readahead (readahead_worker.c) ---- */
+
+/* The cache's readahead workers (called by mm_cache_init/destroy; stop
+ * drains the queue first). */
+int readahead_worker_start(struct mm_cache *c);
+void readahead_worker_stop(struct mm_cache *c);
+/* Hands @nr locked, !uptodate pages of @m (consecutive indices, added under
+ * ADD, their locks already handed to the I/O with page_lock_to_io, one
+ * reference each from the caller) to a worker, which reads them, unlocks
+ * them (unlock_page_io) and drops the references. False: not taken (no worker, a
+ * thread under the deterministic scheduler, no memory): the caller reads
+ * them itself. No lock needed; the caller may hold ADD. */
+bool readahead_submit_async(struct address_space *m, struct page **pages, unsigned nr);
+/* The run holding page @index of @m, if still queued for a worker: taken
+ * off the queue and read here (the caller was about to wait for the page's
+ * lock). Any lock a fill may be under (ADD, i_rwsem) may be held; no page
+ * lock of @m. */
+void readahead_steal(struct address_space *m, pgoff_t index);
+/* Waits until no readahead of @m is in flight (mapping_destroy). Nothing
+ * held that a worker could need (no page lock of @m). */
+void mapping_ra_wait(struct address_space *m);
+/* Test switch: speculative readahead (of reads and faults) adds its pages
+ * without the invalidate lock's ADD (test_readahead_bg shows a page a punch
+ * removed read back with the bytes from before the punch). */
+DECLARE_TEST_SWITCH(readahead_test_no_add_lock);
+
 /* ---- reclaim, used by the filemap core ---- */
 
 /* A new page enters the cache: put it on the inactive LRU, count it in

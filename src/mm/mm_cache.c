@@ -2,7 +2,8 @@
 /*
  * mm_cache.c - the engine-wide page cache state (struct mm_cache): limits
  * from the engine's options (bytes turned into pages), the LRU and mapping
- * list heads, and the lifetime of the background writeback thread.
+ * list heads, and the lifetime of the background writeback thread and
+ * the readahead workers.
  *
  * Locks: initialises mappings_lock ("mm_mappings_lock") and lru_lock
  * ("lru_lock"), both leaves; takes none itself. The mapping list and its
@@ -62,6 +63,11 @@ int mm_cache_init(struct mm_cache *c, const struct mm_cache_config *config)
 	ret = writeback_start(c);
 	if (ret < 0)
 		goto fail;
+	ret = readahead_worker_start(c);
+	if (ret < 0) {
+		writeback_stop(c);
+		goto fail;
+	}
 	return 0;
 fail:
 	mutex_destroy(&c->lru_lock);
@@ -71,6 +77,7 @@ fail:
 
 void mm_cache_destroy(struct mm_cache *c)
 {
+	readahead_worker_stop(c);
 	writeback_stop(c);
 	assert(list_empty(&c->mappings));
 	assert(list_empty(&c->lru_inactive) && list_empty(&c->lru_active));

@@ -212,6 +212,21 @@ void __unlock_page(struct page *page, struct src_loc loc)
 	sched_point(SP_RELEASE, page, "unlock_page");
 }
 
+void page_lock_to_io(struct page *page)
+{
+	assert(PageLocked(page));
+#if PC_LOCKDEP
+	lock_release(&page_lock_map, page, THIS_LOC);
+#endif
+}
+
+void unlock_page_io(struct page *page)
+{
+	assert(PageLocked(page));
+	clear_bit_unlock_wake(&page->flags, PG_locked, PG_waiters);
+	sched_point(SP_RELEASE, page, "unlock_page");
+}
+
 void wait_on_page_locked(struct page *page)
 {
 	wait_on_bit(&page->flags, PG_locked, PG_waiters, 0, NULL, "page_locked");

@@ -207,6 +207,16 @@ void __unlock_page(struct page *page, struct src_loc loc);
 /* Sleeps until nobody holds the page lock (does not take it). */
 void wait_on_page_locked(struct page *page);
 
+/*
+ * The page lock of a page under read I/O belongs to the I/O, not to a task
+ * (the kernel's readahead folios: locked when added, unlocked by the read's
+ * completion). page_lock_to_io: the holder hands its lock to the I/O (the
+ * validator forgets it; the bit stays set). unlock_page_io: the I/O's
+ * completion (any thread) releases it and wakes the waiters.
+ */
+void page_lock_to_io(struct page *page);
+void unlock_page_io(struct page *page);
+
 /* ---- writeback ---- */
 
 /* Marks writeback started (caller holds the page lock); returns the old bit. */

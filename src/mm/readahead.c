@@ -17,10 +17,16 @@
  * window if that fails (bcachefs: a reader must not block a truncate or DIO
  * for pages nobody asked for; the read then fills its own page under a
  * blocking ADD). force_page_cache_readahead (fadvise WILLNEED) takes ADD
- * blocking. Under ADD the new pages are created locked in index order, read
- * from the store in contiguous runs, marked uptodate and unlocked; no page
- * lock is waited for while holding them (pages already cached are skipped).
- * reclaim_if_needed runs first, with nothing held.
+ * blocking. Under ADD the new pages are created locked in index order and
+ * cut into contiguous runs; no page lock is waited for while holding them
+ * (pages already cached are skipped). A run holding a page the caller asked
+ * for is read from the store here, marked uptodate and unlocked; the other
+ * runs of a read's or fault's window (the read-around around a fault, the
+ * next window at a PG_readahead mark) go to the cache's readahead workers
+ * (readahead_worker.c) with their pages still locked, and the caller
+ * returns: the kernel's readahead I/O, completed later. WILLNEED reads all
+ * of its window before it returns. reclaim_if_needed runs first, with
+ * nothing held.
  *
  * The per-file state (struct file_ra_state) may be shared by threads reading
  * one file: it is read and written with relaxed atomics, field by field, and
@@ -30,6 +36,7 @@
 #include "mm/fill.h"
 
 #define RA_BATCH       32u  /* pages per store read at most */
+#define RA_BATCH_BG    128u /* the same, by a readahead worker */
 #define RA_FORCE_CHUNK 512u /* WILLNEED works in 2 MiB chunks */
 
 static unsigned long roundup_pow_of_two(unsigned long x)
@@ -65,14 +72,22 @@ static unsigned long get_next_ra_size(unsigned long cur, unsigned long max)
 	return max;
 }
 
-/* Reads a run of new locked pages, unlocks and releases them. */
-static void ra_submit_run(struct address_space *m, struct page **run, unsigned n)
+/* A run of new locked pages: read here, unlocked and released, or (@bg:
+ * nobody waits for them yet; their locks were handed to the I/O as they
+ * were added) handed to a readahead worker, which does the same later
+ * (readahead_worker.c). */
+static void ra_submit_run(struct address_space *m, struct page **run, unsigned n, bool bg)
 {
 	if (!n)
 		return;
+	if (bg && readahead_submit_async(m, run, n))
+		return;
 	filemap_fill_pages(m, run, n); /* an error stays on the pages: a read retries */
 	for (unsigned i = 0; i < n; i++) {
-		unlock_page(run[i]);
+		if (bg)
+			unlock_page_io(run[i]);
+		else
+			unlock_page(run[i]);
 		put_page(run[i]);
 	}
 }
@@ -81,46 +96,63 @@ static void ra_submit_run(struct address_space *m, struct page **run, unsigned n
  * Reads the missing pages of [index, index + nr) (clamped to EOF), marking
  * the page at index + nr - lookahead with PG_readahead. Pages outside
  * [demand_start, demand_end) count as read ahead (and, if @fault, as read
- * ahead by the fault path). Caller holds ADD (policy allowing).
+ * ahead by the fault path). Caller holds ADD (policy allowing). @bg: runs
+ * without a demanded page go to the readahead workers; a run holding one
+ * starts at the first demanded page and is read here, so the caller waits
+ * for no more than its own pages (and those right after them).
  */
 static void read_pages_range(struct address_space *m, pgoff_t index, unsigned long nr,
 			     unsigned long lookahead, pgoff_t demand_start, pgoff_t demand_end,
-			     bool fault)
+			     bool fault, bool bg)
 {
-	struct page *run[RA_BATCH];
+	struct page *run[RA_BATCH_BG];
 	unsigned n = 0;
+	bool demand = false; /* the run holds a demanded page */
 	uint64_t ahead = 0;
 
 	for (unsigned long i = 0; i < nr; i++) {
 		pgoff_t idx = index + i;
+		bool wanted = idx >= demand_start && idx < demand_end;
 		struct page *page = find_get_page(&m->i_pages, idx);
 		int err;
 
 		if (page) { /* cached already: end the run here */
 			put_page(page);
-			ra_submit_run(m, run, n);
+			ra_submit_run(m, run, n, bg && !demand);
 			n = 0;
+			demand = false;
 			continue;
+		}
+		if (wanted && !demand && n) { /* the demanded run starts here */
+			ra_submit_run(m, run, n, bg);
+			n = 0;
 		}
 		page = add_to_page_cache_locked(m, idx, &err);
 		if (!page) {
-			ra_submit_run(m, run, n);
+			ra_submit_run(m, run, n, bg && !demand);
 			n = 0;
+			demand = false;
 			if (err == -EEXIST)
 				continue;
 			break; /* out of memory or frames: read what we have */
 		}
 		if (lookahead && i == nr - lookahead)
 			SetPageReadahead(page);
-		if (idx >= demand_end || idx < demand_start)
+		if (!wanted)
 			ahead++;
+		demand |= wanted;
+		/* A run for the workers: its locks go to the I/O at once (the
+		 * validator holds at most 48 locks per thread; the run, 128). */
+		if (bg && !demand)
+			page_lock_to_io(page);
 		run[n++] = page;
-		if (n == RA_BATCH) {
-			ra_submit_run(m, run, n);
+		if (n == (demand || !bg ? RA_BATCH : RA_BATCH_BG)) {
+			ra_submit_run(m, run, n, bg && !demand);
 			n = 0;
+			demand = false;
 		}
 	}
-	ra_submit_run(m, run, n);
+	ra_submit_run(m, run, n, bg && !demand);
 	cache_stat_add(&m->cache->stats.readahead_pages, ahead);
 	if (fault)
 		cache_stat_add(&m->cache->stats.fault_readahead_pages, ahead);
@@ -146,11 +178,17 @@ static void do_page_cache_ra(struct address_space *m, pgoff_t index, unsigned lo
 		lookahead = lookahead > cut ? lookahead - cut : 0;
 	}
 	reclaim_if_needed(m->cache, nr);
+	if (!block && readahead_test_no_add_lock) { /* the hazard: adds under no fence */
+		read_pages_range(m, index, nr, lookahead, demand_start, demand_end, fault, true);
+		return;
+	}
 	if (block)
 		filemap_invalidate_lock_add(m);
 	else if (!filemap_invalidate_trylock_add(m))
 		return; /* a truncate, punch or DIO holds BLOCK: no speculative fills */
-	read_pages_range(m, index, nr, lookahead, demand_start, demand_end, fault);
+	/* Speculative windows read in the background; WILLNEED (@block)
+	 * returns with its pages read. */
+	read_pages_range(m, index, nr, lookahead, demand_start, demand_end, fault, !block);
 	filemap_invalidate_unlock_add(m);
 }
 
