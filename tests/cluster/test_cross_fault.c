@@ -291,17 +291,18 @@ TEST(no_restart_hangs_direct)
 TEST(restart_no_pin_pingpong)
 {
 	const char *url = nf_cluster_url();
+	unsigned iters = (unsigned)test_scale(2000, 4);
 	struct s2_result res[2];
 	int st[2];
 
-	if (run_pair(url, true, 2000, false, true, st, res) != 2) {
+	if (run_pair(url, true, iters, false, true, st, res) != 2) {
 		if (st[0] == 77 || st[1] == 77)
 			test_skip("userfaultfd is missing");
 		CHECKF(0, "node A exit %d, node B exit %d", st[0], st[1]);
 	}
-	printf("# without the second glock: %" PRIu64 " reads restarted in 2 x 2000, up to %" PRIu64
+	printf("# without the second glock: %" PRIu64 " reads restarted in 2 x %u, up to %" PRIu64
 	       " times in one read\n",
-	       res[0].restarts + res[1].restarts,
+	       res[0].restarts + res[1].restarts, iters,
 	       res[0].max_per_read > res[1].max_per_read ? res[0].max_per_read
 							 : res[1].max_per_read);
 	CHECK(res[0].max_per_read > 1 || res[1].max_per_read > 1);
