@@ -68,6 +68,8 @@ const struct test_switch test_switches[] = {
     SWITCH(glock_test_no_lease_margin),
     SWITCH(glock_test_no_min_hold),
     SWITCH(glock_test_orphan_no_recheck),
+    SWITCH(glock_test_demote_drop_skips_waiters),
+    SWITCH(zk_test_forget_failed_delete),
     SWITCH(glock_test_fastpath_no_drain_check),
     SWITCH(glock_test_fork_keeps_slots),
     /* fs */

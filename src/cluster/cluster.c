@@ -20,6 +20,8 @@
 
 #include "cluster/glock_fast.h"
 
+TEST_SWITCH(zk_test_forget_failed_delete);
+
 static __thread char last_error[256];
 
 void cluster_set_error(const char *fmt, ...)

@@ -141,6 +141,11 @@ int glock_get(struct cluster *c, uint64_t number, const struct glock_operations 
 	return 0;
 }
 
+void glock_hold(struct glock *gl)
+{
+	__atomic_add_fetch(&gl->gl_ref, 1, __ATOMIC_RELAXED);
+}
+
 static void glock_free(struct glock *gl)
 {
 	struct cluster *c = gl->gl_cluster;

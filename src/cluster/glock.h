@@ -81,6 +81,8 @@ int cluster_status(const struct cluster *c);
 int glock_get(struct cluster *c, uint64_t number, const struct glock_operations *ops, void *object,
 	      struct glock **out);
 void glock_put(struct glock *gl);
+/* Another reference to @gl (one glock_put each). */
+void glock_hold(struct glock *gl);
 uint64_t glock_number(const struct glock *gl);
 /* The granted (cached) state, for assertions and tests (racy by nature). */
 enum gl_state glock_state(const struct glock *gl);

@@ -23,6 +23,7 @@
 #include "kernel/sched.h"
 
 TEST_SWITCH(glock_test_orphan_no_recheck);
+TEST_SWITCH(glock_test_demote_drop_skips_waiters);
 
 /* ---- the worker's part ---- */
 
@@ -286,6 +287,14 @@ again:
 		}
 	}
 	to = from;
+	/* A demote the held state already satisfies (the state changed for a
+	 * local waiter after the request came, e.g. EX -> DF for a DF one) is
+	 * done: drop it and go on to what local waiters need. Stopping here
+	 * would leave a waiter that queued this run asleep with nothing queued
+	 * or pending (its node hangs until another node happens to ask). */
+	if ((gl->gl_flags & GLF_DEMOTE) && gl_compatible(from, gl->gl_demote_state) &&
+	    !glock_test_demote_drop_skips_waiters)
+		gl->gl_flags &= ~GLF_DEMOTE;
 	if ((gl->gl_flags & GLF_DEMOTE) && !gl_compatible(from, gl->gl_demote_state)) {
 		uint64_t until = gl->gl_tchange_ns + (uint64_t)c->min_hold_ms * 1000000ull;
 		uint64_t now = cluster_now_ns();
@@ -299,7 +308,7 @@ again:
 		if (to == LM_ST_SHARED && from == LM_ST_DEFERRED)
 			to = LM_ST_UNLOCKED;
 		demote = true;
-	} else if (gl->gl_flags & GLF_DEMOTE) {
+	} else if ((gl->gl_flags & GLF_DEMOTE) && glock_test_demote_drop_skips_waiters) {
 		gl->gl_flags &= ~GLF_DEMOTE;
 	} else if (gl->gl_flags & GLF_NOCACHE) {
 		to = LM_ST_UNLOCKED;

@@ -196,6 +196,15 @@ DECLARE_TEST_SWITCH(glock_test_no_min_hold);
 /* The worker's release of an unused glock forgets a holder that came meanwhile
  * (it neither wakes it nor requests what it wants): test_glock orphan_*. */
 DECLARE_TEST_SWITCH(glock_test_orphan_no_recheck);
+/* The worker, dropping a demote request the held state already satisfies,
+ * stops there instead of serving the local waiters (the waiter that queued
+ * the run sleeps for good: test_glock compatible_demote_then_waiter_*). */
+DECLARE_TEST_SWITCH(glock_test_demote_drop_skips_waiters);
+/* The zk module forgets a child of ours whose delete the server did not
+ * confirm (the connection was lost: a ZooKeeper restart): the child stays
+ * and blocks the other nodes for good (test_glock_proc
+ * zookeeper_restart_lost_delete*). Defined in cluster.c (every build). */
+DECLARE_TEST_SWITCH(zk_test_forget_failed_delete);
 /* The worker does not wait for the fast path's holders to leave before it
  * runs go_sync/go_inval (test_glock fastpath_drain_*: the overlap shows). */
 DECLARE_TEST_SWITCH(glock_test_fastpath_no_drain_check);

@@ -8,7 +8,8 @@
  * completion thread: they only append to the event queue (ev_lock, a pthread
  * leaf) or store atomics, and kick the worker; every request to the server
  * and every call into the glock layer is made by the worker (lm_* and
- * lm_poll), with no lock held.
+ * lm_poll), with no lock held. The list of our children whose delete the
+ * server did not confirm (strays, retried by zk_poll) is the worker's only.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -77,6 +78,63 @@ void zk_call_end(struct cluster *c, uint64_t sent, int rc)
 {
 	if (rc == ZOK || rc == ZNONODE || rc == ZNODEEXISTS || rc == ZBADVERSION || rc == ZNOTEMPTY)
 		cluster_lease_renew(c, sent);
+}
+
+void zk_delete_child_path(struct cluster *c, const char *path)
+{
+	struct zk_cluster *z = c->lm;
+	struct zk_stray *st;
+	uint64_t t;
+	int rc;
+
+	t = zk_call_begin(c);
+	rc = zoo_delete(z->zh, path, -1);
+	zk_call_end(c, t, rc);
+	if (rc == ZOK || rc == ZNONODE || zk_test_forget_failed_delete)
+		return;
+	/* Lost with the connection, or not sent: the child may still be
+	 * there, and with the session alive (a server restart) it stays and
+	 * blocks every other node's request - while this node, which no
+	 * longer wants the glock, never lists it again. */
+	st = malloc(sizeof(*st) + strlen(path) + 1);
+	if (!st)
+		return; /* the next listing of this glock by this node deletes it */
+	strcpy(st->path, path);
+	st->next = z->strays;
+	z->strays = st;
+}
+
+/* Worker: deletes the remembered strays (while connected). */
+void zk_retry_strays(struct cluster *c)
+{
+	struct zk_cluster *z = c->lm;
+	struct zk_stray **pp = &z->strays, *st;
+
+	while ((st = *pp)) {
+		uint64_t t = zk_call_begin(c);
+		int rc = zoo_delete(z->zh, st->path, -1);
+
+		zk_call_end(c, t, rc);
+		if (rc == ZOK || rc == ZNONODE) {
+			*pp = st->next;
+			free(st);
+			continue;
+		}
+		if (rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT || rc == ZINVALIDSTATE ||
+		    rc == ZSESSIONEXPIRED)
+			return; /* the next poll tries again */
+		pp = &st->next;
+	}
+}
+
+static void free_strays(struct zk_cluster *z)
+{
+	struct zk_stray *st;
+
+	while ((st = z->strays)) {
+		z->strays = st->next;
+		free(st);
+	}
 }
 
 struct hb {
@@ -288,6 +346,7 @@ void zk_unmount(struct cluster *c)
 		zookeeper_close(z->zh); /* ends the session: its ephemeral nodes go */
 	z->zh = NULL;
 	drop_events(z);
+	free_strays(z); /* the session's end deleted them */
 	c->lm = NULL;
 	pthread_mutex_destroy(&z->ev_lock);
 	pthread_cond_destroy(&z->ev_cond);
@@ -339,7 +398,7 @@ unsigned zk_poll(struct cluster *c)
 	struct zk_cluster *z = c->lm;
 	struct zk_event *list, *ev;
 	uint64_t now = cluster_now_ns();
-	bool resync;
+	bool resync, connected;
 	unsigned period = c->session_timeout_ms / 6;
 
 	if (!z->zh)
@@ -354,10 +413,13 @@ unsigned zk_poll(struct cluster *c)
 	z->ev_head = NULL;
 	z->ev_tail = &z->ev_head;
 	resync = z->resync && z->connected;
+	connected = z->connected;
 	z->resync = false;
 	pthread_mutex_unlock(&z->ev_lock);
 	if (resync)
 		glock_for_each(c, resync_one, NULL);
+	if (z->strays && connected)
+		zk_retry_strays(c);
 	while ((ev = list)) {
 		uint64_t number;
 		const char *child;

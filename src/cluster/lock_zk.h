@@ -39,7 +39,20 @@ struct zk_cluster {
 	_Atomic int hb_inflight;
 	uint64_t next_hb_ns; /* worker only */
 	uint64_t next_rejoin_ns;
+	/* Worker only: children of ours whose delete the server did not
+	 * confirm (the connection was lost): deleted again until it does. */
+	struct zk_stray *strays;
 };
+
+struct zk_stray {
+	struct zk_stray *next;
+	char path[];
+};
+
+/* Deletes our child @path; a delete the server did not confirm (ZOK or
+ * ZNONODE) is remembered and retried by zk_poll (zk_retry_strays). */
+void zk_delete_child_path(struct cluster *c, const char *path);
+void zk_retry_strays(struct cluster *c);
 
 /* Per glock (gl->gl_lm), worker only. */
 struct zk_glock {

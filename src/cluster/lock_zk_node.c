@@ -119,16 +119,10 @@ void zk_forget(struct glock *gl)
 
 static void delete_child(struct glock *gl, const char *name)
 {
-	struct cluster *c = gl->gl_cluster;
-	struct zk_cluster *z = c->lm;
 	char path[ZK_PATH_MAX];
-	uint64_t t;
-	int rc;
 
 	child_path(gl->gl_lm, name, path);
-	t = zk_call_begin(c);
-	rc = zoo_delete(z->zh, path, -1);
-	zk_call_end(c, t, rc);
+	zk_delete_child_path(gl->gl_cluster, path);
 }
 
 static void grant_pending(struct glock *gl)
@@ -436,8 +430,12 @@ int zk_lock(struct glock *gl, enum gl_state req)
 	rc = create_child(gl, req, zg->pend, zg->held[0] ? CREATE_REPLACE : CREATE_NEW, &sv, &st,
 			  &lrc);
 	if (rc != ZOK) {
+		/* The multi may not have run: the held child may still be there
+		 * (and so may the new one - the next listing deletes that). */
+		if (zg->held[0])
+			delete_child(gl, zg->held);
 		zg->pend[0] = 0;
-		zg->held[0] = 0; /* if it is still there, the next listing deletes it */
+		zg->held[0] = 0;
 		if (lrc == ZOK)
 			deallocate_String_vector(&sv);
 		/* A lost answer may have left the child: the next listing deletes it. */

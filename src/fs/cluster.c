@@ -27,6 +27,9 @@ TEST_SWITCH(cluster_test_setattr_no_glock);
 TEST_SWITCH(cluster_test_remap_no_glock);
 TEST_SWITCH(cluster_test_sync_error_ignored);
 TEST_SWITCH(cluster_test_fadvise_no_glock);
+TEST_SWITCH(cluster_test_restart_no_pin);
+
+static void glock_restart_want(struct task *t, struct glock *gl, enum gl_state state);
 
 void inode_table_set_cluster(struct inode_table *t, struct cluster *c)
 {
@@ -49,14 +52,19 @@ static bool inode_fault_lock(struct address_space *m, bool excl, bool (*fill)(vo
 	bool ok;
 	int err;
 
+	struct task *t = current;
+
+	/* The restart's second round holds this glock for us (glock_read_rounds). */
+	if (t->glock_pin == inode->i_gl &&
+	    (t->glock_pin_state == state || t->glock_pin_state == LM_ST_EXCLUSIVE))
+		return fill(arg);
 	if (glock_task_held() && !READ_ONCE(cluster_test_no_restart)) {
 		gholder_init(inode->i_gl, state, GL_NOWAIT, &gh);
 		err = glock_nq(&gh);
 		if (err == -EAGAIN) {
-			struct task *t = current;
-
 			t->glock_restart = true;
 			t->stats.fault_retries++;
+			glock_restart_want(t, inode->i_gl, state);
 			return false;
 		}
 	} else {
@@ -118,6 +126,30 @@ void inode_glock_put(struct inode *inode)
 	inode->i_gl = NULL;
 	inode->i_data.fault_lock = NULL;
 	glock_put(gl);
+}
+
+/* A fault refused for @gl in @state while the read's step runs: the next
+ * round takes @gl too (the first refusal's glock; a stronger state for it
+ * wins). */
+static void glock_restart_want(struct task *t, struct glock *gl, enum gl_state state)
+{
+	if (!t->glock_want_record || READ_ONCE(cluster_test_restart_no_pin))
+		return;
+	if (!t->glock_want) {
+		glock_hold(gl);
+		t->glock_want = gl;
+		t->glock_want_state = (uint8_t)state;
+	} else if (t->glock_want == gl && state == LM_ST_EXCLUSIVE) {
+		t->glock_want_state = LM_ST_EXCLUSIVE;
+	}
+}
+
+void glock_restart_unwant(struct task *t)
+{
+	if (t->glock_want) {
+		glock_put(t->glock_want);
+		t->glock_want = NULL;
+	}
 }
 
 bool glock_restart_fault_in(struct iov_iter *iter, bool to_user)

@@ -64,6 +64,11 @@ DECLARE_TEST_SWITCH(cluster_test_sync_error_ignored);
 /* - cluster_test_fadvise_no_glock: POSIX_FADV_WILLNEED reads ahead with no
  *   glock (pages read while another node holds EX stay cached, stale). */
 DECLARE_TEST_SWITCH(cluster_test_fadvise_no_glock);
+/* - cluster_test_restart_no_pin: a read's restart faults in with no glock
+ *   held and retries with its own glock alone (no second glock taken with
+ *   it): two nodes reading crosswise ping-pong (tests/cluster
+ *   test_cross_fault: a read that restarts more than once). */
+DECLARE_TEST_SWITCH(cluster_test_restart_no_pin);
 
 /* The glock held by one call: a holder, or nothing (nolock). */
 struct inode_gh {
@@ -122,8 +127,12 @@ static inline bool glock_restart_end(struct inode_gh *h)
 	if (!t->glock_restart)
 		return false;
 	t->glock_restart = false;
+	t->stats.glock_restarts++;
 	return true;
 }
+
+/* Drops the glock a refused fault recorded for the next round (fs/cluster.c). */
+void glock_restart_unwant(struct task *t);
 
 /* The restart step, with no glock held: faults in what is left of @iter
  * (@to_user: the I/O writes into it, a read). False when not even its
@@ -132,9 +141,20 @@ bool glock_restart_fault_in(struct iov_iter *iter, bool to_user);
 
 /*
  * A read in rounds, each holding the file's glock in @state across @step
- * (which copies into @iter's user memory and advances iocb->ki_pos). A round a fault ended short
- * (the restart) faults the rest of @iter in with no glock held and goes again. Returns the bytes of
- * all rounds, or the error that ended the first. Without a glock: one round, @step alone.
+ * (which copies into @iter's user memory and advances iocb->ki_pos). A
+ * round a fault ended short (the restart) lets its glock go. The next
+ * round takes the file's glock and the one the refused fault wanted
+ * (current->glock_want: a view of another file) together, in number order
+ * as glock_nq_two (never holding a higher-numbered glock while waiting for
+ * a lower one: no deadlock across nodes), and runs the step holding both:
+ * the fault handler fills from the second at once (current->glock_pin).
+ * Faulting in with no glock held and retrying with the file's glock alone
+ * would let another node take the view's glock back in between, every time
+ * when two nodes read crosswise (a ping-pong of restarts; the kernel's gfs2
+ * damps it only by its minimum hold time). That fallback stays where no
+ * glock was recorded (or it is the file's own): it faults the rest of
+ * @iter in with no glock held. Returns the bytes of all rounds, or the
+ * error that ended the first. Without a glock: one round, @step alone.
  */
 static inline ssize_t glock_read_rounds(struct kiocb *iocb, struct iov_iter *iter,
 					enum gl_state state,
@@ -142,23 +162,60 @@ static inline ssize_t glock_read_rounds(struct kiocb *iocb, struct iov_iter *ite
 {
 	struct inode *inode = iocb->ki_filp->f_inode;
 	unsigned flags = iocb->ki_flags & IOCB_NOWAIT ? GL_NOWAIT : 0;
+	struct task *t = current;
+	struct glock *pin = NULL;
+	enum gl_state pin_state = LM_ST_UNLOCKED;
+	struct gholder pgh;
 	struct inode_gh gh;
 	ssize_t ret, done = 0;
 	bool restart;
 
+	if (likely(!inode->i_gl))
+		return step(iocb, iter);
 	for (;;) {
-		ret = inode_gl_nq(inode, state, flags, &gh);
+		if (pin) {
+			gholder_init(inode->i_gl, state, flags, &gh.gh);
+			gholder_init(pin, pin_state, flags, &pgh);
+			ret = glock_nq_two(&gh.gh, &pgh);
+			gh.held = !ret;
+		} else {
+			ret = inode_gl_nq(inode, state, flags, &gh);
+		}
 		if (ret)
 			break;
+		if (pin) {
+			t->glock_pin = pin;
+			t->glock_pin_state = (uint8_t)pin_state;
+		}
 		glock_restart_begin(&gh);
+		glock_restart_unwant(t);
+		t->glock_want_record = true;
 		ret = step(iocb, iter);
+		t->glock_want_record = false;
 		restart = glock_restart_end(&gh);
+		if (pin) {
+			t->glock_pin = NULL;
+			glock_dq(&pgh);
+		}
 		inode_gl_dq(&gh);
+		if (pin)
+			glock_put(pin);
+		pin = NULL;
 		if (ret > 0)
 			done += ret;
-		if (!restart || !glock_restart_fault_in(iter, true))
+		if (!restart)
 			break;
+		if (t->glock_want && t->glock_want != inode->i_gl) {
+			pin = t->glock_want; /* (its reference) */
+			pin_state = (enum gl_state)t->glock_want_state;
+			t->glock_want = NULL;
+		} else if (!glock_restart_fault_in(iter, true)) {
+			break;
+		}
 	}
+	if (pin)
+		glock_put(pin);
+	glock_restart_unwant(t);
 	return done ? done : ret;
 }
 

@@ -23,6 +23,7 @@
 #include "kernel/raw_spinlock.h"
 
 struct address_space;
+struct glock;
 struct lockdep_map;
 struct sched_thread;
 struct wait_queue_entry;
@@ -50,6 +51,7 @@ struct task_stats {
 	uint64_t lock_waits;	  /* sleeps in any lock of this library */
 	uint64_t lock_wait_ns;	  /* time spent in them */
 	uint64_t fault_retries;	  /* fault handler asked the I/O path to retry */
+	uint64_t glock_restarts;  /* I/O rounds that ended in that restart (fs/cluster.h) */
 	uint64_t copy_short;	  /* nofault copies that came back short */
 };
 
@@ -75,6 +77,15 @@ struct task {
 	 * deadlock): the I/O path drops its glock, faults the user range in
 	 * and retries. Task state, never an EFAULT (as fdm_dropped). */
 	bool glock_restart;
+	/* The restart's second round (fs/cluster.h glock_read_rounds): while
+	 * a read's step runs with glock_want_record set, the refused fault
+	 * leaves the glock it wanted in glock_want (a reference) and its state;
+	 * the next round takes it with the read's own glock in number order
+	 * and names it in glock_pin: the fault handler then fills from it at
+	 * once (the I/O path holds it for this thread). */
+	bool glock_want_record;
+	uint8_t glock_want_state, glock_pin_state;
+	struct glock *glock_want, *glock_pin;
 
 	/* What this thread sleeps on (other threads read these: watchdog). */
 	const char *wait_what;	   /* lock or event name, NULL when running */

@@ -91,8 +91,11 @@ const char *nf_cluster_url(void)
 		CHECK(zk_fixture_start(&zk) == 0);
 		zk_up = true;
 	}
-	/* a fresh root path per case: no glock of an earlier case */
-	snprintf(name, sizeof(name), "pc-engine-%d", ++nurl);
+	/* a fresh root path per case: no glock of an earlier case (the pid
+	 * too: a forked child's count does not reach its parent, and the
+	 * sessions of the nodes a hazard child killed live on until their
+	 * timeout, their node names in use) */
+	snprintf(name, sizeof(name), "pc-engine-%d.%d", ++nurl, (int)getpid());
 	zk_fixture_url(&zk, name, zk_url, sizeof(zk_url));
 	return zk_url;
 }

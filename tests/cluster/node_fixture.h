@@ -28,8 +28,9 @@ void nf_zk_start(void);
 /* Forks a node running @fn(@arg); returns its pid. */
 pid_t nf_spawn(int (*fn)(void *arg), void *arg);
 /* Waits for @pid: its exit status, or 128 + signal. A node that has not
- * ended after @ms (a hang; test_cross_fault's O_DIRECT case takes 2-5 min
- * in the debug build, so the default stays under meson's 600 s) is reported on
+ * ended after @ms (a hang; test_cross_fault's O_DIRECT case took 2-5 min in
+ * the debug build when its reads ping-ponged, 1-2.5 min since; the default
+ * stays under meson's 600 s) is reported on
  * stderr as @what with its threads' stacks (gdb, where installed), killed,
  * and NF_WAIT_HUNG returned, so that the case fails instead of hanging.
  * nf_wait: NF_WAIT_MS, or PC_NODE_WAIT_MS from the environment. */

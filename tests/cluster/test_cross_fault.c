@@ -26,6 +26,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "api/engine.h"
+#include "cluster/lock_module.h"
 #include "cluster/node_fixture.h"
 #include "fs/cluster.h"
 #include "harness.h"
@@ -42,6 +44,13 @@ struct s2 {
 	unsigned iters;
 	bool watch;	     /* the hazard run: watchdog on */
 	int ready, go, go_w; /* pipes: both nodes start their loops together */
+	bool nopin;	     /* cluster_test_restart_no_pin */
+	int result;	     /* pipe: the node's struct s2_result */
+};
+
+/* What a node saw: its reads' restart rounds (current->stats.glock_restarts). */
+struct s2_result {
+	uint64_t restarts, max_per_read;
 };
 
 static void pattern(unsigned char *p)
@@ -92,8 +101,16 @@ static int node_fn(void *arg)
 		watchdog_start(3000, NULL);
 		task_set_watched(true);
 	}
+	cluster_test_restart_no_pin = s->nopin;
+	struct s2_result res = {0, 0};
 	for (unsigned i = 0; i < s->iters; i++) {
+		uint64_t r0 = current->stats.glock_restarts;
 		ssize_t n = pc_pread(e, fd, view, LEN, 0);
+
+		r0 = current->stats.glock_restarts - r0;
+		res.restarts += r0;
+		if (r0 > res.max_per_read)
+			res.max_per_read = r0;
 		if (n != (ssize_t)LEN) {
 			fprintf(stderr, "%s: iteration %u: read %zd\n", name, i, n);
 			return 1;
@@ -103,8 +120,18 @@ static int node_fn(void *arg)
 			return 1;
 		}
 	}
-	printf("# node %c: %" PRIu64 " restarts (a fault refused for a glock held)\n",
-	       'A' + s->node, current->stats.fault_retries);
+	{
+		struct glock_stats *gs = &e->cluster->stats;
+
+		printf("# node %c: %" PRIu64 " reads restarted (at most %" PRIu64
+		       " times in one read), %" PRIu64 " faults refused for a glock held; "
+		       "glocks from the service %" PRIu64 ", demotes %" PRIu64
+		       ", lock service requests %" PRIu64 "\n",
+		       'A' + s->node, res.restarts, res.max_per_read, current->stats.fault_retries,
+		       (uint64_t)gs->nq_remote, (uint64_t)gs->demotes, (uint64_t)gs->lm_requests);
+	}
+	if (write(s->result, &res, sizeof(res)) != sizeof(res))
+		return 1;
 	fflush(stdout);
 	pc_munmap(e, view, LEN);
 	pc_close(e, fd);
@@ -129,24 +156,28 @@ static void prepare(const char *dir)
 	free(p);
 }
 
-/* Runs A and B; returns how many of them exited 0 (77: no userfaultfd). */
-static int run_pair(const char *url, bool dio, unsigned iters, bool watch, int *status)
+/* Runs A and B; returns how many of them exited 0 (77: no userfaultfd);
+ * @res (may be NULL): what each node reported. */
+static int run_pair(const char *url, bool dio, unsigned iters, bool watch, bool nopin, int *status,
+		    struct s2_result *res)
 {
 	char store[600], logs[600];
 	struct s2 a[2];
 	pid_t pid[2];
-	int ok = 0, ready[2], go[2];
+	int ok = 0, ready[2], go[2], result[2];
 	char c;
 
 	nf_fresh(store, sizeof(store), logs, sizeof(logs));
 	prepare(store);
-	CHECK(pipe(ready) == 0 && pipe(go) == 0);
+	CHECK(pipe(ready) == 0 && pipe(go) == 0 && pipe(result) == 0);
 	for (int i = 0; i < 2; i++) {
-		a[i] = (struct s2){store, url, i, dio, iters, watch, ready[1], go[0], go[1]};
+		a[i] = (struct s2){store,    url,   i,	   dio,	  iters,    watch,
+				   ready[1], go[0], go[1], nopin, result[1]};
 		pid[i] = nf_spawn(node_fn, &a[i]);
 	}
 	close(ready[1]);
 	close(go[0]);
+	close(result[1]);
 	for (int i = 0; i < 2; i++)
 		if (read(ready[0], &c, 1) != 1)
 			break; /* a node ended early: its status tells */
@@ -160,22 +191,38 @@ static int run_pair(const char *url, bool dio, unsigned iters, bool watch, int *
 		}
 		ok += status[i] == 0;
 	}
+	for (int i = 0; i < 2 && res; i++) {
+		/* (in the order the nodes wrote them: only their sum and max are used) */
+		if (read(result[0], &res[i], sizeof(res[i])) != sizeof(res[i]))
+			res[i] = (struct s2_result){0, 0};
+	}
+	close(result[0]);
 	return ok;
 }
 
+/*
+ * Each read restarts at most once: the second round holds the view's
+ * glock with its own (fs/cluster.h glock_read_rounds), so nothing can take
+ * the faulted-in view back before the copy.
+ */
 static void both(bool dio)
 {
 	const char *url = nf_cluster_url();
 	unsigned iters = (unsigned)test_scale(10000, 20);
+	struct s2_result res[2];
 	int st[2];
 
-	if (run_pair(url, dio, iters, false, st) != 2) {
+	if (run_pair(url, dio, iters, false, false, st, res) != 2) {
 		if (st[0] == 77 || st[1] == 77)
 			test_skip("userfaultfd is missing");
 		CHECKF(0, "node A exit %d, node B exit %d", st[0], st[1]);
 	}
-	printf("# %u iterations on each node (%s), every view checked\n", iters,
-	       dio ? "O_DIRECT" : "buffered");
+	printf("# %u iterations on each node (%s), every view checked; %" PRIu64
+	       " reads restarted, none more than %" PRIu64 " time(s)\n",
+	       iters, dio ? "O_DIRECT" : "buffered", res[0].restarts + res[1].restarts,
+	       res[0].max_per_read > res[1].max_per_read ? res[0].max_per_read
+							 : res[1].max_per_read);
+	CHECK(res[0].max_per_read <= 1 && res[1].max_per_read <= 1);
 }
 
 TEST(cross_read_buffered)
@@ -194,7 +241,7 @@ static void no_restart_child(bool dio)
 	const char *url = nf_cluster_url();
 	int st[2];
 
-	run_pair(url, dio, 10000, true, st);
+	run_pair(url, dio, 10000, true, false, st, NULL);
 	printf("# without the restart signal: node A %d, node B %d (134: the watchdog's "
 	       "abort)\n",
 	       st[0], st[1]);
@@ -233,4 +280,30 @@ TEST(no_restart_hangs_buffered)
 TEST(no_restart_hangs_direct)
 {
 	hazard(true);
+}
+
+/*
+ * The hazard of the restart's second glock: with cluster_test_restart_no_pin
+ * a restarted read faults the view in with no glock held and takes its own
+ * glock alone; the other node, reading the other way, takes the view's
+ * glock back in between (a ping-pong): some read restarts more than once.
+ */
+TEST(restart_no_pin_pingpong)
+{
+	const char *url = nf_cluster_url();
+	unsigned iters = (unsigned)test_scale(2000, 4);
+	struct s2_result res[2];
+	int st[2];
+
+	if (run_pair(url, true, iters, false, true, st, res) != 2) {
+		if (st[0] == 77 || st[1] == 77)
+			test_skip("userfaultfd is missing");
+		CHECKF(0, "node A exit %d, node B exit %d", st[0], st[1]);
+	}
+	printf("# without the second glock: %" PRIu64 " reads restarted in 2 x %u, up to %" PRIu64
+	       " times in one read\n",
+	       res[0].restarts + res[1].restarts, iters,
+	       res[0].max_per_read > res[1].max_per_read ? res[0].max_per_read
+							 : res[1].max_per_read);
+	CHECK(res[0].max_per_read > 1 || res[1].max_per_read > 1);
 }

@@ -765,3 +765,134 @@ TEST(orphan_release_then_nq_hazard)
 	       WIFSIGNALED(status) ? WTERMSIG(status) : -1);
 }
 #endif
+
+#if PC_SCHED_HOOKS
+/*
+ * A demote request that the held state already satisfies when the worker
+ * gets to it (here DF asked of a node that holds DF: as when a DF request
+ * came while EX was held and a local DF waiter's conversion EX -> DF went
+ * first) is dropped - and the worker must still serve the local waiters.
+ * The order is forced: the worker is held in the orphan-release window of
+ * another glock while the request comes and an EX waiter queues (it finds
+ * the glock queued already and sleeps); then the worker goes on and finds
+ * both in one run. Seen in test_cluster_faults zookeeper_restart_under_load:
+ * a node waited for EX in a store fault for good once the others were gone.
+ */
+struct compat {
+	struct glock *gl;
+	_Atomic int done, ret, in_window, release;
+};
+static struct compat cmp;
+
+static void *compat_ex_waiter(void *p)
+{
+	struct compat *w = p;
+	struct gholder h;
+
+	gholder_init(w->gl, LM_ST_EXCLUSIVE, 0, &h);
+	w->ret = glock_nq(&h);
+	if (!w->ret)
+		glock_dq(&h);
+	w->done = 1;
+	return NULL;
+}
+
+/* In the worker: hold it until the test has set the stage. */
+static void compat_window(enum sched_event ev, const void *obj, const char *what)
+{
+	(void)obj;
+	if (ev != SP_RACE || strcmp(what, "glock: orphan release, lock module not yet told"))
+		return;
+	sched_set_hook(NULL);
+	cmp.in_window = 1;
+	while (!__atomic_load_n(&cmp.release, __ATOMIC_ACQUIRE))
+		sched_yield();
+}
+
+static void compat_demote_run(void)
+{
+	char url[256];
+	struct cluster *A;
+	struct glock *other;
+	struct gholder h;
+	struct watched_wait ww;
+	pthread_t t;
+
+	zk_root(glock_test_demote_drop_skips_waiters ? "compatoff" : "compat", url, sizeof(url));
+	memset(&cmp, 0, sizeof(cmp));
+	A = node_mount(url, "A", 4000, 1);
+	CHECK_EQ(glock_get(A, 13, NULL, NULL, &cmp.gl), 0);
+	gholder_init(cmp.gl, LM_ST_DEFERRED, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h); /* DF cached */
+	CHECK_EQ(glock_state(cmp.gl), LM_ST_DEFERRED);
+	/* another glock's orphan release holds the worker in its window */
+	CHECK_EQ(glock_get(A, 14, NULL, NULL, &other), 0);
+	gholder_init(other, LM_ST_EXCLUSIVE, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	sched_set_hook(compat_window);
+	glock_put(other);
+	while (!__atomic_load_n(&cmp.in_window, __ATOMIC_ACQUIRE))
+		sched_yield();
+	glock_lm_demote_request(cmp.gl, LM_ST_DEFERRED); /* queued: the worker waits */
+	CHECK_EQ(pthread_create(&t, NULL, compat_ex_waiter, &cmp), 0);
+	for (;;) { /* until the EX waiter has queued (found it queued) */
+		unsigned want;
+
+		mutex_lock(&cmp.gl->gl_lock);
+		want = cmp.gl->gl_want_ex;
+		mutex_unlock(&cmp.gl->gl_lock);
+		if (want)
+			break;
+		sched_yield();
+	}
+	__atomic_store_n(&cmp.release, 1, __ATOMIC_RELEASE);
+	watched_wait_begin(&ww, "an EX waiter behind a demote the state satisfies", &cmp.done);
+	while (!__atomic_load_n(&cmp.done, __ATOMIC_ACQUIRE))
+		watched_wait_step(&ww, 0);
+	watched_wait_end(&ww);
+	pthread_join(t, NULL);
+	CHECK_EQ(cmp.ret, 0);
+	CHECK_EQ(glock_state(cmp.gl), LM_ST_EXCLUSIVE);
+	glock_put(cmp.gl);
+	cluster_unmount(A);
+}
+
+TEST(compatible_demote_then_waiter)
+{
+	if (zk_fixture_missing())
+		test_skip("%s", zk_fixture_missing());
+	compat_demote_run();
+}
+
+/* With the switch the worker drops the demote and stops: the EX waiter
+ * sleeps for good (state DF, nothing queued or pending); the liveness
+ * wait's watchdog aborts the child. */
+TEST(compatible_demote_then_waiter_hazard)
+{
+	pid_t pid;
+	int status;
+
+	if (zk_fixture_missing())
+		test_skip("%s", zk_fixture_missing());
+#if defined(__SANITIZE_THREAD__)
+	test_skip("fork under ThreadSanitizer");
+#endif
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		alarm(60); /* neither the watchdog nor the test ended it */
+		setenv("PC_HANG_MS", "3000", 1);
+		glock_test_demote_drop_skips_waiters = true;
+		compat_demote_run();
+		_exit(0); /* the waiter was granted: the hazard did not show */
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "child: exited %d / signal %d",
+	       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+	       WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+}
+#endif

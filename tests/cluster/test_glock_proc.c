@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../harness.h"
+#include "../threads.h"
 #include "cluster_util.h"
 
 /* ---- the child node: commands on stdin, answers on stdout ---- */
@@ -408,4 +409,105 @@ TEST(server_silent_suspends)
 TEST(server_silent_no_lease_margin_uses_glock)
 {
 	server_silent_case(true);
+}
+
+/* ---- a release whose delete was lost with the connection ---- */
+
+/*
+ * Node A releases a glock while the server is down: its delete of its lock
+ * child fails with the connection. The session outlives the restart, so
+ * the child stays - and blocks every other node's request - unless A
+ * deletes it again once connected (zk_retry_strays): A no longer wants the
+ * glock and never lists it again. Seen in test_cluster_faults
+ * zookeeper_restart_under_load: two nodes each waited behind the other's
+ * forgotten child. B's EX request after the restart must be granted.
+ */
+struct lost_waiter {
+	struct glock *g;
+	_Atomic int done, ret;
+};
+
+static void *lost_ex(void *p)
+{
+	struct lost_waiter *w = p;
+	struct gholder h;
+
+	gholder_init(w->g, LM_ST_EXCLUSIVE, 0, &h);
+	w->ret = glock_nq(&h);
+	if (!w->ret)
+		glock_dq(&h);
+	w->done = 1;
+	return NULL;
+}
+
+static unsigned nglocks(struct cluster *c)
+{
+	unsigned n;
+
+	mutex_lock(&c->hash_lock);
+	n = c->nglocks;
+	mutex_unlock(&c->hash_lock);
+	return n;
+}
+
+static void lost_delete_run(void)
+{
+	char url[256];
+	struct cluster *A, *B;
+	struct glock *ga;
+	struct gholder h;
+	struct lost_waiter w = {0};
+	pthread_t t;
+	uint64_t t0;
+
+	zk_root(zk_test_forget_failed_delete ? "lostdelh" : "lostdel", url, sizeof(url));
+	A = node_mount(url, "LA", RESTART_SESSION_MS, 1);
+	B = node_mount(url, "LB", RESTART_SESSION_MS, 1);
+	CHECK_EQ(glock_get(A, 21, NULL, NULL, &ga), 0);
+	gholder_init(ga, LM_ST_EXCLUSIVE, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h); /* EX cached on A */
+	zk_fixture_stop(zk());
+	glock_put(ga); /* the worker releases it: the delete fails */
+	while (nglocks(A))
+		usleep(1000); /* waits for the worker's release, not an ordering */
+	t0 = ms_now();
+	CHECK_EQ(zk_fixture_restart(zk()), 0);
+	printf("# ZooKeeper restarted in %llu ms\n", (unsigned long long)(ms_now() - t0));
+	CHECK_EQ(glock_get(B, 21, NULL, NULL, &w.g), 0);
+	CHECK_EQ(pthread_create(&t, NULL, lost_ex, &w), 0);
+	if (!zk_test_forget_failed_delete) {
+		struct watched_wait ww;
+
+		watched_wait_begin(&ww, "B's EX after A's release lost its delete", &w.done);
+		while (!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE))
+			watched_wait_step(&ww, 0);
+		watched_wait_end(&ww);
+	} else {
+		/* The hazard: B waits behind A's forgotten child; 5 s of it
+		 * shows it (A polls every few seconds at most), then A's
+		 * unmount ends its session and the server deletes the child. */
+		for (int i = 0; i < 5000 && !__atomic_load_n(&w.done, __ATOMIC_ACQUIRE); i++)
+			usleep(1000);
+		CHECKF(!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE),
+		       "B was granted although A forgot its child: the hazard did not show");
+		printf("# B still waits behind A's forgotten child after 5 s\n");
+	}
+	cluster_unmount(A);
+	pthread_join(t, NULL);
+	CHECK_EQ(w.ret, 0);
+	glock_put(w.g);
+	cluster_unmount(B);
+}
+
+TEST(zookeeper_restart_lost_delete)
+{
+	lost_delete_run();
+}
+
+TEST(zookeeper_restart_lost_delete_hazard)
+{
+	zk_test_forget_failed_delete = true;
+	lost_delete_run();
+	zk_test_forget_failed_delete = false;
 }
