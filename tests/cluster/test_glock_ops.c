@@ -378,11 +378,21 @@ static void xattr_case(bool hazard)
 	char store[600], logs[600];
 	int st[2];
 
-	nf_fresh(store, sizeof(store), logs, sizeof(logs));
-	host_file(store, "f", 'o', 4096);
-	run2(store, sc_xattr, 0, hazard, st);
-	if (st[1] == 77)
-		test_skip("no user xattrs on the host file system");
+	/* The hazard needs A's cached ctime to differ from the store's after
+	 * B's setxattr. Under TSan it did not show in 2 of 4 runs of one
+	 * engineer's (cause not pinned down: A's times refreshed, or the host's
+	 * coarse ctime giving both changes one tick): up to 5 rounds. */
+	for (int round = 0; round < (hazard ? 5 : 1); round++) {
+		nf_fresh(store, sizeof(store), logs, sizeof(logs));
+		host_file(store, "f", 'o', 4096);
+		run2(store, sc_xattr, 0, hazard, st);
+		if (st[1] == 77)
+			test_skip("no user xattrs on the host file system");
+		if (!hazard || st[0] == STALE)
+			break;
+		printf("# round %d: the hazard did not show (A's ctime matched the store's)\n",
+		       round);
+	}
 	expect(st, hazard ? STALE : 0, 0);
 }
 
