@@ -53,6 +53,7 @@ static void zk_watcher(zhandle_t *zh, int type, int state, const char *path, voi
 	if (!ev)
 		return; /* the next relist (resync on reconnect, or any event) catches up */
 	ev->type = type;
+	ev->seq = atomic_fetch_add(&z->ev_seq, 1) + 1;
 	strcpy(ev->path, path);
 	pthread_mutex_lock(&z->ev_lock);
 	ev->next = NULL;
@@ -397,6 +398,7 @@ unsigned zk_poll(struct cluster *c)
 {
 	struct zk_cluster *z = c->lm;
 	struct zk_event *list, *ev;
+	int pass;
 	uint64_t now = cluster_now_ns();
 	bool resync, connected;
 	unsigned period = c->session_timeout_ms / 6;
@@ -420,20 +422,26 @@ unsigned zk_poll(struct cluster *c)
 		glock_for_each(c, resync_one, NULL);
 	if (z->strays && connected)
 		zk_retry_strays(c);
-	while ((ev = list)) {
-		uint64_t number;
-		const char *child;
-		struct glock *gl;
+	/* Blockers gone first (a grant costs no request), then the children
+	 * events, each a listing unless a later listing already saw it. */
+	for (pass = 0; pass < 2; pass++)
+		for (ev = list; ev; ev = ev->next) {
+			uint64_t number;
+			const char *child;
+			struct glock *gl;
 
-		list = ev->next;
-		if (parse_event_path(z, ev->path, &number, &child) &&
-		    (gl = glock_lookup(c, number))) {
-			if (child && ev->type == ZOO_DELETED_EVENT)
+			if (!parse_event_path(z, ev->path, &number, &child) ||
+			    !(gl = glock_lookup(c, number)))
+				continue;
+			if (pass == 0 && child && ev->type == ZOO_DELETED_EVENT) {
 				zk_blocker_gone(gl, child);
-			else if (!child && ev->type == ZOO_CHILD_EVENT)
-				zk_relist(gl);
+			} else if (pass == 1 && !child && ev->type == ZOO_CHILD_EVENT) {
+				zk_relist_after(gl, ev->seq);
+			}
 			glock_put(gl);
 		}
+	while ((ev = list)) {
+		list = ev->next;
 		free(ev);
 	}
 	if (period > 100 && atomic_load(&c->membership) != CM_VALID)

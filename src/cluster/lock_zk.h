@@ -22,6 +22,7 @@
 struct zk_event {
 	struct zk_event *next;
 	int type;
+	uint64_t seq; /* zk_cluster.ev_seq when it came */
 	char path[];
 };
 
@@ -35,6 +36,9 @@ struct zk_cluster {
 	pthread_cond_t ev_cond;
 	bool connected, expired, resync;
 	struct zk_event *ev_head, **ev_tail;
+	/* Events and listing answers come in one order, in the client
+	 * library's completion thread: it counts the events. */
+	_Atomic uint64_t ev_seq;
 
 	_Atomic int hb_inflight;
 	uint64_t next_hb_ns; /* worker only */
@@ -68,6 +72,9 @@ struct zk_glock {
 	unsigned nnames;
 	int32_t version;
 	bool listed;
+	/* ev_seq when the answer to our last listing came: a children event
+	 * counted up to it reported a change that listing saw. */
+	uint64_t listed_seq;
 	/* Children below pend that conflict with it: granted when all are gone. */
 	char **blockers;
 	unsigned nblockers;
@@ -85,6 +92,7 @@ unsigned zk_poll(struct cluster *c);
 
 /* lock_zk_node.c: the recipe. */
 void zk_relist(struct glock *gl);
+void zk_relist_after(struct glock *gl, uint64_t ev_seq);
 void zk_blocker_gone(struct glock *gl, const char *child);
 
 #endif

@@ -97,6 +97,7 @@ static void forget(struct zk_glock *zg)
 	zg->nnames = zg->nblockers = 0;
 	zg->held[0] = zg->pend[0] = 0;
 	zg->listed = false;
+	zg->listed_seq = 0;
 }
 
 void zk_glock_free(struct glock *gl);
@@ -193,7 +194,7 @@ static int list_and_decide(struct glock *gl, bool watch_blockers)
 	struct zk_glock *zg = gl->gl_lm;
 	struct String_vector sv = {0, NULL};
 	struct Stat st;
-	uint64_t t;
+	uint64_t t, seq = atomic_load(&z->ev_seq);
 	int rc;
 
 	t = zk_call_begin(c);
@@ -201,6 +202,8 @@ static int list_and_decide(struct glock *gl, bool watch_blockers)
 	zk_call_end(c, t, rc);
 	if (rc != ZOK)
 		return rc == ZNONODE ? 0 : -EIO;
+	/* Every event counted before the request was sent is seen. */
+	zg->listed_seq = seq;
 	return decide(gl, &sv, &st, watch_blockers);
 }
 
@@ -283,6 +286,19 @@ void zk_relist(struct glock *gl)
 		glock_lm_granted(gl, zg->held_mode);
 }
 
+/* A children event (counted @ev_seq): a listing, unless the answer to one
+ * sent after the change came later (the event then came before it: the
+ * server sends a session's events and answers in order, and the client
+ * library hands both to its completion thread in that order). */
+void zk_relist_after(struct glock *gl, uint64_t ev_seq)
+{
+	struct zk_glock *zg = gl->gl_lm;
+
+	if (ev_seq <= zg->listed_seq)
+		return;
+	zk_relist(gl);
+}
+
 void zk_blocker_gone(struct glock *gl, const char *child)
 {
 	struct zk_glock *zg = gl->gl_lm;
@@ -302,6 +318,8 @@ void zk_blocker_gone(struct glock *gl, const char *child)
 
 /* Requests sent together and answered together: one round trip. */
 struct zk_batch {
+	struct zk_cluster *z;
+	uint64_t list_seq; /* ev_seq when the listing's answer came */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int pending;
@@ -333,6 +351,7 @@ static void batch_list_done(int rc, const struct String_vector *strings, const s
 	int i;
 
 	b->list_rc = rc;
+	b->list_seq = atomic_load(&b->z->ev_seq);
 	if (rc == ZOK && strings) {
 		b->sv.data = calloc((size_t)strings->count + 1, sizeof(char *));
 		for (i = 0; b->sv.data && i < strings->count; i++)
@@ -353,7 +372,8 @@ enum { CREATE_NEW, CREATE_CONVERT, CREATE_REPLACE };
  * effect). @name gets the new child; *sv and *st the listing (list_rc).
  */
 static int create_child(struct glock *gl, enum gl_state mode, char *name, int kind,
-			struct String_vector *sv, struct Stat *lst, int *list_rc)
+			struct String_vector *sv, struct Stat *lst, int *list_rc,
+			uint64_t *list_seq)
 {
 	struct cluster *c = gl->gl_cluster;
 	struct zk_cluster *z = c->lm;
@@ -362,7 +382,7 @@ static int create_child(struct glock *gl, enum gl_state mode, char *name, int ki
 	zoo_op_t ops[4];
 	zoo_op_result_t res[4];
 	struct Stat st;
-	struct zk_batch b = {.pending = 2, .sv = {0, NULL}};
+	struct zk_batch b = {.z = z, .pending = 2, .sv = {0, NULL}};
 	int n = 0, rc;
 	uint64_t t;
 
@@ -399,6 +419,7 @@ static int create_child(struct glock *gl, enum gl_state mode, char *name, int ki
 	*sv = b.sv;
 	*lst = b.st;
 	*list_rc = b.list_rc;
+	*list_seq = b.list_seq;
 	if (rc != ZOK)
 		return rc;
 	snprintf(name, ZK_NAME_MAX, "%s", strrchr(created, '/') + 1);
@@ -414,6 +435,7 @@ int zk_lock(struct glock *gl, enum gl_state req)
 	struct zk_glock *zg = gl->gl_lm;
 	struct String_vector sv = {0, NULL};
 	struct Stat st;
+	uint64_t lseq = 0;
 	int rc, r, lrc;
 
 	if (!zg->parent_made) {
@@ -428,7 +450,7 @@ int zk_lock(struct glock *gl, enum gl_state req)
 	}
 	zg->pend_mode = req;
 	rc = create_child(gl, req, zg->pend, zg->held[0] ? CREATE_REPLACE : CREATE_NEW, &sv, &st,
-			  &lrc);
+			  &lrc, &lseq);
 	if (rc != ZOK) {
 		/* The multi may not have run: the held child may still be there
 		 * (and so may the new one - the next listing deletes that). */
@@ -444,6 +466,7 @@ int zk_lock(struct glock *gl, enum gl_state req)
 	zg->held[0] = 0; /* CREATE_REPLACE deleted it */
 	if (lrc != ZOK)
 		return 0; /* queued; a reconnect relists */
+	zg->listed_seq = lseq;
 	r = decide(gl, &sv, &st, true);
 	if (r < 0)
 		return 0;
@@ -471,14 +494,17 @@ int zk_convert(struct glock *gl, enum gl_state req)
 			return -EAGAIN;
 		struct String_vector sv = {0, NULL};
 		struct Stat st;
+		uint64_t lseq = 0;
 		int lrc;
 
-		rc = create_child(gl, req, name, CREATE_CONVERT, &sv, &st, &lrc);
+		rc = create_child(gl, req, name, CREATE_CONVERT, &sv, &st, &lrc, &lseq);
 		if (rc == ZOK) {
 			strcpy(zg->held, name);
 			zg->held_mode = req;
-			if (lrc == ZOK)
+			if (lrc == ZOK) {
+				zg->listed_seq = lseq;
 				decide(gl, &sv, &st, false); /* the watch is armed again */
+			}
 			return 0;
 		}
 		if (lrc == ZOK)
