@@ -21,6 +21,7 @@
 #include "cluster/glock_fast.h"
 
 TEST_SWITCH(zk_test_forget_failed_delete);
+TEST_SWITCH(zk_test_relist_every_event);
 
 static __thread char last_error[256];
 

@@ -205,6 +205,11 @@ DECLARE_TEST_SWITCH(glock_test_demote_drop_skips_waiters);
  * and blocks the other nodes for good (test_glock_proc
  * zookeeper_restart_lost_delete*). Defined in cluster.c (every build). */
 DECLARE_TEST_SWITCH(zk_test_forget_failed_delete);
+/* The zk module lists the children on every children event, also on one a
+ * later listing of ours already saw (a node's own create or conversion
+ * fires the watch its previous listing armed): one request more (test_glock
+ * own_change_no_listing*). Defined in cluster.c (every build). */
+DECLARE_TEST_SWITCH(zk_test_relist_every_event);
 /* The worker does not wait for the fast path's holders to leave before it
  * runs go_sync/go_inval (test_glock fastpath_drain_*: the overlap shows). */
 DECLARE_TEST_SWITCH(glock_test_fastpath_no_drain_check);

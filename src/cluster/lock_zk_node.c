@@ -294,7 +294,7 @@ void zk_relist_after(struct glock *gl, uint64_t ev_seq)
 {
 	struct zk_glock *zg = gl->gl_lm;
 
-	if (ev_seq <= zg->listed_seq)
+	if (ev_seq <= zg->listed_seq && !zk_test_relist_every_event)
 		return;
 	zk_relist(gl);
 }

@@ -292,6 +292,58 @@ TEST(cached_no_round_trips)
 	cluster_unmount(A);
 }
 
+/*
+ * One node: SH, then EX converts in place (multi + listing). The watch its
+ * first listing armed fires on that conversion; the listing pipelined
+ * behind the conversion saw it, so the event costs nothing. A second
+ * glock's first request then goes through the worker after its next poll
+ * (which handled the event): 2 requests for the conversion, 3 for the new
+ * glock (its lock node, multi + listing).
+ */
+static void own_change(bool relist_every_event)
+{
+	char url[256];
+	struct cluster *A;
+	struct glock *g, *g2;
+	struct gholder h;
+	uint64_t before, n;
+
+	zk_root(relist_every_event ? "ownchgh" : "ownchg", url, sizeof(url));
+	A = node_mount(url, "A", 4000, 0);
+	CHECK_EQ(glock_get(A, 1, NULL, NULL, &g), 0);
+	CHECK_EQ(glock_get(A, 2, NULL, NULL, &g2), 0);
+	gholder_init(g, LM_ST_SHARED, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	zk_test_relist_every_event = relist_every_event;
+	before = atomic_load(&A->stats.lm_requests);
+	gholder_init(g, LM_ST_EXCLUSIVE, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	gholder_init(g2, LM_ST_SHARED, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	n = atomic_load(&A->stats.lm_requests) - before;
+	zk_test_relist_every_event = false;
+	printf("# SH -> EX in place, then a new glock: %llu lock-service requests\n",
+	       (unsigned long long)n);
+	CHECK_EQ(n, relist_every_event ? 6u : 5u);
+	glock_put(g);
+	glock_put(g2);
+	cluster_unmount(A);
+}
+
+TEST(own_change_no_listing)
+{
+	own_change(false);
+}
+
+/* Hazard: with every children event listed, the conversion costs one more. */
+TEST(own_change_no_listing_hazard)
+{
+	own_change(true);
+}
+
 TEST(min_hold_time)
 {
 	char url[256];
