@@ -191,6 +191,22 @@ static struct zk_batch *batch_new(struct cluster *c, bool async, const char *loc
 	return b;
 }
 
+/* The sender counts a request before it sends it (answers may come at once). */
+static void batch_get(struct zk_batch *b)
+{
+	pthread_mutex_lock(&b->lock);
+	b->pending++;
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* ... and uncounts one that was not sent. */
+static void batch_unget(struct zk_batch *b)
+{
+	pthread_mutex_lock(&b->lock);
+	b->pending--;
+	pthread_mutex_unlock(&b->lock);
+}
+
 /* The sender's reference: waits for every answer of a synchronous batch. */
 static void batch_wait(struct zk_batch *b)
 {
@@ -240,10 +256,10 @@ int zk_pipeline(struct glock *gl, int nops, const zoo_op_t *ops, zoo_op_result_t
 	}
 	if (nops) {
 		count_request(c);
-		b->pending++;
+		batch_get(b);
 		rc = zoo_amulti(z->zh, nops, ops, res, multi_done, b);
 		if (rc != ZOK) {
-			b->pending--;
+			batch_unget(b);
 			b->multi_rc = rc;
 		}
 	} else {
@@ -256,22 +272,22 @@ int zk_pipeline(struct glock *gl, int nops, const zoo_op_t *ops, zoo_op_result_t
 		zk_want_path(zg, i, path);
 		b->l->warmed[i] = w;
 		count_request(c);
-		b->pending++;
+		batch_get(b);
 		rc = w ? zoo_awget(z->zh, path, zk_watch_fn, c, want_done, &b->w[i])
 		       : zoo_aget(z->zh, path, 0, want_done, &b->w[i]);
 		if (rc != ZOK) {
-			b->pending--;
+			batch_unget(b);
 			b->l->warmed[i] = false;
 		} else {
 			sent++;
 		}
 	}
 	count_request(c);
-	b->pending++;
+	batch_get(b);
 	rc = wants ? zoo_aget_children2(z->zh, zg->lock_path, 0, list_done, b)
 		   : zoo_awget_children2(z->zh, zg->lock_path, zk_watch_fn, c, list_done, b);
 	if (rc != ZOK) {
-		b->pending--;
+		batch_unget(b);
 		b->l->rc = rc;
 	} else {
 		sent++;
