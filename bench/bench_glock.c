@@ -11,6 +11,7 @@
  *     both nodes sent per transfer, the listings among them that were not
  *     pipelined behind a create or conversion (lm_relists), and the demotes.
  * The minimum hold time is set to 0 here (the transfer is what is timed).
+ * PC_ZK_WANT_OFF=1 turns the want nodes' watches off (docs/cluster.md).
  * Links the test build of the library (it reaches src/cluster's internals).
  * Locks: none of its own.
  */
@@ -141,6 +142,10 @@ int main(int argc, char **argv)
 	int r;
 
 	bench_init(argc, argv, 5);
+	/* PC_ZK_WANT_OFF=1: the holder learns of requests from a children watch
+	 * and a listing (zk_test_want_nodes_off), for an A/B in one binary. */
+	if (getenv("PC_ZK_WANT_OFF"))
+		zk_test_want_nodes_off = true;
 	if (zk_fixture_missing()) {
 		emit_skip("glock", "transfer", "%s", zk_fixture_missing());
 		return 0;
