@@ -7,9 +7,11 @@
  *   - glock transfer latency: EX on node A, then SH on node B, alternating
  *     (each nq a transfer from the other node), in ZooKeeper round trips:
  *     the median transfer time divided by the median time of one
- *     synchronous write (zoo_set) of the same client library; and the
- *     requests both nodes sent per transfer.
+ *     synchronous write (zoo_set) of the same client library; the requests
+ *     both nodes sent per transfer, the listings among them that were not
+ *     pipelined behind a create or conversion (lm_relists), and the demotes.
  * The minimum hold time is set to 0 here (the transfer is what is timed).
+ * PC_ZK_WANT_OFF=1 turns the want nodes' watches off (docs/cluster.md).
  * Links the test build of the library (it reaches src/cluster's internals).
  * Locks: none of its own.
  */
@@ -132,7 +134,7 @@ static double shared_readers(struct cluster **n, int nn, unsigned long ops, doub
 int main(int argc, char **argv)
 {
 	struct series s_nolock = {0}, s_zk = {0}, s_xfer = {0}, s_rtt = {0}, s_wrtt = {0},
-		      s_req = {0}, s_rt = {0};
+		      s_req = {0}, s_rt = {0}, s_list = {0}, s_dem = {0};
 	struct zk_fixture f;
 	struct cluster *nl, *A, *B;
 	struct cluster_config ncfg = {.url = "nolock"};
@@ -140,6 +142,10 @@ int main(int argc, char **argv)
 	int r;
 
 	bench_init(argc, argv, 5);
+	/* PC_ZK_WANT_OFF=1: the holder learns of requests from a children watch
+	 * and a listing (zk_test_want_nodes_off), for an A/B in one binary. */
+	if (getenv("PC_ZK_WANT_OFF"))
+		zk_test_want_nodes_off = true;
 	if (zk_fixture_missing()) {
 		emit_skip("glock", "transfer", "%s", zk_fixture_missing());
 		return 0;
@@ -182,7 +188,7 @@ int main(int argc, char **argv)
 		int xfers = bcfg.smoke ? 20 : 500, i;
 		struct glock *ga, *gb;
 		struct gholder h;
-		uint64_t req0, t0;
+		uint64_t req0, list0, dem0, t0;
 
 		series_add(&s_nolock, cached_ns(nl, n));
 		series_add(&s_zk, cached_ns(A, n));
@@ -194,6 +200,8 @@ int main(int argc, char **argv)
 		ck(glock_nq(&h), "nq");
 		glock_dq(&h);
 		req0 = atomic_load(&A->stats.lm_requests) + atomic_load(&B->stats.lm_requests);
+		list0 = atomic_load(&A->stats.lm_relists) + atomic_load(&B->stats.lm_relists);
+		dem0 = atomic_load(&A->stats.demotes) + atomic_load(&B->stats.demotes);
 		t0 = now_ns();
 		for (i = 0; i < xfers; i++) {
 			gholder_init(gb, LM_ST_SHARED, 0, &h); /* A: EX -> SH, B: SH */
@@ -208,6 +216,12 @@ int main(int argc, char **argv)
 		series_add(&s_req, (double)(atomic_load(&A->stats.lm_requests) +
 					    atomic_load(&B->stats.lm_requests) - req0) /
 				       (2.0 * xfers));
+		series_add(&s_list, (double)(atomic_load(&A->stats.lm_relists) +
+					     atomic_load(&B->stats.lm_relists) - list0) /
+					(2.0 * xfers));
+		series_add(&s_dem, (double)(atomic_load(&A->stats.demotes) +
+					    atomic_load(&B->stats.demotes) - dem0) /
+				       (2.0 * xfers));
 		glock_put(ga);
 		glock_put(gb);
 	}
@@ -221,6 +235,8 @@ int main(int argc, char **argv)
 	emit_row("glock", "transfer", "zk", "us", &s_xfer);
 	emit_row("glock", "transfer", "zk", "round trips", &s_rt);
 	emit_row("glock", "requests per transfer", "zk", "requests", &s_req);
+	emit_row("glock", "listings per transfer", "zk", "listings", &s_list);
+	emit_row("glock", "demotes per transfer", "zk", "demotes", &s_dem);
 	emit_cmp("glock", "transfer latency", "us", "transfer", &s_xfer, "write round trip",
 		 &s_wrtt, "<=", 3);
 	cluster_unmount(A);

@@ -70,6 +70,8 @@ const struct test_switch test_switches[] = {
     SWITCH(glock_test_orphan_no_recheck),
     SWITCH(glock_test_demote_drop_skips_waiters),
     SWITCH(zk_test_forget_failed_delete),
+    SWITCH(zk_test_relist_every_event),
+    SWITCH(zk_test_want_nodes_off),
     SWITCH(glock_test_fastpath_no_drain_check),
     SWITCH(glock_test_fork_keeps_slots),
     /* fs */

@@ -21,6 +21,8 @@
 #include "cluster/glock_fast.h"
 
 TEST_SWITCH(zk_test_forget_failed_delete);
+TEST_SWITCH(zk_test_relist_every_event);
+TEST_SWITCH(zk_test_want_nodes_off);
 
 static __thread char last_error[256];
 

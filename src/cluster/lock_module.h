@@ -74,6 +74,9 @@ struct glock_stats {
 	_Atomic uint64_t demotes;     /* demotes run by the worker */
 	_Atomic uint64_t lm_requests; /* requests sent to the lock service */
 	_Atomic uint64_t lm_waits;    /* round trips waited for (sync calls) */
+	/* Listings of the zk module not pipelined behind a create or conversion
+	 * of ours (a children event, a failed conversion's check, a resync). */
+	_Atomic uint64_t lm_relists;
 };
 
 struct cluster {
@@ -205,6 +208,16 @@ DECLARE_TEST_SWITCH(glock_test_demote_drop_skips_waiters);
  * and blocks the other nodes for good (test_glock_proc
  * zookeeper_restart_lost_delete*). Defined in cluster.c (every build). */
 DECLARE_TEST_SWITCH(zk_test_forget_failed_delete);
+/* The zk module lists the children on every children event, also on one a
+ * later listing of ours already saw (a node's own create or conversion
+ * fires the watch its previous listing armed): one request more (test_glock
+ * own_change_no_listing*). Defined in cluster.c (every build). */
+DECLARE_TEST_SWITCH(zk_test_relist_every_event);
+/* The zk module arms no watch on the want nodes: a holder learns of a
+ * conflicting request from a children watch and a listing, as before the
+ * want nodes (test_glock want_event_no_listing*: the holder's demote costs
+ * it a listing). Defined in cluster.c (every build). */
+DECLARE_TEST_SWITCH(zk_test_want_nodes_off);
 /* The worker does not wait for the fast path's holders to leave before it
  * runs go_sync/go_inval (test_glock fastpath_drain_*: the overlap shows). */
 DECLARE_TEST_SWITCH(glock_test_fastpath_no_drain_check);

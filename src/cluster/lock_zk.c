@@ -5,10 +5,12 @@
  * events and the per-glock lock recipe (lock_zk_node.c).
  *
  * The client library calls zk_watcher() and zk_hb_done() in its own
- * completion thread: they only append to the event queue (ev_lock, a pthread
- * leaf) or store atomics, and kick the worker; every request to the server
- * and every call into the glock layer is made by the worker (lm_* and
- * lm_poll), with no lock held. The list of our children whose delete the
+ * completion thread, and so do the completions of the recipe's pipelined
+ * and asynchronous requests (lock_zk_pipe.c): they only append to the event
+ * queue (ev_lock, a pthread leaf), signal their batch (a pthread leaf) or
+ * store atomics, and kick the worker; every request to the server and every
+ * call into the glock layer is made by the worker (lm_* and lm_poll), with
+ * no lock held. The list of our children whose delete the
  * server did not confirm (strays, retried by zk_poll) is the worker's only.
  */
 #include <errno.h>
@@ -49,17 +51,41 @@ static void zk_watcher(zhandle_t *zh, int type, int state, const char *path, voi
 	}
 	if (!path)
 		return;
-	ev = malloc(sizeof(*ev) + strlen(path) + 1);
+	ev = calloc(1, sizeof(*ev) + strlen(path) + 1);
 	if (!ev)
 		return; /* the next relist (resync on reconnect, or any event) catches up */
 	ev->type = type;
+	ev->seq = zk_stream_pos(c);
 	strcpy(ev->path, path);
+	zk_queue_item(c, ev);
+}
+
+uint64_t zk_stream_pos(struct cluster *c)
+{
+	struct zk_cluster *z = c->lm;
+
+	return atomic_fetch_add(&z->ev_seq, 1) + 1;
+}
+
+void zk_queue_item(struct cluster *c, struct zk_event *ev)
+{
+	struct zk_cluster *z = c->lm;
+
 	pthread_mutex_lock(&z->ev_lock);
 	ev->next = NULL;
 	*z->ev_tail = ev;
 	z->ev_tail = &ev->next;
 	pthread_mutex_unlock(&z->ev_lock);
 	cluster_kick(c);
+}
+
+void zk_listing_free(struct zk_listing *l)
+{
+	if (!l)
+		return;
+	if (l->rc == ZOK)
+		deallocate_String_vector(&l->sv);
+	free(l);
 }
 
 void zk_watch_fn(zhandle_t *zh, int type, int state, const char *path, void *ctx)
@@ -330,6 +356,7 @@ static void drop_events(struct zk_cluster *z)
 	pthread_mutex_lock(&z->ev_lock);
 	while ((ev = z->ev_head)) {
 		z->ev_head = ev->next;
+		zk_listing_free(ev->listing);
 		free(ev);
 	}
 	z->ev_tail = &z->ev_head;
@@ -420,6 +447,12 @@ unsigned zk_poll(struct cluster *c)
 		glock_for_each(c, resync_one, NULL);
 	if (z->strays && connected)
 		zk_retry_strays(c);
+	/* In the order they came (the stream positions the recipe compares):
+	 * a blocker's deleted event (a grant, no request), a want node's
+	 * changed event (a demote request, no listing), the answer of an
+	 * asynchronous listing or re-armed watch, and - with the want nodes'
+	 * watches off, or after a reconnect - a children event (a listing, sent
+	 * asynchronously, unless a later listing of ours already saw it). */
 	while ((ev = list)) {
 		uint64_t number;
 		const char *child;
@@ -428,12 +461,21 @@ unsigned zk_poll(struct cluster *c)
 		list = ev->next;
 		if (parse_event_path(z, ev->path, &number, &child) &&
 		    (gl = glock_lookup(c, number))) {
-			if (child && ev->type == ZOO_DELETED_EVENT)
+			if (ev->type == ZK_EV_LISTING) {
+				zk_listing_done(gl, ev->listing);
+				ev->listing = NULL;
+			} else if (ev->type == ZK_EV_WANTVER && child) {
+				zk_want_version(gl, child, ev->rc, ev->version, ev->seq);
+			} else if (child && ev->type == ZOO_DELETED_EVENT) {
 				zk_blocker_gone(gl, child);
-			else if (!child && ev->type == ZOO_CHILD_EVENT)
-				zk_relist(gl);
+			} else if (child && ev->type == ZOO_CHANGED_EVENT) {
+				zk_want_event(gl, child, ev->seq);
+			} else if (!child && ev->type == ZOO_CHILD_EVENT) {
+				zk_relist_after(gl, ev->seq);
+			}
 			glock_put(gl);
 		}
+		zk_listing_free(ev->listing);
 		free(ev);
 	}
 	if (period > 100 && atomic_load(&c->membership) != CM_VALID)

@@ -19,9 +19,32 @@
 #define ZK_PATH_MAX 512
 #define ZK_NAME_MAX 96
 
+/* The want nodes of a lock node (lock_zk_node.c), by mode. */
+enum { ZK_W_SH, ZK_W_EX, ZK_W_DF, ZK_NWANT };
+
+/* What a pipelined read of the want nodes and the children returned. */
+struct zk_listing {
+	int rc; /* the listing's */
+	struct String_vector sv;
+	struct Stat st;
+	int wrc[ZK_NWANT];
+	int32_t wver[ZK_NWANT];
+	uint64_t wseq[ZK_NWANT]; /* stream positions of the want reads' answers */
+	bool warmed[ZK_NWANT];	 /* the read armed the want node's watch */
+	uint64_t seq;		 /* stream position of the listing's answer */
+};
+
+/* Items of the worker's queue besides the client library's events. */
+#define ZK_EV_LISTING (-1000) /* an asynchronous listing's answer (listing) */
+#define ZK_EV_WANTVER (-1001) /* a want node's watch armed again (rc, version) */
+
 struct zk_event {
 	struct zk_event *next;
 	int type;
+	uint64_t seq; /* zk_cluster.ev_seq when it came */
+	struct zk_listing *listing;
+	int rc;
+	int32_t version;
 	char path[];
 };
 
@@ -35,6 +58,10 @@ struct zk_cluster {
 	pthread_cond_t ev_cond;
 	bool connected, expired, resync;
 	struct zk_event *ev_head, **ev_tail;
+	/* Events and answers come in one order, in the client library's
+	 * completion thread: it counts the events and the answers of the
+	 * reads that the worker orders against them (a stream position). */
+	_Atomic uint64_t ev_seq;
 
 	_Atomic int hb_inflight;
 	uint64_t next_hb_ns; /* worker only */
@@ -62,18 +89,36 @@ struct zk_glock {
 	enum gl_state held_mode;
 	char pend[ZK_NAME_MAX]; /* our queued child, "" if none */
 	enum gl_state pend_mode;
-	/* The last listing: the children and the lock node's data version
-	 * (every create bumps it: a conversion checks it). */
+	/* The last listing: the children, and the want nodes' versions read
+	 * just before it (every create bumps its mode's want node in its
+	 * multi: a conversion checks those that conflict with its mode). */
 	char **names;
 	unsigned nnames;
-	int32_t version;
+	int32_t wv[ZK_NWANT];
+	bool wv_ok[ZK_NWANT];
 	bool listed;
+	/* ev_seq when the answer to our last listing came: an event counted
+	 * up to it reported a change that listing saw. */
+	uint64_t listed_seq;
+	/* Requests learnt from want events since that listing, the highest
+	 * version seen of each want node, and the stream position of the
+	 * answer that last armed its watch (UINT64_MAX: a re-arm is out). */
+	bool wanted[ZK_NWANT];
+	int32_t wseen[ZK_NWANT];
+	uint64_t warm_seq[ZK_NWANT];
+	/* An asynchronous listing is out; another was asked for meanwhile. */
+	bool relist_out, relist_more;
 	/* Children below pend that conflict with it: granted when all are gone. */
 	char **blockers;
 	unsigned nblockers;
 };
 
 void zk_watch_fn(zhandle_t *zh, int type, int state, const char *path, void *ctx);
+/* Completion thread: the next stream position, and the queueing of an item
+ * for the worker (which zk_poll hands to the glock by its path). */
+uint64_t zk_stream_pos(struct cluster *c);
+void zk_queue_item(struct cluster *c, struct zk_event *ev);
+void zk_listing_free(struct zk_listing *l);
 uint64_t zk_call_begin(struct cluster *c);
 void zk_call_end(struct cluster *c, uint64_t sent, int rc);
 
@@ -85,6 +130,21 @@ unsigned zk_poll(struct cluster *c);
 
 /* lock_zk_node.c: the recipe. */
 void zk_relist(struct glock *gl);
+void zk_relist_after(struct glock *gl, uint64_t ev_seq);
 void zk_blocker_gone(struct glock *gl, const char *child);
+void zk_listing_done(struct glock *gl, struct zk_listing *l);
+
+/* lock_zk_pipe.c: pipelined and asynchronous requests. */
+void zk_want_path(const struct zk_glock *zg, int i, char *buf);
+int zk_want_index(const char *child); /* -1: not a want node */
+enum gl_state zk_want_mode(int i);
+int zk_mode_want(enum gl_state s);
+int zk_pipeline(struct glock *gl, int nops, const zoo_op_t *ops, zoo_op_result_t *res,
+		unsigned watch_mask, struct zk_listing **out);
+int zk_rearm_want(struct glock *gl, int i);
+int zk_watch_child(struct cluster *c, const char *path);
+int zk_make_lock_nodes(struct glock *gl);
+void zk_want_event(struct glock *gl, const char *child, uint64_t seq);
+void zk_want_version(struct glock *gl, const char *child, int rc, int32_t version, uint64_t seq);
 
 #endif

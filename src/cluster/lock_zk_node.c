@@ -9,18 +9,25 @@
  *   with it (SH waits for lower EX and DF; DF for lower EX and SH; EX for
  *   any lower child). The waiter watches each such blocker (exists watch):
  *   when the last one is deleted it is granted without listing again.
- *   A holder watches the lock node's children: a conflicting child is a
- *   demote request (glock_lm_demote_request, which the worker runs later).
- *   Every create also bumps the lock node's data version (in one multi), so
- *   that a conversion in place - multi { check version, delete held, create
- *   the new mode, bump } - succeeds only if no child appeared since the
- *   listing that showed every other child compatible with the new mode:
- *   the new child is then granted at once and nobody can have been granted
- *   in between.
  *
- * Round trips: a request is one multi plus one listing (plus one exists per
- * blocker, in parallel with the holder's work); a demote is one listing
- * (the watch) plus one multi or delete. Worker only; no locks.
+ *   Each lock node has three persistent want nodes, w-sh, w-ex and w-df:
+ *   every create of a child bumps its mode's want node (setData) in the
+ *   same multi. A holder watches the want nodes of the modes that conflict
+ *   with what it holds (or waits for): the event's path names the mode
+ *   wanted, a demote request (glock_lm_demote_request, which the worker runs
+ *   later) with no listing. The want nodes also make conversion in place
+ *   safe: multi { check the versions of the want nodes that conflict with
+ *   the new mode, as read just before the listing that showed no such child,
+ *   delete the held child, create the new mode's child, bump its want node }
+ *   succeeds only if no conflicting child was created since: the new child
+ *   is then granted at once and nobody can have been granted in between.
+ *   Safety never rests on the notification: grants come only from listings,
+ *   blockers' deletes and checked conversions (docs/cluster.md).
+ *
+ * Round trips: a request is one multi, with the want reads and the listing
+ * pipelined behind it (plus one exists per blocker, beside the holder's
+ * work); a demote is one multi or delete (its want event asks for no read).
+ * Worker only; no locks.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -97,6 +104,11 @@ static void forget(struct zk_glock *zg)
 	zg->nnames = zg->nblockers = 0;
 	zg->held[0] = zg->pend[0] = 0;
 	zg->listed = false;
+	zg->listed_seq = 0;
+	memset(zg->wanted, 0, sizeof(zg->wanted));
+	memset(zg->wv_ok, 0, sizeof(zg->wv_ok));
+	memset(zg->warm_seq, 0, sizeof(zg->warm_seq));
+	zg->relist_out = zg->relist_more = false;
 }
 
 void zk_glock_free(struct glock *gl);
@@ -125,6 +137,10 @@ static void delete_child(struct glock *gl, const char *name)
 	zk_delete_child_path(gl->gl_cluster, path);
 }
 
+static void maybe_demote(struct glock *gl);
+
+/* The last blocker is gone: granted; the requests the listing or the want
+ * events showed since are demote requests for the new holder. */
 static void grant_pending(struct glock *gl)
 {
 	struct zk_glock *zg = gl->gl_lm;
@@ -136,10 +152,12 @@ static void grant_pending(struct glock *gl)
 	free_names(zg->blockers, zg->nblockers);
 	zg->blockers = NULL;
 	zg->nblockers = 0;
+	maybe_demote(gl);
 	glock_lm_granted(gl, mode);
 }
 
-/* What the other children ask of a holder, as one state for
+/* What the other children (and the want events since the listing) ask of a
+ * holder, as one state for
  * glock_lm_demote_request (EX: give up everything; SH or DF: keep that at
  * most), or UN when nobody else is there. */
 static enum gl_state others_request(const struct zk_glock *zg)
@@ -163,6 +181,9 @@ static enum gl_state others_request(const struct zk_glock *zg)
 			df = true;
 		}
 	}
+	ex |= zg->wanted[ZK_W_EX];
+	sh |= zg->wanted[ZK_W_SH];
+	df |= zg->wanted[ZK_W_DF];
 	if (ex || (sh && df))
 		return LM_ST_EXCLUSIVE;
 	return sh ? LM_ST_SHARED : df ? LM_ST_DEFERRED : LM_ST_UNLOCKED;
@@ -173,62 +194,82 @@ static void maybe_demote(struct glock *gl)
 	struct zk_glock *zg = gl->gl_lm;
 	enum gl_state r = others_request(zg);
 
-	if (!gl_compatible(zg->held_mode, r))
+	if (zg->held[0] && !gl_compatible(zg->held_mode, r))
 		glock_lm_demote_request(gl, r);
 }
 
-/*
- * Lists the lock node's children (arming the children watch), deletes strays
- * of ours (a create whose answer was lost), and decides: a pending request
- * with no blocker left is granted; a holder that conflicts with another
- * child gets a demote request. Returns 1 if the pending request was granted.
- */
-static int decide(struct glock *gl, struct String_vector *sv, struct Stat *pst,
-		  bool watch_blockers);
-
-static int list_and_decide(struct glock *gl, bool watch_blockers)
+/* A child known deleted leaves the listing too: it asks nothing of the holder. */
+static void names_remove(struct zk_glock *zg, const char *child)
 {
-	struct cluster *c = gl->gl_cluster;
-	struct zk_cluster *z = c->lm;
-	struct zk_glock *zg = gl->gl_lm;
-	struct String_vector sv = {0, NULL};
-	struct Stat st;
-	uint64_t t;
-	int rc;
+	unsigned i;
 
-	t = zk_call_begin(c);
-	rc = zoo_wget_children2(z->zh, zg->lock_path, zk_watch_fn, c, &sv, &st);
-	zk_call_end(c, t, rc);
-	if (rc != ZOK)
-		return rc == ZNONODE ? 0 : -EIO;
-	return decide(gl, &sv, &st, watch_blockers);
+	for (i = 0; i < zg->nnames; i++)
+		if (!strcmp(zg->names[i], child)) {
+			free(zg->names[i]);
+			zg->names[i] = zg->names[--zg->nnames];
+			return;
+		}
 }
 
-/* Decides on a listing (and frees it). */
-static int decide(struct glock *gl, struct String_vector *sv, struct Stat *pst, bool watch_blockers)
+/* The want nodes a holder of (or waiter for) @s watches: those of the modes
+ * that conflict with it. */
+static unsigned watch_mask(enum gl_state s)
+{
+	unsigned m = 0;
+	int i;
+
+	for (i = 0; i < ZK_NWANT; i++)
+		if (!gl_compatible(s, zk_want_mode(i)))
+			m |= 1u << i;
+	return m;
+}
+
+/* The mode this node holds or waits for (UN: neither). */
+static enum gl_state our_mode(const struct zk_glock *zg)
+{
+	if (zg->pend[0])
+		return zg->pend_mode;
+	return zg->held[0] ? zg->held_mode : LM_ST_UNLOCKED;
+}
+
+/*
+ * Decides on a listing (and frees it): deletes strays of ours (a create
+ * whose answer was lost); a pending request with no blocker left is granted;
+ * a holder that conflicts with another child gets a demote request. The
+ * want versions read before the listing become the ones a conversion
+ * checks; the requests learnt from want events are now in the listing.
+ * Returns 1 if the pending request was granted.
+ */
+static int decide(struct glock *gl, struct zk_listing *l)
 {
 	struct cluster *c = gl->gl_cluster;
-	struct zk_cluster *z = c->lm;
 	struct zk_glock *zg = gl->gl_lm;
-	struct String_vector sv_ = *sv;
-	struct Stat st = *pst;
+	struct String_vector *sv = &l->sv;
 	long long pseq = zg->pend[0] ? name_seq(zg->pend) : -1;
 	unsigned i;
-	uint64_t t;
-	int rc;
 
-#define sv sv_
 	free_names(zg->names, zg->nnames);
-	zg->names = calloc((size_t)sv.count + 1, sizeof(char *));
+	zg->names = calloc((size_t)sv->count + 1, sizeof(char *));
 	zg->nnames = 0;
-	zg->version = st.version;
 	zg->listed = true;
+	zg->listed_seq = l->seq;
+	for (i = 0; i < ZK_NWANT; i++) {
+		zg->wanted[i] = false;
+		zg->wv_ok[i] = l->wrc[i] == ZOK;
+		zg->wv[i] = l->wver[i];
+		if (zg->wv_ok[i] && l->wver[i] > zg->wseen[i])
+			zg->wseen[i] = l->wver[i];
+		if (l->warmed[i] && l->wrc[i] == ZOK)
+			zg->warm_seq[i] = l->wseq[i];
+	}
 	free_names(zg->blockers, zg->nblockers);
-	zg->blockers = calloc((size_t)sv.count + 1, sizeof(char *));
+	zg->blockers = calloc((size_t)sv->count + 1, sizeof(char *));
 	zg->nblockers = 0;
-	for (i = 0; i < (unsigned)sv.count; i++) {
-		const char *n = sv.data[i];
+	for (i = 0; i < (unsigned)sv->count; i++) {
+		const char *n = sv->data[i];
 
+		if (zk_want_index(n) >= 0)
+			continue;
 		if (name_is_ours(c, n) && strcmp(n, zg->held) && strcmp(n, zg->pend)) {
 			delete_child(gl, n); /* a stray of ours */
 			continue;
@@ -239,23 +280,16 @@ static int decide(struct glock *gl, struct String_vector *sv, struct Stat *pst, 
 		    !gl_compatible(name_mode(n), zg->pend_mode) && zg->blockers)
 			zg->blockers[zg->nblockers++] = strdup(n);
 	}
-	deallocate_String_vector(&sv);
-	if (zg->pend[0] && watch_blockers) {
-		/* Watch each blocker; those already gone drop out. */
-		for (i = 0; i < zg->nblockers;) {
-			char path[ZK_PATH_MAX];
+	zk_listing_free(l);
+	/* Watch each blocker (again: a watch whose request was lost in a
+	 * reconnect was never armed, and nothing else would tell us). Those
+	 * already gone come back as deleted events: the worker never waits
+	 * for these reads. */
+	for (i = 0; zg->pend[0] && i < zg->nblockers; i++) {
+		char path[ZK_PATH_MAX];
 
-			child_path(zg, zg->blockers[i], path);
-			t = zk_call_begin(c);
-			rc = zoo_wexists(z->zh, path, zk_watch_fn, c, &st);
-			zk_call_end(c, t, rc);
-			if (rc == ZNONODE) {
-				free(zg->blockers[i]);
-				zg->blockers[i] = zg->blockers[--zg->nblockers];
-				continue;
-			}
-			i++;
-		}
+		child_path(zg, zg->blockers[i], path);
+		zk_watch_child(c, path);
 	}
 	if (zg->held[0])
 		maybe_demote(gl);
@@ -270,17 +304,72 @@ static int decide(struct glock *gl, struct String_vector *sv, struct Stat *pst, 
 		return 1;
 	}
 	return 0;
-#undef sv
 }
 
+/* A listing of its own (not behind a create), synchronous: the worker
+ * waits (a conversion whose check failed). 1 if granted, <0 on error. */
+static int list_and_decide(struct glock *gl)
+{
+	struct cluster *c = gl->gl_cluster;
+	struct zk_listing *l = NULL;
+	int rc;
+
+	atomic_fetch_add_explicit(&c->stats.lm_relists, 1, memory_order_relaxed);
+	rc = zk_pipeline(gl, 0, NULL, NULL, watch_mask(our_mode(gl->gl_lm)), &l);
+	if (rc != ZOK || !l || l->rc != ZOK) {
+		rc = l && l->rc == ZNONODE ? 0 : -EIO;
+		zk_listing_free(l);
+		return rc;
+	}
+	return decide(gl, l);
+}
+
+/* A listing of its own, asynchronous: the worker goes on handling events;
+ * the answer comes to zk_listing_done. One at a time per glock. */
 void zk_relist(struct glock *gl)
 {
+	struct cluster *c = gl->gl_cluster;
 	struct zk_glock *zg = gl->gl_lm;
 
 	if (!zg->held[0] && !zg->pend[0])
 		return;
-	if (list_and_decide(gl, false) == 1)
+	if (zg->relist_out) {
+		zg->relist_more = true;
+		return;
+	}
+	atomic_fetch_add_explicit(&c->stats.lm_relists, 1, memory_order_relaxed);
+	if (zk_pipeline(gl, 0, NULL, NULL, watch_mask(our_mode(zg)), NULL) == ZOK)
+		zg->relist_out = true;
+}
+
+void zk_listing_done(struct glock *gl, struct zk_listing *l)
+{
+	struct zk_glock *zg = gl->gl_lm;
+
+	zg->relist_out = false;
+	/* A listing answered before one we decided on already is stale. */
+	if (!l || l->rc != ZOK || l->seq <= zg->listed_seq || (!zg->held[0] && !zg->pend[0])) {
+		zk_listing_free(l);
+	} else if (decide(gl, l) == 1) {
 		glock_lm_granted(gl, zg->held_mode);
+	}
+	if (zg->relist_more) {
+		zg->relist_more = false;
+		zk_relist(gl);
+	}
+}
+
+/* A children event (counted @ev_seq): a listing, unless the answer to one
+ * sent after the change came later (the event then came before it: the
+ * server sends a session's events and answers in order, and the client
+ * library hands both to its completion thread in that order). */
+void zk_relist_after(struct glock *gl, uint64_t ev_seq)
+{
+	struct zk_glock *zg = gl->gl_lm;
+
+	if (ev_seq <= zg->listed_seq && !zk_test_relist_every_event)
+		return;
+	zk_relist(gl);
 }
 
 void zk_blocker_gone(struct glock *gl, const char *child)
@@ -288,6 +377,7 @@ void zk_blocker_gone(struct glock *gl, const char *child)
 	struct zk_glock *zg = gl->gl_lm;
 	unsigned i;
 
+	names_remove(zg, child);
 	if (!zg->pend[0])
 		return;
 	for (i = 0; i < zg->nblockers; i++)
@@ -300,135 +390,124 @@ void zk_blocker_gone(struct glock *gl, const char *child)
 		}
 }
 
-/* Requests sent together and answered together: one round trip. */
-struct zk_batch {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int pending;
-	int multi_rc, list_rc;
-	struct String_vector sv;
-	struct Stat st;
-};
-
-static void batch_done(struct zk_batch *b)
+/* Whether this node holds or waits for a mode the want node @i's mode
+ * conflicts with (then it watches that want node). */
+static bool watches(const struct zk_glock *zg, int i)
 {
-	pthread_mutex_lock(&b->lock);
-	if (!--b->pending)
-		pthread_cond_signal(&b->cond);
-	pthread_mutex_unlock(&b->lock);
+	enum gl_state m = our_mode(zg);
+
+	return m != LM_ST_UNLOCKED && !gl_compatible(m, zk_want_mode(i)) && !zk_test_want_nodes_off;
 }
 
-static void batch_multi_done(int rc, const void *data)
+/*
+ * A want node's changed event: another node asked for that mode. If it came
+ * before the answer of our last listing, that listing saw the request (or
+ * it was our own create's bump). Otherwise it is a demote request now, with
+ * no listing; the watch is armed again (asynchronously) unless a read that
+ * armed it was answered after the event.
+ */
+void zk_want_event(struct glock *gl, const char *child, uint64_t seq)
 {
-	struct zk_batch *b = (struct zk_batch *)data;
+	struct zk_glock *zg = gl->gl_lm;
+	int i = zk_want_index(child);
 
-	b->multi_rc = rc;
-	batch_done(b);
-}
-
-static void batch_list_done(int rc, const struct String_vector *strings, const struct Stat *stat,
-			    const void *data)
-{
-	struct zk_batch *b = (struct zk_batch *)data;
-	int i;
-
-	b->list_rc = rc;
-	if (rc == ZOK && strings) {
-		b->sv.data = calloc((size_t)strings->count + 1, sizeof(char *));
-		for (i = 0; b->sv.data && i < strings->count; i++)
-			b->sv.data[i] = strdup(strings->data[i]);
-		b->sv.count = b->sv.data ? strings->count : 0;
-		b->st = *stat;
+	if (i < 0 || !watches(zg, i))
+		return;
+	if (seq > zg->warm_seq[i]) {
+		zg->warm_seq[i] = UINT64_MAX; /* until the re-arm's answer */
+		if (zk_rearm_want(gl, i) != ZOK)
+			zg->warm_seq[i] = 0;
 	}
-	batch_done(b);
+	if (seq <= zg->listed_seq)
+		return;
+	zg->wanted[i] = true;
+	maybe_demote(gl);
+}
+
+/* The answer of a re-arm: a version above any seen is a request that may
+ * have come between the event and the re-arm (one-shot watches). */
+void zk_want_version(struct glock *gl, const char *child, int rc, int32_t version, uint64_t seq)
+{
+	struct zk_glock *zg = gl->gl_lm;
+	int i = zk_want_index(child);
+
+	if (i < 0)
+		return;
+	if (zg->warm_seq[i] == UINT64_MAX)
+		zg->warm_seq[i] = rc == ZOK ? seq : 0;
+	if (rc != ZOK || seq <= zg->listed_seq || version <= zg->wseen[i])
+		return;
+	zg->wseen[i] = version;
+	if (!watches(zg, i))
+		return;
+	zg->wanted[i] = true;
+	maybe_demote(gl);
 }
 
 enum { CREATE_NEW, CREATE_CONVERT, CREATE_REPLACE };
 
 /*
- * One round trip: multi { [check the lock node's version,] [delete the held
- * child,] create a <mode> child, bump the version } and, pipelined behind
- * it, a listing of the children that arms the children watch (the server
- * answers a session's requests in order: the listing sees the multi's
- * effect). @name gets the new child; *sv and *st the listing (list_rc).
+ * One round trip: multi { [check the want nodes that conflict with @mode,]
+ * [delete the held child,] create a <mode> child, bump <mode>'s want node }
+ * and, pipelined behind it, the want reads (arming the watches a holder of
+ * @mode needs) and the listing. @name gets the new child; *l the listing
+ * (NULL if it was not sent). ZBADVERSION without a request: a conversion
+ * with a want version unknown.
  */
 static int create_child(struct glock *gl, enum gl_state mode, char *name, int kind,
-			struct String_vector *sv, struct Stat *lst, int *list_rc)
+			struct zk_listing **l)
 {
 	struct cluster *c = gl->gl_cluster;
-	struct zk_cluster *z = c->lm;
 	struct zk_glock *zg = gl->gl_lm;
 	char prefix[ZK_PATH_MAX], created[ZK_PATH_MAX], held[ZK_PATH_MAX];
-	zoo_op_t ops[4];
-	zoo_op_result_t res[4];
+	char wpath[ZK_NWANT][ZK_PATH_MAX], bump[ZK_PATH_MAX];
+	zoo_op_t ops[3 + ZK_NWANT];
+	zoo_op_result_t res[3 + ZK_NWANT];
 	struct Stat st;
-	struct zk_batch b = {.pending = 2, .sv = {0, NULL}};
-	int n = 0, rc;
-	uint64_t t;
+	int n = 0, i, rc;
 
+	*l = NULL;
 	if (snprintf(prefix, sizeof(prefix), "%s/%s-%s-", zg->lock_path, mode_prefix(mode),
 		     c->node_name) >= (int)sizeof(prefix))
 		return ZBADARGUMENTS;
 	if (kind == CREATE_CONVERT)
-		zoo_check_op_init(&ops[n++], zg->lock_path, zg->version);
+		for (i = 0; i < ZK_NWANT; i++) {
+			if (gl_compatible(mode, zk_want_mode(i)))
+				continue;
+			if (!zg->wv_ok[i])
+				return ZBADVERSION;
+			zk_want_path(zg, i, wpath[i]);
+			zoo_check_op_init(&ops[n++], wpath[i], zg->wv[i]);
+		}
 	if (kind != CREATE_NEW) {
 		child_path(zg, zg->held, held);
 		zoo_delete_op_init(&ops[n++], held, -1);
 	}
 	zoo_create_op_init(&ops[n++], prefix, NULL, -1, &ZOO_OPEN_ACL_UNSAFE,
 			   ZOO_EPHEMERAL_SEQUENTIAL, created, sizeof(created));
-	zoo_set_op_init(&ops[n++], zg->lock_path, NULL, -1, -1, &st);
-	pthread_mutex_init(&b.lock, NULL);
-	pthread_cond_init(&b.cond, NULL);
-	t = zk_call_begin(c);
-	atomic_fetch_add_explicit(&c->stats.lm_requests, 1, memory_order_relaxed);
-	rc = zoo_amulti(z->zh, n, ops, res, batch_multi_done, &b);
-	if (rc != ZOK)
-		b.pending--, b.multi_rc = rc;
-	rc = zoo_awget_children2(z->zh, zg->lock_path, zk_watch_fn, c, batch_list_done, &b);
-	if (rc != ZOK)
-		b.pending--, b.list_rc = rc;
-	pthread_mutex_lock(&b.lock);
-	while (b.pending)
-		pthread_cond_wait(&b.cond, &b.lock);
-	pthread_mutex_unlock(&b.lock);
-	pthread_mutex_destroy(&b.lock);
-	pthread_cond_destroy(&b.cond);
-	rc = b.multi_rc;
-	zk_call_end(c, t, rc);
-	*sv = b.sv;
-	*lst = b.st;
-	*list_rc = b.list_rc;
+	zk_want_path(zg, zk_mode_want(mode), bump);
+	zoo_set_op_init(&ops[n++], bump, NULL, -1, -1, &st);
+	rc = zk_pipeline(gl, n, ops, res, watch_mask(mode), l);
 	if (rc != ZOK)
 		return rc;
 	snprintf(name, ZK_NAME_MAX, "%s", strrchr(created, '/') + 1);
-	zg->version = st.version;
 	return ZOK;
 }
 
 int zk_lock(struct glock *gl, enum gl_state req);
 int zk_lock(struct glock *gl, enum gl_state req)
 {
-	struct cluster *c = gl->gl_cluster;
-	struct zk_cluster *z = c->lm;
 	struct zk_glock *zg = gl->gl_lm;
-	struct String_vector sv = {0, NULL};
-	struct Stat st;
-	int rc, r, lrc;
+	struct zk_listing *l = NULL;
+	int rc, r;
 
 	if (!zg->parent_made) {
-		uint64_t t = zk_call_begin(c);
-
-		rc = zoo_create(z->zh, zg->lock_path, NULL, -1, &ZOO_OPEN_ACL_UNSAFE,
-				ZOO_PERSISTENT, NULL, 0);
-		zk_call_end(c, t, rc);
-		if (rc != ZOK && rc != ZNODEEXISTS)
+		if (zk_make_lock_nodes(gl))
 			return -EIO;
 		zg->parent_made = true;
 	}
 	zg->pend_mode = req;
-	rc = create_child(gl, req, zg->pend, zg->held[0] ? CREATE_REPLACE : CREATE_NEW, &sv, &st,
-			  &lrc);
+	rc = create_child(gl, req, zg->pend, zg->held[0] ? CREATE_REPLACE : CREATE_NEW, &l);
 	if (rc != ZOK) {
 		/* The multi may not have run: the held child may still be there
 		 * (and so may the new one - the next listing deletes that). */
@@ -436,15 +515,16 @@ int zk_lock(struct glock *gl, enum gl_state req)
 			delete_child(gl, zg->held);
 		zg->pend[0] = 0;
 		zg->held[0] = 0;
-		if (lrc == ZOK)
-			deallocate_String_vector(&sv);
+		zk_listing_free(l);
 		/* A lost answer may have left the child: the next listing deletes it. */
 		return -EIO;
 	}
 	zg->held[0] = 0; /* CREATE_REPLACE deleted it */
-	if (lrc != ZOK)
+	if (!l || l->rc != ZOK) {
+		zk_listing_free(l);
 		return 0; /* queued; a reconnect relists */
-	r = decide(gl, &sv, &st, true);
+	}
+	r = decide(gl, l);
 	if (r < 0)
 		return 0;
 	return r;
@@ -462,6 +542,7 @@ int zk_convert(struct glock *gl, enum gl_state req)
 		return -EAGAIN;
 	for (tries = 0; tries < 2; tries++) {
 		bool ok = zg->listed;
+		struct zk_listing *l = NULL;
 
 		for (i = 0; ok && i < zg->nnames; i++)
 			if (strcmp(zg->names[i], zg->held) &&
@@ -469,24 +550,21 @@ int zk_convert(struct glock *gl, enum gl_state req)
 				ok = false;
 		if (!ok)
 			return -EAGAIN;
-		struct String_vector sv = {0, NULL};
-		struct Stat st;
-		int lrc;
-
-		rc = create_child(gl, req, name, CREATE_CONVERT, &sv, &st, &lrc);
+		rc = create_child(gl, req, name, CREATE_CONVERT, &l);
 		if (rc == ZOK) {
 			strcpy(zg->held, name);
 			zg->held_mode = req;
-			if (lrc == ZOK)
-				decide(gl, &sv, &st, false); /* the watch is armed again */
+			if (l && l->rc == ZOK)
+				decide(gl, l); /* the watches are armed again */
+			else
+				zk_listing_free(l);
 			return 0;
 		}
-		if (lrc == ZOK)
-			deallocate_String_vector(&sv);
+		zk_listing_free(l);
 		if (rc != ZBADVERSION)
 			return -EAGAIN;
 		/* A child appeared since the listing: look again. */
-		if (list_and_decide(gl, false) < 0)
+		if (list_and_decide(gl) < 0)
 			return -EAGAIN;
 	}
 	return -EAGAIN;

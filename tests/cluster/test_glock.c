@@ -292,6 +292,123 @@ TEST(cached_no_round_trips)
 	cluster_unmount(A);
 }
 
+/*
+ * One node, the want nodes' watches off (a holder learns of requests from a
+ * children watch and a listing): SH, then EX converts in place (multi + want
+ * reads + listing). The children watch its first listing armed fires on
+ * that conversion; the listing pipelined behind the conversion saw it, so
+ * the event costs no listing. A second glock's first request then goes
+ * through the worker after its next poll (which handled the event).
+ */
+static void own_change(bool relist_every_event)
+{
+	char url[256];
+	struct cluster *A;
+	struct glock *g, *g2;
+	struct gholder h;
+	uint64_t before, n;
+
+	zk_root(relist_every_event ? "ownchgh" : "ownchg", url, sizeof(url));
+	zk_test_want_nodes_off = true;
+	A = node_mount(url, "A", 4000, 0);
+	CHECK_EQ(glock_get(A, 1, NULL, NULL, &g), 0);
+	CHECK_EQ(glock_get(A, 2, NULL, NULL, &g2), 0);
+	gholder_init(g, LM_ST_SHARED, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	zk_test_relist_every_event = relist_every_event;
+	before = atomic_load(&A->stats.lm_relists);
+	gholder_init(g, LM_ST_EXCLUSIVE, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	gholder_init(g2, LM_ST_SHARED, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	n = atomic_load(&A->stats.lm_relists) - before;
+	printf("# SH -> EX in place, then a new glock: %llu listings of their own\n",
+	       (unsigned long long)n);
+	CHECK_EQ(n, relist_every_event ? 1u : 0u);
+	glock_put(g);
+	glock_put(g2);
+	cluster_unmount(A);
+	/* After the worker is gone (it reads them). */
+	zk_test_relist_every_event = false;
+	zk_test_want_nodes_off = false;
+}
+
+TEST(own_change_no_listing)
+{
+	own_change(false);
+}
+
+/* Hazard: with every children event listed, the conversion costs a listing. */
+TEST(own_change_no_listing_hazard)
+{
+	own_change(true);
+}
+
+/*
+ * A holds EX (cached); B asks for SH. B's multi bumps the want node w-sh,
+ * whose watch A armed when it asked for EX: the event names the mode, and A
+ * demotes EX -> SH in place (one multi) with no listing of its own. With
+ * zk_test_want_nodes_off, A learns of the request from its children watch
+ * and must list the children first (an extra read on the critical path).
+ */
+static void want_event(bool off)
+{
+	char url[256];
+	struct cluster *A, *B;
+	struct glock *ga, *gb;
+	struct gholder h;
+	uint64_t list0, dem0, n;
+
+	zk_root(off ? "wanth" : "want", url, sizeof(url));
+	zk_test_want_nodes_off = off;
+	A = node_mount(url, "A", 4000, 0);
+	B = node_mount(url, "B", 4000, 0);
+	CHECK_EQ(glock_get(A, 7, NULL, NULL, &ga), 0);
+	CHECK_EQ(glock_get(B, 7, NULL, NULL, &gb), 0);
+	gholder_init(ga, LM_ST_EXCLUSIVE, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	list0 = atomic_load(&A->stats.lm_relists);
+	dem0 = atomic_load(&A->stats.demotes);
+	gholder_init(gb, LM_ST_SHARED, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	/* B's grant came from the commit of A's conversion: A's worker may
+	 * still be finishing the demote; an SH nq on A waits for it. */
+	gholder_init(ga, LM_ST_SHARED, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	n = atomic_load(&A->stats.lm_relists) - list0;
+	printf("# B's SH from A's EX: A listed %llu times, demoted %llu times, holds %s\n",
+	       (unsigned long long)n, (unsigned long long)(atomic_load(&A->stats.demotes) - dem0),
+	       gl_state_name(__atomic_load_n(&ga->gl_state, __ATOMIC_ACQUIRE)));
+	CHECK_EQ(atomic_load(&A->stats.demotes) - dem0, 1u);
+	CHECK_EQ(__atomic_load_n(&ga->gl_state, __ATOMIC_ACQUIRE), LM_ST_SHARED);
+	glock_dq(&h);
+	if (off)
+		CHECK(n >= 1);
+	else
+		CHECK_EQ(n, 0u);
+	glock_put(ga);
+	glock_put(gb);
+	cluster_unmount(A);
+	cluster_unmount(B);
+	zk_test_want_nodes_off = false; /* after the workers are gone */
+}
+
+TEST(want_event_no_listing)
+{
+	want_event(false);
+}
+
+/* Hazard: without the want nodes' watches the holder lists before it demotes. */
+TEST(want_event_no_listing_hazard)
+{
+	want_event(true);
+}
+
 TEST(min_hold_time)
 {
 	char url[256];

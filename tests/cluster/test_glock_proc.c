@@ -52,8 +52,17 @@ TEST_HIDDEN(node_child)
 	int r;
 
 	CHECK(url);
-	if (getenv("PC_NODE_NO_LEASE"))
+	if (getenv("PC_NODE_NO_LEASE")) {
 		glock_test_no_lease_margin = true;
+		/* B's EX request bumps the want node this node watches, and the
+		 * server may have sent that event before it expired the stopped
+		 * node's session: read after SIGCONT it would make this node -
+		 * which ignores its lease - give up its EX (and then wait for
+		 * good for a session that is gone) instead of showing the
+		 * second EX holder. With the children watch the node must list
+		 * before it demotes, which the expired session refuses. */
+		zk_test_want_nodes_off = true;
+	}
 	c = node_mount(url, "child", (unsigned)atoi(getenv("PC_NODE_SESSION")), 1);
 	CHECK_EQ(glock_get(c, 1, &child_ops, NULL, &g), 0);
 	gholder_init(g, LM_ST_EXCLUSIVE, 0, &h);
