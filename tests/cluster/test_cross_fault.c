@@ -119,6 +119,11 @@ static int node_fn(void *arg)
 			fprintf(stderr, "%s: iteration %u: the view differs\n", name, i);
 			return 1;
 		}
+		/* The hazard case stops at the first read that went round twice:
+		 * the ping-pong goes on for hundreds of rounds per read once it
+		 * starts, faster the quicker a glock moves between nodes. */
+		if (s->nopin && res.max_per_read > 1)
+			break;
 	}
 	{
 		struct glock_stats *gs = &e->cluster->stats;
@@ -300,8 +305,8 @@ TEST(restart_no_pin_pingpong)
 			test_skip("userfaultfd is missing");
 		CHECKF(0, "node A exit %d, node B exit %d", st[0], st[1]);
 	}
-	printf("# without the second glock: %" PRIu64 " reads restarted in 2 x %u, up to %" PRIu64
-	       " times in one read\n",
+	printf("# without the second glock: %" PRIu64 " reads restarted in at most 2 x %u (a node"
+	       " stops at its first read restarted twice), up to %" PRIu64 " times in one read\n",
 	       res[0].restarts + res[1].restarts, iters,
 	       res[0].max_per_read > res[1].max_per_read ? res[0].max_per_read
 							 : res[1].max_per_read);
