@@ -101,7 +101,8 @@ static void step_print(int fd, char tag, uint64_t i, const struct sched_trace_st
 
 	snprintf(from, sizeof(from), "%d", s->from == SCHED_TRACE_NONE ? -1 : s->from);
 	dprintf(
-	    fd, " %c step %llu: thread %s at %s%s%s (%p): runnable 0x%llx blocked 0x%llx -> %d%s\n",
+	    fd,
+	    "#  %c step %llu: thread %s at %s%s%s (%p): runnable 0x%llx blocked 0x%llx -> %d%s\n",
 	    tag, (unsigned long long)i, from, s->ev == SCHED_TRACE_EXIT ? "" : ev_name[s->ev % 5],
 	    s->ev == SCHED_TRACE_EXIT ? "" : " ", s->what ? s->what : "?", s->obj,
 	    (unsigned long long)s->runnable, (unsigned long long)s->blocked,
@@ -254,7 +255,9 @@ static void report(struct sched_pool *p, const char *what)
 	for (unsigned i = 0; i < p->n; i++) {
 		struct sched_thread *t = &p->th[i];
 		dprintf(2, " worker %u: %s\n", i,
-			t->state == ST_DONE ? "finished" : t->state == ST_BLOCKED ? "blocked" : "runnable");
+			t->state == ST_DONE	 ? "finished"
+			: t->state == ST_BLOCKED ? "blocked"
+						 : "runnable");
 		if (t->state != ST_DONE)
 			task_print_state(2, t->task);
 	}
@@ -425,7 +428,8 @@ static void *worker_main(void *arg)
 					abandon_run(p, t, SCHED_DEADLOCK,
 						    "deadlock: every remaining thread is blocked");
 				}
-				p->trace_hash = (p->trace_hash ^ (next->idx + 1)) * 0x100000001B3ull;
+				p->trace_hash =
+				    (p->trace_hash ^ (next->idx + 1)) * 0x100000001B3ull;
 				next->state = ST_RUNNABLE;
 				give_turn(next);
 			}
