@@ -136,7 +136,9 @@ struct pc_options {
 	 * dir store, kept strictly coherent by per-inode glocks in a lock
 	 * service. cluster: NULL or "nolock" (one engine, the default), or
 	 * "zk://host:port[,host:port]/path" (ZooKeeper; -EINVAL when malformed).
-	 * cluster_node: this engine's node name (NULL: the host name and pid).
+	 * cluster_node: this engine's node name (NULL: the host name and pid;
+	 * -EEXIST while a live node has it). -EPROTO: the path's nodes run
+	 * another lock recipe (another build); pc_cluster_error says which.
 	 * cluster_connect_ms: how long pc_engine_open waits for the lock service
 	 * (0 = 5000; then -ETIMEDOUT or -ECONNREFUSED); cluster_session_ms: the
 	 * lock service session timeout (0 = 6000): a node silent this long loses

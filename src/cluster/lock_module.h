@@ -218,6 +218,11 @@ DECLARE_TEST_SWITCH(zk_test_relist_every_event);
  * want nodes (test_glock want_event_no_listing*: the holder's demote costs
  * it a listing). Defined in cluster.c (every build). */
 DECLARE_TEST_SWITCH(zk_test_want_nodes_off);
+/* The zk module mounts with a recipe name that is not this build's: it
+ * stands in for a node of another build, whose recipe the lock root already
+ * names or is about to (test_glock recipe_mismatch_refused). Defined in
+ * cluster.c (every build). */
+DECLARE_TEST_SWITCH(zk_test_other_recipe);
 /* The worker does not wait for the fast path's holders to leave before it
  * runs go_sync/go_inval (test_glock fastpath_drain_*: the overlap shows). */
 DECLARE_TEST_SWITCH(glock_test_fastpath_no_drain_check);

@@ -273,6 +273,52 @@ static int make_path(struct cluster *c, const char *path)
 }
 
 /*
+ * Every node of one lock root must run the same lock recipe: the conversion's
+ * safety rests on every requester bumping its mode's want node (lock_zk_node.c),
+ * which a node of an older recipe does not do. The root's "recipe" node names
+ * the recipe; the first node creates it, every later one compares, and a node
+ * of another recipe is refused at mount (-EPROTO). Roots made before this
+ * check existed have no recipe node: the first node of this build names them.
+ */
+#define ZK_RECIPE "pagecache-glock/2 (ex-/sh-/df- children, want nodes)"
+
+static int check_recipe(struct cluster *c)
+{
+	struct zk_cluster *z = c->lm;
+	const char *mine =
+	    READ_ONCE(zk_test_other_recipe) ? "pagecache-glock/test-other" : ZK_RECIPE;
+	char path[ZK_PATH_MAX], theirs[128];
+	int rc, len = sizeof(theirs) - 1;
+	uint64_t t;
+
+	if (snprintf(path, sizeof(path), "%s/recipe", z->root) >= (int)sizeof(path))
+		return -EINVAL;
+	t = zk_call_begin(c);
+	rc = zoo_create(z->zh, path, mine, (int)strlen(mine), &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT,
+			NULL, 0);
+	zk_call_end(c, t, rc);
+	if (rc == ZOK)
+		return 0;
+	if (rc == ZNODEEXISTS) {
+		t = zk_call_begin(c);
+		rc = zoo_get(z->zh, path, 0, theirs, &len, NULL);
+		zk_call_end(c, t, rc);
+	}
+	if (rc != ZOK) {
+		cluster_set_error("ZooKeeper: cannot read %s: %s", path, zerror(rc));
+		return -EIO;
+	}
+	theirs[len < 0 ? 0 : len] = 0;
+	if (strcmp(theirs, mine)) {
+		cluster_set_error("cluster: the lock root %s%s runs the lock recipe '%s', this "
+				  "node runs '%s': every node of one root must run the same",
+				  z->hosts, z->root, theirs, mine);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/*
  * The node's name is its membership entry <path>/nodes/<name>, ephemeral:
  * two live nodes with one name would take each other's lock children for
  * strays of their own. A second mount of a live name is -EEXIST; a node that
@@ -338,6 +384,8 @@ int zk_mount(struct cluster *c, const struct cluster_url *u)
 	ret = zk_connect(c);
 	if (!ret)
 		ret = make_path(c, z->gpath);
+	if (!ret)
+		ret = check_recipe(c);
 	if (!ret)
 		ret = claim_name(c, false);
 	if (ret) {

@@ -264,6 +264,37 @@ TEST(node_name_in_use)
 	cluster_unmount(b);
 }
 
+/* A node of another lock recipe is refused at mount, whichever of the two
+ * named the root first; the root takes nodes of its own recipe as before. */
+TEST(recipe_mismatch_refused)
+{
+	char url[256];
+	struct cluster_config cfg = {.url = url, .node_name = "b", .connect_timeout_ms = 10000};
+	struct cluster *a, *b = NULL;
+
+	zk_root("recipe", url, sizeof(url));
+	a = node_mount(url, "a", 4000, 1); /* names the root with this build's recipe */
+	__atomic_store_n(&zk_test_other_recipe, true, __ATOMIC_RELEASE);
+	CHECK_EQ(cluster_mount(&cfg, &b), -EPROTO);
+	printf("# %s\n", cluster_last_error());
+	CHECK(b == NULL);
+	__atomic_store_n(&zk_test_other_recipe, false, __ATOMIC_RELEASE);
+	CHECK_EQ(cluster_mount(&cfg, &b), 0);
+	cluster_unmount(b);
+	cluster_unmount(a);
+
+	zk_root("recipe-other", url, sizeof(url));
+	__atomic_store_n(&zk_test_other_recipe, true, __ATOMIC_RELEASE);
+	CHECK_EQ(cluster_mount(&cfg, &b), 0); /* the other recipe names this root */
+	__atomic_store_n(&zk_test_other_recipe, false, __ATOMIC_RELEASE);
+	cfg.node_name = "c";
+	a = NULL;
+	CHECK_EQ(cluster_mount(&cfg, &a), -EPROTO);
+	printf("# %s\n", cluster_last_error());
+	CHECK(a == NULL);
+	cluster_unmount(b);
+}
+
 TEST(cached_no_round_trips)
 {
 	char url[256];
