@@ -277,7 +277,9 @@ static void mt_run(size_t mem_limit)
 	for (int i = 0; i < 4; i++)
 		pthread_join(th[i], NULL);
 	printf("# %u writes, %" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64 " reclaimed\n",
-	       a.iters, t.c.stats.hits, t.c.stats.misses, t.c.stats.reclaimed_pages);
+	       a.iters, __atomic_load_n(&t.c.stats.hits, __ATOMIC_RELAXED),
+	       __atomic_load_n(&t.c.stats.misses, __ATOMIC_RELAXED),
+	       __atomic_load_n(&t.c.stats.reclaimed_pages, __ATOMIC_RELAXED));
 	CHECK_EQ(a.bad, 0);
 	fm_teardown(&t);
 	free(page);
