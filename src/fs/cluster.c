@@ -54,9 +54,14 @@ static bool inode_fault_lock(struct address_space *m, bool excl, bool (*fill)(vo
 
 	struct task *t = current;
 
-	/* The restart's second round holds this glock for us (glock_read_rounds). */
+	/* The restart's second round holds this glock for us, or the I/O is
+	 * of this very file and holds its glock in a state that covers ours
+	 * (glock_io_rounds). */
 	if (t->glock_pin == inode->i_gl &&
-	    (t->glock_pin_state == state || t->glock_pin_state == LM_ST_EXCLUSIVE))
+	    glock_state_covers((enum gl_state)t->glock_pin_state, state))
+		return fill(arg);
+	if (t->glock_io == inode->i_gl &&
+	    glock_state_covers((enum gl_state)t->glock_io_state, state))
 		return fill(arg);
 	if (glock_task_held() && !READ_ONCE(cluster_test_no_restart)) {
 		gholder_init(inode->i_gl, state, GL_NOWAIT, &gh);
@@ -128,8 +133,8 @@ void inode_glock_put(struct inode *inode)
 	glock_put(gl);
 }
 
-/* A fault refused for @gl in @state while the read's step runs: the next
- * round takes @gl too (the first refusal's glock; a stronger state for it
+/* A fault refused for @gl in @state while a read's or a write's step runs:
+ * the next round takes @gl too (the first refusal's glock; a stronger state for it
  * wins). */
 static void glock_restart_want(struct task *t, struct glock *gl, enum gl_state state)
 {

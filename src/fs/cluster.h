@@ -139,32 +139,54 @@ void glock_restart_unwant(struct task *t);
  * first byte can be faulted in (a bad address: the call ends). */
 bool glock_restart_fault_in(struct iov_iter *iter, bool to_user);
 
+/* A glock held in @held lets a holder of @want share it (EX covers SH;
+ * DF only DF: glock.h). */
+static inline bool glock_state_covers(enum gl_state held, enum gl_state want)
+{
+	return held == want || (held == LM_ST_EXCLUSIVE && want == LM_ST_SHARED);
+}
+
 /*
- * A read in rounds, each holding the file's glock in @state across @step
- * (which copies into @iter's user memory and advances iocb->ki_pos). A
- * round a fault ended short (the restart) lets its glock go. The next
- * round takes the file's glock and the one the refused fault wanted
- * (current->glock_want: a view of another file) together, in number order
- * as glock_nq_two (never holding a higher-numbered glock while waiting for
- * a lower one: no deadlock across nodes), and runs the step holding both:
- * the fault handler fills from the second at once (current->glock_pin).
- * Faulting in with no glock held and retrying with the file's glock alone
- * would let another node take the view's glock back in between, every time
- * when two nodes read crosswise (a ping-pong of restarts; the kernel's gfs2
- * damps it only by its minimum hold time). That fallback stays where no
- * glock was recorded (or it is the file's own): it faults the rest of
- * @iter in with no glock held. Returns the bytes of all rounds, or the
- * error that ended the first. Without a glock: one round, @step alone.
+ * A read or a write in rounds, each holding the file's glock in @state
+ * across @step (which copies into @iter's user memory for a read,
+ * @to_user, or out of it for a write, and advances iocb->ki_pos; a write's
+ * step makes its checks under the glock each round). A round a fault ended
+ * short (the restart) lets its glock go; the bytes it did stay done and
+ * counted. The next round takes the file's glock and the one the refused
+ * fault wanted (current->glock_want: a view of another file; SH for the
+ * load of a write's source, EX for a read's store into a shared view)
+ * together, in number order as glock_nq_two (never holding a
+ * higher-numbered glock while waiting for a lower one: no deadlock across
+ * nodes), and runs the step holding both: the fault handler fills from the
+ * second at once (current->glock_pin). Faulting in with no glock held and
+ * retrying with the file's glock alone would let another node take the
+ * view's glock back in between, every time when two nodes read or write
+ * crosswise (a ping-pong of restarts; the kernel's gfs2 damps it only by
+ * its minimum hold time).
+ *
+ * A view of the file itself needs no second glock: the fault handler fills
+ * at once under the round's own glock where its state covers the fault's
+ * (current->glock_io: a write's EX covers the SH of its source's loads).
+ * Where it does not (DF, or a read's SH under a store), the next round
+ * takes the file's glock in EX, which covers both the I/O and the fault
+ * (a direct I/O under EX is the extending write's). Where no glock was
+ * recorded at all, the round faults the rest of @iter in with no glock
+ * held (a fault may wait then) and retries - never with IOCB_NOWAIT, which
+ * ends with the bytes done or -EAGAIN rather than wait. Returns the bytes
+ * of all rounds, or the error that ended the first. Without a glock: one
+ * round, @step alone. Caller holds i_rwsem (before any glock).
  */
-static inline ssize_t glock_read_rounds(struct kiocb *iocb, struct iov_iter *iter,
-					enum gl_state state,
-					ssize_t (*step)(struct kiocb *iocb, struct iov_iter *iter))
+static inline ssize_t glock_io_rounds(struct kiocb *iocb, struct iov_iter *iter,
+				      enum gl_state state, bool to_user,
+				      ssize_t (*step)(struct kiocb *iocb, struct iov_iter *iter))
 {
 	struct inode *inode = iocb->ki_filp->f_inode;
-	unsigned flags = iocb->ki_flags & IOCB_NOWAIT ? GL_NOWAIT : 0;
+	bool nowait = iocb->ki_flags & IOCB_NOWAIT;
+	unsigned flags = nowait ? GL_NOWAIT : 0;
 	struct task *t = current;
-	struct glock *pin = NULL;
-	enum gl_state pin_state = LM_ST_UNLOCKED;
+	struct glock *pin = NULL, *io_prev;
+	enum gl_state pin_state = LM_ST_UNLOCKED, io_state = state;
+	uint8_t io_prev_state;
 	struct gholder pgh;
 	struct inode_gh gh;
 	ssize_t ret, done = 0;
@@ -174,12 +196,12 @@ static inline ssize_t glock_read_rounds(struct kiocb *iocb, struct iov_iter *ite
 		return step(iocb, iter);
 	for (;;) {
 		if (pin) {
-			gholder_init(inode->i_gl, state, flags, &gh.gh);
+			gholder_init(inode->i_gl, io_state, flags, &gh.gh);
 			gholder_init(pin, pin_state, flags, &pgh);
 			ret = glock_nq_two(&gh.gh, &pgh);
 			gh.held = !ret;
 		} else {
-			ret = inode_gl_nq(inode, state, flags, &gh);
+			ret = inode_gl_nq(inode, io_state, flags, &gh);
 		}
 		if (ret)
 			break;
@@ -187,12 +209,18 @@ static inline ssize_t glock_read_rounds(struct kiocb *iocb, struct iov_iter *ite
 			t->glock_pin = pin;
 			t->glock_pin_state = (uint8_t)pin_state;
 		}
+		io_prev = t->glock_io;
+		io_prev_state = t->glock_io_state;
+		t->glock_io = inode->i_gl;
+		t->glock_io_state = (uint8_t)io_state;
 		glock_restart_begin(&gh);
 		glock_restart_unwant(t);
 		t->glock_want_record = true;
 		ret = step(iocb, iter);
 		t->glock_want_record = false;
 		restart = glock_restart_end(&gh);
+		t->glock_io = io_prev;
+		t->glock_io_state = io_prev_state;
 		if (pin) {
 			t->glock_pin = NULL;
 			glock_dq(&pgh);
@@ -205,11 +233,17 @@ static inline ssize_t glock_read_rounds(struct kiocb *iocb, struct iov_iter *ite
 			done += ret;
 		if (!restart)
 			break;
-		if (t->glock_want && t->glock_want != inode->i_gl) {
+		if (t->glock_want == inode->i_gl) {
+			io_state = LM_ST_EXCLUSIVE; /* the file's own view */
+			glock_restart_unwant(t);
+		} else if (t->glock_want) {
 			pin = t->glock_want; /* (its reference) */
 			pin_state = (enum gl_state)t->glock_want_state;
 			t->glock_want = NULL;
-		} else if (!glock_restart_fault_in(iter, true)) {
+		} else if (nowait) {
+			ret = -EAGAIN; /* a fault-in may wait for a glock */
+			break;
+		} else if (!glock_restart_fault_in(iter, to_user)) {
 			break;
 		}
 	}

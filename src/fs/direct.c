@@ -397,7 +397,7 @@ ssize_t direct_read(struct kiocb *iocb, struct iov_iter *iter)
 	}
 	/* Cluster mode: DF across the transfer (nobody caches the file);
 	 * the cross-file fault restart as in a buffered read. */
-	ret = glock_read_rounds(iocb, iter, LM_ST_DEFERRED, do_direct_read);
+	ret = glock_io_rounds(iocb, iter, LM_ST_DEFERRED, true, do_direct_read);
 	inode_unlock_shared(inode);
 	return ret;
 }
@@ -506,13 +506,34 @@ ssize_t direct_write(struct kiocb *iocb, struct iov_iter *iter)
 	return ret;
 }
 
+/* One round of a non-extending direct write, i_rwsem shared held, under
+ * DF in cluster mode (glock_io_rounds; a round after a refused fault on a
+ * view of this file: EX). -ENOTBLK: the write extends the file (as of the
+ * size the glock's grant read) or its range could not be invalidated; the
+ * caller's exclusive path takes the rest. */
+static ssize_t direct_write_shared_step(struct kiocb *iocb, struct iov_iter *iter)
+{
+	struct inode *inode = iocb->ki_filp->f_inode;
+	ssize_t ret;
+	bool busy;
+
+	/* Inside i_size, which cannot change while i_rwsem is held shared
+	 * and the glock is held (DF: no node extends the file; that takes EX). */
+	ret = generic_write_checks(iocb, iter->count);
+	if (ret <= 0)
+		return ret;
+	if (iocb->ki_pos + ret > i_size_read(&inode->i_data) ||
+	    READ_ONCE(inode->i_store_size_stale))
+		return -ENOTBLK;
+	iter->count = (size_t)ret;
+	ret = do_direct_write(iocb, iter, &busy);
+	return busy ? -ENOTBLK : ret; /* the buffered fallback needs i_rwsem exclusive */
+}
+
 ssize_t direct_write_shared(struct kiocb *iocb, struct iov_iter *iter)
 {
 	struct inode *inode = iocb->ki_filp->f_inode;
-	struct address_space *m = &inode->i_data;
-	struct inode_gh gh;
-	ssize_t ret, done = 0;
-	bool busy, restart;
+	ssize_t ret;
 
 	if (iocb->ki_flags & IOCB_APPEND)
 		return -ENOTBLK;
@@ -522,42 +543,12 @@ ssize_t direct_write_shared(struct kiocb *iocb, struct iov_iter *iter)
 	} else {
 		inode_lock_shared(inode);
 	}
-	/* Cluster mode: DF, which no node holds while another extends the
-	 * file (that takes EX). */
-	for (;;) {
-		ret = inode_gl_nq(inode, LM_ST_DEFERRED,
-				  iocb->ki_flags & IOCB_NOWAIT ? GL_NOWAIT : 0, &gh);
-		if (ret)
-			break;
-		/* Inside i_size, which cannot change while i_rwsem is held shared. */
-		ret = generic_write_checks(iocb, iter->count);
-		if (ret <= 0)
-			goto round;
-		if (iocb->ki_pos + ret > i_size_read(m) || READ_ONCE(inode->i_store_size_stale)) {
-			ret = done ? 0 : -ENOTBLK; /* extending: the caller's exclusive path */
-			goto round;
-		}
-		iter->count = (size_t)ret;
-		glock_restart_begin(&gh);
-		ret = do_direct_write(iocb, iter, &busy);
-		restart = glock_restart_end(&gh);
-		if (busy)
-			ret =
-			    done ? 0 : -ENOTBLK; /* the buffered fallback needs i_rwsem exclusive */
-		else if (ret > 0)
-			done += ret;
-		if (restart) {
-			inode_gl_dq(&gh);
-			if (glock_restart_fault_in(iter, false))
-				continue;
-			break;
-		}
-	round:
-		inode_gl_dq(&gh);
-		break;
-	}
-	if (done > 0)
+	/* Cluster mode: DF across the transfer; the restart's rounds. A round
+	 * that ends in -ENOTBLK after others wrote ends the call with their
+	 * bytes (glock_io_rounds returns the bytes done first). */
+	ret = glock_io_rounds(iocb, iter, LM_ST_DEFERRED, false, direct_write_shared_step);
+	if (ret > 0)
 		inode_update_time(inode);
 	inode_unlock_shared(inode);
-	return done ? done : ret;
+	return ret;
 }

@@ -195,7 +195,7 @@ int kiocb_set_rw_flags(struct kiocb *iocb, int rwf)
 
 /* ---- read ---- */
 
-/* One round of a buffered read (glock_read_rounds). */
+/* One round of a buffered read (glock_io_rounds). */
 static ssize_t buffered_read_step(struct kiocb *iocb, struct iov_iter *iter)
 {
 	struct file *f = iocb->ki_filp;
@@ -229,7 +229,7 @@ ssize_t generic_file_read_iter(struct kiocb *iocb, struct iov_iter *iter)
 		}
 	}
 	/* Cluster mode: SH across the copy (fs/cluster.h). */
-	ret = glock_read_rounds(iocb, iter, LM_ST_SHARED, buffered_read_step);
+	ret = glock_io_rounds(iocb, iter, LM_ST_SHARED, true, buffered_read_step);
 	if (xfs)
 		inode_unlock_shared(inode);
 	return ret;
@@ -286,36 +286,28 @@ static ssize_t generic_write_sync(struct kiocb *iocb, ssize_t count)
 	return count;
 }
 
-/* One round of a write, i_rwsem exclusive held: under EX in cluster mode
- * (*restart: a fault asked us to let the glock go; the caller faults in and
- * comes back for the rest). */
-static ssize_t write_iter_locked(struct kiocb *iocb, struct iov_iter *iter, bool *restart)
+/* One round of a write, i_rwsem exclusive held, under EX in cluster mode
+ * (glock_io_rounds): the checks and the EOF zeroing under the glock (the
+ * size is the store's as of its grant), then the copy. */
+static ssize_t write_step(struct kiocb *iocb, struct iov_iter *iter)
 {
 	struct inode *inode = iocb->ki_filp->f_inode;
 	struct address_space *m = iocb->ki_filp->f_mapping;
 	bool nowait = iocb->ki_flags & IOCB_NOWAIT;
-	struct inode_gh gh;
 	ssize_t ret;
 
-	*restart = false;
-	ret = inode_gl_nq(inode, LM_ST_EXCLUSIVE, nowait ? GL_NOWAIT : 0, &gh);
-	if (ret)
-		return ret;
 	ret = generic_write_checks(iocb, iter->count);
 	if (ret <= 0)
-		goto out;
+		return ret;
 	iter->count = (size_t)ret; /* iov_iter_truncate */
 	ret = inode_sync_store_size(inode);
 	if (ret)
-		goto out;
+		return ret;
 	if (iocb->ki_pos > i_size_read(m)) {
-		if (nowait && (i_size_read(m) & (int64_t)(PAGE_SIZE - 1))) {
-			ret = -EAGAIN;
-			goto out;
-		}
+		if (nowait && (i_size_read(m) & (int64_t)(PAGE_SIZE - 1)))
+			return -EAGAIN;
 		zero_eof_tail_for_write(inode, iocb->ki_pos);
 	}
-	glock_restart_begin(&gh);
 	if (iocb->ki_flags & IOCB_DIRECT) {
 		ret = direct_write(iocb, iter);
 	} else {
@@ -323,11 +315,8 @@ static ssize_t write_iter_locked(struct kiocb *iocb, struct iov_iter *iter, bool
 		if (ret > 0)
 			iocb->ki_pos += ret;
 	}
-	*restart = glock_restart_end(&gh);
 	if (ret > 0)
 		inode_update_time(inode);
-out:
-	inode_gl_dq(&gh);
 	return ret;
 }
 
@@ -336,8 +325,7 @@ ssize_t generic_file_write_iter(struct kiocb *iocb, struct iov_iter *iter)
 	struct file *f = iocb->ki_filp;
 	struct inode *inode = f->f_inode;
 	bool nowait = iocb->ki_flags & IOCB_NOWAIT;
-	ssize_t ret, done = 0;
-	bool restart;
+	ssize_t ret;
 
 	if (iocb->ki_flags & IOCB_DIRECT) {
 		/* inside i_size: i_rwsem shared (direct.c); else on below */
@@ -353,14 +341,10 @@ ssize_t generic_file_write_iter(struct kiocb *iocb, struct iov_iter *iter)
 	} else {
 		inode_lock(inode);
 	}
-	ret = 0;
-	do {
-		ret = write_iter_locked(iocb, iter, &restart);
-		if (ret > 0)
-			done += ret;
-	} while (restart && glock_restart_fault_in(iter, false));
+	/* Cluster mode: EX across the copy, the restart's rounds (fs/cluster.h). */
+	ret = glock_io_rounds(iocb, iter, LM_ST_EXCLUSIVE, false, write_step);
 	inode_unlock(inode);
-	return generic_write_sync(iocb, done ? done : ret);
+	return generic_write_sync(iocb, ret);
 }
 
 /* ---- fsync ---- */

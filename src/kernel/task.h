@@ -77,15 +77,20 @@ struct task {
 	 * deadlock): the I/O path drops its glock, faults the user range in
 	 * and retries. Task state, never an EFAULT (as fdm_dropped). */
 	bool glock_restart;
-	/* The restart's second round (fs/cluster.h glock_read_rounds): while
-	 * a read's step runs with glock_want_record set, the refused fault
-	 * leaves the glock it wanted in glock_want (a reference) and its state;
-	 * the next round takes it with the read's own glock in number order
+	/* The restart's second round (fs/cluster.h glock_io_rounds): while a
+	 * read's or a write's step runs with glock_want_record set, the refused
+	 * fault leaves the glock it wanted in glock_want (a reference) and its
+	 * state; the next round takes it with the I/O's own glock in number order
 	 * and names it in glock_pin: the fault handler then fills from it at
 	 * once (the I/O path holds it for this thread). */
 	bool glock_want_record;
 	uint8_t glock_want_state, glock_pin_state;
 	struct glock *glock_want, *glock_pin;
+	/* The glock the I/O path itself holds across that step, and its state:
+	 * a fault on a view of the same file that this state covers (a write
+	 * under EX copying from a view of the file it writes) fills at once. */
+	uint8_t glock_io_state;
+	struct glock *glock_io;
 
 	/* What this thread sleeps on (other threads read these: watchdog). */
 	const char *wait_what;	   /* lock or event name, NULL when running */
