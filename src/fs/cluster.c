@@ -28,6 +28,7 @@ TEST_SWITCH(cluster_test_remap_no_glock);
 TEST_SWITCH(cluster_test_sync_error_ignored);
 TEST_SWITCH(cluster_test_fadvise_no_glock);
 TEST_SWITCH(cluster_test_restart_no_pin);
+TEST_SWITCH(cluster_test_restart_no_own);
 
 static void glock_restart_want(struct task *t, struct glock *gl, enum gl_state state);
 
@@ -60,7 +61,7 @@ static bool inode_fault_lock(struct address_space *m, bool excl, bool (*fill)(vo
 	if (t->glock_pin == inode->i_gl &&
 	    glock_state_covers((enum gl_state)t->glock_pin_state, state))
 		return fill(arg);
-	if (t->glock_io == inode->i_gl &&
+	if (t->glock_io == inode->i_gl && !READ_ONCE(cluster_test_restart_no_own) &&
 	    glock_state_covers((enum gl_state)t->glock_io_state, state))
 		return fill(arg);
 	if (glock_task_held() && !READ_ONCE(cluster_test_no_restart)) {

@@ -69,6 +69,14 @@ DECLARE_TEST_SWITCH(cluster_test_fadvise_no_glock);
  *   it): two nodes reading crosswise ping-pong (tests/cluster
  *   test_cross_fault: a read that restarts more than once). */
 DECLARE_TEST_SWITCH(cluster_test_restart_no_pin);
+/* - cluster_test_restart_no_own: a fault on a view of the file the I/O
+ *   holds the glock of is refused as any other (no fill under the round's
+ *   own glock) and its restart faults in with no glock held, then takes
+ *   the round's state again (no EX round): an O_DIRECT write from (or a
+ *   read into) a view of the same file restarts without end, each DF
+ *   round dropping the pages the fault-in brought (tests/cluster
+ *   test_cross_fault own_view_*). */
+DECLARE_TEST_SWITCH(cluster_test_restart_no_own);
 
 /* The glock held by one call: a holder, or nothing (nolock). */
 struct inode_gh {
@@ -233,10 +241,10 @@ static inline ssize_t glock_io_rounds(struct kiocb *iocb, struct iov_iter *iter,
 			done += ret;
 		if (!restart)
 			break;
-		if (t->glock_want == inode->i_gl) {
+		if (t->glock_want == inode->i_gl && !READ_ONCE(cluster_test_restart_no_own)) {
 			io_state = LM_ST_EXCLUSIVE; /* the file's own view */
 			glock_restart_unwant(t);
-		} else if (t->glock_want) {
+		} else if (t->glock_want && t->glock_want != inode->i_gl) {
 			pin = t->glock_want; /* (its reference) */
 			pin_state = (enum gl_state)t->glock_want_state;
 			t->glock_want = NULL;
