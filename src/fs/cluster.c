@@ -10,9 +10,13 @@
  * (mm/fault.c), before the fill's invalidate lock. While the faulting thread
  * holds a glock (an I/O path copying to or from a view) it never waits for
  * another: it asks with GL_NOWAIT, and when that fails it fails the fault
- * with current->glock_restart set; the I/O path drops its glock, faults in
- * with glock_restart_fault_in (no glock held: the fault may wait) and takes
- * its glock again. No lock of its own.
+ * with current->glock_restart set and the glock it wanted recorded; the
+ * I/O path drops its glock and takes it again with that one (number order,
+ * glock_io_rounds), under which the fault then fills (current->glock_pin);
+ * a fault on the file the I/O holds the glock of fills under that glock
+ * where its state covers the fault's (current->glock_io). Where nothing was
+ * recorded the I/O faults in with glock_restart_fault_in (no glock held:
+ * the fault may wait) and takes its glock again. No lock of its own.
  */
 #include <errno.h>
 

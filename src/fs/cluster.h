@@ -24,7 +24,8 @@
  * A thread never waits for a glock while it holds one: the fault handler
  * asks with GL_NOWAIT when glock_task_held() is not 0 and otherwise fails
  * the fault with current->glock_restart set; the I/O path then drops its
- * glock, faults the user range in with no glock held and retries.
+ * glock and retries holding it and the glock the fault wanted, taken in
+ * number order (glock_io_rounds below).
  */
 #ifndef PC_FS_CLUSTER_H
 #define PC_FS_CLUSTER_H
@@ -64,10 +65,11 @@ DECLARE_TEST_SWITCH(cluster_test_sync_error_ignored);
 /* - cluster_test_fadvise_no_glock: POSIX_FADV_WILLNEED reads ahead with no
  *   glock (pages read while another node holds EX stay cached, stale). */
 DECLARE_TEST_SWITCH(cluster_test_fadvise_no_glock);
-/* - cluster_test_restart_no_pin: a read's restart faults in with no glock
- *   held and retries with its own glock alone (no second glock taken with
- *   it): two nodes reading crosswise ping-pong (tests/cluster
- *   test_cross_fault: a read that restarts more than once). */
+/* - cluster_test_restart_no_pin: a read's or a write's restart faults in
+ *   with no glock held and retries with its own glock alone (no second
+ *   glock taken with it): two nodes reading, or writing, crosswise
+ *   ping-pong (tests/cluster test_cross_fault: an I/O that restarts more
+ *   than once). */
 DECLARE_TEST_SWITCH(cluster_test_restart_no_pin);
 /* - cluster_test_restart_no_own: a fault on a view of the file the I/O
  *   holds the glock of is refused as any other (no fill under the round's
