@@ -26,8 +26,9 @@
  * it). munmap of part of a view first splits it (split_vma): the pins are
  * drained under the mm lock exclusive, the record shrinks in place under
  * i_mmap_rwsem exclusive and a new record takes the upper part, then the
- * pins are let in again; no pin holder takes the mm lock. mprotect
- * changes v->prot under the mm lock exclusive with no wait for pins: the
+ * pins are let in again; no pin holder takes the mm lock. mprotect (and
+ * madvise's NORMAL/SEQUENTIAL/RANDOM) of part of a view split it the same
+ * way, then change the part's v->prot under the mm lock exclusive: the
  * fault path never reads v->prot (the host protection and, for fallback
  * views, the per-page state under mm_fallback_lock decide).
  * madvise(MADV_WILLNEED) reads ahead as a fault fills: through the mapping's
@@ -183,19 +184,6 @@ struct vma *vma_lookup_pin(uintptr_t addr)
 		vma_pin(v);
 	up_read(&mm.lock);
 	return v;
-}
-
-/* fault_internal.h */
-int find_vma_range(uintptr_t addr, size_t len, void *tag, struct vma **vp)
-{
-	struct vma *v = find_vma(addr);
-
-	if (!v || addr + len > v->end || addr + len < addr)
-		return -ENOMEM;
-	if (v->tag != tag && !mm_test_any_tag)
-		return -EINVAL;
-	*vp = v;
-	return 0;
 }
 
 /* fault_internal.h */
@@ -407,7 +395,7 @@ TEST_SWITCH(vma_test_split_no_drain);
  * ends. The pins are let in again (release) once the record is consistent.
  * 0 or -ENOMEM (nothing changed).
  */
-static int split_vma(struct vma *v, uintptr_t at)
+int split_vma(struct vma *v, uintptr_t at)
 {
 	pgoff_t nlo = (at - v->start) >> PAGE_SHIFT;
 	struct address_space *m = v->mapping;
@@ -487,10 +475,19 @@ static struct vma *find_vma_intersection(uintptr_t s, uintptr_t e)
 	return node ? *(struct vma **)node : NULL;
 }
 
-/* -EINVAL if a view overlapping [s, e) is not @tag's (another engine's),
- * else 0: the tree's views in the range, found by halving around each one
- * found (depth: the tree's). mm.lock held. */
-static int check_range_tag(uintptr_t s, uintptr_t e, void *tag)
+/* fault_internal.h */
+struct vma *find_vma_from(uintptr_t s, uintptr_t e)
+{
+	struct vma *v = s < e ? find_vma_intersection(s, e) : NULL, *lo;
+
+	while (v && (lo = find_vma_intersection(s, v->start)))
+		v = lo;
+	return v;
+}
+
+/* fault_internal.h: the tree's views in the range, found by halving around
+ * each one found (depth: the tree's). */
+int check_range_tag(uintptr_t s, uintptr_t e, void *tag)
 {
 	struct vma *v;
 

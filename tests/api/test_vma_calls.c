@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_vma_calls.c - msync, mprotect and madvise over part of a view and
+ * across several views, as Linux's (src/mm/vma_calls.c; split_vma in
+ * src/mm/vma.c):
+ * - mprotect of the middle of a view splits it into three views: each part
+ *   faults in and reads the file, stores to the outer parts reach the file,
+ *   a store to the read-only middle raises SIGSEGV, MADV_POPULATE_WRITE is
+ *   refused only there; with mm_test_modify_no_split the whole view's
+ *   record takes the middle's protection (POPULATE_WRITE of the writable
+ *   head refused);
+ * - msync, mprotect and madvise across two adjacent views (the parts of a
+ *   split view, and views of two files mapped side by side) reach both;
+ *   MADV_RANDOM of part of a view splits it;
+ * - a range with an unmapped hole: -ENOMEM, with Linux's rule of what is
+ *   done first (mprotect and MS_ASYNC stop at the hole, MS_SYNC and
+ *   MADV_DONTNEED do every view in the range);
+ * - another engine's view in the range: -EINVAL, nothing changed.
+ * Runs on the mechanism PC_FAULT picks (test_vma_calls_fb: fallback).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "basic_fixture.h"
+#include "harness.h"
+#include "kernel/rwsem.h"
+#include "mm/fault_internal.h"
+#include "mm/vma.h"
+#include "pagecache.h"
+
+/* ---- the application's SIGSEGV handler (before the engine's) ---- */
+
+static sigjmp_buf segv_jmp;
+static volatile sig_atomic_t segv_armed;
+
+static void on_sigsegv(int sig)
+{
+	(void)sig;
+	if (!segv_armed)
+		abort();
+	siglongjmp(segv_jmp, 1);
+}
+
+__attribute__((constructor)) static void install_app_handlers(void)
+{
+	struct sigaction sa = {0};
+
+	install_bus_catcher();
+	sa.sa_handler = on_sigsegv;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, NULL);
+}
+
+/* Stores @c at @p; true if that raised SIGSEGV (the page is not writable:
+ * the store did not happen). */
+static bool store_segv(volatile char *p, char c)
+{
+	bool segv = false;
+
+	if (sigsetjmp(segv_jmp, 1) == 0) {
+		segv_armed = 1;
+		*p = c;
+	} else {
+		segv = true;
+	}
+	segv_armed = 0;
+	return segv;
+}
+
+/* The view record holding @p: its range and protection. */
+struct rec {
+	uintptr_t start, end;
+	int prot, advice;
+};
+
+static bool rec_of(char *p, struct rec *r)
+{
+	struct vma *v;
+
+	down_read(&mm.lock);
+	v = find_vma((uintptr_t)p);
+	if (v)
+		*r = (struct rec){v->start, v->end, v->prot, v->advice};
+	up_read(&mm.lock);
+	return v != NULL;
+}
+
+/* Pages [lo, hi) of @p are one view record of protection @prot. */
+static void check_rec(char *p, size_t lo, size_t hi, int prot)
+{
+	struct rec r;
+
+	CHECKF(rec_of(p + lo * PG, &r), "no view at page %zu", lo);
+	CHECKF(r.start == (uintptr_t)p + lo * PG && r.end == (uintptr_t)p + hi * PG,
+	       "view at page %zu: pages %ld-%ld, want %zu-%zu", lo,
+	       (long)((r.start - (uintptr_t)p) / PG), (long)((r.end - (uintptr_t)p) / PG), lo, hi);
+	CHECKF(r.prot == prot, "view at page %zu: prot %d, want %d", lo, r.prot, prot);
+}
+
+/* ---- mprotect of the middle ---- */
+
+/* Maps an 8-page writable view of @fd and makes pages 2-4 read-only before
+ * any access. Returns the view. */
+static char *protect_middle(struct pc_engine *e, int fd)
+{
+	char *p = map_view(e, fd, 8 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+
+	CHECK_EQ(pc_mprotect(e, p + 2 * PG, 3 * PG, PROT_READ), 0);
+	return p;
+}
+
+TEST(mprotect_middle_splits)
+{
+	struct pc_engine *e = engine();
+	const size_t len = 8 * PG;
+	char *w = malloc(len);
+	int fd = new_file(e, "f", w, len, 21);
+	char *p = protect_middle(e, fd);
+
+	/* three views: head and tail writable, the middle read-only */
+	check_rec(p, 0, 2, PROT_READ | PROT_WRITE);
+	check_rec(p, 2, 5, PROT_READ);
+	check_rec(p, 5, 8, PROT_READ | PROT_WRITE);
+	/* each part faults in and shows the file */
+	for (size_t i = 0; i < 8; i++)
+		CHECKF(!memcmp(p + i * PG, w + i * PG, PG), "page %zu", i);
+	/* stores: the outer parts take them, the middle raises SIGSEGV */
+	CHECK(!store_segv(p + 1 * PG + 3, 'h'));
+	w[1 * PG + 3] = 'h';
+	CHECK(!store_segv(p + 5 * PG + 4, 't'));
+	w[5 * PG + 4] = 't';
+	for (size_t i = 2; i < 5; i++)
+		CHECKF(store_segv(p + i * PG + 5, 'm'), "store to read-only page %zu", i);
+	CHECK_EQ(pc_madvise(e, p, 2 * PG, MADV_POPULATE_WRITE), 0);
+	CHECK_EQ(pc_madvise(e, p + 6 * PG, 2 * PG, MADV_POPULATE_WRITE), 0);
+	CHECK_EQ(pc_madvise(e, p + 3 * PG, PG, MADV_POPULATE_WRITE), -EINVAL);
+	CHECK_EQ(pc_madvise(e, p, len, MADV_POPULATE_READ), 0);
+	/* one msync over the three views writes back the dirty pages of both
+	 * writable ones */
+	CHECK_EQ(pc_msync(e, p, len, MS_SYNC), 0);
+	check_host("f", w, len);
+	/* writable again over the three: one mprotect, stores everywhere */
+	CHECK_EQ(pc_mprotect(e, p, len, PROT_READ | PROT_WRITE), 0);
+	check_rec(p, 2, 5, PROT_READ | PROT_WRITE);
+	CHECK(!store_segv(p + 3 * PG + 6, 'M'));
+	w[3 * PG + 6] = 'M';
+	/* read-only across all three, then a store anywhere faults */
+	CHECK_EQ(pc_mprotect(e, p + PG, 6 * PG, PROT_READ), 0);
+	CHECK(store_segv(p + 1 * PG, 'x') && store_segv(p + 6 * PG, 'x'));
+	CHECK(!store_segv(p + 7 * PG + 1, 'y'));
+	w[7 * PG + 1] = 'y';
+	check_rec(p, 0, 1, PROT_READ | PROT_WRITE);
+	check_rec(p, 7, 8, PROT_READ | PROT_WRITE);
+	CHECK_EQ(pc_munmap(e, p, len), 0);
+	CHECK_EQ(pc_fsync(e, fd), 0);
+	check_host("f", w, len);
+	check_contents(e, fd, w, len);
+
+	/* The hazard: without the split the whole record says read-only. */
+	mm_test_modify_no_split = true;
+	p = protect_middle(e, fd);
+	mm_test_modify_no_split = false;
+	check_rec(p, 0, 8, PROT_READ);
+	CHECK(!store_segv(p + 5, 'z')); /* the host's head is still writable */
+	w[5] = 'z';
+	CHECKF(pc_madvise(e, p, 2 * PG, MADV_POPULATE_WRITE) == -EINVAL,
+	       "the switch did not show the head's protection lost");
+	CHECK(store_segv(p + 3 * PG, 'x'));
+	CHECK_EQ(pc_munmap(e, p, len), 0);
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	check_host("f", w, len);
+	free(w);
+}
+
+/* ---- two adjacent views of two files ---- */
+
+/* Views of @fa (8 pages at *a) and @fb (4 pages at *b) with b == a + 4
+ * pages: a's upper half is unmapped and b mapped into the gap, where the
+ * kernel's top-down placement puts it. False if the host put it elsewhere
+ * (every try). */
+static bool map_adjacent(struct pc_engine *e, int fa, int fb, char **a, char **b)
+{
+	for (int tries = 0; tries < 4; tries++) {
+		*a = map_view(e, fa, 8 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+		CHECK_EQ(pc_munmap(e, *a + 4 * PG, 4 * PG), 0);
+		*b = map_view(e, fb, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+		if (*b == *a + 4 * PG)
+			return true;
+		CHECK_EQ(pc_munmap(e, *a, 4 * PG), 0);
+		CHECK_EQ(pc_munmap(e, *b, 4 * PG), 0);
+	}
+	return false;
+}
+
+TEST(calls_across_adjacent_views)
+{
+	struct pc_engine *e = engine();
+	char *wf = malloc(8 * PG), *wg = malloc(4 * PG), *a, *b;
+	int ff = new_file(e, "f", wf, 8 * PG, 22), fg = new_file(e, "g", wg, 4 * PG, 23);
+	struct pc_stats st;
+	struct rec r;
+
+	CHECK_EQ(pc_fsync(e, ff), 0);
+	CHECK_EQ(pc_fsync(e, fg), 0);
+	if (!map_adjacent(e, ff, fg, &a, &b))
+		skip_case("the host never mapped the second view next to the first", -EAGAIN);
+	/* dirty pages in both views; one msync over a's tail and b's head */
+	a[3 * PG + 7] = wf[3 * PG + 7] = 'a';
+	b[0 * PG + 9] = wg[0 * PG + 9] = 'b';
+	b[3 * PG + 1] = wg[3 * PG + 1] = 'c';
+	CHECK_EQ(pc_msync(e, a + 2 * PG, 6 * PG, MS_SYNC), 0);
+	check_host("f", wf, 8 * PG);
+	check_host("g", wg, 4 * PG);
+	pc_get_stats(e, &st, sizeof(st));
+	CHECK_EQ(st.dirty_pages, 0);
+	/* MS_ASYNC and MS_INVALIDATE over both: no hole, 0 */
+	CHECK_EQ(pc_msync(e, a, 8 * PG, MS_ASYNC), 0);
+	CHECK_EQ(pc_msync(e, a, 8 * PG, MS_INVALIDATE), 0);
+	/* mprotect across both: a's tail and b's head read-only, each split */
+	CHECK_EQ(pc_mprotect(e, a + 3 * PG, 2 * PG, PROT_READ), 0);
+	check_rec(a, 0, 3, PROT_READ | PROT_WRITE);
+	check_rec(a, 3, 4, PROT_READ);
+	check_rec(a, 4, 5, PROT_READ);
+	check_rec(a, 5, 8, PROT_READ | PROT_WRITE);
+	CHECK(store_segv(a + 3 * PG, 'x') && store_segv(b, 'x'));
+	CHECK(!store_segv(a + 2 * PG, 'd') && !store_segv(b + PG, 'e'));
+	wf[2 * PG] = 'd';
+	wg[PG] = 'e';
+	/* madvise across both: DONTNEED (the next loads fault again and see
+	 * the bytes), WILLNEED, POPULATE_READ, RANDOM (split at both ends) */
+	CHECK_EQ(pc_madvise(e, a, 8 * PG, MADV_DONTNEED), 0);
+	CHECK(!memcmp(a, wf, 4 * PG) && !memcmp(b, wg, 4 * PG));
+	CHECK_EQ(pc_fadvise(e, fg, 0, 0, POSIX_FADV_DONTNEED), 0);
+	CHECK_EQ(pc_madvise(e, a + PG, 7 * PG, MADV_WILLNEED), 0);
+	CHECK_EQ(pc_madvise(e, a, 8 * PG, MADV_POPULATE_READ), 0);
+	CHECK_EQ(pc_madvise(e, a + 2 * PG, 4 * PG, MADV_RANDOM), 0);
+	CHECK(rec_of(a + PG, &r) && r.advice == MADV_NORMAL && r.end == (uintptr_t)a + 2 * PG);
+	CHECK(rec_of(a + 2 * PG, &r) && r.advice == MADV_RANDOM && r.end == (uintptr_t)a + 3 * PG);
+	CHECK(rec_of(b + PG, &r) && r.advice == MADV_RANDOM && r.end == (uintptr_t)b + 2 * PG);
+	CHECK(rec_of(b + 2 * PG, &r) && r.advice == MADV_NORMAL);
+	CHECK_EQ(pc_munmap(e, a, 8 * PG), 0); /* both views, every part */
+	CHECK_EQ(pc_close(e, ff), 0);
+	CHECK_EQ(pc_close(e, fg), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	check_host("f", wf, 8 * PG);
+	check_host("g", wg, 4 * PG);
+	free(wf);
+	free(wg);
+}
+
+/* ---- a hole in the range ---- */
+
+TEST(hole_in_range)
+{
+	struct pc_engine *e = engine();
+	const size_t len = 8 * PG;
+	char *w = malloc(len);
+	int fd = new_file(e, "f", w, len, 24);
+	char *p = map_view(e, fd, len, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	struct pc_stats st;
+
+	CHECK_EQ(pc_fsync(e, fd), 0);
+	CHECK_EQ(pc_munmap(e, p + 3 * PG, 2 * PG), 0); /* views: pages 0-2, 5-7 */
+	/* mprotect stops at the hole: the head changed, the tail not */
+	CHECK_EQ(pc_mprotect(e, p, len, PROT_READ), -ENOMEM);
+	CHECK(store_segv(p + PG, 'x'));
+	CHECK(!store_segv(p + 6 * PG, 't'));
+	w[6 * PG] = 't';
+	check_rec(p, 5, 8, PROT_READ | PROT_WRITE);
+	/* a range starting in the hole changes nothing */
+	CHECK_EQ(pc_mprotect(e, p + 4 * PG, 2 * PG, PROT_READ), -ENOMEM);
+	check_rec(p, 5, 8, PROT_READ | PROT_WRITE);
+	/* MS_ASYNC stops at the hole; MS_SYNC writes the tail back first */
+	CHECK_EQ(pc_msync(e, p, len, MS_ASYNC), -ENOMEM);
+	CHECK_EQ(pc_msync(e, p, len, MS_SYNC), -ENOMEM);
+	pc_get_stats(e, &st, sizeof(st));
+	CHECK_EQ(st.dirty_pages, 0);
+	check_host("f", w, len);
+	CHECK_EQ(pc_msync(e, p + 3 * PG, 2 * PG, MS_SYNC), -ENOMEM);
+	/* madvise: DONTNEED reaches the tail past the hole; POPULATE stops */
+	CHECK_EQ(pc_madvise(e, p, len, MADV_DONTNEED), -ENOMEM);
+	CHECK_EQ(pc_madvise(e, p, len, MADV_POPULATE_READ), -ENOMEM);
+	CHECK_EQ(pc_madvise(e, p + 2 * PG, 4 * PG, MADV_RANDOM), -ENOMEM);
+	struct rec r;
+	CHECK(rec_of(p + 5 * PG, &r) && r.advice == MADV_RANDOM && r.end == (uintptr_t)p + 6 * PG);
+	CHECK(rec_of(p + 2 * PG, &r) && r.advice == MADV_RANDOM);
+	CHECK(rec_of(p + 1 * PG, &r) && r.advice == MADV_NORMAL);
+	/* a range past the last view's end */
+	CHECK_EQ(pc_msync(e, p + 5 * PG, 4 * PG, MS_SYNC), -ENOMEM);
+	CHECK_EQ(pc_mprotect(e, p + 7 * PG, 2 * PG, PROT_READ), -ENOMEM);
+	CHECK(store_segv(p + 7 * PG, 'x')); /* changed before the end */
+	/* empty ranges: nothing to do (the kernel's 0) */
+	CHECK_EQ(pc_mprotect(e, p + 3 * PG, 0, PROT_READ), 0);
+	CHECK_EQ(pc_msync(e, p + 3 * PG, 0, MS_SYNC), 0);
+	CHECK_EQ(pc_madvise(e, p + 3 * PG, 0, MADV_WILLNEED), 0);
+	/* wrapping ranges */
+	CHECK_EQ(pc_mprotect(e, p, SIZE_MAX - PG, PROT_READ), -ENOMEM);
+	CHECK_EQ(pc_madvise(e, p, SIZE_MAX - PG, MADV_WILLNEED), -EINVAL);
+	CHECK_EQ(pc_munmap(e, p, len), 0);
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	check_host("f", w, len);
+	free(w);
+}
+
+/* Another engine's view inside the range: -EINVAL, nothing changed. */
+TEST(other_engine_in_range)
+{
+	struct pc_engine *e = engine(), *e2;
+	char *w = malloc(4 * PG), *p, *q, *lo;
+	int fd = new_file(e, "f", w, 4 * PG, 25), fd2;
+
+	p = map_view(e, fd, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	e2 = engine();
+	fd2 = pc_open(e2, "g", O_RDWR | O_CREAT, 0644);
+	CHECK(fd2 >= 0);
+	CHECK_EQ(pc_pwrite(e2, fd2, w, 4 * PG, 0), 4 * PG);
+	q = map_view(e2, fd2, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	lo = p < q ? p : q;
+	size_t span = (size_t)((p < q ? q : p) - lo) + 4 * PG;
+	CHECK_EQ(pc_mprotect(e, lo, span, PROT_READ), -EINVAL);
+	CHECK_EQ(pc_msync(e, lo, span, MS_SYNC), -EINVAL);
+	CHECK_EQ(pc_madvise(e, lo, span, MADV_RANDOM), -EINVAL);
+	check_rec(p, 0, 4, PROT_READ | PROT_WRITE);
+	check_rec(q, 0, 4, PROT_READ | PROT_WRITE);
+	CHECK(!store_segv(p, 'x') && !store_segv(q, 'y'));
+	CHECK_EQ(pc_munmap(e2, q, 4 * PG), 0);
+	CHECK_EQ(pc_close(e2, fd2), 0);
+	CHECK_EQ(pc_engine_close(e2), 0);
+	CHECK_EQ(pc_munmap(e, p, 4 * PG), 0);
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	free(w);
+}
