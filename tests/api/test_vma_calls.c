@@ -182,49 +182,71 @@ TEST(mprotect_middle_splits)
 
 /* ---- two adjacent views of two files ---- */
 
-/* Views of @fa (8 pages at *a) and @fb (4 pages at *b) with b == a + 4
- * pages: a's upper half is unmapped and b mapped into the gap, where the
- * kernel's top-down placement puts it. False if the host put it elsewhere
- * (every try). */
-static bool map_adjacent(struct pc_engine *e, int fa, int fb, char **a, char **b)
+struct side {
+	const char *name;
+	int fd;
+	char *w, *p; /* the file's bytes, its view */
+};
+
+/* Views of 4 pages of @x and of @y that the host put side by side (its
+ * top-down placement puts a new mapping right below the last one): *lo the
+ * lower one. Views that are not are kept mapped until the end (so that the
+ * next tries land elsewhere). False if no try gave a pair. */
+static bool map_adjacent(struct pc_engine *e, struct side *x, struct side *y, struct side **lo,
+			 struct side **hi)
 {
-	for (int tries = 0; tries < 4; tries++) {
-		*a = map_view(e, fa, 8 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
-		CHECK_EQ(pc_munmap(e, *a + 4 * PG, 4 * PG), 0);
-		*b = map_view(e, fb, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
-		if (*b == *a + 4 * PG)
-			return true;
-		CHECK_EQ(pc_munmap(e, *a, 4 * PG), 0);
-		CHECK_EQ(pc_munmap(e, *b, 4 * PG), 0);
+	char *left[16];
+	int nleft = 0;
+	bool found = false;
+
+	for (int tries = 0; tries < 8 && !found; tries++) {
+		x->p = map_view(e, x->fd, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+		y->p = map_view(e, y->fd, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+		if (y->p + 4 * PG == x->p || x->p + 4 * PG == y->p) {
+			found = true;
+			*lo = y->p < x->p ? y : x;
+			*hi = *lo == x ? y : x;
+		} else {
+			left[nleft++] = x->p;
+			left[nleft++] = y->p;
+		}
 	}
-	return false;
+	while (nleft)
+		CHECK_EQ(pc_munmap(e, left[--nleft], 4 * PG), 0);
+	return found;
 }
 
 TEST(calls_across_adjacent_views)
 {
 	struct pc_engine *e = engine();
-	char *wf = malloc(8 * PG), *wg = malloc(4 * PG), *a, *b;
-	int ff = new_file(e, "f", wf, 8 * PG, 22), fg = new_file(e, "g", wg, 4 * PG, 23);
+	struct side f = {"f", -1, malloc(4 * PG), NULL}, g = {"g", -1, malloc(4 * PG), NULL};
+	struct side *lo, *hi;
 	struct pc_stats st;
 	struct rec r;
 
-	CHECK_EQ(pc_fsync(e, ff), 0);
-	CHECK_EQ(pc_fsync(e, fg), 0);
-	if (!map_adjacent(e, ff, fg, &a, &b))
-		skip_case("the host never mapped the second view next to the first", -EAGAIN);
-	/* dirty pages in both views; one msync over a's tail and b's head */
-	a[3 * PG + 7] = wf[3 * PG + 7] = 'a';
-	b[0 * PG + 9] = wg[0 * PG + 9] = 'b';
-	b[3 * PG + 1] = wg[3 * PG + 1] = 'c';
+	f.fd = new_file(e, "f", f.w, 4 * PG, 22);
+	g.fd = new_file(e, "g", g.w, 4 * PG, 23);
+	CHECK_EQ(pc_fsync(e, f.fd), 0);
+	CHECK_EQ(pc_fsync(e, g.fd), 0);
+	if (!map_adjacent(e, &f, &g, &lo, &hi)) {
+		free(f.w);
+		free(g.w);
+		skip_case("the host never mapped two views side by side", -EAGAIN);
+	}
+	char *a = lo->p, *b = hi->p; /* b == a + 4 pages */
+	/* dirty pages in both views; one msync over lo's tail and hi */
+	a[3 * PG + 7] = lo->w[3 * PG + 7] = 'a';
+	b[0 * PG + 9] = hi->w[0 * PG + 9] = 'b';
+	b[3 * PG + 1] = hi->w[3 * PG + 1] = 'c';
 	CHECK_EQ(pc_msync(e, a + 2 * PG, 6 * PG, MS_SYNC), 0);
-	check_host("f", wf, 8 * PG);
-	check_host("g", wg, 4 * PG);
+	check_host("f", f.w, 4 * PG);
+	check_host("g", g.w, 4 * PG);
 	pc_get_stats(e, &st, sizeof(st));
 	CHECK_EQ(st.dirty_pages, 0);
 	/* MS_ASYNC and MS_INVALIDATE over both: no hole, 0 */
 	CHECK_EQ(pc_msync(e, a, 8 * PG, MS_ASYNC), 0);
 	CHECK_EQ(pc_msync(e, a, 8 * PG, MS_INVALIDATE), 0);
-	/* mprotect across both: a's tail and b's head read-only, each split */
+	/* mprotect across both: lo's tail and hi's head read-only, each split */
 	CHECK_EQ(pc_mprotect(e, a + 3 * PG, 2 * PG, PROT_READ), 0);
 	check_rec(a, 0, 3, PROT_READ | PROT_WRITE);
 	check_rec(a, 3, 4, PROT_READ);
@@ -232,13 +254,13 @@ TEST(calls_across_adjacent_views)
 	check_rec(a, 5, 8, PROT_READ | PROT_WRITE);
 	CHECK(store_segv(a + 3 * PG, 'x') && store_segv(b, 'x'));
 	CHECK(!store_segv(a + 2 * PG, 'd') && !store_segv(b + PG, 'e'));
-	wf[2 * PG] = 'd';
-	wg[PG] = 'e';
+	lo->w[2 * PG] = 'd';
+	hi->w[PG] = 'e';
 	/* madvise across both: DONTNEED (the next loads fault again and see
 	 * the bytes), WILLNEED, POPULATE_READ, RANDOM (split at both ends) */
 	CHECK_EQ(pc_madvise(e, a, 8 * PG, MADV_DONTNEED), 0);
-	CHECK(!memcmp(a, wf, 4 * PG) && !memcmp(b, wg, 4 * PG));
-	CHECK_EQ(pc_fadvise(e, fg, 0, 0, POSIX_FADV_DONTNEED), 0);
+	CHECK(!memcmp(a, lo->w, 4 * PG) && !memcmp(b, hi->w, 4 * PG));
+	CHECK_EQ(pc_fadvise(e, hi->fd, 0, 0, POSIX_FADV_DONTNEED), 0);
 	CHECK_EQ(pc_madvise(e, a + PG, 7 * PG, MADV_WILLNEED), 0);
 	CHECK_EQ(pc_madvise(e, a, 8 * PG, MADV_POPULATE_READ), 0);
 	CHECK_EQ(pc_madvise(e, a + 2 * PG, 4 * PG, MADV_RANDOM), 0);
@@ -247,13 +269,13 @@ TEST(calls_across_adjacent_views)
 	CHECK(rec_of(b + PG, &r) && r.advice == MADV_RANDOM && r.end == (uintptr_t)b + 2 * PG);
 	CHECK(rec_of(b + 2 * PG, &r) && r.advice == MADV_NORMAL);
 	CHECK_EQ(pc_munmap(e, a, 8 * PG), 0); /* both views, every part */
-	CHECK_EQ(pc_close(e, ff), 0);
-	CHECK_EQ(pc_close(e, fg), 0);
+	CHECK_EQ(pc_close(e, f.fd), 0);
+	CHECK_EQ(pc_close(e, g.fd), 0);
 	CHECK_EQ(pc_engine_close(e), 0);
-	check_host("f", wf, 8 * PG);
-	check_host("g", wg, 4 * PG);
-	free(wf);
-	free(wg);
+	check_host("f", f.w, 4 * PG);
+	check_host("g", g.w, 4 * PG);
+	free(f.w);
+	free(g.w);
 }
 
 /* ---- a hole in the range ---- */
