@@ -220,7 +220,7 @@ TEST(calls_across_adjacent_views)
 {
 	struct pc_engine *e = engine();
 	struct side f = {"f", -1, malloc(4 * PG), NULL}, g = {"g", -1, malloc(4 * PG), NULL};
-	struct side *lo, *hi;
+	struct side *lo = NULL, *hi = NULL;
 	struct pc_stats st;
 	struct rec r;
 
