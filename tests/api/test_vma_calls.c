@@ -15,7 +15,12 @@
  * - a range with an unmapped hole: -ENOMEM, with Linux's rule of what is
  *   done first (mprotect and MS_ASYNC stop at the hole, MS_SYNC and
  *   MADV_DONTNEED do every view in the range);
- * - another engine's view in the range: -EINVAL, nothing changed.
+ * - another engine's view in the range: -EINVAL, nothing changed;
+ * - random: mprotect, msync, MADV_POPULATE_WRITE and MADV_DONTNEED over
+ *   ranges of a view with holes punched in it, loads and stores, checked
+ *   against a model of each page's protection and bytes (return values,
+ *   SIGSEGV or not, the records' protection; seed printed, PC_SEED
+ *   replays; with mm_test_modify_no_split it fails at once).
  * Runs on the mechanism PC_FAULT picks (test_vma_calls_fb: fallback).
  */
 #include <errno.h>
@@ -360,5 +365,152 @@ TEST(other_engine_in_range)
 	CHECK_EQ(pc_munmap(e, p, 4 * PG), 0);
 	CHECK_EQ(pc_close(e, fd), 0);
 	CHECK_EQ(pc_engine_close(e), 0);
+	free(w);
+}
+
+/* ---- random: mprotect, msync, madvise, munmap and accesses on a model ---- */
+
+#define RP_NP 32
+
+/* Loads from @p; true if that raised SIGSEGV. */
+static bool load_segv(volatile char *p, char *out)
+{
+	bool segv = false;
+
+	if (sigsetjmp(segv_jmp, 1) == 0) {
+		segv_armed = 1;
+		*out = *p;
+	} else {
+		segv = true;
+	}
+	segv_armed = 0;
+	return segv;
+}
+
+static uint64_t rnd(uint64_t *s)
+{
+	*s = *s * 6364136223846793005ull + 1442695040888963407ull;
+	return *s >> 33;
+}
+
+/* Every view record in the region covers pages of one protection, the one
+ * the model gives them, and none covers an unmapped page. */
+static void check_records(char *p, const bool *mapped, const int *prot)
+{
+	for (size_t i = 0; i < RP_NP; i++) {
+		struct rec r;
+		bool found = rec_of(p + i * PG, &r);
+
+		CHECKF(found == mapped[i], "page %zu: view %d, model %d", i, found, mapped[i]);
+		if (found)
+			CHECKF(r.prot == prot[i], "page %zu: view prot %d, model %d", i, r.prot,
+			       prot[i]);
+	}
+}
+
+TEST(random_calls_on_model)
+{
+	static const int prots[] = {PROT_NONE, PROT_READ, PROT_READ | PROT_WRITE};
+	struct pc_engine *e = engine();
+	const size_t len = RP_NP * PG, rounds = test_scale(3000, 10);
+	char *w = malloc(len), c;
+	int fd = new_file(e, "f", w, len, 26);
+	char *p = map_view(e, fd, len, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	bool mapped[RP_NP];
+	int prot[RP_NP];
+	uint64_t seed = test_seed();
+	unsigned long n[6] = {0};
+
+	for (size_t i = 0; i < RP_NP; i++) {
+		mapped[i] = true;
+		prot[i] = PROT_READ | PROT_WRITE;
+	}
+	for (size_t round = 0; round < rounds; round++) {
+		size_t s = rnd(&seed) % RP_NP, np = 1 + rnd(&seed) % (RP_NP - s), k, hole = RP_NP;
+		unsigned op = (unsigned)(rnd(&seed) % 100);
+
+		for (k = s; k < s + np; k++)
+			if (!mapped[k] && hole == RP_NP)
+				hole = k;
+		if (op < 30) { /* mprotect: up to the first hole */
+			int pr = prots[rnd(&seed) % 3];
+
+			CHECKF(pc_mprotect(e, p + s * PG, np * PG, pr) ==
+				   (hole < s + np ? -ENOMEM : 0),
+			       "round %zu: mprotect of pages %zu-%zu", round, s, s + np);
+			for (k = s; k < s + np && k < hole; k++)
+				prot[k] = pr;
+			n[0]++;
+		} else if (op < 40) { /* msync: -ENOMEM for a hole */
+			int fl = rnd(&seed) & 1 ? MS_SYNC : MS_ASYNC;
+
+			CHECKF(pc_msync(e, p + s * PG, np * PG, fl) ==
+				   (hole < s + np ? -ENOMEM : 0),
+			       "round %zu: msync of pages %zu-%zu", round, s, s + np);
+			n[1]++;
+		} else if (op < 50) { /* POPULATE_WRITE: to a hole or a page not writable */
+			int want = 0;
+
+			for (k = s; k < s + np && !want; k++)
+				if (!mapped[k])
+					want = -ENOMEM;
+				else if (!(prot[k] & PROT_WRITE))
+					want = -EINVAL;
+			CHECKF(pc_madvise(e, p + s * PG, np * PG, MADV_POPULATE_WRITE) == want,
+			       "round %zu: populate of pages %zu-%zu", round, s, s + np);
+			n[2]++;
+		} else if (op < 55) { /* DONTNEED: the bytes stay (shared) */
+			CHECKF(pc_madvise(e, p + s * PG, np * PG, MADV_DONTNEED) ==
+				   (hole < s + np ? -ENOMEM : 0),
+			       "round %zu: dontneed of pages %zu-%zu", round, s, s + np);
+			n[3]++;
+		} else if (op < 58) { /* munmap of a few pages */
+			np = 1 + np % 3;
+			if (s + np > RP_NP)
+				np = RP_NP - s;
+			CHECK_EQ(pc_munmap(e, p + s * PG, np * PG), 0);
+			for (k = s; k < s + np; k++)
+				mapped[k] = false;
+			n[4]++;
+		} else if (mapped[s]) { /* an access as the protection allows */
+			size_t o = s * PG + rnd(&seed) % PG;
+
+			if (op < 80) {
+				c = (char)rnd(&seed);
+				bool segv = store_segv(p + o, c);
+				CHECKF(segv == !(prot[s] & PROT_WRITE),
+				       "round %zu: store to page %zu", round, s);
+				if (!segv)
+					w[o] = c;
+			} else {
+				bool segv = load_segv(p + o, &c);
+				CHECKF(segv == !(prot[s] & PROT_READ),
+				       "round %zu: load from page %zu", round, s);
+				CHECKF(segv || c == w[o], "round %zu: page %zu differs", round, s);
+			}
+			n[5]++;
+		}
+		if (round % 16 == 0)
+			check_records(p, mapped, prot);
+		if (round % 150 == 149) { /* a fresh view: holes come back */
+			CHECK_EQ(pc_munmap(e, p, len), 0);
+			p = map_view(e, fd, len, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+			for (size_t i = 0; i < RP_NP; i++) {
+				mapped[i] = true;
+				prot[i] = PROT_READ | PROT_WRITE;
+			}
+		}
+	}
+	check_records(p, mapped, prot);
+	printf("# %lu mprotect, %lu msync, %lu populate, %lu dontneed, %lu munmap, %lu "
+	       "accesses\n",
+	       n[0], n[1], n[2], n[3], n[4], n[5]);
+	CHECK_EQ(pc_munmap(e, p, len), 0);
+	CHECK_EQ(pc_fsync(e, fd), 0);
+	check_contents(e, fd, w, len);
+	check_host("f", w, len);
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	CHECK_EQ(mm_fallback_vmas(), 0);
 	free(w);
 }
