@@ -20,11 +20,17 @@
  *   ranges of a view with holes punched in it, loads and stores, checked
  *   against a model of each page's protection and bytes (return values,
  *   SIGSEGV or not, the records' protection; seed printed, PC_SEED
- *   replays; with mm_test_modify_no_split it fails at once).
+ *   replays; with mm_test_modify_no_split it fails at once);
+ * - race: one thread faults a view's pages in while this one mprotects a
+ *   part of it (each split waits for the pinned fault; every load sees the
+ *   file).
  * Runs on the mechanism PC_FAULT picks (test_vma_calls_fb: fallback).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -509,6 +515,118 @@ TEST(random_calls_on_model)
 	CHECK_EQ(pc_fsync(e, fd), 0);
 	check_contents(e, fd, w, len);
 	check_host("f", w, len);
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	CHECK_EQ(mm_fallback_vmas(), 0);
+	free(w);
+}
+
+/* ---- faults while mprotect splits the view ---- */
+
+static struct {
+	char *p;
+	const char *w;
+	size_t first; /* the page the pass starts at */
+	sem_t go, in_fault, swept;
+	bool done, posted; /* posted: in_fault, this round (loader only) */
+	unsigned long loads, bad;
+} fr;
+
+/* The fault hook (signal context, the loader's thread): the round's first
+ * fault tells the main thread it holds its pin, and every fault holds it a
+ * little longer, so that the split meets it. */
+static void slow_fault(struct vma *v, uintptr_t addr)
+{
+	(void)v;
+	(void)addr;
+	if (!fr.posted) {
+		fr.posted = true;
+		sem_post(&fr.in_fault);
+	}
+	for (int i = 0; i < 4; i++)
+		sched_yield();
+}
+
+/* One pass over every page per round, while the main thread mprotects. */
+static void *loader(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		CHECK_EQ(sem_wait(&fr.go), 0);
+		if (fr.done)
+			return NULL;
+		for (size_t i = 0; i < RP_NP; i++) {
+			size_t k = (fr.first + i) % RP_NP, o = k * PG + (k * 131 + fr.loads) % PG;
+
+			if (((volatile char *)fr.p)[o] != fr.w[o])
+				fr.bad++;
+			fr.loads++;
+		}
+		if (!fr.posted) { /* no fault this round */
+			fr.posted = true;
+			CHECK_EQ(sem_post(&fr.in_fault), 0);
+		}
+		CHECK_EQ(sem_post(&fr.swept), 0);
+	}
+}
+
+/* Each round: the view's pages dropped (MADV_DONTNEED across every part),
+ * then one thread loads every page from page s on (faulting them in again)
+ * and, once its first fault holds the view pinned, this one makes pages
+ * [s, s + n) read-only (a split of the view the loads fault on at s, which
+ * waits for their pins): every load sees the file. Every other round the
+ * view is a fresh one, else the same made writable again (its parts stay
+ * split: views are not merged back). */
+TEST(faults_race_mprotect_splits)
+{
+	struct pc_engine *e = engine();
+	const size_t len = RP_NP * PG, rounds = test_scale(2000, 10);
+	char *w = malloc(len);
+	int fd = new_file(e, "f", w, len, 27);
+	uint64_t seed = test_seed();
+	uint64_t waits = __atomic_load_n(&mm_vma_drain_waits, __ATOMIC_RELAXED);
+	pthread_t th;
+
+	fr.p = map_view(e, fd, len, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	fr.w = w;
+	fr.loads = fr.bad = 0;
+	fr.done = false;
+	CHECK_EQ(sem_init(&fr.go, 0, 0), 0);
+	CHECK_EQ(sem_init(&fr.swept, 0, 0), 0);
+	CHECK_EQ(sem_init(&fr.in_fault, 0, 0), 0);
+	vma_test_fault_hook = slow_fault;
+	CHECK_EQ(pthread_create(&th, NULL, loader, NULL), 0);
+	for (size_t round = 0; round < rounds; round++) {
+		size_t s = 1 + rnd(&seed) % (RP_NP - 1), np = 1 + rnd(&seed) % (RP_NP - s);
+
+		/* a view of its own each round, its pages to fault in again */
+		if (round % 2 == 0) {
+			CHECK_EQ(pc_munmap(e, fr.p, len), 0);
+			fr.p = map_view(e, fd, len, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+		} else {
+			CHECK_EQ(pc_mprotect(e, fr.p, len, PROT_READ | PROT_WRITE), 0);
+			CHECK_EQ(pc_madvise(e, fr.p, len, MADV_DONTNEED), 0);
+		}
+		fr.first = s;
+		fr.posted = false;
+		CHECK_EQ(sem_post(&fr.go), 0);
+		CHECK_EQ(sem_wait(&fr.in_fault), 0); /* a fault holds the view pinned */
+		CHECK_EQ(pc_mprotect(e, fr.p + s * PG, np * PG, PROT_READ), 0); /* splits it */
+		CHECK_EQ(sem_wait(&fr.swept), 0);
+	}
+	fr.done = true;
+	CHECK_EQ(sem_post(&fr.go), 0);
+	CHECK_EQ(pthread_join(th, NULL), 0);
+	vma_test_fault_hook = NULL;
+	printf(
+	    "# %lu loads beside %zu mprotects; splits that waited for a fault's pin: %llu\n",
+	    fr.loads, rounds,
+	    (unsigned long long)(__atomic_load_n(&mm_vma_drain_waits, __ATOMIC_RELAXED) - waits));
+	CHECK_EQ(fr.bad, 0);
+	sem_destroy(&fr.go);
+	sem_destroy(&fr.swept);
+	sem_destroy(&fr.in_fault);
+	CHECK_EQ(pc_munmap(e, fr.p, len), 0);
 	CHECK_EQ(pc_close(e, fd), 0);
 	CHECK_EQ(pc_engine_close(e), 0);
 	CHECK_EQ(mm_fallback_vmas(), 0);
