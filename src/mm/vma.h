@@ -85,7 +85,8 @@ int mm_sync(void *addr, size_t len, int flags, void *tag);
 
 /* mprotect of [addr, addr + len): PROT_NONE, PROT_READ [| PROT_WRITE].
  * Every view in the range is changed, a view partly inside it split
- * (split_vma) so that only its part inside changes, as Linux's mprotect.
+ * (split_vma) so that only its part inside changes, and parts of one mmap
+ * alike again merged back (vma_merge), as Linux's mprotect.
  * -EACCES: PROT_WRITE on a shared view of a file not open for writing;
  * -ENOMEM: a hole in the range. Either stops the walk there, the views
  * before it changed. Pages stay write-protected for write-notify whatever
@@ -176,6 +177,10 @@ DECLARE_TEST_KNOB(vma_fault_hook_fn, vma_test_fault_hook);
  * then has the wrong protection or advice on record (test_munmap_partial
  * mprotect_middle_splits: MADV_POPULATE_WRITE of a writable part refused). */
 DECLARE_TEST_SWITCH(mm_test_modify_no_split);
+/* Test switch: mprotect and madvise leave the parts of a view split even
+ * when they are alike again (no vma_merge): the records pile up
+ * (test_vma_calls protect_back_merges). */
+DECLARE_TEST_SWITCH(vma_test_no_merge);
 /* Waits of munmap/split_vma for a view's pins to drain (atomic; tests). */
 extern uint64_t mm_vma_drain_waits;
 /* Kernel VMAs the fallback views use now (for tests). */

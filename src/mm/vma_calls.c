@@ -14,7 +14,9 @@
  * work (writeback, readahead: H7); exclusive for mprotect and
  * MADV_NORMAL/SEQUENTIAL/RANDOM, which split a view that the range covers
  * in part (split_vma: the kernel's vma_modify, waits for the view's pins)
- * and change the part's v->prot (and the host protection) or v->advice;
+ * and change the part's v->prot (and the host protection) or v->advice,
+ * then merge it with a neighbouring part of the same mmap alike again
+ * (vma_merge, which waits for the pins of both);
  * the fault path reads neither v->prot nor, unlocked, a fallback view's
  * page states, which mm_fallback_lock guards. madvise POPULATE faults with
  * no pin held: a split waits for pins under the mm lock, which those
@@ -192,8 +194,9 @@ int mm_protect(void *addr, size_t len, int prot, void *tag)
 			err = -ENOMEM;
 		else if (v->shared && (prot & PROT_WRITE) && !v->wp)
 			err = -EACCES; /* the file is not open for writing */
-		else if (v->prot != prot && (v = vma_modify(v, cur, e, &err)))
-			err = protect_view(v, cur, e, prot);
+		else if (v->prot != prot && (v = vma_modify(v, cur, e, &err)) &&
+			 !(err = protect_view(v, cur, e, prot)))
+			v = vma_merge(v);
 		if (!err)
 			cur = v->end;
 	}
@@ -268,8 +271,10 @@ int mm_advise(void *addr, size_t len, int advice, void *tag)
 				hole = true;
 				cur = v->start;
 			}
-			if (v->advice != advice && (v = vma_modify(v, cur, e, &err)))
+			if (v->advice != advice && (v = vma_modify(v, cur, e, &err))) {
 				WRITE_ONCE(v->advice, advice);
+				v = vma_merge(v);
+			}
 			if (v)
 				cur = v->end;
 		}

@@ -21,9 +21,11 @@
  *   against a model of each page's protection and bytes (return values,
  *   SIGSEGV or not, the records' protection; seed printed, PC_SEED
  *   replays; with mm_test_modify_no_split it fails at once);
+ * - parts alike again merge back into one view (vma_merge; with
+ *   vma_test_no_merge the records pile up, one a page);
  * - race: one thread faults a view's pages in while this one mprotects a
- *   part of it (each split waits for the pinned fault; every load sees the
- *   file).
+ *   part of it and back (each split waits for the pinned fault; every load
+ *   sees the file).
  * Runs on the mechanism PC_FAULT picks (test_vma_calls_fb: fallback).
  */
 #include <errno.h>
@@ -157,9 +159,10 @@ TEST(mprotect_middle_splits)
 	 * writable ones */
 	CHECK_EQ(pc_msync(e, p, len, MS_SYNC), 0);
 	check_host("f", w, len);
-	/* writable again over the three: one mprotect, stores everywhere */
+	/* writable again over the three: one mprotect, stores everywhere, and
+	 * the parts alike again are one view (vma_merge) */
 	CHECK_EQ(pc_mprotect(e, p, len, PROT_READ | PROT_WRITE), 0);
-	check_rec(p, 2, 5, PROT_READ | PROT_WRITE);
+	check_rec(p, 0, 8, PROT_READ | PROT_WRITE);
 	CHECK(!store_segv(p + 3 * PG + 6, 'M'));
 	w[3 * PG + 6] = 'M';
 	/* read-only across all three, then a store anywhere faults */
@@ -168,6 +171,7 @@ TEST(mprotect_middle_splits)
 	CHECK(!store_segv(p + 7 * PG + 1, 'y'));
 	w[7 * PG + 1] = 'y';
 	check_rec(p, 0, 1, PROT_READ | PROT_WRITE);
+	check_rec(p, 1, 7, PROT_READ);
 	check_rec(p, 7, 8, PROT_READ | PROT_WRITE);
 	CHECK_EQ(pc_munmap(e, p, len), 0);
 	CHECK_EQ(pc_fsync(e, fd), 0);
@@ -187,6 +191,71 @@ TEST(mprotect_middle_splits)
 	CHECK_EQ(pc_munmap(e, p, len), 0);
 	CHECK_EQ(pc_close(e, fd), 0);
 	CHECK_EQ(pc_engine_close(e), 0);
+	check_host("f", w, len);
+	free(w);
+}
+
+/* ---- merging back ---- */
+
+/* The view records that cover [p, p + np pages). */
+static int records(char *p, size_t np)
+{
+	struct rec r;
+	int n = 0;
+
+	for (uintptr_t a = (uintptr_t)p; a < (uintptr_t)p + np * PG; a = r.end, n++)
+		if (!rec_of((char *)a, &r))
+			return -1;
+	return n;
+}
+
+/* A page at a time read-only and writable again, advised random and normal
+ * again: the parts are one view again after each (vma_merge, as the
+ * kernel's mprotect and madvise); with vma_test_no_merge they pile up, one
+ * record a page. */
+static int toggle_pages(struct pc_engine *e, char *p, size_t np)
+{
+	for (size_t i = 0; i < np; i++) {
+		CHECK_EQ(pc_mprotect(e, p + i * PG, PG, PROT_READ), 0);
+		CHECK(store_segv(p + i * PG, 'x'));
+		CHECK_EQ(pc_mprotect(e, p + i * PG, PG, PROT_READ | PROT_WRITE), 0);
+		CHECK_EQ(pc_madvise(e, p + i * PG, PG, MADV_RANDOM), 0);
+		CHECK_EQ(pc_madvise(e, p + i * PG, PG, MADV_NORMAL), 0);
+	}
+	return records(p, np);
+}
+
+TEST(protect_back_merges)
+{
+	struct pc_engine *e = engine();
+	const size_t np = 16, len = np * PG;
+	char *w = malloc(len);
+	int fd = new_file(e, "f", w, len, 28);
+	char *p = map_view(e, fd, len, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	int n;
+
+	CHECK_EQ(toggle_pages(e, p, np), 1);
+	check_rec(p, 0, np, PROT_READ | PROT_WRITE);
+	/* the merged view holds its owner's one reference, and takes stores */
+	down_read(&mm.lock);
+	CHECK_EQ(find_vma((uintptr_t)p)->owner->refs, 1);
+	up_read(&mm.lock);
+	p[5] = w[5] = 'm';
+	p[len - 1] = w[len - 1] = 'n';
+	CHECK(!memcmp(p, w, len));
+	CHECK_EQ(pc_msync(e, p, len, MS_SYNC), 0);
+	check_host("f", w, len);
+	vma_test_no_merge = true;
+	n = toggle_pages(e, p, np);
+	vma_test_no_merge = false;
+	CHECKF(n == (int)np, "with vma_test_no_merge: %d records for %zu pages", n, np);
+	/* one more change merges what it touches only */
+	CHECK_EQ(pc_mprotect(e, p, len, PROT_READ), 0);
+	CHECK_EQ(records(p, np), 1);
+	CHECK_EQ(pc_munmap(e, p, len), 0);
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	CHECK_EQ(mm_fallback_vmas(), 0);
 	check_host("f", w, len);
 	free(w);
 }
@@ -575,8 +644,8 @@ static void *loader(void *arg)
  * and, once its first fault holds the view pinned, this one makes pages
  * [s, s + n) read-only (a split of the view the loads fault on at s, which
  * waits for their pins): every load sees the file. Every other round the
- * view is a fresh one, else the same made writable again (its parts stay
- * split: views are not merged back). */
+ * view is a fresh one, else the same made writable again (its parts merge
+ * back into one: vma_merge, which waits for the pins too). */
 TEST(faults_race_mprotect_splits)
 {
 	struct pc_engine *e = engine();
@@ -612,6 +681,8 @@ TEST(faults_race_mprotect_splits)
 		CHECK_EQ(sem_post(&fr.go), 0);
 		CHECK_EQ(sem_wait(&fr.in_fault), 0); /* a fault holds the view pinned */
 		CHECK_EQ(pc_mprotect(e, fr.p + s * PG, np * PG, PROT_READ), 0); /* splits it */
+		if (round % 4 == 1) /* merges it back, the loads perhaps still faulting */
+			CHECK_EQ(pc_mprotect(e, fr.p + s * PG, np * PG, PROT_READ | PROT_WRITE), 0);
 		CHECK_EQ(sem_wait(&fr.swept), 0);
 	}
 	fr.done = true;
@@ -619,7 +690,8 @@ TEST(faults_race_mprotect_splits)
 	CHECK_EQ(pthread_join(th, NULL), 0);
 	vma_test_fault_hook = NULL;
 	printf(
-	    "# %lu loads beside %zu mprotects; splits that waited for a fault's pin: %llu\n",
+	    "# %lu loads beside %zu mprotects; splits and merges that waited for a fault's pin: "
+	    "%llu\n",
 	    fr.loads, rounds,
 	    (unsigned long long)(__atomic_load_n(&mm_vma_drain_waits, __ATOMIC_RELAXED) - waits));
 	CHECK_EQ(fr.bad, 0);
