@@ -290,19 +290,27 @@ PC_API void *pc_mmap(struct pc_engine *e, int fd, size_t len, int prot, int flag
  * not a view of this engine is left alone. */
 PC_API int pc_munmap(struct pc_engine *e, void *addr, size_t len);
 /* flags: MS_SYNC (write back and wait), MS_ASYNC (start writeback),
- * MS_INVALIDATE (nothing to do: views are coherent). Range in one view. */
+ * MS_INVALIDATE (nothing to do: views are coherent), for every view in the
+ * range, as msync(2): -ENOMEM if part of the range is not a view (MS_ASYNC
+ * stops there, the others sync the views in the range first). */
 PC_API int pc_msync(struct pc_engine *e, void *addr, size_t len, int flags);
-/* prot: PROT_NONE, PROT_READ [| PROT_WRITE], for a range inside one view
- * (-ENOMEM otherwise). -EACCES: PROT_WRITE on a MAP_SHARED view of a file
- * not open for writing. Stores on a view made writable are still noticed
- * (write-notify) and written back. */
+/* prot: PROT_NONE, PROT_READ [| PROT_WRITE], for every view in the range
+ * (a view partly inside is split: only its part inside changes), as
+ * mprotect(2): -ENOMEM at a part of the range that is not a view, -EACCES
+ * for PROT_WRITE on a MAP_SHARED view of a file not open for writing; the
+ * views before either are changed. Stores on a view made writable are
+ * still noticed (write-notify) and written back. */
 PC_API int pc_mprotect(struct pc_engine *e, void *addr, size_t len, int prot);
 /* advice: MADV_WILLNEED (readahead), MADV_DONTNEED (drop the range from the
  * view: the next access faults again; a MAP_PRIVATE view loses its private
  * copies and sees the file's current bytes), MADV_POPULATE_READ and
  * MADV_POPULATE_WRITE (fault the range in now, as loads / as stores;
  * -EFAULT where an access would raise SIGBUS, -EINVAL for POPULATE_WRITE
- * without PROT_WRITE). The range must lie in one view (else -ENOMEM). */
+ * without PROT_WRITE). MADV_NORMAL, MADV_SEQUENTIAL and MADV_RANDOM set the
+ * fault path's readahead for the range (a view partly inside is split).
+ * The range may cover several views; -ENOMEM if part of it is not a view,
+ * as madvise(2) (the views in the range are advised first; POPULATE stops
+ * at the hole). */
 PC_API int pc_madvise(struct pc_engine *e, void *addr, size_t len, int advice);
 
 /* ---- names ---- */

@@ -54,6 +54,8 @@ const struct test_switch test_switches[] = {
     SWITCH(vma_test_no_pin_recheck),
     SWITCH(vma_test_locked_lookup),
     SWITCH(vma_test_split_no_drain),
+    SWITCH(mm_test_modify_no_split),
+    SWITCH(vma_test_no_merge),
     SWITCH(vma_index_test_nomem),
     SWITCH(writeback_test_untag_early),
     SWITCH(filemap_test_no_recheck),

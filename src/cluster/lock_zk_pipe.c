@@ -311,6 +311,20 @@ struct zk_rearm {
 	char path[ZK_PATH_MAX];
 };
 
+/* A request's record for its completion: the path it names and when it was
+ * sent (an answer renews the lease from then). */
+static struct zk_rearm *rearm_alloc(struct cluster *c, const char *path)
+{
+	struct zk_rearm *r = malloc(sizeof(*r));
+
+	if (r) {
+		r->c = c;
+		r->sent = cluster_now_ns();
+		snprintf(r->path, sizeof(r->path), "%s", path);
+	}
+	return r;
+}
+
 static void rearm_done(int rc, const char *value, int len, const struct Stat *st, const void *data)
 {
 	struct zk_rearm *r = (struct zk_rearm *)data;
@@ -326,6 +340,8 @@ static void rearm_done(int rc, const char *value, int len, const struct Stat *st
 		strcpy(ev->path, r->path);
 		zk_queue_item(r->c, ev);
 	}
+	if (rc == ZOK || rc == ZNONODE)
+		cluster_lease_renew(r->c, r->sent);
 	free(r);
 }
 
@@ -334,13 +350,13 @@ int zk_rearm_want(struct glock *gl, int i)
 {
 	struct cluster *c = gl->gl_cluster;
 	struct zk_cluster *z = c->lm;
-	struct zk_rearm *r = malloc(sizeof(*r));
+	char path[ZK_PATH_MAX];
+	struct zk_rearm *r;
 	int rc;
 
-	if (!r)
+	zk_want_path(gl->gl_lm, i, path);
+	if (!(r = rearm_alloc(c, path)))
 		return ZSYSTEMERROR;
-	r->c = c;
-	zk_want_path(gl->gl_lm, i, r->path);
 	count_request(c);
 	rc = zoo_awget(z->zh, r->path, zk_watch_fn, c, rearm_done, r);
 	if (rc != ZOK)
@@ -372,14 +388,11 @@ static void exists_done(int rc, const struct Stat *st, const void *data)
 int zk_watch_child(struct cluster *c, const char *path)
 {
 	struct zk_cluster *z = c->lm;
-	struct zk_rearm *r = malloc(sizeof(*r));
+	struct zk_rearm *r = rearm_alloc(c, path);
 	int rc;
 
 	if (!r)
 		return ZSYSTEMERROR;
-	r->c = c;
-	r->sent = cluster_now_ns();
-	snprintf(r->path, sizeof(r->path), "%s", path);
 	count_request(c);
 	rc = zoo_awexists(z->zh, r->path, zk_watch_fn, c, exists_done, r);
 	if (rc != ZOK)

@@ -358,6 +358,29 @@ void fb_unsplit(struct vma *v, struct vma *hi)
 	hi->pte = NULL;
 }
 
+void fb_merge(struct vma *v, struct vma *hi, uint8_t *pte)
+{
+	pgoff_t nlo = vma_pages(v);
+	long before = v->nvmas + hi->nvmas;
+	uint8_t *old;
+
+	mutex_lock(&fb.lock);
+	memcpy(pte, v->pte, nlo);
+	memcpy(pte + nlo, hi->pte, vma_pages(hi));
+	old = v->pte;
+	v->pte = pte;
+	list_del_init(&hi->fb_link);
+	fb.nviews--;
+	__atomic_fetch_sub(&mm_fallback_views, 1, __ATOMIC_RELEASE);
+	WRITE_ONCE(v->end, hi->end);
+	v->nvmas = 1 + boundaries(v, 0, vma_pages(v));
+	fb.vmas += v->nvmas - before;
+	mutex_unlock(&fb.lock);
+	free(old);
+	free(hi->pte);
+	hi->pte = NULL;
+}
+
 int fb_install(struct vma *v, uintptr_t addr, bool writable)
 {
 	pgoff_t i = (addr - v->start) >> PAGE_SHIFT;

@@ -83,10 +83,22 @@ extern long mm_fallback_views;
 
 /* The view holding @addr, or NULL: O(log views). mm.lock held. */
 struct vma *find_vma(uintptr_t addr);
-/* The view of @tag's (its engine's) that holds all of [addr, addr + len):
- * 0 with *vp set; -ENOMEM if no view holds the range (Linux: not mapped);
- * -EINVAL if the view is another engine's. mm.lock held. */
-int find_vma_range(uintptr_t addr, size_t len, void *tag, struct vma **vp);
+/* The lowest view overlapping [s, e), or NULL (the kernel's find_vma
+ * bounded by an end). mm.lock held. */
+struct vma *find_vma_from(uintptr_t s, uintptr_t e);
+/* -EINVAL if a view overlapping [s, e) is not @tag's (another engine's),
+ * else 0. mm.lock held. */
+int check_range_tag(uintptr_t s, uintptr_t e, void *tag);
+/* The kernel's __split_vma (vma.c): @v keeps [v->start, @at), a new view
+ * takes [@at, v->end) (found by find_vma). Mm lock exclusive held; waits
+ * for @v's pins. 0 or -ENOMEM (nothing changed). */
+int split_vma(struct vma *v, uintptr_t at);
+/* The kernel's vma_merge after mprotect or madvise changed @v: @v and a
+ * neighbour that is another part of the same mmap, contiguous in the file
+ * and alike again (protection, advice) become one view. Returns the view
+ * that now holds @v's range. Mm lock exclusive held; waits for the pins of
+ * both. Without memory (a fallback view's page states) nothing merges. */
+struct vma *vma_merge(struct vma *v);
 /* Sets the process's fault state up once (vma.c); its error, or 0. */
 int mm_ready(void);
 
@@ -188,6 +200,10 @@ void fb_unmap(struct vma *v);
  * fb_unsplit undoes it (hi never became visible). */
 void fb_split(struct vma *v, struct vma *hi, uintptr_t at);
 void fb_unsplit(struct vma *v, struct vma *hi);
+/* merge_vma's part (vma.c): @hi's pages join @v, whose page states move to
+ * @pte (room for both, allocated by the caller); @hi leaves the fallback
+ * views. */
+void fb_merge(struct vma *v, struct vma *hi, uint8_t *pte);
 /* The child of fork(): no fallback views. */
 void fb_atfork_child(void);
 /* SIGSEGV/SIGBUS raised by an access (@write: a store) to fallback view

@@ -41,6 +41,13 @@ static inline void cache_stat_add(uint64_t *stat, uint64_t n)
 		__atomic_fetch_add(stat, n, __ATOMIC_RELAXED);
 }
 
+/* A counter of c->stats read while others may add to it (the readahead
+ * workers, the writeback thread, other readers): the tests read them so. */
+static inline uint64_t cache_stat_read(const uint64_t *stat)
+{
+	return __atomic_load_n(stat, __ATOMIC_RELAXED);
+}
+
 static inline bool policy_unsafe(const struct address_space *m)
 {
 	return READ_ONCE(m->cache->policy) == POLICY_NONE_UNSAFE;

@@ -3,7 +3,8 @@
  * vma.c - the view registry of mappings of cached files (vma.h): the
  * process's mm state (the mm lock, the views in a list and in a tree by
  * address, the userfaultfd),
- * mmap/munmap of views (split_vma for a part), writeback's write-protect
+ * mmap/munmap of views (split_vma for a part, vma_merge to join parts
+ * again), writeback's write-protect
  * (mm_page_mkclean) and unmap_mapping_pages. msync/mprotect/madvise are in
  * vma_calls.c. Faults on the views are served
  * by fault.c (the core) through fault_uffd.c or fault_fallback.c.
@@ -26,10 +27,13 @@
  * it). munmap of part of a view first splits it (split_vma): the pins are
  * drained under the mm lock exclusive, the record shrinks in place under
  * i_mmap_rwsem exclusive and a new record takes the upper part, then the
- * pins are let in again; no pin holder takes the mm lock. mprotect
- * changes v->prot under the mm lock exclusive with no wait for pins: the
+ * pins are let in again; no pin holder takes the mm lock. mprotect (and
+ * madvise's NORMAL/SEQUENTIAL/RANDOM) of part of a view split it the same
+ * way, then change the part's v->prot under the mm lock exclusive: the
  * fault path never reads v->prot (the host protection and, for fallback
- * views, the per-page state under mm_fallback_lock decide).
+ * views, the per-page state under mm_fallback_lock decide); parts of one
+ * mmap alike again then merge back (vma_merge: both drained, the upper
+ * unlinked as by munmap, the lower grown under i_mmap_rwsem exclusive).
  * madvise(MADV_WILLNEED) reads ahead as a fault fills: through the mapping's
  * fault_lock hook (cluster mode: the file's glock) with the view pinned and
  * the mm lock dropped.
@@ -183,19 +187,6 @@ struct vma *vma_lookup_pin(uintptr_t addr)
 		vma_pin(v);
 	up_read(&mm.lock);
 	return v;
-}
-
-/* fault_internal.h */
-int find_vma_range(uintptr_t addr, size_t len, void *tag, struct vma **vp)
-{
-	struct vma *v = find_vma(addr);
-
-	if (!v || addr + len > v->end || addr + len < addr)
-		return -ENOMEM;
-	if (v->tag != tag && !mm_test_any_tag)
-		return -EINVAL;
-	*vp = v;
-	return 0;
 }
 
 /* fault_internal.h */
@@ -407,7 +398,7 @@ TEST_SWITCH(vma_test_split_no_drain);
  * ends. The pins are let in again (release) once the record is consistent.
  * 0 or -ENOMEM (nothing changed).
  */
-static int split_vma(struct vma *v, uintptr_t at)
+int split_vma(struct vma *v, uintptr_t at)
 {
 	pgoff_t nlo = (at - v->start) >> PAGE_SHIFT;
 	struct address_space *m = v->mapping;
@@ -478,6 +469,73 @@ static int split_vma(struct vma *v, uintptr_t at)
 	return 0;
 }
 
+/* @lo and @hi are parts of one mmap (split_vma's) that are alike again:
+ * adjacent, the same owner, contiguous in the file, the same protection,
+ * flags and advice. */
+static bool vma_mergeable(const struct vma *lo, const struct vma *hi)
+{
+	return lo->end == hi->start && lo->owner == hi->owner && lo->tag == hi->tag &&
+	       lo->mapping == hi->mapping && hi->pgoff == lo->pgoff + vma_pages(lo) &&
+	       lo->prot == hi->prot && lo->flags == hi->flags && lo->wp == hi->wp &&
+	       lo->fallback == hi->fallback && READ_ONCE(lo->advice) == READ_ONCE(hi->advice);
+}
+
+TEST_SWITCH(vma_test_no_merge);
+
+/*
+ * @hi joins @lo (vma_mergeable), split_vma undone: both views' pins are
+ * drained (as split_vma's, under the mm lock exclusive), @hi is unlinked
+ * from the tree, the RCU index, the list and the file's i_mmap, @lo's end
+ * grows under i_mmap_rwsem exclusive (a fallback view's page states move to
+ * @lo under mm_fallback_lock), the owner's reference of @hi is dropped
+ * (@lo keeps one), @lo's pins are let in again; @hi stays closed and its
+ * record is freed after a grace period. The host mapping is not touched
+ * (the kernel merges its VMAs itself). A lookup that finds @hi meanwhile
+ * cannot pin it and looks again under the mm lock, finding @lo.
+ */
+static void merge_vma(struct vma *lo, struct vma *hi)
+{
+	struct address_space *m = lo->mapping;
+	uint8_t *pte = NULL;
+
+	if (lo->fallback && !(pte = malloc(vma_pages(lo) + vma_pages(hi))))
+		return; /* stays in two */
+	vma_drain(lo);
+	vma_drain(hi);
+	vma_index_remove(&mm.index, hi);
+	WRITE_ONCE(hi->linked, false);
+	tdelete(hi, &mm.vma_tree, vma_cmp); /* before @lo overlaps it */
+	list_del_init(&hi->mm_link);
+	down_write(&m->i_mmap_rwsem);
+	list_del_init(&hi->i_mmap_link);
+	if (lo->fallback)
+		fb_merge(lo, hi, pte);
+	else
+		WRITE_ONCE(lo->end, hi->end);
+	up_write(&m->i_mmap_rwsem);
+	__atomic_fetch_sub(&lo->owner->refs, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&lo->pins, 0, __ATOMIC_RELEASE);
+	mm_rcu_thread_enter();
+	mm_rcu_tsan_release();
+	call_rcu((struct rcu_head *)&hi->rcu, vma_free_rcu);
+}
+
+/* fault_internal.h */
+struct vma *vma_merge(struct vma *v)
+{
+	struct vma *prev = v->start ? find_vma(v->start - 1) : NULL, *next = find_vma(v->end);
+
+	if (READ_ONCE(vma_test_no_merge))
+		return v;
+	if (next && vma_mergeable(v, next))
+		merge_vma(v, next);
+	if (prev && vma_mergeable(prev, v)) {
+		merge_vma(prev, v);
+		v = prev;
+	}
+	return v;
+}
+
 /* Some view overlapping [s, e), or NULL. mm.lock held. */
 static struct vma *find_vma_intersection(uintptr_t s, uintptr_t e)
 {
@@ -487,10 +545,19 @@ static struct vma *find_vma_intersection(uintptr_t s, uintptr_t e)
 	return node ? *(struct vma **)node : NULL;
 }
 
-/* -EINVAL if a view overlapping [s, e) is not @tag's (another engine's),
- * else 0: the tree's views in the range, found by halving around each one
- * found (depth: the tree's). mm.lock held. */
-static int check_range_tag(uintptr_t s, uintptr_t e, void *tag)
+/* fault_internal.h */
+struct vma *find_vma_from(uintptr_t s, uintptr_t e)
+{
+	struct vma *v = s < e ? find_vma_intersection(s, e) : NULL, *lo;
+
+	while (v && (lo = find_vma_intersection(s, v->start)))
+		v = lo;
+	return v;
+}
+
+/* fault_internal.h: the tree's views in the range, found by halving around
+ * each one found (depth: the tree's). */
+int check_range_tag(uintptr_t s, uintptr_t e, void *tag)
 {
 	struct vma *v;
 

@@ -78,23 +78,32 @@ int mm_fault_mechanism(int mech);
 void *mm_unmap_one_tagged(void *tag);
 /* msync: MS_SYNC writes back and waits, MS_ASYNC starts writeback,
  * MS_INVALIDATE alone does nothing (views are coherent with the cache).
- * The range must lie in one view. */
+ * The range may cover parts of several views (each is synced); -ENOMEM if
+ * some of it is not a view: MS_ASYNC stops at the first hole, the others
+ * sync every view in the range first (Linux's msync). */
 int mm_sync(void *addr, size_t len, int flags, void *tag);
 
-/* mprotect of [addr, addr + len) inside one view: PROT_NONE, PROT_READ [|
- * PROT_WRITE]. -EACCES: PROT_WRITE on a shared view of a file not open for
- * writing; -ENOMEM: not inside one view. Pages stay write-protected for
- * write-notify whatever the protection. */
+/* mprotect of [addr, addr + len): PROT_NONE, PROT_READ [| PROT_WRITE].
+ * Every view in the range is changed, a view partly inside it split
+ * (split_vma) so that only its part inside changes, and parts of one mmap
+ * alike again merged back (vma_merge), as Linux's mprotect.
+ * -EACCES: PROT_WRITE on a shared view of a file not open for writing;
+ * -ENOMEM: a hole in the range. Either stops the walk there, the views
+ * before it changed. Pages stay write-protected for write-notify whatever
+ * the protection. */
 int mm_protect(void *addr, size_t len, int prot, void *tag);
 
 /* madvise: MADV_NORMAL, MADV_SEQUENTIAL, MADV_RANDOM (the fault path's
- * readahead: read-around, readahead from the fault, none; for the whole
- * view the range lies in), MADV_WILLNEED (readahead of the range), MADV_DONTNEED (unmap
- * the range from the view: the next access faults; a private view loses
- * its copies and sees the file again), MADV_POPULATE_READ/WRITE (fault the
- * range in, as loads / as stores: -EFAULT where a SIGBUS would be raised,
- * -EINVAL for POPULATE_WRITE on a view without PROT_WRITE). The range must
- * lie in one view (-ENOMEM otherwise). */
+ * readahead: read-around, readahead from the fault, none; a view partly in
+ * the range is split so that only its part inside takes the advice),
+ * MADV_WILLNEED (readahead of the range), MADV_DONTNEED (unmap the range
+ * from the view: the next access faults; a private view loses its copies
+ * and sees the file again), MADV_POPULATE_READ/WRITE (fault the range in,
+ * as loads / as stores: -EFAULT where a SIGBUS would be raised, -EINVAL
+ * for POPULATE_WRITE on a view without PROT_WRITE). The range may cover
+ * parts of several views; -ENOMEM if some of it is not a view (POPULATE
+ * stops at the first hole, the others advise every view in the range
+ * first, as Linux's madvise). */
 int mm_advise(void *addr, size_t len, int advice, void *tag);
 
 /* Writeback (writepage), page locked, dirty bit just cleared: write-protect
@@ -162,6 +171,16 @@ DECLARE_TEST_SWITCH(vma_test_split_no_drain);
  * only). */
 typedef void (*vma_fault_hook_fn)(struct vma *v, uintptr_t addr);
 DECLARE_TEST_KNOB(vma_fault_hook_fn, vma_test_fault_hook);
+/* Test switch: mprotect and madvise(NORMAL/SEQUENTIAL/RANDOM) of part of
+ * a view change the whole view's record (v->prot, v->advice) without
+ * splitting it, as before split_vma served them: the part outside the range
+ * then has the wrong protection or advice on record (test_munmap_partial
+ * mprotect_middle_splits: MADV_POPULATE_WRITE of a writable part refused). */
+DECLARE_TEST_SWITCH(mm_test_modify_no_split);
+/* Test switch: mprotect and madvise leave the parts of a view split even
+ * when they are alike again (no vma_merge): the records pile up
+ * (test_vma_calls protect_back_merges). */
+DECLARE_TEST_SWITCH(vma_test_no_merge);
 /* Waits of munmap/split_vma for a view's pins to drain (atomic; tests). */
 extern uint64_t mm_vma_drain_waits;
 /* Kernel VMAs the fallback views use now (for tests). */

@@ -201,9 +201,9 @@ TEST(write_source_runs_into_prot_none)
 
 		/* An empty file: the count is the bytes before the bad page. */
 		fm_setup(&t, NULL, 0);
-		uint64_t retries = t.c.stats.write_retries;
+		uint64_t retries = cache_stat_read(&t.c.stats.write_retries);
 		CHECK_EQ(wr(&t, src, 8192, 0), (ssize_t)k);
-		CHECK(t.c.stats.write_retries > retries);
+		CHECK(cache_stat_read(&t.c.stats.write_retries) > retries);
 		CHECK_EQ(i_size_read(&t.m), (int64_t)k);
 		CHECK_EQ(rd(&t, NULL, buf, sizeof(buf), 0, 0), (ssize_t)k);
 		CHECK(memcmp(buf, src, k) == 0);
@@ -247,11 +247,13 @@ TEST(readahead_sequential)
 	unsigned long reads = store_calls(t.s, STORE_OP_READ) - reads0;
 	printf("# sequential: %lu store reads, %" PRIu64 " readahead pages, %" PRIu64
 	       " hits, %" PRIu64 " misses, window %lu\n",
-	       reads, t.c.stats.readahead_pages, t.c.stats.hits, t.c.stats.misses, t.ra.size);
-	CHECK(t.c.stats.readahead_pages >= 200);
+	       reads, cache_stat_read(&t.c.stats.readahead_pages), cache_stat_read(&t.c.stats.hits),
+	       cache_stat_read(&t.c.stats.misses), t.ra.size);
+	CHECK(cache_stat_read(&t.c.stats.readahead_pages) >= 200);
 	/* every page came from the store once: a miss each, most read ahead */
-	CHECK_EQ(t.c.stats.misses, 256);
-	CHECK(t.c.stats.misses - t.c.stats.readahead_pages <= 4);
+	CHECK_EQ(cache_stat_read(&t.c.stats.misses), 256);
+	CHECK(cache_stat_read(&t.c.stats.misses) - cache_stat_read(&t.c.stats.readahead_pages) <=
+	      4);
 	CHECK_EQ(t.ra.size, RA_PAGES); /* grew to the maximum */
 	CHECK(reads <= 32);
 	/* Never past EOF. */
@@ -288,15 +290,15 @@ TEST(readahead_random_no_window)
 		CHECK_EQ(rd(&t, &t.ra, buf, PG, pos, 0), (ssize_t)PG);
 		CHECK(bad_pat(buf, PG, pos, 12) < 0);
 	}
-	CHECK_EQ(t.c.stats.readahead_pages, 0);
+	CHECK_EQ(cache_stat_read(&t.c.stats.readahead_pages), 0);
 	CHECK_EQ(t.ra.size, 0);
-	CHECK_EQ(t.c.stats.misses, n);
+	CHECK_EQ(cache_stat_read(&t.c.stats.misses), n);
 	CHECK_EQ(page_index_nrpages(&t.m.i_pages), n);
 	/* FADV_RANDOM (ra_pages 0): a sequential scan reads only what it asks. */
 	t.ra.ra_pages = 0;
 	for (pgoff_t i = 1; i < 40; i += 2)
 		CHECK_EQ(rd(&t, &t.ra, buf, PG, (int64_t)(i * PG), 0), (ssize_t)PG);
-	CHECK_EQ(t.c.stats.readahead_pages, 0);
+	CHECK_EQ(cache_stat_read(&t.c.stats.readahead_pages), 0);
 	CHECK(!cached(&t, 41));
 	fm_teardown(&t);
 	free(data);
@@ -312,14 +314,14 @@ TEST(force_readahead_willneed)
 	fm_setup(&t, data, size);
 	CHECK_EQ(force_page_cache_readahead(&t.m, 10, 1000), 0);
 	CHECK_EQ(page_index_nrpages(&t.m.i_pages), 91); /* 10..100, clamped to EOF */
-	CHECK_EQ(t.c.stats.readahead_pages, 91);
-	uint64_t misses = t.c.stats.misses;
+	CHECK_EQ(cache_stat_read(&t.c.stats.readahead_pages), 91);
+	uint64_t misses = cache_stat_read(&t.c.stats.misses);
 	for (pgoff_t i = 10; i <= 100; i++) {
 		ssize_t want = i == 100 ? 5 : (ssize_t)PG;
 		CHECK_EQ(rd(&t, NULL, buf, PG, (int64_t)(i * PG), FILEMAP_NOWAIT), want);
 		CHECK(bad_pat(buf, (size_t)want, (int64_t)(i * PG), 13) < 0);
 	}
-	CHECK_EQ(t.c.stats.misses, misses);
+	CHECK_EQ(cache_stat_read(&t.c.stats.misses), misses);
 	fm_teardown(&t);
 	free(data);
 }

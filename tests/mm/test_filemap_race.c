@@ -188,8 +188,8 @@ TEST(model_random_ops)
 	CHECK_EQ(store_read(t.si, buf, MODEL_MAX, 0), size);
 	CHECK(memcmp(buf, model, (size_t)size) == 0);
 	printf("# %lu ops, size %" PRId64 ", %" PRIu64 " reclaimed, %" PRIu64 " written back\n",
-	       ops, size, __atomic_load_n(&t.c.stats.reclaimed_pages, __ATOMIC_RELAXED),
-	       __atomic_load_n(&t.c.stats.written_back_pages, __ATOMIC_RELAXED));
+	       ops, size, cache_stat_read(&t.c.stats.reclaimed_pages),
+	       cache_stat_read(&t.c.stats.written_back_pages));
 	fm_teardown(&t);
 	free(model);
 	free(buf);
@@ -277,9 +277,8 @@ static void mt_run(size_t mem_limit)
 	for (int i = 0; i < 4; i++)
 		pthread_join(th[i], NULL);
 	printf("# %u writes, %" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64 " reclaimed\n",
-	       a.iters, __atomic_load_n(&t.c.stats.hits, __ATOMIC_RELAXED),
-	       __atomic_load_n(&t.c.stats.misses, __ATOMIC_RELAXED),
-	       __atomic_load_n(&t.c.stats.reclaimed_pages, __ATOMIC_RELAXED));
+	       a.iters, cache_stat_read(&t.c.stats.hits), cache_stat_read(&t.c.stats.misses),
+	       cache_stat_read(&t.c.stats.reclaimed_pages));
 	CHECK_EQ(a.bad, 0);
 	fm_teardown(&t);
 	free(page);
@@ -397,14 +396,14 @@ TEST(removal_under_copy_is_redone)
 		unsigned char warm[2 * PG];
 
 		CHECK_EQ(rd(&t, NULL, warm, sizeof(warm), 0, 0), (ssize_t)sizeof(warm));
-		uint64_t hits = t.c.stats.hits;
+		uint64_t hits = cache_stat_read(&t.c.stats.hits);
 		struct sched_result res = sched_run(pool, &cfg, rm_fn, &r);
 		CHECKF(res.status == SCHED_OK, "seed 0x%" PRIx64, base + i);
 		CHECKF(r.ret == (ssize_t)PG && bad_pat(r.buf, PG, 0, 24) < 0,
 		       "seed 0x%" PRIx64 " (%s): ret %zd", base + i, i & 1 ? "PCT" : "random walk",
 		       r.ret);
 		/* The reader found the page, and it was dropped anyway. */
-		if (t.c.stats.hits > hits && !cached(&t, 0))
+		if (cache_stat_read(&t.c.stats.hits) > hits && !cached(&t, 0))
 			dropped_first++;
 	}
 	printf("# %lu schedules, %lu with the page dropped under a hit\n", n, dropped_first);

@@ -96,10 +96,10 @@ TEST(window_read_by_workers)
 	store_inject_hook(t.s, NULL, NULL);
 	printf("# %lu store reads by readahead workers; misses %" PRIu64 ", readahead %" PRIu64
 	       "\n",
-	       __atomic_load_n(&bg_reads, __ATOMIC_RELAXED), t.c.stats.misses,
-	       t.c.stats.readahead_pages);
+	       __atomic_load_n(&bg_reads, __ATOMIC_RELAXED), cache_stat_read(&t.c.stats.misses),
+	       cache_stat_read(&t.c.stats.readahead_pages));
 	CHECK_EQ(check_unlocked(&t), NPAGES);
-	CHECK_EQ(t.c.stats.misses, NPAGES); /* each page read once */
+	CHECK_EQ(cache_stat_read(&t.c.stats.misses), NPAGES); /* each page read once */
 	fm_teardown(&t);
 	free(data);
 }

@@ -18,6 +18,7 @@
 #include "harness.h"
 #include "kernel/futex.h"
 #include "kernel/rng.h"
+#include "mm/fill.h"
 #include "mm/internal.h"
 #include "store/fixture.h"
 #include "writeback_fixture.h"
@@ -150,13 +151,13 @@ TEST(memory_limit_working_set_10x)
 	unsigned long limit = t.c.mem_limit_pages;
 	printf("# limit %lu pages, max resident %lu, reclaimed %llu, written back %llu, "
 	       "throttled %llu\n",
-	       limit, a.max_pages, (unsigned long long)t.c.stats.reclaimed_pages,
-	       (unsigned long long)t.c.stats.written_back_pages,
-	       (unsigned long long)t.c.stats.throttled_writes);
+	       limit, a.max_pages, (unsigned long long)cache_stat_read(&t.c.stats.reclaimed_pages),
+	       (unsigned long long)cache_stat_read(&t.c.stats.written_back_pages),
+	       (unsigned long long)cache_stat_read(&t.c.stats.throttled_writes));
 	CHECKF(a.bad_at < 0, "file %d offset %ld: %s", a.bad_file, a.bad_at,
 	       a.err ? strerror((int)-a.err) : "wrong byte");
 	CHECK(a.max_pages <= limit + limit / 20);
-	CHECK(t.c.stats.reclaimed_pages > 0);
+	CHECK(cache_stat_read(&t.c.stats.reclaimed_pages) > 0);
 	check_lru(&t);
 	for (int f = 0; f < nworkers; f++)
 		CHECK_EQ(filemap_write_and_wait_range(&t.m[f], 0, INT64_MAX), 0);
@@ -234,10 +235,11 @@ TEST(hot_pages_survive_streaming_and_read_right)
 	for (int i = 0; i < 2; i++)
 		pthread_join(readers[i], NULL);
 	printf("# hot pages resident %lu of %zu, reclaimed %llu\n", hot_resident,
-	       a.file_size / PAGE_SIZE, (unsigned long long)t.c.stats.reclaimed_pages);
+	       a.file_size / PAGE_SIZE,
+	       (unsigned long long)cache_stat_read(&t.c.stats.reclaimed_pages));
 	CHECKF(a.bad_at < 0, "hot offset %ld: %s", a.bad_at,
 	       a.err ? strerror((int)-a.err) : "wrong byte");
-	CHECK(t.c.stats.reclaimed_pages > 0);
+	CHECK(cache_stat_read(&t.c.stats.reclaimed_pages) > 0);
 	CHECK(hot_resident >= a.file_size / PAGE_SIZE / 2);
 	check_lru(&t);
 	wbt_teardown(&t);

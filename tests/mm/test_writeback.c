@@ -31,6 +31,7 @@
 #include "kernel/futex.h"
 #include "kernel/rng.h"
 #include "kernel/sched.h"
+#include "mm/fill.h"
 #include "mm/internal.h"
 #include "store/fixture.h"
 #include "writeback_fixture.h"
@@ -101,7 +102,7 @@ TEST(fsync_writes_everything_not_past_eof)
 	struct wbt t;
 
 	wbt_setup(&t, &cfg, 1);
-	uint64_t wb0 = t.c.stats.written_back_pages;
+	uint64_t wb0 = cache_stat_read(&t.c.stats.written_back_pages);
 	write_pattern(&t.m[0], 0, size, 0, 1);
 	CHECK_EQ(i_size_read(&t.m[0]), (int64_t)size);
 	CHECK_EQ(READ_ONCE(t.c.nr_dirty), 101);
@@ -110,7 +111,7 @@ TEST(fsync_writes_everything_not_past_eof)
 	CHECK_EQ(filemap_write_and_wait_range(&t.m[0], 0, INT64_MAX), 0);
 	CHECK_EQ(READ_ONCE(t.c.nr_dirty), 0);
 	CHECK_EQ(READ_ONCE(t.m[0].nrdirty), 0);
-	CHECK_EQ(t.c.stats.written_back_pages - wb0, 101);
+	CHECK_EQ(cache_stat_read(&t.c.stats.written_back_pages) - wb0, 101);
 	CHECK(!page_index_tagged(&t.m[0].i_pages, PAGECACHE_TAG_DIRTY));
 	CHECK(!page_index_tagged(&t.m[0].i_pages, PAGECACHE_TAG_WRITEBACK));
 	/* The EOF page's tail was not written: the store file ends at EOF. */
@@ -344,7 +345,7 @@ TEST(throttle_at_dirty_limit)
 
 	CHECK_EQ(a.err, 0);
 	printf("# max dirty+writeback %lu pages (limit %lu), throttled %llu\n", a.max_seen,
-	       t.c.dirty_limit, (unsigned long long)t.c.stats.throttled_writes);
+	       t.c.dirty_limit, (unsigned long long)cache_stat_read(&t.c.stats.throttled_writes));
 	/* Each writer may run one chunk past the limit before it throttles. */
 	CHECK(a.max_seen <= t.c.dirty_limit + (unsigned long)nthreads * (a.chunk / PAGE_SIZE + 1));
 	for (int f = 0; f < nthreads; f++)
