@@ -9,7 +9,10 @@
  * re-create a page of the dropped range from the old store contents.
  * Also the engine-side timestamps of an inode (atomics, no lock): a write
  * or truncate sets mtime and ctime at the call, as the kernel's
- * file_update_time does, and stat shows them over the store's.
+ * file_update_time does, and stat shows them over the store's; a store
+ * through a shared view (page_mkwrite) sets them from the coarse clock and
+ * not at all while they already read "now" at its granularity, as the
+ * kernel's file_update_time skips an unchanged time.
  */
 #include <errno.h>
 #include <time.h>
@@ -27,6 +30,44 @@ void inode_update_time(struct inode *inode)
 	ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 	__atomic_store_n(&inode->i_mtime_ns, ns, __ATOMIC_RELAXED);
 	__atomic_store_n(&inode->i_ctime_ns, ns, __ATOMIC_RELEASE);
+}
+
+TEST_SWITCH(inode_test_coarse_time_always);
+
+static int64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* What a time @t becomes at a store through a view at coarse time @now: now
+ * if older; kept if newer but not past the precise clock (*@precise, read
+ * once when needed): a write set it with the precise clock, which runs
+ * ahead of the coarse one; now again if in the future (utimens). */
+static int64_t coarse_time_for(int64_t t, int64_t now, int64_t *precise)
+{
+	if (t <= now || inode_test_coarse_time_always)
+		return now;
+	if (!*precise)
+		*precise = clock_ns(CLOCK_REALTIME);
+	return t <= *precise ? t : now;
+}
+
+void inode_update_time_coarse(struct inode *inode)
+{
+	int64_t now = clock_ns(CLOCK_REALTIME_COARSE), precise = 0;
+	int64_t m = __atomic_load_n(&inode->i_mtime_ns, __ATOMIC_RELAXED);
+	int64_t c = __atomic_load_n(&inode->i_ctime_ns, __ATOMIC_ACQUIRE);
+	int64_t nm = coarse_time_for(m, now, &precise), nc = coarse_time_for(c, now, &precise);
+
+	/* Unchanged (the common case: the tick's first store set them): no
+	 * write to the inode's line. */
+	if (nm == m && nc == c)
+		return;
+	__atomic_store_n(&inode->i_mtime_ns, nm, __ATOMIC_RELAXED);
+	__atomic_store_n(&inode->i_ctime_ns, nc, __ATOMIC_RELEASE);
 }
 
 static void ns_to_ts(int64_t ns, struct timespec *ts)

@@ -177,10 +177,11 @@ static struct inode *find_inode(struct inode_table *t, uint64_t dev, uint64_t in
 
 /* A new, unhashed inode owning @si. */
 /* address_space->update_time: a store through a shared view sets mtime and
- * ctime, as file_update_time in the kernel's page_mkwrite does. */
+ * ctime, as file_update_time in the kernel's page_mkwrite does (coarse
+ * clock, skipped while unchanged at its granularity). */
 static void mapping_update_time(struct address_space *m)
 {
-	inode_update_time(mapping_inode(m));
+	inode_update_time_coarse(mapping_inode(m));
 }
 
 static int inode_alloc(struct inode_table *t, struct store_inode *si, struct inode **out)

@@ -86,8 +86,12 @@
  * - inode_test_stat_late_look: stat looks for the file's inode only after
  *   the store's attributes (an unused inode written back in between shows
  *   the store's old size);
- * - inode_test_unused_max: the bound on unused inodes (0: INODE_UNUSED_MAX). */
+ * - inode_test_unused_max: the bound on unused inodes (0: INODE_UNUSED_MAX);
+ * - inode_test_coarse_time_always: a store through a view sets mtime and
+ *   ctime to the coarse clock's time even when a write set them later with
+ *   the precise clock (they then move back). */
 DECLARE_TEST_SWITCH(inode_test_no_revalidate);
+DECLARE_TEST_SWITCH(inode_test_coarse_time_always);
 DECLARE_TEST_SWITCH(inode_test_opath_no_pin);
 DECLARE_TEST_SWITCH(inode_test_stat_late_look);
 DECLARE_TEST_SWITCH(inode_test_evict_unseen_error);
@@ -285,6 +289,10 @@ int store_cover_isize(struct inode *inode);
 /* file_update_time: the write or truncate happening now sets mtime and
  * ctime (engine-side until the store's are set explicitly). No lock. */
 void inode_update_time(struct inode *inode);
+/* The same for page_mkwrite (a first store through a shared view, per
+ * page): the coarse clock, never moving a time back that a write set with
+ * the precise clock, and nothing written while unchanged (attr.c). No lock. */
+void inode_update_time_coarse(struct inode *inode);
 /* fstat of an open file: the store's attributes with the inode's size and
  * times (under SH in cluster mode). No lock held. */
 int inode_getattr(struct inode *inode, struct stat *st);

@@ -22,6 +22,8 @@
  *   3. a table instruction: fix up (a bad user address: short copy);
  *   4. otherwise chain to the handler installed before ours (SIG_DFL: reset
  *      and re-raise; SIG_IGN; or the application's handler).
+ * A handled fault returns to the interrupted code in user mode where the
+ * signal frame allows it (uaccess_sigreturn.c), else through rt_sigreturn.
  * The handler is async-signal-safe (no locks, no allocation; it reads only
  * the interrupted thread's own task). Works under ASan and TSan, whose
  * signal wrappers pass the ucontext through (docs/design.md §6.4).
@@ -198,10 +200,15 @@ out:
 	return handled;
 }
 
-static void uaccess_handler(int sig, siginfo_t *si, void *uc)
+static __attribute__((noinline)) void uaccess_handler(int sig, siginfo_t *si, void *uc)
 {
-	if (!uaccess_handle(sig, si, uc))
+	if (!uaccess_handle(sig, si, uc)) {
 		chain(sig, si, uc);
+		return;
+	}
+	/* Resume the interrupted code without rt_sigreturn where the frame
+	 * allows it (uaccess_sigreturn.c); else return through the frame. */
+	uaccess_fast_return(uc, __builtin_return_address(0));
 }
 
 static void uaccess_install(void)
@@ -211,7 +218,8 @@ static void uaccess_install(void)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = uaccess_handler;
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
-	sigemptyset(&sa.sa_mask);
+	sigemptyset(&sa.sa_mask); /* uaccess_sigreturn.c relies on it, and on SA_NODEFER */
+	uaccess_sigreturn_init();
 	/* Read the previous handlers first: ours may run the moment it is in. */
 	if (sigaction(SIGSEGV, NULL, &prev_segv) || sigaction(SIGBUS, NULL, &prev_bus)) {
 		uaccess_init_err = -errno;

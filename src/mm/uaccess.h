@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <ucontext.h>
 #include "kernel/testswitch.h"
 
 /* Installs the fault handler once (idempotent; called by mm_cache_init). */
@@ -33,6 +34,27 @@ bool uaccess_installed(void);
  * application's handler installed after ours. Async-signal-safe.
  */
 bool uaccess_handle(int sig, siginfo_t *si, void *ucontext);
+
+/*
+ * The user-mode return from a handled fault (uaccess_sigreturn.c): loads
+ * the frame's registers and FPU state and resumes the interrupted code
+ * without rt_sigreturn, if the handler was called by the kernel's frame
+ * (@handler_ret: the handler's return address) and the frame allows it;
+ * else returns, and the handler returns normally. _init once, before the
+ * handler is live.
+ */
+void uaccess_sigreturn_init(void);
+bool uaccess_fast_return_usable(void);
+void uaccess_fast_return(ucontext_t *uc, const void *handler_ret);
+/* Test knob: never return in user mode (every handled fault ends in
+ * rt_sigreturn, as before). */
+DECLARE_TEST_SWITCH(uaccess_test_no_fast_return);
+/* Test switch: the user-mode return does not restore the FPU/vector
+ * registers (the handler's own values reach the interrupted code). */
+DECLARE_TEST_SWITCH(uaccess_test_fast_return_no_fpu);
+/* Test switch: the user-mode return is taken also when an application's
+ * handler called ours (its code after the call is skipped). */
+DECLARE_TEST_SWITCH(uaccess_test_fast_return_any_caller);
 
 /*
  * Blocked SIGSEGV/SIGBUS: a thread that blocks them is killed by the kernel
