@@ -208,8 +208,11 @@ static inline bool PageReadahead(const struct page *page)
  * most one window started late. */
 static inline void SetPageReadahead(struct page *page)
 {
+	struct address_space *m = READ_ONCE(page->mapping);
+
 	set_bit(PG_readahead, &page->flags);
-	page_index_set_leaf_flag(&page->mapping->i_pages, page, PI_LEAF_READAHEAD);
+	if (m)
+		page_index_set_leaf_flag(&m->i_pages, page, PI_LEAF_READAHEAD);
 }
 static inline bool TestClearPageReadahead(struct page *page)
 {
@@ -225,21 +228,31 @@ static inline bool TestClearPageReadahead(struct page *page)
  * (page_index.h): the flag, then the bit; the bit cleared, then the flag. So
  * a set bit means the page in the slot is uptodate with its contents
  * visible, and the bit is gone before anything that clears the flag goes on
- * to punch the frame. The page is locked and in @page->mapping.
+ * to punch the frame. The page is locked (so it stays in its mapping, or
+ * out of any: then there is no bit).
  */
 static inline void page_mark_uptodate(struct page *page)
 {
+	struct address_space *m = page->mapping;
+
 	SetPageUptodate(page);
-	page_index_set_leaf_flag(&page->mapping->i_pages, page, PI_LEAF_UPTODATE);
+	if (m)
+		page_index_set_leaf_flag(&m->i_pages, page, PI_LEAF_UPTODATE);
 }
 static inline void page_clear_uptodate(struct page *page)
 {
-	page_index_clear_leaf_flag(&page->mapping->i_pages, page, PI_LEAF_UPTODATE);
+	struct address_space *m = page->mapping;
+
+	if (m)
+		page_index_clear_leaf_flag(&m->i_pages, page, PI_LEAF_UPTODATE);
 	ClearPageUptodate(page);
 }
 static inline bool page_test_clear_uptodate(struct page *page)
 {
-	page_index_clear_leaf_flag(&page->mapping->i_pages, page, PI_LEAF_UPTODATE);
+	struct address_space *m = page->mapping;
+
+	if (m)
+		page_index_clear_leaf_flag(&m->i_pages, page, PI_LEAF_UPTODATE);
 	return test_and_clear_bit(PG_uptodate, &page->flags);
 }
 
