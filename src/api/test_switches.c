@@ -62,6 +62,7 @@ const struct test_switch test_switches[] = {
     SWITCH(vma_index_test_nomem),
     SWITCH(writeback_test_untag_early),
     SWITCH(filemap_test_no_recheck),
+    SWITCH(page_index_test_stale_uptodate),
     SWITCH(readahead_test_no_add_lock),
     SWITCH(fdtable_test_no_recheck),
     SWITCH(writeback_test_mkclean_per_page),

@@ -5,8 +5,9 @@
  * (the kernel's mm/filemap.c; docs/design.md §6.1, §7.1).
  *
  * Locks (docs/locking.md): cache hits take none - under rcu_read_lock an
- * RCU lookup without page references, PG_uptodate tested with acquire, the
- * copy to the user with faults disabled, then the re-check below (a
+ * RCU lookup without page references, the uptodate bits of the index leaf
+ * (PG_uptodate's mirror, page_index.h) tested with acquire, the copy to the
+ * user with faults disabled, then the re-check below (a
  * destination that faults: the same with page references and a copy that
  * may fault, nothing held). A hit takes a run of up to 64 consecutive
  * uptodate pages in one lookup and copies their contiguous frames with one
@@ -20,13 +21,15 @@
  *
  * Frames: a page's bytes are its frame in the memfd (frames.c), reached
  * through the filler view, at an address computed from the index
- * (page_address()). Removing a page first clears PG_uptodate, then punches
- * the frame, then deletes the page from the index - punching while the
- * page still occupies its index means no new page of that index can be
- * filled in the frame before the punch. A lock-free reader that copied
- * from a frame re-checks PG_uptodate and page->mapping afterwards and
- * re-reads the page if either changed: a punch is ordered after the clear,
- * so a copy that saw punched zeroes also sees the page gone. A run's copy
+ * (page_address()). Removing a page first clears PG_uptodate (its leaf bit
+ * first), then punches the frame, then deletes the page from the index -
+ * punching while the page still occupies its index means no new page of
+ * that index can be filled in the frame before the punch. A lock-free
+ * reader that copied from a frame re-checks the uptodate bit and the slot
+ * (the reference-free hit) or PG_uptodate and page->mapping (the path with
+ * references) afterwards and re-reads the page if either changed: a punch
+ * is ordered after the clear, so a copy that saw punched zeroes also sees
+ * the page gone. A run's copy
  * re-checks every page it read from and keeps only the bytes before the
  * first one that changed.
  */
@@ -198,7 +201,7 @@ void page_cache_remove(struct page *page, bool punch)
 	assert(m != NULL);
 	assert(!PageDirty(page) && !PageWriteback(page));
 	/* Readers holding a reference re-check this after their copy. */
-	ClearPageUptodate(page);
+	page_clear_uptodate(page);
 	TestClearPageReadahead(page);
 	if (punch) {
 		unmap_mapping_pages(m, page->index, 1, false); /* fallback views (fault.c) */
@@ -291,7 +294,7 @@ int filemap_fill_pages(struct address_space *m, struct page **pages, unsigned nr
 			} else {
 				if (PageError(pages[k]))
 					ClearPageError(pages[k]);
-				SetPageUptodate(pages[k]);
+				page_mark_uptodate(pages[k]);
 			}
 		}
 		if (e && !err)
@@ -410,58 +413,64 @@ static inline size_t run_bytes(struct page **pages, unsigned n, size_t offset, i
 
 /*
  * The hit path without page references (the common case of a cached read):
- * under rcu_read_lock, the run of pages from @index on that are uptodate
- * (and not readahead marks: those go the slow way, which starts the next
- * window), one copy of their contiguous frames with faults disabled, then
- * the re-check of every page copied from, as filemap_read's does. No
- * reference is needed to read a page's flags: struct pages are freed after
- * a grace period. A page's PG_uptodate is cleared before its frame is
- * punched, and set again only by reclaim that found it busy (then nothing
- * was punched), so a copy that met a punched frame sees the page !uptodate
- * or gone from the mapping afterwards, and only the bytes before that page
- * are kept. Returns the bytes read (@iter advanced by them); 0 sends the
- * caller the slow way (nothing cached, not uptodate, a readahead mark, past
- * i_size, or the destination faulted).
+ * under rcu_read_lock, the run of pages from @index on whose uptodate bit in
+ * the index leaf is set (and readahead bit clear: those go the slow way,
+ * which starts the next window), one copy of their contiguous frames with
+ * faults disabled, then the re-check of every page copied from. No struct
+ * page is read before the copy: the leaf holds the slots and the bits
+ * (page_index.h, leaf flags), the frame's address follows from the index,
+ * and the accessed marking after the copy sets the leaf's referenced bits
+ * (reclaim tests them with PG_referenced). A page's uptodate bit is cleared before its
+ * frame is punched (and before PG_uptodate), and set again only by reclaim
+ * that found it busy (then nothing was punched), so a copy that met a
+ * punched frame sees the bit gone or the slot changed afterwards, and only
+ * the bytes before that page are kept. Returns the bytes read (@iter
+ * advanced by them); 0 sends the caller the slow way (nothing cached, not
+ * uptodate, a readahead mark, past i_size, or the destination faulted).
  */
 static size_t filemap_read_rcu(struct address_space *m, struct file_ra_state *ra,
 			       struct iov_iter *iter, int64_t pos, pgoff_t last,
 			       struct read_stats *st)
 {
 	struct page *pages[FILEMAP_READ_BATCH];
+	struct pi_node *leaves[2];
 	pgoff_t index = (pgoff_t)pos >> PAGE_SHIFT;
 	size_t offset = (size_t)pos & (PAGE_SIZE - 1), nr, copied, good;
-	unsigned max = (unsigned)min_t(pgoff_t, last - index + 1, FILEMAP_READ_BATCH), n, k, used;
+	unsigned max = (unsigned)min_t(pgoff_t, last - index + 1, FILEMAP_READ_BATCH), n, k;
 	int64_t isize;
 
 	mm_rcu_thread_enter();
 	rcu_read_lock();
-	n = find_pages_contig_rcu(&m->i_pages, index, max, pages);
-	for (k = 0; k < n; k++)
-		if (!PageUptodate(pages[k]) || PageReadahead(pages[k]))
-			break;
-	/* i_size after PG_uptodate (acquire), as the slow path reads it */
+	n = find_uptodate_contig_rcu(&m->i_pages, index, max, pages, leaves);
+	/* i_size after the uptodate bits (acquire), as the slow path reads it
+	 * after PG_uptodate */
 	isize = i_size_read(m);
-	if (!k || pos >= isize) {
+	if (!n || pos >= isize) {
 		mm_rcu_tsan_release();
 		rcu_read_unlock();
 		return 0;
 	}
-	nr = run_bytes(pages, k, offset, isize - pos, iter->count, &used);
+	nr = (size_t)min_t(int64_t, (int64_t)((size_t)n * PAGE_SIZE - offset), isize - pos);
+	nr = min_t(size_t, nr, iter->count);
 	sched_race_window("read: page uptodate, copy not done");
-	copied = copy_page_to_iter_nofault((char *)page_address(m, pages[0]) + offset, nr, iter);
+	/* The frame's address from the index, not from pages[0]->index:
+	 * the struct page is not waited for. */
+	copied = copy_page_to_iter_nofault((char *)frames_page_addr(m->frames, index) + offset, nr,
+					   iter);
 	/* The copy's loads before the re-check's (smp_rmb: x86 keeps loads in
 	 * order, so a compiler barrier; the copy is an asm call anyway). */
 	__asm__ __volatile__("" ::: "memory");
 	good = copied;
-	for (k = 0; !filemap_test_no_recheck && k < used && (size_t)k * PAGE_SIZE < offset + copied;
-	     k++) {
-		struct page *page = pages[k];
+	if (!filemap_test_no_recheck && copied) {
+		unsigned want = (unsigned)((offset + copied + PAGE_SIZE - 1) >> PAGE_SHIFT);
 
-		if (unlikely(!PageUptodate(page) || READ_ONCE(page->mapping) != m)) {
+		k = page_index_uptodate_recheck(leaves, index, want, pages);
+		if (unlikely(k < want))
 			good = k ? (size_t)k * PAGE_SIZE - offset : 0;
-			break;
-		}
 	}
+	if (good)
+		page_index_mark_referenced_rcu(
+		    leaves, index, (unsigned)((offset + good + PAGE_SIZE - 1) >> PAGE_SHIFT));
 	mm_rcu_tsan_release();
 	rcu_read_unlock();
 	if (unlikely(good < copied))

@@ -202,13 +202,58 @@ static inline bool PageReadahead(const struct page *page)
 {
 	return test_bit(PG_readahead, &page->flags);
 }
+/* The mark is mirrored in the index leaf (page_index.h, leaf flags): set
+ * there after the flag (the page locked, in its mapping), cleared there
+ * before it. A bit lost to a race (the page replaced meanwhile) costs at
+ * most one window started late. */
 static inline void SetPageReadahead(struct page *page)
 {
+	struct address_space *m = READ_ONCE(page->mapping);
+
 	set_bit(PG_readahead, &page->flags);
+	if (m)
+		page_index_set_leaf_flag(&m->i_pages, page, PI_LEAF_READAHEAD);
 }
 static inline bool TestClearPageReadahead(struct page *page)
 {
+	struct address_space *m = READ_ONCE(page->mapping);
+
+	if (m)
+		page_index_clear_leaf_flag(&m->i_pages, page, PI_LEAF_READAHEAD);
 	return test_and_clear_bit(PG_readahead, &page->flags);
+}
+
+/*
+ * PG_uptodate of a page in the cache, with its mirror in the index leaf
+ * (page_index.h): the flag, then the bit; the bit cleared, then the flag. So
+ * a set bit means the page in the slot is uptodate with its contents
+ * visible, and the bit is gone before anything that clears the flag goes on
+ * to punch the frame. The page is locked (so it stays in its mapping, or
+ * out of any: then there is no bit).
+ */
+static inline void page_mark_uptodate(struct page *page)
+{
+	struct address_space *m = page->mapping;
+
+	SetPageUptodate(page);
+	if (m)
+		page_index_set_leaf_flag(&m->i_pages, page, PI_LEAF_UPTODATE);
+}
+static inline void page_clear_uptodate(struct page *page)
+{
+	struct address_space *m = page->mapping;
+
+	if (m)
+		page_index_clear_leaf_flag(&m->i_pages, page, PI_LEAF_UPTODATE);
+	ClearPageUptodate(page);
+}
+static inline bool page_test_clear_uptodate(struct page *page)
+{
+	struct address_space *m = page->mapping;
+
+	if (m)
+		page_index_clear_leaf_flag(&m->i_pages, page, PI_LEAF_UPTODATE);
+	return test_and_clear_bit(PG_uptodate, &page->flags);
 }
 
 /*

@@ -94,7 +94,7 @@ static int write_begin(struct address_space *m, int64_t pos, size_t len, bool no
 		if (page_pos >= i_size_read(m)) {
 			/* Wholly past EOF: its true contents are zeroes. */
 			memset(page_address(m, page), 0, PAGE_SIZE);
-			SetPageUptodate(page);
+			page_mark_uptodate(page);
 		} else if (nowait) {
 			err = -EAGAIN; /* would need a store read */
 		} else {
@@ -128,7 +128,7 @@ static size_t write_end(struct address_space *m, struct page *page, int64_t pos,
 		if (copied < len)
 			copied = 0; /* never expose the uncopied rest of the frame */
 		else
-			SetPageUptodate(page); /* the whole page was written */
+			page_mark_uptodate(page); /* the whole page was written */
 	}
 	if (copied) {
 		set_page_dirty(page);

@@ -136,6 +136,17 @@ static inline void mark_page_accessed(struct page *page)
 	if (!test_bit(PG_referenced, &page->flags))
 		set_bit(PG_referenced, &page->flags);
 }
+/* Was the page accessed since the LRU last looked: PG_referenced, or its
+ * leaf bit that the reference-free read hit sets instead (page_index.h);
+ * both cleared. The page is on the LRU (so in its mapping's index), under
+ * lru_lock. */
+static inline bool page_test_clear_referenced(struct page *page)
+{
+	struct address_space *m = READ_ONCE(page->mapping);
+	bool leaf = m && page_index_test_clear_leaf_flag(&m->i_pages, page, PI_LEAF_REFERENCED);
+
+	return TestClearPageReferenced(page) | leaf;
+}
 /* Before adding pages: if the cache is at its limit, reclaim (writing dirty
  * pages first, skipping locked and under-writeback ones). Called with no
  * lock held except i_rwsem and possibly ADD of @m (never BLOCK). */

@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * page_index.c - the per-mapping page index: an RCU 64-way radix tree with
- * DIRTY/WRITEBACK tags (see page_index.h for the shape and the rules).
+ * DIRTY/WRITEBACK tags and, in the leaves, the mirrors of PG_uptodate,
+ * PG_readahead and PG_referenced that the read hit tests instead of the
+ * struct page (see page_index.h for the shape and the rules).
  *
  * Locks: updates take idx->lock ("page_index_lock", a leaf mutex) and nothing
  * else inside it; the caller may hold the page lock and the locks above it.
  * Lookups take no lock: rcu_read_lock (liburcu memb) and speculative page
- * references. Writers publish a node or page with a release store of the slot
- * (or root) that points to it; readers load slots with acquire. A node's shift
- * never changes, so a reader on a node that was unlinked (shrink, prune)
- * still walks a consistent, if stale, subtree until the grace period ends.
+ * references. The leaf flag maps are changed by atomic RMW with no lock
+ * (and under idx->lock by page_index_delete). Writers publish a node or page with a release store
+ * of the slot (or root) that points to it; readers load slots with acquire. A node's shift never
+ * changes, so a reader on a node that was unlinked (shrink, prune) still walks a consistent, if
+ * stale, subtree until the grace period ends.
  */
 #include <stdlib.h>
 #include <urcu.h>
@@ -25,9 +28,14 @@ struct pi_node {
 	uint8_t shift; /* 0 for a leaf; constant */
 	uint8_t count; /* non-NULL slots (under lock) */
 	uint64_t tags[PAGECACHE_NR_TAGS];
+	/* Leaves only: the page-flag mirrors (atomic RMW, any lock or none;
+	 * see page_index.h) */
+	uint64_t leaf_flags[PI_NR_LEAF_FLAGS];
 	void *slots[PI_SLOTS]; /* struct pi_node * or, in a leaf, struct page * */
 	struct rcu_head rcu;
 };
+
+TEST_SWITCH(page_index_test_stale_uptodate);
 
 static struct lock_class_key page_index_lock_key = {.name = "page_index_lock"};
 
@@ -317,6 +325,13 @@ int page_index_delete(struct page_index *idx, struct page *page)
 		return -ENOENT;
 	}
 	struct pi_node *leaf = p.node[p.depth - 1];
+	uint64_t bit = 1ull << p.off[p.depth - 1];
+	/* The mirrors go before the slot: a later page of this index starts
+	 * with none (and a reader re-checking this page sees the bit gone or
+	 * the slot changed). */
+	for (unsigned f = 0; f < PI_NR_LEAF_FLAGS; f++)
+		if (f != PI_LEAF_UPTODATE || !page_index_test_stale_uptodate)
+			__atomic_fetch_and(&leaf->leaf_flags[f], ~bit, __ATOMIC_SEQ_CST);
 	slot_store(leaf, p.off[p.depth - 1], NULL);
 	leaf->count--;
 	for (unsigned t = 0; t < PAGECACHE_NR_TAGS; t++)
@@ -602,6 +617,142 @@ unsigned find_pages_contig_rcu(struct page_index *idx, pgoff_t index, unsigned n
 			break;
 	}
 	return n;
+}
+
+/* ---- the leaf flag mirrors ---- */
+
+/* Sets or clears leaf flag @f of @page's slot, if @page is the entry at its
+ * index (a page that is not, or no longer, there gets nothing: a missing
+ * bit only sends a reader the slow way). */
+static void leaf_flag_update(struct page_index *idx, struct page *page, unsigned f, bool set)
+{
+	pgoff_t index = READ_ONCE(page->index);
+
+	if (!set && f == PI_LEAF_UPTODATE && page_index_test_stale_uptodate)
+		return;
+	mm_rcu_thread_enter();
+	rcu_lock();
+	struct pi_node *leaf = leaf_lookup(idx, index);
+	if (leaf && slot_load(leaf, index & PI_MASK) == page) {
+		uint64_t bit = 1ull << (index & PI_MASK);
+		if (set)
+			__atomic_fetch_or(&leaf->leaf_flags[f], bit, __ATOMIC_SEQ_CST);
+		else
+			__atomic_fetch_and(&leaf->leaf_flags[f], ~bit, __ATOMIC_SEQ_CST);
+	}
+	rcu_unlock();
+}
+
+void page_index_set_leaf_flag(struct page_index *idx, struct page *page, unsigned f)
+{
+	leaf_flag_update(idx, page, f, true);
+}
+
+void page_index_clear_leaf_flag(struct page_index *idx, struct page *page, unsigned f)
+{
+	leaf_flag_update(idx, page, f, false);
+}
+
+bool page_index_test_clear_leaf_flag(struct page_index *idx, struct page *page, unsigned f)
+{
+	pgoff_t index = READ_ONCE(page->index);
+	uint64_t bit = 1ull << (index & PI_MASK);
+	bool ret = false;
+
+	mm_rcu_thread_enter();
+	rcu_lock();
+	struct pi_node *leaf = leaf_lookup(idx, index);
+	if (leaf && slot_load(leaf, index & PI_MASK) == page &&
+	    (__atomic_load_n(&leaf->leaf_flags[f], __ATOMIC_RELAXED) & bit))
+		ret = __atomic_fetch_and(&leaf->leaf_flags[f], ~bit, __ATOMIC_SEQ_CST) & bit;
+	rcu_unlock();
+	return ret;
+}
+
+bool page_index_get_leaf_flag(struct page_index *idx, pgoff_t index, unsigned f)
+{
+	bool ret = false;
+
+	mm_rcu_thread_enter();
+	rcu_lock();
+	struct pi_node *leaf = leaf_lookup(idx, index);
+	if (leaf)
+		ret =
+		    (__atomic_load_n(&leaf->leaf_flags[f], __ATOMIC_ACQUIRE) >> (index & PI_MASK)) &
+		    1;
+	rcu_unlock();
+	return ret;
+}
+
+/* Under RCU: may the entry at slot @off of @leaf, just loaded, be read as a
+ * plain hit? Its uptodate bit, loaded after the slot: a bit set for a later
+ * page of the index is then set for the page loaded or the slot changed. */
+static inline bool leaf_hit(struct pi_node *leaf, unsigned off)
+{
+	uint64_t up = __atomic_load_n(&leaf->leaf_flags[PI_LEAF_UPTODATE], __ATOMIC_ACQUIRE);
+	uint64_t ra = __atomic_load_n(&leaf->leaf_flags[PI_LEAF_READAHEAD], __ATOMIC_RELAXED);
+
+	return ((up & ~ra) >> off) & 1;
+}
+
+unsigned find_uptodate_contig_rcu(struct page_index *idx, pgoff_t index, unsigned nr,
+				  struct page **pages, struct pi_node **leaves)
+{
+	struct pi_node *leaf = NULL;
+	unsigned n;
+
+	nr = contig_clamp(index, nr);
+	leaves[0] = leaves[1] = NULL;
+	for (n = 0; n < nr; n++) {
+		pgoff_t i = index + n;
+
+		if (!n || !(i & PI_MASK)) { /* the first leaf, then the next one */
+			leaf = leaf_lookup(idx, i);
+			if (!leaf)
+				break;
+			leaves[n != 0] = leaf;
+		}
+		pages[n] = slot_load(leaf, i & PI_MASK);
+		if (!pages[n] || !leaf_hit(leaf, i & PI_MASK))
+			break;
+	}
+	return n;
+}
+
+unsigned page_index_uptodate_recheck(struct pi_node **leaves, pgoff_t index, unsigned nr,
+				     struct page **pages)
+{
+	unsigned n;
+
+	for (n = 0; n < nr; n++) {
+		pgoff_t i = index + n;
+		struct pi_node *leaf = leaves[n && (i & PI_MASK) < (index & PI_MASK)];
+		uint64_t up =
+		    __atomic_load_n(&leaf->leaf_flags[PI_LEAF_UPTODATE], __ATOMIC_ACQUIRE);
+
+		/* The bit, then the slot: a bit set again by a later page of
+		 * the index comes after that page's insertion. */
+		if (!((up >> (i & PI_MASK)) & 1) || slot_load(leaf, i & PI_MASK) != pages[n])
+			break;
+	}
+	return n;
+}
+
+void page_index_mark_referenced_rcu(struct pi_node **leaves, pgoff_t index, unsigned nr)
+{
+	unsigned off = index & PI_MASK;
+
+	for (unsigned l = 0; nr; l++) {
+		unsigned k = min_t(unsigned, nr, PI_SLOTS - off);
+		uint64_t mask = (k == PI_SLOTS ? ~0ull : ((1ull << k) - 1)) << off;
+		uint64_t *w = &leaves[l]->leaf_flags[PI_LEAF_REFERENCED];
+
+		/* Only a change writes: the line stays shared among readers. */
+		if ((__atomic_load_n(w, __ATOMIC_RELAXED) & mask) != mask)
+			__atomic_fetch_or(w, mask, __ATOMIC_RELAXED);
+		nr -= k;
+		off = 0;
+	}
 }
 
 unsigned find_get_pages_contig(struct page_index *idx, pgoff_t index, unsigned nr,

@@ -27,6 +27,7 @@
 #define PC_MM_PAGE_INDEX_H
 
 #include "kernel/mutex.h"
+#include "kernel/testswitch.h"
 #include "mm/page.h"
 
 /* Largest index the tree accepts (a file of 2^72 bytes: beyond any off_t). */
@@ -36,6 +37,30 @@ enum page_index_tag {
 	PAGECACHE_TAG_DIRTY,
 	PAGECACHE_TAG_WRITEBACK,
 	PAGECACHE_NR_TAGS,
+};
+
+/*
+ * Leaf flags: per leaf, one 64-bit map per page flag mirrored there, so that
+ * the reference-free read hit tests and re-checks a page in the leaf it
+ * already loads and never waits for the struct page before its copy.
+ * Unlike the tags they are not propagated up the tree. The filemap sets
+ * and clears them with the flags (filemap.h: page_mark_uptodate and
+ * friends): PG_uptodate set, then its bit; its bit cleared, then the flag,
+ * so a set bit means the page in the slot is uptodate (the bit set with
+ * release after the contents). The bit is cleared before a frame is punched,
+ * and page_index_delete clears every bit of the slot before the slot: a new
+ * page at the index starts with none. A missing bit is harmless (the reader
+ * goes the slow way); a stale one is what page_index_test_stale_uptodate
+ * leaves, to show that the re-check then no longer protects the copy.
+ * PI_LEAF_REFERENCED is the other way round: the hit sets it in the leaf
+ * and never PG_referenced (so it never writes, nor waits for, the struct
+ * page); reclaim tests and clears both (mm/internal.h).
+ */
+enum page_index_leaf_flag {
+	PI_LEAF_UPTODATE,   /* PG_uptodate */
+	PI_LEAF_READAHEAD,  /* PG_readahead: the hit goes the slow way */
+	PI_LEAF_REFERENCED, /* set by the hit instead of PG_referenced */
+	PI_NR_LEAF_FLAGS,
 };
 
 struct pi_node;
@@ -102,6 +127,42 @@ unsigned find_get_pages_contig(struct page_index *idx, pgoff_t index, unsigned n
  */
 unsigned find_pages_contig_rcu(struct page_index *idx, pgoff_t index, unsigned nr,
 			       struct page **pages);
+
+/*
+ * Leaf flags (see above): set or clear flag @f of @page's slot if @page is the
+ * entry at page->index (nothing otherwise). Lock-free (atomic RMW of the
+ * leaf's map); the callers setting PI_LEAF_UPTODATE hold the page lock, so
+ * the page stays in its slot. The lock-free test is for tests.
+ */
+void page_index_set_leaf_flag(struct page_index *idx, struct page *page, unsigned f);
+void page_index_clear_leaf_flag(struct page_index *idx, struct page *page, unsigned f);
+bool page_index_get_leaf_flag(struct page_index *idx, pgoff_t index, unsigned f);
+/* Clears flag @f of @page's slot if @page is there; was it set? */
+bool page_index_test_clear_leaf_flag(struct page_index *idx, struct page *page, unsigned f);
+
+/*
+ * The read hit's lookup, under the caller's rcu_read_lock, without
+ * references and without reading any struct page: the pages at @index,
+ * @index + 1, ... (up to @nr, at most 64) whose uptodate leaf bit is set and
+ * readahead bit clear, stopping at the first that is not. @leaves[0] gets the
+ * leaf of @index, @leaves[1] the next one if the run reaches it. Each bit is
+ * loaded after its slot. After copying from the pages' frames the caller
+ * calls page_index_uptodate_recheck (same RCU section): how many of the @nr
+ * pages are still in their slots with the uptodate bit set (the bit loaded
+ * before the slot); only bytes of those may be kept.
+ */
+unsigned find_uptodate_contig_rcu(struct page_index *idx, pgoff_t index, unsigned nr,
+				  struct page **pages, struct pi_node **leaves);
+unsigned page_index_uptodate_recheck(struct pi_node **leaves, pgoff_t index, unsigned nr,
+				     struct page **pages);
+/* The hit's accessed marking: PI_LEAF_REFERENCED of the @nr pages from
+ * @index (after the re-check, same RCU section, @leaves from the lookup). */
+void page_index_mark_referenced_rcu(struct pi_node **leaves, pgoff_t index, unsigned nr);
+
+/* Leaves PI_LEAF_UPTODATE set when the flag is cleared or the page deleted
+ * (hazard tests: the stale bit lets a reader keep bytes of a punched or
+ * unfilled frame). */
+DECLARE_TEST_SWITCH(page_index_test_stale_uptodate);
 
 /* Tags on present entries (take the index lock). 0 or -ENOENT (no entry). */
 int page_index_set_tag(struct page_index *idx, pgoff_t index, unsigned tag);

@@ -6,7 +6,9 @@
  * Lists: every page in a mapping's index is on one of the cache's two LRU
  * lists (PG_lru) from lru_cache_add to lru_cache_del: new pages enter the
  * inactive list at its head; reclaim scans the inactive tail. A cache hit
- * only sets PG_referenced (mark_page_accessed, lock-free). A referenced
+ * only sets PG_referenced (mark_page_accessed, lock-free), the reference-free
+ * read hit its mirror bit in the index leaf instead (both tested and cleared
+ * by page_test_clear_referenced, lock-free inside lru_lock). A referenced
  * page at the inactive tail gets a second chance on the active list; when
  * the active list outgrows the inactive one its tail pages move back to
  * the inactive head (a still-referenced one is rotated once more instead).
@@ -81,7 +83,7 @@ static void shrink_active_list(struct mm_cache *c, unsigned nr)
 		struct page *page = list_entry(c->lru_active.prev, struct page, lru);
 
 		list_del_init(&page->lru);
-		if (TestClearPageReferenced(page)) {
+		if (page_test_clear_referenced(page)) {
 			list_add(&page->lru, &c->lru_active); /* used again: rotate */
 			continue;
 		}
@@ -109,7 +111,7 @@ static unsigned isolate_inactive(struct mm_cache *c, struct page **batch, unsign
 		if (--(*budget) < 0)
 			break;
 		list_del_init(&page->lru);
-		if (TestClearPageReferenced(page)) {
+		if (page_test_clear_referenced(page)) {
 			list_add(&page->lru, &c->lru_active);
 			SetPageActive(page);
 			WRITE_ONCE(c->nr_active, c->nr_active + 1);
@@ -135,13 +137,13 @@ enum reclaim_outcome {
 static enum reclaim_outcome try_free_page(struct page *page)
 {
 	struct mm_cache *c = page_cache(page);
-	bool was_uptodate = test_and_clear_bit(PG_uptodate, &page->flags);
+	bool was_uptodate = page_test_clear_uptodate(page);
 
 	smp_mb();
 	/* References: the index's and ours. */
 	if (page_count(page) > 2) {
 		if (was_uptodate)
-			SetPageUptodate(page);
+			page_mark_uptodate(page);
 		unlock_page(page);
 		return RP_KEPT;
 	}

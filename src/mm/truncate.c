@@ -152,7 +152,7 @@ unsigned long invalidate_mapping_pages(struct address_space *m, pgoff_t start, p
 		/* All locked (by trylock: no waiting while holding several):
 		 * clear uptodate, punch each run of frames once, delete. */
 		for (unsigned i = 0; i < nl; i++)
-			ClearPageUptodate(locked[i]);
+			page_clear_uptodate(locked[i]);
 		for (unsigned i = 0, j; i < nl; i = j) {
 			for (j = i + 1; j < nl && locked[j]->index == locked[j - 1]->index + 1; j++)
 				;

@@ -11,9 +11,11 @@
  * bytes before it, never zeroes over store data), truncate of a range
  * (partial pages zeroed, dirty state kept), truncate to a size, the
  * invalidations, store read errors, files past 16 GiB (frame views
- * growing). Concurrency: test_filemap_race.c. Random tests print their seed.
+ * growing), the index leaf's mirrors of PG_uptodate and PG_readahead.
+ * Concurrency: test_filemap_race.c. Random tests print their seed.
  */
 #include <sys/mman.h>
+#include <urcu.h>
 
 #include "filemap_fixture.h"
 #include "kernel/rng.h"
@@ -453,6 +455,89 @@ TEST(invalidate_mapping_pages_clean_only)
 	CHECK_EQ(rd(&t, NULL, buf, sizeof(buf), 0, 0), (ssize_t)sizeof(buf));
 	CHECK(memcmp(buf, data, sizeof(buf)) == 0);
 	fm_teardown(&t);
+}
+
+/* Every cached page's leaf bits (uptodate, readahead) equal its flags.
+ * Returns how many carry the readahead mark. */
+static unsigned check_leaf_flags(struct fm *t, pgoff_t first, pgoff_t last)
+{
+	unsigned marks = 0;
+
+	for (pgoff_t i = first; i <= last; i++) {
+		struct page *page = find_get_page(&t->m.i_pages, i);
+		bool up = page && PageUptodate(page), ra = page && PageReadahead(page);
+
+		CHECKF(page_index_get_leaf_flag(&t->m.i_pages, i, PI_LEAF_UPTODATE) == up &&
+			   page_index_get_leaf_flag(&t->m.i_pages, i, PI_LEAF_READAHEAD) == ra,
+		       "index %lu: uptodate %d readahead %d", (unsigned long)i, up, ra);
+		marks += ra;
+		if (page)
+			put_page(page);
+	}
+	return marks;
+}
+
+/*
+ * The index leaf mirrors PG_uptodate and PG_readahead (page_index.h): set by
+ * fills and whole-page writes, cleared by invalidation, truncation and the
+ * readahead reader; the hit's lookup across two leaves and its re-check see
+ * a page dropped after the lookup; the hit's referenced bit.
+ */
+TEST(leaf_flags_follow_page_flags)
+{
+	const size_t size = 130 * PG;
+	unsigned char *data = malloc(size), *buf = malloc(size);
+	struct page *pages[64];
+	struct pi_node *leaves[2];
+	struct fm t;
+
+	fill_pat(data, size, 0, 19);
+	fm_setup(&t, data, size);
+	/* Readahead marks some pages; the reads that follow clear them. */
+	CHECK_EQ(rd(&t, &t.ra, buf, 8 * PG, 0, 0), (ssize_t)(8 * PG));
+	CHECK(check_leaf_flags(&t, 0, 129) > 0);
+	CHECK_EQ(rd(&t, &t.ra, buf, size, 0, 0), (ssize_t)size);
+	CHECK(memcmp(buf, data, size) == 0);
+	check_leaf_flags(&t, 0, 129);
+	/* A whole-page write to a page not cached, a partial one past EOF. */
+	CHECK_EQ(invalidate_mapping_pages(&t.m, 100, 129), 30);
+	check_leaf_flags(&t, 96, 129);
+	CHECK_EQ(wr(&t, data + 100 * PG, PG, (int64_t)(100 * PG)), (ssize_t)PG);
+	CHECK_EQ(wr(&t, data, 10, (int64_t)(140 * PG)), 10);
+	check_leaf_flags(&t, 96, 141);
+	CHECK(page_index_get_leaf_flag(&t.m.i_pages, 100, PI_LEAF_UPTODATE));
+	CHECK(page_index_get_leaf_flag(&t.m.i_pages, 140, PI_LEAF_UPTODATE));
+	/* The lookup of the hit over two leaves, then a page dropped. */
+	CHECK_EQ(rd(&t, NULL, buf, 40 * PG, 0, 0), (ssize_t)(40 * PG));
+	CHECK_EQ(rd(&t, NULL, buf, 40 * PG, (int64_t)(40 * PG), 0), (ssize_t)(40 * PG));
+	mm_rcu_thread_enter();
+	rcu_read_lock();
+	CHECK_EQ(find_uptodate_contig_rcu(&t.m.i_pages, 60, 10, pages, leaves), 10);
+	CHECK(leaves[0] && leaves[1] && leaves[0] != leaves[1]);
+	CHECK_EQ(page_index_uptodate_recheck(leaves, 60, 10, pages), 10);
+	rcu_read_unlock();
+	CHECK_EQ(invalidate_mapping_pages(&t.m, 66, 66), 1);
+	rcu_read_lock();
+	CHECK_EQ(page_index_uptodate_recheck(leaves, 60, 10, pages), 6);
+	CHECK_EQ(find_uptodate_contig_rcu(&t.m.i_pages, 60, 10, pages, leaves), 6);
+	rcu_read_unlock();
+	/* The hit marks the leaf's referenced bit, which reclaim's test of
+	 * the page clears with PG_referenced. */
+	CHECK_EQ(rd(&t, NULL, buf, PG, (int64_t)(5 * PG), 0), (ssize_t)PG);
+	CHECK(page_index_get_leaf_flag(&t.m.i_pages, 5, PI_LEAF_REFERENCED));
+	struct page *p5 = find_get_page(&t.m.i_pages, 5);
+	CHECK(page_test_clear_referenced(p5));
+	CHECK(!page_index_get_leaf_flag(&t.m.i_pages, 5, PI_LEAF_REFERENCED));
+	CHECK(!page_test_clear_referenced(p5));
+	put_page(p5);
+	/* A truncation clears them with the pages. */
+	truncate_pagecache_range(&t.m, (int64_t)(10 * PG), (int64_t)(20 * PG - 1));
+	check_leaf_flags(&t, 0, 141);
+	CHECK(!page_index_get_leaf_flag(&t.m.i_pages, 15, PI_LEAF_UPTODATE));
+	CHECK(page_index_get_leaf_flag(&t.m.i_pages, 9, PI_LEAF_UPTODATE));
+	fm_teardown(&t);
+	free(data);
+	free(buf);
 }
 
 TEST(invalidate_inode_pages2_writes_back)

@@ -448,4 +448,43 @@ TEST(removal_under_copy_without_recheck_shows)
 	fm_teardown(&t);
 	sched_pool_destroy(pool);
 }
+
+/*
+ * The uptodate bit in the index leaf is what the reference-free hit tests
+ * and re-checks instead of PG_uptodate: left set when the page's flag is
+ * cleared and the page deleted (page_index_test_stale_uptodate), a reader
+ * that comes between the punch and the deletion takes the punched frame for
+ * a hit and its re-check passes (the bit and the slot unchanged): it returns
+ * zeroes. Shows that the bit must go before the frame.
+ */
+TEST(removal_under_copy_with_stale_uptodate_bit_shows)
+{
+	struct sched_pool *pool = sched_pool_create(2);
+	unsigned char data[2 * PG];
+	uint64_t base = test_seed();
+	unsigned long n = test_scale(3000, 10), stale = 0;
+	struct rm_run r;
+	struct fm t;
+
+	fill_pat(data, sizeof(data), 0, 25);
+	fm_setup(&t, data, sizeof(data));
+	r.t = &t;
+	page_index_test_stale_uptodate = true;
+	for (unsigned long i = 0; i < n; i++) {
+		struct sched_config cfg = {.seed = base + i,
+					   .strategy = i & 1 ? SCHED_PCT : SCHED_RANDOM_WALK};
+		unsigned char warm[2 * PG];
+
+		CHECK_EQ(rd(&t, NULL, warm, sizeof(warm), 0, 0), (ssize_t)sizeof(warm));
+		struct sched_result res = sched_run(pool, &cfg, rm_fn, &r);
+		CHECKF(res.status == SCHED_OK, "seed 0x%" PRIx64, base + i);
+		if (r.ret != (ssize_t)PG || bad_pat(r.buf, PG, 0, 25) >= 0)
+			stale++;
+	}
+	page_index_test_stale_uptodate = false;
+	printf("# %lu schedules, %lu returned bytes of a punched frame\n", n, stale);
+	CHECK(stale > 0);
+	fm_teardown(&t);
+	sched_pool_destroy(pool);
+}
 #endif
