@@ -11,7 +11,8 @@
  *     both nodes sent per transfer, the listings among them that were not
  *     pipelined behind a create or conversion (lm_relists), and the demotes.
  * The minimum hold time is set to 0 here (the transfer is what is timed).
- * PC_ZK_WANT_OFF=1 turns the want nodes' watches off (docs/cluster.md).
+ * PC_ZK_WANT_OFF=1 turns the want nodes' watches off (docs/cluster.md);
+ * PC_ZK_REARM_AT_EVENT=1 re-arms a fired want watch at the event.
  * Links the test build of the library (it reaches src/cluster's internals).
  * Locks: none of its own.
  */
@@ -146,6 +147,10 @@ int main(int argc, char **argv)
 	 * and a listing (zk_test_want_nodes_off), for an A/B in one binary. */
 	if (getenv("PC_ZK_WANT_OFF"))
 		zk_test_want_nodes_off = true;
+	/* PC_ZK_REARM_AT_EVENT=1: the holder arms a fired want watch again at
+	 * once (zk_test_rearm_at_event), for an A/B in one binary. */
+	if (getenv("PC_ZK_REARM_AT_EVENT"))
+		zk_test_rearm_at_event = true;
 	if (zk_fixture_missing()) {
 		emit_skip("glock", "transfer", "%s", zk_fixture_missing());
 		return 0;

@@ -106,6 +106,11 @@ struct zk_glock {
 	bool wanted[ZK_NWANT];
 	int32_t wseen[ZK_NWANT];
 	uint64_t warm_seq[ZK_NWANT];
+	/* Want watches that fired (a bit per ZK_W_*) and the stream position
+	 * of the last such event: armed again at the end of the glock's run
+	 * if the state after it still conflicts with that mode (zk_ran). */
+	unsigned rearm_due;
+	uint64_t rearm_seq[ZK_NWANT];
 	/* An asynchronous listing is out; another was asked for meanwhile. */
 	bool relist_out, relist_more;
 	/* Children below pend that conflict with it: granted when all are gone. */

@@ -108,6 +108,8 @@ static void forget(struct zk_glock *zg)
 	memset(zg->wanted, 0, sizeof(zg->wanted));
 	memset(zg->wv_ok, 0, sizeof(zg->wv_ok));
 	memset(zg->warm_seq, 0, sizeof(zg->warm_seq));
+	memset(zg->rearm_seq, 0, sizeof(zg->rearm_seq));
+	zg->rearm_due = 0;
 	zg->relist_out = zg->relist_more = false;
 }
 
@@ -399,12 +401,54 @@ static bool watches(const struct zk_glock *zg, int i)
 	return m != LM_ST_UNLOCKED && !gl_compatible(m, zk_want_mode(i)) && !zk_test_want_nodes_off;
 }
 
+/* Arms want node @i's watch again, asynchronously (its answer:
+ * zk_want_version), unless a read that armed it was answered after the
+ * event at @seq or one is out. */
+static void rearm(struct glock *gl, int i, uint64_t seq)
+{
+	struct zk_glock *zg = gl->gl_lm;
+
+	if (seq <= zg->warm_seq[i])
+		return;
+	zg->warm_seq[i] = UINT64_MAX; /* until the re-arm's answer */
+	if (zk_rearm_want(gl, i) != ZOK)
+		zg->warm_seq[i] = 0;
+}
+
+/*
+ * The end of the glock's run (lm_ran): a fired want watch is armed again
+ * only if the state after the run still conflicts with its mode - a demote
+ * delayed (minimum hold, lease in doubt) or a state that still conflicts.
+ * A demote done gave that conflict up (the weakest state compatible with
+ * the request): nothing to re-arm, and a conversion's pipelined reads
+ * armed what its new mode watches. A glock that waits for local holders to
+ * leave is not run: its pending demote covers any further request of that
+ * mode, and its run comes with the last holder's dq.
+ */
+void zk_ran(struct glock *gl);
+void zk_ran(struct glock *gl)
+{
+	struct zk_glock *zg = gl->gl_lm;
+	int i;
+
+	if (!zg || !zg->rearm_due)
+		return;
+	for (i = 0; i < ZK_NWANT; i++) {
+		if (!(zg->rearm_due & (1u << i)))
+			continue;
+		zg->rearm_due &= ~(1u << i);
+		if (watches(zg, i))
+			rearm(gl, i, zg->rearm_seq[i]);
+	}
+}
+
 /*
  * A want node's changed event: another node asked for that mode. If it came
  * before the answer of our last listing, that listing saw the request (or
  * it was our own create's bump). Otherwise it is a demote request now, with
- * no listing; the watch is armed again (asynchronously) unless a read that
- * armed it was answered after the event.
+ * no listing. The watch is armed again at the end of the glock's run if the
+ * state still conflicts then (zk_ran), unless a read that armed it was
+ * answered after the event.
  */
 void zk_want_event(struct glock *gl, const char *child, uint64_t seq)
 {
@@ -413,10 +457,12 @@ void zk_want_event(struct glock *gl, const char *child, uint64_t seq)
 
 	if (i < 0 || !watches(zg, i))
 		return;
-	if (seq > zg->warm_seq[i]) {
-		zg->warm_seq[i] = UINT64_MAX; /* until the re-arm's answer */
-		if (zk_rearm_want(gl, i) != ZOK)
-			zg->warm_seq[i] = 0;
+	if (zk_test_rearm_at_event) {
+		rearm(gl, i, seq);
+	} else if (seq > zg->warm_seq[i]) {
+		zg->rearm_due |= 1u << i;
+		if (seq > zg->rearm_seq[i])
+			zg->rearm_seq[i] = seq;
 	}
 	if (seq <= zg->listed_seq)
 		return;
@@ -603,4 +649,5 @@ const struct lm_lockops zk_ops = {
     .lm_poll = zk_poll,
     .lm_forget = zk_forget,
     .lm_rejoin = zk_rejoin,
+    .lm_ran = zk_ran,
 };

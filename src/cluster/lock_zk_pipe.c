@@ -342,6 +342,7 @@ int zk_rearm_want(struct glock *gl, int i)
 	r->c = c;
 	zk_want_path(gl->gl_lm, i, r->path);
 	count_request(c);
+	atomic_fetch_add_explicit(&c->stats.lm_rearms, 1, memory_order_relaxed);
 	rc = zoo_awget(z->zh, r->path, zk_watch_fn, c, rearm_done, r);
 	if (rc != ZOK)
 		free(r);
