@@ -236,6 +236,12 @@ DECLARE_TEST_SWITCH(zk_test_other_recipe);
  * per demote (test_glock rearm_deferred*; bench_glock PC_ZK_REARM_AT_EVENT).
  * Defined in cluster.c (every build). */
 DECLARE_TEST_SWITCH(zk_test_rearm_at_event);
+/* The zk module reads every want node behind a request or conversion, also
+ * the one its own multi bumped (whose version the multi's answer carries):
+ * one read more per SH or DF request and conversion (test_glock
+ * bumped_want_unread*; bench_glock PC_ZK_READ_EVERY_WANT). Defined in
+ * cluster.c (every build). */
+DECLARE_TEST_SWITCH(zk_test_read_every_want);
 /* The worker does not wait for the fast path's holders to leave before it
  * runs go_sync/go_inval (test_glock fastpath_drain_*: the overlap shows). */
 DECLARE_TEST_SWITCH(glock_test_fastpath_no_drain_check);

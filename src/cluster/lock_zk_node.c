@@ -317,7 +317,7 @@ static int list_and_decide(struct glock *gl)
 	int rc;
 
 	atomic_fetch_add_explicit(&c->stats.lm_relists, 1, memory_order_relaxed);
-	rc = zk_pipeline(gl, 0, NULL, NULL, watch_mask(our_mode(gl->gl_lm)), &l);
+	rc = zk_pipeline(gl, 0, NULL, NULL, ZK_WANT_ALL, watch_mask(our_mode(gl->gl_lm)), &l);
 	if (rc != ZOK || !l || l->rc != ZOK) {
 		rc = l && l->rc == ZNONODE ? 0 : -EIO;
 		zk_listing_free(l);
@@ -340,7 +340,7 @@ void zk_relist(struct glock *gl)
 		return;
 	}
 	atomic_fetch_add_explicit(&c->stats.lm_relists, 1, memory_order_relaxed);
-	if (zk_pipeline(gl, 0, NULL, NULL, watch_mask(our_mode(zg)), NULL) == ZOK)
+	if (zk_pipeline(gl, 0, NULL, NULL, ZK_WANT_ALL, watch_mask(our_mode(zg)), NULL) == ZOK)
 		zg->relist_out = true;
 }
 
@@ -510,7 +510,8 @@ static int create_child(struct glock *gl, enum gl_state mode, char *name, int ki
 	zoo_op_t ops[3 + ZK_NWANT];
 	zoo_op_result_t res[3 + ZK_NWANT];
 	struct Stat st;
-	int n = 0, i, rc;
+	int n = 0, i, rc, b = zk_mode_want(mode);
+	unsigned reads;
 
 	*l = NULL;
 	if (snprintf(prefix, sizeof(prefix), "%s/%s-%s-", zg->lock_path, mode_prefix(mode),
@@ -531,11 +532,21 @@ static int create_child(struct glock *gl, enum gl_state mode, char *name, int ki
 	}
 	zoo_create_op_init(&ops[n++], prefix, NULL, -1, &ZOO_OPEN_ACL_UNSAFE,
 			   ZOO_EPHEMERAL_SEQUENTIAL, created, sizeof(created));
-	zk_want_path(zg, zk_mode_want(mode), bump);
+	zk_want_path(zg, b, bump);
+	memset(&st, 0, sizeof(st));
 	zoo_set_op_init(&ops[n++], bump, NULL, -1, -1, &st);
-	rc = zk_pipeline(gl, n, ops, res, watch_mask(mode), l);
+	/* The want node we bump needs no read unless @mode watches it (EX):
+	 * the set's answer is its version at the commit, before the listing. */
+	reads = ZK_WANT_ALL;
+	if (!(watch_mask(mode) & (1u << b)) && !zk_test_read_every_want)
+		reads &= ~(1u << b);
+	rc = zk_pipeline(gl, n, ops, res, reads, watch_mask(mode), l);
 	if (rc != ZOK)
 		return rc;
+	if (*l && !(reads & (1u << b))) {
+		(*l)->wrc[b] = ZOK;
+		(*l)->wver[b] = st.version;
+	}
 	snprintf(name, ZK_NAME_MAX, "%s", strrchr(created, '/') + 1);
 	return ZOK;
 }

@@ -557,6 +557,66 @@ TEST(rearm_deferred_hazard)
 	rearm_deferred(true);
 }
 
+/*
+ * The want node a request or conversion bumps is not read behind it unless
+ * the new mode watches it (EX): the multi's answer carries its version at
+ * the commit, before the pipelined listing, and a later conversion checks
+ * that. A alone: SH, then EX in place (checks w-sh at the version its SH
+ * request's set returned), DF in place, SH in place (checks w-df at the DF
+ * conversion's): no listing of its own, each DF or SH conversion the multi,
+ * two want reads and the listing. With zk_test_read_every_want (all three
+ * read) one request more each.
+ */
+static void bumped_want(bool read_every)
+{
+	static const enum gl_state steps[] = {LM_ST_EXCLUSIVE, LM_ST_DEFERRED, LM_ST_SHARED};
+	char url[256];
+	struct cluster *A;
+	struct glock *ga;
+	struct gholder h;
+	unsigned i;
+
+	zk_root(read_every ? "bumph" : "bump", url, sizeof(url));
+	zk_test_read_every_want = read_every;
+	A = node_mount(url, "A", 4000, 1);
+	CHECK_EQ(glock_get(A, 11, NULL, NULL, &ga), 0);
+	gholder_init(ga, LM_ST_SHARED, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	for (i = 0; i < 3; i++) {
+		uint64_t r0 = atomic_load(&A->stats.lm_requests);
+		uint64_t l0 = atomic_load(&A->stats.lm_relists);
+		uint64_t d0 = atomic_load(&A->stats.demotes);
+		uint64_t n;
+
+		gholder_init(ga, steps[i], 0, &h);
+		CHECK_EQ(glock_nq(&h), 0);
+		CHECK_EQ(glock_state(ga), steps[i]);
+		glock_dq(&h);
+		n = atomic_load(&A->stats.lm_requests) - r0;
+		printf("# %s in place: %llu requests, %llu listings of its own\n",
+		       gl_state_name(steps[i]), (unsigned long long)n,
+		       (unsigned long long)(atomic_load(&A->stats.lm_relists) - l0));
+		CHECK_EQ(atomic_load(&A->stats.lm_relists) - l0, 0u);
+		CHECK_EQ(atomic_load(&A->stats.demotes) - d0, 1u); /* one conversion */
+		CHECK_EQ(n, steps[i] == LM_ST_EXCLUSIVE || read_every ? 5u : 4u);
+	}
+	glock_put(ga);
+	cluster_unmount(A);
+	zk_test_read_every_want = false; /* after the worker is gone */
+}
+
+TEST(bumped_want_unread)
+{
+	bumped_want(false);
+}
+
+/* Hazard (a cost): every want node read, as before. */
+TEST(bumped_want_unread_hazard)
+{
+	bumped_want(true);
+}
+
 TEST(min_hold_time)
 {
 	char url[256];
