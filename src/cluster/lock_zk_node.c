@@ -27,6 +27,9 @@
  * Round trips: a request is one multi, with the want reads and the listing
  * pipelined behind it (plus one exists per blocker, beside the holder's
  * work); a demote is one multi or delete (its want event asks for no read).
+ * The want node a multi bumps is read only if the new mode watches it (its
+ * version is in the multi's answer); a fired want watch is armed again only
+ * at the end of the glock's run, if the state still conflicts (zk_ran).
  * Worker only; no locks.
  */
 #include <errno.h>

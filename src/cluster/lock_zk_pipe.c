@@ -2,8 +2,8 @@
 /*
  * lock_zk_pipe.c - the ZooKeeper module's pipelined requests: a lock node
  * and its want nodes, made in one round trip; and one round trip that
- * carries [a multi,] a read of each want node (arming the watches asked for)
- * and the listing of the children, in that order. The server answers a
+ * carries [a multi,] a read of each want node asked for (arming the watches
+ * asked for) and the listing of the children, in that order. The server answers a
  * session's requests in order, so the reads see the multi's effect and the
  * listing sees every create the want reads counted (lock_zk_node.c relies
  * on it). Synchronous (the worker waits for the answers) or asynchronous
