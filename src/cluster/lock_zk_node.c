@@ -422,7 +422,7 @@ static void rearm(struct glock *gl, int i, uint64_t seq)
  * The end of the glock's run (lm_ran): a fired want watch is armed again
  * only if the state after the run still conflicts with its mode - a demote
  * delayed (minimum hold, lease in doubt) or a state that still conflicts.
- * A demote done gave that conflict up (the weakest state compatible with
+ * A demote done gave that conflict up (the strongest state compatible with
  * the request): nothing to re-arm, and a conversion's pipelined reads
  * armed what its new mode watches. A glock that waits for local holders to
  * leave is not run: its pending demote covers any further request of that
