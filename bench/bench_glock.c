@@ -11,7 +11,9 @@
  *     both nodes sent per transfer, the listings among them that were not
  *     pipelined behind a create or conversion (lm_relists), and the demotes.
  * The minimum hold time is set to 0 here (the transfer is what is timed).
- * PC_ZK_WANT_OFF=1 turns the want nodes' watches off (docs/cluster.md).
+ * PC_ZK_WANT_OFF=1 turns the want nodes' watches off (docs/cluster.md);
+ * PC_ZK_REARM_AT_EVENT=1 re-arms a fired want watch at the event;
+ * PC_ZK_READ_EVERY_WANT=1 reads the want node a request bumped as well.
  * Links the test build of the library (it reaches src/cluster's internals).
  * Locks: none of its own.
  */
@@ -146,6 +148,14 @@ int main(int argc, char **argv)
 	 * and a listing (zk_test_want_nodes_off), for an A/B in one binary. */
 	if (getenv("PC_ZK_WANT_OFF"))
 		zk_test_want_nodes_off = true;
+	/* PC_ZK_REARM_AT_EVENT=1: the holder arms a fired want watch again at
+	 * once (zk_test_rearm_at_event), for an A/B in one binary. */
+	if (getenv("PC_ZK_REARM_AT_EVENT"))
+		zk_test_rearm_at_event = true;
+	/* PC_ZK_READ_EVERY_WANT=1: every want node is read behind a request
+	 * (zk_test_read_every_want), for an A/B in one binary. */
+	if (getenv("PC_ZK_READ_EVERY_WANT"))
+		zk_test_read_every_want = true;
 	if (zk_fixture_missing()) {
 		emit_skip("glock", "transfer", "%s", zk_fixture_missing());
 		return 0;

@@ -79,6 +79,8 @@ const struct test_switch test_switches[] = {
     SWITCH(zk_test_relist_every_event),
     SWITCH(zk_test_want_nodes_off),
     SWITCH(zk_test_other_recipe),
+    SWITCH(zk_test_rearm_at_event),
+    SWITCH(zk_test_read_every_want),
     SWITCH(glock_test_fastpath_no_drain_check),
     SWITCH(glock_test_fork_keeps_slots),
     /* fs */

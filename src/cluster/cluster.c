@@ -24,6 +24,8 @@ TEST_SWITCH(zk_test_forget_failed_delete);
 TEST_SWITCH(zk_test_relist_every_event);
 TEST_SWITCH(zk_test_want_nodes_off);
 TEST_SWITCH(zk_test_other_recipe);
+TEST_SWITCH(zk_test_rearm_at_event);
+TEST_SWITCH(zk_test_read_every_want);
 
 static __thread char last_error[256];
 

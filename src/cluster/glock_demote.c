@@ -374,6 +374,8 @@ uint64_t glock_run(struct glock *gl)
 	if (!drain_wait)
 		gl->gl_flags &= ~(GLF_DRAIN | GLF_DRAINED | GLF_DRAIN_WAIT);
 	gl_unlock(gl);
+	if (gl->gl_cluster->ops->lm_ran)
+		gl->gl_cluster->ops->lm_ran(gl);
 	return delay;
 }
 

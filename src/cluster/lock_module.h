@@ -56,6 +56,10 @@ struct lm_lockops {
 	void (*lm_forget)(struct glock *gl);
 	/* Make a new session after a loss: 0 or -errno. */
 	int (*lm_rejoin)(struct cluster *c);
+	/* Optional: the worker has run @gl (glock_run: a demote, a request or
+	 * nothing, e.g. a demote delayed by the minimum hold): what the module
+	 * put off until the state after the run was known. No lock held. */
+	void (*lm_ran)(struct glock *gl);
 };
 
 extern const struct lm_lockops nolock_ops;
@@ -77,6 +81,9 @@ struct glock_stats {
 	/* Listings of the zk module not pipelined behind a create or conversion
 	 * of ours (a children event, a failed conversion's check, a resync). */
 	_Atomic uint64_t lm_relists;
+	/* Fired want watches of the zk module armed again by a read of their
+	 * own (not a read pipelined behind a request or conversion). */
+	_Atomic uint64_t lm_rearms;
 };
 
 struct cluster {
@@ -223,6 +230,18 @@ DECLARE_TEST_SWITCH(zk_test_want_nodes_off);
  * names or is about to (test_glock recipe_mismatch_refused). Defined in
  * cluster.c (every build). */
 DECLARE_TEST_SWITCH(zk_test_other_recipe);
+/* The zk module arms a fired want watch again at once, from the event, as
+ * before the re-arm was deferred to the end of the glock's run (where a
+ * demote that gives up the watched conflict needs none): one request more
+ * per demote (test_glock rearm_deferred*; bench_glock PC_ZK_REARM_AT_EVENT).
+ * Defined in cluster.c (every build). */
+DECLARE_TEST_SWITCH(zk_test_rearm_at_event);
+/* The zk module reads every want node behind a request or conversion, also
+ * the one its own multi bumped (whose version the multi's answer carries):
+ * one read more per SH or DF request and conversion (test_glock
+ * bumped_want_unread*; bench_glock PC_ZK_READ_EVERY_WANT). Defined in
+ * cluster.c (every build). */
+DECLARE_TEST_SWITCH(zk_test_read_every_want);
 /* The worker does not wait for the fast path's holders to leave before it
  * runs go_sync/go_inval (test_glock fastpath_drain_*: the overlap shows). */
 DECLARE_TEST_SWITCH(glock_test_fastpath_no_drain_check);

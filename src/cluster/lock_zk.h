@@ -106,6 +106,11 @@ struct zk_glock {
 	bool wanted[ZK_NWANT];
 	int32_t wseen[ZK_NWANT];
 	uint64_t warm_seq[ZK_NWANT];
+	/* Want watches that fired (a bit per ZK_W_*) and the stream position
+	 * of the last such event: armed again at the end of the glock's run
+	 * if the state after it still conflicts with that mode (zk_ran). */
+	unsigned rearm_due;
+	uint64_t rearm_seq[ZK_NWANT];
 	/* An asynchronous listing is out; another was asked for meanwhile. */
 	bool relist_out, relist_more;
 	/* Children below pend that conflict with it: granted when all are gone. */
@@ -139,8 +144,9 @@ void zk_want_path(const struct zk_glock *zg, int i, char *buf);
 int zk_want_index(const char *child); /* -1: not a want node */
 enum gl_state zk_want_mode(int i);
 int zk_mode_want(enum gl_state s);
+#define ZK_WANT_ALL ((1u << ZK_NWANT) - 1)
 int zk_pipeline(struct glock *gl, int nops, const zoo_op_t *ops, zoo_op_result_t *res,
-		unsigned watch_mask, struct zk_listing **out);
+		unsigned read_mask, unsigned watch_mask, struct zk_listing **out);
 int zk_rearm_want(struct glock *gl, int i);
 int zk_watch_child(struct cluster *c, const char *path);
 int zk_make_lock_nodes(struct glock *gl);

@@ -27,6 +27,9 @@
  * Round trips: a request is one multi, with the want reads and the listing
  * pipelined behind it (plus one exists per blocker, beside the holder's
  * work); a demote is one multi or delete (its want event asks for no read).
+ * The want node a multi bumps is read only if the new mode watches it (its
+ * version is in the multi's answer); a fired want watch is armed again only
+ * at the end of the glock's run, if the state still conflicts (zk_ran).
  * Worker only; no locks.
  */
 #include <errno.h>
@@ -108,6 +111,8 @@ static void forget(struct zk_glock *zg)
 	memset(zg->wanted, 0, sizeof(zg->wanted));
 	memset(zg->wv_ok, 0, sizeof(zg->wv_ok));
 	memset(zg->warm_seq, 0, sizeof(zg->warm_seq));
+	memset(zg->rearm_seq, 0, sizeof(zg->rearm_seq));
+	zg->rearm_due = 0;
 	zg->relist_out = zg->relist_more = false;
 }
 
@@ -315,7 +320,7 @@ static int list_and_decide(struct glock *gl)
 	int rc;
 
 	atomic_fetch_add_explicit(&c->stats.lm_relists, 1, memory_order_relaxed);
-	rc = zk_pipeline(gl, 0, NULL, NULL, watch_mask(our_mode(gl->gl_lm)), &l);
+	rc = zk_pipeline(gl, 0, NULL, NULL, ZK_WANT_ALL, watch_mask(our_mode(gl->gl_lm)), &l);
 	if (rc != ZOK || !l || l->rc != ZOK) {
 		rc = l && l->rc == ZNONODE ? 0 : -EIO;
 		zk_listing_free(l);
@@ -338,7 +343,7 @@ void zk_relist(struct glock *gl)
 		return;
 	}
 	atomic_fetch_add_explicit(&c->stats.lm_relists, 1, memory_order_relaxed);
-	if (zk_pipeline(gl, 0, NULL, NULL, watch_mask(our_mode(zg)), NULL) == ZOK)
+	if (zk_pipeline(gl, 0, NULL, NULL, ZK_WANT_ALL, watch_mask(our_mode(zg)), NULL) == ZOK)
 		zg->relist_out = true;
 }
 
@@ -399,12 +404,54 @@ static bool watches(const struct zk_glock *zg, int i)
 	return m != LM_ST_UNLOCKED && !gl_compatible(m, zk_want_mode(i)) && !zk_test_want_nodes_off;
 }
 
+/* Arms want node @i's watch again, asynchronously (its answer:
+ * zk_want_version), unless a read that armed it was answered after the
+ * event at @seq or one is out. */
+static void rearm(struct glock *gl, int i, uint64_t seq)
+{
+	struct zk_glock *zg = gl->gl_lm;
+
+	if (seq <= zg->warm_seq[i])
+		return;
+	zg->warm_seq[i] = UINT64_MAX; /* until the re-arm's answer */
+	if (zk_rearm_want(gl, i) != ZOK)
+		zg->warm_seq[i] = 0;
+}
+
+/*
+ * The end of the glock's run (lm_ran): a fired want watch is armed again
+ * only if the state after the run still conflicts with its mode - a demote
+ * delayed (minimum hold, lease in doubt) or a state that still conflicts.
+ * A demote done gave that conflict up (the strongest state compatible with
+ * the request): nothing to re-arm, and a conversion's pipelined reads
+ * armed what its new mode watches. A glock that waits for local holders to
+ * leave is not run: its pending demote covers any further request of that
+ * mode, and its run comes with the last holder's dq.
+ */
+void zk_ran(struct glock *gl);
+void zk_ran(struct glock *gl)
+{
+	struct zk_glock *zg = gl->gl_lm;
+	int i;
+
+	if (!zg || !zg->rearm_due)
+		return;
+	for (i = 0; i < ZK_NWANT; i++) {
+		if (!(zg->rearm_due & (1u << i)))
+			continue;
+		zg->rearm_due &= ~(1u << i);
+		if (watches(zg, i))
+			rearm(gl, i, zg->rearm_seq[i]);
+	}
+}
+
 /*
  * A want node's changed event: another node asked for that mode. If it came
  * before the answer of our last listing, that listing saw the request (or
  * it was our own create's bump). Otherwise it is a demote request now, with
- * no listing; the watch is armed again (asynchronously) unless a read that
- * armed it was answered after the event.
+ * no listing. The watch is armed again at the end of the glock's run if the
+ * state still conflicts then (zk_ran), unless a read that armed it was
+ * answered after the event.
  */
 void zk_want_event(struct glock *gl, const char *child, uint64_t seq)
 {
@@ -413,10 +460,12 @@ void zk_want_event(struct glock *gl, const char *child, uint64_t seq)
 
 	if (i < 0 || !watches(zg, i))
 		return;
-	if (seq > zg->warm_seq[i]) {
-		zg->warm_seq[i] = UINT64_MAX; /* until the re-arm's answer */
-		if (zk_rearm_want(gl, i) != ZOK)
-			zg->warm_seq[i] = 0;
+	if (zk_test_rearm_at_event) {
+		rearm(gl, i, seq);
+	} else if (seq > zg->warm_seq[i]) {
+		zg->rearm_due |= 1u << i;
+		if (seq > zg->rearm_seq[i])
+			zg->rearm_seq[i] = seq;
 	}
 	if (seq <= zg->listed_seq)
 		return;
@@ -464,7 +513,8 @@ static int create_child(struct glock *gl, enum gl_state mode, char *name, int ki
 	zoo_op_t ops[3 + ZK_NWANT];
 	zoo_op_result_t res[3 + ZK_NWANT];
 	struct Stat st;
-	int n = 0, i, rc;
+	int n = 0, i, rc, b = zk_mode_want(mode);
+	unsigned reads;
 
 	*l = NULL;
 	if (snprintf(prefix, sizeof(prefix), "%s/%s-%s-", zg->lock_path, mode_prefix(mode),
@@ -485,11 +535,21 @@ static int create_child(struct glock *gl, enum gl_state mode, char *name, int ki
 	}
 	zoo_create_op_init(&ops[n++], prefix, NULL, -1, &ZOO_OPEN_ACL_UNSAFE,
 			   ZOO_EPHEMERAL_SEQUENTIAL, created, sizeof(created));
-	zk_want_path(zg, zk_mode_want(mode), bump);
+	zk_want_path(zg, b, bump);
+	memset(&st, 0, sizeof(st));
 	zoo_set_op_init(&ops[n++], bump, NULL, -1, -1, &st);
-	rc = zk_pipeline(gl, n, ops, res, watch_mask(mode), l);
+	/* The want node we bump needs no read unless @mode watches it (EX):
+	 * the set's answer is its version at the commit, before the listing. */
+	reads = ZK_WANT_ALL;
+	if (!(watch_mask(mode) & (1u << b)) && !zk_test_read_every_want)
+		reads &= ~(1u << b);
+	rc = zk_pipeline(gl, n, ops, res, reads, watch_mask(mode), l);
 	if (rc != ZOK)
 		return rc;
+	if (*l && !(reads & (1u << b))) {
+		(*l)->wrc[b] = ZOK;
+		(*l)->wver[b] = st.version;
+	}
 	snprintf(name, ZK_NAME_MAX, "%s", strrchr(created, '/') + 1);
 	return ZOK;
 }
@@ -603,4 +663,5 @@ const struct lm_lockops zk_ops = {
     .lm_poll = zk_poll,
     .lm_forget = zk_forget,
     .lm_rejoin = zk_rejoin,
+    .lm_ran = zk_ran,
 };

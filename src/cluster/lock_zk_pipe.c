@@ -2,8 +2,8 @@
 /*
  * lock_zk_pipe.c - the ZooKeeper module's pipelined requests: a lock node
  * and its want nodes, made in one round trip; and one round trip that
- * carries [a multi,] a read of each want node (arming the watches asked for)
- * and the listing of the children, in that order. The server answers a
+ * carries [a multi,] a read of each want node asked for (arming the watches
+ * asked for) and the listing of the children, in that order. The server answers a
  * session's requests in order, so the reads see the multi's effect and the
  * listing sees every create the want reads counted (lock_zk_node.c relies
  * on it). Synchronous (the worker waits for the answers) or asynchronous
@@ -218,15 +218,15 @@ static void batch_wait(struct zk_batch *b)
 }
 
 /*
- * Sends [multi @ops,] the want reads (watching those in @watch_mask, a bit
- * per ZK_W_*, unless zk_test_want_nodes_off) and the listing (watching the
+ * Sends [multi @ops,] the want reads of @read_mask (watching those in
+ * @watch_mask, a bit per ZK_W_*, unless zk_test_want_nodes_off) and the listing (watching the
  * children instead with zk_test_want_nodes_off). Synchronous (@out): waits,
  * returns the multi's answer (ZOK without a multi) and the listing in *out
  * (the caller frees it). Asynchronous (@out NULL): returns ZOK if anything
  * was sent; the listing reaches zk_listing_done.
  */
 int zk_pipeline(struct glock *gl, int nops, const zoo_op_t *ops, zoo_op_result_t *res,
-		unsigned watch_mask, struct zk_listing **out)
+		unsigned read_mask, unsigned watch_mask, struct zk_listing **out)
 {
 	struct cluster *c = gl->gl_cluster;
 	struct zk_cluster *z = c->lm;
@@ -269,6 +269,8 @@ int zk_pipeline(struct glock *gl, int nops, const zoo_op_t *ops, zoo_op_result_t
 		char path[ZK_PATH_MAX];
 		bool w = wants && (watch_mask & (1u << i));
 
+		if (!(read_mask & (1u << i)))
+			continue; /* the caller knows its version (wrc stays an error) */
 		zk_want_path(zg, i, path);
 		b->l->warmed[i] = w;
 		count_request(c);
@@ -358,6 +360,7 @@ int zk_rearm_want(struct glock *gl, int i)
 	if (!(r = rearm_alloc(c, path)))
 		return ZSYSTEMERROR;
 	count_request(c);
+	atomic_fetch_add_explicit(&c->stats.lm_rearms, 1, memory_order_relaxed);
 	rc = zoo_awget(z->zh, r->path, zk_watch_fn, c, rearm_done, r);
 	if (rc != ZOK)
 		free(r);

@@ -440,6 +440,183 @@ TEST(want_event_no_listing_hazard)
 	want_event(true);
 }
 
+/*
+ * The fired want watch is armed again at the end of the holder's run, only
+ * if the state after it still conflicts with that mode. (1) A holds EX (no
+ * minimum hold), B asks for SH: A's demote to SH gives the SH conflict up,
+ * and its conversion's pipelined reads arm what SH watches: no re-arm;
+ * B's EX request then still reaches A (w-ex, armed by those reads). (2) A
+ * demote delayed by the minimum hold leaves EX held: the watch is armed
+ * again at once (one re-arm). (3) A demote that waits for a local holder:
+ * the glock is not run, the pending demote covers a second SH request (C),
+ * and both B and C are granted once the holder leaves. With
+ * zk_test_rearm_at_event (the re-arm sent from the event, as before) (1)
+ * costs A one re-arm more.
+ */
+static void rearm_deferred(bool at_event)
+{
+	char url[256];
+	struct cluster *A, *B, *C;
+	struct glock *ga, *gb, *gc;
+	struct gholder h;
+	struct nq_arg argb, argc;
+	pthread_t tb, tc;
+	uint64_t r0, n;
+
+	zk_root(at_event ? "rearmh" : "rearm", url, sizeof(url));
+	zk_test_rearm_at_event = at_event;
+	glock_test_no_min_hold = true; /* B's request may come within it */
+	A = node_mount(url, "A", 4000, 0);
+	B = node_mount(url, "B", 4000, 0);
+	CHECK_EQ(glock_get(A, 9, NULL, NULL, &ga), 0);
+	CHECK_EQ(glock_get(B, 9, NULL, NULL, &gb), 0);
+	/* (1) */
+	gholder_init(ga, LM_ST_EXCLUSIVE, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	r0 = atomic_load(&A->stats.lm_rearms);
+	gholder_init(gb, LM_ST_SHARED, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	gholder_init(ga, LM_ST_SHARED, 0, &h); /* waits for A's demote to end */
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	n = atomic_load(&A->stats.lm_rearms) - r0;
+	printf("# EX -> SH demote: A armed %llu want watches again by reads of their own\n",
+	       (unsigned long long)n);
+	CHECK_EQ(n, at_event ? 1u : 0u);
+	gholder_init(gb, LM_ST_EXCLUSIVE, 0, &h); /* A must hear of it: w-ex */
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	glock_put(ga);
+	glock_put(gb);
+	cluster_unmount(A);
+	cluster_unmount(B);
+	zk_test_rearm_at_event = false; /* after the workers are gone */
+	glock_test_no_min_hold = false;
+	if (at_event)
+		return;
+
+	/* (2) A keeps EX for its minimum hold (2 s): B's request comes in it. */
+	zk_root("rearm-hold", url, sizeof(url));
+	A = node_mount(url, "A", 4000, 2000);
+	B = node_mount(url, "B", 4000, 2000);
+	CHECK_EQ(glock_get(A, 9, NULL, NULL, &ga), 0);
+	CHECK_EQ(glock_get(B, 9, NULL, NULL, &gb), 0);
+	gholder_init(ga, LM_ST_EXCLUSIVE, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	r0 = atomic_load(&A->stats.lm_rearms);
+	gholder_init(gb, LM_ST_SHARED, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	n = atomic_load(&A->stats.lm_rearms) - r0;
+	printf("# EX -> SH demote delayed by the minimum hold: %llu re-arm(s)\n",
+	       (unsigned long long)n);
+	CHECK(n >= 1);
+	glock_put(ga);
+	glock_put(gb);
+	cluster_unmount(A);
+	cluster_unmount(B);
+
+	/* (3) A local holder keeps A's EX while B and C ask for SH. */
+	zk_root("rearm-held", url, sizeof(url));
+	A = node_mount(url, "A", 4000, 0);
+	B = node_mount(url, "B", 4000, 0);
+	C = node_mount(url, "C", 4000, 0);
+	CHECK_EQ(glock_get(A, 9, NULL, NULL, &ga), 0);
+	CHECK_EQ(glock_get(B, 9, NULL, NULL, &gb), 0);
+	CHECK_EQ(glock_get(C, 9, NULL, NULL, &gc), 0);
+	gholder_init(ga, LM_ST_EXCLUSIVE, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	argb = (struct nq_arg){.gl = gb, .st = LM_ST_SHARED};
+	argc = (struct nq_arg){.gl = gc, .st = LM_ST_SHARED};
+	pthread_create(&tb, NULL, nq_thread, &argb);
+	pthread_create(&tc, NULL, nq_thread, &argc);
+	glock_dq(&h);
+	pthread_join(tb, NULL);
+	pthread_join(tc, NULL);
+	CHECK_EQ(argb.ret, 0);
+	CHECK_EQ(argc.ret, 0);
+	glock_put(ga);
+	glock_put(gb);
+	glock_put(gc);
+	cluster_unmount(A);
+	cluster_unmount(B);
+	cluster_unmount(C);
+}
+
+TEST(rearm_deferred)
+{
+	rearm_deferred(false);
+}
+
+/* Hazard (a cost): the re-arm sent from the event, as before. */
+TEST(rearm_deferred_hazard)
+{
+	rearm_deferred(true);
+}
+
+/*
+ * The want node a request or conversion bumps is not read behind it unless
+ * the new mode watches it (EX): the multi's answer carries its version at
+ * the commit, before the pipelined listing, and a later conversion checks
+ * that. A alone: SH, then EX in place (checks w-sh at the version its SH
+ * request's set returned), DF in place, SH in place (checks w-df at the DF
+ * conversion's): no listing of its own, each DF or SH conversion the multi,
+ * two want reads and the listing. With zk_test_read_every_want (all three
+ * read) one request more each.
+ */
+static void bumped_want(bool read_every)
+{
+	static const enum gl_state steps[] = {LM_ST_EXCLUSIVE, LM_ST_DEFERRED, LM_ST_SHARED};
+	char url[256];
+	struct cluster *A;
+	struct glock *ga;
+	struct gholder h;
+	unsigned i;
+
+	zk_root(read_every ? "bumph" : "bump", url, sizeof(url));
+	zk_test_read_every_want = read_every;
+	A = node_mount(url, "A", 4000, 1);
+	CHECK_EQ(glock_get(A, 11, NULL, NULL, &ga), 0);
+	gholder_init(ga, LM_ST_SHARED, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	for (i = 0; i < 3; i++) {
+		uint64_t r0 = atomic_load(&A->stats.lm_requests);
+		uint64_t l0 = atomic_load(&A->stats.lm_relists);
+		uint64_t d0 = atomic_load(&A->stats.demotes);
+		uint64_t n;
+
+		gholder_init(ga, steps[i], 0, &h);
+		CHECK_EQ(glock_nq(&h), 0);
+		CHECK_EQ(glock_state(ga), steps[i]);
+		glock_dq(&h);
+		n = atomic_load(&A->stats.lm_requests) - r0;
+		printf("# %s in place: %llu requests, %llu listings of its own\n",
+		       gl_state_name(steps[i]), (unsigned long long)n,
+		       (unsigned long long)(atomic_load(&A->stats.lm_relists) - l0));
+		CHECK_EQ(atomic_load(&A->stats.lm_relists) - l0, 0u);
+		CHECK_EQ(atomic_load(&A->stats.demotes) - d0, 1u); /* one conversion */
+		CHECK_EQ(n, steps[i] == LM_ST_EXCLUSIVE || read_every ? 5u : 4u);
+	}
+	glock_put(ga);
+	cluster_unmount(A);
+	zk_test_read_every_want = false; /* after the worker is gone */
+}
+
+TEST(bumped_want_unread)
+{
+	bumped_want(false);
+}
+
+/* Hazard (a cost): every want node read, as before. */
+TEST(bumped_want_unread_hazard)
+{
+	bumped_want(true);
+}
+
 TEST(min_hold_time)
 {
 	char url[256];
