@@ -3,9 +3,10 @@
  * fault_uffd.c - the userfaultfd fault mechanism: one userfaultfd per
  * process (SIGBUS mode, user-mode-only) with every non-fallback view
  * registered for MISSING | MINOR (and WP for write-notify views); the fault
- * core (fault.c) installs pages with UFFDIO_CONTINUE and writeback
- * write-protects them again with UFFDIO_WRITEPROTECT. The view registry is
- * vma.c, the fallback mechanism fault_fallback.c.
+ * core (fault.c) installs pages with UFFDIO_CONTINUE (a store to a page
+ * mapped write-protected: UFFDIO_WRITEPROTECT lifting the protection) and
+ * writeback write-protects them again with UFFDIO_WRITEPROTECT. The view
+ * registry is vma.c, the fallback mechanism fault_fallback.c.
  *
  * Locks: none of its own. Installing runs in the faulting thread (signal
  * context) with the view pinned (and the page lock or a page reference),
