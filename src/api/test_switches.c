@@ -44,6 +44,8 @@ const struct test_switch test_switches[] = {
     /* mm */
     SWITCH(mm_fault_test_keep_mm_lock),
     SWITCH(mm_fault_test_no_mmap_miss),
+    SWITCH(mm_fault_test_fb_no_hits),
+    SWITCH(mm_uffd_test_continue_first),
     SWITCH(fault_dio_test_no_order),
     SWITCH(fault_dio_test_no_self_rule),
     SWITCH(uaccess_test_faulting_nofault),

@@ -78,13 +78,14 @@ TEST_KNOB(vma_fault_hook_fn, vma_test_fault_hook);
  * copies it), else read-only (write-protected where @v->wp; a private view's
  * store then copies it). 0, or -errno (-EFAULT: the frame went away
  * meanwhile; the access faults again). Fallback views: page locked. */
-static int install_page(struct vma *v, uintptr_t addr, struct page *page, bool writable)
+static int install_page(struct vma *v, uintptr_t addr, struct page *page, bool writable,
+			bool present)
 {
 	(void)page;
 	addr &= ~(uintptr_t)(PAGE_SIZE - 1);
 	if (v->fallback)
 		return fb_install(v, addr, writable);
-	return uffd_install(v, addr, writable);
+	return uffd_install(v, addr, writable, present);
 }
 
 pgoff_t eof_pages(struct address_space *m)
@@ -116,7 +117,7 @@ static void fb_reinstall(struct vma *v, uintptr_t addr)
 		return;
 	if (trylock_page(p)) {
 		if (p->mapping == v->mapping && PageUptodate(p))
-			(void)install_page(v, addr, p, false);
+			(void)install_page(v, addr, p, false, false);
 		unlock_page(p);
 	}
 	put_page(p);
@@ -199,7 +200,7 @@ unsigned fault_around(struct vma *v, uintptr_t addr)
 			long vmas = mm_fallback_vmas();
 
 			if (p->mapping == v->mapping && PageUptodate(p) &&
-			    !install_page(v, a, p, false)) {
+			    !install_page(v, a, p, false, false)) {
 				took = true;
 				installed++;
 			}
@@ -277,9 +278,34 @@ static void fault_async_readahead(struct vma *v, pgoff_t index)
 	page_cache_fault_readahead(v->mapping, &v->ra, index, true);
 }
 
-/* The slow path (fault_internal.h). */
-bool fault_fill(struct vma *v, uintptr_t addr, bool write)
+/* The fault on the cached, uptodate @page at @addr of @v (pinned) installed
+ * it: the page's hit and fault-around's count against mmap_miss (a read),
+ * and a PG_readahead page starts the next window (do_async_mmap_readahead).
+ * Drops the caller's reference on @page. No lock held (H7). */
+void fault_cached_hit(struct vma *v, uintptr_t addr, struct page *page, bool write)
 {
+	bool marker = PageReadahead(page) && TestClearPageReadahead(page);
+
+	put_page(page);
+	if (!write)
+		mmap_hits(v, 1 + fault_around(v, addr));
+	if (marker)
+		fault_async_readahead(v, vma_index(v, addr));
+}
+
+/* A read fault on a page not cached: first map the neighbours already
+ * cached and count them as hits, as do_read_fault's fault-around before
+ * filemap_fault does (random access that lands near earlier windows keeps
+ * its read-around). @v pinned, no lock held. */
+void fault_miss_around(struct vma *v, uintptr_t addr)
+{
+	mmap_hits(v, fault_around(v, addr));
+}
+
+/* The slow path (fault_internal.h). */
+bool fault_fill(struct vma *v, uintptr_t addr, unsigned int flags)
+{
+	bool write = flags & FAULT_FLAG_WRITE;
 	struct address_space *m = v->mapping;
 	pgoff_t index = vma_index(v, addr);
 	struct page *page;
@@ -348,7 +374,8 @@ bool fault_fill(struct vma *v, uintptr_t addr, bool write)
 			if (m->update_time)
 				m->update_time(m); /* page_mkwrite's file_update_time */
 		}
-		err = install_page(v, addr, page, dirty || (write && !v->shared));
+		err = install_page(v, addr, page, dirty || (write && !v->shared),
+				   flags & FAULT_FLAG_PRESENT);
 		ok = !err || err == -EFAULT; /* -EFAULT: faults again */
 		around = !err && !write;
 	}
@@ -394,8 +421,9 @@ void fault_assert_nothing_forbidden(void)
 }
 
 /* The fault on our view @v (pinned by the caller): true if served. */
-static bool do_fault(struct vma *v, uintptr_t addr, int sig, bool write)
+static bool do_fault(struct vma *v, uintptr_t addr, int sig, unsigned int flags)
 {
+	bool write = flags & FAULT_FLAG_WRITE;
 	struct page *page;
 
 	if (v->fallback)
@@ -407,27 +435,21 @@ static bool do_fault(struct vma *v, uintptr_t addr, int sig, bool write)
 
 		page = find_get_page(&v->mapping->i_pages, index);
 		if (page && PageUptodate(page)) {
-			int err = install_page(v, addr, page, false);
-			bool marker = !err && PageReadahead(page) && TestClearPageReadahead(page);
+			int err = install_page(v, addr, page, false, false);
 
+			if (!err) {
+				fault_cached_hit(v, addr, page, write);
+				return true;
+			}
 			put_page(page);
-			if (!err && !write)
-				mmap_hits(v, 1 + fault_around(v, addr));
-			if (!marker)
-				return !err || err == -EFAULT;
-			fault_async_readahead(v, index); /* H7: no mm lock held */
-			return true;
+			return err == -EFAULT;
 		}
 		if (page)
 			put_page(page);
-		/* A miss: first map the neighbours already cached and count
-		 * them as hits, as do_read_fault's fault-around before
-		 * filemap_fault does (random access that lands near earlier
-		 * windows keeps its read-around). */
 		if (!page && !write)
-			mmap_hits(v, fault_around(v, addr));
+			fault_miss_around(v, addr);
 	}
-	return fault_slow(v, addr, write);
+	return fault_slow(v, addr, flags);
 }
 
 bool mm_fault(int sig, siginfo_t *si, void *ucv)
@@ -435,7 +457,9 @@ bool mm_fault(int sig, siginfo_t *si, void *ucv)
 	ucontext_t *uc = ucv;
 	uintptr_t addr = (uintptr_t)si->si_addr;
 	unsigned long err_code = (unsigned long)uc->uc_mcontext.gregs[REG_ERR];
-	bool write = err_code & X86_PF_WRITE, ok;
+	unsigned int flags = (err_code & X86_PF_WRITE ? FAULT_FLAG_WRITE : 0) |
+			     (err_code & X86_PF_PROT ? FAULT_FLAG_PRESENT : 0);
+	bool ok;
 	struct vma *v;
 
 	/* Only fallback views take SIGSEGV: others' segfaults never look. */
@@ -447,7 +471,7 @@ bool mm_fault(int sig, siginfo_t *si, void *ucv)
 	if (unlikely(vma_test_fault_hook))
 		vma_test_fault_hook(v, addr);
 	fault_assert_nothing_forbidden();
-	ok = do_fault(v, addr, sig, write);
+	ok = do_fault(v, addr, sig, flags);
 	vma_unpin(v);
 	return ok;
 }
@@ -455,29 +479,29 @@ bool mm_fault(int sig, siginfo_t *si, void *ucv)
 struct fill_args {
 	struct vma *v;
 	uintptr_t addr;
-	bool write;
+	unsigned int flags;
 };
 
 static bool fill_cb(void *arg)
 {
 	struct fill_args *a = arg;
 
-	return fault_fill(a->v, a->addr, a->write);
+	return fault_fill(a->v, a->addr, a->flags);
 }
 
 /* The fill, under the file system's fault lock (the cluster glock) when it
  * has one. */
-static bool fault_fill_locked(struct vma *v, uintptr_t addr, bool write)
+static bool fault_fill_locked(struct vma *v, uintptr_t addr, unsigned int flags)
 {
 	struct address_space *m = v->mapping;
-	struct fill_args a = {v, addr, write};
+	struct fill_args a = {v, addr, flags};
 
 	if (likely(!m->fault_lock))
-		return fault_fill(v, addr, write);
-	return m->fault_lock(m, write && v->wp, fill_cb, &a);
+		return fault_fill(v, addr, flags);
+	return m->fault_lock(m, (flags & FAULT_FLAG_WRITE) && v->wp, fill_cb, &a);
 }
 
-bool fault_slow(struct vma *v, uintptr_t addr, bool write)
+bool fault_slow(struct vma *v, uintptr_t addr, unsigned int flags)
 {
 	struct task *t = current;
 	struct lock_sink *sink = t->lock_sink;
@@ -488,10 +512,10 @@ bool fault_slow(struct vma *v, uintptr_t addr, bool write)
 	if (mm_fault_test_keep_mm_lock) {
 		/* H7's hazard: the fill (store I/O) under the mm lock */
 		down_read(&mm.lock);
-		ok = fault_fill(v, addr, write);
+		ok = fault_fill(v, addr, flags);
 		up_read(&mm.lock);
 	} else {
-		ok = fault_fill_locked(v, addr, write);
+		ok = fault_fill_locked(v, addr, flags);
 	}
 	t->lock_sink = sink;
 	return ok;

@@ -65,6 +65,7 @@ static struct {
 static pthread_once_t fb_once = PTHREAD_ONCE_INIT;
 
 TEST_KNOB(long, mm_fallback_test_vma_budget);
+TEST_SWITCH(mm_fault_test_fb_no_hits);
 
 static long read_max_map_count(void)
 {
@@ -475,15 +476,22 @@ bool fb_fault(struct vma *v, uintptr_t addr, int sig, bool write)
 			if (page->mapping == v->mapping && PageUptodate(page))
 				err = fb_install(v, addr & ~(uintptr_t)(PAGE_SIZE - 1), write);
 			unlock_page(page);
-			if (!err) {
-				put_page(page);
+			if (!err && READ_ONCE(mm_fault_test_fb_no_hits)) {
+				put_page(page); /* the hazard: no hits, no next window */
 				if (!write)
 					fault_around(v, addr);
+				return true;
+			}
+			if (!err) {
+				/* the same rule as a userfaultfd view's (fault.c) */
+				fault_cached_hit(v, addr, page, write);
 				return true;
 			}
 		}
 		if (page)
 			put_page(page);
+		if (!page && !write && !READ_ONCE(mm_fault_test_fb_no_hits))
+			fault_miss_around(v, addr);
 	}
-	return fault_slow(v, addr, write);
+	return fault_slow(v, addr, write ? FAULT_FLAG_WRITE : 0);
 }

@@ -24,7 +24,17 @@
 #include "mm/fill.h"
 #include "mm/vma_index.h"
 
+#define X86_PF_PROT  1ul /* the page was present: a protection fault */
 #define X86_PF_WRITE 2ul
+
+/* What the fault path knows of a fault (the kernel's vmf->flags, and the
+ * orig_pte's present bit): FAULT_FLAG_WRITE, a store; FAULT_FLAG_PRESENT,
+ * the page was mapped when the CPU faulted (the error code's P bit: on a
+ * userfaultfd view, a write-protect fault of a store to a page mapped
+ * read-only after writeback, not a missing page). Only a hint: the page may
+ * have been unmapped or mapped meanwhile. */
+#define FAULT_FLAG_WRITE   1u
+#define FAULT_FLAG_PRESENT 2u
 
 /* The caller's reference a view keeps (the file, for the API): shared by
  * the parts of a split view, handed back when the last part is unmapped
@@ -141,12 +151,13 @@ static inline pgoff_t vma_pages(const struct vma *v)
 pgoff_t eof_pages(struct address_space *m);
 
 /* The fault core (fault.c): @v pinned, no mm lock (unless the H7 test
- * switch takes it). The page uptodate under ADD + page lock, dirtied for a
- * write to a write-notify view, installed. false: SIGBUS (EOF, I/O error). */
-bool fault_fill(struct vma *v, uintptr_t addr, bool write);
+ * switch takes it); @flags: FAULT_FLAG_*. The page uptodate under ADD + page
+ * lock, dirtied for a write to a write-notify view, installed. false: SIGBUS
+ * (EOF, I/O error). */
+bool fault_fill(struct vma *v, uintptr_t addr, unsigned int flags);
 /* @v pinned by the caller, no mm lock: fault_fill (under the file
  * system's fault lock when it has one). */
-bool fault_slow(struct vma *v, uintptr_t addr, bool write);
+bool fault_slow(struct vma *v, uintptr_t addr, unsigned int flags);
 /* Installs uptodate neighbours of @addr: the aligned block around it
  * (FAULT_AROUND_UFFD pages, FAULT_AROUND for a fallback view), or, when
  * access is sequential, up to FAULT_AROUND_SEQ pages from it; stops short
@@ -154,6 +165,15 @@ bool fault_slow(struct vma *v, uintptr_t addr, bool write);
  * Returns how many count as hits (fault.c: those in the FAULT_AROUND block,
  * all of a sequential fault's). @v pinned. */
 unsigned fault_around(struct vma *v, uintptr_t addr);
+/* The fault on the cached, uptodate @page at @addr of @v installed it:
+ * counts the hits (a read: the page and fault-around's, against mmap_miss)
+ * and starts the next readahead window at a PG_readahead page; drops the
+ * caller's reference on @page. Both mechanisms (fault.c). @v pinned, no
+ * lock held. */
+void fault_cached_hit(struct vma *v, uintptr_t addr, struct page *page, bool write);
+/* A read fault on a page not cached: fault-around first, its pages counted
+ * as hits (fault.c). @v pinned, no lock held. */
+void fault_miss_around(struct vma *v, uintptr_t addr);
 /* Sets @v's ra_pages and advice at mm_map (vma.c). */
 void fault_ra_init(struct vma *v);
 
@@ -177,8 +197,12 @@ int uffd_register(struct vma *v);
 /* Unregisters @v (mm_map's failure path; munmap alone drops it too). */
 void uffd_unregister(struct vma *v);
 /* Installs page @addr (aligned) of @v: writable if @writable, else read-only
- * (write-protected where @v->wp). 0 or -errno (-EFAULT: faults again). */
-int uffd_install(struct vma *v, uintptr_t addr, bool writable);
+ * (write-protected where @v->wp). @present: the fault found the page mapped
+ * (FAULT_FLAG_PRESENT): a writable install of a write-notify view then
+ * lifts the write protection with one UFFDIO_WRITEPROTECT instead of a
+ * UFFDIO_CONTINUE that fails with -EEXIST first. 0 or -errno (-EFAULT:
+ * faults again). */
+int uffd_install(struct vma *v, uintptr_t addr, bool writable, bool present);
 /* Installs the run [start, end) of uptodate pages (fault-around). */
 void uffd_install_run(struct vma *v, uintptr_t start, uintptr_t end);
 /* Write-protects [addr, addr + len) of @v, one ioctl (writeback). */

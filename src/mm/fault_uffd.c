@@ -3,9 +3,10 @@
  * fault_uffd.c - the userfaultfd fault mechanism: one userfaultfd per
  * process (SIGBUS mode, user-mode-only) with every non-fallback view
  * registered for MISSING | MINOR (and WP for write-notify views); the fault
- * core (fault.c) installs pages with UFFDIO_CONTINUE and writeback
- * write-protects them again with UFFDIO_WRITEPROTECT. The view registry is
- * vma.c, the fallback mechanism fault_fallback.c.
+ * core (fault.c) installs pages with UFFDIO_CONTINUE (a store to a page
+ * mapped write-protected: UFFDIO_WRITEPROTECT lifting the protection) and
+ * writeback write-protects them again with UFFDIO_WRITEPROTECT. The view
+ * registry is vma.c, the fallback mechanism fault_fallback.c.
  *
  * Locks: none of its own. Installing runs in the faulting thread (signal
  * context) with the view pinned (and the page lock or a page reference),
@@ -60,21 +61,50 @@ int uffd_ioctl(unsigned long req, void *arg)
 	}
 }
 
-/* The userfaultfd half of install_page (fault.c): @addr page aligned. */
-int uffd_install(struct vma *v, uintptr_t addr, bool writable)
+TEST_SWITCH(mm_uffd_test_continue_first);
+#ifdef PC_TEST_SWITCHES
+uint64_t mm_uffd_install_ioctls;
+#endif
+
+/* An ioctl of uffd_install: counted in test builds. */
+static int install_ioctl(unsigned long req, void *arg)
+{
+#ifdef PC_TEST_SWITCHES
+	__atomic_fetch_add(&mm_uffd_install_ioctls, 1, __ATOMIC_RELAXED);
+#endif
+	return uffd_ioctl(req, arg);
+}
+
+/* Lifts the write protection of page @addr (a store to a write-notify view
+ * just dirtied it): 0 or -errno. Succeeds too where the page is not mapped
+ * (any more): the store then faults again, as a missing page. */
+static int uffd_unprotect(uintptr_t addr)
+{
+	struct uffdio_writeprotect w = {.range = {.start = addr, .len = PAGE_SIZE}, .mode = 0};
+
+	return install_ioctl(UFFDIO_WRITEPROTECT, &w);
+}
+
+/* The userfaultfd half of install_page (fault.c): @addr page aligned. A
+ * store that found the page mapped (write-protected by writeback, or by a
+ * read fault's install) needs only the protection lifted: one
+ * UFFDIO_WRITEPROTECT. Otherwise UFFDIO_CONTINUE maps it; -EEXIST there
+ * means another thread (or fault-around) mapped it meanwhile: for a store,
+ * lift the protection of that mapping. */
+int uffd_install(struct vma *v, uintptr_t addr, bool writable, bool present)
 {
 	struct uffdio_continue c;
 	int err;
 
+	if (present && writable && v->wp && !READ_ONCE(mm_uffd_test_continue_first) &&
+	    !uffd_unprotect(addr))
+		return 0;
 	c.range.start = addr;
 	c.range.len = PAGE_SIZE;
 	c.mode = v->wp && !writable ? UFFDIO_CONTINUE_MODE_WP : 0;
-	err = uffd_ioctl(UFFDIO_CONTINUE, &c);
-	if (err == -EEXIST && writable && v->wp) {
-		struct uffdio_writeprotect w = {.range = {.start = addr, .len = PAGE_SIZE},
-						.mode = 0};
-		err = uffd_ioctl(UFFDIO_WRITEPROTECT, &w);
-	}
+	err = install_ioctl(UFFDIO_CONTINUE, &c);
+	if (err == -EEXIST && writable && v->wp)
+		err = uffd_unprotect(addr);
 	return err == -EEXIST ? 0 : err;
 }
 

@@ -138,6 +138,22 @@ DECLARE_TEST_SWITCH(mm_fault_test_no_mmap_miss);
 /* Test knob: the most kernel VMAs fallback views may use together (0: the
  * default, a quarter of vm.max_map_count). Set before mapping. */
 DECLARE_TEST_KNOB(long, mm_fallback_test_vma_budget);
+/* Test switch: a fallback view's fault on a cached page counts no hits
+ * against mmap_miss and starts no readahead window at a PG_readahead page,
+ * and its misses map no cached neighbours first (the fault path before
+ * this was shared with userfaultfd views): sequential access there ends
+ * up missing page by page once read-around stops (test_mmap_ra). */
+DECLARE_TEST_SWITCH(mm_fault_test_fb_no_hits);
+/* Test switch: a store to a page mapped write-protected in a userfaultfd
+ * view tries UFFDIO_CONTINUE first (-EEXIST), then UFFDIO_WRITEPROTECT: two
+ * ioctls where one does (fault_uffd.c). */
+DECLARE_TEST_SWITCH(mm_uffd_test_continue_first);
+#ifdef PC_TEST_SWITCHES
+/* Test builds: ioctls uffd_install issued (UFFDIO_CONTINUE and
+ * UFFDIO_WRITEPROTECT of faulting pages, not fault-around's runs nor
+ * writeback's write-protects): atomic, for tests. */
+extern uint64_t mm_uffd_install_ioctls;
+#endif
 /* Test switch: mm_sync/mm_protect/mm_advise take a view of any tag (another
  * engine's view is then synced, protected, advised through this one). */
 DECLARE_TEST_SWITCH(mm_test_any_tag);

@@ -7,7 +7,8 @@
  * EOF and a zero tail of the EOF page that is never written back, a mapping
  * that outlives pc_close, MAP_PRIVATE isolation, truncate and punch
  * removing pages from views, madvise, mprotect, bad arguments; msync
- * write-protecting each run of dirty pages with one operation per view;
+ * write-protecting each run of dirty pages with one operation per view; a
+ * store re-dirtying a write-protected page with one ioctl;
  * thousands of views found by address (the tree against the list walk of
  * mm_test_vma_list_lookup). See basic_fixture.h for the temporary
  * directories.
@@ -17,7 +18,9 @@
 #include <linux/falloc.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -118,6 +121,64 @@ TEST(msync_write_protect_per_run)
 	CHECK_EQ(pc_msync(e, p, len, MS_SYNC), 0);
 	writeback_test_mkclean_per_page = false;
 	CHECK_EQ(__atomic_load_n(&mm_writeprotect_ops, __ATOMIC_RELAXED) - ops, n);
+	check_host("f", w, len);
+	CHECK_EQ(pc_munmap(e, p, len), 0);
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	check_host("f", w, len);
+	free(w);
+}
+
+/* A store to a page that writeback left mapped write-protected in a
+ * userfaultfd view (the fault's error code says the page was present) lifts
+ * the protection with one ioctl (UFFDIO_WRITEPROTECT), not a UFFDIO_CONTINUE
+ * that fails with -EEXIST and then that; the pages still re-dirty and reach
+ * the host file. The switch mm_uffd_test_continue_first shows the two
+ * ioctls per page. Fallback views use no ioctl: skipped there. */
+TEST(rewrite_after_writeback_one_ioctl_per_page)
+{
+	struct pc_engine *e = engine();
+	const size_t n = 24;
+	size_t len = n * PG;
+	char *w = malloc(len);
+	int fd = new_file(e, "f", w, len, 5);
+	char *p = map_view(e, fd, len, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+
+	if (getenv("PC_FAULT") && !strcmp(getenv("PC_FAULT"), "fallback")) {
+		CHECK_EQ(pc_munmap(e, p, len), 0);
+		CHECK_EQ(pc_close(e, fd), 0);
+		CHECK_EQ(pc_engine_close(e), 0);
+		free(w);
+		test_skip("fallback views: no userfaultfd ioctls");
+	}
+	store_pages(p, w, 0, n, 'a'); /* missing pages: mapped writable */
+	for (int round = 0; round < 4; round++) {
+		bool hazard = round == 3;
+		uint64_t ops;
+
+		CHECK_EQ(pc_msync(e, p, len, MS_SYNC), 0); /* clean, write-protected */
+		check_host("f", w, len);
+		mm_uffd_test_continue_first = hazard;
+		ops = __atomic_load_n(&mm_uffd_install_ioctls, __ATOMIC_RELAXED);
+		store_pages(p, w, 0, n, (char)('b' + round));
+		ops = __atomic_load_n(&mm_uffd_install_ioctls, __ATOMIC_RELAXED) - ops;
+		mm_uffd_test_continue_first = false;
+		printf("# round %d%s: %llu ioctls for %zu re-dirtied pages\n", round,
+		       hazard ? " (continue first)" : "", (unsigned long long)ops, n);
+		CHECK_EQ(ops, hazard ? 2 * n : n);
+	}
+	/* The hint gone stale: the page was unmapped after the CPU faulted
+	 * (a punch, a truncate). Lifting the protection of a page not mapped
+	 * succeeds and maps nothing: the store faults again as a missing
+	 * page and is served then. */
+	CHECK_EQ(pc_fallocate(e, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 5 * PG, PG), 0);
+	memset(w + 5 * PG, 0, PG);
+	struct vma *v = vma_lookup_pin((uintptr_t)p);
+	CHECK(v != NULL);
+	CHECK_EQ(uffd_install(v, (uintptr_t)p + 5 * PG, true, true), 0);
+	vma_unpin(v);
+	store_pages(p, w, 5, 1, 'z');
+	CHECK_EQ(pc_msync(e, p, len, MS_SYNC), 0);
 	check_host("f", w, len);
 	CHECK_EQ(pc_munmap(e, p, len), 0);
 	CHECK_EQ(pc_close(e, fd), 0);

@@ -5,7 +5,10 @@
  * fewer store reads than pages (read-around, the async window at a
  * PG_readahead page, fault-around of what was read); MADV_SEQUENTIAL reads
  * from the fault; random access stops reading around once mmap_miss says
- * so (switch mm_fault_test_no_mmap_miss: it never stops); pc_stats misses
+ * so (switch mm_fault_test_no_mmap_miss: it never stops), on both fault
+ * mechanisms; sequential access on a fallback view keeps reading around
+ * (switch mm_fault_test_fb_no_hits: its faults count no hits, and
+ * read-around stops after MMAP_LOTSAMISS windows); pc_stats misses
  * count every page read from the store, readahead_pages those read ahead.
  * The files are written on the host, so the engine starts cold. Takes no
  * locks.
@@ -47,16 +50,22 @@ static void host_file(const char *name, size_t npages, uint64_t tag, size_t stri
 
 /* An engine on @d with 128 KiB readahead windows (32 pages) for reads and
  * faults alike: not the store device's size, which varies by machine. */
-static struct pc_engine *engine_ra(const char *d)
+static struct pc_engine *engine_mech(const char *d, int mech)
 {
 	struct pc_options o = {.size = sizeof(o),
 			       .store_dir = d,
 			       .readahead_max = 128u << 10,
-			       .writeback_interval_ms = 600000};
+			       .writeback_interval_ms = 600000,
+			       .fault_mechanism = mech};
 	struct pc_engine *e = NULL;
 
 	CHECK_EQ(pc_engine_open(&o, &e), 0);
 	return e;
+}
+
+static struct pc_engine *engine_ra(const char *d)
+{
+	return engine_mech(d, PC_FAULT_AUTO);
 }
 
 static struct pc_stats stats(struct pc_engine *e)
@@ -123,8 +132,60 @@ TEST(cold_sequential_madv_sequential)
 	sequential(MADV_SEQUENTIAL);
 }
 
+/* A cold sequential first touch of @npages pages through a fallback view
+ * (PROT_NONE + mprotect): the store reads it takes. With @hazard
+ * (mm_fault_test_fb_no_hits) its faults on cached pages count no hits and
+ * start no next window, as before the fallback shared the userfaultfd
+ * path's rule. */
+static unsigned long sequential_fb(size_t npages, bool hazard)
+{
+	const char *d = fresh();
+	struct pc_engine *e;
+	int fd;
+
+	host_file("s", npages, 0x5full, 1);
+	e = engine_mech(d, PC_FAULT_FALLBACK);
+	struct store *s = pc_engine_store(e);
+	fd = pc_open(e, "s", O_RDONLY, 0);
+	CHECK(fd >= 0);
+	char *p = map_view(e, fd, npages * PG, PROT_READ, MAP_SHARED, 0);
+	unsigned long reads0 = store_calls(s, STORE_OP_READ);
+	mm_fault_test_fb_no_hits = hazard;
+	for (size_t i = 0; i < npages; i++)
+		first_touch(p, i, 0x5full, 1);
+	mm_fault_test_fb_no_hits = false;
+	unsigned long reads = store_calls(s, STORE_OP_READ) - reads0;
+	struct pc_stats st = stats(e);
+
+	printf("# fallback view%s: %lu store reads for %zu pages; misses %llu, readahead by "
+	       "faults %llu\n",
+	       hazard ? " (no hits counted)" : "", reads, npages, (unsigned long long)st.misses,
+	       (unsigned long long)st.fault_readahead_pages);
+	CHECK_EQ(st.misses, npages);
+	CHECK_EQ(pc_munmap(e, p, npages * PG), 0);
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	return reads;
+}
+
+/* Sequential access on a fallback view keeps reading around, as on a
+ * userfaultfd view: its faults on cached pages count as hits and the
+ * PG_readahead page starts the next window. The switch shows the hazard:
+ * mmap_miss only grows, read-around stops after MMAP_LOTSAMISS (100)
+ * windows and every later page is a store read of its own. */
+TEST(fallback_sequential_keeps_reading_around)
+{
+	/* 200 windows of 32 pages: past MMAP_LOTSAMISS */
+	enum { NPAGES = 6400 };
+	unsigned long with = sequential_fb(NPAGES, false);
+	unsigned long without = sequential_fb(NPAGES, true);
+
+	CHECKF(with <= NPAGES / 16, "%lu store reads", with);
+	CHECKF(without > 4 * with, "without hits: %lu reads, with: %lu", without, with);
+}
+
 /* @faults random first touches of a cold file: the pages read ahead. */
-static uint64_t random_touches(bool hazard, uint64_t seed)
+static uint64_t random_touches(bool hazard, uint64_t seed, int mech)
 {
 	/* 1 GiB, sparse: random faults rarely land near each other (the
 	 * kernel's mmap_miss stops read-around only then: hits near earlier
@@ -137,7 +198,7 @@ static uint64_t random_touches(bool hazard, uint64_t seed)
 	int fd;
 
 	host_file("r", NPAGES, 0x7aull, STRIDE);
-	e = engine_ra(d);
+	e = engine_mech(d, mech);
 	fd = pc_open(e, "r", O_RDONLY, 0);
 	CHECK(fd >= 0);
 	char *p = map_view(e, fd, NPAGES * PG, PROT_READ, MAP_SHARED, 0);
@@ -148,8 +209,9 @@ static uint64_t random_touches(bool hazard, uint64_t seed)
 	mm_fault_test_no_mmap_miss = false;
 	struct pc_stats st = stats(e);
 
-	printf("# %s: %u random faults: %llu pages read ahead by faults, %llu misses\n",
-	       hazard ? "mmap_miss ignored" : "mmap_miss", faults,
+	printf("# %s%s: %u random faults: %llu pages read ahead by faults, %llu misses\n",
+	       hazard ? "mmap_miss ignored" : "mmap_miss",
+	       mech == PC_FAULT_FALLBACK ? " (fallback view)" : "", faults,
 	       (unsigned long long)st.fault_readahead_pages, (unsigned long long)st.misses);
 	CHECK_EQ(pc_munmap(e, p, NPAGES * PG), 0);
 	CHECK_EQ(pc_close(e, fd), 0);
@@ -157,11 +219,11 @@ static uint64_t random_touches(bool hazard, uint64_t seed)
 	return st.fault_readahead_pages;
 }
 
-TEST(random_access_stops_read_around)
+static void random_stops(int mech)
 {
 	uint64_t seed = test_seed();
-	uint64_t with = random_touches(false, seed);
-	uint64_t without = random_touches(true, seed);
+	uint64_t with = random_touches(false, seed, mech);
+	uint64_t without = random_touches(true, seed, mech);
 
 	/* read-around stops after about MMAP_LOTSAMISS (100) misses of 32
 	 * pages; hits among the 1,200 faults let a few more through */
@@ -169,6 +231,17 @@ TEST(random_access_stops_read_around)
 	/* the switch shows the hazard: every cold random fault reads a window */
 	CHECKF(without > 2 * with, "without mmap_miss: %llu, with: %llu",
 	       (unsigned long long)without, (unsigned long long)with);
+}
+
+TEST(random_access_stops_read_around)
+{
+	random_stops(PC_FAULT_AUTO);
+}
+
+/* The same on a fallback view, now that its faults count hits too. */
+TEST(random_access_stops_read_around_fb)
+{
+	random_stops(PC_FAULT_FALLBACK);
 }
 
 TEST(madv_random_reads_only_the_fault)
