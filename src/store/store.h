@@ -310,13 +310,13 @@ struct store {
 
 struct store_inode {
 	struct store *store;
-	int fd;			 /* host fd (dir), read-write unless readonly */
-	int dio_fd;		 /* host fd opened O_DIRECT, -1 until first needed */
-	bool readonly;		 /* the host allowed only O_RDONLY: writes give -EBADF */
-	uint64_t ino;		 /* host inode number */
-	uint64_t dev;		 /* host device */
+	int fd;	       /* host fd (dir), read-write unless readonly */
+	int dio_fd;    /* host fd opened O_DIRECT, -1 until first needed */
+	bool readonly; /* the host allowed only O_RDONLY: writes give -EBADF */
+	uint64_t ino;  /* host inode number */
+	uint64_t dev;  /* host device */
 	struct store_node *node; /* the object (a reference, set by store.c) */
-	void *private;		 /* the backend's */
+	void *private; /* the backend's */
 };
 
 /* ---- opening and closing ---- */
