@@ -5,15 +5,15 @@
  * restart protocol"; fs/cluster.h glock_io_rounds, fs/file.c
  * generic_write_sync).
  *
- * Node A appends to F1 (O_APPEND and a sync flag) from a buffer of its own
- * followed by its view of F2, whose glock node B holds EX (B wrote F2): the
- * copy faults on the view with F1's glock held, the fault is refused, and
- * the write restarts after its first round wrote the buffer. Between the
- * rounds (the sched_race_window "glock_io_rounds: between rounds", a hook
- * in A's writing thread) B appends to F1, which demotes A's EX, and only
- * then does A's second round run: it appends the view's bytes past B's.
- * So A's two rounds are not next to each other, and ki_pos - done is not
- * where the first began.
+ * Node A appends to F1 (O_APPEND and O_SYNC, O_DSYNC, RWF_DSYNC, or
+ * O_DIRECT|O_DSYNC: the extending direct write's EX rounds, write_step)
+ * from a buffer of its own followed by its view of F2, whose glock node B
+ * holds EX (B wrote F2): the copy faults on the view with F1's glock held, the fault is refused,
+ * and the write restarts after its first round wrote the buffer. Between the rounds (the
+ * sched_race_window "glock_io_rounds: between rounds", a hook in A's writing thread) B appends to
+ * F1, which demotes A's EX, and only then does A's second round run: it appends the view's bytes
+ * past B's. So A's two rounds are not next to each other, and ki_pos - done is not where the first
+ * began.
  *
  * A's store hook records the ranges its store syncs are asked for
  * (store_sync_range: the injection hook's pos/len); both rounds' bytes
@@ -49,7 +49,7 @@
 #define BAPP  4096u /* B's append between the rounds: 'B' */
 #define NSYNC 16
 
-enum variant { V_OSYNC, V_ODSYNC, V_RWF_DSYNC };
+enum variant { V_OSYNC, V_ODSYNC, V_RWF_DSYNC, V_DIO_DSYNC };
 
 struct run {
 	const char *dir, *url;
@@ -172,6 +172,8 @@ static int node_a(void *arg)
 		flags |= O_SYNC;
 	else if (r->v == V_ODSYNC)
 		flags |= O_DSYNC;
+	else if (r->v == V_DIO_DSYNC)
+		flags |= O_DSYNC | O_DIRECT;
 	else
 		rwf = RWF_DSYNC;
 	f1 = pc_open(e, "f1", flags, 0);
@@ -330,7 +332,17 @@ TEST(rwf_dsync_append_rounds)
 	run_case(V_RWF_DSYNC, false);
 }
 
+TEST(dio_dsync_append_rounds)
+{
+	run_case(V_DIO_DSYNC, false);
+}
+
 TEST(sync_last_round_only_misses_first)
 {
 	run_case(V_ODSYNC, true);
+}
+
+TEST(dio_sync_last_round_only_misses_first)
+{
+	run_case(V_DIO_DSYNC, true);
 }
