@@ -95,6 +95,7 @@ const struct test_switch test_switches[] = {
     SWITCH(cluster_test_fadvise_no_glock),
     SWITCH(cluster_test_restart_no_pin),
     SWITCH(cluster_test_restart_no_own),
+    SWITCH(cluster_test_sync_last_round_only),
     SWITCH(dio_test_restart_as_efault),
     SWITCH(fsync_test_dir_noop),
     SWITCH(inode_test_no_revalidate),

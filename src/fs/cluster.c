@@ -33,6 +33,7 @@ TEST_SWITCH(cluster_test_sync_error_ignored);
 TEST_SWITCH(cluster_test_fadvise_no_glock);
 TEST_SWITCH(cluster_test_restart_no_pin);
 TEST_SWITCH(cluster_test_restart_no_own);
+TEST_SWITCH(cluster_test_sync_last_round_only);
 
 static void glock_restart_want(struct task *t, struct glock *gl, enum gl_state state);
 

@@ -33,6 +33,7 @@
 #include "cluster/glock.h"
 #include "fs/file.h"
 #include "fs/inode.h"
+#include "kernel/sched.h"
 #include "kernel/task.h"
 #include "kernel/testswitch.h"
 #include "mm/iov_iter.h"
@@ -79,6 +80,34 @@ DECLARE_TEST_SWITCH(cluster_test_restart_no_pin);
  *   round dropping the pages the fault-in brought (tests/cluster
  *   test_cross_fault own_view_*). */
 DECLARE_TEST_SWITCH(cluster_test_restart_no_own);
+/* - cluster_test_sync_last_round_only: an O_SYNC/O_DSYNC (RWF_SYNC) write
+ *   syncs [ki_pos - done, ki_pos) after its rounds rather than the span of
+ *   every round's bytes: where another node appended between two rounds of
+ *   an O_APPEND write the range misses the first round's bytes (tests/cluster
+ *   test_osync_rounds: the store's sync ranges, seen by its hook, do not
+ *   cover them). */
+DECLARE_TEST_SWITCH(cluster_test_sync_last_round_only);
+
+/* The bytes a write's rounds wrote, [start, end) (the lowest start and the
+ * highest end of them: rounds of an O_APPEND write land where the file ended
+ * as of each round's glock, not next to each other, when another node
+ * appended or truncated in between). Empty (start >= end) when none. */
+struct io_span {
+	int64_t start, end;
+};
+
+static inline void io_span_add(struct io_span *span, int64_t start, int64_t end)
+{
+	if (span->start >= span->end) {
+		span->start = start;
+		span->end = end;
+		return;
+	}
+	if (start < span->start)
+		span->start = start;
+	if (end > span->end)
+		span->end = end;
+}
 
 /* The glock held by one call: a holder, or nothing (nolock). */
 struct inode_gh {
@@ -185,10 +214,18 @@ static inline bool glock_state_covers(enum gl_state held, enum gl_state want)
  * ends with the bytes done or -EAGAIN rather than wait. Returns the bytes
  * of all rounds, or the error that ended the first. Without a glock: one
  * round, @step alone. Caller holds i_rwsem (before any glock).
+ *
+ * @span (writes; NULL for reads): where the rounds' bytes went, for the
+ * write's O_SYNC/O_DSYNC sync (fs/file.c generic_write_sync), which must
+ * cover every round's bytes: ki_pos - done is not the first round's start
+ * once an O_APPEND round found the file grown (or cut) by another node. On
+ * return iocb->ki_pos is the end of the last bytes written (a later round
+ * that failed may have moved it to the file's new end in its checks).
  */
 static inline ssize_t glock_io_rounds(struct kiocb *iocb, struct iov_iter *iter,
 				      enum gl_state state, bool to_user,
-				      ssize_t (*step)(struct kiocb *iocb, struct iov_iter *iter))
+				      ssize_t (*step)(struct kiocb *iocb, struct iov_iter *iter),
+				      struct io_span *span)
 {
 	struct inode *inode = iocb->ki_filp->f_inode;
 	bool nowait = iocb->ki_flags & IOCB_NOWAIT;
@@ -200,10 +237,17 @@ static inline ssize_t glock_io_rounds(struct kiocb *iocb, struct iov_iter *iter,
 	struct gholder pgh;
 	struct inode_gh gh;
 	ssize_t ret, done = 0;
+	int64_t last_end = 0;
 	bool restart;
 
-	if (likely(!inode->i_gl))
-		return step(iocb, iter);
+	if (span)
+		*span = (struct io_span){0, 0};
+	if (likely(!inode->i_gl)) {
+		ret = step(iocb, iter);
+		if (ret > 0 && span)
+			io_span_add(span, iocb->ki_pos - ret, iocb->ki_pos);
+		return ret;
+	}
 	for (;;) {
 		if (pin) {
 			gholder_init(inode->i_gl, io_state, flags, &gh.gh);
@@ -239,10 +283,16 @@ static inline ssize_t glock_io_rounds(struct kiocb *iocb, struct iov_iter *iter,
 		if (pin)
 			glock_put(pin);
 		pin = NULL;
-		if (ret > 0)
+		if (ret > 0) {
 			done += ret;
+			last_end = iocb->ki_pos;
+			if (span)
+				io_span_add(span, last_end - ret, last_end);
+		}
 		if (!restart)
 			break;
+		/* (tests/cluster test_osync_rounds: another node appends here) */
+		sched_race_window("glock_io_rounds: between rounds");
 		if (t->glock_want == inode->i_gl && !READ_ONCE(cluster_test_restart_no_own)) {
 			io_state = LM_ST_EXCLUSIVE; /* the file's own view */
 			glock_restart_unwant(t);
@@ -260,6 +310,8 @@ static inline ssize_t glock_io_rounds(struct kiocb *iocb, struct iov_iter *iter,
 	if (pin)
 		glock_put(pin);
 	glock_restart_unwant(t);
+	if (done)
+		iocb->ki_pos = last_end;
 	return done ? done : ret;
 }
 

@@ -397,7 +397,7 @@ ssize_t direct_read(struct kiocb *iocb, struct iov_iter *iter)
 	}
 	/* Cluster mode: DF across the transfer (nobody caches the file);
 	 * the cross-file fault restart as in a buffered read. */
-	ret = glock_io_rounds(iocb, iter, LM_ST_DEFERRED, true, do_direct_read);
+	ret = glock_io_rounds(iocb, iter, LM_ST_DEFERRED, true, do_direct_read, NULL);
 	inode_unlock_shared(inode);
 	return ret;
 }
@@ -530,11 +530,12 @@ static ssize_t direct_write_shared_step(struct kiocb *iocb, struct iov_iter *ite
 	return busy ? -ENOTBLK : ret; /* the buffered fallback needs i_rwsem exclusive */
 }
 
-ssize_t direct_write_shared(struct kiocb *iocb, struct iov_iter *iter)
+ssize_t direct_write_shared(struct kiocb *iocb, struct iov_iter *iter, struct io_span *span)
 {
 	struct inode *inode = iocb->ki_filp->f_inode;
 	ssize_t ret;
 
+	*span = (struct io_span){0, 0};
 	if (iocb->ki_flags & IOCB_APPEND)
 		return -ENOTBLK;
 	if (iocb->ki_flags & IOCB_NOWAIT) {
@@ -546,7 +547,7 @@ ssize_t direct_write_shared(struct kiocb *iocb, struct iov_iter *iter)
 	/* Cluster mode: DF across the transfer; the restart's rounds. A round
 	 * that ends in -ENOTBLK after others wrote ends the call with their
 	 * bytes (glock_io_rounds returns the bytes done first). */
-	ret = glock_io_rounds(iocb, iter, LM_ST_DEFERRED, false, direct_write_shared_step);
+	ret = glock_io_rounds(iocb, iter, LM_ST_DEFERRED, false, direct_write_shared_step, span);
 	if (ret > 0)
 		inode_update_time(inode);
 	inode_unlock_shared(inode);

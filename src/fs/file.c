@@ -229,7 +229,7 @@ ssize_t generic_file_read_iter(struct kiocb *iocb, struct iov_iter *iter)
 		}
 	}
 	/* Cluster mode: SH across the copy (fs/cluster.h). */
-	ret = glock_io_rounds(iocb, iter, LM_ST_SHARED, true, buffered_read_step);
+	ret = glock_io_rounds(iocb, iter, LM_ST_SHARED, true, buffered_read_step, NULL);
 	if (xfs)
 		inode_unlock_shared(inode);
 	return ret;
@@ -274,16 +274,29 @@ static void zero_eof_tail_for_write(struct inode *inode, int64_t pos)
 	filemap_invalidate_unlock_block(m);
 }
 
-/* The kernel's generic_write_sync: flush what was just written. */
-static ssize_t generic_write_sync(struct kiocb *iocb, ssize_t count)
+/*
+ * The kernel's generic_write_sync: flush what was just written, the bytes
+ * of every round (@span: fs/cluster.h glock_io_rounds), not [ki_pos -
+ * count, ki_pos): in cluster mode the rounds of an O_APPEND write are not
+ * next to each other where another node appended between them. The
+ * demote that let that node append wrote the earlier round's pages back
+ * (go_sync), but only to the store: its data sync is this one, and its
+ * range is what the write asks to be durable. Runs with no glock held, as
+ * fsync does (vfs_fsync_range: a dirty page exists only under a cached EX
+ * or is written back by the demote that ends it).
+ */
+static ssize_t generic_write_sync(struct kiocb *iocb, ssize_t count, const struct io_span *span)
 {
-	if (count > 0 && (iocb->ki_flags & IOCB_DSYNC)) {
-		int err = vfs_fsync_range(iocb->ki_filp, iocb->ki_pos - count, iocb->ki_pos - 1,
-					  !(iocb->ki_flags & IOCB_SYNC));
-		if (err)
-			return err;
+	int64_t start = span->start, end = span->end;
+
+	if (count <= 0 || !(iocb->ki_flags & IOCB_DSYNC))
+		return count;
+	if (unlikely(READ_ONCE(cluster_test_sync_last_round_only))) {
+		start = iocb->ki_pos - count;
+		end = iocb->ki_pos;
 	}
-	return count;
+	int err = vfs_fsync_range(iocb->ki_filp, start, end - 1, !(iocb->ki_flags & IOCB_SYNC));
+	return err ? err : count;
 }
 
 /* One round of a write, i_rwsem exclusive held, under EX in cluster mode
@@ -325,15 +338,16 @@ ssize_t generic_file_write_iter(struct kiocb *iocb, struct iov_iter *iter)
 	struct file *f = iocb->ki_filp;
 	struct inode *inode = f->f_inode;
 	bool nowait = iocb->ki_flags & IOCB_NOWAIT;
+	struct io_span span;
 	ssize_t ret;
 
 	if (iocb->ki_flags & IOCB_DIRECT) {
 		/* inside i_size: i_rwsem shared (direct.c); else on below */
-		ret = direct_write_shared(iocb, iter);
+		ret = direct_write_shared(iocb, iter, &span);
 		if (ret > 0)
 			inode_update_time(inode);
 		if (ret != -ENOTBLK)
-			return generic_write_sync(iocb, ret);
+			return generic_write_sync(iocb, ret, &span);
 	}
 	if (nowait) {
 		if (!inode_trylock(inode))
@@ -342,9 +356,9 @@ ssize_t generic_file_write_iter(struct kiocb *iocb, struct iov_iter *iter)
 		inode_lock(inode);
 	}
 	/* Cluster mode: EX across the copy, the restart's rounds (fs/cluster.h). */
-	ret = glock_io_rounds(iocb, iter, LM_ST_EXCLUSIVE, false, write_step);
+	ret = glock_io_rounds(iocb, iter, LM_ST_EXCLUSIVE, false, write_step, &span);
 	inode_unlock(inode);
-	return generic_write_sync(iocb, ret);
+	return generic_write_sync(iocb, ret, &span);
 }
 
 /* ---- fsync ---- */
@@ -382,7 +396,7 @@ int vfs_fsync_range(struct file *f, int64_t start, int64_t end, bool datasync)
 	err = file_write_and_wait_report(f, start, end);
 	if (err)
 		return err;
-	return store_sync(f->f_inode->i_store, datasync);
+	return store_sync_range(f->f_inode->i_store, start, end, datasync);
 }
 
 TEST_SWITCH(fsync_test_dir_noop);

@@ -182,8 +182,10 @@ ssize_t direct_read(struct kiocb *iocb, struct iov_iter *iter);
 ssize_t direct_write(struct kiocb *iocb, struct iov_iter *iter);
 /* A write inside i_size (not O_APPEND) under i_rwsem shared, taken here;
  * -ENOTBLK: it must take the exclusive path (extending, or a buffered
- * fallback). Same checks and alignment. */
-ssize_t direct_write_shared(struct kiocb *iocb, struct iov_iter *iter);
+ * fallback). Same checks and alignment. @span: the bytes written (for the
+ * O_DSYNC sync: fs/cluster.h glock_io_rounds). */
+struct io_span;
+ssize_t direct_write_shared(struct kiocb *iocb, struct iov_iter *iter, struct io_span *span);
 /* Test switch (H6): the DIO ignores what the fault rule told it (the
  * restart and bounce bits) and sees only how much of its buffer came in:
  * a refused or dropped fault-in reads as a bad address, -EFAULT. */

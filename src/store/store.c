@@ -115,8 +115,7 @@ static int fail_slot(struct store_fail *f)
 }
 
 /* Every entry point starts here: validator check, count, injection. */
-int store_enter(struct store *s, enum store_op op, struct store_inode *si, int64_t pos,
-		       int64_t len)
+int store_enter(struct store *s, enum store_op op, struct store_inode *si, int64_t pos, int64_t len)
 {
 	assert_io_allowed(op_names[op]);
 	__atomic_add_fetch(&s->calls[op], 1, __ATOMIC_RELAXED);
@@ -343,6 +342,20 @@ int store_clone_range(struct store_inode *src, int64_t src_off, struct store_ino
 int store_sync(struct store_inode *si, bool datasync)
 {
 	int ret = store_enter(si->store, STORE_OP_SYNC, si, 0, 0);
+	return ret ? ret : si->store->ops->sync(si, datasync);
+}
+
+int store_sync_range(struct store_inode *si, int64_t start, int64_t end, bool datasync)
+{
+	int64_t len;
+	int ret;
+
+	if (start < 0)
+		start = 0;
+	if (end < start)
+		return store_sync(si, datasync);
+	len = end == INT64_MAX ? INT64_MAX - start : end - start + 1;
+	ret = store_enter(si->store, STORE_OP_SYNC, si, start, len);
 	return ret ? ret : si->store->ops->sync(si, datasync);
 }
 

@@ -485,6 +485,10 @@ int store_clone_range(struct store_inode *src, int64_t src_off, struct store_ino
 		      int64_t dst_off, int64_t len);
 /* fsync (datasync false) or fdatasync (true). */
 int store_sync(struct store_inode *si, bool datasync);
+/* The same for a caller that needs the bytes [@start, @end] durable
+ * (fsync_range, an O_SYNC write): the injection hook sees the range as its
+ * pos/len (store_sync: 0, 0); every backend syncs the whole file. */
+int store_sync_range(struct store_inode *si, int64_t start, int64_t end, bool datasync);
 /*
  * Delayed allocation (ext4's delalloc reservation): the page cache calls
  * store_reserve before it dirties the bytes [pos, pos+len) in memory, so
