@@ -55,6 +55,7 @@ const struct test_switch test_switches[] = {
     SWITCH(uaccess_test_fast_return_any_caller),
     SWITCH(mm_test_any_tag),
     SWITCH(mm_test_vma_list_lookup),
+    SWITCH(mm_test_range_never_view),
     SWITCH(mm_test_willneed_no_fault_lock),
     SWITCH(vma_test_no_pin_recheck),
     SWITCH(vma_test_locked_lookup),
@@ -151,7 +152,7 @@ const size_t nr_test_switches = sizeof(test_switches) / sizeof(test_switches[0])
 const struct test_knob test_knobs[] = {
     KNOB(mm_fallback_test_vma_budget), KNOB(inode_test_unused_max),  KNOB(vol_extmap_test_leaf_cap),
     KNOB(vol_extmap_test_index_cap),   KNOB(vol_test_commit_window), KNOB(vma_test_lookup_hook),
-    KNOB(vma_test_fault_hook),
+    KNOB(dio_test_after_store_read),   KNOB(vma_test_fault_hook),
 };
 const size_t nr_test_knobs = sizeof(test_knobs) / sizeof(test_knobs[0]);
 

@@ -190,6 +190,13 @@ ssize_t direct_write_shared(struct kiocb *iocb, struct iov_iter *iter, struct io
  * restart and bounce bits) and sees only how much of its buffer came in:
  * a refused or dropped fault-in reads as a bad address, -EFAULT. */
 DECLARE_TEST_SWITCH(dio_test_restart_as_efault);
+/* Test knob: called by an O_DIRECT read after each store read that moved
+ * bytes (@len of them into @buf, from file offset @pos), before its pages
+ * are re-dirtied (i_rwsem shared and the DIO count held; test_dio_redirty
+ * runs writeback of a viewed file there, as if it had run during the
+ * store read). */
+typedef void (*dio_read_hook_fn)(void *buf, size_t len, int64_t pos);
+DECLARE_TEST_KNOB(dio_read_hook_fn, dio_test_after_store_read);
 
 /* ---- the rest of the file operations ---- */
 

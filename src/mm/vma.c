@@ -60,6 +60,9 @@ static pthread_once_t mm_once = PTHREAD_ONCE_INIT;
 
 /* Fallback views alive (atomic): the page-removal hook does nothing at 0. */
 long mm_fallback_views;
+/* Views in mm.vmas (atomic; changed under the mm lock exclusive):
+ * mm_range_has_view answers at 0 with no lock. */
+static long mm_views;
 
 /* fork(): the child has none of the views (MADV_DONTFORK) and the
  * userfaultfd belongs to the parent's address space. The child starts with
@@ -76,6 +79,7 @@ static void vma_node_keep(void *v)
 static void mm_atfork_child(void)
 {
 	INIT_LIST_HEAD(&mm.vmas);
+	__atomic_store_n(&mm_views, 0, __ATOMIC_RELEASE);
 	tdestroy(mm.vma_tree, vma_node_keep);
 	mm.vma_tree = NULL;
 	vma_index_forget(&mm.index);
@@ -299,6 +303,7 @@ retry:
 	list_add(&v->i_mmap_link, &m->i_mmap);
 	up_write(&m->i_mmap_rwsem);
 	list_add(&v->mm_link, &mm.vmas);
+	__atomic_fetch_add(&mm_views, 1, __ATOMIC_RELEASE);
 	up_write(&mm.lock);
 	*addr = p;
 	return 0;
@@ -312,6 +317,7 @@ static void vma_remove(struct vma *v)
 	WRITE_ONCE(v->linked, false);
 	tdelete(v, &mm.vma_tree, vma_cmp);
 	list_del_init(&v->mm_link);
+	__atomic_fetch_sub(&mm_views, 1, __ATOMIC_RELEASE);
 	down_write(&v->mapping->i_mmap_rwsem);
 	list_del_init(&v->i_mmap_link);
 	up_write(&v->mapping->i_mmap_rwsem);
@@ -464,6 +470,7 @@ int split_vma(struct vma *v, uintptr_t at)
 	 * address: a miss). */
 	(void)vma_index_insert(&mm.index, hi);
 	list_add(&hi->mm_link, &mm.vmas);
+	__atomic_fetch_add(&mm_views, 1, __ATOMIC_RELEASE);
 	if (drain)
 		__atomic_store_n(&v->pins, 0, __ATOMIC_RELEASE);
 	return 0;
@@ -506,6 +513,7 @@ static void merge_vma(struct vma *lo, struct vma *hi)
 	WRITE_ONCE(hi->linked, false);
 	tdelete(hi, &mm.vma_tree, vma_cmp); /* before @lo overlaps it */
 	list_del_init(&hi->mm_link);
+	__atomic_fetch_sub(&mm_views, 1, __ATOMIC_RELEASE); /* @lo stays */
 	down_write(&m->i_mmap_rwsem);
 	list_del_init(&hi->i_mmap_link);
 	if (lo->fallback)
@@ -553,6 +561,28 @@ struct vma *find_vma_from(uintptr_t s, uintptr_t e)
 	while (v && (lo = find_vma_intersection(s, v->start)))
 		v = lo;
 	return v;
+}
+
+TEST_SWITCH(mm_test_range_never_view);
+
+bool mm_range_has_view(const void *addr, size_t len)
+{
+	uintptr_t s = (uintptr_t)addr, e = s + len;
+	struct vma *v;
+
+	if (unlikely(READ_ONCE(mm_test_range_never_view)))
+		return false;
+	if (!len)
+		return false;
+	if (e < s)
+		e = UINTPTR_MAX; /* wraps: up to the top */
+	/* The common case, a process that maps no view: no lock at all. */
+	if (!__atomic_load_n(&mm_views, __ATOMIC_ACQUIRE))
+		return false;
+	down_read(&mm.lock);
+	v = find_vma_from(s, e);
+	up_read(&mm.lock);
+	return v != NULL;
 }
 
 /* fault_internal.h: the tree's views in the range, found by halving around

@@ -106,6 +106,22 @@ int mm_protect(void *addr, size_t len, int prot, void *tag);
  * first, as Linux's madvise). */
 int mm_advise(void *addr, size_t len, int advice, void *tag);
 
+/*
+ * Does any view (of any engine in the process) overlap [addr, addr + len)?
+ * What O_DIRECT reads ask before re-dirtying the pages they read into: only
+ * a view page can have been cleaned by writeback while the store wrote into
+ * it. No lock when the process has no view at all (an atomic count), else
+ * the mm lock shared around one tree lookup; the answer holds for views
+ * mapped before the call (a view mapped or unmapped meanwhile is the
+ * caller's race, as a munmap during the I/O would be). Call with no lock
+ * that may not be taken before the mm lock (i_rwsem, a glock: as a fault).
+ */
+bool mm_range_has_view(const void *addr, size_t len);
+/* Test switch: mm_range_has_view always answers false (an O_DIRECT read
+ * into a view then leaves a page that writeback cleaned during the store
+ * read clean, its new bytes never written back: test_dio_redirty). */
+DECLARE_TEST_SWITCH(mm_test_range_never_view);
+
 /* Writeback (writepage), page locked, dirty bit just cleared: write-protect
  * the page in every writable shared view so the next store re-dirties it. */
 struct page;
