@@ -135,6 +135,8 @@ int main(int argc, char **argv)
 	pc_engine_close(e);
 	close(rfd);
 	unlink(path);
+	snprintf(path, sizeof(path), "%s/.pagecache.lock", dir); /* the engine's */
+	unlink(path);
 	rmdir(dir);
 	return 0;
 }
