@@ -14,6 +14,7 @@
  * (memcpy time / engine time: the bench's throughput ratio).
  * Locks: none of its own (one thread).
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/perf_event.h>
 #include <stdint.h>
@@ -66,6 +67,8 @@ static void ev_open(void)
 					    .exclude_hv = 1};
 
 		evfd[i] = (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, 0);
+		if (evfd[i] < 0)
+			printf("%s: not counted (%s)\n", events[i].name, strerror(errno));
 	}
 }
 
