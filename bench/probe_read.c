@@ -133,7 +133,7 @@ int main(int argc, char **argv)
 	if (r)
 		die("pc_engine_open", r);
 	fd = pc_open(e, "f", O_RDWR | O_CREAT, 0644);
-	src = malloc(FSIZE);
+	src = aligned_alloc(4096, FSIZE); /* page-aligned, as the frames (and bench_read) */
 	dst = aligned_alloc(4096, 1u << 20);
 	offs = malloc(sizeof(*offs) * nops);
 	if (fd < 0 || !src || !dst || !offs)
