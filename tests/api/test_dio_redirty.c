@@ -22,6 +22,8 @@
  *     wrote it). Then the view's file is written back again: with the
  *     re-dirtying its host file holds the read's bytes; with
  *     mm_test_range_never_view on it keeps the old ones (the hazard shows).
+ *     Both fault mechanisms (userfaultfd write-protect, the fallback's
+ *     mprotect), each where the host offers it.
  * (c) A read into ordinary memory (nothing re-dirtied) and a read into
  *     pages of a view not yet faulted in (the fault-in round, then the
  *     re-dirtying): the bytes are right and reach the viewed file.
@@ -133,16 +135,23 @@ static uint32_t host_stamp(const char *path)
 /* One O_DIRECT read of a NEW page of "a" into the first page of a writable
  * view of "b" (OLD), with writeback of "b" played during the store read;
  * returns the stamp of b's host file after "b" is written back again. */
-static uint32_t read_into_cleaned_view(bool never_view)
+static uint32_t read_into_cleaned_view(bool never_view, int mech)
 {
-	struct pc_engine *e = dio_engine(PC_POLICY_TWO_STATE);
+	struct pc_options o = {.size = sizeof(struct pc_options),
+			       .store_dir = fresh(),
+			       .writeback_interval_ms = 3600 * 1000,
+			       .fault_mechanism = mech,
+			       .policy = PC_POLICY_TWO_STATE};
+	struct pc_engine *e = NULL;
 	char *page = dio_abuf(PG), path[1400];
-	int afd = pc_open(e, "a", O_RDWR | O_CREAT | O_TRUNC, 0644), adfd;
-	int bfd = pc_open(e, "b", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	int afd, adfd, bfd;
 	pthread_t t;
 	uint32_t got;
 	char *v;
 
+	CHECK_EQ(pc_engine_open(&o, &e), 0);
+	afd = pc_open(e, "a", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	bfd = pc_open(e, "b", O_RDWR | O_CREAT | O_TRUNC, 0644);
 	CHECK(afd >= 0 && bfd >= 0);
 	stamp_page(page, NEW_STAMP);
 	CHECK_EQ(pc_pwrite(e, afd, page, PG, 0), PG);
@@ -189,21 +198,41 @@ static uint32_t read_into_cleaned_view(bool never_view)
 	return got;
 }
 
+static const struct {
+	int mech;
+	const char *name;
+} mechs[] = {{PC_FAULT_UFFD, "userfaultfd"}, {PC_FAULT_FALLBACK, "fallback"}};
+
 TEST(view_page_cleaned_during_read_is_redirtied)
 {
-	uint32_t got = read_into_cleaned_view(false);
+	for (size_t k = 0; k < sizeof(mechs) / sizeof(mechs[0]); k++) {
+		if (mm_fault_mechanism(mechs[k].mech) < 0) {
+			test_skip_part("%s: not available here", mechs[k].name);
+			continue;
+		}
+		uint32_t got = read_into_cleaned_view(false, mechs[k].mech);
 
-	printf("# b's host page after writeback: 0x%08x (read's 0x%08x)\n", got, NEW_STAMP);
-	CHECK_EQ(got, NEW_STAMP);
+		printf("# %s: b's host page after writeback: 0x%08x (read's 0x%08x)\n",
+		       mechs[k].name, got, NEW_STAMP);
+		CHECK_EQ(got, NEW_STAMP);
+	}
 }
 
 TEST(view_page_left_clean_without_redirty_shows)
 {
-	uint32_t got = read_into_cleaned_view(true);
+	for (size_t k = 0; k < sizeof(mechs) / sizeof(mechs[0]); k++) {
+		if (mm_fault_mechanism(mechs[k].mech) < 0) {
+			test_skip_part("%s: not available here", mechs[k].name);
+			continue;
+		}
+		uint32_t got = read_into_cleaned_view(true, mechs[k].mech);
 
-	printf("# switch on: b's host page after writeback: 0x%08x (read's 0x%08x, old 0x%08x)\n",
-	       got, NEW_STAMP, OLD_STAMP);
-	CHECKF(got == OLD_STAMP, "switch on: 0x%08x, want the old bytes (the hazard)", got);
+		printf("# %s, switch on: b's host page after writeback: 0x%08x (read's 0x%08x, "
+		       "old 0x%08x)\n",
+		       mechs[k].name, got, NEW_STAMP, OLD_STAMP);
+		CHECKF(got == OLD_STAMP, "%s, switch on: 0x%08x, want the old bytes (the hazard)",
+		       mechs[k].name, got);
+	}
 }
 
 TEST(reads_into_plain_memory_and_into_a_cold_view)
