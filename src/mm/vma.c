@@ -36,7 +36,9 @@
  * unlinked as by munmap, the lower grown under i_mmap_rwsem exclusive).
  * madvise(MADV_WILLNEED) reads ahead as a fault fills: through the mapping's
  * fault_lock hook (cluster mode: the file's glock) with the view pinned and
- * the mm lock dropped.
+ * the mm lock dropped. A count of the views (mm_views, atomic, changed under
+ * the mm lock exclusive) lets mm_range_has_view answer with no lock while
+ * the process has none; else it looks under the mm lock shared.
  */
 #include <errno.h>
 #include <pthread.h>
