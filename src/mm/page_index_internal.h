@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * page_index_internal.h - what the radix tree (page_index.c) and its leaf
+ * flag mirrors (page_index_flags.c) share, private to those two files: the
+ * node, the acquire loads of slots, the lock-free walk to a leaf and the
+ * clamp of a contiguous run.
+ *
+ * Locks: none taken here. The lookups below run under the caller's
+ * rcu_read_lock (rcu_lock/rcu_unlock); a node's slots are published with
+ * release stores under idx->lock ("page_index_lock", page_index.c).
+ */
+#ifndef PC_MM_PAGE_INDEX_INTERNAL_H
+#define PC_MM_PAGE_INDEX_INTERNAL_H
+
+#include <urcu.h>
+
+#include "mm/page_index.h"
+
+#define PI_SHIFT     6
+#define PI_SLOTS     (1u << PI_SHIFT)
+#define PI_MASK	     (PI_SLOTS - 1)
+#define PI_MAX_DEPTH 10 /* shifts 0, 6, ..., 54 cover PAGE_INDEX_MAX */
+
+struct pi_node {
+	uint8_t shift; /* 0 for a leaf; constant */
+	uint8_t count; /* non-NULL slots (under lock) */
+	uint64_t tags[PAGECACHE_NR_TAGS];
+	/* Leaves only: the page-flag mirrors (atomic RMW, any lock or none;
+	 * see page_index.h) */
+	uint64_t leaf_flags[PI_NR_LEAF_FLAGS];
+	void *slots[PI_SLOTS]; /* struct pi_node * or, in a leaf, struct page * */
+	struct rcu_head rcu;
+};
+
+static inline pgoff_t node_maxindex(const struct pi_node *n)
+{
+	return ((pgoff_t)1 << (n->shift + PI_SHIFT)) - 1;
+}
+
+static inline struct pi_node *root_load(struct page_index *idx)
+{
+	return __atomic_load_n(&idx->root, __ATOMIC_ACQUIRE);
+}
+
+static inline void *slot_load(struct pi_node *n, unsigned off)
+{
+	return __atomic_load_n(&n->slots[off], __ATOMIC_ACQUIRE);
+}
+
+static inline void rcu_lock(void)
+{
+	rcu_read_lock();
+}
+
+static inline void rcu_unlock(void)
+{
+	mm_rcu_tsan_release();
+	rcu_read_unlock();
+}
+
+/* Under RCU: the leaf holding @index, or NULL. */
+static inline struct pi_node *leaf_lookup(struct page_index *idx, pgoff_t index)
+{
+	struct pi_node *n = root_load(idx);
+
+	if (!n || index > node_maxindex(n))
+		return NULL;
+	while (n->shift)
+		if (!(n = slot_load(n, (index >> n->shift) & PI_MASK)))
+			return NULL;
+	return n;
+}
+
+/* How many of @nr slots from @index a contiguous lookup walks: at most one
+ * leaf's worth, never past PAGE_INDEX_MAX; 0 for none. */
+static inline unsigned contig_clamp(pgoff_t index, unsigned nr)
+{
+	if (!nr || index > PAGE_INDEX_MAX)
+		return 0;
+	if (nr > PI_SLOTS)
+		nr = PI_SLOTS;
+	if (nr - 1 > PAGE_INDEX_MAX - index)
+		nr = (unsigned)(PAGE_INDEX_MAX - index + 1);
+	return nr;
+}
+
+/* page_index_delete, under idx->lock, before it empties slot @off of
+ * @leaf: clears every leaf flag of the slot (page_index_flags.c). */
+void page_index_clear_slot_flags(struct pi_node *leaf, unsigned off);
+
+#endif
