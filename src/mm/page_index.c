@@ -361,17 +361,26 @@ repeat:
 	return page;
 }
 
-bool page_index_get_tag(struct page_index *idx, pgoff_t index, unsigned tag)
+bool page_index_test_slot_bit(struct page_index *idx, pgoff_t index, enum pi_slot_map map,
+			      unsigned nr)
 {
 	bool ret = false;
 
 	mm_rcu_thread_enter();
 	rcu_lock();
 	struct pi_node *leaf = leaf_lookup(idx, index);
-	if (leaf)
-		ret = (tags_load(leaf, tag) >> (index & PI_MASK)) & 1;
+	if (leaf) {
+		uint64_t *w = map == PI_MAP_TAG ? &leaf->tags[nr] : &leaf->leaf_flags[nr];
+
+		ret = (__atomic_load_n(w, __ATOMIC_ACQUIRE) >> (index & PI_MASK)) & 1;
+	}
 	rcu_unlock();
 	return ret;
+}
+
+bool page_index_get_tag(struct page_index *idx, pgoff_t index, unsigned tag)
+{
+	return page_index_test_slot_bit(idx, index, PI_MAP_TAG, tag);
 }
 
 bool page_index_tagged(struct page_index *idx, unsigned tag)

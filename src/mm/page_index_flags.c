@@ -77,17 +77,7 @@ bool page_index_test_clear_leaf_flag(struct page_index *idx, struct page *page, 
 
 bool page_index_get_leaf_flag(struct page_index *idx, pgoff_t index, unsigned f)
 {
-	bool ret = false;
-
-	mm_rcu_thread_enter();
-	rcu_lock();
-	struct pi_node *leaf = leaf_lookup(idx, index);
-	if (leaf)
-		ret =
-		    (__atomic_load_n(&leaf->leaf_flags[f], __ATOMIC_ACQUIRE) >> (index & PI_MASK)) &
-		    1;
-	rcu_unlock();
-	return ret;
+	return page_index_test_slot_bit(idx, index, PI_MAP_LEAF_FLAG, f);
 }
 
 /* Under RCU: may the entry at slot @off of @leaf, just loaded, be read as a

@@ -84,6 +84,20 @@ static inline unsigned contig_clamp(pgoff_t index, unsigned nr)
 	return nr;
 }
 
+/* The per-slot maps of a leaf: a tag's (tags[]) or a leaf flag's
+ * (leaf_flags[]). */
+enum pi_slot_map {
+	PI_MAP_TAG,
+	PI_MAP_LEAF_FLAG,
+};
+
+/* Lock-free (its own rcu_read_lock): the bit of @index in map @nr of kind
+ * @map of its leaf, loaded with acquire (a leaf flag set with release after
+ * the contents); false where there is no leaf. page_index_get_tag and
+ * page_index_get_leaf_flag. */
+bool page_index_test_slot_bit(struct page_index *idx, pgoff_t index, enum pi_slot_map map,
+			      unsigned nr);
+
 /* page_index_delete, under idx->lock, before it empties slot @off of
  * @leaf: clears every leaf flag of the slot (page_index_flags.c). */
 void page_index_clear_slot_flags(struct pi_node *leaf, unsigned off);
