@@ -532,34 +532,10 @@ unsigned find_get_pages_range_tag(struct page_index *idx, pgoff_t *start, pgoff_
 	return gang_lookup(idx, start, end, (int)tag, pages, max);
 }
 
-unsigned find_pages_contig_rcu(struct page_index *idx, pgoff_t index, unsigned nr,
-			       struct page **pages)
-{
-	struct pi_node *leaf = NULL;
-	unsigned n;
-
-	nr = contig_clamp(index, nr);
-	if (!nr)
-		return 0;
-	for (n = 0; n < nr; n++) {
-		pgoff_t i = index + n;
-
-		if (!n || !(i & PI_MASK)) { /* the first leaf, then the next one */
-			leaf = leaf_lookup(idx, i);
-			if (!leaf)
-				break;
-		}
-		pages[n] = slot_load(leaf, i & PI_MASK);
-		if (!pages[n])
-			break;
-	}
-	return n;
-}
-
 unsigned find_get_pages_contig(struct page_index *idx, pgoff_t index, unsigned nr,
 			       struct page **pages)
 {
-	struct pi_node *leaf[2] = {NULL, NULL}; /* @nr <= PI_SLOTS: two leaves at most */
+	struct pi_node *leaf[2]; /* @nr <= PI_SLOTS: two leaves at most */
 	unsigned n, k;
 
 	nr = contig_clamp(index, nr);
@@ -570,20 +546,7 @@ unsigned find_get_pages_contig(struct page_index *idx, pgoff_t index, unsigned n
 	/* First the slots, prefetching each page: the reference updates
 	 * below then find their lines on the way rather than missing one at
 	 * a time. */
-	for (n = 0; n < nr; n++) {
-		pgoff_t i = index + n;
-		unsigned l = n && (i & PI_MASK) < (index & PI_MASK);
-
-		if (!n || (l && !leaf[1])) {
-			leaf[l] = leaf_lookup(idx, i);
-			if (!leaf[l])
-				break;
-		}
-		pages[n] = slot_load(leaf[l], i & PI_MASK);
-		if (!pages[n])
-			break;
-		__builtin_prefetch(pages[n], 1);
-	}
+	n = pi_contig_walk(idx, index, nr, pages, leaf, PI_WALK_PREFETCH);
 	for (k = 0; k < n; k++) {
 		pgoff_t i = index + k;
 		struct page *page = pages[k];

@@ -80,39 +80,10 @@ bool page_index_get_leaf_flag(struct page_index *idx, pgoff_t index, unsigned f)
 	return page_index_test_slot_bit(idx, index, PI_MAP_LEAF_FLAG, f);
 }
 
-/* Under RCU: may the entry at slot @off of @leaf, just loaded, be read as a
- * plain hit? Its uptodate bit, loaded after the slot: a bit set for a later
- * page of the index is then set for the page loaded or the slot changed. */
-static inline bool leaf_hit(struct pi_node *leaf, unsigned off)
-{
-	uint64_t up = __atomic_load_n(&leaf->leaf_flags[PI_LEAF_UPTODATE], __ATOMIC_ACQUIRE);
-	uint64_t ra = __atomic_load_n(&leaf->leaf_flags[PI_LEAF_READAHEAD], __ATOMIC_RELAXED);
-
-	return ((up & ~ra) >> off) & 1;
-}
-
 unsigned find_uptodate_contig_rcu(struct page_index *idx, pgoff_t index, unsigned nr,
 				  struct page **pages, struct pi_node **leaves)
 {
-	struct pi_node *leaf = NULL;
-	unsigned n;
-
-	nr = contig_clamp(index, nr);
-	leaves[0] = leaves[1] = NULL;
-	for (n = 0; n < nr; n++) {
-		pgoff_t i = index + n;
-
-		if (!n || !(i & PI_MASK)) { /* the first leaf, then the next one */
-			leaf = leaf_lookup(idx, i);
-			if (!leaf)
-				break;
-			leaves[n != 0] = leaf;
-		}
-		pages[n] = slot_load(leaf, i & PI_MASK);
-		if (!pages[n] || !leaf_hit(leaf, i & PI_MASK))
-			break;
-	}
-	return n;
+	return pi_contig_walk(idx, index, contig_clamp(index, nr), pages, leaves, PI_WALK_HITS);
 }
 
 unsigned page_index_uptodate_recheck(struct pi_node **leaves, pgoff_t index, unsigned nr,

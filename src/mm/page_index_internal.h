@@ -84,6 +84,58 @@ static inline unsigned contig_clamp(pgoff_t index, unsigned nr)
 	return nr;
 }
 
+/* Under RCU: may the entry at slot @off of @leaf, just loaded, be read as a
+ * plain hit? Its uptodate bit, loaded after the slot: a bit set for a later
+ * page of the index is then set for the page loaded or the slot changed. */
+static inline bool leaf_hit(struct pi_node *leaf, unsigned off)
+{
+	uint64_t up = __atomic_load_n(&leaf->leaf_flags[PI_LEAF_UPTODATE], __ATOMIC_ACQUIRE);
+	uint64_t ra = __atomic_load_n(&leaf->leaf_flags[PI_LEAF_READAHEAD], __ATOMIC_RELAXED);
+
+	return ((up & ~ra) >> off) & 1;
+}
+
+#define PI_WALK_HITS	 1u /* stop at the first entry that is not a plain hit (leaf_hit) */
+#define PI_WALK_PREFETCH 2u /* prefetch each page for writing (its reference is next) */
+
+/*
+ * Under RCU: the walk of a contiguous run, shared by find_get_pages_contig
+ * and the read hit's find_uptodate_contig_rcu. The entries at @index,
+ * @index + 1, ... (@nr of them at most, clamped by contig_clamp: one
+ * leaf's worth or less) into @pages, stopping at the first index without
+ * a leaf or an entry or, with PI_WALK_HITS, whose entry is not a plain
+ * hit. @leaves[0] gets the leaf of @index, @leaves[1] the next one if the
+ * run reaches it (NULL otherwise). Returns how many. Always inlined: @flags
+ * is a constant at each caller, so each gets only its own tests.
+ */
+static __always_inline unsigned pi_contig_walk(struct page_index *idx, pgoff_t index, unsigned nr,
+					       struct page **pages, struct pi_node **leaves,
+					       unsigned flags)
+{
+	struct pi_node *leaf = NULL;
+	unsigned n;
+
+	leaves[0] = leaves[1] = NULL;
+	for (n = 0; n < nr; n++) {
+		pgoff_t i = index + n;
+
+		if (!n || !(i & PI_MASK)) { /* the first leaf, then the next one */
+			leaf = leaf_lookup(idx, i);
+			if (!leaf)
+				break;
+			leaves[n != 0] = leaf;
+		}
+		pages[n] = slot_load(leaf, i & PI_MASK);
+		if (!pages[n])
+			break;
+		if ((flags & PI_WALK_HITS) && !leaf_hit(leaf, i & PI_MASK))
+			break;
+		if (flags & PI_WALK_PREFETCH)
+			__builtin_prefetch(pages[n], 1);
+	}
+	return n;
+}
+
 /* The per-slot maps of a leaf: a tag's (tags[]) or a leaf flag's
  * (leaf_flags[]). */
 enum pi_slot_map {
