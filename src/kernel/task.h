@@ -39,8 +39,8 @@ struct held_lock {
 	struct lockdep_map *map; /* class of the lock */
 	const void *instance;	 /* the lock object itself */
 	uint16_t class_id;
-	uint8_t mode;	 /* enum lock_mode */
-	uint8_t trylock; /* taken by a trylock: adds no dependency of its own */
+	uint8_t mode;	  /* enum lock_mode */
+	uint8_t trylock;  /* taken by a trylock: adds no dependency of its own */
 	uint8_t acquired; /* 0 while the thread still waits for it */
 	struct src_loc loc;
 };
@@ -48,11 +48,11 @@ struct held_lock {
 #define TASK_MAX_HELD 48
 
 struct task_stats {
-	uint64_t lock_waits;	  /* sleeps in any lock of this library */
-	uint64_t lock_wait_ns;	  /* time spent in them */
-	uint64_t fault_retries;	  /* fault handler asked the I/O path to retry */
-	uint64_t glock_restarts;  /* I/O rounds that ended in that restart (fs/cluster.h) */
-	uint64_t copy_short;	  /* nofault copies that came back short */
+	uint64_t lock_waits;	 /* sleeps in any lock of this library */
+	uint64_t lock_wait_ns;	 /* time spent in them */
+	uint64_t fault_retries;	 /* fault handler asked the I/O path to retry */
+	uint64_t glock_restarts; /* I/O rounds that ended in that restart (fs/cluster.h) */
+	uint64_t copy_short;	 /* nofault copies that came back short */
 };
 
 struct task {
@@ -93,13 +93,13 @@ struct task {
 	struct glock *glock_io;
 
 	/* What this thread sleeps on (other threads read these: watchdog). */
-	const char *wait_what;	   /* lock or event name, NULL when running */
-	const void *wait_obj;	   /* its address */
-	uint64_t progress;	   /* bumped at every acquire and wake-up */
-	uint32_t killed;	   /* other threads: task_kill() */
+	const char *wait_what;		   /* lock or event name, NULL when running */
+	const void *wait_obj;		   /* its address */
+	uint64_t progress;		   /* bumped at every acquire and wake-up */
+	uint32_t killed;		   /* other threads: task_kill() */
 	struct wait_queue_entry *cur_wait; /* other threads, under wait_lock: to wake on kill */
 	raw_spinlock_t wait_lock;
-	bool watched;		   /* watchdog considers this thread */
+	bool watched; /* watchdog considers this thread */
 
 	/* Deterministic scheduler slot, NULL when free-running. */
 	struct sched_thread *sched;
@@ -111,7 +111,7 @@ struct task {
 	/* TSan: a lock operation between pre_lock and post_lock (abandon closes it). */
 	void *tsan_lock;
 	unsigned tsan_flags;
-	bool tsan_diverted; /* parked by the scheduler inside that operation */
+	bool tsan_diverted;   /* parked by the scheduler inside that operation */
 	struct list_head all; /* task_list, under task_list_lock */
 };
 
