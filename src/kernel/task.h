@@ -28,6 +28,13 @@ struct lockdep_map;
 struct sched_thread;
 struct wait_queue_entry;
 
+/* A glock and a state (fs/glock.h's enum gl_state, in a byte: this layer
+ * does not know the type): the cluster I/O restart's task fields. */
+struct glock_ref {
+	struct glock *gl;
+	uint8_t state;
+};
+
 enum lock_mode {
 	LM_EXCL = 0,  /* mutex, rwsem write side, bit lock */
 	LM_READ = 1,  /* rwsem read side: not recursive (a queued writer blocks it) */
@@ -79,18 +86,16 @@ struct task {
 	bool glock_restart;
 	/* The restart's second round (fs/cluster.h glock_io_rounds): while a
 	 * read's or a write's step runs with glock_want_record set, the refused
-	 * fault leaves the glock it wanted in glock_want (a reference) and its
+	 * fault leaves the glock it wanted in glock_want (a reference) with its
 	 * state; the next round takes it with the I/O's own glock in number order
 	 * and names it in glock_pin: the fault handler then fills from it at
 	 * once (the I/O path holds it for this thread). */
 	bool glock_want_record;
-	uint8_t glock_want_state, glock_pin_state;
-	struct glock *glock_want, *glock_pin;
+	struct glock_ref glock_want, glock_pin;
 	/* The glock the I/O path itself holds across that step, and its state:
 	 * a fault on a view of the same file that this state covers (a write
 	 * under EX copying from a view of the file it writes) fills at once. */
-	uint8_t glock_io_state;
-	struct glock *glock_io;
+	struct glock_ref glock_io;
 
 	/* What this thread sleeps on (other threads read these: watchdog). */
 	const char *wait_what;		   /* lock or event name, NULL when running */
