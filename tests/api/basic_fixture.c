@@ -241,3 +241,51 @@ bool store_bus(volatile char *p, char v)
 	bus_armed = 0;
 	return bus;
 }
+
+static sigjmp_buf segv_jmp;
+static volatile sig_atomic_t segv_armed;
+
+static void on_sigsegv(int sig)
+{
+	(void)sig;
+	if (!segv_armed)
+		abort();
+	siglongjmp(segv_jmp, 1);
+}
+
+void install_segv_catcher(void)
+{
+	struct sigaction sa = {0};
+
+	sa.sa_handler = on_sigsegv;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, NULL);
+}
+
+bool store_segv(volatile char *p, char v)
+{
+	bool segv = false;
+
+	if (sigsetjmp(segv_jmp, 1) == 0) {
+		segv_armed = 1;
+		*p = v;
+	} else {
+		segv = true;
+	}
+	segv_armed = 0;
+	return segv;
+}
+
+bool load_segv(volatile char *p, char *out)
+{
+	bool segv = false;
+
+	if (sigsetjmp(segv_jmp, 1) == 0) {
+		segv_armed = 1;
+		*out = *p;
+	} else {
+		segv = true;
+	}
+	segv_armed = 0;
+	return segv;
+}
