@@ -55,6 +55,9 @@ DECLARE_TEST_SWITCH(uaccess_test_fast_return_no_fpu);
 /* Test switch: the user-mode return is taken also when an application's
  * handler called ours (its code after the call is skipped). */
 DECLARE_TEST_SWITCH(uaccess_test_fast_return_any_caller);
+/* Test switch: return in user mode even when the interrupted code runs
+ * with RFLAGS.NT set (the IRETQ then raises #GP). */
+DECLARE_TEST_SWITCH(uaccess_test_fast_return_nt);
 
 /*
  * Blocked SIGSEGV/SIGBUS: a thread that blocks them is killed by the kernel

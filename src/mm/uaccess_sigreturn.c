@@ -27,10 +27,12 @@
  * their code after ours); no shadow stack (rt_sigreturn pops the token the
  * delivery pushed: checked once at uaccess_init); the frame's FPU image is
  * an XSAVE one (FP_XSTATE_MAGIC1) at 64-byte alignment; the interrupted CS
- * and SS are ours (a 64-bit thread); the alternate stack was not
- * auto-disarmed. Not in ASan/TSan builds: jumping out of the handler
- * leaves the handler's frames (ASan's stack poisoning, TSan's signal
- * bookkeeping) as a longjmp would without their interceptors.
+ * and SS are ours (a 64-bit thread); the interrupted code does not run
+ * with RFLAGS.NT set (IRETQ raises #GP under it in 64-bit mode; user
+ * mode may set it with POPF); the alternate stack was not auto-disarmed.
+ * Not in ASan/TSan builds: jumping out of the handler leaves the
+ * handler's frames (ASan's stack poisoning, TSan's signal bookkeeping) as
+ * a longjmp would without their interceptors.
  *
  * A signal arriving in the middle of the return is delivered below the
  * frame's register block we are popping (below RSP): it overwrites only the
@@ -57,6 +59,8 @@ TEST_SWITCH(uaccess_test_fast_return_no_fpu);
  * another handler (an application's that chains to ours): its code after
  * the call never runs. */
 TEST_SWITCH(uaccess_test_fast_return_any_caller);
+/* Test switch: return in user mode under RFLAGS.NT (#GP at the IRETQ). */
+TEST_SWITCH(uaccess_test_fast_return_nt);
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define FAST_RETURN_BUILD 0
@@ -72,6 +76,7 @@ TEST_SWITCH(uaccess_test_fast_return_any_caller);
 #define FPX_SW_OFFSET	   464	       /* struct _fpx_sw_bytes in the FXSAVE image */
 #define FP_XSTATE_MAGIC1_V 0x46505853u /* the kernel's FP_XSTATE_MAGIC1 */
 #define UC_SIGCONTEXT_SS_F 0x2	       /* the kernel's UC_SIGCONTEXT_SS */
+#define X86_EFLAGS_NT_F	   0x4000ul    /* RFLAGS.NT, nested task */
 #ifndef ARCH_SHSTK_STATUS
 #define ARCH_SHSTK_STATUS 0x5005
 #endif
@@ -170,6 +175,11 @@ void uaccess_fast_return(ucontext_t *uc, const void *handler_ret)
 	rip = (uint64_t)g[REG_RIP];
 	rsp = (uint64_t)g[REG_RSP];
 	efl = (uint64_t)g[REG_EFL];
+	/* In 64-bit mode IRETQ raises #GP under NT, which the handler runs
+	 * with when the interrupted code set it (delivery keeps it); the
+	 * kernel's return to user mode does not mind. */
+	if ((efl & X86_EFLAGS_NT_F) && !uaccess_test_fast_return_nt)
+		return;
 	/* The IRETQ frame over the words after the general registers. */
 	g[REG_RSP] = (greg_t)rip;
 	g[REG_RIP] = (greg_t)cs;
