@@ -262,13 +262,18 @@ void install_segv_catcher(void)
 	sigaction(SIGSEGV, &sa, NULL);
 }
 
-bool store_segv(volatile char *p, char v)
+/* One access to @p with the catcher armed: a store of *@v, or a load into
+ * *@v. True if it raised SIGSEGV. */
+static bool access_segv(volatile char *p, char *v, bool store)
 {
 	bool segv = false;
 
 	if (sigsetjmp(segv_jmp, 1) == 0) {
 		segv_armed = 1;
-		*p = v;
+		if (store)
+			*p = *v;
+		else
+			*v = *p;
 	} else {
 		segv = true;
 	}
@@ -276,16 +281,12 @@ bool store_segv(volatile char *p, char v)
 	return segv;
 }
 
+bool store_segv(volatile char *p, char v)
+{
+	return access_segv(p, &v, true);
+}
+
 bool load_segv(volatile char *p, char *out)
 {
-	bool segv = false;
-
-	if (sigsetjmp(segv_jmp, 1) == 0) {
-		segv_armed = 1;
-		*out = *p;
-	} else {
-		segv = true;
-	}
-	segv_armed = 0;
-	return segv;
+	return access_segv(p, out, false);
 }
