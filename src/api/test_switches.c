@@ -53,6 +53,8 @@ const struct test_switch test_switches[] = {
     SWITCH(uaccess_test_no_fast_return),
     SWITCH(uaccess_test_fast_return_no_fpu),
     SWITCH(uaccess_test_fast_return_any_caller),
+    SWITCH(uaccess_test_fast_return_nt),
+    SWITCH(uaccess_test_fast_return_any_frame),
     SWITCH(mm_test_any_tag),
     SWITCH(mm_test_vma_list_lookup),
     SWITCH(mm_test_range_never_view),

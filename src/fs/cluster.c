@@ -63,11 +63,10 @@ static bool inode_fault_lock(struct address_space *m, bool excl, bool (*fill)(vo
 	/* The restart's second round holds this glock for us, or the I/O is
 	 * of this very file and holds its glock in a state that covers ours
 	 * (glock_io_rounds). */
-	if (t->glock_pin == inode->i_gl &&
-	    glock_state_covers((enum gl_state)t->glock_pin_state, state))
+	if (glock_ref_covers(&t->glock_pin, inode->i_gl, state))
 		return fill(arg);
-	if (t->glock_io == inode->i_gl && !READ_ONCE(cluster_test_restart_no_own) &&
-	    glock_state_covers((enum gl_state)t->glock_io_state, state))
+	if (!READ_ONCE(cluster_test_restart_no_own) &&
+	    glock_ref_covers(&t->glock_io, inode->i_gl, state))
 		return fill(arg);
 	if (glock_task_held() && !READ_ONCE(cluster_test_no_restart)) {
 		gholder_init(inode->i_gl, state, GL_NOWAIT, &gh);
@@ -146,20 +145,19 @@ static void glock_restart_want(struct task *t, struct glock *gl, enum gl_state s
 {
 	if (!t->glock_want_record || READ_ONCE(cluster_test_restart_no_pin))
 		return;
-	if (!t->glock_want) {
+	if (!t->glock_want.gl) {
 		glock_hold(gl);
-		t->glock_want = gl;
-		t->glock_want_state = (uint8_t)state;
-	} else if (t->glock_want == gl && state == LM_ST_EXCLUSIVE) {
-		t->glock_want_state = LM_ST_EXCLUSIVE;
+		t->glock_want = (struct glock_ref){gl, (uint8_t)state};
+	} else if (t->glock_want.gl == gl && state == LM_ST_EXCLUSIVE) {
+		t->glock_want.state = LM_ST_EXCLUSIVE;
 	}
 }
 
 void glock_restart_unwant(struct task *t)
 {
-	if (t->glock_want) {
-		glock_put(t->glock_want);
-		t->glock_want = NULL;
+	if (t->glock_want.gl) {
+		glock_put(t->glock_want.gl);
+		t->glock_want.gl = NULL;
 	}
 }
 

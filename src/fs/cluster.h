@@ -185,6 +185,14 @@ static inline bool glock_state_covers(enum gl_state held, enum gl_state want)
 	return held == want || (held == LM_ST_EXCLUSIVE && want == LM_ST_SHARED);
 }
 
+/* Does @ref name @gl in a state that covers @want (a task's glock_pin or
+ * glock_io: the fault may fill at once)? */
+static inline bool glock_ref_covers(const struct glock_ref *ref, struct glock *gl,
+				    enum gl_state want)
+{
+	return ref->gl == gl && glock_state_covers((enum gl_state)ref->state, want);
+}
+
 /*
  * A read or a write in rounds, each holding the file's glock in @state
  * across @step (which copies into @iter's user memory for a read,
@@ -231,9 +239,8 @@ static inline ssize_t glock_io_rounds(struct kiocb *iocb, struct iov_iter *iter,
 	bool nowait = iocb->ki_flags & IOCB_NOWAIT;
 	unsigned flags = nowait ? GL_NOWAIT : 0;
 	struct task *t = current;
-	struct glock *pin = NULL, *io_prev;
-	enum gl_state pin_state = LM_ST_UNLOCKED, io_state = state;
-	uint8_t io_prev_state;
+	struct glock_ref pin = {NULL, LM_ST_UNLOCKED}, io_prev;
+	enum gl_state io_state = state;
 	struct gholder pgh;
 	struct inode_gh gh;
 	ssize_t ret, done = 0;
@@ -249,9 +256,9 @@ static inline ssize_t glock_io_rounds(struct kiocb *iocb, struct iov_iter *iter,
 		return ret;
 	}
 	for (;;) {
-		if (pin) {
+		if (pin.gl) {
 			gholder_init(inode->i_gl, io_state, flags, &gh.gh);
-			gholder_init(pin, pin_state, flags, &pgh);
+			gholder_init(pin.gl, (enum gl_state)pin.state, flags, &pgh);
 			ret = glock_nq_two(&gh.gh, &pgh);
 			gh.held = !ret;
 		} else {
@@ -259,14 +266,10 @@ static inline ssize_t glock_io_rounds(struct kiocb *iocb, struct iov_iter *iter,
 		}
 		if (ret)
 			break;
-		if (pin) {
+		if (pin.gl)
 			t->glock_pin = pin;
-			t->glock_pin_state = (uint8_t)pin_state;
-		}
 		io_prev = t->glock_io;
-		io_prev_state = t->glock_io_state;
-		t->glock_io = inode->i_gl;
-		t->glock_io_state = (uint8_t)io_state;
+		t->glock_io = (struct glock_ref){inode->i_gl, (uint8_t)io_state};
 		glock_restart_begin(&gh);
 		glock_restart_unwant(t);
 		t->glock_want_record = true;
@@ -274,15 +277,14 @@ static inline ssize_t glock_io_rounds(struct kiocb *iocb, struct iov_iter *iter,
 		t->glock_want_record = false;
 		restart = glock_restart_end(&gh);
 		t->glock_io = io_prev;
-		t->glock_io_state = io_prev_state;
-		if (pin) {
-			t->glock_pin = NULL;
+		if (pin.gl) {
+			t->glock_pin.gl = NULL;
 			glock_dq(&pgh);
 		}
 		inode_gl_dq(&gh);
-		if (pin)
-			glock_put(pin);
-		pin = NULL;
+		if (pin.gl)
+			glock_put(pin.gl);
+		pin.gl = NULL;
 		if (ret > 0) {
 			done += ret;
 			last_end = iocb->ki_pos;
@@ -293,13 +295,12 @@ static inline ssize_t glock_io_rounds(struct kiocb *iocb, struct iov_iter *iter,
 			break;
 		/* (tests/cluster test_osync_rounds: another node appends here) */
 		sched_race_window("glock_io_rounds: between rounds");
-		if (t->glock_want == inode->i_gl && !READ_ONCE(cluster_test_restart_no_own)) {
+		if (t->glock_want.gl == inode->i_gl && !READ_ONCE(cluster_test_restart_no_own)) {
 			io_state = LM_ST_EXCLUSIVE; /* the file's own view */
 			glock_restart_unwant(t);
-		} else if (t->glock_want && t->glock_want != inode->i_gl) {
+		} else if (t->glock_want.gl && t->glock_want.gl != inode->i_gl) {
 			pin = t->glock_want; /* (its reference) */
-			pin_state = (enum gl_state)t->glock_want_state;
-			t->glock_want = NULL;
+			t->glock_want.gl = NULL;
 		} else if (nowait) {
 			ret = -EAGAIN; /* a fault-in may wait for a glock */
 			break;
@@ -307,8 +308,8 @@ static inline ssize_t glock_io_rounds(struct kiocb *iocb, struct iov_iter *iter,
 			break;
 		}
 	}
-	if (pin)
-		glock_put(pin);
+	if (pin.gl)
+		glock_put(pin.gl);
 	glock_restart_unwant(t);
 	if (done)
 		iocb->ki_pos = last_end;

@@ -28,6 +28,13 @@ struct lockdep_map;
 struct sched_thread;
 struct wait_queue_entry;
 
+/* A glock and a state (fs/glock.h's enum gl_state, in a byte: this layer
+ * does not know the type): the cluster I/O restart's task fields. */
+struct glock_ref {
+	struct glock *gl;
+	uint8_t state;
+};
+
 enum lock_mode {
 	LM_EXCL = 0,  /* mutex, rwsem write side, bit lock */
 	LM_READ = 1,  /* rwsem read side: not recursive (a queued writer blocks it) */
@@ -39,8 +46,8 @@ struct held_lock {
 	struct lockdep_map *map; /* class of the lock */
 	const void *instance;	 /* the lock object itself */
 	uint16_t class_id;
-	uint8_t mode;	 /* enum lock_mode */
-	uint8_t trylock; /* taken by a trylock: adds no dependency of its own */
+	uint8_t mode;	  /* enum lock_mode */
+	uint8_t trylock;  /* taken by a trylock: adds no dependency of its own */
 	uint8_t acquired; /* 0 while the thread still waits for it */
 	struct src_loc loc;
 };
@@ -48,11 +55,11 @@ struct held_lock {
 #define TASK_MAX_HELD 48
 
 struct task_stats {
-	uint64_t lock_waits;	  /* sleeps in any lock of this library */
-	uint64_t lock_wait_ns;	  /* time spent in them */
-	uint64_t fault_retries;	  /* fault handler asked the I/O path to retry */
-	uint64_t glock_restarts;  /* I/O rounds that ended in that restart (fs/cluster.h) */
-	uint64_t copy_short;	  /* nofault copies that came back short */
+	uint64_t lock_waits;	 /* sleeps in any lock of this library */
+	uint64_t lock_wait_ns;	 /* time spent in them */
+	uint64_t fault_retries;	 /* fault handler asked the I/O path to retry */
+	uint64_t glock_restarts; /* I/O rounds that ended in that restart (fs/cluster.h) */
+	uint64_t copy_short;	 /* nofault copies that came back short */
 };
 
 struct task {
@@ -79,27 +86,25 @@ struct task {
 	bool glock_restart;
 	/* The restart's second round (fs/cluster.h glock_io_rounds): while a
 	 * read's or a write's step runs with glock_want_record set, the refused
-	 * fault leaves the glock it wanted in glock_want (a reference) and its
+	 * fault leaves the glock it wanted in glock_want (a reference) with its
 	 * state; the next round takes it with the I/O's own glock in number order
 	 * and names it in glock_pin: the fault handler then fills from it at
 	 * once (the I/O path holds it for this thread). */
 	bool glock_want_record;
-	uint8_t glock_want_state, glock_pin_state;
-	struct glock *glock_want, *glock_pin;
+	struct glock_ref glock_want, glock_pin;
 	/* The glock the I/O path itself holds across that step, and its state:
 	 * a fault on a view of the same file that this state covers (a write
 	 * under EX copying from a view of the file it writes) fills at once. */
-	uint8_t glock_io_state;
-	struct glock *glock_io;
+	struct glock_ref glock_io;
 
 	/* What this thread sleeps on (other threads read these: watchdog). */
-	const char *wait_what;	   /* lock or event name, NULL when running */
-	const void *wait_obj;	   /* its address */
-	uint64_t progress;	   /* bumped at every acquire and wake-up */
-	uint32_t killed;	   /* other threads: task_kill() */
+	const char *wait_what;		   /* lock or event name, NULL when running */
+	const void *wait_obj;		   /* its address */
+	uint64_t progress;		   /* bumped at every acquire and wake-up */
+	uint32_t killed;		   /* other threads: task_kill() */
 	struct wait_queue_entry *cur_wait; /* other threads, under wait_lock: to wake on kill */
 	raw_spinlock_t wait_lock;
-	bool watched;		   /* watchdog considers this thread */
+	bool watched; /* watchdog considers this thread */
 
 	/* Deterministic scheduler slot, NULL when free-running. */
 	struct sched_thread *sched;
@@ -111,7 +116,7 @@ struct task {
 	/* TSan: a lock operation between pre_lock and post_lock (abandon closes it). */
 	void *tsan_lock;
 	unsigned tsan_flags;
-	bool tsan_diverted; /* parked by the scheduler inside that operation */
+	bool tsan_diverted;   /* parked by the scheduler inside that operation */
 	struct list_head all; /* task_list, under task_list_lock */
 };
 

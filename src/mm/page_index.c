@@ -1,41 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * page_index.c - the per-mapping page index: an RCU 64-way radix tree with
- * DIRTY/WRITEBACK tags and, in the leaves, the mirrors of PG_uptodate,
- * PG_readahead and PG_referenced that the read hit tests instead of the
- * struct page (see page_index.h for the shape and the rules).
+ * DIRTY/WRITEBACK tags (see page_index.h for the shape and the rules). The
+ * leaves' mirrors of PG_uptodate, PG_readahead and PG_referenced, and the
+ * read hit's lookup that tests them, are in page_index_flags.c.
  *
  * Locks: updates take idx->lock ("page_index_lock", a leaf mutex) and nothing
  * else inside it; the caller may hold the page lock and the locks above it.
  * Lookups take no lock: rcu_read_lock (liburcu memb) and speculative page
- * references. The leaf flag maps are changed by atomic RMW with no lock
- * (and under idx->lock by page_index_delete). Writers publish a node or page with a release store
- * of the slot (or root) that points to it; readers load slots with acquire. A node's shift never
- * changes, so a reader on a node that was unlinked (shrink, prune) still walks a consistent, if
- * stale, subtree until the grace period ends.
+ * references. Writers publish a node or page with a release store of the
+ * slot (or root) that points to it; readers load slots with acquire. A
+ * node's shift never changes, so a reader on a node that was unlinked
+ * (shrink, prune) still walks a consistent, if stale, subtree until the
+ * grace period ends.
  */
 #include <stdlib.h>
 #include <urcu.h>
 
 #include "mm/page_index.h"
-
-#define PI_SHIFT     6
-#define PI_SLOTS     (1u << PI_SHIFT)
-#define PI_MASK	     (PI_SLOTS - 1)
-#define PI_MAX_DEPTH 10 /* shifts 0, 6, ..., 54 cover PAGE_INDEX_MAX */
-
-struct pi_node {
-	uint8_t shift; /* 0 for a leaf; constant */
-	uint8_t count; /* non-NULL slots (under lock) */
-	uint64_t tags[PAGECACHE_NR_TAGS];
-	/* Leaves only: the page-flag mirrors (atomic RMW, any lock or none;
-	 * see page_index.h) */
-	uint64_t leaf_flags[PI_NR_LEAF_FLAGS];
-	void *slots[PI_SLOTS]; /* struct pi_node * or, in a leaf, struct page * */
-	struct rcu_head rcu;
-};
-
-TEST_SWITCH(page_index_test_stale_uptodate);
+#include "mm/page_index_internal.h"
 
 static struct lock_class_key page_index_lock_key = {.name = "page_index_lock"};
 
@@ -45,16 +28,6 @@ struct pi_path {
 	struct pi_node *node[PI_MAX_DEPTH];
 	unsigned off[PI_MAX_DEPTH];
 };
-
-static inline pgoff_t node_maxindex(const struct pi_node *n)
-{
-	return ((pgoff_t)1 << (n->shift + PI_SHIFT)) - 1;
-}
-
-static inline void *slot_load(struct pi_node *n, unsigned off)
-{
-	return __atomic_load_n(&n->slots[off], __ATOMIC_ACQUIRE);
-}
 
 static inline void slot_store(struct pi_node *n, unsigned off, void *v)
 {
@@ -71,25 +44,9 @@ static inline void tags_store(struct pi_node *n, unsigned tag, uint64_t v)
 	__atomic_store_n(&n->tags[tag], v, __ATOMIC_RELAXED);
 }
 
-static inline struct pi_node *root_load(struct page_index *idx)
-{
-	return __atomic_load_n(&idx->root, __ATOMIC_ACQUIRE);
-}
-
 static inline void root_store(struct page_index *idx, struct pi_node *n)
 {
 	__atomic_store_n(&idx->root, n, __ATOMIC_RELEASE);
-}
-
-static inline void rcu_lock(void)
-{
-	rcu_read_lock();
-}
-
-static inline void rcu_unlock(void)
-{
-	mm_rcu_tsan_release();
-	rcu_read_unlock();
 }
 
 /* ---- nodes (under lock) ---- */
@@ -325,13 +282,10 @@ int page_index_delete(struct page_index *idx, struct page *page)
 		return -ENOENT;
 	}
 	struct pi_node *leaf = p.node[p.depth - 1];
-	uint64_t bit = 1ull << p.off[p.depth - 1];
 	/* The mirrors go before the slot: a later page of this index starts
 	 * with none (and a reader re-checking this page sees the bit gone or
 	 * the slot changed). */
-	for (unsigned f = 0; f < PI_NR_LEAF_FLAGS; f++)
-		if (f != PI_LEAF_UPTODATE || !page_index_test_stale_uptodate)
-			__atomic_fetch_and(&leaf->leaf_flags[f], ~bit, __ATOMIC_SEQ_CST);
+	page_index_clear_slot_flags(leaf, p.off[p.depth - 1]);
 	slot_store(leaf, p.off[p.depth - 1], NULL);
 	leaf->count--;
 	for (unsigned t = 0; t < PAGECACHE_NR_TAGS; t++)
@@ -374,19 +328,6 @@ int page_index_clear_tag(struct page_index *idx, pgoff_t index, unsigned tag)
 
 /* ---- lock-free lookups ---- */
 
-/* Under RCU: the leaf holding @index, or NULL. */
-static struct pi_node *leaf_lookup(struct page_index *idx, pgoff_t index)
-{
-	struct pi_node *n = root_load(idx);
-
-	if (!n || index > node_maxindex(n))
-		return NULL;
-	while (n->shift)
-		if (!(n = slot_load(n, (index >> n->shift) & PI_MASK)))
-			return NULL;
-	return n;
-}
-
 /* Under RCU, with a reference on @page found in @leaf at @index: is it still
  * the entry there? */
 static bool page_still_there(struct page_index *idx, struct pi_node *leaf, pgoff_t index,
@@ -420,17 +361,26 @@ repeat:
 	return page;
 }
 
-bool page_index_get_tag(struct page_index *idx, pgoff_t index, unsigned tag)
+bool page_index_test_slot_bit(struct page_index *idx, pgoff_t index, enum pi_slot_map map,
+			      unsigned nr)
 {
 	bool ret = false;
 
 	mm_rcu_thread_enter();
 	rcu_lock();
 	struct pi_node *leaf = leaf_lookup(idx, index);
-	if (leaf)
-		ret = (tags_load(leaf, tag) >> (index & PI_MASK)) & 1;
+	if (leaf) {
+		uint64_t *w = map == PI_MAP_TAG ? &leaf->tags[nr] : &leaf->leaf_flags[nr];
+
+		ret = (__atomic_load_n(w, __ATOMIC_ACQUIRE) >> (index & PI_MASK)) & 1;
+	}
 	rcu_unlock();
 	return ret;
+}
+
+bool page_index_get_tag(struct page_index *idx, pgoff_t index, unsigned tag)
+{
+	return page_index_test_slot_bit(idx, index, PI_MAP_TAG, tag);
 }
 
 bool page_index_tagged(struct page_index *idx, unsigned tag)
@@ -582,183 +532,10 @@ unsigned find_get_pages_range_tag(struct page_index *idx, pgoff_t *start, pgoff_
 	return gang_lookup(idx, start, end, (int)tag, pages, max);
 }
 
-/* How many of @nr slots from @index a contiguous lookup walks: at most one
- * leaf's worth, never past PAGE_INDEX_MAX; 0 for none. */
-static unsigned contig_clamp(pgoff_t index, unsigned nr)
-{
-	if (!nr || index > PAGE_INDEX_MAX)
-		return 0;
-	if (nr > PI_SLOTS)
-		nr = PI_SLOTS;
-	if (nr - 1 > PAGE_INDEX_MAX - index)
-		nr = (unsigned)(PAGE_INDEX_MAX - index + 1);
-	return nr;
-}
-
-unsigned find_pages_contig_rcu(struct page_index *idx, pgoff_t index, unsigned nr,
-			       struct page **pages)
-{
-	struct pi_node *leaf = NULL;
-	unsigned n;
-
-	nr = contig_clamp(index, nr);
-	if (!nr)
-		return 0;
-	for (n = 0; n < nr; n++) {
-		pgoff_t i = index + n;
-
-		if (!n || !(i & PI_MASK)) { /* the first leaf, then the next one */
-			leaf = leaf_lookup(idx, i);
-			if (!leaf)
-				break;
-		}
-		pages[n] = slot_load(leaf, i & PI_MASK);
-		if (!pages[n])
-			break;
-	}
-	return n;
-}
-
-/* ---- the leaf flag mirrors ---- */
-
-/* Sets or clears leaf flag @f of @page's slot, if @page is the entry at its
- * index (a page that is not, or no longer, there gets nothing: a missing
- * bit only sends a reader the slow way). */
-static void leaf_flag_update(struct page_index *idx, struct page *page, unsigned f, bool set)
-{
-	pgoff_t index = READ_ONCE(page->index);
-
-	if (!set && f == PI_LEAF_UPTODATE && page_index_test_stale_uptodate)
-		return;
-	mm_rcu_thread_enter();
-	rcu_lock();
-	struct pi_node *leaf = leaf_lookup(idx, index);
-	if (leaf && slot_load(leaf, index & PI_MASK) == page) {
-		uint64_t bit = 1ull << (index & PI_MASK);
-		if (set)
-			__atomic_fetch_or(&leaf->leaf_flags[f], bit, __ATOMIC_SEQ_CST);
-		else
-			__atomic_fetch_and(&leaf->leaf_flags[f], ~bit, __ATOMIC_SEQ_CST);
-	}
-	rcu_unlock();
-}
-
-void page_index_set_leaf_flag(struct page_index *idx, struct page *page, unsigned f)
-{
-	leaf_flag_update(idx, page, f, true);
-}
-
-void page_index_clear_leaf_flag(struct page_index *idx, struct page *page, unsigned f)
-{
-	leaf_flag_update(idx, page, f, false);
-}
-
-bool page_index_test_clear_leaf_flag(struct page_index *idx, struct page *page, unsigned f)
-{
-	pgoff_t index = READ_ONCE(page->index);
-	uint64_t bit = 1ull << (index & PI_MASK);
-	bool ret = false;
-
-	mm_rcu_thread_enter();
-	rcu_lock();
-	struct pi_node *leaf = leaf_lookup(idx, index);
-	if (leaf && slot_load(leaf, index & PI_MASK) == page &&
-	    (__atomic_load_n(&leaf->leaf_flags[f], __ATOMIC_RELAXED) & bit))
-		ret = __atomic_fetch_and(&leaf->leaf_flags[f], ~bit, __ATOMIC_SEQ_CST) & bit;
-	rcu_unlock();
-	return ret;
-}
-
-bool page_index_get_leaf_flag(struct page_index *idx, pgoff_t index, unsigned f)
-{
-	bool ret = false;
-
-	mm_rcu_thread_enter();
-	rcu_lock();
-	struct pi_node *leaf = leaf_lookup(idx, index);
-	if (leaf)
-		ret =
-		    (__atomic_load_n(&leaf->leaf_flags[f], __ATOMIC_ACQUIRE) >> (index & PI_MASK)) &
-		    1;
-	rcu_unlock();
-	return ret;
-}
-
-/* Under RCU: may the entry at slot @off of @leaf, just loaded, be read as a
- * plain hit? Its uptodate bit, loaded after the slot: a bit set for a later
- * page of the index is then set for the page loaded or the slot changed. */
-static inline bool leaf_hit(struct pi_node *leaf, unsigned off)
-{
-	uint64_t up = __atomic_load_n(&leaf->leaf_flags[PI_LEAF_UPTODATE], __ATOMIC_ACQUIRE);
-	uint64_t ra = __atomic_load_n(&leaf->leaf_flags[PI_LEAF_READAHEAD], __ATOMIC_RELAXED);
-
-	return ((up & ~ra) >> off) & 1;
-}
-
-unsigned find_uptodate_contig_rcu(struct page_index *idx, pgoff_t index, unsigned nr,
-				  struct page **pages, struct pi_node **leaves)
-{
-	struct pi_node *leaf = NULL;
-	unsigned n;
-
-	nr = contig_clamp(index, nr);
-	leaves[0] = leaves[1] = NULL;
-	for (n = 0; n < nr; n++) {
-		pgoff_t i = index + n;
-
-		if (!n || !(i & PI_MASK)) { /* the first leaf, then the next one */
-			leaf = leaf_lookup(idx, i);
-			if (!leaf)
-				break;
-			leaves[n != 0] = leaf;
-		}
-		pages[n] = slot_load(leaf, i & PI_MASK);
-		if (!pages[n] || !leaf_hit(leaf, i & PI_MASK))
-			break;
-	}
-	return n;
-}
-
-unsigned page_index_uptodate_recheck(struct pi_node **leaves, pgoff_t index, unsigned nr,
-				     struct page **pages)
-{
-	unsigned n;
-
-	for (n = 0; n < nr; n++) {
-		pgoff_t i = index + n;
-		struct pi_node *leaf = leaves[n && (i & PI_MASK) < (index & PI_MASK)];
-		uint64_t up =
-		    __atomic_load_n(&leaf->leaf_flags[PI_LEAF_UPTODATE], __ATOMIC_ACQUIRE);
-
-		/* The bit, then the slot: a bit set again by a later page of
-		 * the index comes after that page's insertion. */
-		if (!((up >> (i & PI_MASK)) & 1) || slot_load(leaf, i & PI_MASK) != pages[n])
-			break;
-	}
-	return n;
-}
-
-void page_index_mark_referenced_rcu(struct pi_node **leaves, pgoff_t index, unsigned nr)
-{
-	unsigned off = index & PI_MASK;
-
-	for (unsigned l = 0; nr; l++) {
-		unsigned k = min_t(unsigned, nr, PI_SLOTS - off);
-		uint64_t mask = (k == PI_SLOTS ? ~0ull : ((1ull << k) - 1)) << off;
-		uint64_t *w = &leaves[l]->leaf_flags[PI_LEAF_REFERENCED];
-
-		/* Only a change writes: the line stays shared among readers. */
-		if ((__atomic_load_n(w, __ATOMIC_RELAXED) & mask) != mask)
-			__atomic_fetch_or(w, mask, __ATOMIC_RELAXED);
-		nr -= k;
-		off = 0;
-	}
-}
-
 unsigned find_get_pages_contig(struct page_index *idx, pgoff_t index, unsigned nr,
 			       struct page **pages)
 {
-	struct pi_node *leaf[2] = {NULL, NULL}; /* @nr <= PI_SLOTS: two leaves at most */
+	struct pi_node *leaf[2]; /* @nr <= PI_SLOTS: two leaves at most */
 	unsigned n, k;
 
 	nr = contig_clamp(index, nr);
@@ -769,20 +546,7 @@ unsigned find_get_pages_contig(struct page_index *idx, pgoff_t index, unsigned n
 	/* First the slots, prefetching each page: the reference updates
 	 * below then find their lines on the way rather than missing one at
 	 * a time. */
-	for (n = 0; n < nr; n++) {
-		pgoff_t i = index + n;
-		unsigned l = n && (i & PI_MASK) < (index & PI_MASK);
-
-		if (!n || (l && !leaf[1])) {
-			leaf[l] = leaf_lookup(idx, i);
-			if (!leaf[l])
-				break;
-		}
-		pages[n] = slot_load(leaf[l], i & PI_MASK);
-		if (!pages[n])
-			break;
-		__builtin_prefetch(pages[n], 1);
-	}
+	n = pi_contig_walk(idx, index, nr, pages, leaf, PI_WALK_PREFETCH);
 	for (k = 0; k < n; k++) {
 		pgoff_t i = index + k;
 		struct page *page = pages[k];

@@ -119,16 +119,6 @@ unsigned find_get_pages_contig(struct page_index *idx, pgoff_t index, unsigned n
 			       struct page **pages);
 
 /*
- * The same walk without references, for a reader that only copies from the
- * pages' frames (filemap_read's hit path): the caller holds rcu_read_lock
- * across its use of the pages (their structs are freed after a grace period,
- * so the pointers stay valid, but a page may leave the index meanwhile: the
- * caller re-checks PG_uptodate and page->mapping after its copy).
- */
-unsigned find_pages_contig_rcu(struct page_index *idx, pgoff_t index, unsigned nr,
-			       struct page **pages);
-
-/*
  * Leaf flags (see above): set or clear flag @f of @page's slot if @page is the
  * entry at page->index (nothing otherwise). Lock-free (atomic RMW of the
  * leaf's map); the callers setting PI_LEAF_UPTODATE hold the page lock, so

@@ -225,7 +225,7 @@ static void uaccess_install(void)
 		uaccess_init_err = -errno;
 		return;
 	}
-	if (sigaction(SIGSEGV, &sa, NULL) || sigaction(SIGBUS, &sa, NULL))
+	if (uaccess_sigaction_install(SIGSEGV, &sa) || uaccess_sigaction_install(SIGBUS, &sa))
 		uaccess_init_err = -errno;
 	else
 		__atomic_store_n(&uaccess_live, true, __ATOMIC_RELEASE);

@@ -44,6 +44,10 @@ bool uaccess_handle(int sig, siginfo_t *si, void *ucontext);
  * handler is live.
  */
 void uaccess_sigreturn_init(void);
+/* Installs @sa for @sig (after _init): where the user-mode return may be
+ * taken, by rt_sigaction with our own restorer, which marks the frames
+ * built for this sigaction; else by sigaction(). 0 or -1 with errno. */
+int uaccess_sigaction_install(int sig, const struct sigaction *sa);
 bool uaccess_fast_return_usable(void);
 void uaccess_fast_return(ucontext_t *uc, const void *handler_ret);
 /* Test knob: never return in user mode (every handled fault ends in
@@ -55,6 +59,13 @@ DECLARE_TEST_SWITCH(uaccess_test_fast_return_no_fpu);
 /* Test switch: the user-mode return is taken also when an application's
  * handler called ours (its code after the call is skipped). */
 DECLARE_TEST_SWITCH(uaccess_test_fast_return_any_caller);
+/* Test switch: return in user mode even when the interrupted code runs
+ * with RFLAGS.NT set (the IRETQ then raises #GP). */
+DECLARE_TEST_SWITCH(uaccess_test_fast_return_nt);
+/* Test switch: return in user mode also from a frame built for another
+ * sigaction (an application's handler that tail-calls ours): the mask
+ * the kernel set for that handler stays in force. */
+DECLARE_TEST_SWITCH(uaccess_test_fast_return_any_frame);
 
 /*
  * Blocked SIGSEGV/SIGBUS: a thread that blocks them is killed by the kernel

@@ -24,13 +24,19 @@
  * (rt_sigreturn): our handler was called by the kernel's signal frame (its
  * return address is the frame's pretcode: not through an application's
  * handler that chains to ours, nor a sanitizer's wrapper, which must run
- * their code after ours); no shadow stack (rt_sigreturn pops the token the
- * delivery pushed: checked once at uaccess_init); the frame's FPU image is
- * an XSAVE one (FP_XSTATE_MAGIC1) at 64-byte alignment; the interrupted CS
- * and SS are ours (a 64-bit thread); the alternate stack was not
- * auto-disarmed. Not in ASan/TSan builds: jumping out of the handler
- * leaves the handler's frames (ASan's stack poisoning, TSan's signal
- * bookkeeping) as a longjmp would without their interceptors.
+ * their code after ours); the frame was built for our sigaction (its
+ * pretcode is our own restorer, uaccess_restore_rt, which only our
+ * installation names: an application's handler installed after ours, with
+ * its own sa_mask or without SA_NODEFER, that chains to ours by a tail call
+ * leaves the pretcode as the return address, and the mask the kernel set
+ * for it must be undone by rt_sigreturn); no shadow stack (rt_sigreturn
+ * pops the token the delivery pushed: checked once at uaccess_init); the
+ * frame's FPU image is an XSAVE one (FP_XSTATE_MAGIC1) at 64-byte
+ * alignment; the interrupted CS and SS are ours (a 64-bit thread); the interrupted code does not
+ * run with RFLAGS.NT set (IRETQ raises #GP under it in 64-bit mode; user mode may set it with
+ * POPF); the alternate stack was not auto-disarmed. Not in ASan/TSan builds: jumping out of the
+ * handler leaves the handler's frames (ASan's stack poisoning, TSan's signal bookkeeping) as a
+ * longjmp would without their interceptors.
  *
  * A signal arriving in the middle of the return is delivered below the
  * frame's register block we are popping (below RSP): it overwrites only the
@@ -57,6 +63,11 @@ TEST_SWITCH(uaccess_test_fast_return_no_fpu);
  * another handler (an application's that chains to ours): its code after
  * the call never runs. */
 TEST_SWITCH(uaccess_test_fast_return_any_caller);
+/* Test switch: return in user mode under RFLAGS.NT (#GP at the IRETQ). */
+TEST_SWITCH(uaccess_test_fast_return_nt);
+/* Test switch: return in user mode from a frame built for another
+ * sigaction (a handler that tail-calls ours): its signal mask stays. */
+TEST_SWITCH(uaccess_test_fast_return_any_frame);
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define FAST_RETURN_BUILD 0
@@ -72,6 +83,7 @@ TEST_SWITCH(uaccess_test_fast_return_any_caller);
 #define FPX_SW_OFFSET	   464	       /* struct _fpx_sw_bytes in the FXSAVE image */
 #define FP_XSTATE_MAGIC1_V 0x46505853u /* the kernel's FP_XSTATE_MAGIC1 */
 #define UC_SIGCONTEXT_SS_F 0x2	       /* the kernel's UC_SIGCONTEXT_SS */
+#define X86_EFLAGS_NT_F	   0x4000ul    /* RFLAGS.NT, nested task */
 #ifndef ARCH_SHSTK_STATUS
 #define ARCH_SHSTK_STATUS 0x5005
 #endif
@@ -80,6 +92,30 @@ TEST_SWITCH(uaccess_test_fast_return_any_caller);
 #endif
 
 static bool fast_return_usable; /* written once by uaccess_sigreturn_init */
+
+/*
+ * The signal frames' return trampoline for our handler (sa_restorer): the
+ * rt_sigreturn system call, in the very bytes of glibc's __restore_rt
+ * (mov $15, %rax; syscall, written out so that no assembler shortens
+ * them), which unwinders (libgcc, gdb) recognise as a signal frame's
+ * return address. An application that saves our sigaction and installs it
+ * again with sigaction() gets the C library's restorer in its stead: the
+ * handler then always returns through rt_sigreturn.
+ */
+/* clang-format off */
+__asm__(".pushsection .text\n"
+	".globl uaccess_restore_rt\n"
+	".hidden uaccess_restore_rt\n"
+	".type uaccess_restore_rt,@function\n"
+	".p2align 4\n"
+	"	nop\n"
+	"uaccess_restore_rt:\n"
+	"	.byte 0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00\n" /* mov $15, %rax */
+	"	.byte 0x0f, 0x05\n"				      /* syscall */
+	".size uaccess_restore_rt,.-uaccess_restore_rt\n"
+	".popsection\n");
+/* clang-format on */
+__attribute__((visibility("hidden"))) void uaccess_restore_rt(void);
 
 /*
  * void uaccess_iret(greg_t *gregs, const void *xsave, uint64_t rfbm):
@@ -135,6 +171,32 @@ void uaccess_sigreturn_init(void)
 	__atomic_store_n(&fast_return_usable, true, __ATOMIC_RELEASE);
 }
 
+/* The kernel's struct sigaction for rt_sigaction on x86-64. */
+struct kernel_sigaction {
+	void (*handler)(int, siginfo_t *, void *);
+	unsigned long flags;
+	void (*restorer)(void);
+	uint64_t mask;
+};
+#define SA_RESTORER_F 0x04000000ul /* the kernel's SA_RESTORER */
+
+int uaccess_sigaction_install(int sig, const struct sigaction *sa)
+{
+	struct kernel_sigaction k = {.handler = sa->sa_sigaction,
+				     .flags = (unsigned long)sa->sa_flags | SA_RESTORER_F,
+				     .restorer = uaccess_restore_rt};
+
+	/* Where the user-mode return may be taken (not under a sanitizer,
+	 * whose sigaction wrapper must see the handler): rt_sigaction with
+	 * our own restorer. Else the C library's, with its. */
+	if (!__atomic_load_n(&fast_return_usable, __ATOMIC_ACQUIRE))
+		return sigaction(sig, sa, NULL);
+	for (int s = 1; s <= 64; s++)
+		if (sigismember(&sa->sa_mask, s) == 1)
+			k.mask |= 1ull << (s - 1);
+	return (int)syscall(SYS_rt_sigaction, sig, &k, NULL, sizeof(k.mask));
+}
+
 bool uaccess_fast_return_usable(void)
 {
 	return __atomic_load_n(&fast_return_usable, __ATOMIC_ACQUIRE) &&
@@ -156,6 +218,10 @@ void uaccess_fast_return(ucontext_t *uc, const void *handler_ret)
 	if (handler_ret != *(void *const *)((const char *)uc - sizeof(void *)) &&
 	    !uaccess_test_fast_return_any_caller)
 		return;
+	/* ... and the frame is one for our sigaction (our restorer): the mask
+	 * in the handler is then the frame's. */
+	if (handler_ret != (const void *)uaccess_restore_rt && !uaccess_test_fast_return_any_frame)
+		return;
 	if (!xs || ((uintptr_t)xs & 63) || (uc->uc_stack.ss_flags & SS_AUTODISARM))
 		return;
 	__builtin_memcpy(&magic1, xs + FPX_SW_OFFSET, sizeof(magic1));
@@ -170,6 +236,11 @@ void uaccess_fast_return(ucontext_t *uc, const void *handler_ret)
 	rip = (uint64_t)g[REG_RIP];
 	rsp = (uint64_t)g[REG_RSP];
 	efl = (uint64_t)g[REG_EFL];
+	/* In 64-bit mode IRETQ raises #GP under NT, which the handler runs
+	 * with when the interrupted code set it (delivery keeps it); the
+	 * kernel's return to user mode does not mind. */
+	if ((efl & X86_EFLAGS_NT_F) && !uaccess_test_fast_return_nt)
+		return;
 	/* The IRETQ frame over the words after the general registers. */
 	g[REG_RSP] = (greg_t)rip;
 	g[REG_RIP] = (greg_t)cs;

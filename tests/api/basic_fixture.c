@@ -241,3 +241,52 @@ bool store_bus(volatile char *p, char v)
 	bus_armed = 0;
 	return bus;
 }
+
+static sigjmp_buf segv_jmp;
+static volatile sig_atomic_t segv_armed;
+
+static void on_sigsegv(int sig)
+{
+	(void)sig;
+	if (!segv_armed)
+		abort();
+	siglongjmp(segv_jmp, 1);
+}
+
+void install_segv_catcher(void)
+{
+	struct sigaction sa = {0};
+
+	sa.sa_handler = on_sigsegv;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, NULL);
+}
+
+/* One access to @p with the catcher armed: a store of *@v, or a load into
+ * *@v. True if it raised SIGSEGV. */
+static bool access_segv(volatile char *p, char *v, bool store)
+{
+	bool segv = false;
+
+	if (sigsetjmp(segv_jmp, 1) == 0) {
+		segv_armed = 1;
+		if (store)
+			*p = *v;
+		else
+			*v = *p;
+	} else {
+		segv = true;
+	}
+	segv_armed = 0;
+	return segv;
+}
+
+bool store_segv(volatile char *p, char v)
+{
+	return access_segv(p, &v, true);
+}
+
+bool load_segv(volatile char *p, char *out)
+{
+	return access_segv(p, out, false);
+}

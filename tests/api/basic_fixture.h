@@ -8,8 +8,8 @@
  * of a file's contents through the engine and of the host file under the
  * store; for the mapping tests (test_mmap, test_mmap_fallback, test_mmap_h2,
  * test_dio_h*), a file of a byte pattern, pc_mmap() with a skip where the
- * mechanism is missing, and SIGBUS catching. Takes no locks: call from the
- * main test thread.
+ * mechanism is missing, and SIGBUS and SIGSEGV catching. Takes no locks:
+ * call from the main test thread.
  */
 #ifndef PC_TESTS_API_BASIC_FIXTURE_H
 #define PC_TESTS_API_BASIC_FIXTURE_H
@@ -68,5 +68,13 @@ void install_bus_catcher(void);
 bool touch_bus(volatile char *p);
 /* Stores @v at @p; true if that raised SIGBUS at @p in that handler. */
 bool store_bus(volatile char *p, char v);
+/* The application's SIGSEGV handler that store_segv() and load_segv() need
+ * (as install_bus_catcher: from a constructor, before any engine's). */
+void install_segv_catcher(void);
+/* Stores @v at @p, or loads from @p into *@out; true if that raised SIGSEGV
+ * (the access did not happen: a page not writable, or not mapped). Any
+ * other SIGSEGV aborts. */
+bool store_segv(volatile char *p, char v);
+bool load_segv(volatile char *p, char *out);
 
 #endif

@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -504,38 +503,10 @@ TEST(mmap_madvise)
 	free(r);
 }
 
-static sigjmp_buf segv_jmp;
-static volatile sig_atomic_t segv_armed;
-
-static void on_sigsegv(int sig)
-{
-	if (!segv_armed)
-		abort();
-	siglongjmp(segv_jmp, 1);
-}
-
+/* The application's SIGSEGV handler, installed before the engine's. */
 __attribute__((constructor)) static void install_app_segv(void)
 {
-	struct sigaction sa = {0};
-
-	sa.sa_handler = on_sigsegv;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGSEGV, &sa, NULL);
-}
-
-/* Stores @c at @p; true if that raised SIGSEGV. */
-static bool store_segv(volatile char *p, char c)
-{
-	bool segv = false;
-
-	if (sigsetjmp(segv_jmp, 1) == 0) {
-		segv_armed = 1;
-		*p = c;
-	} else {
-		segv = true;
-	}
-	segv_armed = 0;
-	return segv;
+	install_segv_catcher();
 }
 
 TEST(mmap_mprotect)

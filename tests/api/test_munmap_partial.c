@@ -27,7 +27,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -46,40 +45,10 @@
 
 /* ---- the application's SIGBUS and SIGSEGV handlers (before the engine's) ---- */
 
-static sigjmp_buf segv_jmp;
-static volatile sig_atomic_t segv_armed;
-
-static void on_sigsegv(int sig)
-{
-	(void)sig;
-	if (!segv_armed)
-		abort();
-	siglongjmp(segv_jmp, 1);
-}
-
 __attribute__((constructor)) static void install_app_handlers(void)
 {
-	struct sigaction sa = {0};
-
 	install_bus_catcher();
-	sa.sa_handler = on_sigsegv;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGSEGV, &sa, NULL);
-}
-
-/* Loads from @p; true if that raised SIGSEGV (not mapped). */
-static bool touch_segv(volatile char *p)
-{
-	bool segv = false;
-
-	if (sigsetjmp(segv_jmp, 1) == 0) {
-		segv_armed = 1;
-		(void)*p;
-	} else {
-		segv = true;
-	}
-	segv_armed = 0;
-	return segv;
+	install_segv_catcher();
 }
 
 /* The host no longer maps the file's frames at @p: a load there raises
@@ -92,8 +61,9 @@ static bool host_unmapped(char *p)
 	char line[512];
 	bool frames = false, found = false;
 	FILE *f;
+	char c;
 
-	if (touch_segv(p))
+	if (load_segv(p, &c))
 		return true;
 	f = fopen("/proc/self/maps", "r");
 	CHECK(f);

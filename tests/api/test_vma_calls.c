@@ -33,7 +33,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,41 +49,10 @@
 
 /* ---- the application's SIGSEGV handler (before the engine's) ---- */
 
-static sigjmp_buf segv_jmp;
-static volatile sig_atomic_t segv_armed;
-
-static void on_sigsegv(int sig)
-{
-	(void)sig;
-	if (!segv_armed)
-		abort();
-	siglongjmp(segv_jmp, 1);
-}
-
 __attribute__((constructor)) static void install_app_handlers(void)
 {
-	struct sigaction sa = {0};
-
 	install_bus_catcher();
-	sa.sa_handler = on_sigsegv;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGSEGV, &sa, NULL);
-}
-
-/* Stores @c at @p; true if that raised SIGSEGV (the page is not writable:
- * the store did not happen). */
-static bool store_segv(volatile char *p, char c)
-{
-	bool segv = false;
-
-	if (sigsetjmp(segv_jmp, 1) == 0) {
-		segv_armed = 1;
-		*p = c;
-	} else {
-		segv = true;
-	}
-	segv_armed = 0;
-	return segv;
+	install_segv_catcher();
 }
 
 /* The view record holding @p: its range and protection. */
@@ -446,21 +414,6 @@ TEST(other_engine_in_range)
 /* ---- random: mprotect, msync, madvise, munmap and accesses on a model ---- */
 
 #define RP_NP 32
-
-/* Loads from @p; true if that raised SIGSEGV. */
-static bool load_segv(volatile char *p, char *out)
-{
-	bool segv = false;
-
-	if (sigsetjmp(segv_jmp, 1) == 0) {
-		segv_armed = 1;
-		*out = *p;
-	} else {
-		segv = true;
-	}
-	segv_armed = 0;
-	return segv;
-}
 
 static uint64_t rnd(uint64_t *s)
 {

@@ -177,6 +177,31 @@ static void *nq_thread(void *p)
 	return NULL;
 }
 
+/* Takes @gl in @st and lets it go: the node keeps the state cached. */
+static void nq_dq(struct glock *gl, enum gl_state st)
+{
+	struct gholder h;
+
+	gholder_init(gl, st, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+}
+
+/* Node "A" on a fresh root for @tag (minimum hold @min_hold_ms), holding
+ * glock @num (*@glp, a reference) cached in @st: the cases' prologue. */
+static struct cluster *mount_cached(const char *tag, unsigned min_hold_ms, uint64_t num,
+				    enum gl_state st, struct glock **glp)
+{
+	char url[256];
+	struct cluster *c;
+
+	zk_root(tag, url, sizeof(url));
+	c = node_mount(url, "A", 4000, min_hold_ms);
+	CHECK_EQ(glock_get(c, num, NULL, NULL, glp), 0);
+	nq_dq(*glp, st);
+	return c;
+}
+
 TEST(exclusive_transfer)
 {
 	char url[256];
@@ -297,25 +322,15 @@ TEST(recipe_mismatch_refused)
 
 TEST(cached_no_round_trips)
 {
-	char url[256];
 	struct cluster *A;
 	struct glock *g;
-	struct gholder h;
 	uint64_t before;
 	int i;
 
-	zk_root("cached", url, sizeof(url));
-	A = node_mount(url, "A", 4000, 1);
-	CHECK_EQ(glock_get(A, 1, NULL, NULL, &g), 0);
-	gholder_init(g, LM_ST_EXCLUSIVE, 0, &h);
-	CHECK_EQ(glock_nq(&h), 0);
-	glock_dq(&h);
+	A = mount_cached("cached", 1, 1, LM_ST_EXCLUSIVE, &g);
 	before = atomic_load(&A->stats.lm_requests);
-	for (i = 0; i < 10000; i++) {
-		gholder_init(g, i & 1 ? LM_ST_SHARED : LM_ST_EXCLUSIVE, 0, &h);
-		CHECK_EQ(glock_nq(&h), 0);
-		glock_dq(&h);
-	}
+	for (i = 0; i < 10000; i++)
+		nq_dq(g, i & 1 ? LM_ST_SHARED : LM_ST_EXCLUSIVE);
 	printf("# 10000 nq/dq alone: %llu lock-service requests\n",
 	       (unsigned long long)(atomic_load(&A->stats.lm_requests) - before));
 	CHECK_EQ(atomic_load(&A->stats.lm_requests), before);
@@ -333,28 +348,17 @@ TEST(cached_no_round_trips)
  */
 static void own_change(bool relist_every_event)
 {
-	char url[256];
 	struct cluster *A;
 	struct glock *g, *g2;
-	struct gholder h;
 	uint64_t before, n;
 
-	zk_root(relist_every_event ? "ownchgh" : "ownchg", url, sizeof(url));
 	zk_test_want_nodes_off = true;
-	A = node_mount(url, "A", 4000, 0);
-	CHECK_EQ(glock_get(A, 1, NULL, NULL, &g), 0);
+	A = mount_cached(relist_every_event ? "ownchgh" : "ownchg", 0, 1, LM_ST_SHARED, &g);
 	CHECK_EQ(glock_get(A, 2, NULL, NULL, &g2), 0);
-	gholder_init(g, LM_ST_SHARED, 0, &h);
-	CHECK_EQ(glock_nq(&h), 0);
-	glock_dq(&h);
 	zk_test_relist_every_event = relist_every_event;
 	before = atomic_load(&A->stats.lm_relists);
-	gholder_init(g, LM_ST_EXCLUSIVE, 0, &h);
-	CHECK_EQ(glock_nq(&h), 0);
-	glock_dq(&h);
-	gholder_init(g2, LM_ST_SHARED, 0, &h);
-	CHECK_EQ(glock_nq(&h), 0);
-	glock_dq(&h);
+	nq_dq(g, LM_ST_EXCLUSIVE);
+	nq_dq(g2, LM_ST_SHARED);
 	n = atomic_load(&A->stats.lm_relists) - before;
 	printf("# SH -> EX in place, then a new glock: %llu listings of their own\n",
 	       (unsigned long long)n);
@@ -399,14 +403,10 @@ static void want_event(bool off)
 	B = node_mount(url, "B", 4000, 0);
 	CHECK_EQ(glock_get(A, 7, NULL, NULL, &ga), 0);
 	CHECK_EQ(glock_get(B, 7, NULL, NULL, &gb), 0);
-	gholder_init(ga, LM_ST_EXCLUSIVE, 0, &h);
-	CHECK_EQ(glock_nq(&h), 0);
-	glock_dq(&h);
+	nq_dq(ga, LM_ST_EXCLUSIVE);
 	list0 = atomic_load(&A->stats.lm_relists);
 	dem0 = atomic_load(&A->stats.demotes);
-	gholder_init(gb, LM_ST_SHARED, 0, &h);
-	CHECK_EQ(glock_nq(&h), 0);
-	glock_dq(&h);
+	nq_dq(gb, LM_ST_SHARED);
 	/* B's grant came from the commit of A's conversion: A's worker may
 	 * still be finishing the demote; an SH nq on A waits for it. */
 	gholder_init(ga, LM_ST_SHARED, 0, &h);
@@ -471,23 +471,15 @@ static void rearm_deferred(bool at_event)
 	CHECK_EQ(glock_get(A, 9, NULL, NULL, &ga), 0);
 	CHECK_EQ(glock_get(B, 9, NULL, NULL, &gb), 0);
 	/* (1) */
-	gholder_init(ga, LM_ST_EXCLUSIVE, 0, &h);
-	CHECK_EQ(glock_nq(&h), 0);
-	glock_dq(&h);
+	nq_dq(ga, LM_ST_EXCLUSIVE);
 	r0 = atomic_load(&A->stats.lm_rearms);
-	gholder_init(gb, LM_ST_SHARED, 0, &h);
-	CHECK_EQ(glock_nq(&h), 0);
-	glock_dq(&h);
-	gholder_init(ga, LM_ST_SHARED, 0, &h); /* waits for A's demote to end */
-	CHECK_EQ(glock_nq(&h), 0);
-	glock_dq(&h);
+	nq_dq(gb, LM_ST_SHARED);
+	nq_dq(ga, LM_ST_SHARED); /* waits for A's demote to end */
 	n = atomic_load(&A->stats.lm_rearms) - r0;
 	printf("# EX -> SH demote: A armed %llu want watches again by reads of their own\n",
 	       (unsigned long long)n);
 	CHECK_EQ(n, at_event ? 1u : 0u);
-	gholder_init(gb, LM_ST_EXCLUSIVE, 0, &h); /* A must hear of it: w-ex */
-	CHECK_EQ(glock_nq(&h), 0);
-	glock_dq(&h);
+	nq_dq(gb, LM_ST_EXCLUSIVE); /* A must hear of it: w-ex */
 	glock_put(ga);
 	glock_put(gb);
 	cluster_unmount(A);
@@ -503,13 +495,9 @@ static void rearm_deferred(bool at_event)
 	B = node_mount(url, "B", 4000, 2000);
 	CHECK_EQ(glock_get(A, 9, NULL, NULL, &ga), 0);
 	CHECK_EQ(glock_get(B, 9, NULL, NULL, &gb), 0);
-	gholder_init(ga, LM_ST_EXCLUSIVE, 0, &h);
-	CHECK_EQ(glock_nq(&h), 0);
-	glock_dq(&h);
+	nq_dq(ga, LM_ST_EXCLUSIVE);
 	r0 = atomic_load(&A->stats.lm_rearms);
-	gholder_init(gb, LM_ST_SHARED, 0, &h);
-	CHECK_EQ(glock_nq(&h), 0);
-	glock_dq(&h);
+	nq_dq(gb, LM_ST_SHARED);
 	n = atomic_load(&A->stats.lm_rearms) - r0;
 	printf("# EX -> SH demote delayed by the minimum hold: %llu re-arm(s)\n",
 	       (unsigned long long)n);
@@ -570,19 +558,13 @@ TEST(rearm_deferred_hazard)
 static void bumped_want(bool read_every)
 {
 	static const enum gl_state steps[] = {LM_ST_EXCLUSIVE, LM_ST_DEFERRED, LM_ST_SHARED};
-	char url[256];
 	struct cluster *A;
 	struct glock *ga;
 	struct gholder h;
 	unsigned i;
 
-	zk_root(read_every ? "bumph" : "bump", url, sizeof(url));
 	zk_test_read_every_want = read_every;
-	A = node_mount(url, "A", 4000, 1);
-	CHECK_EQ(glock_get(A, 11, NULL, NULL, &ga), 0);
-	gholder_init(ga, LM_ST_SHARED, 0, &h);
-	CHECK_EQ(glock_nq(&h), 0);
-	glock_dq(&h);
+	A = mount_cached(read_every ? "bumph" : "bump", 1, 11, LM_ST_SHARED, &ga);
 	for (i = 0; i < 3; i++) {
 		uint64_t r0 = atomic_load(&A->stats.lm_requests);
 		uint64_t l0 = atomic_load(&A->stats.lm_relists);
@@ -782,9 +764,7 @@ TEST(validator_glock_class)
 	lockdep_set_report_handler(capture);
 	/* The documented order: an outer rwsem, then the glock. */
 	down_write(&sem);
-	gholder_init(g, LM_ST_EXCLUSIVE, 0, &h);
-	CHECK_EQ(glock_nq(&h), 0);
-	glock_dq(&h);
+	nq_dq(g, LM_ST_EXCLUSIVE);
 	up_write(&sem);
 	CHECK_EQ(reports, 0);
 	/* The inverse order is reported. */
@@ -944,9 +924,7 @@ TEST(local_upgrade_not_starved)
 	CHECK_EQ(glock_get(A, 8, NULL, NULL, &ga), 0);
 	CHECK_EQ(glock_get(B, 8, NULL, NULL, &gb), 0);
 	/* B holds SH too, so A's upgrade is no in-place conversion. */
-	gholder_init(gb, LM_ST_SHARED, 0, &h);
-	CHECK_EQ(glock_nq(&h), 0);
-	glock_dq(&h);
+	nq_dq(gb, LM_ST_SHARED);
 	for (i = 0; i < 2; i++) {
 		s[i] = (struct streamer){ga, &stop, 0};
 		pthread_create(&t[i], NULL, sh_stream, &s[i]);
@@ -967,6 +945,68 @@ TEST(local_upgrade_not_starved)
 }
 
 #if PC_SCHED_HOOKS
+/* ---- liveness cases forced by a hook, and their hazards ---- */
+
+/* Until *@done: a liveness wait (the watchdog aborts the test after
+ * PC_HANG_MS with nothing done). */
+static void wait_done(const char *what, _Atomic int *done)
+{
+	struct watched_wait w;
+
+	watched_wait_begin(&w, what, done);
+	while (!__atomic_load_n(done, __ATOMIC_ACQUIRE))
+		watched_wait_step(&w, 0);
+	watched_wait_end(&w);
+}
+
+/* Until a waiter for @gl in @st (SH or EX) has queued on it: its want count
+ * shows it. */
+static void wait_queued(struct glock *gl, enum gl_state st)
+{
+	for (;;) {
+		unsigned want;
+
+		mutex_lock(&gl->gl_lock);
+		want = st == LM_ST_EXCLUSIVE ? gl->gl_want_ex : gl->gl_want_sh;
+		mutex_unlock(&gl->gl_lock);
+		if (want)
+			return;
+		sched_yield();
+	}
+}
+
+/*
+ * The hazard of such a case: @run in a child with switch *@sw on, where the
+ * waiter sleeps for good and the liveness wait's watchdog (PC_HANG_MS 3 s)
+ * aborts it. The child's exit means the hazard did not show.
+ */
+static void hazard_child_aborts(void (*run)(void), bool *sw)
+{
+	pid_t pid;
+	int status;
+
+	if (zk_fixture_missing())
+		test_skip("%s", zk_fixture_missing());
+#if defined(__SANITIZE_THREAD__)
+	test_skip("fork under ThreadSanitizer");
+#endif
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		alarm(60); /* neither the watchdog nor the test ended it */
+		setenv("PC_HANG_MS", "3000", 1);
+		*sw = true;
+		run();
+		_exit(0); /* the waiter was granted: the hazard did not show */
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "child: exited %d / signal %d",
+	       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+	       WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+}
+
 /*
  * The worker releases a glock nobody references (the orphan path of
  * glock_run: lm_unlock with GLF_BUSY set). A glock_get + glock_nq of the
@@ -1001,46 +1041,29 @@ static void *orphan_newcomer(void *p)
 
 static void orphan_window(enum sched_event ev, const void *obj, const char *what)
 {
+	struct glock *gl;
+
 	(void)obj;
 	if (ev != SP_RACE || strcmp(what, "glock: orphan release, lock module not yet told"))
 		return;
 	sched_set_hook(NULL);
 	CHECK_EQ(pthread_create(&orph.t, NULL, orphan_newcomer, &orph), 0);
-	for (;;) { /* until the newcomer waits behind the release */
-		struct glock *gl = __atomic_load_n(&orph.gl, __ATOMIC_ACQUIRE);
-		unsigned want = 0;
-
-		if (gl) {
-			mutex_lock(&gl->gl_lock);
-			want = gl->gl_want_sh;
-			mutex_unlock(&gl->gl_lock);
-		}
-		if (want)
-			break;
+	/* until the newcomer waits behind the release */
+	while (!(gl = __atomic_load_n(&orph.gl, __ATOMIC_ACQUIRE)))
 		sched_yield();
-	}
+	wait_queued(gl, LM_ST_SHARED);
 }
 
 static void orphan_release_run(void)
 {
-	char url[256];
 	struct glock *g;
-	struct gholder h;
-	struct watched_wait w;
 
-	zk_root(glock_test_orphan_no_recheck ? "orphanoff" : "orphan", url, sizeof(url));
 	memset(&orph, 0, sizeof(orph));
-	orph.c = node_mount(url, "A", 4000, 1);
-	CHECK_EQ(glock_get(orph.c, 11, NULL, NULL, &g), 0);
-	gholder_init(g, LM_ST_EXCLUSIVE, 0, &h);
-	CHECK_EQ(glock_nq(&h), 0);
-	glock_dq(&h);
+	orph.c = mount_cached(glock_test_orphan_no_recheck ? "orphanoff" : "orphan", 1, 11,
+			      LM_ST_EXCLUSIVE, &g);
 	sched_set_hook(orphan_window);
 	glock_put(g); /* the last reference: the worker releases the lock */
-	watched_wait_begin(&w, "a glock_nq that came during an orphan release", &orph.done);
-	while (!__atomic_load_n(&orph.done, __ATOMIC_ACQUIRE))
-		watched_wait_step(&w, 0);
-	watched_wait_end(&w);
+	wait_done("a glock_nq that came during an orphan release", &orph.done);
 	pthread_join(orph.t, NULL);
 	CHECK_EQ(orph.ret, 0);
 	CHECK_EQ(glock_state(orph.gl), LM_ST_SHARED);
@@ -1056,38 +1079,10 @@ TEST(orphan_release_then_nq)
 }
 
 /* With the recheck off the newcomer sleeps for good (state UN, nothing
- * requested): the liveness wait's watchdog aborts the child. */
-static void orphan_hazard_child(void *arg)
-{
-	(void)arg;
-	setenv("PC_HANG_MS", "3000", 1);
-	glock_test_orphan_no_recheck = true;
-	orphan_release_run();
-}
-
+ * requested). */
 TEST(orphan_release_then_nq_hazard)
 {
-	pid_t pid;
-	int status;
-
-	if (zk_fixture_missing())
-		test_skip("%s", zk_fixture_missing());
-#if defined(__SANITIZE_THREAD__)
-	test_skip("fork under ThreadSanitizer");
-#endif
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		alarm(60); /* neither the watchdog nor the test ended it */
-		orphan_hazard_child(NULL);
-		_exit(0); /* the newcomer was granted: the hazard did not show */
-	}
-	CHECK_EQ(waitpid(pid, &status, 0), pid);
-	CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "child: exited %d / signal %d",
-	       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-	       WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+	hazard_child_aborts(orphan_release_run, &glock_test_orphan_no_recheck);
 }
 #endif
 
@@ -1136,47 +1131,26 @@ static void compat_window(enum sched_event ev, const void *obj, const char *what
 
 static void compat_demote_run(void)
 {
-	char url[256];
 	struct cluster *A;
 	struct glock *other;
-	struct gholder h;
-	struct watched_wait ww;
 	pthread_t t;
 
-	zk_root(glock_test_demote_drop_skips_waiters ? "compatoff" : "compat", url, sizeof(url));
 	memset(&cmp, 0, sizeof(cmp));
-	A = node_mount(url, "A", 4000, 1);
-	CHECK_EQ(glock_get(A, 13, NULL, NULL, &cmp.gl), 0);
-	gholder_init(cmp.gl, LM_ST_DEFERRED, 0, &h);
-	CHECK_EQ(glock_nq(&h), 0);
-	glock_dq(&h); /* DF cached */
+	A = mount_cached(glock_test_demote_drop_skips_waiters ? "compatoff" : "compat", 1, 13,
+			 LM_ST_DEFERRED, &cmp.gl);
 	CHECK_EQ(glock_state(cmp.gl), LM_ST_DEFERRED);
 	/* another glock's orphan release holds the worker in its window */
 	CHECK_EQ(glock_get(A, 14, NULL, NULL, &other), 0);
-	gholder_init(other, LM_ST_EXCLUSIVE, 0, &h);
-	CHECK_EQ(glock_nq(&h), 0);
-	glock_dq(&h);
+	nq_dq(other, LM_ST_EXCLUSIVE);
 	sched_set_hook(compat_window);
 	glock_put(other);
 	while (!__atomic_load_n(&cmp.in_window, __ATOMIC_ACQUIRE))
 		sched_yield();
 	glock_lm_demote_request(cmp.gl, LM_ST_DEFERRED); /* queued: the worker waits */
 	CHECK_EQ(pthread_create(&t, NULL, compat_ex_waiter, &cmp), 0);
-	for (;;) { /* until the EX waiter has queued (found it queued) */
-		unsigned want;
-
-		mutex_lock(&cmp.gl->gl_lock);
-		want = cmp.gl->gl_want_ex;
-		mutex_unlock(&cmp.gl->gl_lock);
-		if (want)
-			break;
-		sched_yield();
-	}
+	wait_queued(cmp.gl, LM_ST_EXCLUSIVE); /* (it found the glock queued) */
 	__atomic_store_n(&cmp.release, 1, __ATOMIC_RELEASE);
-	watched_wait_begin(&ww, "an EX waiter behind a demote the state satisfies", &cmp.done);
-	while (!__atomic_load_n(&cmp.done, __ATOMIC_ACQUIRE))
-		watched_wait_step(&ww, 0);
-	watched_wait_end(&ww);
+	wait_done("an EX waiter behind a demote the state satisfies", &cmp.done);
 	pthread_join(t, NULL);
 	CHECK_EQ(cmp.ret, 0);
 	CHECK_EQ(glock_state(cmp.gl), LM_ST_EXCLUSIVE);
@@ -1192,32 +1166,9 @@ TEST(compatible_demote_then_waiter)
 }
 
 /* With the switch the worker drops the demote and stops: the EX waiter
- * sleeps for good (state DF, nothing queued or pending); the liveness
- * wait's watchdog aborts the child. */
+ * sleeps for good (state DF, nothing queued or pending). */
 TEST(compatible_demote_then_waiter_hazard)
 {
-	pid_t pid;
-	int status;
-
-	if (zk_fixture_missing())
-		test_skip("%s", zk_fixture_missing());
-#if defined(__SANITIZE_THREAD__)
-	test_skip("fork under ThreadSanitizer");
-#endif
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		alarm(60); /* neither the watchdog nor the test ended it */
-		setenv("PC_HANG_MS", "3000", 1);
-		glock_test_demote_drop_skips_waiters = true;
-		compat_demote_run();
-		_exit(0); /* the waiter was granted: the hazard did not show */
-	}
-	CHECK_EQ(waitpid(pid, &status, 0), pid);
-	CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "child: exited %d / signal %d",
-	       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-	       WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+	hazard_child_aborts(compat_demote_run, &glock_test_demote_drop_skips_waiters);
 }
 #endif

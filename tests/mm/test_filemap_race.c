@@ -373,6 +373,55 @@ static void rm_fn(void *arg, unsigned idx)
 }
 
 /*
+ * The reader of page 0 of a two-page file (pattern @pat, cached before each
+ * run) against the drop of that page, under test_scale(3000) schedules
+ * from test_seed, PCT and random walks in turn, with switch *@sw (if any)
+ * on. @must_read_file: every schedule must return the file's data (the
+ * first that does not fails the case with its seed). Returns how many did
+ * not; *@dropped_under_hit (if not NULL) counts the schedules where the
+ * reader found the page and it was dropped anyway.
+ */
+static unsigned long removal_under_copy(unsigned pat, bool *sw, bool must_read_file,
+					unsigned long *dropped_under_hit)
+{
+	struct sched_pool *pool = sched_pool_create(2);
+	unsigned char data[2 * PG];
+	uint64_t base = test_seed();
+	unsigned long n = test_scale(3000, 10), stale = 0;
+	struct rm_run r;
+	struct fm t;
+
+	fill_pat(data, sizeof(data), 0, pat);
+	fm_setup(&t, data, sizeof(data));
+	r.t = &t;
+	if (sw)
+		*sw = true;
+	for (unsigned long i = 0; i < n; i++) {
+		struct sched_config cfg = {.seed = base + i,
+					   .strategy = i & 1 ? SCHED_PCT : SCHED_RANDOM_WALK};
+		unsigned char warm[2 * PG];
+		bool good;
+
+		CHECK_EQ(rd(&t, NULL, warm, sizeof(warm), 0, 0), (ssize_t)sizeof(warm));
+		uint64_t hits = cache_stat_read(&t.c.stats.hits);
+		struct sched_result res = sched_run(pool, &cfg, rm_fn, &r);
+		CHECKF(res.status == SCHED_OK, "seed 0x%" PRIx64, base + i);
+		good = r.ret == (ssize_t)PG && bad_pat(r.buf, PG, 0, pat) < 0;
+		CHECKF(good || !must_read_file, "seed 0x%" PRIx64 " (%s): ret %zd", base + i,
+		       i & 1 ? "PCT" : "random walk", r.ret);
+		stale += !good;
+		if (dropped_under_hit && cache_stat_read(&t.c.stats.hits) > hits && !cached(&t, 0))
+			(*dropped_under_hit)++;
+	}
+	if (sw)
+		*sw = false;
+	printf("# %lu schedules, %lu returned bytes of a punched frame\n", n, stale);
+	fm_teardown(&t);
+	sched_pool_destroy(pool);
+	return stale;
+}
+
+/*
  * The same race under the deterministic scheduler: a reader that passed the
  * uptodate test copies while the page is dropped and its frame punched.
  * Some schedules put the punch inside the copy; in every one the reader
@@ -380,36 +429,11 @@ static void rm_fn(void *arg, unsigned idx)
  */
 TEST(removal_under_copy_is_redone)
 {
-	struct sched_pool *pool = sched_pool_create(2);
-	unsigned char data[2 * PG];
-	uint64_t base = test_seed();
-	unsigned long n = test_scale(3000, 10), dropped_first = 0;
-	struct rm_run r;
-	struct fm t;
+	unsigned long dropped_first = 0;
 
-	fill_pat(data, sizeof(data), 0, 24);
-	fm_setup(&t, data, sizeof(data));
-	r.t = &t;
-	for (unsigned long i = 0; i < n; i++) {
-		struct sched_config cfg = {.seed = base + i,
-					   .strategy = i & 1 ? SCHED_PCT : SCHED_RANDOM_WALK};
-		unsigned char warm[2 * PG];
-
-		CHECK_EQ(rd(&t, NULL, warm, sizeof(warm), 0, 0), (ssize_t)sizeof(warm));
-		uint64_t hits = cache_stat_read(&t.c.stats.hits);
-		struct sched_result res = sched_run(pool, &cfg, rm_fn, &r);
-		CHECKF(res.status == SCHED_OK, "seed 0x%" PRIx64, base + i);
-		CHECKF(r.ret == (ssize_t)PG && bad_pat(r.buf, PG, 0, 24) < 0,
-		       "seed 0x%" PRIx64 " (%s): ret %zd", base + i, i & 1 ? "PCT" : "random walk",
-		       r.ret);
-		/* The reader found the page, and it was dropped anyway. */
-		if (cache_stat_read(&t.c.stats.hits) > hits && !cached(&t, 0))
-			dropped_first++;
-	}
-	printf("# %lu schedules, %lu with the page dropped under a hit\n", n, dropped_first);
+	removal_under_copy(24, NULL, true, &dropped_first);
+	printf("# %lu with the page dropped under a hit\n", dropped_first);
 	CHECK(dropped_first > 0);
-	fm_teardown(&t);
-	sched_pool_destroy(pool);
 }
 
 /*
@@ -420,33 +444,7 @@ TEST(removal_under_copy_is_redone)
  */
 TEST(removal_under_copy_without_recheck_shows)
 {
-	struct sched_pool *pool = sched_pool_create(2);
-	unsigned char data[2 * PG];
-	uint64_t base = test_seed();
-	unsigned long n = test_scale(3000, 10), stale = 0;
-	struct rm_run r;
-	struct fm t;
-
-	fill_pat(data, sizeof(data), 0, 24);
-	fm_setup(&t, data, sizeof(data));
-	r.t = &t;
-	filemap_test_no_recheck = true;
-	for (unsigned long i = 0; i < n; i++) {
-		struct sched_config cfg = {.seed = base + i,
-					   .strategy = i & 1 ? SCHED_PCT : SCHED_RANDOM_WALK};
-		unsigned char warm[2 * PG];
-
-		CHECK_EQ(rd(&t, NULL, warm, sizeof(warm), 0, 0), (ssize_t)sizeof(warm));
-		struct sched_result res = sched_run(pool, &cfg, rm_fn, &r);
-		CHECKF(res.status == SCHED_OK, "seed 0x%" PRIx64, base + i);
-		if (r.ret != (ssize_t)PG || bad_pat(r.buf, PG, 0, 24) >= 0)
-			stale++;
-	}
-	filemap_test_no_recheck = false;
-	printf("# %lu schedules, %lu returned bytes of a punched frame\n", n, stale);
-	CHECK(stale > 0);
-	fm_teardown(&t);
-	sched_pool_destroy(pool);
+	CHECK(removal_under_copy(24, &filemap_test_no_recheck, false, NULL) > 0);
 }
 
 /*
@@ -459,32 +457,6 @@ TEST(removal_under_copy_without_recheck_shows)
  */
 TEST(removal_under_copy_with_stale_uptodate_bit_shows)
 {
-	struct sched_pool *pool = sched_pool_create(2);
-	unsigned char data[2 * PG];
-	uint64_t base = test_seed();
-	unsigned long n = test_scale(3000, 10), stale = 0;
-	struct rm_run r;
-	struct fm t;
-
-	fill_pat(data, sizeof(data), 0, 25);
-	fm_setup(&t, data, sizeof(data));
-	r.t = &t;
-	page_index_test_stale_uptodate = true;
-	for (unsigned long i = 0; i < n; i++) {
-		struct sched_config cfg = {.seed = base + i,
-					   .strategy = i & 1 ? SCHED_PCT : SCHED_RANDOM_WALK};
-		unsigned char warm[2 * PG];
-
-		CHECK_EQ(rd(&t, NULL, warm, sizeof(warm), 0, 0), (ssize_t)sizeof(warm));
-		struct sched_result res = sched_run(pool, &cfg, rm_fn, &r);
-		CHECKF(res.status == SCHED_OK, "seed 0x%" PRIx64, base + i);
-		if (r.ret != (ssize_t)PG || bad_pat(r.buf, PG, 0, 25) >= 0)
-			stale++;
-	}
-	page_index_test_stale_uptodate = false;
-	printf("# %lu schedules, %lu returned bytes of a punched frame\n", n, stale);
-	CHECK(stale > 0);
-	fm_teardown(&t);
-	sched_pool_destroy(pool);
+	CHECK(removal_under_copy(25, &page_index_test_stale_uptodate, false, NULL) > 0);
 }
 #endif

@@ -2,7 +2,7 @@
 /*
  * Tests of struct page and the page index: the index against a simple model
  * (random operations over sparse indices up to PAGE_INDEX_MAX), range and tag
- * walks, growth and shrinking, lock-free lookups racing with inserts and
+ * walks, the contiguous lookup, growth and shrinking, lock-free lookups racing with inserts and
  * deletes (every page found matches its index and mapping; run under TSan),
  * page lock contention, killable page locks, writeback waits, the uptodate
  * ordering, and the validator seeing the page lock. Random tests print their
@@ -388,6 +388,46 @@ TEST(range_and_tag_walks)
 	CHECK(find_get_page(&idx, 12) == NULL);
 	CHECK_EQ(insert_new(&idx, 12), 0);
 	CHECK(!page_index_get_tag(&idx, 12, PAGECACHE_TAG_DIRTY)); /* a new entry starts clean */
+	page_index_destroy(&idx);
+	mm_rcu_barrier();
+}
+
+/* The contiguous lookup (the read's batch): a run over a leaf boundary,
+ * cut by a hole, by a missing next leaf, by one leaf's worth and by
+ * PAGE_INDEX_MAX. */
+TEST(contig_lookup_walks_two_leaves)
+{
+	struct page_index idx;
+	struct page *pages[64];
+
+	page_index_init(&idx, FAKE_MAPPING);
+	for (pgoff_t i = 40; i < 192; i++) /* leaves 0 to 2 */
+		CHECK_EQ(insert_new(&idx, i), 0);
+	CHECK_EQ(insert_new(&idx, PAGE_INDEX_MAX - 1), 0);
+	CHECK_EQ(insert_new(&idx, PAGE_INDEX_MAX), 0);
+	CHECK_EQ(find_get_pages_contig(&idx, 60, 10, pages), 10);
+	for (unsigned k = 0; k < 10; k++) {
+		CHECK_EQ(pages[k]->index, 60 + k);
+		put_page(pages[k]);
+	}
+	CHECK_EQ(find_get_pages_contig(&idx, 41, 200, pages), 64); /* one leaf's worth */
+	CHECK_EQ(pages[63]->index, 104);
+	for (unsigned k = 0; k < 64; k++)
+		put_page(pages[k]);
+	CHECK_EQ(delete_at(&idx, 66), 0);
+	CHECK_EQ(find_get_pages_contig(&idx, 60, 10, pages), 6); /* the hole */
+	for (unsigned k = 0; k < 6; k++)
+		put_page(pages[k]);
+	CHECK_EQ(find_get_pages_contig(&idx, 66, 10, pages), 0);
+	CHECK_EQ(find_get_pages_contig(&idx, 180, 30, pages), 12); /* no leaf from 192 */
+	CHECK_EQ(pages[11]->index, 191);
+	for (unsigned k = 0; k < 12; k++)
+		put_page(pages[k]);
+	CHECK_EQ(find_get_pages_contig(&idx, PAGE_INDEX_MAX - 1, 8, pages), 2);
+	CHECK(pages[0]->index == PAGE_INDEX_MAX - 1 && pages[1]->index == PAGE_INDEX_MAX);
+	put_page(pages[0]);
+	put_page(pages[1]);
+	CHECK_EQ(find_get_pages_contig(&idx, 60, 0, pages), 0);
 	page_index_destroy(&idx);
 	mm_rcu_barrier();
 }

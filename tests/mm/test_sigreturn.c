@@ -16,7 +16,12 @@
  * a thread pelted with another signal (whose handler clobbers the vector
  * registers) while it takes served faults keeps its registers: a signal
  * arriving in the middle of the return is delivered below the frame being
- * popped.
+ * popped. An application's handler that chains to ours by a tail call
+ * (returning to its own frame) gets its signal mask undone
+ * (uaccess_test_fast_return_any_frame shows SIGSEGV left blocked). A fault
+ * served while the interrupted code runs with RFLAGS.NT
+ * set returns through rt_sigreturn (uaccess_test_fast_return_nt shows the
+ * hazard in a child: the IRETQ's #GP kills it).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -24,6 +29,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -215,7 +221,8 @@ static unsigned long chained_fault(char *addr)
 	CHECK(sigaction(SIGSEGV, &app, &ours) == 0);
 	CHECK(ours.sa_flags & SA_SIGINFO);
 	*(volatile char *)addr = 1;
-	CHECK(sigaction(SIGSEGV, &ours, NULL) == 0);
+	/* Back as uaccess_init installed it (its restorer marks its frames). */
+	CHECK(uaccess_sigaction_install(SIGSEGV, &ours) == 0);
 	return app_after;
 }
 
@@ -225,10 +232,13 @@ TEST(chaining_handler_gets_control_back)
 	CHECK_EQ(chained_fault(area), 1);
 	CHECK_EQ(hook_calls, 1);
 	if (uaccess_fast_return_usable()) {
-		/* The hazard: the return skips the application's handler. */
+		/* The hazard: the return skips the application's handler
+		 * (the frame is the application's too: both checks off). */
 		uaccess_test_fast_return_any_caller = true;
+		uaccess_test_fast_return_any_frame = true;
 		CHECK_EQ(chained_fault(area + PG), 0);
 		uaccess_test_fast_return_any_caller = false;
+		uaccess_test_fast_return_any_frame = false;
 	} else {
 		test_skip_part("no user-mode return here: the hazard cannot show");
 	}
@@ -295,5 +305,137 @@ TEST(other_signals_during_the_return)
 	CHECKF(!bad, "%s (probe %zu)", bad, i - 1);
 	CHECK_EQ(hook_calls, i);
 	printf("# %zu served faults, %lu SIGUSR1 sent\n", i, sent);
+	teardown();
+}
+
+/* ---- RFLAGS.NT ---- */
+
+/*
+ * User code may run with RFLAGS.NT set (POPF sets it at any privilege; the
+ * kernel's own return to user mode keeps it). In 64-bit mode an IRETQ with
+ * NT set raises #GP: the user-mode return must leave such a fault to
+ * rt_sigreturn. nt_store() sets NT, stores to @addr (the hook serves the
+ * fault), clears NT and returns RFLAGS as it was after the store.
+ */
+uint64_t nt_store(char *addr);
+/* clang-format off */
+__asm__(".pushsection .text\n"
+	".globl nt_store\n"
+	".type nt_store,@function\n"
+	"nt_store:\n"
+	"	pushfq\n	orq $0x4000, (%rsp)\n	popfq\n"
+	"	movb $0x5a, (%rdi)\n" /* faults: served by the hook */
+	"	pushfq\n	movq (%rsp), %rax\n	andq $~0x4000, (%rsp)\n	popfq\n"
+	"	ret\n"
+	".size nt_store,.-nt_store\n"
+	".popsection\n");
+/* clang-format on */
+
+/* In a child (a #GP in the return kills it): a served fault under NT, with
+ * the check of NT off if @no_check. The child's wait status. */
+static int nt_fault_in_child(bool no_check)
+{
+	pid_t pid;
+	int status;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		uint64_t flags;
+
+		setup(1);
+		uaccess_test_fast_return_nt = no_check;
+		flags = nt_store(area);
+		_exit(*area == 0x5a && (flags & 0x4000) && hook_calls == 1 ? 0 : 1);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+TEST(nested_task_flag_survives_a_served_fault)
+{
+	int status;
+
+	setup(1);
+	CHECK_EQ(nt_store(area) & 0x4000, 0x4000);
+	CHECK_EQ(*area, 0x5a);
+	CHECK_EQ(hook_calls, 1);
+	teardown();
+	status = nt_fault_in_child(false);
+	CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: exited %d / signal %d",
+	       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+	       WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+	if (!uaccess_fast_return_usable()) {
+		test_skip_part("no user-mode return here: the hazard cannot show");
+		return;
+	}
+	/* The hazard: the IRETQ under NT faults (#GP), which no one serves. */
+	status = nt_fault_in_child(true);
+	CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "child: exited %d / signal %d",
+	       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+	       WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+}
+
+/* ---- an application's handler chaining to ours by a tail call ---- */
+
+/*
+ * Installed after ours without SA_NODEFER (the default: SIGSEGV blocked
+ * while it runs), it jumps to ours (as a compiler's sibling call of the
+ * classic chaining does): ours then returns straight to the frame's
+ * pretcode, but the frame is the application's, and the mask the kernel
+ * set for its handler must be undone by rt_sigreturn. With
+ * uaccess_test_fast_return_any_frame the user-mode return is taken and
+ * SIGSEGV stays blocked in the interrupted code (where the next fault the
+ * engine would serve kills the process).
+ */
+void app_tail(int sig, siginfo_t *si, void *uc);
+void (*app_tail_to)(int sig, siginfo_t *si, void *uc); /* ours.sa_sigaction */
+/* clang-format off */
+__asm__(".pushsection .text\n"
+	".globl app_tail\n"
+	".type app_tail,@function\n"
+	"app_tail:\n"
+	"	movq app_tail_to(%rip), %rax\n"
+	"	jmp *%rax\n"
+	".size app_tail,.-app_tail\n"
+	".popsection\n");
+/* clang-format on */
+
+/* A served fault through app_tail: is SIGSEGV blocked after it? */
+static bool tail_chained_fault_leaves_blocked(char *addr)
+{
+	struct sigaction app;
+	sigset_t cur, segv;
+
+	memset(&app, 0, sizeof(app));
+	app.sa_sigaction = app_tail;
+	app.sa_flags = SA_SIGINFO;
+	sigemptyset(&app.sa_mask);
+	CHECK(sigaction(SIGSEGV, &app, &ours) == 0);
+	app_tail_to = ours.sa_sigaction;
+	*(volatile char *)addr = 1;
+	CHECK(uaccess_sigaction_install(SIGSEGV, &ours) == 0);
+	CHECK(sigprocmask(SIG_BLOCK, NULL, &cur) == 0);
+	sigemptyset(&segv);
+	sigaddset(&segv, SIGSEGV);
+	CHECK(sigprocmask(SIG_UNBLOCK, &segv, NULL) == 0);
+	return sigismember(&cur, SIGSEGV) == 1;
+}
+
+TEST(tail_chaining_handler_mask_restored)
+{
+	setup(2);
+	CHECK(!tail_chained_fault_leaves_blocked(area));
+	CHECK_EQ(hook_calls, 1);
+	if (uaccess_fast_return_usable()) {
+		uaccess_test_fast_return_any_frame = true;
+		CHECK(tail_chained_fault_leaves_blocked(area + PG));
+		uaccess_test_fast_return_any_frame = false;
+		CHECK_EQ(hook_calls, 2);
+	} else {
+		test_skip_part("no user-mode return here: the hazard cannot show");
+	}
 	teardown();
 }
