@@ -27,7 +27,7 @@ TEST_SWITCH(zk_test_other_recipe);
 TEST_SWITCH(zk_test_rearm_at_event);
 TEST_SWITCH(zk_test_read_every_want);
 
-static __thread char last_error[256];
+static __thread char last_error[640];
 
 void cluster_set_error(const char *fmt, ...)
 {
@@ -355,6 +355,8 @@ int cluster_mount(const struct cluster_config *cfg, struct cluster **out)
 		h[strspn(h, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.")] = 0;
 		snprintf(c->node_name, sizeof(c->node_name), "%s.%d", h, (int)getpid());
 	}
+	snprintf(c->identity, sizeof(c->identity), "%s",
+		 cfg && cfg->identity && *cfg->identity ? cfg->identity : "none");
 	c->connect_timeout_ms = cfg && cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 5000;
 	c->session_timeout_ms = cfg && cfg->session_timeout_ms ? cfg->session_timeout_ms : 10000;
 	c->min_hold_ms = cfg && cfg->min_hold_ms ? cfg->min_hold_ms : 10;

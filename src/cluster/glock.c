@@ -59,7 +59,23 @@ unsigned glock_task_held(void)
 
 uint64_t glock_number(const struct glock *gl)
 {
-	return gl->gl_number;
+	return gl->gl_name.ln_number;
+}
+
+const struct lm_lockname *glock_name(const struct glock *gl)
+{
+	return &gl->gl_name;
+}
+
+int lm_name_cmp(const struct lm_lockname *a, const struct lm_lockname *b)
+{
+	if (a->ln_number != b->ln_number)
+		return a->ln_number < b->ln_number ? -1 : 1;
+	if (a->ln_gen != b->ln_gen)
+		return a->ln_gen < b->ln_gen ? -1 : 1;
+	if (a->ln_type != b->ln_type)
+		return a->ln_type < b->ln_type ? -1 : 1;
+	return 0;
 }
 
 enum gl_state glock_state(const struct glock *gl)
@@ -69,27 +85,30 @@ enum gl_state glock_state(const struct glock *gl)
 
 /* ---- the table ---- */
 
-static unsigned gl_hash(const struct cluster *c, uint64_t number)
+static unsigned gl_hash(const struct cluster *c, const struct lm_lockname *name)
 {
-	return (unsigned)((number * 0x9E3779B97F4A7C15ull) >> 40) & (c->hash_size - 1);
+	uint64_t h = (name->ln_number ^ (name->ln_gen * 0xff51afd7ed558ccdull) ^ name->ln_type) *
+		     0x9E3779B97F4A7C15ull;
+
+	return (unsigned)(h >> 40) & (c->hash_size - 1);
 }
 
-static struct glock *find_locked(struct cluster *c, uint64_t number)
+static struct glock *find_locked(struct cluster *c, const struct lm_lockname *name)
 {
 	struct glock *gl;
 
-	list_for_each_entry (gl, &c->hash[gl_hash(c, number)], gl_hash)
-		if (gl->gl_number == number)
+	list_for_each_entry (gl, &c->hash[gl_hash(c, name)], gl_hash)
+		if (!lm_name_cmp(&gl->gl_name, name))
 			return gl;
 	return NULL;
 }
 
-struct glock *glock_lookup(struct cluster *c, uint64_t number)
+struct glock *glock_lookup(struct cluster *c, const struct lm_lockname *name)
 {
 	struct glock *gl;
 
 	mutex_lock(&c->hash_lock);
-	gl = find_locked(c, number);
+	gl = find_locked(c, name);
 	if (gl)
 		__atomic_add_fetch(&gl->gl_ref, 1, __ATOMIC_RELAXED);
 	mutex_unlock(&c->hash_lock);
@@ -99,11 +118,19 @@ struct glock *glock_lookup(struct cluster *c, uint64_t number)
 int glock_get(struct cluster *c, uint64_t number, const struct glock_operations *ops, void *object,
 	      struct glock **out)
 {
+	struct lm_lockname name = {.ln_number = number, .ln_gen = 0, .ln_type = LM_TYPE_INODE};
+
+	return glock_get_name(c, &name, ops, object, out);
+}
+
+int glock_get_name(struct cluster *c, const struct lm_lockname *name,
+		   const struct glock_operations *ops, void *object, struct glock **out)
+{
 	struct glock *gl;
 	int ret;
 
 	mutex_lock(&c->hash_lock);
-	gl = find_locked(c, number);
+	gl = find_locked(c, name);
 	if (gl) {
 		__atomic_add_fetch(&gl->gl_ref, 1, __ATOMIC_RELAXED);
 		mutex_lock(&gl->gl_lock);
@@ -120,7 +147,7 @@ int glock_get(struct cluster *c, uint64_t number, const struct glock_operations 
 		return -ENOMEM;
 	}
 	gl->gl_cluster = c;
-	gl->gl_number = number;
+	gl->gl_name = *name;
 	gl->gl_ops = ops;
 	gl->gl_object = object;
 	gl->gl_ref = 1;
@@ -134,7 +161,7 @@ int glock_get(struct cluster *c, uint64_t number, const struct glock_operations 
 		free(gl);
 		return ret;
 	}
-	list_add(&gl->gl_hash, &c->hash[gl_hash(c, number)]);
+	list_add(&gl->gl_hash, &c->hash[gl_hash(c, name)]);
 	c->nglocks++;
 	mutex_unlock(&c->hash_lock);
 	*out = gl;
@@ -419,7 +446,7 @@ int glock_nq_two(struct gholder *a, struct gholder *b)
 		ret = glock_nq(a);
 		return ret;
 	}
-	if (a->gh_gl->gl_number > b->gh_gl->gl_number) {
+	if (lm_name_cmp(&a->gh_gl->gl_name, &b->gh_gl->gl_name) > 0) {
 		struct gholder *t = a;
 
 		a = b;
@@ -461,7 +488,7 @@ void glock_free_all(struct cluster *c)
 				fprintf(
 				    stderr,
 				    "pagecache: cluster: glock %llx still referenced at unmount\n",
-				    (unsigned long long)gl->gl_number);
+				    (unsigned long long)gl->gl_name.ln_number);
 			list_del_init(&gl->gl_hash);
 			c->nglocks--;
 			glock_free(gl);

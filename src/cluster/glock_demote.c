@@ -37,7 +37,7 @@ static void run_sync(struct glock *gl)
 	ret = ops->go_sync(gl, gl->gl_object);
 	if (ret)
 		fprintf(stderr, "pagecache: cluster: glock %llx: go_sync: %s\n",
-			(unsigned long long)gl->gl_number, strerror(-ret));
+			(unsigned long long)gl->gl_name.ln_number, strerror(-ret));
 }
 
 static void run_inval(struct glock *gl, enum gl_state target)

@@ -90,6 +90,7 @@ struct cluster {
 	const struct lm_lockops *ops;
 	void *lm; /* the module's */
 	char node_name[64];
+	char identity[64]; /* cluster_config.identity ("none" for NULL) */
 	unsigned connect_timeout_ms, session_timeout_ms, min_hold_ms;
 
 	struct mutex hash_lock;
@@ -140,7 +141,7 @@ struct cluster {
 
 struct glock {
 	struct cluster *gl_cluster;
-	uint64_t gl_number;
+	struct lm_lockname gl_name;
 	const struct glock_operations *gl_ops;
 	void *gl_object;
 	unsigned gl_ref; /* under hash_lock */
@@ -173,8 +174,10 @@ struct glock {
 void glock_lm_granted(struct glock *gl, enum gl_state state);
 /* Called by the module in the worker: another node asked for @state. */
 void glock_lm_demote_request(struct glock *gl, enum gl_state state);
-/* The module found glock @number's lock node changed: a counted reference, or NULL. */
-struct glock *glock_lookup(struct cluster *c, uint64_t number);
+/* The module found glock @name's lock node changed: a counted reference, or NULL. */
+struct glock *glock_lookup(struct cluster *c, const struct lm_lockname *name);
+/* Orders two names (number, generation, type): <0, 0, >0. */
+int lm_name_cmp(const struct lm_lockname *a, const struct lm_lockname *b);
 /* Kick the worker (any thread, any context: takes only work_lock). */
 void cluster_kick(struct cluster *c);
 void glock_queue_work(struct glock *gl);
