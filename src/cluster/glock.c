@@ -313,8 +313,10 @@ static int __glock_nq(struct gholder *gh)
 	struct glock *gl = gh->gh_gl;
 	struct cluster *c = gl->gl_cluster;
 	enum gl_state want = (enum gl_state)gh->gh_state;
+	bool try = gh->gh_flags & GL_TRY;
 	struct wait_queue_entry e;
 	bool wanting = false;
+	uint64_t try_seq = 0;
 	int r, ret = 0;
 
 	init_wait_entry(&e, 0);
@@ -330,9 +332,21 @@ static int __glock_nq(struct gholder *gh)
 			r = -EAGAIN;
 			break;
 		}
+		/* GL_TRY: the request made for it was withdrawn (another node
+		 * holds a conflicting lock), or one of ours that may wait is
+		 * queued at the service (the same: no waiting behind it). */
+		if (try && ((wanting && gl->gl_try_seq != try_seq) ||
+			    (gl->gl_flags & (GLF_PENDING | GLF_TRY)) == GLF_PENDING)) {
+			r = -EAGAIN;
+			break;
+		}
 		if (!wanting) {
 			want_add(gl, want, 1);
 			wanting = true;
+			if (try) {
+				gl->gl_want_try++;
+				try_seq = gl->gl_try_seq;
+			}
 		}
 		if (r == WAIT && !(gl->gl_flags & (GLF_BUSY | GLF_PENDING | GLF_INSTANTIATING)))
 			glock_queue_work(gl);
@@ -350,10 +364,15 @@ static int __glock_nq(struct gholder *gh)
 		}
 		wait_entry_sleep(&e, dlp, false, "glock", gl);
 	}
-	if (wanting)
+	if (wanting) {
 		want_add(gl, want, -1);
+		if (try)
+			gl->gl_want_try--;
+	}
 	if (r == GRANT || r == GRANT_INSTANTIATE) {
 		gl->gl_holders++;
+		if (gh->gh_flags & GL_FILE)
+			gl->gl_file_holders++;
 		if (gh->gh_flags & GL_NOCACHE)
 			gl->gl_flags |= GLF_NOCACHE;
 	}
@@ -371,6 +390,8 @@ static int __glock_nq(struct gholder *gh)
 		if (ret) {
 			gl->gl_flags |= GLF_INSTANTIATE;
 			gl->gl_holders--;
+			if (gh->gh_flags & GL_FILE)
+				gl->gl_file_holders--;
 			if (!gl->gl_holders)
 				glock_queue_work(gl);
 		}
@@ -388,7 +409,7 @@ int glock_nq(struct gholder *gh)
 	struct glock *gl = gh->gh_gl;
 	struct cluster *c = gl->gl_cluster;
 	enum lock_mode mode = gh->gh_state == LM_ST_EXCLUSIVE ? LM_EXCL : LM_READ;
-	bool try = gh->gh_flags & GL_NOWAIT;
+	bool try = gh->gh_flags & (GL_NOWAIT | GL_TRY);
 	int ret = 0;
 
 	lock_acquire(&gl->gl_dep_map, gl, gh->gh_subclass, mode, try, THIS_LOC);
@@ -396,7 +417,7 @@ int glock_nq(struct gholder *gh)
 	 * Else the fast path when the cached state covers the request and
 	 * nothing is pending (glock_fast.h), or the state machine. */
 	gh->gh_slot = NULL;
-	if (c->ops != &nolock_ops && !glock_fast_nq(gh))
+	if (c->ops != &nolock_ops && ((gh->gh_flags & GL_FILE) || !glock_fast_nq(gh)))
 		ret = __glock_nq(gh);
 	if (ret) {
 		lock_release(&gl->gl_dep_map, gl, THIS_LOC);
@@ -405,6 +426,12 @@ int glock_nq(struct gholder *gh)
 	if (!try)
 		lock_acquired(gl);
 	gh->gh_held = 1;
+	if (gh->gh_flags & GL_FILE) {
+		/* Held by an open file across calls, not by this thread: the
+		 * order was checked at the acquisition; nothing is held now. */
+		lock_release(&gl->gl_dep_map, gl, THIS_LOC);
+		return 0;
+	}
 	task_glocks++;
 	return 0;
 }
@@ -417,8 +444,10 @@ void glock_dq(struct gholder *gh)
 	if (!gh->gh_held)
 		return;
 	gh->gh_held = 0;
-	task_glocks--;
-	lock_release(&gl->gl_dep_map, gl, THIS_LOC);
+	if (!(gh->gh_flags & GL_FILE)) {
+		task_glocks--;
+		lock_release(&gl->gl_dep_map, gl, THIS_LOC);
+	}
 	if (c->ops == &nolock_ops)
 		return;
 	if (gh->gh_slot) {
@@ -426,6 +455,8 @@ void glock_dq(struct gholder *gh)
 		return;
 	}
 	mutex_lock(&gl->gl_lock);
+	if (gh->gh_flags & GL_FILE)
+		gl->gl_file_holders--;
 	if (!--gl->gl_holders) {
 		if (gl->gl_flags & (GLF_DEMOTE | GLF_NOCACHE) || gl->gl_want_ex || gl->gl_want_sh ||
 		    gl->gl_want_df || atomic_load(&c->membership) != CM_VALID)
@@ -433,6 +464,26 @@ void glock_dq(struct gholder *gh)
 	}
 	gl_unlock(gl);
 	wake_up_all(&gl->gl_wait);
+}
+
+/* Released at the service, or used again here, or membership lost. */
+static bool released_or_used(struct glock *gl)
+{
+	bool done;
+
+	mutex_lock(&gl->gl_lock);
+	done = gl->gl_state == LM_ST_UNLOCKED || gl->gl_holders || gl->gl_want_ex ||
+	       gl->gl_want_sh || gl->gl_want_df ||
+	       atomic_load(&gl->gl_cluster->membership) != CM_VALID;
+	gl_unlock(gl);
+	return done;
+}
+
+void glock_wait_released(struct glock *gl)
+{
+	if (gl->gl_cluster->ops == &nolock_ops)
+		return;
+	wait_event(&gl->gl_wait, released_or_used(gl), "glock release");
 }
 
 int glock_nq_two(struct gholder *a, struct gholder *b)

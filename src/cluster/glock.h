@@ -36,6 +36,15 @@ enum gl_state { LM_ST_UNLOCKED = 0, LM_ST_EXCLUSIVE = 1, LM_ST_DEFERRED = 2, LM_
 	0x1 /* glock_nq: -EAGAIN unless grantable from the cached state without the lock service \
 	     */
 #define GL_NOCACHE 0x2 /* release to the lock service at the last dq (gfs2's GL_NOCACHE) */
+/* glock_nq: ask the lock service if need be, but -EAGAIN instead of waiting
+ * while another node holds a conflicting lock (gfs2's LM_FLAG_TRY): the
+ * request is withdrawn. Spurious failures are possible (a lost connection). */
+#define GL_TRY 0x4
+/* The holder belongs to an open file, not to the calling thread, and may be
+ * dq'd by another thread (a flock): it is not counted in glock_task_held(),
+ * is outside the validator's held locks once granted, and never takes the
+ * fast path. */
+#define GL_FILE 0x8
 
 struct cluster; /* one per engine: lock-module instance, demote worker, membership state */
 struct glock;	/* one per (cluster, lock name); counted */
@@ -135,9 +144,14 @@ static inline void gholder_init(struct glock *gl, enum gl_state state, unsigned 
 	gh->gh_slot = NULL;
 	INIT_LIST_HEAD(&gh->gh_list);
 }
-/* 0; -EAGAIN (GL_NOWAIT); -EIO (membership lost); an error of go_instantiate. */
+/* 0; -EAGAIN (GL_NOWAIT, GL_TRY); -EIO (membership lost); an error of
+ * go_instantiate. */
 int glock_nq(struct gholder *gh);
 void glock_dq(struct gholder *gh);
+/* After the last dq of a GL_NOCACHE holder: waits until the worker has
+ * released the glock at the lock service, unless a local holder or waiter
+ * came meanwhile or membership is lost (then at once). */
+void glock_wait_released(struct glock *gl);
 /* Two glocks in name order (number, generation, type: clone); a and b may
  * name one glock. */
 int glock_nq_two(struct gholder *a, struct gholder *b);

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "fs/cluster.h"
+#include "fs/flock_glock.h"
 #include "fs/inode.h"
 #include "kernel/sched.h"
 
@@ -284,6 +285,7 @@ static void inode_free(struct inode *inode)
 	/* First, while the mapping and the store inode are whole: an operation
 	 * of the glock may run until it is detached (fs/cluster.c). The pages
 	 * are clean by now (eviction wrote them back) and go with the mapping. */
+	inode_flock_glock_put(inode);
 	inode_glock_put(inode);
 	free(inode->i_name);
 	mapping_destroy(&inode->i_data);

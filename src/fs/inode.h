@@ -135,6 +135,9 @@ struct inode {
 	/* Cluster mode: the inode's glock (fs/cluster.h), named (i_ino, i_gen); NULL
 	 * for one engine alone (nolock). Set at allocation, put at free. */
 	struct glock *i_gl;
+	/* Cluster mode: the flock glock (fs/flock_glock.c), got at the first
+	 * flock (atomic, set once); put at free. */
+	struct glock *i_flock_gl;
 	/* The store's attributes when the inode last went unused clean (written
 	 * by the last iput, read by the reviver: I_FREEING and I_REVAL keep them
 	 * apart). Not valid: the inode was dirty then. */
