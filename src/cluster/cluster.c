@@ -220,7 +220,8 @@ static void membership_check(struct cluster *c)
 	uint64_t now = cluster_now_ns();
 
 	if (m == CM_LOST) {
-		if (c->stopping || c->ops->lm_rejoin(c))
+		/* (read without work_lock: the worker's own loop takes it) */
+		if (__atomic_load_n(&c->stopping, __ATOMIC_ACQUIRE) || c->ops->lm_rejoin(c))
 			return;
 		atomic_fetch_add(&c->generation, 1);
 		atomic_store(&c->membership, CM_VALID);
@@ -410,7 +411,7 @@ void cluster_unmount(struct cluster *c)
 		return;
 	if (c->worker_started) {
 		pthread_mutex_lock(&c->work_lock);
-		c->stopping = true;
+		__atomic_store_n(&c->stopping, true, __ATOMIC_RELEASE);
 		pthread_cond_signal(&c->work_cond);
 		pthread_mutex_unlock(&c->work_lock);
 		pthread_join(c->worker, NULL);
