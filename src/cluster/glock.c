@@ -276,8 +276,11 @@ static bool upgrade_waits(const struct glock *gl)
 	       (gl->gl_want_df && !gl_covers(s, LM_ST_DEFERRED));
 }
 
-/* Under gl_lock. */
-static int may_grant(struct glock *gl, enum gl_state want)
+/* Under gl_lock. A GL_TRY holder (@try) does not queue behind another
+ * node's request for the demote, nor behind a local waiter for a stronger
+ * state (either would wait for this node's holders to leave: a flock may be
+ * held for good); it is granted where the cached state covers it. */
+static int may_grant(struct glock *gl, enum gl_state want, bool try)
 {
 	int l = glock_lease_check(gl->gl_cluster);
 
@@ -287,7 +290,8 @@ static int may_grant(struct glock *gl, enum gl_state want)
 		return WAIT_SUSPENDED;
 	if (gl->gl_flags & (GLF_BUSY | GLF_INSTANTIATING))
 		return WAIT;
-	if (!gl_covers(gl->gl_state, want) || demote_blocks(gl, want) || upgrade_waits(gl))
+	if (!gl_covers(gl->gl_state, want) ||
+	    (!try && (demote_blocks(gl, want) || upgrade_waits(gl))))
 		return WAIT;
 	gl->gl_flags &= ~GLF_FRESH;
 	if (gl->gl_flags & GLF_INSTANTIATE) {
@@ -325,7 +329,7 @@ static int __glock_nq(struct gholder *gh)
 
 		prepare_to_wait(&gl->gl_wait, &e);
 		mutex_lock(&gl->gl_lock);
-		r = may_grant(gl, want);
+		r = may_grant(gl, want, try);
 		if (r == GRANT || r == GRANT_INSTANTIATE || r < 0)
 			break;
 		if (gh->gh_flags & GL_NOWAIT) {
@@ -334,9 +338,11 @@ static int __glock_nq(struct gholder *gh)
 		}
 		/* GL_TRY: the request made for it was withdrawn (another node
 		 * holds a conflicting lock), or one of ours that may wait is
-		 * queued at the service (the same: no waiting behind it). */
+		 * queued at the service (the same: no waiting behind it), or
+		 * the state must change while local holders hold it. */
 		if (try && ((wanting && gl->gl_try_seq != try_seq) ||
-			    (gl->gl_flags & (GLF_PENDING | GLF_TRY)) == GLF_PENDING)) {
+			    (gl->gl_flags & (GLF_PENDING | GLF_TRY)) == GLF_PENDING ||
+			    (gl->gl_holders && !gl_covers(gl->gl_state, want)))) {
 			r = -EAGAIN;
 			break;
 		}

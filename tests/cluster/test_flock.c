@@ -5,9 +5,11 @@
  * script in lockstep over a pair of pipes.
  *
  * - LOCK_EX on A, then LOCK_EX|LOCK_NB on B fails with EWOULDBLOCK (and so
- *   does LOCK_SH|LOCK_NB); after A's LOCK_UN, B's LOCK_EX|LOCK_NB is granted.
+ *   does LOCK_SH|LOCK_NB, and A's own LOCK_EX|LOCK_NB on another open file,
+ *   at once); after A's LOCK_UN, B's LOCK_EX|LOCK_NB is granted.
  * - LOCK_SH on both nodes is granted (B with LOCK_NB); B's LOCK_EX|LOCK_NB
- *   fails meanwhile.
+ *   fails meanwhile, and A's LOCK_SH|LOCK_NB on a second open file is still
+ *   granted (the demote request B's try left does not hold it up).
  * - A's close of its locked file releases the lock: B's LOCK_NB is granted.
  * - A conversion: A holds LOCK_SH, converts to LOCK_EX (dropping the SH
  *   first); B's LOCK_SH|LOCK_NB then fails.
@@ -113,6 +115,38 @@ static void flock_is(struct node *n, int fd, int op, int want, int line)
 }
 #define FLOCK_IS(n, fd, op, want) flock_is(n, fd, op, want, __LINE__)
 
+/* Whether another node asked for @fd's flock glock (its demote pending). */
+static bool demote_pending(struct node *n, int fd)
+{
+	struct file *f = fdget(&n->e->fdt, fd);
+	struct glock *gl;
+	bool pending = false;
+
+	if (!f)
+		FAIL(n, "fdget");
+	gl = __atomic_load_n(&f->f_inode->i_flock_gl, __ATOMIC_ACQUIRE);
+	if (gl) {
+		mutex_lock(&gl->gl_lock);
+		pending = gl->gl_flags & GLF_DEMOTE;
+		mutex_unlock(&gl->gl_lock);
+	}
+	fdput(n->e, f);
+	return pending;
+}
+
+/* Waits (polling) until another node's request reached @fd's flock glock. */
+static void wait_demote_pending(struct node *n, int fd)
+{
+	struct timespec t = {0, 1000000};
+	unsigned polls = 0;
+
+	while (!demote_pending(n, fd)) {
+		if (++polls > 120000)
+			FAIL(n, "the other node's request never reached the flock glock");
+		nanosleep(&t, NULL);
+	}
+}
+
 /* ---- LOCK_EX vs LOCK_NB, SH + SH, close, conversion ---- */
 
 static int sc_basic(struct node *n)
@@ -123,10 +157,23 @@ static int sc_basic(struct node *n)
 	if (n->role == 0)
 		FLOCK_IS(n, fd, LOCK_EX, 0);
 	barrier(n);
-	if (n->role == 1) {
-		FLOCK_IS(n, fd, LOCK_EX | LOCK_NB, -EWOULDBLOCK);
+	if (n->role == 1)
 		FLOCK_IS(n, fd, LOCK_SH | LOCK_NB, -EWOULDBLOCK);
+	barrier(n);
+	if (n->role == 0) {
+		/* B's failed try left A a demote request (to SH): A's
+		 * LOCK_EX|LOCK_NB on another open file fails at once (the local
+		 * conflict), not queued behind that request until A's lock
+		 * goes. */
+		int fd2 = open_f(n);
+
+		wait_demote_pending(n, fd);
+		FLOCK_IS(n, fd2, LOCK_EX | LOCK_NB, -EWOULDBLOCK);
+		pc_close(n->e, fd2);
 	}
+	barrier(n);
+	if (n->role == 1)
+		FLOCK_IS(n, fd, LOCK_EX | LOCK_NB, -EWOULDBLOCK);
 	barrier(n);
 	/* A: LOCK_UN; B: granted, then lets go */
 	if (n->role == 0)
@@ -138,13 +185,30 @@ static int sc_basic(struct node *n)
 	}
 	barrier(n);
 	/* SH on both; B's EX|NB fails meanwhile */
-	if (n->role == 0)
+	if (n->role == 0) {
+		int fd2 = open_f(n);
+
 		FLOCK_IS(n, fd, LOCK_SH, 0);
+		/* this node's own conflict: at once, though the flock glock
+		 * would have to change state (SH -> EX) under the SH holder */
+		FLOCK_IS(n, fd2, LOCK_EX | LOCK_NB, -EWOULDBLOCK);
+		pc_close(n->e, fd2);
+	}
 	barrier(n);
 	if (n->role == 1) {
 		FLOCK_IS(n, fd, LOCK_SH | LOCK_NB, 0);
 		FLOCK_IS(n, fd, LOCK_UN, 0);
 		FLOCK_IS(n, fd, LOCK_EX | LOCK_NB, -EWOULDBLOCK);
+	}
+	barrier(n);
+	if (n->role == 0) {
+		/* B's failed try left A a demote request (its want node was
+		 * bumped): A's own LOCK_SH|LOCK_NB on another open file is
+		 * still granted at once, not queued behind it. */
+		int fd2 = open_f(n);
+
+		FLOCK_IS(n, fd2, LOCK_SH | LOCK_NB, 0);
+		pc_close(n->e, fd2);
 	}
 	barrier(n);
 	/* A converts SH -> EX (nobody else holds it); B's SH|NB fails */
@@ -168,25 +232,6 @@ static int sc_basic(struct node *n)
 
 /* ---- a blocking LOCK_EX on B, granted after A's LOCK_UN ---- */
 
-/* Whether another node asked for @fd's flock glock (its demote pending). */
-static bool demote_pending(struct node *n, int fd)
-{
-	struct file *f = fdget(&n->e->fdt, fd);
-	struct glock *gl;
-	bool pending = false;
-
-	if (!f)
-		FAIL(n, "fdget");
-	gl = __atomic_load_n(&f->f_inode->i_flock_gl, __ATOMIC_ACQUIRE);
-	if (gl) {
-		mutex_lock(&gl->gl_lock);
-		pending = gl->gl_flags & GLF_DEMOTE;
-		mutex_unlock(&gl->gl_lock);
-	}
-	fdput(n->e, f);
-	return pending;
-}
-
 static int sc_blocking(struct node *n)
 {
 	int fd = open_f(n);
@@ -201,15 +246,8 @@ static int sc_blocking(struct node *n)
 		printf("# node B: blocking LOCK_EX granted after A's LOCK_UN\n");
 		FLOCK_IS(n, fd, LOCK_UN, 0);
 	} else {
-		struct timespec t = {0, 1000000};
-		unsigned polls = 0;
-
 		/* B's request reaches A as a demote request of the flock glock. */
-		while (!demote_pending(n, fd)) {
-			if (++polls > 120000)
-				FAIL(n, "B's LOCK_EX never reached A's flock glock");
-			nanosleep(&t, NULL);
-		}
+		wait_demote_pending(n, fd);
 		__atomic_store_n(&n->sh->a_unlocking, 1, __ATOMIC_RELEASE);
 		FLOCK_IS(n, fd, LOCK_UN, 0);
 	}
