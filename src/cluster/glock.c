@@ -11,7 +11,9 @@
  * glock_nq is the validator class "glock" (EX: exclusive; SH, DF: read).
  * go_* and lm_* run with no lock held. glock_nq tries the fast path first
  * (glock_fast.h: no lock); every gl_lock section ends in gl_unlock, which
- * sets gl_fast from the fields it changed.
+ * sets gl_fast from the fields it changed. A GL_FILE holder (a flock, held
+ * by an open file across calls) is validated at its acquisition and then
+ * leaves the validator's held set and the thread's count.
  */
 #include <errno.h>
 #include <stdio.h>
