@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * glock.h - cluster glocks (after gfs2): one lock per (cluster, 64-bit
- * number), held cluster-wide through a lock module (lm_ops: nolock or zk)
+ * glock.h - cluster glocks (after gfs2): one lock per (cluster, lock name:
+ * type, 64-bit number, generation), held cluster-wide through a lock module (lm_ops: nolock or zk)
  * and cached on the node in its granted state until another node asks for a
  * conflicting one. docs/cluster.md describes the states and the protocol.
  *
