@@ -425,7 +425,7 @@ int glock_nq(struct gholder *gh)
 	 * Else the fast path when the cached state covers the request and
 	 * nothing is pending (glock_fast.h), or the state machine. */
 	gh->gh_slot = NULL;
-	if (c->ops != &nolock_ops && ((gh->gh_flags & GL_FILE) || !glock_fast_nq(gh)))
+	if (c->ops != &nolock_ops && !glock_fast_nq(gh)) /* (not GL_NOCACHE, so not GL_FILE) */
 		ret = __glock_nq(gh);
 	if (ret) {
 		lock_release(&gl->gl_dep_map, gl, THIS_LOC);
@@ -434,7 +434,7 @@ int glock_nq(struct gholder *gh)
 	if (!try)
 		lock_acquired(gl);
 	gh->gh_held = 1;
-	if (gh->gh_flags & GL_FILE) {
+	if (unlikely(gh->gh_flags & GL_FILE)) {
 		/* Held by an open file across calls, not by this thread: the
 		 * order was checked at the acquisition; nothing is held now. */
 		lock_release(&gl->gl_dep_map, gl, THIS_LOC);
@@ -452,7 +452,7 @@ void glock_dq(struct gholder *gh)
 	if (!gh->gh_held)
 		return;
 	gh->gh_held = 0;
-	if (!(gh->gh_flags & GL_FILE)) {
+	if (likely(!(gh->gh_flags & GL_FILE))) {
 		task_glocks--;
 		lock_release(&gl->gl_dep_map, gl, THIS_LOC);
 	}

@@ -41,9 +41,9 @@ enum gl_state { LM_ST_UNLOCKED = 0, LM_ST_EXCLUSIVE = 1, LM_ST_DEFERRED = 2, LM_
  * request is withdrawn. Spurious failures are possible (a lost connection). */
 #define GL_TRY 0x4
 /* The holder belongs to an open file, not to the calling thread, and may be
- * dq'd by another thread (a flock): it is not counted in glock_task_held(),
- * is outside the validator's held locks once granted, and never takes the
- * fast path. */
+ * dq'd by another thread (a flock): it is not counted in glock_task_held()
+ * and is outside the validator's held locks once granted. Only with
+ * GL_NOCACHE, which keeps it off the fast path (its slots are per thread). */
 #define GL_FILE 0x8
 
 struct cluster; /* one per engine: lock-module instance, demote worker, membership state */
