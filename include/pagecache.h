@@ -499,13 +499,17 @@ PC_API int pc_sync(struct pc_engine *e);
  * it) and ends with its last fd; an open file converts its own lock (not
  * atomically, as Linux). Locks are the engine's own, in-process: they
  * conflict between open files of the same engine (threads of the program),
- * never with other processes or the host's flock. */
+ * never with other processes or the host's flock - except in cluster mode,
+ * where they also conflict with the flock locks of the other nodes (held
+ * through the file's flock glock, docs/cluster.md; -EIO once the node lost
+ * its lock-service session, until it rejoins). */
 PC_API int pc_flock(struct pc_engine *e, int fd, int op);
 /* Open file description (OFD) byte-range locks, fcntl(2)'s F_OFD_SETLK,
  * F_OFD_SETLKW (waits; -EDEADLK never detected: OFD locks have no owner
  * process to walk) and F_OFD_GETLK, with struct flock (l_pid must be 0; GETLK
  * reports -1 as Linux does for OFD locks). Same ownership and in-process
- * scope as pc_flock; independent of pc_flock locks, as in Linux. */
+ * scope as pc_flock (per node in cluster mode: never cluster-wide);
+ * independent of pc_flock locks, as in Linux. */
 PC_API int pc_ofd_lock(struct pc_engine *e, int fd, int cmd, struct flock *fl);
 
 /* ---- sharing data between files: clone, dedupe, copy (PAGECACHE_1.2) ---- */

@@ -63,7 +63,7 @@ static int engine_fence(void *arg)
 	return cluster_status(arg);
 }
 
-static __thread char cluster_error[256];
+static __thread char cluster_error[768];
 
 const char *pc_cluster_error(void)
 {
@@ -92,12 +92,20 @@ static int engine_cluster_mount(struct pc_engine *e, const struct pc_options *op
 			 "per-node journals would be needed)");
 		return -EINVAL;
 	}
+	/* The store first: every node must name a file's generation alike
+	 * (the lock root records the source). */
+	err = store_open_dir_cluster(opts->store_dir, &e->store);
+	if (err)
+		return err;
+	cfg.identity = e->store->gen_source;
 	err = cluster_mount(&cfg, &e->cluster);
 	if (err) {
 		const char *why = cluster_last_error();
 		snprintf(cluster_error, sizeof(cluster_error), "%s: %s", opts->cluster,
 			 why && *why ? why : strerror(-err));
 		e->cluster = NULL;
+		store_close(e->store);
+		e->store = NULL;
 	}
 	return err;
 }
@@ -157,8 +165,8 @@ int pc_engine_open(const struct pc_options *uopts, struct pc_engine **out)
 	err = engine_cluster_mount(e, opts);
 	if (err)
 		goto out_free;
-	if (opts->store_dir && e->cluster)
-		err = store_open_dir_cluster(opts->store_dir, &e->store);
+	if (e->cluster)
+		err = 0; /* opened by engine_cluster_mount */
 	else if (opts->store_dir)
 		err = store_open_dir(opts->store_dir, &e->store);
 	else

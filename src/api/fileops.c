@@ -12,6 +12,7 @@
 #include <errno.h>
 
 #include "api/engine.h"
+#include "fs/flock_glock.h"
 #include "fs/locks.h"
 
 int pc_dup(struct pc_engine *e, int fd)
@@ -50,7 +51,7 @@ int pc_flock(struct pc_engine *e, int fd, int op)
 	f = fdget(&e->fdt, fd);
 	if (!f)
 		return -EBADF;
-	ret = locks_flock(f, op);
+	ret = file_flock(f, op);
 	fdput(e, f);
 	return ret;
 }

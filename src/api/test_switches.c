@@ -15,6 +15,7 @@
 #include "cluster/lock_module.h"
 #include "fs/cluster.h"
 #include "fs/file.h"
+#include "fs/flock_glock.h"
 #include "mm/errseq.h"
 #include "fs/inode.h"
 #include "fs/namei.h"
@@ -77,6 +78,7 @@ const struct test_switch test_switches[] = {
     SWITCH(errseq_test_sample_current),
     /* cluster */
     SWITCH(glock_test_no_lease_margin),
+    SWITCH(glock_test_withdraw_waits_file_holders),
     SWITCH(glock_test_no_min_hold),
     SWITCH(glock_test_orphan_no_recheck),
     SWITCH(glock_test_demote_drop_skips_waiters),
@@ -99,11 +101,13 @@ const struct test_switch test_switches[] = {
     SWITCH(cluster_test_restart_no_pin),
     SWITCH(cluster_test_restart_no_own),
     SWITCH(cluster_test_sync_last_round_only),
+    SWITCH(cluster_test_flock_local_only),
     SWITCH(dio_test_restart_as_efault),
     SWITCH(fsync_test_dir_noop),
     SWITCH(inode_test_no_revalidate),
     SWITCH(inode_test_evict_unseen_error),
     SWITCH(inode_test_no_forget_recheck),
+    SWITCH(inode_test_no_generation),
     SWITCH(inode_test_opath_no_pin),
     SWITCH(inode_test_stat_late_look),
     SWITCH(inode_test_coarse_time_always),

@@ -27,7 +27,7 @@ TEST_SWITCH(zk_test_other_recipe);
 TEST_SWITCH(zk_test_rearm_at_event);
 TEST_SWITCH(zk_test_read_every_want);
 
-static __thread char last_error[256];
+static __thread char last_error[640];
 
 void cluster_set_error(const char *fmt, ...)
 {
@@ -220,7 +220,8 @@ static void membership_check(struct cluster *c)
 	uint64_t now = cluster_now_ns();
 
 	if (m == CM_LOST) {
-		if (c->stopping || c->ops->lm_rejoin(c))
+		/* (read without work_lock: the worker's own loop takes it) */
+		if (__atomic_load_n(&c->stopping, __ATOMIC_ACQUIRE) || c->ops->lm_rejoin(c))
 			return;
 		atomic_fetch_add(&c->generation, 1);
 		atomic_store(&c->membership, CM_VALID);
@@ -355,6 +356,8 @@ int cluster_mount(const struct cluster_config *cfg, struct cluster **out)
 		h[strspn(h, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.")] = 0;
 		snprintf(c->node_name, sizeof(c->node_name), "%s.%d", h, (int)getpid());
 	}
+	snprintf(c->identity, sizeof(c->identity), "%s",
+		 cfg && cfg->identity && *cfg->identity ? cfg->identity : "none");
 	c->connect_timeout_ms = cfg && cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 5000;
 	c->session_timeout_ms = cfg && cfg->session_timeout_ms ? cfg->session_timeout_ms : 10000;
 	c->min_hold_ms = cfg && cfg->min_hold_ms ? cfg->min_hold_ms : 10;
@@ -408,7 +411,7 @@ void cluster_unmount(struct cluster *c)
 		return;
 	if (c->worker_started) {
 		pthread_mutex_lock(&c->work_lock);
-		c->stopping = true;
+		__atomic_store_n(&c->stopping, true, __ATOMIC_RELEASE);
 		pthread_cond_signal(&c->work_cond);
 		pthread_mutex_unlock(&c->work_lock);
 		pthread_join(c->worker, NULL);

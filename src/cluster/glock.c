@@ -11,7 +11,9 @@
  * glock_nq is the validator class "glock" (EX: exclusive; SH, DF: read).
  * go_* and lm_* run with no lock held. glock_nq tries the fast path first
  * (glock_fast.h: no lock); every gl_lock section ends in gl_unlock, which
- * sets gl_fast from the fields it changed.
+ * sets gl_fast from the fields it changed. A GL_FILE holder (a flock, held
+ * by an open file across calls) is validated at its acquisition and then
+ * leaves the validator's held set and the thread's count.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -59,7 +61,23 @@ unsigned glock_task_held(void)
 
 uint64_t glock_number(const struct glock *gl)
 {
-	return gl->gl_number;
+	return gl->gl_name.ln_number;
+}
+
+const struct lm_lockname *glock_name(const struct glock *gl)
+{
+	return &gl->gl_name;
+}
+
+int lm_name_cmp(const struct lm_lockname *a, const struct lm_lockname *b)
+{
+	if (a->ln_number != b->ln_number)
+		return a->ln_number < b->ln_number ? -1 : 1;
+	if (a->ln_gen != b->ln_gen)
+		return a->ln_gen < b->ln_gen ? -1 : 1;
+	if (a->ln_type != b->ln_type)
+		return a->ln_type < b->ln_type ? -1 : 1;
+	return 0;
 }
 
 enum gl_state glock_state(const struct glock *gl)
@@ -69,27 +87,30 @@ enum gl_state glock_state(const struct glock *gl)
 
 /* ---- the table ---- */
 
-static unsigned gl_hash(const struct cluster *c, uint64_t number)
+static unsigned gl_hash(const struct cluster *c, const struct lm_lockname *name)
 {
-	return (unsigned)((number * 0x9E3779B97F4A7C15ull) >> 40) & (c->hash_size - 1);
+	uint64_t h = (name->ln_number ^ (name->ln_gen * 0xff51afd7ed558ccdull) ^ name->ln_type) *
+		     0x9E3779B97F4A7C15ull;
+
+	return (unsigned)(h >> 40) & (c->hash_size - 1);
 }
 
-static struct glock *find_locked(struct cluster *c, uint64_t number)
+static struct glock *find_locked(struct cluster *c, const struct lm_lockname *name)
 {
 	struct glock *gl;
 
-	list_for_each_entry (gl, &c->hash[gl_hash(c, number)], gl_hash)
-		if (gl->gl_number == number)
+	list_for_each_entry (gl, &c->hash[gl_hash(c, name)], gl_hash)
+		if (!lm_name_cmp(&gl->gl_name, name))
 			return gl;
 	return NULL;
 }
 
-struct glock *glock_lookup(struct cluster *c, uint64_t number)
+struct glock *glock_lookup(struct cluster *c, const struct lm_lockname *name)
 {
 	struct glock *gl;
 
 	mutex_lock(&c->hash_lock);
-	gl = find_locked(c, number);
+	gl = find_locked(c, name);
 	if (gl)
 		__atomic_add_fetch(&gl->gl_ref, 1, __ATOMIC_RELAXED);
 	mutex_unlock(&c->hash_lock);
@@ -99,11 +120,19 @@ struct glock *glock_lookup(struct cluster *c, uint64_t number)
 int glock_get(struct cluster *c, uint64_t number, const struct glock_operations *ops, void *object,
 	      struct glock **out)
 {
+	struct lm_lockname name = {.ln_number = number, .ln_gen = 0, .ln_type = LM_TYPE_INODE};
+
+	return glock_get_name(c, &name, ops, object, out);
+}
+
+int glock_get_name(struct cluster *c, const struct lm_lockname *name,
+		   const struct glock_operations *ops, void *object, struct glock **out)
+{
 	struct glock *gl;
 	int ret;
 
 	mutex_lock(&c->hash_lock);
-	gl = find_locked(c, number);
+	gl = find_locked(c, name);
 	if (gl) {
 		__atomic_add_fetch(&gl->gl_ref, 1, __ATOMIC_RELAXED);
 		mutex_lock(&gl->gl_lock);
@@ -120,7 +149,7 @@ int glock_get(struct cluster *c, uint64_t number, const struct glock_operations 
 		return -ENOMEM;
 	}
 	gl->gl_cluster = c;
-	gl->gl_number = number;
+	gl->gl_name = *name;
 	gl->gl_ops = ops;
 	gl->gl_object = object;
 	gl->gl_ref = 1;
@@ -134,7 +163,7 @@ int glock_get(struct cluster *c, uint64_t number, const struct glock_operations 
 		free(gl);
 		return ret;
 	}
-	list_add(&gl->gl_hash, &c->hash[gl_hash(c, number)]);
+	list_add(&gl->gl_hash, &c->hash[gl_hash(c, name)]);
 	c->nglocks++;
 	mutex_unlock(&c->hash_lock);
 	*out = gl;
@@ -249,8 +278,11 @@ static bool upgrade_waits(const struct glock *gl)
 	       (gl->gl_want_df && !gl_covers(s, LM_ST_DEFERRED));
 }
 
-/* Under gl_lock. */
-static int may_grant(struct glock *gl, enum gl_state want)
+/* Under gl_lock. A GL_TRY holder (@try) does not queue behind another
+ * node's request for the demote, nor behind a local waiter for a stronger
+ * state (either would wait for this node's holders to leave: a flock may be
+ * held for good); it is granted where the cached state covers it. */
+static int may_grant(struct glock *gl, enum gl_state want, bool try)
 {
 	int l = glock_lease_check(gl->gl_cluster);
 
@@ -260,7 +292,8 @@ static int may_grant(struct glock *gl, enum gl_state want)
 		return WAIT_SUSPENDED;
 	if (gl->gl_flags & (GLF_BUSY | GLF_INSTANTIATING))
 		return WAIT;
-	if (!gl_covers(gl->gl_state, want) || demote_blocks(gl, want) || upgrade_waits(gl))
+	if (!gl_covers(gl->gl_state, want) ||
+	    (!try && (demote_blocks(gl, want) || upgrade_waits(gl))))
 		return WAIT;
 	gl->gl_flags &= ~GLF_FRESH;
 	if (gl->gl_flags & GLF_INSTANTIATE) {
@@ -286,8 +319,10 @@ static int __glock_nq(struct gholder *gh)
 	struct glock *gl = gh->gh_gl;
 	struct cluster *c = gl->gl_cluster;
 	enum gl_state want = (enum gl_state)gh->gh_state;
+	bool try = gh->gh_flags & GL_TRY;
 	struct wait_queue_entry e;
 	bool wanting = false;
+	uint64_t try_seq = 0;
 	int r, ret = 0;
 
 	init_wait_entry(&e, 0);
@@ -296,16 +331,30 @@ static int __glock_nq(struct gholder *gh)
 
 		prepare_to_wait(&gl->gl_wait, &e);
 		mutex_lock(&gl->gl_lock);
-		r = may_grant(gl, want);
+		r = may_grant(gl, want, try);
 		if (r == GRANT || r == GRANT_INSTANTIATE || r < 0)
 			break;
 		if (gh->gh_flags & GL_NOWAIT) {
 			r = -EAGAIN;
 			break;
 		}
+		/* GL_TRY: the request made for it was withdrawn (another node
+		 * holds a conflicting lock), or one of ours that may wait is
+		 * queued at the service (the same: no waiting behind it), or
+		 * the state must change while local holders hold it. */
+		if (try && ((wanting && gl->gl_try_seq != try_seq) ||
+			    (gl->gl_flags & (GLF_PENDING | GLF_TRY)) == GLF_PENDING ||
+			    (gl->gl_holders && !gl_covers(gl->gl_state, want)))) {
+			r = -EAGAIN;
+			break;
+		}
 		if (!wanting) {
 			want_add(gl, want, 1);
 			wanting = true;
+			if (try) {
+				gl->gl_want_try++;
+				try_seq = gl->gl_try_seq;
+			}
 		}
 		if (r == WAIT && !(gl->gl_flags & (GLF_BUSY | GLF_PENDING | GLF_INSTANTIATING)))
 			glock_queue_work(gl);
@@ -323,10 +372,15 @@ static int __glock_nq(struct gholder *gh)
 		}
 		wait_entry_sleep(&e, dlp, false, "glock", gl);
 	}
-	if (wanting)
+	if (wanting) {
 		want_add(gl, want, -1);
+		if (try)
+			gl->gl_want_try--;
+	}
 	if (r == GRANT || r == GRANT_INSTANTIATE) {
 		gl->gl_holders++;
+		if (gh->gh_flags & GL_FILE)
+			gl->gl_file_holders++;
 		if (gh->gh_flags & GL_NOCACHE)
 			gl->gl_flags |= GLF_NOCACHE;
 	}
@@ -344,6 +398,8 @@ static int __glock_nq(struct gholder *gh)
 		if (ret) {
 			gl->gl_flags |= GLF_INSTANTIATE;
 			gl->gl_holders--;
+			if (gh->gh_flags & GL_FILE)
+				gl->gl_file_holders--;
 			if (!gl->gl_holders)
 				glock_queue_work(gl);
 		}
@@ -361,7 +417,7 @@ int glock_nq(struct gholder *gh)
 	struct glock *gl = gh->gh_gl;
 	struct cluster *c = gl->gl_cluster;
 	enum lock_mode mode = gh->gh_state == LM_ST_EXCLUSIVE ? LM_EXCL : LM_READ;
-	bool try = gh->gh_flags & GL_NOWAIT;
+	bool try = gh->gh_flags & (GL_NOWAIT | GL_TRY);
 	int ret = 0;
 
 	lock_acquire(&gl->gl_dep_map, gl, gh->gh_subclass, mode, try, THIS_LOC);
@@ -369,7 +425,7 @@ int glock_nq(struct gholder *gh)
 	 * Else the fast path when the cached state covers the request and
 	 * nothing is pending (glock_fast.h), or the state machine. */
 	gh->gh_slot = NULL;
-	if (c->ops != &nolock_ops && !glock_fast_nq(gh))
+	if (c->ops != &nolock_ops && !glock_fast_nq(gh)) /* (not GL_NOCACHE, so not GL_FILE) */
 		ret = __glock_nq(gh);
 	if (ret) {
 		lock_release(&gl->gl_dep_map, gl, THIS_LOC);
@@ -378,6 +434,12 @@ int glock_nq(struct gholder *gh)
 	if (!try)
 		lock_acquired(gl);
 	gh->gh_held = 1;
+	if (unlikely(gh->gh_flags & GL_FILE)) {
+		/* Held by an open file across calls, not by this thread: the
+		 * order was checked at the acquisition; nothing is held now. */
+		lock_release(&gl->gl_dep_map, gl, THIS_LOC);
+		return 0;
+	}
 	task_glocks++;
 	return 0;
 }
@@ -390,8 +452,10 @@ void glock_dq(struct gholder *gh)
 	if (!gh->gh_held)
 		return;
 	gh->gh_held = 0;
-	task_glocks--;
-	lock_release(&gl->gl_dep_map, gl, THIS_LOC);
+	if (likely(!(gh->gh_flags & GL_FILE))) {
+		task_glocks--;
+		lock_release(&gl->gl_dep_map, gl, THIS_LOC);
+	}
 	if (c->ops == &nolock_ops)
 		return;
 	if (gh->gh_slot) {
@@ -399,6 +463,8 @@ void glock_dq(struct gholder *gh)
 		return;
 	}
 	mutex_lock(&gl->gl_lock);
+	if (gh->gh_flags & GL_FILE)
+		gl->gl_file_holders--;
 	if (!--gl->gl_holders) {
 		if (gl->gl_flags & (GLF_DEMOTE | GLF_NOCACHE) || gl->gl_want_ex || gl->gl_want_sh ||
 		    gl->gl_want_df || atomic_load(&c->membership) != CM_VALID)
@@ -406,6 +472,26 @@ void glock_dq(struct gholder *gh)
 	}
 	gl_unlock(gl);
 	wake_up_all(&gl->gl_wait);
+}
+
+/* Released at the service, or used again here, or membership lost. */
+static bool released_or_used(struct glock *gl)
+{
+	bool done;
+
+	mutex_lock(&gl->gl_lock);
+	done = gl->gl_state == LM_ST_UNLOCKED || gl->gl_holders || gl->gl_want_ex ||
+	       gl->gl_want_sh || gl->gl_want_df ||
+	       atomic_load(&gl->gl_cluster->membership) != CM_VALID;
+	gl_unlock(gl);
+	return done;
+}
+
+void glock_wait_released(struct glock *gl)
+{
+	if (gl->gl_cluster->ops == &nolock_ops)
+		return;
+	wait_event(&gl->gl_wait, released_or_used(gl), "glock release");
 }
 
 int glock_nq_two(struct gholder *a, struct gholder *b)
@@ -419,7 +505,7 @@ int glock_nq_two(struct gholder *a, struct gholder *b)
 		ret = glock_nq(a);
 		return ret;
 	}
-	if (a->gh_gl->gl_number > b->gh_gl->gl_number) {
+	if (lm_name_cmp(&a->gh_gl->gl_name, &b->gh_gl->gl_name) > 0) {
 		struct gholder *t = a;
 
 		a = b;
@@ -461,7 +547,7 @@ void glock_free_all(struct cluster *c)
 				fprintf(
 				    stderr,
 				    "pagecache: cluster: glock %llx still referenced at unmount\n",
-				    (unsigned long long)gl->gl_number);
+				    (unsigned long long)gl->gl_name.ln_number);
 			list_del_init(&gl->gl_hash);
 			c->nglocks--;
 			glock_free(gl);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * glock.h - cluster glocks (after gfs2): one lock per (cluster, 64-bit
- * number), held cluster-wide through a lock module (lm_ops: nolock or zk)
+ * glock.h - cluster glocks (after gfs2): one lock per (cluster, lock name:
+ * type, 64-bit number, generation), held cluster-wide through a lock module (lm_ops: nolock or zk)
  * and cached on the node in its granted state until another node asks for a
  * conflicting one. docs/cluster.md describes the states and the protocol.
  *
@@ -36,9 +36,33 @@ enum gl_state { LM_ST_UNLOCKED = 0, LM_ST_EXCLUSIVE = 1, LM_ST_DEFERRED = 2, LM_
 	0x1 /* glock_nq: -EAGAIN unless grantable from the cached state without the lock service \
 	     */
 #define GL_NOCACHE 0x2 /* release to the lock service at the last dq (gfs2's GL_NOCACHE) */
+/* glock_nq: ask the lock service if need be, but -EAGAIN instead of waiting
+ * while another node holds a conflicting lock (gfs2's LM_FLAG_TRY): the
+ * request is withdrawn. Spurious failures are possible (a lost connection). */
+#define GL_TRY 0x4
+/* The holder belongs to an open file, not to the calling thread, and may be
+ * dq'd by another thread (a flock): it is not counted in glock_task_held()
+ * and is outside the validator's held locks once granted. Only with
+ * GL_NOCACHE, which keeps it off the fast path (its slots are per thread). */
+#define GL_FILE 0x8
 
 struct cluster; /* one per engine: lock-module instance, demote worker, membership state */
-struct glock;	/* one per (cluster, 64-bit number); counted */
+struct glock;	/* one per (cluster, lock name); counted */
+
+/*
+ * A glock's name (gfs2's struct lm_lockname): the lock type, the number and
+ * the generation. For an inode: LM_TYPE_INODE, the store inode number and
+ * the store's generation of that number (a host file system may give the
+ * number of an unlinked file to a new one: the generation tells them
+ * apart; 0 where the store has none). Every node must name one object
+ * alike: the lock service's name of the lock is made of all three.
+ */
+enum { LM_TYPE_INODE = 2, LM_TYPE_FLOCK = 6 }; /* gfs2's values */
+struct lm_lockname {
+	uint64_t ln_number;
+	uint64_t ln_gen;
+	uint32_t ln_type;
+};
 
 struct glock_operations {
 	/* All run in the cluster's demote worker thread, with no glock-layer
@@ -62,6 +86,10 @@ struct cluster_config {
 	unsigned connect_timeout_ms; /* 0: 5000 */
 	unsigned session_timeout_ms; /* 0: 10000 */
 	unsigned min_hold_ms;	     /* 0: 10 (the kernel's gl_hold_time is 200 ms) */
+	/* How the nodes name a file's generation (the store's source of it,
+	 * e.g. "FS_IOC_GETVERSION"; NULL: "none"). Every node of a cluster must
+	 * use the same: it is part of the recipe the lock root names. */
+	const char *identity;
 };
 
 /*
@@ -78,12 +106,18 @@ bool cluster_is_nolock(const struct cluster *c);
 /* 0 while membership is valid; -EIO after the lease was lost, until rejoined. */
 int cluster_status(const struct cluster *c);
 
+/* The glock named @name (created unlocked at first use), counted. Points the
+ * glock's operations at @object (NULL detaches). */
+int glock_get_name(struct cluster *c, const struct lm_lockname *name,
+		   const struct glock_operations *ops, void *object, struct glock **out);
+/* The inode glock of @number, generation 0 (the tests' and benchmarks'). */
 int glock_get(struct cluster *c, uint64_t number, const struct glock_operations *ops, void *object,
 	      struct glock **out);
 void glock_put(struct glock *gl);
 /* Another reference to @gl (one glock_put each). */
 void glock_hold(struct glock *gl);
 uint64_t glock_number(const struct glock *gl);
+const struct lm_lockname *glock_name(const struct glock *gl);
 /* The granted (cached) state, for assertions and tests (racy by nature). */
 enum gl_state glock_state(const struct glock *gl);
 
@@ -110,10 +144,16 @@ static inline void gholder_init(struct glock *gl, enum gl_state state, unsigned 
 	gh->gh_slot = NULL;
 	INIT_LIST_HEAD(&gh->gh_list);
 }
-/* 0; -EAGAIN (GL_NOWAIT); -EIO (membership lost); an error of go_instantiate. */
+/* 0; -EAGAIN (GL_NOWAIT, GL_TRY); -EIO (membership lost); an error of
+ * go_instantiate. */
 int glock_nq(struct gholder *gh);
 void glock_dq(struct gholder *gh);
-/* Two glocks in number order (rename, clone); a and b may name one glock. */
+/* After the last dq of a GL_NOCACHE holder: waits until the worker has
+ * released the glock at the lock service, unless a local holder or waiter
+ * came meanwhile or membership is lost (then at once). */
+void glock_wait_released(struct glock *gl);
+/* Two glocks in name order (number, generation, type: clone); a and b may
+ * name one glock. */
 int glock_nq_two(struct gholder *a, struct gholder *b);
 /* How many glock holders the calling thread holds now (the fault path's
  * "never wait for a glock while holding one" test). */

@@ -24,6 +24,7 @@
 
 TEST_SWITCH(glock_test_orphan_no_recheck);
 TEST_SWITCH(glock_test_demote_drop_skips_waiters);
+TEST_SWITCH(glock_test_withdraw_waits_file_holders);
 
 /* ---- the worker's part ---- */
 
@@ -37,7 +38,7 @@ static void run_sync(struct glock *gl)
 	ret = ops->go_sync(gl, gl->gl_object);
 	if (ret)
 		fprintf(stderr, "pagecache: cluster: glock %llx: go_sync: %s\n",
-			(unsigned long long)gl->gl_number, strerror(-ret));
+			(unsigned long long)gl->gl_name.ln_number, strerror(-ret));
 }
 
 static void run_inval(struct glock *gl, enum gl_state target)
@@ -132,13 +133,28 @@ static uint64_t request(struct glock *gl, enum gl_state w)
 	int r;
 
 	gl->gl_flags |= GLF_PENDING;
+	/* Only GL_TRY waiters: the request is withdrawn if it would wait. */
+	if (gl->gl_want_try && gl->gl_want_try == gl->gl_want_ex + gl->gl_want_sh + gl->gl_want_df)
+		gl->gl_flags |= GLF_TRY;
 	gl->gl_target = w;
 	gl_unlock(gl);
 	r = c->ops->lm_lock(gl, w);
 	mutex_lock(&gl->gl_lock);
-	gl->gl_flags &= ~GLF_BUSY;
+	if (r == 0 && (gl->gl_flags & GLF_TRY)) {
+		/* Queued behind another node's lock: withdrawn (GLF_BUSY
+		 * still set: nothing else starts meanwhile). */
+		gl_unlock(gl);
+		c->ops->lm_unlock(gl);
+		mutex_lock(&gl->gl_lock);
+		gl->gl_flags &= ~GLF_PENDING;
+		gl->gl_try_seq++;
+	}
+	gl->gl_flags &= ~(GLF_BUSY | GLF_TRY);
 	if (r < 0) {
 		gl->gl_flags &= ~GLF_PENDING;
+		if (gl->gl_want_try) {
+			gl->gl_try_seq++; /* the try fails with the service */
+		}
 		delay = 100 * 1000000ull; /* the service failed: try again */
 	}
 	gl_unlock(gl);
@@ -427,7 +443,12 @@ static void withdraw_one(struct glock *gl, void *arg)
 	for (;;) {
 		prepare_to_wait(&gl->gl_wait, &e);
 		mutex_lock(&gl->gl_lock);
-		if (!gl->gl_holders && !(gl->gl_flags & GLF_INSTANTIATING) && !glock_fast_held(gl))
+		/* A holder of an open file (a flock) may be held for good: its
+		 * lock is lost with the session, as NFS locks are with the
+		 * lease (docs/cluster.md, "flock across nodes"). */
+		if (gl->gl_holders ==
+			(glock_test_withdraw_waits_file_holders ? 0 : gl->gl_file_holders) &&
+		    !(gl->gl_flags & GLF_INSTANTIATING) && !glock_fast_held(gl))
 			break;
 		if (__atomic_load_n(&glock_fast_enabled, __ATOMIC_RELAXED) &&
 		    !(gl->gl_flags & GLF_DRAIN_WAIT)) {

@@ -90,6 +90,7 @@ struct cluster {
 	const struct lm_lockops *ops;
 	void *lm; /* the module's */
 	char node_name[64];
+	char identity[64]; /* cluster_config.identity ("none" for NULL) */
 	unsigned connect_timeout_ms, session_timeout_ms, min_hold_ms;
 
 	struct mutex hash_lock;
@@ -126,8 +127,9 @@ struct cluster {
 #define GLF_BUSY	  0x08 /* the worker runs go_* or lm_* for this glock */
 #define GLF_INSTANTIATE	  0x10 /* granted by the service: the first holder runs go_instantiate */
 #define GLF_INSTANTIATING 0x20
-#define GLF_NOCACHE	  0x40 /* release at the last dq */
-#define GLF_FRESH	  0x80 /* changed for local waiters, none granted yet */
+#define GLF_NOCACHE	  0x40	/* release at the last dq */
+#define GLF_FRESH	  0x80	/* changed for local waiters, none granted yet */
+#define GLF_TRY		  0x800 /* the pending request is for GL_TRY waiters only */
 /* The fast path (glock_fast.h): */
 #define GLF_DRAIN      0x100 /* the worker (or a withdrawal) closed the fast path */
 #define GLF_DRAINED    0x200 /* ... and ran the barrier since: the scan is final */
@@ -140,7 +142,7 @@ struct cluster {
 
 struct glock {
 	struct cluster *gl_cluster;
-	uint64_t gl_number;
+	struct lm_lockname gl_name;
 	const struct glock_operations *gl_ops;
 	void *gl_object;
 	unsigned gl_ref; /* under hash_lock */
@@ -157,10 +159,13 @@ struct glock {
 	 * holders to leave: written under gl_lock (gl_fast_update), read
 	 * without. */
 	unsigned gl_fast;
-	unsigned gl_holders;			     /* local holders granted by the slow path */
+	unsigned gl_holders;	  /* local holders granted by the slow path */
+	unsigned gl_file_holders; /* ... of them GL_FILE ones (held across calls: a flock) */
 	unsigned gl_want_ex, gl_want_sh, gl_want_df; /* local waiters by state */
-	uint64_t gl_tchange_ns;			     /* last grant, for the minimum hold time */
-	uint64_t gl_generation;			     /* membership generation of the grant */
+	unsigned gl_want_try;			     /* ... of them GL_TRY ones */
+	uint64_t gl_try_seq;	/* bumped when a request for GL_TRY waiters was withdrawn */
+	uint64_t gl_tchange_ns; /* last grant, for the minimum hold time */
+	uint64_t gl_generation; /* membership generation of the grant */
 	struct wait_queue_head gl_wait;
 
 	uint64_t gl_delay_until; /* on c->delayed (under work_lock): run again then */
@@ -173,8 +178,10 @@ struct glock {
 void glock_lm_granted(struct glock *gl, enum gl_state state);
 /* Called by the module in the worker: another node asked for @state. */
 void glock_lm_demote_request(struct glock *gl, enum gl_state state);
-/* The module found glock @number's lock node changed: a counted reference, or NULL. */
-struct glock *glock_lookup(struct cluster *c, uint64_t number);
+/* The module found glock @name's lock node changed: a counted reference, or NULL. */
+struct glock *glock_lookup(struct cluster *c, const struct lm_lockname *name);
+/* Orders two names (number, generation, type): <0, 0, >0. */
+int lm_name_cmp(const struct lm_lockname *a, const struct lm_lockname *b);
 /* Kick the worker (any thread, any context: takes only work_lock). */
 void cluster_kick(struct cluster *c);
 void glock_queue_work(struct glock *gl);
@@ -248,6 +255,10 @@ DECLARE_TEST_SWITCH(glock_test_fastpath_no_drain_check);
 /* The child of a fork keeps the fast-path slots of the parent's threads
  * (stale: a glock at a reused address would read as held for good). */
 DECLARE_TEST_SWITCH(glock_test_fork_keeps_slots);
+/* The withdrawal after a session loss waits for every holder, those of open
+ * files (GL_FILE: a flock held for good) too: it hangs until the file lets
+ * go (test_flock flock_lost_with_the_session*: no rejoin). */
+DECLARE_TEST_SWITCH(glock_test_withdraw_waits_file_holders);
 
 static inline bool gl_covers(enum gl_state held, enum gl_state want)
 {

@@ -13,6 +13,7 @@
  * no lock held. The list of our children whose delete the
  * server did not confirm (strays, retried by zk_poll) is the worker's only.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,18 +280,27 @@ static int make_path(struct cluster *c, const char *path)
  * the recipe; the first node creates it, every later one compares, and a node
  * of another recipe is refused at mount (-EPROTO). Roots made before this
  * check existed have no recipe node: the first node of this build names them.
+ * /3: lock nodes are named <type>-<number>-<generation> (/2: <number>), and
+ * the recipe node also names the nodes' source of the generation
+ * (cluster_config.identity): nodes that name a file's lock differently
+ * must not mix.
  */
-#define ZK_RECIPE "pagecache-glock/2 (ex-/sh-/df- children, want nodes)"
+#define ZK_RECIPE                                                                          \
+	"pagecache-glock/3 (ex-/sh-/df- children, want nodes, lock nodes <type>-<number>-" \
+	"<generation>)"
 
 static int check_recipe(struct cluster *c)
 {
 	struct zk_cluster *z = c->lm;
-	const char *mine =
-	    READ_ONCE(zk_test_other_recipe) ? "pagecache-glock/test-other" : ZK_RECIPE;
-	char path[ZK_PATH_MAX], theirs[128];
+	char path[ZK_PATH_MAX], theirs[256], mine[256];
 	int rc, len = sizeof(theirs) - 1;
 	uint64_t t;
 
+	/* The recipe and how the nodes name a file's generation: nodes that
+	 * named one file's glock differently would never exclude each other. */
+	snprintf(mine, sizeof(mine), "%s; generation: %s",
+		 READ_ONCE(zk_test_other_recipe) ? "pagecache-glock/test-other" : ZK_RECIPE,
+		 c->identity);
 	if (snprintf(path, sizeof(path), "%s/recipe", z->root) >= (int)sizeof(path))
 		return -EINVAL;
 	t = zk_call_begin(c);
@@ -447,18 +457,33 @@ int zk_rejoin(struct cluster *c)
 	return ret;
 }
 
-/* Parses <gpath>/<16 hex>[/<child>]: the number and the child name. */
-static bool parse_event_path(struct zk_cluster *z, const char *path, uint64_t *number,
+/* Parses one hex field of @len digits at @p followed by @sep. */
+static bool parse_hex(const char *p, size_t len, char sep, uint64_t *v)
+{
+	char *end;
+
+	if (!isxdigit((unsigned char)*p))
+		return false;
+	*v = strtoull(p, &end, 16);
+	return end == p + len && *end == sep;
+}
+
+/* Parses <gpath>/<type 2 hex>-<number 16 hex>-<gen 16 hex>[/<child>]: the
+ * glock's name and the child name. */
+static bool parse_event_path(struct zk_cluster *z, const char *path, struct lm_lockname *name,
 			     const char **child)
 {
 	size_t gl = strlen(z->gpath);
-	char *end;
+	const char *p = path + gl + 1, *end = p + 2 + 1 + 16 + 1 + 16;
+	uint64_t type;
 
-	if (strncmp(path, z->gpath, gl) || path[gl] != '/')
+	if (strncmp(path, z->gpath, gl) || path[gl] != '/' || strnlen(p, 36) < 36)
 		return false;
-	*number = strtoull(path + gl + 1, &end, 16);
-	if (end != path + gl + 1 + 16)
+	if (!parse_hex(p, 2, '-', &type) || !parse_hex(p + 3, 16, '-', &name->ln_number))
 		return false;
+	if (!parse_hex(p + 20, 16, *end, &name->ln_gen) || (*end && *end != '/'))
+		return false;
+	name->ln_type = (uint32_t)type;
 	*child = *end == '/' ? end + 1 : NULL;
 	return true;
 }
@@ -502,13 +527,12 @@ unsigned zk_poll(struct cluster *c)
 	 * watches off, or after a reconnect - a children event (a listing, sent
 	 * asynchronously, unless a later listing of ours already saw it). */
 	while ((ev = list)) {
-		uint64_t number;
+		struct lm_lockname name;
 		const char *child;
 		struct glock *gl;
 
 		list = ev->next;
-		if (parse_event_path(z, ev->path, &number, &child) &&
-		    (gl = glock_lookup(c, number))) {
+		if (parse_event_path(z, ev->path, &name, &child) && (gl = glock_lookup(c, &name))) {
 			if (ev->type == ZK_EV_LISTING) {
 				zk_listing_done(gl, ev->listing);
 				ev->listing = NULL;

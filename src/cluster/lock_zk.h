@@ -83,7 +83,7 @@ void zk_retry_strays(struct cluster *c);
 
 /* Per glock (gl->gl_lm), worker only. */
 struct zk_glock {
-	char lock_path[ZK_PATH_MAX]; /* gpath/<16 hex> */
+	char lock_path[ZK_PATH_MAX]; /* gpath/<type 2 hex>-<number 16 hex>-<gen 16 hex> */
 	bool parent_made;
 	char held[ZK_NAME_MAX]; /* our granted child, "" if none */
 	enum gl_state held_mode;

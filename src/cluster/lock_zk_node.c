@@ -93,8 +93,10 @@ int zk_glock_init(struct glock *gl)
 
 	if (!zg)
 		return -ENOMEM;
-	snprintf(zg->lock_path, sizeof(zg->lock_path), "%s/%016llx", z->gpath,
-		 (unsigned long long)gl->gl_number);
+	/* <type>-<number>-<generation> (lock_zk.c parses it back) */
+	snprintf(zg->lock_path, sizeof(zg->lock_path), "%s/%02x-%016llx-%016llx", z->gpath,
+		 (unsigned)gl->gl_name.ln_type & 0xff, (unsigned long long)gl->gl_name.ln_number,
+		 (unsigned long long)gl->gl_name.ln_gen);
 	gl->gl_lm = zg;
 	return 0;
 }

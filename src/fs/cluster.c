@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cluster.c - the engine glue of cluster mode (fs/cluster.h): each inode's
- * glock (number: the store inode number, the same on every node of a
- * shared dir store), the fault path's glock (the mapping's fault_lock hook)
+ * glock (named by the store inode number and its generation, the same on
+ * every node of a shared dir store), the fault path's glock (the mapping's fault_lock hook)
  * and the restart step of the cross-file fault protocol.
  *
  * Locks: the fault hook takes the faulting file's glock (SH, or EX for a
@@ -88,14 +88,25 @@ static bool inode_fault_lock(struct address_space *m, bool excl, bool (*fill)(vo
 	return ok;
 }
 
+/* The inode's glock name: its number and generation (inode_test_no_generation:
+ * i_gen is 0). */
+static void inode_glock_name(const struct inode *inode, struct lm_lockname *name)
+{
+	name->ln_number = inode->i_ino;
+	name->ln_gen = inode->i_gen;
+	name->ln_type = LM_TYPE_INODE;
+}
+
 int inode_glock_get(struct inode *inode)
 {
 	struct cluster *c = inode->i_table->cluster;
+	struct lm_lockname name;
 	int err;
 
 	if (likely(!c))
 		return 0;
-	err = glock_get(c, inode->i_ino, &inode_glops, inode, &inode->i_gl);
+	inode_glock_name(inode, &name);
+	err = glock_get_name(c, &name, &inode_glops, inode, &inode->i_gl);
 	if (err)
 		return err;
 	inode->i_data.fault_lock = inode_fault_lock;
@@ -114,6 +125,7 @@ int inode_glock_get(struct inode *inode)
 void inode_glock_put(struct inode *inode)
 {
 	struct glock *gl = inode->i_gl, *same;
+	struct lm_lockname name;
 	enum gl_state cached;
 	struct gholder gh;
 	int err = -EAGAIN;
@@ -129,7 +141,8 @@ void inode_glock_put(struct inode *inode)
 		gholder_init(gl, LM_ST_SHARED, 0, &gh);
 		err = glock_nq(&gh);
 	}
-	if (glock_get(inode->i_table->cluster, inode->i_ino, &inode_glops, NULL, &same) == 0)
+	inode_glock_name(inode, &name);
+	if (glock_get_name(inode->i_table->cluster, &name, &inode_glops, NULL, &same) == 0)
 		glock_put(same); /* (never freed here: ours is still counted) */
 	if (!err)
 		glock_dq(&gh);

@@ -21,6 +21,7 @@
 
 #include "fs/cluster.h"
 #include "fs/file.h"
+#include "fs/flock_glock.h"
 
 static DEFINE_LOCK_CLASS(f_pos_lock_key, "f_pos_lock");
 
@@ -146,6 +147,7 @@ int fput(struct file *f)
 		return 0;
 	if (f->f_inode) {
 		locks_remove_file(f);
+		file_flock_remove(f);
 		err = iput(f->f_inode);
 	}
 	if (f->f_pin_table) /* may evict a nameless file: before the node goes */

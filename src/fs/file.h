@@ -55,6 +55,8 @@
 #define FMODE_WRITE 0x2
 #define FMODE_PATH  0x4 /* O_PATH: names the object, no I/O (fdget refuses it) */
 
+struct file_flock;
+
 struct file {
 	struct store_node *f_node;	 /* the object (a reference): every file */
 	struct inode *f_inode;		 /* regular files opened for I/O; else NULL */
@@ -67,6 +69,9 @@ struct file {
 	errseq_t f_wb_err;		 /* writeback errors reported to this file so far */
 	struct file_ra_state f_ra;
 	bool f_has_locks; /* atomic: took a flock/OFD lock once (fs/locks.c) */
+	/* Cluster mode: the flock glock's holder of this open file, made at
+	 * its first flock (fs/flock_glock.c); NULL before */
+	struct file_flock *f_flock;
 	/* O_PATH file of a regular file: the table it holds a pin in (the
 	 * object's inode is kept for it, fs/inode.h), else NULL */
 	struct inode_table *f_pin_table;

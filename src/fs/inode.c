@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "fs/cluster.h"
+#include "fs/flock_glock.h"
 #include "fs/inode.h"
 #include "kernel/sched.h"
 
@@ -34,6 +35,7 @@ TEST_SWITCH(inode_test_evict_unseen_error);
 TEST_SWITCH(inode_test_no_forget_recheck);
 TEST_SWITCH(inode_test_opath_no_pin);
 TEST_SWITCH(inode_test_stat_late_look);
+TEST_SWITCH(inode_test_no_generation);
 TEST_KNOB(unsigned long, inode_test_unused_max);
 
 #define INODE_HASH_BUCKETS 1024
@@ -161,7 +163,8 @@ static bool inode_pinned(struct inode_table *t, uint64_t dev, uint64_t ino)
 	return pinned;
 }
 
-/* Under the table lock. */
+/* Under the table lock: an inode of (@dev, @ino), any generation (the
+ * callers that know the file by a name only: stat, forget). */
 static struct inode *find_inode(struct inode_table *t, uint64_t dev, uint64_t ino)
 {
 	struct list_head *head = &t->buckets[inode_hashfn(t, dev, ino)];
@@ -173,6 +176,33 @@ static struct inode *find_inode(struct inode_table *t, uint64_t dev, uint64_t in
 			return inode;
 	}
 	return NULL;
+}
+
+/* Under the table lock: the inode of (@dev, @ino, @gen). With @stale, an
+ * unused inode of (@dev, @ino) with another generation, if any, is left in
+ * *@stale: a dead file (a host file system gave its number to a new one,
+ * cluster mode) for the caller to evict. */
+static struct inode *find_inode_gen(struct inode_table *t, uint64_t dev, uint64_t ino, uint64_t gen,
+				    struct inode **stale)
+{
+	struct list_head *head = &t->buckets[inode_hashfn(t, dev, ino)];
+	bool any = READ_ONCE(inode_test_no_generation);
+	struct inode *found = NULL;
+
+	*stale = NULL;
+	for (struct list_head *p = head->next; p != head; p = p->next) {
+		struct inode *inode = list_entry(p, struct inode, i_hash);
+
+		if (inode->i_ino != ino || inode->i_dev != dev)
+			continue;
+		if (inode->i_gen == gen || any) {
+			if (!found)
+				found = inode;
+		} else if (!inode->i_count && !(inode->i_state & (I_FREEING | I_REVAL))) {
+			*stale = inode;
+		}
+	}
+	return found;
 }
 
 /* A new, unhashed inode owning @si. */
@@ -210,6 +240,7 @@ static int inode_alloc(struct inode_table *t, struct store_inode *si, struct ino
 	inode->i_store = si;
 	inode->i_ino = si->ino;
 	inode->i_dev = si->dev;
+	inode->i_gen = READ_ONCE(inode_test_no_generation) ? 0 : si->gen;
 	inode->i_blksize = st.st_blksize > 0 ? (unsigned)st.st_blksize : 4096;
 	inode->i_table = t;
 	INIT_LIST_HEAD(&inode->i_hash);
@@ -254,6 +285,7 @@ static void inode_free(struct inode *inode)
 	/* First, while the mapping and the store inode are whole: an operation
 	 * of the glock may run until it is detached (fs/cluster.c). The pages
 	 * are clean by now (eviction wrote them back) and go with the mapping. */
+	inode_flock_glock_put(inode);
 	inode_glock_put(inode);
 	free(inode->i_name);
 	mapping_destroy(&inode->i_data);
@@ -265,6 +297,7 @@ static void inode_free(struct inode *inode)
 
 static bool inode_revalidate(struct inode *inode, struct store_inode *si);
 static void table_changed(struct inode_table *t);
+static int evict_and_free(struct inode *inode, bool unlinked);
 
 int iget_store(struct inode_table *t, struct store_inode *si, struct inode **out)
 {
@@ -274,8 +307,21 @@ int iget_store(struct inode_table *t, struct store_inode *si, struct inode **out
 	int err;
 
 	for (;;) {
+		struct inode *stale;
+
 		mutex_lock(&t->lock);
-		inode = find_inode(t, si->dev, si->ino);
+		inode = find_inode_gen(t, si->dev, si->ino, si->gen, &stale);
+		if (unlikely(stale)) {
+			/* Its number names another file now: the file it was
+			 * is gone (unlinked by another node); so is whatever it
+			 * kept, dirty pages included, as for any unlinked file. */
+			list_del_init(&stale->i_lru);
+			t->nr_unused--;
+			stale->i_state |= I_FREEING;
+			mutex_unlock(&t->lock);
+			evict_and_free(stale, true);
+			continue;
+		}
 		if (inode && !(inode->i_state & (I_FREEING | I_REVAL)) && inode->i_count) {
 			inode->i_count++;
 			mutex_unlock(&t->lock);

@@ -89,13 +89,19 @@
  * - inode_test_unused_max: the bound on unused inodes (0: INODE_UNUSED_MAX);
  * - inode_test_coarse_time_always: a store through a view sets mtime and
  *   ctime to the coarse clock's time even when a write set them later with
- *   the precise clock (they then move back). */
+ *   the precise clock (they then move back);
+ * - inode_test_no_generation (tests/cluster/test_generation.c): the
+ *   generation is left out of the inode table's key and of the glock's
+ *   name: a file that got the number of another node's unlinked file is
+ *   served by the dead file's cached inode (its size, pages and store
+ *   handle) and shares its glock. */
 DECLARE_TEST_SWITCH(inode_test_no_revalidate);
 DECLARE_TEST_SWITCH(inode_test_coarse_time_always);
 DECLARE_TEST_SWITCH(inode_test_opath_no_pin);
 DECLARE_TEST_SWITCH(inode_test_stat_late_look);
 DECLARE_TEST_SWITCH(inode_test_evict_unseen_error);
 DECLARE_TEST_SWITCH(inode_test_no_forget_recheck);
+DECLARE_TEST_SWITCH(inode_test_no_generation);
 DECLARE_TEST_KNOB(unsigned long, inode_test_unused_max);
 
 struct inode_table;
@@ -108,8 +114,11 @@ struct inode {
 	struct wait_queue_head i_dio_wq;
 	struct address_space i_data; /* the page cache; i_size lives in it */
 	struct store_inode *i_store;
-	uint64_t i_ino, i_dev; /* of the store inode: the table key */
-	unsigned i_blksize;    /* host block size: collapse/insert alignment */
+	/* Of the store inode: the table key. i_gen tells apart the files a
+	 * host file system gave one number in turn (store_inode.gen; 0 where
+	 * the store names none, always so for one engine alone). */
+	uint64_t i_ino, i_dev, i_gen;
+	unsigned i_blksize; /* host block size: collapse/insert alignment */
 	/* Under i_rwsem exclusive: a truncate dropped pages but the store kept
 	 * its old size (store error); the store must be resized before the
 	 * file may grow again, or old store bytes would reappear. */
@@ -123,9 +132,12 @@ struct inode {
 	 * the file once it is gone), or NULL */
 	char *i_name;
 	struct file_lock_context i_flctx; /* flock and OFD locks (fs/locks.c) */
-	/* Cluster mode: the inode's glock (fs/cluster.h), number i_ino; NULL
+	/* Cluster mode: the inode's glock (fs/cluster.h), named (i_ino, i_gen); NULL
 	 * for one engine alone (nolock). Set at allocation, put at free. */
 	struct glock *i_gl;
+	/* Cluster mode: the flock glock (fs/flock_glock.c), got at the first
+	 * flock (atomic, set once); put at free. */
+	struct glock *i_flock_gl;
 	/* The store's attributes when the inode last went unused clean (written
 	 * by the last iput, read by the reviver: I_FREEING and I_REVAL keep them
 	 * apart). Not valid: the inode was dirty then. */

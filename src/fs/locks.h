@@ -4,7 +4,9 @@
  * description (OFD) byte-range locks. Both belong to a struct file (so
  * pc_dup copies share them) and end when its last reference goes (fput).
  * They live in the inode's lock context and are the engine's own: they
- * conflict between the open files of this process, nothing else.
+ * conflict between the open files of this process, nothing else (in
+ * cluster mode fs/flock_glock.c adds a glock over flock locks, so that
+ * they conflict across nodes too; OFD locks stay per node).
  *
  * Locks: "flc_lock" (the inode's i_flc.lock, a leaf mutex) around the lists;
  * a waiter sleeps with no lock held, on i_flc.wait, until the context's

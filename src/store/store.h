@@ -306,6 +306,11 @@ struct store {
 	 * no longer hold. NULL: no fence. Set before the first call. */
 	int (*fence)(void *arg);
 	void *fence_arg;
+	/* Cluster mode (dir): where store_inode.gen comes from, the same for
+	 * every file, probed at open on the root ("FS_IOC_GETVERSION",
+	 * "statx-btime", "file-handle", or "none": every gen 0). Every node of
+	 * a cluster must use the same source (the lock service compares it). */
+	const char *gen_source;
 };
 
 struct store_inode {
@@ -315,8 +320,12 @@ struct store_inode {
 	bool readonly; /* the host allowed only O_RDONLY: writes give -EBADF */
 	uint64_t ino;  /* host inode number */
 	uint64_t dev;  /* host device */
+	/* The generation of ino (cluster mode: a host file system may give the
+	 * number of an unlinked file to a new one; see store.gen_source).
+	 * 0 where the store has none (always, outside cluster mode). */
+	uint64_t gen;
 	struct store_node *node; /* the object (a reference, set by store.c) */
-	void *private; /* the backend's */
+	void *private;		 /* the backend's */
 };
 
 /* ---- opening and closing ---- */

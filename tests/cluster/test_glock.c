@@ -320,6 +320,33 @@ TEST(recipe_mismatch_refused)
 	cluster_unmount(b);
 }
 
+/* Nodes that name a file's generation from different sources (their stores
+ * probed differently) would name one file's glock differently and never
+ * exclude each other: the lock root records the source with the recipe,
+ * and a node of another source is refused at mount. */
+TEST(identity_mismatch_refused)
+{
+	char url[256];
+	struct cluster_config cfg = {.url = url,
+				     .node_name = "a",
+				     .connect_timeout_ms = 10000,
+				     .identity = "FS_IOC_GETVERSION"};
+	struct cluster *a = NULL, *b = NULL;
+
+	zk_root("identity", url, sizeof(url));
+	CHECK_EQ(cluster_mount(&cfg, &a), 0);
+	cfg.node_name = "b";
+	cfg.identity = "statx-btime";
+	CHECK_EQ(cluster_mount(&cfg, &b), -EPROTO);
+	printf("# %s\n", cluster_last_error());
+	CHECK(b == NULL);
+	CHECK(strstr(cluster_last_error(), "generation: statx-btime") != NULL);
+	cfg.identity = "FS_IOC_GETVERSION";
+	CHECK_EQ(cluster_mount(&cfg, &b), 0);
+	cluster_unmount(b);
+	cluster_unmount(a);
+}
+
 TEST(cached_no_round_trips)
 {
 	struct cluster *A;

@@ -58,6 +58,8 @@ int dir_open(struct store_node *n, int flags, struct store_inode **out)
 	si->readonly = ro;
 	si->ino = n->ino;
 	si->dev = n->dev;
+	if (unlikely(DS(n->store)->cluster))
+		si->gen = dir_gen(DS(n->store), fd);
 	if (flags & O_DIRECT) {
 		si->dio_fd =
 		    open(dir_proc(proc, fd), (ro ? O_RDONLY : O_RDWR) | O_DIRECT | O_CLOEXEC);
@@ -413,6 +415,9 @@ static int open_dir(const char *root, bool cluster, struct store **out)
 	if (ret)
 		goto fail;
 	d->cluster = cluster;
+	d->store.gen_source = "none";
+	if (cluster)
+		dir_gen_probe(d);
 	d->store.ops = &dir_store_ops;
 	d->store.private = d;
 	int rfd = openat(d->root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);

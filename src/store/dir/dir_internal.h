@@ -7,7 +7,8 @@
  * host object through /proc/self/fd/N.
  *
  * Files: dir.c (opening, closing, data), dir_namei.c (the namespace on
- * nodes), dir_xattr.c (extended attributes), dir_export.c (export handles).
+ * nodes), dir_xattr.c (extended attributes), dir_export.c (export handles),
+ * dir_gen.c (a file's generation, for cluster mode).
  *
  * Locking: none. A node is immutable after lookup but for its reference
  * count (atomic); its fd is closed with the last reference.
@@ -51,6 +52,8 @@ struct dir_store {
 	struct dir_node *root; /* the root node; the store holds one reference */
 	char root_path[4096];  /* the root's host path (handle decode checks) */
 	bool cluster;	       /* store_open_dir_cluster: shared, host cache bypassed */
+	/* Cluster mode: the generation's source (dir_gen.c), NULL: none. */
+	bool (*gen_get)(int fd, uint64_t *gen);
 };
 
 static inline struct dir_store *DS(struct store *s)
@@ -129,6 +132,10 @@ int dir_sync_dir(struct store_node *dir);
 
 /* dir.c */
 int dir_open(struct store_node *n, int flags, struct store_inode **out);
+/* dir_gen.c: picks the generation's source (cluster mode); the
+ * generation of the open host file @fd (0 where none). */
+void dir_gen_probe(struct dir_store *d);
+uint64_t dir_gen(const struct dir_store *d, int fd);
 
 /* dir_xattr.c */
 ssize_t dir_getxattr(struct store_node *n, const char *name, void *buf, size_t size);

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dir_gen.c - the generation of a host file's inode number, for the dir
+ * store in cluster mode (store_inode.gen): a host file system may give the
+ * number of an unlinked file to a new one while another node still caches
+ * the old file (docs/cluster.md, "File identity"). The engine keys its
+ * inodes and glocks by (dev, ino, gen).
+ *
+ * The source is probed once, on the root directory, and then used for every
+ * file (each node must name one file alike; the lock service compares the
+ * source's name, store.gen_source):
+ *   FS_IOC_GETVERSION  the inode's i_generation (ext4: random at creation;
+ *                      XFS, btrfs);
+ *   statx-btime        the birth time, ns (CephFS, NFSv4 servers that
+ *                      report it, and any local file system with one);
+ *   file-handle        a 64-bit hash of the host's export file handle
+ *                      (name_to_handle_at): what NFS itself names a file by,
+ *                      generation included on every exporting file system;
+ *   none               gen 0: identity by number alone (the hazard stays).
+ * The ctime at first open is not a generation: any chmod or write changes
+ * it, and two nodes that first opened the file at different times would
+ * name it differently.
+ *
+ * Locking: none.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+
+#include "store/dir/dir_internal.h"
+
+static bool gen_ioc(int fd, uint64_t *gen)
+{
+	long v = 0; /* the file systems write an int */
+
+	if (ioctl(fd, FS_IOC_GETVERSION, &v) < 0)
+		return false;
+	*gen = (uint32_t)v;
+	return true;
+}
+
+static bool gen_btime(int fd, uint64_t *gen)
+{
+	struct statx stx;
+
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &stx) < 0 || !(stx.stx_mask & STATX_BTIME))
+		return false;
+	*gen = (uint64_t)stx.stx_btime.tv_sec * 1000000000ull + stx.stx_btime.tv_nsec;
+	return true;
+}
+
+static bool gen_handle(int fd, uint64_t *gen)
+{
+	struct {
+		struct file_handle fh;
+		unsigned char bytes[MAX_HANDLE_SZ];
+	} h;
+	uint64_t x = 0xcbf29ce484222325ull; /* FNV-1a */
+	int mnt;
+
+	h.fh.handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(fd, "", &h.fh, &mnt, AT_EMPTY_PATH) < 0)
+		return false;
+	x = (x ^ (uint32_t)h.fh.handle_type) * 0x100000001b3ull;
+	for (unsigned i = 0; i < h.fh.handle_bytes; i++)
+		x = (x ^ h.fh.f_handle[i]) * 0x100000001b3ull;
+	*gen = x;
+	return true;
+}
+
+static const struct {
+	const char *name;
+	bool (*get)(int fd, uint64_t *gen);
+} sources[] = {
+    {"FS_IOC_GETVERSION", gen_ioc},
+    {"statx-btime", gen_btime},
+    {"file-handle", gen_handle},
+};
+
+void dir_gen_probe(struct dir_store *d)
+{
+	uint64_t gen;
+
+	d->gen_get = NULL;
+	d->store.gen_source = "none";
+	for (unsigned i = 0; i < sizeof(sources) / sizeof(sources[0]); i++)
+		if (sources[i].get(d->root_fd, &gen)) {
+			d->gen_get = sources[i].get;
+			d->store.gen_source = sources[i].name;
+			return;
+		}
+}
+
+uint64_t dir_gen(const struct dir_store *d, int fd)
+{
+	uint64_t gen = 0;
+
+	if (d->gen_get && !d->gen_get(fd, &gen))
+		gen = 0;
+	return gen;
+}
