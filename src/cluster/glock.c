@@ -26,6 +26,7 @@
 
 TEST_SWITCH(glock_test_no_lease_margin);
 TEST_SWITCH(glock_test_no_min_hold);
+TEST_SWITCH(glock_test_demote_ignores_remote_ex);
 
 static __thread unsigned task_glocks;
 static struct lock_class_key glock_key = {.name = "glock"};
@@ -254,11 +255,26 @@ int glock_lease_check(struct cluster *c)
 	return 1;
 }
 
+/*
+ * Another node's request (GLF_DEMOTE: gl_demote_state is the state IT asked
+ * for) holds back a new local holder past the minimum hold unless the two
+ * are compatible (a local SH holder with a remote SH request): else a
+ * stream of overlapping local holders would keep the demote from ever
+ * running (gfs2's run_queue promotes no holder while a demote is pending).
+ * gl_compatible(request, want) is "the demote's target covers @want"
+ * (target: UN for EX, else the request; a request is never UN). The fast
+ * path is closed while GLF_DEMOTE is set (GLF_FAST_BLOCK), whatever the
+ * request: every new holder comes here. A GL_TRY holder does not ask
+ * (may_grant).
+ */
 static bool demote_blocks(const struct glock *gl, enum gl_state want)
 {
 	const struct cluster *c = gl->gl_cluster;
 
-	if (!(gl->gl_flags & GLF_DEMOTE) || gl_covers(gl->gl_demote_state, want))
+	if (!(gl->gl_flags & GLF_DEMOTE))
+		return false;
+	if (glock_test_demote_ignores_remote_ex ? gl_covers(gl->gl_demote_state, want)
+						: gl_compatible(gl->gl_demote_state, want))
 		return false;
 	if (glock_test_no_min_hold)
 		return true;

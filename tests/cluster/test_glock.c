@@ -4,7 +4,8 @@
  * (tests/cluster/zk_fixture.c): URL parsing, nolock, an unreachable server,
  * exclusion and sharing between nodes (a checker of every grant), demote
  * callbacks in the worker in the order go_sync, go_inval, release, the
- * cached state reused with no round trip, the minimum hold time.
+ * cached state reused with no round trip, the minimum hold time, another
+ * node's EX request holding back new local holders.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -969,6 +970,183 @@ TEST(local_upgrade_not_starved)
 	glock_put(gb);
 	cluster_unmount(A);
 	cluster_unmount(B);
+}
+
+/*
+ * Another node's EX request holds back new local holders (gfs2's run_queue
+ * promotes none while a demote is pending past the minimum hold). Two
+ * threads of node A keep overlapping holders of a glock A holds EX (thread 0
+ * EX, thread 1 SH: both covered by EX), handing off so that one is always
+ * held: holder k+1 is taken while holder k is held, and holder k is let go
+ * once holder k+1 was granted or its thread waits in glock_nq. Node B asks
+ * for EX while holder 0 is held; the chain goes on once A has B's request
+ * (GLF_DEMOTE). The fix: the next nq waits, A's holders drain, A demotes, B
+ * is granted with no A holder inside, and A's chain ends. With
+ * glock_test_demote_ignores_remote_ex (the old check) every hand-off is
+ * granted: B waits until the chain has run all of its holders.
+ */
+#define CHAIN_MAX 2000
+
+struct chain {
+	struct glock *ga, *gb;
+	unsigned n;				  /* holders at most */
+	_Atomic unsigned acquired;		  /* holders granted so far */
+	_Atomic unsigned a_inside;		  /* A's holders held now */
+	_Atomic bool stop;			  /* no further holder */
+	_Atomic bool b_granted;			  /* B's grant came */
+	unsigned long a_at[CHAIN_MAX];		  /* seq at each A grant */
+	unsigned long b_granted_at, b_dropped_at; /* seq */
+	unsigned b_saw_a_inside, b_saw_acquired;
+};
+
+struct chain_thread {
+	struct chain *ch;
+	unsigned idx;
+};
+
+static bool a_waits(struct glock *gl)
+{
+	bool w;
+
+	mutex_lock(&gl->gl_lock);
+	w = gl->gl_want_ex || gl->gl_want_sh;
+	mutex_unlock(&gl->gl_lock);
+	return w;
+}
+
+static void *chain_thread(void *p)
+{
+	struct chain_thread *t = p;
+	struct chain *ch = t->ch;
+	unsigned k;
+
+	for (k = t->idx;; k += 2) {
+		struct gholder h;
+
+		/* holder k is taken while holder k - 1 is held */
+		while (atomic_load(&ch->acquired) < k && !atomic_load(&ch->stop))
+			sched_yield();
+		if (atomic_load(&ch->b_granted) || k >= ch->n)
+			atomic_store(&ch->stop, true);
+		if (atomic_load(&ch->stop))
+			break;
+		gholder_init(ch->ga, t->idx ? LM_ST_SHARED : LM_ST_EXCLUSIVE, 0, &h);
+		CHECK_EQ(glock_nq(&h), 0);
+		ch->a_at[k] = ++seq;
+		atomic_fetch_add(&ch->a_inside, 1);
+		atomic_store(&ch->acquired, k + 1);
+		/* held until the next holder is granted or waits for it */
+		while (atomic_load(&ch->acquired) < k + 2 && !atomic_load(&ch->stop) &&
+		       !a_waits(ch->ga))
+			sched_yield();
+		atomic_fetch_sub(&ch->a_inside, 1);
+		glock_dq(&h);
+	}
+	return NULL;
+}
+
+static void *chain_b(void *p)
+{
+	struct chain *ch = p;
+	struct gholder h;
+
+	gholder_init(ch->gb, LM_ST_EXCLUSIVE, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	ch->b_granted_at = ++seq;
+	ch->b_saw_a_inside = atomic_load(&ch->a_inside);
+	ch->b_saw_acquired = atomic_load(&ch->acquired);
+	ch->b_dropped_at = ++seq;
+	atomic_store(&ch->b_granted, true);
+	glock_dq(&h);
+	return NULL;
+}
+
+static void remote_ex_chain(bool old_check)
+{
+	static struct chain ch;
+	struct chain_thread ct[2];
+	struct cluster *A, *B;
+	char url[256];
+	pthread_t ta[2], tb;
+	unsigned i, n;
+	bool demote;
+
+	memset(&ch, 0, sizeof(ch));
+	ch.n = (unsigned)test_scale(CHAIN_MAX, 4);
+	glock_test_no_min_hold = true; /* new holders wait at once */
+	glock_test_demote_ignores_remote_ex = old_check;
+	zk_root(old_check ? "chainoff" : "chain", url, sizeof(url));
+	A = node_mount(url, "A", 4000, 1);
+	B = node_mount(url, "B", 4000, 1);
+	CHECK_EQ(glock_get(A, 21, NULL, NULL, &ch.ga), 0);
+	nq_dq(ch.ga, LM_ST_EXCLUSIVE); /* A holds EX cached */
+	CHECK_EQ(glock_get(B, 21, NULL, NULL, &ch.gb), 0);
+	for (i = 0; i < 2; i++)
+		ct[i] = (struct chain_thread){&ch, i};
+	CHECK_EQ(pthread_create(&ta[0], NULL, chain_thread, &ct[0]), 0);
+	while (atomic_load(&ch.acquired) < 1)
+		sched_yield();
+	/* holder 0 is held: B asks, and the chain goes on once A has the request */
+	CHECK_EQ(pthread_create(&tb, NULL, chain_b, &ch), 0);
+	do {
+		sched_yield();
+		mutex_lock(&ch.ga->gl_lock);
+		demote = ch.ga->gl_flags & GLF_DEMOTE;
+		mutex_unlock(&ch.ga->gl_lock);
+	} while (!demote);
+	{
+		/* A try does not queue behind the demote: the cached state
+		 * covers it, it is granted (as a LOCK_NB flock under another
+		 * file's flock; may_grant's try) */
+		struct gholder h;
+
+		gholder_init(ch.ga, LM_ST_EXCLUSIVE, GL_TRY, &h);
+		CHECK_EQ(glock_nq(&h), 0);
+		glock_dq(&h);
+	}
+	CHECK_EQ(pthread_create(&ta[1], NULL, chain_thread, &ct[1]), 0);
+	pthread_join(tb, NULL);
+	for (i = 0; i < 2; i++)
+		pthread_join(ta[i], NULL);
+	n = atomic_load(&ch.acquired);
+	printf(
+	    "# %s: B granted after %u of A's overlapping holders (at most %u); A holders in all: "
+	    "%u\n",
+	    old_check ? "old check" : "fixed", ch.b_saw_acquired, ch.n, n);
+	CHECK_EQ(ch.b_saw_a_inside, 0);
+	if (old_check) {
+		/* starved: B came only after the chain ran out */
+		CHECK_EQ(ch.b_saw_acquired, ch.n);
+		CHECK(ch.b_granted_at > ch.a_at[ch.n - 1]);
+	} else {
+		/* A's chain stopped at a nq that waited for B (at holder 1
+		 * unless a spurious demote - A's own want event - let A
+		 * through once before B's request came), and every A holder
+		 * granted after B's grant came after B let go. */
+		CHECK(ch.b_saw_acquired >= 1 && ch.b_saw_acquired < ch.n / 4);
+		CHECK(n < ch.n / 4);
+		for (i = 0; i < ch.b_saw_acquired; i++)
+			CHECK(ch.a_at[i] < ch.b_granted_at);
+		for (; i < n; i++)
+			CHECK(ch.a_at[i] > ch.b_dropped_at);
+	}
+	glock_put(ch.ga);
+	glock_put(ch.gb);
+	cluster_unmount(A);
+	cluster_unmount(B);
+	glock_test_demote_ignores_remote_ex = false;
+	glock_test_no_min_hold = false;
+}
+
+TEST(remote_ex_holds_back_local)
+{
+	remote_ex_chain(false);
+}
+
+/* With the old check B is starved for as long as A's holders overlap. */
+TEST(remote_ex_holds_back_local_hazard)
+{
+	remote_ex_chain(true);
 }
 
 #if PC_SCHED_HOOKS
