@@ -37,12 +37,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "api/engine.h"
 #include "cluster/lock_module.h"
+#include "cluster/lockstep.h"
 #include "cluster/node_fixture.h"
 #include "fs/file.h"
 #include "fs/flock_glock.h"
@@ -59,56 +59,22 @@ struct shared {
 	int a_locked, b_waiting, a_stopped, b_locked, resumed;
 };
 
-struct node {
-	const char *dir, *url;
-	int role; /* 0: A, 1: B */
-	bool hazard;
-	int out, in;	    /* pipes to and from the other node */
-	int close1, close2; /* the other node's ends */
-	int (*fn)(struct node *n);
-	struct shared *sh;
-	struct pc_engine *e;
-};
-
-static char name_of(const struct node *n)
-{
-	return (char)('A' + n->role);
-}
-
-static void barrier(struct node *n)
-{
-	char c = 0;
-
-	if (write(n->out, &c, 1) != 1 || read(n->in, &c, 1) != 1) {
-		fprintf(stderr, "node %c: the other node ended\n", name_of(n));
-		_exit(2);
-	}
-}
-
-#define FAIL(n, ...)                                                         \
-	do {                                                                 \
-		fprintf(stderr, "node %c: line %d: ", name_of(n), __LINE__); \
-		fprintf(stderr, __VA_ARGS__);                                \
-		fprintf(stderr, "\n");                                       \
-		_exit(1);                                                    \
-	} while (0)
-
-static int open_f(struct node *n)
+static int open_f(struct ls_node *n)
 {
 	int fd = pc_open(n->e, "f", O_RDWR, 0);
 
 	if (fd < 0)
-		FAIL(n, "open f: %s", strerror(-fd));
+		LS_FAIL(n, "open f: %s", strerror(-fd));
 	return fd;
 }
 
 /* flock that must return @want. */
-static void flock_is(struct node *n, int fd, int op, int want, int line)
+static void flock_is(struct ls_node *n, int fd, int op, int want, int line)
 {
 	int r = pc_flock(n->e, fd, op);
 
 	if (r != want) {
-		fprintf(stderr, "node %c: line %d: flock(0x%x) = %d (%s), want %d\n", name_of(n),
+		fprintf(stderr, "node %c: line %d: flock(0x%x) = %d (%s), want %d\n", ls_name(n),
 			line, op, r, r ? strerror(-r) : "granted", want);
 		_exit(1);
 	}
@@ -116,14 +82,14 @@ static void flock_is(struct node *n, int fd, int op, int want, int line)
 #define FLOCK_IS(n, fd, op, want) flock_is(n, fd, op, want, __LINE__)
 
 /* Whether another node asked for @fd's flock glock (its demote pending). */
-static bool demote_pending(struct node *n, int fd)
+static bool demote_pending(struct ls_node *n, int fd)
 {
 	struct file *f = fdget(&n->e->fdt, fd);
 	struct glock *gl;
 	bool pending = false;
 
 	if (!f)
-		FAIL(n, "fdget");
+		LS_FAIL(n, "fdget");
 	gl = __atomic_load_n(&f->f_inode->i_flock_gl, __ATOMIC_ACQUIRE);
 	if (gl) {
 		mutex_lock(&gl->gl_lock);
@@ -135,31 +101,31 @@ static bool demote_pending(struct node *n, int fd)
 }
 
 /* Waits (polling) until another node's request reached @fd's flock glock. */
-static void wait_demote_pending(struct node *n, int fd)
+static void wait_demote_pending(struct ls_node *n, int fd)
 {
 	struct timespec t = {0, 1000000};
 	unsigned polls = 0;
 
 	while (!demote_pending(n, fd)) {
 		if (++polls > 120000)
-			FAIL(n, "the other node's request never reached the flock glock");
+			LS_FAIL(n, "the other node's request never reached the flock glock");
 		nanosleep(&t, NULL);
 	}
 }
 
 /* ---- LOCK_EX vs LOCK_NB, SH + SH, close, conversion ---- */
 
-static int sc_basic(struct node *n)
+static int sc_basic(struct ls_node *n)
 {
 	int fd = open_f(n);
 
 	/* A: LOCK_EX; B: LOCK_NB fails, for either mode */
 	if (n->role == 0)
 		FLOCK_IS(n, fd, LOCK_EX, 0);
-	barrier(n);
+	ls_barrier(n);
 	if (n->role == 1)
 		FLOCK_IS(n, fd, LOCK_SH | LOCK_NB, -EWOULDBLOCK);
-	barrier(n);
+	ls_barrier(n);
 	if (n->role == 0) {
 		/* B's failed try left A a demote request (to SH): A's
 		 * LOCK_EX|LOCK_NB on another open file fails at once (the local
@@ -171,19 +137,19 @@ static int sc_basic(struct node *n)
 		FLOCK_IS(n, fd2, LOCK_EX | LOCK_NB, -EWOULDBLOCK);
 		pc_close(n->e, fd2);
 	}
-	barrier(n);
+	ls_barrier(n);
 	if (n->role == 1)
 		FLOCK_IS(n, fd, LOCK_EX | LOCK_NB, -EWOULDBLOCK);
-	barrier(n);
+	ls_barrier(n);
 	/* A: LOCK_UN; B: granted, then lets go */
 	if (n->role == 0)
 		FLOCK_IS(n, fd, LOCK_UN, 0);
-	barrier(n);
+	ls_barrier(n);
 	if (n->role == 1) {
 		FLOCK_IS(n, fd, LOCK_EX | LOCK_NB, 0);
 		FLOCK_IS(n, fd, LOCK_UN, 0);
 	}
-	barrier(n);
+	ls_barrier(n);
 	/* SH on both; B's EX|NB fails meanwhile */
 	if (n->role == 0) {
 		int fd2 = open_f(n);
@@ -194,13 +160,13 @@ static int sc_basic(struct node *n)
 		FLOCK_IS(n, fd2, LOCK_EX | LOCK_NB, -EWOULDBLOCK);
 		pc_close(n->e, fd2);
 	}
-	barrier(n);
+	ls_barrier(n);
 	if (n->role == 1) {
 		FLOCK_IS(n, fd, LOCK_SH | LOCK_NB, 0);
 		FLOCK_IS(n, fd, LOCK_UN, 0);
 		FLOCK_IS(n, fd, LOCK_EX | LOCK_NB, -EWOULDBLOCK);
 	}
-	barrier(n);
+	ls_barrier(n);
 	if (n->role == 0) {
 		/* B's failed try left A a demote request (its want node was
 		 * bumped): A's own LOCK_SH|LOCK_NB on another open file is
@@ -210,39 +176,39 @@ static int sc_basic(struct node *n)
 		FLOCK_IS(n, fd2, LOCK_SH | LOCK_NB, 0);
 		pc_close(n->e, fd2);
 	}
-	barrier(n);
+	ls_barrier(n);
 	/* A converts SH -> EX (nobody else holds it); B's SH|NB fails */
 	if (n->role == 0)
 		FLOCK_IS(n, fd, LOCK_EX, 0);
-	barrier(n);
+	ls_barrier(n);
 	if (n->role == 1)
 		FLOCK_IS(n, fd, LOCK_SH | LOCK_NB, -EWOULDBLOCK);
-	barrier(n);
+	ls_barrier(n);
 	/* A's close releases; B is granted */
 	if (n->role == 0)
 		pc_close(n->e, fd);
-	barrier(n);
+	ls_barrier(n);
 	if (n->role == 1) {
 		FLOCK_IS(n, fd, LOCK_EX | LOCK_NB, 0);
 		pc_close(n->e, fd); /* releases */
 	}
-	printf("# node %c: basic script done\n", name_of(n));
+	printf("# node %c: basic script done\n", ls_name(n));
 	return 0;
 }
 
 /* ---- a blocking LOCK_EX on B, granted after A's LOCK_UN ---- */
 
-static int sc_blocking(struct node *n)
+static int sc_blocking(struct ls_node *n)
 {
 	int fd = open_f(n);
 
 	if (n->role == 0)
 		FLOCK_IS(n, fd, LOCK_EX, 0);
-	barrier(n);
+	ls_barrier(n);
 	if (n->role == 1) {
 		FLOCK_IS(n, fd, LOCK_EX, 0); /* waits for A */
 		if (!__atomic_load_n(&n->sh->a_unlocking, __ATOMIC_ACQUIRE))
-			FAIL(n, "LOCK_EX granted while A held LOCK_EX");
+			LS_FAIL(n, "LOCK_EX granted while A held LOCK_EX");
 		printf("# node B: blocking LOCK_EX granted after A's LOCK_UN\n");
 		FLOCK_IS(n, fd, LOCK_UN, 0);
 	} else {
@@ -251,95 +217,63 @@ static int sc_blocking(struct node *n)
 		__atomic_store_n(&n->sh->a_unlocking, 1, __ATOMIC_RELEASE);
 		FLOCK_IS(n, fd, LOCK_UN, 0);
 	}
-	barrier(n);
+	ls_barrier(n);
 	pc_close(n->e, fd);
 	return 0;
 }
 
 /* ---- the switch: both nodes hold LOCK_EX ---- */
 
-static int sc_local_only(struct node *n)
+static int sc_local_only(struct ls_node *n)
 {
 	int fd = open_f(n), ret = 0, r;
 
 	if (n->role == 0)
 		FLOCK_IS(n, fd, LOCK_EX, 0);
-	barrier(n);
+	ls_barrier(n);
 	if (n->role == 1) {
 		r = pc_flock(n->e, fd, LOCK_EX | LOCK_NB);
 		printf("# node B: LOCK_EX|LOCK_NB while A holds LOCK_EX: %s\n",
 		       r ? strerror(-r) : "granted (both nodes hold EX)");
 		ret = r == 0 ? BOTH_EX : r == -EWOULDBLOCK ? 0 : 1;
 	}
-	barrier(n);
+	ls_barrier(n);
 	pc_close(n->e, fd);
 	return ret;
 }
 
-static int node_main(void *arg)
+/* A fresh shared store with an empty file "f" in it. */
+static void fresh_store(char *store, size_t len)
 {
-	struct node *n = arg;
-	struct pc_options o = PC_OPTIONS_INIT;
-	char name[16];
-	int err, ret;
+	char logs[600], path[700];
+	int fd;
 
-	close(n->close1);
-	close(n->close2);
-	snprintf(name, sizeof(name), "node%c", name_of(n));
-	o.store_dir = n->dir;
-	o.cluster = n->url;
-	o.cluster_node = name;
-	o.cluster_min_hold_ms = 1;
-	if (n->hazard)
-		__atomic_store_n(&cluster_test_flock_local_only, true, __ATOMIC_RELEASE);
-	err = pc_engine_open(&o, &n->e);
-	if (err)
-		FAIL(n, "engine: %s (%s)", strerror(-err), pc_cluster_error());
-	barrier(n); /* both sessions open */
-	ret = n->fn(n);
-	barrier(n);
-	err = pc_engine_close(n->e);
-	if (err && !ret)
-		FAIL(n, "engine close: %s", strerror(-err));
-	fflush(stdout);
-	return ret;
-}
-
-static void run2(int (*fn)(struct node *n), bool hazard, int st[2])
-{
-	const char *url = nf_cluster_url();
-	struct shared *sh =
-	    mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	char store[600], logs[600], path[700];
-	int ab[2], ba[2], fd;
-	struct node nd[2];
-	pid_t pid[2];
-
-	CHECK(sh != MAP_FAILED);
-	memset(sh, 0, sizeof(*sh));
-	nf_fresh(store, sizeof(store), logs, sizeof(logs));
+	nf_fresh(store, len, logs, sizeof(logs));
 	snprintf(path, sizeof(path), "%s/f", store);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	CHECK(fd >= 0);
 	close(fd);
-	CHECK(pipe(ab) == 0 && pipe(ba) == 0);
-	nd[0] = (struct node){store, url, 0, hazard, ab[1], ba[0], ab[0], ba[1], fn, sh, NULL};
-	nd[1] = (struct node){store, url, 1, hazard, ba[1], ab[0], ba[0], ab[1], fn, sh, NULL};
-	for (int i = 0; i < 2; i++)
-		pid[i] = nf_spawn(node_main, &nd[i]);
-	close(ab[0]);
-	close(ab[1]);
-	close(ba[0]);
-	close(ba[1]);
-	for (int i = 0; i < 2; i++)
-		st[i] = nf_wait(pid[i]);
-	munmap(sh, sizeof(*sh));
 }
 
-static void expect(const int st[2], int a, int b)
+/* Runs @fn on two nodes over a fresh store and checks their exit
+ * statuses: @a for A, @b for B. */
+static void flock_case(int (*fn)(struct ls_node *n), bool hazard, int a, int b)
 {
-	CHECKF(st[0] == a && st[1] == b, "node A exit %d (want %d), node B exit %d (want %d)",
-	       st[0], a, st[1], b);
+	const char *url = nf_cluster_url();
+	struct shared *sh = ls_shared_map(sizeof(*sh));
+	char store[600];
+	int st[2];
+
+	fresh_store(store, sizeof(store));
+	ls_run2(&(struct ls_node){.dir = store,
+				  .url = url,
+				  .hazard = hazard,
+				  .sw = &cluster_test_flock_local_only,
+				  .fn = fn,
+				  .sh = sh},
+		st);
+	ls_shared_unmap(sh, sizeof(*sh));
+	ls_expect(st, a, b);
 }
 
 /* ---- a node loses its session while it holds LOCK_EX ---- */
@@ -356,24 +290,11 @@ static void poll_until(const int *flag)
 
 static int loss_node(void *arg)
 {
-	struct node *n = arg;
-	struct pc_options o = PC_OPTIONS_INIT;
-	char name[16];
+	struct ls_node *n = arg;
 	int err, fd, ret = 0;
 
-	close(n->close1);
-	close(n->close2);
-	snprintf(name, sizeof(name), "node%c", name_of(n));
-	o.store_dir = n->dir;
-	o.cluster = n->url;
-	o.cluster_node = name;
-	o.cluster_min_hold_ms = 1;
-	o.cluster_session_ms = n->role == 0 ? LOSS_SESSION_MS : 0;
-	if (n->hazard)
-		__atomic_store_n(&glock_test_withdraw_waits_file_holders, true, __ATOMIC_RELEASE);
-	err = pc_engine_open(&o, &n->e);
-	if (err)
-		FAIL(n, "engine: %s (%s)", strerror(-err), pc_cluster_error());
+	/* A's session expires while it is stopped; B's is the default */
+	ls_open_engine(n, n->role == 0 ? LOSS_SESSION_MS : 0);
 	fd = open_f(n);
 	if (n->role == 0) {
 		uint64_t gen = atomic_load(&n->e->cluster->generation);
@@ -403,7 +324,7 @@ static int loss_node(void *arg)
 		__atomic_store_n(&n->sh->b_waiting, 1, __ATOMIC_RELEASE);
 		FLOCK_IS(n, fd, LOCK_EX, 0); /* granted once A's session expired */
 		if (!__atomic_load_n(&n->sh->a_stopped, __ATOMIC_ACQUIRE))
-			FAIL(n, "LOCK_EX granted while A held LOCK_EX, alive");
+			LS_FAIL(n, "LOCK_EX granted while A held LOCK_EX, alive");
 		__atomic_store_n(&n->sh->b_locked, 1, __ATOMIC_RELEASE);
 		poll_until(&n->sh->resumed);
 		FLOCK_IS(n, fd, LOCK_UN, 0);
@@ -411,7 +332,7 @@ static int loss_node(void *arg)
 	pc_close(n->e, fd);
 	err = pc_engine_close(n->e);
 	if (err)
-		printf("# node %c: engine close: %s\n", name_of(n), strerror(-err));
+		printf("# node %c: engine close: %s\n", ls_name(n), strerror(-err));
 	fflush(stdout);
 	return ret;
 }
@@ -419,24 +340,27 @@ static int loss_node(void *arg)
 static void loss_case(bool hazard)
 {
 	const char *url = nf_cluster_url();
-	struct shared *sh =
-	    mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	char store[600], logs[600], path[700];
+	struct shared *sh = ls_shared_map(sizeof(*sh));
+	char store[600];
 	struct timespec t = {0, 1000000};
-	struct node nd[2];
+	struct ls_node nd[2];
 	unsigned polls = 0;
-	int fd, st[2];
+	int st[2];
 	pid_t pid[2];
 
-	CHECK(sh != MAP_FAILED);
-	memset(sh, 0, sizeof(*sh));
-	nf_fresh(store, sizeof(store), logs, sizeof(logs));
-	snprintf(path, sizeof(path), "%s/f", store);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	CHECK(fd >= 0);
-	close(fd);
+	fresh_store(store, sizeof(store));
 	for (int i = 0; i < 2; i++) {
-		nd[i] = (struct node){store, url, i, hazard, -1, -1, -1, -1, NULL, sh, NULL};
+		/* no pipes: the nodes meet through sh */
+		nd[i] = (struct ls_node){.dir = store,
+					 .url = url,
+					 .role = i,
+					 .hazard = hazard,
+					 .sw = &glock_test_withdraw_waits_file_holders,
+					 .sh = sh,
+					 .out = -1,
+					 .in = -1,
+					 .close1 = -1,
+					 .close2 = -1};
 		pid[i] = nf_spawn(loss_node, &nd[i]);
 	}
 	while (!__atomic_load_n(&sh->b_waiting, __ATOMIC_ACQUIRE) && ++polls < 60000)
@@ -453,8 +377,8 @@ static void loss_case(bool hazard)
 	__atomic_store_n(&sh->resumed, 1, __ATOMIC_RELEASE);
 	for (int i = 0; i < 2; i++)
 		st[i] = nf_wait_for(pid[i], i ? "node B" : "node A", 120000);
-	munmap(sh, sizeof(*sh));
-	expect(st, hazard ? WITHDRAW_HUNG : 0, 0);
+	ls_shared_unmap(sh, sizeof(*sh));
+	ls_expect(st, hazard ? WITHDRAW_HUNG : 0, 0);
 }
 
 TEST(flock_lost_with_the_session)
@@ -469,32 +393,20 @@ TEST(flock_lost_with_the_session_withdraw_waits_shows_hang)
 
 TEST(flock_ex_nb_sh_close_convert)
 {
-	int st[2];
-
-	run2(sc_basic, false, st);
-	expect(st, 0, 0);
+	flock_case(sc_basic, false, 0, 0);
 }
 
 TEST(flock_blocking_granted_after_unlock)
 {
-	int st[2];
-
-	run2(sc_blocking, false, st);
-	expect(st, 0, 0);
+	flock_case(sc_blocking, false, 0, 0);
 }
 
 TEST(flock_exclusive_across_nodes)
 {
-	int st[2];
-
-	run2(sc_local_only, false, st);
-	expect(st, 0, 0);
+	flock_case(sc_local_only, false, 0, 0);
 }
 
 TEST(flock_local_only_shows_both_ex)
 {
-	int st[2];
-
-	run2(sc_local_only, true, st);
-	expect(st, 0, BOTH_EX);
+	flock_case(sc_local_only, true, 0, BOTH_EX);
 }

@@ -35,12 +35,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
 #include "api/engine.h"
+#include "cluster/lockstep.h"
 #include "cluster/node_fixture.h"
 #include "fs/inode.h"
 #include "harness.h"
@@ -53,45 +53,13 @@
 #define TRIES	 200
 
 struct shared {
+	bool keep_open;	  /* the case: A holds F open */
 	uint64_t old_ino; /* F's host inode number */
 	int tries;	  /* B: creates until G got it */
 };
 
-struct node {
-	const char *dir, *url;
-	int role; /* 0: A, 1: B */
-	bool hazard, keep_open;
-	int out, in;	    /* pipes to and from the other node */
-	int close1, close2; /* the other node's ends */
-	struct shared *sh;
-	struct pc_engine *e;
-};
-
-static char name_of(const struct node *n)
-{
-	return (char)('A' + n->role);
-}
-
-static void barrier(struct node *n)
-{
-	char c = 0;
-
-	if (write(n->out, &c, 1) != 1 || read(n->in, &c, 1) != 1) {
-		fprintf(stderr, "node %c: the other node ended\n", name_of(n));
-		_exit(2);
-	}
-}
-
-#define FAIL(n, ...)                                                         \
-	do {                                                                 \
-		fprintf(stderr, "node %c: line %d: ", name_of(n), __LINE__); \
-		fprintf(stderr, __VA_ARGS__);                                \
-		fprintf(stderr, "\n");                                       \
-		_exit(1);                                                    \
-	} while (0)
-
 /* The one byte value of the file's first @len bytes, -1 if they differ. */
-static int read_one(struct node *n, int fd, ssize_t *got)
+static int read_one(struct ls_node *n, int fd, ssize_t *got)
 {
 	unsigned char buf[LEN];
 	ssize_t r = pc_pread(n->e, fd, buf, LEN, 0);
@@ -112,7 +80,7 @@ static int read_one(struct node *n, int fd, ssize_t *got)
  * another machine's open: each host fd of this process that names @path
  * is pointed at a detached copy of the file (the copy is unlinked).
  */
-static int unpin(struct node *n, const char *path)
+static int unpin(struct ls_node *n, const char *path)
 {
 	char copy[PATH_MAX + 8], link[PATH_MAX], fdpath[64], buf[LEN];
 	struct stat st, fst;
@@ -121,17 +89,17 @@ static int unpin(struct node *n, const char *path)
 	DIR *d;
 
 	if (stat(path, &st))
-		FAIL(n, "stat %s: %s", path, strerror(errno));
+		LS_FAIL(n, "stat %s: %s", path, strerror(errno));
 	snprintf(copy, sizeof(copy), "%s.copy", path);
 	src = open(path, O_RDONLY);
 	cfd = open(copy, O_RDWR | O_CREAT | O_EXCL, 0644);
 	if (src < 0 || cfd < 0 || read(src, buf, LEN) != LEN || write(cfd, buf, LEN) != LEN)
-		FAIL(n, "copy of %s: %s", path, strerror(errno));
+		LS_FAIL(n, "copy of %s: %s", path, strerror(errno));
 	close(src);
 	unlink(copy);
 	d = opendir("/proc/self/fd");
 	if (!d)
-		FAIL(n, "/proc/self/fd: %s", strerror(errno));
+		LS_FAIL(n, "/proc/self/fd: %s", strerror(errno));
 	while ((de = readdir(d))) {
 		int fd = atoi(de->d_name);
 
@@ -143,7 +111,7 @@ static int unpin(struct node *n, const char *path)
 			continue;
 		link[l] = 0;
 		if (dup2(cfd, fd) != fd)
-			FAIL(n, "dup2: %s", strerror(errno));
+			LS_FAIL(n, "dup2: %s", strerror(errno));
 		moved++;
 	}
 	closedir(d);
@@ -151,7 +119,7 @@ static int unpin(struct node *n, const char *path)
 	return moved;
 }
 
-static int node_a(struct node *n)
+static int node_a(struct ls_node *n)
 {
 	char path[700];
 	struct stat st;
@@ -161,52 +129,52 @@ static int node_a(struct node *n)
 	snprintf(path, sizeof(path), "%s/f", n->dir);
 	fd = pc_open(n->e, "f", O_RDONLY, 0);
 	if (fd < 0)
-		FAIL(n, "open f: %s", strerror(-fd));
+		LS_FAIL(n, "open f: %s", strerror(-fd));
 	v = read_one(n, fd, &got);
 	if (v != 'a' || got != LEN)
-		FAIL(n, "F reads %d x %zd", v, got);
-	if (!n->keep_open)
+		LS_FAIL(n, "F reads %d x %zd", v, got);
+	if (!n->sh->keep_open)
 		pc_close(n->e, fd); /* cached, unused: caches outlive close */
 	printf("# node A: F cached (%s), %d host fds of it moved to a detached copy\n",
-	       n->keep_open ? "open" : "closed", unpin(n, path));
-	barrier(n); /* B: unlink F, create G until it has F's number */
-	barrier(n);
+	       n->sh->keep_open ? "open" : "closed", unpin(n, path));
+	ls_barrier(n); /* B: unlink F, create G until it has F's number */
+	ls_barrier(n);
 	if (n->sh->tries < 0)
 		return NO_REUSE;
 	int g = pc_open(n->e, "f", O_RDONLY, 0);
 	if (g < 0)
-		FAIL(n, "open G: %s", strerror(-g));
+		LS_FAIL(n, "open G: %s", strerror(-g));
 	v = read_one(n, g, &got);
 	if (pc_fstat(n->e, g, &st))
-		FAIL(n, "fstat G");
+		LS_FAIL(n, "fstat G");
 	printf("# node A: G reads %zd bytes of '%c', fstat size %lld (B wrote %d of 'b')\n", got,
 	       v > 0 ? v : '?', (long long)st.st_size, LEN);
 	if (v != 'b' || got != LEN || st.st_size != LEN)
 		ret = STALE;
 	pc_close(n->e, g);
-	if (n->keep_open)
+	if (n->sh->keep_open)
 		pc_close(n->e, fd);
 	return ret;
 }
 
-static int node_b(struct node *n)
+static int node_b(struct ls_node *n)
 {
 	char buf[LEN], aside[32];
 	struct stat st;
 	int err, fd = -1;
 
-	barrier(n); /* A cached F and let go of it on the host */
+	ls_barrier(n); /* A cached F and let go of it on the host */
 	err = pc_unlink(n->e, "f");
 	if (err)
-		FAIL(n, "unlink F: %s", strerror(-err));
+		LS_FAIL(n, "unlink F: %s", strerror(-err));
 	memset(buf, 'b', sizeof(buf));
 	n->sh->tries = -1;
 	for (int i = 1; i <= TRIES; i++) {
 		fd = pc_open(n->e, "f", O_RDWR | O_CREAT | O_EXCL, 0644);
 		if (fd < 0)
-			FAIL(n, "create: %s", strerror(-fd));
+			LS_FAIL(n, "create: %s", strerror(-fd));
 		if (pc_fstat(n->e, fd, &st))
-			FAIL(n, "fstat");
+			LS_FAIL(n, "fstat");
 		if (st.st_ino == n->sh->old_ino) {
 			n->sh->tries = i;
 			break;
@@ -216,50 +184,26 @@ static int node_b(struct node *n)
 		snprintf(aside, sizeof(aside), "x%d", i); /* keeps its number taken */
 		err = pc_rename(n->e, "f", aside, 0);
 		if (err)
-			FAIL(n, "rename: %s", strerror(-err));
+			LS_FAIL(n, "rename: %s", strerror(-err));
 	}
 	if (fd >= 0) {
 		/* same size as F, other bytes: only the content tells */
 		if (pc_pwrite(n->e, fd, buf, LEN, 0) != LEN)
-			FAIL(n, "pwrite G");
+			LS_FAIL(n, "pwrite G");
 		pc_close(n->e, fd);
 		printf("# node B: G got F's number %llu at create %d\n",
 		       (unsigned long long)n->sh->old_ino, n->sh->tries);
 	}
-	barrier(n);
+	ls_barrier(n);
 	return 0;
 }
 
-static int node_main(void *arg)
+/* Both nodes' script (inode_test_no_generation on where hazard). */
+static int sc_reuse(struct ls_node *n)
 {
-	struct node *n = arg;
-	struct pc_options o = PC_OPTIONS_INIT;
-	char name[16];
-	int err, ret;
-
-	close(n->close1);
-	close(n->close2);
-	snprintf(name, sizeof(name), "node%c", name_of(n));
-	o.store_dir = n->dir;
-	o.cluster = n->url;
-	o.cluster_node = name;
-	o.cluster_min_hold_ms = 1;
-	/* both nodes: the build without the generation */
-	if (n->hazard)
-		__atomic_store_n(&inode_test_no_generation, true, __ATOMIC_RELEASE);
-	err = pc_engine_open(&o, &n->e);
-	if (err)
-		FAIL(n, "engine: %s (%s)", strerror(-err), pc_cluster_error());
 	if (n->role == 0)
 		printf("# generation source: %s\n", n->e->store->gen_source);
-	barrier(n); /* both sessions open */
-	ret = n->role ? node_b(n) : node_a(n);
-	barrier(n);
-	err = pc_engine_close(n->e);
-	if (err && !ret)
-		FAIL(n, "engine close: %s", strerror(-err));
-	fflush(stdout);
-	return ret;
+	return n->role ? node_b(n) : node_a(n);
 }
 
 /* A fresh directory on ext4 under /var/tmp (or $PC_GEN_DIR), else a skip. */
@@ -282,15 +226,11 @@ static void ext4_store(char *dir, size_t len)
 static void run_case(bool keep_open, bool hazard)
 {
 	const char *url = nf_cluster_url();
-	struct shared *sh =
-	    mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct shared *sh = ls_shared_map(sizeof(*sh));
 	char dir[600], path[700], cmd[700], buf[LEN];
-	struct node nd[2];
-	int ab[2], ba[2], st[2], fd;
+	int st[2], fd;
 	struct stat sb;
-	pid_t pid[2];
 
-	CHECK(sh != MAP_FAILED);
 	ext4_store(dir, sizeof(dir));
 	snprintf(path, sizeof(path), "%s/f", dir);
 	memset(buf, 'a', sizeof(buf));
@@ -299,23 +239,20 @@ static void run_case(bool keep_open, bool hazard)
 	CHECK_EQ(write(fd, buf, LEN), LEN);
 	CHECK(fstat(fd, &sb) == 0);
 	close(fd);
+	sh->keep_open = keep_open;
 	sh->old_ino = sb.st_ino;
 	sh->tries = 0;
-	CHECK(pipe(ab) == 0 && pipe(ba) == 0);
-	nd[0] = (struct node){dir, url, 0, hazard, keep_open, ab[1], ba[0], ab[0], ba[1], sh, NULL};
-	nd[1] = (struct node){dir, url, 1, hazard, keep_open, ba[1], ab[0], ba[0], ab[1], sh, NULL};
-	for (int i = 0; i < 2; i++)
-		pid[i] = nf_spawn(node_main, &nd[i]);
-	close(ab[0]);
-	close(ab[1]);
-	close(ba[0]);
-	close(ba[1]);
-	for (int i = 0; i < 2; i++)
-		st[i] = nf_wait(pid[i]);
+	ls_run2(&(struct ls_node){.dir = dir,
+				  .url = url,
+				  .hazard = hazard,
+				  .sw = &inode_test_no_generation,
+				  .fn = sc_reuse,
+				  .sh = sh},
+		st);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd))
 		fprintf(stderr, "# %s failed\n", cmd);
-	munmap(sh, sizeof(*sh));
+	ls_shared_unmap(sh, sizeof(*sh));
 	if (st[0] == NO_REUSE)
 		test_skip("the host gave F's inode number to none of %d new files", TRIES);
 	CHECKF(st[1] == 0, "node B exit %d", st[1]);

@@ -50,6 +50,7 @@
 
 #include "api/engine_internal.h"
 #include "api/remap_fixture.h"
+#include "cluster/lockstep.h"
 #include "cluster/node_fixture.h"
 #include "fs/cluster.h"
 #include "harness.h"
@@ -62,97 +63,22 @@
 #define TORN  11
 
 struct shared {
+	int arg;       /* the case: its variant of the script */
 	int published; /* B: the last version whose pwrite returned */
 	int done;      /* B: no more versions */
 };
 
-struct node {
-	const char *dir, *url;
-	int role; /* 0: A, 1: B */
-	bool hazard;
-	int out, in;	    /* pipes to and from the other node */
-	int close1, close2; /* the other node's ends */
-	int (*fn)(struct node *n);
-	int arg;
-	struct shared *sh;
-	struct pc_engine *e;
-};
-
-static char name_of(const struct node *n)
-{
-	return (char)('A' + n->role);
-}
-
-/* Both nodes reach the same point of their scripts. */
-static void barrier(struct node *n)
-{
-	char c = 0;
-
-	if (write(n->out, &c, 1) != 1 || read(n->in, &c, 1) != 1) {
-		fprintf(stderr, "node %c: the other node ended\n", name_of(n));
-		_exit(2);
-	}
-}
-
-#define FAIL(n, ...)                                                         \
-	do {                                                                 \
-		fprintf(stderr, "node %c: line %d: ", name_of(n), __LINE__); \
-		fprintf(stderr, __VA_ARGS__);                                \
-		fprintf(stderr, "\n");                                       \
-		_exit(1);                                                    \
-	} while (0)
-
-static int node_main(void *arg)
-{
-	struct node *n = arg;
-	struct pc_options o = PC_OPTIONS_INIT;
-	char name[16];
-	int err, ret;
-
-	close(n->close1);
-	close(n->close2);
-	snprintf(name, sizeof(name), "node%c", name_of(n));
-	o.store_dir = n->dir;
-	o.cluster = n->url;
-	o.cluster_node = name;
-	o.cluster_min_hold_ms = 1;
-	err = pc_engine_open(&o, &n->e);
-	if (err)
-		FAIL(n, "engine: %s (%s)", strerror(-err), pc_cluster_error());
-	barrier(n); /* both sessions open */
-	ret = n->fn(n);
-	barrier(n); /* neither closes (writes back) before the other is done */
-	err = pc_engine_close(n->e);
-	if (err && !ret)
-		FAIL(n, "engine close: %s", strerror(-err));
-	fflush(stdout);
-	return ret;
-}
-
-/* Runs @fn on two nodes over the store @dir; st[]: their exit statuses. */
-static void run2(const char *dir, int (*fn)(struct node *n), int arg, bool hazard, int st[2])
+/* Runs @fn on two nodes over the store @dir, @arg its variant of the
+ * script; st[]: their exit statuses. */
+static void run2(const char *dir, int (*fn)(struct ls_node *n), int arg, bool hazard, int st[2])
 {
 	const char *url = nf_cluster_url();
-	struct shared *sh =
-	    mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	int ab[2], ba[2];
-	struct node nd[2];
-	pid_t pid[2];
+	struct shared *sh = ls_shared_map(sizeof(*sh));
 
-	CHECK(sh != MAP_FAILED);
-	memset(sh, 0, sizeof(*sh));
-	CHECK(pipe(ab) == 0 && pipe(ba) == 0);
-	nd[0] = (struct node){dir, url, 0, hazard, ab[1], ba[0], ab[0], ba[1], fn, arg, sh, NULL};
-	nd[1] = (struct node){dir, url, 1, hazard, ba[1], ab[0], ba[0], ab[1], fn, arg, sh, NULL};
-	for (int i = 0; i < 2; i++)
-		pid[i] = nf_spawn(node_main, &nd[i]);
-	close(ab[0]);
-	close(ab[1]);
-	close(ba[0]);
-	close(ba[1]);
-	for (int i = 0; i < 2; i++)
-		st[i] = nf_wait(pid[i]);
-	munmap(sh, sizeof(*sh));
+	sh->arg = arg;
+	ls_run2(&(struct ls_node){.dir = dir, .url = url, .hazard = hazard, .fn = fn, .sh = sh},
+		st);
+	ls_shared_unmap(sh, sizeof(*sh));
 }
 
 static void host_file(const char *dir, const char *name, int c, size_t len)
@@ -170,16 +96,16 @@ static void host_file(const char *dir, const char *name, int c, size_t len)
 	free(buf);
 }
 
-static int open_f(struct node *n, const char *name)
+static int open_f(struct ls_node *n, const char *name)
 {
 	int fd = pc_open(n->e, name, O_RDWR, 0);
 
 	if (fd < 0)
-		FAIL(n, "open %s: %s", name, strerror(-fd));
+		LS_FAIL(n, "open %s: %s", name, strerror(-fd));
 	return fd;
 }
 
-static void pwrite_c(struct node *n, int fd, int c, size_t len, off_t off)
+static void pwrite_c(struct ls_node *n, int fd, int c, size_t len, off_t off)
 {
 	char *buf = malloc(len);
 	ssize_t r;
@@ -187,19 +113,19 @@ static void pwrite_c(struct node *n, int fd, int c, size_t len, off_t off)
 	memset(buf, c, len);
 	r = pc_pwrite(n->e, fd, buf, len, off);
 	if (r != (ssize_t)len)
-		FAIL(n, "pwrite: %zd", r);
+		LS_FAIL(n, "pwrite: %zd", r);
 	free(buf);
 }
 
 /* The one byte value of [off, +len), or -1 when they differ (torn). */
-static int pread_one(struct node *n, int fd, size_t len, off_t off)
+static int pread_one(struct ls_node *n, int fd, size_t len, off_t off)
 {
 	unsigned char *buf = malloc(len);
 	ssize_t r = pc_pread(n->e, fd, buf, len, off);
 	int v = buf[0];
 
 	if (r != (ssize_t)len)
-		FAIL(n, "pread: %zd", r);
+		LS_FAIL(n, "pread: %zd", r);
 	for (size_t i = 1; i < len; i++)
 		if (buf[i] != v) {
 			v = -1;
@@ -209,25 +135,19 @@ static int pread_one(struct node *n, int fd, size_t len, off_t off)
 	return v;
 }
 
-static void expect(const int st[2], int a, int b)
-{
-	CHECKF(st[0] == a && st[1] == b, "node A exit %d (want %d), node B exit %d (want %d)",
-	       st[0], a, st[1], b);
-}
-
 /* ---- SEEK_DATA / SEEK_HOLE ---- */
 
-static int sc_seek(struct node *n)
+static int sc_seek(struct ls_node *n)
 {
 	int fd = open_f(n, "f"), ret = 0;
 	off_t d, h;
 
 	if (n->role == 1 && pc_lseek(n->e, fd, 0, SEEK_DATA) != -ENXIO)
-		FAIL(n, "SEEK_DATA of a hole-only file is not -ENXIO");
-	barrier(n); /* B holds SH */
+		LS_FAIL(n, "SEEK_DATA of a hole-only file is not -ENXIO");
+	ls_barrier(n); /* B holds SH */
 	if (n->role == 0)
 		pwrite_c(n, fd, 'x', 4096, MIB); /* dirty in A's cache, A holds EX */
-	barrier(n);
+	ls_barrier(n);
 	if (n->role == 1) {
 		if (n->hazard)
 			__atomic_store_n(&cluster_test_seek_no_glock, true, __ATOMIC_RELEASE);
@@ -261,7 +181,7 @@ static void seek_case(bool hazard)
 		printf("# round %d: the hazard did not show (A's page was on the store already)\n",
 		       round);
 	}
-	expect(st, 0, hazard ? STALE : 0);
+	ls_expect(st, 0, hazard ? STALE : 0);
 }
 
 TEST(seek_data_sees_other_node_write)
@@ -276,7 +196,7 @@ TEST(seek_no_glock_shows_stale_map)
 
 /* ---- chmod, utimes ---- */
 
-static int sc_setattr(struct node *n)
+static int sc_setattr(struct ls_node *n)
 {
 	int fd = open_f(n, "f"), ret = 0;
 	struct timespec ts[2] = {{0, UTIME_OMIT}, {1000000000, 500}};
@@ -285,22 +205,22 @@ static int sc_setattr(struct node *n)
 
 	if (n->role == 0)
 		pwrite_c(n, fd, 'a', 4096, 0); /* EX, engine-side times */
-	barrier(n);
+	ls_barrier(n);
 	if (n->role == 1) {
 		if (n->hazard)
 			__atomic_store_n(&cluster_test_setattr_no_glock, true, __ATOMIC_RELEASE);
 		err = pc_fchmod(n->e, fd, 0600);
 		if (err)
-			FAIL(n, "fchmod: %s", strerror(-err));
+			LS_FAIL(n, "fchmod: %s", strerror(-err));
 		err = pc_utimens(n->e, "f", ts); /* by path */
 		if (err)
-			FAIL(n, "utimens: %s", strerror(-err));
+			LS_FAIL(n, "utimens: %s", strerror(-err));
 	}
-	barrier(n);
+	ls_barrier(n);
 	if (n->role == 0) {
 		err = pc_fstat(n->e, fd, &st);
 		if (err)
-			FAIL(n, "fstat: %s", strerror(-err));
+			LS_FAIL(n, "fstat: %s", strerror(-err));
 		printf("# node A: mode %o, mtime %lld.%09ld (B set 600, 1000000000.000000500)\n",
 		       st.st_mode & 07777, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
 		ret = (st.st_mode & 07777) == 0600 && st.st_mtim.tv_sec == 1000000000 &&
@@ -320,7 +240,7 @@ static void setattr_case(bool hazard)
 	nf_fresh(store, sizeof(store), logs, sizeof(logs));
 	host_file(store, "f", 'o', 4096);
 	run2(store, sc_setattr, 0, hazard, st);
-	expect(st, hazard ? STALE : 0, 0);
+	ls_expect(st, hazard ? STALE : 0, 0);
 }
 
 TEST(setattr_seen_by_other_node)
@@ -335,7 +255,7 @@ TEST(setattr_no_glock_shows_stale_times)
 
 /* setxattr on B while A holds EX with engine-side times: A's fstat shows
  * the ctime the store has after the change. */
-static int sc_xattr(struct node *n)
+static int sc_xattr(struct ls_node *n)
 {
 	int fd = open_f(n, "f"), ret = 0, err;
 	struct stat st, host;
@@ -343,7 +263,7 @@ static int sc_xattr(struct node *n)
 
 	if (n->role == 0)
 		pwrite_c(n, fd, 'a', 4096, 0); /* EX, engine-side times */
-	barrier(n);
+	ls_barrier(n);
 	if (n->role == 1) {
 		if (n->hazard)
 			__atomic_store_n(&cluster_test_setattr_no_glock, true, __ATOMIC_RELEASE);
@@ -351,16 +271,16 @@ static int sc_xattr(struct node *n)
 		if (err == -EOPNOTSUPP)
 			return 77;
 		if (err)
-			FAIL(n, "setxattr: %s", strerror(-err));
+			LS_FAIL(n, "setxattr: %s", strerror(-err));
 	}
-	barrier(n);
+	ls_barrier(n);
 	if (n->role == 0) {
 		err = pc_fstat(n->e, fd, &st);
 		if (err)
-			FAIL(n, "fstat: %s", strerror(-err));
+			LS_FAIL(n, "fstat: %s", strerror(-err));
 		snprintf(path, sizeof(path), "%s/f", n->dir);
 		if (stat(path, &host))
-			FAIL(n, "host stat");
+			LS_FAIL(n, "host stat");
 		printf("# node A: ctime %lld.%09ld, the store's %lld.%09ld\n",
 		       (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec,
 		       (long long)host.st_ctim.tv_sec, host.st_ctim.tv_nsec);
@@ -393,7 +313,7 @@ static void xattr_case(bool hazard)
 		printf("# round %d: the hazard did not show (A's ctime matched the store's)\n",
 		       round);
 	}
-	expect(st, hazard ? STALE : 0, 0);
+	ls_expect(st, hazard ? STALE : 0, 0);
 }
 
 TEST(setxattr_ctime_seen_by_other_node)
@@ -408,7 +328,7 @@ TEST(setxattr_no_glock_shows_stale_ctime)
 
 /* ---- fsync after the glock went ---- */
 
-static int sc_fsync(struct node *n)
+static int sc_fsync(struct ls_node *n)
 {
 	int fd = open_f(n, "f"), err, v;
 	struct store *s = pc_engine_store(n->e);
@@ -416,21 +336,21 @@ static int sc_fsync(struct node *n)
 
 	if (n->role == 1)
 		pwrite_c(n, fd, 'b', 4096, 0); /* B: EX, dirty */
-	barrier(n);
+	ls_barrier(n);
 	if (n->role == 0) {
 		pwrite_c(n, fd, 'a', 4096, 0); /* B writes back and drops */
 		err = pc_fsync(n->e, fd);
 		if (err)
-			FAIL(n, "fsync: %s", strerror(-err));
+			LS_FAIL(n, "fsync: %s", strerror(-err));
 	}
-	barrier(n);
+	ls_barrier(n);
 	if (n->role == 1) {
 		w0 = store_calls(s, STORE_OP_WRITE) + store_calls(s, STORE_OP_DIO_WRITE);
 		err = pc_fsync(n->e, fd);
 		if (err)
-			FAIL(n, "fsync: %s", strerror(-err));
+			LS_FAIL(n, "fsync: %s", strerror(-err));
 		if (store_calls(s, STORE_OP_WRITE) + store_calls(s, STORE_OP_DIO_WRITE) != w0)
-			FAIL(n, "fsync with no glock wrote to the store");
+			LS_FAIL(n, "fsync with no glock wrote to the store");
 		v = pread_one(n, fd, 4096, 0);
 		printf("# node B: fsync 0, no store write; then reads '%c' (A wrote 'a')\n", v);
 		if (v != 'a')
@@ -449,7 +369,7 @@ TEST(fsync_after_demote_writes_nothing)
 	nf_fresh(store, sizeof(store), logs, sizeof(logs));
 	host_file(store, "f", 'o', 4096);
 	run2(store, sc_fsync, 0, false, st);
-	expect(st, 0, 0);
+	ls_expect(st, 0, 0);
 	snprintf(path, sizeof(path), "%s/f", store);
 	fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
@@ -463,7 +383,7 @@ TEST(fsync_after_demote_writes_nothing)
 #define SYNC_LEN (64u << 10)
 
 /* arg 0: A forces EX -> SH (a read); 1: EX -> UN (a write). */
-static int sc_sync_error(struct node *n)
+static int sc_sync_error(struct ls_node *n)
 {
 	int fd = open_f(n, "f"), err, v, ret = 0;
 	struct store *s = pc_engine_store(n->e);
@@ -478,15 +398,15 @@ static int sc_sync_error(struct node *n)
 		if (n->hazard)
 			__atomic_store_n(&cluster_test_sync_error_ignored, true, __ATOMIC_RELEASE);
 	}
-	barrier(n);
+	ls_barrier(n);
 	if (n->role == 0) {
-		if (n->arg == 1)
+		if (n->sh->arg == 1)
 			pwrite_c(n, fd, 'a', 4096, SYNC_LEN);
 		v = pread_one(n, fd, SYNC_LEN, 0);
 		if (v != 'o')
-			FAIL(n, "read %d, the store held 'o' (B's write-back failed)", v);
+			LS_FAIL(n, "read %d, the store held 'o' (B's write-back failed)", v);
 	}
-	barrier(n);
+	ls_barrier(n);
 	if (n->role == 1) {
 		/* A holds SH now and read 'o': so must B (SH, or nothing) */
 		int before = pread_one(n, fd, SYNC_LEN, 0);
@@ -498,20 +418,20 @@ static int sc_sync_error(struct node *n)
 		       "(%s); then reads '%c'\n",
 		       before, err, err ? strerror(-err) : "ok", v);
 		if (err != -EIO)
-			FAIL(n, "the lost write-back was not reported (fsync %d)", err);
+			LS_FAIL(n, "the lost write-back was not reported (fsync %d)", err);
 		if (before != 'o')
 			ret = STALE; /* B serves bytes the store and A do not have */
 		else if (v != 'o')
-			FAIL(n, "B reads data that never reached the store");
+			LS_FAIL(n, "B reads data that never reached the store");
 	}
-	barrier(n);
+	ls_barrier(n);
 	if (n->role == 0) {
 		/* what A reads (under SH) must be what the store holds */
 		v = pread_one(n, fd, SYNC_LEN, 0);
 		snprintf(path, sizeof(path), "%s/f", n->dir);
 		hfd = open(path, O_RDONLY);
 		if (hfd < 0 || pread(hfd, host, SYNC_LEN, 0) != SYNC_LEN)
-			FAIL(n, "host read");
+			LS_FAIL(n, "host read");
 		close(hfd);
 		printf("# node A: reads '%c', the store holds '%c'\n", v, host[0]);
 		if (v != host[0] && !n->hazard)
@@ -529,7 +449,7 @@ static void sync_error_case(int arg, bool hazard)
 	nf_fresh(store, sizeof(store), logs, sizeof(logs));
 	host_file(store, "f", 'o', SYNC_LEN);
 	run2(store, sc_sync_error, arg, hazard, st);
-	expect(st, 0, hazard ? STALE : 0);
+	ls_expect(st, 0, hazard ? STALE : 0);
 }
 
 TEST(sync_error_ex_to_sh_reported_and_dropped)
@@ -552,20 +472,20 @@ TEST(sync_error_ignored_shows_dirty_under_sh)
 #define RA_LEN (64u << 10)
 
 /* arg 0: posix_fadvise; 1: madvise of a view. */
-static int sc_willneed(struct node *n)
+static int sc_willneed(struct ls_node *n)
 {
 	int fd = open_f(n, "f"), err = 0, v, ret = 0;
 	void *view = NULL;
 
 	if (n->role == 0)
 		pwrite_c(n, fd, 'a', RA_LEN, 0); /* A: EX, dirty */
-	barrier(n);
+	ls_barrier(n);
 	if (n->role == 1) {
 		if (n->hazard) {
 			__atomic_store_n(&cluster_test_fadvise_no_glock, true, __ATOMIC_RELEASE);
 			__atomic_store_n(&mm_test_willneed_no_fault_lock, true, __ATOMIC_RELEASE);
 		}
-		if (n->arg == 0) {
+		if (n->sh->arg == 0) {
 			err = pc_fadvise(n->e, fd, 0, 0, POSIX_FADV_WILLNEED);
 		} else {
 			view = pc_mmap(n->e, fd, RA_LEN, PROT_READ, MAP_SHARED, 0, &err);
@@ -575,10 +495,10 @@ static int sc_willneed(struct node *n)
 				err = pc_madvise(n->e, view, RA_LEN, MADV_WILLNEED);
 		}
 		if (err)
-			FAIL(n, "WILLNEED: %s", strerror(-err));
+			LS_FAIL(n, "WILLNEED: %s", strerror(-err));
 		v = pread_one(n, fd, RA_LEN, 0);
 		printf("# node B: after %s WILLNEED reads '%c' (A wrote 'a')\n",
-		       n->arg ? "madvise" : "posix_fadvise", v);
+		       n->sh->arg ? "madvise" : "posix_fadvise", v);
 		ret = v == 'a' ? 0 : STALE;
 		if (view)
 			pc_munmap(n->e, view, RA_LEN);
@@ -597,7 +517,7 @@ static void willneed_case(int arg, bool hazard)
 	run2(store, sc_willneed, arg, hazard, st);
 	if (st[1] == 77)
 		test_skip("no userfaultfd for a view");
-	expect(st, 0, hazard ? STALE : 0);
+	ls_expect(st, 0, hazard ? STALE : 0);
 }
 
 TEST(fadvise_willneed_under_sh)
@@ -625,7 +545,7 @@ TEST(madvise_willneed_no_glock_shows_stale)
 #define COPY_LEN (64u << 10)
 
 /* Fills [0, COPY_LEN) of @fd with the 32-bit word @k (version k). */
-static void pwrite_version(struct node *n, int fd, uint32_t k)
+static void pwrite_version(struct ls_node *n, int fd, uint32_t k)
 {
 	uint32_t *buf = malloc(COPY_LEN);
 	ssize_t r;
@@ -634,19 +554,19 @@ static void pwrite_version(struct node *n, int fd, uint32_t k)
 		buf[i] = k;
 	r = pc_pwrite(n->e, fd, buf, COPY_LEN, 0);
 	if (r != (ssize_t)COPY_LEN)
-		FAIL(n, "pwrite: %zd", r);
+		LS_FAIL(n, "pwrite: %zd", r);
 	free(buf);
 }
 
 /* The version [0, COPY_LEN) of @fd holds, or -1 when torn. */
-static int64_t pread_version(struct node *n, int fd)
+static int64_t pread_version(struct ls_node *n, int fd)
 {
 	uint32_t *buf = malloc(COPY_LEN);
 	ssize_t r = pc_pread(n->e, fd, buf, COPY_LEN, 0);
 	int64_t v = buf[0];
 
 	if (r != (ssize_t)COPY_LEN)
-		FAIL(n, "pread: %zd", r);
+		LS_FAIL(n, "pread: %zd", r);
 	for (size_t i = 1; i < COPY_LEN / 4; i++)
 		if (buf[i] != buf[0]) {
 			v = -1;
@@ -658,12 +578,12 @@ static int64_t pread_version(struct node *n, int fd)
 
 /* arg 0: copy_file_range; 1: clone. A copies src -> dst a number of
  * times; B rewrites src whole (versions 1, 2, ...) until A is done. */
-static int sc_copy(struct node *n)
+static int sc_copy(struct ls_node *n)
 {
 	int src = open_f(n, "src"), dst = open_f(n, "dst"), ret = 0;
 	unsigned iters = (unsigned)test_scale(200, 8), copies, versions = 0;
 
-	barrier(n);
+	ls_barrier(n);
 	if (n->role == 1) {
 		for (uint32_t k = 1; !__atomic_load_n(&n->sh->done, __ATOMIC_ACQUIRE); k++) {
 			pwrite_version(n, src, k);
@@ -679,13 +599,13 @@ static int sc_copy(struct node *n)
 			int64_t in = 0, out = 0, v;
 			ssize_t r;
 
-			if (n->arg == 1)
+			if (n->sh->arg == 1)
 				r = pc_clone_range(n->e, dst, src, 0, COPY_LEN, 0)
 					?: (ssize_t)COPY_LEN;
 			else
 				r = pc_copy_file_range(n->e, src, &in, dst, &out, COPY_LEN, 0);
 			if (r != COPY_LEN)
-				FAIL(n, "%s: %zd", n->arg ? "clone" : "copy_file_range", r);
+				LS_FAIL(n, "%s: %zd", n->sh->arg ? "clone" : "copy_file_range", r);
 			v = pread_version(n, dst);
 			if (v < 0) {
 				fprintf(stderr, "node A: copy %u torn\n", copies);
@@ -704,7 +624,7 @@ static int sc_copy(struct node *n)
 		__atomic_store_n(&n->sh->done, 1, __ATOMIC_RELEASE);
 		printf("# node A: %u copies (%s), each one version, none older than the "
 		       "last published\n",
-		       ret ? copies : copies - 1, n->arg ? "clone" : "copy_file_range");
+		       ret ? copies : copies - 1, n->sh->arg ? "clone" : "copy_file_range");
 	}
 	pc_close(n->e, src);
 	pc_close(n->e, dst);
@@ -722,7 +642,7 @@ static void copy_case(const char *store, int arg, bool hazard)
 		CHECKF((st[0] == STALE || st[0] == TORN) && st[1] == 0,
 		       "node A exit %d (want %d or %d), node B exit %d", st[0], STALE, TORN, st[1]);
 	else
-		expect(st, 0, 0);
+		ls_expect(st, 0, 0);
 }
 
 TEST(copy_file_range_one_version)
@@ -763,18 +683,18 @@ TEST(clone_no_glock_shows_stale)
 
 /* ---- clones crosswise ---- */
 
-static int sc_cross(struct node *n)
+static int sc_cross(struct ls_node *n)
 {
 	int f1 = open_f(n, "f1"), f2 = open_f(n, "f2");
 	unsigned iters = (unsigned)test_scale(300, 10);
 	int err;
 
-	barrier(n);
+	ls_barrier(n);
 	for (unsigned i = 0; i < iters; i++) {
 		err = n->role ? pc_clone_range(n->e, f1, f2, 0, COPY_LEN, 0)
 			      : pc_clone_range(n->e, f2, f1, 0, COPY_LEN, 0);
 		if (err)
-			FAIL(n, "clone %u: %s", i, strerror(-err));
+			LS_FAIL(n, "clone %u: %s", i, strerror(-err));
 	}
 	if (n->role == 0)
 		printf("# %u clones crosswise on each node\n", iters);
@@ -792,5 +712,5 @@ TEST(clone_crosswise_no_deadlock)
 	host_file(store, "f1", 1, COPY_LEN);
 	host_file(store, "f2", 2, COPY_LEN);
 	run2(store, sc_cross, 0, false, st);
-	expect(st, 0, 0);
+	ls_expect(st, 0, 0);
 }

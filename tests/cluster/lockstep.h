@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lockstep.h - two nodes (processes forked from the test, each its own
+ * engine on one shared store directory, node_fixture.h) that step through
+ * one script in lockstep over a pair of pipes: test_flock, test_generation
+ * and test_glock_ops.
+ *
+ * struct shared is each test's own (the case's parameters and the state its
+ * two nodes share): the test defines it, ls_shared_map maps it MAP_SHARED.
+ *
+ * No locks: the test's side runs in the thread running the case, a node's
+ * side in the node process (single-threaded until its engine opens).
+ */
+#ifndef PC_TESTS_CLUSTER_LOCKSTEP_H
+#define PC_TESTS_CLUSTER_LOCKSTEP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <unistd.h>
+
+struct pc_engine;
+struct shared;
+
+struct ls_node {
+	const char *dir, *url;	      /* the shared store, the lock service */
+	int role;		      /* 0: A, 1: B */
+	bool hazard;		      /* the case with the test's switch on */
+	bool *sw;		      /* NULL, or the switch a hazard node turns on first */
+	int (*fn)(struct ls_node *n); /* the script, run by both nodes */
+	struct shared *sh;	      /* the test's own, shared by the nodes */
+	int out, in;		      /* pipes to and from the other node */
+	int close1, close2;	      /* the other node's ends */
+	struct pc_engine *e;
+};
+
+/* 'A' or 'B'. */
+static inline char ls_name(const struct ls_node *n)
+{
+	return (char)('A' + n->role);
+}
+
+/* Both nodes reach the same point of their scripts; a node whose peer
+ * ended exits 2. */
+void ls_barrier(struct ls_node *n);
+
+/* A node's failure: its line and message on stderr, exit status 1. */
+#define LS_FAIL(n, ...)                                                      \
+	do {                                                                 \
+		fprintf(stderr, "node %c: line %d: ", ls_name(n), __LINE__); \
+		fprintf(stderr, __VA_ARGS__);                                \
+		fprintf(stderr, "\n");                                       \
+		_exit(1);                                                    \
+	} while (0)
+
+/* A zeroed struct shared of @size bytes, shared with the nodes forked
+ * after; ls_shared_unmap lets go of it. */
+struct shared *ls_shared_map(size_t size);
+void ls_shared_unmap(struct shared *sh, size_t size);
+
+/* In a node: closes the other node's pipe ends, turns *n->sw on where
+ * n->hazard, opens the node's engine (named "nodeA" / "nodeB", minimum hold
+ * 1 ms, a session of @session_ms, 0: the default) into n->e. */
+void ls_open_engine(struct ls_node *n, unsigned session_ms);
+
+/* Runs two nodes made from @tmpl (dir, url, hazard, sw, fn, sh; role, pipes
+ * and engine filled in): each opens its engine, meets the other, runs
+ * tmpl->fn, meets the other again (neither closes, writing back, before the
+ * other is done), closes its engine. st[]: their exit statuses (nf_wait). */
+void ls_run2(const struct ls_node *tmpl, int st[2]);
+
+/* Checks the nodes' exit statuses. */
+void ls_expect(const int st[2], int a, int b);
+
+#endif
