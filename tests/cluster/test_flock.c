@@ -80,6 +80,14 @@ static void flock_is(struct ls_node *n, int fd, int op, int want, int line)
 	}
 }
 #define FLOCK_IS(n, fd, op, want) flock_is(n, fd, op, want, __LINE__)
+/* A step of the script: node @who (0: A, 1: B) flocks @fd with @op, which
+ * must return @want; then both nodes meet. */
+#define FLOCK_STEP(n, who, fd, op, want)           \
+	do {                                       \
+		if ((n)->role == (who))            \
+			FLOCK_IS(n, fd, op, want); \
+		ls_barrier(n);                     \
+	} while (0)
 
 /* Whether another node asked for @fd's flock glock (its demote pending). */
 static bool demote_pending(struct ls_node *n, int fd)
@@ -120,12 +128,8 @@ static int sc_basic(struct ls_node *n)
 	int fd = open_f(n);
 
 	/* A: LOCK_EX; B: LOCK_NB fails, for either mode */
-	if (n->role == 0)
-		FLOCK_IS(n, fd, LOCK_EX, 0);
-	ls_barrier(n);
-	if (n->role == 1)
-		FLOCK_IS(n, fd, LOCK_SH | LOCK_NB, -EWOULDBLOCK);
-	ls_barrier(n);
+	FLOCK_STEP(n, 0, fd, LOCK_EX, 0);
+	FLOCK_STEP(n, 1, fd, LOCK_SH | LOCK_NB, -EWOULDBLOCK);
 	if (n->role == 0) {
 		/* B's failed try left A a demote request (to SH): A's
 		 * LOCK_EX|LOCK_NB on another open file fails at once (the local
@@ -138,13 +142,9 @@ static int sc_basic(struct ls_node *n)
 		pc_close(n->e, fd2);
 	}
 	ls_barrier(n);
-	if (n->role == 1)
-		FLOCK_IS(n, fd, LOCK_EX | LOCK_NB, -EWOULDBLOCK);
-	ls_barrier(n);
+	FLOCK_STEP(n, 1, fd, LOCK_EX | LOCK_NB, -EWOULDBLOCK);
 	/* A: LOCK_UN; B: granted, then lets go */
-	if (n->role == 0)
-		FLOCK_IS(n, fd, LOCK_UN, 0);
-	ls_barrier(n);
+	FLOCK_STEP(n, 0, fd, LOCK_UN, 0);
 	if (n->role == 1) {
 		FLOCK_IS(n, fd, LOCK_EX | LOCK_NB, 0);
 		FLOCK_IS(n, fd, LOCK_UN, 0);
@@ -178,12 +178,8 @@ static int sc_basic(struct ls_node *n)
 	}
 	ls_barrier(n);
 	/* A converts SH -> EX (nobody else holds it); B's SH|NB fails */
-	if (n->role == 0)
-		FLOCK_IS(n, fd, LOCK_EX, 0);
-	ls_barrier(n);
-	if (n->role == 1)
-		FLOCK_IS(n, fd, LOCK_SH | LOCK_NB, -EWOULDBLOCK);
-	ls_barrier(n);
+	FLOCK_STEP(n, 0, fd, LOCK_EX, 0);
+	FLOCK_STEP(n, 1, fd, LOCK_SH | LOCK_NB, -EWOULDBLOCK);
 	/* A's close releases; B is granted */
 	if (n->role == 0)
 		pc_close(n->e, fd);
@@ -202,9 +198,7 @@ static int sc_blocking(struct ls_node *n)
 {
 	int fd = open_f(n);
 
-	if (n->role == 0)
-		FLOCK_IS(n, fd, LOCK_EX, 0);
-	ls_barrier(n);
+	FLOCK_STEP(n, 0, fd, LOCK_EX, 0);
 	if (n->role == 1) {
 		FLOCK_IS(n, fd, LOCK_EX, 0); /* waits for A */
 		if (!__atomic_load_n(&n->sh->a_unlocking, __ATOMIC_ACQUIRE))
@@ -228,9 +222,7 @@ static int sc_local_only(struct ls_node *n)
 {
 	int fd = open_f(n), ret = 0, r;
 
-	if (n->role == 0)
-		FLOCK_IS(n, fd, LOCK_EX, 0);
-	ls_barrier(n);
+	FLOCK_STEP(n, 0, fd, LOCK_EX, 0);
 	if (n->role == 1) {
 		r = pc_flock(n->e, fd, LOCK_EX | LOCK_NB);
 		printf("# node B: LOCK_EX|LOCK_NB while A holds LOCK_EX: %s\n",
