@@ -8,6 +8,7 @@
  * none; the main thread reads the recorded failure after the case
  * returned, i.e. after joining its threads.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -183,6 +184,18 @@ uint64_t test_seed(void)
 	printf("# seed 0x%" PRIx64 " (replay: PC_SEED=0x%" PRIx64 ")\n", seed, seed);
 	fflush(stdout);
 	return seed;
+}
+
+pid_t test_fork_at(const char *file, int line)
+{
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0)
+		test_fail(file, line, "fork() >= 0", "%s", strerror(errno));
+	return pid;
 }
 
 static void report_reset(const char *name)

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 struct test_case {
 	const char *name;
@@ -55,6 +56,11 @@ unsigned long test_scale(unsigned long full, unsigned long div);
 bool test_quick(void);
 /* The seed for a random test: $PC_SEED or a fresh one; printed either way. */
 uint64_t test_seed(void);
+/* fork(2) for a case that runs a part in a child process: stdout and stderr
+ * flushed first (no buffered line printed twice); a failed fork fails the
+ * case at the caller's file:line. The child's pid; 0 in the child. */
+pid_t test_fork_at(const char *file, int line);
+#define test_fork() test_fork_at(__FILE__, __LINE__)
 
 /*
  * A cleanup of the running case for when it ends early (a CHECK that fails,

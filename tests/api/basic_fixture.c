@@ -152,10 +152,7 @@ void expect_child_abort(void (*child)(void *arg), void *arg)
 #if defined(__SANITIZE_THREAD__)
 	skip_case("fork under ThreadSanitizer", -EOPNOTSUPP);
 #endif
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	CHECK(pid >= 0);
+	pid = test_fork();
 	if (pid == 0) {
 		alarm(60); /* neither validator nor watchdog: SIGALRM */
 		child(arg);

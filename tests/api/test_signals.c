@@ -56,10 +56,7 @@ static int in_child(void (*fn)(int), int arg)
 	int status;
 	pid_t pid;
 
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	CHECK(pid >= 0);
+	pid = test_fork();
 	if (pid == 0) {
 		fn(arg);
 		_exit(0);

@@ -465,10 +465,7 @@ static void one_point(uint64_t seed, enum mode m, long nth, int k, long *checked
 	int pfd[2] = {-1, -1};
 	if (m == M_ASYNC)
 		CHECK(pipe(pfd) == 0);
-	fflush(stdout);
-	fflush(stderr);
-	pid_t pid = fork();
-	CHECK(pid >= 0);
+	pid_t pid = test_fork();
 	if (pid == 0) {
 		if (pfd[0] >= 0)
 			close(pfd[0]);

@@ -104,10 +104,7 @@ pid_t nf_spawn(int (*fn)(void *arg), void *arg)
 {
 	pid_t pid;
 
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	CHECK(pid >= 0);
+	pid = test_fork();
 	if (pid == 0)
 		_exit(fn(arg));
 	return pid;

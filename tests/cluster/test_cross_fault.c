@@ -328,10 +328,7 @@ static void hazard(bool dio)
 	int status;
 
 	nf_cluster_url(); /* start ZooKeeper here, outside the child */
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	CHECK(pid >= 0);
+	pid = test_fork();
 	if (pid == 0) {
 		alarm(120);
 		no_restart_child(dio);

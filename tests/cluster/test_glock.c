@@ -1195,10 +1195,7 @@ static void hazard_child_aborts(void (*run)(void), bool *sw)
 #if defined(__SANITIZE_THREAD__)
 	test_skip("fork under ThreadSanitizer");
 #endif
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	CHECK(pid >= 0);
+	pid = test_fork();
 	if (pid == 0) {
 		alarm(60); /* neither the watchdog nor the test ended it */
 		setenv("PC_HANG_MS", "3000", 1);

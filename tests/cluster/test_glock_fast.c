@@ -481,10 +481,7 @@ static int fork_run(void)
 	glock_dq(&h);
 	pthread_create(&t, NULL, fork_holder, NULL);
 	sem_wait(&fk.entered);
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	CHECK(pid >= 0);
+	pid = test_fork();
 	if (pid == 0) {
 		/* The holder thread does not exist here: nobody holds it. */
 		mutex_lock(&fk.gl->gl_lock);

@@ -16,6 +16,8 @@
  * the writeback fixture's stops the cache's writeback thread, which would
  * otherwise go on using the dead frame (harness_test_no_abort_cleanup, set
  * by demo_no_abort_cleanup, shows it still running in the next case).
+ * test_fork flushes stdout before it forks: a line the case had buffered
+ * comes out once (a plain fork prints it twice).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -112,6 +114,35 @@ TEST_HIDDEN(demo_liveness_hang)
 TEST_HIDDEN(demo_skip)
 {
 	test_skip("deliberately skipped: %s", "demo");
+}
+
+/* A part of a line in stdout's buffer at the fork, then each process ends
+ * the line: printed once (test_fork flushes first) or twice (@plain). */
+static void fork_with_buffered_line(bool plain)
+{
+	pid_t pid;
+	int st;
+
+	printf("# before the fork, unflushed");
+	pid = plain ? fork() : test_fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		printf(" (child)\n");
+		fflush(stdout);
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &st, 0) == pid);
+	printf(" (parent)\n");
+}
+
+TEST_HIDDEN(demo_test_fork)
+{
+	fork_with_buffered_line(false);
+}
+
+TEST_HIDDEN(demo_plain_fork)
+{
+	fork_with_buffered_line(true);
 }
 
 TEST_HIDDEN(demo_no_abort_cleanup)
@@ -350,6 +381,41 @@ TEST(no_abort_cleanup_shows_the_hazard)
 	expect(&c, "\nnot ok 2 - demo_cache_case_fails\n");
 	expect(&c, "1 writeback threads of an ended case still run");
 	expect(&c, "\nnot ok 3 - demo_no_writeback_thread\n");
+}
+
+static int occurrences(const char *s, const char *what)
+{
+	int n = 0;
+
+	for (; (s = strstr(s, what)); s++)
+		n++;
+	return n;
+}
+
+static void fork_case(const char *demo, int want)
+{
+	static struct child c;
+	const char *const cases[] = {demo, NULL};
+
+#if defined(__SANITIZE_THREAD__)
+	test_skip("fork under ThreadSanitizer");
+#endif
+	run_child(&c, cases);
+	CHECK_EQ(c.status, 0);
+	CHECK_EQ(occurrences(c.out, "# before the fork, unflushed"), want);
+}
+
+/* test_fork flushes stdout first: the child does not print the parent's
+ * buffered line again. */
+TEST(test_fork_prints_buffered_line_once)
+{
+	fork_case("demo_test_fork", 1);
+}
+
+/* The hazard, with a plain fork: the buffered line comes out twice. */
+TEST(plain_fork_prints_buffered_line_twice)
+{
+	fork_case("demo_plain_fork", 2);
 }
 
 /* Every switch the source defines is in the table (by name, for the ones

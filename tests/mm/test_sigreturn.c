@@ -338,10 +338,7 @@ static int nt_fault_in_child(bool no_check)
 	pid_t pid;
 	int status;
 
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	CHECK(pid >= 0);
+	pid = test_fork();
 	if (pid == 0) {
 		uint64_t flags;
 
