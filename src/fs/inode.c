@@ -10,7 +10,8 @@
  * run outside it, on an inode kept out of everyone else's reach by
  * I_FREEING or I_REVAL (an open finding either waits for evict_seq to move);
  * the table lock also guards the unwritten list.
- * The pin hash (O_PATH files of regular files) is under the table lock too.
+ * The pin hash (O_PATH files of regular files, fs/inode_pin.c) is under the
+ * table lock too.
  * Eviction of an unlinked file, and revalidation that drops stale pages,
  * take i_rwsem exclusive and BLOCK to discard its pages (nobody else can
  * reach the inode by then; the locks keep the mm layer's assertions true).
@@ -33,19 +34,11 @@ static DEFINE_LOCK_CLASS(inode_hash_lock_key, "inode_hash_lock");
 TEST_SWITCH(inode_test_no_revalidate);
 TEST_SWITCH(inode_test_evict_unseen_error);
 TEST_SWITCH(inode_test_no_forget_recheck);
-TEST_SWITCH(inode_test_opath_no_pin);
 TEST_SWITCH(inode_test_stat_late_look);
 TEST_SWITCH(inode_test_no_generation);
 TEST_KNOB(unsigned long, inode_test_unused_max);
 
 #define INODE_HASH_BUCKETS 1024
-
-static unsigned inode_hashfn(const struct inode_table *t, uint64_t dev, uint64_t ino)
-{
-	uint64_t h = (ino ^ (dev * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull;
-
-	return (unsigned)(h >> 32) & (t->nbuckets - 1);
-}
 
 int inode_table_init(struct inode_table *t, struct store *s, struct mm_cache *c)
 {
@@ -96,73 +89,6 @@ void inode_table_destroy(struct inode_table *t)
 	t->pin_buckets = NULL;
 }
 
-/* Under the table lock. */
-static struct inode_pin *find_pin(struct inode_table *t, uint64_t dev, uint64_t ino)
-{
-	struct list_head *head = &t->pin_buckets[inode_hashfn(t, dev, ino)];
-
-	for (struct list_head *p = head->next; p != head; p = p->next) {
-		struct inode_pin *pin = list_entry(p, struct inode_pin, p_hash);
-
-		if (pin->p_ino == ino && pin->p_dev == dev)
-			return pin;
-	}
-	return NULL;
-}
-
-int inode_pin(struct inode_table *t, uint64_t dev, uint64_t ino)
-{
-	struct inode_pin *pin, *fresh = malloc(sizeof(*fresh));
-
-	mutex_lock(&t->lock);
-	pin = find_pin(t, dev, ino);
-	if (!pin && fresh) {
-		pin = fresh;
-		fresh = NULL;
-		pin->p_dev = dev;
-		pin->p_ino = ino;
-		pin->p_count = 0;
-		list_add(&pin->p_hash, &t->pin_buckets[inode_hashfn(t, dev, ino)]);
-	}
-	if (pin)
-		pin->p_count++;
-	mutex_unlock(&t->lock);
-	free(fresh);
-	return pin ? 0 : -ENOMEM;
-}
-
-void inode_unpin(struct inode_table *t, uint64_t dev, uint64_t ino)
-{
-	struct inode_pin *pin;
-	bool last;
-
-	mutex_lock(&t->lock);
-	pin = find_pin(t, dev, ino);
-	last = pin && --pin->p_count == 0;
-	if (last)
-		list_del_init(&pin->p_hash);
-	mutex_unlock(&t->lock);
-	if (!last)
-		return;
-	free(pin);
-	/* a nameless file kept for the pin goes now (its last iput, or an
-	 * unlink, that looks meanwhile sees I_FORGET or no pin) */
-	inode_table_forget(t, dev, ino);
-}
-
-/* Whether an O_PATH file still names (@dev, @ino). Takes the table lock. */
-static bool inode_pinned(struct inode_table *t, uint64_t dev, uint64_t ino)
-{
-	bool pinned;
-
-	if (inode_test_opath_no_pin)
-		return false;
-	mutex_lock(&t->lock);
-	pinned = find_pin(t, dev, ino) != NULL;
-	mutex_unlock(&t->lock);
-	return pinned;
-}
-
 /* Under the table lock: an inode of (@dev, @ino), any generation (the
  * callers that know the file by a name only: stat, forget). */
 static struct inode *find_inode(struct inode_table *t, uint64_t dev, uint64_t ino)
@@ -205,7 +131,6 @@ static struct inode *find_inode_gen(struct inode_table *t, uint64_t dev, uint64_
 	return found;
 }
 
-/* A new, unhashed inode owning @si. */
 /* address_space->update_time: a store through a shared view sets mtime and
  * ctime, as file_update_time in the kernel's page_mkwrite does (coarse
  * clock, skipped while unchanged at its granularity). */
@@ -214,6 +139,7 @@ static void mapping_update_time(struct address_space *m)
 	inode_update_time_coarse(mapping_inode(m));
 }
 
+/* A new, unhashed inode owning @si. */
 static int inode_alloc(struct inode_table *t, struct store_inode *si, struct inode **out)
 {
 	struct inode *inode;

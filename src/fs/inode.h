@@ -189,6 +189,14 @@ struct inode_pin {
 	unsigned long p_count;
 };
 
+/* The bucket of (@dev, @ino) in the inode and pin hashes. */
+static inline unsigned inode_hashfn(const struct inode_table *t, uint64_t dev, uint64_t ino)
+{
+	uint64_t h = (ino ^ (dev * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull;
+
+	return (unsigned)(h >> 32) & (t->nbuckets - 1);
+}
+
 struct inode_unwritten {
 	struct inode_unwritten *next;
 	int err;
@@ -223,6 +231,8 @@ void inode_table_forget(struct inode_table *t, uint64_t dev, uint64_t ino);
  * left evicts its unused inode (inode_table_forget). No lock held. */
 int inode_pin(struct inode_table *t, uint64_t dev, uint64_t ino);
 void inode_unpin(struct inode_table *t, uint64_t dev, uint64_t ino);
+/* Whether an O_PATH file still names (@dev, @ino). Takes the table lock. */
+bool inode_pinned(struct inode_table *t, uint64_t dev, uint64_t ino);
 /* Engine close: evicts every unused inode, writing it back. Returns the
  * first error met, or an unseen writeback error of one of them, else 0. */
 int inode_table_evict_all(struct inode_table *t);
