@@ -122,36 +122,33 @@ int file_flock(struct file *f, int op)
 		return -ENOMEM;
 	mutex_lock(&ff->lock);
 	if (ff->gh.gh_held) {
-		if (ff->gh.gh_state == state) {
-			mutex_unlock(&ff->lock);
-			return 0;
-		}
+		err = 0;
+		if (ff->gh.gh_state == state)
+			goto out;
 		/* LOCK_UN, or a conversion: the old lock goes first. */
 		err = locks_flock(f, LOCK_UN);
 		flock_glock_release(ff);
-		if (err || state == LM_ST_UNLOCKED) {
-			mutex_unlock(&ff->lock);
-			return err;
-		}
+		if (err || state == LM_ST_UNLOCKED)
+			goto out;
 	} else if (state == LM_ST_UNLOCKED) {
-		mutex_unlock(&ff->lock);
-		return locks_flock(f, op);
+		err = locks_flock(f, op);
+		goto out;
 	}
 	err = inode_flock_glock(inode, &gl);
-	if (err) {
-		mutex_unlock(&ff->lock);
-		return err;
-	}
+	if (err)
+		goto out;
 	gholder_init(gl, state, GL_FILE | GL_NOCACHE | ((op & LOCK_NB) ? GL_TRY : 0), &ff->gh);
 	err = glock_nq(&ff->gh);
 	if (err) {
-		mutex_unlock(&ff->lock);
-		return err == -EAGAIN ? -EWOULDBLOCK : err;
+		if (err == -EAGAIN)
+			err = -EWOULDBLOCK;
+		goto out;
 	}
 	/* This node's own open files: the local logic. */
 	err = locks_flock(f, op);
 	if (err)
 		flock_glock_release(ff);
+out:
 	mutex_unlock(&ff->lock);
 	return err;
 }
