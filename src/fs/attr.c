@@ -21,19 +21,6 @@
 #include "fs/file.h"
 #include "kernel/sched.h"
 
-void inode_update_time(struct inode *inode)
-{
-	struct timespec ts;
-	int64_t ns;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-	__atomic_store_n(&inode->i_mtime_ns, ns, __ATOMIC_RELAXED);
-	__atomic_store_n(&inode->i_ctime_ns, ns, __ATOMIC_RELEASE);
-}
-
-TEST_SWITCH(inode_test_coarse_time_always);
-
 static int64_t clock_ns(clockid_t id)
 {
 	struct timespec ts;
@@ -41,6 +28,16 @@ static int64_t clock_ns(clockid_t id)
 	clock_gettime(id, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+void inode_update_time(struct inode *inode)
+{
+	int64_t ns = clock_ns(CLOCK_REALTIME);
+
+	__atomic_store_n(&inode->i_mtime_ns, ns, __ATOMIC_RELAXED);
+	__atomic_store_n(&inode->i_ctime_ns, ns, __ATOMIC_RELEASE);
+}
+
+TEST_SWITCH(inode_test_coarse_time_always);
 
 /* What a time @t becomes at a store through a view at coarse time @now: now
  * if older; kept if newer but not past the precise clock (*@precise, read
