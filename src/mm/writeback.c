@@ -11,9 +11,9 @@
  * store I/O holding only page state (PG_writeback). write_cache_pages holds
  * the locks of a run of up to WB_RUN consecutive dirty pages (the next ones
  * by trylock only) while it write-protects the run in every view at once
- * (i_mmap_rwsem inside the page locks); the later pages of the run stay
- * locked while the earlier ones are written (store I/O under page locks,
- * as a fill's store read). mappings_lock (leaf)
+ * (i_mmap_rwsem inside the page locks), then starts the writeback of each
+ * and unlocks it before the run's store writes (no store I/O under a page
+ * lock there; writepage alone writes one page under none). mappings_lock (leaf)
  * guards the mapping list and the writeback thread's cursor. Waits here
  * (throttling, teardown, the thread's idle sleep) hold no lock of this file.
  *
@@ -216,21 +216,28 @@ TEST_SWITCH(writeback_test_untag_early);
  * one page, one write-protect operation per page and view: the old cost). */
 TEST_SWITCH(writeback_test_mkclean_per_page);
 
-/* writepage; @mkclean false: the caller has already write-protected the
- * page in every view, holding its lock since (write_cache_pages' run). */
-static int __writepage(struct page *page, bool mkclean)
+/*
+ * writepage in two halves, so that write_run can send a run of pages to the
+ * store in one write. writepage_begin: page locked and dirty on entry;
+ * cleans it, puts it under writeback and unlocks it. Returns false (page
+ * unlocked, nothing to write) if it was not dirty after all, else true with
+ * *len the bytes of the page to write: below i_size, sampled under the
+ * page lock (truncate lowers i_size before it takes the page lock and waits
+ * for our writeback, and sets the store size after), 0 past EOF.
+ * @mkclean false: the caller has already write-protected the page in every
+ * view, holding its lock since (write_cache_pages' run).
+ */
+static bool writepage_begin(struct page *page, bool mkclean, size_t *len)
 {
 	struct address_space *m = page->mapping;
-	struct mm_cache *c;
 	int64_t pos, size;
-	int ret = 0;
 
 	assert(PageLocked(page));
 	assert(!PageWriteback(page));
 	assert(m != NULL);
 	if (!__clear_page_dirty(page, m, true)) {
 		unlock_page(page);
-		return 0;
+		return false;
 	}
 	if (unlikely(writeback_test_untag_early))
 		page_index_clear_tag(&m->i_pages, page->index, PAGECACHE_TAG_DIRTY);
@@ -239,10 +246,9 @@ static int __writepage(struct page *page, bool mkclean)
 	 * later store through a view re-dirties it (page_mkwrite). */
 	if (mkclean)
 		mm_page_mkclean(page);
-	c = m->cache;
 	set_page_writeback(page);
 	page_index_set_tag(&m->i_pages, page->index, PAGECACHE_TAG_WRITEBACK);
-	__atomic_fetch_add(&c->nr_writeback, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&m->cache->nr_writeback, 1, __ATOMIC_RELAXED);
 	/* The DIRTY tag goes only now, as in the kernel's
 	 * __folio_start_writeback: a write-and-wait that runs meanwhile
 	 * (fsync, a DIO read) finds the page by one tag or the other, so it
@@ -250,29 +256,54 @@ static int __writepage(struct page *page, bool mkclean)
 	 * one else dirties the page while we hold its lock. */
 	if (!PageDirty(page))
 		page_index_clear_tag(&m->i_pages, page->index, PAGECACHE_TAG_DIRTY);
-	/* Under the page lock: truncate lowers i_size before it takes the page
-	 * lock and waits for our writeback, and sets the store size after. */
 	pos = (int64_t)(page->index << PAGE_SHIFT);
 	size = i_size_read(m);
 	unlock_page(page);
+	/* Never past EOF: the tail of the EOF page stays in the cache. */
+	*len = pos < size ? (size_t)min_t(int64_t, (int64_t)PAGE_SIZE, size - pos) : 0;
+	return true;
+}
 
-	if (pos < size) {
-		size_t len = (size_t)min_t(int64_t, (int64_t)PAGE_SIZE, size - pos);
-		/* Never past EOF: the tail of the EOF page stays in the cache. */
-		ssize_t n = store_write(m->host, page_address(m, page), len, pos);
-		if (n < 0)
-			ret = (int)n;
-		else if ((size_t)n != len)
-			ret = -EIO;
-	}
+/* Ends the writeback of @page (the last touch of its mapping). */
+static void writepage_finish(struct page *page, struct address_space *m, struct mm_cache *c)
+{
+	page_index_clear_tag(&m->i_pages, page->index, PAGECACHE_TAG_WRITEBACK);
+	__atomic_fetch_sub(&c->nr_writeback, 1, __ATOMIC_RELAXED);
+	/* After this the mapping may go away: touch only the page and the cache. */
+	end_page_writeback(page);
+	wb_wake_throttled(c);
+}
+
+/* Dirty again, under writeback still (see the top of this file). */
+static void writepage_redirty(struct page *page, struct address_space *m, struct mm_cache *c)
+{
+	if (!__set_page_dirty(page, m, true))
+		__atomic_fetch_sub(&c->nr_dirty_wb, 1, __ATOMIC_RELAXED);
+}
+
+/* A page writepage_begin started whose store write was not tried (the pass
+ * stopped at an earlier failure): dirty again, no error recorded. */
+static void writepage_cancel(struct page *page)
+{
+	struct address_space *m = page->mapping;
+
+	writepage_redirty(page, m, m->cache);
+	writepage_finish(page, m, m->cache);
+}
+
+/* The second half: the store write of @page (under writeback, unlocked)
+ * ended with @ret (0 or -errno). */
+static void writepage_end(struct page *page, int ret)
+{
+	struct address_space *m = page->mapping;
+	struct mm_cache *c = m->cache;
 
 	if (unlikely(ret)) {
 		mapping_set_error(m, ret);
 		SetPageError(page);
 		/* keep the data (see the top of this file); dirtied again
 		 * meanwhile: it leaves writeback only */
-		if (!__set_page_dirty(page, m, true))
-			__atomic_fetch_sub(&c->nr_dirty_wb, 1, __ATOMIC_RELAXED);
+		writepage_redirty(page, m, c);
 		__atomic_store_n(&m->wb_failing, ret, __ATOMIC_RELEASE);
 		__atomic_store_n(&c->wb_last_err, ret, __ATOMIC_RELEASE);
 	} else {
@@ -285,11 +316,37 @@ static int __writepage(struct page *page, bool mkclean)
 		if (unlikely(__atomic_load_n(&c->wb_last_err, __ATOMIC_RELAXED)))
 			__atomic_store_n(&c->wb_last_err, 0, __ATOMIC_RELEASE);
 	}
-	page_index_clear_tag(&m->i_pages, page->index, PAGECACHE_TAG_WRITEBACK);
-	__atomic_fetch_sub(&c->nr_writeback, 1, __ATOMIC_RELAXED);
-	/* After this the mapping may go away: touch only the page and the cache. */
-	end_page_writeback(page);
-	wb_wake_throttled(c);
+	writepage_finish(page, m, c);
+}
+
+/* Writes @len bytes at @buf to the store at @pos: 0, or -errno (a short
+ * write that makes no progress is -EIO). */
+static int wb_store_write(struct address_space *m, const void *buf, size_t len, int64_t pos)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n =
+		    store_write(m->host, (const char *)buf + done, len - done, pos + (int64_t)done);
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			return -EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int __writepage(struct page *page, bool mkclean)
+{
+	struct address_space *m = page->mapping;
+	size_t len;
+	int ret;
+
+	if (!writepage_begin(page, mkclean, &len))
+		return 0;
+	ret = wb_store_write(m, page_address(m, page), len, (int64_t)(page->index << PAGE_SHIFT));
+	writepage_end(page, ret);
 	return ret;
 }
 
@@ -332,41 +389,76 @@ static bool wbc_done(const struct wb_control *wbc, struct mm_cache *c, unsigned 
 	return false;
 }
 
+/* Test switch: write_run sends each page to the store on its own (one
+ * store write per page, the old cost) instead of one per segment. */
+TEST_SWITCH(writeback_test_write_per_page);
+
 /*
  * Writes the run @run[0..*nr) of locked dirty pages (consecutive indices,
  * none under writeback): write-protects the whole run in every view at once
- * (one operation per view instead of one per page and view), then writes
- * each page. Every page stays locked from its write-protection until
- * writepage has cleared its dirty bit, so a store through a view in between
- * waits in page_mkwrite for the page lock and re-dirties the page after;
- * stores before the write-protection are in the page when it is copied.
- * Empties the run; true if writing must stop (stop_on_error).
+ * (one operation per view instead of one per page and view), starts the
+ * writeback of every page (writepage_begin), then sends the run to the store
+ * as few writes as it allows: the frames of consecutive pages are
+ * contiguous in the mapping's frame view, so each segment of whole pages
+ * below EOF is one store write (a bio of several pages in the kernel's
+ * writepages); the EOF page, which is written only up to i_size, is a
+ * write of its own (an O_DIRECT store then still takes the aligned part).
+ * A failed store write fails every page of its segment, as a failed bio
+ * does: they stay dirty with PG_error (see the top of this file).
+ *
+ * Every page stays locked from its write-protection until writepage_begin
+ * has cleared its dirty bit, so a store through a view in between waits in
+ * page_mkwrite for the page lock and re-dirties the page after; stores
+ * before the write-protection are in the page when it is copied. Empties
+ * the run; true if writing must stop (stop_on_error).
  */
 static bool write_run(struct address_space *m, struct page **run, unsigned *nr,
 		      struct wb_control *wbc)
 {
-	unsigned i, n = *nr;
+	size_t len[WB_RUN];
+	bool started[WB_RUN];
+	unsigned i, j, n = *nr;
 	bool stop = false;
 
 	if (!n)
 		return false;
 	*nr = 0;
 	mm_mkclean_range(m, run[0]->index, n);
-	for (i = 0; i < n; i++) {
-		struct page *page = run[i];
+	for (i = 0; i < n; i++)
+		started[i] = writepage_begin(run[i], false, &len[i]);
+
+	for (i = 0; i < n; i = j) {
+		const char *base = page_address(m, run[i]);
+		size_t bytes = len[i];
 		int ret;
 
-		if (stop) { /* still dirty (write-protected: a store re-dirties it) */
-			unlock_page(page);
-			put_page(page);
+		j = i + 1;
+		if (!started[i]) {
+			put_page(run[i]);
 			continue;
 		}
-		ret = __writepage(page, false);
+		/* Whole pages extend the segment; the EOF page ends it. */
+		while (bytes == (j - i) * PAGE_SIZE && j < n && started[j] && len[j] == PAGE_SIZE &&
+		       !writeback_test_write_per_page && page_address(m, run[j]) == base + bytes) {
+			bytes += len[j];
+			j++;
+		}
+		if (stop) { /* dirty again, not tried */
+			for (unsigned k = i; k < j; k++) {
+				writepage_cancel(run[k]);
+				put_page(run[k]);
+			}
+			continue;
+		}
+		ret = wb_store_write(m, base, bytes, (int64_t)(run[i]->index << PAGE_SHIFT));
+		for (unsigned k = i; k < j; k++) {
+			writepage_end(run[k], ret);
+			put_page(run[k]);
+		}
 		if (ret && !wbc->err)
 			wbc->err = ret;
 		if (!ret)
-			wbc->written++;
-		put_page(page);
+			wbc->written += j - i;
 		if (ret && wbc->stop_on_error)
 			stop = true;
 	}

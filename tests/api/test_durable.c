@@ -410,7 +410,7 @@ TEST(flush_reports_writeback_error)
 	int ro = pc_open(e, "f", O_RDONLY, 0);
 	CHECK(fd >= 0 && ro >= 0);
 	CHECK_EQ(pc_pwrite(e, fd, buf, sizeof(buf), 0), sizeof(buf));
-	store_inject_fail(s, STORE_OP_WRITE, 2, ENOSPC, false);
+	store_inject_fail(s, STORE_OP_WRITE, 1, ENOSPC, false);
 	CHECK_EQ(pc_flush(e, ro), 0);
 	CHECK_EQ(pc_flush(e, fd), -ENOSPC);
 	CHECK_EQ(pc_flush(e, fd), 0); /* told once; the page written now */

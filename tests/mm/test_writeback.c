@@ -140,15 +140,18 @@ static void one_write_error(int err)
 	write_pattern(m, PAGE_SIZE, 2 * PAGE_SIZE, 0, 3); /* pages 1 and 2 dirty again */
 	CHECK_EQ(READ_ONCE(t.c.nr_dirty), 2);
 
-	/* The next store write fails: fsync reports it, the page stays dirty. */
+	/* The next store write fails: fsync reports it, the pages it carried
+	 * (1 and 2, consecutive: one write) stay dirty. */
 	store_inject_fail(t.s, STORE_OP_WRITE, 1, err, false);
 	CHECK_EQ(filemap_write_and_wait_range(m, 0, INT64_MAX), -err);
 	CHECK_EQ(store_inject_fired(t.s), 1);
-	CHECK_EQ(READ_ONCE(t.c.nr_dirty), 1);
+	CHECK_EQ(READ_ONCE(t.c.nr_dirty), 2);
 	check_dirty_accounting(&t);
 	struct page *page = find_get_page(&m->i_pages, 1);
-	CHECK(page != NULL);
+	struct page *page2 = find_get_page(&m->i_pages, 2);
+	CHECK(page != NULL && page2 != NULL);
 	CHECK(PageDirty(page) && PageError(page));
+	CHECK(PageDirty(page2) && PageError(page2));
 
 	/* Once per sample (errseq), then never again. */
 	CHECK_EQ(file_check_and_advance_wb_err(m, &fd1), -err);
@@ -162,7 +165,9 @@ static void one_write_error(int err)
 	/* The data was kept: a later fsync writes it. */
 	CHECK_EQ(filemap_write_and_wait_range(m, 0, INT64_MAX), 0);
 	CHECK(!PageDirty(page) && !PageError(page));
+	CHECK(!PageDirty(page2) && !PageError(page2));
 	put_page(page);
+	put_page(page2);
 	CHECK_EQ(READ_ONCE(t.c.nr_dirty), 0);
 	CHECK_EQ(file_check_and_advance_wb_err(m, &fd1), 0);
 	check_store(t.si[0], 0, PAGE_SIZE, 0, 2);
@@ -179,6 +184,41 @@ static void one_write_error(int err)
 	CHECK_EQ(filemap_write_and_wait_range(m, 0, INT64_MAX), 0);
 	check_store(t.si[0], 0, 10, 0, 4);
 	wbt_teardown(&t);
+}
+
+/* write_run sends consecutive dirty pages to the store as one write per
+ * segment (of at most a run, WB_RUN pages), the EOF page on its own; with
+ * the switch, one write per page. The bytes on the store are the same. */
+static unsigned long segment_writes(bool per_page)
+{
+	struct mm_cache_config cfg = quiet_config();
+	const size_t size = 100 * PAGE_SIZE + 1234; /* EOF inside page 100 */
+	struct wbt t;
+
+	wbt_setup(&t, &cfg, 1);
+	write_pattern(&t.m[0], 0, size, 0, 6);
+	writeback_test_write_per_page = per_page;
+	unsigned long writes = store_calls(t.s, STORE_OP_WRITE);
+	CHECK_EQ(filemap_write_and_wait_range(&t.m[0], 0, INT64_MAX), 0);
+	writes = store_calls(t.s, STORE_OP_WRITE) - writes;
+	writeback_test_write_per_page = false;
+	CHECK_EQ(READ_ONCE(t.c.nr_dirty), 0);
+	CHECK_EQ(store_size(t.si[0]), (int64_t)size);
+	check_store(t.si[0], 0, size, 0, 6);
+	check_dirty_accounting(&t);
+	wbt_teardown(&t);
+	return writes;
+}
+
+TEST(run_is_one_store_write_per_segment)
+{
+	unsigned long batched = segment_writes(false), per_page = segment_writes(true);
+
+	printf("# 101 dirty pages written in %lu store writes (%lu with the switch)\n", batched,
+	       per_page);
+	/* pages 0-31, 32-63, 64-95, 96-99, and the EOF page 100 */
+	CHECK_EQ(batched, 5);
+	CHECK_EQ(per_page, 101);
 }
 
 TEST(write_error_eio_reported_once_data_kept)
