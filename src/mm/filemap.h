@@ -75,6 +75,7 @@ struct mm_cache {
 		uint64_t hits, misses, readahead_pages, written_back_pages, reclaimed_pages;
 		uint64_t throttled_writes, write_retries;
 		uint64_t fault_readahead_pages; /* of readahead_pages: by page faults */
+		uint64_t reclaim_punches;	/* frame punches by reclaim (tests) */
 	} stats;
 	/* Sleeps in any lock while working for this cache (its engine). */
 	struct lock_sink lock_stats;

@@ -64,6 +64,9 @@ DECLARE_TEST_SWITCH(writeback_test_mkclean_per_page);
 /* Test switch: write_run sends each page of a run to the store in a write
  * of its own instead of one write per segment of consecutive pages. */
 DECLARE_TEST_SWITCH(writeback_test_write_per_page);
+/* Test switch: reclaim punches the frame of each freed page on its own
+ * instead of one punch per run of consecutive pages. */
+DECLARE_TEST_SWITCH(reclaim_test_punch_per_page);
 /* Tests: periodic writeback ignores the dirty age (writes only above
  * dirty_background): data stays dirty in the cache however old it is. */
 DECLARE_TEST_SWITCH(writeback_test_no_expire);

@@ -34,6 +34,7 @@
  */
 #include <assert.h>
 
+#include "mm/fill.h"
 #include "mm/internal.h"
 
 #define RECLAIM_BATCH	   32u /* pages isolated per lru_lock hold */
@@ -126,17 +127,60 @@ static unsigned isolate_inactive(struct mm_cache *c, struct page **batch, unsign
 }
 
 enum reclaim_outcome {
-	RP_FREED,
+	RP_FREEABLE,  /* locked, !uptodate, ours: queued in a free batch */
 	RP_KEPT,      /* in use, gone already, or could not be cleaned */
 	RP_LOCKED,    /* someone holds the page lock */
 	RP_WRITEBACK, /* under writeback */
 };
 
-/* Page locked, clean, not under writeback: free it unless someone else holds
- * a reference (see the top of this file). Unlocks the page. */
-static enum reclaim_outcome try_free_page(struct page *page)
+/* Test switch: every freed page's frame is punched on its own (one
+ * fallocate, so one TLB flush of the process, per page). */
+TEST_SWITCH(reclaim_test_punch_per_page);
+
+/*
+ * Pages being freed, locked and !uptodate with no reference but the index's
+ * and ours (a lock-free reader that comes now sees !uptodate and waits for
+ * the page lock; see the top of this file). Their frames are punched run by
+ * run - one fallocate per run of consecutive pages of one mapping instead of
+ * one per page: each punch of the memfd flushes the TLB of every CPU that
+ * runs the process - and only then do the pages leave their index. A page
+ * stays in its index, locked, until its frame is punched, so no new page of
+ * that index (whose frame is the same) can be filled before the punch.
+ */
+struct free_batch {
+	struct page *pages[RECLAIM_BATCH];
+	unsigned nr;
+};
+
+static void free_batch_flush(struct mm_cache *c, struct free_batch *fb)
 {
-	struct mm_cache *c = page_cache(page);
+	unsigned i, j;
+
+	for (i = 0; i < fb->nr; i = j) {
+		struct address_space *m = fb->pages[i]->mapping;
+		pgoff_t first = fb->pages[i]->index;
+
+		for (j = i + 1; j < fb->nr && !reclaim_test_punch_per_page; j++)
+			if (fb->pages[j]->mapping != m || fb->pages[j]->index != first + (j - i))
+				break;
+		frames_punch(m, first, j - i);
+		__atomic_fetch_add(&c->stats.reclaim_punches, 1, __ATOMIC_RELAXED);
+		for (unsigned k = i; k < j; k++) {
+			struct page *page = fb->pages[k];
+
+			page_cache_remove(page, false);
+			unlock_page(page);
+			put_page(page);
+		}
+	}
+	__atomic_fetch_add(&c->stats.reclaimed_pages, fb->nr, __ATOMIC_RELAXED);
+	fb->nr = 0;
+}
+
+/* Page locked, clean, not under writeback: queue it for freeing unless
+ * someone else holds a reference (see the top of this file; unlocked then). */
+static enum reclaim_outcome try_free_page(struct page *page, struct free_batch *fb)
+{
 	bool was_uptodate = page_test_clear_uptodate(page);
 
 	smp_mb();
@@ -147,15 +191,15 @@ static enum reclaim_outcome try_free_page(struct page *page)
 		unlock_page(page);
 		return RP_KEPT;
 	}
-	delete_from_page_cache(page);
-	unlock_page(page);
-	__atomic_fetch_add(&c->stats.reclaimed_pages, 1, __ATOMIC_RELAXED);
-	return RP_FREED;
+	fb->pages[fb->nr++] = page; /* our reference goes with it */
+	return RP_FREEABLE;
 }
 
-/* One candidate (we hold a reference, nothing else). A dirty page is
- * written first if *writes_left allows. */
-static enum reclaim_outcome reclaim_page(struct page *page, long *writes_left)
+/* One candidate (we hold a reference, nothing else but the locked pages of
+ * @fb). A dirty page is written first if *writes_left allows; the pages of
+ * @fb are freed before (no store I/O with them locked). */
+static enum reclaim_outcome reclaim_page(struct mm_cache *c, struct page *page, long *writes_left,
+					 struct free_batch *fb)
 {
 	struct address_space *m;
 
@@ -179,6 +223,7 @@ static enum reclaim_outcome reclaim_page(struct page *page, long *writes_left)
 			return RP_KEPT;
 		}
 		(*writes_left)--;
+		free_batch_flush(c, fb);
 		/* Write it now; free it below if it came out clean. */
 		SetPageReclaim(page);
 		writepage(page);
@@ -190,7 +235,7 @@ static enum reclaim_outcome reclaim_page(struct page *page, long *writes_left)
 			return RP_KEPT;
 		}
 	}
-	return try_free_page(page);
+	return try_free_page(page, fb);
 }
 
 /*
@@ -202,6 +247,7 @@ static unsigned long shrink_inactive_list(struct mm_cache *c, unsigned long goal
 					  struct page **waitp, bool *wait_wb)
 {
 	struct page *batch[RECLAIM_BATCH];
+	struct free_batch fb = {.nr = 0};
 	long budget = (long)READ_ONCE(c->nr_pages) + RECLAIM_BATCH;
 	/* Bound the store writes of one call (a failing store keeps pages dirty). */
 	long writes_left = 2 * (long)goal + RECLAIM_BATCH;
@@ -215,10 +261,11 @@ static unsigned long shrink_inactive_list(struct mm_cache *c, unsigned long goal
 		for (unsigned i = 0; i < n; i++) {
 			struct page *page = batch[i];
 			enum reclaim_outcome r =
-			    freed < goal ? reclaim_page(page, &writes_left) : RP_KEPT;
+			    freed < goal ? reclaim_page(c, page, &writes_left, &fb) : RP_KEPT;
 
-			if (r == RP_FREED) {
+			if (r == RP_FREEABLE) {
 				freed++;
+				continue; /* the batch holds our reference */
 			} else if ((r == RP_WRITEBACK || r == RP_LOCKED) &&
 				   (!*waitp || (r == RP_WRITEBACK && !*wait_wb))) {
 				if (*waitp)
@@ -229,6 +276,7 @@ static unsigned long shrink_inactive_list(struct mm_cache *c, unsigned long goal
 			}
 			put_page(page);
 		}
+		free_batch_flush(c, &fb);
 	}
 	return freed;
 }

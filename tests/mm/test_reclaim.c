@@ -167,6 +167,55 @@ TEST(memory_limit_working_set_10x)
 	wbt_teardown(&t);
 }
 
+/* Reclaim frees a sequential file's clean pages a run at a time: one frame
+ * punch (one fallocate, one TLB flush of the process) per run of
+ * consecutive pages, not per page (with the switch, per page); every byte
+ * read back is right either way. */
+static void reclaim_punch_counts(bool per_page, uint64_t *reclaimed, uint64_t *punches)
+{
+	struct mm_cache_config cfg = {.mem_limit = 1u << 20, .writeback_interval_ms = 100};
+	const size_t size = 4u << 20, chunk = 64 * 1024;
+	unsigned char *buf = malloc(chunk);
+	struct file_ra_state ra;
+	struct wbt t;
+
+	CHECK(buf != NULL);
+	wbt_setup(&t, &cfg, 1);
+	for (size_t pos = 0; pos < size; pos += chunk) {
+		fill_pattern(buf, chunk, (int64_t)pos, 0, 12);
+		CHECK_EQ(do_write(&t.m[0], buf, chunk, (int64_t)pos), (ssize_t)chunk);
+	}
+	CHECK_EQ(filemap_write_and_wait_range(&t.m[0], 0, INT64_MAX), 0);
+	reclaim_test_punch_per_page = per_page;
+	uint64_t r0 = cache_stat_read(&t.c.stats.reclaimed_pages);
+	uint64_t p0 = cache_stat_read(&t.c.stats.reclaim_punches);
+	ra_init(&ra, &t.c);
+	for (size_t pos = 0; pos < size; pos += chunk) {
+		CHECK_EQ(do_read(&t.m[0], &ra, buf, chunk, (int64_t)pos), (ssize_t)chunk);
+		CHECK_EQ(check_pattern(buf, chunk, (int64_t)pos, 0, 12), -1);
+	}
+	*reclaimed = cache_stat_read(&t.c.stats.reclaimed_pages) - r0;
+	*punches = cache_stat_read(&t.c.stats.reclaim_punches) - p0;
+	reclaim_test_punch_per_page = false;
+	check_lru(&t);
+	wbt_teardown(&t);
+	free(buf);
+}
+
+TEST(reclaim_punches_runs)
+{
+	uint64_t rb, pb, rp, pp;
+
+	reclaim_punch_counts(false, &rb, &pb);
+	reclaim_punch_counts(true, &rp, &pp);
+	printf("# reclaimed %llu pages in %llu punches (switch: %llu in %llu)\n",
+	       (unsigned long long)rb, (unsigned long long)pb, (unsigned long long)rp,
+	       (unsigned long long)pp);
+	CHECK(rb >= 512 && rp >= 512); /* a 4 MiB file read through a 1 MiB cache */
+	CHECK(pb * 8 <= rb);
+	CHECK_EQ(pp, rp);
+}
+
 /* Cache hits on a small hot file race with reclaim driven by streaming a
  * big one through the cache: every byte the hot readers get is right (no
  * frame is punched under a copy), and the hot pages, referenced all the
