@@ -1095,13 +1095,14 @@ static void remote_ex_chain(bool old_check)
 		mutex_unlock(&ch.ga->gl_lock);
 	} while (!demote);
 	{
-		/* A try does not queue behind the demote: the cached state
-		 * covers it, it is granted (as a LOCK_NB flock under another
-		 * file's flock; may_grant's try) */
+		/* A try does not queue behind the demote, nor is it granted
+		 * from the cached state that covers it (a LOCK_NB flock under
+		 * another file's flock; may_grant's try): it fails at once.
+		 * Under the old check nothing holds new holders back. */
 		struct gholder h;
 
 		gholder_init(ch.ga, LM_ST_EXCLUSIVE, GL_TRY, &h);
-		CHECK_EQ(glock_nq(&h), 0);
+		CHECK_EQ(glock_nq(&h), old_check ? 0 : -EAGAIN);
 		glock_dq(&h);
 	}
 	CHECK_EQ(pthread_create(&ta[1], NULL, chain_thread, &ct[1]), 0);
