@@ -84,6 +84,7 @@ const struct test_switch test_switches[] = {
     SWITCH(glock_test_demote_drop_skips_waiters),
     SWITCH(glock_test_demote_ignores_remote_ex),
     SWITCH(glock_test_try_ignores_remote_ex),
+    SWITCH(glock_test_demote_before_fresh_waiters),
     SWITCH(zk_test_forget_failed_delete),
     SWITCH(zk_test_relist_every_event),
     SWITCH(zk_test_want_nodes_off),

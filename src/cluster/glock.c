@@ -23,11 +23,13 @@
 
 #include "cluster/glock_fast.h"
 #include "kernel/lockdep.h"
+#include "kernel/sched.h"
 
 TEST_SWITCH(glock_test_no_lease_margin);
 TEST_SWITCH(glock_test_no_min_hold);
 TEST_SWITCH(glock_test_demote_ignores_remote_ex);
 TEST_SWITCH(glock_test_try_ignores_remote_ex);
+TEST_SWITCH(glock_test_demote_before_fresh_waiters);
 
 static __thread unsigned task_glocks;
 static struct lock_class_key glock_key = {.name = "glock"};
@@ -266,13 +268,18 @@ int glock_lease_check(struct cluster *c)
  * (target: UN for EX, else the request; a request is never UN). The fast
  * path is closed while GLF_DEMOTE is set (GLF_FAST_BLOCK), whatever the
  * request: every new holder comes here. A GL_TRY holder it holds back
- * fails instead of waiting (may_grant).
+ * fails instead of waiting (may_grant). A state just granted or changed
+ * for local waiters (GLF_FRESH) goes to them first, whatever came since
+ * (the worker waits for them too: glock_demote.c): gfs2 promotes the
+ * waiting holders in finish_xmote before it looks at a demote.
  */
 static bool demote_blocks(const struct glock *gl, enum gl_state want)
 {
 	const struct cluster *c = gl->gl_cluster;
 
 	if (!(gl->gl_flags & GLF_DEMOTE))
+		return false;
+	if ((gl->gl_flags & GLF_FRESH) && !glock_test_demote_before_fresh_waiters)
 		return false;
 	if (glock_test_demote_ignores_remote_ex ? gl_covers(gl->gl_demote_state, want)
 						: gl_compatible(gl->gl_demote_state, want))
@@ -397,11 +404,15 @@ static int __glock_nq(struct gholder *gh)
 			dlp = &dl;
 		}
 		wait_entry_sleep(&e, dlp, false, "glock", gl);
+		sched_race_window("glock_nq: woken, not yet looked again");
 	}
 	if (wanting) {
 		want_add(gl, want, -1);
 		if (try)
 			gl->gl_want_try--;
+		/* A demote may wait for this waiter (GLF_FRESH): it left. */
+		if (r < 0 && (gl->gl_flags & GLF_DEMOTE) && !gl->gl_holders)
+			glock_queue_work(gl);
 	}
 	if (r == GRANT || r == GRANT_INSTANTIATE) {
 		gl->gl_holders++;
