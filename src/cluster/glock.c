@@ -23,10 +23,13 @@
 
 #include "cluster/glock_fast.h"
 #include "kernel/lockdep.h"
+#include "kernel/sched.h"
 
 TEST_SWITCH(glock_test_no_lease_margin);
 TEST_SWITCH(glock_test_no_min_hold);
 TEST_SWITCH(glock_test_demote_ignores_remote_ex);
+TEST_SWITCH(glock_test_try_ignores_remote_ex);
+TEST_SWITCH(glock_test_demote_before_fresh_waiters);
 
 static __thread unsigned task_glocks;
 static struct lock_class_key glock_key = {.name = "glock"};
@@ -264,14 +267,19 @@ int glock_lease_check(struct cluster *c)
  * gl_compatible(request, want) is "the demote's target covers @want"
  * (target: UN for EX, else the request; a request is never UN). The fast
  * path is closed while GLF_DEMOTE is set (GLF_FAST_BLOCK), whatever the
- * request: every new holder comes here. A GL_TRY holder does not ask
- * (may_grant).
+ * request: every new holder comes here. A GL_TRY holder it holds back
+ * fails instead of waiting (may_grant). A state just granted or changed
+ * for local waiters (GLF_FRESH) goes to them first, whatever came since
+ * (the worker waits for them too: glock_demote.c): gfs2 promotes the
+ * waiting holders in finish_xmote before it looks at a demote.
  */
 static bool demote_blocks(const struct glock *gl, enum gl_state want)
 {
 	const struct cluster *c = gl->gl_cluster;
 
 	if (!(gl->gl_flags & GLF_DEMOTE))
+		return false;
+	if ((gl->gl_flags & GLF_FRESH) && !glock_test_demote_before_fresh_waiters)
 		return false;
 	if (glock_test_demote_ignores_remote_ex ? gl_covers(gl->gl_demote_state, want)
 						: gl_compatible(gl->gl_demote_state, want))
@@ -294,10 +302,16 @@ static bool upgrade_waits(const struct glock *gl)
 	       (gl->gl_want_df && !gl_covers(s, LM_ST_DEFERRED));
 }
 
-/* Under gl_lock. A GL_TRY holder (@try) does not queue behind another
- * node's request for the demote, nor behind a local waiter for a stronger
- * state (either would wait for this node's holders to leave: a flock may be
- * held for good); it is granted where the cached state covers it. */
+/*
+ * Under gl_lock. A GL_TRY holder (@try) never queues behind another node's
+ * request for the demote (it would wait for this node's holders to leave,
+ * and a flock may be held for good): where demote_blocks holds the others
+ * back it fails with -EAGAIN, as gfs2 fails a try lock that would have to
+ * wait behind a pending demote (GLR_TRYFAILED); granted, a stream of
+ * overlapping try holders would starve the other node as long as it lasts.
+ * Nor does it queue behind a local waiter for a stronger state: there it is
+ * granted where the cached state covers it.
+ */
 static int may_grant(struct glock *gl, enum gl_state want, bool try)
 {
 	int l = glock_lease_check(gl->gl_cluster);
@@ -308,8 +322,11 @@ static int may_grant(struct glock *gl, enum gl_state want, bool try)
 		return WAIT_SUSPENDED;
 	if (gl->gl_flags & (GLF_BUSY | GLF_INSTANTIATING))
 		return WAIT;
-	if (!gl_covers(gl->gl_state, want) ||
-	    (!try && (demote_blocks(gl, want) || upgrade_waits(gl))))
+	if (!gl_covers(gl->gl_state, want))
+		return WAIT;
+	if ((!try || !glock_test_try_ignores_remote_ex) && demote_blocks(gl, want))
+		return try ? -EAGAIN : WAIT;
+	if (!try && upgrade_waits(gl))
 		return WAIT;
 	gl->gl_flags &= ~GLF_FRESH;
 	if (gl->gl_flags & GLF_INSTANTIATE) {
@@ -387,11 +404,15 @@ static int __glock_nq(struct gholder *gh)
 			dlp = &dl;
 		}
 		wait_entry_sleep(&e, dlp, false, "glock", gl);
+		sched_race_window("glock_nq: woken, not yet looked again");
 	}
 	if (wanting) {
 		want_add(gl, want, -1);
 		if (try)
 			gl->gl_want_try--;
+		/* A demote may wait for this waiter (GLF_FRESH): it left. */
+		if (r < 0 && (gl->gl_flags & GLF_DEMOTE) && !gl->gl_holders)
+			glock_queue_work(gl);
 	}
 	if (r == GRANT || r == GRANT_INSTANTIATE) {
 		gl->gl_holders++;

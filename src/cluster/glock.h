@@ -38,7 +38,10 @@ enum gl_state { LM_ST_UNLOCKED = 0, LM_ST_EXCLUSIVE = 1, LM_ST_DEFERRED = 2, LM_
 #define GL_NOCACHE 0x2 /* release to the lock service at the last dq (gfs2's GL_NOCACHE) */
 /* glock_nq: ask the lock service if need be, but -EAGAIN instead of waiting
  * while another node holds a conflicting lock (gfs2's LM_FLAG_TRY): the
- * request is withdrawn. Spurious failures are possible (a lost connection). */
+ * request is withdrawn. Also -EAGAIN, with no wait, while another node's
+ * conflicting request is pending here past the minimum hold (the holders
+ * it holds back would wait for the demote). Spurious failures are possible
+ * (a lost connection; a request of another node's withdrawn try). */
 #define GL_TRY 0x4
 /* The holder belongs to an open file, not to the calling thread, and may be
  * dq'd by another thread (a flock): it is not counted in glock_task_held()

@@ -319,6 +319,18 @@ again:
 			gl_unlock(gl);
 			return until - now;
 		}
+		if ((gl->gl_flags & GLF_FRESH) && covered_want(gl) &&
+		    !glock_test_demote_before_fresh_waiters) {
+			/* Granted (or changed) for waiters that have not run
+			 * yet: they take it first, else the grant was for
+			 * nothing and the demote a needless one (a waiter
+			 * woken later than the minimum hold, or none). The
+			 * first one's grant clears GLF_FRESH, the last dq
+			 * requeues the glock; a waiter that leaves with an
+			 * error requeues it too (glock_nq). */
+			gl_unlock(gl);
+			return 0;
+		}
 		/* The strongest state compatible with the request. */
 		to = gl->gl_demote_state == LM_ST_EXCLUSIVE ? LM_ST_UNLOCKED : gl->gl_demote_state;
 		if (to == LM_ST_SHARED && from == LM_ST_DEFERRED)
@@ -353,7 +365,7 @@ again:
 		mutex_lock(&gl->gl_lock);
 		gl->gl_flags &= ~GLF_BUSY;
 		if (demote)
-			gl->gl_flags &= ~GLF_DEMOTE;
+			gl->gl_flags &= ~(GLF_DEMOTE | GLF_FRESH);
 		__atomic_store_n(&gl->gl_state, now_held, __ATOMIC_RELEASE);
 		if (now_held != LM_ST_UNLOCKED && now_held != from && !demote) {
 			/* An in-place upgrade is a grant: nobody else held it. */

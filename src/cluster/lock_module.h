@@ -215,6 +215,16 @@ DECLARE_TEST_SWITCH(glock_test_no_min_hold);
  * request, so overlapping local holders starve that node for as long as
  * they overlap (test_glock remote_ex_holds_back_local*). */
 DECLARE_TEST_SWITCH(glock_test_demote_ignores_remote_ex);
+/* A GL_TRY holder (a LOCK_NB flock) is granted from the cached state under
+ * another node's pending conflicting request (the old rule): overlapping
+ * LOCK_NB flocks on one node hold another node's blocking LOCK_EX off for
+ * as long as their stream lasts (test_flock nb_stream_*). */
+DECLARE_TEST_SWITCH(glock_test_try_ignores_remote_ex);
+/* A state just granted for local waiters (GLF_FRESH) is demoted for another
+ * node's request before those waiters ran (with no minimum hold, or a
+ * waiter woken later than it): the grant is wasted, the waiter asks again
+ * (test_glock fresh_grant_serves_waiter_first*). */
+DECLARE_TEST_SWITCH(glock_test_demote_before_fresh_waiters);
 /* The worker's release of an unused glock forgets a holder that came meanwhile
  * (it neither wakes it nor requests what it wants): test_glock orphan_*. */
 DECLARE_TEST_SWITCH(glock_test_orphan_no_recheck);

@@ -34,7 +34,6 @@ static DEFINE_LOCK_CLASS(inode_hash_lock_key, "inode_hash_lock");
 TEST_SWITCH(inode_test_no_revalidate);
 TEST_SWITCH(inode_test_evict_unseen_error);
 TEST_SWITCH(inode_test_no_forget_recheck);
-TEST_SWITCH(inode_test_stat_late_look);
 TEST_SWITCH(inode_test_no_generation);
 TEST_KNOB(unsigned long, inode_test_unused_max);
 
@@ -89,9 +88,7 @@ void inode_table_destroy(struct inode_table *t)
 	t->pin_buckets = NULL;
 }
 
-/* Under the table lock: an inode of (@dev, @ino), any generation (the
- * callers that know the file by a name only: stat, forget). */
-static struct inode *find_inode(struct inode_table *t, uint64_t dev, uint64_t ino)
+struct inode *find_inode(struct inode_table *t, uint64_t dev, uint64_t ino)
 {
 	struct list_head *head = &t->buckets[inode_hashfn(t, dev, ino)];
 
@@ -104,12 +101,8 @@ static struct inode *find_inode(struct inode_table *t, uint64_t dev, uint64_t in
 	return NULL;
 }
 
-/* Under the table lock: the inode of (@dev, @ino, @gen). With @stale, an
- * unused inode of (@dev, @ino) with another generation, if any, is left in
- * *@stale: a dead file (a host file system gave its number to a new one,
- * cluster mode) for the caller to evict. */
-static struct inode *find_inode_gen(struct inode_table *t, uint64_t dev, uint64_t ino, uint64_t gen,
-				    struct inode **stale)
+struct inode *find_inode_gen(struct inode_table *t, uint64_t dev, uint64_t ino, uint64_t gen,
+			     struct inode **stale)
 {
 	struct list_head *head = &t->buckets[inode_hashfn(t, dev, ino)];
 	bool any = READ_ONCE(inode_test_no_generation);
@@ -624,84 +617,6 @@ int inode_table_evict_all(struct inode_table *t)
 		e = evict_and_free(inode, unlinked);
 		if (!err)
 			err = e;
-	}
-}
-
-/* Under the table lock: stat takes the inode's size and times over the
- * store's (in use, being evicted, or holding data the store lacks). */
-static bool inode_stat_is_ours(struct inode *inode)
-{
-	return inode->i_count || (inode->i_state & I_FREEING) || !mapping_clean(&inode->i_data);
-}
-
-/* Under the table lock: whether (@dev, @ino) has such an inode. */
-static bool stat_is_ours(struct inode_table *t, uint64_t dev, uint64_t ino)
-{
-	struct inode *inode = find_inode(t, dev, ino);
-
-	return inode && inode_stat_is_ours(inode);
-}
-
-/* Cluster mode: a regular file's size and times come from its inode under
- * SH (another node may hold it EX with dirty data); the inode is opened for
- * the call. 1: not done (no access to open it: the store's answer stands). */
-static int cluster_stat(struct inode_table *t, struct store_node *node, struct stat *st)
-{
-	struct store_inode *si;
-	struct inode *inode;
-	int err;
-
-	if (store_node_open(node, O_RDONLY, &si))
-		return 1;
-	err = iget_store(t, si, &inode);
-	if (err)
-		return err;
-	err = inode_getattr(inode, st);
-	int ierr = iput(inode);
-	return err ? err : ierr;
-}
-
-int inode_table_stat(struct inode_table *t, struct store_node *node, struct stat *st)
-{
-	if (t->cluster && S_ISREG(node->type)) {
-		int err = cluster_stat(t, node, st);
-		if (err <= 0)
-			return err;
-	}
-	for (;;) {
-		uint64_t seq = __atomic_load_n(&t->evict_seq, __ATOMIC_ACQUIRE);
-		struct inode *inode;
-		bool again, ours = false;
-		int err;
-
-		/* Looked at before the store too: an unused inode whose dirty
-		 * pages are written back after the store's attributes were read
-		 * is clean when looked at below, and the store's size then
-		 * stale. */
-		if (S_ISREG(node->type) && !inode_test_stat_late_look) {
-			mutex_lock(&t->lock);
-			ours = stat_is_ours(t, node->dev, node->ino);
-			mutex_unlock(&t->lock);
-		}
-		err = store_node_getattr(node, st);
-		if (err || !S_ISREG(st->st_mode))
-			return err;
-		sched_race_window("stat: store attributes read, inode not yet looked at");
-		mutex_lock(&t->lock);
-		inode = find_inode(t, (uint64_t)st->st_dev, (uint64_t)st->st_ino);
-		/* An unused inode clean since before the store was asked: the
-		 * store has all of it (and may have been changed behind our
-		 * back since). */
-		if (inode && (ours || inode_stat_is_ours(inode))) {
-			st->st_size = i_size_read(&inode->i_data);
-			inode_fill_times(inode, st);
-		}
-		/* none: if one was evicted since the store was asked, its
-		 * writeback may have changed the size: ask again */
-		again = !inode && t->evict_seq != seq;
-		mutex_unlock(&t->lock);
-		if (!again)
-			return 0;
 	}
 }
 

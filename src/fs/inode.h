@@ -94,7 +94,11 @@
  *   generation is left out of the inode table's key and of the glock's
  *   name: a file that got the number of another node's unlinked file is
  *   served by the dead file's cached inode (its size, pages and store
- *   handle) and shares its glock. */
+ *   handle) and shares its glock;
+ * - inode_test_stat_any_generation (tests/cluster/test_generation.c): a
+ *   stat by name that cannot open the file (cluster mode) takes the size
+ *   and times of whichever cached inode has its number, also one of a dead
+ *   file whose number the host gave to the name's file. */
 DECLARE_TEST_SWITCH(inode_test_no_revalidate);
 DECLARE_TEST_SWITCH(inode_test_coarse_time_always);
 DECLARE_TEST_SWITCH(inode_test_opath_no_pin);
@@ -102,6 +106,7 @@ DECLARE_TEST_SWITCH(inode_test_stat_late_look);
 DECLARE_TEST_SWITCH(inode_test_evict_unseen_error);
 DECLARE_TEST_SWITCH(inode_test_no_forget_recheck);
 DECLARE_TEST_SWITCH(inode_test_no_generation);
+DECLARE_TEST_SWITCH(inode_test_stat_any_generation);
 DECLARE_TEST_KNOB(unsigned long, inode_test_unused_max);
 
 struct inode_table;
@@ -241,7 +246,16 @@ int inode_table_evict_all(struct inode_table *t);
  * lock). The first error, or 0. The table lock (leaf) only to take the
  * references. */
 int sync_inodes(struct inode_table *t);
-/* stat(2) of a store node: the store's attributes, with the size and times
+/* Inside fs/inode*.c, under the table lock: an inode of (@dev, @ino), any
+ * generation, the newest first (inodes are added at the head of their
+ * chain); and the inode of (@dev, @ino, @gen), where with @stale an unused
+ * inode of (@dev, @ino) with another generation, if any, is left in
+ * *@stale: a dead file (a host file system gave its number to a new one,
+ * cluster mode) for the caller to evict. */
+struct inode *find_inode(struct inode_table *t, uint64_t dev, uint64_t ino);
+struct inode *find_inode_gen(struct inode_table *t, uint64_t dev, uint64_t ino, uint64_t gen,
+			     struct inode **stale);
+/* stat(2) of a store node (fs/inode_stat.c): the store's attributes, with the size and times
  * of the file's inode when it is in use, being evicted, or dirty, before or
  * after the store was asked (dirty data may extend it; an inode being
  * evicted still has the right size). No lock held by the caller. */

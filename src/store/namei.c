@@ -327,6 +327,16 @@ int store_node_getattr(struct store_node *n, struct stat *st)
 	return ret ? ret : n->store->ops->getattr(n, st);
 }
 
+int store_node_gen(struct store_node *n, uint64_t *gen)
+{
+	int ret = store_enter(n->store, STORE_OP_GETATTR, NULL, 0, 0);
+
+	*gen = 0;
+	if (ret || !n->store->ops->node_gen)
+		return ret;
+	return n->store->ops->node_gen(n, gen);
+}
+
 int store_node_setattr(struct store_node *n, const struct store_setattr *attr)
 {
 	const unsigned known =

@@ -242,6 +242,10 @@ struct store_ops {
 	int (*readdir)(struct store_node *dir, int64_t start, store_filldir_t fill, void *ctx);
 	/* Opens the regular file @n for data (see store_open for @flags). */
 	int (*open)(struct store_node *n, int flags, struct store_inode **out);
+	/* The generation of regular file @n as an open of it would set
+	 * store_inode.gen, without the open where the source allows (NULL:
+	 * always 0). -EACCES where it needs an open the caller may not make. */
+	int (*node_gen)(struct store_node *n, uint64_t *gen);
 	/* Extended attributes of any node (symlinks included), as the xattr(7)
 	 * calls: get/list return the size (@size 0: only the size needed) or
 	 * -ERANGE, -ENODATA; set honours XATTR_CREATE/XATTR_REPLACE, -E2BIG
@@ -392,6 +396,10 @@ int store_node_readdir(struct store_node *dir, int64_t start, store_filldir_t fi
  * and O_TRUNC are the caller's business and ignored here). -EISDIR,
  * -EINVAL (not regular), -ELOOP (symlink). si->node is a new reference. */
 int store_node_open(struct store_node *n, int flags, struct store_inode **out);
+/* store_inode.gen of regular file @n without opening it for data where the
+ * store's source allows (stat of a file this engine may not read): 0, or
+ * -EACCES / -errno when it cannot be known. */
+int store_node_gen(struct store_node *n, uint64_t *gen);
 ssize_t store_getxattr(struct store_node *n, const char *name, void *buf, size_t size);
 int store_setxattr(struct store_node *n, const char *name, const void *value, size_t size,
 		   int flags);

@@ -32,6 +32,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +60,12 @@ struct shared {
 	int a_unlocking; /* A: about to LOCK_UN (B's blocking grant must see it) */
 	/* the session loss case: */
 	int a_locked, b_waiting, a_stopped, b_locked, resumed;
+	/* the LOCK_NB stream case: A's attempts made, granted, failed, held
+	 * now; what B saw at its grant */
+	unsigned nb_n, attempts, acquired, failed, inside, stop;
+	unsigned a_streaming, b_granted, b_saw_acquired, b_saw_inside;
+	/* A's LOCK_NB with no request of B's: lock service use */
+	unsigned long long cached_nq, cached_remote, cached_requests;
 };
 
 static int open_f(struct ls_node *n)
@@ -169,11 +178,15 @@ static int sc_basic(struct ls_node *n)
 	ls_barrier(n);
 	if (n->role == 0) {
 		/* B's failed try left A a demote request (its want node was
-		 * bumped): A's own LOCK_SH|LOCK_NB on another open file is
-		 * still granted at once, not queued behind it. */
+		 * bumped): A's own LOCK_SH|LOCK_NB on another open file fails
+		 * at once, not queued behind it. A try is never granted under
+		 * another node's pending EX request (nb_stream below); this one
+		 * was withdrawn, and A cannot tell: a spurious failure until
+		 * A's flock goes and the demote runs (docs/cluster.md). */
 		int fd2 = open_f(n);
 
-		FLOCK_IS(n, fd2, LOCK_SH | LOCK_NB, 0);
+		wait_demote_pending(n, fd);
+		FLOCK_IS(n, fd2, LOCK_SH | LOCK_NB, -EWOULDBLOCK);
 		pc_close(n->e, fd2);
 	}
 	ls_barrier(n);
@@ -209,6 +222,125 @@ static int sc_blocking(struct ls_node *n)
 		/* B's request reaches A as a demote request of the flock glock. */
 		wait_demote_pending(n, fd);
 		__atomic_store_n(&n->sh->a_unlocking, 1, __ATOMIC_RELEASE);
+		FLOCK_IS(n, fd, LOCK_UN, 0);
+	}
+	ls_barrier(n);
+	pc_close(n->e, fd);
+	return 0;
+}
+
+/* ---- a stream of LOCK_NB flocks on A against B's blocking LOCK_EX ---- */
+
+#define NB_STREAM_MAX 2000u
+#define NB_CACHED     100u
+
+struct nb_thread {
+	struct ls_node *n;
+	unsigned idx;
+	int fd;
+};
+
+static unsigned ld(const unsigned *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static void st(unsigned *p, unsigned v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+/* Attempt k (k = idx, idx + 2, ...) is made once attempt k - 1 is done;
+ * granted, it is held until attempt k + 1 is done: while the attempts
+ * succeed, A always holds one (the flock glock never goes). */
+static void *nb_thread(void *p)
+{
+	struct nb_thread *t = p;
+	struct shared *sh = t->n->sh;
+	unsigned k;
+	int r;
+
+	for (k = t->idx;; k += 2) {
+		while (ld(&sh->attempts) < k && !ld(&sh->stop))
+			sched_yield();
+		if (ld(&sh->b_granted) || k >= sh->nb_n)
+			st(&sh->stop, 1);
+		if (ld(&sh->stop))
+			break;
+		r = pc_flock(t->n->e, t->fd, LOCK_SH | LOCK_NB);
+		if (r == 0) {
+			__atomic_add_fetch(&sh->inside, 1, __ATOMIC_ACQ_REL);
+			__atomic_add_fetch(&sh->acquired, 1, __ATOMIC_ACQ_REL);
+		} else if (r == -EWOULDBLOCK) {
+			__atomic_add_fetch(&sh->failed, 1, __ATOMIC_ACQ_REL);
+		} else {
+			LS_FAIL(t->n, "LOCK_SH|LOCK_NB: %s", strerror(-r));
+		}
+		st(&sh->attempts, k + 1);
+		if (r)
+			continue;
+		while (ld(&sh->attempts) < k + 2 && !ld(&sh->stop))
+			sched_yield();
+		__atomic_sub_fetch(&sh->inside, 1, __ATOMIC_ACQ_REL);
+		FLOCK_IS(t->n, t->fd, LOCK_UN, 0);
+	}
+	return NULL;
+}
+
+static int sc_nb_stream(struct ls_node *n)
+{
+	struct shared *sh = n->sh;
+	int fd = open_f(n);
+
+	if (n->role == 0) {
+		/* Nobody else asks: A's LOCK_NB under its own LOCK_SH is
+		 * granted from the cached state, no lock service. */
+		struct glock_stats *gs = &n->e->cluster->stats;
+		uint64_t nq = atomic_load(&gs->nq_cached), rem = atomic_load(&gs->nq_remote);
+		uint64_t req;
+		int fd2 = open_f(n);
+
+		FLOCK_IS(n, fd, LOCK_SH, 0);
+		nq = atomic_load(&gs->nq_cached);
+		rem = atomic_load(&gs->nq_remote);
+		req = atomic_load(&gs->lm_requests);
+		for (unsigned i = 0; i < NB_CACHED; i++) {
+			FLOCK_IS(n, fd2, LOCK_SH | LOCK_NB, 0);
+			FLOCK_IS(n, fd2, LOCK_UN, 0);
+		}
+		sh->cached_nq = atomic_load(&gs->nq_cached) - nq;
+		sh->cached_remote = atomic_load(&gs->nq_remote) - rem;
+		sh->cached_requests = atomic_load(&gs->lm_requests) - req;
+		FLOCK_IS(n, fd, LOCK_UN, 0);
+		pc_close(n->e, fd2);
+	}
+	ls_barrier(n);
+	if (n->role == 0) {
+		struct nb_thread t[2];
+		pthread_t th[2];
+
+		for (unsigned i = 0; i < 2; i++)
+			t[i] = (struct nb_thread){n, i, i ? open_f(n) : fd};
+		if (pthread_create(&th[0], NULL, nb_thread, &t[0]))
+			LS_FAIL(n, "pthread_create");
+		while (ld(&sh->acquired) < 1)
+			sched_yield();
+		/* attempt 0 is held: B asks; the stream goes on once A has
+		 * B's request */
+		st(&sh->a_streaming, 1);
+		wait_demote_pending(n, fd);
+		if (pthread_create(&th[1], NULL, nb_thread, &t[1]))
+			LS_FAIL(n, "pthread_create");
+		for (unsigned i = 0; i < 2; i++)
+			pthread_join(th[i], NULL);
+		pc_close(n->e, t[1].fd);
+	} else {
+		while (!ld(&sh->a_streaming))
+			sched_yield();
+		FLOCK_IS(n, fd, LOCK_EX, 0); /* waits for A's stream */
+		sh->b_saw_inside = ld(&sh->inside);
+		sh->b_saw_acquired = ld(&sh->acquired);
+		st(&sh->b_granted, 1);
 		FLOCK_IS(n, fd, LOCK_UN, 0);
 	}
 	ls_barrier(n);
@@ -381,6 +513,59 @@ TEST(flock_lost_with_the_session)
 TEST(flock_lost_with_the_session_withdraw_waits_shows_hang)
 {
 	loss_case(true);
+}
+
+/* A's threads hand overlapping LOCK_SH|LOCK_NB flocks on (one always held)
+ * while B asks LOCK_EX, blocking: A's next try fails once B's request is
+ * there, A's flocks drain and B is granted after a few of A's holders.
+ * glock_test_try_ignores_remote_ex: A's tries are granted from the cached
+ * state under B's request, and B only after A's whole stream. */
+static void nb_stream_case(bool hazard)
+{
+	const char *url = nf_cluster_url();
+	struct shared *sh = ls_shared_map(sizeof(*sh));
+	char store[600];
+	int st[2];
+
+	fresh_store(store, sizeof(store));
+	sh->nb_n = (unsigned)test_scale(NB_STREAM_MAX, 4);
+	ls_run2(&(struct ls_node){.dir = store,
+				  .url = url,
+				  .hazard = hazard,
+				  .sw = &glock_test_try_ignores_remote_ex,
+				  .fn = sc_nb_stream,
+				  .sh = sh},
+		st);
+	ls_expect(st, 0, 0);
+	printf("# A's LOCK_NB under its LOCK_SH, nobody else asking: %u tries, %llu granted from "
+	       "the cached state, %llu needed the lock service, %llu requests sent\n",
+	       NB_CACHED, sh->cached_nq, sh->cached_remote, sh->cached_requests);
+	CHECK_EQ(sh->cached_nq, NB_CACHED);
+	CHECK_EQ(sh->cached_remote, 0);
+	CHECK_EQ(sh->cached_requests, 0);
+	printf("# %s: B's LOCK_EX granted after %u of A's LOCK_NB flocks (stream of at most %u; "
+	       "%u of A's tries failed)\n",
+	       hazard ? "try ignores B's request" : "fixed", sh->b_saw_acquired, sh->nb_n,
+	       sh->failed);
+	CHECK_EQ(sh->b_saw_inside, 0);
+	if (hazard) {
+		/* starved: B came only after A's stream ran out */
+		CHECK_EQ(sh->b_saw_acquired, sh->nb_n);
+	} else {
+		CHECK(sh->b_saw_acquired >= 1 && sh->b_saw_acquired < sh->nb_n / 4);
+		CHECK(sh->failed >= 1);
+	}
+	ls_shared_unmap(sh, sizeof(*sh));
+}
+
+TEST(flock_nb_stream_lets_remote_ex_in)
+{
+	nb_stream_case(false);
+}
+
+TEST(flock_nb_stream_try_ignores_remote_ex_starves)
+{
+	nb_stream_case(true);
 }
 
 TEST(flock_ex_nb_sh_close_convert)

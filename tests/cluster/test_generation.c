@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -42,6 +43,7 @@
 #include "api/engine.h"
 #include "cluster/lockstep.h"
 #include "cluster/node_fixture.h"
+#include "fs/file.h"
 #include "fs/inode.h"
 #include "harness.h"
 #include "pagecache.h"
@@ -54,9 +56,13 @@
 
 struct shared {
 	bool keep_open;	  /* the case: A holds F open */
+	bool stat_only;	  /* the case: A stats G by name, unable to open it */
 	uint64_t old_ino; /* F's host inode number */
 	int tries;	  /* B: creates until G got it */
+	uint64_t g_gen;	  /* B: G's generation (its inode's) */
 };
+
+#define G_STAT_LEN 3000 /* G's length in the stat case (F has LEN) */
 
 /* The one byte value of the file's first @len bytes, -1 if they differ. */
 static int read_one(struct ls_node *n, int fd, ssize_t *got)
@@ -141,6 +147,42 @@ static int node_a(struct ls_node *n)
 	ls_barrier(n);
 	if (n->sh->tries < 0)
 		return NO_REUSE;
+	if (n->sh->stat_only) {
+		/* G is root's, mode 0600: as nobody (this thread's fsuid) the
+		 * stat cannot open it and takes the other path */
+		int err, pfd = pc_open(n->e, "f", O_PATH, 0);
+		struct file *pf = pfd >= 0 ? fdget_raw(&n->e->fdt, pfd) : NULL;
+		uint64_t gen = 0;
+
+		if (!pf)
+			LS_FAIL(n, "O_PATH open of G: %s", strerror(-pfd));
+		/* the name's generation without a data open: as root the
+		 * store may open it for FS_IOC_GETVERSION, as nobody not */
+		err = store_node_gen(pf->f_node, &gen);
+		if (err || gen != n->sh->g_gen)
+			LS_FAIL(n, "store_node_gen of G: %d, %llu (B's inode: %llu)", err,
+				(unsigned long long)gen, (unsigned long long)n->sh->g_gen);
+		setfsuid(65534);
+		err = store_node_gen(pf->f_node, &gen);
+		setfsuid(0);
+		if (strcmp(n->e->store->gen_source, "FS_IOC_GETVERSION") == 0 && err != -EACCES)
+			LS_FAIL(n, "store_node_gen of G as nobody: %d", err);
+		fdput(n->e, pf);
+		pc_close(n->e, pfd);
+		setfsuid(65534);
+		err = pc_stat(n->e, "f", &st);
+		setfsuid(0);
+		if (err)
+			LS_FAIL(n, "stat G: %s", strerror(-err));
+		printf("# node A: stat of G by name (not openable): ino %llu, size %lld (B wrote "
+		       "%d, F had %d)\n",
+		       (unsigned long long)st.st_ino, (long long)st.st_size, G_STAT_LEN, LEN);
+		if ((uint64_t)st.st_ino != n->sh->old_ino)
+			LS_FAIL(n, "stat G: another number");
+		ret = st.st_size == G_STAT_LEN ? 0 : STALE;
+		pc_close(n->e, fd);
+		return ret;
+	}
 	int g = pc_open(n->e, "f", O_RDONLY, 0);
 	if (g < 0)
 		LS_FAIL(n, "open G: %s", strerror(-g));
@@ -170,7 +212,7 @@ static int node_b(struct ls_node *n)
 	memset(buf, 'b', sizeof(buf));
 	n->sh->tries = -1;
 	for (int i = 1; i <= TRIES; i++) {
-		fd = pc_open(n->e, "f", O_RDWR | O_CREAT | O_EXCL, 0644);
+		fd = pc_open(n->e, "f", O_RDWR | O_CREAT | O_EXCL, n->sh->stat_only ? 0600 : 0644);
 		if (fd < 0)
 			LS_FAIL(n, "create: %s", strerror(-fd));
 		if (pc_fstat(n->e, fd, &st))
@@ -188,8 +230,19 @@ static int node_b(struct ls_node *n)
 	}
 	if (fd >= 0) {
 		/* same size as F, other bytes: only the content tells */
-		if (pc_pwrite(n->e, fd, buf, LEN, 0) != LEN)
+		ssize_t glen = n->sh->stat_only ? G_STAT_LEN : LEN;
+
+		if (pc_pwrite(n->e, fd, buf, (size_t)glen, 0) != glen)
 			LS_FAIL(n, "pwrite G");
+		/* a stat that cannot open G (no glock) sees the store's size */
+		if (n->sh->stat_only) {
+			struct file *f = fdget(&n->e->fdt, fd);
+
+			if (!f || pc_fsync(n->e, fd))
+				LS_FAIL(n, "fsync G");
+			n->sh->g_gen = f->f_inode->i_gen;
+			fdput(n->e, f);
+		}
 		pc_close(n->e, fd);
 		printf("# node B: G got F's number %llu at create %d\n",
 		       (unsigned long long)n->sh->old_ino, n->sh->tries);
@@ -223,15 +276,19 @@ static void ext4_store(char *dir, size_t len)
 	}
 }
 
-static void run_case(bool keep_open, bool hazard)
+static void run_case(bool keep_open, bool stat_only, bool hazard, bool *sw)
 {
 	const char *url = nf_cluster_url();
-	struct shared *sh = ls_shared_map(sizeof(*sh));
+	struct shared *sh;
 	char dir[600], path[700], cmd[700], buf[LEN];
 	int st[2], fd;
 	struct stat sb;
 
+	if (stat_only && geteuid() != 0)
+		test_skip("the stat case makes a file the node cannot open: it needs root");
+	sh = ls_shared_map(sizeof(*sh));
 	ext4_store(dir, sizeof(dir));
+	CHECK(chmod(dir, 0755) == 0); /* nobody may look names up (the stat case) */
 	snprintf(path, sizeof(path), "%s/f", dir);
 	memset(buf, 'a', sizeof(buf));
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -240,15 +297,13 @@ static void run_case(bool keep_open, bool hazard)
 	CHECK(fstat(fd, &sb) == 0);
 	close(fd);
 	sh->keep_open = keep_open;
+	sh->stat_only = stat_only;
 	sh->old_ino = sb.st_ino;
 	sh->tries = 0;
-	ls_run2(&(struct ls_node){.dir = dir,
-				  .url = url,
-				  .hazard = hazard,
-				  .sw = &inode_test_no_generation,
-				  .fn = sc_reuse,
-				  .sh = sh},
-		st);
+	ls_run2(
+	    &(struct ls_node){
+		.dir = dir, .url = url, .hazard = hazard, .sw = sw, .fn = sc_reuse, .sh = sh},
+	    st);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd))
 		fprintf(stderr, "# %s failed\n", cmd);
@@ -258,28 +313,41 @@ static void run_case(bool keep_open, bool hazard)
 	CHECKF(st[1] == 0, "node B exit %d", st[1]);
 	if (hazard)
 		CHECKF(st[0] == STALE,
-		       "node A exit %d: with inode_test_no_generation the stale read did not show",
-		       st[0]);
+		       "node A exit %d: with the switch the stale answer did not show", st[0]);
 	else
 		CHECKF(st[0] == 0, "node A exit %d (10: a stale read)", st[0]);
 }
 
 TEST(reused_number_after_close)
 {
-	run_case(false, false);
+	run_case(false, false, false, &inode_test_no_generation);
 }
 
 TEST(reused_number_after_close_no_generation_shows_stale)
 {
-	run_case(false, true);
+	run_case(false, false, true, &inode_test_no_generation);
 }
 
 TEST(reused_number_while_open)
 {
-	run_case(true, false);
+	run_case(true, false, false, &inode_test_no_generation);
 }
 
 TEST(reused_number_while_open_no_generation_shows_stale)
 {
-	run_case(true, true);
+	run_case(true, false, true, &inode_test_no_generation);
+}
+
+/* A holds F open; G, F's number, is not A's to open: the stat by name
+ * takes the store's attributes (the generation of the name is unknown
+ * without an open here: FS_IOC_GETVERSION), not A's live inode of F. */
+TEST(reused_number_stat_unopenable)
+{
+	run_case(true, true, false, &inode_test_stat_any_generation);
+}
+
+/* inode_test_stat_any_generation: the stat shows F's size for G. */
+TEST(reused_number_stat_unopenable_any_generation_shows_stale)
+{
+	run_case(true, true, true, &inode_test_stat_any_generation);
 }

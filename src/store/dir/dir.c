@@ -326,6 +326,7 @@ const struct store_ops dir_store_ops = {
     .readlink = dir_readlink,
     .readdir = dir_readdir,
     .open = dir_open,
+    .node_gen = dir_node_gen,
     .getxattr = dir_getxattr,
     .setxattr = dir_setxattr,
     .listxattr = dir_listxattr,

@@ -21,6 +21,9 @@
  * it, and two nodes that first opened the file at different times would
  * name it differently.
  *
+ * dir_node_gen answers for a node without a data open where it can (the
+ * stat of a file the engine may not read).
+ *
  * Locking: none.
  */
 #include <errno.h>
@@ -28,6 +31,7 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "store/dir/dir_internal.h"
 
@@ -100,4 +104,33 @@ uint64_t dir_gen(const struct dir_store *d, int fd)
 	if (d->gen_get && !d->gen_get(fd, &gen))
 		gen = 0;
 	return gen;
+}
+
+int dir_node_gen(struct store_node *n, uint64_t *gen)
+{
+	const struct dir_store *d = DS(n->store);
+	static const int modes[] = {O_RDONLY, O_WRONLY};
+	char proc[DIR_PROC_LEN];
+	int err = -EACCES;
+
+	*gen = 0;
+	if (!d->cluster || !d->gen_get)
+		return 0;
+	if (d->gen_get(DN(n)->fd, gen))
+		return 0; /* statx and name_to_handle_at take an O_PATH fd */
+	/* FS_IOC_GETVERSION wants a file opened for data: either way will do */
+	for (unsigned i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		int fd =
+		    open(dir_proc(proc, DN(n)->fd), modes[i] | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+
+		if (fd < 0) {
+			err = -errno;
+			continue;
+		}
+		*gen = dir_gen(d, fd); /* as dir_open sets store_inode.gen */
+		close(fd);
+		return 0;
+	}
+	*gen = 0;
+	return err;
 }

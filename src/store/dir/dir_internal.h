@@ -136,6 +136,10 @@ int dir_open(struct store_node *n, int flags, struct store_inode **out);
  * generation of the open host file @fd (0 where none). */
 void dir_gen_probe(struct dir_store *d);
 uint64_t dir_gen(const struct dir_store *d, int fd);
+/* store_ops.node_gen: from the node's O_PATH fd where the source allows
+ * (statx-btime, file-handle), else through an open of it for reading or
+ * writing (FS_IOC_GETVERSION needs one): -EACCES where neither is allowed. */
+int dir_node_gen(struct store_node *n, uint64_t *gen);
 
 /* dir_xattr.c */
 ssize_t dir_getxattr(struct store_node *n, const char *name, void *buf, size_t size);
