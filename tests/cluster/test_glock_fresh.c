@@ -15,8 +15,8 @@
  * glock_test_demote_before_fresh_waiters: the worker demotes at once (no
  * minimum hold here: glock_test_no_min_hold, as in test_glock's
  * remote_ex_holds_back_local, where a waiter woken late lost its grant the
- * same way once in about 20 runs): B's grant is wasted, A's SH goes first
- * and B asks again.
+ * same way once in about 20 runs): B's grant is wasted (demoted before its waiter ran), A's SH
+ * usually goes first and B asks again.
  *
  * Locks: the hook reads B's glock flags under gl_lock (leaf).
  */
@@ -131,8 +131,11 @@ static void fresh_case(bool hazard)
 	CHECK(atomic_load(&fr.a_started));
 	CHECK(fr.saw_demote);
 	if (hazard) {
+		/* The hazard is B's grant demoted before its waiter ran. Whether
+		 * A's SH then completes first is not certain: the switch is
+		 * process-wide, so A's own fresh SH grant can be demoted for
+		 * B's next request before A's waiter runs (seen under load). */
 		CHECK(fr.b_demotes >= 1);
-		CHECK(fr.a_sh_done_at_b_grant);
 	} else {
 		CHECK_EQ(fr.b_demotes, 0);
 		CHECK(!fr.a_sh_done_at_b_grant);
