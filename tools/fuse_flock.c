@@ -156,6 +156,16 @@ void pcfs_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int o
 	flock_wait(req, h->fd, op);
 }
 
+unsigned pcfs_flock_waiting(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&flock_lock);
+	n = nwaits;
+	pthread_mutex_unlock(&flock_lock);
+	return n;
+}
+
 void pcfs_flock_stop(void)
 {
 	struct flock_wait *w;

@@ -125,6 +125,8 @@ struct fh {
 
 /* fuse_flock.c: flock(2) on the mount (the engine's). */
 void pcfs_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op);
+/* Blocking flocks waiting now (their threads). */
+unsigned pcfs_flock_waiting(void);
 /* After the session loop: cancels the flocks still waiting and waits for
  * their threads (before the open files are closed). */
 void pcfs_flock_stop(void);

@@ -58,7 +58,7 @@ int pcfs_stats_text(char *buf, size_t size)
 	    "\nexport_ids %d\nposix_acl %d\nmmap_mode %d\nstore_commits %" PRIu64
 	    "\nperiodic_commits %" PRIu64 "\nperiodic_checks %" PRIu64
 	    "\nmax_write %u\nlargest_read %" PRIu64 "\nlargest_write %" PRIu64
-	    "\nfuse_flocks %" PRIu64 "\n",
+	    "\nfuse_flocks %" PRIu64 "\nfuse_flocks_waiting %u\n",
 	    s.cached_pages, s.dirty_pages, s.writeback_pages, s.hits, s.misses, s.readahead_pages,
 	    s.written_back_pages, s.reclaimed_pages, s.throttled_writes, s.write_retries,
 	    s.lock_contended, s.lock_wait_ns, __atomic_load_n(&pcfs.reqs, __ATOMIC_RELAXED),
@@ -66,7 +66,7 @@ int pcfs_stats_text(char *buf, size_t size)
 	    s.periodic_commits, s.periodic_checks, pcfs.max_write,
 	    __atomic_load_n(&pcfs.largest_read, __ATOMIC_RELAXED),
 	    __atomic_load_n(&pcfs.largest_write, __ATOMIC_RELAXED),
-	    __atomic_load_n(&pcfs.flocks, __ATOMIC_RELAXED));
+	    __atomic_load_n(&pcfs.flocks, __ATOMIC_RELAXED), pcfs_flock_waiting());
 }
 
 void pcfs_stats_line(char *buf, size_t size)
