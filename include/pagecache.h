@@ -504,6 +504,20 @@ PC_API int pc_sync(struct pc_engine *e);
  * through the file's flock glock, docs/cluster.md; -EIO once the node lost
  * its lock-service session, until it rejoins). */
 PC_API int pc_flock(struct pc_engine *e, int fd, int op);
+/* A cancel token (PAGECACHE_1.4): pc_cancel_fire, from any thread, ends
+ * the wait of the pc_flock_cancelable made with it, as a signal interrupts
+ * flock(2) (a FUSE server's FUSE_INTERRUPT). Once fired, for good. NULL from
+ * pc_cancel_new when out of memory. */
+struct pc_cancel;
+PC_API struct pc_cancel *pc_cancel_new(void);
+PC_API void pc_cancel_fire(struct pc_cancel *c);
+PC_API void pc_cancel_free(struct pc_cancel *c);
+/* pc_flock whose blocking LOCK_SH or LOCK_EX gives up with -EINTR when @c
+ * is fired (before or while it waits), leaving nothing queued behind: no
+ * local waiter and, in cluster mode, no request at the lock service. Its
+ * lock (or the one it converted, which went first) is then not held. @c
+ * NULL, LOCK_NB or LOCK_UN: pc_flock. One call per token at a time. */
+PC_API int pc_flock_cancelable(struct pc_engine *e, int fd, int op, struct pc_cancel *c);
 /* Open file description (OFD) byte-range locks, fcntl(2)'s F_OFD_SETLK,
  * F_OFD_SETLKW (waits; -EDEADLK never detected: OFD locks have no owner
  * process to walk) and F_OFD_GETLK, with struct flock (l_pid must be 0; GETLK

@@ -27,6 +27,10 @@
  * are in fuse_namei.c; directories and statfs in fuse_dir.c; extended
  * attributes in fuse_xattr.c.
  *
+ * flock(2) is the engine's (fuse_flock.c; cluster-wide in cluster mode);
+ * POSIX and OFD byte-range locks are left to the kernel (no getlk/setlk
+ * op).
+ *
  * Locks: none of ours across engine calls or replies (docs/locking.md FUSE);
  * handles_lock (leaf) around the list of open handles.
  */
@@ -38,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -45,6 +50,9 @@
 #include "fuse_server.h"
 
 struct pcfs pcfs;
+#ifdef PC_TEST_SWITCHES
+bool fuse_test_no_flock_op;
+#endif
 
 static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct handle *handles;
@@ -224,6 +232,13 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
 		pcfs.posix_acl = true;
 	}
+	/* flock(2) is the engine's (fuse_flock.c): in cluster mode it conflicts
+	 * with the other nodes' flocks; POSIX and OFD locks (no getlk/setlk
+	 * op) stay the kernel's own, per node. */
+	if ((conn->capable & FUSE_CAP_FLOCK_LOCKS) && !fuse_test_no_flock_op)
+		conn->want |= FUSE_CAP_FLOCK_LOCKS;
+	else
+		conn->want &= ~(unsigned)FUSE_CAP_FLOCK_LOCKS;
 	conn->max_write = PCFS_MAX_IO;
 	conn->max_readahead = PCFS_MAX_IO;
 	pcfs.max_write = conn->max_write;
@@ -619,6 +634,10 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	/* The open file's flock lock goes with it (FUSE_RELEASE_FLOCK_UNLOCK),
+	 * also while another engine call still references h->fd's file. */
+	if (fi->flock_release)
+		pc_flock(pcfs.e, h->fd, LOCK_UN);
 	int ret = pc_close(pcfs.e, h->fd);
 	free_fh(h);
 	reply_err(req, ret);
@@ -736,4 +755,5 @@ const struct fuse_lowlevel_ops pcfs_ops = {
     .fallocate = op_fallocate,
     .lseek = op_lseek,
     .copy_file_range = op_copy_file_range,
+    .flock = pcfs_flock,
 };

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuse_server.h - the FUSE front end of `pagecache mount`: the low-level
- * operations (fuse_ops.c, fuse_namei.c, fuse_dir.c, fuse_xattr.c), the
+ * operations (fuse_ops.c, fuse_namei.c, fuse_dir.c, fuse_xattr.c,
+ * fuse_flock.c), the
  * ownership rules (fuse_perm.c), POSIX ACLs (fuse_acl.c) and the session
  * driver (mount.c). Every request works on the engine fd of its node
  * (fuse_nodes.c) and at most one name in it.
@@ -61,6 +62,7 @@ struct pcfs {
 	unsigned max_write;	/* negotiated at FUSE_INIT */
 	uint64_t largest_read;	/* atomic: the largest read request seen */
 	uint64_t largest_write; /* atomic: the largest write request seen */
+	uint64_t flocks;	/* atomic: flock requests served (fuse_flock.c) */
 };
 
 /* Largest read and write request (max_write, readahead): 1 MiB, the
@@ -81,6 +83,16 @@ extern const struct fuse_lowlevel_ops pcfs_ops;
 extern bool mount_test_keep_sigint;
 #else
 #define mount_test_keep_sigint false
+#endif
+
+/* Test switch (fuse_ops.c; set by PC_FUSE_NO_FLOCK=1): FUSE_CAP_FLOCK_LOCKS
+ * is not asked for, so the kernel keeps flock locks of the mount itself, per
+ * node: two cluster mounts of one directory both grant LOCK_EX (the gap the
+ * flock op closes: tests/cluster/test_cluster_mount_flock.sh). */
+#ifdef PC_TEST_SWITCHES
+extern bool fuse_test_no_flock_op;
+#else
+#define fuse_test_no_flock_op false
 #endif
 
 /* Frees the handles the kernel never released (after the session loop). */
@@ -110,6 +122,14 @@ struct fh {
 	int fd, dfd;
 	struct node *n;
 };
+
+/* fuse_flock.c: flock(2) on the mount (the engine's). */
+void pcfs_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op);
+/* Blocking flocks waiting now (their threads). */
+unsigned pcfs_flock_waiting(void);
+/* After the session loop: cancels the flocks still waiting and waits for
+ * their threads (before the open files are closed). */
+void pcfs_flock_stop(void);
 
 /* fuse_attr.c */
 /* The stats file's attributes. */

@@ -57,14 +57,16 @@ int pcfs_stats_text(char *buf, size_t size)
 	    "\nlock_wait_ns %" PRIu64 "\nfuse_requests %" PRIu64 "\nfuse_nodes %" PRIu64
 	    "\nexport_ids %d\nposix_acl %d\nmmap_mode %d\nstore_commits %" PRIu64
 	    "\nperiodic_commits %" PRIu64 "\nperiodic_checks %" PRIu64
-	    "\nmax_write %u\nlargest_read %" PRIu64 "\nlargest_write %" PRIu64 "\n",
+	    "\nmax_write %u\nlargest_read %" PRIu64 "\nlargest_write %" PRIu64
+	    "\nfuse_flocks %" PRIu64 "\nfuse_flocks_waiting %u\n",
 	    s.cached_pages, s.dirty_pages, s.writeback_pages, s.hits, s.misses, s.readahead_pages,
 	    s.written_back_pages, s.reclaimed_pages, s.throttled_writes, s.write_retries,
 	    s.lock_contended, s.lock_wait_ns, __atomic_load_n(&pcfs.reqs, __ATOMIC_RELAXED),
 	    nodes_count(), pcfs.export_ids, pcfs.posix_acl, pcfs.mmap_mode, s.store_commits,
 	    s.periodic_commits, s.periodic_checks, pcfs.max_write,
 	    __atomic_load_n(&pcfs.largest_read, __ATOMIC_RELAXED),
-	    __atomic_load_n(&pcfs.largest_write, __ATOMIC_RELAXED));
+	    __atomic_load_n(&pcfs.largest_write, __ATOMIC_RELAXED),
+	    __atomic_load_n(&pcfs.flocks, __ATOMIC_RELAXED), pcfs_flock_waiting());
 }
 
 void pcfs_stats_line(char *buf, size_t size)
@@ -389,6 +391,7 @@ int cmd_mount(int argc, char **argv)
 	pcfs.test_old_killpriv = env_on("PC_FUSE_OLD_KILLPRIV");
 	pcfs.no_flush_report = env_on("PC_FUSE_NO_FLUSH_REPORT");
 	mount_test_keep_sigint = env_on("PC_MOUNT_TEST_KEEP_SIGINT");
+	fuse_test_no_flock_op = env_on("PC_FUSE_NO_FLOCK");
 	fsync_test_dir_noop = env_on("PC_TEST_FSYNCDIR_NOOP");
 	vol_test_no_periodic_commit = env_on("PC_TEST_NO_PERIODIC_COMMIT");
 #endif
@@ -493,6 +496,7 @@ int cmd_mount(int argc, char **argv)
 		pthread_mutex_unlock(&stats_lock);
 		pthread_join(st, NULL);
 	}
+	pcfs_flock_stop();
 	pcfs_free_handles();
 	cluster_inval_stop();
 	fuse_session_unmount(pcfs.se);

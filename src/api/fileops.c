@@ -3,17 +3,27 @@
  * fileops.c - the calls on open files beyond I/O: pc_dup (a second fd for
  * the same open file), pc_sync (syncfs of the whole engine), pc_flock and
  * pc_ofd_lock (advisory locks, fs/locks.c: owned by the open file, shared
- * by its pc_dup copies, in-process).
+ * by its pc_dup copies, in-process), and pc_flock_cancelable with its
+ * cancel tokens (struct pc_cancel: kernel/cancel.h).
  *
  * Locks: none held here; fd_table_lock (leaf) inside fdget/fd_install;
+ * a token's mutex (leaf) inside kernel/cancel.c;
  * flc_lock (leaf) inside fs/locks.c; sync_inodes takes the inode table
  * lock (leaf) only to reference the inodes.
  */
 #include <errno.h>
 
+#include <stdlib.h>
+#include <sys/file.h>
+
 #include "api/engine.h"
 #include "fs/flock_glock.h"
 #include "fs/locks.h"
+#include "kernel/cancel.h"
+
+struct pc_cancel {
+	struct cancel_token t;
+};
 
 int pc_dup(struct pc_engine *e, int fd)
 {
@@ -52,6 +62,54 @@ int pc_flock(struct pc_engine *e, int fd, int op)
 	if (!f)
 		return -EBADF;
 	ret = file_flock(f, op);
+	fdput(e, f);
+	return ret;
+}
+
+struct pc_cancel *pc_cancel_new(void)
+{
+	struct pc_cancel *c = malloc(sizeof(*c));
+
+	if (c)
+		cancel_init(&c->t);
+	return c;
+}
+
+void pc_cancel_fire(struct pc_cancel *c)
+{
+	if (c)
+		cancel_fire(&c->t);
+}
+
+void pc_cancel_free(struct pc_cancel *c)
+{
+	if (!c)
+		return;
+	cancel_destroy(&c->t);
+	free(c);
+}
+
+int pc_flock_cancelable(struct pc_engine *e, int fd, int op, struct pc_cancel *c)
+{
+	ENGINE_ENTER(e);
+	struct file *f;
+	bool waits = !(op & LOCK_NB) && (op & ~LOCK_NB) != LOCK_UN;
+	int ret;
+
+	if (!e)
+		return -EINVAL;
+	f = fdget(&e->fdt, fd);
+	if (!f)
+		return -EBADF;
+	if (!c || !waits) {
+		ret = file_flock(f, op);
+	} else {
+		ret = cancel_enter(&c->t);
+		if (!ret) {
+			ret = file_flock(f, op);
+			cancel_leave(&c->t);
+		}
+	}
 	fdput(e, f);
 	return ret;
 }

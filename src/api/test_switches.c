@@ -18,6 +18,7 @@
 #include "fs/flock_glock.h"
 #include "mm/errseq.h"
 #include "fs/inode.h"
+#include "fs/locks.h"
 #include "fs/namei.h"
 #include "fs/remap.h"
 #include "mm/fault_dio.h"
@@ -107,6 +108,8 @@ const struct test_switch test_switches[] = {
     SWITCH(cluster_test_restart_no_own),
     SWITCH(cluster_test_sync_last_round_only),
     SWITCH(cluster_test_flock_local_only),
+    SWITCH(glock_test_cancel_leaves_request),
+    SWITCH(locks_test_flock_unkillable),
     SWITCH(dio_test_restart_as_efault),
     SWITCH(fsync_test_dir_noop),
     SWITCH(inode_test_no_revalidate),

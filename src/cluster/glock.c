@@ -13,7 +13,9 @@
  * (glock_fast.h: no lock); every gl_lock section ends in gl_unlock, which
  * sets gl_fast from the fields it changed. A GL_FILE holder (a flock, held
  * by an open file across calls) is validated at its acquisition and then
- * leaves the validator's held set and the thread's count.
+ * leaves the validator's held set and the thread's count. A GL_KILLABLE
+ * waiter (a blocking flock) sleeps killable; cancelled, it leaves no want,
+ * and what was asked for it alone goes back (cancel_cleanup).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -30,6 +32,7 @@ TEST_SWITCH(glock_test_no_min_hold);
 TEST_SWITCH(glock_test_demote_ignores_remote_ex);
 TEST_SWITCH(glock_test_try_ignores_remote_ex);
 TEST_SWITCH(glock_test_demote_before_fresh_waiters);
+TEST_SWITCH(glock_test_cancel_leaves_request);
 
 static __thread unsigned task_glocks;
 static struct lock_class_key glock_key = {.name = "glock"};
@@ -347,6 +350,29 @@ static void want_add(struct glock *gl, enum gl_state s, int d)
 		gl->gl_want_df += (unsigned)d;
 }
 
+/*
+ * Under gl_lock: a GL_KILLABLE waiter was cancelled (its want is gone). If
+ * nobody else here wants or holds the glock, what was asked or granted for
+ * it must not stay: a request queued at the service would be granted to
+ * this node after the other node's release, and a GL_NOCACHE glock (a
+ * flock) kept cached would make the other nodes' GL_TRY fail though nothing
+ * is held. GLF_NOCACHE makes the worker withdraw the request (__glock_run)
+ * or release the grant, as at a GL_NOCACHE holder's last dq.
+ */
+static void cancel_cleanup(struct glock *gl, const struct gholder *gh)
+{
+	if (glock_test_cancel_leaves_request)
+		return;
+	if (gl->gl_holders || gl->gl_want_ex || gl->gl_want_sh || gl->gl_want_df)
+		return;
+	if (gl->gl_state == LM_ST_UNLOCKED && !(gl->gl_flags & GLF_PENDING))
+		return;
+	if (gh->gh_flags & GL_NOCACHE)
+		gl->gl_flags |= GLF_NOCACHE;
+	if (gl->gl_flags & GLF_NOCACHE)
+		glock_queue_work(gl);
+}
+
 static int __glock_nq(struct gholder *gh)
 {
 	struct glock *gl = gh->gh_gl;
@@ -403,7 +429,11 @@ static int __glock_nq(struct gholder *gh)
 			}
 			dlp = &dl;
 		}
-		wait_entry_sleep(&e, dlp, false, "glock", gl);
+		if (wait_entry_sleep(&e, dlp, gh->gh_flags & GL_KILLABLE, "glock", gl) == -EINTR) {
+			mutex_lock(&gl->gl_lock);
+			r = -EINTR;
+			break;
+		}
 		sched_race_window("glock_nq: woken, not yet looked again");
 	}
 	if (wanting) {
@@ -414,6 +444,8 @@ static int __glock_nq(struct gholder *gh)
 		if (r < 0 && (gl->gl_flags & GLF_DEMOTE) && !gl->gl_holders)
 			glock_queue_work(gl);
 	}
+	if (r == -EINTR)
+		cancel_cleanup(gl, gh);
 	if (r == GRANT || r == GRANT_INSTANTIATE) {
 		gl->gl_holders++;
 		if (gh->gh_flags & GL_FILE)
@@ -423,6 +455,8 @@ static int __glock_nq(struct gholder *gh)
 	}
 	gl_unlock(gl);
 	finish_wait(&gl->gl_wait, &e);
+	if (r == -EINTR)
+		wake_up_all(&gl->gl_wait); /* those queued behind its want look again */
 	if (r < 0)
 		return r;
 	if (r == GRANT_INSTANTIATE) {
@@ -517,8 +551,8 @@ static bool released_or_used(struct glock *gl)
 	bool done;
 
 	mutex_lock(&gl->gl_lock);
-	done = gl->gl_state == LM_ST_UNLOCKED || gl->gl_holders || gl->gl_want_ex ||
-	       gl->gl_want_sh || gl->gl_want_df ||
+	done = (gl->gl_state == LM_ST_UNLOCKED && !(gl->gl_flags & GLF_PENDING)) ||
+	       gl->gl_holders || gl->gl_want_ex || gl->gl_want_sh || gl->gl_want_df ||
 	       atomic_load(&gl->gl_cluster->membership) != CM_VALID;
 	gl_unlock(gl);
 	return done;

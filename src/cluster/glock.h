@@ -48,6 +48,12 @@ enum gl_state { LM_ST_UNLOCKED = 0, LM_ST_EXCLUSIVE = 1, LM_ST_DEFERRED = 2, LM_
  * and is outside the validator's held locks once granted. Only with
  * GL_NOCACHE, which keeps it off the fast path (its slots are per thread). */
 #define GL_FILE 0x8
+/* glock_nq may be cancelled while it waits: a kill of the task (a fired
+ * cancel token, kernel/cancel.h) ends the wait with -EINTR. The request
+ * made for it, if no other local waiter wants it, is withdrawn from the lock
+ * service, and a grant that came meanwhile released (GL_NOCACHE holders:
+ * a flock). glock_wait_released() then waits for that. */
+#define GL_KILLABLE 0x10
 
 struct cluster; /* one per engine: lock-module instance, demote worker, membership state */
 struct glock;	/* one per (cluster, lock name); counted */
@@ -147,13 +153,14 @@ static inline void gholder_init(struct glock *gl, enum gl_state state, unsigned 
 	gh->gh_slot = NULL;
 	INIT_LIST_HEAD(&gh->gh_list);
 }
-/* 0; -EAGAIN (GL_NOWAIT, GL_TRY); -EIO (membership lost); an error of
- * go_instantiate. */
+/* 0; -EAGAIN (GL_NOWAIT, GL_TRY); -EIO (membership lost); -EINTR
+ * (GL_KILLABLE, cancelled); an error of go_instantiate. */
 int glock_nq(struct gholder *gh);
 void glock_dq(struct gholder *gh);
-/* After the last dq of a GL_NOCACHE holder: waits until the worker has
- * released the glock at the lock service, unless a local holder or waiter
- * came meanwhile or membership is lost (then at once). */
+/* After the last dq of a GL_NOCACHE holder, or a cancelled GL_KILLABLE
+ * glock_nq: waits until the worker has released the glock at the lock
+ * service (and withdrawn a request made for it), unless a local holder or
+ * waiter came meanwhile or membership is lost (then at once). */
 void glock_wait_released(struct glock *gl);
 /* Two glocks in name order (number, generation, type: clone); a and b may
  * name one glock. */

@@ -286,6 +286,20 @@ again:
 		mutex_lock(&gl->gl_lock);
 		goto again;
 	}
+	if ((gl->gl_flags & (GLF_PENDING | GLF_NOCACHE)) == (GLF_PENDING | GLF_NOCACHE) &&
+	    strongest_want(gl) == LM_ST_UNLOCKED) {
+		/* The waiters it was asked for were cancelled (glock.c
+		 * cancel_cleanup): withdrawn, before the service grants it. */
+		gl->gl_flags |= GLF_BUSY;
+		gl_unlock(gl);
+		c->ops->lm_unlock(gl);
+		mutex_lock(&gl->gl_lock);
+		gl->gl_flags &= ~(GLF_BUSY | GLF_PENDING | GLF_NOCACHE);
+		gl_unlock(gl);
+		wake_up_all(&gl->gl_wait);
+		mutex_lock(&gl->gl_lock);
+		goto again;
+	}
 	if (gl->gl_flags & GLF_PENDING) {
 		gl_unlock(gl);
 		return 0;
@@ -414,7 +428,11 @@ void glock_lm_granted(struct glock *gl, enum gl_state state)
 	__atomic_store_n(&gl->gl_state, state, __ATOMIC_RELEASE);
 	gl->gl_tchange_ns = cluster_now_ns();
 	gl->gl_flags |= GLF_INSTANTIATE | GLF_FRESH;
-	if (gl->gl_flags & GLF_DEMOTE || uncovered_want(gl) != LM_ST_UNLOCKED)
+	/* (A GLF_NOCACHE grant nobody waits for any more: its waiters were
+	 * cancelled; the worker releases it.) */
+	if (gl->gl_flags & GLF_DEMOTE || uncovered_want(gl) != LM_ST_UNLOCKED ||
+	    ((gl->gl_flags & GLF_NOCACHE) && !gl->gl_holders &&
+	     strongest_want(gl) == LM_ST_UNLOCKED))
 		glock_queue_work(gl);
 	gl_unlock(gl);
 	wake_up_all(&gl->gl_wait);

@@ -274,6 +274,11 @@ DECLARE_TEST_SWITCH(glock_test_fork_keeps_slots);
  * files (GL_FILE: a flock held for good) too: it hangs until the file lets
  * go (test_flock flock_lost_with_the_session*: no rejoin). */
 DECLARE_TEST_SWITCH(glock_test_withdraw_waits_file_holders);
+/* A cancelled GL_KILLABLE glock_nq leaves the request made for it queued at
+ * the lock service (and a grant of it cached on the node): the flock glock
+ * stays this node's after the cancelled flock, and another node's flock -n
+ * fails though no flock is held (test_flock flock_cancel_withdraws*). */
+DECLARE_TEST_SWITCH(glock_test_cancel_leaves_request);
 
 static inline bool gl_covers(enum gl_state held, enum gl_state want)
 {

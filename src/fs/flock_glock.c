@@ -13,8 +13,14 @@
  * among this node's own open files. The flock glock has no cache to write
  * back or drop: no glock operations.
  *
- * A blocking flock waits in glock_nq as the local one waits in fs/locks.c:
- * not interruptibly (pc_flock has no signal to be interrupted by).
+ * A blocking flock waits in glock_nq (GL_KILLABLE) as the local one waits
+ * in fs/locks.c: until granted, or until the call's cancel token is fired
+ * (pc_flock_cancelable: the FUSE server's FUSE_INTERRUPT). Cancelled, it
+ * returns -EINTR once the request made for it is withdrawn from the lock
+ * service (or a grant that came meanwhile released): nothing is left
+ * queued that another node's flock would wait behind. A flock of the same
+ * open file waiting for f_flock_lock meanwhile is not cancelled there (a
+ * mutex): it waits for the first call to end.
  *
  * Locks: the open file's "f_flock_lock" (struct file_flock, a mutex) around
  * the whole call, so that one file's flock calls do not interleave (gfs2's
@@ -26,6 +32,7 @@
 #include <stdlib.h>
 #include <sys/file.h>
 
+#include "cluster/lock_module.h" /* glock_test_cancel_leaves_request */
 #include "fs/cluster.h"
 #include "fs/flock_glock.h"
 #include "fs/locks.h"
@@ -137,11 +144,14 @@ int file_flock(struct file *f, int op)
 	err = inode_flock_glock(inode, &gl);
 	if (err)
 		goto out;
-	gholder_init(gl, state, GL_FILE | GL_NOCACHE | ((op & LOCK_NB) ? GL_TRY : 0), &ff->gh);
+	gholder_init(gl, state, GL_FILE | GL_NOCACHE | ((op & LOCK_NB) ? GL_TRY : GL_KILLABLE),
+		     &ff->gh);
 	err = glock_nq(&ff->gh);
 	if (err) {
 		if (err == -EAGAIN)
 			err = -EWOULDBLOCK;
+		if (err == -EINTR && !READ_ONCE(glock_test_cancel_leaves_request))
+			glock_wait_released(gl); /* its request withdrawn */
 		goto out;
 	}
 	/* This node's own open files: the local logic. */

@@ -10,6 +10,11 @@
  * the edges) by a new one; F_UNLCK removes them. OFD waits have no deadlock
  * detection (Linux has none for OFD locks either).
  *
+ * A blocked flock gives up with -EINTR when its task is killed: a cancel
+ * token fired (kernel/cancel.h; the FUSE server's FUSE_INTERRUPT). A waiter
+ * is no entry in the lists, only a sleeper, so it leaves nothing behind.
+ * OFD waits are not killable (no caller has a token for them).
+ *
  * Locks: the inode's "flc_lock" (leaf mutex) around its lists; waiting
  * sleeps with no lock held on ctx->wait until ctx->seq moves.
  */
@@ -19,6 +24,8 @@
 
 #include "fs/file.h"
 #include "fs/locks.h"
+
+TEST_SWITCH(locks_test_flock_unkillable);
 
 static DEFINE_LOCK_CLASS(flc_lock_key, "flc_lock");
 
@@ -56,9 +63,24 @@ static void locks_wake(struct file_lock_context *ctx)
 	__atomic_fetch_add(&ctx->seq, 1, __ATOMIC_RELEASE);
 }
 
-static void locks_wait(struct file_lock_context *ctx, uint64_t seen)
+/* Sleeps until a release after @seen. @killable: a kill of the task (a
+ * fired cancel token, kernel/cancel.h) ends the wait: -EINTR. */
+static int locks_wait(struct file_lock_context *ctx, uint64_t seen, bool killable)
 {
-	wait_event(&ctx->wait, __atomic_load_n(&ctx->seq, __ATOMIC_ACQUIRE) != seen, "file lock");
+	struct wait_queue_entry we;
+	int ret = 0;
+
+	init_wait_entry(&we, 0);
+	for (;;) {
+		prepare_to_wait(&ctx->wait, &we);
+		if (__atomic_load_n(&ctx->seq, __ATOMIC_ACQUIRE) != seen)
+			break;
+		ret = wait_entry_sleep(&we, NULL, killable, "file lock", &ctx->wait);
+		if (ret)
+			break;
+	}
+	finish_wait(&ctx->wait, &we);
+	return ret;
 }
 
 static bool types_conflict(int a, int b)
@@ -141,8 +163,10 @@ int locks_flock(struct file *f, int op)
 			break;
 		}
 		mutex_unlock(&ctx->lock);
-		locks_wait(ctx, seen);
+		err = locks_wait(ctx, seen, !READ_ONCE(locks_test_flock_unkillable));
 		mutex_lock(&ctx->lock);
+		if (err)
+			break; /* a fired cancel token: nothing queued to undo */
 	}
 	if (nfl && !err) {
 		list_add_tail(&nfl->fl_list, &ctx->flc_flock);
@@ -335,7 +359,7 @@ int locks_ofd(struct file *f, int cmd, struct flock *fl)
 			break;
 		}
 		mutex_unlock(&ctx->lock);
-		locks_wait(ctx, seen);
+		locks_wait(ctx, seen, false);
 		mutex_lock(&ctx->lock);
 	}
 	if (!err) {

@@ -20,6 +20,7 @@
 
 #include "kernel/list.h"
 #include "kernel/mutex.h"
+#include "kernel/testswitch.h"
 #include "kernel/wait.h"
 
 struct file;
@@ -38,12 +39,18 @@ void locks_init_context(struct file_lock_context *ctx);
 void locks_destroy_context(struct file_lock_context *ctx);
 
 /* flock(2) on @f: LOCK_SH | LOCK_EX | LOCK_UN, optionally | LOCK_NB.
- * 0, -EWOULDBLOCK, -EINVAL (bad op, or a directory), -ENOMEM. */
+ * 0, -EWOULDBLOCK, -EINVAL (bad op, or a directory), -ENOMEM; -EINTR when
+ * a blocked one was cancelled (a kill of the task: kernel/cancel.h). */
 int locks_flock(struct file *f, int op);
 /* F_OFD_GETLK / F_OFD_SETLK / F_OFD_SETLKW on @f. 0 or -errno as fcntl(2):
  * -EAGAIN (conflict, SETLK), -EBADF (mode), -EINVAL, -ENOMEM. */
 int locks_ofd(struct file *f, int cmd, struct flock *fl);
 /* The last reference of @f is going: its locks are released. */
 void locks_remove_file(struct file *f);
+
+/* Test switch (tests/api/test_flock_cancel.c): a blocked flock ignores the
+ * kill of a fired cancel token and waits on until it is granted (the FUSE
+ * mount's interrupted flock(2) then never returns EINTR). */
+DECLARE_TEST_SWITCH(locks_test_flock_unkillable);
 
 #endif

@@ -26,9 +26,17 @@
  * - cluster_test_flock_local_only (the glock skipped, flock per node as
  *   before): B's LOCK_EX|LOCK_NB is granted while A holds LOCK_EX (both
  *   nodes hold EX).
+ * - A cancelled flock (pc_flock_cancelable: the FUSE mount's interrupted
+ *   flock(2)): B's blocking LOCK_EX waits for A's (A sees B's request
+ *   arrive), B fires the token: -EINTR; A unlocks, and A's LOCK_EX|LOCK_NB
+ *   is granted (B's request was withdrawn from the lock service).
+ *   glock_test_cancel_leaves_request: B's request stays queued, is granted
+ *   to B after A's unlock, and A's LOCK_NB fails though nobody holds a
+ *   flock.
  *
  * A node's exit status: 0 as expected, 13 both nodes held LOCK_EX, 14 the
- * withdrawal hung on the flock, else a failure (its stderr says which).
+ * withdrawal hung on the flock, 15 a flock -n failed after a cancelled
+ * request, else a failure (its stderr says which).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -55,9 +63,11 @@
 
 #define BOTH_EX	      13
 #define WITHDRAW_HUNG 14
+#define LEFT_REQUEST  15
 
 struct shared {
-	int a_unlocking; /* A: about to LOCK_UN (B's blocking grant must see it) */
+	int a_unlocking;   /* A: about to LOCK_UN (B's blocking grant must see it) */
+	int a_saw_request; /* A: B's blocking request reached A's flock glock */
 	/* the session loss case: */
 	int a_locked, b_waiting, a_stopped, b_locked, resumed;
 	/* the LOCK_NB stream case: A's attempts made, granted, failed, held
@@ -366,6 +376,61 @@ static int sc_local_only(struct ls_node *n)
 	return ret;
 }
 
+/* ---- a cancelled blocking flock leaves no request behind ---- */
+
+struct cancel_call {
+	struct ls_node *n;
+	int fd, ret;
+	struct pc_cancel *c;
+};
+
+static void *cancel_call_thread(void *arg)
+{
+	struct cancel_call *cc = arg;
+
+	cc->ret = pc_flock_cancelable(cc->n->e, cc->fd, LOCK_EX, cc->c);
+	return NULL;
+}
+
+static int sc_cancel(struct ls_node *n)
+{
+	int fd = open_f(n), ret = 0, r;
+
+	FLOCK_STEP(n, 0, fd, LOCK_EX, 0);
+	if (n->role == 1) {
+		struct cancel_call cc = {.n = n, .fd = fd, .c = pc_cancel_new()};
+		struct timespec t = {0, 1000000};
+		pthread_t th;
+
+		if (!cc.c || pthread_create(&th, NULL, cancel_call_thread, &cc))
+			LS_FAIL(n, "cancel token or thread");
+		while (!__atomic_load_n(&n->sh->a_saw_request, __ATOMIC_ACQUIRE))
+			nanosleep(&t, NULL); /* A polls for B's request, bounded */
+		pc_cancel_fire(cc.c);
+		pthread_join(th, NULL);
+		pc_cancel_free(cc.c);
+		if (cc.ret != -EINTR)
+			LS_FAIL(n, "cancelled LOCK_EX: %d, want -EINTR", cc.ret);
+		printf("# node B: blocking LOCK_EX cancelled: EINTR\n");
+	} else {
+		wait_demote_pending(n, fd);
+		__atomic_store_n(&n->sh->a_saw_request, 1, __ATOMIC_RELEASE);
+	}
+	ls_barrier(n);
+	FLOCK_STEP(n, 0, fd, LOCK_UN, 0);
+	if (n->role == 0) {
+		r = pc_flock(n->e, fd, LOCK_EX | LOCK_NB);
+		printf("# node A: LOCK_EX|LOCK_NB after B's cancelled request: %s\n",
+		       r ? strerror(-r) : "granted");
+		ret = r == 0 ? 0 : r == -EWOULDBLOCK ? LEFT_REQUEST : 1;
+		if (!r)
+			FLOCK_IS(n, fd, LOCK_UN, 0);
+	}
+	ls_barrier(n);
+	pc_close(n->e, fd);
+	return ret;
+}
+
 /* A fresh shared store with an empty file "f" in it. */
 static void fresh_store(char *store, size_t len)
 {
@@ -381,7 +446,7 @@ static void fresh_store(char *store, size_t len)
 
 /* Runs @fn on two nodes over a fresh store and checks their exit
  * statuses: @a for A, @b for B. */
-static void flock_case(int (*fn)(struct ls_node *n), bool hazard, int a, int b)
+static void flock_case_sw(int (*fn)(struct ls_node *n), bool *sw, bool hazard, int a, int b)
 {
 	const char *url = nf_cluster_url();
 	struct shared *sh = ls_shared_map(sizeof(*sh));
@@ -389,15 +454,17 @@ static void flock_case(int (*fn)(struct ls_node *n), bool hazard, int a, int b)
 	int st[2];
 
 	fresh_store(store, sizeof(store));
-	ls_run2(&(struct ls_node){.dir = store,
-				  .url = url,
-				  .hazard = hazard,
-				  .sw = &cluster_test_flock_local_only,
-				  .fn = fn,
-				  .sh = sh},
-		st);
+	ls_run2(
+	    &(struct ls_node){
+		.dir = store, .url = url, .hazard = hazard, .sw = sw, .fn = fn, .sh = sh},
+	    st);
 	ls_shared_unmap(sh, sizeof(*sh));
 	ls_expect(st, a, b);
+}
+
+static void flock_case(int (*fn)(struct ls_node *n), bool hazard, int a, int b)
+{
+	flock_case_sw(fn, &cluster_test_flock_local_only, hazard, a, b);
 }
 
 /* ---- a node loses its session while it holds LOCK_EX ---- */
@@ -586,4 +653,14 @@ TEST(flock_exclusive_across_nodes)
 TEST(flock_local_only_shows_both_ex)
 {
 	flock_case(sc_local_only, true, 0, BOTH_EX);
+}
+
+TEST(flock_cancel_withdraws_request)
+{
+	flock_case_sw(sc_cancel, &glock_test_cancel_leaves_request, false, 0, 0);
+}
+
+TEST(flock_cancel_withdraws_request_leaves_request_shows)
+{
+	flock_case_sw(sc_cancel, &glock_test_cancel_leaves_request, true, LEFT_REQUEST, 0);
 }
