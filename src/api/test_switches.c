@@ -161,6 +161,7 @@ const struct test_switch test_switches[] = {
     SWITCH(vol_test_refcount_skip_inc), /* vol16's, not in its table yet */
     SWITCH(vol_test_refcount_no_check),
     SWITCH(vol_test_cow_in_place),
+    SWITCH(vol_alloc_test_no_goal),
 };
 const size_t nr_test_switches = sizeof(test_switches) / sizeof(test_switches[0]);
 

@@ -2,7 +2,9 @@
 /*
  * vol allocator tests: basic grants, coalescing, double-free and take
  * errors, next fit from a hint, partial grants under fragmentation, the
- * in-order walk, largest and clone, vol_alloc_check catching each broken
+ * in-order walk, largest and clone, the goal extent of small requests
+ * (a file grown block by block over small holes stays one run; with
+ * vol_alloc_test_no_goal it takes a hole a block), vol_alloc_check catching each broken
  * tree invariant, and a seeded random alloc/free/take run checked against a
  * bitmap model (the exact grant next fit must make, no block granted twice,
  * none lost, free count exact, the tree's invariants). The rate test prints
@@ -74,6 +76,60 @@ TEST(alloc_fragmented_partial)
 	vol_alloc_destroy(&a);
 }
 
+/* Extents (runs of consecutive blocks) a file written block by block gets
+ * from @a: each request asks for one block at the block after the last
+ * grant, as the vol store's writes do (data.c hint_for). */
+static unsigned grow_by_blocks(struct vol_alloc *a, unsigned nblk, uint64_t first_hint)
+{
+	uint64_t hint = first_hint, s, prev = UINT64_MAX - 1;
+	unsigned runs = 0;
+
+	for (unsigned i = 0; i < nblk; i++) {
+		CHECK_EQ(vol_alloc_alloc(a, 1, hint, &s), 1);
+		runs += s != prev + 1;
+		prev = s;
+		hint = s + 1;
+	}
+	return runs;
+}
+
+/* The goal extent: on free space of 2000 one-block holes and one extent of
+ * 1000 blocks, 500 blocks allocated one at a time, each hinted after the
+ * last, are one run in the large extent; with vol_alloc_test_no_goal each
+ * takes the next hole: 500 runs. Holes serve hinted requests once no large
+ * extent is left, and requests without a hint (next fit from the cursor)
+ * as before. */
+TEST(alloc_goal_keeps_a_file_contiguous)
+{
+	for (int sw = 0; sw < 2; sw++) {
+		struct vol_alloc a;
+
+		vol_alloc_init(&a);
+		for (uint64_t b = 1; b < 4000; b += 2)
+			CHECK_EQ(vol_alloc_free(&a, b, 1), 0);
+		CHECK_EQ(vol_alloc_free(&a, 10000, 1000), 0);
+		vol_alloc_test_no_goal = sw;
+		unsigned runs = grow_by_blocks(&a, 500, 0);
+		vol_alloc_test_no_goal = false;
+		printf("# %s: 500 one-block grants in %u runs\n", sw ? "no goal" : "goal", runs);
+		CHECK_EQ(runs, sw ? 500u : 1u);
+		CHECK_EQ(a.free, 2000u + 1000u - 500u);
+		/* holes are used once no goal extent is left */
+		runs = grow_by_blocks(&a, 600, 0);
+		/* a request without a hint fills a hole by next fit */
+		CHECK_EQ(vol_alloc_free(&a, 20001, 100), 0);
+		a.cursor = 3001;
+		uint64_t s;
+		CHECK_EQ(vol_alloc_alloc(&a, 1, UINT64_MAX, &s), 1);
+		CHECK_EQ(s, 3001u);
+		CHECK_EQ(vol_alloc_alloc(&a, 1, 3002, &s), 1); /* and a hinted one the goal */
+		CHECK_EQ(s, sw ? 10600u : 20001u);	       /* the rest of the large one */
+		CHECK_EQ(vol_alloc_check(&a), 0);
+		CHECK_EQ(a.free, 2000u + 1000u + 100u - 1102u);
+		vol_alloc_destroy(&a);
+	}
+}
+
 static uint64_t rnd(uint64_t *x)
 {
 	*x ^= *x << 13;
@@ -83,13 +139,17 @@ static uint64_t rnd(uint64_t *x)
 }
 
 /* What next fit must grant for want at hint over the free runs of used[]:
- * at hint inside the run holding it, else that run's start, else the first
- * run after hint long enough, else the first from the bottom, else all of
+ * at hint inside the run holding it, else that run's start, else (want
+ * under the goal, @hinted, the switch off) the first run after hint of the goal's
+ * length, else the first such from the bottom, else the first run after
+ * hint long enough for want, else the first from the bottom, else all of
  * the longest run (the lowest of equals). Returns the count, *s the start. */
 static uint64_t expect_grant(const unsigned char *used, uint64_t n, uint64_t want, uint64_t hint,
-			     uint64_t *s)
+			     bool hinted, uint64_t *s)
 {
 	uint64_t after = UINT64_MAX, wrap = UINT64_MAX, big = 0, bigs = 0;
+	uint64_t gafter = UINT64_MAX, gwrap = UINT64_MAX;
+	const int goal = want < VOL_ALLOC_GOAL && hinted && !vol_alloc_test_no_goal;
 
 	for (uint64_t b = 0; b < n;) {
 		if (used[b]) {
@@ -114,10 +174,18 @@ static uint64_t expect_grant(const unsigned char *used, uint64_t n, uint64_t wan
 			after = r0;
 		if (len >= want && wrap == UINT64_MAX)
 			wrap = r0;
+		if (goal && len >= VOL_ALLOC_GOAL && r0 > hint && gafter == UINT64_MAX)
+			gafter = r0;
+		if (goal && len >= VOL_ALLOC_GOAL && gwrap == UINT64_MAX)
+			gwrap = r0;
 		if (len > big) {
 			big = len;
 			bigs = r0;
 		}
+	}
+	if (gafter != UINT64_MAX || gwrap != UINT64_MAX) {
+		*s = gafter != UINT64_MAX ? gafter : gwrap;
+		return want;
 	}
 	if (after != UINT64_MAX || wrap != UINT64_MAX) {
 		*s = after != UINT64_MAX ? after : wrap;
@@ -147,11 +215,12 @@ TEST(alloc_random_vs_bitmap)
 		if (k < 5) {
 			uint64_t want = 1 + rnd(&x) % 64, s;
 			uint64_t hint = rnd(&x) % 3 ? UINT64_MAX : rnd(&x) % N;
+			vol_alloc_test_no_goal = rnd(&x) % 4 == 0; /* both policies */
 			uint64_t es = 0,
-				 eg = nfree
-					  ? expect_grant(used, N, want,
-							 hint == UINT64_MAX ? a.cursor : hint, &es)
-					  : 0;
+				 eg = nfree ? expect_grant(used, N, want,
+							   hint == UINT64_MAX ? a.cursor : hint,
+							   hint != UINT64_MAX, &es)
+					    : 0;
 			int64_t got = vol_alloc_alloc(&a, want, hint, &s);
 			if (nfree == 0) {
 				CHECK_EQ(got, -ENOSPC);
@@ -256,6 +325,7 @@ TEST(alloc_random_vs_bitmap)
 				CHECK_EQ(big.len, longest);
 		}
 	}
+	vol_alloc_test_no_goal = false;
 	/* free everything: one extent again */
 	while (nheld) {
 		nheld--;

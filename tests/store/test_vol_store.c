@@ -20,6 +20,8 @@
 #include "store_conformance.h"
 #include "store_conformance_nodes.h"
 #include "store/vol/vol.h"
+#include "store/vol/vstore.h"
+#include "store/vol/alloc.h"
 
 static struct store *open_vol(void)
 {
@@ -519,8 +521,53 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* A file written one block at a time (a store write each, as O_DIRECT and
+ * per-page writeback make) on a volume whose free space is 2048 one-block
+ * holes and a large extent: the allocator's goal (alloc.c) keeps it in a
+ * few extents of the large one instead of one hole per block; with
+ * vol_alloc_test_no_goal it takes a hole per block, one map extent each
+ * (and on an image file one host allocation each at the flush). */
+TEST(growth_on_fragmented_volume_is_contiguous)
+{
+	enum { NBLK = 1024 };
+	char *buf = calloc(1, 1 << 20);
+	size_t ext[2];
+
+	CHECK(buf != NULL);
+	for (int sw = 0; sw < 2; sw++) {
+		vol_new_image(64 << 20, 0);
+		struct store *s = vol_mount_img();
+		struct store_inode *si = create(s, "frag");
+		for (int i = 0; i < 16; i++)
+			CHECK_EQ(store_write(si, buf, 1 << 20, (int64_t)i << 20), 1 << 20);
+		for (int i = 0; i < 4096; i += 2)
+			CHECK_EQ(store_fallocate(si, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+						 (int64_t)i * 4096, 4096),
+				 0);
+		CHECK_EQ(store_sync(si, false), 0);
+		vol_alloc_test_no_goal = sw;
+		struct store_inode *g = create(s, "g");
+		for (int i = 0; i < NBLK; i++)
+			CHECK_EQ(store_write(g, buf, 4096, (int64_t)i * 4096), 4096);
+		vol_alloc_test_no_goal = false;
+		ext[sw] = vol_extmap_count(&((struct vnode *)g->private)->map);
+		CHECK_EQ(store_sync(g, false), 0);
+		store_release(si);
+		store_release(g);
+		store_close(s);
+		vol_fsck_clean();
+	}
+	printf("# %d one-block writes on a fragmented volume: %zu extents (goal), %zu "
+	       "(vol_alloc_test_no_goal)\n",
+	       NBLK, ext[0], ext[1]);
+	CHECK(ext[0] <= 4);	   /* a hole for the first block, then the goal extent */
+	CHECK(ext[1] >= NBLK - 4); /* the hazard: a hole per block */
+	free(buf);
+}
+
 /* Figures for the issue note (printed, not asserted): metadata operations
- * per second, and allocation on a fragmented volume. */
+ * per second, and allocation on a fragmented volume (with the switch that
+ * sends each one-block write into the next hole, as the figure measures). */
 TEST(rates)
 {
 	vol_new_image(256 << 20, 0);
@@ -568,10 +615,12 @@ TEST(rates)
 			 0);
 	CHECK_EQ(store_sync(si, false), 0);
 	struct store_inode *g = create(s, "g");
+	vol_alloc_test_no_goal = true;
 	t = now_s();
 	for (int i = 0; i < 2048; i++) /* one block at a time, into the holes first */
 		CHECK_EQ(store_write(g, buf, 4096, (int64_t)i * 4096), 4096);
 	double frag = 2048 / (now_s() - t);
+	vol_alloc_test_no_goal = false;
 	t = now_s();
 	CHECK_EQ(store_sync(g, false), 0);
 	double sync_ms = (now_s() - t) * 1e3;

@@ -5,7 +5,14 @@
  * longest extent in its subtree, so "first extent at/after X with len >= n"
  * and "largest extent" are single descents. Nodes come from a pool array
  * with a free list; the pool only grows (doubling), on the first free or
- * split that needs a slot beyond its high water mark.
+ * split that needs a slot beyond its high water mark. A hinted request
+ * smaller than VOL_ALLOC_GOAL that cannot continue at its hint is placed in
+ * an extent of at least VOL_ALLOC_GOAL blocks while one is left (as ext4's
+ * mballoc gives a streaming file a large chunk), so a file grown block by
+ * block on a volume whose free space is mostly small holes stays
+ * contiguous instead of taking one hole per block; requests with no hint
+ * (a new file's first block, metadata) still fill the holes by next fit,
+ * and hinted ones use them once no large extent is left.
  *
  * Locking: none; the caller serialises.
  */
@@ -348,12 +355,18 @@ static int carve(struct vol_alloc *a, uint32_t i, uint64_t start, uint64_t len)
 	return 0;
 }
 
+TEST_SWITCH(vol_alloc_test_no_goal);
+
 int64_t vol_alloc_alloc(struct vol_alloc *a, uint64_t want, uint64_t hint, uint64_t *start)
 {
 	if (!want || want > INT64_MAX)
 		return -EINVAL;
 	if (!a->root)
 		return -ENOSPC;
+	/* a request with no hint (a new file's first block, tree and directory
+	 * blocks) fills holes by next fit; one continuing a run gets the goal */
+	const bool goal = want < VOL_ALLOC_GOAL && hint != UINT64_MAX &&
+			  !__atomic_load_n(&vol_alloc_test_no_goal, __ATOMIC_RELAXED);
 	if (hint == UINT64_MAX)
 		hint = a->cursor;
 	uint64_t s;
@@ -368,8 +381,19 @@ int64_t vol_alloc_alloc(struct vol_alloc *a, uint64_t want, uint64_t hint, uint6
 			goto grant;
 		}
 	}
+	/* a small request that cannot continue at its hint starts a new run in
+	 * an extent of at least VOL_ALLOC_GOAL blocks, so that the requests
+	 * after it (hinted at its end) continue there rather than each taking
+	 * the next small hole; only then next fit for want itself */
+	i = 0;
+	if (goal) {
+		i = hint < UINT64_MAX ? first_fit(a, a->root, hint + 1, VOL_ALLOC_GOAL) : 0;
+		if (!i)
+			i = first_fit(a, a->root, 0, VOL_ALLOC_GOAL);
+	}
 	/* next fit onwards from hint, then wrapping to the bottom */
-	i = hint < UINT64_MAX ? first_fit(a, a->root, hint + 1, want) : 0;
+	if (!i && hint < UINT64_MAX)
+		i = first_fit(a, a->root, hint + 1, want);
 	if (!i)
 		i = first_fit(a, a->root, 0, want);
 	if (!i) { /* nothing big enough: a partial grant of the largest extent */

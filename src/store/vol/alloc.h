@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernel/testswitch.h"
+
 struct vol_fext {
 	uint64_t start, len;
 };
@@ -46,13 +48,25 @@ void vol_alloc_reset(struct vol_alloc *a);
 /* Return [start, start+len) to the free set, coalescing. -EINVAL if any block
  * of it is already free (a double free) or len is 0; -ENOMEM. */
 int vol_alloc_free(struct vol_alloc *a, uint64_t start, uint64_t len);
+/* The smallest free extent a small request starts a new run in while one
+ * is left (256 KiB): see vol_alloc_alloc. */
+#define VOL_ALLOC_GOAL 64
+
 /* Allocate up to want blocks, contiguous, near hint (UINT64_MAX: the
  * cursor): at hint inside the extent holding it, else at that extent's
- * start, else in the first extent after hint that is long enough, wrapping
- * to the bottom; when none is, all of the largest extent (the lowest of
- * equals). Returns the count granted (1..want) with *start set, or -ENOSPC,
- * -EINVAL, -ENOMEM. */
+ * start; else, when want < VOL_ALLOC_GOAL and a hint was given, at the
+ * start of the first extent of at least VOL_ALLOC_GOAL blocks after hint,
+ * wrapping to the bottom;
+ * else in the first extent after hint that is long enough for want,
+ * wrapping to the bottom; when none is, all of the largest extent (the
+ * lowest of equals). Returns the count granted (1..want) with *start set,
+ * or -ENOSPC, -EINVAL, -ENOMEM. */
 int64_t vol_alloc_alloc(struct vol_alloc *a, uint64_t want, uint64_t hint, uint64_t *start);
+
+/* Test switch: no goal extent; a small request takes the first hole after
+ * its hint that fits it (a file written block by block on a fragmented
+ * volume then gets one extent per block). */
+DECLARE_TEST_SWITCH(vol_alloc_test_no_goal);
 /* Remove a specific range from the free set (mount: blocks found in use).
  * -ENOENT unless every block of it is free; -EINVAL; -ENOMEM. */
 int vol_alloc_take(struct vol_alloc *a, uint64_t start, uint64_t len);
