@@ -239,6 +239,39 @@ struct pc_engine *bench_engine(const char *dir, enum pc_lock_policy pol, size_t 
 	return e;
 }
 
+struct pc_engine *bench_vol_engine(const char *dir, const char *name, uint64_t size)
+{
+	const char *img = path_join(dir, name);
+	struct pc_vol_mkfs_options mo = {.size = sizeof(mo), .bytes = (int64_t)size};
+	struct pc_options o = {
+	    .size = sizeof(struct pc_options),
+	    .store_image = img,
+	    .mem_limit = 256u << 20,
+	    .writeback_interval_ms = 600000,
+	};
+	struct pc_engine *e = NULL;
+
+	unlink(img);
+	ck(pc_vol_mkfs(img, &mo), "pc_vol_mkfs");
+	if (getenv("BENCH_VOL_FILL")) { /* every block written: no allocation by the host fs in
+					   flushes */
+		static char z[1 << 20];
+		int fd = open(img, O_RDWR);
+		if (fd < 0)
+			abort();
+		for (uint64_t off = 0; off < size; off += sizeof(z)) {
+			ssize_t n = pread(fd, z, sizeof(z), (off_t)off);
+			if (n <= 0 || pwrite(fd, z, (size_t)n, (off_t)off) != n)
+				abort();
+		}
+		if (fsync(fd))
+			abort();
+		close(fd);
+	}
+	ck(pc_engine_open(&o, &e), "pc_engine_open (vol)");
+	return e;
+}
+
 uint64_t rnd(uint64_t *s)
 {
 	uint64_t x = *s;

@@ -82,6 +82,10 @@ const char *path_join(const char *d, const char *name);
 
 /* Opens an engine on @dir; background writeback stays out of the way. */
 struct pc_engine *bench_engine(const char *dir, enum pc_lock_policy pol, size_t mem_limit);
+/* An engine on a new vol image @name of @size bytes in @dir (replaced if
+ * there); BENCH_VOL_FILL set: every block of the image written first, so
+ * that the host file system allocates nothing inside a flush. */
+struct pc_engine *bench_vol_engine(const char *dir, const char *name, uint64_t size);
 
 /* xorshift64*: fast and reproducible; seeded from BENCH_SEED or a constant. */
 uint64_t rnd(uint64_t *s);

@@ -22,24 +22,6 @@
 
 #include "bench.h"
 
-static struct pc_engine *vol_engine(const char *dir, uint64_t size)
-{
-	const char *img = path_join(dir, "clone.img");
-	struct pc_vol_mkfs_options mo = {.size = sizeof(mo), .bytes = (int64_t)size};
-	struct pc_options o = {
-	    .size = sizeof(struct pc_options),
-	    .store_image = img,
-	    .mem_limit = 256u << 20,
-	    .writeback_interval_ms = 600000,
-	};
-	struct pc_engine *e = NULL;
-
-	unlink(img);
-	ck(pc_vol_mkfs(img, &mo), "pc_vol_mkfs");
-	ck(pc_engine_open(&o, &e), "pc_engine_open");
-	return e;
-}
-
 /* ---- clone of a whole file ---- */
 
 static double clone_once(struct pc_engine *e, int src)
@@ -118,7 +100,7 @@ int main(int argc, char **argv)
 	uint64_t seed = bench_seed();
 
 	/* room for the file, its copy, and the copy-on-write blocks */
-	struct pc_engine *e = vol_engine(vdir, 3 * len + (256u << 20));
+	struct pc_engine *e = bench_vol_engine(vdir, "clone.img", 3 * len + (256u << 20));
 	int src = (int)ck(pc_open(e, "src", O_RDWR | O_CREAT, 0644), "pc_open");
 	engine_fill(e, src, len);
 	ck(pc_fsync(e, src), "pc_fsync");

@@ -33,40 +33,6 @@
 enum impl { ENGINE, HOST, TMPFS, NIMPL };
 static const char *impl_name[NIMPL] = {"engine-vol", "kernel-host", "kernel-tmpfs"};
 
-/* An engine on a new vol image of @size bytes in @dir. */
-static struct pc_engine *vol_engine(const char *dir, const char *name, uint64_t size)
-{
-	const char *img = path_join(dir, name);
-	struct pc_vol_mkfs_options mo = {.size = sizeof(mo), .bytes = (int64_t)size};
-	struct pc_options o = {
-	    .size = sizeof(struct pc_options),
-	    .store_image = img,
-	    .mem_limit = 256u << 20,
-	    .writeback_interval_ms = 600000,
-	};
-	struct pc_engine *e = NULL;
-
-	unlink(img);
-	ck(pc_vol_mkfs(img, &mo), "pc_vol_mkfs");
-	if (getenv("BENCH_VOL_FILL")) { /* every block written: no allocation by the host fs in
-					   flushes */
-		static char z[1 << 20];
-		int fd = open(img, O_RDWR);
-		if (fd < 0)
-			abort();
-		for (uint64_t off = 0; off < size; off += sizeof(z)) {
-			ssize_t n = pread(fd, z, sizeof(z), (off_t)off);
-			if (n <= 0 || pwrite(fd, z, (size_t)n, (off_t)off) != n)
-				abort();
-		}
-		if (fsync(fd))
-			abort();
-		close(fd);
-	}
-	ck(pc_engine_open(&o, &e), "pc_engine_open (vol)");
-	return e;
-}
-
 /* ---- metadata operations ---- */
 
 enum mop { CREATE, RENAME, UNLINK, MKDIR, CREATE_FSYNC, NMOP };
@@ -254,7 +220,7 @@ static void bench_alloc(const char *vdir, const char *hdir)
 	memset(sync, 0, sizeof(sync));
 	fill_pattern(buf, 4096, 11);
 	/* fresh: an empty 1 GiB volume against the host file system */
-	struct pc_engine *e = vol_engine(vdir, "fresh.img", 1ull << 30);
+	struct pc_engine *e = bench_vol_engine(vdir, "fresh.img", 1ull << 30);
 	for (int r = 0; r < bcfg.reps; r++)
 		for (int k = 0; k < 2; k++) {
 			int im = (k + r) % 2;
@@ -266,7 +232,7 @@ static void bench_alloc(const char *vdir, const char *hdir)
 	/* fragmented: a volume just big enough for the punched file and the
 	 * new one, so single-block holes are most of its free space */
 	uint64_t vsize = (holes * 2 + nblk) * 4096 * 5 / 4 + (8u << 20);
-	e = vol_engine(vdir, "frag.img", vsize);
+	e = bench_vol_engine(vdir, "frag.img", vsize);
 	int efd = fragment(e, NULL, holes);
 	int hfd = fragment(NULL, hdir, holes);
 	emit_info("vol_fragmented_extents", "%llu", (unsigned long long)holes);
@@ -427,7 +393,7 @@ int main(int argc, char **argv)
 	const char *hdir = bench_tmpdir(bcfg.store_base, "volhost");
 	const char *kdir = bench_tmpdir(bcfg.shm_base, "vol");
 	struct target t[NIMPL] = {
-	    [ENGINE] = {vol_engine(vdir, "meta.img", 1ull << 30), NULL},
+	    [ENGINE] = {bench_vol_engine(vdir, "meta.img", 1ull << 30), NULL},
 	    [HOST] = {NULL, hdir},
 	    [TMPFS] = {NULL, kdir},
 	};

@@ -50,22 +50,6 @@ int pc_sync(struct pc_engine *e)
 	return sync_inodes(&e->itable);
 }
 
-int pc_flock(struct pc_engine *e, int fd, int op)
-{
-	ENGINE_ENTER(e);
-	struct file *f;
-	int ret;
-
-	if (!e)
-		return -EINVAL;
-	f = fdget(&e->fdt, fd);
-	if (!f)
-		return -EBADF;
-	ret = file_flock(f, op);
-	fdput(e, f);
-	return ret;
-}
-
 struct pc_cancel *pc_cancel_new(void)
 {
 	struct pc_cancel *c = malloc(sizeof(*c));
@@ -112,6 +96,11 @@ int pc_flock_cancelable(struct pc_engine *e, int fd, int op, struct pc_cancel *c
 	}
 	fdput(e, f);
 	return ret;
+}
+
+int pc_flock(struct pc_engine *e, int fd, int op)
+{
+	return pc_flock_cancelable(e, fd, op, NULL);
 }
 
 int pc_ofd_lock(struct pc_engine *e, int fd, int cmd, struct flock *fl)
