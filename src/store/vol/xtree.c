@@ -264,16 +264,21 @@ static void ins(struct vol_extmap *m, struct vol_xpath *p, unsigned lv, unsigned
 			fix_keys(p, lv);
 		return;
 	}
-	/* split the c + 1 entries: appending at the right edge leaves x full */
-	static __thread char tmp[(VOL_LEAF_CAP + 1) * sizeof(struct vol_ext)];
-	memcpy(tmp, b, pos * sz);
-	memcpy(tmp + pos * sz, src, sz);
-	memcpy(tmp + (pos + 1) * sz, b + pos * sz, (c - pos) * sz);
+	/* split the c + 1 entries (x's c with src at pos) at k, in place:
+	 * appending at the right edge leaves x full */
 	unsigned k = pos == c && rightmost(p, lv) ? c : (c + 1) / 2;
 	struct vol_xnode *r = take(m, x->level);
-	memcpy(b, tmp, k * sz);
+	char *rb = ents(r);
+	if (pos < k) { /* src goes left: x's last c - k + 1 go right */
+		memcpy(rb, b + (k - 1) * sz, (c + 1 - k) * sz);
+		memmove(b + (pos + 1) * sz, b + pos * sz, (k - 1 - pos) * sz);
+		memcpy(b + pos * sz, src, sz);
+	} else { /* src goes right, among x's entries from k on */
+		memcpy(rb, b + k * sz, (pos - k) * sz);
+		memcpy(rb + (pos - k) * sz, src, sz);
+		memcpy(rb + (pos - k + 1) * sz, b + pos * sz, (c - pos) * sz);
+	}
 	x->nr = (uint16_t)k;
-	memcpy(ents(r), tmp + k * sz, (c + 1 - k) * sz);
 	r->nr = (uint16_t)(c + 1 - k);
 	if (pos == 0)
 		fix_keys(p, lv);
