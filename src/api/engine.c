@@ -19,6 +19,7 @@
 #include "cluster/glock.h"
 #include "fs/cluster.h"
 #include "kernel/lockstat.h"
+#include "kernel/thread_buf.h"
 #include "mm/defaults.h"
 #include "store/vol/vol.h"
 #include "mm/uaccess.h"
@@ -63,12 +64,23 @@ static int engine_fence(void *arg)
 	return cluster_status(arg);
 }
 
-static __thread char cluster_error[768];
+/* The calling thread's reason for its last failed cluster mount (on the
+ * heap: the library's TLS block stays small, kernel/thread_buf.h). */
+static struct thread_buf cluster_error = THREAD_BUF_INIT(768);
 
 const char *pc_cluster_error(void)
 {
-	return cluster_error;
+	const char *b = thread_buf_peek(&cluster_error);
+
+	return b ? b : "";
 }
+
+#define set_cluster_error(...)                                         \
+	do {                                                           \
+		char *b_ = thread_buf(&cluster_error);                 \
+		if (b_)                                                \
+			snprintf(b_, cluster_error.size, __VA_ARGS__); \
+	} while (0)
 
 /* Mounts the lock module named by opts->cluster (docs/cluster.md); none
  * for NULL or "nolock". -EINVAL for a malformed URL or a vol store. */
@@ -83,13 +95,15 @@ static int engine_cluster_mount(struct pc_engine *e, const struct pc_options *op
 	};
 	int err;
 
-	cluster_error[0] = '\0';
+	char *prev = thread_buf_peek(&cluster_error);
+
+	if (prev)
+		prev[0] = '\0';
 	if (!opts->cluster || !strcmp(opts->cluster, "nolock"))
 		return 0;
 	if (!opts->store_dir) {
-		snprintf(cluster_error, sizeof(cluster_error),
-			 "the vol store does not support cluster mode (it has one journal; "
-			 "per-node journals would be needed)");
+		set_cluster_error("the vol store does not support cluster mode (it has one "
+				  "journal; per-node journals would be needed)");
 		return -EINVAL;
 	}
 	/* The store first: every node must name a file's generation alike
@@ -101,8 +115,7 @@ static int engine_cluster_mount(struct pc_engine *e, const struct pc_options *op
 	err = cluster_mount(&cfg, &e->cluster);
 	if (err) {
 		const char *why = cluster_last_error();
-		snprintf(cluster_error, sizeof(cluster_error), "%s: %s", opts->cluster,
-			 why && *why ? why : strerror(-err));
+		set_cluster_error("%s: %s", opts->cluster, why && *why ? why : strerror(-err));
 		e->cluster = NULL;
 		store_close(e->store);
 		e->store = NULL;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cluster/glock_fast.h"
+#include "kernel/thread_buf.h"
 
 TEST_SWITCH(zk_test_forget_failed_delete);
 TEST_SWITCH(zk_test_relist_every_event);
@@ -27,20 +28,26 @@ TEST_SWITCH(zk_test_other_recipe);
 TEST_SWITCH(zk_test_rearm_at_event);
 TEST_SWITCH(zk_test_read_every_want);
 
-static __thread char last_error[640];
+/* The calling thread's last cluster error (on the heap: kernel/thread_buf.h). */
+static struct thread_buf last_error = THREAD_BUF_INIT(640);
 
 void cluster_set_error(const char *fmt, ...)
 {
+	char *b = thread_buf(&last_error);
 	va_list ap;
 
+	if (!b)
+		return;
 	va_start(ap, fmt);
-	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	vsnprintf(b, last_error.size, fmt, ap);
 	va_end(ap);
 }
 
 const char *cluster_last_error(void)
 {
-	return last_error;
+	const char *b = thread_buf_peek(&last_error);
+
+	return b ? b : "";
 }
 
 static bool host_char(int ch)
@@ -330,7 +337,10 @@ int cluster_mount(const struct cluster_config *cfg, struct cluster **out)
 	int ret;
 
 	*out = NULL;
-	last_error[0] = 0;
+	char *prev = thread_buf_peek(&last_error);
+
+	if (prev)
+		prev[0] = 0;
 	ret = cluster_parse_url(cfg ? cfg->url : NULL, &u);
 	if (ret)
 		return ret;
