@@ -34,7 +34,7 @@ TEST_SWITCH(glock_test_try_ignores_remote_ex);
 TEST_SWITCH(glock_test_demote_before_fresh_waiters);
 TEST_SWITCH(glock_test_cancel_leaves_request);
 
-static __thread unsigned task_glocks;
+static __thread_hot unsigned task_glocks;
 static struct lock_class_key glock_key = {.name = "glock"};
 static struct lock_class_key glock_spin_key = {.name = "glock.gl_lock"};
 

@@ -22,7 +22,7 @@
 TEST_SWITCH(glock_test_fastpath_no_drain_check);
 TEST_SWITCH(glock_test_fork_keeps_slots);
 
-__thread struct glock_task glock_task;
+__thread_hot struct glock_task glock_task;
 bool glock_fast_enabled;
 uint64_t glock_coarse_slack_ns = 4 * 10000000ull + GLOCK_COARSE_SLACK_MIN_NS;
 

@@ -49,7 +49,7 @@ struct glock_task {
 	unsigned long nfast; /* fast grants of this thread (glock_fast_count) */
 };
 
-extern __thread struct glock_task glock_task;
+extern __thread_hot struct glock_task glock_task;
 extern bool glock_fast_enabled; /* membarrier() works here (cluster_mount) */
 #define GLOCK_COARSE_SLACK_MIN_NS (100 * 1000000ull)
 extern uint64_t glock_coarse_slack_ns; /* 4 ticks of CLOCK_MONOTONIC_COARSE and 100 ms */

@@ -16,7 +16,7 @@
 #include "kernel/wait.h"
 #include "kernel/lockdep.h"
 
-__thread struct task *__current_task;
+__thread_hot struct task *__current_task;
 
 static pthread_mutex_t task_list_lock = PTHREAD_MUTEX_INITIALIZER;
 static LIST_HEAD_DECL(task_list);

@@ -120,7 +120,7 @@ struct task {
 	struct list_head all; /* task_list, under task_list_lock */
 };
 
-extern __thread struct task *__current_task;
+extern __thread_hot struct task *__current_task;
 struct task *task_create_current(void);
 /* Looks at the calling thread's signal mask again (a system call):
  * sets t->fault_sigs_blocked and returns it. */

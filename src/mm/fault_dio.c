@@ -31,7 +31,7 @@ TEST_SWITCH(fault_dio_test_no_order);
 TEST_SWITCH(fault_dio_test_no_self_rule);
 
 /* The DIO range and what the handler did, for this thread's DIO. */
-static __thread struct {
+static __thread_hot struct {
 	struct address_space *m;
 	pgoff_t first, last; /* pages of the DIO range */
 	unsigned flags;	     /* FDM_* */

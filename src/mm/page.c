@@ -40,7 +40,7 @@ char mm_rcu_tsan_token;
 
 /* ---- RCU glue ---- */
 
-static __thread bool rcu_registered;
+static __thread_hot bool rcu_registered;
 static pthread_key_t rcu_key;
 static pthread_once_t rcu_key_once = PTHREAD_ONCE_INIT;
 

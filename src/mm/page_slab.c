@@ -57,8 +57,8 @@ struct slab_cache {
 	unsigned nr;
 };
 
-static __thread struct slab_cache pcp;
-static __thread bool pcp_registered;
+static __thread_hot struct slab_cache pcp;
+static __thread_hot bool pcp_registered;
 static pthread_key_t pcp_key;
 static pthread_once_t pcp_key_once = PTHREAD_ONCE_INIT;
 
