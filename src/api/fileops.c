@@ -12,7 +12,6 @@
  * lock (leaf) only to reference the inodes.
  */
 #include <errno.h>
-
 #include <stdlib.h>
 #include <sys/file.h>
 

@@ -67,20 +67,11 @@ static void locks_wake(struct file_lock_context *ctx)
  * fired cancel token, kernel/cancel.h) ends the wait: -EINTR. */
 static int locks_wait(struct file_lock_context *ctx, uint64_t seen, bool killable)
 {
-	struct wait_queue_entry we;
-	int ret = 0;
-
-	init_wait_entry(&we, 0);
-	for (;;) {
-		prepare_to_wait(&ctx->wait, &we);
-		if (__atomic_load_n(&ctx->seq, __ATOMIC_ACQUIRE) != seen)
-			break;
-		ret = wait_entry_sleep(&we, NULL, killable, "file lock", &ctx->wait);
-		if (ret)
-			break;
-	}
-	finish_wait(&ctx->wait, &we);
-	return ret;
+	if (killable)
+		return wait_event_killable(
+		    &ctx->wait, __atomic_load_n(&ctx->seq, __ATOMIC_ACQUIRE) != seen, "file lock");
+	wait_event(&ctx->wait, __atomic_load_n(&ctx->seq, __ATOMIC_ACQUIRE) != seen, "file lock");
+	return 0;
 }
 
 static bool types_conflict(int a, int b)

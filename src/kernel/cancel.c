@@ -55,13 +55,3 @@ void cancel_fire(struct cancel_token *c)
 		task_kill(c->task);
 	pthread_mutex_unlock(&c->lock);
 }
-
-bool cancel_fired(struct cancel_token *c)
-{
-	bool f;
-
-	pthread_mutex_lock(&c->lock);
-	f = c->fired;
-	pthread_mutex_unlock(&c->lock);
-	return f;
-}

@@ -37,6 +37,5 @@ void cancel_leave(struct cancel_token *c);
 /* Any thread: the call under @c gives up its killable waits (-EINTR); a
  * call not yet entered is refused. */
 void cancel_fire(struct cancel_token *c);
-bool cancel_fired(struct cancel_token *c);
 
 #endif

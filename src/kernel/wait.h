@@ -115,21 +115,29 @@ void wake_up_task_wait(struct task *t);
 /*
  * wait_event(wq, cond): sleep until cond is true. cond is re-evaluated after
  * every wake-up; it must be something a waker makes true before calling wake_up.
+ * wait_event_killable: the same, but a kill of the task (task_kill, a fired
+ * cancel token) ends the sleep: 0 once cond is true, -EINTR if killed first.
  */
-#define wait_event(wq, cond, what)                                                                 \
-	do {                                                                                       \
-		struct wait_queue_entry __we;                                                      \
-		if (cond)                                                                          \
-			break;                                                                     \
-		init_wait_entry(&__we, 0);                                                         \
-		for (;;) {                                                                         \
-			prepare_to_wait((wq), &__we);                                              \
-			if (cond)                                                                  \
-				break;                                                             \
-			wait_entry_sleep(&__we, NULL, false, (what), (wq));                        \
-		}                                                                                  \
-		finish_wait((wq), &__we);                                                          \
-	} while (0)
+#define __wait_event(wq, cond, what, killable)                                                   \
+	({                                                                                       \
+		struct wait_queue_entry __we;                                                    \
+		int __ret = 0;                                                                   \
+		if (!(cond)) {                                                                   \
+			init_wait_entry(&__we, 0);                                               \
+			for (;;) {                                                               \
+				prepare_to_wait((wq), &__we);                                    \
+				if (cond)                                                        \
+					break;                                                   \
+				__ret = wait_entry_sleep(&__we, NULL, (killable), (what), (wq)); \
+				if (__ret)                                                       \
+					break;                                                   \
+			}                                                                        \
+			finish_wait((wq), &__we);                                                \
+		}                                                                                \
+		__ret;                                                                           \
+	})
+#define wait_event(wq, cond, what)	    ((void)__wait_event(wq, cond, what, false))
+#define wait_event_killable(wq, cond, what) __wait_event(wq, cond, what, true)
 
 /* ---- bit waits ---- */
 
