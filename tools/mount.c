@@ -176,8 +176,9 @@ static bool env_on(const char *name)
 #endif
 
 /* Every node holds an engine fd, and on the dir store a host fd: as many
- * as the kernel has inodes of the mount. Raise the soft limit of open files
- * to the hard one (as libfuse's passthrough does). */
+ * as the kernel has inodes of the mount; and the engine keeps as many
+ * closed files cached as half the limit holds. Raise the soft limit of open
+ * files to the hard one (as libfuse's passthrough does). */
 static void raise_nofile(void)
 {
 	struct rlimit rl;
@@ -397,6 +398,7 @@ int cmd_mount(int argc, char **argv)
 #endif
 	po.store_dir = dir;
 	po.store_image = image;
+	raise_nofile(); /* first: the engine sizes its inode cache from it */
 	ret = pc_engine_open(&po, &pcfs.e);
 	if (ret && *pc_cluster_error()) {
 		fprintf(stderr, "pagecache mount: --cluster %s (%s)\n", pc_cluster_error(),
@@ -431,7 +433,6 @@ int cmd_mount(int argc, char **argv)
 	}
 	pcfs.cluster = po.cluster && strcmp(po.cluster, "nolock");
 	pcfs.owner_uid = getuid();
-	raise_nofile();
 
 	/* root's mount is one as a block device's is: every user (allow_other),
 	 * device nodes and set-id programs working (dev, suid; libfuse's

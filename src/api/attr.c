@@ -72,7 +72,7 @@ int attr_glock_get(struct pc_engine *e, struct store_node *n, struct inode *inod
 	*l = (struct attr_glock){.inode = inode};
 	if (!S_ISREG(n->type) || (!cluster && !want_inode))
 		return 0;
-	if (!inode && store_node_open(n, O_RDONLY, &si) == 0 &&
+	if (!inode && inode_store_open(&e->itable, n, O_RDONLY, &si) == 0 &&
 	    iget_store(&e->itable, si, &l->inode) == 0)
 		l->own = true;
 	if (!l->inode || !cluster || !l->inode->i_gl)

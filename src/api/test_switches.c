@@ -120,6 +120,7 @@ const struct test_switch test_switches[] = {
     SWITCH(inode_test_opath_no_pin),
     SWITCH(inode_test_stat_late_look),
     SWITCH(inode_test_coarse_time_always),
+    SWITCH(inode_test_no_shrink),
     SWITCH(namei_test_no_sgid_inherit),
     SWITCH(remap_test_no_src_fence),
     SWITCH(remap_test_no_dst_fence),

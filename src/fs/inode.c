@@ -20,8 +20,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "fs/cluster.h"
 #include "fs/flock_glock.h"
@@ -37,11 +39,38 @@ TEST_SWITCH(inode_test_no_forget_recheck);
 TEST_SWITCH(inode_test_no_generation);
 TEST_KNOB(unsigned long, inode_test_unused_max);
 
-#define INODE_HASH_BUCKETS 1024
+#define INODE_HASH_BUCKETS 1024 /* at least */
+#define INODE_FD_RESERVE   256	/* open files left out of the budget */
+
+/*
+ * How many unused inodes the table keeps (the kernel keeps them until its
+ * inode shrinker runs; here each may hold host fds, store.inode_fds, and a
+ * process has a limit of open files): as many as half of the limit, less a
+ * reserve, holds, within [INODE_UNUSED_MIN, INODE_UNUSED_CAP]. The FUSE
+ * server raises its soft limit to the hard one before it opens the engine.
+ * With 1024 open files (a shell's default soft limit) that is 128; with
+ * 20,000, 3,290; with a million, the cap. A store with no host fd per inode
+ * (vol) gets the cap. In cluster mode an unused inode also keeps its glock
+ * cached: a stat or open of a file among as many needs no lock service.
+ */
+static unsigned long unused_bound(const struct store *s)
+{
+	unsigned long max = INODE_UNUSED_CAP;
+	struct rlimit rl;
+
+	if (s->inode_fds && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		max = rl.rlim_cur > INODE_FD_RESERVE
+			  ? (unsigned long)(rl.rlim_cur - INODE_FD_RESERVE) / 2 / s->inode_fds
+			  : 0;
+	return max_t(unsigned long, min_t(unsigned long, max, INODE_UNUSED_CAP), INODE_UNUSED_MIN);
+}
 
 int inode_table_init(struct inode_table *t, struct store *s, struct mm_cache *c)
 {
+	t->unused_max = unused_bound(s);
 	t->nbuckets = INODE_HASH_BUCKETS;
+	while (t->nbuckets < t->unused_max)
+		t->nbuckets <<= 1;
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
 	t->pin_buckets = calloc(t->nbuckets, sizeof(*t->pin_buckets));
 	if (!t->buckets || !t->pin_buckets) {
@@ -408,51 +437,81 @@ static bool inode_evictable(struct inode *inode)
 	return mapping_clean(m) && (inode_test_evict_unseen_error || !mapping_unseen_error(m));
 }
 
-/*
- * The kernel's prune_icache_sb, run at each last iput: evicts unused inodes,
- * oldest first, that are clean, have no unseen writeback error, and either
- * have no page left (reclaim took them; not in cluster mode, where the inode
- * keeps its glock cached) or are over the bound. Dirty ones
- * over the bound stay until the writeback thread has cleaned them.
- */
-static int inode_prune(struct inode_table *t)
+/* While more than @keep inodes are unused, evicts the oldest evictable one,
+ * at most @nr of them: the number evicted, the first error in *@err. */
+static unsigned long prune_unused(struct inode_table *t, unsigned long keep, unsigned long nr,
+				  int *err)
 {
-	unsigned long max = READ_ONCE(inode_test_unused_max);
+	unsigned long done = 0;
 	struct inode *inode;
-	int err = 0;
 
-	if (!max)
-		max = INODE_UNUSED_MAX;
-	for (;;) {
+	while (done < nr) {
 		struct inode *victim = NULL;
-		unsigned long over;
 		int e;
 
 		mutex_lock(&t->lock);
-		over = t->nr_unused > max ? t->nr_unused - max : 0;
-		list_for_each_entry (inode, &t->unused, i_lru) {
-			/* Cluster mode: an unused inode keeps its glock's cached
-			 * state (a stat or open again needs no lock-service round
-			 * trip), so only the bound evicts it. */
-			if ((over ||
-			     (!t->cluster && page_index_nrpages(&inode->i_data.i_pages) == 0)) &&
-			    inode_evictable(inode)) {
-				victim = inode;
-				break;
+		if (t->nr_unused > keep) {
+			list_for_each_entry (inode, &t->unused, i_lru) {
+				if (inode_evictable(inode)) {
+					victim = inode;
+					break;
+				}
 			}
 		}
 		if (!victim) {
 			mutex_unlock(&t->lock);
-			return err;
+			break;
 		}
 		list_del_init(&victim->i_lru);
 		t->nr_unused--;
 		victim->i_state |= I_FREEING;
 		mutex_unlock(&t->lock);
 		e = evict_and_free(victim, false);
-		if (!err)
-			err = e;
+		if (!*err)
+			*err = e;
+		done++;
 	}
+	return done;
+}
+
+/*
+ * The kernel's prune_icache_sb, run at each last iput: while the table holds
+ * more unused inodes than its bound (unused_bound), evicts the oldest that
+ * are clean and have no unseen writeback error. Dirty ones over the bound
+ * stay until the writeback thread has cleaned them. Under the bound nothing
+ * is looked at: an unused inode whose pages reclaim took stays too (its
+ * store handle and, in cluster mode, its glock's cached state make the next
+ * open or stat cheaper), as the kernel keeps such an inode until its inode
+ * shrinker runs.
+ */
+static int inode_prune(struct inode_table *t)
+{
+	unsigned long max = READ_ONCE(inode_test_unused_max);
+	int err = 0;
+
+	prune_unused(t, max ? max : t->unused_max, ULONG_MAX, &err);
+	return err;
+}
+
+TEST_SWITCH(inode_test_no_shrink);
+
+bool inode_table_shrink(struct inode_table *t, unsigned long nr)
+{
+	int err = 0;
+
+	if (READ_ONCE(inode_test_no_shrink))
+		return false;
+	return prune_unused(t, 0, nr, &err) > 0;
+}
+
+int inode_store_open(struct inode_table *t, struct store_node *n, int flags,
+		     struct store_inode **out)
+{
+	int err = store_node_open(n, flags, out);
+
+	if ((err == -EMFILE || err == -ENFILE) && inode_table_shrink(t, INODE_SHRINK_BATCH))
+		err = store_node_open(n, flags, out);
+	return err;
 }
 
 /* Records the store's attributes of a clean inode going unused. */

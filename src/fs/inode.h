@@ -69,8 +69,11 @@
 #define I_REVAL	  0x2 /* unused, being taken back by an open: revalidating */
 #define I_FORGET  0x4 /* lost a name while I_FREEING: the last iput looks again */
 
-/* The default bound on unused inodes (each keeps a store handle open). */
-#define INODE_UNUSED_MAX 128
+/* The bound on unused inodes (fs/inode.c unused_bound): as many as half the
+ * process's open-file limit leaves room for, where each keeps host fds
+ * open (store.inode_fds), between these two; the cap alone where none. */
+#define INODE_UNUSED_MIN 128
+#define INODE_UNUSED_CAP 16384
 
 /* Test switches and knob (tests/api/test_icache.c):
  * - inode_test_no_revalidate: an open takes a cached unused inode back
@@ -86,7 +89,10 @@
  * - inode_test_stat_late_look: stat looks for the file's inode only after
  *   the store's attributes (an unused inode written back in between shows
  *   the store's old size);
- * - inode_test_unused_max: the bound on unused inodes (0: INODE_UNUSED_MAX);
+ * - inode_test_unused_max: the bound on unused inodes (0: the table's
+ *   unused_max, from the open-file limit);
+ * - inode_test_no_shrink: an open that finds no file descriptor left does
+ *   not evict unused inodes to free theirs (it fails with -EMFILE);
  * - inode_test_coarse_time_always: a store through a view sets mtime and
  *   ctime to the coarse clock's time even when a write set them later with
  *   the precise clock (they then move back);
@@ -108,6 +114,7 @@ DECLARE_TEST_SWITCH(inode_test_no_forget_recheck);
 DECLARE_TEST_SWITCH(inode_test_no_generation);
 DECLARE_TEST_SWITCH(inode_test_stat_any_generation);
 DECLARE_TEST_KNOB(unsigned long, inode_test_unused_max);
+DECLARE_TEST_SWITCH(inode_test_no_shrink);
 
 struct inode_table;
 struct cluster;
@@ -169,6 +176,7 @@ struct inode_table {
 	struct list_head *pin_buckets; /* struct inode_pin, same hash as inodes */
 	struct list_head unused;       /* i_count 0, hashed, not I_FREEING: oldest first */
 	unsigned long nr_unused;
+	unsigned long unused_max; /* the bound on nr_unused (unused_bound), set at init */
 	/* atomics: direct I/O slow paths (fs/direct.c), for pc_get_stats */
 	uint64_t dio_retries, dio_dropped, dio_bounced;
 	struct wait_queue_head evict_wq;
@@ -221,6 +229,19 @@ void inode_set_name(struct inode *inode, const char *path);
  * with no lock held. 0 or -errno (-ENOMEM, store errors).
  */
 int iget_store(struct inode_table *t, struct store_inode *si, struct inode **out);
+/*
+ * store_node_open for the engine's own opens: where the host has no file
+ * descriptor left for it (-EMFILE, -ENFILE), evicts up to
+ * INODE_SHRINK_BATCH of the oldest clean unused inodes (their host fds
+ * close: the kernel's inode shrinker, asked when a resource runs short)
+ * and tries once more. No lock held.
+ */
+#define INODE_SHRINK_BATCH 64
+int inode_store_open(struct inode_table *t, struct store_node *n, int flags,
+		     struct store_inode **out);
+/* Evicts up to @nr of the oldest clean unused inodes, whatever the bound:
+ * true if any went. No lock held. */
+bool inode_table_shrink(struct inode_table *t, unsigned long nr);
 /* Drops a reference. The last one keeps the inode cached unused (see
  * above) and returns 0, or evicts a file with no name left; the error of an
  * eviction (prune included) is returned: the caller must pass it on, and

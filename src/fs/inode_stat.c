@@ -69,7 +69,7 @@ static int cluster_stat(struct inode_table *t, struct store_node *node, struct s
 	struct inode *inode;
 	int err;
 
-	if (store_node_open(node, O_RDONLY, &si))
+	if (inode_store_open(t, node, O_RDONLY, &si))
 		return 1;
 	err = iget_store(t, si, &inode);
 	if (err)

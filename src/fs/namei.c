@@ -133,7 +133,7 @@ int vfs_open_node(struct inode_table *t, struct store_node *n, const char *name,
 	/* O_TRUNC is done below through the cache; access mode 3 ("no
 	 * access", accepted by Linux) needs read and write permission. */
 	sflags = (flags & O_DIRECT) | (acc == O_ACCMODE ? O_RDWR : acc);
-	err = store_node_open(n, sflags, &si);
+	err = inode_store_open(t, n, sflags, &si);
 	if (err)
 		return err;
 	err = iget_store(t, si, &inode);

@@ -11,18 +11,25 @@
  * size is shown). Each protection has its
  * switch: inode_test_no_revalidate (stale bytes are read),
  * inode_test_evict_unseen_error (the report is lost),
- * inode_test_no_forget_recheck (a nameless file stays cached). Takes no
- * locks.
+ * inode_test_no_forget_recheck (a nameless file stays cached). Many closed
+ * files stay cached, as many as the open-file limit leaves room for
+ * (inode_test_unused_max = 128, the old fixed bound: most are re-read), and
+ * an open that finds no file descriptor left evicts some of them to free
+ * theirs (inode_test_no_shrink: it fails with EMFILE).
+ * Takes no locks.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "api/engine.h"
 #include "api/engine_internal.h"
 #include "basic_fixture.h"
 #include "fs/inode.h"
@@ -74,6 +81,165 @@ TEST(reopen_hits_the_cache)
 	CHECK_EQ(pc_engine_close(e), 0);
 	check_host("f", w, len);
 	free(w);
+}
+
+/*
+ * 600 closed files of two pages each, then each opened and read again: all
+ * from the cache. The table keeps as many unused inodes as half the
+ * open-file limit holds (each keeps three host fds on the dir store): with
+ * the soft limit raised to 8192 (or the hard limit, at least 4096), over
+ * 600. @old_bound: the fixed bound of 128 there was: the files closed first
+ * are evicted with their pages and read from the store again.
+ */
+static void many_closed_files(bool old_bound)
+{
+	enum { NFILES = 600, FPAGES = 2 };
+	struct rlimit saved, rl;
+
+	CHECK_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	rl = saved;
+	if (rl.rlim_cur < 8192)
+		rl.rlim_cur = rl.rlim_max < 8192 ? rl.rlim_max : 8192;
+	if (rl.rlim_cur < 4096)
+		test_skip("open-file limit %llu: 600 cached files need 4096",
+			  (unsigned long long)rl.rlim_cur);
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+
+	struct pc_engine *e = engine();
+	struct store *s = pc_engine_store(e);
+	size_t len = FPAGES * PG;
+	char *w = malloc(len);
+	char name[32];
+
+	printf("# open-file limit %llu: the engine keeps %lu unused inodes%s\n",
+	       (unsigned long long)rl.rlim_cur, e->itable.unused_max,
+	       old_bound ? " (the test bounds them at 128)" : "");
+	CHECK(e->itable.unused_max >= NFILES);
+	inode_test_unused_max = old_bound ? 128 : 0;
+	for (int f = 0; f < NFILES; f++) {
+		snprintf(name, sizeof(name), "c%d", f);
+		int fd = new_file(e, name, w, len, 500 + (unsigned)f);
+		CHECK_EQ(pc_fsync(e, fd), 0);
+		CHECK_EQ(pc_close(e, fd), 0);
+	}
+	struct pc_stats before = stats(e);
+	unsigned long reads = store_calls(s, STORE_OP_READ);
+
+	for (int f = 0; f < NFILES; f++) {
+		snprintf(name, sizeof(name), "c%d", f);
+		fill(w, len, 500 + (unsigned)f, 0);
+		reopen_check(e, name, w, len);
+	}
+	struct pc_stats after = stats(e);
+	unsigned long long missed = after.misses - before.misses;
+
+	printf("# %d closed files opened and read again: %llu of %d pages read from the store\n",
+	       NFILES, missed, NFILES * FPAGES);
+	if (old_bound) {
+		CHECKF(missed >= (NFILES - 128) * FPAGES, "only %llu pages re-read", missed);
+	} else {
+		CHECK_EQ(missed, 0);
+		CHECK_EQ(store_calls(s, STORE_OP_READ), reads);
+	}
+	inode_test_unused_max = 0;
+	CHECK_EQ(pc_engine_close(e), 0);
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	free(w);
+}
+
+TEST(many_closed_files_stay_cached)
+{
+	many_closed_files(false);
+}
+
+TEST(many_closed_files_old_bound_rereads)
+{
+	many_closed_files(true);
+}
+
+static unsigned open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	unsigned n = 0;
+
+	CHECK(d != NULL);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n - 3; /* ".", "..", the DIR's own */
+}
+
+/*
+ * The host has no file descriptor left for an open (the process's limit):
+ * the engine evicts some of its unused inodes, whose host fds then close,
+ * and opens (inode_store_open). 200 closed files cached, then 20 opens of
+ * other files, each with the soft limit set to one more fd than the process
+ * has open: the name's lookup takes that one, the data fd finds none.
+ * @hazard: inode_test_no_shrink, every open fails with -EMFILE.
+ */
+static void open_out_of_fds(bool hazard)
+{
+	enum { NCACHED = 200, NOPEN = 20 };
+	struct rlimit saved, rl;
+	int fds[NOPEN], failed = 0;
+	char name[32], path[1400];
+
+	CHECK_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	if (saved.rlim_max < 2048)
+		test_skip("open-file limit %llu", (unsigned long long)saved.rlim_max);
+	struct pc_engine *e = engine();
+	char *w = malloc(PG);
+
+	for (int f = 0; f < NCACHED; f++) {
+		snprintf(name, sizeof(name), "k%d", f);
+		int fd = new_file(e, name, w, PG, 900 + (unsigned)f);
+		CHECK_EQ(pc_fsync(e, fd), 0);
+		CHECK_EQ(pc_close(e, fd), 0);
+	}
+	for (int f = 0; f < NOPEN; f++) {
+		snprintf(path, sizeof(path), "%s/n%d", dir, f);
+		int hfd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		CHECK(hfd >= 0);
+		CHECK_EQ(close(hfd), 0);
+	}
+	unsigned before = open_fds();
+
+	inode_test_no_shrink = hazard;
+	for (int f = 0; f < NOPEN; f++) {
+		snprintf(name, sizeof(name), "n%d", f);
+		rl = saved;
+		rl.rlim_cur = open_fds() + 1;
+		CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+		fds[f] = pc_open(e, name, O_RDWR, 0);
+		CHECK_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+		if (fds[f] < 0) {
+			CHECK_EQ(fds[f], -EMFILE);
+			failed++;
+		}
+	}
+	inode_test_no_shrink = false;
+	printf("# %d opens with one fd to spare, %d unused inodes cached: %d failed with EMFILE; "
+	       "host fds %u -> %u\n",
+	       NOPEN, NCACHED, failed, before, open_fds());
+	if (hazard)
+		CHECK_EQ(failed, NOPEN);
+	else
+		CHECK_EQ(failed, 0);
+	for (int f = 0; f < NOPEN; f++)
+		if (fds[f] >= 0)
+			CHECK_EQ(pc_close(e, fds[f]), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	free(w);
+}
+
+TEST(open_out_of_fds_evicts_unused_inodes)
+{
+	open_out_of_fds(false);
+}
+
+TEST(open_out_of_fds_no_shrink_fails)
+{
+	open_out_of_fds(true);
 }
 
 /* Rewrites the host file in place, same size, other bytes. */

@@ -34,6 +34,11 @@
  *   is only in B's cache (stale).
  * - clones crosswise (A: f1 -> f2 while B: f2 -> f1): both glocks in number
  *   order, no deadlock.
+ * - stat of many files on one node (an engine in this process), twice: the
+ *   second pass makes no lock-service request (each file's unused inode
+ *   keeps its glock cached; the inode cache's bound comes from the
+ *   open-file limit). inode_test_unused_max = 128 (the old fixed bound):
+ *   every stat of the second pass asks the lock service again.
  *
  * A node's exit status: 0 as expected, 10 a stale result seen, 11 a torn
  * copy, else a failure (its stderr says which).
@@ -48,7 +53,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/engine.h"
 #include "api/engine_internal.h"
+#include "cluster/lock_module.h"
+#include "fs/inode.h"
 #include "api/remap_fixture.h"
 #include "cluster/lockstep.h"
 #include "cluster/node_fixture.h"
@@ -713,4 +721,64 @@ TEST(clone_crosswise_no_deadlock)
 	host_file(store, "f2", 2, COPY_LEN);
 	run2(store, sc_cross, 0, false, st);
 	ls_expect(st, 0, 0);
+}
+
+/* Stats @n files by name; the lock-service requests they made. */
+static uint64_t stat_pass(struct pc_engine *e, unsigned n)
+{
+	uint64_t before = atomic_load(&e->cluster->stats.lm_requests);
+	struct stat st;
+	char name[32];
+
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "s%u", i);
+		CHECK_EQ(pc_fstatat(e, PC_AT_ROOT, name, &st, 0), 0);
+		CHECK_EQ(st.st_size, (off_t)i);
+	}
+	return atomic_load(&e->cluster->stats.lm_requests) - before;
+}
+
+static void stat_many(bool old_bound)
+{
+	enum { NFILES = 300 };
+	struct pc_options o = PC_OPTIONS_INIT;
+	struct pc_engine *e = NULL;
+	char store[600], logs[600], name[32];
+	uint64_t first, second;
+
+	nf_fresh(store, sizeof(store), logs, sizeof(logs));
+	for (unsigned i = 0; i < NFILES; i++) {
+		snprintf(name, sizeof(name), "s%u", i);
+		host_file(store, name, 's', i);
+	}
+	o.store_dir = store;
+	o.cluster = nf_cluster_url();
+	o.cluster_node = "stat";
+	CHECK_EQ(pc_engine_open(&o, &e), 0);
+	if (e->itable.unused_max < NFILES)
+		test_skip("open-file limit: the engine keeps %lu unused inodes", e->itable.unused_max);
+	inode_test_unused_max = old_bound ? 128 : 0;
+	first = stat_pass(e, NFILES);
+	second = stat_pass(e, NFILES);
+	inode_test_unused_max = 0;
+	printf("# %u files stat'ed twice on one node (%lu unused inodes kept%s): %" PRIu64
+	       " lock-service requests, then %" PRIu64 "\n",
+	       NFILES, old_bound ? 128ul : e->itable.unused_max, old_bound ? ", the old bound" : "",
+	       first, second);
+	CHECK(first >= NFILES);
+	if (old_bound)
+		CHECKF(second >= NFILES, "only %" PRIu64 " requests", second);
+	else
+		CHECK_EQ(second, 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+}
+
+TEST(stat_many_files_glocks_stay_cached)
+{
+	stat_many(false);
+}
+
+TEST(stat_many_files_old_bound_asks_again)
+{
+	stat_many(true);
 }

@@ -416,6 +416,7 @@ static int open_dir(const char *root, bool cluster, struct store **out)
 	if (ret)
 		goto fail;
 	d->cluster = cluster;
+	d->store.inode_fds = 3; /* an inode's data fd, O_DIRECT fd, its node's O_PATH */
 	d->store.gen_source = "none";
 	if (cluster)
 		dir_gen_probe(d);
