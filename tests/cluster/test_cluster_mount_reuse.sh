@@ -9,6 +9,8 @@
 #   of a file another machine unlinks). Mount b unlinks F and creates files
 #   until one, G, gets F's inode number, and writes 8 KiB of 'b' into it.
 #   A reads G through G's name: 'b' - G has a node of its own, not F's.
+#   B then rewrites G with 'c': A reads 'c' (the invalidation hook reached
+#   G's node: a's kernel cache of G is dropped).
 #   With fuse_test_no_gen_key (PC_FUSE_NO_GEN_KEY=1 on a's server: nodes
 #   keyed by (dev, ino) alone) A reads 'a': the lookup of G's name found
 #   F's node, the kernel took G for F (the hazard shows).
@@ -117,6 +119,18 @@ run() {
 			if [ $key = on ]; then
 				[ "$got" = "$LEN x b" ] && ok "$what: a reads G's bytes through G's name ($got)" ||
 					not_ok "$what: a reads $got through G's name, not G's $LEN x b"
+				# b rewrites G: a's engine drops G's pages when b takes EX,
+				# and its hook (every node of the number, F's dead one and
+				# G's) has the kernel drop G's, shortly after
+				head -c $LEN /dev/zero | tr '\0' c >"$mb/$g"
+				local n=0
+				while got=$(content "$ma/$g") && [ "$got" != "$LEN x c" ] && [ $n -lt 500 ]; do
+					n=$((n + 1))
+					sleep 0.01 # waiting for the kernel-cache drop (fuse_inval.c's thread)
+				done
+				[ "$got" = "$LEN x c" ] &&
+					ok "$what: b rewrites G, a reads the new bytes ($got, after $n waits of 10 ms)" ||
+					not_ok "$what: b rewrites G, a still reads $got after 5 s"
 			else
 				[ "$got" = "$LEN x a" ] &&
 					ok "$what: the hazard shows: a reads F's bytes through G's name ($got)" ||
