@@ -13,8 +13,13 @@
  * cache of a mount is therefore dropped shortly after the engine's, not
  * before the glock leaves the node (docs/cluster.md: "kernel cache").
  *
- * Locks: inval_lock (pthread, leaf) around the queue; nodes_lock inside
- * nodes_find_ino, never both.
+ * The hook passes the number alone: every node of it is invalidated (in
+ * cluster mode a dead file's node may share the number with the live
+ * file's, fuse_nodes.h; invalidating both is harmless, missing the live
+ * one is not).
+ *
+ * Locks: inval_lock (pthread, leaf) around the queue and the lost count;
+ * nodes_lock inside nodes_find_ino, never both.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -58,10 +63,30 @@ out:
 	pthread_mutex_unlock(&inval_lock);
 }
 
-static void notify(uint64_t nodeid)
+/* Every node of the number: the hook names none by generation, and a
+ * dead file's node of the number (fuse_nodes.h) losing its kernel pages
+ * costs nothing, while the live file's keeping them would be stale data. */
+static void notify_ino(uint64_t ino)
 {
-	if (nodeid)
-		(void)fuse_lowlevel_notify_inval_inode(pcfs.se, nodeid, 0, 0);
+	uint64_t few[4], *ids = few;
+	size_t n = nodes_find_ino(ino, few, 4), room = 4;
+
+	if (n > room) { /* more than a few dead files of one number: rare */
+		ids = malloc(n * sizeof(*ids));
+		if (ids) {
+			room = n;
+			n = nodes_find_ino(ino, ids, room);
+		} else {
+			ids = few;
+			pthread_mutex_lock(&inval_lock);
+			lost++; /* the first four are still told */
+			pthread_mutex_unlock(&inval_lock);
+		}
+	}
+	for (size_t i = 0; i < n && i < room; i++)
+		(void)fuse_lowlevel_notify_inval_inode(pcfs.se, ids[i], 0, 0);
+	if (ids != few)
+		free(ids);
 }
 
 static void *inval_thread(void *arg)
@@ -75,7 +100,7 @@ static void *inval_thread(void *arg)
 			break;
 		uint64_t ino = queue[--nqueued];
 		pthread_mutex_unlock(&inval_lock);
-		notify(nodes_find_ino(ino));
+		notify_ino(ino);
 		pthread_mutex_lock(&inval_lock);
 	}
 	pthread_mutex_unlock(&inval_lock);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuse_nodes.c - the FUSE node table (see fuse_nodes.h): nodes hashed by
- * (st_dev, st_ino) for lookups and by node id for requests (the kernel may
+ * (st_dev, st_ino) for lookups, matched there by the store generation too
+ * in cluster mode (several nodes of one number may be in a chain: a dead
+ * file's and the live one's), and by node id for requests (the kernel may
  * send the node id of an earlier mount: LOOKUP(id, ".") of a file handle).
  *
  * Locks: "nodes_lock" (pthread mutex, leaf) around everything here; the fd
@@ -18,18 +20,24 @@
 #include "fuse_nodes.h"
 #include "pagecache.h"
 
+#ifdef PC_TEST_SWITCHES
+bool fuse_test_no_gen_key;
+#endif
+
 #define NBUCKETS 4096
 
 struct node {
 	uint64_t id; /* FUSE node id */
 	dev_t dev;
 	uint64_t ino;
-	uint64_t gen;
+	uint64_t gen;	  /* the FUSE entry generation */
+	uint64_t key_gen; /* the store generation (cluster mode) */
+	bool key_known;	  /* key_gen read: else the node matches any */
 	mode_t type;
 	int fd; /* engine fd, O_PATH */
 	uint64_t nlookup;
 	unsigned refs;		     /* requests using it */
-	struct node *knext, *inext;  /* (dev, ino) hash; id hash (export ids) */
+	struct node *knext, *inext;  /* (dev, ino) hash; id hash */
 	struct node *anext, **aprev; /* every node but the root */
 };
 
@@ -214,13 +222,28 @@ void node_put(struct node *n)
 		free_node(n);
 }
 
-struct node *node_insert(int fd, const struct stat *st, uint64_t gen)
+/* Under nodes_lock: whether node @n is the object of (@st, @key). One of
+ * another known store generation is a dead file whose number the host gave
+ * to a new one; an unknown generation on either side matches (the number
+ * alone, as without cluster mode). */
+static bool node_matches(const struct node *n, const struct stat *st, const uint64_t *key)
+{
+	if (n->dev != st->st_dev || n->ino != st->st_ino)
+		return false;
+	return !key || !n->key_known || n->key_gen == *key || fuse_test_no_gen_key;
+}
+
+struct node *node_insert(int fd, const struct stat *st, uint64_t gen, const uint64_t *key)
 {
 	struct node *n, *fresh = calloc(1, sizeof(*fresh));
 
+	if (export_ids)
+		key = NULL; /* the node id is the number: one node per number */
 	pthread_mutex_lock(&nodes_lock);
+	/* newest first (added at the head): a wildcard lookup takes the
+	 * number's newest node, the one of the name's file if it has one */
 	for (n = khash[hash_key(st->st_dev, st->st_ino)]; n; n = n->knext)
-		if (n->dev == st->st_dev && n->ino == st->st_ino)
+		if (node_matches(n, st, key))
 			break;
 	if (!n && fresh) {
 		n = fresh;
@@ -228,6 +251,8 @@ struct node *node_insert(int fd, const struct stat *st, uint64_t gen)
 		n->dev = st->st_dev;
 		n->ino = st->st_ino;
 		n->type = st->st_mode & S_IFMT;
+		n->key_known = key != NULL;
+		n->key_gen = key ? *key : 0;
 		n->fd = fd;
 		fd = -1;
 		if (export_ids) {
@@ -279,20 +304,23 @@ void node_forget(uint64_t nodeid, uint64_t nlookup)
 		free_node(n);
 }
 
-uint64_t nodes_find_ino(uint64_t ino)
+size_t nodes_find_ino(uint64_t ino, uint64_t *ids, size_t max)
 {
-	uint64_t id = 0;
+	size_t found = 0;
 
 	pthread_mutex_lock(&nodes_lock);
 	if (ino == root.ino) {
-		id = 1;
+		if (max)
+			ids[0] = 1;
+		found = 1;
 	} else {
 		for (struct node *n = all; n; n = n->anext)
 			if (n->ino == ino) {
-				id = n->id;
-				break;
+				if (found < max)
+					ids[found] = n->id;
+				found++;
 			}
 	}
 	pthread_mutex_unlock(&nodes_lock);
-	return id;
+	return found;
 }

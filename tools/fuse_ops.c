@@ -132,18 +132,25 @@ int node_open(struct node *n, int flags)
  * more lookup and a reference) in *@out. */
 static int fd_entry(int fd, struct fuse_entry_param *ep, struct node **out)
 {
-	uint64_t gen = 0;
+	uint64_t gen = 0, key;
+	bool keyed = false;
 	int ret;
 
 	memset(ep, 0, sizeof(*ep));
 	ret = pc_fstatat(pcfs.e, fd, "", &ep->attr, AT_EMPTY_PATH);
 	if (!ret && pcfs.export_ids)
 		ret = pc_fgetgen(pcfs.e, fd, &gen);
+	/* Cluster mode: the host may have given a dead file's number to this
+	 * one (another node's unlink): the store generation tells them apart.
+	 * Unknown (not opened for it: a special file, no access), the number
+	 * alone keys the node. */
+	if (!ret && pcfs.cluster && !pcfs.export_ids && !fuse_test_no_gen_key)
+		keyed = pc_fgetgen(pcfs.e, fd, &key) == 0;
 	if (ret) {
 		pc_close(pcfs.e, fd);
 		return ret;
 	}
-	*out = node_insert(fd, &ep->attr, gen);
+	*out = node_insert(fd, &ep->attr, gen, keyed ? &key : NULL);
 	if (!*out)
 		return -ENOMEM;
 	ep->ino = node_id(*out);

@@ -95,6 +95,18 @@ extern bool fuse_test_no_flock_op;
 #define fuse_test_no_flock_op false
 #endif
 
+/* Test hook (fuse_test_unpin.c; on with PC_FUSE_TEST_UNPIN=1): a setxattr
+ * of "user.pagecache_test.unpin" = HOSTPATH points this process's host fds
+ * of that file at a detached copy, as if another machine's unlink had freed
+ * it (a shared file system). 0, or -errno (-ENOENT: no fd named it). */
+#ifdef PC_TEST_SWITCHES
+extern bool fuse_test_unpin_hook;
+int fuse_test_unpin(const char *value, size_t size);
+#else
+#define fuse_test_unpin_hook  false
+#define fuse_test_unpin(v, s) (-EOPNOTSUPP)
+#endif
+
 /* Frees the handles the kernel never released (after the session loop). */
 void pcfs_free_handles(void);
 

@@ -80,6 +80,10 @@ void pcfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char 
 		reply_err(req, -EINVAL);
 		return;
 	}
+	if (fuse_test_unpin_hook && !strcmp(name, "user.pagecache_test.unpin")) {
+		reply_err(req, fuse_test_unpin(value, size));
+		return;
+	}
 	n = req_node(req, ino);
 	if (!n)
 		return;

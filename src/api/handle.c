@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * handle.c - export handles: pc_name_to_handle_at, pc_open_by_handle_at and
- * pc_fgetgen (a FUSE server's entry generation); pc_reopen (an fd's object
+ * pc_fgetgen (a FUSE server's entry generation; in cluster mode the store
+ * generation the engine keys a file by); pc_reopen (an fd's object
  * opened anew, as through /proc/self/fd: what a FUSE server's OPEN needs). A handle is the store's
  * (store_encode_handle): it names its object across engine close and open
  * for as long as the object lives, and never another one afterwards
@@ -124,6 +125,14 @@ int pc_fgetgen(struct pc_engine *e, int fd, uint64_t *gen)
 	f = fdget_raw(&e->fdt, fd);
 	if (!f)
 		return -EBADF;
+	if (e->cluster) {
+		/* the dir store: the generation the engine keys the file by
+		 * (store_inode.gen), from the fd's node as a stat by name
+		 * takes it */
+		err = store_node_gen(f->f_node, gen);
+		fdput(e, f);
+		return err;
+	}
 	err = store_encode_handle(f->f_node, &sh);
 	fdput(e, f);
 	if (err)

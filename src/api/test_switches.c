@@ -117,6 +117,7 @@ const struct test_switch test_switches[] = {
     SWITCH(inode_test_no_forget_recheck),
     SWITCH(inode_test_no_generation),
     SWITCH(inode_test_stat_any_generation),
+    SWITCH(inode_test_estale_named),
     SWITCH(inode_test_opath_no_pin),
     SWITCH(inode_test_stat_late_look),
     SWITCH(inode_test_coarse_time_always),

@@ -37,6 +37,7 @@ TEST_SWITCH(inode_test_no_revalidate);
 TEST_SWITCH(inode_test_evict_unseen_error);
 TEST_SWITCH(inode_test_no_forget_recheck);
 TEST_SWITCH(inode_test_no_generation);
+TEST_SWITCH(inode_test_estale_named);
 TEST_KNOB(unsigned long, inode_test_unused_max);
 
 #define INODE_HASH_BUCKETS 1024 /* at least */
@@ -587,6 +588,21 @@ static bool inode_revalidate(struct inode *inode, struct store_inode *si)
 	return true;
 }
 
+/* Whether the store's answer (@err, @st) for @inode's own handle says the
+ * file has no name left: no link, or a handle gone stale - on a shared file
+ * system (NFS) another machine's unlink frees the file, and this machine's
+ * handle of it then answers -ESTALE: a dead file, as good as unlinked (its
+ * pages can be neither written nor read again through it). Only a clean
+ * one: a stale handle does not prove that no name is left (a server that
+ * lost its handles answers so for a live file), so dirty pages stay, for
+ * writeback to fail on and report. The caller holds @inode I_FREEING. */
+static bool store_says_nameless(struct inode *inode, int err, const struct stat *st)
+{
+	if (err == -ESTALE)
+		return !READ_ONCE(inode_test_estale_named) && mapping_clean(&inode->i_data);
+	return !err && st->st_nlink == 0;
+}
+
 int iput(struct inode *inode)
 {
 	struct inode_table *t = inode->i_table;
@@ -609,7 +625,7 @@ int iput(struct inode *inode)
 	 * clean inode's stamp is exactly the store's state after our writes. */
 	clean = mapping_clean(m);
 	err = store_fgetattr(inode->i_store, &st);
-	unlinked = !err && st.st_nlink == 0;
+	unlinked = store_says_nameless(inode, err, &st);
 	/* nameless: evicted, unless an O_PATH file may open it again (an
 	 * unpin after this look finds it I_FREEING: I_FORGET, looked at again) */
 	if (unlinked && !inode_pinned(t, inode->i_dev, inode->i_ino))
@@ -642,8 +658,9 @@ void inode_table_forget(struct inode_table *t, uint64_t dev, uint64_t ino)
 		t->nr_unused--;
 		inode->i_state |= I_FREEING;
 		mutex_unlock(&t->lock);
-		if (store_fgetattr(inode->i_store, &st) == 0 && st.st_nlink == 0 &&
-		    !inode_pinned(t, dev, ino)) {
+		int err = store_fgetattr(inode->i_store, &st);
+
+		if (store_says_nameless(inode, err, &st) && !inode_pinned(t, dev, ino)) {
 			evict_and_free(inode, true);
 			return;
 		}

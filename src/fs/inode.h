@@ -104,7 +104,12 @@
  * - inode_test_stat_any_generation (tests/cluster/test_generation.c): a
  *   stat by name that cannot open the file (cluster mode) takes the size
  *   and times of whichever cached inode has its number, also one of a dead
- *   file whose number the host gave to the name's file. */
+ *   file whose number the host gave to the name's file;
+ * - inode_test_estale_named (tests/api/test_icache.c): the last iput and
+ *   the forget after an unlink take -ESTALE from the inode's own store
+ *   handle (a dead file on NFS) as "a name is left" for a clean inode
+ *   too: the dead file's inode and pages stay cached until the next open
+ *   of its number or the bound. */
 DECLARE_TEST_SWITCH(inode_test_no_revalidate);
 DECLARE_TEST_SWITCH(inode_test_coarse_time_always);
 DECLARE_TEST_SWITCH(inode_test_opath_no_pin);
@@ -113,6 +118,7 @@ DECLARE_TEST_SWITCH(inode_test_evict_unseen_error);
 DECLARE_TEST_SWITCH(inode_test_no_forget_recheck);
 DECLARE_TEST_SWITCH(inode_test_no_generation);
 DECLARE_TEST_SWITCH(inode_test_stat_any_generation);
+DECLARE_TEST_SWITCH(inode_test_estale_named);
 DECLARE_TEST_KNOB(unsigned long, inode_test_unused_max);
 DECLARE_TEST_SWITCH(inode_test_no_shrink);
 

@@ -15,7 +15,10 @@
  * files stay cached, as many as the open-file limit leaves room for
  * (inode_test_unused_max = 128, the old fixed bound: most are re-read), and
  * an open that finds no file descriptor left evicts some of them to free
- * theirs (inode_test_no_shrink: it fails with EMFILE).
+ * theirs (inode_test_no_shrink: it fails with EMFILE). A store
+ * handle answering -ESTALE (a dead file on NFS, here a store hook) at the
+ * last close or the forget after an unlink: a clean inode is evicted
+ * (inode_test_estale_named: its pages stay cached), a dirty one kept.
  * Takes no locks.
  */
 #include <dirent.h>
@@ -32,6 +35,7 @@
 #include "api/engine.h"
 #include "api/engine_internal.h"
 #include "basic_fixture.h"
+#include "fs/file.h"
 #include "fs/inode.h"
 #include "harness.h"
 #include "kernel/sched.h"
@@ -642,4 +646,100 @@ TEST(unlink_during_last_close_hazard)
 #else
 	test_skip("scheduling points not compiled in");
 #endif
+}
+
+/* A store handle gone stale: on NFS another machine's unlink frees a file
+ * this engine caches, and its handle then answers -ESTALE. A local file
+ * system never does; a store hook answers -ESTALE to the attribute calls on
+ * the cached file's own handle, nothing else. */
+static struct store_inode *stale_si;
+static int stale_hook(void *arg, enum store_op op, struct store_inode *si, int64_t pos, int64_t len)
+{
+	(void)arg, (void)pos, (void)len;
+	return op == STORE_OP_GETATTR && si == stale_si ? -ESTALE : 0;
+}
+
+/* The file's store handle (the inode's) while @fd is open. */
+static struct store_inode *handle_of(struct pc_engine *e, int fd)
+{
+	struct file *f = fdget(&e->fdt, fd);
+	struct store_inode *si;
+
+	CHECK(f != NULL);
+	si = f->f_inode->i_store;
+	fdput(e, f);
+	return si;
+}
+
+/* @last_close: the stale answer reaches the last iput (the file closed
+ * after its handle went stale); else the forget after an unlink of it
+ * (closed and cached before; the unlinked name's node says no link is
+ * left, and the cached inode's own handle answers -ESTALE, as a dead
+ * file's does on NFS). Without the protection (inode_test_estale_named)
+ * the dead file's pages stay cached. */
+static void stale_handle(bool last_close, bool hazard)
+{
+	struct pc_engine *e = engine();
+	struct store *s = pc_engine_store(e);
+	char w[3 * PG];
+	int fd = new_file(e, "a", w, sizeof(w), 31);
+
+	CHECK_EQ(pc_fsync(e, fd), 0);
+	stale_si = handle_of(e, fd);
+	inode_test_estale_named = hazard;
+	if (last_close) {
+		store_inject_hook(s, stale_hook, NULL);
+		CHECK_EQ(pc_close(e, fd), 0);
+	} else {
+		CHECK_EQ(pc_close(e, fd), 0);
+		CHECK_EQ(stats(e).cached_pages, 3); /* unused, cached */
+		store_inject_hook(s, stale_hook, NULL);
+		CHECK_EQ(pc_unlink(e, "a"), 0);
+	}
+	store_inject_hook(s, NULL, NULL);
+	inode_test_estale_named = false;
+	unsigned long pages = stats(e).cached_pages;
+	printf("# %s with a stale handle%s: %lu pages stay cached\n",
+	       last_close ? "last close" : "unlink", hazard ? " (inode_test_estale_named)" : "",
+	       pages);
+	CHECK_EQ(pages, hazard ? 3 : 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+}
+
+/* Dirty pages behind a stale handle stay (a stale handle does not prove
+ * that no name is left): writeback fails on them and reports it. */
+TEST(stale_handle_dirty_pages_stay)
+{
+	struct pc_engine *e = engine();
+	struct store *s = pc_engine_store(e);
+	char w[3 * PG];
+	int fd = new_file(e, "a", w, sizeof(w), 32); /* dirty */
+
+	stale_si = handle_of(e, fd);
+	store_inject_hook(s, stale_hook, NULL);
+	CHECK_EQ(pc_close(e, fd), 0);
+	store_inject_hook(s, NULL, NULL);
+	CHECK_EQ(stats(e).cached_pages, 3);
+	CHECK_EQ(pc_engine_close(e), 0);
+	check_host("a", w, sizeof(w));
+}
+
+TEST(stale_handle_at_last_close_evicts)
+{
+	stale_handle(true, false);
+}
+
+TEST(stale_handle_at_last_close_hazard)
+{
+	stale_handle(true, true);
+}
+
+TEST(stale_handle_at_forget_evicts)
+{
+	stale_handle(false, false);
+}
+
+TEST(stale_handle_at_forget_hazard)
+{
+	stale_handle(false, true);
 }

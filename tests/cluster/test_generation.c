@@ -167,6 +167,16 @@ static int node_a(struct ls_node *n)
 		setfsuid(0);
 		if (strcmp(n->e->store->gen_source, "FS_IOC_GETVERSION") == 0 && err != -EACCES)
 			LS_FAIL(n, "store_node_gen of G as nobody: %d", err);
+		/* the public call (a FUSE server's lookup) answers alike */
+		err = pc_fgetgen(n->e, pfd, &gen);
+		if (err || gen != n->sh->g_gen)
+			LS_FAIL(n, "pc_fgetgen of G: %d, %llu (B's inode: %llu)", err,
+				(unsigned long long)gen, (unsigned long long)n->sh->g_gen);
+		setfsuid(65534);
+		err = pc_fgetgen(n->e, pfd, &gen);
+		setfsuid(0);
+		if (strcmp(n->e->store->gen_source, "FS_IOC_GETVERSION") == 0 && err != -EACCES)
+			LS_FAIL(n, "pc_fgetgen of G as nobody: %d", err);
 		fdput(n->e, pf);
 		pc_close(n->e, pfd);
 		setfsuid(65534);
@@ -189,6 +199,22 @@ static int node_a(struct ls_node *n)
 	v = read_one(n, g, &got);
 	if (pc_fstat(n->e, g, &st))
 		LS_FAIL(n, "fstat G");
+	if (!n->hazard) {
+		/* pc_fgetgen (a FUSE server's lookup, cluster mode) gives the
+		 * generation the engine keys G's inode by */
+		struct file *gf = fdget(&n->e->fdt, g);
+		int gpath = pc_open(n->e, "f", O_PATH, 0);
+		uint64_t pgen = 0, igen = gf ? gf->f_inode->i_gen : 0;
+		int err = gpath >= 0 ? pc_fgetgen(n->e, gpath, &pgen) : gpath;
+
+		if (gf)
+			fdput(n->e, gf);
+		if (gpath >= 0)
+			pc_close(n->e, gpath);
+		if (!gf || err || pgen != igen)
+			LS_FAIL(n, "pc_fgetgen of G: %d, %llu (its inode: %llu)", err,
+				(unsigned long long)pgen, (unsigned long long)igen);
+	}
 	printf("# node A: G reads %zd bytes of '%c', fstat size %lld (B wrote %d of 'b')\n", got,
 	       v > 0 ? v : '?', (long long)st.st_size, LEN);
 	if (v != 'b' || got != LEN || st.st_size != LEN)

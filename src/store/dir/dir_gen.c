@@ -22,7 +22,9 @@
  * name it differently.
  *
  * dir_node_gen answers for a node without a data open where it can (the
- * stat of a file the engine may not read).
+ * stat of a file the engine may not read; pc_fgetgen of an O_PATH fd, a
+ * FUSE lookup's); else it opens a file or directory for the ioctl, never
+ * another type (-EOPNOTSUPP).
  *
  * Locking: none.
  */
@@ -118,6 +120,10 @@ int dir_node_gen(struct store_node *n, uint64_t *gen)
 		return 0;
 	if (d->gen_get(DN(n)->fd, gen))
 		return 0; /* statx and name_to_handle_at take an O_PATH fd */
+	/* an open of a device node may act on the device, one of a symlink
+	 * fails: only files and directories are opened for the ioctl */
+	if (!S_ISREG(n->type) && !S_ISDIR(n->type))
+		return -EOPNOTSUPP;
 	/* FS_IOC_GETVERSION wants a file opened for data: either way will do */
 	for (unsigned i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 		int fd =
