@@ -150,6 +150,9 @@ struct pc_options {
 	unsigned cluster_connect_ms;
 	unsigned cluster_session_ms;
 	unsigned cluster_min_hold_ms;
+	/* The tail padding of the layouts before vol_data_io (a caller built with
+	 * them may leave anything there): never read; PC_OPTIONS_INIT zeroes it. */
+	unsigned pad0;
 	int vol_data_io; /* enum pc_vol_data_io (vol store): how file data reaches the
 			  * image; 0 = AUTO */
 };
@@ -180,7 +183,7 @@ enum pc_discard {
 #define PC_OPTIONS_INIT                                                                          \
 	{                                                                                        \
 		sizeof(struct pc_options), NULL, NULL, 0, 0, 0, 0, 0, PC_POLICY_TWO_STATE, 0, 0, \
-		    0, 0, NULL, NULL, 0, 0, 0, 0                                                 \
+		    0, 0, NULL, NULL, 0, 0, 0, 0, 0                                              \
 	}
 
 /* How pc_mmap views take their page faults (pc_options.fault_mechanism). */

@@ -22,9 +22,13 @@
  * vol_test_data_dio_no_fallback the write fails with -EINVAL (the hazard:
  * write-back would fail). Crash ordering with direct writes: test_vol_crash
  * (its writes are partly page-aligned, so they go direct).
+ * old_layout_gets_auto: a caller built with the layout of struct
+ * pc_options before vol_data_io (its size ends at pad0, whose bytes it may
+ * leave as anything) gets the default.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,4 +349,31 @@ TEST(hazard_no_fallback_fails_the_write)
 	printf("# without the fallback: write returned %zd (%s)\n", r,
 	       r < 0 ? strerror((int)-r) : "ok");
 	CHECK_EQ(r, -EINVAL);
+}
+
+TEST(old_layout_gets_auto)
+{
+	union {
+		struct pc_options o;
+		unsigned char b[sizeof(struct pc_options)];
+	} u;
+	struct pc_options o = PC_OPTIONS_INIT;
+	struct pc_engine *e = NULL;
+
+	vol_new_image(16 << 20, 0);
+	o.store_image = vol_img;
+	o.size = offsetof(struct pc_options, pad0) + sizeof(o.pad0); /* the older layout */
+	memset(&u, 0xa5, sizeof(u));				     /* its padding: anything */
+	memcpy(&u.o, &o, offsetof(struct pc_options, pad0));
+	CHECK_EQ(pc_engine_open(&u.o, &e), 0);
+	bool direct = vol_store_data_direct(e->store);
+	bool dio = VS(e->store)->dio_fd >= 0;
+	CHECK_EQ(pc_engine_close(e), 0);
+	printf("# a %zu-byte struct with garbage in its padding: direct data writes %s\n", o.size,
+	       direct ? "on" : "off");
+	CHECK_EQ(direct, dio);
+	/* the current layout: a non-zero mode out of range is refused */
+	o.size = sizeof(o);
+	o.vol_data_io = 7;
+	CHECK_EQ(pc_engine_open(&o, &e), -EINVAL);
 }
