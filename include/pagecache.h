@@ -150,6 +150,23 @@ struct pc_options {
 	unsigned cluster_connect_ms;
 	unsigned cluster_session_ms;
 	unsigned cluster_min_hold_ms;
+	/* The tail padding of the layouts before vol_data_io (a caller built with
+	 * them may leave anything there): never read; PC_OPTIONS_INIT zeroes it. */
+	unsigned pad0;
+	int vol_data_io; /* enum pc_vol_data_io (vol store): how file data reaches the
+			  * image; 0 = AUTO */
+};
+
+/* How the vol store writes file data to its image (pc_options.vol_data_io).
+ * The dir store ignores it. */
+enum pc_vol_data_io {
+	PC_VOL_DATA_AUTO = 0,	  /* a write whose buffer, offset and length are aligned
+				   * (write-back of whole pages) goes through an O_DIRECT
+				   * descriptor of the image where the host accepts
+				   * O_DIRECT: no copy into the host's page cache; the
+				   * rest, and every write where O_DIRECT is refused,
+				   * buffered */
+	PC_VOL_DATA_BUFFERED = 1, /* every write through the host's page cache */
 };
 
 /* What the vol store does with blocks freed by a durable commit
@@ -166,7 +183,7 @@ enum pc_discard {
 #define PC_OPTIONS_INIT                                                                          \
 	{                                                                                        \
 		sizeof(struct pc_options), NULL, NULL, 0, 0, 0, 0, 0, PC_POLICY_TWO_STATE, 0, 0, \
-		    0, 0, NULL, NULL, 0, 0, 0                                                    \
+		    0, 0, NULL, NULL, 0, 0, 0, 0, 0                                              \
 	}
 
 /* How pc_mmap views take their page faults (pc_options.fault_mechanism). */

@@ -221,6 +221,10 @@ static void mount_usage(FILE *f)
 		   "                       (default for image files); on a block device,\n"
 		   "                       BLKDISCARD them (only with this option)\n"
 		   "  --nodiscard          keep freed blocks allocated in the image\n"
+		   "  --data-io MODE       vol: how file data reaches the image: \"direct\"\n"
+		   "                       (default: aligned writes through O_DIRECT where\n"
+		   "                       the host accepts it) or \"buffered\" (through the\n"
+		   "                       host's page cache)\n"
 		   "  --mem-limit SIZE     page cache size: MiB, or with a K/M/G/T suffix\n"
 		   "                       (1M to 1T; default 256)\n"
 		   "  --threads N          most FUSE worker threads, 1 to 1024 (default 16)\n"
@@ -247,6 +251,7 @@ int cmd_mount(int argc, char **argv)
 	    {"direct-io", no_argument, 0, 'D'},
 	    {"discard", no_argument, 0, 'g'},
 	    {"nodiscard", no_argument, 0, 'G'},
+	    {"data-io", required_argument, 0, 'I'},
 	    {"mem-limit", required_argument, 0, 'M'},
 	    {"threads", required_argument, 0, 't'},
 	    {"stats-interval", required_argument, 0, 's'},
@@ -288,6 +293,19 @@ int cmd_mount(int argc, char **argv)
 			break;
 		case 'G':
 			po.discard = PC_DISCARD_OFF;
+			break;
+		case 'I':
+			if (!strcmp(optarg, "direct")) {
+				po.vol_data_io = PC_VOL_DATA_AUTO;
+			} else if (!strcmp(optarg, "buffered")) {
+				po.vol_data_io = PC_VOL_DATA_BUFFERED;
+			} else {
+				fprintf(stderr,
+					"pagecache mount: bad --data-io '%s': \"direct\" or "
+					"\"buffered\"\n",
+					optarg);
+				return 2;
+			}
 			break;
 		case 'M': {
 			long long v = cli_parse_size_unit(optarg, 1ull << 20);

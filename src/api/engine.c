@@ -30,6 +30,9 @@ _Static_assert((int)PC_DISCARD_AUTO == (int)VOL_DISCARD_AUTO &&
 		   (int)PC_DISCARD_ON == (int)VOL_DISCARD_ON &&
 		   (int)PC_DISCARD_OFF == (int)VOL_DISCARD_OFF,
 	       "enum pc_discard is passed to the vol store as is");
+_Static_assert((int)PC_VOL_DATA_AUTO == (int)VOL_DATA_IO_AUTO &&
+		   (int)PC_VOL_DATA_BUFFERED == (int)VOL_DATA_IO_BUFFERED,
+	       "enum pc_vol_data_io is passed to the vol store as is");
 
 const char *pc_version(void)
 {
@@ -153,6 +156,8 @@ int pc_engine_open(const struct pc_options *uopts, struct pc_engine **out)
 	if (opts->discard != PC_DISCARD_AUTO && opts->discard != PC_DISCARD_ON &&
 	    opts->discard != PC_DISCARD_OFF)
 		return -EINVAL;
+	if (opts->vol_data_io != PC_VOL_DATA_AUTO && opts->vol_data_io != PC_VOL_DATA_BUFFERED)
+		return -EINVAL;
 	if (opts->fault_mechanism != PC_FAULT_AUTO && opts->fault_mechanism != PC_FAULT_UFFD &&
 	    opts->fault_mechanism != PC_FAULT_FALLBACK)
 		return -EINVAL;
@@ -192,6 +197,11 @@ int pc_engine_open(const struct pc_options *uopts, struct pc_engine **out)
 	}
 	if (opts->store_image && opts->discard != PC_DISCARD_AUTO) {
 		err = vol_store_set_discard(e->store, opts->discard); /* same values */
+		if (err)
+			goto out_store;
+	}
+	if (opts->store_image && opts->vol_data_io != PC_VOL_DATA_AUTO) {
+		err = vol_store_set_data_io(e->store, opts->vol_data_io); /* same values */
 		if (err)
 			goto out_store;
 	}

@@ -27,6 +27,10 @@
  * issuing each change, which bytes/names it may affect and which stamps a
  * write may leave where.
  *
+ * A quarter of the writes are whole blocks from a page-aligned buffer, so
+ * that they take the image's O_DIRECT data path (data_io.c) where the host
+ * accepts O_DIRECT.
+ *
  * 200 points (PC_QUICK: 20; PC_CRASH_POINTS overrides; make stress runs
  * more). PC_SEED replays the sequence (async kills land where they land).
  * The checks are shown able to fail by checker_detects_damage, which
@@ -72,6 +76,7 @@ struct shared {
 	int ops_done;
 	unsigned long writes;	/* image writes of a whole run (calibration) */
 	unsigned long flushes;	/* and flushes */
+	unsigned long direct;	/* of them file data through the O_DIRECT fd */
 	struct vol_wc_stats wc; /* what a wcache crash did */
 };
 
@@ -176,7 +181,7 @@ static void child_op(struct store *s)
 	if (off + len > FMAX)
 		len = FMAX - off;
 	char p[16], q[16];
-	uint8_t buf[FMAX];
+	uint8_t buf[FMAX] __attribute__((aligned(4096))); /* aligned writes go direct */
 
 	switch (rnd(20)) {
 	case 0 ... 6: { /* write */
@@ -185,6 +190,12 @@ static void child_op(struct store *s)
 		uint32_t stamp = ++sh->nstamp;
 		if (stamp >= MAXSTAMP)
 			return;
+		if (stamp % 4 == 0) { /* whole blocks from an aligned buffer: O_DIRECT */
+			off &= ~4095u;
+			len = (len + 4095) & ~4095u;
+			if (off + len > FMAX)
+				len = FMAX - off;
+		}
 		for (uint32_t b = off / 4096; b <= (off + len - 1) / 4096; b++)
 			sh->stamps[cf[f].lin][b][stamp / 8] |= (uint8_t)(1u << (stamp % 8));
 		for (uint32_t i = 0; i < len; i++)
@@ -332,6 +343,7 @@ static void child(uint64_t seed, enum mode m, long nth, int report_fd)
 			store_release(cf[f].si);
 	sh->writes = vol_store_writes(s);
 	sh->flushes = vol_store_flushes(s);
+	sh->direct = __atomic_load_n(&VS(s)->data_direct_writes, __ATOMIC_RELAXED);
 	store_close(s);
 	_exit(0);
 }
@@ -550,9 +562,9 @@ TEST(crash_points)
 	/* how many image writes a whole run makes: crash points spread over it */
 	one_point(seed, M_STOP, 0, 0, &checked, NULL);
 	unsigned long w = sh->writes ? sh->writes : 400, fl = sh->flushes ? sh->flushes : 40;
-	printf("# a whole run makes %lu image writes and %lu flushes: crash points spread over "
-	       "them\n",
-	       w, fl);
+	printf("# a whole run makes %lu image writes (%lu of them data through O_DIRECT) and %lu "
+	       "flushes: crash points spread over them\n",
+	       w, sh->direct, fl);
 	rng = seed * 7 + 1;
 	unsigned long kills = 0, stops = 0, asyncs = 0;
 	for (unsigned long i = 0; i < n; i++) {

@@ -89,6 +89,10 @@ for v in 0 -1 abc 1025 4x ""; do
 	eq "mount --threads '$v': 2" "$(out "$PAGECACHE" mount --threads "$v" "$WORK/v" "$MNT")" 2
 done
 said "bad --threads"
+for v in "" direct1 Buffered auto; do
+	eq "mount --data-io '$v': 2" "$(out "$PAGECACHE" mount --data-io "$v" "$WORK/v" "$MNT")" 2
+done
+said "bad --data-io"
 for v in -1 x 86401 1m; do
 	eq "mount --stats-interval '$v': 2" \
 		"$(out "$PAGECACHE" mount --stats-interval "$v" "$WORK/v" "$MNT")" 2

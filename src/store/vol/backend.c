@@ -3,7 +3,8 @@
  * backend.c - opening and closing a vol store: the image's exclusive flock,
  * journal replay, mount (volume.c), loading the volume into memory
  * (load.c), the superblock's JCHAIN bit (set while mounted), freeing
- * orphans left by a crash, the O_DIRECT fd and alignment;
+ * orphans left by a crash, the O_DIRECT fd and alignment (also used for
+ * aligned file-data writes, data_io.c);
  * the store_ops table joining node.c, namei.c, attr.c, xattr.c and data.c.
  * Close commits.
  *
@@ -117,9 +118,9 @@ static void probe_dio(struct vstore *vs, const char *image)
 	s->dio_supported = false;
 	s->dio_align = 512;
 	s->sole_writer = true; /* the image is locked: only we write it */
-	vs->dio_fd = open(image, O_RDWR | O_DIRECT | O_CLOEXEC);
+	vs->dio_fd = vol_test_odirect_refused ? -1 : open(image, O_RDWR | O_DIRECT | O_CLOEXEC);
 	if (vs->dio_fd < 0)
-		return;
+		return; /* EINVAL: the host has no O_DIRECT; data stays buffered */
 	s->dio_supported = true;
 	if (statx(vs->dio_fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
 	    (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align) {
@@ -225,6 +226,7 @@ int store_open_vol(const char *image, struct store **out)
 	vs->store.ops = &vol_ops;
 	vs->store.private = vs;
 	probe_dio(vs, image);
+	vs_data_io_init(vs, VOL_DATA_IO_AUTO);
 	*out = &vs->store;
 	return 0;
 }

@@ -16,6 +16,10 @@
  * zero and truncate's kept head): new blocks, the old bytes around the
  * written ones, a remap that drops one reference, all under vs->lock.
  *
+ * The written bytes go to the image through vs_data_pwrite (data_io.c:
+ * O_DIRECT when aligned, by default); the padding and the copied edges of
+ * partial blocks through the buffered fd.
+ *
  * Locking: vs->lock around every lookup and change of an extent map,
  * size or attribute; image preads/pwrites of file data run without it. The
  * caller keeps I/O and punch/truncate of one range apart.
@@ -407,10 +411,8 @@ static int write_fresh(struct vstore *vs, bool dio, const char *src, uint64_t at
 
 	if (at > b0)
 		r = vol_dev_pwrite(&v->dev, v->fd, zero_block, at - b0, base);
-	if (!r) {
-		int fd = dio && vs->dio_fd >= 0 ? vs->dio_fd : v->fd;
-		r = vol_dev_pwrite(&v->dev, fd, src, n, base + (off_t)(at - b0));
-	}
+	if (!r)
+		r = vs_data_pwrite(vs, dio, src, n, base + (off_t)(at - b0));
 	if (!r && at + n < b1) {
 		uint64_t tail = b1 - (at + n);
 		/* the tail lies in the last block only */
@@ -455,10 +457,8 @@ static ssize_t cow_write(struct vstore *vs, struct vnode *n, bool dio, const cha
 		if (!r)
 			r = vol_dev_pwrite(&v->dev, v->fd, edge, at - b0, (off_t)(npblk * BS));
 	}
-	if (!r) {
-		int fd = dio && vs->dio_fd >= 0 ? vs->dio_fd : v->fd;
-		r = vol_dev_pwrite(&v->dev, fd, src, chunk, (off_t)(npblk * BS + (at - b0)));
-	}
+	if (!r)
+		r = vs_data_pwrite(vs, dio, src, chunk, (off_t)(npblk * BS + (at - b0)));
 	if (!r && at + chunk < b1) { /* ... and after it, in its last block */
 		uint64_t off = at + chunk - b0;
 		r = vol_dev_pread(&v->dev, v->fd, edge, b1 - at - chunk, (off_t)(pblk * BS + off));
@@ -534,8 +534,7 @@ static ssize_t do_write(struct store_inode *si, const char *buf, size_t len, int
 			if (chunk > len - done)
 				chunk = len - done;
 			sched_race_window("vol write: extent looked up, image not written");
-			int fd = dio && vs->dio_fd >= 0 ? vs->dio_fd : vs->v->fd;
-			r = vol_dev_pwrite(&vs->v->dev, fd, buf + done, chunk,
+			r = vs_data_pwrite(vs, dio, buf + done, chunk,
 					   (off_t)(m.pblk * BS + at % BS));
 			done += r ? 0 : chunk;
 			continue;

@@ -64,5 +64,14 @@ enum { VOL_DISCARD_AUTO = 0, VOL_DISCARD_ON = 1, VOL_DISCARD_OFF = 2 };
  * AUTO (the mount's default) punches them out of an image file, ON also
  * discards them on a block device (BLKDISCARD), OFF neither. 0 or -EINVAL. */
 int vol_store_set_discard(struct store *s, int mode);
+/* The values of enum pc_vol_data_io (include/pagecache.h). */
+enum { VOL_DATA_IO_AUTO = 0, VOL_DATA_IO_BUFFERED = 1 };
+/* How file data written back reaches the image (data_io.c): AUTO (the
+ * default) writes each aligned data write through the image's O_DIRECT fd
+ * where the host accepts O_DIRECT, else buffered; BUFFERED writes all data
+ * through the host's page cache. 0 or -EINVAL. */
+int vol_store_set_data_io(struct store *s, int mode);
+/* Whether aligned data writes of @s go direct now. */
+bool vol_store_data_direct(struct store *s);
 
 #endif

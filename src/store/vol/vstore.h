@@ -170,6 +170,10 @@ struct vstore {
 	struct vol *v;
 	int lock_fd; /* holds the flock */
 	int dio_fd;  /* the image O_DIRECT, -1 if the host has none */
+	/* file data written back goes through dio_fd when aligned (data_io.c);
+	 * atomics: a refused direct write turns it off for the mount */
+	bool data_direct;
+	unsigned long data_direct_writes, data_buffered_writes, data_direct_fallbacks;
 	uint64_t dev, ninodes, ino_cursor, inodes_used;
 	uint64_t gen_next;     /* the generation the next new inode gets */
 	struct vnode **inodes; /* [ninodes] */
@@ -570,6 +574,19 @@ int vol_store_wcache(struct store *s, uint64_t seed, long crash_write, long cras
 		     struct vol_wc_stats *stats);
 int vol_store_dead(struct store *s);
 unsigned long vol_store_commits(struct store *s);
+
+/* data_io.c: the data I/O mode (VOL_DATA_IO_*, vol.h) once dio_fd is
+ * known; a file-data write of @buf, @len at @off through the O_DIRECT fd
+ * where the mode and alignment allow (always for a caller's O_DIRECT write,
+ * @dio), else the buffered one. 0 or -errno, as vol_dev_pwrite. */
+void vs_data_io_init(struct vstore *vs, int mode);
+int vs_data_pwrite(struct vstore *vs, bool dio, const void *buf, size_t len, off_t off);
+/* Tests: without the fallback a data write the host refuses (EINVAL) fails
+ * (the hazard); the host refuses every direct data write; the host refuses
+ * O_DIRECT at open (backend.c). */
+DECLARE_TEST_SWITCH(vol_test_data_dio_no_fallback);
+DECLARE_TEST_KNOB(bool, vol_test_data_dio_einval);
+DECLARE_TEST_KNOB(bool, vol_test_odirect_refused);
 
 static inline struct vstore *VS(struct store *s)
 {
