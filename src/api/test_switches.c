@@ -172,7 +172,7 @@ const struct test_knob test_knobs[] = {
     KNOB(mm_fallback_test_vma_budget), KNOB(inode_test_unused_max),  KNOB(vol_extmap_test_leaf_cap),
     KNOB(vol_extmap_test_index_cap),   KNOB(vol_test_commit_window), KNOB(vma_test_lookup_hook),
     KNOB(dio_test_after_store_read),   KNOB(vma_test_fault_hook),    KNOB(vol_test_data_dio_einval),
-    KNOB(vol_test_odirect_refused),
+    KNOB(vol_test_odirect_refused), KNOB(vol_test_host_fs_magic),
 };
 const size_t nr_test_knobs = sizeof(test_knobs) / sizeof(test_knobs[0]);
 

@@ -22,6 +22,10 @@
  * vol_test_data_dio_no_fallback the write fails with -EINVAL (the hazard:
  * write-back would fail). Crash ordering with direct writes: test_vol_crash
  * (its writes are partly page-aligned, so they go direct).
+ * checksumming_host_stays_buffered: on a host file system that checksums
+ * data (btrfs, bcachefs, ZFS; its statfs type given by
+ * vol_test_host_fs_magic) AUTO keeps data buffered (pages are not held
+ * stable during write-back).
  * old_layout_gets_auto: a caller built with the layout of struct
  * pc_options before vol_data_io (its size ends at pad0, whose bytes it may
  * leave as anything) gets the default.
@@ -376,4 +380,46 @@ TEST(old_layout_gets_auto)
 	o.size = sizeof(o);
 	o.vol_data_io = 7;
 	CHECK_EQ(pc_engine_open(&o, &e), -EINVAL);
+}
+
+TEST(checksumming_host_stays_buffered)
+{
+	static const struct {
+		unsigned long magic;
+		const char *name;
+		bool direct;
+	} hosts[] = {{0x9123683eul, "btrfs", false},
+		     {0xca451a4eul, "bcachefs", false},
+		     {0x2fc12fc1ul, "zfs", false},
+		     {0xef53ul, "ext4", true}};
+	char *want = aligned_buf(LEN);
+
+	pattern(want, LEN, 31);
+	for (unsigned i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+		vol_new_image(16 << 20, 0);
+		vol_test_host_fs_magic = hosts[i].magic;
+		struct store *s = vol_mount_img();
+		vol_test_host_fs_magic = 0;
+		if (VS(s)->dio_fd < 0) {
+			store_close(s);
+			free(want);
+			skip("the host refuses O_DIRECT on the image", -EINVAL);
+			return;
+		}
+		struct store_inode *si = create(s, "f");
+		CHECK_EQ(store_write(si, want, LEN, 0), LEN);
+		CHECK_EQ(store_sync(si, false), 0);
+		struct counts c = counts_of(s);
+		printf("# host %s: direct data writes %s, %lu direct and %lu buffered\n",
+		       hosts[i].name, vol_store_data_direct(s) ? "on" : "off", c.direct, c.buffered);
+		CHECK_EQ(vol_store_data_direct(s), hosts[i].direct);
+		if (hosts[i].direct)
+			CHECK(c.direct >= 1);
+		else
+			CHECK_EQ(c.direct, 0);
+		store_release(si);
+		store_close(s);
+		CHECK_EQ(remount_diff("f", want, LEN), 0);
+	}
+	free(want);
 }

@@ -26,7 +26,13 @@
  * data writes off for the mount, and that write is retried buffered.
  * Host pages larger than a vol block keep data buffered: a direct write
  * of one block and a buffered write of its neighbour would share a host
- * page, which Linux cannot keep coherent.
+ * page, which Linux cannot keep coherent. So does a host file system that
+ * checksums data (btrfs, bcachefs, ZFS): the engine does not hold pages
+ * stable during write-back (a store through a view may change a page while
+ * it is written; it is dirtied and written again), and such a file system
+ * may checksum a direct write's bytes in the caller's memory and store
+ * others - a checksum error at the next read. Its buffered path copies
+ * first.
  *
  * Locking: none; vs->data_direct and the counters are atomics. Called
  * with or without vs->lock, as the data paths of data.c are.
@@ -34,6 +40,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "store/vol/vol.h"
@@ -42,11 +49,32 @@
 TEST_SWITCH(vol_test_data_dio_no_fallback);
 TEST_KNOB(bool, vol_test_data_dio_einval);
 TEST_KNOB(bool, vol_test_odirect_refused);
+TEST_KNOB(unsigned long, vol_test_host_fs_magic);
+
+/* statfs f_type of file systems that checksum file data */
+#define BTRFS_MAGIC    0x9123683eul
+#define BCACHEFS_MAGIC 0xca451a4eul
+#define ZFS_MAGIC      0x2fc12fc1ul
+
+/* Whether the image's host file system checksums the data written to it. */
+static bool host_checksums_data(struct vstore *vs)
+{
+	unsigned long magic = vol_test_host_fs_magic;
+	struct statfs sf;
+
+	if (!magic) {
+		if (fstatfs(vs->v->fd, &sf))
+			return true; /* unknown: the safe side */
+		magic = (unsigned long)sf.f_type;
+	}
+	return magic == BTRFS_MAGIC || magic == BCACHEFS_MAGIC || magic == ZFS_MAGIC;
+}
 
 void vs_data_io_init(struct vstore *vs, int mode)
 {
 	long pg = sysconf(_SC_PAGESIZE);
-	bool on = mode == VOL_DATA_IO_AUTO && vs->dio_fd >= 0 && pg > 0 && pg <= VOL_BLOCK_SIZE;
+	bool on = mode == VOL_DATA_IO_AUTO && vs->dio_fd >= 0 && pg > 0 && pg <= VOL_BLOCK_SIZE &&
+		  !host_checksums_data(vs);
 
 	__atomic_store_n(&vs->data_direct, on, __ATOMIC_RELAXED);
 }

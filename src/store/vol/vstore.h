@@ -587,6 +587,7 @@ int vs_data_pwrite(struct vstore *vs, bool dio, const void *buf, size_t len, off
 DECLARE_TEST_SWITCH(vol_test_data_dio_no_fallback);
 DECLARE_TEST_KNOB(bool, vol_test_data_dio_einval);
 DECLARE_TEST_KNOB(bool, vol_test_odirect_refused);
+DECLARE_TEST_KNOB(unsigned long, vol_test_host_fs_magic);
 
 static inline struct vstore *VS(struct store *s)
 {
