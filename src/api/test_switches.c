@@ -74,6 +74,7 @@ const struct test_switch test_switches[] = {
     SWITCH(fdtable_test_no_recheck),
     SWITCH(writeback_test_mkclean_per_page),
     SWITCH(writeback_test_write_per_page),
+    SWITCH(writeback_test_track_run_pages),
     SWITCH(reclaim_test_punch_per_page),
     SWITCH(writeback_test_retry_failing),
     SWITCH(writeback_test_no_expire),

@@ -64,6 +64,10 @@ DECLARE_TEST_SWITCH(writeback_test_mkclean_per_page);
 /* Test switch: write_run sends each page of a run to the store in a write
  * of its own instead of one write per segment of consecutive pages. */
 DECLARE_TEST_SWITCH(writeback_test_write_per_page);
+/* Test switch: the pages of a write-back run after the first are each a
+ * held lock of the validator (trylock_page) instead of one run lock
+ * (trylock_page_run): a run of more than 48 pages overflows its stack. */
+DECLARE_TEST_SWITCH(writeback_test_track_run_pages);
 /* Test switch: reclaim punches the frame of each freed page on its own
  * instead of one punch per run of consecutive pages. */
 DECLARE_TEST_SWITCH(reclaim_test_punch_per_page);

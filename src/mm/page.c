@@ -5,8 +5,9 @@
  *
  * Locks: the page lock is a bit lock in page->flags, validated as one class
  * "page_lock" (every page an instance of it), with scheduling points like the
- * locks of src/kernel. Sleeps go through the kernel layer's hashed bit waits
- * (their raw spinlocks are leaves). Takes no other lock; expects none in
+ * locks of src/kernel; the later pages of a write-back run are one held
+ * instance together (trylock_page_run, page.h). Sleeps go through the
+ * kernel layer's hashed bit waits (their raw spinlocks are leaves). Takes no other lock; expects none in
  * particular (callers follow docs/locking.md: page lock inside the
  * invalidate lock, outside the index/LRU/store leaf locks).
  */
@@ -223,6 +224,45 @@ void page_lock_to_io(struct page *page)
 void unlock_page_io(struct page *page)
 {
 	assert(PageLocked(page));
+	clear_bit_unlock_wake(&page->flags, PG_locked, PG_waiters);
+	sched_point(SP_RELEASE, page, "unlock_page");
+}
+
+/* ---- write-back runs (page.h) ---- */
+
+void __page_run_acquire(const void *run, struct src_loc loc)
+{
+#if PC_LOCKDEP
+	if (!lockdep_holds_class(&page_lock_key))
+		lockdep_fail_assert("a page lock (the first of the run)", loc);
+	lock_acquire(&page_lock_map, run, 0, LM_EXCL, true, loc);
+#endif
+}
+
+void __page_run_release(const void *run, struct src_loc loc)
+{
+#if PC_LOCKDEP
+	lock_release(&page_lock_map, run, loc);
+#endif
+}
+
+bool __trylock_page_run(struct page *page, struct src_loc loc)
+{
+#if PC_LOCKDEP
+	if (!lockdep_holds_class(&page_lock_key))
+		lockdep_fail_assert("the page run (page_run_acquire)", loc);
+#endif
+	sched_point(SP_ACQUIRE, page, "trylock_page");
+	return !test_and_set_bit_lock(PG_locked, &page->flags);
+}
+
+void __unlock_page_run(struct page *page, struct src_loc loc)
+{
+	assert(PageLocked(page));
+#if PC_LOCKDEP
+	if (!lockdep_holds_class(&page_lock_key))
+		lockdep_fail_assert("the page run (page_run_acquire)", loc);
+#endif
 	clear_bit_unlock_wake(&page->flags, PG_locked, PG_waiters);
 	sched_point(SP_RELEASE, page, "unlock_page");
 }

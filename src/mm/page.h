@@ -217,6 +217,28 @@ void wait_on_page_locked(struct page *page);
 void page_lock_to_io(struct page *page);
 void unlock_page_io(struct page *page);
 
+/*
+ * A write-back run (writeback.c): a thread that holds one page lock taken
+ * with lock_page takes the locks of further pages with trylock_page_run only,
+ * and the validator tracks those together as one more held page lock (its
+ * held-lock stack is bounded; a run is longer). page_run_acquire: before the
+ * run's first trylock_page_run, @run an address that names the run; the
+ * thread must hold a page lock then. trylock_page_run: as trylock_page, but
+ * the lock is the run's, not tracked on its own. unlock_page_run: releases
+ * one such lock (the run must still be held). page_run_release: after the
+ * last unlock_page_run. A trylock cannot wait, so the run's locks add no
+ * ordering the first page lock does not record; what the validator no longer
+ * sees is each page on its own (recursion on one of them, a wrong unlock).
+ */
+void __page_run_acquire(const void *run, struct src_loc loc);
+void __page_run_release(const void *run, struct src_loc loc);
+bool __trylock_page_run(struct page *page, struct src_loc loc);
+void __unlock_page_run(struct page *page, struct src_loc loc);
+#define page_run_acquire(run)  __page_run_acquire((run), THIS_LOC)
+#define page_run_release(run)  __page_run_release((run), THIS_LOC)
+#define trylock_page_run(page) __trylock_page_run((page), THIS_LOC)
+#define unlock_page_run(page)  __unlock_page_run((page), THIS_LOC)
+
 /* ---- writeback ---- */
 
 /* Marks writeback started (caller holds the page lock); returns the old bit. */

@@ -10,7 +10,8 @@
  * loops take page locks (lock_page) with nothing else of theirs held, and do
  * store I/O holding only page state (PG_writeback). write_cache_pages holds
  * the locks of a run of up to WB_RUN consecutive dirty pages (the next ones
- * by trylock only) while it write-protects the run in every view at once
+ * by trylock only: trylock_page_run, one held lock of the validator for the
+ * whole run, page.h) while it write-protects the run in every view at once
  * (i_mmap_rwsem inside the page locks), then starts the writeback of each
  * and unlocks it before the run's store writes (no store I/O under a page
  * lock there; writepage alone writes one page under none). mappings_lock (leaf)
@@ -77,9 +78,9 @@
 #include "mm/writeback_thread.h"
 
 #define WB_BATCH 16 /* pages per tag lookup */
-#define WB_RUN                                                   \
-	32 /* most pages write_cache_pages holds locked in a run \
-	    * (the lock validator tracks 48 held locks) */
+/* Most pages in a run: 1 MiB, one store write (an O_DIRECT image takes 1 MiB
+ * writes at several times the rate of 128 KiB ones; bench/NOTES.md). */
+#define WB_RUN 256
 
 /*
  * The dirty count (the kernel compares NR_FILE_DIRTY + NR_WRITEBACK with its
@@ -225,9 +226,10 @@ TEST_SWITCH(writeback_test_mkclean_per_page);
  * page lock (truncate lowers i_size before it takes the page lock and waits
  * for our writeback, and sets the store size after), 0 past EOF.
  * @mkclean false: the caller has already write-protected the page in every
- * view, holding its lock since (write_cache_pages' run).
+ * view, holding its lock since (write_cache_pages' run). @member: the page
+ * lock is a run's (trylock_page_run), released with unlock_page_run.
  */
-static bool writepage_begin(struct page *page, bool mkclean, size_t *len)
+static bool writepage_begin(struct page *page, bool mkclean, bool member, size_t *len)
 {
 	struct address_space *m = page->mapping;
 	int64_t pos, size;
@@ -236,7 +238,10 @@ static bool writepage_begin(struct page *page, bool mkclean, size_t *len)
 	assert(!PageWriteback(page));
 	assert(m != NULL);
 	if (!__clear_page_dirty(page, m, true)) {
-		unlock_page(page);
+		if (member)
+			unlock_page_run(page);
+		else
+			unlock_page(page);
 		return false;
 	}
 	if (unlikely(writeback_test_untag_early))
@@ -258,7 +263,10 @@ static bool writepage_begin(struct page *page, bool mkclean, size_t *len)
 		page_index_clear_tag(&m->i_pages, page->index, PAGECACHE_TAG_DIRTY);
 	pos = (int64_t)(page->index << PAGE_SHIFT);
 	size = i_size_read(m);
-	unlock_page(page);
+	if (member)
+		unlock_page_run(page);
+	else
+		unlock_page(page);
 	/* Never past EOF: the tail of the EOF page stays in the cache. */
 	*len = pos < size ? (size_t)min_t(int64_t, (int64_t)PAGE_SIZE, size - pos) : 0;
 	return true;
@@ -343,7 +351,7 @@ static int __writepage(struct page *page, bool mkclean)
 	size_t len;
 	int ret;
 
-	if (!writepage_begin(page, mkclean, &len))
+	if (!writepage_begin(page, mkclean, false, &len))
 		return 0;
 	ret = wb_store_write(m, page_address(m, page), len, (int64_t)(page->index << PAGE_SHIFT));
 	writepage_end(page, ret);
@@ -393,9 +401,48 @@ static bool wbc_done(const struct wb_control *wbc, struct mm_cache *c, unsigned 
  * store write per page, the old cost) instead of one per segment. */
 TEST_SWITCH(writeback_test_write_per_page);
 
+/* Test switch: the pages of a run after the first are tracked by the lock
+ * validator one by one (trylock_page), not as one run lock: a run longer
+ * than the validator's held-lock stack (48) overflows it. */
+TEST_SWITCH(writeback_test_track_run_pages);
+
 /*
- * Writes the run @run[0..*nr) of locked dirty pages (consecutive indices,
- * none under writeback): write-protects the whole run in every view at once
+ * A run: pages[0] locked with lock_page, the next ones (consecutive indices)
+ * joined by trylock only; with @untracked (the default), their locks are the
+ * run's (trylock_page_run), which the validator holds as one page lock from
+ * the first join (@held) until write_run has unlocked every page.
+ */
+struct wb_run {
+	struct page *pages[WB_RUN];
+	unsigned nr;
+	bool untracked; /* pages[1..] locked with trylock_page_run */
+	bool held;	/* page_run_acquire done, page_run_release due */
+};
+
+/* Locks @page, the run's next page, without waiting; true if it is ours. */
+static bool run_trylock(struct wb_run *run, struct page *page)
+{
+	if (!run->untracked)
+		return trylock_page(page);
+	if (!run->held) {
+		page_run_acquire(run);
+		run->held = true;
+	}
+	return trylock_page_run(page);
+}
+
+/* Unlocks @page, locked by run_trylock if @member, else by lock_page. */
+static void run_unlock(struct wb_run *run, struct page *page, bool member)
+{
+	if (member && run->untracked)
+		unlock_page_run(page);
+	else
+		unlock_page(page);
+}
+
+/*
+ * Writes the run @run of locked dirty pages (consecutive indices, none
+ * under writeback): write-protects the whole run in every view at once
  * (one operation per view instead of one per page and view), starts the
  * writeback of every page (writepage_begin), then sends the run to the store
  * as few writes as it allows: the frames of consecutive pages are
@@ -409,51 +456,57 @@ TEST_SWITCH(writeback_test_write_per_page);
  * Every page stays locked from its write-protection until writepage_begin
  * has cleared its dirty bit, so a store through a view in between waits in
  * page_mkwrite for the page lock and re-dirties the page after; stores
- * before the write-protection are in the page when it is copied. Empties
- * the run; true if writing must stop (stop_on_error).
+ * before the write-protection are in the page when it is copied. The run's
+ * validator entry goes once every page is unlocked, before any store write.
+ * Empties the run; true if writing must stop (stop_on_error).
  */
-static bool write_run(struct address_space *m, struct page **run, unsigned *nr,
-		      struct wb_control *wbc)
+static bool write_run(struct address_space *m, struct wb_run *run, struct wb_control *wbc)
 {
+	struct page **pages = run->pages;
 	size_t len[WB_RUN];
 	bool started[WB_RUN];
-	unsigned i, j, n = *nr;
+	unsigned i, j, n = run->nr;
 	bool stop = false;
 
-	if (!n)
-		return false;
-	*nr = 0;
-	mm_mkclean_range(m, run[0]->index, n);
-	for (i = 0; i < n; i++)
-		started[i] = writepage_begin(run[i], false, &len[i]);
+	if (n) {
+		mm_mkclean_range(m, pages[0]->index, n);
+		for (i = 0; i < n; i++)
+			started[i] = writepage_begin(pages[i], false, i && run->untracked, &len[i]);
+	}
+	run->nr = 0;
+	if (run->held) {
+		page_run_release(run);
+		run->held = false;
+	}
 
 	for (i = 0; i < n; i = j) {
-		const char *base = page_address(m, run[i]);
+		const char *base = page_address(m, pages[i]);
 		size_t bytes = len[i];
 		int ret;
 
 		j = i + 1;
 		if (!started[i]) {
-			put_page(run[i]);
+			put_page(pages[i]);
 			continue;
 		}
 		/* Whole pages extend the segment; the EOF page ends it. */
 		while (bytes == (j - i) * PAGE_SIZE && j < n && started[j] && len[j] == PAGE_SIZE &&
-		       !writeback_test_write_per_page && page_address(m, run[j]) == base + bytes) {
+		       !writeback_test_write_per_page &&
+		       page_address(m, pages[j]) == base + bytes) {
 			bytes += len[j];
 			j++;
 		}
 		if (stop) { /* dirty again, not tried */
 			for (unsigned k = i; k < j; k++) {
-				writepage_cancel(run[k]);
-				put_page(run[k]);
+				writepage_cancel(pages[k]);
+				put_page(pages[k]);
 			}
 			continue;
 		}
-		ret = wb_store_write(m, base, bytes, (int64_t)(run[i]->index << PAGE_SHIFT));
+		ret = wb_store_write(m, base, bytes, (int64_t)(pages[i]->index << PAGE_SHIFT));
 		for (unsigned k = i; k < j; k++) {
-			writepage_end(run[k], ret);
-			put_page(run[k]);
+			writepage_end(pages[k], ret);
+			put_page(pages[k]);
 		}
 		if (ret && !wbc->err)
 			wbc->err = ret;
@@ -465,42 +518,45 @@ static bool write_run(struct address_space *m, struct page **run, unsigned *nr,
 	return stop;
 }
 
-/* Can @page (unlocked) join the run @run[0..nr)? */
-static bool run_extends(struct page **run, unsigned nr, const struct page *page)
+/* Can @page (unlocked) join @run? */
+static bool run_extends(const struct wb_run *run, const struct page *page)
 {
-	return nr && nr < WB_RUN && !writeback_test_mkclean_per_page &&
-	       page->index == run[nr - 1]->index + 1;
+	return run->nr && run->nr < WB_RUN && !writeback_test_mkclean_per_page &&
+	       page->index == run->pages[run->nr - 1]->index + 1;
 }
 
 /*
  * Writes the dirty pages of [start, end] (indices) in index order, in runs
  * of consecutive pages (write_run). Only the first page of a run is locked
  * with lock_page, holding no other page lock; the next ones join by
- * trylock_page, so no one waits for a page lock (or for writeback) while
- * holding the locks of a run: a page that is busy ends the run, which is
- * written first.
+ * trylock (run_trylock), so no one waits for a page lock (or for writeback)
+ * while holding the locks of a run: a page that is busy ends the run, which
+ * is written first.
  */
 static void write_cache_pages(struct address_space *m, pgoff_t start, pgoff_t end,
 			      struct wb_control *wbc)
 {
-	struct page *pages[WB_BATCH], *run[WB_RUN];
+	struct page *pages[WB_BATCH];
+	struct wb_run run = {.nr = 0};
 	pgoff_t index = start;
-	unsigned n, i, nr = 0;
+	unsigned n, i;
 
 	do {
 		n = find_get_pages_range_tag(&m->i_pages, &index, end, PAGECACHE_TAG_DIRTY, pages,
 					     WB_BATCH);
 		for (i = 0; i < n; i++) {
 			struct page *page = pages[i];
+			bool member;
 
-			if (wbc_done(wbc, m->cache, nr)) {
+			if (wbc_done(wbc, m->cache, run.nr)) {
 				for (; i < n; i++)
 					put_page(pages[i]);
-				(void)write_run(m, run, &nr, wbc);
+				(void)write_run(m, &run, wbc);
 				return;
 			}
-			if (!run_extends(run, nr, page) || !trylock_page(page)) {
-				if (write_run(m, run, &nr, wbc))
+			member = run_extends(&run, page) && run_trylock(&run, page);
+			if (!member) {
+				if (write_run(m, &run, wbc))
 					goto stop;
 				lock_page(page);
 			}
@@ -509,9 +565,10 @@ static void write_cache_pages(struct address_space *m, pgoff_t start, pgoff_t en
 			if (PageWriteback(page)) {
 				if (!wbc->sync)
 					goto skip;
-				if (nr) { /* no waiting with the run locked */
-					unlock_page(page);
-					if (write_run(m, run, &nr, wbc))
+				if (run.nr) { /* no waiting with the run locked */
+					run_unlock(&run, page, member);
+					member = false;
+					if (write_run(m, &run, wbc))
 						goto stop;
 					lock_page(page);
 					if (page->mapping != m || !PageDirty(page))
@@ -521,14 +578,16 @@ static void write_cache_pages(struct address_space *m, pgoff_t start, pgoff_t en
 				if (!PageDirty(page))
 					goto skip;
 			}
-			run[nr++] = page;
+			if (!run.nr)
+				run.untracked = !writeback_test_track_run_pages;
+			run.pages[run.nr++] = page;
 			continue;
 		skip:
-			unlock_page(page);
+			run_unlock(&run, page, member);
 			put_page(page);
 		}
 	} while (n == WB_BATCH && index <= end);
-	(void)write_run(m, run, &nr, wbc);
+	(void)write_run(m, &run, wbc);
 	return;
 stop:
 	for (; i < n; i++)

@@ -20,6 +20,9 @@
  * watched_wait_*); nothing sleeps to order threads.
  */
 #include <dirent.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -35,6 +38,8 @@
 #include "mm/internal.h"
 #include "store/fixture.h"
 #include "writeback_fixture.h"
+
+#define WB_TEST_RUN 256 /* writeback.c's WB_RUN */
 
 TEST(dirty_accounting)
 {
@@ -187,12 +192,12 @@ static void one_write_error(int err)
 }
 
 /* write_run sends consecutive dirty pages to the store as one write per
- * segment (of at most a run, WB_RUN pages), the EOF page on its own; with
- * the switch, one write per page. The bytes on the store are the same. */
+ * segment (of at most a run, WB_RUN = 256 pages), the EOF page on its own;
+ * with the switch, one write per page. The bytes on the store are the same. */
 static unsigned long segment_writes(bool per_page)
 {
 	struct mm_cache_config cfg = quiet_config();
-	const size_t size = 100 * PAGE_SIZE + 1234; /* EOF inside page 100 */
+	const size_t size = 300 * PAGE_SIZE + 1234; /* EOF inside page 300 */
 	struct wbt t;
 
 	wbt_setup(&t, &cfg, 1);
@@ -214,11 +219,61 @@ TEST(run_is_one_store_write_per_segment)
 {
 	unsigned long batched = segment_writes(false), per_page = segment_writes(true);
 
-	printf("# 101 dirty pages written in %lu store writes (%lu with the switch)\n", batched,
+	printf("# 301 dirty pages written in %lu store writes (%lu with the switch)\n", batched,
 	       per_page);
-	/* pages 0-31, 32-63, 64-95, 96-99, and the EOF page 100 */
-	CHECK_EQ(batched, 5);
-	CHECK_EQ(per_page, 101);
+	/* pages 0-255 (1 MiB), 256-299, and the EOF page 300 */
+	CHECK_EQ(batched, 3);
+	CHECK_EQ(per_page, 301);
+}
+
+/* A run of 256 pages is one held lock of the validator, whose held-lock
+ * stack has 48 entries: pages 1-255 are the run's (trylock_page_run). With
+ * writeback_test_track_run_pages each page is an entry of its own and the
+ * validator stops the process on the 49th. Each side writes a run in a child
+ * process; the parent reads how the child ended. */
+static int run_in_child(bool track)
+{
+	int st = 0;
+
+	(void)fresh_dir(NULL); /* the temp root: the parent's, removed at its exit */
+	pid_t pid = test_fork();
+
+	if (pid == 0) {
+		struct mm_cache_config cfg = quiet_config();
+		struct wbt t;
+
+		/* the validator's report goes to the child's stderr, which the
+		 * parent expects only on the switch's side */
+		if (track && !freopen("/dev/null", "w", stderr))
+			_exit(3);
+		wbt_setup(&t, &cfg, 1);
+		write_pattern(&t.m[0], 0, WB_TEST_RUN * PAGE_SIZE, 0, 8);
+		writeback_test_track_run_pages = track;
+		int ret = filemap_write_and_wait_range(&t.m[0], 0, INT64_MAX);
+		writeback_test_track_run_pages = false;
+		if (ret || READ_ONCE(t.c.nr_dirty))
+			_exit(2);
+		check_store(t.si[0], 0, WB_TEST_RUN * PAGE_SIZE, 0, 8);
+		/* no teardown: the child has none of the parent's RCU threads */
+		_exit(0);
+	}
+	CHECK(pid > 0);
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	return st;
+}
+
+TEST(run_is_one_validator_lock)
+{
+#if !PC_LOCKDEP
+	test_skip("no lock validator in this build");
+#endif
+	int run = run_in_child(false), tracked = run_in_child(true);
+
+	printf("# a run of %d pages: child %s; with the switch: child %s\n", WB_TEST_RUN,
+	       WIFEXITED(run) && !WEXITSTATUS(run) ? "exits 0" : "fails",
+	       WIFSIGNALED(tracked) ? strsignal(WTERMSIG(tracked)) : "exits");
+	CHECK(WIFEXITED(run) && WEXITSTATUS(run) == 0);
+	CHECK(WIFSIGNALED(tracked) && WTERMSIG(tracked) == SIGABRT);
 }
 
 TEST(write_error_eio_reported_once_data_kept)

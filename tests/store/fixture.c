@@ -43,8 +43,9 @@ const char *fresh_dir(const char *base)
 		CHECK(mkdtemp(tmp_root) != NULL);
 		atexit(cleanup);
 	}
-	snprintf(path, sizeof(path), "%s/%s%u", base ? base : tmp_root, base ? "pc-store-" : "d",
-		 n++);
+	/* the pid too: a forked child's counter starts where the parent's is */
+	snprintf(path, sizeof(path), "%s/%s%u.%d", base ? base : tmp_root, base ? "pc-store-" : "d",
+		 n++, (int)getpid());
 	if (base)
 		CHECK(mkdtemp(strcat(path, "-XXXXXX")) != NULL);
 	else
