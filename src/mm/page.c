@@ -7,9 +7,10 @@
  * "page_lock" (every page an instance of it), with scheduling points like the
  * locks of src/kernel; the later pages of a write-back run are one held
  * instance together (trylock_page_run, page.h). Sleeps go through the
- * kernel layer's hashed bit waits (their raw spinlocks are leaves). Takes no other lock; expects none in
- * particular (callers follow docs/locking.md: page lock inside the
- * invalidate lock, outside the index/LRU/store leaf locks).
+ * kernel layer's hashed bit waits (their raw spinlocks are leaves). Takes
+ * no other lock; expects none in particular (callers follow
+ * docs/locking.md: page lock inside the invalidate lock, outside the
+ * index/LRU/store leaf locks).
  */
 #include <assert.h>
 #include <pthread.h>
