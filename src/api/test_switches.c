@@ -75,6 +75,7 @@ const struct test_switch test_switches[] = {
     SWITCH(writeback_test_mkclean_per_page),
     SWITCH(writeback_test_write_per_page),
     SWITCH(writeback_test_track_run_pages),
+    SWITCH(writeback_test_target_per_page),
     SWITCH(reclaim_test_punch_per_page),
     SWITCH(writeback_test_retry_failing),
     SWITCH(writeback_test_no_expire),

@@ -68,6 +68,9 @@ DECLARE_TEST_SWITCH(writeback_test_write_per_page);
  * held lock of the validator (trylock_page) instead of one run lock
  * (trylock_page_run): a run of more than 48 pages overflows its stack. */
 DECLARE_TEST_SWITCH(writeback_test_track_run_pages);
+/* Test switch: a background writeback pass checks its dirty target at
+ * every page, cutting a run short there, instead of between runs. */
+DECLARE_TEST_SWITCH(writeback_test_target_per_page);
 /* Test switch: reclaim punches the frame of each freed page on its own
  * instead of one punch per run of consecutive pages. */
 DECLARE_TEST_SWITCH(reclaim_test_punch_per_page);

@@ -377,13 +377,22 @@ struct wb_control {
 
 TEST_SWITCH(writeback_test_retry_failing);
 
+/* Test switch: a background pass checks its target at every page, ending
+ * a run there (the old behaviour: runs of a page or two at the target). */
+TEST_SWITCH(writeback_test_target_per_page);
+
 bool mapping_wb_failing(const struct address_space *m)
 {
 	return !__atomic_load_n(&writeback_test_retry_failing, __ATOMIC_RELAXED) &&
 	       __atomic_load_n(&m->wb_failing, __ATOMIC_ACQUIRE);
 }
 
-/* @pending: pages of the current run, locked, not yet cleaned. */
+/* @pending: pages of the current run, locked, not yet cleaned. A background
+ * pass's target ends it only between runs (no run pending, or the run full):
+ * a run once begun grows to WB_RUN pages where the pages allow (the kernel's
+ * background writeback works in chunks likewise). Checked page by page, a
+ * pass that keeps the dirty count at its target while a writer dirties more
+ * would send runs of one or two pages. */
 static bool wbc_done(const struct wb_control *wbc, struct mm_cache *c, unsigned pending)
 {
 	if (wbc->written + (long)pending >= wbc->nr_to_write)
@@ -391,7 +400,8 @@ static bool wbc_done(const struct wb_control *wbc, struct mm_cache *c, unsigned 
 	if (wbc->wb) {
 		if (__atomic_load_n(&wbc->wb->stop, __ATOMIC_ACQUIRE))
 			return true;
-		if (READ_ONCE(c->nr_dirty) <= wbc->target + pending)
+		if ((!pending || pending >= WB_RUN || unlikely(writeback_test_target_per_page)) &&
+		    READ_ONCE(c->nr_dirty) <= wbc->target + pending)
 			return true;
 	}
 	return false;
@@ -790,7 +800,8 @@ static bool mapping_expired(struct mm_cache *c, struct address_space *m, uint64_
 
 /*
  * One pass of the background thread: each mapping at most once, round-robin from where the last
- * pass left off, until nr_dirty is at or below @target or writeback stops; a mapping stops at its
+ * pass left off, until nr_dirty is at or below @target (checked between runs, wbc_done) or
+ * writeback stops; a mapping stops at its
  * first failed page, and a failing mapping is tried only by a @full (periodic) pass; a periodic
  * pass with @next not NULL only takes expired mappings and sets *next as mapping_expired says.
  * Returns the pages cleaned.

@@ -36,6 +36,7 @@
 #include "kernel/sched.h"
 #include "mm/fill.h"
 #include "mm/internal.h"
+#include "mm/writeback_thread.h"
 #include "store/fixture.h"
 #include "writeback_fixture.h"
 
@@ -274,6 +275,52 @@ TEST(run_is_one_validator_lock)
 	       WIFSIGNALED(tracked) ? strsignal(WTERMSIG(tracked)) : "exits");
 	CHECK(WIFEXITED(run) && WEXITSTATUS(run) == 0);
 	CHECK(WIFSIGNALED(tracked) && WTERMSIG(tracked) == SIGABRT);
+}
+
+/* Background passes that write down to a target while the file keeps
+ * growing (each round the writer adds two pages and a pass writes to two
+ * pages below the dirty count), until a backlog of 300 dirty pages is clean:
+ * the target ends a pass between runs only, so each pass writes a whole run
+ * (up to WB_RUN pages) in one store write; with
+ * writeback_test_target_per_page the target cuts every run at two pages.
+ * Store writes and pages written, both sides. */
+static unsigned long backlog_writes(bool per_page, unsigned long *pages)
+{
+	struct mm_cache_config cfg = quiet_config();
+	struct wbt t;
+	size_t end = 300 * PAGE_SIZE;
+
+	wbt_setup(&t, &cfg, 1);
+	write_pattern(&t.m[0], 0, end, 0, 9);
+	writeback_test_target_per_page = per_page;
+	unsigned long writes = store_calls(t.s, STORE_OP_WRITE);
+	*pages = 0;
+	for (int r = 0; r < 1000 && *pages < 300; r++) {
+		write_pattern(&t.m[0], (int64_t)end, 2 * PAGE_SIZE, 0, 9);
+		end += 2 * PAGE_SIZE;
+		unsigned long dirty = READ_ONCE(t.c.nr_dirty);
+		*pages += (unsigned long)wb_do_pass(cache_wb(&t.c), dirty - 2, false, NULL);
+	}
+	writes = store_calls(t.s, STORE_OP_WRITE) - writes;
+	writeback_test_target_per_page = false;
+	CHECK(*pages >= 300);
+	CHECK_EQ(filemap_write_and_wait_range(&t.m[0], 0, INT64_MAX), 0);
+	check_store(t.si[0], 0, end, 0, 9);
+	check_dirty_accounting(&t);
+	wbt_teardown(&t);
+	return writes;
+}
+
+TEST(background_pass_writes_whole_runs)
+{
+	unsigned long pw, pc;
+	unsigned long whole = backlog_writes(false, &pw), cut = backlog_writes(true, &pc);
+
+	printf("# a 300-page backlog written by passes to a target 2 pages below the dirty "
+	       "count: %lu pages in %lu store writes (%lu in %lu with the switch)\n",
+	       pw, whole, pc, cut);
+	CHECK(whole <= 3);
+	CHECK(cut >= pc / 2);
 }
 
 TEST(write_error_eio_reported_once_data_kept)
