@@ -268,6 +268,11 @@ TEST(run_is_one_validator_lock)
 #if !PC_LOCKDEP
 	test_skip("no lock validator in this build");
 #endif
+#if PC_HAVE_TSAN
+	/* the child starts the writeback thread, which TSan refuses after a
+	 * fork of a process with threads */
+	test_skip("ThreadSanitizer: no new threads in a forked child");
+#endif
 	int run = run_in_child(false), tracked = run_in_child(true);
 
 	printf("# a run of %d pages: child %s; with the switch: child %s\n", WB_TEST_RUN,
