@@ -39,36 +39,65 @@ TEST_SWITCH(inode_test_no_forget_recheck);
 TEST_SWITCH(inode_test_no_generation);
 TEST_SWITCH(inode_test_estale_named);
 TEST_KNOB(unsigned long, inode_test_unused_max);
+TEST_SWITCH(inode_test_fd_budget_per_engine);
 
 #define INODE_HASH_BUCKETS 1024 /* at least */
 #define INODE_FD_RESERVE   256	/* open files left out of the budget */
 
 /*
- * How many unused inodes the table keeps (the kernel keeps them until its
+ * How many unused inodes a table keeps (the kernel keeps them until its
  * inode shrinker runs; here each may hold host fds, store.inode_fds, and a
- * process has a limit of open files): as many as half of the limit, less a
- * reserve, holds, within [INODE_UNUSED_MIN, INODE_UNUSED_CAP]. The FUSE
- * server raises its soft limit to the hard one before it opens the engine.
- * With 1024 open files (a shell's default soft limit) that is 128; with
- * 20,000, 3,290; with a million, the cap. A store with no host fd per inode
- * (vol) gets the cap. In cluster mode an unused inode also keeps its glock
- * cached: a stat or open of a file among as many needs no lock service.
+ * process has a limit of open files). The fd budget is half of the limit,
+ * less a reserve, for the unused inodes of every engine of the process
+ * together (unused_fds), and at least INODE_UNUSED_MIN inodes' worth; a
+ * table keeps as many as its budget holds, within [INODE_UNUSED_MIN,
+ * INODE_UNUSED_CAP], and fewer while the engines together are over the
+ * budget (prune_unused). The FUSE server raises its soft limit to the hard
+ * one before it opens the engine. With 1024 open files (a shell's default
+ * soft limit) that is 128; with 20,000, 3,290; with a million, the cap. A
+ * store with no host fd per inode (vol) gets the cap and no fd budget. In
+ * cluster mode an unused inode also keeps its glock cached: a stat or open
+ * of a file among as many needs no lock service.
  */
-static unsigned long unused_bound(const struct store *s)
+static unsigned long fd_budget(const struct store *s)
 {
-	unsigned long max = INODE_UNUSED_CAP;
+	unsigned long fds = (unsigned long)INODE_UNUSED_CAP * s->inode_fds;
 	struct rlimit rl;
 
-	if (s->inode_fds && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-		max = rl.rlim_cur > INODE_FD_RESERVE
-			  ? (unsigned long)(rl.rlim_cur - INODE_FD_RESERVE) / 2 / s->inode_fds
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY)
+		fds = rl.rlim_cur > INODE_FD_RESERVE
+			  ? (unsigned long)(rl.rlim_cur - INODE_FD_RESERVE) / 2
 			  : 0;
+	return max_t(unsigned long, fds, (unsigned long)INODE_UNUSED_MIN * s->inode_fds);
+}
+
+static unsigned long unused_bound(const struct store *s)
+{
+	unsigned long max = s->inode_fds ? fd_budget(s) / s->inode_fds : INODE_UNUSED_CAP;
+
 	return max_t(unsigned long, min_t(unsigned long, max, INODE_UNUSED_CAP), INODE_UNUSED_MIN);
+}
+
+/* Host fds kept open by the unused inodes of every engine of the process:
+ * a table over its fd budget prunes its own oldest ones too. Atomic. */
+static unsigned long unused_fds;
+
+static void unused_inc(struct inode_table *t)
+{
+	t->nr_unused++;
+	__atomic_add_fetch(&unused_fds, t->store->inode_fds, __ATOMIC_RELAXED);
+}
+
+static void unused_dec(struct inode_table *t)
+{
+	t->nr_unused--;
+	__atomic_sub_fetch(&unused_fds, t->store->inode_fds, __ATOMIC_RELAXED);
 }
 
 int inode_table_init(struct inode_table *t, struct store *s, struct mm_cache *c)
 {
 	t->unused_max = unused_bound(s);
+	t->fd_budget = fd_budget(s);
 	t->nbuckets = INODE_HASH_BUCKETS;
 	while (t->nbuckets < t->unused_max)
 		t->nbuckets <<= 1;
@@ -265,7 +294,7 @@ int iget_store(struct inode_table *t, struct store_inode *si, struct inode **out
 			 * is gone (unlinked by another node); so is whatever it
 			 * kept, dirty pages included, as for any unlinked file. */
 			list_del_init(&stale->i_lru);
-			t->nr_unused--;
+			unused_dec(t);
 			stale->i_state |= I_FREEING;
 			mutex_unlock(&t->lock);
 			evict_and_free(stale, true);
@@ -279,7 +308,7 @@ int iget_store(struct inode_table *t, struct store_inode *si, struct inode **out
 		if (inode && !(inode->i_state & (I_FREEING | I_REVAL))) {
 			/* Cached unused: take it back once it is known current. */
 			list_del_init(&inode->i_lru);
-			t->nr_unused--;
+			unused_dec(t);
 			inode->i_state |= I_REVAL;
 			mutex_unlock(&t->lock);
 			sched_race_window("iget: unused inode taken back, not revalidated");
@@ -423,7 +452,7 @@ static bool make_unused(struct inode *inode)
 	forget = (inode->i_state & I_FORGET) && !inode_test_no_forget_recheck;
 	inode->i_state &= ~(I_FREEING | I_FORGET);
 	list_add_tail(&inode->i_lru, &t->unused);
-	t->nr_unused++;
+	unused_inc(t);
 	table_changed(t);
 	mutex_unlock(&t->lock);
 	wake_up_all(&t->evict_wq);
@@ -438,10 +467,12 @@ static bool inode_evictable(struct inode *inode)
 	return mapping_clean(m) && (inode_test_evict_unseen_error || !mapping_unseen_error(m));
 }
 
-/* While more than @keep inodes are unused, evicts the oldest evictable one,
- * at most @nr of them: the number evicted, the first error in *@err. */
+/* While more than @keep inodes are unused (or, @budget, the unused inodes of
+ * every engine hold more host fds than the table's budget), evicts the
+ * oldest evictable one, at most @nr of them: the number evicted, the first
+ * error in *@err. */
 static unsigned long prune_unused(struct inode_table *t, unsigned long keep, unsigned long nr,
-				  int *err)
+				  bool budget, int *err)
 {
 	unsigned long done = 0;
 	struct inode *inode;
@@ -451,7 +482,10 @@ static unsigned long prune_unused(struct inode_table *t, unsigned long keep, uns
 		int e;
 
 		mutex_lock(&t->lock);
-		if (t->nr_unused > keep) {
+		if (t->nr_unused > keep ||
+		    (budget && t->nr_unused && t->store->inode_fds &&
+		     !inode_test_fd_budget_per_engine &&
+		     __atomic_load_n(&unused_fds, __ATOMIC_RELAXED) > t->fd_budget)) {
 			list_for_each_entry (inode, &t->unused, i_lru) {
 				if (inode_evictable(inode)) {
 					victim = inode;
@@ -464,7 +498,7 @@ static unsigned long prune_unused(struct inode_table *t, unsigned long keep, uns
 			break;
 		}
 		list_del_init(&victim->i_lru);
-		t->nr_unused--;
+		unused_dec(t);
 		victim->i_state |= I_FREEING;
 		mutex_unlock(&t->lock);
 		e = evict_and_free(victim, false);
@@ -490,7 +524,7 @@ static int inode_prune(struct inode_table *t)
 	unsigned long max = READ_ONCE(inode_test_unused_max);
 	int err = 0;
 
-	prune_unused(t, max ? max : t->unused_max, ULONG_MAX, &err);
+	prune_unused(t, max ? max : t->unused_max, ULONG_MAX, !max, &err);
 	return err;
 }
 
@@ -502,7 +536,7 @@ bool inode_table_shrink(struct inode_table *t, unsigned long nr)
 
 	if (READ_ONCE(inode_test_no_shrink))
 		return false;
-	return prune_unused(t, 0, nr, &err) > 0;
+	return prune_unused(t, 0, nr, false, &err) > 0;
 }
 
 int inode_store_open(struct inode_table *t, struct store_node *n, int flags,
@@ -655,7 +689,7 @@ void inode_table_forget(struct inode_table *t, uint64_t dev, uint64_t ino)
 			return;
 		}
 		list_del_init(&inode->i_lru);
-		t->nr_unused--;
+		unused_dec(t);
 		inode->i_state |= I_FREEING;
 		mutex_unlock(&t->lock);
 		int err = store_fgetattr(inode->i_store, &st);
@@ -686,7 +720,7 @@ int inode_table_evict_all(struct inode_table *t)
 		}
 		inode = list_entry(t->unused.next, struct inode, i_lru);
 		list_del_init(&inode->i_lru);
-		t->nr_unused--;
+		unused_dec(t);
 		inode->i_state |= I_FREEING;
 		mutex_unlock(&t->lock);
 		unlinked = store_fgetattr(inode->i_store, &st) == 0 && st.st_nlink == 0;
@@ -733,7 +767,7 @@ int sync_inodes(struct inode_table *t)
 			if (!inode->i_count) {
 				/* unused: ours until the iput below makes it unused again */
 				list_del_init(&inode->i_lru);
-				t->nr_unused--;
+				unused_dec(t);
 			}
 			inode->i_count++;
 			inodes[n++] = inode;

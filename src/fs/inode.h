@@ -93,6 +93,8 @@
  *   unused_max, from the open-file limit);
  * - inode_test_no_shrink: an open that finds no file descriptor left does
  *   not evict unused inodes to free theirs (it fails with -EMFILE);
+ * - inode_test_fd_budget_per_engine: each engine keeps its own bound only,
+ *   not the process-wide fd budget (two engines then hold twice the fds);
  * - inode_test_coarse_time_always: a store through a view sets mtime and
  *   ctime to the coarse clock's time even when a write set them later with
  *   the precise clock (they then move back);
@@ -121,6 +123,7 @@ DECLARE_TEST_SWITCH(inode_test_stat_any_generation);
 DECLARE_TEST_SWITCH(inode_test_estale_named);
 DECLARE_TEST_KNOB(unsigned long, inode_test_unused_max);
 DECLARE_TEST_SWITCH(inode_test_no_shrink);
+DECLARE_TEST_SWITCH(inode_test_fd_budget_per_engine);
 
 struct inode_table;
 struct cluster;
@@ -183,6 +186,7 @@ struct inode_table {
 	struct list_head unused;       /* i_count 0, hashed, not I_FREEING: oldest first */
 	unsigned long nr_unused;
 	unsigned long unused_max; /* the bound on nr_unused (unused_bound), set at init */
+	unsigned long fd_budget;  /* host fds the unused inodes of all engines may hold */
 	/* atomics: direct I/O slow paths (fs/direct.c), for pc_get_stats */
 	uint64_t dio_retries, dio_dropped, dio_bounced;
 	struct wait_queue_head evict_wq;
