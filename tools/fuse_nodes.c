@@ -50,6 +50,7 @@ static bool export_ids;
 static uint64_t next_id;   /* without export ids: node ids made here */
 static uint64_t mount_gen; /* without export ids: every node's generation */
 static uint64_t count;
+static uint64_t nforeign; /* nodes of another device than the root's (mounts inside the store) */
 
 static unsigned hash_key(dev_t dev, uint64_t ino)
 {
@@ -131,6 +132,7 @@ void nodes_destroy(void)
 		pc_close(engine, root.fd);
 	root.fd = -1;
 	count = 0;
+	nforeign = 0;
 }
 
 uint64_t node_id(const struct node *n)
@@ -203,6 +205,8 @@ static bool unhash_unused(struct node *n)
 	if (n->anext)
 		n->anext->aprev = n->aprev;
 	count--;
+	if (n->dev != root.dev)
+		nforeign--;
 	return true;
 }
 
@@ -274,6 +278,8 @@ struct node *node_insert(int fd, const struct stat *st, uint64_t gen, const uint
 			all->aprev = &n->anext;
 		all = n;
 		count++;
+		if (n->dev != root.dev)
+			nforeign++;
 	}
 	if (n) {
 		n->nlookup++;
@@ -313,6 +319,14 @@ size_t nodes_find_ino(uint64_t ino, uint64_t *ids, size_t max)
 		if (max)
 			ids[0] = 1;
 		found = 1;
+	} else if (!nforeign) {
+		/* every node is on the root's device: the number's hash chain */
+		for (struct node *n = khash[hash_key(root.dev, ino)]; n; n = n->knext)
+			if (n->ino == ino && n != &root) {
+				if (found < max)
+					ids[found] = n->id;
+				found++;
+			}
 	} else {
 		for (struct node *n = all; n; n = n->anext)
 			if (n->ino == ino) {

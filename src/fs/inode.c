@@ -2,8 +2,8 @@
 /*
  * inode.c - the inode table of an engine (lookup by the store inode's
  * (dev, ino), creation, the list of unused inodes kept cached after their
- * last close, revalidation when an open takes one back, eviction) and the
- * DIO-in-flight count.
+ * last close (how many, and the prune: inode_lru.c), revalidation when an
+ * open takes one back, eviction) and the DIO-in-flight count.
  *
  * Locks: "inode_hash_lock" (leaf) around hash lookups, the unused list,
  * i_count and i_state only; mapping_init/destroy, store calls and writeback
@@ -20,10 +20,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "fs/cluster.h"
 #include "fs/flock_glock.h"
@@ -38,37 +36,12 @@ TEST_SWITCH(inode_test_evict_unseen_error);
 TEST_SWITCH(inode_test_no_forget_recheck);
 TEST_SWITCH(inode_test_no_generation);
 TEST_SWITCH(inode_test_estale_named);
-TEST_KNOB(unsigned long, inode_test_unused_max);
 
 #define INODE_HASH_BUCKETS 1024 /* at least */
-#define INODE_FD_RESERVE   256	/* open files left out of the budget */
-
-/*
- * How many unused inodes the table keeps (the kernel keeps them until its
- * inode shrinker runs; here each may hold host fds, store.inode_fds, and a
- * process has a limit of open files): as many as half of the limit, less a
- * reserve, holds, within [INODE_UNUSED_MIN, INODE_UNUSED_CAP]. The FUSE
- * server raises its soft limit to the hard one before it opens the engine.
- * With 1024 open files (a shell's default soft limit) that is 128; with
- * 20,000, 3,290; with a million, the cap. A store with no host fd per inode
- * (vol) gets the cap. In cluster mode an unused inode also keeps its glock
- * cached: a stat or open of a file among as many needs no lock service.
- */
-static unsigned long unused_bound(const struct store *s)
-{
-	unsigned long max = INODE_UNUSED_CAP;
-	struct rlimit rl;
-
-	if (s->inode_fds && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-		max = rl.rlim_cur > INODE_FD_RESERVE
-			  ? (unsigned long)(rl.rlim_cur - INODE_FD_RESERVE) / 2 / s->inode_fds
-			  : 0;
-	return max_t(unsigned long, min_t(unsigned long, max, INODE_UNUSED_CAP), INODE_UNUSED_MIN);
-}
-
 int inode_table_init(struct inode_table *t, struct store *s, struct mm_cache *c)
 {
-	t->unused_max = unused_bound(s);
+	t->unused_max = inode_unused_bound(s);
+	t->fd_budget = inode_fd_budget(s);
 	t->nbuckets = INODE_HASH_BUCKETS;
 	while (t->nbuckets < t->unused_max)
 		t->nbuckets <<= 1;
@@ -246,7 +219,6 @@ static void inode_free(struct inode *inode)
 
 static bool inode_revalidate(struct inode *inode, struct store_inode *si);
 static void table_changed(struct inode_table *t);
-static int evict_and_free(struct inode *inode, bool unlinked);
 
 int iget_store(struct inode_table *t, struct store_inode *si, struct inode **out)
 {
@@ -265,7 +237,7 @@ int iget_store(struct inode_table *t, struct store_inode *si, struct inode **out
 			 * is gone (unlinked by another node); so is whatever it
 			 * kept, dirty pages included, as for any unlinked file. */
 			list_del_init(&stale->i_lru);
-			t->nr_unused--;
+			inode_unused_del(t);
 			stale->i_state |= I_FREEING;
 			mutex_unlock(&t->lock);
 			evict_and_free(stale, true);
@@ -279,7 +251,7 @@ int iget_store(struct inode_table *t, struct store_inode *si, struct inode **out
 		if (inode && !(inode->i_state & (I_FREEING | I_REVAL))) {
 			/* Cached unused: take it back once it is known current. */
 			list_del_init(&inode->i_lru);
-			t->nr_unused--;
+			inode_unused_del(t);
 			inode->i_state |= I_REVAL;
 			mutex_unlock(&t->lock);
 			sched_race_window("iget: unused inode taken back, not revalidated");
@@ -395,7 +367,7 @@ static int evict(struct inode *inode, bool unlinked)
 }
 
 /* I_FREEING set, off the unused list: evict, unhash and free. */
-static int evict_and_free(struct inode *inode, bool unlinked)
+int evict_and_free(struct inode *inode, bool unlinked)
 {
 	struct inode_table *t = inode->i_table;
 	int err = evict(inode, unlinked);
@@ -423,96 +395,11 @@ static bool make_unused(struct inode *inode)
 	forget = (inode->i_state & I_FORGET) && !inode_test_no_forget_recheck;
 	inode->i_state &= ~(I_FREEING | I_FORGET);
 	list_add_tail(&inode->i_lru, &t->unused);
-	t->nr_unused++;
+	inode_unused_add(t);
 	table_changed(t);
 	mutex_unlock(&t->lock);
 	wake_up_all(&t->evict_wq);
 	return forget;
-}
-
-/* Under the table lock: prune may evict it without losing data or a report. */
-static bool inode_evictable(struct inode *inode)
-{
-	struct address_space *m = &inode->i_data;
-
-	return mapping_clean(m) && (inode_test_evict_unseen_error || !mapping_unseen_error(m));
-}
-
-/* While more than @keep inodes are unused, evicts the oldest evictable one,
- * at most @nr of them: the number evicted, the first error in *@err. */
-static unsigned long prune_unused(struct inode_table *t, unsigned long keep, unsigned long nr,
-				  int *err)
-{
-	unsigned long done = 0;
-	struct inode *inode;
-
-	while (done < nr) {
-		struct inode *victim = NULL;
-		int e;
-
-		mutex_lock(&t->lock);
-		if (t->nr_unused > keep) {
-			list_for_each_entry (inode, &t->unused, i_lru) {
-				if (inode_evictable(inode)) {
-					victim = inode;
-					break;
-				}
-			}
-		}
-		if (!victim) {
-			mutex_unlock(&t->lock);
-			break;
-		}
-		list_del_init(&victim->i_lru);
-		t->nr_unused--;
-		victim->i_state |= I_FREEING;
-		mutex_unlock(&t->lock);
-		e = evict_and_free(victim, false);
-		if (!*err)
-			*err = e;
-		done++;
-	}
-	return done;
-}
-
-/*
- * The kernel's prune_icache_sb, run at each last iput: while the table holds
- * more unused inodes than its bound (unused_bound), evicts the oldest that
- * are clean and have no unseen writeback error. Dirty ones over the bound
- * stay until the writeback thread has cleaned them. Under the bound nothing
- * is looked at: an unused inode whose pages reclaim took stays too (its
- * store handle and, in cluster mode, its glock's cached state make the next
- * open or stat cheaper), as the kernel keeps such an inode until its inode
- * shrinker runs.
- */
-static int inode_prune(struct inode_table *t)
-{
-	unsigned long max = READ_ONCE(inode_test_unused_max);
-	int err = 0;
-
-	prune_unused(t, max ? max : t->unused_max, ULONG_MAX, &err);
-	return err;
-}
-
-TEST_SWITCH(inode_test_no_shrink);
-
-bool inode_table_shrink(struct inode_table *t, unsigned long nr)
-{
-	int err = 0;
-
-	if (READ_ONCE(inode_test_no_shrink))
-		return false;
-	return prune_unused(t, 0, nr, &err) > 0;
-}
-
-int inode_store_open(struct inode_table *t, struct store_node *n, int flags,
-		     struct store_inode **out)
-{
-	int err = store_node_open(n, flags, out);
-
-	if ((err == -EMFILE || err == -ENFILE) && inode_table_shrink(t, INODE_SHRINK_BATCH))
-		err = store_node_open(n, flags, out);
-	return err;
 }
 
 /* Records the store's attributes of a clean inode going unused. */
@@ -655,7 +542,7 @@ void inode_table_forget(struct inode_table *t, uint64_t dev, uint64_t ino)
 			return;
 		}
 		list_del_init(&inode->i_lru);
-		t->nr_unused--;
+		inode_unused_del(t);
 		inode->i_state |= I_FREEING;
 		mutex_unlock(&t->lock);
 		int err = store_fgetattr(inode->i_store, &st);
@@ -686,7 +573,7 @@ int inode_table_evict_all(struct inode_table *t)
 		}
 		inode = list_entry(t->unused.next, struct inode, i_lru);
 		list_del_init(&inode->i_lru);
-		t->nr_unused--;
+		inode_unused_del(t);
 		inode->i_state |= I_FREEING;
 		mutex_unlock(&t->lock);
 		unlinked = store_fgetattr(inode->i_store, &st) == 0 && st.st_nlink == 0;
@@ -733,7 +620,7 @@ int sync_inodes(struct inode_table *t)
 			if (!inode->i_count) {
 				/* unused: ours until the iput below makes it unused again */
 				list_del_init(&inode->i_lru);
-				t->nr_unused--;
+				inode_unused_del(t);
 			}
 			inode->i_count++;
 			inodes[n++] = inode;

@@ -69,7 +69,7 @@
 #define I_REVAL	  0x2 /* unused, being taken back by an open: revalidating */
 #define I_FORGET  0x4 /* lost a name while I_FREEING: the last iput looks again */
 
-/* The bound on unused inodes (fs/inode.c unused_bound): as many as half the
+/* The bound on unused inodes (fs/inode_lru.c): as many as half the
  * process's open-file limit leaves room for, where each keeps host fds
  * open (store.inode_fds), between these two; the cap alone where none. */
 #define INODE_UNUSED_MIN 128
@@ -93,6 +93,8 @@
  *   unused_max, from the open-file limit);
  * - inode_test_no_shrink: an open that finds no file descriptor left does
  *   not evict unused inodes to free theirs (it fails with -EMFILE);
+ * - inode_test_fd_budget_per_engine: each engine keeps its own bound only,
+ *   not the process-wide fd budget (two engines then hold twice the fds);
  * - inode_test_coarse_time_always: a store through a view sets mtime and
  *   ctime to the coarse clock's time even when a write set them later with
  *   the precise clock (they then move back);
@@ -121,6 +123,7 @@ DECLARE_TEST_SWITCH(inode_test_stat_any_generation);
 DECLARE_TEST_SWITCH(inode_test_estale_named);
 DECLARE_TEST_KNOB(unsigned long, inode_test_unused_max);
 DECLARE_TEST_SWITCH(inode_test_no_shrink);
+DECLARE_TEST_SWITCH(inode_test_fd_budget_per_engine);
 
 struct inode_table;
 struct cluster;
@@ -182,7 +185,8 @@ struct inode_table {
 	struct list_head *pin_buckets; /* struct inode_pin, same hash as inodes */
 	struct list_head unused;       /* i_count 0, hashed, not I_FREEING: oldest first */
 	unsigned long nr_unused;
-	unsigned long unused_max; /* the bound on nr_unused (unused_bound), set at init */
+	unsigned long unused_max; /* the bound on nr_unused (inode_unused_bound), set at init */
+	unsigned long fd_budget;  /* host fds the unused inodes of all engines may hold */
 	/* atomics: direct I/O slow paths (fs/direct.c), for pc_get_stats */
 	uint64_t dio_retries, dio_dropped, dio_bounced;
 	struct wait_queue_head evict_wq;
@@ -248,6 +252,20 @@ int inode_store_open(struct inode_table *t, struct store_node *n, int flags,
 /* Evicts up to @nr of the oldest clean unused inodes, whatever the bound:
  * true if any went. No lock held. */
 bool inode_table_shrink(struct inode_table *t, unsigned long nr);
+
+/* Inside fs/ (inode.c, inode_lru.c): the cache of unused inodes. */
+unsigned long inode_fd_budget(const struct store *s);
+unsigned long inode_unused_bound(const struct store *s);
+/* Under the table lock: @t's unused list gained or lost an inode. */
+void inode_unused_add(struct inode_table *t);
+void inode_unused_del(struct inode_table *t);
+/* At a last close: evicts the oldest clean unused inodes over the bound (or
+ * over the process's fd budget); the first eviction error. No lock held. */
+int inode_prune(struct inode_table *t);
+/* Writes back (or, @unlinked, discards) and frees an inode taken off the
+ * unused list and marked I_FREEING; an error of the write-back. No lock
+ * held. */
+int evict_and_free(struct inode *inode, bool unlinked);
 /* Drops a reference. The last one keeps the inode cached unused (see
  * above) and returns 0, or evicts a file with no name left; the error of an
  * eviction (prune included) is returned: the caller must pass it on, and

@@ -301,7 +301,7 @@ struct store {
 	/* Host fds one open store inode may hold (dir: its data fd, its
 	 * O_DIRECT fd and its node's O_PATH fd; vol: none). The inode table
 	 * sizes its cache of unused inodes from the process's limit of open
-	 * files with it (fs/inode.c unused_bound). */
+	 * files with it (fs/inode_lru.c). */
 	unsigned inode_fds;
 	/* Bytes: the readahead size of the host block device under the store
 	 * (sysfs read_ahead_kb, the kernel's bdi ra_pages), 0 if unknown. */

@@ -15,7 +15,9 @@
  * files stay cached, as many as the open-file limit leaves room for
  * (inode_test_unused_max = 128, the old fixed bound: most are re-read), and
  * an open that finds no file descriptor left evicts some of them to free
- * theirs (inode_test_no_shrink: it fails with EMFILE). A store
+ * theirs (inode_test_no_shrink: it fails with EMFILE); two engines of one
+ * process share one budget of host fds (inode_test_fd_budget_per_engine:
+ * they hold twice as many). A store
  * handle answering -ESTALE (a dead file on NFS, here a store hook) at the
  * last close or the forget after an unlink: a clean inode is evicted
  * (inode_test_estale_named: its pages stay cached), a dirty one kept.
@@ -234,6 +236,69 @@ static void open_out_of_fds(bool hazard)
 			CHECK_EQ(pc_close(e, fds[f]), 0);
 	CHECK_EQ(pc_engine_close(e), 0);
 	free(w);
+}
+
+/*
+ * Two engines of one process share one fd budget: with the soft limit at
+ * 1256 it is 500 host fds (half of it less 256) and each table's bound 166
+ * inodes; engine A caches 150 closed files (450 fds), then engine B 150:
+ * B prunes its own oldest while the two together are over the budget, A's
+ * stay. @hazard: inode_test_fd_budget_per_engine, each only under its own
+ * bound: 900 fds held.
+ */
+static void two_engines_one_budget(bool hazard)
+{
+	enum { NFILES = 150 };
+	struct rlimit saved, rl;
+	struct pc_engine *e[2];
+	char name[32];
+	char *w = malloc(PG);
+
+	CHECK_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	rl = saved;
+	rl.rlim_cur = 1256;
+	if (rl.rlim_max < rl.rlim_cur)
+		test_skip("hard open-file limit %llu", (unsigned long long)rl.rlim_max);
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	inode_test_fd_budget_per_engine = hazard;
+	for (int k = 0; k < 2; k++) {
+		e[k] = engine();
+		CHECK_EQ(e[k]->itable.unused_max, 166);
+		CHECK_EQ(e[k]->itable.fd_budget, 500);
+		for (int f = 0; f < NFILES; f++) {
+			snprintf(name, sizeof(name), "b%d", f);
+			int fd = new_file(e[k], name, w, PG, 1000 + (unsigned)f);
+			CHECK_EQ(pc_fsync(e[k], fd), 0);
+			CHECK_EQ(pc_close(e[k], fd), 0);
+		}
+	}
+	inode_test_fd_budget_per_engine = false;
+	unsigned long a = e[0]->itable.nr_unused, b = e[1]->itable.nr_unused;
+	unsigned fds = (unsigned)(3 * (a + b));
+
+	printf("# two engines, fd budget 500: %lu and %lu unused inodes cached, %u host fds%s\n", a,
+	       b, fds, hazard ? " (each engine alone under its bound)" : "");
+	CHECK_EQ(a, NFILES);
+	if (hazard) {
+		CHECK_EQ(b, NFILES);
+	} else {
+		CHECK(fds <= 500);
+		CHECK(b < NFILES);
+	}
+	for (int k = 0; k < 2; k++)
+		CHECK_EQ(pc_engine_close(e[k]), 0);
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	free(w);
+}
+
+TEST(two_engines_share_one_fd_budget)
+{
+	two_engines_one_budget(false);
+}
+
+TEST(two_engines_budget_per_engine_holds_twice)
+{
+	two_engines_one_budget(true);
 }
 
 TEST(open_out_of_fds_evicts_unused_inodes)

@@ -11,21 +11,8 @@
 set -u
 PAGECACHE=$(realpath "${1:?usage: $0 PAGECACHE ZK_SERVER}")
 ZKS=$(realpath "${2:?usage: $0 PAGECACHE ZK_SERVER}")
-T=0
-FAILED=0
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pc-cmount-XXXXXX")
-PIDS=()
-
-ok() { T=$((T + 1)); echo "ok $T - $*"; }
-not_ok() { T=$((T + 1)); FAILED=$((FAILED + 1)); echo "not ok $T - $*"; }
-skip_all() { echo "1..0 # SKIP $*"; rm -rf "$WORK"; exit 0; }
-cleanup() {
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-	for m in "$WORK"/m*; do fusermount3 -u "$m" 2>/dev/null; done
-	[ -n "${ZK_PID:-}" ] && { exec {ZK[1]}>&-; wait "$ZK_PID" 2>/dev/null; }
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/cluster_mount_lib.sh"
 
 [ -c /dev/fuse ] || skip_all "no /dev/fuse"
 command -v fusermount3 >/dev/null || skip_all "no fusermount3"
@@ -52,26 +39,7 @@ if [ $rc -ne 0 ] && echo "$out" | grep -q "vol store does not support cluster mo
 	ok "vol image with --cluster: refused"
 else not_ok "vol with --cluster: rc $rc: $out"; fi
 
-coproc ZK { "$ZKS"; }
-ZK_PID=$ZK_PID
-read -r URL <&"${ZK[0]}" || { wait "$ZK_PID"; [ $? -eq 77 ] && skip_all "no ZooKeeper"; not_ok "zk_server"; echo "1..$T"; exit 1; }
-
-is_mounted() { grep -q " $1 fuse" /proc/mounts; }
-mount_node() { # mount_node NODE MNT STORE MODE-ARGS...
-	local node=$1 mnt=$2 store=$3
-	shift 3
-	mkdir -p "$mnt"
-	"$PAGECACHE" mount --stats-interval 0 "$@" --cluster "$URL/$MODE" --node "$node" \
-		--dir "$store" "$mnt" 2>"$WORK/$node.log" &
-	PIDS+=($!)
-	for _ in $(seq 1 1500); do
-		is_mounted "$mnt" && return 0
-		kill -0 "${PIDS[-1]}" 2>/dev/null || break
-		sleep 0.02 # waiting for the mount to appear, not ordering threads
-	done
-	echo "# mount of $node failed:"; sed 's/^/# /' "$WORK/$node.log"
-	return 1
-}
+zk_start
 
 head -c $((8 << 20)) /dev/urandom >"$WORK/src1"
 head -c $((6 << 20 | 12345)) /dev/urandom >"$WORK/src2"
@@ -81,8 +49,8 @@ for MODE in cached direct-io; do
 	store=$WORK/store-$MODE
 	mkdir -p "$store"
 	PIDS=()
-	if ! mount_node a "$WORK/ma" "$store" "${args[@]}" ||
-	   ! mount_node b "$WORK/mb" "$store" "${args[@]}"; then
+	if ! mount_node a "$WORK/ma" "$store" "$MODE" "${args[@]}" ||
+	   ! mount_node b "$WORK/mb" "$store" "$MODE" "${args[@]}"; then
 		not_ok "$MODE: two mounts of one directory"
 		continue
 	fi

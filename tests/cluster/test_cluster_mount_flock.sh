@@ -17,48 +17,16 @@
 set -u
 PAGECACHE=$(realpath "${1:?usage: $0 PAGECACHE ZK_SERVER}")
 ZKS=$(realpath "${2:?usage: $0 PAGECACHE ZK_SERVER}")
-T=0
-FAILED=0
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pc-cflock-XXXXXX")
-PIDS=()
-
-ok() { T=$((T + 1)); echo "ok $T - $*"; }
-not_ok() { T=$((T + 1)); FAILED=$((FAILED + 1)); echo "not ok $T - $*"; }
-skip_all() { echo "1..0 # SKIP $*"; rm -rf "$WORK"; exit 0; }
-cleanup() {
-	exec 8>&- 2>/dev/null
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-	for m in "$WORK"/m*; do fusermount3 -u "$m" 2>/dev/null; done
-	[ -n "${ZK_PID:-}" ] && { exec {ZK[1]}>&-; wait "$ZK_PID" 2>/dev/null; }
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/cluster_mount_lib.sh"
 
 [ -c /dev/fuse ] || skip_all "no /dev/fuse"
 command -v fusermount3 >/dev/null || skip_all "no fusermount3"
 command -v flock >/dev/null || skip_all "no flock(1)"
 [ "$(id -u)" -eq 0 ] || skip_all "not root"
 
-coproc ZK { "$ZKS"; }
-ZK_PID=$ZK_PID
-read -r URL <&"${ZK[0]}" || { wait "$ZK_PID"; [ $? -eq 77 ] && skip_all "no ZooKeeper"; not_ok "zk_server"; echo "1..$T"; exit 1; }
+zk_start
 
-is_mounted() { grep -q " $1 fuse" /proc/mounts; }
-mount_node() { # mount_node NODE MNT STORE PATH MODE-ARGS...
-	local node=$1 mnt=$2 store=$3 path=$4
-	shift 4
-	mkdir -p "$mnt"
-	"$PAGECACHE" mount --stats-interval 0 "$@" --cluster "$URL/$path" --node "$node" \
-		--dir "$store" "$mnt" 2>"$WORK/$node.log" &
-	PIDS+=($!)
-	for _ in $(seq 1 1500); do
-		is_mounted "$mnt" && return 0
-		kill -0 "${PIDS[-1]}" 2>/dev/null || break
-		sleep 0.02 # waiting for the mount to appear, not ordering threads
-	done
-	echo "# mount of $node failed:"; sed 's/^/# /' "$WORK/$node.log"
-	return 1
-}
 # in_flock PID: waits until PID sleeps inside flock(2) (x86-64: 73); 0 if so
 in_flock() {
 	local nr=

@@ -21,24 +21,9 @@
 set -u
 PAGECACHE=$(realpath "${1:?usage: $0 PAGECACHE ZK_SERVER}")
 ZKS=$(realpath "${2:?usage: $0 PAGECACHE ZK_SERVER}")
-T=0
-FAILED=0
 LEN=8192
 WORK=$(mktemp -d /var/tmp/pc-creuse-XXXXXX) || { echo "1..0 # SKIP no /var/tmp"; exit 0; }
-PIDS=()
-
-ok() { T=$((T + 1)); echo "ok $T - $*"; }
-not_ok() { T=$((T + 1)); FAILED=$((FAILED + 1)); echo "not ok $T - $*"; }
-skip_one() { T=$((T + 1)); echo "ok $T # SKIP $*"; }
-skip_all() { echo "1..0 # SKIP $*"; rm -rf "$WORK"; exit 0; }
-cleanup() {
-	exec 7<&- 2>/dev/null
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-	for m in "$WORK"/m*; do fusermount3 -u "$m" 2>/dev/null; done
-	[ -n "${ZK_PID:-}" ] && { exec {ZK[1]}>&-; wait "$ZK_PID" 2>/dev/null; }
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/cluster_mount_lib.sh"
 
 [ -c /dev/fuse ] || skip_all "no /dev/fuse"
 command -v fusermount3 >/dev/null || skip_all "no fusermount3"
@@ -47,27 +32,7 @@ command -v setfattr >/dev/null || skip_all "no setfattr"
 # tmpfs never reuses a number; ext4 gives a freed one to the next create
 [ "$(stat -f -c %T "$WORK")" = ext2/ext3 ] || skip_all "/var/tmp is not ext4"
 
-coproc ZK { "$ZKS"; }
-ZK_PID=$ZK_PID
-read -r URL <&"${ZK[0]}" || { wait "$ZK_PID"; [ $? -eq 77 ] && skip_all "no ZooKeeper"; not_ok "zk_server"; echo "1..$T"; exit 1; }
-
-is_mounted() { grep -q " $1 fuse" /proc/mounts; }
-NODE_ENV=() # VAR=VALUE for the next mount_node's server
-mount_node() { # mount_node NODE MNT STORE PATH MODE-ARGS...
-	local node=$1 mnt=$2 store=$3 path=$4
-	shift 4
-	mkdir -p "$mnt"
-	env "${NODE_ENV[@]}" "$PAGECACHE" mount --stats-interval 0 "$@" --cluster "$URL/$path" --node "$node" \
-		--dir "$store" "$mnt" 2>"$WORK/$node.log" &
-	PIDS+=($!)
-	for _ in $(seq 1 1500); do
-		is_mounted "$mnt" && return 0
-		kill -0 "${PIDS[-1]}" 2>/dev/null || break
-		sleep 0.02 # waiting for the mount to appear, not ordering threads
-	done
-	echo "# mount of $node failed:"; sed 's/^/# /' "$WORK/$node.log"
-	return 1
-}
+zk_start
 
 # what a file read through a mount holds: "LEN x BYTE", or "mixed"
 content() {

@@ -756,7 +756,8 @@ static void stat_many(bool old_bound)
 	o.cluster_node = "stat";
 	CHECK_EQ(pc_engine_open(&o, &e), 0);
 	if (e->itable.unused_max < NFILES)
-		test_skip("open-file limit: the engine keeps %lu unused inodes", e->itable.unused_max);
+		test_skip("open-file limit: the engine keeps %lu unused inodes",
+			  e->itable.unused_max);
 	inode_test_unused_max = old_bound ? 128 : 0;
 	first = stat_pass(e, NFILES);
 	second = stat_pass(e, NFILES);

@@ -152,6 +152,41 @@ TEST(two_generations_two_nodes)
 	teardown();
 }
 
+/* The hook's lookup by number: on the root's device it searches the
+ * number's hash chain; once a node of another device is in the table (a
+ * mount inside the store) every node. Both find every node of the number. */
+TEST(find_ino_by_hash_and_by_walk)
+{
+	struct stat root_st, st;
+	uint64_t g1 = 1, g2 = 2, g3 = 3, ids[4];
+	struct node *a, *b, *c;
+
+	setup();
+	CHECK_EQ(pc_fstatat(e, PC_AT_ROOT, "", &root_st, AT_EMPTY_PATH), 0);
+	memset(&st, 0, sizeof(st));
+	st.st_dev = root_st.st_dev;
+	st.st_ino = INO;
+	st.st_mode = S_IFREG | 0644;
+	a = node_insert(path_fd(0), &st, 0, &g1);
+	b = node_insert(path_fd(1), &st, 0, &g2);
+	CHECK(a && b && a != b);
+	node_put(a);
+	node_put(b);
+	CHECK_EQ(nodes_find_ino(INO, ids, 4), 2);
+	CHECK_EQ(nodes_find_ino(INO + 1, ids, 4), 0);
+	st.st_dev = root_st.st_dev + 1; /* another device, the same number */
+	c = node_insert(path_fd(2), &st, 0, &g3);
+	CHECK(c != NULL);
+	node_put(c);
+	CHECK_EQ(nodes_find_ino(INO, ids, 4), 3);
+	node_forget(node_id(c), 1);
+	CHECK_EQ(nodes_find_ino(INO, ids, 4), 2);
+	printf("# number %llu: 2 nodes found through its hash chain, 3 by the walk with a node "
+	       "of another device\n",
+	       (unsigned long long)INO);
+	teardown();
+}
+
 TEST(two_generations_switch_off_one_node)
 {
 	struct node *f, *g;

@@ -411,7 +411,8 @@ TEST(checksumming_host_stays_buffered)
 		CHECK_EQ(store_sync(si, false), 0);
 		struct counts c = counts_of(s);
 		printf("# host %s: direct data writes %s, %lu direct and %lu buffered\n",
-		       hosts[i].name, vol_store_data_direct(s) ? "on" : "off", c.direct, c.buffered);
+		       hosts[i].name, vol_store_data_direct(s) ? "on" : "off", c.direct,
+		       c.buffered);
 		CHECK_EQ(vol_store_data_direct(s), hosts[i].direct);
 		if (hosts[i].direct)
 			CHECK(c.direct >= 1);
