@@ -102,6 +102,22 @@ unsigned long dirty_and_writeback(struct mm_cache *c);
  * yet set writeback is in neither, and a writer then dirties one page over
  * the limit for each such page; test_writeback shows the count low). */
 DECLARE_TEST_SWITCH(writeback_test_split_count);
+/* One write loop over a mapping's dirty pages (writeback.c write_cache_pages):
+ * what it is for and when it stops. */
+struct wb_control {
+	bool sync;		  /* data integrity: wait for pages already under writeback */
+	long nr_to_write;	  /* stop after cleaning this many pages */
+	struct bdi_writeback *wb; /* background pass: stop on writeback_stop / at target */
+	unsigned long target;	  /* background pass: stop when nr_dirty is at or below */
+	bool stop_on_error;	  /* return at the first failed writepage */
+	long written;		  /* pages cleaned */
+	int err;		  /* first error */
+};
+/* Writes the dirty pages of [start, end] (indices) in index order, in runs
+ * (writeback.c); page locks only, no lock held on entry. */
+void write_cache_pages(struct address_space *m, pgoff_t start, pgoff_t end, struct wb_control *wbc);
+/* Whether @wbc's loop should stop, @pending pages of a run not yet cleaned. */
+bool wbc_done(const struct wb_control *wbc, struct mm_cache *c, unsigned pending);
 /* Throttled writers of a failing mapping turned away between two probes. */
 #define WB_FAIL_PROBE 64
 /* Background writeback thread lifetime (called by mm_cache_init/destroy). */
