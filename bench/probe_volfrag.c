@@ -23,24 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "pagecache.h"
-
-static uint64_t now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
-static long ck(long r, const char *what)
-{
-	if (r < 0) {
-		fprintf(stderr, "probe_volfrag: %s: %s\n", what, strerror((int)-r));
-		exit(1);
-	}
-	return r;
-}
 
 static int cmpd(const void *a, const void *b)
 {
@@ -64,23 +48,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: probe_volfrag [reps [nblk [holes]]]\n");
 		return 2;
 	}
-	snprintf(img, sizeof(img), "%s/probe_volfrag.%d.img", base, (int)getpid());
+	snprintf(img, sizeof(img), "probe_volfrag.%d.img", (int)getpid());
 	uint64_t vsize = (holes * 2 + nblk) * 4096 * 5 / 4 + (8u << 20);
-	struct pc_vol_mkfs_options mo = {.size = sizeof(mo), .bytes = (int64_t)vsize};
-	struct pc_options o = {
-	    .size = sizeof(struct pc_options),
-	    .store_image = img,
-	    .mem_limit = 256u << 20,
-	    .writeback_interval_ms = 600000,
-	};
-	struct pc_engine *e = NULL;
-
-	ck(pc_vol_mkfs(img, &mo), "pc_vol_mkfs");
-	ck(pc_engine_open(&o, &e), "pc_engine_open");
+	/* bench_vol's engine: 256 MiB of cache, no periodic writeback */
+	struct pc_engine *e = bench_vol_engine(base, img, vsize);
 	memset(buf, 11, sizeof(buf));
 	memset(big, 7, sizeof(big));
 
-	uint64_t t0 = now();
+	uint64_t t0 = now_ns();
 	int ffd = (int)ck(pc_open(e, "frag", O_RDWR | O_CREAT, 0644), "pc_open");
 	for (uint64_t off = 0; off < holes * 2 * 4096; off += sizeof(big)) {
 		size_t n =
@@ -88,30 +63,30 @@ int main(int argc, char **argv)
 		ck(pc_pwrite(e, ffd, big, n, (off_t)off), "pc_pwrite");
 	}
 	ck(pc_fsync(e, ffd), "pc_fsync");
-	uint64_t t1 = now();
+	uint64_t t1 = now_ns();
 	for (uint64_t i = 0; i < holes; i++)
 		ck(pc_fallocate(e, ffd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 				(off_t)(2 * i * 4096), 4096),
 		   "pc_fallocate");
 	ck(pc_fsync(e, ffd), "pc_fsync");
-	uint64_t t2 = now();
+	uint64_t t2 = now_ns();
 	printf("fill %.1f ms, punch+fsync %.1f ms (%llu holes)\n", (t1 - t0) / 1e6, (t2 - t1) / 1e6,
 	       (unsigned long long)holes);
 
 	for (int r = 0; r < reps; r++) {
-		uint64_t a = now();
+		uint64_t a = now_ns();
 		int fd =
 		    (int)ck(pc_open(e, "a", O_RDWR | O_CREAT | O_TRUNC | direct, 0644), "pc_open");
 		for (uint64_t b = 0; b < nblk; b++)
 			if (pc_pwrite(e, fd, buf, 4096, (off_t)(b * 4096)) != 4096)
 				return 1;
-		uint64_t w = now();
+		uint64_t w = now_ns();
 		ck(pc_fsync(e, fd), "pc_fsync");
-		uint64_t s = now();
+		uint64_t s = now_ns();
 		ck(pc_close(e, fd), "pc_close");
-		uint64_t c = now();
+		uint64_t c = now_ns();
 		ck(pc_unlink(e, "a"), "pc_unlink");
-		uint64_t u = now();
+		uint64_t u = now_ns();
 		double k = 1000.0 * (double)nblk;
 		tot[r] = (u - a) / k;
 		printf("run %d: %.2f us/blk (write %.2f fsync %.2f close %.2f unlink %.2f)\n", r,
@@ -120,7 +95,7 @@ int main(int argc, char **argv)
 	}
 	ck(pc_close(e, ffd), "pc_close");
 	ck(pc_engine_close(e), "pc_engine_close");
-	unlink(img);
+	unlink(path_join(base, img));
 	qsort(tot, (size_t)reps, sizeof(double), cmpd);
 	printf("median %.2f us/blk [%.2f-%.2f]\n", tot[reps / 2], tot[0], tot[reps - 1]);
 	return 0;
