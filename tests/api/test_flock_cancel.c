@@ -81,6 +81,17 @@ static int open_f(struct pc_engine *e)
 	return fd;
 }
 
+/* Closes the case's files (-1: none) and its engine. */
+static void close_all(struct pc_engine *e, int f1, int f2, int f3)
+{
+	int fds[] = {f1, f2, f3};
+
+	for (unsigned i = 0; i < 3; i++)
+		if (fds[i] >= 0)
+			CHECK_EQ(pc_close(e, fds[i]), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+}
+
 TEST(cancel_blocked_ex_leaves_nothing)
 {
 	struct pc_engine *e = engine();
@@ -103,10 +114,7 @@ TEST(cancel_blocked_ex_leaves_nothing)
 	CHECK_EQ(pc_flock(e, f3, LOCK_UN), 0);
 	CHECK_EQ(pc_flock(e, f2, LOCK_EX | LOCK_NB), 0);
 	pc_cancel_free(l.c);
-	CHECK_EQ(pc_close(e, f1), 0);
-	CHECK_EQ(pc_close(e, f2), 0);
-	CHECK_EQ(pc_close(e, f3), 0);
-	CHECK_EQ(pc_engine_close(e), 0);
+	close_all(e, f1, f2, f3);
 }
 
 TEST(cancel_fired_before_the_call)
@@ -130,9 +138,7 @@ TEST(cancel_fired_before_the_call)
 	pc_cancel_fire(NULL);
 	pc_cancel_free(NULL);
 	pc_cancel_free(c);
-	CHECK_EQ(pc_close(e, f1), 0);
-	CHECK_EQ(pc_close(e, f2), 0);
-	CHECK_EQ(pc_engine_close(e), 0);
+	close_all(e, f1, f2, -1);
 }
 
 TEST(cancel_conversion_holds_nothing)
@@ -153,10 +159,7 @@ TEST(cancel_conversion_holds_nothing)
 	CHECK_EQ(pc_flock(e, f1, LOCK_UN), 0);
 	CHECK_EQ(pc_flock(e, f3, LOCK_EX | LOCK_NB), 0); /* f2's SH is gone too */
 	pc_cancel_free(l.c);
-	CHECK_EQ(pc_close(e, f1), 0);
-	CHECK_EQ(pc_close(e, f2), 0);
-	CHECK_EQ(pc_close(e, f3), 0);
-	CHECK_EQ(pc_engine_close(e), 0);
+	close_all(e, f1, f2, f3);
 }
 
 TEST(cancel_kill_ends_with_the_call)
@@ -182,10 +185,7 @@ TEST(cancel_kill_ends_with_the_call)
 	CHECK_EQ(pthread_join(t, NULL), 0);
 	CHECK_EQ(l.ret2, 0);
 	pc_cancel_free(l.c);
-	CHECK_EQ(pc_close(e, f1), 0);
-	CHECK_EQ(pc_close(e, f2), 0);
-	CHECK_EQ(pc_close(e, f3), 0);
-	CHECK_EQ(pc_engine_close(e), 0);
+	close_all(e, f1, f2, f3);
 }
 
 /* The hazard: the fired token does not end the wait. Whether the flock
@@ -219,7 +219,5 @@ TEST(cancel_unkillable_shows_hang)
 	CHECK_EQ(l.ret, 0); /* granted: the cancel was lost */
 	locks_test_flock_unkillable = false;
 	pc_cancel_free(l.c);
-	CHECK_EQ(pc_close(e, f1), 0);
-	CHECK_EQ(pc_close(e, f2), 0);
-	CHECK_EQ(pc_engine_close(e), 0);
+	close_all(e, f1, f2, -1);
 }
