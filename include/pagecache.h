@@ -539,9 +539,24 @@ PC_API int pc_flock_cancelable(struct pc_engine *e, int fd, int op, struct pc_ca
  * F_OFD_SETLKW (waits; -EDEADLK never detected: OFD locks have no owner
  * process to walk) and F_OFD_GETLK, with struct flock (l_pid must be 0; GETLK
  * reports -1 as Linux does for OFD locks). Same ownership and in-process
- * scope as pc_flock (per node in cluster mode: never cluster-wide);
- * independent of pc_flock locks, as in Linux. */
+ * scope as pc_flock - except in cluster mode, where they also conflict
+ * with the byte-range locks of the other nodes (-EIO once the node lost its
+ * lock-service session; the locks it held then are gone); independent of
+ * pc_flock locks, as in Linux. */
 PC_API int pc_ofd_lock(struct pc_engine *e, int fd, int cmd, struct flock *fl);
+/* POSIX byte-range locks for a caller that names the owner itself
+ * (PAGECACHE_1.5; a FUSE server's FUSE_GETLK/SETLK/SETLKW, whose lock_owner
+ * stands for a process): fcntl(2)'s F_GETLK, F_SETLK and F_SETLKW on @fd's
+ * file, owned by @owner, @fl->l_pid recorded (F_GETLK reports it, -1 for an
+ * OFD lock, 0 for another node's). One table with pc_ofd_lock's locks (the
+ * two conflict); an owner's locks on a file split and merge as a process's
+ * do, through whichever fd; they end with the owner's F_UNLCK (a close of
+ * the process's fd: unlock the whole file, l_len 0) or when the open file
+ * they were set through is closed for good. @c: as for
+ * pc_flock_cancelable, F_SETLKW's wait gives up with -EINTR (NULL: none).
+ * No deadlock detection. Cluster mode: cluster-wide, as pc_ofd_lock's. */
+PC_API int pc_posix_lock(struct pc_engine *e, int fd, int cmd, struct flock *fl, uint64_t owner,
+			 struct pc_cancel *c);
 
 /* ---- sharing data between files: clone, dedupe, copy (PAGECACHE_1.2) ---- */
 

@@ -52,6 +52,7 @@
 struct pcfs pcfs;
 #ifdef PC_TEST_SWITCHES
 bool fuse_test_no_flock_op;
+bool fuse_test_no_posix_lock_op;
 #endif
 
 static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -240,12 +241,19 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		pcfs.posix_acl = true;
 	}
 	/* flock(2) is the engine's (fuse_flock.c): in cluster mode it conflicts
-	 * with the other nodes' flocks; POSIX and OFD locks (no getlk/setlk
-	 * op) stay the kernel's own, per node. */
+	 * with the other nodes' flocks. POSIX and OFD locks are the engine's in
+	 * cluster mode only (cluster-wide); alone the kernel's own are as good
+	 * (no round trip, deadlock detection). */
 	if ((conn->capable & FUSE_CAP_FLOCK_LOCKS) && !fuse_test_no_flock_op)
 		conn->want |= FUSE_CAP_FLOCK_LOCKS;
 	else
 		conn->want &= ~(unsigned)FUSE_CAP_FLOCK_LOCKS;
+	pcfs.posix_locks = pcfs.cluster && (conn->capable & FUSE_CAP_POSIX_LOCKS) &&
+			   !fuse_test_no_posix_lock_op;
+	if (pcfs.posix_locks)
+		conn->want |= FUSE_CAP_POSIX_LOCKS;
+	else
+		conn->want &= ~(unsigned)FUSE_CAP_POSIX_LOCKS;
 	conn->max_write = PCFS_MAX_IO;
 	conn->max_readahead = PCFS_MAX_IO;
 	pcfs.max_write = conn->max_write;
@@ -622,12 +630,21 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	count_req();
-	if (ino == PCFS_STATS_NODEID || pcfs.no_flush_report) {
+	if (ino == PCFS_STATS_NODEID) {
 		reply_err(req, 0);
 		return;
 	}
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
-	reply_err(req, pc_flush(pcfs.e, h->fd));
+	int ret = pcfs.no_flush_report ? 0 : pc_flush(pcfs.e, h->fd);
+
+	/* The closing process's byte-range locks on the file go (fuse_flock.c). */
+	if (pcfs.posix_locks) {
+		int err = pcfs_flush_locks(h->fd, fi->lock_owner);
+
+		if (!ret)
+			ret = err;
+	}
+	reply_err(req, ret);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -763,4 +780,6 @@ const struct fuse_lowlevel_ops pcfs_ops = {
     .lseek = op_lseek,
     .copy_file_range = op_copy_file_range,
     .flock = pcfs_flock,
+    .getlk = pcfs_getlk,
+    .setlk = pcfs_setlk,
 };

@@ -62,7 +62,9 @@ struct pcfs {
 	unsigned max_write;	/* negotiated at FUSE_INIT */
 	uint64_t largest_read;	/* atomic: the largest read request seen */
 	uint64_t largest_write; /* atomic: the largest write request seen */
-	uint64_t flocks;	/* atomic: flock requests served (fuse_flock.c) */
+	uint64_t flocks;	/* atomic: flock and POSIX lock requests served (fuse_flock.c) */
+	/* Cluster mode: POSIX and OFD locks are the engine's (FUSE_CAP_POSIX_LOCKS, at init). */
+	bool posix_locks;
 };
 
 /* Largest read and write request (max_write, readahead): 1 MiB, the
@@ -93,6 +95,15 @@ extern bool mount_test_keep_sigint;
 extern bool fuse_test_no_flock_op;
 #else
 #define fuse_test_no_flock_op false
+#endif
+/* Test switch (fuse_ops.c; set by PC_FUSE_NO_POSIX_LOCKS=1): cluster mode
+ * does not ask for FUSE_CAP_POSIX_LOCKS, so the kernel keeps fcntl locks
+ * of the mount itself, per node: two cluster mounts of one directory both
+ * grant a write lock on one range (tests/cluster/test_cluster_mount_plock.sh). */
+#ifdef PC_TEST_SWITCHES
+extern bool fuse_test_no_posix_lock_op;
+#else
+#define fuse_test_no_posix_lock_op false
 #endif
 
 /* Test hook (fuse_test_unpin.c; on with PC_FUSE_TEST_UNPIN=1): a setxattr
@@ -137,7 +148,13 @@ struct fh {
 
 /* fuse_flock.c: flock(2) on the mount (the engine's). */
 void pcfs_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op);
-/* Blocking flocks waiting now (their threads). */
+/* POSIX and OFD byte-range locks (cluster mode: FUSE_CAP_POSIX_LOCKS). */
+void pcfs_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock);
+void pcfs_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock,
+		int sleep);
+/* A close(2) by @owner (FUSE_FLUSH): its byte-range locks on the file go. */
+int pcfs_flush_locks(int fd, uint64_t owner);
+/* Blocking flocks and POSIX locks waiting now (their threads). */
 unsigned pcfs_flock_waiting(void);
 /* After the session loop: cancels the flocks still waiting and waits for
  * their threads (before the open files are closed). */

@@ -119,3 +119,30 @@ int pc_ofd_lock(struct pc_engine *e, int fd, int cmd, struct flock *fl)
 	fdput(e, f);
 	return ret;
 }
+
+int pc_posix_lock(struct pc_engine *e, int fd, int cmd, struct flock *fl, uint64_t owner,
+		  struct pc_cancel *c)
+{
+	ENGINE_ENTER(e);
+	struct file *f;
+	int ret;
+
+	if (!e)
+		return -EINVAL;
+	if (!fl)
+		return -EFAULT;
+	f = fdget(&e->fdt, fd);
+	if (!f)
+		return -EBADF;
+	if (!c || cmd != F_SETLKW) {
+		ret = locks_posix(f, owner, cmd, fl);
+	} else {
+		ret = cancel_enter(&c->t);
+		if (!ret) {
+			ret = locks_posix(f, owner, cmd, fl);
+			cancel_leave(&c->t);
+		}
+	}
+	fdput(e, f);
+	return ret;
+}

@@ -66,7 +66,7 @@ struct glock;	/* one per (cluster, lock name); counted */
  * apart; 0 where the store has none). Every node must name one object
  * alike: the lock service's name of the lock is made of all three.
  */
-enum { LM_TYPE_INODE = 2, LM_TYPE_FLOCK = 6 }; /* gfs2's values */
+enum { LM_TYPE_INODE = 2, LM_TYPE_FLOCK = 6, LM_TYPE_PLOCK = 7 }; /* gfs2's values */
 struct lm_lockname {
 	uint64_t ln_number;
 	uint64_t ln_gen;

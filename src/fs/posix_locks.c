@@ -1,0 +1,512 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * posix_locks.c - fcntl(2) byte-range locks on the engine's files, after
+ * Linux's fs/locks.c: open file description (OFD) locks, owned by the open
+ * file (pc_dup copies share them; they go with its last reference), and
+ * POSIX locks of an owner the caller names (a FUSE server's lock_owner,
+ * standing for a process; they go with the owner's unlock or with the last
+ * reference of the file they were set through). Both kinds live in one
+ * list per inode and conflict with each other, as in Linux. An owner's own
+ * locks in a range are replaced (split at the edges) by a new one; F_UNLCK
+ * removes them; adjacent locks of one owner, type and file merge. No
+ * deadlock detection (Linux has none for OFD locks, nor for the POSIX locks
+ * of a FUSE file system, which the kernel hands to the server).
+ *
+ * Cluster mode: this node's ranges of a file - every lock of every owner,
+ * owners left out, merged per type - are published to the lock service
+ * (cluster/plock.h) before a change is made here, in one look that also
+ * checks the other nodes' ranges: a lock is granted only when neither this
+ * node's other owners nor another node hold a conflicting one. F_SETLKW
+ * waits for either (the context's sequence for a local release, the
+ * service's watch for a remote one) with no lock held. A lost session took
+ * the node's published ranges with it: the locks this node still lists from
+ * before are dropped at the next change of the file (cluster_generation).
+ * A release is made here whatever the service answered (a lost session
+ * already released it there; another failure leaves the service's copy
+ * larger until the next publish of the file).
+ *
+ * Locks: "flc_plock" (cluster mode) around one change, across the lock
+ * service's round trip -> "flc_lock" around the list. A waiter holds
+ * neither. F_SETLKW's waits are killable: a fired cancel token (the FUSE
+ * server's FUSE_INTERRUPT) ends them with -EINTR, leaving nothing behind.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "cluster/lock_module.h"
+#include "cluster/plock.h"
+#include "fs/file.h"
+#include "fs/locks.h"
+
+TEST_SWITCH(locks_test_plock_local_only);
+
+struct lock_owner {
+	bool ofd;
+	struct file *file; /* OFD: the owner; POSIX: the file the lock is set through */
+	uint64_t id;	   /* POSIX */
+	int pid;	   /* POSIX */
+};
+
+static bool same_owner(const struct file_lock *fl, const struct lock_owner *o)
+{
+	if (fl->fl_ofd != o->ofd)
+		return false;
+	return o->ofd ? fl->fl_file == o->file : fl->fl_owner == o->id;
+}
+
+/* struct flock -> [*start, *end] (inclusive), fcntl(2)'s rules. */
+static int flock_to_range(struct file *f, const struct flock *fl, int64_t *start, int64_t *end)
+{
+	int64_t base, s, len = fl->l_len;
+
+	switch (fl->l_whence) {
+	case SEEK_SET:
+		base = 0;
+		break;
+	case SEEK_CUR:
+		base = file_pos_read(f);
+		break;
+	case SEEK_END:
+		base = i_size_read(f->f_mapping);
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (__builtin_add_overflow(base, (int64_t)fl->l_start, &s))
+		return -EOVERFLOW;
+	if (len > 0) {
+		if (s < 0)
+			return -EINVAL;
+		*start = s;
+		*end = len - 1 > OFFSET_MAX - s ? OFFSET_MAX : s + len - 1;
+	} else if (len < 0) { /* [s + len, s - 1] */
+		if (s + len < 0)
+			return -EINVAL;
+		*start = s + len;
+		*end = s - 1;
+	} else {
+		if (s < 0)
+			return -EINVAL;
+		*start = s;
+		*end = OFFSET_MAX;
+	}
+	return 0;
+}
+
+static struct file_lock *posix_conflict(struct file_lock_context *ctx, const struct lock_owner *o,
+					int type, int64_t start, int64_t end)
+{
+	struct file_lock *fl;
+
+	list_for_each_entry (fl, &ctx->flc_posix, fl_list)
+		if (!same_owner(fl, o) && fl->fl_start <= end && start <= fl->fl_end &&
+		    types_conflict(fl->fl_type, type))
+			return fl;
+	return NULL;
+}
+
+static void posix_insert_sorted(struct file_lock_context *ctx, struct file_lock *nfl)
+{
+	struct file_lock *fl;
+
+	list_for_each_entry (fl, &ctx->flc_posix, fl_list)
+		if (fl->fl_start > nfl->fl_start) {
+			list_add_tail(&nfl->fl_list, &fl->fl_list);
+			return;
+		}
+	list_add_tail(&nfl->fl_list, &ctx->flc_posix);
+}
+
+/*
+ * Replaces @o's locks in [start, end] by @nfl (NULL: none), ctx->lock held.
+ * @spare: a preallocated lock for a split (consumed if used, else left).
+ * Returns true if a lock was removed or shrunk.
+ */
+static bool posix_apply(struct file_lock_context *ctx, const struct lock_owner *o, int type,
+			int64_t start, int64_t end, struct file_lock *nfl, struct file_lock **spare)
+{
+	struct file_lock *fl, *tmp;
+	bool released = false;
+
+	list_for_each_entry_safe (fl, tmp, &ctx->flc_posix, fl_list) {
+		if (!same_owner(fl, o) || fl->fl_end < start || fl->fl_start > end)
+			continue;
+		if (fl->fl_type != type)
+			released = true;
+		if (fl->fl_start < start && fl->fl_end > end) { /* split in two */
+			struct file_lock *right = *spare;
+
+			*spare = NULL;
+			*right = *fl;
+			right->fl_start = end + 1;
+			fl->fl_end = start - 1;
+			posix_insert_sorted(ctx, right);
+		} else if (fl->fl_start < start) {
+			fl->fl_end = start - 1;
+		} else if (fl->fl_end > end) {
+			list_del_init(&fl->fl_list);
+			fl->fl_start = end + 1;
+			posix_insert_sorted(ctx, fl);
+		} else {
+			list_del_init(&fl->fl_list);
+			free(fl);
+		}
+	}
+	if (nfl) {
+		/* Merge with the owner's adjacent locks of the type, set
+		 * through the same file (they go with it). */
+		list_for_each_entry_safe (fl, tmp, &ctx->flc_posix, fl_list) {
+			if (!same_owner(fl, o) || fl->fl_type != type || fl->fl_file != nfl->fl_file)
+				continue;
+			if ((fl->fl_end != OFFSET_MAX && fl->fl_end + 1 == nfl->fl_start) ||
+			    (nfl->fl_end != OFFSET_MAX && nfl->fl_end + 1 == fl->fl_start)) {
+				if (fl->fl_start < nfl->fl_start)
+					nfl->fl_start = fl->fl_start;
+				if (fl->fl_end > nfl->fl_end)
+					nfl->fl_end = fl->fl_end;
+				list_del_init(&fl->fl_list);
+				free(fl);
+			}
+		}
+		posix_insert_sorted(ctx, nfl);
+	}
+	return released;
+}
+
+/* ---- cluster mode: this node's ranges at the lock service ---- */
+
+static struct cluster *posix_cluster(struct file *f)
+{
+	struct cluster *c = f->f_inode->i_table->cluster;
+
+	if (likely(!c) || cluster_is_nolock(c) || READ_ONCE(locks_test_plock_local_only))
+		return NULL;
+	return c;
+}
+
+static struct lm_lockname plock_name(const struct inode *inode)
+{
+	return (struct lm_lockname){
+	    .ln_number = inode->i_ino, .ln_gen = inode->i_gen, .ln_type = LM_TYPE_PLOCK};
+}
+
+static int range_cmp(const void *pa, const void *pb)
+{
+	const struct plock_range *a = pa, *b = pb;
+
+	if (a->type != b->type)
+		return a->type < b->type ? -1 : 1;
+	return (a->start > b->start) - (a->start < b->start);
+}
+
+/*
+ * The node's ranges of the file once @o's locks in [start, end] are replaced
+ * by one of @type (F_UNLCK: none), ctx->lock held: merged per type (the
+ * service needs no more to find conflicts), in a new array (*out, NULL when
+ * none; *n). 0 or -ENOMEM.
+ */
+static int plock_set_build(struct file_lock_context *ctx, const struct lock_owner *o, int type,
+			   int64_t start, int64_t end, struct plock_range **out, unsigned *n)
+{
+	struct plock_range *v, *w;
+	struct file_lock *fl;
+	unsigned cap = 1, k = 0, i;
+
+	list_for_each_entry (fl, &ctx->flc_posix, fl_list)
+		cap += 2;
+	v = malloc(cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	list_for_each_entry (fl, &ctx->flc_posix, fl_list) {
+		if (!same_owner(fl, o) || fl->fl_end < start || fl->fl_start > end) {
+			v[k++] = (struct plock_range){fl->fl_start, fl->fl_end, fl->fl_type};
+			continue;
+		}
+		if (fl->fl_start < start)
+			v[k++] = (struct plock_range){fl->fl_start, start - 1, fl->fl_type};
+		if (fl->fl_end > end)
+			v[k++] = (struct plock_range){end + 1, fl->fl_end, fl->fl_type};
+	}
+	if (type != F_UNLCK)
+		v[k++] = (struct plock_range){start, end, type};
+	qsort(v, k, sizeof(*v), range_cmp);
+	for (i = 0, w = v; i < k; i++) { /* merge overlapping and adjacent ranges */
+		if (w > v && w[-1].type == v[i].type &&
+		    (w[-1].end == OFFSET_MAX || w[-1].end + 1 >= v[i].start)) {
+			if (v[i].end > w[-1].end)
+				w[-1].end = v[i].end;
+			continue;
+		}
+		*w++ = v[i];
+	}
+	*n = (unsigned)(w - v);
+	if (!*n) {
+		free(v);
+		v = NULL;
+	}
+	*out = v;
+	return 0;
+}
+
+/* ctx->plock and ctx->lock held: the ranges listed from a lost session are
+ * gone at the service; they go here too. */
+static void plock_drop_lost(struct file_lock_context *ctx, struct cluster *c)
+{
+	struct file_lock *fl, *tmp;
+
+	if (!ctx->plock_published || ctx->plock_gen == cluster_generation(c))
+		return;
+	list_for_each_entry_safe (fl, tmp, &ctx->flc_posix, fl_list) {
+		list_del_init(&fl->fl_list);
+		free(fl);
+	}
+	ctx->plock_published = false;
+	locks_wake(ctx);
+	wake_up_all(&ctx->wait);
+}
+
+/*
+ * ctx->plock and ctx->lock held: publish the node's ranges after the change
+ * (@want: the lock asked for, NULL for a release). Returns with ctx->lock
+ * held again if 0 (the change may be made) or, for a release, whatever the
+ * service said; else with only ctx->plock held: -EAGAIN (*seq set for
+ * F_SETLKW's wait), -EIO, -ENOLCK, -ENOMEM.
+ */
+static int plock_publish(struct file_lock_context *ctx, struct cluster *c, struct inode *inode,
+			 const struct lock_owner *o, const struct plock_range *want, int64_t start,
+			 int64_t end, bool wait, uint64_t *seq)
+{
+	struct lm_lockname name = plock_name(inode);
+	uint64_t gen = cluster_generation(c);
+	struct plock_range *set, conflict;
+	unsigned n;
+	int err;
+
+	err = plock_set_build(ctx, o, want ? want->type : F_UNLCK, start, end, &set, &n);
+	mutex_unlock(&ctx->lock);
+	if (!err)
+		err = cluster_plock(c, &name, want, set, n, wait ? PLOCK_WATCH : 0, &conflict, seq);
+	free(set);
+	if (err && want)
+		return err;
+	if (!err) {
+		ctx->plock_published = true;
+		ctx->plock_gen = gen;
+	}
+	mutex_lock(&ctx->lock);
+	return 0;
+}
+
+/* F_GETLK: a conflicting lock of this node's other owners, else of another node. */
+static int posix_test(struct file_lock_context *ctx, struct file *f, const struct lock_owner *o,
+		      int64_t start, int64_t end, struct flock *fl)
+{
+	struct cluster *c = posix_cluster(f);
+	struct plock_range want = {start, end, fl->l_type}, remote;
+	struct lm_lockname name;
+	struct file_lock *conf;
+	int err;
+
+	mutex_lock(&ctx->lock);
+	conf = posix_conflict(ctx, o, fl->l_type, start, end);
+	if (conf) {
+		remote = (struct plock_range){conf->fl_start, conf->fl_end, conf->fl_type};
+		fl->l_pid = conf->fl_ofd ? -1 : conf->fl_pid;
+	}
+	mutex_unlock(&ctx->lock);
+	if (!conf && c) {
+		name = plock_name(f->f_inode);
+		err = cluster_plock(c, &name, &want, NULL, 0, 0, &remote, NULL);
+		if (err && err != -EAGAIN)
+			return err;
+		if (!err) {
+			fl->l_type = F_UNLCK;
+			return 0;
+		}
+		fl->l_pid = o->ofd ? -1 : 0; /* another node's: no pid of ours */
+	} else if (!conf) {
+		fl->l_type = F_UNLCK;
+		return 0;
+	}
+	fl->l_type = (short)remote.type;
+	fl->l_whence = SEEK_SET;
+	fl->l_start = remote.start;
+	fl->l_len = remote.end == OFFSET_MAX ? 0 : remote.end - remote.start + 1;
+	return 0;
+}
+
+/* Whether @o holds a lock in [start, end] (a hint: taken again under the locks). */
+static bool posix_owns_any(struct file_lock_context *ctx, const struct lock_owner *o,
+			   int64_t start, int64_t end)
+{
+	struct file_lock *fl;
+	bool any = false;
+
+	mutex_lock(&ctx->lock);
+	list_for_each_entry (fl, &ctx->flc_posix, fl_list)
+		if (same_owner(fl, o) && fl->fl_start <= end && start <= fl->fl_end) {
+			any = true;
+			break;
+		}
+	mutex_unlock(&ctx->lock);
+	return any;
+}
+
+/* F_SETLK(W) for @o (cmd: F_SETLK or F_SETLKW). */
+static int posix_set(struct file_lock_context *ctx, struct file *f, const struct lock_owner *o,
+		     bool wait, int type, int64_t start, int64_t end)
+{
+	struct cluster *c = posix_cluster(f);
+	struct plock_range want = {start, end, type};
+	struct file_lock *nfl = NULL, *spare;
+	uint64_t seen, seq = 0;
+	int err = 0;
+
+	if ((type == F_RDLCK && !(f->f_mode & FMODE_READ)) ||
+	    (type == F_WRLCK && !(f->f_mode & FMODE_WRITE)))
+		return -EBADF;
+	spare = malloc(sizeof(*spare));
+	if (type != F_UNLCK)
+		nfl = calloc(1, sizeof(*nfl));
+	if (!spare || (type != F_UNLCK && !nfl)) {
+		free(spare);
+		free(nfl);
+		return -ENOMEM;
+	}
+	if (nfl) {
+		nfl->fl_file = o->file;
+		nfl->fl_ofd = o->ofd;
+		nfl->fl_owner = o->id;
+		nfl->fl_pid = o->pid;
+		nfl->fl_type = type;
+		nfl->fl_start = start;
+		nfl->fl_end = end;
+	}
+	if (!nfl && !posix_owns_any(ctx, o, start, end))
+		goto out; /* nothing to unlock: no round trip (a FUSE close's unlock) */
+	__atomic_store_n(&f->f_has_locks, true, __ATOMIC_RELAXED);
+	for (;;) {
+		if (c)
+			mutex_lock(&ctx->plock);
+		mutex_lock(&ctx->lock);
+		if (c)
+			plock_drop_lost(ctx, c);
+		if (nfl && posix_conflict(ctx, o, type, start, end)) {
+			seen = __atomic_load_n(&ctx->seq, __ATOMIC_ACQUIRE);
+			mutex_unlock(&ctx->lock);
+			if (c)
+				mutex_unlock(&ctx->plock);
+			if (!wait) {
+				err = -EAGAIN;
+				goto out;
+			}
+			err = locks_wait(ctx, seen, true);
+			if (err)
+				goto out;
+			continue;
+		}
+		if (!c)
+			break;
+		err = plock_publish(ctx, c, f->f_inode, o, nfl ? &want : NULL, start, end, wait,
+				    &seq);
+		if (!err)
+			break;
+		mutex_unlock(&ctx->plock);
+		if (err != -EAGAIN || !wait)
+			goto out;
+		err = cluster_plock_wait(c, seq);
+		if (err)
+			goto out;
+	}
+	if (posix_apply(ctx, o, type, start, end, nfl, &spare)) {
+		locks_wake(ctx);
+		wake_up_all(&ctx->wait);
+	}
+	nfl = NULL;
+	mutex_unlock(&ctx->lock);
+	if (c)
+		mutex_unlock(&ctx->plock);
+out:
+	free(spare);
+	free(nfl);
+	return err;
+}
+
+static int posix_lock(struct file *f, const struct lock_owner *o, int cmd, struct flock *fl)
+{
+	struct file_lock_context *ctx = file_ctx(f);
+	int64_t start, end;
+	int err;
+
+	if (fl->l_type != F_RDLCK && fl->l_type != F_WRLCK && fl->l_type != F_UNLCK)
+		return -EINVAL;
+	if (!ctx)
+		return -EINVAL;
+	err = flock_to_range(f, fl, &start, &end);
+	if (err)
+		return err;
+	if (cmd == F_GETLK) {
+		if (fl->l_type == F_UNLCK)
+			return -EINVAL;
+		return posix_test(ctx, f, o, start, end, fl);
+	}
+	return posix_set(ctx, f, o, cmd == F_SETLKW, fl->l_type, start, end);
+}
+
+int locks_ofd(struct file *f, int cmd, struct flock *fl)
+{
+	struct lock_owner o = {.ofd = true, .file = f};
+
+	if (fl->l_pid != 0)
+		return -EINVAL; /* fcntl(2): l_pid must be 0 for OFD locks */
+	switch (cmd) {
+	case F_OFD_GETLK:
+		return posix_lock(f, &o, F_GETLK, fl);
+	case F_OFD_SETLK:
+		return posix_lock(f, &o, F_SETLK, fl);
+	case F_OFD_SETLKW:
+		return posix_lock(f, &o, F_SETLKW, fl);
+	}
+	return -EINVAL;
+}
+
+int locks_posix(struct file *f, uint64_t owner, int cmd, struct flock *fl)
+{
+	struct lock_owner o = {.file = f, .id = owner, .pid = fl->l_pid};
+
+	if (cmd != F_GETLK && cmd != F_SETLK && cmd != F_SETLKW)
+		return -EINVAL;
+	return posix_lock(f, &o, cmd, fl);
+}
+
+void posix_locks_remove_file(struct file *f)
+{
+	struct file_lock_context *ctx = file_ctx(f);
+	struct cluster *c = posix_cluster(f);
+	struct lock_owner none = {.ofd = true, .file = NULL};
+	struct file_lock *fl, *tmp;
+	bool released = false;
+	uint64_t seq;
+
+	if (c)
+		mutex_lock(&ctx->plock);
+	mutex_lock(&ctx->lock);
+	list_for_each_entry_safe (fl, tmp, &ctx->flc_posix, fl_list)
+		if (fl->fl_file == f) {
+			list_del_init(&fl->fl_list);
+			free(fl);
+			released = true;
+		}
+	if (released) {
+		locks_wake(ctx);
+		/* The node's ranges without them (an owner that matches
+		 * nothing: the list as it is now). */
+		if (c && ctx->plock_published)
+			plock_publish(ctx, c, f->f_inode, &none, NULL, 0, -1, false, &seq);
+	}
+	mutex_unlock(&ctx->lock);
+	if (c)
+		mutex_unlock(&ctx->plock);
+	if (released)
+		wake_up_all(&ctx->wait);
+}
