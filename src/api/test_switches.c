@@ -96,6 +96,7 @@ const struct test_switch test_switches[] = {
     SWITCH(zk_test_other_recipe),
     SWITCH(zk_test_rearm_at_event),
     SWITCH(zk_test_read_every_want),
+    SWITCH(plock_test_no_version_check),
     SWITCH(glock_test_fastpath_no_drain_check),
     SWITCH(glock_test_fork_keeps_slots),
     /* fs */
@@ -173,10 +174,12 @@ const struct test_switch test_switches[] = {
 const size_t nr_test_switches = sizeof(test_switches) / sizeof(test_switches[0]);
 
 const struct test_knob test_knobs[] = {
-    KNOB(mm_fallback_test_vma_budget), KNOB(inode_test_unused_max),  KNOB(vol_extmap_test_leaf_cap),
-    KNOB(vol_extmap_test_index_cap),   KNOB(vol_test_commit_window), KNOB(vma_test_lookup_hook),
-    KNOB(dio_test_after_store_read),   KNOB(vma_test_fault_hook),    KNOB(vol_test_data_dio_einval),
-    KNOB(vol_test_odirect_refused), KNOB(vol_test_host_fs_magic),
+    KNOB(mm_fallback_test_vma_budget), KNOB(inode_test_unused_max),
+    KNOB(vol_extmap_test_leaf_cap),    KNOB(vol_extmap_test_index_cap),
+    KNOB(vol_test_commit_window),      KNOB(vma_test_lookup_hook),
+    KNOB(dio_test_after_store_read),   KNOB(vma_test_fault_hook),
+    KNOB(vol_test_data_dio_einval),    KNOB(vol_test_odirect_refused),
+    KNOB(vol_test_host_fs_magic),      KNOB(plock_test_before_publish),
 };
 const size_t nr_test_knobs = sizeof(test_knobs) / sizeof(test_knobs[0]);
 

@@ -8,7 +8,9 @@
  *
  * Locks: work_lock (pthread, leaf) guards the worker's queues; the worker
  * calls the lock module and the glock layer with no lock held. hash_lock and
- * gl_lock: glock.c.
+ * gl_lock: glock.c. Membership changes wake member_wait and plock_wait (the
+ * queues' own spinlocks; the lease's renewal wakes member_wait from any
+ * thread, the client library's completion thread included).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -183,6 +185,9 @@ void cluster_lease_renew(struct cluster *c, uint64_t sent_ns)
 	cur = atomic_load(&c->lost_at_ns);
 	while (cur < lost && !atomic_compare_exchange_weak(&c->lost_at_ns, &cur, lost))
 		;
+	/* A byte-range lock call waits for the lease while it is suspended. */
+	if (wq_has_sleeper(&c->member_wait))
+		wake_up_all(&c->member_wait);
 	cluster_kick(c);
 }
 
@@ -190,7 +195,21 @@ void cluster_session_expired(struct cluster *c)
 {
 	atomic_store(&c->lease_until_ns, 0);
 	atomic_store(&c->lost_at_ns, 0);
+	if (wq_has_sleeper(&c->member_wait))
+		wake_up_all(&c->member_wait);
 	cluster_kick(c);
+}
+
+/* Worker: membership changed (lost, rejoined, valid again): the lease's
+ * waiters look again; at a loss and a rejoin, so do the byte-range lock
+ * waiters (the lost session took this node's published sets with it). */
+static void membership_wake(struct cluster *c, bool plocks)
+{
+	wake_up_all(&c->member_wait);
+	if (plocks) {
+		atomic_fetch_add(&c->plock_seq, 1);
+		wake_up_all(&c->plock_wait);
+	}
 }
 
 int cluster_status(const struct cluster *c)
@@ -234,6 +253,7 @@ static void membership_check(struct cluster *c)
 		atomic_store(&c->membership, CM_VALID);
 		fprintf(stderr, "pagecache: cluster: node %s rejoined with a new session\n",
 			c->node_name);
+		membership_wake(c, true);
 		glock_requeue_all(c);
 		return;
 	}
@@ -245,6 +265,7 @@ static void membership_check(struct cluster *c)
 			"fail with EIO until it rejoins\n",
 			c->node_name);
 		atomic_store(&c->membership, CM_LOST);
+		membership_wake(c, true);
 		glock_withdraw_all(c);
 		glock_wake_all(c);
 	} else if (now >= atomic_load(&c->lease_until_ns)) {
@@ -252,6 +273,7 @@ static void membership_check(struct cluster *c)
 			atomic_store(&c->membership, CM_SUSPENDED);
 	} else if (m == CM_SUSPENDED) {
 		atomic_store(&c->membership, CM_VALID);
+		membership_wake(c, false);
 		glock_requeue_all(c);
 	}
 }
@@ -392,6 +414,7 @@ int cluster_mount(const struct cluster_config *cfg, struct cluster **out)
 	INIT_LIST_HEAD(&c->work);
 	INIT_LIST_HEAD(&c->delayed);
 	init_waitqueue_head(&c->member_wait);
+	init_waitqueue_head(&c->plock_wait);
 	atomic_store(&c->lease_until_ns, UINT64_MAX);
 	atomic_store(&c->lost_at_ns, UINT64_MAX);
 	if (c->ops != &nolock_ops)

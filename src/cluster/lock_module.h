@@ -6,9 +6,11 @@
  * Locks: gl_lock (a leaf mutex per glock) guards the glock's state fields;
  * c->hash_lock (leaf) guards the glock table and reference counts;
  * c->work_lock (a pthread leaf) guards the worker's queue. Lock-module calls
- * (lm_*) are made only from the demote worker, with no lock held; the
- * module's callbacks into the glock layer (glock_lm_*) are made from the
- * worker too (the zk module queues its client-library events for it).
+ * (lm_*) are made only from the demote worker, with no lock held, but for
+ * lm_plock, which the calling application thread makes (cluster/plock.c:
+ * with no engine lock held but fs/locks.c's per-file mutex); the module's
+ * callbacks into the glock layer (glock_lm_*) are made from the worker too
+ * (the zk module queues its client-library events for it).
  */
 #ifndef PC_CLUSTER_LOCK_MODULE_H
 #define PC_CLUSTER_LOCK_MODULE_H
@@ -17,6 +19,7 @@
 #include <stdatomic.h>
 
 #include "cluster/glock.h"
+#include "cluster/plock.h"
 #include "kernel/mutex.h"
 #include "kernel/testswitch.h"
 #include "kernel/wait.h"
@@ -60,6 +63,14 @@ struct lm_lockops {
 	 * nothing, e.g. a demote delayed by the minimum hold): what the module
 	 * put off until the state after the run was known. No lock held. */
 	void (*lm_ran)(struct glock *gl);
+	/* Optional: the byte-range lock table of file @name (cluster/plock.h,
+	 * cluster_plock: the same arguments and returns). The exception to the
+	 * rule above: called in the application's thread, not the worker's,
+	 * with no engine lock held but the caller's per-file mutex; the lease
+	 * was valid just before. NULL: byte-range locks stay per node (-ENOLCK). */
+	int (*lm_plock)(struct cluster *c, const struct lm_lockname *name,
+			const struct plock_range *want, const struct plock_range *set, unsigned n,
+			unsigned flags, struct plock_range *conflict, uint64_t *seq);
 };
 
 extern const struct lm_lockops nolock_ops;
@@ -115,7 +126,15 @@ struct cluster {
 	_Atomic uint64_t lease_until_ns;
 	_Atomic uint64_t lost_at_ns; /* when the session is assumed expired */
 	_Atomic uint64_t generation; /* bumped at each rejoin */
+	/* Woken when the lease may have changed (renewed, lost, rejoined):
+	 * cluster_plock waits here while the lease is suspended. */
 	struct wait_queue_head member_wait;
+
+	/* Byte-range locks (plock.c): bumped by the module's watches (a table
+	 * changed, a node ended) and by membership_check at a loss and at a
+	 * rejoin; cluster_plock_wait sleeps on plock_wait until it moves. */
+	_Atomic uint64_t plock_seq;
+	struct wait_queue_head plock_wait;
 
 	struct glock_stats stats;
 };
@@ -264,6 +283,15 @@ DECLARE_TEST_SWITCH(zk_test_rearm_at_event);
  * bumped_want_unread*; bench_glock PC_ZK_READ_EVERY_WANT). Defined in
  * cluster.c (every build). */
 DECLARE_TEST_SWITCH(zk_test_read_every_want);
+/* The zk module publishes a byte-range lock set with no check of the
+ * file's table version (a multi with version -1): two nodes that read the
+ * table before either published are both granted conflicting ranges
+ * (test_plock_zk race*). Defined in plock.c (every build). */
+DECLARE_TEST_SWITCH(plock_test_no_version_check);
+/* Called by the zk module between its read of a file's table and the multi
+ * that publishes (test_plock_zk race*: another node publishes there). */
+typedef void (*plock_publish_hook_fn)(struct cluster *c);
+DECLARE_TEST_KNOB(plock_publish_hook_fn, plock_test_before_publish);
 /* The worker does not wait for the fast path's holders to leave before it
  * runs go_sync/go_inval (test_glock fastpath_drain_*: the overlap shows). */
 DECLARE_TEST_SWITCH(glock_test_fastpath_no_drain_check);

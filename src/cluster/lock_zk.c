@@ -12,6 +12,9 @@
  * call into the glock layer is made by the worker (lm_* and lm_poll), with
  * no lock held. The list of our children whose delete the
  * server did not confirm (strays, retried by zk_poll) is the worker's only.
+ * The handle is also used by application threads (plock_zk.c, holding
+ * zh_lock shared): the worker closes or replaces it only with zh_lock held
+ * exclusively (set_handle), never while waiting for a connection.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -59,6 +62,20 @@ static void zk_watcher(zhandle_t *zh, int type, int state, const char *path, voi
 	ev->seq = zk_stream_pos(c);
 	strcpy(ev->path, path);
 	zk_queue_item(c, ev);
+}
+
+/* Worker: closes the handle (if any) and installs @zh, with zh_lock held
+ * exclusively (a byte-range lock call in flight finishes first). */
+static void set_handle(struct zk_cluster *z, zhandle_t *zh)
+{
+	zhandle_t *old;
+
+	pthread_rwlock_wrlock(&z->zh_lock);
+	old = z->zh;
+	z->zh = zh;
+	if (old)
+		zookeeper_close(old);
+	pthread_rwlock_unlock(&z->zh_lock);
 }
 
 uint64_t zk_stream_pos(struct cluster *c)
@@ -213,7 +230,7 @@ static int zk_connect(struct cluster *c)
 	pthread_mutex_lock(&z->ev_lock);
 	z->connected = z->expired = false;
 	pthread_mutex_unlock(&z->ev_lock);
-	z->zh = zookeeper_init(z->hosts, zk_watcher, (int)c->session_timeout_ms, NULL, c, 0);
+	set_handle(z, zookeeper_init(z->hosts, zk_watcher, (int)c->session_timeout_ms, NULL, c, 0));
 	if (!z->zh) {
 		cluster_set_error("ZooKeeper client for %s: %s", z->hosts, strerror(errno));
 		return errno == EINVAL ? -EINVAL : -ENOMEM;
@@ -233,8 +250,7 @@ static int zk_connect(struct cluster *c)
 	if (ret) {
 		cluster_set_error("ZooKeeper at %s unreachable: no session within %u ms", z->hosts,
 				  c->connect_timeout_ms);
-		zookeeper_close(z->zh);
-		z->zh = NULL;
+		set_handle(z, NULL);
 		return ret;
 	}
 	/* The server may have negotiated another timeout: the lease follows it. */
@@ -384,7 +400,16 @@ int zk_mount(struct cluster *c, const struct cluster_url *u)
 	strcpy(z->hosts, u->hosts);
 	snprintf(z->root, sizeof(z->root), "%s", u->path);
 	snprintf(z->gpath, sizeof(z->gpath), "%s/g", u->path);
+	snprintf(z->ppath, sizeof(z->ppath), "%s/p", u->path);
 	pthread_mutex_init(&z->ev_lock, NULL);
+	{
+		pthread_rwlockattr_t ra;
+
+		pthread_rwlockattr_init(&ra);
+		pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&z->zh_lock, &ra);
+		pthread_rwlockattr_destroy(&ra);
+	}
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&z->ev_cond, &ca);
@@ -395,13 +420,15 @@ int zk_mount(struct cluster *c, const struct cluster_url *u)
 	if (!ret)
 		ret = make_path(c, z->gpath);
 	if (!ret)
+		ret = make_path(c, z->ppath);
+	if (!ret)
 		ret = check_recipe(c);
 	if (!ret)
 		ret = claim_name(c, false);
 	if (ret) {
-		if (z->zh)
-			zookeeper_close(z->zh);
+		set_handle(z, NULL);
 		c->lm = NULL;
+		pthread_rwlock_destroy(&z->zh_lock);
 		free(z);
 	}
 	return ret;
@@ -427,12 +454,11 @@ void zk_unmount(struct cluster *c)
 
 	if (!z)
 		return;
-	if (z->zh)
-		zookeeper_close(z->zh); /* ends the session: its ephemeral nodes go */
-	z->zh = NULL;
+	set_handle(z, NULL); /* ends the session: its ephemeral nodes go */
 	drop_events(z);
 	free_strays(z); /* the session's end deleted them */
 	c->lm = NULL;
+	pthread_rwlock_destroy(&z->zh_lock);
 	pthread_mutex_destroy(&z->ev_lock);
 	pthread_cond_destroy(&z->ev_cond);
 	free(z);
@@ -447,9 +473,7 @@ int zk_rejoin(struct cluster *c)
 	if (now < z->next_rejoin_ns)
 		return -EAGAIN;
 	z->next_rejoin_ns = now + 500 * 1000000ull;
-	if (z->zh)
-		zookeeper_close(z->zh);
-	z->zh = NULL;
+	set_handle(z, NULL);
 	drop_events(z);
 	ret = zk_connect(c);
 	if (!ret)

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lock_zk.h - inside the ZooKeeper lock module: the session (lock_zk.c) and
- * the per-glock lock recipe (lock_zk_node.c). Both run in the cluster's
- * worker only, but for the client library's callbacks into lock_zk.c, which
- * take ev_lock (a pthread leaf) and nothing else.
+ * lock_zk.h - inside the ZooKeeper lock module: the session (lock_zk.c),
+ * the per-glock lock recipe (lock_zk_node.c) and the byte-range lock tables
+ * (plock_zk.c). The first two run in the cluster's worker only, but for the
+ * client library's callbacks into lock_zk.c, which take ev_lock (a pthread
+ * leaf) and nothing else; plock_zk.c runs in application threads and holds
+ * zh_lock shared around its use of the handle (the worker takes it
+ * exclusively to close or replace the handle).
  */
 #ifndef PC_CLUSTER_LOCK_ZK_H
 #define PC_CLUSTER_LOCK_ZK_H
@@ -49,10 +52,15 @@ struct zk_event {
 };
 
 struct zk_cluster {
+	/* Written by the worker under zh_lock held exclusively (a pthread
+	 * rwlock, a leaf that prefers writers); read by the worker without it
+	 * and by plock_zk.c (application threads) with it held shared. */
 	zhandle_t *zh;
+	pthread_rwlock_t zh_lock;
 	char hosts[256];
 	char root[256];	 /* the URL's path ("" for /) */
 	char gpath[264]; /* root/g: one child per glock */
+	char ppath[264]; /* root/p: one child per file with byte-range locks */
 
 	pthread_mutex_t ev_lock; /* leaf: the fields below */
 	pthread_cond_t ev_cond;
@@ -126,6 +134,11 @@ void zk_queue_item(struct cluster *c, struct zk_event *ev);
 void zk_listing_free(struct zk_listing *l);
 uint64_t zk_call_begin(struct cluster *c);
 void zk_call_end(struct cluster *c, uint64_t sent, int rc);
+
+/* plock_zk.c: the byte-range lock tables (lm_plock). */
+int zk_plock(struct cluster *c, const struct lm_lockname *name, const struct plock_range *want,
+	     const struct plock_range *set, unsigned n, unsigned flags,
+	     struct plock_range *conflict, uint64_t *seq);
 
 /* lock_zk.c: the session. */
 int zk_mount(struct cluster *c, const struct cluster_url *u);

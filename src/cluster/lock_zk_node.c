@@ -666,4 +666,5 @@ const struct lm_lockops zk_ops = {
     .lm_forget = zk_forget,
     .lm_rejoin = zk_rejoin,
     .lm_ran = zk_ran,
+    .lm_plock = zk_plock,
 };

@@ -1,0 +1,511 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_plock_zk.c - byte-range locks across nodes, the lock service's half
+ * (cluster/plock.h, plock_zk.c), on a real ZooKeeper: nodes (struct
+ * cluster) of one process call cluster_plock and cluster_plock_wait
+ * directly. Conflicts and grants between nodes' sets, a test that publishes
+ * nothing, a waiter woken by a release and by a node's end, the race of two
+ * nodes' publishes (the version check, and with plock_test_no_version_check
+ * both granted), three nodes at random with a checker of every grant, a
+ * lost session, a ZooKeeper restart within the session,
+ * bad input and nolock.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../harness.h"
+#include "../threads.h"
+#include "cluster/lock_zk.h"
+#include "cluster/plock.h"
+#include "cluster_util.h"
+#include "kernel/rng.h"
+
+#define SESSION_MS 10000
+
+static const struct lm_lockname FILE1 = {.ln_number = 0x1234, .ln_gen = 7, .ln_type = 2};
+
+static struct plock_range rng(int type, int64_t s, int64_t e)
+{
+	return (struct plock_range){.start = s, .end = e, .type = type};
+}
+
+/* Publishes @set (its last range is the one wanted): the call's result. */
+static int take(struct cluster *c, const struct plock_range *set, unsigned n,
+		struct plock_range *conflict)
+{
+	struct plock_range cf;
+
+	return cluster_plock(c, &FILE1, &set[n - 1], set, n, 0, conflict ? conflict : &cf, NULL);
+}
+
+static int release_all(struct cluster *c)
+{
+	return cluster_plock(c, &FILE1, NULL, NULL, 0, 0, NULL, NULL);
+}
+
+static void mount_two(const char *tag, struct cluster **a, struct cluster **b)
+{
+	char url[256];
+
+	zk_root(tag, url, sizeof(url));
+	*a = node_mount(url, "A", SESSION_MS, 1);
+	*b = node_mount(url, "B", SESSION_MS, 1);
+}
+
+TEST(nolock)
+{
+	struct cluster_config cfg = {.url = "nolock"};
+	struct plock_range w = rng(F_WRLCK, 0, 9), cf;
+	struct cluster *c;
+	uint64_t seq = 0;
+
+	CHECK_EQ(cluster_mount(&cfg, &c), 0);
+	CHECK_EQ(cluster_plock(c, &FILE1, &w, &w, 1, PLOCK_WATCH, &cf, &seq), 0);
+	CHECK_EQ(cluster_plock_wait(c, seq), 0);
+	CHECK_EQ(cluster_generation(c), 0);
+	cluster_unmount(c);
+}
+
+TEST(conflicts)
+{
+	struct cluster *A, *B;
+	struct plock_range a[2] = {rng(F_WRLCK, 0, 9), rng(F_RDLCK, 20, 29)};
+	struct plock_range b[3] = {rng(F_WRLCK, 5, 5)};
+	struct plock_range cf = {0}, probe;
+	uint64_t before;
+
+	mount_two("conflicts", &A, &B);
+	before = atomic_load(&A->stats.lm_requests);
+	CHECK_EQ(take(A, a, 1, NULL), 0);
+	printf("# A's first W[0,9]: %llu requests\n",
+	       (unsigned long long)(atomic_load(&A->stats.lm_requests) - before));
+	CHECK_EQ(take(B, b, 1, &cf), -EAGAIN);
+	printf("# B's W[5,5] against A's W[0,9]: -EAGAIN, conflict %c[%lld,%lld]\n",
+	       cf.type == F_WRLCK ? 'W' : 'R', (long long)cf.start, (long long)cf.end);
+	CHECK_EQ(cf.type, F_WRLCK);
+	CHECK_EQ(cf.start, 0);
+	CHECK_EQ(cf.end, 9);
+	/* R against R: granted; R against W: not. */
+	CHECK_EQ(take(A, a, 2, NULL), 0);
+	b[0] = rng(F_RDLCK, 25, 25);
+	CHECK_EQ(take(B, b, 1, NULL), 0);
+	b[1] = rng(F_WRLCK, 26, 26);
+	CHECK_EQ(take(B, b, 2, &cf), -EAGAIN);
+	CHECK_EQ(cf.type, F_RDLCK);
+	CHECK_EQ(cf.start, 20);
+	/* Disjoint: granted. */
+	b[1] = rng(F_WRLCK, 100, 109);
+	before = atomic_load(&B->stats.lm_requests);
+	CHECK_EQ(take(B, b, 2, NULL), 0);
+	printf("# B's W[100,109] beside A's set (B's own entry there): %llu requests\n",
+	       (unsigned long long)(atomic_load(&B->stats.lm_requests) - before));
+	/* A test (set NULL): the answer, nothing published. */
+	probe = rng(F_WRLCK, 3, 3);
+	CHECK_EQ(cluster_plock(B, &FILE1, &probe, NULL, 0, 0, &cf, NULL), -EAGAIN);
+	CHECK_EQ(cf.end, 9);
+	probe = rng(F_WRLCK, 200, 200);
+	CHECK_EQ(cluster_plock(B, &FILE1, &probe, NULL, 0, 0, &cf, NULL), 0);
+	/* B did not publish W[200,200]: A may take it. */
+	{
+		struct plock_range a3[3] = {a[0], a[1], rng(F_WRLCK, 200, 200)};
+
+		CHECK_EQ(take(A, a3, 3, NULL), 0);
+	}
+	/* A's release (an empty set): B gets W[0,9]. */
+	before = atomic_load(&A->stats.lm_requests);
+	CHECK_EQ(release_all(A), 0);
+	printf("# A's release: %llu requests\n",
+	       (unsigned long long)(atomic_load(&A->stats.lm_requests) - before));
+	b[2] = rng(F_WRLCK, 0, 9);
+	CHECK_EQ(take(B, b, 3, NULL), 0);
+	cluster_unmount(A);
+	cluster_unmount(B);
+}
+
+/* ---- waits ---- */
+
+struct waiter {
+	struct cluster *c;
+	uint64_t seq;
+	struct task *task;
+	_Atomic int ret;
+	pthread_t t;
+};
+
+static void *wait_thread(void *p)
+{
+	struct waiter *w = p;
+
+	__atomic_store_n(&w->task, current, __ATOMIC_RELEASE);
+	atomic_store(&w->ret, cluster_plock_wait(w->c, w->seq));
+	return NULL;
+}
+
+/* @c's W[lo,hi] conflicts: a thread waits with the seq of that answer and
+ * is asleep when this returns. */
+static void start_waiter(struct waiter *w, struct cluster *c, int64_t lo, int64_t hi)
+{
+	struct plock_range want = rng(F_WRLCK, lo, hi), cf;
+
+	memset(w, 0, sizeof(*w));
+	w->c = c;
+	atomic_store(&w->ret, 1);
+	CHECK_EQ(cluster_plock(c, &FILE1, &want, &want, 1, PLOCK_WATCH, &cf, &w->seq), -EAGAIN);
+	CHECK_EQ(pthread_create(&w->t, NULL, wait_thread, w), 0);
+	wait_until_sleeping(&w->task, &c->plock_wait);
+}
+
+static int join_waiter(struct waiter *w)
+{
+	pthread_join(w->t, NULL);
+	return atomic_load(&w->ret);
+}
+
+TEST(waiter_woken_by_release)
+{
+	struct cluster *A, *B;
+	struct plock_range a = rng(F_WRLCK, 0, 9), b = rng(F_WRLCK, 5, 5);
+	struct waiter w;
+
+	mount_two("wait", &A, &B);
+	CHECK_EQ(take(A, &a, 1, NULL), 0);
+	start_waiter(&w, B, 5, 5);
+	CHECK_EQ(release_all(A), 0);
+	CHECK_EQ(join_waiter(&w), 0);
+	CHECK_EQ(take(B, &b, 1, NULL), 0);
+	printf("# B waited; A's release woke it; B's retry granted W[5,5]\n");
+	cluster_unmount(A);
+	cluster_unmount(B);
+}
+
+TEST(waiter_woken_by_node_end)
+{
+	struct cluster *A, *B;
+	struct plock_range a = rng(F_WRLCK, 0, 9), b = rng(F_WRLCK, 5, 5);
+	struct waiter w;
+
+	mount_two("end", &A, &B);
+	CHECK_EQ(take(A, &a, 1, NULL), 0);
+	start_waiter(&w, B, 5, 5);
+	cluster_unmount(A); /* ends A's session: its sets go */
+	CHECK_EQ(join_waiter(&w), 0);
+	CHECK_EQ(take(B, &b, 1, NULL), 0);
+	printf("# B waited; A's unmount woke it; B's retry granted W[5,5]\n");
+	cluster_unmount(B);
+}
+
+TEST(waiter_killed)
+{
+	struct cluster *A, *B;
+	struct plock_range a = rng(F_WRLCK, 0, 9);
+	struct waiter w;
+
+	mount_two("kill", &A, &B);
+	CHECK_EQ(take(A, &a, 1, NULL), 0);
+	start_waiter(&w, B, 5, 5);
+	task_kill(w.task);
+	CHECK_EQ(join_waiter(&w), -EINTR);
+	cluster_unmount(A);
+	cluster_unmount(B);
+}
+
+/* ---- the race of two publishes ---- */
+
+static struct cluster *race_a, *race_b;
+static _Atomic int race_b_ret = 1;
+static bool race_fired;
+
+/* In A's call, between its read and its multi: B asks for the same range
+ * and, having read a table without A's set, publishes. */
+static void race_hook(struct cluster *c)
+{
+	struct plock_range w = rng(F_WRLCK, 0, 9);
+
+	if (c != race_a || race_fired)
+		return;
+	race_fired = true;
+	atomic_store(&race_b_ret, take(race_b, &w, 1, NULL));
+}
+
+static void race(bool no_version_check)
+{
+	struct plock_range w = rng(F_WRLCK, 0, 9), cf = {0};
+	int ra;
+
+	mount_two(no_version_check ? "race-hazard" : "race", &race_a, &race_b);
+	race_fired = false;
+	plock_test_no_version_check = no_version_check;
+	plock_test_before_publish = race_hook;
+	ra = take(race_a, &w, 1, &cf);
+	plock_test_before_publish = NULL;
+	plock_test_no_version_check = false;
+	CHECK(race_fired);
+	printf("# A read the table, B published W[0,9] meanwhile, then A's multi: A %d, B %d\n", ra,
+	       atomic_load(&race_b_ret));
+	if (ra == 0 && atomic_load(&race_b_ret) == 0)
+		printf("# both nodes granted W[0,9]\n");
+	else
+		printf("# one node granted W[0,9], the other -EAGAIN\n");
+	CHECK_EQ(atomic_load(&race_b_ret), 0);
+	if (no_version_check) {
+		CHECK_EQ(ra, 0); /* the hazard: two writers of one range */
+	} else {
+		CHECK_EQ(ra, -EAGAIN);
+		CHECK_EQ(cf.start, 0);
+		CHECK_EQ(cf.end, 9);
+	}
+	cluster_unmount(race_a);
+	cluster_unmount(race_b);
+}
+
+TEST(race_version_check)
+{
+	race(false);
+}
+
+/* Hazard: with the multi's version check off, both are granted. */
+TEST(race_version_check_hazard)
+{
+	race(true);
+}
+
+/* ---- three nodes at random ---- */
+
+/*
+ * Three nodes, one thread each (fs/locks.c's per-file mutex serializes a
+ * node's changes of one file's set: one thread per node does too), take a
+ * random range of [0,16) (R or W), hold it a moment and release it, or
+ * wait for the conflicting one with PLOCK_WATCH. A grant is recorded after
+ * cluster_plock returned and removed before the release is sent, so two
+ * records that conflict mean the service granted both at once.
+ */
+#define RND_NODES 3
+static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct plock_range held[RND_NODES];
+static bool held_on[RND_NODES];
+static unsigned long rnd_conflicts;
+
+struct rnd {
+	struct cluster *c;
+	int node;
+	uint64_t seed;
+	unsigned iters, grants, waits;
+};
+
+static void *rnd_thread(void *p)
+{
+	struct rnd *r = p;
+	struct rng g;
+	unsigned i;
+
+	rng_seed(&g, r->seed + (uint64_t)r->node);
+	for (i = 0; i < r->iters; i++) {
+		int64_t s = (int64_t)rng_below(&g, 16), len = (int64_t)rng_below(&g, 4);
+		struct plock_range w = rng(rng_below(&g, 3) ? F_WRLCK : F_RDLCK, s, s + len), cf;
+		uint64_t seq = 0;
+		int ret, k;
+
+		ret = cluster_plock(r->c, &FILE1, &w, &w, 1, PLOCK_WATCH, &cf, &seq);
+		if (ret == -EAGAIN) {
+			r->waits++;
+			CHECK_EQ(cluster_plock_wait(r->c, seq), 0);
+			continue;
+		}
+		CHECK_EQ(ret, 0);
+		r->grants++;
+		pthread_mutex_lock(&held_lock);
+		for (k = 0; k < RND_NODES; k++)
+			if (k != r->node && held_on[k] &&
+			    !(held[k].end < w.start || w.end < held[k].start) &&
+			    (held[k].type == F_WRLCK || w.type == F_WRLCK))
+				rnd_conflicts++;
+		held[r->node] = w;
+		held_on[r->node] = true;
+		pthread_mutex_unlock(&held_lock);
+		sched_yield();
+		pthread_mutex_lock(&held_lock);
+		held_on[r->node] = false;
+		pthread_mutex_unlock(&held_lock);
+		CHECK_EQ(release_all(r->c), 0);
+	}
+	return NULL;
+}
+
+/* One run: the conflicting grants seen. */
+static unsigned long random_run(bool no_version_check, const char *tag)
+{
+	char url[256];
+	struct rnd r[RND_NODES];
+	pthread_t t[RND_NODES];
+	uint64_t seed = test_seed();
+	unsigned total = 0, waits = 0;
+	int i;
+
+	zk_root(tag, url, sizeof(url));
+	rnd_conflicts = 0;
+	for (i = 0; i < RND_NODES; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "N%d", i);
+		r[i] = (struct rnd){.node = i, .seed = seed, .iters = (unsigned)test_scale(150, 5)};
+		r[i].c = node_mount(url, name, SESSION_MS, 1);
+	}
+	plock_test_no_version_check = no_version_check;
+	for (i = 0; i < RND_NODES; i++)
+		CHECK_EQ(pthread_create(&t[i], NULL, rnd_thread, &r[i]), 0);
+	for (i = 0; i < RND_NODES; i++) {
+		pthread_join(t[i], NULL);
+		total += r[i].grants;
+		waits += r[i].waits;
+	}
+	plock_test_no_version_check = false;
+	printf("# %u grants, %u waits, %lu conflicting grants seen%s\n", total, waits,
+	       rnd_conflicts, no_version_check ? " (no version check)" : "");
+	CHECK(total > 0);
+	for (i = 0; i < RND_NODES; i++)
+		cluster_unmount(r[i].c);
+	return rnd_conflicts;
+}
+
+TEST(random_three_nodes)
+{
+	CHECK_EQ(random_run(false, "random"), 0);
+}
+
+/* Hazard: with no version check, nodes are granted conflicting ranges (the
+ * overlap needs the threads to meet: up to five runs). */
+TEST(random_three_nodes_hazard)
+{
+	unsigned long n = 0;
+	int round;
+
+	for (round = 0; round < 5 && !n; round++)
+		n = random_run(true, "random-hazard");
+	CHECK(n > 0);
+}
+
+/* ---- a lost session ---- */
+
+static void no_watch(zhandle_t *zh, int type, int state, const char *path, void *ctx)
+{
+}
+
+/* Ends @c's session at the server (as its expiry would): a second client
+ * attaches to the session and closes it. */
+static void expire_session(struct cluster *c)
+{
+	struct zk_cluster *z = c->lm;
+	clientid_t id;
+	zhandle_t *zh;
+	int i;
+
+	pthread_rwlock_rdlock(&z->zh_lock);
+	id = *zoo_client_id(z->zh);
+	pthread_rwlock_unlock(&z->zh_lock);
+	zoo_set_debug_level(0);
+	zh = zookeeper_init(z->hosts, no_watch, SESSION_MS, &id, NULL, 0);
+	CHECK(zh != NULL);
+	/* Until it is attached (a few ticks of the server). */
+	for (i = 0; zoo_state(zh) != ZOO_CONNECTED_STATE && i < 1000; i++)
+		usleep(10 * 1000); /* waits for the client to connect, not an ordering */
+	CHECK_EQ(zoo_state(zh), ZOO_CONNECTED_STATE);
+	zookeeper_close(zh);
+}
+
+static bool rejoined(struct cluster *c, uint64_t gen0)
+{
+	return atomic_load(&c->generation) != gen0 && atomic_load(&c->membership) == CM_VALID;
+}
+
+TEST(session_lost)
+{
+	struct cluster *A, *B;
+	struct plock_range a[2] = {rng(F_WRLCK, 0, 9)}, b[2] = {rng(F_WRLCK, 100, 100)};
+	struct plock_range w, cf;
+	struct waiter wa, wb;
+	uint64_t gen0;
+
+	mount_two("lost", &A, &B);
+	CHECK_EQ(take(A, a, 1, NULL), 0);
+	CHECK_EQ(take(B, b, 1, NULL), 0);
+	start_waiter(&wa, A, 100, 100); /* A waits for B's range */
+	start_waiter(&wb, B, 0, 9);	/* B waits for A's */
+	gen0 = cluster_generation(A);
+	expire_session(A);
+	CHECK_EQ(join_waiter(&wa), -EIO);
+	CHECK_EQ(join_waiter(&wb), 0);
+	b[1] = rng(F_WRLCK, 0, 9);
+	CHECK_EQ(take(B, b, 2, NULL), 0); /* A's set went with its session */
+	wait_event(&A->member_wait, rejoined(A, gen0), "rejoin");
+	printf("# A's session ended: A's waiter -EIO, B granted W[0,9], A rejoined "
+	       "(generation %llu -> %llu)\n",
+	       (unsigned long long)gen0, (unsigned long long)cluster_generation(A));
+	w = rng(F_WRLCK, 5, 5);
+	CHECK_EQ(cluster_plock(A, &FILE1, &w, &w, 1, 0, &cf, NULL), -EAGAIN);
+	w = rng(F_WRLCK, 300, 300);
+	CHECK_EQ(cluster_plock(A, &FILE1, &w, &w, 1, 0, &cf, NULL), 0);
+	cluster_unmount(A);
+	cluster_unmount(B);
+}
+
+/* A ZooKeeper restart within the session: the sets stay. */
+#define RESTART_SESSION_MS 30000
+
+TEST(zookeeper_restart_keeps_sets)
+{
+	char url[256];
+	struct cluster *A, *B;
+	struct plock_range a = rng(F_WRLCK, 0, 9), b = rng(F_WRLCK, 5, 5), cf;
+	uint64_t t0;
+
+	zk_root("restart", url, sizeof(url));
+	A = node_mount(url, "A", RESTART_SESSION_MS, 1);
+	B = node_mount(url, "B", RESTART_SESSION_MS, 1);
+	CHECK_EQ(take(A, &a, 1, NULL), 0);
+	t0 = ms_now();
+	CHECK_EQ(zk_fixture_restart(zk()), 0);
+	/* Waits for B's reconnection inside the call. */
+	CHECK_EQ(take(B, &b, 1, &cf), -EAGAIN);
+	printf("# ZooKeeper restarted; %llu ms later B's W[5,5] -EAGAIN against A's "
+	       "W[%lld,%lld]; generations %llu / %llu\n",
+	       (unsigned long long)(ms_now() - t0), (long long)cf.start, (long long)cf.end,
+	       (unsigned long long)cluster_generation(A),
+	       (unsigned long long)cluster_generation(B));
+	CHECK_EQ(cf.end, 9);
+	CHECK_EQ(cluster_generation(A), 0);
+	CHECK_EQ(release_all(A), 0);
+	CHECK_EQ(take(B, &b, 1, NULL), 0);
+	cluster_unmount(A);
+	cluster_unmount(B);
+}
+
+/* ---- bad input ---- */
+
+TEST(bad_input)
+{
+	struct cluster *A, *B;
+	unsigned n = 8000, i;
+	struct plock_range *set = calloc(n, sizeof(*set)), w, cf;
+
+	CHECK(set != NULL);
+	for (i = 0; i < n; i++)
+		set[i] = rng(F_WRLCK, 1000000000000ll + 2 * i, 1000000000000ll + 2 * i);
+	mount_two("bad", &A, &B);
+	CHECK_EQ(take(A, set, n, NULL), -ENOLCK);
+	printf("# a set of %u ranges: -ENOLCK\n", n);
+	w = rng(F_WRLCK, 9, 3);
+	CHECK_EQ(cluster_plock(A, &FILE1, &w, &w, 1, 0, &cf, NULL), -EINVAL);
+	w = rng(42, 0, 3);
+	CHECK_EQ(cluster_plock(A, &FILE1, &w, &w, 1, 0, &cf, NULL), -EINVAL);
+	CHECK_EQ(cluster_plock(A, &FILE1, &w, NULL, 1, 0, &cf, NULL), -EINVAL);
+	/* Nothing was published: B takes anything. */
+	w = rng(F_WRLCK, 0, INT64_MAX);
+	CHECK_EQ(take(B, &w, 1, NULL), 0);
+	free(set);
+	cluster_unmount(A);
+	cluster_unmount(B);
+}
