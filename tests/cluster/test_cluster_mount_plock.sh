@@ -53,7 +53,7 @@ in_fcntl() {
 hold_start() {
 	rm -f "$WORK/hold.in" "$WORK/hold.out"
 	mkfifo "$WORK/hold.in"
-	probe "$@" <"$WORK/hold.in" >"$WORK/hold.out" 2>&1 &
+	python3 "$PROBE" "$@" <"$WORK/hold.in" >"$WORK/hold.out" 2>&1 &
 	HOLD_PID=$!
 	exec 9>"$WORK/hold.in"
 	for _ in $(seq 1 3000); do
@@ -134,7 +134,7 @@ for MODE in cached direct-io hazard; do
 	is "another process on a is kept out too" EAGAIN "$(probe try "$fa" w 99 1)"
 	# a blocking one on b, granted after a's holder exits
 	rm -f "$WORK/released"
-	probe wait "$fb" w 50 1 "$WORK/released" >"$WORK/wait.out" 2>&1 &
+	python3 "$PROBE" wait "$fb" w 50 1 "$WORK/released" >"$WORK/wait.out" 2>&1 &
 	WP=$!
 	if in_fcntl $WP; then ok "$MODE: blocking F_SETLKW through b waits inside fcntl(2)"
 	else not_ok "$MODE: blocking F_SETLKW through b did not wait: $(cat "$WORK/wait.out")"; fi
@@ -151,7 +151,7 @@ for MODE in cached direct-io hazard; do
 	else not_ok "$MODE: OFD lock through a: $(cat "$WORK/hold.out")"; fi
 	# a blocking one on b killed while it waits: nothing left behind
 	hold_start hold "$fa" w 0 10 || not_ok "$MODE: the third hold through a"
-	probe wait "$fb" w 0 1 "$WORK/released" >/dev/null 2>&1 &
+	python3 "$PROBE" wait "$fb" w 0 1 "$WORK/released" >/dev/null 2>&1 &
 	WP=$!
 	in_fcntl $WP || not_ok "$MODE: the second F_SETLKW through b did not wait"
 	kill -TERM $WP
