@@ -278,8 +278,8 @@ static int plock_publish(struct file_lock_context *ctx, struct cluster *c, struc
 {
 	struct lm_lockname name = plock_name(inode);
 	uint64_t gen = cluster_generation(c);
-	struct plock_range *set, conflict;
-	unsigned n;
+	struct plock_range *set = NULL, conflict;
+	unsigned n = 0;
 	int err;
 
 	err = plock_set_build(ctx, o, want ? want->type : F_UNLCK, start, end, &set, &n);
