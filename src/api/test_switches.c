@@ -114,6 +114,7 @@ const struct test_switch test_switches[] = {
     SWITCH(glock_test_cancel_leaves_request),
     SWITCH(locks_test_flock_unkillable),
     SWITCH(locks_test_plock_local_only),
+    SWITCH(locks_test_plock_keep_lost),
     SWITCH(dio_test_restart_as_efault),
     SWITCH(fsync_test_dir_noop),
     SWITCH(inode_test_no_revalidate),

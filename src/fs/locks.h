@@ -109,5 +109,10 @@ DECLARE_TEST_SWITCH(locks_test_flock_unkillable);
  * published to the lock service (tests/cluster/test_plock.c: two nodes
  * both hold a write lock on one range). */
 DECLARE_TEST_SWITCH(locks_test_plock_local_only);
+/* Cluster mode: the locks listed from a lost session are kept after the
+ * rejoin, and published again with the node's next change of the file,
+ * over the ranges another node took meanwhile (tests/cluster/test_plock.c
+ * plock_lost_with_the_session*). */
+DECLARE_TEST_SWITCH(locks_test_plock_keep_lost);
 
 #endif

@@ -39,6 +39,7 @@
 #include "fs/locks.h"
 
 TEST_SWITCH(locks_test_plock_local_only);
+TEST_SWITCH(locks_test_plock_keep_lost);
 
 struct lock_owner {
 	bool ofd;
@@ -254,7 +255,8 @@ static void plock_drop_lost(struct file_lock_context *ctx, struct cluster *c)
 {
 	struct file_lock *fl, *tmp;
 
-	if (!ctx->plock_published || ctx->plock_gen == cluster_generation(c))
+	if (!ctx->plock_published || ctx->plock_gen == cluster_generation(c) ||
+	    READ_ONCE(locks_test_plock_keep_lost))
 		return;
 	list_for_each_entry_safe (fl, tmp, &ctx->flc_posix, fl_list) {
 		list_del_init(&fl->fl_list);

@@ -20,14 +20,23 @@
  *   F_SETLK after its own unlock is granted... and B's later F_SETLK too.
  * - locks_test_plock_local_only (the ranges not published, locks per node
  *   as before): B's F_WRLCK is granted while A holds one on the same range.
+ * - A node that loses its session loses its byte-range locks: A holds
+ *   F_WRLCK [0,9] and is SIGSTOPped; B's blocking F_SETLKW of [0,9] is
+ *   granted once A's session expired; A, continued and rejoined, locks
+ *   [20,29] - and B, having unlocked, finds [0,9] free (F_GETLK): A dropped
+ *   the lock of its lost session at that change instead of publishing it
+ *   again. locks_test_plock_keep_lost: A's change publishes its lost
+ *   [0,9] again while B holds it (B's F_GETLK reports A's range).
  *
  * A node's exit status: 0 as expected, 13 both nodes held a write lock on
- * one range, else a failure (its stderr says which).
+ * one range, 16 a lost lock published again, else a failure (its stderr
+ * says which).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,11 +51,14 @@
 #include "harness.h"
 #include "pagecache.h"
 
-#define BOTH_WRITE 13
+#define BOTH_WRITE	  13
+#define STALE_REPUBLISHED 16
 
 struct shared {
 	int b_waiting;	 /* B: its F_SETLKW sleeps on the lock service's table */
 	int a_unlocking; /* A: about to let go (B's grant must see it) */
+	/* the session loss case: */
+	int a_locked, a_stopped, b_locked, resumed, a_published, b_checked;
 };
 
 static int open_f(struct ls_node *n)
@@ -379,3 +391,134 @@ TEST(write_lock_local_only_shows_both)
 {
 	plock_case(sc_local_only, true, 0, BOTH_WRITE);
 }
+
+/* ---- a node loses its session while it holds a write lock ---- */
+
+#define LOSS_SESSION_MS 2000
+
+static void poll_until(const int *flag)
+{
+	struct timespec t = {0, 1000000};
+
+	while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE))
+		nanosleep(&t, NULL);
+}
+
+static int loss_node(void *arg)
+{
+	struct ls_node *n = arg;
+	struct timespec t = {0, 1000000};
+	int err, fd, ret = 0;
+	struct flock fl;
+
+	/* A's session expires while it is stopped; B's is the default */
+	ls_open_engine(n, n->role == 0 ? LOSS_SESSION_MS : 0);
+	fd = open_f(n);
+	if (n->role == 0) {
+		uint64_t gen = atomic_load(&n->e->cluster->generation);
+		unsigned polls = 0;
+
+		POSIX_IS(n, fd, 1, F_WRLCK, 0, 10, 0);
+		__atomic_store_n(&n->sh->a_locked, 1, __ATOMIC_RELEASE);
+		poll_until(&n->sh->resumed); /* stopped past the session meanwhile */
+		while (atomic_load(&n->e->cluster->generation) == gen) {
+			if (++polls > 60000)
+				LS_FAIL(n, "no rejoin within 60 s");
+			nanosleep(&t, NULL);
+		}
+		/* A change of the file after the rejoin: the lost [0,9] goes
+		 * (or, with the switch, is published again) */
+		POSIX_IS(n, fd, 3, F_WRLCK, 20, 10, 0);
+		__atomic_store_n(&n->sh->a_published, 1, __ATOMIC_RELEASE);
+		printf("# node A: rejoined, F_WRLCK [20,29] granted\n");
+		poll_until(&n->sh->b_checked); /* its close would take the ranges away */
+	} else {
+		struct flock w = rng(F_WRLCK, 0, 10);
+
+		poll_until(&n->sh->a_locked);
+		__atomic_store_n(&n->sh->b_waiting, 1, __ATOMIC_RELEASE);
+		err = pc_posix_lock(n->e, fd, F_SETLKW, &w, 2, NULL); /* once A's session expired */
+		if (err)
+			LS_FAIL(n, "F_SETLKW: %s", strerror(-err));
+		if (!__atomic_load_n(&n->sh->a_stopped, __ATOMIC_ACQUIRE))
+			LS_FAIL(n, "F_SETLKW granted while A held [0,9], alive");
+		printf("# node B: F_SETLKW [0,9] granted after A's session expired\n");
+		__atomic_store_n(&n->sh->b_locked, 1, __ATOMIC_RELEASE);
+		poll_until(&n->sh->a_published);
+		POSIX_IS(n, fd, 2, F_UNLCK, 0, 0, 0);
+		fl = rng(F_WRLCK, 0, 10);
+		if (pc_posix_lock(n->e, fd, F_GETLK, &fl, 4, NULL))
+			LS_FAIL(n, "F_GETLK");
+		printf("# node B: after A's change, F_GETLK of [0,9]: %s\n",
+		       fl.l_type == F_UNLCK ? "free" : "A's lost range published again");
+		ret = fl.l_type == F_UNLCK ? 0 : STALE_REPUBLISHED;
+		/* and A's new lock is there (A closes only after this) */
+		POSIX_IS(n, fd, 4, F_WRLCK, 25, 1, -EAGAIN);
+		__atomic_store_n(&n->sh->b_checked, 1, __ATOMIC_RELEASE);
+	}
+	pc_close(n->e, fd);
+	err = pc_engine_close(n->e);
+	if (err)
+		printf("# node %c: engine close: %s\n", ls_name(n), strerror(-err));
+	fflush(stdout);
+	return ret;
+}
+
+static void loss_case(bool hazard)
+{
+	const char *url = nf_cluster_url();
+	struct shared *sh = ls_shared_map(sizeof(*sh));
+	char store[600], logs[600], path[700];
+	struct timespec t = {0, 1000000};
+	struct ls_node nd[2];
+	unsigned polls = 0;
+	int st[2], fd;
+	pid_t pid[2];
+
+	nf_fresh(store, sizeof(store), logs, sizeof(logs));
+	snprintf(path, sizeof(path), "%s/f", store);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	close(fd);
+	for (int i = 0; i < 2; i++) {
+		/* no pipes: the nodes meet through sh */
+		nd[i] = (struct ls_node){.dir = store,
+					 .url = url,
+					 .role = i,
+					 .hazard = hazard,
+					 .sw = &locks_test_plock_keep_lost,
+					 .sh = sh,
+					 .out = -1,
+					 .in = -1,
+					 .close1 = -1,
+					 .close2 = -1};
+		pid[i] = nf_spawn(loss_node, &nd[i]);
+	}
+	while (!__atomic_load_n(&sh->b_waiting, __ATOMIC_ACQUIRE) && ++polls < 60000)
+		nanosleep(&t, NULL);
+	CHECK(sh->b_waiting);
+	kill(pid[0], SIGSTOP);
+	__atomic_store_n(&sh->a_stopped, 1, __ATOMIC_RELEASE);
+	/* the session timeout, the server's expiry and B's grant: bounded */
+	for (polls = 0; !__atomic_load_n(&sh->b_locked, __ATOMIC_ACQUIRE) && polls < 60000; polls++)
+		nanosleep(&t, NULL);
+	printf("# B granted %s A was stopped (%u polls)\n", sh->b_locked ? "after" : "never after",
+	       polls);
+	kill(pid[0], SIGCONT);
+	__atomic_store_n(&sh->resumed, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < 2; i++)
+		st[i] = nf_wait_for(pid[i], i ? "node B" : "node A", 120000);
+	ls_shared_unmap(sh, sizeof(*sh));
+	ls_expect(st, 0, hazard ? STALE_REPUBLISHED : 0);
+}
+
+TEST(plock_lost_with_the_session)
+{
+	loss_case(false);
+}
+
+TEST(plock_lost_with_the_session_keep_lost_shows_republished)
+{
+	loss_case(true);
+}
+
