@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -450,6 +451,86 @@ TEST(session_lost)
 	CHECK_EQ(cluster_plock(A, &FILE1, &w, &w, 1, 0, &cf, NULL), 0);
 	cluster_unmount(A);
 	cluster_unmount(B);
+}
+
+/*
+ * The lease suspended: the server goes silent (SIGSTOP) until A's lease
+ * margin (2T/3 after its last answered request) has passed; a call made then
+ * sleeps on member_wait (no polling) until the server answers again
+ * (SIGCONT, short of the session's expiry), and is then served with the
+ * same session. The stop is the fault injected; its length is the subject.
+ */
+struct late_call {
+	struct cluster *c;
+	struct task *task;
+	_Atomic int ret;
+	_Atomic uint64_t done_ms;
+};
+
+static void server_cont(void *arg)
+{
+	struct zk_fixture *f = arg;
+
+	kill(f->pid, SIGCONT);
+}
+
+static void *late_call_thread(void *p)
+{
+	struct late_call *l = p;
+	struct plock_range w = rng(F_WRLCK, 100, 100), cf;
+
+	__atomic_store_n(&l->task, current, __ATOMIC_RELEASE);
+	atomic_store(&l->ret, cluster_plock(l->c, &FILE1, &w, &w, 1, 0, &cf, NULL));
+	atomic_store(&l->done_ms, ms_now());
+	return NULL;
+}
+
+TEST(server_silent_suspends)
+{
+	char url[256];
+	struct zk_fixture *f = zk();
+	struct cluster *A;
+	struct plock_range a = rng(F_WRLCK, 0, 9);
+	struct late_call l = {0};
+	struct watched_wait ww;
+	pthread_t t;
+	uint64_t t_stop, t_cont;
+
+	zk_root("silent", url, sizeof(url));
+	A = node_mount(url, "A", 6000, 1);
+	CHECK_EQ(take(A, &a, 1, NULL), 0);
+	l.c = A;
+	test_on_abort(server_cont, f);
+	kill(f->pid, SIGSTOP);
+	t_stop = ms_now();
+	/* Until the lease margin passed (a time, not an ordering). */
+	watched_wait_begin(&ww, "A's lease suspended", A);
+	while (glock_lease_check(A) == 0)
+		watched_wait_step(&ww, 0);
+	watched_wait_end(&ww);
+	CHECK_EQ(pthread_create(&t, NULL, late_call_thread, &l), 0);
+	/* Until it sleeps on member_wait (or, the protection broken, returned). */
+	for (;;) {
+		struct task *tk = __atomic_load_n(&l.task, __ATOMIC_ACQUIRE);
+
+		if (atomic_load(&l.done_ms) ||
+		    (tk && READ_ONCE(tk->wait_what) && READ_ONCE(tk->wait_obj) == &A->member_wait))
+			break;
+		sched_yield();
+	}
+	kill(f->pid, SIGCONT);
+	test_abort_cancel(f);
+	t_cont = ms_now();
+	pthread_join(t, NULL);
+	printf("# server stopped %llu ms; a call made at +%llu ms waited and returned %d at "
+	       "+%llu ms, generation %llu\n",
+	       (unsigned long long)(t_cont - t_stop), (unsigned long long)(t_cont - t_stop),
+	       atomic_load(&l.ret), (unsigned long long)(atomic_load(&l.done_ms) - t_stop),
+	       (unsigned long long)cluster_generation(A));
+	CHECK_EQ(atomic_load(&l.ret), 0);
+	CHECK(atomic_load(&l.done_ms) >= t_cont);
+	CHECK_EQ(cluster_generation(A), 0);
+	cluster_unmount(A);
 }
 
 /* A ZooKeeper restart within the session: the sets stay. */
