@@ -127,6 +127,31 @@ TEST(conflicts)
 	cluster_unmount(B);
 }
 
+/* A downgrade (no range wanted, a weaker set): published whatever the
+ * others hold; B's reader is then granted, its writer still not. */
+TEST(downgrade)
+{
+	struct cluster *A, *B;
+	struct plock_range a = rng(F_WRLCK, 0, 9), r = rng(F_RDLCK, 0, 9);
+	struct plock_range br = rng(F_RDLCK, 5, 5),
+			   bw[2] = {rng(F_RDLCK, 5, 5), rng(F_WRLCK, 6, 6)};
+	struct plock_range cf;
+
+	mount_two("downgrade", &A, &B);
+	CHECK_EQ(take(A, &a, 1, NULL), 0);
+	CHECK_EQ(take(B, &br, 1, &cf), -EAGAIN);
+	CHECK_EQ(cluster_plock(A, &FILE1, NULL, &r, 1, 0, NULL, NULL), 0);
+	CHECK_EQ(take(B, &br, 1, NULL), 0);
+	CHECK_EQ(take(B, bw, 2, &cf), -EAGAIN);
+	CHECK_EQ(cf.type, F_RDLCK);
+	CHECK_EQ(cf.end, 9);
+	/* A's upgrade back to W conflicts with B's reader. */
+	CHECK_EQ(take(A, &a, 1, &cf), -EAGAIN);
+	CHECK_EQ(cf.start, 5);
+	cluster_unmount(A);
+	cluster_unmount(B);
+}
+
 /* ---- waits ---- */
 
 struct waiter {
