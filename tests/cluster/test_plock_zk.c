@@ -589,6 +589,87 @@ TEST(zookeeper_restart_keeps_sets)
 	cluster_unmount(B);
 }
 
+/*
+ * ZooKeeper goes down between A's read and its multi (the hook, in A's
+ * calling thread): the multi, sent to no server, fails with the connection;
+ * A waits for the reconnection while its session lasts and looks again. The
+ * test's main thread starts the server again once the multi was issued (A's
+ * request count shows it; the fixture's JVM must be started by a thread
+ * that outlives it). The set is published once: B then conflicts with it.
+ */
+static struct cluster *down_node;
+static _Atomic bool down_fired;
+static _Atomic uint64_t down_mark;
+
+static void down_hook(struct cluster *c)
+{
+	if (c != down_node || atomic_load(&down_fired))
+		return;
+	zk_fixture_stop(zk());
+	atomic_store(&down_mark, atomic_load(&c->stats.lm_requests));
+	atomic_store(&down_fired, true);
+}
+
+struct taker {
+	struct cluster *c;
+	_Atomic int ret;
+};
+
+static void *take_thread(void *p)
+{
+	struct taker *t = p;
+	struct plock_range a = rng(F_WRLCK, 0, 9);
+
+	atomic_store(&t->ret, take(t->c, &a, 1, NULL));
+	return NULL;
+}
+
+TEST(zookeeper_down_before_multi)
+{
+	char url[256];
+	struct cluster *A, *B;
+	struct plock_range b = rng(F_WRLCK, 5, 5), cf;
+	struct taker tk = {0};
+	struct watched_wait ww;
+	pthread_t t;
+	uint64_t before, n, t0;
+
+	zk_root("down-multi", url, sizeof(url));
+	A = node_mount(url, "A", RESTART_SESSION_MS, 1);
+	B = node_mount(url, "B", RESTART_SESSION_MS, 1);
+	/* The file's node made and A's child gone: a grant is one listing and
+	 * one multi. */
+	CHECK_EQ(take(A, &b, 1, NULL), 0);
+	CHECK_EQ(release_all(A), 0);
+	down_node = A;
+	atomic_store(&down_fired, false);
+	plock_test_before_publish = down_hook;
+	before = atomic_load(&A->stats.lm_requests);
+	tk.c = A;
+	CHECK_EQ(pthread_create(&t, NULL, take_thread, &tk), 0);
+	watched_wait_begin(&ww, "A's multi issued", &A->stats.lm_requests);
+	while (!atomic_load(&down_fired) ||
+	       atomic_load(&A->stats.lm_requests) <= atomic_load(&down_mark))
+		watched_wait_step(&ww, atomic_load(&A->stats.lm_requests));
+	watched_wait_end(&ww);
+	t0 = ms_now();
+	CHECK_EQ(zk_fixture_restart(zk()), 0);
+	pthread_join(t, NULL);
+	plock_test_before_publish = NULL;
+	n = atomic_load(&A->stats.lm_requests) - before;
+	printf("# ZooKeeper down between A's read and its multi: A's call returned %d %llu ms "
+	       "after the restart began, %llu requests (%s)\n",
+	       atomic_load(&tk.ret), (unsigned long long)(ms_now() - t0), (unsigned long long)n,
+	       n > 2 ? "the multi failed, A looked again" : "no second look");
+	CHECK_EQ(atomic_load(&tk.ret), 0);
+	CHECK(n > 2);
+	CHECK_EQ(take(B, &b, 1, &cf), -EAGAIN);
+	CHECK_EQ(cf.end, 9);
+	CHECK_EQ(cluster_generation(A), 0);
+	cluster_unmount(A);
+	cluster_unmount(B);
+}
+
 /* ---- bad input ---- */
 
 TEST(bad_input)
