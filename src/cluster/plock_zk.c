@@ -293,6 +293,20 @@ static int plock_look(struct cluster *c, struct zk_cluster *z, struct plock_call
 				   &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
 	if (plock_test_before_publish)
 		plock_test_before_publish(c);
+	/* Not sent on a handle that is not connected: the client library's
+	 * zoo_multi (3.8.0) frees a path pointer it never set when a handle
+	 * that cannot recover fails an op (lock_zk_pipe.c), and leaks its
+	 * completion list when the connection is lost; a look again after the
+	 * reconnection decides as well. */
+	rc = zoo_state(z->zh);
+	if (rc == ZOO_EXPIRED_SESSION_STATE || rc == ZOO_AUTH_FAILED_STATE) {
+		ret = -EIO;
+		goto out;
+	}
+	if (rc != ZOO_CONNECTED_STATE) {
+		ret = PLOCK_LOST;
+		goto out;
+	}
 	t = zk_call_begin(c);
 	rc = zoo_multi(z->zh, nops, ops, res);
 	zk_call_end(c, t, rc);
