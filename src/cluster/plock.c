@@ -48,7 +48,8 @@ static int plock_lease_wait(struct cluster *c)
 			break;
 		lost = atomic_load(&c->lost_at_ns);
 		ns_to_timespec(lost, &dl);
-		wait_entry_sleep(&e, lost == UINT64_MAX ? NULL : &dl, false, "cluster lease", c);
+		wait_entry_sleep(&e, lost == UINT64_MAX ? NULL : &dl, false, "cluster lease",
+				 &c->member_wait);
 	}
 	finish_wait(&c->member_wait, &e);
 	return l;

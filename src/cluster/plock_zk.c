@@ -196,18 +196,17 @@ struct plock_call {
 
 /* The outcome of one look: a result for the caller, or one of these. */
 #define PLOCK_AGAIN (-10000) /* the table changed under us: look again */
-#define PLOCK_LOST  (-10001) /* lost connection (rc in *@zrc): reconnect, look again */
+#define PLOCK_LOST  (-10001) /* lost connection: reconnect, look again */
 
-static int plock_zrc(int rc, int *zrc)
+static int plock_zrc(int rc)
 {
-	*zrc = rc;
 	if (lost_connection(rc))
 		return PLOCK_LOST;
 	return -EIO; /* ZSESSIONEXPIRED, ZINVALIDSTATE, or worse */
 }
 
 /* One look at the table and, if nothing conflicts, one publish. */
-static int plock_look(struct cluster *c, struct zk_cluster *z, struct plock_call *pc, int *zrc)
+static int plock_look(struct cluster *c, struct zk_cluster *z, struct plock_call *pc)
 {
 	bool watch = (pc->flags & PLOCK_WATCH) && pc->want;
 	watcher_fn wfn = watch ? plock_watcher : NULL;
@@ -231,11 +230,11 @@ static int plock_look(struct cluster *c, struct zk_cluster *z, struct plock_call
 			return 0;
 		rc = plock_make_parent(c, z, pc->fpath);
 		if (rc != ZOK)
-			return plock_zrc(rc, zrc);
+			return plock_zrc(rc);
 		return PLOCK_AGAIN;
 	}
 	if (rc != ZOK)
-		return plock_zrc(rc, zrc);
+		return plock_zrc(rc);
 	for (i = 0; i < sv.count; i++) {
 		bool mine = !strcmp(sv.data[i], c->node_name);
 		char path[ZK_PATH_MAX];
@@ -252,7 +251,7 @@ static int plock_look(struct cluster *c, struct zk_cluster *z, struct plock_call
 		if (rc == ZNONODE)
 			continue; /* it went since the listing: its ranges went with it */
 		if (rc != ZOK) {
-			ret = plock_zrc(rc, zrc);
+			ret = plock_zrc(rc);
 			goto out;
 		}
 		if (mine) {
@@ -294,6 +293,20 @@ static int plock_look(struct cluster *c, struct zk_cluster *z, struct plock_call
 				   &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
 	if (plock_test_before_publish)
 		plock_test_before_publish(c);
+	/* Not sent on a handle that is not connected: the client library's
+	 * zoo_multi (3.8.0) frees a path pointer it never set when a handle
+	 * that cannot recover fails an op (lock_zk_pipe.c), and leaks its
+	 * completion list when the connection is lost; a look again after the
+	 * reconnection decides as well. */
+	rc = zoo_state(z->zh);
+	if (rc == ZOO_EXPIRED_SESSION_STATE || rc == ZOO_AUTH_FAILED_STATE) {
+		ret = -EIO;
+		goto out;
+	}
+	if (rc != ZOO_CONNECTED_STATE) {
+		ret = PLOCK_LOST;
+		goto out;
+	}
 	t = zk_call_begin(c);
 	rc = zoo_multi(z->zh, nops, ops, res);
 	zk_call_end(c, t, rc);
@@ -302,7 +315,7 @@ static int plock_look(struct cluster *c, struct zk_cluster *z, struct plock_call
 	if (rc == ZBADVERSION || rc == ZNONODE || rc == ZNODEEXISTS)
 		ret = PLOCK_AGAIN; /* another node published, or a child came or went */
 	else
-		ret = plock_zrc(rc, zrc);
+		ret = plock_zrc(rc);
 out:
 	deallocate_String_vector(&sv);
 	return ret;
@@ -315,7 +328,7 @@ int zk_plock(struct cluster *c, const struct lm_lockname *name, const struct plo
 	struct zk_cluster *z = c->lm;
 	struct plock_call *pc;
 	char *enc = NULL;
-	int ret, zrc = ZOK;
+	int ret;
 
 	pc = calloc(1, sizeof(*pc));
 	if (pc)
@@ -359,7 +372,7 @@ int zk_plock(struct cluster *c, const struct lm_lockname *name, const struct plo
 			ret = -EIO;
 			break;
 		}
-		ret = plock_look(c, z, pc, &zrc);
+		ret = plock_look(c, z, pc);
 		if (ret == PLOCK_AGAIN)
 			continue;
 		if (ret != PLOCK_LOST)

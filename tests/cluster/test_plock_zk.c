@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,31 @@ TEST(conflicts)
 	       (unsigned long long)(atomic_load(&A->stats.lm_requests) - before));
 	b[2] = rng(F_WRLCK, 0, 9);
 	CHECK_EQ(take(B, b, 3, NULL), 0);
+	cluster_unmount(A);
+	cluster_unmount(B);
+}
+
+/* A downgrade (no range wanted, a weaker set): published whatever the
+ * others hold; B's reader is then granted, its writer still not. */
+TEST(downgrade)
+{
+	struct cluster *A, *B;
+	struct plock_range a = rng(F_WRLCK, 0, 9), r = rng(F_RDLCK, 0, 9);
+	struct plock_range br = rng(F_RDLCK, 5, 5),
+			   bw[2] = {rng(F_RDLCK, 5, 5), rng(F_WRLCK, 6, 6)};
+	struct plock_range cf;
+
+	mount_two("downgrade", &A, &B);
+	CHECK_EQ(take(A, &a, 1, NULL), 0);
+	CHECK_EQ(take(B, &br, 1, &cf), -EAGAIN);
+	CHECK_EQ(cluster_plock(A, &FILE1, NULL, &r, 1, 0, NULL, NULL), 0);
+	CHECK_EQ(take(B, &br, 1, NULL), 0);
+	CHECK_EQ(take(B, bw, 2, &cf), -EAGAIN);
+	CHECK_EQ(cf.type, F_RDLCK);
+	CHECK_EQ(cf.end, 9);
+	/* A's upgrade back to W conflicts with B's reader. */
+	CHECK_EQ(take(A, &a, 1, &cf), -EAGAIN);
+	CHECK_EQ(cf.start, 5);
 	cluster_unmount(A);
 	cluster_unmount(B);
 }
@@ -452,6 +478,86 @@ TEST(session_lost)
 	cluster_unmount(B);
 }
 
+/*
+ * The lease suspended: the server goes silent (SIGSTOP) until A's lease
+ * margin (2T/3 after its last answered request) has passed; a call made then
+ * sleeps on member_wait (no polling) until the server answers again
+ * (SIGCONT, short of the session's expiry), and is then served with the
+ * same session. The stop is the fault injected; its length is the subject.
+ */
+struct late_call {
+	struct cluster *c;
+	struct task *task;
+	_Atomic int ret;
+	_Atomic uint64_t done_ms;
+};
+
+static void server_cont(void *arg)
+{
+	struct zk_fixture *f = arg;
+
+	kill(f->pid, SIGCONT);
+}
+
+static void *late_call_thread(void *p)
+{
+	struct late_call *l = p;
+	struct plock_range w = rng(F_WRLCK, 100, 100), cf;
+
+	__atomic_store_n(&l->task, current, __ATOMIC_RELEASE);
+	atomic_store(&l->ret, cluster_plock(l->c, &FILE1, &w, &w, 1, 0, &cf, NULL));
+	atomic_store(&l->done_ms, ms_now());
+	return NULL;
+}
+
+TEST(server_silent_suspends)
+{
+	char url[256];
+	struct zk_fixture *f = zk();
+	struct cluster *A;
+	struct plock_range a = rng(F_WRLCK, 0, 9);
+	struct late_call l = {0};
+	struct watched_wait ww;
+	pthread_t t;
+	uint64_t t_stop, t_cont;
+
+	zk_root("silent", url, sizeof(url));
+	A = node_mount(url, "A", 6000, 1);
+	CHECK_EQ(take(A, &a, 1, NULL), 0);
+	l.c = A;
+	test_on_abort(server_cont, f);
+	kill(f->pid, SIGSTOP);
+	t_stop = ms_now();
+	/* Until the lease margin passed (a time, not an ordering). */
+	watched_wait_begin(&ww, "A's lease suspended", A);
+	while (glock_lease_check(A) == 0)
+		watched_wait_step(&ww, 0);
+	watched_wait_end(&ww);
+	CHECK_EQ(pthread_create(&t, NULL, late_call_thread, &l), 0);
+	/* Until it sleeps on member_wait (or, the protection broken, returned). */
+	for (;;) {
+		struct task *tk = __atomic_load_n(&l.task, __ATOMIC_ACQUIRE);
+
+		if (atomic_load(&l.done_ms) ||
+		    (tk && READ_ONCE(tk->wait_what) && READ_ONCE(tk->wait_obj) == &A->member_wait))
+			break;
+		sched_yield();
+	}
+	kill(f->pid, SIGCONT);
+	test_abort_cancel(f);
+	t_cont = ms_now();
+	pthread_join(t, NULL);
+	printf("# server stopped %llu ms; a call made at +%llu ms waited and returned %d at "
+	       "+%llu ms, generation %llu\n",
+	       (unsigned long long)(t_cont - t_stop), (unsigned long long)(t_cont - t_stop),
+	       atomic_load(&l.ret), (unsigned long long)(atomic_load(&l.done_ms) - t_stop),
+	       (unsigned long long)cluster_generation(A));
+	CHECK_EQ(atomic_load(&l.ret), 0);
+	CHECK(atomic_load(&l.done_ms) >= t_cont);
+	CHECK_EQ(cluster_generation(A), 0);
+	cluster_unmount(A);
+}
+
 /* A ZooKeeper restart within the session: the sets stay. */
 #define RESTART_SESSION_MS 30000
 
@@ -479,6 +585,93 @@ TEST(zookeeper_restart_keeps_sets)
 	CHECK_EQ(cluster_generation(A), 0);
 	CHECK_EQ(release_all(A), 0);
 	CHECK_EQ(take(B, &b, 1, NULL), 0);
+	cluster_unmount(A);
+	cluster_unmount(B);
+}
+
+/*
+ * ZooKeeper goes down between A's read and its multi: the hook (in A's
+ * calling thread) kills the server and returns once A's client saw the
+ * connection go, so the multi is not sent (zoo_multi on a lost connection
+ * leaks in the client library) and A waits for the reconnection while its
+ * session lasts, then looks again. The test's main thread starts the server
+ * again once the hook returned (the fixture's JVM must be started by a
+ * thread that outlives it). The set is published once: B then conflicts.
+ */
+static struct cluster *down_node;
+static _Atomic bool down_fired;
+
+static void down_hook(struct cluster *c)
+{
+	struct zk_cluster *z = c->lm;
+
+	if (c != down_node || atomic_load(&down_fired))
+		return;
+	zk_fixture_stop(zk());
+	/* Until A's client saw the connection go (the socket's end: at once).
+	 * zh_lock is held shared by the caller: the handle stays. Not a watched
+	 * wait: the main thread is in one, and the watchdog is started by one
+	 * thread at a time. */
+	while (zoo_state(z->zh) == ZOO_CONNECTED_STATE)
+		sched_yield();
+	atomic_store(&down_fired, true);
+}
+
+struct taker {
+	struct cluster *c;
+	_Atomic int ret;
+};
+
+static void *take_thread(void *p)
+{
+	struct taker *t = p;
+	struct plock_range a = rng(F_WRLCK, 0, 9);
+
+	atomic_store(&t->ret, take(t->c, &a, 1, NULL));
+	return NULL;
+}
+
+TEST(zookeeper_down_before_multi)
+{
+	char url[256];
+	struct cluster *A, *B;
+	struct plock_range b = rng(F_WRLCK, 5, 5), cf;
+	struct taker tk = {0};
+	struct watched_wait ww;
+	pthread_t t;
+	uint64_t before, n, t0;
+
+	zk_root("down-multi", url, sizeof(url));
+	A = node_mount(url, "A", RESTART_SESSION_MS, 1);
+	B = node_mount(url, "B", RESTART_SESSION_MS, 1);
+	/* The file's node made and A's child gone: a grant is one listing and
+	 * one multi. */
+	CHECK_EQ(take(A, &b, 1, NULL), 0);
+	CHECK_EQ(release_all(A), 0);
+	down_node = A;
+	atomic_store(&down_fired, false);
+	plock_test_before_publish = down_hook;
+	before = atomic_load(&A->stats.lm_requests);
+	tk.c = A;
+	CHECK_EQ(pthread_create(&t, NULL, take_thread, &tk), 0);
+	watched_wait_begin(&ww, "the hook killed the server", &down_fired);
+	while (!atomic_load(&down_fired))
+		watched_wait_step(&ww, 0);
+	watched_wait_end(&ww);
+	t0 = ms_now();
+	CHECK_EQ(zk_fixture_restart(zk()), 0);
+	pthread_join(t, NULL);
+	plock_test_before_publish = NULL;
+	n = atomic_load(&A->stats.lm_requests) - before;
+	printf("# ZooKeeper down between A's read and its multi: A's call returned %d %llu ms "
+	       "after the restart began, %llu requests (%s)\n",
+	       atomic_load(&tk.ret), (unsigned long long)(ms_now() - t0), (unsigned long long)n,
+	       n > 2 ? "A looked again after the reconnection" : "no second look");
+	CHECK_EQ(atomic_load(&tk.ret), 0);
+	CHECK(n > 2);
+	CHECK_EQ(take(B, &b, 1, &cf), -EAGAIN);
+	CHECK_EQ(cf.end, 9);
+	CHECK_EQ(cluster_generation(A), 0);
 	cluster_unmount(A);
 	cluster_unmount(B);
 }
