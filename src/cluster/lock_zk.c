@@ -299,11 +299,12 @@ static int make_path(struct cluster *c, const char *path)
  * /3: lock nodes are named <type>-<number>-<generation> (/2: <number>), and
  * the recipe node also names the nodes' source of the generation
  * (cluster_config.identity): nodes that name a file's lock differently
- * must not mix.
+ * must not mix. /4: byte-range locks are published in <path>/p (plock_zk.c):
+ * a node of /3 would take its byte-range locks without looking there.
  */
 #define ZK_RECIPE                                                                          \
-	"pagecache-glock/3 (ex-/sh-/df- children, want nodes, lock nodes <type>-<number>-" \
-	"<generation>)"
+	"pagecache-glock/4 (ex-/sh-/df- children, want nodes, lock nodes <type>-<number>-" \
+	"<generation>; byte-range sets in p/)"
 
 static int check_recipe(struct cluster *c)
 {

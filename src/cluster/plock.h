@@ -42,7 +42,8 @@ struct plock_range {
  * PLOCK_WATCH *seq is the value for cluster_plock_wait; -EIO: this node's
  * session is lost (every call fails until the node rejoined; the lost
  * session took this node's published sets with it: cluster_generation()
- * moved); -ENOLCK: @set does not fit the lock service; -ENOMEM.
+ * moved); -ENOLCK: @set does not fit the lock service; -EINVAL: a malformed
+ * range (type, start > end, negative), or @n > 0 with @set NULL; -ENOMEM.
  * A lock service that is not reachable for a while (a lost connection, a
  * restart) is waited for while the session lasts.
  * nolock: 0 at once (no other node).
