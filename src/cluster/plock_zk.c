@@ -17,11 +17,18 @@
  * version -1: it removes ranges only, yet still bumps the version. Parents
  * are never deleted (a recreated one would restart its version).
  *
+ * A change first tries the cached view of the table (plock_zk_cache.c: the
+ * version and the other nodes' sets of the last look): decided from it and
+ * published in one multi with the view's version, which commits only if the
+ * view was still the table. A refused multi or a conflict in the view: a
+ * look as above (only a look answers -EAGAIN).
+ *
  * Locks: zh_lock (lock_zk.h), held shared for the whole call: the worker
  * cannot close or replace the handle meanwhile. The caller holds only its
  * per-file mutex (fs/locks.c's "flc_plock"); nothing else is taken but
- * ev_lock, briefly, to wait for a reconnection. plock_watcher runs in the
- * client library's completion thread: an atomic and a wake-up only.
+ * ev_lock, briefly, to wait for a reconnection, and the view cache's leaf
+ * mutex to copy a view. plock_watcher runs in the client library's
+ * completion thread: an atomic and a wake-up only.
  */
 #include <errno.h>
 #include <fcntl.h>
