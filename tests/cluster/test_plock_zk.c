@@ -7,8 +7,10 @@
  * nothing, a waiter woken by a release and by a node's end, the race of two
  * nodes' publishes (the version check, and with plock_test_no_version_check
  * both granted), three nodes at random with a checker of every grant, a
- * lost session, a ZooKeeper restart within the session,
- * bad input and nolock.
+ * lost session, a ZooKeeper restart within the session, the cached view of
+ * a table (the requests it saves, a stale view refused by the version
+ * check and, with plock_test_no_version_check, granting), bad input and
+ * nolock.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -560,8 +562,23 @@ static bool rejoined(struct cluster *c, uint64_t gen0)
 	return atomic_load(&c->generation) != gen0 && atomic_load(&c->membership) == CM_VALID;
 }
 
+/* The cache's key of FILE1 for @c's session and generation now. */
+static void view_key(struct cluster *c, struct plock_view *key)
+{
+	struct zk_cluster *z = c->lm;
+
+	memset(key, 0, sizeof(*key));
+	key->number = FILE1.ln_number;
+	key->gen = FILE1.ln_gen;
+	pthread_rwlock_rdlock(&z->zh_lock);
+	key->session = zoo_client_id(z->zh)->client_id;
+	pthread_rwlock_unlock(&z->zh_lock);
+	key->generation = cluster_generation(c);
+}
+
 TEST(session_lost)
 {
+	struct plock_view old_key, new_key, view;
 	struct cluster *A, *B;
 	struct plock_range a[2] = {rng(F_WRLCK, 0, 9)}, b[2] = {rng(F_WRLCK, 100, 100)};
 	struct plock_range w, cf;
@@ -573,6 +590,15 @@ TEST(session_lost)
 	CHECK_EQ(take(B, b, 1, NULL), 0);
 	start_waiter(&wa, A, 100, 100); /* A waits for B's range */
 	start_waiter(&wb, B, 0, 9);	/* B waits for A's */
+	/* A's view of the table (B's set, A's child there): its old key. */
+	{
+		struct plock_range probe = rng(F_WRLCK, 50, 50);
+
+		CHECK_EQ(cluster_plock(A, &FILE1, &probe, NULL, 0, 0, &cf, NULL), 0);
+	}
+	view_key(A, &old_key);
+	CHECK(plock_cache_get(((struct zk_cluster *)A->lm)->pcache, &old_key, &view));
+	CHECK(view.own);
 	gen0 = cluster_generation(A);
 	expire_session(A);
 	CHECK_EQ(join_waiter(&wa), -EIO);
@@ -583,6 +609,22 @@ TEST(session_lost)
 	printf("# A's session ended: A's waiter -EIO, B granted W[0,9], A rejoined "
 	       "(generation %llu -> %llu)\n",
 	       (unsigned long long)gen0, (unsigned long long)cluster_generation(A));
+	/* The old session's view is not A's view now (it says A's child of the
+	 * old session is there: a setData to it would go with that session);
+	 * looked up under the new key it is dropped. */
+	view_key(A, &new_key);
+	{
+		struct plock_cache *pc = ((struct zk_cluster *)A->lm)->pcache;
+		bool old_found = plock_cache_get(pc, &old_key, &view);
+		bool new_found = plock_cache_get(pc, &new_key, &view);
+
+		printf("# A's view of the old session: %s under its old key, %s under the "
+		       "new\n",
+		       old_found ? "found" : "gone", new_found ? "found" : "not found");
+		CHECK(old_found);
+		CHECK(!new_found);
+		CHECK(!plock_cache_get(pc, &old_key, &view));
+	}
 	w = rng(F_WRLCK, 5, 5);
 	CHECK_EQ(cluster_plock(A, &FILE1, &w, &w, 1, 0, &cf, NULL), -EAGAIN);
 	w = rng(F_WRLCK, 300, 300);
