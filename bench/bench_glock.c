@@ -9,7 +9,12 @@
  *     the median transfer time divided by the median time of one
  *     synchronous write (zoo_set) of the same client library; the requests
  *     both nodes sent per transfer, the listings among them that were not
- *     pipelined behind a create or conversion (lm_relists), and the demotes.
+ *     pipelined behind a create or conversion (lm_relists), and the demotes;
+ *   - a byte-range lock+unlock pair (cluster_plock: take W[0,9], release)
+ *     by node A alone while node B holds W[1000,1009] of the same file, in
+ *     write round trips too: with A's cached view of the table (one multi
+ *     each) and with plock_test_no_cache (a look before each), alternated
+ *     within each repetition.
  * The minimum hold time is set to 0 here (the transfer is what is timed).
  * PC_ZK_WANT_OFF=1 turns the want nodes' watches off (docs/cluster.md);
  * PC_ZK_REARM_AT_EVENT=1 re-arms a fired want watch at the event;
@@ -18,6 +23,7 @@
  * Locks: none of its own.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +32,7 @@
 #include "bench.h"
 #include "cluster/glock.h"
 #include "cluster/lock_module.h"
+#include "cluster/plock.h"
 #include "zk_fixture.h"
 
 #define THREADED 1
@@ -133,10 +140,42 @@ static double shared_readers(struct cluster **n, int nn, unsigned long ops, doub
 	return (double)t0 / (double)ops;
 }
 
+/* @pairs byte-range lock+unlock pairs of node A on file @file while B holds
+ * another range of it: us per pair, and the requests A sent per pair. */
+static double plock_pairs_us(struct cluster *A, struct cluster *B, uint64_t file, int pairs,
+			     bool no_cache, double *req_per_pair)
+{
+	struct lm_lockname name = {.ln_number = file, .ln_gen = 1, .ln_type = 2};
+	struct plock_range a = {.start = 0, .end = 9, .type = F_WRLCK};
+	struct plock_range b = {.start = 1000, .end = 1009, .type = F_WRLCK}, cf;
+	uint64_t req0, t0;
+	int i;
+
+	ck(cluster_plock(B, &name, &b, &b, 1, 0, &cf, NULL), "cluster_plock B");
+	/* The file's node made and A's first look: not timed. */
+	ck(cluster_plock(A, &name, &a, &a, 1, 0, &cf, NULL), "cluster_plock A");
+	ck(cluster_plock(A, &name, NULL, NULL, 0, 0, NULL, NULL), "cluster_plock A release");
+	plock_test_no_cache = no_cache;
+	req0 = atomic_load(&A->stats.lm_requests);
+	t0 = now_ns();
+	for (i = 0; i < pairs; i++) {
+		ck(cluster_plock(A, &name, &a, &a, 1, 0, &cf, NULL), "cluster_plock A");
+		ck(cluster_plock(A, &name, NULL, NULL, 0, 0, NULL, NULL),
+		   "cluster_plock A release");
+	}
+	t0 = now_ns() - t0;
+	plock_test_no_cache = false;
+	*req_per_pair = (double)(atomic_load(&A->stats.lm_requests) - req0) / pairs;
+	ck(cluster_plock(B, &name, NULL, NULL, 0, 0, NULL, NULL), "cluster_plock B release");
+	return (double)t0 / pairs / 1000.0;
+}
+
 int main(int argc, char **argv)
 {
 	struct series s_nolock = {0}, s_zk = {0}, s_xfer = {0}, s_rtt = {0}, s_wrtt = {0},
 		      s_req = {0}, s_rt = {0}, s_list = {0}, s_dem = {0};
+	struct series s_pl = {0}, s_plnc = {0}, s_plrt = {0}, s_plrtnc = {0}, s_plreq = {0},
+		      s_plreqnc = {0};
 	struct zk_fixture f;
 	struct cluster *nl, *A, *B;
 	struct cluster_config ncfg = {.url = "nolock"};
@@ -234,9 +273,24 @@ int main(int argc, char **argv)
 				       (2.0 * xfers));
 		glock_put(ga);
 		glock_put(gb);
+		{
+			int pairs = bcfg.smoke ? 20 : 300;
+			double rq;
+
+			/* cache and no cache alternated: one file each per rep */
+			series_add(&s_pl,
+				   plock_pairs_us(A, B, 2000 + 2 * (uint64_t)r, pairs, false, &rq));
+			series_add(&s_plreq, rq);
+			series_add(&s_plnc,
+				   plock_pairs_us(A, B, 2001 + 2 * (uint64_t)r, pairs, true, &rq));
+			series_add(&s_plreqnc, rq);
+		}
 	}
-	for (r = 0; r < s_xfer.n; r++)
+	for (r = 0; r < s_xfer.n; r++) {
 		series_add(&s_rt, s_xfer.v[r] / s_wrtt.v[r]);
+		series_add(&s_plrt, s_pl.v[r] / s_wrtt.v[r]);
+		series_add(&s_plrtnc, s_plnc.v[r] / s_wrtt.v[r]);
+	}
 	emit_row("glock", "nq+dq cached", "nolock", "ns", &s_nolock);
 	emit_row("glock", "nq+dq cached", "zk", "ns", &s_zk);
 	emit_cmp("glock", "nq+dq cached", "ns", "zk", &s_zk, "nolock", &s_nolock, NULL, 0);
@@ -249,6 +303,15 @@ int main(int argc, char **argv)
 	emit_row("glock", "demotes per transfer", "zk", "demotes", &s_dem);
 	emit_cmp("glock", "transfer latency", "us", "transfer", &s_xfer, "write round trip",
 		 &s_wrtt, "<=", 3);
+	emit_row("glock", "byte-range lock+unlock pair", "zk (cache)", "us", &s_pl);
+	emit_row("glock", "byte-range lock+unlock pair", "zk (no cache)", "us", &s_plnc);
+	emit_row("glock", "byte-range lock+unlock pair", "zk (cache)", "round trips", &s_plrt);
+	emit_row("glock", "byte-range lock+unlock pair", "zk (no cache)", "round trips", &s_plrtnc);
+	emit_row("glock", "requests per byte-range pair", "zk (cache)", "requests", &s_plreq);
+	emit_row("glock", "requests per byte-range pair", "zk (no cache)", "requests", &s_plreqnc);
+	emit_cmp("glock",
+		 "byte-range lock+unlock pair, one node alone (another holds another range)", "us",
+		 "pair", &s_pl, "write round trip", &s_wrtt, "<=", 2.5);
 	cluster_unmount(A);
 	cluster_unmount(B);
 	cluster_unmount(nl);

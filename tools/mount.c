@@ -34,6 +34,7 @@
 /* pagecache-test, the CLI of the tests (tools/meson.build): the test
  * switches of the library, set from the environment */
 #include "api/engine_internal.h"
+#include "cluster/lock_module.h"
 #include "fs/file.h"
 #include "store/vol/vstore.h"
 #endif
@@ -416,6 +417,7 @@ int cmd_mount(int argc, char **argv)
 	fuse_test_unpin_hook = env_on("PC_FUSE_TEST_UNPIN");
 	fsync_test_dir_noop = env_on("PC_TEST_FSYNCDIR_NOOP");
 	vol_test_no_periodic_commit = env_on("PC_TEST_NO_PERIODIC_COMMIT");
+	plock_test_no_cache = env_on("PC_PLOCK_NO_CACHE"); /* for an A/B of the round trips */
 #endif
 	po.store_dir = dir;
 	po.store_image = image;

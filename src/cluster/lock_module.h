@@ -288,6 +288,11 @@ DECLARE_TEST_SWITCH(zk_test_read_every_want);
  * table before either published are both granted conflicting ranges
  * (test_plock_zk race*). Defined in plock.c (every build). */
 DECLARE_TEST_SWITCH(plock_test_no_version_check);
+/* The zk module looks at a file's table (a listing and the other nodes'
+ * sets) before every change, never deciding from its cached view of the
+ * table (test_plock_zk_cache cache_round_trips: the requests counted both ways;
+ * bench_glock PC_PLOCK_NO_CACHE). Defined in plock.c (every build). */
+DECLARE_TEST_SWITCH(plock_test_no_cache);
 /* Called by the zk module between its read of a file's table and the multi
  * that publishes (test_plock_zk race*: another node publishes there). */
 typedef void (*plock_publish_hook_fn)(struct cluster *c);

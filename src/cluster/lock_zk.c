@@ -416,6 +416,7 @@ int zk_mount(struct cluster *c, const struct cluster_url *u)
 	pthread_cond_init(&z->ev_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	z->ev_tail = &z->ev_head;
+	z->pcache = plock_cache_new(); /* NULL: every byte-range call looks */
 	c->lm = z;
 	ret = zk_connect(c);
 	if (!ret)
@@ -430,6 +431,7 @@ int zk_mount(struct cluster *c, const struct cluster_url *u)
 		set_handle(z, NULL);
 		c->lm = NULL;
 		pthread_rwlock_destroy(&z->zh_lock);
+		plock_cache_free(z->pcache);
 		free(z);
 	}
 	return ret;
@@ -459,6 +461,7 @@ void zk_unmount(struct cluster *c)
 	drop_events(z);
 	free_strays(z); /* the session's end deleted them */
 	c->lm = NULL;
+	plock_cache_free(z->pcache);
 	pthread_rwlock_destroy(&z->zh_lock);
 	pthread_mutex_destroy(&z->ev_lock);
 	pthread_cond_destroy(&z->ev_cond);

@@ -56,6 +56,9 @@ struct zk_cluster {
 	 * rwlock, a leaf that prefers writers); read by the worker without it
 	 * and by plock_zk.c (application threads) with it held shared. */
 	zhandle_t *zh;
+	/* plock_zk_cache.c: the byte-range lock tables' views (NULL: none;
+	 * made at mount, freed at unmount; its own leaf lock inside). */
+	struct plock_cache *pcache;
 	pthread_rwlock_t zh_lock;
 	char hosts[256];
 	char root[256];	 /* the URL's path ("" for /) */
@@ -134,6 +137,32 @@ void zk_queue_item(struct cluster *c, struct zk_event *ev);
 void zk_listing_free(struct zk_listing *l);
 uint64_t zk_call_begin(struct cluster *c);
 void zk_call_end(struct cluster *c, uint64_t sent, int rc);
+
+/* plock_zk_cache.c: what this node's last look at a file's byte-range lock
+ * table saw. The key is the file (number, gen), the session (its client id)
+ * and the membership generation: a view of another session is never found. */
+#define PLOCK_CACHE_RANGES 32 /* the other nodes' ranges a view keeps at most */
+struct plock_view {
+	uint64_t number, gen; /* the file */
+	uint64_t generation;  /* c->generation */
+	int64_t session;      /* the handle's client id */
+	int32_t version;      /* the file node's data version the view is of */
+	bool own;	      /* our child is there (this session's) */
+	unsigned nothers;
+	struct plock_range others[PLOCK_CACHE_RANGES]; /* the other nodes' sets' union */
+};
+struct plock_cache;
+struct plock_cache *plock_cache_new(void);
+void plock_cache_free(struct plock_cache *pc);
+/* Copies the key's view into *out: false if there is none. */
+bool plock_cache_get(struct plock_cache *pc, const struct plock_view *key, struct plock_view *out);
+/* Stores a view read or published at v->version (an older one is ignored). */
+void plock_cache_put(struct plock_cache *pc, const struct plock_view *v);
+void plock_cache_drop(struct plock_cache *pc, const struct plock_view *key);
+/* Our multi made the file node's version @version and our child's presence
+ * @own: the view follows if it was of @version - 1, else it goes. */
+void plock_cache_published(struct plock_cache *pc, const struct plock_view *key, int32_t version,
+			   bool own);
 
 /* plock_zk.c: the byte-range lock tables (lm_plock). */
 int zk_plock(struct cluster *c, const struct lm_lockname *name, const struct plock_range *want,

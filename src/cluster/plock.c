@@ -15,6 +15,7 @@
 #include "cluster/plock.h"
 
 TEST_SWITCH(plock_test_no_version_check);
+TEST_SWITCH(plock_test_no_cache);
 TEST_KNOB(plock_publish_hook_fn, plock_test_before_publish);
 
 static void ns_to_timespec(uint64_t ns, struct timespec *ts)

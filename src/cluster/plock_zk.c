@@ -17,11 +17,18 @@
  * version -1: it removes ranges only, yet still bumps the version. Parents
  * are never deleted (a recreated one would restart its version).
  *
+ * A change first tries the cached view of the table (plock_zk_cache.c: the
+ * version and the other nodes' sets of the last look): decided from it and
+ * published in one multi with the view's version, which commits only if the
+ * view was still the table. A refused multi or a conflict in the view: a
+ * look as above (only a look answers -EAGAIN).
+ *
  * Locks: zh_lock (lock_zk.h), held shared for the whole call: the worker
  * cannot close or replace the handle meanwhile. The caller holds only its
  * per-file mutex (fs/locks.c's "flc_plock"); nothing else is taken but
- * ev_lock, briefly, to wait for a reconnection. plock_watcher runs in the
- * client library's completion thread: an atomic and a wake-up only.
+ * ev_lock, briefly, to wait for a reconnection, and the view cache's leaf
+ * mutex to copy a view. plock_watcher runs in the client library's
+ * completion thread: an atomic and a wake-up only.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -83,9 +90,10 @@ static bool plock_conflicts(const struct plock_range *a, const struct plock_rang
 
 /* Another node's set (@data, @len) against @want: true with *@out a
  * conflicting range. A set this build cannot read conflicts with anything
- * (a node of another format must not be overlooked). */
+ * (a node of another format must not be overlooked). Its ranges are added
+ * to @acc's (one more than it keeps: too many to keep). */
 static bool plock_find_conflict(char *data, int len, const struct plock_range *want,
-				struct plock_range *out)
+				struct plock_range *out, struct plock_view *acc)
 {
 	size_t tl = strlen(PLOCK_TAG);
 	char *p, *end;
@@ -109,6 +117,10 @@ static bool plock_find_conflict(char *data, int len, const struct plock_range *w
 		r.type = t == 'W' ? F_WRLCK : F_RDLCK;
 		r.start = s;
 		r.end = e;
+		if (acc->nothers < PLOCK_CACHE_RANGES)
+			acc->others[acc->nothers++] = r;
+		else
+			acc->nothers = PLOCK_CACHE_RANGES + 1;
 		if (plock_conflicts(&r, want)) {
 			*out = r;
 			return true;
@@ -192,17 +204,110 @@ struct plock_call {
 	bool unknown; /* a multi of ours may have been applied */
 	char fpath[ZK_PATH_MAX], cpath[ZK_PATH_MAX];
 	char *buf; /* PLOCK_DATA_MAX + 1 */
+	/* The file, session and generation (the cache's key) and what the
+	 * last look read: the view it leaves in the cache. */
+	struct plock_view view;
 };
 
 /* The outcome of one look: a result for the caller, or one of these. */
 #define PLOCK_AGAIN (-10000) /* the table changed under us: look again */
 #define PLOCK_LOST  (-10001) /* lost connection: reconnect, look again */
+#define PLOCK_MISS  (-10002) /* no cached view to decide with: look */
 
 static int plock_zrc(int rc)
 {
 	if (lost_connection(rc))
 		return PLOCK_LOST;
 	return -EIO; /* ZSESSIONEXPIRED, ZINVALIDSTATE, or worse */
+}
+
+/* Our multi committed, making the file node's version @version. A grant's
+ * look read every other node's set at @version - 1 (the multi's version
+ * check): with our new set that is the table at @version. A release read no
+ * other set: an older view follows it only if no other publish came between. */
+static void plock_published(struct zk_cluster *z, struct plock_call *pc, int32_t version)
+{
+	if (pc->want && !plock_test_no_version_check && version == pc->view.version + 1 &&
+	    pc->view.nothers <= PLOCK_CACHE_RANGES) {
+		pc->view.version = version;
+		pc->view.own = pc->n > 0;
+		plock_cache_put(z->pcache, &pc->view);
+	} else {
+		plock_cache_published(z->pcache, &pc->view, version, pc->n > 0);
+	}
+}
+
+/*
+ * A change decided with the cached view of the table and published in one
+ * multi: setData(file node, the view's version) with our child's op. The
+ * multi commits only if no publish came since the view (every publish bumps
+ * the version; a node's end only removes ranges): then the view's sets were
+ * the table's and the decision was right. PLOCK_MISS: no view, a conflict in
+ * the view (it may be stale: only a look may answer -EAGAIN), or the multi
+ * refused (the view dropped): the caller looks. A release publishes with
+ * version -1 as a look's does: the view says whether our child is there.
+ */
+static int plock_try_cached(struct cluster *c, struct zk_cluster *z, struct plock_call *pc)
+{
+	struct plock_view *v;
+	zoo_op_t ops[2];
+	zoo_op_result_t res[2];
+	struct Stat fst, sst;
+	int nops = 0, rc;
+	unsigned i;
+	uint64_t t;
+
+	if (!pc->publish || plock_test_no_cache || !z->pcache)
+		return PLOCK_MISS;
+	v = malloc(sizeof(*v));
+	if (!v)
+		return PLOCK_MISS;
+	if (!plock_cache_get(z->pcache, &pc->view, v))
+		goto miss;
+	if (pc->want) {
+		for (i = 0; i < v->nothers; i++)
+			if (plock_conflicts(&v->others[i], pc->want))
+				goto miss;
+	} else if (!v->own) {
+		goto miss; /* nothing of ours there (or a lost delete): a look decides */
+	}
+	if (!pc->n && !v->own)
+		goto miss;
+	zoo_set_op_init(&ops[nops++], pc->fpath, "", 0,
+			pc->want && !plock_test_no_version_check ? v->version : -1, &fst);
+	if (!pc->n)
+		zoo_delete_op_init(&ops[nops++], pc->cpath, -1);
+	else if (v->own)
+		zoo_set_op_init(&ops[nops++], pc->cpath, pc->mine, pc->mlen, -1, &sst);
+	else
+		zoo_create_op_init(&ops[nops++], pc->cpath, pc->mine, pc->mlen,
+				   &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
+	if (plock_test_before_publish)
+		plock_test_before_publish(c);
+	rc = zoo_state(z->zh); /* as in plock_look: no multi on a handle not connected */
+	if (rc != ZOO_CONNECTED_STATE) {
+		free(v);
+		plock_cache_drop(z->pcache, &pc->view);
+		return rc == ZOO_EXPIRED_SESSION_STATE || rc == ZOO_AUTH_FAILED_STATE ? -EIO
+										      : PLOCK_LOST;
+	}
+	t = zk_call_begin(c);
+	rc = zoo_multi(z->zh, nops, ops, res);
+	zk_call_end(c, t, rc);
+	if (rc == ZOK) {
+		pc->view.version = v->version;
+		free(v);
+		plock_cache_published(z->pcache, &pc->view, fst.version, pc->n > 0);
+		return 0;
+	}
+	plock_cache_drop(z->pcache, &pc->view);
+	free(v);
+	if (rc == ZBADVERSION || rc == ZNONODE || rc == ZNODEEXISTS)
+		return PLOCK_MISS; /* the table changed since the view */
+	return plock_zrc(rc);
+miss:
+	free(v);
+	return PLOCK_MISS;
 }
 
 /* One look at the table and, if nothing conflicts, one publish. */
@@ -215,10 +320,11 @@ static int plock_look(struct cluster *c, struct zk_cluster *z, struct plock_call
 	bool own = false, own_ours = true;
 	zoo_op_t ops[3];
 	zoo_op_result_t res[3];
-	struct Stat sst;
+	struct Stat fst, sst;
 	int nops = 0, rc, ret = 0, i;
 	uint64_t s, t;
 
+	pc->view.nothers = 0;
 	/* Before the reads that arm the watches: a change after them moves it. */
 	s = atomic_load(&c->plock_seq);
 	t = zk_call_begin(c);
@@ -271,19 +377,29 @@ static int plock_look(struct cluster *c, struct zk_cluster *z, struct plock_call
 			len = 0;
 		if (len > PLOCK_DATA_MAX)
 			len = PLOCK_DATA_MAX;
-		if (plock_find_conflict(pc->buf, len, pc->want, pc->conflict)) {
+		if (plock_find_conflict(pc->buf, len, pc->want, pc->conflict, &pc->view)) {
 			if (pc->seq)
 				*pc->seq = s;
+			/* A view of ours older than this table is stale. */
+			plock_cache_drop(z->pcache, &pc->view);
 			ret = -EAGAIN;
 			goto out;
 		}
 	}
-	if (!pc->publish)
-		goto out; /* a test (F_GETLK): nothing published */
+	pc->view.version = st.version;
+	pc->view.own = own;
+	if (!pc->publish) {
+		/* A test (F_GETLK): nothing published; what it read is the
+		 * table at st.version (a child of our previous session: not
+		 * a view to publish from). */
+		if (own_ours && pc->view.nothers <= PLOCK_CACHE_RANGES)
+			plock_cache_put(z->pcache, &pc->view);
+		goto out;
+	}
 	if (!pc->n && !own)
 		goto out; /* nothing held, nothing to hold (a lost delete: applied) */
 	zoo_set_op_init(&ops[nops++], pc->fpath, "", 0,
-			pc->want && !plock_test_no_version_check ? st.version : -1, &sst);
+			pc->want && !plock_test_no_version_check ? st.version : -1, &fst);
 	if (!pc->n || (own && !own_ours))
 		zoo_delete_op_init(&ops[nops++], pc->cpath, -1);
 	if (pc->n && own && own_ours)
@@ -310,8 +426,11 @@ static int plock_look(struct cluster *c, struct zk_cluster *z, struct plock_call
 	t = zk_call_begin(c);
 	rc = zoo_multi(z->zh, nops, ops, res);
 	zk_call_end(c, t, rc);
-	if (rc == ZOK)
+	if (rc == ZOK) {
+		plock_published(z, pc, fst.version);
 		goto out;
+	}
+	plock_cache_drop(z->pcache, &pc->view);
 	if (rc == ZBADVERSION || rc == ZNONODE || rc == ZNODEEXISTS)
 		ret = PLOCK_AGAIN; /* another node published, or a child came or went */
 	else
@@ -366,7 +485,31 @@ int zk_plock(struct cluster *c, const struct lm_lockname *name, const struct plo
 		goto free;
 	}
 
+	pc->view.number = name->ln_number;
+	pc->view.gen = name->ln_gen;
+
 	pthread_rwlock_rdlock(&z->zh_lock);
+	if (!z->zh || glock_lease_check(c) < 0) {
+		ret = -EIO;
+		goto unlock;
+	}
+	{
+		const clientid_t *id = zoo_client_id(z->zh);
+
+		/* The handle's session, fixed while zh_lock is held shared. */
+		pc->view.session = id ? id->client_id : 0;
+		pc->view.generation = atomic_load(&c->generation);
+	}
+	ret = plock_try_cached(c, z, pc);
+	if (ret == PLOCK_LOST) {
+		pc->unknown = true; /* the next look finds out */
+		ret = plock_wait_connected(c, z);
+		if (ret)
+			goto unlock;
+		ret = PLOCK_MISS;
+	}
+	if (ret != PLOCK_MISS)
+		goto unlock;
 	for (;;) {
 		if (!z->zh || glock_lease_check(c) < 0) {
 			ret = -EIO;
@@ -384,6 +527,7 @@ int zk_plock(struct cluster *c, const struct lm_lockname *name, const struct plo
 		if (ret)
 			break;
 	}
+unlock:
 	pthread_rwlock_unlock(&z->zh_lock);
 free:
 	if (pc)

@@ -7,8 +7,9 @@
  * nothing, a waiter woken by a release and by a node's end, the race of two
  * nodes' publishes (the version check, and with plock_test_no_version_check
  * both granted), three nodes at random with a checker of every grant, a
- * lost session, a ZooKeeper restart within the session,
- * bad input and nolock.
+ * lost session (the cached view of the old session not used after it), a
+ * ZooKeeper restart within the session, bad input and nolock. The cached
+ * view's own cases are in test_plock_zk_cache.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +21,7 @@
 
 #include "../harness.h"
 #include "../threads.h"
+#include "cluster/lock_module.h"
 #include "cluster/lock_zk.h"
 #include "cluster/plock.h"
 #include "cluster_util.h"
@@ -447,8 +449,23 @@ static bool rejoined(struct cluster *c, uint64_t gen0)
 	return atomic_load(&c->generation) != gen0 && atomic_load(&c->membership) == CM_VALID;
 }
 
+/* The cache's key of FILE1 for @c's session and generation now. */
+static void view_key(struct cluster *c, struct plock_view *key)
+{
+	struct zk_cluster *z = c->lm;
+
+	memset(key, 0, sizeof(*key));
+	key->number = FILE1.ln_number;
+	key->gen = FILE1.ln_gen;
+	pthread_rwlock_rdlock(&z->zh_lock);
+	key->session = zoo_client_id(z->zh)->client_id;
+	pthread_rwlock_unlock(&z->zh_lock);
+	key->generation = cluster_generation(c);
+}
+
 TEST(session_lost)
 {
+	struct plock_view old_key, new_key, view;
 	struct cluster *A, *B;
 	struct plock_range a[2] = {rng(F_WRLCK, 0, 9)}, b[2] = {rng(F_WRLCK, 100, 100)};
 	struct plock_range w, cf;
@@ -460,6 +477,15 @@ TEST(session_lost)
 	CHECK_EQ(take(B, b, 1, NULL), 0);
 	start_waiter(&wa, A, 100, 100); /* A waits for B's range */
 	start_waiter(&wb, B, 0, 9);	/* B waits for A's */
+	/* A's view of the table (B's set, A's child there): its old key. */
+	{
+		struct plock_range probe = rng(F_WRLCK, 50, 50);
+
+		CHECK_EQ(cluster_plock(A, &FILE1, &probe, NULL, 0, 0, &cf, NULL), 0);
+	}
+	view_key(A, &old_key);
+	CHECK(plock_cache_get(((struct zk_cluster *)A->lm)->pcache, &old_key, &view));
+	CHECK(view.own);
 	gen0 = cluster_generation(A);
 	expire_session(A);
 	CHECK_EQ(join_waiter(&wa), -EIO);
@@ -470,6 +496,22 @@ TEST(session_lost)
 	printf("# A's session ended: A's waiter -EIO, B granted W[0,9], A rejoined "
 	       "(generation %llu -> %llu)\n",
 	       (unsigned long long)gen0, (unsigned long long)cluster_generation(A));
+	/* The old session's view is not A's view now (it says A's child of the
+	 * old session is there: a setData to it would go with that session);
+	 * looked up under the new key it is dropped. */
+	view_key(A, &new_key);
+	{
+		struct plock_cache *pc = ((struct zk_cluster *)A->lm)->pcache;
+		bool old_found = plock_cache_get(pc, &old_key, &view);
+		bool new_found = plock_cache_get(pc, &new_key, &view);
+
+		printf("# A's view of the old session: %s under its old key, %s under the "
+		       "new\n",
+		       old_found ? "found" : "gone", new_found ? "found" : "not found");
+		CHECK(old_found);
+		CHECK(!new_found);
+		CHECK(!plock_cache_get(pc, &old_key, &view));
+	}
 	w = rng(F_WRLCK, 5, 5);
 	CHECK_EQ(cluster_plock(A, &FILE1, &w, &w, 1, 0, &cf, NULL), -EAGAIN);
 	w = rng(F_WRLCK, 300, 300);
@@ -631,7 +673,10 @@ static void *take_thread(void *p)
 	return NULL;
 }
 
-TEST(zookeeper_down_before_multi)
+/* @cached: A decides from its view (no read before the multi: the look
+ * after the reconnection is a listing and the multi, 2 requests); else with
+ * plock_test_no_cache (a listing before the hook: 3). */
+static void down_before_multi(bool cached)
 {
 	char url[256];
 	struct cluster *A, *B;
@@ -641,7 +686,7 @@ TEST(zookeeper_down_before_multi)
 	pthread_t t;
 	uint64_t before, n, t0;
 
-	zk_root("down-multi", url, sizeof(url));
+	zk_root(cached ? "down-multi-cached" : "down-multi", url, sizeof(url));
 	A = node_mount(url, "A", RESTART_SESSION_MS, 1);
 	B = node_mount(url, "B", RESTART_SESSION_MS, 1);
 	/* The file's node made and A's child gone: a grant is one listing and
@@ -651,6 +696,7 @@ TEST(zookeeper_down_before_multi)
 	down_node = A;
 	atomic_store(&down_fired, false);
 	plock_test_before_publish = down_hook;
+	plock_test_no_cache = !cached;
 	before = atomic_load(&A->stats.lm_requests);
 	tk.c = A;
 	CHECK_EQ(pthread_create(&t, NULL, take_thread, &tk), 0);
@@ -662,18 +708,30 @@ TEST(zookeeper_down_before_multi)
 	CHECK_EQ(zk_fixture_restart(zk()), 0);
 	pthread_join(t, NULL);
 	plock_test_before_publish = NULL;
+	plock_test_no_cache = false;
 	n = atomic_load(&A->stats.lm_requests) - before;
-	printf("# ZooKeeper down between A's read and its multi: A's call returned %d %llu ms "
+	printf("# ZooKeeper down between A's %s and its multi: A's call returned %d %llu ms "
 	       "after the restart began, %llu requests (%s)\n",
-	       atomic_load(&tk.ret), (unsigned long long)(ms_now() - t0), (unsigned long long)n,
-	       n > 2 ? "A looked again after the reconnection" : "no second look");
+	       cached ? "cached view" : "read", atomic_load(&tk.ret),
+	       (unsigned long long)(ms_now() - t0), (unsigned long long)n,
+	       n > (cached ? 1u : 2u) ? "A looked again after the reconnection" : "no second look");
 	CHECK_EQ(atomic_load(&tk.ret), 0);
-	CHECK(n > 2);
+	CHECK(n > (cached ? 1u : 2u));
 	CHECK_EQ(take(B, &b, 1, &cf), -EAGAIN);
 	CHECK_EQ(cf.end, 9);
 	CHECK_EQ(cluster_generation(A), 0);
 	cluster_unmount(A);
 	cluster_unmount(B);
+}
+
+TEST(zookeeper_down_before_multi)
+{
+	down_before_multi(false);
+}
+
+TEST(zookeeper_down_before_cached_multi)
+{
+	down_before_multi(true);
 }
 
 /* ---- bad input ---- */
