@@ -208,7 +208,9 @@ PC_API const char *pc_cluster_error(void);
 /* Cluster mode: @fn(@arg, ino) is called (from the engine's demote worker)
  * when another node made this engine's cached pages of the file with store
  * inode number @ino stale: a FUSE server drops its kernel's cache of that
- * inode. It must not call into the engine. NULL: none. */
+ * inode. It must not call into the engine. NULL: none. The worker may be
+ * in a call of the old @fn while this returns (a FUSE server stops its
+ * hook's thread only after that). */
 PC_API void pc_set_invalidate_notify(struct pc_engine *e, void (*fn)(void *arg, uint64_t ino),
 				     void *arg);
 /* Unmaps the views still mapped (pc_mmap), writes back everything, closes

@@ -362,6 +362,10 @@ void pc_set_invalidate_notify(struct pc_engine *e, void (*fn)(void *arg, uint64_
 {
 	if (!e)
 		return;
-	e->itable.inval_arg = arg;
+	/* The demote worker may be reading them (fs/glops.c): the function
+	 * goes first when it is cleared, the argument first when it is set. */
+	if (!fn)
+		__atomic_store_n(&e->itable.inval_notify, NULL, __ATOMIC_RELEASE);
+	__atomic_store_n(&e->itable.inval_arg, arg, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->itable.inval_notify, fn, __ATOMIC_RELEASE);
 }

@@ -81,6 +81,7 @@ static void inode_go_inval(struct glock *gl, void *object, enum gl_state target)
 	struct inode *inode = object;
 	struct address_space *m = &inode->i_data;
 	struct inode_table *t = inode->i_table;
+	void (*notify)(void *arg, uint64_t ino);
 
 	(void)gl;
 	(void)target;
@@ -92,8 +93,10 @@ static void inode_go_inval(struct glock *gl, void *object, enum gl_state target)
 	if (!mapping_clean(m) && filemap_write_and_wait_range(m, 0, INT64_MAX) && !mapping_clean(m))
 		mapping_set_error(m, -EIO); /* (recorded already by writepage) */
 	inode_drop_cache(m);
-	if (t->inval_notify)
-		t->inval_notify(t->inval_arg, inode->i_ino);
+	/* (pc_set_invalidate_notify may change it meanwhile: one load) */
+	notify = __atomic_load_n(&t->inval_notify, __ATOMIC_ACQUIRE);
+	if (notify)
+		notify(__atomic_load_n(&t->inval_arg, __ATOMIC_RELAXED), inode->i_ino);
 }
 
 static int inode_go_instantiate(struct glock *gl, void *object)
