@@ -49,10 +49,10 @@ struct flock_wait {
 	struct flock_wait *next, **pprev; /* on waits, under flock_lock */
 	fuse_req_t req;
 	struct pc_cancel *c;
-	int fd, op;	  /* op: LOCK_SH or LOCK_EX, or -1: a POSIX lock */
-	struct flock fl;  /* a POSIX lock (F_SETLKW) */
-	uint64_t owner;	  /* its owner */
-	bool stopped; /* cancelled by pcfs_flock_stop (under flock_lock) */
+	int fd, op;	 /* op: LOCK_SH or LOCK_EX, or -1: a POSIX lock */
+	struct flock fl; /* a POSIX lock (F_SETLKW) */
+	uint64_t owner;	 /* its owner */
+	bool stopped;	 /* cancelled by pcfs_flock_stop (under flock_lock) */
 };
 
 static pthread_mutex_t flock_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -72,6 +72,19 @@ void pc_cancel_free(struct pc_cancel *c)
 	free(c);
 }
 
+/* A call that may wait, under the token @c (NULL: none): 0, or -EINTR when
+ * @c was fired already (the call is not made). */
+static int call_enter(struct pc_cancel *c)
+{
+	return c ? cancel_enter(&c->t) : 0;
+}
+
+static void call_leave(struct pc_cancel *c)
+{
+	if (c)
+		cancel_leave(&c->t);
+}
+
 int pc_flock_cancelable(struct pc_engine *e, int fd, int op, struct pc_cancel *c)
 {
 	ENGINE_ENTER(e);
@@ -84,14 +97,10 @@ int pc_flock_cancelable(struct pc_engine *e, int fd, int op, struct pc_cancel *c
 	f = fdget(&e->fdt, fd);
 	if (!f)
 		return -EBADF;
-	if (!c || !waits) {
+	ret = call_enter(waits ? c : NULL);
+	if (!ret) {
 		ret = file_flock(f, op);
-	} else {
-		ret = cancel_enter(&c->t);
-		if (!ret) {
-			ret = file_flock(f, op);
-			cancel_leave(&c->t);
-		}
+		call_leave(waits ? c : NULL);
 	}
 	fdput(e, f);
 	return ret;
@@ -134,14 +143,10 @@ int pc_posix_lock(struct pc_engine *e, int fd, int cmd, struct flock *fl, uint64
 	f = fdget(&e->fdt, fd);
 	if (!f)
 		return -EBADF;
-	if (!c || cmd != F_SETLKW) {
+	ret = call_enter(cmd == F_SETLKW ? c : NULL);
+	if (!ret) {
 		ret = locks_posix(f, owner, cmd, fl);
-	} else {
-		ret = cancel_enter(&c->t);
-		if (!ret) {
-			ret = locks_posix(f, owner, cmd, fl);
-			cancel_leave(&c->t);
-		}
+		call_leave(cmd == F_SETLKW ? c : NULL);
 	}
 	fdput(e, f);
 	return ret;

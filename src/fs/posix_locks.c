@@ -157,7 +157,8 @@ static bool posix_apply(struct file_lock_context *ctx, const struct lock_owner *
 		/* Merge with the owner's adjacent locks of the type, set
 		 * through the same file (they go with it). */
 		list_for_each_entry_safe (fl, tmp, &ctx->flc_posix, fl_list) {
-			if (!same_owner(fl, o) || fl->fl_type != type || fl->fl_file != nfl->fl_file)
+			if (!same_owner(fl, o) || fl->fl_type != type ||
+			    fl->fl_file != nfl->fl_file)
 				continue;
 			if ((fl->fl_end != OFFSET_MAX && fl->fl_end + 1 == nfl->fl_start) ||
 			    (nfl->fl_end != OFFSET_MAX && nfl->fl_end + 1 == fl->fl_start)) {
@@ -338,8 +339,8 @@ static int posix_test(struct file_lock_context *ctx, struct file *f, const struc
 }
 
 /* Whether @o holds a lock in [start, end] (a hint: taken again under the locks). */
-static bool posix_owns_any(struct file_lock_context *ctx, const struct lock_owner *o,
-			   int64_t start, int64_t end)
+static bool posix_owns_any(struct file_lock_context *ctx, const struct lock_owner *o, int64_t start,
+			   int64_t end)
 {
 	struct file_lock *fl;
 	bool any = false;

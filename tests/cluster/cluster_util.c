@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../harness.h"
+#include "cluster/plock.h"
 #include "cluster_util.h"
 
 static struct zk_fixture fixture;
@@ -119,4 +120,34 @@ uint64_t ms_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+const struct lm_lockname PLOCK_FILE1 = {.ln_number = 0x1234, .ln_gen = 7, .ln_type = 2};
+
+struct plock_range plock_rng(int type, int64_t s, int64_t e)
+{
+	return (struct plock_range){.start = s, .end = e, .type = type};
+}
+
+int plock_take(struct cluster *c, const struct plock_range *set, unsigned n,
+	       struct plock_range *conflict)
+{
+	struct plock_range cf;
+
+	return cluster_plock(c, &PLOCK_FILE1, &set[n - 1], set, n, 0, conflict ? conflict : &cf,
+			     NULL);
+}
+
+int plock_release_all(struct cluster *c)
+{
+	return cluster_plock(c, &PLOCK_FILE1, NULL, NULL, 0, 0, NULL, NULL);
+}
+
+void plock_mount_two(const char *tag, unsigned session_ms, struct cluster **a, struct cluster **b)
+{
+	char url[256];
+
+	zk_root(tag, url, sizeof(url));
+	*a = node_mount(url, "A", session_ms, 1);
+	*b = node_mount(url, "B", session_ms, 1);
 }

@@ -28,4 +28,16 @@ unsigned long checker_conflicts(void);
 
 uint64_t ms_now(void);
 
+/* Byte-range locks at the lock service (test_plock_zk, test_plock_zk_cache):
+ * the file their cases lock, a range, a publish of @set whose last range is
+ * the one wanted (the call's result; @conflict may be NULL), a release of
+ * everything, two nodes "A" and "B" on a fresh root. */
+struct plock_range;
+extern const struct lm_lockname PLOCK_FILE1;
+struct plock_range plock_rng(int type, int64_t s, int64_t e);
+int plock_take(struct cluster *c, const struct plock_range *set, unsigned n,
+	       struct plock_range *conflict);
+int plock_release_all(struct cluster *c);
+void plock_mount_two(const char *tag, unsigned session_ms, struct cluster **a, struct cluster **b);
+
 #endif

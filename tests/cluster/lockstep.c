@@ -4,7 +4,10 @@
  * (nf_spawn, nf_wait). No locks.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 
 #include "cluster/lockstep.h"
@@ -106,4 +109,46 @@ void ls_expect(const int st[2], int a, int b)
 {
 	CHECKF(st[0] == a && st[1] == b, "node A exit %d (want %d), node B exit %d (want %d)",
 	       st[0], a, st[1], b);
+}
+
+void ls_fresh_store(char *store, size_t len)
+{
+	char logs[600], path[700];
+	int fd;
+
+	nf_fresh(store, len, logs, sizeof(logs));
+	snprintf(path, sizeof(path), "%s/f", store);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	close(fd);
+}
+
+void ls_run_loss(const struct ls_node *tmpl, int (*node_fn)(void *arg),
+		 const struct ls_loss_flags *fl, int st[2])
+{
+	struct timespec t = {0, 1000000};
+	struct ls_node nd[2];
+	unsigned polls = 0;
+	pid_t pid[2];
+
+	for (int i = 0; i < 2; i++) {
+		nd[i] = *tmpl;
+		nd[i].role = i;
+		nd[i].out = nd[i].in = nd[i].close1 = nd[i].close2 = -1;
+		pid[i] = nf_spawn(node_fn, &nd[i]);
+	}
+	while (!__atomic_load_n(fl->b_waiting, __ATOMIC_ACQUIRE) && ++polls < 60000)
+		nanosleep(&t, NULL);
+	CHECK(*fl->b_waiting);
+	kill(pid[0], SIGSTOP);
+	__atomic_store_n(fl->a_stopped, 1, __ATOMIC_RELEASE);
+	/* the session timeout, the server's expiry and B's grant: bounded */
+	for (polls = 0; !__atomic_load_n(fl->b_locked, __ATOMIC_ACQUIRE) && polls < 60000; polls++)
+		nanosleep(&t, NULL);
+	printf("# B granted %s A was stopped (%u polls)\n", *fl->b_locked ? "after" : "never after",
+	       polls);
+	kill(pid[0], SIGCONT);
+	__atomic_store_n(fl->resumed, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < 2; i++)
+		st[i] = nf_wait_for(pid[i], i ? "node B" : "node A", 120000);
 }

@@ -72,4 +72,23 @@ void ls_run2(const struct ls_node *tmpl, int st[2]);
 /* Checks the nodes' exit statuses. */
 void ls_expect(const int st[2], int a, int b);
 
+/* A fresh shared store (nf_fresh) with an empty file "f" in it. */
+void ls_fresh_store(char *store, size_t len);
+
+/* The flags of a session-loss case, in the case's struct shared. */
+struct ls_loss_flags {
+	int *b_waiting; /* B: about to wait for A's lock (set by B) */
+	int *a_stopped; /* A is stopped (set here) */
+	int *b_locked;	/* B was granted: A's session expired (set by B) */
+	int *resumed;	/* A was continued (set here) */
+};
+
+/* A session-loss case (test_flock, test_plock): two nodes made from @tmpl
+ * (dir, url, hazard, sw, sh; no pipes: they meet through sh) run @node_fn
+ * (which opens its own engine, ls_open_engine, A with a short session).
+ * Once B is waiting, A is SIGSTOPped past its session; once B is granted
+ * (or a bound passed) A is continued. st[]: their exit statuses. */
+void ls_run_loss(const struct ls_node *tmpl, int (*node_fn)(void *arg),
+		 const struct ls_loss_flags *fl, int st[2]);
+
 #endif

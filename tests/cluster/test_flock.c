@@ -431,19 +431,6 @@ static int sc_cancel(struct ls_node *n)
 	return ret;
 }
 
-/* A fresh shared store with an empty file "f" in it. */
-static void fresh_store(char *store, size_t len)
-{
-	char logs[600], path[700];
-	int fd;
-
-	nf_fresh(store, len, logs, sizeof(logs));
-	snprintf(path, sizeof(path), "%s/f", store);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	CHECK(fd >= 0);
-	close(fd);
-}
-
 /* Runs @fn on two nodes over a fresh store and checks their exit
  * statuses: @a for A, @b for B. */
 static void flock_case_sw(int (*fn)(struct ls_node *n), bool *sw, bool hazard, int a, int b)
@@ -453,7 +440,7 @@ static void flock_case_sw(int (*fn)(struct ls_node *n), bool *sw, bool hazard, i
 	char store[600];
 	int st[2];
 
-	fresh_store(store, sizeof(store));
+	ls_fresh_store(store, sizeof(store));
 	ls_run2(
 	    &(struct ls_node){
 		.dir = store, .url = url, .hazard = hazard, .sw = sw, .fn = fn, .sh = sh},
@@ -530,44 +517,20 @@ static int loss_node(void *arg)
 
 static void loss_case(bool hazard)
 {
-	const char *url = nf_cluster_url();
 	struct shared *sh = ls_shared_map(sizeof(*sh));
 	char store[600];
-	struct timespec t = {0, 1000000};
-	struct ls_node nd[2];
-	unsigned polls = 0;
 	int st[2];
-	pid_t pid[2];
 
-	fresh_store(store, sizeof(store));
-	for (int i = 0; i < 2; i++) {
-		/* no pipes: the nodes meet through sh */
-		nd[i] = (struct ls_node){.dir = store,
-					 .url = url,
-					 .role = i,
-					 .hazard = hazard,
-					 .sw = &glock_test_withdraw_waits_file_holders,
-					 .sh = sh,
-					 .out = -1,
-					 .in = -1,
-					 .close1 = -1,
-					 .close2 = -1};
-		pid[i] = nf_spawn(loss_node, &nd[i]);
-	}
-	while (!__atomic_load_n(&sh->b_waiting, __ATOMIC_ACQUIRE) && ++polls < 60000)
-		nanosleep(&t, NULL);
-	CHECK(sh->b_waiting);
-	kill(pid[0], SIGSTOP);
-	__atomic_store_n(&sh->a_stopped, 1, __ATOMIC_RELEASE);
-	/* the session timeout, the server's expiry and B's grant: bounded */
-	for (polls = 0; !__atomic_load_n(&sh->b_locked, __ATOMIC_ACQUIRE) && polls < 60000; polls++)
-		nanosleep(&t, NULL);
-	printf("# B granted %s A was stopped (%u polls)\n", sh->b_locked ? "after" : "never after",
-	       polls);
-	kill(pid[0], SIGCONT);
-	__atomic_store_n(&sh->resumed, 1, __ATOMIC_RELEASE);
-	for (int i = 0; i < 2; i++)
-		st[i] = nf_wait_for(pid[i], i ? "node B" : "node A", 120000);
+	ls_fresh_store(store, sizeof(store));
+	ls_run_loss(
+	    &(struct ls_node){.dir = store,
+			      .url = nf_cluster_url(),
+			      .hazard = hazard,
+			      .sw = &glock_test_withdraw_waits_file_holders,
+			      .sh = sh},
+	    loss_node,
+	    &(struct ls_loss_flags){&sh->b_waiting, &sh->a_stopped, &sh->b_locked, &sh->resumed},
+	    st);
 	ls_shared_unmap(sh, sizeof(*sh));
 	ls_expect(st, hazard ? WITHDRAW_HUNG : 0, 0);
 }
@@ -594,7 +557,7 @@ static void nb_stream_case(bool hazard)
 	char store[600];
 	int st[2];
 
-	fresh_store(store, sizeof(store));
+	ls_fresh_store(store, sizeof(store));
 	sh->nb_n = (unsigned)test_scale(NB_STREAM_MAX, 4);
 	ls_run2(&(struct ls_node){.dir = store,
 				  .url = url,

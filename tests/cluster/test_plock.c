@@ -83,8 +83,8 @@ static struct flock rng(short type, off_t start, off_t len)
 }
 
 /* An OFD lock call that must return @want. */
-static void ofd_is(struct ls_node *n, int fd, int cmd, short type, off_t start, off_t len,
-		   int want, int line)
+static void ofd_is(struct ls_node *n, int fd, int cmd, short type, off_t start, off_t len, int want,
+		   int line)
 {
 	struct flock fl = rng(type, start, len);
 	int r = pc_ofd_lock(n->e, fd, cmd, &fl);
@@ -100,8 +100,8 @@ static void ofd_is(struct ls_node *n, int fd, int cmd, short type, off_t start, 
 	ofd_is(n, fd, F_OFD_SETLK, type, start, len, want, __LINE__)
 
 /* A POSIX lock of @owner that must return @want. */
-static void posix_is(struct ls_node *n, int fd, uint64_t owner, short type, off_t start,
-		     off_t len, int want, int line)
+static void posix_is(struct ls_node *n, int fd, uint64_t owner, short type, off_t start, off_t len,
+		     int want, int line)
 {
 	struct flock fl = rng(type, start, len);
 	int r;
@@ -119,12 +119,12 @@ static void posix_is(struct ls_node *n, int fd, uint64_t owner, short type, off_
 	posix_is(n, fd, owner, type, start, len, want, __LINE__)
 
 /* Node @who runs @stmt; then both meet. */
-#define STEP(n, who, stmt)             \
-	do {                           \
+#define STEP(n, who, stmt)                \
+	do {                              \
 		if ((n)->role == (who)) { \
-			stmt;          \
-		}                      \
-		ls_barrier(n);         \
+			stmt;             \
+		}                         \
+		ls_barrier(n);            \
 	} while (0)
 
 static int sc_ofd(struct ls_node *n)
@@ -333,21 +333,16 @@ static int sc_local_only(struct ls_node *n)
 	return ret;
 }
 
-/* Runs @fn on two nodes over a fresh store with an empty file "f". */
+/* Runs @fn on two nodes over a fresh store. */
 static void plock_case(int (*fn)(struct ls_node *n), bool hazard, int a, int b)
 {
-	const char *url = nf_cluster_url();
 	struct shared *sh = ls_shared_map(sizeof(*sh));
-	char store[600], logs[600], path[700];
-	int st[2], fd;
+	char store[600];
+	int st[2];
 
-	nf_fresh(store, sizeof(store), logs, sizeof(logs));
-	snprintf(path, sizeof(path), "%s/f", store);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	CHECK(fd >= 0);
-	close(fd);
+	ls_fresh_store(store, sizeof(store));
 	ls_run2(&(struct ls_node){.dir = store,
-				  .url = url,
+				  .url = nf_cluster_url(),
 				  .hazard = hazard,
 				  .sw = &locks_test_plock_local_only,
 				  .fn = fn,
@@ -466,48 +461,20 @@ static int loss_node(void *arg)
 
 static void loss_case(bool hazard)
 {
-	const char *url = nf_cluster_url();
 	struct shared *sh = ls_shared_map(sizeof(*sh));
-	char store[600], logs[600], path[700];
-	struct timespec t = {0, 1000000};
-	struct ls_node nd[2];
-	unsigned polls = 0;
-	int st[2], fd;
-	pid_t pid[2];
+	char store[600];
+	int st[2];
 
-	nf_fresh(store, sizeof(store), logs, sizeof(logs));
-	snprintf(path, sizeof(path), "%s/f", store);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	CHECK(fd >= 0);
-	close(fd);
-	for (int i = 0; i < 2; i++) {
-		/* no pipes: the nodes meet through sh */
-		nd[i] = (struct ls_node){.dir = store,
-					 .url = url,
-					 .role = i,
-					 .hazard = hazard,
-					 .sw = &locks_test_plock_keep_lost,
-					 .sh = sh,
-					 .out = -1,
-					 .in = -1,
-					 .close1 = -1,
-					 .close2 = -1};
-		pid[i] = nf_spawn(loss_node, &nd[i]);
-	}
-	while (!__atomic_load_n(&sh->b_waiting, __ATOMIC_ACQUIRE) && ++polls < 60000)
-		nanosleep(&t, NULL);
-	CHECK(sh->b_waiting);
-	kill(pid[0], SIGSTOP);
-	__atomic_store_n(&sh->a_stopped, 1, __ATOMIC_RELEASE);
-	/* the session timeout, the server's expiry and B's grant: bounded */
-	for (polls = 0; !__atomic_load_n(&sh->b_locked, __ATOMIC_ACQUIRE) && polls < 60000; polls++)
-		nanosleep(&t, NULL);
-	printf("# B granted %s A was stopped (%u polls)\n", sh->b_locked ? "after" : "never after",
-	       polls);
-	kill(pid[0], SIGCONT);
-	__atomic_store_n(&sh->resumed, 1, __ATOMIC_RELEASE);
-	for (int i = 0; i < 2; i++)
-		st[i] = nf_wait_for(pid[i], i ? "node B" : "node A", 120000);
+	ls_fresh_store(store, sizeof(store));
+	ls_run_loss(
+	    &(struct ls_node){.dir = store,
+			      .url = nf_cluster_url(),
+			      .hazard = hazard,
+			      .sw = &locks_test_plock_keep_lost,
+			      .sh = sh},
+	    loss_node,
+	    &(struct ls_loss_flags){&sh->b_waiting, &sh->a_stopped, &sh->b_locked, &sh->resumed},
+	    st);
 	ls_shared_unmap(sh, sizeof(*sh));
 	ls_expect(st, 0, hazard ? STALE_REPUBLISHED : 0);
 }
@@ -521,4 +488,3 @@ TEST(plock_lost_with_the_session_keep_lost_shows_republished)
 {
 	loss_case(true);
 }
-

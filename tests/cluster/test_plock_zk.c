@@ -29,45 +29,15 @@
 
 #define SESSION_MS 10000
 
-static const struct lm_lockname FILE1 = {.ln_number = 0x1234, .ln_gen = 7, .ln_type = 2};
-
-static struct plock_range rng(int type, int64_t s, int64_t e)
-{
-	return (struct plock_range){.start = s, .end = e, .type = type};
-}
-
-/* Publishes @set (its last range is the one wanted): the call's result. */
-static int take(struct cluster *c, const struct plock_range *set, unsigned n,
-		struct plock_range *conflict)
-{
-	struct plock_range cf;
-
-	return cluster_plock(c, &FILE1, &set[n - 1], set, n, 0, conflict ? conflict : &cf, NULL);
-}
-
-static int release_all(struct cluster *c)
-{
-	return cluster_plock(c, &FILE1, NULL, NULL, 0, 0, NULL, NULL);
-}
-
-static void mount_two(const char *tag, struct cluster **a, struct cluster **b)
-{
-	char url[256];
-
-	zk_root(tag, url, sizeof(url));
-	*a = node_mount(url, "A", SESSION_MS, 1);
-	*b = node_mount(url, "B", SESSION_MS, 1);
-}
-
 TEST(nolock)
 {
 	struct cluster_config cfg = {.url = "nolock"};
-	struct plock_range w = rng(F_WRLCK, 0, 9), cf;
+	struct plock_range w = plock_rng(F_WRLCK, 0, 9), cf;
 	struct cluster *c;
 	uint64_t seq = 0;
 
 	CHECK_EQ(cluster_mount(&cfg, &c), 0);
-	CHECK_EQ(cluster_plock(c, &FILE1, &w, &w, 1, PLOCK_WATCH, &cf, &seq), 0);
+	CHECK_EQ(cluster_plock(c, &PLOCK_FILE1, &w, &w, 1, PLOCK_WATCH, &cf, &seq), 0);
 	CHECK_EQ(cluster_plock_wait(c, seq), 0);
 	CHECK_EQ(cluster_generation(c), 0);
 	cluster_unmount(c);
@@ -76,55 +46,55 @@ TEST(nolock)
 TEST(conflicts)
 {
 	struct cluster *A, *B;
-	struct plock_range a[2] = {rng(F_WRLCK, 0, 9), rng(F_RDLCK, 20, 29)};
-	struct plock_range b[3] = {rng(F_WRLCK, 5, 5)};
+	struct plock_range a[2] = {plock_rng(F_WRLCK, 0, 9), plock_rng(F_RDLCK, 20, 29)};
+	struct plock_range b[3] = {plock_rng(F_WRLCK, 5, 5)};
 	struct plock_range cf = {0}, probe;
 	uint64_t before;
 
-	mount_two("conflicts", &A, &B);
+	plock_mount_two("conflicts", SESSION_MS, &A, &B);
 	before = atomic_load(&A->stats.lm_requests);
-	CHECK_EQ(take(A, a, 1, NULL), 0);
+	CHECK_EQ(plock_take(A, a, 1, NULL), 0);
 	printf("# A's first W[0,9]: %llu requests\n",
 	       (unsigned long long)(atomic_load(&A->stats.lm_requests) - before));
-	CHECK_EQ(take(B, b, 1, &cf), -EAGAIN);
+	CHECK_EQ(plock_take(B, b, 1, &cf), -EAGAIN);
 	printf("# B's W[5,5] against A's W[0,9]: -EAGAIN, conflict %c[%lld,%lld]\n",
 	       cf.type == F_WRLCK ? 'W' : 'R', (long long)cf.start, (long long)cf.end);
 	CHECK_EQ(cf.type, F_WRLCK);
 	CHECK_EQ(cf.start, 0);
 	CHECK_EQ(cf.end, 9);
 	/* R against R: granted; R against W: not. */
-	CHECK_EQ(take(A, a, 2, NULL), 0);
-	b[0] = rng(F_RDLCK, 25, 25);
-	CHECK_EQ(take(B, b, 1, NULL), 0);
-	b[1] = rng(F_WRLCK, 26, 26);
-	CHECK_EQ(take(B, b, 2, &cf), -EAGAIN);
+	CHECK_EQ(plock_take(A, a, 2, NULL), 0);
+	b[0] = plock_rng(F_RDLCK, 25, 25);
+	CHECK_EQ(plock_take(B, b, 1, NULL), 0);
+	b[1] = plock_rng(F_WRLCK, 26, 26);
+	CHECK_EQ(plock_take(B, b, 2, &cf), -EAGAIN);
 	CHECK_EQ(cf.type, F_RDLCK);
 	CHECK_EQ(cf.start, 20);
 	/* Disjoint: granted. */
-	b[1] = rng(F_WRLCK, 100, 109);
+	b[1] = plock_rng(F_WRLCK, 100, 109);
 	before = atomic_load(&B->stats.lm_requests);
-	CHECK_EQ(take(B, b, 2, NULL), 0);
+	CHECK_EQ(plock_take(B, b, 2, NULL), 0);
 	printf("# B's W[100,109] beside A's set (B's own entry there): %llu requests\n",
 	       (unsigned long long)(atomic_load(&B->stats.lm_requests) - before));
 	/* A test (set NULL): the answer, nothing published. */
-	probe = rng(F_WRLCK, 3, 3);
-	CHECK_EQ(cluster_plock(B, &FILE1, &probe, NULL, 0, 0, &cf, NULL), -EAGAIN);
+	probe = plock_rng(F_WRLCK, 3, 3);
+	CHECK_EQ(cluster_plock(B, &PLOCK_FILE1, &probe, NULL, 0, 0, &cf, NULL), -EAGAIN);
 	CHECK_EQ(cf.end, 9);
-	probe = rng(F_WRLCK, 200, 200);
-	CHECK_EQ(cluster_plock(B, &FILE1, &probe, NULL, 0, 0, &cf, NULL), 0);
+	probe = plock_rng(F_WRLCK, 200, 200);
+	CHECK_EQ(cluster_plock(B, &PLOCK_FILE1, &probe, NULL, 0, 0, &cf, NULL), 0);
 	/* B did not publish W[200,200]: A may take it. */
 	{
-		struct plock_range a3[3] = {a[0], a[1], rng(F_WRLCK, 200, 200)};
+		struct plock_range a3[3] = {a[0], a[1], plock_rng(F_WRLCK, 200, 200)};
 
-		CHECK_EQ(take(A, a3, 3, NULL), 0);
+		CHECK_EQ(plock_take(A, a3, 3, NULL), 0);
 	}
 	/* A's release (an empty set): B gets W[0,9]. */
 	before = atomic_load(&A->stats.lm_requests);
-	CHECK_EQ(release_all(A), 0);
+	CHECK_EQ(plock_release_all(A), 0);
 	printf("# A's release: %llu requests\n",
 	       (unsigned long long)(atomic_load(&A->stats.lm_requests) - before));
-	b[2] = rng(F_WRLCK, 0, 9);
-	CHECK_EQ(take(B, b, 3, NULL), 0);
+	b[2] = plock_rng(F_WRLCK, 0, 9);
+	CHECK_EQ(plock_take(B, b, 3, NULL), 0);
 	cluster_unmount(A);
 	cluster_unmount(B);
 }
@@ -134,21 +104,21 @@ TEST(conflicts)
 TEST(downgrade)
 {
 	struct cluster *A, *B;
-	struct plock_range a = rng(F_WRLCK, 0, 9), r = rng(F_RDLCK, 0, 9);
-	struct plock_range br = rng(F_RDLCK, 5, 5),
-			   bw[2] = {rng(F_RDLCK, 5, 5), rng(F_WRLCK, 6, 6)};
+	struct plock_range a = plock_rng(F_WRLCK, 0, 9), r = plock_rng(F_RDLCK, 0, 9);
+	struct plock_range br = plock_rng(F_RDLCK, 5, 5),
+			   bw[2] = {plock_rng(F_RDLCK, 5, 5), plock_rng(F_WRLCK, 6, 6)};
 	struct plock_range cf;
 
-	mount_two("downgrade", &A, &B);
-	CHECK_EQ(take(A, &a, 1, NULL), 0);
-	CHECK_EQ(take(B, &br, 1, &cf), -EAGAIN);
-	CHECK_EQ(cluster_plock(A, &FILE1, NULL, &r, 1, 0, NULL, NULL), 0);
-	CHECK_EQ(take(B, &br, 1, NULL), 0);
-	CHECK_EQ(take(B, bw, 2, &cf), -EAGAIN);
+	plock_mount_two("downgrade", SESSION_MS, &A, &B);
+	CHECK_EQ(plock_take(A, &a, 1, NULL), 0);
+	CHECK_EQ(plock_take(B, &br, 1, &cf), -EAGAIN);
+	CHECK_EQ(cluster_plock(A, &PLOCK_FILE1, NULL, &r, 1, 0, NULL, NULL), 0);
+	CHECK_EQ(plock_take(B, &br, 1, NULL), 0);
+	CHECK_EQ(plock_take(B, bw, 2, &cf), -EAGAIN);
 	CHECK_EQ(cf.type, F_RDLCK);
 	CHECK_EQ(cf.end, 9);
 	/* A's upgrade back to W conflicts with B's reader. */
-	CHECK_EQ(take(A, &a, 1, &cf), -EAGAIN);
+	CHECK_EQ(plock_take(A, &a, 1, &cf), -EAGAIN);
 	CHECK_EQ(cf.start, 5);
 	cluster_unmount(A);
 	cluster_unmount(B);
@@ -177,12 +147,12 @@ static void *wait_thread(void *p)
  * is asleep when this returns. */
 static void start_waiter(struct waiter *w, struct cluster *c, int64_t lo, int64_t hi)
 {
-	struct plock_range want = rng(F_WRLCK, lo, hi), cf;
+	struct plock_range want = plock_rng(F_WRLCK, lo, hi), cf;
 
 	memset(w, 0, sizeof(*w));
 	w->c = c;
 	atomic_store(&w->ret, 1);
-	CHECK_EQ(cluster_plock(c, &FILE1, &want, &want, 1, PLOCK_WATCH, &cf, &w->seq), -EAGAIN);
+	CHECK_EQ(cluster_plock(c, &PLOCK_FILE1, &want, &want, 1, PLOCK_WATCH, &cf, &w->seq), -EAGAIN);
 	CHECK_EQ(pthread_create(&w->t, NULL, wait_thread, w), 0);
 	wait_until_sleeping(&w->task, &c->plock_wait);
 }
@@ -196,15 +166,15 @@ static int join_waiter(struct waiter *w)
 TEST(waiter_woken_by_release)
 {
 	struct cluster *A, *B;
-	struct plock_range a = rng(F_WRLCK, 0, 9), b = rng(F_WRLCK, 5, 5);
+	struct plock_range a = plock_rng(F_WRLCK, 0, 9), b = plock_rng(F_WRLCK, 5, 5);
 	struct waiter w;
 
-	mount_two("wait", &A, &B);
-	CHECK_EQ(take(A, &a, 1, NULL), 0);
+	plock_mount_two("wait", SESSION_MS, &A, &B);
+	CHECK_EQ(plock_take(A, &a, 1, NULL), 0);
 	start_waiter(&w, B, 5, 5);
-	CHECK_EQ(release_all(A), 0);
+	CHECK_EQ(plock_release_all(A), 0);
 	CHECK_EQ(join_waiter(&w), 0);
-	CHECK_EQ(take(B, &b, 1, NULL), 0);
+	CHECK_EQ(plock_take(B, &b, 1, NULL), 0);
 	printf("# B waited; A's release woke it; B's retry granted W[5,5]\n");
 	cluster_unmount(A);
 	cluster_unmount(B);
@@ -213,15 +183,15 @@ TEST(waiter_woken_by_release)
 TEST(waiter_woken_by_node_end)
 {
 	struct cluster *A, *B;
-	struct plock_range a = rng(F_WRLCK, 0, 9), b = rng(F_WRLCK, 5, 5);
+	struct plock_range a = plock_rng(F_WRLCK, 0, 9), b = plock_rng(F_WRLCK, 5, 5);
 	struct waiter w;
 
-	mount_two("end", &A, &B);
-	CHECK_EQ(take(A, &a, 1, NULL), 0);
+	plock_mount_two("end", SESSION_MS, &A, &B);
+	CHECK_EQ(plock_take(A, &a, 1, NULL), 0);
 	start_waiter(&w, B, 5, 5);
 	cluster_unmount(A); /* ends A's session: its sets go */
 	CHECK_EQ(join_waiter(&w), 0);
-	CHECK_EQ(take(B, &b, 1, NULL), 0);
+	CHECK_EQ(plock_take(B, &b, 1, NULL), 0);
 	printf("# B waited; A's unmount woke it; B's retry granted W[5,5]\n");
 	cluster_unmount(B);
 }
@@ -229,11 +199,11 @@ TEST(waiter_woken_by_node_end)
 TEST(waiter_killed)
 {
 	struct cluster *A, *B;
-	struct plock_range a = rng(F_WRLCK, 0, 9);
+	struct plock_range a = plock_rng(F_WRLCK, 0, 9);
 	struct waiter w;
 
-	mount_two("kill", &A, &B);
-	CHECK_EQ(take(A, &a, 1, NULL), 0);
+	plock_mount_two("kill", SESSION_MS, &A, &B);
+	CHECK_EQ(plock_take(A, &a, 1, NULL), 0);
 	start_waiter(&w, B, 5, 5);
 	task_kill(w.task);
 	CHECK_EQ(join_waiter(&w), -EINTR);
@@ -251,24 +221,24 @@ static bool race_fired;
  * and, having read a table without A's set, publishes. */
 static void race_hook(struct cluster *c)
 {
-	struct plock_range w = rng(F_WRLCK, 0, 9);
+	struct plock_range w = plock_rng(F_WRLCK, 0, 9);
 
 	if (c != race_a || race_fired)
 		return;
 	race_fired = true;
-	atomic_store(&race_b_ret, take(race_b, &w, 1, NULL));
+	atomic_store(&race_b_ret, plock_take(race_b, &w, 1, NULL));
 }
 
 static void race(bool no_version_check)
 {
-	struct plock_range w = rng(F_WRLCK, 0, 9), cf = {0};
+	struct plock_range w = plock_rng(F_WRLCK, 0, 9), cf = {0};
 	int ra;
 
-	mount_two(no_version_check ? "race-hazard" : "race", &race_a, &race_b);
+	plock_mount_two(no_version_check ? "race-hazard" : "race", SESSION_MS, &race_a, &race_b);
 	race_fired = false;
 	plock_test_no_version_check = no_version_check;
 	plock_test_before_publish = race_hook;
-	ra = take(race_a, &w, 1, &cf);
+	ra = plock_take(race_a, &w, 1, &cf);
 	plock_test_before_publish = NULL;
 	plock_test_no_version_check = false;
 	CHECK(race_fired);
@@ -333,11 +303,11 @@ static void *rnd_thread(void *p)
 	rng_seed(&g, r->seed + (uint64_t)r->node);
 	for (i = 0; i < r->iters; i++) {
 		int64_t s = (int64_t)rng_below(&g, 16), len = (int64_t)rng_below(&g, 4);
-		struct plock_range w = rng(rng_below(&g, 3) ? F_WRLCK : F_RDLCK, s, s + len), cf;
+		struct plock_range w = plock_rng(rng_below(&g, 3) ? F_WRLCK : F_RDLCK, s, s + len), cf;
 		uint64_t seq = 0;
 		int ret, k;
 
-		ret = cluster_plock(r->c, &FILE1, &w, &w, 1, PLOCK_WATCH, &cf, &seq);
+		ret = cluster_plock(r->c, &PLOCK_FILE1, &w, &w, 1, PLOCK_WATCH, &cf, &seq);
 		if (ret == -EAGAIN) {
 			r->waits++;
 			CHECK_EQ(cluster_plock_wait(r->c, seq), 0);
@@ -358,7 +328,7 @@ static void *rnd_thread(void *p)
 		pthread_mutex_lock(&held_lock);
 		held_on[r->node] = false;
 		pthread_mutex_unlock(&held_lock);
-		CHECK_EQ(release_all(r->c), 0);
+		CHECK_EQ(plock_release_all(r->c), 0);
 	}
 	return NULL;
 }
@@ -449,14 +419,14 @@ static bool rejoined(struct cluster *c, uint64_t gen0)
 	return atomic_load(&c->generation) != gen0 && atomic_load(&c->membership) == CM_VALID;
 }
 
-/* The cache's key of FILE1 for @c's session and generation now. */
+/* The cache's key of PLOCK_FILE1 for @c's session and generation now. */
 static void view_key(struct cluster *c, struct plock_view *key)
 {
 	struct zk_cluster *z = c->lm;
 
 	memset(key, 0, sizeof(*key));
-	key->number = FILE1.ln_number;
-	key->gen = FILE1.ln_gen;
+	key->number = PLOCK_FILE1.ln_number;
+	key->gen = PLOCK_FILE1.ln_gen;
 	pthread_rwlock_rdlock(&z->zh_lock);
 	key->session = zoo_client_id(z->zh)->client_id;
 	pthread_rwlock_unlock(&z->zh_lock);
@@ -467,21 +437,21 @@ TEST(session_lost)
 {
 	struct plock_view old_key, new_key, view;
 	struct cluster *A, *B;
-	struct plock_range a[2] = {rng(F_WRLCK, 0, 9)}, b[2] = {rng(F_WRLCK, 100, 100)};
+	struct plock_range a[2] = {plock_rng(F_WRLCK, 0, 9)}, b[2] = {plock_rng(F_WRLCK, 100, 100)};
 	struct plock_range w, cf;
 	struct waiter wa, wb;
 	uint64_t gen0;
 
-	mount_two("lost", &A, &B);
-	CHECK_EQ(take(A, a, 1, NULL), 0);
-	CHECK_EQ(take(B, b, 1, NULL), 0);
+	plock_mount_two("lost", SESSION_MS, &A, &B);
+	CHECK_EQ(plock_take(A, a, 1, NULL), 0);
+	CHECK_EQ(plock_take(B, b, 1, NULL), 0);
 	start_waiter(&wa, A, 100, 100); /* A waits for B's range */
 	start_waiter(&wb, B, 0, 9);	/* B waits for A's */
 	/* A's view of the table (B's set, A's child there): its old key. */
 	{
-		struct plock_range probe = rng(F_WRLCK, 50, 50);
+		struct plock_range probe = plock_rng(F_WRLCK, 50, 50);
 
-		CHECK_EQ(cluster_plock(A, &FILE1, &probe, NULL, 0, 0, &cf, NULL), 0);
+		CHECK_EQ(cluster_plock(A, &PLOCK_FILE1, &probe, NULL, 0, 0, &cf, NULL), 0);
 	}
 	view_key(A, &old_key);
 	CHECK(plock_cache_get(((struct zk_cluster *)A->lm)->pcache, &old_key, &view));
@@ -490,8 +460,8 @@ TEST(session_lost)
 	expire_session(A);
 	CHECK_EQ(join_waiter(&wa), -EIO);
 	CHECK_EQ(join_waiter(&wb), 0);
-	b[1] = rng(F_WRLCK, 0, 9);
-	CHECK_EQ(take(B, b, 2, NULL), 0); /* A's set went with its session */
+	b[1] = plock_rng(F_WRLCK, 0, 9);
+	CHECK_EQ(plock_take(B, b, 2, NULL), 0); /* A's set went with its session */
 	wait_event(&A->member_wait, rejoined(A, gen0), "rejoin");
 	printf("# A's session ended: A's waiter -EIO, B granted W[0,9], A rejoined "
 	       "(generation %llu -> %llu)\n",
@@ -512,10 +482,10 @@ TEST(session_lost)
 		CHECK(!new_found);
 		CHECK(!plock_cache_get(pc, &old_key, &view));
 	}
-	w = rng(F_WRLCK, 5, 5);
-	CHECK_EQ(cluster_plock(A, &FILE1, &w, &w, 1, 0, &cf, NULL), -EAGAIN);
-	w = rng(F_WRLCK, 300, 300);
-	CHECK_EQ(cluster_plock(A, &FILE1, &w, &w, 1, 0, &cf, NULL), 0);
+	w = plock_rng(F_WRLCK, 5, 5);
+	CHECK_EQ(cluster_plock(A, &PLOCK_FILE1, &w, &w, 1, 0, &cf, NULL), -EAGAIN);
+	w = plock_rng(F_WRLCK, 300, 300);
+	CHECK_EQ(cluster_plock(A, &PLOCK_FILE1, &w, &w, 1, 0, &cf, NULL), 0);
 	cluster_unmount(A);
 	cluster_unmount(B);
 }
@@ -544,10 +514,10 @@ static void server_cont(void *arg)
 static void *late_call_thread(void *p)
 {
 	struct late_call *l = p;
-	struct plock_range w = rng(F_WRLCK, 100, 100), cf;
+	struct plock_range w = plock_rng(F_WRLCK, 100, 100), cf;
 
 	__atomic_store_n(&l->task, current, __ATOMIC_RELEASE);
-	atomic_store(&l->ret, cluster_plock(l->c, &FILE1, &w, &w, 1, 0, &cf, NULL));
+	atomic_store(&l->ret, cluster_plock(l->c, &PLOCK_FILE1, &w, &w, 1, 0, &cf, NULL));
 	atomic_store(&l->done_ms, ms_now());
 	return NULL;
 }
@@ -557,7 +527,7 @@ TEST(server_silent_suspends)
 	char url[256];
 	struct zk_fixture *f = zk();
 	struct cluster *A;
-	struct plock_range a = rng(F_WRLCK, 0, 9);
+	struct plock_range a = plock_rng(F_WRLCK, 0, 9);
 	struct late_call l = {0};
 	struct watched_wait ww;
 	pthread_t t;
@@ -565,7 +535,7 @@ TEST(server_silent_suspends)
 
 	zk_root("silent", url, sizeof(url));
 	A = node_mount(url, "A", 6000, 1);
-	CHECK_EQ(take(A, &a, 1, NULL), 0);
+	CHECK_EQ(plock_take(A, &a, 1, NULL), 0);
 	l.c = A;
 	test_on_abort(server_cont, f);
 	kill(f->pid, SIGSTOP);
@@ -607,17 +577,17 @@ TEST(zookeeper_restart_keeps_sets)
 {
 	char url[256];
 	struct cluster *A, *B;
-	struct plock_range a = rng(F_WRLCK, 0, 9), b = rng(F_WRLCK, 5, 5), cf;
+	struct plock_range a = plock_rng(F_WRLCK, 0, 9), b = plock_rng(F_WRLCK, 5, 5), cf;
 	uint64_t t0;
 
 	zk_root("restart", url, sizeof(url));
 	A = node_mount(url, "A", RESTART_SESSION_MS, 1);
 	B = node_mount(url, "B", RESTART_SESSION_MS, 1);
-	CHECK_EQ(take(A, &a, 1, NULL), 0);
+	CHECK_EQ(plock_take(A, &a, 1, NULL), 0);
 	t0 = ms_now();
 	CHECK_EQ(zk_fixture_restart(zk()), 0);
 	/* Waits for B's reconnection inside the call. */
-	CHECK_EQ(take(B, &b, 1, &cf), -EAGAIN);
+	CHECK_EQ(plock_take(B, &b, 1, &cf), -EAGAIN);
 	printf("# ZooKeeper restarted; %llu ms later B's W[5,5] -EAGAIN against A's "
 	       "W[%lld,%lld]; generations %llu / %llu\n",
 	       (unsigned long long)(ms_now() - t0), (long long)cf.start, (long long)cf.end,
@@ -625,8 +595,8 @@ TEST(zookeeper_restart_keeps_sets)
 	       (unsigned long long)cluster_generation(B));
 	CHECK_EQ(cf.end, 9);
 	CHECK_EQ(cluster_generation(A), 0);
-	CHECK_EQ(release_all(A), 0);
-	CHECK_EQ(take(B, &b, 1, NULL), 0);
+	CHECK_EQ(plock_release_all(A), 0);
+	CHECK_EQ(plock_take(B, &b, 1, NULL), 0);
 	cluster_unmount(A);
 	cluster_unmount(B);
 }
@@ -667,9 +637,9 @@ struct taker {
 static void *take_thread(void *p)
 {
 	struct taker *t = p;
-	struct plock_range a = rng(F_WRLCK, 0, 9);
+	struct plock_range a = plock_rng(F_WRLCK, 0, 9);
 
-	atomic_store(&t->ret, take(t->c, &a, 1, NULL));
+	atomic_store(&t->ret, plock_take(t->c, &a, 1, NULL));
 	return NULL;
 }
 
@@ -680,7 +650,7 @@ static void down_before_multi(bool cached)
 {
 	char url[256];
 	struct cluster *A, *B;
-	struct plock_range b = rng(F_WRLCK, 5, 5), cf;
+	struct plock_range b = plock_rng(F_WRLCK, 5, 5), cf;
 	struct taker tk = {0};
 	struct watched_wait ww;
 	pthread_t t;
@@ -691,8 +661,8 @@ static void down_before_multi(bool cached)
 	B = node_mount(url, "B", RESTART_SESSION_MS, 1);
 	/* The file's node made and A's child gone: a grant is one listing and
 	 * one multi. */
-	CHECK_EQ(take(A, &b, 1, NULL), 0);
-	CHECK_EQ(release_all(A), 0);
+	CHECK_EQ(plock_take(A, &b, 1, NULL), 0);
+	CHECK_EQ(plock_release_all(A), 0);
 	down_node = A;
 	atomic_store(&down_fired, false);
 	plock_test_before_publish = down_hook;
@@ -717,7 +687,7 @@ static void down_before_multi(bool cached)
 	       n > (cached ? 1u : 2u) ? "A looked again after the reconnection" : "no second look");
 	CHECK_EQ(atomic_load(&tk.ret), 0);
 	CHECK(n > (cached ? 1u : 2u));
-	CHECK_EQ(take(B, &b, 1, &cf), -EAGAIN);
+	CHECK_EQ(plock_take(B, &b, 1, &cf), -EAGAIN);
 	CHECK_EQ(cf.end, 9);
 	CHECK_EQ(cluster_generation(A), 0);
 	cluster_unmount(A);
@@ -744,18 +714,18 @@ TEST(bad_input)
 
 	CHECK(set != NULL);
 	for (i = 0; i < n; i++)
-		set[i] = rng(F_WRLCK, 1000000000000ll + 2 * i, 1000000000000ll + 2 * i);
-	mount_two("bad", &A, &B);
-	CHECK_EQ(take(A, set, n, NULL), -ENOLCK);
+		set[i] = plock_rng(F_WRLCK, 1000000000000ll + 2 * i, 1000000000000ll + 2 * i);
+	plock_mount_two("bad", SESSION_MS, &A, &B);
+	CHECK_EQ(plock_take(A, set, n, NULL), -ENOLCK);
 	printf("# a set of %u ranges: -ENOLCK\n", n);
-	w = rng(F_WRLCK, 9, 3);
-	CHECK_EQ(cluster_plock(A, &FILE1, &w, &w, 1, 0, &cf, NULL), -EINVAL);
-	w = rng(42, 0, 3);
-	CHECK_EQ(cluster_plock(A, &FILE1, &w, &w, 1, 0, &cf, NULL), -EINVAL);
-	CHECK_EQ(cluster_plock(A, &FILE1, &w, NULL, 1, 0, &cf, NULL), -EINVAL);
+	w = plock_rng(F_WRLCK, 9, 3);
+	CHECK_EQ(cluster_plock(A, &PLOCK_FILE1, &w, &w, 1, 0, &cf, NULL), -EINVAL);
+	w = plock_rng(42, 0, 3);
+	CHECK_EQ(cluster_plock(A, &PLOCK_FILE1, &w, &w, 1, 0, &cf, NULL), -EINVAL);
+	CHECK_EQ(cluster_plock(A, &PLOCK_FILE1, &w, NULL, 1, 0, &cf, NULL), -EINVAL);
 	/* Nothing was published: B takes anything. */
-	w = rng(F_WRLCK, 0, INT64_MAX);
-	CHECK_EQ(take(B, &w, 1, NULL), 0);
+	w = plock_rng(F_WRLCK, 0, INT64_MAX);
+	CHECK_EQ(plock_take(B, &w, 1, NULL), 0);
 	free(set);
 	cluster_unmount(A);
 	cluster_unmount(B);

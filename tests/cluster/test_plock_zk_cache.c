@@ -21,36 +21,6 @@
 
 #define SESSION_MS 10000
 
-static const struct lm_lockname FILE1 = {.ln_number = 0x1234, .ln_gen = 7, .ln_type = 2};
-
-static struct plock_range rng(int type, int64_t s, int64_t e)
-{
-	return (struct plock_range){.start = s, .end = e, .type = type};
-}
-
-/* Publishes @set (its last range is the one wanted): the call's result. */
-static int take(struct cluster *c, const struct plock_range *set, unsigned n,
-		struct plock_range *conflict)
-{
-	struct plock_range cf;
-
-	return cluster_plock(c, &FILE1, &set[n - 1], set, n, 0, conflict ? conflict : &cf, NULL);
-}
-
-static int release_all(struct cluster *c)
-{
-	return cluster_plock(c, &FILE1, NULL, NULL, 0, 0, NULL, NULL);
-}
-
-static void mount_two(const char *tag, struct cluster **a, struct cluster **b)
-{
-	char url[256];
-
-	zk_root(tag, url, sizeof(url));
-	*a = node_mount(url, "A", SESSION_MS, 1);
-	*b = node_mount(url, "B", SESSION_MS, 1);
-}
-
 /*
  * The round trips the cache saves: B holds W[1000,1009] of the file; A takes
  * and releases W[0,9] N times. From its cached view, A's grant is one multi
@@ -60,13 +30,13 @@ static void mount_two(const char *tag, struct cluster **a, struct cluster **b)
  */
 static uint64_t pairs(struct cluster *A, unsigned n)
 {
-	struct plock_range w = rng(F_WRLCK, 0, 9);
+	struct plock_range w = plock_rng(F_WRLCK, 0, 9);
 	uint64_t before = atomic_load(&A->stats.lm_requests);
 	unsigned i;
 
 	for (i = 0; i < n; i++) {
-		CHECK_EQ(take(A, &w, 1, NULL), 0);
-		CHECK_EQ(release_all(A), 0);
+		CHECK_EQ(plock_take(A, &w, 1, NULL), 0);
+		CHECK_EQ(plock_release_all(A), 0);
 	}
 	return atomic_load(&A->stats.lm_requests) - before;
 }
@@ -74,12 +44,12 @@ static uint64_t pairs(struct cluster *A, unsigned n)
 TEST(cache_round_trips)
 {
 	struct cluster *A, *B;
-	struct plock_range b = rng(F_WRLCK, 1000, 1009), cf;
+	struct plock_range b = plock_rng(F_WRLCK, 1000, 1009), cf;
 	unsigned n = 20;
 	uint64_t cached, uncached;
 
-	mount_two("cache", &A, &B);
-	CHECK_EQ(take(B, &b, 1, NULL), 0);
+	plock_mount_two("cache", SESSION_MS, &A, &B);
+	CHECK_EQ(plock_take(B, &b, 1, NULL), 0);
 	pairs(A, 1); /* the file node made, A's first view */
 	cached = pairs(A, n);
 	plock_test_no_cache = true;
@@ -90,8 +60,8 @@ TEST(cache_round_trips)
 	CHECK_EQ(cached, 2 * n);
 	CHECK(uncached >= 5 * n);
 	/* B's range is still refused to A, from a look. */
-	b = rng(F_WRLCK, 1005, 1005);
-	CHECK_EQ(take(A, &b, 1, &cf), -EAGAIN);
+	b = plock_rng(F_WRLCK, 1005, 1005);
+	CHECK_EQ(plock_take(A, &b, 1, &cf), -EAGAIN);
 	CHECK_EQ(cf.start, 1000);
 	cluster_unmount(A);
 	cluster_unmount(B);
@@ -108,17 +78,17 @@ TEST(cache_round_trips)
 static void stale_view(bool no_version_check)
 {
 	struct cluster *A, *B;
-	struct plock_range a = rng(F_WRLCK, 5, 5), b = rng(F_WRLCK, 0, 9), cf = {0};
+	struct plock_range a = plock_rng(F_WRLCK, 5, 5), b = plock_rng(F_WRLCK, 0, 9), cf = {0};
 	uint64_t before, n;
 	int ra;
 
-	mount_two(no_version_check ? "stale-hazard" : "stale", &A, &B);
-	CHECK_EQ(take(A, &a, 1, NULL), 0);
-	CHECK_EQ(release_all(A), 0); /* A's view: an empty table */
-	CHECK_EQ(take(B, &b, 1, NULL), 0);
+	plock_mount_two(no_version_check ? "stale-hazard" : "stale", SESSION_MS, &A, &B);
+	CHECK_EQ(plock_take(A, &a, 1, NULL), 0);
+	CHECK_EQ(plock_release_all(A), 0); /* A's view: an empty table */
+	CHECK_EQ(plock_take(B, &b, 1, NULL), 0);
 	plock_test_no_version_check = no_version_check;
 	before = atomic_load(&A->stats.lm_requests);
-	ra = take(A, &a, 1, &cf);
+	ra = plock_take(A, &a, 1, &cf);
 	n = atomic_load(&A->stats.lm_requests) - before;
 	plock_test_no_version_check = false;
 	printf("# A's view older than B's W[0,9]; A's W[5,5]: %d after %llu requests (%s)\n", ra,
@@ -133,12 +103,12 @@ static void stale_view(bool no_version_check)
 	CHECK(n > 1);
 	/* A's grant beside B's range leaves a view with it; B releases. */
 	{
-		struct plock_range set[2] = {rng(F_WRLCK, 100, 100), a};
+		struct plock_range set[2] = {plock_rng(F_WRLCK, 100, 100), a};
 
-		CHECK_EQ(take(A, set, 1, NULL), 0);
-		CHECK_EQ(release_all(B), 0);
+		CHECK_EQ(plock_take(A, set, 1, NULL), 0);
+		CHECK_EQ(plock_release_all(B), 0);
 		before = atomic_load(&A->stats.lm_requests);
-		CHECK_EQ(take(A, set, 2, NULL), 0);
+		CHECK_EQ(plock_take(A, set, 2, NULL), 0);
 		n = atomic_load(&A->stats.lm_requests) - before;
 	}
 	printf("# A's view showed B's W[0,9] after B's release: A's W[5,5] granted after a "
