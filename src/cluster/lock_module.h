@@ -8,7 +8,7 @@
  * c->work_lock (a pthread leaf) guards the worker's queue. Lock-module calls
  * (lm_*) are made only from the demote worker, with no lock held, but for
  * lm_plock, which the calling application thread makes (cluster/plock.c:
- * with no engine lock held but fs/locks.c's per-file mutex); the module's
+ * with no engine lock held but fs/posix_locks.c's per-file mutex); the module's
  * callbacks into the glock layer (glock_lm_*) are made from the worker too
  * (the zk module queues its client-library events for it).
  */

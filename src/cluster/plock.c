@@ -5,7 +5,7 @@
  * for a change of the tables (plock_seq, plock_wait) and the generation.
  *
  * Locks: none of its own. Called with no engine lock held but the caller's
- * per-file mutex (fs/locks.c's "flc_plock"); sleeps on c->member_wait (the
+ * per-file mutex (fs/posix_locks.c's "flc_plock"); sleeps on c->member_wait (the
  * lease suspended) and c->plock_wait (cluster_plock_wait). The module's
  * lm_plock takes its own locks (plock_zk.c: the handle's zh_lock, a leaf).
  */

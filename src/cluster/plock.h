@@ -2,14 +2,14 @@
 /*
  * plock.h - POSIX and OFD byte-range locks across the nodes of a cluster: the
  * lock service's half (gfs2 hands its plocks to the DLM, fs/dlm/plock.c).
- * fs/locks.c keeps the locks of this node's owners and arbitrates among them;
- * the lock service sees one set of ranges per node and file - the union of
- * that node's locks, owners left out - and a lock is granted on this node
- * only when no other node's set conflicts with it. A node's sets end with
+ * fs/posix_locks.c keeps the locks of this node's owners and arbitrates
+ * among them; the lock service sees one set of ranges per node and file -
+ * the union of that node's locks, owners left out - and a lock is granted
+ * on this node only when no other node's set conflicts with it. A node's sets end with
  * its session (a dead node's locks are released).
  *
  * Calls are made in the calling thread (not the demote worker), with no
- * engine lock held but the caller's own per-file mutex (fs/locks.c's
+ * engine lock held but the caller's own per-file mutex (fs/posix_locks.c's
  * "flc_plock", which serializes one node's changes of one file's set).
  */
 #ifndef PC_CLUSTER_PLOCK_H
@@ -26,8 +26,9 @@ struct plock_range {
 };
 
 /* cluster_plock flags */
-#define PLOCK_WATCH 0x1 /* on a conflict, arm watches: a later change of the table
-			 * (or a node's end) ends a cluster_plock_wait made with *seq */
+/* On a conflict, arm watches: a later change of the table (or a node's end)
+ * ends a cluster_plock_wait made with *seq. */
+#define PLOCK_WATCH 0x1
 
 /*
  * One look at file @name's table at the lock service, and a change of it.
@@ -48,9 +49,9 @@ struct plock_range {
  * restart) is waited for while the session lasts.
  * nolock: 0 at once (no other node).
  */
-int cluster_plock(struct cluster *c, const struct lm_lockname *name,
-		  const struct plock_range *want, const struct plock_range *set, unsigned n,
-		  unsigned flags, struct plock_range *conflict, uint64_t *seq);
+int cluster_plock(struct cluster *c, const struct lm_lockname *name, const struct plock_range *want,
+		  const struct plock_range *set, unsigned n, unsigned flags,
+		  struct plock_range *conflict, uint64_t *seq);
 
 /* Sleeps until a watch armed by the cluster_plock that returned @seq fired
  * (some file's table changed, a node ended), the session is lost (-EIO), or

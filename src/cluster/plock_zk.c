@@ -25,7 +25,7 @@
  *
  * Locks: zh_lock (lock_zk.h), held shared for the whole call: the worker
  * cannot close or replace the handle meanwhile. The caller holds only its
- * per-file mutex (fs/locks.c's "flc_plock"); nothing else is taken but
+ * per-file mutex (fs/posix_locks.c's "flc_plock"); nothing else is taken but
  * ev_lock, briefly, to wait for a reconnection, and the view cache's leaf
  * mutex to copy a view. plock_watcher runs in the client library's
  * completion thread: an atomic and a wake-up only.
