@@ -238,6 +238,54 @@ static void plock_published(struct zk_cluster *z, struct plock_call *pc, int32_t
 }
 
 /*
+ * Our set published in one multi: setData(file node, @version, or -1 for a
+ * release) and our child's op - delete it (nothing held), write it (@own:
+ * ours is there, @own_ours: of this session), or create it (a child of our
+ * previous session is deleted first: its end would take our new set with
+ * it). Not sent on a handle that is not connected (*@sent false):
+ * ZSESSIONEXPIRED where it cannot recover, ZCONNECTIONLOSS where it may -
+ * the client library's zoo_multi (3.8.0) frees a path pointer it never set
+ * when a handle that cannot recover fails an op (lock_zk_pipe.c), and leaks
+ * its completion list when the connection is lost; a look after the
+ * reconnection decides as well. Returns the multi's ZooKeeper rc; *@fst:
+ * the file node's Stat after it.
+ */
+static int plock_multi(struct cluster *c, struct zk_cluster *z, struct plock_call *pc,
+		       int32_t version, bool own, bool own_ours, struct Stat *fst, bool *sent)
+{
+	zoo_op_t ops[3];
+	zoo_op_result_t res[3];
+	struct Stat sst;
+	int nops = 0, rc;
+	uint64_t t;
+
+	if (sent)
+		*sent = false;
+	zoo_set_op_init(&ops[nops++], pc->fpath, "", 0,
+			pc->want && !plock_test_no_version_check ? version : -1, fst);
+	if (!pc->n || (own && !own_ours))
+		zoo_delete_op_init(&ops[nops++], pc->cpath, -1);
+	if (pc->n && own && own_ours)
+		zoo_set_op_init(&ops[nops++], pc->cpath, pc->mine, pc->mlen, -1, &sst);
+	else if (pc->n)
+		zoo_create_op_init(&ops[nops++], pc->cpath, pc->mine, pc->mlen,
+				   &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
+	if (plock_test_before_publish)
+		plock_test_before_publish(c);
+	rc = zoo_state(z->zh);
+	if (rc == ZOO_EXPIRED_SESSION_STATE || rc == ZOO_AUTH_FAILED_STATE)
+		return ZSESSIONEXPIRED;
+	if (rc != ZOO_CONNECTED_STATE)
+		return ZCONNECTIONLOSS;
+	if (sent)
+		*sent = true;
+	t = zk_call_begin(c);
+	rc = zoo_multi(z->zh, nops, ops, res);
+	zk_call_end(c, t, rc);
+	return rc;
+}
+
+/*
  * A change decided with the cached view of the table and published in one
  * multi: setData(file node, the view's version) with our child's op. The
  * multi commits only if no publish came since the view (every publish bumps
@@ -250,12 +298,9 @@ static void plock_published(struct zk_cluster *z, struct plock_call *pc, int32_t
 static int plock_try_cached(struct cluster *c, struct zk_cluster *z, struct plock_call *pc)
 {
 	struct plock_view *v;
-	zoo_op_t ops[2];
-	zoo_op_result_t res[2];
-	struct Stat fst, sst;
-	int nops = 0, rc;
+	struct Stat fst;
 	unsigned i;
-	uint64_t t;
+	int rc;
 
 	if (!pc->publish || plock_test_no_cache || !z->pcache)
 		return PLOCK_MISS;
@@ -272,28 +317,8 @@ static int plock_try_cached(struct cluster *c, struct zk_cluster *z, struct ploc
 		goto miss; /* nothing of ours there (or a lost delete): a look decides */
 	}
 	if (!pc->n && !v->own)
-		goto miss;
-	zoo_set_op_init(&ops[nops++], pc->fpath, "", 0,
-			pc->want && !plock_test_no_version_check ? v->version : -1, &fst);
-	if (!pc->n)
-		zoo_delete_op_init(&ops[nops++], pc->cpath, -1);
-	else if (v->own)
-		zoo_set_op_init(&ops[nops++], pc->cpath, pc->mine, pc->mlen, -1, &sst);
-	else
-		zoo_create_op_init(&ops[nops++], pc->cpath, pc->mine, pc->mlen,
-				   &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
-	if (plock_test_before_publish)
-		plock_test_before_publish(c);
-	rc = zoo_state(z->zh); /* as in plock_look: no multi on a handle not connected */
-	if (rc != ZOO_CONNECTED_STATE) {
-		free(v);
-		plock_cache_drop(z->pcache, &pc->view);
-		return rc == ZOO_EXPIRED_SESSION_STATE || rc == ZOO_AUTH_FAILED_STATE ? -EIO
-										      : PLOCK_LOST;
-	}
-	t = zk_call_begin(c);
-	rc = zoo_multi(z->zh, nops, ops, res);
-	zk_call_end(c, t, rc);
+		goto miss; /* nothing to delete (a lock asked with an empty set) */
+	rc = plock_multi(c, z, pc, v->version, v->own, true, &fst, NULL);
 	if (rc == ZOK) {
 		pc->view.version = v->version;
 		free(v);
@@ -317,11 +342,9 @@ static int plock_look(struct cluster *c, struct zk_cluster *z, struct plock_call
 	watcher_fn wfn = watch ? plock_watcher : NULL;
 	struct String_vector sv = {0};
 	struct Stat st, ost;
-	bool own = false, own_ours = true;
-	zoo_op_t ops[3];
-	zoo_op_result_t res[3];
-	struct Stat fst, sst;
-	int nops = 0, rc, ret = 0, i;
+	bool own = false, own_ours = true, sent;
+	struct Stat fst;
+	int rc, ret = 0, i;
 	uint64_t s, t;
 
 	pc->view.nothers = 0;
@@ -398,36 +421,13 @@ static int plock_look(struct cluster *c, struct zk_cluster *z, struct plock_call
 	}
 	if (!pc->n && !own)
 		goto out; /* nothing held, nothing to hold (a lost delete: applied) */
-	zoo_set_op_init(&ops[nops++], pc->fpath, "", 0,
-			pc->want && !plock_test_no_version_check ? st.version : -1, &fst);
-	if (!pc->n || (own && !own_ours))
-		zoo_delete_op_init(&ops[nops++], pc->cpath, -1);
-	if (pc->n && own && own_ours)
-		zoo_set_op_init(&ops[nops++], pc->cpath, pc->mine, pc->mlen, -1, &sst);
-	else if (pc->n)
-		zoo_create_op_init(&ops[nops++], pc->cpath, pc->mine, pc->mlen,
-				   &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
-	if (plock_test_before_publish)
-		plock_test_before_publish(c);
-	/* Not sent on a handle that is not connected: the client library's
-	 * zoo_multi (3.8.0) frees a path pointer it never set when a handle
-	 * that cannot recover fails an op (lock_zk_pipe.c), and leaks its
-	 * completion list when the connection is lost; a look again after the
-	 * reconnection decides as well. */
-	rc = zoo_state(z->zh);
-	if (rc == ZOO_EXPIRED_SESSION_STATE || rc == ZOO_AUTH_FAILED_STATE) {
-		ret = -EIO;
-		goto out;
-	}
-	if (rc != ZOO_CONNECTED_STATE) {
-		ret = PLOCK_LOST;
-		goto out;
-	}
-	t = zk_call_begin(c);
-	rc = zoo_multi(z->zh, nops, ops, res);
-	zk_call_end(c, t, rc);
+	rc = plock_multi(c, z, pc, st.version, own, own_ours, &fst, &sent);
 	if (rc == ZOK) {
 		plock_published(z, pc, fst.version);
+		goto out;
+	}
+	if (!sent) {
+		ret = plock_zrc(rc);
 		goto out;
 	}
 	plock_cache_drop(z->pcache, &pc->view);
