@@ -269,23 +269,25 @@ static void plock_drop_lost(struct file_lock_context *ctx, struct cluster *c)
 }
 
 /*
- * ctx->plock and ctx->lock held: publish the node's ranges after the change
- * (@want: the lock asked for, NULL for a release). Returns with ctx->lock
+ * ctx->plock and ctx->lock held: publish the node's ranges after @o's locks
+ * in [start, end] are replaced by one of @type (F_UNLCK: a release, whatever
+ * the other nodes hold; else the lock asked for). Returns with ctx->lock
  * held again if 0 (the change may be made) or, for a release, whatever the
  * service said; else with only ctx->plock held: -EAGAIN (*seq set for
  * F_SETLKW's wait), -EIO, -ENOLCK, -ENOMEM.
  */
 static int plock_publish(struct file_lock_context *ctx, struct cluster *c, struct inode *inode,
-			 const struct lock_owner *o, const struct plock_range *want, int64_t start,
-			 int64_t end, bool wait, uint64_t *seq)
+			 const struct lock_owner *o, int type, int64_t start, int64_t end,
+			 bool wait, uint64_t *seq)
 {
 	struct lm_lockname name = plock_name(inode);
 	uint64_t gen = cluster_generation(c);
-	struct plock_range *set = NULL, conflict;
+	struct plock_range *set = NULL, conflict, lock = {start, end, type};
+	const struct plock_range *want = type == F_UNLCK ? NULL : &lock;
 	unsigned n = 0;
 	int err;
 
-	err = plock_set_build(ctx, o, want ? want->type : F_UNLCK, start, end, &set, &n);
+	err = plock_set_build(ctx, o, type, start, end, &set, &n);
 	mutex_unlock(&ctx->lock);
 	if (!err)
 		err = cluster_plock(c, &name, want, set, n, wait ? PLOCK_WATCH : 0, &conflict, seq);
@@ -305,7 +307,7 @@ static int posix_test(struct file_lock_context *ctx, struct file *f, const struc
 		      int64_t start, int64_t end, struct flock *fl)
 {
 	struct cluster *c = posix_cluster(f);
-	struct plock_range want = {start, end, fl->l_type}, remote;
+	struct plock_range want = {start, end, fl->l_type}, hit;
 	struct lm_lockname name;
 	struct file_lock *conf;
 	int err;
@@ -313,13 +315,13 @@ static int posix_test(struct file_lock_context *ctx, struct file *f, const struc
 	mutex_lock(&ctx->lock);
 	conf = posix_conflict(ctx, o, fl->l_type, start, end);
 	if (conf) {
-		remote = (struct plock_range){conf->fl_start, conf->fl_end, conf->fl_type};
+		hit = (struct plock_range){conf->fl_start, conf->fl_end, conf->fl_type};
 		fl->l_pid = conf->fl_ofd ? -1 : conf->fl_pid;
 	}
 	mutex_unlock(&ctx->lock);
 	if (!conf && c) {
 		name = plock_name(f->f_inode);
-		err = cluster_plock(c, &name, &want, NULL, 0, 0, &remote, NULL);
+		err = cluster_plock(c, &name, &want, NULL, 0, 0, &hit, NULL);
 		if (err && err != -EAGAIN)
 			return err;
 		if (!err) {
@@ -331,10 +333,10 @@ static int posix_test(struct file_lock_context *ctx, struct file *f, const struc
 		fl->l_type = F_UNLCK;
 		return 0;
 	}
-	fl->l_type = (short)remote.type;
+	fl->l_type = (short)hit.type;
 	fl->l_whence = SEEK_SET;
-	fl->l_start = remote.start;
-	fl->l_len = remote.end == OFFSET_MAX ? 0 : remote.end - remote.start + 1;
+	fl->l_start = hit.start;
+	fl->l_len = hit.end == OFFSET_MAX ? 0 : hit.end - hit.start + 1;
 	return 0;
 }
 
@@ -360,7 +362,6 @@ static int posix_set(struct file_lock_context *ctx, struct file *f, const struct
 		     bool wait, int type, int64_t start, int64_t end)
 {
 	struct cluster *c = posix_cluster(f);
-	struct plock_range want = {start, end, type};
 	struct file_lock *nfl = NULL, *spare;
 	uint64_t seen, seq = 0;
 	int err = 0;
@@ -410,8 +411,7 @@ static int posix_set(struct file_lock_context *ctx, struct file *f, const struct
 		}
 		if (!c)
 			break;
-		err = plock_publish(ctx, c, f->f_inode, o, nfl ? &want : NULL, start, end, wait,
-				    &seq);
+		err = plock_publish(ctx, c, f->f_inode, o, type, start, end, wait, &seq);
 		if (!err)
 			break;
 		mutex_unlock(&ctx->plock);
@@ -505,7 +505,7 @@ void posix_locks_remove_file(struct file *f)
 		/* The node's ranges without them (an owner that matches
 		 * nothing: the list as it is now). */
 		if (c && ctx->plock_published)
-			plock_publish(ctx, c, f->f_inode, &none, NULL, 0, -1, false, &seq);
+			plock_publish(ctx, c, f->f_inode, &none, F_UNLCK, 0, -1, false, &seq);
 	}
 	mutex_unlock(&ctx->lock);
 	if (c)
