@@ -96,6 +96,9 @@ const struct test_switch test_switches[] = {
     SWITCH(zk_test_other_recipe),
     SWITCH(zk_test_rearm_at_event),
     SWITCH(zk_test_read_every_want),
+    SWITCH(zk_test_keep_lock_nodes),
+    SWITCH(zk_test_no_remake),
+    SWITCH(zk_test_stray_no_name_check),
     SWITCH(plock_test_no_version_check),
     SWITCH(plock_test_no_cache),
     SWITCH(glock_test_fastpath_no_drain_check),
@@ -182,6 +185,7 @@ const struct test_knob test_knobs[] = {
     KNOB(dio_test_after_store_read),   KNOB(vma_test_fault_hook),
     KNOB(vol_test_data_dio_einval),    KNOB(vol_test_odirect_refused),
     KNOB(vol_test_host_fs_magic),      KNOB(plock_test_before_publish),
+    KNOB(zk_test_lost_deletes),
 };
 const size_t nr_test_knobs = sizeof(test_knobs) / sizeof(test_knobs[0]);
 

@@ -29,6 +29,10 @@ TEST_SWITCH(zk_test_want_nodes_off);
 TEST_SWITCH(zk_test_other_recipe);
 TEST_SWITCH(zk_test_rearm_at_event);
 TEST_SWITCH(zk_test_read_every_want);
+TEST_SWITCH(zk_test_keep_lock_nodes);
+TEST_SWITCH(zk_test_no_remake);
+TEST_SWITCH(zk_test_stray_no_name_check);
+TEST_KNOB(zk_node_knob, zk_test_lost_deletes);
 
 /* The calling thread's last cluster error (on the heap: kernel/thread_buf.h). */
 static struct thread_buf last_error = THREAD_BUF_INIT(640);

@@ -95,6 +95,12 @@ struct glock_stats {
 	/* Fired want watches of the zk module armed again by a read of their
 	 * own (not a read pipelined behind a request or conversion). */
 	_Atomic uint64_t lm_rearms;
+	/* Lock nodes nobody used, deleted by this node (zk module); refused
+	 * (another node held or waited); requests sent again after another
+	 * node deleted the lock node under them. */
+	_Atomic uint64_t lm_gc_deleted;
+	_Atomic uint64_t lm_gc_busy;
+	_Atomic uint64_t lm_remakes;
 };
 
 struct cluster {
@@ -288,6 +294,25 @@ DECLARE_TEST_SWITCH(zk_test_read_every_want);
  * table before either published are both granted conflicting ranges
  * (test_plock_zk race*). Defined in plock.c (every build). */
 DECLARE_TEST_SWITCH(plock_test_no_version_check);
+/* The zk module never deletes a lock node (lock_zk_gc.c): every glock ever
+ * taken stays in ZooKeeper (test_glock_gc lock_nodes_deleted*). Defined in
+ * cluster.c (every build). */
+DECLARE_TEST_SWITCH(zk_test_keep_lock_nodes);
+/* A request whose lock node another node deleted fails (-EIO) instead of
+ * making it again (test_glock_gc request_after_delete*). Defined in
+ * cluster.c (every build). */
+DECLARE_TEST_SWITCH(zk_test_no_remake);
+/* A stray of ours is deleted again even when its name is now our current
+ * child's in a new incarnation of the lock node: our live child goes
+ * (test_glock_gc stray_name_reused*). Defined in cluster.c (every build). */
+DECLARE_TEST_SWITCH(zk_test_stray_no_name_check);
+/* Fault injection: while it names a node, that node's deletes of its
+ * children are applied but taken as unanswered (a connection lost after
+ * the server applied them): each is remembered as a stray and not retried
+ * until the knob is cleared (test_glock_gc stray_name_reused*). Read and
+ * written with __atomic builtins (set while the worker runs). */
+typedef struct cluster *zk_node_knob;
+DECLARE_TEST_KNOB(zk_node_knob, zk_test_lost_deletes);
 /* The zk module looks at a file's table (a listing and the other nodes'
  * sets) before every change, never deciding from its cached view of the
  * table (test_plock_zk_cache cache_round_trips: the requests counted both ways;

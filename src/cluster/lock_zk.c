@@ -134,6 +134,8 @@ void zk_delete_child_path(struct cluster *c, const char *path)
 	t = zk_call_begin(c);
 	rc = zoo_delete(z->zh, path, -1);
 	zk_call_end(c, t, rc);
+	if (rc == ZOK && __atomic_load_n(&zk_test_lost_deletes, __ATOMIC_ACQUIRE) == c)
+		rc = ZCONNECTIONLOSS; /* applied, its answer "lost" */
 	if (rc == ZOK || rc == ZNONODE || zk_test_forget_failed_delete)
 		return;
 	/* Lost with the connection, or not sent: the child may still be
@@ -146,6 +148,7 @@ void zk_delete_child_path(struct cluster *c, const char *path)
 	strcpy(st->path, path);
 	st->next = z->strays;
 	z->strays = st;
+	atomic_fetch_add_explicit(&z->nstrays, 1, memory_order_relaxed);
 }
 
 /* Worker: deletes the remembered strays (while connected). */
@@ -154,14 +157,23 @@ void zk_retry_strays(struct cluster *c)
 	struct zk_cluster *z = c->lm;
 	struct zk_stray **pp = &z->strays, *st;
 
+	if (__atomic_load_n(&zk_test_lost_deletes, __ATOMIC_ACQUIRE) == c)
+		return; /* "not connected" until the test clears it */
 	while ((st = *pp)) {
-		uint64_t t = zk_call_begin(c);
-		int rc = zoo_delete(z->zh, st->path, -1);
+		uint64_t t;
+		int rc;
 
-		zk_call_end(c, t, rc);
+		/* A name that is our current child's again is gone (lock_zk_gc.c). */
+		rc = zk_stray_is_current(c, st->path) ? ZNONODE : ZOK;
+		if (rc == ZOK) {
+			t = zk_call_begin(c);
+			rc = zoo_delete(z->zh, st->path, -1);
+			zk_call_end(c, t, rc);
+		}
 		if (rc == ZOK || rc == ZNONODE) {
 			*pp = st->next;
 			free(st);
+			atomic_fetch_sub_explicit(&z->nstrays, 1, memory_order_relaxed);
 			continue;
 		}
 		if (rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT || rc == ZINVALIDSTATE ||
@@ -179,6 +191,7 @@ static void free_strays(struct zk_cluster *z)
 		z->strays = st->next;
 		free(st);
 	}
+	atomic_store_explicit(&z->nstrays, 0, memory_order_relaxed);
 }
 
 struct hb {
@@ -457,9 +470,11 @@ void zk_unmount(struct cluster *c)
 
 	if (!z)
 		return;
+	zk_gc_unmount(c, c->session_timeout_ms / 3);
 	set_handle(z, NULL); /* ends the session: its ephemeral nodes go */
 	drop_events(z);
 	free_strays(z); /* the session's end deleted them */
+	zk_gc_free(z);
 	c->lm = NULL;
 	plock_cache_free(z->pcache);
 	pthread_rwlock_destroy(&z->zh_lock);
@@ -498,8 +513,8 @@ static bool parse_hex(const char *p, size_t len, char sep, uint64_t *v)
 
 /* Parses <gpath>/<type 2 hex>-<number 16 hex>-<gen 16 hex>[/<child>]: the
  * glock's name and the child name. */
-static bool parse_event_path(struct zk_cluster *z, const char *path, struct lm_lockname *name,
-			     const char **child)
+bool zk_parse_path(struct zk_cluster *z, const char *path, struct lm_lockname *name,
+		   const char **child)
 {
 	size_t gl = strlen(z->gpath);
 	const char *p = path + gl + 1, *end = p + 2 + 1 + 16 + 1 + 16;
@@ -548,6 +563,7 @@ unsigned zk_poll(struct cluster *c)
 		glock_for_each(c, resync_one, NULL);
 	if (z->strays && connected)
 		zk_retry_strays(c);
+	zk_gc_run(c, connected);
 	/* In the order they came (the stream positions the recipe compares):
 	 * a blocker's deleted event (a grant, no request), a want node's
 	 * changed event (a demote request, no listing), the answer of an
@@ -560,7 +576,7 @@ unsigned zk_poll(struct cluster *c)
 		struct glock *gl;
 
 		list = ev->next;
-		if (parse_event_path(z, ev->path, &name, &child) && (gl = glock_lookup(c, &name))) {
+		if (zk_parse_path(z, ev->path, &name, &child) && (gl = glock_lookup(c, &name))) {
 			if (ev->type == ZK_EV_LISTING) {
 				zk_listing_done(gl, ev->listing);
 				ev->listing = NULL;

@@ -21,6 +21,8 @@
 
 #define ZK_PATH_MAX 512
 #define ZK_NAME_MAX 96
+/* Requests sent again when another node deleted the lock node under them. */
+#define ZK_REMAKE_TRIES 16
 
 /* The want nodes of a lock node (lock_zk_node.c), by mode. */
 enum { ZK_W_SH, ZK_W_EX, ZK_W_DF, ZK_NWANT };
@@ -80,6 +82,17 @@ struct zk_cluster {
 	/* Worker only: children of ours whose delete the server did not
 	 * confirm (the connection was lost): deleted again until it does. */
 	struct zk_stray *strays;
+	_Atomic unsigned nstrays; /* how many (read by tests) */
+	/* Lock nodes to delete (lock_zk_gc.c): queued by any thread under
+	 * ev_lock; multis of them in flight (under ev_lock, ev_cond). */
+	struct zk_gc *gc_head;
+	unsigned gc_inflight;
+};
+
+struct zk_gc {
+	struct zk_gc *next;
+	struct lm_lockname name;
+	char path[];
 };
 
 struct zk_stray {
@@ -91,6 +104,16 @@ struct zk_stray {
  * ZNONODE) is remembered and retried by zk_poll (zk_retry_strays). */
 void zk_delete_child_path(struct cluster *c, const char *path);
 void zk_retry_strays(struct cluster *c);
+/* lock_zk.c: parses <gpath>/<type>-<number>-<gen>[/<child>]. */
+bool zk_parse_path(struct zk_cluster *z, const char *path, struct lm_lockname *name,
+		   const char **child);
+
+/* lock_zk_gc.c: the lock nodes nobody uses are deleted. */
+void zk_gc_queue(struct cluster *c, const struct lm_lockname *name, const char *lock_path);
+void zk_gc_run(struct cluster *c, bool connected);
+void zk_gc_unmount(struct cluster *c, unsigned wait_ms);
+void zk_gc_free(struct zk_cluster *z);
+bool zk_stray_is_current(struct cluster *c, const char *path);
 
 /* Per glock (gl->gl_lm), worker only. */
 struct zk_glock {
@@ -183,6 +206,7 @@ void zk_listing_done(struct glock *gl, struct zk_listing *l);
 
 /* lock_zk_pipe.c: pipelined and asynchronous requests. */
 void zk_want_path(const struct zk_glock *zg, int i, char *buf);
+const char *zk_want_name(int i);
 int zk_want_index(const char *child); /* -1: not a want node */
 enum gl_state zk_want_mode(int i);
 int zk_mode_want(enum gl_state s);

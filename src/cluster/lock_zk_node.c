@@ -112,6 +112,7 @@ static void forget(struct zk_glock *zg)
 	zg->listed_seq = 0;
 	memset(zg->wanted, 0, sizeof(zg->wanted));
 	memset(zg->wv_ok, 0, sizeof(zg->wv_ok));
+	memset(zg->wseen, 0, sizeof(zg->wseen));
 	memset(zg->warm_seq, 0, sizeof(zg->warm_seq));
 	memset(zg->rearm_seq, 0, sizeof(zg->rearm_seq));
 	zg->rearm_due = 0;
@@ -125,6 +126,9 @@ void zk_glock_free(struct glock *gl)
 
 	if (!zg)
 		return;
+	/* Idle: our children are deleted (or strays, retried first). */
+	if (zg->parent_made && !zg->held[0] && !zg->pend[0])
+		zk_gc_queue(gl->gl_cluster, &gl->gl_name, zg->lock_path);
 	forget(zg);
 	free(zg);
 	gl->gl_lm = NULL;
@@ -561,15 +565,34 @@ int zk_lock(struct glock *gl, enum gl_state req)
 {
 	struct zk_glock *zg = gl->gl_lm;
 	struct zk_listing *l = NULL;
+	unsigned tries = 0;
 	int rc, r;
 
+again:
 	if (!zg->parent_made) {
-		if (zk_make_lock_nodes(gl))
+		rc = zk_make_lock_nodes(gl);
+		if (rc == -ENOENT && ++tries < ZK_REMAKE_TRIES)
+			goto again; /* deleted meanwhile by another node (lock_zk_gc.c) */
+		if (rc)
 			return -EIO;
 		zg->parent_made = true;
 	}
+	/* With no child of ours, the lock node may be a new incarnation: the
+	 * want versions seen before are not its (lock_zk_gc.c). */
+	if (!zg->held[0])
+		memset(zg->wseen, 0, sizeof(zg->wseen));
 	zg->pend_mode = req;
 	rc = create_child(gl, req, zg->pend, zg->held[0] ? CREATE_REPLACE : CREATE_NEW, &l);
+	if (rc == ZNONODE && !zg->held[0] && !zk_test_no_remake && ++tries < ZK_REMAKE_TRIES) {
+		/* The lock node is gone (another node deleted it unused): the
+		 * multi was not applied; make it again and send it again. */
+		zk_listing_free(l);
+		zg->pend[0] = 0;
+		zg->parent_made = false;
+		atomic_fetch_add_explicit(&gl->gl_cluster->stats.lm_remakes, 1,
+					  memory_order_relaxed);
+		goto again;
+	}
 	if (rc != ZOK) {
 		/* The multi may not have run: the held child may still be there
 		 * (and so may the new one - the next listing deletes that). */

@@ -29,6 +29,11 @@ void zk_want_path(const struct zk_glock *zg, int i, char *buf)
 		buf[0] = 0; /* cannot happen: the lock path is < 300 */
 }
 
+const char *zk_want_name(int i)
+{
+	return want_names[i];
+}
+
 int zk_want_index(const char *child)
 {
 	int i;
@@ -423,7 +428,8 @@ static void create_done(int rc, const char *value, const void *data)
 	pthread_mutex_unlock(&k->lock);
 }
 
-/* The lock node and its want nodes (persistent), in one round trip: 0 or -EIO. */
+/* The lock node and its want nodes (persistent), in one round trip: 0,
+ * -ENOENT (the lock node went between our creates) or -EIO. */
 int zk_make_lock_nodes(struct glock *gl)
 {
 	struct cluster *c = gl->gl_cluster;
@@ -464,5 +470,6 @@ int zk_make_lock_nodes(struct glock *gl)
 	pthread_mutex_destroy(&k.lock);
 	pthread_cond_destroy(&k.cond);
 	zk_call_end(c, t, k.bad);
-	return k.bad == ZOK ? 0 : -EIO;
+	/* ZNONODE: the lock node was deleted between our creates. */
+	return k.bad == ZOK ? 0 : k.bad == ZNONODE ? -ENOENT : -EIO;
 }

@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_glock_gc.c - the zk module deletes the lock nodes nobody uses
+ * (src/cluster/lock_zk_gc.c): two nodes of one process on the test's
+ * ZooKeeper (cluster_util.c), counting the children of the lock root.
+ *
+ * lock_nodes_deleted: A takes 16 glocks and frees them, B holding one of
+ * them: 15 lock nodes go at A's frees, the 16th (refused: B's child is
+ * there) at B's. zk_test_keep_lock_nodes: all 16 stay.
+ * unmount_deletes_lock_nodes: glocks put just before the unmount are
+ * deleted by it. request_after_delete: B, unlocked but with the lock node
+ * made, asks again after A deleted it: B makes it again and is granted;
+ * zk_test_no_remake: B's try fails (-EAGAIN with nobody holding anything).
+ * stray_name_reused: A's delete of its child is applied but its answer
+ * "lost" (zk_test_lost_deletes), B deletes the lock node, A takes the glock
+ * again and its new child has the stray's name (sequence numbers start
+ * again): the stray is not deleted again and B's EX try is refused;
+ * zk_test_stray_no_name_check: A's live child is deleted and B is granted
+ * EX while A holds EX.
+ *
+ * Locks: the test reads the nodes' glock counts under hash_lock and uses
+ * the nodes' handles under zh_lock (shared).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../harness.h"
+#include "cluster/lock_zk.h"
+#include "cluster_util.h"
+
+#define NGL 16
+
+static unsigned nglocks(struct cluster *c)
+{
+	unsigned n;
+
+	mutex_lock(&c->hash_lock);
+	n = c->nglocks;
+	mutex_unlock(&c->hash_lock);
+	return n;
+}
+
+/* The lock nodes under the lock root, as @c's session sees them. */
+static int lock_nodes(struct cluster *c)
+{
+	struct zk_cluster *z = c->lm;
+	struct String_vector sv;
+	int rc, n;
+
+	pthread_rwlock_rdlock(&z->zh_lock);
+	rc = zoo_get_children(z->zh, z->gpath, 0, &sv);
+	pthread_rwlock_unlock(&z->zh_lock);
+	CHECK_EQ(rc, ZOK);
+	n = sv.count;
+	deallocate_String_vector(&sv);
+	return n;
+}
+
+/* The name of @c's child of glock @number's lock node starting @prefix. */
+static bool child_of(struct cluster *c, uint64_t number, const char *prefix, char *name)
+{
+	struct zk_cluster *z = c->lm;
+	struct String_vector sv;
+	char path[ZK_PATH_MAX];
+	bool found = false;
+	int i;
+
+	snprintf(path, sizeof(path), "%s/%02x-%016llx-%016llx", z->gpath, LM_TYPE_INODE,
+		 (unsigned long long)number, 0ull);
+	pthread_rwlock_rdlock(&z->zh_lock);
+	if (zoo_get_children(z->zh, path, 0, &sv) == ZOK) {
+		for (i = 0; i < sv.count && !found; i++)
+			if (!strncmp(sv.data[i], prefix, strlen(prefix))) {
+				strcpy(name, sv.data[i]);
+				found = true;
+			}
+		deallocate_String_vector(&sv);
+	}
+	pthread_rwlock_unlock(&z->zh_lock);
+	return found;
+}
+
+/* Waits (20 s at most) until @cond holds: answers of the server to come. */
+#define WAIT_UNTIL(cond)                                                                           \
+	do {                                                                                       \
+		uint64_t t0_ = ms_now();                                                           \
+		while (!(cond) && ms_now() - t0_ < 20000)                                          \
+			usleep(1000);                                                              \
+		CHECKF(cond, "timed out waiting for %s", #cond);                                   \
+	} while (0)
+
+static uint64_t st(_Atomic uint64_t *v)
+{
+	return atomic_load(v);
+}
+
+static void take(struct glock *gl, enum gl_state s)
+{
+	struct gholder h;
+
+	gholder_init(gl, s, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+}
+
+static void gc_case(bool keep)
+{
+	struct glock *ga[NGL], *gb;
+	struct cluster *A, *B;
+	char url[256];
+	int n1, n2, i;
+
+	if (zk_fixture_missing())
+		test_skip("%s", zk_fixture_missing());
+	zk_test_keep_lock_nodes = keep;
+	zk_root(keep ? "gckeep" : "gc", url, sizeof(url));
+	A = node_mount(url, "A", 4000, 1);
+	B = node_mount(url, "B", 4000, 1);
+	for (i = 0; i < NGL; i++) {
+		CHECK_EQ(glock_get(A, 100 + (uint64_t)i, NULL, NULL, &ga[i]), 0);
+		take(ga[i], LM_ST_EXCLUSIVE);
+	}
+	CHECK_EQ(glock_get(B, 107, NULL, NULL, &gb), 0);
+	take(gb, LM_ST_SHARED); /* B keeps SH cached: its child stays */
+	CHECK_EQ(lock_nodes(A), NGL);
+	for (i = 0; i < NGL; i++)
+		glock_put(ga[i]);
+	WAIT_UNTIL(nglocks(A) == 0);
+	if (!keep)
+		WAIT_UNTIL(st(&A->stats.lm_gc_deleted) + st(&A->stats.lm_gc_busy) == NGL);
+	n1 = lock_nodes(A);
+	printf("# %s: A freed %d glocks (B holds one SH): %d lock nodes left (deleted %llu, "
+	       "refused %llu)\n",
+	       keep ? "lock nodes kept" : "fixed", NGL, n1,
+	       (unsigned long long)st(&A->stats.lm_gc_deleted),
+	       (unsigned long long)st(&A->stats.lm_gc_busy));
+	glock_put(gb);
+	WAIT_UNTIL(nglocks(B) == 0);
+	if (!keep)
+		WAIT_UNTIL(st(&B->stats.lm_gc_deleted) == 1);
+	n2 = lock_nodes(B);
+	printf("# B freed its glock: %d lock nodes left\n", n2);
+	if (keep) {
+		CHECK_EQ(n1, NGL);
+		CHECK_EQ(n2, NGL);
+	} else {
+		CHECK_EQ(n1, 1);
+		CHECK_EQ(st(&A->stats.lm_gc_busy), 1);
+		CHECK_EQ(n2, 0);
+	}
+	cluster_unmount(A);
+	cluster_unmount(B);
+	zk_test_keep_lock_nodes = false;
+}
+
+TEST(lock_nodes_deleted)
+{
+	gc_case(false);
+}
+
+TEST(lock_nodes_deleted_kept_shows)
+{
+	gc_case(true);
+}
+
+static void unmount_case(bool keep)
+{
+	struct cluster *A, *B;
+	struct glock *gl;
+	char url[256];
+	int i, n;
+
+	if (zk_fixture_missing())
+		test_skip("%s", zk_fixture_missing());
+	zk_test_keep_lock_nodes = keep;
+	zk_root(keep ? "gcumkeep" : "gcum", url, sizeof(url));
+	A = node_mount(url, "A", 4000, 1);
+	B = node_mount(url, "B", 4000, 1);
+	for (i = 0; i < 5; i++) {
+		CHECK_EQ(glock_get(A, 200 + (uint64_t)i, NULL, NULL, &gl), 0);
+		take(gl, i & 1 ? LM_ST_SHARED : LM_ST_EXCLUSIVE);
+		glock_put(gl); /* cached: released and freed by the worker, or at unmount */
+	}
+	cluster_unmount(A);
+	n = lock_nodes(B);
+	printf("# %s: 5 glocks put just before the unmount: %d lock nodes left\n",
+	       keep ? "lock nodes kept" : "fixed", n);
+	CHECK_EQ(n, keep ? 5 : 0);
+	cluster_unmount(B);
+	zk_test_keep_lock_nodes = false;
+}
+
+TEST(unmount_deletes_lock_nodes)
+{
+	unmount_case(false);
+}
+
+TEST(unmount_deletes_lock_nodes_kept_shows)
+{
+	unmount_case(true);
+}
+
+static void remake_case(bool hazard)
+{
+	struct glock *ga, *gb;
+	struct cluster *A, *B;
+	struct gholder h;
+	char url[256];
+	int r;
+
+	if (zk_fixture_missing())
+		test_skip("%s", zk_fixture_missing());
+	zk_test_no_remake = hazard;
+	zk_root(hazard ? "gcnoremake" : "gcremake", url, sizeof(url));
+	A = node_mount(url, "A", 4000, 1);
+	B = node_mount(url, "B", 4000, 1);
+	CHECK_EQ(glock_get(B, 300, NULL, NULL, &gb), 0);
+	take(gb, LM_ST_SHARED); /* B made the lock node */
+	CHECK_EQ(glock_get(A, 300, NULL, NULL, &ga), 0);
+	take(ga, LM_ST_EXCLUSIVE); /* B released it: B is unlocked, its glock kept */
+	glock_put(ga);
+	WAIT_UNTIL(st(&A->stats.lm_gc_deleted) == 1);
+	CHECK_EQ(lock_nodes(B), 0);
+	gholder_init(gb, LM_ST_SHARED, GL_TRY, &h);
+	r = glock_nq(&h);
+	printf("# %s: B's SH try after A deleted the lock node: %d (%s), %llu remakes\n",
+	       hazard ? "no remake" : "fixed", r, r ? strerror(-r) : "granted",
+	       (unsigned long long)st(&B->stats.lm_remakes));
+	if (hazard) {
+		CHECK_EQ(r, -EAGAIN);
+	} else {
+		CHECK_EQ(r, 0);
+		CHECK_EQ(st(&B->stats.lm_remakes), 1);
+		CHECK_EQ(lock_nodes(B), 1);
+		glock_dq(&h);
+	}
+	glock_put(gb);
+	cluster_unmount(A);
+	cluster_unmount(B);
+	zk_test_no_remake = false;
+}
+
+TEST(request_after_delete)
+{
+	remake_case(false);
+}
+
+TEST(request_after_delete_no_remake_shows)
+{
+	remake_case(true);
+}
+
+static void stray_case(bool hazard)
+{
+	struct glock *ga, *gb;
+	struct cluster *A, *B;
+	struct gholder ha, hb;
+	char url[256], first[ZK_NAME_MAX], again[ZK_NAME_MAX], path[ZK_PATH_MAX];
+	struct zk_cluster *za;
+	int r, rc;
+
+	if (zk_fixture_missing())
+		test_skip("%s", zk_fixture_missing());
+	zk_test_stray_no_name_check = hazard;
+	zk_root(hazard ? "gcstrayoff" : "gcstray", url, sizeof(url));
+	A = node_mount(url, "A", 4000, 1);
+	B = node_mount(url, "B", 4000, 1);
+	za = A->lm;
+	CHECK_EQ(glock_get(A, 400, NULL, NULL, &ga), 0);
+	take(ga, LM_ST_EXCLUSIVE);
+	CHECK(child_of(A, 400, "ex-A-", first));
+	/* A's release: the delete is applied, its answer "lost": a stray. */
+	__atomic_store_n(&zk_test_lost_deletes, A, __ATOMIC_RELEASE);
+	glock_put(ga);
+	WAIT_UNTIL(nglocks(A) == 0 && atomic_load(&za->nstrays) == 1);
+	/* B takes and frees the glock: the lock node, empty, goes. */
+	CHECK_EQ(glock_get(B, 400, NULL, NULL, &gb), 0);
+	take(gb, LM_ST_SHARED);
+	glock_put(gb);
+	WAIT_UNTIL(st(&B->stats.lm_gc_deleted) == 1);
+	/* A again: a new incarnation, the same name for its child. */
+	CHECK_EQ(glock_get(A, 400, NULL, NULL, &ga), 0);
+	gholder_init(ga, LM_ST_EXCLUSIVE, 0, &ha);
+	CHECK_EQ(glock_nq(&ha), 0);
+	CHECK(child_of(A, 400, "ex-A-", again));
+	printf("# A's lost delete was of %s; its child now: %s\n", first, again);
+	CHECK(!strcmp(first, again));
+	/* The connection "comes back": the stray is retried. */
+	__atomic_store_n(&zk_test_lost_deletes, NULL, __ATOMIC_RELEASE);
+	cluster_kick(A);
+	WAIT_UNTIL(atomic_load(&za->nstrays) == 0);
+	snprintf(path, sizeof(path), "%s/%02x-%016llx-%016llx/%s", za->gpath, LM_TYPE_INODE, 400ull,
+		 0ull, again);
+	pthread_rwlock_rdlock(&za->zh_lock);
+	rc = zoo_exists(za->zh, path, 0, NULL);
+	pthread_rwlock_unlock(&za->zh_lock);
+	CHECK_EQ(glock_get(B, 400, NULL, NULL, &gb), 0);
+	gholder_init(gb, LM_ST_EXCLUSIVE, GL_TRY, &hb);
+	r = glock_nq(&hb);
+	printf("# %s: after the stray's retry A's child is %s; B's EX try while A holds EX: "
+	       "%d (%s)\n",
+	       hazard ? "no name check" : "fixed", rc == ZOK ? "there" : "gone", r,
+	       r ? strerror(-r) : "granted");
+	if (hazard) {
+		CHECK_EQ(rc, ZNONODE);
+		CHECK_EQ(r, 0); /* two EX holders */
+	} else {
+		CHECK_EQ(rc, ZOK);
+		CHECK_EQ(r, -EAGAIN);
+	}
+	if (!r)
+		glock_dq(&hb);
+	glock_dq(&ha);
+	glock_put(ga);
+	glock_put(gb);
+	cluster_unmount(A);
+	cluster_unmount(B);
+	zk_test_stray_no_name_check = false;
+}
+
+TEST(stray_name_reused)
+{
+	stray_case(false);
+}
+
+TEST(stray_name_reused_no_name_check_shows)
+{
+	stray_case(true);
+}
