@@ -313,11 +313,14 @@ static int make_path(struct cluster *c, const char *path)
  * the recipe node also names the nodes' source of the generation
  * (cluster_config.identity): nodes that name a file's lock differently
  * must not mix. /4: byte-range locks are published in <path>/p (plock_zk.c):
- * a node of /3 would take its byte-range locks without looking there.
+ * a node of /3 would take its byte-range locks without looking there. /5:
+ * lock nodes nobody uses are deleted (lock_zk_gc.c): a node of /4 would
+ * fail for good on a lock node deleted under it, and delete a stray of
+ * its own whose name its current child has again.
  */
 #define ZK_RECIPE                                                                          \
-	"pagecache-glock/4 (ex-/sh-/df- children, want nodes, lock nodes <type>-<number>-" \
-	"<generation>; byte-range sets in p/)"
+	"pagecache-glock/5 (ex-/sh-/df- children, want nodes, lock nodes <type>-<number>-" \
+	"<generation>, deleted unused; byte-range sets in p/)"
 
 static int check_recipe(struct cluster *c)
 {

@@ -16,12 +16,15 @@
  * again and its new child has the stray's name (sequence numbers start
  * again): the stray is not deleted again and B's EX try is refused;
  * zk_test_stray_no_name_check: A's live child is deleted and B is granted
- * EX while A holds EX.
+ * EX while A holds EX. random_frees_three_nodes: three nodes take and free
+ * three glocks at random (every lock node deleted and made again many
+ * times), every grant checked.
  *
  * Locks: the test reads the nodes' glock counts under hash_lock and uses
  * the nodes' handles under zh_lock (shared).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,6 +32,7 @@
 #include "../harness.h"
 #include "cluster/lock_zk.h"
 #include "cluster_util.h"
+#include "kernel/rng.h"
 
 #define NGL 16
 
@@ -83,12 +87,12 @@ static bool child_of(struct cluster *c, uint64_t number, const char *prefix, cha
 }
 
 /* Waits (20 s at most) until @cond holds: answers of the server to come. */
-#define WAIT_UNTIL(cond)                                                                           \
-	do {                                                                                       \
-		uint64_t t0_ = ms_now();                                                           \
-		while (!(cond) && ms_now() - t0_ < 20000)                                          \
-			usleep(1000);                                                              \
-		CHECKF(cond, "timed out waiting for %s", #cond);                                   \
+#define WAIT_UNTIL(cond)                                         \
+	do {                                                     \
+		uint64_t t0_ = ms_now();                         \
+		while (!(cond) && ms_now() - t0_ < 20000)        \
+			usleep(1000);                            \
+		CHECKF(cond, "timed out waiting for %s", #cond); \
 	} while (0)
 
 static uint64_t st(_Atomic uint64_t *v)
@@ -328,4 +332,86 @@ TEST(stray_name_reused)
 TEST(stray_name_reused_no_name_check_shows)
 {
 	stray_case(true);
+}
+
+/* ---- random gets, grants and frees on 3 nodes: lock nodes come and go ---- */
+
+#define RNODES	3
+#define RGLOCKS 3
+
+struct rworker {
+	struct cluster *c;
+	int node;
+	uint64_t seed;
+	unsigned long iters;
+};
+
+static void *rload(void *p)
+{
+	struct rworker *w = p;
+	struct rng r;
+	unsigned long i;
+
+	rng_seed(&r, w->seed);
+	for (i = 0; i < w->iters; i++) {
+		static const enum gl_state sts[] = {LM_ST_EXCLUSIVE, LM_ST_SHARED, LM_ST_DEFERRED,
+						    LM_ST_SHARED};
+		enum gl_state s = sts[rng_next(&r) % 4];
+		unsigned gi = (unsigned)(rng_next(&r) % RGLOCKS);
+		struct glock *g;
+		struct gholder h;
+
+		/* Every iteration puts its glock: the worker releases and
+		 * frees it, and its free tries to delete the lock node. */
+		CHECK_EQ(glock_get(w->c, 500 + (uint64_t)gi, NULL, NULL, &g), 0);
+		gholder_init(g, s, 0, &h);
+		CHECK_EQ(glock_nq(&h), 0);
+		checker_grant(w->node, gi, s);
+		checker_release(w->node, gi, s);
+		glock_dq(&h);
+		glock_put(g);
+	}
+	return NULL;
+}
+
+TEST(random_frees_three_nodes)
+{
+	struct cluster *c[RNODES];
+	struct rworker w[RNODES];
+	pthread_t t[RNODES];
+	uint64_t seed = test_seed(), del = 0, busy = 0, remakes = 0;
+	unsigned long iters = test_scale(200, 4);
+	char url[256];
+	int n;
+
+	if (zk_fixture_missing())
+		test_skip("%s", zk_fixture_missing());
+	zk_root("gcrandom", url, sizeof(url));
+	checker_reset();
+	for (n = 0; n < RNODES; n++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "N%d", n);
+		c[n] = node_mount(url, name, 4000, 0);
+	}
+	for (n = 0; n < RNODES; n++) {
+		w[n] = (struct rworker){c[n], n, seed + (uint64_t)n, iters};
+		pthread_create(&t[n], NULL, rload, &w[n]);
+	}
+	for (n = 0; n < RNODES; n++)
+		pthread_join(t[n], NULL);
+	for (n = 0; n < RNODES; n++) {
+		WAIT_UNTIL(nglocks(c[n]) == 0);
+		del += st(&c[n]->stats.lm_gc_deleted);
+		busy += st(&c[n]->stats.lm_gc_busy);
+		remakes += st(&c[n]->stats.lm_remakes);
+	}
+	printf("# %d nodes x %lu grants (seed %#llx): %lu conflicts; lock nodes deleted %llu, "
+	       "refused %llu; requests made again %llu\n",
+	       RNODES, iters, (unsigned long long)seed, checker_conflicts(),
+	       (unsigned long long)del, (unsigned long long)busy, (unsigned long long)remakes);
+	CHECK_EQ(checker_conflicts(), 0);
+	CHECK(del > 0);
+	for (n = 0; n < RNODES; n++)
+		cluster_unmount(c[n]);
 }
