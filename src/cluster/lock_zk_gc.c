@@ -133,7 +133,7 @@ void zk_gc_run(struct cluster *c, bool connected)
 	struct zk_cluster *z = c->lm;
 	struct zk_gc *list, *g;
 
-	if (!connected || z->strays)
+	if (!connected || z->strays || !z->zh)
 		return;
 	pthread_mutex_lock(&z->ev_lock);
 	list = z->gc_head;
@@ -181,7 +181,7 @@ void zk_gc_unmount(struct cluster *c, unsigned wait_ms)
 	bool connected;
 
 	pthread_mutex_lock(&z->ev_lock);
-	connected = z->connected;
+	connected = z->connected && z->zh;
 	pthread_mutex_unlock(&z->ev_lock);
 	if (connected && !zk_test_keep_lock_nodes) {
 		zk_retry_strays(c);
