@@ -453,6 +453,25 @@ void cluster_unmount(struct cluster *c)
 		pthread_mutex_unlock(&c->work_lock);
 		pthread_join(c->worker, NULL);
 	}
+	/* Glocks waiting out a delay (a minimum hold, a failed request's
+	 * retry) are not run now: the session's end releases them. Their
+	 * queue's references go (the last frees them: lock_zk_gc.c). */
+	for (;;) {
+		struct glock *gl = NULL;
+
+		pthread_mutex_lock(&c->work_lock);
+		if (!list_empty(&c->delayed)) {
+			gl = list_first_entry(&c->delayed, struct glock, gl_work);
+			list_del_init(&gl->gl_work);
+		}
+		pthread_mutex_unlock(&c->work_lock);
+		if (!gl)
+			break;
+		mutex_lock(&gl->gl_lock);
+		gl->gl_flags &= ~GLF_QUEUED;
+		gl_unlock(gl);
+		glock_put(gl);
+	}
 	/* Closing the session deletes this node's lock nodes: everything it
 	 * held is released at once. */
 	c->ops->lm_unmount(c);

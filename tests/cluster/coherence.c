@@ -203,6 +203,29 @@ static void do_fsync(struct node *n, int f)
 	log_rec(n, &r, NULL);
 }
 
+static void open_file(struct node *n, int f)
+{
+	char name[16];
+	int err;
+
+	fname(name, sizeof(name), f);
+	n->fd[f] = (int)io_ok(n, pc_open(n->e, name, O_RDWR, 0), "open");
+	n->dfd[f] =
+	    n->a->dio ? (int)io_ok(n, pc_open(n->e, name, O_RDWR | O_DIRECT, 0), "open") : -1;
+	n->view[f] =
+	    pc_mmap(n->e, n->fd[f], COH_FILE_MIN, PROT_READ | PROT_WRITE, MAP_SHARED, 0, &err);
+	if (!n->view[f])
+		io_ok(n, err, "mmap");
+}
+
+static void close_file(struct node *n, int f)
+{
+	pc_munmap(n->e, n->view[f], COH_FILE_MIN);
+	pc_close(n->e, n->fd[f]);
+	if (n->dfd[f] >= 0)
+		pc_close(n->e, n->dfd[f]);
+}
+
 static void step(struct node *n)
 {
 	unsigned pick = (unsigned)(rng_next(&n->rng) % 100);
@@ -213,6 +236,13 @@ static void step(struct node *n)
 
 	if (!n->a->dio && pick >= 75 && pick < 95)
 		pick -= 50; /* no O_DIRECT: buffered instead */
+	if (n->a->reopen && pick % 10 == 9) {
+		/* Its last close: with a small inode cache the inode goes,
+		 * written back, and its glock with it (lock_zk_gc.c). */
+		close_file(n, f);
+		open_file(n, f);
+		return;
+	}
 	if (pick < 22) {
 		do_read(n, K_PREAD, f, off, len);
 	} else if (pick < 40) {
@@ -275,22 +305,8 @@ int coh_node_main(const struct coh_node_args *a)
 	}
 	if (posix_memalign((void **)&n.buf, 4096, COH_IO_MAX))
 		return 1;
-	for (int f = 0; f < COH_FILES; f++) {
-		fname(name, sizeof(name), f);
-		n.fd[f] = pc_open(n.e, name, O_RDWR, 0);
-		n.dfd[f] = a->dio ? pc_open(n.e, name, O_RDWR | O_DIRECT, 0) : -1;
-		if (n.fd[f] < 0 || (a->dio && n.dfd[f] < 0)) {
-			fprintf(stderr, "node %d: open %s: %d %d\n", a->node, name, n.fd[f],
-				n.dfd[f]);
-			return 1;
-		}
-		n.view[f] = pc_mmap(n.e, n.fd[f], COH_FILE_MIN, PROT_READ | PROT_WRITE, MAP_SHARED,
-				    0, &err);
-		if (!n.view[f]) {
-			fprintf(stderr, "node %d: mmap: %s\n", a->node, strerror(-err));
-			return 1;
-		}
-	}
+	for (int f = 0; f < COH_FILES; f++)
+		open_file(&n, f);
 	for (int f = 0; a->final_read && f < COH_FILES; f++)
 		for (uint64_t off = 0; off < COH_FILE_MAX; off += COH_IO_MAX)
 			do_read(&n, K_PREAD, f, off, COH_IO_MAX);
@@ -301,6 +317,7 @@ int coh_node_main(const struct coh_node_args *a)
 	}
 	for (int f = 0; f < COH_FILES; f++) {
 		pc_munmap(n.e, n.view[f], COH_FILE_MIN);
+		n.view[f] = NULL;
 		do_fsync(&n, f);
 		pc_close(n.e, n.fd[f]);
 		if (n.dfd[f] >= 0)

@@ -45,6 +45,9 @@ struct coh_node_args {
 			      * but the change in flight are durable) */
 	bool final_read;     /* no random steps: read every file whole (the
 			      * last reader of a fault test) */
+	bool reopen;	     /* steps that close a file (its view and both
+			      * fds) and open and map it again: with a
+			      * small inode cache its glock is freed */
 	/* Set by the node: where it is (fault tests signal it mid-run). */
 	volatile unsigned *progress;
 };

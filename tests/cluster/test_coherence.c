@@ -8,7 +8,10 @@
  * (cluster_test_no_inval) it reports a stale read, with the seed.
  *
  * Cases: one node under nolock (the workload and checker alone, no lock
- * service); three nodes through ZooKeeper; the hazard switch.
+ * service); three nodes through ZooKeeper; three nodes that also close and
+ * reopen their files with one unused inode cached (glocks freed, lock
+ * nodes deleted and made again under the load; none left at the end); the
+ * hazard switch.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,8 +21,10 @@
 #include <unistd.h>
 
 #include "cluster/coherence.h"
+#include "cluster/lock_zk.h" /* the ZooKeeper client */
 #include "cluster/node_fixture.h"
 #include "fs/cluster.h"
+#include "fs/inode.h"
 #include "harness.h"
 #include "pagecache.h"
 
@@ -41,8 +46,36 @@ static bool dio_here(const char *dir)
 	return true;
 }
 
+/* The lock nodes left under @url's root (zk://hosts/root) once every node
+ * has unmounted: none (the last node to free a glock deletes its lock
+ * node), counted through a plain client session. */
+static int lock_nodes_left(const char *url)
+{
+	char hosts[256], gpath[512];
+	const char *p = url + strlen("zk://"), *slash = strchr(p, '/');
+	struct String_vector sv;
+	zhandle_t *zh;
+	int i, n, rc;
+
+	CHECK(slash != NULL);
+	snprintf(hosts, sizeof(hosts), "%.*s", (int)(slash - p), p);
+	snprintf(gpath, sizeof(gpath), "%s/g", slash);
+	zoo_set_debug_level(0);
+	zh = zookeeper_init(hosts, NULL, 10000, NULL, NULL, 0);
+	CHECK(zh != NULL);
+	for (i = 0; zoo_state(zh) != ZOO_CONNECTED_STATE && i < 10000; i++)
+		usleep(1000); /* the connection to come */
+	rc = zoo_get_children(zh, gpath, 0, &sv);
+	CHECKF(rc == ZOK, "%s: %s", gpath, zerror(rc));
+	n = sv.count;
+	deallocate_String_vector(&sv);
+	zookeeper_close(zh);
+	return n;
+}
+
 /* Runs @nnodes nodes of @nops steps each and checks their logs. */
-static void run(const char *url, int nnodes, unsigned nops, uint64_t seed, struct coh_result *res)
+static void run_nodes(const char *url, int nnodes, unsigned nops, uint64_t seed, bool reopen,
+		      struct coh_result *res)
 {
 	char store[600], logs[600];
 	struct coh_node_args a[COH_NODES_MAX];
@@ -58,7 +91,8 @@ static void run(const char *url, int nnodes, unsigned nops, uint64_t seed, struc
 					      .seed = seed,
 					      .nops = nops,
 					      .session_ms = 10000,
-					      .dio = dio_here(store)};
+					      .dio = dio_here(store),
+					      .reopen = reopen};
 		pid[i] = nf_spawn(node_fn, &a[i]);
 	}
 	for (int i = 0; i < nnodes; i++) {
@@ -68,6 +102,11 @@ static void run(const char *url, int nnodes, unsigned nops, uint64_t seed, struc
 	CHECK_EQ(coh_check(logs, nnodes, NULL, res), 0);
 	printf("# %d nodes: %lu reads (%lu bytes) checked against %lu writes: %lu stale\n", nnodes,
 	       res->reads, res->bytes_checked, res->writes, res->stale);
+}
+
+static void run(const char *url, int nnodes, unsigned nops, uint64_t seed, struct coh_result *res)
+{
+	run_nodes(url, nnodes, nops, seed, false, res);
 }
 
 TEST(one_node_nolock)
@@ -89,6 +128,27 @@ TEST(three_nodes)
 	run(url, 3, (unsigned)test_scale(600, 4), seed, &res);
 	CHECKF(res.stale == 0, "stale read (replay: PC_SEED=%#" PRIx64 "): %s", seed, res.first);
 	CHECK(res.reads > 0);
+}
+
+/* Files closed and opened again at random with one unused inode cached:
+ * inodes are evicted (written back) and their glocks freed, and lock nodes
+ * deleted and made again under the load (lock_zk_gc.c); every read still
+ * linearizable, and no lock node left once the nodes unmounted. */
+TEST(three_nodes_reopen)
+{
+	const char *url = nf_cluster_url();
+	struct coh_result res;
+	uint64_t seed = test_seed();
+	int left;
+
+	inode_test_unused_max = 1; /* inherited by the node processes */
+	run_nodes(url, 3, (unsigned)test_scale(600, 4), seed, true, &res);
+	inode_test_unused_max = 0;
+	CHECKF(res.stale == 0, "stale read (replay: PC_SEED=%#" PRIx64 "): %s", seed, res.first);
+	CHECK(res.reads > 0);
+	left = lock_nodes_left(url);
+	printf("# lock nodes left after the unmounts: %d\n", left);
+	CHECK_EQ(left, 0);
 }
 
 /* The hazard: a node that keeps its pages when it loses its glock reads
