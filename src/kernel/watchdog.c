@@ -2,6 +2,9 @@
 /*
  * watchdog.c - the hang monitor. Takes task_list_lock (through
  * task_for_each) for each sample; the sampled fields are atomics.
+ * watchdog_start and watchdog_stop may be called from any thread: wd_lock
+ * (a pthread leaf, held across the monitor's creation or join, which takes
+ * no lock of ours) makes one start or stop at a time.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -13,6 +16,7 @@
 #include "kernel/task.h"
 #include "kernel/watchdog.h"
 
+static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_t wd_thread;
 static uint32_t wd_stop;
 static unsigned wd_timeout_ms;
@@ -85,25 +89,34 @@ static void *wd_main(void *arg)
 
 int watchdog_start(unsigned timeout_ms, void (*on_hang)(void))
 {
-	if (wd_running)
-		return -EBUSY;
-	wd_timeout_ms = timeout_ms;
-	wd_handler = on_hang;
-	__atomic_store_n(&wd_stop, 0, __ATOMIC_RELEASE);
-	if (pthread_create(&wd_thread, NULL, wd_main, NULL))
-		return -EAGAIN;
-	wd_running = true;
-	return 0;
+	int ret = 0;
+
+	pthread_mutex_lock(&wd_lock);
+	if (wd_running) {
+		ret = -EBUSY;
+	} else {
+		wd_timeout_ms = timeout_ms;
+		wd_handler = on_hang;
+		__atomic_store_n(&wd_stop, 0, __ATOMIC_RELEASE);
+		if (pthread_create(&wd_thread, NULL, wd_main, NULL))
+			ret = -EAGAIN;
+		else
+			wd_running = true;
+	}
+	pthread_mutex_unlock(&wd_lock);
+	return ret;
 }
 
 void watchdog_stop(void)
 {
-	if (!wd_running)
-		return;
-	__atomic_store_n(&wd_stop, 1, __ATOMIC_RELEASE);
-	futex_wake(&wd_stop, 1);
-	pthread_join(wd_thread, NULL);
-	wd_running = false;
+	pthread_mutex_lock(&wd_lock);
+	if (wd_running) {
+		__atomic_store_n(&wd_stop, 1, __ATOMIC_RELEASE);
+		futex_wake(&wd_stop, 1);
+		pthread_join(wd_thread, NULL);
+		wd_running = false;
+	}
+	pthread_mutex_unlock(&wd_lock);
 }
 
 unsigned long watchdog_hangs(void)

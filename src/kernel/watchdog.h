@@ -5,7 +5,9 @@
  * been asleep in a library wait, with no progress anywhere, for the timeout,
  * it prints each thread's held locks and what it waits for, then calls the
  * handler (default: abort). The deterministic scheduler needs no watchdog: it
- * sees "all blocked" exactly.
+ * sees "all blocked" exactly. Start and stop may be called from any thread
+ * (one monitor: a second start is -EBUSY); the handler runs in the monitor
+ * and must not call watchdog_stop.
  */
 #ifndef PC_KERNEL_WATCHDOG_H
 #define PC_KERNEL_WATCHDOG_H
