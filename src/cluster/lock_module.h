@@ -238,7 +238,7 @@ DECLARE_TEST_SWITCH(glock_test_no_min_hold);
 /* A pending demote holds back only the new local holders that the state
  * the other node asked for does not cover (the old check): none for an EX
  * request, so overlapping local holders starve that node for as long as
- * they overlap (test_glock remote_ex_holds_back_local*). */
+ * they overlap (test_glock_fair remote_ex_holds_back_local*). */
 DECLARE_TEST_SWITCH(glock_test_demote_ignores_remote_ex);
 /* A GL_TRY holder (a LOCK_NB flock) is granted from the cached state under
  * another node's pending conflicting request (the old rule): overlapping
@@ -248,14 +248,14 @@ DECLARE_TEST_SWITCH(glock_test_try_ignores_remote_ex);
 /* A state just granted for local waiters (GLF_FRESH) is demoted for another
  * node's request before those waiters ran (with no minimum hold, or a
  * waiter woken later than it): the grant is wasted, the waiter asks again
- * (test_glock fresh_grant_serves_waiter_first*). */
+ * (test_glock_fresh fresh_grant_serves_waiter_first*). */
 DECLARE_TEST_SWITCH(glock_test_demote_before_fresh_waiters);
 /* The worker's release of an unused glock forgets a holder that came meanwhile
- * (it neither wakes it nor requests what it wants): test_glock orphan_*. */
+ * (it neither wakes it nor requests what it wants): test_glock_fair orphan_*. */
 DECLARE_TEST_SWITCH(glock_test_orphan_no_recheck);
 /* The worker, dropping a demote request the held state already satisfies,
  * stops there instead of serving the local waiters (the waiter that queued
- * the run sleeps for good: test_glock compatible_demote_then_waiter_*). */
+ * the run sleeps for good: test_glock_fair compatible_demote_then_waiter_*). */
 DECLARE_TEST_SWITCH(glock_test_demote_drop_skips_waiters);
 /* The zk module forgets a child of ours whose delete the server did not
  * confirm (the connection was lost: a ZooKeeper restart): the child stays
@@ -323,7 +323,7 @@ DECLARE_TEST_SWITCH(plock_test_no_cache);
 typedef void (*plock_publish_hook_fn)(struct cluster *c);
 DECLARE_TEST_KNOB(plock_publish_hook_fn, plock_test_before_publish);
 /* The worker does not wait for the fast path's holders to leave before it
- * runs go_sync/go_inval (test_glock fastpath_drain_*: the overlap shows). */
+ * runs go_sync/go_inval (test_glock_fast fastpath_drain_*: the overlap shows). */
 DECLARE_TEST_SWITCH(glock_test_fastpath_no_drain_check);
 /* The child of a fork keeps the fast-path slots of the parent's threads
  * (stale: a glock at a reused address would read as held for good). */

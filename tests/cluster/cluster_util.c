@@ -61,6 +61,28 @@ struct cluster *node_mount(const char *url, const char *name, unsigned session_m
 	return c;
 }
 
+void glock_take(struct glock *gl, enum gl_state st)
+{
+	struct gholder h;
+
+	gholder_init(gl, st, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+}
+
+struct cluster *node_mount_cached(const char *tag, unsigned min_hold_ms, uint64_t num,
+				  enum gl_state st, struct glock **glp)
+{
+	char url[256];
+	struct cluster *c;
+
+	zk_root(tag, url, sizeof(url));
+	c = node_mount(url, "A", 4000, min_hold_ms);
+	CHECK_EQ(glock_get(c, num, NULL, NULL, glp), 0);
+	glock_take(*glp, st);
+	return c;
+}
+
 #define MAXN 8
 static pthread_mutex_t ck_lock = PTHREAD_MUTEX_INITIALIZER;
 #define MAXG 16

@@ -28,6 +28,13 @@ unsigned long checker_conflicts(void);
 
 uint64_t ms_now(void);
 
+/* Takes @gl in @st and lets it go: the node keeps the state cached. */
+void glock_take(struct glock *gl, enum gl_state st);
+/* Node "A" on a fresh root for @tag (minimum hold @min_hold_ms), holding
+ * glock @num (*@glp, a reference) cached in @st: the cases' prologue. */
+struct cluster *node_mount_cached(const char *tag, unsigned min_hold_ms, uint64_t num,
+				  enum gl_state st, struct glock **glp);
+
 /* Byte-range locks at the lock service (test_plock_zk, test_plock_zk_cache):
  * the file their cases lock, a range, a publish of @set whose last range is
  * the one wanted (the call's result; @conflict may be NULL), a release of

@@ -14,7 +14,7 @@
  * granted for it, with no demote of B's in between and A's SH after it.
  * glock_test_demote_before_fresh_waiters: the worker demotes at once (no
  * minimum hold here: glock_test_no_min_hold, as in test_glock's
- * remote_ex_holds_back_local, where a waiter woken late lost its grant the
+ * test_glock_fair's remote_ex_holds_back_local, where a waiter woken late lost its grant the
  * same way once in about 20 runs): B's grant is wasted (demoted before its waiter ran), A's SH
  * usually goes first and B asks again. A round where B's waiter is granted
  * without passing the window (woken before the grant for another reason,

@@ -100,15 +100,6 @@ static uint64_t st(_Atomic uint64_t *v)
 	return atomic_load(v);
 }
 
-static void take(struct glock *gl, enum gl_state s)
-{
-	struct gholder h;
-
-	gholder_init(gl, s, 0, &h);
-	CHECK_EQ(glock_nq(&h), 0);
-	glock_dq(&h);
-}
-
 static void gc_case(bool keep)
 {
 	struct glock *ga[NGL], *gb;
@@ -124,10 +115,10 @@ static void gc_case(bool keep)
 	B = node_mount(url, "B", 4000, 1);
 	for (i = 0; i < NGL; i++) {
 		CHECK_EQ(glock_get(A, 100 + (uint64_t)i, NULL, NULL, &ga[i]), 0);
-		take(ga[i], LM_ST_EXCLUSIVE);
+		glock_take(ga[i], LM_ST_EXCLUSIVE);
 	}
 	CHECK_EQ(glock_get(B, 107, NULL, NULL, &gb), 0);
-	take(gb, LM_ST_SHARED); /* B keeps SH cached: its child stays */
+	glock_take(gb, LM_ST_SHARED); /* B keeps SH cached: its child stays */
 	CHECK_EQ(lock_nodes(A), NGL);
 	for (i = 0; i < NGL; i++)
 		glock_put(ga[i]);
@@ -184,7 +175,7 @@ static void unmount_case(bool keep)
 	B = node_mount(url, "B", 4000, 1);
 	for (i = 0; i < 5; i++) {
 		CHECK_EQ(glock_get(A, 200 + (uint64_t)i, NULL, NULL, &gl), 0);
-		take(gl, i & 1 ? LM_ST_SHARED : LM_ST_EXCLUSIVE);
+		glock_take(gl, i & 1 ? LM_ST_SHARED : LM_ST_EXCLUSIVE);
 		glock_put(gl); /* cached: released and freed by the worker, or at unmount */
 	}
 	cluster_unmount(A);
@@ -221,9 +212,9 @@ static void remake_case(bool hazard)
 	A = node_mount(url, "A", 4000, 1);
 	B = node_mount(url, "B", 4000, 1);
 	CHECK_EQ(glock_get(B, 300, NULL, NULL, &gb), 0);
-	take(gb, LM_ST_SHARED); /* B made the lock node */
+	glock_take(gb, LM_ST_SHARED); /* B made the lock node */
 	CHECK_EQ(glock_get(A, 300, NULL, NULL, &ga), 0);
-	take(ga, LM_ST_EXCLUSIVE); /* B released it: B is unlocked, its glock kept */
+	glock_take(ga, LM_ST_EXCLUSIVE); /* B released it: B is unlocked, its glock kept */
 	glock_put(ga);
 	WAIT_UNTIL(st(&A->stats.lm_gc_deleted) == 1);
 	CHECK_EQ(lock_nodes(B), 0);
@@ -273,7 +264,7 @@ static void stray_case(bool hazard)
 	B = node_mount(url, "B", 4000, 1);
 	za = A->lm;
 	CHECK_EQ(glock_get(A, 400, NULL, NULL, &ga), 0);
-	take(ga, LM_ST_EXCLUSIVE);
+	glock_take(ga, LM_ST_EXCLUSIVE);
 	CHECK(child_of(A, 400, "ex-A-", first));
 	/* A's release: the delete is applied, its answer "lost": a stray. */
 	__atomic_store_n(&zk_test_lost_deletes, A, __ATOMIC_RELEASE);
@@ -281,7 +272,7 @@ static void stray_case(bool hazard)
 	WAIT_UNTIL(nglocks(A) == 0 && atomic_load(&za->nstrays) == 1);
 	/* B takes and frees the glock: the lock node, empty, goes. */
 	CHECK_EQ(glock_get(B, 400, NULL, NULL, &gb), 0);
-	take(gb, LM_ST_SHARED);
+	glock_take(gb, LM_ST_SHARED);
 	glock_put(gb);
 	WAIT_UNTIL(st(&B->stats.lm_gc_deleted) == 1);
 	/* A again: a new incarnation, the same name for its child. */
