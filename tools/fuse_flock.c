@@ -207,6 +207,8 @@ void pcfs_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struc
 		return;
 	}
 	h = (struct fh *)(uintptr_t)fi->fh;
+	if (lock->l_type != F_UNLCK)
+		__atomic_store_n(&h->plocked, true, __ATOMIC_RELAXED);
 	ret = pc_posix_lock(pcfs.e, h->fd, F_SETLK, lock, fi->lock_owner, NULL);
 	if (ret != -EAGAIN || !sleep || lock->l_type == F_UNLCK) {
 		reply_err(req, ret);

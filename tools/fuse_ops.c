@@ -549,9 +549,12 @@ fail:
 	reply_err(req, fd);
 }
 
+/* Through dfd: an aligned request of a handle that never asked for a
+ * byte-range lock (fh.plocked). */
 static bool aligned(struct fh *h, size_t size, off_t off)
 {
-	return h->dfd >= 0 && size % DIO_ALIGN == 0 && off % DIO_ALIGN == 0;
+	return h->dfd >= 0 && size % DIO_ALIGN == 0 && off % DIO_ALIGN == 0 &&
+	       !__atomic_load_n(&h->plocked, __ATOMIC_RELAXED);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

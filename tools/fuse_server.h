@@ -144,6 +144,10 @@ struct fh {
 	struct handle h;
 	int fd, dfd;
 	struct node *n;
+	/* atomic: a byte-range lock was asked for through this handle: every
+	 * read and write goes through fd (where the engine fences the I/O of
+	 * a file whose locks were lost with a cluster session), not dfd */
+	bool plocked;
 };
 
 /* fuse_flock.c: flock(2) on the mount (the engine's). */

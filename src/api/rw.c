@@ -5,6 +5,9 @@
  * ftruncate, fallocate, fadvise (fstat: attr.c). Each takes a file reference (fdget) for its
  * duration and checks its arguments in the order Linux does, then calls the fs layer.
  *
+ * A file whose byte-range locks were lost with a cluster session fails its
+ * I/O with -EIO (locks_fence, fs/locks.h).
+ *
  * Locks: none held here; the fs layer takes the inode locks it documents.
  * f_pos is read before and written after the I/O under f_pos_lock (leaf).
  */
@@ -12,6 +15,7 @@
 #include <limits.h>
 
 #include "api/engine.h"
+#include "fs/locks.h"
 
 #ifndef IOV_MAX
 #define IOV_MAX 1024
@@ -24,6 +28,15 @@
 static bool access_ok(const void *p, size_t n)
 {
 	return n <= TASK_SIZE_MAX && (uintptr_t)p <= TASK_SIZE_MAX - n;
+}
+
+/* Before I/O through @f: the one test made on every call (a file that never
+ * took a lock cannot have lost one). */
+static inline int locks_fence(struct file *f)
+{
+	if (likely(!__atomic_load_n(&f->f_has_locks, __ATOMIC_RELAXED)))
+		return 0;
+	return posix_locks_fence(f);
 }
 
 /* import_iovec: validates the vector and sums it (cut to MAX_RW_COUNT). */
@@ -89,6 +102,9 @@ static ssize_t do_rw(struct pc_engine *e, int fd, const struct iovec *iov, int i
 	}
 	init_sync_kiocb(&iocb, f, pos);
 	ret = kiocb_set_rw_flags(&iocb, rwf);
+	if (ret)
+		goto out;
+	ret = locks_fence(f);
 	if (ret)
 		goto out;
 	iov_iter_init(&iter, iov, (unsigned long)iovcnt, count);
@@ -192,7 +208,7 @@ static int do_fsync(struct pc_engine *e, int fd, bool datasync)
 	FDGET(e, fd, f);
 	if (file_is_dir(f))
 		ret = vfs_fsync_dir(f);
-	else
+	else if (!(ret = locks_fence(f)))
 		ret = vfs_fsync_range(f, 0, INT64_MAX, datasync);
 	fdput(e, f);
 	return ret;
@@ -230,7 +246,9 @@ int pc_ftruncate(struct pc_engine *e, int fd, off_t length)
 	if (length < 0)
 		return -EINVAL;
 	FDGET(e, fd, f);
-	ret = do_ftruncate(f, length);
+	ret = locks_fence(f);
+	if (!ret)
+		ret = do_ftruncate(f, length);
 	fdput(e, f);
 	return ret;
 }
@@ -242,7 +260,9 @@ int pc_fallocate(struct pc_engine *e, int fd, int mode, off_t offset, off_t len)
 	int ret;
 
 	FDGET(e, fd, f);
-	ret = vfs_fallocate(f, mode, offset, len);
+	ret = locks_fence(f);
+	if (!ret)
+		ret = vfs_fallocate(f, mode, offset, len);
 	fdput(e, f);
 	return ret;
 }

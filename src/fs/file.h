@@ -69,6 +69,10 @@ struct file {
 	errseq_t f_wb_err;		 /* writeback errors reported to this file so far */
 	struct file_ra_state f_ra;
 	bool f_has_locks; /* atomic: took a flock/OFD lock once (fs/locks.c) */
+	/* atomic: cluster mode, byte-range locks set through it were lost
+	 * with the node's session: I/O through it fails -EIO until its last
+	 * close (posix_locks_fence) */
+	bool f_locks_lost;
 	/* Cluster mode: the flock glock's holder of this open file, made at
 	 * its first flock (fs/flock_glock.c); NULL before */
 	struct file_flock *f_flock;

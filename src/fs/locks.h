@@ -100,6 +100,10 @@ int locks_posix(struct file *f, uint64_t owner, int cmd, struct flock *fl);
 void locks_remove_file(struct file *f);
 /* posix_locks.c: the byte-range part of locks_remove_file. */
 void posix_locks_remove_file(struct file *f);
+/* posix_locks.c: before I/O through @f (read, write, fsync, truncate,
+ * fallocate of a file that took a lock once, f_has_locks): -EIO when
+ * byte-range locks set through it were lost with the node's session. */
+int posix_locks_fence(struct file *f);
 
 /* Test switch (tests/api/test_flock_cancel.c): a blocked flock ignores the
  * kill of a fired cancel token and waits on until it is granted (the FUSE
@@ -114,5 +118,10 @@ DECLARE_TEST_SWITCH(locks_test_plock_local_only);
  * over the ranges another node took meanwhile (tests/cluster/test_plock.c
  * plock_lost_with_the_session*). */
 DECLARE_TEST_SWITCH(locks_test_plock_keep_lost);
+/* Cluster mode: a file whose byte-range locks were lost with the session
+ * is not fenced: its owner writes through it after the rejoin while
+ * another node holds the range (tests/cluster/test_plock.c
+ * plock_lost_fences_the_file*). */
+DECLARE_TEST_SWITCH(locks_test_plock_no_fence);
 
 #endif

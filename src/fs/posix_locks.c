@@ -20,7 +20,11 @@
  * waits for either (the context's sequence for a local release, the
  * service's watch for a remote one) with no lock held. A lost session took
  * the node's published ranges with it: the locks this node still lists from
- * before are dropped at the next change of the file (cluster_generation).
+ * before are dropped at the next change of the file (cluster_generation),
+ * and the open files they were set through are fenced: their owners still
+ * think they hold them, and another node may hold them now, so I/O through
+ * such a file fails with -EIO until its last close (posix_locks_fence; as
+ * an NFS client's I/O under a lock it lost).
  * A release is made here whatever the service answered (a lost session
  * already released it there; another failure leaves the service's copy
  * larger until the next publish of the file).
@@ -40,6 +44,7 @@
 
 TEST_SWITCH(locks_test_plock_local_only);
 TEST_SWITCH(locks_test_plock_keep_lost);
+TEST_SWITCH(locks_test_plock_no_fence);
 
 struct lock_owner {
 	bool ofd;
@@ -250,20 +255,36 @@ static int plock_set_build(struct file_lock_context *ctx, const struct lock_owne
 	return 0;
 }
 
+/* ctx->lock held: whether the ranges listed were published in a session
+ * that is over (the fields are written under ctx->plock, read here too). */
+static bool plock_lost(struct file_lock_context *ctx, struct cluster *c)
+{
+	return __atomic_load_n(&ctx->plock_published, __ATOMIC_RELAXED) &&
+	       __atomic_load_n(&ctx->plock_gen, __ATOMIC_RELAXED) != cluster_generation(c);
+}
+
+/* ctx->lock held: I/O through @f fails from now on (posix_locks_fence). */
+static void fence_file(struct file *f)
+{
+	if (!READ_ONCE(locks_test_plock_no_fence))
+		__atomic_store_n(&f->f_locks_lost, true, __ATOMIC_RELEASE);
+}
+
 /* ctx->plock and ctx->lock held: the ranges listed from a lost session are
- * gone at the service; they go here too. */
+ * gone at the service; they go here too, and the files they were set
+ * through are fenced. */
 static void plock_drop_lost(struct file_lock_context *ctx, struct cluster *c)
 {
 	struct file_lock *fl, *tmp;
 
-	if (!ctx->plock_published || ctx->plock_gen == cluster_generation(c) ||
-	    READ_ONCE(locks_test_plock_keep_lost))
+	if (!plock_lost(ctx, c) || READ_ONCE(locks_test_plock_keep_lost))
 		return;
 	list_for_each_entry_safe (fl, tmp, &ctx->flc_posix, fl_list) {
 		list_del_init(&fl->fl_list);
+		fence_file(fl->fl_file);
 		free(fl);
 	}
-	ctx->plock_published = false;
+	__atomic_store_n(&ctx->plock_published, false, __ATOMIC_RELAXED);
 	locks_wake(ctx);
 	wake_up_all(&ctx->wait);
 }
@@ -295,8 +316,8 @@ static int plock_publish(struct file_lock_context *ctx, struct cluster *c, struc
 	if (err && want)
 		return err;
 	if (!err) {
-		ctx->plock_published = true;
-		ctx->plock_gen = gen;
+		__atomic_store_n(&ctx->plock_published, true, __ATOMIC_RELAXED);
+		__atomic_store_n(&ctx->plock_gen, gen, __ATOMIC_RELAXED);
 	}
 	mutex_lock(&ctx->lock);
 	return 0;
@@ -482,6 +503,31 @@ int locks_posix(struct file *f, uint64_t owner, int cmd, struct flock *fl)
 	return posix_lock(f, &o, cmd, fl);
 }
 
+int posix_locks_fence(struct file *f)
+{
+	struct file_lock_context *ctx;
+	struct file_lock *fl;
+	struct cluster *c;
+
+	if (__atomic_load_n(&f->f_locks_lost, __ATOMIC_ACQUIRE))
+		return -EIO;
+	ctx = f->f_inode ? file_ctx(f) : NULL;
+	c = ctx ? posix_cluster(f) : NULL;
+	if (!c || !__atomic_load_n(&ctx->plock_published, __ATOMIC_RELAXED))
+		return 0;
+	/* Lost, but not dropped yet (no change of the file since the
+	 * rejoin): a lock of ours set through @f is listed from then. */
+	mutex_lock(&ctx->lock);
+	if (plock_lost(ctx, c))
+		list_for_each_entry (fl, &ctx->flc_posix, fl_list)
+			if (fl->fl_file == f) {
+				fence_file(f);
+				break;
+			}
+	mutex_unlock(&ctx->lock);
+	return __atomic_load_n(&f->f_locks_lost, __ATOMIC_ACQUIRE) ? -EIO : 0;
+}
+
 void posix_locks_remove_file(struct file *f)
 {
 	struct file_lock_context *ctx = file_ctx(f);
@@ -494,6 +540,8 @@ void posix_locks_remove_file(struct file *f)
 	if (c)
 		mutex_lock(&ctx->plock);
 	mutex_lock(&ctx->lock);
+	if (c)
+		plock_drop_lost(ctx, c); /* else the publish below would list them */
 	list_for_each_entry_safe (fl, tmp, &ctx->flc_posix, fl_list)
 		if (fl->fl_file == f) {
 			list_del_init(&fl->fl_list);
@@ -504,7 +552,7 @@ void posix_locks_remove_file(struct file *f)
 		locks_wake(ctx);
 		/* The node's ranges without them (an owner that matches
 		 * nothing: the list as it is now). */
-		if (c && ctx->plock_published)
+		if (c && __atomic_load_n(&ctx->plock_published, __ATOMIC_RELAXED))
 			plock_publish(ctx, c, f->f_inode, &none, F_UNLCK, 0, -1, false, &seq);
 	}
 	mutex_unlock(&ctx->lock);

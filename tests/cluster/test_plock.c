@@ -27,10 +27,15 @@
  *   the lock of its lost session at that change instead of publishing it
  *   again. locks_test_plock_keep_lost: A's change publishes its lost
  *   [0,9] again while B holds it (B's F_GETLK reports A's range).
+ * - The file a lost lock was set through is fenced: the same loss, then
+ *   A's owner, which still thinks it holds [0,9], writes through that file:
+ *   EIO; after a lock change (the lost lock dropped) write, fsync and
+ *   ftruncate through it still fail; a new open of the file writes.
+ *   locks_test_plock_no_fence: A's write lands while B holds the range.
  *
  * A node's exit status: 0 as expected, 13 both nodes held a write lock on
- * one range, 16 a lost lock published again, else a failure (its stderr
- * says which).
+ * one range, 16 a lost lock published again, 17 a write through the file
+ * of a lost lock, else a failure (its stderr says which).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,11 +58,12 @@
 
 #define BOTH_WRITE	  13
 #define STALE_REPUBLISHED 16
+#define FENCE_MISSED	  17
 
 struct shared {
 	int b_waiting;	 /* B: its F_SETLKW sleeps on the lock service's table */
 	int a_unlocking; /* A: about to let go (B's grant must see it) */
-	/* the session loss case: */
+	/* the session loss cases: */
 	int a_locked, a_stopped, b_locked, resumed, a_published, b_checked;
 };
 
@@ -487,4 +493,109 @@ TEST(plock_lost_with_the_session)
 TEST(plock_lost_with_the_session_keep_lost_shows_republished)
 {
 	loss_case(true);
+}
+
+/* ---- the file whose lock was lost is fenced ---- */
+
+/* A's pwrite of "A!" at 0 through @fd: 0 written, else -errno. */
+static int a_write(struct ls_node *n, int fd)
+{
+	ssize_t w = pc_pwrite(n->e, fd, "A!", 2, 0);
+
+	return w == 2 ? 0 : w < 0 ? (int)w : -EIO;
+}
+
+static int fence_node(void *arg)
+{
+	struct ls_node *n = arg;
+	struct timespec t = {0, 1000000};
+	int err, fd, fd2, ret = 0;
+
+	ls_open_engine(n, n->role == 0 ? LOSS_SESSION_MS : 0);
+	fd = open_f(n);
+	if (n->role == 0) {
+		uint64_t gen = atomic_load(&n->e->cluster->generation);
+		unsigned polls = 0;
+
+		POSIX_IS(n, fd, 1, F_WRLCK, 0, 10, 0);
+		__atomic_store_n(&n->sh->a_locked, 1, __ATOMIC_RELEASE);
+		poll_until(&n->sh->resumed); /* stopped past the session meanwhile */
+		while (atomic_load(&n->e->cluster->generation) == gen) {
+			if (++polls > 60000)
+				LS_FAIL(n, "no rejoin within 60 s");
+			nanosleep(&t, NULL);
+		}
+		/* Owner 1 still thinks it holds [0,9]; B holds it now. */
+		err = a_write(n, fd);
+		printf("# node A: rejoined; its write through the file of its lost lock: %s\n",
+		       err ? strerror(-err) : "written (B holds the range)");
+		if (!err)
+			ret = FENCE_MISSED;
+		else if (err != -EIO)
+			LS_FAIL(n, "write: %s, not EIO", strerror(-err));
+		if (!ret) {
+			/* Lock calls go on (the lost lock is dropped at this
+			 * change); the file stays fenced until closed ... */
+			POSIX_IS(n, fd, 1, F_WRLCK, 20, 10, 0);
+			if (a_write(n, fd) != -EIO || pc_fsync(n->e, fd) != -EIO ||
+			    pc_ftruncate(n->e, fd, 100) != -EIO)
+				LS_FAIL(n, "the fenced file did I/O after a lock change");
+			/* ... and another open of the file is not fenced */
+			fd2 = open_f(n);
+			if (pc_pwrite(n->e, fd2, "a", 1, 50) != 1)
+				LS_FAIL(n, "write through a new open failed");
+			pc_close(n->e, fd2);
+			printf("# node A: still fenced after a lock change (write, fsync, "
+			       "ftruncate: EIO); a new open of the file writes\n");
+		}
+		__atomic_store_n(&n->sh->a_published, 1, __ATOMIC_RELEASE);
+		poll_until(&n->sh->b_checked);
+	} else {
+		struct flock w = rng(F_WRLCK, 0, 10);
+
+		poll_until(&n->sh->a_locked);
+		__atomic_store_n(&n->sh->b_waiting, 1, __ATOMIC_RELEASE);
+		err = pc_posix_lock(n->e, fd, F_SETLKW, &w, 2, NULL); /* once A's session expired */
+		if (err)
+			LS_FAIL(n, "F_SETLKW: %s", strerror(-err));
+		__atomic_store_n(&n->sh->b_locked, 1, __ATOMIC_RELEASE);
+		poll_until(&n->sh->a_published);
+		__atomic_store_n(&n->sh->b_checked, 1, __ATOMIC_RELEASE);
+	}
+	pc_close(n->e, fd);
+	err = pc_engine_close(n->e);
+	if (err)
+		printf("# node %c: engine close: %s\n", ls_name(n), strerror(-err));
+	fflush(stdout);
+	return ret;
+}
+
+static void fence_case(bool hazard)
+{
+	struct shared *sh = ls_shared_map(sizeof(*sh));
+	char store[600];
+	int st[2];
+
+	ls_fresh_store(store, sizeof(store));
+	ls_run_loss(
+	    &(struct ls_node){.dir = store,
+			      .url = nf_cluster_url(),
+			      .hazard = hazard,
+			      .sw = &locks_test_plock_no_fence,
+			      .sh = sh},
+	    fence_node,
+	    &(struct ls_loss_flags){&sh->b_waiting, &sh->a_stopped, &sh->b_locked, &sh->resumed},
+	    st);
+	ls_shared_unmap(sh, sizeof(*sh));
+	ls_expect(st, hazard ? FENCE_MISSED : 0, 0);
+}
+
+TEST(plock_lost_fences_the_file)
+{
+	fence_case(false);
+}
+
+TEST(plock_lost_fences_the_file_no_fence_shows_write)
+{
+	fence_case(true);
 }
