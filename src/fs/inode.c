@@ -16,7 +16,9 @@
  * take i_rwsem exclusive and BLOCK to discard its pages (nobody else can
  * reach the inode by then; the locks keep the mm layer's assertions true).
  * inode_dio_wait sleeps on the inode's DIO wait queue with i_rwsem held
- * exclusive by the caller.
+ * exclusive by the caller. The last iput, with I_FREEING set and no lock
+ * held, takes "flc_plock" for the cluster's byte-range lock table
+ * (posix_locks_forget: a round trip to the lock service).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -506,6 +508,7 @@ int iput(struct inode *inode)
 	/* Held off from opens while we look at it. */
 	inode->i_state |= I_FREEING;
 	mutex_unlock(&t->lock);
+	posix_locks_forget(inode); /* cluster mode: the byte-range lock table */
 
 	sched_race_window("evict: inode freeing, not yet written back");
 	/* Clean first, then the attributes: nobody can dirty it now, so a

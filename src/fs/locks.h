@@ -60,6 +60,9 @@ struct file_lock_context {
 	 * node published for the file; published: any since. */
 	uint64_t plock_gen;
 	bool plock_published;
+	/* Under plock: a publish was sent since the last forget (the node may
+	 * have an entry in the file's table at the lock service). */
+	bool plock_entry;
 };
 
 /* @f's inode's context (NULL: a directory's file has none here). */
@@ -100,6 +103,12 @@ int locks_posix(struct file *f, uint64_t owner, int cmd, struct flock *fl);
 void locks_remove_file(struct file *f);
 /* posix_locks.c: the byte-range part of locks_remove_file. */
 void posix_locks_remove_file(struct file *f);
+struct inode;
+/* posix_locks.c: the last file of @inode is gone (iput, I_FREEING set: no
+ * file of it comes meanwhile). Cluster mode: this node's entry of the
+ * file's byte-range lock table at the lock service goes (cluster/plock.h,
+ * cluster_plock_forget). */
+void posix_locks_forget(struct inode *inode);
 
 /* Test switch (tests/api/test_flock_cancel.c): a blocked flock ignores the
  * kill of a fired cancel token and waits on until it is granted (the FUSE

@@ -289,8 +289,10 @@ static int plock_publish(struct file_lock_context *ctx, struct cluster *c, struc
 
 	err = plock_set_build(ctx, o, type, start, end, &set, &n);
 	mutex_unlock(&ctx->lock);
-	if (!err)
+	if (!err) {
+		ctx->plock_entry = true; /* whatever the answer: forgotten at the last close */
 		err = cluster_plock(c, &name, want, set, n, wait ? PLOCK_WATCH : 0, &conflict, seq);
+	}
 	free(set);
 	if (err && want)
 		return err;
@@ -512,4 +514,21 @@ void posix_locks_remove_file(struct file *f)
 		mutex_unlock(&ctx->plock);
 	if (released)
 		wake_up_all(&ctx->wait);
+}
+
+void posix_locks_forget(struct inode *inode)
+{
+	struct file_lock_context *ctx = &inode->i_flctx;
+	struct cluster *c = inode->i_table->cluster;
+	struct lm_lockname name = plock_name(inode);
+
+	/* No file of the inode is left: the last one's publish (under plock,
+	 * then its close through the table lock) happened before this read. */
+	if (likely(!c) || !ctx->plock_entry)
+		return;
+	mutex_lock(&ctx->plock);
+	/* An error leaves the entry to the session's end (-EIO: already gone). */
+	cluster_plock_forget(c, &name);
+	ctx->plock_entry = false;
+	mutex_unlock(&ctx->plock);
 }
