@@ -4,18 +4,23 @@
  *
  * Layout: <root>/p/<number 16 hex>-<gen 16 hex>, a persistent znode per file
  * (its data is empty; its data version is the table's version), and under
- * it one EPHEMERAL child per node, named by the node, whose data is that
- * node's set ("plock/1\n" then a line "R|W <start> <end>" per range).
+ * it one EPHEMERAL child per node that uses the table (its entry), named by
+ * the node, whose data is that node's set ("plock/1\n" then a line
+ * "R|W <start> <end>" per range; an empty set after its last release).
  *
- * A call reads the file node's children with its Stat (version v) and the
- * sets of the other nodes; a conflict with the range wanted is -EAGAIN.
- * Otherwise it publishes with one multi: setData(file node, version v) and
- * the set (create, setData or delete of its own child). Every publish bumps
- * the file node, so a node whose read came before another's publish fails
- * its multi (ZBADVERSION), reads again and decides again: no two nodes are
- * granted conflicting ranges. A release (no range wanted) publishes with
- * version -1: it removes ranges only, yet still bumps the version. Parents
- * are never deleted (a recreated one would restart its version).
+ * A grant first makes our entry (if no view says it is there), then reads
+ * the file node's children with its Stat (version v) and the sets of the
+ * other nodes; a conflict with the range wanted is -EAGAIN. Otherwise it
+ * publishes with one multi: setData(file node, version v) and setData of our
+ * entry (its set). Every publish bumps the file node, so a node whose read
+ * came before another's publish fails its multi (ZBADVERSION), reads again
+ * and decides again: no two nodes are granted conflicting ranges. Our entry
+ * pins the file node (a node with children is not deleted): the v read while
+ * it exists is of the node the multi's write of it finds, never of an
+ * earlier one deleted and made again at the same version. A release (no
+ * range wanted) publishes with version -1: it removes ranges only, yet
+ * still bumps the version. cluster_plock_forget (the engine's last close of
+ * the file) deletes our entry and, when it was the last, the file node.
  *
  * A change first tries the cached view of the table (plock_zk_cache.c: the
  * version and the other nodes' sets of the last look): decided from it and
@@ -23,11 +28,11 @@
  * view was still the table. A refused multi or a conflict in the view: a
  * look as above (only a look answers -EAGAIN).
  *
- * Locks: zh_lock (lock_zk.h), held shared for the whole call: the worker
- * cannot close or replace the handle meanwhile. The caller holds only its
- * per-file mutex (fs/posix_locks.c's "flc_plock"); nothing else is taken but
- * ev_lock, briefly, to wait for a reconnection, and the view cache's leaf
- * mutex to copy a view. plock_watcher runs in the client library's
+ * Locks: zh_lock (lock_zk.h), held shared for the whole call (a forget's
+ * too): the worker cannot close or replace the handle meanwhile. The caller
+ * holds only its per-file mutex (fs/posix_locks.c's "flc_plock"); nothing
+ * else is taken but ev_lock, briefly, to wait for a reconnection, and the
+ * view cache's leaf mutex to copy a view. plock_watcher runs in the client library's
  * completion thread: an atomic and a wake-up only.
  */
 #include <errno.h>

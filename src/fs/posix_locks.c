@@ -23,7 +23,9 @@
  * before are dropped at the next change of the file (cluster_generation).
  * A release is made here whatever the service answered (a lost session
  * already released it there; another failure leaves the service's copy
- * larger until the next publish of the file).
+ * larger until the next publish of the file). The inode's last iput forgets
+ * the file's table at the lock service (posix_locks_forget: the node's entry
+ * goes, and the table with it when no other node has one).
  *
  * Locks: "flc_plock" (cluster mode) around one change, across the lock
  * service's round trip -> "flc_lock" around the list. A waiter holds
