@@ -300,11 +300,14 @@ static int make_path(struct cluster *c, const char *path)
  * the recipe node also names the nodes' source of the generation
  * (cluster_config.identity): nodes that name a file's lock differently
  * must not mix. /4: byte-range locks are published in <path>/p (plock_zk.c):
- * a node of /3 would take its byte-range locks without looking there.
+ * a node of /3 would take its byte-range locks without looking there. /5: a
+ * file's table in p/ is deleted when its last node forgets it, and a grant is
+ * decided only while the node's own entry pins the table: a node of /4
+ * decides without one, and could commit against a table made again.
  */
 #define ZK_RECIPE                                                                          \
-	"pagecache-glock/4 (ex-/sh-/df- children, want nodes, lock nodes <type>-<number>-" \
-	"<generation>; byte-range sets in p/)"
+	"pagecache-glock/5 (ex-/sh-/df- children, want nodes, lock nodes <type>-<number>-" \
+	"<generation>; byte-range sets in p/, deleted when unused)"
 
 static int check_recipe(struct cluster *c)
 {
