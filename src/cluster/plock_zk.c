@@ -32,8 +32,8 @@
  * too): the worker cannot close or replace the handle meanwhile. The caller
  * holds only its per-file mutex (fs/posix_locks.c's "flc_plock"); nothing
  * else is taken but ev_lock, briefly, to wait for a reconnection, and the
- * view cache's leaf mutex to copy a view. plock_watcher runs in the client library's
- * completion thread: an atomic and a wake-up only.
+ * view cache's leaf mutex to copy a view. plock_watcher runs in the client
+ * library's completion thread: an atomic and a wake-up only.
  */
 #include <errno.h>
 #include <fcntl.h>
