@@ -14,7 +14,8 @@
  *     by node A alone while node B holds W[1000,1009] of the same file, in
  *     write round trips too: with A's cached view of the table (one multi
  *     each) and with plock_test_no_cache (a look before each), alternated
- *     within each repetition.
+ *     within each repetition; then with A forgetting the file after each
+ *     pair (cluster_plock_forget: a close of the file on a mount).
  * The minimum hold time is set to 0 here (the transfer is what is timed).
  * PC_ZK_WANT_OFF=1 turns the want nodes' watches off (docs/cluster.md);
  * PC_ZK_REARM_AT_EVENT=1 re-arms a fired want watch at the event;
@@ -141,9 +142,11 @@ static double shared_readers(struct cluster **n, int nn, unsigned long ops, doub
 }
 
 /* @pairs byte-range lock+unlock pairs of node A on file @file while B holds
- * another range of it: us per pair, and the requests A sent per pair. */
+ * another range of it: us per pair, and the requests A sent per pair.
+ * @forget: A forgets the file after each pair (an open, lock, unlock, close
+ * of the file on a mount: its entry made and deleted each time). */
 static double plock_pairs_us(struct cluster *A, struct cluster *B, uint64_t file, int pairs,
-			     bool no_cache, double *req_per_pair)
+			     bool no_cache, bool forget, double *req_per_pair)
 {
 	struct lm_lockname name = {.ln_number = file, .ln_gen = 1, .ln_type = 2};
 	struct plock_range a = {.start = 0, .end = 9, .type = F_WRLCK};
@@ -162,11 +165,15 @@ static double plock_pairs_us(struct cluster *A, struct cluster *B, uint64_t file
 		ck(cluster_plock(A, &name, &a, &a, 1, 0, &cf, NULL), "cluster_plock A");
 		ck(cluster_plock(A, &name, NULL, NULL, 0, 0, NULL, NULL),
 		   "cluster_plock A release");
+		if (forget)
+			ck(cluster_plock_forget(A, &name), "cluster_plock_forget A");
 	}
 	t0 = now_ns() - t0;
 	plock_test_no_cache = false;
 	*req_per_pair = (double)(atomic_load(&A->stats.lm_requests) - req0) / pairs;
 	ck(cluster_plock(B, &name, NULL, NULL, 0, 0, NULL, NULL), "cluster_plock B release");
+	ck(cluster_plock_forget(A, &name), "cluster_plock_forget A");
+	ck(cluster_plock_forget(B, &name), "cluster_plock_forget B");
 	return (double)t0 / pairs / 1000.0;
 }
 
@@ -175,7 +182,7 @@ int main(int argc, char **argv)
 	struct series s_nolock = {0}, s_zk = {0}, s_xfer = {0}, s_rtt = {0}, s_wrtt = {0},
 		      s_req = {0}, s_rt = {0}, s_list = {0}, s_dem = {0};
 	struct series s_pl = {0}, s_plnc = {0}, s_plrt = {0}, s_plrtnc = {0}, s_plreq = {0},
-		      s_plreqnc = {0};
+		      s_plreqnc = {0}, s_plf = {0}, s_plreqf = {0};
 	struct zk_fixture f;
 	struct cluster *nl, *A, *B;
 	struct cluster_config ncfg = {.url = "nolock"};
@@ -278,12 +285,15 @@ int main(int argc, char **argv)
 			double rq;
 
 			/* cache and no cache alternated: one file each per rep */
-			series_add(&s_pl,
-				   plock_pairs_us(A, B, 2000 + 2 * (uint64_t)r, pairs, false, &rq));
+			series_add(&s_pl, plock_pairs_us(A, B, 2000 + 3 * (uint64_t)r, pairs, false,
+							 false, &rq));
 			series_add(&s_plreq, rq);
-			series_add(&s_plnc,
-				   plock_pairs_us(A, B, 2001 + 2 * (uint64_t)r, pairs, true, &rq));
+			series_add(&s_plnc, plock_pairs_us(A, B, 2001 + 3 * (uint64_t)r, pairs,
+							   true, false, &rq));
 			series_add(&s_plreqnc, rq);
+			series_add(&s_plf, plock_pairs_us(A, B, 2002 + 3 * (uint64_t)r, pairs,
+							  false, true, &rq));
+			series_add(&s_plreqf, rq);
 		}
 	}
 	for (r = 0; r < s_xfer.n; r++) {
@@ -309,6 +319,9 @@ int main(int argc, char **argv)
 	emit_row("glock", "byte-range lock+unlock pair", "zk (no cache)", "round trips", &s_plrtnc);
 	emit_row("glock", "requests per byte-range pair", "zk (cache)", "requests", &s_plreq);
 	emit_row("glock", "requests per byte-range pair", "zk (no cache)", "requests", &s_plreqnc);
+	emit_row("glock", "byte-range lock+unlock pair", "zk (forget after each)", "us", &s_plf);
+	emit_row("glock", "requests per byte-range pair", "zk (forget after each)", "requests",
+		 &s_plreqf);
 	emit_cmp("glock",
 		 "byte-range lock+unlock pair, one node alone (another holds another range)", "us",
 		 "pair", &s_pl, "write round trip", &s_wrtt, "<=", 2.5);

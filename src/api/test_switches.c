@@ -101,6 +101,8 @@ const struct test_switch test_switches[] = {
     SWITCH(zk_test_stray_no_name_check),
     SWITCH(plock_test_no_version_check),
     SWITCH(plock_test_no_cache),
+    SWITCH(plock_test_keep_tables),
+    SWITCH(plock_test_no_pin),
     SWITCH(glock_test_fastpath_no_drain_check),
     SWITCH(glock_test_fork_keeps_slots),
     /* fs */

@@ -71,6 +71,9 @@ struct lm_lockops {
 	int (*lm_plock)(struct cluster *c, const struct lm_lockname *name,
 			const struct plock_range *want, const struct plock_range *set, unsigned n,
 			unsigned flags, struct plock_range *conflict, uint64_t *seq);
+	/* Optional with lm_plock: this node no longer uses file @name's table
+	 * (cluster/plock.h, cluster_plock_forget); the same context. */
+	int (*lm_plock_forget)(struct cluster *c, const struct lm_lockname *name);
 };
 
 extern const struct lm_lockops nolock_ops;
@@ -320,6 +323,18 @@ DECLARE_TEST_KNOB(zk_node_knob, zk_test_lost_deletes);
 DECLARE_TEST_SWITCH(plock_test_no_cache);
 /* Called by the zk module between its read of a file's table and the multi
  * that publishes (test_plock_zk race*: another node publishes there). */
+/* The zk module deletes nothing at cluster_plock_forget: every file's table
+ * stays at the lock service, empty (the old behaviour: test_plock_zk_tables
+ * tables_go: <root>/p keeps one node per file). Defined in plock.c (every
+ * build). */
+DECLARE_TEST_SWITCH(plock_test_keep_tables);
+/* The zk module decides a grant without its own entry in the file's table
+ * (from a look or a view taken with none: the entry is created in the
+ * publishing multi, as before tables were deleted): a table deleted and made
+ * again between the look and the multi restarts its version, and the multi
+ * commits against the new one (test_plock_zk_tables table_aba_hazard: two
+ * nodes granted one range). Defined in plock.c (every build). */
+DECLARE_TEST_SWITCH(plock_test_no_pin);
 typedef void (*plock_publish_hook_fn)(struct cluster *c);
 DECLARE_TEST_KNOB(plock_publish_hook_fn, plock_test_before_publish);
 /* The worker does not wait for the fast path's holders to leave before it

@@ -316,11 +316,14 @@ static int make_path(struct cluster *c, const char *path)
  * a node of /3 would take its byte-range locks without looking there. /5:
  * lock nodes nobody uses are deleted (lock_zk_gc.c): a node of /4 would
  * fail for good on a lock node deleted under it, and delete a stray of
- * its own whose name its current child has again.
+ * its own whose name its current child has again; and a file's table in
+ * p/ is deleted when its last node forgets it, a grant decided only while
+ * the node's own entry pins the table: a node of /4 decides without one,
+ * and could commit against a table made again.
  */
 #define ZK_RECIPE                                                                          \
 	"pagecache-glock/5 (ex-/sh-/df- children, want nodes, lock nodes <type>-<number>-" \
-	"<generation>, deleted unused; byte-range sets in p/)"
+	"<generation>, deleted unused; byte-range sets in p/, deleted when unused)"
 
 static int check_recipe(struct cluster *c)
 {

@@ -191,6 +191,7 @@ void plock_cache_published(struct plock_cache *pc, const struct plock_view *key,
 int zk_plock(struct cluster *c, const struct lm_lockname *name, const struct plock_range *want,
 	     const struct plock_range *set, unsigned n, unsigned flags,
 	     struct plock_range *conflict, uint64_t *seq);
+int zk_plock_forget(struct cluster *c, const struct lm_lockname *name);
 
 /* lock_zk.c: the session. */
 int zk_mount(struct cluster *c, const struct cluster_url *u);

@@ -690,4 +690,5 @@ const struct lm_lockops zk_ops = {
     .lm_rejoin = zk_rejoin,
     .lm_ran = zk_ran,
     .lm_plock = zk_plock,
+    .lm_plock_forget = zk_plock_forget,
 };

@@ -16,6 +16,8 @@
 
 TEST_SWITCH(plock_test_no_version_check);
 TEST_SWITCH(plock_test_no_cache);
+TEST_SWITCH(plock_test_keep_tables);
+TEST_SWITCH(plock_test_no_pin);
 TEST_KNOB(plock_publish_hook_fn, plock_test_before_publish);
 
 static void ns_to_timespec(uint64_t ns, struct timespec *ts)
@@ -72,6 +74,15 @@ int cluster_plock(struct cluster *c, const struct lm_lockname *name, const struc
 	if (l < 0)
 		return l;
 	return c->ops->lm_plock(c, name, want, set, n, flags, conflict, seq);
+}
+
+int cluster_plock_forget(struct cluster *c, const struct lm_lockname *name)
+{
+	if (cluster_is_nolock(c) || !c->ops->lm_plock_forget)
+		return 0;
+	if (glock_lease_check(c) < 0)
+		return -EIO; /* the session took our entry with it */
+	return c->ops->lm_plock_forget(c, name);
 }
 
 /* The wait's end: a watch fired (or a loss or rejoin bumped plock_seq), the

@@ -34,7 +34,8 @@ struct plock_range {
  * One look at file @name's table at the lock service, and a change of it.
  * @want: the range asked for, or NULL (a release or a downgrade: publish
  * @set whatever the others hold). @set, @n: this node's whole set for the
- * file after the change (@n may be 0: nothing held; the node's entry goes);
+ * file after the change (@n may be 0: nothing held; the node's entry stays,
+ * empty, until cluster_plock_forget);
  * @set NULL with @want: a test only (F_GETLK), nothing published.
  * Returns 0: no other node holds a range conflicting with @want, and @set
  * (if given) is published - atomically with that look, so that two nodes
@@ -52,6 +53,18 @@ struct plock_range {
 int cluster_plock(struct cluster *c, const struct lm_lockname *name, const struct plock_range *want,
 		  const struct plock_range *set, unsigned n, unsigned flags,
 		  struct plock_range *conflict, uint64_t *seq);
+
+/*
+ * This node no longer uses file @name's table (the engine evicts the file's
+ * inode, none of its ranges left): the node's entry at the lock
+ * service goes, and with it the table when no other node has an entry
+ * there. A later cluster_plock on the file makes them again. The node's
+ * entry otherwise stays (an empty set) after its last range is released.
+ * Returns 0 (also when there was nothing to delete); -EIO: the session is
+ * lost (its entry went with it; the table may stay, empty, for the next
+ * node that forgets the file); -ENOMEM. nolock: 0.
+ */
+int cluster_plock_forget(struct cluster *c, const struct lm_lockname *name);
 
 /* Sleeps until a watch armed by the cluster_plock that returned @seq fired
  * (some file's table changed, a node ended), the session is lost (-EIO), or

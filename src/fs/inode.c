@@ -16,7 +16,10 @@
  * take i_rwsem exclusive and BLOCK to discard its pages (nobody else can
  * reach the inode by then; the locks keep the mm layer's assertions true).
  * inode_dio_wait sleeps on the inode's DIO wait queue with i_rwsem held
- * exclusive by the caller.
+ * exclusive by the caller. Eviction, with I_FREEING set and no lock held,
+ * takes "flc_plock" for the cluster's byte-range lock table
+ * (posix_locks_forget: a round trip to the lock service, only for a file
+ * that published byte ranges since its last forget).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -370,7 +373,10 @@ static int evict(struct inode *inode, bool unlinked)
 int evict_and_free(struct inode *inode, bool unlinked)
 {
 	struct inode_table *t = inode->i_table;
-	int err = evict(inode, unlinked);
+	int err;
+
+	posix_locks_forget(inode); /* cluster mode: the byte-range lock table */
+	err = evict(inode, unlinked);
 
 	mutex_lock(&t->lock);
 	list_del_init(&inode->i_hash);

@@ -60,6 +60,9 @@ struct file_lock_context {
 	 * node published for the file; published: any since. */
 	uint64_t plock_gen;
 	bool plock_published;
+	/* Under plock: a publish was sent since the last forget (the node may
+	 * have an entry in the file's table at the lock service). */
+	bool plock_entry;
 };
 
 /* @f's inode's context (NULL: a directory's file has none here). */
@@ -104,6 +107,12 @@ void posix_locks_remove_file(struct file *f);
  * fallocate of a file that took a lock once, f_has_locks): -EIO when
  * byte-range locks set through it were lost with the node's session. */
 int posix_locks_fence(struct file *f);
+struct inode;
+/* posix_locks.c: @inode is evicted (evict_and_free, I_FREEING set: no file
+ * of it comes meanwhile). Cluster mode: this node's entry of the file's
+ * byte-range lock table at the lock service goes (cluster/plock.h,
+ * cluster_plock_forget); an unused inode kept cached keeps it (empty). */
+void posix_locks_forget(struct inode *inode);
 
 /* Test switch (tests/api/test_flock_cancel.c): a blocked flock ignores the
  * kill of a fired cancel token and waits on until it is granted (the FUSE

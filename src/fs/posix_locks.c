@@ -27,7 +27,9 @@
  * an NFS client's I/O under a lock it lost).
  * A release is made here whatever the service answered (a lost session
  * already released it there; another failure leaves the service's copy
- * larger until the next publish of the file).
+ * larger until the next publish of the file). The inode's eviction forgets
+ * the file's table at the lock service (posix_locks_forget: the node's entry
+ * goes, and the table with it when no other node has one).
  *
  * Locks: "flc_plock" (cluster mode) around one change, across the lock
  * service's round trip -> "flc_lock" around the list. A waiter holds
@@ -310,8 +312,10 @@ static int plock_publish(struct file_lock_context *ctx, struct cluster *c, struc
 
 	err = plock_set_build(ctx, o, type, start, end, &set, &n);
 	mutex_unlock(&ctx->lock);
-	if (!err)
+	if (!err) {
+		ctx->plock_entry = true; /* whatever the answer: forgotten at eviction */
 		err = cluster_plock(c, &name, want, set, n, wait ? PLOCK_WATCH : 0, &conflict, seq);
+	}
 	free(set);
 	if (err && want)
 		return err;
@@ -560,4 +564,21 @@ void posix_locks_remove_file(struct file *f)
 		mutex_unlock(&ctx->plock);
 	if (released)
 		wake_up_all(&ctx->wait);
+}
+
+void posix_locks_forget(struct inode *inode)
+{
+	struct file_lock_context *ctx = &inode->i_flctx;
+	struct cluster *c = inode->i_table->cluster;
+	struct lm_lockname name = plock_name(inode);
+
+	/* No file of the inode is left: the last one's publish (under plock,
+	 * then its close through the table lock) happened before this read. */
+	if (likely(!c) || !ctx->plock_entry)
+		return;
+	mutex_lock(&ctx->plock);
+	/* An error leaves the entry to the session's end (-EIO: already gone). */
+	cluster_plock_forget(c, &name);
+	ctx->plock_entry = false;
+	mutex_unlock(&ctx->plock);
 }

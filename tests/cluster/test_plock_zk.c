@@ -278,7 +278,9 @@ TEST(race_version_check_hazard)
  * Three nodes, one thread each (fs/locks.c's per-file mutex serializes a
  * node's changes of one file's set: one thread per node does too), take a
  * random range of [0,16) (R or W), hold it a moment and release it, or
- * wait for the conflicting one with PLOCK_WATCH. A grant is recorded after
+ * wait for the conflicting one with PLOCK_WATCH; after a release, one time in
+ * four, forget the file (its last close: the table goes when no other node
+ * has an entry, and is made again by the next lock). A grant is recorded after
  * cluster_plock returned and removed before the release is sent, so two
  * records that conflict mean the service granted both at once.
  */
@@ -331,7 +333,10 @@ static void *rnd_thread(void *p)
 		held_on[r->node] = false;
 		pthread_mutex_unlock(&held_lock);
 		CHECK_EQ(plock_release_all(r->c), 0);
+		if (!rng_below(&g, 4)) /* the node's last close: its entry goes */
+			CHECK_EQ(cluster_plock_forget(r->c, &PLOCK_FILE1), 0);
 	}
+	CHECK_EQ(cluster_plock_forget(r->c, &PLOCK_FILE1), 0);
 	return NULL;
 }
 
@@ -343,6 +348,8 @@ static unsigned long random_run(bool no_version_check, const char *tag)
 	pthread_t t[RND_NODES];
 	uint64_t seed = test_seed();
 	unsigned total = 0, waits = 0;
+	struct String_vector sv = {0};
+	struct zk_cluster *z;
 	int i;
 
 	zk_root(tag, url, sizeof(url));
@@ -363,9 +370,13 @@ static unsigned long random_run(bool no_version_check, const char *tag)
 		waits += r[i].waits;
 	}
 	plock_test_no_version_check = false;
-	printf("# %u grants, %u waits, %lu conflicting grants seen%s\n", total, waits,
-	       rnd_conflicts, no_version_check ? " (no version check)" : "");
+	z = r[0].c->lm; /* every node forgot the file at its end: no table left */
+	CHECK_EQ(zoo_get_children(z->zh, z->ppath, 0, &sv), ZOK);
+	printf("# %u grants, %u waits, %lu conflicting grants seen%s; %d tables left\n", total,
+	       waits, rnd_conflicts, no_version_check ? " (no version check)" : "", sv.count);
 	CHECK(total > 0);
+	CHECK_EQ(sv.count, 0);
+	deallocate_String_vector(&sv);
 	for (i = 0; i < RND_NODES; i++)
 		cluster_unmount(r[i].c);
 	return rnd_conflicts;
