@@ -15,7 +15,7 @@
  *     write round trips too: with A's cached view of the table (one multi
  *     each) and with plock_test_no_cache (a look before each), alternated
  *     within each repetition; then with A forgetting the file after each
- *     pair (cluster_plock_forget: a close of the file on a mount).
+ *     pair (cluster_plock_forget: the file's inode evicted each time).
  * The minimum hold time is set to 0 here (the transfer is what is timed).
  * PC_ZK_WANT_OFF=1 turns the want nodes' watches off (docs/cluster.md);
  * PC_ZK_REARM_AT_EVENT=1 re-arms a fired want watch at the event;
@@ -143,8 +143,8 @@ static double shared_readers(struct cluster **n, int nn, unsigned long ops, doub
 
 /* @pairs byte-range lock+unlock pairs of node A on file @file while B holds
  * another range of it: us per pair, and the requests A sent per pair.
- * @forget: A forgets the file after each pair (an open, lock, unlock, close
- * of the file on a mount: its entry made and deleted each time). */
+ * @forget: A forgets the file after each pair (as if its inode were evicted
+ * each time: its entry made and deleted each time). */
 static double plock_pairs_us(struct cluster *A, struct cluster *B, uint64_t file, int pairs,
 			     bool no_cache, bool forget, double *req_per_pair)
 {

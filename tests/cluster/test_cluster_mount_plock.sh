@@ -17,7 +17,8 @@
 #     concurrently: every row is there once and the database is sound, read
 #     through either mount;
 #   - after the unmount no table is left under the lock root's p/ (every
-#     file's table went at its last close on both nodes);
+#     file's table went when its inode was evicted, at the latest by the
+#     engine's close at the unmount, on both nodes);
 #   - fuse_test_no_posix_lock_op (PC_FUSE_NO_POSIX_LOCKS=1 on both servers:
 #     the kernel keeps each mount's fcntl locks itself): b's F_SETLK of the
 #     range a holds is granted - both nodes hold the write lock (the hazard).
@@ -173,7 +174,7 @@ for MODE in cached direct-io hazard; do
 			"$(echo "$r" | tail -1 | sed 's/|/ /; s/ *$//')"
 	else skip_one "$MODE: no sqlite3"; fi
 	unmount_all
-	# every file closed on both nodes: their tables went with the last close
+	# every inode evicted on both nodes (the unmount): their tables went with it
 	echo "children /$MODE/p" >&"${ZK[1]}"
 	read -r n <&"${ZK[0]}"
 	is "no byte-range lock table left in ZooKeeper after the unmount (<root>/p's children)" 0 "$n"
