@@ -517,24 +517,13 @@ int glock_nq(struct gholder *gh)
 	return 0;
 }
 
-void glock_dq(struct gholder *gh)
+/* glock_dq of a holder the state machine granted (out of line: the fast
+ * dq then needs no stack frame). */
+static __noinline void __glock_dq(struct gholder *gh)
 {
 	struct glock *gl = gh->gh_gl;
 	struct cluster *c = gl->gl_cluster;
 
-	if (!gh->gh_held)
-		return;
-	gh->gh_held = 0;
-	if (likely(!(gh->gh_flags & GL_FILE))) {
-		task_glocks--;
-		lock_release(&gl->gl_dep_map, gl, THIS_LOC);
-	}
-	if (c->ops == &nolock_ops)
-		return;
-	if (gh->gh_slot) {
-		glock_fast_dq(gh);
-		return;
-	}
 	mutex_lock(&gl->gl_lock);
 	if (gh->gh_flags & GL_FILE)
 		gl->gl_file_holders--;
@@ -545,6 +534,24 @@ void glock_dq(struct gholder *gh)
 	}
 	gl_unlock(gl);
 	wake_up_all(&gl->gl_wait);
+}
+
+void glock_dq(struct gholder *gh)
+{
+	struct glock *gl = gh->gh_gl;
+
+	if (!gh->gh_held)
+		return;
+	gh->gh_held = 0;
+	if (likely(!(gh->gh_flags & GL_FILE))) {
+		task_glocks--;
+		lock_release(&gl->gl_dep_map, gl, THIS_LOC);
+	}
+	/* (a slot only ever comes from the fast path: never nolock) */
+	if (likely(gh->gh_slot))
+		glock_fast_dq(gh);
+	else if (gl->gl_cluster->ops != &nolock_ops)
+		__glock_dq(gh);
 }
 
 /* Released at the service, or used again here, or membership lost. */

@@ -147,29 +147,6 @@ static inline void inode_gl_dq(struct inode_gh *h)
 	}
 }
 
-/* Around a copy to or from user memory made under a glock: begin clears
- * the restart flag; end tells (and clears) whether a fault asked the I/O
- * path to drop its glock and retry. */
-static inline void glock_restart_begin(struct inode_gh *h)
-{
-	if (h->held)
-		current->glock_restart = false;
-}
-
-static inline bool glock_restart_end(struct inode_gh *h)
-{
-	struct task *t;
-
-	if (likely(!h->held))
-		return false;
-	t = current;
-	if (!t->glock_restart)
-		return false;
-	t->glock_restart = false;
-	t->stats.glock_restarts++;
-	return true;
-}
-
 /* Drops the glock a refused fault recorded for the next round (fs/cluster.c). */
 void glock_restart_unwant(struct task *t);
 
@@ -230,90 +207,28 @@ static inline bool glock_ref_covers(const struct glock_ref *ref, struct glock *g
  * return iocb->ki_pos is the end of the last bytes written (a later round
  * that failed may have moved it to the file's new end in its checks).
  */
+ssize_t glock_io_rounds_gl(struct kiocb *iocb, struct iov_iter *iter, enum gl_state state,
+			   bool to_user, ssize_t (*step)(struct kiocb *iocb, struct iov_iter *iter),
+			   struct io_span *span);
+
 static inline ssize_t glock_io_rounds(struct kiocb *iocb, struct iov_iter *iter,
 				      enum gl_state state, bool to_user,
 				      ssize_t (*step)(struct kiocb *iocb, struct iov_iter *iter),
 				      struct io_span *span)
 {
-	struct inode *inode = iocb->ki_filp->f_inode;
-	bool nowait = iocb->ki_flags & IOCB_NOWAIT;
-	unsigned flags = nowait ? GL_NOWAIT : 0;
-	struct task *t = current;
-	struct glock_ref pin = {NULL, LM_ST_UNLOCKED}, io_prev;
-	enum gl_state io_state = state;
-	struct gholder pgh;
-	struct inode_gh gh;
-	ssize_t ret, done = 0;
-	int64_t last_end = 0;
-	bool restart;
+	ssize_t ret;
 
-	if (span)
+	/* Cluster mode: out of line (fs/cluster.c), so that the nolock
+	 * caller keeps no frame for its holders and references. */
+	if (unlikely(iocb->ki_filp->f_inode->i_gl))
+		return glock_io_rounds_gl(iocb, iter, state, to_user, step, span);
+	ret = step(iocb, iter);
+	if (span) {
 		*span = (struct io_span){0, 0};
-	if (likely(!inode->i_gl)) {
-		ret = step(iocb, iter);
-		if (ret > 0 && span)
+		if (ret > 0)
 			io_span_add(span, iocb->ki_pos - ret, iocb->ki_pos);
-		return ret;
 	}
-	for (;;) {
-		if (pin.gl) {
-			gholder_init(inode->i_gl, io_state, flags, &gh.gh);
-			gholder_init(pin.gl, (enum gl_state)pin.state, flags, &pgh);
-			ret = glock_nq_two(&gh.gh, &pgh);
-			gh.held = !ret;
-		} else {
-			ret = inode_gl_nq(inode, io_state, flags, &gh);
-		}
-		if (ret)
-			break;
-		if (pin.gl)
-			t->glock_pin = pin;
-		io_prev = t->glock_io;
-		t->glock_io = (struct glock_ref){inode->i_gl, (uint8_t)io_state};
-		glock_restart_begin(&gh);
-		glock_restart_unwant(t);
-		t->glock_want_record = true;
-		ret = step(iocb, iter);
-		t->glock_want_record = false;
-		restart = glock_restart_end(&gh);
-		t->glock_io = io_prev;
-		if (pin.gl) {
-			t->glock_pin.gl = NULL;
-			glock_dq(&pgh);
-		}
-		inode_gl_dq(&gh);
-		if (pin.gl)
-			glock_put(pin.gl);
-		pin.gl = NULL;
-		if (ret > 0) {
-			done += ret;
-			last_end = iocb->ki_pos;
-			if (span)
-				io_span_add(span, last_end - ret, last_end);
-		}
-		if (!restart)
-			break;
-		/* (tests/cluster test_osync_rounds: another node appends here) */
-		sched_race_window("glock_io_rounds: between rounds");
-		if (t->glock_want.gl == inode->i_gl && !READ_ONCE(cluster_test_restart_no_own)) {
-			io_state = LM_ST_EXCLUSIVE; /* the file's own view */
-			glock_restart_unwant(t);
-		} else if (t->glock_want.gl && t->glock_want.gl != inode->i_gl) {
-			pin = t->glock_want; /* (its reference) */
-			t->glock_want.gl = NULL;
-		} else if (nowait) {
-			ret = -EAGAIN; /* a fault-in may wait for a glock */
-			break;
-		} else if (!glock_restart_fault_in(iter, to_user)) {
-			break;
-		}
-	}
-	if (pin.gl)
-		glock_put(pin.gl);
-	glock_restart_unwant(t);
-	if (done)
-		iocb->ki_pos = last_end;
-	return done ? done : ret;
+	return ret;
 }
 
 /* The glock operations on an inode (fs/glops.c). */
