@@ -2,8 +2,9 @@
 /*
  * cluster.c - the engine glue of cluster mode (fs/cluster.h): each inode's
  * glock (named by the store inode number and its generation, the same on
- * every node of a shared dir store), the fault path's glock (the mapping's fault_lock hook)
- * and the restart step of the cross-file fault protocol.
+ * every node of a shared dir store), the fault path's glock (the mapping's fault_lock hook),
+ * the rounds of an I/O under its glock (glock_io_rounds_gl) and the restart
+ * step of the cross-file fault protocol.
  *
  * Locks: the fault hook takes the faulting file's glock (SH, or EX for a
  * store that dirties a page) with the mm lock dropped and the view pinned
