@@ -3,8 +3,8 @@
  * cluster.c - the engine glue of cluster mode (fs/cluster.h): each inode's
  * glock (named by the store inode number and its generation, the same on
  * every node of a shared dir store), the fault path's glock (the mapping's fault_lock hook),
- * the rounds of an I/O under its glock (glock_io_rounds_gl) and the restart
- * step of the cross-file fault protocol.
+ * the rounds of an I/O after a restart (glock_io_rounds_restart) and the
+ * restart step of the cross-file fault protocol.
  *
  * Locks: the fault hook takes the faulting file's glock (SH, or EX for a
  * store that dirties a page) with the mm lock dropped and the view pinned
@@ -176,46 +176,16 @@ void glock_restart_unwant(struct task *t)
 }
 
 /*
- * One round's step under the glock(s) just granted: the task names the
- * file's glock and state for the fault handler (glock_io), clears the
- * restart flag and records what a refused fault wants; *restart: a fault
- * asked for the glock to be dropped and the I/O retried.
- */
-static inline ssize_t round_step(struct task *t, struct glock *gl, enum gl_state io_state,
-				 struct kiocb *iocb, struct iov_iter *iter,
-				 ssize_t (*step)(struct kiocb *iocb, struct iov_iter *iter),
-				 bool *restart)
-{
-	struct glock_ref io_prev = t->glock_io;
-	ssize_t ret;
-
-	t->glock_io = (struct glock_ref){gl, (uint8_t)io_state};
-	t->glock_restart = false;
-	if (unlikely(t->glock_want.gl))
-		glock_restart_unwant(t);
-	t->glock_want_record = true;
-	ret = step(iocb, iter);
-	t->glock_want_record = false;
-	*restart = t->glock_restart;
-	if (unlikely(*restart)) {
-		t->glock_restart = false;
-		t->stats.glock_restarts++;
-	}
-	t->glock_io = io_prev;
-	return ret;
-}
-
-/*
  * The rounds after the first one's restart: @ret is what the last round's
  * step returned, @done and @last_end the bytes of the rounds so far and
  * where they ended. Each pass decides how the next round goes (with the
  * glock the refused fault wanted, in EX for the file's own view, or after
  * a fault-in with no glock held) and runs it.
  */
-static __noinline ssize_t
-rounds_after_restart(struct kiocb *iocb, struct iov_iter *iter, enum gl_state state, bool to_user,
-		     ssize_t (*step)(struct kiocb *iocb, struct iov_iter *iter),
-		     struct io_span *span, ssize_t ret, ssize_t done, int64_t last_end)
+ssize_t glock_io_rounds_restart(struct kiocb *iocb, struct iov_iter *iter, enum gl_state state,
+				bool to_user,
+				ssize_t (*step)(struct kiocb *iocb, struct iov_iter *iter),
+				struct io_span *span, ssize_t ret, ssize_t done, int64_t last_end)
 {
 	struct glock *gl = iocb->ki_filp->f_inode->i_gl;
 	bool nowait = iocb->ki_flags & IOCB_NOWAIT;
@@ -277,41 +247,6 @@ rounds_after_restart(struct kiocb *iocb, struct iov_iter *iter, enum gl_state st
 	if (done)
 		iocb->ki_pos = last_end;
 	return done ? done : ret;
-}
-
-/*
- * glock_io_rounds with a glock (fs/cluster.h says what the rounds do). The
- * common call is one round: the file's glock granted from the cached state
- * (glock_fast.h), the step, the dq, with nothing of the restart's rounds
- * on its way (rounds_after_restart).
- */
-ssize_t glock_io_rounds_gl(struct kiocb *iocb, struct iov_iter *iter, enum gl_state state,
-			   bool to_user, ssize_t (*step)(struct kiocb *iocb, struct iov_iter *iter),
-			   struct io_span *span)
-{
-	struct glock *gl = iocb->ki_filp->f_inode->i_gl;
-	struct task *t = current;
-	struct gholder gh;
-	ssize_t ret;
-	bool restart;
-
-	if (span)
-		*span = (struct io_span){0, 0};
-	gholder_init(gl, state, iocb->ki_flags & IOCB_NOWAIT ? GL_NOWAIT : 0, &gh);
-	ret = glock_nq(&gh);
-	if (ret)
-		goto out;
-	ret = round_step(t, gl, state, iocb, iter, step, &restart);
-	glock_dq(&gh);
-	if (ret > 0 && span)
-		io_span_add(span, iocb->ki_pos - ret, iocb->ki_pos);
-	if (unlikely(restart))
-		return rounds_after_restart(iocb, iter, state, to_user, step, span, ret,
-					    ret > 0 ? ret : 0, ret > 0 ? iocb->ki_pos : 0);
-out:
-	if (unlikely(t->glock_want.gl))
-		glock_restart_unwant(t);
-	return ret;
 }
 
 bool glock_restart_fault_in(struct iov_iter *iter, bool to_user)

@@ -171,6 +171,80 @@ static inline bool glock_ref_covers(const struct glock_ref *ref, struct glock *g
 }
 
 /*
+ * One round's step under the glock(s) just granted: the task names the
+ * file's glock and state for the fault handler (glock_io), clears the
+ * restart flag and records what a refused fault wants; *restart: a fault
+ * asked for the glock to be dropped and the I/O retried.
+ */
+static inline ssize_t round_step(struct task *t, struct glock *gl, enum gl_state io_state,
+				 struct kiocb *iocb, struct iov_iter *iter,
+				 ssize_t (*step)(struct kiocb *iocb, struct iov_iter *iter),
+				 bool *restart)
+{
+	struct glock_ref io_prev = t->glock_io;
+	ssize_t ret;
+
+	t->glock_io = (struct glock_ref){gl, (uint8_t)io_state};
+	t->glock_restart = false;
+	if (unlikely(t->glock_want.gl))
+		glock_restart_unwant(t);
+	t->glock_want_record = true;
+	ret = step(iocb, iter);
+	t->glock_want_record = false;
+	*restart = t->glock_restart;
+	if (unlikely(*restart)) {
+		t->glock_restart = false;
+		t->stats.glock_restarts++;
+	}
+	t->glock_io = io_prev;
+	return ret;
+}
+
+/* The rounds after a first round's restart (fs/cluster.c): @ret is what
+ * that round's step returned, @done and @last_end its bytes and their end. */
+ssize_t glock_io_rounds_restart(struct kiocb *iocb, struct iov_iter *iter, enum gl_state state,
+				bool to_user,
+				ssize_t (*step)(struct kiocb *iocb, struct iov_iter *iter),
+				struct io_span *span, ssize_t ret, ssize_t done, int64_t last_end);
+
+/*
+ * glock_io_rounds with a glock (below). The common call is one round: the
+ * file's glock granted from the cached state (cluster/glock_fast.h), the
+ * step, the dq; the rounds after a restart are out of line
+ * (glock_io_rounds_restart), so that the one round is straight code in the
+ * caller with a direct call of its step.
+ */
+static inline ssize_t glock_io_rounds_gl(struct kiocb *iocb, struct iov_iter *iter,
+					 enum gl_state state, bool to_user,
+					 ssize_t (*step)(struct kiocb *iocb, struct iov_iter *iter),
+					 struct io_span *span)
+{
+	struct glock *gl = iocb->ki_filp->f_inode->i_gl;
+	struct task *t = current;
+	struct gholder gh;
+	ssize_t ret;
+	bool restart;
+
+	if (span)
+		*span = (struct io_span){0, 0};
+	gholder_init(gl, state, iocb->ki_flags & IOCB_NOWAIT ? GL_NOWAIT : 0, &gh);
+	ret = glock_nq(&gh);
+	if (ret)
+		goto out;
+	ret = round_step(t, gl, state, iocb, iter, step, &restart);
+	glock_dq(&gh);
+	if (ret > 0 && span)
+		io_span_add(span, iocb->ki_pos - ret, iocb->ki_pos);
+	if (unlikely(restart))
+		return glock_io_rounds_restart(iocb, iter, state, to_user, step, span, ret,
+					       ret > 0 ? ret : 0, ret > 0 ? iocb->ki_pos : 0);
+out:
+	if (unlikely(t->glock_want.gl))
+		glock_restart_unwant(t);
+	return ret;
+}
+
+/*
  * A read or a write in rounds, each holding the file's glock in @state
  * across @step (which copies into @iter's user memory for a read,
  * @to_user, or out of it for a write, and advances iocb->ki_pos; a write's
@@ -207,10 +281,6 @@ static inline bool glock_ref_covers(const struct glock_ref *ref, struct glock *g
  * return iocb->ki_pos is the end of the last bytes written (a later round
  * that failed may have moved it to the file's new end in its checks).
  */
-ssize_t glock_io_rounds_gl(struct kiocb *iocb, struct iov_iter *iter, enum gl_state state,
-			   bool to_user, ssize_t (*step)(struct kiocb *iocb, struct iov_iter *iter),
-			   struct io_span *span);
-
 static inline ssize_t glock_io_rounds(struct kiocb *iocb, struct iov_iter *iter,
 				      enum gl_state state, bool to_user,
 				      ssize_t (*step)(struct kiocb *iocb, struct iov_iter *iter),
@@ -218,8 +288,8 @@ static inline ssize_t glock_io_rounds(struct kiocb *iocb, struct iov_iter *iter,
 {
 	ssize_t ret;
 
-	/* Cluster mode: out of line (fs/cluster.c), so that the nolock
-	 * caller keeps no frame for its holders and references. */
+	/* nolock: the step alone (unlikely: a cluster's first round is
+	 * inline, its restart's rounds out of line). */
 	if (unlikely(iocb->ki_filp->f_inode->i_gl))
 		return glock_io_rounds_gl(iocb, iter, state, to_user, step, span);
 	ret = step(iocb, iter);
