@@ -230,7 +230,7 @@ DECLARE_TEST_SWITCH(glock_test_no_lease_margin);
 /* A glock waiter that finds the lease suspended polls every 50 ms on
  * gl_wait (the old wait) instead of sleeping on member_wait: a renewal
  * that the worker has not yet turned into a membership change wakes
- * nobody, and the waiter goes on only at its next poll (test_glock_proc
+ * nobody, and the waiter goes on only at its next poll (test_glock_fast
  * lease_wait_woken_by_renewal*). */
 DECLARE_TEST_SWITCH(glock_test_suspended_poll);
 /* The demote skips the minimum hold time. */
