@@ -137,12 +137,11 @@ void emit_row(const char *group, const char *metric, const char *impl, const cha
 	pthread_mutex_unlock(&out_lock);
 }
 
-double emit_cmp(const char *group, const char *metric, const char *unit, const char *a,
-		const struct series *sa, const char *b, const struct series *sb,
-		const char *goal_op, double goal)
+static void emit_cmp_line(const char *group, const char *metric, const char *unit, const char *a,
+			  const struct series *sa, const char *b, const struct series *sb,
+			  double ratio, const char *goal_op, double goal)
 {
 	double ma = series_median(sa), mb = series_median(sb);
-	double ratio = mb != 0 ? ma / mb : 0;
 	const char *met = "-";
 	char g[32] = "-";
 
@@ -158,6 +157,42 @@ double emit_cmp(const char *group, const char *metric, const char *unit, const c
 	       metric, unit, a, ma, series_min(sa), series_max(sa), b, mb, series_min(sb),
 	       series_max(sb), ratio, g, met);
 	pthread_mutex_unlock(&out_lock);
+}
+
+double emit_cmp(const char *group, const char *metric, const char *unit, const char *a,
+		const struct series *sa, const char *b, const struct series *sb,
+		const char *goal_op, double goal)
+{
+	double mb = series_median(sb), ratio = mb != 0 ? series_median(sa) / mb : 0;
+
+	emit_cmp_line(group, metric, unit, a, sa, b, sb, ratio, goal_op, goal);
+	return ratio;
+}
+
+double median_of(const double *v, size_t n)
+{
+	double *t;
+	double m;
+
+	if (!n)
+		return 0;
+	t = malloc(n * sizeof(*t));
+	if (!t)
+		die("out of memory");
+	memcpy(t, v, n * sizeof(*t));
+	qsort(t, n, sizeof(double), cmp_double);
+	m = n & 1 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+	free(t);
+	return m;
+}
+
+double emit_cmp_paired(const char *group, const char *metric, const char *unit, const char *a,
+		       const struct series *sa, const char *b, const struct series *sb,
+		       const double *ratios, size_t n, const char *goal_op, double goal)
+{
+	double ratio = median_of(ratios, n);
+
+	emit_cmp_line(group, metric, unit, a, sa, b, sb, ratio, goal_op, goal);
 	return ratio;
 }
 

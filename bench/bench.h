@@ -14,8 +14,9 @@
  *   INFO  key value
  *   ROW   group metric impl unit median min max n
  *   CMP   group metric unit a a_med a_min a_max b b_med b_min b_max ratio goal met
- *         (ratio = a_med / b_med; goal is text such as ">= 2" or "-"; met is
- *          yes, no or -)
+ *         (ratio = a_med / b_med, or for a paired comparison the median of
+ *          the ratios of slices run next to each other; goal is text such
+ *          as ">= 2" or "-"; met is yes, no or -)
  *   SKIP  group metric reason
  *
  * Options: --smoke (tiny sizes and counts, for make check), --reps N.
@@ -65,6 +66,13 @@ void emit_row(const char *group, const char *metric, const char *impl, const cha
 double emit_cmp(const char *group, const char *metric, const char *unit, const char *a,
 		const struct series *sa, const char *b, const struct series *sb,
 		const char *goal_op, double goal);
+/* The same record with the ratio the median of @n paired ratios a/b (each
+ * from slices of a and b run next to each other), not of the medians. */
+double emit_cmp_paired(const char *group, const char *metric, const char *unit, const char *a,
+		       const struct series *sa, const char *b, const struct series *sb,
+		       const double *ratios, size_t n, const char *goal_op, double goal);
+/* The median of @n values (0 for none). */
+double median_of(const double *v, size_t n);
 void emit_skip(const char *group, const char *metric, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

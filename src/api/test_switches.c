@@ -85,6 +85,7 @@ const struct test_switch test_switches[] = {
     SWITCH(glock_test_no_lease_margin),
     SWITCH(glock_test_withdraw_waits_file_holders),
     SWITCH(glock_test_no_min_hold),
+    SWITCH(glock_test_suspended_poll),
     SWITCH(glock_test_orphan_no_recheck),
     SWITCH(glock_test_demote_drop_skips_waiters),
     SWITCH(glock_test_demote_ignores_remote_ex),

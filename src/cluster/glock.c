@@ -15,7 +15,10 @@
  * by an open file across calls) is validated at its acquisition and then
  * leaves the validator's held set and the thread's count. A GL_KILLABLE
  * waiter (a blocking flock) sleeps killable; cancelled, it leaves no want,
- * and what was asked for it alone goes back (cancel_cleanup).
+ * and what was asked for it alone goes back (cancel_cleanup). A waiter that
+ * finds the lease suspended sleeps on the cluster's member_wait instead of
+ * gl_wait until a renewal, the expiry or a membership change wakes it
+ * (lease_suspended_wait; its queue's own spinlock, no glock lock held).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -33,6 +36,7 @@ TEST_SWITCH(glock_test_demote_ignores_remote_ex);
 TEST_SWITCH(glock_test_try_ignores_remote_ex);
 TEST_SWITCH(glock_test_demote_before_fresh_waiters);
 TEST_SWITCH(glock_test_cancel_leaves_request);
+TEST_SWITCH(glock_test_suspended_poll);
 
 static __thread_hot unsigned task_glocks;
 static struct lock_class_key glock_key = {.name = "glock"};
@@ -373,6 +377,43 @@ static void cancel_cleanup(struct glock *gl, const struct gholder *gh)
 		glock_queue_work(gl);
 }
 
+/*
+ * A waiter found the lease suspended (no answer from the server for the
+ * lease margin): it leaves gl_wait and sleeps on member_wait, which every
+ * renewal wakes (cluster_lease_renew, from whichever thread read the
+ * answer), as do the session's expiry and each membership change, until
+ * the lease check says valid or lost; the sleep also ends by itself at
+ * lost_at_ns (the session must then be assumed expired). Killable with
+ * GL_KILLABLE: -EINTR. 0 otherwise: the caller looks at the glock again
+ * (back on gl_wait first). Called with no lock held.
+ */
+static int lease_suspended_wait(struct cluster *c, struct wait_queue_entry *e, struct glock *gl,
+				bool killable)
+{
+	int ret = 0;
+
+	finish_wait(&gl->gl_wait, e);
+	for (;;) {
+		uint64_t lost;
+		struct timespec dl;
+
+		prepare_to_wait(&c->member_wait, e);
+		if (glock_lease_check(c) <= 0)
+			break;
+		lost = atomic_load_explicit(&c->lost_at_ns, memory_order_acquire);
+		dl.tv_sec = (time_t)(lost / 1000000000ull);
+		dl.tv_nsec = (long)(lost % 1000000000ull);
+		if (wait_entry_sleep(e, lost == UINT64_MAX ? NULL : &dl, killable, "glock lease",
+				     &c->member_wait) == -EINTR) {
+			ret = -EINTR;
+			break;
+		}
+		sched_race_window("glock_nq: lease wait woken, not yet looked again");
+	}
+	finish_wait(&c->member_wait, e);
+	return ret;
+}
+
 /* (out of line: glock_nq's fast path then needs no stack frame for the
  * state machine's locals; 6 of its 77 instructions per cached grant) */
 static __noinline int __glock_nq(struct gholder *gh)
@@ -420,9 +461,16 @@ static __noinline int __glock_nq(struct gholder *gh)
 		if (r == WAIT && !(gl->gl_flags & (GLF_BUSY | GLF_PENDING | GLF_INSTANTIATING)))
 			glock_queue_work(gl);
 		gl_unlock(gl);
+		if (r == WAIT_SUSPENDED && !glock_test_suspended_poll) {
+			if (lease_suspended_wait(c, &e, gl, gh->gh_flags & GL_KILLABLE) == -EINTR) {
+				mutex_lock(&gl->gl_lock);
+				r = -EINTR;
+				break;
+			}
+			continue;
+		}
 		if (r == WAIT_SUSPENDED) {
-			/* Membership is in doubt: look again soon (the lease is
-			 * renewed by the worker, or ends in a loss). */
+			/* (the switch: look again in 50 ms) */
 			clock_gettime(CLOCK_MONOTONIC, &dl);
 			dl.tv_nsec += 50 * 1000000;
 			if (dl.tv_nsec >= 1000000000) {
@@ -517,24 +565,13 @@ int glock_nq(struct gholder *gh)
 	return 0;
 }
 
-void glock_dq(struct gholder *gh)
+/* glock_dq of a holder the state machine granted (out of line: the fast
+ * dq then needs no stack frame). */
+static __noinline void __glock_dq(struct gholder *gh)
 {
 	struct glock *gl = gh->gh_gl;
 	struct cluster *c = gl->gl_cluster;
 
-	if (!gh->gh_held)
-		return;
-	gh->gh_held = 0;
-	if (likely(!(gh->gh_flags & GL_FILE))) {
-		task_glocks--;
-		lock_release(&gl->gl_dep_map, gl, THIS_LOC);
-	}
-	if (c->ops == &nolock_ops)
-		return;
-	if (gh->gh_slot) {
-		glock_fast_dq(gh);
-		return;
-	}
 	mutex_lock(&gl->gl_lock);
 	if (gh->gh_flags & GL_FILE)
 		gl->gl_file_holders--;
@@ -545,6 +582,24 @@ void glock_dq(struct gholder *gh)
 	}
 	gl_unlock(gl);
 	wake_up_all(&gl->gl_wait);
+}
+
+void glock_dq(struct gholder *gh)
+{
+	struct glock *gl = gh->gh_gl;
+
+	if (!gh->gh_held)
+		return;
+	gh->gh_held = 0;
+	if (likely(!(gh->gh_flags & GL_FILE))) {
+		task_glocks--;
+		lock_release(&gl->gl_dep_map, gl, THIS_LOC);
+	}
+	/* (a slot only ever comes from the fast path: never nolock) */
+	if (likely(gh->gh_slot))
+		glock_fast_dq(gh);
+	else if (gl->gl_cluster->ops != &nolock_ops)
+		__glock_dq(gh);
 }
 
 /* Released at the service, or used again here, or membership lost. */

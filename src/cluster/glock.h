@@ -133,7 +133,6 @@ enum gl_state glock_state(const struct glock *gl);
 struct gholder {
 	/* Opaque: only glock.c looks inside. */
 	struct glock *gh_gl;
-	struct list_head gh_list; /* on gl_holders while held */
 	unsigned gh_flags;
 	uint8_t gh_state;	/* enum gl_state requested */
 	uint8_t gh_held;	/* granted and not yet dq'd */
@@ -151,7 +150,6 @@ static inline void gholder_init(struct glock *gl, enum gl_state state, unsigned 
 	gh->gh_held = 0;
 	gh->gh_subclass = 0;
 	gh->gh_slot = NULL;
-	INIT_LIST_HEAD(&gh->gh_list);
 }
 /* 0; -EAGAIN (GL_NOWAIT, GL_TRY); -EIO (membership lost); -EINTR
  * (GL_KILLABLE, cancelled); an error of go_instantiate. */

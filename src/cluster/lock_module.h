@@ -136,7 +136,7 @@ struct cluster {
 	_Atomic uint64_t lost_at_ns; /* when the session is assumed expired */
 	_Atomic uint64_t generation; /* bumped at each rejoin */
 	/* Woken when the lease may have changed (renewed, lost, rejoined):
-	 * cluster_plock waits here while the lease is suspended. */
+	 * cluster_plock and glock_nq wait here while the lease is suspended. */
 	struct wait_queue_head member_wait;
 
 	/* Byte-range locks (plock.c): bumped by the module's watches (a table
@@ -236,6 +236,12 @@ void cluster_session_expired(struct cluster *c);
 /* The node ignores its lease: it goes on granting from cached states after
  * it lost contact and after its session expired (two EX holders show). */
 DECLARE_TEST_SWITCH(glock_test_no_lease_margin);
+/* A glock waiter that finds the lease suspended polls every 50 ms on
+ * gl_wait (the old wait) instead of sleeping on member_wait: a renewal
+ * that the worker has not yet turned into a membership change wakes
+ * nobody, and the waiter goes on only at its next poll (test_glock_fast
+ * lease_wait_woken_by_renewal*). */
+DECLARE_TEST_SWITCH(glock_test_suspended_poll);
 /* The demote skips the minimum hold time. */
 DECLARE_TEST_SWITCH(glock_test_no_min_hold);
 /* A pending demote holds back only the new local holders that the state

@@ -2,8 +2,9 @@
 /*
  * cluster.c - the engine glue of cluster mode (fs/cluster.h): each inode's
  * glock (named by the store inode number and its generation, the same on
- * every node of a shared dir store), the fault path's glock (the mapping's fault_lock hook)
- * and the restart step of the cross-file fault protocol.
+ * every node of a shared dir store), the fault path's glock (the mapping's fault_lock hook),
+ * the rounds of an I/O after a restart (glock_io_rounds_restart) and the
+ * restart step of the cross-file fault protocol.
  *
  * Locks: the fault hook takes the faulting file's glock (SH, or EX for a
  * store that dirties a page) with the mm lock dropped and the view pinned
@@ -172,6 +173,80 @@ void glock_restart_unwant(struct task *t)
 		glock_put(t->glock_want.gl);
 		t->glock_want.gl = NULL;
 	}
+}
+
+/*
+ * The rounds after the first one's restart: @ret is what the last round's
+ * step returned, @done and @last_end the bytes of the rounds so far and
+ * where they ended. Each pass decides how the next round goes (with the
+ * glock the refused fault wanted, in EX for the file's own view, or after
+ * a fault-in with no glock held) and runs it.
+ */
+ssize_t glock_io_rounds_restart(struct kiocb *iocb, struct iov_iter *iter, enum gl_state state,
+				bool to_user,
+				ssize_t (*step)(struct kiocb *iocb, struct iov_iter *iter),
+				struct io_span *span, ssize_t ret, ssize_t done, int64_t last_end)
+{
+	struct glock *gl = iocb->ki_filp->f_inode->i_gl;
+	bool nowait = iocb->ki_flags & IOCB_NOWAIT;
+	unsigned flags = nowait ? GL_NOWAIT : 0;
+	struct task *t = current;
+	struct glock_ref pin = {NULL, LM_ST_UNLOCKED};
+	enum gl_state io_state = state;
+	struct gholder gh, pgh;
+	bool restart;
+
+	for (;;) {
+		/* (tests/cluster test_osync_rounds: another node appends here) */
+		sched_race_window("glock_io_rounds: between rounds");
+		if (t->glock_want.gl == gl && !READ_ONCE(cluster_test_restart_no_own)) {
+			io_state = LM_ST_EXCLUSIVE; /* the file's own view */
+			glock_restart_unwant(t);
+		} else if (t->glock_want.gl && t->glock_want.gl != gl) {
+			pin = t->glock_want; /* (its reference) */
+			t->glock_want.gl = NULL;
+		} else if (nowait) {
+			ret = -EAGAIN; /* a fault-in may wait for a glock */
+			break;
+		} else if (!glock_restart_fault_in(iter, to_user)) {
+			break;
+		}
+		gholder_init(gl, io_state, flags, &gh);
+		if (pin.gl) {
+			gholder_init(pin.gl, (enum gl_state)pin.state, flags, &pgh);
+			ret = glock_nq_two(&gh, &pgh);
+		} else {
+			ret = glock_nq(&gh);
+		}
+		if (ret)
+			break;
+		if (pin.gl)
+			t->glock_pin = pin;
+		ret = round_step(t, gl, io_state, iocb, iter, step, &restart);
+		if (pin.gl) {
+			t->glock_pin.gl = NULL;
+			glock_dq(&pgh);
+		}
+		glock_dq(&gh);
+		if (pin.gl) {
+			glock_put(pin.gl);
+			pin.gl = NULL;
+		}
+		if (ret > 0) {
+			done += ret;
+			last_end = iocb->ki_pos;
+			if (span)
+				io_span_add(span, last_end - ret, last_end);
+		}
+		if (!restart)
+			break;
+	}
+	if (pin.gl)
+		glock_put(pin.gl);
+	glock_restart_unwant(t);
+	if (done)
+		iocb->ki_pos = last_end;
+	return done ? done : ret;
 }
 
 bool glock_restart_fault_in(struct iov_iter *iter, bool to_user)

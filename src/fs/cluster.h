@@ -147,29 +147,6 @@ static inline void inode_gl_dq(struct inode_gh *h)
 	}
 }
 
-/* Around a copy to or from user memory made under a glock: begin clears
- * the restart flag; end tells (and clears) whether a fault asked the I/O
- * path to drop its glock and retry. */
-static inline void glock_restart_begin(struct inode_gh *h)
-{
-	if (h->held)
-		current->glock_restart = false;
-}
-
-static inline bool glock_restart_end(struct inode_gh *h)
-{
-	struct task *t;
-
-	if (likely(!h->held))
-		return false;
-	t = current;
-	if (!t->glock_restart)
-		return false;
-	t->glock_restart = false;
-	t->stats.glock_restarts++;
-	return true;
-}
-
 /* Drops the glock a refused fault recorded for the next round (fs/cluster.c). */
 void glock_restart_unwant(struct task *t);
 
@@ -191,6 +168,80 @@ static inline bool glock_ref_covers(const struct glock_ref *ref, struct glock *g
 				    enum gl_state want)
 {
 	return ref->gl == gl && glock_state_covers((enum gl_state)ref->state, want);
+}
+
+/*
+ * One round's step under the glock(s) just granted: the task names the
+ * file's glock and state for the fault handler (glock_io), clears the
+ * restart flag and records what a refused fault wants; *restart: a fault
+ * asked for the glock to be dropped and the I/O retried.
+ */
+static inline ssize_t round_step(struct task *t, struct glock *gl, enum gl_state io_state,
+				 struct kiocb *iocb, struct iov_iter *iter,
+				 ssize_t (*step)(struct kiocb *iocb, struct iov_iter *iter),
+				 bool *restart)
+{
+	struct glock_ref io_prev = t->glock_io;
+	ssize_t ret;
+
+	t->glock_io = (struct glock_ref){gl, (uint8_t)io_state};
+	t->glock_restart = false;
+	if (unlikely(t->glock_want.gl))
+		glock_restart_unwant(t);
+	t->glock_want_record = true;
+	ret = step(iocb, iter);
+	t->glock_want_record = false;
+	*restart = t->glock_restart;
+	if (unlikely(*restart)) {
+		t->glock_restart = false;
+		t->stats.glock_restarts++;
+	}
+	t->glock_io = io_prev;
+	return ret;
+}
+
+/* The rounds after a first round's restart (fs/cluster.c): @ret is what
+ * that round's step returned, @done and @last_end its bytes and their end. */
+ssize_t glock_io_rounds_restart(struct kiocb *iocb, struct iov_iter *iter, enum gl_state state,
+				bool to_user,
+				ssize_t (*step)(struct kiocb *iocb, struct iov_iter *iter),
+				struct io_span *span, ssize_t ret, ssize_t done, int64_t last_end);
+
+/*
+ * glock_io_rounds with a glock (below). The common call is one round: the
+ * file's glock granted from the cached state (cluster/glock_fast.h), the
+ * step, the dq; the rounds after a restart are out of line
+ * (glock_io_rounds_restart), so that the one round is straight code in the
+ * caller with a direct call of its step.
+ */
+static inline ssize_t glock_io_rounds_gl(struct kiocb *iocb, struct iov_iter *iter,
+					 enum gl_state state, bool to_user,
+					 ssize_t (*step)(struct kiocb *iocb, struct iov_iter *iter),
+					 struct io_span *span)
+{
+	struct glock *gl = iocb->ki_filp->f_inode->i_gl;
+	struct task *t = current;
+	struct gholder gh;
+	ssize_t ret;
+	bool restart;
+
+	if (span)
+		*span = (struct io_span){0, 0};
+	gholder_init(gl, state, iocb->ki_flags & IOCB_NOWAIT ? GL_NOWAIT : 0, &gh);
+	ret = glock_nq(&gh);
+	if (ret)
+		goto out;
+	ret = round_step(t, gl, state, iocb, iter, step, &restart);
+	glock_dq(&gh);
+	if (ret > 0 && span)
+		io_span_add(span, iocb->ki_pos - ret, iocb->ki_pos);
+	if (unlikely(restart))
+		return glock_io_rounds_restart(iocb, iter, state, to_user, step, span, ret,
+					       ret > 0 ? ret : 0, ret > 0 ? iocb->ki_pos : 0);
+out:
+	if (unlikely(t->glock_want.gl))
+		glock_restart_unwant(t);
+	return ret;
 }
 
 /*
@@ -235,85 +286,19 @@ static inline ssize_t glock_io_rounds(struct kiocb *iocb, struct iov_iter *iter,
 				      ssize_t (*step)(struct kiocb *iocb, struct iov_iter *iter),
 				      struct io_span *span)
 {
-	struct inode *inode = iocb->ki_filp->f_inode;
-	bool nowait = iocb->ki_flags & IOCB_NOWAIT;
-	unsigned flags = nowait ? GL_NOWAIT : 0;
-	struct task *t = current;
-	struct glock_ref pin = {NULL, LM_ST_UNLOCKED}, io_prev;
-	enum gl_state io_state = state;
-	struct gholder pgh;
-	struct inode_gh gh;
-	ssize_t ret, done = 0;
-	int64_t last_end = 0;
-	bool restart;
+	ssize_t ret;
 
-	if (span)
+	/* nolock: the step alone (unlikely: a cluster's first round is
+	 * inline, its restart's rounds out of line). */
+	if (unlikely(iocb->ki_filp->f_inode->i_gl))
+		return glock_io_rounds_gl(iocb, iter, state, to_user, step, span);
+	ret = step(iocb, iter);
+	if (span) {
 		*span = (struct io_span){0, 0};
-	if (likely(!inode->i_gl)) {
-		ret = step(iocb, iter);
-		if (ret > 0 && span)
+		if (ret > 0)
 			io_span_add(span, iocb->ki_pos - ret, iocb->ki_pos);
-		return ret;
 	}
-	for (;;) {
-		if (pin.gl) {
-			gholder_init(inode->i_gl, io_state, flags, &gh.gh);
-			gholder_init(pin.gl, (enum gl_state)pin.state, flags, &pgh);
-			ret = glock_nq_two(&gh.gh, &pgh);
-			gh.held = !ret;
-		} else {
-			ret = inode_gl_nq(inode, io_state, flags, &gh);
-		}
-		if (ret)
-			break;
-		if (pin.gl)
-			t->glock_pin = pin;
-		io_prev = t->glock_io;
-		t->glock_io = (struct glock_ref){inode->i_gl, (uint8_t)io_state};
-		glock_restart_begin(&gh);
-		glock_restart_unwant(t);
-		t->glock_want_record = true;
-		ret = step(iocb, iter);
-		t->glock_want_record = false;
-		restart = glock_restart_end(&gh);
-		t->glock_io = io_prev;
-		if (pin.gl) {
-			t->glock_pin.gl = NULL;
-			glock_dq(&pgh);
-		}
-		inode_gl_dq(&gh);
-		if (pin.gl)
-			glock_put(pin.gl);
-		pin.gl = NULL;
-		if (ret > 0) {
-			done += ret;
-			last_end = iocb->ki_pos;
-			if (span)
-				io_span_add(span, last_end - ret, last_end);
-		}
-		if (!restart)
-			break;
-		/* (tests/cluster test_osync_rounds: another node appends here) */
-		sched_race_window("glock_io_rounds: between rounds");
-		if (t->glock_want.gl == inode->i_gl && !READ_ONCE(cluster_test_restart_no_own)) {
-			io_state = LM_ST_EXCLUSIVE; /* the file's own view */
-			glock_restart_unwant(t);
-		} else if (t->glock_want.gl && t->glock_want.gl != inode->i_gl) {
-			pin = t->glock_want; /* (its reference) */
-			t->glock_want.gl = NULL;
-		} else if (nowait) {
-			ret = -EAGAIN; /* a fault-in may wait for a glock */
-			break;
-		} else if (!glock_restart_fault_in(iter, to_user)) {
-			break;
-		}
-	}
-	if (pin.gl)
-		glock_put(pin.gl);
-	glock_restart_unwant(t);
-	if (done)
-		iocb->ki_pos = last_end;
-	return done ? done : ret;
+	return ret;
 }
 
 /* The glock operations on an inode (fs/glops.c). */

@@ -7,7 +7,9 @@
  * enters on the fast path once the demote began (a forced interleaving, and
  * a random stress against demotes from another node). The switch
  * glock_test_fastpath_no_drain_check makes the worker skip the wait: the
- * overlap then shows.
+ * overlap then shows. A waiter that finds the lease suspended sleeps on
+ * member_wait and the renewal wakes it (glock_test_suspended_poll: it
+ * polls gl_wait, and the renewal wakes nobody).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -522,4 +524,153 @@ TEST(fork_child_drops_other_threads_slots_hazard)
 	printf("# with the switch the child sees the parent's thread holding the glock: %s\n",
 	       seen ? "yes" : "no");
 	CHECK(seen);
+}
+
+/*
+ * A waiter that finds the lease suspended sleeps on member_wait, and the
+ * renewal wakes it: the lease is made to lapse (lease_until_ns set to now;
+ * the session itself stays valid, lost_at_ns 30 s ahead), a thread's nq
+ * goes to sleep, and then the renewal comes (cluster_lease_renew, as the
+ * module calls it at an answer). What the renewal finds on member_wait,
+ * and what its wake-up left there, are counts, not times. With
+ * glock_test_suspended_poll the waiter polls gl_wait every 50 ms: the
+ * renewal finds nobody to wake, and the waiter goes on at a later poll (or
+ * when the worker notices the lease is valid again).
+ */
+struct suspended_nq {
+	struct glock *g;
+	unsigned flags;
+	struct task *task;
+	_Atomic int done, ret;
+};
+
+static void *suspended_nq_thread(void *p)
+{
+	struct suspended_nq *s = p;
+	struct gholder h;
+
+	__atomic_store_n(&s->task, current, __ATOMIC_RELEASE);
+	gholder_init(s->g, LM_ST_SHARED, s->flags, &h);
+	atomic_store(&s->ret, glock_nq(&h));
+	if (!atomic_load(&s->ret))
+		glock_dq(&h);
+	atomic_store(&s->done, 1);
+	return NULL;
+}
+
+static void lease_wait_case(bool poll)
+{
+	char url[256];
+	struct cluster *A;
+	struct suspended_nq s = {0};
+	struct gholder h;
+	struct task *tk;
+	const void *slept_on;
+	bool sleeper_before, sleeper_after;
+	pthread_t t;
+
+	zk_root(poll ? "lease-wait-poll" : "lease-wait", url, sizeof(url));
+	glock_test_suspended_poll = poll;
+	A = node_mount(url, "A", 30000, 1); /* heartbeats T/6 = 5 s apart */
+	CHECK_EQ(glock_get(A, 9, NULL, NULL, &s.g), 0);
+	gholder_init(s.g, LM_ST_EXCLUSIVE, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	atomic_store(&A->lease_until_ns, cluster_now_ns()); /* lapsed, not lost */
+	CHECK_EQ(glock_lease_check(A), 1);
+	CHECK_EQ(pthread_create(&t, NULL, suspended_nq_thread, &s), 0);
+	/* Until it sleeps on member_wait or on the glock (a liveness wait:
+	 * the watchdog ends the test if it never does). */
+	for (;;) {
+		tk = __atomic_load_n(&s.task, __ATOMIC_ACQUIRE);
+		slept_on = tk && READ_ONCE(tk->wait_what) ? READ_ONCE(tk->wait_obj) : NULL;
+		if (atomic_load(&s.done) || slept_on == &A->member_wait || slept_on == s.g)
+			break;
+		sched_yield();
+	}
+	if (atomic_load(&s.done) || glock_lease_check(A) != 1) {
+		/* A heartbeat's answer renewed the lease first (one in ~500). */
+		test_skip_part("the lease was renewed before the waiter slept");
+	} else {
+		sleeper_before = wq_has_sleeper(&A->member_wait);
+		cluster_lease_renew(A, cluster_now_ns());
+		sleeper_after = wq_has_sleeper(&A->member_wait);
+		printf("# %s: the waiter slept on %s; the renewal found %d sleeper(s) on "
+		       "member_wait and left %d\n",
+		       poll ? "polling (switch)" : "member_wait",
+		       slept_on == &A->member_wait ? "member_wait"
+		       : slept_on == s.g	   ? "the glock (gl_wait, 50 ms deadline)"
+						   : "something else",
+		       sleeper_before, sleeper_after);
+		if (poll) {
+			/* The hazard: the renewal wakes nobody. */
+			CHECK(slept_on == s.g);
+			CHECK(!sleeper_before);
+		} else {
+			/* The renewal's own wake-up took the waiter off the
+			 * queue: it goes on now, not at a poll. */
+			CHECK(slept_on == &A->member_wait);
+			CHECK(sleeper_before);
+			CHECK(!sleeper_after);
+		}
+	}
+	pthread_join(t, NULL);
+	CHECK_EQ(atomic_load(&s.ret), 0);
+	glock_put(s.g);
+	cluster_unmount(A);
+	glock_test_suspended_poll = false;
+}
+
+TEST(lease_wait_woken_by_renewal)
+{
+	lease_wait_case(false);
+}
+
+TEST(lease_wait_woken_by_renewal_hazard)
+{
+	lease_wait_case(true);
+}
+
+/* A GL_KILLABLE waiter asleep on member_wait is killed: -EINTR, and it
+ * leaves no want behind (a later holder is granted from the cached state). */
+TEST(lease_wait_killable)
+{
+	char url[256];
+	struct cluster *A;
+	struct suspended_nq s = {.flags = GL_KILLABLE};
+	struct gholder h;
+	struct task *tk;
+	pthread_t t;
+
+	zk_root("lease-wait-kill", url, sizeof(url));
+	A = node_mount(url, "A", 30000, 1);
+	CHECK_EQ(glock_get(A, 9, NULL, NULL, &s.g), 0);
+	gholder_init(s.g, LM_ST_EXCLUSIVE, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	atomic_store(&A->lease_until_ns, cluster_now_ns());
+	CHECK_EQ(pthread_create(&t, NULL, suspended_nq_thread, &s), 0);
+	for (;;) {
+		tk = __atomic_load_n(&s.task, __ATOMIC_ACQUIRE);
+		if (atomic_load(&s.done) ||
+		    (tk && READ_ONCE(tk->wait_what) && READ_ONCE(tk->wait_obj) == &A->member_wait))
+			break;
+		sched_yield();
+	}
+	if (atomic_load(&s.done)) {
+		pthread_join(t, NULL);
+		test_skip_part("the lease was renewed before the waiter slept");
+	} else {
+		task_kill(tk);
+		pthread_join(t, NULL);
+		printf("# a killable waiter asleep on member_wait, killed: %d\n",
+		       atomic_load(&s.ret));
+		CHECK_EQ(atomic_load(&s.ret), -EINTR);
+	}
+	cluster_lease_renew(A, cluster_now_ns());
+	gholder_init(s.g, LM_ST_SHARED, GL_NOWAIT, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	glock_dq(&h);
+	glock_put(s.g);
+	cluster_unmount(A);
 }
