@@ -157,7 +157,7 @@ static int fd_entry(int fd, struct fuse_entry_param *ep, struct node **out)
 	ep->ino = node_id(*out);
 	ep->attr.st_ino = pcfs.export_ids ? ep->ino : ep->attr.st_ino;
 	ep->generation = node_gen(*out);
-	ep->attr_timeout = 0;	 /* stat always asks: the engine's size and times */
+	ep->attr_timeout = 0; /* stat always asks: the engine's size and times */
 	/* names change only through this kernel - unless other nodes of a
 	 * cluster serve the same directory */
 	ep->entry_timeout = pcfs.cluster ? 0 : 1.0;
@@ -248,8 +248,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_FLOCK_LOCKS;
 	else
 		conn->want &= ~(unsigned)FUSE_CAP_FLOCK_LOCKS;
-	pcfs.posix_locks = pcfs.cluster && (conn->capable & FUSE_CAP_POSIX_LOCKS) &&
-			   !fuse_test_no_posix_lock_op;
+	pcfs.posix_locks =
+	    pcfs.cluster && (conn->capable & FUSE_CAP_POSIX_LOCKS) && !fuse_test_no_posix_lock_op;
 	if (pcfs.posix_locks)
 		conn->want |= FUSE_CAP_POSIX_LOCKS;
 	else

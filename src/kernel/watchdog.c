@@ -60,7 +60,7 @@ static void *wd_main(void *arg)
 		timespec_add_ns(&ts, 20 * 1000000ull);
 		futex_wait(&wd_stop, 0, &ts);
 
-		struct sample s = { 0 };
+		struct sample s = {0};
 		task_for_each(sample_task, &s);
 		uint64_t now = ktime_get_ns();
 		if (!s.watched || s.waiting < s.watched || s.progress != last_progress) {
