@@ -6,10 +6,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 #include <sys/mman.h>
 
+#include "api/engine.h"
+#include "cluster/lock_module.h"
 #include "cluster/lockstep.h"
 #include "cluster/node_fixture.h"
 #include "harness.h"
@@ -151,4 +154,54 @@ void ls_run_loss(const struct ls_node *tmpl, int (*node_fn)(void *arg),
 	__atomic_store_n(fl->resumed, 1, __ATOMIC_RELEASE);
 	for (int i = 0; i < 2; i++)
 		st[i] = nf_wait_for(pid[i], i ? "node B" : "node A", 120000);
+}
+
+void ls_loss_case(int (*node_fn)(void *arg), bool *sw, bool hazard, struct shared *sh,
+		  const struct ls_loss_flags *fl, int st[2])
+{
+	char store[600];
+
+	ls_fresh_store(store, sizeof(store));
+	ls_run_loss(
+	    &(struct ls_node){
+		.dir = store, .url = nf_cluster_url(), .hazard = hazard, .sw = sw, .sh = sh},
+	    node_fn, fl, st);
+}
+
+void ls_poll_until(const int *flag)
+{
+	struct timespec t = {0, 1000000};
+
+	while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE))
+		nanosleep(&t, NULL);
+}
+
+uint64_t ls_generation(struct ls_node *n)
+{
+	return atomic_load(&n->e->cluster->generation);
+}
+
+bool ls_wait_rejoin(struct ls_node *n, uint64_t gen, unsigned max_ms)
+{
+	struct timespec t = {0, 1000000};
+	unsigned polls = 0;
+
+	while (ls_generation(n) == gen) {
+		if (++polls > max_ms)
+			return false;
+		nanosleep(&t, NULL);
+	}
+	return true;
+}
+
+int ls_node_end(struct ls_node *n, int fd, int ret)
+{
+	int err;
+
+	pc_close(n->e, fd);
+	err = pc_engine_close(n->e);
+	if (err)
+		printf("# node %c: engine close: %s\n", ls_name(n), strerror(-err));
+	fflush(stdout);
+	return ret;
 }

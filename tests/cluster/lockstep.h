@@ -90,5 +90,19 @@ struct ls_loss_flags {
  * (or a bound passed) A is continued. st[]: their exit statuses. */
 void ls_run_loss(const struct ls_node *tmpl, int (*node_fn)(void *arg),
 		 const struct ls_loss_flags *fl, int st[2]);
+/* ls_run_loss on a fresh store (ls_fresh_store) and the fixture's lock
+ * service, with the case's switch @sw (on in both nodes where @hazard). */
+void ls_loss_case(int (*node_fn)(void *arg), bool *sw, bool hazard, struct shared *sh,
+		  const struct ls_loss_flags *fl, int st[2]);
+
+/* In a node: sleeps (1 ms steps) until *@flag, set by the other side. */
+void ls_poll_until(const int *flag);
+/* In a node: waits until its cluster's generation is no longer @gen (it
+ * rejoined); false after @max_ms. */
+bool ls_wait_rejoin(struct ls_node *n, uint64_t gen, unsigned max_ms);
+/* In a node: the generation of its cluster now. */
+uint64_t ls_generation(struct ls_node *n);
+/* The end of a node's script: closes @fd and the engine; returns @ret. */
+int ls_node_end(struct ls_node *n, int fd, int ret);
 
 #endif

@@ -458,14 +458,6 @@ static void flock_case(int (*fn)(struct ls_node *n), bool hazard, int a, int b)
 
 #define LOSS_SESSION_MS 2000
 
-static void poll_until(const int *flag)
-{
-	struct timespec t = {0, 1000000};
-
-	while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE))
-		nanosleep(&t, NULL);
-}
-
 static int loss_node(void *arg)
 {
 	struct ls_node *n = arg;
@@ -475,60 +467,43 @@ static int loss_node(void *arg)
 	ls_open_engine(n, n->role == 0 ? LOSS_SESSION_MS : 0);
 	fd = open_f(n);
 	if (n->role == 0) {
-		uint64_t gen = atomic_load(&n->e->cluster->generation);
-		struct timespec t = {0, 1000000};
-		unsigned polls = 0;
+		uint64_t gen = ls_generation(n);
+		unsigned bound = n->hazard ? 15000u : 60000u;
 
 		FLOCK_IS(n, fd, LOCK_EX, 0);
 		__atomic_store_n(&n->sh->a_locked, 1, __ATOMIC_RELEASE);
-		poll_until(&n->sh->resumed); /* stopped past the session meanwhile */
+		ls_poll_until(&n->sh->resumed); /* stopped past the session meanwhile */
 		/* The withdrawal (and the rejoin after it) with the flock still
 		 * held by the open file: it must not wait for that holder. */
-		while (atomic_load(&n->e->cluster->generation) == gen) {
-			if (++polls > (n->hazard ? 15000u : 60000u)) {
-				printf("# node A: no rejoin within %u s: the withdrawal waits for "
-				       "the flock's holder\n",
-				       polls / 1000);
-				ret = WITHDRAW_HUNG; /* LOCK_UN below lets it go on */
-				break;
-			}
-			nanosleep(&t, NULL);
+		if (!ls_wait_rejoin(n, gen, bound)) {
+			printf("# node A: no rejoin within %u s: the withdrawal waits for "
+			       "the flock's holder\n",
+			       bound / 1000);
+			ret = WITHDRAW_HUNG; /* LOCK_UN below lets it go on */
 		}
 		err = pc_flock(n->e, fd, LOCK_UN);
 		printf("# node A: LOCK_UN after the session loss: %s\n",
 		       err ? strerror(-err) : "0");
 	} else {
-		poll_until(&n->sh->a_locked);
+		ls_poll_until(&n->sh->a_locked);
 		__atomic_store_n(&n->sh->b_waiting, 1, __ATOMIC_RELEASE);
 		FLOCK_IS(n, fd, LOCK_EX, 0); /* granted once A's session expired */
 		if (!__atomic_load_n(&n->sh->a_stopped, __ATOMIC_ACQUIRE))
 			LS_FAIL(n, "LOCK_EX granted while A held LOCK_EX, alive");
 		__atomic_store_n(&n->sh->b_locked, 1, __ATOMIC_RELEASE);
-		poll_until(&n->sh->resumed);
+		ls_poll_until(&n->sh->resumed);
 		FLOCK_IS(n, fd, LOCK_UN, 0);
 	}
-	pc_close(n->e, fd);
-	err = pc_engine_close(n->e);
-	if (err)
-		printf("# node %c: engine close: %s\n", ls_name(n), strerror(-err));
-	fflush(stdout);
-	return ret;
+	return ls_node_end(n, fd, ret);
 }
 
 static void loss_case(bool hazard)
 {
 	struct shared *sh = ls_shared_map(sizeof(*sh));
-	char store[600];
 	int st[2];
 
-	ls_fresh_store(store, sizeof(store));
-	ls_run_loss(
-	    &(struct ls_node){.dir = store,
-			      .url = nf_cluster_url(),
-			      .hazard = hazard,
-			      .sw = &glock_test_withdraw_waits_file_holders,
-			      .sh = sh},
-	    loss_node,
+	ls_loss_case(
+	    loss_node, &glock_test_withdraw_waits_file_holders, hazard, sh,
 	    &(struct ls_loss_flags){&sh->b_waiting, &sh->a_stopped, &sh->b_locked, &sh->resumed},
 	    st);
 	ls_shared_unmap(sh, sizeof(*sh));

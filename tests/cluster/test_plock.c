@@ -397,55 +397,56 @@ TEST(write_lock_local_only_shows_both)
 
 #define LOSS_SESSION_MS 2000
 
-static void poll_until(const int *flag)
+/* A: holds W[0,9] for owner 1, is stopped past its session (B's F_SETLKW
+ * is granted meanwhile), continued, and rejoins. */
+static void a_lock_until_rejoined(struct ls_node *n, int fd)
 {
-	struct timespec t = {0, 1000000};
+	uint64_t gen = ls_generation(n);
 
-	while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE))
-		nanosleep(&t, NULL);
+	POSIX_IS(n, fd, 1, F_WRLCK, 0, 10, 0);
+	__atomic_store_n(&n->sh->a_locked, 1, __ATOMIC_RELEASE);
+	ls_poll_until(&n->sh->resumed); /* stopped past the session meanwhile */
+	if (!ls_wait_rejoin(n, gen, 60000))
+		LS_FAIL(n, "no rejoin within 60 s");
+}
+
+/* B: F_SETLKW of [0,9] for owner 2, granted once A's session expired. */
+static void b_lock_after_a_lost(struct ls_node *n, int fd)
+{
+	struct flock w = rng(F_WRLCK, 0, 10);
+	int err;
+
+	ls_poll_until(&n->sh->a_locked);
+	__atomic_store_n(&n->sh->b_waiting, 1, __ATOMIC_RELEASE);
+	err = pc_posix_lock(n->e, fd, F_SETLKW, &w, 2, NULL);
+	if (err)
+		LS_FAIL(n, "F_SETLKW: %s", strerror(-err));
+	if (!__atomic_load_n(&n->sh->a_stopped, __ATOMIC_ACQUIRE))
+		LS_FAIL(n, "F_SETLKW granted while A held [0,9], alive");
+	__atomic_store_n(&n->sh->b_locked, 1, __ATOMIC_RELEASE);
 }
 
 static int loss_node(void *arg)
 {
 	struct ls_node *n = arg;
-	struct timespec t = {0, 1000000};
-	int err, fd, ret = 0;
+	int fd, ret = 0;
 	struct flock fl;
 
 	/* A's session expires while it is stopped; B's is the default */
 	ls_open_engine(n, n->role == 0 ? LOSS_SESSION_MS : 0);
 	fd = open_f(n);
 	if (n->role == 0) {
-		uint64_t gen = atomic_load(&n->e->cluster->generation);
-		unsigned polls = 0;
-
-		POSIX_IS(n, fd, 1, F_WRLCK, 0, 10, 0);
-		__atomic_store_n(&n->sh->a_locked, 1, __ATOMIC_RELEASE);
-		poll_until(&n->sh->resumed); /* stopped past the session meanwhile */
-		while (atomic_load(&n->e->cluster->generation) == gen) {
-			if (++polls > 60000)
-				LS_FAIL(n, "no rejoin within 60 s");
-			nanosleep(&t, NULL);
-		}
+		a_lock_until_rejoined(n, fd);
 		/* A change of the file after the rejoin: the lost [0,9] goes
 		 * (or, with the switch, is published again) */
 		POSIX_IS(n, fd, 3, F_WRLCK, 20, 10, 0);
 		__atomic_store_n(&n->sh->a_published, 1, __ATOMIC_RELEASE);
 		printf("# node A: rejoined, F_WRLCK [20,29] granted\n");
-		poll_until(&n->sh->b_checked); /* its close would take the ranges away */
+		ls_poll_until(&n->sh->b_checked); /* its close would take the ranges away */
 	} else {
-		struct flock w = rng(F_WRLCK, 0, 10);
-
-		poll_until(&n->sh->a_locked);
-		__atomic_store_n(&n->sh->b_waiting, 1, __ATOMIC_RELEASE);
-		err = pc_posix_lock(n->e, fd, F_SETLKW, &w, 2, NULL); /* once A's session expired */
-		if (err)
-			LS_FAIL(n, "F_SETLKW: %s", strerror(-err));
-		if (!__atomic_load_n(&n->sh->a_stopped, __ATOMIC_ACQUIRE))
-			LS_FAIL(n, "F_SETLKW granted while A held [0,9], alive");
+		b_lock_after_a_lost(n, fd);
 		printf("# node B: F_SETLKW [0,9] granted after A's session expired\n");
-		__atomic_store_n(&n->sh->b_locked, 1, __ATOMIC_RELEASE);
-		poll_until(&n->sh->a_published);
+		ls_poll_until(&n->sh->a_published);
 		POSIX_IS(n, fd, 2, F_UNLCK, 0, 0, 0);
 		fl = rng(F_WRLCK, 0, 10);
 		if (pc_posix_lock(n->e, fd, F_GETLK, &fl, 4, NULL))
@@ -457,42 +458,31 @@ static int loss_node(void *arg)
 		POSIX_IS(n, fd, 4, F_WRLCK, 25, 1, -EAGAIN);
 		__atomic_store_n(&n->sh->b_checked, 1, __ATOMIC_RELEASE);
 	}
-	pc_close(n->e, fd);
-	err = pc_engine_close(n->e);
-	if (err)
-		printf("# node %c: engine close: %s\n", ls_name(n), strerror(-err));
-	fflush(stdout);
-	return ret;
+	return ls_node_end(n, fd, ret);
 }
 
-static void loss_case(bool hazard)
+/* A session-loss case: @node_fn's two nodes, the case's switch @sw. */
+static void loss_run(int (*node_fn)(void *arg), bool *sw, bool hazard, int want_a, int want_b)
 {
 	struct shared *sh = ls_shared_map(sizeof(*sh));
-	char store[600];
 	int st[2];
 
-	ls_fresh_store(store, sizeof(store));
-	ls_run_loss(
-	    &(struct ls_node){.dir = store,
-			      .url = nf_cluster_url(),
-			      .hazard = hazard,
-			      .sw = &locks_test_plock_keep_lost,
-			      .sh = sh},
-	    loss_node,
+	ls_loss_case(
+	    node_fn, sw, hazard, sh,
 	    &(struct ls_loss_flags){&sh->b_waiting, &sh->a_stopped, &sh->b_locked, &sh->resumed},
 	    st);
 	ls_shared_unmap(sh, sizeof(*sh));
-	ls_expect(st, 0, hazard ? STALE_REPUBLISHED : 0);
+	ls_expect(st, want_a, want_b);
 }
 
 TEST(plock_lost_with_the_session)
 {
-	loss_case(false);
+	loss_run(loss_node, &locks_test_plock_keep_lost, false, 0, 0);
 }
 
 TEST(plock_lost_with_the_session_keep_lost_shows_republished)
 {
-	loss_case(true);
+	loss_run(loss_node, &locks_test_plock_keep_lost, true, 0, STALE_REPUBLISHED);
 }
 
 /* ---- the file whose lock was lost is fenced ---- */
@@ -508,23 +498,12 @@ static int a_write(struct ls_node *n, int fd)
 static int fence_node(void *arg)
 {
 	struct ls_node *n = arg;
-	struct timespec t = {0, 1000000};
 	int err, fd, fd2, ret = 0;
 
 	ls_open_engine(n, n->role == 0 ? LOSS_SESSION_MS : 0);
 	fd = open_f(n);
 	if (n->role == 0) {
-		uint64_t gen = atomic_load(&n->e->cluster->generation);
-		unsigned polls = 0;
-
-		POSIX_IS(n, fd, 1, F_WRLCK, 0, 10, 0);
-		__atomic_store_n(&n->sh->a_locked, 1, __ATOMIC_RELEASE);
-		poll_until(&n->sh->resumed); /* stopped past the session meanwhile */
-		while (atomic_load(&n->e->cluster->generation) == gen) {
-			if (++polls > 60000)
-				LS_FAIL(n, "no rejoin within 60 s");
-			nanosleep(&t, NULL);
-		}
+		a_lock_until_rejoined(n, fd);
 		/* Owner 1 still thinks it holds [0,9]; B holds it now. */
 		err = a_write(n, fd);
 		printf("# node A: rejoined; its write through the file of its lost lock: %s\n",
@@ -549,53 +528,21 @@ static int fence_node(void *arg)
 			       "ftruncate: EIO); a new open of the file writes\n");
 		}
 		__atomic_store_n(&n->sh->a_published, 1, __ATOMIC_RELEASE);
-		poll_until(&n->sh->b_checked);
+		ls_poll_until(&n->sh->b_checked);
 	} else {
-		struct flock w = rng(F_WRLCK, 0, 10);
-
-		poll_until(&n->sh->a_locked);
-		__atomic_store_n(&n->sh->b_waiting, 1, __ATOMIC_RELEASE);
-		err = pc_posix_lock(n->e, fd, F_SETLKW, &w, 2, NULL); /* once A's session expired */
-		if (err)
-			LS_FAIL(n, "F_SETLKW: %s", strerror(-err));
-		__atomic_store_n(&n->sh->b_locked, 1, __ATOMIC_RELEASE);
-		poll_until(&n->sh->a_published);
+		b_lock_after_a_lost(n, fd);
+		ls_poll_until(&n->sh->a_published);
 		__atomic_store_n(&n->sh->b_checked, 1, __ATOMIC_RELEASE);
 	}
-	pc_close(n->e, fd);
-	err = pc_engine_close(n->e);
-	if (err)
-		printf("# node %c: engine close: %s\n", ls_name(n), strerror(-err));
-	fflush(stdout);
-	return ret;
-}
-
-static void fence_case(bool hazard)
-{
-	struct shared *sh = ls_shared_map(sizeof(*sh));
-	char store[600];
-	int st[2];
-
-	ls_fresh_store(store, sizeof(store));
-	ls_run_loss(
-	    &(struct ls_node){.dir = store,
-			      .url = nf_cluster_url(),
-			      .hazard = hazard,
-			      .sw = &locks_test_plock_no_fence,
-			      .sh = sh},
-	    fence_node,
-	    &(struct ls_loss_flags){&sh->b_waiting, &sh->a_stopped, &sh->b_locked, &sh->resumed},
-	    st);
-	ls_shared_unmap(sh, sizeof(*sh));
-	ls_expect(st, hazard ? FENCE_MISSED : 0, 0);
+	return ls_node_end(n, fd, ret);
 }
 
 TEST(plock_lost_fences_the_file)
 {
-	fence_case(false);
+	loss_run(fence_node, &locks_test_plock_no_fence, false, 0, 0);
 }
 
 TEST(plock_lost_fences_the_file_no_fence_shows_write)
 {
-	fence_case(true);
+	loss_run(fence_node, &locks_test_plock_no_fence, true, FENCE_MISSED, 0);
 }
