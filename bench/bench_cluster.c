@@ -26,7 +26,7 @@
  * medians of whole repetitions in wall time put the control anywhere in
  * 0.87-1.17 under a build load of 2-4; the paired CPU-time median kept it
  * within 0.98-1.05. The engines' files are written a page of each in turn
- * (eng_fill_all).
+ * (eng_fill_all, cluster_eng.c, with the loops probe_cluster runs too).
  *
  * Records: ROW cluster <metric> <engine> ns (thread CPU time per call, the
  * median of the repetitions), CMP cluster <metric> ns zk nolock ratio goal
@@ -43,71 +43,15 @@
 #include <time.h>
 
 #include "bench.h"
+#include "cluster_eng.h"
 #include "zk_fixture.h"
 
-#define FILE_SIZE (16u << 20) /* below dirty_background: no writeback in the loops */
-#define IO	  4096u
-#define CHUNKS	  20u /* slices per engine per repetition */
+#define CHUNKS 20u /* slices per engine per repetition */
 
 /* The engines: nolock, the zk node, and a second nolock engine, the
  * control (its ratio to the first is the bench's own bias and spread). */
 enum { E_NOLOCK, E_ZK, E_CONTROL, NENG };
 
-struct eng {
-	struct pc_engine *e;
-	int fd;
-	char *view;
-};
-
-static void eng_open(struct eng *g, const char *dir, const char *url)
-{
-	struct pc_options o = PC_OPTIONS_INIT;
-
-	o.store_dir = dir;
-	o.writeback_interval_ms = 600000;
-	o.mem_limit = 256u << 20;
-	o.cluster = url;
-	o.cluster_node = "bench";
-	if (pc_engine_open(&o, &g->e))
-		die("pc_engine_open %s: %s", url ? url : "nolock", pc_cluster_error());
-	g->fd = (int)ck(pc_open(g->e, "f", O_RDWR | O_CREAT | O_TRUNC, 0644), "open");
-}
-
-/*
- * The engines' files, written and then faulted into their views a page of
- * each engine in turn: the frames and index nodes of one engine are taken
- * from the same stretch of memory as the others' at the same time. Filled
- * one engine after the other, each engine's 16 MiB came from a stretch of
- * its own, and the control row (two nolock engines, the same code) read
- * up to 10% apart, differing from run to run (bench/NOTES.md, issue 18).
- */
-static void eng_fill_all(struct eng *g, int neng)
-{
-	static char page[IO];
-	int err;
-
-	for (unsigned off = 0; off < FILE_SIZE; off += IO)
-		for (int e = 0; e < neng; e++)
-			ck(pc_pwrite(g[e].e, g[e].fd, page, IO, off), "fill");
-	for (int e = 0; e < neng; e++) {
-		ck(pc_fsync(g[e].e, g[e].fd), "fsync");
-		g[e].view = pc_mmap(g[e].e, g[e].fd, FILE_SIZE, PROT_READ, MAP_SHARED, 0, &err);
-		if (!g[e].view)
-			die("mmap: %s", strerror(-err));
-	}
-	for (unsigned off = 0; off < FILE_SIZE; off += IO)
-		for (int e = 0; e < neng; e++)
-			(void)*(volatile char *)(g[e].view + off); /* fault everything in */
-}
-
-static void eng_close(struct eng *g)
-{
-	pc_munmap(g->e, g->view, FILE_SIZE);
-	pc_close(g->e, g->fd);
-	ck(pc_engine_close(g->e), "close");
-}
-
-enum op { OP_PREAD, OP_PWRITE, OP_LOAD, OP_FSTAT, NOPS };
 static const char *const op_name[] = {"4K pread (cache hit)", "4K pwrite (buffered)",
 				      "4K load through a view", "fstat"};
 
@@ -123,35 +67,11 @@ static uint64_t cpu_ns(void)
 }
 
 /* ns of thread CPU time per operation */
-static double run(struct eng *g, enum op op, unsigned n, uint64_t seed)
+static double run(struct eng *g, enum cl_op op, unsigned n, uint64_t seed)
 {
-	char buf[IO];
-	volatile char sink = 0;
-	struct stat st;
-	uint64_t s = seed, t0 = cpu_ns();
+	uint64_t t0 = cpu_ns();
 
-	memset(buf, 7, sizeof(buf));
-	for (unsigned i = 0; i < n; i++) {
-		uint64_t off = (rnd(&s) % (FILE_SIZE / IO)) * IO;
-		switch (op) {
-		case OP_PREAD:
-			ck(pc_pread(g->e, g->fd, buf, IO, (off_t)off), "pread");
-			break;
-		case OP_PWRITE:
-			ck(pc_pwrite(g->e, g->fd, buf, IO, (off_t)off), "pwrite");
-			break;
-		case OP_LOAD:
-			for (unsigned k = 0; k < IO; k += 64)
-				sink += g->view[off + k];
-			break;
-		case OP_FSTAT:
-			ck(pc_fstat(g->e, g->fd, &st), "fstat");
-			break;
-		default:
-			break;
-		}
-	}
-	(void)sink;
+	cluster_op_loop(g, op, n, seed);
 	return (double)(cpu_ns() - t0) / n;
 }
 
@@ -174,9 +94,9 @@ int main(int argc, char **argv)
 		die("ZooKeeper did not start");
 	zk_fixture_url(&f, "bench-alone", url, sizeof(url));
 	n = bcfg.smoke ? 2000 : 200000;
-	eng_open(&g[E_NOLOCK], bench_tmpdir(bcfg.store_base, "nolock"), NULL);
-	eng_open(&g[E_ZK], bench_tmpdir(bcfg.store_base, "zk"), url);
-	eng_open(&g[E_CONTROL], bench_tmpdir(bcfg.store_base, "control"), NULL);
+	eng_open(&g[E_NOLOCK], bench_tmpdir(bcfg.store_base, "nolock"), NULL, "bench", 0);
+	eng_open(&g[E_ZK], bench_tmpdir(bcfg.store_base, "zk"), url, "bench", 0);
+	eng_open(&g[E_CONTROL], bench_tmpdir(bcfg.store_base, "control"), NULL, "bench", 0);
 	eng_fill_all(g, NENG);
 	emit_info("cluster_url", "%s", url);
 	for (int r = 0; r < bcfg.reps; r++)
@@ -191,7 +111,7 @@ int main(int argc, char **argv)
 				int which =
 				    (int)((blk & 1 ? NENG - 1 - pos : pos) + (unsigned)(r + op)) %
 				    NENG;
-				turn[which] = run(&g[which], (enum op)op, n / CHUNKS,
+				turn[which] = run(&g[which], (enum cl_op)op, n / CHUNKS,
 						  (uint64_t)r * 77 + 1 + blk / 2);
 				t[which] += turn[which];
 				if (pos == NENG - 1) {
