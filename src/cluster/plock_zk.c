@@ -19,8 +19,8 @@
  * it exists is of the node the multi's write of it finds, never of an
  * earlier one deleted and made again at the same version. A release (no
  * range wanted) publishes with version -1: it removes ranges only, yet
- * still bumps the version. cluster_plock_forget (the engine's last close of
- * the file) deletes our entry and, when it was the last, the file node.
+ * still bumps the version. cluster_plock_forget (the engine evicts the
+ * file's inode) deletes our entry and, when it was the last, the file node.
  *
  * A change first tries the cached view of the table (plock_zk_cache.c: the
  * version and the other nodes' sets of the last look): decided from it and

@@ -72,8 +72,8 @@ static int release(struct cluster *c, const struct lm_lockname *f)
 
 /*
  * Two nodes lock and unlock ranges of N files (each file shared: B refused
- * A's range, then granted it after A's release), then forget them (the
- * engine's last close). The tables under <root>/p: none left; with
+ * A's range, then granted it after A's release), then forget them (as the
+ * engine's eviction of the inode does). The tables under <root>/p: none left; with
  * plock_test_keep_tables (nothing deleted, the old behaviour) N.
  */
 static void tables(bool keep)
