@@ -61,6 +61,16 @@ struct cluster *node_mount(const char *url, const char *name, unsigned session_m
 	return c;
 }
 
+unsigned node_nglocks(struct cluster *c)
+{
+	unsigned n;
+
+	mutex_lock(&c->hash_lock);
+	n = c->nglocks;
+	mutex_unlock(&c->hash_lock);
+	return n;
+}
+
 void glock_take(struct glock *gl, enum gl_state st)
 {
 	struct gholder h;

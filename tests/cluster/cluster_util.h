@@ -28,6 +28,8 @@ unsigned long checker_conflicts(void);
 
 uint64_t ms_now(void);
 
+/* How many glocks node @c has now (under its hash_lock). */
+unsigned node_nglocks(struct cluster *c);
 /* Takes @gl in @st and lets it go: the node keeps the state cached. */
 void glock_take(struct glock *gl, enum gl_state st);
 /* Node "A" on a fresh root for @tag (minimum hold @min_hold_ms), holding

@@ -36,16 +36,6 @@
 
 #define NGL 16
 
-static unsigned nglocks(struct cluster *c)
-{
-	unsigned n;
-
-	mutex_lock(&c->hash_lock);
-	n = c->nglocks;
-	mutex_unlock(&c->hash_lock);
-	return n;
-}
-
 /* The lock nodes under the lock root, as @c's session sees them. */
 static int lock_nodes(struct cluster *c)
 {
@@ -122,7 +112,7 @@ static void gc_case(bool keep)
 	CHECK_EQ(lock_nodes(A), NGL);
 	for (i = 0; i < NGL; i++)
 		glock_put(ga[i]);
-	WAIT_UNTIL(nglocks(A) == 0);
+	WAIT_UNTIL(node_nglocks(A) == 0);
 	if (!keep)
 		WAIT_UNTIL(st(&A->stats.lm_gc_deleted) + st(&A->stats.lm_gc_busy) == NGL);
 	n1 = lock_nodes(A);
@@ -132,7 +122,7 @@ static void gc_case(bool keep)
 	       (unsigned long long)st(&A->stats.lm_gc_deleted),
 	       (unsigned long long)st(&A->stats.lm_gc_busy));
 	glock_put(gb);
-	WAIT_UNTIL(nglocks(B) == 0);
+	WAIT_UNTIL(node_nglocks(B) == 0);
 	if (!keep)
 		WAIT_UNTIL(st(&B->stats.lm_gc_deleted) == 1);
 	n2 = lock_nodes(B);
@@ -269,7 +259,7 @@ static void stray_case(bool hazard)
 	/* A's release: the delete is applied, its answer "lost": a stray. */
 	__atomic_store_n(&zk_test_lost_deletes, A, __ATOMIC_RELEASE);
 	glock_put(ga);
-	WAIT_UNTIL(nglocks(A) == 0 && atomic_load(&za->nstrays) == 1);
+	WAIT_UNTIL(node_nglocks(A) == 0 && atomic_load(&za->nstrays) == 1);
 	/* B takes and frees the glock: the lock node, empty, goes. */
 	CHECK_EQ(glock_get(B, 400, NULL, NULL, &gb), 0);
 	glock_take(gb, LM_ST_SHARED);
@@ -392,7 +382,7 @@ TEST(random_frees_three_nodes)
 	for (n = 0; n < RNODES; n++)
 		pthread_join(t[n], NULL);
 	for (n = 0; n < RNODES; n++) {
-		WAIT_UNTIL(nglocks(c[n]) == 0);
+		WAIT_UNTIL(node_nglocks(c[n]) == 0);
 		del += st(&c[n]->stats.lm_gc_deleted);
 		busy += st(&c[n]->stats.lm_gc_busy);
 		remakes += st(&c[n]->stats.lm_remakes);

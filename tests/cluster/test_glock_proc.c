@@ -449,16 +449,6 @@ static void *lost_ex(void *p)
 	return NULL;
 }
 
-static unsigned nglocks(struct cluster *c)
-{
-	unsigned n;
-
-	mutex_lock(&c->hash_lock);
-	n = c->nglocks;
-	mutex_unlock(&c->hash_lock);
-	return n;
-}
-
 static void lost_delete_run(void)
 {
 	char url[256];
@@ -478,7 +468,7 @@ static void lost_delete_run(void)
 	glock_dq(&h); /* EX cached on A */
 	zk_fixture_stop(zk());
 	glock_put(ga); /* the worker releases it: the delete fails */
-	while (nglocks(A))
+	while (node_nglocks(A))
 		usleep(1000); /* waits for the worker's release, not an ordering */
 	t0 = ms_now();
 	CHECK_EQ(zk_fixture_restart(zk()), 0);
