@@ -257,8 +257,9 @@ static int plock_set_build(struct file_lock_context *ctx, const struct lock_owne
 	return 0;
 }
 
-/* ctx->lock held: whether the ranges listed were published in a session
- * that is over (the fields are written under ctx->plock, read here too). */
+/* Whether the ranges listed were published in a session that is over (the
+ * fields are written under ctx->plock; read under ctx->lock, or with none
+ * as a hint that posix_locks_fence takes ctx->lock to look again). */
 static bool plock_lost(struct file_lock_context *ctx, struct cluster *c)
 {
 	return __atomic_load_n(&ctx->plock_published, __ATOMIC_RELAXED) &&
@@ -517,7 +518,8 @@ int posix_locks_fence(struct file *f)
 		return -EIO;
 	ctx = f->f_inode ? file_ctx(f) : NULL;
 	c = ctx ? posix_cluster(f) : NULL;
-	if (!c || !__atomic_load_n(&ctx->plock_published, __ATOMIC_RELAXED))
+	/* (the common case, locks of this session or none: no lock taken) */
+	if (!c || !plock_lost(ctx, c))
 		return 0;
 	/* Lost, but not dropped yet (no change of the file since the
 	 * rejoin): a lock of ours set through @f is listed from then. */
