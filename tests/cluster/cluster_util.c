@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../harness.h"
+#include "cluster/lock_zk.h"
 #include "cluster/plock.h"
 #include "cluster_util.h"
 
@@ -59,6 +60,21 @@ struct cluster *node_mount(const char *url, const char *name, unsigned session_m
 
 	CHECKF(ret == 0, "cluster_mount(%s, %s): %d %s", url, name, ret, cluster_last_error());
 	return c;
+}
+
+int node_zk_children(struct cluster *c, const char *path)
+{
+	struct zk_cluster *z = c->lm;
+	struct String_vector sv = {0};
+	int rc, n;
+
+	pthread_rwlock_rdlock(&z->zh_lock);
+	rc = zoo_get_children(z->zh, path, 0, &sv);
+	pthread_rwlock_unlock(&z->zh_lock);
+	CHECKF(rc == ZOK, "%s: %s", path, zerror(rc));
+	n = sv.count;
+	deallocate_String_vector(&sv);
+	return n;
 }
 
 unsigned node_nglocks(struct cluster *c)
@@ -175,7 +191,7 @@ int plock_release_all(struct cluster *c)
 	return cluster_plock(c, &PLOCK_FILE1, NULL, NULL, 0, 0, NULL, NULL);
 }
 
-void plock_mount_two(const char *tag, unsigned session_ms, struct cluster **a, struct cluster **b)
+void node_mount_two(const char *tag, unsigned session_ms, struct cluster **a, struct cluster **b)
 {
 	char url[256];
 

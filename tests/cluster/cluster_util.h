@@ -28,6 +28,11 @@ unsigned long checker_conflicts(void);
 
 uint64_t ms_now(void);
 
+/* Two nodes "A" and "B" on a fresh root for @tag (minimum hold 1 ms). */
+void node_mount_two(const char *tag, unsigned session_ms, struct cluster **a, struct cluster **b);
+/* The children of @path at the lock service, counted through @c's handle
+ * (under its zh_lock): the case fails if @path cannot be listed. */
+int node_zk_children(struct cluster *c, const char *path);
 /* How many glocks node @c has now (under its hash_lock). */
 unsigned node_nglocks(struct cluster *c);
 /* Takes @gl in @st and lets it go: the node keeps the state cached. */
@@ -40,13 +45,12 @@ struct cluster *node_mount_cached(const char *tag, unsigned min_hold_ms, uint64_
 /* Byte-range locks at the lock service (test_plock_zk, test_plock_zk_cache):
  * the file their cases lock, a range, a publish of @set whose last range is
  * the one wanted (the call's result; @conflict may be NULL), a release of
- * everything, two nodes "A" and "B" on a fresh root. */
+ * everything. */
 struct plock_range;
 extern const struct lm_lockname PLOCK_FILE1;
 struct plock_range plock_rng(int type, int64_t s, int64_t e);
 int plock_take(struct cluster *c, const struct plock_range *set, unsigned n,
 	       struct plock_range *conflict);
 int plock_release_all(struct cluster *c);
-void plock_mount_two(const char *tag, unsigned session_ms, struct cluster **a, struct cluster **b);
 
 #endif

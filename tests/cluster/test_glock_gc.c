@@ -39,17 +39,7 @@
 /* The lock nodes under the lock root, as @c's session sees them. */
 static int lock_nodes(struct cluster *c)
 {
-	struct zk_cluster *z = c->lm;
-	struct String_vector sv;
-	int rc, n;
-
-	pthread_rwlock_rdlock(&z->zh_lock);
-	rc = zoo_get_children(z->zh, z->gpath, 0, &sv);
-	pthread_rwlock_unlock(&z->zh_lock);
-	CHECK_EQ(rc, ZOK);
-	n = sv.count;
-	deallocate_String_vector(&sv);
-	return n;
+	return node_zk_children(c, ((struct zk_cluster *)c->lm)->gpath);
 }
 
 /* The name of @c's child of glock @number's lock node starting @prefix. */
@@ -94,15 +84,12 @@ static void gc_case(bool keep)
 {
 	struct glock *ga[NGL], *gb;
 	struct cluster *A, *B;
-	char url[256];
 	int n1, n2, i;
 
 	if (zk_fixture_missing())
 		test_skip("%s", zk_fixture_missing());
 	zk_test_keep_lock_nodes = keep;
-	zk_root(keep ? "gckeep" : "gc", url, sizeof(url));
-	A = node_mount(url, "A", 4000, 1);
-	B = node_mount(url, "B", 4000, 1);
+	node_mount_two(keep ? "gckeep" : "gc", 4000, &A, &B);
 	for (i = 0; i < NGL; i++) {
 		CHECK_EQ(glock_get(A, 100 + (uint64_t)i, NULL, NULL, &ga[i]), 0);
 		glock_take(ga[i], LM_ST_EXCLUSIVE);
@@ -154,15 +141,12 @@ static void unmount_case(bool keep)
 {
 	struct cluster *A, *B;
 	struct glock *gl;
-	char url[256];
 	int i, n;
 
 	if (zk_fixture_missing())
 		test_skip("%s", zk_fixture_missing());
 	zk_test_keep_lock_nodes = keep;
-	zk_root(keep ? "gcumkeep" : "gcum", url, sizeof(url));
-	A = node_mount(url, "A", 4000, 1);
-	B = node_mount(url, "B", 4000, 1);
+	node_mount_two(keep ? "gcumkeep" : "gcum", 4000, &A, &B);
 	for (i = 0; i < 5; i++) {
 		CHECK_EQ(glock_get(A, 200 + (uint64_t)i, NULL, NULL, &gl), 0);
 		glock_take(gl, i & 1 ? LM_ST_SHARED : LM_ST_EXCLUSIVE);
@@ -192,15 +176,12 @@ static void remake_case(bool hazard)
 	struct glock *ga, *gb;
 	struct cluster *A, *B;
 	struct gholder h;
-	char url[256];
 	int r;
 
 	if (zk_fixture_missing())
 		test_skip("%s", zk_fixture_missing());
 	zk_test_no_remake = hazard;
-	zk_root(hazard ? "gcnoremake" : "gcremake", url, sizeof(url));
-	A = node_mount(url, "A", 4000, 1);
-	B = node_mount(url, "B", 4000, 1);
+	node_mount_two(hazard ? "gcnoremake" : "gcremake", 4000, &A, &B);
 	CHECK_EQ(glock_get(B, 300, NULL, NULL, &gb), 0);
 	glock_take(gb, LM_ST_SHARED); /* B made the lock node */
 	CHECK_EQ(glock_get(A, 300, NULL, NULL, &ga), 0);
@@ -242,16 +223,14 @@ static void stray_case(bool hazard)
 	struct glock *ga, *gb;
 	struct cluster *A, *B;
 	struct gholder ha, hb;
-	char url[256], first[ZK_NAME_MAX], again[ZK_NAME_MAX], path[ZK_PATH_MAX];
+	char first[ZK_NAME_MAX], again[ZK_NAME_MAX], path[ZK_PATH_MAX];
 	struct zk_cluster *za;
 	int r, rc;
 
 	if (zk_fixture_missing())
 		test_skip("%s", zk_fixture_missing());
 	zk_test_stray_no_name_check = hazard;
-	zk_root(hazard ? "gcstrayoff" : "gcstray", url, sizeof(url));
-	A = node_mount(url, "A", 4000, 1);
-	B = node_mount(url, "B", 4000, 1);
+	node_mount_two(hazard ? "gcstrayoff" : "gcstray", 4000, &A, &B);
 	za = A->lm;
 	CHECK_EQ(glock_get(A, 400, NULL, NULL, &ga), 0);
 	glock_take(ga, LM_ST_EXCLUSIVE);

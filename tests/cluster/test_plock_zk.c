@@ -51,7 +51,7 @@ TEST(conflicts)
 	struct plock_range cf = {0}, probe;
 	uint64_t before;
 
-	plock_mount_two("conflicts", SESSION_MS, &A, &B);
+	node_mount_two("conflicts", SESSION_MS, &A, &B);
 	before = atomic_load(&A->stats.lm_requests);
 	CHECK_EQ(plock_take(A, a, 1, NULL), 0);
 	printf("# A's first W[0,9]: %llu requests\n",
@@ -109,7 +109,7 @@ TEST(downgrade)
 			   bw[2] = {plock_rng(F_RDLCK, 5, 5), plock_rng(F_WRLCK, 6, 6)};
 	struct plock_range cf;
 
-	plock_mount_two("downgrade", SESSION_MS, &A, &B);
+	node_mount_two("downgrade", SESSION_MS, &A, &B);
 	CHECK_EQ(plock_take(A, &a, 1, NULL), 0);
 	CHECK_EQ(plock_take(B, &br, 1, &cf), -EAGAIN);
 	CHECK_EQ(cluster_plock(A, &PLOCK_FILE1, NULL, &r, 1, 0, NULL, NULL), 0);
@@ -170,7 +170,7 @@ TEST(waiter_woken_by_release)
 	struct plock_range a = plock_rng(F_WRLCK, 0, 9), b = plock_rng(F_WRLCK, 5, 5);
 	struct waiter w;
 
-	plock_mount_two("wait", SESSION_MS, &A, &B);
+	node_mount_two("wait", SESSION_MS, &A, &B);
 	CHECK_EQ(plock_take(A, &a, 1, NULL), 0);
 	start_waiter(&w, B, 5, 5);
 	CHECK_EQ(plock_release_all(A), 0);
@@ -187,7 +187,7 @@ TEST(waiter_woken_by_node_end)
 	struct plock_range a = plock_rng(F_WRLCK, 0, 9), b = plock_rng(F_WRLCK, 5, 5);
 	struct waiter w;
 
-	plock_mount_two("end", SESSION_MS, &A, &B);
+	node_mount_two("end", SESSION_MS, &A, &B);
 	CHECK_EQ(plock_take(A, &a, 1, NULL), 0);
 	start_waiter(&w, B, 5, 5);
 	cluster_unmount(A); /* ends A's session: its sets go */
@@ -203,7 +203,7 @@ TEST(waiter_killed)
 	struct plock_range a = plock_rng(F_WRLCK, 0, 9);
 	struct waiter w;
 
-	plock_mount_two("kill", SESSION_MS, &A, &B);
+	node_mount_two("kill", SESSION_MS, &A, &B);
 	CHECK_EQ(plock_take(A, &a, 1, NULL), 0);
 	start_waiter(&w, B, 5, 5);
 	task_kill(w.task);
@@ -235,7 +235,7 @@ static void race(bool no_version_check)
 	struct plock_range w = plock_rng(F_WRLCK, 0, 9), cf = {0};
 	int ra;
 
-	plock_mount_two(no_version_check ? "race-hazard" : "race", SESSION_MS, &race_a, &race_b);
+	node_mount_two(no_version_check ? "race-hazard" : "race", SESSION_MS, &race_a, &race_b);
 	race_fired = false;
 	plock_test_no_version_check = no_version_check;
 	plock_test_before_publish = race_hook;
@@ -463,7 +463,7 @@ TEST(session_lost)
 	struct waiter wa, wb;
 	uint64_t gen0;
 
-	plock_mount_two("lost", SESSION_MS, &A, &B);
+	node_mount_two("lost", SESSION_MS, &A, &B);
 	CHECK_EQ(plock_take(A, a, 1, NULL), 0);
 	CHECK_EQ(plock_take(B, b, 1, NULL), 0);
 	start_waiter(&wa, A, 100, 100); /* A waits for B's range */
@@ -751,7 +751,7 @@ TEST(bad_input)
 	CHECK(set != NULL);
 	for (i = 0; i < n; i++)
 		set[i] = plock_rng(F_WRLCK, 1000000000000ll + 2 * i, 1000000000000ll + 2 * i);
-	plock_mount_two("bad", SESSION_MS, &A, &B);
+	node_mount_two("bad", SESSION_MS, &A, &B);
 	CHECK_EQ(plock_take(A, set, n, NULL), -ENOLCK);
 	printf("# a set of %u ranges: -ENOLCK\n", n);
 	w = plock_rng(F_WRLCK, 9, 3);

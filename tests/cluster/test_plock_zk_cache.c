@@ -48,7 +48,7 @@ TEST(cache_round_trips)
 	unsigned n = 20;
 	uint64_t cached, uncached;
 
-	plock_mount_two("cache", SESSION_MS, &A, &B);
+	node_mount_two("cache", SESSION_MS, &A, &B);
 	CHECK_EQ(plock_take(B, &b, 1, NULL), 0);
 	pairs(A, 1); /* the file node made, A's first view */
 	cached = pairs(A, n);
@@ -82,7 +82,7 @@ static void stale_view(bool no_version_check)
 	uint64_t before, n;
 	int ra;
 
-	plock_mount_two(no_version_check ? "stale-hazard" : "stale", SESSION_MS, &A, &B);
+	node_mount_two(no_version_check ? "stale-hazard" : "stale", SESSION_MS, &A, &B);
 	CHECK_EQ(plock_take(A, &a, 1, NULL), 0);
 	CHECK_EQ(plock_release_all(A), 0); /* A's view: an empty table */
 	CHECK_EQ(plock_take(B, &b, 1, NULL), 0);

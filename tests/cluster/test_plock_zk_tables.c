@@ -25,17 +25,7 @@
 /* The tables under <root>/p, counted through @c's handle. */
 static int tables_count(struct cluster *c)
 {
-	struct zk_cluster *z = c->lm;
-	struct String_vector sv = {0};
-	int rc, n;
-
-	pthread_rwlock_rdlock(&z->zh_lock);
-	rc = zoo_get_children(z->zh, z->ppath, 0, &sv);
-	pthread_rwlock_unlock(&z->zh_lock);
-	CHECK_EQ(rc, ZOK);
-	n = sv.count;
-	deallocate_String_vector(&sv);
-	return n;
+	return node_zk_children(c, ((struct zk_cluster *)c->lm)->ppath);
 }
 
 /* The data version of @name's table (its file node), -1 if there is none. */
@@ -82,7 +72,7 @@ static void tables(bool keep)
 	unsigned n = 20, i;
 	int left;
 
-	plock_mount_two(keep ? "tables-kept" : "tables", SESSION_MS, &A, &B);
+	node_mount_two(keep ? "tables-kept" : "tables", SESSION_MS, &A, &B);
 	plock_test_keep_tables = keep;
 	for (i = 0; i < n; i++) {
 		struct lm_lockname f = {.ln_number = 0x100 + i, .ln_gen = 1, .ln_type = 2};
@@ -163,7 +153,7 @@ static void table_aba(bool no_pin)
 	struct plock_range w = plock_rng(F_WRLCK, 0, 9), b = plock_rng(F_WRLCK, 100, 109), cf = {0};
 	int ra;
 
-	plock_mount_two(no_pin ? "aba-hazard" : "aba", SESSION_MS, &aba_a, &aba_b);
+	node_mount_two(no_pin ? "aba-hazard" : "aba", SESSION_MS, &aba_a, &aba_b);
 	/* B's entry there, empty: the table at a version past its creation. */
 	CHECK_EQ(take(aba_b, &PLOCK_FILE1, &b, 1, NULL), 0);
 	CHECK_EQ(release(aba_b, &PLOCK_FILE1), 0);
