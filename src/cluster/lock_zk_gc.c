@@ -39,6 +39,7 @@
 #include <time.h>
 
 #include "cluster/lock_zk.h"
+#include "kernel/futex.h"
 
 /* One multi in flight: its ops point into the paths here. */
 struct zk_gc_req {
@@ -188,13 +189,8 @@ void zk_gc_unmount(struct cluster *c, unsigned wait_ms)
 		glock_for_each(c, gc_known, NULL);
 		zk_gc_run(c, true);
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += wait_ms / 1000;
-	ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* ev_cond's clock */
+	timespec_add_ns(&ts, (uint64_t)wait_ms * 1000000u);
 	pthread_mutex_lock(&z->ev_lock);
 	while (z->gc_inflight && !z->expired)
 		if (pthread_cond_timedwait(&z->ev_cond, &z->ev_lock, &ts))
