@@ -715,13 +715,13 @@ int zk_plock_forget(struct cluster *c, const struct lm_lockname *name)
 	if (plock_paths(c, z, name, fpath, cpath))
 		return 0; /* no table could have been made */
 	pthread_rwlock_rdlock(&z->zh_lock);
+	/* Our view of the table says our entry is there: not after this. */
+	plock_cache_drop(z->pcache, &key);
 	for (;;) {
 		if (!z->zh || glock_lease_check(c) < 0) {
 			ret = -EIO;
 			break;
 		}
-		/* Our view of the table says our entry is there: not after this. */
-		plock_cache_drop(z->pcache, &key);
 		ret = 0;
 		if (plock_test_keep_tables)
 			break;

@@ -208,7 +208,7 @@ ssize_t glock_io_rounds_restart(struct kiocb *iocb, struct iov_iter *iter, enum 
 				struct io_span *span, ssize_t ret, ssize_t done, int64_t last_end);
 
 /*
- * glock_io_rounds with a glock (below). The common call is one round: the
+ * glock_io_rounds with a glock (below; @span reset there). The common call is one round: the
  * file's glock granted from the cached state (cluster/glock_fast.h), the
  * step, the dq; the rounds after a restart are out of line
  * (glock_io_rounds_restart), so that the one round is straight code in the
@@ -225,8 +225,6 @@ static inline ssize_t glock_io_rounds_gl(struct kiocb *iocb, struct iov_iter *it
 	ssize_t ret;
 	bool restart;
 
-	if (span)
-		*span = (struct io_span){0, 0};
 	gholder_init(gl, state, iocb->ki_flags & IOCB_NOWAIT ? GL_NOWAIT : 0, &gh);
 	ret = glock_nq(&gh);
 	if (ret)
@@ -288,16 +286,15 @@ static inline ssize_t glock_io_rounds(struct kiocb *iocb, struct iov_iter *iter,
 {
 	ssize_t ret;
 
+	if (span)
+		*span = (struct io_span){0, 0};
 	/* nolock: the step alone (unlikely: a cluster's first round is
 	 * inline, its restart's rounds out of line). */
 	if (unlikely(iocb->ki_filp->f_inode->i_gl))
 		return glock_io_rounds_gl(iocb, iter, state, to_user, step, span);
 	ret = step(iocb, iter);
-	if (span) {
-		*span = (struct io_span){0, 0};
-		if (ret > 0)
-			io_span_add(span, iocb->ki_pos - ret, iocb->ki_pos);
-	}
+	if (ret > 0 && span)
+		io_span_add(span, iocb->ki_pos - ret, iocb->ki_pos);
 	return ret;
 }
 
