@@ -31,6 +31,7 @@ TEST_SWITCH(zk_test_rearm_at_event);
 TEST_SWITCH(zk_test_read_every_want);
 TEST_SWITCH(zk_test_keep_lock_nodes);
 TEST_SWITCH(zk_test_no_remake);
+TEST_SWITCH(zk_test_no_sweep);
 TEST_SWITCH(zk_test_stray_no_name_check);
 TEST_KNOB(zk_node_knob, zk_test_lost_deletes);
 

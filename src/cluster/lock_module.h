@@ -104,6 +104,13 @@ struct glock_stats {
 	_Atomic uint64_t lm_gc_deleted;
 	_Atomic uint64_t lm_gc_busy;
 	_Atomic uint64_t lm_remakes;
+	/* Sweeps of what crashed nodes left (zk module) done by this node,
+	 * the lock and table nodes they deleted, and their requests (reads
+	 * and deletes: counted here, not in lm_requests, which counts what
+	 * the glocks and byte-range locks themselves cost). */
+	_Atomic uint64_t lm_sweeps;
+	_Atomic uint64_t lm_sweep_deleted;
+	_Atomic uint64_t lm_sweep_requests;
 };
 
 struct cluster {
@@ -307,6 +314,10 @@ DECLARE_TEST_SWITCH(plock_test_no_version_check);
  * taken stays in ZooKeeper (test_glock_gc lock_nodes_deleted*). Defined in
  * cluster.c (every build). */
 DECLARE_TEST_SWITCH(zk_test_keep_lock_nodes);
+/* The zk module never sweeps what crashed nodes left (lock_zk_sweep.c):
+ * their unused lock nodes and byte-range tables stay in ZooKeeper
+ * (test_glock_gc sweep_*). Defined in cluster.c (every build). */
+DECLARE_TEST_SWITCH(zk_test_no_sweep);
 /* A request whose lock node another node deleted fails (-EIO) instead of
  * making it again (test_glock_gc request_after_delete*). Defined in
  * cluster.c (every build). */

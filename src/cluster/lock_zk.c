@@ -446,6 +446,8 @@ int zk_mount(struct cluster *c, const struct cluster_url *u)
 		ret = check_recipe(c);
 	if (!ret)
 		ret = claim_name(c, false);
+	if (!ret)
+		zk_sweep_init(c);
 	if (ret) {
 		set_handle(z, NULL);
 		c->lm = NULL;
@@ -479,6 +481,7 @@ void zk_unmount(struct cluster *c)
 	zk_gc_unmount(c, c->session_timeout_ms / 3);
 	set_handle(z, NULL); /* ends the session: its ephemeral nodes go */
 	drop_events(z);
+	zk_sweep_reset(z, false);
 	free_strays(z); /* the session's end deleted them */
 	zk_gc_free(z);
 	c->lm = NULL;
@@ -500,6 +503,7 @@ int zk_rejoin(struct cluster *c)
 	z->next_rejoin_ns = now + 500 * 1000000ull;
 	set_handle(z, NULL);
 	drop_events(z);
+	zk_sweep_reset(z, true);
 	ret = zk_connect(c);
 	if (!ret)
 		ret = claim_name(c, true);
@@ -570,6 +574,7 @@ unsigned zk_poll(struct cluster *c)
 	if (z->strays && connected)
 		zk_retry_strays(c);
 	zk_gc_run(c, connected);
+	zk_sweep_run(c, connected);
 	/* In the order they came (the stream positions the recipe compares):
 	 * a blocker's deleted event (a grant, no request), a want node's
 	 * changed event (a demote request, no listing), the answer of an
@@ -582,7 +587,10 @@ unsigned zk_poll(struct cluster *c)
 		struct glock *gl;
 
 		list = ev->next;
-		if (zk_parse_path(z, ev->path, &name, &child) && (gl = glock_lookup(c, &name))) {
+		if (zk_sweep_item(c, ev)) {
+			/* the sweep's (lock_zk_sweep.c) */
+		} else if (zk_parse_path(z, ev->path, &name, &child) &&
+			   (gl = glock_lookup(c, &name))) {
 			if (ev->type == ZK_EV_LISTING) {
 				zk_listing_done(gl, ev->listing);
 				ev->listing = NULL;

@@ -42,6 +42,11 @@ struct zk_listing {
 /* Items of the worker's queue besides the client library's events. */
 #define ZK_EV_LISTING (-1000) /* an asynchronous listing's answer (listing) */
 #define ZK_EV_WANTVER (-1001) /* a want node's watch armed again (rc, version) */
+/* lock_zk_sweep.c's reads (listing: the children, or the Stat). */
+#define ZK_EV_MEMBERS	  (-1002) /* <root>/nodes */
+#define ZK_EV_SWEEP_ROOT  (-1003) /* <root>/g or <root>/p */
+#define ZK_EV_SWEEP_LOCK  (-1004) /* a lock node */
+#define ZK_EV_SWEEP_TABLE (-1005) /* a table node (its Stat) */
 
 struct zk_event {
 	struct zk_event *next;
@@ -51,6 +56,22 @@ struct zk_event {
 	int rc;
 	int32_t version;
 	char path[];
+};
+
+/* The sweep of what crashed nodes left (lock_zk_sweep.c): the worker's
+ * but for the two atomics, which its completions count. */
+struct zk_sweep {
+	char npath[272];	      /* root/nodes: the membership */
+	struct String_vector members; /* as last listed */
+	bool members_seen;	      /* listed once in this session */
+	bool members_stale;	      /* to list (again): a children event */
+	bool members_out;	      /* a listing of it is out */
+	bool due, running;	      /* a sweep asked for; one is running */
+	struct String_vector g, p;    /* the lock and table nodes to read */
+	unsigned gi, pi;	      /* the next of each to read */
+	unsigned reads_out;
+	_Atomic unsigned deletes_out;
+	_Atomic unsigned lost; /* answers that could not be queued */
 };
 
 struct zk_cluster {
@@ -87,6 +108,7 @@ struct zk_cluster {
 	 * ev_lock; multis of them in flight (under ev_lock, ev_cond). */
 	struct zk_gc *gc_head;
 	unsigned gc_inflight;
+	struct zk_sweep sweep;
 };
 
 struct zk_gc {
@@ -114,6 +136,12 @@ void zk_gc_run(struct cluster *c, bool connected);
 void zk_gc_unmount(struct cluster *c, unsigned wait_ms);
 void zk_gc_free(struct zk_cluster *z);
 bool zk_stray_is_current(struct cluster *c, const char *path);
+
+/* lock_zk_sweep.c: what crashed nodes left is deleted. */
+void zk_sweep_init(struct cluster *c);
+bool zk_sweep_item(struct cluster *c, struct zk_event *ev);
+void zk_sweep_run(struct cluster *c, bool connected);
+void zk_sweep_reset(struct zk_cluster *z, bool rejoin);
 
 /* Per glock (gl->gl_lm), worker only. */
 struct zk_glock {

@@ -146,6 +146,7 @@ static void unmount_case(bool keep)
 	if (zk_fixture_missing())
 		test_skip("%s", zk_fixture_missing());
 	zk_test_keep_lock_nodes = keep;
+	zk_test_no_sweep = keep; /* B would sweep what A left at its unmount */
 	node_mount_two(keep ? "gcumkeep" : "gcum", 4000, &A, &B);
 	for (i = 0; i < 5; i++) {
 		CHECK_EQ(glock_get(A, 200 + (uint64_t)i, NULL, NULL, &gl), 0);
@@ -159,6 +160,7 @@ static void unmount_case(bool keep)
 	CHECK_EQ(n, keep ? 5 : 0);
 	cluster_unmount(B);
 	zk_test_keep_lock_nodes = false;
+	zk_test_no_sweep = false;
 }
 
 TEST(unmount_deletes_lock_nodes)

@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lock_zk_sweep.c - the zk module sweeps what crashed nodes left.
+ *
+ * A node that frees a glock or forgets a file's byte-range lock table
+ * deletes its znodes when nobody else uses them (lock_zk_gc.c,
+ * plock_zk.c). A node that crashes, or whose session ends before it could,
+ * frees nothing: its children go with its session, the persistent lock
+ * nodes (with their three want nodes) and table nodes stay, and nobody may
+ * ever take those glocks again. The sweep deletes them: every lock node
+ * whose only children are want nodes, and every table node with no entry.
+ * Deleting such a node is safe whoever does it (docs/cluster.md, "Lock nodes
+ * nobody uses" and "Tables go when no node uses them"): a request under a
+ * deleted lock node fails whole and makes it again, a byte-range grant is
+ * decided only while its own entry pins the table, and the delete itself
+ * is refused (ZNOTEMPTY) if a child appeared since the sweep's read.
+ *
+ * Who sweeps, and when: the live node whose name is the lowest, when it
+ * sees a name go from the membership (<root>/nodes, a children watch) - a
+ * node crashed, lost its session or unmounted - and at its mount or
+ * rejoin (a node that crashed while no other was mounted). One sweep at a
+ * time per node; a sweep asked for while one runs runs again after it.
+ * A sweep lists <root>/g and <root>/p, then reads each lock node's children
+ * and each table node's Stat, at most SWEEP_WINDOW reads and deletes out
+ * at once, and deletes what it found unused (a read first: a refused
+ * write is still a logged transaction at the server). Glocks this node
+ * knows are skipped (its own frees delete them).
+ *
+ * Locks: everything here runs in the worker (zk_poll), with no lock held,
+ * but the completions, which run in the client library's completion thread
+ * and only queue an item (zk_queue_item: ev_lock) or count a delete's answer
+ * (an atomic) and kick the worker.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/lock_zk.h"
+
+/* Reads and deletes of one sweep out at once. */
+#define SWEEP_WINDOW 32
+
+/* What a completion hands to the worker: in a struct zk_event. */
+struct sweep_req {
+	struct cluster *c;
+	int type;
+	char path[ZK_PATH_MAX];
+};
+
+/* A read's answer, for the worker (a children listing or a Stat). */
+static void sweep_answer(struct sweep_req *r, int rc, const struct String_vector *sv,
+			 const struct Stat *st)
+{
+	struct zk_event *ev = calloc(1, sizeof(*ev) + strlen(r->path) + 1);
+	struct zk_listing *l = calloc(1, sizeof(*l));
+	int i;
+
+	if (!ev || !l) {
+		free(ev);
+		free(l);
+		ev = NULL;
+	}
+	if (ev) {
+		l->rc = rc;
+		if (rc == ZOK && sv) {
+			l->sv.data = calloc((size_t)sv->count + 1, sizeof(char *));
+			for (i = 0; l->sv.data && i < sv->count; i++)
+				if (!(l->sv.data[i] = strdup(sv->data[i])))
+					break;
+			l->sv.count = l->sv.data ? i : 0;
+			if (!l->sv.data || l->sv.count != sv->count) {
+				deallocate_String_vector(&l->sv);
+				l->rc = ZSYSTEMERROR; /* as if not answered */
+			}
+		}
+		if (rc == ZOK && st)
+			l->st = *st;
+		ev->type = r->type;
+		ev->listing = l;
+		strcpy(ev->path, r->path);
+		zk_queue_item(r->c, ev);
+	} else {
+		/* Out of memory: the worker still counts the read back. */
+		struct zk_cluster *z = r->c->lm;
+
+		atomic_fetch_add(&z->sweep.lost, 1);
+		cluster_kick(r->c);
+	}
+	free(r);
+}
+
+static void strings_done(int rc, const struct String_vector *sv, const void *data)
+{
+	sweep_answer((struct sweep_req *)data, rc, sv, NULL);
+}
+
+static void stat_done(int rc, const struct Stat *st, const void *data)
+{
+	sweep_answer((struct sweep_req *)data, rc, NULL, st);
+}
+
+static void delete_done(int rc, const void *data)
+{
+	struct sweep_req *r = (struct sweep_req *)data;
+	struct cluster *c = r->c;
+	struct zk_cluster *z = c->lm;
+
+	if (rc == ZOK)
+		atomic_fetch_add_explicit(&c->stats.lm_sweep_deleted, 1, memory_order_relaxed);
+	free(r);
+	atomic_fetch_sub(&z->sweep.deletes_out, 1);
+	cluster_kick(c);
+}
+
+static struct sweep_req *sweep_req(struct cluster *c, int type, const char *path)
+{
+	struct sweep_req *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->c = c;
+	r->type = type;
+	snprintf(r->path, sizeof(r->path), "%s", path);
+	atomic_fetch_add_explicit(&c->stats.lm_sweep_requests, 1, memory_order_relaxed);
+	return r;
+}
+
+/* Sends a read of @path; its answer comes back as an item of @type. */
+static bool sweep_read(struct cluster *c, int type, const char *path, bool watch)
+{
+	struct zk_cluster *z = c->lm;
+	struct sweep_req *r = sweep_req(c, type, path);
+	int rc;
+
+	if (!r)
+		return false;
+	if (type == ZK_EV_SWEEP_TABLE)
+		rc = zoo_aexists(z->zh, r->path, 0, stat_done, r);
+	else if (watch)
+		rc = zoo_awget_children(z->zh, r->path, zk_watch_fn, c, strings_done, r);
+	else
+		rc = zoo_aget_children(z->zh, r->path, 0, strings_done, r);
+	if (rc != ZOK) {
+		free(r);
+		return false;
+	}
+	if (type != ZK_EV_MEMBERS)
+		z->sweep.reads_out++;
+	return true;
+}
+
+/* A multi in flight: its results are written at its answer. */
+struct sweep_multi {
+	struct sweep_req r; /* first: freed as one by delete_done */
+	zoo_op_t ops[ZK_NWANT + 1];
+	zoo_op_result_t res[ZK_NWANT + 1];
+	char paths[ZK_NWANT + 1][ZK_PATH_MAX];
+};
+
+/* Lock node @path has only the want nodes @sv: multi { delete them, it }. */
+static void sweep_lock_node(struct cluster *c, const char *path, const struct String_vector *sv)
+{
+	struct zk_cluster *z = c->lm;
+	struct sweep_multi *m;
+	int i, n = 0;
+
+	if (sv->count > ZK_NWANT)
+		return;
+	for (i = 0; i < sv->count; i++)
+		if (zk_want_index(sv->data[i]) < 0)
+			return; /* a request or a holder: in use */
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return;
+	m->r.c = c;
+	snprintf(m->r.path, sizeof(m->r.path), "%s", path);
+	for (i = 0; i < sv->count; i++) {
+		snprintf(m->paths[n], ZK_PATH_MAX, "%s/%s", path, sv->data[i]);
+		zoo_delete_op_init(&m->ops[n], m->paths[n], -1);
+		n++;
+	}
+	zoo_delete_op_init(&m->ops[n], m->r.path, -1);
+	n++;
+	atomic_fetch_add_explicit(&c->stats.lm_sweep_requests, 1, memory_order_relaxed);
+	atomic_fetch_add(&z->sweep.deletes_out, 1);
+	if (zoo_amulti(z->zh, n, m->ops, m->res, delete_done, &m->r) != ZOK) {
+		atomic_fetch_sub(&z->sweep.deletes_out, 1);
+		free(m);
+	}
+}
+
+/* Table node @path with Stat @st: deleted if no node has an entry. */
+static void sweep_table(struct cluster *c, const char *path, const struct Stat *st)
+{
+	struct zk_cluster *z = c->lm;
+	struct sweep_req *r;
+
+	if (st->numChildren)
+		return;
+	r = sweep_req(c, 0, path);
+	if (!r)
+		return;
+	atomic_fetch_add(&z->sweep.deletes_out, 1);
+	if (zoo_adelete(z->zh, r->path, st->version, delete_done, r) != ZOK) {
+		atomic_fetch_sub(&z->sweep.deletes_out, 1);
+		free(r);
+	}
+}
+
+static void free_names(struct String_vector *sv)
+{
+	if (sv->data)
+		deallocate_String_vector(sv);
+	sv->data = NULL;
+	sv->count = 0;
+}
+
+/* The membership as listed: a name gone, and whether ours is the lowest. */
+static void sweep_members(struct cluster *c, struct zk_listing *l)
+{
+	struct zk_sweep *sw = &((struct zk_cluster *)c->lm)->sweep;
+	bool gone = !sw->members_seen, lowest = true;
+	int i, j;
+
+	sw->members_out = false;
+	if (l->rc != ZOK) {
+		sw->members_stale = true; /* listed again by the next zk_sweep_run */
+		return;
+	}
+	for (i = 0; i < sw->members.count && !gone; i++) {
+		for (j = 0; j < l->sv.count; j++)
+			if (!strcmp(sw->members.data[i], l->sv.data[j]))
+				break;
+		gone = j == l->sv.count;
+	}
+	for (j = 0; j < l->sv.count; j++)
+		if (strcmp(l->sv.data[j], c->node_name) < 0)
+			lowest = false;
+	free_names(&sw->members);
+	sw->members = l->sv;
+	l->sv.data = NULL;
+	l->sv.count = 0;
+	sw->members_seen = true;
+	if (gone && lowest)
+		sw->due = true;
+}
+
+/* Worker: an item of the sweep's (true), or not. */
+bool zk_sweep_item(struct cluster *c, struct zk_event *ev)
+{
+	struct zk_cluster *z = c->lm;
+	struct zk_sweep *sw = &z->sweep;
+	struct zk_listing *l = ev->listing;
+	struct lm_lockname name;
+	const char *child;
+	struct glock *gl;
+
+	if (ev->type == ZOO_CHILD_EVENT && !strcmp(ev->path, sw->npath)) {
+		sw->members_stale = true; /* a node came or went: list it again */
+		return true;
+	}
+	if (ev->type > ZK_EV_MEMBERS || ev->type < ZK_EV_SWEEP_TABLE)
+		return false;
+	if (ev->type == ZK_EV_MEMBERS) {
+		sweep_members(c, l);
+		return true;
+	}
+	sw->reads_out--;
+	if (l->rc != ZOK)
+		return true; /* gone, or not answered: the next sweep sees it */
+	switch (ev->type) {
+	case ZK_EV_SWEEP_ROOT:
+		if (!strcmp(ev->path, z->gpath)) {
+			free_names(&sw->g);
+			sw->g = l->sv;
+			sw->gi = 0;
+		} else {
+			free_names(&sw->p);
+			sw->p = l->sv;
+			sw->pi = 0;
+		}
+		l->sv.data = NULL;
+		l->sv.count = 0;
+		break;
+	case ZK_EV_SWEEP_LOCK:
+		if (!zk_parse_path(z, ev->path, &name, &child) || child)
+			break;
+		gl = glock_lookup(c, &name);
+		if (gl)
+			glock_put(gl); /* ours: its free deletes it */
+		else
+			sweep_lock_node(c, ev->path, &l->sv);
+		break;
+	case ZK_EV_SWEEP_TABLE:
+		sweep_table(c, ev->path, &l->st);
+		break;
+	}
+	return true;
+}
+
+/*
+ * Worker (zk_poll): lists the membership when it changed, starts a sweep
+ * when one is due, and keeps up to SWEEP_WINDOW of its reads and deletes
+ * out.
+ */
+void zk_sweep_run(struct cluster *c, bool connected)
+{
+	struct zk_cluster *z = c->lm;
+	struct zk_sweep *sw = &z->sweep;
+	char path[ZK_PATH_MAX];
+	unsigned lost = atomic_exchange(&sw->lost, 0);
+
+	sw->reads_out -= lost < sw->reads_out ? lost : sw->reads_out;
+	if (!connected || !z->zh || zk_test_no_sweep)
+		return;
+	if (sw->members_stale && !sw->members_out) {
+		sw->members_stale = false;
+		sw->members_out = sweep_read(c, ZK_EV_MEMBERS, sw->npath, true);
+		if (!sw->members_out)
+			sw->members_stale = true;
+	}
+	if (sw->due && !sw->running) {
+		sw->due = false;
+		sw->running = true;
+		free_names(&sw->g);
+		free_names(&sw->p);
+		sweep_read(c, ZK_EV_SWEEP_ROOT, z->gpath, false);
+		sweep_read(c, ZK_EV_SWEEP_ROOT, z->ppath, false);
+	}
+	if (!sw->running)
+		return;
+	while (sw->reads_out + atomic_load(&sw->deletes_out) < SWEEP_WINDOW) {
+		if (sw->gi < (unsigned)sw->g.count) {
+			snprintf(path, sizeof(path), "%s/%s", z->gpath, sw->g.data[sw->gi++]);
+			sweep_read(c, ZK_EV_SWEEP_LOCK, path, false);
+		} else if (sw->pi < (unsigned)sw->p.count) {
+			snprintf(path, sizeof(path), "%s/%s", z->ppath, sw->p.data[sw->pi++]);
+			sweep_read(c, ZK_EV_SWEEP_TABLE, path, false);
+		} else {
+			break;
+		}
+	}
+	if (!sw->reads_out && !atomic_load(&sw->deletes_out) && sw->gi >= (unsigned)sw->g.count &&
+	    sw->pi >= (unsigned)sw->p.count) {
+		sw->running = false;
+		free_names(&sw->g);
+		free_names(&sw->p);
+		atomic_fetch_add_explicit(&c->stats.lm_sweeps, 1, memory_order_relaxed);
+	}
+}
+
+/* Mount: the membership's path; listed (and a sweep decided) at once. */
+void zk_sweep_init(struct cluster *c)
+{
+	struct zk_cluster *z = c->lm;
+
+	snprintf(z->sweep.npath, sizeof(z->sweep.npath), "%s/nodes", z->root);
+	z->sweep.members_stale = true;
+}
+
+/*
+ * The session was replaced (a rejoin) or is over (unmount), after the old
+ * handle was closed - every answer of it delivered - and its items dropped:
+ * what was out is not coming. A rejoin lists the membership again (its
+ * watch went with the session) and sweeps if its name is the lowest.
+ */
+void zk_sweep_reset(struct zk_cluster *z, bool rejoin)
+{
+	struct zk_sweep *sw = &z->sweep;
+
+	free_names(&sw->g);
+	free_names(&sw->p);
+	sw->gi = sw->pi = 0;
+	sw->reads_out = 0;
+	atomic_store(&sw->lost, 0);
+	sw->running = false;
+	sw->members_out = false;
+	if (rejoin) {
+		sw->members_stale = true;
+		sw->members_seen = false; /* sweeps if lowest, as at mount */
+	} else {
+		free_names(&sw->members);
+	}
+}

@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_glock_sweep.c - the zk module sweeps what crashed nodes left
+ * (src/cluster/lock_zk_sweep.c): lock nodes with no request and byte-range
+ * tables with no entry, left by a node whose session ended before it freed
+ * them.
+ *
+ * sweep_at_mount: A takes 8 glocks and a byte-range lock and its session
+ * ends with them (zk_test_keep_lock_nodes at its unmount: nothing freed,
+ * as in a crash); B mounts alone, sweeps: 0 lock nodes and 0 tables left,
+ * and B takes one of those glocks again. zk_test_no_sweep: 8 and 1 stay.
+ * sweep_when_a_node_dies: node A (a child process) takes 8 glocks and a
+ * byte-range lock and is killed; B and C, mounted meanwhile, each hold a
+ * glock of their own; when A's session expires, B (the lowest name) sweeps:
+ * A's 8 lock nodes and its table go, B's and C's lock nodes stay, C never
+ * sweeps, and B and C still hand their glocks over. zk_test_no_sweep: A's
+ * stay.
+ *
+ * Locks: none of the test's own; the nodes' handles under zh_lock (shared).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../harness.h"
+#include "cluster/lock_zk.h"
+#include "cluster/plock.h"
+#include "cluster_util.h"
+
+#define NGL 8
+
+/* Waits (20 s at most) until @cond holds: answers of the server to come. */
+#define WAIT_UNTIL(cond)                                         \
+	do {                                                     \
+		uint64_t t0_ = ms_now();                         \
+		while (!(cond) && ms_now() - t0_ < 20000)        \
+			usleep(1000);                            \
+		CHECKF(cond, "timed out waiting for %s", #cond); \
+	} while (0)
+
+static uint64_t st(_Atomic uint64_t *v)
+{
+	return atomic_load(v);
+}
+
+static int lock_nodes(struct cluster *c)
+{
+	return node_zk_children(c, ((struct zk_cluster *)c->lm)->gpath);
+}
+
+static int tables(struct cluster *c)
+{
+	return node_zk_children(c, ((struct zk_cluster *)c->lm)->ppath);
+}
+
+/* Node @c takes glocks 100..100+NGL-1 (kept cached) and a byte-range lock. */
+static void leave_state(struct cluster *c)
+{
+	struct plock_range r = plock_rng(F_WRLCK, 0, 9);
+	struct glock *gl;
+	int i;
+
+	for (i = 0; i < NGL; i++) {
+		CHECK_EQ(glock_get(c, 100 + (uint64_t)i, NULL, NULL, &gl), 0);
+		glock_take(gl, LM_ST_EXCLUSIVE);
+		glock_put(gl);
+	}
+	CHECK_EQ(plock_take(c, &r, 1, NULL), 0);
+}
+
+static void at_mount_case(bool off)
+{
+	struct cluster *A, *B;
+	struct glock *gl;
+	char url[512];
+	int g, p;
+
+	zk_root(off ? "sweepmoff" : "sweepm", url, sizeof(url));
+	zk_test_keep_lock_nodes = true; /* A frees nothing: as a crash */
+	zk_test_no_sweep = true;	/* nor sweeps its own freed glocks */
+	A = node_mount(url, "A", 4000, 1);
+	leave_state(A);
+	CHECK_EQ(lock_nodes(A), NGL);
+	CHECK_EQ(tables(A), 1);
+	cluster_unmount(A);
+	zk_test_keep_lock_nodes = false;
+
+	zk_test_no_sweep = off;
+	B = node_mount(url, "B", 4000, 1);
+	if (!off)
+		WAIT_UNTIL(st(&B->stats.lm_sweeps) >= 1);
+	/* A glock of B's own: a round trip through B's worker. */
+	CHECK_EQ(glock_get(B, 100, NULL, NULL, &gl), 0);
+	glock_take(gl, LM_ST_SHARED);
+	g = lock_nodes(B);
+	p = tables(B);
+	printf("# %s: A ended with %d lock nodes and 1 table; after B's mount: %d lock nodes "
+	       "(B's own glock's included), %d tables (sweeps %llu, deleted %llu)\n",
+	       off ? "sweep off" : "fixed", NGL, g, p, (unsigned long long)st(&B->stats.lm_sweeps),
+	       (unsigned long long)st(&B->stats.lm_sweep_deleted));
+	if (off) {
+		CHECK_EQ(g, NGL);
+		CHECK_EQ(p, 1);
+		CHECK_EQ(st(&B->stats.lm_sweeps), 0);
+	} else {
+		CHECK_EQ(g, 1);
+		CHECK_EQ(p, 0);
+		CHECK_EQ(st(&B->stats.lm_sweep_deleted), NGL + 1);
+	}
+	glock_put(gl);
+	cluster_unmount(B);
+	zk_test_no_sweep = false;
+}
+
+TEST(sweep_at_mount)
+{
+	at_mount_case(false);
+}
+
+TEST(sweep_at_mount_off_shows)
+{
+	at_mount_case(true);
+}
+
+struct dying {
+	const char *url;
+	int ready; /* the pipe's write end */
+};
+
+/* Node A: leaves its state, says so, and waits to be killed. */
+static int dying_node(void *arg)
+{
+	struct dying *d = arg;
+	struct cluster *A;
+	char b = 1;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed case kills it too */
+	zk_test_keep_lock_nodes = true;	  /* its glocks stay until it is killed */
+	zk_test_no_sweep = true;
+	A = node_mount(d->url, "A", 1000, 1);
+	leave_state(A);
+	if (write(d->ready, &b, 1) != 1)
+		return 1;
+	for (;;)
+		pause();
+}
+
+static void dies_case(bool off)
+{
+	struct cluster *B, *C;
+	struct glock *gb, *gc, *g2;
+	struct dying d;
+	char url[512], b;
+	int fds[2], g, p, status;
+	pid_t pid;
+
+	zk_root(off ? "sweepdoff" : "sweepd", url, sizeof(url));
+	CHECK_EQ(pipe(fds), 0);
+	d.url = url;
+	d.ready = fds[1];
+	pid = test_fork(); /* before this process has threads */
+	if (!pid)
+		_exit(dying_node(&d));
+	close(fds[1]);
+	CHECK_EQ(read(fds[0], &b, 1), 1);
+	close(fds[0]);
+
+	zk_test_no_sweep = off;
+	B = node_mount(url, "B", 4000, 1);
+	C = node_mount(url, "C", 4000, 1);
+	CHECK_EQ(glock_get(B, 300, NULL, NULL, &gb), 0);
+	glock_take(gb, LM_ST_SHARED);
+	CHECK_EQ(glock_get(C, 301, NULL, NULL, &gc), 0);
+	glock_take(gc, LM_ST_EXCLUSIVE);
+	CHECK_EQ(lock_nodes(B), NGL + 2);
+
+	CHECK_EQ(kill(pid, SIGKILL), 0);
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	/* A's session expires: its name goes, B sees it. */
+	WAIT_UNTIL(node_zk_children(B, ((struct zk_cluster *)B->lm)->sweep.npath) == 2);
+	if (!off)
+		WAIT_UNTIL(st(&B->stats.lm_sweeps) >= 1 && lock_nodes(B) == 2);
+	/* The glocks B and C hold still change hands. */
+	CHECK_EQ(glock_get(B, 301, NULL, NULL, &g2), 0);
+	glock_take(g2, LM_ST_EXCLUSIVE);
+	glock_put(g2);
+	g = lock_nodes(C);
+	p = tables(C);
+	printf("# %s: A killed holding %d glocks and a byte-range lock; B and C hold one glock "
+	       "each: %d lock nodes, %d tables left (B swept %llu times, deleted %llu; C swept "
+	       "%llu times)\n",
+	       off ? "sweep off" : "fixed", NGL, g, p, (unsigned long long)st(&B->stats.lm_sweeps),
+	       (unsigned long long)st(&B->stats.lm_sweep_deleted),
+	       (unsigned long long)st(&C->stats.lm_sweeps));
+	CHECK_EQ(st(&C->stats.lm_sweeps), 0);
+	if (off) {
+		CHECK_EQ(g, NGL + 2);
+		CHECK_EQ(p, 1);
+	} else {
+		CHECK_EQ(g, 2);
+		CHECK_EQ(p, 0);
+		CHECK_EQ(st(&B->stats.lm_sweep_deleted), NGL + 1);
+	}
+	glock_put(gb);
+	glock_put(gc);
+	cluster_unmount(C);
+	cluster_unmount(B);
+	zk_test_no_sweep = false;
+}
+
+TEST(sweep_when_a_node_dies)
+{
+	dies_case(false);
+}
+
+TEST(sweep_when_a_node_dies_off_shows)
+{
+	dies_case(true);
+}
