@@ -318,6 +318,11 @@ DECLARE_TEST_SWITCH(zk_test_keep_lock_nodes);
  * their unused lock nodes and byte-range tables stay in ZooKeeper
  * (test_glock_gc sweep_*). Defined in cluster.c (every build). */
 DECLARE_TEST_SWITCH(zk_test_no_sweep);
+/* The sweep deletes every lock node it reads, with whatever children it
+ * has - holders' and waiters' too - as a sweep that did not read first
+ * would (test_glock_sweep sweep_spares_held_glocks*). Defined in cluster.c
+ * (every build). */
+DECLARE_TEST_SWITCH(zk_test_sweep_in_use);
 /* A request whose lock node another node deleted fails (-EIO) instead of
  * making it again (test_glock_gc request_after_delete*). Defined in
  * cluster.c (every build). */

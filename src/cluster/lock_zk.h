@@ -63,6 +63,7 @@ struct zk_event {
 struct zk_sweep {
 	char npath[272];	      /* root/nodes: the membership */
 	struct String_vector members; /* as last listed */
+	int32_t members_cversion;     /* its children's version then */
 	bool members_seen;	      /* listed once in this session */
 	bool members_stale;	      /* to list (again): a children event */
 	bool members_out;	      /* a listing of it is out */

@@ -95,6 +95,12 @@ static void strings_done(int rc, const struct String_vector *sv, const void *dat
 	sweep_answer((struct sweep_req *)data, rc, sv, NULL);
 }
 
+static void strings_stat_done(int rc, const struct String_vector *sv, const struct Stat *st,
+			      const void *data)
+{
+	sweep_answer((struct sweep_req *)data, rc, sv, st);
+}
+
 static void stat_done(int rc, const struct Stat *st, const void *data)
 {
 	sweep_answer((struct sweep_req *)data, rc, NULL, st);
@@ -138,7 +144,7 @@ static bool sweep_read(struct cluster *c, int type, const char *path, bool watch
 	if (type == ZK_EV_SWEEP_TABLE)
 		rc = zoo_aexists(z->zh, r->path, 0, stat_done, r);
 	else if (watch)
-		rc = zoo_awget_children(z->zh, r->path, zk_watch_fn, c, strings_done, r);
+		rc = zoo_awget_children2(z->zh, r->path, zk_watch_fn, c, strings_stat_done, r);
 	else
 		rc = zoo_aget_children(z->zh, r->path, 0, strings_done, r);
 	if (rc != ZOK) {
@@ -151,11 +157,12 @@ static bool sweep_read(struct cluster *c, int type, const char *path, bool watch
 }
 
 /* A multi in flight: its results are written at its answer. */
+#define SWEEP_MULTI_MAX (ZK_NWANT + 8) /* children deleted: test switch only */
 struct sweep_multi {
 	struct sweep_req r; /* first: freed as one by delete_done */
-	zoo_op_t ops[ZK_NWANT + 1];
-	zoo_op_result_t res[ZK_NWANT + 1];
-	char paths[ZK_NWANT + 1][ZK_PATH_MAX];
+	zoo_op_t ops[SWEEP_MULTI_MAX + 1];
+	zoo_op_result_t res[SWEEP_MULTI_MAX + 1];
+	char paths[SWEEP_MULTI_MAX + 1][ZK_PATH_MAX];
 };
 
 /* Lock node @path has only the want nodes @sv: multi { delete them, it }. */
@@ -165,9 +172,9 @@ static void sweep_lock_node(struct cluster *c, const char *path, const struct St
 	struct sweep_multi *m;
 	int i, n = 0;
 
-	if (sv->count > ZK_NWANT)
+	if (sv->count > (zk_test_sweep_in_use ? SWEEP_MULTI_MAX : ZK_NWANT))
 		return;
-	for (i = 0; i < sv->count; i++)
+	for (i = 0; i < sv->count && !zk_test_sweep_in_use; i++)
 		if (zk_want_index(sv->data[i]) < 0)
 			return; /* a request or a holder: in use */
 	m = calloc(1, sizeof(*m));
@@ -216,24 +223,45 @@ static void free_names(struct String_vector *sv)
 	sv->count = 0;
 }
 
-/* The membership as listed: a name gone, and whether ours is the lowest. */
+/* How many names of @a are not in @b. */
+static int names_not_in(const struct String_vector *a, const struct String_vector *b)
+{
+	int i, j, n = 0;
+
+	for (i = 0; i < a->count; i++) {
+		for (j = 0; j < b->count; j++)
+			if (!strcmp(a->data[i], b->data[j]))
+				break;
+		n += j == b->count;
+	}
+	return n;
+}
+
+/*
+ * The membership as listed: whether a node went, and whether our name is
+ * the lowest. A node went if a name of the last listing is missing, or if
+ * the membership changed more often than the names in and out show (its
+ * cversion counts every create and delete): a node came and went between
+ * two listings (or a node rejoined: its old session, and what it left,
+ * went).
+ */
 static void sweep_members(struct cluster *c, struct zk_listing *l)
 {
 	struct zk_sweep *sw = &((struct zk_cluster *)c->lm)->sweep;
 	bool gone = !sw->members_seen, lowest = true;
-	int i, j;
+	int in, out, j;
 
 	sw->members_out = false;
 	if (l->rc != ZOK) {
 		sw->members_stale = true; /* listed again by the next zk_sweep_run */
 		return;
 	}
-	for (i = 0; i < sw->members.count && !gone; i++) {
-		for (j = 0; j < l->sv.count; j++)
-			if (!strcmp(sw->members.data[i], l->sv.data[j]))
-				break;
-		gone = j == l->sv.count;
+	if (!gone) {
+		out = names_not_in(&sw->members, &l->sv);
+		in = names_not_in(&l->sv, &sw->members);
+		gone = out || l->st.cversion - sw->members_cversion > in;
 	}
+	sw->members_cversion = l->st.cversion;
 	for (j = 0; j < l->sv.count; j++)
 		if (strcmp(l->sv.data[j], c->node_name) < 0)
 			lowest = false;

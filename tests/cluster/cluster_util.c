@@ -13,6 +13,7 @@
 #include "cluster/lock_zk.h"
 #include "cluster/plock.h"
 #include "cluster_util.h"
+#include "kernel/rng.h"
 
 static struct zk_fixture fixture;
 static bool started;
@@ -60,6 +61,32 @@ struct cluster *node_mount(const char *url, const char *name, unsigned session_m
 
 	CHECKF(ret == 0, "cluster_mount(%s, %s): %d %s", url, name, ret, cluster_last_error());
 	return c;
+}
+
+void *node_random_load(void *p)
+{
+	struct rworker *w = p;
+	struct rng r;
+	unsigned long i;
+
+	rng_seed(&r, w->seed);
+	for (i = 0; i < w->iters; i++) {
+		static const enum gl_state sts[] = {LM_ST_EXCLUSIVE, LM_ST_SHARED, LM_ST_DEFERRED,
+						    LM_ST_SHARED};
+		enum gl_state s = sts[rng_next(&r) % 4];
+		unsigned gi = (unsigned)(rng_next(&r) % w->nglocks);
+		struct glock *g;
+		struct gholder h;
+
+		CHECK_EQ(glock_get(w->c, w->first + gi, NULL, NULL, &g), 0);
+		gholder_init(g, s, 0, &h);
+		CHECK_EQ(glock_nq(&h), 0);
+		checker_grant(w->node, gi, s);
+		checker_release(w->node, gi, s);
+		glock_dq(&h);
+		glock_put(g);
+	}
+	return NULL;
 }
 
 int node_zk_children(struct cluster *c, const char *path)

@@ -42,6 +42,20 @@ void glock_take(struct glock *gl, enum gl_state st);
 struct cluster *node_mount_cached(const char *tag, unsigned min_hold_ms, uint64_t num,
 				  enum gl_state st, struct glock **glp);
 
+/* A node's random load (test_glock_gc, test_glock_sweep): @iters times,
+ * a random glock of @first..@first+@nglocks-1 got, taken in a random state
+ * (checked by the checker as node @node), let go and put: the worker
+ * releases and frees it, and the free tries to delete its lock node. */
+struct rworker {
+	struct cluster *c;
+	int node;
+	uint64_t seed;
+	unsigned long iters;
+	uint64_t first;
+	unsigned nglocks;
+};
+void *node_random_load(void *rworker);
+
 /* Byte-range locks at the lock service (test_plock_zk, test_plock_zk_cache):
  * the file their cases lock, a range, a publish of @set whose last range is
  * the one wanted (the call's result; @conflict may be NULL), a release of

@@ -32,7 +32,6 @@
 #include "../harness.h"
 #include "cluster/lock_zk.h"
 #include "cluster_util.h"
-#include "kernel/rng.h"
 
 #define NGL 16
 
@@ -301,41 +300,6 @@ TEST(stray_name_reused_no_name_check_shows)
 #define RNODES	3
 #define RGLOCKS 3
 
-struct rworker {
-	struct cluster *c;
-	int node;
-	uint64_t seed;
-	unsigned long iters;
-};
-
-static void *rload(void *p)
-{
-	struct rworker *w = p;
-	struct rng r;
-	unsigned long i;
-
-	rng_seed(&r, w->seed);
-	for (i = 0; i < w->iters; i++) {
-		static const enum gl_state sts[] = {LM_ST_EXCLUSIVE, LM_ST_SHARED, LM_ST_DEFERRED,
-						    LM_ST_SHARED};
-		enum gl_state s = sts[rng_next(&r) % 4];
-		unsigned gi = (unsigned)(rng_next(&r) % RGLOCKS);
-		struct glock *g;
-		struct gholder h;
-
-		/* Every iteration puts its glock: the worker releases and
-		 * frees it, and its free tries to delete the lock node. */
-		CHECK_EQ(glock_get(w->c, 500 + (uint64_t)gi, NULL, NULL, &g), 0);
-		gholder_init(g, s, 0, &h);
-		CHECK_EQ(glock_nq(&h), 0);
-		checker_grant(w->node, gi, s);
-		checker_release(w->node, gi, s);
-		glock_dq(&h);
-		glock_put(g);
-	}
-	return NULL;
-}
-
 TEST(random_frees_three_nodes)
 {
 	struct cluster *c[RNODES];
@@ -357,8 +321,8 @@ TEST(random_frees_three_nodes)
 		c[n] = node_mount(url, name, 4000, 0);
 	}
 	for (n = 0; n < RNODES; n++) {
-		w[n] = (struct rworker){c[n], n, seed + (uint64_t)n, iters};
-		pthread_create(&t[n], NULL, rload, &w[n]);
+		w[n] = (struct rworker){c[n], n, seed + (uint64_t)n, iters, 500, RGLOCKS};
+		pthread_create(&t[n], NULL, node_random_load, &w[n]);
 	}
 	for (n = 0; n < RNODES; n++)
 		pthread_join(t[n], NULL);

@@ -14,11 +14,19 @@
  * glock of their own; when A's session expires, B (the lowest name) sweeps:
  * A's 8 lock nodes and its table go, B's and C's lock nodes stay, C never
  * sweeps, and B and C still hand their glocks over. zk_test_no_sweep: A's
- * stay.
+ * stay. sweep_spares_held_glocks: C holds glock 700 EX, D leaves a lock
+ * node and unmounts, B sweeps: D's lock node goes, C's stays, and B's EX
+ * try of 700 is refused; zk_test_sweep_in_use (the sweep deletes whatever
+ * it reads, children too): C's child goes and B is granted EX while C holds
+ * EX. sweeps_under_load: three nodes take and free 8 glocks at random with
+ * their own deletes off (zk_test_keep_lock_nodes: only sweeps delete),
+ * while a fourth mounts and unmounts over and over (a sweep each time):
+ * every grant checked.
  *
  * Locks: none of the test's own; the nodes' handles under zh_lock (shared).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -222,4 +230,113 @@ TEST(sweep_when_a_node_dies)
 TEST(sweep_when_a_node_dies_off_shows)
 {
 	dies_case(true);
+}
+
+static void spares_case(bool hazard)
+{
+	struct cluster *B, *C, *D;
+	struct glock *gc, *gd, *gb;
+	struct gholder hc, hb;
+	char url[512];
+	int r, n;
+
+	zk_root(hazard ? "sweepinuse" : "sweepspare", url, sizeof(url));
+	B = node_mount(url, "B", 4000, 1);
+	WAIT_UNTIL(st(&B->stats.lm_sweeps) == 1); /* its mount's: nothing there */
+	C = node_mount(url, "C", 4000, 1);
+	zk_test_keep_lock_nodes = true;
+	D = node_mount(url, "D", 4000, 1);
+	CHECK_EQ(glock_get(D, 701, NULL, NULL, &gd), 0);
+	glock_take(gd, LM_ST_SHARED);
+	glock_put(gd);
+	/* C's hold, before D leaves (this thread then waits for no glock). */
+	CHECK_EQ(glock_get(C, 700, NULL, NULL, &gc), 0);
+	gholder_init(gc, LM_ST_EXCLUSIVE, 0, &hc);
+	CHECK_EQ(glock_nq(&hc), 0);    /* held until the end */
+	zk_test_sweep_in_use = hazard; /* for the sweep D's departure starts */
+	cluster_unmount(D);	       /* leaves 701's lock node */
+	zk_test_keep_lock_nodes = false;
+	WAIT_UNTIL(st(&B->stats.lm_sweeps) >= 2);
+	zk_test_sweep_in_use = false;
+	n = lock_nodes(B);
+	CHECK_EQ(glock_get(B, 700, NULL, NULL, &gb), 0);
+	gholder_init(gb, LM_ST_EXCLUSIVE, GL_TRY, &hb);
+	r = glock_nq(&hb);
+	printf("# %s: D left, B swept: %d lock node(s) left (C holds 700 EX); B's EX try of 700: "
+	       "%d (%s)\n",
+	       hazard ? "sweep deletes in use" : "fixed", n, r, r ? strerror(-r) : "granted");
+	if (hazard) {
+		CHECK_EQ(n, 0);
+		CHECK_EQ(r, 0); /* two EX holders */
+	} else {
+		CHECK_EQ(n, 1);
+		CHECK_EQ(r, -EAGAIN);
+	}
+	if (!r)
+		glock_dq(&hb);
+	glock_put(gb);
+	glock_dq(&hc);
+	glock_put(gc);
+	cluster_unmount(C);
+	cluster_unmount(B);
+}
+
+TEST(sweep_spares_held_glocks)
+{
+	spares_case(false);
+}
+
+TEST(sweep_spares_held_glocks_in_use_shows)
+{
+	spares_case(true);
+}
+
+#define LNODES	3
+#define LGLOCKS 8
+
+TEST(sweeps_under_load)
+{
+	struct cluster *c[LNODES];
+	struct rworker w[LNODES];
+	pthread_t t[LNODES];
+	uint64_t seed = test_seed(), remakes = 0;
+	unsigned long iters = test_scale(200, 4);
+	unsigned churns = 0;
+	char url[512];
+	int n;
+
+	zk_root("sweepload", url, sizeof(url));
+	checker_reset();
+	zk_test_keep_lock_nodes = true; /* the nodes' frees leave their lock nodes */
+	for (n = 0; n < LNODES; n++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "B%d", n);
+		c[n] = node_mount(url, name, 4000, 0);
+	}
+	for (n = 0; n < LNODES; n++) {
+		w[n] = (struct rworker){c[n], n, seed + (uint64_t)n, iters, 800, LGLOCKS};
+		pthread_create(&t[n], NULL, node_random_load, &w[n]);
+	}
+	/* Departures while they run: each is a sweep by B0. */
+	while (churns < 40 && st(&c[0]->stats.lm_sweep_deleted) < 20) {
+		struct cluster *x = node_mount(url, "C", 4000, 0);
+
+		cluster_unmount(x);
+		churns++;
+	}
+	for (n = 0; n < LNODES; n++)
+		pthread_join(t[n], NULL);
+	zk_test_keep_lock_nodes = false;
+	for (n = 0; n < LNODES; n++)
+		remakes += st(&c[n]->stats.lm_remakes);
+	printf("# %d nodes x %lu grants on %d glocks (seed %#llx), %u departures: %lu conflicts; "
+	       "B0 swept %llu times, deleted %llu lock nodes; requests made again %llu\n",
+	       LNODES, iters, LGLOCKS, (unsigned long long)seed, churns, checker_conflicts(),
+	       (unsigned long long)st(&c[0]->stats.lm_sweeps),
+	       (unsigned long long)st(&c[0]->stats.lm_sweep_deleted), (unsigned long long)remakes);
+	CHECK_EQ(checker_conflicts(), 0);
+	CHECK(st(&c[0]->stats.lm_sweeps) >= 2);
+	for (n = 0; n < LNODES; n++)
+		cluster_unmount(c[n]);
 }
