@@ -146,9 +146,13 @@ int glock_get_name(struct cluster *c, const struct lm_lockname *name,
 	gl = find_locked(c, name);
 	if (gl) {
 		__atomic_add_fetch(&gl->gl_ref, 1, __ATOMIC_RELAXED);
+		/* The worker reads both without gl_lock (run_sync, run_inval):
+		 * a get of the same object (the usual case) writes nothing. */
 		mutex_lock(&gl->gl_lock);
-		gl->gl_ops = ops;
-		gl->gl_object = object;
+		if (gl->gl_ops != ops)
+			WRITE_ONCE(gl->gl_ops, ops);
+		if (gl->gl_object != object)
+			WRITE_ONCE(gl->gl_object, object);
 		gl_unlock(gl);
 		mutex_unlock(&c->hash_lock);
 		*out = gl;
@@ -214,7 +218,7 @@ void glock_put(struct glock *gl)
 		return;
 	}
 	mutex_lock(&gl->gl_lock);
-	gl->gl_object = NULL;
+	WRITE_ONCE(gl->gl_object, NULL);
 	idle = gl_idle(gl);
 	if (!idle)
 		glock_queue_work(gl); /* the worker releases it, then puts it */
@@ -510,10 +514,11 @@ static __noinline int __glock_nq(struct gholder *gh)
 	if (r < 0)
 		return r;
 	if (r == GRANT_INSTANTIATE) {
-		const struct glock_operations *ops = gl->gl_ops;
+		const struct glock_operations *ops = READ_ONCE(gl->gl_ops);
+		void *object = READ_ONCE(gl->gl_object);
 
-		if (ops && ops->go_instantiate && gl->gl_object)
-			ret = ops->go_instantiate(gl, gl->gl_object);
+		if (ops && ops->go_instantiate && object)
+			ret = ops->go_instantiate(gl, object);
 		mutex_lock(&gl->gl_lock);
 		gl->gl_flags &= ~GLF_INSTANTIATING;
 		if (ret) {

@@ -30,12 +30,13 @@ TEST_SWITCH(glock_test_withdraw_waits_file_holders);
 
 static void run_sync(struct glock *gl)
 {
-	const struct glock_operations *ops = gl->gl_ops;
+	const struct glock_operations *ops = READ_ONCE(gl->gl_ops);
+	void *object = READ_ONCE(gl->gl_object);
 	int ret;
 
-	if (!ops || !ops->go_sync || !gl->gl_object)
+	if (!ops || !ops->go_sync || !object)
 		return;
-	ret = ops->go_sync(gl, gl->gl_object);
+	ret = ops->go_sync(gl, object);
 	if (ret)
 		fprintf(stderr, "pagecache: cluster: glock %llx: go_sync: %s\n",
 			(unsigned long long)gl->gl_name.ln_number, strerror(-ret));
@@ -43,10 +44,11 @@ static void run_sync(struct glock *gl)
 
 static void run_inval(struct glock *gl, enum gl_state target)
 {
-	const struct glock_operations *ops = gl->gl_ops;
+	const struct glock_operations *ops = READ_ONCE(gl->gl_ops);
+	void *object = READ_ONCE(gl->gl_object);
 
-	if (ops && ops->go_inval && gl->gl_object)
-		ops->go_inval(gl, gl->gl_object, target);
+	if (ops && ops->go_inval && object)
+		ops->go_inval(gl, object, target);
 }
 
 /*
