@@ -255,9 +255,7 @@ static void spares_case(bool hazard)
 	CHECK_EQ(glock_nq(&hc), 0);    /* held until the end */
 	zk_test_sweep_in_use = hazard; /* for the sweep D's departure starts */
 	cluster_unmount(D);	       /* leaves 701's lock node */
-	zk_test_keep_lock_nodes = false;
 	WAIT_UNTIL(st(&B->stats.lm_sweeps) >= 2);
-	zk_test_sweep_in_use = false;
 	n = lock_nodes(B);
 	CHECK_EQ(glock_get(B, 700, NULL, NULL, &gb), 0);
 	gholder_init(gb, LM_ST_EXCLUSIVE, GL_TRY, &hb);
@@ -279,6 +277,8 @@ static void spares_case(bool hazard)
 	glock_put(gc);
 	cluster_unmount(C);
 	cluster_unmount(B);
+	zk_test_sweep_in_use = false; /* written with no worker running */
+	zk_test_keep_lock_nodes = false;
 }
 
 TEST(sweep_spares_held_glocks)
@@ -327,7 +327,6 @@ TEST(sweeps_under_load)
 	}
 	for (n = 0; n < LNODES; n++)
 		pthread_join(t[n], NULL);
-	zk_test_keep_lock_nodes = false;
 	for (n = 0; n < LNODES; n++)
 		remakes += st(&c[n]->stats.lm_remakes);
 	printf("# %d nodes x %lu grants on %d glocks (seed %#llx), %u departures: %lu conflicts; "
@@ -339,4 +338,5 @@ TEST(sweeps_under_load)
 	CHECK(st(&c[0]->stats.lm_sweeps) >= 2);
 	for (n = 0; n < LNODES; n++)
 		cluster_unmount(c[n]);
+	zk_test_keep_lock_nodes = false; /* written with no worker running */
 }
