@@ -33,6 +33,20 @@ void node_mount_two(const char *tag, unsigned session_ms, struct cluster **a, st
 /* The children of @path at the lock service, counted through @c's handle
  * (under its zh_lock): the case fails if @path cannot be listed. */
 int node_zk_children(struct cluster *c, const char *path);
+/* Waits (20 s at most) until @cond holds (answers of the server to
+ * come); the case fails if it does not. */
+#define WAIT_UNTIL(cond)                                         \
+	do {                                                     \
+		uint64_t t0_ = ms_now();                         \
+		while (!(cond) && ms_now() - t0_ < 20000)        \
+			usleep(1000);                            \
+		CHECKF(cond, "timed out waiting for %s", #cond); \
+	} while (0)
+/* A node's statistic (struct glock_stats), read once. */
+static inline uint64_t node_stat(_Atomic uint64_t *v)
+{
+	return atomic_load(v);
+}
 /* How many glocks node @c has now (under its hash_lock). */
 unsigned node_nglocks(struct cluster *c);
 /* Takes @gl in @st and lets it go: the node keeps the state cached. */

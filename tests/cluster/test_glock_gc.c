@@ -65,20 +65,6 @@ static bool child_of(struct cluster *c, uint64_t number, const char *prefix, cha
 	return found;
 }
 
-/* Waits (20 s at most) until @cond holds: answers of the server to come. */
-#define WAIT_UNTIL(cond)                                         \
-	do {                                                     \
-		uint64_t t0_ = ms_now();                         \
-		while (!(cond) && ms_now() - t0_ < 20000)        \
-			usleep(1000);                            \
-		CHECKF(cond, "timed out waiting for %s", #cond); \
-	} while (0)
-
-static uint64_t st(_Atomic uint64_t *v)
-{
-	return atomic_load(v);
-}
-
 static void gc_case(bool keep)
 {
 	struct glock *ga[NGL], *gb;
@@ -100,17 +86,18 @@ static void gc_case(bool keep)
 		glock_put(ga[i]);
 	WAIT_UNTIL(node_nglocks(A) == 0);
 	if (!keep)
-		WAIT_UNTIL(st(&A->stats.lm_gc_deleted) + st(&A->stats.lm_gc_busy) == NGL);
+		WAIT_UNTIL(node_stat(&A->stats.lm_gc_deleted) + node_stat(&A->stats.lm_gc_busy) ==
+			   NGL);
 	n1 = lock_nodes(A);
 	printf("# %s: A freed %d glocks (B holds one SH): %d lock nodes left (deleted %llu, "
 	       "refused %llu)\n",
 	       keep ? "lock nodes kept" : "fixed", NGL, n1,
-	       (unsigned long long)st(&A->stats.lm_gc_deleted),
-	       (unsigned long long)st(&A->stats.lm_gc_busy));
+	       (unsigned long long)node_stat(&A->stats.lm_gc_deleted),
+	       (unsigned long long)node_stat(&A->stats.lm_gc_busy));
 	glock_put(gb);
 	WAIT_UNTIL(node_nglocks(B) == 0);
 	if (!keep)
-		WAIT_UNTIL(st(&B->stats.lm_gc_deleted) == 1);
+		WAIT_UNTIL(node_stat(&B->stats.lm_gc_deleted) == 1);
 	n2 = lock_nodes(B);
 	printf("# B freed its glock: %d lock nodes left\n", n2);
 	if (keep) {
@@ -118,7 +105,7 @@ static void gc_case(bool keep)
 		CHECK_EQ(n2, NGL);
 	} else {
 		CHECK_EQ(n1, 1);
-		CHECK_EQ(st(&A->stats.lm_gc_busy), 1);
+		CHECK_EQ(node_stat(&A->stats.lm_gc_busy), 1);
 		CHECK_EQ(n2, 0);
 	}
 	cluster_unmount(A);
@@ -188,18 +175,18 @@ static void remake_case(bool hazard)
 	CHECK_EQ(glock_get(A, 300, NULL, NULL, &ga), 0);
 	glock_take(ga, LM_ST_EXCLUSIVE); /* B released it: B is unlocked, its glock kept */
 	glock_put(ga);
-	WAIT_UNTIL(st(&A->stats.lm_gc_deleted) == 1);
+	WAIT_UNTIL(node_stat(&A->stats.lm_gc_deleted) == 1);
 	CHECK_EQ(lock_nodes(B), 0);
 	gholder_init(gb, LM_ST_SHARED, GL_TRY, &h);
 	r = glock_nq(&h);
 	printf("# %s: B's SH try after A deleted the lock node: %d (%s), %llu remakes\n",
 	       hazard ? "no remake" : "fixed", r, r ? strerror(-r) : "granted",
-	       (unsigned long long)st(&B->stats.lm_remakes));
+	       (unsigned long long)node_stat(&B->stats.lm_remakes));
 	if (hazard) {
 		CHECK_EQ(r, -EAGAIN);
 	} else {
 		CHECK_EQ(r, 0);
-		CHECK_EQ(st(&B->stats.lm_remakes), 1);
+		CHECK_EQ(node_stat(&B->stats.lm_remakes), 1);
 		CHECK_EQ(lock_nodes(B), 1);
 		glock_dq(&h);
 	}
@@ -244,7 +231,7 @@ static void stray_case(bool hazard)
 	CHECK_EQ(glock_get(B, 400, NULL, NULL, &gb), 0);
 	glock_take(gb, LM_ST_SHARED);
 	glock_put(gb);
-	WAIT_UNTIL(st(&B->stats.lm_gc_deleted) == 1);
+	WAIT_UNTIL(node_stat(&B->stats.lm_gc_deleted) == 1);
 	/* A again: a new incarnation, the same name for its child. */
 	CHECK_EQ(glock_get(A, 400, NULL, NULL, &ga), 0);
 	gholder_init(ga, LM_ST_EXCLUSIVE, 0, &ha);
@@ -328,9 +315,9 @@ TEST(random_frees_three_nodes)
 		pthread_join(t[n], NULL);
 	for (n = 0; n < RNODES; n++) {
 		WAIT_UNTIL(node_nglocks(c[n]) == 0);
-		del += st(&c[n]->stats.lm_gc_deleted);
-		busy += st(&c[n]->stats.lm_gc_busy);
-		remakes += st(&c[n]->stats.lm_remakes);
+		del += node_stat(&c[n]->stats.lm_gc_deleted);
+		busy += node_stat(&c[n]->stats.lm_gc_busy);
+		remakes += node_stat(&c[n]->stats.lm_remakes);
 	}
 	printf("# %d nodes x %lu grants (seed %#llx): %lu conflicts; lock nodes deleted %llu, "
 	       "refused %llu; requests made again %llu\n",

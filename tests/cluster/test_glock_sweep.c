@@ -42,20 +42,6 @@
 
 #define NGL 8
 
-/* Waits (20 s at most) until @cond holds: answers of the server to come. */
-#define WAIT_UNTIL(cond)                                         \
-	do {                                                     \
-		uint64_t t0_ = ms_now();                         \
-		while (!(cond) && ms_now() - t0_ < 20000)        \
-			usleep(1000);                            \
-		CHECKF(cond, "timed out waiting for %s", #cond); \
-	} while (0)
-
-static uint64_t st(_Atomic uint64_t *v)
-{
-	return atomic_load(v);
-}
-
 static int lock_nodes(struct cluster *c)
 {
 	return node_zk_children(c, ((struct zk_cluster *)c->lm)->gpath);
@@ -101,7 +87,7 @@ static void at_mount_case(bool off)
 	zk_test_no_sweep = off;
 	B = node_mount(url, "B", 4000, 1);
 	if (!off)
-		WAIT_UNTIL(st(&B->stats.lm_sweeps) >= 1);
+		WAIT_UNTIL(node_stat(&B->stats.lm_sweeps) >= 1);
 	/* A glock of B's own: a round trip through B's worker. */
 	CHECK_EQ(glock_get(B, 100, NULL, NULL, &gl), 0);
 	glock_take(gl, LM_ST_SHARED);
@@ -109,16 +95,17 @@ static void at_mount_case(bool off)
 	p = tables(B);
 	printf("# %s: A ended with %d lock nodes and 1 table; after B's mount: %d lock nodes "
 	       "(B's own glock's included), %d tables (sweeps %llu, deleted %llu)\n",
-	       off ? "sweep off" : "fixed", NGL, g, p, (unsigned long long)st(&B->stats.lm_sweeps),
-	       (unsigned long long)st(&B->stats.lm_sweep_deleted));
+	       off ? "sweep off" : "fixed", NGL, g, p,
+	       (unsigned long long)node_stat(&B->stats.lm_sweeps),
+	       (unsigned long long)node_stat(&B->stats.lm_sweep_deleted));
 	if (off) {
 		CHECK_EQ(g, NGL);
 		CHECK_EQ(p, 1);
-		CHECK_EQ(st(&B->stats.lm_sweeps), 0);
+		CHECK_EQ(node_stat(&B->stats.lm_sweeps), 0);
 	} else {
 		CHECK_EQ(g, 1);
 		CHECK_EQ(p, 0);
-		CHECK_EQ(st(&B->stats.lm_sweep_deleted), NGL + 1);
+		CHECK_EQ(node_stat(&B->stats.lm_sweep_deleted), NGL + 1);
 	}
 	glock_put(gl);
 	cluster_unmount(B);
@@ -193,7 +180,7 @@ static void dies_case(bool off)
 	/* A's session expires: its name goes, B sees it. */
 	WAIT_UNTIL(node_zk_children(B, ((struct zk_cluster *)B->lm)->sweep.npath) == 2);
 	if (!off)
-		WAIT_UNTIL(st(&B->stats.lm_sweeps) >= 1 && lock_nodes(B) == 2);
+		WAIT_UNTIL(node_stat(&B->stats.lm_sweeps) >= 1 && lock_nodes(B) == 2);
 	/* The glocks B and C hold still change hands. */
 	CHECK_EQ(glock_get(B, 301, NULL, NULL, &g2), 0);
 	glock_take(g2, LM_ST_EXCLUSIVE);
@@ -203,17 +190,18 @@ static void dies_case(bool off)
 	printf("# %s: A killed holding %d glocks and a byte-range lock; B and C hold one glock "
 	       "each: %d lock nodes, %d tables left (B swept %llu times, deleted %llu; C swept "
 	       "%llu times)\n",
-	       off ? "sweep off" : "fixed", NGL, g, p, (unsigned long long)st(&B->stats.lm_sweeps),
-	       (unsigned long long)st(&B->stats.lm_sweep_deleted),
-	       (unsigned long long)st(&C->stats.lm_sweeps));
-	CHECK_EQ(st(&C->stats.lm_sweeps), 0);
+	       off ? "sweep off" : "fixed", NGL, g, p,
+	       (unsigned long long)node_stat(&B->stats.lm_sweeps),
+	       (unsigned long long)node_stat(&B->stats.lm_sweep_deleted),
+	       (unsigned long long)node_stat(&C->stats.lm_sweeps));
+	CHECK_EQ(node_stat(&C->stats.lm_sweeps), 0);
 	if (off) {
 		CHECK_EQ(g, NGL + 2);
 		CHECK_EQ(p, 1);
 	} else {
 		CHECK_EQ(g, 2);
 		CHECK_EQ(p, 0);
-		CHECK_EQ(st(&B->stats.lm_sweep_deleted), NGL + 1);
+		CHECK_EQ(node_stat(&B->stats.lm_sweep_deleted), NGL + 1);
 	}
 	glock_put(gb);
 	glock_put(gc);
@@ -242,7 +230,7 @@ static void spares_case(bool hazard)
 
 	zk_root(hazard ? "sweepinuse" : "sweepspare", url, sizeof(url));
 	B = node_mount(url, "B", 4000, 1);
-	WAIT_UNTIL(st(&B->stats.lm_sweeps) == 1); /* its mount's: nothing there */
+	WAIT_UNTIL(node_stat(&B->stats.lm_sweeps) == 1); /* its mount's: nothing there */
 	C = node_mount(url, "C", 4000, 1);
 	zk_test_keep_lock_nodes = true;
 	D = node_mount(url, "D", 4000, 1);
@@ -255,7 +243,7 @@ static void spares_case(bool hazard)
 	CHECK_EQ(glock_nq(&hc), 0);    /* held until the end */
 	zk_test_sweep_in_use = hazard; /* for the sweep D's departure starts */
 	cluster_unmount(D);	       /* leaves 701's lock node */
-	WAIT_UNTIL(st(&B->stats.lm_sweeps) >= 2);
+	WAIT_UNTIL(node_stat(&B->stats.lm_sweeps) >= 2);
 	n = lock_nodes(B);
 	CHECK_EQ(glock_get(B, 700, NULL, NULL, &gb), 0);
 	gholder_init(gb, LM_ST_EXCLUSIVE, GL_TRY, &hb);
@@ -319,7 +307,7 @@ TEST(sweeps_under_load)
 		pthread_create(&t[n], NULL, node_random_load, &w[n]);
 	}
 	/* Departures while they run: each is a sweep by B0. */
-	while (churns < 40 && st(&c[0]->stats.lm_sweep_deleted) < 20) {
+	while (churns < 40 && node_stat(&c[0]->stats.lm_sweep_deleted) < 20) {
 		struct cluster *x = node_mount(url, "C", 4000, 0);
 
 		cluster_unmount(x);
@@ -328,14 +316,15 @@ TEST(sweeps_under_load)
 	for (n = 0; n < LNODES; n++)
 		pthread_join(t[n], NULL);
 	for (n = 0; n < LNODES; n++)
-		remakes += st(&c[n]->stats.lm_remakes);
+		remakes += node_stat(&c[n]->stats.lm_remakes);
 	printf("# %d nodes x %lu grants on %d glocks (seed %#llx), %u departures: %lu conflicts; "
 	       "B0 swept %llu times, deleted %llu lock nodes; requests made again %llu\n",
 	       LNODES, iters, LGLOCKS, (unsigned long long)seed, churns, checker_conflicts(),
-	       (unsigned long long)st(&c[0]->stats.lm_sweeps),
-	       (unsigned long long)st(&c[0]->stats.lm_sweep_deleted), (unsigned long long)remakes);
+	       (unsigned long long)node_stat(&c[0]->stats.lm_sweeps),
+	       (unsigned long long)node_stat(&c[0]->stats.lm_sweep_deleted),
+	       (unsigned long long)remakes);
 	CHECK_EQ(checker_conflicts(), 0);
-	CHECK(st(&c[0]->stats.lm_sweeps) >= 2);
+	CHECK(node_stat(&c[0]->stats.lm_sweeps) >= 2);
 	for (n = 0; n < LNODES; n++)
 		cluster_unmount(c[n]);
 	zk_test_keep_lock_nodes = false; /* written with no worker running */
