@@ -59,7 +59,7 @@ struct zk_event {
 };
 
 /* The sweep of what crashed nodes left (lock_zk_sweep.c): the worker's
- * but for the two atomics, which its completions count. */
+ * but for the atomics, which its completions read or count. */
 struct zk_sweep {
 	char npath[272];	      /* root/nodes: the membership */
 	struct String_vector members; /* as last listed */
@@ -72,7 +72,9 @@ struct zk_sweep {
 	unsigned gi, pi;	      /* the next of each to read */
 	unsigned reads_out;
 	_Atomic unsigned deletes_out;
-	_Atomic unsigned lost; /* answers that could not be queued */
+	_Atomic unsigned lost;	   /* answers that could not be queued */
+	_Atomic bool members_lost; /* the membership's answer could not be */
+	_Atomic uint64_t epoch;	   /* bumped at each reset: answers of before */
 };
 
 struct zk_cluster {

@@ -45,6 +45,7 @@
 struct sweep_req {
 	struct cluster *c;
 	int type;
+	uint64_t epoch; /* zk_sweep.epoch when sent */
 	char path[ZK_PATH_MAX];
 };
 
@@ -77,14 +78,20 @@ static void sweep_answer(struct sweep_req *r, int rc, const struct String_vector
 		if (rc == ZOK && st)
 			l->st = *st;
 		ev->type = r->type;
+		ev->seq = r->epoch; /* (sweep items have no stream position) */
 		ev->listing = l;
 		strcpy(ev->path, r->path);
 		zk_queue_item(r->c, ev);
 	} else {
 		/* Out of memory: the worker still counts the read back. */
-		struct zk_cluster *z = r->c->lm;
+		struct zk_sweep *sw = &((struct zk_cluster *)r->c->lm)->sweep;
 
-		atomic_fetch_add(&z->sweep.lost, 1);
+		if (r->epoch == atomic_load(&sw->epoch)) {
+			if (r->type == ZK_EV_MEMBERS)
+				atomic_store(&sw->members_lost, true);
+			else
+				atomic_fetch_add(&sw->lost, 1);
+		}
 		cluster_kick(r->c);
 	}
 	free(r);
@@ -127,6 +134,7 @@ static struct sweep_req *sweep_req(struct cluster *c, int type, const char *path
 		return NULL;
 	r->c = c;
 	r->type = type;
+	r->epoch = atomic_load(&((struct zk_cluster *)c->lm)->sweep.epoch);
 	snprintf(r->path, sizeof(r->path), "%s", path);
 	atomic_fetch_add_explicit(&c->stats.lm_sweep_requests, 1, memory_order_relaxed);
 	return r;
@@ -290,11 +298,14 @@ bool zk_sweep_item(struct cluster *c, struct zk_event *ev)
 	}
 	if (ev->type > ZK_EV_MEMBERS || ev->type < ZK_EV_SWEEP_TABLE)
 		return false;
+	if (ev->seq != atomic_load(&sw->epoch))
+		return true; /* of a session before the last reset */
 	if (ev->type == ZK_EV_MEMBERS) {
 		sweep_members(c, l);
 		return true;
 	}
-	sw->reads_out--;
+	if (sw->reads_out)
+		sw->reads_out--;
 	if (l->rc != ZOK)
 		return true; /* gone, or not answered: the next sweep sees it */
 	switch (ev->type) {
@@ -340,6 +351,10 @@ void zk_sweep_run(struct cluster *c, bool connected)
 	unsigned lost = atomic_exchange(&sw->lost, 0);
 
 	sw->reads_out -= lost < sw->reads_out ? lost : sw->reads_out;
+	if (atomic_exchange(&sw->members_lost, false)) {
+		sw->members_out = false;
+		sw->members_stale = true;
+	}
 	if (!connected || !z->zh || zk_test_no_sweep)
 		return;
 	if (sw->members_stale && !sw->members_out) {
@@ -360,7 +375,18 @@ void zk_sweep_run(struct cluster *c, bool connected)
 		return;
 	while (sw->reads_out + atomic_load(&sw->deletes_out) < SWEEP_WINDOW) {
 		if (sw->gi < (unsigned)sw->g.count) {
+			struct lm_lockname name;
+			const char *child;
+			struct glock *gl = NULL;
+
 			snprintf(path, sizeof(path), "%s/%s", z->gpath, sw->g.data[sw->gi++]);
+			/* Ours (its free deletes it), or not a lock node. */
+			if (!zk_parse_path(z, path, &name, &child) || child ||
+			    (gl = glock_lookup(c, &name))) {
+				if (gl)
+					glock_put(gl);
+				continue;
+			}
 			sweep_read(c, ZK_EV_SWEEP_LOCK, path, false);
 		} else if (sw->pi < (unsigned)sw->p.count) {
 			snprintf(path, sizeof(path), "%s/%s", z->ppath, sw->p.data[sw->pi++]);
@@ -389,8 +415,9 @@ void zk_sweep_init(struct cluster *c)
 
 /*
  * The session was replaced (a rejoin) or is over (unmount), after the old
- * handle was closed - every answer of it delivered - and its items dropped:
- * what was out is not coming. A rejoin lists the membership again (its
+ * handle was closed and its items dropped: what was out is not coming (an
+ * answer still delivered later is of an older epoch: ignored; a delete's
+ * answer is counted in deletes_out whatever its session). A rejoin lists the membership again (its
  * watch went with the session) and sweeps if its name is the lowest.
  */
 void zk_sweep_reset(struct zk_cluster *z, bool rejoin)
@@ -401,7 +428,10 @@ void zk_sweep_reset(struct zk_cluster *z, bool rejoin)
 	free_names(&sw->p);
 	sw->gi = sw->pi = 0;
 	sw->reads_out = 0;
+	/* An answer of the old session still to come is ignored. */
+	atomic_fetch_add(&sw->epoch, 1);
 	atomic_store(&sw->lost, 0);
+	atomic_store(&sw->members_lost, false);
 	sw->running = false;
 	sw->members_out = false;
 	if (rejoin) {
