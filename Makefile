@@ -3,7 +3,8 @@
 #   make build   the debug build only
 #   make release an optimised build without the validator
 #   make stress  the long runs: 10M model operations, H1 and memory-limit tests,
-#                2000 vol crash points, 1M model operations on vol
+#                2000 vol crash points, 1M model operations on vol, the cluster
+#                coherence checker (3 nodes x 10000 operations, twice)
 #   make bench   benchmarks against the kernel from a release build (BENCH_BUILD,
 #                default build-release) -> bench/results/RESULTS.md and plots
 #   make run     install what is missing, build, make ./pagecache.img (1 GiB,
@@ -46,6 +47,10 @@ stress: build
 	build-debug/tests/api/test_memlimit
 	PC_CRASH_POINTS=$${PC_CRASH_POINTS:-2000} build-debug/tests/api/test_vol_crash
 	PC_MODEL_STORE=vol PC_MODEL_OPS=$${PC_MODEL_VOL_OPS:-1000000} build-debug/tests/api/test_model_vol
+	@if [ -x build-debug/tests/cluster/test_coherence ]; then \
+		echo "PC_COH_OPS=$${PC_COH_OPS:-10000} build-debug/tests/cluster/test_coherence three_nodes three_nodes_reopen"; \
+		PC_COH_OPS=$${PC_COH_OPS:-10000} build-debug/tests/cluster/test_coherence three_nodes three_nodes_reopen; \
+	else echo "cluster coherence: not built (no ZooKeeper C client): skipped"; fi
 
 BENCH_BUILD ?= build-release
 bench: deps

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -100,8 +101,20 @@ static void run_nodes(const char *url, int nnodes, unsigned nops, uint64_t seed,
 		CHECKF(st == 0, "node %d: exit status %d (seed %#" PRIx64 ")", i, st, seed);
 	}
 	CHECK_EQ(coh_check(logs, nnodes, NULL, res), 0);
-	printf("# %d nodes: %lu reads (%lu bytes) checked against %lu writes: %lu stale\n", nnodes,
-	       res->reads, res->bytes_checked, res->writes, res->stale);
+	printf("# %d nodes x %u operations: %lu reads (%lu bytes) checked against %lu writes: "
+	       "%lu stale\n",
+	       nnodes, nops, res->reads, res->bytes_checked, res->writes, res->stale);
+}
+
+/* Operations per node: PC_COH_OPS (make stress), else @full (a quarter
+ * under PC_QUICK). */
+static unsigned coh_ops(unsigned full)
+{
+	const char *s = getenv("PC_COH_OPS");
+
+	if (s && *s)
+		return (unsigned)strtoul(s, NULL, 0);
+	return (unsigned)test_scale(full, 4);
 }
 
 static void run(const char *url, int nnodes, unsigned nops, uint64_t seed, struct coh_result *res)
@@ -114,7 +127,7 @@ TEST(one_node_nolock)
 	struct coh_result res;
 	uint64_t seed = test_seed();
 
-	run("nolock", 1, (unsigned)test_scale(2000, 4), seed, &res);
+	run("nolock", 1, coh_ops(2000), seed, &res);
 	CHECKF(res.stale == 0, "seed %" PRIu64 ": %s", seed, res.first);
 	CHECK(res.reads > 0);
 }
@@ -125,7 +138,7 @@ TEST(three_nodes)
 	struct coh_result res;
 	uint64_t seed = test_seed();
 
-	run(url, 3, (unsigned)test_scale(600, 4), seed, &res);
+	run(url, 3, coh_ops(600), seed, &res);
 	CHECKF(res.stale == 0, "stale read (replay: PC_SEED=%#" PRIx64 "): %s", seed, res.first);
 	CHECK(res.reads > 0);
 }
@@ -142,7 +155,7 @@ TEST(three_nodes_reopen)
 	int left;
 
 	inode_test_unused_max = 1; /* inherited by the node processes */
-	run_nodes(url, 3, (unsigned)test_scale(600, 4), seed, true, &res);
+	run_nodes(url, 3, coh_ops(600), seed, true, &res);
 	inode_test_unused_max = 0;
 	CHECKF(res.stale == 0, "stale read (replay: PC_SEED=%#" PRIx64 "): %s", seed, res.first);
 	CHECK(res.reads > 0);
