@@ -29,8 +29,8 @@
  * attributes in fuse_xattr.c.
  *
  * flock(2) is the engine's (fuse_flock.c; cluster-wide in cluster mode);
- * POSIX and OFD byte-range locks are left to the kernel (no getlk/setlk
- * op).
+ * POSIX and OFD byte-range locks are the engine's in cluster mode
+ * (getlk/setlk, cluster-wide) and the kernel's otherwise.
  *
  * Locks: none of ours across engine calls or replies (docs/locking.md FUSE);
  * handles_lock (leaf) around the list of open handles.
