@@ -15,7 +15,8 @@
  * cache, kept across opens (keep_cache): a store inode has one node, so one
  * kernel inode, whichever of its names (hard links) was opened, and every
  * change the engine makes to a file comes through that inode, which keeps
- * its pages coherent itself. With --direct-io opens use direct_io.
+ * its pages coherent itself. With --direct-io opens use direct_io; in
+ * cluster mode so do opens with write access (set_open_flags).
  *
  * Ownership and the S_ISUID/S_ISGID rule are in fuse_perm.c: files are
  * created with the caller's uid and gid; the kernel applied the caller's
@@ -28,8 +29,8 @@
  * attributes in fuse_xattr.c.
  *
  * flock(2) is the engine's (fuse_flock.c; cluster-wide in cluster mode);
- * POSIX and OFD byte-range locks are left to the kernel (no getlk/setlk
- * op).
+ * POSIX and OFD byte-range locks are the engine's in cluster mode
+ * (getlk/setlk, cluster-wide) and the kernel's otherwise.
  *
  * Locks: none of ours across engine calls or replies (docs/locking.md FUSE);
  * handles_lock (leaf) around the list of open handles.
@@ -53,6 +54,7 @@ struct pcfs pcfs;
 #ifdef PC_TEST_SWITCHES
 bool fuse_test_no_flock_op;
 bool fuse_test_no_posix_lock_op;
+bool fuse_test_cluster_shared_mmap;
 #endif
 
 static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -381,11 +383,28 @@ static void free_fh(struct fh *h)
 }
 
 /* Cached mode: the kernel keeps the inode's pages across opens: they are
- * coherent (every change came through that kernel inode). */
+ * coherent (every change came through that kernel inode).
+ *
+ * Cluster mode: an open with write access uses direct_io, and the kernel
+ * refuses MAP_SHARED on it (ENODEV). A store through a shared mapping of
+ * the kernel's page cache reaches the engine only when the kernel writes
+ * the page back (msync, fsync, its writeback), with no request and so no
+ * glock at the store: until then the other nodes read the old bytes, and
+ * two nodes that both stored into one page each write the whole page back,
+ * the later undoing the earlier even after its msync (SQLite's WAL index,
+ * the -shm file, lost whole transactions so). Read-only opens keep the
+ * kernel cache (MAP_SHARED reads included: a demote drops those pages);
+ * a direct_io write drops the kernel's pages of its range before it is
+ * sent (the kernel's rule for FOPEN_DIRECT_IO). */
 static void set_open_flags(struct fh *h, struct fuse_file_info *fi)
 {
+	bool cached = pcfs.mmap_mode;
+
+	if (cached && pcfs.cluster && (fi->flags & O_ACCMODE) != O_RDONLY &&
+	    !fuse_test_cluster_shared_mmap)
+		cached = false;
 	fi->fh = (uint64_t)(uintptr_t)h;
-	fi->direct_io = !pcfs.mmap_mode;
+	fi->direct_io = !cached;
 	fi->keep_cache = pcfs.mmap_mode;
 }
 

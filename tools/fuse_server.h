@@ -105,6 +105,16 @@ extern bool fuse_test_no_posix_lock_op;
 #else
 #define fuse_test_no_posix_lock_op false
 #endif
+/* Test switch (fuse_ops.c; set by PC_FUSE_CLUSTER_SHARED_MMAP=1): cluster
+ * mode with the kernel page cache keeps it for opens with write access too,
+ * so MAP_SHARED writable mappings are the kernel's, unseen by the glocks:
+ * bytes one node stored and msync'd are undone by another node's write-back
+ * of the same page (tests/cluster/test_cluster_mount_mmap.sh). */
+#ifdef PC_TEST_SWITCHES
+extern bool fuse_test_cluster_shared_mmap;
+#else
+#define fuse_test_cluster_shared_mmap false
+#endif
 
 /* Test hook (fuse_test_unpin.c; on with PC_FUSE_TEST_UNPIN=1): a setxattr
  * of "user.pagecache_test.unpin" = HOSTPATH points this process's host fds

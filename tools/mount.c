@@ -413,6 +413,7 @@ int cmd_mount(int argc, char **argv)
 	mount_test_keep_sigint = env_on("PC_MOUNT_TEST_KEEP_SIGINT");
 	fuse_test_no_flock_op = env_on("PC_FUSE_NO_FLOCK");
 	fuse_test_no_posix_lock_op = env_on("PC_FUSE_NO_POSIX_LOCKS");
+	fuse_test_cluster_shared_mmap = env_on("PC_FUSE_CLUSTER_SHARED_MMAP");
 	fuse_test_no_gen_key = env_on("PC_FUSE_NO_GEN_KEY");
 	fuse_test_unpin_hook = env_on("PC_FUSE_TEST_UNPIN");
 	fsync_test_dir_noop = env_on("PC_TEST_FSYNCDIR_NOOP");

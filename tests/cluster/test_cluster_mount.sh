@@ -4,7 +4,8 @@
 # mount modes (kernel page cache, --direct-io): dd through one mount and cmp
 # through the other at once, no sleep between them, then the other way round
 # with new data (the first mount's kernel cache of the file must be dropped
-# when the second node takes the glock). Also the bad inputs of the command:
+# when the second node takes the glock). A listing through one mount resumed after
+# the other removed the directory (rm -rf) ends without an error. Also the bad inputs of the command:
 # a malformed URL, an unreachable ZooKeeper (a clear error within the
 # connect timeout), a vol image with --cluster. TAP; skips where /dev/fuse,
 # fusermount3, root or ZooKeeper are missing.
@@ -62,6 +63,23 @@ for MODE in cached direct-io; do
 	   truncate -s $((6 << 20 | 12345)) "$WORK/mb/f" && cmp "$WORK/src2" "$WORK/ma/f"; then
 		ok "$MODE: new data through mount b, cmp through mount a at once"
 	else not_ok "$MODE: new data through b, cmp through a"; fi
+	# a listing through b resumed after a's rm -rf of its directory: the
+	# rest is empty (the dir store's seek to the cookie was EINVAL on ext4)
+	if command -v python3 >/dev/null; then
+		mkdir "$WORK/ma/ls" && touch "$WORK/ma/ls/"{1..20}
+		r=$(python3 -c 'import os, sys, subprocess
+it = os.scandir(sys.argv[2])
+next(it)
+subprocess.run(["rm", "-rf", sys.argv[1]], check=True)
+try:
+    print("rest", len(list(it)))
+except OSError as e:
+    print(e.strerror)' "$WORK/ma/ls" "$WORK/mb/ls" 2>&1)
+		case "$r" in
+		"rest "*) ok "$MODE: a listing through b resumed after a's rm -rf of the directory: no error ($r)" ;;
+		*) not_ok "$MODE: a listing through b resumed after a's rm -rf of the directory: $r" ;;
+		esac
+	else skip_one "$MODE: no python3"; fi
 	rc=0
 	for p in "${PIDS[@]}"; do kill -TERM "$p"; wait "$p" || rc=$?; done
 	PIDS=()

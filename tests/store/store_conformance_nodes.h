@@ -35,6 +35,8 @@ void conf_nodes_unlinked(struct store *s);
 /* Readdir cookies stay valid across creates and unlinks: a listing resumed
  * at a cookie neither repeats nor skips an entry that was there throughout. */
 void conf_nodes_readdir_cookies(struct store *s);
+/* a listing resumed after its directory was removed: empty */
+void conf_nodes_readdir_removed(struct store *s);
 /* A chain of directories deeper than PATH_MAX from the root, made, used
  * and removed node by node; the walk refuses a path over PATH_MAX. */
 void conf_nodes_deep(struct store *s);

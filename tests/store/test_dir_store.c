@@ -223,6 +223,13 @@ TEST(nodes_readdir_cookies)
 	store_close(s);
 }
 
+TEST(nodes_readdir_removed)
+{
+	struct store *s = open_fresh();
+	conf_nodes_readdir_removed(s);
+	store_close(s);
+}
+
 TEST(nodes_deeper_than_path_max)
 {
 	struct store *s = open_fresh();

@@ -142,6 +142,7 @@ NODES_CASE(xattr, conf_nodes_xattr)
 NODES_CASE(tmpfile, conf_nodes_tmpfile)
 NODES_CASE(unlinked, conf_nodes_unlinked)
 NODES_CASE(readdir_cookies, conf_nodes_readdir_cookies)
+NODES_CASE(readdir_removed, conf_nodes_readdir_removed)
 NODES_CASE(deeper_than_path_max, conf_nodes_deep)
 NODES_CASE(owner_mode, conf_nodes_owner_mode)
 

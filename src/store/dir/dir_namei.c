@@ -19,7 +19,8 @@
  *   getattr  fstatat(fd, "", AT_EMPTY_PATH); setattr fchownat(AT_EMPTY_PATH),
  *            chmod of /proc/self/fd/N, utimensat(AT_EMPTY_PATH)
  *   readdir  getdents64 on a fresh O_RDONLY reopen; cookies are the host's
- *            d_off (stable on ext4, xfs, btrfs and tmpfs since Linux 6.6)
+ *            d_off (stable on ext4, xfs, btrfs and tmpfs since Linux 6.6);
+ *            a removed directory lists empty, from any cookie
  *
  * Locking: none (node references are atomic).
  */
@@ -326,6 +327,14 @@ struct linux_dirent64 {
 	char d_name[];
 };
 
+/* The directory of @fd has no name left (rmdir'ed): no links. */
+static bool dir_is_removed(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && st.st_nlink == 0;
+}
+
 int dir_readdir(struct store_node *dir, int64_t start, store_filldir_t fill, void *ctx)
 {
 	enum { BUF = 32768 };
@@ -342,6 +351,12 @@ int dir_readdir(struct store_node *dir, int64_t start, store_filldir_t fill, voi
 	}
 	if (start > 0 && lseek(fd, (off_t)start, SEEK_SET) < 0) {
 		ret = -errno;
+		/* A removed directory (another node's rmdir, or this engine's
+		 * while the listing was open) is empty, as getdents' ENOENT
+		 * below: ext4 refuses the seek to a hash cookie with EINVAL
+		 * once the directory has lost its blocks. */
+		if (ret == -EINVAL && dir_is_removed(fd))
+			ret = 0;
 		goto out;
 	}
 	for (;;) {
