@@ -99,6 +99,7 @@ const struct test_switch test_switches[] = {
     SWITCH(zk_test_read_every_want),
     SWITCH(zk_test_keep_lock_nodes),
     SWITCH(zk_test_no_sweep),
+    SWITCH(zk_test_no_clean_departure),
     SWITCH(zk_test_sweep_in_use),
     SWITCH(zk_test_no_remake),
     SWITCH(zk_test_stray_no_name_check),

@@ -32,6 +32,7 @@ TEST_SWITCH(zk_test_read_every_want);
 TEST_SWITCH(zk_test_keep_lock_nodes);
 TEST_SWITCH(zk_test_no_remake);
 TEST_SWITCH(zk_test_no_sweep);
+TEST_SWITCH(zk_test_no_clean_departure);
 TEST_SWITCH(zk_test_sweep_in_use);
 TEST_SWITCH(zk_test_stray_no_name_check);
 TEST_KNOB(zk_node_knob, zk_test_lost_deletes);

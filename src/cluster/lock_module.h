@@ -109,8 +109,13 @@ struct glock_stats {
 	 * and deletes: counted here, not in lm_requests, which counts what
 	 * the glocks and byte-range locks themselves cost). */
 	_Atomic uint64_t lm_sweeps;
+	_Atomic uint64_t lm_table_sweeps; /* of the tables alone */
 	_Atomic uint64_t lm_sweep_deleted;
 	_Atomic uint64_t lm_sweep_requests;
+	/* Nodes seen gone from the membership, and clean unmounts seen (zk
+	 * module; a sweep follows only when more went than left cleanly). */
+	_Atomic uint64_t lm_departures;
+	_Atomic uint64_t lm_departures_clean;
 };
 
 struct cluster {
@@ -318,6 +323,10 @@ DECLARE_TEST_SWITCH(zk_test_keep_lock_nodes);
  * their unused lock nodes and byte-range tables stay in ZooKeeper
  * (test_glock_gc sweep_*). Defined in cluster.c (every build). */
 DECLARE_TEST_SWITCH(zk_test_no_sweep);
+/* An unmount does not say it left cleanly (lock_zk_sweep.c): the
+ * lowest-named node sweeps after it as after a crash (test_glock_sweep
+ * clean_unmount_no_sweep*). Defined in cluster.c (every build). */
+DECLARE_TEST_SWITCH(zk_test_no_clean_departure);
 /* The sweep deletes every lock node it reads, with whatever children it
  * has - holders' and waiters' too - as a sweep that did not read first
  * would (test_glock_sweep sweep_spares_held_glocks*). Defined in cluster.c

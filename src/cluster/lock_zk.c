@@ -442,12 +442,14 @@ int zk_mount(struct cluster *c, const struct cluster_url *u)
 		ret = make_path(c, z->gpath);
 	if (!ret)
 		ret = make_path(c, z->ppath);
+	if (!ret) {
+		zk_sweep_init(c);
+		ret = make_path(c, z->sweep.dpath);
+	}
 	if (!ret)
 		ret = check_recipe(c);
 	if (!ret)
 		ret = claim_name(c, false);
-	if (!ret)
-		zk_sweep_init(c);
 	if (ret) {
 		set_handle(z, NULL);
 		c->lm = NULL;
@@ -479,6 +481,7 @@ void zk_unmount(struct cluster *c)
 	if (!z)
 		return;
 	zk_gc_unmount(c, c->session_timeout_ms / 3);
+	zk_sweep_departure(c);
 	set_handle(z, NULL); /* ends the session: its ephemeral nodes go */
 	drop_events(z);
 	zk_sweep_reset(z, false);

@@ -44,9 +44,10 @@ struct zk_listing {
 #define ZK_EV_WANTVER (-1001) /* a want node's watch armed again (rc, version) */
 /* lock_zk_sweep.c's reads (listing: the children, or the Stat). */
 #define ZK_EV_MEMBERS	  (-1002) /* <root>/nodes */
-#define ZK_EV_SWEEP_ROOT  (-1003) /* <root>/g or <root>/p */
-#define ZK_EV_SWEEP_LOCK  (-1004) /* a lock node */
-#define ZK_EV_SWEEP_TABLE (-1005) /* a table node (its Stat) */
+#define ZK_EV_DEPARTED	  (-1003) /* <root>/departed (its Stat) */
+#define ZK_EV_SWEEP_ROOT  (-1004) /* <root>/g or <root>/p */
+#define ZK_EV_SWEEP_LOCK  (-1005) /* a lock node */
+#define ZK_EV_SWEEP_TABLE (-1006) /* a table node (its Stat) */
 
 struct zk_event {
 	struct zk_event *next;
@@ -60,14 +61,21 @@ struct zk_event {
 
 /* The sweep of what crashed nodes left (lock_zk_sweep.c): the worker's
  * but for the atomics, which its completions read or count. */
+#define SWEEP_LOCKS  1u /* the lock nodes (and the tables) */
+#define SWEEP_TABLES 2u /* the byte-range lock tables */
 struct zk_sweep {
 	char npath[272];	      /* root/nodes: the membership */
+	char dpath[272];	      /* root/departed: bumped by clean unmounts */
 	struct String_vector members; /* as last listed */
 	int32_t members_cversion;     /* its children's version then */
-	bool members_seen;	      /* listed once in this session */
+	int32_t departed_version;     /* root/departed's version then */
+	int gone;		      /* nodes gone by the last listing (-1: first) */
+	bool lowest;		      /* our name the lowest in it */
+	bool members_got;	      /* a listing waits for its departed read */
+	bool members_seen;	      /* listed (both reads) once in this session */
 	bool members_stale;	      /* to list (again): a children event */
 	bool members_out;	      /* a listing of it is out */
-	bool due, running;	      /* a sweep asked for; one is running */
+	unsigned due, running;	      /* SWEEP_* asked for; running */
 	struct String_vector g, p;    /* the lock and table nodes to read */
 	unsigned gi, pi;	      /* the next of each to read */
 	unsigned reads_out;
@@ -111,6 +119,7 @@ struct zk_cluster {
 	 * ev_lock; multis of them in flight (under ev_lock, ev_cond). */
 	struct zk_gc *gc_head;
 	unsigned gc_inflight;
+	bool gc_failed; /* a delete of ours failed: not a clean departure */
 	struct zk_sweep sweep;
 };
 
@@ -145,6 +154,7 @@ void zk_sweep_init(struct cluster *c);
 bool zk_sweep_item(struct cluster *c, struct zk_event *ev);
 void zk_sweep_run(struct cluster *c, bool connected);
 void zk_sweep_reset(struct zk_cluster *z, bool rejoin);
+void zk_sweep_departure(struct cluster *c);
 
 /* Per glock (gl->gl_lm), worker only. */
 struct zk_glock {

@@ -81,6 +81,8 @@ static void gc_done(int rc, const void *data)
 		atomic_fetch_add_explicit(&c->stats.lm_gc_busy, 1, memory_order_relaxed);
 	free(r);
 	pthread_mutex_lock(&z->ev_lock);
+	if (rc != ZOK && rc != ZNOTEMPTY && rc != ZNONODE)
+		z->gc_failed = true; /* a lock node of ours may stay: for the sweep */
 	if (!--z->gc_inflight)
 		pthread_cond_broadcast(&z->ev_cond);
 	pthread_mutex_unlock(&z->ev_lock);

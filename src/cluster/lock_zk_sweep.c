@@ -87,7 +87,7 @@ static void sweep_answer(struct sweep_req *r, int rc, const struct String_vector
 		struct zk_sweep *sw = &((struct zk_cluster *)r->c->lm)->sweep;
 
 		if (r->epoch == atomic_load(&sw->epoch)) {
-			if (r->type == ZK_EV_MEMBERS)
+			if (r->type == ZK_EV_MEMBERS || r->type == ZK_EV_DEPARTED)
 				atomic_store(&sw->members_lost, true);
 			else
 				atomic_fetch_add(&sw->lost, 1);
@@ -149,7 +149,7 @@ static bool sweep_read(struct cluster *c, int type, const char *path, bool watch
 
 	if (!r)
 		return false;
-	if (type == ZK_EV_SWEEP_TABLE)
+	if (type == ZK_EV_SWEEP_TABLE || type == ZK_EV_DEPARTED)
 		rc = zoo_aexists(z->zh, r->path, 0, stat_done, r);
 	else if (watch)
 		rc = zoo_awget_children2(z->zh, r->path, zk_watch_fn, c, strings_stat_done, r);
@@ -159,7 +159,7 @@ static bool sweep_read(struct cluster *c, int type, const char *path, bool watch
 		free(r);
 		return false;
 	}
-	if (type != ZK_EV_MEMBERS)
+	if (type != ZK_EV_MEMBERS && type != ZK_EV_DEPARTED)
 		z->sweep.reads_out++;
 	return true;
 }
@@ -246,40 +246,80 @@ static int names_not_in(const struct String_vector *a, const struct String_vecto
 }
 
 /*
- * The membership as listed: whether a node went, and whether our name is
- * the lowest. A node went if a name of the last listing is missing, or if
- * the membership changed more often than the names in and out show (its
- * cversion counts every create and delete): a node came and went between
- * two listings (or a node rejoined: its old session, and what it left,
- * went).
+ * The membership as listed (the first of the pair of reads; the second is
+ * sweep_departed's): how many nodes went since the last listing - names
+ * missing, and pairs of changes the names in and out do not account for
+ * (its cversion counts every create and delete: a node that came and went
+ * between two listings, or one that rejoined, its old session gone) - and
+ * whether our name is the lowest.
  */
 static void sweep_members(struct cluster *c, struct zk_listing *l)
 {
 	struct zk_sweep *sw = &((struct zk_cluster *)c->lm)->sweep;
-	bool gone = !sw->members_seen, lowest = true;
 	int in, out, j;
 
-	sw->members_out = false;
-	if (l->rc != ZOK) {
-		sw->members_stale = true; /* listed again by the next zk_sweep_run */
-		return;
-	}
-	if (!gone) {
+	sw->members_got = l->rc == ZOK;
+	if (!sw->members_got)
+		return; /* sweep_departed lists it again */
+	sw->gone = -1;
+	if (sw->members_seen) {
 		out = names_not_in(&sw->members, &l->sv);
 		in = names_not_in(&l->sv, &sw->members);
-		gone = out || l->st.cversion - sw->members_cversion > in;
+		sw->gone = out + (l->st.cversion - sw->members_cversion - in - out) / 2;
 	}
 	sw->members_cversion = l->st.cversion;
+	sw->lowest = true;
 	for (j = 0; j < l->sv.count; j++)
 		if (strcmp(l->sv.data[j], c->node_name) < 0)
-			lowest = false;
+			sw->lowest = false;
 	free_names(&sw->members);
 	sw->members = l->sv;
 	l->sv.data = NULL;
 	l->sv.count = 0;
+}
+
+/*
+ * The version of <root>/departed, read right after the listing: a node
+ * that unmounts cleanly deletes its membership entry and bumps it in one
+ * multi (zk_sweep_departure), so a name the listing misses for a clean
+ * unmount is counted here. If our name is the lowest, a sweep is due: of
+ * the lock nodes and the tables if more nodes went than left cleanly (and
+ * at the first listing of a session), of the tables alone if every node
+ * that went left cleanly (a clean unmount deleted the lock nodes it used,
+ * but a file it still had open kept its entry, and the table then stays
+ * empty). A bump read before the listing shows its name gone (the multi
+ * came between the two reads) may hide a crash counted in this listing;
+ * the clean node's name then goes uncounted by the next listing, which
+ * sweeps: nothing is left for good.
+ */
+static void sweep_departed(struct cluster *c, struct zk_listing *l)
+{
+	struct zk_sweep *sw = &((struct zk_cluster *)c->lm)->sweep;
+	int clean = 0;
+
+	sw->members_out = false;
+	if (!sw->members_got) {
+		sw->members_stale = true; /* listed again by the next zk_sweep_run */
+		return;
+	}
+	sw->members_got = false;
+	if (l->rc == ZOK) {
+		if (sw->members_seen)
+			clean = l->st.version - sw->departed_version;
+		sw->departed_version = l->st.version;
+	}
+	if (sw->gone > 0) {
+		atomic_fetch_add_explicit(&c->stats.lm_departures, (uint64_t)sw->gone,
+					  memory_order_relaxed);
+		atomic_fetch_add_explicit(&c->stats.lm_departures_clean,
+					  (uint64_t)(clean < sw->gone ? clean : sw->gone),
+					  memory_order_relaxed);
+	}
+	if (sw->lowest && (!sw->members_seen || sw->gone > clean))
+		sw->due = SWEEP_LOCKS | SWEEP_TABLES;
+	else if (sw->lowest && sw->gone > 0)
+		sw->due |= SWEEP_TABLES;
 	sw->members_seen = true;
-	if (gone && lowest)
-		sw->due = true;
 }
 
 /* Worker: an item of the sweep's (true), or not. */
@@ -302,6 +342,10 @@ bool zk_sweep_item(struct cluster *c, struct zk_event *ev)
 		return true; /* of a session before the last reset */
 	if (ev->type == ZK_EV_MEMBERS) {
 		sweep_members(c, l);
+		return true;
+	}
+	if (ev->type == ZK_EV_DEPARTED) {
+		sweep_departed(c, l);
 		return true;
 	}
 	if (sw->reads_out)
@@ -352,23 +396,33 @@ void zk_sweep_run(struct cluster *c, bool connected)
 
 	sw->reads_out -= lost < sw->reads_out ? lost : sw->reads_out;
 	if (atomic_exchange(&sw->members_lost, false)) {
+		/* The pair is broken: listed again, and decided as at mount
+		 * (a sweep if our name is the lowest). */
 		sw->members_out = false;
+		sw->members_got = false;
+		sw->members_seen = false;
 		sw->members_stale = true;
 	}
 	if (!connected || !z->zh || zk_test_no_sweep)
 		return;
 	if (sw->members_stale && !sw->members_out) {
+		/* The listing (its watch armed again) and the departed read
+		 * behind it: answered in that order. */
 		sw->members_stale = false;
-		sw->members_out = sweep_read(c, ZK_EV_MEMBERS, sw->npath, true);
-		if (!sw->members_out)
+		sw->members_out = sweep_read(c, ZK_EV_MEMBERS, sw->npath, true) &&
+				  sweep_read(c, ZK_EV_DEPARTED, sw->dpath, false);
+		if (!sw->members_out) {
 			sw->members_stale = true;
+			sw->members_seen = false; /* a pair half sent: as at mount */
+		}
 	}
 	if (sw->due && !sw->running) {
-		sw->due = false;
-		sw->running = true;
+		sw->running = sw->due;
+		sw->due = 0;
 		free_names(&sw->g);
 		free_names(&sw->p);
-		sweep_read(c, ZK_EV_SWEEP_ROOT, z->gpath, false);
+		if (sw->running & SWEEP_LOCKS)
+			sweep_read(c, ZK_EV_SWEEP_ROOT, z->gpath, false);
 		sweep_read(c, ZK_EV_SWEEP_ROOT, z->ppath, false);
 	}
 	if (!sw->running)
@@ -397,19 +451,23 @@ void zk_sweep_run(struct cluster *c, bool connected)
 	}
 	if (!sw->reads_out && !atomic_load(&sw->deletes_out) && sw->gi >= (unsigned)sw->g.count &&
 	    sw->pi >= (unsigned)sw->p.count) {
-		sw->running = false;
+		atomic_fetch_add_explicit(sw->running & SWEEP_LOCKS ? &c->stats.lm_sweeps
+								    : &c->stats.lm_table_sweeps,
+					  1, memory_order_relaxed);
+		sw->running = 0;
 		free_names(&sw->g);
 		free_names(&sw->p);
-		atomic_fetch_add_explicit(&c->stats.lm_sweeps, 1, memory_order_relaxed);
 	}
 }
 
-/* Mount: the membership's path; listed (and a sweep decided) at once. */
+/* Mount: the paths (<root>/departed is made by zk_mount); the membership is
+ * listed (and a sweep decided) at the worker's first poll. */
 void zk_sweep_init(struct cluster *c)
 {
 	struct zk_cluster *z = c->lm;
 
 	snprintf(z->sweep.npath, sizeof(z->sweep.npath), "%s/nodes", z->root);
+	snprintf(z->sweep.dpath, sizeof(z->sweep.dpath), "%s/departed", z->root);
 	z->sweep.members_stale = true;
 }
 
@@ -432,12 +490,46 @@ void zk_sweep_reset(struct zk_cluster *z, bool rejoin)
 	atomic_fetch_add(&sw->epoch, 1);
 	atomic_store(&sw->lost, 0);
 	atomic_store(&sw->members_lost, false);
-	sw->running = false;
+	sw->running = 0;
 	sw->members_out = false;
+	sw->members_got = false;
 	if (rejoin) {
 		sw->members_stale = true;
 		sw->members_seen = false; /* sweeps if lowest, as at mount */
 	} else {
 		free_names(&sw->members);
 	}
+}
+
+/*
+ * A clean unmount, before its session ends: multi { delete our membership
+ * entry, bump <root>/departed }, so that the other nodes need not read
+ * every lock node after us (zk_gc_unmount deleted those we used; the
+ * tables are swept anyway). Not sent if a lock-node delete of ours failed
+ * or is unanswered, or while a stray of ours is left (what they leave is
+ * for the sweep), nor if the server does not answer: then the entry goes
+ * with the session, a departure like a crash's.
+ */
+void zk_sweep_departure(struct cluster *c)
+{
+	struct zk_cluster *z = c->lm;
+	char path[ZK_PATH_MAX];
+	zoo_op_t ops[2];
+	zoo_op_result_t res[2];
+	uint64_t t;
+	int rc;
+
+	bool busy;
+
+	pthread_mutex_lock(&z->ev_lock);
+	busy = z->gc_inflight || z->gc_failed || !z->connected || !z->zh;
+	pthread_mutex_unlock(&z->ev_lock);
+	if (zk_test_no_clean_departure || zk_test_keep_lock_nodes || z->strays || busy)
+		return;
+	snprintf(path, sizeof(path), "%s/%s", z->sweep.npath, c->node_name);
+	zoo_delete_op_init(&ops[0], path, -1);
+	zoo_set_op_init(&ops[1], z->sweep.dpath, NULL, -1, -1, NULL);
+	t = zk_call_begin(c);
+	rc = zoo_multi(z->zh, 2, ops, res);
+	zk_call_end(c, t, rc);
 }

@@ -21,7 +21,11 @@
  * EX. sweeps_under_load: three nodes take and free 8 glocks at random with
  * their own deletes off (zk_test_keep_lock_nodes: only sweeps delete),
  * while a fourth mounts and unmounts over and over (a sweep each time):
- * every grant checked.
+ * every grant checked. clean_unmount_no_full_sweep: C takes a glock and a
+ * byte-range lock and unmounts cleanly (its lock node deleted, its table
+ * left empty): B counts a clean departure and sweeps the tables alone (0
+ * left) without reading the lock nodes; zk_test_no_clean_departure: B
+ * counts a crash and sweeps everything.
  *
  * Locks: none of the test's own; the nodes' handles under zh_lock (shared).
  */
@@ -328,4 +332,52 @@ TEST(sweeps_under_load)
 	for (n = 0; n < LNODES; n++)
 		cluster_unmount(c[n]);
 	zk_test_keep_lock_nodes = false; /* written with no worker running */
+}
+
+static void clean_case(bool off)
+{
+	struct plock_range r = plock_rng(F_WRLCK, 0, 9);
+	struct cluster *B, *C;
+	struct glock *gl;
+	char url[512];
+
+	zk_root(off ? "sweepcleanoff" : "sweepclean", url, sizeof(url));
+	B = node_mount(url, "B", 4000, 1);
+	WAIT_UNTIL(node_stat(&B->stats.lm_sweeps) == 1); /* its mount's */
+	C = node_mount(url, "C", 4000, 1);
+	CHECK_EQ(glock_get(C, 900, NULL, NULL, &gl), 0);
+	glock_take(gl, LM_ST_EXCLUSIVE);
+	glock_put(gl);
+	CHECK_EQ(plock_take(C, &r, 1, NULL), 0);
+	zk_test_no_clean_departure = off;
+	cluster_unmount(C);
+	if (off)
+		WAIT_UNTIL(node_stat(&B->stats.lm_sweeps) == 2);
+	else
+		WAIT_UNTIL(node_stat(&B->stats.lm_table_sweeps) == 1);
+	printf("# %s: C unmounted: B saw %llu departure(s), %llu clean; full sweeps %llu, table "
+	       "sweeps %llu; %d lock nodes, %d tables left\n",
+	       off ? "no clean departure" : "fixed",
+	       (unsigned long long)node_stat(&B->stats.lm_departures),
+	       (unsigned long long)node_stat(&B->stats.lm_departures_clean),
+	       (unsigned long long)node_stat(&B->stats.lm_sweeps),
+	       (unsigned long long)node_stat(&B->stats.lm_table_sweeps), lock_nodes(B), tables(B));
+	CHECK_EQ(node_stat(&B->stats.lm_departures), 1);
+	CHECK_EQ(node_stat(&B->stats.lm_departures_clean), off ? 0 : 1);
+	CHECK_EQ(node_stat(&B->stats.lm_sweeps), off ? 2 : 1);
+	CHECK_EQ(node_stat(&B->stats.lm_table_sweeps), off ? 0 : 1);
+	CHECK_EQ(lock_nodes(B), 0);
+	CHECK_EQ(tables(B), 0);
+	cluster_unmount(B);
+	zk_test_no_clean_departure = false;
+}
+
+TEST(clean_unmount_no_full_sweep)
+{
+	clean_case(false);
+}
+
+TEST(clean_unmount_no_full_sweep_announce_off_shows)
+{
+	clean_case(true);
 }
