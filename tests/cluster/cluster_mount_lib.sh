@@ -2,7 +2,8 @@
 # cluster_mount_lib.sh - sourced by the tests of `pagecache mount --cluster`
 # (test_cluster_mount*.sh): TAP helpers (ok, not_ok, skip_one, skip_all),
 # the cleanup at exit (their servers, mounts under $WORK, ZooKeeper, $WORK),
-# zk_start (a ZooKeeper of tests/cluster/zk_server on a free port: URL) and
+# require_mount_tools, zk_start (a ZooKeeper of tests/cluster/zk_server on a
+# free port: URL) and
 # mount_node (one node's mount in the background, waited for).
 # The script sets PAGECACHE, ZKS and WORK before it sources this; T and
 # FAILED count the TAP lines; NODE_ENV holds VAR=VALUE words for the next
@@ -24,6 +25,15 @@ cleanup() {
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
+
+# require_mount_tools [COMMAND...]: skips everything where FUSE, fusermount3,
+# root or one of the COMMANDs is missing
+require_mount_tools() {
+	[ -c /dev/fuse ] || skip_all "no /dev/fuse"
+	command -v fusermount3 >/dev/null || skip_all "no fusermount3"
+	for c in "$@"; do command -v "$c" >/dev/null || skip_all "no $c"; done
+	[ "$(id -u)" -eq 0 ] || skip_all "not root"
+}
 
 # zk_start: ZooKeeper up, its URL in URL; skips everything where there is none
 zk_start() {

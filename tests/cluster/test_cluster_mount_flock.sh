@@ -20,10 +20,7 @@ ZKS=$(realpath "${2:?usage: $0 PAGECACHE ZK_SERVER}")
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pc-cflock-XXXXXX")
 . "$(dirname "$0")/cluster_mount_lib.sh"
 
-[ -c /dev/fuse ] || skip_all "no /dev/fuse"
-command -v fusermount3 >/dev/null || skip_all "no fusermount3"
-command -v flock >/dev/null || skip_all "no flock(1)"
-[ "$(id -u)" -eq 0 ] || skip_all "not root"
+require_mount_tools flock
 
 zk_start
 

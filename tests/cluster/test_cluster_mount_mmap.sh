@@ -24,10 +24,7 @@ PROBE=$(realpath "$(dirname "$0")/mmap_probe.py")
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pc-cmmap-XXXXXX")
 . "$(dirname "$0")/cluster_mount_lib.sh"
 
-[ -c /dev/fuse ] || skip_all "no /dev/fuse"
-command -v fusermount3 >/dev/null || skip_all "no fusermount3"
-command -v python3 >/dev/null || skip_all "no python3"
-[ "$(id -u)" -eq 0 ] || skip_all "not root"
+require_mount_tools python3
 
 zk_start
 

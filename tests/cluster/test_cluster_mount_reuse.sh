@@ -25,10 +25,7 @@ LEN=8192
 WORK=$(mktemp -d /var/tmp/pc-creuse-XXXXXX) || { echo "1..0 # SKIP no /var/tmp"; exit 0; }
 . "$(dirname "$0")/cluster_mount_lib.sh"
 
-[ -c /dev/fuse ] || skip_all "no /dev/fuse"
-command -v fusermount3 >/dev/null || skip_all "no fusermount3"
-command -v setfattr >/dev/null || skip_all "no setfattr"
-[ "$(id -u)" -eq 0 ] || skip_all "not root"
+require_mount_tools setfattr
 # tmpfs never reuses a number; ext4 gives a freed one to the next create
 [ "$(stat -f -c %T "$WORK")" = ext2/ext3 ] || skip_all "/var/tmp is not ext4"
 
