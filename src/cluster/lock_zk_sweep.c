@@ -256,7 +256,7 @@ static int names_not_in(const struct String_vector *a, const struct String_vecto
 static void sweep_members(struct cluster *c, struct zk_listing *l)
 {
 	struct zk_sweep *sw = &((struct zk_cluster *)c->lm)->sweep;
-	int in, out, j;
+	int in, out, pairs, j;
 
 	sw->members_got = l->rc == ZOK;
 	if (!sw->members_got)
@@ -265,7 +265,8 @@ static void sweep_members(struct cluster *c, struct zk_listing *l)
 	if (sw->members_seen) {
 		out = names_not_in(&sw->members, &l->sv);
 		in = names_not_in(&l->sv, &sw->members);
-		sw->gone = out + (l->st.cversion - sw->members_cversion - in - out) / 2;
+		pairs = (l->st.cversion - sw->members_cversion - in - out) / 2;
+		sw->gone = out + (pairs > 0 ? pairs : 0);
 	}
 	sw->members_cversion = l->st.cversion;
 	sw->lowest = true;
@@ -303,11 +304,10 @@ static void sweep_departed(struct cluster *c, struct zk_listing *l)
 		return;
 	}
 	sw->members_got = false;
-	if (l->rc == ZOK) {
-		if (sw->members_seen)
-			clean = l->st.version - sw->departed_version;
+	if (l->rc == ZOK && sw->members_seen)
+		clean = l->st.version - sw->departed_version;
+	if (l->rc == ZOK)
 		sw->departed_version = l->st.version;
-	}
 	if (sw->gone > 0) {
 		atomic_fetch_add_explicit(&c->stats.lm_departures, (uint64_t)sw->gone,
 					  memory_order_relaxed);
@@ -319,7 +319,9 @@ static void sweep_departed(struct cluster *c, struct zk_listing *l)
 		sw->due = SWEEP_LOCKS | SWEEP_TABLES;
 	else if (sw->lowest && sw->gone > 0)
 		sw->due |= SWEEP_TABLES;
-	sw->members_seen = true;
+	/* Not read (or gone): no version to count the next clean departures
+	 * from; the next listing decides as at mount. */
+	sw->members_seen = l->rc == ZOK;
 }
 
 /* Worker: an item of the sweep's (true), or not. */
