@@ -395,7 +395,8 @@ static void free_fh(struct fh *h)
  * the -shm file, lost whole transactions so). Read-only opens keep the
  * kernel cache (MAP_SHARED reads included: a demote drops those pages);
  * a direct_io write drops the kernel's pages of its range before it is
- * sent (the kernel's rule for FOPEN_DIRECT_IO). */
+ * sent (the kernel's rule for FOPEN_DIRECT_IO; for the window that leaves,
+ * docs/cluster.md "Shared writable mappings through the FUSE mount"). */
 static void set_open_flags(struct fh *h, struct fuse_file_info *fi)
 {
 	bool cached = pcfs.mmap_mode;
