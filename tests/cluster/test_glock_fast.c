@@ -531,8 +531,8 @@ TEST(fork_child_drops_other_threads_slots_hazard)
  * renewal wakes it: the lease is made to lapse (lease_until_ns set to now;
  * the session itself stays valid, lost_at_ns 30 s ahead), a thread's nq
  * goes to sleep, and then the renewal comes (cluster_lease_renew, as the
- * module calls it at an answer). What the renewal finds on member_wait,
- * and what its wake-up left there, are counts, not times. With
+ * module calls it at an answer). What the renewal finds on member_wait
+ * is a count, not a time. With
  * glock_test_suspended_poll the waiter polls gl_wait every 50 ms: the
  * renewal finds nobody to wake, and the waiter goes on at a later poll (or
  * when the worker notices the lease is valid again).
@@ -607,11 +607,14 @@ static void lease_wait_case(bool poll)
 			CHECK(slept_on == s.g);
 			CHECK(!sleeper_before);
 		} else {
-			/* The renewal's own wake-up took the waiter off the
-			 * queue: it goes on now, not at a poll. */
+			/* The renewal found the waiter on member_wait and
+			 * woke it: it goes on now, not at a poll. (What the
+			 * wake-up left is printed, not checked: the woken
+			 * waiter queues itself again for a moment before it
+			 * looks at the lease - prepare_to_wait, then the
+			 * check - and a slow build catches it there.) */
 			CHECK(slept_on == &A->member_wait);
 			CHECK(sleeper_before);
-			CHECK(!sleeper_after);
 		}
 	}
 	pthread_join(t, NULL);
