@@ -199,6 +199,9 @@ void zk_watch_fn(zhandle_t *zh, int type, int state, const char *path, void *ctx
 uint64_t zk_stream_pos(struct cluster *c);
 void zk_queue_item(struct cluster *c, struct zk_event *ev);
 void zk_listing_free(struct zk_listing *l);
+/* lock_zk_pipe.c: copies a listing's answer (names, Stat) into @l. */
+int zk_listing_copy(struct zk_listing *l, int rc, const struct String_vector *strings,
+		    const struct Stat *stat);
 uint64_t zk_call_begin(struct cluster *c);
 void zk_call_end(struct cluster *c, uint64_t sent, int rc);
 

@@ -141,27 +141,38 @@ static void want_done(int rc, const char *value, int len, const struct Stat *st,
 	batch_put(b);
 }
 
+/* A listing's answer into @l (the client library frees its own copy after
+ * the completion): ZSYSTEMERROR if it could not be copied (out of memory:
+ * as if not answered), else @rc. */
+int zk_listing_copy(struct zk_listing *l, int rc, const struct String_vector *strings,
+		    const struct Stat *stat)
+{
+	int i;
+
+	if (rc == ZOK && stat)
+		l->st = *stat;
+	if (rc != ZOK || !strings)
+		return rc;
+	l->sv.data = calloc((size_t)strings->count + 1, sizeof(char *));
+	for (i = 0; l->sv.data && i < strings->count; i++)
+		if (!(l->sv.data[i] = strdup(strings->data[i])))
+			break;
+	l->sv.count = l->sv.data ? i : 0;
+	if (!l->sv.data || l->sv.count != strings->count) {
+		deallocate_String_vector(&l->sv);
+		return ZSYSTEMERROR;
+	}
+	return rc;
+}
+
 static void list_done(int rc, const struct String_vector *strings, const struct Stat *stat,
 		      const void *data)
 {
 	struct zk_batch *b = (struct zk_batch *)data;
 	struct zk_listing *l = b->l;
-	int i;
 
 	l->seq = zk_stream_pos(b->c);
-	if (rc == ZOK && strings) {
-		l->sv.data = calloc((size_t)strings->count + 1, sizeof(char *));
-		for (i = 0; l->sv.data && i < strings->count; i++)
-			if (!(l->sv.data[i] = strdup(strings->data[i])))
-				break;
-		l->sv.count = l->sv.data ? i : 0;
-		if (stat)
-			l->st = *stat;
-	}
-	if (rc == ZOK && (!l->sv.data || l->sv.count != strings->count)) {
-		deallocate_String_vector(&l->sv); /* out of memory: as if not answered */
-		rc = ZSYSTEMERROR;
-	}
+	rc = zk_listing_copy(l, rc, strings, stat);
 	l->rc = rc;
 	if (rc == ZOK || rc == ZNONODE)
 		cluster_lease_renew(b->c, b->sent);

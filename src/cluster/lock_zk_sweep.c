@@ -55,7 +55,6 @@ static void sweep_answer(struct sweep_req *r, int rc, const struct String_vector
 {
 	struct zk_event *ev = calloc(1, sizeof(*ev) + strlen(r->path) + 1);
 	struct zk_listing *l = calloc(1, sizeof(*l));
-	int i;
 
 	if (!ev || !l) {
 		free(ev);
@@ -63,20 +62,7 @@ static void sweep_answer(struct sweep_req *r, int rc, const struct String_vector
 		ev = NULL;
 	}
 	if (ev) {
-		l->rc = rc;
-		if (rc == ZOK && sv) {
-			l->sv.data = calloc((size_t)sv->count + 1, sizeof(char *));
-			for (i = 0; l->sv.data && i < sv->count; i++)
-				if (!(l->sv.data[i] = strdup(sv->data[i])))
-					break;
-			l->sv.count = l->sv.data ? i : 0;
-			if (!l->sv.data || l->sv.count != sv->count) {
-				deallocate_String_vector(&l->sv);
-				l->rc = ZSYSTEMERROR; /* as if not answered */
-			}
-		}
-		if (rc == ZOK && st)
-			l->st = *st;
+		l->rc = zk_listing_copy(l, rc, sv, st);
 		ev->type = r->type;
 		ev->seq = r->epoch; /* (sweep items have no stream position) */
 		ev->listing = l;
