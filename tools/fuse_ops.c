@@ -383,20 +383,13 @@ static void free_fh(struct fh *h)
 }
 
 /* Cached mode: the kernel keeps the inode's pages across opens: they are
- * coherent (every change came through that kernel inode).
- *
- * Cluster mode: an open with write access uses direct_io, and the kernel
- * refuses MAP_SHARED on it (ENODEV). A store through a shared mapping of
- * the kernel's page cache reaches the engine only when the kernel writes
- * the page back (msync, fsync, its writeback), with no request and so no
- * glock at the store: until then the other nodes read the old bytes, and
- * two nodes that both stored into one page each write the whole page back,
- * the later undoing the earlier even after its msync (SQLite's WAL index,
- * the -shm file, lost whole transactions so). Read-only opens keep the
- * kernel cache (MAP_SHARED reads included: a demote drops those pages);
- * a direct_io write drops the kernel's pages of its range before it is
- * sent (the kernel's rule for FOPEN_DIRECT_IO; for the window that leaves,
- * docs/cluster.md "Shared writable mappings through the FUSE mount"). */
+ * coherent (every change came through that kernel inode). Cluster mode: an
+ * open with write access uses direct_io, so the kernel refuses MAP_SHARED
+ * on it (ENODEV): a store into the kernel's page cache would reach the
+ * engine only at the kernel's write-back of the whole page, unseen by the
+ * glocks (docs/cluster.md "Shared writable mappings through the FUSE
+ * mount": SQLite's WAL lost transactions so). Read-only opens keep the
+ * kernel cache; a demote drops it. */
 static void set_open_flags(struct fh *h, struct fuse_file_info *fi)
 {
 	bool cached = pcfs.mmap_mode;
