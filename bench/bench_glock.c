@@ -19,7 +19,8 @@
  * The minimum hold time is set to 0 here (the transfer is what is timed).
  * PC_ZK_WANT_OFF=1 turns the want nodes' watches off (docs/cluster.md);
  * PC_ZK_REARM_AT_EVENT=1 re-arms a fired want watch at the event;
- * PC_ZK_READ_EVERY_WANT=1 reads the want node a request bumped as well.
+ * PC_ZK_READ_EVERY_WANT=1 reads the want node a request bumped as well;
+ * PC_ZK_CONVERT_MULTI=1 demotes EX to SH by the conversion multi.
  * Links the test build of the library (it reaches src/cluster's internals).
  * Locks: none of its own.
  */
@@ -202,6 +203,10 @@ int main(int argc, char **argv)
 	 * (zk_test_read_every_want), for an A/B in one binary. */
 	if (getenv("PC_ZK_READ_EVERY_WANT"))
 		zk_test_read_every_want = true;
+	/* PC_ZK_CONVERT_MULTI=1: EX -> SH by the conversion multi, not the
+	 * downgrade in place (zk_test_convert_multi), for an A/B in one binary. */
+	if (getenv("PC_ZK_CONVERT_MULTI"))
+		zk_test_convert_multi = true;
 	if (zk_fixture_missing()) {
 		emit_skip("glock", "transfer", "%s", zk_fixture_missing());
 		return 0;

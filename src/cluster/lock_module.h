@@ -98,6 +98,11 @@ struct glock_stats {
 	/* Fired want watches of the zk module armed again by a read of their
 	 * own (not a read pipelined behind a request or conversion). */
 	_Atomic uint64_t lm_rearms;
+	/* EX -> SH demotes of the zk module done in place (one setData), and
+	 * blockers this node learnt were so downgraded (an event or the
+	 * answer of the exists that watched them). */
+	_Atomic uint64_t lm_downgrades;
+	_Atomic uint64_t lm_weak_seen;
 	/* Lock nodes nobody used, deleted by this node (zk module); refused
 	 * (another node held or waited); requests sent again after another
 	 * node deleted the lock node under them. */
@@ -310,6 +315,17 @@ DECLARE_TEST_SWITCH(zk_test_rearm_at_event);
  * bumped_want_unread*; bench_glock PC_ZK_READ_EVERY_WANT). Defined in
  * cluster.c (every build). */
 DECLARE_TEST_SWITCH(zk_test_read_every_want);
+/* The zk module demotes EX to SH by the conversion multi (check, delete,
+ * create, bump) instead of downgrading its child in place (one setData):
+ * the previous recipe's demote, a multi and three reads more per transfer
+ * (test_glock_downgrade; bench_glock PC_ZK_CONVERT_MULTI). Defined in
+ * cluster.c (every build). */
+DECLARE_TEST_SWITCH(zk_test_convert_multi);
+/* A waiter takes a blocker downgraded to SH in place for gone whatever mode
+ * it waits for: an EX or DF waiter is granted beside the SH holder
+ * (test_glock_downgrade weak_blocker_ex_waits*). Defined in cluster.c
+ * (every build). */
+DECLARE_TEST_SWITCH(zk_test_weak_frees_all);
 /* The zk module publishes a byte-range lock set with no check of the
  * file's table version (a multi with version -1): two nodes that read the
  * table before either published are both granted conflicting ranges

@@ -319,16 +319,21 @@ static int make_path(struct cluster *c, const char *path)
  * its own whose name its current child has again; and a file's table in
  * p/ is deleted when its last node forgets it, a grant decided only while
  * the node's own entry pins the table: a node of /4 decides without one,
- * and could commit against a table made again.
+ * and could commit against a table made again. /6: an EX holder demoted
+ * to SH sets its ex- child's data instead of replacing the child
+ * (lock_zk_node.c, "Downgrade in place"): a node of /5 would take that
+ * child for EX until it goes, and its SH request would wait for a holder
+ * that no longer watches SH requests.
  */
 #define ZK_RECIPE                                                                          \
-	"pagecache-glock/5 (ex-/sh-/df- children, want nodes, lock nodes <type>-<number>-" \
-	"<generation>, deleted unused; byte-range sets in p/, deleted when unused)"
+	"pagecache-glock/6 (ex-/sh-/df- children, ex- downgraded to SH by its data, want " \
+	"nodes, lock nodes <type>-<number>-<generation>, deleted unused; byte-range sets " \
+	"in p/, deleted when unused)"
 
 static int check_recipe(struct cluster *c)
 {
 	struct zk_cluster *z = c->lm;
-	char path[ZK_PATH_MAX], theirs[256], mine[256];
+	char path[ZK_PATH_MAX], theirs[512], mine[512];
 	int rc, len = sizeof(theirs) - 1;
 	uint64_t t;
 
@@ -580,7 +585,8 @@ unsigned zk_poll(struct cluster *c)
 	zk_sweep_run(c, connected);
 	/* In the order they came (the stream positions the recipe compares):
 	 * a blocker's deleted event (a grant, no request), a want node's
-	 * changed event (a demote request, no listing), the answer of an
+	 * changed event (a demote request, no listing), a blocker's changed
+	 * event or exists answer (downgraded in place), the answer of an
 	 * asynchronous listing or re-armed watch, and - with the want nodes'
 	 * watches off, or after a reconnect - a children event (a listing, sent
 	 * asynchronously, unless a later listing of ours already saw it). */
@@ -601,8 +607,13 @@ unsigned zk_poll(struct cluster *c)
 				zk_want_version(gl, child, ev->rc, ev->version, ev->seq);
 			} else if (child && ev->type == ZOO_DELETED_EVENT) {
 				zk_blocker_gone(gl, child);
-			} else if (child && ev->type == ZOO_CHANGED_EVENT) {
+			} else if (child && ev->type == ZOO_CHANGED_EVENT &&
+				   zk_want_index(child) >= 0) {
 				zk_want_event(gl, child, ev->seq);
+			} else if (child &&
+				   (ev->type == ZOO_CHANGED_EVENT || ev->type == ZK_EV_WEAK)) {
+				/* a blocker downgraded in place (its watch fired, or not) */
+				zk_blocker_weakened(gl, child, ev->type == ZOO_CHANGED_EVENT);
 			} else if (!child && ev->type == ZOO_CHILD_EVENT) {
 				zk_relist_after(gl, ev->seq);
 			}

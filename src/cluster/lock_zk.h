@@ -48,6 +48,9 @@ struct zk_listing {
 #define ZK_EV_SWEEP_ROOT  (-1004) /* <root>/g or <root>/p */
 #define ZK_EV_SWEEP_LOCK  (-1005) /* a lock node */
 #define ZK_EV_SWEEP_TABLE (-1006) /* a table node (its Stat) */
+/* A blocker's exists answer: an ex- child downgraded to SH in place (its
+ * data version above 0; the watch is armed: its delete still comes). */
+#define ZK_EV_WEAK (-1007)
 
 struct zk_event {
 	struct zk_event *next;
@@ -191,6 +194,10 @@ struct zk_glock {
 	/* Children below pend that conflict with it: granted when all are gone. */
 	char **blockers;
 	unsigned nblockers;
+	/* ex- children of the listing known downgraded to SH in place (their
+	 * data set: lock_zk_node.c, "Downgrade in place"). */
+	char **weak;
+	unsigned nweak;
 };
 
 void zk_watch_fn(zhandle_t *zh, int type, int state, const char *path, void *ctx);
@@ -244,9 +251,20 @@ int zk_rejoin(struct cluster *c);
 unsigned zk_poll(struct cluster *c);
 
 /* lock_zk_node.c: the recipe. */
+/* The mode this node holds or waits for (UN: neither). */
+static inline enum gl_state zk_our_mode(const struct zk_glock *zg)
+{
+	if (zg->pend[0])
+		return zg->pend_mode;
+	return zg->held[0] ? zg->held_mode : LM_ST_UNLOCKED;
+}
+/* A demote request for a holder that conflicts with what the other
+ * children and the want events since the listing ask. */
+void zk_maybe_demote(struct glock *gl);
 void zk_relist(struct glock *gl);
 void zk_relist_after(struct glock *gl, uint64_t ev_seq);
 void zk_blocker_gone(struct glock *gl, const char *child);
+void zk_blocker_weakened(struct glock *gl, const char *child, bool fired);
 void zk_listing_done(struct glock *gl, struct zk_listing *l);
 
 /* lock_zk_pipe.c: pipelined and asynchronous requests. */
@@ -261,6 +279,8 @@ int zk_pipeline(struct glock *gl, int nops, const zoo_op_t *ops, zoo_op_result_t
 int zk_rearm_want(struct glock *gl, int i);
 int zk_watch_child(struct cluster *c, const char *path);
 int zk_make_lock_nodes(struct glock *gl);
+/* lock_zk_want.c: the want nodes' watches. */
+void zk_ran(struct glock *gl);
 void zk_want_event(struct glock *gl, const char *child, uint64_t seq);
 void zk_want_version(struct glock *gl, const char *child, int rc, int32_t version, uint64_t seq);
 

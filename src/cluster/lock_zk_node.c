@@ -22,11 +22,23 @@
  *   succeeds only if no conflicting child was created since: the new child
  *   is then granted at once and nobody can have been granted in between.
  *   Safety never rests on the notification: grants come only from listings,
- *   blockers' deletes and checked conversions (docs/cluster.md).
+ *   blockers' deletes, checked conversions and downgrades in place seen at
+ *   the server (docs/cluster.md).
+ *
+ *   Downgrade in place: an EX holder demoted to SH sets its ex- child's
+ *   data (setData at version 0: once) and keeps the child and its place.
+ *   Nothing is below it (it was granted EX), so it is granted SH at once,
+ *   and a weakening cannot let anyone in wrongly: a node takes an ex-
+ *   child for SH only once the server showed its data set (the changed
+ *   event of its exists watch, or a data version above 0 in the exists
+ *   answer), after which it stays SH until it is deleted. An SH waiter
+ *   blocked only by such children is granted; EX and DF waiters still wait
+ *   for the delete.
  *
  * Round trips: a request is one multi, with the want reads and the listing
  * pipelined behind it (plus one exists per blocker, beside the holder's
- * work); a demote is one multi or delete (its want event asks for no read).
+ * work); a demote is one setData (EX -> SH), multi or delete (its want
+ * event asks for no read).
  * The want node a multi bumps is read only if the new mode watches it (its
  * version is in the multi's answer); a fired want watch is armed again only
  * at the end of the glock's run, if the state still conflicts (zk_ran).
@@ -53,6 +65,26 @@ static enum gl_state name_mode(const char *name)
 	if (!strncmp(name, "df-", 3))
 		return LM_ST_DEFERRED;
 	return LM_ST_EXCLUSIVE; /* unknown: conflicts with everything */
+}
+
+/* Whether @name is among the ex- children known downgraded to SH. */
+static int weak_index(const struct zk_glock *zg, const char *name)
+{
+	unsigned i;
+
+	for (i = 0; i < zg->nweak; i++)
+		if (!strcmp(zg->weak[i], name))
+			return (int)i;
+	return -1;
+}
+
+/* The mode a child of the listing stands for: its name's, but SH for an
+ * ex- child known downgraded in place ("Downgrade in place" above). */
+static enum gl_state child_mode(const struct zk_glock *zg, const char *name)
+{
+	enum gl_state m = name_mode(name);
+
+	return m == LM_ST_EXCLUSIVE && weak_index(zg, name) >= 0 ? LM_ST_SHARED : m;
 }
 
 static long long name_seq(const char *name)
@@ -105,8 +137,9 @@ static void forget(struct zk_glock *zg)
 {
 	free_names(zg->names, zg->nnames);
 	free_names(zg->blockers, zg->nblockers);
-	zg->names = zg->blockers = NULL;
-	zg->nnames = zg->nblockers = 0;
+	free_names(zg->weak, zg->nweak);
+	zg->names = zg->blockers = zg->weak = NULL;
+	zg->nnames = zg->nblockers = zg->nweak = 0;
 	zg->held[0] = zg->pend[0] = 0;
 	zg->listed = false;
 	zg->listed_seq = 0;
@@ -148,8 +181,6 @@ static void delete_child(struct glock *gl, const char *name)
 	zk_delete_child_path(gl->gl_cluster, path);
 }
 
-static void maybe_demote(struct glock *gl);
-
 /* The last blocker is gone: granted; the requests the listing or the want
  * events showed since are demote requests for the new holder. */
 static void grant_pending(struct glock *gl)
@@ -163,7 +194,7 @@ static void grant_pending(struct glock *gl)
 	free_names(zg->blockers, zg->nblockers);
 	zg->blockers = NULL;
 	zg->nblockers = 0;
-	maybe_demote(gl);
+	zk_maybe_demote(gl);
 	glock_lm_granted(gl, mode);
 }
 
@@ -181,7 +212,7 @@ static enum gl_state others_request(const struct zk_glock *zg)
 
 		if (!strcmp(n, zg->held) || !strcmp(n, zg->pend))
 			continue;
-		switch (name_mode(n)) {
+		switch (child_mode(zg, n)) {
 		case LM_ST_EXCLUSIVE:
 			ex = true;
 			break;
@@ -200,7 +231,7 @@ static enum gl_state others_request(const struct zk_glock *zg)
 	return sh ? LM_ST_SHARED : df ? LM_ST_DEFERRED : LM_ST_UNLOCKED;
 }
 
-static void maybe_demote(struct glock *gl)
+void zk_maybe_demote(struct glock *gl)
 {
 	struct zk_glock *zg = gl->gl_lm;
 	enum gl_state r = others_request(zg);
@@ -212,7 +243,13 @@ static void maybe_demote(struct glock *gl)
 /* A child known deleted leaves the listing too: it asks nothing of the holder. */
 static void names_remove(struct zk_glock *zg, const char *child)
 {
+	int w = weak_index(zg, child);
 	unsigned i;
+
+	if (w >= 0) {
+		free(zg->weak[w]);
+		zg->weak[w] = zg->weak[--zg->nweak];
+	}
 
 	for (i = 0; i < zg->nnames; i++)
 		if (!strcmp(zg->names[i], child)) {
@@ -233,14 +270,6 @@ static unsigned watch_mask(enum gl_state s)
 		if (!gl_compatible(s, zk_want_mode(i)))
 			m |= 1u << i;
 	return m;
-}
-
-/* The mode this node holds or waits for (UN: neither). */
-static enum gl_state our_mode(const struct zk_glock *zg)
-{
-	if (zg->pend[0])
-		return zg->pend_mode;
-	return zg->held[0] ? zg->held_mode : LM_ST_UNLOCKED;
 }
 
 /*
@@ -288,8 +317,21 @@ static int decide(struct glock *gl, struct zk_listing *l)
 		if (zg->names)
 			zg->names[zg->nnames++] = strdup(n);
 		if (pseq >= 0 && name_seq(n) < pseq && strcmp(n, zg->held) &&
-		    !gl_compatible(name_mode(n), zg->pend_mode) && zg->blockers)
+		    !gl_compatible(child_mode(zg, n), zg->pend_mode) && zg->blockers)
 			zg->blockers[zg->nblockers++] = strdup(n);
+	}
+	/* Downgrades known of children this listing no longer shows: gone. */
+	for (i = 0; i < zg->nweak;) {
+		unsigned j;
+
+		for (j = 0; j < (unsigned)sv->count && strcmp(sv->data[j], zg->weak[i]); j++)
+			;
+		if (j < (unsigned)sv->count) {
+			i++;
+			continue;
+		}
+		free(zg->weak[i]);
+		zg->weak[i] = zg->weak[--zg->nweak];
 	}
 	zk_listing_free(l);
 	/* Watch each blocker (again: a watch whose request was lost in a
@@ -303,7 +345,7 @@ static int decide(struct glock *gl, struct zk_listing *l)
 		zk_watch_child(c, path);
 	}
 	if (zg->held[0])
-		maybe_demote(gl);
+		zk_maybe_demote(gl);
 	if (zg->pend[0] && !zg->nblockers) {
 		/* Demote requests for the new holder come from the listing too. */
 		enum gl_state mode = zg->pend_mode;
@@ -311,7 +353,7 @@ static int decide(struct glock *gl, struct zk_listing *l)
 		strcpy(zg->held, zg->pend);
 		zg->held_mode = mode;
 		zg->pend[0] = 0;
-		maybe_demote(gl);
+		zk_maybe_demote(gl);
 		return 1;
 	}
 	return 0;
@@ -326,7 +368,7 @@ static int list_and_decide(struct glock *gl)
 	int rc;
 
 	atomic_fetch_add_explicit(&c->stats.lm_relists, 1, memory_order_relaxed);
-	rc = zk_pipeline(gl, 0, NULL, NULL, ZK_WANT_ALL, watch_mask(our_mode(gl->gl_lm)), &l);
+	rc = zk_pipeline(gl, 0, NULL, NULL, ZK_WANT_ALL, watch_mask(zk_our_mode(gl->gl_lm)), &l);
 	if (rc != ZOK || !l || l->rc != ZOK) {
 		rc = l && l->rc == ZNONODE ? 0 : -EIO;
 		zk_listing_free(l);
@@ -349,7 +391,7 @@ void zk_relist(struct glock *gl)
 		return;
 	}
 	atomic_fetch_add_explicit(&c->stats.lm_relists, 1, memory_order_relaxed);
-	if (zk_pipeline(gl, 0, NULL, NULL, ZK_WANT_ALL, watch_mask(our_mode(zg)), NULL) == ZOK)
+	if (zk_pipeline(gl, 0, NULL, NULL, ZK_WANT_ALL, watch_mask(zk_our_mode(zg)), NULL) == ZOK)
 		zg->relist_out = true;
 }
 
@@ -401,102 +443,54 @@ void zk_blocker_gone(struct glock *gl, const char *child)
 		}
 }
 
-/* Whether this node holds or waits for a mode the want node @i's mode
- * conflicts with (then it watches that want node). */
-static bool watches(const struct zk_glock *zg, int i)
-{
-	enum gl_state m = our_mode(zg);
-
-	return m != LM_ST_UNLOCKED && !gl_compatible(m, zk_want_mode(i)) && !zk_test_want_nodes_off;
-}
-
-/* Arms want node @i's watch again, asynchronously (its answer:
- * zk_want_version), unless a read that armed it was answered after the
- * event at @seq or one is out. */
-static void rearm(struct glock *gl, int i, uint64_t seq)
+/* A waiter's blocker @child was downgraded to SH: an SH waiter no longer
+ * waits for it; an EX or DF waiter does, and watches it again if the event
+ * spent the watch (@fired). */
+static void blocker_weakened(struct glock *gl, const char *child, bool fired)
 {
 	struct zk_glock *zg = gl->gl_lm;
+	char path[ZK_PATH_MAX];
+	unsigned i;
 
-	if (seq <= zg->warm_seq[i])
-		return;
-	zg->warm_seq[i] = UINT64_MAX; /* until the re-arm's answer */
-	if (zk_rearm_want(gl, i) != ZOK)
-		zg->warm_seq[i] = 0;
-}
-
-/*
- * The end of the glock's run (lm_ran): a fired want watch is armed again
- * only if the state after the run still conflicts with its mode - a demote
- * delayed (minimum hold, lease in doubt) or a state that still conflicts.
- * A demote done gave that conflict up (the strongest state compatible with
- * the request): nothing to re-arm, and a conversion's pipelined reads
- * armed what its new mode watches. A glock that waits for local holders to
- * leave is not run: its pending demote covers any further request of that
- * mode, and its run comes with the last holder's dq.
- */
-void zk_ran(struct glock *gl);
-void zk_ran(struct glock *gl)
-{
-	struct zk_glock *zg = gl->gl_lm;
-	int i;
-
-	if (!zg || !zg->rearm_due)
-		return;
-	for (i = 0; i < ZK_NWANT; i++) {
-		if (!(zg->rearm_due & (1u << i)))
+	for (i = 0; zg->pend[0] && i < zg->nblockers; i++) {
+		if (strcmp(zg->blockers[i], child))
 			continue;
-		zg->rearm_due &= ~(1u << i);
-		if (watches(zg, i))
-			rearm(gl, i, zg->rearm_seq[i]);
+		if (gl_compatible(LM_ST_SHARED, zg->pend_mode) || zk_test_weak_frees_all) {
+			free(zg->blockers[i]);
+			zg->blockers[i] = zg->blockers[--zg->nblockers];
+			if (!zg->nblockers)
+				grant_pending(gl);
+		} else if (fired) {
+			child_path(zg, child, path);
+			zk_watch_child(gl->gl_cluster, path);
+		}
+		return;
 	}
 }
 
 /*
- * A want node's changed event: another node asked for that mode. If it came
- * before the answer of our last listing, that listing saw the request (or
- * it was our own create's bump). Otherwise it is a demote request now, with
- * no listing. The watch is armed again at the end of the glock's run if the
- * state still conflicts then (zk_ran), unless a read that armed it was
- * answered after the event.
+ * An ex- child was downgraded to SH in place: its changed event (@fired:
+ * the exists watch is spent) or the answer of the exists that armed the
+ * watch (its data version above 0; such an answer to the exists sent again
+ * above comes back here with @fired false, and nothing more is sent). The
+ * child counts as SH from now on, in this listing and the next ones.
  */
-void zk_want_event(struct glock *gl, const char *child, uint64_t seq)
+void zk_blocker_weakened(struct glock *gl, const char *child, bool fired)
 {
 	struct zk_glock *zg = gl->gl_lm;
-	int i = zk_want_index(child);
+	char **v;
 
-	if (i < 0 || !watches(zg, i))
+	/* Only ex- children are downgraded in place, and only once: the
+	 * data of any other child never changes. */
+	if (strncmp(child, "ex-", 3))
 		return;
-	if (zk_test_rearm_at_event) {
-		rearm(gl, i, seq);
-	} else if (seq > zg->warm_seq[i]) {
-		zg->rearm_due |= 1u << i;
-		if (seq > zg->rearm_seq[i])
-			zg->rearm_seq[i] = seq;
+	if (weak_index(zg, child) < 0 && (v = realloc(zg->weak, (zg->nweak + 1) * sizeof(*v)))) {
+		zg->weak = v;
+		if ((v[zg->nweak] = strdup(child)))
+			zg->nweak++;
 	}
-	if (seq <= zg->listed_seq)
-		return;
-	zg->wanted[i] = true;
-	maybe_demote(gl);
-}
-
-/* The answer of a re-arm: a version above any seen is a request that may
- * have come between the event and the re-arm (one-shot watches). */
-void zk_want_version(struct glock *gl, const char *child, int rc, int32_t version, uint64_t seq)
-{
-	struct zk_glock *zg = gl->gl_lm;
-	int i = zk_want_index(child);
-
-	if (i < 0)
-		return;
-	if (zg->warm_seq[i] == UINT64_MAX)
-		zg->warm_seq[i] = rc == ZOK ? seq : 0;
-	if (rc != ZOK || seq <= zg->listed_seq || version <= zg->wseen[i])
-		return;
-	zg->wseen[i] = version;
-	if (!watches(zg, i))
-		return;
-	zg->wanted[i] = true;
-	maybe_demote(gl);
+	blocker_weakened(gl, child, fired);
+	atomic_fetch_add_explicit(&gl->gl_cluster->stats.lm_weak_seen, 1, memory_order_relaxed);
 }
 
 enum { CREATE_NEW, CREATE_CONVERT, CREATE_REPLACE };
@@ -615,6 +609,35 @@ again:
 	return r;
 }
 
+/*
+ * EX -> SH in place: our ex- child's data set (to "sh"; one setData, at
+ * version 0: it is set once), with no read behind it. The child keeps its
+ * place, so nothing below it conflicts (we were granted EX: nothing is
+ * below it) and nobody can be granted in between; the watches of an EX
+ * holder on w-ex and w-df are what SH keeps. A waiter for SH learns of it
+ * from its exists watch on the child (zk_blocker_weakened), and a later
+ * listing's reader from the data version its exists answer carries.
+ */
+static int downgrade(struct glock *gl)
+{
+	struct cluster *c = gl->gl_cluster;
+	struct zk_cluster *z = c->lm;
+	struct zk_glock *zg = gl->gl_lm;
+	char path[ZK_PATH_MAX];
+	uint64_t t;
+	int rc;
+
+	child_path(zg, zg->held, path);
+	t = zk_call_begin(c);
+	rc = zoo_set(z->zh, path, "sh", 2, 0);
+	zk_call_end(c, t, rc);
+	if (rc != ZOK)
+		return -EAGAIN; /* the glock layer releases: our child is deleted */
+	zg->held_mode = LM_ST_SHARED;
+	atomic_fetch_add_explicit(&c->stats.lm_downgrades, 1, memory_order_relaxed);
+	return 0;
+}
+
 int zk_convert(struct glock *gl, enum gl_state req);
 int zk_convert(struct glock *gl, enum gl_state req)
 {
@@ -625,13 +648,22 @@ int zk_convert(struct glock *gl, enum gl_state req)
 
 	if (!zg->held[0] || zg->pend[0])
 		return -EAGAIN;
+	if (zg->held_mode == LM_ST_EXCLUSIVE && req == LM_ST_SHARED && !zk_test_convert_multi)
+		return downgrade(gl);
+	/* A request of a conflicting mode came since the listing (a want
+	 * event): its child is there, the check would fail. (After a downgrade
+	 * in place, which reads nothing, this is how an SH -> EX attempt knows
+	 * of the SH requester it was for.) */
+	for (i = 0; i < ZK_NWANT; i++)
+		if (zg->wanted[i] && !gl_compatible(zk_want_mode(i), req))
+			return -EAGAIN;
 	for (tries = 0; tries < 2; tries++) {
 		bool ok = zg->listed;
 		struct zk_listing *l = NULL;
 
 		for (i = 0; ok && i < zg->nnames; i++)
 			if (strcmp(zg->names[i], zg->held) &&
-			    !gl_compatible(name_mode(zg->names[i]), req))
+			    !gl_compatible(child_mode(zg, zg->names[i]), req))
 				ok = false;
 		if (!ok)
 			return -EAGAIN;

@@ -388,11 +388,13 @@ static void exists_done(int rc, const struct Stat *st, const void *data)
 	struct zk_rearm *r = (struct zk_rearm *)data;
 	struct zk_event *ev;
 
-	(void)st;
-	/* Gone already: as its deleted event. Armed: the event comes. Not
+	/* Gone already: as its deleted event. Armed: the event comes; if the
+	 * child was downgraded in place before (its data set: version above
+	 * 0), no changed event will, so the answer says it (ZK_EV_WEAK). Not
 	 * answered: the resync after the reconnect watches it again. */
-	if (rc == ZNONODE && (ev = calloc(1, sizeof(*ev) + strlen(r->path) + 1))) {
-		ev->type = ZOO_DELETED_EVENT;
+	if ((rc == ZNONODE || (rc == ZOK && st && st->version > 0)) &&
+	    (ev = calloc(1, sizeof(*ev) + strlen(r->path) + 1))) {
+		ev->type = rc == ZNONODE ? ZOO_DELETED_EVENT : ZK_EV_WEAK;
 		ev->seq = zk_stream_pos(r->c);
 		strcpy(ev->path, r->path);
 		zk_queue_item(r->c, ev);

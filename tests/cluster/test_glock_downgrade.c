@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_glock_downgrade.c - the zk module's EX -> SH demote in place: the
+ * holder sets its ex- child's data (one setData) instead of the conversion
+ * multi; waiters for SH take that child for SH once the server shows it,
+ * waiters for EX and DF still wait for its delete (lock_zk_node.c,
+ * "Downgrade in place"; docs/cluster.md). Nodes of one process on the
+ * test's ZooKeeper (cluster_util.c).
+ *
+ * downgrade_in_place: A holds 41 EX, B asks SH: A's demote is one request
+ * and keeps its child (one downgrade counted); A then holds SH with no
+ * request; C asks SH later and is granted beside them, learning the
+ * downgrade from the exists answer of its listing's blocker (no request of
+ * A's or B's); an EX request of A's then makes B and C let go.
+ * zk_test_convert_multi (the conversion multi and its reads, as the
+ * previous recipe demoted): A's demote costs four requests, and C is
+ * granted without a downgrade to learn of.
+ *
+ * weak_blocker_ex_waits: A downgraded to SH and holds it (a local holder);
+ * C asks EX, its only blocker A's downgraded child: C learns of the
+ * downgrade and still waits, and is granted once A lets go.
+ * zk_test_weak_frees_all (a downgraded blocker taken for gone whatever the
+ * mode waited for): C is granted EX while A holds SH.
+ *
+ * Locks: none of its own.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "../harness.h"
+#include "cluster/lock_zk.h"
+#include "cluster_util.h"
+
+static int children(struct cluster *c, struct glock *gl)
+{
+	return node_zk_children(c, ((struct zk_glock *)gl->gl_lm)->lock_path);
+}
+
+static void downgrade_case(bool multi)
+{
+	struct cluster *A, *B, *C;
+	struct glock *ga, *gb, *gc;
+	uint64_t ra, rb, d0, reqs;
+	char url[256];
+
+	zk_root(multi ? "dgmulti" : "dg", url, sizeof(url));
+	glock_test_no_min_hold = true; /* B's request may come within it */
+	zk_test_convert_multi = multi;
+	A = node_mount(url, "A", 4000, 0);
+	B = node_mount(url, "B", 4000, 0);
+	CHECK_EQ(glock_get(A, 41, NULL, NULL, &ga), 0);
+	CHECK_EQ(glock_get(B, 41, NULL, NULL, &gb), 0);
+	glock_take(ga, LM_ST_EXCLUSIVE);
+	ra = node_stat(&A->stats.lm_requests);
+	d0 = node_stat(&A->stats.demotes);
+	glock_take(gb, LM_ST_SHARED);
+	WAIT_UNTIL(node_stat(&A->stats.demotes) == d0 + 1);
+	reqs = node_stat(&A->stats.lm_requests) - ra;
+	printf("# %s: A's EX -> SH demote for B's SH request: %llu request(s), %llu in place; "
+	       "%d children under the lock node\n",
+	       multi ? "conversion multi" : "fixed", (unsigned long long)reqs,
+	       (unsigned long long)node_stat(&A->stats.lm_downgrades), children(A, ga));
+	CHECK_EQ(reqs, multi ? 4u : 1u);
+	CHECK_EQ(node_stat(&A->stats.lm_downgrades), multi ? 0u : 1u);
+	CHECK_EQ(children(A, ga), 3 + 2); /* the want nodes, A's and B's */
+	/* A holds SH cached: no request. */
+	ra = node_stat(&A->stats.lm_requests);
+	glock_take(ga, LM_ST_SHARED);
+	CHECK_EQ(node_stat(&A->stats.lm_requests), ra);
+
+	/* C's SH request finds A's child below it, listed as ex-. */
+	C = node_mount(url, "C", 4000, 0);
+	CHECK_EQ(glock_get(C, 41, NULL, NULL, &gc), 0);
+	rb = node_stat(&B->stats.lm_requests);
+	glock_take(gc, LM_ST_SHARED);
+	printf("# C's SH granted beside them: downgrades C learnt of %llu; requests of A %llu, "
+	       "of B %llu\n",
+	       (unsigned long long)node_stat(&C->stats.lm_weak_seen),
+	       (unsigned long long)(node_stat(&A->stats.lm_requests) - ra),
+	       (unsigned long long)(node_stat(&B->stats.lm_requests) - rb));
+	CHECK_EQ(node_stat(&C->stats.lm_weak_seen), multi ? 0u : 1u);
+	CHECK_EQ(node_stat(&A->stats.lm_requests), ra);
+	CHECK_EQ(node_stat(&B->stats.lm_requests), rb);
+	CHECK_EQ(children(A, ga), 3 + 3);
+
+	/* A's EX: B and C give their SH up, A's SH child (ex-, downgraded) is
+	 * replaced by its request. */
+	glock_take(ga, LM_ST_EXCLUSIVE);
+	WAIT_UNTIL(children(A, ga) == 3 + 1);
+	CHECK_EQ(glock_state(gb), LM_ST_UNLOCKED);
+	CHECK_EQ(glock_state(gc), LM_ST_UNLOCKED);
+	glock_put(ga);
+	glock_put(gb);
+	glock_put(gc);
+	cluster_unmount(A);
+	cluster_unmount(B);
+	cluster_unmount(C);
+	zk_test_convert_multi = false; /* after the workers are gone */
+	glock_test_no_min_hold = false;
+}
+
+TEST(downgrade_in_place)
+{
+	downgrade_case(false);
+}
+
+TEST(downgrade_in_place_conversion_multi)
+{
+	downgrade_case(true);
+}
+
+struct ex_waiter {
+	struct glock *gl;
+	_Atomic bool done;
+};
+
+static void *ex_wait(void *p)
+{
+	struct ex_waiter *w = p;
+	struct gholder h;
+
+	gholder_init(w->gl, LM_ST_EXCLUSIVE, 0, &h);
+	CHECK_EQ(glock_nq(&h), 0);
+	atomic_store(&w->done, true);
+	glock_dq(&h);
+	return NULL;
+}
+
+static void weak_blocker_case(bool hazard)
+{
+	struct cluster *A, *B, *C;
+	struct glock *ga, *gb;
+	struct ex_waiter w = {0};
+	struct gholder ha;
+	pthread_t t;
+	char url[256];
+	bool granted;
+
+	zk_root(hazard ? "dgweakh" : "dgweak", url, sizeof(url));
+	glock_test_no_min_hold = true;
+	A = node_mount(url, "A", 4000, 0);
+	B = node_mount(url, "B", 4000, 0);
+	CHECK_EQ(glock_get(A, 42, NULL, NULL, &ga), 0);
+	CHECK_EQ(glock_get(B, 42, NULL, NULL, &gb), 0);
+	glock_take(ga, LM_ST_EXCLUSIVE);
+	glock_take(gb, LM_ST_SHARED); /* A downgrades in place */
+	WAIT_UNTIL(node_stat(&A->stats.lm_downgrades) == 1);
+	glock_put(gb);
+	cluster_unmount(B); /* its child goes: A's is the only one */
+	gholder_init(ga, LM_ST_SHARED, 0, &ha);
+	CHECK_EQ(glock_nq(&ha), 0); /* A holds SH: its demote waits for this */
+
+	zk_test_weak_frees_all = hazard;
+	C = node_mount(url, "C", 4000, 0);
+	CHECK_EQ(glock_get(C, 42, NULL, NULL, &w.gl), 0);
+	CHECK_EQ(pthread_create(&t, NULL, ex_wait, &w), 0);
+	/* C learns of the downgrade from its blocker's exists answer; a grant
+	 * from it would be made in the same step. */
+	WAIT_UNTIL(node_stat(&C->stats.lm_weak_seen) >= 1);
+	granted = glock_state(w.gl) == LM_ST_EXCLUSIVE;
+	printf("# %s: C learnt A's child was downgraded (A holds SH): C %s EX\n",
+	       hazard ? "weak frees all" : "fixed", granted ? "granted" : "still waits for");
+	CHECK_EQ(granted, hazard);
+	if (hazard)
+		WAIT_UNTIL(atomic_load(&w.done)); /* two holders: EX beside SH */
+	glock_dq(&ha);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK(atomic_load(&w.done));
+	glock_put(ga);
+	glock_put(w.gl);
+	cluster_unmount(A);
+	cluster_unmount(C);
+	zk_test_weak_frees_all = false;
+	glock_test_no_min_hold = false;
+}
+
+TEST(weak_blocker_ex_waits)
+{
+	weak_blocker_case(false);
+}
+
+TEST(weak_blocker_ex_waits_frees_all_shows)
+{
+	weak_blocker_case(true);
+}
