@@ -181,7 +181,8 @@ static double plock_pairs_us(struct cluster *A, struct cluster *B, uint64_t file
 int main(int argc, char **argv)
 {
 	struct series s_nolock = {0}, s_zk = {0}, s_xfer = {0}, s_rtt = {0}, s_wrtt = {0},
-		      s_req = {0}, s_rt = {0}, s_list = {0}, s_dem = {0};
+		      s_req = {0}, s_rt = {0}, s_list = {0}, s_dem = {0}, s_half_sh = {0},
+		      s_half_ex = {0};
 	struct series s_pl = {0}, s_plnc = {0}, s_plrt = {0}, s_plrtnc = {0}, s_plreq = {0},
 		      s_plreqnc = {0}, s_plf = {0}, s_plreqf = {0};
 	struct zk_fixture f;
@@ -249,7 +250,7 @@ int main(int argc, char **argv)
 		int xfers = bcfg.smoke ? 20 : 500, i;
 		struct glock *ga, *gb;
 		struct gholder h;
-		uint64_t req0, list0, dem0, t0;
+		uint64_t req0, list0, dem0, t0, t_sh, t_ex;
 
 		series_add(&s_nolock, cached_ns(nl, n));
 		series_add(&s_zk, cached_ns(A, n));
@@ -264,15 +265,23 @@ int main(int argc, char **argv)
 		list0 = atomic_load(&A->stats.lm_relists) + atomic_load(&B->stats.lm_relists);
 		dem0 = atomic_load(&A->stats.demotes) + atomic_load(&B->stats.demotes);
 		t0 = now_ns();
+		t_sh = t_ex = 0;
 		for (i = 0; i < xfers; i++) {
+			uint64_t t1 = now_ns(), t2;
+
 			gholder_init(gb, LM_ST_SHARED, 0, &h); /* A: EX -> SH, B: SH */
 			ck(glock_nq(&h), "nq B");
 			glock_dq(&h);
+			t2 = now_ns();
 			gholder_init(ga, LM_ST_EXCLUSIVE, 0, &h); /* B: SH -> UN, A: SH -> EX */
 			ck(glock_nq(&h), "nq A");
 			glock_dq(&h);
+			t_sh += t2 - t1;
+			t_ex += now_ns() - t2;
 		}
 		t0 = now_ns() - t0;
+		series_add(&s_half_sh, (double)t_sh / xfers / 1000.0);
+		series_add(&s_half_ex, (double)t_ex / xfers / 1000.0);
 		series_add(&s_xfer, (double)t0 / (2.0 * xfers) / 1000.0);
 		series_add(&s_req, (double)(atomic_load(&A->stats.lm_requests) +
 					    atomic_load(&B->stats.lm_requests) - req0) /
@@ -313,6 +322,8 @@ int main(int argc, char **argv)
 	emit_row("glock", "zk round trip", "write (zoo_set)", "us", &s_wrtt);
 	emit_row("glock", "transfer", "zk", "us", &s_xfer);
 	emit_row("glock", "transfer", "zk", "round trips", &s_rt);
+	emit_row("glock", "transfer", "EX->SH half (B asks SH)", "us", &s_half_sh);
+	emit_row("glock", "transfer", "SH->UN half (A asks EX)", "us", &s_half_ex);
 	emit_row("glock", "requests per transfer", "zk", "requests", &s_req);
 	emit_row("glock", "listings per transfer", "zk", "listings", &s_list);
 	emit_row("glock", "demotes per transfer", "zk", "demotes", &s_dem);
