@@ -40,7 +40,8 @@ static void rearm(struct glock *gl, int i, uint64_t seq)
  * delayed (minimum hold, lease in doubt) or a state that still conflicts.
  * A demote done gave that conflict up (the strongest state compatible with
  * the request): nothing to re-arm, and a conversion's pipelined reads
- * armed what its new mode watches. A glock that waits for local holders to
+ * armed what its new mode watches (a downgrade in place keeps what EX
+ * watched). A glock that waits for local holders to
  * leave is not run: its pending demote covers any further request of that
  * mode, and its run comes with the last holder's dq.
  */

@@ -451,7 +451,8 @@ TEST(want_event_no_listing_hazard)
  * The fired want watch is armed again at the end of the holder's run, only
  * if the state after it still conflicts with that mode. (1) A holds EX (no
  * minimum hold), B asks for SH: A's demote to SH gives the SH conflict up,
- * and its conversion's pipelined reads arm what SH watches: no re-arm;
+ * and its downgrade in place keeps the w-ex and w-df watches EX had: no
+ * re-arm;
  * B's EX request then still reaches A (w-ex, armed by those reads). (2) A
  * demote delayed by the minimum hold leaves EX held: the watch is armed
  * again at once (one re-arm). (3) A demote that waits for a local holder:
