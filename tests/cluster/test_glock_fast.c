@@ -196,8 +196,9 @@ TEST(fastpath_takes_no_lock)
 	cluster_unmount(A);
 }
 
-/* ---- the forced interleaving ---- */
+/* ---- the forced interleaving (the scheduler's hooks find the window) ---- */
 
+#if PC_SCHED_HOOKS
 static struct {
 	struct glock *gl;
 	struct node_rec rec;
@@ -211,14 +212,12 @@ static void fp_note(void)
 		sem_post(&fp.worker_there);
 }
 
-#if PC_SCHED_HOOKS
 static void fp_window(enum sched_event ev, const void *obj, const char *what)
 {
 	(void)obj;
 	if (ev == SP_RACE && !strcmp(what, "glock: the worker waits for fast holders to leave"))
 		fp_note();
 }
-#endif
 
 static void *fp_holder(void *p)
 {
@@ -288,15 +287,11 @@ static int forced_run(const char *tag)
 	sem_wait(&fp.entered);
 	CHECK(fp.was_fast);
 	__atomic_store_n(&op_note, fp_note, __ATOMIC_RELEASE);
-#if PC_SCHED_HOOKS
 	sched_set_hook(fp_window);
-#endif
 	b = (struct nq_arg){.gl = gb};
 	pthread_create(&tb, NULL, ex_thread, &b);
 	sem_wait(&fp.worker_there);
-#if PC_SCHED_HOOKS
 	sched_set_hook(NULL);
-#endif
 	/* The demote began: no holder gets in on the fast path now (the
 	 * slow path may still grant within the minimum hold time). */
 	before = glock_fast_count();
@@ -322,7 +317,6 @@ static int forced_run(const char *tag)
 	return fp.rec.overlap;
 }
 
-#if PC_SCHED_HOOKS
 TEST(fastpath_drain_before_demote)
 {
 	CHECK_EQ(forced_run("drain"), 0);
