@@ -31,6 +31,7 @@ TEST_SWITCH(zk_test_rearm_at_event);
 TEST_SWITCH(zk_test_read_every_want);
 TEST_SWITCH(zk_test_convert_multi);
 TEST_SWITCH(zk_test_weak_frees_all);
+TEST_SWITCH(zk_test_keep_stale_weak);
 TEST_SWITCH(zk_test_keep_lock_nodes);
 TEST_SWITCH(zk_test_no_remake);
 TEST_SWITCH(zk_test_no_sweep);

@@ -100,9 +100,10 @@ struct glock_stats {
 	_Atomic uint64_t lm_rearms;
 	/* EX -> SH demotes of the zk module done in place (one setData), and
 	 * blockers this node learnt were so downgraded (an event or the
-	 * answer of the exists that watched them). */
+	 * answer of the exists that watched them; by the event alone). */
 	_Atomic uint64_t lm_downgrades;
 	_Atomic uint64_t lm_weak_seen;
+	_Atomic uint64_t lm_weak_events;
 	/* Lock nodes nobody used, deleted by this node (zk module); refused
 	 * (another node held or waited); requests sent again after another
 	 * node deleted the lock node under them. */
@@ -326,6 +327,11 @@ DECLARE_TEST_SWITCH(zk_test_convert_multi);
  * (test_glock_downgrade weak_blocker_ex_waits*). Defined in cluster.c
  * (every build). */
 DECLARE_TEST_SWITCH(zk_test_weak_frees_all);
+/* A node that makes a request with no child of its own keeps the downgrades
+ * it knew of (test_glock_downgrade weak_name_reused*: a child of a new
+ * incarnation of the lock node named as a downgraded one of the old is
+ * taken for SH while it is EX). Defined in cluster.c (every build). */
+DECLARE_TEST_SWITCH(zk_test_keep_stale_weak);
 /* The zk module publishes a byte-range lock set with no check of the
  * file's table version (a multi with version -1): two nodes that read the
  * table before either published are both granted conflicting ranges

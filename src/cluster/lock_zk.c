@@ -606,14 +606,15 @@ unsigned zk_poll(struct cluster *c)
 			} else if (ev->type == ZK_EV_WANTVER && child) {
 				zk_want_version(gl, child, ev->rc, ev->version, ev->seq);
 			} else if (child && ev->type == ZOO_DELETED_EVENT) {
-				zk_blocker_gone(gl, child);
+				zk_blocker_gone(gl, child, ev->seq);
 			} else if (child && ev->type == ZOO_CHANGED_EVENT &&
 				   zk_want_index(child) >= 0) {
 				zk_want_event(gl, child, ev->seq);
 			} else if (child &&
 				   (ev->type == ZOO_CHANGED_EVENT || ev->type == ZK_EV_WEAK)) {
 				/* a blocker downgraded in place (its watch fired, or not) */
-				zk_blocker_weakened(gl, child, ev->type == ZOO_CHANGED_EVENT);
+				zk_blocker_weakened(gl, child, ev->type == ZOO_CHANGED_EVENT,
+						    ev->seq);
 			} else if (!child && ev->type == ZOO_CHILD_EVENT) {
 				zk_relist_after(gl, ev->seq);
 			}

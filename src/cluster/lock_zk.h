@@ -263,8 +263,8 @@ static inline enum gl_state zk_our_mode(const struct zk_glock *zg)
 void zk_maybe_demote(struct glock *gl);
 void zk_relist(struct glock *gl);
 void zk_relist_after(struct glock *gl, uint64_t ev_seq);
-void zk_blocker_gone(struct glock *gl, const char *child);
-void zk_blocker_weakened(struct glock *gl, const char *child, bool fired);
+void zk_blocker_gone(struct glock *gl, const char *child, uint64_t seq);
+void zk_blocker_weakened(struct glock *gl, const char *child, bool fired, uint64_t seq);
 void zk_listing_done(struct glock *gl, struct zk_listing *l);
 
 /* lock_zk_pipe.c: pipelined and asynchronous requests. */

@@ -425,11 +425,21 @@ void zk_relist_after(struct glock *gl, uint64_t ev_seq)
 	zk_relist(gl);
 }
 
-void zk_blocker_gone(struct glock *gl, const char *child)
+/*
+ * A child's deleted event (or the answer of an exists that found it gone),
+ * counted @seq. One that came before the answer of our last listing is
+ * covered by it: that listing was served after the delete and does not show
+ * the child - or shows another child of that name, in a new incarnation of
+ * the lock node (deleted and made again while we had no child: sequence
+ * numbers start again), which the stale event must not take away.
+ */
+void zk_blocker_gone(struct glock *gl, const char *child, uint64_t seq)
 {
 	struct zk_glock *zg = gl->gl_lm;
 	unsigned i;
 
+	if (seq <= zg->listed_seq)
+		return;
 	names_remove(zg, child);
 	if (!zg->pend[0])
 		return;
@@ -475,14 +485,17 @@ static void blocker_weakened(struct glock *gl, const char *child, bool fired)
  * above comes back here with @fired false, and nothing more is sent). The
  * child counts as SH from now on, in this listing and the next ones.
  */
-void zk_blocker_weakened(struct glock *gl, const char *child, bool fired)
+void zk_blocker_weakened(struct glock *gl, const char *child, bool fired, uint64_t seq)
 {
 	struct zk_glock *zg = gl->gl_lm;
 	char **v;
 
 	/* Only ex- children are downgraded in place, and only once: the
-	 * data of any other child never changes. */
-	if (strncmp(child, "ex-", 3))
+	 * data of any other child never changes. One that came before our
+	 * last listing's answer may be of a child of an older incarnation
+	 * (above); the exists that listing's decision sent on each blocker
+	 * tells of a downgrade since. */
+	if (strncmp(child, "ex-", 3) || seq <= zg->listed_seq)
 		return;
 	if (weak_index(zg, child) < 0 && (v = realloc(zg->weak, (zg->nweak + 1) * sizeof(*v)))) {
 		zg->weak = v;
@@ -491,6 +504,9 @@ void zk_blocker_weakened(struct glock *gl, const char *child, bool fired)
 	}
 	blocker_weakened(gl, child, fired);
 	atomic_fetch_add_explicit(&gl->gl_cluster->stats.lm_weak_seen, 1, memory_order_relaxed);
+	if (fired)
+		atomic_fetch_add_explicit(&gl->gl_cluster->stats.lm_weak_events, 1,
+					  memory_order_relaxed);
 }
 
 enum { CREATE_NEW, CREATE_CONVERT, CREATE_REPLACE };
@@ -572,9 +588,17 @@ again:
 		zg->parent_made = true;
 	}
 	/* With no child of ours, the lock node may be a new incarnation: the
-	 * want versions seen before are not its (lock_zk_gc.c). */
-	if (!zg->held[0])
+	 * want versions seen before are not its (lock_zk_gc.c), nor are the
+	 * downgrades known: a child of the new one may have the name of a
+	 * downgraded one, and be EX. */
+	if (!zg->held[0]) {
 		memset(zg->wseen, 0, sizeof(zg->wseen));
+		if (!zk_test_keep_stale_weak) {
+			free_names(zg->weak, zg->nweak);
+			zg->weak = NULL;
+			zg->nweak = 0;
+		}
+	}
 	zg->pend_mode = req;
 	rc = create_child(gl, req, zg->pend, zg->held[0] ? CREATE_REPLACE : CREATE_NEW, &l);
 	if (rc == ZNONODE && !zg->held[0] && !zk_test_no_remake && ++tries < ZK_REMAKE_TRIES) {

@@ -22,6 +22,12 @@
  * zk_test_weak_frees_all (a downgraded blocker taken for gone whatever the
  * mode waited for): C is granted EX while A holds SH.
  *
+ * weak_name_reused: B learns of A's child's downgrade from the watch's
+ * event, the child goes, the lock node is deleted while B keeps its glock
+ * with no child, and A's first child in the new incarnation has the old
+ * name, EX: B's SH try is refused. zk_test_keep_stale_weak: granted beside
+ * A's EX.
+ *
  * Locks: none of its own.
  */
 #include <pthread.h>
@@ -111,17 +117,18 @@ TEST(downgrade_in_place_conversion_multi)
 	downgrade_case(true);
 }
 
-struct ex_waiter {
+struct waiter {
 	struct glock *gl;
+	enum gl_state st;
 	_Atomic bool done;
 };
 
-static void *ex_wait(void *p)
+static void *wait_for(void *p)
 {
-	struct ex_waiter *w = p;
+	struct waiter *w = p;
 	struct gholder h;
 
-	gholder_init(w->gl, LM_ST_EXCLUSIVE, 0, &h);
+	gholder_init(w->gl, w->st, 0, &h);
 	CHECK_EQ(glock_nq(&h), 0);
 	atomic_store(&w->done, true);
 	glock_dq(&h);
@@ -132,7 +139,7 @@ static void weak_blocker_case(bool hazard)
 {
 	struct cluster *A, *B, *C;
 	struct glock *ga, *gb;
-	struct ex_waiter w = {0};
+	struct waiter w = {.st = LM_ST_EXCLUSIVE};
 	struct gholder ha;
 	pthread_t t;
 	char url[256];
@@ -155,7 +162,7 @@ static void weak_blocker_case(bool hazard)
 	zk_test_weak_frees_all = hazard;
 	C = node_mount(url, "C", 4000, 0);
 	CHECK_EQ(glock_get(C, 42, NULL, NULL, &w.gl), 0);
-	CHECK_EQ(pthread_create(&t, NULL, ex_wait, &w), 0);
+	CHECK_EQ(pthread_create(&t, NULL, wait_for, &w), 0);
 	/* C learns of the downgrade from its blocker's exists answer; a grant
 	 * from it would be made in the same step. */
 	WAIT_UNTIL(node_stat(&C->stats.lm_weak_seen) >= 1);
@@ -184,4 +191,119 @@ TEST(weak_blocker_ex_waits)
 TEST(weak_blocker_ex_waits_frees_all_shows)
 {
 	weak_blocker_case(true);
+}
+
+static int lock_nodes(struct cluster *c)
+{
+	return node_zk_children(c, ((struct zk_cluster *)c->lm)->gpath);
+}
+
+/*
+ * One round of weak_name_reused: 1 if it checked something (*conflict: B
+ * was granted SH while A held EX), 0 if B learnt of the downgrade from the
+ * exists answer (its watch still armed: the delete would tell it the child
+ * went, and nothing would be left to check).
+ */
+static int reuse_round(bool keep, int round, bool *conflict)
+{
+	struct cluster *A, *B;
+	struct glock *ga, *gb;
+	struct waiter w = {.st = LM_ST_SHARED};
+	struct gholder ha, hb;
+	uint64_t r0;
+	pthread_t t;
+	char url[256], tag[32];
+	int r;
+
+	snprintf(tag, sizeof(tag), "dgreuse%s%d", keep ? "h" : "", round);
+	zk_root(tag, url, sizeof(url));
+	glock_test_no_min_hold = true;
+	A = node_mount(url, "A", 4000, 0);
+	B = node_mount(url, "B", 4000, 0);
+	CHECK_EQ(glock_get(A, 44, NULL, NULL, &ga), 0);
+	CHECK_EQ(glock_get(B, 44, NULL, NULL, &w.gl), 0);
+	gb = w.gl;
+	/* A holds EX while B's SH request and its exists on A's child go
+	 * out: the downgrade comes after the watch, as its event. */
+	gholder_init(ga, LM_ST_EXCLUSIVE, 0, &ha);
+	CHECK_EQ(glock_nq(&ha), 0);
+	r0 = node_stat(&B->stats.lm_requests);
+	CHECK_EQ(pthread_create(&t, NULL, wait_for, &w), 0);
+	/* B's first request: the lock node's 4 creates, its multi, 2 want
+	 * reads, the listing and the exists on A's child. */
+	WAIT_UNTIL(node_stat(&B->stats.lm_requests) >= r0 + 9);
+	glock_dq(&ha);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	r = node_stat(&B->stats.lm_weak_events) > 0;
+	if (r) {
+		/* A's EX: B lets go, A's downgraded child is replaced; then A
+		 * frees the glock and its lock node goes (B has no child). */
+		glock_take(ga, LM_ST_EXCLUSIVE);
+		glock_put(ga);
+		WAIT_UNTIL(lock_nodes(B) == 0);
+		/* A new incarnation: A's first child has the old one's name. */
+		CHECK_EQ(glock_get(A, 44, NULL, NULL, &ga), 0);
+		gholder_init(ga, LM_ST_EXCLUSIVE, 0, &ha);
+		CHECK_EQ(glock_nq(&ha), 0);
+		gholder_init(gb, LM_ST_SHARED, GL_TRY, &hb);
+		*conflict = glock_nq(&hb) == 0;
+		printf("# %s, round %d: A holds EX in a new incarnation of the lock node; B's SH "
+		       "try: %s\n",
+		       keep ? "stale downgrades kept" : "fixed", round,
+		       *conflict ? "granted" : "refused");
+		if (*conflict)
+			glock_dq(&hb);
+		glock_dq(&ha);
+	} else {
+		printf("# round %d: B learnt of the downgrade from the exists answer: nothing to "
+		       "check\n",
+		       round);
+	}
+	glock_put(ga);
+	glock_put(gb);
+	cluster_unmount(A);
+	cluster_unmount(B);
+	glock_test_no_min_hold = false;
+	return r;
+}
+
+/*
+ * weak_name_reused: B learns that A's child ex-A-...3 was downgraded (from
+ * the watch's event: the watch is spent), the child goes, A frees the glock
+ * and the lock node is deleted while B keeps its glock with no child; A
+ * takes EX again: the new incarnation's first child has the old name. B's
+ * SH try must be refused. zk_test_keep_stale_weak (the downgrades known
+ * kept across a request made with no child): B takes A's EX child for SH
+ * and is granted beside it. Up to five rounds (a round where B learnt of
+ * the downgrade from an answer checks nothing).
+ */
+static void reuse_case(bool keep)
+{
+	bool conflict = false, any = false;
+	int round, checked = 0;
+
+	zk_test_keep_stale_weak = keep;
+	for (round = 0; round < 5 && !(keep ? any : checked >= 2); round++) {
+		conflict = false;
+		if (!reuse_round(keep, round, &conflict))
+			continue;
+		checked++;
+		any |= conflict;
+		if (!keep)
+			CHECK(!conflict);
+	}
+	zk_test_keep_stale_weak = false;
+	CHECK(checked > 0);
+	if (keep)
+		CHECK(any);
+}
+
+TEST(weak_name_reused)
+{
+	reuse_case(false);
+}
+
+TEST(weak_name_reused_stale_kept_shows)
+{
+	reuse_case(true);
 }
