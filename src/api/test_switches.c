@@ -99,6 +99,7 @@ const struct test_switch test_switches[] = {
     SWITCH(zk_test_read_every_want),
     SWITCH(zk_test_convert_multi),
     SWITCH(zk_test_weak_frees_all),
+    SWITCH(glock_test_put_queues_after_stop),
     SWITCH(zk_test_keep_stale_weak),
     SWITCH(zk_test_keep_lock_nodes),
     SWITCH(zk_test_no_sweep),

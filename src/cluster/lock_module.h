@@ -262,6 +262,13 @@ DECLARE_TEST_SWITCH(glock_test_no_lease_margin);
 DECLARE_TEST_SWITCH(glock_test_suspended_poll);
 /* The demote skips the minimum hold time. */
 DECLARE_TEST_SWITCH(glock_test_no_min_hold);
+/* A put of a glock's last reference queues it for the worker even after
+ * cluster_unmount stopped the worker (the put of a delayed glock's queue
+ * reference there): the glock stays referenced and glock_free_all reports
+ * it (test_glock_gc unmount_delayed_last_reference*). Defined in glock.c. */
+DECLARE_TEST_SWITCH(glock_test_put_queues_after_stop);
+/* Glocks glock_free_all found still referenced (test builds count them). */
+DECLARE_TEST_KNOB(unsigned long, glock_test_referenced_at_unmount);
 /* A pending demote holds back only the new local holders that the state
  * the other node asked for does not cover (the old check): none for an EX
  * request, so overlapping local holders starve that node for as long as

@@ -18,7 +18,12 @@
  * zk_test_stray_no_name_check: A's live child is deleted and B is granted
  * EX while A holds EX. random_frees_three_nodes: three nodes take and free
  * three glocks at random (every lock node deleted and made again many
- * times), every grant checked.
+ * times), every grant checked. unmount_delayed_last_reference: A's demote
+ * waits out its minimum hold (the glock in the delayed queue, whose
+ * reference is the last once A put its own) when A unmounts: the glock is
+ * released with the session and freed, none left referenced;
+ * glock_test_put_queues_after_stop: the drain's put queues it for the
+ * stopped worker and glock_free_all reports it "still referenced".
  *
  * Locks: the test reads the nodes' glock counts under hash_lock and uses
  * the nodes' handles under zh_lock (shared).
@@ -327,4 +332,74 @@ TEST(random_frees_three_nodes)
 	CHECK(del > 0);
 	for (n = 0; n < RNODES; n++)
 		cluster_unmount(c[n]);
+}
+
+struct ex_arg {
+	struct glock *gl;
+	int ret;
+};
+
+static void *ex_nq(void *p)
+{
+	struct ex_arg *a = p;
+	struct gholder h;
+
+	gholder_init(a->gl, LM_ST_EXCLUSIVE, 0, &h);
+	a->ret = glock_nq(&h);
+	if (!a->ret)
+		glock_dq(&h);
+	return NULL;
+}
+
+static unsigned flags_of(struct glock *gl)
+{
+	unsigned f;
+
+	mutex_lock(&gl->gl_lock);
+	f = gl->gl_flags;
+	mutex_unlock(&gl->gl_lock);
+	return f;
+}
+
+static void delayed_case(bool hazard)
+{
+	struct cluster *A, *B;
+	struct glock *ga;
+	struct ex_arg b = {0};
+	pthread_t t;
+	char url[256];
+	unsigned long left;
+
+	zk_root(hazard ? "gcdelayh" : "gcdelay", url, sizeof(url));
+	A = node_mount(url, "A", 4000, 60000); /* A's demote waits a minute */
+	B = node_mount(url, "B", 4000, 0);
+	CHECK_EQ(glock_get(A, 61, NULL, NULL, &ga), 0);
+	CHECK_EQ(glock_get(B, 61, NULL, NULL, &b.gl), 0);
+	glock_take(ga, LM_ST_EXCLUSIVE);
+	CHECK_EQ(pthread_create(&t, NULL, ex_nq, &b), 0);
+	WAIT_UNTIL(flags_of(ga) & GLF_DEMOTE); /* B's request reached A */
+	glock_put(ga);			       /* the worker's queue holds the last reference */
+	glock_test_put_queues_after_stop = hazard;
+	glock_test_referenced_at_unmount = 0;
+	cluster_unmount(A); /* its session's end lets B in */
+	left = glock_test_referenced_at_unmount;
+	glock_test_put_queues_after_stop = false;
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	printf("# %s: A unmounted with its demote delayed: %lu glock(s) left referenced; B's "
+	       "EX: %d\n",
+	       hazard ? "put queues after stop" : "fixed", left, b.ret);
+	CHECK_EQ(b.ret, 0);
+	CHECK_EQ(left, hazard ? 1u : 0u);
+	glock_put(b.gl);
+	cluster_unmount(B);
+}
+
+TEST(unmount_delayed_last_reference)
+{
+	delayed_case(false);
+}
+
+TEST(unmount_delayed_last_reference_queued_after_stop_shows)
+{
+	delayed_case(true);
 }
