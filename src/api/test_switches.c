@@ -196,7 +196,7 @@ const struct test_knob test_knobs[] = {
     KNOB(dio_test_after_store_read),   KNOB(vma_test_fault_hook),
     KNOB(vol_test_data_dio_einval),    KNOB(vol_test_odirect_refused),
     KNOB(vol_test_host_fs_magic),      KNOB(plock_test_before_publish),
-    KNOB(zk_test_lost_deletes),
+    KNOB(zk_test_lost_deletes),	       KNOB(glock_test_referenced_at_unmount),
 };
 const size_t nr_test_knobs = sizeof(test_knobs) / sizeof(test_knobs[0]);
 

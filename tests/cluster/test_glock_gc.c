@@ -383,6 +383,7 @@ static void delayed_case(bool hazard)
 	glock_test_referenced_at_unmount = 0;
 	cluster_unmount(A); /* its session's end lets B in */
 	left = glock_test_referenced_at_unmount;
+	glock_test_referenced_at_unmount = 0;
 	glock_test_put_queues_after_stop = false;
 	CHECK_EQ(pthread_join(t, NULL), 0);
 	printf("# %s: A unmounted with its demote delayed: %lu glock(s) left referenced; B's "
