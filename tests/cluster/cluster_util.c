@@ -123,6 +123,29 @@ void glock_take(struct glock *gl, enum gl_state st)
 	glock_dq(&h);
 }
 
+void *node_nq_thread(void *p)
+{
+	struct node_nq *a = p;
+	struct gholder h;
+
+	gholder_init(a->gl, a->st, 0, &h);
+	a->ret = glock_nq(&h);
+	atomic_store(&a->done, true);
+	if (!a->ret)
+		glock_dq(&h);
+	return NULL;
+}
+
+unsigned node_gl_flags(struct glock *gl)
+{
+	unsigned f;
+
+	mutex_lock(&gl->gl_lock);
+	f = gl->gl_flags;
+	mutex_unlock(&gl->gl_lock);
+	return f;
+}
+
 struct cluster *node_mount_cached(const char *tag, unsigned min_hold_ms, uint64_t num,
 				  enum gl_state st, struct glock **glp)
 {

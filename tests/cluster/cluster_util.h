@@ -7,6 +7,9 @@
 #ifndef PC_TESTS_CLUSTER_UTIL_H
 #define PC_TESTS_CLUSTER_UTIL_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
+
 #include "cluster/glock.h"
 #include "cluster/lock_module.h"
 #include "zk_fixture.h"
@@ -51,6 +54,18 @@ static inline uint64_t node_stat(_Atomic uint64_t *v)
 unsigned node_nglocks(struct cluster *c);
 /* Takes @gl in @st and lets it go: the node keeps the state cached. */
 void glock_take(struct glock *gl, enum gl_state st);
+/* A thread's request (pthread_create(..., node_nq_thread, &nq)): @gl taken
+ * in @st, glock_nq's result in @ret, @done set once it returned; then let
+ * go (the node keeps the state cached). */
+struct node_nq {
+	struct glock *gl;
+	enum gl_state st;
+	int ret;
+	_Atomic bool done;
+};
+void *node_nq_thread(void *node_nq);
+/* @gl's gl_flags, read under its gl_lock. */
+unsigned node_gl_flags(struct glock *gl);
 /* Node "A" on a fresh root for @tag (minimum hold @min_hold_ms), holding
  * glock @num (*@glp, a reference) cached in @st: the cases' prologue. */
 struct cluster *node_mount_cached(const char *tag, unsigned min_hold_ms, uint64_t num,

@@ -117,29 +117,11 @@ TEST(downgrade_in_place_conversion_multi)
 	downgrade_case(true);
 }
 
-struct waiter {
-	struct glock *gl;
-	enum gl_state st;
-	_Atomic bool done;
-};
-
-static void *wait_for(void *p)
-{
-	struct waiter *w = p;
-	struct gholder h;
-
-	gholder_init(w->gl, w->st, 0, &h);
-	CHECK_EQ(glock_nq(&h), 0);
-	atomic_store(&w->done, true);
-	glock_dq(&h);
-	return NULL;
-}
-
 static void weak_blocker_case(bool hazard)
 {
 	struct cluster *A, *B, *C;
 	struct glock *ga, *gb;
-	struct waiter w = {.st = LM_ST_EXCLUSIVE};
+	struct node_nq w = {.st = LM_ST_EXCLUSIVE};
 	struct gholder ha;
 	pthread_t t;
 	char url[256];
@@ -162,7 +144,7 @@ static void weak_blocker_case(bool hazard)
 	zk_test_weak_frees_all = hazard;
 	C = node_mount(url, "C", 4000, 0);
 	CHECK_EQ(glock_get(C, 42, NULL, NULL, &w.gl), 0);
-	CHECK_EQ(pthread_create(&t, NULL, wait_for, &w), 0);
+	CHECK_EQ(pthread_create(&t, NULL, node_nq_thread, &w), 0);
 	/* C learns of the downgrade from its blocker's exists answer; a grant
 	 * from it would be made in the same step. */
 	WAIT_UNTIL(node_stat(&C->stats.lm_weak_seen) >= 1);
@@ -175,6 +157,7 @@ static void weak_blocker_case(bool hazard)
 	glock_dq(&ha);
 	CHECK_EQ(pthread_join(t, NULL), 0);
 	CHECK(atomic_load(&w.done));
+	CHECK_EQ(w.ret, 0);
 	glock_put(ga);
 	glock_put(w.gl);
 	cluster_unmount(A);
@@ -208,7 +191,7 @@ static int reuse_round(bool keep, int round, bool *conflict)
 {
 	struct cluster *A, *B;
 	struct glock *ga, *gb;
-	struct waiter w = {.st = LM_ST_SHARED};
+	struct node_nq w = {.st = LM_ST_SHARED};
 	struct gholder ha, hb;
 	uint64_t r0;
 	pthread_t t;
@@ -228,12 +211,13 @@ static int reuse_round(bool keep, int round, bool *conflict)
 	gholder_init(ga, LM_ST_EXCLUSIVE, 0, &ha);
 	CHECK_EQ(glock_nq(&ha), 0);
 	r0 = node_stat(&B->stats.lm_requests);
-	CHECK_EQ(pthread_create(&t, NULL, wait_for, &w), 0);
+	CHECK_EQ(pthread_create(&t, NULL, node_nq_thread, &w), 0);
 	/* B's first request: the lock node's 4 creates, its multi, 2 want
 	 * reads, the listing and the exists on A's child. */
 	WAIT_UNTIL(node_stat(&B->stats.lm_requests) >= r0 + 9);
 	glock_dq(&ha);
 	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_EQ(w.ret, 0);
 	r = node_stat(&B->stats.lm_weak_events) > 0;
 	if (r) {
 		/* A's EX: B lets go, A's downgraded child is replaced; then A

@@ -236,23 +236,6 @@ static void *fp_holder(void *p)
 	return NULL;
 }
 
-struct nq_arg {
-	struct glock *gl;
-	int ret;
-};
-
-static void *ex_thread(void *p)
-{
-	struct nq_arg *a = p;
-	struct gholder h;
-
-	gholder_init(a->gl, LM_ST_EXCLUSIVE, 0, &h);
-	a->ret = glock_nq(&h);
-	if (!a->ret)
-		glock_dq(&h);
-	return NULL;
-}
-
 /*
  * Node A caches EX; a thread of A holds it on the fast path and stays
  * inside; node B asks for EX. A's worker must wait (the drain window, or
@@ -266,7 +249,7 @@ static int forced_run(const char *tag)
 	struct cluster *A, *B;
 	struct glock *gb;
 	struct gholder h;
-	struct nq_arg b;
+	struct node_nq b;
 	pthread_t th, tb;
 	unsigned long before;
 	int r;
@@ -288,8 +271,8 @@ static int forced_run(const char *tag)
 	CHECK(fp.was_fast);
 	__atomic_store_n(&op_note, fp_note, __ATOMIC_RELEASE);
 	sched_set_hook(fp_window);
-	b = (struct nq_arg){.gl = gb};
-	pthread_create(&tb, NULL, ex_thread, &b);
+	b = (struct node_nq){.gl = gb, .st = LM_ST_EXCLUSIVE};
+	pthread_create(&tb, NULL, node_nq_thread, &b);
 	sem_wait(&fp.worker_there);
 	sched_set_hook(NULL);
 	/* The demote began: no holder gets in on the fast path now (the

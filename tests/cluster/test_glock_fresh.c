@@ -43,16 +43,6 @@ struct fresh {
 };
 static struct fresh fr;
 
-static unsigned gl_flags(struct glock *gl)
-{
-	unsigned f;
-
-	mutex_lock(&gl->gl_lock);
-	f = gl->gl_flags;
-	mutex_unlock(&gl->gl_lock);
-	return f;
-}
-
 static void *a_sh(void *p)
 {
 	struct gholder h;
@@ -78,14 +68,14 @@ static void fresh_window(enum sched_event ev, const void *obj, const char *what)
 	CHECK_EQ(pthread_create(&fr.a_thread, NULL, a_sh, NULL), 0);
 	atomic_store(&fr.a_started, 1);
 	/* A's SH request reaches B as a demote request ... */
-	while (!(gl_flags(fr.gb) & GLF_DEMOTE) && !atomic_load(&fr.a_sh_done))
+	while (!(node_gl_flags(fr.gb) & GLF_DEMOTE) && !atomic_load(&fr.a_sh_done))
 		sched_yield();
 	fr.saw_demote = !atomic_load(&fr.a_sh_done);
 	/* ... and B's worker has run on it: not queued, not busy, its run
 	 * over (GLF_DRAIN is cleared at the end of glock_run) */
 	do {
 		sched_yield();
-		f = gl_flags(fr.gb);
+		f = node_gl_flags(fr.gb);
 	} while (f & (GLF_QUEUED | GLF_BUSY | GLF_DRAIN));
 }
 

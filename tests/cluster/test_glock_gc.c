@@ -334,38 +334,11 @@ TEST(random_frees_three_nodes)
 		cluster_unmount(c[n]);
 }
 
-struct ex_arg {
-	struct glock *gl;
-	int ret;
-};
-
-static void *ex_nq(void *p)
-{
-	struct ex_arg *a = p;
-	struct gholder h;
-
-	gholder_init(a->gl, LM_ST_EXCLUSIVE, 0, &h);
-	a->ret = glock_nq(&h);
-	if (!a->ret)
-		glock_dq(&h);
-	return NULL;
-}
-
-static unsigned flags_of(struct glock *gl)
-{
-	unsigned f;
-
-	mutex_lock(&gl->gl_lock);
-	f = gl->gl_flags;
-	mutex_unlock(&gl->gl_lock);
-	return f;
-}
-
 static void delayed_case(bool hazard)
 {
 	struct cluster *A, *B;
 	struct glock *ga;
-	struct ex_arg b = {0};
+	struct node_nq b = {.st = LM_ST_EXCLUSIVE};
 	pthread_t t;
 	char url[256];
 	unsigned long left;
@@ -376,9 +349,9 @@ static void delayed_case(bool hazard)
 	CHECK_EQ(glock_get(A, 61, NULL, NULL, &ga), 0);
 	CHECK_EQ(glock_get(B, 61, NULL, NULL, &b.gl), 0);
 	glock_take(ga, LM_ST_EXCLUSIVE);
-	CHECK_EQ(pthread_create(&t, NULL, ex_nq, &b), 0);
-	WAIT_UNTIL(flags_of(ga) & GLF_DEMOTE); /* B's request reached A */
-	glock_put(ga);			       /* the worker's queue holds the last reference */
+	CHECK_EQ(pthread_create(&t, NULL, node_nq_thread, &b), 0);
+	WAIT_UNTIL(node_gl_flags(ga) & GLF_DEMOTE); /* B's request reached A */
+	glock_put(ga); /* the worker's queue holds the last reference */
 	glock_test_put_queues_after_stop = hazard;
 	glock_test_referenced_at_unmount = 0;
 	cluster_unmount(A); /* its session's end lets B in */
