@@ -18,9 +18,10 @@
  *   later) with no listing. The want nodes also make conversion in place
  *   safe: multi { check the versions of the want nodes that conflict with
  *   the new mode, as read just before the listing that showed no such child,
- *   delete the held child, create the new mode's child, bump its want node }
- *   succeeds only if no conflicting child was created since: the new child
- *   is then granted at once and nobody can have been granted in between.
+ *   bump the new mode's want node, delete the held child, create the new
+ *   mode's child } succeeds only if no conflicting child was created since:
+ *   the new child is then granted at once and nobody can have been granted
+ *   in between.
  *   Safety never rests on the notification: grants come only from listings,
  *   blockers' deletes, checked conversions and downgrades in place seen at
  *   the server (docs/cluster.md).
@@ -513,7 +514,7 @@ enum { CREATE_NEW, CREATE_CONVERT, CREATE_REPLACE };
 
 /*
  * One round trip: multi { [check the want nodes that conflict with @mode,]
- * [delete the held child,] create a <mode> child, bump <mode>'s want node }
+ * bump <mode>'s want node, [delete the held child,] create a <mode> child }
  * and, pipelined behind it, the want reads (arming the watches a holder of
  * @mode needs) and the listing. @name gets the new child; *l the listing
  * (NULL if it was not sent). ZBADVERSION without a request: a conversion
@@ -545,15 +546,19 @@ static int create_child(struct glock *gl, enum gl_state mode, char *name, int ki
 			zk_want_path(zg, i, wpath[i]);
 			zoo_check_op_init(&ops[n++], wpath[i], zg->wv[i]);
 		}
+	/* The bump before the delete: the server sends a commit's watch
+	 * events in the order of its operations, and the holder's want event
+	 * is the one on the critical path (the delete's fires the exists
+	 * watch another node may keep on our old child: nothing to do). */
+	zk_want_path(zg, b, bump);
+	memset(&st, 0, sizeof(st));
+	zoo_set_op_init(&ops[n++], bump, NULL, -1, -1, &st);
 	if (kind != CREATE_NEW) {
 		child_path(zg, zg->held, held);
 		zoo_delete_op_init(&ops[n++], held, -1);
 	}
 	zoo_create_op_init(&ops[n++], prefix, NULL, -1, &ZOO_OPEN_ACL_UNSAFE,
 			   ZOO_EPHEMERAL_SEQUENTIAL, created, sizeof(created));
-	zk_want_path(zg, b, bump);
-	memset(&st, 0, sizeof(st));
-	zoo_set_op_init(&ops[n++], bump, NULL, -1, -1, &st);
 	/* The want node we bump needs no read unless @mode watches it (EX):
 	 * the set's answer is its version at the commit, before the listing. */
 	reads = ZK_WANT_ALL;
