@@ -184,14 +184,19 @@ static void remake_case(bool hazard)
 	CHECK_EQ(lock_nodes(B), 0);
 	gholder_init(gb, LM_ST_SHARED, GL_TRY, &h);
 	r = glock_nq(&h);
-	printf("# %s: B's SH try after A deleted the lock node: %d (%s), %llu remakes\n",
+	printf("# %s: B's SH try after A deleted the lock node: %d (%s), %llu remakes (lock "
+	       "nodes deleted by A's sweeps: %llu)\n",
 	       hazard ? "no remake" : "fixed", r, r ? strerror(-r) : "granted",
-	       (unsigned long long)node_stat(&B->stats.lm_remakes));
+	       (unsigned long long)node_stat(&B->stats.lm_remakes),
+	       (unsigned long long)node_stat(&A->stats.lm_sweep_deleted));
 	if (hazard) {
 		CHECK_EQ(r, -EAGAIN);
 	} else {
 		CHECK_EQ(r, 0);
-		CHECK_EQ(node_stat(&B->stats.lm_remakes), 1);
+		/* Once, or more: A's sweep at its mount, late under load, may
+		 * delete the remade lock node too before B's child is in it
+		 * (safe: the request is sent again; lock_zk_sweep.c). */
+		CHECK(node_stat(&B->stats.lm_remakes) >= 1);
 		CHECK_EQ(lock_nodes(B), 1);
 		glock_dq(&h);
 	}
