@@ -39,6 +39,7 @@ TEST_SWITCH(glock_test_cancel_leaves_request);
 TEST_SWITCH(glock_test_suspended_poll);
 TEST_SWITCH(glock_test_put_queues_after_stop);
 TEST_KNOB(unsigned long, glock_test_referenced_at_unmount);
+TEST_KNOB(unsigned long, glock_test_puts_after_stop);
 
 static __thread_hot unsigned task_glocks;
 static struct lock_class_key glock_key = {.name = "glock"};
@@ -226,6 +227,10 @@ void glock_put(struct glock *gl)
 	 * stopped the worker (this is the put of a delayed glock's queue
 	 * reference there): the session's end releases what it holds, and
 	 * glock_free_all frees it. */
+#ifdef PC_TEST_SWITCHES
+	if (!idle && __atomic_load_n(&c->stopping, __ATOMIC_ACQUIRE))
+		glock_test_puts_after_stop++;
+#endif
 	if (!idle &&
 	    (!__atomic_load_n(&c->stopping, __ATOMIC_ACQUIRE) || glock_test_put_queues_after_stop))
 		glock_queue_work(gl);
