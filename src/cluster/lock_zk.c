@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "cluster/lock_zk.h"
+#include "kernel/futex.h"
 
 static void zk_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
 {
@@ -479,6 +480,50 @@ static void drop_events(struct zk_cluster *z)
 	pthread_mutex_unlock(&z->ev_lock);
 }
 
+static void last_done(int rc, const struct Stat *st, const void *data)
+{
+	struct zk_cluster *z = (struct zk_cluster *)data;
+
+	(void)rc;
+	(void)st;
+	pthread_mutex_lock(&z->ev_lock);
+	z->answered = true;
+	pthread_cond_broadcast(&z->ev_cond);
+	pthread_mutex_unlock(&z->ev_lock);
+}
+
+/*
+ * Before the handle is closed: the client library (3.8, multi-threaded)
+ * never calls the completion of a request still unanswered at
+ * zookeeper_close - it queues a faked answer for a completion thread it
+ * has already stopped - and what that completion would free (a sweep's
+ * read, a batch) leaks. The server answers a session's requests in order
+ * and the completion thread calls their completions in order, so once the
+ * completion of one more exists has run, every earlier one has. Bounded
+ * by @wait_ms (a server that does not answer: what is out leaks).
+ */
+static void wait_answers(struct cluster *c, unsigned wait_ms)
+{
+	struct zk_cluster *z = c->lm;
+	struct timespec ts;
+	bool connected;
+
+	pthread_mutex_lock(&z->ev_lock);
+	connected = z->connected && z->zh;
+	z->answered = false;
+	pthread_mutex_unlock(&z->ev_lock);
+	if (!connected || zoo_aexists(z->zh, z->gpath, 0, last_done, z) != ZOK)
+		return;
+	atomic_fetch_add_explicit(&c->stats.lm_requests, 1, memory_order_relaxed);
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* ev_cond's clock */
+	timespec_add_ns(&ts, (uint64_t)wait_ms * 1000000u);
+	pthread_mutex_lock(&z->ev_lock);
+	while (!z->answered && !z->expired)
+		if (pthread_cond_timedwait(&z->ev_cond, &z->ev_lock, &ts))
+			break;
+	pthread_mutex_unlock(&z->ev_lock);
+}
+
 void zk_unmount(struct cluster *c)
 {
 	struct zk_cluster *z = c->lm;
@@ -487,6 +532,7 @@ void zk_unmount(struct cluster *c)
 		return;
 	zk_gc_unmount(c, c->session_timeout_ms / 3);
 	zk_sweep_departure(c);
+	wait_answers(c, c->session_timeout_ms / 3);
 	set_handle(z, NULL); /* ends the session: its ephemeral nodes go */
 	drop_events(z);
 	zk_sweep_reset(z, false);

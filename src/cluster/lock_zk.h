@@ -105,6 +105,7 @@ struct zk_cluster {
 	pthread_mutex_t ev_lock; /* leaf: the fields below */
 	pthread_cond_t ev_cond;
 	bool connected, expired, resync;
+	bool answered; /* zk_unmount's last exists: its completion ran */
 	struct zk_event *ev_head, **ev_tail;
 	/* Events and answers come in one order, in the client library's
 	 * completion thread: it counts the events and the answers of the
