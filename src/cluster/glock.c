@@ -228,8 +228,8 @@ void glock_put(struct glock *gl)
 	 * reference there): the session's end releases what it holds, and
 	 * glock_free_all frees it. */
 #ifdef PC_TEST_SWITCHES
-	if (!idle && __atomic_load_n(&c->stopping, __ATOMIC_ACQUIRE))
-		glock_test_puts_after_stop++;
+	if (!idle && __atomic_load_n(&c->stopping, __ATOMIC_ACQUIRE) && glock_test_puts_after_stop)
+		glock_test_puts_after_stop++; /* (armed by the test: 1) */
 #endif
 	if (!idle &&
 	    (!__atomic_load_n(&c->stopping, __ATOMIC_ACQUIRE) || glock_test_put_queues_after_stop))

@@ -267,9 +267,10 @@ DECLARE_TEST_SWITCH(glock_test_no_min_hold);
  * reference there): the glock stays referenced and glock_free_all reports
  * it (test_glock_gc unmount_delayed_last_reference*). Defined in glock.c. */
 DECLARE_TEST_SWITCH(glock_test_put_queues_after_stop);
-/* Glocks glock_free_all found still referenced, and last puts of a glock
- * that still held a state after cluster_unmount stopped the worker (test
- * builds count them; under the cluster's hash_lock). */
+/* Glocks glock_free_all found still referenced, and - once a test armed
+ * the count by setting it to 1 - last puts of a glock that still held a
+ * state after cluster_unmount stopped the worker (test builds count them;
+ * under the cluster's hash_lock). */
 DECLARE_TEST_KNOB(unsigned long, glock_test_referenced_at_unmount);
 DECLARE_TEST_KNOB(unsigned long, glock_test_puts_after_stop);
 /* A pending demote holds back only the new local holders that the state

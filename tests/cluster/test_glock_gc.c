@@ -366,10 +366,10 @@ static bool delayed_round(bool hazard)
 	glock_put(ga); /* the worker's queue holds the last reference */
 	glock_test_put_queues_after_stop = hazard;
 	glock_test_referenced_at_unmount = 0;
-	glock_test_puts_after_stop = 0;
-	cluster_unmount(A); /* its session's end lets B in */
+	glock_test_puts_after_stop = 1; /* armed: counts from 1 */
+	cluster_unmount(A);		/* its session's end lets B in */
 	left = glock_test_referenced_at_unmount;
-	late = glock_test_puts_after_stop;
+	late = glock_test_puts_after_stop - 1;
 	glock_test_referenced_at_unmount = 0;
 	glock_test_puts_after_stop = 0;
 	glock_test_put_queues_after_stop = false;
