@@ -16,6 +16,12 @@
  * this way holding an engine lock others wait for turns the failure into a
  * hang, which the hang watchdog reports with stacks).
  *
+ * A case that ends early (a failed CHECK, a skip) while its thread holds
+ * locks the validator tracks (a glock holder, a range lock): they are named
+ * and forgotten, so that the next case taking one of that class is not
+ * reported as recursive locking (which would end the process and hide the
+ * later cases' results). What they lock stays locked.
+ *
  * Test switches: after every case, every switch and knob of the library
  * (src/api/test_switches.c) is turned off again; a case that failed gets
  * them reset and named, a case that passed but left one on is a failure.
@@ -85,6 +91,10 @@ extern bool harness_test_no_switch_reset;
  * its test_on_abort cleanups (the harness self-test shows the failed case's
  * writeback thread still running in the next case). */
 extern bool harness_test_no_abort_cleanup;
+/* Test switch of the harness itself: a case that ends early leaves the locks
+ * its thread holds on the validator's held stack (the harness self-test
+ * shows the next case's acquisition then reported as recursive locking). */
+extern bool harness_test_keep_held;
 
 #define TEST_CASE_(name, hide)                                                \
 	static void test_##name(void);                                        \

@@ -28,6 +28,7 @@
 
 #include "api/test_switches.h"
 #include "harness.h"
+#include "kernel/lockdep.h"
 #include "kernel/sched.h"
 #include "mm/vma.h"
 #include "mm/writeback_thread.h"
@@ -148,6 +149,35 @@ TEST_HIDDEN(demo_plain_fork)
 TEST_HIDDEN(demo_no_abort_cleanup)
 {
 	harness_test_no_abort_cleanup = true;
+}
+
+/* A lock only the validator knows (no real lock behind it). */
+static struct lock_class_key demo_key = {.name = "demo_lock"};
+static struct lockdep_map demo_map;
+static int demo_obj;
+
+static void demo_lock(void)
+{
+	lockdep_init_map(&demo_map, "demo_lock", &demo_key);
+	lock_acquire(&demo_map, &demo_obj, 0, LM_EXCL, false, THIS_LOC);
+	lock_acquired(&demo_obj);
+}
+
+TEST_HIDDEN(demo_keep_held)
+{
+	harness_test_keep_held = true;
+}
+
+TEST_HIDDEN(demo_fails_holding_lock)
+{
+	demo_lock();
+	CHECKF(0, "deliberate failure holding demo_lock");
+}
+
+TEST_HIDDEN(demo_takes_lock)
+{
+	demo_lock();
+	lock_release(&demo_map, &demo_obj, THIS_LOC);
 }
 
 /* The threads of this process named @name (/proc/self/task/<tid>/comm). */
@@ -381,6 +411,38 @@ TEST(no_abort_cleanup_shows_the_hazard)
 	expect(&c, "\nnot ok 2 - demo_cache_case_fails\n");
 	expect(&c, "1 writeback threads of an ended case still run");
 	expect(&c, "\nnot ok 3 - demo_no_writeback_thread\n");
+}
+
+/* A case that failed holding a lock: the next case takes it again. */
+TEST(failed_case_held_locks_forgotten)
+{
+	static struct child c;
+	const char *const cases[] = {"demo_fails_holding_lock", "demo_takes_lock", NULL};
+
+	if (!PC_LOCKDEP)
+		test_skip("no lock validator in this build");
+	run_child(&c, cases);
+	CHECK_EQ(c.status, 1);
+	expect(&c, "\nnot ok 1 - demo_fails_holding_lock\n");
+	expect(&c, "# demo_fails_holding_lock ended holding 1 lock(s)");
+	expect(&c, "\nok 2 - demo_takes_lock\n");
+	expect(&c, "\n# 1 passed, 1 failed, 0 skipped\n");
+}
+
+/* The harness's switch on: the next case is reported, and the process ends. */
+TEST(failed_case_held_locks_kept_shows)
+{
+	static struct child c;
+	const char *const cases[] = {"demo_keep_held", "demo_fails_holding_lock", "demo_takes_lock",
+				     NULL};
+
+	if (!PC_LOCKDEP)
+		test_skip("no lock validator in this build");
+	run_child(&c, cases);
+	CHECK_EQ(c.sig, SIGABRT);
+	expect(&c, "\nnot ok 2 - demo_fails_holding_lock\n");
+	expect(&c, "recursive locking");
+	CHECK(!strstr(c.out, "\nok 3 - demo_takes_lock\n"));
 }
 
 static int occurrences(const char *s, const char *what)
