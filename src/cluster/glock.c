@@ -213,7 +213,7 @@ static bool gl_idle(const struct glock *gl)
 void glock_put(struct glock *gl)
 {
 	struct cluster *c = gl->gl_cluster;
-	bool idle;
+	bool idle, stopped;
 
 	mutex_lock(&c->hash_lock);
 	if (__atomic_sub_fetch(&gl->gl_ref, 1, __ATOMIC_ACQ_REL) != 0) {
@@ -227,12 +227,12 @@ void glock_put(struct glock *gl)
 	 * stopped the worker (this is the put of a delayed glock's queue
 	 * reference there): the session's end releases what it holds, and
 	 * glock_free_all frees it. */
+	stopped = __atomic_load_n(&c->stopping, __ATOMIC_ACQUIRE);
 #ifdef PC_TEST_SWITCHES
-	if (!idle && __atomic_load_n(&c->stopping, __ATOMIC_ACQUIRE) && glock_test_puts_after_stop)
+	if (!idle && stopped && glock_test_puts_after_stop)
 		glock_test_puts_after_stop++; /* (armed by the test: 1) */
 #endif
-	if (!idle &&
-	    (!__atomic_load_n(&c->stopping, __ATOMIC_ACQUIRE) || glock_test_put_queues_after_stop))
+	if (!idle && (!stopped || glock_test_put_queues_after_stop))
 		glock_queue_work(gl);
 	gl_unlock(gl);
 	if (idle) {
