@@ -16,6 +16,9 @@
  *     each) and with plock_test_no_cache (a look before each), alternated
  *     within each repetition; then with A forgetting the file after each
  *     pair (cluster_plock_forget: the file's inode evicted each time).
+ * The server runs without its I/O worker pool (zk_fixture.h); the transfer
+ * and the write round trip are measured again at the end against one with
+ * the pool on (the server's default threading).
  * The minimum hold time is set to 0 here (the transfer is what is timed).
  * PC_ZK_WANT_OFF=1 turns the want nodes' watches off (docs/cluster.md);
  * PC_ZK_REARM_AT_EVENT=1 re-arms a fired want watch at the event;
@@ -108,6 +111,92 @@ static double rtt_us(const struct zk_fixture *f, int n, bool write)
 	t0 = now_ns() - t0;
 	zookeeper_close(zh);
 	return (double)t0 / n / 1000.0;
+}
+
+struct xfer {
+	double us, half_sh_us, half_ex_us;  /* per transfer */
+	double requests, listings, demotes; /* both nodes, per transfer */
+};
+
+/* @xfers rounds of EX on @A then SH on @B on glock @number: 2 * @xfers
+ * transfers. */
+static void transfers(struct cluster *A, struct cluster *B, uint64_t number, int xfers,
+		      struct xfer *x)
+{
+	struct glock *ga, *gb;
+	struct gholder h;
+	uint64_t req0, list0, dem0, t0, t_sh = 0, t_ex = 0;
+	int i;
+
+	ck(glock_get(A, number, NULL, NULL, &ga), "glock_get");
+	ck(glock_get(B, number, NULL, NULL, &gb), "glock_get");
+	gholder_init(ga, LM_ST_EXCLUSIVE, 0, &h);
+	ck(glock_nq(&h), "nq");
+	glock_dq(&h);
+	req0 = atomic_load(&A->stats.lm_requests) + atomic_load(&B->stats.lm_requests);
+	list0 = atomic_load(&A->stats.lm_relists) + atomic_load(&B->stats.lm_relists);
+	dem0 = atomic_load(&A->stats.demotes) + atomic_load(&B->stats.demotes);
+	t0 = now_ns();
+	for (i = 0; i < xfers; i++) {
+		uint64_t t1 = now_ns(), t2;
+
+		gholder_init(gb, LM_ST_SHARED, 0, &h); /* A: EX -> SH, B: SH */
+		ck(glock_nq(&h), "nq B");
+		glock_dq(&h);
+		t2 = now_ns();
+		gholder_init(ga, LM_ST_EXCLUSIVE, 0, &h); /* B: SH -> UN, A: SH -> EX */
+		ck(glock_nq(&h), "nq A");
+		glock_dq(&h);
+		t_sh += t2 - t1;
+		t_ex += now_ns() - t2;
+	}
+	t0 = now_ns() - t0;
+	x->us = (double)t0 / (2.0 * xfers) / 1000.0;
+	x->half_sh_us = (double)t_sh / xfers / 1000.0;
+	x->half_ex_us = (double)t_ex / xfers / 1000.0;
+	x->requests = (double)(atomic_load(&A->stats.lm_requests) +
+			       atomic_load(&B->stats.lm_requests) - req0) /
+		      (2.0 * xfers);
+	x->listings = (double)(atomic_load(&A->stats.lm_relists) +
+			       atomic_load(&B->stats.lm_relists) - list0) /
+		      (2.0 * xfers);
+	x->demotes =
+	    (double)(atomic_load(&A->stats.demotes) + atomic_load(&B->stats.demotes) - dem0) /
+	    (2.0 * xfers);
+	glock_put(ga);
+	glock_put(gb);
+}
+
+/* The transfer and the write round trip again against a server with its
+ * I/O worker pool on (zk_fixture_start_pool): the same ratio under the
+ * server's default threading. */
+static void transfers_pool_on(void)
+{
+	struct series s_x = {0}, s_w = {0}, s_rt = {0};
+	struct zk_fixture f;
+	struct cluster *A, *B;
+	char url[300];
+	int r;
+
+	if (zk_fixture_start_pool(&f, true))
+		die("cannot start ZooKeeper (worker pool on)");
+	zk_fixture_url(&f, "bench", url, sizeof(url));
+	A = mount_node(url, "A");
+	B = mount_node(url, "B");
+	for (r = 0; r < bcfg.reps; r++) {
+		struct xfer x;
+
+		series_add(&s_w, rtt_us(&f, bcfg.smoke ? 50 : 500, true));
+		transfers(A, B, 1000 + (uint64_t)r, bcfg.smoke ? 20 : 500, &x);
+		series_add(&s_x, x.us);
+		series_add(&s_rt, x.us / s_w.v[r]);
+	}
+	emit_row("glock", "zk round trip", "write (zoo_set), server worker pool on", "us", &s_w);
+	emit_row("glock", "transfer", "zk, server worker pool on", "us", &s_x);
+	emit_row("glock", "transfer", "zk, server worker pool on", "round trips", &s_rt);
+	cluster_unmount(A);
+	cluster_unmount(B);
+	zk_fixture_destroy(&f);
 }
 
 /* N nodes read-share one glock: after the first grants every nq is served
@@ -247,53 +336,20 @@ int main(int argc, char **argv)
 	}
 	for (r = 0; r < bcfg.reps; r++) {
 		unsigned long n = bcfg.smoke ? 1000 : 1000000;
-		int xfers = bcfg.smoke ? 20 : 500, i;
-		struct glock *ga, *gb;
-		struct gholder h;
-		uint64_t req0, list0, dem0, t0, t_sh, t_ex;
+		int xfers = bcfg.smoke ? 20 : 500;
+		struct xfer x;
 
 		series_add(&s_nolock, cached_ns(nl, n));
 		series_add(&s_zk, cached_ns(A, n));
 		series_add(&s_rtt, rtt_us(&f, bcfg.smoke ? 50 : 2000, false));
 		series_add(&s_wrtt, rtt_us(&f, bcfg.smoke ? 50 : 500, true));
-		ck(glock_get(A, 1000 + (uint64_t)r, NULL, NULL, &ga), "glock_get");
-		ck(glock_get(B, 1000 + (uint64_t)r, NULL, NULL, &gb), "glock_get");
-		gholder_init(ga, LM_ST_EXCLUSIVE, 0, &h);
-		ck(glock_nq(&h), "nq");
-		glock_dq(&h);
-		req0 = atomic_load(&A->stats.lm_requests) + atomic_load(&B->stats.lm_requests);
-		list0 = atomic_load(&A->stats.lm_relists) + atomic_load(&B->stats.lm_relists);
-		dem0 = atomic_load(&A->stats.demotes) + atomic_load(&B->stats.demotes);
-		t0 = now_ns();
-		t_sh = t_ex = 0;
-		for (i = 0; i < xfers; i++) {
-			uint64_t t1 = now_ns(), t2;
-
-			gholder_init(gb, LM_ST_SHARED, 0, &h); /* A: EX -> SH, B: SH */
-			ck(glock_nq(&h), "nq B");
-			glock_dq(&h);
-			t2 = now_ns();
-			gholder_init(ga, LM_ST_EXCLUSIVE, 0, &h); /* B: SH -> UN, A: SH -> EX */
-			ck(glock_nq(&h), "nq A");
-			glock_dq(&h);
-			t_sh += t2 - t1;
-			t_ex += now_ns() - t2;
-		}
-		t0 = now_ns() - t0;
-		series_add(&s_half_sh, (double)t_sh / xfers / 1000.0);
-		series_add(&s_half_ex, (double)t_ex / xfers / 1000.0);
-		series_add(&s_xfer, (double)t0 / (2.0 * xfers) / 1000.0);
-		series_add(&s_req, (double)(atomic_load(&A->stats.lm_requests) +
-					    atomic_load(&B->stats.lm_requests) - req0) /
-				       (2.0 * xfers));
-		series_add(&s_list, (double)(atomic_load(&A->stats.lm_relists) +
-					     atomic_load(&B->stats.lm_relists) - list0) /
-					(2.0 * xfers));
-		series_add(&s_dem, (double)(atomic_load(&A->stats.demotes) +
-					    atomic_load(&B->stats.demotes) - dem0) /
-				       (2.0 * xfers));
-		glock_put(ga);
-		glock_put(gb);
+		transfers(A, B, 1000 + (uint64_t)r, xfers, &x);
+		series_add(&s_xfer, x.us);
+		series_add(&s_half_sh, x.half_sh_us);
+		series_add(&s_half_ex, x.half_ex_us);
+		series_add(&s_req, x.requests);
+		series_add(&s_list, x.listings);
+		series_add(&s_dem, x.demotes);
 		{
 			int pairs = bcfg.smoke ? 20 : 300;
 			double rq;
@@ -345,5 +401,6 @@ int main(int argc, char **argv)
 	cluster_unmount(B);
 	cluster_unmount(nl);
 	zk_fixture_destroy(&f);
+	transfers_pool_on();
 	return 0;
 }

@@ -107,6 +107,19 @@ static int spawn(struct zk_fixture *f)
 	char cfg[300], log[300];
 	const char *java = java_path();
 	pid_t parent = getpid();
+	const char *argv[12] = {"java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+				"-Dzookeeper.admin.enableServer=false"};
+	int n = 5;
+
+	/* Without the I/O worker pool the selector thread reads a request and
+	 * passes it to the processor chain itself (zk_fixture.h). */
+	if (!f->worker_pool)
+		argv[n++] = "-Dzookeeper.nio.numWorkerThreads=0";
+	argv[n++] = "-cp";
+	argv[n++] = ZK_JAR;
+	argv[n++] = "org.apache.zookeeper.server.ZooKeeperServerMain";
+	argv[n++] = cfg;
+	argv[n] = NULL;
 
 	snprintf(cfg, sizeof(cfg), "%s/zoo.cfg", f->dir);
 	snprintf(log, sizeof(log), "%s/log", f->dir);
@@ -125,9 +138,7 @@ static int spawn(struct zk_fixture *f)
 			dup2(fd, 2);
 		}
 		setpgid(0, 0);
-		execl(java, "java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-		      "-Dzookeeper.admin.enableServer=false", "-cp", ZK_JAR,
-		      "org.apache.zookeeper.server.ZooKeeperServerMain", cfg, (char *)NULL);
+		execv(java, (char **)argv);
 		_exit(127);
 	}
 	return wait_serving(f, 60);
@@ -135,11 +146,17 @@ static int spawn(struct zk_fixture *f)
 
 int zk_fixture_start(struct zk_fixture *f)
 {
+	return zk_fixture_start_pool(f, false);
+}
+
+int zk_fixture_start_pool(struct zk_fixture *f, bool worker_pool)
+{
 	char cfg[300];
 	const char *tmp = getenv("TMPDIR");
 	FILE *fp;
 
 	memset(f, 0, sizeof(*f));
+	f->worker_pool = worker_pool;
 	snprintf(f->dir, sizeof(f->dir), "%s/pc-zk-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(f->dir)) {
 		perror("zk_fixture: mkdtemp");
