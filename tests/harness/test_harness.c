@@ -413,20 +413,13 @@ TEST(no_abort_cleanup_shows_the_hazard)
 	expect(&c, "\nnot ok 3 - demo_no_writeback_thread\n");
 }
 
-/* PC_LOCKDEP is defined only in builds with the validator (meson.build). */
-#if PC_LOCKDEP
-#define HAVE_LOCKDEP 1
-#else
-#define HAVE_LOCKDEP 0
-#endif
-
 /* A case that failed holding a lock: the next case takes it again. */
 TEST(failed_case_held_locks_forgotten)
 {
 	static struct child c;
 	const char *const cases[] = {"demo_fails_holding_lock", "demo_takes_lock", NULL};
 
-	if (!HAVE_LOCKDEP)
+	if (!PC_LOCKDEP)
 		test_skip("no lock validator in this build");
 	run_child(&c, cases);
 	CHECK_EQ(c.status, 1);
@@ -443,7 +436,7 @@ TEST(failed_case_held_locks_kept_shows)
 	const char *const cases[] = {"demo_keep_held", "demo_fails_holding_lock", "demo_takes_lock",
 				     NULL};
 
-	if (!HAVE_LOCKDEP)
+	if (!PC_LOCKDEP)
 		test_skip("no lock validator in this build");
 	run_child(&c, cases);
 	CHECK_EQ(c.sig, SIGABRT);
