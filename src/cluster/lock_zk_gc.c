@@ -88,6 +88,20 @@ static void gc_done(int rc, const void *data)
 	pthread_mutex_unlock(&z->ev_lock);
 }
 
+/* Adds the delete of @lock_path/@child (@child NULL: of the lock node itself)
+ * to @r; false if the path does not fit. */
+static bool gc_add(struct zk_gc_req *r, const char *lock_path, const char *child)
+{
+	int n = child ? snprintf(r->paths[r->nops], ZK_PATH_MAX, "%s/%s", lock_path, child)
+		      : snprintf(r->paths[r->nops], ZK_PATH_MAX, "%s", lock_path);
+
+	if (n < 0 || n >= ZK_PATH_MAX)
+		return false;
+	zoo_delete_op_init(&r->ops[r->nops], r->paths[r->nops], -1);
+	r->nops++;
+	return true;
+}
+
 /* Sends multi { delete @children (ours), the want nodes, the lock node }. */
 static void gc_send(struct cluster *c, const char *lock_path, const char *const *children,
 		    unsigned nchildren)
@@ -100,19 +114,14 @@ static void gc_send(struct cluster *c, const char *lock_path, const char *const 
 	if (!r)
 		return;
 	r->c = c;
-	for (i = 0; i < nchildren; i++) {
-		snprintf(r->paths[r->nops], ZK_PATH_MAX, "%s/%s", lock_path, children[i]);
-		zoo_delete_op_init(&r->ops[r->nops], r->paths[r->nops], -1);
-		r->nops++;
-	}
-	for (i = 0; i < ZK_NWANT; i++) {
-		snprintf(r->paths[r->nops], ZK_PATH_MAX, "%s/%s", lock_path, zk_want_name((int)i));
-		zoo_delete_op_init(&r->ops[r->nops], r->paths[r->nops], -1);
-		r->nops++;
-	}
-	snprintf(r->paths[r->nops], ZK_PATH_MAX, "%s", lock_path);
-	zoo_delete_op_init(&r->ops[r->nops], r->paths[r->nops], -1);
-	r->nops++;
+	for (i = 0; i < nchildren; i++)
+		if (!gc_add(r, lock_path, children[i]))
+			goto too_long;
+	for (i = 0; i < ZK_NWANT; i++)
+		if (!gc_add(r, lock_path, zk_want_name((int)i)))
+			goto too_long;
+	if (!gc_add(r, lock_path, NULL))
+		goto too_long;
 	atomic_fetch_add_explicit(&c->stats.lm_requests, 1, memory_order_relaxed);
 	pthread_mutex_lock(&z->ev_lock);
 	z->gc_inflight++;
@@ -124,6 +133,12 @@ static void gc_send(struct cluster *c, const char *lock_path, const char *const 
 		pthread_mutex_unlock(&z->ev_lock);
 		free(r);
 	}
+	return;
+too_long: /* cannot happen: a lock path is under 300 bytes, a child's name short */
+	free(r);
+	pthread_mutex_lock(&z->ev_lock);
+	z->gc_failed = true;
+	pthread_mutex_unlock(&z->ev_lock);
 }
 
 /*

@@ -178,6 +178,8 @@ TEST(h5_rings_of_2_3_8)
 
 /* ---- (b) P1/P2 under the deterministic scheduler ---- */
 
+#if PC_SCHED_HOOKS
+
 static struct {
 	struct pc_engine *e;
 	int fd[2], dfd[2];
@@ -241,8 +243,6 @@ static struct sched_result p_run(struct sched_pool *pool, uint64_t seed, bool qu
 
 	return sched_run(pool, &cfg, p_body, NULL);
 }
-
-#if PC_SCHED_HOOKS
 
 TEST(h5_sched_rule_on_never_deadlocks)
 {

@@ -43,6 +43,9 @@
 #include "model.h"
 #include "pagecache.h"
 
+/* Every case here runs on the deterministic scheduler or its hooks. */
+#if PC_SCHED_HOOKS
+
 #define FSZ	 (128 << 10) /* the file */
 #define RSTART	 (32 << 10)  /* RANGE = [RSTART, REND) */
 #define REND	 (64 << 10)
@@ -327,8 +330,6 @@ static struct sched_result run_one(struct sched_pool *pool, uint64_t seed, bool 
 	t_after += api_now() - t2;
 	return res;
 }
-
-#if PC_SCHED_HOOKS
 
 TEST(h1_sched_two_state_no_stale_read)
 {

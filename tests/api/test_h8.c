@@ -60,6 +60,9 @@
 #include "pagecache.h"
 #include "remap_fixture.h"
 
+/* Every case here runs on the deterministic scheduler or its hooks. */
+#if PC_SCHED_HOOKS
+
 #define PG	 4096
 #define FSZ	 (64 << 10)
 #define RSTART	 (16 << 10)
@@ -501,8 +504,6 @@ static struct sched_result run_one(struct sched_pool *pool, uint64_t seed, bool 
 	after_run();
 	return res;
 }
-
-#if PC_SCHED_HOOKS
 
 TEST(h8_sched_fenced_no_stale_or_mixed_read)
 {

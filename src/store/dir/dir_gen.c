@@ -30,6 +30,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -59,19 +60,23 @@ static bool gen_btime(int fd, uint64_t *gen)
 
 static bool gen_handle(int fd, uint64_t *gen)
 {
-	struct {
+	union {
 		struct file_handle fh;
-		unsigned char bytes[MAX_HANDLE_SZ];
+		unsigned char raw[sizeof(struct file_handle) + MAX_HANDLE_SZ];
 	} h;
+	/* the handle's bytes, read through the buffer: f_handle is declared
+	 * with no length */
+	const unsigned char *b = h.raw + offsetof(struct file_handle, f_handle);
 	uint64_t x = 0xcbf29ce484222325ull; /* FNV-1a */
 	int mnt;
 
 	h.fh.handle_bytes = MAX_HANDLE_SZ;
-	if (name_to_handle_at(fd, "", &h.fh, &mnt, AT_EMPTY_PATH) < 0)
+	if (name_to_handle_at(fd, "", &h.fh, &mnt, AT_EMPTY_PATH) < 0 ||
+	    h.fh.handle_bytes > MAX_HANDLE_SZ)
 		return false;
 	x = (x ^ (uint32_t)h.fh.handle_type) * 0x100000001b3ull;
 	for (unsigned i = 0; i < h.fh.handle_bytes; i++)
-		x = (x ^ h.fh.f_handle[i]) * 0x100000001b3ull;
+		x = (x ^ b[i]) * 0x100000001b3ull;
 	*gen = x;
 	return true;
 }
