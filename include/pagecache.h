@@ -556,7 +556,10 @@ PC_API int pc_ofd_lock(struct pc_engine *e, int fd, int cmd, struct flock *fl);
  * the process's fd: unlock the whole file, l_len 0) or when the open file
  * they were set through is closed for good. @c: as for
  * pc_flock_cancelable, F_SETLKW's wait gives up with -EINTR (NULL: none).
- * No deadlock detection. Cluster mode: cluster-wide, as pc_ofd_lock's. */
+ * F_SETLKW fails with -EDEADLK, as fcntl(2), where it would sleep on a lock
+ * of an owner of this engine that waits (itself or through up to ten
+ * owners) for one of @owner's; not across OFD locks, nor across nodes.
+ * Cluster mode: cluster-wide, as pc_ofd_lock's. */
 PC_API int pc_posix_lock(struct pc_engine *e, int fd, int cmd, struct flock *fl, uint64_t owner,
 			 struct pc_cancel *c);
 

@@ -130,6 +130,7 @@ const struct test_switch test_switches[] = {
     SWITCH(locks_test_plock_local_only),
     SWITCH(locks_test_plock_keep_lost),
     SWITCH(locks_test_plock_no_fence),
+    SWITCH(locks_test_no_deadlock_check),
     SWITCH(dio_test_restart_as_efault),
     SWITCH(fsync_test_dir_noop),
     SWITCH(inode_test_no_revalidate),

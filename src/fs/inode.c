@@ -33,6 +33,7 @@
 
 static DEFINE_LOCK_CLASS(i_rwsem_key, "i_rwsem");
 static DEFINE_LOCK_CLASS(inode_hash_lock_key, "inode_hash_lock");
+static DEFINE_LOCK_CLASS(posix_blocked_lock_key, "posix_blocked_lock");
 
 TEST_SWITCH(inode_test_no_revalidate);
 TEST_SWITCH(inode_test_evict_unseen_error);
@@ -60,6 +61,8 @@ int inode_table_init(struct inode_table *t, struct store *s, struct mm_cache *c)
 		INIT_LIST_HEAD(&t->pin_buckets[i]);
 	}
 	mutex_init_class(&t->lock, &inode_hash_lock_key);
+	mutex_init_class(&t->posix_blocked_lock, &posix_blocked_lock_key);
+	INIT_LIST_HEAD(&t->posix_blocked);
 	init_waitqueue_head(&t->evict_wq);
 	INIT_LIST_HEAD(&t->unused);
 	t->nr_unused = 0;
@@ -88,6 +91,7 @@ void inode_table_destroy(struct inode_table *t)
 		}
 	}
 	mutex_destroy(&t->lock);
+	mutex_destroy(&t->posix_blocked_lock);
 	free(t->buckets);
 	free(t->pin_buckets);
 	t->buckets = NULL;

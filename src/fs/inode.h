@@ -203,6 +203,11 @@ struct inode_table {
 	struct cluster *cluster;
 	void (*inval_notify)(void *arg, uint64_t ino);
 	void *inval_arg;
+	/* fs/posix_locks.c: the POSIX lock requests of this engine asleep on
+	 * a local conflict (F_SETLKW), for the deadlock check; under
+	 * posix_blocked_lock ("posix_blocked_lock", a leaf). */
+	struct mutex posix_blocked_lock;
+	struct list_head posix_blocked;
 };
 
 /* The O_PATH files of one regular file (see Pins above). Under the table lock. */

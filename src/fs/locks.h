@@ -132,5 +132,10 @@ DECLARE_TEST_SWITCH(locks_test_plock_keep_lost);
  * another node holds the range (tests/cluster/test_plock.c
  * plock_lost_fences_the_file*). */
 DECLARE_TEST_SWITCH(locks_test_plock_no_fence);
+/* F_SETLKW of a POSIX owner sleeps on a local conflict without walking the
+ * chain of owners that wait for each other: a cycle is never refused with
+ * -EDEADLK and its owners sleep for good (test_posix_locks
+ * setlkw_deadlock_*). */
+DECLARE_TEST_SWITCH(locks_test_no_deadlock_check);
 
 #endif

@@ -8,9 +8,17 @@
  * reference of the file they were set through). Both kinds live in one
  * list per inode and conflict with each other, as in Linux. An owner's own
  * locks in a range are replaced (split at the edges) by a new one; F_UNLCK
- * removes them; adjacent locks of one owner, type and file merge. No
- * deadlock detection (Linux has none for OFD locks, nor for the POSIX locks
- * of a FUSE file system, which the kernel hands to the server).
+ * removes them; adjacent locks of one owner, type and file merge.
+ *
+ * Deadlocks: a POSIX owner's F_SETLKW that would sleep on a local conflict
+ * first follows the chain of owners asleep on each other's locks, through
+ * the engine's list of sleeping requests (posix_wait_begin, after Linux's
+ * posix_locks_deadlock: ten owners at most), and fails with -EDEADLK if it
+ * comes back to the caller. OFD locks are not checked (Linux neither: their
+ * open file waits for nothing), nor are other nodes' locks in cluster mode
+ * (gfs2's are not either). A FUSE mount in cluster mode, whose locks the
+ * kernel hands to the server, so gets what fcntl(2) gives on a local file
+ * system for the owners of one node.
  *
  * Cluster mode: this node's ranges of a file - every lock of every owner,
  * owners left out, merged per type - are published to the lock service
@@ -33,8 +41,10 @@
  *
  * Locks: "flc_plock" (cluster mode) around one change, across the lock
  * service's round trip -> "flc_lock" around the list. A waiter holds
- * neither. F_SETLKW's waits are killable: a fired cancel token (the FUSE
- * server's FUSE_INTERRUPT) ends them with -EINTR, leaving nothing behind.
+ * neither; it takes the engine's "posix_blocked_lock" (a leaf) alone, to
+ * check the chain and put its entry on the list, and again to take it off. F_SETLKW's waits are
+ * killable: a fired cancel token (the FUSE server's FUSE_INTERRUPT) ends them with -EINTR, leaving
+ * nothing behind.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -47,6 +57,7 @@
 TEST_SWITCH(locks_test_plock_local_only);
 TEST_SWITCH(locks_test_plock_keep_lost);
 TEST_SWITCH(locks_test_plock_no_fence);
+TEST_SWITCH(locks_test_no_deadlock_check);
 
 struct lock_owner {
 	bool ofd;
@@ -111,6 +122,92 @@ static struct file_lock *posix_conflict(struct file_lock_context *ctx, const str
 		    types_conflict(fl->fl_type, type))
 			return fl;
 	return NULL;
+}
+
+/* ---- F_SETLKW's deadlock check, as Linux's posix_locks_deadlock ---- */
+
+/*
+ * A POSIX owner asleep in F_SETLKW on a local conflict, and the owner of
+ * the lock in its way: on the waiter's stack, on its engine's list
+ * (inode_table.posix_blocked) while it sleeps. The entry stands while its
+ * file's lock sequence is still @seen: no lock of that file was released
+ * since the conflict was found, so @blocker still holds the lock it waits
+ * for. An entry whose sequence moved (the blocker let go, the waiter not
+ * yet awake to look again) is skipped, never followed.
+ */
+struct posix_waiter {
+	struct list_head list;
+	struct file_lock_context *ctx;
+	uint64_t seen;
+	uint64_t owner;
+	uint64_t blocker;
+	bool blocker_posix; /* false: an OFD lock, whose open file waits for nothing */
+};
+
+#define MAX_DEADLK_STEPS 10 /* Linux's MAX_DEADLK_ITERATIONS */
+
+static bool waiter_stands(const struct posix_waiter *w)
+{
+	return __atomic_load_n(&w->ctx->seq, __ATOMIC_ACQUIRE) == w->seen;
+}
+
+/* posix_blocked_lock held: the standing entry of owner @owner, or NULL. */
+static struct posix_waiter *owner_waiting(struct inode_table *t, uint64_t owner)
+{
+	struct posix_waiter *x;
+
+	list_for_each_entry (x, &t->posix_blocked, list)
+		if (x->owner == owner && waiter_stands(x))
+			return x;
+	return NULL;
+}
+
+/*
+ * Before @w's owner sleeps: -EDEADLK if the owner of the lock in its way
+ * waits, itself or through others, for a lock of @w's owner - the sleep
+ * would be for good - else 0, with @w on the list until posix_wait_end.
+ * As in Linux, the walk gives up after MAX_DEADLK_STEPS owners (a longer
+ * cycle sleeps) and ends at an OFD lock. The entries are read at
+ * different times, so a cycle found is checked again as a whole: each of
+ * its entries, and @w, still standing now means each stood all along
+ * (sequences only grow), so the cycle is there at this moment.
+ */
+static int posix_wait_begin(struct inode_table *t, struct posix_waiter *w)
+{
+	struct posix_waiter *path[MAX_DEADLK_STEPS], *x;
+	uint64_t cur = w->blocker;
+	bool cycle = false;
+	int n = 0, i;
+
+	mutex_lock(&t->posix_blocked_lock);
+	if (w->blocker_posix && !READ_ONCE(locks_test_no_deadlock_check)) {
+		while (n < MAX_DEADLK_STEPS && (x = owner_waiting(t, cur))) {
+			path[n++] = x;
+			if (!x->blocker_posix)
+				break;
+			if (x->blocker == w->owner) {
+				cycle = true;
+				break;
+			}
+			cur = x->blocker;
+		}
+		for (i = 0; cycle && i < n; i++)
+			cycle = waiter_stands(path[i]);
+		if (cycle && waiter_stands(w)) {
+			mutex_unlock(&t->posix_blocked_lock);
+			return -EDEADLK;
+		}
+	}
+	list_add(&w->list, &t->posix_blocked);
+	mutex_unlock(&t->posix_blocked_lock);
+	return 0;
+}
+
+static void posix_wait_end(struct inode_table *t, struct posix_waiter *w)
+{
+	mutex_lock(&t->posix_blocked_lock);
+	list_del_init(&w->list);
+	mutex_unlock(&t->posix_blocked_lock);
 }
 
 static void posix_insert_sorted(struct file_lock_context *ctx, struct file_lock *nfl)
@@ -388,7 +485,8 @@ static int posix_set(struct file_lock_context *ctx, struct file *f, const struct
 		     bool wait, int type, int64_t start, int64_t end)
 {
 	struct cluster *c = posix_cluster(f);
-	struct file_lock *nfl = NULL, *spare;
+	struct inode_table *t = f->f_inode->i_table;
+	struct file_lock *nfl = NULL, *spare, *conf;
 	uint64_t seen, seq = 0;
 	int err = 0;
 
@@ -421,8 +519,14 @@ static int posix_set(struct file_lock_context *ctx, struct file *f, const struct
 		mutex_lock(&ctx->lock);
 		if (c)
 			plock_drop_lost(ctx, c);
-		if (nfl && posix_conflict(ctx, o, type, start, end)) {
+		if (nfl && (conf = posix_conflict(ctx, o, type, start, end))) {
+			struct posix_waiter pw = {.ctx = ctx,
+						  .owner = o->id,
+						  .blocker = conf->fl_owner,
+						  .blocker_posix = !conf->fl_ofd};
+
 			seen = __atomic_load_n(&ctx->seq, __ATOMIC_ACQUIRE);
+			pw.seen = seen;
 			mutex_unlock(&ctx->lock);
 			if (c)
 				mutex_unlock(&ctx->plock);
@@ -430,7 +534,12 @@ static int posix_set(struct file_lock_context *ctx, struct file *f, const struct
 				err = -EAGAIN;
 				goto out;
 			}
+			/* An OFD lock's waiter is its open file: nobody waits for it. */
+			if (!o->ofd && (err = posix_wait_begin(t, &pw)))
+				goto out;
 			err = locks_wait(ctx, seen, true);
+			if (!o->ofd)
+				posix_wait_end(t, &pw);
 			if (err)
 				goto out;
 			continue;

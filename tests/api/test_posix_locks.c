@@ -13,6 +13,12 @@
  *   - the open file a lock was set through takes it with its last close;
  *   - a blocked F_SETLKW sleeps until the conflict goes; with a cancel
  *     token fired it returns -EINTR and leaves nothing behind;
+ *   - deadlock: an F_SETLKW that would close a cycle of owners waiting for
+ *     each other's locks is refused with -EDEADLK, across ranges of one
+ *     file (three owners) and across files (two); F_SETLK and an OFD
+ *     request are not checked (as in Linux); with
+ *     locks_test_no_deadlock_check the request that closes the cycle
+ *     sleeps too, three owners asleep for good (a cancel ends it);
  *   - bad input: a bad cmd (F_OFD_*), type, range, a read-only fd's write
  *     lock, NULL arguments.
  * Threads meet by the lock context's sleeper count (no sleep orders them).
@@ -21,6 +27,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,6 +45,7 @@ struct waiter {
 	struct flock fl;
 	struct pc_cancel *c;
 	int ret;
+	_Atomic bool done;
 };
 
 static void *setlkw_thread(void *arg)
@@ -45,6 +53,7 @@ static void *setlkw_thread(void *arg)
 	struct waiter *w = arg;
 
 	w->ret = pc_posix_lock(w->e, w->fd, F_SETLKW, &w->fl, w->owner, w->c);
+	atomic_store(&w->done, true);
 	return NULL;
 }
 
@@ -60,6 +69,12 @@ static unsigned sleepers(struct pc_engine *e, int fd)
 static void wait_for_sleeper(struct pc_engine *e, int fd)
 {
 	while (!sleepers(e, fd))
+		sched_yield();
+}
+
+static void wait_for_sleepers(struct pc_engine *e, int fd, unsigned n)
+{
+	while (sleepers(e, fd) < n)
 		sched_yield();
 }
 
@@ -210,6 +225,113 @@ TEST(cancelled_setlkw_leaves_nothing)
 	pc_cancel_free(w.c);
 	CHECK_EQ(pc_close(e, a), 0);
 	CHECK_EQ(pc_close(e, b), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+}
+
+/* Owner @owner's F_SETLKW of a write lock on byte @at of @fd, in a thread
+ * (@c: its cancel token, or NULL). */
+static void setlkw_start(struct waiter *w, pthread_t *t, struct pc_engine *e, int fd,
+			 uint64_t owner, off_t at, struct pc_cancel *c)
+{
+	*w = (struct waiter){.e = e, .fd = fd, .owner = owner, .c = c};
+	w->fl = rng(F_WRLCK, at, 1, (pid_t)(1000 + owner));
+	CHECK_EQ(pthread_create(t, NULL, setlkw_thread, w), 0);
+}
+
+/*
+ * Three owners on one file: 1 holds byte 0, 2 byte 1, 3 byte 2; 1 waits
+ * for 2's byte, 2 for 3's; 3's F_SETLKW of 1's byte would close the cycle:
+ * -EDEADLK at once. @hazard (no check): it sleeps too - three owners
+ * asleep for good, until a cancel ends 3's wait and unlocks free the rest.
+ */
+static void deadlock_case(bool hazard)
+{
+	struct pc_engine *e = engine();
+	int f = open_f(e, O_RDWR);
+	struct waiter w1, w2, w3;
+	struct pc_cancel *c;
+	struct flock fl;
+	pthread_t t1, t2, t3;
+
+	locks_test_no_deadlock_check = hazard;
+	CHECK_EQ(setlk(e, f, 1, F_WRLCK, 0, 1), 0);
+	CHECK_EQ(setlk(e, f, 2, F_WRLCK, 1, 1), 0);
+	CHECK_EQ(setlk(e, f, 3, F_WRLCK, 2, 1), 0);
+	setlkw_start(&w1, &t1, e, f, 1, 1, NULL);
+	wait_for_sleepers(e, f, 1);
+	setlkw_start(&w2, &t2, e, f, 2, 2, NULL);
+	wait_for_sleepers(e, f, 2);
+	c = pc_cancel_new();
+	CHECK(c != NULL);
+	setlkw_start(&w3, &t3, e, f, 3, 0, c);
+	while (!atomic_load(&w3.done) && sleepers(e, f) < 3)
+		sched_yield();
+	if (atomic_load(&w3.done)) {
+		printf("# owner 3's F_SETLKW that closes the cycle: %d (%s)\n", w3.ret,
+		       strerror(-w3.ret));
+	} else {
+		printf("# owner 3's F_SETLKW that closes the cycle sleeps: owners 1, 2 and 3 "
+		       "each wait for the next one's lock\n");
+		pc_cancel_fire(c);
+	}
+	CHECK_EQ(pthread_join(t3, NULL), 0);
+	CHECK_EQ(w3.ret, hazard ? -EINTR : -EDEADLK);
+	fl = rng(F_WRLCK, 0, 1, 1003);
+	CHECK_EQ(pc_posix_lock(e, f, F_SETLK, &fl, 3, NULL), -EAGAIN); /* F_SETLK: no check */
+	fl = rng(F_WRLCK, 0, 1, 0);
+	CHECK_EQ(pc_ofd_lock(e, f, F_OFD_SETLK, &fl), -EAGAIN);
+	CHECK_EQ(setlk(e, f, 3, F_UNLCK, 0, 0), 0); /* 2 gets byte 2 */
+	CHECK_EQ(pthread_join(t2, NULL), 0);
+	CHECK_EQ(w2.ret, 0);
+	CHECK_EQ(setlk(e, f, 2, F_UNLCK, 0, 0), 0); /* 1 gets byte 1 */
+	CHECK_EQ(pthread_join(t1, NULL), 0);
+	CHECK_EQ(w1.ret, 0);
+	CHECK_EQ(setlk(e, f, 1, F_UNLCK, 0, 0), 0);
+	pc_cancel_free(c);
+	locks_test_no_deadlock_check = false;
+	CHECK_EQ(pc_close(e, f), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+}
+
+TEST(setlkw_deadlock_refused)
+{
+	deadlock_case(false);
+}
+
+TEST(setlkw_deadlock_no_check_shows)
+{
+	deadlock_case(true);
+}
+
+/* The cycle through two files: 1 holds f, 2 holds g, 1 waits for g; 2's
+ * F_SETLKW of f: -EDEADLK. Then no cycle: 2 waits for 1's f and is
+ * granted at its unlock. */
+TEST(setlkw_deadlock_across_files)
+{
+	struct pc_engine *e = engine();
+	int f = open_f(e, O_RDWR), g = pc_open(e, "g", O_RDWR | O_CREAT, 0644);
+	struct waiter w1, w2;
+	struct flock fl;
+	pthread_t t1, t2;
+
+	CHECK(g >= 0);
+	CHECK_EQ(setlk(e, f, 1, F_WRLCK, 0, 0), 0);
+	CHECK_EQ(setlk(e, g, 2, F_WRLCK, 0, 0), 0);
+	setlkw_start(&w1, &t1, e, g, 1, 0, NULL);
+	wait_for_sleepers(e, g, 1);
+	fl = rng(F_WRLCK, 0, 1, 1002);
+	CHECK_EQ(pc_posix_lock(e, f, F_SETLKW, &fl, 2, NULL), -EDEADLK);
+	CHECK_EQ(setlk(e, g, 2, F_UNLCK, 0, 0), 0);
+	CHECK_EQ(pthread_join(t1, NULL), 0);
+	CHECK_EQ(w1.ret, 0);
+	setlkw_start(&w2, &t2, e, f, 2, 0, NULL);
+	wait_for_sleepers(e, f, 1);
+	CHECK_EQ(setlk(e, f, 1, F_UNLCK, 0, 0), 0);
+	CHECK_EQ(setlk(e, g, 1, F_UNLCK, 0, 0), 0);
+	CHECK_EQ(pthread_join(t2, NULL), 0);
+	CHECK_EQ(w2.ret, 0);
+	CHECK_EQ(pc_close(e, f), 0);
+	CHECK_EQ(pc_close(e, g), 0);
 	CHECK_EQ(pc_engine_close(e), 0);
 }
 

@@ -13,12 +13,19 @@ to the end of any file.
                                F_SETLKW; once granted prints "after" if the
                                file MARK exists then, else "before"
   ofd-hold PATH TYPE START LEN as hold, with an OFD lock (F_OFD_SETLK)
+  deadlock PATH                two processes: one holds F_WRLCK [0] and
+                               waits (F_SETLKW) for [1], which the other
+                               holds; once the first sleeps inside fcntl(2)
+                               the other's F_SETLKW of [0] would close the
+                               cycle; prints what each got ("second EDEADLK
+                               first granted" where deadlocks are detected)
 """
 import errno
 import fcntl
 import os
 import struct
 import sys
+import time
 
 F_OFD_GETLK, F_OFD_SETLK = 36, 37  # Linux
 FMT = "hhxxxxqqixxxx"  # struct flock on x86-64
@@ -29,7 +36,67 @@ def flock(kind, start, length, pid=0):
     return struct.pack(FMT, t, os.SEEK_SET, start, length, pid)
 
 
+def in_fcntl(pid):
+    """Waits until PID sleeps inside fcntl(2) (x86-64: 72)."""
+    for _ in range(3000):
+        with open("/proc/%d/syscall" % pid) as f:
+            if f.read().split()[0] == "72":
+                return True
+        time.sleep(0.01)  # waiting for it to block, not ordering threads
+    return False
+
+
+def deadlock_child(path, hold, want, go, out):
+    """Holds byte HOLD, says so on OUT, and on a byte from GO asks for WANT
+    (F_SETLKW); writes what it got to OUT."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+        fcntl.fcntl(fd, fcntl.F_SETLK, flock("w", hold, 1))
+        os.write(out, b"h")
+        os.read(go, 1)
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETLKW, flock("w", want, 1))
+            os.write(out, b"granted\n")
+        except OSError as e:
+            name = "EDEADLK" if e.errno == errno.EDEADLK else errno.errorcode.get(e.errno, "?")
+            os.write(out, (name + "\n").encode())
+    finally:
+        os._exit(0)  # the exit closes the file: its locks go
+
+
+def deadlock(path):
+    kids = []
+    for hold, want in ((0, 1), (1, 0)):
+        go_r, go_w = os.pipe()
+        out_r, out_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            deadlock_child(path, hold, want, go_r, out_w)
+        os.close(go_r)
+        os.close(out_w)
+        if os.read(out_r, 1) != b"h":
+            print("hold failed")
+            return 1
+        kids.append((pid, go_w, out_r))
+    (first, go1, out1), (second, go2, out2) = kids
+    os.write(go1, b"g")
+    if not in_fcntl(first):
+        print("the first did not wait")
+        return 1
+    os.write(go2, b"g")
+    got2 = os.read(out2, 64).decode().strip()
+    if got2 != "EDEADLK":  # both asleep: the second's lock breaks the cycle
+        os.kill(second, 9)
+    got1 = os.read(out1, 64).decode().strip()
+    for pid, _, _ in kids:
+        os.waitpid(pid, 0)
+    print("second %s first %s" % (got2 or "killed", got1))
+    return 0
+
+
 def main(argv):
+    if argv[1:2] == ["deadlock"]:
+        return deadlock(argv[2])
     op, path, kind, start, length = argv[1], argv[2], argv[3], int(argv[4]), int(argv[5])
     fd = os.open(path, os.O_RDWR)
     if op == "try":
