@@ -13,7 +13,10 @@
  *   FUSE_CAP_POSIX_LOCKS, asked for in cluster mode only: alone, the
  *   kernel's own locks are as good, cost no round trip and detect
  *   deadlocks): pc_posix_lock of the request's lock_owner (the kernel's
- *   id of the process's file table, or of the open file for an OFD lock).
+ *   id of the process's file table, or of the open file for an OFD lock),
+ *   which refuses an F_SETLKW closing a cycle of this node's owners with
+ *   EDEADLK as the kernel does (an OFD lock's owner too: FUSE does not say
+ *   which kind a request is).
  *   A process's close(2) of any fd of the file is a FUSE_FLUSH with its
  *   owner: its locks on the file go (pcfs_flush_locks), as POSIX says; an
  *   OFD lock goes with the open file's release (the engine drops the locks
