@@ -500,7 +500,9 @@ static void last_done(int rc, const struct Stat *st, const void *data)
  * read, a batch) leaks. The server answers a session's requests in order
  * and the completion thread calls their completions in order, so once the
  * completion of one more exists has run, every earlier one has. Bounded
- * by @wait_ms (a server that does not answer: what is out leaks).
+ * by @wait_ms; a server that does not answer is waited for by
+ * zookeeper_close itself, until the client's own timeout fails what is out
+ * and runs the completions (docs/cluster.md, "Lock nodes nobody uses").
  */
 static void wait_answers(struct cluster *c, unsigned wait_ms)
 {
