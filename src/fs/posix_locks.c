@@ -42,9 +42,9 @@
  * Locks: "flc_plock" (cluster mode) around one change, across the lock
  * service's round trip -> "flc_lock" around the list. A waiter holds
  * neither; it takes the engine's "posix_blocked_lock" (a leaf) alone, to
- * check the chain and put its entry on the list, and again to take it off. F_SETLKW's waits are
- * killable: a fired cancel token (the FUSE server's FUSE_INTERRUPT) ends them with -EINTR, leaving
- * nothing behind.
+ * check the chain and put its entry on the list, and again to take it off.
+ * F_SETLKW's waits are killable: a fired cancel token (the FUSE server's
+ * FUSE_INTERRUPT) ends them with -EINTR, leaving nothing behind.
  */
 #include <errno.h>
 #include <stdlib.h>
