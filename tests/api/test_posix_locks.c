@@ -66,12 +66,7 @@ static unsigned sleepers(struct pc_engine *e, int fd)
 	return n;
 }
 
-static void wait_for_sleeper(struct pc_engine *e, int fd)
-{
-	while (!sleepers(e, fd))
-		sched_yield();
-}
-
+/* Until @n threads sleep on @fd's file's locks. */
 static void wait_for_sleepers(struct pc_engine *e, int fd, unsigned n)
 {
 	while (sleepers(e, fd) < n)
@@ -191,7 +186,7 @@ TEST(last_close_of_the_file_releases)
 	CHECK(d >= 0);
 	w.fl = rng(F_WRLCK, 5, 1, 1002);
 	CHECK_EQ(pthread_create(&t, NULL, setlkw_thread, &w), 0);
-	wait_for_sleeper(e, b);
+	wait_for_sleepers(e, b, 1);
 	CHECK_EQ(pc_close(e, a), 0); /* d still holds the open file */
 	CHECK_EQ(setlk(e, b, 3, F_WRLCK, 5, 1), -EAGAIN);
 	CHECK_EQ(pc_close(e, d), 0); /* its last close: owner 1's lock goes */
@@ -213,7 +208,7 @@ TEST(cancelled_setlkw_leaves_nothing)
 	CHECK_EQ(setlk(e, a, 1, F_WRLCK, 0, 10), 0);
 	w.fl = rng(F_WRLCK, 0, 1, 1002);
 	CHECK_EQ(pthread_create(&t, NULL, setlkw_thread, &w), 0);
-	wait_for_sleeper(e, b);
+	wait_for_sleepers(e, b, 1);
 	pc_cancel_fire(w.c);
 	CHECK_EQ(pthread_join(t, NULL), 0);
 	CHECK_EQ(w.ret, -EINTR);
