@@ -127,10 +127,11 @@ static struct file_lock *posix_conflict(struct file_lock_context *ctx, const str
 /* ---- F_SETLKW's deadlock check, as Linux's posix_locks_deadlock ---- */
 
 /*
- * A POSIX owner asleep in F_SETLKW on a local conflict, and the owner of
- * the lock in its way: on the waiter's stack, on its engine's list
- * (inode_table.posix_blocked) while it sleeps. The entry stands while its
- * file's lock sequence is still @seen: no lock of that file was released
+ * A POSIX owner asleep in F_SETLKW on another POSIX owner's lock (an OFD
+ * lock's open file waits for nothing: a chain ends there, so a wait on one
+ * has no entry), and that owner: on the waiter's stack, on its engine's
+ * list (inode_table.posix_blocked) while it sleeps. The entry stands while
+ * its file's lock sequence is still @seen: no lock of that file was released
  * since the conflict was found, so @blocker still holds the lock it waits
  * for. An entry whose sequence moved (the blocker let go, the waiter not
  * yet awake to look again) is skipped, never followed.
@@ -141,7 +142,6 @@ struct posix_waiter {
 	uint64_t seen;
 	uint64_t owner;
 	uint64_t blocker;
-	bool blocker_posix; /* false: an OFD lock, whose open file waits for nothing */
 };
 
 #define MAX_DEADLK_STEPS 10 /* Linux's MAX_DEADLK_ITERATIONS */
@@ -167,7 +167,7 @@ static struct posix_waiter *owner_waiting(struct inode_table *t, uint64_t owner)
  * waits, itself or through others, for a lock of @w's owner - the sleep
  * would be for good - else 0, with @w on the list until posix_wait_end.
  * As in Linux, the walk gives up after MAX_DEADLK_STEPS owners (a longer
- * cycle sleeps) and ends at an OFD lock. The entries are read at
+ * cycle sleeps). The entries are read at
  * different times, so a cycle found is checked again as a whole: each of
  * its entries, and @w, still standing now means each stood all along
  * (sequences only grow), so the cycle is there at this moment.
@@ -180,11 +180,9 @@ static int posix_wait_begin(struct inode_table *t, struct posix_waiter *w)
 	int n = 0, i;
 
 	mutex_lock(&t->posix_blocked_lock);
-	if (w->blocker_posix && !READ_ONCE(locks_test_no_deadlock_check)) {
+	if (!READ_ONCE(locks_test_no_deadlock_check)) {
 		while (n < MAX_DEADLK_STEPS && (x = owner_waiting(t, cur))) {
 			path[n++] = x;
-			if (!x->blocker_posix)
-				break;
 			if (x->blocker == w->owner) {
 				cycle = true;
 				break;
@@ -520,10 +518,10 @@ static int posix_set(struct file_lock_context *ctx, struct file *f, const struct
 		if (c)
 			plock_drop_lost(ctx, c);
 		if (nfl && (conf = posix_conflict(ctx, o, type, start, end))) {
-			struct posix_waiter pw = {.ctx = ctx,
-						  .owner = o->id,
-						  .blocker = conf->fl_owner,
-						  .blocker_posix = !conf->fl_ofd};
+			/* An OFD lock's waiter, or a wait on one: no entry. */
+			bool chain = !o->ofd && !conf->fl_ofd;
+			struct posix_waiter pw = {
+			    .ctx = ctx, .owner = o->id, .blocker = conf->fl_owner};
 
 			seen = __atomic_load_n(&ctx->seq, __ATOMIC_ACQUIRE);
 			pw.seen = seen;
@@ -534,11 +532,10 @@ static int posix_set(struct file_lock_context *ctx, struct file *f, const struct
 				err = -EAGAIN;
 				goto out;
 			}
-			/* An OFD lock's waiter is its open file: nobody waits for it. */
-			if (!o->ofd && (err = posix_wait_begin(t, &pw)))
+			if (chain && (err = posix_wait_begin(t, &pw)))
 				goto out;
 			err = locks_wait(ctx, seen, true);
-			if (!o->ofd)
+			if (chain)
 				posix_wait_end(t, &pw);
 			if (err)
 				goto out;
