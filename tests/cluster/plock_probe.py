@@ -18,7 +18,9 @@ to the end of any file.
                                holds; once the first sleeps inside fcntl(2)
                                the other's F_SETLKW of [0] would close the
                                cycle; prints what each got ("second EDEADLK
-                               first granted" where deadlocks are detected)
+                               first granted" where deadlocks are detected,
+                               or the other way round on a FUSE mount if
+                               the first's request reached the server last)
 """
 import errno
 import fcntl
