@@ -1,5 +1,7 @@
 # Thin user entry over Meson + Ninja. See README.md.
-#   make check   the test suite three ways: debug (validator on), ASan+UBSan, TSan
+#   make check   the test suite three ways: debug (validator on), ASan+UBSan, TSan;
+#                first a compile of everything in a release build without the
+#                validator, warnings as errors (build-relcheck; no tests run)
 #   make build   the debug build only
 #   make release an optimised build without the validator
 #   make stress  the long runs: 10M model operations, H1 and memory-limit tests,
@@ -29,6 +31,9 @@ build-asan/build.ninja: | deps
 build-tsan/build.ninja: | deps
 	$(MESON) setup build-tsan -Dbuildtype=debug -Doptimization=1 -Db_sanitize=thread -Db_lundef=false >/dev/null
 
+build-relcheck/build.ninja: | deps
+	$(MESON) setup build-relcheck -Dbuildtype=release -Dvalidator=false -Dwerror=true >/dev/null
+
 build-release/build.ninja: | deps
 	$(MESON) setup build-release -Dbuildtype=release -Dvalidator=false >/dev/null
 
@@ -38,8 +43,8 @@ build: build-debug/build.ninja
 release: build-release/build.ninja
 	ninja -C build-release -j$(JOBS)
 
-check: deps build-debug/build.ninja build-asan/build.ninja build-tsan/build.ninja
-	@scripts/check.sh build-debug build-asan build-tsan
+check: deps build-relcheck/build.ninja build-debug/build.ninja build-asan/build.ninja build-tsan/build.ninja
+	@scripts/check.sh compile:build-relcheck build-debug build-asan build-tsan
 
 stress: build
 	PC_MODEL_OPS=$${PC_MODEL_OPS:-10000000} build-debug/tests/api/test_model
@@ -65,4 +70,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build-debug build-asan build-tsan build-release
+	rm -rf build-debug build-asan build-tsan build-release build-relcheck
