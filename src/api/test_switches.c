@@ -198,7 +198,7 @@ const struct test_knob test_knobs[] = {
     KNOB(vol_test_data_dio_einval),    KNOB(vol_test_odirect_refused),
     KNOB(vol_test_host_fs_magic),      KNOB(plock_test_before_publish),
     KNOB(zk_test_lost_deletes),	       KNOB(glock_test_referenced_at_unmount),
-    KNOB(glock_test_puts_after_stop),
+    KNOB(glock_test_puts_after_stop),  KNOB(dir_test_pread),
 };
 const size_t nr_test_knobs = sizeof(test_knobs) / sizeof(test_knobs[0]);
 

@@ -37,6 +37,8 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
+#include "kernel/testswitch.h"
+
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
 #endif
@@ -553,6 +555,11 @@ unsigned long store_inject_fired(struct store *s);
 /* Entry-point calls of @op so far. */
 unsigned long store_calls(struct store *s, enum store_op op);
 const char *store_op_name(enum store_op op);
+/* Below the entry points, test builds only (kernel/testswitch.h): the dir
+ * store's host pread(2) of its data reads, replaced so that a test can make
+ * the host fail part-way through one (not a protection). */
+typedef ssize_t (*dir_pread_fn)(int fd, void *buf, size_t len, off_t pos);
+DECLARE_TEST_KNOB(dir_pread_fn, dir_test_pread);
 
 /* ---- for backends ---- */
 

@@ -323,6 +323,51 @@ TEST(direct_io_coherent_with_cache)
 	free(r);
 }
 
+/* ---- read errors ---- */
+
+static int part_way_calls;
+
+/* The dir store's host pread: one page, then EIO (a medium error
+ * part-way through a fill's store read). */
+static ssize_t pread_part_way(int fd, void *buf, size_t len, off_t pos)
+{
+	if (__atomic_fetch_add(&part_way_calls, 1, __ATOMIC_RELAXED) == 0)
+		return pread(fd, buf, len < PG ? len : PG, pos);
+	errno = EIO;
+	return -1;
+}
+
+/* A store read that fails part-way fails the fill: pc_pread gets -EIO (or
+ * the bytes before the failed pages), never zeroes for the pages the host
+ * did not read, and nothing wrong stays cached for the next read. */
+TEST(read_error_part_way_is_eio)
+{
+	struct pc_engine *e = engine();
+	enum { N = 8 };
+	char *w = malloc(N * PG), *r = malloc(N * PG);
+	int fd;
+	ssize_t n;
+
+	fd = new_file(e, "rerr", w, N * PG, 23);
+	CHECK_EQ(pc_fsync(e, fd), 0);
+	CHECK_EQ(pc_fadvise(e, fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	part_way_calls = 0;
+	dir_test_pread = pread_part_way;
+	n = pc_pread(e, fd, r, N * PG, 0);
+	dir_test_pread = NULL;
+	CHECKF(n == -EIO || (n > 0 && n < N * PG), "pc_pread: %zd", n);
+	if (n > 0)
+		CHECK(!memcmp(r, w, (size_t)n));
+	CHECK(part_way_calls >= 2);
+	memset(r, 0, N * PG);
+	CHECK_EQ(pc_pread(e, fd, r, N * PG, 0), N * PG);
+	CHECK(!memcmp(r, w, N * PG));
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
+	free(w);
+	free(r);
+}
+
 /* ---- writeback errors ---- */
 
 TEST(fsync_reports_error_once_per_fd)

@@ -113,6 +113,45 @@ static void symlinks_not_followed(void)
 	store_close(s);
 }
 
+/* ---- data reads ---- */
+
+/* The host's pread: the first call reads at most one page, every later one
+ * fails with EIO (a medium error part-way through a read). */
+static int part_way_calls;
+
+static ssize_t pread_part_way(int fd, void *buf, size_t len, off_t pos)
+{
+	if (__atomic_fetch_add(&part_way_calls, 1, __ATOMIC_RELAXED) == 0)
+		return pread(fd, buf, len < 4096 ? len : 4096, pos);
+	errno = EIO;
+	return -1;
+}
+
+/* A read is short only at end of file: a host error after some bytes is
+ * the error, never a short count (the page cache would take a short count
+ * for the end of file and read zeroes past it). */
+TEST(read_error_part_way)
+{
+	struct store *s = open_fresh();
+	struct store_inode *si = create(s, "f");
+	char w[3 * 4096], r[3 * 4096];
+
+	for (size_t i = 0; i < sizeof(w); i++)
+		w[i] = (char)(i * 7 + 1);
+	CHECK_EQ(store_write(si, w, sizeof(w), 0), (ssize_t)sizeof(w));
+	part_way_calls = 0;
+	dir_test_pread = pread_part_way;
+	CHECK_EQ(store_read(si, r, sizeof(r), 0), -EIO);
+	CHECK_EQ(part_way_calls, 2);
+	dir_test_pread = NULL;
+	CHECK_EQ(store_read(si, r, sizeof(r), 0), (ssize_t)sizeof(r));
+	CHECK(!memcmp(r, w, sizeof(w)));
+	/* at the end of file a read is short, with no error */
+	CHECK_EQ(store_read(si, r, sizeof(r), 4096), (ssize_t)(2 * 4096));
+	store_release(si);
+	store_close(s);
+}
+
 /* ---- namespace ---- */
 
 TEST(open_create_excl_trunc)
