@@ -54,9 +54,18 @@ static void rcu_thread_exit(void *arg)
 	}
 }
 
+/*
+ * fork(): liburcu's call_rcu worker thread is not in the child, so the
+ * child's first rcu_barrier (an engine's close) would wait for it for good.
+ * liburcu's fork hooks pause the workers around fork() and, in the child,
+ * reset its call_rcu state, whose worker is made again when next needed; they
+ * are registered with the first thread that enters RCU.
+ */
 static void rcu_key_init(void)
 {
-	if (pthread_key_create(&rcu_key, rcu_thread_exit))
+	if (pthread_key_create(&rcu_key, rcu_thread_exit) ||
+	    pthread_atfork(call_rcu_before_fork, call_rcu_after_fork_parent,
+			   call_rcu_after_fork_child))
 		abort();
 }
 

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_api_process.c - the engine as part of a process: a forked child of a
+ * process that used engines runs its own (liburcu's fork hooks). Children are forked (skipped under TSan, which cannot
+ * start threads in the child of a multi-threaded fork). Helpers in
+ * basic_fixture.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "basic_fixture.h"
+#include "harness.h"
+#include "pagecache.h"
+
+/* Reads @fd's @len bytes with pc_pread and through a view; 0 if both equal
+ * @want, else a reason. */
+static const char *read_both_ways(struct pc_engine *e, int fd, const char *want, size_t len)
+{
+	char *r = malloc(len);
+	const char *why = NULL;
+	int err = 0;
+	char *v;
+
+	if (!r)
+		return "malloc";
+	if (pc_pread(e, fd, r, len, 0) != (ssize_t)len)
+		why = "pc_pread short or failed";
+	else if (memcmp(r, want, len))
+		why = "pc_pread: other bytes";
+	free(r);
+	if (why)
+		return why;
+	v = pc_mmap(e, fd, len, PROT_READ, MAP_SHARED, 0, &err);
+	if (!v)
+		return err == -ENODEV ? NULL : "pc_mmap";
+	if (memcmp(v, want, len))
+		why = "view: other bytes";
+	pc_munmap(e, v, len);
+	return why;
+}
+
+/* A forked child of a process that used engines opens, uses and closes
+ * one of its own: liburcu's call_rcu worker is not in the child, whose
+ * engine close waited for it for good (rcu_barrier) until the engine
+ * registered liburcu's fork hooks (mm/page.c). */
+TEST(engine_in_forked_child)
+{
+	enum { LEN = 64 * PG };
+	struct pc_engine *e = engine();
+	char *w = malloc(LEN);
+	int fd, status;
+	pid_t pid;
+
+#if defined(__SANITIZE_THREAD__)
+	skip_case("fork under ThreadSanitizer", -EOPNOTSUPP);
+#endif
+	fd = new_file(e, "parent", w, LEN, 41);
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0); /* its RCU callbacks ran on the worker */
+	pid = test_fork();
+	if (pid == 0) {
+		const char *why;
+
+		alarm(60);
+		e = engine_on(dir);
+		fd = new_file(e, "child", w, LEN, 43);
+		why = read_both_ways(e, fd, w, LEN);
+		if (why) {
+			fprintf(stderr, "# child: %s\n", why);
+			_exit(1);
+		}
+		_exit(pc_close(e, fd) || pc_engine_close(e) ? 2 : 0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	       "child's engine: exited %d / signal %d (%s)",
+	       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+	       WIFSIGNALED(status) ? WTERMSIG(status) : -1,
+	       WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "-");
+	free(w);
+}
