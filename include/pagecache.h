@@ -200,7 +200,13 @@ enum pc_fault_mechanism {
 
 /* Opens an engine on a store. -EBUSY if another engine serves that store;
  * -EINVAL for a size below the first layout's, -E2BIG for a larger struct
- * with a non-zero tail this library does not know. */
+ * with a non-zero tail this library does not know.
+ * RLIMIT_FSIZE: the cache holds files of any size whatever the process's
+ * limit (its frames are grown past it without SIGXFSZ). The limit is not
+ * applied to pc_write, pc_ftruncate or pc_fallocate themselves; the store's
+ * host writes are the process's own, so writing back bytes past the soft
+ * limit fails with EFBIG and raises SIGXFSZ, as the process's own write(2)
+ * there would (with the signal ignored or caught, fsync reports -EFBIG). */
 PC_API int pc_engine_open(const struct pc_options *opts, struct pc_engine **out);
 /* Why the calling thread's last pc_engine_open failed in cluster mode (an
  * unreachable or refusing lock service, a vol store), or "". */
@@ -287,7 +293,8 @@ PC_API int pc_fstat(struct pc_engine *e, int fd, struct stat *st);
  * fork(): views are MADV_DONTFORK - the child has nothing mapped at those
  * addresses (an access there is SIGSEGV, or the child's own handler) and
  * its copy of the engine knows no view (pc_msync/pc_munmap there: -ENOMEM/
- * -EINVAL). Kernel system calls given a view as their
+ * -EINVAL); the child may open and use engines of its own. Kernel system
+ * calls given a view as their
  * buffer do not fault into the engine: they fail with EFAULT on pages not
  * yet touched (with PC_FAULT_FALLBACK: on pages not yet accessed). Returns
  * the address, or NULL with *err = -errno (-ENODEV: userfaultfd unavailable

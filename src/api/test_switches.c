@@ -22,6 +22,7 @@
 #include "fs/namei.h"
 #include "fs/remap.h"
 #include "mm/fault_dio.h"
+#include "mm/frames.h"
 #include "mm/internal.h"
 #include "mm/uaccess.h"
 #include "mm/vma.h"
@@ -48,6 +49,7 @@ const struct test_switch test_switches[] = {
     SWITCH(mm_fault_test_no_mmap_miss),
     SWITCH(mm_fault_test_fb_no_hits),
     SWITCH(mm_uffd_test_continue_first),
+    SWITCH(frames_test_grow_in_child),
     SWITCH(fault_dio_test_no_order),
     SWITCH(fault_dio_test_no_self_rule),
     SWITCH(uaccess_test_faulting_nofault),

@@ -23,12 +23,19 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kernel/compiler.h"
 #include "kernel/mutex.h"
+#include "kernel/testswitch.h"
 #include "mm/frames.h"
 
 #define FRAMES_STEP	   512ul			/* map in 2 MiB steps at least */
@@ -65,13 +72,97 @@ static pgoff_t roundup_step(pgoff_t x)
 	return (x + FRAMES_STEP - 1) & ~(FRAMES_STEP - 1);
 }
 
+/*
+ * The memfd is a file of this process, so growing it past the process's
+ * soft RLIMIT_FSIZE fails with EFBIG and raises SIGXFSZ - sent to the whole
+ * process, whose default action ends it - where the kernel's page cache has
+ * no such limit: a program run under `ulimit -f` would die opening a file.
+ * Under a finite limit the memfd is grown by a child sharing our memory and
+ * files (CLONE_VM | CLONE_FILES | CLONE_VFORK, no exit signal, so that no
+ * waitpid(-1) of the program reaps it), which raises its own copy of the
+ * limit to what its hard limit allows (no limit for a privileged process)
+ * and truncates the shared fd up; all signals stay blocked in it. Only the
+ * growth steps pay it (doubling, at least 2 MiB).
+ */
+#define GROW_STACK (64u << 10)
+
+struct grow_req {
+	int fd;
+	off_t size;
+};
+
+static int grow_child(void *arg)
+{
+	const struct grow_req *r = arg;
+	struct rlimit rl;
+
+	if (syscall(SYS_prlimit64, 0, RLIMIT_FSIZE, NULL, &rl) == 0) {
+		struct rlimit all = {RLIM_INFINITY, RLIM_INFINITY};
+
+		/* no limit where allowed (CAP_SYS_RESOURCE), else the hard one */
+		if (syscall(SYS_prlimit64, 0, RLIMIT_FSIZE, &all, NULL) != 0) {
+			rl.rlim_cur = rl.rlim_max;
+			syscall(SYS_prlimit64, 0, RLIMIT_FSIZE, &rl, NULL);
+		}
+	}
+	if (syscall(SYS_ftruncate, r->fd, r->size) != 0)
+		syscall(SYS_exit, errno ? errno : EIO);
+	syscall(SYS_exit, 0);
+	return 0;
+}
+
+static int grow_in_child(int fd, off_t size)
+{
+	struct grow_req req = {.fd = fd, .size = size};
+	sigset_t all, old;
+	int pid, st, err;
+	void *stack = mmap(NULL, GROW_STACK, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+
+	if (stack == MAP_FAILED)
+		return -ENOMEM;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pid = clone(grow_child, (char *)stack + GROW_STACK, CLONE_VM | CLONE_FILES | CLONE_VFORK,
+		    &req);
+	err = pid < 0 ? -errno : 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!err) {
+		while (waitpid(pid, &st, __WALL) < 0)
+			if (errno != EINTR) {
+				err = -errno;
+				break;
+			}
+		if (!err)
+			err = WIFEXITED(st) ? -WEXITSTATUS(st) : -EFBIG;
+	}
+	munmap(stack, GROW_STACK);
+	return err;
+}
+
+TEST_SWITCH(frames_test_grow_in_child);
+
+static int memfd_grow(int fd, off_t size)
+{
+	struct rlimit rl;
+
+	if (!READ_ONCE(frames_test_grow_in_child) &&
+	    (getrlimit(RLIMIT_FSIZE, &rl) || rl.rlim_cur == RLIM_INFINITY ||
+	     rl.rlim_cur >= (rlim_t)size))
+		return ftruncate(fd, size) ? -errno : 0;
+	return grow_in_child(fd, size);
+}
+
 /* Memfd at least @pages long. Caller holds f->lock (or is creating f). */
 static int frames_size_at_least(struct frames *f, pgoff_t pages)
 {
+	int err;
+
 	if (pages <= f->size)
 		return 0;
-	if (ftruncate(f->fd, (off_t)(pages << PAGE_SHIFT)))
-		return -errno;
+	err = memfd_grow(f->fd, (off_t)(pages << PAGE_SHIFT));
+	if (err)
+		return err;
 	__atomic_store_n(&f->size, pages, __ATOMIC_RELEASE);
 	return 0;
 }

@@ -9,9 +9,15 @@
 
 #include <stdint.h>
 
+#include "kernel/testswitch.h"
 #include "mm/page.h"
 
 struct frames;
+
+/* Not a protection: the memfd is always grown by the child that a finite
+ * RLIMIT_FSIZE needs (frames.c), so that tests reach that path without
+ * lowering the limit. */
+DECLARE_TEST_SWITCH(frames_test_grow_in_child);
 
 /* A memfd and a first view sized for a file of @size bytes. */
 int frames_create(struct frames **out, int64_t size);

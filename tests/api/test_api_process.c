@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_api_process.c - the engine as part of a process: a forked child of a
- * process that used engines runs its own (liburcu's fork hooks). Children are forked (skipped under TSan, which cannot
+ * process that used engines runs its own (liburcu's fork hooks), and a soft
+ * RLIMIT_FSIZE below a cached file's size neither ends the process nor
+ * stops the file being cached (the frames memfd grown by a child beyond the
+ * limit, mm/frames.c). Children are forked (skipped under TSan, which cannot
  * start threads in the child of a multi-threaded fork). Helpers in
  * basic_fixture.c.
  */
@@ -18,6 +21,7 @@
 
 #include "basic_fixture.h"
 #include "harness.h"
+#include "mm/frames.h"
 #include "pagecache.h"
 
 /* Reads @fd's @len bytes with pc_pread and through a view; 0 if both equal
@@ -45,6 +49,59 @@ static const char *read_both_ways(struct pc_engine *e, int fd, const char *want,
 		why = "view: other bytes";
 	pc_munmap(e, v, len);
 	return why;
+}
+
+/* A soft RLIMIT_FSIZE below a file's size: the engine's frames (a memfd of
+ * the process) grow past it all the same, as the kernel's page cache has no
+ * such limit - where the memfd's growth raised SIGXFSZ, whose default
+ * action ends the process (a forked child shows which). */
+TEST(rlimit_fsize_below_cached_file)
+{
+	enum { LEN = 8 << 20 };
+	char *w = malloc(LEN), host[1200];
+	struct pc_engine *e;
+	int fd, status;
+	pid_t pid;
+
+#if defined(__SANITIZE_THREAD__)
+	skip_case("fork under ThreadSanitizer", -EOPNOTSUPP);
+#endif
+	/* the file written on the host: no engine in this process to fork */
+	snprintf(host, sizeof(host), "%s/big", fresh());
+	fill(w, LEN, 31, 0);
+	fd = open(host, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	CHECK_EQ(pwrite(fd, w, LEN, 0), LEN);
+	CHECK_EQ(close(fd), 0);
+	pid = test_fork();
+	if (pid == 0) {
+		struct rlimit rl = {1 << 20, RLIM_INFINITY};
+		const char *why;
+
+		alarm(60);
+		signal(SIGXFSZ, SIG_DFL);
+		if (setrlimit(RLIMIT_FSIZE, &rl))
+			_exit(3);
+		e = engine_on(dir);
+		fd = pc_open(e, "big", O_RDONLY, 0);
+		if (fd < 0) {
+			fprintf(stderr, "# child: pc_open: %s\n", strerror(-fd));
+			_exit(2);
+		}
+		why = read_both_ways(e, fd, w, LEN);
+		if (why) {
+			fprintf(stderr, "# child: %s\n", why);
+			_exit(1);
+		}
+		_exit(pc_close(e, fd) || pc_engine_close(e) ? 4 : 0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	       "child under a 1 MiB RLIMIT_FSIZE: exited %d / signal %d (%s)",
+	       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+	       WIFSIGNALED(status) ? WTERMSIG(status) : -1,
+	       WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "-");
+	free(w);
 }
 
 /* A forked child of a process that used engines opens, uses and closes
@@ -85,5 +142,24 @@ TEST(engine_in_forked_child)
 	       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
 	       WIFSIGNALED(status) ? WTERMSIG(status) : -1,
 	       WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "-");
+	free(w);
+}
+
+/* The growth by a child (what a finite limit takes), in this process. */
+TEST(frames_grown_by_child)
+{
+	enum { LEN = 8 << 20 };
+	struct pc_engine *e = engine();
+	char *w = malloc(LEN);
+	const char *why;
+	int fd;
+
+	frames_test_grow_in_child = true;
+	fd = new_file(e, "grown", w, LEN, 37);
+	why = read_both_ways(e, fd, w, LEN);
+	CHECKF(!why, "%s", why);
+	frames_test_grow_in_child = false;
+	CHECK_EQ(pc_close(e, fd), 0);
+	CHECK_EQ(pc_engine_close(e), 0);
 	free(w);
 }
