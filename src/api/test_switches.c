@@ -145,6 +145,7 @@ const struct test_switch test_switches[] = {
     SWITCH(inode_test_stat_late_look),
     SWITCH(inode_test_coarse_time_always),
     SWITCH(inode_test_no_shrink),
+    SWITCH(inode_test_keep_dirty_unused),
     SWITCH(inode_test_fd_budget_per_engine),
     SWITCH(namei_test_no_sgid_inherit),
     SWITCH(remap_test_no_src_fence),

@@ -313,6 +313,10 @@ int iget_store(struct inode_table *t, struct store_inode *si, struct inode **out
 		mutex_unlock(&t->lock);
 		if (!fresh) {
 			err = inode_alloc(t, si, &fresh);
+			/* its frames memfd: no fd left (inode_store_open) */
+			if ((err == -EMFILE || err == -ENFILE) &&
+			    inode_table_shrink(t, INODE_SHRINK_BATCH))
+				err = inode_alloc(t, si, &fresh);
 			if (err) {
 				store_release(si);
 				return err;

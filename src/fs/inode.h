@@ -95,6 +95,10 @@
  *   not evict unused inodes to free theirs (it fails with -EMFILE);
  * - inode_test_fd_budget_per_engine: each engine keeps its own bound only,
  *   not the process-wide fd budget (two engines then hold twice the fds);
+ * - inode_test_keep_dirty_unused: dirty unused inodes are never evicted to
+ *   free their fds (neither at a last close over the fd budget nor by the
+ *   shrink of an open short of fds): closed files written faster than the
+ *   writeback thread cleans them use up the process's fds;
  * - inode_test_coarse_time_always: a store through a view sets mtime and
  *   ctime to the coarse clock's time even when a write set them later with
  *   the precise clock (they then move back);
@@ -124,6 +128,7 @@ DECLARE_TEST_SWITCH(inode_test_estale_named);
 DECLARE_TEST_KNOB(unsigned long, inode_test_unused_max);
 DECLARE_TEST_SWITCH(inode_test_no_shrink);
 DECLARE_TEST_SWITCH(inode_test_fd_budget_per_engine);
+DECLARE_TEST_SWITCH(inode_test_keep_dirty_unused);
 
 struct inode_table;
 struct cluster;
@@ -245,17 +250,21 @@ void inode_set_name(struct inode *inode, const char *path);
  */
 int iget_store(struct inode_table *t, struct store_inode *si, struct inode **out);
 /*
- * store_node_open for the engine's own opens: where the host has no file
+ * store_node_open for the engine's own opens: where the process has no file
  * descriptor left for it (-EMFILE, -ENFILE), evicts up to
- * INODE_SHRINK_BATCH of the oldest clean unused inodes (their host fds
- * close: the kernel's inode shrinker, asked when a resource runs short)
- * and tries once more. No lock held.
+ * INODE_SHRINK_BATCH of the oldest unused inodes (their host fds and frames
+ * memfd close: the kernel's inode shrinker, asked when a resource runs
+ * short) and tries once more; iget_store does the same for the new inode's
+ * frames memfd. No lock held.
  */
 #define INODE_SHRINK_BATCH 64
 int inode_store_open(struct inode_table *t, struct store_node *n, int flags,
 		     struct store_inode **out);
-/* Evicts up to @nr of the oldest clean unused inodes, whatever the bound:
- * true if any went. No lock held. */
+/* Evicts up to @nr of the oldest unused inodes, whatever the bound: clean
+ * ones, or where none is, dirty ones, written back as they go (evict: a
+ * failed write-back is reported at engine close, as for any eviction);
+ * never one with a write-back error no file has seen. True if any went.
+ * No lock held. */
 bool inode_table_shrink(struct inode_table *t, unsigned long nr);
 
 /* Inside fs/ (inode.c, inode_lru.c): the cache of unused inodes. */

@@ -19,39 +19,47 @@
 
 TEST_KNOB(unsigned long, inode_test_unused_max);
 TEST_SWITCH(inode_test_fd_budget_per_engine);
+TEST_SWITCH(inode_test_keep_dirty_unused);
 
 #define INODE_FD_RESERVE 256 /* open files left out of the budget */
 
 /*
  * How many unused inodes a table keeps (the kernel keeps them until its
- * inode shrinker runs; here each may hold host fds, store.inode_fds, and a
- * process has a limit of open files). The fd budget is half of the limit,
- * less a reserve, for the unused inodes of every engine of the process
- * together (unused_fds), and at least INODE_UNUSED_MIN inodes' worth; a
- * table keeps as many as its budget holds, within [INODE_UNUSED_MIN,
- * INODE_UNUSED_CAP], and fewer while the engines together are over the
- * budget (prune_unused). The FUSE server raises its soft limit to the hard
- * one before it opens the engine. With 1024 open files (a shell's default
- * soft limit) that is 128; with 20,000, 3,290; with a million, the cap. A
- * store with no host fd per inode (vol) gets the cap and no fd budget. In
+ * inode shrinker runs; here each holds fds - the store's, store.inode_fds,
+ * and its frames memfd - and a process has a limit of open files). The fd
+ * budget is half of the limit, less a reserve, for the unused inodes of
+ * every engine of the process together (unused_fds), and at least
+ * INODE_UNUSED_MIN inodes' worth; a table keeps as many as its budget
+ * holds, within [INODE_UNUSED_MIN, INODE_UNUSED_CAP], and fewer while the
+ * engines together are over the budget (prune_unused, inode_prune: dirty
+ * ones too, written back). The FUSE server raises its soft limit to the
+ * hard one before it opens the engine. With 1024 open files (a shell's
+ * default soft limit) that is 128 on dir (4 fds each) and 384 on vol (1);
+ * with 20,000, 2,468 and 9,872; with a million, the cap. In
  * cluster mode an unused inode also keeps its glock cached: a stat or open
  * of a file among as many needs no lock service.
  */
+/* The fds an unused inode keeps: the store's, and its frames memfd. */
+static unsigned long fds_per_inode(const struct store *s)
+{
+	return (unsigned long)s->inode_fds + 1;
+}
+
 unsigned long inode_fd_budget(const struct store *s)
 {
-	unsigned long fds = (unsigned long)INODE_UNUSED_CAP * s->inode_fds;
+	unsigned long fds = (unsigned long)INODE_UNUSED_CAP * fds_per_inode(s);
 	struct rlimit rl;
 
 	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY)
 		fds = rl.rlim_cur > INODE_FD_RESERVE
 			  ? (unsigned long)(rl.rlim_cur - INODE_FD_RESERVE) / 2
 			  : 0;
-	return max_t(unsigned long, fds, (unsigned long)INODE_UNUSED_MIN * s->inode_fds);
+	return max_t(unsigned long, fds, (unsigned long)INODE_UNUSED_MIN *fds_per_inode(s));
 }
 
 unsigned long inode_unused_bound(const struct store *s)
 {
-	unsigned long max = s->inode_fds ? inode_fd_budget(s) / s->inode_fds : INODE_UNUSED_CAP;
+	unsigned long max = inode_fd_budget(s) / fds_per_inode(s);
 
 	return max_t(unsigned long, min_t(unsigned long, max, INODE_UNUSED_CAP), INODE_UNUSED_MIN);
 }
@@ -63,29 +71,31 @@ static unsigned long unused_fds;
 void inode_unused_add(struct inode_table *t)
 {
 	t->nr_unused++;
-	__atomic_add_fetch(&unused_fds, t->store->inode_fds, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&unused_fds, fds_per_inode(t->store), __ATOMIC_RELAXED);
 }
 
 void inode_unused_del(struct inode_table *t)
 {
 	t->nr_unused--;
-	__atomic_sub_fetch(&unused_fds, t->store->inode_fds, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&unused_fds, fds_per_inode(t->store), __ATOMIC_RELAXED);
 }
 
-/* Under the table lock: prune may evict it without losing data or a report. */
-static bool inode_evictable(struct inode *inode)
+/* Under the table lock: prune may evict it without losing a report, and
+ * (unless @dirty) without a write-back. */
+static bool inode_evictable(struct inode *inode, bool dirty)
 {
 	struct address_space *m = &inode->i_data;
 
-	return mapping_clean(m) && (inode_test_evict_unseen_error || !mapping_unseen_error(m));
+	return ((dirty && !inode_test_keep_dirty_unused) || mapping_clean(m)) &&
+	       (inode_test_evict_unseen_error || !mapping_unseen_error(m));
 }
 
 /* While more than @keep inodes are unused (or, @budget, the unused inodes of
  * every engine hold more host fds than the table's budget), evicts the
- * oldest evictable one, at most @nr of them: the number evicted, the first
- * error in *@err. */
+ * oldest evictable one (@dirty: dirty ones too, written back by evict), at
+ * most @nr of them: the number evicted, the first error in *@err. */
 static unsigned long prune_unused(struct inode_table *t, unsigned long keep, unsigned long nr,
-				  bool budget, int *err)
+				  bool budget, bool dirty, int *err)
 {
 	unsigned long done = 0;
 	struct inode *inode;
@@ -96,11 +106,10 @@ static unsigned long prune_unused(struct inode_table *t, unsigned long keep, uns
 
 		mutex_lock(&t->lock);
 		if (t->nr_unused > keep ||
-		    (budget && t->nr_unused && t->store->inode_fds &&
-		     !inode_test_fd_budget_per_engine &&
+		    (budget && t->nr_unused && !inode_test_fd_budget_per_engine &&
 		     __atomic_load_n(&unused_fds, __ATOMIC_RELAXED) > t->fd_budget)) {
 			list_for_each_entry (inode, &t->unused, i_lru) {
-				if (inode_evictable(inode)) {
+				if (inode_evictable(inode, dirty)) {
 					victim = inode;
 					break;
 				}
@@ -126,7 +135,8 @@ static unsigned long prune_unused(struct inode_table *t, unsigned long keep, uns
  * The kernel's prune_icache_sb, run at each last iput: while the table holds
  * more unused inodes than its bound (unused_bound), evicts the oldest that
  * are clean and have no unseen writeback error. Dirty ones over the bound
- * stay until the writeback thread has cleaned them. Under the bound nothing
+ * stay until the writeback thread has cleaned them - unless the unused
+ * inodes of the process hold more fds than its budget. Under the bound nothing
  * is looked at: an unused inode whose pages reclaim took stays too (its
  * store handle and, in cluster mode, its glock's cached state make the next
  * open or stat cheaper), as the kernel keeps such an inode until its inode
@@ -137,7 +147,18 @@ int inode_prune(struct inode_table *t)
 	unsigned long max = READ_ONCE(inode_test_unused_max);
 	int err = 0;
 
-	prune_unused(t, max ? max : t->unused_max, ULONG_MAX, !max, &err);
+	prune_unused(t, max ? max : t->unused_max, ULONG_MAX, !max, false, &err);
+	if (!max) {
+		/* Still over the process's fd budget, the unused inodes left
+		 * all dirty (created and written faster than the writeback
+		 * thread cleans them): the oldest are written back and evicted
+		 * now, so that the program's own opens keep their half of the
+		 * open-file limit. Their write-back errors are the engine
+		 * close's to report (evict), not this close's. */
+		int others = 0;
+
+		prune_unused(t, ULONG_MAX, ULONG_MAX, true, true, &others);
+	}
 	return err;
 }
 
@@ -149,7 +170,11 @@ bool inode_table_shrink(struct inode_table *t, unsigned long nr)
 
 	if (READ_ONCE(inode_test_no_shrink))
 		return false;
-	return prune_unused(t, 0, nr, false, &err) > 0;
+	/* Dirty ones only where no clean one is: a program that creates and
+	 * writes files faster than the writeback thread cleans them would
+	 * otherwise run out of fds with every file closed. */
+	return prune_unused(t, 0, nr, false, false, &err) > 0 ||
+	       prune_unused(t, 0, nr, false, true, &err) > 0;
 }
 
 int inode_store_open(struct inode_table *t, struct store_node *n, int flags,

@@ -4,10 +4,13 @@
  * process that used engines runs its own (liburcu's fork hooks), and a soft
  * RLIMIT_FSIZE below a cached file's size neither ends the process nor
  * stops the file being cached (the frames memfd grown by a child beyond the
- * limit, mm/frames.c). Children are forked (skipped under TSan, which cannot
+ * limit, mm/frames.c), and closed files written faster than they are
+ * written back leave the program its share of the open-file limit
+ * (fs/inode_lru.c). Children are forked (skipped under TSan, which cannot
  * start threads in the child of a multi-threaded fork). Helpers in
  * basic_fixture.c.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -20,6 +23,7 @@
 #include <unistd.h>
 
 #include "basic_fixture.h"
+#include "fs/inode.h"
 #include "harness.h"
 #include "mm/frames.h"
 #include "pagecache.h"
@@ -162,4 +166,100 @@ TEST(frames_grown_by_child)
 	CHECK_EQ(pc_close(e, fd), 0);
 	CHECK_EQ(pc_engine_close(e), 0);
 	free(w);
+}
+
+static unsigned open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	unsigned n = 0;
+
+	CHECK(d != NULL);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n - 3; /* ".", "..", the DIR's own */
+}
+
+/*
+ * With the soft open-file limit at 1024 (a shell's default), 1500 files
+ * created, written and closed with no fsync, faster than the writeback
+ * thread cleans them: every open succeeds, and the program keeps half of
+ * its fds for its own opens - the unused inodes over the engine's budget
+ * are written back and evicted at the last close (fs/inode_lru.c). Every
+ * file reads back what was written. @hazard: inode_test_keep_dirty_unused,
+ * the dirty closed files keep their fds: the engine's opens or the
+ * program's own run out.
+ */
+static void closed_dirty_files(bool hazard)
+{
+	enum { NFILES = 1500, OWN = 400 };
+	struct rlimit saved, rl;
+	int own[OWN], nown = 0, failed = 0, f;
+	char name[32], w[PG], r[PG];
+	struct pc_engine *e;
+	unsigned most = 0;
+
+	CHECK_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	if (saved.rlim_max < 1024)
+		test_skip("hard open-file limit %llu", (unsigned long long)saved.rlim_max);
+	rl = saved;
+	rl.rlim_cur = 1024;
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	e = engine();
+	inode_test_keep_dirty_unused = hazard;
+	for (f = 0; f < NFILES && !failed; f++) {
+		int fd;
+
+		snprintf(name, sizeof(name), "d%d", f);
+		fd = pc_open(e, name, O_RDWR | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0) {
+			CHECK_EQ(fd, -EMFILE);
+			failed = f + 1;
+			break;
+		}
+		fill(w, PG, 3000 + (unsigned)f, 0);
+		CHECK_EQ(pc_pwrite(e, fd, w, PG, 0), PG);
+		CHECK_EQ(pc_close(e, fd), 0);
+		if (open_fds() > most)
+			most = open_fds();
+	}
+	/* the program's own opens */
+	while (nown < OWN && (own[nown] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		nown++;
+	printf("# soft open-file limit 1024, %d files written and closed%s: at most %u fds open, "
+	       "%d of the program's own %d opens then%s\n",
+	       failed ? failed - 1 : NFILES, failed ? " (then pc_open -EMFILE)" : "", most, nown,
+	       OWN, hazard ? " (dirty closed files keep their fds)" : "");
+	for (int k = 0; k < nown; k++)
+		close(own[k]);
+	inode_test_keep_dirty_unused = false;
+	if (hazard) {
+		CHECK(failed || nown < OWN);
+	} else {
+		CHECK_EQ(failed, 0);
+		CHECK_EQ(nown, OWN);
+		for (f = 0; f < NFILES; f += 37) {
+			int fd;
+
+			snprintf(name, sizeof(name), "d%d", f);
+			fd = pc_open(e, name, O_RDONLY, 0);
+			CHECK(fd >= 0);
+			fill(w, PG, 3000 + (unsigned)f, 0);
+			CHECK_EQ(pc_pread(e, fd, r, PG, 0), PG);
+			CHECKF(!memcmp(r, w, PG), "%s", name);
+			CHECK_EQ(pc_close(e, fd), 0);
+		}
+	}
+	CHECK_EQ(pc_engine_close(e), 0);
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+}
+
+TEST(closed_dirty_files_leave_fds)
+{
+	closed_dirty_files(false);
+}
+
+TEST(closed_dirty_files_keep_fds_hazard)
+{
+	closed_dirty_files(true);
 }
