@@ -46,6 +46,7 @@ int inode_table_init(struct inode_table *t, struct store *s, struct mm_cache *c)
 {
 	t->unused_max = inode_unused_bound(s);
 	t->fd_budget = inode_fd_budget(s);
+	t->va_budget = inode_va_budget();
 	t->nbuckets = INODE_HASH_BUCKETS;
 	while (t->nbuckets < t->unused_max)
 		t->nbuckets <<= 1;
@@ -244,7 +245,7 @@ int iget_store(struct inode_table *t, struct store_inode *si, struct inode **out
 			 * is gone (unlinked by another node); so is whatever it
 			 * kept, dirty pages included, as for any unlinked file. */
 			list_del_init(&stale->i_lru);
-			inode_unused_del(t);
+			inode_unused_del(t, stale);
 			stale->i_state |= I_FREEING;
 			mutex_unlock(&t->lock);
 			evict_and_free(stale, true);
@@ -258,7 +259,7 @@ int iget_store(struct inode_table *t, struct store_inode *si, struct inode **out
 		if (inode && !(inode->i_state & (I_FREEING | I_REVAL))) {
 			/* Cached unused: take it back once it is known current. */
 			list_del_init(&inode->i_lru);
-			inode_unused_del(t);
+			inode_unused_del(t, inode);
 			inode->i_state |= I_REVAL;
 			mutex_unlock(&t->lock);
 			sched_race_window("iget: unused inode taken back, not revalidated");
@@ -313,8 +314,9 @@ int iget_store(struct inode_table *t, struct store_inode *si, struct inode **out
 		mutex_unlock(&t->lock);
 		if (!fresh) {
 			err = inode_alloc(t, si, &fresh);
-			/* its frames memfd: no fd left (inode_store_open) */
-			if ((err == -EMFILE || err == -ENFILE) &&
+			/* its frames memfd: no fd left (inode_store_open), or
+			 * its view: no address space left (RLIMIT_AS) */
+			if ((err == -EMFILE || err == -ENFILE || err == -ENOMEM) &&
 			    inode_table_shrink(t, INODE_SHRINK_BATCH))
 				err = inode_alloc(t, si, &fresh);
 			if (err) {
@@ -409,7 +411,7 @@ static bool make_unused(struct inode *inode)
 	forget = (inode->i_state & I_FORGET) && !inode_test_no_forget_recheck;
 	inode->i_state &= ~(I_FREEING | I_FORGET);
 	list_add_tail(&inode->i_lru, &t->unused);
-	inode_unused_add(t);
+	inode_unused_add(t, inode);
 	table_changed(t);
 	mutex_unlock(&t->lock);
 	wake_up_all(&t->evict_wq);
@@ -556,7 +558,7 @@ void inode_table_forget(struct inode_table *t, uint64_t dev, uint64_t ino)
 			return;
 		}
 		list_del_init(&inode->i_lru);
-		inode_unused_del(t);
+		inode_unused_del(t, inode);
 		inode->i_state |= I_FREEING;
 		mutex_unlock(&t->lock);
 		int err = store_fgetattr(inode->i_store, &st);
@@ -587,7 +589,7 @@ int inode_table_evict_all(struct inode_table *t)
 		}
 		inode = list_entry(t->unused.next, struct inode, i_lru);
 		list_del_init(&inode->i_lru);
-		inode_unused_del(t);
+		inode_unused_del(t, inode);
 		inode->i_state |= I_FREEING;
 		mutex_unlock(&t->lock);
 		unlinked = store_fgetattr(inode->i_store, &st) == 0 && st.st_nlink == 0;
@@ -634,7 +636,7 @@ int sync_inodes(struct inode_table *t)
 			if (!inode->i_count) {
 				/* unused: ours until the iput below makes it unused again */
 				list_del_init(&inode->i_lru);
-				inode_unused_del(t);
+				inode_unused_del(t, inode);
 			}
 			inode->i_count++;
 			inodes[n++] = inode;

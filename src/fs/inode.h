@@ -175,6 +175,7 @@ struct inode {
 	/* under the table lock */
 	unsigned i_count;
 	unsigned i_state;
+	unsigned long i_unused_va; /* address space its frames reserve, while unused */
 	struct list_head i_hash;
 	struct list_head i_lru; /* in the table's unused list while i_count == 0 */
 };
@@ -192,6 +193,7 @@ struct inode_table {
 	unsigned long nr_unused;
 	unsigned long unused_max; /* the bound on nr_unused (inode_unused_bound), set at init */
 	unsigned long fd_budget;  /* host fds the unused inodes of all engines may hold */
+	unsigned long va_budget;  /* address space they may reserve (ULONG_MAX: no RLIMIT_AS) */
 	/* atomics: direct I/O slow paths (fs/direct.c), for pc_get_stats */
 	uint64_t dio_retries, dio_dropped, dio_bounced;
 	struct wait_queue_head evict_wq;
@@ -271,8 +273,9 @@ bool inode_table_shrink(struct inode_table *t, unsigned long nr);
 unsigned long inode_fd_budget(const struct store *s);
 unsigned long inode_unused_bound(const struct store *s);
 /* Under the table lock: @t's unused list gained or lost an inode. */
-void inode_unused_add(struct inode_table *t);
-void inode_unused_del(struct inode_table *t);
+unsigned long inode_va_budget(void);
+void inode_unused_add(struct inode_table *t, struct inode *inode);
+void inode_unused_del(struct inode_table *t, struct inode *inode);
 /* At a last close: evicts the oldest clean unused inodes over the bound (or
  * over the process's fd budget); the first eviction error. No lock held. */
 int inode_prune(struct inode_table *t);

@@ -68,16 +68,45 @@ unsigned long inode_unused_bound(const struct store *s)
  * a table over its fd budget prunes its own oldest ones too. Atomic. */
 static unsigned long unused_fds;
 
-void inode_unused_add(struct inode_table *t)
+/*
+ * The address space the unused inodes of every engine may keep reserved
+ * (their frames' views, mm/frames.c), as the fds: half of a finite
+ * RLIMIT_AS, which the kernel's page cache does not use; no bound without
+ * one. Atomic, as unused_fds; an unused inode's frames do not grow, so
+ * the amount added is the amount taken off.
+ */
+static unsigned long unused_va;
+
+unsigned long inode_va_budget(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_AS, &rl) || rl.rlim_cur == RLIM_INFINITY)
+		return ULONG_MAX;
+	return (unsigned long)rl.rlim_cur / 2;
+}
+
+void inode_unused_add(struct inode_table *t, struct inode *inode)
 {
 	t->nr_unused++;
 	__atomic_add_fetch(&unused_fds, fds_per_inode(t->store), __ATOMIC_RELAXED);
+	inode->i_unused_va = mapping_frames_reserved(&inode->i_data);
+	__atomic_add_fetch(&unused_va, inode->i_unused_va, __ATOMIC_RELAXED);
 }
 
-void inode_unused_del(struct inode_table *t)
+void inode_unused_del(struct inode_table *t, struct inode *inode)
 {
 	t->nr_unused--;
 	__atomic_sub_fetch(&unused_fds, fds_per_inode(t->store), __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&unused_va, inode->i_unused_va, __ATOMIC_RELAXED);
+}
+
+/* The unused inodes of every engine hold more fds or address space than
+ * @t's budgets allow. */
+static bool over_budget(struct inode_table *t)
+{
+	return __atomic_load_n(&unused_fds, __ATOMIC_RELAXED) > t->fd_budget ||
+	       __atomic_load_n(&unused_va, __ATOMIC_RELAXED) > t->va_budget;
 }
 
 /* Under the table lock: prune may evict it without losing a report, and
@@ -91,9 +120,10 @@ static bool inode_evictable(struct inode *inode, bool dirty)
 }
 
 /* While more than @keep inodes are unused (or, @budget, the unused inodes of
- * every engine hold more host fds than the table's budget), evicts the
- * oldest evictable one (@dirty: dirty ones too, written back by evict), at
- * most @nr of them: the number evicted, the first error in *@err. */
+ * every engine hold more fds or address space than the table's budgets:
+ * over_budget), evicts the oldest evictable one (@dirty: dirty ones too,
+ * written back by evict), at most @nr of them: the number evicted, the
+ * first error in *@err. */
 static unsigned long prune_unused(struct inode_table *t, unsigned long keep, unsigned long nr,
 				  bool budget, bool dirty, int *err)
 {
@@ -105,9 +135,8 @@ static unsigned long prune_unused(struct inode_table *t, unsigned long keep, uns
 		int e;
 
 		mutex_lock(&t->lock);
-		if (t->nr_unused > keep ||
-		    (budget && t->nr_unused && !inode_test_fd_budget_per_engine &&
-		     __atomic_load_n(&unused_fds, __ATOMIC_RELAXED) > t->fd_budget)) {
+		if (t->nr_unused > keep || (budget && t->nr_unused &&
+					    !inode_test_fd_budget_per_engine && over_budget(t))) {
 			list_for_each_entry (inode, &t->unused, i_lru) {
 				if (inode_evictable(inode, dirty)) {
 					victim = inode;
@@ -120,7 +149,7 @@ static unsigned long prune_unused(struct inode_table *t, unsigned long keep, uns
 			break;
 		}
 		list_del_init(&victim->i_lru);
-		inode_unused_del(t);
+		inode_unused_del(t, victim);
 		victim->i_state |= I_FREEING;
 		mutex_unlock(&t->lock);
 		e = evict_and_free(victim, false);

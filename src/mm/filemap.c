@@ -116,6 +116,11 @@ void mapping_destroy(struct address_space *m)
 	two_state_destroy(&m->invalidate_lock);
 }
 
+size_t mapping_frames_reserved(struct address_space *m)
+{
+	return frames_reserved_bytes(m->frames);
+}
+
 void frames_punch(struct address_space *m, pgoff_t index, unsigned long nr)
 {
 	unmap_mapping_pages(m, index, nr, false); /* fallback views (fault.c) */

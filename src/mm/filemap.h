@@ -182,6 +182,8 @@ int mapping_init(struct address_space *m, struct mm_cache *c, struct store_inode
 /* Drops every page (they must be clean: the caller wrote back first), frees
  * frames. No reference to any page of the mapping may remain. */
 void mapping_destroy(struct address_space *m);
+/* The address space the mapping's frames reserve (frames_reserved_bytes). */
+size_t mapping_frames_reserved(struct address_space *m);
 
 /* The bytes of @page of @m (valid while a reference is held): its frame in
  * the mapping's filler view, computed from the index as the kernel computes a

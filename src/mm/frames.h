@@ -7,6 +7,7 @@
 #ifndef PC_MM_FRAMES_H
 #define PC_MM_FRAMES_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kernel/testswitch.h"
@@ -48,6 +49,9 @@ int frames_punch_range(struct frames *f, pgoff_t index, unsigned long nr);
 void frames_populate(void *addr, size_t len);
 /* The memfd (the fault layer maps application views of it). */
 int frames_fd(const struct frames *f);
+/* The address space @f's views reserve (all of them: an outgrown one stays
+ * mapped). Lock-free. */
+size_t frames_reserved_bytes(struct frames *f);
 /* Frames the memfd covers now (its size / PAGE_SIZE). */
 pgoff_t frames_nr(const struct frames *f);
 

@@ -263,3 +263,86 @@ TEST(closed_dirty_files_keep_fds_hazard)
 {
 	closed_dirty_files(true);
 }
+
+static unsigned long vm_size_bytes(void)
+{
+	char line[256];
+	unsigned long kb = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	CHECK(f != NULL);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmSize: %lu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb << 10;
+}
+
+/*
+ * A finite RLIMIT_AS (address space), 2 GiB above what the process maps:
+ * 1000 files created, written and closed, then the program maps 512 MiB of
+ * its own. The frames' views reserve address space, which the kernel's
+ * page cache does not use: each file's first view took 256 MiB, and the 7th
+ * pc_open got -ENOMEM (debug build). Now a new file's view is sized from the limit, and
+ * unused inodes over half of it are evicted (fs/inode_lru.c). In a forked
+ * child; not under the sanitizers, whose shadow memory needs more address
+ * space than any such limit leaves.
+ */
+TEST(rlimit_as_leaves_room)
+{
+	enum { NFILES = 1000 };
+	int status;
+	pid_t pid;
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+	skip_case("RLIMIT_AS under a sanitizer", -EOPNOTSUPP);
+#endif
+	fresh();
+	pid = test_fork();
+	if (pid == 0) {
+		struct rlimit rl = {vm_size_bytes() + (2ul << 30), RLIM_INFINITY};
+		char name[32], w[PG], r[PG];
+		struct pc_engine *e;
+		void *own;
+		int f, fd;
+
+		alarm(60);
+		if (setrlimit(RLIMIT_AS, &rl))
+			_exit(9);
+		e = engine_on(dir);
+		for (f = 0; f < NFILES; f++) {
+			snprintf(name, sizeof(name), "a%d", f);
+			fd = pc_open(e, name, O_RDWR | O_CREAT | O_TRUNC, 0644);
+			if (fd < 0) {
+				fprintf(stderr, "# child: pc_open of file %d: %s\n", f,
+					strerror(-fd));
+				_exit(1);
+			}
+			fill(w, PG, 5000 + (unsigned)f, 0);
+			if (pc_pwrite(e, fd, w, PG, 0) != PG || pc_close(e, fd))
+				_exit(2);
+		}
+		own = mmap(NULL, 512ul << 20, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (own == MAP_FAILED) {
+			fprintf(stderr, "# child: the program's own 512 MiB: %s\n",
+				strerror(errno));
+			_exit(3);
+		}
+		munmap(own, 512ul << 20);
+		for (f = 0; f < NFILES; f += 41) {
+			snprintf(name, sizeof(name), "a%d", f);
+			fd = pc_open(e, name, O_RDONLY, 0);
+			fill(w, PG, 5000 + (unsigned)f, 0);
+			if (fd < 0 || pc_pread(e, fd, r, PG, 0) != PG || memcmp(r, w, PG) ||
+			    pc_close(e, fd))
+				_exit(4);
+		}
+		_exit(pc_engine_close(e) ? 5 : 0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	       "child under RLIMIT_AS: exited %d / signal %d",
+	       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+	       WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+}
