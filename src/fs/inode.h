@@ -70,8 +70,8 @@
 #define I_FORGET  0x4 /* lost a name while I_FREEING: the last iput looks again */
 
 /* The bound on unused inodes (fs/inode_lru.c): as many as half the
- * process's open-file limit leaves room for, where each keeps host fds
- * open (store.inode_fds), between these two; the cap alone where none. */
+ * process's open-file limit leaves room for, each keeping fds open (the
+ * store's, store.inode_fds, and its frames memfd), between these two. */
 #define INODE_UNUSED_MIN 128
 #define INODE_UNUSED_CAP 16384
 

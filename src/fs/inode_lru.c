@@ -23,6 +23,12 @@ TEST_SWITCH(inode_test_keep_dirty_unused);
 
 #define INODE_FD_RESERVE 256 /* open files left out of the budget */
 
+/* The fds an unused inode keeps: the store's, and its frames memfd. */
+static unsigned long fds_per_inode(const struct store *s)
+{
+	return (unsigned long)s->inode_fds + 1;
+}
+
 /*
  * How many unused inodes a table keeps (the kernel keeps them until its
  * inode shrinker runs; here each holds fds - the store's, store.inode_fds,
@@ -39,12 +45,6 @@ TEST_SWITCH(inode_test_keep_dirty_unused);
  * cluster mode an unused inode also keeps its glock cached: a stat or open
  * of a file among as many needs no lock service.
  */
-/* The fds an unused inode keeps: the store's, and its frames memfd. */
-static unsigned long fds_per_inode(const struct store *s)
-{
-	return (unsigned long)s->inode_fds + 1;
-}
-
 unsigned long inode_fd_budget(const struct store *s)
 {
 	unsigned long fds = (unsigned long)INODE_UNUSED_CAP * fds_per_inode(s);
@@ -54,7 +54,7 @@ unsigned long inode_fd_budget(const struct store *s)
 		fds = rl.rlim_cur > INODE_FD_RESERVE
 			  ? (unsigned long)(rl.rlim_cur - INODE_FD_RESERVE) / 2
 			  : 0;
-	return max_t(unsigned long, fds, (unsigned long)INODE_UNUSED_MIN *fds_per_inode(s));
+	return max_t(unsigned long, fds, fds_per_inode(s) * INODE_UNUSED_MIN);
 }
 
 unsigned long inode_unused_bound(const struct store *s)
