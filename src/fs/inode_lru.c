@@ -48,13 +48,17 @@ static unsigned long fds_per_inode(const struct store *s)
 unsigned long inode_fd_budget(const struct store *s)
 {
 	unsigned long fds = (unsigned long)INODE_UNUSED_CAP * fds_per_inode(s);
+	unsigned long floor = fds_per_inode(s) * INODE_UNUSED_MIN;
 	struct rlimit rl;
 
-	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY)
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY) {
 		fds = rl.rlim_cur > INODE_FD_RESERVE
 			  ? (unsigned long)(rl.rlim_cur - INODE_FD_RESERVE) / 2
 			  : 0;
-	return max_t(unsigned long, fds, fds_per_inode(s) * INODE_UNUSED_MIN);
+		/* never more than half of the limit, however small */
+		floor = min_t(unsigned long, floor, (unsigned long)rl.rlim_cur / 2);
+	}
+	return max_t(unsigned long, fds, floor);
 }
 
 unsigned long inode_unused_bound(const struct store *s)
