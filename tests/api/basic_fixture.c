@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* basic_fixture.c - see basic_fixture.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -286,4 +287,16 @@ bool store_segv(volatile char *p, char v)
 bool load_segv(volatile char *p, char *out)
 {
 	return access_segv(p, out, false);
+}
+
+unsigned open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	unsigned n = 0;
+
+	CHECK(d != NULL);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n - 3; /* ".", "..", the DIR's own */
 }

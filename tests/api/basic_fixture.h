@@ -45,6 +45,9 @@ void skip(const char *what, long err);
 /* The whole case cannot run here: ends it as skipped (test_skip). */
 __attribute__((noreturn)) void skip_case(const char *what, long err);
 
+/* The file descriptors the process has open (/proc/self/fd). */
+unsigned open_fds(void);
+
 /* A hazard switch's demonstration: runs @child in a forked child process,
  * which the hang or lock inversion it provokes must kill with SIGABRT (the
  * validator's report, or the watchdog's); the case fails if the child ends

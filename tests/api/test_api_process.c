@@ -10,7 +10,6 @@
  * start threads in the child of a multi-threaded fork). Helpers in
  * basic_fixture.c.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -172,18 +171,6 @@ TEST(frames_grown_by_child)
 	CHECK_EQ(pc_close(e, fd), 0);
 	CHECK_EQ(pc_engine_close(e), 0);
 	free(w);
-}
-
-static unsigned open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	unsigned n = 0;
-
-	CHECK(d != NULL);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n - 3; /* ".", "..", the DIR's own */
 }
 
 /*

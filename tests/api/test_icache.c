@@ -23,7 +23,6 @@
  * (inode_test_estale_named: its pages stay cached), a dirty one kept.
  * Takes no locks.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -162,18 +161,6 @@ TEST(many_closed_files_stay_cached)
 TEST(many_closed_files_old_bound_rereads)
 {
 	many_closed_files(true);
-}
-
-static unsigned open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	unsigned n = 0;
-
-	CHECK(d != NULL);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n - 3; /* ".", "..", the DIR's own */
 }
 
 /*
