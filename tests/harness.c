@@ -29,6 +29,8 @@ static struct test_case *head, **tail = &head;
 static jmp_buf case_env;
 static pthread_t case_thread;
 static int in_test;
+/* Set in a child of test_fork: a CHECK that fails there ends the child. */
+static bool in_forked_child;
 static char skip_reason[256];
 static int parts_skipped;
 
@@ -102,6 +104,12 @@ void test_fail(const char *file, int line, const char *expr, const char *fmt, ..
 			snprintf(msg + n, sizeof(msg) - (size_t)n, ")");
 		va_end(ap);
 	}
+	if (in_forked_child) {
+		/* A child's failure is its parent's to report (by the child's
+		 * status): the case's TAP lines are the parent's alone. */
+		fprintf(stderr, "# FAILED in a forked child: %s\n", msg);
+		_exit(125);
+	}
 	if (!__atomic_load_n(&in_test, __ATOMIC_ACQUIRE)) {
 		printf("# FAILED %s\n", msg);
 		fflush(stdout);
@@ -139,6 +147,8 @@ void test_skip(const char *fmt, ...)
 	va_start(ap, fmt);
 	vformat(skip_reason, sizeof(skip_reason), fmt, ap);
 	va_end(ap);
+	if (in_forked_child)
+		test_fail(__FILE__, __LINE__, "test_skip() in a forked child", "%s", skip_reason);
 	if (!__atomic_load_n(&in_test, __ATOMIC_ACQUIRE) ||
 	    !pthread_equal(pthread_self(), case_thread))
 		test_fail(__FILE__, __LINE__, "test_skip() from the thread running the case", "%s",
@@ -198,6 +208,8 @@ pid_t test_fork_at(const char *file, int line)
 	pid = fork();
 	if (pid < 0)
 		test_fail(file, line, "fork() >= 0", "%s", strerror(errno));
+	if (pid == 0)
+		in_forked_child = true;
 	return pid;
 }
 

@@ -64,7 +64,10 @@ bool test_quick(void);
 uint64_t test_seed(void);
 /* fork(2) for a case that runs a part in a child process: stdout and stderr
  * flushed first (no buffered line printed twice); a failed fork fails the
- * case at the caller's file:line. The child's pid; 0 in the child. */
+ * case at the caller's file:line. The child's pid; 0 in the child, where a
+ * CHECK that fails (or a test_skip) prints to stderr and ends the child
+ * with _exit(125), for the parent to see in its status: the case's TAP
+ * lines stay the parent's. */
 pid_t test_fork_at(const char *file, int line);
 #define test_fork() test_fork_at(__FILE__, __LINE__)
 

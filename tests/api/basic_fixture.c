@@ -289,14 +289,23 @@ bool load_segv(volatile char *p, char *out)
 	return access_segv(p, out, false);
 }
 
+unsigned open_fds_in(DIR *d)
+{
+	unsigned n = 0;
+
+	rewinddir(d);
+	while (readdir(d))
+		n++;
+	return n - 3; /* ".", "..", the DIR's own */
+}
+
 unsigned open_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
-	unsigned n = 0;
+	unsigned n;
 
 	CHECK(d != NULL);
-	while (readdir(d))
-		n++;
+	n = open_fds_in(d);
 	closedir(d);
-	return n - 3; /* ".", "..", the DIR's own */
+	return n;
 }

@@ -14,6 +14,7 @@
 #ifndef PC_TESTS_API_BASIC_FIXTURE_H
 #define PC_TESTS_API_BASIC_FIXTURE_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,8 +46,11 @@ void skip(const char *what, long err);
 /* The whole case cannot run here: ends it as skipped (test_skip). */
 __attribute__((noreturn)) void skip_case(const char *what, long err);
 
-/* The file descriptors the process has open (/proc/self/fd). */
+/* The file descriptors the process has open (/proc/self/fd); _in: through
+ * @d, an opendir of it made earlier (no fd needed: the count works with
+ * none left), its own fd not counted. */
 unsigned open_fds(void);
+unsigned open_fds_in(DIR *d);
 
 /* A hazard switch's demonstration: runs @child in a forked child process,
  * which the hang or lock inversion it provokes must kill with SIGABRT (the
