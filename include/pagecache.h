@@ -291,9 +291,11 @@ PC_API int pc_fstat(struct pc_engine *e, int fd, struct stat *st);
  * (accesses there raise SIGBUS), while a hole punch, zero range and a
  * collapse/insert keep them; MADV_DONTNEED drops them.
  * fork(): views are MADV_DONTFORK - the child has nothing mapped at those
- * addresses (an access there is SIGSEGV, or the child's own handler) and
- * its copy of the engine knows no view (pc_msync/pc_munmap there: -ENOMEM/
- * -EINVAL); the child may open and use engines of its own. Kernel system
+ * addresses (an access there is SIGSEGV, or the child's own handler). The
+ * child must make no call on an engine its parent opened (as with any
+ * library with threads: it has none of the engine's threads, and a call
+ * may wait for them for good); it may open and use engines of its own.
+ * Kernel system
  * calls given a view as their
  * buffer do not fault into the engine: they fail with EFAULT on pages not
  * yet touched (with PC_FAULT_FALLBACK: on pages not yet accessed). Returns
