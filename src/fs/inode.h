@@ -271,13 +271,15 @@ bool inode_table_shrink(struct inode_table *t, unsigned long nr);
 
 /* Inside fs/ (inode.c, inode_lru.c): the cache of unused inodes. */
 unsigned long inode_fd_budget(const struct store *s);
-unsigned long inode_unused_bound(const struct store *s);
-/* Under the table lock: @t's unused list gained or lost an inode. */
 unsigned long inode_va_budget(void);
+unsigned long inode_unused_bound(const struct store *s);
+/* Under the table lock: @t's unused list gained or lost @inode. */
 void inode_unused_add(struct inode_table *t, struct inode *inode);
 void inode_unused_del(struct inode_table *t, struct inode *inode);
 /* At a last close: evicts the oldest clean unused inodes over the bound (or
- * over the process's fd budget); the first eviction error. No lock held. */
+ * over the process's fd or address-space budget), then, still over budget,
+ * the oldest dirty ones, written back; the first error of the clean ones'
+ * evictions. No lock held. */
 int inode_prune(struct inode_table *t);
 /* Writes back (or, @unlinked, discards) and frees an inode taken off the
  * unused list and marked I_FREEING; an error of the write-back. No lock

@@ -181,13 +181,14 @@ int inode_prune(struct inode_table *t)
 	int err = 0;
 
 	prune_unused(t, max ? max : t->unused_max, ULONG_MAX, !max, false, &err);
-	if (!max) {
-		/* Still over the process's fd budget, the unused inodes left
-		 * all dirty (created and written faster than the writeback
-		 * thread cleans them): the oldest are written back and evicted
-		 * now, so that the program's own opens keep their half of the
-		 * open-file limit. Their write-back errors are the engine
-		 * close's to report (evict), not this close's. */
+	if (!max && !inode_test_fd_budget_per_engine && over_budget(t)) {
+		/* Still over the process's budget (checked again under the
+		 * table lock), the unused inodes left all dirty (created and
+		 * written faster than the writeback thread cleans them): the
+		 * oldest are written back and evicted now, so that the
+		 * program's own opens keep their half of the open-file limit.
+		 * Their write-back errors are the engine close's to report
+		 * (evict), not this close's. */
 		int others = 0;
 
 		prune_unused(t, ULONG_MAX, ULONG_MAX, true, true, &others);
