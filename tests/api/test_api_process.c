@@ -27,6 +27,18 @@
 #include "mm/frames.h"
 #include "pagecache.h"
 
+/* Waits for forked child @pid, which must exit 0 (@what names it). */
+static void expect_child_ok(pid_t pid, const char *what)
+{
+	int status;
+
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: exited %d / signal %d (%s)",
+	       what, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+	       WIFSIGNALED(status) ? WTERMSIG(status) : -1,
+	       WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "-");
+}
+
 /* Reads @fd's @len bytes with pc_pread and through a view; 0 if both equal
  * @want, else a reason. */
 static const char *read_both_ways(struct pc_engine *e, int fd, const char *want, size_t len)
@@ -63,7 +75,7 @@ TEST(rlimit_fsize_below_cached_file)
 	enum { LEN = 8 << 20 };
 	char *w = malloc(LEN), host[1200];
 	struct pc_engine *e;
-	int fd, status;
+	int fd;
 	pid_t pid;
 
 #if defined(__SANITIZE_THREAD__)
@@ -98,12 +110,7 @@ TEST(rlimit_fsize_below_cached_file)
 		}
 		_exit(pc_close(e, fd) || pc_engine_close(e) ? 4 : 0);
 	}
-	CHECK_EQ(waitpid(pid, &status, 0), pid);
-	CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	       "child under a 1 MiB RLIMIT_FSIZE: exited %d / signal %d (%s)",
-	       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-	       WIFSIGNALED(status) ? WTERMSIG(status) : -1,
-	       WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "-");
+	expect_child_ok(pid, "child under a 1 MiB RLIMIT_FSIZE");
 	free(w);
 }
 
@@ -116,7 +123,7 @@ TEST(engine_in_forked_child)
 	enum { LEN = 64 * PG };
 	struct pc_engine *e = engine();
 	char *w = malloc(LEN);
-	int fd, status;
+	int fd;
 	pid_t pid;
 
 #if defined(__SANITIZE_THREAD__)
@@ -139,12 +146,7 @@ TEST(engine_in_forked_child)
 		}
 		_exit(pc_close(e, fd) || pc_engine_close(e) ? 2 : 0);
 	}
-	CHECK_EQ(waitpid(pid, &status, 0), pid);
-	CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	       "child's engine: exited %d / signal %d (%s)",
-	       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-	       WIFSIGNALED(status) ? WTERMSIG(status) : -1,
-	       WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "-");
+	expect_child_ok(pid, "child's engine");
 	free(w);
 }
 
@@ -298,7 +300,6 @@ static unsigned long vm_size_bytes(void)
 TEST(rlimit_as_leaves_room)
 {
 	enum { NFILES = 1000 };
-	int status;
 	pid_t pid;
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
@@ -348,9 +349,5 @@ TEST(rlimit_as_leaves_room)
 		}
 		_exit(pc_engine_close(e) ? 5 : 0);
 	}
-	CHECK_EQ(waitpid(pid, &status, 0), pid);
-	CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	       "child under RLIMIT_AS: exited %d / signal %d",
-	       WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-	       WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+	expect_child_ok(pid, "child under RLIMIT_AS");
 }
