@@ -66,6 +66,20 @@ static const char *read_both_ways(struct pc_engine *e, int fd, const char *want,
 	return why;
 }
 
+/* The end of a forked child that has @e and @fd, a file that should hold
+ * @w: reads it both ways, closes, exits 0 if all went well. */
+__attribute__((noreturn)) static void child_read_and_exit(struct pc_engine *e, int fd,
+							  const char *w, size_t len)
+{
+	const char *why = read_both_ways(e, fd, w, len);
+
+	if (why) {
+		fprintf(stderr, "# child: %s\n", why);
+		_exit(1);
+	}
+	_exit(pc_close(e, fd) || pc_engine_close(e) ? 4 : 0);
+}
+
 /* A soft RLIMIT_FSIZE below a file's size: the engine's frames (a memfd of
  * the process) grow past it all the same, as the kernel's page cache has no
  * such limit - where the memfd's growth raised SIGXFSZ, whose default
@@ -91,7 +105,6 @@ TEST(rlimit_fsize_below_cached_file)
 	pid = test_fork();
 	if (pid == 0) {
 		struct rlimit rl = {1 << 20, RLIM_INFINITY};
-		const char *why;
 
 		alarm(60);
 		signal(SIGXFSZ, SIG_DFL);
@@ -103,12 +116,7 @@ TEST(rlimit_fsize_below_cached_file)
 			fprintf(stderr, "# child: pc_open: %s\n", strerror(-fd));
 			_exit(2);
 		}
-		why = read_both_ways(e, fd, w, LEN);
-		if (why) {
-			fprintf(stderr, "# child: %s\n", why);
-			_exit(1);
-		}
-		_exit(pc_close(e, fd) || pc_engine_close(e) ? 4 : 0);
+		child_read_and_exit(e, fd, w, LEN);
 	}
 	expect_child_ok(pid, "child under a 1 MiB RLIMIT_FSIZE");
 	free(w);
@@ -134,17 +142,10 @@ TEST(engine_in_forked_child)
 	CHECK_EQ(pc_engine_close(e), 0); /* its RCU callbacks ran on the worker */
 	pid = test_fork();
 	if (pid == 0) {
-		const char *why;
-
 		alarm(60);
 		e = engine_on(dir);
 		fd = new_file(e, "child", w, LEN, 43);
-		why = read_both_ways(e, fd, w, LEN);
-		if (why) {
-			fprintf(stderr, "# child: %s\n", why);
-			_exit(1);
-		}
-		_exit(pc_close(e, fd) || pc_engine_close(e) ? 2 : 0);
+		child_read_and_exit(e, fd, w, LEN);
 	}
 	expect_child_ok(pid, "child's engine");
 	free(w);
